@@ -1,0 +1,110 @@
+# audiocnn - build, test and install the tools.
+#   make            build every tool (release flags) into build/bin
+#   make test       build and run all tests; ends with "N passed, N failed, N skipped"
+#   make asan       the same tests under AddressSanitizer + UndefinedBehaviorSanitizer
+#   make fuzz       build the libFuzzer targets (clang) and run each for FUZZ_SECONDS
+#   make bench      run the benchmarks under bench/ (needs ../shared/data)
+#   make install PREFIX=/usr/local   binaries and man pages
+#   make deps       install the Debian packages the build needs (nothing when present)
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DELETE_ON_ERROR:
+.SUFFIXES:
+
+CC       ?= cc
+OPT      ?= -O2 -march=x86-64-v2 -g
+CFLAGS   ?= $(OPT)
+WARN     := -std=c11 -Wall -Wextra -Wshadow -Wno-unused-parameter -D_POSIX_C_SOURCE=200809L
+PKGS     := sndfile fftw3 soxr
+CPPFLAGS += -Ilib
+LDLIBS   += -lsndfile -lfftw3 -lsoxr -lm -lpthread
+BUILD    ?= build
+PREFIX   ?= /usr/local
+
+TOOLS    := wav2mel specnorm splitset
+LIB_SRC  := $(sort $(wildcard lib/*.c))
+LIB_OBJ  := $(LIB_SRC:lib/%.c=$(BUILD)/lib/%.o)
+BINS     := $(TOOLS:%=$(BUILD)/bin/%)
+UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
+UNITS    := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+
+# Debian packages: to build, and (extra) to run the reference tests.
+DEB_BUILD := gcc make pkg-config libsndfile1-dev libfftw3-dev libopenblas-dev libsoxr-dev libpng-dev
+DEB_TEST  := python3 python3-venv python3-pip python3-numpy python3-torch python3-torchaudio clang libclang-rt-14-dev sox
+SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+VENV      := .venv
+
+.PHONY: build all test asan fuzz bench install deps test-deps clean
+build: $(BINS)
+all: build
+
+deps:
+	@missing=$$(for p in $(DEB_BUILD); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "make deps: installing$$(echo ' '$$missing)" >&2; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >&2; \
+	fi
+
+test-deps: deps
+	@missing=$$(for p in $(DEB_TEST); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "make test-deps: installing$$(echo ' '$$missing)" >&2; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing >&2; \
+	fi
+	@if [ ! -f $(VENV)/.done ] || [ tests/requirements.txt -nt $(VENV)/.done ]; then \
+	  echo "make test-deps: Python references into $(VENV) (tests/requirements.txt)" >&2; \
+	  ( /usr/bin/python3 -m venv --system-site-packages $(VENV) && \
+	    $(VENV)/bin/pip install -q --disable-pip-version-check -r tests/requirements.txt && touch $(VENV)/.done ) >&2 \
+	  || echo "make test-deps: warning: could not install the Python references; tests that need them will skip" >&2; \
+	fi
+
+$(BUILD)/lib/%.o: lib/%.c $(wildcard lib/*.h) | deps
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/tools/%.o: tools/%.c $(wildcard lib/*.h) | deps
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/libaudiocnn.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/bin/%: $(BUILD)/tools/%.o $(BUILD)/libaudiocnn.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+$(BUILD)/tests/%: tests/unit/%.c tests/unit/check.h $(BUILD)/libaudiocnn.a
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) -Itests/unit $< $(BUILD)/libaudiocnn.a $(LDLIBS) -o $@
+
+test: build $(UNITS) test-deps
+	@BIN=$(abspath $(BUILD)/bin) UNITS="$(abspath $(UNITS))" PY=$(abspath $(VENV))/bin/python tests/run.sh
+
+# Same tests, sanitizer build in build-asan/ (the Python parity tests run too, on the sanitized tools).
+asan:
+	@$(MAKE) --no-print-directory BUILD=build-asan OPT="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined" \
+	  LDFLAGS="-fsanitize=address,undefined" test
+
+FUZZ_SECONDS ?= 60
+FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZERS  := $(FUZZ_SRC:tests/fuzz/%.c=build-fuzz/%)
+build-fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(wildcard lib/*.h) | deps
+	@mkdir -p $(@D)
+	clang $(CPPFLAGS) -std=c11 -D_POSIX_C_SOURCE=200809L -g -O1 -fsanitize=fuzzer,address,undefined $< $(LIB_SRC) $(LDLIBS) -o $@
+fuzz: $(FUZZERS)
+	@for f in $(FUZZERS); do n=$$(basename $$f); mkdir -p build-fuzz/corpus-$$n; \
+	  echo "fuzz: $$n for $(FUZZ_SECONDS)s" >&2; \
+	  $$f -max_total_time=$(FUZZ_SECONDS) -max_len=65536 build-fuzz/corpus-$$n tests/corpus/$${n#fuzz_} 2>&1 | tail -n 2; done
+
+bench: build test-deps
+	@PY=$(abspath $(VENV))/bin/python BIN=$(abspath $(BUILD)/bin) bench/mel/run.sh
+
+install: build
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man5
+	install -m 755 $(BINS) $(DESTDIR)$(PREFIX)/bin/
+	install -m 644 man/*.1 $(DESTDIR)$(PREFIX)/share/man/man1/
+	install -m 644 man/*.5 $(DESTDIR)$(PREFIX)/share/man/man5/
+
+clean:
+	rm -rf build build-asan build-fuzz

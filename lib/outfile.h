@@ -1,0 +1,28 @@
+/* outfile.h - outputs that appear whole or not at all.
+ *
+ * Promise: outfile_open(PATH) writes into a temporary file beside PATH (same directory, so rename is
+ * atomic); outfile_commit() flushes, checks for write errors and renames it into place; outfile_abort()
+ * removes it. PATH "-" means stdout (nothing to rename; a write error is still reported). Temporary files
+ * still open when the process gets SIGINT/SIGTERM/SIGHUP/SIGPIPE or calls exit() are removed, so a failed
+ * or interrupted tool leaves no partial output behind. */
+#ifndef AUDIOCNN_OUTFILE_H
+#define AUDIOCNN_OUTFILE_H
+
+#include <stdio.h>
+
+typedef struct OutFile {
+    FILE *f;
+    char *path; /* final name ("-" for stdout) */
+    char *tmp;  /* temporary name, NULL for stdout */
+    int slot;   /* registry slot for cleanup on signals */
+} OutFile;
+
+/* Returns 0, or -1 with err_set() naming PATH (e.g. directory missing or not writable). */
+int outfile_open(OutFile *o, const char *path);
+int outfile_commit(OutFile *o);
+void outfile_abort(OutFile *o);
+
+/* Install the signal/atexit cleanup once per process (tools call it first thing). */
+void outfile_install_cleanup(void);
+
+#endif
