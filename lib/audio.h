@@ -1,0 +1,36 @@
+/* audio.h - decoding recordings to mono float samples.
+ *
+ * Promise: anything libsndfile reads (WAV 8/16/24/32-bit int and float, FLAC, OGG/Vorbis/Opus, MP3,
+ * AIFF, ...) from a file or from stdin ("-", buffered in memory so that formats needing seeks work),
+ * mixed down to mono as the mean of the channels, samples scaled to [-1, 1) as libsndfile/soundfile do
+ * (int16 / 32768). A file that is not audio, is truncated, holds no samples, or holds NaN/Inf is an
+ * error naming the file. */
+#ifndef AUDIOCNN_AUDIO_H
+#define AUDIOCNN_AUDIO_H
+
+#include <stdint.h>
+
+typedef struct Audio {
+    float *x;      /* mono samples */
+    int64_t n;     /* number of samples */
+    double sr;     /* sample rate, Hz */
+    int channels;  /* channels in the file (before mixdown) */
+    char format[64]; /* e.g. "WAV PCM_16" */
+} Audio;
+
+/* Streaming reader: bounded memory however long the recording. */
+typedef struct AudioReader AudioReader;
+
+AudioReader *audio_open(const char *path); /* NULL with err_set() */
+double audio_reader_rate(const AudioReader *r);
+int audio_reader_channels(const AudioReader *r);
+int64_t audio_reader_frames(const AudioReader *r); /* as the header says; -1 if unknown */
+/* Read up to n mono samples; returns the count (0 at the end) or -1 on error (e.g. NaN/Inf). */
+int64_t audio_read_mono(AudioReader *r, float *out, int64_t n);
+void audio_close(AudioReader *r);
+
+/* Whole recording in memory. Returns 0 or -1 with err_set(). */
+int audio_load(const char *path, Audio *a);
+void audio_free(Audio *a);
+
+#endif

@@ -1,0 +1,23 @@
+/* resample.h - sample-rate conversion with libsoxr, as librosa does it by default.
+ *
+ * Promise: resample_whole() gives librosa.resample(y, orig_sr, target_sr, res_type='soxr_hq') (the
+ * default of librosa.load(sr=...)): libsoxr HQ quality, float32 in and out, input fed in chunks of
+ * 48000*in/out samples and flushed (as python-soxr does), output length fixed to ceil(n*target/orig)
+ * (zero-padded or cut, librosa.util.fix_length). The streaming Resampler gives the same samples for
+ * long recordings in bounded memory. */
+#ifndef AUDIOCNN_RESAMPLE_H
+#define AUDIOCNN_RESAMPLE_H
+
+#include <stdint.h>
+
+/* *y is malloc'd. Returns 0 or -1 with err_set(). in_sr == out_sr copies. */
+int resample_whole(const float *x, int64_t n, double in_sr, double out_sr, float **y, int64_t *ny);
+
+typedef struct Resampler Resampler;
+Resampler *resampler_new(double in_sr, double out_sr);
+/* Feed n samples (in == NULL: end of input, flush) and collect up to cap output samples; returns the
+ * number written or -1. Call with in == NULL repeatedly until it returns 0 to drain. */
+int64_t resampler_process(Resampler *r, const float *in, int64_t n, float *out, int64_t cap);
+void resampler_free(Resampler *r);
+
+#endif

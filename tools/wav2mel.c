@@ -1,0 +1,420 @@
+/* wav2mel - recordings to (mel) spectrograms as .npy, with a manifest. See wav2mel(1). */
+#define _POSIX_C_SOURCE 200809L
+#include "error.h"
+#include "frontend.h"
+#include "manifest.h"
+#include "npy.h"
+#include "outfile.h"
+#include "parallel.h"
+#include "progress.h"
+#include "tsv.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static const char USAGE[] =
+    "usage: wav2mel [options] IN... OUT        all spectrograms to OUT (.npy, or '-' for stdout), back to back\n"
+    "       wav2mel [options] -o DIR IN...     one DIR/<name>.npy per spectrogram\n"
+    "       wav2mel [options] --list FILE OUT  (or -o DIR) recordings listed in FILE\n"
+    "IN is any file libsndfile reads (WAV, FLAC, OGG, MP3, ...) or '-' for stdin.\n"
+    "\n"
+    "Input and output:\n"
+    "  -o, --outdir DIR        write DIR/<name>.npy per recording (DIR/<name>_NNNN.npy per window)\n"
+    "  -l, --list FILE         read input paths from FILE ('-' = stdin): one per line, or a TSV with a\n"
+    "                          'path' column (splitset's train.tsv); its label, index and group columns\n"
+    "                          are carried into the manifest\n"
+    "  -m, --manifest FILE     write the manifest TSV (key npy source label index group start end shape)\n"
+    "  -j, --jobs N            decode and transform on N threads (default 1); output bytes do not depend on N\n"
+    "  -k, --keep-going        skip recordings that fail (warning each), exit 1 at the end if any failed\n"
+    "  -q, --quiet             no progress line      -v, --verbose  a summary at the end\n"
+    "\n"
+    "Audio (defaults follow librosa.load):\n"
+    "      --sr HZ             resample to HZ with soxr HQ (default 22050; 0 keeps each file's rate)\n"
+    "      --trim DB           trim leading/trailing audio quieter than DB below the peak (librosa.effects.trim)\n"
+    "      --duration SEC      pad with zeros or cut to SEC seconds\n"
+    "      --segment SEC       cut into windows of SEC seconds, one spectrogram each\n"
+    "      --overlap FRAC      fraction of a window shared with the next (default 0)\n"
+    "\n"
+    "Spectrogram (defaults follow librosa.feature.melspectrogram / torchaudio MelSpectrogram):\n"
+    "      --kind mel|stft     mel spectrogram, or linear-frequency STFT power (default mel)\n"
+    "      --n-fft N           FFT size (default 1024)\n"
+    "      --hop N             hop length in samples (default 256)\n"
+    "      --win-length N      periodic Hann window length, centred in n_fft (default n_fft)\n"
+    "      --no-center         frames start at sample 0 instead of being centred\n"
+    "      --pad reflect|constant   padding of centred frames at the edges (default reflect)\n"
+    "      --n-mels N          mel bands (default 128)\n"
+    "      --fmin HZ           lowest mel frequency (default 0)\n"
+    "      --fmax HZ           highest mel frequency (default sr/2)\n"
+    "      --mel-scale slaney|htk   (default slaney)\n"
+    "      --mel-norm slaney|none   filter area normalisation (default slaney)\n"
+    "      --power P           exponent of the magnitude: 2 power, 1 magnitude (default 2)\n"
+    "      --scale db|log1p|linear  output scale (default db)\n"
+    "      --amin X            floor before the logarithm (default 1e-10)\n"
+    "      --ref 1|max|VALUE   dB reference: a value or the spectrogram's maximum (default 1)\n"
+    "      --top-db DB         floor the dB output at max - DB (default none)\n"
+    "\n"
+    "  -h, --help              this help      --version   print the version\n"
+    "Exit status: 0 success, 1 a recording or output failed, 2 bad usage.\n";
+
+enum {
+    OPT_SR = 256, OPT_TRIM, OPT_DURATION, OPT_SEGMENT, OPT_OVERLAP, OPT_KIND, OPT_NFFT, OPT_HOP, OPT_WIN,
+    OPT_NOCENTER, OPT_PAD, OPT_NMELS, OPT_FMIN, OPT_FMAX, OPT_MELSCALE, OPT_MELNORM, OPT_POWER, OPT_SCALE,
+    OPT_AMIN, OPT_REF, OPT_TOPDB, OPT_VERSION
+};
+
+static const struct option LONGOPTS[] = {
+    {"outdir", required_argument, 0, 'o'}, {"list", required_argument, 0, 'l'},
+    {"manifest", required_argument, 0, 'm'}, {"jobs", required_argument, 0, 'j'},
+    {"keep-going", no_argument, 0, 'k'}, {"quiet", no_argument, 0, 'q'}, {"verbose", no_argument, 0, 'v'},
+    {"help", no_argument, 0, 'h'}, {"version", no_argument, 0, OPT_VERSION},
+    {"sr", required_argument, 0, OPT_SR}, {"trim", required_argument, 0, OPT_TRIM},
+    {"duration", required_argument, 0, OPT_DURATION}, {"segment", required_argument, 0, OPT_SEGMENT},
+    {"overlap", required_argument, 0, OPT_OVERLAP}, {"kind", required_argument, 0, OPT_KIND},
+    {"n-fft", required_argument, 0, OPT_NFFT}, {"hop", required_argument, 0, OPT_HOP},
+    {"win-length", required_argument, 0, OPT_WIN}, {"no-center", no_argument, 0, OPT_NOCENTER},
+    {"pad", required_argument, 0, OPT_PAD}, {"n-mels", required_argument, 0, OPT_NMELS},
+    {"fmin", required_argument, 0, OPT_FMIN}, {"fmax", required_argument, 0, OPT_FMAX},
+    {"mel-scale", required_argument, 0, OPT_MELSCALE}, {"mel-norm", required_argument, 0, OPT_MELNORM},
+    {"power", required_argument, 0, OPT_POWER}, {"scale", required_argument, 0, OPT_SCALE},
+    {"amin", required_argument, 0, OPT_AMIN}, {"ref", required_argument, 0, OPT_REF},
+    {"top-db", required_argument, 0, OPT_TOPDB}, {0, 0, 0, 0}};
+
+static void usage_error(const char *fmt, const char *arg) {
+    char msg[512];
+    snprintf(msg, sizeof msg, fmt, arg);
+    diag_error("%s (see wav2mel --help)", msg);
+    exit(EXIT_USAGE);
+}
+
+static double parse_num(const char *opt, const char *s) {
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end) usage_error("bad number for %s", opt);
+    return v;
+}
+
+static int parse_int(const char *opt, const char *s) {
+    double v = parse_num(opt, s);
+    if (v != (int)v) usage_error("%s needs an integer", opt);
+    return (int)v;
+}
+
+static int pick(const char *opt, const char *s, const char *const *names) {
+    for (int i = 0; names[i]; i++)
+        if (strcmp(s, names[i]) == 0) return i;
+    usage_error("bad value for %s", opt);
+    return -1;
+}
+
+/* One input recording, with what the list said about it. */
+typedef struct {
+    const char *path, *label, *group;
+    long long index;
+    char *key; /* output name stem */
+} Input;
+
+typedef struct {
+    FrontEnd fe;
+    Input *in;
+    int64_t n;
+    Clips *res;
+    char **errs;
+    /* output */
+    const char *outdir, *out;
+    OutFile stream;
+    int keep_going, failed;
+    char **written; /* files written in -o mode, for rollback */
+    int64_t nwritten, cap_written;
+    FILE *man;      /* manifest rows collected here, copied into place at the end */
+    int64_t arrays;
+    Progress *progress;
+} Run;
+
+static int work(void *ctx, int64_t i) {
+    Run *r = ctx;
+    if (frontend_run(&r->fe, r->in[i].path, &r->res[i]) < 0) {
+        r->errs[i] = strdup(err_msg());
+        progress_add(r->progress, 1);
+        return -1;
+    }
+    progress_add(r->progress, 1);
+    return 0;
+}
+
+static int emit(void *ctx, int64_t i, int rc) {
+    Run *r = ctx;
+    Input *in = &r->in[i];
+    Clips *c = &r->res[i];
+    if (rc < 0) {
+        if (!r->keep_going) {
+            err_set("%s", r->errs[i]);
+            return -1;
+        }
+        diag_warn("%s (skipped)", r->errs[i]);
+        r->failed++;
+        return 0;
+    }
+    for (int k = 0; k < c->n; k++) {
+        char key[4096], npy[8192];
+        if (r->fe.segment > 0) snprintf(key, sizeof key, "%s_%04d", in->key, k);
+        else snprintf(key, sizeof key, "%s", in->key);
+        const Tensor *t = &c->v[k].spec;
+        if (r->outdir) {
+            snprintf(npy, sizeof npy, "%s/%s.npy", r->outdir, key);
+            if (npy_save(npy, t) < 0) return -1;
+            if (r->nwritten == r->cap_written) {
+                r->cap_written = r->cap_written ? 2 * r->cap_written : 256;
+                char **nw = realloc(r->written, sizeof(char *) * (size_t)r->cap_written);
+                if (!nw) { err_set("out of memory"); return -1; }
+                r->written = nw;
+            }
+            r->written[r->nwritten++] = strdup(npy);
+        } else {
+            snprintf(npy, sizeof npy, "%s", r->out);
+            if (npy_write(r->stream.f, t) < 0) {
+                err_prefix(strcmp(r->out, "-") == 0 ? "<stdout>" : r->out);
+                return -1;
+            }
+        }
+        r->arrays++;
+        ManifestRow row = {.key = key, .npy = npy, .source = in->path, .label = in->label, .group = in->group,
+                           .index = in->index, .start = c->v[k].start, .end = c->v[k].end, .ndim = t->ndim};
+        memcpy(row.shape, t->shape, sizeof row.shape);
+        if (r->man && manifest_write_row(r->man, &row) < 0) {
+            err_prefix(in->path);
+            return -1;
+        }
+    }
+    clips_free(c);
+    return 0;
+}
+
+static char *stem_of(const char *path) {
+    if (strcmp(path, "-") == 0) return strdup("stdin");
+    const char *b = strrchr(path, '/');
+    b = b ? b + 1 : path;
+    char *s = strdup(b);
+    char *dot = strrchr(s, '.');
+    if (dot && dot != s) *dot = 0;
+    return s;
+}
+
+static int ends_with(const char *s, const char *suf) {
+    size_t a = strlen(s), b = strlen(suf);
+    return a >= b && strcmp(s + a - b, suf) == 0;
+}
+
+/* --list: plain lines of paths, or a TSV with a header holding a 'path' column. */
+static int read_list(const char *file, Tsv *t, Input **in, int64_t *n) {
+    size_t len;
+    char *text = read_whole_file(file, &len);
+    if (!text) return -1;
+    const char *name = strcmp(file, "-") == 0 ? "<stdin>" : file;
+    char *nl = strchr(text, '\n');
+    size_t firstlen = nl ? (size_t)(nl - text) : len;
+    int is_tsv = memchr(text, '\t', firstlen) != NULL;
+    int rc;
+    if (is_tsv) {
+        rc = tsv_parse(text, len, name, t);
+    } else { /* give the plain list a header so one parser handles both */
+        char *with = malloc(len + 6);
+        if (!with) { free(text); err_set("out of memory"); return -1; }
+        memcpy(with, "path\n", 5);
+        memcpy(with + 5, text, len);
+        rc = tsv_parse(with, len + 5, name, t);
+        free(with);
+    }
+    free(text);
+    if (rc < 0) return -1;
+    int cp = tsv_col(t, "path"), cl = tsv_col(t, "label"), ci = tsv_col(t, "index"), cg = tsv_col(t, "group");
+    if (cp < 0) {
+        err_set("%s: a TSV list needs a 'path' column", name);
+        return -1;
+    }
+    Input *v = realloc(*in, sizeof(Input) * (size_t)(*n + (int64_t)t->nrows));
+    if (!v) { err_set("out of memory"); return -1; }
+    *in = v;
+    for (size_t i = 0; i < t->nrows; i++) {
+        Input *x = &v[(*n)++];
+        memset(x, 0, sizeof *x);
+        x->path = t->rows[i][cp];
+        x->label = cl >= 0 ? t->rows[i][cl] : "";
+        x->group = cg >= 0 ? t->rows[i][cg] : "";
+        x->index = ci >= 0 ? strtoll(t->rows[i][ci], NULL, 10) : -1;
+    }
+    return 0;
+}
+
+static int cmp_key(const void *a, const void *b) {
+    return strcmp((*(const Input *const *)a)->key, (*(const Input *const *)b)->key);
+}
+
+int main(int argc, char **argv) {
+    diag_set_program(argv[0]);
+    outfile_install_cleanup();
+    Run r;
+    memset(&r, 0, sizeof r);
+    frontend_init(&r.fe);
+    SpecConfig *sc = &r.fe.spec;
+    const char *list = NULL, *manifest = NULL;
+    int jobs = 1, verbosity = 0, win_set = 0;
+    static const char *const KINDS[] = {"mel", "stft", 0}, *const PADS[] = {"reflect", "constant", 0},
+                             *const MSCALES[] = {"slaney", "htk", 0}, *const MNORMS[] = {"slaney", "none", 0},
+                             *const SCALES[] = {"db", "log1p", "linear", 0};
+    int c;
+    while ((c = getopt_long(argc, argv, "o:l:m:j:kqvh", LONGOPTS, NULL)) != -1) {
+        switch (c) {
+        case 'o': r.outdir = optarg; break;
+        case 'l': list = optarg; break;
+        case 'm': manifest = optarg; break;
+        case 'j': jobs = parse_int("--jobs", optarg); if (jobs < 1 || jobs > 256) usage_error("--jobs must be 1..256%s", ""); break;
+        case 'k': r.keep_going = 1; break;
+        case 'q': verbosity = -1; break;
+        case 'v': verbosity = 1; break;
+        case 'h': fputs(USAGE, stdout); return EXIT_OK;
+        case OPT_VERSION: puts("wav2mel (audiocnn) 0.1"); return EXIT_OK;
+        case OPT_SR: r.fe.sr = parse_num("--sr", optarg); break;
+        case OPT_TRIM: r.fe.trim_db = parse_num("--trim", optarg); break;
+        case OPT_DURATION: r.fe.duration = parse_num("--duration", optarg); break;
+        case OPT_SEGMENT: r.fe.segment = parse_num("--segment", optarg); break;
+        case OPT_OVERLAP: r.fe.overlap = parse_num("--overlap", optarg); break;
+        case OPT_KIND: sc->kind = (SpecKind)pick("--kind", optarg, KINDS); break;
+        case OPT_NFFT: sc->n_fft = parse_int("--n-fft", optarg); break;
+        case OPT_HOP: sc->hop = parse_int("--hop", optarg); break;
+        case OPT_WIN: sc->win_length = parse_int("--win-length", optarg); win_set = 1; break;
+        case OPT_NOCENTER: sc->center = 0; break;
+        case OPT_PAD: sc->pad = (PadMode)pick("--pad", optarg, PADS); break;
+        case OPT_NMELS: sc->n_mels = parse_int("--n-mels", optarg); break;
+        case OPT_FMIN: sc->fmin = parse_num("--fmin", optarg); break;
+        case OPT_FMAX: sc->fmax = parse_num("--fmax", optarg); break;
+        case OPT_MELSCALE: sc->scale = (MelScale)pick("--mel-scale", optarg, MSCALES); break;
+        case OPT_MELNORM: sc->norm = (MelNorm)pick("--mel-norm", optarg, MNORMS); break;
+        case OPT_POWER: sc->power = parse_num("--power", optarg); break;
+        case OPT_SCALE: sc->output = (SpecOutput)pick("--scale", optarg, SCALES); break;
+        case OPT_AMIN: sc->amin = parse_num("--amin", optarg); break;
+        case OPT_REF:
+            if (strcmp(optarg, "max") == 0) sc->ref_max = 1;
+            else { sc->ref_max = 0; sc->ref = parse_num("--ref", optarg); }
+            break;
+        case OPT_TOPDB: sc->top_db = parse_num("--top-db", optarg); break;
+        default: fputs(USAGE, stderr); return EXIT_USAGE;
+        }
+    }
+    if (!win_set) sc->win_length = sc->n_fft;
+    if (frontend_validate(&r.fe) < 0) {
+        diag_error("%s", err_msg());
+        return EXIT_USAGE;
+    }
+    /* inputs and output */
+    int npos = argc - optind;
+    char **pos = argv + optind;
+    if (!r.outdir) {
+        if (npos < 1) usage_error("missing OUT (a .npy file or '-')%s", "");
+        r.out = pos[npos - 1];
+        npos--;
+        if (strcmp(r.out, "-") != 0 && !ends_with(r.out, ".npy"))
+            usage_error("OUT must be '-' or end in .npy (got '%s'; use -o DIR for one file per recording)", r.out);
+    }
+    Tsv listtab;
+    memset(&listtab, 0, sizeof listtab);
+    Input *in = calloc((size_t)(npos ? npos : 1), sizeof(Input));
+    int64_t n = 0;
+    for (int i = 0; i < npos; i++) {
+        in[n].path = pos[i];
+        in[n].label = in[n].group = "";
+        in[n].index = -1;
+        n++;
+    }
+    if (list && read_list(list, &listtab, &in, &n) < 0) {
+        diag_error("%s", err_msg());
+        return EXIT_DATA;
+    }
+    if (n == 0) usage_error("no input recordings%s", "");
+    int stdin_uses = (list && strcmp(list, "-") == 0);
+    for (int64_t i = 0; i < n; i++) {
+        stdin_uses += strcmp(in[i].path, "-") == 0;
+        in[i].key = stem_of(in[i].path);
+        if (!tsv_field_ok(in[i].path)) {
+            diag_error("'%s': path contains a tab or newline", in[i].path);
+            return EXIT_DATA;
+        }
+    }
+    if (stdin_uses > 1) usage_error("stdin ('-') can be used only once%s", "");
+    if (r.outdir) { /* two recordings with one stem would overwrite each other */
+        Input **order = malloc(sizeof(Input *) * (size_t)n);
+        for (int64_t i = 0; i < n; i++) order[i] = &in[i];
+        qsort(order, (size_t)n, sizeof *order, cmp_key);
+        for (int64_t i = 1; i < n; i++)
+            if (strcmp(order[i - 1]->key, order[i]->key) == 0) {
+                diag_error("%s and %s would both write %s/%s.npy", order[i - 1]->path, order[i]->path, r.outdir, order[i]->key);
+                return EXIT_DATA;
+            }
+        free(order);
+        struct stat st;
+        if (stat(r.outdir, &st) != 0) {
+            if (mkdir(r.outdir, 0777) != 0) {
+                diag_error("%s: cannot create output directory: %s", r.outdir, strerror(errno));
+                return EXIT_DATA;
+            }
+        } else if (!S_ISDIR(st.st_mode)) {
+            diag_error("%s: not a directory", r.outdir);
+            return EXIT_DATA;
+        }
+    }
+    r.in = in;
+    r.n = n;
+    r.res = calloc((size_t)n, sizeof(Clips));
+    r.errs = calloc((size_t)n, sizeof(char *));
+    OutFile man;
+    memset(&man, 0, sizeof man);
+    if (manifest) {
+        if (outfile_open(&man, manifest) < 0) {
+            diag_error("%s", err_msg());
+            return EXIT_DATA;
+        }
+        r.man = man.f;
+        manifest_write_header(r.man);
+    }
+    if (!r.outdir && outfile_open(&r.stream, r.out) < 0) {
+        diag_error("%s", err_msg());
+        if (manifest) outfile_abort(&man);
+        return EXIT_DATA;
+    }
+    r.progress = progress_start("recordings", n, "", verbosity);
+    int rc = parallel_map(n, jobs, 4 * jobs, work, emit, &r);
+    progress_finish(r.progress);
+    int status = EXIT_OK;
+    if (rc == 0 && !r.outdir && outfile_commit(&r.stream) < 0) rc = -1;
+    if (rc == 0 && manifest && outfile_commit(&man) < 0) rc = -1;
+    if (rc < 0) {
+        diag_error("%s", err_msg());
+        if (!r.outdir && r.stream.f) outfile_abort(&r.stream);
+        if (manifest && man.f) outfile_abort(&man);
+        for (int64_t i = 0; i < r.nwritten; i++) unlink(r.written[i]); /* no partial output */
+        status = EXIT_DATA;
+    } else if (r.failed) {
+        diag_error("%d of %lld recordings failed", r.failed, (long long)n);
+        status = EXIT_DATA;
+    } else if (verbosity > 0) {
+        fprintf(stderr, "wav2mel: %lld recordings, %lld spectrograms\n", (long long)n, (long long)r.arrays);
+    }
+    for (int64_t i = 0; i < n; i++) {
+        clips_free(&r.res[i]);
+        free(r.errs[i]);
+        free(in[i].key);
+    }
+    for (int64_t i = 0; i < r.nwritten; i++) free(r.written[i]);
+    free(r.written);
+    free(r.res);
+    free(r.errs);
+    free(in);
+    tsv_free(&listtab);
+    frontend_free(&r.fe);
+    return status;
+}
