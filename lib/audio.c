@@ -86,15 +86,40 @@ AudioReader *audio_open(const char *path) {
             audio_close(r);
             return NULL;
         }
+        int empty = fgetc(probe) == EOF;
         fclose(probe);
+        if (empty) {
+            err_set("%s: empty file", path);
+            audio_close(r);
+            return NULL;
+        }
         r->sf = sf_open(path, SFM_READ, &r->info);
     }
     if (!r->sf) {
         const char *why = sf_strerror(NULL);
-        if (r->mem.len == 0 && is_stdin) why = "empty input";
+        if (r->mem.len == 0 && is_stdin) {
+            err_set("<stdin>: empty input");
+            audio_close(r);
+            return NULL;
+        }
         err_set("%s: not a readable audio file (%s)", r->name, why);
         audio_close(r);
         return NULL;
+    }
+    /* libsndfile quietly shortens a WAV/AIFF whose data chunk runs past the end of the file; its log
+     * says "data : N (should be M)". Size fields of 0 or near 4 GiB are the placeholders that writers
+     * on a pipe leave (sox: "length in output header will be wrong"), not truncation. */
+    char log[8192];
+    sf_command(r->sf, SFC_GET_LOG_INFO, log, sizeof log);
+    const char *d = strstr(log, "\ndata : ");
+    if (!d) d = strstr(log, "\nSSND : ");
+    if (d && strstr(d, "(should be") && strchr(d + 1, '\n') > strstr(d, "(should be")) {
+        long long declared = strtoll(d + 8, NULL, 10);
+        if (declared > 0 && declared < 0x7ffff000LL) {
+            err_set("%s: truncated audio: the header promises %lld data bytes, the file is shorter", r->name, declared);
+            audio_close(r);
+            return NULL;
+        }
     }
     if (r->info.channels < 1 || r->info.samplerate < 1) {
         err_set("%s: bad audio header (%d channels, %d Hz)", r->name, r->info.channels, r->info.samplerate);
