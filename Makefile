@@ -12,7 +12,7 @@ SHELL := bash
 .SUFFIXES:
 
 CC       ?= cc
-OPT      ?= -O2 -march=x86-64-v2 -g
+OPT      ?= -O3 -march=x86-64-v2 -g
 CFLAGS   ?= $(OPT)
 WARN     := -std=c11 -Wall -Wextra -Wshadow -Wno-unused-parameter -D_POSIX_C_SOURCE=200809L
 PKGS     := sndfile fftw3 soxr

@@ -5,7 +5,12 @@
 #include "tsv.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define IN_MEMORY_MAX (64 << 20) /* bytes */
 #include <sndfile.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,37 +76,66 @@ AudioReader *audio_open(const char *path) {
     }
     int is_stdin = strcmp(path, "-") == 0;
     r->name = strdup(is_stdin ? "<stdin>" : path);
+    /* Small files are read with one system call and decoded from memory; libsndfile's many small
+     * reads and seeks on a file cost more than decoding a short clip. Long recordings stream. */
     if (is_stdin) {
         size_t len;
         char *buf = read_whole_file("-", &len);
         if (!buf) { audio_close(r); return NULL; }
         r->mem.data = (unsigned char *)buf;
         r->mem.len = (sf_count_t)len;
-        SF_VIRTUAL_IO vio = {mem_len, mem_seek, mem_read, mem_write, mem_tell};
-        r->sf = sf_open_virtual(&vio, SFM_READ, &r->info, &r->mem);
-    } else {
-        FILE *probe = fopen(path, "rb");
-        if (!probe) {
-            err_set("%s: cannot open: %s", path, strerror(errno));
-            audio_close(r);
-            return NULL;
-        }
-        int empty = fgetc(probe) == EOF;
-        fclose(probe);
-        if (empty) {
-            err_set("%s: empty file", path);
-            audio_close(r);
-            return NULL;
-        }
-        r->sf = sf_open(path, SFM_READ, &r->info);
-    }
-    if (!r->sf) {
-        const char *why = sf_strerror(NULL);
-        if (r->mem.len == 0 && is_stdin) {
+        if (len == 0) {
             err_set("<stdin>: empty input");
             audio_close(r);
             return NULL;
         }
+    } else {
+        int fd = open(path, O_RDONLY);
+        struct stat st;
+        if (fd < 0 || fstat(fd, &st) != 0) {
+            err_set("%s: cannot open: %s", path, strerror(errno));
+            if (fd >= 0) close(fd);
+            audio_close(r);
+            return NULL;
+        }
+        if (S_ISDIR(st.st_mode)) {
+            err_set("%s: is a directory", path);
+            close(fd);
+            audio_close(r);
+            return NULL;
+        }
+        if (S_ISREG(st.st_mode) && st.st_size == 0) {
+            err_set("%s: empty file", path);
+            close(fd);
+            audio_close(r);
+            return NULL;
+        }
+        if (S_ISREG(st.st_mode) && st.st_size <= IN_MEMORY_MAX) {
+            r->mem.data = malloc((size_t)st.st_size);
+            ssize_t got = 0;
+            while (r->mem.data && got < st.st_size) {
+                ssize_t k = read(fd, r->mem.data + got, (size_t)(st.st_size - got));
+                if (k <= 0) break;
+                got += k;
+            }
+            close(fd);
+            if (!r->mem.data || got != st.st_size) {
+                err_set("%s: read error: %s", path, r->mem.data ? strerror(errno) : "out of memory");
+                audio_close(r);
+                return NULL;
+            }
+            r->mem.len = got;
+        } else {
+            close(fd);
+            r->sf = sf_open(path, SFM_READ, &r->info);
+        }
+    }
+    if (r->mem.data) {
+        SF_VIRTUAL_IO vio = {mem_len, mem_seek, mem_read, mem_write, mem_tell};
+        r->sf = sf_open_virtual(&vio, SFM_READ, &r->info, &r->mem);
+    }
+    if (!r->sf) {
+        const char *why = sf_strerror(NULL);
         err_set("%s: not a readable audio file (%s)", r->name, why);
         audio_close(r);
         return NULL;

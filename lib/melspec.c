@@ -259,8 +259,9 @@ int spec_compute(const SpecPlan *p, const float *x, int64_t n, Tensor *out) {
             for (int64_t i = 0; i < total; i++) ref = S[i] > ref ? S[i] : ref;
         }
         double shift = mult * log10(fmax(c->amin, ref)), top = -INFINITY;
-        for (int64_t i = 0; i < total; i++) {
-            S[i] = mult * log10(fmax(S[i], c->amin)) - shift;
+        for (int64_t i = 0; i < total; i++) { /* log10f: the result is float32 anyway (error < 1e-5 dB) */
+            double v = fmax(S[i], c->amin);
+            S[i] = mult * (v >= 1e-37 ? (double)log10f((float)v) : log10(v)) - shift;
             top = S[i] > top ? S[i] : top;
         }
         if (c->top_db > 0)

@@ -79,7 +79,6 @@ int resample_whole(const float *x, int64_t n, double in_sr, double out_sr, float
     pos += (size_t)got;
     resampler_free(r);
     /* fix_length: pad with zeros (calloc) or cut */
-    (void)pos;
     *y = out;
     *ny = want;
     return 0;
