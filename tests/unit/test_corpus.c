@@ -17,7 +17,7 @@ int main(void) {
     snprintf(dir, sizeof dir, "%.3000s/corpus/npy", tests);
     DIR *d = opendir(dir);
     if (!d) {
-        SKIP("npy corpus: %s not found", dir);
+        SKIP("npy corpus: %.400s not found", dir);
         return 0;
     }
     char *names[512];
