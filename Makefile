@@ -95,7 +95,7 @@ build-fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(wildcard lib/*.h) | deps
 fuzz: $(FUZZERS)
 	@for f in $(FUZZERS); do n=$$(basename $$f); mkdir -p build-fuzz/corpus-$$n; \
 	  echo "fuzz: $$n for $(FUZZ_SECONDS)s" >&2; \
-	  $$f -max_total_time=$(FUZZ_SECONDS) -max_len=65536 build-fuzz/corpus-$$n tests/corpus/$${n#fuzz_} 2>&1 | tail -n 2; done
+	  $$f -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -rss_limit_mb=2048 build-fuzz/corpus-$$n tests/corpus/$${n#fuzz_} 2>&1 | grep -E "^(#[0-9]+.*(DONE|pulse)|==.*ERROR|SUMMARY)" | tail -n 2; done
 
 bench: build test-deps
 	@PY=$(abspath $(VENV))/bin/python BIN=$(abspath $(BUILD)/bin) bench/mel/run.sh

@@ -68,6 +68,42 @@ static const char *major_name(int fmt) {
     }
 }
 
+/* Common to files, stdin and memory: open the decoder and vet the header. */
+static AudioReader *finish_open(AudioReader *r) {
+    if (r->mem.data) {
+        SF_VIRTUAL_IO vio = {mem_len, mem_seek, mem_read, mem_write, mem_tell};
+        r->sf = sf_open_virtual(&vio, SFM_READ, &r->info, &r->mem);
+    }
+    if (!r->sf) {
+        const char *why = sf_strerror(NULL);
+        err_set("%s: not a readable audio file (%s)", r->name, why);
+        audio_close(r);
+        return NULL;
+    }
+    /* libsndfile quietly shortens a WAV/AIFF whose data chunk runs past the end of the file; its log
+     * says "data : N (should be M)". Size fields of 0 or near 4 GiB are the placeholders that writers
+     * on a pipe leave (sox: "length in output header will be wrong"), not truncation. */
+    char log[8192];
+    sf_command(r->sf, SFC_GET_LOG_INFO, log, sizeof log);
+    const char *d = strstr(log, "\ndata : ");
+    if (!d) d = strstr(log, "\nSSND : ");
+    const char *line_end = d ? strchr(d + 1, '\n') : NULL, *should = d ? strstr(d, "(should be") : NULL;
+    if (should && (!line_end || should < line_end)) {
+        long long declared = strtoll(d + 8, NULL, 10);
+        if (declared > 0 && declared < 0x7ffff000LL) {
+            err_set("%s: truncated audio: the header promises %lld data bytes, the file is shorter", r->name, declared);
+            audio_close(r);
+            return NULL;
+        }
+    }
+    if (r->info.channels < 1 || r->info.samplerate < 1) {
+        err_set("%s: bad audio header (%d channels, %d Hz)", r->name, r->info.channels, r->info.samplerate);
+        audio_close(r);
+        return NULL;
+    }
+    return r;
+}
+
 AudioReader *audio_open(const char *path) {
     AudioReader *r = calloc(1, sizeof *r);
     if (!r) {
@@ -130,37 +166,7 @@ AudioReader *audio_open(const char *path) {
             r->sf = sf_open(path, SFM_READ, &r->info);
         }
     }
-    if (r->mem.data) {
-        SF_VIRTUAL_IO vio = {mem_len, mem_seek, mem_read, mem_write, mem_tell};
-        r->sf = sf_open_virtual(&vio, SFM_READ, &r->info, &r->mem);
-    }
-    if (!r->sf) {
-        const char *why = sf_strerror(NULL);
-        err_set("%s: not a readable audio file (%s)", r->name, why);
-        audio_close(r);
-        return NULL;
-    }
-    /* libsndfile quietly shortens a WAV/AIFF whose data chunk runs past the end of the file; its log
-     * says "data : N (should be M)". Size fields of 0 or near 4 GiB are the placeholders that writers
-     * on a pipe leave (sox: "length in output header will be wrong"), not truncation. */
-    char log[8192];
-    sf_command(r->sf, SFC_GET_LOG_INFO, log, sizeof log);
-    const char *d = strstr(log, "\ndata : ");
-    if (!d) d = strstr(log, "\nSSND : ");
-    if (d && strstr(d, "(should be") && strchr(d + 1, '\n') > strstr(d, "(should be")) {
-        long long declared = strtoll(d + 8, NULL, 10);
-        if (declared > 0 && declared < 0x7ffff000LL) {
-            err_set("%s: truncated audio: the header promises %lld data bytes, the file is shorter", r->name, declared);
-            audio_close(r);
-            return NULL;
-        }
-    }
-    if (r->info.channels < 1 || r->info.samplerate < 1) {
-        err_set("%s: bad audio header (%d channels, %d Hz)", r->name, r->info.channels, r->info.samplerate);
-        audio_close(r);
-        return NULL;
-    }
-    return r;
+    return finish_open(r);
 }
 
 double audio_reader_rate(const AudioReader *r) { return r->info.samplerate; }
@@ -207,6 +213,29 @@ int64_t audio_read_mono(AudioReader *r, float *out, int64_t n) {
     }
     r->read_total += got;
     return got;
+}
+
+AudioReader *audio_open_memory(const void *data, size_t len, const char *name) {
+    AudioReader *r = calloc(1, sizeof *r);
+    if (!r) {
+        err_set("%s: out of memory", name);
+        return NULL;
+    }
+    r->name = strdup(name);
+    r->mem.data = malloc(len ? len : 1);
+    if (!r->mem.data) {
+        err_set("%s: out of memory", name);
+        audio_close(r);
+        return NULL;
+    }
+    memcpy(r->mem.data, data, len);
+    r->mem.len = (sf_count_t)len;
+    if (len == 0) {
+        err_set("%s: empty input", name);
+        audio_close(r);
+        return NULL;
+    }
+    return finish_open(r);
 }
 
 void audio_close(AudioReader *r) {

@@ -8,6 +8,7 @@
 #ifndef AUDIOCNN_AUDIO_H
 #define AUDIOCNN_AUDIO_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 typedef struct Audio {
@@ -22,6 +23,8 @@ typedef struct Audio {
 typedef struct AudioReader AudioReader;
 
 AudioReader *audio_open(const char *path); /* NULL with err_set() */
+/* Decode bytes already in memory (copied); `name` is used in messages. The fuzz target's entry. */
+AudioReader *audio_open_memory(const void *data, size_t len, const char *name);
 double audio_reader_rate(const AudioReader *r);
 int audio_reader_channels(const AudioReader *r);
 int64_t audio_reader_frames(const AudioReader *r); /* as the header says; -1 if unknown */
