@@ -10,6 +10,7 @@ SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DELETE_ON_ERROR:
 .SUFFIXES:
+.SECONDARY:
 
 CC       ?= cc
 OPT      ?= -O3 -march=x86-64-v2 -g

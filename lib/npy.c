@@ -417,40 +417,42 @@ int npy_load(const char *path, int want, Tensor *t) {
 
 /* ---- writing --------------------------------------------------------------------------------- */
 
-int npy_write(FILE *f, const Tensor *t) {
+int npy_write_header(FILE *f, DType dt, int ndim, const int64_t *shape) {
     char dict[512];
     size_t n = 0;
     n += (size_t)snprintf(dict + n, sizeof dict - n, "{'descr': '%s', 'fortran_order': False, 'shape': (",
-                          t->dtype == DT_I64 ? "<i8" : "<f4");
-    for (int i = 0; i < t->ndim; i++)
-        n += (size_t)snprintf(dict + n, sizeof dict - n, i ? ", %lld" : "%lld", (long long)t->shape[i]);
-    n += (size_t)snprintf(dict + n, sizeof dict - n, "%s), }", t->ndim == 1 ? "," : "");
+                          dt == DT_I64 ? "<i8" : "<f4");
+    for (int i = 0; i < ndim; i++)
+        n += (size_t)snprintf(dict + n, sizeof dict - n, i ? ", %lld" : "%lld", (long long)shape[i]);
+    n += (size_t)snprintf(dict + n, sizeof dict - n, "%s), }", ndim == 1 ? "," : "");
     /* numpy >= 1.23 leaves room for the first axis to grow to 21 digits */
-    if (t->ndim > 0) {
+    if (ndim > 0) {
         char first[32];
-        int w = snprintf(first, sizeof first, "%lld", (long long)t->shape[0]);
+        int w = snprintf(first, sizeof first, "%lld", (long long)shape[0]);
         for (int k = w; k < 21; k++) dict[n++] = ' ';
-        dict[n] = 0;
     }
     size_t hlen = n + 1; /* plus the final newline */
-    size_t pad = 64 - ((8 + 2 + hlen) % 64);
-    unsigned char pre[10];
-    memcpy(pre, NPY_MAGIC, 6);
-    pre[6] = 1;
-    pre[7] = 0;
-    size_t total = hlen + pad;
-    pre[8] = (unsigned char)(total & 0xff);
-    pre[9] = (unsigned char)(total >> 8);
+    size_t pad = 64 - ((10 + hlen) % 64), total = hlen + pad;
+    unsigned char pre[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, (unsigned char)(total & 0xff),
+                             (unsigned char)(total >> 8)};
     if (fwrite(pre, 1, 10, f) != 10 || fwrite(dict, 1, n, f) != n) goto fail;
     for (size_t k = 0; k < pad; k++)
         if (fputc(' ', f) == EOF) goto fail;
     if (fputc('\n', f) == EOF) goto fail;
-    size_t bytes = (size_t)tensor_numel(t) * dtype_size(t->dtype);
-    if (bytes && fwrite(t->data, 1, bytes, f) != bytes) goto fail;
     return 0;
 fail:
     err_set("write error: %s", strerror(errno));
     return -1;
+}
+
+int npy_write(FILE *f, const Tensor *t) {
+    if (npy_write_header(f, t->dtype, t->ndim, t->shape) < 0) return -1;
+    size_t bytes = (size_t)tensor_numel(t) * dtype_size(t->dtype);
+    if (bytes && fwrite(t->data, 1, bytes, f) != bytes) {
+        err_set("write error: %s", strerror(errno));
+        return -1;
+    }
+    return 0;
 }
 
 int npy_save(const char *path, const Tensor *t) {

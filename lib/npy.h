@@ -47,6 +47,9 @@ int npy_load(const char *path, int want, Tensor *t);
 /* Write one array (float32 or int64) with NumPy's exact header. Returns 0 or -1 with err_set(). */
 int npy_write(FILE *f, const Tensor *t);
 
+/* Only the header of an array whose data the caller streams after it (e.g. a stacked split). */
+int npy_write_header(FILE *f, DType dt, int ndim, const int64_t *shape);
+
 /* Write one array atomically to PATH ("-" = stdout). */
 int npy_save(const char *path, const Tensor *t);
 

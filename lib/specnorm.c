@@ -328,32 +328,6 @@ int specnorm_accum_result(const SpecnormAccum *a, Tensor *out) {
 /* The .npy header numpy.save writes for (dt, shape), without data: the stacked output is streamed row
  * by row after it. Same bytes as npy_write() (lib/npy.c) would write for such a tensor; the Python
  * tests compare the stack with numpy.save byte for byte. */
-static int write_npy_header(FILE *f, DType dt, int ndim, const int64_t *shape) {
-    char dict[512];
-    size_t n = 0;
-    n += (size_t)snprintf(dict + n, sizeof dict - n, "{'descr': '%s', 'fortran_order': False, 'shape': (",
-                          dt == DT_I64 ? "<i8" : "<f4");
-    for (int i = 0; i < ndim; i++)
-        n += (size_t)snprintf(dict + n, sizeof dict - n, i ? ", %lld" : "%lld", (long long)shape[i]);
-    n += (size_t)snprintf(dict + n, sizeof dict - n, "%s), }", ndim == 1 ? "," : "");
-    if (ndim > 0) {
-        char first[32];
-        int w = snprintf(first, sizeof first, "%lld", (long long)shape[0]);
-        for (int k = w; k < 21; k++) dict[n++] = ' ';
-    }
-    size_t hlen = n + 1, pad = 64 - ((10 + hlen) % 64), total = hlen + pad;
-    unsigned char pre[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, (unsigned char)(total & 0xff),
-                             (unsigned char)(total >> 8)};
-    if (fwrite(pre, 1, 10, f) != 10 || fwrite(dict, 1, n, f) != n) goto fail;
-    for (size_t k = 0; k < pad; k++)
-        if (fputc(' ', f) == EOF) goto fail;
-    if (fputc('\n', f) == EOF) goto fail;
-    return 0;
-fail:
-    err_set("write error: %s", strerror(errno));
-    return -1;
-}
-
 static const char *disp(const char *path) { return strcmp(path, "-") == 0 ? "<stdin>" : path; }
 static const char *disp_out(const char *path) { return strcmp(path, "-") == 0 ? "<stdout>" : path; }
 
@@ -749,7 +723,7 @@ int specnorm_to_stack(const SpecnormConfig *c, const Manifest *m, const char *st
             goto done;
         }
     }
-    if (write_npy_header(os.f, DT_F32, 4, shape) < 0) {
+    if (npy_write_header(os.f, DT_F32, 4, shape) < 0) {
         err_prefix(disp_out(stack));
         goto done;
     }
