@@ -83,7 +83,8 @@ expect_error "NaN sample" "nan.wav: sample 0 is NaN" 1 $B/wav2mel nan.wav o6.npy
 expect_error "unwritable output directory" "nodir/o.npy: cannot create output" 1 $B/wav2mel tone.wav nodir/o.npy
 mkdir ro && chmod 555 ro
 if [ "$(id -u)" != 0 ]; then expect_error "read-only directory" "ro/o.npy: cannot create output" 1 $B/wav2mel tone.wav ro/o.npy
-else skip "read-only directory: running as root"; fi
+else skip "read-only directory: running as root (the /proc case below covers it)"; fi
+expect_error "directory no one may write, even root" "/proc/audiocnn-test.npy: cannot create output" 1 $B/wav2mel tone.wav /proc/audiocnn-test.npy
 # a failing file in a batch leaves nothing behind, with or without a manifest
 expect_error "batch stops at the bad file" "text.wav: not a readable" 1 $B/wav2mel -m bm.tsv tone.wav text.wav batch.npy
 no_partial "no stream output after a failed batch" batch.npy; no_partial "no manifest after a failed batch" bm.tsv
