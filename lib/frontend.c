@@ -106,23 +106,10 @@ static int all_zero(const float *x, int64_t n) {
     return 1;
 }
 
-int frontend_run(FrontEnd *fe, const char *path, Clips *out) {
-    memset(out, 0, sizeof *out);
-    const char *name = strcmp(path, "-") == 0 ? "<stdin>" : path;
-    Audio a;
-    if (audio_load(path, &a) < 0) return -1;
-    out->file_sr = a.sr;
-    out->channels = a.channels;
-    out->seconds = (double)a.n / a.sr;
-    double sr = fe->sr > 0 ? fe->sr : a.sr;
-    float *x;
-    int64_t n;
-    if (resample_whole(a.x, a.n, a.sr, sr, &x, &n) < 0) {
-        err_prefix(name);
-        audio_free(&a);
-        return -1;
-    }
-    audio_free(&a);
+static const char *display_name(const char *path) { return strcmp(path, "-") == 0 ? "<stdin>" : path; }
+
+/* Everything after resampling: x (n samples at sr, owned and freed here) -> out->v. */
+static int finish(FrontEnd *fe, const char *name, float *x, int64_t n, double sr, Clips *out) {
     int64_t off = 0, len = n;
     if (fe->trim_db > 0) {
         int64_t s, e;
@@ -179,6 +166,91 @@ int frontend_run(FrontEnd *fe, const char *path, Clips *out) {
     free(buf);
     free(x);
     return 0;
+}
+
+int frontend_run(FrontEnd *fe, const char *path, Clips *out) {
+    memset(out, 0, sizeof *out);
+    Audio a;
+    if (audio_load(path, &a) < 0) return -1;
+    out->file_sr = a.sr;
+    out->channels = a.channels;
+    out->seconds = (double)a.n / a.sr;
+    double sr = fe->sr > 0 ? fe->sr : a.sr;
+    float *x;
+    int64_t n;
+    int rc = resample_whole(a.x, a.n, a.sr, sr, &x, &n);
+    audio_free(&a);
+    if (rc < 0) {
+        err_prefix(display_name(path));
+        return -1;
+    }
+    return finish(fe, display_name(path), x, n, sr, out);
+}
+
+void frontend_run_batch(FrontEnd *fe, const char *const *paths, int count, Clips *out, int *rc, char **errs) {
+    Audio *a = calloc((size_t)count, sizeof(Audio));
+    float **x = calloc((size_t)count, sizeof(float *)), **y = calloc((size_t)count, sizeof(float *));
+    int64_t *n = calloc((size_t)count, sizeof(int64_t)), *ny = calloc((size_t)count, sizeof(int64_t));
+    int *members = calloc((size_t)count, sizeof(int));
+    if (!a || !x || !y || !n || !ny || !members) { /* fall back to one at a time */
+        for (int i = 0; i < count; i++) {
+            rc[i] = frontend_run(fe, paths[i], &out[i]);
+            errs[i] = rc[i] < 0 ? strdup(err_msg()) : NULL;
+        }
+        goto done;
+    }
+    for (int i = 0; i < count; i++) {
+        memset(&out[i], 0, sizeof out[i]);
+        errs[i] = NULL;
+        rc[i] = audio_load(paths[i], &a[i]);
+        if (rc[i] < 0) errs[i] = strdup(err_msg());
+    }
+    /* recordings at one rate are resampled together (resample_batch: same bits as one by one) */
+    for (int i = 0; i < count; i++) {
+        if (rc[i] < 0 || y[i]) continue;
+        double in_sr = a[i].sr, sr = fe->sr > 0 ? fe->sr : in_sr;
+        int k = 0;
+        for (int j = i; j < count; j++)
+            if (rc[j] == 0 && !y[j] && a[j].sr == in_sr) {
+                members[k] = j;
+                x[k] = a[j].x;
+                n[k++] = a[j].n;
+            }
+        float **tmp_y = calloc((size_t)k, sizeof(float *));
+        int64_t *tmp_n = calloc((size_t)k, sizeof(int64_t));
+        int brc = tmp_y && tmp_n ? resample_batch((const float *const *)x, n, k, in_sr, sr, tmp_y, tmp_n) : -1;
+        for (int m = 0; m < k; m++) {
+            int j = members[m];
+            if (brc < 0) {
+                rc[j] = -1;
+                err_prefix(display_name(paths[j]));
+                errs[j] = strdup(err_msg());
+                y[j] = NULL;
+            } else {
+                y[j] = tmp_y[m];
+                ny[j] = tmp_n[m];
+            }
+        }
+        free(tmp_y);
+        free(tmp_n);
+    }
+    for (int i = 0; i < count; i++) {
+        if (rc[i] < 0) continue;
+        out[i].file_sr = a[i].sr;
+        out[i].channels = a[i].channels;
+        out[i].seconds = (double)a[i].n / a[i].sr;
+        double sr = fe->sr > 0 ? fe->sr : a[i].sr;
+        audio_free(&a[i]);
+        rc[i] = finish(fe, display_name(paths[i]), y[i], ny[i], sr, &out[i]);
+        y[i] = NULL;
+        if (rc[i] < 0) errs[i] = strdup(err_msg());
+    }
+done:
+    if (a)
+        for (int i = 0; i < count; i++) audio_free(&a[i]);
+    if (y)
+        for (int i = 0; i < count; i++) free(y[i]);
+    free(a); free(x); free(y); free(n); free(ny); free(members);
 }
 
 void clips_free(Clips *c) {

@@ -53,6 +53,12 @@ void frontend_free(FrontEnd *fe);
 int frontend_run(FrontEnd *fe, const char *path, Clips *out);
 void clips_free(Clips *c);
 
+/* Several recordings at once, each with the same result as frontend_run() alone (bit for bit):
+ * recordings sharing a sample rate are resampled together, so a batch of short clips designs the
+ * resampling filter a few times instead of once per clip. rc[i] is 0 or -1; errs[i] is NULL or the
+ * malloc'd message for recording i. */
+void frontend_run_batch(FrontEnd *fe, const char *const *paths, int count, Clips *out, int *rc, char **errs);
+
 /* librosa.effects.trim's interval [*start, *end) of non-silent samples; *start == *end when silent. */
 void trim_silence(const float *x, int64_t n, double top_db, int frame, int hop, int64_t *start, int64_t *end);
 

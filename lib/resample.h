@@ -13,6 +13,13 @@
 /* *y is malloc'd. Returns 0 or -1 with err_set(). in_sr == out_sr copies. */
 int resample_whole(const float *x, int64_t n, double in_sr, double out_sr, float **y, int64_t *ny);
 
+/* Several signals at one rate pair, each result equal bit for bit to resample_whole() of it alone
+ * (tests check this): signals of similar length share one soxr as its channels, so the filter is
+ * designed once per group instead of once per signal, which is most of the cost for short clips.
+ * y[i] are malloc'd. Returns 0 or -1 with err_set() (then no y[i] is left allocated). */
+int resample_batch(const float *const *x, const int64_t *n, int count, double in_sr, double out_sr, float **y,
+                   int64_t *ny);
+
 typedef struct Resampler Resampler;
 Resampler *resampler_new(double in_sr, double out_sr);
 /* Feed n samples (in == NULL: end of input, flush) and collect up to cap output samples; returns the

@@ -124,6 +124,7 @@ typedef struct {
     Input *in;
     int64_t n;
     Clips *res;
+    int *rcs;
     char **errs;
     /* output */
     const char *outdir, *out;
@@ -136,19 +137,26 @@ typedef struct {
     Progress *progress;
 } Run;
 
-static int work(void *ctx, int64_t i) {
+/* Work comes in batches of BATCH recordings (fixed by position, so outputs never depend on -j):
+ * frontend_run_batch() resamples clips of one rate together. */
+#define BATCH 16
+
+static int64_t batch_len(const Run *r, int64_t b) {
+    int64_t left = r->n - b * BATCH;
+    return left < BATCH ? left : BATCH;
+}
+
+static int work(void *ctx, int64_t b) {
     Run *r = ctx;
-    if (frontend_run(&r->fe, r->in[i].path, &r->res[i]) < 0) {
-        r->errs[i] = strdup(err_msg());
-        progress_add(r->progress, 1);
-        return -1;
-    }
-    progress_add(r->progress, 1);
+    int64_t first = b * BATCH, k = batch_len(r, b);
+    const char *paths[BATCH];
+    for (int64_t i = 0; i < k; i++) paths[i] = r->in[first + i].path;
+    frontend_run_batch(&r->fe, paths, (int)k, r->res + first, r->rcs + first, r->errs + first);
+    progress_add(r->progress, k);
     return 0;
 }
 
-static int emit(void *ctx, int64_t i, int rc) {
-    Run *r = ctx;
+static int emit_one(Run *r, int64_t i, int rc) {
     Input *in = &r->in[i];
     Clips *c = &r->res[i];
     if (rc < 0) {
@@ -192,6 +200,13 @@ static int emit(void *ctx, int64_t i, int rc) {
         }
     }
     clips_free(c);
+    return 0;
+}
+
+static int emit(void *ctx, int64_t b, int unused) {
+    Run *r = ctx;
+    for (int64_t i = b * BATCH; i < b * BATCH + batch_len(r, b); i++)
+        if (emit_one(r, i, r->rcs[i]) < 0) return -1;
     return 0;
 }
 
@@ -306,10 +321,18 @@ int main(int argc, char **argv) {
         default: fputs(USAGE, stderr); return EXIT_USAGE;
         }
     }
+    Tsv listtab;
+    memset(&listtab, 0, sizeof listtab);
+    Input *in = NULL;
+    int64_t n = 0;
+    OutFile man;
+    memset(&man, 0, sizeof man);
+    int status = EXIT_OK;
     if (!win_set) sc->win_length = sc->n_fft;
     if (frontend_validate(&r.fe) < 0) {
         diag_error("%s", err_msg());
-        return EXIT_USAGE;
+        status = EXIT_USAGE;
+        goto cleanup;
     }
     /* inputs and output */
     int npos = argc - optind;
@@ -321,10 +344,7 @@ int main(int argc, char **argv) {
         if (strcmp(r.out, "-") != 0 && !ends_with(r.out, ".npy"))
             usage_error("OUT must be '-' or end in .npy (got '%s'; use -o DIR for one file per recording)", r.out);
     }
-    Tsv listtab;
-    memset(&listtab, 0, sizeof listtab);
-    Input *in = calloc((size_t)(npos ? npos : 1), sizeof(Input));
-    int64_t n = 0;
+    in = calloc((size_t)(npos ? npos : 1), sizeof(Input));
     for (int i = 0; i < npos; i++) {
         in[n].path = pos[i];
         in[n].label = in[n].group = "";
@@ -333,7 +353,7 @@ int main(int argc, char **argv) {
     }
     if (list && read_list(list, &listtab, &in, &n) < 0) {
         diag_error("%s", err_msg());
-        return EXIT_DATA;
+        { status = EXIT_DATA; goto cleanup; }
     }
     if (n == 0) usage_error("no input recordings%s", "");
     int stdin_uses = (list && strcmp(list, "-") == 0);
@@ -342,7 +362,7 @@ int main(int argc, char **argv) {
         in[i].key = stem_of(in[i].path);
         if (!tsv_field_ok(in[i].path)) {
             diag_error("'%s': path contains a tab or newline", in[i].path);
-            return EXIT_DATA;
+            { status = EXIT_DATA; goto cleanup; }
         }
     }
     if (stdin_uses > 1) usage_error("stdin ('-') can be used only once%s", "");
@@ -353,30 +373,31 @@ int main(int argc, char **argv) {
         for (int64_t i = 1; i < n; i++)
             if (strcmp(order[i - 1]->key, order[i]->key) == 0) {
                 diag_error("%s and %s would both write %s/%s.npy", order[i - 1]->path, order[i]->path, r.outdir, order[i]->key);
-                return EXIT_DATA;
+                free(order);
+                status = EXIT_DATA;
+                goto cleanup;
             }
         free(order);
         struct stat st;
         if (stat(r.outdir, &st) != 0) {
             if (mkdir(r.outdir, 0777) != 0) {
                 diag_error("%s: cannot create output directory: %s", r.outdir, strerror(errno));
-                return EXIT_DATA;
+                { status = EXIT_DATA; goto cleanup; }
             }
         } else if (!S_ISDIR(st.st_mode)) {
             diag_error("%s: not a directory", r.outdir);
-            return EXIT_DATA;
+            { status = EXIT_DATA; goto cleanup; }
         }
     }
     r.in = in;
     r.n = n;
     r.res = calloc((size_t)n, sizeof(Clips));
     r.errs = calloc((size_t)n, sizeof(char *));
-    OutFile man;
-    memset(&man, 0, sizeof man);
+    r.rcs = calloc((size_t)n, sizeof(int));
     if (manifest) {
         if (outfile_open(&man, manifest) < 0) {
             diag_error("%s", err_msg());
-            return EXIT_DATA;
+            { status = EXIT_DATA; goto cleanup; }
         }
         r.man = man.f;
         manifest_write_header(r.man);
@@ -384,12 +405,12 @@ int main(int argc, char **argv) {
     if (!r.outdir && outfile_open(&r.stream, r.out) < 0) {
         diag_error("%s", err_msg());
         if (manifest) outfile_abort(&man);
-        return EXIT_DATA;
+        status = EXIT_DATA;
+        goto cleanup;
     }
     r.progress = progress_start("recordings", n, "", verbosity);
-    int rc = parallel_map(n, jobs, 4 * jobs, work, emit, &r);
+    int rc = parallel_map((n + BATCH - 1) / BATCH, jobs, 2 * jobs, work, emit, &r);
     progress_finish(r.progress);
-    int status = EXIT_OK;
     if (rc == 0 && !r.outdir && outfile_commit(&r.stream) < 0) rc = -1;
     if (rc == 0 && manifest && outfile_commit(&man) < 0) rc = -1;
     if (rc < 0) {
@@ -404,15 +425,17 @@ int main(int argc, char **argv) {
     } else if (verbosity > 0) {
         fprintf(stderr, "wav2mel: %lld recordings, %lld spectrograms\n", (long long)n, (long long)r.arrays);
     }
+cleanup:
     for (int64_t i = 0; i < n; i++) {
-        clips_free(&r.res[i]);
-        free(r.errs[i]);
+        if (r.res) clips_free(&r.res[i]);
+        if (r.errs) free(r.errs[i]);
         free(in[i].key);
     }
     for (int64_t i = 0; i < r.nwritten; i++) free(r.written[i]);
     free(r.written);
     free(r.res);
     free(r.errs);
+    free(r.rcs);
     free(in);
     tsv_free(&listtab);
     frontend_free(&r.fe);
