@@ -35,7 +35,7 @@ DEB_TEST  := python3 python3-venv python3-pip python3-numpy python3-torch python
 SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 VENV      := .venv
 
-.PHONY: build all test asan fuzz bench install deps test-deps clean
+.PHONY: build all test asan fuzz bench bench-deps install deps test-deps clean
 build: $(BINS)
 all: build
 
@@ -98,8 +98,16 @@ fuzz: $(FUZZERS)
 	  echo "fuzz: $$n for $(FUZZ_SECONDS)s" >&2; \
 	  $$f -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -rss_limit_mb=2048 build-fuzz/corpus-$$n tests/corpus/$${n#fuzz_} 2>&1 | grep -E "^(#[0-9]+.*(DONE|pulse)|==.*ERROR|SUMMARY)" | tail -n 2; done
 
-bench: build test-deps
-	@PY=$(abspath $(VENV))/bin/python BIN=$(abspath $(BUILD)/bin) bench/mel/run.sh
+bench-deps: test-deps
+	@if [ ! -f .venv-pypi/.done ] || [ bench/requirements-pypi.txt -nt .venv-pypi/.done ]; then \
+	  echo "make bench-deps: current PyPI torch into .venv-pypi (bench/requirements-pypi.txt)" >&2; \
+	  ( python3 -m venv .venv-pypi && .venv-pypi/bin/pip install -q --disable-pip-version-check \
+	    -r bench/requirements-pypi.txt && touch .venv-pypi/.done ) >&2 \
+	  || echo "make bench-deps: warning: no PyPI torch; benchmarks compare with Debian's only" >&2; \
+	fi
+
+bench: build bench-deps
+	@PY=$(abspath $(VENV))/bin/python PYPI_PY=$(abspath .venv-pypi)/bin/python BIN=$(abspath $(BUILD)/bin) bench/mel/run.sh
 
 install: build
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man5

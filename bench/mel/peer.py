@@ -1,6 +1,6 @@
 """Peers for bench/mel: the same front end in torchaudio and in librosa, over a list of files.
 
-usage: peer.py torchaudio|librosa LIST PROCESSES
+usage: peer.py torchaudio|librosa LIST PROCESSES [SR]   (SR 0: no resampling, each file's own rate)
 Prints "<files> <seconds>" for decode + resample to 22050 Hz + 128-band log-mel (n_fft 1024, hop 256,
 slaney mel scale and norm, centred reflect-padded frames, power to dB), one intra-op thread per process,
 the files divided among PROCESSES worker processes (how a DataLoader with num_workers would spread them)."""
@@ -12,16 +12,14 @@ import time
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 kind, listfile, procs = sys.argv[1], sys.argv[2], int(sys.argv[3])
 files = [l.strip() for l in open(listfile) if l.strip()]
-SR = 22050
+SR = int(sys.argv[4]) if len(sys.argv) > 4 else 22050
 
 
 def run_torchaudio(chunk):
     import torch
     import torchaudio
     torch.set_num_threads(1)
-    resamplers = {}
-    mel = torchaudio.transforms.MelSpectrogram(sample_rate=SR, n_fft=1024, hop_length=256, n_mels=128, norm="slaney",
-                                               mel_scale="slaney", center=True, pad_mode="reflect", power=2.0)
+    resamplers, mels = {}, {}
     to_db = torchaudio.transforms.AmplitudeToDB(stype="power")
     try:  # torchaudio >= 2.9 loads through torchcodec (FFmpeg); without it, load with soundfile
         torchaudio.load(chunk[0])
@@ -36,11 +34,16 @@ def run_torchaudio(chunk):
     for f in chunk:
         w, sr = load(f)
         w = w.mean(0, keepdim=True)
-        if sr != SR:
+        if SR and sr != SR:
             if sr not in resamplers:
                 resamplers[sr] = torchaudio.transforms.Resample(sr, SR)
             w = resamplers[sr](w)
-        total += float(to_db(mel(w)).sum())  # consume the result
+        rate = SR or sr
+        if rate not in mels:
+            mels[rate] = torchaudio.transforms.MelSpectrogram(sample_rate=rate, n_fft=1024, hop_length=256, n_mels=128,
+                                                              norm="slaney", mel_scale="slaney", center=True,
+                                                              pad_mode="reflect", power=2.0)
+        total += float(to_db(mels[rate](w)).sum())  # consume the result
     return total
 
 
@@ -49,8 +52,8 @@ def run_librosa(chunk):
     import numpy as np
     total = 0.0
     for f in chunk:
-        y, _ = librosa.load(f, sr=SR)
-        S = librosa.feature.melspectrogram(y=y, sr=SR, n_fft=1024, hop_length=256, n_mels=128, pad_mode="reflect")
+        y, sr = librosa.load(f, sr=SR or None)
+        S = librosa.feature.melspectrogram(y=y, sr=sr, n_fft=1024, hop_length=256, n_mels=128, pad_mode="reflect")
         total += float(librosa.power_to_db(S, ref=1.0, amin=1e-10, top_db=None).sum())
     return total
 

@@ -8,35 +8,39 @@ cd "$(dirname "$0")/../.."
 BIN=${BIN:-build/bin}; PY=${PY:-.venv/bin/python}; SHARED=${SHARED:-../shared}
 data=$SHARED/data/fsdd
 [ -d "$data" ] || { echo "bench/mel: $data is absent; nothing to measure" >&2; exit 0; }
-tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+tmp=$(mktemp -d /dev/shm/bench-mel.XXXXXX 2>/dev/null || mktemp -d); trap 'rm -rf "$tmp"' EXIT
 find "$data" -name '*.wav' | sort > "$tmp/list"
 n=$(wc -l < "$tmp/list")
 cat "$tmp/list" | xargs cat > /dev/null  # warm the page cache for every contender
 now() { date +%s.%N; }
-ours() { # jobs
-    local t0 t1; t0=$(now); "$BIN/wav2mel" -q -j "$1" -l "$tmp/list" "$tmp/out.npy"; t1=$(now)
+ours() { # jobs sr
+    local t0 t1; t0=$(now); "$BIN/wav2mel" -q -j "$1" --sr "$2" -l "$tmp/list" "$tmp/out.npy"; t1=$(now)
     echo "$t1 - $t0" | bc -l
 }
-peer() { # python kind procs
-    "$1" bench/mel/peer.py "$2" "$tmp/list" "$3" | awk '{print $2}'
+peer() { # python kind procs sr
+    "$1" bench/mel/peer.py "$2" "$tmp/list" "$3" "$4" | awk '{print $2}'
 }
 rate() { echo "$n / $1" | bc -l; }
 printf 'bench/mel: %d FSDD files, decode + resample 8 kHz -> 22050 Hz (soxr HQ) + 128-band log-mel\n' "$n"
 printf 'machine: %s, %s cores\n' "$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')" "$(nproc)"
 declare -A T
-T[ours1]=$(ours 1); T[ours2]=$(ours 2)
-printf '%-44s %9.1f files/s\n' "wav2mel -j 1" "$(rate "${T[ours1]}")" "wav2mel -j 2" "$(rate "${T[ours2]}")"
-for pyname in PY PYPI_PY; do
-    py=${!pyname:-}
-    [ -n "$py" ] && [ -x "$py" ] || continue
-    for kind in torchaudio librosa; do
-        [ "$pyname" = PYPI_PY ] && [ "$kind" = librosa ] && continue
-        ver=$("$py" -c "import $kind; print($kind.__version__)" 2>/dev/null) || { echo "($kind not importable from $py)"; continue; }
-        [ "$kind" = torchaudio ] && ver="$ver, torch $("$py" -c 'import torch; print(torch.__version__)')"
-        for p in 1 2; do
-            t=$(peer "$py" "$kind" "$p")
-            r=$(echo "${T[ours$p]}" | awk -v t="$t" '{printf "%.1f", t / $1}')
-            printf '%-44s %9.1f files/s   wav2mel is %sx faster\n' "$kind $ver, $p proc" "$(rate "$t")" "$r"
+for sr in 22050 0; do
+    if [ $sr = 0 ]; then echo "-- no resampling (each file at its own 8 kHz): decode + log-mel only"
+    else echo "-- resampling to 22050 Hz"; fi
+    T[ours1]=$(ours 1 $sr); T[ours2]=$(ours 2 $sr)
+    printf '%-46s %9.1f files/s\n' "wav2mel -j 1 (one core)" "$(rate "${T[ours1]}")" "wav2mel -j 2 (two cores)" "$(rate "${T[ours2]}")"
+    for pyname in PY PYPI_PY; do
+        py=${!pyname:-}
+        [ -n "$py" ] && [ -x "$py" ] || continue
+        for kind in torchaudio librosa; do
+            [ "$pyname" = PYPI_PY ] && [ "$kind" = librosa ] && continue
+            ver=$("$py" -c "import $kind; print($kind.__version__)" 2>/dev/null) || { echo "($kind not importable from $py)"; continue; }
+            [ "$kind" = torchaudio ] && ver="$ver, torch $("$py" -c 'import torch; print(torch.__version__)')"
+            for p in 1 2; do
+                t=$(peer "$py" "$kind" "$p" "$sr")
+                r=$(echo "${T[ours$p]}" | awk -v t="$t" '{printf "%.2f", t / $1}')
+                printf '%-46s %9.1f files/s   ratio wav2mel/peer %s\n' "$kind $ver, $p proc" "$(rate "$t")" "$r"
+            done
         done
     done
 done
