@@ -143,3 +143,37 @@ void outfile_abort(OutFile *o) {
     memset(o, 0, sizeof *o);
     o->slot = -1;
 }
+
+int mkdir_p(const char *dir, int (*on_created)(const char *path, void *ctx), void *ctx) {
+    char *p = strdup(dir);
+    if (!p) {
+        err_set("%s: out of memory", dir);
+        return -1;
+    }
+    size_t len = strlen(p);
+    for (size_t i = 1; i <= len; i++) {
+        if ((p[i] != '/' && p[i] != 0) || p[i - 1] == '/') continue;
+        char saved = p[i];
+        p[i] = 0;
+        if (mkdir(p, 0777) == 0) {
+            if (on_created && on_created(p, ctx) < 0) {
+                rmdir(p);
+                free(p);
+                return -1;
+            }
+        } else {
+            struct stat st;
+            int e = errno;
+            if (e != EEXIST || stat(p, &st) != 0 || !S_ISDIR(st.st_mode)) {
+                const char *why = strerror(e == EEXIST ? ENOTDIR : e);
+                if (saved) err_set("%s: cannot create directory: %s: %s", dir, p, why);
+                else err_set("%s: cannot create directory: %s", dir, why);
+                free(p);
+                return -1;
+            }
+        }
+        p[i] = saved;
+    }
+    free(p);
+    return 0;
+}

@@ -22,6 +22,11 @@ int outfile_open(OutFile *o, const char *path);
 int outfile_commit(OutFile *o);
 void outfile_abort(OutFile *o);
 
+/* mkdir -p: create DIR and missing parents (mode 0777 minus umask). Each directory it creates is
+ * passed to on_created (may be NULL), e.g. to remove them again if the run fails; a negative return
+ * from on_created removes that directory and fails. Returns 0, or -1 with err_set(). */
+int mkdir_p(const char *dir, int (*on_created)(const char *path, void *ctx), void *ctx);
+
 /* Install the signal/atexit cleanup once per process (tools call it first thing). */
 void outfile_install_cleanup(void);
 

@@ -416,41 +416,14 @@ static void strlist_free(StrList *l) {
 }
 
 /* mkdir -p, recording the directories it created (outermost first). */
-static int make_dirs(const char *dir, StrList *created) {
-    char *p = strdup(dir);
-    if (!p) {
+/* mkdir_p callback: remember each directory this run creates, for the rollback. */
+static int remember_dir(const char *path, void *ctx) {
+    char *s = strdup(path);
+    if (!s || strlist_push(ctx, s) < 0) {
+        free(s);
         err_set("out of memory");
         return -1;
     }
-    size_t len = strlen(p);
-    for (size_t i = 1; i <= len; i++) {
-        if (p[i] != '/' && p[i] != 0) continue;
-        if (p[i - 1] == '/') continue;
-        char save = p[i];
-        p[i] = 0;
-        if (mkdir(p, 0777) == 0) {
-            char *s = strdup(p);
-            if (!s || strlist_push(created, s) < 0) {
-                rmdir(p);
-                free(s);
-                free(p);
-                err_set("out of memory");
-                return -1;
-            }
-        } else {
-            struct stat st;
-            int e = errno;
-            if (e != EEXIST || stat(p, &st) != 0 || !S_ISDIR(st.st_mode)) {
-                const char *why = strerror(e == EEXIST ? ENOTDIR : e);
-                if (save) err_set("%s: cannot create directory: %s: %s", dir, p, why);
-                else err_set("%s: cannot create directory: %s", dir, why);
-                free(p);
-                return -1;
-            }
-        }
-        p[i] = save;
-    }
-    free(p);
     return 0;
 }
 
@@ -625,7 +598,7 @@ int specnorm_to_dir(const SpecnormConfig *c, const Manifest *m, const char *dir,
         goto done;
     }
     written.cap = m->n;
-    if (make_dirs(dir, &created) < 0) goto done;
+    if (mkdir_p(dir, remember_dir, &created) < 0) goto done;
     if (out_manifest) { /* opened after DIR exists: it may live inside DIR */
         if (outfile_open(&om, out_manifest) < 0) goto done;
         have_om = 1;

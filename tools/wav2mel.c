@@ -378,15 +378,10 @@ int main(int argc, char **argv) {
                 goto cleanup;
             }
         free(order);
-        struct stat st;
-        if (stat(r.outdir, &st) != 0) {
-            if (mkdir(r.outdir, 0777) != 0) {
-                diag_error("%s: cannot create output directory: %s", r.outdir, strerror(errno));
-                { status = EXIT_DATA; goto cleanup; }
-            }
-        } else if (!S_ISDIR(st.st_mode)) {
-            diag_error("%s: not a directory", r.outdir);
-            { status = EXIT_DATA; goto cleanup; }
+        if (mkdir_p(r.outdir, NULL, NULL) < 0) {
+            diag_error("%s", err_msg());
+            status = EXIT_DATA;
+            goto cleanup;
         }
     }
     r.in = in;

@@ -98,3 +98,15 @@ expect_error "bad option value" "bad value for --kind" 2 $B/wav2mel --kind cqt t
 expect_error "bad settings" "bad mel settings" 2 $B/wav2mel --fmax 30000 tone.wav x.npy
 expect_error "no inputs" "no input" 2 $B/wav2mel x.npy
 $B/wav2mel --help | grep -q -- "--segment SEC" && ok "--help lists options" || notok "--help"
+
+# the EXAMPLES of the man page run as written
+mkdir ex && cd ex
+sox -n -r 16000 -c 1 dog.wav synth 0.8 sine 600 2>/dev/null; cp dog.wav x.wav
+sox -n -r 44100 -c 2 field.flac synth 7 pinknoise 2>/dev/null
+mkdir split && printf 'path\tlabel\tindex\tgroup\ndog.wav\tdog\t0\tg\nx.wav\tdog\t0\th\n' > split/train.tsv
+sed -n '/^\.SH EXAMPLES/,/^\.SH SEE ALSO/p' "$TESTS/../man/wav2mel.1" | grep -E '^    wav2mel' | sed 's/\\-/-/g' > examples
+[ "$(wc -l < examples)" -ge 4 ] || notok "man page EXAMPLES not found"
+while read -r cmd; do
+    if PATH="$BIN:$PATH" bash -c "$cmd" >/dev/null 2>ex.err; then ok "man example: $cmd"; else notok "man example: $cmd: $(head -c 200 ex.err)"; fi
+done < examples
+cd ..
