@@ -1,5 +1,6 @@
 #define _POSIX_C_SOURCE 200809L
 #include "audiofiles.h"
+#include "strlist.h"
 
 #include "error.h"
 
@@ -19,30 +20,6 @@ int audio_name_ok(const char *name) {
     for (size_t i = 0; i < sizeof audio_exts / sizeof audio_exts[0]; i++)
         if (strcasecmp(dot + 1, audio_exts[i]) == 0) return 1;
     return 0;
-}
-
-typedef struct StrList {
-    char **v;
-    size_t n, cap;
-} StrList;
-
-static int list_push(StrList *l, char *s) {
-    if (!s) return -1;
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 16;
-        char **nv = realloc(l->v, cap * sizeof *nv);
-        if (!nv) { free(s); return -1; }
-        l->v = nv;
-        l->cap = cap;
-    }
-    l->v[l->n++] = s;
-    return 0;
-}
-
-static void list_free(StrList *l) {
-    for (size_t i = 0; i < l->n; i++) free(l->v[i]);
-    free(l->v);
-    memset(l, 0, sizeof *l);
 }
 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
@@ -78,7 +55,7 @@ static int list_dir(const char *dir, StrList *out) {
             break;
         }
         if (e->d_name[0] == '.') continue; /* ".", ".." and hidden entries */
-        if (list_push(out, strdup(e->d_name)) < 0) {
+        if (strlist_push(out, strdup(e->d_name)) < 0) {
             err_set("%s: out of memory", dir);
             goto fail;
         }
@@ -88,7 +65,7 @@ static int list_dir(const char *dir, StrList *out) {
     return 0;
 fail:
     closedir(d);
-    list_free(out);
+    strlist_free(out);
     return -1;
 }
 
@@ -128,7 +105,7 @@ static int walk(Walk *w, const char *dir, const struct stat *dst, StrList *files
             rc = walk(w, p, &st, files);
             free(p);
         } else if (S_ISREG(st.st_mode) && audio_name_ok(names.v[i])) {
-            if (list_push(files, p) < 0) {
+            if (strlist_push(files, p) < 0) {
                 err_set("%s: out of memory", dir);
                 rc = -1;
             }
@@ -136,7 +113,7 @@ static int walk(Walk *w, const char *dir, const struct stat *dst, StrList *files
             free(p);
         }
     }
-    list_free(&names);
+    strlist_free(&names);
     w->depth--;
     return rc;
 }
@@ -196,7 +173,7 @@ int audio_tree_scan(const char *root, AudioTree *t) {
         int rc = walk(&w, p, &cst, &files);
         free(p);
         if (rc < 0) {
-            list_free(&files);
+            strlist_free(&files);
             goto fail;
         }
         if (files.n) qsort(files.v, files.n, sizeof *files.v, cmp_str);
@@ -206,11 +183,11 @@ int audio_tree_scan(const char *root, AudioTree *t) {
         c->paths = files.v;
         c->n = files.n;
     }
-    list_free(&names);
+    strlist_free(&names);
     free(base);
     return 0;
 fail:
-    list_free(&names);
+    strlist_free(&names);
     free(base);
     audio_tree_free(t);
     return -1;

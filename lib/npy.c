@@ -236,27 +236,7 @@ static void swap_bytes(unsigned char *p, int size) {
     }
 }
 
-/* Element k of raw data as double / int64 (after byte-order fix-up). */
-static double raw_as_double(const unsigned char *raw, const NpyHeader *h, int64_t k) {
-    unsigned char b[8];
-    memcpy(b, raw + k * h->itemsize, (size_t)h->itemsize);
-    if (h->swap) swap_bytes(b, h->itemsize);
-    if (h->kind == 'f') {
-        if (h->itemsize == 2) { uint16_t v; memcpy(&v, b, 2); return half_to_float(v); }
-        if (h->itemsize == 4) { float v; memcpy(&v, b, 4); return v; }
-        double v; memcpy(&v, b, 8); return v;
-    }
-    if (h->kind == 'u') {
-        if (h->itemsize == 1) return b[0];
-        if (h->itemsize == 2) { uint16_t v; memcpy(&v, b, 2); return v; }
-        uint32_t v; memcpy(&v, b, 4); return v;
-    }
-    if (h->itemsize == 1) return (int8_t)b[0];
-    if (h->itemsize == 2) { int16_t v; memcpy(&v, b, 2); return v; }
-    if (h->itemsize == 4) { int32_t v; memcpy(&v, b, 4); return v; }
-    int64_t v; memcpy(&v, b, 8); return (double)v;
-}
-
+/* Element k of raw data as int64 / double (after byte-order fix-up). */
 static int64_t raw_as_int(const unsigned char *raw, const NpyHeader *h, int64_t k) {
     unsigned char b[8];
     memcpy(b, raw + k * h->itemsize, (size_t)h->itemsize);
@@ -270,6 +250,16 @@ static int64_t raw_as_int(const unsigned char *raw, const NpyHeader *h, int64_t 
     if (h->itemsize == 2) { int16_t v; memcpy(&v, b, 2); return v; }
     if (h->itemsize == 4) { int32_t v; memcpy(&v, b, 4); return v; }
     int64_t v; memcpy(&v, b, 8); return v;
+}
+
+static double raw_as_double(const unsigned char *raw, const NpyHeader *h, int64_t k) {
+    if (h->kind != 'f') return (double)raw_as_int(raw, h, k);
+    unsigned char b[8];
+    memcpy(b, raw + k * h->itemsize, (size_t)h->itemsize);
+    if (h->swap) swap_bytes(b, h->itemsize);
+    if (h->itemsize == 2) { uint16_t v; memcpy(&v, b, 2); return half_to_float(v); }
+    if (h->itemsize == 4) { float v; memcpy(&v, b, 4); return v; }
+    double v; memcpy(&v, b, 8); return v;
 }
 
 /* Bytes left in a regular file from the current position, or -1 when unknown (pipe). */

@@ -4,6 +4,7 @@
 #include "error.h"
 #include "npy.h"
 #include "outfile.h"
+#include "strlist.h"
 #include "progress.h"
 #include "rng.h"
 
@@ -389,42 +390,9 @@ static char *path_join(const char *dir, const char *key, const char *ext) {
     return p;
 }
 
-typedef struct StrList {
-    char **v;
-    size_t n, cap;
-} StrList;
-
-static int strlist_push(StrList *l, char *s) { /* takes s on success */
-    if (l->n == l->cap) {
-        size_t nc = l->cap ? l->cap * 2 : 64;
-        char **nv = realloc(l->v, nc * sizeof *nv);
-        if (!nv) {
-            err_set("out of memory");
-            return -1;
-        }
-        l->v = nv;
-        l->cap = nc;
-    }
-    l->v[l->n++] = s;
-    return 0;
-}
-
-static void strlist_free(StrList *l) {
-    for (size_t i = 0; i < l->n; i++) free(l->v[i]);
-    free(l->v);
-    memset(l, 0, sizeof *l);
-}
-
-/* mkdir -p, recording the directories it created (outermost first). */
 /* mkdir_p callback: remember each directory this run creates, for the rollback. */
 static int remember_dir(const char *path, void *ctx) {
-    char *s = strdup(path);
-    if (!s || strlist_push(ctx, s) < 0) {
-        free(s);
-        err_set("out of memory");
-        return -1;
-    }
-    return 0;
+    return strlist_push(ctx, strdup(path));
 }
 
 static int key_is_filename(const char *k) {
@@ -570,6 +538,18 @@ done:
     return -1;
 }
 
+/* The next array of a manifest walk, normalised and padded/cropped into *y; *tin is its input length. */
+static int next_processed(const SpecnormConfig *c, ManifestArrays *it, const ManifestRow *r, Tensor *y, int64_t *tin) {
+    Tensor t;
+    if (manifest_arrays_next(it, DT_F32, &t) != 1) return -1;
+    char what[1200];
+    row_what(what, sizeof what, r);
+    *tin = t.shape[t.ndim - 1];
+    int rc = specnorm_process(c, &t, r->key, what, y);
+    tensor_free(&t);
+    return rc < 0 ? -1 : 0;
+}
+
 static int write_out_row(FILE *f, const ManifestRow *r, const char *npy, const Tensor *y) {
     ManifestRow o = *r;
     o.npy = npy;
@@ -609,15 +589,10 @@ int specnorm_to_dir(const SpecnormConfig *c, const Manifest *m, const char *dir,
     }
     p = progress_start("normalising", (int64_t)m->n, "arrays", verbosity);
     for (size_t i = 0; i < m->n; i++) {
-        Tensor t, y;
-        if (manifest_arrays_next(&it, DT_F32, &t) != 1) goto done;
+        Tensor y;
+        int64_t tin;
         const ManifestRow *r = &m->rows[i];
-        char what[1200];
-        row_what(what, sizeof what, r);
-        int64_t tin = t.shape[t.ndim - 1];
-        int bad = specnorm_process(c, &t, r->key, what, &y) < 0;
-        tensor_free(&t);
-        if (bad) goto done;
+        if (next_processed(c, &it, r, &y, &tin) < 0) goto done;
         char *path = path_join(dir, r->key, ".npy");
         if (!path) {
             tensor_free(&y);
@@ -702,15 +677,10 @@ int specnorm_to_stack(const SpecnormConfig *c, const Manifest *m, const char *st
     }
     p = progress_start("stacking", n, "arrays", verbosity);
     for (size_t i = 0; i < m->n; i++) {
-        Tensor t, y;
-        if (manifest_arrays_next(&it, DT_F32, &t) != 1) goto done;
+        Tensor y;
+        int64_t tin;
         const ManifestRow *r = &m->rows[i];
-        char what[1200];
-        row_what(what, sizeof what, r);
-        int64_t tin = t.shape[t.ndim - 1];
-        int bad = specnorm_process(c, &t, r->key, what, &y) < 0;
-        tensor_free(&t);
-        if (bad) goto done;
+        if (next_processed(c, &it, r, &y, &tin) < 0) goto done;
         size_t cnt = (size_t)(f * frames);
         if (fwrite(y.data, sizeof(float), cnt, os.f) != cnt) {
             err_set("%s: write error: %s", disp_out(stack), strerror(errno));

@@ -7,6 +7,7 @@
 #include "outfile.h"
 #include "parallel.h"
 #include "progress.h"
+#include "strlist.h"
 #include "tsv.h"
 
 #include <errno.h>
@@ -130,8 +131,7 @@ typedef struct {
     const char *outdir, *out;
     OutFile stream;
     int keep_going, failed;
-    char **written; /* files written in -o mode, for rollback */
-    int64_t nwritten, cap_written;
+    StrList written; /* files written in -o mode, for rollback */
     FILE *man;      /* manifest rows collected here, copied into place at the end */
     int64_t arrays;
     Progress *progress;
@@ -176,13 +176,7 @@ static int emit_one(Run *r, int64_t i, int rc) {
         if (r->outdir) {
             snprintf(npy, sizeof npy, "%s/%s.npy", r->outdir, key);
             if (npy_save(npy, t) < 0) return -1;
-            if (r->nwritten == r->cap_written) {
-                r->cap_written = r->cap_written ? 2 * r->cap_written : 256;
-                char **nw = realloc(r->written, sizeof(char *) * (size_t)r->cap_written);
-                if (!nw) { err_set("out of memory"); return -1; }
-                r->written = nw;
-            }
-            r->written[r->nwritten++] = strdup(npy);
+            if (strlist_push(&r->written, strdup(npy)) < 0) return -1;
         } else {
             snprintf(npy, sizeof npy, "%s", r->out);
             if (npy_write(r->stream.f, t) < 0) {
@@ -412,7 +406,7 @@ int main(int argc, char **argv) {
         diag_error("%s", err_msg());
         if (!r.outdir && r.stream.f) outfile_abort(&r.stream);
         if (manifest && man.f) outfile_abort(&man);
-        for (int64_t i = 0; i < r.nwritten; i++) unlink(r.written[i]); /* no partial output */
+        for (size_t i = 0; i < r.written.n; i++) unlink(r.written.v[i]); /* no partial output */
         status = EXIT_DATA;
     } else if (r.failed) {
         diag_error("%d of %lld recordings failed", r.failed, (long long)n);
@@ -426,8 +420,7 @@ cleanup:
         if (r.errs) free(r.errs[i]);
         free(in[i].key);
     }
-    for (int64_t i = 0; i < r.nwritten; i++) free(r.written[i]);
-    free(r.written);
+    strlist_free(&r.written);
     free(r.res);
     free(r.errs);
     free(r.rcs);
