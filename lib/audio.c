@@ -200,7 +200,7 @@ int64_t audio_read_mono(AudioReader *r, float *out, int64_t n) {
         float v;
         if (ch == 1) {
             v = dst[i];
-        } else { /* mean of the channels, summed in the order librosa.to_mono does (np.mean in float32) */
+        } else { /* mean of the channels in float32, as librosa.to_mono (np.mean) gives it */
             float s = 0;
             for (int c = 0; c < ch; c++) s += dst[i * ch + c];
             v = s / (float)ch;

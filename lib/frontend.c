@@ -23,16 +23,22 @@ static SpecPlan *plan_for(FrontEnd *fe, double sr) {
     for (int i = 0; i < fe->nplans; i++)
         if (fe->plan_sr[i] == sr) p = fe->plans[i];
     if (!p) {
+        if (fe->nplans == fe->cap_plans) {
+            int cap = fe->cap_plans ? 2 * fe->cap_plans : 8;
+            double *nsr = realloc(fe->plan_sr, sizeof(double) * (size_t)cap);
+            if (nsr) fe->plan_sr = nsr;
+            SpecPlan **np = nsr ? realloc(fe->plans, sizeof(SpecPlan *) * (size_t)cap) : NULL;
+            if (np) {
+                fe->plans = np;
+                fe->cap_plans = cap;
+            }
+        }
         SpecConfig c = fe->spec;
         c.sr = sr;
-        p = spec_plan_new(&c);
-        if (p && fe->nplans < 64) {
+        if (fe->nplans == fe->cap_plans) err_set("out of memory");
+        else if ((p = spec_plan_new(&c))) {
             fe->plan_sr[fe->nplans] = sr;
             fe->plans[fe->nplans++] = p;
-        } else if (p) { /* more distinct rates than slots: keep the newest */
-            spec_plan_free(fe->plans[63]);
-            fe->plan_sr[63] = sr;
-            fe->plans[63] = p;
         }
     }
     pthread_mutex_unlock(&fe->lock);
@@ -60,7 +66,11 @@ int frontend_validate(FrontEnd *fe) {
 
 void frontend_free(FrontEnd *fe) {
     for (int i = 0; i < fe->nplans; i++) spec_plan_free(fe->plans[i]);
-    fe->nplans = 0;
+    free(fe->plans);
+    free(fe->plan_sr);
+    fe->plans = NULL;
+    fe->plan_sr = NULL;
+    fe->nplans = fe->cap_plans = 0;
     pthread_mutex_destroy(&fe->lock);
 }
 
@@ -137,7 +147,7 @@ static int finish(FrontEnd *fe, const char *name, float *x, int64_t n, double sr
     out->v = calloc((size_t)count, sizeof(Clip));
     if (!plan || !buf || !out->v) {
         if (plan) err_set("%s: out of memory", name);
-        else err_prefix(name);
+        else err_prefix(name); /* plan_for's message: bad settings at this rate, or no memory */
         free(buf);
         free(x);
         clips_free(out);

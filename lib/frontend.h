@@ -24,11 +24,11 @@ typedef struct FrontEnd {
     double segment;     /* > 0: window length in seconds */
     double overlap;     /* fraction of a window shared with the next, [0, 1) */
     SpecConfig spec;    /* spec.sr is ignored: the working rate is used */
-    /* plans per sample rate, made on first use */
+    /* plans per sample rate, made on first use and kept until frontend_free (threads hold them) */
     pthread_mutex_t lock;
-    int nplans;
-    double plan_sr[64];
-    SpecPlan *plans[64];
+    int nplans, cap_plans;
+    double *plan_sr;
+    SpecPlan **plans;
 } FrontEnd;
 
 typedef struct Clip {
