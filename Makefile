@@ -16,14 +16,13 @@ CC       ?= cc
 OPT      ?= -O3 -march=x86-64-v2 -g
 CFLAGS   ?= $(OPT)
 WARN     := -std=c11 -Wall -Wextra -Wshadow -Wno-unused-parameter -D_POSIX_C_SOURCE=200809L
-PKGS     := sndfile fftw3 soxr
-CPPFLAGS += -Ilib
-LDLIBS   += -lsndfile -lfftw3 -lsoxr -lm -lpthread
+CPPFLAGS += -Ilib -I/usr/include/x86_64-linux-gnu/openblas-pthread
+LDLIBS   += -lsndfile -lfftw3 -lsoxr -lopenblas -lm -lpthread
 BUILD    ?= build
 PREFIX   ?= /usr/local
 
 TOOLS    := wav2mel specnorm splitset
-LIB_SRC  := $(sort $(wildcard lib/*.c))
+LIB_SRC  := $(sort $(wildcard lib/*.c lib/nn/*.c))
 LIB_OBJ  := $(LIB_SRC:lib/%.c=$(BUILD)/lib/%.o)
 BINS     := $(TOOLS:%=$(BUILD)/bin/%)
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
@@ -59,11 +58,11 @@ test-deps: deps
 	  || echo "make test-deps: warning: could not install the Python references; tests that need them will skip" >&2; \
 	fi
 
-$(BUILD)/lib/%.o: lib/%.c $(wildcard lib/*.h) | deps
+$(BUILD)/lib/%.o: lib/%.c $(wildcard lib/*.h lib/nn/*.h) | deps
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) -c $< -o $@
 
-$(BUILD)/tools/%.o: tools/%.c $(wildcard lib/*.h) | deps
+$(BUILD)/tools/%.o: tools/%.c $(wildcard lib/*.h lib/nn/*.h) | deps
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) -c $< -o $@
 
@@ -90,7 +89,7 @@ asan:
 FUZZ_SECONDS ?= 60
 FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZERS  := $(FUZZ_SRC:tests/fuzz/%.c=build-fuzz/%)
-build-fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(wildcard lib/*.h) | deps
+build-fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(wildcard lib/*.h lib/nn/*.h) | deps
 	@mkdir -p $(@D)
 	clang $(CPPFLAGS) -std=c11 -D_POSIX_C_SOURCE=200809L -g -O1 -fsanitize=fuzzer,address,undefined $< $(LIB_SRC) $(LDLIBS) -o $@
 fuzz: $(FUZZERS)

@@ -1,0 +1,51 @@
+/* nn.h - conventions every layer of the training engine follows (read this before writing a layer).
+ *
+ * Layers are pairs of free functions in the style of llm.c, one file per layer (lib/nn/conv2d.c, and
+ * later lib/nn/conv2d.cu beside it for CUDA behind the same signature):
+ *
+ *   void X_forward(NnCtx *ctx, const XShape *s, <inputs>, <params>, <outputs>, <caches>);
+ *   void X_backward(NnCtx *ctx, const XShape *s, <dout>, <saved inputs/caches>, <params>,
+ *                   <dinputs (may be NULL: not needed)>, <dparams (accumulated with +=)>);
+ *
+ * - Every tensor is a float32 array in NumPy/PyTorch order, contiguous: activations NCHW
+ *   (N, C, H, W), conv weights (K, C/groups, KH, KW), linear weights (out, in). A shape comment opens
+ *   each function.
+ * - Parameter gradients ADD into their buffers (+=), so they can accumulate; the optimiser or the
+ *   caller zeroes them. Input gradients are WRITTEN (=), never accumulated, unless the function's
+ *   comment says otherwise.
+ * - What backward needs from forward (BN's mean and inverse std, max-pool argmax, dropout mask) lives
+ *   in explicit buffers the caller owns and passes in; nothing is hidden in static state.
+ * - Results are deterministic: the same inputs give the same bits whatever the thread count (work is
+ *   split by fixed ranges; reductions are ordered).
+ * - Semantics are PyTorch's (default arguments, initialisations, BN momentum and unbiased running var,
+ *   ...); each layer has a finite-difference gradient test and a parity test against torch.
+ * - NnCtx carries the thread count and a scratch workspace (e.g. im2col buffers); layers never malloc
+ *   in their hot path.
+ */
+#ifndef AUDIOCNN_NN_H
+#define AUDIOCNN_NN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum { NN_CPU = 0, NN_CUDA = 1 } NnDevice;
+
+typedef struct NnCtx {
+    NnDevice device;
+    int threads;       /* worker threads for own kernels (OpenBLAS is set to the same count) */
+    float *scratch;    /* workspace, grown by nn_scratch() */
+    size_t scratch_len;
+} NnCtx;
+
+/* Returns 0 or -1 with err_set(). */
+int nn_ctx_init(NnCtx *ctx, int threads);
+void nn_ctx_free(NnCtx *ctx);
+/* At least n floats of workspace (contents undefined), or NULL with err_set(). Valid until the next call. */
+float *nn_scratch(NnCtx *ctx, size_t n);
+
+/* Run fn(ctx_arg, begin, end) over [0, n) split into ctx->threads contiguous ranges, in parallel,
+ * and return when all are done. Ranges depend only on n and the thread count. */
+typedef void (*nn_range_fn)(void *arg, int64_t begin, int64_t end);
+void nn_parallel_for(NnCtx *ctx, int64_t n, nn_range_fn fn, void *arg);
+
+#endif
