@@ -27,6 +27,9 @@ LIB_OBJ  := $(LIB_SRC:lib/%.c=$(BUILD)/lib/%.o)
 BINS     := $(TOOLS:%=$(BUILD)/bin/%)
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNITS    := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+# Test drivers: C programs the Python parity tests run on fixtures that PyTorch made.
+DRV_SRC  := $(sort $(wildcard tests/drivers/*.c))
+DRIVERS  := $(DRV_SRC:tests/drivers/%.c=$(BUILD)/tests/drivers/%)
 
 # Debian packages: to build, and (extra) to run the reference tests.
 DEB_BUILD := gcc make pkg-config libsndfile1-dev libfftw3-dev libopenblas-dev libsoxr-dev libpng-dev
@@ -78,8 +81,13 @@ $(BUILD)/tests/%: tests/unit/%.c tests/unit/check.h $(BUILD)/libaudiocnn.a
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) -Itests/unit $< $(BUILD)/libaudiocnn.a $(LDLIBS) -o $@
 
-test: build $(UNITS) test-deps
-	@BIN=$(abspath $(BUILD)/bin) UNITS="$(abspath $(UNITS))" PY=$(abspath $(VENV))/bin/python tests/run.sh
+$(BUILD)/tests/drivers/%: tests/drivers/%.c $(BUILD)/libaudiocnn.a
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) $< $(BUILD)/libaudiocnn.a $(LDLIBS) -o $@
+
+test: build $(UNITS) $(DRIVERS) test-deps
+	@BIN=$(abspath $(BUILD)/bin) UNITS="$(abspath $(UNITS))" DRIVERS=$(abspath $(BUILD)/tests/drivers) \
+	  PY=$(abspath $(VENV))/bin/python tests/run.sh
 
 # Same tests, sanitizer build in build-asan/ (the Python parity tests run too, on the sanitized tools).
 asan:

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test and counts its report lines ("ok", "not ok", "skip"). Environment: BIN (tools),
-# UNITS (unit test binaries), PY (Python with the references; may be missing, then those tests skip).
+# UNITS (unit test binaries), DRIVERS (C drivers the Python parity tests run), PY (Python with the references; may be missing, then those tests skip).
 set -u
 cd "$(dirname "$0")/.."
-export BIN PY
+export BIN PY DRIVERS
 export TESTS=$PWD/tests
 export SHARED=${SHARED:-$(cd .. && pwd)/shared}
 export TMPROOT=$(mktemp -d)
