@@ -8,7 +8,10 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 static const unsigned char NPY_MAGIC[6] = {0x93, 'N', 'U', 'M', 'P', 'Y'};
 
@@ -403,6 +406,75 @@ int npy_load(const char *path, int want, Tensor *t) {
     }
     if (!is_stdin) fclose(f);
     return rc;
+}
+
+int npy_map(const char *path, NpyMap *m) {
+    memset(m, 0, sizeof *m);
+    int fd = open(path, O_RDONLY);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        err_set("%s: cannot open: %s", path, strerror(errno));
+        if (fd >= 0) close(fd);
+        return -1;
+    }
+    if (!S_ISREG(st.st_mode) || st.st_size < 10) {
+        err_set("%s: not a .npy file (%s)", path, S_ISREG(st.st_mode) ? "too short" : "not a regular file");
+        close(fd);
+        return -1;
+    }
+    size_t size = (size_t)st.st_size;
+    void *base = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
+    close(fd);
+    if (base == MAP_FAILED) {
+        err_set("%s: cannot map: %s", path, strerror(errno));
+        return -1;
+    }
+    const unsigned char *b = base;
+    int major = b[6];
+    size_t lenbytes = major == 1 ? 2 : 4, hstart = 8 + lenbytes;
+    if (memcmp(b, NPY_MAGIC, 6) != 0 || major < 1 || major > 3 || b[7] != 0 || size < hstart) {
+        err_set("%s: not a .npy file (bad magic or version)", path);
+        goto fail;
+    }
+    uint32_t hlen = b[8] | (uint32_t)b[9] << 8;
+    if (lenbytes == 4) hlen |= (uint32_t)b[10] << 16 | (uint32_t)b[11] << 24;
+    if (hlen > NPY_MAX_HEADER || hstart + hlen > size) {
+        err_set("%s: bad .npy header length %u", path, hlen);
+        goto fail;
+    }
+    NpyHeader h;
+    if (npy_parse_header((const char *)b + hstart, hlen, &h) < 0) {
+        err_prefix(path);
+        goto fail;
+    }
+    int f32 = h.kind == 'f' && h.itemsize == 4, i64 = h.kind == 'i' && h.itemsize == 8;
+    if (h.swap || !(f32 || i64)) {
+        err_set("%s: only little-endian float32 or int64 arrays can be memory-mapped", path);
+        goto fail;
+    }
+    int64_t numel;
+    shape_numel_checked(h.ndim, h.shape, ((int64_t)1 << 62) / 8, &numel);
+    size_t need = hstart + hlen + (size_t)numel * (size_t)h.itemsize;
+    if (need != size) {
+        err_set("%s: %s .npy data: the header promises %zu bytes in all, the file has %zu", path,
+                need > size ? "truncated" : "trailing data after the", need, size);
+        goto fail;
+    }
+    m->dtype = f32 ? DT_F32 : DT_I64;
+    m->ndim = h.ndim;
+    memcpy(m->shape, h.shape, sizeof h.shape);
+    m->data = b + hstart + hlen;
+    m->base = base;
+    m->size = size;
+    return 0;
+fail:
+    munmap(base, size);
+    return -1;
+}
+
+void npy_unmap(NpyMap *m) {
+    if (m->base) munmap(m->base, m->size);
+    memset(m, 0, sizeof *m);
 }
 
 /* ---- writing --------------------------------------------------------------------------------- */

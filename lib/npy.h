@@ -44,6 +44,21 @@ int npy_read(FILE *f, const char *name, int want, Tensor *t);
 /* Load a file holding exactly one array ("-" reads stdin). Trailing bytes after it are an error. */
 int npy_load(const char *path, int want, Tensor *t);
 
+/* A read-only memory map of a single-array file holding little-endian float32 or int64 (what the tools
+ * write), for inputs larger than memory (a stacked training split). The header is validated as by
+ * npy_read and the file must hold exactly the data the shape promises. data points into the mapping
+ * (page-aligned + header length, so 64-byte aligned for files numpy or we wrote). */
+typedef struct NpyMap {
+    DType dtype;
+    int ndim;
+    int64_t shape[TENSOR_MAX_DIMS];
+    const void *data;
+    void *base;   /* the mapping */
+    size_t size;  /* its length */
+} NpyMap;
+int npy_map(const char *path, NpyMap *m); /* 0 or -1 with err_set() */
+void npy_unmap(NpyMap *m);
+
 /* Write one array (float32 or int64) with NumPy's exact header. Returns 0 or -1 with err_set(). */
 int npy_write(FILE *f, const Tensor *t);
 

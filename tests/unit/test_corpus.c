@@ -39,6 +39,13 @@ int main(void) {
             CHECK(rc == 0, "%.100s loads", names[i]);
         }
         if (rc == 0) tensor_free(&t);
+        if (strncmp(names[i], "bad_", 4) == 0) {
+            NpyMap m;
+            int mrc = npy_map(path, &m);
+            CHECK(mrc == -1 && strncmp(err_msg(), path, strlen(path)) == 0, "%.100s refused by npy_map: %.300s", names[i],
+                  mrc == -1 ? err_msg() : "(mapped!)");
+            if (mrc == 0) npy_unmap(&m);
+        }
         free(names[i]);
     }
     return check_failures ? 1 : 0;

@@ -1,10 +1,13 @@
 /* .npy reader/writer: round trips, streams, conversions, and hostile headers (the file corpus in
- * tests/corpus/npy is exercised by tests/cli/npy_corpus.sh and the fuzz target). */
+ * tests/corpus/npy is exercised by test_corpus.c and the fuzz target). */
 #include "check.h"
 #include "error.h"
 #include "npy.h"
 
+
 #include <math.h>
+#include <stdint.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -48,6 +51,7 @@ int main(void) {
     tensor_alloc(&b, DT_I64, 1, sb);
     for (int i = 0; i < 12; i++) tensor_f32(&a)[i] = (float)i * 0.5f - 2;
     for (int i = 0; i < 5; i++) tensor_i64(&b)[i] = (int64_t)i * 1000000000000LL - 7;
+    const int64_t b_last = tensor_i64(&b)[4];
     FILE *f = tmpfile();
     CHECK(npy_write(f, &a) == 0 && npy_write(f, &b) == 0 && npy_write(f, &a) == 0, "write a stream of three arrays");
     rewind(f);
@@ -160,6 +164,29 @@ int main(void) {
         f = mem("RIFF....WAVEfmt ", 16);
         CHECK(npy_read(f, "a.wav", NPY_WANT_NATURAL, &r) == -1 && strstr(err_msg(), "bad magic"), "non-npy file refused");
         fclose(f);
+    }
+    /* memory maps */
+    {
+        char path[] = "/tmp/audiocnn-npymap-XXXXXX";
+        int fd = mkstemp(path);
+        close(fd);
+        NpyMap m;
+        CHECK(npy_save(path, &a) == 0 && npy_map(path, &m) == 0 && m.dtype == DT_F32 && m.ndim == 3 && m.shape[1] == 3 &&
+                  memcmp(m.data, a.data, 48) == 0 && ((uintptr_t)m.data % 64) == 0,
+              "npy_map gives the array's data, 64-byte aligned");
+        npy_unmap(&m);
+        CHECK(npy_save(path, &b) == 0 && npy_map(path, &m) == 0 && m.dtype == DT_I64 && ((const int64_t *)m.data)[4] == b_last,
+              "npy_map of int64 labels");
+        npy_unmap(&m);
+        truncate(path, 140); /* header (128 bytes) and part of the data */
+        CHECK(npy_map(path, &m) == -1 && strstr(err_msg(), "truncated .npy data"), "npy_map refuses a truncated file");
+        FILE *g = fopen(path, "wb");
+        npy_write(g, &a);
+        npy_write(g, &a);
+        fclose(g);
+        CHECK(npy_map(path, &m) == -1 && strstr(err_msg(), "trailing data"), "npy_map refuses a stream of two arrays");
+        unlink(path);
+        CHECK(npy_map(path, &m) == -1 && strstr(err_msg(), "cannot open"), "npy_map of a missing file");
     }
     tensor_free(&a);
     tensor_free(&b);
