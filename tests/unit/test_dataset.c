@@ -1,0 +1,89 @@
+/* Splits and batches: stacks and manifests, NaN and shape errors, seeded order, prefetch = gather. */
+#define _POSIX_C_SOURCE 200809L
+#include "check.h"
+#include "dataset.h"
+#include "error.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static char dir[] = "/tmp/audiocnn-dataset-XXXXXX";
+static char xp[256], lp[256];
+
+static void write_stack(int n, int c, int f, int t, float poison) {
+    Tensor x, l;
+    int64_t xs[4] = {n, c, f, t}, ls[1] = {n};
+    tensor_alloc(&x, DT_F32, 4, xs);
+    tensor_alloc(&l, DT_I64, 1, ls);
+    for (int64_t i = 0; i < tensor_numel(&x); i++) tensor_f32(&x)[i] = (float)i;
+    for (int i = 0; i < n; i++) tensor_i64(&l)[i] = i % 3;
+    if (poison != 0) tensor_f32(&x)[tensor_numel(&x) - 1] = poison;
+    npy_save(xp, &x);
+    npy_save(lp, &l);
+    tensor_free(&x);
+    tensor_free(&l);
+}
+
+int main(void) {
+    mkdtemp(dir);
+    snprintf(xp, sizeof xp, "%s/x.npy", dir);
+    snprintf(lp, sizeof lp, "%s/y.npy", dir);
+    write_stack(10, 1, 4, 5, 0);
+    Dataset d;
+    CHECK(dataset_open_stack(&d, xp, lp) == 0 && d.n == 10 && d.f == 4 && d.t == 5 && d.labels[4] == 1 &&
+              dataset_label_count(&d) == 3, "stack opens memory-mapped with labels");
+    SpecAugment none = {0};
+    Batcher b;
+    batcher_init(&b, &d, 4, 1, 99, &none);
+    int seen[10] = {0}, sizes[3] = {0}, nb = 0, gather_ok = 1;
+    batcher_start_epoch(&b, 0);
+    const float *x;
+    const int64_t *y, *idx;
+    int n;
+    int64_t first_epoch0[4];
+    while ((n = batcher_next(&b, &x, &y, &idx)) > 0) {
+        if (nb == 0) memcpy(first_epoch0, idx, sizeof first_epoch0);
+        sizes[nb++] = n;
+        for (int i = 0; i < n; i++) {
+            seen[idx[i]]++;
+            gather_ok &= y[i] == d.labels[idx[i]] && memcmp(x + i * 20, d.x + idx[i] * 20, 20 * sizeof(float)) == 0;
+        }
+    }
+    int all_once = 1;
+    for (int i = 0; i < 10; i++) all_once &= seen[i] == 1;
+    CHECK(nb == 3 && sizes[0] == 4 && sizes[2] == 2 && all_once && gather_ok, "an epoch visits every sample once, batches 4+4+2");
+    batcher_start_epoch(&b, 0);
+    batcher_next(&b, &x, &y, &idx);
+    CHECK(memcmp(idx, first_epoch0, sizeof first_epoch0) == 0, "same seed and epoch, same order");
+    batcher_start_epoch(&b, 1);
+    batcher_next(&b, &x, &y, &idx);
+    CHECK(memcmp(idx, first_epoch0, sizeof first_epoch0) != 0, "another epoch, another order");
+    batcher_free(&b);
+    dataset_close(&d);
+
+    write_stack(6, 1, 4, 5, NAN);
+    CHECK(dataset_open_stack(&d, xp, lp) == -1 && strstr(err_msg(), "sample 5") && strstr(err_msg(), "NaN"),
+          "NaN in a stack is an error naming the sample");
+    write_stack(6, 1, 4, 5, 0);
+    CHECK(dataset_open_stack(&d, xp, NULL) == 0 && d.labels[0] == -1, "unlabelled stack");
+    dataset_close(&d);
+    /* labels that do not match */
+    Tensor l;
+    int64_t ls[1] = {5};
+    tensor_alloc(&l, DT_I64, 1, ls);
+    npy_save(lp, &l);
+    tensor_free(&l);
+    CHECK(dataset_open_stack(&d, xp, lp) == -1 && strstr(err_msg(), "do not match the 6 samples"), "label count mismatch");
+    Tensor w;
+    int64_t ws[3] = {6, 4, 5};
+    tensor_alloc(&w, DT_F32, 3, ws);
+    npy_save(xp, &w);
+    tensor_free(&w);
+    CHECK(dataset_open_stack(&d, xp, NULL) == -1 && strstr(err_msg(), "(N, C, F, T)"), "wrong rank refused");
+    unlink(xp);
+    unlink(lp);
+    rmdir(dir);
+    return check_failures ? 1 : 0;
+}
