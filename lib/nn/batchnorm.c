@@ -1,0 +1,226 @@
+#include "nn/batchnorm.h"
+
+#include <math.h>
+
+#define PAR_MIN 32768 /* elements below which threads cost more than they save */
+
+BatchNorm2dShape batchnorm2d_shape(int N, int C, int H, int W) {
+    BatchNorm2dShape s = {N, C, H, W, 1e-5, 0.1};
+    return s;
+}
+
+/* Ordered sums over one contiguous plane, in double with 8 lanes (fixed order: deterministic). */
+static double plane_sum(const float *p, int64_t n) {
+    double acc[8] = {0};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; j++) acc[j] += (double)p[i + j];
+    double s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+    for (; i < n; i++) s += (double)p[i];
+    return s;
+}
+
+static double plane_sqdev(const float *p, int64_t n, double mean) {
+    double acc[8] = {0};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; j++) {
+            double d = (double)p[i + j] - mean;
+            acc[j] += d * d;
+        }
+    double s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+    for (; i < n; i++) {
+        double d = (double)p[i] - mean;
+        s += d * d;
+    }
+    return s;
+}
+
+/* sum(dy) and sum((x - mean) * dy) over one plane. */
+static void plane_dy_dot(const float *dy, const float *x, int64_t n, float mean, double *sum, double *dot) {
+    double as[8] = {0}, ad[8] = {0};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; j++) {
+            double g = (double)dy[i + j];
+            as[j] += g;
+            ad[j] += (double)(x[i + j] - mean) * g;
+        }
+    double s = ((as[0] + as[1]) + (as[2] + as[3])) + ((as[4] + as[5]) + (as[6] + as[7]));
+    double d = ((ad[0] + ad[1]) + (ad[2] + ad[3])) + ((ad[4] + ad[5]) + (ad[6] + ad[7]));
+    for (; i < n; i++) {
+        s += (double)dy[i];
+        d += (double)(x[i] - mean) * (double)dy[i];
+    }
+    *sum += s;
+    *dot += d;
+}
+
+static void plane_affine(const float *x, float *out, int64_t n, float a, float b) {
+    for (int64_t i = 0; i < n; i++) out[i] = x[i] * a + b;
+}
+
+typedef struct {
+    const BatchNorm2dShape *s;
+    const float *x, *weight, *bias, *dout;
+    float *running_mean, *running_var, *out, *mean, *invstd, *dx, *dweight, *dbias;
+    double m; /* momentum for this step */
+    int train;
+} BnArgs;
+
+static void fwd_train_range(void *arg, int64_t c0, int64_t c1) {
+    const BnArgs *a = arg;
+    const BatchNorm2dShape *s = a->s;
+    int64_t hw = (int64_t)s->H * s->W, cnt = (int64_t)s->N * hw;
+    for (int64_t c = c0; c < c1; c++) {
+        double sum = 0;
+        for (int64_t n = 0; n < s->N; n++) sum += plane_sum(a->x + (n * s->C + c) * hw, hw);
+        double mean = cnt > 0 ? sum / (double)cnt : 0.0;
+        double sq = 0;
+        for (int64_t n = 0; n < s->N; n++) sq += plane_sqdev(a->x + (n * s->C + c) * hw, hw, mean);
+        double var = cnt > 0 ? sq / (double)cnt : 0.0;
+        float meanf = (float)mean, invstdf = (float)(1.0 / sqrt(var + s->eps));
+        a->mean[c] = meanf;
+        a->invstd[c] = invstdf;
+        if (a->running_mean)
+            a->running_mean[c] = (float)(a->m * mean + (1.0 - a->m) * (double)a->running_mean[c]);
+        if (a->running_var) {
+            double unbiased = cnt > 1 ? sq / (double)(cnt - 1) : var;
+            a->running_var[c] = (float)(a->m * unbiased + (1.0 - a->m) * (double)a->running_var[c]);
+        }
+        float alpha = (a->weight ? a->weight[c] : 1.0f) * invstdf;
+        float beta = (a->bias ? a->bias[c] : 0.0f) - meanf * alpha;
+        for (int64_t n = 0; n < s->N; n++) {
+            int64_t o = (n * s->C + c) * hw;
+            plane_affine(a->x + o, a->out + o, hw, alpha, beta);
+        }
+    }
+}
+
+static void run_channels(NnCtx *ctx, const BatchNorm2dShape *s, nn_range_fn fn, BnArgs *a) {
+    int64_t total = (int64_t)s->N * s->C * s->H * s->W;
+    if (total < PAR_MIN || ctx->threads <= 1) {
+        if (s->C > 0) fn(a, 0, s->C);
+    } else {
+        nn_parallel_for(ctx, s->C, fn, a);
+    }
+}
+
+void batchnorm2d_forward_train(NnCtx *ctx, const BatchNorm2dShape *s, const float *x, const float *weight,
+                               const float *bias, float *running_mean, float *running_var,
+                               float *num_batches_tracked, float *out, float *mean, float *invstd) {
+    double m = s->momentum;
+    if (num_batches_tracked) {
+        *num_batches_tracked += 1.0f;
+        if (m < 0) m = 1.0 / (double)*num_batches_tracked;
+    } else if (m < 0) {
+        m = 0.0; /* PyTorch: momentum None without a counter leaves the statistics unchanged */
+    }
+    BnArgs a = {.s = s, .x = x, .weight = weight, .bias = bias, .running_mean = running_mean,
+                .running_var = running_var, .out = out, .mean = mean, .invstd = invstd, .m = m};
+    run_channels(ctx, s, fwd_train_range, &a);
+}
+
+void batchnorm2d_eval_affine(int C, double eps, const float *weight, const float *bias,
+                             const float *running_mean, const float *running_var, float *scale,
+                             float *shift) {
+    for (int c = 0; c < C; c++) {
+        float r = 1.0f / sqrtf(running_var[c] + (float)eps);
+        float a = (weight ? weight[c] : 1.0f) * r;
+        scale[c] = a;
+        shift[c] = (bias ? bias[c] : 0.0f) - running_mean[c] * a;
+    }
+}
+
+static void fwd_eval_range(void *arg, int64_t c0, int64_t c1) {
+    const BnArgs *a = arg;
+    const BatchNorm2dShape *s = a->s;
+    int64_t hw = (int64_t)s->H * s->W;
+    for (int64_t c = c0; c < c1; c++) {
+        float r = 1.0f / sqrtf(a->running_var[c] + (float)s->eps);
+        float alpha = (a->weight ? a->weight[c] : 1.0f) * r;
+        float beta = (a->bias ? a->bias[c] : 0.0f) - a->running_mean[c] * alpha;
+        if (a->mean) a->mean[c] = a->running_mean[c];
+        if (a->invstd) a->invstd[c] = r;
+        for (int64_t n = 0; n < s->N; n++) {
+            int64_t o = (n * s->C + c) * hw;
+            plane_affine(a->x + o, a->out + o, hw, alpha, beta);
+        }
+    }
+}
+
+void batchnorm2d_forward_eval(NnCtx *ctx, const BatchNorm2dShape *s, const float *x, const float *weight,
+                              const float *bias, const float *running_mean, const float *running_var,
+                              float *out, float *mean, float *invstd) {
+    BnArgs a = {.s = s, .x = x, .weight = weight, .bias = bias, .running_mean = (float *)running_mean,
+                .running_var = (float *)running_var, .out = out, .mean = mean, .invstd = invstd};
+    run_channels(ctx, s, fwd_eval_range, &a);
+}
+
+static void bwd_range(void *arg, int64_t c0, int64_t c1) {
+    const BnArgs *a = arg;
+    const BatchNorm2dShape *s = a->s;
+    int64_t hw = (int64_t)s->H * s->W, cnt = (int64_t)s->N * hw;
+    int need_sums = a->dweight || a->dbias || (a->train && a->dx);
+    for (int64_t c = c0; c < c1; c++) {
+        float meanf = a->mean[c], invstdf = a->invstd[c];
+        float w = a->weight ? a->weight[c] : 1.0f;
+        double sum = 0, dot = 0;
+        if (need_sums)
+            for (int64_t n = 0; n < s->N; n++) {
+                int64_t o = (n * s->C + c) * hw;
+                plane_dy_dot(a->dout + o, a->x + o, hw, meanf, &sum, &dot);
+            }
+        if (a->dx) {
+            float iw = invstdf * w;
+            if (a->train) {
+                float k = (float)(dot * (double)invstdf * (double)invstdf / (double)cnt);
+                float gm = (float)(sum / (double)cnt);
+                for (int64_t n = 0; n < s->N; n++) {
+                    int64_t o = (n * s->C + c) * hw;
+                    const float *xp = a->x + o, *dy = a->dout + o;
+                    float *dxp = a->dx + o;
+                    for (int64_t i = 0; i < hw; i++) dxp[i] = (dy[i] - gm - (xp[i] - meanf) * k) * iw;
+                }
+            } else {
+                for (int64_t n = 0; n < s->N; n++) {
+                    int64_t o = (n * s->C + c) * hw;
+                    const float *dy = a->dout + o;
+                    float *dxp = a->dx + o;
+                    for (int64_t i = 0; i < hw; i++) dxp[i] = dy[i] * iw;
+                }
+            }
+        }
+        if (a->dweight) a->dweight[c] += (float)(dot * (double)invstdf);
+        if (a->dbias) a->dbias[c] += (float)sum;
+    }
+}
+
+void batchnorm2d_backward_train(NnCtx *ctx, const BatchNorm2dShape *s, const float *dout, const float *x,
+                                const float *weight, const float *mean, const float *invstd, float *dx,
+                                float *dweight, float *dbias) {
+    BnArgs a = {.s = s, .x = x, .weight = weight, .dout = dout, .mean = (float *)mean,
+                .invstd = (float *)invstd, .dx = dx, .dweight = dweight, .dbias = dbias, .train = 1};
+    run_channels(ctx, s, bwd_range, &a);
+}
+
+void batchnorm2d_backward_eval(NnCtx *ctx, const BatchNorm2dShape *s, const float *dout, const float *x,
+                               const float *weight, const float *mean, const float *invstd, float *dx,
+                               float *dweight, float *dbias) {
+    BnArgs a = {.s = s, .x = x, .weight = weight, .dout = dout, .mean = (float *)mean,
+                .invstd = (float *)invstd, .dx = dx, .dweight = dweight, .dbias = dbias, .train = 0};
+    run_channels(ctx, s, bwd_range, &a);
+}
+
+void batchnorm2d_fold_into_conv(int C, double eps, const float *weight, const float *bias,
+                                const float *running_mean, const float *running_var, float *conv_weight,
+                                size_t per_channel, float *conv_bias) {
+    for (int c = 0; c < C; c++) {
+        float r = 1.0f / sqrtf(running_var[c] + (float)eps);
+        float w = weight ? weight[c] : 1.0f;
+        float scale = w * r;
+        float *cw = conv_weight + (size_t)c * per_channel;
+        for (size_t i = 0; i < per_channel; i++) cw[i] *= scale;
+        conv_bias[c] = (conv_bias[c] - running_mean[c]) * r * w + (bias ? bias[c] : 0.0f);
+    }
+}

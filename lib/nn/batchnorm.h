@@ -1,0 +1,83 @@
+/* batchnorm.h - BatchNorm2d (torch.nn.BatchNorm2d semantics), forward/backward in train and eval mode,
+ * and folding an eval-mode BN into the convolution before it.
+ *
+ * Tensors: x, out, dout, dx (N, C, H, W); weight, bias, running_mean, running_var, mean, invstd (C);
+ * num_batches_tracked is one float (a PARAM_COUNT entry). weight NULL means 1 and bias NULL means 0
+ * (affine=False); running_mean/running_var NULL means track_running_stats=False.
+ *
+ * Train mode (module.train()):
+ *   mean = E[x], var = E[(x - mean)^2] over (N, H, W) (biased, two passes, accumulated in double),
+ *   invstd = 1 / sqrt(var + eps), out = x * a + b' with a = weight * invstd, b' = bias - mean * a
+ *   (PyTorch's CPU kernel computes it in this order).
+ *   num_batches_tracked += 1, then with m = momentum (or 1 / num_batches_tracked when momentum < 0,
+ *   PyTorch's momentum=None cumulative average):
+ *   running_mean = (1 - m) * running_mean + m * mean,
+ *   running_var  = (1 - m) * running_var  + m * var * n / (n - 1)   (UNBIASED, n = N*H*W).
+ *   PyTorch refuses n == 1 ("Expected more than 1 value per channel"); here the precondition is
+ *   n > 1, and n == 1 updates running_var with the biased variance (0) instead of dividing by zero.
+ * Eval mode (module.eval()): mean = running_mean, invstd = 1 / sqrt(running_var + eps).
+ * Either forward stores mean and invstd (C floats each, caller-owned) for backward.
+ *
+ * Backward (llm.c convention: dweight/dbias accumulate with +=, dx is written; any may be NULL):
+ *   with xhat = (x - mean) * invstd, sum_dy = sum(dout), dot = sum((x - mean) * dout) per channel:
+ *   dbias += sum_dy; dweight += dot * invstd;
+ *   train: dx = (dout - sum_dy / n - (x - mean) * dot * invstd^2 / n) * invstd * weight
+ *          (the gradient through the batch mean and variance, as PyTorch's CPU kernel);
+ *   eval:  dx = dout * invstd * weight (a per-channel affine map).
+ *   A frozen BN (eval statistics and no parameter update, e.g. a fine-tuned backbone) is the eval
+ *   backward with dweight = dbias = NULL.
+ * x must still hold the forward input at backward time (so out must not alias x if backward follows);
+ * dx may alias dout.
+ * Deterministic: each channel is reduced by one thread in a fixed order, whatever ctx->threads. */
+#ifndef AUDIOCNN_NN_BATCHNORM_H
+#define AUDIOCNN_NN_BATCHNORM_H
+
+#include "nn/nn.h"
+
+#include <stddef.h>
+
+typedef struct BatchNorm2dShape {
+    int N, C, H, W;
+    double eps;      /* 1e-5 in PyTorch */
+    double momentum; /* 0.1 in PyTorch; < 0 means None (cumulative moving average) */
+} BatchNorm2dShape;
+
+/* Shape with PyTorch's defaults (eps 1e-5, momentum 0.1). */
+BatchNorm2dShape batchnorm2d_shape(int N, int C, int H, int W);
+
+/* x, out (N, C, H, W); weight, bias, running_mean, running_var, mean, invstd (C); num_batches_tracked (1).
+ * Updates running_mean, running_var and num_batches_tracked (each may be NULL: not tracked). */
+void batchnorm2d_forward_train(NnCtx *ctx, const BatchNorm2dShape *s, const float *x, const float *weight,
+                               const float *bias, float *running_mean, float *running_var,
+                               float *num_batches_tracked, float *out, float *mean, float *invstd);
+
+/* x, out (N, C, H, W); out may alias x. mean/invstd (C) receive running_mean and
+ * 1/sqrt(running_var + eps) for the backward (both may be NULL when no backward follows). */
+void batchnorm2d_forward_eval(NnCtx *ctx, const BatchNorm2dShape *s, const float *x, const float *weight,
+                              const float *bias, const float *running_mean, const float *running_var,
+                              float *out, float *mean, float *invstd);
+
+/* dout, x, dx (N, C, H, W); weight, mean, invstd, dweight, dbias (C). */
+void batchnorm2d_backward_train(NnCtx *ctx, const BatchNorm2dShape *s, const float *dout, const float *x,
+                                const float *weight, const float *mean, const float *invstd, float *dx,
+                                float *dweight, float *dbias);
+void batchnorm2d_backward_eval(NnCtx *ctx, const BatchNorm2dShape *s, const float *dout, const float *x,
+                               const float *weight, const float *mean, const float *invstd, float *dx,
+                               float *dweight, float *dbias);
+
+/* The per-channel affine map of an eval-mode BN: out = x * scale + shift with
+ * scale = weight / sqrt(running_var + eps), shift = bias - running_mean * scale. */
+void batchnorm2d_eval_affine(int C, double eps, const float *weight, const float *bias,
+                             const float *running_mean, const float *running_var, float *scale,
+                             float *shift);
+
+/* Fold an eval-mode BN into the convolution before it, exactly as
+ * torch.nn.utils.fusion.fuse_conv_bn_weights: with r = 1/sqrt(running_var + eps),
+ *   conv_weight[k, ...] *= weight[k] * r[k]          (conv_weight (C, per_channel) floats, K == C)
+ *   conv_bias[k] = (conv_bias[k] - running_mean[k]) * r[k] * weight[k] + bias[k]
+ * conv_bias (C) must be zero when the convolution had no bias. weight/bias may be NULL (1/0). */
+void batchnorm2d_fold_into_conv(int C, double eps, const float *weight, const float *bias,
+                                const float *running_mean, const float *running_var, float *conv_weight,
+                                size_t per_channel, float *conv_bias);
+
+#endif

@@ -1,0 +1,116 @@
+/* optim.h - optimisers (AdamW, SGD), learning-rate schedules and gradient clipping over a ParamTable,
+ * with PyTorch's exact semantics (torch 1.13 single-tensor code paths).
+ *
+ * Which entries are optimised: kind PARAM_WEIGHT and not frozen (optim_updates()). Buffers, counters and
+ * frozen weights are never touched, and clipping ignores their gradients (in PyTorch they have no grad).
+ *
+ * State: m (AdamW exp_avg / SGD momentum_buffer) and v (AdamW exp_avg_sq) are flat float arrays
+ * parallel to ParamTable.data (entry i's state is m + e[i].offset, numel floats), allocated as ONE
+ * block; step[i] counts the updates applied to entry i (torch's state['step']; an entry unfrozen later
+ * starts its bias correction at 1, as in PyTorch where a param without grad is skipped).
+ * Groups: entry i uses lr * lr_mult[i] and weight_decay * wd_mult[i] (both 1 by default), so a backbone
+ * can run at its own learning rate, and biases / BN parameters can be exempt from decay.
+ *
+ * AdamW (torch.optim.AdamW, amsgrad=False, maximize=False), per element, with t = ++step,
+ * lr' = lr * lr_mult, wd' = weight_decay * wd_mult (scalars in double, applied in float):
+ *   p *= 1 - lr' * wd'                                   (decoupled decay, before the Adam update)
+ *   m = m * beta1 + (1 - beta1) * g
+ *   v = v * beta2 + (1 - beta2) * g * g
+ *   p += -(lr' / (1 - beta1^t)) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
+ * Defaults (optim_adamw_defaults): lr 1e-3, betas (0.9, 0.999), eps 1e-8, weight_decay 0.01.
+ * SGD (torch.optim.SGD), per element:
+ *   d = g + wd' * p                    (coupled L2, only when wd' != 0)
+ *   momentum != 0: buf = d on the entry's first step, else buf = momentum * buf + (1 - dampening) * d;
+ *                  d = nesterov ? d + momentum * buf : buf
+ *   p += -lr' * d
+ * Defaults (optim_sgd_defaults): momentum 0, dampening 0, weight_decay 0, nesterov off.
+ *
+ * Deterministic: every element is updated independently; clipping sums squares over fixed blocks and
+ * adds the block sums in order, whatever ctx->threads. */
+#ifndef AUDIOCNN_NN_OPTIM_H
+#define AUDIOCNN_NN_OPTIM_H
+
+#include "nn/nn.h"
+#include "nn/params.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum { OPTIM_ADAMW = 0, OPTIM_SGD = 1 } OptimKind;
+
+typedef struct OptimConfig {
+    OptimKind kind;
+    double lr;           /* base learning rate (Optim.lr starts here; schedules change Optim.lr) */
+    double weight_decay; /* AdamW: decoupled; SGD: coupled (L2 added to the gradient) */
+    double beta1, beta2, eps;                 /* AdamW */
+    double momentum, dampening; int nesterov; /* SGD (nesterov needs momentum > 0, dampening 0) */
+} OptimConfig;
+
+OptimConfig optim_adamw_defaults(void);
+OptimConfig optim_sgd_defaults(double lr);
+
+typedef struct Optim {
+    OptimConfig cfg;
+    double lr;       /* current learning rate */
+    int n;           /* entries (ParamTable.n at init) */
+    size_t total;    /* floats (ParamTable.total at init) */
+    float *m, *v;    /* one block; v is NULL for SGD */
+    int64_t *step;   /* (n) */
+    float *lr_mult;  /* (n) */
+    float *wd_mult;  /* (n) */
+    void *entry_work; /* (n) per-entry scalars of a step, allocated once (no malloc per step) */
+} Optim;
+
+static inline int optim_updates(const ParamEntry *e) { return e->kind == PARAM_WEIGHT && !e->frozen; }
+
+/* Zeroed state for an allocated table. Returns 0, or -1 with err_set() (bad config, out of memory). */
+int optim_init(Optim *o, const OptimConfig *cfg, const ParamTable *t);
+void optim_free(Optim *o);
+/* Multiplier for every entry whose name starts with prefix ("" = all). Returns how many matched. */
+int optim_set_lr_mult(Optim *o, const ParamTable *t, const char *prefix, float mult);
+int optim_set_wd_mult(Optim *o, const ParamTable *t, const char *prefix, float mult);
+/* One update of every optimised entry from t->grad (the caller zeroes the gradients afterwards).
+ * Returns 0, or -1 with err_set() when t is not the table the state was made for. */
+int optim_step(NnCtx *ctx, Optim *o, ParamTable *t);
+
+/* torch.nn.utils.clip_grad_norm_(params, max_norm) with norm_type 2: total = L2 norm of every
+ * optimised gradient together; coef = max_norm / (total + 1e-6); when coef < 1 (or NaN) every such
+ * gradient is multiplied by coef. Returns total (before clipping), or -1 when the workspace cannot be
+ * had (err_set(); nothing changed). Uses ctx's scratch workspace (its previous contents are lost). */
+float clip_grad_norm(NnCtx *ctx, ParamTable *t, float max_norm);
+
+/* torch.optim.lr_scheduler.ReduceLROnPlateau, stepped once per epoch with the monitored metric:
+ *   better = min/rel: a < best * (1 - threshold); min/abs: a < best - threshold;
+ *            max/rel: a > best * (1 + threshold); max/abs: a > best + threshold   (best starts at +-inf)
+ *   better ? (best = a, bad = 0) : bad++;
+ *   in cooldown (cooldown_counter > 0): cooldown_counter--, bad = 0;
+ *   bad > patience: new = max(lr * factor, min_lr); if lr - new > eps then lr = new;
+ *                   cooldown_counter = cooldown; bad = 0.
+ * With lr multiplier groups the one base lr is reduced (PyTorch reduces each group's own lr: the same
+ * while min_lr is 0 and group lrs stay far above eps). Defaults: factor 0.1, patience 10, threshold
+ * 1e-4 rel, cooldown 0, min_lr 0, eps 1e-8. */
+typedef struct LrPlateau {
+    int mode_max;      /* 0: 'min' (a loss), 1: 'max' (an accuracy) */
+    int threshold_abs; /* 0: 'rel', 1: 'abs' */
+    double factor, threshold, min_lr, eps;
+    int patience, cooldown;
+    /* state */
+    double best;
+    int num_bad_epochs, cooldown_counter;
+    int64_t last_epoch;
+} LrPlateau;
+
+void lr_plateau_init(LrPlateau *p, int mode_max);
+/* One epoch; *lr is the current learning rate, updated in place. Returns 1 when it was reduced. */
+int lr_plateau_step(LrPlateau *p, double metric, double *lr);
+
+/* Cosine annealing with linear warm-up, a pure function of the step t = 0, 1, ... (steps or epochs: use
+ * the same unit for t, warmup and total):
+ *   t < warmup:  lr = base_lr * t / warmup
+ *   otherwise:   q = min(1, (t - warmup) / max(1, total - warmup)),
+ *                lr = min_lr + (base_lr - min_lr) * 0.5 * (1 + cos(pi * q))
+ * With min_lr = 0 this is transformers' get_cosine_schedule_with_warmup (LambdaLR); with warmup = 0 it
+ * is torch's CosineAnnealingLR(T_max = total, eta_min = min_lr) closed form. */
+double lr_cosine_warmup(double base_lr, double min_lr, int64_t warmup, int64_t total, int64_t t);
+
+#endif
