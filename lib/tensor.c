@@ -43,7 +43,7 @@ int tensor_alloc(Tensor *t, DType dt, int ndim, const int64_t *shape) {
     }
     t->dtype = dt;
     t->ndim = ndim;
-    memcpy(t->shape, shape, sizeof(int64_t) * (size_t)ndim);
+    if (ndim > 0) memcpy(t->shape, shape, sizeof(int64_t) * (size_t)ndim);
     size_t bytes = (size_t)n * dtype_size(dt);
     t->data = calloc(bytes ? bytes : 1, 1);
     if (!t->data) {
