@@ -1,0 +1,269 @@
+/* The baseline CNN of the seeds' notebooks (tests/ref/baseline.py is the same model in PyTorch):
+ *
+ *   features.{0,4,8,12}   Conv2d(c, k, 3, padding=1, bias=False), k = 16, 32, 64, 128
+ *   features.{1,5,9,13}   BatchNorm2d(k)
+ *   features.{2,6,10,14}  ReLU
+ *   features.{3,7,11,15}  MaxPool2d(2)
+ *   pool                  AdaptiveAvgPool2d(1) (global average)
+ *   classifier.0          Linear(128, 64)
+ *   classifier.1          ReLU
+ *   classifier.2          Dropout(0.3)
+ *   classifier.3          Linear(64, n_classes)
+ *
+ * Buffers per block: the convolution's output (BN's input, kept for BN backward), BN's output with ReLU
+ * applied in place (ReLU's backward reads its output), the pooled output and the pooling argmax. */
+#include "nn/activation.h"
+#include "nn/batchnorm.h"
+#include "nn/conv2d.h"
+#include "nn/dropout.h"
+#include "nn/linear.h"
+#include "nn/model.h"
+#include "nn/pool.h"
+
+#include "error.h"
+#include "rng.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define BLOCKS 4
+#define HIDDEN 64
+#define DROPOUT 0.3f
+static const int WIDTH[BLOCKS] = {16, 32, 64, 128};
+
+typedef struct {
+    int n;                      /* batch the buffers are sized for */
+    int train;                  /* mode of the last forward */
+    const float *x;             /* the last forward's input */
+    Conv2dShape conv[BLOCKS];
+    BatchNorm2dShape bn[BLOCKS];
+    Pool2dShape pool[BLOCKS];
+    GlobalPoolShape gap;
+    LinearShape fc1, fc2;
+    DropoutShape drop;
+    int pw[BLOCKS], pb[BLOCKS], pbw[BLOCKS], prm[BLOCKS], prv[BLOCKS], pnb[BLOCKS]; /* param indices */
+    int pf1w, pf1b, pf2w, pf2b;
+    float *conv_out[BLOCKS], *act[BLOCKS], *pooled[BLOCKS], *mean[BLOCKS], *invstd[BLOCKS];
+    int32_t *argmax[BLOCKS];
+    float *gap_out, *fc1_out, *drop_out;
+    uint8_t *drop_mask;
+    float *g0, *g1; /* gradient ping-pong, each as large as the largest activation */
+    size_t gsize;
+} Baseline;
+
+static void set_batch_shapes(Model *m, Baseline *b, int n) {
+    int c = m->in_c, h = m->in_h, w = m->in_w;
+    for (int i = 0; i < BLOCKS; i++) {
+        b->conv[i] = (Conv2dShape){.N = n, .C = c, .H = h, .W = w, .K = WIDTH[i], .KH = 3, .KW = 3, .pad_h = 1, .pad_w = 1};
+        conv2d_shape_init(&b->conv[i]);
+        b->bn[i] = batchnorm2d_shape(n, WIDTH[i], h, w);
+        b->pool[i] = (Pool2dShape){.N = n, .C = WIDTH[i], .H = h, .W = w, .KH = 2, .KW = 2};
+        pool2d_shape_init(&b->pool[i]);
+        c = WIDTH[i];
+        h = b->pool[i].OH;
+        w = b->pool[i].OW;
+    }
+    b->gap = (GlobalPoolShape){.N = n, .C = c, .H = h, .W = w};
+    b->fc1 = (LinearShape){.N = n, .in = c, .out = HIDDEN};
+    b->fc2 = (LinearShape){.N = n, .in = HIDDEN, .out = m->n_classes};
+    b->drop = (DropoutShape){.n = (size_t)n * HIDDEN, .p = m->dropout, .training = 1};
+}
+
+static void free_buffers(Baseline *b) {
+    for (int i = 0; i < BLOCKS; i++) {
+        free(b->conv_out[i]);
+        free(b->act[i]);
+        free(b->pooled[i]);
+        free(b->argmax[i]);
+        free(b->mean[i]);
+        free(b->invstd[i]);
+        b->conv_out[i] = b->act[i] = b->pooled[i] = b->mean[i] = b->invstd[i] = NULL;
+        b->argmax[i] = NULL;
+    }
+    free(b->gap_out);
+    free(b->fc1_out);
+    free(b->drop_out);
+    free(b->drop_mask);
+    free(b->g0);
+    free(b->g1);
+    b->gap_out = b->fc1_out = b->drop_out = b->g0 = b->g1 = NULL;
+    b->drop_mask = NULL;
+    b->n = 0;
+}
+
+static int ensure_batch(Model *m, Baseline *b, int n) {
+    if (n <= b->n) {
+        set_batch_shapes(m, b, n);
+        return 0;
+    }
+    free_buffers(b);
+    set_batch_shapes(m, b, n);
+    size_t gmax = 0;
+    int ok = 1;
+    for (int i = 0; i < BLOCKS; i++) {
+        size_t big = conv2d_y_numel(&b->conv[i]);
+        size_t small = (size_t)n * WIDTH[i] * b->pool[i].OH * b->pool[i].OW;
+        gmax = big > gmax ? big : gmax;
+        ok &= !!(b->conv_out[i] = malloc(sizeof(float) * big));
+        ok &= !!(b->act[i] = malloc(sizeof(float) * big));
+        ok &= !!(b->pooled[i] = malloc(sizeof(float) * small));
+        ok &= !!(b->argmax[i] = malloc(sizeof(int32_t) * small));
+        ok &= !!(b->mean[i] = malloc(sizeof(float) * WIDTH[i]));
+        ok &= !!(b->invstd[i] = malloc(sizeof(float) * WIDTH[i]));
+    }
+    ok &= !!(b->gap_out = malloc(sizeof(float) * (size_t)n * WIDTH[BLOCKS - 1]));
+    ok &= !!(b->fc1_out = malloc(sizeof(float) * (size_t)n * HIDDEN));
+    ok &= !!(b->drop_out = malloc(sizeof(float) * (size_t)n * HIDDEN));
+    ok &= !!(b->drop_mask = malloc((size_t)n * HIDDEN));
+    ok &= !!(b->g0 = malloc(sizeof(float) * gmax));
+    ok &= !!(b->g1 = malloc(sizeof(float) * gmax));
+    if (!ok) {
+        free_buffers(b);
+        err_set("out of memory for a batch of %d", n);
+        return -1;
+    }
+    b->gsize = gmax;
+    b->n = n;
+    return 0;
+}
+
+static int baseline_forward(Model *m, NnCtx *ctx, const float *x, int n, int train, uint64_t stream, float *logits) {
+    Baseline *b = m->impl;
+    if (ensure_batch(m, b, n) < 0) return -1;
+    ParamTable *t = &m->params;
+    b->x = x;
+    b->train = train;
+    const float *in = x;
+    for (int i = 0; i < BLOCKS; i++) {
+        if (conv2d_forward(ctx, &b->conv[i], in, params_data(t, b->pw[i]), NULL, b->conv_out[i]) < 0) return -1;
+        if (train)
+            batchnorm2d_forward_train(ctx, &b->bn[i], b->conv_out[i], params_data(t, b->pbw[i]), params_data(t, b->pb[i]),
+                                      params_data(t, b->prm[i]), params_data(t, b->prv[i]), params_data(t, b->pnb[i]),
+                                      b->act[i], b->mean[i], b->invstd[i]);
+        else
+            batchnorm2d_forward_eval(ctx, &b->bn[i], b->conv_out[i], params_data(t, b->pbw[i]), params_data(t, b->pb[i]),
+                                     params_data(t, b->prm[i]), params_data(t, b->prv[i]), b->act[i], b->mean[i],
+                                     b->invstd[i]);
+        size_t sz = conv2d_y_numel(&b->conv[i]);
+        relu_forward(ctx, sz, b->act[i], b->act[i]);
+        maxpool2d_forward(ctx, &b->pool[i], b->act[i], b->pooled[i], b->argmax[i]);
+        in = b->pooled[i];
+    }
+    global_avgpool_forward(ctx, &b->gap, in, b->gap_out);
+    linear_forward(ctx, &b->fc1, b->gap_out, params_data(t, b->pf1w), params_data(t, b->pf1b), b->fc1_out);
+    relu_forward(ctx, (size_t)n * HIDDEN, b->fc1_out, b->fc1_out);
+    b->drop.training = train;
+    dropout_forward(ctx, &b->drop, m->dropout_seed, stream, b->fc1_out, b->drop_out, b->drop_mask);
+    linear_forward(ctx, &b->fc2, b->drop_out, params_data(t, b->pf2w), params_data(t, b->pf2b), logits);
+    return 0;
+}
+
+static int baseline_backward(Model *m, NnCtx *ctx, const float *dlogits) {
+    Baseline *b = m->impl;
+    ParamTable *t = &m->params;
+    int n = b->conv[0].N;
+    float *g = b->g0, *h = b->g1; /* current gradient and the next one */
+    /* classifier: dlogits -> d(drop_out) -> d(fc1_out) -> d(gap_out) */
+    linear_backward(ctx, &b->fc2, b->drop_out, params_data(t, b->pf2w), dlogits, g, params_grad(t, b->pf2w),
+                    params_grad(t, b->pf2b));
+    dropout_backward(ctx, &b->drop, g, b->drop_mask, g);
+    relu_backward(ctx, (size_t)n * HIDDEN, g, b->fc1_out, g);
+    linear_backward(ctx, &b->fc1, b->gap_out, params_data(t, b->pf1w), g, h, params_grad(t, b->pf1w),
+                    params_grad(t, b->pf1b));
+    global_avgpool_backward(ctx, &b->gap, h, g);
+    for (int i = BLOCKS - 1; i >= 0; i--) {
+        /* g holds d(pooled[i]) */
+        maxpool2d_backward(ctx, &b->pool[i], g, b->argmax[i], h);
+        size_t sz = conv2d_y_numel(&b->conv[i]);
+        relu_backward(ctx, sz, h, b->act[i], h);
+        if (b->train)
+            batchnorm2d_backward_train(ctx, &b->bn[i], h, b->conv_out[i], params_data(t, b->pbw[i]), b->mean[i],
+                                       b->invstd[i], h, params_grad(t, b->pbw[i]), params_grad(t, b->pb[i]));
+        else
+            batchnorm2d_backward_eval(ctx, &b->bn[i], h, b->conv_out[i], params_data(t, b->pbw[i]), b->mean[i],
+                                      b->invstd[i], h, params_grad(t, b->pbw[i]), params_grad(t, b->pb[i]));
+        const float *in = i ? b->pooled[i - 1] : b->x;
+        if (conv2d_backward(ctx, &b->conv[i], in, params_data(t, b->pw[i]), h, i ? g : NULL, params_grad(t, b->pw[i]),
+                            NULL) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+static void baseline_init(Model *m, uint64_t seed) {
+    Baseline *b = m->impl;
+    ParamTable *t = &m->params;
+    Rng r;
+    rng_derive(&r, seed, 0x1417);
+    set_batch_shapes(m, b, 1);
+    for (int i = 0; i < BLOCKS; i++) {
+        conv2d_init_default(&r, &b->conv[i], params_data(t, b->pw[i]), NULL);
+        for (int k = 0; k < WIDTH[i]; k++) {
+            params_data(t, b->pbw[i])[k] = 1;
+            params_data(t, b->pb[i])[k] = 0;
+            params_data(t, b->prm[i])[k] = 0;
+            params_data(t, b->prv[i])[k] = 1;
+        }
+        params_data(t, b->pnb[i])[0] = 0;
+    }
+    linear_init_default(&r, &b->fc1, params_data(t, b->pf1w), params_data(t, b->pf1b));
+    linear_init_default(&r, &b->fc2, params_data(t, b->pf2w), params_data(t, b->pf2b));
+    m->dropout_seed = seed ^ 0xd20b0u;
+}
+
+static void baseline_destroy(Model *m) {
+    Baseline *b = m->impl;
+    if (b) free_buffers(b);
+    free(b);
+    m->impl = NULL;
+}
+
+int baseline_create(Model *m) {
+    int h = m->in_h, w = m->in_w;
+    for (int i = 0; i < BLOCKS; i++) {
+        h /= 2;
+        w /= 2;
+    }
+    if (h < 1 || w < 1) {
+        err_set("input %dx%d is too small for the baseline's four 2x2 poolings (at least 16x16)", m->in_h, m->in_w);
+        return -1;
+    }
+    Baseline *b = calloc(1, sizeof *b);
+    if (!b) {
+        err_set("out of memory");
+        return -1;
+    }
+    m->impl = b;
+    m->dropout = DROPOUT;
+    m->forward = baseline_forward;
+    m->backward = baseline_backward;
+    m->init = baseline_init;
+    m->destroy = baseline_destroy;
+    ParamTable *t = &m->params;
+    int c = m->in_c, ok = 1;
+    char name[PARAM_NAME_MAX];
+    for (int i = 0; i < BLOCKS; i++) {
+        int64_t ws[4] = {WIDTH[i], c, 3, 3}, vs[1] = {WIDTH[i]};
+        snprintf(name, sizeof name, "features.%d.weight", 4 * i);
+        ok &= (b->pw[i] = params_add(t, name, PARAM_WEIGHT, 4, ws)) >= 0;
+        snprintf(name, sizeof name, "features.%d.weight", 4 * i + 1);
+        ok &= (b->pbw[i] = params_add(t, name, PARAM_WEIGHT, 1, vs)) >= 0;
+        snprintf(name, sizeof name, "features.%d.bias", 4 * i + 1);
+        ok &= (b->pb[i] = params_add(t, name, PARAM_WEIGHT, 1, vs)) >= 0;
+        snprintf(name, sizeof name, "features.%d.running_mean", 4 * i + 1);
+        ok &= (b->prm[i] = params_add(t, name, PARAM_BUFFER, 1, vs)) >= 0;
+        snprintf(name, sizeof name, "features.%d.running_var", 4 * i + 1);
+        ok &= (b->prv[i] = params_add(t, name, PARAM_BUFFER, 1, vs)) >= 0;
+        snprintf(name, sizeof name, "features.%d.num_batches_tracked", 4 * i + 1);
+        ok &= (b->pnb[i] = params_add(t, name, PARAM_COUNT, 0, vs)) >= 0;
+        c = WIDTH[i];
+    }
+    int64_t f1w[2] = {HIDDEN, c}, f1b[1] = {HIDDEN}, f2w[2] = {m->n_classes, HIDDEN}, f2b[1] = {m->n_classes};
+    ok &= (b->pf1w = params_add(t, "classifier.0.weight", PARAM_WEIGHT, 2, f1w)) >= 0;
+    ok &= (b->pf1b = params_add(t, "classifier.0.bias", PARAM_WEIGHT, 1, f1b)) >= 0;
+    ok &= (b->pf2w = params_add(t, "classifier.3.weight", PARAM_WEIGHT, 2, f2w)) >= 0;
+    ok &= (b->pf2b = params_add(t, "classifier.3.bias", PARAM_WEIGHT, 1, f2b)) >= 0;
+    if (!ok || params_alloc(t) < 0) return -1;
+    return 0;
+}
