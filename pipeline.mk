@@ -49,15 +49,19 @@ check-data:
 	@[ -n "$(strip $(RECORDINGS))" ] || { echo "pipeline: error: $(DATA): no recordings in class folders" >&2; exit 1; }
 
 # Settings files change only when their content does, so targets depend on the settings themselves.
+# The value is written with $(file) by variable name: quotes and $ in options pass through untouched.
+NORM_SETTINGS = $(NORM) $(FRAMES) $(NORM_OPTS)
 define settings_file
-$(OUT)/$(1).opts: FORCE | check-data
-	@mkdir -p $$(@D)
-	@printf '%s\n' '$(2)' > $$@.new
+$(OUT)/$(1).opts: FORCE | check-data $(OUT)
+	$$(file >$$@.new,$$($(2)))
 	@if cmp -s $$@.new $$@; then rm $$@.new; else mv $$@.new $$@; fi
 endef
-$(eval $(call settings_file,split,$(SPLIT_OPTS)))
-$(eval $(call settings_file,frontend,$(MEL_OPTS)))
-$(eval $(call settings_file,norm,$(NORM) $(FRAMES) $(NORM_OPTS)))
+$(eval $(call settings_file,split,SPLIT_OPTS))
+$(eval $(call settings_file,frontend,MEL_OPTS))
+$(eval $(call settings_file,norm,NORM_SETTINGS))
+
+$(OUT):
+	@mkdir -p $@
 
 $(OUT)/recordings.txt: FORCE | check-data
 	@mkdir -p $(@D)

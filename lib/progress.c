@@ -6,12 +6,14 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
 struct Progress {
     const char *what, *unit;
     int64_t total, done;
+    char note[64];
     double t0, last;
     pthread_mutex_t lock;
 };
@@ -39,8 +41,8 @@ static void draw(Progress *p, double t) {
     char eta[32] = "";
     if (p->done > 0 && p->total > 0 && p->done < p->total)
         snprintf(eta, sizeof eta, "  ETA %.0fs", el / (double)p->done * (double)(p->total - p->done));
-    fprintf(stderr, "\r%s: %s %lld/%lld %s %3.0f%%%s   ", diag_program(), p->what, (long long)p->done,
-            (long long)p->total, p->unit, p->total ? 100.0 * (double)p->done / (double)p->total : 100.0, eta);
+    fprintf(stderr, "\r%s: %s %lld/%lld %s %3.0f%%%s  %s   ", diag_program(), p->what, (long long)p->done,
+            (long long)p->total, p->unit, p->total ? 100.0 * (double)p->done / (double)p->total : 100.0, eta, p->note);
 }
 
 void progress_add(Progress *p, int64_t n) {
@@ -52,6 +54,13 @@ void progress_add(Progress *p, int64_t n) {
         p->last = t;
         draw(p, t);
     }
+    pthread_mutex_unlock(&p->lock);
+}
+
+void progress_note(Progress *p, const char *note) {
+    if (!p) return;
+    pthread_mutex_lock(&p->lock);
+    snprintf(p->note, sizeof p->note, "%s", note);
     pthread_mutex_unlock(&p->lock);
 }
 

@@ -14,5 +14,7 @@ typedef struct Progress Progress;
 Progress *progress_start(const char *what, int64_t total, const char *unit, int verbosity);
 void progress_add(Progress *p, int64_t n);
 void progress_finish(Progress *p); /* clears the line; accepts NULL */
+/* A short note shown after the count, e.g. "loss 0.412" (copied; accepts NULL p). */
+void progress_note(Progress *p, const char *note);
 
 #endif

@@ -43,7 +43,7 @@ int params_add(ParamTable *t, const char *name, ParamKind kind, int ndim, const 
     strcpy(p->name, name);
     p->kind = kind;
     p->ndim = ndim;
-    memcpy(p->shape, shape, sizeof(int64_t) * (size_t)ndim);
+    if (ndim > 0) memcpy(p->shape, shape, sizeof(int64_t) * (size_t)ndim);
     /* keep every tensor 16-float (64-byte) aligned inside the block, for SIMD kernels */
     p->offset = (t->total + 15) & ~(size_t)15;
     p->numel = numel;

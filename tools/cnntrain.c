@@ -1,0 +1,309 @@
+/* cnntrain - train a CNN on spectrogram splits. See cnntrain(1). */
+#define _POSIX_C_SOURCE 200809L
+#include "dataset.h"
+#include "error.h"
+#include "nn/model.h"
+#include "outfile.h"
+#include "safetensors.h"
+#include "train.h"
+#include "tsv.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char USAGE[] =
+    "usage: cnntrain [options] --train TRAIN [--val VAL] -o MODEL.safetensors\n"
+    "TRAIN and VAL are stacked spectrograms (N, 1, F, T) .npy with their labels in X-labels.npy (specnorm\n"
+    "--stack ... --labels), or manifests (.tsv) of equal-shape spectrograms with a class index column.\n"
+    "\n"
+    "Data:\n"
+    "      --train FILE          training split (.npy stack or .tsv manifest)\n"
+    "      --train-labels FILE   labels of a stack (default: the stack's name with -labels before .npy)\n"
+    "      --val FILE            validation split, evaluated every epoch (early stopping, best checkpoint)\n"
+    "      --val-labels FILE     labels of the validation stack\n"
+    "      --classes FILE        class names: splitset's classes.tsv (index, name); default 0..K-1\n"
+    "      --frontend TEXT       how the spectrograms were made (wav2mel/specnorm options), kept in the checkpoint\n"
+    "Model:\n"
+    "      --arch NAME           architecture (default baseline; known: baseline)\n"
+    "      --dropout P           classifier dropout (default: the architecture's, 0.3)\n"
+    "      --init CKPT           start from a checkpoint's weights (the classifier is kept from it only if the\n"
+    "                            classes match)\n"
+    "Training:\n"
+    "      --epochs N            (default 30)        --batch N     (default 32)\n"
+    "      --lr X                (default 1e-3)      --wd X        weight decay (default 0.01)\n"
+    "      --optimizer adamw|sgd (default adamw)     --momentum X  SGD momentum (default 0.9)\n"
+    "      --schedule plateau|cosine|none  learning-rate schedule (default plateau: halve after 3 epochs\n"
+    "                            without improvement of the monitored metric; cosine: linear warm-up then cosine)\n"
+    "      --warmup N            warm-up epochs of the cosine schedule (default 1)\n"
+    "      --patience N          stop after N epochs without improvement (default 8; 0 never)\n"
+    "      --monitor val_loss|val_acc  the metric for early stopping, the schedule and the best checkpoint\n"
+    "      --no-class-weights    plain loss (default: 'balanced' class weights n/(K*count))\n"
+    "      --label-smoothing X   (default 0)         --clip X      clip the gradient norm at X\n"
+    "      --no-augment          no SpecAugment (default: one frequency mask of up to 16 bands and one time\n"
+    "                            mask of up to 24 frames per sample, torchaudio's semantics)\n"
+    "      --freq-mask F         widest frequency mask      --time-mask T   widest time mask\n"
+    "      --masks N             masks of each kind per sample (default 1)\n"
+    "      --seed N              (default 42): same data, settings and seed give the same bytes\n"
+    "      --threads N           (default 2)\n"
+    "Output:\n"
+    "  -o, --output FILE         best checkpoint (safetensors; default model.safetensors)\n"
+    "      --state FILE          resumable state, written every epoch and on Ctrl-C/SIGTERM\n"
+    "                            (default: MODEL with .state.safetensors)\n"
+    "      --resume FILE         continue from a resumable state (same data and settings)\n"
+    "      --history PREFIX      per-epoch history in PREFIX.tsv and PREFIX.json\n"
+    "  -q, --quiet               -v, --verbose        -h, --help\n"
+    "Exit status: 0 done, 1 data or file error, 2 bad usage, 130/143 interrupted by SIGINT/SIGTERM after\n"
+    "writing the resumable state.\n";
+
+enum {
+    O_TRAIN = 256, O_TRAIN_LABELS, O_VAL, O_VAL_LABELS, O_CLASSES, O_FRONTEND, O_ARCH, O_DROPOUT, O_INIT, O_EPOCHS,
+    O_BATCH, O_LR, O_WD, O_OPTIMIZER, O_MOMENTUM, O_SCHEDULE, O_WARMUP, O_PATIENCE, O_MONITOR, O_NO_CW, O_SMOOTH,
+    O_CLIP, O_NO_AUG, O_FMASK, O_TMASK, O_MASKS, O_SEED, O_THREADS, O_STATE, O_RESUME, O_HISTORY
+};
+
+static const struct option LONGOPTS[] = {
+    {"train", 1, 0, O_TRAIN}, {"train-labels", 1, 0, O_TRAIN_LABELS}, {"val", 1, 0, O_VAL},
+    {"val-labels", 1, 0, O_VAL_LABELS}, {"classes", 1, 0, O_CLASSES}, {"frontend", 1, 0, O_FRONTEND},
+    {"arch", 1, 0, O_ARCH}, {"dropout", 1, 0, O_DROPOUT}, {"init", 1, 0, O_INIT}, {"epochs", 1, 0, O_EPOCHS},
+    {"batch", 1, 0, O_BATCH}, {"lr", 1, 0, O_LR}, {"wd", 1, 0, O_WD}, {"optimizer", 1, 0, O_OPTIMIZER},
+    {"momentum", 1, 0, O_MOMENTUM}, {"schedule", 1, 0, O_SCHEDULE}, {"warmup", 1, 0, O_WARMUP},
+    {"patience", 1, 0, O_PATIENCE}, {"monitor", 1, 0, O_MONITOR}, {"no-class-weights", 0, 0, O_NO_CW},
+    {"label-smoothing", 1, 0, O_SMOOTH}, {"clip", 1, 0, O_CLIP}, {"no-augment", 0, 0, O_NO_AUG},
+    {"freq-mask", 1, 0, O_FMASK}, {"time-mask", 1, 0, O_TMASK}, {"masks", 1, 0, O_MASKS}, {"seed", 1, 0, O_SEED},
+    {"threads", 1, 0, O_THREADS}, {"output", 1, 0, 'o'}, {"state", 1, 0, O_STATE}, {"resume", 1, 0, O_RESUME},
+    {"history", 1, 0, O_HISTORY}, {"quiet", 0, 0, 'q'}, {"verbose", 0, 0, 'v'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+
+static void usage_error(const char *msg, const char *arg) {
+    diag_error("%s%s%s (see cnntrain --help)", msg, arg ? " " : "", arg ? arg : "");
+    exit(EXIT_USAGE);
+}
+
+static double num(const char *opt, const char *s, double lo, double hi) {
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || *end || !(v >= lo && v <= hi)) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "bad value for %s:", opt);
+        usage_error(msg, s);
+    }
+    return v;
+}
+
+static int ends_with(const char *s, const char *suf) {
+    size_t a = strlen(s), b = strlen(suf);
+    return a >= b && strcmp(s + a - b, suf) == 0;
+}
+
+/* X.npy -> X-labels.npy (what pipeline.mk and the README's specnorm --stack lines write). */
+static char *default_labels(const char *x) {
+    size_t n = strlen(x);
+    char *s = malloc(n + 16);
+    if (!s) return NULL;
+    memcpy(s, x, n - 4);
+    strcpy(s + n - 4, "-labels.npy");
+    return s;
+}
+
+static int open_split(Dataset *d, const char *path, const char *labels) {
+    if (ends_with(path, ".npy")) {
+        char *def = labels ? NULL : default_labels(path);
+        int rc = dataset_open_stack(d, path, labels ? labels : def);
+        free(def);
+        return rc;
+    }
+    return dataset_open_manifest(d, path);
+}
+
+/* classes.tsv (index, name) -> JSON array of names; or "0".."K-1". */
+static char *classes_json(const char *path, int k) {
+    Tsv t;
+    memset(&t, 0, sizeof t);
+    int ci = -1, cn = -1;
+    if (path) {
+        if (tsv_read(path, &t) < 0) return NULL;
+        ci = tsv_col(&t, "index");
+        cn = tsv_col(&t, "name");
+        if (ci < 0 || cn < 0 || (int)t.nrows != k) {
+            err_set("%s: needs columns index and name and one row per class (%d classes in the data, %zu rows)", path, k,
+                    t.nrows);
+            tsv_free(&t);
+            return NULL;
+        }
+    }
+    size_t cap = 64, len = 0;
+    char *s = malloc(cap);
+    s[len++] = '[';
+    for (int c = 0; c < k; c++) {
+        char num_[16];
+        snprintf(num_, sizeof num_, "%d", c);
+        const char *name = num_;
+        if (path)
+            for (size_t r = 0; r < t.nrows; r++)
+                if (atoi(t.rows[r][ci]) == c) name = t.rows[r][cn];
+        size_t need = len + 2 * strlen(name) + 8;
+        if (need > cap) {
+            cap = 2 * need;
+            s = realloc(s, cap);
+        }
+        if (c) s[len++] = ',';
+        s[len++] = '"';
+        for (const char *p = name; *p; p++) {
+            if (*p == '"' || *p == '\\') s[len++] = '\\';
+            s[len++] = *p;
+        }
+        s[len++] = '"';
+    }
+    s[len++] = ']';
+    s[len] = 0;
+    tsv_free(&t);
+    return s;
+}
+
+int main(int argc, char **argv) {
+    diag_set_program(argv[0]);
+    outfile_install_cleanup();
+    TrainOptions o;
+    train_options_default(&o);
+    const char *train_path = NULL, *train_labels = NULL, *val_path = NULL, *val_labels = NULL, *classes = NULL;
+    const char *arch = "baseline";
+    double dropout = -1;
+    int c;
+    while ((c = getopt_long(argc, argv, "o:qvh", LONGOPTS, NULL)) != -1) {
+        switch (c) {
+        case O_TRAIN: train_path = optarg; break;
+        case O_TRAIN_LABELS: train_labels = optarg; break;
+        case O_VAL: val_path = optarg; break;
+        case O_VAL_LABELS: val_labels = optarg; break;
+        case O_CLASSES: classes = optarg; break;
+        case O_FRONTEND: o.frontend = optarg; break;
+        case O_ARCH: arch = optarg; break;
+        case O_DROPOUT: dropout = num("--dropout", optarg, 0, 0.99); break;
+        case O_INIT: o.init = optarg; break;
+        case O_EPOCHS: o.epochs = (int)num("--epochs", optarg, 1, 100000); break;
+        case O_BATCH: o.batch = (int)num("--batch", optarg, 1, 65536); break;
+        case O_LR: o.lr = num("--lr", optarg, 1e-12, 10); break;
+        case O_WD: o.weight_decay = num("--wd", optarg, 0, 10); break;
+        case O_OPTIMIZER:
+            if (strcmp(optarg, "adamw") && strcmp(optarg, "sgd")) usage_error("bad value for --optimizer:", optarg);
+            o.sgd = strcmp(optarg, "sgd") == 0;
+            break;
+        case O_MOMENTUM: o.momentum = num("--momentum", optarg, 0, 0.9999); break;
+        case O_SCHEDULE:
+            if (!strcmp(optarg, "none")) o.schedule = 0;
+            else if (!strcmp(optarg, "plateau")) o.schedule = 1;
+            else if (!strcmp(optarg, "cosine")) o.schedule = 2;
+            else usage_error("bad value for --schedule:", optarg);
+            break;
+        case O_WARMUP: o.warmup_epochs = (int)num("--warmup", optarg, 0, 100000); break;
+        case O_PATIENCE: o.patience = (int)num("--patience", optarg, 0, 100000); break;
+        case O_MONITOR:
+            if (strcmp(optarg, "val_loss") && strcmp(optarg, "val_acc")) usage_error("bad value for --monitor:", optarg);
+            o.monitor_acc = strcmp(optarg, "val_acc") == 0;
+            break;
+        case O_NO_CW: o.class_weights = 0; break;
+        case O_SMOOTH: o.label_smoothing = (float)num("--label-smoothing", optarg, 0, 0.99); break;
+        case O_CLIP: o.clip = num("--clip", optarg, 0, 1e9); break;
+        case O_NO_AUG: o.augment = 0; break;
+        case O_FMASK: o.aug.freq_mask_param = (int)num("--freq-mask", optarg, 0, 100000); break;
+        case O_TMASK: o.aug.time_mask_param = (int)num("--time-mask", optarg, 0, 100000); break;
+        case O_MASKS: o.aug.n_freq_masks = o.aug.n_time_masks = (int)num("--masks", optarg, 0, 100); break;
+        case O_SEED: o.seed = (uint64_t)num("--seed", optarg, 0, 9007199254740992.0); break;
+        case O_THREADS: o.threads = (int)num("--threads", optarg, 1, 64); break;
+        case 'o': o.out = optarg; break;
+        case O_STATE: o.state = optarg; break;
+        case O_RESUME: o.resume = optarg; break;
+        case O_HISTORY: o.history = optarg; break;
+        case 'q': o.verbosity = -1; break;
+        case 'v': o.verbosity = 1; break;
+        case 'h': fputs(USAGE, stdout); return EXIT_OK;
+        default: fputs(USAGE, stderr); return EXIT_USAGE;
+        }
+    }
+    if (optind != argc) usage_error("unexpected argument", argv[optind]);
+    if (!train_path) usage_error("--train is required", NULL);
+    if (!ends_with(o.out, ".safetensors")) usage_error("the output must end in .safetensors:", o.out);
+    char *state_default = NULL;
+    if (!o.state) {
+        size_t n = strlen(o.out);
+        state_default = malloc(n + 16);
+        memcpy(state_default, o.out, n - 12);
+        strcpy(state_default + n - 12, ".state.safetensors");
+        o.state = state_default;
+    }
+    int status = EXIT_DATA;
+    Dataset train, val;
+    memset(&train, 0, sizeof train);
+    memset(&val, 0, sizeof val);
+    Model m;
+    memset(&m, 0, sizeof m);
+    char *cj = NULL;
+    if (open_split(&train, train_path, train_labels) < 0) goto fail;
+    if (val_path && open_split(&val, val_path, val_labels) < 0) goto fail;
+    int k = dataset_label_count(&train);
+    for (int64_t i = 0; i < train.n; i++)
+        if (train.labels[i] < 0) {
+            err_set("%s: sample %lld has no label (index -1)", train_path, (long long)i);
+            goto fail;
+        }
+    if (val_path) {
+        int kv = dataset_label_count(&val);
+        k = kv > k ? kv : k;
+        if (val.c != train.c || val.f != train.f || val.t != train.t) {
+            err_set("%s: samples of %dx%dx%d, but the training split has %dx%dx%d", val_path, val.c, val.f, val.t, train.c,
+                    train.f, train.t);
+            goto fail;
+        }
+    }
+    if (classes) { /* the class list fixes K, even if a class is absent from the data */
+        Tsv t;
+        if (tsv_read(classes, &t) < 0) goto fail;
+        if ((int)t.nrows < k) {
+            err_set("%s: %zu classes, but the labels go up to %d", classes, t.nrows, k - 1);
+            tsv_free(&t);
+            goto fail;
+        }
+        k = (int)t.nrows;
+        tsv_free(&t);
+    }
+    if (!(cj = classes_json(classes, k))) goto fail;
+    o.classes_json = cj;
+    if (model_create(&m, arch, train.c, train.f, train.t, k) < 0) goto fail;
+    model_init_weights(&m, o.seed);
+    if (dropout >= 0) m.dropout = (float)dropout;
+    if (o.init && !o.resume) {
+        StFile f;
+        if (st_open(o.init, &f) < 0) goto fail;
+        const char *skip[] = {"classifier.3.", "fc.", "classifier.1."};
+        const char *nc = st_meta_get(&f, "n_classes");
+        int same_classes = nc && atoi(nc) == k;
+        StLoadOpts lo = {.skip = skip, .nskip = same_classes ? 0 : 3};
+        int rc = st_load_params(&f, &m.params, &lo, NULL);
+        st_close(&f);
+        if (rc < 0) goto fail;
+    }
+    train_install_signal_handlers();
+    int rc = train_run(&o, &m, &train, val_path ? &val : NULL);
+    if (rc == TRAIN_INTERRUPTED) {
+        fprintf(stderr, "cnntrain: interrupted; resume with --resume %s\n", o.state);
+        status = 128 + train_stop_signal();
+    } else if (rc == TRAIN_OK) {
+        status = EXIT_OK;
+    } else {
+        goto fail;
+    }
+    goto done;
+fail:
+    diag_error("%s", err_msg());
+    status = EXIT_DATA;
+done:
+    model_free(&m);
+    dataset_close(&train);
+    dataset_close(&val);
+    free(cj);
+    free(state_default);
+    return status;
+}
