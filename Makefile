@@ -21,7 +21,7 @@ LDLIBS   += -lsndfile -lfftw3 -lsoxr -lopenblas -lm -lpthread
 BUILD    ?= build
 PREFIX   ?= /usr/local
 
-TOOLS    := wav2mel specnorm splitset cnntrain
+TOOLS    := wav2mel specnorm splitset cnntrain cnneval
 LIB_SRC  := $(sort $(wildcard lib/*.c lib/nn/*.c))
 LIB_OBJ  := $(LIB_SRC:lib/%.c=$(BUILD)/lib/%.o)
 BINS     := $(TOOLS:%=$(BUILD)/bin/%)
