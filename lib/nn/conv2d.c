@@ -1,0 +1,566 @@
+#include "nn/conv2d.h"
+
+#include "error.h"
+
+#include <cblas.h>
+#include <limits.h>
+#include <math.h>
+#include <string.h>
+
+/* ---- shape ------------------------------------------------------------------------------------ */
+
+int conv2d_shape_init(Conv2dShape *s) {
+    if (s->stride_h == 0) s->stride_h = 1;
+    if (s->stride_w == 0) s->stride_w = 1;
+    if (s->dil_h == 0) s->dil_h = 1;
+    if (s->dil_w == 0) s->dil_w = 1;
+    if (s->groups == 0) s->groups = 1;
+    const int lim = 1 << 24;
+    if (s->N < 1 || s->C < 1 || s->H < 1 || s->W < 1 || s->K < 1 || s->KH < 1 || s->KW < 1 || s->N > lim ||
+        s->C > lim || s->H > lim || s->W > lim || s->K > lim || s->KH > lim || s->KW > lim) {
+        err_set("conv2d: sizes must be positive (N=%d C=%d H=%d W=%d K=%d KH=%d KW=%d)", s->N, s->C, s->H,
+                s->W, s->K, s->KH, s->KW);
+        return -1;
+    }
+    if (s->stride_h < 1 || s->stride_w < 1 || s->dil_h < 1 || s->dil_w < 1 || s->pad_h < 0 || s->pad_w < 0 ||
+        s->stride_h > lim || s->stride_w > lim || s->dil_h > lim || s->dil_w > lim || s->pad_h > lim ||
+        s->pad_w > lim) {
+        err_set("conv2d: bad stride/padding/dilation (%d,%d / %d,%d / %d,%d)", s->stride_h, s->stride_w,
+                s->pad_h, s->pad_w, s->dil_h, s->dil_w);
+        return -1;
+    }
+    if (s->groups < 1 || s->C % s->groups || s->K % s->groups) {
+        err_set("conv2d: groups=%d must divide C=%d and K=%d", s->groups, s->C, s->K);
+        return -1;
+    }
+    if (s->algo != CONV2D_AUTO && s->algo != CONV2D_GEMM && s->algo != CONV2D_DIRECT) {
+        err_set("conv2d: unknown algorithm %d", (int)s->algo);
+        return -1;
+    }
+    if (s->algo == CONV2D_DIRECT && s->C / s->groups != 1) {
+        err_set("conv2d: the direct algorithm needs C/groups == 1 (C=%d groups=%d)", s->C, s->groups);
+        return -1;
+    }
+    int64_t eh = (int64_t)s->dil_h * (s->KH - 1) + 1, ew = (int64_t)s->dil_w * (s->KW - 1) + 1;
+    int64_t hp = (int64_t)s->H + 2 * (int64_t)s->pad_h, wp = (int64_t)s->W + 2 * (int64_t)s->pad_w;
+    if (eh > hp || ew > wp) {
+        err_set("conv2d: kernel %dx%d (dilated %lldx%lld) larger than the padded input %lldx%lld", s->KH,
+                s->KW, (long long)eh, (long long)ew, (long long)hp, (long long)wp);
+        return -1;
+    }
+    int64_t oh = (hp - eh) / s->stride_h + 1, ow = (wp - ew) / s->stride_w + 1;
+    int64_t ckk = (int64_t)s->C * s->KH * s->KW;
+    if (oh * ow > INT_MAX || ckk > INT_MAX || (int64_t)s->H * s->W > INT_MAX) {
+        err_set("conv2d: plane or kernel too large for BLAS int dimensions");
+        return -1;
+    }
+    s->OH = (int)oh;
+    s->OW = (int)ow;
+    return 0;
+}
+
+size_t conv2d_x_numel(const Conv2dShape *s) { return (size_t)s->N * s->C * s->H * s->W; }
+size_t conv2d_y_numel(const Conv2dShape *s) { return (size_t)s->N * s->K * s->OH * s->OW; }
+size_t conv2d_w_numel(const Conv2dShape *s) { return (size_t)s->K * (s->C / s->groups) * s->KH * s->KW; }
+
+/* ---- tiles: fixed by the shape, shared among the threads ------------------------------------------ */
+
+struct Job;
+typedef void (*tile_fn)(struct Job *jb, int64_t item, float *scratch);
+
+typedef struct {
+    tile_fn fn;
+    struct Job *jb;
+    int64_t nitems;
+    int64_t nworkers;
+    float *scratch;
+    size_t per; /* floats of scratch per worker */
+} Team;
+
+static void team_worker(void *p, int64_t begin, int64_t end) {
+    Team *t = p;
+    for (int64_t w = begin; w < end; w++) {
+        float *scr = t->per ? t->scratch + (size_t)w * t->per : NULL;
+        int64_t i0 = t->nitems * w / t->nworkers, i1 = t->nitems * (w + 1) / t->nworkers;
+        for (int64_t i = i0; i < i1; i++) t->fn(t->jb, i, scr);
+    }
+}
+
+static size_t round16(size_t n) { return (n + 15) & ~(size_t)15; }
+
+static int64_t team_workers(const NnCtx *ctx, int64_t nitems) {
+    return ctx->threads < nitems ? ctx->threads : nitems;
+}
+
+/* Floats of workspace team_run needs. */
+static size_t team_scratch(const NnCtx *ctx, int64_t nitems, size_t shared, size_t per) {
+    return round16(shared) + round16(per) * (size_t)team_workers(ctx, nitems);
+}
+
+/* ---- helpers ---------------------------------------------------------------------------------------- */
+
+/* Output positions o in [0, n_out) whose input index o*stride + off lies in [0, n_in): [*lo, *hi). */
+static void valid_range(int64_t off, int stride, int n_in, int n_out, int *lo, int *hi) {
+    int64_t a = off >= 0 ? 0 : (-off + stride - 1) / stride;
+    int64_t last = (int64_t)n_in - 1 - off; /* o*stride <= last */
+    int64_t b = last < 0 ? 0 : last / stride + 1;
+    if (b > n_out) b = n_out;
+    if (a > b) a = b;
+    *lo = (int)a;
+    *hi = (int)b;
+}
+
+static int clampi(int v, int lo, int hi) { return v < lo ? lo : v > hi ? hi : v; }
+
+/* Fixed-order sums with 8 partial accumulators (vectorisable without reassociation). */
+static float dot8(const float *a, const float *b, int64_t n) {
+    float acc[8] = {0};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; j++) acc[j] += a[i + j] * b[i + j];
+    for (int j = 0; i < n; i++, j++) acc[j] += a[i] * b[i];
+    return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+}
+
+static float sum8(const float *a, int64_t n) {
+    float acc[8] = {0};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; j++) acc[j] += a[i + j];
+    for (int j = 0; i < n; i++, j++) acc[j] += a[i];
+    return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+}
+
+/* im2col of rows [r0, r1) (row r = (c*KH + i)*KW + j) and output pixels [p0, p1) of one image xn
+ * (C,H,W) into out[(r - r0)*ldo + (p - p0)]. */
+static void im2col_block(const Conv2dShape *s, const float *xn, int r0, int r1, int64_t p0, int64_t p1,
+                         float *out, int64_t ldo) {
+    const int KK = s->KH * s->KW, OW = s->OW, sw = s->stride_w;
+    for (int r = r0; r < r1; r++) {
+        int c = r / KK, i = (r / s->KW) % s->KH, j = r % s->KW;
+        const float *xc = xn + (size_t)c * s->H * s->W;
+        float *o = out + (size_t)(r - r0) * ldo - p0;
+        int64_t off = (int64_t)j * s->dil_w - s->pad_w;
+        int lo, hi;
+        valid_range(off, sw, s->W, OW, &lo, &hi);
+        for (int64_t p = p0; p < p1;) {
+            int oh = (int)(p / OW), ow0 = (int)(p % OW);
+            int ow1 = (int64_t)OW - ow0 < p1 - p ? OW : ow0 + (int)(p1 - p);
+            float *orow = o + (p - ow0);
+            int64_t ih = (int64_t)oh * s->stride_h - s->pad_h + (int64_t)i * s->dil_h;
+            if (ih < 0 || ih >= s->H) {
+                memset(orow + ow0, 0, sizeof(float) * (size_t)(ow1 - ow0));
+            } else {
+                const float *xrow = xc + ih * s->W + off;
+                int a = clampi(lo, ow0, ow1), b = clampi(hi, a, ow1);
+                for (int ow = ow0; ow < a; ow++) orow[ow] = 0.0f;
+                if (sw == 1) memcpy(orow + a, xrow + a, sizeof(float) * (size_t)(b - a));
+                else
+                    for (int ow = a; ow < b; ow++) orow[ow] = xrow[(int64_t)ow * sw];
+                for (int ow = b; ow < ow1; ow++) orow[ow] = 0.0f;
+            }
+            p += ow1 - ow0;
+        }
+    }
+}
+
+/* The adjoint of im2col_block: dxn[c, ih, iw] += col[(r - r0)*ldc + (p - p0)], rows then pixels in
+ * order (one thread per image, so the order of the sums is fixed). */
+static void col2im_add_block(const Conv2dShape *s, const float *col, int64_t ldc, int r0, int r1, int64_t p0,
+                             int64_t p1, float *dxn) {
+    const int KK = s->KH * s->KW, OW = s->OW, sw = s->stride_w;
+    for (int r = r0; r < r1; r++) {
+        int c = r / KK, i = (r / s->KW) % s->KH, j = r % s->KW;
+        float *dxc = dxn + (size_t)c * s->H * s->W;
+        const float *o = col + (size_t)(r - r0) * ldc - p0;
+        int64_t off = (int64_t)j * s->dil_w - s->pad_w;
+        int lo, hi;
+        valid_range(off, sw, s->W, OW, &lo, &hi);
+        for (int64_t p = p0; p < p1;) {
+            int oh = (int)(p / OW), ow0 = (int)(p % OW);
+            int ow1 = (int64_t)OW - ow0 < p1 - p ? OW : ow0 + (int)(p1 - p);
+            const float *orow = o + (p - ow0);
+            int64_t ih = (int64_t)oh * s->stride_h - s->pad_h + (int64_t)i * s->dil_h;
+            if (ih >= 0 && ih < s->H) {
+                float *dxrow = dxc + ih * s->W + off;
+                int a = lo > ow0 ? lo : ow0, b = hi < ow1 ? hi : ow1;
+                if (sw == 1)
+                    for (int ow = a; ow < b; ow++) dxrow[ow] += orow[ow];
+                else
+                    for (int ow = a; ow < b; ow++) dxrow[(int64_t)ow * sw] += orow[ow];
+            }
+            p += ow1 - ow0;
+        }
+    }
+}
+
+static int is_pointwise(const Conv2dShape *s) {
+    return s->KH == 1 && s->KW == 1 && s->stride_h == 1 && s->stride_w == 1 && s->pad_h == 0 && s->pad_w == 0;
+}
+
+/* The direct path: C/groups == 1 and not a plain 1-channel GEMM-friendly case. A one-channel input with
+ * groups == 1 (the spectrogram's first layer) goes to GEMM: OpenBLAS's kernels beat the direct loops
+ * (built for x86-64-v2) there, while for depthwise convolution (groups > 1) each group would be a
+ * one-row sgemm. */
+static int use_direct(const Conv2dShape *s) {
+    if (s->algo == CONV2D_DIRECT) return 1;
+    if (s->algo == CONV2D_GEMM) return 0;
+    return s->C / s->groups == 1 && s->groups > 1;
+}
+
+/* Tiling of the GEMM path (depends on the shape only, never on the thread count). */
+typedef struct {
+    int Cg, Kg, CgKK, CKK;
+    int64_t P;
+    int64_t bp, nblk; /* output-pixel blocks */
+    int64_t nchunk;   /* backward: image chunks, each with its own partial dW */
+    size_t wn;        /* weight elements */
+    int pointwise;
+} Tiling;
+
+#define BLOCK_FLOATS 262144u /* floats of a pixel block's im2col rows and outputs */
+#define PARTIAL_FLOATS (8u << 20) /* about 32 MiB of partial weight gradients (at least one partial) */
+#define MAX_CHUNKS 16
+
+static Tiling tiling(const Conv2dShape *s) {
+    Tiling t;
+    t.Cg = s->C / s->groups;
+    t.Kg = s->K / s->groups;
+    t.CgKK = t.Cg * s->KH * s->KW;
+    t.CKK = s->C * s->KH * s->KW;
+    t.P = (int64_t)s->OH * s->OW;
+    t.pointwise = is_pointwise(s);
+    t.wn = conv2d_w_numel(s);
+    /* Pixel blocks: the block's im2col rows and outputs, (C*KH*KW + K) * bp floats, about 1 MiB. */
+    int64_t bmax = BLOCK_FLOATS / ((t.pointwise ? t.Cg : t.CKK) + s->K);
+    if (bmax < 64) bmax = 64;
+    int64_t nb = (t.P + bmax - 1) / bmax;
+    int64_t bp = (int64_t)round16((size_t)((t.P + nb - 1) / nb));
+    if (bp > t.P) bp = t.P;
+    t.bp = bp;
+    t.nblk = (t.P + bp - 1) / bp;
+    int64_t g = (int64_t)(PARTIAL_FLOATS / t.wn);
+    if (g < 2) g = 2;
+    if (g > MAX_CHUNKS) g = MAX_CHUNKS;
+    t.nchunk = g < s->N ? g : s->N;
+    return t;
+}
+
+/* Workspace of each pass: (shared floats, floats per worker, items). */
+static size_t fwd_per(const Tiling *t) { return t->pointwise ? 0 : (size_t)t->CKK * (size_t)t->bp; }
+static size_t bwd_per(const Tiling *t, int dx, int dw) {
+    return t->pointwise ? 0 : (size_t)t->CKK * (size_t)t->bp * (size_t)((dx != 0) + (dw != 0));
+}
+static size_t bwd_shared(const Tiling *t, int dw) { return dw ? (size_t)(t->nchunk - 1) * t->wn : 0; }
+
+size_t conv2d_scratch_floats(const NnCtx *ctx, const Conv2dShape *s) {
+    if (use_direct(s)) return team_scratch(ctx, s->K, 0, (size_t)2 * s->KH * s->KW);
+    Tiling t = tiling(s);
+    size_t f = team_scratch(ctx, (int64_t)s->N * t.nblk, 0, fwd_per(&t));
+    size_t b = team_scratch(ctx, t.nchunk, bwd_shared(&t, 1), bwd_per(&t, 1, 1));
+    return f > b ? f : b;
+}
+
+typedef struct Job {
+    const Conv2dShape *s;
+    Tiling t;
+    const float *x, *w, *b, *dy;
+    float *y, *dx, *dw, *db;
+    float *shared; /* the shared part of the workspace */
+} Job;
+
+/* Run fn over items [0, nitems): worker w of min(threads, nitems) takes a contiguous run of items and
+ * a private `per`-float slice of the workspace; jb->shared gets `shared` floats of it. Every sgemm
+ * inside runs single-threaded (see conv2d.h). Returns 0, or -1 when the workspace cannot be had. */
+static int team_run(NnCtx *ctx, int64_t nitems, size_t shared, size_t per, tile_fn fn, Job *jb) {
+    if (nitems <= 0) return 0;
+    int64_t nw = team_workers(ctx, nitems);
+    size_t total = team_scratch(ctx, nitems, shared, per);
+    float *scr = NULL;
+    if (total) {
+        scr = nn_scratch(ctx, total);
+        if (!scr) return -1;
+    }
+    jb->shared = shared ? scr : NULL;
+    Team t = {fn, jb, nitems, nw, scr ? scr + round16(shared) : NULL, round16(per)};
+    openblas_set_num_threads(1);
+    nn_parallel_for(ctx, nw, team_worker, &t);
+    openblas_set_num_threads(ctx->threads);
+    return 0;
+}
+
+/* ---- GEMM path ---------------------------------------------------------------------------------------- */
+
+/* Forward tile: image n, output pixels [p0, p1), every group. */
+static void gemm_fwd_tile(Job *jb, int64_t item, float *scr) {
+    const Conv2dShape *s = jb->s;
+    const Tiling *t = &jb->t;
+    int64_t n = item / t->nblk, p0 = item % t->nblk * t->bp;
+    int64_t p1 = p0 + t->bp < t->P ? p0 + t->bp : t->P;
+    int bp = (int)(p1 - p0);
+    const float *xn = jb->x + (size_t)n * s->C * s->H * s->W;
+    if (!t->pointwise) im2col_block(s, xn, 0, t->CKK, p0, p1, scr, bp);
+    for (int g = 0; g < s->groups; g++) {
+        const float *B;
+        int ldb;
+        if (t->pointwise) {
+            B = xn + (size_t)g * t->Cg * t->P + p0;
+            ldb = (int)t->P;
+        } else {
+            B = scr + (size_t)g * t->CgKK * bp;
+            ldb = bp;
+        }
+        float *Y = jb->y + ((size_t)n * s->K + (size_t)g * t->Kg) * t->P + p0;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, t->Kg, bp, t->CgKK, 1.0f,
+                    jb->w + (size_t)g * t->Kg * t->CgKK, t->CgKK, B, ldb, 0.0f, Y, (int)t->P);
+    }
+    if (jb->b)
+        for (int k = 0; k < s->K; k++) {
+            float *Y = jb->y + ((size_t)n * s->K + k) * t->P;
+            float bk = jb->b[k];
+            for (int64_t p = p0; p < p1; p++) Y[p] += bk;
+        }
+}
+
+/* Backward tile: chunk c of the images, their pixel blocks in order. dW of the chunk accumulates into
+ * its own partial (chunk 0: dw itself; summed in chunk order afterwards); dx of each image is written
+ * by this tile alone, so the scatter-adds of col2im have a fixed order. Each dy block is used for dW
+ * and dx while it is in cache. */
+static void gemm_bwd_tile(Job *jb, int64_t c, float *scr) {
+    const Conv2dShape *s = jb->s;
+    const Tiling *t = &jb->t;
+    const size_t xplane = (size_t)s->C * s->H * s->W;
+    float *part = NULL;
+    if (jb->dw) {
+        part = c == 0 ? jb->dw : jb->shared + (size_t)(c - 1) * t->wn;
+        if (c > 0) memset(part, 0, t->wn * sizeof(float));
+    }
+    float *col = scr, *dcol = scr && jb->dw ? scr + (size_t)t->CKK * t->bp : scr;
+    int64_t n0 = s->N * c / t->nchunk, n1 = s->N * (c + 1) / t->nchunk;
+    for (int64_t n = n0; n < n1; n++) {
+        const float *xn = jb->x + n * xplane;
+        float *dxn = jb->dx ? jb->dx + n * xplane : NULL;
+        if (dxn && !t->pointwise) memset(dxn, 0, xplane * sizeof(float));
+        for (int64_t p0 = 0; p0 < t->P; p0 += t->bp) {
+            int64_t p1 = p0 + t->bp < t->P ? p0 + t->bp : t->P;
+            int bp = (int)(p1 - p0);
+            if (part) {
+                if (!t->pointwise) im2col_block(s, xn, 0, t->CKK, p0, p1, col, bp);
+                for (int g = 0; g < s->groups; g++) {
+                    const float *B = t->pointwise ? xn + (size_t)g * t->Cg * t->P + p0 : col + (size_t)g * t->CgKK * bp;
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, t->Kg, t->CgKK, bp, 1.0f,
+                                jb->dy + ((size_t)n * s->K + (size_t)g * t->Kg) * t->P + p0, (int)t->P, B,
+                                t->pointwise ? (int)t->P : bp, 1.0f, part + (size_t)g * t->Kg * t->CgKK, t->CgKK);
+                }
+            }
+            if (dxn) {
+                for (int g = 0; g < s->groups; g++) {
+                    float *C = t->pointwise ? dxn + (size_t)g * t->Cg * t->P + p0 : dcol + (size_t)g * t->CgKK * bp;
+                    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, t->CgKK, bp, t->Kg, 1.0f,
+                                jb->w + (size_t)g * t->Kg * t->CgKK, t->CgKK,
+                                jb->dy + ((size_t)n * s->K + (size_t)g * t->Kg) * t->P + p0, (int)t->P, 0.0f, C,
+                                t->pointwise ? (int)t->P : bp);
+                }
+                if (!t->pointwise) col2im_add_block(s, dcol, bp, 0, t->CKK, p0, p1, dxn);
+            }
+        }
+    }
+}
+
+/* dw += partials of chunks 1.. in chunk order (element ranges in parallel: each sum's order is fixed). */
+typedef struct {
+    float *dw;
+    const float *parts;
+    size_t wn;
+    int64_t nparts;
+} Reduce;
+
+static void reduce_range(void *arg, int64_t begin, int64_t end) {
+    Reduce *r = arg;
+    for (int64_t c = 0; c < r->nparts; c++) {
+        const float *p = r->parts + (size_t)c * r->wn;
+        for (int64_t i = begin; i < end; i++) r->dw[i] += p[i];
+    }
+}
+
+/* db tile: output channel k, sums over images then pixels, in order. */
+static void db_tile(Job *jb, int64_t k, float *scr) {
+    (void)scr;
+    const Conv2dShape *s = jb->s;
+    int64_t P = (int64_t)s->OH * s->OW;
+    double acc = 0.0;
+    for (int n = 0; n < s->N; n++) acc += sum8(jb->dy + ((size_t)n * s->K + (size_t)k) * P, P);
+    jb->db[k] += (float)acc;
+}
+
+/* ---- direct path (C/groups == 1) ------------------------------------------------------------------- */
+
+/* Forward: plane (n, k). */
+static void direct_fwd_tile(Job *jb, int64_t item, float *scr) {
+    (void)scr;
+    const Conv2dShape *s = jb->s;
+    int n = (int)(item / s->K), k = (int)(item % s->K);
+    int Kg = s->K / s->groups, c = k / Kg;
+    const float *xc = jb->x + ((size_t)n * s->C + c) * s->H * s->W;
+    const float *wk = jb->w + (size_t)k * s->KH * s->KW;
+    float *yk = jb->y + ((size_t)n * s->K + k) * s->OH * s->OW;
+    float bk = jb->b ? jb->b[k] : 0.0f;
+    const int sw = s->stride_w, OW = s->OW;
+    for (int oh = 0; oh < s->OH; oh++) {
+        float *yrow = yk + (size_t)oh * OW;
+        for (int ow = 0; ow < OW; ow++) yrow[ow] = 0.0f;
+        for (int i = 0; i < s->KH; i++) {
+            int64_t ih = (int64_t)oh * s->stride_h - s->pad_h + (int64_t)i * s->dil_h;
+            if (ih < 0 || ih >= s->H) continue;
+            for (int j = 0; j < s->KW; j++) {
+                int64_t off = (int64_t)j * s->dil_w - s->pad_w;
+                int lo, hi;
+                valid_range(off, sw, s->W, OW, &lo, &hi);
+                const float *xrow = xc + ih * s->W + off;
+                float wv = wk[i * s->KW + j];
+                if (sw == 1)
+                    for (int ow = lo; ow < hi; ow++) yrow[ow] += wv * xrow[ow];
+                else
+                    for (int ow = lo; ow < hi; ow++) yrow[ow] += wv * xrow[(int64_t)ow * sw];
+            }
+        }
+        if (jb->b)
+            for (int ow = 0; ow < OW; ow++) yrow[ow] += bk;
+    }
+}
+
+/* dx: plane (n, c), gathering the Kg output channels that read channel c, in order. */
+static void direct_dx_tile(Job *jb, int64_t item, float *scr) {
+    (void)scr;
+    const Conv2dShape *s = jb->s;
+    int n = (int)(item / s->C), c = (int)(item % s->C);
+    int Kg = s->K / s->groups;
+    float *dxc = jb->dx + ((size_t)n * s->C + c) * s->H * s->W;
+    memset(dxc, 0, sizeof(float) * (size_t)s->H * s->W);
+    const int sw = s->stride_w, OW = s->OW;
+    for (int k = c * Kg; k < (c + 1) * Kg; k++) {
+        const float *wk = jb->w + (size_t)k * s->KH * s->KW;
+        const float *dyk = jb->dy + ((size_t)n * s->K + k) * s->OH * OW;
+        for (int oh = 0; oh < s->OH; oh++) {
+            const float *dyrow = dyk + (size_t)oh * OW;
+            for (int i = 0; i < s->KH; i++) {
+                int64_t ih = (int64_t)oh * s->stride_h - s->pad_h + (int64_t)i * s->dil_h;
+                if (ih < 0 || ih >= s->H) continue;
+                for (int j = 0; j < s->KW; j++) {
+                    int64_t off = (int64_t)j * s->dil_w - s->pad_w;
+                    int lo, hi;
+                    valid_range(off, sw, s->W, OW, &lo, &hi);
+                    float *dxrow = dxc + ih * s->W + off;
+                    float wv = wk[i * s->KW + j];
+                    if (sw == 1)
+                        for (int ow = lo; ow < hi; ow++) dxrow[ow] += wv * dyrow[ow];
+                    else
+                        for (int ow = lo; ow < hi; ow++) dxrow[(int64_t)ow * sw] += wv * dyrow[ow];
+                }
+            }
+        }
+    }
+}
+
+/* dw (and db): output channel k, sums over images, rows and taps in order (rows in float, in double
+ * across rows). scr holds KH*KW doubles. */
+static void direct_dw_tile(Job *jb, int64_t item, float *scr) {
+    const Conv2dShape *s = jb->s;
+    int k = (int)item;
+    int Kg = s->K / s->groups, c = k / Kg, KK = s->KH * s->KW;
+    double *acc = (double *)(void *)scr;
+    for (int t = 0; t < KK; t++) acc[t] = 0.0;
+    double bacc = 0.0;
+    const int sw = s->stride_w, OW = s->OW;
+    for (int n = 0; n < s->N; n++) {
+        const float *xc = jb->x + ((size_t)n * s->C + c) * s->H * s->W;
+        const float *dyk = jb->dy + ((size_t)n * s->K + k) * s->OH * OW;
+        if (jb->db) bacc += sum8(dyk, (int64_t)s->OH * OW);
+        if (!jb->dw) continue;
+        for (int oh = 0; oh < s->OH; oh++) {
+            const float *dyrow = dyk + (size_t)oh * OW;
+            for (int i = 0; i < s->KH; i++) {
+                int64_t ih = (int64_t)oh * s->stride_h - s->pad_h + (int64_t)i * s->dil_h;
+                if (ih < 0 || ih >= s->H) continue;
+                for (int j = 0; j < s->KW; j++) {
+                    int64_t off = (int64_t)j * s->dil_w - s->pad_w;
+                    int lo, hi;
+                    valid_range(off, sw, s->W, OW, &lo, &hi);
+                    const float *xrow = xc + ih * s->W + off;
+                    float d;
+                    if (sw == 1) {
+                        d = dot8(dyrow + lo, xrow + lo, hi - lo);
+                    } else {
+                        d = 0.0f;
+                        for (int ow = lo; ow < hi; ow++) d += dyrow[ow] * xrow[(int64_t)ow * sw];
+                    }
+                    acc[i * s->KW + j] += d;
+                }
+            }
+        }
+    }
+    if (jb->dw)
+        for (int t = 0; t < KK; t++) jb->dw[(size_t)k * KK + t] += (float)acc[t];
+    if (jb->db) jb->db[k] += (float)bacc;
+}
+
+/* ---- entry points ---------------------------------------------------------------------------------------- */
+
+int conv2d_forward(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *w, const float *b, float *y) {
+    Job jb = {.s = s, .x = x, .w = w, .b = b, .y = y};
+    if (use_direct(s)) return team_run(ctx, (int64_t)s->N * s->K, 0, 0, direct_fwd_tile, &jb);
+    jb.t = tiling(s);
+    return team_run(ctx, (int64_t)s->N * jb.t.nblk, 0, fwd_per(&jb.t), gemm_fwd_tile, &jb);
+}
+
+int conv2d_backward(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *w, const float *dy, float *dx,
+                    float *dw, float *db) {
+    Job jb = {.s = s, .x = x, .w = w, .dy = dy, .dx = dx, .dw = dw, .db = db};
+    if (use_direct(s)) {
+        if (dx && team_run(ctx, (int64_t)s->N * s->C, 0, 0, direct_dx_tile, &jb) < 0) return -1;
+        if (dw || db) return team_run(ctx, s->K, 0, (size_t)2 * s->KH * s->KW, direct_dw_tile, &jb);
+        return 0;
+    }
+    jb.t = tiling(s);
+    const Tiling *t = &jb.t;
+    if (dx || dw) {
+        if (team_run(ctx, t->nchunk, bwd_shared(t, dw != NULL), bwd_per(t, dx != NULL, dw != NULL), gemm_bwd_tile,
+                     &jb) < 0)
+            return -1;
+        if (dw && t->nchunk > 1) {
+            Reduce r = {dw, jb.shared, t->wn, t->nchunk - 1};
+            nn_parallel_for(ctx, (int64_t)t->wn, reduce_range, &r);
+        }
+    }
+    if (db) return team_run(ctx, s->K, 0, 0, db_tile, &jb);
+    return 0;
+}
+
+/* ---- initialisation ------------------------------------------------------------------------------------- */
+
+void nn_fill_uniform(Rng *r, float *a, size_t n, double bound) {
+    for (size_t i = 0; i < n; i++) a[i] = (float)((2.0 * rng_uniform(r) - 1.0) * bound);
+}
+
+void nn_fill_normal(Rng *r, float *a, size_t n, double std) {
+    const double two_pi = 6.283185307179586476925286766559;
+    for (size_t i = 0; i < n; i += 2) {
+        double u1 = 1.0 - rng_uniform(r); /* (0, 1]: log is finite */
+        double u2 = rng_uniform(r);
+        double rad = sqrt(-2.0 * log(u1));
+        a[i] = (float)(std * rad * cos(two_pi * u2));
+        if (i + 1 < n) a[i + 1] = (float)(std * rad * sin(two_pi * u2));
+    }
+}
+
+void conv2d_init_default(Rng *r, const Conv2dShape *s, float *w, float *b) {
+    double fan_in = (double)(s->C / s->groups) * s->KH * s->KW;
+    double bound = 1.0 / sqrt(fan_in); /* gain sqrt(2/(1+5)) * sqrt(3/fan_in) */
+    nn_fill_uniform(r, w, conv2d_w_numel(s), bound);
+    if (b) nn_fill_uniform(r, b, (size_t)s->K, bound);
+}
+
+void conv2d_init_kaiming_normal_fan_out(Rng *r, const Conv2dShape *s, float *w) {
+    double fan_out = (double)s->K * s->KH * s->KW;
+    nn_fill_normal(r, w, conv2d_w_numel(s), sqrt(2.0) / sqrt(fan_out));
+}

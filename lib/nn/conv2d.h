@@ -1,0 +1,96 @@
+/* conv2d.h - 2-D convolution (torch.nn.functional.conv2d), CPU, forward and backward.
+ *
+ * Semantics are PyTorch's: cross-correlation, zero padding, stride, dilation, groups (depthwise when
+ * groups == C; a channel multiplier K = m*C is allowed), optional bias.
+ *
+ *   x  (N, C, H, W)            input
+ *   w  (K, C/groups, KH, KW)   weight
+ *   b  (K) or NULL             bias
+ *   y  (N, K, OH, OW)          output, OH = (H + 2*pad_h - dil_h*(KH-1) - 1) / stride_h + 1 (same for W)
+ *
+ * Algorithms:
+ *   GEMM    im2col of a block of output pixels into a per-thread slice of the ctx workspace, then
+ *           OpenBLAS sgemm per group. A 1x1, stride-1, unpadded convolution hands the input (and dx)
+ *           to sgemm directly, without im2col.
+ *   DIRECT  when every output channel reads one input channel (C/groups == 1): shifted row
+ *           multiply-adds per (image, channel) plane; sgemm is poor at depthwise shapes.
+ * CONV2D_AUTO picks DIRECT for depthwise (C/groups == 1, groups > 1) and GEMM otherwise (a one-channel
+ * input with groups == 1 is faster with OpenBLAS's kernels); tests force either.
+ * Tiles: forward, (image, block of output pixels); the block's im2col rows and outputs take about
+ * 1 MiB. Backward (GEMM), up to 16 fixed chunks of the batch, each running through its images' pixel
+ * blocks (dW and dx from the same dy block while it is in cache) and summing its weight gradient into
+ * its own partial (chunk 0 straight into dw), added to dw in chunk order at the end: workspace
+ * (chunks - 1) * w_numel floats, about 32 MiB at most (fewer chunks for big weights).
+ *
+ * Threads and determinism: tiles depend only on the shape (never on the thread count); the ctx threads
+ * take contiguous runs of tiles (nn_parallel_for), each tile writes outputs no other tile writes, and
+ * each sum has a fixed order. OpenBLAS's own threading is NOT thread-count invariant (measured with
+ * 0.3.21, Haswell kernels: sgemm of 16x51200x9, 32x12800x144, 128x800x576, ... differs in the last bits
+ * between 1 and 2 OpenBLAS threads), so every sgemm here runs single-threaded inside a tile: OpenBLAS is
+ * set to 1 thread during a call and back to ctx->threads afterwards (a process-wide setting: do not run
+ * two layers concurrently from different threads). Results are bit-identical for any ctx->threads
+ * (tests/unit/test_nn_dense.c checks 1, 2 and 3 threads; with OpenBLAS threading they differ).
+ */
+#ifndef AUDIOCNN_NN_CONV2D_H
+#define AUDIOCNN_NN_CONV2D_H
+
+#include "nn/nn.h"
+#include "rng.h"
+
+#include <stddef.h>
+
+typedef enum { CONV2D_AUTO = 0, CONV2D_GEMM = 1, CONV2D_DIRECT = 2 } Conv2dAlgo;
+
+typedef struct Conv2dShape {
+    int N, C, H, W;          /* input */
+    int K, KH, KW;           /* output channels, kernel size */
+    int stride_h, stride_w;  /* 0 means 1 */
+    int pad_h, pad_w;        /* zero padding on each side */
+    int dil_h, dil_w;        /* 0 means 1 */
+    int groups;              /* 0 means 1 */
+    Conv2dAlgo algo;         /* CONV2D_AUTO unless testing */
+    int OH, OW;              /* set by conv2d_shape_init */
+} Conv2dShape;
+
+/* Fill in defaults (0 -> 1 for stride, dilation, groups), validate (positive sizes, C and K divisible
+ * by groups, DIRECT only with C/groups == 1, a non-empty output, sizes that fit int) and compute OH,
+ * OW. Returns 0, or -1 with err_set(). Usage:
+ *   Conv2dShape s = {.N = 32, .C = 1, .H = 128, .W = 400, .K = 16, .KH = 3, .KW = 3, .pad_h = 1, .pad_w = 1};
+ *   if (conv2d_shape_init(&s) < 0) ... */
+int conv2d_shape_init(Conv2dShape *s);
+
+/* Element counts of the tensors. */
+size_t conv2d_x_numel(const Conv2dShape *s);
+size_t conv2d_y_numel(const Conv2dShape *s);
+size_t conv2d_w_numel(const Conv2dShape *s);
+
+/* Floats of ctx workspace forward/backward use (0 when none); reserving it up front with
+ * nn_scratch(ctx, n) guarantees that forward and backward cannot fail. */
+size_t conv2d_scratch_floats(const NnCtx *ctx, const Conv2dShape *s);
+
+/* y = conv(x, w) + b.  x (N,C,H,W), w (K,C/g,KH,KW), b (K) or NULL -> y (N,K,OH,OW).
+ * Returns 0, or -1 with err_set() when the workspace cannot be allocated. */
+int conv2d_forward(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *w, const float *b,
+                   float *y);
+
+/* Gradients: dx (N,C,H,W) is WRITTEN (may be NULL: not needed, e.g. the first layer); dw (K,C/g,KH,KW)
+ * += (may be NULL: frozen weights) and db (K) += (may be NULL: no bias). x and w are forward's inputs,
+ * dy (N,K,OH,OW) the output gradient. Returns 0, or -1 with err_set() when the workspace cannot be
+ * allocated. */
+int conv2d_backward(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *w, const float *dy,
+                    float *dx, float *dw, float *db);
+
+/* PyTorch's default initialisation (nn.Conv2d.reset_parameters): w ~ kaiming_uniform_(a=sqrt(5)),
+ * i.e. U(-1/sqrt(fan_in), 1/sqrt(fan_in)), and b ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (b may be
+ * NULL), fan_in = C/groups*KH*KW. Same distribution as torch, not the same numbers. */
+void conv2d_init_default(Rng *r, const Conv2dShape *s, float *w, float *b);
+
+/* kaiming_normal_(w, mode='fan_out', nonlinearity='relu') as torchvision's ResNet does:
+ * w ~ N(0, 2/fan_out), fan_out = K*KH*KW (Box-Muller normals from r). */
+void conv2d_init_kaiming_normal_fan_out(Rng *r, const Conv2dShape *s, float *w);
+
+/* Shared fillers (also used by linear.c): U(-bound, bound) and N(0, std^2), in index order. */
+void nn_fill_uniform(Rng *r, float *a, size_t n, double bound);
+void nn_fill_normal(Rng *r, float *a, size_t n, double std);
+
+#endif

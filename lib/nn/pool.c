@@ -1,0 +1,215 @@
+#include "nn/pool.h"
+
+#include "error.h"
+
+#include <limits.h>
+#include <math.h>
+#include <string.h>
+
+int pool2d_shape_init(Pool2dShape *s) {
+    if (s->stride_h == 0) s->stride_h = s->KH;
+    if (s->stride_w == 0) s->stride_w = s->KW;
+    const int lim = 1 << 24;
+    if (s->N < 1 || s->C < 1 || s->H < 1 || s->W < 1 || s->KH < 1 || s->KW < 1 || s->stride_h < 1 ||
+        s->stride_w < 1 || s->N > lim || s->C > lim || s->H > lim || s->W > lim || s->KH > lim || s->KW > lim ||
+        s->stride_h > lim || s->stride_w > lim) {
+        err_set("pool2d: sizes must be positive (N=%d C=%d H=%d W=%d kernel %dx%d stride %dx%d)", s->N, s->C, s->H,
+                s->W, s->KH, s->KW, s->stride_h, s->stride_w);
+        return -1;
+    }
+    if (s->pad_h < 0 || s->pad_w < 0 || s->pad_h > s->KH / 2 || s->pad_w > s->KW / 2) {
+        err_set("pool2d: padding %dx%d must be between 0 and half the kernel %dx%d", s->pad_h, s->pad_w, s->KH,
+                s->KW);
+        return -1;
+    }
+    if ((int64_t)s->H * s->W > INT32_MAX) {
+        err_set("pool2d: plane %dx%d too large for int32 indices", s->H, s->W);
+        return -1;
+    }
+    int64_t hp = (int64_t)s->H + 2 * s->pad_h, wp = (int64_t)s->W + 2 * s->pad_w;
+    if (hp < s->KH || wp < s->KW) {
+        err_set("pool2d: kernel %dx%d larger than the padded input %lldx%lld", s->KH, s->KW, (long long)hp,
+                (long long)wp);
+        return -1;
+    }
+    s->OH = (int)((hp - s->KH) / s->stride_h + 1);
+    s->OW = (int)((wp - s->KW) / s->stride_w + 1);
+    return 0;
+}
+
+typedef struct {
+    const Pool2dShape *s;
+    const float *x, *dy;
+    float *y, *dx;
+    int32_t *argmax;
+    const int32_t *argmax_in;
+} Job;
+
+static void max_fwd_range(void *arg, int64_t begin, int64_t end) {
+    Job *jb = arg;
+    const Pool2dShape *s = jb->s;
+    const size_t HW = (size_t)s->H * s->W, OHW = (size_t)s->OH * s->OW;
+    for (int64_t pl = begin; pl < end; pl++) {
+        const float *xp = jb->x + (size_t)pl * HW;
+        float *yp = jb->y + (size_t)pl * OHW;
+        int32_t *ap = jb->argmax + (size_t)pl * OHW;
+        for (int oh = 0; oh < s->OH; oh++) {
+            int h0 = oh * s->stride_h - s->pad_h, h1 = h0 + s->KH < s->H ? h0 + s->KH : s->H;
+            if (h0 < 0) h0 = 0;
+            for (int ow = 0; ow < s->OW; ow++) {
+                int w0 = ow * s->stride_w - s->pad_w, w1 = w0 + s->KW < s->W ? w0 + s->KW : s->W;
+                if (w0 < 0) w0 = 0;
+                int32_t best = h0 * s->W + w0;
+                float m = -INFINITY;
+                for (int h = h0; h < h1; h++)
+                    for (int w = w0; w < w1; w++) {
+                        float v = xp[(size_t)h * s->W + w];
+                        if (v > m || isnan(v)) {
+                            m = v;
+                            best = h * s->W + w;
+                        }
+                    }
+                yp[(size_t)oh * s->OW + ow] = m;
+                ap[(size_t)oh * s->OW + ow] = best;
+            }
+        }
+    }
+}
+
+static void max_bwd_range(void *arg, int64_t begin, int64_t end) {
+    Job *jb = arg;
+    const Pool2dShape *s = jb->s;
+    const size_t HW = (size_t)s->H * s->W, OHW = (size_t)s->OH * s->OW;
+    for (int64_t pl = begin; pl < end; pl++) {
+        float *dxp = jb->dx + (size_t)pl * HW;
+        const float *dyp = jb->dy + (size_t)pl * OHW;
+        const int32_t *ap = jb->argmax_in + (size_t)pl * OHW;
+        memset(dxp, 0, sizeof(float) * HW);
+        for (size_t o = 0; o < OHW; o++) dxp[ap[o]] += dyp[o];
+    }
+}
+
+void maxpool2d_forward(NnCtx *ctx, const Pool2dShape *s, const float *x, float *y, int32_t *argmax) {
+    Job jb = {.s = s, .x = x, .y = y, .argmax = argmax};
+    nn_parallel_for(ctx, (int64_t)s->N * s->C, max_fwd_range, &jb);
+}
+
+void maxpool2d_backward(NnCtx *ctx, const Pool2dShape *s, const float *dy, const int32_t *argmax, float *dx) {
+    Job jb = {.s = s, .dy = dy, .dx = dx, .argmax_in = argmax};
+    nn_parallel_for(ctx, (int64_t)s->N * s->C, max_bwd_range, &jb);
+}
+
+/* Window of output (oh, ow) clipped to the input, and its divisor (ATen's avg_pool2d). */
+typedef struct {
+    int h0, h1, w0, w1;
+    double div;
+} Window;
+
+static Window avg_window(const Pool2dShape *s, int oh, int ow) {
+    Window v;
+    int h0 = oh * s->stride_h - s->pad_h, w0 = ow * s->stride_w - s->pad_w;
+    int h1 = h0 + s->KH, w1 = w0 + s->KW;
+    if (h1 > s->H + s->pad_h) h1 = s->H + s->pad_h;
+    if (w1 > s->W + s->pad_w) w1 = s->W + s->pad_w;
+    int pool = (h1 - h0) * (w1 - w0);
+    v.h0 = h0 < 0 ? 0 : h0;
+    v.w0 = w0 < 0 ? 0 : w0;
+    v.h1 = h1 < s->H ? h1 : s->H;
+    v.w1 = w1 < s->W ? w1 : s->W;
+    v.div = s->exclude_pad ? (double)(v.h1 - v.h0) * (v.w1 - v.w0) : (double)pool;
+    return v;
+}
+
+static void avg_fwd_range(void *arg, int64_t begin, int64_t end) {
+    Job *jb = arg;
+    const Pool2dShape *s = jb->s;
+    const size_t HW = (size_t)s->H * s->W, OHW = (size_t)s->OH * s->OW;
+    for (int64_t pl = begin; pl < end; pl++) {
+        const float *xp = jb->x + (size_t)pl * HW;
+        float *yp = jb->y + (size_t)pl * OHW;
+        for (int oh = 0; oh < s->OH; oh++)
+            for (int ow = 0; ow < s->OW; ow++) {
+                Window v = avg_window(s, oh, ow);
+                double acc = 0.0;
+                for (int h = v.h0; h < v.h1; h++)
+                    for (int w = v.w0; w < v.w1; w++) acc += xp[(size_t)h * s->W + w];
+                yp[(size_t)oh * s->OW + ow] = v.h0 < v.h1 && v.w0 < v.w1 ? (float)(acc / v.div) : 0.0f;
+            }
+    }
+}
+
+static void avg_bwd_range(void *arg, int64_t begin, int64_t end) {
+    Job *jb = arg;
+    const Pool2dShape *s = jb->s;
+    const size_t HW = (size_t)s->H * s->W, OHW = (size_t)s->OH * s->OW;
+    for (int64_t pl = begin; pl < end; pl++) {
+        float *dxp = jb->dx + (size_t)pl * HW;
+        const float *dyp = jb->dy + (size_t)pl * OHW;
+        memset(dxp, 0, sizeof(float) * HW);
+        for (int oh = 0; oh < s->OH; oh++)
+            for (int ow = 0; ow < s->OW; ow++) {
+                Window v = avg_window(s, oh, ow);
+                if (v.h0 >= v.h1 || v.w0 >= v.w1) continue;
+                float g = (float)(dyp[(size_t)oh * s->OW + ow] / v.div);
+                for (int h = v.h0; h < v.h1; h++)
+                    for (int w = v.w0; w < v.w1; w++) dxp[(size_t)h * s->W + w] += g;
+            }
+    }
+}
+
+void avgpool2d_forward(NnCtx *ctx, const Pool2dShape *s, const float *x, float *y) {
+    Job jb = {.s = s, .x = x, .y = y};
+    nn_parallel_for(ctx, (int64_t)s->N * s->C, avg_fwd_range, &jb);
+}
+
+void avgpool2d_backward(NnCtx *ctx, const Pool2dShape *s, const float *dy, float *dx) {
+    Job jb = {.s = s, .dy = dy, .dx = dx};
+    nn_parallel_for(ctx, (int64_t)s->N * s->C, avg_bwd_range, &jb);
+}
+
+/* ---- global average pool ----------------------------------------------------------------------------- */
+
+int global_avgpool_shape_init(GlobalPoolShape *s) {
+    if (s->N < 1 || s->C < 1 || s->H < 1 || s->W < 1) {
+        err_set("global_avgpool: sizes must be positive (N=%d C=%d H=%d W=%d)", s->N, s->C, s->H, s->W);
+        return -1;
+    }
+    return 0;
+}
+
+typedef struct {
+    const GlobalPoolShape *s;
+    const float *x, *dy;
+    float *y, *dx;
+} GJob;
+
+static void gap_fwd_range(void *arg, int64_t begin, int64_t end) {
+    GJob *jb = arg;
+    const size_t HW = (size_t)jb->s->H * jb->s->W;
+    for (int64_t pl = begin; pl < end; pl++) {
+        const float *xp = jb->x + (size_t)pl * HW;
+        double acc = 0.0;
+        for (size_t i = 0; i < HW; i++) acc += xp[i];
+        jb->y[pl] = (float)(acc / (double)HW);
+    }
+}
+
+static void gap_bwd_range(void *arg, int64_t begin, int64_t end) {
+    GJob *jb = arg;
+    const size_t HW = (size_t)jb->s->H * jb->s->W;
+    for (int64_t pl = begin; pl < end; pl++) {
+        float g = (float)(jb->dy[pl] / (double)HW);
+        float *dxp = jb->dx + (size_t)pl * HW;
+        for (size_t i = 0; i < HW; i++) dxp[i] = g;
+    }
+}
+
+void global_avgpool_forward(NnCtx *ctx, const GlobalPoolShape *s, const float *x, float *y) {
+    GJob jb = {.s = s, .x = x, .y = y};
+    nn_parallel_for(ctx, (int64_t)s->N * s->C, gap_fwd_range, &jb);
+}
+
+void global_avgpool_backward(NnCtx *ctx, const GlobalPoolShape *s, const float *dy, float *dx) {
+    GJob jb = {.s = s, .dy = dy, .dx = dx};
+    nn_parallel_for(ctx, (int64_t)s->N * s->C, gap_bwd_range, &jb);
+}
