@@ -8,7 +8,6 @@
 #include "outfile.h"
 #include "progress.h"
 #include "safetensors.h"
-#include "tsv.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -275,32 +274,40 @@ static int write_history(const char *prefix, const HistoryRow *rows, int n) {
     return outfile_commit(&of);
 }
 
-/* Rows of an earlier run's history (before `epochs`), so a resumed run keeps them. */
+/* Rows of an earlier run's history (epochs 1..epochs, in order), so a resumed run keeps them. They are
+ * read back from PREFIX.json, which holds every value at full precision (the TSV rounds to 6 digits),
+ * so that the rewritten history has the bytes of an uninterrupted run. Our own writer's layout: one
+ * "key": value per line, each row an object. */
 static int read_history(const char *prefix, HistoryRow *rows, int epochs) {
-    char path[4096];
-    snprintf(path, sizeof path, "%s.tsv", prefix);
-    Tsv t;
-    FILE *probe = fopen(path, "r");
-    if (!probe) return 0;
-    fclose(probe);
-    if (tsv_read(path, &t) < 0 || t.ncols != 7) {
-        tsv_free(&t);
-        return 0;
+    char path[4096], line[256];
+    snprintf(path, sizeof path, "%s.json", prefix);
+    FILE *f = fopen(path, "r");
+    if (!f) return 0;
+    int n = 0, have = 0;
+    HistoryRow r;
+    memset(&r, 0, sizeof r);
+    while (n < epochs && fgets(line, sizeof line, f)) {
+        char key[32], val[64];
+        if (strchr(line, '{')) {
+            memset(&r, 0, sizeof r);
+            have = 0;
+        } else if (strchr(line, '}')) {
+            if (have == 7 && r.epoch == n + 1) rows[n++] = r;
+            have = 0;
+        } else if (sscanf(line, " \"%31[^\"]\": %63[^,\n]", key, val) == 2) {
+            double v = strcmp(val, "null") == 0 ? NAN : strtod(val, NULL);
+            if (!strcmp(key, "epoch")) r.epoch = (int)v;
+            else if (!strcmp(key, "train_loss")) r.train_loss = v;
+            else if (!strcmp(key, "train_acc")) r.train_acc = v;
+            else if (!strcmp(key, "val_loss")) r.val_loss = v;
+            else if (!strcmp(key, "val_acc")) r.val_acc = v;
+            else if (!strcmp(key, "lr")) r.lr = v;
+            else if (!strcmp(key, "seconds")) r.seconds = v;
+            else continue;
+            have++;
+        }
     }
-    int n = 0;
-    for (size_t i = 0; i < t.nrows; i++) {
-        HistoryRow r;
-        r.epoch = atoi(t.rows[i][0]);
-        if (r.epoch < 1 || r.epoch > epochs || r.epoch != n + 1) continue;
-        r.train_loss = atof(t.rows[i][1]);
-        r.train_acc = atof(t.rows[i][2]);
-        r.val_loss = atof(t.rows[i][3]);
-        r.val_acc = atof(t.rows[i][4]);
-        r.lr = atof(t.rows[i][5]);
-        r.seconds = atof(t.rows[i][6]);
-        rows[n++] = r;
-    }
-    tsv_free(&t);
+    fclose(f);
     return n;
 }
 
@@ -363,7 +370,10 @@ int train_run(const TrainOptions *o, Model *m, const Dataset *train, const Datas
     if (o->class_weights) {
         weights = malloc(sizeof(float) * (size_t)k);
         if (!weights || class_weight_balanced(train->labels, (size_t)train->n, k, weights) < 0) {
-            if (weights) err_prefix("class weights of the training split");
+            if (weights) {
+                err_prefix("class weights of the training split");
+                if (train->name) err_prefix(train->name); /* name the file, as every message does */
+            }
             goto done;
         }
     }
@@ -374,7 +384,8 @@ int train_run(const TrainOptions *o, Model *m, const Dataset *train, const Datas
     int nhist = 0;
     if (o->resume) {
         if (load_state(o->resume, m, &opt, &s) < 0) goto done;
-        if (o->history) nhist = read_history(o->history, hist, s.epoch);
+        /* hist holds o->epochs rows: a state further on than --epochs keeps only those */
+        if (o->history) nhist = read_history(o->history, hist, s.epoch < o->epochs ? s.epoch : o->epochs);
     }
     if (batcher_init(&b, train, o->batch, 1, o->seed, o->augment ? &o->aug : NULL) < 0) goto done;
     CrossEntropyShape ce = {.C = k, .label_smoothing = o->label_smoothing};

@@ -144,7 +144,11 @@ int main(int argc, char **argv) {
         }
         labelled &= d.labels[i] >= 0;
     }
-    if (model_create(&m, arch, ic, ih, iw, k) < 0 || st_load_params(&f, &m.params, NULL, NULL) < 0) goto fail;
+    if (model_create(&m, arch, ic, ih, iw, k) < 0) {
+        err_prefix(model_path); /* "unknown architecture ..." does not name the file */
+        goto fail;
+    }
+    if (st_load_params(&f, &m.params, NULL, NULL) < 0) goto fail;
     NnCtx ctx;
     nn_ctx_init(&ctx, threads);
     logits = malloc(sizeof(float) * (size_t)d.n * k);

@@ -225,6 +225,20 @@ int main(int argc, char **argv) {
     }
     if (optind != argc) usage_error("unexpected argument", argv[optind]);
     if (!train_path) usage_error("--train is required", NULL);
+    { /* an unknown --arch is bad usage (exit 2), found before any data is read */
+        char known[256], want[64];
+        size_t n = 0;
+        known[n++] = ',';
+        for (const char *p = model_architectures(); *p && n + 2 < sizeof known; p++)
+            if (*p != ' ') known[n++] = *p;
+        known[n++] = ',';
+        known[n] = 0;
+        snprintf(want, sizeof want, ",%s,", arch);
+        if (!*arch || strlen(arch) > 40 || !strstr(known, want)) {
+            snprintf(known, sizeof known, "unknown architecture (known: %s):", model_architectures());
+            usage_error(known, arch);
+        }
+    }
     if (!ends_with(o.out, ".safetensors")) usage_error("the output must end in .safetensors:", o.out);
     char *state_default = NULL;
     if (!o.state) {
@@ -250,6 +264,11 @@ int main(int argc, char **argv) {
             goto fail;
         }
     if (val_path) {
+        for (int64_t i = 0; i < val.n; i++) /* checked before training, not after the first epoch */
+            if (val.labels[i] < 0) {
+                err_set("%s: sample %lld has no label (index -1)", val_path, (long long)i);
+                goto fail;
+            }
         int kv = dataset_label_count(&val);
         k = kv > k ? kv : k;
         if (val.c != train.c || val.f != train.f || val.t != train.t) {

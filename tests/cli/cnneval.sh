@@ -1,0 +1,234 @@
+#!/usr/bin/env bash
+# cnneval from the command line: predictions.tsv, misclassified.tsv and metrics.json on checkpoints
+# trained here, consistency between the three, unlabelled data, batch/thread independence, and every
+# kind of bad checkpoint or data (one line naming the file, exit 1, no output left). The data is made
+# with the tools themselves (3 classes x 8 tones, 32 mel bands x 32 frames); training is 1 to 10 epochs
+# on one thread. Exact agreement with PyTorch is in tests/py/test_checkpoint.py.
+. "$(dirname "$0")/lib.sh"
+cd "$W" || exit 1
+B=$BIN
+MAN=$TESTS/../man/cnneval.1
+command -v sox >/dev/null || { skip "cnneval tests: sox is needed to make test audio"; exit 0; }
+PY3=$(command -v python3 || true)
+
+# ---- data and two checkpoints: barely trained (1 epoch, many mistakes) and trained (10 epochs) ------------
+f=0
+for c in cat dog owl; do
+    mkdir -p data/$c; f=$((f + 1))
+    for i in 1 2 3 4 5 6 7 8; do sox -n -r 16000 -c 1 data/$c/${c}_$i.wav synth 0.$((i + 2)) sine $((f * f * 400 + 25 * i)) 2>/dev/null; done
+done
+mkdata() {
+    $B/splitset -q data split || return 1
+    for s in train val test; do
+        $B/wav2mel -q --n-mels 32 --list split/$s.tsv -o mels/$s -m mels/$s.tsv || return 1
+        $B/specnorm -q --frames 32 -m mels/$s.tsv --stack $s.npy --labels $s-labels.npy || return 1
+    done
+    $B/specnorm -q --frames 40 -m mels/test.tsv --stack test40.npy --labels test40-labels.npy || return 1
+    # equal-shape spectrograms for the manifest case: fixed duration, no stacking
+    $B/wav2mel -q --n-mels 32 --duration 0.4 --list split/train.tsv -o fixed -m fixed.tsv || return 1
+    $B/cnntrain -q --threads 1 --epochs 1 --train train.npy --classes split/classes.tsv -o weak.safetensors || return 1
+    $B/cnntrain -q --threads 1 --epochs 10 --batch 8 --train train.npy --val val.npy --classes split/classes.tsv -o model.safetensors || return 1
+    $B/cnntrain -q --threads 1 --epochs 2 --train fixed.tsv --classes split/classes.tsv -o fixed.safetensors
+}
+mkdata 2>data.err || { notok "making the test data and checkpoints: $(head -c 300 data.err)"; exit 0; }
+ntrain=$(($(wc -l < split/train.tsv) - 1)); ntest=$(($(wc -l < split/test.tsv) - 1))
+HEAD=$'key\ttrue\tpredicted\tconfidence\tp_cat\tp_dog\tp_owl'
+
+# consistent DIR NAMES...: predictions.tsv is well formed (header, probabilities summing to 1 within 1e-5,
+# confidence = the largest, predicted = its class) and misclassified.tsv is exactly its wrong rows
+consistent() {
+    local d=$1
+    [ "$(head -1 "$d/predictions.tsv")" = "$HEAD" ] || { echo "predictions header: $(head -1 "$d/predictions.tsv")"; return 1; }
+    awk -F'\t' 'NR == 1 { for (j = 5; j <= NF; j++) name[j] = substr($j, 3); next }
+        { s = 0; best = 5; for (j = 5; j <= NF; j++) { s += $j; if ($j > $best) best = j }
+          if (NF != 7 || (s - 1) ^ 2 > 1e-10 || $4 != $best || $3 != name[best]) { print "bad row " NR ": " $0; exit 1 } }' \
+        "$d/predictions.tsv" || return 1
+    cmp -s <(awk -F'\t' 'NR == 1 || ($2 != "" && $2 != $3)' "$d/predictions.tsv") "$d/misclassified.tsv" \
+        || { echo "misclassified.tsv is not the wrong rows of predictions.tsv"; return 1; }
+}
+
+# ---- a labelled stack -------------------------------------------------------------------------------------
+$B/cnneval weak.safetensors train.npy -o ev 2>ev.err; rc=$?
+[ $rc = 0 ] && ok "cnneval on the training stack: exit 0" || notok "cnneval: rc=$rc $(head -c 300 ev.err)"
+[ "$(($(wc -l < ev/predictions.tsv) - 1))" = "$ntrain" ] && ok "predictions.tsv: one row per sample ($ntrain)" \
+    || notok "predictions rows: $(wc -l < ev/predictions.tsv)"
+why=$(consistent ev) && ok "predictions: header, rows summing to 1, confidence and predicted from the probabilities; misclassified = the wrong rows" \
+    || notok "predictions/misclassified: $why"
+[ "$(cut -f1 ev/predictions.tsv | sed -n '2p;$p' | tr '\n' ' ')" = "#0 #$((ntrain - 1)) " ] && ok "stack keys #0..#N-1 in order" \
+    || notok "keys: $(cut -f1 ev/predictions.tsv | head -3)"
+nwrong=$(($(wc -l < ev/misclassified.tsv) - 1))
+[ "$nwrong" -gt 0 ] && ok "the 1-epoch model gets $nwrong of $ntrain wrong: misclassified.tsv has rows" || notok "no misclassified rows to check"
+# true column = the class names of the labels, in split order (splitset's train.tsv is the stack's order)
+cmp -s <(cut -f2 ev/predictions.tsv | tail -n +2) <(cut -f2 split/train.tsv | tail -n +2) && ok "true column: class names of the labels" \
+    || notok "true column: $(cut -f2 ev/predictions.tsv | head -4 | tr '\n' ' ')"
+grep -Eq "^cnneval: $ntrain samples, accuracy [0-9.]+, loss [0-9.]+, top-3 1.0000, macro F1 [0-9.]+, $nwrong misclassified$" ev.err \
+    && ok "summary line on stderr" || notok "summary: $(cat ev.err)"
+if [ -n "$PY3" ]; then
+    why=$("$PY3" - ev/metrics.json ev/predictions.tsv <<'EOF' 2>&1
+import json, math, sys
+m = json.load(open(sys.argv[1]))
+rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[2])][1:]
+names = ["cat", "dog", "owl"]
+assert list(m) == ["samples", "accuracy", "loss", "top3_accuracy", "per_class", "macro_avg", "weighted_avg", "confusion_matrix"], list(m)
+n = len(rows)
+assert m["samples"] == n
+right = sum(r[1] == r[2] for r in rows)
+assert abs(m["accuracy"] - right / n) < 1e-12, (m["accuracy"], right / n)
+loss = -sum(math.log(float(r[4 + names.index(r[1])])) for r in rows) / n
+assert abs(m["loss"] - loss) < 1e-4, (m["loss"], loss)          # probabilities are rounded to 6 decimals
+assert m["top3_accuracy"] == 1.0
+cm = [[sum(r[1] == a and r[2] == b for r in rows) for b in names] for a in names]
+assert m["confusion_matrix"] == cm, (m["confusion_matrix"], cm)
+for c, pc in enumerate(m["per_class"]):
+    assert pc["index"] == c and pc["name"] == names[c]
+    tp, sup, pred = cm[c][c], sum(cm[c]), sum(cm[a][c] for a in range(3))
+    p = tp / pred if pred else 0.0
+    r = tp / sup if sup else 0.0
+    f = 2 * p * r / (p + r) if p + r else 0.0
+    assert pc["support"] == sup and abs(pc["precision"] - p) < 1e-12 and abs(pc["recall"] - r) < 1e-12 and abs(pc["f1"] - f) < 1e-12, (pc, p, r, f)
+assert abs(m["macro_avg"]["f1"] - sum(pc["f1"] for pc in m["per_class"]) / 3) < 1e-12
+assert abs(m["weighted_avg"]["recall"] - m["accuracy"]) < 1e-12
+assert m["macro_avg"]["support"] == n and m["weighted_avg"]["support"] == n
+EOF
+) && ok "metrics.json: keys, accuracy, loss, top-3, confusion matrix and per-class scores agree with predictions.tsv" \
+      || notok "metrics.json: $(echo "$why" | tail -1)"
+else
+    for k in '"samples": '"$ntrain" '"accuracy"' '"loss"' '"top3_accuracy"' '"per_class"' '"macro_avg"' '"weighted_avg"' '"confusion_matrix"'; do
+        grep -q "$k" ev/metrics.json || { notok "metrics.json lacks $k"; break; }
+    done
+    ok "metrics.json has its keys (no python3 to check the values)"
+fi
+$B/cnneval -q model.safetensors test.npy -o evt 2>evt.err; rc=$?
+[ $rc = 0 ] && [ ! -s evt.err ] && ok "-q: no summary" || notok "-q: rc=$rc $(cat evt.err)"
+why=$(consistent evt) && [ "$(($(wc -l < evt/predictions.tsv) - 1))" = "$ntest" ] && ok "the trained model on the test stack" || notok "test stack: $why"
+grep -q '"accuracy": 1.0,' evt/metrics.json && [ "$(wc -l < evt/misclassified.tsv)" = 1 ] \
+    && ok "trained model: test accuracy 1, misclassified.tsv only its header" || notok "trained model: $(grep accuracy evt/metrics.json)"
+$B/cnneval -q --top-k 2 model.safetensors val.npy -o evk && grep -q '"top2_accuracy"' evk/metrics.json && ok "--top-k 2: top2_accuracy" \
+    || notok "--top-k 2"
+$B/cnneval -q --top-k 9 model.safetensors val.npy -o evk9 && grep -q '"top3_accuracy": 1.0' evk9/metrics.json \
+    && ok "--top-k above the number of classes is clamped to it" || notok "--top-k 9"
+(mkdir cwd && cd cwd && $B/cnneval -q ../model.safetensors ../test.npy) && [ -s cwd/predictions.tsv ] && [ -s cwd/metrics.json ] \
+    && ok "default output directory: the current one" || notok "default -o"
+$B/cnneval -q model.safetensors test.npy -o new/deep/dir && [ -s new/deep/dir/predictions.tsv ] && ok "-o creates missing directories" \
+    || notok "-o deep"
+ls ev evt | grep -q tmp && notok "temporary files left" || ok "no temporary files left"
+
+# ---- same results whatever --threads and --batch ------------------------------------------------------------
+$B/cnneval -q --threads 1 weak.safetensors train.npy -o t1 && $B/cnneval -q --threads 2 weak.safetensors train.npy -o t2
+cmp -s t1/predictions.tsv t2/predictions.tsv && cmp -s t1/metrics.json t2/metrics.json && ok "--threads 1 and 2: identical bytes" \
+    || notok "--threads changes the output"
+$B/cnneval -q --batch 1 weak.safetensors train.npy -o b1 && $B/cnneval -q --batch 5 weak.safetensors train.npy -o b5
+paste b1/predictions.tsv b5/predictions.tsv | awk -F'\t' 'NR > 1 { for (j = 4; j <= 7; j++) if (($j - $(j + 7)) ^ 2 > 1e-10) exit 1 }' \
+    && ok "--batch 1 and 5 agree to 1e-5" || notok "--batch changes the probabilities"
+
+# ---- unlabelled data and manifests ----------------------------------------------------------------------------
+$B/cnneval -q --labels - model.safetensors test.npy -o un; rc=$?
+[ $rc = 0 ] && [ "$(($(wc -l < un/predictions.tsv) - 1))" = "$ntest" ] && [ ! -e un/metrics.json ] \
+    && [ "$(wc -l < un/misclassified.tsv)" = 1 ] && ok "--labels -: predictions, no metrics.json, no misclassified rows" \
+    || notok "--labels -: rc=$rc $(ls un)"
+[ -z "$(cut -f2 un/predictions.tsv | tail -n +2 | tr -d '\n')" ] && cmp -s <(cut -f1,3- un/predictions.tsv) <(cut -f1,3- evt/predictions.tsv) \
+    && ok "unlabelled: empty true column, the same predictions" || notok "unlabelled rows: $(sed -n 2p un/predictions.tsv)"
+cp test.npy lone.npy
+$B/cnneval -q model.safetensors lone.npy -o un2 2>un2.err && [ ! -e un2/metrics.json ] && [ -s un2/predictions.tsv ] \
+    && ok "a stack without a labels file is unlabelled" || notok "stack without labels: $(cat un2.err)"
+$B/cnneval -q fixed.safetensors fixed.tsv -o man 2>man.err; rc=$?
+[ $rc = 0 ] && [ "$(cut -f1 man/predictions.tsv | sed -n 2p)" = "$(sed -n 2p split/train.tsv | sed 's|.*/||; s|\.wav.*||')" ] \
+    && [ -s man/metrics.json ] && ok "a manifest: keys from its key column, labels from its index column" || notok "manifest: rc=$rc $(head -c 300 man.err)"
+awk -F'\t' -v OFS='\t' 'NR > 1 && NR % 2 { $5 = -1 } 1' fixed.tsv > partial.tsv
+$B/cnneval -q fixed.safetensors partial.tsv -o part; rc=$?
+[ $rc = 0 ] && [ ! -e part/metrics.json ] && why=$(consistent part) \
+    && ok "a partly labelled manifest: predictions, misclassified among the labelled, no metrics" || notok "partly labelled: rc=$rc $why"
+
+# ---- bad checkpoints and data: one line naming the file, exit 1, nothing written --------------------------------
+bad() { # NAME REGEX ARGS...: exit 1, then nothing in out-bad
+    local name=$1 re=$2; shift 2
+    rm -rf out-bad
+    expect_error "$name" "$re" 1 $B/cnneval -q "$@" -o out-bad
+    no_partial "no predictions after: $name" out-bad/predictions.tsv
+}
+bad "data of another F x T than the checkpoint" "test40.npy: samples of 1x32x40, but model.safetensors was trained on 1x32x32" model.safetensors test40.npy
+head -c 5000 model.safetensors > trunc.safetensors
+bad "truncated checkpoint (data cut)" "trunc.safetensors: truncated" trunc.safetensors test.npy
+head -c 100 model.safetensors > trunc2.safetensors
+bad "truncated checkpoint (header cut)" "trunc2.safetensors: " trunc2.safetensors test.npy
+head -c 3000 /dev/urandom > random.safetensors
+bad "random bytes" "random.safetensors: " random.safetensors test.npy
+: > empty.safetensors
+bad "empty checkpoint" "empty.safetensors: " empty.safetensors test.npy
+bad "missing checkpoint" "nothere.safetensors: " nothere.safetensors test.npy
+bad "missing data" "nothere.npy: cannot open" model.safetensors nothere.npy
+# another architecture: the same file with "arch":"resnet18" (same length) in its metadata
+patch_meta() { # FILE OLD NEW OUT: replace the metadata bytes OLD by NEW (same length)
+    cp "$1" "$4"; local off; off=$(head -c 2048 "$1" | grep -abo "$2" | head -1 | cut -d: -f1)
+    [ -n "$off" ] && printf '%s' "$3" | dd of="$4" bs=1 seek="$off" conv=notrunc 2>/dev/null
+}
+patch_meta model.safetensors '"arch":"baseline"' '"arch":"resnet18"' arch.safetensors
+bad "a checkpoint of another architecture" "arch.safetensors: unknown architecture 'resnet18'" arch.safetensors test.npy
+patch_meta model.safetensors '"n_classes":"3"' '"n_classes":"5"' ncls.safetensors
+bad "metadata that disagrees with the tensors" "ncls.safetensors: does not match the model: .*classifier.3.weight" ncls.safetensors test.npy
+bad "a state file (its opt.* tensors are not the model's)" "model.state.safetensors: does not match the model: [0-9]+ unexpected \\(opt\\." \
+    model.state.safetensors test.npy
+patch_meta model.safetensors '"arch":"' '"xrch":"' noarch.safetensors
+bad "no arch metadata" "noarch.safetensors: not an audiocnn checkpoint" noarch.safetensors test.npy
+if [ -x "${DRIVERS:-}/st_tool" ]; then
+    "$DRIVERS/st_tool" write other.safetensors
+    bad "a safetensors file of another model (st_tool's)" "other.safetensors: not an audiocnn checkpoint" other.safetensors test.npy
+else
+    skip "a safetensors file of another model: DRIVERS/st_tool not built"
+fi
+PYST=
+for p in "${PY:-}" "$TESTS/../.venv/bin/python" "$PY3"; do
+    [ -z "$PYST" ] && [ -n "$p" ] && [ -x "$p" ] && "$p" -c 'import safetensors.numpy' 2>/dev/null && PYST=$p
+done
+if [ -n "$PYST" ]; then
+    "$PYST" - model.safetensors pyarch.safetensors <<'EOF'
+import sys
+from safetensors import safe_open
+from safetensors.numpy import load_file, save_file
+with safe_open(sys.argv[1], "np") as f:
+    meta = f.metadata()
+sd = load_file(sys.argv[1])
+sd = {k.replace("features.", "body."): v for k, v in sd.items()}   # another model's names
+save_file(sd, sys.argv[2], metadata=meta)
+EOF
+    bad "a checkpoint whose tensors are another model's (python safetensors)" "pyarch.safetensors: does not match the model: .*missing" \
+        pyarch.safetensors test.npy
+else
+    skip "a checkpoint written by python's safetensors: not installed"
+fi
+npy_data() { echo $((10 + $(od -An -tu2 -j8 -N2 "$1" | tr -d ' '))); }
+cp test.npy nan.npy; cp test-labels.npy nan-labels.npy
+printf '\000\000\300\177' | dd of=nan.npy bs=1 seek=$(($(npy_data nan.npy) + 4 * (1024 + 100))) conv=notrunc 2>/dev/null
+bad "NaN in the data" "nan.npy: sample 1 .*NaN" model.safetensors nan.npy
+cp test-labels.npy l7.npy; printf '\007' | dd of=l7.npy bs=1 seek=$(npy_data l7.npy) conv=notrunc 2>/dev/null
+bad "a label the model does not know" "test.npy: sample 0 has label 7, but the model knows 3 classes" model.safetensors test.npy --labels l7.npy
+bad "labels of the wrong length" "train-labels.npy: labels of shape $ntrain do not match the $ntest samples" model.safetensors test.npy --labels train-labels.npy
+bad "a manifest of unequal spectrograms" "mels/test.tsv line [0-9]+: .*another shape" model.safetensors mels/test.tsv
+: > afile
+expect_error "output under a regular file" "afile/predictions.tsv: |afile: " 1 $B/cnneval -q model.safetensors test.npy -o afile
+expect_error "no arguments" "expected MODEL.safetensors and DATA" 2 $B/cnneval
+expect_error "one argument" "expected MODEL.safetensors and DATA" 2 $B/cnneval model.safetensors
+expect_error "--top-k 0" "positive --top-k" 2 $B/cnneval --top-k 0 model.safetensors test.npy
+expect_error "--batch x" "positive --top-k/--batch" 2 $B/cnneval --batch x model.safetensors test.npy
+$B/cnneval --bogus >/dev/null 2>&1; [ $? = 2 ] && ok "unknown option: exit 2" || notok "unknown option: exit $?"
+
+# ---- --help and the man page -----------------------------------------------------------------------------------
+$B/cnneval --help > help.txt; rc=$?
+[ $rc = 0 ] && grep -q -- "--top-k K" help.txt && ok "--help: exit 0, lists the options" || notok "--help rc=$rc"
+if [ -f "$MAN" ]; then
+    missing=$(grep -E '^ +-' help.txt | grep -oE -- '--[a-z][a-z-]+' | sort -u | while read -r o; do grep -qF -- "${o//-/\\-}" "$MAN" || echo "$o"; done)
+    [ -z "$missing" ] && ok "the man page documents every option of --help" || notok "not in cnneval(1): $missing"
+    if command -v man >/dev/null; then
+        w=$(MANWIDTH=100 man --warnings -l "$MAN" 2>&1 >/dev/null)
+        [ -z "$w" ] && ok "man --warnings: cnneval(1) is clean" || notok "cnneval(1) warnings: $(echo "$w" | head -3)"
+    else skip "man page warnings: no man"; fi
+    mkdir ex && cp model.safetensors test.npy test-labels.npy val.npy val-labels.npy ex/ && cd ex
+    sed -n '/^\.SH EXAMPLES/,/^\.SH SEE ALSO/p' "$MAN" | grep -E '^    (cnneval|tail) ' | sed 's/\\-/-/g; s/\\e/\\/g' > examples
+    [ "$(wc -l < examples)" -ge 3 ] || notok "man page EXAMPLES not found"
+    while read -r cmd; do
+        if PATH="$BIN:$PATH" bash -c "set -o pipefail; $cmd" >ex.out 2>ex.err; then ok "man example: $cmd"; else notok "man example: $cmd: $(head -c 200 ex.err)"; fi
+    done < examples
+    cd ..
+else
+    notok "man/cnneval.1 is missing"
+fi
