@@ -18,6 +18,10 @@
 #include <string.h>
 #include <time.h>
 
+#ifndef M_PI
+#define M_PI 3.14159265358979323846
+#endif
+
 static volatile sig_atomic_t stop_requested;
 static void on_stop(int sig) { stop_requested = sig; }
 
@@ -338,6 +342,17 @@ static int evaluate(NnCtx *ctx, Model *m, const Dataset *d, int batch, float *lo
     return 0;
 }
 
+/* Epoch e (from 0) of the cosine schedule: `warmup` epochs ramping linearly up to lr (lr*(e+1)/(warmup+1)),
+ * then half a cosine from lr towards 0 over the remaining epochs, sampled at their starts so that no
+ * epoch trains at exactly 0. */
+static double cosine_lr(const TrainOptions *o, int e) {
+    int w = o->warmup_epochs;
+    if (e < w) return o->lr * (e + 1) / (w + 1);
+    int rest = o->epochs - w;
+    double p = rest > 0 ? (double)(e - w) / rest : 0;
+    return o->lr * 0.5 * (1 + cos(M_PI * p));
+}
+
 static double now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -392,7 +407,7 @@ int train_run(const TrainOptions *o, Model *m, const Dataset *train, const Datas
     stop_requested = 0;
     for (; s.epoch < o->epochs && !s.finished; s.epoch++) {
         double t0 = now();
-        if (o->schedule == 2) s.lr = lr_cosine_warmup(o->lr, 0, o->warmup_epochs, o->epochs, s.epoch + 1);
+        if (o->schedule == 2) s.lr = cosine_lr(o, s.epoch);
         opt.lr = s.lr;
         batcher_start_epoch(&b, s.epoch);
         const float *x;

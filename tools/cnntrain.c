@@ -289,6 +289,11 @@ int main(int argc, char **argv) {
         tsv_free(&t);
     }
     if (!(cj = classes_json(classes, k))) goto fail;
+    { /* find an unwritable output now, not after the first epoch */
+        OutFile probe;
+        if (outfile_open(&probe, o.out) < 0) goto fail;
+        outfile_abort(&probe);
+    }
     o.classes_json = cj;
     if (model_create(&m, arch, train.c, train.f, train.t, k) < 0) goto fail;
     model_init_weights(&m, o.seed);

@@ -196,8 +196,8 @@ $B/cnntrain "${T[@]}" -q --epochs 20 --patience 1 --monitor val_acc -o es2.safet
     || notok "resume after early stop trained: $(cat es2.tsv)"
 $B/cnntrain "${T[@]}" -q --epochs 4 --schedule cosine --warmup 2 -o cos.safetensors --history cos; rc=$?
 lr=$(cut -f6 cos.tsv | tail -n +2 | tr '\n' ' ')
-[ $rc = 0 ] && awk -F'\t' 'NR == 2 { a = $6 } NR == 3 { b = $6 } NR == 4 { c = $6 } END { exit !(a < b && b == 0.001 && c < b) }' cos.tsv \
-    && ok "--schedule cosine --warmup 2: lr rises to 0.001, then falls ($lr)" || notok "cosine: rc=$rc lr $lr"
+[ $rc = 0 ] && awk -F'\t' 'NR == 2 { a = $6 } NR == 3 { b = $6 } NR == 4 { c = $6 } NR == 5 { d = $6 } END { exit !(a < b && b < c && c == 0.001 && d < c && d > 0) }' cos.tsv \
+    && ok "--schedule cosine --warmup 2: lr rises over 2 epochs to 0.001, then falls, never to 0 ($lr)" || notok "cosine: rc=$rc lr $lr"
 $B/cnntrain "${T[@]}" -q --epochs 3 --schedule none --lr 0.002 -o none.safetensors --history none; rc=$?
 [ $rc = 0 ] && [ "$(cut -f6 none.tsv | tail -n +2 | sort -u)" = 0.002 ] && ok "--schedule none keeps --lr" || notok "--schedule none: rc=$rc"
 $B/cnntrain "${T[@]}" -q --epochs 3 --optimizer sgd --momentum 0.8 --lr 0.01 -o sgd.safetensors --history sgd; rc=$?
