@@ -38,19 +38,19 @@ int train_stop_signal(void) { return stop_requested; }
 
 void train_options_default(TrainOptions *o) {
     memset(o, 0, sizeof *o);
-    o->epochs = 30;
+    o->epochs = 60;
     o->batch = 32;
-    o->lr = 1e-3;
+    o->lr = 2e-3;
     o->weight_decay = 1e-2;
     o->momentum = 0.9;
     o->schedule = 1;
     o->plateau_factor = 0.5;
     o->plateau_patience = 3;
     o->warmup_epochs = 1;
-    o->patience = 8;
+    o->patience = 15;
     o->class_weights = 1;
     o->augment = 1;
-    o->aug = (SpecAugment){.freq_mask_param = 16, .time_mask_param = 24, .n_freq_masks = 1, .n_time_masks = 1, .p = 1.0};
+    o->aug = (SpecAugment){.freq_mask_param = 12, .time_mask_param = 12, .n_freq_masks = 1, .n_time_masks = 1, .p = 1.0};
     o->seed = 42;
     o->threads = 2;
     o->out = "model.safetensors";

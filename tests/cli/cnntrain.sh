@@ -69,8 +69,8 @@ $B/cnntrain "${T[@]}" --epochs 3 --batch 8 --frontend "wav2mel --n-mels 32 | spe
 [ -s run/model.state.safetensors ] && ok "writes the state beside it (MODEL.state.safetensors)" || notok "no state file: $(ls run)"
 [ "$(grep -c '^cnntrain: epoch [1-3]/3  train loss' run.err)" = 3 ] && ok "one line per epoch on stderr" || notok "epoch lines: $(cat run.err)"
 why=$(hist_ok run/hist 3) && ok "history TSV and JSON: header, 3 rows, same values" || notok "history: $why"
-awk -F'\t' 'NR > 1 && !($4 > 0 && $5 >= 0 && $5 <= 1 && $6 == 0.001) { bad = 1 } END { exit bad }' run/hist.tsv \
-    && ok "history: val loss/accuracy filled, lr 0.001" || notok "history values: $(cat run/hist.tsv)"
+awk -F'\t' 'NR > 1 && !($4 > 0 && $5 >= 0 && $5 <= 1 && $6 == 0.002) { bad = 1 } END { exit bad }' run/hist.tsv \
+    && ok "history: val loss/accuracy filled, lr 0.002 (the default)" || notok "history values: $(cat run/hist.tsv)"
 ls run/*.tmp* >/dev/null 2>&1 && notok "temporary files left: $(ls run)" || ok "no temporary files left"
 if [ -n "$PY3" ]; then
     m=""; for k in format arch input_shape n_classes monitor classes frontend; do m+="$(st_meta run/model.safetensors $k)|"; done
@@ -79,7 +79,7 @@ if [ -n "$PY3" ]; then
     e=$(st_meta run/model.safetensors epoch); best=$(st_meta run/model.safetensors best)
     awk -F'\t' -v e="$e" -v b="$best" '$1 == e { found = 1; exit !(($4 - b) ^ 2 < 1e-11) } END { exit !found }' run/hist.tsv \
         && ok "checkpoint epoch $e and best = that epoch's val_loss in the history" || notok "epoch $e best $best vs $(cat run/hist.tsv)"
-    st_meta run/model.safetensors training | grep -q "epochs=3 batch=8 lr=0.001 wd=0.01 opt=adamw schedule=plateau seed=42" \
+    st_meta run/model.safetensors training | grep -q "epochs=3 batch=8 lr=0.002 wd=0.01 opt=adamw schedule=plateau seed=42" \
         && ok "checkpoint metadata: training settings" || notok "training: $(st_meta run/model.safetensors training)"
     names=$(st_names run/model.safetensors)
     want="features.0.weight features.1.weight features.1.bias features.1.running_mean features.1.running_var features.1.num_batches_tracked"
@@ -196,8 +196,8 @@ $B/cnntrain "${T[@]}" -q --epochs 20 --patience 1 --monitor val_acc -o es2.safet
     || notok "resume after early stop trained: $(cat es2.tsv)"
 $B/cnntrain "${T[@]}" -q --epochs 4 --schedule cosine --warmup 2 -o cos.safetensors --history cos; rc=$?
 lr=$(cut -f6 cos.tsv | tail -n +2 | tr '\n' ' ')
-[ $rc = 0 ] && awk -F'\t' 'NR == 2 { a = $6 } NR == 3 { b = $6 } NR == 4 { c = $6 } NR == 5 { d = $6 } END { exit !(a < b && b < c && c == 0.001 && d < c && d > 0) }' cos.tsv \
-    && ok "--schedule cosine --warmup 2: lr rises over 2 epochs to 0.001, then falls, never to 0 ($lr)" || notok "cosine: rc=$rc lr $lr"
+[ $rc = 0 ] && awk -F'\t' 'NR == 2 { a = $6 } NR == 3 { b = $6 } NR == 4 { c = $6 } NR == 5 { d = $6 } END { exit !(a < b && b < c && c == 0.002 && d < c && d > 0) }' cos.tsv \
+    && ok "--schedule cosine --warmup 2: lr rises over 2 epochs to 0.002, then falls, never to 0 ($lr)" || notok "cosine: rc=$rc lr $lr"
 $B/cnntrain "${T[@]}" -q --epochs 3 --schedule none --lr 0.002 -o none.safetensors --history none; rc=$?
 [ $rc = 0 ] && [ "$(cut -f6 none.tsv | tail -n +2 | sort -u)" = 0.002 ] && ok "--schedule none keeps --lr" || notok "--schedule none: rc=$rc"
 $B/cnntrain "${T[@]}" -q --epochs 3 --optimizer sgd --momentum 0.8 --lr 0.01 -o sgd.safetensors --history sgd; rc=$?
