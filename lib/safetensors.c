@@ -733,25 +733,6 @@ const char *st_meta_get(const StFile *f, const char *key) {
 
 /* ---- reading tensors --------------------------------------------------------------------------- */
 
-static float half_to_float(uint16_t h) {
-    uint32_t sign = (uint32_t)(h >> 15) << 31, exp = (h >> 10) & 0x1f, mant = h & 0x3ff, bits;
-    if (exp == 0) {
-        if (mant == 0) bits = sign;
-        else { /* subnormal: renormalise */
-            int e = -1;
-            do { e++; mant <<= 1; } while (!(mant & 0x400));
-            bits = sign | (uint32_t)(127 - 15 - e) << 23 | (mant & 0x3ff) << 13;
-        }
-    } else if (exp == 31) {
-        bits = sign | 0x7f800000u | mant << 13;
-    } else {
-        bits = sign | (exp + 127 - 15) << 23 | mant << 13;
-    }
-    float f;
-    memcpy(&f, &bits, 4);
-    return f;
-}
-
 /* torch.float8_e4m3fn: bias 7, no infinities, S.1111.111 is NaN. */
 static float e4m3_to_float(uint8_t b) {
     int sign = b >> 7, exp = (b >> 3) & 0xf, mant = b & 7;

@@ -35,6 +35,9 @@ void tensor_free(Tensor *t);
 static inline float *tensor_f32(const Tensor *t) { return (float *)t->data; }
 static inline int64_t *tensor_i64(const Tensor *t) { return (int64_t *)t->data; }
 
+/* IEEE 754 half precision (float16 bits) to float32, exactly (subnormals, infinities, NaN). */
+float half_to_float(uint16_t h);
+
 /* "1x128x44" (what manifests store); returns buf. */
 char *shape_format(int ndim, const int64_t *shape, char *buf, size_t cap);
 

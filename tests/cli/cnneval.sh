@@ -12,17 +12,8 @@ command -v sox >/dev/null || { skip "cnneval tests: sox is needed to make test a
 PY3=$(command -v python3 || true)
 
 # ---- data and two checkpoints: barely trained (1 epoch, many mistakes) and trained (10 epochs) ------------
-f=0
-for c in cat dog owl; do
-    mkdir -p data/$c; f=$((f + 1))
-    for i in 1 2 3 4 5 6 7 8; do sox -n -r 16000 -c 1 data/$c/${c}_$i.wav synth 0.$((i + 2)) sine $((f * f * 400 + 25 * i)) 2>/dev/null; done
-done
 mkdata() {
-    $B/splitset -q data split || return 1
-    for s in train val test; do
-        $B/wav2mel -q --n-mels 32 --list split/$s.tsv -o mels/$s -m mels/$s.tsv || return 1
-        $B/specnorm -q --frames 32 -m mels/$s.tsv --stack $s.npy --labels $s-labels.npy || return 1
-    done
+    make_tone_splits || return 1
     $B/specnorm -q --frames 40 -m mels/test.tsv --stack test40.npy --labels test40-labels.npy || return 1
     # equal-shape spectrograms for the manifest case: fixed duration, no stacking
     $B/wav2mel -q --n-mels 32 --duration 0.4 --list split/train.tsv -o fixed -m fixed.tsv || return 1

@@ -13,17 +13,8 @@ command -v sox >/dev/null || { skip "cnntrain tests: sox is needed to make test 
 PY3=$(command -v python3 || true)
 
 # ---- data: splitset -> wav2mel -> specnorm --stack ------------------------------------------------------
-f=0
-for c in cat dog owl; do
-    mkdir -p data/$c; f=$((f + 1))
-    for i in 1 2 3 4 5 6 7 8; do sox -n -r 16000 -c 1 data/$c/${c}_$i.wav synth 0.$((i + 2)) sine $((f * f * 400 + 25 * i)) 2>/dev/null; done
-done
 mkdata() {
-    $B/splitset -q data split || return 1
-    for s in train val test; do
-        $B/wav2mel -q --n-mels 32 --list split/$s.tsv -o mels/$s -m mels/$s.tsv || return 1
-        $B/specnorm -q --frames 32 -m mels/$s.tsv --stack $s.npy --labels $s-labels.npy || return 1
-    done
+    make_tone_splits || return 1
     $B/specnorm -q --frames 40 -m mels/val.tsv --stack val40.npy --labels val40-labels.npy
 }
 mkdata 2>data.err || { notok "making the test data: $(head -c 300 data.err)"; exit 0; }

@@ -25,3 +25,19 @@ no_partial() {
     if [ ! -e "$path" ] && ! ls "$path".tmp* >/dev/null 2>&1; then ok "$name"; else notok "$name: $path or a temporary file exists"; fi
 }
 have_shared() { [ -d "$SHARED/data/fsdd" ]; }
+
+# make_tone_splits: 3 classes (cat, dog, owl) x 8 tones of distinct pitch in data/, split with splitset
+# into split/, spectrograms (32 mel bands) in mels/<split>/ with manifests, stacked to 32 frames as
+# <split>.npy + <split>-labels.npy. Returns non-zero if a tool fails. Needs sox.
+make_tone_splits() {
+    local f=0 c i s
+    for c in cat dog owl; do
+        mkdir -p data/$c; f=$((f + 1))
+        for i in 1 2 3 4 5 6 7 8; do sox -n -r 16000 -c 1 data/$c/${c}_$i.wav synth 0.$((i + 2)) sine $((f * f * 400 + 25 * i)) 2>/dev/null; done
+    done
+    "$BIN/splitset" -q data split || return 1
+    for s in train val test; do
+        "$BIN/wav2mel" -q --n-mels 32 --list split/$s.tsv -o mels/$s -m mels/$s.tsv || return 1
+        "$BIN/specnorm" -q --frames 32 -m mels/$s.tsv --stack $s.npy --labels $s-labels.npy || return 1
+    done
+}
