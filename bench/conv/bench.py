@@ -4,7 +4,7 @@
 Input batch N=32 of 1x128x400 spectrograms; conv3x3 (padding 1, no bias) 1->16 on 128x400, 16->32 on
 64x200, 32->64 on 32x100, 64->128 on 16x50 (each block halves H and W with a 2x2 max-pool). Forward,
 and backward with dw and dx (without dx for the first layer, whose input needs no gradient, as in
-training). Medians of REPS runs after a warm-up, THREADS threads on both sides (ours: NnCtx threads;
+training). Best (minimum) of REPS runs after a warm-up (robust to other load on a shared machine), THREADS threads on both sides (ours: NnCtx threads;
 torch: torch.set_num_threads). GFLOP/s counts 2*N*K*OH*OW*C*KH*KW per forward, twice that per backward
 with dx, once without.
 
@@ -29,14 +29,14 @@ torch.set_num_threads(THREADS)
 rng = np.random.default_rng(0)
 
 
-def median_ms(fn):
+def best_ms(fn):
     fn()
     ts = []
     for _ in range(REPS):
         t0 = time.perf_counter()
         fn()
         ts.append((time.perf_counter() - t0) * 1e3)
-    return float(np.median(ts))
+    return float(np.min(ts))
 
 
 def torch_times(x, w, dy, need_dx):
@@ -54,14 +54,14 @@ def torch_times(x, w, dy, need_dx):
         torch.autograd.grad(y, [xt, wt] if need_dx else [wt], dyt)
         return (time.perf_counter() - t0) * 1e3
 
-    tf = median_ms(fwd)
+    tf = best_ms(fwd)
     bwd()
-    tb = float(np.median([bwd() for _ in range(REPS)]))
+    tb = float(np.min([bwd() for _ in range(REPS)]))
     return tf, tb
 
 
 def main():
-    print(f"bench/conv: baseline CNN convolutions, N={N}, 3x3 pad 1, no bias, {THREADS} threads, median of {REPS}")
+    print(f"bench/conv: baseline CNN convolutions, N={N}, 3x3 pad 1, no bias, {THREADS} threads, best of {REPS}")
     print(f"torch {torch.__version__} ({torch.backends.mkldnn.is_available() and 'mkldnn available' or 'no mkldnn'})")
     hdr = f"{'layer':<22} {'ours fwd ms':>11} {'torch fwd':>10} {'ours bwd ms':>11} {'torch bwd':>10} " \
           f"{'ours GF/s f/b':>14} {'torch GF/s f/b':>15}"

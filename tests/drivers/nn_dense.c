@@ -8,7 +8,7 @@
  *      avgpool2d  reads x dy                  writes y dx
  *      gap        reads x dy                  writes y dx      (global average pool, y (N,C))
  *      time-conv2d  reads x w [b] dy; runs forward and backward (dx, dw, db) reps times and prints
- *                   "forward_ms F backward_ms B" (medians)
+ *                   "forward_ms F backward_ms B" (the minimum of each)
  *   Files are DIR/NAME.npy. dw0/db0, when present, are the initial gradient buffers (backward adds
  *   into them). Shapes come from the arrays (conv groups = C / w.shape[1]).
  *   KEY: stride=H,W pad=H,W dil=H,W kernel=H,W (pools) exclude_pad=0|1 threads=T (default 1)
@@ -107,7 +107,7 @@ static void parse_opts(int argc, char **argv) {
         if (!strncmp(argv[i], "threads=", 8)) threads = atoi(v);
         else if (!strncmp(argv[i], "exclude_pad=", 12)) exclude_pad = atoi(v);
         else if (!strncmp(argv[i], "nodx=", 5)) nodx = atoi(v);
-        else if (!strncmp(argv[i], "reps=", 5)) reps = atoi(v);
+        else if (!strncmp(argv[i], "reps=", 5)) reps = atoi(v) < 1 ? 1 : atoi(v);
         else if (!strcmp(argv[i], "algo=auto")) algo = CONV2D_AUTO;
         else if (!strcmp(argv[i], "algo=gemm")) algo = CONV2D_GEMM;
         else if (!strcmp(argv[i], "algo=direct")) algo = CONV2D_DIRECT;
@@ -167,7 +167,7 @@ static void conv(NnCtx *ctx, int timing) {
         }
         qsort(tf, (size_t)reps, sizeof(double), cmp_double);
         qsort(tb, (size_t)reps, sizeof(double), cmp_double);
-        printf("forward_ms %.3f backward_ms %.3f\n", tf[reps / 2], tb[reps / 2]);
+        printf("forward_ms %.3f backward_ms %.3f\n", tf[0], tb[0]);
         free(tf);
         free(tb);
     } else {
