@@ -106,7 +106,7 @@ check("metadata: format, arch, input_shape, n_classes, classes, frontend",
       str(meta))
 check("metadata: epoch, monitor, best, training",
       1 <= int(meta["epoch"]) <= 4 and meta["monitor"] == "val_loss" and float(meta["best"]) > 0 and
-      meta["training"].startswith("epochs=4 batch=8 lr=0.001"), str(meta))
+      meta["training"].startswith("epochs=4 batch=8 lr=0.002"), str(meta))
 model = BaselineCNN(int(meta["n_classes"]))
 ref = model.state_dict()
 with open(P("model.safetensors"), "rb") as f:  # the header's order (load_file sorts the names)
