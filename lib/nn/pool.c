@@ -53,6 +53,25 @@ static void max_fwd_range(void *arg, int64_t begin, int64_t end) {
         const float *xp = jb->x + (size_t)pl * HW;
         float *yp = jb->y + (size_t)pl * OHW;
         int32_t *ap = jb->argmax + (size_t)pl * OHW;
+        if (s->KH == 2 && s->KW == 2 && s->stride_h == 2 && s->stride_w == 2 && s->pad_h == 0 && s->pad_w == 0) {
+            /* the common 2x2/2 case, same scan order and NaN rule as the general loop below */
+            for (int oh = 0; oh < s->OH; oh++) {
+                const float *r0 = xp + (size_t)(2 * oh) * s->W, *r1 = r0 + s->W;
+                for (int ow = 0; ow < s->OW; ow++) {
+                    int32_t base = 2 * oh * s->W + 2 * ow, best = base;
+                    float m = r0[2 * ow], v;
+                    v = r0[2 * ow + 1];
+                    if (v > m || isnan(v)) { m = v; best = base + 1; }
+                    v = r1[2 * ow];
+                    if (v > m || isnan(v)) { m = v; best = base + s->W; }
+                    v = r1[2 * ow + 1];
+                    if (v > m || isnan(v)) { m = v; best = base + s->W + 1; }
+                    yp[(size_t)oh * s->OW + ow] = m;
+                    ap[(size_t)oh * s->OW + ow] = best;
+                }
+            }
+            continue;
+        }
         for (int oh = 0; oh < s->OH; oh++) {
             int h0 = oh * s->stride_h - s->pad_h, h1 = h0 + s->KH < s->H ? h0 + s->KH : s->H;
             if (h0 < 0) h0 = 0;
