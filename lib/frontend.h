@@ -24,6 +24,7 @@ typedef struct FrontEnd {
     double segment;     /* > 0: window length in seconds */
     double overlap;     /* fraction of a window shared with the next, [0, 1) */
     SpecConfig spec;    /* spec.sr is ignored: the working rate is used */
+    int win_set;        /* win_length given explicitly (else it follows n_fft) */
     /* plans per sample rate, made on first use and kept until frontend_free (threads hold them) */
     pthread_mutex_t lock;
     int nplans, cap_plans;

@@ -2,6 +2,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "error.h"
 #include "frontend.h"
+#include "frontend_args.h"
 #include "manifest.h"
 #include "npy.h"
 #include "outfile.h"
@@ -104,13 +105,6 @@ static int parse_int(const char *opt, const char *s) {
     double v = parse_num(opt, s);
     if (v != (int)v) usage_error("%s needs an integer", opt);
     return (int)v;
-}
-
-static int pick(const char *opt, const char *s, const char *const *names) {
-    for (int i = 0; names[i]; i++)
-        if (strcmp(s, names[i]) == 0) return i;
-    usage_error("bad value for %s", opt);
-    return -1;
 }
 
 /* One input recording, with what the list said about it. */
@@ -270,14 +264,10 @@ int main(int argc, char **argv) {
     Run r;
     memset(&r, 0, sizeof r);
     frontend_init(&r.fe);
-    SpecConfig *sc = &r.fe.spec;
     const char *list = NULL, *manifest = NULL;
-    int jobs = 1, verbosity = 0, win_set = 0;
-    static const char *const KINDS[] = {"mel", "stft", 0}, *const PADS[] = {"reflect", "constant", 0},
-                             *const MSCALES[] = {"slaney", "htk", 0}, *const MNORMS[] = {"slaney", "none", 0},
-                             *const SCALES[] = {"db", "log1p", "linear", 0};
-    int c;
-    while ((c = getopt_long(argc, argv, "o:l:m:j:kqvh", LONGOPTS, NULL)) != -1) {
+    int jobs = 1, verbosity = 0;
+    int c, longindex = -1;
+    while ((c = getopt_long(argc, argv, "o:l:m:j:kqvh", LONGOPTS, &longindex)) != -1) {
         switch (c) {
         case 'o': r.outdir = optarg; break;
         case 'l': list = optarg; break;
@@ -288,31 +278,16 @@ int main(int argc, char **argv) {
         case 'v': verbosity = 1; break;
         case 'h': fputs(USAGE, stdout); return EXIT_OK;
         case OPT_VERSION: puts("wav2mel (audiocnn) 0.1"); return EXIT_OK;
-        case OPT_SR: r.fe.sr = parse_num("--sr", optarg); break;
-        case OPT_TRIM: r.fe.trim_db = parse_num("--trim", optarg); break;
-        case OPT_DURATION: r.fe.duration = parse_num("--duration", optarg); break;
-        case OPT_SEGMENT: r.fe.segment = parse_num("--segment", optarg); break;
-        case OPT_OVERLAP: r.fe.overlap = parse_num("--overlap", optarg); break;
-        case OPT_KIND: sc->kind = (SpecKind)pick("--kind", optarg, KINDS); break;
-        case OPT_NFFT: sc->n_fft = parse_int("--n-fft", optarg); break;
-        case OPT_HOP: sc->hop = parse_int("--hop", optarg); break;
-        case OPT_WIN: sc->win_length = parse_int("--win-length", optarg); win_set = 1; break;
-        case OPT_NOCENTER: sc->center = 0; break;
-        case OPT_PAD: sc->pad = (PadMode)pick("--pad", optarg, PADS); break;
-        case OPT_NMELS: sc->n_mels = parse_int("--n-mels", optarg); break;
-        case OPT_FMIN: sc->fmin = parse_num("--fmin", optarg); break;
-        case OPT_FMAX: sc->fmax = parse_num("--fmax", optarg); break;
-        case OPT_MELSCALE: sc->scale = (MelScale)pick("--mel-scale", optarg, MSCALES); break;
-        case OPT_MELNORM: sc->norm = (MelNorm)pick("--mel-norm", optarg, MNORMS); break;
-        case OPT_POWER: sc->power = parse_num("--power", optarg); break;
-        case OPT_SCALE: sc->output = (SpecOutput)pick("--scale", optarg, SCALES); break;
-        case OPT_AMIN: sc->amin = parse_num("--amin", optarg); break;
-        case OPT_REF:
-            if (strcmp(optarg, "max") == 0) sc->ref_max = 1;
-            else { sc->ref_max = 0; sc->ref = parse_num("--ref", optarg); }
-            break;
-        case OPT_TOPDB: sc->top_db = parse_num("--top-db", optarg); break;
-        default: fputs(USAGE, stderr); return EXIT_USAGE;
+        default:
+            if (c >= OPT_SR && c != OPT_VERSION && longindex >= 0) { /* the front end's own options */
+                if (frontend_option(&r.fe, LONGOPTS[longindex].name, optarg) < 0) {
+                    diag_error("%s (see wav2mel --help)", err_msg());
+                    return EXIT_USAGE;
+                }
+                break;
+            }
+            fputs(USAGE, stderr);
+            return EXIT_USAGE;
         }
     }
     Tsv listtab;
@@ -322,7 +297,6 @@ int main(int argc, char **argv) {
     OutFile man;
     memset(&man, 0, sizeof man);
     int status = EXIT_OK;
-    if (!win_set) sc->win_length = sc->n_fft;
     if (frontend_validate(&r.fe) < 0) {
         diag_error("%s", err_msg());
         status = EXIT_USAGE;
