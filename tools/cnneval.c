@@ -2,6 +2,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "dataset.h"
 #include "error.h"
+#include "frontend_args.h"
 #include "json.h"
 #include "metrics.h"
 #include "nn/model.h"
@@ -17,11 +18,16 @@
 
 static const char USAGE[] =
     "usage: cnneval [options] MODEL.safetensors DATA [-o DIR]\n"
+    "       cnneval [options] MODEL.safetensors RECORDING...\n"
     "DATA is a stacked split (N, 1, F, T) .npy with labels in DATA-labels.npy, or a manifest (.tsv) of\n"
     "equal-shape spectrograms. Writes DIR/predictions.tsv (key, true, predicted, confidence, one\n"
     "probability column per class), DIR/misclassified.tsv and DIR/metrics.json (accuracy, loss, top-k,\n"
     "per-class precision/recall/F1/support, macro and weighted averages, confusion matrix, as\n"
     "scikit-learn computes them). Unlabelled data gives predictions only.\n"
+    "RECORDINGs (any audio file, not .npy or .tsv) are classified directly: the front end recorded in the\n"
+    "checkpoint (cnntrain --frontend 'WAV2MEL-OPTIONS | SPECNORM-OPTIONS') turns each into the model's\n"
+    "input, and one line per recording (or per window, with --segment in the front end) goes to stdout:\n"
+    "path, start, end (seconds), class, confidence.\n"
     "\n"
     "  -o, --outdir DIR      where to write (default: the current directory)\n"
     "      --labels FILE     labels of a stack (default: DATA's name with -labels before .npy; '-' none)\n"
@@ -62,6 +68,61 @@ static int parse_classes(const char *json, int k, StrList *names) {
     return (int)names->n == k ? 0 : -1;
 }
 
+/* Raw recordings through the recorded front end: one line per recording or window on stdout. */
+static int classify_recordings(Model *m, const StFile *f, char **paths, int npaths, const StrList *names, int threads) {
+    FrontEnd fe;
+    frontend_init(&fe);
+    SpecnormConfig norm;
+    const char *text = st_meta_get(f, "frontend");
+    int rc = -1;
+    if (frontend_parse_text(text ? text : "", &fe, &norm) < 0) {
+        err_prefix(f->name);
+        frontend_free(&fe);
+        return -1;
+    }
+    NnCtx ctx;
+    nn_ctx_init(&ctx, threads);
+    int k = m->n_classes;
+    float *logits = malloc(sizeof(float) * (size_t)k), *probs = malloc(sizeof(float) * (size_t)k);
+    printf("path\tstart\tend\tclass\tconfidence\n");
+    for (int i = 0; i < npaths; i++) {
+        Clips clips;
+        if (frontend_run(&fe, paths[i], &clips) < 0) goto done;
+        for (int j = 0; j < clips.n; j++) {
+            Tensor y;
+            if (specnorm_process(&norm, &clips.v[j].spec, paths[i], paths[i], &y) < 0) {
+                clips_free(&clips);
+                goto done;
+            }
+            if (y.shape[0] != m->in_c || y.shape[1] != m->in_h || y.shape[2] != m->in_w) {
+                err_set("%s: the recorded front end gives %lldx%lldx%lld inputs, the model takes %dx%dx%d", paths[i],
+                        (long long)y.shape[0], (long long)y.shape[1], (long long)y.shape[2], m->in_c, m->in_h, m->in_w);
+                tensor_free(&y);
+                clips_free(&clips);
+                goto done;
+            }
+            int fw = m->forward(m, &ctx, tensor_f32(&y), 1, 0, 0, logits);
+            tensor_free(&y);
+            if (fw < 0) {
+                clips_free(&clips);
+                goto done;
+            }
+            int64_t pred;
+            softmax_rows(logits, 1, k, probs, &pred);
+            printf("%s\t%.3f\t%.3f\t%s\t%.6f\n", paths[i], clips.v[j].start, clips.v[j].end, names->v[pred], probs[pred]);
+        }
+        clips_free(&clips);
+    }
+    rc = fflush(stdout) == 0 && !ferror(stdout) ? 0 : -1;
+    if (rc < 0) err_set("<stdout>: write error: %s", strerror(errno));
+done:
+    free(logits);
+    free(probs);
+    nn_ctx_free(&ctx);
+    frontend_free(&fe);
+    return rc;
+}
+
 int main(int argc, char **argv) {
     diag_set_program(argv[0]);
     outfile_install_cleanup();
@@ -79,11 +140,12 @@ int main(int argc, char **argv) {
         default: fputs(USAGE, stderr); return EXIT_USAGE;
         }
     }
-    if (argc - optind != 2 || topk < 1 || batch < 1 || threads < 1) {
+    if (argc - optind < 2 || topk < 1 || batch < 1 || threads < 1) {
         diag_error("expected MODEL.safetensors and DATA, and positive --top-k/--batch/--threads (see cnneval --help)");
         return EXIT_USAGE;
     }
     const char *model_path = argv[optind], *data_path = argv[optind + 1];
+    int raw = argc - optind > 2 || !(ends_with(data_path, ".npy") || ends_with(data_path, ".tsv"));
     int status = EXIT_DATA;
     StFile f;
     memset(&f, 0, sizeof f);
@@ -113,6 +175,12 @@ int main(int argc, char **argv) {
             snprintf(s, sizeof s, "%d", i);
             strlist_push(&names, strdup(s));
         }
+    }
+    if (raw) {
+        if (model_create(&m, arch, ic, ih, iw, k) < 0 || st_load_params(&f, &m.params, NULL, NULL) < 0) goto fail;
+        if (classify_recordings(&m, &f, argv + optind + 1, argc - optind - 1, &names, threads) < 0) goto fail;
+        status = EXIT_OK;
+        goto done;
     }
     if (ends_with(data_path, ".npy")) {
         char *def = NULL;

@@ -223,3 +223,17 @@ if [ -f "$MAN" ]; then
 else
     notok "man/cnneval.1 is missing"
 fi
+
+# ---- raw recordings through the front end recorded in the checkpoint ------------------------------------
+$B/cnntrain -q --threads 1 --epochs 10 --batch 8 --train train.npy --val val.npy --classes split/classes.tsv \
+    --frontend "--n-mels 32 | --frames 32 --mode sample" -o raw.safetensors 2>raw.err || notok "training with --frontend: $(cat raw.err)"
+ls data/*/*.wav > raw.list
+$B/cnneval raw.safetensors $(cat raw.list) > raw.tsv 2>raw.err; rc=$?
+[ $rc = 0 ] && [ "$(head -1 raw.tsv)" = "$(printf 'path\tstart\tend\tclass\tconfidence')" ] && [ "$(($(wc -l < raw.tsv) - 1))" = "$(wc -l < raw.list)" ] \
+    && ok "raw recordings: one row per recording with path, start, end, class, confidence" || notok "raw recordings: rc=$rc $(head -c 300 raw.err)"
+right=$(awk -F'\t' 'NR > 1 { split($1, p, "/"); if (p[2] == $4) n++ } END { print n + 0 }' raw.tsv)
+[ "$right" -ge 20 ] && ok "raw recordings are classified like their spectrograms ($right of 24 right)" || notok "raw recordings: only $right of 24 right"
+$B/cnneval raw.safetensors data/cat/cat_1.wav > raw1.tsv 2>/dev/null && [ "$(wc -l < raw1.tsv)" = 2 ] && ok "one raw recording" || notok "one raw recording"
+expect_error "raw recording with a front end of another shape" "cat_1.wav: the recorded front end gives 1x128x400 inputs, the model takes 1x32x32" 1 \
+    $B/cnneval model.safetensors data/cat/cat_1.wav
+expect_error "raw recording that is not audio" "notaudio.wav: not a readable audio file" 1 sh -c "echo x > notaudio.wav; $B/cnneval raw.safetensors notaudio.wav"
