@@ -8,6 +8,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#ifndef M_PI
+#define M_PI 3.14159265358979323846
+#endif
+
 static int check_finite(const Dataset *d) {
     size_t per = (size_t)d->c * d->f * d->t;
     for (int64_t i = 0; i < d->n; i++) {
@@ -169,6 +173,31 @@ static int batch_size_at(const Batcher *b, int64_t k) {
     return (int)(left < b->batch ? left : b->batch);
 }
 
+/* Gamma(a, 1) by Marsaglia and Tsang (a >= 1), boosted for a < 1; normals by Box-Muller. */
+static double gamma_sample(Rng *r, double a) {
+    if (a < 1) {
+        double u = rng_uniform(r);
+        return gamma_sample(r, a + 1) * pow(u > 0 ? u : 1e-300, 1.0 / a);
+    }
+    double d = a - 1.0 / 3, c = 1 / sqrt(9 * d);
+    for (;;) {
+        double x, v;
+        do {
+            double u1 = rng_uniform(r), u2 = rng_uniform(r);
+            x = sqrt(-2 * log(u1 > 0 ? u1 : 1e-300)) * cos(2 * M_PI * u2);
+            v = 1 + c * x;
+        } while (v <= 0);
+        v = v * v * v;
+        double u = rng_uniform(r);
+        if (u < 1 - 0.0331 * x * x * x * x || log(u > 0 ? u : 1e-300) < 0.5 * x * x + d * (1 - v + log(v))) return d * v;
+    }
+}
+
+static double beta_sample(Rng *r, double a) {
+    double x = gamma_sample(r, a), y = gamma_sample(r, a);
+    return x + y > 0 ? x / (x + y) : 0.5;
+}
+
 /* Gather batch k into slot s and apply the augmentation seeded by (seed, epoch, k). */
 static void prepare(Batcher *b, int64_t k, int s) {
     const Dataset *d = b->d;
@@ -185,6 +214,31 @@ static void prepare(Batcher *b, int64_t k, int s) {
         rng_derive(&r, b->seed ^ 0x5eca7a11ULL, (uint64_t)b->epoch * 1000003ULL + (uint64_t)k);
         specaugment_apply(b->augment, b->x[s], n, d->c, d->f, d->t, &r);
     }
+    b->lam[s] = 1;
+    if (b->mixup > 0 && b->orig && n > 1) {
+        Rng r;
+        rng_derive(&r, b->seed ^ 0x313c5ULL, (uint64_t)b->epoch * 1000003ULL + (uint64_t)k);
+        double lam = beta_sample(&r, b->mixup);
+        uint64_t perm[4096];
+        int m = n < 4096 ? n : 4096;
+        for (int i = 0; i < m; i++) perm[i] = (uint64_t)i;
+        rng_shuffle_size(&r, perm, (uint64_t)m);
+        memcpy(b->orig, b->x[s], sizeof(float) * per * (size_t)n);
+        for (int i = 0; i < n; i++) {
+            int j = i < m ? (int)perm[i] : i;
+            float *xi = b->x[s] + (size_t)i * per;
+            const float *xj = b->orig + (size_t)j * per;
+            for (size_t q = 0; q < per; q++) xi[q] = (float)(lam * xi[q] + (1 - lam) * xj[q]);
+            b->y2[s][i] = b->y[s][j];
+        }
+        b->lam[s] = lam;
+    }
+}
+
+double batcher_mixup(const Batcher *b, const int64_t **y2) {
+    int s = 1 - b->cur; /* the slot batcher_next handed out last */
+    *y2 = b->y2[s];
+    return b->lam[s];
 }
 
 static void *prepare_thread(void *p) {
@@ -218,8 +272,11 @@ int batcher_init(Batcher *b, const Dataset *d, int batch, int shuffle, uint64_t 
         b->x[s] = malloc(sizeof(float) * per * (size_t)b->batch);
         b->y[s] = malloc(sizeof(int64_t) * (size_t)b->batch);
         b->idx[s] = malloc(sizeof(int64_t) * (size_t)b->batch);
+        b->y2[s] = malloc(sizeof(int64_t) * (size_t)b->batch);
     }
-    if (!b->order || !b->x[0] || !b->x[1] || !b->y[0] || !b->y[1] || !b->idx[0] || !b->idx[1]) {
+    b->orig = malloc(sizeof(float) * per * (size_t)b->batch);
+    if (!b->order || !b->x[0] || !b->x[1] || !b->y[0] || !b->y[1] || !b->idx[0] || !b->idx[1] || !b->y2[0] ||
+        !b->y2[1] || !b->orig) {
         batcher_free(b);
         err_set("out of memory for batches of %d", batch);
         return -1;
@@ -262,6 +319,8 @@ void batcher_free(Batcher *b) {
         free(b->x[s]);
         free(b->y[s]);
         free(b->idx[s]);
+        free(b->y2[s]);
     }
+    free(b->orig);
     memset(b, 0, sizeof *b);
 }

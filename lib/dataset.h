@@ -42,11 +42,15 @@ typedef struct Batcher {
     uint64_t seed;
     int epoch;
     const SpecAugment *augment; /* NULL: none */
+    double mixup;        /* > 0: mixup with lambda ~ Beta(mixup, mixup), seeded like the masks */
     int64_t *order;      /* this epoch's permutation */
     int64_t nbatches, next;
     /* double buffer: the batch being prepared in the background and the one handed out */
     float *x[2];
     int64_t *y[2];
+    int64_t *y2[2];      /* mixup: the partner's label of each sample */
+    double lam[2];       /* mixup: the weight of the sample's own label (1 without mixup) */
+    float *orig;         /* mixup: the batch before mixing */
     int64_t *idx[2];
     int cur;
     pthread_t worker;
@@ -62,6 +66,10 @@ void batcher_start_epoch(Batcher *b, int epoch);
 /* The next batch: *x (n, c, f, t), *y labels, *idx sample indices; returns n, or 0 at the end of the
  * epoch. The pointers stay valid until the following call. */
 int batcher_next(Batcher *b, const float **x, const int64_t **y, const int64_t **idx);
+/* With mixup (b->mixup > 0, set before batcher_start_epoch): the batch last returned is
+ * lam * x + (1 - lam) * x[perm] (Zhang et al. 2018), and the loss is lam * CE(y) + (1 - lam) * CE(y2).
+ * Returns lam and sets *y2. */
+double batcher_mixup(const Batcher *b, const int64_t **y2);
 void batcher_free(Batcher *b);
 
 #endif

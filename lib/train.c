@@ -103,10 +103,10 @@ static void meta_model(Meta *md, const TrainOptions *o, const Model *m, const St
     meta_add(md, "monitor", "%s", o->monitor_acc ? "val_acc" : "val_loss");
     meta_add(md, "best", "%.17g", s->best);
     meta_add(md, "training", "epochs=%d batch=%d lr=%g wd=%g opt=%s schedule=%s seed=%llu smoothing=%g "
-             "class_weights=%d augment=%d F=%d T=%d dropout=%g", o->epochs, o->batch, o->lr, o->weight_decay,
+             "class_weights=%d augment=%d F=%d T=%d dropout=%g mixup=%g", o->epochs, o->batch, o->lr, o->weight_decay,
              o->sgd ? "sgd" : "adamw", o->schedule == 1 ? "plateau" : o->schedule == 2 ? "cosine" : "none",
              (unsigned long long)o->seed, o->label_smoothing, o->class_weights, o->augment, o->aug.freq_mask_param,
-             o->aug.time_mask_param, m->dropout);
+             o->aug.time_mask_param, m->dropout, o->mixup);
 }
 
 /* The class list and front end can be long: they go in as separate, unbounded entries. */
@@ -372,7 +372,8 @@ int train_run(const TrainOptions *o, Model *m, const Dataset *train, const Datas
     oc.weight_decay = o->weight_decay;
     if (o->sgd) oc.momentum = o->momentum;
     float *weights = NULL, *logits = malloc(sizeof(float) * (size_t)o->batch * k),
-          *probs = malloc(sizeof(float) * (size_t)o->batch * k), *dlogits = malloc(sizeof(float) * (size_t)o->batch * k);
+          *probs = malloc(sizeof(float) * (size_t)o->batch * k), *dlogits = malloc(sizeof(float) * (size_t)o->batch * k),
+          *dlogits2 = NULL;
     HistoryRow *hist = calloc((size_t)o->epochs + 1, sizeof *hist);
     Batcher b;
     memset(&b, 0, sizeof b);
@@ -403,6 +404,11 @@ int train_run(const TrainOptions *o, Model *m, const Dataset *train, const Datas
         if (o->history) nhist = read_history(o->history, hist, s.epoch < o->epochs ? s.epoch : o->epochs);
     }
     if (batcher_init(&b, train, o->batch, 1, o->seed, o->augment ? &o->aug : NULL) < 0) goto done;
+    b.mixup = o->mixup;
+    if (o->mixup > 0 && !(dlogits2 = malloc(sizeof(float) * (size_t)o->batch * k))) {
+        err_set("out of memory");
+        goto done;
+    }
     CrossEntropyShape ce = {.C = k, .label_smoothing = o->label_smoothing};
     stop_requested = 0;
     for (; s.epoch < o->epochs && !s.finished; s.epoch++) {
@@ -424,7 +430,18 @@ int train_run(const TrainOptions *o, Model *m, const Dataset *train, const Datas
             ce.N = n;
             float loss;
             if (cross_entropy_forward(&ctx, &ce, logits, y, weights, &loss, probs) < 0) goto done;
-            cross_entropy_backward(&ctx, &ce, 1.0f, probs, y, weights, dlogits);
+            const int64_t *y2;
+            double lam = o->mixup > 0 ? batcher_mixup(&b, &y2) : 1;
+            if (lam < 1) { /* mixup: lam * CE(y) + (1 - lam) * CE(y2) */
+                float loss2;
+                cross_entropy_backward(&ctx, &ce, (float)lam, probs, y, weights, dlogits);
+                if (cross_entropy_forward(&ctx, &ce, logits, y2, weights, &loss2, probs) < 0) goto done;
+                cross_entropy_backward(&ctx, &ce, (float)(1 - lam), probs, y2, weights, dlogits2);
+                for (int i = 0; i < n * k; i++) dlogits[i] += dlogits2[i];
+                loss = (float)(lam * loss + (1 - lam) * loss2);
+            } else {
+                cross_entropy_backward(&ctx, &ce, 1.0f, probs, y, weights, dlogits);
+            }
             if (m->backward(m, &ctx, dlogits) < 0) goto done;
             if (o->clip > 0) clip_grad_norm(&ctx, &m->params, (float)o->clip);
             if (optim_step(&ctx, &opt, &m->params) < 0) goto done;
@@ -504,6 +521,7 @@ done:
     free(logits);
     free(probs);
     free(dlogits);
+    free(dlogits2);
     free(hist);
     return rc;
 }

@@ -38,6 +38,7 @@ typedef struct TrainOptions {
     float label_smoothing;
     double clip;             /* > 0: clip the gradient norm */
     int augment;             /* SpecAugment on training batches */
+    double mixup;            /* > 0: mixup with Beta(mixup, mixup) weights (0: off) */
     SpecAugment aug;
     uint64_t seed;
     int threads;

@@ -281,3 +281,11 @@ if [ -f "$MAN" ]; then
 else
     notok "man/cnntrain.1 is missing"
 fi
+
+# mixup: trains, deterministic, recorded in the metadata, and different from no mixup
+$B/cnntrain "${T[@]}" -q --epochs 3 --mixup 0.4 -o mix1.safetensors --state mixs1.safetensors --history mix1 2>mix.err; rc=$?
+$B/cnntrain "${T[@]}" -q --epochs 3 --mixup 0.4 -o mix2.safetensors --state mixs2.safetensors 2>>mix.err
+$B/cnntrain "${T[@]}" -q --epochs 3 -o nomix.safetensors --state nomixs.safetensors 2>>mix.err
+[ $rc = 0 ] && cmp -s mix1.safetensors mix2.safetensors && ! cmp -s mix1.safetensors nomix.safetensors \
+    && awk -F'\t' 'NR > 1 && !($2 > 0 && $2 < 10) { bad = 1 } END { exit bad }' mix1.tsv \
+    && ok "--mixup 0.4: finite losses, same bytes twice, differs from no mixup" || notok "--mixup: rc=$rc $(head -c 300 mix.err)"

@@ -61,6 +61,27 @@ int main(void) {
     batcher_next(&b, &x, &y, &idx);
     CHECK(memcmp(idx, first_epoch0, sizeof first_epoch0) != 0, "another epoch, another order");
     batcher_free(&b);
+
+    /* mixup: every sample is lam * itself + (1 - lam) * a partner from the batch, with the partner's label */
+    batcher_init(&b, &d, 5, 1, 7, NULL);
+    b.mixup = 0.4;
+    batcher_start_epoch(&b, 0);
+    n = batcher_next(&b, &x, &y, &idx);
+    const int64_t *y2;
+    double lam = batcher_mixup(&b, &y2);
+    int mix_ok = lam > 0 && lam < 1;
+    for (int i = 0; i < n && mix_ok; i++) {
+        int found = 0;
+        for (int j = 0; j < n && !found; j++) {
+            int same = y2[i] == d.labels[idx[j]];
+            for (int q = 0; q < 20 && same; q++)
+                same = fabs(x[i * 20 + q] - (lam * d.x[idx[i] * 20 + q] + (1 - lam) * d.x[idx[j] * 20 + q])) < 1e-4;
+            found = same;
+        }
+        mix_ok = found;
+    }
+    CHECK(mix_ok, "mixup blends each sample with a partner and gives the partner's label (lam %.3f)", lam);
+    batcher_free(&b);
     dataset_close(&d);
 
     write_stack(6, 1, 4, 5, NAN);
