@@ -10,8 +10,9 @@
  *   classifier.2          Dropout(0.3)
  *   classifier.3          Linear(64, n_classes)
  *
- * Buffers per block: the convolution's output (BN's input, kept for BN backward), BN's output with ReLU
- * applied in place (ReLU's backward reads its output), the pooled output and the pooling argmax. */
+ * Buffers per block: the convolution's output (BN's input, kept for BN backward), the pooled output and
+ * the pooling argmax. BN + ReLU's output lives in one shared buffer only until it is pooled: ReLU's
+ * backward is taken on the pooled side (see baseline_backward). */
 #include "nn/activation.h"
 #include "nn/batchnorm.h"
 #include "nn/conv2d.h"
@@ -44,12 +45,12 @@ typedef struct {
     DropoutShape drop;
     int pw[BLOCKS], pb[BLOCKS], pbw[BLOCKS], prm[BLOCKS], prv[BLOCKS], pnb[BLOCKS]; /* param indices */
     int pf1w, pf1b, pf2w, pf2b;
-    float *conv_out[BLOCKS], *act[BLOCKS], *pooled[BLOCKS], *mean[BLOCKS], *invstd[BLOCKS];
+    float *conv_out[BLOCKS], *pooled[BLOCKS], *mean[BLOCKS], *invstd[BLOCKS];
+    float *act;                 /* BN + ReLU output of the block being run, until it is pooled (shared) */
     int32_t *argmax[BLOCKS];
     float *gap_out, *fc1_out, *drop_out;
     uint8_t *drop_mask;
-    float *g0, *g1; /* gradient ping-pong, each as large as the largest activation */
-    size_t gsize;
+    float *g_big, *g_small; /* gradients: one as large as the largest conv output, one as the largest pooled */
 } Baseline;
 
 static void set_batch_shapes(Model *m, Baseline *b, int n) {
@@ -73,21 +74,21 @@ static void set_batch_shapes(Model *m, Baseline *b, int n) {
 static void free_buffers(Baseline *b) {
     for (int i = 0; i < BLOCKS; i++) {
         free(b->conv_out[i]);
-        free(b->act[i]);
         free(b->pooled[i]);
         free(b->argmax[i]);
         free(b->mean[i]);
         free(b->invstd[i]);
-        b->conv_out[i] = b->act[i] = b->pooled[i] = b->mean[i] = b->invstd[i] = NULL;
+        b->conv_out[i] = b->pooled[i] = b->mean[i] = b->invstd[i] = NULL;
         b->argmax[i] = NULL;
     }
     free(b->gap_out);
     free(b->fc1_out);
     free(b->drop_out);
     free(b->drop_mask);
-    free(b->g0);
-    free(b->g1);
-    b->gap_out = b->fc1_out = b->drop_out = b->g0 = b->g1 = NULL;
+    free(b->act);
+    free(b->g_big);
+    free(b->g_small);
+    b->gap_out = b->fc1_out = b->drop_out = b->act = b->g_big = b->g_small = NULL;
     b->drop_mask = NULL;
     b->n = 0;
 }
@@ -99,14 +100,14 @@ static int ensure_batch(Model *m, Baseline *b, int n) {
     }
     free_buffers(b);
     set_batch_shapes(m, b, n);
-    size_t gmax = 0;
+    size_t bigmax = 0, smallmax = (size_t)n * HIDDEN;
     int ok = 1;
     for (int i = 0; i < BLOCKS; i++) {
         size_t big = conv2d_y_numel(&b->conv[i]);
         size_t small = (size_t)n * WIDTH[i] * b->pool[i].OH * b->pool[i].OW;
-        gmax = big > gmax ? big : gmax;
+        bigmax = big > bigmax ? big : bigmax;
+        smallmax = small > smallmax ? small : smallmax;
         ok &= !!(b->conv_out[i] = malloc(sizeof(float) * big));
-        ok &= !!(b->act[i] = malloc(sizeof(float) * big));
         ok &= !!(b->pooled[i] = malloc(sizeof(float) * small));
         ok &= !!(b->argmax[i] = malloc(sizeof(int32_t) * small));
         ok &= !!(b->mean[i] = malloc(sizeof(float) * WIDTH[i]));
@@ -116,14 +117,14 @@ static int ensure_batch(Model *m, Baseline *b, int n) {
     ok &= !!(b->fc1_out = malloc(sizeof(float) * (size_t)n * HIDDEN));
     ok &= !!(b->drop_out = malloc(sizeof(float) * (size_t)n * HIDDEN));
     ok &= !!(b->drop_mask = malloc((size_t)n * HIDDEN));
-    ok &= !!(b->g0 = malloc(sizeof(float) * gmax));
-    ok &= !!(b->g1 = malloc(sizeof(float) * gmax));
+    ok &= !!(b->act = malloc(sizeof(float) * bigmax));
+    ok &= !!(b->g_big = malloc(sizeof(float) * bigmax));
+    ok &= !!(b->g_small = malloc(sizeof(float) * smallmax));
     if (!ok) {
         free_buffers(b);
         err_set("out of memory for a batch of %d", n);
         return -1;
     }
-    b->gsize = gmax;
     b->n = n;
     return 0;
 }
@@ -140,14 +141,14 @@ static int baseline_forward(Model *m, NnCtx *ctx, const float *x, int n, int tra
         if (train)
             batchnorm2d_forward_train(ctx, &b->bn[i], b->conv_out[i], params_data(t, b->pbw[i]), params_data(t, b->pb[i]),
                                       params_data(t, b->prm[i]), params_data(t, b->prv[i]), params_data(t, b->pnb[i]),
-                                      b->act[i], b->mean[i], b->invstd[i]);
+                                      b->act, b->mean[i], b->invstd[i]);
         else
             batchnorm2d_forward_eval(ctx, &b->bn[i], b->conv_out[i], params_data(t, b->pbw[i]), params_data(t, b->pb[i]),
-                                     params_data(t, b->prm[i]), params_data(t, b->prv[i]), b->act[i], b->mean[i],
+                                     params_data(t, b->prm[i]), params_data(t, b->prv[i]), b->act, b->mean[i],
                                      b->invstd[i]);
         size_t sz = conv2d_y_numel(&b->conv[i]);
-        relu_forward(ctx, sz, b->act[i], b->act[i]);
-        maxpool2d_forward(ctx, &b->pool[i], b->act[i], b->pooled[i], b->argmax[i]);
+        relu_forward(ctx, sz, b->act, b->act);
+        maxpool2d_forward(ctx, &b->pool[i], b->act, b->pooled[i], b->argmax[i]);
         in = b->pooled[i];
     }
     global_avgpool_forward(ctx, &b->gap, in, b->gap_out);
@@ -163,7 +164,7 @@ static int baseline_backward(Model *m, NnCtx *ctx, const float *dlogits) {
     Baseline *b = m->impl;
     ParamTable *t = &m->params;
     int n = b->conv[0].N;
-    float *g = b->g0, *h = b->g1; /* current gradient and the next one */
+    float *g = b->g_small, *h = b->g_big;
     /* classifier: dlogits -> d(drop_out) -> d(fc1_out) -> d(gap_out) */
     linear_backward(ctx, &b->fc2, b->drop_out, params_data(t, b->pf2w), dlogits, g, params_grad(t, b->pf2w),
                     params_grad(t, b->pf2b));
@@ -173,10 +174,12 @@ static int baseline_backward(Model *m, NnCtx *ctx, const float *dlogits) {
                     params_grad(t, b->pf1b));
     global_avgpool_backward(ctx, &b->gap, h, g);
     for (int i = BLOCKS - 1; i >= 0; i--) {
-        /* g holds d(pooled[i]) */
+        /* g holds d(pooled[i]). Max-pooling sends each gradient to its window's argmax, whose ReLU output is
+         * the pooled value, so ReLU's backward is applied on the pooled side (exactly the same result)
+         * and the block's ReLU output need not be kept. */
+        size_t psz = (size_t)n * WIDTH[i] * b->pool[i].OH * b->pool[i].OW;
+        relu_backward(ctx, psz, g, b->pooled[i], g);
         maxpool2d_backward(ctx, &b->pool[i], g, b->argmax[i], h);
-        size_t sz = conv2d_y_numel(&b->conv[i]);
-        relu_backward(ctx, sz, h, b->act[i], h);
         if (b->train)
             batchnorm2d_backward_train(ctx, &b->bn[i], h, b->conv_out[i], params_data(t, b->pbw[i]), b->mean[i],
                                        b->invstd[i], h, params_grad(t, b->pbw[i]), params_grad(t, b->pb[i]));
