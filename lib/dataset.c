@@ -1,3 +1,4 @@
+#define _DEFAULT_SOURCE /* madvise(MADV_DONTNEED): posix_madvise ignores DONTNEED on Linux */
 #include "dataset.h"
 
 #include "error.h"
@@ -7,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #ifndef M_PI
 #define M_PI 3.14159265358979323846
@@ -21,6 +24,7 @@ static int check_finite(const Dataset *d) {
                 err_set("%s: sample %lld (%s) holds NaN or infinite values", d->name, (long long)i, d->keys[i]);
                 return -1;
             }
+        dataset_release(d, i);
     }
     return 0;
 }
@@ -166,6 +170,16 @@ int dataset_label_count(const Dataset *d) {
     return (int)(top + 1);
 }
 
+void dataset_release(const Dataset *d, int64_t i) {
+    if (!d->map.base) return;
+    /* whole pages inside sample i only: the page cache keeps the file, RSS stays one batch */
+    size_t per = sizeof(float) * (size_t)d->c * d->f * d->t, page = (size_t)sysconf(_SC_PAGESIZE);
+    uintptr_t lo = (uintptr_t)(d->x + (size_t)i * (per / sizeof(float))), hi = lo + per;
+    lo = (lo + page - 1) & ~(uintptr_t)(page - 1);
+    hi &= ~(uintptr_t)(page - 1);
+    if (hi > lo) madvise((void *)lo, hi - lo, MADV_DONTNEED);
+}
+
 /* ---- batches ------------------------------------------------------------------------------- */
 
 static int batch_size_at(const Batcher *b, int64_t k) {
@@ -206,6 +220,7 @@ static void prepare(Batcher *b, int64_t k, int s) {
     for (int i = 0; i < n; i++) {
         int64_t j = b->order[k * b->batch + i];
         memcpy(b->x[s] + (size_t)i * per, d->x + (size_t)j * per, sizeof(float) * per);
+        dataset_release(d, j);
         b->y[s][i] = d->labels[j];
         b->idx[s][i] = j;
     }

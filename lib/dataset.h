@@ -32,6 +32,9 @@ int dataset_open_stack(Dataset *d, const char *x_path, const char *labels_path);
 /* A manifest of equal-shape arrays; labels from its index column. */
 int dataset_open_manifest(Dataset *d, const char *manifest_path);
 void dataset_close(Dataset *d);
+/* Done with sample i for now: a memory-mapped split drops its pages from this process (the page cache
+ * keeps them; the next read faults them back in), so a split larger than memory trains in bounded RSS. */
+void dataset_release(const Dataset *d, int64_t i);
 /* Largest label + 1 (0 when unlabelled). */
 int dataset_label_count(const Dataset *d);
 

@@ -46,7 +46,8 @@ typedef struct {
     int pw[BLOCKS], pb[BLOCKS], pbw[BLOCKS], prm[BLOCKS], prv[BLOCKS], pnb[BLOCKS]; /* param indices */
     int pf1w, pf1b, pf2w, pf2b;
     float *conv_out[BLOCKS], *pooled[BLOCKS], *mean[BLOCKS], *invstd[BLOCKS];
-    float *act;                 /* BN + ReLU output of the block being run, until it is pooled (shared) */
+    float *act;                 /* BN + ReLU output of the block being run, until it is pooled; backward
+                                 * reuses the same memory for the gradient of a convolution's output */
     int32_t *argmax[BLOCKS];
     float *gap_out, *fc1_out, *drop_out;
     uint8_t *drop_mask;
@@ -85,8 +86,7 @@ static void free_buffers(Baseline *b) {
     free(b->fc1_out);
     free(b->drop_out);
     free(b->drop_mask);
-    free(b->act);
-    free(b->g_big);
+    free(b->act); /* g_big is the same memory */
     free(b->g_small);
     b->gap_out = b->fc1_out = b->drop_out = b->act = b->g_big = b->g_small = NULL;
     b->drop_mask = NULL;
@@ -118,7 +118,7 @@ static int ensure_batch(Model *m, Baseline *b, int n) {
     ok &= !!(b->drop_out = malloc(sizeof(float) * (size_t)n * HIDDEN));
     ok &= !!(b->drop_mask = malloc((size_t)n * HIDDEN));
     ok &= !!(b->act = malloc(sizeof(float) * bigmax));
-    ok &= !!(b->g_big = malloc(sizeof(float) * bigmax));
+    b->g_big = b->act; /* forward's temporary and backward's gradient are never live at once */
     ok &= !!(b->g_small = malloc(sizeof(float) * smallmax));
     if (!ok) {
         free_buffers(b);
