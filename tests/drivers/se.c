@@ -59,5 +59,7 @@ int main(int argc, char **argv) {
     save(dir, "dw2", dw2, w2.ndim, w2.shape);
     save(dir, "db2", db2, 1, cs);
     nn_ctx_free(&ctx);
+    free(y), free(dx), free(pooled), free(h), free(a), free(sc), free(dw1), free(db1), free(dw2), free(db2);
+    tensor_free(&x), tensor_free(&w1), tensor_free(&b1), tensor_free(&w2), tensor_free(&b2), tensor_free(&dy);
     return 0;
 }
