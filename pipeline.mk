@@ -13,8 +13,11 @@
 #   $(OUT)/mels/{train,val,test}.tsv              manifests per split (labels from the split)
 #   $(OUT)/stats.npy                              per-band statistics of train (NORM=stats)
 #   $(OUT)/{train,val,test}.npy, *-labels.npy     specnorm --stack: (N,1,n_mels,FRAMES), int64 labels
+#   $(OUT)/models/$(ARCH).safetensors (+ .history.tsv/.json)   cnntrain (TRAIN_OPTS), with the front end
+#                                recorded so that cnneval classifies raw recordings the same way
+#   $(OUT)/eval/$(ARCH)/{predictions,misclassified}.tsv, metrics.json    cnneval on the test split
 #
-# The training, evaluation and report stages build on these targets.
+# Targets: features (default), train, evaluate, clean. The report stage builds on these.
 SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DELETE_ON_ERROR:
@@ -30,6 +33,8 @@ MEL_OPTS   ?=
 NORM       ?= sample
 FRAMES     ?= 400
 NORM_OPTS  ?=
+ARCH       ?= baseline
+TRAIN_OPTS ?=
 SPLITS     := train val test
 
 AUDIO_RE   := \.(wav|flac|ogg|oga|opus|mp3|aif|aiff|aifc|au|snd|w64|caf|rf64)$$
@@ -38,11 +43,13 @@ RECORDINGS := $(shell [ -d '$(DATA)' ] && find -L '$(DATA)' -mindepth 2 -type f 
 MELS      := $(patsubst $(DATA)/%,$(OUT)/mels/%.npy,$(RECORDINGS))
 MEL_ROWS  := $(MELS:.npy=.tsv)
 
-.PHONY: features split mels stacks clean check-data FORCE
+.PHONY: features split mels stacks train evaluate clean check-data FORCE
 features: stacks
 split: $(OUT)/split/train.tsv
 mels: $(MELS)
 stacks: $(foreach s,$(SPLITS),$(OUT)/$(s).npy)
+train: $(OUT)/models/$(ARCH).safetensors
+evaluate: $(OUT)/eval/$(ARCH)/metrics.json
 
 check-data:
 	@[ -d "$(DATA)" ] || { echo "pipeline: error: $(DATA): no such directory (set DATA=folder of class folders)" >&2; exit 1; }
@@ -59,6 +66,8 @@ endef
 $(eval $(call settings_file,split,SPLIT_OPTS))
 $(eval $(call settings_file,frontend,MEL_OPTS))
 $(eval $(call settings_file,norm,NORM_SETTINGS))
+TRAIN_SETTINGS = $(ARCH) $(TRAIN_OPTS)
+$(eval $(call settings_file,train,TRAIN_SETTINGS))
 
 $(OUT):
 	@mkdir -p $@
@@ -98,6 +107,18 @@ STATS_DEP  := $(if $(filter stats,$(NORM)),$(OUT)/stats.npy)
 NORM_FLAGS := $(if $(filter stats,$(NORM)),--stats $(OUT)/stats.npy,--mode $(NORM)) --frames $(FRAMES) $(NORM_OPTS)
 $(OUT)/%.npy $(OUT)/%-labels.npy &: $(OUT)/mels/%.tsv $(STATS_DEP) $(OUT)/norm.opts $(BIN)/specnorm
 	$(BIN)/specnorm -q $(NORM_FLAGS) -m $< --stack $(OUT)/$*.npy --labels $(OUT)/$*-labels.npy
+
+# The front end as cnntrain records it ('WAV2MEL-OPTIONS | SPECNORM-OPTIONS'); data-set statistics are a
+# file and cannot be recorded, so with NORM=stats raw recordings cannot be classified by the checkpoint.
+FRONTEND_TEXT = $(MEL_OPTS) | $(if $(filter stats,$(NORM)),,--mode $(NORM)) --frames $(FRAMES) $(NORM_OPTS)
+$(OUT)/models/%.safetensors: $(OUT)/train.npy $(OUT)/val.npy $(OUT)/split/classes.tsv $(OUT)/train.opts $(BIN)/cnntrain
+	@mkdir -p $(@D)
+	$(BIN)/cnntrain -q --arch $* --train $(OUT)/train.npy --val $(OUT)/val.npy --classes $(OUT)/split/classes.tsv \
+	  $(if $(filter stats,$(NORM)),,--frontend "$(FRONTEND_TEXT)") --history $(OUT)/models/$*.history \
+	  --state $(OUT)/models/$*.state.safetensors $(TRAIN_OPTS) -o $@
+
+$(OUT)/eval/%/metrics.json: $(OUT)/models/%.safetensors $(OUT)/test.npy $(BIN)/cnneval
+	$(BIN)/cnneval -q $< $(OUT)/test.npy -o $(@D)
 
 $(BIN)/%: FORCE
 	@$(MAKE) --no-print-directory -s BUILD=$(patsubst %/bin,%,$(BIN)) $@

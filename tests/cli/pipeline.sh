@@ -36,3 +36,14 @@ missing=$(cut -f1 "$W/before" | tail -n +2 | while read -r p; do grep -q "^$p	" 
 [ -z "$missing" ] && ok "no earlier training recording moved to another split" || notok "moved: $missing"
 pm DATA="$W/nothing" >"$W/log6" 2>&1; rc=$?
 [ $rc != 0 ] && grep -q "pipeline: error: .*nothing: no such directory" "$W/log6" && ok "missing DATA is a clear error" || notok "missing DATA: rc=$rc $(cat "$W/log6")"
+
+# training and evaluation stages
+pm MEL_OPTS="--n-mels 64" FRAMES=48 TRAIN_OPTS="--epochs 2 --threads 1" evaluate >"$W/log7" 2>&1; rc=$?
+[ $rc = 0 ] && [ -s "$W/out/models/baseline.safetensors" ] && [ -s "$W/out/models/baseline.history.tsv" ] && [ -s "$W/out/eval/baseline/metrics.json" ] \
+    && [ -s "$W/out/eval/baseline/predictions.tsv" ] && ok "evaluate: trains the baseline and evaluates it on the test split" || notok "evaluate: rc=$rc $(tail -3 "$W/log7")"
+pm MEL_OPTS="--n-mels 64" FRAMES=48 TRAIN_OPTS="--epochs 2 --threads 1" evaluate >"$W/log8" 2>&1
+[ ! -s "$W/log8" ] && ok "evaluate again does nothing" || notok "evaluate again did: $(head -3 "$W/log8")"
+"$BIN/cnneval" "$W/out/models/baseline.safetensors" "$D/cat/cat_1.wav" >"$W/raw.tsv" 2>"$W/raw.err" && [ "$(wc -l < "$W/raw.tsv")" = 2 ] \
+    && ok "the pipeline's checkpoint classifies a raw recording (front end recorded)" || notok "raw classification: $(cat "$W/raw.err")"
+pm MEL_OPTS="--n-mels 64" FRAMES=48 TRAIN_OPTS="--epochs 3 --threads 1" evaluate >"$W/log9" 2>&1
+grep -q cnntrain "$W/log9" && ! grep -q wav2mel "$W/log9" && ok "changing TRAIN_OPTS retrains without recomputing spectrograms" || notok "TRAIN_OPTS change: $(head -3 "$W/log9")"
