@@ -36,21 +36,9 @@ if not (os.access(os.path.join(BIN, "cnntrain"), os.X_OK) and os.access(os.path.
     print(f"skip test_checkpoint: no cnntrain/cnneval in {BIN}")
     sys.exit(0)
 TOL = 1e-4
-failures = 0
+import report
+from report import check, notok, ok  # noqa: E402
 
-
-def ok(name):
-    print(f"ok {name}")
-
-
-def notok(name, why):
-    global failures
-    failures += 1
-    print(f"not ok {name}: {why}")
-
-
-def check(name, cond, why=""):
-    ok(name) if cond else notok(name, why or "condition false")
 
 
 def run(*args):
@@ -179,4 +167,4 @@ _, rows2 = read_tsv(P("eval2/predictions.tsv"))
 c2 = np.array([[float(v) for v in row[4:]] for row in rows2])
 err2 = float(np.abs(c2 - probs2).max()) if c2.shape == probs2.shape else float("inf")
 check(f"weights changed in PyTorch and saved by safetensors.torch.save_file: cnneval = PyTorch (max abs diff {err2:.1e})", err2 <= TOL, f"{err2:.3g}")
-sys.exit(1 if failures else 0)
+sys.exit(1 if report.failures else 0)

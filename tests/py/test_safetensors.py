@@ -32,21 +32,9 @@ if not DRIVERS:
     print("skip test_safetensors: DRIVERS is not set")
     sys.exit(0)
 TOOL = os.path.join(DRIVERS, "st_tool")
-failures = 0
+import report
+from report import check, notok, ok  # noqa: E402
 
-
-def ok(name):
-    print(f"ok {name}")
-
-
-def notok(name, why):
-    global failures
-    failures += 1
-    print(f"not ok {name}: {why}")
-
-
-def check(name, cond, why=""):
-    ok(name) if cond else notok(name, why or "condition false")
 
 
 def tool(*args):
@@ -418,4 +406,4 @@ def main():
 
 
 main()
-sys.exit(1 if failures else 0)
+sys.exit(1 if report.failures else 0)

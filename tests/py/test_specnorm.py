@@ -15,21 +15,9 @@ except ImportError:
     sys.exit(0)
 
 BIN = os.environ.get("BIN")
-failures = 0
+import report
+from report import check, notok, ok  # noqa: E402
 
-
-def ok(name):
-    print(f"ok {name}")
-
-
-def notok(name, why):
-    global failures
-    failures += 1
-    print(f"not ok {name}: {why}")
-
-
-def check(name, cond, why=""):
-    ok(name) if cond else notok(name, why or "condition false")
 
 
 def close(a, b, tol=1e-6):
@@ -394,7 +382,7 @@ def checks(tmp):
     run("-m", man, "--stack", stack, "--crop", "random", "--seed", 3, "--frames", 50)
     check("--stack twice, same bytes", first == open(stack, "rb").read())
 
-    return 1 if failures else 0
+    return 1 if report.failures else 0
 
 
 if __name__ == "__main__":
