@@ -153,6 +153,27 @@ fail_nom:
     return -1;
 }
 
+int dataset_open(Dataset *d, const char *path, const char *labels, int labels_optional) {
+    size_t n = strlen(path);
+    if (n < 4 || strcmp(path + n - 4, ".npy") != 0) return dataset_open_manifest(d, path);
+    if (labels) return dataset_open_stack(d, path, labels_optional && strcmp(labels, "-") == 0 ? NULL : labels);
+    char *def = malloc(n + 16);
+    if (!def) {
+        memset(d, 0, sizeof *d);
+        err_set("out of memory");
+        return -1;
+    }
+    memcpy(def, path, n - 4);
+    strcpy(def + n - 4, "-labels.npy");
+    if (labels_optional && access(def, F_OK) != 0) {
+        free(def);
+        def = NULL;
+    }
+    int rc = dataset_open_stack(d, path, def);
+    free(def);
+    return rc;
+}
+
 void dataset_close(Dataset *d) {
     if (d->keys)
         for (int64_t i = 0; i < d->n; i++) free(d->keys[i]);

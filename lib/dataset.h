@@ -31,6 +31,10 @@ typedef struct Dataset {
 int dataset_open_stack(Dataset *d, const char *x_path, const char *labels_path);
 /* A manifest of equal-shape arrays; labels from its index column. */
 int dataset_open_manifest(Dataset *d, const char *manifest_path);
+/* A split as the tools take it: PATH ending in .npy is a stack whose labels are LABELS, or by default
+ * PATH with "-labels" before ".npy" (what specnorm --stack and pipeline.mk write). With labels_optional,
+ * LABELS "-" or a missing default labels file means unlabelled. Any other PATH is a manifest. */
+int dataset_open(Dataset *d, const char *path, const char *labels, int labels_optional);
 void dataset_close(Dataset *d);
 /* Done with sample i for now: a memory-mapped split drops its pages from this process (the page cache
  * keeps them; the next read faults them back in), so a split larger than memory trains in bounded RSS. */

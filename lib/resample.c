@@ -11,18 +11,27 @@ struct Resampler {
     soxr_t soxr;
 };
 
+/* The one soxr configuration of the toolkit: HQ, float32 in and out (python-soxr's for librosa). */
+static soxr_t create_soxr(double in_sr, double out_sr, unsigned channels) {
+    soxr_error_t e = NULL;
+    soxr_io_spec_t io = soxr_io_spec(SOXR_FLOAT32_I, SOXR_FLOAT32_I);
+    soxr_quality_spec_t q = soxr_quality_spec(SOXR_HQ, 0);
+    soxr_t s = soxr_create(in_sr, out_sr, channels, &e, &io, &q, NULL);
+    if (e || !s) {
+        err_set("cannot resample %g Hz -> %g Hz: %s", in_sr, out_sr, e ? e : "out of memory");
+        if (s) soxr_delete(s);
+        return NULL;
+    }
+    return s;
+}
+
 Resampler *resampler_new(double in_sr, double out_sr) {
     Resampler *r = calloc(1, sizeof *r);
     if (!r) {
         err_set("out of memory");
         return NULL;
     }
-    soxr_error_t e = NULL;
-    soxr_io_spec_t io = soxr_io_spec(SOXR_FLOAT32_I, SOXR_FLOAT32_I);
-    soxr_quality_spec_t q = soxr_quality_spec(SOXR_HQ, 0);
-    r->soxr = soxr_create(in_sr, out_sr, 1, &e, &io, &q, NULL);
-    if (e) {
-        err_set("cannot resample %g Hz -> %g Hz: %s", in_sr, out_sr, e);
+    if (!(r->soxr = create_soxr(in_sr, out_sr, 1))) {
         free(r);
         return NULL;
     }
@@ -113,11 +122,9 @@ static int resample_group(const float *const *x, const int64_t *n, const int *id
     float *in = malloc(sizeof(float) * chunk * (size_t)k);
     float *out = malloc(sizeof(float) * olen * (size_t)k);
     soxr_error_t e = NULL;
-    soxr_io_spec_t io = soxr_io_spec(SOXR_FLOAT32_I, SOXR_FLOAT32_I);
-    soxr_quality_spec_t q = soxr_quality_spec(SOXR_HQ, 0);
-    soxr_t s = in && out ? soxr_create(in_sr, out_sr, (unsigned)k, &e, &io, &q, NULL) : NULL;
+    soxr_t s = in && out ? create_soxr(in_sr, out_sr, (unsigned)k) : NULL;
     if (!s) {
-        err_set("cannot resample %g Hz -> %g Hz: %s", in_sr, out_sr, e ? e : "out of memory");
+        if (!in || !out) err_set("out of memory");
         free(in);
         free(out);
         return -1;

@@ -315,6 +315,18 @@ static int read_history(const char *prefix, HistoryRow *rows, int epochs) {
     return n;
 }
 
+/* Rows of logits (n, k) whose argmax (lowest index on ties) is the label. */
+static int64_t count_correct(const float *logits, const int64_t *labels, int n, int k) {
+    int64_t correct = 0;
+    for (int i = 0; i < n; i++) {
+        int best = 0;
+        for (int j = 1; j < k; j++)
+            if (logits[i * k + j] > logits[i * k + best]) best = j;
+        correct += best == labels[i];
+    }
+    return correct;
+}
+
 /* ---- evaluation ------------------------------------------------------------------------------ */
 
 static int evaluate(NnCtx *ctx, Model *m, const Dataset *d, int batch, float *logits, float *probs, double *loss,
@@ -330,12 +342,7 @@ static int evaluate(NnCtx *ctx, Model *m, const Dataset *d, int batch, float *lo
         float l;
         if (cross_entropy_forward(ctx, &ce, logits, d->labels + s, NULL, &l, probs) < 0) return -1;
         sum += (double)l * n;
-        for (int i = 0; i < n; i++) {
-            int best = 0;
-            for (int j = 1; j < k; j++)
-                if (logits[i * k + j] > logits[i * k + best]) best = j;
-            correct += best == d->labels[s + i];
-        }
+        correct += count_correct(logits, d->labels + s, n, k);
     }
     *loss = sum / (double)d->n;
     *acc = (double)correct / (double)d->n;
@@ -446,12 +453,7 @@ int train_run(const TrainOptions *o, Model *m, const Dataset *train, const Datas
             if (o->clip > 0) clip_grad_norm(&ctx, &m->params, (float)o->clip);
             if (optim_step(&ctx, &opt, &m->params) < 0) goto done;
             s.loss_sum += (double)loss * n;
-            for (int i = 0; i < n; i++) {
-                int best = 0;
-                for (int j = 1; j < k; j++)
-                    if (logits[i * k + j] > logits[i * k + best]) best = j;
-                s.correct += best == y[i];
-            }
+            s.correct += count_correct(logits, y, n, k);
             s.seen += n;
             s.step++;
             s.batch++;

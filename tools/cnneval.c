@@ -68,6 +68,15 @@ static int parse_classes(const char *json, int k, StrList *names) {
     return (int)names->n == k ? 0 : -1;
 }
 
+/* The checkpoint's network with its weights. */
+static int load_model(Model *m, const StFile *f, const char *arch, int c, int h, int w, int k) {
+    if (model_create(m, arch, c, h, w, k) < 0) {
+        err_prefix(f->name); /* "unknown architecture ..." does not name the file */
+        return -1;
+    }
+    return st_load_params(f, &m->params, NULL, NULL);
+}
+
 /* Raw recordings through the recorded front end: one line per recording or window on stdout. */
 static int classify_recordings(Model *m, const StFile *f, char **paths, int npaths, const StrList *names, int threads) {
     FrontEnd fe;
@@ -177,28 +186,12 @@ int main(int argc, char **argv) {
         }
     }
     if (raw) {
-        if (model_create(&m, arch, ic, ih, iw, k) < 0 || st_load_params(&f, &m.params, NULL, NULL) < 0) goto fail;
+        if (load_model(&m, &f, arch, ic, ih, iw, k) < 0) goto fail;
         if (classify_recordings(&m, &f, argv + optind + 1, argc - optind - 1, &names, threads) < 0) goto fail;
         status = EXIT_OK;
         goto done;
     }
-    if (ends_with(data_path, ".npy")) {
-        char *def = NULL;
-        if (!labels) {
-            size_t n = strlen(data_path);
-            def = malloc(n + 16);
-            memcpy(def, data_path, n - 4);
-            strcpy(def + n - 4, "-labels.npy");
-            FILE *probe = fopen(def, "rb");
-            if (probe) fclose(probe);
-            else { free(def); def = NULL; }
-        }
-        int rc = dataset_open_stack(&d, data_path, labels && strcmp(labels, "-") == 0 ? NULL : labels ? labels : def);
-        free(def);
-        if (rc < 0) goto fail;
-    } else if (dataset_open_manifest(&d, data_path) < 0) {
-        goto fail;
-    }
+    if (dataset_open(&d, data_path, labels, 1) < 0) goto fail;
     if (d.c != ic || d.f != ih || d.t != iw) {
         err_set("%s: samples of %dx%dx%d, but %s was trained on %dx%dx%d", data_path, d.c, d.f, d.t, model_path, ic, ih, iw);
         goto fail;
@@ -212,11 +205,7 @@ int main(int argc, char **argv) {
         }
         labelled &= d.labels[i] >= 0;
     }
-    if (model_create(&m, arch, ic, ih, iw, k) < 0) {
-        err_prefix(model_path); /* "unknown architecture ..." does not name the file */
-        goto fail;
-    }
-    if (st_load_params(&f, &m.params, NULL, NULL) < 0) goto fail;
+    if (load_model(&m, &f, arch, ic, ih, iw, k) < 0) goto fail;
     NnCtx ctx;
     nn_ctx_init(&ctx, threads);
     logits = malloc(sizeof(float) * (size_t)d.n * k);

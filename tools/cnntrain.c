@@ -100,26 +100,6 @@ static int ends_with(const char *s, const char *suf) {
     return a >= b && strcmp(s + a - b, suf) == 0;
 }
 
-/* X.npy -> X-labels.npy (what pipeline.mk and the README's specnorm --stack lines write). */
-static char *default_labels(const char *x) {
-    size_t n = strlen(x);
-    char *s = malloc(n + 16);
-    if (!s) return NULL;
-    memcpy(s, x, n - 4);
-    strcpy(s + n - 4, "-labels.npy");
-    return s;
-}
-
-static int open_split(Dataset *d, const char *path, const char *labels) {
-    if (ends_with(path, ".npy")) {
-        char *def = labels ? NULL : default_labels(path);
-        int rc = dataset_open_stack(d, path, labels ? labels : def);
-        free(def);
-        return rc;
-    }
-    return dataset_open_manifest(d, path);
-}
-
 /* classes.tsv (index, name) -> JSON array of names; or "0".."K-1". */
 static char *classes_json(const char *path, int k) {
     Tsv t;
@@ -258,8 +238,8 @@ int main(int argc, char **argv) {
     Model m;
     memset(&m, 0, sizeof m);
     char *cj = NULL;
-    if (open_split(&train, train_path, train_labels) < 0) goto fail;
-    if (val_path && open_split(&val, val_path, val_labels) < 0) goto fail;
+    if (dataset_open(&train, train_path, train_labels, 0) < 0) goto fail;
+    if (val_path && dataset_open(&val, val_path, val_labels, 0) < 0) goto fail;
     int k = dataset_label_count(&train);
     for (int64_t i = 0; i < train.n; i++)
         if (train.labels[i] < 0) {
