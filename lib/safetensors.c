@@ -879,152 +879,23 @@ int st_read_tensor(const StFile *f, int i, int want, Tensor *t) {
 
 /* ---- parameter tables -------------------------------------------------------------------------- */
 
-static int skipped(const StLoadOpts *o, const char *name) {
-    for (int k = 0; k < o->nskip; k++)
-        if (o->skip[k] && strncmp(name, o->skip[k], strlen(o->skip[k])) == 0) return 1;
-    return 0;
+/* The StFile as a named tensor source for the shared matcher (lib/weights.c). */
+static void src_entry(const void *ctx, int i, WtEntry *w) {
+    const StEntry *e = &((const StFile *)ctx)->e[i];
+    w->name = e->name;
+    w->dtype = DTYPES[e->dtype].name;
+    w->is_float = st_dtype_is_float(e->dtype);
+    w->is_i64 = e->dtype == ST_I64;
+    w->ndim = e->ndim;
+    w->shape = e->shape;
 }
-
-enum { P_MISSING, P_UNEXPECTED, P_SHAPE, P_DTYPE, P_NKINDS };
-static const char *const P_WHAT[P_NKINDS] = {"missing", "unexpected", "wrong shape", "wrong dtype"};
-
-typedef struct {
-    StrList item[P_NKINDS]; /* short texts, e.g. "fc.weight: file [10, 4], model [3, 4]" */
-    int oom;
-} Report;
-
-__attribute__((format(printf, 3, 4))) static void report(Report *r, int kind, const char *fmt, ...) {
-    char line[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
-    va_end(ap);
-    char *s = strdup(line);
-    if (strlist_push(&r->item[kind], s) < 0) r->oom = 1;
-}
-
-/* The one-line summary (lists cut to keep the line readable) and the full list onto problems. */
-static int report_fail(const StFile *f, Report *r, StrList *problems) {
-    Buf b = {0};
-    size_t total = 0;
-    for (int k = 0; k < P_NKINDS; k++) total += r->item[k].n;
-    if (total == 0 && !r->oom) return 0;
-    int first = 1;
-    for (int k = 0; k < P_NKINDS; k++) {
-        StrList *l = &r->item[k];
-        if (!l->n) continue;
-        buf_printf(&b, "%s%zu %s (", first ? "" : ", ", l->n, P_WHAT[k]);
-        first = 0;
-        for (size_t i = 0; i < l->n; i++) {
-            if (b.n + strlen(l->v[i]) > 700 && i > 0) {
-                buf_printf(&b, " and %zu more", l->n - i);
-                break;
-            }
-            buf_printf(&b, "%s%s", i ? ", " : "", l->v[i]);
-        }
-        buf_puts(&b, ")");
-    }
-    if (r->oom || b.bad) err_set("%s: does not match the model (and out of memory listing how)", f->name);
-    else err_set("%s: does not match the model: %s", f->name, b.s);
-    if (problems) {
-        for (int k = 0; k < P_NKINDS; k++)
-            for (size_t i = 0; i < r->item[k].n; i++) {
-                size_t len = strlen(P_WHAT[k]) + strlen(r->item[k].v[i]) + 3;
-                char *s = malloc(len);
-                if (s) snprintf(s, len, "%s: %s", P_WHAT[k], r->item[k].v[i]);
-                strlist_push(problems, s);
-            }
-    }
-    free(b.s);
-    return -1;
-}
+static int src_find(const void *ctx, const char *name) { return st_find(ctx, name); }
+static int src_f32(const void *ctx, int i, float *out, int64_t n) { return st_read_f32(ctx, i, out, n, 0); }
+static int src_i64(const void *ctx, int i, int64_t *out, int64_t n) { return st_read_i64(ctx, i, out, n); }
 
 int st_load_params(const StFile *f, ParamTable *t, const StLoadOpts *o, StrList *problems) {
-    static const StLoadOpts strict = {NULL, 0, 0};
-    if (!o) o = &strict;
-    if (!t->data) {
-        err_set("%s: the parameter table is not allocated", f->name);
-        return -1;
-    }
-    int *src = malloc(sizeof *src * (t->n ? (size_t)t->n : 1)); /* file entry of each table entry, -1: skipped */
-    char *used = calloc(f->n ? (size_t)f->n : 1, 1);
-    Report r;
-    memset(&r, 0, sizeof r);
-    float *backup = NULL;
-    int64_t *ibuf = NULL;
-    int rc = -1;
-    if (!src || !used) {
-        err_set("%s: out of memory", f->name);
-        goto out;
-    }
-    for (int i = 0; i < t->n; i++) {
-        const ParamEntry *p = &t->e[i];
-        char nb[200], fs[200], ms[200];
-        src[i] = -1;
-        if (skipped(o, p->name)) continue;
-        int j = st_find(f, p->name);
-        shape_text(p->ndim, p->shape, ms, sizeof ms);
-        if (j < 0) {
-            report(&r, P_MISSING, "%s (model %s)", SHOWN(p->name, nb), ms);
-            continue;
-        }
-        used[j] = 1;
-        const StEntry *e = &f->e[j];
-        int bad = 0;
-        if (p->kind == PARAM_COUNT ? e->dtype != ST_I64 : !st_dtype_is_float(e->dtype)) {
-            report(&r, P_DTYPE, "%s: file %s, model needs %s", SHOWN(p->name, nb), DTYPES[e->dtype].name,
-                   p->kind == PARAM_COUNT ? "I64" : "a float dtype (F32, F16, BF16, F64)");
-            bad = 1;
-        }
-        int same = e->ndim == p->ndim;
-        for (int d = 0; same && d < p->ndim; d++) same = e->shape[d] == p->shape[d];
-        if (!same) {
-            shape_text(e->ndim, e->shape, fs, sizeof fs);
-            report(&r, P_SHAPE, "%s: file %s, model %s", SHOWN(p->name, nb), fs, ms);
-            bad = 1;
-        }
-        if (!bad) src[i] = j;
-    }
-    for (int j = 0; j < f->n; j++) {
-        const StEntry *e = &f->e[j];
-        if (used[j] || o->allow_unexpected || skipped(o, e->name)) continue;
-        char nb[200], fs[200];
-        shape_text(e->ndim, e->shape, fs, sizeof fs);
-        report(&r, P_UNEXPECTED, "%s (%s %s)", SHOWN(e->name, nb), DTYPES[e->dtype].name, fs);
-    }
-    if (report_fail(f, &r, problems) < 0) goto out;
-    /* everything matches: load, keeping a copy to restore if a read fails half-way */
-    size_t count_max = 0;
-    for (int i = 0; i < t->n; i++)
-        if (src[i] >= 0 && t->e[i].kind == PARAM_COUNT && t->e[i].numel > count_max) count_max = t->e[i].numel;
-    backup = malloc(sizeof *backup * (t->total ? t->total : 1));
-    ibuf = malloc(sizeof *ibuf * (count_max ? count_max : 1));
-    if (!backup || !ibuf) {
-        err_set("%s: out of memory loading %zu parameters", f->name, t->total);
-        goto out;
-    }
-    memcpy(backup, t->data, sizeof *backup * t->total);
-    for (int i = 0; i < t->n; i++) {
-        const ParamEntry *p = &t->e[i];
-        if (src[i] < 0) continue;
-        if (p->kind != PARAM_COUNT) {
-            if (st_read_f32(f, src[i], params_data(t, i), (int64_t)p->numel, 0) < 0) goto restore;
-        } else {
-            if (st_read_i64(f, src[i], ibuf, (int64_t)p->numel) < 0) goto restore;
-            for (size_t k = 0; k < p->numel; k++) params_data(t, i)[k] = (float)ibuf[k];
-        }
-    }
-    rc = 0;
-    goto out;
-restore:
-    memcpy(t->data, backup, sizeof *backup * t->total);
-out:
-    for (int k = 0; k < P_NKINDS; k++) strlist_free(&r.item[k]);
-    free(src);
-    free(used);
-    free(backup);
-    free(ibuf);
-    return rc;
+    WtSource s = {f->name, f->n, f, src_entry, src_find, src_f32, src_i64};
+    return wt_load_params(&s, t, o, problems);
 }
 
 int st_load(const char *path, ParamTable *t, const StLoadOpts *o, StrList *problems) {

@@ -43,6 +43,7 @@
 #include "nn/params.h"
 #include "strlist.h"
 #include "tensor.h"
+#include "weights.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -110,11 +111,7 @@ int st_read_tensor(const StFile *f, int i, int want, Tensor *t);
 
 /* ---- parameter tables ---------------------------------------------------------------------- */
 
-typedef struct StLoadOpts {
-    const char *const *skip; /* name prefixes (e.g. "fc.") neither loaded nor checked, in the table */
-    int nskip;               /* or in the file: those table entries keep their values */
-    int allow_unexpected;    /* file tensors the table lacks are ignored instead of an error */
-} StLoadOpts;
+/* StLoadOpts (skip prefixes, allow_unexpected) is in weights.h, shared with lib/pth.c. */
 
 /* Load every entry of T (allocated) from F: a tensor of the same name and shape must be there,
  * float (F32, or F16/BF16/F64/F8 converted) for PARAM_WEIGHT/PARAM_BUFFER, I64 for PARAM_COUNT (stored
@@ -122,7 +119,8 @@ typedef struct StLoadOpts {
  * one-line err_set() summary ("F: does not match the model: 1 missing (fc.bias), 1 wrong shape
  * (fc.weight: file [1000, 512], model [10, 512])", long lists cut with "and N more"), and, when
  * problems is not NULL, one line per problem pushed onto it for the caller to print. O may be NULL
- * (strict). A read error after the checks leaves T's values as they were. */
+ * (strict). A read error after the checks leaves T's values as they were. The matching is
+ * wt_load_params (lib/weights.h), the same for every weights format. */
 int st_load_params(const StFile *f, ParamTable *t, const StLoadOpts *o, StrList *problems);
 /* st_open + st_load_params + st_close. */
 int st_load(const char *path, ParamTable *t, const StLoadOpts *o, StrList *problems);
