@@ -192,7 +192,7 @@ int64_t spec_frames(const SpecPlan *p, int64_t n) {
 
 /* numpy.pad(mode='reflect') for any pad length: reflection without repeating the edge sample is
  * periodic with period 2(n-1). */
-static inline int64_t reflect_index(int64_t i, int64_t n) {
+int64_t spec_reflect_index(int64_t i, int64_t n) {
     if (n == 1) return 0;
     int64_t period = 2 * (n - 1);
     i %= period;
@@ -200,58 +200,60 @@ static inline int64_t reflect_index(int64_t i, int64_t n) {
     return i < n ? i : period - i;
 }
 
-int spec_compute(const SpecPlan *p, const float *x, int64_t n, Tensor *out) {
-    const SpecConfig *c = &p->c;
-    int64_t frames = spec_frames(p, n);
-    if (frames <= 0) {
-        err_set("recording too short: %lld samples, one uncentred frame needs %d", (long long)n, c->n_fft);
-        return -1;
+struct SpecWork {
+    double *buf;        /* n_fft windowed samples (FFTW-aligned) */
+    fftw_complex *spec; /* n_fft/2 + 1 */
+    double *mag;
+};
+
+SpecWork *spec_work_new(const SpecPlan *p) {
+    SpecWork *w = calloc(1, sizeof *w);
+    if (w) {
+        w->buf = fftw_malloc(sizeof(double) * (size_t)p->c.n_fft);
+        w->spec = fftw_malloc(sizeof(fftw_complex) * (size_t)p->n_freq);
+        w->mag = malloc(sizeof(double) * (size_t)p->n_freq);
     }
-    int64_t shape[3] = {1, p->bins, frames};
-    if (tensor_alloc(out, DT_F32, 3, shape) < 0) return -1;
-    int nfft = c->n_fft, nf = p->n_freq;
-    double *buf = fftw_malloc(sizeof(double) * (size_t)nfft);
-    fftw_complex *spec = fftw_malloc(sizeof(fftw_complex) * (size_t)nf);
-    double *mag = malloc(sizeof(double) * (size_t)nf);
-    double *S = malloc(sizeof(double) * (size_t)(p->bins * frames)); /* kept in double until the end */
-    if (!buf || !spec || !mag || !S) {
-        fftw_free(buf); fftw_free(spec); free(mag); free(S);
-        tensor_free(out);
+    if (!w || !w->buf || !w->spec || !w->mag) {
+        spec_work_free(w);
         err_set("out of memory");
-        return -1;
+        return NULL;
     }
-    int64_t offset = c->center ? nfft / 2 : 0;
-    for (int64_t t = 0; t < frames; t++) {
-        int64_t s0 = t * c->hop - offset;
-        if (s0 >= 0 && s0 + nfft <= n) {
-            for (int i = 0; i < nfft; i++) buf[i] = (double)x[s0 + i] * p->window[i];
-        } else {
-            for (int i = 0; i < nfft; i++) {
-                int64_t j = s0 + i;
-                double v;
-                if (j >= 0 && j < n) v = x[j];
-                else v = c->pad == PAD_REFLECT ? x[reflect_index(j, n)] : 0.0;
-                buf[i] = v * p->window[i];
-            }
-        }
-        fftw_execute_dft_r2c(p->fft, buf, spec);
-        for (int k = 0; k < nf; k++) {
-            double pw = spec[k][0] * spec[k][0] + spec[k][1] * spec[k][1];
-            mag[k] = c->power == 2 ? pw : c->power == 1 ? sqrt(pw) : pow(pw, c->power / 2);
-        }
-        if (c->kind == SPEC_MEL) {
-            for (int m = 0; m < c->n_mels; m++) {
-                const MelBand *b = &p->bands[m];
-                double acc = 0;
-                for (int k = 0; k < b->count; k++) acc += b->w[k] * mag[b->first + k];
-                S[(int64_t)m * frames + t] = acc;
-            }
-        } else {
-            for (int k = 0; k < nf; k++) S[(int64_t)k * frames + t] = mag[k];
-        }
+    return w;
+}
+
+void spec_work_free(SpecWork *w) {
+    if (!w) return;
+    fftw_free(w->buf);
+    fftw_free(w->spec);
+    free(w->mag);
+    free(w);
+}
+
+void spec_frame(const SpecPlan *p, SpecWork *w, const float *x, double *bins, int64_t stride) {
+    const SpecConfig *c = &p->c;
+    int nfft = c->n_fft, nf = p->n_freq;
+    double *buf = w->buf, *mag = w->mag;
+    fftw_complex *spec = w->spec;
+    for (int i = 0; i < nfft; i++) buf[i] = (double)x[i] * p->window[i];
+    fftw_execute_dft_r2c(p->fft, buf, spec);
+    for (int k = 0; k < nf; k++) {
+        double pw = spec[k][0] * spec[k][0] + spec[k][1] * spec[k][1];
+        mag[k] = c->power == 2 ? pw : c->power == 1 ? sqrt(pw) : pow(pw, c->power / 2);
     }
-    int64_t total = (int64_t)p->bins * frames;
-    float *y = tensor_f32(out);
+    if (c->kind == SPEC_MEL) {
+        for (int m = 0; m < c->n_mels; m++) {
+            const MelBand *b = &p->bands[m];
+            double acc = 0;
+            for (int k = 0; k < b->count; k++) acc += b->w[k] * mag[b->first + k];
+            bins[(int64_t)m * stride] = acc;
+        }
+    } else {
+        for (int k = 0; k < nf; k++) bins[(int64_t)k * stride] = mag[k];
+    }
+}
+
+void spec_finish(const SpecPlan *p, double *S, int64_t total, float *y) {
+    const SpecConfig *c = &p->c;
     if (c->output == SPEC_OUT_DB) {
         double mult = 20.0 / c->power, ref = c->ref;
         if (c->ref_max) {
@@ -270,9 +272,47 @@ int spec_compute(const SpecPlan *p, const float *x, int64_t n, Tensor *out) {
         for (int64_t i = 0; i < total; i++) S[i] = log1p(S[i]);
     }
     for (int64_t i = 0; i < total; i++) y[i] = (float)S[i];
-    fftw_free(buf);
-    fftw_free(spec);
-    free(mag);
+}
+
+int spec_finish_is_pointwise(const SpecPlan *p) {
+    return p->c.output != SPEC_OUT_DB || (!p->c.ref_max && !(p->c.top_db > 0));
+}
+
+int spec_compute(const SpecPlan *p, const float *x, int64_t n, Tensor *out) {
+    const SpecConfig *c = &p->c;
+    int64_t frames = spec_frames(p, n);
+    if (frames <= 0) {
+        err_set("recording too short: %lld samples, one uncentred frame needs %d", (long long)n, c->n_fft);
+        return -1;
+    }
+    int64_t shape[3] = {1, p->bins, frames};
+    if (tensor_alloc(out, DT_F32, 3, shape) < 0) return -1;
+    int nfft = c->n_fft;
+    SpecWork *w = spec_work_new(p);
+    float *edge = malloc(sizeof(float) * (size_t)nfft);
+    double *S = malloc(sizeof(double) * (size_t)(p->bins * frames)); /* kept in double until the end */
+    if (!w || !edge || !S) {
+        spec_work_free(w); free(edge); free(S);
+        tensor_free(out);
+        err_set("out of memory");
+        return -1;
+    }
+    int64_t offset = c->center ? nfft / 2 : 0;
+    for (int64_t t = 0; t < frames; t++) {
+        int64_t s0 = t * c->hop - offset;
+        const float *src = x + s0;
+        if (!(s0 >= 0 && s0 + nfft <= n)) {
+            for (int i = 0; i < nfft; i++) {
+                int64_t j = s0 + i;
+                edge[i] = j >= 0 && j < n ? x[j] : c->pad == PAD_REFLECT ? x[spec_reflect_index(j, n)] : 0.0f;
+            }
+            src = edge;
+        }
+        spec_frame(p, w, src, S + t, frames);
+    }
+    spec_finish(p, S, (int64_t)p->bins * frames, tensor_f32(out));
+    spec_work_free(w);
+    free(edge);
     free(S);
     return 0;
 }

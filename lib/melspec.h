@@ -51,6 +51,25 @@ int64_t spec_frames(const SpecPlan *p, int64_t n); /* frames for n samples (0 if
 /* x: n mono samples at c->sr. out: allocated (1, bins, frames) float32. Returns 0 or -1 with err_set(). */
 int spec_compute(const SpecPlan *p, const float *x, int64_t n, Tensor *out);
 
+/* ---- frame by frame, for streams (lib/melstream.h) -------------------------------------------------
+ * spec_compute() is exactly: for each frame, spec_frame() on its n_fft samples (padding applied as
+ * described above, spec_reflect_index() for reflect), then spec_finish() over all bins x frames. */
+typedef struct SpecWork SpecWork; /* per-thread scratch (FFTW-aligned buffers) */
+SpecWork *spec_work_new(const SpecPlan *p); /* NULL with err_set() */
+void spec_work_free(SpecWork *w);
+/* One frame: x holds its n_fft samples; writes the bins before the output scaling (mel energies or
+ * |X|^power, double) to bins[0], bins[stride], ... */
+void spec_frame(const SpecPlan *p, SpecWork *w, const float *x, double *bins, int64_t stride);
+/* The output scaling (dB with ref/top_db over these `total` values, log1p or none) of S (overwritten),
+ * rounded to float32 into y. */
+void spec_finish(const SpecPlan *p, double *S, int64_t total, float *y);
+/* 1 when spec_finish treats each value alone (no ref max, no top_db), so frames can be finished one by
+ * one with the same result as the whole spectrogram. */
+int spec_finish_is_pointwise(const SpecPlan *p);
+/* numpy.pad(mode='reflect')'s source index for position i of a signal of n samples (i may be < 0 or
+ * >= n, any distance). */
+int64_t spec_reflect_index(int64_t i, int64_t n);
+
 /* Mel scale conversions (librosa.hz_to_mel / mel_to_hz). */
 double hz_to_mel(double hz, MelScale s);
 double mel_to_hz(double mel, MelScale s);

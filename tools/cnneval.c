@@ -1,4 +1,5 @@
-/* cnneval - evaluate a checkpoint on a split: predictions, misclassified samples, metrics. See cnneval(1). */
+/* cnneval - evaluate a checkpoint on a split: predictions, misclassified samples, metrics; or scan long
+ * recordings for events (--scan). See cnneval(1). */
 #define _POSIX_C_SOURCE 200809L
 #include "dataset.h"
 #include "error.h"
@@ -8,6 +9,7 @@
 #include "nn/model.h"
 #include "outfile.h"
 #include "safetensors.h"
+#include "scanjob.h"
 #include "strlist.h"
 
 #include <errno.h>
@@ -15,10 +17,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static const char USAGE[] =
     "usage: cnneval [options] MODEL.safetensors DATA [-o DIR]\n"
     "       cnneval [options] MODEL.safetensors RECORDING...\n"
+    "       cnneval --scan [scan options] MODEL.safetensors RECORDING...\n"
     "DATA is a stacked split (N, 1, F, T) .npy with labels in DATA-labels.npy, or a manifest (.tsv) of\n"
     "equal-shape spectrograms. Writes DIR/predictions.tsv (key, true, predicted, confidence, one\n"
     "probability column per class), DIR/misclassified.tsv and DIR/metrics.json (accuracy, loss, top-k,\n"
@@ -35,11 +39,53 @@ static const char USAGE[] =
     "      --batch N         samples per forward pass (default 64)\n"
     "      --threads N       (default 2)\n"
     "  -q, --quiet           no summary line     -h, --help\n"
+    "\n"
+    "Scanning (--scan): long recordings (any length, any format libsndfile reads) in windows of the\n"
+    "model's input length, decoded and transformed in a stream with bounded memory; one probability per\n"
+    "class and window; consecutive windows above the threshold for a class make one event of it.\n"
+    "  -s, --scan            scan the RECORDINGs\n"
+    "      --overlap F       fraction of a window shared with the next, 0 <= F < 1 (default 0.5)\n"
+    "      --step SECONDS    from one window's start to the next one's (instead of --overlap)\n"
+    "      --threshold T     a window counts for a class when its probability is above T (default 0.5)\n"
+    "      --classes LIST    comma-separated classes to find events of and count (default: all)\n"
+    "      --scores FILE     window scores TSV: file, start, end, one probability per class ('-' stdout)\n"
+    "      --events DIR      one Raven Pro selection table per recording: DIR/NAME.selections.txt\n"
+    "      --results FILE    events per recording and class: TSV file, class, count ('-' stdout)\n"
+    "      --csv             results as the capuchin challenge's CSV: recording,CLASS_calls,...\n"
+    "  -o, --outdir DIR      all of them: DIR/scores.tsv, DIR/results.tsv (.csv with --csv),\n"
+    "                        DIR/events/, DIR/threshold (without any output option: results to stdout)\n"
+    "      --dump-inputs FILE  every window's model input as a stream of .npy arrays (for checking)\n"
+    "      --batch N, --threads N  as above (default 64, 2)\n"
+    "  -v, --verbose         a line per recording, times per stage and peak memory on stderr\n"
+    "  -q, --quiet           no summary line and no progress\n"
     "Exit status: 0 done, 1 data or file error, 2 bad usage.\n";
+
+enum { OPT_OVERLAP = 256, OPT_STEP, OPT_THRESHOLD, OPT_CLASSES, OPT_SCORES, OPT_EVENTS, OPT_RESULTS, OPT_CSV, OPT_DUMP };
 
 static const struct option LONGOPTS[] = {{"outdir", 1, 0, 'o'}, {"labels", 1, 0, 'L'}, {"top-k", 1, 0, 'k'},
                                          {"batch", 1, 0, 'b'}, {"threads", 1, 0, 't'}, {"quiet", 0, 0, 'q'},
-                                         {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+                                         {"help", 0, 0, 'h'}, {"scan", 0, 0, 's'}, {"verbose", 0, 0, 'v'},
+                                         {"overlap", 1, 0, OPT_OVERLAP}, {"step", 1, 0, OPT_STEP},
+                                         {"threshold", 1, 0, OPT_THRESHOLD}, {"classes", 1, 0, OPT_CLASSES},
+                                         {"scores", 1, 0, OPT_SCORES}, {"events", 1, 0, OPT_EVENTS},
+                                         {"results", 1, 0, OPT_RESULTS}, {"csv", 0, 0, OPT_CSV},
+                                         {"dump-inputs", 1, 0, OPT_DUMP}, {0, 0, 0, 0}};
+
+/* Scan-mode settings from the command line. */
+typedef struct {
+    int on, verbose, csv;
+    double overlap, step, threshold;
+    const char *classes, *scores, *events, *results, *dump;
+    int outdir_set, used; /* used: a scan option was given */
+} ScanArgs;
+
+/* A number from an option: the whole string, finite. */
+static int number_arg(const char *s, double *v) {
+    char *end;
+    errno = 0;
+    *v = strtod(s, &end);
+    return !errno && end != s && !*end && *v == *v && *v - *v == 0 ? 0 : -1;
+}
 
 static int ends_with(const char *s, const char *suf) {
     size_t a = strlen(s), b = strlen(suf);
@@ -132,14 +178,153 @@ done:
     return rc;
 }
 
+/* -v: one line per recording. */
+static void report_recording(void *arg, const char *path, const ScanRecording *info, const int64_t *counts) {
+    const StrList *names = arg;
+    char buf[1024];
+    size_t len = 0;
+    for (size_t c = 0; c < names->n && len < sizeof buf - 64; c++)
+        len += (size_t)snprintf(buf + len, sizeof buf - len, "%s%s %lld", c ? ", " : "", names->v[c], (long long)counts[c]);
+    fprintf(stderr, "cnneval: %s: %.1f s at %g Hz (%d channel%s), %lld frames at %g Hz, %lld windows of %d frames every %d; events: %s\n",
+            strcmp(path, "-") == 0 ? "<stdin>" : path, info->seconds, info->file_sr, info->channels,
+            info->channels == 1 ? "" : "s", (long long)info->frames, info->sr, (long long)info->windows,
+            info->window_frames, info->step_frames, buf);
+}
+
+/* Peak resident memory (VmHWM) in KiB, or -1 where /proc does not say. */
+static long peak_rss_kib(void) {
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long v = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (strncmp(line, "VmHWM:", 6) == 0) v = strtol(line + 6, NULL, 10);
+    if (f) fclose(f);
+    return v;
+}
+
+/* --scan: the recordings through the front end recorded in the checkpoint, window by window. */
+static int scan_recordings(Model *m, const StFile *f, char **paths, int npaths, const StrList *names, const ScanArgs *a,
+                           const char *outdir, int batch, int threads, int quiet) {
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    FrontEnd fe;
+    frontend_init(&fe);
+    SpecnormConfig norm;
+    const char *text = st_meta_get(f, "frontend");
+    int rc = -1, k = m->n_classes;
+    NnCtx ctx;
+    int have_ctx = 0;
+    Scanner *s = NULL;
+    unsigned char *counted = NULL;
+    char p_scores[4096], p_results[4096], p_events[4096], p_thr[4096];
+    if (!text) {
+        err_set("%s: no recorded front end: train with cnntrain --frontend 'WAV2MEL-OPTIONS | SPECNORM-OPTIONS' to scan recordings", f->name);
+        goto done;
+    }
+    if (frontend_parse_text(text, &fe, &norm) < 0) {
+        err_prefix(f->name);
+        goto done;
+    }
+    if (nn_ctx_init(&ctx, threads) < 0) goto done;
+    have_ctx = 1;
+    ScanSettings set = {.overlap = a->overlap, .step = a->step, .batch = batch};
+    if (!(s = scanner_new(m, &ctx, &fe, &norm, &set))) {
+        err_prefix(f->name);
+        goto done;
+    }
+    if (a->classes) {
+        counted = calloc((size_t)k, 1);
+        char *list = strdup(a->classes);
+        if (!counted || !list) {
+            free(list);
+            err_set("out of memory");
+            goto done;
+        }
+        for (char *save = NULL, *tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+            int found = -1;
+            for (int c = 0; c < k; c++)
+                if (strcmp(names->v[c], tok) == 0) found = c;
+            if (found < 0) {
+                err_set("--classes: %s has no class '%s'", f->name, tok);
+                free(list);
+                rc = -2;
+                goto done;
+            }
+            counted[found] = 1;
+        }
+        free(list);
+    }
+    ScanJob job = {.scores = a->scores, .events = a->events, .results = a->results, .csv = a->csv,
+                   .threshold = a->threshold, .counted = counted, .names = (const char *const *)names->v, .k = k,
+                   .verbosity = quiet ? -1 : a->verbose, .inputs = a->dump,
+                   .on_recording = a->verbose ? report_recording : NULL, .arg = (void *)names};
+    if (a->outdir_set) {
+        if (mkdir_p(outdir, NULL, NULL) < 0) goto done;
+        snprintf(p_scores, sizeof p_scores, "%s/scores.tsv", outdir);
+        snprintf(p_results, sizeof p_results, "%s/results.%s", outdir, a->csv ? "csv" : "tsv");
+        snprintf(p_events, sizeof p_events, "%s/events", outdir);
+        snprintf(p_thr, sizeof p_thr, "%s/threshold", outdir);
+        if (!job.scores) job.scores = p_scores;
+        if (!job.results) job.results = p_results;
+        if (!job.events) job.events = p_events;
+        job.threshold_file = p_thr;
+    } else if (!job.scores && !job.results && !job.events && !job.inputs) {
+        job.results = "-";
+    }
+    ScanSummary sum;
+    if (scanjob_run(&job, s, &fe, (const char *const *)paths, npaths, &sum) < 0) goto done;
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double wall = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+    if (!quiet)
+        fprintf(stderr, "cnneval: scanned %lld recording%s, %.1f s of audio in %.2f s (%.0fx real time), %lld windows, %lld events\n",
+                (long long)sum.recordings, sum.recordings == 1 ? "" : "s", sum.seconds, wall,
+                wall > 0 ? sum.seconds / wall : 0.0, (long long)sum.windows, (long long)sum.events);
+    if (a->verbose) {
+        const ScanTimes *t = scanner_times(s);
+        fprintf(stderr, "cnneval: time: decode %.3f s, resample %.3f s, spectrogram %.3f s, network %.3f s\n", t->decode,
+                t->resample, t->spectrogram, t->network);
+        long hwm = peak_rss_kib();
+        if (hwm >= 0) fprintf(stderr, "cnneval: peak memory %.1f MiB (VmHWM %ld kB)\n", hwm / 1024.0, hwm);
+    }
+    rc = 0;
+done:
+    free(counted);
+    scanner_free(s);
+    if (have_ctx) nn_ctx_free(&ctx);
+    frontend_free(&fe);
+    return rc;
+}
+
 int main(int argc, char **argv) {
     diag_set_program(argv[0]);
     outfile_install_cleanup();
     const char *outdir = ".", *labels = NULL;
     int topk = 3, batch = 64, threads = 2, quiet = 0, c;
-    while ((c = getopt_long(argc, argv, "o:qh", LONGOPTS, NULL)) != -1) {
+    ScanArgs sa = {.overlap = 0.5, .threshold = 0.5};
+    const char *bad = NULL;
+    while ((c = getopt_long(argc, argv, "o:qhsv", LONGOPTS, NULL)) != -1) {
         switch (c) {
-        case 'o': outdir = optarg; break;
+        case 'o': outdir = optarg; sa.outdir_set = 1; break;
+        case 's': sa.on = 1; break;
+        case 'v': sa.verbose = 1; sa.used = 1; break;
+        case OPT_OVERLAP:
+            if (number_arg(optarg, &sa.overlap) < 0 || sa.overlap < 0 || sa.overlap >= 1) bad = "--overlap needs a number in [0, 1)";
+            sa.used = 1;
+            break;
+        case OPT_STEP:
+            if (number_arg(optarg, &sa.step) < 0 || !(sa.step > 0)) bad = "--step needs a positive number of seconds";
+            sa.used = 1;
+            break;
+        case OPT_THRESHOLD:
+            if (number_arg(optarg, &sa.threshold) < 0 || sa.threshold < 0 || sa.threshold > 1) bad = "--threshold needs a number in [0, 1]";
+            sa.used = 1;
+            break;
+        case OPT_CLASSES: sa.classes = optarg; sa.used = 1; break;
+        case OPT_SCORES: sa.scores = optarg; sa.used = 1; break;
+        case OPT_EVENTS: sa.events = optarg; sa.used = 1; break;
+        case OPT_RESULTS: sa.results = optarg; sa.used = 1; break;
+        case OPT_CSV: sa.csv = 1; sa.used = 1; break;
+        case OPT_DUMP: sa.dump = optarg; sa.used = 1; break;
         case 'L': labels = optarg; break;
         case 'k': topk = atoi(optarg); break;
         case 'b': batch = atoi(optarg); break;
@@ -149,8 +334,21 @@ int main(int argc, char **argv) {
         default: fputs(USAGE, stderr); return EXIT_USAGE;
         }
     }
+    if (bad) {
+        diag_error("%s (see cnneval --help)", bad);
+        return EXIT_USAGE;
+    }
+    if (sa.used && !sa.on) {
+        diag_error("--overlap, --step, --threshold, --classes, --scores, --events, --results, --csv, --dump-inputs and -v go with --scan");
+        return EXIT_USAGE;
+    }
     if (argc - optind < 2 || topk < 1 || batch < 1 || threads < 1) {
-        diag_error("expected MODEL.safetensors and DATA, and positive --top-k/--batch/--threads (see cnneval --help)");
+        diag_error("expected MODEL.safetensors and %s, and positive --top-k/--batch/--threads (see cnneval --help)",
+                   sa.on ? "RECORDINGs" : "DATA");
+        return EXIT_USAGE;
+    }
+    if (sa.on && sa.classes && !*sa.classes) {
+        diag_error("--classes needs at least one class name");
         return EXIT_USAGE;
     }
     const char *model_path = argv[optind], *data_path = argv[optind + 1];
@@ -184,6 +382,18 @@ int main(int argc, char **argv) {
             snprintf(s, sizeof s, "%d", i);
             strlist_push(&names, strdup(s));
         }
+    }
+    if (sa.on) {
+        if (load_model(&m, &f, arch, ic, ih, iw, k) < 0) goto fail;
+        int r = scan_recordings(&m, &f, argv + optind + 1, argc - optind - 1, &names, &sa, outdir, batch, threads, quiet);
+        if (r == -2) {
+            diag_error("%s", err_msg());
+            status = EXIT_USAGE;
+            goto done;
+        }
+        if (r < 0) goto fail;
+        status = EXIT_OK;
+        goto done;
     }
     if (raw) {
         if (load_model(&m, &f, arch, ic, ih, iw, k) < 0) goto fail;
