@@ -744,6 +744,13 @@ static int parse_archive(PthFile *f) {
             goto out;
         }
     }
+    for (int i = 0; i < z->n; i++)
+        if (z->e[i].method != 0) {
+            char nb[120];
+            err_set("%s: entry '%s' is compressed (deflate); torch.save writes stored entries only, and only those "
+                    "are supported", f->name, SHOWN(z->e[i].name, strlen(z->e[i].name), nb));
+            goto out;
+        }
     snprintf(path, dl + 64, "%sbyteorder", dir);
     int bo = zip_find(z, path);
     if (bo >= 0) {

@@ -274,12 +274,11 @@ static int parse(ZipFile *z) {
             err_set("%s: entry '%s' is patched data (not supported)", z->name, nb);
             goto out;
         }
-        if (method != 0) {
-            err_set("%s: entry '%s' is compressed (method %u%s); torch.save writes stored entries only, and only those "
-                    "are supported", z->name, nb, method, method == 8 ? ", deflate" : "");
+        if (method != 0 && method != 8) {
+            err_set("%s: entry '%s' uses compression method %u (not supported)", z->name, nb, method);
             goto out;
         }
-        if (csize != usize) {
+        if (method == 0 && csize != usize) {
             err_set("%s: bad zip archive: stored entry '%s' has compressed size %llu but size %llu", z->name, nb,
                     (unsigned long long)csize, (unsigned long long)usize);
             goto out;
@@ -306,9 +305,9 @@ static int parse(ZipFile *z) {
             goto out;
         }
         uint64_t data = hoff + LOC_LEN + lnlen + lxlen;
-        if (data > cd_off || cd_off - data < usize) {
+        if (data > cd_off || cd_off - data < csize) {
             err_set("%s: bad zip archive: entry '%s': its %llu bytes of data at byte %llu run past the central "
-                    "directory (byte %llu)", z->name, nb, (unsigned long long)usize, (unsigned long long)data,
+                    "directory (byte %llu)", z->name, nb, (unsigned long long)csize, (unsigned long long)data,
                     (unsigned long long)cd_off);
             goto out;
         }
@@ -327,9 +326,9 @@ static int parse(ZipFile *z) {
             goto out;
         }
         nm[nlen] = 0;
-        z->e[i] = (ZipEntry){nm, hoff, data, usize};
+        z->e[i] = (ZipEntry){nm, hoff, data, usize, (int)method};
         z->n++;
-        sp[i] = (Span){hoff, data + usize, (int)i};
+        sp[i] = (Span){hoff, data + csize, (int)i};
         p += CEN_LEN + (size_t)nlen + xlen + clen;
     }
     if (p != cd_size) {
@@ -436,6 +435,12 @@ int zip_find(const ZipFile *z, const char *name) {
 int zip_read(const ZipFile *z, int i, uint64_t off, void *buf, size_t n) {
     if (i < 0 || i >= z->n || off > z->e[i].size || z->e[i].size - off < n) {
         err_set("%s: read outside zip entry %d", z->name, i);
+        return -1;
+    }
+    if (z->e[i].method != 0) {
+        char nb[160];
+        err_set("%s: entry '%s' is compressed (deflate); only stored entries (what torch.save writes) can be read",
+                z->name, shown((const unsigned char *)z->e[i].name, strlen(z->e[i].name), nb, sizeof nb));
         return -1;
     }
     return raw_read(z, z->e[i].off + off, buf, n);

@@ -8,8 +8,10 @@
  *     offsets agreeing with the 32-bit record (or that record holding the 0xFFFF.. escape);
  *   - the central directory runs exactly up to the end record(s); the entry count fits in it
  *     (46 bytes or more each) and is at most ZIP_MAX_ENTRIES; each entry lies inside it;
- *   - every entry stored (method 0: compressed, encrypted or patched entries are refused), compressed
- *     size == size, ZIP64 extra field parsed within its bounds when a 32-bit field holds 0xFFFFFFFF;
+ *   - every entry stored (method 0; compressed size == size) or deflated (method 8: listed, so that a
+ *     caller can say what the archive is, but never read: zip_read refuses it); encrypted or patched
+ *     entries and other methods refused; the ZIP64 extra field parsed within its bounds when a 32-bit
+ *     field holds the 0xFFFFFFFF escape;
  *   - names 1..ZIP_MAX_NAME bytes, unique, relative, without control bytes, backslashes, or empty, "."
  *     or ".." components (no traversal);
  *   - each local header inside the file, agreeing with the central entry (signature, name, method; CRC
@@ -31,7 +33,8 @@ typedef struct ZipEntry {
     char *name;      /* NUL-terminated (names holding NUL are refused) */
     uint64_t header; /* offset of the local header */
     uint64_t off;    /* offset of the data */
-    uint64_t size;   /* bytes */
+    uint64_t size;   /* bytes (uncompressed) */
+    int method;      /* 0 stored, 8 deflated (not readable) */
 } ZipEntry;
 
 typedef struct ZipFile {
