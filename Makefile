@@ -17,11 +17,11 @@ OPT      ?= -O3 -march=x86-64-v2 -g
 CFLAGS   ?= $(OPT)
 WARN     := -std=c11 -Wall -Wextra -Wshadow -Wno-unused-parameter -D_POSIX_C_SOURCE=200809L
 CPPFLAGS += -Ilib -I/usr/include/x86_64-linux-gnu/openblas-pthread
-LDLIBS   += -lsndfile -lfftw3 -lsoxr -lopenblas -lm -lpthread
+LDLIBS   += -lsndfile -lfftw3 -lsoxr -lopenblas -lpng -lm -lpthread
 BUILD    ?= build
 PREFIX   ?= /usr/local
 
-TOOLS    := wav2mel specnorm splitset cnntrain cnneval
+TOOLS    := wav2mel specnorm splitset cnntrain cnneval mkreport
 LIB_SRC  := $(sort $(wildcard lib/*.c lib/nn/*.c))
 LIB_OBJ  := $(LIB_SRC:lib/%.c=$(BUILD)/lib/%.o)
 BINS     := $(TOOLS:%=$(BUILD)/bin/%)
@@ -33,7 +33,7 @@ DRIVERS  := $(DRV_SRC:tests/drivers/%.c=$(BUILD)/tests/drivers/%)
 
 # Debian packages: to build, and (extra) to run the reference tests.
 DEB_BUILD := gcc make pkg-config libsndfile1-dev libfftw3-dev libopenblas-dev libsoxr-dev libpng-dev
-DEB_TEST  := python3 python3-venv python3-pip python3-numpy python3-torch python3-torchaudio clang libclang-rt-14-dev sox
+DEB_TEST  := python3 python3-venv python3-pip python3-numpy python3-torch python3-torchaudio clang libclang-rt-14-dev sox chromium
 SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 VENV      := .venv
 
