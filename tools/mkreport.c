@@ -169,6 +169,8 @@ static void roll_back(void) {
 }
 
 static int write_outputs(const Report *r, const char *out, const char *figdir) {
+    const char *slash = strrchr(out, '/');
+    if (slash && slash > out && mkdir_p(keep(strndup(out, (size_t)(slash - out))), on_created, NULL) < 0) return -1;
     if (figdir) {
         if (mkdir_p(figdir, on_created, NULL) < 0) return -1;
         for (int i = 0; i < r->nfigs; i++) {
@@ -206,7 +208,8 @@ int main(int argc, char **argv) {
     ReportModel *models = NULL;
     int nmodels = 0;
     int opt;
-    while ((opt = getopt_long(argc, argv, "o:m:qvh", LONGOPTS, NULL)) != -1) {
+    opterr = 0; /* our own one-line messages */
+    while ((opt = getopt_long(argc, argv, ":o:m:qvh", LONGOPTS, NULL)) != -1) {
         char *end;
         switch (opt) {
         case 'o': out = optarg; break;
@@ -245,7 +248,10 @@ int main(int argc, char **argv) {
         case 'q': quiet = 1; break;
         case 'v': verbose = 1; break;
         case 'h': fputs(USAGE, stdout); return fflush(stdout) == 0 ? EXIT_OK : EXIT_DATA;
-        default: fputs("(see mkreport --help)\n", stderr); return EXIT_USAGE;
+        case ':': usage_error("%s: needs a value", argv[optind - 1]); break;
+        default:
+            if (optopt) { char o[3] = {'-', (char)optopt, 0}; usage_error("%s: unknown option", o); }
+            usage_error("%s: unknown option", argv[optind - 1]);
         }
     }
     if (argc - optind > 1) usage_error("%s: at most one OUTDIR", argv[optind + 1]);

@@ -1,0 +1,167 @@
+#!/usr/bin/env bash
+# mkreport from the command line: a report of tone data made here (3 classes x 8 tones, two models
+# trained for a few epochs, cnneval outputs, scan results written to cnneval's contract), every figure
+# embedded and written as a PNG, escaping of a hostile class name, the pipeline-folder layout, same bytes
+# twice, one-line errors with nothing written; then the page in headless Chromium: it loads, no image is
+# missing or broken, each has its natural size; a screenshot is kept.
+. "$(dirname "$0")/lib.sh"
+cd "$W" || exit 1
+B=$BIN
+command -v sox >/dev/null || { skip "mkreport tests: sox is needed to make test audio"; exit 0; }
+
+# ---- fixtures: tone splits, two checkpoints with histories, evaluations ------------------------------------
+mkdata() {
+    make_tone_splits || return 1
+    $B/cnntrain -q --threads 1 --epochs 3 --batch 8 --train train.npy --val val.npy --classes split/classes.tsv \
+        --frontend "--n-mels 32 | --frames 32" --history base.history -o base.safetensors || return 1
+    $B/cnntrain -q --threads 1 --epochs 1 --seed 7 --train train.npy --classes split/classes.tsv --history weak.history \
+        -o weak.safetensors || return 1
+    $B/cnneval -q base.safetensors test.npy -o ev-base || return 1
+    $B/cnneval -q weak.safetensors test.npy -o ev-weak
+}
+mkdata 2>data.err || { notok "making the test data and checkpoints: $(head -c 300 data.err)"; exit 0; }
+ntest=$(($(wc -l < split/test.tsv) - 1))
+# scan results as cnneval --scan -o DIR writes them (file, start, end, one probability per class; file, class, count)
+mkdir scan
+{ printf 'file\tstart\tend\tcat\tdog\towl\n'
+  for f in long1.wav long2.wav; do for i in 0 1 2 3 4 5 6 7 8 9; do
+      awk -v f=$f -v i=$i 'BEGIN { a = (i % 4) / 4; printf "%s\t%.3f\t%.3f\t%.6f\t%.6f\t%.6f\n", f, i, i + 2, a, (1 - a) / 2, (1 - a) / 2 }'
+  done; done; } > scan/scores.tsv
+printf 'file\tclass\tcount\nlong1.wav\tcat\t2\nlong1.wav\tdog\t0\nlong1.wav\towl\t0\nlong2.wav\tcat\t3\nlong2.wav\tdog\t1\nlong2.wav\towl\t0\n' > scan/results.tsv
+echo 0.6 > scan/threshold
+
+MODELS=(-m base=base.safetensors,base.history,ev-base -m weak.safetensors,weak.history,ev-weak)
+ARGS=(--split split "${MODELS[@]}" --test test.npy --test-list split/test.tsv --scan scan)
+
+# ---- a full report -------------------------------------------------------------------------------------------
+$B/mkreport "${ARGS[@]}" -o r1/report.html 2>r1.err; rc=$?
+[ $rc = 0 ] && [ -s r1/report.html ] && ok "mkreport: exit 0, report written" || notok "mkreport: rc=$rc $(head -c 300 r1.err)"
+grep -Eq '^mkreport: r1/report.html: 2 models, [0-9]+ figures in r1/figures$' r1.err && ok "one summary line on stderr" \
+    || notok "summary: $(cat r1.err)"
+nfig=$(ls r1/figures/*.png 2>/dev/null | wc -l)
+# 2 data + 3 examples + per model curves, confusion, confidence, 2 galleries + 2 scan timelines
+[ "$nfig" = 17 ] && ok "17 figures written as PNG files" || notok "figures: $nfig ($(ls r1/figures | tr '\n' ' '))"
+nimg=$(grep -o '<img src="data:image/png;base64,' r1/report.html | wc -l)
+[ "$nimg" = "$nfig" ] && ok "as many embedded images as figure files ($nimg)" || notok "embedded $nimg, files $nfig"
+miss=""
+for f in r1/figures/*.png; do
+    grep -qF "data:image/png;base64,$(base64 -w0 "$f")\"" r1/report.html || miss="$miss $(basename "$f")"
+    grep -qF "data-file=\"$(basename "$f")\"" r1/report.html || miss="$miss $(basename "$f")(name)"
+done
+[ -z "$miss" ] && ok "every figure file is embedded byte for byte in the page" || notok "not embedded:$miss"
+bad=""
+for f in r1/figures/*.png; do
+    n=$(basename "$f")
+    read -r w h < <(od -An -tu1 -j16 -N8 "$f" | awk '{ print $1 * 16777216 + $2 * 65536 + $3 * 256 + $4, $5 * 16777216 + $6 * 65536 + $7 * 256 + $8 }')
+    grep -qF "width=\"$w\" height=\"$h\" data-w=\"$w\" data-h=\"$h\" data-file=\"$n\"" r1/report.html || bad="$bad $n"
+done
+[ -z "$bad" ] && ok "each image's width/height/data-w/data-h attributes are its PNG header's size" || notok "sizes:$bad"
+if grep -Eq '<(link|iframe|object|embed)\b|src="(https?:|//|file:)|url\(' r1/report.html; then notok "external resources referenced"
+else ok "self-contained: no external resource"; fi
+for id in data models curves model-1 model-2 settings scan; do
+    grep -q "<section id=\"$id\">" r1/report.html || { notok "section $id missing"; continue; }
+done
+ok "sections: data, models, curves, two evaluations, settings, scan"
+head -1 r1/report.html | grep -q '<!DOCTYPE html>' && tail -1 r1/report.html | grep -q '</html>' && ok "a whole HTML document" \
+    || notok "document start/end"
+grep -q '<td><a href="#model-1">base</a></td><td>baseline</td><td>1x32x32</td>' r1/report.html && grep -q '#model-2">weak</a>' r1/report.html \
+    && ok "comparison table: names given and from the checkpoint's file name, architecture, input shape" || notok "comparison table"
+grep -q "cnneval --scan results" r1/report.html && grep -q "detection threshold 0.6" r1/report.html && grep -q '<td>long2.wav</td><td class="n">3</td><td class="n">1</td>' r1/report.html \
+    && ok "scan: threshold from DIR/threshold, counts per recording and class" || notok "scan section"
+# the misclassified list of the weak model is its wrong rows
+nwrong=$(awk -F'\t' 'NR > 1 && $2 != $3' ev-weak/predictions.tsv | wc -l)
+shown=$(sed -n '/<section id="model-2">/,/<\/section>/p' r1/report.html | sed -n '/<h3>Misclassified/,$p' | grep -c '<tr class="wrong">')
+[ "$shown" = "$nwrong" ] && ok "misclassified list: the $nwrong wrong predictions of the weak model" || notok "misclassified: $shown shown, $nwrong wrong"
+grep -q "<code>--n-mels 32 | --frames 32</code>" r1/report.html && ok "settings: the recorded front end" || notok "front end not shown"
+
+# ---- same bytes twice; the seed changes the random gallery only -------------------------------------------------
+$B/mkreport -q "${ARGS[@]}" -o r2/report.html --figures r2/figs 2>r2.err
+cmp -s r1/report.html r2/report.html && diff -r r1/figures r2/figs >/dev/null && ok "same inputs: identical page and figures" \
+    || notok "second run differs: $(cmp r1/report.html r2/report.html | head -1)"
+[ ! -s r2.err ] && ok "-q: nothing on stderr" || notok "-q: $(cat r2.err)"
+$B/mkreport -q "${ARGS[@]}" --seed 5 -o r3/report.html
+cmp -s r1/figures/base-least-confident.png r3/figures/base-least-confident.png && ! cmp -s r1/figures/base-random.png r3/figures/base-random.png \
+    && ok "--seed changes the random gallery, not the least confident one" || notok "--seed"
+$B/mkreport -q "${ARGS[@]}" --no-figures --gallery 0 -o r4/report.html && [ ! -e r4/figures ] && ! grep -q 'least-confident' r4/report.html \
+    && ok "--no-figures writes the page only; --gallery 0 leaves galleries out" || notok "--no-figures/--gallery 0"
+$B/mkreport -q -m base.safetensors -o r5.html && [ -s r5.html ] && [ -e figures ] \
+    && ok "a checkpoint alone is enough; figures beside the page by default" || notok "checkpoint alone"
+
+# ---- escaping: a class named <b>&"x in every table the page shows ------------------------------------------------
+EVIL='<b>&"x'
+mkdir -p evil/split evil/ev
+cp split/*.tsv evil/split/
+awk -F'\t' -v OFS='\t' -v e="$EVIL" 'NR > 1 && $2 == "owl" { $2 = e } 1' split/classes.tsv > evil/split/classes.tsv
+awk -F'\t' -v OFS='\t' -v e="$EVIL" 'NR == 1 { $7 = "p_" e } NR > 1 { if ($2 == "owl") $2 = e; if ($3 == "owl") $3 = e } 1' \
+    ev-weak/predictions.tsv > evil/ev/predictions.tsv
+$B/mkreport -q --split evil/split -m weak.safetensors,,evil/ev --test test.npy -o evil/report.html 2>evil.err \
+    && grep -q '&lt;b&gt;&amp;&quot;x' evil/report.html && ! grep -qF "$EVIL" evil/report.html && ! grep -q '<b>' evil/report.html \
+    && ok "a class named $EVIL is escaped everywhere" || notok "escaping: $(head -c 200 evil.err)"
+
+# ---- a pipeline output folder ---------------------------------------------------------------------------------------
+mkdir -p pipe/models pipe/eval
+cp -r split pipe/split; cp test.npy test-labels.npy pipe/; cp -r scan pipe/scan
+cp base.safetensors pipe/models/baseline.safetensors; cp base.safetensors pipe/models/baseline.state.safetensors
+cp base.history.tsv pipe/models/baseline.history.tsv; cp -r ev-base pipe/eval/baseline
+$B/mkreport pipe/ 2>pipe.err; rc=$?
+[ $rc = 0 ] && [ -s pipe/report.html ] && [ -s pipe/figures/baseline-confusion.png ] && grep -q '<title>audiocnn report: pipe</title>' pipe/report.html \
+    && [ "$(grep -c '<section id="model-' pipe/report.html)" = 1 ] && grep -q '<section id="scan">' pipe/report.html \
+    && grep -q 'baseline-least-confident.png' pipe/report.html && grep -q 'baseline-curves.png' pipe/report.html \
+    && ok "mkreport OUTDIR: split, models (state files skipped), history, eval, test data, scan found; OUTDIR/report.html" \
+    || notok "OUTDIR: rc=$rc $(head -c 300 pipe.err)"
+test_name=$(sed -n 2p split/test.tsv | cut -f1); test_name=${test_name##*/}
+grep -q ">$test_name<" pipe/report.html && ok "gallery and misclassified names from split/test.tsv ($test_name)" || notok "test sample names"
+
+# ---- errors: one line naming the file, exit 1 or 2, nothing written --------------------------------------------------
+bad() { # NAME REGEX RC ARGS...
+    local name=$1 re=$2 want=$3; shift 3
+    rm -rf bad
+    expect_error "$name" "$re" "$want" $B/mkreport "$@" -o bad/report.html
+    [ ! -e bad ] && ok "nothing written after: $name" || notok "left behind after $name: $(find bad | head -3 | tr '\n' ' ')"
+}
+bad "missing checkpoint" "nothere.safetensors: " 1 -m nothere.safetensors
+head -c 200 base.safetensors > trunc.safetensors
+bad "truncated checkpoint" "trunc.safetensors: " 1 -m trunc.safetensors
+bad "missing history" "nothere.tsv: " 1 -m base.safetensors,nothere
+mkdir -p ragged; head -3 ev-base/predictions.tsv > ragged/predictions.tsv; printf '#9\tcat\n' >> ragged/predictions.tsv
+bad "ragged predictions.tsv" "ragged/predictions.tsv: line 4 has 2 fields" 1 -m base.safetensors,,ragged
+mkdir -p badjson; cp ev-base/predictions.tsv badjson/; printf '{"samples": 3, "accuracy": ' > badjson/metrics.json
+bad "truncated metrics.json" "badjson/metrics.json: offset" 1 -m base.safetensors,,badjson
+mkdir -p other; cp ev-base/predictions.tsv other/; sed 's/"accuracy": [0-9.]*/"accuracy": 0.123/' ev-base/metrics.json > other/metrics.json
+bad "metrics.json of another evaluation" "other/metrics.json: does not match" 1 -m base.safetensors,,other
+bad "predictions and test data of different lengths" "predictions.tsv: $ntest predictions, but train.npy has" 1 -m base.safetensors,,ev-base --test train.npy
+bad "missing split folder" "nosplit/classes.tsv: " 1 --split nosplit
+mkdir -p gone/split; cp split/*.tsv gone/split/; sed -i 's|data/cat/cat_|data/cat/gone_|' gone/split/train.tsv
+bad "a recording that is not there" "data/cat/gone_[0-9]+.wav: " 1 --split gone/split
+mkdir -p badscan; printf 'file\tstart\tend\tcat\nx.wav\t0\t1\t1.5\n' > badscan/scores.tsv
+bad "a score that is not a probability" "badscan/scores.tsv: line 2: cat '1.5' is not a probability" 1 --scan badscan
+bad "no inputs" "nothing to report" 2
+bad "unknown option" "--bogus: unknown option" 2 --bogus
+expect_error "an option without its value" "--test: needs a value" 2 $B/mkreport -o bad.html -m base.safetensors --test
+bad "bad --seed" "--seed abc" 2 --seed abc -m base.safetensors
+bad "--model without a checkpoint" "no checkpoint" 2 -m name=
+bad "two models with one name" "same file name" 1 -m a=base.safetensors -m a=weak.safetensors
+expect_error "no output and no OUTDIR" "no output" 2 $B/mkreport -m base.safetensors
+$B/mkreport --help | grep -q -- '--test-list' && ok "--help lists the options" || notok "--help"
+MAN=$TESTS/../man/mkreport.1
+missing=$(for o in $($B/mkreport --help | grep -oE -- '--[a-z][a-z-]+' | sort -u); do sed 's/\\-/-/g' "$MAN" | grep -qF -- "$o" || echo "$o"; done)
+[ -z "$missing" ] && ok "every option of --help is in the man page" || notok "man page lacks: $missing"
+
+# ---- the page in a real browser ----------------------------------------------------------------------------------------
+CHROME=$(command -v chromium || command -v chromium-browser || command -v google-chrome || true)
+if [ -z "$CHROME" ]; then skip "browser checks: no chromium"; exit 0; fi
+browse() { # extra chromium arguments, then the URL; a profile of its own, bounded time
+    timeout 90 "$CHROME" --headless --no-sandbox --disable-gpu --hide-scrollbars --no-first-run --mute-audio \
+        --user-data-dir="$W/chrome-profile" --virtual-time-budget=10000 "$@" 2>>chrome.err
+}
+browse --dump-dom "file://$W/r1/report.html#check" > dom.html
+if grep -q "data-check=\"images=$nfig bad=0\"" dom.html; then ok "chromium: the page loads, all $nfig images decode at their natural sizes"
+else notok "chromium: $(grep -o 'data-check="[^"]*"' dom.html || echo 'no check result') $(grep '^bad ' dom.html | head -3) $(tail -c 200 chrome.err)"; fi
+nok=$(grep -cE '^(<pre id="check">)?ok [a-z0-9-]+\.png [0-9]+x[0-9]+' dom.html)
+[ "$nok" = "$nfig" ] && ok "chromium: one 'ok' line per figure" || notok "chromium: $nok ok lines of $nfig"
+browse --dump-dom "file://$W/evil/report.html" > evil-dom.html
+grep -q '&lt;b&gt;&amp;"x' evil-dom.html && ! grep -q '<b>' evil-dom.html && ok "chromium: the hostile class name stays text in the DOM" \
+    || notok "chromium: class name became markup"
+browse --screenshot="$W/report.png" --window-size=1280,4000 "file://$W/r1/report.html" >/dev/null
+if [ -s "$W/report.png" ] && [ "$(od -An -tx1 -N4 "$W/report.png" | tr -d ' ')" = 89504e47 ]; then ok "chromium: screenshot $W/report.png"
+else notok "chromium: no screenshot ($(tail -c 200 chrome.err))"; fi
