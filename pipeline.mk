@@ -33,9 +33,12 @@ Variables (current value):
   NORM=$(NORM)   specnorm --mode: sample, minmax, none, or stats (per-band statistics of train)
   FRAMES=$(FRAMES)   frames per stacked spectrogram (pad/crop; specnorm's default 400)
   NORM_OPTS=$(NORM_OPTS)   more specnorm options (--crop, --pad)
-  MODELS=$(MODELS)   architectures to train, one checkpoint each (`cnntrain --help` lists them)
+  MODELS=$(MODELS)   models to train, one checkpoint each; a model's name is its architecture
+                  (`cnntrain --help` lists them) unless ARCH_<model> names one (MODELS="baseline
+                  small" ARCH_small=baseline TRAIN_OPTS_small="--dropout 0.1": two variants)
   TRAIN_OPTS=$(TRAIN_OPTS)   cnntrain options for every model (default: cnntrain's)
-  TRAIN_OPTS_<model>   cnntrain options for one model, after TRAIN_OPTS (TRAIN_OPTS_baseline=--lr 1e-3)
+  TRAIN_OPTS_<model>   cnntrain options for that model only, after TRAIN_OPTS
+  ARCH_<model>    its architecture (default: the model's name)
   EVAL_OPTS=$(EVAL_OPTS)   cnneval options (--top-k K)
   SKIP_BAD=$(SKIP_BAD)   1: a recording wav2mel cannot read is left out and listed in $$(OUT)/skipped.tsv;
                   0: it stops the run with its name
@@ -140,7 +143,7 @@ $(eval $(call settings,$(OUT)/frontend.opts,MEL_OPTS))
 $(eval $(call settings,$(OUT)/norm.opts,NORM_SETTINGS))
 $(eval $(call settings,$(OUT)/eval.opts,EVAL_OPTS))
 $(eval $(call settings,$(OUT)/skipbad.opts,SKIP_BAD))
-$(foreach m,$(MODELS),$(eval TRAIN_OPTS_$(m) ?=)$(eval TRAIN_SETTINGS_$(m) = --arch $(m) $$(TRAIN_OPTS) $$(TRAIN_OPTS_$(m))) \
+$(foreach m,$(MODELS),$(eval TRAIN_OPTS_$(m) ?=)$(eval ARCH_$(m) ?= $(m))$(eval TRAIN_SETTINGS_$(m) = --arch $$(ARCH_$(m)) $$(TRAIN_OPTS) $$(TRAIN_OPTS_$(m))) \
   $(eval $(call settings,$(OUT)/models/$(m).opts,TRAIN_SETTINGS_$(m))))
 
 # Tools that write several files are rules for one of them (GNU make 4.3's grouped targets are not
@@ -288,7 +291,7 @@ define model
 $(OUT)/models/$(1).safetensors: \
 		$(foreach s,train val,$(OUT)/$(s).npy $(OUT)/$(s)-labels.npy) $(OUT)/split/classes.tsv $(OUT)/models/$(1).opts $(CNNTRAIN)
 	@mkdir -p $$(@D)
-	$$(CNNTRAIN) -q --arch $(1) --train $(OUT)/train.npy --val $(OUT)/val.npy --classes $(OUT)/split/classes.tsv \
+	$$(CNNTRAIN) -q --arch $$(ARCH_$(1)) --train $(OUT)/train.npy --val $(OUT)/val.npy --classes $(OUT)/split/classes.tsv \
 	  $$(if $$(filter stats,$$(NORM)),,--frontend $$(call shq,$$(FRONTEND_TEXT))) --history $(OUT)/models/$(1).history \
 	  --state $(OUT)/models/$(1).state.safetensors $$(TRAIN_OPTS) $$(TRAIN_OPTS_$(1)) -o $(OUT)/models/$(1).safetensors
 	@awk -F'\t' 'NR > 1 { n++; if (NR == 2 || $$$$4 < best) { best = $$$$4; e = $$$$1; acc = $$$$5 } } \

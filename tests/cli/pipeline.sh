@@ -1,4 +1,5 @@
-# pipeline.mk: the front-end DAG on a tiny data set made here; incremental rebuilds.
+# pipeline.mk: the whole job on a tiny data set made here (3 classes x 8 tones, two epochs): every
+# artefact, count checks, what make -n/-q say after each kind of change, -j2 = -j1, SKIP_BAD, lists.
 . "$(dirname "$0")/lib.sh"
 ROOT=$(cd "$TESTS/.." && pwd)
 command -v sox >/dev/null || { skip "pipeline: sox is needed to make test audio"; exit 0; }
@@ -8,42 +9,179 @@ for c in cat dog owl; do
     for i in 1 2 3 4 5 6 7 8; do sox -n -r 16000 -c 1 "$D/$c/${c}_$i.wav" synth 0.$((i + 2)) sine $((200 * i + ${#c} * 100)) 2>/dev/null; done
 done
 echo "notes" > "$D/cat/README.txt"   # not audio: ignored
-pm() { make --no-print-directory -C "$ROOT" -f pipeline.mk DATA="$D" OUT="$W/out" BIN="$BIN" "$@"; }
-pm >"$W/log1" 2>&1 && ok "pipeline runs on a fresh data set" || notok "pipeline failed: $(tail -3 "$W/log1")"
-for f in split/train.tsv split/classes.tsv mels/train.tsv mels/test.tsv train.npy val.npy test.npy train-labels.npy; do
-    [ -s "$W/out/$f" ] || { notok "missing $f"; continue; }
-done
-ok "every artefact present"
-n_rows=$(( $(cat "$W"/out/mels/{train,val,test}.tsv | wc -l) - 3 ))
-[ "$n_rows" = 24 ] && ok "24 recordings, 24 spectrograms across the splits" || notok "spectrogram count $n_rows"
-ntrain=$(( $(wc -l < "$W/out/split/train.tsv") - 1 ))
-head -c 128 "$W/out/train.npy" | tr -d '\000' | grep -q "'shape': ($ntrain, 1, 128, 400)" && ok "train stack is ($ntrain, 1, 128, 400)" \
-    || notok "train stack shape: $(head -c 128 "$W/out/train.npy" | tr -d '\000')"
-pm >"$W/log2" 2>&1
-[ ! -s "$W/log2" ] && ok "second run does nothing" || notok "second run did: $(head -3 "$W/log2")"
-sleep 1; touch "$D/dog/dog_3.wav"
-pm >"$W/log3" 2>&1
-[ "$(grep -c 'wav2mel' "$W/log3")" = 1 ] && grep -q 'dog_3.wav' "$W/log3" && ! grep -q splitset "$W/log3" \
-    && ok "touching one recording recomputes only its spectrogram (and the stacks)" || notok "touch rebuilt: $(grep -c wav2mel "$W/log3") spectrograms"
-pm MEL_OPTS="--n-mels 64" >"$W/log4" 2>&1
-[ "$(grep -c 'wav2mel' "$W/log4")" = 24 ] && head -c 128 "$W/out/train.npy" | tr -d '\000' | grep -q "($ntrain, 1, 64, 400)" \
-    && ok "changing MEL_OPTS recomputes every spectrogram" || notok "MEL_OPTS change: $(grep -c wav2mel "$W/log4")"
-cut -f1,2 "$W/out/split/train.tsv" > "$W/before"
-for i in 9 10 11 12; do sox -n -r 16000 -c 1 "$D/owl/owl_$i.wav" synth 0.5 sine $((300 * i)) 2>/dev/null; done
-pm MEL_OPTS="--n-mels 64" >"$W/log5" 2>&1
-[ "$(grep -c 'wav2mel' "$W/log5")" = 4 ] && ok "adding 4 recordings computes 4 spectrograms" || notok "adding: $(grep -c wav2mel "$W/log5")"
-missing=$(cut -f1 "$W/before" | tail -n +2 | while read -r p; do grep -q "^$p	" "$W/out/split/train.tsv" || echo "$p"; done)
-[ -z "$missing" ] && ok "no earlier training recording moved to another split" || notok "moved: $missing"
-pm DATA="$W/nothing" >"$W/log6" 2>&1; rc=$?
-[ $rc != 0 ] && grep -q "pipeline: error: .*nothing: no such directory" "$W/log6" && ok "missing DATA is a clear error" || notok "missing DATA: rc=$rc $(cat "$W/log6")"
+echo "notes" > "$D/README.md"        # not in a class folder: ignored
+# Two models: the baseline and a variant of it with its own setting.
+FAST=(MEL_OPTS="--n-mels 32" FRAMES=32 TRAIN_OPTS="--epochs 2 --threads 1" MODELS="baseline small" ARCH_small=baseline
+      TRAIN_OPTS_small="--dropout 0.1")
+pmk() { make --no-print-directory -C "$ROOT" -f pipeline.mk BIN="$BIN" "$@"; }
+pm() { pmk DATA="$D" OUT="$W/out" "${FAST[@]}" "$@"; }
+# count TOOL LOG: how many times make ran (or, with -n, would run) the tool; the per-recording wav2mel
+# recipe is quiet and says "wav2mel RECORDING" instead
+count() { echo $(( $(grep -c "$BIN/$1 " "$2") + $(grep -c "^$1 " "$2") )); }
+# runs LOG: the tools a log shows, e.g. "wav2mel=1 splitset=0 specnorm=1 cnntrain=0 cnneval=2"
+runs() { local t; for t in wav2mel splitset specnorm cnntrain cnneval; do printf '%s=%s ' $t "$(count $t "$1")"; done; }
+npy_shape() { head -c 128 "$1" | LC_ALL=C tr -c '[:print:]' ' ' | LC_ALL=C sed -n "s/.*'shape': (\([^)]*\)).*/\1/p"; }
+nohist() { # a copy of an output tree without the seconds per epoch (the only run-to-run difference)
+    cp -r "$1" "$2"
+    for f in "$2"/models/*.history.tsv; do cut -f1-6 "$f" > "$f.x" && mv "$f.x" "$f"; done
+    for f in "$2"/models/*.history.json; do grep -v '"seconds"' "$f" > "$f.x" && mv "$f.x" "$f"; done
+}
 
-# training and evaluation stages
-pm MEL_OPTS="--n-mels 64" FRAMES=48 TRAIN_OPTS="--epochs 2 --threads 1" evaluate >"$W/log7" 2>&1; rc=$?
-[ $rc = 0 ] && [ -s "$W/out/models/baseline.safetensors" ] && [ -s "$W/out/models/baseline.history.tsv" ] && [ -s "$W/out/eval/baseline/metrics.json" ] \
-    && [ -s "$W/out/eval/baseline/predictions.tsv" ] && ok "evaluate: trains the baseline and evaluates it on the test split" || notok "evaluate: rc=$rc $(tail -3 "$W/log7")"
-pm MEL_OPTS="--n-mels 64" FRAMES=48 TRAIN_OPTS="--epochs 2 --threads 1" evaluate >"$W/log8" 2>&1
-[ ! -s "$W/log8" ] && ok "evaluate again does nothing" || notok "evaluate again did: $(head -3 "$W/log8")"
+# --- the whole job, -j1 and -j2 ---------------------------------------------------------------------
+pm -j1 all >"$W/log1" 2>&1 && ok "pipeline all runs on a fresh data set" || notok "pipeline failed: $(tail -3 "$W/log1")"
+missing=""
+for f in recordings.txt split/{train,val,test,classes}.tsv mels/{train,val,test}.tsv mels/cat/cat_1.wav.npy mels/cat/cat_1.wav.tsv \
+         {train,val,test}.npy {train,val,test}-labels.npy models/{baseline,small}.{safetensors,history.tsv,history.json} \
+         eval/{baseline,small}/{metrics.json,predictions.tsv,misclassified.tsv} counts.tsv skipped.tsv; do
+    [ -s "$W/out/$f" ] || missing+=" $f"
+done
+[ -z "$missing" ] && ok "every artefact present" || notok "missing:$missing"
+ls "$W/out/mels/cat" | grep -q README && notok "a non-audio file got a spectrogram" || ok "non-audio files are ignored"
+find "$W/out" -name '*.tmp*' -o -name '*.err' -o -name '*.count' | grep -q . && notok "temporary files left: $(find "$W/out" -name '*.tmp*' -o -name '*.err')" \
+    || ok "no temporary files left behind"
+printf 'stage\tcount\nrecordings\t24\nsplit\t24\nwith spectrograms\t24\nleft out\t0\nspectrograms\t24\nstacked\t24\n' > "$W/counts.want"
+cmp -s "$W/counts.want" "$W/out/counts.tsv" && grep -q "counts.tsv: 24 recordings, 24 spectrograms, 0 left out, 24 stacked: ok" "$W/log1" \
+    && ok "count check: 24 recordings = 24 split rows = 24 spectrograms = 24 stacked" || notok "counts: $(cat "$W/out/counts.tsv")"
+[ "$(wc -l < "$W/out/skipped.tsv")" = 1 ] && ok "skipped.tsv: header only" || notok "skipped.tsv: $(cat "$W/out/skipped.tsv")"
+ntrain=$(( $(wc -l < "$W/out/split/train.tsv") - 1 ))
+[ "$(npy_shape "$W/out/train.npy")" = "$ntrain, 1, 32, 32" ] && [ "$(npy_shape "$W/out/train-labels.npy")" = "$ntrain," ] \
+    && ok "train stack is ($ntrain, 1, 32, 32) with $ntrain labels" || notok "train stack shape: $(npy_shape "$W/out/train.npy")"
+ntest=$(( $(wc -l < "$W/out/split/test.tsv") - 1 ))
+[ "$(( $(wc -l < "$W/out/eval/small/predictions.tsv") - 1 ))" = "$ntest" ] && grep -q '"accuracy"' "$W/out/eval/small/metrics.json" \
+    && ok "evaluation: one prediction per test recording, metrics" || notok "evaluation: $(head -3 "$W/out/eval/small/predictions.tsv")"
+grep -q -- '--dropout 0.1' "$W/out/models/small.opts" && ! grep -q -- '--dropout' "$W/out/models/baseline.opts" \
+    && ok "per-model settings go to that model only" || notok "model settings: $(cat "$W"/out/models/*.opts)"
 "$BIN/cnneval" "$W/out/models/baseline.safetensors" "$D/cat/cat_1.wav" >"$W/raw.tsv" 2>"$W/raw.err" && [ "$(wc -l < "$W/raw.tsv")" = 2 ] \
     && ok "the pipeline's checkpoint classifies a raw recording (front end recorded)" || notok "raw classification: $(cat "$W/raw.err")"
-pm MEL_OPTS="--n-mels 64" FRAMES=48 TRAIN_OPTS="--epochs 3 --threads 1" evaluate >"$W/log9" 2>&1
-grep -q cnntrain "$W/log9" && ! grep -q wav2mel "$W/log9" && ok "changing TRAIN_OPTS retrains without recomputing spectrograms" || notok "TRAIN_OPTS change: $(head -3 "$W/log9")"
+mv "$W/out" "$W/out-j1"
+pm -j2 all >"$W/log2" 2>&1 && ok "pipeline all with -j2" || notok "-j2 failed: $(tail -3 "$W/log2")"
+nohist "$W/out-j1" "$W/cmp1"; nohist "$W/out" "$W/cmp2"
+diff -r "$W/cmp1" "$W/cmp2" >"$W/jdiff" 2>&1 && ok "make -j2 gives the same bytes as make -j1 (but the seconds per epoch)" \
+    || notok "-j2 differs from -j1: $(head -5 "$W/jdiff")"
+rm -rf "$W/out-j1" "$W/cmp1" "$W/cmp2"
+
+# --- nothing to do ----------------------------------------------------------------------------------
+pm >"$W/log" 2>&1; pm -q; rc=$?
+[ $rc = 0 ] && ! grep -q "$BIN/" "$W/log" && ok "a second run does nothing, and make -q says it is up to date" || notok "second run: rc=$rc $(head -3 "$W/log")"
+
+# --- what each change redoes: make -n first (which changes nothing), then for real ------------------
+check_n() { # NAME WANT make-args...: make -n would run exactly WANT
+    local name=$1 want=$2; shift 2
+    pm -n "$@" >"$W/logn" 2>&1
+    local got; got=$(runs "$W/logn")
+    if [ "$got" = "$want" ]; then ok "$name: make -n shows $want"; else notok "$name: make -n shows $got (want $want)"; fi
+}
+test_rec=$(sed -n 2p "$W/out/split/test.tsv" | cut -f1); train_rec=$(sed -n 2p "$W/out/split/train.tsv" | cut -f1)
+touch "$test_rec"
+pm -q && notok "make -q after touching a recording says up to date" || ok "make -q after touching a test recording: out of date"
+check_n "touched test recording" "wav2mel=1 splitset=0 specnorm=1 cnntrain=0 cnneval=2 "
+touch "$train_rec"
+check_n "touched test and train recordings" "wav2mel=2 splitset=0 specnorm=2 cnntrain=2 cnneval=2 "
+pm >"$W/log" 2>&1
+[ "$(runs "$W/log")" = "wav2mel=2 splitset=0 specnorm=2 cnntrain=2 cnneval=2 " ] && grep -q "wav2mel $test_rec" "$W/log" \
+    && ok "touching two recordings recomputes their spectrograms, their splits and what follows" || notok "touch rebuilt: $(runs "$W/log")"
+pm -q && ok "then up to date" || notok "still out of date after the rebuild"
+# settings: front end, stacking, training of all models, of one model, evaluation
+check_n "MEL_OPTS changed" "wav2mel=24 splitset=0 specnorm=3 cnntrain=2 cnneval=2 " MEL_OPTS="--n-mels 24"
+check_n "FRAMES changed" "wav2mel=0 splitset=0 specnorm=3 cnntrain=2 cnneval=2 " FRAMES=40
+check_n "TRAIN_OPTS changed" "wav2mel=0 splitset=0 specnorm=0 cnntrain=2 cnneval=2 " TRAIN_OPTS="--epochs 3 --threads 1"
+check_n "TRAIN_OPTS_small changed" "wav2mel=0 splitset=0 specnorm=0 cnntrain=1 cnneval=1 " TRAIN_OPTS_small="--dropout 0.2"
+check_n "EVAL_OPTS changed" "wav2mel=0 splitset=0 specnorm=0 cnntrain=0 cnneval=2 " EVAL_OPTS="--top-k 2"
+pm -q && ok "make -n with other settings changes nothing" || notok "make -n with other settings left the outputs out of date"
+cp "$W/out/models/baseline.safetensors" "$W/base.before"
+pm TRAIN_OPTS_small="--dropout 0.2" >"$W/log" 2>&1
+[ "$(runs "$W/log")" = "wav2mel=0 splitset=0 specnorm=0 cnntrain=1 cnneval=1 " ] && grep -q -- "--arch baseline .*--dropout 0.2" "$W/log" \
+    && cmp -s "$W/base.before" "$W/out/models/baseline.safetensors" \
+    && ok "TRAIN_OPTS_small retrains that model only" || notok "TRAIN_OPTS_small: $(runs "$W/log")"
+pm TRAIN_OPTS_small="--dropout 0.2" -q && ok "then up to date with the new setting" || notok "not up to date after TRAIN_OPTS_small"
+pm -q && notok "going back to the old setting is not seen" || ok "going back to the old setting retrains again"
+pm >/dev/null 2>&1
+pm MEL_OPTS="--n-mels 24" >"$W/log" 2>&1
+[ "$(count wav2mel "$W/log")" = 24 ] && [ "$(npy_shape "$W/out/train.npy")" = "$ntrain, 1, 24, 32" ] \
+    && ok "changing MEL_OPTS recomputes every spectrogram and the stacks" || notok "MEL_OPTS change: $(runs "$W/log")"
+
+# --- adding recordings: only their spectrograms, and the split stays stable -------------------------
+cut -f1,2 "$W/out/split/train.tsv" > "$W/before"
+for i in 9 10 11 12; do sox -n -r 16000 -c 1 "$D/owl/owl_$i.wav" synth 0.5 sine $((300 * i)) 2>/dev/null; done
+pm MEL_OPTS="--n-mels 24" >"$W/log" 2>&1
+[ "$(count wav2mel "$W/log")" = 4 ] && [ "$(count splitset "$W/log")" = 1 ] && ok "adding 4 recordings computes 4 spectrograms (and re-splits)" \
+    || notok "adding: $(runs "$W/log")"
+missing=$(tail -n +2 "$W/before" | cut -f1 | while read -r p; do grep -q "^$p	" "$W/out/split/train.tsv" || echo "$p"; done)
+[ -z "$missing" ] && ok "no earlier training recording moved to another split" || notok "moved: $missing"
+grep -q '^recordings	28$' "$W/out/counts.tsv" && grep -q '^stacked	28$' "$W/out/counts.tsv" && ok "count check: 28 after adding 4" \
+    || notok "counts after adding: $(cat "$W/out/counts.tsv")"
+
+# --- a bad recording: an error naming it, or with SKIP_BAD=1 listed in skipped.tsv ------------------
+echo "not audio at all" > "$D/dog/broken.wav"
+pm MEL_OPTS="--n-mels 24" >"$W/log" 2>&1; rc=$?
+[ $rc != 0 ] && grep -q "^pipeline: error: $D/dog/broken.wav: .*SKIP_BAD=1" "$W/log" && [ ! -e "$W/out/mels/dog/broken.wav.tsv" ] \
+    && ok "a bad recording stops the run with its name" || notok "bad recording: rc=$rc $(grep error "$W/log")"
+pm MEL_OPTS="--n-mels 24" SKIP_BAD=1 >"$W/log" 2>&1; rc=$?
+[ $rc = 0 ] && [ "$(tail -n +2 "$W/out/skipped.tsv" | cut -f1)" = "$D/dog/broken.wav" ] && [ -n "$(tail -n +2 "$W/out/skipped.tsv" | cut -f2)" ] \
+    && grep -q "warning: $D/dog/broken.wav: left out" "$W/log" && grep -q '^left out	1$' "$W/out/counts.tsv" \
+    && grep -q '^recordings	29$' "$W/out/counts.tsv" && grep -q '^stacked	28$' "$W/out/counts.tsv" \
+    && ok "SKIP_BAD=1: the bad recording is left out, listed in skipped.tsv (path, reason) and counted" \
+    || notok "SKIP_BAD=1: rc=$rc $(tail -3 "$W/log") $(cat "$W/out/skipped.tsv")"
+pm MEL_OPTS="--n-mels 24" SKIP_BAD=1 -q && ok "SKIP_BAD=1 again: up to date" || notok "SKIP_BAD=1 again: out of date"
+pm MEL_OPTS="--n-mels 24" >"$W/log" 2>&1; rc=$?
+[ $rc != 0 ] && grep -q "pipeline: error: count check: 1 recording(s) left out by an earlier SKIP_BAD=1 run" "$W/log" \
+    && ok "SKIP_BAD=0 after a SKIP_BAD=1 run: an error, not silence" || notok "SKIP_BAD back to 0: rc=$rc $(tail -2 "$W/log")"
+rm "$D/dog/broken.wav"
+pm MEL_OPTS="--n-mels 24" >"$W/log" 2>&1 && grep -q '^left out	0$' "$W/out/counts.tsv" && ok "removing the bad recording clears it" \
+    || notok "after removing the bad recording: $(tail -2 "$W/log")"
+
+# --- count checks: a stage that drops a recording is an error ----------------------------------------
+mkdir -p "$W/fakebin"
+for t in wav2mel specnorm cnntrain cnneval; do ln -s "$BIN/$t" "$W/fakebin/$t"; done
+printf '#!/bin/sh\n"%s" "$@" || exit\nout=$(eval echo \\${$#})\nsed -i 2d "$out/test.tsv"\n' "$BIN/splitset" > "$W/fakebin/splitset"
+chmod +x "$W/fakebin/splitset"
+pmk DATA="$D" OUT="$W/out-drop" BIN="$W/fakebin" "${FAST[@]}" split >"$W/log" 2>&1; rc=$?
+[ $rc != 0 ] && grep -q "pipeline: error: $W/out-drop/split: 27 rows for 28 recordings" "$W/log" \
+    && ok "count check: a split that drops a recording stops the run" || notok "dropping split: rc=$rc $(tail -2 "$W/log")"
+rm "$W/fakebin/splitset"; ln -s "$BIN/splitset" "$W/fakebin/splitset"; rm "$W/fakebin/wav2mel"
+cat > "$W/fakebin/wav2mel" <<EOF
+#!/usr/bin/env bash
+# wav2mel, except that it makes no spectrogram of cat_2.wav (and says nothing)
+case "\$*" in *cat_2.wav*) while [ "\$1" != -m ]; do shift; done; printf 'key\tnpy\n' > "\$2"; exit 0;; esac
+exec "$BIN/wav2mel" "\$@"
+EOF
+chmod +x "$W/fakebin/wav2mel"
+pmk DATA="$D" OUT="$W/out-drop" BIN="$W/fakebin" "${FAST[@]}" features >"$W/log" 2>&1; rc=$?
+[ $rc != 0 ] && grep -q "pipeline: error: $D/cat/cat_2.wav: no spectrogram" "$W/log" \
+    && ok "count check: a recording without a spectrogram stops the run" || notok "no spectrogram: rc=$rc $(tail -2 "$W/log")"
+
+# --- a list of recordings with groups -----------------------------------------------------------------
+{ printf 'path\tlabel\tgroup\tnote\n'
+  for c in cat dog owl; do for i in 1 2 3 4 5 6 7 8; do printf '%s\t%s\tg%d\tx\n' "$D/$c/${c}_$i.wav" "$c" $i; done; done
+} > "$W/list.tsv"
+L=$W/out-list
+pmk DATA="$W/list.tsv" OUT="$L" "${FAST[@]}" MODELS=baseline all >"$W/log" 2>&1; rc=$?
+[ $rc = 0 ] && grep -q '^recordings	24$' "$L/counts.tsv" && grep -q '^stacked	24$' "$L/counts.tsv" && [ -s "$L/eval/baseline/metrics.json" ] \
+    && ok "DATA=LIST.tsv: the whole job" || notok "list: rc=$rc $(tail -3 "$W/log")"
+[ -s "$L/mels/data/cat/cat_1.wav.npy" ] && ok "DATA=LIST.tsv: spectrograms named by the path below the list's folder" \
+    || notok "list: spectrogram names: $(ls "$L/mels")"
+pmk DATA="$W/list.tsv" help | grep -q '^  OUT=outputs/list ' && ok "DATA=LIST.tsv: OUT defaults to outputs/<list name>" \
+    || notok "list: OUT: $(pmk DATA="$W/list.tsv" help | grep OUT=)"
+straddle=$(for s in train val test; do tail -n +2 "$L/split/$s.tsv" | cut -f4 | sort -u | sed "s/^/$s /"; done | awk '{ n[$2]++ } END { for (g in n) if (n[g] > 1) print g }')
+[ -z "$straddle" ] && [ "$(tail -qn +2 "$L"/split/{train,val,test}.tsv | cut -f4 | sort -u | wc -l)" = 8 ] \
+    && ok "DATA=LIST.tsv: its group column keeps each group in one split" || notok "groups straddle splits: $straddle"
+pmk DATA="$W/list.tsv" OUT="$L" "${FAST[@]}" MODELS=baseline -q && ok "DATA=LIST.tsv: then up to date" || notok "list: out of date after a run"
+
+# --- errors and help ----------------------------------------------------------------------------------
+pm DATA="$W/nothing" >"$W/log" 2>&1; rc=$?
+[ $rc != 0 ] && grep -q "pipeline: error: $W/nothing: no such file or directory" "$W/log" && ok "missing DATA is a clear error" \
+    || notok "missing DATA: rc=$rc $(cat "$W/log")"
+mkdir -p "$W/spaced/a b" && cp "$D/cat/cat_1.wav" "$W/spaced/a b/x.wav" && cp "$D/cat/cat_2.wav" "$W/spaced/a b/y z.wav"
+pmk DATA="$W/spaced" OUT="$W/out-spaced" >"$W/log" 2>&1; rc=$?
+[ $rc != 0 ] && grep -q "pipeline: error: $W/spaced/a b/x.wav: a path make cannot name" "$W/log" && ok "a path with a space is a clear error" \
+    || notok "spaces: rc=$rc $(cat "$W/log")"
+printf 'file\tlabel\n' > "$W/nopath.tsv"
+pmk DATA="$W/nopath.tsv" OUT="$W/out-nopath" >"$W/log" 2>&1; rc=$?
+[ $rc != 0 ] && grep -q "pipeline: error: $W/nopath.tsv: no path column" "$W/log" && ok "a list without a path column is a clear error" \
+    || notok "no path column: rc=$rc $(cat "$W/log")"
+pmk help >"$W/help" 2>&1
+for w in all split mels features train evaluate check clean DATA= OUT= MEL_OPTS= FRAMES= MODELS= TRAIN_OPTS= TRAIN_OPTS_ ARCH_ SKIP_BAD=; do
+    grep -q -- "$w" "$W/help" || { notok "make help does not mention $w"; continue; }
+done
+ok "make help lists the targets and variables"
+pm clean >/dev/null 2>&1; [ ! -e "$W/out" ] && ok "make clean removes the outputs" || notok "clean left $W/out"
