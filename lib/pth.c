@@ -107,7 +107,8 @@ typedef struct {
     size_t nall, acap;
     PthTensor *tens;
     int ntens, tcap;
-    int scap_s; /* capacity of f->s */
+    int scap_s;      /* capacity of f->s */
+    int *by_entry;   /* zip entry -> storage index or -1: one lookup per BINPERSID, never a scan */
 } Vm;
 
 static const char *opname(int op) {
@@ -292,20 +293,23 @@ static int persistent(Vm *vm, Val *pid) {
     char kb[120];
     SHOWN(key->s, key->len, kb);
     if (num->i < 0) return vm_err(vm, "storage '%s': negative element count %lld", kb, (long long)num->i);
-    int si = -1;
-    for (int k = 0; k < f->ns; k++)
-        if (strlen(f->s[k].key) == key->len && memcmp(f->s[k].key, key->s, key->len) == 0) si = k;
+    size_t pl = strlen(vm->dir) + 5 + key->len + 1;
+    char *path = malloc(pl);
+    if (!path) return oom(vm);
+    snprintf(path, pl, "%sdata/%.*s", vm->dir, (int)key->len, key->s);
+    int e = zip_find(&f->z, path);
+    if (e < 0) {
+        char pb[120];
+        vm_err(vm, "storage '%s': no entry %s in the archive", kb, SHOWN(path, strlen(path), pb));
+        free(path);
+        return -1;
+    }
+    free(path);
+    int si = vm->by_entry[e];
     if (si >= 0) {
         if (f->s[si].dtype != dt || f->s[si].numel != num->i)
             return vm_err(vm, "storage '%s' appears again with another type or size", kb);
     } else {
-        char path[600];
-        snprintf(path, sizeof path, "%sdata/%.*s", vm->dir, (int)key->len, key->s);
-        int e = zip_find(&f->z, path);
-        if (e < 0) {
-            char pb[120];
-            return vm_err(vm, "storage '%s': no entry %s in the archive", kb, SHOWN(path, strlen(path), pb));
-        }
         uint64_t es = st_dtype_size(dt), sz = f->z.e[e].size;
         if ((uint64_t)num->i > sz / es || (uint64_t)num->i * es != sz)
             return vm_err(vm, "storage '%s': %lld %s elements do not fill its entry of %llu bytes exactly", kb,
@@ -318,7 +322,7 @@ static int persistent(Vm *vm, Val *pid) {
         char *k = dup_n(key->s, key->len);
         if (!k) return oom(vm);
         f->s[f->ns] = (PthStorage){k, dt, num->i, e};
-        si = f->ns++;
+        si = vm->by_entry[e] = f->ns++;
     }
     Val *v = newval(vm, V_STORAGE);
     if (!v) return oom(vm);
@@ -619,6 +623,7 @@ static void vm_free(Vm *vm) {
     free(vm->stack);
     free(vm->memo);
     free(vm->tens);
+    free(vm->by_entry);
 }
 
 /* ---- the archive ------------------------------------------------------------------------------- */
@@ -779,6 +784,12 @@ static int parse_archive(PthFile *f) {
     }
     if (zip_read(z, pi, 0, pkl, (size_t)pn) < 0) goto out;
     vm = (Vm){.f = f, .pkl = path, .dir = dir, .p = pkl, .n = (size_t)pn};
+    vm.by_entry = malloc(sizeof *vm.by_entry * (size_t)z->n);
+    if (!vm.by_entry) {
+        err_set("%s: out of memory", f->name);
+        goto out;
+    }
+    for (int i = 0; i < z->n; i++) vm.by_entry[i] = -1;
     Val *result = NULL;
     if (run(&vm, &result) < 0 || collect(f, &vm, result) < 0) goto out;
     rc = 0;

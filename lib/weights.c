@@ -230,18 +230,25 @@ int weights_load(const char *path, ParamTable *t, const StLoadOpts *o, StrList *
         return -1;
     }
     unsigned char m[4] = {0};
-    ssize_t r;
-    do r = read(fd, m, sizeof m);
-    while (r < 0 && errno == EINTR);
+    size_t got = 0;
+    ssize_t r = 0;
+    while (got < sizeof m) {
+        r = read(fd, m + got, sizeof m - got);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) break;
+        got += (size_t)r;
+    }
     int e = errno;
     close(fd);
     if (r < 0) {
         err_set("%s: read error: %s", path, strerror(e));
         return -1;
     }
-    /* a ZIP local header or end record: torch.save's format; 0x80: a pickle, i.e. legacy torch.save */
-    int zip = r >= 2 && m[0] == 'P' && m[1] == 'K';
-    int pickle = r >= 1 && m[0] == 0x80;
-    if (zip || pickle) return pth_load_params(path, t, o, problems);
+    /* A ZIP local header or end record (torch.save), or PROTO 2 + LONG1 10, the legacy torch.save magic
+     * number's start. As a safetensors header length each of these is above 64 MB, more than ST_MAX_HEADER,
+     * so no safetensors file is taken for a .pth. */
+    static const unsigned char zip_lh[4] = {'P', 'K', 3, 4}, zip_end[4] = {'P', 'K', 5, 6}, legacy[4] = {0x80, 2, 0x8a, 10};
+    if (got == 4 && (!memcmp(m, zip_lh, 4) || !memcmp(m, zip_end, 4) || !memcmp(m, legacy, 4)))
+        return pth_load_params(path, t, o, problems);
     return st_load(path, t, o, problems);
 }

@@ -11,9 +11,10 @@
  *     with "and N more") and, when problems is not NULL, one line per problem pushed onto it;
  *   - nothing is loaded unless everything matches, and a read error half-way restores the old values.
  *
- * weights_load() sniffs PATH by its first bytes - a ZIP archive ("PK") or a pickle (legacy torch.save)
- * goes to lib/pth.c, anything else to lib/safetensors.c - so a tool loads pretrained weights (a
- * torchvision .pth or a .safetensors) with one call. */
+ * weights_load() sniffs PATH by its first 4 bytes - a ZIP archive ("PK\3\4" or "PK\5\6") or the legacy
+ * torch.save pickle (80 02 8a 0a) goes to lib/pth.c, anything else to lib/safetensors.c (as a safetensors
+ * header length, those bytes exceed ST_MAX_HEADER, so no valid safetensors file is misrouted) - so a
+ * tool loads pretrained weights (a torchvision .pth or a .safetensors) with one call. */
 #ifndef AUDIOCNN_WEIGHTS_H
 #define AUDIOCNN_WEIGHTS_H
 

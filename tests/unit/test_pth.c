@@ -307,6 +307,39 @@ static void params(void) {
     params_free(&a);
 }
 
+/* safetensors files whose 8-byte header length begins with 'P','K' or 0x80 still load as safetensors */
+static void sniffing(void) {
+    static const unsigned long lens[] = {0x4b50, 0x80, 0x0280};
+    for (int k = 0; k < 3; k++) {
+        char path[] = "/tmp/test_pth_sniff_XXXXXX";
+        int fd = mkstemp(path);
+        FILE *fp = fd >= 0 ? fdopen(fd, "wb") : NULL;
+        if (!fp) {
+            SKIP("sniffing: no temporary file");
+            return;
+        }
+        const char *h = "{\"w\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}";
+        unsigned char pre[8] = {0};
+        for (int b = 0; b < 8; b++) pre[b] = (unsigned char)(lens[k] >> (8 * b));
+        fwrite(pre, 1, 8, fp);
+        fputs(h, fp);
+        for (size_t i = strlen(h); i < lens[k]; i++) fputc(' ', fp);
+        float one = 1.5f;
+        fwrite(&one, 4, 1, fp);
+        fclose(fp);
+        ParamTable t;
+        params_init(&t);
+        params_add(&t, "w", PARAM_WEIGHT, 1, (int64_t[]){1});
+        params_alloc(&t);
+        int rc = weights_load(path, &t, NULL, NULL);
+        CHECK(rc == 0 && t.data[0] == 1.5f, "weights_load: a safetensors file whose header length starts with "
+              "bytes %02lx %02lx is read as safetensors%s%s", lens[k] & 0xff, lens[k] >> 8, rc ? ": " : "",
+              rc ? err_msg() : "");
+        params_free(&t);
+        remove(path);
+    }
+}
+
 static void reads(void) {
     PthFile f;
     if (pth_open(P("good_torch_dtypes.pth"), &f) < 0) {
@@ -337,6 +370,7 @@ int main(void) {
     corpus();
     reasons();
     params();
+    sniffing();
     reads();
     return check_failures ? 1 : 0;
 }
