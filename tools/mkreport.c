@@ -298,15 +298,22 @@ int main(int argc, char **argv) {
     if (nofig) figdir = NULL;
 
     Report r;
+    int rc = EXIT_OK;
     if (report_build(&c, &r) < 0) {
         diag_error("%s", err_msg());
-        return EXIT_DATA;
-    }
-    if (write_outputs(&r, out, figdir) < 0) {
+        rc = EXIT_DATA;
+    } else if (write_outputs(&r, out, figdir) < 0) {
         diag_error("%s", err_msg());
         roll_back();
+        rc = EXIT_DATA;
+    }
+    if (rc != EXIT_OK) {
         report_free(&r);
-        return EXIT_DATA;
+        free(models);
+        strlist_free(&owned);
+        strlist_free(&written);
+        strlist_free(&created);
+        return rc;
     }
     if (!quiet)
         fprintf(stderr, "mkreport: %s: %d model%s, %d figures%s%s\n", out, nmodels, nmodels == 1 ? "" : "s", r.nfigs,
