@@ -104,7 +104,7 @@ static AudioReader *finish_open(AudioReader *r) {
     return r;
 }
 
-AudioReader *audio_open(const char *path) {
+static AudioReader *open_file(const char *path, off_t in_memory_max) {
     AudioReader *r = calloc(1, sizeof *r);
     if (!r) {
         err_set("%s: out of memory", path);
@@ -146,7 +146,7 @@ AudioReader *audio_open(const char *path) {
             audio_close(r);
             return NULL;
         }
-        if (S_ISREG(st.st_mode) && st.st_size <= IN_MEMORY_MAX) {
+        if (S_ISREG(st.st_mode) && st.st_size <= in_memory_max) {
             r->mem.data = malloc((size_t)st.st_size);
             ssize_t got = 0;
             while (r->mem.data && got < st.st_size) {
@@ -168,6 +168,9 @@ AudioReader *audio_open(const char *path) {
     }
     return finish_open(r);
 }
+
+AudioReader *audio_open(const char *path) { return open_file(path, IN_MEMORY_MAX); }
+AudioReader *audio_open_stream(const char *path) { return open_file(path, 0); }
 
 double audio_reader_rate(const AudioReader *r) { return r->info.samplerate; }
 int audio_reader_channels(const AudioReader *r) { return r->info.channels; }

@@ -23,6 +23,9 @@ typedef struct Audio {
 typedef struct AudioReader AudioReader;
 
 AudioReader *audio_open(const char *path); /* NULL with err_set() */
+/* The same, but a file is always decoded from disk, never read into memory first (audio_open reads
+ * files up to 64 MiB whole, which is faster for short clips): memory stays small for any length. */
+AudioReader *audio_open_stream(const char *path);
 /* Decode bytes already in memory (copied); `name` is used in messages. The fuzz target's entry. */
 AudioReader *audio_open_memory(const void *data, size_t len, const char *name);
 double audio_reader_rate(const AudioReader *r);

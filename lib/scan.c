@@ -220,7 +220,7 @@ int scanner_run(Scanner *s, const char *path, ScanFn fn, void *arg, Progress *pr
     s->next_window = 0;
     s->samples_seen = 0;
     double t0 = now();
-    AudioReader *r = audio_open(path);
+    AudioReader *r = audio_open_stream(path);
     s->times.decode += now() - t0;
     if (!r) return -1;
     double file_sr = audio_reader_rate(r), sr = s->fe->sr > 0 ? s->fe->sr : file_sr;

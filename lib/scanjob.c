@@ -48,8 +48,10 @@ static int on_window(void *arg, const ScanWindow *w) {
     return events_window(&st->merger, w->start, w->end, w->probs);
 }
 
-/* Checks before any work: distinct table names, one stdout, recordings that open as audio. */
-static int precheck(const ScanJob *job, const char *const *paths, int n) {
+/* Checks before any work: distinct table names, one stdout, recordings that open as audio (their
+ * headers only); *seconds gets their total duration where the headers say it. */
+static int precheck(const ScanJob *job, const char *const *paths, int n, double *seconds) {
+    *seconds = 0;
     int stdout_users = 0, stdin_users = 0;
     const char *outs[] = {job->scores, job->results, job->threshold_file, job->inputs};
     for (int i = 0; i < 4; i++) stdout_users += outs[i] && strcmp(outs[i], "-") == 0;
@@ -65,8 +67,9 @@ static int precheck(const ScanJob *job, const char *const *paths, int n) {
             }
             continue;
         }
-        AudioReader *r = audio_open(paths[i]);
+        AudioReader *r = audio_open_stream(paths[i]);
         if (!r) return -1;
+        if (audio_reader_frames(r) > 0) *seconds += (double)audio_reader_frames(r) / audio_reader_rate(r);
         audio_close(r);
     }
     if (job->events)
@@ -129,7 +132,8 @@ static int write_tables(const ScanJob *job, const char *const *paths, int n, con
 
 int scanjob_run(const ScanJob *job, Scanner *s, const FrontEnd *fe, const char *const *paths, int n, ScanSummary *sum) {
     memset(sum, 0, sizeof *sum);
-    if (precheck(job, paths, n) < 0) return -1;
+    double total;
+    if (precheck(job, paths, n, &total) < 0) return -1;
     int k = job->k, rc = -1;
     State st = {.job = job};
     OutFile scores = {0}, results = {0}, thr = {0}, inputs = {0};
@@ -152,18 +156,7 @@ int scanjob_run(const ScanJob *job, Scanner *s, const FrontEnd *fe, const char *
         if (outfile_open(&inputs, job->inputs) < 0) goto done;
         scanner_dump_inputs(s, inputs.f);
     }
-    /* progress in seconds of audio, from the headers */
-    Progress *prog = NULL;
-    if (job->verbosity >= 0) {
-        double total = 0;
-        for (int i = 0; i < n; i++) {
-            if (strcmp(paths[i], "-") == 0) continue;
-            AudioReader *r = audio_open(paths[i]);
-            if (r && audio_reader_frames(r) > 0) total += (double)audio_reader_frames(r) / audio_reader_rate(r);
-            audio_close(r);
-        }
-        prog = progress_start("scanning", (int64_t)total, "s of audio", job->verbosity);
-    }
+    Progress *prog = progress_start("scanning", (int64_t)total, "s of audio", job->verbosity);
     for (int i = 0; i < n; i++) {
         st.path = paths[i];
         events_reset(&st.merger);

@@ -55,7 +55,9 @@ static const char USAGE[] =
     "  -o, --outdir DIR      all of them: DIR/scores.tsv, DIR/results.tsv (.csv with --csv),\n"
     "                        DIR/events/, DIR/threshold (without any output option: results to stdout)\n"
     "      --dump-inputs FILE  every window's model input as a stream of .npy arrays (for checking)\n"
-    "      --batch N, --threads N  as above (default 64, 2)\n"
+    "      --batch N         windows per forward pass (default 1: fastest for the baseline here, and each\n"
+    "                        window of the batch holds its activations, ~13 MB at 128x400)\n"
+    "      --threads N       as above (default 2)\n"
     "  -v, --verbose         a line per recording, times per stage and peak memory on stderr\n"
     "  -q, --quiet           no summary line and no progress\n"
     "Exit status: 0 done, 1 data or file error, 2 bad usage.\n";
@@ -217,11 +219,7 @@ static int scan_recordings(Model *m, const StFile *f, char **paths, int npaths, 
     Scanner *s = NULL;
     unsigned char *counted = NULL;
     char p_scores[4096], p_results[4096], p_events[4096], p_thr[4096];
-    if (!text) {
-        err_set("%s: no recorded front end: train with cnntrain --frontend 'WAV2MEL-OPTIONS | SPECNORM-OPTIONS' to scan recordings", f->name);
-        goto done;
-    }
-    if (frontend_parse_text(text, &fe, &norm) < 0) {
+    if (frontend_parse_text(text ? text : "", &fe, &norm) < 0) {
         err_prefix(f->name);
         goto done;
     }
@@ -229,7 +227,14 @@ static int scan_recordings(Model *m, const StFile *f, char **paths, int npaths, 
     have_ctx = 1;
     ScanSettings set = {.overlap = a->overlap, .step = a->step, .batch = batch};
     if (!(s = scanner_new(m, &ctx, &fe, &norm, &set))) {
-        err_prefix(f->name);
+        if (!text || !*text) { /* wav2mel's and specnorm's defaults, as for raw recordings */
+            char *why = strdup(err_msg());
+            err_set("%s: records no front end (cnntrain --frontend 'WAV2MEL-OPTIONS | SPECNORM-OPTIONS'); with the "
+                    "defaults %s", f->name, why ? why : "the inputs differ");
+            free(why);
+        } else {
+            err_prefix(f->name);
+        }
         goto done;
     }
     if (a->classes) {
@@ -299,7 +304,7 @@ int main(int argc, char **argv) {
     diag_set_program(argv[0]);
     outfile_install_cleanup();
     const char *outdir = ".", *labels = NULL;
-    int topk = 3, batch = 64, threads = 2, quiet = 0, c;
+    int topk = 3, batch = -1, threads = 2, quiet = 0, c; /* batch -1: the mode's default */
     ScanArgs sa = {.overlap = 0.5, .threshold = 0.5};
     const char *bad = NULL;
     while ((c = getopt_long(argc, argv, "o:qhsv", LONGOPTS, NULL)) != -1) {
@@ -327,7 +332,7 @@ int main(int argc, char **argv) {
         case OPT_DUMP: sa.dump = optarg; sa.used = 1; break;
         case 'L': labels = optarg; break;
         case 'k': topk = atoi(optarg); break;
-        case 'b': batch = atoi(optarg); break;
+        case 'b': batch = atoi(optarg) < 1 ? 0 : atoi(optarg); break;
         case 't': threads = atoi(optarg); break;
         case 'q': quiet = 1; break;
         case 'h': fputs(USAGE, stdout); return EXIT_OK;
@@ -342,6 +347,7 @@ int main(int argc, char **argv) {
         diag_error("--overlap, --step, --threshold, --classes, --scores, --events, --results, --csv, --dump-inputs and -v go with --scan");
         return EXIT_USAGE;
     }
+    if (batch == -1) batch = sa.on ? 1 : 64;
     if (argc - optind < 2 || topk < 1 || batch < 1 || threads < 1) {
         diag_error("expected MODEL.safetensors and %s, and positive --top-k/--batch/--threads (see cnneval --help)",
                    sa.on ? "RECORDINGs" : "DATA");
