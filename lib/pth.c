@@ -968,6 +968,7 @@ static int read_conv(const PthFile *f, int i, void *out, int64_t n, int to_f32, 
     for (int64_t k = 0; rc == 0 && k < n; k++) {
         rc = decode(f, t, b + (size_t)pos * es, 1, out, k, to_f32);
         for (int d = t->ndim - 1; d >= 0; d--) { /* next index in C order */
+            if (t->shape[d] < 2) continue; /* its stride is never used, and was not bounded */
             pos += t->stride[d];
             if (++idx[d] < t->shape[d]) break;
             pos -= t->stride[d] * t->shape[d];

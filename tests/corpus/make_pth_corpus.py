@@ -149,6 +149,10 @@ good_hand("good_hand_views", archive(state_dict([
     ("e", tensor("0", "FloatStorage", 4, 4, [0, 5], [5, 1])),
 ]), [("0", F4)]), {"t": torch.tensor([[1.5, 3.25], [-2.0, 0.0]]), "b": torch.tensor([-2.0, -2.0]),
                    "e": torch.zeros(0, 5)} if torch else None)
+# a dimension of size 1 with a huge stride (never used) in a strided view
+good_hand("good_hand_size1_huge_stride", archive(state_dict([
+    ("w", tensor("0", "FloatStorage", 4, 0, [2, 1], [2, 2 ** 63 - 1]))]), [("0", F4)]),
+    {"w": torch.tensor([[1.5], [3.25]])} if torch else None)
 # 7 arguments, the 7th an empty metadata dict (torch >= 2 passes metadata=...; torch 1.13 cannot load this)
 good_hand("good_hand_metadata_arg", archive(state_dict([("w", tensor("0", "FloatStorage", 4, 0, [4], [1], nargs=7))]),
                                             [("0", F4)]), {"w": torch.tensor([1.5, -2.0, 3.25, 0.0])} if torch else None)
