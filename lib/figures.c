@@ -31,7 +31,8 @@ int fig_split_counts(Image *im, int k, const char *const *classes, const long *c
     if (image_init(im, clampi(140 + k * 48, 640, 4000), 340, RGB_WHITE) < 0) return -1;
     double top = 1;
     for (int i = 0; i < 3 * k; i++) top = fmax(top, (double)counts[i]);
-    Axis xa = {0, 0, "class", 0, 0, classes, k}, ya = {0, top * 1.15, "recordings", 1, 1, NULL, 0};
+    Axis xa = {.lo = 0, .hi = 0, .label = "class", .cats = classes, .ncats = k},
+         ya = {.lo = 0, .hi = top * 1.15, .label = "recordings", .nice = 1, .integer = 1};
     Plot p;
     plot_axes(&p, im, 0, 0, im->w, im->h, "Recordings per class and split", &xa, &ya);
     for (int c = 0; c < k; c++)
@@ -59,7 +60,8 @@ int fig_strip(Image *im, const char *title, const char *ylabel, int k, const cha
     if (image_init(im, clampi(140 + k * 56, 640, 4000), 360, RGB_WHITE) < 0) return -1;
     if (!isfinite(ylo)) ylo = finite_min(y, n, 0);
     if (!isfinite(yhi)) yhi = finite_max(y, n, 1);
-    Axis xa = {0, 0, "class", 0, 0, classes, k}, ya = {ylo, yhi, ylabel, 1, 0, NULL, 0};
+    Axis xa = {.lo = 0, .hi = 0, .label = "class", .cats = classes, .ncats = k},
+         ya = {.lo = ylo, .hi = yhi, .label = ylabel, .nice = 1, .pad = 0.03};
     Plot p;
     plot_axes(&p, im, 0, 0, im->w, im->h, title, &xa, &ya);
     if (!ok) { /* box and whiskers per class */
@@ -106,7 +108,7 @@ int fig_example(Image *im, const char *title, const float *wave, long n, double 
     double dur = n / sr;
     char t[300];
     snprintf(t, sizeof t, "%s: waveform", title);
-    Axis xa = {0, dur, "time (s)", 0, 0, NULL, 0}, ya = {-amp, amp, "amplitude", 1, 0, NULL, 0};
+    Axis xa = {.lo = 0, .hi = dur, .label = "time (s)"}, ya = {.lo = -amp, .hi = amp, .label = "amplitude", .nice = 1};
     Plot p;
     plot_axes(&p, im, 0, 0, 440, im->h, t, &xa, &ya);
     plot_hline(&p, 0, RGB_GRID, 1, 0);
@@ -119,7 +121,7 @@ int fig_example(Image *im, const char *title, const float *wave, long n, double 
     double lo = db ? mx - 80 : mn;
     if (!(mx > lo)) lo = mx - 1;
     snprintf(t, sizeof t, "%s: spectrogram", title);
-    Axis sx = {0, frames * frame_seconds, "time (s)", 0, 0, NULL, 0}, sy = {0, bins, "band", 0, 1, NULL, 0};
+    Axis sx = {.lo = 0, .hi = frames * frame_seconds, .label = "time (s)"}, sy = {.lo = 0, .hi = bins, .label = "band", .integer = 1};
     plot_axes(&p, im, 450, 0, 430, im->h, t, &sx, &sy);
     plot_raster(&p, spec, bins, frames, lo, mx);
     plot_colorbar(im, 450 + 430 + 4, p.top, 14, p.bottom - p.top, lo, mx, db ? "dB" : "value");
@@ -139,8 +141,9 @@ int fig_curves(Image *im, const char *title, int n, const double *epoch, const d
     if (best_epoch > 0) { snprintf(best, sizeof best, "best epoch %d", best_epoch); li[2].name = best; }
     for (int panel = 0; panel < 2; panel++) {
         snprintf(t, sizeof t, "%s: %s", title, panel ? "accuracy" : "loss");
-        Axis xa = {1, e1, "epoch", 0, 1, NULL, 0};
-        Axis ya = panel ? (Axis){0, 1, "accuracy", 1, 0, NULL, 0} : (Axis){0, lmax, "loss", 1, 0, NULL, 0};
+        Axis xa = {.lo = 1, .hi = e1, .label = "epoch", .integer = 1};
+        Axis ya = panel ? (Axis){.lo = 0, .hi = 1, .label = "accuracy", .nice = 1, .pad = 0.03}
+                        : (Axis){.lo = 0, .hi = lmax, .label = "loss", .nice = 1, .pad = 0.03};
         Plot p;
         plot_axes(&p, im, panel * 480, 0, 480, im->h, t, &xa, &ya);
         if (best_epoch > 0) plot_vline(&p, best_epoch, RGB_AXIS, 1.5, 1);
@@ -179,7 +182,8 @@ int fig_confusion(Image *im, const char *title, int k, const char *const *classe
             snprintf(text[i * k + j], 24, "%lld", (long long)cm[i * k + j]);
         }
     }
-    Axis xa = {0, 0, "predicted class", 0, 0, classes, k}, ya = {0, 0, "true class", 0, 0, rev, k};
+    Axis xa = {.lo = 0, .hi = 0, .label = "predicted class", .cats = classes, .ncats = k},
+         ya = {.lo = 0, .hi = 0, .label = "true class", .cats = rev, .ncats = k};
     Plot p;
     plot_axes(&p, im, 0, 0, im->w, im->h, title, &xa, &ya);
     plot_cells(&p, k, shade, (const char *const *)text);
@@ -236,7 +240,7 @@ int fig_timeline(Image *im, const char *title, int n, const double *t, int k, co
                  const double *scores, double threshold) {
     if (image_init(im, 960, 300, RGB_WHITE) < 0) return -1;
     double t0 = n ? finite_min(t, n, 0) : 0, t1 = n ? finite_max(t, n, 1) : 1;
-    Axis xa = {t0, t1, "time (s)", 0, 0, NULL, 0}, ya = {0, 1, "score", 1, 0, NULL, 0};
+    Axis xa = {.lo = t0, .hi = t1, .label = "time (s)"}, ya = {.lo = 0, .hi = 1, .label = "score", .nice = 1, .pad = 0.03};
     Plot p;
     plot_axes(&p, im, 0, 0, im->w, im->h, title, &xa, &ya);
     double *col = malloc(sizeof *col * (size_t)(n > 0 ? n : 1));

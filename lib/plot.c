@@ -72,6 +72,11 @@ static int axis_ticks(Axis *a, int max_ticks, double *ticks, double *step) {
             n = nice_ticks(a->lo, a->hi, max_ticks, a->integer, ticks, PLOT_MAX_TICKS, step);
         }
     }
+    if (a->pad > 0) {
+        double r = a->hi - a->lo;
+        a->lo -= a->pad * r;
+        a->hi += a->pad * r;
+    }
     return n;
 }
 

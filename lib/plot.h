@@ -21,6 +21,8 @@ typedef struct Axis {
     int integer;            /* 1: tick step at least 1 (epochs, counts) */
     const char *const *cats;/* categorical axis: ncats names, category i at i, range -0.5 .. ncats-0.5 */
     int ncats;
+    double pad;             /* fraction of the range added on both sides after the ticks are chosen, so that
+                               points on the extreme ticks are not cut by the frame */
 } Axis;
 
 typedef struct Plot {

@@ -391,7 +391,11 @@ static int data_section(Ctx *x, Data *d, const char *frontend_text) {
     example_frontend(frontend_text, &fe);
     html_raw(h, "<h3>One recording of each class</h3>\n<p>The first recording of each class (train split first); "
                 "spectrogram with the front end ");
-    if (frontend_text && *frontend_text) { html_raw(h, "recorded in the first model: <code>"); html_text(h, frontend_text); html_raw(h, "</code>"); }
+    if (frontend_text && *frontend_text) {
+        html_raw(h, "recorded in the first model: <code>");
+        html_text(h, frontend_text);
+        html_raw(h, "</code>");
+    }
     else html_raw(h, "of wav2mel's defaults");
     html_raw(h, ", before normalisation.</p>\n");
     rc = 0;
@@ -1228,7 +1232,10 @@ int report_build(const ReportConfig *c, Report *r) {
         m->spec = &c->models[i];
         report_file_part(m->spec->name, m->file, sizeof m->file);
         for (int j = 0; j < i; j++)
-            if (strcmp(ms[j].file, m->file) == 0) { err_set("models '%s' and '%s' have the same file name", ms[j].spec->name, m->spec->name); goto out; }
+            if (strcmp(ms[j].file, m->file) == 0) {
+                err_set("models '%s' and '%s' have the same file name", ms[j].spec->name, m->spec->name);
+                goto out;
+            }
         char what[300];
         snprintf(what, sizeof what, "model %s", m->spec->name);
         stage(&x, what);

@@ -151,7 +151,7 @@ missing=$(for o in $($B/mkreport --help | grep -oE -- '--[a-z][a-z-]+' | sort -u
 CHROME=$(command -v chromium || command -v chromium-browser || command -v google-chrome || true)
 if [ -z "$CHROME" ]; then skip "browser checks: no chromium"; exit 0; fi
 browse() { # extra chromium arguments, then the URL; a profile of its own, bounded time
-    timeout 90 "$CHROME" --headless --no-sandbox --disable-gpu --hide-scrollbars --no-first-run --mute-audio \
+    timeout 90 "$CHROME" --headless --no-sandbox --disable-gpu --disable-dev-shm-usage --hide-scrollbars --no-first-run --mute-audio \
         --user-data-dir="$W/chrome-profile" --virtual-time-budget=10000 "$@" 2>>chrome.err
 }
 browse --dump-dom "file://$W/r1/report.html#check" > dom.html
