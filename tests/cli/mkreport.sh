@@ -79,9 +79,13 @@ $B/mkreport -q "${ARGS[@]}" -o r2/report.html --figures r2/figs 2>r2.err
 cmp -s r1/report.html r2/report.html && diff -r r1/figures r2/figs >/dev/null && ok "same inputs: identical page and figures" \
     || notok "second run differs: $(cmp r1/report.html r2/report.html | head -1)"
 [ ! -s r2.err ] && ok "-q: nothing on stderr" || notok "-q: $(cat r2.err)"
-$B/mkreport -q "${ARGS[@]}" --seed 5 -o r3/report.html
-cmp -s r1/figures/base-least-confident.png r3/figures/base-least-confident.png && ! cmp -s r1/figures/base-random.png r3/figures/base-random.png \
-    && ok "--seed changes the random gallery, not the least confident one" || notok "--seed"
+# the random gallery: 5 of the 18 training samples, other samples with another seed
+$B/cnneval -q base.safetensors train.npy -o ev-train
+picked() { sed -n '/random test predictions/,/<\/details>/p' "$1" | grep -o '<tr class="[a-z]*"><td>[^<]*' | sed 's/.*<td>//' | tr '\n' ' '; }
+for s in 42 5; do $B/mkreport -q -m base.safetensors,,ev-train --test train.npy --gallery 5 --seed $s -o seed$s/report.html; done
+a=$(picked seed42/report.html); b=$(picked seed5/report.html)
+[ "$(echo $a | wc -w)" = 5 ] && [ "$a" != "$b" ] && cmp -s seed42/figures/base-least-confident.png seed5/figures/base-least-confident.png \
+    && ok "--seed picks other random samples ($a/ $b), the same least confident ones" || notok "--seed: '$a' '$b'"
 $B/mkreport -q "${ARGS[@]}" --no-figures --gallery 0 -o r4/report.html && [ ! -e r4/figures ] && ! grep -q 'least-confident' r4/report.html \
     && ok "--no-figures writes the page only; --gallery 0 leaves galleries out" || notok "--no-figures/--gallery 0"
 $B/mkreport -q -m base.safetensors -o r5.html && [ -s r5.html ] && [ -e figures ] \
