@@ -46,8 +46,9 @@ Variables (current value):
 Rebuilds: settings live in $$(OUT)/*.opts and $$(OUT)/models/<model>.opts, rewritten only when they
 change: MEL_OPTS redoes every spectrogram and what follows, NORM/FRAMES/NORM_OPTS the stacks and what
 follows, TRAIN_OPTS every model, TRAIN_OPTS_<model> that model only; a new or edited recording redoes its
-spectrogram, its split's stack, and what depends on that. Splits are stable: splitset keeps earlier
-assignments (SPLIT_OPTS="-f ..." re-splits afresh). Results depend on the tool binaries too: rebuilt
+spectrogram, its split's stack, and what depends on that. Splits are stable: when recordings are
+added, splitset keeps the earlier ones where they were (with -f in SPLIT_OPTS it re-splits everything
+whenever the split is redone; `make clean` starts over). Results depend on the tool binaries too: rebuilt
 tools redo the stages that use them. `make -n`/`make -q` answer what would be redone (the split is
 computed for real, because the per-split dependencies come from it).
 endef
@@ -56,7 +57,6 @@ SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DELETE_ON_ERROR:
 .SUFFIXES:
-.SECONDARY:
 MAKEFLAGS += --no-builtin-rules
 
 DATA       ?= data/drums.tsv
@@ -190,8 +190,9 @@ endif
 
 # ---------------------------------------------------------------------------------------------------
 # Stage 2, one spectrogram per recording: $(OUT)/mels/<key>.npy and its one-row manifest <key>.tsv
-# (the target). A recording wav2mel cannot read stops the run, or with SKIP_BAD=1 gets a manifest
-# without rows and a <key>.skip line (path, reason) that skipped.tsv collects.
+# (the target). A recording wav2mel cannot read (its exit status 1: a data error) stops the run, or
+# with SKIP_BAD=1 gets a manifest without rows and a <key>.skip line (path, reason) that skipped.tsv
+# collects. Any other failure (a usage error in MEL_OPTS, a tool that cannot run) always stops the run.
 MANIFEST_HEADER := key\tnpy\tsource\tlabel\tindex\tgroup\tstart\tend\tshape
 $(MEL_ROWS): $(OUT)/frontend.opts $(WAV2MEL)
 	@src=$(call shq,$(filter-out $(OUT)/frontend.opts $(WAV2MEL),$^)); npy=$(call shq,$(@:.tsv=.npy)); skip=$(call shq,$(@:.tsv=.skip)); \
@@ -199,8 +200,9 @@ $(MEL_ROWS): $(OUT)/frontend.opts $(WAV2MEL)
 	if $(WAV2MEL) -q $(MEL_OPTS) -m $@.tmp "$$src" "$$npy" 2> $@.err; then \
 	  cat $@.err >&2; rm -f $@.err; mv $@.tmp $@; \
 	else \
-	  why=$$(sed -n 's/^wav2mel: error: //p' $@.err | tail -n 1); why=$${why:-$$(tail -n 1 $@.err)}; why=$${why#"$$src: "}; \
-	  rm -f $@.err $@.tmp "$$npy"; \
+	  rc=$$?; why=$$(sed -n 's/^wav2mel: error: //p' $@.err | tail -n 1); why=$${why:-$$(tail -n 1 $@.err)}; why=$${why#"$$src: "}; \
+	  rm -f $@ $@.err $@.tmp "$$npy"; \
+	  if [ $$rc != 1 ]; then echo "pipeline: error: $$src: wav2mel failed (exit status $$rc): $$why" >&2; exit 1; fi; \
 	  if [ $(call shq,$(SKIP_BAD)) = 1 ]; then \
 	    printf '%s\t%s\n' "$$src" "$$why" > "$$skip.tmp" && mv "$$skip.tmp" "$$skip"; \
 	    printf '$(MANIFEST_HEADER)\n' > $@.tmp && mv $@.tmp $@; \
@@ -321,7 +323,8 @@ features stacks: $(foreach s,$(SPLITS),$(OUT)/$(s).npy $(OUT)/$(s)-labels.npy)
 train: $(MODEL_FILES) $(MODELS:%=$(OUT)/models/%.history.tsv) $(MODELS:%=$(OUT)/models/%.history.json)
 evaluate: $(EVAL_FILES)
 check: $(OUT)/counts.tsv
-# The report and scan stages come after evaluate: their products join ALL_TARGETS.
+# Stage 6 and 7, the report (mkreport on $(OUT): split/, models/, eval/, test.npy) and the scans of long
+# recordings (cnneval --scan), come here: rules for their files, which then join ALL_TARGETS.
 ALL_TARGETS := train evaluate check $(OUT)/skipped.tsv
 all: $(ALL_TARGETS)
 

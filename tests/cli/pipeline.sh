@@ -81,6 +81,10 @@ pm >"$W/log" 2>&1
 [ "$(runs "$W/log")" = "wav2mel=2 splitset=0 specnorm=2 cnntrain=2 cnneval=2 " ] && grep -q "wav2mel $test_rec" "$W/log" \
     && ok "touching two recordings recomputes their spectrograms, their splits and what follows" || notok "touch rebuilt: $(runs "$W/log")"
 pm -q && ok "then up to date" || notok "still out of date after the rebuild"
+rm "$W/out/mels/cat/cat_3.wav.tsv"   # in train, val or test: a retraining unless in test
+retrain=$(grep -q "^$D/cat/cat_3.wav	" "$W/out/split/test.tsv" && echo 0 || echo 2)
+check_n "a deleted spectrogram" "wav2mel=1 splitset=0 specnorm=1 cnntrain=$retrain cnneval=2 "
+pm >/dev/null 2>&1
 # settings: front end, stacking, training of all models, of one model, evaluation
 check_n "MEL_OPTS changed" "wav2mel=24 splitset=0 specnorm=3 cnntrain=2 cnneval=2 " MEL_OPTS="--n-mels 24"
 check_n "FRAMES changed" "wav2mel=0 splitset=0 specnorm=3 cnntrain=2 cnneval=2 " FRAMES=40
@@ -129,6 +133,9 @@ pm MEL_OPTS="--n-mels 24" >"$W/log" 2>&1; rc=$?
 rm "$D/dog/broken.wav"
 pm MEL_OPTS="--n-mels 24" >"$W/log" 2>&1 && grep -q '^left out	0$' "$W/out/counts.tsv" && ok "removing the bad recording clears it" \
     || notok "after removing the bad recording: $(tail -2 "$W/log")"
+pmk DATA="$D" OUT="$W/out-usage" BIN="$BIN" MEL_OPTS="--no-such-option" SKIP_BAD=1 mels >"$W/log" 2>&1; rc=$?
+[ $rc != 0 ] && grep -q "pipeline: error: .*: wav2mel failed (exit status 2)" "$W/log" && [ ! -e "$W/out-usage/skipped.tsv" ] \
+    && ok "SKIP_BAD=1 leaves out bad recordings, not a wav2mel usage error" || notok "usage error with SKIP_BAD=1: rc=$rc $(tail -2 "$W/log")"
 
 # --- count checks: a stage that drops a recording is an error ----------------------------------------
 mkdir -p "$W/fakebin"
