@@ -82,14 +82,8 @@ CNNEVAL  := $(BIN)/cnneval
 .PHONY: all split mels features stacks train evaluate check help clean FORCE
 all:
 
-empty :=
-space := $(empty) $(empty)
-shq    = '$(subst ','\'',$(1))'
-streq  = $(if $(subst x$(1),,x$(2))$(subst x$(2),,x$(1)),,t)
-define nl
-
-
-endef
+shq   = '$(subst ','\'',$(1))'
+streq = $(if $(subst x$(1),,x$(2))$(subst x$(2),,x$(1)),,t)
 
 # ---------------------------------------------------------------------------------------------------
 # The recordings: "path<TAB>key" per recording, sorted; the key names its files under $(OUT)/mels/
@@ -106,6 +100,7 @@ FIND_RECORDINGS = export LC_ALL=C; data=$(call shq,$(DATA_IN)); \
   elif [ -f "$$data" ]; then \
     awk -F'\t' -v dir=$(call shq,$(LIST_DIR)) 'NR == 1 { for (i = 1; i <= NF; i++) if ($$i == "path") p = i; \
         if (!p) { print "!" FILENAME ": no path column in the header line"; exit } next } \
+      $$p == "" { print "!" FILENAME ": line " NR ": no path"; exit } \
       { k = $$p; if (dir != "" && index(k, dir) == 1) k = substr(k, length(dir) + 1); \
         sub(/^(\.\/)+/, "", k); sub(/^\/+/, "", k); gsub(/\.\.\//, "__/", k); print $$p "\t" k }' "$$data"; \
   else echo "!$$data: no such file or directory (DATA is a folder of class folders or a .tsv list)"; fi \
@@ -113,9 +108,10 @@ FIND_RECORDINGS = export LC_ALL=C; data=$(call shq,$(DATA_IN)); \
       /^!/ { print; bad = 1; exit } \
       $$1 ~ "[][[:space:]:\#%$$;=\\\\*?\"\047()`|<>&{}]" || $$1 ~ /^~/ { print "!" $$1 ": a path make cannot name (spaces or one of :\#%$$;=\\*?\"\047()`|<>&{}[]); rename it"; bad = 1; exit } \
       $$2 == "train" || $$2 == "val" || $$2 == "test" { print "!" $$1 ": name reserved for a split table; rename it"; bad = 1; exit } \
-      seen[$$2]++ { print "!" $$1 ": listed twice"; bad = 1; exit } \
-      { print; n++ } \
-      END { if (!bad && !n) print "!" data ": no recordings (DATA=DIR needs class folders with recordings; a list, rows)" }'
+      seen[$$2]++ { print "!" $$1 ": listed twice (or its spectrogram would have the name of another)"; bad = 1; exit } \
+      { line[++n] = $$0 } \
+      END { if (bad) exit; if (!n) print "!" data ": no recordings (DATA=DIR needs class folders with recordings; a list, rows)"; \
+            for (i = 1; i <= n; i++) print line[i] }'
 
 NEED_DATA := $(filter-out help clean,$(or $(MAKECMDGOALS),all))
 ifneq ($(NEED_DATA),)
@@ -124,7 +120,6 @@ ifneq ($(filter !%,$(firstword $(FOUND))),)
 $(error pipeline: error: $(patsubst !%,%,$(FOUND)))
 endif
 endif
-RECORDINGS := $(foreach r,$(FOUND),$(firstword $(subst |, ,$(r))))
 MEL_ROWS   := $(foreach r,$(FOUND),$(OUT)/mels/$(lastword $(subst |, ,$(r))).tsv)
 # Each recording's one-row manifest depends on the recording (its spectrogram, .npy, is made with it).
 $(foreach r,$(FOUND),$(eval $(OUT)/mels/$(lastword $(subst |, ,$(r))).tsv: $(firstword $(subst |, ,$(r)))))

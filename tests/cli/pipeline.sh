@@ -186,6 +186,10 @@ printf 'file\tlabel\n' > "$W/nopath.tsv"
 pmk DATA="$W/nopath.tsv" OUT="$W/out-nopath" >"$W/log" 2>&1; rc=$?
 [ $rc != 0 ] && grep -q "pipeline: error: $W/nopath.tsv: no path column" "$W/log" && ok "a list without a path column is a clear error" \
     || notok "no path column: rc=$rc $(cat "$W/log")"
+{ printf 'path\tlabel\n'; printf '%s\tcat\n' "$D/cat/cat_1.wav" "$D/cat/cat_2.wav" "$D/cat/cat_1.wav"; } > "$W/twice.tsv"
+pmk DATA="$W/twice.tsv" OUT="$W/out-twice" >"$W/log" 2>&1; rc=$?
+[ $rc != 0 ] && grep -q "pipeline: error: $D/cat/cat_1.wav: listed twice" "$W/log" && [ ! -e "$W/out-twice" ] \
+    && ok "a recording listed twice is a clear error, before anything is made" || notok "listed twice: rc=$rc $(cat "$W/log")"
 pmk help >"$W/help" 2>&1
 for w in all split mels features train evaluate check clean DATA= OUT= MEL_OPTS= FRAMES= MODELS= TRAIN_OPTS= TRAIN_OPTS_ ARCH_ SKIP_BAD=; do
     grep -q -- "$w" "$W/help" || { notok "make help does not mention $w"; continue; }
