@@ -145,14 +145,14 @@ static int flush(Scanner *s) {
 /* Window starting at frame f0 with its w (<= W) frames in the ring: finish, normalise, pad, batch. */
 static int add_window(Scanner *s, int64_t f0, int w) {
     int F = s->F, W = s->W;
-    if (s->pointwise) {
-        for (int b = 0; b < F; b++)
-            for (int i = 0; i < w; i++) s->win[b * w + i] = (float)s->ring[((f0 + i) % W) * F + b];
-    } else {
-        for (int b = 0; b < F; b++)
-            for (int i = 0; i < w; i++) s->dwin[b * w + i] = s->ring[((f0 + i) % W) * F + b];
-        spec_finish(s->plan, s->dwin, (int64_t)F * w, s->win);
+    for (int i = 0; i < w; i++) { /* frame-major ring -> band-major window */
+        const double *fr = s->ring + ((f0 + i) % W) * F;
+        if (s->pointwise)
+            for (int b = 0; b < F; b++) s->win[b * w + i] = (float)fr[b];
+        else
+            for (int b = 0; b < F; b++) s->dwin[b * w + i] = fr[b];
     }
+    if (!s->pointwise) spec_finish(s->plan, s->dwin, (int64_t)F * w, s->win);
     Tensor t = {.dtype = DT_F32, .ndim = 3, .shape = {1, F, w}, .data = s->win};
     if (specnorm_normalise(&s->norm, &t, s->name) < 0) return -1;
     float *dst = s->x + (size_t)s->nb * F * W;

@@ -353,6 +353,11 @@ int main(int argc, char **argv) {
                    sa.on ? "RECORDINGs" : "DATA");
         return EXIT_USAGE;
     }
+    if (sa.on && (sa.scores && !strcmp(sa.scores, "-")) + (sa.results && !strcmp(sa.results, "-")) +
+                         (sa.dump && !strcmp(sa.dump, "-")) > 1) {
+        diag_error("only one of --scores, --results and --dump-inputs can go to stdout ('-')");
+        return EXIT_USAGE;
+    }
     if (sa.on && sa.classes && !*sa.classes) {
         diag_error("--classes needs at least one class name");
         return EXIT_USAGE;

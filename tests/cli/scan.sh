@@ -21,9 +21,9 @@ mkdata() {
     local i c f
     mkdir -p data/capuchin data/owl data/noise
     for i in 1 2 3 4 5 6 7 8; do
-        sox -n -r 16000 -c 1 data/capuchin/capuchin_$i.wav synth 0.5 sine $((1200 + 25 * i)) 2>/dev/null
-        sox -n -r 16000 -c 1 data/owl/owl_$i.wav synth 0.5 sine $((3600 + 25 * i)) 2>/dev/null
-        sox -n -r 16000 -c 1 data/noise/noise_$i.wav synth 0.5 whitenoise vol 0.0$i 2>/dev/null
+        sox -R -n -r 16000 -c 1 data/capuchin/capuchin_$i.wav synth 0.5 sine $((1200 + 25 * i)) 2>/dev/null
+        sox -R -n -r 16000 -c 1 data/owl/owl_$i.wav synth 0.5 sine $((3600 + 25 * i)) 2>/dev/null
+        sox -R -n -r 16000 -c 1 data/noise/noise_$i.wav synth 0.5 whitenoise vol 0.0$i 2>/dev/null
     done
     "$B/splitset" -q data split || return 1
     for s in train val; do
@@ -36,11 +36,11 @@ mkdata() {
         --frontend "--n-mels 32 | --frames 32 --mode none" -o none.safetensors || return 1
     "$B/cnntrain" -q --threads 1 --epochs 1 --train train.npy --classes split/classes.tsv -o nofe.safetensors || return 1
     # 60 s: noise, capuchin at 10 s, owl at 25 s, capuchin at 40 s (each 0.5 s)
-    sox -n -r 16000 -c 1 n10.wav synth 10 whitenoise vol 0.03 2>/dev/null
-    sox -n -r 16000 -c 1 n14.wav synth 14.5 whitenoise vol 0.03 2>/dev/null
-    sox -n -r 16000 -c 1 n19.wav synth 19.5 whitenoise vol 0.03 2>/dev/null
-    sox n10.wav data/capuchin/capuchin_3.wav n14.wav data/owl/owl_3.wav n14.wav data/capuchin/capuchin_6.wav n19.wav long.wav || return 1
-    sox -n -r 16000 -c 1 quiet.wav synth 20 whitenoise vol 0.03 2>/dev/null
+    sox -R -n -r 16000 -c 1 n10.wav synth 10 whitenoise vol 0.03 2>/dev/null
+    sox -R -n -r 16000 -c 1 n14.wav synth 14.5 whitenoise vol 0.03 2>/dev/null
+    sox -R -n -r 16000 -c 1 n19.wav synth 19.5 whitenoise vol 0.03 2>/dev/null
+    sox -R n10.wav data/capuchin/capuchin_3.wav n14.wav data/owl/owl_3.wav n14.wav data/capuchin/capuchin_6.wav n19.wav long.wav || return 1
+    sox -R -n -r 16000 -c 1 quiet.wav synth 20 whitenoise vol 0.03 2>/dev/null
 }
 mkdata 2>data.err || { notok "making the test data and checkpoint: $(head -c 300 data.err)"; exit 0; }
 HOP=256 SR=22050 WIN=32
@@ -114,9 +114,12 @@ $B/cnneval --scan -q --threshold 0 model.safetensors long.wav --results t0.tsv -
 [ "$(cut -f3 t0.tsv | tail -n +2 | sort -u)" = 1 ] \
     && [ "$(awk -F'\t' 'NR > 1 && $4 == 0 && $5 == 60' t0ev/long.selections.txt | wc -l)" = 3 ] \
     && ok "--threshold 0: every window is above it, one event per class over the whole recording" || notok "--threshold 0: $(cat t0.tsv)"
-$B/cnneval --scan -q --threshold 0.999999 --classes capuchin,owl model.safetensors long.wav --results t9.tsv
-n9=$(awk -F'\t' 'NR > 1 { s += $3 } END { print s + 0 }' t9.tsv)
-[ "$n9" -le 3 ] && ok "a higher threshold finds no more events ($n9 of 3)" || notok "--threshold 0.999999: $n9 events"
+$B/cnneval --scan -q --threshold 0.1 --classes capuchin,owl model.safetensors long.wav --events t01 2>/dev/null
+$B/cnneval --scan -q --threshold 0.97 --classes capuchin,owl model.safetensors long.wav --events t97 2>/dev/null
+len() { awk -F'\t' 'NR > 1 { s += $5 - $4 } END { printf "%.6f", s }' "$1"; }
+awk -v a="$(len t01/long.selections.txt)" -v b="$(len o1/events/long.selections.txt)" -v c="$(len t97/long.selections.txt)" 'BEGIN { exit !(a >= b && b >= c && c > 0) }' \
+    && ok "a higher threshold gives shorter events (total $(len t01/long.selections.txt) >= $(len o1/events/long.selections.txt) >= $(len t97/long.selections.txt) s at 0.1, 0.5, 0.97)" \
+    || notok "--threshold 0.1/0.5/0.97: $(len t01/long.selections.txt) $(len o1/events/long.selections.txt) $(len t97/long.selections.txt)"
 $B/cnneval --scan -q --overlap 0 model.safetensors long.wav --scores ov0.tsv
 $B/cnneval --scan -q --step 1 model.safetensors long.wav --scores st1.tsv
 # overlap 0: 32-frame steps, windows while the one before ends before frame 5168: 162; step 1 s = 86 frames: 61
@@ -124,7 +127,7 @@ $B/cnneval --scan -q --step 1 model.safetensors long.wav --scores st1.tsv
     && ok "--overlap 0: windows side by side (162)" || notok "--overlap 0: $(($(wc -l < ov0.tsv) - 1)) windows, $(sed -n 3p ov0.tsv | cut -f2)"
 [ "$(($(wc -l < st1.tsv) - 1))" = 61 ] && [ "$(sed -n 3p st1.tsv | cut -f2)" = "$(awk 'BEGIN { printf "%.6f", 86 * 256 / 22050 }')" ] \
     && ok "--step 1: a window every 86 frames (61)" || notok "--step 1: $(($(wc -l < st1.tsv) - 1)) windows, $(sed -n 3p st1.tsv | cut -f2)"
-sox -n -r 16000 -c 1 short.wav synth 0.2 sine 1250 2>/dev/null
+sox -R -n -r 16000 -c 1 short.wav synth 0.2 sine 1250 2>/dev/null
 $B/cnneval --scan -q model.safetensors short.wav --scores short.tsv
 [ "$(($(wc -l < short.tsv) - 1))" = 1 ] && [ "$(sed -n 2p short.tsv | cut -f2,3)" = "$(printf '0.000000\t0.200000')" ] \
     && ok "a recording shorter than one window: one padded window, ending with the recording" || notok "short: $(cat short.tsv)"
@@ -178,7 +181,7 @@ else
 fi
 
 # ---- other inputs: MP3, stdin, several formats -----------------------------------------------------------------
-if sox long.wav -C 128 long.mp3 2>/dev/null && $B/wav2mel -q long.mp3 - >/dev/null 2>/dev/null; then
+if sox -R long.wav -C 128 long.mp3 2>/dev/null && $B/wav2mel -q long.mp3 - >/dev/null 2>/dev/null; then
     $B/cnneval --scan -q --classes capuchin,owl model.safetensors long.mp3 --events mp3ev 2>mp3.err; rc=$?
     why=$(expect_events mp3ev/long.selections.txt "capuchin 10 10.5;owl 25 25.5;capuchin 40 40.5") && [ $rc = 0 ] \
         && ok "MP3 (128 kbit/s): the same events" || notok "MP3: rc=$rc $why $(head -c 200 mp3.err)"
@@ -188,7 +191,7 @@ fi
 $B/cnneval --scan -q --classes capuchin,owl model.safetensors - --events inev --results in.tsv < long.wav; rc=$?
 [ $rc = 0 ] && [ "$(tail -n +2 in.tsv | cut -f1,3 | tr '\n\t' '  ')" = "- 2 - 1 " ] && cmp -s inev/stdin.selections.txt o1/events/long.selections.txt \
     && ok "stdin (-): the same events, table stdin.selections.txt" || notok "stdin: rc=$rc $(cat in.tsv)"
-sox long.wav -c 2 -r 44100 -b 24 long.flac 2>/dev/null
+sox -R long.wav -c 2 -r 44100 -b 24 long.flac 2>/dev/null
 $B/cnneval --scan -q --classes capuchin,owl model.safetensors long.flac --events flacev 2>flac.err
 why=$(expect_events flacev/long.selections.txt "capuchin 10 10.5;owl 25 25.5;capuchin 40 40.5") \
     && ok "24-bit stereo FLAC at 44.1 kHz: the same events" || notok "FLAC: $why $(head -c 200 flac.err)"
@@ -205,7 +208,7 @@ bad() { # NAME REGEX RC ARGS...: then no output in out-bad
 bad "missing recording" "nothere.wav: cannot open" 1 model.safetensors long.wav nothere.wav
 echo "not audio at all" > notaudio.wav
 bad "a file that is not audio" "notaudio.wav: not a readable audio file" 1 model.safetensors long.wav notaudio.wav
-sox -n -r 16000 -c 1 silent.wav trim 0 30 2>/dev/null
+sox -R -n -r 16000 -c 1 silent.wav trim 0 30 2>/dev/null
 bad "a silent recording (found after the others were scanned)" "silent.wav: silent audio" 1 model.safetensors long.wav silent.wav
 : > empty.wav
 bad "an empty file" "empty.wav: empty file" 1 model.safetensors empty.wav
@@ -224,12 +227,12 @@ bad "--threshold nan" "--threshold needs a number" 2 --threshold nan model.safet
 bad "--classes with an unknown class" "--classes: model.safetensors has no class 'bat'" 2 --classes owl,bat model.safetensors long.wav
 bad "--batch 0" "positive --top-k/--batch/--threads" 2 --batch 0 model.safetensors long.wav
 bad "no recording" "expected MODEL.safetensors and RECORDINGs" 2 model.safetensors
-expect_error "two outputs to stdout" "only one output can go to stdout" 1 $B/cnneval --scan -q model.safetensors long.wav --scores - --results -
+expect_error "two outputs to stdout" "only one of --scores, --results and --dump-inputs can go to stdout" 2 $B/cnneval --scan -q model.safetensors long.wav --scores - --results -
 expect_error "a scan option without --scan" "go with --scan" 2 $B/cnneval --threshold 0.3 model.safetensors long.wav
 
 # ---- memory: flat from 10 to 60 minutes --------------------------------------------------------------------------
-sox -n -r 8000 -c 1 -b 16 m10.wav synth 600 whitenoise vol 0.03 2>/dev/null
-sox -n -r 8000 -c 1 -b 16 m60.wav synth 3600 whitenoise vol 0.03 2>/dev/null
+sox -R -n -r 8000 -c 1 -b 16 m10.wav synth 600 whitenoise vol 0.03 2>/dev/null
+sox -R -n -r 8000 -c 1 -b 16 m60.wav synth 3600 whitenoise vol 0.03 2>/dev/null
 peak() { $B/cnneval --scan -v --threads 1 --step 2 model.safetensors "$1" --results /dev/null 2>&1 | sed -n 's/.*(VmHWM \([0-9]*\) kB).*/\1/p'; }
 p10=$(peak m10.wav) p60=$(peak m60.wav)
 rm -f m10.wav m60.wav
@@ -244,7 +247,7 @@ if [ -f "$MAN" ]; then
         | while read -r o; do grep -qF -- "${o//-/\\-}" "$MAN" || echo "$o"; done)
     [ -z "$missing" ] && ok "the man page documents every scan option of --help" || notok "not in cnneval(1): $missing"
     mkdir -p ex/forest && cp model.safetensors ex/ && sox long.wav ex/night.flac 2>/dev/null && cp long.wav quiet.wav ex/forest/
-    if sox long.wav -C 128 ex/forest/recording_00.mp3 2>/dev/null; then rm ex/forest/long.wav ex/forest/quiet.wav; else
+    if sox -R long.wav -C 128 ex/forest/recording_00.mp3 2>/dev/null; then rm ex/forest/long.wav ex/forest/quiet.wav; else
         (cd ex/forest && mv long.wav recording_00.mp3.wav); fi
     sed -n '/^\.SS Scan examples/,/^\.SH /p' "$MAN" | grep -E '^    cnneval ' | sed 's/\\-/-/g; s/\\e/\\/g' > ex/examples
     [ "$(wc -l < ex/examples)" -ge 2 ] || notok "scan examples not found in cnneval(1)"
