@@ -48,6 +48,7 @@ void train_options_default(TrainOptions *o) {
     o->plateau_patience = 3;
     o->warmup_epochs = 1;
     o->patience = 15;
+    o->lr_backbone = -1;
     o->class_weights = 1;
     o->augment = 1;
     o->aug = (SpecAugment){.freq_mask_param = 12, .time_mask_param = 12, .n_freq_masks = 1, .n_time_masks = 1, .p = 1.0};
@@ -99,14 +100,17 @@ static void meta_model(Meta *md, const TrainOptions *o, const Model *m, const St
     meta_add(md, "arch", "%s", m->arch);
     meta_add(md, "input_shape", "%dx%dx%d", m->in_c, m->in_h, m->in_w);
     meta_add(md, "n_classes", "%d", m->n_classes);
+    meta_add(md, "in_chans", "%s", m->stem_repeat ? "repeat" : "native");
     meta_add(md, "epoch", "%d", s->best_epoch + 1);
     meta_add(md, "monitor", "%s", o->monitor_acc ? "val_acc" : "val_loss");
     meta_add(md, "best", "%.17g", s->best);
     meta_add(md, "training", "epochs=%d batch=%d lr=%g wd=%g opt=%s schedule=%s seed=%llu smoothing=%g "
-             "class_weights=%d augment=%d F=%d T=%d dropout=%g mixup=%g", o->epochs, o->batch, o->lr, o->weight_decay,
+             "class_weights=%d augment=%d F=%d T=%d dropout=%g mixup=%g drop_path=%g freeze=%d unfreeze_at=%d "
+             "lr_backbone=%g", o->epochs, o->batch, o->lr, o->weight_decay,
              o->sgd ? "sgd" : "adamw", o->schedule == 1 ? "plateau" : o->schedule == 2 ? "cosine" : "none",
              (unsigned long long)o->seed, o->label_smoothing, o->class_weights, o->augment, o->aug.freq_mask_param,
-             o->aug.time_mask_param, m->dropout, o->mixup);
+             o->aug.time_mask_param, m->dropout, o->mixup, m->stochastic_depth, o->freeze_backbone, o->unfreeze_at,
+             o->lr_backbone < 0 ? o->lr : o->lr_backbone);
 }
 
 /* The class list and front end can be long: they go in as separate, unbounded entries. */
@@ -390,6 +394,9 @@ int train_run(const TrainOptions *o, Model *m, const Dataset *train, const Datas
         goto done;
     }
     if (optim_init(&opt, &oc, &m->params) < 0) goto done;
+    if (o->lr_backbone >= 0) /* the backbone's own learning rate, as a multiple of the head's */
+        for (int i = 0; i < m->params.n; i++)
+            if (!model_is_head(m, m->params.e[i].name)) opt.lr_mult[i] = (float)(o->lr_backbone / o->lr);
     if (o->class_weights) {
         weights = malloc(sizeof(float) * (size_t)k);
         if (!weights || class_weight_balanced(train->labels, (size_t)train->n, k, weights) < 0) {
@@ -421,6 +428,9 @@ int train_run(const TrainOptions *o, Model *m, const Dataset *train, const Datas
     for (; s.epoch < o->epochs && !s.finished; s.epoch++) {
         double t0 = now();
         if (o->schedule == 2) s.lr = cosine_lr(o, s.epoch);
+        /* fine-tuning: the backbone is frozen until --unfreeze-at (a function of the epoch, so a
+         * resumed run freezes alike) */
+        model_freeze_backbone(m, o->freeze_backbone && (o->unfreeze_at <= 0 || s.epoch + 1 < o->unfreeze_at));
         opt.lr = s.lr;
         batcher_start_epoch(&b, s.epoch);
         const float *x;

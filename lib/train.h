@@ -48,6 +48,9 @@ typedef struct TrainOptions {
     const char *resume;      /* NULL, or a state file to continue from */
     const char *history;     /* NULL, or a prefix for PREFIX.tsv and PREFIX.json */
     const char *init;        /* NULL, or a checkpoint to start from */
+    int freeze_backbone;     /* train only the head (model_freeze_backbone) ... */
+    int unfreeze_at;         /* ... until this epoch (1-based; 0: for the whole run) */
+    double lr_backbone;      /* < 0: the same as lr; else the backbone's learning rate (the head keeps lr) */
     /* recorded in the checkpoint's metadata */
     const char *classes_json;  /* JSON array of the class names */
     const char *frontend;      /* how the spectrograms were made (free text, e.g. wav2mel/specnorm options) */

@@ -5,7 +5,9 @@
 #include "nn/model.h"
 #include "outfile.h"
 #include "safetensors.h"
+#include "strlist.h"
 #include "train.h"
+#include "weights.h"
 #include "tsv.h"
 
 #include <errno.h>
@@ -27,10 +29,22 @@ static const char USAGE[] =
     "      --classes FILE        class names: splitset's classes.tsv (index, name); default 0..K-1\n"
     "      --frontend TEXT       how the spectrograms were made (wav2mel/specnorm options), kept in the checkpoint\n"
     "Model:\n"
-    "      --arch NAME           architecture (default baseline; known: baseline)\n"
-    "      --dropout P           classifier dropout (default: the architecture's, 0.3)\n"
-    "      --init CKPT           start from a checkpoint's weights (the classifier is kept from it only if the\n"
+    "      --arch NAME           architecture (default baseline): baseline, resnet18, resnet34, resnet50,\n"
+    "                            resnet101, resnet152, efficientnet_b0 .. efficientnet_b7 (torchvision's)\n"
+    "      --dropout P           classifier dropout (default: the architecture's: baseline 0.3, EfficientNet\n"
+    "                            0.2-0.5, ResNet none)\n"
+    "      --drop-path P         EfficientNet's stochastic depth rate (default 0.2)\n"
+    "      --in-chans native|repeat  native: a one-channel stem (default); repeat: the spectrogram goes to\n"
+    "                            torchvision's three-channel stem as three identical channels (computed through\n"
+    "                            the stem's weights summed over them; default with --pretrained)\n"
+    "      --pretrained FILE     start from torchvision weights: a state_dict as .pth (torchvision's download)\n"
+    "                            or .safetensors; the classifier is new (its keys may differ)\n"
+    "      --init CKPT           start from one of our checkpoints (the classifier is kept from it only if the\n"
     "                            classes match)\n"
+    "Fine-tuning:\n"
+    "      --freeze backbone|none  train only the classifier; frozen BN layers stay in eval mode\n"
+    "      --unfreeze-at EPOCH   with --freeze backbone: train everything from this epoch (1-based) on\n"
+    "      --lr-backbone X       the backbone's learning rate (default: --lr); the classifier keeps --lr\n"
     "Training:\n"
     "      --epochs N            (default 60)        --batch N     (default 32)\n"
     "      --lr X                (default 2e-3)      --wd X        weight decay (default 0.01)\n"
@@ -63,7 +77,8 @@ static const char USAGE[] =
 enum {
     O_TRAIN = 256, O_TRAIN_LABELS, O_VAL, O_VAL_LABELS, O_CLASSES, O_FRONTEND, O_ARCH, O_DROPOUT, O_INIT, O_EPOCHS,
     O_BATCH, O_LR, O_WD, O_OPTIMIZER, O_MOMENTUM, O_SCHEDULE, O_WARMUP, O_PATIENCE, O_MONITOR, O_NO_CW, O_SMOOTH,
-    O_CLIP, O_NO_AUG, O_FMASK, O_TMASK, O_MASKS, O_MIXUP, O_SEED, O_THREADS, O_STATE, O_RESUME, O_HISTORY
+    O_CLIP, O_NO_AUG, O_FMASK, O_TMASK, O_MASKS, O_MIXUP, O_SEED, O_THREADS, O_STATE, O_RESUME, O_HISTORY,
+    O_DROP_PATH, O_IN_CHANS, O_PRETRAINED, O_FREEZE, O_UNFREEZE_AT, O_LR_BACKBONE
 };
 
 static const struct option LONGOPTS[] = {
@@ -76,7 +91,9 @@ static const struct option LONGOPTS[] = {
     {"label-smoothing", 1, 0, O_SMOOTH}, {"clip", 1, 0, O_CLIP}, {"no-augment", 0, 0, O_NO_AUG},
     {"freq-mask", 1, 0, O_FMASK}, {"time-mask", 1, 0, O_TMASK}, {"masks", 1, 0, O_MASKS}, {"mixup", 1, 0, O_MIXUP}, {"seed", 1, 0, O_SEED},
     {"threads", 1, 0, O_THREADS}, {"output", 1, 0, 'o'}, {"state", 1, 0, O_STATE}, {"resume", 1, 0, O_RESUME},
-    {"history", 1, 0, O_HISTORY}, {"quiet", 0, 0, 'q'}, {"verbose", 0, 0, 'v'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+    {"history", 1, 0, O_HISTORY}, {"drop-path", 1, 0, O_DROP_PATH}, {"in-chans", 1, 0, O_IN_CHANS},
+    {"pretrained", 1, 0, O_PRETRAINED}, {"freeze", 1, 0, O_FREEZE}, {"unfreeze-at", 1, 0, O_UNFREEZE_AT},
+    {"lr-backbone", 1, 0, O_LR_BACKBONE}, {"quiet", 0, 0, 'q'}, {"verbose", 0, 0, 'v'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
 
 static void usage_error(const char *msg, const char *arg) {
     diag_error("%s%s%s (see cnntrain --help)", msg, arg ? " " : "", arg ? arg : "");
@@ -151,8 +168,9 @@ int main(int argc, char **argv) {
     TrainOptions o;
     train_options_default(&o);
     const char *train_path = NULL, *train_labels = NULL, *val_path = NULL, *val_labels = NULL, *classes = NULL;
-    const char *arch = "baseline";
-    double dropout = -1;
+    const char *arch = "baseline", *pretrained = NULL;
+    double dropout = -1, drop_path = -1;
+    int in_chans = -1; /* -1: default (repeat with --pretrained), 0 native, 1 repeat */
     int c;
     while ((c = getopt_long(argc, argv, "o:qvh", LONGOPTS, NULL)) != -1) {
         switch (c) {
@@ -165,6 +183,18 @@ int main(int argc, char **argv) {
         case O_ARCH: arch = optarg; break;
         case O_DROPOUT: dropout = num("--dropout", optarg, 0, 0.99); break;
         case O_INIT: o.init = optarg; break;
+        case O_DROP_PATH: drop_path = num("--drop-path", optarg, 0, 0.99); break;
+        case O_IN_CHANS:
+            if (strcmp(optarg, "native") && strcmp(optarg, "repeat")) usage_error("bad value for --in-chans:", optarg);
+            in_chans = strcmp(optarg, "repeat") == 0;
+            break;
+        case O_PRETRAINED: pretrained = optarg; break;
+        case O_FREEZE:
+            if (strcmp(optarg, "backbone") && strcmp(optarg, "none")) usage_error("bad value for --freeze:", optarg);
+            o.freeze_backbone = strcmp(optarg, "backbone") == 0;
+            break;
+        case O_UNFREEZE_AT: o.unfreeze_at = (int)num("--unfreeze-at", optarg, 1, 100000); break;
+        case O_LR_BACKBONE: o.lr_backbone = num("--lr-backbone", optarg, 0, 10); break;
         case O_EPOCHS: o.epochs = (int)num("--epochs", optarg, 1, 100000); break;
         case O_BATCH: o.batch = (int)num("--batch", optarg, 1, 65536); break;
         case O_LR: o.lr = num("--lr", optarg, 1e-12, 10); break;
@@ -208,6 +238,10 @@ int main(int argc, char **argv) {
     }
     if (optind != argc) usage_error("unexpected argument", argv[optind]);
     if (!train_path) usage_error("--train is required", NULL);
+    if (pretrained && o.init) usage_error("--pretrained and --init both give the starting weights; choose one", NULL);
+    if (o.unfreeze_at && !o.freeze_backbone) usage_error("--unfreeze-at needs --freeze backbone", NULL);
+    if (in_chans < 0) in_chans = pretrained != NULL;
+    if (in_chans == 1 && strcmp(arch, "baseline") == 0) usage_error("--in-chans repeat needs a torchvision architecture, not", arch);
     { /* an unknown --arch is bad usage (exit 2), found before any data is read */
         char known[256], want[64];
         size_t n = 0;
@@ -278,9 +312,20 @@ int main(int argc, char **argv) {
         outfile_abort(&probe);
     }
     o.classes_json = cj;
-    if (model_create(&m, arch, train.c, train.f, train.t, k) < 0) goto fail;
+    ModelOptions mo = {.stem_repeat = in_chans == 1};
+    if (model_create_opts(&m, arch, train.c, train.f, train.t, k, &mo) < 0) goto fail;
     model_init_weights(&m, o.seed);
     if (dropout >= 0) m.dropout = (float)dropout;
+    if (drop_path >= 0) m.stochastic_depth = (float)drop_path;
+    if (pretrained && !o.resume) { /* torchvision's weights; the classifier is ours */
+        const char *skip[] = {m.head_prefix};
+        StLoadOpts lo = {.skip = skip, .nskip = 1};
+        StrList problems = {0};
+        int rc = weights_load(pretrained, &m.params, &lo, &problems);
+        for (size_t i = 0; rc < 0 && i < problems.n; i++) fprintf(stderr, "cnntrain:   %s\n", problems.v[i]);
+        strlist_free(&problems);
+        if (rc < 0) goto fail;
+    }
     if (o.init && !o.resume) {
         StFile f;
         if (st_open(o.init, &f) < 0) goto fail;

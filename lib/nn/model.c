@@ -4,10 +4,20 @@
 
 #include <string.h>
 
-const char *model_architectures(void) { return "baseline"; }
+const char *model_architectures(void) {
+    return "baseline, resnet18, resnet34, resnet50, resnet101, resnet152, efficientnet_b0, efficientnet_b1, "
+           "efficientnet_b2, efficientnet_b3, efficientnet_b4, efficientnet_b5, efficientnet_b6, efficientnet_b7";
+}
 
 int model_create(Model *m, const char *arch, int in_c, int in_h, int in_w, int n_classes) {
+    return model_create_opts(m, arch, in_c, in_h, in_w, n_classes, NULL);
+}
+
+int model_create_opts(Model *m, const char *arch, int in_c, int in_h, int in_w, int n_classes,
+                      const ModelOptions *o) {
     memset(m, 0, sizeof *m);
+    m->head_prefix = "classifier.";
+    m->stem_repeat = o ? o->stem_repeat : 0;
     if (strlen(arch) >= sizeof m->arch) {
         err_set("unknown architecture '%.40s' (known: %s)", arch, model_architectures());
         return -1;
@@ -23,7 +33,14 @@ int model_create(Model *m, const char *arch, int in_c, int in_h, int in_w, int n
         return -1;
     }
     int rc;
+    if (m->stem_repeat && (in_c != 1 || strcmp(arch, "baseline") == 0)) {
+        err_set("a repeated three-channel stem needs a one-channel input and a torchvision architecture (%s, %d channels)",
+                arch, in_c);
+        return -1;
+    }
     if (strcmp(arch, "baseline") == 0) rc = baseline_create(m);
+    else if (strncmp(arch, "resnet", 6) == 0) rc = resnet_create(m);
+    else if (strncmp(arch, "efficientnet_b", 14) == 0) rc = efficientnet_create(m);
     else {
         err_set("unknown architecture '%s' (known: %s)", arch, model_architectures());
         return -1;
@@ -36,6 +53,15 @@ int model_create(Model *m, const char *arch, int in_c, int in_h, int in_w, int n
 }
 
 void model_init_weights(Model *m, uint64_t seed) { m->init(m, seed); }
+
+int model_is_head(const Model *m, const char *name) {
+    return strncmp(name, m->head_prefix, strlen(m->head_prefix)) == 0;
+}
+
+void model_freeze_backbone(Model *m, int freeze) {
+    m->frozen_backbone = freeze;
+    for (int i = 0; i < m->params.n; i++) m->params.e[i].frozen = freeze && !model_is_head(m, m->params.e[i].name);
+}
 
 void model_free(Model *m) {
     if (m->destroy) m->destroy(m);

@@ -6,7 +6,16 @@
  * writes logits (n, n_classes); with train = 1 it uses batch statistics and dropout (masks keyed by
  * `stream`, e.g. the global step, so a resumed run draws the same masks) and keeps what backward needs;
  * backward() then adds the parameter gradients (+=) for dlogits. Activation buffers grow to the largest
- * batch seen. Architectures: "baseline" (see baseline.c / cnntrain(1)). */
+ * batch seen. Architectures: "baseline" (baseline.c), "resnet18/34/50/101/152" (resnet.c) and
+ * "efficientnet_b0".."efficientnet_b7" (efficientnet.c), the last two with torchvision's names.
+ *
+ * Options (ModelOptions, before model_create_opts):
+ *   stem_repeat   the data's one channel goes to a three-channel stem as three identical channels
+ *                 (torchvision weights load unchanged); computed as one channel through the stem's
+ *                 weights summed over its input channels: the same outputs at a third of the cost.
+ * Fine-tuning: with frozen_backbone set, every parameter outside the head (names starting with
+ * head_prefix) is frozen: the backbone's BN layers run in eval mode even in training, and backward
+ * stops at the head (nothing is computed for the backbone). */
 #ifndef AUDIOCNN_NN_MODEL_H
 #define AUDIOCNN_NN_MODEL_H
 
@@ -23,6 +32,10 @@ struct Model {
     ParamTable params;
     uint64_t dropout_seed;
     float dropout;        /* the classifier's dropout probability (the architecture's default) */
+    float stochastic_depth; /* EfficientNet's drop-path rate (block i of B drops with rate * i / B; 0.2) */
+    int stem_repeat;      /* see above */
+    int frozen_backbone;  /* see above; set with model_freeze_backbone() */
+    const char *head_prefix; /* "classifier.", "fc.": the parameters a new data set replaces */
     void *impl;
     int (*forward)(Model *m, NnCtx *ctx, const float *x, int n, int train, uint64_t stream, float *logits);
     int (*backward)(Model *m, NnCtx *ctx, const float *dlogits);
@@ -32,6 +45,15 @@ struct Model {
 
 /* Returns 0, or -1 with err_set() (unknown architecture, input too small, no memory). */
 int model_create(Model *m, const char *arch, int in_c, int in_h, int in_w, int n_classes);
+typedef struct ModelOptions {
+    int stem_repeat; /* 1: a one-channel input through a three-channel stem (in_c must be 1) */
+} ModelOptions;
+int model_create_opts(Model *m, const char *arch, int in_c, int in_h, int in_w, int n_classes,
+                      const ModelOptions *o);
+/* Freeze (1) or unfreeze (0) everything outside the head: ParamEntry.frozen and m->frozen_backbone. */
+void model_freeze_backbone(Model *m, int freeze);
+/* 1 when name belongs to the head (the classifier a new data set replaces). */
+int model_is_head(const Model *m, const char *name);
 void model_init_weights(Model *m, uint64_t seed);
 void model_free(Model *m);
 /* The architectures model_create knows, comma-separated, for messages and --help. */
@@ -39,5 +61,7 @@ const char *model_architectures(void);
 
 /* Architecture constructors (one file each). */
 int baseline_create(Model *m);
+int resnet_create(Model *m);       /* m->arch names the depth */
+int efficientnet_create(Model *m); /* m->arch names the variant */
 
 #endif

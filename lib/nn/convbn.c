@@ -1,0 +1,190 @@
+#include "nn/convbn.h"
+
+#include "nn/activation.h"
+
+#include "error.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int convbn_register(ConvBn *u, ParamTable *t, const char *conv_name, const char *bn_name, int c, int k, int ks,
+                    int stride, int pad, int groups, ActKind act, double eps, double momentum) {
+    u->conv = (Conv2dShape){.N = 1, .C = c, .H = ks, .W = ks, .K = k, .KH = ks, .KW = ks, .stride_h = stride,
+                            .stride_w = stride, .pad_h = pad < 0 ? ks / 2 : pad, .pad_w = pad < 0 ? ks / 2 : pad,
+                            .groups = groups};
+    u->bn = batchnorm2d_shape(1, k, 1, 1);
+    u->bn.eps = eps;
+    u->bn.momentum = momentum;
+    u->act = act;
+    char name[PARAM_NAME_MAX];
+    int64_t ws[4] = {k, c / (groups > 0 ? groups : 1), ks, ks}, vs[1] = {k};
+    int ok = 1;
+    snprintf(name, sizeof name, "%s.weight", conv_name);
+    ok &= (u->pw = params_add(t, name, PARAM_WEIGHT, 4, ws)) >= 0;
+    snprintf(name, sizeof name, "%s.weight", bn_name);
+    ok &= (u->pbw = params_add(t, name, PARAM_WEIGHT, 1, vs)) >= 0;
+    snprintf(name, sizeof name, "%s.bias", bn_name);
+    ok &= (u->pbb = params_add(t, name, PARAM_WEIGHT, 1, vs)) >= 0;
+    snprintf(name, sizeof name, "%s.running_mean", bn_name);
+    ok &= (u->prm = params_add(t, name, PARAM_BUFFER, 1, vs)) >= 0;
+    snprintf(name, sizeof name, "%s.running_var", bn_name);
+    ok &= (u->prv = params_add(t, name, PARAM_BUFFER, 1, vs)) >= 0;
+    snprintf(name, sizeof name, "%s.num_batches_tracked", bn_name);
+    ok &= (u->pnb = params_add(t, name, PARAM_COUNT, 0, vs)) >= 0;
+    return ok ? 0 : -1;
+}
+
+int convbn_set_repeat(ConvBn *u) {
+    size_t kk = (size_t)u->conv.K * u->conv.KH * u->conv.KW;
+    u->repeat = 1;
+    u->wsum = malloc(sizeof(float) * kk);
+    u->dwsum = malloc(sizeof(float) * kk);
+    if (!u->wsum || !u->dwsum) {
+        err_set("out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+/* The conv weight the unit runs with: the table's, or the repeated stem's sum over its three channels. */
+static const float *run_weight(ConvBn *u, ParamTable *t) {
+    const float *w = params_data(t, u->pw);
+    if (!u->repeat) return w;
+    size_t k = (size_t)u->conv.K, kk = (size_t)u->conv.KH * u->conv.KW;
+    for (size_t o = 0; o < k; o++)
+        for (size_t i = 0; i < kk; i++)
+            u->wsum[o * kk + i] = (w[(o * 3 + 0) * kk + i] + w[(o * 3 + 1) * kk + i]) + w[(o * 3 + 2) * kk + i];
+    return u->wsum;
+}
+
+int convbn_set_batch(ConvBn *u, int n, int h, int w, int *oh, int *ow) {
+    if (u->repeat) u->conv.C = 1;
+    u->conv.N = n;
+    u->conv.H = h;
+    u->conv.W = w;
+    if (conv2d_shape_init(&u->conv) < 0) return -1;
+    u->bn.N = n;
+    u->bn.H = u->conv.OH;
+    u->bn.W = u->conv.OW;
+    *oh = u->conv.OH;
+    *ow = u->conv.OW;
+    return 0;
+}
+
+size_t convbn_out_numel(const ConvBn *u) { return conv2d_y_numel(&u->conv); }
+
+int convbn_alloc(ConvBn *u, size_t numel) {
+    convbn_free(u);
+    u->conv_out = malloc(sizeof(float) * numel);
+    u->mean = malloc(sizeof(float) * (size_t)u->conv.K);
+    u->invstd = malloc(sizeof(float) * (size_t)u->conv.K);
+    if (!u->conv_out || !u->mean || !u->invstd) {
+        convbn_free(u);
+        err_set("out of memory for activations (%zu floats)", numel);
+        return -1;
+    }
+    return 0;
+}
+
+void convbn_destroy(ConvBn *u) {
+    convbn_free(u);
+    free(u->wsum);
+    free(u->dwsum);
+    u->wsum = u->dwsum = NULL;
+}
+
+void convbn_free(ConvBn *u) {
+    free(u->conv_out);
+    free(u->mean);
+    free(u->invstd);
+    u->conv_out = u->mean = u->invstd = NULL;
+}
+
+int convbn_forward(NnCtx *ctx, ConvBn *u, ParamTable *t, const float *x, int train, int frozen, float *out) {
+    if (conv2d_forward(ctx, &u->conv, x, run_weight(u, t), NULL, u->conv_out) < 0) return -1;
+    u->train = train && !frozen;
+    if (u->train)
+        batchnorm2d_forward_train(ctx, &u->bn, u->conv_out, params_data(t, u->pbw), params_data(t, u->pbb),
+                                  params_data(t, u->prm), params_data(t, u->prv), params_data(t, u->pnb), out, u->mean,
+                                  u->invstd);
+    else
+        batchnorm2d_forward_eval(ctx, &u->bn, u->conv_out, params_data(t, u->pbw), params_data(t, u->pbb),
+                                 params_data(t, u->prm), params_data(t, u->prv), out, u->mean, u->invstd);
+    size_t n = convbn_out_numel(u);
+    if (u->act == ACT_RELU) relu_forward(ctx, n, out, out);
+    else if (u->act == ACT_SILU) silu_forward(ctx, n, out, out);
+    return 0;
+}
+
+/* d(pre-activation) = dout * silu'(pre), pre = conv_out * alpha + beta per channel, recomputed exactly as
+ * batchnorm.c's forward computes it (alpha = weight * invstd, beta = bias - mean * alpha). */
+typedef struct {
+    const ConvBn *u;
+    const float *x, *weight, *bias;
+    float *d;
+} SiluArgs;
+
+static void silu_pre_range(void *arg, int64_t c0, int64_t c1) {
+    const SiluArgs *a = arg;
+    const BatchNorm2dShape *s = &a->u->bn;
+    int64_t hw = (int64_t)s->H * s->W;
+    for (int64_t c = c0; c < c1; c++) {
+        float alpha = a->weight[c] * a->u->invstd[c];
+        float beta = a->bias[c] - a->u->mean[c] * alpha;
+        for (int64_t n = 0; n < s->N; n++) {
+            const float *xp = a->x + (n * s->C + c) * hw;
+            float *dp = a->d + (n * s->C + c) * hw;
+            for (int64_t i = 0; i < hw; i++) {
+                float p = xp[i] * alpha + beta;
+                float sg = 1.0f / (1.0f + expf(-p));
+                dp[i] = dp[i] * sg * (1.0f + p * (1.0f - sg));
+            }
+        }
+    }
+}
+
+int convbn_backward(NnCtx *ctx, ConvBn *u, ParamTable *t, const float *x, const float *out, float *dout, float *dx,
+                    int frozen) {
+    size_t n = convbn_out_numel(u);
+    if (u->act == ACT_RELU) {
+        relu_backward(ctx, n, dout, out, dout);
+    } else if (u->act == ACT_SILU) {
+        SiluArgs a = {u, u->conv_out, params_data(t, u->pbw), params_data(t, u->pbb), dout};
+        if (ctx->threads > 1 && n >= 32768) nn_parallel_for(ctx, u->bn.C, silu_pre_range, &a);
+        else silu_pre_range(&a, 0, u->bn.C);
+    }
+    float *dg = frozen ? NULL : params_grad(t, u->pbw), *db = frozen ? NULL : params_grad(t, u->pbb);
+    if (u->train)
+        batchnorm2d_backward_train(ctx, &u->bn, dout, u->conv_out, params_data(t, u->pbw), u->mean, u->invstd, dout, dg,
+                                   db);
+    else
+        batchnorm2d_backward_eval(ctx, &u->bn, dout, u->conv_out, params_data(t, u->pbw), u->mean, u->invstd, dout, dg,
+                                  db);
+    if (!u->repeat)
+        return conv2d_backward(ctx, &u->conv, x, params_data(t, u->pw), dout, dx,
+                               frozen ? NULL : params_grad(t, u->pw), NULL);
+    size_t k = (size_t)u->conv.K, kk = (size_t)u->conv.KH * u->conv.KW;
+    if (!frozen) memset(u->dwsum, 0, sizeof(float) * k * kk);
+    if (conv2d_backward(ctx, &u->conv, x, u->wsum, dout, dx, frozen ? NULL : u->dwsum, NULL) < 0) return -1;
+    if (frozen) return 0;
+    float *dw = params_grad(t, u->pw);
+    for (size_t o = 0; o < k; o++)
+        for (int c = 0; c < 3; c++)
+            for (size_t i = 0; i < kk; i++) dw[(o * 3 + c) * kk + i] += u->dwsum[o * kk + i];
+    return 0;
+}
+
+void convbn_init(ConvBn *u, ParamTable *t, Rng *r) {
+    Conv2dShape s = u->conv;
+    if (u->repeat) s.C = 3;
+    conv2d_init_kaiming_normal_fan_out(r, &s, params_data(t, u->pw));
+    for (int k = 0; k < u->conv.K; k++) {
+        params_data(t, u->pbw)[k] = 1;
+        params_data(t, u->pbb)[k] = 0;
+        params_data(t, u->prm)[k] = 0;
+        params_data(t, u->prv)[k] = 1;
+    }
+    params_data(t, u->pnb)[0] = 0;
+}

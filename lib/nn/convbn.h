@@ -1,0 +1,72 @@
+/* convbn.h - a convolution followed by BatchNorm2d and an activation: torchvision's
+ * Conv2dNormActivation, the unit ResNet and EfficientNet are built from.
+ *
+ *   conv_out = conv2d(x, w)                 (no bias, as torchvision's units)
+ *   out      = act(bn(conv_out))            act: none, ReLU or SiLU
+ *
+ * Promise: convbn_register() adds the parameters under torchvision's names ("<conv>.weight",
+ * "<bn>.weight", "<bn>.bias", "<bn>.running_mean", "<bn>.running_var", "<bn>.num_batches_tracked",
+ * in state_dict order). Forward keeps conv_out (BN's backward input) and writes out; in eval mode
+ * nothing is kept for a backward (out may then alias conv_out). Backward takes the gradient of out,
+ * DESTROYS it (the activation's and BN's backward run in place there), adds the parameter gradients
+ * and writes dx (NULL: not needed). The SiLU backward recomputes BN's output from conv_out with the
+ * forward's own float operations (same bits), so the pre-activation is never stored.
+ * Frozen (fine-tuning a backbone): BN runs in eval mode with its running statistics untouched, and
+ * backward adds no parameter gradients.
+ * Repeated input (a stem fed one channel as three identical ones, ModelOptions.stem_repeat): the weight
+ * keeps torchvision's (K, 3, KH, KW) shape, the convolution runs on one channel with the weights summed
+ * over the three (same outputs, a third of the work), and the weight gradient, which is the same for
+ * the three channels, is added to each. */
+#ifndef AUDIOCNN_NN_CONVBN_H
+#define AUDIOCNN_NN_CONVBN_H
+
+#include "nn/batchnorm.h"
+#include "nn/conv2d.h"
+#include "nn/nn.h"
+#include "nn/params.h"
+#include "rng.h"
+
+typedef enum { ACT_NONE = 0, ACT_RELU = 1, ACT_SILU = 2 } ActKind;
+
+typedef struct ConvBn {
+    Conv2dShape conv;
+    BatchNorm2dShape bn;
+    ActKind act;
+    int pw, pbw, pbb, prm, prv, pnb; /* parameter indices */
+    float *conv_out, *mean, *invstd;  /* owned, sized by convbn_alloc */
+    int train;                        /* mode of the last forward (BN batch statistics) */
+    int repeat;                       /* 1: registered with 3 input channels, run on 1 (see above) */
+    float *wsum, *dwsum;              /* repeat: the summed weight and its gradient (K*KH*KW each) */
+} ConvBn;
+
+/* Register the unit's parameters: conv weight (k, c/groups, ks, ks) under "<conv_name>.weight" and the
+ * BN's under "<bn_name>.*". Stride, padding (ks/2 when pad < 0) and groups as Conv2d's. eps/momentum
+ * as BatchNorm2d's. Returns 0, or -1 with err_set(). */
+int convbn_register(ConvBn *u, ParamTable *t, const char *conv_name, const char *bn_name, int c, int k, int ks,
+                    int stride, int pad, int groups, ActKind act, double eps, double momentum);
+
+/* Make a unit registered with 3 input channels take 1 (see above). Returns 0 or -1 (no memory). */
+int convbn_set_repeat(ConvBn *u);
+
+/* Shapes for a batch of n images of h x w; *oh, *ow receive the output size. Returns 0 or -1. */
+int convbn_set_batch(ConvBn *u, int n, int h, int w, int *oh, int *ow);
+size_t convbn_out_numel(const ConvBn *u); /* N*K*OH*OW of the current batch */
+/* conv_out for numel floats (the largest batch's), mean and invstd. Returns 0 or -1 (no memory). */
+int convbn_alloc(ConvBn *u, size_t numel);
+void convbn_free(ConvBn *u);    /* the activation buffers */
+void convbn_destroy(ConvBn *u); /* everything the unit owns */
+
+/* out (N, K, OH, OW) from x (N, C, H, W). train: batch statistics (and running stats updated) unless
+ * frozen. Returns 0, or -1 with err_set() (workspace). */
+int convbn_forward(NnCtx *ctx, ConvBn *u, ParamTable *t, const float *x, int train, int frozen, float *out);
+
+/* dout: gradient of out (destroyed); out: forward's output (ReLU's mask); x: forward's input.
+ * Parameter gradients are added unless frozen; dx (N, C, H, W) is written unless NULL. Returns 0 or -1. */
+int convbn_backward(NnCtx *ctx, ConvBn *u, ParamTable *t, const float *x, const float *out, float *dout, float *dx,
+                    int frozen);
+
+/* torchvision's initialisation: conv kaiming_normal_(mode='fan_out'), BN weight 1, bias 0, running
+ * mean 0, var 1, counter 0. */
+void convbn_init(ConvBn *u, ParamTable *t, Rng *r);
+
+#endif

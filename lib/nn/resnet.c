@@ -1,0 +1,313 @@
+/* ResNet-18/34/50/101/152, structurally identical to torchvision.models.resnetNN (v1.5: a bottleneck's
+ * stride sits on its 3x3 convolution), with torchvision's parameter names and initialisation:
+ *
+ *   conv1 7x7/2 (3 or 1 input channels) - bn1 - ReLU - maxpool 3x3/2 pad 1
+ *   layer1..layer4: blocks of planes 64, 128, 256, 512, strides 1, 2, 2, 2
+ *     basic (18, 34):      conv1 3x3/s - bn1 - ReLU - conv2 3x3 - bn2 (+ shortcut) - ReLU
+ *     bottleneck (50+):    conv1 1x1 - bn1 - ReLU - conv2 3x3/s - bn2 - ReLU - conv3 1x1 (4x) - bn3
+ *                          (+ shortcut) - ReLU
+ *     shortcut: identity, or downsample.0 conv 1x1/s - downsample.1 BN when the shape changes
+ *   avgpool (global) - fc Linear(512 * expansion, n_classes)
+ *
+ * Buffers: every unit keeps its convolution output (BN's backward input) and each block its output
+ * (after the final ReLU: the next block's input and this ReLU's mask); the first unit of a block keeps
+ * its own output (the second convolution's input). Backward runs through four gradient buffers as
+ * large as the largest activation, reused block after block. */
+#include "nn/activation.h"
+#include "nn/convbn.h"
+#include "nn/linear.h"
+#include "nn/model.h"
+#include "nn/pool.h"
+
+#include "error.h"
+#include "rng.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    int bottleneck, has_ds, nunits;
+    ConvBn u[3], ds;
+    float *mid[2];   /* outputs of u[0] and u[1] (bottleneck) kept for backward */
+    float *ds_out;   /* the downsample branch's output */
+    float *out;      /* the block's output */
+    int in_c, in_h, in_w, out_c, out_h, out_w;
+} Block;
+
+typedef struct {
+    int n, train, frozen;
+    const float *x;
+    ConvBn stem;
+    float *stem_out, *pooled;
+    int32_t *argmax;
+    Pool2dShape pool;
+    Block *b;
+    int nblocks;
+    GlobalPoolShape gap;
+    LinearShape fc;
+    int pfw, pfb, feat;
+    float *gap_out, *g_small, *g[4];
+} ResNet;
+
+static int set_batch(Model *m, ResNet *r, int n) {
+    int h, w;
+    if (convbn_set_batch(&r->stem, n, m->in_h, m->in_w, &h, &w) < 0) return -1;
+    r->pool = (Pool2dShape){.N = n, .C = 64, .H = h, .W = w, .KH = 3, .KW = 3, .stride_h = 2, .stride_w = 2,
+                            .pad_h = 1, .pad_w = 1};
+    if (pool2d_shape_init(&r->pool) < 0) return -1;
+    h = r->pool.OH;
+    w = r->pool.OW;
+    for (int i = 0; i < r->nblocks; i++) {
+        Block *b = &r->b[i];
+        b->in_h = h;
+        b->in_w = w;
+        int oh = h, ow = w;
+        for (int j = 0; j < b->nunits; j++)
+            if (convbn_set_batch(&b->u[j], n, oh, ow, &oh, &ow) < 0) return -1;
+        if (b->has_ds && convbn_set_batch(&b->ds, n, h, w, &b->out_h, &b->out_w) < 0) return -1;
+        b->out_h = oh;
+        b->out_w = ow;
+        h = oh;
+        w = ow;
+    }
+    r->gap = (GlobalPoolShape){.N = n, .C = r->feat, .H = h, .W = w};
+    r->fc = (LinearShape){.N = n, .in = r->feat, .out = m->n_classes};
+    return 0;
+}
+
+static void free_buffers(ResNet *r) {
+    convbn_free(&r->stem);
+    free(r->stem_out);
+    free(r->pooled);
+    free(r->argmax);
+    r->stem_out = r->pooled = NULL;
+    r->argmax = NULL;
+    for (int i = 0; i < r->nblocks; i++) {
+        Block *b = &r->b[i];
+        for (int j = 0; j < b->nunits; j++) convbn_free(&b->u[j]);
+        convbn_free(&b->ds);
+        free(b->mid[0]);
+        free(b->mid[1]);
+        free(b->ds_out);
+        free(b->out);
+        b->mid[0] = b->mid[1] = b->ds_out = b->out = NULL;
+    }
+    free(r->gap_out);
+    free(r->g_small);
+    r->gap_out = r->g_small = NULL;
+    for (int i = 0; i < 4; i++) {
+        free(r->g[i]);
+        r->g[i] = NULL;
+    }
+    r->n = 0;
+}
+
+static int ensure_batch(Model *m, ResNet *r, int n) {
+    if (n <= r->n) return set_batch(m, r, n);
+    free_buffers(r);
+    if (set_batch(m, r, n) < 0) return -1;
+    size_t big = convbn_out_numel(&r->stem), pooled = (size_t)n * 64 * r->pool.OH * r->pool.OW;
+    int ok = convbn_alloc(&r->stem, big) == 0;
+    ok &= !!(r->stem_out = malloc(sizeof(float) * big));
+    ok &= !!(r->pooled = malloc(sizeof(float) * pooled));
+    ok &= !!(r->argmax = malloc(sizeof(int32_t) * pooled));
+    for (int i = 0; ok && i < r->nblocks; i++) {
+        Block *b = &r->b[i];
+        for (int j = 0; j < b->nunits; j++) {
+            size_t e = convbn_out_numel(&b->u[j]);
+            big = e > big ? e : big;
+            ok &= convbn_alloc(&b->u[j], e) == 0;
+            if (j < b->nunits - 1) ok &= !!(b->mid[j] = malloc(sizeof(float) * e));
+        }
+        size_t e = convbn_out_numel(&b->u[b->nunits - 1]);
+        ok &= !!(b->out = malloc(sizeof(float) * e));
+        if (b->has_ds) {
+            ok &= convbn_alloc(&b->ds, e) == 0;
+            ok &= !!(b->ds_out = malloc(sizeof(float) * e));
+        }
+    }
+    ok &= !!(r->gap_out = malloc(sizeof(float) * (size_t)n * r->feat));
+    ok &= !!(r->g_small = malloc(sizeof(float) * (size_t)n * r->feat));
+    for (int i = 0; i < 4; i++) ok &= !!(r->g[i] = malloc(sizeof(float) * big));
+    if (!ok) {
+        free_buffers(r);
+        err_set("out of memory for a batch of %d", n);
+        return -1;
+    }
+    r->n = n;
+    return 0;
+}
+
+static int resnet_forward(Model *m, NnCtx *ctx, const float *x, int n, int train, uint64_t stream, float *logits) {
+    (void)stream;
+    ResNet *r = m->impl;
+    ParamTable *t = &m->params;
+    if (ensure_batch(m, r, n) < 0) return -1;
+    r->x = x;
+    r->train = train;
+    int fz = r->frozen = m->frozen_backbone;
+    if (convbn_forward(ctx, &r->stem, t, x, train, fz, r->stem_out) < 0) return -1;
+    maxpool2d_forward(ctx, &r->pool, r->stem_out, r->pooled, r->argmax);
+    const float *in = r->pooled;
+    for (int i = 0; i < r->nblocks; i++) {
+        Block *b = &r->b[i];
+        const float *uin = in;
+        for (int j = 0; j < b->nunits; j++) {
+            float *o = j < b->nunits - 1 ? b->mid[j] : b->out;
+            if (convbn_forward(ctx, &b->u[j], t, uin, train, fz, o) < 0) return -1;
+            uin = o;
+        }
+        size_t e = convbn_out_numel(&b->u[b->nunits - 1]);
+        const float *sc = in;
+        if (b->has_ds) {
+            if (convbn_forward(ctx, &b->ds, t, in, train, fz, b->ds_out) < 0) return -1;
+            sc = b->ds_out;
+        }
+        residual_add_forward(ctx, e, b->out, sc, b->out);
+        relu_forward(ctx, e, b->out, b->out);
+        in = b->out;
+    }
+    global_avgpool_forward(ctx, &r->gap, in, r->gap_out);
+    linear_forward(ctx, &r->fc, r->gap_out, params_data(t, r->pfw), params_data(t, r->pfb), logits);
+    return 0;
+}
+
+static int resnet_backward(Model *m, NnCtx *ctx, const float *dlogits) {
+    ResNet *r = m->impl;
+    ParamTable *t = &m->params;
+    int fz = r->frozen;
+    linear_backward(ctx, &r->fc, r->gap_out, params_data(t, r->pfw), dlogits, fz ? NULL : r->g_small,
+                    params_grad(t, r->pfw), params_grad(t, r->pfb));
+    if (fz) return 0; /* the backbone is frozen: nothing below the head needs a gradient */
+    float *G = r->g[0], *A = r->g[1], *B = r->g[2], *C = r->g[3];
+    global_avgpool_backward(ctx, &r->gap, r->g_small, G);
+    for (int i = r->nblocks - 1; i >= 0; i--) {
+        Block *b = &r->b[i];
+        const float *in = i ? r->b[i - 1].out : r->pooled;
+        size_t e = convbn_out_numel(&b->u[b->nunits - 1]);
+        size_t ein = (size_t)b->u[0].conv.N * b->u[0].conv.C * b->in_h * b->in_w;
+        relu_backward(ctx, e, G, b->out, G);
+        /* shortcut gradient into B (the gradient of the block's input) */
+        if (b->has_ds) {
+            memcpy(A, G, sizeof(float) * e);
+            if (convbn_backward(ctx, &b->ds, t, in, b->ds_out, A, B, 0) < 0) return -1;
+        } else {
+            memcpy(B, G, sizeof(float) * ein);
+        }
+        /* main path, last unit first: G -> A -> G (-> C) */
+        float *dout = G, *spare = A;
+        for (int j = b->nunits - 1; j >= 0; j--) {
+            const float *uin = j ? b->mid[j - 1] : in;
+            const float *uout = j < b->nunits - 1 ? b->mid[j] : b->out;
+            float *dx = j ? spare : C;
+            if (convbn_backward(ctx, &b->u[j], t, uin, uout, dout, dx, 0) < 0) return -1;
+            spare = dout;
+            dout = dx;
+        }
+        grad_accumulate(ctx, ein, C, B);
+        float *nG = B; /* the next (earlier) block's output gradient */
+        B = G;
+        G = nG;
+    }
+    maxpool2d_backward(ctx, &r->pool, G, r->argmax, A);
+    return convbn_backward(ctx, &r->stem, t, r->x, r->stem_out, A, NULL, 0);
+}
+
+static void resnet_init(Model *m, uint64_t seed) {
+    ResNet *r = m->impl;
+    ParamTable *t = &m->params;
+    Rng g;
+    rng_derive(&g, seed, 0x7e5e7);
+    /* kaiming_normal_ of the three-channel stem when it is repeated (its shape is what torchvision has) */
+    convbn_init(&r->stem, t, &g);
+    for (int i = 0; i < r->nblocks; i++) {
+        Block *b = &r->b[i];
+        for (int j = 0; j < b->nunits; j++) convbn_init(&b->u[j], t, &g);
+        if (b->has_ds) convbn_init(&b->ds, t, &g);
+    }
+    linear_init_default(&g, &r->fc, params_data(t, r->pfw), params_data(t, r->pfb));
+}
+
+static void resnet_destroy(Model *m) {
+    ResNet *r = m->impl;
+    if (r) {
+        free_buffers(r);
+        convbn_destroy(&r->stem);
+        free(r->b);
+    }
+    free(r);
+    m->impl = NULL;
+}
+
+int resnet_create(Model *m) {
+    static const int LAYERS[][4] = {{2, 2, 2, 2}, {3, 4, 6, 3}, {3, 4, 6, 3}, {3, 4, 23, 3}, {3, 8, 36, 3}};
+    static const char *NAMES[] = {"resnet18", "resnet34", "resnet50", "resnet101", "resnet152"};
+    int v = -1;
+    for (int i = 0; i < 5; i++)
+        if (strcmp(m->arch, NAMES[i]) == 0) v = i;
+    if (v < 0) {
+        err_set("unknown architecture '%s' (known: %s)", m->arch, model_architectures());
+        return -1;
+    }
+    ResNet *r = calloc(1, sizeof *r);
+    if (!r) {
+        err_set("out of memory");
+        return -1;
+    }
+    m->impl = r;
+    m->head_prefix = "fc.";
+    m->dropout = 0;
+    m->forward = resnet_forward;
+    m->backward = resnet_backward;
+    m->init = resnet_init;
+    m->destroy = resnet_destroy;
+    int bottleneck = v >= 2, expansion = bottleneck ? 4 : 1;
+    for (int l = 0; l < 4; l++) r->nblocks += LAYERS[v][l];
+    r->b = calloc((size_t)r->nblocks, sizeof *r->b);
+    if (!r->b) {
+        err_set("out of memory");
+        return -1;
+    }
+    ParamTable *t = &m->params;
+    int ok = convbn_register(&r->stem, t, "conv1", "bn1", m->stem_repeat ? 3 : m->in_c, 64, 7, 2, 3, 1, ACT_RELU, 1e-5,
+                             0.1) == 0;
+    if (ok && m->stem_repeat) ok &= convbn_set_repeat(&r->stem) == 0;
+    int inplanes = 64, bi = 0;
+    char cn[PARAM_NAME_MAX], bn[PARAM_NAME_MAX];
+    for (int l = 0; ok && l < 4; l++) {
+        int planes = 64 << l;
+        for (int k = 0; k < LAYERS[v][l]; k++, bi++) {
+            Block *b = &r->b[bi];
+            int stride = (k == 0 && l > 0) ? 2 : 1;
+            b->bottleneck = bottleneck;
+            b->nunits = bottleneck ? 3 : 2;
+            b->in_c = inplanes;
+            b->out_c = planes * expansion;
+            for (int j = 0; j < b->nunits; j++) {
+                int cin = j == 0 ? inplanes : planes, cout = j == b->nunits - 1 ? planes * expansion : planes;
+                int ks = bottleneck && j != 1 ? 1 : 3;
+                int s = (bottleneck ? j == 1 : j == 0) ? stride : 1;
+                ActKind act = j == b->nunits - 1 ? ACT_NONE : ACT_RELU;
+                snprintf(cn, sizeof cn, "layer%d.%d.conv%d", l + 1, k, j + 1);
+                snprintf(bn, sizeof bn, "layer%d.%d.bn%d", l + 1, k, j + 1);
+                ok &= convbn_register(&b->u[j], t, cn, bn, cin, cout, ks, s, ks / 2, 1, act, 1e-5, 0.1) == 0;
+            }
+            if (stride != 1 || inplanes != planes * expansion) {
+                b->has_ds = 1;
+                snprintf(cn, sizeof cn, "layer%d.%d.downsample.0", l + 1, k);
+                snprintf(bn, sizeof bn, "layer%d.%d.downsample.1", l + 1, k);
+                ok &= convbn_register(&b->ds, t, cn, bn, inplanes, planes * expansion, 1, stride, 0, 1, ACT_NONE, 1e-5,
+                                      0.1) == 0;
+            }
+            inplanes = planes * expansion;
+        }
+    }
+    r->feat = inplanes;
+    int64_t fw[2] = {m->n_classes, inplanes}, fb[1] = {m->n_classes};
+    ok &= (r->pfw = params_add(t, "fc.weight", PARAM_WEIGHT, 2, fw)) >= 0;
+    ok &= (r->pfb = params_add(t, "fc.bias", PARAM_WEIGHT, 1, fb)) >= 0;
+    if (!ok || params_alloc(t) < 0) return -1;
+    if (set_batch(m, r, 1) < 0) return -1;
+    return 0;
+}

@@ -1,0 +1,78 @@
+/* Driver for tests/py/test_transfer.py: one forward and backward of any architecture on fixtures
+ * PyTorch made.
+ *   model DIR ARCH N_CLASSES train|eval|frozen REPEAT
+ * reads DIR/weights.pth or DIR/weights.safetensors (a torchvision state_dict), DIR/x.npy (N, C, H, W) and DIR/dlogits.npy
+ * (N, K); REPEAT 1 feeds a one-channel x to a three-channel stem (ModelOptions.stem_repeat). Dropout
+ * and stochastic depth are off (PyTorch draws other masks). Writes DIR/c.safetensors: "logits",
+ * "grad.<name>" for every trainable tensor (after backward of sum(logits * dlogits)) and "after.<name>"
+ * for every buffer (BN statistics after the forward). "frozen" trains with the backbone frozen. */
+#include "error.h"
+#include "nn/model.h"
+#include "npy.h"
+#include "safetensors.h"
+#include "weights.h"
+
+#include <unistd.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define TRY(x) do { if ((x) < 0) { fprintf(stderr, "model: error: %s\n", err_msg()); return 1; } } while (0)
+
+int main(int argc, char **argv) {
+    if (argc != 6) {
+        fprintf(stderr, "usage: model DIR ARCH N_CLASSES train|eval|frozen REPEAT\n");
+        return 2;
+    }
+    const char *dir = argv[1], *arch = argv[2], *mode = argv[4];
+    int k = atoi(argv[3]), train = strcmp(mode, "eval") != 0, frozen = strcmp(mode, "frozen") == 0;
+    char path[4096];
+    Tensor x, dl;
+    snprintf(path, sizeof path, "%s/x.npy", dir);
+    TRY(npy_load(path, DT_F32, &x));
+    snprintf(path, sizeof path, "%s/dlogits.npy", dir);
+    TRY(npy_load(path, DT_F32, &dl));
+    int n = (int)x.shape[0];
+    Model m;
+    ModelOptions mo = {.stem_repeat = atoi(argv[5])};
+    TRY(model_create_opts(&m, arch, (int)x.shape[1], (int)x.shape[2], (int)x.shape[3], k, &mo));
+    snprintf(path, sizeof path, "%s/weights.pth", dir); /* torch.save's file when the test made one */
+    if (access(path, F_OK) != 0) snprintf(path, sizeof path, "%s/weights.safetensors", dir);
+    TRY(weights_load(path, &m.params, NULL, NULL));
+    m.dropout = 0;
+    m.stochastic_depth = 0;
+    if (frozen) model_freeze_backbone(&m, 1);
+    NnCtx ctx;
+    nn_ctx_init(&ctx, 2);
+    ParamTable *t = &m.params;
+    float *logits = malloc(sizeof(float) * (size_t)n * k);
+    params_zero_grad(t);
+    TRY(m.forward(&m, &ctx, tensor_f32(&x), n, train, 0, logits));
+    TRY(m.backward(&m, &ctx, tensor_f32(&dl)));
+    StItem *items = calloc((size_t)t->n + 1, sizeof *items);
+    char **names = calloc((size_t)t->n, sizeof *names);
+    int ni = 0;
+    items[ni++] = (StItem){.name = "logits", .dtype = ST_F32, .ndim = 2, .shape = {n, k}, .data = logits};
+    for (int i = 0; i < t->n; i++) {
+        const ParamEntry *e = &t->e[i];
+        if (e->kind == PARAM_COUNT) continue;
+        names[i] = malloc(strlen(e->name) + 8);
+        sprintf(names[i], "%s.%s", e->kind == PARAM_WEIGHT ? "grad" : "after", e->name);
+        StItem it = {.name = names[i], .dtype = ST_F32, .ndim = e->ndim,
+                     .data = e->kind == PARAM_WEIGHT ? params_grad(t, i) : params_data(t, i)};
+        memcpy(it.shape, e->shape, sizeof(int64_t) * (size_t)e->ndim);
+        items[ni++] = it;
+    }
+    snprintf(path, sizeof path, "%s/c.safetensors", dir);
+    TRY(st_save(path, items, ni, NULL, 0));
+    for (int i = 0; i < t->n; i++) free(names[i]);
+    free(names);
+    free(items);
+    free(logits);
+    model_free(&m);
+    nn_ctx_free(&ctx);
+    tensor_free(&x);
+    tensor_free(&dl);
+    return 0;
+}
