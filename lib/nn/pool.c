@@ -1,5 +1,9 @@
 #include "nn/pool.h"
 
+#ifdef __SSE4_1__
+#include <smmintrin.h> /* the 2x2 max pool compares four windows at once (x86-64-v2 has SSE4.1) */
+#endif
+
 #include "error.h"
 
 #include <limits.h>
@@ -57,17 +61,40 @@ static void max_fwd_range(void *arg, int64_t begin, int64_t end) {
             /* the common 2x2/2 case, same scan order and NaN rule as the general loop below */
             for (int oh = 0; oh < s->OH; oh++) {
                 const float *r0 = xp + (size_t)(2 * oh) * s->W, *r1 = r0 + s->W;
-                for (int ow = 0; ow < s->OW; ow++) {
-                    int32_t base = 2 * oh * s->W + 2 * ow, best = base;
+                float *yr = yp + (size_t)oh * s->OW;
+                int32_t *ar = ap + (size_t)oh * s->OW;
+                int ow = 0;
+#ifdef __SSE4_1__
+                const __m128i four = _mm_set1_epi32(8), one = _mm_set1_epi32(1), wv = _mm_set1_epi32(s->W);
+                __m128i base = _mm_add_epi32(_mm_set1_epi32(2 * oh * s->W), _mm_setr_epi32(0, 2, 4, 6));
+                for (; ow + 4 <= s->OW; ow += 4) { /* 4 outputs: the same order and NaN rule, as selects */
+                    __m128 a0 = _mm_loadu_ps(r0 + 2 * ow), a1 = _mm_loadu_ps(r0 + 2 * ow + 4);
+                    __m128 b0 = _mm_loadu_ps(r1 + 2 * ow), b1 = _mm_loadu_ps(r1 + 2 * ow + 4);
+                    __m128 m = _mm_shuffle_ps(a0, a1, _MM_SHUFFLE(2, 0, 2, 0)), v;
+                    __m128i best = base, idx;
+                    __m128 t;
+#define STEP(V, IDX) v = (V); idx = (IDX); t = _mm_or_ps(_mm_cmpgt_ps(v, m), _mm_cmpunord_ps(v, v)); \
+                    m = _mm_blendv_ps(m, v, t); best = _mm_castps_si128(_mm_blendv_ps(_mm_castsi128_ps(best), _mm_castsi128_ps(idx), t));
+                    STEP(_mm_shuffle_ps(a0, a1, _MM_SHUFFLE(3, 1, 3, 1)), _mm_add_epi32(base, one))
+                    STEP(_mm_shuffle_ps(b0, b1, _MM_SHUFFLE(2, 0, 2, 0)), _mm_add_epi32(base, wv))
+                    STEP(_mm_shuffle_ps(b0, b1, _MM_SHUFFLE(3, 1, 3, 1)), _mm_add_epi32(_mm_add_epi32(base, wv), one))
+#undef STEP
+                    _mm_storeu_ps(yr + ow, m);
+                    _mm_storeu_si128((__m128i *)(ar + ow), best);
+                    base = _mm_add_epi32(base, four);
+                }
+#endif
+                for (; ow < s->OW; ow++) {
+                    int32_t b = 2 * oh * s->W + 2 * ow, best = b;
                     float m = r0[2 * ow], v;
                     v = r0[2 * ow + 1];
-                    if (v > m || isnan(v)) { m = v; best = base + 1; }
+                    if (v > m || isnan(v)) { m = v; best = b + 1; }
                     v = r1[2 * ow];
-                    if (v > m || isnan(v)) { m = v; best = base + s->W; }
+                    if (v > m || isnan(v)) { m = v; best = b + s->W; }
                     v = r1[2 * ow + 1];
-                    if (v > m || isnan(v)) { m = v; best = base + s->W + 1; }
-                    yp[(size_t)oh * s->OW + ow] = m;
-                    ap[(size_t)oh * s->OW + ow] = best;
+                    if (v > m || isnan(v)) { m = v; best = b + s->W + 1; }
+                    yr[ow] = m;
+                    ar[ow] = best;
                 }
             }
             continue;

@@ -148,13 +148,13 @@ bad "random bytes" "random.safetensors: " random.safetensors test.npy
 bad "empty checkpoint" "empty.safetensors: " empty.safetensors test.npy
 bad "missing checkpoint" "nothere.safetensors: " nothere.safetensors test.npy
 bad "missing data" "nothere.npy: cannot open" model.safetensors nothere.npy
-# another architecture: the same file with "arch":"resnet18" (same length) in its metadata
+# another architecture: the same file with "arch":"vgg16_bn" (same length) in its metadata
 patch_meta() { # FILE OLD NEW OUT: replace the metadata bytes OLD by NEW (same length)
     cp "$1" "$4"; local off; off=$(head -c 2048 "$1" | grep -abo "$2" | head -1 | cut -d: -f1)
     [ -n "$off" ] && printf '%s' "$3" | dd of="$4" bs=1 seek="$off" conv=notrunc 2>/dev/null
 }
-patch_meta model.safetensors '"arch":"baseline"' '"arch":"resnet18"' arch.safetensors
-bad "a checkpoint of another architecture" "arch.safetensors: unknown architecture 'resnet18'" arch.safetensors test.npy
+patch_meta model.safetensors '"arch":"baseline"' '"arch":"vgg16_bn"' arch.safetensors
+bad "a checkpoint of another architecture" "arch.safetensors: unknown architecture 'vgg16_bn'" arch.safetensors test.npy
 patch_meta model.safetensors '"n_classes":"3"' '"n_classes":"5"' ncls.safetensors
 bad "metadata that disagrees with the tensors" "ncls.safetensors: does not match the model: .*classifier.3.weight" ncls.safetensors test.npy
 bad "a state file (its opt.* tensors are not the model's)" "model.state.safetensors: does not match the model: [0-9]+ unexpected \\(opt\\." \
