@@ -116,9 +116,11 @@ static int parse_classes(const char *json, int k, StrList *names) {
     return (int)names->n == k ? 0 : -1;
 }
 
-/* The checkpoint's network with its weights. */
+/* The checkpoint's network with its weights (a repeated three-channel stem when it was trained so). */
 static int load_model(Model *m, const StFile *f, const char *arch, int c, int h, int w, int k) {
-    if (model_create(m, arch, c, h, w, k) < 0) {
+    const char *ic = st_meta_get(f, "in_chans");
+    ModelOptions mo = {.stem_repeat = ic && strcmp(ic, "repeat") == 0};
+    if (model_create_opts(m, arch, c, h, w, k, &mo) < 0) {
         err_prefix(f->name); /* "unknown architecture ..." does not name the file */
         return -1;
     }

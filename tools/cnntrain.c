@@ -322,7 +322,8 @@ int main(int argc, char **argv) {
         StLoadOpts lo = {.skip = skip, .nskip = 1};
         StrList problems = {0};
         int rc = weights_load(pretrained, &m.params, &lo, &problems);
-        for (size_t i = 0; rc < 0 && i < problems.n; i++) fprintf(stderr, "cnntrain:   %s\n", problems.v[i]);
+        for (size_t i = 0; rc < 0 && o.verbosity > 0 && i < problems.n; i++) /* -v: every name */
+            fprintf(stderr, "cnntrain:   %s\n", problems.v[i]);
         strlist_free(&problems);
         if (rc < 0) goto fail;
     }
