@@ -15,13 +15,16 @@ Input (DATA, default data/drums.tsv: the drum one-shots that `make data` prepare
   and must not start with ~ (make cannot name them); rename such files first.
 
 Targets:
-  all (default)   everything below: split, features, models and their evaluations, count check
+  all (default)   everything below: split, features, models, evaluations, count check, report (+ scan
+                  with SCAN)
   split           $$(OUT)/split/{train,val,test,classes}.tsv            splitset SPLIT_OPTS
   mels            $$(OUT)/mels/<recording>.{npy,tsv}, one per recording  wav2mel MEL_OPTS
   features        $$(OUT)/{train,val,test}.npy + -labels.npy: (N,1,n_mels,FRAMES) stacks (specnorm)
   train           $$(OUT)/models/<model>.safetensors + .history.{tsv,json}   cnntrain, per MODELS
   evaluate        $$(OUT)/eval/<model>/{metrics.json,predictions.tsv,misclassified.tsv}   cnneval
   check           $$(OUT)/counts.tsv: recordings = split rows = spectrograms + left out = stacked rows
+  report          $$(OUT)/report.html (+ figures/*.png): data, models, curves, confusion, galleries   mkreport
+  scan            $$(OUT)/scan/{scores,results}.tsv, events/*.selections.txt (Raven): SCAN_MODEL over SCAN
   help            this text            clean    remove $$(OUT)
 
 Variables (current value):
@@ -40,6 +43,10 @@ Variables (current value):
   TRAIN_OPTS_<model>   cnntrain options for that model only, after TRAIN_OPTS
   ARCH_<model>    its architecture (default: the model's name)
   EVAL_OPTS=$(EVAL_OPTS)   cnneval options (--top-k K)
+  SCAN=$(SCAN)   long recordings to scan (a folder, searched recursively, or one file); empty: no scan
+  SCAN_MODEL=$(SCAN_MODEL)   (or MODEL=) the model that scans: a name of MODELS or a .safetensors path
+  SCAN_OPTS=$(SCAN_OPTS)   cnneval --scan options: --overlap F, --threshold T, --classes a,b, --csv
+  REPORT_TITLE=$(REPORT_TITLE)
   SKIP_BAD=$(SKIP_BAD)   1: a recording wav2mel cannot read is left out and listed in $$(OUT)/skipped.tsv;
                   0: it stops the run with its name
 
@@ -71,6 +78,10 @@ MODELS     ?= baseline
 TRAIN_OPTS ?=
 EVAL_OPTS  ?=
 SKIP_BAD   ?= 0
+SCAN       ?=
+SCAN_MODEL ?= $(or $(MODEL),$(firstword $(MODELS)))
+SCAN_OPTS  ?=
+REPORT_TITLE ?= audiocnn report: $(notdir $(OUT))
 SPLITS     := train val test
 
 WAV2MEL  := $(BIN)/wav2mel
@@ -78,8 +89,9 @@ SPECNORM := $(BIN)/specnorm
 SPLITSET := $(BIN)/splitset
 CNNTRAIN := $(BIN)/cnntrain
 CNNEVAL  := $(BIN)/cnneval
+MKREPORT := $(BIN)/mkreport
 
-.PHONY: all split mels features stacks train evaluate check help clean FORCE
+.PHONY: all split mels features stacks train evaluate check scan report help clean FORCE
 all:
 
 shq   = '$(subst ','\'',$(1))'
@@ -318,9 +330,42 @@ features stacks: $(foreach s,$(SPLITS),$(OUT)/$(s).npy $(OUT)/$(s)-labels.npy)
 train: $(MODEL_FILES) $(MODELS:%=$(OUT)/models/%.history.tsv) $(MODELS:%=$(OUT)/models/%.history.json)
 evaluate: $(EVAL_FILES)
 check: $(OUT)/counts.tsv
-# Stage 6 and 7, the report (mkreport on $(OUT): split/, models/, eval/, test.npy) and the scans of long
-# recordings (cnneval --scan), come here: rules for their files, which then join ALL_TARGETS.
-ALL_TARGETS := train evaluate check $(OUT)/skipped.tsv
+
+# Stage 6, scans of long recordings (only with SCAN=DIR or SCAN=FILE): one checkpoint (SCAN_MODEL, a
+# model of MODELS or a .safetensors path; default the first model) slides over every recording with
+# cnneval --scan: $(OUT)/scan/{scores.tsv,results.tsv,threshold} and events/<recording>.selections.txt.
+SCAN_FILES := $(if $(SCAN),$(shell export LC_ALL=C; if [ -d $(call shq,$(SCAN)) ]; then find -L $(call shq,$(SCAN)) -type f \
+                 | grep -iE '$(AUDIO_RE)' | sort; elif [ -e $(call shq,$(SCAN)) ]; then echo $(call shq,$(SCAN)); fi))
+SCAN_CKPT  := $(if $(filter %.safetensors,$(SCAN_MODEL)),$(SCAN_MODEL),$(OUT)/models/$(SCAN_MODEL).safetensors)
+$(eval $(call settings,$(OUT)/scan.opts,SCAN_OPTS))
+$(OUT)/scan/results.tsv: $(SCAN_FILES) $(SCAN_CKPT) $(OUT)/scan.opts $(CNNEVAL)
+	@[ -n "$(SCAN_FILES)" ] || { echo "pipeline: error: SCAN=$(SCAN): no recordings to scan (a folder of recordings or one file)" >&2; exit 1; }
+	@rm -rf $(OUT)/scan.tmp && mkdir -p $(OUT)/scan.tmp
+	$(CNNEVAL) --scan -q $(SCAN_OPTS) -o $(OUT)/scan.tmp $(SCAN_CKPT) $(SCAN_FILES)
+	@n=$$(($$(cut -f1 $(OUT)/scan.tmp/results.tsv | sort -u | wc -l) - 1)); want=$(words $(SCAN_FILES)); \
+	 [ "$$n" = "$$want" ] || { echo "pipeline: error: $(OUT)/scan: results for $$n recordings, $$want scanned" >&2; exit 1; }; \
+	 rm -rf $(OUT)/scan && mv $(OUT)/scan.tmp $(OUT)/scan && \
+	 echo "pipeline: $(OUT)/scan: $$n recordings scanned, $$(($$(wc -l < $(OUT)/scan/scores.tsv) - 1)) windows" >&2
+
+# Stage 7, the report: one self-contained page (figures embedded, and as PNG files beside it) from the
+# split, the recordings, every model of MODELS with its history and evaluation, the test spectrograms
+# and, with SCAN, the scans.
+REPORT_SETTINGS = $(REPORT_TITLE) | scan: $(if $(SCAN),yes,no)
+$(eval $(call settings,$(OUT)/report.opts,REPORT_SETTINGS))
+$(OUT)/report.html: $(SPLIT_TABLES) $(MODEL_FILES) $(MODELS:%=$(OUT)/models/%.history.tsv) \
+		$(foreach m,$(MODELS),$(OUT)/eval/$(m)/metrics.json) $(OUT)/test.npy $(OUT)/mels/test.tsv \
+		$(OUT)/skipped.tsv $(OUT)/report.opts $(if $(SCAN),$(OUT)/scan/results.tsv) $(MKREPORT)
+	@rm -rf $(OUT)/figures.tmp
+	$(MKREPORT) -q --title $(call shq,$(REPORT_TITLE)) --split $(OUT)/split --skipped $(OUT)/skipped.tsv \
+	  --test $(OUT)/test.npy --test-list $(OUT)/mels/test.tsv \
+	  $(foreach m,$(MODELS),-m $(m)=$(OUT)/models/$(m).safetensors,$(OUT)/models/$(m).history,$(OUT)/eval/$(m)) \
+	  $(if $(SCAN),--scan $(OUT)/scan) --figures $(OUT)/figures.tmp -o $@.tmp
+	@rm -rf $(OUT)/figures && mv $(OUT)/figures.tmp $(OUT)/figures && mv $@.tmp $@ && \
+	 echo "pipeline: $@: the report ($$(ls $(OUT)/figures | wc -l) figures; open it in a browser)" >&2
+
+scan: $(OUT)/scan/results.tsv
+report: $(OUT)/report.html
+ALL_TARGETS := train evaluate check $(OUT)/skipped.tsv report
 all: $(ALL_TARGETS)
 
 # Tools that are missing are built (make, in this directory); present ones are used as they are.

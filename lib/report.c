@@ -151,7 +151,8 @@ typedef struct Rec {
 } Rec;
 
 typedef struct Data {
-    Tsv classes, split[3];
+    Tsv classes, split[3], skipped;
+    int left;     /* recordings of the split tables left out (listed in skipped) */
     int k;
     const char **names;
     long *counts; /* 3 * k: [class][split] */
@@ -162,6 +163,7 @@ typedef struct Data {
 static void data_free(Data *d) {
     tsv_free(&d->classes);
     for (int s = 0; s < 3; s++) tsv_free(&d->split[s]);
+    tsv_free(&d->skipped);
     free(d->names);
     free(d->counts);
     free(d->recs);
@@ -232,12 +234,27 @@ static int data_load(Ctx *x, Data *d) {
         }
         total += d->split[s].nrows;
     }
-    d->recs = xcalloc(total, sizeof *d->recs);
+    int sp = -1;
+    if (x->c->skipped) {
+        if (tsv_read(x->c->skipped, &d->skipped) < 0) return -1;
+        if ((sp = tsv_col(&d->skipped, "path")) < 0 || tsv_col(&d->skipped, "reason") < 0) {
+            err_set("%s: needs the columns path and reason", d->skipped.name);
+            return -1;
+        }
+    }
+    d->recs = xcalloc(total + 1, sizeof *d->recs);
     if (!d->recs) return -1;
     for (int s = 0; s < 3; s++) {
         const Tsv *t = &d->split[s];
         int cp = tsv_col(t, "path"), cx = tsv_col(t, "index");
         for (size_t i = 0; i < t->nrows; i++) {
+            int left = 0;
+            for (size_t j = 0; sp >= 0 && j < d->skipped.nrows && !left; j++)
+                left = strcmp(d->skipped.rows[j][sp], t->rows[i][cp]) == 0;
+            if (left) { /* unreadable: neither opened nor counted (listed in the overview) */
+                d->left++;
+                continue;
+            }
             Rec *r = &d->recs[d->nrec];
             r->path = t->rows[i][cp];
             r->split = s;
@@ -313,6 +330,21 @@ static int data_section(Ctx *x, Data *d, const char *frontend_text) {
     html_raw(h, "<p>From <code>");
     html_text(h, x->c->split_dir);
     html_printf(h, "</code>: %d recordings of %d classes.</p>\n", d->nrec, d->k);
+    if (d->left) {
+        int sp = tsv_col(&d->skipped, "path"), sr = tsv_col(&d->skipped, "reason");
+        html_printf(h, "<p>%d recording%s left out of everything below (unreadable; from <code>", d->left,
+                    d->left == 1 ? "" : "s");
+        html_text(h, d->skipped.name);
+        html_raw(h, "</code>):</p>\n<table><thead><tr><th>recording</th><th>reason</th></tr></thead><tbody>\n");
+        for (size_t j = 0; j < d->skipped.nrows; j++) {
+            html_raw(h, "<tr><td>");
+            html_text(h, d->skipped.rows[j][sp]);
+            html_raw(h, "</td><td>");
+            html_text(h, d->skipped.rows[j][sr]);
+            html_raw(h, "</td></tr>\n");
+        }
+        html_raw(h, "</tbody></table>\n");
+    }
     html_raw(h, "<h3>Recordings per class and split</h3>\n<table class=\"num\"><thead><tr><th>class</th>");
     for (int s = 0; s < 3; s++) th(h, SPLITS[s]);
     html_raw(h, "<th>total</th></tr></thead><tbody>\n");

@@ -30,6 +30,8 @@ typedef struct ReportModel {
 typedef struct ReportConfig {
     const char *title;
     const char *split_dir;   /* splitset's output (classes.tsv, train/val/test.tsv); NULL: no data overview */
+    const char *skipped;     /* TSV (path, reason) of recordings left out of the data (pipeline.mk SKIP_BAD=1):
+                              * not opened, not counted, listed in the overview; NULL: none */
     const char *test;        /* the data the models were evaluated on (stack .npy or manifest); NULL: no galleries */
     const char *test_list;   /* TSV naming the test samples in order (path or source column); NULL: keys */
     const ReportModel *models;

@@ -35,6 +35,8 @@ static const char USAGE[] =
     "      --title TEXT        the page's title (default 'audiocnn report', with OUTDIR's name)\n"
     "      --split DIR         splitset's output: classes.tsv, train.tsv, val.tsv, test.tsv (data overview;\n"
     "                          the recordings they list are opened to read their headers)\n"
+    "      --skipped TSV       recordings left out of the data (path, reason; pipeline.mk's skipped.tsv):\n"
+    "                          not opened, listed in the data overview (OUTDIR: OUTDIR/skipped.tsv)\n"
     "  -m, --model [NAME=]CHECKPOINT[,HISTORY[,EVALDIR]]\n"
     "                          a model (repeat for several, in table order): cnntrain's checkpoint, its\n"
     "                          --history PREFIX (PREFIX.tsv is read) and cnneval's -o DIR; an empty or\n"
@@ -54,11 +56,11 @@ static const char USAGE[] =
     "  -h, --help              this help\n"
     "Exit status: 0 written, 1 data or file error, 2 bad usage.\n";
 
-enum { OPT_FIGURES = 256, OPT_NOFIG, OPT_TITLE, OPT_SPLIT, OPT_TEST, OPT_TESTLIST, OPT_SCAN, OPT_THRESHOLD, OPT_GALLERY, OPT_SEED };
+enum { OPT_FIGURES = 256, OPT_NOFIG, OPT_TITLE, OPT_SPLIT, OPT_SKIPPED, OPT_TEST, OPT_TESTLIST, OPT_SCAN, OPT_THRESHOLD, OPT_GALLERY, OPT_SEED };
 
 static const struct option LONGOPTS[] = {
     {"output", 1, 0, 'o'}, {"figures", 1, 0, OPT_FIGURES}, {"no-figures", 0, 0, OPT_NOFIG}, {"title", 1, 0, OPT_TITLE},
-    {"split", 1, 0, OPT_SPLIT}, {"model", 1, 0, 'm'}, {"test", 1, 0, OPT_TEST}, {"test-list", 1, 0, OPT_TESTLIST},
+    {"split", 1, 0, OPT_SPLIT}, {"skipped", 1, 0, OPT_SKIPPED}, {"model", 1, 0, 'm'}, {"test", 1, 0, OPT_TEST}, {"test-list", 1, 0, OPT_TESTLIST},
     {"scan", 1, 0, OPT_SCAN}, {"threshold", 1, 0, OPT_THRESHOLD}, {"gallery", 1, 0, OPT_GALLERY},
     {"seed", 1, 0, OPT_SEED}, {"quiet", 0, 0, 'q'}, {"verbose", 0, 0, 'v'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
 
@@ -217,6 +219,7 @@ int main(int argc, char **argv) {
         case OPT_NOFIG: nofig = 1; break;
         case OPT_TITLE: title = optarg; break;
         case OPT_SPLIT: c.split_dir = optarg; break;
+        case OPT_SKIPPED: c.skipped = optarg; break;
         case 'm': {
             ReportModel *nm = realloc(models, sizeof *nm * (size_t)(nmodels + 1));
             if (!nm) { diag_error("out of memory"); return EXIT_DATA; }
@@ -263,6 +266,7 @@ int main(int argc, char **argv) {
             return EXIT_DATA;
         }
         if (!c.split_dir && file_exists(fmt2(outdir, "/split/classes.tsv"))) c.split_dir = fmt2(outdir, "/split");
+        if (!c.skipped && file_exists(fmt2(outdir, "/skipped.tsv"))) c.skipped = fmt2(outdir, "/skipped.tsv");
         if (!nmodels && discover_models(outdir, &models, &nmodels) < 0) { diag_error("%s", err_msg()); return EXIT_DATA; }
         if (!c.test && file_exists(fmt2(outdir, "/test.npy"))) {
             c.test = fmt2(outdir, "/test.npy");

@@ -25,6 +25,8 @@ nohist() { # a copy of an output tree without the seconds per epoch (the only ru
     cp -r "$1" "$2"
     for f in "$2"/models/*.history.tsv; do cut -f1-6 "$f" > "$f.x" && mv "$f.x" "$f"; done
     for f in "$2"/models/*.history.json; do grep -v '"seconds"' "$f" > "$f.x" && mv "$f.x" "$f"; done
+    # the report's training-time cells ("12.3 s") are the same measurement
+    sed -E 's#<td class="n">[0-9.]+ (s|min|h)</td>#<td class="n">T</td>#g' "$2/report.html" > "$2/report.x" && mv "$2/report.x" "$2/report.html"
 }
 
 # --- the whole job, -j1 and -j2 ---------------------------------------------------------------------
@@ -32,7 +34,8 @@ pm -j1 all >"$W/log1" 2>&1 && ok "pipeline all runs on a fresh data set" || noto
 missing=""
 for f in recordings.txt split/{train,val,test,classes}.tsv mels/{train,val,test}.tsv mels/cat/cat_1.wav.npy mels/cat/cat_1.wav.tsv \
          {train,val,test}.npy {train,val,test}-labels.npy models/{baseline,small}.{safetensors,history.tsv,history.json} \
-         eval/{baseline,small}/{metrics.json,predictions.tsv,misclassified.tsv} counts.tsv skipped.tsv; do
+         eval/{baseline,small}/{metrics.json,predictions.tsv,misclassified.tsv} counts.tsv skipped.tsv \
+         report.html figures/data-example-00.png; do
     [ -s "$W/out/$f" ] || missing+=" $f"
 done
 [ -z "$missing" ] && ok "every artefact present" || notok "missing:$missing"
@@ -53,6 +56,25 @@ grep -q -- '--dropout 0.1' "$W/out/models/small.opts" && ! grep -q -- '--dropout
     && ok "per-model settings go to that model only" || notok "model settings: $(cat "$W"/out/models/*.opts)"
 "$BIN/cnneval" "$W/out/models/baseline.safetensors" "$D/cat/cat_1.wav" >"$W/raw.tsv" 2>"$W/raw.err" && [ "$(wc -l < "$W/raw.tsv")" = 2 ] \
     && ok "the pipeline's checkpoint classifies a raw recording (front end recorded)" || notok "raw classification: $(cat "$W/raw.err")"
+grep -q 'id="model-2"' "$W/out/report.html" && grep -q '>small<' "$W/out/report.html" \
+    && ok "the report covers both models" || notok "report: no section for the second model"
+# --- scanning long recordings: make scan SCAN=DIR MODEL=NAME ---------------------------------------------
+mkdir -p "$W/long"
+sox "$D/cat/cat_1.wav" "$D/dog/dog_2.wav" "$D/owl/owl_3.wav" "$W/long/field.wav" 2>/dev/null
+pm scan SCAN="$W/long" MODEL=small SCAN_OPTS="--threshold 0.4" >"$W/logs" 2>&1 \
+    && [ -s "$W/out/scan/scores.tsv" ] && [ -s "$W/out/scan/results.tsv" ] && [ -s "$W/out/scan/events/field.selections.txt" ] \
+    && [ "$(cat "$W/out/scan/threshold")" = 0.4 ] && ok "make scan SCAN=DIR MODEL=small: scores, counts, a Raven table" \
+    || notok "make scan: $(tail -3 "$W/logs")"
+pm -q scan SCAN="$W/long" MODEL=small SCAN_OPTS="--threshold 0.4" && ok "make -q scan: up to date after a scan" || notok "make -q scan: out of date"
+pm -n scan SCAN="$W/long" MODEL=small SCAN_OPTS="--threshold 0.6" 2>&1 | grep -q -- "--scan" && ok "a new SCAN_OPTS scans again" \
+    || notok "SCAN_OPTS change not seen"
+pm all SCAN="$W/long" MODEL=small SCAN_OPTS="--threshold 0.4" >"$W/logs2" 2>&1 && grep -q 'id="scan' "$W/out/report.html" \
+    && ok "the report shows the scan when SCAN is set" || notok "report with scan: $(tail -3 "$W/logs2"; grep -o 'id="[a-z-]*"' "$W/out/report.html" | head -20)"
+pm scan SCAN="$W/nothere" MODEL=small >"$W/logs3" 2>&1 && notok "SCAN of a missing folder succeeded" \
+    || { grep -q "no recordings to scan" "$W/logs3" && ok "SCAN of a missing folder: a clear error" || notok "SCAN missing: $(tail -2 "$W/logs3")"; }
+pm all >"$W/logs4" 2>&1 && ! grep -q 'id="scan' "$W/out/report.html" && [ ! -e "$W/out/figures/scan-001.png" ] \
+    && ok "without SCAN the report is made again without the scan (no stale figures)" || notok "report after SCAN removed: $(tail -2 "$W/logs4")"
+rm -rf "$W/out/scan" "$W/out/scan.opts"
 mv "$W/out" "$W/out-j1"
 pm -j2 all >"$W/log2" 2>&1 && ok "pipeline all with -j2" || notok "-j2 failed: $(tail -3 "$W/log2")"
 nohist "$W/out-j1" "$W/cmp1"; nohist "$W/out" "$W/cmp2"
