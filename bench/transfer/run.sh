@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# bench/transfer: training and inference throughput (samples/s) and peak memory of the torchvision
+# architectures in C (ours) and in PyTorch, same run: input 1x128x400, batch 16, 2 threads; training =
+# forward + cross-entropy + backward + AdamW step, inference = eval-mode forward. Ours feeds the one
+# channel through the summed three-channel stem (--in-chans repeat); PyTorch gets it repeated to three
+# channels. GFLOP/s count the torchvision model's multiply-adds (x2; x3 for a training step), beside
+# OpenBLAS sgemm's GFLOP/s measured here. Environment: BIN_DIR (build dir with libaudiocnn.a; default
+# build), PY (Debian torch with torchvision), PYPI_PY (optional current torch; skipped without
+# torchvision), ARCHS (default "resnet18 efficientnet_b0"), THREADS, BATCH, STEPS.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+BUILD=${BUILD:-build}; PY=${PY:-.venv/bin/python}; THREADS=${THREADS:-2}; BATCH=${BATCH:-16}; STEPS=${STEPS:-6}
+ARCHS=${ARCHS:-resnet18 efficientnet_b0}
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+cc -O3 -march=x86-64-v2 -Ilib -I/usr/include/x86_64-linux-gnu/openblas-pthread bench/transfer/bench.c \
+    "$BUILD/libaudiocnn.a" -lsndfile -lfftw3 -lsoxr -lopenblas -lpng -lm -lpthread -o "$tmp/bench"
+cc -O2 -I/usr/include/x86_64-linux-gnu/openblas-pthread bench/train/sgemm.c -lopenblas -o "$tmp/sgemm"
+printf 'bench/transfer: batch %s, 1x128x400, %s threads; OpenBLAS sgemm here: %s GFLOP/s\n' "$BATCH" "$THREADS" \
+    "$("$tmp/sgemm" "$THREADS")"
+for arch in $ARCHS; do
+    gf=$("$PY" bench/transfer/peer.py "$arch" flops)
+    for mode in train infer; do
+        mul=1; [ $mode = train ] && mul=3
+        read -r ours rss < <("$tmp/bench" "$arch" $mode "$BATCH" "$STEPS" "$THREADS")
+        printf '%-16s %-5s %-14s %7.1f samples/s %6.1f GFLOP/s  peak RSS %5d MiB\n' "$arch" $mode "ours" "$ours" \
+            "$(echo "$ours * $gf * $mul" | bc -l)" "$rss"
+        for pyname in PY PYPI_PY; do
+            py=${!pyname:-}; [ -n "$py" ] && [ -x "$py" ] && "$py" -c "import torchvision" 2>/dev/null || continue
+            read -r rate prss ver < <("$py" bench/transfer/peer.py "$arch" $mode "$BATCH" "$STEPS" "$THREADS")
+            printf '%-16s %-5s %-14s %7.1f samples/s %6.1f GFLOP/s  peak RSS %5d MiB   ours/torch: speed %.2fx, memory %.2fx\n' \
+                "$arch" $mode "torch $ver" "$rate" "$(echo "$rate * $gf * $mul" | bc -l)" "$prss" \
+                "$(echo "$ours / $rate" | bc -l)" "$(echo "$rss / $prss" | bc -l)"
+        done
+    done
+done
