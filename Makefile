@@ -130,6 +130,8 @@ bench-deps: test-deps
 bench: build bench-deps
 	@PY=$(abspath $(VENV))/bin/python PYPI_PY=$(abspath .venv-pypi)/bin/python BIN=$(abspath $(BUILD)/bin) bench/mel/run.sh
 	@PY=$(abspath $(VENV))/bin/python PYPI_PY=$(abspath .venv-pypi)/bin/python BIN=$(abspath $(BUILD)/bin) bench/train/run.sh
+	@PY=$(abspath $(VENV))/bin/python PYPI_PY=$(abspath .venv-pypi)/bin/python BUILD=$(BUILD) bench/transfer/run.sh
+	@BIN=$(abspath $(BUILD)/bin) bench/scan/run.sh
 
 install: build
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man5
