@@ -188,3 +188,12 @@ void convbn_init(ConvBn *u, ParamTable *t, Rng *r) {
     }
     params_data(t, u->pnb)[0] = 0;
 }
+
+int convbn_grad_buffers(float **g, int n, size_t floats) {
+    for (int i = 0; i < n; i++)
+        if (!g[i] && !(g[i] = malloc(sizeof(float) * floats))) {
+            err_set("out of memory for the gradients of a batch (%d x %zu floats)", n, floats);
+            return -1;
+        }
+    return 0;
+}

@@ -65,6 +65,10 @@ int convbn_forward(NnCtx *ctx, ConvBn *u, ParamTable *t, const float *x, int tra
 int convbn_backward(NnCtx *ctx, ConvBn *u, ParamTable *t, const float *x, const float *out, float *dout, float *dx,
                     int frozen);
 
+/* The rotating gradient buffers of a network's backward (n buffers of floats each), allocated at the
+ * first backward only, so that inference never holds them. Returns 0 or -1 (no memory). */
+int convbn_grad_buffers(float **g, int n, size_t floats);
+
 /* torchvision's initialisation: conv kaiming_normal_(mode='fan_out'), BN weight 1, bias 0, running
  * mean 0, var 1, counter 0. */
 void convbn_init(ConvBn *u, ParamTable *t, Rng *r);

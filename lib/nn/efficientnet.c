@@ -60,6 +60,7 @@ typedef struct {
     LinearShape fc;
     int pfw, pfb, feat;
     float *gap_out, *drop_out, *g_small, *g[4];
+    size_t gbig;
     uint8_t *drop_mask;
 } EffNet;
 
@@ -152,7 +153,7 @@ static int ensure_batch(Model *m, EffNet *r, int n) {
     ALLOC(r->drop_out, (size_t)n * r->feat);
     ALLOC(r->g_small, (size_t)n * r->feat);
     ALLOC(r->drop_mask, (size_t)n * r->feat);
-    for (int i = 0; i < 4; i++) ALLOC(r->g[i], big);
+    r->gbig = big; /* the gradient buffers' size: the first backward allocates them */
     if (!ok) {
         free_buffers(r);
         err_set("out of memory for a batch of %d", n);
@@ -206,6 +207,7 @@ static int effnet_backward(Model *m, NnCtx *ctx, const float *dlogits) {
     linear_backward(ctx, &r->fc, r->drop_out, params_data(t, r->pfw), dlogits, fz ? NULL : r->g_small,
                     params_grad(t, r->pfw), params_grad(t, r->pfb));
     if (fz) return 0; /* the backbone is frozen: nothing below the head needs a gradient */
+    if (convbn_grad_buffers(r->g, 4, r->gbig) < 0) return -1;
     float *G = r->g[0], *A = r->g[1], *C = r->g[2], *R = r->g[3];
     dropout_backward(ctx, &r->drop, r->g_small, r->drop_mask, r->g_small);
     global_avgpool_backward(ctx, &r->gap, r->g_small, G);

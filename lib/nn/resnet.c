@@ -48,6 +48,7 @@ typedef struct {
     LinearShape fc;
     int pfw, pfb, feat;
     float *gap_out, *g_small, *g[4];
+    size_t gbig;
 } ResNet;
 
 static int set_batch(Model *m, ResNet *r, int n) {
@@ -129,7 +130,7 @@ static int ensure_batch(Model *m, ResNet *r, int n) {
     }
     ok &= !!(r->gap_out = malloc(sizeof(float) * (size_t)n * r->feat));
     ok &= !!(r->g_small = malloc(sizeof(float) * (size_t)n * r->feat));
-    for (int i = 0; i < 4; i++) ok &= !!(r->g[i] = malloc(sizeof(float) * big));
+    r->gbig = big; /* the gradient buffers' size: the first backward allocates them */
     if (!ok) {
         free_buffers(r);
         err_set("out of memory for a batch of %d", n);
@@ -180,6 +181,7 @@ static int resnet_backward(Model *m, NnCtx *ctx, const float *dlogits) {
     linear_backward(ctx, &r->fc, r->gap_out, params_data(t, r->pfw), dlogits, fz ? NULL : r->g_small,
                     params_grad(t, r->pfw), params_grad(t, r->pfb));
     if (fz) return 0; /* the backbone is frozen: nothing below the head needs a gradient */
+    if (convbn_grad_buffers(r->g, 4, r->gbig) < 0) return -1;
     float *G = r->g[0], *A = r->g[1], *B = r->g[2], *C = r->g[3];
     global_avgpool_backward(ctx, &r->gap, r->g_small, G);
     for (int i = r->nblocks - 1; i >= 0; i--) {
