@@ -33,7 +33,7 @@ DRIVERS  := $(DRV_SRC:tests/drivers/%.c=$(BUILD)/tests/drivers/%)
 
 # Debian packages: to build, and (extra) to run the reference tests.
 DEB_BUILD := gcc make pkg-config libsndfile1-dev libfftw3-dev libopenblas-dev libsoxr-dev libpng-dev
-DEB_TEST  := python3 python3-venv python3-pip python3-numpy python3-torch python3-torchaudio clang libclang-rt-14-dev sox chromium
+DEB_TEST  := python3 python3-venv python3-pip python3-numpy python3-torch python3-torchaudio python3-torchvision clang libclang-rt-14-dev sox chromium
 SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 VENV      := .venv
 
