@@ -126,6 +126,14 @@ typedef struct {
     float *d;
 } SiluArgs;
 
+static void silu_pre_plane(const float *restrict x, float *restrict d, int64_t n, float alpha, float beta) {
+    for (int64_t i = 0; i < n; i++) {
+        float p = x[i] * alpha + beta;
+        float sg = 1.0f / (1.0f + nn_expf(-p));
+        d[i] = d[i] * sg * (1.0f + p * (1.0f - sg));
+    }
+}
+
 static void silu_pre_range(void *arg, int64_t c0, int64_t c1) {
     const SiluArgs *a = arg;
     const BatchNorm2dShape *s = &a->u->bn;
@@ -133,15 +141,8 @@ static void silu_pre_range(void *arg, int64_t c0, int64_t c1) {
     for (int64_t c = c0; c < c1; c++) {
         float alpha = a->weight[c] * a->u->invstd[c];
         float beta = a->bias[c] - a->u->mean[c] * alpha;
-        for (int64_t n = 0; n < s->N; n++) {
-            const float *xp = a->x + (n * s->C + c) * hw;
-            float *dp = a->d + (n * s->C + c) * hw;
-            for (int64_t i = 0; i < hw; i++) {
-                float p = xp[i] * alpha + beta;
-                float sg = 1.0f / (1.0f + expf(-p));
-                dp[i] = dp[i] * sg * (1.0f + p * (1.0f - sg));
-            }
-        }
+        for (int64_t n = 0; n < s->N; n++)
+            silu_pre_plane(a->x + (n * s->C + c) * hw, a->d + (n * s->C + c) * hw, hw, alpha, beta);
     }
 }
 

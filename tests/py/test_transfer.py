@@ -6,7 +6,6 @@ statistics), eval (running statistics), frozen backbone (only the head's gradien
 in eval mode), and the one-channel input through the summed three-channel stem (--in-chans repeat)
 against PyTorch fed three identical channels. Bound: max|c - torch| / max|torch| <= 1e-4 per tensor
 (measured values printed). Dropout and stochastic depth are 0 in both (they draw different masks)."""
-import copy
 import os
 import subprocess
 import sys
@@ -47,7 +46,11 @@ def make(arch, k, seed):
         for mod in m.modules():
             if isinstance(mod, torch.nn.BatchNorm2d):
                 mod.weight.uniform_(0.5, 1.5)
-                # ResNet: BN outputs mostly positive, so that few ReLU inputs sit near the kink (see below)
+                # ResNet: BN outputs mostly positive, so that few ReLU inputs sit near its kink. Two float32
+                # implementations that sum in different orders can put an input within ~1e-6 of zero on
+                # opposite sides of the kink, which moves that element's gradient by its full size: with
+                # BN biases in [-0.2, 0.2] this fixture had one such flip in 1.5M ReLU inputs (a 6e-2 error
+                # in layer3's gradients, from one element); the code under test was right.
                 mod.bias.uniform_(1.0, 2.0) if relu_net else mod.bias.uniform_(-0.2, 0.2)
                 mod.running_mean.uniform_(-0.1, 0.1)
                 mod.running_var.uniform_(0.8, 1.2)
@@ -58,36 +61,13 @@ def make(arch, k, seed):
     return m
 
 
-def kink_margin(m, x):
-    """The smallest |input| of any ReLU relative to its tensor's largest, in a float64 forward. Two
-    float32 implementations that sum in different orders can put an input within ~1e-6 of zero on
-    opposite sides of the kink, which moves that element's gradient by its full size: fixtures whose
-    margin is below 1e-5 are re-drawn (this is about the fixture, not the code under test)."""
-    margin = [1.0]
-
-    def hook(mod, inp):
-        v = inp[0].detach().abs()
-        margin[0] = min(margin[0], float(v.min() / v.max().clamp_min(1e-300)))
-
-    m64 = copy.deepcopy(m).double()
-    hooks = [mod.register_forward_pre_hook(hook) for mod in m64.modules() if isinstance(mod, torch.nn.ReLU)]
-    with torch.no_grad():
-        m64(x.double())
-    for h in hooks:
-        h.remove()
-    return margin[0]
-
-
-def run(arch, mode, n=4, h=64, w=96, k=5, repeat=False, seed=0, check_grads=True, pth=False):
-    for attempt in range(40):
-        m = make(arch, k, seed + 100 * attempt)
-        g = torch.Generator().manual_seed(seed + 100 * attempt + 1)
-        x = torch.randn(n, 1 if repeat else 3, h, w, generator=g)
-        dl = torch.randn(n, k, generator=g)
-        xt = x.repeat(1, 3, 1, 1) if repeat else x
-        (m.train() if mode == "train" else m.eval())
-        if not arch.startswith("resnet") or kink_margin(m, xt) > 1e-5:
-            break
+def run(arch, mode, n=4, h=48, w=64, k=5, repeat=False, seed=0, check_grads=True, pth=False):
+    m = make(arch, k, seed)
+    g = torch.Generator().manual_seed(seed + 1)
+    x = torch.randn(n, 1 if repeat else 3, h, w, generator=g)
+    dl = torch.randn(n, k, generator=g)
+    xt = x.repeat(1, 3, 1, 1) if repeat else x
+    (m.train() if mode == "train" else m.eval())
     tmp = tempfile.mkdtemp()
     sd = {name: v.contiguous() for name, v in m.state_dict().items()}
     if pth:  # the weights as torch.save writes them (what torchvision publishes), read by lib/pth.c
@@ -151,7 +131,7 @@ for arch in ("resnet18", "efficientnet_b0"):
 run("resnet34", "train", n=2, h=48, w=64)
 run("resnet50", "train", n=2, h=64, w=64)
 run("resnet50", "eval", n=2, h=64, w=64, check_grads=False)
-run("resnet152", "eval", n=2, h=64, w=64, check_grads=False)
-run("efficientnet_b3", "eval", n=2, h=64, w=64, check_grads=False)
-run("efficientnet_b5", "eval", n=1, h=64, w=64, check_grads=False)
+run("resnet152", "eval", n=2, h=32, w=32, check_grads=False)
+run("efficientnet_b3", "eval", n=2, h=32, w=48, check_grads=False)
+run("efficientnet_b5", "eval", n=1, h=32, w=32, check_grads=False)
 sys.exit(1 if report.failures else 0)

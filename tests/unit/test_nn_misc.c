@@ -746,8 +746,23 @@ static void test_threads(void) {
     nn_ctx_free(&c2);
 }
 
+/* nn_expf against libm's expf (in double for the reference) over the whole range it serves. */
+static void test_expf(void) {
+    double worst = 0;
+    float wx = 0;
+    for (float x = -87.0f; x <= 88.0f; x += 0.00173f) {
+        double ref = exp((double)x), e = fabs((double)nn_expf(x) - ref) / ref;
+        if (e > worst) { worst = e; wx = x; }
+    }
+    CHECK(worst < 2.5e-7, "nn_expf within 2 ulp of exp on [-87, 88] (worst rel err %.2e at %g)", worst, wx);
+    CHECK(nn_expf(-200.0f) == 0.0f && isinf(nn_expf(200.0f)) && isfinite(nn_expf(88.2f)),
+          "nn_expf: 0 below -87.3, inf above 88.3, finite up to there");
+    CHECK(isnan(nn_expf(NAN)) && nn_expf(0.0f) == 1.0f, "nn_expf(NaN) is NaN, exp(0) is exactly 1");
+}
+
 int main(void) {
     rng_seed(&rng, 20240611);
+    test_expf();
     NnCtx ctx;
     nn_ctx_init(&ctx, 1);
     test_batchnorm(&ctx);
