@@ -67,6 +67,21 @@ int outfile_open(OutFile *o, const char *path) {
         o->path = strdup("-");
         return 0;
     }
+    struct stat st;
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode)) {
+        o->f = fopen(path, "wb");
+        o->path = strdup(path);
+        if (!o->f || !o->path) {
+            err_set("%s: cannot open output: %s", path, strerror(errno));
+            if (o->f) fclose(o->f);
+            free(o->path);
+            memset(o, 0, sizeof *o);
+            return -1;
+        }
+        o->direct = 1;
+        o->slot = -1;
+        return 0;
+    }
     size_t n = strlen(path);
     o->path = strdup(path);
     o->tmp = malloc(n + 16);
@@ -101,6 +116,14 @@ int outfile_open(OutFile *o, const char *path) {
 
 int outfile_commit(OutFile *o) {
     int bad = 0;
+    if (o->direct) { /* a device or FIFO: nothing to rename */
+        if (fflush(o->f) != 0 || ferror(o->f)) bad = errno ? errno : EIO;
+        if (fclose(o->f) != 0 && !bad) bad = errno ? errno : EIO;
+        if (bad) err_set("%s: write error: %s", o->path, strerror(bad));
+        free(o->path);
+        memset(o, 0, sizeof *o);
+        return bad ? -1 : 0;
+    }
     if (!o->tmp) { /* stdout */
         if (fflush(stdout) != 0 || ferror(stdout)) {
             err_set("<stdout>: write error: %s", strerror(errno));
@@ -142,6 +165,11 @@ void outfile_abort(OutFile *o) {
     free(o->path);
     memset(o, 0, sizeof *o);
     o->slot = -1;
+}
+
+void outfile_remove(const char *path) {
+    struct stat st;
+    if (lstat(path, &st) == 0 && S_ISREG(st.st_mode)) unlink(path);
 }
 
 int mkdir_p(const char *dir, int (*on_created)(const char *path, void *ctx), void *ctx) {

@@ -109,7 +109,7 @@ static int commit_tracked(OutFile *o, Written *w) {
 
 static void unwind(Written *w) {
     for (int i = 0; i < w->n; i++) {
-        unlink(w->v[i]);
+        outfile_remove(w->v[i]);
         free(w->v[i]);
     }
     free(w->v);

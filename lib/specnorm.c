@@ -623,7 +623,7 @@ done:
     manifest_arrays_close(&it);
     if (have_om) outfile_abort(&om);
     if (rc < 0) { /* roll back: what this run wrote, then the directories it created (innermost first) */
-        for (size_t i = 0; i < written.n; i++) unlink(written.v[i]);
+        for (size_t i = 0; i < written.n; i++) outfile_remove(written.v[i]);
         for (size_t i = created.n; i-- > 0;) rmdir(created.v[i]);
     }
     strlist_free(&written);

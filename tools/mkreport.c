@@ -166,7 +166,7 @@ static int on_created(const char *path, void *ctx) {
 }
 
 static void roll_back(void) {
-    for (size_t i = written.n; i-- > 0;) unlink(written.v[i]);
+    for (size_t i = written.n; i-- > 0;) outfile_remove(written.v[i]);
     for (size_t i = created.n; i-- > 0;) rmdir(created.v[i]);
 }
 

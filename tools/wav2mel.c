@@ -380,7 +380,7 @@ int main(int argc, char **argv) {
         diag_error("%s", err_msg());
         if (!r.outdir && r.stream.f) outfile_abort(&r.stream);
         if (manifest && man.f) outfile_abort(&man);
-        for (size_t i = 0; i < r.written.n; i++) unlink(r.written.v[i]); /* no partial output */
+        for (size_t i = 0; i < r.written.n; i++) outfile_remove(r.written.v[i]); /* no partial output */
         status = EXIT_DATA;
     } else if (r.failed) {
         diag_error("%d of %lld recordings failed", r.failed, (long long)n);

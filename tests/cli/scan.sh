@@ -239,6 +239,9 @@ rm -f m10.wav m60.wav
 [ -n "$p10" ] && [ -n "$p60" ] && [ "$p60" -le $((p10 + 2048)) ] \
     && ok "peak memory does not grow with the recording: 10 min $((p10 / 1024)) MiB, 60 min $((p60 / 1024)) MiB" \
     || notok "peak memory: 10 min ${p10:-?} kB, 60 min ${p60:-?} kB"
+# outputs given as /dev/null are written in place: a rename over it would replace the device with a file
+[ -c /dev/null ] && ok "--results /dev/null and --scores /dev/null leave /dev/null a device" \
+    || notok "/dev/null is no longer a character device"
 
 # ---- man page: a SCANNING section documenting every scan option; its scan examples run ----------------------------
 if [ -f "$MAN" ]; then
