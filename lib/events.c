@@ -85,7 +85,7 @@ int events_finish(EventMerger *e) {
             e->open[c].cls = -1;
         }
     /* (begin, class) is unique: two events of one class never start at the same window */
-    qsort(e->v, (size_t)e->n, sizeof(Event), by_begin);
+    if (e->n > 1) qsort(e->v, (size_t)e->n, sizeof(Event), by_begin); /* v is NULL when there are none */
     return 0;
 }
 
