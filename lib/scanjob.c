@@ -172,7 +172,7 @@ int scanjob_run(const ScanJob *job, Scanner *s, const FrontEnd *fe, const char *
             err_set("out of memory");
             goto done;
         }
-        memcpy(rec[i].v, st.merger.v, sizeof(Event) * (size_t)st.merger.n);
+        if (st.merger.n) memcpy(rec[i].v, st.merger.v, sizeof(Event) * (size_t)st.merger.n); /* v: NULL if none */
         rec[i].low_hz = fe->spec.fmin;
         rec[i].high_hz = fe->spec.fmax > 0 ? fe->spec.fmax : info.sr / 2;
         memcpy(counts + (size_t)i * k, st.merger.counts, sizeof(int64_t) * (size_t)k);
