@@ -69,32 +69,7 @@ __attribute__((format(printf, 2, 3))) static void buf_printf(Buf *b, const char 
     if (k > 0) buf_put(b, tmp, (size_t)k < sizeof tmp ? (size_t)k : sizeof tmp - 1);
 }
 
-/* A name as it may appear in a one-line message: control bytes become '?', long names are cut (at a
- * UTF-8 character boundary) and end in "...". */
-static const char *shown(const char *s, char *buf, size_t cap) {
-    size_t n = strlen(s), k = 0, lim = cap - 4;
-    for (; k < n && k < lim; k++) {
-        unsigned char c = (unsigned char)s[k];
-        buf[k] = c < 0x20 || c == 0x7f ? '?' : (char)c;
-    }
-    if (k < n) {
-        while (k > 0 && ((unsigned char)buf[k] & 0xc0) == 0x80) k--; /* buf[k] would start the cut-off char */
-        memcpy(buf + k, "...", 4);
-    } else {
-        buf[k] = 0;
-    }
-    return buf;
-}
-
-#define SHOWN(s, b) shown((s), (b), sizeof(b))
-
-static void shape_text(int ndim, const int64_t *shape, char *buf, size_t cap) {
-    size_t k = 0;
-    k += (size_t)snprintf(buf + k, cap - k, "[");
-    for (int d = 0; d < ndim && k < cap; d++)
-        k += (size_t)snprintf(buf + k, cap - k, d ? ", %lld" : "%lld", (long long)shape[d]);
-    if (k < cap) snprintf(buf + k, cap - k, "]");
-}
+#define SHOWN(s, b) wt_shown((s), (b), sizeof(b))
 
 /* Offset of the first byte that is not valid UTF-8 (strict: no overlong forms, no surrogates, nothing
  * past U+10FFFF), or n when all is valid. */
@@ -394,7 +369,7 @@ static int parse_tensor(Js *j, StEntry *e) {
                     (unsigned long long)e->end);
     if (e->end - e->begin != nbytes) {
         char sb[200];
-        shape_text(e->ndim, e->shape, sb, sizeof sb);
+        wt_shape_text(e->ndim, e->shape, sb, sizeof sb);
         return jerr(j, "data_offsets [%llu, %llu] span %llu bytes but %s %s needs %llu", (unsigned long long)e->begin,
                     (unsigned long long)e->end, (unsigned long long)(e->end - e->begin), DTYPES[e->dtype].name, sb,
                     (unsigned long long)nbytes);

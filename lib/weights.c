@@ -43,16 +43,14 @@ __attribute__((format(printf, 2, 3))) static void buf_printf(Buf *b, const char 
     b->s[b->n] = 0;
 }
 
-/* A name as it may appear in a one-line message: control bytes become '?', long names are cut (at a
- * UTF-8 character boundary) and end in "...". */
-static const char *shown(const char *s, char *buf, size_t cap) {
+const char *wt_shown(const char *s, char *buf, size_t cap) {
     size_t n = strlen(s), k = 0, lim = cap - 4;
     for (; k < n && k < lim; k++) {
         unsigned char c = (unsigned char)s[k];
         buf[k] = c < 0x20 || c == 0x7f ? '?' : (char)c;
     }
     if (k < n) {
-        while (k > 0 && ((unsigned char)buf[k] & 0xc0) == 0x80) k--;
+        while (k > 0 && ((unsigned char)buf[k] & 0xc0) == 0x80) k--; /* buf[k] would start the cut-off char */
         memcpy(buf + k, "...", 4);
     } else {
         buf[k] = 0;
@@ -60,9 +58,9 @@ static const char *shown(const char *s, char *buf, size_t cap) {
     return buf;
 }
 
-#define SHOWN(s, b) shown((s), (b), sizeof(b))
+#define SHOWN(s, b) wt_shown((s), (b), sizeof(b))
 
-static void shape_text(int ndim, const int64_t *shape, char *buf, size_t cap) {
+void wt_shape_text(int ndim, const int64_t *shape, char *buf, size_t cap) {
     size_t k = 0;
     k += (size_t)snprintf(buf + k, cap - k, "[");
     for (int d = 0; d < ndim && k < cap; d++)
@@ -155,7 +153,7 @@ int wt_load_params(const WtSource *s, ParamTable *t, const StLoadOpts *o, StrLis
         src[i] = -1;
         if (skipped(o, p->name)) continue;
         int j = s->find(s->ctx, p->name);
-        shape_text(p->ndim, p->shape, ms, sizeof ms);
+        wt_shape_text(p->ndim, p->shape, ms, sizeof ms);
         if (j < 0) {
             report(&r, P_MISSING, "%s (model %s)", SHOWN(p->name, nb), ms);
             continue;
@@ -172,7 +170,7 @@ int wt_load_params(const WtSource *s, ParamTable *t, const StLoadOpts *o, StrLis
         int same = e.ndim == p->ndim;
         for (int d = 0; same && d < p->ndim; d++) same = e.shape[d] == p->shape[d];
         if (!same) {
-            shape_text(e.ndim, e.shape, fs, sizeof fs);
+            wt_shape_text(e.ndim, e.shape, fs, sizeof fs);
             report(&r, P_SHAPE, "%s: file %s, model %s", SHOWN(p->name, nb), fs, ms);
             bad = 1;
         }
@@ -183,7 +181,7 @@ int wt_load_params(const WtSource *s, ParamTable *t, const StLoadOpts *o, StrLis
         s->entry(s->ctx, j, &e);
         if (used[j] || o->allow_unexpected || skipped(o, e.name)) continue;
         char nb[200], fs[200];
-        shape_text(e.ndim, e.shape, fs, sizeof fs);
+        wt_shape_text(e.ndim, e.shape, fs, sizeof fs);
         report(&r, P_UNEXPECTED, "%s (%s %s)", SHOWN(e.name, nb), e.dtype, fs);
     }
     if (report_fail(s->file, &r, problems) < 0) goto out;

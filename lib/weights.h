@@ -21,6 +21,7 @@
 #include "nn/params.h"
 #include "strlist.h"
 
+#include <stddef.h>
 #include <stdint.h>
 
 typedef struct StLoadOpts {
@@ -57,5 +58,11 @@ int wt_load_params(const WtSource *s, ParamTable *t, const StLoadOpts *o, StrLis
 
 /* Sniff PATH and load it with pth_load_params or st_load (same semantics). Returns 0 or -1. */
 int weights_load(const char *path, ParamTable *t, const StLoadOpts *o, StrList *problems);
+
+/* Message helpers the weights readers share. wt_shown: a tensor name as it may appear in a one-line
+ * message (control bytes become '?', a long name is cut at a UTF-8 character boundary and ends in
+ * "..."), written into buf (cap >= 5) and returned. wt_shape_text: "[2, 3]" into buf. */
+const char *wt_shown(const char *s, char *buf, size_t cap);
+void wt_shape_text(int ndim, const int64_t *shape, char *buf, size_t cap);
 
 #endif

@@ -36,7 +36,7 @@
 #include <string.h>
 
 typedef struct {
-    int has_expand, use_res, in_c, exp_c, out_c, sq;
+    int has_expand, use_res, exp_c, out_c, sq;
     ConvBn expand, dw, project;
     SEShape se;
     int pw1, pb1, pw2, pb2;          /* SE parameters */
@@ -339,7 +339,6 @@ int efficientnet_create(Model *m) {
         for (int k = 0; k < layers[s]; k++, bi++) {
             MBConv *b = &r->b[bi];
             int stride = k == 0 ? STAGE[s][2] : 1;
-            b->in_c = c;
             b->out_c = out;
             b->exp_c = make_divisible(c * (double)STAGE[s][0]);
             b->sq = c / 4 > 1 ? c / 4 : 1;

@@ -27,12 +27,12 @@
 #include <string.h>
 
 typedef struct {
-    int bottleneck, has_ds, nunits;
+    int has_ds, nunits;
     ConvBn u[3], ds;
     float *mid[2];   /* outputs of u[0] and u[1] (bottleneck) kept for backward */
     float *ds_out;   /* the downsample branch's output */
     float *out;      /* the block's output */
-    int in_c, in_h, in_w, out_c, out_h, out_w;
+    int in_h, in_w; /* the block's input size (the identity shortcut's gradient) */
 } Block;
 
 typedef struct {
@@ -66,9 +66,8 @@ static int set_batch(Model *m, ResNet *r, int n) {
         int oh = h, ow = w;
         for (int j = 0; j < b->nunits; j++)
             if (convbn_set_batch(&b->u[j], n, oh, ow, &oh, &ow) < 0) return -1;
-        if (b->has_ds && convbn_set_batch(&b->ds, n, h, w, &b->out_h, &b->out_w) < 0) return -1;
-        b->out_h = oh;
-        b->out_w = ow;
+        int dh, dw; /* the downsample's output: the main path's (oh, ow) */
+        if (b->has_ds && convbn_set_batch(&b->ds, n, h, w, &dh, &dw) < 0) return -1;
         h = oh;
         w = ow;
     }
@@ -282,10 +281,7 @@ int resnet_create(Model *m) {
         for (int k = 0; k < LAYERS[v][l]; k++, bi++) {
             Block *b = &r->b[bi];
             int stride = (k == 0 && l > 0) ? 2 : 1;
-            b->bottleneck = bottleneck;
             b->nunits = bottleneck ? 3 : 2;
-            b->in_c = inplanes;
-            b->out_c = planes * expansion;
             for (int j = 0; j < b->nunits; j++) {
                 int cin = j == 0 ? inplanes : planes, cout = j == b->nunits - 1 ? planes * expansion : planes;
                 int ks = bottleneck && j != 1 ? 1 : 3;
