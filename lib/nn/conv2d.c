@@ -1,6 +1,7 @@
 #include "nn/conv2d.h"
 
 #include "error.h"
+#include "nn/gemm.h"
 
 #include <cblas.h>
 #include <limits.h>
@@ -311,8 +312,8 @@ static void gemm_fwd_tile(Job *jb, int64_t item, float *scr) {
             ldb = bp;
         }
         float *Y = jb->y + ((size_t)n * s->K + (size_t)g * t->Kg) * t->P + p0;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, t->Kg, bp, t->CgKK, 1.0f,
-                    jb->w + (size_t)g * t->Kg * t->CgKK, t->CgKK, B, ldb, 0.0f, Y, (int)t->P);
+        gemm_f32(GEMM_N, GEMM_N, t->Kg, bp, t->CgKK, jb->w + (size_t)g * t->Kg * t->CgKK, t->CgKK, B, ldb, 0.0f, Y,
+                 (int)t->P);
     }
     if (jb->b)
         for (int k = 0; k < s->K; k++) {
@@ -348,7 +349,7 @@ static void gemm_bwd_tile(Job *jb, int64_t c, float *scr) {
                 if (!t->pointwise) im2col_block(s, xn, 0, t->CKK, p0, p1, col, bp);
                 for (int g = 0; g < s->groups; g++) {
                     const float *B = t->pointwise ? xn + (size_t)g * t->Cg * t->P + p0 : col + (size_t)g * t->CgKK * bp;
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, t->Kg, t->CgKK, bp, 1.0f,
+                    gemm_f32(GEMM_N, GEMM_T, t->Kg, t->CgKK, bp,
                                 jb->dy + ((size_t)n * s->K + (size_t)g * t->Kg) * t->P + p0, (int)t->P, B,
                                 t->pointwise ? (int)t->P : bp, 1.0f, part + (size_t)g * t->Kg * t->CgKK, t->CgKK);
                 }
@@ -356,7 +357,7 @@ static void gemm_bwd_tile(Job *jb, int64_t c, float *scr) {
             if (dxn) {
                 for (int g = 0; g < s->groups; g++) {
                     float *C = t->pointwise ? dxn + (size_t)g * t->Cg * t->P + p0 : dcol + (size_t)g * t->CgKK * bp;
-                    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, t->CgKK, bp, t->Kg, 1.0f,
+                    gemm_f32(GEMM_T, GEMM_N, t->CgKK, bp, t->Kg,
                                 jb->w + (size_t)g * t->Kg * t->CgKK, t->CgKK,
                                 jb->dy + ((size_t)n * s->K + (size_t)g * t->Kg) * t->P + p0, (int)t->P, 0.0f, C,
                                 t->pointwise ? (int)t->P : bp);

@@ -1,6 +1,7 @@
 #include "nn/linear.h"
 
 #include "error.h"
+#include "nn/gemm.h"
 #include "nn/conv2d.h" /* nn_fill_uniform */
 
 #include <cblas.h>
@@ -38,8 +39,8 @@ static void fwd_range(void *arg, int64_t begin, int64_t end) {
     for (int64_t t = begin; t < end; t++) {
         int r0 = (int)t * TILE, r1 = r0 + TILE < s->N ? r0 + TILE : s->N;
         float *y = jb->y + (size_t)r0 * s->out;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, r1 - r0, s->out, s->in, 1.0f,
-                    jb->x + (size_t)r0 * s->in, s->in, jb->w, s->in, 0.0f, y, s->out);
+        gemm_f32(GEMM_N, GEMM_T, r1 - r0, s->out, s->in, jb->x + (size_t)r0 * s->in, s->in, jb->w, s->in, 0.0f, y,
+                 s->out);
         if (jb->b)
             for (int r = r0; r < r1; r++, y += s->out)
                 for (int o = 0; o < s->out; o++) y[o] += jb->b[o];
@@ -51,8 +52,8 @@ static void dx_range(void *arg, int64_t begin, int64_t end) {
     const LinearShape *s = jb->s;
     for (int64_t t = begin; t < end; t++) {
         int r0 = (int)t * TILE, r1 = r0 + TILE < s->N ? r0 + TILE : s->N;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, r1 - r0, s->in, s->out, 1.0f,
-                    jb->dy + (size_t)r0 * s->out, s->out, jb->w, s->in, 0.0f, jb->dx + (size_t)r0 * s->in, s->in);
+        gemm_f32(GEMM_N, GEMM_N, r1 - r0, s->in, s->out, jb->dy + (size_t)r0 * s->out, s->out, jb->w, s->in, 0.0f,
+                 jb->dx + (size_t)r0 * s->in, s->in);
     }
 }
 
@@ -62,8 +63,8 @@ static void dw_range(void *arg, int64_t begin, int64_t end) {
     const LinearShape *s = jb->s;
     for (int64_t t = begin; t < end; t++) {
         int o0 = (int)t * TILE, o1 = o0 + TILE < s->out ? o0 + TILE : s->out;
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, o1 - o0, s->in, s->N, 1.0f, jb->dy + o0, s->out,
-                    jb->x, s->in, 1.0f, jb->dw + (size_t)o0 * s->in, s->in);
+        gemm_f32(GEMM_T, GEMM_N, o1 - o0, s->in, s->N, jb->dy + o0, s->out, jb->x, s->in, 1.0f,
+                 jb->dw + (size_t)o0 * s->in, s->in);
         if (jb->db)
             for (int o = o0; o < o1; o++) {
                 double acc = 0.0;

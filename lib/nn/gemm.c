@@ -1,0 +1,285 @@
+#include "nn/gemm.h"
+
+#include <cblas.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#define HAVE_AVX512_KERNEL 1
+#include <immintrin.h>
+#else
+#define HAVE_AVX512_KERNEL 0
+#endif
+
+/* ---- kernel choice ---------------------------------------------------------------------------------- */
+
+static pthread_once_t choice_once = PTHREAD_ONCE_INIT;
+static int use_avx512;
+
+static void choose(void) {
+    const char *e = getenv("AUDIOCNN_GEMM");
+    if (e && strcmp(e, "blas") == 0) return;
+#if HAVE_AVX512_KERNEL
+    __builtin_cpu_init();
+    use_avx512 = __builtin_cpu_supports("avx512f") != 0;
+#endif
+}
+
+const char *gemm_kernel_name(void) {
+    pthread_once(&choice_once, choose);
+    return use_avx512 ? "avx512" : "openblas";
+}
+
+static void blas(GemmTrans ta, GemmTrans tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                 float beta, float *C, int ldc) {
+    cblas_sgemm(CblasRowMajor, ta == GEMM_T ? CblasTrans : CblasNoTrans, tb == GEMM_T ? CblasTrans : CblasNoTrans,
+                M, N, K, 1.0f, A, lda, B, ldb, beta, C, ldc);
+}
+
+#if HAVE_AVX512_KERNEL
+
+/* ---- blocking ------------------------------------------------------------------------------------------
+ * C is cut into MC x NC blocks and K into KC slices. Per (KC slice, NC block) B is packed into panels
+ * of NR columns (k-major: the NR values of one k are contiguous, 64-byte aligned), per MC block A into
+ * panels of MR rows (k-major, MR values per k); the micro-kernel multiplies one A panel by one B panel
+ * into an MR x NR tile of C held in 24 zmm registers. The last B panel of a block is only as wide as
+ * needed (16, 32 or 48 columns) and the last A panel is zero-padded to MR rows. */
+#define MR 8
+#define NR 48
+#define KC 256
+#define MC 128
+#define NC 960
+
+static pthread_key_t buf_key;
+static pthread_once_t key_once = PTHREAD_ONCE_INIT;
+static void make_key(void) { (void)pthread_key_create(&buf_key, free); }
+
+/* This thread's packing buffer: MC*KC floats for A, then KC*NC for B, 64-byte aligned. */
+static float *pack_buffer(void) {
+    pthread_once(&key_once, make_key);
+    float *p = pthread_getspecific(buf_key);
+    if (p) return p;
+    p = aligned_alloc(64, sizeof(float) * ((size_t)MC * KC + (size_t)KC * NC));
+    if (p && pthread_setspecific(buf_key, p) != 0) {
+        free(p);
+        p = NULL;
+    }
+    return p;
+}
+
+/* A panel: rows [i0, i0+MR) of op(A) (rows >= m zero), k in [k0, k0+kc), stored ap[k*MR + r]. */
+static void pack_a(GemmTrans ta, const float *A, int lda, int i0, int m, int k0, int kc, float *ap) {
+    int rows = m - i0 < MR ? m - i0 : MR;
+    if (ta == GEMM_T) {
+        for (int k = 0; k < kc; k++) {
+            const float *src = A + (size_t)(k0 + k) * lda + i0;
+            float *dst = ap + (size_t)k * MR;
+            int r = 0;
+            for (; r < rows; r++) dst[r] = src[r];
+            for (; r < MR; r++) dst[r] = 0.0f;
+        }
+    } else {
+        for (int r = 0; r < MR; r++) {
+            float *dst = ap + r;
+            if (r < rows) {
+                const float *src = A + (size_t)(i0 + r) * lda + k0;
+                for (int k = 0; k < kc; k++) dst[(size_t)k * MR] = src[k];
+            } else {
+                for (int k = 0; k < kc; k++) dst[(size_t)k * MR] = 0.0f;
+            }
+        }
+    }
+}
+
+#define AVX512 __attribute__((target("avx512f,fma")))
+#define INLINE static inline __attribute__((always_inline))
+
+/* One row of the tile: acc[r][v] += a[r] * b[v] for the nv vectors. */
+#define FMA_ROW(r)                                                                                          \
+    {                                                                                                       \
+        __m512 ar = _mm512_set1_ps(a[(r) * ars]);                                                           \
+        c##r##0 = _mm512_fmadd_ps(ar, b0, c##r##0);                                                         \
+        if (nv > 1) c##r##1 = _mm512_fmadd_ps(ar, b1, c##r##1);                                             \
+        if (nv > 2) c##r##2 = _mm512_fmadd_ps(ar, b2, c##r##2);                                             \
+    }
+
+/* Row r of the tile to C (columns < nr; plus C's old value when add). */
+#define STORE_ROW(r)                                                                                        \
+    if (r < mr) {                                                                                           \
+        float *cr = c + (size_t)(r) * ldc;                                                                  \
+        store_vec(cr, c##r##0, nr, add);                                                                    \
+        if (nv > 1) store_vec(cr + 16, c##r##1, nr - 16, add);                                              \
+        if (nv > 2) store_vec(cr + 32, c##r##2, nr - 32, add);                                              \
+    }
+
+AVX512 INLINE void store_vec(float *dst, __m512 v, int left, int add) {
+    __mmask16 m = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1u);
+    if (add) v = _mm512_add_ps(_mm512_maskz_loadu_ps(m, dst), v);
+    _mm512_mask_storeu_ps(dst, m, v);
+}
+
+/* 16 x 16 transpose in registers: r[i][j] -> r[j][i] (unpack pairs, then 4x4 blocks, then 128-bit
+ * lanes). */
+AVX512 INLINE void transpose16(__m512 r[16]) {
+    __m512 t[16], s[16];
+    for (int i = 0; i < 8; i++) {
+        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    for (int i = 0; i < 4; i++) { /* s[4i+c], lane L: rows 4i..4i+3 of column 4L+c */
+        s[4 * i] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0x44);
+        s[4 * i + 1] = _mm512_shuffle_ps(t[4 * i], t[4 * i + 2], 0xEE);
+        s[4 * i + 2] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0x44);
+        s[4 * i + 3] = _mm512_shuffle_ps(t[4 * i + 1], t[4 * i + 3], 0xEE);
+    }
+    for (int c = 0; c < 4; c++) { /* 4 x 4 transpose of the lanes of s[c], s[4+c], s[8+c], s[12+c] */
+        __m512 p = _mm512_shuffle_f32x4(s[c], s[4 + c], 0x44), q = _mm512_shuffle_f32x4(s[8 + c], s[12 + c], 0x44);
+        __m512 u = _mm512_shuffle_f32x4(s[c], s[4 + c], 0xEE), v = _mm512_shuffle_f32x4(s[8 + c], s[12 + c], 0xEE);
+        r[c] = _mm512_shuffle_f32x4(p, q, 0x88);
+        r[4 + c] = _mm512_shuffle_f32x4(p, q, 0xDD);
+        r[8 + c] = _mm512_shuffle_f32x4(u, v, 0x88);
+        r[12 + c] = _mm512_shuffle_f32x4(u, v, 0xDD);
+    }
+}
+
+/* B panel: columns [j0, j0+w) of op(B) (columns >= n zero), k in [k0, k0+kc), stored bp[k*w + j]
+ * (w a multiple of 16, bp 64-byte aligned). op(B) = B^T is transposed 16 x 16 at a time. */
+AVX512 static void pack_b(GemmTrans tb, const float *B, int ldb, int j0, int n, int w, int k0, int kc, float *bp) {
+    int cols = n - j0 < w ? n - j0 : w;
+    if (tb == GEMM_N) {
+        for (int k = 0; k < kc; k++) {
+            const float *src = B + (size_t)(k0 + k) * ldb + j0;
+            float *dst = bp + (size_t)k * w;
+            memcpy(dst, src, sizeof(float) * (size_t)cols);
+            for (int j = cols; j < w; j++) dst[j] = 0.0f;
+        }
+        return;
+    }
+    for (int g = 0; g < w; g += 16) {
+        for (int k = 0; k < kc; k += 16) {
+            int kk = kc - k < 16 ? kc - k : 16;
+            __mmask16 km = kk == 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << kk) - 1u);
+            __m512 r[16];
+            for (int j = 0; j < 16; j++)
+                r[j] = g + j < cols ? _mm512_maskz_loadu_ps(km, B + (size_t)(j0 + g + j) * ldb + k0 + k)
+                                    : _mm512_setzero_ps();
+            transpose16(r);
+            float *dst = bp + (size_t)k * w + g;
+            if (kk == 16)
+                for (int q = 0; q < 16; q++) _mm512_store_ps(dst + (size_t)q * w, r[q]);
+            else
+                for (int q = 0; q < kk; q++) _mm512_store_ps(dst + (size_t)q * w, r[q]);
+        }
+    }
+}
+
+/* The MR x (16*nv) tile: C[0..mr, 0..nr) (=|+=) sum over k of a[k*MR + r] * b[k*16nv + j]. */
+AVX512 INLINE void tile(int nv, int kc, const float *restrict a, int64_t ars, int64_t aks, const float *restrict b,
+                        float *c, int ldc, int mr, int nr, int add) {
+    __m512 z = _mm512_setzero_ps();
+    __m512 c00 = z, c01 = z, c02 = z, c10 = z, c11 = z, c12 = z, c20 = z, c21 = z, c22 = z, c30 = z, c31 = z,
+           c32 = z, c40 = z, c41 = z, c42 = z, c50 = z, c51 = z, c52 = z, c60 = z, c61 = z, c62 = z, c70 = z,
+           c71 = z, c72 = z;
+    for (int k = 0; k < kc; k++) {
+        __m512 b0 = _mm512_load_ps(b), b1 = z, b2 = z;
+        if (nv > 1) b1 = _mm512_load_ps(b + 16);
+        if (nv > 2) b2 = _mm512_load_ps(b + 32);
+        FMA_ROW(0) FMA_ROW(1) FMA_ROW(2) FMA_ROW(3) FMA_ROW(4) FMA_ROW(5) FMA_ROW(6) FMA_ROW(7)
+        a += aks;
+        b += 16 * nv;
+    }
+    STORE_ROW(0) STORE_ROW(1) STORE_ROW(2) STORE_ROW(3) STORE_ROW(4) STORE_ROW(5) STORE_ROW(6) STORE_ROW(7)
+}
+
+AVX512 static void tile1(int kc, const float *a, int64_t ars, int64_t aks, const float *b, float *c, int ldc, int mr,
+                       int nr, int add) {
+    tile(1, kc, a, ars, aks, b, c, ldc, mr, nr, add);
+}
+AVX512 static void tile2(int kc, const float *a, int64_t ars, int64_t aks, const float *b, float *c, int ldc, int mr,
+                       int nr, int add) {
+    tile(2, kc, a, ars, aks, b, c, ldc, mr, nr, add);
+}
+AVX512 static void tile3(int kc, const float *a, int64_t ars, int64_t aks, const float *b, float *c, int ldc, int mr,
+                       int nr, int add) {
+    tile(3, kc, a, ars, aks, b, c, ldc, mr, nr, add);
+}
+
+static void scale_c(int M, int N, float beta, float *C, int ldc) {
+    for (int i = 0; i < M; i++) {
+        float *c = C + (size_t)i * ldc;
+        for (int j = 0; j < N; j++) c[j] *= beta;
+    }
+}
+
+static int packed_gemm(GemmTrans ta, GemmTrans tb, int M, int N, int K, const float *A, int lda, const float *B,
+                       int ldb, float beta, float *C, int ldc) {
+    float *abuf = pack_buffer();
+    if (!abuf) return -1;
+    float *bbuf = abuf + (size_t)MC * KC;
+    if (beta != 0.0f && beta != 1.0f) {
+        scale_c(M, N, beta, C, ldc);
+        beta = 1.0f;
+    }
+    for (int jc = 0; jc < N; jc += NC) {
+        int nc = N - jc < NC ? N - jc : NC;
+        for (int pc = 0; pc < K; pc += KC) {
+            int kc = K - pc < KC ? K - pc : KC;
+            int add = pc > 0 || beta != 0.0f;
+            for (int jr = 0; jr < nc; jr += NR) {
+                int w = nc - jr >= NR ? NR : (nc - jr + 15) / 16 * 16;
+                pack_b(tb, B, ldb, jc + jr, N, w, pc, kc, bbuf + (size_t)jr * kc);
+            }
+            for (int ic = 0; ic < M; ic += MC) {
+                int mc = M - ic < MC ? M - ic : MC;
+                /* Full panels of A are read in place (row r of the panel at a + r*ars, k steps of aks);
+                 * only a last partial panel is packed, zero-padded to MR rows. */
+                int mfull = (M - ic < mc ? M - ic : mc) / MR * MR;
+                if (mfull < mc) pack_a(ta, A, lda, ic + mfull, M, pc, kc, abuf);
+                for (int jr = 0; jr < nc; jr += NR) {
+                    int nr = nc - jr < NR ? nc - jr : NR;
+                    const float *bp = bbuf + (size_t)jr * kc;
+                    for (int ir = 0; ir < mc; ir += MR) {
+                        int mr = mc - ir < MR ? mc - ir : MR;
+                        const float *ap;
+                        int64_t ars, aks;
+                        if (ir < mfull) {
+                            ap = ta == GEMM_N ? A + (size_t)(ic + ir) * lda + pc : A + (size_t)pc * lda + ic + ir;
+                            ars = ta == GEMM_N ? lda : 1;
+                            aks = ta == GEMM_N ? 1 : lda;
+                        } else {
+                            ap = abuf;
+                            ars = 1;
+                            aks = MR;
+                        }
+                        float *c = C + (size_t)(ic + ir) * ldc + jc + jr;
+                        if (nr > 32) tile3(kc, ap, ars, aks, bp, c, ldc, mr, nr, add);
+                        else if (nr > 16) tile2(kc, ap, ars, aks, bp, c, ldc, mr, nr, add);
+                        else tile1(kc, ap, ars, aks, bp, c, ldc, mr, nr, add);
+                    }
+                }
+            }
+        }
+    }
+    return 0;
+}
+
+#endif /* HAVE_AVX512_KERNEL */
+
+void gemm_f32(GemmTrans ta, GemmTrans tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+              float beta, float *C, int ldc) {
+    if (M <= 0 || N <= 0) return;
+    if (K <= 0) {
+        for (int i = 0; i < M; i++) {
+            float *c = C + (size_t)i * ldc;
+            for (int j = 0; j < N; j++) c[j] = beta == 0.0f ? 0.0f : c[j] * beta;
+        }
+        return;
+    }
+    pthread_once(&choice_once, choose);
+#if HAVE_AVX512_KERNEL
+    if (use_avx512 && packed_gemm(ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc) == 0) return;
+#endif
+    blas(ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc);
+}

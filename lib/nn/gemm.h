@@ -1,0 +1,30 @@
+/* gemm.h - one thread's float32 matrix product, C = op(A) op(B) + beta C, row-major.
+ *
+ * Every convolution and linear layer reaches BLAS through here. Two kernels:
+ *   avx512    our own blocked GEMM (packed panels, an 8x48 register tile of FMAs), compiled for
+ *             AVX-512F with a function attribute and chosen at run time when the CPU has it; the rest
+ *             of the build stays x86-64-v2. OpenBLAS 0.3.21 (Debian 12) does not know AMD Zen 4/5 and
+ *             often runs its AVX2 "Haswell" kernels there (also when OPENBLAS_CORETYPE=Haswell is set),
+ *             which leaves half of the FMA width unused.
+ *   openblas  cblas_sgemm, on every other CPU, or when the environment says AUDIOCNN_GEMM=blas.
+ *
+ * Promises: single-threaded (the layers split work into fixed tiles themselves: see conv2d.h);
+ * deterministic: each C element is summed over k in ascending order in blocks of 256, the same for
+ * any thread count, tile or call order. The two kernels round differently (last bits). beta == 0
+ * never reads C (NaN in C is overwritten), as in BLAS. Thread-safe: packing buffers are per thread
+ * (freed when the thread exits). */
+#ifndef AUDIOCNN_NN_GEMM_H
+#define AUDIOCNN_NN_GEMM_H
+
+typedef enum { GEMM_N = 0, GEMM_T = 1 } GemmTrans;
+
+/* C (M x N, leading dimension ldc) = op(A) (M x K) * op(B) (K x N) + beta * C. op(A) = A (lda >= K)
+ * or, with GEMM_T, A stored K x M (lda >= M); likewise B. Sizes >= 0. A buffer that cannot be
+ * allocated falls back to cblas_sgemm (same result up to rounding). */
+void gemm_f32(GemmTrans ta, GemmTrans tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+              float beta, float *C, int ldc);
+
+/* "avx512" or "openblas": the kernel gemm_f32 uses in this process. */
+const char *gemm_kernel_name(void);
+
+#endif
