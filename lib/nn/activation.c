@@ -17,9 +17,17 @@ static void run(NnCtx *ctx, size_t n, nn_range_fn fn, EwArgs *a) {
 }
 
 /* NaN propagates as in torch.relu (x < 0 is false for NaN). */
+static void relu_in_place(float *restrict x, int64_t n) {
+    for (int64_t i = 0; i < n; i++) x[i] = x[i] < 0.0f ? 0.0f : x[i];
+}
+static void relu_to(const float *restrict x, float *restrict y, int64_t n) {
+    for (int64_t i = 0; i < n; i++) y[i] = x[i] < 0.0f ? 0.0f : x[i];
+}
+
 static void relu_fwd(void *p, int64_t i0, int64_t i1) {
     const EwArgs *a = p;
-    for (int64_t i = i0; i < i1; i++) a->out[i] = a->a[i] < 0.0f ? 0.0f : a->a[i];
+    if (a->out == a->a) relu_in_place(a->out + i0, i1 - i0);
+    else relu_to(a->a + i0, a->out + i0, i1 - i0);
 }
 
 void relu_forward(NnCtx *ctx, size_t n, const float *x, float *out) {
@@ -27,9 +35,19 @@ void relu_forward(NnCtx *ctx, size_t n, const float *x, float *out) {
     run(ctx, n, relu_fwd, &a);
 }
 
+/* torch's threshold_backward: y <= 0 ? 0 : dout. In place (dx == dout: the networks' case) and out of
+ * place, each with pointers the compiler may treat as unaliased, so that both vectorise. */
+static void relu_bwd_in_place(float *restrict g, const float *restrict y, int64_t n) {
+    for (int64_t i = 0; i < n; i++) g[i] = y[i] <= 0.0f ? 0.0f : g[i];
+}
+static void relu_bwd_to(const float *restrict g, const float *restrict y, float *restrict dx, int64_t n) {
+    for (int64_t i = 0; i < n; i++) dx[i] = y[i] <= 0.0f ? 0.0f : g[i];
+}
+
 static void relu_bwd(void *p, int64_t i0, int64_t i1) {
-    const EwArgs *a = p; /* a = dout, b = y; torch's threshold_backward: y <= 0 ? 0 : dout */
-    for (int64_t i = i0; i < i1; i++) a->out[i] = a->b[i] <= 0.0f ? 0.0f : a->a[i];
+    const EwArgs *a = p; /* a = dout, b = y */
+    if (a->out == a->a) relu_bwd_in_place(a->out + i0, a->b + i0, i1 - i0);
+    else relu_bwd_to(a->a + i0, a->b + i0, a->out + i0, i1 - i0);
 }
 
 void relu_backward(NnCtx *ctx, size_t n, const float *dout, const float *y, float *dx) {

@@ -103,6 +103,31 @@ static void max_fwd_range(void *arg, int64_t begin, int64_t end) {
             int h0 = oh * s->stride_h - s->pad_h, h1 = h0 + s->KH < s->H ? h0 + s->KH : s->H;
             if (h0 < 0) h0 = 0;
             for (int ow = 0; ow < s->OW; ow++) {
+#ifdef __SSE4_1__
+                /* stride 2 (ResNet's 3x3/2 stem pool): four unclipped windows at once, in the scalar loop's
+                 * order with its NaN rule, as selects; every load stays inside the row. */
+                if (s->stride_w == 2 && ow + 4 <= s->OW && 2 * ow - s->pad_w >= 0 &&
+                    2 * ow - s->pad_w + s->KW + 6 < s->W) {
+                    int w0 = 2 * ow - s->pad_w;
+                    __m128 m = _mm_set1_ps(-INFINITY);
+                    const __m128i lanes = _mm_setr_epi32(0, 2, 4, 6);
+                    __m128i best = _mm_add_epi32(_mm_set1_epi32(h0 * s->W + w0), lanes);
+                    for (int h = h0; h < h1; h++)
+                        for (int kw = 0; kw < s->KW; kw++) {
+                            const float *p = xp + (size_t)h * s->W + w0 + kw;
+                            __m128 a0 = _mm_loadu_ps(p), a1 = _mm_loadu_ps(p + 4);
+                            __m128 v = _mm_shuffle_ps(a0, a1, _MM_SHUFFLE(2, 0, 2, 0));
+                            __m128i idx = _mm_add_epi32(_mm_set1_epi32(h * s->W + w0 + kw), lanes);
+                            __m128 t = _mm_or_ps(_mm_cmpgt_ps(v, m), _mm_cmpunord_ps(v, v));
+                            m = _mm_blendv_ps(m, v, t);
+                            best = _mm_castps_si128(_mm_blendv_ps(_mm_castsi128_ps(best), _mm_castsi128_ps(idx), t));
+                        }
+                    _mm_storeu_ps(yp + (size_t)oh * s->OW + ow, m);
+                    _mm_storeu_si128((__m128i *)(ap + (size_t)oh * s->OW + ow), best);
+                    ow += 3;
+                    continue;
+                }
+#endif
                 int w0 = ow * s->stride_w - s->pad_w, w1 = w0 + s->KW < s->W ? w0 + s->KW : s->W;
                 if (w0 < 0) w0 = 0;
                 int32_t best = h0 * s->W + w0;

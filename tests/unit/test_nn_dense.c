@@ -610,6 +610,34 @@ static void test_pool(void) {
     int32_t idx[2];
     maxpool2d_forward(&c, &s, x, y, idx);
     CHECK(y[0] == 3 && idx[0] == 1 && isnan(y[1]) && idx[1] == 6, "maxpool ties: first maximum; NaN propagates");
+    {
+        /* 3x3/2 pad 1 on a wide row (the four-window path): small integers (many ties) and NaNs, against
+         * the definition: scan rows then columns, take v when v > max or v is NaN, start at -inf */
+        Pool2dShape w = {.N = 1, .C = 1, .H = 5, .W = 41, .KH = 3, .KW = 3, .stride_h = 2, .stride_w = 2,
+                         .pad_h = 1, .pad_w = 1};
+        pool2d_shape_init(&w);
+        float xw[5 * 41], yw[3 * 21];
+        int32_t iw[3 * 21];
+        for (int i = 0; i < 5 * 41; i++) xw[i] = (float)((i * 7919) % 5);
+        xw[50] = xw[97] = xw[98] = NAN;
+        maxpool2d_forward(&c, &w, xw, yw, iw);
+        int ok = 1;
+        for (int oh = 0; oh < w.OH; oh++)
+            for (int ow = 0; ow < w.OW; ow++) {
+                float m = -INFINITY;
+                int best = -1;
+                for (int h = 2 * oh - 1; h <= 2 * oh + 1; h++)
+                    for (int q = 2 * ow - 1; q <= 2 * ow + 1; q++) {
+                        if (h < 0 || h >= w.H || q < 0 || q >= w.W) continue;
+                        if (best < 0) best = h * w.W + q;
+                        float v = xw[h * w.W + q];
+                        if (v > m || isnan(v)) m = v, best = h * w.W + q;
+                    }
+                float got = yw[oh * w.OW + ow];
+                if (iw[oh * w.OW + ow] != best || !(got == m || (isnan(got) && isnan(m)))) ok = 0;
+            }
+        CHECK(ok, "maxpool 3x3/2 pad1, 41 wide: ties keep the first maximum, NaN propagates, argmax as the definition");
+    }
     nn_ctx_free(&c);
     Pool2dShape bad = {.N = 1, .C = 1, .H = 4, .W = 4, .KH = 2, .KW = 2, .pad_h = 2};
     CHECK(pool2d_shape_init(&bad) < 0, "pool2d rejects padding over half the kernel");
