@@ -24,7 +24,7 @@ static void relu_to(const float *restrict x, float *restrict y, int64_t n) {
     for (int64_t i = 0; i < n; i++) y[i] = x[i] < 0.0f ? 0.0f : x[i];
 }
 
-static void relu_fwd(void *p, int64_t i0, int64_t i1) {
+NN_CLONES static void relu_fwd(void *p, int64_t i0, int64_t i1) {
     const EwArgs *a = p;
     if (a->out == a->a) relu_in_place(a->out + i0, i1 - i0);
     else relu_to(a->a + i0, a->out + i0, i1 - i0);
@@ -44,7 +44,7 @@ static void relu_bwd_to(const float *restrict g, const float *restrict y, float 
     for (int64_t i = 0; i < n; i++) dx[i] = y[i] <= 0.0f ? 0.0f : g[i];
 }
 
-static void relu_bwd(void *p, int64_t i0, int64_t i1) {
+NN_CLONES static void relu_bwd(void *p, int64_t i0, int64_t i1) {
     const EwArgs *a = p; /* a = dout, b = y */
     if (a->out == a->a) relu_bwd_in_place(a->out + i0, a->b + i0, i1 - i0);
     else relu_bwd_to(a->a + i0, a->b + i0, a->out + i0, i1 - i0);
@@ -71,7 +71,7 @@ static void silu_to(const float *restrict x, float *restrict y, int64_t n) {
     for (int64_t i = 0; i < n; i++) y[i] = x[i] / (1.0f + nn_expf(-x[i]));
 }
 
-static void sigmoid_fwd(void *p, int64_t i0, int64_t i1) {
+NN_CLONES static void sigmoid_fwd(void *p, int64_t i0, int64_t i1) {
     const EwArgs *a = p;
     if (a->out == a->a) sigmoid_in_place(a->out + i0, i1 - i0);
     else sigmoid_to(a->a + i0, a->out + i0, i1 - i0);
@@ -82,7 +82,7 @@ void sigmoid_forward(NnCtx *ctx, size_t n, const float *x, float *out) {
     run(ctx, n, sigmoid_fwd, &a);
 }
 
-static void sigmoid_bwd(void *p, int64_t i0, int64_t i1) {
+NN_CLONES static void sigmoid_bwd(void *p, int64_t i0, int64_t i1) {
     const EwArgs *a = p; /* a = dout, b = y */
     for (int64_t i = i0; i < i1; i++) a->out[i] = a->a[i] * (1.0f - a->b[i]) * a->b[i];
 }
@@ -92,7 +92,7 @@ void sigmoid_backward(NnCtx *ctx, size_t n, const float *dout, const float *y, f
     run(ctx, n, sigmoid_bwd, &a);
 }
 
-static void silu_fwd(void *p, int64_t i0, int64_t i1) {
+NN_CLONES static void silu_fwd(void *p, int64_t i0, int64_t i1) {
     const EwArgs *a = p;
     if (a->out == a->a) silu_in_place(a->out + i0, i1 - i0);
     else silu_to(a->a + i0, a->out + i0, i1 - i0);
@@ -111,7 +111,7 @@ static void silu_grad(float *d, const float *dout, const float *restrict x, int6
     }
 }
 
-static void silu_bwd(void *p, int64_t i0, int64_t i1) {
+NN_CLONES static void silu_bwd(void *p, int64_t i0, int64_t i1) {
     const EwArgs *a = p; /* a = dout, b = x */
     silu_grad(a->out + i0, a->a + i0, a->b + i0, i1 - i0);
 }
@@ -121,7 +121,7 @@ void silu_backward(NnCtx *ctx, size_t n, const float *dout, const float *x, floa
     run(ctx, n, silu_bwd, &a);
 }
 
-static void add_fwd(void *p, int64_t i0, int64_t i1) {
+NN_CLONES static void add_fwd(void *p, int64_t i0, int64_t i1) {
     const EwArgs *a = p;
     for (int64_t i = i0; i < i1; i++) a->out[i] = a->a[i] + a->b[i];
 }

@@ -10,7 +10,7 @@ BatchNorm2dShape batchnorm2d_shape(int N, int C, int H, int W) {
 }
 
 /* Ordered sums over one contiguous plane, in double with 8 lanes (fixed order: deterministic). */
-static double plane_sum(const float *p, int64_t n) {
+NN_INLINE double plane_sum(const float *p, int64_t n) {
     double acc[8] = {0};
     int64_t i = 0;
     for (; i + 8 <= n; i += 8)
@@ -20,7 +20,7 @@ static double plane_sum(const float *p, int64_t n) {
     return s;
 }
 
-static double plane_sqdev(const float *p, int64_t n, double mean) {
+NN_INLINE double plane_sqdev(const float *p, int64_t n, double mean) {
     double acc[8] = {0};
     int64_t i = 0;
     for (; i + 8 <= n; i += 8)
@@ -37,7 +37,7 @@ static double plane_sqdev(const float *p, int64_t n, double mean) {
 }
 
 /* sum(dy) and sum((x - mean) * dy) over one plane. */
-static void plane_dy_dot(const float *dy, const float *x, int64_t n, float mean, double *sum, double *dot) {
+NN_INLINE void plane_dy_dot(const float *dy, const float *x, int64_t n, float mean, double *sum, double *dot) {
     double as[8] = {0}, ad[8] = {0};
     int64_t i = 0;
     for (; i + 8 <= n; i += 8)
@@ -56,7 +56,7 @@ static void plane_dy_dot(const float *dy, const float *x, int64_t n, float mean,
     *dot += d;
 }
 
-static void plane_affine(const float *x, float *out, int64_t n, float a, float b) {
+NN_INLINE void plane_affine(const float *x, float *out, int64_t n, float a, float b) {
     for (int64_t i = 0; i < n; i++) out[i] = x[i] * a + b;
 }
 
@@ -68,7 +68,7 @@ typedef struct {
     int train;
 } BnArgs;
 
-static void fwd_train_range(void *arg, int64_t c0, int64_t c1) {
+NN_CLONES static void fwd_train_range(void *arg, int64_t c0, int64_t c1) {
     const BnArgs *a = arg;
     const BatchNorm2dShape *s = a->s;
     int64_t hw = (int64_t)s->H * s->W, cnt = (int64_t)s->N * hw;
@@ -132,7 +132,7 @@ void batchnorm2d_eval_affine(int C, double eps, const float *weight, const float
     }
 }
 
-static void fwd_eval_range(void *arg, int64_t c0, int64_t c1) {
+NN_CLONES static void fwd_eval_range(void *arg, int64_t c0, int64_t c1) {
     const BnArgs *a = arg;
     const BatchNorm2dShape *s = a->s;
     int64_t hw = (int64_t)s->H * s->W;
@@ -157,7 +157,7 @@ void batchnorm2d_forward_eval(NnCtx *ctx, const BatchNorm2dShape *s, const float
     run_channels(ctx, s, fwd_eval_range, &a);
 }
 
-static void bwd_range(void *arg, int64_t c0, int64_t c1) {
+NN_CLONES static void bwd_range(void *arg, int64_t c0, int64_t c1) {
     const BnArgs *a = arg;
     const BatchNorm2dShape *s = a->s;
     int64_t hw = (int64_t)s->H * s->W, cnt = (int64_t)s->N * hw;

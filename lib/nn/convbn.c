@@ -126,7 +126,7 @@ typedef struct {
     float *d;
 } SiluArgs;
 
-static void silu_pre_plane(const float *restrict x, float *restrict d, int64_t n, float alpha, float beta) {
+NN_INLINE void silu_pre_plane(const float *restrict x, float *restrict d, int64_t n, float alpha, float beta) {
     for (int64_t i = 0; i < n; i++) {
         float p = x[i] * alpha + beta;
         float sg = 1.0f / (1.0f + nn_expf(-p));
@@ -134,7 +134,7 @@ static void silu_pre_plane(const float *restrict x, float *restrict d, int64_t n
     }
 }
 
-static void silu_pre_range(void *arg, int64_t c0, int64_t c1) {
+NN_CLONES static void silu_pre_range(void *arg, int64_t c0, int64_t c1) {
     const SiluArgs *a = arg;
     const BatchNorm2dShape *s = &a->u->bn;
     int64_t hw = (int64_t)s->H * s->W;

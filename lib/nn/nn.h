@@ -28,6 +28,18 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* NN_CLONES on a hot loop gives it an AVX-512 twin beside the x86-64-v2 baseline, picked once at load
+ * time (GCC's target_clones, an ifunc): the same C, vectorised 16 floats wide instead of 4. Floating-
+ * point contraction is off in ISO C mode and explicit partial sums fix every reduction's order, so both
+ * give the same bits. Only where nothing inside is itself a clone (clones cannot be inlined). */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__) && !defined(NN_NO_CLONES)
+#define NN_CLONES __attribute__((target_clones("avx512f", "default")))
+#else
+#define NN_CLONES
+#endif
+/* A helper of an NN_CLONES loop: inlined, so that each clone compiles it for its own target. */
+#define NN_INLINE static inline __attribute__((always_inline))
+
 typedef enum { NN_CPU = 0, NN_CUDA = 1 } NnDevice;
 
 typedef struct NnCtx {
