@@ -1,6 +1,7 @@
 #include "nn/conv2d.h"
 
 #include "error.h"
+#include "nn/depthwise.h"
 #include "nn/gemm.h"
 
 #include <cblas.h>
@@ -406,6 +407,7 @@ NN_CLONES static void direct_fwd_tile(Job *jb, int64_t item, float *scr) {
     const float *wk = jb->w + (size_t)k * s->KH * s->KW;
     float *yk = jb->y + ((size_t)n * s->K + k) * s->OH * s->OW;
     float bk = jb->b ? jb->b[k] : 0.0f;
+    if (depthwise_fwd_plane(s, xc, wk, bk, yk)) return;
     const int sw = s->stride_w, OW = s->OW;
     for (int oh = 0; oh < s->OH; oh++) {
         float *yrow = yk + (size_t)oh * OW;
@@ -437,6 +439,8 @@ NN_CLONES static void direct_dx_tile(Job *jb, int64_t item, float *scr) {
     int n = (int)(item / s->C), c = (int)(item % s->C);
     int Kg = s->K / s->groups;
     float *dxc = jb->dx + ((size_t)n * s->C + c) * s->H * s->W;
+    if (Kg == 1 && depthwise_dx_plane(s, jb->dy + ((size_t)n * s->K + c) * s->OH * s->OW, jb->w + (size_t)c * s->KH * s->KW, dxc))
+        return;
     memset(dxc, 0, sizeof(float) * (size_t)s->H * s->W);
     const int sw = s->stride_w, OW = s->OW;
     for (int k = c * Kg; k < (c + 1) * Kg; k++) {
@@ -477,7 +481,7 @@ NN_CLONES static void direct_dw_tile(Job *jb, int64_t item, float *scr) {
         const float *xc = jb->x + ((size_t)n * s->C + c) * s->H * s->W;
         const float *dyk = jb->dy + ((size_t)n * s->K + k) * s->OH * OW;
         if (jb->db) bacc += sum8(dyk, (int64_t)s->OH * OW);
-        if (!jb->dw) continue;
+        if (!jb->dw || depthwise_dw_plane(s, xc, dyk, acc)) continue;
         for (int oh = 0; oh < s->OH; oh++) {
             const float *dyrow = dyk + (size_t)oh * OW;
             for (int i = 0; i < s->KH; i++) {

@@ -1,5 +1,7 @@
 #include "nn/gemm.h"
 
+#include "nn/nn.h"
+
 #include <cblas.h>
 #include <pthread.h>
 #include <stdint.h>
@@ -13,24 +15,7 @@
 #define HAVE_AVX512_KERNEL 0
 #endif
 
-/* ---- kernel choice ---------------------------------------------------------------------------------- */
-
-static pthread_once_t choice_once = PTHREAD_ONCE_INIT;
-static int use_avx512;
-
-static void choose(void) {
-    const char *e = getenv("AUDIOCNN_GEMM");
-    if (e && strcmp(e, "blas") == 0) return;
-#if HAVE_AVX512_KERNEL
-    __builtin_cpu_init();
-    use_avx512 = __builtin_cpu_supports("avx512f") != 0;
-#endif
-}
-
-const char *gemm_kernel_name(void) {
-    pthread_once(&choice_once, choose);
-    return use_avx512 ? "avx512" : "openblas";
-}
+const char *gemm_kernel_name(void) { return HAVE_AVX512_KERNEL && nn_avx512() ? "avx512" : "openblas"; }
 
 static void blas(GemmTrans ta, GemmTrans tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
                  float beta, float *C, int ldc) {
@@ -277,9 +262,8 @@ void gemm_f32(GemmTrans ta, GemmTrans tb, int M, int N, int K, const float *A, i
         }
         return;
     }
-    pthread_once(&choice_once, choose);
 #if HAVE_AVX512_KERNEL
-    if (use_avx512 && packed_gemm(ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc) == 0) return;
+    if (nn_avx512() && packed_gemm(ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc) == 0) return;
 #endif
     blas(ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc);
 }

@@ -6,7 +6,8 @@
  *             of the build stays x86-64-v2. OpenBLAS 0.3.21 (Debian 12) does not know AMD Zen 4/5 and
  *             often runs its AVX2 "Haswell" kernels there (also when OPENBLAS_CORETYPE=Haswell is set),
  *             which leaves half of the FMA width unused.
- *   openblas  cblas_sgemm, on every other CPU, or when the environment says AUDIOCNN_GEMM=blas.
+ *   openblas  cblas_sgemm, on every other CPU, or when the environment says AUDIOCNN_AVX512=0
+ *             (nn_avx512() in nn.h).
  *
  * Promises: single-threaded (the layers split work into fixed tiles themselves: see conv2d.h);
  * deterministic: each C element is summed over k in ascending order in blocks of 256, the same for

@@ -5,6 +5,24 @@
 #include <cblas.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
+
+static pthread_once_t avx512_once = PTHREAD_ONCE_INIT;
+static int avx512_on;
+
+static void detect_avx512(void) {
+    const char *e = getenv("AUDIOCNN_AVX512");
+    if (e && strcmp(e, "0") == 0) return;
+#if defined(__x86_64__) && defined(__GNUC__)
+    __builtin_cpu_init();
+    avx512_on = __builtin_cpu_supports("avx512f") != 0;
+#endif
+}
+
+int nn_avx512(void) {
+    pthread_once(&avx512_once, detect_avx512);
+    return avx512_on;
+}
 
 int nn_ctx_init(NnCtx *ctx, int threads) {
     ctx->device = NN_CPU;

@@ -1,3 +1,4 @@
+#define _GNU_SOURCE
 /* conv2d, linear and pooling: central finite differences of a random linear functional of the output
  * (double bookkeeping) against the analytic gradients, a naive double-precision reference for
  * forward and backward on every algorithm path, bit-identical results for 1, 2 and 3 threads,
@@ -14,6 +15,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* FD tolerance: relative to the largest analytic gradient. Conv, linear and average pooling are linear
  * in each input, so with h = 1e-2 the only error is float32 rounding of the forward pass. */
@@ -323,6 +325,32 @@ static void test_conv(void) {
               1, 0);
     conv_case("1->16 3x3 on 64x200",
               (Conv2dShape){.N = 2, .C = 1, .H = 64, .W = 200, .K = 16, .KH = 3, .KW = 3, .pad_h = 1, .pad_w = 1}, 1, 0);
+    /* The AVX-512 depthwise kernels (lib/nn/depthwise.c): rows longer than one and two vectors, stride 2
+     * in dx (parity split), dilation, 7x7 (49 taps), and a stride they leave to the portable loops. */
+    conv_case("depthwise 5x5 stride2 pad2 on 21x45",
+              (Conv2dShape){.N = 2, .C = 6, .H = 21, .W = 45, .K = 6, .KH = 5, .KW = 5, .stride_h = 2, .stride_w = 2,
+                            .pad_h = 2, .pad_w = 2, .groups = 6},
+              1, 1);
+    conv_case("depthwise 3x3 stride2 pad1 on 9x70",
+              (Conv2dShape){.N = 2, .C = 5, .H = 9, .W = 70, .K = 5, .KH = 3, .KW = 3, .stride_h = 2, .stride_w = 2,
+                            .pad_h = 1, .pad_w = 1, .groups = 5},
+              1, 0);
+    conv_case("depthwise 3x3 dil2 pad2 on 9x37",
+              (Conv2dShape){.N = 2, .C = 4, .H = 9, .W = 37, .K = 4, .KH = 3, .KW = 3, .dil_h = 2, .dil_w = 2,
+                            .pad_h = 2, .pad_w = 2, .groups = 4},
+              1, 0);
+    conv_case("depthwise 3x3 stride(2,1) on 11x20",
+              (Conv2dShape){.N = 2, .C = 4, .H = 11, .W = 20, .K = 4, .KH = 3, .KW = 3, .stride_h = 2, .stride_w = 1,
+                            .pad_h = 1, .pad_w = 1, .groups = 4},
+              1, 0);
+    conv_case("depthwise 7x7 stride2 pad3 on 15x40",
+              (Conv2dShape){.N = 2, .C = 3, .H = 15, .W = 40, .K = 3, .KH = 7, .KW = 7, .stride_h = 2, .stride_w = 2,
+                            .pad_h = 3, .pad_w = 3, .groups = 3},
+              1, 0);
+    conv_case("depthwise 3x3 stride3 on 10x20 (portable loops)",
+              (Conv2dShape){.N = 2, .C = 4, .H = 10, .W = 20, .K = 4, .KH = 3, .KW = 3, .stride_h = 3, .stride_w = 3,
+                            .pad_h = 1, .pad_w = 1, .groups = 4},
+              1, 0);
 
     /* Shape validation. */
     Conv2dShape bad = {.N = 1, .C = 4, .H = 5, .W = 5, .K = 6, .KH = 3, .KW = 3, .groups = 3};
@@ -696,12 +724,21 @@ static void test_init(void) {
     free(lw);
 }
 
-int main(void) {
+int main(int argc, char **argv) {
+    (void)argc;
+    printf("# kernels: %s\n", nn_avx512() ? "AVX-512 (own GEMM and depthwise)" : "OpenBLAS GEMM, portable depthwise");
     test_conv();
     linear_case(3, 7, 5, 1, 1);
     linear_case(4, 6, 3, 0, 1);
     linear_case(130, 70, 140, 1, 0);
     test_pool();
     test_init();
+    /* Again with the portable kernels, when this CPU ran the AVX-512 ones. */
+    if (check_failures == 0 && nn_avx512() && !getenv("AUDIOCNN_AVX512")) {
+        fflush(stdout);
+        setenv("AUDIOCNN_AVX512", "0", 1);
+        execv("/proc/self/exe", argv);
+        CHECK(0, "could not run again with AUDIOCNN_AVX512=0");
+    }
     return check_failures ? 1 : 0;
 }

@@ -1,0 +1,28 @@
+/* depthwise.h - AVX-512 kernels for conv2d's direct path (every output channel reads one input channel:
+ * EfficientNet's depthwise 3x3 and 5x5), one (image, channel) plane at a time.
+ *
+ * Each computes 16 outputs per vector with every tap in a register-held sum (the portable path in
+ * conv2d.c sweeps a whole output row once per tap instead); zero padding and the row ends are masked
+ * loads, never reads outside the input. Chosen at run time (depthwise_avx512()); a call returns 0 when
+ * the shape is not one it handles (the caller then runs the portable loops). Results equal the portable
+ * path's up to rounding (the taps are fused multiply-adds here). */
+#ifndef AUDIOCNN_NN_DEPTHWISE_H
+#define AUDIOCNN_NN_DEPTHWISE_H
+
+#include "nn/conv2d.h"
+
+/* nn_avx512(): 1 when these kernels run (AUDIOCNN_AVX512=0 turns them off with the GEMM kernel). */
+int depthwise_avx512(void);
+
+/* y (OH, OW) = sum over taps of w (KH, KW) times x (H, W), plus bias. stride_w 1 or 2. */
+int depthwise_fwd_plane(const Conv2dShape *s, const float *x, const float *w, float bias, float *y);
+
+/* dx (H, W) = the gradient of one channel that feeds exactly one output channel (K == C), WRITTEN.
+ * stride_w 1 or 2. */
+int depthwise_dx_plane(const Conv2dShape *s, const float *dy, const float *w, float *dx);
+
+/* acc[i*KW + j] += sum over the plane of dy (OH, OW) times x (H, W) under tap (i, j). KH*KW <= 49,
+ * stride_w 1 or 2. */
+int depthwise_dw_plane(const Conv2dShape *s, const float *x, const float *dy, double *acc);
+
+#endif
