@@ -4,7 +4,7 @@
 # forward + cross-entropy + backward + AdamW step, inference = eval-mode forward. Ours feeds the one
 # channel through the summed three-channel stem (--in-chans repeat); PyTorch gets it repeated to three
 # channels. GFLOP/s count the torchvision model's multiply-adds (x2; x3 for a training step), beside
-# OpenBLAS sgemm's GFLOP/s measured here. Environment: BIN_DIR (build dir with libaudiocnn.a; default
+# the GFLOP/s of OpenBLAS's sgemm and of our gemm_f32 (lib/nn/gemm.h) measured here. Environment: BIN_DIR (build dir with libaudiocnn.a; default
 # build), PY (Debian torch with torchvision), PYPI_PY (optional current torch; skipped without
 # torchvision), ARCHS (default "resnet18 efficientnet_b0"), THREADS, BATCH, STEPS.
 set -euo pipefail
@@ -15,8 +15,10 @@ tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 cc -O3 -march=x86-64-v2 -Ilib -I/usr/include/x86_64-linux-gnu/openblas-pthread bench/transfer/bench.c \
     "$BUILD/libaudiocnn.a" -lsndfile -lfftw3 -lsoxr -lopenblas -lpng -lm -lpthread -o "$tmp/bench"
 cc -O2 -I/usr/include/x86_64-linux-gnu/openblas-pthread bench/train/sgemm.c -lopenblas -o "$tmp/sgemm"
-printf 'bench/transfer: batch %s, 1x128x400, %s threads; OpenBLAS sgemm here: %s GFLOP/s\n' "$BATCH" "$THREADS" \
-    "$("$tmp/sgemm" "$THREADS")"
+cc -O2 -Ilib bench/transfer/gemm.c "$BUILD/libaudiocnn.a" -lopenblas -lm -lpthread -o "$tmp/gemm"
+read -r ours_gf kernel < <("$tmp/gemm" "$THREADS")
+printf 'bench/transfer: batch %s, 1x128x400, %s threads; sgemm here: OpenBLAS %s GFLOP/s, ours (%s) %s GFLOP/s\n' \
+    "$BATCH" "$THREADS" "$("$tmp/sgemm" "$THREADS")" "$kernel" "$ours_gf"
 for arch in $ARCHS; do
     gf=$("$PY" bench/transfer/peer.py "$arch" flops)
     for mode in train infer; do

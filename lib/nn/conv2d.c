@@ -210,6 +210,12 @@ static int use_direct(const Conv2dShape *s) {
     return s->C / s->groups == 1 && s->groups > 1;
 }
 
+/* Workspace floats per worker of the direct path: KH*KW doubles of dw sums, then the padded plane of
+ * the AVX-512 kernels (nn/depthwise.h). */
+static size_t direct_per(const Conv2dShape *s) {
+    return (size_t)2 * s->KH * s->KW + round16(depthwise_scratch_floats(s));
+}
+
 /* Tiling of the GEMM path (depends on the shape only, never on the thread count). */
 typedef struct {
     int Cg, Kg, CgKK, CKK;
@@ -256,7 +262,7 @@ static size_t bwd_per(const Tiling *t, int dx, int dw) {
 static size_t bwd_shared(const Tiling *t, int dw) { return dw ? (size_t)(t->nchunk - 1) * t->wn : 0; }
 
 size_t conv2d_scratch_floats(const NnCtx *ctx, const Conv2dShape *s) {
-    if (use_direct(s)) return team_scratch(ctx, s->K, 0, (size_t)2 * s->KH * s->KW);
+    if (use_direct(s)) return team_scratch(ctx, (int64_t)s->N * s->K, 0, direct_per(s));
     Tiling t = tiling(s);
     size_t f = team_scratch(ctx, (int64_t)s->N * t.nblk, 0, fwd_per(&t));
     size_t b = team_scratch(ctx, t.nchunk, bwd_shared(&t, 1), bwd_per(&t, 1, 1));
@@ -399,7 +405,6 @@ static void db_tile(Job *jb, int64_t k, float *scr) {
 
 /* Forward: plane (n, k). */
 NN_CLONES static void direct_fwd_tile(Job *jb, int64_t item, float *scr) {
-    (void)scr;
     const Conv2dShape *s = jb->s;
     int n = (int)(item / s->K), k = (int)(item % s->K);
     int Kg = s->K / s->groups, c = k / Kg;
@@ -407,7 +412,7 @@ NN_CLONES static void direct_fwd_tile(Job *jb, int64_t item, float *scr) {
     const float *wk = jb->w + (size_t)k * s->KH * s->KW;
     float *yk = jb->y + ((size_t)n * s->K + k) * s->OH * s->OW;
     float bk = jb->b ? jb->b[k] : 0.0f;
-    if (depthwise_fwd_plane(s, xc, wk, bk, yk)) return;
+    if (depthwise_fwd_plane(s, xc, wk, bk, yk, scr)) return;
     const int sw = s->stride_w, OW = s->OW;
     for (int oh = 0; oh < s->OH; oh++) {
         float *yrow = yk + (size_t)oh * OW;
@@ -481,7 +486,7 @@ NN_CLONES static void direct_dw_tile(Job *jb, int64_t item, float *scr) {
         const float *xc = jb->x + ((size_t)n * s->C + c) * s->H * s->W;
         const float *dyk = jb->dy + ((size_t)n * s->K + k) * s->OH * OW;
         if (jb->db) bacc += sum8(dyk, (int64_t)s->OH * OW);
-        if (!jb->dw || depthwise_dw_plane(s, xc, dyk, acc)) continue;
+        if (!jb->dw || depthwise_dw_plane(s, xc, dyk, acc, scr + 2 * KK)) continue;
         for (int oh = 0; oh < s->OH; oh++) {
             const float *dyrow = dyk + (size_t)oh * OW;
             for (int i = 0; i < s->KH; i++) {
@@ -513,7 +518,7 @@ NN_CLONES static void direct_dw_tile(Job *jb, int64_t item, float *scr) {
 
 int conv2d_forward(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *w, const float *b, float *y) {
     Job jb = {.s = s, .x = x, .w = w, .b = b, .y = y};
-    if (use_direct(s)) return team_run(ctx, (int64_t)s->N * s->K, 0, 0, direct_fwd_tile, &jb);
+    if (use_direct(s)) return team_run(ctx, (int64_t)s->N * s->K, 0, direct_per(s), direct_fwd_tile, &jb);
     jb.t = tiling(s);
     return team_run(ctx, (int64_t)s->N * jb.t.nblk, 0, fwd_per(&jb.t), gemm_fwd_tile, &jb);
 }
@@ -523,7 +528,7 @@ int conv2d_backward(NnCtx *ctx, const Conv2dShape *s, const float *x, const floa
     Job jb = {.s = s, .x = x, .w = w, .dy = dy, .dx = dx, .dw = dw, .db = db};
     if (use_direct(s)) {
         if (dx && team_run(ctx, (int64_t)s->N * s->C, 0, 0, direct_dx_tile, &jb) < 0) return -1;
-        if (dw || db) return team_run(ctx, s->K, 0, (size_t)2 * s->KH * s->KW, direct_dw_tile, &jb);
+        if (dw || db) return team_run(ctx, s->K, 0, direct_per(s), direct_dw_tile, &jb);
         return 0;
     }
     jb.t = tiling(s);

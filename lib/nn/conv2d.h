@@ -10,10 +10,11 @@
  *
  * Algorithms:
  *   GEMM    im2col of a block of output pixels into a per-thread slice of the ctx workspace, then
- *           OpenBLAS sgemm per group. A 1x1, stride-1, unpadded convolution hands the input (and dx)
- *           to sgemm directly, without im2col.
+ *           gemm_f32 per group (nn/gemm.h: our AVX-512 kernel or OpenBLAS). A 1x1, stride-1, unpadded
+ *           convolution hands the input (and dx) to the GEMM directly, without im2col.
  *   DIRECT  when every output channel reads one input channel (C/groups == 1): shifted row
- *           multiply-adds per (image, channel) plane; sgemm is poor at depthwise shapes.
+ *           multiply-adds per (image, channel) plane (nn/depthwise.h's AVX-512 kernels where the CPU
+ *           has them); sgemm is poor at depthwise shapes.
  * CONV2D_AUTO picks DIRECT for depthwise (C/groups == 1, groups > 1) and GEMM otherwise (a one-channel
  * input with groups == 1 is faster with OpenBLAS's kernels); tests force either.
  * Tiles: forward, (image, block of output pixels); the block's im2col rows and outputs take about

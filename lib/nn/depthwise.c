@@ -3,6 +3,7 @@
 #include "nn/nn.h"
 
 #include <stdint.h>
+#include <string.h>
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
@@ -40,70 +41,6 @@ INLINE int all_inside(int64_t first, int64_t last, int64_t n, int sw) { return f
 /* One row of outputs, 16*nb at a time from column ow0 (nb vectors with independent sums, so that the
  * FMA latency overlaps): the taps of kernel rows [i0, i1) are in the rows of x given by xrows (NULL: a
  * padding row). `in`: every load inside the row (no masks). sw is a constant where this is inlined. */
-AVX512 INLINE void fwd_vectors(const Conv2dShape *s, const float *const *xrows, const float *w, int ow0, int nb,
-                               int in, int sw, __m512 bias, float *yrow) {
-    const int KH = s->KH, KW = s->KW;
-    __m512 acc[4] = {bias, bias, bias, bias};
-    __m512 alt = _mm512_setzero_ps(); /* single vectors: taps alternate between two sums */
-    int64_t b0 = (int64_t)ow0 * sw - s->pad_w;
-    int t = 0;
-    for (int i = 0; i < KH; i++) {
-        const float *xrow = xrows[i];
-        if (!xrow) {
-            t += KW;
-            continue;
-        }
-        for (int j = 0; j < KW; j++, t++) {
-            __m512 wv = _mm512_set1_ps(w[i * KW + j]);
-            int64_t base = b0 + (int64_t)j * s->dil_w;
-            if (nb == 4) {
-                for (int q = 0; q < 4; q++)
-                    acc[q] = _mm512_fmadd_ps(wv, load_cols(xrow, base + 16 * sw * q, s->W, sw, 1), acc[q]);
-            } else if (t & 1) {
-                alt = _mm512_fmadd_ps(wv, load_cols(xrow, base, s->W, sw, in), alt);
-            } else {
-                acc[0] = _mm512_fmadd_ps(wv, load_cols(xrow, base, s->W, sw, in), acc[0]);
-            }
-        }
-    }
-    if (nb == 4) {
-        for (int q = 0; q < 4; q++) _mm512_storeu_ps(yrow + ow0 + 16 * q, acc[q]);
-    } else {
-        _mm512_mask_storeu_ps(yrow + ow0, lanes(0, s->OW - ow0), _mm512_add_ps(acc[0], alt));
-    }
-}
-
-AVX512 INLINE void fwd_plane_sw(const Conv2dShape *s, const float *x, const float *w, float bias, float *y, int sw) {
-    const int KH = s->KH, KW = s->KW, OW = s->OW;
-    const int64_t reach = (int64_t)(KW - 1) * s->dil_w; /* columns the taps span */
-    const __m512 bv = _mm512_set1_ps(bias);
-    const float *xrows[64];
-    for (int oh = 0; oh < s->OH; oh++) {
-        for (int i = 0; i < KH; i++) {
-            int64_t ih = (int64_t)oh * s->stride_h - s->pad_h + (int64_t)i * s->dil_h;
-            xrows[i] = ih < 0 || ih >= s->H ? NULL : x + ih * s->W;
-        }
-        float *yrow = y + (size_t)oh * OW;
-        int ow0 = 0;
-        while (ow0 < OW) {
-            int64_t b0 = (int64_t)ow0 * sw - s->pad_w;
-            if (ow0 + 64 <= OW && all_inside(b0, b0 + reach + 48 * sw, s->W, sw)) {
-                fwd_vectors(s, xrows, w, ow0, 4, 1, sw, bv, yrow);
-                ow0 += 64;
-            } else {
-                int in = ow0 + 16 <= OW && all_inside(b0, b0 + reach, s->W, sw);
-                fwd_vectors(s, xrows, w, ow0, 1, in, sw, bv, yrow);
-                ow0 += 16;
-            }
-        }
-    }
-}
-
-AVX512 static void fwd_plane(const Conv2dShape *s, const float *x, const float *w, float bias, float *y) {
-    if (s->stride_w == 1) fwd_plane_sw(s, x, w, bias, y, 1);
-    else fwd_plane_sw(s, x, w, bias, y, 2);
-}
-
 /* Output row of input row ih under tap row i, or -1 when none (stride skips it or out of range). */
 static int64_t out_row(const Conv2dShape *s, int64_t ih, int i) {
     int64_t t = ih + s->pad_h - (int64_t)i * s->dil_h;
@@ -166,61 +103,140 @@ AVX512 INLINE double sum_lanes(__m512 v) {
     return _mm512_reduce_add_pd(_mm512_add_pd(lo, hi));
 }
 
-/* Sum over the row of dy[ow] * x[ow*sw + base] (zero outside the row): four vectors at a time into four
- * partial sums, so that the FMA latency overlaps; then the rest one vector at a time. */
-AVX512 INLINE __m512 dw_row(const Conv2dShape *s, const float *dyrow, const float *xrow, int64_t b0, int sw) {
-    const int OW = s->OW;
-    __m512 p0 = _mm512_setzero_ps(), p1 = p0, p2 = p0, p3 = p0;
-    int ow0 = 0;
-    for (; ow0 + 64 <= OW; ow0 += 64) {
-        int64_t base = (int64_t)ow0 * sw + b0;
-        if (!all_inside(base, base + 48 * sw, s->W, sw)) break;
-        p0 = _mm512_fmadd_ps(_mm512_loadu_ps(dyrow + ow0), load_cols(xrow, base, s->W, sw, 1), p0);
-        p1 = _mm512_fmadd_ps(_mm512_loadu_ps(dyrow + ow0 + 16), load_cols(xrow, base + 16 * sw, s->W, sw, 1), p1);
-        p2 = _mm512_fmadd_ps(_mm512_loadu_ps(dyrow + ow0 + 32), load_cols(xrow, base + 32 * sw, s->W, sw, 1), p2);
-        p3 = _mm512_fmadd_ps(_mm512_loadu_ps(dyrow + ow0 + 48), load_cols(xrow, base + 48 * sw, s->W, sw, 1), p3);
-    }
-    for (; ow0 < OW; ow0 += 16) {
-        int64_t base = (int64_t)ow0 * sw + b0;
-        int full = ow0 + 16 <= OW;
-        __m512 d = full ? _mm512_loadu_ps(dyrow + ow0) : _mm512_maskz_loadu_ps(lanes(0, OW - ow0), dyrow + ow0);
-        p0 = _mm512_fmadd_ps(d, load_cols(xrow, base, s->W, sw, full && all_inside(base, base, s->W, sw)), p0);
-    }
-    return _mm512_add_ps(_mm512_add_ps(p0, p1), _mm512_add_ps(p2, p3));
+/* ---- forward and dw on a zero-padded copy of the input plane ----------------------------------------
+ * The plane is copied once into the workspace with its zero padding and enough slack on the right that
+ * every load of every output vector is a plain (unmasked) load: rows ih in [-pad_h, last tap row],
+ * columns from -pad_w to past the last vector's reach. Output vectors (16 columns of one output row) are
+ * then taken four at a time across row ends, each with its own base pointer, so that four independent
+ * sums hide the FMA latency even on planes a few columns wide (EfficientNet's late 8x25 and 4x13). */
+typedef struct {
+    int64_t rows, cols; /* padded plane */
+    int nvec;           /* output vectors per row */
+} Padded;
+
+static Padded padded(const Conv2dShape *s) {
+    Padded p;
+    p.nvec = (s->OW + 15) / 16;
+    p.rows = (int64_t)(s->OH - 1) * s->stride_h + (int64_t)(s->KH - 1) * s->dil_h + 1;
+    p.cols = ((int64_t)p.nvec * 16 - 1) * s->stride_w + (int64_t)(s->KW - 1) * s->dil_w + 33;
+    p.cols = (p.cols + 15) & ~(int64_t)15;
+    return p;
 }
 
-AVX512 INLINE void dw_plane_sw(const Conv2dShape *s, const float *x, const float *dy, double *acc, int sw) {
-    const int KH = s->KH, KW = s->KW, OW = s->OW;
-    __m512 a[49];
-    for (int t = 0; t < KH * KW; t++) a[t] = _mm512_setzero_ps();
-    for (int oh = 0; oh < s->OH; oh++) {
-        const float *dyrow = dy + (size_t)oh * OW;
-        for (int i = 0; i < KH; i++) {
-            int64_t ih = (int64_t)oh * s->stride_h - s->pad_h + (int64_t)i * s->dil_h;
-            if (ih < 0 || ih >= s->H) continue;
-            const float *xrow = x + ih * s->W;
-            for (int j = 0; j < KW; j++)
-                a[i * KW + j] = _mm512_add_ps(a[i * KW + j],
-                                              dw_row(s, dyrow, xrow, (int64_t)j * s->dil_w - s->pad_w, sw));
+/* xp (rows x cols) = x shifted by (pad_h, pad_w), zero elsewhere. */
+static void pad_plane(const Conv2dShape *s, const Padded *p, const float *x, float *xp) {
+    for (int64_t r = 0; r < p->rows; r++) {
+        float *dst = xp + r * p->cols;
+        int64_t ih = r - s->pad_h;
+        int64_t c = 0;
+        if (ih >= 0 && ih < s->H) {
+            for (; c < s->pad_w && c < p->cols; c++) dst[c] = 0.0f;
+            int64_t n = s->W < p->cols - c ? s->W : p->cols - c;
+            memcpy(dst + c, x + ih * s->W, sizeof(float) * (size_t)n);
+            c += n;
         }
+        for (; c < p->cols; c++) dst[c] = 0.0f;
     }
-    for (int t = 0; t < KH * KW; t++) acc[t] += sum_lanes(a[t]);
 }
 
-AVX512 static void dw_plane(const Conv2dShape *s, const float *x, const float *dy, double *acc) {
-    if (s->stride_w == 1) dw_plane_sw(s, x, dy, acc, 1);
-    else dw_plane_sw(s, x, dy, acc, 2);
+/* Vector v of the plane (row-major over (oh, 16-column block)): its output row and first column. */
+INLINE void vec_pos(const Padded *p, int v, int *oh, int *ow0) {
+    *oh = v / p->nvec;
+    *ow0 = v % p->nvec * 16;
+}
+
+AVX512 INLINE __m512 load_padded(const float *at, int sw) {
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    if (sw == 1) return _mm512_loadu_ps(at);
+    return _mm512_permutex2var_ps(_mm512_loadu_ps(at), even, _mm512_loadu_ps(at + 16));
+}
+
+AVX512 INLINE void fwd_padded(const Conv2dShape *s, const float *xp, const float *w, float bias, float *y, int sw) {
+    const Padded p = padded(s);
+    const int KH = s->KH, KW = s->KW, nv = s->OH * p.nvec;
+    const __m512 bv = _mm512_set1_ps(bias);
+    for (int v0 = 0; v0 < nv; v0 += 4) {
+        const float *base[4];
+        int oh[4], ow0[4];
+        for (int q = 0; q < 4; q++) {
+            vec_pos(&p, v0 + q < nv ? v0 + q : nv - 1, &oh[q], &ow0[q]); /* past the end: the last again */
+            base[q] = xp + (int64_t)oh[q] * s->stride_h * p.cols + (int64_t)ow0[q] * sw;
+        }
+        __m512 a0 = bv, a1 = bv, a2 = bv, a3 = bv;
+        for (int i = 0; i < KH; i++)
+            for (int j = 0; j < KW; j++) {
+                int64_t o = (int64_t)i * s->dil_h * p.cols + (int64_t)j * s->dil_w;
+                __m512 wv = _mm512_set1_ps(w[i * KW + j]);
+                a0 = _mm512_fmadd_ps(wv, load_padded(base[0] + o, sw), a0);
+                a1 = _mm512_fmadd_ps(wv, load_padded(base[1] + o, sw), a1);
+                a2 = _mm512_fmadd_ps(wv, load_padded(base[2] + o, sw), a2);
+                a3 = _mm512_fmadd_ps(wv, load_padded(base[3] + o, sw), a3);
+            }
+        __m512 acc[4] = {a0, a1, a2, a3};
+        for (int q = 0; q < 4; q++)
+            _mm512_mask_storeu_ps(y + (size_t)oh[q] * s->OW + ow0[q], lanes(0, s->OW - ow0[q]), acc[q]);
+    }
+}
+
+AVX512 static void fwd_plane(const Conv2dShape *s, const float *x, const float *w, float bias, float *y, float *xp) {
+    Padded p = padded(s);
+    pad_plane(s, &p, x, xp);
+    if (s->stride_w == 1) fwd_padded(s, xp, w, bias, y, 1);
+    else fwd_padded(s, xp, w, bias, y, 2);
+}
+
+/* dw: per tap, the sum over output vectors of dy times the shifted input; four vectors per step (dummy
+ * vectors past the end have dy = 0), each tap's sum in its own register-sized slot of a[]. */
+AVX512 INLINE void dw_padded(const Conv2dShape *s, const float *xp, const float *dy, double *acc, int sw) {
+    const Padded p = padded(s);
+    const int KH = s->KH, KW = s->KW, KK = KH * KW, nv = s->OH * p.nvec;
+    __m512 a[49];
+    for (int t = 0; t < KK; t++) a[t] = _mm512_setzero_ps();
+    for (int v0 = 0; v0 < nv; v0 += 4) {
+        const float *base[4];
+        __m512 d[4];
+        for (int q = 0; q < 4; q++) {
+            int oh, ow0;
+            vec_pos(&p, v0 + q < nv ? v0 + q : nv - 1, &oh, &ow0);
+            base[q] = xp + (int64_t)oh * s->stride_h * p.cols + (int64_t)ow0 * sw;
+            d[q] = v0 + q < nv ? _mm512_maskz_loadu_ps(lanes(0, s->OW - ow0), dy + (size_t)oh * s->OW + ow0)
+                               : _mm512_setzero_ps();
+        }
+        for (int i = 0; i < KH; i++)
+            for (int j = 0; j < KW; j++) {
+                int64_t o = (int64_t)i * s->dil_h * p.cols + (int64_t)j * s->dil_w;
+                __m512 t0 = _mm512_mul_ps(d[0], load_padded(base[0] + o, sw));
+                __m512 t1 = _mm512_mul_ps(d[1], load_padded(base[1] + o, sw));
+                t0 = _mm512_fmadd_ps(d[2], load_padded(base[2] + o, sw), t0);
+                t1 = _mm512_fmadd_ps(d[3], load_padded(base[3] + o, sw), t1);
+                a[i * KW + j] = _mm512_add_ps(a[i * KW + j], _mm512_add_ps(t0, t1));
+            }
+    }
+    for (int t = 0; t < KK; t++) acc[t] += sum_lanes(a[t]);
+}
+
+AVX512 static void dw_plane(const Conv2dShape *s, const float *x, const float *dy, double *acc, float *xp) {
+    Padded p = padded(s);
+    pad_plane(s, &p, x, xp);
+    if (s->stride_w == 1) dw_padded(s, xp, dy, acc, 1);
+    else dw_padded(s, xp, dy, acc, 2);
 }
 
 static int handles(const Conv2dShape *s) {
-    return nn_avx512() && (s->stride_w == 1 || s->stride_w == 2) && s->KH <= 64 && s->KH * s->KW <= 49;
+    return nn_avx512() && (s->stride_w == 1 || s->stride_w == 2) && s->KH * s->KW <= 49;
 }
 
 int depthwise_avx512(void) { return nn_avx512(); }
 
-int depthwise_fwd_plane(const Conv2dShape *s, const float *x, const float *w, float bias, float *y) {
+size_t depthwise_scratch_floats(const Conv2dShape *s) {
     if (!handles(s)) return 0;
-    fwd_plane(s, x, w, bias, y);
+    Padded p = padded(s);
+    return (size_t)(p.rows * p.cols);
+}
+
+int depthwise_fwd_plane(const Conv2dShape *s, const float *x, const float *w, float bias, float *y, float *scratch) {
+    if (!handles(s)) return 0;
+    fwd_plane(s, x, w, bias, y, scratch);
     return 1;
 }
 
@@ -230,17 +246,22 @@ int depthwise_dx_plane(const Conv2dShape *s, const float *dy, const float *w, fl
     return 1;
 }
 
-int depthwise_dw_plane(const Conv2dShape *s, const float *x, const float *dy, double *acc) {
+int depthwise_dw_plane(const Conv2dShape *s, const float *x, const float *dy, double *acc, float *scratch) {
     if (!handles(s)) return 0;
-    dw_plane(s, x, dy, acc);
+    dw_plane(s, x, dy, acc, scratch);
     return 1;
 }
 
 #else /* not x86-64 with GCC/clang: the portable loops run */
 
 int depthwise_avx512(void) { return 0; }
-int depthwise_fwd_plane(const Conv2dShape *s, const float *x, const float *w, float bias, float *y) { return 0; }
+size_t depthwise_scratch_floats(const Conv2dShape *s) { return 0; }
+int depthwise_fwd_plane(const Conv2dShape *s, const float *x, const float *w, float bias, float *y, float *scratch) {
+    return 0;
+}
 int depthwise_dx_plane(const Conv2dShape *s, const float *dy, const float *w, float *dx) { return 0; }
-int depthwise_dw_plane(const Conv2dShape *s, const float *x, const float *dy, double *acc) { return 0; }
+int depthwise_dw_plane(const Conv2dShape *s, const float *x, const float *dy, double *acc, float *scratch) {
+    return 0;
+}
 
 #endif
