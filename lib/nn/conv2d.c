@@ -439,12 +439,12 @@ NN_CLONES static void direct_fwd_tile(Job *jb, int64_t item, float *scr) {
 
 /* dx: plane (n, c), gathering the Kg output channels that read channel c, in order. */
 NN_CLONES static void direct_dx_tile(Job *jb, int64_t item, float *scr) {
-    (void)scr;
     const Conv2dShape *s = jb->s;
     int n = (int)(item / s->C), c = (int)(item % s->C);
     int Kg = s->K / s->groups;
     float *dxc = jb->dx + ((size_t)n * s->C + c) * s->H * s->W;
-    if (Kg == 1 && depthwise_dx_plane(s, jb->dy + ((size_t)n * s->K + c) * s->OH * s->OW, jb->w + (size_t)c * s->KH * s->KW, dxc))
+    if (Kg == 1 && depthwise_dx_plane(s, jb->dy + ((size_t)n * s->K + c) * s->OH * s->OW,
+                                      jb->w + (size_t)c * s->KH * s->KW, dxc, scr))
         return;
     memset(dxc, 0, sizeof(float) * (size_t)s->H * s->W);
     const int sw = s->stride_w, OW = s->OW;
@@ -527,7 +527,7 @@ int conv2d_backward(NnCtx *ctx, const Conv2dShape *s, const float *x, const floa
                     float *dw, float *db) {
     Job jb = {.s = s, .x = x, .w = w, .dy = dy, .dx = dx, .dw = dw, .db = db};
     if (use_direct(s)) {
-        if (dx && team_run(ctx, (int64_t)s->N * s->C, 0, 0, direct_dx_tile, &jb) < 0) return -1;
+        if (dx && team_run(ctx, (int64_t)s->N * s->C, 0, direct_per(s), direct_dx_tile, &jb) < 0) return -1;
         if (dw || db) return team_run(ctx, s->K, 0, direct_per(s), direct_dw_tile, &jb);
         return 0;
     }

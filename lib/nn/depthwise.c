@@ -49,6 +49,68 @@ static int64_t out_row(const Conv2dShape *s, int64_t ih, int i) {
     return t < s->OH ? t : -1;
 }
 
+/* dx for stride 1 as a forward correlation of the zero-padded dy with the flipped taps:
+ * dx[ih][iw] = sum w[i][j] * dyp[ih + (KH-1-i)*dil_h][iw + (KW-1-j)*dil_w], where dyp is dy shifted by
+ * ((KH-1)*dil_h - pad_h, (KW-1)*dil_w - pad_w); four output vectors at a time, plain loads. */
+typedef struct {
+    int64_t rows, cols, sh, sw; /* padded dy and dy's shift into it */
+    int nvec;
+} PaddedDy;
+
+static int dx_padded_ok(const Conv2dShape *s) {
+    return s->stride_h == 1 && s->stride_w == 1 && (int64_t)(s->KH - 1) * s->dil_h >= s->pad_h &&
+           (int64_t)(s->KW - 1) * s->dil_w >= s->pad_w;
+}
+
+static PaddedDy padded_dy(const Conv2dShape *s) {
+    PaddedDy p;
+    p.nvec = (s->W + 15) / 16;
+    p.sh = (int64_t)(s->KH - 1) * s->dil_h - s->pad_h;
+    p.sw = (int64_t)(s->KW - 1) * s->dil_w - s->pad_w;
+    p.rows = s->H + (int64_t)(s->KH - 1) * s->dil_h;
+    p.cols = ((int64_t)p.nvec * 16 + (int64_t)(s->KW - 1) * s->dil_w + 16 + 15) & ~(int64_t)15;
+    return p;
+}
+
+AVX512 static void dx_padded(const Conv2dShape *s, const float *dy, const float *w, float *dx, float *dyp) {
+    const PaddedDy p = padded_dy(s);
+    const int KH = s->KH, KW = s->KW, nv = s->H * p.nvec;
+    for (int64_t r = 0; r < p.rows; r++) {
+        float *dst = dyp + r * p.cols;
+        int64_t oh = r - p.sh, c = 0;
+        if (oh >= 0 && oh < s->OH) {
+            for (; c < p.sw && c < p.cols; c++) dst[c] = 0.0f;
+            int64_t n = s->OW < p.cols - c ? s->OW : p.cols - c;
+            memcpy(dst + c, dy + oh * s->OW, sizeof(float) * (size_t)n);
+            c += n;
+        }
+        for (; c < p.cols; c++) dst[c] = 0.0f;
+    }
+    for (int v0 = 0; v0 < nv; v0 += 4) {
+        const float *base[4];
+        int ih[4], iw0[4];
+        for (int q = 0; q < 4; q++) {
+            int v = v0 + q < nv ? v0 + q : nv - 1;
+            ih[q] = v / p.nvec;
+            iw0[q] = v % p.nvec * 16;
+            base[q] = dyp + (int64_t)ih[q] * p.cols + iw0[q];
+        }
+        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        for (int i = 0; i < KH; i++)
+            for (int j = 0; j < KW; j++) {
+                int64_t o = (int64_t)(KH - 1 - i) * s->dil_h * p.cols + (int64_t)(KW - 1 - j) * s->dil_w;
+                __m512 wv = _mm512_set1_ps(w[i * KW + j]);
+                a0 = _mm512_fmadd_ps(wv, _mm512_loadu_ps(base[0] + o), a0);
+                a1 = _mm512_fmadd_ps(wv, _mm512_loadu_ps(base[1] + o), a1);
+                a2 = _mm512_fmadd_ps(wv, _mm512_loadu_ps(base[2] + o), a2);
+                a3 = _mm512_fmadd_ps(wv, _mm512_loadu_ps(base[3] + o), a3);
+            }
+        __m512 acc[4] = {a0, a1, a2, a3};
+        for (int q = 0; q < 4; q++)
+            _mm512_mask_storeu_ps(dx + (size_t)ih[q] * s->W + iw0[q], lanes(0, s->W - iw0[q]), acc[q]);
+    }
+}
+
 /* dx as a gather: each input column collects the taps that read it. Stride 2 splits the columns by
  * parity (each parity meets every other tap at consecutive output columns) and interleaves the two
  * sums back. */
@@ -231,7 +293,12 @@ int depthwise_avx512(void) { return nn_avx512(); }
 size_t depthwise_scratch_floats(const Conv2dShape *s) {
     if (!handles(s)) return 0;
     Padded p = padded(s);
-    return (size_t)(p.rows * p.cols);
+    size_t n = (size_t)(p.rows * p.cols);
+    if (dx_padded_ok(s)) {
+        PaddedDy q = padded_dy(s);
+        if ((size_t)(q.rows * q.cols) > n) n = (size_t)(q.rows * q.cols);
+    }
+    return n;
 }
 
 int depthwise_fwd_plane(const Conv2dShape *s, const float *x, const float *w, float bias, float *y, float *scratch) {
@@ -240,9 +307,10 @@ int depthwise_fwd_plane(const Conv2dShape *s, const float *x, const float *w, fl
     return 1;
 }
 
-int depthwise_dx_plane(const Conv2dShape *s, const float *dy, const float *w, float *dx) {
+int depthwise_dx_plane(const Conv2dShape *s, const float *dy, const float *w, float *dx, float *scratch) {
     if (!handles(s) || s->K != s->C) return 0;
-    dx_plane(s, dy, w, dx);
+    if (dx_padded_ok(s)) dx_padded(s, dy, w, dx, scratch);
+    else dx_plane(s, dy, w, dx);
     return 1;
 }
 
@@ -259,7 +327,9 @@ size_t depthwise_scratch_floats(const Conv2dShape *s) { return 0; }
 int depthwise_fwd_plane(const Conv2dShape *s, const float *x, const float *w, float bias, float *y, float *scratch) {
     return 0;
 }
-int depthwise_dx_plane(const Conv2dShape *s, const float *dy, const float *w, float *dx) { return 0; }
+int depthwise_dx_plane(const Conv2dShape *s, const float *dy, const float *w, float *dx, float *scratch) {
+    return 0;
+}
 int depthwise_dw_plane(const Conv2dShape *s, const float *x, const float *dy, double *acc, float *scratch) {
     return 0;
 }

@@ -16,8 +16,8 @@
 /* nn_avx512(): 1 when these kernels run (AUDIOCNN_AVX512=0 turns them off with the GEMM kernel). */
 int depthwise_avx512(void);
 
-/* Floats of workspace the forward and dw kernels take per call (a zero-padded copy of one input
- * plane); 0 when they do not run for this shape. */
+/* Floats of workspace the kernels take per call (a zero-padded copy of one input or dy plane); 0 when
+ * they do not run for this shape. */
 size_t depthwise_scratch_floats(const Conv2dShape *s);
 
 /* y (OH, OW) = sum over taps of w (KH, KW) times x (H, W), plus bias. stride_w 1 or 2. scratch:
@@ -25,8 +25,8 @@ size_t depthwise_scratch_floats(const Conv2dShape *s);
 int depthwise_fwd_plane(const Conv2dShape *s, const float *x, const float *w, float bias, float *y, float *scratch);
 
 /* dx (H, W) = the gradient of one channel that feeds exactly one output channel (K == C), WRITTEN.
- * stride_w 1 or 2. */
-int depthwise_dx_plane(const Conv2dShape *s, const float *dy, const float *w, float *dx);
+ * stride_w 1 or 2. scratch: depthwise_scratch_floats(s) floats. */
+int depthwise_dx_plane(const Conv2dShape *s, const float *dy, const float *w, float *dx, float *scratch);
 
 /* acc[i*KW + j] += sum over the plane of dy (OH, OW) times x (H, W) under tap (i, j). KH*KW <= 49,
  * stride_w 1 or 2. scratch: depthwise_scratch_floats(s) floats. */
