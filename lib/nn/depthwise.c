@@ -288,8 +288,6 @@ static int handles(const Conv2dShape *s) {
     return nn_avx512() && (s->stride_w == 1 || s->stride_w == 2) && s->KH * s->KW <= 49;
 }
 
-int depthwise_avx512(void) { return nn_avx512(); }
-
 size_t depthwise_scratch_floats(const Conv2dShape *s) {
     if (!handles(s)) return 0;
     Padded p = padded(s);
@@ -322,7 +320,6 @@ int depthwise_dw_plane(const Conv2dShape *s, const float *x, const float *dy, do
 
 #else /* not x86-64 with GCC/clang: the portable loops run */
 
-int depthwise_avx512(void) { return 0; }
 size_t depthwise_scratch_floats(const Conv2dShape *s) { return 0; }
 int depthwise_fwd_plane(const Conv2dShape *s, const float *x, const float *w, float bias, float *y, float *scratch) {
     return 0;

@@ -1,11 +1,13 @@
 /* depthwise.h - AVX-512 kernels for conv2d's direct path (every output channel reads one input channel:
  * EfficientNet's depthwise 3x3 and 5x5), one (image, channel) plane at a time.
  *
- * Each computes 16 outputs per vector with every tap in a register-held sum (the portable path in
- * conv2d.c sweeps a whole output row once per tap instead); zero padding and the row ends are masked
- * loads, never reads outside the input. Chosen at run time (depthwise_avx512()); a call returns 0 when
- * the shape is not one it handles (the caller then runs the portable loops). Results equal the portable
- * path's up to rounding (the taps are fused multiply-adds here). */
+ * Each computes 16 outputs per vector with every tap in a register-held sum, four vectors at a time
+ * (the portable path in conv2d.c sweeps a whole output row once per tap instead). The forward and dw
+ * read a zero-padded copy of the input plane and stride-1 dx one of dy (in the caller's workspace), so
+ * every load is a plain one; stride-2 dx uses masked loads. Nothing outside the tensors is read.
+ * Chosen at run time (nn_avx512()); a call returns 0 when the shape is not one it handles (the caller
+ * then runs the portable loops). Results equal the portable path's up to rounding (the taps are fused
+ * multiply-adds here); each is deterministic and independent of the thread count. */
 #ifndef AUDIOCNN_NN_DEPTHWISE_H
 #define AUDIOCNN_NN_DEPTHWISE_H
 
@@ -13,8 +15,6 @@
 
 #include <stddef.h>
 
-/* nn_avx512(): 1 when these kernels run (AUDIOCNN_AVX512=0 turns them off with the GEMM kernel). */
-int depthwise_avx512(void);
 
 /* Floats of workspace the kernels take per call (a zero-padded copy of one input or dy plane); 0 when
  * they do not run for this shape. */
