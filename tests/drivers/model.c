@@ -34,6 +34,10 @@ int main(int argc, char **argv) {
     snprintf(path, sizeof path, "%s/dlogits.npy", dir);
     TRY(npy_load(path, DT_F32, &dl));
     int n = (int)x.shape[0];
+    if (x.ndim != 4 || dl.ndim != 2 || dl.shape[0] != n || dl.shape[1] != k) {
+        fprintf(stderr, "model: error: x.npy must be (N, C, H, W) and dlogits.npy (N, %d)\n", k);
+        return 1;
+    }
     Model m;
     ModelOptions mo = {.stem_repeat = atoi(argv[5])};
     TRY(model_create_opts(&m, arch, (int)x.shape[1], (int)x.shape[2], (int)x.shape[3], k, &mo));
