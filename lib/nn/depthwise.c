@@ -49,6 +49,22 @@ static int64_t out_row(const Conv2dShape *s, int64_t ih, int i) {
     return t < s->OH ? t : -1;
 }
 
+/* dst (rows x cols) = src (h x w) shifted down by sr rows and right by sc columns, zero elsewhere (the
+ * padded planes of the forward/dw input and of the stride-1 dx's dy). */
+static void pad_copy(const float *src, int64_t h, int64_t w, int64_t sr, int64_t sc, int64_t rows, int64_t cols,
+                     float *dst) {
+    for (int64_t r = 0; r < rows; r++, dst += cols) {
+        int64_t sr_row = r - sr, c = 0;
+        if (sr_row >= 0 && sr_row < h) {
+            for (; c < sc && c < cols; c++) dst[c] = 0.0f;
+            int64_t n = w < cols - c ? w : cols - c;
+            memcpy(dst + c, src + sr_row * w, sizeof(float) * (size_t)n);
+            c += n;
+        }
+        for (; c < cols; c++) dst[c] = 0.0f;
+    }
+}
+
 /* dx for stride 1 as a forward correlation of the zero-padded dy with the flipped taps:
  * dx[ih][iw] = sum w[i][j] * dyp[ih + (KH-1-i)*dil_h][iw + (KW-1-j)*dil_w], where dyp is dy shifted by
  * ((KH-1)*dil_h - pad_h, (KW-1)*dil_w - pad_w); four output vectors at a time, plain loads. */
@@ -75,17 +91,7 @@ static PaddedDy padded_dy(const Conv2dShape *s) {
 AVX512 static void dx_padded(const Conv2dShape *s, const float *dy, const float *w, float *dx, float *dyp) {
     const PaddedDy p = padded_dy(s);
     const int KH = s->KH, KW = s->KW, nv = s->H * p.nvec;
-    for (int64_t r = 0; r < p.rows; r++) {
-        float *dst = dyp + r * p.cols;
-        int64_t oh = r - p.sh, c = 0;
-        if (oh >= 0 && oh < s->OH) {
-            for (; c < p.sw && c < p.cols; c++) dst[c] = 0.0f;
-            int64_t n = s->OW < p.cols - c ? s->OW : p.cols - c;
-            memcpy(dst + c, dy + oh * s->OW, sizeof(float) * (size_t)n);
-            c += n;
-        }
-        for (; c < p.cols; c++) dst[c] = 0.0f;
-    }
+    pad_copy(dy, s->OH, s->OW, p.sh, p.sw, p.rows, p.cols, dyp);
     for (int v0 = 0; v0 < nv; v0 += 4) {
         const float *base[4];
         int ih[4], iw0[4];
@@ -185,20 +191,8 @@ static Padded padded(const Conv2dShape *s) {
     return p;
 }
 
-/* xp (rows x cols) = x shifted by (pad_h, pad_w), zero elsewhere. */
 static void pad_plane(const Conv2dShape *s, const Padded *p, const float *x, float *xp) {
-    for (int64_t r = 0; r < p->rows; r++) {
-        float *dst = xp + r * p->cols;
-        int64_t ih = r - s->pad_h;
-        int64_t c = 0;
-        if (ih >= 0 && ih < s->H) {
-            for (; c < s->pad_w && c < p->cols; c++) dst[c] = 0.0f;
-            int64_t n = s->W < p->cols - c ? s->W : p->cols - c;
-            memcpy(dst + c, x + ih * s->W, sizeof(float) * (size_t)n);
-            c += n;
-        }
-        for (; c < p->cols; c++) dst[c] = 0.0f;
-    }
+    pad_copy(x, s->H, s->W, s->pad_h, s->pad_w, p->rows, p->cols, xp);
 }
 
 /* Vector v of the plane (row-major over (oh, 16-column block)): its output row and first column. */

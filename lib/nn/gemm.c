@@ -27,10 +27,10 @@ static void blas(GemmTrans ta, GemmTrans tb, int M, int N, int K, const float *A
 
 /* ---- blocking ------------------------------------------------------------------------------------------
  * C is cut into MC x NC blocks and K into KC slices. Per (KC slice, NC block) B is packed into panels
- * of NR columns (k-major: the NR values of one k are contiguous, 64-byte aligned), per MC block A into
- * panels of MR rows (k-major, MR values per k); the micro-kernel multiplies one A panel by one B panel
- * into an MR x NR tile of C held in 24 zmm registers. The last B panel of a block is only as wide as
- * needed (16, 32 or 48 columns) and the last A panel is zero-padded to MR rows. */
+ * of NR columns (k-major: the NR values of one k are contiguous, 64-byte aligned); the micro-kernel
+ * multiplies MR rows of A, read in place, by one B panel into an MR x NR tile of C held in 24 zmm
+ * registers. The last B panel of a block is only as wide as needed (16, 32 or 48 columns); a last
+ * partial group of A rows is packed (k-major, MR values per k) and zero-padded to MR rows. */
 #define MR 8
 #define NR 48
 #define KC 256
@@ -41,12 +41,12 @@ static pthread_key_t buf_key;
 static pthread_once_t key_once = PTHREAD_ONCE_INIT;
 static void make_key(void) { (void)pthread_key_create(&buf_key, free); }
 
-/* This thread's packing buffer: MC*KC floats for A, then KC*NC for B, 64-byte aligned. */
+/* This thread's packing buffer: MR*KC floats for A's last rows, then KC*NC for B, 64-byte aligned. */
 static float *pack_buffer(void) {
     pthread_once(&key_once, make_key);
     float *p = pthread_getspecific(buf_key);
     if (p) return p;
-    p = aligned_alloc(64, sizeof(float) * ((size_t)MC * KC + (size_t)KC * NC));
+    p = aligned_alloc(64, sizeof(float) * ((size_t)MR * KC + (size_t)KC * NC));
     if (p && pthread_setspecific(buf_key, p) != 0) {
         free(p);
         p = NULL;
@@ -202,7 +202,7 @@ static int packed_gemm(GemmTrans ta, GemmTrans tb, int M, int N, int K, const fl
                        int ldb, float beta, float *C, int ldc) {
     float *abuf = pack_buffer();
     if (!abuf) return -1;
-    float *bbuf = abuf + (size_t)MC * KC;
+    float *bbuf = abuf + (size_t)MR * KC;
     if (beta != 0.0f && beta != 1.0f) {
         scale_c(M, N, beta, C, ldc);
         beta = 1.0f;
@@ -220,7 +220,7 @@ static int packed_gemm(GemmTrans ta, GemmTrans tb, int M, int N, int K, const fl
                 int mc = M - ic < MC ? M - ic : MC;
                 /* Full panels of A are read in place (row r of the panel at a + r*ars, k steps of aks);
                  * only a last partial panel is packed, zero-padded to MR rows. */
-                int mfull = (M - ic < mc ? M - ic : mc) / MR * MR;
+                int mfull = mc / MR * MR;
                 if (mfull < mc) pack_a(ta, A, lda, ic + mfull, M, pc, kc, abuf);
                 for (int jr = 0; jr < nc; jr += NR) {
                     int nr = nc - jr < NR ? nc - jr : NR;
