@@ -123,7 +123,7 @@ const ScanTimes *scanner_times(const Scanner *s) { return &s->times; }
 static int flush(Scanner *s) {
     if (s->nb == 0) return 0;
     double t0 = now();
-    if (s->m->forward(s->m, s->ctx, s->x, s->nb, 0, 0, s->logits) < 0) {
+    if (s->m->forward(s->m, s->ctx, s->x, s->nb, NN_INFER, 0, s->logits) < 0) {
         err_prefix(s->name);
         return -1;
     }

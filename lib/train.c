@@ -341,7 +341,7 @@ static int evaluate(NnCtx *ctx, Model *m, const Dataset *d, int batch, float *lo
     int64_t correct = 0;
     for (int64_t s = 0; s < d->n; s += batch) {
         int n = (int)(d->n - s < batch ? d->n - s : batch);
-        if (m->forward(m, ctx, d->x + (size_t)s * per, n, 0, 0, logits) < 0) return -1;
+        if (m->forward(m, ctx, d->x + (size_t)s * per, n, NN_INFER, 0, logits) < 0) return -1;
         CrossEntropyShape ce = {.N = n, .C = k};
         float l;
         if (cross_entropy_forward(ctx, &ce, logits, d->labels + s, NULL, &l, probs) < 0) return -1;
@@ -443,7 +443,7 @@ int train_run(const TrainOptions *o, Model *m, const Dataset *train, const Datas
         progress_add(prog, s.batch);
         while ((n = batcher_next(&b, &x, &y, &idx)) > 0) {
             params_zero_grad(&m->params);
-            if (m->forward(m, &ctx, x, n, 1, s.step, logits) < 0) goto done;
+            if (m->forward(m, &ctx, x, n, NN_TRAIN, s.step, logits) < 0) goto done;
             ce.N = n;
             float loss;
             if (cross_entropy_forward(&ctx, &ce, logits, y, weights, &loss, probs) < 0) goto done;

@@ -8,6 +8,7 @@ export TESTS=$PWD/tests
 export SHARED=${SHARED:-$(cd .. && pwd)/shared}
 export TMPROOT=$(mktemp -d)
 trap 'rm -rf "$TMPROOT"' EXIT
+export TMPDIR=$TMPROOT # the Python tests' tempfile.mkdtemp() folders go with it (resnet152 fixtures: ~0.5 GB)
 pass=0 fail=0 skip=0
 log=$TMPROOT/log
 run() { # name, command...

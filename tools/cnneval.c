@@ -160,7 +160,7 @@ static int classify_recordings(Model *m, const StFile *f, char **paths, int npat
                 clips_free(&clips);
                 goto done;
             }
-            int fw = m->forward(m, &ctx, tensor_f32(&y), 1, 0, 0, logits);
+            int fw = m->forward(m, &ctx, tensor_f32(&y), 1, NN_INFER, 0, logits);
             tensor_free(&y);
             if (fw < 0) {
                 clips_free(&clips);
@@ -440,7 +440,7 @@ int main(int argc, char **argv) {
     size_t per = (size_t)d.c * d.f * d.t;
     for (int64_t s = 0; s < d.n; s += batch) {
         int n = (int)(d.n - s < batch ? d.n - s : batch);
-        if (m.forward(&m, &ctx, d.x + (size_t)s * per, n, 0, 0, logits + s * k) < 0) goto fail;
+        if (m.forward(&m, &ctx, d.x + (size_t)s * per, n, NN_INFER, 0, logits + s * k) < 0) goto fail;
     }
     nn_ctx_free(&ctx);
     int64_t *pred = malloc(sizeof(int64_t) * (size_t)d.n);

@@ -56,13 +56,13 @@ int main(int argc, char **argv) {
         if (train) {
             float loss;
             params_zero_grad(&m.params);
-            TRY(m.forward(&m, &ctx, x, n, 1, (uint64_t)it, logits));
+            TRY(m.forward(&m, &ctx, x, n, NN_TRAIN, (uint64_t)it, logits));
             TRY(cross_entropy_forward(&ctx, &ce, logits, y, NULL, &loss, probs));
             cross_entropy_backward(&ctx, &ce, 1.0f, probs, y, NULL, dl);
             TRY(m.backward(&m, &ctx, dl));
             TRY(optim_step(&ctx, &opt, &m.params));
         } else {
-            TRY(m.forward(&m, &ctx, x, n, 0, 0, logits));
+            TRY(m.forward(&m, &ctx, x, n, NN_INFER, 0, logits));
         }
     }
     double dt = now() - t0;

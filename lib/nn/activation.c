@@ -131,6 +131,64 @@ void residual_add_forward(NnCtx *ctx, size_t n, const float *a, const float *b, 
     run(ctx, n, add_fwd, &e);
 }
 
+NN_CLONES static void add_relu_fwd(void *p, int64_t i0, int64_t i1) {
+    const EwArgs *a = p;
+    for (int64_t i = i0; i < i1; i++) {
+        float v = a->a[i] + a->b[i];
+        a->out[i] = v < 0.0f ? 0.0f : v;
+    }
+}
+
+void residual_add_relu_forward(NnCtx *ctx, size_t n, const float *a, const float *b, float *out) {
+    EwArgs e = {a, b, out};
+    run(ctx, n, add_relu_fwd, &e);
+}
+
+/* act_affine's loops, specialised by the compiler for each (activation, residual) pair it is called
+ * with; one pointer in place and restrict pointers out of place, so that both vectorise. */
+NN_INLINE float act_apply(float p, ActKind act) {
+    if (act == ACT_RELU) return p < 0.0f ? 0.0f : p;
+    if (act == ACT_SILU) return p / (1.0f + nn_expf(-p));
+    return p;
+}
+NN_INLINE void affine_in_place(float *y, int64_t n, float a, float b, const float *restrict res, ActKind act) {
+    if (res)
+        for (int64_t i = 0; i < n; i++) {
+            float p = y[i] * a + b;
+            p = p + res[i];
+            y[i] = act_apply(p, act);
+        }
+    else
+        for (int64_t i = 0; i < n; i++) y[i] = act_apply(y[i] * a + b, act);
+}
+NN_INLINE void affine_to(const float *restrict x, float *restrict y, int64_t n, float a, float b,
+                         const float *restrict res, ActKind act) {
+    if (res)
+        for (int64_t i = 0; i < n; i++) {
+            float p = x[i] * a + b;
+            p = p + res[i];
+            y[i] = act_apply(p, act);
+        }
+    else
+        for (int64_t i = 0; i < n; i++) y[i] = act_apply(x[i] * a + b, act);
+}
+
+NN_CLONES void act_affine(const float *x, float *y, int64_t n, float scale, float shift, const float *res, ActKind act) {
+    switch (act) {
+    case ACT_RELU:
+        if (x == y) affine_in_place(y, n, scale, shift, res, ACT_RELU);
+        else affine_to(x, y, n, scale, shift, res, ACT_RELU);
+        break;
+    case ACT_SILU:
+        if (x == y) affine_in_place(y, n, scale, shift, res, ACT_SILU);
+        else affine_to(x, y, n, scale, shift, res, ACT_SILU);
+        break;
+    default:
+        if (x == y) affine_in_place(y, n, scale, shift, res, ACT_NONE);
+        else affine_to(x, y, n, scale, shift, res, ACT_NONE);
+    }
+}
+
 void residual_add_backward(NnCtx *ctx, size_t n, const float *dout, float *da, float *db) {
     (void)ctx;
     if (da && da != dout) memcpy(da, dout, n * sizeof(float));

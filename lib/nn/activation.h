@@ -49,6 +49,16 @@ static inline float nn_expf(float x) {
     return xo > 88.3f ? (float)INFINITY : y;
 }
 
+/* The activations a Conv-BN unit can end with. */
+typedef enum { ACT_NONE = 0, ACT_RELU = 1, ACT_SILU = 2 } ActKind;
+
+/* One output channel's epilogue of an eval-mode Conv-BN-activation unit, in one pass over n floats:
+ *   y = act(x * scale + shift [+ res])
+ * with exactly the float operations of BatchNorm's affine map, residual_add_forward and relu_forward /
+ * silu_forward run one after the other, so the same bits as those passes. y may alias x; res (NULL:
+ * none) must not alias y. */
+void act_affine(const float *x, float *y, int64_t n, float scale, float shift, const float *res, ActKind act);
+
 /* x, out (n); out may alias x. */
 void relu_forward(NnCtx *ctx, size_t n, const float *x, float *out);
 /* dout, y, dx (n); y is the forward output (or input: same sign test); dx may alias dout. */
@@ -65,6 +75,9 @@ void silu_backward(NnCtx *ctx, size_t n, const float *dout, const float *x, floa
 
 /* Residual add: out = a + b (n); out may alias a or b. */
 void residual_add_forward(NnCtx *ctx, size_t n, const float *a, const float *b, float *out);
+/* out = relu(a + b) in one pass (ResNet's block end), the same bits as the two passes. out may alias a
+ * or b. Its backward is relu_backward on out, then residual_add_backward. */
+void residual_add_relu_forward(NnCtx *ctx, size_t n, const float *a, const float *b, float *out);
 /* Its backward: the gradient flows unchanged into both branches, da = db = dout. Either may be NULL
  * (not needed) or alias dout (nothing to do). */
 void residual_add_backward(NnCtx *ctx, size_t n, const float *dout, float *da, float *db);

@@ -35,7 +35,7 @@ static const int WIDTH[BLOCKS] = {16, 32, 64, 128};
 
 typedef struct {
     int n;                      /* batch the buffers are sized for */
-    int train;                  /* mode of the last forward */
+    NnMode mode;                /* of the last forward */
     const float *x;             /* the last forward's input */
     Conv2dShape conv[BLOCKS];
     BatchNorm2dShape bn[BLOCKS];
@@ -60,6 +60,7 @@ static void set_batch_shapes(Model *m, Baseline *b, int n) {
         b->conv[i] = (Conv2dShape){.N = n, .C = c, .H = h, .W = w, .K = WIDTH[i], .KH = 3, .KW = 3, .pad_h = 1, .pad_w = 1};
         conv2d_shape_init(&b->conv[i]);
         b->bn[i] = batchnorm2d_shape(n, WIDTH[i], h, w);
+        b->bn[i].act = ACT_RELU; /* conv - BN - ReLU - max pool */
         b->pool[i] = (Pool2dShape){.N = n, .C = WIDTH[i], .H = h, .W = w, .KH = 2, .KW = 2};
         pool2d_shape_init(&b->pool[i]);
         c = WIDTH[i];
@@ -129,16 +130,26 @@ static int ensure_batch(Model *m, Baseline *b, int n) {
     return 0;
 }
 
-static int baseline_forward(Model *m, NnCtx *ctx, const float *x, int n, int train, uint64_t stream, float *logits) {
+static int baseline_forward(Model *m, NnCtx *ctx, const float *x, int n, NnMode mode, uint64_t stream, float *logits) {
     Baseline *b = m->impl;
     if (ensure_batch(m, b, n) < 0) return -1;
     ParamTable *t = &m->params;
     b->x = x;
-    b->train = train;
+    b->mode = mode;
     const float *in = x;
     for (int i = 0; i < BLOCKS; i++) {
+        if (mode == NN_INFER) { /* BN and ReLU in the convolution's epilogue, nothing kept */
+            float scale[128], shift[128]; /* WIDTH's largest */
+            batchnorm2d_eval_affine(WIDTH[i], b->bn[i].eps, params_data(t, b->pbw[i]), params_data(t, b->pb[i]),
+                                    params_data(t, b->prm[i]), params_data(t, b->prv[i]), scale, shift);
+            ConvEpilogue ep = {.scale = scale, .shift = shift, .act = ACT_RELU};
+            if (conv2d_forward_ep(ctx, &b->conv[i], in, params_data(t, b->pw[i]), NULL, b->act, &ep) < 0) return -1;
+            maxpool2d_forward(ctx, &b->pool[i], b->act, b->pooled[i], b->argmax[i]);
+            in = b->pooled[i];
+            continue;
+        }
         if (conv2d_forward(ctx, &b->conv[i], in, params_data(t, b->pw[i]), NULL, b->conv_out[i]) < 0) return -1;
-        if (train)
+        if (mode == NN_TRAIN)
             batchnorm2d_forward_train(ctx, &b->bn[i], b->conv_out[i], params_data(t, b->pbw[i]), params_data(t, b->pb[i]),
                                       params_data(t, b->prm[i]), params_data(t, b->prv[i]), params_data(t, b->pnb[i]),
                                       b->act, b->mean[i], b->invstd[i]);
@@ -146,15 +157,13 @@ static int baseline_forward(Model *m, NnCtx *ctx, const float *x, int n, int tra
             batchnorm2d_forward_eval(ctx, &b->bn[i], b->conv_out[i], params_data(t, b->pbw[i]), params_data(t, b->pb[i]),
                                      params_data(t, b->prm[i]), params_data(t, b->prv[i]), b->act, b->mean[i],
                                      b->invstd[i]);
-        size_t sz = conv2d_y_numel(&b->conv[i]);
-        relu_forward(ctx, sz, b->act, b->act);
         maxpool2d_forward(ctx, &b->pool[i], b->act, b->pooled[i], b->argmax[i]);
         in = b->pooled[i];
     }
     global_avgpool_forward(ctx, &b->gap, in, b->gap_out);
     linear_forward(ctx, &b->fc1, b->gap_out, params_data(t, b->pf1w), params_data(t, b->pf1b), b->fc1_out);
     relu_forward(ctx, (size_t)n * HIDDEN, b->fc1_out, b->fc1_out);
-    b->drop.training = train;
+    b->drop.training = mode == NN_TRAIN;
     dropout_forward(ctx, &b->drop, m->dropout_seed, stream, b->fc1_out, b->drop_out, b->drop_mask);
     linear_forward(ctx, &b->fc2, b->drop_out, params_data(t, b->pf2w), params_data(t, b->pf2b), logits);
     return 0;
@@ -163,6 +172,10 @@ static int baseline_forward(Model *m, NnCtx *ctx, const float *x, int n, int tra
 static int baseline_backward(Model *m, NnCtx *ctx, const float *dlogits) {
     Baseline *b = m->impl;
     ParamTable *t = &m->params;
+    if (b->mode == NN_INFER) {
+        err_set("backward after an inference-only forward (nothing was kept for it)");
+        return -1;
+    }
     int n = b->conv[0].N;
     float *g = b->g_small, *h = b->g_big;
     /* classifier: dlogits -> d(drop_out) -> d(fc1_out) -> d(gap_out) */
@@ -180,7 +193,7 @@ static int baseline_backward(Model *m, NnCtx *ctx, const float *dlogits) {
         size_t psz = (size_t)n * WIDTH[i] * b->pool[i].OH * b->pool[i].OW;
         relu_backward(ctx, psz, g, b->pooled[i], g);
         maxpool2d_backward(ctx, &b->pool[i], g, b->argmax[i], h);
-        if (b->train)
+        if (b->mode == NN_TRAIN)
             batchnorm2d_backward_train(ctx, &b->bn[i], h, b->conv_out[i], params_data(t, b->pbw[i]), b->mean[i],
                                        b->invstd[i], h, params_grad(t, b->pbw[i]), params_grad(t, b->pb[i]));
         else

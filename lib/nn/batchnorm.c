@@ -5,21 +5,11 @@
 #define PAR_MIN 32768 /* elements below which threads cost more than they save */
 
 BatchNorm2dShape batchnorm2d_shape(int N, int C, int H, int W) {
-    BatchNorm2dShape s = {N, C, H, W, 1e-5, 0.1};
+    BatchNorm2dShape s = {N, C, H, W, 1e-5, 0.1, ACT_NONE};
     return s;
 }
 
 /* Ordered sums over one contiguous plane, in double with 8 lanes (fixed order: deterministic). */
-NN_INLINE double plane_sum(const float *p, int64_t n) {
-    double acc[8] = {0};
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        for (int j = 0; j < 8; j++) acc[j] += (double)p[i + j];
-    double s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
-    for (; i < n; i++) s += (double)p[i];
-    return s;
-}
-
 NN_INLINE double plane_sqdev(const float *p, int64_t n, double mean) {
     double acc[8] = {0};
     int64_t i = 0;
@@ -56,10 +46,6 @@ NN_INLINE void plane_dy_dot(const float *dy, const float *x, int64_t n, float me
     *dot += d;
 }
 
-NN_INLINE void plane_affine(const float *x, float *out, int64_t n, float a, float b) {
-    for (int64_t i = 0; i < n; i++) out[i] = x[i] * a + b;
-}
-
 typedef struct {
     const BatchNorm2dShape *s;
     const float *x, *weight, *bias, *dout;
@@ -74,7 +60,7 @@ NN_CLONES static void fwd_train_range(void *arg, int64_t c0, int64_t c1) {
     int64_t hw = (int64_t)s->H * s->W, cnt = (int64_t)s->N * hw;
     for (int64_t c = c0; c < c1; c++) {
         double sum = 0;
-        for (int64_t n = 0; n < s->N; n++) sum += plane_sum(a->x + (n * s->C + c) * hw, hw);
+        for (int64_t n = 0; n < s->N; n++) sum += nn_sum_f64(a->x + (n * s->C + c) * hw, hw);
         double mean = cnt > 0 ? sum / (double)cnt : 0.0;
         double sq = 0;
         for (int64_t n = 0; n < s->N; n++) sq += plane_sqdev(a->x + (n * s->C + c) * hw, hw, mean);
@@ -92,7 +78,7 @@ NN_CLONES static void fwd_train_range(void *arg, int64_t c0, int64_t c1) {
         float beta = (a->bias ? a->bias[c] : 0.0f) - meanf * alpha;
         for (int64_t n = 0; n < s->N; n++) {
             int64_t o = (n * s->C + c) * hw;
-            plane_affine(a->x + o, a->out + o, hw, alpha, beta);
+            act_affine(a->x + o, a->out + o, hw, alpha, beta, NULL, s->act);
         }
     }
 }
@@ -144,7 +130,7 @@ NN_CLONES static void fwd_eval_range(void *arg, int64_t c0, int64_t c1) {
         if (a->invstd) a->invstd[c] = r;
         for (int64_t n = 0; n < s->N; n++) {
             int64_t o = (n * s->C + c) * hw;
-            plane_affine(a->x + o, a->out + o, hw, alpha, beta);
+            act_affine(a->x + o, a->out + o, hw, alpha, beta, NULL, s->act);
         }
     }
 }

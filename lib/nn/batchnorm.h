@@ -32,6 +32,7 @@
 #ifndef AUDIOCNN_NN_BATCHNORM_H
 #define AUDIOCNN_NN_BATCHNORM_H
 
+#include "nn/activation.h"
 #include "nn/nn.h"
 
 #include <stddef.h>
@@ -40,6 +41,9 @@ typedef struct BatchNorm2dShape {
     int N, C, H, W;
     double eps;      /* 1e-5 in PyTorch */
     double momentum; /* 0.1 in PyTorch; < 0 means None (cumulative moving average) */
+    ActKind act;     /* an activation fused into the forward's output pass (ACT_NONE in batchnorm2d_shape):
+                      * out = act(x * a + b'), the same bits as BN followed by relu/silu_forward. Backward
+                      * is still BN's alone: the caller runs the activation's backward first. */
 } BatchNorm2dShape;
 
 /* Shape with PyTorch's defaults (eps 1e-5, momentum 0.1). */

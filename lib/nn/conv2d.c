@@ -3,6 +3,7 @@
 #include "error.h"
 #include "nn/depthwise.h"
 #include "nn/gemm.h"
+#include "nn/pool.h"
 
 #include <cblas.h>
 #include <limits.h>
@@ -274,6 +275,7 @@ typedef struct Job {
     Tiling t;
     const float *x, *w, *b, *dy;
     float *y, *dx, *dw, *db;
+    const ConvEpilogue *ep; /* forward: NULL or the epilogue */
     float *shared; /* the shared part of the workspace */
 } Job;
 
@@ -327,6 +329,13 @@ static void gemm_fwd_tile(Job *jb, int64_t item, float *scr) {
             float *Y = jb->y + ((size_t)n * s->K + k) * t->P;
             float bk = jb->b[k];
             for (int64_t p = p0; p < p1; p++) Y[p] += bk;
+        }
+    const ConvEpilogue *ep = jb->ep;
+    if (ep)
+        for (int k = 0; k < s->K; k++) {
+            size_t o = ((size_t)n * s->K + k) * t->P + p0;
+            act_affine(jb->y + o, jb->y + o, p1 - p0, ep->scale[k], ep->shift[k], ep->res ? ep->res + o : NULL,
+                       ep->act);
         }
 }
 
@@ -404,7 +413,7 @@ static void db_tile(Job *jb, int64_t k, float *scr) {
 /* ---- direct path (C/groups == 1) ------------------------------------------------------------------- */
 
 /* Forward: plane (n, k). */
-NN_CLONES static void direct_fwd_tile(Job *jb, int64_t item, float *scr) {
+NN_CLONES static void direct_fwd_plane(Job *jb, int64_t item, float *scr) {
     const Conv2dShape *s = jb->s;
     int n = (int)(item / s->K), k = (int)(item % s->K);
     int Kg = s->K / s->groups, c = k / Kg;
@@ -435,6 +444,18 @@ NN_CLONES static void direct_fwd_tile(Job *jb, int64_t item, float *scr) {
         if (jb->b)
             for (int ow = 0; ow < OW; ow++) yrow[ow] += bk;
     }
+}
+
+/* Forward: plane (n, k), then its epilogue while the plane is in cache. */
+static void direct_fwd_tile(Job *jb, int64_t item, float *scr) {
+    direct_fwd_plane(jb, item, scr);
+    const ConvEpilogue *ep = jb->ep;
+    if (!ep) return;
+    const Conv2dShape *s = jb->s;
+    int64_t P = (int64_t)s->OH * s->OW, k = item % s->K;
+    float *y = jb->y + (size_t)item * P;
+    act_affine(y, y, P, ep->scale[k], ep->shift[k], ep->res ? ep->res + (size_t)item * P : NULL, ep->act);
+    if (ep->plane_mean) ep->plane_mean[item] = (float)(nn_sum_f64(y, P) / (double)P);
 }
 
 /* dx: plane (n, c), gathering the Kg output channels that read channel c, in order. */
@@ -517,10 +538,20 @@ NN_CLONES static void direct_dw_tile(Job *jb, int64_t item, float *scr) {
 /* ---- entry points ---------------------------------------------------------------------------------------- */
 
 int conv2d_forward(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *w, const float *b, float *y) {
-    Job jb = {.s = s, .x = x, .w = w, .b = b, .y = y};
+    return conv2d_forward_ep(ctx, s, x, w, b, y, NULL);
+}
+
+int conv2d_forward_ep(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *w, const float *b, float *y,
+                      const ConvEpilogue *ep) {
+    Job jb = {.s = s, .x = x, .w = w, .b = b, .y = y, .ep = ep};
     if (use_direct(s)) return team_run(ctx, (int64_t)s->N * s->K, 0, direct_per(s), direct_fwd_tile, &jb);
     jb.t = tiling(s);
-    return team_run(ctx, (int64_t)s->N * jb.t.nblk, 0, fwd_per(&jb.t), gemm_fwd_tile, &jb);
+    if (team_run(ctx, (int64_t)s->N * jb.t.nblk, 0, fwd_per(&jb.t), gemm_fwd_tile, &jb) < 0) return -1;
+    if (ep && ep->plane_mean) { /* a plane spans several pixel blocks here: one more pass */
+        GlobalPoolShape gp = {.N = s->N, .C = s->K, .H = s->OH, .W = s->OW};
+        global_avgpool_forward(ctx, &gp, y, ep->plane_mean);
+    }
+    return 0;
 }
 
 int conv2d_backward(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *w, const float *dy, float *dx,

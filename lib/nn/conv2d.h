@@ -35,6 +35,7 @@
 #ifndef AUDIOCNN_NN_CONV2D_H
 #define AUDIOCNN_NN_CONV2D_H
 
+#include "nn/activation.h"
 #include "nn/nn.h"
 #include "rng.h"
 
@@ -73,6 +74,23 @@ size_t conv2d_scratch_floats(const NnCtx *ctx, const Conv2dShape *s);
  * Returns 0, or -1 with err_set() when the workspace cannot be allocated. */
 int conv2d_forward(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *w, const float *b,
                    float *y);
+
+/* What conv2d_forward_ep does to each output plane while it is still in cache: an eval-mode
+ * Conv-BN-activation unit (and ResNet's residual add, EfficientNet's squeeze) in one pass:
+ *   y[n,k] = act(y[n,k] * scale[k] + shift[k] [+ res[n,k]])        (see act_affine: the same bits as
+ *                                                                   the separate passes)
+ *   plane_mean[n*K + k] = mean of the final y[n,k]                 (global_avgpool_forward's bits)
+ * The bias, if any, is added before. */
+typedef struct ConvEpilogue {
+    const float *scale, *shift; /* (K), both required */
+    const float *res;           /* (N, K, OH, OW) or NULL; must not alias y */
+    ActKind act;
+    float *plane_mean;          /* (N, K) or NULL */
+} ConvEpilogue;
+
+/* conv2d_forward followed by the epilogue ep (NULL: none). */
+int conv2d_forward_ep(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *w, const float *b, float *y,
+                      const ConvEpilogue *ep);
 
 /* Gradients: dx (N,C,H,W) is WRITTEN (may be NULL: not needed, e.g. the first layer); dw (K,C/g,KH,KW)
  * += (may be NULL: frozen weights) and db (K) += (may be NULL: no bias). x and w are forward's inputs,

@@ -17,6 +17,7 @@ int convbn_register(ConvBn *u, ParamTable *t, const char *conv_name, const char 
     u->bn = batchnorm2d_shape(1, k, 1, 1);
     u->bn.eps = eps;
     u->bn.momentum = momentum;
+    u->bn.act = act; /* fused into BN's output pass */
     u->act = act;
     char name[PARAM_NAME_MAX];
     int64_t ws[4] = {k, c / (groups > 0 ? groups : 1), ks, ks}, vs[1] = {k};
@@ -80,7 +81,9 @@ int convbn_alloc(ConvBn *u, size_t numel) {
     u->conv_out = malloc(sizeof(float) * numel);
     u->mean = malloc(sizeof(float) * (size_t)u->conv.K);
     u->invstd = malloc(sizeof(float) * (size_t)u->conv.K);
-    if (!u->conv_out || !u->mean || !u->invstd) {
+    u->scale = malloc(sizeof(float) * (size_t)u->conv.K);
+    u->shift = malloc(sizeof(float) * (size_t)u->conv.K);
+    if (!u->conv_out || !u->mean || !u->invstd || !u->scale || !u->shift) {
         convbn_free(u);
         err_set("out of memory for activations (%zu floats)", numel);
         return -1;
@@ -99,12 +102,30 @@ void convbn_free(ConvBn *u) {
     free(u->conv_out);
     free(u->mean);
     free(u->invstd);
-    u->conv_out = u->mean = u->invstd = NULL;
+    free(u->scale);
+    free(u->shift);
+    u->conv_out = u->mean = u->invstd = u->scale = u->shift = NULL;
 }
 
-int convbn_forward(NnCtx *ctx, ConvBn *u, ParamTable *t, const float *x, int train, int frozen, float *out) {
+int convbn_forward_infer(NnCtx *ctx, ConvBn *u, ParamTable *t, const float *x, const float *res, ActKind res_act,
+                         float *plane_mean, float *out) {
+    if (res && u->act != ACT_NONE) {
+        err_set("convbn: a residual after the unit's own activation is not an epilogue this unit can fuse");
+        return -1;
+    }
+    u->train = u->kept = 0;
+    batchnorm2d_eval_affine(u->conv.K, u->bn.eps, params_data(t, u->pbw), params_data(t, u->pbb),
+                            params_data(t, u->prm), params_data(t, u->prv), u->scale, u->shift);
+    ConvEpilogue ep = {.scale = u->scale, .shift = u->shift, .res = res, .act = res ? res_act : u->act,
+                       .plane_mean = plane_mean};
+    return conv2d_forward_ep(ctx, &u->conv, x, run_weight(u, t), NULL, out, &ep);
+}
+
+int convbn_forward(NnCtx *ctx, ConvBn *u, ParamTable *t, const float *x, NnMode mode, float *out) {
+    if (mode == NN_INFER) return convbn_forward_infer(ctx, u, t, x, NULL, ACT_NONE, NULL, out);
     if (conv2d_forward(ctx, &u->conv, x, run_weight(u, t), NULL, u->conv_out) < 0) return -1;
-    u->train = train && !frozen;
+    u->train = mode == NN_TRAIN;
+    u->kept = 1;
     if (u->train)
         batchnorm2d_forward_train(ctx, &u->bn, u->conv_out, params_data(t, u->pbw), params_data(t, u->pbb),
                                   params_data(t, u->prm), params_data(t, u->prv), params_data(t, u->pnb), out, u->mean,
@@ -112,9 +133,6 @@ int convbn_forward(NnCtx *ctx, ConvBn *u, ParamTable *t, const float *x, int tra
     else
         batchnorm2d_forward_eval(ctx, &u->bn, u->conv_out, params_data(t, u->pbw), params_data(t, u->pbb),
                                  params_data(t, u->prm), params_data(t, u->prv), out, u->mean, u->invstd);
-    size_t n = convbn_out_numel(u);
-    if (u->act == ACT_RELU) relu_forward(ctx, n, out, out);
-    else if (u->act == ACT_SILU) silu_forward(ctx, n, out, out);
     return 0;
 }
 
@@ -148,6 +166,10 @@ NN_CLONES static void silu_pre_range(void *arg, int64_t c0, int64_t c1) {
 
 int convbn_backward(NnCtx *ctx, ConvBn *u, ParamTable *t, const float *x, const float *out, float *dout, float *dx,
                     int frozen) {
+    if (!u->kept) {
+        err_set("backward after an inference-only forward (nothing was kept for it)");
+        return -1;
+    }
     size_t n = convbn_out_numel(u);
     if (u->act == ACT_RELU) {
         relu_backward(ctx, n, dout, out, dout);

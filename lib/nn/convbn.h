@@ -6,13 +6,15 @@
  *
  * Promise: convbn_register() adds the parameters under torchvision's names ("<conv>.weight",
  * "<bn>.weight", "<bn>.bias", "<bn>.running_mean", "<bn>.running_var", "<bn>.num_batches_tracked",
- * in state_dict order). Forward keeps conv_out (BN's backward input) and writes out; in eval mode
- * nothing is kept for a backward (out may then alias conv_out). Backward takes the gradient of out,
+ * in state_dict order). Forward (NN_TRAIN, NN_EVAL_GRAD) keeps conv_out (BN's backward input) and writes
+ * out = act(bn(conv_out)) in one pass; NN_INFER keeps nothing: the convolution writes out and its
+ * epilogue (conv2d.h) applies the eval BN's affine map and the activation to each plane while it is in
+ * cache, with the same bits as NN_EVAL_GRAD. Backward takes the gradient of out,
  * DESTROYS it (the activation's and BN's backward run in place there), adds the parameter gradients
  * and writes dx (NULL: not needed). The SiLU backward recomputes BN's output from conv_out with the
  * forward's own float operations (same bits), so the pre-activation is never stored.
- * Frozen (fine-tuning a backbone): BN runs in eval mode with its running statistics untouched, and
- * backward adds no parameter gradients.
+ * Frozen (fine-tuning a backbone): the caller runs the forward in an eval mode, and backward adds no
+ * parameter gradients.
  * Repeated input (a stem fed one channel as three identical ones, ModelOptions.stem_repeat): the weight
  * keeps torchvision's (K, 3, KH, KW) shape, the convolution runs on one channel with the weights summed
  * over the three (same outputs, a third of the work), and the weight gradient, which is the same for
@@ -20,13 +22,12 @@
 #ifndef AUDIOCNN_NN_CONVBN_H
 #define AUDIOCNN_NN_CONVBN_H
 
+#include "nn/activation.h"
 #include "nn/batchnorm.h"
 #include "nn/conv2d.h"
 #include "nn/nn.h"
 #include "nn/params.h"
 #include "rng.h"
-
-typedef enum { ACT_NONE = 0, ACT_RELU = 1, ACT_SILU = 2 } ActKind;
 
 typedef struct ConvBn {
     Conv2dShape conv;
@@ -34,7 +35,9 @@ typedef struct ConvBn {
     ActKind act;
     int pw, pbw, pbb, prm, prv, pnb; /* parameter indices */
     float *conv_out, *mean, *invstd;  /* owned, sized by convbn_alloc */
-    int train;                        /* mode of the last forward (BN batch statistics) */
+    int train;                        /* the last forward used BN batch statistics (NN_TRAIN) */
+    int kept;                         /* the last forward kept what backward needs (not NN_INFER) */
+    float *scale, *shift;             /* NN_INFER: the eval BN's affine map (K each) */
     int repeat;                       /* 1: registered with 3 input channels, run on 1 (see above) */
     float *wsum, *dwsum;              /* repeat: the summed weight and its gradient (K*KH*KW each) */
 } ConvBn;
@@ -56,12 +59,20 @@ int convbn_alloc(ConvBn *u, size_t numel);
 void convbn_free(ConvBn *u);    /* the activation buffers */
 void convbn_destroy(ConvBn *u); /* everything the unit owns */
 
-/* out (N, K, OH, OW) from x (N, C, H, W). train: batch statistics (and running stats updated) unless
- * frozen. Returns 0, or -1 with err_set() (workspace). */
-int convbn_forward(NnCtx *ctx, ConvBn *u, ParamTable *t, const float *x, int train, int frozen, float *out);
+/* out (N, K, OH, OW) from x (N, C, H, W); NN_TRAIN uses batch statistics and updates the running ones.
+ * Returns 0, or -1 with err_set() (workspace). */
+int convbn_forward(NnCtx *ctx, ConvBn *u, ParamTable *t, const float *x, NnMode mode, float *out);
+/* The NN_INFER forward with more of the epilogue: a residual, out = res_act(bn(conv(x)) + res), for a
+ * unit without an activation of its own (ResNet's block end: res_act ReLU; MBConv's: none), the same
+ * bits as the unit, residual_add_forward and the activation one after the other (res NULL: no residual,
+ * out = act(bn(conv(x))); res must not alias out); and plane_mean (N, K) = the mean of each output
+ * plane (NULL: not wanted; global_avgpool_forward's bits). Returns 0, or -1 with err_set(). */
+int convbn_forward_infer(NnCtx *ctx, ConvBn *u, ParamTable *t, const float *x, const float *res, ActKind res_act,
+                         float *plane_mean, float *out);
 
 /* dout: gradient of out (destroyed); out: forward's output (ReLU's mask); x: forward's input.
- * Parameter gradients are added unless frozen; dx (N, C, H, W) is written unless NULL. Returns 0 or -1. */
+ * Parameter gradients are added unless frozen; dx (N, C, H, W) is written unless NULL. Returns 0, or -1
+ * with err_set() (workspace, or the last forward was NN_INFER). */
 int convbn_backward(NnCtx *ctx, ConvBn *u, ParamTable *t, const float *x, const float *out, float *dout, float *dx,
                     int frozen);
 

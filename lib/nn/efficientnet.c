@@ -49,7 +49,8 @@ typedef struct {
 } MBConv;
 
 typedef struct {
-    int n, train, frozen;
+    int n, frozen;
+    NnMode mode; /* of the last forward */
     const float *x;
     ConvBn stem, head;
     float *stem_out, *head_out;
@@ -165,36 +166,58 @@ static int ensure_batch(Model *m, EffNet *r, int n) {
 
 static uint64_t block_seed(const Model *m, int i) { return m->dropout_seed ^ (0x5d9a7ull * (uint64_t)(i + 1)); }
 
-static int effnet_forward(Model *m, NnCtx *ctx, const float *x, int n, int train, uint64_t stream, float *logits) {
+/* One MBConv block in NN_INFER: the depthwise unit's epilogue gives SE its squeeze (the plane means),
+ * the excitation scales the depthwise output in place, and the projection's epilogue adds the residual
+ * (drop-path is the identity in eval mode). Same bits as the NN_EVAL_GRAD path below. */
+static int mbconv_infer(NnCtx *ctx, MBConv *b, ParamTable *t, const float *in) {
+    const float *e = in;
+    if (b->has_expand) {
+        if (convbn_forward_infer(ctx, &b->expand, t, in, NULL, ACT_NONE, NULL, b->e) < 0) return -1;
+        e = b->e;
+    }
+    if (convbn_forward_infer(ctx, &b->dw, t, e, NULL, ACT_NONE, b->pooled, b->d) < 0) return -1;
+    se_excite(ctx, &b->se, b->pooled, params_data(t, b->pw1), params_data(t, b->pb1), params_data(t, b->pw2),
+              params_data(t, b->pb2), b->h, b->a, b->sc);
+    se_scale(ctx, &b->se, b->d, b->sc, b->d);
+    return convbn_forward_infer(ctx, &b->project, t, b->d, b->use_res ? in : NULL, ACT_NONE, NULL, b->out);
+}
+
+static int effnet_forward(Model *m, NnCtx *ctx, const float *x, int n, NnMode mode, uint64_t stream, float *logits) {
     EffNet *r = m->impl;
     ParamTable *t = &m->params;
     if (ensure_batch(m, r, n) < 0) return -1;
     r->x = x;
-    r->train = train;
+    r->mode = mode;
     int fz = r->frozen = m->frozen_backbone;
-    if (convbn_forward(ctx, &r->stem, t, x, train, fz, r->stem_out) < 0) return -1;
+    NnMode bm = fz ? NN_INFER : mode; /* a frozen backbone: eval mode, and backward stops at the head */
+    if (convbn_forward(ctx, &r->stem, t, x, bm, r->stem_out) < 0) return -1;
     const float *in = r->stem_out;
     for (int i = 0; i < r->nblocks; i++) {
         MBConv *b = &r->b[i];
+        if (bm == NN_INFER) {
+            if (mbconv_infer(ctx, b, t, in) < 0) return -1;
+            in = b->out;
+            continue;
+        }
         const float *e = in;
         if (b->has_expand) {
-            if (convbn_forward(ctx, &b->expand, t, in, train, fz, b->e) < 0) return -1;
+            if (convbn_forward(ctx, &b->expand, t, in, bm, b->e) < 0) return -1;
             e = b->e;
         }
-        if (convbn_forward(ctx, &b->dw, t, e, train, fz, b->d) < 0) return -1;
+        if (convbn_forward(ctx, &b->dw, t, e, bm, b->d) < 0) return -1;
         se_forward(ctx, &b->se, b->d, params_data(t, b->pw1), params_data(t, b->pb1), params_data(t, b->pw2),
                    params_data(t, b->pb2), b->s, b->pooled, b->h, b->a, b->sc);
-        if (convbn_forward(ctx, &b->project, t, b->s, train, fz, b->out) < 0) return -1;
+        if (convbn_forward(ctx, &b->project, t, b->s, bm, b->out) < 0) return -1;
         if (b->use_res) {
-            b->dp.training = train && !fz;
+            b->dp.training = bm == NN_TRAIN;
             drop_path_forward(ctx, &b->dp, block_seed(m, i), stream, b->out, b->out, b->mask);
             residual_add_forward(ctx, convbn_out_numel(&b->project), b->out, in, b->out);
         }
         in = b->out;
     }
-    if (convbn_forward(ctx, &r->head, t, in, train, fz, r->head_out) < 0) return -1;
+    if (convbn_forward(ctx, &r->head, t, in, bm, r->head_out) < 0) return -1;
     global_avgpool_forward(ctx, &r->gap, r->head_out, r->gap_out);
-    r->drop.training = train;
+    r->drop.training = mode == NN_TRAIN;
     dropout_forward(ctx, &r->drop, m->dropout_seed, stream, r->gap_out, r->drop_out, r->drop_mask);
     linear_forward(ctx, &r->fc, r->drop_out, params_data(t, r->pfw), params_data(t, r->pfb), logits);
     return 0;
@@ -204,6 +227,10 @@ static int effnet_backward(Model *m, NnCtx *ctx, const float *dlogits) {
     EffNet *r = m->impl;
     ParamTable *t = &m->params;
     int fz = r->frozen;
+    if (r->mode == NN_INFER) {
+        err_set("backward after an inference-only forward (nothing was kept for it)");
+        return -1;
+    }
     linear_backward(ctx, &r->fc, r->drop_out, params_data(t, r->pfw), dlogits, fz ? NULL : r->g_small,
                     params_grad(t, r->pfw), params_grad(t, r->pfb));
     if (fz) return 0; /* the backbone is frozen: nothing below the head needs a gradient */

@@ -3,9 +3,11 @@
  * Promise: model_create() registers every parameter and buffer in state_dict order (so checkpoints
  * convert to and from PyTorch one to one) and allocates them; model_init_weights() applies PyTorch's
  * default initialisation for the architecture from a seed. forward() takes a batch (n, C, H, W) and
- * writes logits (n, n_classes); with train = 1 it uses batch statistics and dropout (masks keyed by
- * `stream`, e.g. the global step, so a resumed run draws the same masks) and keeps what backward needs;
- * backward() then adds the parameter gradients (+=) for dlogits. Activation buffers grow to the largest
+ * writes logits (n, n_classes); mode (nn.h's NnMode) NN_TRAIN uses batch statistics and dropout (masks
+ * keyed by `stream`, e.g. the global step, so a resumed run draws the same masks), NN_INFER and
+ * NN_EVAL_GRAD the running statistics and no dropout, with the same bits; NN_TRAIN and NN_EVAL_GRAD keep
+ * what backward needs, and backward() then adds the parameter gradients (+=) for dlogits (after an
+ * NN_INFER forward it fails with err_set()). Activation buffers grow to the largest
  * batch seen. Architectures: "baseline" (baseline.c), "resnet18/34/50/101/152" (resnet.c) and
  * "efficientnet_b0".."efficientnet_b7" (efficientnet.c), the last two with torchvision's names.
  *
@@ -14,8 +16,8 @@
  *                 (torchvision weights load unchanged); computed as one channel through the stem's
  *                 weights summed over its input channels: the same outputs at a third of the cost.
  * Fine-tuning: with frozen_backbone set, every parameter outside the head (names starting with
- * head_prefix) is frozen: the backbone's BN layers run in eval mode even in training, and backward
- * stops at the head (nothing is computed for the backbone). */
+ * head_prefix) is frozen: the backbone runs as in NN_INFER even in training (eval-mode BN, nothing
+ * kept), and backward stops at the head (nothing is computed for the backbone). */
 #ifndef AUDIOCNN_NN_MODEL_H
 #define AUDIOCNN_NN_MODEL_H
 
@@ -37,7 +39,7 @@ struct Model {
     int frozen_backbone;  /* see above; set with model_freeze_backbone() */
     const char *head_prefix; /* "classifier.", "fc.": the parameters a new data set replaces */
     void *impl;
-    int (*forward)(Model *m, NnCtx *ctx, const float *x, int n, int train, uint64_t stream, float *logits);
+    int (*forward)(Model *m, NnCtx *ctx, const float *x, int n, NnMode mode, uint64_t stream, float *logits);
     int (*backward)(Model *m, NnCtx *ctx, const float *dlogits);
     void (*init)(Model *m, uint64_t seed);
     void (*destroy)(Model *m);

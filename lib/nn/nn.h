@@ -40,6 +40,27 @@
 /* A helper of an NN_CLONES loop: inlined, so that each clone compiles it for its own target. */
 #define NN_INLINE static inline __attribute__((always_inline))
 
+/* sum(p[0..n)) in double, in a fixed order (8 interleaved partial sums, then the tail): the one
+ * reduction of BatchNorm's statistics, the global average pool and the conv epilogue's plane means. */
+NN_INLINE double nn_sum_f64(const float *p, int64_t n) {
+    double acc[8] = {0};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; j++) acc[j] += (double)p[i + j];
+    double s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+    for (; i < n; i++) s += (double)p[i];
+    return s;
+}
+
+/* What a network's forward is for (Model.forward's mode):
+ *   NN_INFER      eval mode (running BN statistics, no dropout), nothing kept for a backward: Conv-BN-
+ *                 activation units run as one convolution with a fused epilogue, in place. backward()
+ *                 after it is refused.
+ *   NN_TRAIN      train mode (batch statistics, dropout), keeps what backward needs.
+ *   NN_EVAL_GRAD  eval mode like NN_INFER, with the same output bits, but keeps what backward needs
+ *                 (the gradient of an eval-mode network, as PyTorch's model.eval() then backward()). */
+typedef enum { NN_INFER = 0, NN_TRAIN = 1, NN_EVAL_GRAD = 2 } NnMode;
+
 typedef enum { NN_CPU = 0, NN_CUDA = 1 } NnDevice;
 
 typedef struct NnCtx {

@@ -259,9 +259,7 @@ NN_CLONES static void gap_fwd_range(void *arg, int64_t begin, int64_t end) {
     const size_t HW = (size_t)jb->s->H * jb->s->W;
     for (int64_t pl = begin; pl < end; pl++) {
         const float *xp = jb->x + (size_t)pl * HW;
-        double acc = 0.0;
-        for (size_t i = 0; i < HW; i++) acc += xp[i];
-        jb->y[pl] = (float)(acc / (double)HW);
+        jb->y[pl] = (float)(nn_sum_f64(xp, (int64_t)HW) / (double)HW);
     }
 }
 

@@ -36,7 +36,8 @@ typedef struct {
 } Block;
 
 typedef struct {
-    int n, train, frozen;
+    int n, frozen;
+    NnMode mode; /* of the last forward */
     const float *x;
     ConvBn stem;
     float *stem_out, *pooled;
@@ -139,33 +140,37 @@ static int ensure_batch(Model *m, ResNet *r, int n) {
     return 0;
 }
 
-static int resnet_forward(Model *m, NnCtx *ctx, const float *x, int n, int train, uint64_t stream, float *logits) {
+static int resnet_forward(Model *m, NnCtx *ctx, const float *x, int n, NnMode mode, uint64_t stream, float *logits) {
     (void)stream;
     ResNet *r = m->impl;
     ParamTable *t = &m->params;
     if (ensure_batch(m, r, n) < 0) return -1;
     r->x = x;
-    r->train = train;
+    r->mode = mode;
     int fz = r->frozen = m->frozen_backbone;
-    if (convbn_forward(ctx, &r->stem, t, x, train, fz, r->stem_out) < 0) return -1;
+    NnMode bm = fz ? NN_INFER : mode; /* a frozen backbone: eval mode, and backward stops at the head */
+    if (convbn_forward(ctx, &r->stem, t, x, bm, r->stem_out) < 0) return -1;
     maxpool2d_forward(ctx, &r->pool, r->stem_out, r->pooled, r->argmax);
     const float *in = r->pooled;
     for (int i = 0; i < r->nblocks; i++) {
         Block *b = &r->b[i];
-        const float *uin = in;
-        for (int j = 0; j < b->nunits; j++) {
-            float *o = j < b->nunits - 1 ? b->mid[j] : b->out;
-            if (convbn_forward(ctx, &b->u[j], t, uin, train, fz, o) < 0) return -1;
-            uin = o;
-        }
-        size_t e = convbn_out_numel(&b->u[b->nunits - 1]);
         const float *sc = in;
         if (b->has_ds) {
-            if (convbn_forward(ctx, &b->ds, t, in, train, fz, b->ds_out) < 0) return -1;
+            if (convbn_forward(ctx, &b->ds, t, in, bm, b->ds_out) < 0) return -1;
             sc = b->ds_out;
         }
-        residual_add_forward(ctx, e, b->out, sc, b->out);
-        relu_forward(ctx, e, b->out, b->out);
+        const float *uin = in;
+        int last = b->nunits - 1;
+        for (int j = 0; j < last; j++) {
+            if (convbn_forward(ctx, &b->u[j], t, uin, bm, b->mid[j]) < 0) return -1;
+            uin = b->mid[j];
+        }
+        if (bm == NN_INFER) { /* relu(bn(conv) + shortcut) in the last unit's epilogue */
+            if (convbn_forward_infer(ctx, &b->u[last], t, uin, sc, ACT_RELU, NULL, b->out) < 0) return -1;
+        } else {
+            if (convbn_forward(ctx, &b->u[last], t, uin, bm, b->out) < 0) return -1;
+            residual_add_relu_forward(ctx, convbn_out_numel(&b->u[last]), b->out, sc, b->out);
+        }
         in = b->out;
     }
     global_avgpool_forward(ctx, &r->gap, in, r->gap_out);
@@ -177,6 +182,10 @@ static int resnet_backward(Model *m, NnCtx *ctx, const float *dlogits) {
     ResNet *r = m->impl;
     ParamTable *t = &m->params;
     int fz = r->frozen;
+    if (r->mode == NN_INFER) {
+        err_set("backward after an inference-only forward (nothing was kept for it)");
+        return -1;
+    }
     linear_backward(ctx, &r->fc, r->gap_out, params_data(t, r->pfw), dlogits, fz ? NULL : r->g_small,
                     params_grad(t, r->pfw), params_grad(t, r->pfb));
     if (fz) return 0; /* the backbone is frozen: nothing below the head needs a gradient */

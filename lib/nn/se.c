@@ -6,19 +6,41 @@
 
 #include <string.h>
 
-void se_forward(NnCtx *ctx, const SEShape *s, const float *x, const float *w1, const float *b1, const float *w2,
-                const float *b2, float *y, float *pooled, float *h, float *a, float *sc) {
-    GlobalPoolShape gp = {.N = s->N, .C = s->C, .H = s->H, .W = s->W};
+void se_excite(NnCtx *ctx, const SEShape *s, const float *pooled, const float *w1, const float *b1, const float *w2,
+               const float *b2, float *h, float *a, float *sc) {
     LinearShape l1 = {.N = s->N, .in = s->C, .out = s->R}, l2 = {.N = s->N, .in = s->R, .out = s->C};
-    global_avgpool_forward(ctx, &gp, x, pooled);
     linear_forward(ctx, &l1, pooled, w1, b1, h);
     if (s->silu) silu_forward(ctx, (size_t)s->N * s->R, h, a);
     else relu_forward(ctx, (size_t)s->N * s->R, h, a);
     linear_forward(ctx, &l2, a, w2, b2, sc);
     sigmoid_forward(ctx, (size_t)s->N * s->C, sc, sc);
-    size_t hw = (size_t)s->H * s->W;
-    for (size_t p = 0; p < (size_t)s->N * s->C; p++)
-        for (size_t q = 0; q < hw; q++) y[p * hw + q] = x[p * hw + q] * sc[p];
+}
+
+typedef struct {
+    size_t hw;
+    const float *x, *sc;
+    float *y;
+} ScaleArgs;
+
+NN_CLONES static void scale_planes(void *arg, int64_t p0, int64_t p1) {
+    const ScaleArgs *a = arg;
+    for (size_t p = (size_t)p0; p < (size_t)p1; p++)
+        for (size_t q = 0; q < a->hw; q++) a->y[p * a->hw + q] = a->x[p * a->hw + q] * a->sc[p];
+}
+
+void se_scale(NnCtx *ctx, const SEShape *s, const float *x, const float *sc, float *y) {
+    ScaleArgs a = {(size_t)s->H * s->W, x, sc, y};
+    int64_t planes = (int64_t)s->N * s->C;
+    if (ctx->threads > 1 && (size_t)planes * a.hw >= 65536) nn_parallel_for(ctx, planes, scale_planes, &a);
+    else scale_planes(&a, 0, planes);
+}
+
+void se_forward(NnCtx *ctx, const SEShape *s, const float *x, const float *w1, const float *b1, const float *w2,
+                const float *b2, float *y, float *pooled, float *h, float *a, float *sc) {
+    GlobalPoolShape gp = {.N = s->N, .C = s->C, .H = s->H, .W = s->W};
+    global_avgpool_forward(ctx, &gp, x, pooled);
+    se_excite(ctx, s, pooled, w1, b1, w2, b2, h, a, sc);
+    se_scale(ctx, s, x, sc, y);
 }
 
 int se_backward(NnCtx *ctx, const SEShape *s, const float *dy, const float *x, const float *w1, const float *w2,

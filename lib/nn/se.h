@@ -19,6 +19,11 @@ typedef struct SEShape {
 
 void se_forward(NnCtx *ctx, const SEShape *s, const float *x, const float *w1, const float *b1, const float *w2,
                 const float *b2, float *y, float *pooled, float *h, float *a, float *sc);
+/* se_forward in its two halves, for a caller that has pooled already (conv2d's epilogue plane means):
+ * the excitation pooled -> h, a, sc, and the scaling y = x * sc (y may alias x). Same bits. */
+void se_excite(NnCtx *ctx, const SEShape *s, const float *pooled, const float *w1, const float *b1, const float *w2,
+               const float *b2, float *h, float *a, float *sc);
+void se_scale(NnCtx *ctx, const SEShape *s, const float *x, const float *sc, float *y);
 /* Returns 0, or -1 with err_set() when the workspace cannot be allocated. */
 int se_backward(NnCtx *ctx, const SEShape *s, const float *dy, const float *x, const float *w1, const float *w2,
                 const float *pooled, const float *h, const float *a, const float *sc, float *dx, float *dw1, float *db1,

@@ -80,7 +80,7 @@ int main(int argc, char **argv) {
     TRY(optim_init(&opt, &oc, t));
     for (int step = 0; step < 3; step++) {
         params_zero_grad(t);
-        TRY(m.forward(&m, &ctx, tensor_f32(&x), n, 1, (uint64_t)step, logits));
+        TRY(m.forward(&m, &ctx, tensor_f32(&x), n, NN_TRAIN, (uint64_t)step, logits));
         float loss;
         TRY(cross_entropy_forward(&ctx, &ce, logits, tensor_i64(&y), NULL, &loss, probs));
         cross_entropy_backward(&ctx, &ce, 1.0f, probs, tensor_i64(&y), NULL, dlogits);

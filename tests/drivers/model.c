@@ -5,7 +5,9 @@
  * (N, K); REPEAT 1 feeds a one-channel x to a three-channel stem (ModelOptions.stem_repeat). Dropout
  * and stochastic depth are off (PyTorch draws other masks). Writes DIR/c.safetensors: "logits",
  * "grad.<name>" for every trainable tensor (after backward of sum(logits * dlogits)) and "after.<name>"
- * for every buffer (BN statistics after the forward). "frozen" trains with the backbone frozen. */
+ * for every buffer (BN statistics after the forward). "frozen" trains with the backbone frozen. In eval
+ * mode the backward follows an NN_EVAL_GRAD forward, and "logits_infer" holds the logits of an NN_INFER
+ * forward run first (the fused inference path; backward after it must be refused). */
 #include "error.h"
 #include "nn/model.h"
 #include "npy.h"
@@ -50,14 +52,23 @@ int main(int argc, char **argv) {
     NnCtx ctx;
     nn_ctx_init(&ctx, 2);
     ParamTable *t = &m.params;
-    float *logits = malloc(sizeof(float) * (size_t)n * k);
+    float *logits = malloc(sizeof(float) * (size_t)n * k), *logits_infer = malloc(sizeof(float) * (size_t)n * k);
     params_zero_grad(t);
-    TRY(m.forward(&m, &ctx, tensor_f32(&x), n, train, 0, logits));
+    if (!train) {
+        TRY(m.forward(&m, &ctx, tensor_f32(&x), n, NN_INFER, 0, logits_infer));
+        if (m.backward(&m, &ctx, tensor_f32(&dl)) == 0) {
+            fprintf(stderr, "model: error: backward after an NN_INFER forward was not refused\n");
+            return 1;
+        }
+    }
+    TRY(m.forward(&m, &ctx, tensor_f32(&x), n, train ? NN_TRAIN : NN_EVAL_GRAD, 0, logits));
     TRY(m.backward(&m, &ctx, tensor_f32(&dl)));
-    StItem *items = calloc((size_t)t->n + 1, sizeof *items);
+    StItem *items = calloc((size_t)t->n + 2, sizeof *items);
     char **names = calloc((size_t)t->n, sizeof *names);
     int ni = 0;
     items[ni++] = (StItem){.name = "logits", .dtype = ST_F32, .ndim = 2, .shape = {n, k}, .data = logits};
+    if (!train)
+        items[ni++] = (StItem){.name = "logits_infer", .dtype = ST_F32, .ndim = 2, .shape = {n, k}, .data = logits_infer};
     for (int i = 0; i < t->n; i++) {
         const ParamEntry *e = &t->e[i];
         if (e->kind == PARAM_COUNT) continue;

@@ -84,6 +84,10 @@ def run(arch, mode, n=4, h=48, w=64, k=5, repeat=False, seed=0, check_grads=True
     (logits * dl.double()).sum().backward()
     tag = f"{arch} {mode}{' in-chans repeat' if repeat else ''}{' from .pth' if pth else ''}"
     value(f"{tag} logits", rel(c["logits"], logits.detach().numpy()))
+    if mode == "eval":  # the fused inference path (no backward kept) gives the very same bits
+        same = c["logits_infer"].tobytes() == c["logits"].tobytes()
+        report.check(f"{tag}: inference-only forward bit-identical to the eval forward that keeps activations",
+                     same, f"max diff {np.abs(c['logits_infer'] - c['logits']).max():.3g}")
     if not check_grads:
         return
     head = "fc." if arch.startswith("resnet") else "classifier."

@@ -5,6 +5,8 @@
  * gradient accumulation (+=), dx written, shape validation and the initialisations. */
 #include "check.h"
 #include "error.h"
+#include "nn/activation.h"
+#include "nn/batchnorm.h"
 #include "nn/conv2d.h"
 #include "nn/linear.h"
 #include "nn/nn.h"
@@ -724,6 +726,114 @@ static void test_init(void) {
     free(lw);
 }
 
+/* The fused paths against the passes they replace, bit for bit: conv2d_forward_ep (eval BN's affine map,
+ * residual, activation, plane means) against conv2d_forward, batchnorm2d_forward_eval,
+ * residual_add_forward, relu/silu_forward and global_avgpool_forward; BN's fused activation in train and
+ * eval mode; residual_add_relu_forward. On the GEMM path (several pixel blocks, im2col and 1x1) and the
+ * direct path (both depthwise kernels), threads 1 and 2. */
+static void epilogue_case(const char *name, Conv2dShape s, int bias) {
+    if (conv2d_shape_init(&s) < 0) {
+        CHECK(0, "epilogue %s: shape (%s)", name, err_msg());
+        return;
+    }
+    size_t nx = conv2d_x_numel(&s), ny = conv2d_y_numel(&s), nw = conv2d_w_numel(&s);
+    int K = s.K, P = s.OH * s.OW;
+    Rng r;
+    rng_seed(&r, 77);
+    float *x = fbuf(nx), *w = fbuf(nw), *b = fbuf((size_t)K), *res = fbuf(ny), *y = fbuf(ny), *want = fbuf(ny);
+    float *bw = fbuf((size_t)K), *bb = fbuf((size_t)K), *rm = fbuf((size_t)K), *rv = fbuf((size_t)K);
+    float *scale = fbuf((size_t)K), *shift = fbuf((size_t)K), *pm = fbuf((size_t)s.N * K), *pm_want = fbuf((size_t)s.N * K);
+    fill(&r, x, nx);
+    fill(&r, w, nw);
+    fill(&r, b, (size_t)K);
+    fill(&r, res, ny);
+    fill(&r, bw, (size_t)K);
+    fill(&r, bb, (size_t)K);
+    fill(&r, rm, (size_t)K);
+    for (int k = 0; k < K; k++) rv[k] = 0.5f + (float)rng_uniform(&r);
+    BatchNorm2dShape bn = batchnorm2d_shape(s.N, K, s.OH, s.OW);
+    batchnorm2d_eval_affine(K, bn.eps, bw, bb, rm, rv, scale, shift);
+    const char *acts[] = {"none", "relu", "silu"};
+    for (int threads = 1; threads <= 2; threads++) {
+        NnCtx ctx;
+        nn_ctx_init(&ctx, threads);
+        int ok = 1;
+        for (int act = ACT_NONE; act <= ACT_SILU; act++)
+            for (int with_res = 0; with_res <= 1; with_res++) {
+                /* the separate passes */
+                conv2d_forward(&ctx, &s, x, w, bias ? b : NULL, want);
+                batchnorm2d_forward_eval(&ctx, &bn, want, bw, bb, rm, rv, want, NULL, NULL);
+                if (with_res) residual_add_forward(&ctx, ny, want, res, want);
+                if (act == ACT_RELU) relu_forward(&ctx, ny, want, want);
+                if (act == ACT_SILU) silu_forward(&ctx, ny, want, want);
+                GlobalPoolShape gp = {.N = s.N, .C = K, .H = s.OH, .W = s.OW};
+                global_avgpool_forward(&ctx, &gp, want, pm_want);
+                ConvEpilogue ep = {.scale = scale, .shift = shift, .res = with_res ? res : NULL, .act = (ActKind)act,
+                                   .plane_mean = pm};
+                fill_nan(y, ny);
+                int rc = conv2d_forward_ep(&ctx, &s, x, w, bias ? b : NULL, y, &ep);
+                if (rc != 0 || !same_bits(y, want, ny) || !same_bits(pm, pm_want, (size_t)s.N * K)) {
+                    ok = 0;
+                    printf("#   act %s res %d threads %d differs\n", acts[act], with_res, threads);
+                }
+            }
+        CHECK(ok, "conv2d epilogue %s (%d thread%s): BN affine + residual + none/relu/silu + plane means "
+                  "bit-identical to the separate passes", name, threads, threads > 1 ? "s" : "");
+        /* BN's fused activation, train and eval mode, against BN then the activation */
+        int okbn = 1;
+        float *m1 = fbuf((size_t)K), *i1 = fbuf((size_t)K), *rm2 = fbuf((size_t)K), *rv2 = fbuf((size_t)K);
+        for (int act = ACT_RELU; act <= ACT_SILU; act++)
+            for (int train = 0; train <= 1; train++) {
+                conv2d_forward(&ctx, &s, x, w, NULL, y);
+                BatchNorm2dShape fused = bn;
+                fused.act = (ActKind)act;
+                memcpy(rm2, rm, sizeof(float) * (size_t)K);
+                memcpy(rv2, rv, sizeof(float) * (size_t)K);
+                if (train) {
+                    batchnorm2d_forward_train(&ctx, &bn, y, bw, bb, rm2, rv2, NULL, want, m1, i1);
+                    batchnorm2d_forward_train(&ctx, &fused, y, bw, bb, rm2, rv2, NULL, res, m1, i1);
+                } else {
+                    batchnorm2d_forward_eval(&ctx, &bn, y, bw, bb, rm, rv, want, m1, i1);
+                    batchnorm2d_forward_eval(&ctx, &fused, y, bw, bb, rm, rv, res, m1, i1);
+                }
+                if (act == ACT_RELU) relu_forward(&ctx, ny, want, want);
+                else silu_forward(&ctx, ny, want, want);
+                okbn &= same_bits(res, want, ny);
+                fill(&r, res, ny);
+            }
+        CHECK(okbn, "batchnorm %s (%d thread%s): fused relu/silu, train and eval, bit-identical to BN then the activation",
+              name, threads, threads > 1 ? "s" : "");
+        /* residual_add_relu_forward */
+        fill(&r, y, ny);
+        residual_add_forward(&ctx, ny, y, res, want);
+        relu_forward(&ctx, ny, want, want);
+        residual_add_relu_forward(&ctx, ny, y, res, y);
+        CHECK(same_bits(y, want, ny), "residual_add_relu %s (%d thread%s) bit-identical to add then relu (in place)", name,
+              threads, threads > 1 ? "s" : "");
+        free(m1);
+        free(i1);
+        free(rm2);
+        free(rv2);
+        nn_ctx_free(&ctx);
+    }
+    float *ptrs[] = {x, w, b, res, y, want, bw, bb, rm, rv, scale, shift, pm, pm_want};
+    for (size_t i = 0; i < sizeof ptrs / sizeof *ptrs; i++) free(ptrs[i]);
+    (void)P;
+}
+
+static void test_epilogue(void) {
+    epilogue_case("1x1 (several pixel blocks)", (Conv2dShape){.N = 2, .C = 24, .H = 40, .W = 301, .K = 40, .KH = 1, .KW = 1},
+                  0);
+    epilogue_case("3x3 pad1 with bias (im2col)",
+                  (Conv2dShape){.N = 2, .C = 5, .H = 13, .W = 37, .K = 7, .KH = 3, .KW = 3, .pad_h = 1, .pad_w = 1}, 1);
+    epilogue_case("depthwise 3x3", (Conv2dShape){.N = 2, .C = 6, .H = 17, .W = 45, .K = 6, .KH = 3, .KW = 3, .pad_h = 1,
+                                                 .pad_w = 1, .groups = 6},
+                  0);
+    epilogue_case("depthwise 5x5 stride2", (Conv2dShape){.N = 2, .C = 5, .H = 21, .W = 45, .K = 5, .KH = 5, .KW = 5,
+                                                         .stride_h = 2, .stride_w = 2, .pad_h = 2, .pad_w = 2, .groups = 5},
+                  1);
+}
+
 int main(int argc, char **argv) {
     (void)argc;
     printf("# kernels: %s\n", nn_avx512() ? "AVX-512 (own GEMM and depthwise)" : "OpenBLAS GEMM, portable depthwise");
@@ -733,6 +843,7 @@ int main(int argc, char **argv) {
     linear_case(130, 70, 140, 1, 0);
     test_pool();
     test_init();
+    test_epilogue();
     /* Again with the portable kernels, when this CPU ran the AVX-512 ones. */
     if (check_failures == 0 && nn_avx512() && !getenv("AUDIOCNN_AVX512")) {
         fflush(stdout);
