@@ -228,7 +228,9 @@ typedef struct {
 } Tiling;
 
 #define BLOCK_FLOATS 262144u /* floats of a pixel block's im2col rows and outputs */
-#define PARTIAL_FLOATS (8u << 20) /* about 32 MiB of partial weight gradients (at least one partial) */
+#define PARTIAL_FLOATS (8u << 20) /* about 32 MiB of partial weight gradients... */
+#define MIN_CHUNKS 8 /* ...but at least 8 chunks, so that 2 or 4 threads share them evenly (3 chunks of a
+                      * 512x512x3x3 weight left one of 2 threads idle for a third of that layer) */
 #define MAX_CHUNKS 16
 
 static Tiling tiling(const Conv2dShape *s) {
@@ -249,7 +251,7 @@ static Tiling tiling(const Conv2dShape *s) {
     t.bp = bp;
     t.nblk = (t.P + bp - 1) / bp;
     int64_t g = (int64_t)(PARTIAL_FLOATS / t.wn);
-    if (g < 2) g = 2;
+    if (g < MIN_CHUNKS) g = MIN_CHUNKS;
     if (g > MAX_CHUNKS) g = MAX_CHUNKS;
     t.nchunk = g < s->N ? g : s->N;
     return t;

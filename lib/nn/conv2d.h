@@ -21,7 +21,8 @@
  * 1 MiB. Backward (GEMM), up to 16 fixed chunks of the batch, each running through its images' pixel
  * blocks (dW and dx from the same dy block while it is in cache) and summing its weight gradient into
  * its own partial (chunk 0 straight into dw), added to dw in chunk order at the end: workspace
- * (chunks - 1) * w_numel floats, about 32 MiB at most (fewer chunks for big weights).
+ * (chunks - 1) * w_numel floats: about 32 MiB, fewer chunks for bigger weights but at least 8 (so
+ * that a few threads share them evenly; 7 partials, 66 MiB, for ResNet's 512x512x3x3).
  *
  * Threads and determinism: tiles depend only on the shape (never on the thread count); the ctx threads
  * take contiguous runs of tiles (nn_parallel_for), each tile writes outputs no other tile writes, and

@@ -4,8 +4,12 @@
 
 #include <cblas.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+
+struct NnPool;
+static void pool_stop(struct NnPool *p);
 
 static pthread_once_t avx512_once = PTHREAD_ONCE_INIT;
 static int avx512_on;
@@ -29,11 +33,14 @@ int nn_ctx_init(NnCtx *ctx, int threads) {
     ctx->threads = threads < 1 ? 1 : threads;
     ctx->scratch = NULL;
     ctx->scratch_len = 0;
+    ctx->pool = NULL;
     openblas_set_num_threads(ctx->threads);
     return 0;
 }
 
 void nn_ctx_free(NnCtx *ctx) {
+    if (ctx->pool) pool_stop(ctx->pool);
+    ctx->pool = NULL;
     free(ctx->scratch);
     ctx->scratch = NULL;
     ctx->scratch_len = 0;
@@ -53,34 +60,150 @@ float *nn_scratch(NnCtx *ctx, size_t n) {
     return ctx->scratch;
 }
 
-typedef struct {
+/* ---- the worker pool -------------------------------------------------------------------------------
+ * ctx->threads - 1 workers, started at the first parallel call and kept until nn_ctx_free: a network's
+ * step makes hundreds of parallel calls, and starting a thread per call (with its stack's page faults)
+ * cost several percent of EfficientNet's inference. A call publishes (fn, arg, n) under a new
+ * generation number; each worker runs its fixed range, then counts itself done. Waiting spins briefly
+ * (the next call usually comes within microseconds), then sleeps on a condition variable. */
+#define SPIN_ROUNDS 4000
+
+struct NnPool {
+    int nworkers;
+    pthread_t tid[NN_MAX_THREADS - 1];
+    pthread_mutex_t mu;
+    pthread_cond_t wake, done;
     nn_range_fn fn;
     void *arg;
-    int64_t begin, end;
-} Range;
+    int64_t n;
+    int t;               /* ranges of the current call */
+    atomic_uint gen;     /* bumped per call */
+    atomic_int pending;  /* workers still running the current call */
+    int quit;
+};
 
-static void *run_range(void *p) {
-    Range *r = p;
-    r->fn(r->arg, r->begin, r->end);
-    return NULL;
+typedef struct {
+    struct NnPool *p;
+    int index; /* this worker runs range index of each call (1 .. nworkers) */
+} WorkerArg;
+
+static _Thread_local int in_parallel; /* a range function that calls nn_parallel_for runs it serially */
+
+static inline void cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
+static void *worker_main(void *v) {
+    WorkerArg *wa = v;
+    struct NnPool *p = wa->p;
+    int index = wa->index;
+    free(wa);
+    in_parallel = 1;
+    unsigned seen = 0; /* the generation at the start (not loaded here: the first call may already have come) */
+    for (;;) {
+        unsigned g;
+        int spins = 0;
+        while ((g = atomic_load_explicit(&p->gen, memory_order_acquire)) == seen && spins < SPIN_ROUNDS) {
+            cpu_relax();
+            spins++;
+        }
+        if (g == seen) {
+            pthread_mutex_lock(&p->mu);
+            while ((g = atomic_load_explicit(&p->gen, memory_order_acquire)) == seen && !p->quit)
+                pthread_cond_wait(&p->wake, &p->mu);
+            int quit = p->quit;
+            pthread_mutex_unlock(&p->mu);
+            if (quit) return NULL;
+        }
+        seen = g;
+        if (index < p->t) p->fn(p->arg, p->n * index / p->t, p->n * (index + 1) / p->t);
+        if (atomic_fetch_sub_explicit(&p->pending, 1, memory_order_acq_rel) == 1) {
+            pthread_mutex_lock(&p->mu);
+            pthread_cond_signal(&p->done);
+            pthread_mutex_unlock(&p->mu);
+        }
+    }
+}
+
+static void pool_stop(struct NnPool *p) {
+    pthread_mutex_lock(&p->mu);
+    p->quit = 1;
+    pthread_cond_broadcast(&p->wake);
+    pthread_mutex_unlock(&p->mu);
+    for (int i = 0; i < p->nworkers; i++) pthread_join(p->tid[i], NULL);
+    pthread_mutex_destroy(&p->mu);
+    pthread_cond_destroy(&p->wake);
+    pthread_cond_destroy(&p->done);
+    free(p);
+}
+
+/* A pool of `workers` threads, or NULL (no memory, or no thread could start: the caller runs serially). */
+static struct NnPool *pool_start(int workers) {
+    struct NnPool *p = calloc(1, sizeof *p);
+    if (!p) return NULL;
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->wake, NULL);
+    pthread_cond_init(&p->done, NULL);
+    atomic_init(&p->gen, 0);
+    atomic_init(&p->pending, 0);
+    for (int i = 0; i < workers; i++) {
+        WorkerArg *wa = malloc(sizeof *wa);
+        if (!wa) break;
+        *wa = (WorkerArg){p, i + 1};
+        if (pthread_create(&p->tid[i], NULL, worker_main, wa) != 0) {
+            free(wa);
+            break;
+        }
+        p->nworkers++;
+    }
+    if (p->nworkers < workers) {
+        pool_stop(p);
+        return NULL;
+    }
+    return p;
 }
 
 void nn_parallel_for(NnCtx *ctx, int64_t n, nn_range_fn fn, void *arg) {
     int t = ctx->threads;
+    if (t > NN_MAX_THREADS) t = NN_MAX_THREADS;
     if (t > n) t = (int)n;
-    if (t <= 1) {
+    if (t <= 1 || in_parallel) {
         if (n > 0) fn(arg, 0, n);
         return;
     }
-    Range r[64];
-    pthread_t tid[64];
-    if (t > 64) t = 64;
-    for (int i = 0; i < t; i++) r[i] = (Range){fn, arg, n * i / t, n * (i + 1) / t};
-    int started[64] = {0};
-    for (int i = 1; i < t; i++) started[i] = pthread_create(&tid[i], NULL, run_range, &r[i]) == 0;
-    run_range(&r[0]);
-    for (int i = 1; i < t; i++) {
-        if (started[i]) pthread_join(tid[i], NULL);
-        else run_range(&r[i]); /* could not start a thread: do its share here */
+    int want = (ctx->threads > NN_MAX_THREADS ? NN_MAX_THREADS : ctx->threads) - 1;
+    if (ctx->pool && ctx->pool->nworkers != want) {
+        pool_stop(ctx->pool);
+        ctx->pool = NULL;
+    }
+    if (!ctx->pool) ctx->pool = pool_start(want);
+    struct NnPool *p = ctx->pool;
+    if (!p) { /* no threads to be had: the same ranges, one after the other */
+        for (int i = 0; i < t; i++) fn(arg, n * i / t, n * (i + 1) / t);
+        return;
+    }
+    p->fn = fn;
+    p->arg = arg;
+    p->n = n;
+    p->t = t;
+    atomic_store_explicit(&p->pending, p->nworkers, memory_order_relaxed);
+    pthread_mutex_lock(&p->mu);
+    atomic_fetch_add_explicit(&p->gen, 1, memory_order_release);
+    pthread_cond_broadcast(&p->wake);
+    pthread_mutex_unlock(&p->mu);
+    in_parallel = 1;
+    fn(arg, 0, n / t);
+    in_parallel = 0;
+    int spins = 0;
+    while (atomic_load_explicit(&p->pending, memory_order_acquire) > 0 && spins < SPIN_ROUNDS) {
+        cpu_relax();
+        spins++;
+    }
+    if (atomic_load_explicit(&p->pending, memory_order_acquire) > 0) {
+        pthread_mutex_lock(&p->mu);
+        while (atomic_load_explicit(&p->pending, memory_order_acquire) > 0) pthread_cond_wait(&p->done, &p->mu);
+        pthread_mutex_unlock(&p->mu);
     }
 }

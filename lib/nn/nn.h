@@ -63,21 +63,27 @@ typedef enum { NN_INFER = 0, NN_TRAIN = 1, NN_EVAL_GRAD = 2 } NnMode;
 
 typedef enum { NN_CPU = 0, NN_CUDA = 1 } NnDevice;
 
+#define NN_MAX_THREADS 64
+
 typedef struct NnCtx {
     NnDevice device;
     int threads;       /* worker threads for own kernels (OpenBLAS is set to the same count) */
     float *scratch;    /* workspace, grown by nn_scratch() */
     size_t scratch_len;
+    struct NnPool *pool; /* threads - 1 workers, started by the first parallel call */
 } NnCtx;
 
 /* Returns 0 or -1 with err_set(). */
 int nn_ctx_init(NnCtx *ctx, int threads);
+/* Stops the workers and frees the workspace. */
 void nn_ctx_free(NnCtx *ctx);
 /* At least n floats of workspace (contents undefined), or NULL with err_set(). Valid until the next call. */
 float *nn_scratch(NnCtx *ctx, size_t n);
 
-/* Run fn(ctx_arg, begin, end) over [0, n) split into ctx->threads contiguous ranges, in parallel,
- * and return when all are done. Ranges depend only on n and the thread count. */
+/* Run fn(ctx_arg, begin, end) over [0, n) split into ctx->threads contiguous ranges, in parallel (the
+ * calling thread runs the first, ctx's persistent workers the others), and return when all are done.
+ * Ranges depend only on n and the thread count. One caller per ctx at a time; a range function that
+ * calls nn_parallel_for itself gets a serial run. */
 typedef void (*nn_range_fn)(void *arg, int64_t begin, int64_t end);
 void nn_parallel_for(NnCtx *ctx, int64_t n, nn_range_fn fn, void *arg);
 
