@@ -101,6 +101,7 @@ static void meta_model(Meta *md, const TrainOptions *o, const Model *m, const St
     meta_add(md, "input_shape", "%dx%dx%d", m->in_c, m->in_h, m->in_w);
     meta_add(md, "n_classes", "%d", m->n_classes);
     meta_add(md, "in_chans", "%s", m->stem_repeat ? "repeat" : "native");
+    meta_add(md, "in_norm", "%s", m->in_norm ? "imagenet" : "none");
     meta_add(md, "epoch", "%d", s->best_epoch + 1);
     meta_add(md, "monitor", "%s", o->monitor_acc ? "val_acc" : "val_loss");
     meta_add(md, "best", "%.17g", s->best);

@@ -118,8 +118,12 @@ static int parse_classes(const char *json, int k, StrList *names) {
 
 /* The checkpoint's network with its weights (a repeated three-channel stem when it was trained so). */
 static int load_model(Model *m, const StFile *f, const char *arch, int c, int h, int w, int k) {
-    const char *ic = st_meta_get(f, "in_chans");
-    ModelOptions mo = {.stem_repeat = ic && strcmp(ic, "repeat") == 0};
+    const char *ic = st_meta_get(f, "in_chans"), *in = st_meta_get(f, "in_norm");
+    if (in && strcmp(in, "none") && strcmp(in, "imagenet")) {
+        err_set("%s: unknown in_norm '%.40s' in the checkpoint's metadata (none or imagenet)", f->name, in);
+        return -1;
+    }
+    ModelOptions mo = {.stem_repeat = ic && strcmp(ic, "repeat") == 0, .in_norm = in && strcmp(in, "imagenet") == 0};
     if (model_create_opts(m, arch, c, h, w, k, &mo) < 0) {
         err_prefix(f->name); /* "unknown architecture ..." does not name the file */
         return -1;

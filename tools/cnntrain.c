@@ -37,6 +37,9 @@ static const char USAGE[] =
     "      --in-chans native|repeat  native: a one-channel stem (default); repeat: the spectrogram goes to\n"
     "                            torchvision's three-channel stem as three identical channels (computed through\n"
     "                            the stem's weights summed over them; default with --pretrained)\n"
+    "      --in-norm none|imagenet  imagenet: normalise the three repeated channels with ImageNet's mean and\n"
+    "                            std, as torchvision's Normalize before pretrained weights (needs --in-chans\n"
+    "                            repeat; still computed on one channel; default none)\n"
     "      --pretrained FILE     start from torchvision weights: a state_dict as .pth (torchvision's download)\n"
     "                            or .safetensors; the classifier is new (its keys may differ)\n"
     "      --init CKPT           start from one of our checkpoints (the classifier is kept from it only if the\n"
@@ -78,7 +81,7 @@ enum {
     O_TRAIN = 256, O_TRAIN_LABELS, O_VAL, O_VAL_LABELS, O_CLASSES, O_FRONTEND, O_ARCH, O_DROPOUT, O_INIT, O_EPOCHS,
     O_BATCH, O_LR, O_WD, O_OPTIMIZER, O_MOMENTUM, O_SCHEDULE, O_WARMUP, O_PATIENCE, O_MONITOR, O_NO_CW, O_SMOOTH,
     O_CLIP, O_NO_AUG, O_FMASK, O_TMASK, O_MASKS, O_MIXUP, O_SEED, O_THREADS, O_STATE, O_RESUME, O_HISTORY,
-    O_DROP_PATH, O_IN_CHANS, O_PRETRAINED, O_FREEZE, O_UNFREEZE_AT, O_LR_BACKBONE
+    O_DROP_PATH, O_IN_CHANS, O_IN_NORM, O_PRETRAINED, O_FREEZE, O_UNFREEZE_AT, O_LR_BACKBONE
 };
 
 static const struct option LONGOPTS[] = {
@@ -91,7 +94,7 @@ static const struct option LONGOPTS[] = {
     {"label-smoothing", 1, 0, O_SMOOTH}, {"clip", 1, 0, O_CLIP}, {"no-augment", 0, 0, O_NO_AUG},
     {"freq-mask", 1, 0, O_FMASK}, {"time-mask", 1, 0, O_TMASK}, {"masks", 1, 0, O_MASKS}, {"mixup", 1, 0, O_MIXUP}, {"seed", 1, 0, O_SEED},
     {"threads", 1, 0, O_THREADS}, {"output", 1, 0, 'o'}, {"state", 1, 0, O_STATE}, {"resume", 1, 0, O_RESUME},
-    {"history", 1, 0, O_HISTORY}, {"drop-path", 1, 0, O_DROP_PATH}, {"in-chans", 1, 0, O_IN_CHANS},
+    {"history", 1, 0, O_HISTORY}, {"drop-path", 1, 0, O_DROP_PATH}, {"in-chans", 1, 0, O_IN_CHANS}, {"in-norm", 1, 0, O_IN_NORM},
     {"pretrained", 1, 0, O_PRETRAINED}, {"freeze", 1, 0, O_FREEZE}, {"unfreeze-at", 1, 0, O_UNFREEZE_AT},
     {"lr-backbone", 1, 0, O_LR_BACKBONE}, {"quiet", 0, 0, 'q'}, {"verbose", 0, 0, 'v'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
 
@@ -171,6 +174,7 @@ int main(int argc, char **argv) {
     const char *arch = "baseline", *pretrained = NULL;
     double dropout = -1, drop_path = -1;
     int in_chans = -1; /* -1: default (repeat with --pretrained), 0 native, 1 repeat */
+    int in_norm = 0;   /* 1: ImageNet mean/std of the repeated channels */
     int c;
     while ((c = getopt_long(argc, argv, "o:qvh", LONGOPTS, NULL)) != -1) {
         switch (c) {
@@ -187,6 +191,10 @@ int main(int argc, char **argv) {
         case O_IN_CHANS:
             if (strcmp(optarg, "native") && strcmp(optarg, "repeat")) usage_error("bad value for --in-chans:", optarg);
             in_chans = strcmp(optarg, "repeat") == 0;
+            break;
+        case O_IN_NORM:
+            if (strcmp(optarg, "none") && strcmp(optarg, "imagenet")) usage_error("bad value for --in-norm:", optarg);
+            in_norm = strcmp(optarg, "imagenet") == 0;
             break;
         case O_PRETRAINED: pretrained = optarg; break;
         case O_FREEZE:
@@ -242,6 +250,7 @@ int main(int argc, char **argv) {
     if (o.unfreeze_at && !o.freeze_backbone) usage_error("--unfreeze-at needs --freeze backbone", NULL);
     if (in_chans < 0) in_chans = pretrained != NULL;
     if (in_chans == 1 && strcmp(arch, "baseline") == 0) usage_error("--in-chans repeat needs a torchvision architecture, not", arch);
+    if (in_norm && in_chans != 1) usage_error("--in-norm imagenet needs --in-chans repeat (it normalises RGB channels)", NULL);
     { /* an unknown --arch is bad usage (exit 2), found before any data is read */
         char known[256], want[64];
         size_t n = 0;
@@ -312,7 +321,7 @@ int main(int argc, char **argv) {
         outfile_abort(&probe);
     }
     o.classes_json = cj;
-    ModelOptions mo = {.stem_repeat = in_chans == 1};
+    ModelOptions mo = {.stem_repeat = in_chans == 1, .in_norm = in_norm};
     if (model_create_opts(&m, arch, train.c, train.f, train.t, k, &mo) < 0) goto fail;
     model_init_weights(&m, o.seed);
     if (dropout >= 0) m.dropout = (float)dropout;

@@ -37,27 +37,81 @@ int convbn_register(ConvBn *u, ParamTable *t, const char *conv_name, const char 
     return ok ? 0 : -1;
 }
 
-int convbn_set_repeat(ConvBn *u) {
+int convbn_set_repeat(ConvBn *u, const float *mean, const float *std) {
     size_t kk = (size_t)u->conv.K * u->conv.KH * u->conv.KW;
     u->repeat = 1;
     u->wsum = malloc(sizeof(float) * kk);
     u->dwsum = malloc(sizeof(float) * kk);
-    if (!u->wsum || !u->dwsum) {
+    int ok = u->wsum && u->dwsum;
+    if (mean && std) {
+        u->norm = 1;
+        for (int c = 0; c < 3; c++) {
+            u->inv_std[c] = 1.0f / std[c];
+            u->mean_std[c] = mean[c] / std[c];
+        }
+        u->wm = malloc(sizeof(float) * kk);
+        u->dwm = malloc(sizeof(float) * kk);
+        ok &= u->wm && u->dwm;
+    }
+    if (!ok) {
         err_set("out of memory");
         return -1;
     }
     return 0;
 }
 
-/* The conv weight the unit runs with: the table's, or the repeated stem's sum over its three channels. */
+/* The conv weight the unit runs with: the table's, or the repeated stem's sum over its three channels
+ * (divided by their std when normalised; wm then gets the ones image's weight). */
 static const float *run_weight(ConvBn *u, ParamTable *t) {
     const float *w = params_data(t, u->pw);
     if (!u->repeat) return w;
     size_t k = (size_t)u->conv.K, kk = (size_t)u->conv.KH * u->conv.KW;
     for (size_t o = 0; o < k; o++)
-        for (size_t i = 0; i < kk; i++)
-            u->wsum[o * kk + i] = (w[(o * 3 + 0) * kk + i] + w[(o * 3 + 1) * kk + i]) + w[(o * 3 + 2) * kk + i];
+        for (size_t i = 0; i < kk; i++) {
+            float w0 = w[(o * 3 + 0) * kk + i], w1 = w[(o * 3 + 1) * kk + i], w2 = w[(o * 3 + 2) * kk + i];
+            if (!u->norm) {
+                u->wsum[o * kk + i] = (w0 + w1) + w2;
+                continue;
+            }
+            const float *a = u->inv_std, *b = u->mean_std;
+            u->wsum[o * kk + i] = (w0 * a[0] + w1 * a[1]) + w2 * a[2];
+            u->wm[o * kk + i] = (w0 * b[0] + w1 * b[1]) + w2 * b[2];
+        }
     return u->wsum;
+}
+
+/* The one-image shape of the ones-image convolution. */
+static Conv2dShape ones_shape(const ConvBn *u) {
+    Conv2dShape s = u->conv;
+    s.N = 1;
+    return s;
+}
+
+typedef struct {
+    const ConvBn *u;
+    float *y;
+} CorrArgs;
+
+/* y[n, k] -= corr[k] over planes (n, k). */
+NN_CLONES static void subtract_corr(void *arg, int64_t p0, int64_t p1) {
+    const CorrArgs *a = arg;
+    int64_t P = (int64_t)a->u->conv.OH * a->u->conv.OW, K = a->u->conv.K;
+    for (int64_t p = p0; p < p1; p++) {
+        float *y = a->y + p * P;
+        const float *c = a->u->corr + (p % K) * P;
+        for (int64_t i = 0; i < P; i++) y[i] = y[i] - c[i];
+    }
+}
+
+/* The stem's convolution into y, normalised input included (after run_weight). */
+static int stem_conv(NnCtx *ctx, ConvBn *u, const float *x, const float *w, float *y) {
+    if (conv2d_forward(ctx, &u->conv, x, w, NULL, y) < 0) return -1;
+    if (!u->norm) return 0;
+    Conv2dShape os = ones_shape(u);
+    if (conv2d_forward(ctx, &os, u->ones, u->wm, NULL, u->corr) < 0) return -1;
+    CorrArgs a = {u, y};
+    nn_parallel_for(ctx, (int64_t)u->conv.N * u->conv.K, subtract_corr, &a);
+    return 0;
 }
 
 int convbn_set_batch(ConvBn *u, int n, int h, int w, int *oh, int *ow) {
@@ -83,7 +137,17 @@ int convbn_alloc(ConvBn *u, size_t numel) {
     u->invstd = malloc(sizeof(float) * (size_t)u->conv.K);
     u->scale = malloc(sizeof(float) * (size_t)u->conv.K);
     u->shift = malloc(sizeof(float) * (size_t)u->conv.K);
-    if (!u->conv_out || !u->mean || !u->invstd || !u->scale || !u->shift) {
+    int ok = u->conv_out && u->mean && u->invstd && u->scale && u->shift;
+    if (u->norm) {
+        size_t hw = (size_t)u->conv.H * u->conv.W, o = (size_t)u->conv.K * u->conv.OH * u->conv.OW;
+        u->ones = malloc(sizeof(float) * hw);
+        u->corr = malloc(sizeof(float) * o);
+        u->dysum = malloc(sizeof(float) * o);
+        ok &= u->ones && u->corr && u->dysum;
+        if (u->ones)
+            for (size_t i = 0; i < hw; i++) u->ones[i] = 1.0f;
+    }
+    if (!ok) {
         convbn_free(u);
         err_set("out of memory for activations (%zu floats)", numel);
         return -1;
@@ -95,7 +159,9 @@ void convbn_destroy(ConvBn *u) {
     convbn_free(u);
     free(u->wsum);
     free(u->dwsum);
-    u->wsum = u->dwsum = NULL;
+    free(u->wm);
+    free(u->dwm);
+    u->wsum = u->dwsum = u->wm = u->dwm = NULL;
 }
 
 void convbn_free(ConvBn *u) {
@@ -104,7 +170,10 @@ void convbn_free(ConvBn *u) {
     free(u->invstd);
     free(u->scale);
     free(u->shift);
-    u->conv_out = u->mean = u->invstd = u->scale = u->shift = NULL;
+    free(u->ones);
+    free(u->corr);
+    free(u->dysum);
+    u->conv_out = u->mean = u->invstd = u->scale = u->shift = u->ones = u->corr = u->dysum = NULL;
 }
 
 int convbn_forward_infer(NnCtx *ctx, ConvBn *u, ParamTable *t, const float *x, const float *res, ActKind res_act,
@@ -114,6 +183,16 @@ int convbn_forward_infer(NnCtx *ctx, ConvBn *u, ParamTable *t, const float *x, c
         return -1;
     }
     u->train = u->kept = 0;
+    if (u->norm) { /* the correction comes before BN: no epilogue; BN and the activation in place */
+        if (res || plane_mean) {
+            err_set("convbn: the normalised stem has no residual or plane-mean epilogue");
+            return -1;
+        }
+        if (stem_conv(ctx, u, x, run_weight(u, t), out) < 0) return -1;
+        batchnorm2d_forward_eval(ctx, &u->bn, out, params_data(t, u->pbw), params_data(t, u->pbb),
+                                 params_data(t, u->prm), params_data(t, u->prv), out, NULL, NULL);
+        return 0;
+    }
     batchnorm2d_eval_affine(u->conv.K, u->bn.eps, params_data(t, u->pbw), params_data(t, u->pbb),
                             params_data(t, u->prm), params_data(t, u->prv), u->scale, u->shift);
     ConvEpilogue ep = {.scale = u->scale, .shift = u->shift, .res = res, .act = res ? res_act : u->act,
@@ -123,7 +202,7 @@ int convbn_forward_infer(NnCtx *ctx, ConvBn *u, ParamTable *t, const float *x, c
 
 int convbn_forward(NnCtx *ctx, ConvBn *u, ParamTable *t, const float *x, NnMode mode, float *out) {
     if (mode == NN_INFER) return convbn_forward_infer(ctx, u, t, x, NULL, ACT_NONE, NULL, out);
-    if (conv2d_forward(ctx, &u->conv, x, run_weight(u, t), NULL, u->conv_out) < 0) return -1;
+    if (stem_conv(ctx, u, x, run_weight(u, t), u->conv_out) < 0) return -1;
     u->train = mode == NN_TRAIN;
     u->kept = 1;
     if (u->train)
@@ -193,9 +272,27 @@ int convbn_backward(NnCtx *ctx, ConvBn *u, ParamTable *t, const float *x, const 
     if (conv2d_backward(ctx, &u->conv, x, u->wsum, dout, dx, frozen ? NULL : u->dwsum, NULL) < 0) return -1;
     if (frozen) return 0;
     float *dw = params_grad(t, u->pw);
+    if (!u->norm) {
+        for (size_t o = 0; o < k; o++)
+            for (int c = 0; c < 3; c++)
+                for (size_t i = 0; i < kk; i++) dw[(o * 3 + c) * kk + i] += u->dwsum[o * kk + i];
+        return 0;
+    }
+    /* the ones image's weight gradient, for the output gradient summed over the batch */
+    size_t plane = (size_t)k * u->conv.OH * u->conv.OW;
+    memcpy(u->dysum, dout, sizeof(float) * plane);
+    for (int img = 1; img < u->conv.N; img++) {
+        const float *d = dout + (size_t)img * plane;
+        for (size_t i = 0; i < plane; i++) u->dysum[i] += d[i];
+    }
+    memset(u->dwm, 0, sizeof(float) * k * kk);
+    Conv2dShape os = ones_shape(u);
+    if (conv2d_backward(ctx, &os, u->ones, u->wm, u->dysum, NULL, u->dwm, NULL) < 0) return -1;
+    const float *a = u->inv_std, *b = u->mean_std;
     for (size_t o = 0; o < k; o++)
         for (int c = 0; c < 3; c++)
-            for (size_t i = 0; i < kk; i++) dw[(o * 3 + c) * kk + i] += u->dwsum[o * kk + i];
+            for (size_t i = 0; i < kk; i++)
+                dw[(o * 3 + c) * kk + i] += u->dwsum[o * kk + i] * a[c] - u->dwm[o * kk + i] * b[c];
     return 0;
 }
 

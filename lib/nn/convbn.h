@@ -18,7 +18,14 @@
  * Repeated input (a stem fed one channel as three identical ones, ModelOptions.stem_repeat): the weight
  * keeps torchvision's (K, 3, KH, KW) shape, the convolution runs on one channel with the weights summed
  * over the three (same outputs, a third of the work), and the weight gradient, which is the same for
- * the three channels, is added to each. */
+ * the three channels, is added to each.
+ * Normalised repeated input (ModelOptions.in_norm, torchvision's Normalize(mean, std) of the three
+ * channels): the stem sees x_c = (x - m_c) / s_c, zero-padded. The convolution of that is
+ *   conv(sum_c W_c / s_c, x) - conv(sum_c W_c m_c / s_c, ones)
+ * where ones is an all-ones image of the input's size, zero-padded like x: the second term is the same
+ * for every image (it differs from a constant only near the borders), computed once per forward on one
+ * image, so the stem still runs on one channel. Backward: dW_c = dW_x / s_c - dW_ones m_c / s_c, with
+ * dW_ones the weight gradient of the ones-image convolution for the batch's summed output gradient. */
 #ifndef AUDIOCNN_NN_CONVBN_H
 #define AUDIOCNN_NN_CONVBN_H
 
@@ -40,6 +47,11 @@ typedef struct ConvBn {
     float *scale, *shift;             /* NN_INFER: the eval BN's affine map (K each) */
     int repeat;                       /* 1: registered with 3 input channels, run on 1 (see above) */
     float *wsum, *dwsum;              /* repeat: the summed weight and its gradient (K*KH*KW each) */
+    int norm;                         /* repeat with per-channel normalisation (see above) */
+    float inv_std[3], mean_std[3];    /* norm: 1 / s_c and m_c / s_c */
+    float *wm, *dwm;                  /* norm: sum_c W_c m_c / s_c and its gradient (K*KH*KW each) */
+    float *ones, *corr, *dysum;       /* norm: the ones image (H*W), its convolution and the summed
+                                       * output gradient (K*OH*OW each) */
 } ConvBn;
 
 /* Register the unit's parameters: conv weight (k, c/groups, ks, ks) under "<conv_name>.weight" and the
@@ -48,8 +60,9 @@ typedef struct ConvBn {
 int convbn_register(ConvBn *u, ParamTable *t, const char *conv_name, const char *bn_name, int c, int k, int ks,
                     int stride, int pad, int groups, ActKind act, double eps, double momentum);
 
-/* Make a unit registered with 3 input channels take 1 (see above). Returns 0 or -1 (no memory). */
-int convbn_set_repeat(ConvBn *u);
+/* Make a unit registered with 3 input channels take 1 (see above); mean and std (3 each, or NULL: none)
+ * normalise the three channels. Returns 0 or -1 (no memory). */
+int convbn_set_repeat(ConvBn *u, const float *mean, const float *std);
 
 /* Shapes for a batch of n images of h x w; *oh, *ow receive the output size. Returns 0 or -1. */
 int convbn_set_batch(ConvBn *u, int n, int h, int w, int *oh, int *ow);

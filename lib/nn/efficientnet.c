@@ -358,7 +358,7 @@ int efficientnet_create(Model *m) {
     int c = make_divisible(STAGE[0][3] * WIDTH[v]);
     int ok = convbn_register(&r->stem, t, "features.0.0", "features.0.1", m->stem_repeat ? 3 : m->in_c, c, 3, 2, 1, 1,
                              ACT_SILU, eps, mom) == 0;
-    if (ok && m->stem_repeat) ok &= convbn_set_repeat(&r->stem) == 0;
+    if (ok && m->stem_repeat) ok &= convbn_set_repeat(&r->stem, m->in_norm ? MODEL_IMAGENET_MEAN : NULL, MODEL_IMAGENET_STD) == 0;
     char cn[PARAM_NAME_MAX], bn[PARAM_NAME_MAX];
     int bi = 0;
     for (int s = 0; ok && s < 7; s++) {

@@ -4,6 +4,10 @@
 
 #include <string.h>
 
+/* torchvision's transforms.Normalize for ImageNet weights */
+const float MODEL_IMAGENET_MEAN[3] = {0.485f, 0.456f, 0.406f};
+const float MODEL_IMAGENET_STD[3] = {0.229f, 0.224f, 0.225f};
+
 const char *model_architectures(void) {
     return "baseline, resnet18, resnet34, resnet50, resnet101, resnet152, efficientnet_b0, efficientnet_b1, "
            "efficientnet_b2, efficientnet_b3, efficientnet_b4, efficientnet_b5, efficientnet_b6, efficientnet_b7";
@@ -18,6 +22,7 @@ int model_create_opts(Model *m, const char *arch, int in_c, int in_h, int in_w, 
     memset(m, 0, sizeof *m);
     m->head_prefix = "classifier.";
     m->stem_repeat = o ? o->stem_repeat : 0;
+    m->in_norm = o ? o->in_norm : 0;
     if (strlen(arch) >= sizeof m->arch) {
         err_set("unknown architecture '%.40s' (known: %s)", arch, model_architectures());
         return -1;
@@ -33,6 +38,10 @@ int model_create_opts(Model *m, const char *arch, int in_c, int in_h, int in_w, 
         return -1;
     }
     int rc;
+    if (m->in_norm && !m->stem_repeat) {
+        err_set("ImageNet normalisation is per RGB channel: it needs the repeated three-channel stem");
+        return -1;
+    }
     if (m->stem_repeat && (in_c != 1 || strcmp(arch, "baseline") == 0)) {
         err_set("a repeated three-channel stem needs a one-channel input and a torchvision architecture (%s, %d channels)",
                 arch, in_c);

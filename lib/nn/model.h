@@ -15,6 +15,9 @@
  *   stem_repeat   the data's one channel goes to a three-channel stem as three identical channels
  *                 (torchvision weights load unchanged); computed as one channel through the stem's
  *                 weights summed over its input channels: the same outputs at a third of the cost.
+ *   in_norm       with stem_repeat: the three channels are normalised as torchvision's
+ *                 Normalize(MODEL_IMAGENET_MEAN, MODEL_IMAGENET_STD) does for ImageNet weights, still
+ *                 computed on one channel (nn/convbn.h).
  * Fine-tuning: with frozen_backbone set, every parameter outside the head (names starting with
  * head_prefix) is frozen: the backbone runs as in NN_INFER even in training (eval-mode BN, nothing
  * kept), and backward stops at the head (nothing is computed for the backbone). */
@@ -36,6 +39,7 @@ struct Model {
     float dropout;        /* the classifier's dropout probability (the architecture's default) */
     float stochastic_depth; /* EfficientNet's drop-path rate (block i of B drops with rate * i / B; 0.2) */
     int stem_repeat;      /* see above */
+    int in_norm;          /* see above */
     int frozen_backbone;  /* see above; set with model_freeze_backbone() */
     const char *head_prefix; /* "classifier.", "fc.": the parameters a new data set replaces */
     void *impl;
@@ -45,10 +49,13 @@ struct Model {
     void (*destroy)(Model *m);
 };
 
+extern const float MODEL_IMAGENET_MEAN[3], MODEL_IMAGENET_STD[3];
+
 /* Returns 0, or -1 with err_set() (unknown architecture, input too small, no memory). */
 int model_create(Model *m, const char *arch, int in_c, int in_h, int in_w, int n_classes);
 typedef struct ModelOptions {
     int stem_repeat; /* 1: a one-channel input through a three-channel stem (in_c must be 1) */
+    int in_norm;     /* 1: ImageNet mean/std normalisation of the repeated channels (needs stem_repeat) */
 } ModelOptions;
 int model_create_opts(Model *m, const char *arch, int in_c, int in_h, int in_w, int n_classes,
                       const ModelOptions *o);

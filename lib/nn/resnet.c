@@ -282,7 +282,7 @@ int resnet_create(Model *m) {
     ParamTable *t = &m->params;
     int ok = convbn_register(&r->stem, t, "conv1", "bn1", m->stem_repeat ? 3 : m->in_c, 64, 7, 2, 3, 1, ACT_RELU, 1e-5,
                              0.1) == 0;
-    if (ok && m->stem_repeat) ok &= convbn_set_repeat(&r->stem) == 0;
+    if (ok && m->stem_repeat) ok &= convbn_set_repeat(&r->stem, m->in_norm ? MODEL_IMAGENET_MEAN : NULL, MODEL_IMAGENET_STD) == 0;
     int inplanes = 64, bi = 0;
     char cn[PARAM_NAME_MAX], bn[PARAM_NAME_MAX];
     for (int l = 0; ok && l < 4; l++) {

@@ -22,6 +22,29 @@ bad = [k for k in names if k not in b or a[k].tobytes() != b[k].tobytes()]
 sys.exit(1 if bad or not names else 0)
 EOF
 
+# norm.py CKPT X PREDICTIONS: the checkpoint's resnet18 in torchvision, input repeated to three channels and
+# normalised with ImageNet's statistics when its metadata says in_norm=imagenet, predicts what cnneval did
+cat > norm.py <<'EOF'
+import sys, numpy as np, torch, torchvision
+from safetensors import safe_open
+from safetensors.torch import load_file
+meta = safe_open(sys.argv[1], "pt").metadata()
+assert meta["in_norm"] == "imagenet" and meta["in_chans"] == "repeat", meta
+sd = load_file(sys.argv[1])
+m = torchvision.models.resnet18(weights=None, num_classes=sd["fc.weight"].shape[0])
+m.load_state_dict(sd, strict=True)
+m.eval()
+x = torch.from_numpy(np.load(sys.argv[2])).repeat(1, 3, 1, 1)
+x = torchvision.transforms.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])(x)
+with torch.no_grad():
+    pred = m(x).argmax(1).numpy()
+rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[3])]
+col = rows[0].index("predicted")
+names = [l.split("\t")[1].strip() for l in open("split/classes.tsv")][1:]
+ours = [names.index(r[col]) if r[col] in names else int(r[col]) for r in rows[1:]]
+sys.exit(0 if list(pred) == ours else 1)
+EOF
+
 for arch in resnet18 efficientnet_b0; do
     check "$arch trains from scratch (native one-channel stem) and cnneval reads it" \
         bash -c "$B/cnntrain ${T[*]} --arch $arch -o $arch.safetensors && $B/cnneval -q $arch.safetensors test.npy -o ev-$arch && test -s ev-$arch/metrics.json"
@@ -73,6 +96,9 @@ ours = [names.index(r[col]) if r[col] in names else int(r[col]) for r in rows[1:
 sys.exit(0 if list(pred) == ours else 1)
 EOF
     done
+    # --in-norm imagenet: recorded, and our checkpoint in torchvision behind Normalize predicts as cnneval does
+    check "resnet18 --in-norm imagenet: in_norm=imagenet recorded; same predictions in torchvision behind Normalize" \
+        bash -c "$B/cnntrain ${T[*]} --arch resnet18 --pretrained resnet18-tv.pth --in-norm imagenet -o n.safetensors && $B/cnneval -q n.safetensors test.npy -o ev-n && $PY norm.py n.safetensors test.npy ev-n/predictions.tsv"
     expect_error "--pretrained of another architecture names the keys" "resnet18-tv.pth: does not match the model: .*missing" 1 \
         $B/cnntrain "${T[@]}" --arch efficientnet_b0 --pretrained resnet18-tv.pth -o x.safetensors
     no_partial "no checkpoint after a --pretrained error" x.safetensors
@@ -91,6 +117,10 @@ expect_error "--in-chans of an unknown kind" "bad value for --in-chans: 2" 2 \
     $B/cnntrain "${T[@]}" --arch resnet18 --in-chans 2 -o x.safetensors
 expect_error "--in-chans repeat with the baseline" "needs a torchvision architecture" 2 \
     $B/cnntrain "${T[@]}" --in-chans repeat -o x.safetensors
+expect_error "--in-norm of an unknown kind" "bad value for --in-norm: rgb" 2 \
+    $B/cnntrain "${T[@]}" --arch resnet18 --in-chans repeat --in-norm rgb -o x.safetensors
+expect_error "--in-norm imagenet without --in-chans repeat" "needs --in-chans repeat" 2 \
+    $B/cnntrain "${T[@]}" --arch resnet18 --in-norm imagenet -o x.safetensors
 expect_error "--freeze of an unknown part" "bad value for --freeze: head" 2 \
     $B/cnntrain "${T[@]}" --arch resnet18 --freeze head -o x.safetensors
 expect_error "--unfreeze-at without --freeze" "needs --freeze backbone" 2 \

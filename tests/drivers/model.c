@@ -2,7 +2,8 @@
  * PyTorch made.
  *   model DIR ARCH N_CLASSES train|eval|frozen REPEAT
  * reads DIR/weights.pth or DIR/weights.safetensors (a torchvision state_dict), DIR/x.npy (N, C, H, W) and DIR/dlogits.npy
- * (N, K); REPEAT 1 feeds a one-channel x to a three-channel stem (ModelOptions.stem_repeat). Dropout
+ * (N, K); REPEAT 1 feeds a one-channel x to a three-channel stem (ModelOptions.stem_repeat), 2 also
+ * normalises the three channels with ImageNet's mean and std (ModelOptions.in_norm). Dropout
  * and stochastic depth are off (PyTorch draws other masks). Writes DIR/c.safetensors: "logits",
  * "grad.<name>" for every trainable tensor (after backward of sum(logits * dlogits)) and "after.<name>"
  * for every buffer (BN statistics after the forward). "frozen" trains with the backbone frozen. In eval
@@ -41,7 +42,7 @@ int main(int argc, char **argv) {
         return 1;
     }
     Model m;
-    ModelOptions mo = {.stem_repeat = atoi(argv[5])};
+    ModelOptions mo = {.stem_repeat = atoi(argv[5]) >= 1, .in_norm = atoi(argv[5]) == 2};
     TRY(model_create_opts(&m, arch, (int)x.shape[1], (int)x.shape[2], (int)x.shape[3], k, &mo));
     snprintf(path, sizeof path, "%s/weights.pth", dir); /* torch.save's file when the test made one */
     if (access(path, F_OK) != 0) snprintf(path, sizeof path, "%s/weights.safetensors", dir);

@@ -61,12 +61,14 @@ def make(arch, k, seed):
     return m
 
 
-def run(arch, mode, n=4, h=48, w=64, k=5, repeat=False, seed=0, check_grads=True, pth=False):
+def run(arch, mode, n=4, h=48, w=64, k=5, repeat=False, seed=0, check_grads=True, pth=False, norm=False):
     m = make(arch, k, seed)
     g = torch.Generator().manual_seed(seed + 1)
     x = torch.randn(n, 1 if repeat else 3, h, w, generator=g)
     dl = torch.randn(n, k, generator=g)
     xt = x.repeat(1, 3, 1, 1) if repeat else x
+    if norm:  # torchvision's transforms.Normalize with ImageNet's statistics
+        xt = torchvision.transforms.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])(xt)
     (m.train() if mode == "train" else m.eval())
     tmp = tempfile.mkdtemp()
     sd = {name: v.contiguous() for name, v in m.state_dict().items()}
@@ -76,13 +78,14 @@ def run(arch, mode, n=4, h=48, w=64, k=5, repeat=False, seed=0, check_grads=True
         save_file(sd, os.path.join(tmp, "weights.safetensors"))
     np.save(os.path.join(tmp, "x.npy"), x.numpy())
     np.save(os.path.join(tmp, "dlogits.npy"), dl.numpy())
-    subprocess.run([os.path.join(DRIVERS, "model"), tmp, arch, str(k), mode, "1" if repeat else "0"], check=True)
+    subprocess.run([os.path.join(DRIVERS, "model"), tmp, arch, str(k), mode, "2" if norm else "1" if repeat else "0"],
+                   check=True)
     c = load_file(os.path.join(tmp, "c.safetensors"))
     # the reference: the same model in float64 (float32 torch is itself ~1e-4 away from it on deep nets)
     m = m.double()
     logits = m(xt.double())
     (logits * dl.double()).sum().backward()
-    tag = f"{arch} {mode}{' in-chans repeat' if repeat else ''}{' from .pth' if pth else ''}"
+    tag = f"{arch} {mode}{' in-chans repeat' if repeat else ''}{' imagenet-normalised' if norm else ''}{' from .pth' if pth else ''}"
     value(f"{tag} logits", rel(c["logits"], logits.detach().numpy()))
     if mode == "eval":  # the fused inference path (no backward kept) gives the very same bits
         same = c["logits_infer"].tobytes() == c["logits"].tobytes()
@@ -130,6 +133,8 @@ for arch in ("resnet18", "efficientnet_b0"):
     for mode in ("train", "eval"):
         run(arch, mode)
     run(arch, "train", repeat=True, seed=3)
+    run(arch, "train", repeat=True, norm=True, seed=6)
+    run(arch, "eval", repeat=True, norm=True, seed=7)
     run(arch, "frozen", seed=4)
     run(arch, "eval", seed=5, pth=True)
 run("resnet34", "train", n=2, h=48, w=64)
