@@ -309,6 +309,12 @@ void convbn_init(ConvBn *u, ParamTable *t, Rng *r) {
     params_data(t, u->pnb)[0] = 0;
 }
 
+float *convbn_pick_buffer(float **g, int n, const float *a, const float *b, const float *c) {
+    for (int i = 0; i < n; i++)
+        if (g[i] != a && g[i] != b && g[i] != c) return g[i];
+    return NULL; /* not reached with n > 3 */
+}
+
 int convbn_grad_buffers(float **g, int n, size_t floats) {
     for (int i = 0; i < n; i++)
         if (!g[i] && !(g[i] = malloc(sizeof(float) * floats))) {

@@ -93,6 +93,11 @@ int convbn_backward(NnCtx *ctx, ConvBn *u, ParamTable *t, const float *x, const 
  * first backward only, so that inference never holds them. Returns 0 or -1 (no memory). */
 int convbn_grad_buffers(float **g, int n, size_t floats);
 
+/* One of the n rotating buffers g that is none of the (up to three) tensors still needed. With four
+ * buffers there is always one: NN_INFER forwards run through them instead of the per-layer buffers a
+ * backward needs, so inference holds four activations, not all of them. */
+float *convbn_pick_buffer(float **g, int n, const float *a, const float *b, const float *c);
+
 /* torchvision's initialisation: conv kaiming_normal_(mode='fan_out'), BN weight 1, bias 0, running
  * mean 0, var 1, counter 0. */
 void convbn_init(ConvBn *u, ParamTable *t, Rng *r);

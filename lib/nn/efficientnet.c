@@ -135,6 +135,7 @@ static int ensure_batch(Model *m, EffNet *r, int n) {
         }
         size_t d = convbn_out_numel(&b->dw), o = convbn_out_numel(&b->project);
         big = d > big ? d : big;
+        big = o > big ? o : big;
         ok &= convbn_alloc(&b->dw, d) == 0;
         ok &= convbn_alloc(&b->project, o) == 0;
         ALLOC(b->d, d);
@@ -166,21 +167,43 @@ static int ensure_batch(Model *m, EffNet *r, int n) {
 
 static uint64_t block_seed(const Model *m, int i) { return m->dropout_seed ^ (0x5d9a7ull * (uint64_t)(i + 1)); }
 
-/* One MBConv block in NN_INFER: the depthwise unit's epilogue gives SE its squeeze (the plane means),
- * the excitation scales the depthwise output in place, and the projection's epilogue adds the residual
- * (drop-path is the identity in eval mode). Same bits as the NN_EVAL_GRAD path below. */
-static int mbconv_infer(NnCtx *ctx, MBConv *b, ParamTable *t, const float *in) {
+/* One MBConv block in NN_INFER, from in into one of the rotating buffers g (returned): the depthwise
+ * unit's epilogue gives SE its squeeze (the plane means), the excitation scales the depthwise output in
+ * place, and the projection's epilogue adds the residual (drop-path is the identity in eval mode). Same
+ * bits as the NN_EVAL_GRAD path. */
+static float *mbconv_infer(NnCtx *ctx, MBConv *b, ParamTable *t, const float *in, float **g) {
     const float *e = in;
     if (b->has_expand) {
-        if (convbn_forward_infer(ctx, &b->expand, t, in, NULL, ACT_NONE, NULL, b->e) < 0) return -1;
-        e = b->e;
+        float *eb = convbn_pick_buffer(g, 4, in, NULL, NULL);
+        if (convbn_forward_infer(ctx, &b->expand, t, in, NULL, ACT_NONE, NULL, eb) < 0) return NULL;
+        e = eb;
     }
-    if (convbn_forward_infer(ctx, &b->dw, t, e, NULL, ACT_NONE, b->pooled, b->d) < 0) return -1;
+    float *d = convbn_pick_buffer(g, 4, in, e, NULL);
+    if (convbn_forward_infer(ctx, &b->dw, t, e, NULL, ACT_NONE, b->pooled, d) < 0) return NULL;
     se_excite(ctx, &b->se, b->pooled, params_data(t, b->pw1), params_data(t, b->pb1), params_data(t, b->pw2),
               params_data(t, b->pb2), b->h, b->a, b->sc);
-    se_scale(ctx, &b->se, b->d, b->sc, b->d);
-    return convbn_forward_infer(ctx, &b->project, t, b->d, b->use_res ? in : NULL, ACT_NONE, NULL, b->out);
+    se_scale(ctx, &b->se, d, b->sc, d);
+    float *out = convbn_pick_buffer(g, 4, in, d, NULL);
+    if (convbn_forward_infer(ctx, &b->project, t, d, b->use_res ? in : NULL, ACT_NONE, NULL, out) < 0) return NULL;
+    return out;
 }
+
+/* NN_INFER: the blocks above, the stem and head as single convolutions, through four rotating buffers
+ * (the gradient buffers: the memory a backward uses). */
+static int effnet_infer(EffNet *r, NnCtx *ctx, ParamTable *t, const float *x) {
+    float **g = r->g;
+    if (convbn_grad_buffers(g, 4, r->gbig) < 0) return -1;
+    if (convbn_forward_infer(ctx, &r->stem, t, x, NULL, ACT_NONE, NULL, g[0]) < 0) return -1;
+    const float *in = g[0];
+    for (int i = 0; i < r->nblocks; i++)
+        if (!(in = mbconv_infer(ctx, &r->b[i], t, in, g))) return -1;
+    float *h = convbn_pick_buffer(g, 4, in, NULL, NULL);
+    if (convbn_forward_infer(ctx, &r->head, t, in, NULL, ACT_NONE, NULL, h) < 0) return -1;
+    global_avgpool_forward(ctx, &r->gap, h, r->gap_out);
+    return 0;
+}
+
+static int effnet_backbone(NnCtx *ctx, Model *m, EffNet *r, ParamTable *t, const float *x, NnMode bm, uint64_t stream);
 
 static int effnet_forward(Model *m, NnCtx *ctx, const float *x, int n, NnMode mode, uint64_t stream, float *logits) {
     EffNet *r = m->impl;
@@ -190,15 +213,23 @@ static int effnet_forward(Model *m, NnCtx *ctx, const float *x, int n, NnMode mo
     r->mode = mode;
     int fz = r->frozen = m->frozen_backbone;
     NnMode bm = fz ? NN_INFER : mode; /* a frozen backbone: eval mode, and backward stops at the head */
+    if (bm == NN_INFER) {
+        if (effnet_infer(r, ctx, t, x) < 0) return -1;
+    } else if (effnet_backbone(ctx, m, r, t, x, bm, stream) < 0) {
+        return -1;
+    }
+    r->drop.training = mode == NN_TRAIN;
+    dropout_forward(ctx, &r->drop, m->dropout_seed, stream, r->gap_out, r->drop_out, r->drop_mask);
+    linear_forward(ctx, &r->fc, r->drop_out, params_data(t, r->pfw), params_data(t, r->pfb), logits);
+    return 0;
+}
+
+/* The backbone's forward that keeps what backward needs (NN_TRAIN, NN_EVAL_GRAD), into r->gap_out. */
+static int effnet_backbone(NnCtx *ctx, Model *m, EffNet *r, ParamTable *t, const float *x, NnMode bm, uint64_t stream) {
     if (convbn_forward(ctx, &r->stem, t, x, bm, r->stem_out) < 0) return -1;
     const float *in = r->stem_out;
     for (int i = 0; i < r->nblocks; i++) {
         MBConv *b = &r->b[i];
-        if (bm == NN_INFER) {
-            if (mbconv_infer(ctx, b, t, in) < 0) return -1;
-            in = b->out;
-            continue;
-        }
         const float *e = in;
         if (b->has_expand) {
             if (convbn_forward(ctx, &b->expand, t, in, bm, b->e) < 0) return -1;
@@ -217,9 +248,6 @@ static int effnet_forward(Model *m, NnCtx *ctx, const float *x, int n, NnMode mo
     }
     if (convbn_forward(ctx, &r->head, t, in, bm, r->head_out) < 0) return -1;
     global_avgpool_forward(ctx, &r->gap, r->head_out, r->gap_out);
-    r->drop.training = mode == NN_TRAIN;
-    dropout_forward(ctx, &r->drop, m->dropout_seed, stream, r->gap_out, r->drop_out, r->drop_mask);
-    linear_forward(ctx, &r->fc, r->drop_out, params_data(t, r->pfw), params_data(t, r->pfb), logits);
     return 0;
 }
 

@@ -140,6 +140,37 @@ static int ensure_batch(Model *m, ResNet *r, int n) {
     return 0;
 }
 
+/* NN_INFER: every block in epilogues (the last unit adds the shortcut and applies ReLU), its tensors in
+ * the four rotating buffers (the gradient buffers: the same memory a backward uses). */
+static int resnet_infer(ResNet *r, NnCtx *ctx, ParamTable *t, const float *x, float *logits) {
+    float **g = r->g;
+    if (convbn_grad_buffers(g, 4, r->gbig) < 0) return -1;
+    if (convbn_forward_infer(ctx, &r->stem, t, x, NULL, ACT_NONE, NULL, g[0]) < 0) return -1;
+    maxpool2d_forward(ctx, &r->pool, g[0], g[1], r->argmax);
+    const float *in = g[1];
+    for (int i = 0; i < r->nblocks; i++) {
+        Block *b = &r->b[i];
+        const float *sc = in, *uin = in;
+        if (b->has_ds) {
+            float *d = convbn_pick_buffer(g, 4, in, NULL, NULL);
+            if (convbn_forward_infer(ctx, &b->ds, t, in, NULL, ACT_NONE, NULL, d) < 0) return -1;
+            sc = d;
+        }
+        int last = b->nunits - 1;
+        for (int j = 0; j < last; j++) {
+            float *o = convbn_pick_buffer(g, 4, in, sc, uin);
+            if (convbn_forward_infer(ctx, &b->u[j], t, uin, NULL, ACT_NONE, NULL, o) < 0) return -1;
+            uin = o;
+        }
+        float *out = convbn_pick_buffer(g, 4, uin, sc, NULL);
+        if (convbn_forward_infer(ctx, &b->u[last], t, uin, sc, ACT_RELU, NULL, out) < 0) return -1;
+        in = out;
+    }
+    global_avgpool_forward(ctx, &r->gap, in, r->gap_out);
+    linear_forward(ctx, &r->fc, r->gap_out, params_data(t, r->pfw), params_data(t, r->pfb), logits);
+    return 0;
+}
+
 static int resnet_forward(Model *m, NnCtx *ctx, const float *x, int n, NnMode mode, uint64_t stream, float *logits) {
     (void)stream;
     ResNet *r = m->impl;
@@ -149,6 +180,7 @@ static int resnet_forward(Model *m, NnCtx *ctx, const float *x, int n, NnMode mo
     r->mode = mode;
     int fz = r->frozen = m->frozen_backbone;
     NnMode bm = fz ? NN_INFER : mode; /* a frozen backbone: eval mode, and backward stops at the head */
+    if (bm == NN_INFER) return resnet_infer(r, ctx, t, x, logits);
     if (convbn_forward(ctx, &r->stem, t, x, bm, r->stem_out) < 0) return -1;
     maxpool2d_forward(ctx, &r->pool, r->stem_out, r->pooled, r->argmax);
     const float *in = r->pooled;
@@ -165,12 +197,8 @@ static int resnet_forward(Model *m, NnCtx *ctx, const float *x, int n, NnMode mo
             if (convbn_forward(ctx, &b->u[j], t, uin, bm, b->mid[j]) < 0) return -1;
             uin = b->mid[j];
         }
-        if (bm == NN_INFER) { /* relu(bn(conv) + shortcut) in the last unit's epilogue */
-            if (convbn_forward_infer(ctx, &b->u[last], t, uin, sc, ACT_RELU, NULL, b->out) < 0) return -1;
-        } else {
-            if (convbn_forward(ctx, &b->u[last], t, uin, bm, b->out) < 0) return -1;
-            residual_add_relu_forward(ctx, convbn_out_numel(&b->u[last]), b->out, sc, b->out);
-        }
+        if (convbn_forward(ctx, &b->u[last], t, uin, bm, b->out) < 0) return -1;
+        residual_add_relu_forward(ctx, convbn_out_numel(&b->u[last]), b->out, sc, b->out);
         in = b->out;
     }
     global_avgpool_forward(ctx, &r->gap, in, r->gap_out);
