@@ -86,6 +86,7 @@ int main(int argc, char **argv) {
     free(names);
     free(items);
     free(logits);
+    free(logits_infer);
     model_free(&m);
     nn_ctx_free(&ctx);
     tensor_free(&x);
