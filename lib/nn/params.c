@@ -54,14 +54,15 @@ int params_add(ParamTable *t, const char *name, ParamKind kind, int ndim, const 
 int params_alloc(ParamTable *t) {
     size_t bytes = (t->total ? t->total : 1) * sizeof(float);
     bytes = (bytes + 63) & ~(size_t)63;
-    if (posix_memalign((void **)&t->data, 64, bytes) != 0 || posix_memalign((void **)&t->grad, 64, bytes) != 0) {
+    /* the gradients come zeroed by calloc: fresh pages the kernel maps only when a backward writes them,
+     * so that inference (cnneval) never holds a second copy of the weights */
+    if (posix_memalign((void **)&t->data, 64, bytes) != 0 || !(t->grad = calloc(bytes / sizeof(float), sizeof(float)))) {
         free(t->data);
         t->data = NULL;
         err_set("out of memory for %zu parameters", t->total);
         return -1;
     }
     memset(t->data, 0, bytes);
-    memset(t->grad, 0, bytes);
     return 0;
 }
 
