@@ -871,53 +871,8 @@ int pth_find(const PthFile *f, const char *name) {
 
 /* ---- reading tensors --------------------------------------------------------------------------- */
 
-static float dec_float(StDType dt, const unsigned char *p) {
-    switch (dt) {
-    case ST_F32: { uint32_t u = (uint32_t)le_n(p, 4); float v; memcpy(&v, &u, 4); return v; }
-    case ST_F64: { uint64_t u = le_n(p, 8); double v; memcpy(&v, &u, 8); return (float)v; }
-    case ST_F16: return half_to_float((uint16_t)le_n(p, 2));
-    case ST_BF16: { uint32_t u = (uint32_t)le_n(p, 2) << 16; float v; memcpy(&v, &u, 4); return v; }
-    default: return 0;
-    }
-}
-
-/* An integer element; -1 for a BOOL byte other than 0/1. */
-static int dec_int(StDType dt, const unsigned char *p, int64_t *v) {
-    uint64_t u = le_n(p, st_dtype_size(dt));
-    switch (dt) {
-    case ST_BOOL: *v = (int64_t)u; return u > 1 ? -1 : 0;
-    case ST_U8: *v = (int64_t)u; return 0;
-    case ST_I8: *v = (int8_t)(uint8_t)u; return 0;
-    case ST_I16: *v = (int16_t)(uint16_t)u; return 0;
-    case ST_I32: *v = (int32_t)(uint32_t)u; return 0;
-    case ST_I64: memcpy(v, &u, 8); return 0;
-    default: *v = 0; return -1;
-    }
-}
-
-/* Decode m elements at p (element size es) into out[k0..k0+m). */
-static int decode(const PthFile *f, const PthTensor *t, const unsigned char *p, size_t m, void *out, int64_t k0,
-                  int to_f32) {
-    size_t es = st_dtype_size(t->dtype);
-    int is_float = st_dtype_is_float(t->dtype);
-    for (size_t k = 0; k < m; k++, p += es) {
-        if (is_float) {
-            ((float *)out)[k0 + (int64_t)k] = dec_float(t->dtype, p);
-            continue;
-        }
-        int64_t v;
-        if (dec_int(t->dtype, p, &v) < 0) {
-            char nb[120];
-            err_set("%s: tensor '%s': element %lld (BOOL %u) is not 0 or 1", f->name,
-                    SHOWN(t->name, strlen(t->name), nb), (long long)(k0 + (int64_t)k), p[0]);
-            return -1;
-        }
-        if (to_f32) ((float *)out)[k0 + (int64_t)k] = (float)v;
-        else ((int64_t *)out)[k0 + (int64_t)k] = v;
-    }
-    return 0;
-}
-
+/* Tensor i into out (float or int64_t, n elements): the dtype checks and element decoding are
+ * safetensors.c's (the same dtypes); the bytes come from the archive, contiguous or strided. */
 static int read_conv(const PthFile *f, int i, void *out, int64_t n, int to_f32, int flags) {
     char nb[120];
     if (i < 0 || i >= f->n) {
@@ -926,18 +881,8 @@ static int read_conv(const PthFile *f, int i, void *out, int64_t n, int to_f32, 
     }
     const PthTensor *t = &f->t[i];
     const PthStorage *s = &f->s[t->storage];
-    int is_float = st_dtype_is_float(t->dtype);
+    if (st_check_read(f->name, t->name, t->dtype, t->numel, n, to_f32, flags) < 0) return -1;
     SHOWN(t->name, strlen(t->name), nb);
-    if (n != t->numel) {
-        err_set("%s: tensor '%s' has %lld elements, the destination holds %lld", f->name, nb, (long long)t->numel,
-                (long long)n);
-        return -1;
-    }
-    if ((to_f32 && !is_float && !(flags & ST_INT_OK)) || (!to_f32 && is_float)) {
-        err_set("%s: tensor '%s' has dtype %s, expected %s tensor", f->name, nb, st_dtype_name(t->dtype),
-                to_f32 ? "a float" : "an integer");
-        return -1;
-    }
     if (n == 0) return 0;
     size_t es = st_dtype_size(t->dtype);
     if (t->contiguous) {
@@ -949,7 +894,7 @@ static int read_conv(const PthFile *f, int i, void *out, int64_t n, int to_f32, 
         for (int64_t k0 = 0; k0 < n; k0 += (int64_t)per) {
             size_t m = (size_t)(n - k0) < per ? (size_t)(n - k0) : per;
             if (zip_read(&f->z, s->entry, base + (uint64_t)k0 * es, buf, m * es) < 0 ||
-                decode(f, t, buf, m, out, k0, to_f32) < 0)
+                st_decode(f->name, t->name, t->dtype, buf, m, out, k0, to_f32) < 0)
                 return -1;
         }
         return 0;
@@ -966,7 +911,7 @@ static int read_conv(const PthFile *f, int i, void *out, int64_t n, int to_f32, 
     int rc = zip_read(&f->z, s->entry, (uint64_t)t->offset * es, b, span * es);
     int64_t idx[PTH_MAX_DIMS] = {0}, pos = 0;
     for (int64_t k = 0; rc == 0 && k < n; k++) {
-        rc = decode(f, t, b + (size_t)pos * es, 1, out, k, to_f32);
+        rc = st_decode(f->name, t->name, t->dtype, b + (size_t)pos * es, 1, out, k, to_f32);
         for (int d = t->ndim - 1; d >= 0; d--) { /* next index in C order */
             if (t->shape[d] < 2) continue; /* its stride is never used, and was not bounded */
             pos += t->stride[d];
@@ -983,6 +928,10 @@ int pth_read_f32(const PthFile *f, int i, float *out, int64_t n, int flags) { re
 
 int pth_read_i64(const PthFile *f, int i, int64_t *out, int64_t n) { return read_conv(f, i, out, n, 0, 0); }
 
+static int read_any(const void *ctx, int i, void *out, int64_t n, int to_f32) {
+    return read_conv(ctx, i, out, n, to_f32, ST_INT_OK);
+}
+
 int pth_read_tensor(const PthFile *f, int i, int want, Tensor *t) {
     memset(t, 0, sizeof *t);
     if (i < 0 || i >= f->n) {
@@ -990,24 +939,7 @@ int pth_read_tensor(const PthFile *f, int i, int want, Tensor *t) {
         return -1;
     }
     const PthTensor *e = &f->t[i];
-    DType dt = want == ST_WANT_NATURAL ? (st_dtype_is_float(e->dtype) ? DT_F32 : DT_I64) : (DType)want;
-    if (dt != DT_F32 && dt != DT_I64) {
-        err_set("%s: bad dtype request %d", f->name, want);
-        return -1;
-    }
-    if (dt == DT_I64 && st_dtype_is_float(e->dtype)) {
-        char nb[120];
-        err_set("%s: tensor '%s' has dtype %s, expected an integer tensor", f->name,
-                SHOWN(e->name, strlen(e->name), nb), st_dtype_name(e->dtype));
-        return -1;
-    }
-    if (tensor_alloc(t, dt, e->ndim, e->shape) < 0) {
-        err_prefix(f->name);
-        return -1;
-    }
-    int rc = dt == DT_F32 ? pth_read_f32(f, i, t->data, e->numel, ST_INT_OK) : pth_read_i64(f, i, t->data, e->numel);
-    if (rc < 0) tensor_free(t);
-    return rc;
+    return st_tensor_read(f->name, e->name, e->dtype, e->ndim, e->shape, e->numel, want, read_any, f, i, t);
 }
 
 /* ---- parameter tables -------------------------------------------------------------------------- */

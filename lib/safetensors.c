@@ -768,30 +768,53 @@ static int read_raw(const StFile *f, const StEntry *e, uint64_t off, void *buf, 
     return 0;
 }
 
+int st_check_read(const char *file, const char *tensor, StDType dt, int64_t numel, int64_t n, int to_f32, int flags) {
+    char nb[200];
+    int is_float = st_dtype_is_float(dt);
+    if (n != numel) {
+        err_set("%s: tensor '%s' has %lld elements, the destination holds %lld", file, SHOWN(tensor, nb),
+                (long long)numel, (long long)n);
+        return -1;
+    }
+    if ((to_f32 && !is_float && !(flags & ST_INT_OK)) || (!to_f32 && is_float)) {
+        err_set("%s: tensor '%s' has dtype %s, expected %s tensor", file, SHOWN(tensor, nb), st_dtype_name(dt),
+                to_f32 ? "a float" : "an integer");
+        return -1;
+    }
+    return 0;
+}
+
+int st_decode(const char *file, const char *tensor, StDType dt, const unsigned char *p, size_t m, void *out, int64_t k0,
+              int to_f32) {
+    size_t es = DTYPES[dt].size;
+    int is_float = st_dtype_is_float(dt);
+    for (size_t k = 0; k < m; k++, p += es) {
+        if (is_float) {
+            ((float *)out)[k0 + (int64_t)k] = dec_float(dt, p);
+            continue;
+        }
+        int64_t v;
+        if (dec_int(dt, p, &v) < 0) {
+            char nb[200];
+            err_set("%s: tensor '%s': element %lld (%s %llu) %s", file, SHOWN(tensor, nb), (long long)(k0 + (int64_t)k),
+                    DTYPES[dt].name, (unsigned long long)le_n(p, es),
+                    dt == ST_BOOL ? "is not 0 or 1" : "does not fit in int64");
+            return -1;
+        }
+        if (to_f32) ((float *)out)[k0 + (int64_t)k] = (float)v;
+        else ((int64_t *)out)[k0 + (int64_t)k] = v;
+    }
+    return 0;
+}
+
 /* Entry i into out (float or int64_t, n elements). */
 static int read_conv(const StFile *f, int i, void *out, int64_t n, int to_f32, int flags) {
-    char nb[200];
     if (i < 0 || i >= f->n) {
         err_set("%s: no tensor number %d", f->name, i);
         return -1;
     }
     const StEntry *e = &f->e[i];
-    int is_float = st_dtype_is_float(e->dtype);
-    if (n != e->numel) {
-        err_set("%s: tensor '%s' has %lld elements, the destination holds %lld", f->name, SHOWN(e->name, nb),
-                (long long)e->numel, (long long)n);
-        return -1;
-    }
-    if (to_f32 && !is_float && !(flags & ST_INT_OK)) {
-        err_set("%s: tensor '%s' has dtype %s, expected a float tensor", f->name, SHOWN(e->name, nb),
-                DTYPES[e->dtype].name);
-        return -1;
-    }
-    if (!to_f32 && is_float) {
-        err_set("%s: tensor '%s' has dtype %s, expected an integer tensor", f->name, SHOWN(e->name, nb),
-                DTYPES[e->dtype].name);
-        return -1;
-    }
+    if (st_check_read(f->name, e->name, e->dtype, e->numel, n, to_f32, flags) < 0) return -1;
     if (n == 0) return 0;
     size_t es = DTYPES[e->dtype].size;
     if (HOST_LE && ((to_f32 && e->dtype == ST_F32) || (!to_f32 && e->dtype == ST_I64)))
@@ -800,23 +823,9 @@ static int read_conv(const StFile *f, int i, void *out, int64_t n, int to_f32, i
     size_t per = sizeof buf / es;
     for (int64_t k0 = 0; k0 < n; k0 += (int64_t)per) {
         size_t m = (size_t)(n - k0) < per ? (size_t)(n - k0) : per;
-        if (read_raw(f, e, (uint64_t)k0 * es, buf, m * es) < 0) return -1;
-        for (size_t k = 0; k < m; k++) {
-            const unsigned char *p = buf + k * es;
-            if (is_float) {
-                ((float *)out)[k0 + (int64_t)k] = dec_float(e->dtype, p);
-                continue;
-            }
-            int64_t v;
-            if (dec_int(e->dtype, p, &v) < 0) {
-                err_set("%s: tensor '%s': element %lld (%s %llu) %s", f->name, SHOWN(e->name, nb),
-                        (long long)(k0 + (int64_t)k), DTYPES[e->dtype].name, (unsigned long long)le_n(p, es),
-                        e->dtype == ST_BOOL ? "is not 0 or 1" : "does not fit in int64");
-                return -1;
-            }
-            if (to_f32) ((float *)out)[k0 + (int64_t)k] = (float)v;
-            else ((int64_t *)out)[k0 + (int64_t)k] = v;
-        }
+        if (read_raw(f, e, (uint64_t)k0 * es, buf, m * es) < 0 ||
+            st_decode(f->name, e->name, e->dtype, buf, m, out, k0, to_f32) < 0)
+            return -1;
     }
     return 0;
 }
@@ -825,6 +834,28 @@ int st_read_f32(const StFile *f, int i, float *out, int64_t n, int flags) { retu
 
 int st_read_i64(const StFile *f, int i, int64_t *out, int64_t n) { return read_conv(f, i, out, n, 0, 0); }
 
+int st_tensor_read(const char *file, const char *tensor, StDType dt, int ndim, const int64_t *shape, int64_t numel,
+                   int want, StReadFn read, const void *ctx, int i, Tensor *t) {
+    DType to = want == ST_WANT_NATURAL ? (st_dtype_is_float(dt) ? DT_F32 : DT_I64) : (DType)want;
+    if (to != DT_F32 && to != DT_I64) {
+        err_set("%s: bad dtype request %d", file, want);
+        return -1;
+    }
+    if (to == DT_I64 && st_check_read(file, tensor, dt, numel, numel, 0, 0) < 0) return -1;
+    if (tensor_alloc(t, to, ndim, shape) < 0) {
+        err_prefix(file);
+        return -1;
+    }
+    int rc = read(ctx, i, t->data, numel, to == DT_F32);
+    if (rc < 0) tensor_free(t);
+    return rc;
+}
+
+/* st_tensor_read's reader for an StFile: integers convert to float32 when asked */
+static int read_any(const void *ctx, int i, void *out, int64_t n, int to_f32) {
+    return read_conv(ctx, i, out, n, to_f32, ST_INT_OK);
+}
+
 int st_read_tensor(const StFile *f, int i, int want, Tensor *t) {
     memset(t, 0, sizeof *t);
     if (i < 0 || i >= f->n) {
@@ -832,24 +863,7 @@ int st_read_tensor(const StFile *f, int i, int want, Tensor *t) {
         return -1;
     }
     const StEntry *e = &f->e[i];
-    DType dt = want == ST_WANT_NATURAL ? (st_dtype_is_float(e->dtype) ? DT_F32 : DT_I64) : (DType)want;
-    if (dt != DT_F32 && dt != DT_I64) {
-        err_set("%s: bad dtype request %d", f->name, want);
-        return -1;
-    }
-    if (dt == DT_I64 && st_dtype_is_float(e->dtype)) {
-        char nb[200];
-        err_set("%s: tensor '%s' has dtype %s, expected an integer tensor", f->name, SHOWN(e->name, nb),
-                DTYPES[e->dtype].name);
-        return -1;
-    }
-    if (tensor_alloc(t, dt, e->ndim, e->shape) < 0) {
-        err_prefix(f->name);
-        return -1;
-    }
-    int rc = dt == DT_F32 ? st_read_f32(f, i, t->data, e->numel, ST_INT_OK) : st_read_i64(f, i, t->data, e->numel);
-    if (rc < 0) tensor_free(t);
-    return rc;
+    return st_tensor_read(f->name, e->name, e->dtype, e->ndim, e->shape, e->numel, want, read_any, f, i, t);
 }
 
 /* ---- parameter tables -------------------------------------------------------------------------- */

@@ -109,6 +109,21 @@ int st_read_i64(const StFile *f, int i, int64_t *out, int64_t n);
  * ST_WANT_NATURAL. Returns 0 or -1 with err_set(). */
 int st_read_tensor(const StFile *f, int i, int want, Tensor *t);
 
+/* The pieces of those reads that lib/pth.c shares (its tensors have the same dtypes), with the same
+ * messages ("FILE: tensor 'NAME' ..."):
+ *   st_check_read   a read of a tensor (dtype dt, numel elements) into n elements of float32 (to_f32;
+ *                   integer dtypes too with ST_INT_OK) or int64: 0, or -1 with err_set();
+ *   st_decode       m little-endian elements of dt at p into out[k0 .. k0 + m) (float or int64_t):
+ *                   0, or -1 with err_set() for an element without an int64 value;
+ *   st_tensor_read  st_read_tensor's frame: a Tensor as `want` asks, filled by read(ctx, i, data, numel,
+ *                   to_f32) (which makes st_check_read's checks), freed again on error. */
+int st_check_read(const char *file, const char *tensor, StDType dt, int64_t numel, int64_t n, int to_f32, int flags);
+int st_decode(const char *file, const char *tensor, StDType dt, const unsigned char *p, size_t m, void *out, int64_t k0,
+              int to_f32);
+typedef int (*StReadFn)(const void *ctx, int i, void *out, int64_t n, int to_f32);
+int st_tensor_read(const char *file, const char *tensor, StDType dt, int ndim, const int64_t *shape, int64_t numel,
+                   int want, StReadFn read, const void *ctx, int i, Tensor *t);
+
 /* ---- parameter tables ---------------------------------------------------------------------- */
 
 /* StLoadOpts (skip prefixes, allow_unexpected) is in weights.h, shared with lib/pth.c. */
