@@ -13,6 +13,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define FD_TOL 1e-2 /* float forward, central differences: truncation + rounding stay well below this */
 
@@ -760,8 +761,80 @@ static void test_expf(void) {
     CHECK(isnan(nn_expf(NAN)) && nn_expf(0.0f) == 1.0f, "nn_expf(NaN) is NaN, exp(0) is exactly 1");
 }
 
+/* nn_parallel_for on the persistent workers: every index covered exactly once, by the fixed ranges
+ * (range r = [n*r/t, n*(r+1)/t)), for many sizes and thread counts, thousands of calls in a row (the
+ * workers' spin and sleep paths), a nested call (run serially, not deadlocked), a ctx freed and made
+ * again, and a thread count changed on a live ctx. */
+typedef struct {
+    int *hits;
+    int64_t n;
+    int t;
+    int bad;     /* a range that is not one of the fixed ones */
+    NnCtx *ctx;  /* for the nested call */
+    int nested;
+} PoolProbe;
+
+static void probe_range(void *arg, int64_t b, int64_t e) {
+    PoolProbe *p = arg;
+    int ok = 0;
+    for (int r = 0; r < p->t; r++)
+        if (b == p->n * r / p->t && e == p->n * (r + 1) / p->t) ok = 1;
+    if (!ok) __atomic_store_n(&p->bad, 1, __ATOMIC_RELAXED);
+    for (int64_t i = b; i < e; i++) __atomic_fetch_add(&p->hits[i], 1, __ATOMIC_RELAXED);
+}
+
+static void nested_range(void *arg, int64_t b, int64_t e) {
+    PoolProbe *p = arg;
+    PoolProbe inner = {.hits = p->hits + b, .n = e - b, .t = 1};
+    nn_parallel_for(p->ctx, e - b, probe_range, &inner); /* inside a range: serial, one range */
+    if (inner.bad) __atomic_store_n(&p->bad, 1, __ATOMIC_RELAXED);
+}
+
+static int probe(NnCtx *ctx, int64_t n, int nested) {
+    int *hits = calloc((size_t)(n ? n : 1), sizeof *hits);
+    int t = ctx->threads < n ? ctx->threads : (int)n;
+    PoolProbe p = {.hits = hits, .n = n, .t = t < 1 ? 1 : t, .ctx = ctx};
+    nn_parallel_for(ctx, n, nested ? nested_range : probe_range, &p);
+    int ok = !p.bad;
+    for (int64_t i = 0; i < n; i++) ok &= hits[i] == 1;
+    free(hits);
+    return ok;
+}
+
+static void test_pool(void) {
+    int ok = 1;
+    for (int threads = 1; threads <= 5; threads++) {
+        NnCtx c;
+        nn_ctx_init(&c, threads);
+        for (int64_t n = 0; n <= 40; n++) ok &= probe(&c, n, 0);
+        ok &= probe(&c, 100003, 0);
+        nn_ctx_free(&c);
+    }
+    CHECK(ok, "nn_parallel_for: every index once, in the fixed ranges, for 1-5 threads and n = 0..40, 100003");
+    NnCtx c;
+    nn_ctx_init(&c, 3);
+    ok = 1;
+    for (int k = 0; k < 5000; k++) ok &= probe(&c, 7 + k % 13, 0);
+    CHECK(ok, "nn_parallel_for: 5000 calls in a row on one pool");
+    ok = 1;
+    for (int k = 0; k < 20; k++) {
+        ok &= probe(&c, 50, 0);
+        struct timespec ts = {0, 2000000}; /* 2 ms: the workers go to sleep between calls */
+        nanosleep(&ts, NULL);
+    }
+    CHECK(ok, "nn_parallel_for: calls after the workers slept");
+    CHECK(probe(&c, 64, 1), "nn_parallel_for: a range function's own nn_parallel_for runs serially (no deadlock)");
+    c.threads = 2; /* a changed thread count: the pool is made again */
+    CHECK(probe(&c, 33, 0), "nn_parallel_for: the thread count changed on a live ctx");
+    nn_ctx_free(&c);
+    nn_ctx_init(&c, 4);
+    CHECK(probe(&c, 1000, 0), "nn_parallel_for: a ctx freed and initialised again");
+    nn_ctx_free(&c);
+}
+
 int main(void) {
     rng_seed(&rng, 20240611);
+    test_pool();
     test_expf();
     NnCtx ctx;
     nn_ctx_init(&ctx, 1);
