@@ -43,7 +43,7 @@ static const char USAGE[] =
     "      --pretrained FILE     start from torchvision weights: a state_dict as .pth (torchvision's download)\n"
     "                            or .safetensors; the classifier is new (its keys may differ)\n"
     "      --init CKPT           start from one of our checkpoints (the classifier is kept from it only if the\n"
-    "                            classes match)\n"
+    "                            classes match); --in-chans and --in-norm default to the checkpoint's\n"
     "Fine-tuning:\n"
     "      --freeze backbone|none  train only the classifier; frozen BN layers stay in eval mode\n"
     "      --unfreeze-at EPOCH   with --freeze backbone: train everything from this epoch (1-based) on\n"
@@ -174,7 +174,7 @@ int main(int argc, char **argv) {
     const char *arch = "baseline", *pretrained = NULL;
     double dropout = -1, drop_path = -1;
     int in_chans = -1; /* -1: default (repeat with --pretrained), 0 native, 1 repeat */
-    int in_norm = 0;   /* 1: ImageNet mean/std of the repeated channels */
+    int in_norm = -1;  /* -1: default (the --init checkpoint's, else none), 0 none, 1 ImageNet mean/std */
     int c;
     while ((c = getopt_long(argc, argv, "o:qvh", LONGOPTS, NULL)) != -1) {
         switch (c) {
@@ -248,9 +248,10 @@ int main(int argc, char **argv) {
     if (!train_path) usage_error("--train is required", NULL);
     if (pretrained && o.init) usage_error("--pretrained and --init both give the starting weights; choose one", NULL);
     if (o.unfreeze_at && !o.freeze_backbone) usage_error("--unfreeze-at needs --freeze backbone", NULL);
-    if (in_chans < 0) in_chans = pretrained != NULL;
+    if (in_chans < 0 && !o.init) in_chans = pretrained != NULL; /* with --init: the checkpoint's, below */
     if (in_chans == 1 && strcmp(arch, "baseline") == 0) usage_error("--in-chans repeat needs a torchvision architecture, not", arch);
-    if (in_norm && in_chans != 1) usage_error("--in-norm imagenet needs --in-chans repeat (it normalises RGB channels)", NULL);
+    if (in_norm == 1 && in_chans == 0)
+        usage_error("--in-norm imagenet needs --in-chans repeat (it normalises RGB channels)", NULL);
     { /* an unknown --arch is bad usage (exit 2), found before any data is read */
         char known[256], want[64];
         size_t n = 0;
@@ -280,6 +281,8 @@ int main(int argc, char **argv) {
     memset(&val, 0, sizeof val);
     Model m;
     memset(&m, 0, sizeof m);
+    StFile init_f; /* --init's checkpoint, open from its metadata's reading to its weights' loading */
+    int have_init = 0;
     char *cj = NULL;
     if (dataset_open(&train, train_path, train_labels, 0) < 0) goto fail;
     if (val_path && dataset_open(&val, val_path, val_labels, 0) < 0) goto fail;
@@ -321,6 +324,15 @@ int main(int argc, char **argv) {
         outfile_abort(&probe);
     }
     o.classes_json = cj;
+    if (o.init && !o.resume) { /* by default the network takes its input as the starting checkpoint's did */
+        if (st_open(o.init, &init_f) < 0) goto fail;
+        have_init = 1;
+        const char *ic = st_meta_get(&init_f, "in_chans"), *in = st_meta_get(&init_f, "in_norm");
+        if (in_chans < 0) in_chans = ic && strcmp(ic, "repeat") == 0;
+        if (in_norm < 0) in_norm = in_chans == 1 && in && strcmp(in, "imagenet") == 0;
+    }
+    if (in_chans < 0) in_chans = 0;
+    if (in_norm < 0) in_norm = 0;
     ModelOptions mo = {.stem_repeat = in_chans == 1, .in_norm = in_norm};
     if (model_create_opts(&m, arch, train.c, train.f, train.t, k, &mo) < 0) goto fail;
     model_init_weights(&m, o.seed);
@@ -336,16 +348,12 @@ int main(int argc, char **argv) {
         strlist_free(&problems);
         if (rc < 0) goto fail;
     }
-    if (o.init && !o.resume) {
-        StFile f;
-        if (st_open(o.init, &f) < 0) goto fail;
+    if (have_init) {
         const char *skip[] = {"classifier.3.", "fc.", "classifier.1."};
-        const char *nc = st_meta_get(&f, "n_classes");
+        const char *nc = st_meta_get(&init_f, "n_classes");
         int same_classes = nc && atoi(nc) == k;
         StLoadOpts lo = {.skip = skip, .nskip = same_classes ? 0 : 3};
-        int rc = st_load_params(&f, &m.params, &lo, NULL);
-        st_close(&f);
-        if (rc < 0) goto fail;
+        if (st_load_params(&init_f, &m.params, &lo, NULL) < 0) goto fail;
     }
     train_install_signal_handlers();
     int rc = train_run(&o, &m, &train, val_path ? &val : NULL);
@@ -362,6 +370,7 @@ fail:
     diag_error("%s", err_msg());
     status = EXIT_DATA;
 done:
+    if (have_init) st_close(&init_f);
     model_free(&m);
     dataset_close(&train);
     dataset_close(&val);

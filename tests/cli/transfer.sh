@@ -99,6 +99,8 @@ EOF
     # --in-norm imagenet: recorded, and our checkpoint in torchvision behind Normalize predicts as cnneval does
     check "resnet18 --in-norm imagenet: in_norm=imagenet recorded; same predictions in torchvision behind Normalize" \
         bash -c "$B/cnntrain ${T[*]} --arch resnet18 --pretrained resnet18-tv.pth --in-norm imagenet -o n.safetensors && $B/cnneval -q n.safetensors test.npy -o ev-n && $PY norm.py n.safetensors test.npy ev-n/predictions.tsv"
+    check "--init from an --in-norm imagenet checkpoint: in_chans and in_norm taken from it by default" \
+        bash -c "$B/cnntrain ${T[*]} --arch resnet18 --init n.safetensors -o ni.safetensors && $PY -c \"from safetensors import safe_open; m = safe_open('ni.safetensors', 'np').metadata(); assert m['in_chans'] == 'repeat' and m['in_norm'] == 'imagenet', m\""
     expect_error "--pretrained of another architecture names the keys" "resnet18-tv.pth: does not match the model: .*missing" 1 \
         $B/cnntrain "${T[@]}" --arch efficientnet_b0 --pretrained resnet18-tv.pth -o x.safetensors
     no_partial "no checkpoint after a --pretrained error" x.safetensors
