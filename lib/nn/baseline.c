@@ -187,17 +187,15 @@ static int baseline_backward(Model *m, NnCtx *ctx, const float *dlogits) {
                     params_grad(t, b->pf1b));
     global_avgpool_backward(ctx, &b->gap, h, g);
     for (int i = BLOCKS - 1; i >= 0; i--) {
-        /* g holds d(pooled[i]). Max-pooling sends each gradient to its window's argmax, whose ReLU output is
-         * the pooled value, so ReLU's backward is applied on the pooled side (exactly the same result)
-         * and the block's ReLU output need not be kept. */
-        size_t psz = (size_t)n * WIDTH[i] * b->pool[i].OH * b->pool[i].OW;
-        relu_backward(ctx, psz, g, b->pooled[i], g);
+        /* g holds d(pooled[i]); max-pooling sends each gradient to its window's argmax, and BN's backward
+         * (bn[i].act = ReLU) applies ReLU's from the pre-activation it recomputes, so the block's ReLU
+         * output need not be kept. */
         maxpool2d_backward(ctx, &b->pool[i], g, b->argmax[i], h);
         if (b->mode == NN_TRAIN)
-            batchnorm2d_backward_train(ctx, &b->bn[i], h, b->conv_out[i], params_data(t, b->pbw[i]), b->mean[i],
+            batchnorm2d_backward_train(ctx, &b->bn[i], h, b->conv_out[i], params_data(t, b->pbw[i]), params_data(t, b->pb[i]), b->mean[i],
                                        b->invstd[i], h, params_grad(t, b->pbw[i]), params_grad(t, b->pb[i]));
         else
-            batchnorm2d_backward_eval(ctx, &b->bn[i], h, b->conv_out[i], params_data(t, b->pbw[i]), b->mean[i],
+            batchnorm2d_backward_eval(ctx, &b->bn[i], h, b->conv_out[i], params_data(t, b->pbw[i]), params_data(t, b->pb[i]), b->mean[i],
                                       b->invstd[i], h, params_grad(t, b->pbw[i]), params_grad(t, b->pb[i]));
         const float *in = i ? b->pooled[i - 1] : b->x;
         if (conv2d_backward(ctx, &b->conv[i], in, params_data(t, b->pw[i]), h, i ? g : NULL, params_grad(t, b->pw[i]),

@@ -143,20 +143,70 @@ void batchnorm2d_forward_eval(NnCtx *ctx, const BatchNorm2dShape *s, const float
     run_channels(ctx, s, fwd_eval_range, &a);
 }
 
+/* The fused activation's backward at one element: d(pre) from d(act(pre)), pre = x * alpha + beta
+ * recomputed with the forward's operations. ReLU: y = relu(pre) <= 0 exactly when pre <= 0 (NaN passes
+ * either way), so the mask is relu_backward's; SiLU: the expression silu_backward uses. */
+NN_INLINE float act_grad(float d, float x, float alpha, float beta, ActKind act) {
+    float p = x * alpha + beta;
+    if (act == ACT_RELU) return p <= 0.0f ? 0.0f : d;
+    float sg = 1.0f / (1.0f + nn_expf(-p));
+    return d * sg * (1.0f + p * (1.0f - sg));
+}
+
+/* plane_dy_dot on g = act_grad(dy): the same sums in the same order, g stored into g_out when store. */
+NN_INLINE void plane_act_dy_dot(const float *dy, const float *x, float *g_out, int64_t n, float mean, float alpha,
+                                float beta, ActKind act, int store, double *sum, double *dot) {
+    double as[8] = {0}, ad[8] = {0};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; j++) {
+            float g = act_grad(dy[i + j], x[i + j], alpha, beta, act);
+            if (store) g_out[i + j] = g;
+            as[j] += (double)g;
+            ad[j] += (double)(x[i + j] - mean) * (double)g;
+        }
+    double s = ((as[0] + as[1]) + (as[2] + as[3])) + ((as[4] + as[5]) + (as[6] + as[7]));
+    double d = ((ad[0] + ad[1]) + (ad[2] + ad[3])) + ((ad[4] + ad[5]) + (ad[6] + ad[7]));
+    for (; i < n; i++) {
+        float g = act_grad(dy[i], x[i], alpha, beta, act);
+        if (store) g_out[i] = g;
+        s += (double)g;
+        d += (double)(x[i] - mean) * (double)g;
+    }
+    *sum += s;
+    *dot += d;
+}
+
+/* The first pass over one plane: the sums, through the activation's backward when there is one (its
+ * result kept in g_out, NULL: not needed). The constant arguments specialise the inlined loops. */
+NN_INLINE void first_pass(const float *dy, const float *x, float *g_out, int64_t n, float mean, float alpha,
+                          float beta, ActKind act, double *sum, double *dot) {
+    if (act == ACT_NONE) plane_dy_dot(dy, x, n, mean, sum, dot);
+    else if (act == ACT_RELU && g_out) plane_act_dy_dot(dy, x, g_out, n, mean, alpha, beta, ACT_RELU, 1, sum, dot);
+    else if (act == ACT_RELU) plane_act_dy_dot(dy, x, NULL, n, mean, alpha, beta, ACT_RELU, 0, sum, dot);
+    else if (g_out) plane_act_dy_dot(dy, x, g_out, n, mean, alpha, beta, ACT_SILU, 1, sum, dot);
+    else plane_act_dy_dot(dy, x, NULL, n, mean, alpha, beta, ACT_SILU, 0, sum, dot);
+}
+
 NN_CLONES static void bwd_range(void *arg, int64_t c0, int64_t c1) {
     const BnArgs *a = arg;
     const BatchNorm2dShape *s = a->s;
     int64_t hw = (int64_t)s->H * s->W, cnt = (int64_t)s->N * hw;
+    ActKind act = s->act;
     int need_sums = a->dweight || a->dbias || (a->train && a->dx);
     for (int64_t c = c0; c < c1; c++) {
         float meanf = a->mean[c], invstdf = a->invstd[c];
         float w = a->weight ? a->weight[c] : 1.0f;
+        /* the forward's affine map, for the pre-activation (as fwd_*_range compute it) */
+        float alpha = w * invstdf, beta = (a->bias ? a->bias[c] : 0.0f) - meanf * alpha;
         double sum = 0, dot = 0;
-        if (need_sums)
+        if (need_sums || (act != ACT_NONE && a->dx))
             for (int64_t n = 0; n < s->N; n++) {
                 int64_t o = (n * s->C + c) * hw;
-                plane_dy_dot(a->dout + o, a->x + o, hw, meanf, &sum, &dot);
+                first_pass(a->dout + o, a->x + o, a->dx ? a->dx + o : NULL, hw, meanf, alpha, beta, act, &sum, &dot);
             }
+        /* the gradient of BN's output: dout, or the activation's backward of it (now in dx) */
+        const float *gsrc = act != ACT_NONE ? a->dx : a->dout;
         if (a->dx) {
             float iw = invstdf * w;
             if (a->train) {
@@ -164,14 +214,14 @@ NN_CLONES static void bwd_range(void *arg, int64_t c0, int64_t c1) {
                 float gm = (float)(sum / (double)cnt);
                 for (int64_t n = 0; n < s->N; n++) {
                     int64_t o = (n * s->C + c) * hw;
-                    const float *xp = a->x + o, *dy = a->dout + o;
+                    const float *xp = a->x + o, *dy = gsrc + o;
                     float *dxp = a->dx + o;
                     for (int64_t i = 0; i < hw; i++) dxp[i] = (dy[i] - gm - (xp[i] - meanf) * k) * iw;
                 }
             } else {
                 for (int64_t n = 0; n < s->N; n++) {
                     int64_t o = (n * s->C + c) * hw;
-                    const float *dy = a->dout + o;
+                    const float *dy = gsrc + o;
                     float *dxp = a->dx + o;
                     for (int64_t i = 0; i < hw; i++) dxp[i] = dy[i] * iw;
                 }
@@ -183,17 +233,17 @@ NN_CLONES static void bwd_range(void *arg, int64_t c0, int64_t c1) {
 }
 
 void batchnorm2d_backward_train(NnCtx *ctx, const BatchNorm2dShape *s, const float *dout, const float *x,
-                                const float *weight, const float *mean, const float *invstd, float *dx,
+                                const float *weight, const float *bias, const float *mean, const float *invstd, float *dx,
                                 float *dweight, float *dbias) {
-    BnArgs a = {.s = s, .x = x, .weight = weight, .dout = dout, .mean = (float *)mean,
+    BnArgs a = {.s = s, .x = x, .weight = weight, .bias = bias, .dout = dout, .mean = (float *)mean,
                 .invstd = (float *)invstd, .dx = dx, .dweight = dweight, .dbias = dbias, .train = 1};
     run_channels(ctx, s, bwd_range, &a);
 }
 
 void batchnorm2d_backward_eval(NnCtx *ctx, const BatchNorm2dShape *s, const float *dout, const float *x,
-                               const float *weight, const float *mean, const float *invstd, float *dx,
+                               const float *weight, const float *bias, const float *mean, const float *invstd, float *dx,
                                float *dweight, float *dbias) {
-    BnArgs a = {.s = s, .x = x, .weight = weight, .dout = dout, .mean = (float *)mean,
+    BnArgs a = {.s = s, .x = x, .weight = weight, .bias = bias, .dout = dout, .mean = (float *)mean,
                 .invstd = (float *)invstd, .dx = dx, .dweight = dweight, .dbias = dbias, .train = 0};
     run_channels(ctx, s, bwd_range, &a);
 }

@@ -41,9 +41,9 @@ typedef struct BatchNorm2dShape {
     int N, C, H, W;
     double eps;      /* 1e-5 in PyTorch */
     double momentum; /* 0.1 in PyTorch; < 0 means None (cumulative moving average) */
-    ActKind act;     /* an activation fused into the forward's output pass (ACT_NONE in batchnorm2d_shape):
-                      * out = act(x * a + b'), the same bits as BN followed by relu/silu_forward. Backward
-                      * is still BN's alone: the caller runs the activation's backward first. */
+    ActKind act;     /* an activation fused into BN (ACT_NONE in batchnorm2d_shape): forward's output pass
+                      * writes out = act(x * a + b'), the same bits as BN followed by relu/silu_forward, and
+                      * backward takes the gradient of that output (see below). */
 } BatchNorm2dShape;
 
 /* Shape with PyTorch's defaults (eps 1e-5, momentum 0.1). */
@@ -61,12 +61,16 @@ void batchnorm2d_forward_eval(NnCtx *ctx, const BatchNorm2dShape *s, const float
                               const float *bias, const float *running_mean, const float *running_var,
                               float *out, float *mean, float *invstd);
 
-/* dout, x, dx (N, C, H, W); weight, mean, invstd, dweight, dbias (C). */
+/* dout, x, dx (N, C, H, W); weight, bias, mean, invstd, dweight, dbias (C). With s->act set, dout is the
+ * gradient of act(BN(x)): the activation's backward runs first, in BN's first pass, from the
+ * pre-activation recomputed from x with the forward's operations (the same bits as relu_backward /
+ * silu_backward on the stored pre-activation), its result kept in dx; dout itself is not written unless
+ * it is dx. */
 void batchnorm2d_backward_train(NnCtx *ctx, const BatchNorm2dShape *s, const float *dout, const float *x,
-                                const float *weight, const float *mean, const float *invstd, float *dx,
+                                const float *weight, const float *bias, const float *mean, const float *invstd, float *dx,
                                 float *dweight, float *dbias);
 void batchnorm2d_backward_eval(NnCtx *ctx, const BatchNorm2dShape *s, const float *dout, const float *x,
-                               const float *weight, const float *mean, const float *invstd, float *dx,
+                               const float *weight, const float *bias, const float *mean, const float *invstd, float *dx,
                                float *dweight, float *dbias);
 
 /* The per-channel affine map of an eval-mode BN: out = x * scale + shift with

@@ -215,54 +215,19 @@ int convbn_forward(NnCtx *ctx, ConvBn *u, ParamTable *t, const float *x, NnMode 
     return 0;
 }
 
-/* d(pre-activation) = dout * silu'(pre), pre = conv_out * alpha + beta per channel, recomputed exactly as
- * batchnorm.c's forward computes it (alpha = weight * invstd, beta = bias - mean * alpha). */
-typedef struct {
-    const ConvBn *u;
-    const float *x, *weight, *bias;
-    float *d;
-} SiluArgs;
-
-NN_INLINE void silu_pre_plane(const float *restrict x, float *restrict d, int64_t n, float alpha, float beta) {
-    for (int64_t i = 0; i < n; i++) {
-        float p = x[i] * alpha + beta;
-        float sg = 1.0f / (1.0f + nn_expf(-p));
-        d[i] = d[i] * sg * (1.0f + p * (1.0f - sg));
-    }
-}
-
-NN_CLONES static void silu_pre_range(void *arg, int64_t c0, int64_t c1) {
-    const SiluArgs *a = arg;
-    const BatchNorm2dShape *s = &a->u->bn;
-    int64_t hw = (int64_t)s->H * s->W;
-    for (int64_t c = c0; c < c1; c++) {
-        float alpha = a->weight[c] * a->u->invstd[c];
-        float beta = a->bias[c] - a->u->mean[c] * alpha;
-        for (int64_t n = 0; n < s->N; n++)
-            silu_pre_plane(a->x + (n * s->C + c) * hw, a->d + (n * s->C + c) * hw, hw, alpha, beta);
-    }
-}
-
 int convbn_backward(NnCtx *ctx, ConvBn *u, ParamTable *t, const float *x, const float *out, float *dout, float *dx,
                     int frozen) {
     if (!u->kept) {
         err_set("backward after an inference-only forward (nothing was kept for it)");
         return -1;
     }
-    size_t n = convbn_out_numel(u);
-    if (u->act == ACT_RELU) {
-        relu_backward(ctx, n, dout, out, dout);
-    } else if (u->act == ACT_SILU) {
-        SiluArgs a = {u, u->conv_out, params_data(t, u->pbw), params_data(t, u->pbb), dout};
-        if (ctx->threads > 1 && n >= 32768) nn_parallel_for(ctx, u->bn.C, silu_pre_range, &a);
-        else silu_pre_range(&a, 0, u->bn.C);
-    }
+    (void)out; /* the activation's backward runs inside BN's (u->bn.act), from conv_out */
     float *dg = frozen ? NULL : params_grad(t, u->pbw), *db = frozen ? NULL : params_grad(t, u->pbb);
     if (u->train)
-        batchnorm2d_backward_train(ctx, &u->bn, dout, u->conv_out, params_data(t, u->pbw), u->mean, u->invstd, dout, dg,
+        batchnorm2d_backward_train(ctx, &u->bn, dout, u->conv_out, params_data(t, u->pbw), params_data(t, u->pbb), u->mean, u->invstd, dout, dg,
                                    db);
     else
-        batchnorm2d_backward_eval(ctx, &u->bn, dout, u->conv_out, params_data(t, u->pbw), u->mean, u->invstd, dout, dg,
+        batchnorm2d_backward_eval(ctx, &u->bn, dout, u->conv_out, params_data(t, u->pbw), params_data(t, u->pbb), u->mean, u->invstd, dout, dg,
                                   db);
     if (!u->repeat)
         return conv2d_backward(ctx, &u->conv, x, params_data(t, u->pw), dout, dx,

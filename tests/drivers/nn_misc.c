@@ -91,7 +91,7 @@ static void cmd_bn(int argc, char **argv) {
     for (int k = 0; k < 2; k++) {
         char name[32];
         batchnorm2d_forward_train(&ctx, &s, tensor_f32(xs[k]), W, B, RM, RV, &nbt, y, mean, invstd);
-        batchnorm2d_backward_train(&ctx, &s, tensor_f32(dys[k]), tensor_f32(xs[k]), W, mean, invstd, dx, dw, db);
+        batchnorm2d_backward_train(&ctx, &s, tensor_f32(dys[k]), tensor_f32(xs[k]), W, B, mean, invstd, dx, dw, db);
         snprintf(name, sizeof name, "bn_y%d", k + 1);
         save_like(name, y, &x1);
         snprintf(name, sizeof name, "bn_dx%d", k + 1);
@@ -105,12 +105,12 @@ static void cmd_bn(int argc, char **argv) {
     memset(dw, 0, C * sizeof(float));
     memset(db, 0, C * sizeof(float));
     batchnorm2d_forward_eval(&ctx, &s, tensor_f32(&x1), W, B, RM, RV, y, mean, invstd);
-    batchnorm2d_backward_eval(&ctx, &s, tensor_f32(&dy1), tensor_f32(&x1), W, mean, invstd, dx, dw, db);
+    batchnorm2d_backward_eval(&ctx, &s, tensor_f32(&dy1), tensor_f32(&x1), W, B, mean, invstd, dx, dw, db);
     save_like("bn_ye", y, &x1);
     save_like("bn_dxe", dx, &x1);
     save_like("bn_dwe", dw, &w);
     save_like("bn_dbe", db, &w);
-    batchnorm2d_backward_eval(&ctx, &s, tensor_f32(&dy1), tensor_f32(&x1), W, mean, invstd, dx, NULL, NULL);
+    batchnorm2d_backward_eval(&ctx, &s, tensor_f32(&dy1), tensor_f32(&x1), W, B, mean, invstd, dx, NULL, NULL);
     save_like("bn_dxf", dx, &x1);
     batchnorm2d_fold_into_conv(s.C, s.eps, W, B, RM, RV, tensor_f32(&cw), (size_t)(tensor_numel(&cw) / s.C),
                                tensor_f32(&cb));

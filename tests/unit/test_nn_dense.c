@@ -803,6 +803,48 @@ static void epilogue_case(const char *name, Conv2dShape s, int bias) {
             }
         CHECK(okbn, "batchnorm %s (%d thread%s): fused relu/silu, train and eval, bit-identical to BN then the activation",
               name, threads, threads > 1 ? "s" : "");
+        /* ...and its backward against the activation's backward on the stored pre-activation, then BN's */
+        int okbw = 1;
+        float *pre = fbuf(ny), *dy = fbuf(ny), *g = fbuf(ny), *dx1 = fbuf(ny), *dx2 = fbuf(ny);
+        float *dw1 = fbuf((size_t)K), *db1 = fbuf((size_t)K), *dw2 = fbuf((size_t)K), *db2 = fbuf((size_t)K);
+        for (int act = ACT_RELU; act <= ACT_SILU; act++)
+            for (int train = 0; train <= 1; train++) {
+                conv2d_forward(&ctx, &s, x, w, NULL, y);
+                BatchNorm2dShape fused = bn;
+                fused.act = (ActKind)act;
+                memcpy(rm2, rm, sizeof(float) * (size_t)K);
+                memcpy(rv2, rv, sizeof(float) * (size_t)K);
+                if (train) batchnorm2d_forward_train(&ctx, &bn, y, bw, bb, rm2, rv2, NULL, pre, m1, i1);
+                else batchnorm2d_forward_eval(&ctx, &bn, y, bw, bb, rm, rv, pre, m1, i1);
+                fill(&r, dy, ny);
+                if (act == ACT_RELU) { /* relu_backward reads the output: relu(pre) */
+                    relu_forward(&ctx, ny, pre, want);
+                    relu_backward(&ctx, ny, dy, want, g);
+                } else {
+                    silu_backward(&ctx, ny, dy, pre, g);
+                }
+                memset(dw1, 0, sizeof(float) * (size_t)K);
+                memset(db1, 0, sizeof(float) * (size_t)K);
+                memset(dw2, 0, sizeof(float) * (size_t)K);
+                memset(db2, 0, sizeof(float) * (size_t)K);
+                if (train) {
+                    batchnorm2d_backward_train(&ctx, &bn, g, y, bw, bb, m1, i1, dx1, dw1, db1);
+                    batchnorm2d_backward_train(&ctx, &fused, dy, y, bw, bb, m1, i1, dx2, dw2, db2);
+                } else {
+                    batchnorm2d_backward_eval(&ctx, &bn, g, y, bw, bb, m1, i1, dx1, dw1, db1);
+                    batchnorm2d_backward_eval(&ctx, &fused, dy, y, bw, bb, m1, i1, dx2, dw2, db2);
+                }
+                okbw &= same_bits(dx1, dx2, ny) && same_bits(dw1, dw2, (size_t)K) && same_bits(db1, db2, (size_t)K);
+                /* in place (dx == dout), as the networks call it */
+                memcpy(dx2, dy, sizeof(float) * ny);
+                if (train) batchnorm2d_backward_train(&ctx, &fused, dx2, y, bw, bb, m1, i1, dx2, NULL, NULL);
+                else batchnorm2d_backward_eval(&ctx, &fused, dx2, y, bw, bb, m1, i1, dx2, NULL, NULL);
+                okbw &= same_bits(dx1, dx2, ny);
+            }
+        CHECK(okbw, "batchnorm %s (%d thread%s): backward through a fused relu/silu, train and eval, in place too, "
+                    "bit-identical to the activation's backward then BN's", name, threads, threads > 1 ? "s" : "");
+        float *bufs[] = {pre, dy, g, dx1, dx2, dw1, db1, dw2, db2};
+        for (size_t q = 0; q < sizeof bufs / sizeof *bufs; q++) free(bufs[q]);
         /* residual_add_relu_forward */
         fill(&r, y, ny);
         residual_add_forward(&ctx, ny, y, res, want);

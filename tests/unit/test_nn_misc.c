@@ -104,8 +104,8 @@ static void test_batchnorm(NnCtx *ctx) {
         bn_loss(&c);
         memset(dw, 0, (size_t)C * sizeof(float));
         memset(db, 0, (size_t)C * sizeof(float));
-        if (train) batchnorm2d_backward_train(ctx, &c.s, c.r, c.x, c.w, c.mean, c.invstd, dx, dw, db);
-        else batchnorm2d_backward_eval(ctx, &c.s, c.r, c.x, c.w, c.mean, c.invstd, dx, dw, db);
+        if (train) batchnorm2d_backward_train(ctx, &c.s, c.r, c.x, c.w, c.b, c.mean, c.invstd, dx, dw, db);
+        else batchnorm2d_backward_eval(ctx, &c.s, c.r, c.x, c.w, c.b, c.mean, c.invstd, dx, dw, db);
         char name[64];
         snprintf(name, sizeof name, "batchnorm %s dx", mode);
         check_fd(name, c.x, n, dx, bn_loss, &c, 1e-2f);
@@ -121,12 +121,12 @@ static void test_batchnorm(NnCtx *ctx) {
         bn_loss(&c);
         float *dw2 = calloc((size_t)C, sizeof(float)), *db2 = calloc((size_t)C, sizeof(float));
         float *dx2 = malloc(n * sizeof(float));
-        batchnorm2d_backward_train(ctx, &c.s, c.r, c.x, c.w, c.mean, c.invstd, dx, dw2, db2);
+        batchnorm2d_backward_train(ctx, &c.s, c.r, c.x, c.w, c.b, c.mean, c.invstd, dx, dw2, db2);
         memcpy(dx2, dx, n * sizeof(float));
-        batchnorm2d_backward_train(ctx, &c.s, c.r, c.x, c.w, c.mean, c.invstd, dx, dw2, db2);
+        batchnorm2d_backward_train(ctx, &c.s, c.r, c.x, c.w, c.b, c.mean, c.invstd, dx, dw2, db2);
         memset(dw, 0, (size_t)C * sizeof(float));
         memset(db, 0, (size_t)C * sizeof(float));
-        batchnorm2d_backward_train(ctx, &c.s, c.r, c.x, c.w, c.mean, c.invstd, NULL, dw, db);
+        batchnorm2d_backward_train(ctx, &c.s, c.r, c.x, c.w, c.b, c.mean, c.invstd, NULL, dw, db);
         int ok = same_bits(dx, dx2, n);
         for (int k = 0; k < C; k++) ok &= dw2[k] == dw[k] + dw[k] && db2[k] == db[k] + db[k];
         CHECK(ok, "batchnorm backward: parameter gradients accumulate (+=), dx is written");
@@ -141,9 +141,9 @@ static void test_batchnorm(NnCtx *ctx) {
         bn_loss(&c);
         float *dxf = malloc(n * sizeof(float));
         for (int k = 0; k < C; k++) dw[k] = db[k] = 7.0f;
-        batchnorm2d_backward_eval(ctx, &c.s, c.r, c.x, c.w, c.mean, c.invstd, dxf, NULL, NULL);
+        batchnorm2d_backward_eval(ctx, &c.s, c.r, c.x, c.w, c.b, c.mean, c.invstd, dxf, NULL, NULL);
         float *dwe = calloc((size_t)C, sizeof(float)), *dbe = calloc((size_t)C, sizeof(float));
-        batchnorm2d_backward_eval(ctx, &c.s, c.r, c.x, c.w, c.mean, c.invstd, dx, dwe, dbe);
+        batchnorm2d_backward_eval(ctx, &c.s, c.r, c.x, c.w, c.b, c.mean, c.invstd, dx, dwe, dbe);
         int ok = same_bits(dx, dxf, n);
         for (int k = 0; k < C; k++) ok &= dw[k] == 7.0f && db[k] == 7.0f;
         CHECK(ok, "batchnorm frozen (eval, no parameter gradients): dx as eval, weights' gradients untouched");
@@ -658,15 +658,15 @@ static void test_threads(void) {
           dw2[8] = {0}, db1[8] = {0}, db2[8] = {0}, nb1 = 0, nb2 = 0;
     batchnorm2d_forward_train(&c1, &s, x, w, b, rm1, rv1, &nb1, o1, m1, i1);
     batchnorm2d_forward_train(&c2, &s, x, w, b, rm2, rv2, &nb2, o2, m2, i2);
-    batchnorm2d_backward_train(&c1, &s, dy, x, w, m1, i1, dx1, dw1, db1);
-    batchnorm2d_backward_train(&c2, &s, dy, x, w, m2, i2, dx2, dw2, db2);
+    batchnorm2d_backward_train(&c1, &s, dy, x, w, b, m1, i1, dx1, dw1, db1);
+    batchnorm2d_backward_train(&c2, &s, dy, x, w, b, m2, i2, dx2, dw2, db2);
     int ok = same_bits(o1, o2, n) && same_bits(dx1, dx2, n) && same_bits(m1, m2, 8) && same_bits(i1, i2, 8) &&
              same_bits(rm1, rm2, 8) && same_bits(rv1, rv2, 8) && same_bits(dw1, dw2, 8) && same_bits(db1, db2, 8);
     CHECK(ok, "threads 1 vs 2: batchnorm train forward/backward bit-identical (%zu elements)", n);
     batchnorm2d_forward_eval(&c1, &s, x, w, b, rm1, rv1, o1, m1, i1);
     batchnorm2d_forward_eval(&c2, &s, x, w, b, rm2, rv2, o2, m2, i2);
-    batchnorm2d_backward_eval(&c1, &s, dy, x, w, m1, i1, dx1, dw1, db1);
-    batchnorm2d_backward_eval(&c2, &s, dy, x, w, m2, i2, dx2, dw2, db2);
+    batchnorm2d_backward_eval(&c1, &s, dy, x, w, b, m1, i1, dx1, dw1, db1);
+    batchnorm2d_backward_eval(&c2, &s, dy, x, w, b, m2, i2, dx2, dw2, db2);
     CHECK(same_bits(o1, o2, n) && same_bits(dx1, dx2, n) && same_bits(dw1, dw2, 8) && same_bits(db1, db2, 8),
           "threads 1 vs 2: batchnorm eval forward/backward bit-identical");
     silu_forward(&c1, n, x, o1);
