@@ -779,32 +779,10 @@ static void epilogue_case(const char *name, Conv2dShape s, int bias) {
             }
         CHECK(ok, "conv2d epilogue %s (%d thread%s): BN affine + residual + none/relu/silu + plane means "
                   "bit-identical to the separate passes", name, threads, threads > 1 ? "s" : "");
-        /* BN's fused activation, train and eval mode, against BN then the activation */
-        int okbn = 1;
+        /* BN's fused activation, train and eval mode: forward against BN then the activation, backward
+         * against the activation's backward on the stored pre-activation then BN's (also in place) */
+        int okbn = 1, okbw = 1;
         float *m1 = fbuf((size_t)K), *i1 = fbuf((size_t)K), *rm2 = fbuf((size_t)K), *rv2 = fbuf((size_t)K);
-        for (int act = ACT_RELU; act <= ACT_SILU; act++)
-            for (int train = 0; train <= 1; train++) {
-                conv2d_forward(&ctx, &s, x, w, NULL, y);
-                BatchNorm2dShape fused = bn;
-                fused.act = (ActKind)act;
-                memcpy(rm2, rm, sizeof(float) * (size_t)K);
-                memcpy(rv2, rv, sizeof(float) * (size_t)K);
-                if (train) {
-                    batchnorm2d_forward_train(&ctx, &bn, y, bw, bb, rm2, rv2, NULL, want, m1, i1);
-                    batchnorm2d_forward_train(&ctx, &fused, y, bw, bb, rm2, rv2, NULL, res, m1, i1);
-                } else {
-                    batchnorm2d_forward_eval(&ctx, &bn, y, bw, bb, rm, rv, want, m1, i1);
-                    batchnorm2d_forward_eval(&ctx, &fused, y, bw, bb, rm, rv, res, m1, i1);
-                }
-                if (act == ACT_RELU) relu_forward(&ctx, ny, want, want);
-                else silu_forward(&ctx, ny, want, want);
-                okbn &= same_bits(res, want, ny);
-                fill(&r, res, ny);
-            }
-        CHECK(okbn, "batchnorm %s (%d thread%s): fused relu/silu, train and eval, bit-identical to BN then the activation",
-              name, threads, threads > 1 ? "s" : "");
-        /* ...and its backward against the activation's backward on the stored pre-activation, then BN's */
-        int okbw = 1;
         float *pre = fbuf(ny), *dy = fbuf(ny), *g = fbuf(ny), *dx1 = fbuf(ny), *dx2 = fbuf(ny);
         float *dw1 = fbuf((size_t)K), *db1 = fbuf((size_t)K), *dw2 = fbuf((size_t)K), *db2 = fbuf((size_t)K);
         for (int act = ACT_RELU; act <= ACT_SILU; act++)
@@ -814,15 +792,20 @@ static void epilogue_case(const char *name, Conv2dShape s, int bias) {
                 fused.act = (ActKind)act;
                 memcpy(rm2, rm, sizeof(float) * (size_t)K);
                 memcpy(rv2, rv, sizeof(float) * (size_t)K);
-                if (train) batchnorm2d_forward_train(&ctx, &bn, y, bw, bb, rm2, rv2, NULL, pre, m1, i1);
-                else batchnorm2d_forward_eval(&ctx, &bn, y, bw, bb, rm, rv, pre, m1, i1);
-                fill(&r, dy, ny);
-                if (act == ACT_RELU) { /* relu_backward reads the output: relu(pre) */
-                    relu_forward(&ctx, ny, pre, want);
-                    relu_backward(&ctx, ny, dy, want, g);
+                if (train) {
+                    batchnorm2d_forward_train(&ctx, &bn, y, bw, bb, rm2, rv2, NULL, pre, m1, i1);
+                    batchnorm2d_forward_train(&ctx, &fused, y, bw, bb, rm2, rv2, NULL, res, m1, i1);
                 } else {
-                    silu_backward(&ctx, ny, dy, pre, g);
+                    batchnorm2d_forward_eval(&ctx, &bn, y, bw, bb, rm, rv, pre, m1, i1);
+                    batchnorm2d_forward_eval(&ctx, &fused, y, bw, bb, rm, rv, res, m1, i1);
                 }
+                if (act == ACT_RELU) relu_forward(&ctx, ny, pre, want);
+                else silu_forward(&ctx, ny, pre, want);
+                okbn &= same_bits(res, want, ny);
+                fill(&r, res, ny);
+                fill(&r, dy, ny);
+                if (act == ACT_RELU) relu_backward(&ctx, ny, dy, want, g); /* from the output relu(pre) */
+                else silu_backward(&ctx, ny, dy, pre, g);
                 memset(dw1, 0, sizeof(float) * (size_t)K);
                 memset(db1, 0, sizeof(float) * (size_t)K);
                 memset(dw2, 0, sizeof(float) * (size_t)K);
@@ -835,12 +818,13 @@ static void epilogue_case(const char *name, Conv2dShape s, int bias) {
                     batchnorm2d_backward_eval(&ctx, &fused, dy, y, bw, bb, m1, i1, dx2, dw2, db2);
                 }
                 okbw &= same_bits(dx1, dx2, ny) && same_bits(dw1, dw2, (size_t)K) && same_bits(db1, db2, (size_t)K);
-                /* in place (dx == dout), as the networks call it */
-                memcpy(dx2, dy, sizeof(float) * ny);
+                memcpy(dx2, dy, sizeof(float) * ny); /* in place (dx == dout), as the networks call it */
                 if (train) batchnorm2d_backward_train(&ctx, &fused, dx2, y, bw, bb, m1, i1, dx2, NULL, NULL);
                 else batchnorm2d_backward_eval(&ctx, &fused, dx2, y, bw, bb, m1, i1, dx2, NULL, NULL);
                 okbw &= same_bits(dx1, dx2, ny);
             }
+        CHECK(okbn, "batchnorm %s (%d thread%s): fused relu/silu, train and eval, bit-identical to BN then the activation",
+              name, threads, threads > 1 ? "s" : "");
         CHECK(okbw, "batchnorm %s (%d thread%s): backward through a fused relu/silu, train and eval, in place too, "
                     "bit-identical to the activation's backward then BN's", name, threads, threads > 1 ? "s" : "");
         float *bufs[] = {pre, dy, g, dx1, dx2, dw1, db1, dw2, db2};
