@@ -11,8 +11,9 @@
  * epilogue (conv2d.h) applies the eval BN's affine map and the activation to each plane while it is in
  * cache, with the same bits as NN_EVAL_GRAD. Backward takes the gradient of out,
  * DESTROYS it (the activation's and BN's backward run in place there), adds the parameter gradients
- * and writes dx (NULL: not needed). The SiLU backward recomputes BN's output from conv_out with the
- * forward's own float operations (same bits), so the pre-activation is never stored.
+ * and writes dx (NULL: not needed). The activation's backward runs inside BN's (BatchNorm2dShape.act),
+ * which recomputes the pre-activation from conv_out with the forward's own float operations (same
+ * bits), so the pre-activation is never stored and `out` is not read.
  * Frozen (fine-tuning a backbone): the caller runs the forward in an eval mode, and backward adds no
  * parameter gradients.
  * Repeated input (a stem fed one channel as three identical ones, ModelOptions.stem_repeat): the weight
