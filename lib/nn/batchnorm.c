@@ -11,14 +11,13 @@ BatchNorm2dShape batchnorm2d_shape(int N, int C, int H, int W) {
 
 /* Ordered sums over one contiguous plane, in double with 8 lanes (fixed order: deterministic). */
 NN_INLINE double plane_sqdev(const float *p, int64_t n, double mean) {
-    double acc[8] = {0};
+    nn_v8d acc = {0};
     int64_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        for (int j = 0; j < 8; j++) {
-            double d = (double)p[i + j] - mean;
-            acc[j] += d * d;
-        }
-    double s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+    for (; i + 8 <= n; i += 8) {
+        nn_v8d d = NN_TO8D(NN_LOAD8F(p + i)) - mean;
+        acc += d * d;
+    }
+    double s = NN_HSUM8D(acc);
     for (; i < n; i++) {
         double d = (double)p[i] - mean;
         s += d * d;
@@ -28,16 +27,14 @@ NN_INLINE double plane_sqdev(const float *p, int64_t n, double mean) {
 
 /* sum(dy) and sum((x - mean) * dy) over one plane. */
 NN_INLINE void plane_dy_dot(const float *dy, const float *x, int64_t n, float mean, double *sum, double *dot) {
-    double as[8] = {0}, ad[8] = {0};
+    nn_v8d as = {0}, ad = {0};
     int64_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        for (int j = 0; j < 8; j++) {
-            double g = (double)dy[i + j];
-            as[j] += g;
-            ad[j] += (double)(x[i + j] - mean) * g;
-        }
-    double s = ((as[0] + as[1]) + (as[2] + as[3])) + ((as[4] + as[5]) + (as[6] + as[7]));
-    double d = ((ad[0] + ad[1]) + (ad[2] + ad[3])) + ((ad[4] + ad[5]) + (ad[6] + ad[7]));
+    for (; i + 8 <= n; i += 8) {
+        nn_v8d g = NN_TO8D(NN_LOAD8F(dy + i));
+        as += g;
+        ad += NN_TO8D(NN_LOAD8F(x + i) - mean) * g;
+    }
+    double s = NN_HSUM8D(as), d = NN_HSUM8D(ad);
     for (; i < n; i++) {
         s += (double)dy[i];
         d += (double)(x[i] - mean) * (double)dy[i];
@@ -153,21 +150,33 @@ NN_INLINE float act_grad(float d, float x, float alpha, float beta, ActKind act)
     return d * sg * (1.0f + p * (1.0f - sg));
 }
 
-/* plane_dy_dot on g = act_grad(dy): the same sums in the same order, g stored into g_out when store. */
+/* g = act_grad(dy) over m elements: an element-wise loop the compiler vectorises (g may be dy). */
+NN_INLINE void act_grad_run(const float *dy, const float *x, float *g, int64_t m, float alpha, float beta,
+                            ActKind act) {
+    for (int64_t i = 0; i < m; i++) g[i] = act_grad(dy[i], x[i], alpha, beta, act);
+}
+
+/* plane_dy_dot on g = act_grad(dy): the same sums in the same order (element i into lane i % 8, the tail
+ * last), g stored into g_out when store. g is made a chunk at a time, so that both loops vectorise. */
 NN_INLINE void plane_act_dy_dot(const float *dy, const float *x, float *g_out, int64_t n, float mean, float alpha,
                                 float beta, ActKind act, int store, double *sum, double *dot) {
-    double as[8] = {0}, ad[8] = {0};
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        for (int j = 0; j < 8; j++) {
-            float g = act_grad(dy[i + j], x[i + j], alpha, beta, act);
-            if (store) g_out[i + j] = g;
-            as[j] += (double)g;
-            ad[j] += (double)(x[i + j] - mean) * (double)g;
+    enum { CHUNK = 256 }; /* a multiple of 8: lanes stay as in one sweep */
+    nn_v8d as = {0}, ad = {0};
+    float buf[CHUNK];
+    int64_t n8 = n & ~(int64_t)7;
+    for (int64_t i0 = 0; i0 < n8; i0 += CHUNK) {
+        int64_t m = n8 - i0 < CHUNK ? n8 - i0 : CHUNK;
+        float *g = store ? g_out + i0 : buf;
+        const float *xc = x + i0;
+        act_grad_run(dy + i0, xc, g, m, alpha, beta, act);
+        for (int64_t i = 0; i < m; i += 8) {
+            nn_v8d gv = NN_TO8D(NN_LOAD8F(g + i));
+            as += gv;
+            ad += NN_TO8D(NN_LOAD8F(xc + i) - mean) * gv;
         }
-    double s = ((as[0] + as[1]) + (as[2] + as[3])) + ((as[4] + as[5]) + (as[6] + as[7]));
-    double d = ((ad[0] + ad[1]) + (ad[2] + ad[3])) + ((ad[4] + ad[5]) + (ad[6] + ad[7]));
-    for (; i < n; i++) {
+    }
+    double s = NN_HSUM8D(as), d = NN_HSUM8D(ad);
+    for (int64_t i = n8; i < n; i++) {
         float g = act_grad(dy[i], x[i], alpha, beta, act);
         if (store) g_out[i] = g;
         s += (double)g;

@@ -27,6 +27,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 /* NN_CLONES on a hot loop gives it an AVX-512 twin beside the x86-64-v2 baseline, picked once at load
  * time (GCC's target_clones, an ifunc): the same C, vectorised 16 floats wide instead of 4. Floating-
@@ -40,14 +41,24 @@
 /* A helper of an NN_CLONES loop: inlined, so that each clone compiles it for its own target. */
 #define NN_INLINE static inline __attribute__((always_inline))
 
+/* Eight floats and eight doubles as GCC/clang vector types: the ordered sums below keep 8 partial sums
+ * (element i in lane i % 8), which compilers do not vectorise from plain arrays; written with vectors
+ * they run 8 lanes wide (one AVX-512 register, or four SSE ones) with exactly the scalar lanes' bits.
+ * Macros, not functions: vector values crossing a function boundary would draw GCC's ABI warnings. */
+typedef float nn_v8f __attribute__((vector_size(32)));
+typedef double nn_v8d __attribute__((vector_size(64)));
+#define NN_LOAD8F(p) (__extension__({ nn_v8f v8_; memcpy(&v8_, (p), sizeof v8_); v8_; }))
+#define NN_TO8D(v) __builtin_convertvector((v), nn_v8d)
+/* ((l0 + l1) + (l2 + l3)) + ((l4 + l5) + (l6 + l7)) of a variable a */
+#define NN_HSUM8D(a) ((((a)[0] + (a)[1]) + ((a)[2] + (a)[3])) + (((a)[4] + (a)[5]) + ((a)[6] + (a)[7])))
+
 /* sum(p[0..n)) in double, in a fixed order (8 interleaved partial sums, then the tail): the one
  * reduction of BatchNorm's statistics, the global average pool and the conv epilogue's plane means. */
 NN_INLINE double nn_sum_f64(const float *p, int64_t n) {
-    double acc[8] = {0};
+    nn_v8d acc = {0};
     int64_t i = 0;
-    for (; i + 8 <= n; i += 8)
-        for (int j = 0; j < 8; j++) acc[j] += (double)p[i + j];
-    double s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+    for (; i + 8 <= n; i += 8) acc += NN_TO8D(NN_LOAD8F(p + i));
+    double s = NN_HSUM8D(acc);
     for (; i < n; i++) s += (double)p[i];
     return s;
 }
