@@ -246,10 +246,7 @@ int convbn_backward(NnCtx *ctx, ConvBn *u, ParamTable *t, const float *x, const 
     /* the ones image's weight gradient, for the output gradient summed over the batch */
     size_t plane = (size_t)k * u->conv.OH * u->conv.OW;
     memcpy(u->dysum, dout, sizeof(float) * plane);
-    for (int img = 1; img < u->conv.N; img++) {
-        const float *d = dout + (size_t)img * plane;
-        for (size_t i = 0; i < plane; i++) u->dysum[i] += d[i];
-    }
+    for (int img = 1; img < u->conv.N; img++) grad_accumulate(ctx, plane, dout + (size_t)img * plane, u->dysum);
     memset(u->dwm, 0, sizeof(float) * k * kk);
     Conv2dShape os = ones_shape(u);
     if (conv2d_backward(ctx, &os, u->ones, u->wm, u->dysum, NULL, u->dwm, NULL) < 0) return -1;

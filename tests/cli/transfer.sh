@@ -22,23 +22,28 @@ bad = [k for k in names if k not in b or a[k].tobytes() != b[k].tobytes()]
 sys.exit(1 if bad or not names else 0)
 EOF
 
-# norm.py CKPT X PREDICTIONS: the checkpoint's resnet18 in torchvision, input repeated to three channels and
-# normalised with ImageNet's statistics when its metadata says in_norm=imagenet, predicts what cnneval did
-cat > norm.py <<'EOF'
+# pred.py CKPT ARCH X PREDICTIONS [IN_NORM]: our checkpoint loads into torchvision's ARCH with strict=True
+# and, fed X repeated to three channels (normalised with ImageNet's statistics when its metadata says
+# in_norm=imagenet), predicts what cnneval wrote; with IN_NORM, the metadata must record that in_norm
+cat > pred.py <<'EOF'
 import sys, numpy as np, torch, torchvision
 from safetensors import safe_open
 from safetensors.torch import load_file
-meta = safe_open(sys.argv[1], "pt").metadata()
-assert meta["in_norm"] == "imagenet" and meta["in_chans"] == "repeat", meta
-sd = load_file(sys.argv[1])
-m = torchvision.models.resnet18(weights=None, num_classes=sd["fc.weight"].shape[0])
+ckpt, arch, xpath, preds = sys.argv[1:5]
+meta = safe_open(ckpt, "pt").metadata()
+if len(sys.argv) > 5:
+    assert meta.get("in_norm") == sys.argv[5] and meta["in_chans"] == "repeat", meta
+sd = load_file(ckpt)
+k = sd["fc.weight" if arch.startswith("resnet") else "classifier.1.weight"].shape[0]
+m = getattr(torchvision.models, arch)(weights=None, num_classes=k)
 m.load_state_dict(sd, strict=True)
 m.eval()
-x = torch.from_numpy(np.load(sys.argv[2])).repeat(1, 3, 1, 1)
-x = torchvision.transforms.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])(x)
+x = torch.from_numpy(np.load(xpath)).repeat(1, 3, 1, 1)
+if meta.get("in_norm") == "imagenet":
+    x = torchvision.transforms.Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225])(x)
 with torch.no_grad():
     pred = m(x).argmax(1).numpy()
-rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[3])]
+rows = [l.rstrip("\n").split("\t") for l in open(preds)]
 col = rows[0].index("predicted")
 names = [l.split("\t")[1].strip() for l in open("split/classes.tsv")][1:]
 ours = [names.index(r[col]) if r[col] in names else int(r[col]) for r in rows[1:]]
@@ -78,27 +83,11 @@ EOF
         check "$arch: in_chans=repeat recorded; cnneval builds the same network" \
             bash -c "$B/cnneval -q p-$arch.safetensors test.npy -o ev-p-$arch && grep -q '\"accuracy\"' ev-p-$arch/metrics.json"
         check "$arch: our checkpoint loads into torchvision with strict=True, same predictions as cnneval" \
-            "$PY" - p-$arch.safetensors $arch test.npy ev-p-$arch/predictions.tsv <<'EOF'
-import sys, numpy as np, torch, torchvision
-from safetensors.torch import load_file
-sd = load_file(sys.argv[1])
-k = sd["fc.weight" if sys.argv[2].startswith("resnet") else "classifier.1.weight"].shape[0]
-m = getattr(torchvision.models, sys.argv[2])(weights=None, num_classes=k)
-m.load_state_dict(sd, strict=True)
-m.eval()
-x = torch.from_numpy(np.load(sys.argv[3])).repeat(1, 3, 1, 1)
-with torch.no_grad():
-    pred = m(x).argmax(1).numpy()
-rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[4])]
-col = rows[0].index("predicted")
-names = [l.split("\t")[1].strip() for l in open("split/classes.tsv")][1:]
-ours = [names.index(r[col]) if r[col] in names else int(r[col]) for r in rows[1:]]
-sys.exit(0 if list(pred) == ours else 1)
-EOF
+            "$PY" pred.py p-$arch.safetensors $arch test.npy ev-p-$arch/predictions.tsv
     done
     # --in-norm imagenet: recorded, and our checkpoint in torchvision behind Normalize predicts as cnneval does
     check "resnet18 --in-norm imagenet: in_norm=imagenet recorded; same predictions in torchvision behind Normalize" \
-        bash -c "$B/cnntrain ${T[*]} --arch resnet18 --pretrained resnet18-tv.pth --in-norm imagenet -o n.safetensors && $B/cnneval -q n.safetensors test.npy -o ev-n && $PY norm.py n.safetensors test.npy ev-n/predictions.tsv"
+        bash -c "$B/cnntrain ${T[*]} --arch resnet18 --pretrained resnet18-tv.pth --in-norm imagenet -o n.safetensors && $B/cnneval -q n.safetensors test.npy -o ev-n && $PY pred.py n.safetensors resnet18 test.npy ev-n/predictions.tsv imagenet"
     check "--init from an --in-norm imagenet checkpoint: in_chans and in_norm taken from it by default" \
         bash -c "$B/cnntrain ${T[*]} --arch resnet18 --init n.safetensors -o ni.safetensors && $PY -c \"from safetensors import safe_open; m = safe_open('ni.safetensors', 'np').metadata(); assert m['in_chans'] == 'repeat' and m['in_norm'] == 'imagenet', m\""
     expect_error "--pretrained of another architecture names the keys" "resnet18-tv.pth: does not match the model: .*missing" 1 \
