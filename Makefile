@@ -24,7 +24,9 @@ BUILD    ?= build
 PREFIX   ?= /usr/local
 
 TOOLS    := wav2mel specnorm splitset cnntrain cnneval mkreport
-LIB_SRC  := $(sort $(wildcard lib/*.c lib/nn/*.c))
+# lib/ is one folder per stage (lib/README.md); headers are included by folder: "audio/melspec.h".
+LIB_SRC  := $(sort $(wildcard lib/*/*.c))
+LIB_HDR  := $(wildcard lib/*/*.h)
 LIB_OBJ  := $(LIB_SRC:lib/%.c=$(BUILD)/lib/%.o)
 BINS     := $(TOOLS:%=$(BUILD)/bin/%)
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
@@ -77,11 +79,11 @@ test-deps: deps
 	  || echo "make test-deps: warning: could not install the Python references; tests that need them will skip" >&2; \
 	fi
 
-$(BUILD)/lib/%.o: lib/%.c $(wildcard lib/*.h lib/nn/*.h) | deps
+$(BUILD)/lib/%.o: lib/%.c $(LIB_HDR) | deps
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) -c $< -o $@
 
-$(BUILD)/tools/%.o: tools/%.c $(wildcard lib/*.h lib/nn/*.h) | deps
+$(BUILD)/tools/%.o: tools/%.c $(LIB_HDR) | deps
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) -c $< -o $@
 
@@ -113,7 +115,7 @@ asan:
 FUZZ_SECONDS ?= 60
 FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZERS  := $(FUZZ_SRC:tests/fuzz/%.c=build-fuzz/%)
-build-fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(wildcard lib/*.h lib/nn/*.h) | deps
+build-fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(LIB_HDR) | deps
 	@mkdir -p $(@D)
 	clang $(CPPFLAGS) -std=c11 -D_POSIX_C_SOURCE=200809L -g -O1 -fsanitize=fuzzer,address,undefined $< $(LIB_SRC) $(LDLIBS) -o $@
 fuzz: $(FUZZERS)

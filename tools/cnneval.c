@@ -1,16 +1,16 @@
 /* cnneval - evaluate a checkpoint on a split: predictions, misclassified samples, metrics; or scan long
  * recordings for events (--scan). See cnneval(1). */
 #define _POSIX_C_SOURCE 200809L
-#include "dataset.h"
-#include "error.h"
-#include "frontend_args.h"
-#include "json.h"
-#include "metrics.h"
+#include "train/dataset.h"
+#include "core/error.h"
+#include "audio/frontend_args.h"
+#include "formats/json.h"
+#include "train/metrics.h"
 #include "nn/model.h"
-#include "outfile.h"
-#include "safetensors.h"
-#include "scanjob.h"
-#include "strlist.h"
+#include "formats/outfile.h"
+#include "formats/safetensors.h"
+#include "scan/scanjob.h"
+#include "core/strlist.h"
 
 #include <errno.h>
 #include <getopt.h>

@@ -1,14 +1,14 @@
 /* cnntrain - train a CNN on spectrogram splits. See cnntrain(1). */
 #define _POSIX_C_SOURCE 200809L
-#include "dataset.h"
-#include "error.h"
+#include "train/dataset.h"
+#include "core/error.h"
 #include "nn/model.h"
-#include "outfile.h"
-#include "safetensors.h"
-#include "strlist.h"
-#include "train.h"
-#include "weights.h"
-#include "tsv.h"
+#include "formats/outfile.h"
+#include "formats/safetensors.h"
+#include "core/strlist.h"
+#include "train/train.h"
+#include "formats/weights.h"
+#include "formats/tsv.h"
 
 #include <errno.h>
 #include <getopt.h>

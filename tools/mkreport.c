@@ -1,11 +1,11 @@
 /* mkreport - one self-contained HTML report of a pipeline run (data, models, evaluations, scans), plus
  * its figures as PNG files. See mkreport(1). */
 #define _POSIX_C_SOURCE 200809L
-#include "error.h"
-#include "outfile.h"
-#include "pngenc.h"
-#include "report.h"
-#include "strlist.h"
+#include "core/error.h"
+#include "formats/outfile.h"
+#include "report/pngenc.h"
+#include "report/report.h"
+#include "core/strlist.h"
 
 #include <dirent.h>
 #include <errno.h>

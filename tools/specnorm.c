@@ -1,10 +1,10 @@
 /* specnorm - normalise spectrograms and fit them to a fixed number of frames (see man/specnorm.1).
- * Options and reporting only; the work is in lib/specnorm.c. */
+ * Options and reporting only; the work is in lib/audio/specnorm.c. */
 #define _POSIX_C_SOURCE 200809L
-#include "error.h"
-#include "manifest.h"
-#include "outfile.h"
-#include "specnorm.h"
+#include "core/error.h"
+#include "formats/manifest.h"
+#include "formats/outfile.h"
+#include "audio/specnorm.h"
 
 #include <errno.h>
 #include <getopt.h>

@@ -1,9 +1,9 @@
 /* splitset - split a labelled set of recordings into train/val/test lists (see man/splitset.1).
- * Thin: options here, the work in lib/split.c. */
+ * Thin: options here, the work in lib/split/split.c. */
 #define _POSIX_C_SOURCE 200809L
-#include "error.h"
-#include "outfile.h"
-#include "split.h"
+#include "core/error.h"
+#include "formats/outfile.h"
+#include "split/split.h"
 
 #include <errno.h>
 #include <getopt.h>

@@ -1,15 +1,15 @@
 /* wav2mel - recordings to (mel) spectrograms as .npy, with a manifest. See wav2mel(1). */
 #define _POSIX_C_SOURCE 200809L
-#include "error.h"
-#include "frontend.h"
-#include "frontend_args.h"
-#include "manifest.h"
-#include "npy.h"
-#include "outfile.h"
-#include "parallel.h"
-#include "progress.h"
-#include "strlist.h"
-#include "tsv.h"
+#include "core/error.h"
+#include "audio/frontend.h"
+#include "audio/frontend_args.h"
+#include "formats/manifest.h"
+#include "formats/npy.h"
+#include "formats/outfile.h"
+#include "core/parallel.h"
+#include "core/progress.h"
+#include "core/strlist.h"
+#include "formats/tsv.h"
 
 #include <errno.h>
 #include <getopt.h>

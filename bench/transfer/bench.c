@@ -6,7 +6,7 @@
 #include "nn/loss.h"
 #include "nn/model.h"
 #include "nn/optim.h"
-#include "error.h"
+#include "core/error.h"
 
 #include <stdio.h>
 #include <stdlib.h>

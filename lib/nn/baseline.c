@@ -21,8 +21,8 @@
 #include "nn/model.h"
 #include "nn/pool.h"
 
-#include "error.h"
-#include "rng.h"
+#include "core/error.h"
+#include "core/rng.h"
 
 #include <stdio.h>
 #include <stdlib.h>

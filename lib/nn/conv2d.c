@@ -1,6 +1,6 @@
 #include "nn/conv2d.h"
 
-#include "error.h"
+#include "core/error.h"
 #include "nn/depthwise.h"
 #include "nn/gemm.h"
 #include "nn/pool.h"

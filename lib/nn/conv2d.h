@@ -38,7 +38,7 @@
 
 #include "nn/activation.h"
 #include "nn/nn.h"
-#include "rng.h"
+#include "core/rng.h"
 
 #include <stddef.h>
 

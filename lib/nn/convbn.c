@@ -2,7 +2,7 @@
 
 #include "nn/activation.h"
 
-#include "error.h"
+#include "core/error.h"
 
 #include <math.h>
 #include <stdio.h>

@@ -35,7 +35,7 @@
 #include "nn/conv2d.h"
 #include "nn/nn.h"
 #include "nn/params.h"
-#include "rng.h"
+#include "core/rng.h"
 
 typedef struct ConvBn {
     Conv2dShape conv;

@@ -1,6 +1,6 @@
 #include "nn/dropout.h"
 
-#include "rng.h"
+#include "core/rng.h"
 
 #include <string.h>
 

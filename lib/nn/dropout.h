@@ -1,5 +1,5 @@
 /* dropout.h - dropout (torch.nn.Dropout) and stochastic depth (torchvision.ops.StochasticDepth),
- * with masks drawn from lib/rng.h so that runs are reproducible and independent of the thread count.
+ * with masks drawn from lib/core/rng.h so that runs are reproducible and independent of the thread count.
  *
  * Semantics (PyTorch's, precondition 0 <= p <= 1):
  *   dropout, training and p > 0: keep each element with probability 1 - p, out = x * (keep ? scale : 0)

@@ -27,8 +27,8 @@
 #include "nn/pool.h"
 #include "nn/se.h"
 
-#include "error.h"
-#include "rng.h"
+#include "core/error.h"
+#include "core/rng.h"
 
 #include <math.h>
 #include <stdio.h>

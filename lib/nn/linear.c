@@ -1,6 +1,6 @@
 #include "nn/linear.h"
 
-#include "error.h"
+#include "core/error.h"
 #include "nn/gemm.h"
 #include "nn/conv2d.h" /* nn_fill_uniform */
 

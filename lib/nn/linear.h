@@ -9,7 +9,7 @@
 #define AUDIOCNN_NN_LINEAR_H
 
 #include "nn/nn.h"
-#include "rng.h"
+#include "core/rng.h"
 
 typedef struct LinearShape {
     int N, in, out;

@@ -1,6 +1,6 @@
 #include "nn/model.h"
 
-#include "error.h"
+#include "core/error.h"
 
 #include <string.h>
 

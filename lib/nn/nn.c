@@ -1,6 +1,6 @@
 #include "nn/nn.h"
 
-#include "error.h"
+#include "core/error.h"
 
 #include <cblas.h>
 #include <pthread.h>

@@ -1,6 +1,6 @@
 #include "nn/optim.h"
 
-#include "error.h"
+#include "core/error.h"
 
 #include <math.h>
 #include <stdlib.h>

@@ -1,6 +1,6 @@
 #include "nn/params.h"
 
-#include "error.h"
+#include "core/error.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -4,7 +4,7 @@
 #include <smmintrin.h> /* the 2x2 max pool compares four windows at once (x86-64-v2 has SSE4.1) */
 #endif
 
-#include "error.h"
+#include "core/error.h"
 
 #include <limits.h>
 #include <math.h>

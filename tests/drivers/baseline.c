@@ -4,11 +4,11 @@
  * DIR/c.logits.npy, DIR/c.loss.npy, DIR/c.grad.<name>.npy (gradients of the first step),
  * DIR/c.stats.<name>.npy (buffers after the first forward) and DIR/c.step3.<name>.npy (every
  * parameter after three AdamW steps on the same batch). */
-#include "error.h"
+#include "core/error.h"
 #include "nn/loss.h"
 #include "nn/model.h"
 #include "nn/optim.h"
-#include "npy.h"
+#include "formats/npy.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,8 +1,8 @@
 /* Driver for tests/py/test_metrics.py: metrics JSON of LOGITS.npy (N, K) against LABELS.npy (N,).
  * usage: metrics LOGITS.npy LABELS.npy TOPK */
-#include "error.h"
-#include "metrics.h"
-#include "npy.h"
+#include "core/error.h"
+#include "train/metrics.h"
+#include "formats/npy.h"
 
 #include <stdio.h>
 #include <stdlib.h>

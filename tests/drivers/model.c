@@ -9,11 +9,11 @@
  * for every buffer (BN statistics after the forward). "frozen" trains with the backbone frozen. In eval
  * mode the backward follows an NN_EVAL_GRAD forward, and "logits_infer" holds the logits of an NN_INFER
  * forward run first (the fused inference path; backward after it must be refused). */
-#include "error.h"
+#include "core/error.h"
 #include "nn/model.h"
-#include "npy.h"
-#include "safetensors.h"
-#include "weights.h"
+#include "formats/npy.h"
+#include "formats/safetensors.h"
+#include "formats/weights.h"
 
 #include <unistd.h>
 

@@ -14,12 +14,12 @@
  *   KEY: stride=H,W pad=H,W dil=H,W kernel=H,W (pools) exclude_pad=0|1 threads=T (default 1)
  *        algo=auto|gemm|direct nodx=1 (backward without dx) reps=R (timing, default 10)
  * Exit 0, 1 on a data error, 2 on a usage error. */
-#include "error.h"
+#include "core/error.h"
 #include "nn/conv2d.h"
 #include "nn/linear.h"
 #include "nn/nn.h"
 #include "nn/pool.h"
-#include "npy.h"
+#include "formats/npy.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,14 +1,14 @@
 /* Driver for tests/py/test_nn_misc.py: runs batchnorm, activations, cross-entropy, optimisers, schedules
  * and clipping on .npy fixtures that PyTorch made in DIR and writes the results there as .npy.
  * usage: nn_misc CMD DIR [ARGS...]   (see each command below for its files and arguments) */
-#include "error.h"
+#include "core/error.h"
 #include "nn/activation.h"
 #include "nn/batchnorm.h"
 #include "nn/loss.h"
 #include "nn/nn.h"
 #include "nn/optim.h"
 #include "nn/params.h"
-#include "npy.h"
+#include "formats/npy.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -9,10 +9,10 @@
  *                              (conv1/bn1/fc); prints "NAME<TAB>V0 V1 ..." per entry, or "problem: ..."
  *                              lines and the error, exit 1
  * Errors: "pth_tool: error: MESSAGE" on stderr, exit 1 (2 for usage). */
-#include "error.h"
-#include "pth.h"
-#include "safetensors.h"
-#include "weights.h"
+#include "core/error.h"
+#include "formats/pth.h"
+#include "formats/safetensors.h"
+#include "formats/weights.h"
 
 #include <stdio.h>
 #include <stdlib.h>

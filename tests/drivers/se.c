@@ -1,8 +1,8 @@
 /* Driver for tests/py/test_se.py: squeeze-and-excitation forward and backward on fixtures.
  *   se DIR SILU    reads DIR/{x,w1,b1,w2,b2,dy}.npy, writes DIR/c.{y,dx,dw1,db1,dw2,db2}.npy */
-#include "error.h"
+#include "core/error.h"
 #include "nn/se.h"
-#include "npy.h"
+#include "formats/npy.h"
 
 #include <stdio.h>
 #include <stdlib.h>

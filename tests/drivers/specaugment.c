@@ -1,9 +1,9 @@
 /* Driver for tests/py/test_specaugment.py: specaugment_mask on every plane of X.npy (N, C, F, T) along
  * AXIS with MASK_PARAM and P, taking the uniforms from U1.npy and U2.npy (N, C); writes OUT.npy.
  * usage: specaugment X.npy U1.npy U2.npy AXIS MASK_PARAM P OUT.npy */
-#include "error.h"
-#include "npy.h"
-#include "specaugment.h"
+#include "core/error.h"
+#include "formats/npy.h"
+#include "train/specaugment.h"
 
 #include <stdio.h>
 #include <stdlib.h>

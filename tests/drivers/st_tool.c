@@ -10,8 +10,8 @@
  *   st_tool load-table FILE [--fc-out N] [--skip PREFIX]... [--allow-unexpected]
  *                              load into the fixed table (fc with N outputs, default 3); prints the
  *                              table as dump does, or "problem: ..." lines and the error, exit 1 */
-#include "error.h"
-#include "safetensors.h"
+#include "core/error.h"
+#include "formats/safetensors.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,5 +1,5 @@
 /* libFuzzer target: audio headers and data through libsndfile from memory, decoded to mono. */
-#include "audio.h"
+#include "audio/audio.h"
 
 int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size) {
     AudioReader *r = audio_open_memory(data, size, "fuzz");

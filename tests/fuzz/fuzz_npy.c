@@ -1,6 +1,6 @@
 /* libFuzzer target: a stream of .npy arrays from arbitrary bytes (npy_read until the end or an error). */
 #define _GNU_SOURCE
-#include "npy.h"
+#include "formats/npy.h"
 
 #include <stdio.h>
 

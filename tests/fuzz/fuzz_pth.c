@@ -2,7 +2,7 @@
  * machine), then every tensor read in each of the ways a caller can (natural, float32, int64, into a
  * caller's buffer), and a load into a small parameter table with PyTorch-like names. Seeds:
  * tests/corpus/pth. */
-#include "pth.h"
+#include "formats/pth.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -1,7 +1,7 @@
 /* libFuzzer target: a safetensors file from arbitrary bytes (st_parse), then every tensor read in each
  * of the ways a caller can (natural, float32, int64, into a caller's buffer), and a load into a small
  * parameter table with PyTorch-like names. */
-#include "safetensors.h"
+#include "formats/safetensors.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -1,6 +1,6 @@
 /* libFuzzer target: TSV tables and manifests from arbitrary bytes. */
-#include "manifest.h"
-#include "tsv.h"
+#include "formats/manifest.h"
+#include "formats/tsv.h"
 
 #include <string.h>
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""lib/pth against PyTorch's own torch.save files, through the driver tests/drivers/pth_tool.c:
+"""lib/formats/pth against PyTorch's own torch.save files, through the driver tests/drivers/pth_tool.c:
   - torchvision resnet18(weights=None) and efficientnet_b0(weights=None) state_dicts (seeded, BN buffers
     made non-trivial) saved with torch.save, converted by pth_tool to safetensors, read back with the real
     safetensors library: every tensor bit-identical to the state_dict (floats float32, counts int64),

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""lib/safetensors against the real safetensors library (and PyTorch/NumPy), through the driver
+"""lib/formats/safetensors against the real safetensors library (and PyTorch/NumPy), through the driver
 tests/drivers/st_tool.c:
   - files our writer makes load with safetensors.torch/numpy, values and metadata included, into a torch
     model (load_state_dict strict), and are byte-identical to safetensors.torch.save for the same tensors;

@@ -37,7 +37,7 @@ def check_close(name, got, want, tol=1e-6):
               f"shape {np.shape(got)} != {np.shape(want)}")
 
 
-# ---- the toolkit's RNG (lib/rng.c), to predict --crop random -----------------------------------
+# ---- the toolkit's RNG (lib/core/rng.c), to predict --crop random -----------------------------------
 M64 = (1 << 64) - 1
 
 
@@ -261,7 +261,7 @@ def checks(tmp):
     run("--crop", "random", "--seed", 7, "--frames", 100, src, out2)
     got = load_stream(out2)
     want = [reference(a, "sample", 100, "random", "zero", str(i), seed=7) for i, a in enumerate(arrays)]
-    check_close("random crop with --seed 7 matches lib/rng.c", np.concatenate([g.ravel() for g in got]),
+    check_close("random crop with --seed 7 matches lib/core/rng.c", np.concatenate([g.ravel() for g in got]),
                 np.concatenate([w.ravel() for w in want]))
 
     # 2-D (F, T) input, float64 and big-endian input

@@ -72,7 +72,7 @@ def run(arch, mode, n=4, h=48, w=64, k=5, repeat=False, seed=0, check_grads=True
     (m.train() if mode == "train" else m.eval())
     tmp = tempfile.mkdtemp()
     sd = {name: v.contiguous() for name, v in m.state_dict().items()}
-    if pth:  # the weights as torch.save writes them (what torchvision publishes), read by lib/pth.c
+    if pth:  # the weights as torch.save writes them (what torchvision publishes), read by lib/formats/pth.c
         torch.save(m.state_dict(), os.path.join(tmp, "weights.pth"))
     else:
         save_file(sd, os.path.join(tmp, "weights.safetensors"))

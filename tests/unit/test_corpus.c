@@ -2,8 +2,8 @@
  * with a message naming it, every good_* file loads. Runs under ASan/UBSan in `make asan`. */
 #define _POSIX_C_SOURCE 200809L
 #include "check.h"
-#include "error.h"
-#include "npy.h"
+#include "core/error.h"
+#include "formats/npy.h"
 
 #include <dirent.h>
 #include <stdlib.h>

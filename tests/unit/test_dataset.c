@@ -1,8 +1,8 @@
 /* Splits and batches: stacks and manifests, NaN and shape errors, seeded order, prefetch = gather. */
 #define _POSIX_C_SOURCE 200809L
 #include "check.h"
-#include "dataset.h"
-#include "error.h"
+#include "train/dataset.h"
+#include "core/error.h"
 
 #include <math.h>
 #include <stdlib.h>

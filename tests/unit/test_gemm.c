@@ -5,7 +5,7 @@
 #define _GNU_SOURCE
 #include "check.h"
 #include "nn/gemm.h"
-#include "rng.h"
+#include "core/rng.h"
 
 #include <math.h>
 #include <stdlib.h>

@@ -4,14 +4,14 @@
  * forward and backward on every algorithm path, bit-identical results for 1, 2 and 3 threads,
  * gradient accumulation (+=), dx written, shape validation and the initialisations. */
 #include "check.h"
-#include "error.h"
+#include "core/error.h"
 #include "nn/activation.h"
 #include "nn/batchnorm.h"
 #include "nn/conv2d.h"
 #include "nn/linear.h"
 #include "nn/nn.h"
 #include "nn/pool.h"
-#include "rng.h"
+#include "core/rng.h"
 
 #include <math.h>
 #include <stdint.h>

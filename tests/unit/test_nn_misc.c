@@ -2,13 +2,13 @@
  * (relative error printed), thread-count independence (1 vs 2 threads, bit-identical), the running
  * statistics, folding, masks, schedules and clipping. */
 #include "check.h"
-#include "error.h"
+#include "core/error.h"
 #include "nn/activation.h"
 #include "nn/batchnorm.h"
 #include "nn/dropout.h"
 #include "nn/loss.h"
 #include "nn/optim.h"
-#include "rng.h"
+#include "core/rng.h"
 
 #include <math.h>
 #include <stdlib.h>

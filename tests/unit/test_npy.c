@@ -1,8 +1,8 @@
 /* .npy reader/writer: round trips, streams, conversions, and hostile headers (the file corpus in
  * tests/corpus/npy is exercised by test_corpus.c and the fuzz target). */
 #include "check.h"
-#include "error.h"
-#include "npy.h"
+#include "core/error.h"
+#include "formats/npy.h"
 
 
 #include <math.h>

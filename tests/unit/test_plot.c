@@ -1,11 +1,11 @@
 /* test_plot.c - tick computation and labels, the colour map's table, the font's metrics, the JSON reader
  * and HTML escaping. */
 #include "check.h"
-#include "colormap.h"
-#include "font.h"
-#include "html.h"
-#include "jsonread.h"
-#include "plot.h"
+#include "report/colormap.h"
+#include "report/font.h"
+#include "report/html.h"
+#include "formats/jsonread.h"
+#include "report/plot.h"
 
 #include <math.h>
 #include <string.h>

@@ -1,10 +1,10 @@
 /* test_png.c - the PNG writer (read back with libpng: same size, same pixels; the same bytes every time;
  * signature and IHDR as the format says), base64 (RFC 4648 vectors) and the canvas primitives. */
-#include "base64.h"
+#include "formats/base64.h"
 #include "check.h"
-#include "colormap.h"
-#include "image.h"
-#include "pngenc.h"
+#include "report/colormap.h"
+#include "report/image.h"
+#include "report/pngenc.h"
 
 #include <png.h>
 #include <stdlib.h>

@@ -10,10 +10,10 @@
  * Runs under ASan/UBSan in `make asan`. */
 #define _POSIX_C_SOURCE 200809L
 #include "check.h"
-#include "error.h"
-#include "pth.h"
-#include "safetensors.h"
-#include "weights.h"
+#include "core/error.h"
+#include "formats/pth.h"
+#include "formats/safetensors.h"
+#include "formats/weights.h"
 
 #include <dirent.h>
 #include <stdlib.h>

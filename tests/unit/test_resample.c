@@ -1,7 +1,7 @@
 /* resample_batch() must give every signal exactly what resample_whole() gives it alone. */
 #include "check.h"
-#include "resample.h"
-#include "rng.h"
+#include "audio/resample.h"
+#include "core/rng.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -3,8 +3,8 @@
  * corpus (tests/corpus/safetensors) is test_st_corpus's; PyTorch interop is tests/py/test_safetensors.py. */
 #define _POSIX_C_SOURCE 200809L
 #include "check.h"
-#include "error.h"
-#include "safetensors.h"
+#include "core/error.h"
+#include "formats/safetensors.h"
 
 #include <math.h>
 #include <stdint.h>

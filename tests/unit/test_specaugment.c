@@ -1,6 +1,6 @@
 /* SpecAugment: seeded, masks only whole bands/frames, at most the configured widths. */
 #include "check.h"
-#include "specaugment.h"
+#include "train/specaugment.h"
 
 #include <string.h>
 

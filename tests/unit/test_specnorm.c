@@ -1,7 +1,7 @@
 /* lib/specnorm: checks, normalisation, crop offsets, pad/crop and the statistics accumulator. */
 #include "check.h"
-#include "error.h"
-#include "specnorm.h"
+#include "core/error.h"
+#include "audio/specnorm.h"
 
 #include <math.h>
 #include <stdlib.h>

@@ -1,8 +1,8 @@
 /* Splits: ratio parsing, audio extensions, the assignment rule. */
-#include "audiofiles.h"
+#include "split/audiofiles.h"
 #include "check.h"
-#include "error.h"
-#include "split.h"
+#include "core/error.h"
+#include "split/split.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -4,8 +4,8 @@
  * bytes in memory. Runs under ASan/UBSan in `make asan`. */
 #define _POSIX_C_SOURCE 200809L
 #include "check.h"
-#include "error.h"
-#include "safetensors.h"
+#include "core/error.h"
+#include "formats/safetensors.h"
 
 #include <dirent.h>
 #include <stdlib.h>

@@ -1,8 +1,8 @@
 /* TSV tables and manifests. */
 #include "check.h"
-#include "error.h"
-#include "manifest.h"
-#include "tsv.h"
+#include "core/error.h"
+#include "formats/manifest.h"
+#include "formats/tsv.h"
 
 #include <string.h>
 #include <stdlib.h>

@@ -1,0 +1,318 @@
+#include "audio/melspec.h"
+
+#include "core/error.h"
+
+#include <fftw3.h>
+#ifndef M_PI
+#define M_PI 3.14159265358979323846
+#endif
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The FFTW planner is not thread-safe; plans are made under this lock, execution needs none. */
+static pthread_mutex_t planner_lock = PTHREAD_MUTEX_INITIALIZER;
+
+typedef struct {
+    int first, count; /* nonzero FFT bins [first, first+count) */
+    double *w;
+} MelBand;
+
+struct SpecPlan {
+    SpecConfig c;
+    int n_freq, bins;
+    double *window; /* n_fft, centred */
+    MelBand *bands; /* n_mels, NULL for kind stft */
+    fftw_plan fft;
+};
+
+void spec_config_default(SpecConfig *c) {
+    memset(c, 0, sizeof *c);
+    c->sr = 22050;
+    c->n_fft = 1024;
+    c->hop = 256;
+    c->win_length = 1024;
+    c->center = 1;
+    c->pad = PAD_REFLECT;
+    c->kind = SPEC_MEL;
+    c->n_mels = 128;
+    c->fmin = 0;
+    c->fmax = 0;
+    c->scale = MEL_SLANEY;
+    c->norm = MELNORM_SLANEY;
+    c->power = 2;
+    c->output = SPEC_OUT_DB;
+    c->amin = 1e-10;
+    c->ref_max = 0;
+    c->ref = 1;
+    c->top_db = 0;
+}
+
+/* Slaney's auditory toolbox scale: linear below 1 kHz, logarithmic above (librosa's default). */
+static const double F_SP = 200.0 / 3, MIN_LOG_HZ = 1000, MIN_LOG_MEL = 15; /* 1000 / F_SP */
+#define LOGSTEP (log(6.4) / 27.0)
+
+double hz_to_mel(double hz, MelScale s) {
+    if (s == MEL_HTK) return 2595.0 * log10(1.0 + hz / 700.0);
+    return hz >= MIN_LOG_HZ ? MIN_LOG_MEL + log(hz / MIN_LOG_HZ) / LOGSTEP : hz / F_SP;
+}
+
+double mel_to_hz(double mel, MelScale s) {
+    if (s == MEL_HTK) return 700.0 * (pow(10.0, mel / 2595.0) - 1.0);
+    return mel >= MIN_LOG_MEL ? MIN_LOG_HZ * exp(LOGSTEP * (mel - MIN_LOG_MEL)) : F_SP * mel;
+}
+
+/* librosa.filters.mel: triangles between consecutive points of n_mels+2 mel-spaced frequencies. */
+static int build_mel(SpecPlan *p) {
+    const SpecConfig *c = &p->c;
+    int n = c->n_mels, nf = p->n_freq;
+    double f_hi = c->fmax > 0 ? c->fmax : c->sr / 2;
+    double *pts = malloc(sizeof(double) * (size_t)(n + 2));
+    double *row = malloc(sizeof(double) * (size_t)nf);
+    p->bands = calloc((size_t)n, sizeof(MelBand));
+    if (!pts || !row || !p->bands) {
+        free(pts); free(row);
+        err_set("out of memory");
+        return -1;
+    }
+    double lo = hz_to_mel(c->fmin, c->scale), hi = hz_to_mel(f_hi, c->scale);
+    for (int i = 0; i < n + 2; i++) pts[i] = mel_to_hz(lo + (hi - lo) * i / (n + 1), c->scale);
+    int empty = 0;
+    for (int m = 0; m < n; m++) {
+        double d0 = pts[m + 1] - pts[m], d1 = pts[m + 2] - pts[m + 1];
+        double enorm = c->norm == MELNORM_SLANEY ? 2.0 / (pts[m + 2] - pts[m]) : 1.0;
+        int first = -1, last = -1;
+        for (int k = 0; k < nf; k++) {
+            double f = (double)k * c->sr / c->n_fft;
+            double lower = (f - pts[m]) / d0, upper = (pts[m + 2] - f) / d1;
+            double w = fmax(0.0, fmin(lower, upper));
+            row[k] = w * enorm;
+            if (w > 0) {
+                if (first < 0) first = k;
+                last = k;
+            }
+        }
+        MelBand *b = &p->bands[m];
+        if (first < 0) {
+            empty++;
+            continue;
+        }
+        b->first = first;
+        b->count = last - first + 1;
+        b->w = malloc(sizeof(double) * (size_t)b->count);
+        if (!b->w) {
+            free(pts); free(row);
+            err_set("out of memory");
+            return -1;
+        }
+        memcpy(b->w, row + first, sizeof(double) * (size_t)b->count);
+    }
+    (void)empty; /* librosa warns about empty filters; a band of zeros is still well defined */
+    free(pts);
+    free(row);
+    return 0;
+}
+
+SpecPlan *spec_plan_new(const SpecConfig *c) {
+    if (c->sr <= 0 || c->n_fft < 2 || c->hop < 1 || c->win_length < 1 || c->win_length > c->n_fft) {
+        err_set("bad spectrogram settings: need sr > 0, n_fft >= 2, hop >= 1, 1 <= win_length <= n_fft");
+        return NULL;
+    }
+    if (c->n_fft > (1 << 22)) {
+        err_set("n_fft %d is too large", c->n_fft);
+        return NULL;
+    }
+    double f_hi = c->fmax > 0 ? c->fmax : c->sr / 2;
+    if (c->kind == SPEC_MEL && (c->n_mels < 1 || c->n_mels > 4096 || c->fmin < 0 || c->fmin >= f_hi || f_hi > c->sr / 2 + 1e-9)) {
+        err_set("bad mel settings: need 1 <= n_mels <= 4096 and 0 <= fmin < fmax <= sr/2 (sr %g Hz)", c->sr);
+        return NULL;
+    }
+    if (!(c->power > 0) || !(c->amin > 0) || (!c->ref_max && !(c->ref > 0))) {
+        err_set("bad spectrogram settings: power, amin and ref must be positive");
+        return NULL;
+    }
+    SpecPlan *p = calloc(1, sizeof *p);
+    if (!p) {
+        err_set("out of memory");
+        return NULL;
+    }
+    p->c = *c;
+    p->n_freq = c->n_fft / 2 + 1;
+    p->bins = c->kind == SPEC_MEL ? c->n_mels : p->n_freq;
+    p->window = calloc((size_t)c->n_fft, sizeof(double));
+    if (!p->window) goto oom;
+    int off = (c->n_fft - c->win_length) / 2; /* librosa.util.pad_center, torch.stft */
+    for (int i = 0; i < c->win_length; i++)
+        p->window[off + i] = 0.5 - 0.5 * cos(2.0 * M_PI * i / c->win_length); /* periodic Hann */
+    if (c->kind == SPEC_MEL && build_mel(p) < 0) {
+        spec_plan_free(p);
+        return NULL;
+    }
+    double *in = fftw_malloc(sizeof(double) * (size_t)c->n_fft);
+    fftw_complex *out = fftw_malloc(sizeof(fftw_complex) * (size_t)p->n_freq);
+    if (!in || !out) {
+        fftw_free(in);
+        fftw_free(out);
+        goto oom;
+    }
+    pthread_mutex_lock(&planner_lock);
+    p->fft = fftw_plan_dft_r2c_1d(c->n_fft, in, out, FFTW_ESTIMATE);
+    pthread_mutex_unlock(&planner_lock);
+    fftw_free(in);
+    fftw_free(out);
+    if (!p->fft) goto oom;
+    return p;
+oom:
+    spec_plan_free(p);
+    err_set("out of memory");
+    return NULL;
+}
+
+void spec_plan_free(SpecPlan *p) {
+    if (!p) return;
+    if (p->bands)
+        for (int m = 0; m < p->c.n_mels; m++) free(p->bands[m].w);
+    free(p->bands);
+    free(p->window);
+    if (p->fft) {
+        pthread_mutex_lock(&planner_lock);
+        fftw_destroy_plan(p->fft);
+        pthread_mutex_unlock(&planner_lock);
+    }
+    free(p);
+}
+
+int spec_bins(const SpecPlan *p) { return p->bins; }
+
+int64_t spec_frames(const SpecPlan *p, int64_t n) {
+    if (p->c.center) return 1 + n / p->c.hop;
+    return n < p->c.n_fft ? 0 : 1 + (n - p->c.n_fft) / p->c.hop;
+}
+
+/* numpy.pad(mode='reflect') for any pad length: reflection without repeating the edge sample is
+ * periodic with period 2(n-1). */
+int64_t spec_reflect_index(int64_t i, int64_t n) {
+    if (n == 1) return 0;
+    int64_t period = 2 * (n - 1);
+    i %= period;
+    if (i < 0) i += period;
+    return i < n ? i : period - i;
+}
+
+struct SpecWork {
+    double *buf;        /* n_fft windowed samples (FFTW-aligned) */
+    fftw_complex *spec; /* n_fft/2 + 1 */
+    double *mag;
+};
+
+SpecWork *spec_work_new(const SpecPlan *p) {
+    SpecWork *w = calloc(1, sizeof *w);
+    if (w) {
+        w->buf = fftw_malloc(sizeof(double) * (size_t)p->c.n_fft);
+        w->spec = fftw_malloc(sizeof(fftw_complex) * (size_t)p->n_freq);
+        w->mag = malloc(sizeof(double) * (size_t)p->n_freq);
+    }
+    if (!w || !w->buf || !w->spec || !w->mag) {
+        spec_work_free(w);
+        err_set("out of memory");
+        return NULL;
+    }
+    return w;
+}
+
+void spec_work_free(SpecWork *w) {
+    if (!w) return;
+    fftw_free(w->buf);
+    fftw_free(w->spec);
+    free(w->mag);
+    free(w);
+}
+
+void spec_frame(const SpecPlan *p, SpecWork *w, const float *x, double *bins, int64_t stride) {
+    const SpecConfig *c = &p->c;
+    int nfft = c->n_fft, nf = p->n_freq;
+    double *buf = w->buf, *mag = w->mag;
+    fftw_complex *spec = w->spec;
+    for (int i = 0; i < nfft; i++) buf[i] = (double)x[i] * p->window[i];
+    fftw_execute_dft_r2c(p->fft, buf, spec);
+    for (int k = 0; k < nf; k++) {
+        double pw = spec[k][0] * spec[k][0] + spec[k][1] * spec[k][1];
+        mag[k] = c->power == 2 ? pw : c->power == 1 ? sqrt(pw) : pow(pw, c->power / 2);
+    }
+    if (c->kind == SPEC_MEL) {
+        for (int m = 0; m < c->n_mels; m++) {
+            const MelBand *b = &p->bands[m];
+            double acc = 0;
+            for (int k = 0; k < b->count; k++) acc += b->w[k] * mag[b->first + k];
+            bins[(int64_t)m * stride] = acc;
+        }
+    } else {
+        for (int k = 0; k < nf; k++) bins[(int64_t)k * stride] = mag[k];
+    }
+}
+
+void spec_finish(const SpecPlan *p, double *S, int64_t total, float *y) {
+    const SpecConfig *c = &p->c;
+    if (c->output == SPEC_OUT_DB) {
+        double mult = 20.0 / c->power, ref = c->ref;
+        if (c->ref_max) {
+            ref = 0;
+            for (int64_t i = 0; i < total; i++) ref = S[i] > ref ? S[i] : ref;
+        }
+        double shift = mult * log10(fmax(c->amin, ref)), top = -INFINITY;
+        for (int64_t i = 0; i < total; i++) { /* log10f: the result is float32 anyway (error < 1e-5 dB) */
+            double v = fmax(S[i], c->amin);
+            S[i] = mult * (v >= 1e-37 ? (double)log10f((float)v) : log10(v)) - shift;
+            top = S[i] > top ? S[i] : top;
+        }
+        if (c->top_db > 0)
+            for (int64_t i = 0; i < total; i++) S[i] = fmax(S[i], top - c->top_db);
+    } else if (c->output == SPEC_OUT_LOG1P) {
+        for (int64_t i = 0; i < total; i++) S[i] = log1p(S[i]);
+    }
+    for (int64_t i = 0; i < total; i++) y[i] = (float)S[i];
+}
+
+int spec_finish_is_pointwise(const SpecPlan *p) {
+    return p->c.output != SPEC_OUT_DB || (!p->c.ref_max && !(p->c.top_db > 0));
+}
+
+int spec_compute(const SpecPlan *p, const float *x, int64_t n, Tensor *out) {
+    const SpecConfig *c = &p->c;
+    int64_t frames = spec_frames(p, n);
+    if (frames <= 0) {
+        err_set("recording too short: %lld samples, one uncentred frame needs %d", (long long)n, c->n_fft);
+        return -1;
+    }
+    int64_t shape[3] = {1, p->bins, frames};
+    if (tensor_alloc(out, DT_F32, 3, shape) < 0) return -1;
+    int nfft = c->n_fft;
+    SpecWork *w = spec_work_new(p);
+    float *edge = malloc(sizeof(float) * (size_t)nfft);
+    double *S = malloc(sizeof(double) * (size_t)(p->bins * frames)); /* kept in double until the end */
+    if (!w || !edge || !S) {
+        spec_work_free(w); free(edge); free(S);
+        tensor_free(out);
+        err_set("out of memory");
+        return -1;
+    }
+    int64_t offset = c->center ? nfft / 2 : 0;
+    for (int64_t t = 0; t < frames; t++) {
+        int64_t s0 = t * c->hop - offset;
+        const float *src = x + s0;
+        if (!(s0 >= 0 && s0 + nfft <= n)) {
+            for (int i = 0; i < nfft; i++) {
+                int64_t j = s0 + i;
+                edge[i] = j >= 0 && j < n ? x[j] : c->pad == PAD_REFLECT ? x[spec_reflect_index(j, n)] : 0.0f;
+            }
+            src = edge;
+        }
+        spec_frame(p, w, src, S + t, frames);
+    }
+    spec_finish(p, S, (int64_t)p->bins * frames, tensor_f32(out));
+    spec_work_free(w);
+    free(edge);
+    free(S);
+    return 0;
+}

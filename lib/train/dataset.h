@@ -1,0 +1,82 @@
+/* dataset.h - a split for training or evaluation, and the batches drawn from it.
+ *
+ * A split is N samples of shape (C, F, T) float32 with int64 labels in [0, n_classes) (or -1 when
+ * unlabelled). It comes from a stacked .npy (N, C, F, T) with a labels .npy, memory-mapped so that a
+ * split larger than memory trains, or from a manifest whose arrays all have one shape (read into
+ * memory). Every value is checked to be finite when the split is opened: a NaN is an error naming the
+ * sample. The Batcher walks an epoch in a seeded order and prepares the next batch (gather, then
+ * SpecAugment) on a background thread while the caller trains on the current one; the masks come from
+ * a generator derived from (seed, epoch, batch), so the bytes of every batch do not depend on timing. */
+#ifndef AUDIOCNN_DATASET_H
+#define AUDIOCNN_DATASET_H
+
+#include "formats/npy.h"
+#include "train/specaugment.h"
+
+#include <pthread.h>
+#include <stdint.h>
+
+typedef struct Dataset {
+    int64_t n;
+    int c, f, t;
+    const float *x;      /* n * c * f * t values (mapped or owned) */
+    int64_t *labels;     /* n (owned) */
+    char **keys;         /* n sample names for reports (owned; from the manifest, or "#i") */
+    NpyMap map;          /* when memory-mapped */
+    float *owned;        /* when read into memory */
+    char *name;          /* for messages */
+} Dataset;
+
+/* Stacked arrays. labels_path may be NULL (unlabelled: every label -1). */
+int dataset_open_stack(Dataset *d, const char *x_path, const char *labels_path);
+/* A manifest of equal-shape arrays; labels from its index column. */
+int dataset_open_manifest(Dataset *d, const char *manifest_path);
+/* A split as the tools take it: PATH ending in .npy is a stack whose labels are LABELS, or by default
+ * PATH with "-labels" before ".npy" (what specnorm --stack and pipeline.mk write). With labels_optional,
+ * LABELS "-" or a missing default labels file means unlabelled. Any other PATH is a manifest. */
+int dataset_open(Dataset *d, const char *path, const char *labels, int labels_optional);
+void dataset_close(Dataset *d);
+/* Done with sample i for now: a memory-mapped split drops its pages from this process (the page cache
+ * keeps them; the next read faults them back in), so a split larger than memory trains in bounded RSS. */
+void dataset_release(const Dataset *d, int64_t i);
+/* Largest label + 1 (0 when unlabelled). */
+int dataset_label_count(const Dataset *d);
+
+typedef struct Batcher {
+    const Dataset *d;
+    int batch;           /* samples per batch */
+    int shuffle;
+    uint64_t seed;
+    int epoch;
+    const SpecAugment *augment; /* NULL: none */
+    double mixup;        /* > 0: mixup with lambda ~ Beta(mixup, mixup), seeded like the masks */
+    int64_t *order;      /* this epoch's permutation */
+    int64_t nbatches, next;
+    /* double buffer: the batch being prepared in the background and the one handed out */
+    float *x[2];
+    int64_t *y[2];
+    int64_t *y2[2];      /* mixup: the partner's label of each sample */
+    double lam[2];       /* mixup: the weight of the sample's own label (1 without mixup) */
+    float *orig;         /* mixup: the batch before mixing */
+    int64_t *idx[2];
+    int cur;
+    pthread_t worker;
+    int running;
+    int64_t job_k; /* what the worker prepares */
+    int job_slot;
+} Batcher;
+
+/* drop_last 0: the last batch may be smaller. Returns 0 or -1 with err_set(). */
+int batcher_init(Batcher *b, const Dataset *d, int batch, int shuffle, uint64_t seed, const SpecAugment *augment);
+/* Start epoch e (seeded permutation of the samples when shuffling). */
+void batcher_start_epoch(Batcher *b, int epoch);
+/* The next batch: *x (n, c, f, t), *y labels, *idx sample indices; returns n, or 0 at the end of the
+ * epoch. The pointers stay valid until the following call. */
+int batcher_next(Batcher *b, const float **x, const int64_t **y, const int64_t **idx);
+/* With mixup (b->mixup > 0, set before batcher_start_epoch): the batch last returned is
+ * lam * x + (1 - lam) * x[perm] (Zhang et al. 2018), and the loss is lam * CE(y) + (1 - lam) * CE(y2).
+ * Returns lam and sets *y2. */
+double batcher_mixup(const Batcher *b, const int64_t **y2);
+void batcher_free(Batcher *b);
+
+#endif

@@ -1,0 +1,70 @@
+/* train.h - the training loop behind cnntrain: epochs, validation, early stopping, checkpoints, resume.
+ *
+ * Promise: with the same data, settings and seed, a run produces the same bytes (best checkpoint,
+ * resumable state, history minus its seconds column), whatever the thread count of our own kernels
+ * and whether it was interrupted and resumed: every random choice is keyed by position (epoch order by
+ * (seed, epoch), SpecAugment by (seed, epoch, batch), dropout by the global step), and the resumable
+ * state holds the weights, the optimiser's moments and steps, the schedule, the early-stopping
+ * counters and the position within the epoch. Interrupting (SIGINT/SIGTERM) finishes the current
+ * batch, writes the resumable state and returns TRAIN_INTERRUPTED.
+ *
+ * Checkpoints are safetensors files: model weights and buffers under their PyTorch names, and
+ * metadata strings (format, arch, classes, input_shape, frontend, training settings, epoch, best
+ * metric). The resumable state adds "opt.m.<name>"/"opt.v.<name>" tensors and its counters as
+ * metadata. */
+#ifndef AUDIOCNN_TRAIN_H
+#define AUDIOCNN_TRAIN_H
+
+#include "train/dataset.h"
+#include "nn/model.h"
+#include "train/specaugment.h"
+
+#include <stdint.h>
+
+enum { TRAIN_OK = 0, TRAIN_ERROR = -1, TRAIN_INTERRUPTED = -2 };
+
+typedef struct TrainOptions {
+    int epochs, batch;
+    double lr, weight_decay;
+    int sgd;                 /* 0: AdamW, 1: SGD with momentum */
+    double momentum;
+    int schedule;            /* 0 none, 1 plateau (on the monitored metric), 2 cosine with warm-up */
+    double plateau_factor;
+    int plateau_patience;
+    int warmup_epochs;
+    int patience;            /* early stopping: epochs without improvement (0: never stop early) */
+    int monitor_acc;         /* 0: val_loss, 1: val_acc */
+    int class_weights;       /* 'balanced' weights in the loss */
+    float label_smoothing;
+    double clip;             /* > 0: clip the gradient norm */
+    int augment;             /* SpecAugment on training batches */
+    double mixup;            /* > 0: mixup with Beta(mixup, mixup) weights (0: off) */
+    SpecAugment aug;
+    uint64_t seed;
+    int threads;
+    int verbosity;           /* -1 quiet, 0 a line per epoch (progress bar on a terminal), 1 more */
+    const char *out;         /* best checkpoint */
+    const char *state;       /* resumable state (written each epoch and on interruption) */
+    const char *resume;      /* NULL, or a state file to continue from */
+    const char *history;     /* NULL, or a prefix for PREFIX.tsv and PREFIX.json */
+    const char *init;        /* NULL, or a checkpoint to start from */
+    int freeze_backbone;     /* train only the head (model_freeze_backbone) ... */
+    int unfreeze_at;         /* ... until this epoch (1-based; 0: for the whole run) */
+    double lr_backbone;      /* < 0: the same as lr; else the backbone's learning rate (the head keeps lr) */
+    /* recorded in the checkpoint's metadata */
+    const char *classes_json;  /* JSON array of the class names */
+    const char *frontend;      /* how the spectrograms were made (free text, e.g. wav2mel/specnorm options) */
+} TrainOptions;
+
+void train_options_default(TrainOptions *o);
+
+/* Train m on train, validating on val (may be NULL: no validation, no early stopping; the last epoch's
+ * weights are the checkpoint). Returns TRAIN_OK, TRAIN_ERROR (err_set) or TRAIN_INTERRUPTED. */
+int train_run(const TrainOptions *o, Model *m, const Dataset *train, const Dataset *val);
+
+/* Install the SIGINT/SIGTERM handlers that ask train_run to stop at the next batch. */
+void train_install_signal_handlers(void);
+/* The signal that interrupted the last train_run (0 if none). */
+int train_stop_signal(void);
+
+#endif
