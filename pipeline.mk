@@ -11,14 +11,16 @@ Input (DATA, default data/drums.tsv: the drum one-shots that `make data` prepare
                   recording, relative to the directory make runs in, or absolute), 'label' (its class)
                   and optionally 'group' (recordings of one group, such as one speaker or one drum
                   kit, all go to the same split; empty: a group of its own); other columns are ignored
-  Paths may not contain spaces or any of  : # % $$ ; = \ * ? " ' ( ) ` | < > & { } [ ]
-  and must not start with ~ (make cannot name them); rename such files first.
+  Any folder and file names (spaces, UTF-8, : # % ; = * ? " ' ( ) | < > & [ ] ...) but tabs and
+  newlines: each recording gets a key make can use ($$(OUT)/recordings.txt), its path stays in the
+  tables. In DATA and SCAN themselves write $$ as $$$$ (make expands it); OUT must be a plain name.
 
 Targets:
   all (default)   everything below: split, features, models, evaluations, count check, report (+ scan
                   with SCAN)
   split           $$(OUT)/split/{train,val,test,classes}.tsv            splitset SPLIT_OPTS
-  mels            $$(OUT)/mels/<recording>.{npy,tsv}, one per recording  wav2mel MEL_OPTS
+  mels            $$(OUT)/mels/<key>.{npy,tsv}, one per recording (key: its path in DATA, or with
+                  characters make cannot take as _ and a hash appended)  wav2mel MEL_OPTS
   features        $$(OUT)/{train,val,test}.npy + -labels.npy: (N,1,n_mels,FRAMES) stacks (specnorm)
   train           $$(OUT)/models/<model>.safetensors + .history.{tsv,json}   cnntrain, per MODELS
   evaluate        $$(OUT)/eval/<model>/{metrics.json,predictions.tsv,misclassified.tsv}   cnneval
@@ -67,7 +69,6 @@ SHELL := bash
 MAKEFLAGS += --no-builtin-rules
 
 DATA       ?= data/drums.tsv
-OUT        ?= outputs/$(basename $(notdir $(patsubst %/,%,$(DATA))))
 BIN        ?= build/bin
 SPLIT_OPTS ?=
 MEL_OPTS   ?=
@@ -97,44 +98,122 @@ all:
 shq   = '$(subst ','\'',$(1))'
 streq = $(if $(subst x$(1),,x$(2))$(subst x$(2),,x$(1)),,t)
 
+# OUT: outputs/ and DATA's last name without its extension, every byte make cannot take as _
+ifeq ($(origin OUT),undefined)
+OUT := outputs/$(shell n=$(call shq,$(DATA)); n=$${n%/}; n=$${n##*/}; b=$${n%.*}; [ -z "$$b" ] || n=$$b; \
+                     printf '%s' "$$n" | LC_ALL=C tr -c 'A-Za-z0-9._+@\200-\377-' _)
+endif
+
 # ---------------------------------------------------------------------------------------------------
-# The recordings: "path<TAB>key" per recording, sorted; the key names its files under $(OUT)/mels/
-# (the path inside DATA=DIR; for a list, the path without the list's folder, leading ./ or /, and
-# with ../ as __/). A line starting with ! is an error.
-DATA_IN  := $(patsubst %/,%,$(DATA))
-LIST_DIR := $(patsubst ./,,$(dir $(DATA_IN)))
+# The recordings. Make cannot name a file whose path holds a space or one of :#%$;=\*?"'()`|<>&{}[],
+# so recording paths never become make's words: each recording gets a key, a name make can use, and
+# the path stays in the tables ($(OUT)/recordings.txt: "path<TAB>key" per recording, sorted by path).
+# The key names its files under $(OUT)/mels/: the path inside DATA=DIR (for a list: the path without
+# the list's folder, leading ./ or /, with ../ as __/) as it is when make can name it; otherwise with
+# each such character as _ and _XXXXXXXX appended, a hash of that path (a key never changes when other
+# recordings come or go). Make sees a recording it cannot name through a symbolic link named by its
+# key, $(OUT)/links/rec/<key> (make takes the time of what a link points to), so that an edited
+# recording still redoes its spectrogram. Only tabs, newlines and other control characters are refused
+# in a name: the tables are TSV.
 AUDIO_RE := [.](wav|flac|ogg|oga|opus|mp3|aif|aiff|aifc|au|snd|w64|caf|rf64)$$
-FIND_RECORDINGS = export LC_ALL=C; data=$(call shq,$(DATA_IN)); \
-  if [ -d "$$data" ]; then \
-    find -L "$$data" -type f | awk -v root="$$data/" -v ext='$(AUDIO_RE)' \
-      'index($$0, root) == 1 { r = substr($$0, length(root) + 1); \
-        if (r ~ /\// && r !~ /(^|\/)\./ && tolower(r) ~ ext) print $$0 "\t" r }'; \
-  elif [ -f "$$data" ]; then \
-    awk -F'\t' -v dir=$(call shq,$(LIST_DIR)) 'NR == 1 { for (i = 1; i <= NF; i++) if ($$i == "path") p = i; \
-        if (!p) { print "!" FILENAME ": no path column in the header line"; exit } next } \
-      $$p == "" { print "!" FILENAME ": line " NR ": no path"; exit } \
-      { k = $$p; if (dir != "" && index(k, dir) == 1) k = substr(k, length(dir) + 1); \
-        sub(/^(\.\/)+/, "", k); sub(/^\/+/, "", k); gsub(/\.\.\//, "__/", k); print $$p "\t" k }' "$$data"; \
-  else echo "!$$data: no such file or directory (DATA is a folder of class folders or a .tsv list)"; fi \
-  | sort -t "$$(printf '\t')" -k1,1 | awk -F'\t' -v data="$$data" ' \
-      /^!/ { print; bad = 1; exit } \
-      $$1 ~ "[][[:space:]:\#%$$;=\\\\*?\"\047()`|<>&{}]" || $$1 ~ /^~/ { print "!" $$1 ": a path make cannot name (spaces or one of :\#%$$;=\\*?\"\047()`|<>&{}[]); rename it"; bad = 1; exit } \
-      $$2 == "train" || $$2 == "val" || $$2 == "test" { print "!" $$1 ": name reserved for a split table; rename it"; bad = 1; exit } \
-      seen[$$2]++ { print "!" $$1 ": listed twice (or its spectrogram would have the name of another)"; bad = 1; exit } \
-      { line[++n] = $$0 } \
-      END { if (bad) exit; if (!n) print "!" data ": no recordings (DATA=DIR needs class folders with recordings; a list, rows)"; \
-            for (i = 1; i <= n; i++) print line[i] }'
+# Characters make cannot take in a word (a bracket expression for awk and grep, in the environment as
+# AUDIOCNN_UNSAFE: awk -v would eat its backslashes), and the bytes OUT may hold (tr).
+MAKE_UNSAFE  := [][[:space:][:cntrl:]:\#%$$;=\\*?"'\''()`|<>&{},~!]
+MAKE_SAFE_TR := A-Za-z0-9._+@/\200-\377-
+ifneq ($(shell printf '%s' $(call shq,$(OUT)) | LC_ALL=C tr -d '$(MAKE_SAFE_TR)'),)
+$(error pipeline: error: OUT=$(OUT): an output folder make cannot name (letters, digits, UTF-8 and ._+@-/ only))
+endif
+PATH_SETUP = export LC_ALL=C AUDIOCNN_UNSAFE='$(MAKE_UNSAFE)'; out=$(call shq,$(OUT)); cwd=$(call shq,$(CURDIR))
+# awk: key(path, name): NAME if make can take it, else NAME with unsafe characters as _ + _<hash of PATH>
+KEY_AWK := function key(p, k,   i, h) { if (k !~ ENVIRON["AUDIOCNN_UNSAFE"]) return k; \
+             if (!ord["A"]) for (i = 1; i < 256; i++) ord[sprintf("%c", i)] = i; \
+             h = 0; for (i = 1; i <= length(p); i++) h = (h * 257 + ord[substr(p, i, 1)]) % 2147483647; \
+             gsub(ENVIRON["AUDIOCNN_UNSAFE"], "_", k); return k "_" sprintf("%08x", h) }
+# awk: a path with a newline or tab (find's output passed through tr '\n\t\0' '\001\002\n') or another
+# control character: its error line, else ""
+BADNAME_AWK := function badname(p) { if (index(p, "\001") || index(p, "\002")) { gsub(/\001/, "\\n", p); gsub(/\002/, "\\t", p); \
+                 return "!" p ": a name with a newline or tab (shown as \\n, \\t): the tables cannot hold it; rename it" } \
+               if (p ~ /[[:cntrl:]]/) return "!" p ": a name with a control character; rename it"; return "" }
+
+# Prints "path<TAB>key" per recording of DATA, sorted; a line starting with ! is an error. (These
+# scripts run through $(shell), which joins their lines with spaces: every line ends with ; or |.)
+define FIND_RECORDINGS
+if [ -d "$$data" ]; then
+  find -L "$$data" -type f -print0 | tr '\n\t\0' '\001\002\n' | awk -v root="$$data/" -v ext='$(AUDIO_RE)' '
+    index($$0, root) == 1 { r = substr($$0, length(root) + 1);
+      if (r ~ /\// && r !~ /(^|\/)\./ && tolower(r) ~ ext) print $$0 "\t" r };';
+elif [ -f "$$data" ]; then
+  case $$data in */*) dir=$${data%/*}/;; *) dir=;; esac; [ "$$dir" != ./ ] || dir=;
+  awk -F'\t' -v dir="$$dir" 'NR == 1 { for (i = 1; i <= NF; i++) if ($$i == "path") p = i;
+      if (!p) { print "!" FILENAME ": no path column in the header line"; exit } next };
+    $$p == "" { print "!" FILENAME ": line " NR ": no path"; exit };
+    { k = $$p; if (dir != "" && index(k, dir) == 1) k = substr(k, length(dir) + 1);
+      sub(/^(\.\/)+/, "", k); sub(/^\/+/, "", k); gsub(/\.\.\//, "__/", k); print $$p "\t" k };' "$$data";
+else echo "!$$data: no such file or directory (DATA is a folder of class folders or a .tsv list)"; fi |
+sort -t "$$(printf '\t')" -k1,1 | awk -F'\t' -v data="$$data" '
+    $(BADNAME_AWK);
+    $(KEY_AWK);
+    /^!/ { print; bad = 1; exit };
+    (e = badname($$1)) != "" { print e; bad = 1; exit };
+    { k = key($$1, $$2) };
+    k == "train" || k == "val" || k == "test" { print "!" $$1 ": name reserved for a split table; rename it"; bad = 1; exit };
+    seen[k]++ { print "!" $$1 ": listed twice (or its spectrogram would have the name of another)"; bad = 1; exit };
+    { line[++n] = $$1 "\t" k };
+    END { if (bad) exit; if (!n) print "!" data ": no recordings (DATA=DIR needs class folders with recordings; a list, rows)";
+          for (i = 1; i <= n; i++) print line[i] }'
+endef
+
+# Shell: table "path<TAB>key" lines in $$table -> FILE rewritten only if it differs (returns 1 if it did).
+define WRITE_IF_CHANGED
+{ [ -f "$(1)" ] && [ "$$(cat "$(1)")" = "$$table" ]; } || { { [ -z "$$table" ] || printf '%s\n' "$$table"; } > "$(1).tmp" && mv "$(1).tmp" "$(1)" && false; }
+endef
+# Shell: the links of DIR made, replaced or removed to match $$table, then "KEY|DEPENDENCY" printed per
+# row (the path itself where make can name it, else DIR/KEY).
+define SYNC_LINKS
+mkdir -p "$(1)";
+{ find "$(1)" -type l -printf 'have\t%P\t%l\n'; printf '%s\n' "$$table" | sed 's/^/want\t/'; } |
+awk -F'\t' -v OFS='\t' -v cwd="$$cwd" -v dir="$(1)/" '
+    $$1 == "have" { have[$$2] = $$3; next };
+    $$2 ~ ENVIRON["AUDIOCNN_UNSAFE"] { t = $$2; if (t !~ /^\//) t = cwd "/" t; want[$$3] = t; if (have[$$3] != t) print "ln", t, dir $$3 };
+    END { for (k in have) if (!(k in want)) print "rm", "-", dir k }' |
+while IFS=$$'\t' read -r op target link; do
+    if [ "$$op" = ln ]; then mkdir -p "$${link%/*}" && ln -sfn -- "$$target" "$$link"; else rm -f -- "$$link"; fi;
+done;
+printf '%s\n' "$$table" | awk -F'\t' -v dir="$(1)/" '{ print $$2 "|" ($$1 ~ ENVIRON["AUDIOCNN_UNSAFE"] ? dir $$2 : $$1) }'
+endef
+
+# Brings $(OUT)/recordings.txt (rewritten only when the recordings or their keys change) and the links
+# in $(OUT)/links/ up to date, and prints what make needs: "KEY|DEPENDENCY" per recording and
+# "=|DEPENDENCY" for a DATA list; or one line "!ERROR". It runs when the makefile is read (under make -n
+# and -q too), so that every rule sees the current set of recordings.
+define SYNC_RECORDINGS
+$(PATH_SETUP); data=$(call shq,$(DATA)); [ "$$data" = / ] || data=$${data%/};
+table=$$( $(FIND_RECORDINGS) ) || { echo "!$(DATA): listing the recordings failed"; exit 0; };
+case $$table in '!'*) printf '%s\n' "$${table%%$$'\n'*}"; exit 0;; esac;
+mkdir -p "$$out/links" || { echo "!$$out: cannot create the output folder"; exit 0; };
+$(call WRITE_IF_CHANGED,$$out/recordings.txt) || echo "pipeline: $$out/recordings.txt: $$(printf '%s\n' "$$table" | wc -l) recordings" >&2;
+$(call SYNC_LINKS,$$out/links/rec);
+if [ -f "$$data" ]; then
+  if printf '%s' "$$data" | grep -q "$$AUDIOCNN_UNSAFE"; then
+    case $$data in /*) t=$$data;; *) t=$$cwd/$$data;; esac;
+    [ "$$(readlink "$$out/links/DATA")" = "$$t" ] || ln -sfn -- "$$t" "$$out/links/DATA";
+    echo "=|$$out/links/DATA";
+  else echo "=|$$data"; fi;
+fi
+endef
 
 NEED_DATA := $(filter-out help clean,$(or $(MAKECMDGOALS),all))
 ifneq ($(NEED_DATA),)
-FOUND := $(shell $(FIND_RECORDINGS) | tr '\t' '|')
+FOUND := $(shell $(SYNC_RECORDINGS))
 ifneq ($(filter !%,$(firstword $(FOUND))),)
 $(error pipeline: error: $(patsubst !%,%,$(FOUND)))
 endif
 endif
-MEL_ROWS   := $(foreach r,$(FOUND),$(OUT)/mels/$(lastword $(subst |, ,$(r))).tsv)
-# Each recording's one-row manifest depends on the recording (its spectrogram, .npy, is made with it).
-$(foreach r,$(FOUND),$(eval $(OUT)/mels/$(lastword $(subst |, ,$(r))).tsv: $(firstword $(subst |, ,$(r)))))
+REC_WORDS := $(filter-out =|%,$(FOUND))
+LIST_DEP  := $(patsubst =|%,%,$(filter =|%,$(FOUND)))
+MEL_ROWS  := $(foreach r,$(REC_WORDS),$(OUT)/mels/$(firstword $(subst |, ,$(r))).tsv)
+# Each recording's one-row manifest depends on the recording, or its link (its .npy is made with it).
+$(foreach r,$(REC_WORDS),$(eval $(OUT)/mels/$(firstword $(subst |, ,$(r))).tsv: $(lastword $(subst |, ,$(r)))))
 
 # ---------------------------------------------------------------------------------------------------
 # Settings files: each holds a variable's value and is rewritten (making what depends on it out of
@@ -161,17 +240,13 @@ $(2): $(1)
 	@[ -f $$@ ] || { echo "pipeline: error: $$@: missing, although $(1) is up to date (remove $(1) to redo it)" >&2; exit 1; }
 endef
 
-# The list of recordings, rewritten only when the set of recordings (or their keys) changes.
-$(OUT)/recordings.txt: $(if $(and $(wildcard $(OUT)/recordings.txt),$(call streq,$(strip $(file <$(OUT)/recordings.txt)),$(subst |, ,$(FOUND)))),,FORCE)
-	@mkdir -p $(@D) && { $(FIND_RECORDINGS); } > $@.tmp && mv $@.tmp $@
-	@echo "pipeline: $@: $$(wc -l < $@) recordings" >&2
-
 # ---------------------------------------------------------------------------------------------------
 # Stage 1, split: one splitset run writes the four tables. Count check: the tables hold exactly the
 # recordings found.
 SPLIT_TABLES := $(foreach s,$(SPLITS) classes,$(OUT)/split/$(s).tsv)
-$(OUT)/split/train.tsv: $(OUT)/recordings.txt $(OUT)/split.opts $(if $(wildcard $(DATA_IN)/.),,$(DATA_IN)) $(SPLITSET)
-	$(SPLITSET) -q $(SPLIT_OPTS) $(DATA_IN) $(OUT)/split
+$(OUT)/split/train.tsv: $(OUT)/recordings.txt $(OUT)/split.opts $(LIST_DEP) $(SPLITSET)
+	@data=$(call shq,$(DATA)); [ "$$data" = / ] || data=$${data%/}; \
+	 echo $(SPLITSET) -q $(SPLIT_OPTS) -- "$$data" $(OUT)/split; $(SPLITSET) -q $(SPLIT_OPTS) -- "$$data" $(OUT)/split
 	@touch $(filter-out $@,$(SPLIT_TABLES))
 	@cut -f1 $(OUT)/recordings.txt > $(OUT)/split/.found.tmp; \
 	 for s in $(SPLITS); do tail -n +2 $(OUT)/split/$$s.tsv; done | cut -f1 | LC_ALL=C sort > $(OUT)/split/.placed.tmp; \
@@ -202,9 +277,10 @@ endif
 # collects. Any other failure (a usage error in MEL_OPTS, a tool that cannot run) always stops the run.
 MANIFEST_HEADER := key\tnpy\tsource\tlabel\tindex\tgroup\tstart\tend\tshape
 $(MEL_ROWS): $(OUT)/frontend.opts $(WAV2MEL)
-	@src=$(call shq,$(filter-out $(OUT)/frontend.opts $(WAV2MEL),$^)); npy=$(call shq,$(@:.tsv=.npy)); skip=$(call shq,$(@:.tsv=.skip)); \
+	@key=$(call shq,$(@:$(OUT)/mels/%.tsv=%)); src=$$(awk -F'\t' -v k="$$key" '$$2 == k { print $$1; exit }' $(OUT)/recordings.txt); \
+	npy=$(call shq,$(@:.tsv=.npy)); skip=$(call shq,$(@:.tsv=.skip)); \
 	echo "wav2mel $$src"; mkdir -p $(@D); rm -f "$$skip" $@.tmp; \
-	if $(WAV2MEL) -q $(MEL_OPTS) -m $@.tmp "$$src" "$$npy" 2> $@.err; then \
+	if $(WAV2MEL) -q $(MEL_OPTS) -m $@.tmp -- "$$src" "$$npy" 2> $@.err; then \
 	  cat $@.err >&2; rm -f $@.err; mv $@.tmp $@; \
 	else \
 	  rc=$$?; why=$$(sed -n 's/^wav2mel: error: //p' $@.err | tail -n 1); why=$${why:-$$(tail -n 1 $@.err)}; why=$${why#"$$src: "}; \
@@ -334,15 +410,37 @@ check: $(OUT)/counts.tsv
 # Stage 6, scans of long recordings (only with SCAN=DIR or SCAN=FILE): one checkpoint (SCAN_MODEL, a
 # model of MODELS or a .safetensors path; default the first model) slides over every recording with
 # cnneval --scan: $(OUT)/scan/{scores.tsv,results.tsv,threshold} and events/<recording>.selections.txt.
-SCAN_FILES := $(if $(SCAN),$(shell export LC_ALL=C; if [ -d $(call shq,$(SCAN)) ]; then find -L $(call shq,$(SCAN)) -type f \
-                 | grep -iE '$(AUDIO_RE)' | sort; elif [ -e $(call shq,$(SCAN)) ]; then echo $(call shq,$(SCAN)); fi))
+# The recordings to scan: $(OUT)/scan.list ("path<TAB>key", sorted; rewritten only when it changes),
+# each recording a dependency (or its link in $(OUT)/links/scan/, as for DATA).
+define SYNC_SCAN
+$(PATH_SETUP); scan=$(call shq,$(SCAN)); [ "$$scan" = / ] || scan=$${scan%/};
+table=$$( { if [ -d "$$scan" ]; then find -L "$$scan" -type f -print0 | tr '\n\t\0' '\001\002\n' | grep -iE '$(AUDIO_RE)';
+            elif [ -e "$$scan" ]; then printf '%s\n' "$$scan"; fi; } | sort | awk -v root="$$scan/" '
+    $(BADNAME_AWK);
+    $(KEY_AWK);
+    (e = badname($$0)) != "" { print e; exit };
+    { r = index($$0, root) == 1 ? substr($$0, length(root) + 1) : $$0; print $$0 "\t" key($$0, r) }' );
+case $$table in '!'*) printf '%s\n' "$${table%%$$'\n'*}"; exit 0;; esac;
+mkdir -p "$$out" || { echo "!$$out: cannot create the output folder"; exit 0; };
+$(call WRITE_IF_CHANGED,$$out/scan.list) || :;
+[ -z "$$table" ] || { $(call SYNC_LINKS,$$out/links/scan); }
+endef
+ifneq ($(and $(SCAN),$(NEED_DATA)),)
+SCAN_FOUND := $(shell $(SYNC_SCAN))
+ifneq ($(filter !%,$(firstword $(SCAN_FOUND))),)
+$(error pipeline: error: $(patsubst !%,%,$(SCAN_FOUND)))
+endif
+endif
+SCAN_DEPS  := $(foreach r,$(SCAN_FOUND),$(lastword $(subst |, ,$(r))))
 SCAN_CKPT  := $(if $(filter %.safetensors,$(SCAN_MODEL)),$(SCAN_MODEL),$(OUT)/models/$(SCAN_MODEL).safetensors)
 $(eval $(call settings,$(OUT)/scan.opts,SCAN_OPTS))
-$(OUT)/scan/results.tsv: $(SCAN_FILES) $(SCAN_CKPT) $(OUT)/scan.opts $(CNNEVAL)
-	@[ -n "$(SCAN_FILES)" ] || { echo "pipeline: error: SCAN=$(SCAN): no recordings to scan (a folder of recordings or one file)" >&2; exit 1; }
+$(OUT)/scan/results.tsv: $(SCAN_DEPS) $(OUT)/scan.list $(SCAN_CKPT) $(OUT)/scan.opts $(CNNEVAL)
+	@[ -s $(OUT)/scan.list ] || { echo "pipeline: error: SCAN=$(SCAN): no recordings to scan (a folder of recordings or one file)" >&2; exit 1; }
 	@rm -rf $(OUT)/scan.tmp && mkdir -p $(OUT)/scan.tmp
-	$(CNNEVAL) --scan -q $(SCAN_OPTS) -o $(OUT)/scan.tmp $(SCAN_CKPT) $(SCAN_FILES)
-	@n=$$(($$(cut -f1 $(OUT)/scan.tmp/results.tsv | sort -u | wc -l) - 1)); want=$(words $(SCAN_FILES)); \
+	@mapfile -t files < <(cut -f1 $(OUT)/scan.list); \
+	 echo "$(CNNEVAL) --scan -q $(SCAN_OPTS) -o $(OUT)/scan.tmp $(SCAN_CKPT) -- ($${#files[@]} recordings of $(OUT)/scan.list)"; \
+	 $(CNNEVAL) --scan -q $(SCAN_OPTS) -o $(OUT)/scan.tmp $(SCAN_CKPT) -- "$${files[@]}"
+	@n=$$(($$(cut -f1 $(OUT)/scan.tmp/results.tsv | sort -u | wc -l) - 1)); want=$$(wc -l < $(OUT)/scan.list); \
 	 [ "$$n" = "$$want" ] || { echo "pipeline: error: $(OUT)/scan: results for $$n recordings, $$want scanned" >&2; exit 1; }; \
 	 rm -rf $(OUT)/scan && mv $(OUT)/scan.tmp $(OUT)/scan && \
 	 echo "pipeline: $(OUT)/scan: $$n recordings scanned, $$(($$(wc -l < $(OUT)/scan/scores.tsv) - 1)) windows" >&2

@@ -74,7 +74,7 @@ pm scan SCAN="$W/nothere" MODEL=small >"$W/logs3" 2>&1 && notok "SCAN of a missi
     || { grep -q "no recordings to scan" "$W/logs3" && ok "SCAN of a missing folder: a clear error" || notok "SCAN missing: $(tail -2 "$W/logs3")"; }
 pm all >"$W/logs4" 2>&1 && ! grep -q 'id="scan' "$W/out/report.html" && [ ! -e "$W/out/figures/scan-001.png" ] \
     && ok "without SCAN the report is made again without the scan (no stale figures)" || notok "report after SCAN removed: $(tail -2 "$W/logs4")"
-rm -rf "$W/out/scan" "$W/out/scan.opts"
+rm -rf "$W/out/scan" "$W/out/scan.opts" "$W/out/scan.list" "$W/out/links/scan"
 mv "$W/out" "$W/out-j1"
 pm -j2 all >"$W/log2" 2>&1 && ok "pipeline all with -j2" || notok "-j2 failed: $(tail -3 "$W/log2")"
 nohist "$W/out-j1" "$W/cmp1"; nohist "$W/out" "$W/cmp2"
@@ -196,14 +196,91 @@ straddle=$(for s in train val test; do tail -n +2 "$L/split/$s.tsv" | cut -f4 | 
     && ok "DATA=LIST.tsv: its group column keeps each group in one split" || notok "groups straddle splits: $straddle"
 pmk DATA="$W/list.tsv" OUT="$L" "${FAST[@]}" MODELS=baseline -q && ok "DATA=LIST.tsv: then up to date" || notok "list: out of date after a run"
 
+# --- any file and folder name: spaces, :#%$;=*?"'()|<>&[]{},~!, UTF-8, leading dashes -----------------
+O=$W/odd\ data   # DATA itself with a space
+ODD='odd:#%$;=*?"'"'"'()|<>&[]{},~!'
+n=0
+for c in "Humpback whale" "Killer Whale (Orca)" "001 - Dog bark" "Baleine à bosse" "-dash" "$ODD"; do
+    n=$((n + 1)); mkdir -p "$O/$c"
+    for i in 1 2 3 4 5 6; do sox -n -r 16000 -c 1 "$O/$c/2023-06-01 05:00:0$i.wav" synth 0.$((i + 2)) sine $((n * n * 150 + 25 * i)) 2>/dev/null; done
+done
+mv "$O/-dash/2023-06-01 05:00:01.wav" "$O/-dash/-lead.wav"
+mv "$O/$ODD/2023-06-01 05:00:02.wav" "$O/$ODD/rec #2 (50%) \$HOME.wav"
+OO=$W/out-odd
+po() { pmk DATA="$O" OUT="$OO" MEL_OPTS="--n-mels 32" FRAMES=32 TRAIN_OPTS="--epochs 1 --threads 1" "$@"; }
+po all >"$W/log" 2>&1; rc=$?
+[ $rc = 0 ] && grep -q '^recordings	36$' "$OO/counts.tsv" && grep -q '^stacked	36$' "$OO/counts.tsv" && [ -s "$OO/eval/baseline/metrics.json" ] \
+    && [ -s "$OO/report.html" ] && ok "make all on a data set whose folder and file names hold spaces, :#%\$;=*?\"'()|<>&[]{},~!, UTF-8, leading dashes" \
+    || notok "odd names: rc=$rc $(tail -3 "$W/log")"
+[ "$(find "$O" -name '*.wav' | LC_ALL=C sort)" = "$(cut -f1 "$OO/recordings.txt")" ] \
+    && [ "$(tail -qn +2 "$OO"/mels/{train,val,test}.tsv | cut -f3 | LC_ALL=C sort)" = "$(cut -f1 "$OO/recordings.txt")" ] \
+    && ok "odd names: the tables and manifests keep every path as it is" || notok "odd names: paths in the tables: $(head -3 "$OO/recordings.txt")"
+keys_ok=1; while IFS=$'\t' read -r p k; do
+    case $k in *[[:space:]:#%\$\;=\\*?\"\'\(\)\`\|\<\>\&{}\[\],~!]*) keys_ok=0;; esac; [ -s "$OO/mels/$k.npy" ] || keys_ok=0
+done < "$OO/recordings.txt"
+[ $keys_ok = 1 ] && grep -q "^$O/Humpback whale/2023-06-01 05:00:01.wav	Humpback_whale/2023-06-01_05_00_01.wav_[0-9a-f]\{8\}$" "$OO/recordings.txt" \
+    && grep -q "^$O/-dash/-lead.wav	-dash/-lead.wav$" "$OO/recordings.txt" \
+    && ok "odd names: each recording has a key make can name (unsafe characters as _, + a hash of the path) and its spectrogram under it" \
+    || notok "odd names: keys: $(head -3 "$OO/recordings.txt")"
+grep -q 'Killer Whale (Orca)' "$OO/report.html" && grep -q 'Baleine à bosse' "$OO/report.html" && grep -qF 'odd:#%$;=*?&quot;' "$OO/report.html" \
+    && ok "odd names: the report names the classes as they are (HTML-escaped)" || notok "odd names: class names not in the report"
+"$BIN/cnneval" "$OO/models/baseline.safetensors" "$O/$ODD/rec #2 (50%) \$HOME.wav" >"$W/raw.tsv" 2>"$W/raw.err" && [ "$(wc -l < "$W/raw.tsv")" = 2 ] \
+    && ok "odd names: the checkpoint classifies such a recording" || notok "odd names: cnneval: $(cat "$W/raw.err")"
+po -q && ok "odd names: a second run has nothing to do" || notok "odd names: out of date after a run"
+touch "$O/$ODD/rec #2 (50%) \$HOME.wav"
+po -q && notok "odd names: touching a recording is not seen" || ok "odd names: make -q after touching a recording: out of date"
+po -n >"$W/logn" 2>&1; [ "$(count wav2mel "$W/logn")" = 1 ] && ok "odd names: make -n shows one wav2mel for the touched recording" \
+    || notok "odd names: make -n after a touch: $(runs "$W/logn")"
+po >"$W/log" 2>&1; [ "$(count wav2mel "$W/log")" = 1 ] && grep -qF "wav2mel $O/$ODD/rec #2 (50%) \$HOME.wav" "$W/log" && po -q \
+    && ok "odd names: touch one -> one spectrogram (that one), then up to date" || notok "odd names: after a touch: $(runs "$W/log")"
+cp "$OO/recordings.txt" "$W/keys.before"
+sox -n -r 16000 -c 1 "$O/Humpback whale/2023-06-01 05:00:09 (new).wav" synth 0.4 sine 333 2>/dev/null
+po >"$W/log" 2>&1; [ "$(count wav2mel "$W/log")" = 1 ] && [ -z "$(LC_ALL=C comm -23 "$W/keys.before" "$OO/recordings.txt")" ] \
+    && ok "odd names: a new recording -> its spectrogram only; no other key changes" || notok "odd names: adding: $(runs "$W/log")"
+newkey=$(grep -F '09 (new)' "$OO/recordings.txt" | cut -f2)
+mv "$O/Humpback whale/2023-06-01 05:00:09 (new).wav" "$W/"
+po >"$W/log" 2>&1 && [ -n "$newkey" ] && [ ! -e "$OO/links/rec/$newkey" ] && [ "$(find "$OO/links/rec" -type l | wc -l)" = 36 ] \
+    && ok "odd names: a removed recording's link goes (36 links left)" || notok "odd names: links after removing one: $(find "$OO/links/rec" -type l | wc -l)"
+# make scan over such names, one with a leading dash
+mkdir -p "$W/long dir/site (A)"
+sox "$O/Humpback whale/2023-06-01 05:00:02.wav" "$O/001 - Dog bark/2023-06-01 05:00:03.wav" "$W/long dir/site (A)/2023-06-01 05:00:00.wav" 2>/dev/null
+sox "$O/Baleine à bosse/2023-06-01 05:00:02.wav" "$W/long dir/-early.wav" 2>/dev/null
+po scan SCAN="$W/long dir" >"$W/log" 2>&1; rc=$?
+[ $rc = 0 ] && [ "$(tail -n +2 "$OO/scan/results.tsv" | cut -f1 | LC_ALL=C sort -u)" = "$(printf '%s\n' "$W/long dir/-early.wav" "$W/long dir/site (A)/2023-06-01 05:00:00.wav")" ] \
+    && [ -f "$OO/scan/events/2023-06-01 05:00:00.selections.txt" ] && [ -f "$OO/scan/events/-early.selections.txt" ] \
+    && ok "odd names: make scan SCAN='long dir': both recordings scanned, Raven tables named by them" || notok "odd names: scan: rc=$rc $(tail -3 "$W/log")"
+po -q scan SCAN="$W/long dir" && ok "odd names: make -q scan: up to date" || notok "odd names: scan out of date after a scan"
+touch "$W/long dir/site (A)/2023-06-01 05:00:00.wav"
+po -q scan SCAN="$W/long dir" && notok "odd names: a touched long recording is not seen" || ok "odd names: a touched long recording scans again"
+po all SCAN="$W/long dir" >"$W/log" 2>&1 && grep -q 'id="scan' "$OO/report.html" && ok "odd names: the report with the scan" \
+    || notok "odd names: report with scan: $(tail -2 "$W/log")"
+# a list with such paths, itself named with spaces and parentheses; OUT's default made safe
+{ printf 'path\tlabel\n'; while IFS=$'\t' read -r p k; do printf '%s\t%s\n' "$p" "$(basename "$(dirname "$p")")"; done < "$OO/recordings.txt"; } > "$W/my list (v2).tsv"
+pmk DATA="$W/my list (v2).tsv" help | grep -q '^  OUT=outputs/my_list__v2_ ' && ok "odd names: OUT's default from a list's name, made safe" \
+    || notok "odd names: OUT default: $(pmk DATA="$W/my list (v2).tsv" help | grep OUT=)"
+pmk DATA="$W/my list (v2).tsv" OUT="$W/out-oddlist" MEL_OPTS="--n-mels 32" split >"$W/log" 2>&1 && [ -L "$W/out-oddlist/links/DATA" ] \
+    && [ "$(tail -qn +2 "$W/out-oddlist"/split/{train,val,test}.tsv | wc -l)" = 36 ] && ok "odd names: DATA=a list with such paths, named so itself" \
+    || notok "odd names: list: $(tail -2 "$W/log")"
+touch "$W/my list (v2).tsv"
+pmk DATA="$W/my list (v2).tsv" OUT="$W/out-oddlist" MEL_OPTS="--n-mels 32" split >"$W/log" 2>&1; [ "$(count splitset "$W/log")" = 1 ] \
+    && ok "odd names: an edited list redoes the split" || notok "odd names: an edited list is not seen: $(runs "$W/log")"
+# refused: a tab or newline in a name (by name), an OUT make cannot name
+mkdir -p "$W/tabbed/c"; cp "$O/-dash/-lead.wav" "$W/tabbed/c/a"$'\t'"b.wav"
+pmk DATA="$W/tabbed" OUT="$W/out-tabbed" >"$W/log" 2>&1; rc=$?
+[ $rc != 0 ] && grep -qF "pipeline: error: $W/tabbed/c/a\\tb.wav: a name with a newline or tab" "$W/log" && [ ! -e "$W/out-tabbed" ] \
+    && ok "a name with a tab is refused by name, before anything is made" || notok "tab: rc=$rc $(cat "$W/log")"
+rm -r "$W/tabbed"; mkdir -p "$W/tabbed/c"; cp "$O/-dash/-lead.wav" "$W/tabbed/c/a"$'\n'"b.wav"
+pmk DATA="$W/tabbed" OUT="$W/out-tabbed" >"$W/log" 2>&1; rc=$?
+[ $rc != 0 ] && grep -qF "pipeline: error: $W/tabbed/c/a\\nb.wav: a name with a newline or tab" "$W/log" \
+    && ok "a name with a newline is refused by name" || notok "newline: rc=$rc $(cat "$W/log")"
+pmk DATA="$O" OUT="$W/out put" >"$W/log" 2>&1; rc=$?
+[ $rc != 0 ] && grep -q "pipeline: error: OUT=.*: an output folder make cannot name" "$W/log" && ok "an OUT make cannot name is a clear error" \
+    || notok "OUT with a space: rc=$rc $(cat "$W/log")"
+
 # --- errors and help ----------------------------------------------------------------------------------
 pm DATA="$W/nothing" >"$W/log" 2>&1; rc=$?
 [ $rc != 0 ] && grep -q "pipeline: error: $W/nothing: no such file or directory" "$W/log" && ok "missing DATA is a clear error" \
     || notok "missing DATA: rc=$rc $(cat "$W/log")"
-mkdir -p "$W/spaced/a b" && cp "$D/cat/cat_1.wav" "$W/spaced/a b/x.wav" && cp "$D/cat/cat_2.wav" "$W/spaced/a b/y z.wav"
-pmk DATA="$W/spaced" OUT="$W/out-spaced" >"$W/log" 2>&1; rc=$?
-[ $rc != 0 ] && grep -q "pipeline: error: $W/spaced/a b/x.wav: a path make cannot name" "$W/log" && ok "a path with a space is a clear error" \
-    || notok "spaces: rc=$rc $(cat "$W/log")"
 printf 'file\tlabel\n' > "$W/nopath.tsv"
 pmk DATA="$W/nopath.tsv" OUT="$W/out-nopath" >"$W/log" 2>&1; rc=$?
 [ $rc != 0 ] && grep -q "pipeline: error: $W/nopath.tsv: no path column" "$W/log" && ok "a list without a path column is a clear error" \
