@@ -42,8 +42,8 @@ static const char USAGE[] =
     "                            repeat; still computed on one channel; default none)\n"
     "      --pretrained FILE     start from torchvision weights: a state_dict as .pth (torchvision's download)\n"
     "                            or .safetensors; the classifier is new (its keys may differ)\n"
-    "      --init CKPT           start from one of our checkpoints (the classifier is kept from it only if the\n"
-    "                            classes match); --in-chans and --in-norm default to the checkpoint's\n"
+    "      --init CKPT           start from one of our checkpoints (the classifier, all of it, is kept from it\n"
+    "                            only if the classes match); --in-chans and --in-norm default to the checkpoint's\n"
     "Fine-tuning:\n"
     "      --freeze backbone|none  train only the classifier; frozen BN layers stay in eval mode\n"
     "      --unfreeze-at EPOCH   with --freeze backbone: train everything from this epoch (1-based) on\n"
@@ -349,10 +349,10 @@ int main(int argc, char **argv) {
         if (rc < 0) goto fail;
     }
     if (have_init) {
-        const char *skip[] = {"classifier.3.", "fc.", "classifier.1."};
+        const char *skip[] = {m.head_prefix}; /* other classes: the whole head is new, as with --pretrained */
         const char *nc = st_meta_get(&init_f, "n_classes");
         int same_classes = nc && atoi(nc) == k;
-        StLoadOpts lo = {.skip = skip, .nskip = same_classes ? 0 : 3};
+        StLoadOpts lo = {.skip = skip, .nskip = same_classes ? 0 : 1};
         if (st_load_params(&init_f, &m.params, &lo, NULL) < 0) goto fail;
     }
     train_install_signal_handlers();

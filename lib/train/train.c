@@ -507,10 +507,12 @@ int train_run(const TrainOptions *o, Model *m, const Dataset *train, const Datas
         r.seconds = now() - t0;
         hist[nhist++] = r;
         if (o->history && write_history(o->history, hist, nhist) < 0) goto done;
-        if (o->verbosity >= 0)
-            fprintf(stderr, "%s: epoch %d/%d  train loss %.4f acc %.4f  val loss %.4f acc %.4f  lr %.3g  %.1fs%s\n",
-                    diag_program(), r.epoch, o->epochs, r.train_loss, r.train_acc, r.val_loss, r.val_acc, r.lr,
-                    r.seconds, improved ? "  *" : "");
+        if (o->verbosity >= 0) {
+            char vtext[64] = "no validation"; /* without --val: nothing to report (the history has nan/null) */
+            if (val) snprintf(vtext, sizeof vtext, "val loss %.4f acc %.4f", r.val_loss, r.val_acc);
+            fprintf(stderr, "%s: epoch %d/%d  train loss %.4f acc %.4f  %s  lr %.3g  %.1fs%s\n", diag_program(),
+                    r.epoch, o->epochs, r.train_loss, r.train_acc, vtext, r.lr, r.seconds, improved ? "  *" : "");
+        }
         if (o->patience > 0 && s.bad_epochs >= o->patience) s.finished = 1;
         s.batch = 0;
         s.loss_sum = 0;

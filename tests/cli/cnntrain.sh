@@ -91,6 +91,9 @@ awk -F'\t' 'END { exit !($5 == 1) }' learn.tsv && ok "learns the tones: validati
 $B/cnntrain -q --threads 1 --epochs 2 --train train.npy -o noval.safetensors --history noval 2>noval.err \
     && awk -F'\t' 'NR > 1 && !($4 == "nan" && $5 == "nan") { bad = 1 } END { exit bad || NR != 3 }' noval.tsv \
     && grep -q '"val_loss": null' noval.json && ok "without --val: nan in the TSV, null in the JSON" || notok "no --val: $(cat noval.err noval.tsv)"
+$B/cnntrain --threads 1 --epochs 2 --train train.npy -o noval2.safetensors 2>noval2.err \
+    && [ "$(grep -c '^cnntrain: epoch [12]/2  train loss [0-9.]* acc [0-9.]*  no validation  lr ' noval2.err)" = 2 ] \
+    && ! grep -qi nan noval2.err && ok "without --val the epoch lines say 'no validation' (no nan)" || notok "no --val lines: $(cat noval2.err)"
 [ -n "$PY3" ] && { [ "$(st_meta noval.safetensors epoch)" = 2 ] && ok "without --val the last epoch is the checkpoint" \
     || notok "no --val checkpoint epoch $(st_meta noval.safetensors epoch)"; }
 mkdir man
@@ -206,7 +209,7 @@ $B/cnntrain "${T[@]}" -q --epochs 2 --label-smoothing 0.1 --clip 1 --no-class-we
 $B/cnntrain "${T[@]}" -q --epochs 1 --init run/model.safetensors -o init.safetensors && ok "--init starts from a checkpoint" || notok "--init"
 printf 'index\tname\n0\ta\n1\tb\n2\tc\n3\td\n' > four.tsv
 $B/cnntrain --threads 1 -q --epochs 1 --train fixed.tsv --no-class-weights --classes four.tsv --init run/model.safetensors \
-    -o init2.safetensors && ok "--init into another input shape and number of classes (classifier.3 not loaded)" || notok "--init other classes"
+    -o init2.safetensors && ok "--init into another input shape and number of classes (the head, classifier.*, not loaded)" || notok "--init other classes"
 printf 'index\tname\n0\ta\n1\tb\n' > two.tsv
 
 # ---- bad input: one line naming the file, exit 1 (2 for usage), no checkpoint or state left ---------------

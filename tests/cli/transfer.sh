@@ -102,6 +102,36 @@ fi
 # --init: pretrain on 3 classes, fine-tune on 2 (the head is replaced, the backbone kept)
 check "--init from a checkpoint of other classes: the head is replaced" \
     bash -c "$B/cnntrain ${T[*]} --arch resnet18 --init resnet18.safetensors --freeze backbone -o init.safetensors"
+# --init into 4 classes from 3-class checkpoints: the whole head (the baseline's classifier.0 and
+# classifier.3, ResNet's fc) starts as a from-scratch run's with the same seed, the backbone as the
+# checkpoint's (frozen, and --lr 1e-12 keeps the head at its initial values to 1e-9; the baseline's
+# frozen BN layers still update their running statistics, MOVES)
+cat > head.py <<'EOF'
+import re, sys, numpy as np
+from safetensors.numpy import load_file
+got, scratch, init, head = load_file(sys.argv[1]), load_file(sys.argv[2]), load_file(sys.argv[3]), sys.argv[4]
+moves = sys.argv[5] if len(sys.argv) > 5 else "^$"
+heads = [k for k in got if re.match(head, k)]
+assert heads and sorted(got) == sorted(scratch), heads
+for k in got:
+    if re.match(head, k):  # new: as initialised, not the checkpoint's
+        assert np.allclose(got[k], scratch[k], rtol=0, atol=1e-9), k
+        assert k not in init or init[k].shape != got[k].shape or not np.allclose(got[k], init[k], atol=1e-4), k
+    elif not re.search(moves, k):
+        assert got[k].tobytes() == init[k].tobytes(), k
+EOF
+if [ -n "${PY:-}" ] && "$PY" -c "import numpy, safetensors" 2>/dev/null; then
+    printf 'index\tname\n0\tcat\n1\tdog\n2\towl\n3\tyak\n' > four.tsv
+    $B/cnntrain "${T[@]}" -o baseline.safetensors 2>/dev/null
+    F=(-q --threads 1 --train train.npy --classes four.tsv --epochs 1 --batch 6 --no-class-weights --freeze backbone --lr 1e-12 --wd 0)
+    for arch in baseline resnet18; do
+        head='classifier\.' moves='running_|num_batches'; [ $arch = resnet18 ] && head='fc\.' moves='^$'
+        check "$arch --init from 3 classes into 4: the whole head is new ($head), the backbone the checkpoint's" \
+            bash -c "$B/cnntrain ${F[*]} --arch $arch --init $arch.safetensors -o h-$arch.safetensors && $B/cnntrain ${F[*]} --arch $arch -o s-$arch.safetensors && $PY head.py h-$arch.safetensors s-$arch.safetensors $arch.safetensors '$head' '$moves'"
+    done
+else
+    skip "--init head tests: numpy/safetensors not available"
+fi
 expect_error "--pretrained and --init together" "choose one" 2 \
     $B/cnntrain "${T[@]}" --arch resnet18 --init resnet18.safetensors --pretrained resnet18.safetensors -o x.safetensors
 expect_error "--in-chans of an unknown kind" "bad value for --in-chans: 2" 2 \
