@@ -20,7 +20,8 @@ Targets:
                   with SCAN)
   split           $$(OUT)/split/{train,val,test,classes}.tsv            splitset SPLIT_OPTS
   mels            $$(OUT)/mels/<key>.{npy,tsv}, one per recording (key: its path in DATA, or with
-                  characters make cannot take as _ and a hash appended)  wav2mel MEL_OPTS
+                  characters make cannot take as _ and a hash appended), in jobs of SHARD recordings
+                  ($$(OUT)/mels/shards/)  wav2mel MEL_OPTS
   features        $$(OUT)/{train,val,test}.npy + -labels.npy: (N,1,n_mels,FRAMES) stacks (specnorm)
   train           $$(OUT)/models/<model>.safetensors + .history.{tsv,json}   cnntrain, per MODELS
   evaluate        $$(OUT)/eval/<model>/{metrics.json,predictions.tsv,misclassified.tsv}   cnneval
@@ -51,6 +52,12 @@ Variables (current value):
   REPORT_TITLE=$(REPORT_TITLE)
   SKIP_BAD=$(SKIP_BAD)   1: a recording wav2mel cannot read is left out and listed in $$(OUT)/skipped.tsv;
                   0: it stops the run with its name
+  SHARD=$(SHARD)   recordings per spectrogram job (about: a split's recordings go to a power-of-two number
+                  of shards by a hash of their keys); any SHARD gives the same bytes
+  CMD=$(CMD)   a command prefix every job runs through: srun (Slurm), 'sbatch --wait', ...; empty: here
+  CMD_FEATURES, CMD_TRAIN, CMD_EVAL, CMD_SCAN, CMD_REPORT   one stage's prefix (default: CMD), e.g.
+                  CMD_TRAIN='srun --gres=gpu:1 -c 8'; `make -j 200 all CMD=srun` keeps 200 jobs queued.
+                  OUT must then be on a file system every node sees: jobs read and write only there
 
 Rebuilds: settings live in $$(OUT)/*.opts and $$(OUT)/models/<model>.opts, rewritten only when they
 change: MEL_OPTS redoes every spectrogram and what follows, NORM/FRAMES/NORM_OPTS the stacks and what
@@ -79,6 +86,14 @@ MODELS     ?= baseline
 TRAIN_OPTS ?=
 EVAL_OPTS  ?=
 SKIP_BAD   ?= 0
+SHARD      ?= 1000
+# Jobs through a command prefix (srun, sbatch --wait, ...): CMD for every stage, or one per stage
+CMD        ?=
+CMD_FEATURES ?= $(CMD)
+CMD_TRAIN  ?= $(CMD)
+CMD_EVAL   ?= $(CMD)
+CMD_SCAN   ?= $(CMD)
+CMD_REPORT ?= $(CMD)
 SCAN       ?=
 SCAN_MODEL ?= $(or $(MODEL),$(firstword $(MODELS)))
 SCAN_OPTS  ?=
@@ -96,6 +111,11 @@ MKREPORT := $(BIN)/mkreport
 all:
 
 shq   = '$(subst ','\'',$(1))'
+define newline
+
+
+endef
+oneline = $(subst $(newline), ,$(1))
 streq = $(if $(subst x$(1),,x$(2))$(subst x$(2),,x$(1)),,t)
 
 # OUT: outputs/ and DATA's last name without its extension, every byte make cannot take as _
@@ -124,11 +144,12 @@ ifneq ($(shell printf '%s' $(call shq,$(OUT)) | LC_ALL=C tr -d '$(MAKE_SAFE_TR)'
 $(error pipeline: error: OUT=$(OUT): an output folder make cannot name (letters, digits, UTF-8 and ._+@-/ only))
 endif
 PATH_SETUP = export LC_ALL=C AUDIOCNN_UNSAFE='$(MAKE_UNSAFE)'; out=$(call shq,$(OUT)); cwd=$(call shq,$(CURDIR))
-# awk: key(path, name): NAME if make can take it, else NAME with unsafe characters as _ + _<hash of PATH>
-KEY_AWK := function key(p, k,   i, h) { if (k !~ ENVIRON["AUDIOCNN_UNSAFE"]) return k; \
-             if (!ord["A"]) for (i = 1; i < 256; i++) ord[sprintf("%c", i)] = i; \
-             h = 0; for (i = 1; i <= length(p); i++) h = (h * 257 + ord[substr(p, i, 1)]) % 2147483647; \
-             gsub(ENVIRON["AUDIOCNN_UNSAFE"], "_", k); return k "_" sprintf("%08x", h) }
+# awk: phash(s), a 31-bit polynomial hash of the bytes of s (stable: keys and shards are made from it);
+# key(path, name): NAME if make can take it, else NAME with unsafe characters as _ + _<phash of PATH>
+HASH_AWK := function phash(s,   i, h) { if (!ord["A"]) for (i = 1; i < 256; i++) ord[sprintf("%c", i)] = i; \
+              h = 0; for (i = 1; i <= length(s); i++) h = (h * 257 + ord[substr(s, i, 1)]) % 2147483647; return h }
+KEY_AWK := $(HASH_AWK) function key(p, k) { if (k !~ ENVIRON["AUDIOCNN_UNSAFE"]) return k; \
+             gsub(ENVIRON["AUDIOCNN_UNSAFE"], "_", k); return k "_" sprintf("%08x", phash(p)) }
 # awk: a path with a newline or tab (find's output passed through tr '\n\t\0' '\001\002\n') or another
 # control character: its error line, else ""
 BADNAME_AWK := function badname(p) { if (index(p, "\001") || index(p, "\002")) { gsub(/\001/, "\\n", p); gsub(/\002/, "\\t", p); \
@@ -209,11 +230,7 @@ ifneq ($(filter !%,$(firstword $(FOUND))),)
 $(error pipeline: error: $(patsubst !%,%,$(FOUND)))
 endif
 endif
-REC_WORDS := $(filter-out =|%,$(FOUND))
 LIST_DEP  := $(patsubst =|%,%,$(filter =|%,$(FOUND)))
-MEL_ROWS  := $(foreach r,$(REC_WORDS),$(OUT)/mels/$(firstword $(subst |, ,$(r))).tsv)
-# Each recording's one-row manifest depends on the recording, or its link (its .npy is made with it).
-$(foreach r,$(REC_WORDS),$(eval $(OUT)/mels/$(firstword $(subst |, ,$(r))).tsv: $(lastword $(subst |, ,$(r)))))
 
 # ---------------------------------------------------------------------------------------------------
 # Settings files: each holds a variable's value and is rewritten (making what depends on it out of
@@ -246,7 +263,7 @@ endef
 SPLIT_TABLES := $(foreach s,$(SPLITS) classes,$(OUT)/split/$(s).tsv)
 $(OUT)/split/train.tsv: $(OUT)/recordings.txt $(OUT)/split.opts $(LIST_DEP) $(SPLITSET)
 	@data=$(call shq,$(DATA)); [ "$$data" = / ] || data=$${data%/}; \
-	 echo $(SPLITSET) -q $(SPLIT_OPTS) -- "$$data" $(OUT)/split; $(SPLITSET) -q $(SPLIT_OPTS) -- "$$data" $(OUT)/split
+	 echo $(CMD_FEATURES) $(SPLITSET) -q $(SPLIT_OPTS) -- "$$data" $(OUT)/split; $(CMD_FEATURES) $(SPLITSET) -q $(SPLIT_OPTS) -- "$$data" $(OUT)/split
 	@touch $(filter-out $@,$(SPLIT_TABLES))
 	@cut -f1 $(OUT)/recordings.txt > $(OUT)/split/.found.tmp; \
 	 for s in $(SPLITS); do tail -n +2 $(OUT)/split/$$s.tsv; done | cut -f1 | LC_ALL=C sort > $(OUT)/split/.placed.tmp; \
@@ -258,12 +275,35 @@ $(OUT)/split/train.tsv: $(OUT)/recordings.txt $(OUT)/split.opts $(LIST_DEP) $(SP
 
 $(eval $(call also_made,$(OUT)/split/train.tsv,$(filter-out $(OUT)/split/train.tsv,$(SPLIT_TABLES))))
 
-# Which spectrograms each split's manifest needs, from the split tables: included, so make first
-# brings the split up to date and then reads the exact per-split dependencies.
-$(OUT)/split/deps.mk: $(SPLIT_TABLES) $(OUT)/recordings.txt
-	@awk -F'\t' -v out=$(call shq,$(OUT)) 'FNR == NR { key[$$1] = $$2; next } FNR == 1 { s = FILENAME; sub(/.*\//, "", s); sub(/\.tsv$$/, "", s); next } \
-	  { if (!($$1 in key)) { print "pipeline: error: " $$1 ": in " FILENAME " but not in DATA" > "/dev/stderr"; bad = 1; exit 1 } \
-	    print out "/mels/" s ".tsv: " out "/mels/" key[$$1] ".tsv" } END { if (bad) exit 1 }' \
+# Shards: the spectrograms are made in jobs of about SHARD recordings of one split (a split of N
+# recordings has the smallest power of two >= N/SHARD shards, a recording goes to shard phash(key) mod
+# that: adding recordings moves no other one until the count doubles). $(OUT)/split/deps.mk, made from
+# the split tables and included (so make first brings the split up to date, then reads it), gives each
+# shard $(OUT)/mels/shards/<split>-<i>.done its list (<split>-<i>.list, "path<TAB>key", rewritten only
+# when it changes) and its recordings as dependencies (FORCE when one of their spectrograms is missing),
+# and each split's manifest its shards.
+$(eval $(call settings,$(OUT)/shard.opts,SHARD))
+$(OUT)/split/deps.mk: $(SPLIT_TABLES) $(OUT)/recordings.txt $(OUT)/shard.opts
+	@$(PATH_SETUP); mkdir -p $(OUT)/mels/shards; awk -F'\t' -v out="$$out" -v shard=$(call shq,$(SHARD)) ' \
+	  $(HASH_AWK); \
+	  function die(m) { print "pipeline: error: " m > "/dev/stderr"; bad = 1; exit 1 }; \
+	  BEGIN { if (shard !~ /^[1-9][0-9]*$$/) die("SHARD=" shard ": a number of recordings (1 or more)") }; \
+	  FNR == NR { key[$$1] = $$2; next }; \
+	  FNR == 1 { s = FILENAME; sub(/.*\//, "", s); sub(/\.tsv$$/, "", s); splits[++ns] = s; next }; \
+	  { if (!($$1 in key)) die($$1 ": in " FILENAME " but not in DATA"); rec[s, ++n[s]] = $$1 }; \
+	  END { if (bad) exit 1; \
+	    for (j = 1; j <= ns; j++) { s = splits[j]; nb = 1; while (nb * shard < n[s]) nb *= 2; \
+	      for (i = 1; i <= n[s]; i++) { p = rec[s, i]; k = key[p]; name = s "-" (phash(k) % nb); \
+	        if (!(name in list)) order[++nn] = name; list[name] = list[name] p "\t" k "\n"; \
+	        dep[name] = dep[name] " " (p ~ ENVIRON["AUDIOCNN_UNSAFE"] ? out "/links/rec/" k : p); \
+	        made[name] = made[name] " " out "/mels/" k ".tsv"; shards[s] = shards[s] " " out "/mels/shards/" name ".done" } } \
+	    for (j = 1; j <= nn; j++) { name = order[j]; f = out "/mels/shards/" name ".list"; old = ""; \
+	      while ((getline line < f) > 0) old = old line "\n"; close(f); \
+	      if (old != list[name]) { printf "%s", list[name] > (f ".tmp"); close(f ".tmp"); system("mv " f ".tmp " f) } \
+	      print "SHARDS += " out "/mels/shards/" name ".done"; \
+	      print "SHARD_MADE_" name " :=" made[name]; \
+	      print out "/mels/shards/" name ".done: " f dep[name] " $$(if $$(filter-out $$(wildcard $$(SHARD_MADE_" name ")),$$(SHARD_MADE_" name ")),FORCE)" } \
+	    for (j = 1; j <= ns; j++) print out "/mels/" splits[j] ".tsv:" shards[splits[j]] }' \
 	  $(OUT)/recordings.txt $(foreach s,$(SPLITS),$(OUT)/split/$(s).tsv) > $@.tmp
 	@mv $@.tmp $@
 ifneq ($(NEED_DATA),)
@@ -271,32 +311,45 @@ include $(OUT)/split/deps.mk
 endif
 
 # ---------------------------------------------------------------------------------------------------
-# Stage 2, one spectrogram per recording: $(OUT)/mels/<key>.npy and its one-row manifest <key>.tsv
-# (the target). A recording wav2mel cannot read (its exit status 1: a data error) stops the run, or
-# with SKIP_BAD=1 gets a manifest without rows and a <key>.skip line (path, reason) that skipped.tsv
-# collects. Any other failure (a usage error in MEL_OPTS, a tool that cannot run) always stops the run.
+# Stage 2, one spectrogram per recording: $(OUT)/mels/<key>.npy and its one-row manifest <key>.tsv,
+# made by the shard jobs (one job, through CMD_FEATURES, per shard). A job makes the spectrograms of its
+# shard that are missing or older than their recording, the front end's settings or wav2mel (so a
+# touched recording redoes that spectrogram alone, and a new shard layout redoes none). A recording
+# wav2mel cannot read (its exit status 1: a data error) stops the run, or with SKIP_BAD=1 gets a
+# manifest without rows and a <key>.skip line (path, reason) that skipped.tsv collects. Any other
+# failure (a usage error in MEL_OPTS, a tool that cannot run) always stops the run.
+# The job's script, run as bash -c SCRIPT mel-shard OUT LIST WAV2MEL MEL_OPTS SKIP_BAD FRONTEND_OPTS:
 MANIFEST_HEADER := key\tnpy\tsource\tlabel\tindex\tgroup\tstart\tend\tshape
-$(MEL_ROWS): $(OUT)/frontend.opts $(WAV2MEL)
-	@key=$(call shq,$(@:$(OUT)/mels/%.tsv=%)); src=$$(awk -F'\t' -v k="$$key" '$$2 == k { print $$1; exit }' $(OUT)/recordings.txt); \
-	npy=$(call shq,$(@:.tsv=.npy)); skip=$(call shq,$(@:.tsv=.skip)); \
-	echo "wav2mel $$src"; mkdir -p $(@D); rm -f "$$skip" $@.tmp; \
-	if $(WAV2MEL) -q $(MEL_OPTS) -m $@.tmp -- "$$src" "$$npy" 2> $@.err; then \
-	  cat $@.err >&2; rm -f $@.err; mv $@.tmp $@; \
-	else \
-	  rc=$$?; why=$$(sed -n 's/^wav2mel: error: //p' $@.err | tail -n 1); why=$${why:-$$(tail -n 1 $@.err)}; why=$${why#"$$src: "}; \
-	  rm -f $@ $@.err $@.tmp "$$npy"; \
-	  if [ $$rc != 1 ]; then echo "pipeline: error: $$src: wav2mel failed (exit status $$rc): $$why" >&2; exit 1; fi; \
-	  if [ $(call shq,$(SKIP_BAD)) = 1 ]; then \
-	    printf '%s\t%s\n' "$$src" "$$why" > "$$skip.tmp" && mv "$$skip.tmp" "$$skip"; \
-	    printf '$(MANIFEST_HEADER)\n' > $@.tmp && mv $@.tmp $@; \
-	    echo "pipeline: warning: $$src: left out (SKIP_BAD=1): $$why" >&2; \
-	  else \
-	    echo "pipeline: error: $$src: $$why (SKIP_BAD=1 leaves bad recordings out, listed in $(OUT)/skipped.tsv)" >&2; exit 1; \
-	  fi; \
-	fi
+define MEL_SHARD_JOB
+set -eu; out=$$1; list=$$2; wav2mel=$$3; eval "opts=($$4)"; skipbad=$$5; front=$$6;
+while IFS=$$'\t' read -r src key; do
+  tsv=$$out/mels/$$key.tsv; npy=$$out/mels/$$key.npy; skip=$$out/mels/$$key.skip;
+  if [ -f "$$tsv" ] && [ "$$tsv" -nt "$$src" ] && [ "$$tsv" -nt "$$front" ] && [ "$$tsv" -nt "$$wav2mel" ]; then continue; fi;
+  echo "wav2mel $$src"; mkdir -p "$${tsv%/*}"; rm -f "$$skip" "$$tsv.tmp";
+  if "$$wav2mel" -q "$${opts[@]}" -m "$$tsv.tmp" -- "$$src" "$$npy" 2> "$$tsv.err"; then
+    cat "$$tsv.err" >&2; rm -f "$$tsv.err"; mv "$$tsv.tmp" "$$tsv";
+  else
+    rc=$$?; why=$$(sed -n 's/^wav2mel: error: //p' "$$tsv.err" | tail -n 1); why=$${why:-$$(tail -n 1 "$$tsv.err")}; why=$${why#"$$src: "};
+    rm -f "$$tsv" "$$tsv.err" "$$tsv.tmp" "$$npy";
+    if [ $$rc != 1 ]; then echo "pipeline: error: $$src: wav2mel failed (exit status $$rc): $$why" >&2; exit 1; fi;
+    if [ "$$skipbad" = 1 ]; then
+      printf '%s\t%s\n' "$$src" "$$why" > "$$skip.tmp" && mv "$$skip.tmp" "$$skip";
+      printf '$(MANIFEST_HEADER)\n' > "$$tsv.tmp" && mv "$$tsv.tmp" "$$tsv";
+      echo "pipeline: warning: $$src: left out (SKIP_BAD=1): $$why" >&2;
+    else
+      echo "pipeline: error: $$src: $$why (SKIP_BAD=1 leaves bad recordings out, listed in $$out/skipped.tsv)" >&2; exit 1;
+    fi;
+  fi;
+done < "$$list"
+endef
+$(OUT)/mels/shards/%.list:
+	@rm -f $(OUT)/split/deps.mk; echo "pipeline: error: $@: missing (it is written with $(OUT)/split/deps.mk, now removed: run make again)" >&2; exit 1
+$(SHARDS): $(OUT)/mels/shards/%.done: $(OUT)/frontend.opts $(WAV2MEL)
+	@$(CMD_FEATURES) bash -c $(call shq,$(call oneline,$(MEL_SHARD_JOB))) mel-shard $(OUT) $(OUT)/mels/shards/$*.list $(WAV2MEL) \
+	  $(call shq,$(MEL_OPTS)) $(call shq,$(SKIP_BAD)) $(OUT)/frontend.opts; touch $@
 
 # The recordings left out (SKIP_BAD=1), with the reason: header only when none.
-$(OUT)/skipped.tsv: $(OUT)/recordings.txt $(MEL_ROWS)
+$(OUT)/skipped.tsv: $(OUT)/recordings.txt $(SHARDS)
 	@awk -F'\t' -v mels=$(call shq,$(OUT)/mels/) 'BEGIN { print "path\treason" } \
 	  { f = mels $$2 ".skip"; while ((getline line < f) > 0) print line; close(f) }' $(OUT)/recordings.txt > $@.tmp
 	@mv $@.tmp $@; n=$$(($$(wc -l < $@) - 1)); [ $$n = 0 ] || echo "pipeline: warning: $$n recording(s) left out, listed in $@" >&2
@@ -332,12 +385,12 @@ $(foreach s,$(SPLITS),$(eval $(call split_manifest,$(s))))
 # NORM=stats, per-band statistics of train first. Count check: N = the rows of the split's manifest.
 npy_rows = $$(head -c 1024 $(1) | LC_ALL=C tr -c '[:print:]' ' ' | sed -n "s/.*'shape': *(\([0-9]*\).*/\1/p")
 $(OUT)/stats.npy: $(OUT)/mels/train.tsv $(SPECNORM)
-	$(SPECNORM) -q --fit $@ -m $<
+	$(CMD_FEATURES) $(SPECNORM) -q --fit $@ -m $<
 STATS_DEP  := $(if $(filter stats,$(NORM)),$(OUT)/stats.npy)
 NORM_FLAGS  = $(if $(filter stats,$(NORM)),--stats $(OUT)/stats.npy,--mode $(NORM)) --frames $(FRAMES) $(NORM_OPTS)
 define stack
 $(OUT)/$(1).npy: $(OUT)/mels/$(1).tsv $(STATS_DEP) $(OUT)/norm.opts $(SPECNORM)
-	$$(SPECNORM) -q $$(NORM_FLAGS) -m $$< --stack $(OUT)/$(1).npy --labels $(OUT)/$(1)-labels.npy
+	$$(CMD_FEATURES) $$(SPECNORM) -q $$(NORM_FLAGS) -m $$< --stack $(OUT)/$(1).npy --labels $(OUT)/$(1)-labels.npy
 	@want=$$$$(($$$$(wc -l < $$<) - 1)); n=$$(call npy_rows,$(OUT)/$(1).npy); l=$$(call npy_rows,$(OUT)/$(1)-labels.npy); \
 	 [ "$$$$n" = "$$$$want" ] && [ "$$$$l" = "$$$$want" ] || { echo "pipeline: error: $(OUT)/$(1).npy: $$$$n rows and $$$$l labels for $$$$want spectrograms" >&2; rm -f $(OUT)/$(1).npy $(OUT)/$(1)-labels.npy; exit 1; }; \
 	 touch $(OUT)/$(1)-labels.npy
@@ -347,7 +400,7 @@ $(foreach s,$(SPLITS),$(eval $(call stack,$(s))))
 
 # The count check of the whole run, kept as $(OUT)/counts.tsv: every recording found is in exactly
 # one split, has a spectrogram or is listed in skipped.tsv, and every spectrogram is in a stack.
-$(OUT)/counts.tsv: $(OUT)/recordings.txt $(SPLIT_TABLES) $(OUT)/skipped.tsv $(OUT)/skipbad.opts $(MEL_ROWS) \
+$(OUT)/counts.tsv: $(OUT)/recordings.txt $(SPLIT_TABLES) $(OUT)/skipped.tsv $(OUT)/skipbad.opts $(SHARDS) \
 		$(foreach s,$(SPLITS),$(OUT)/mels/$(s).tsv $(OUT)/$(s).npy)
 	@found=$$(wc -l < $(OUT)/recordings.txt); \
 	 placed=$$(for s in $(SPLITS); do tail -n +2 $(OUT)/split/$$s.tsv; done | wc -l); \
@@ -376,7 +429,7 @@ define model
 $(OUT)/models/$(1).safetensors: \
 		$(foreach s,train val,$(OUT)/$(s).npy $(OUT)/$(s)-labels.npy) $(OUT)/split/classes.tsv $(OUT)/models/$(1).opts $(CNNTRAIN)
 	@mkdir -p $$(@D)
-	$$(CNNTRAIN) -q --arch $$(ARCH_$(1)) --train $(OUT)/train.npy --val $(OUT)/val.npy --classes $(OUT)/split/classes.tsv \
+	$$(CMD_TRAIN) $$(CNNTRAIN) -q --arch $$(ARCH_$(1)) --train $(OUT)/train.npy --val $(OUT)/val.npy --classes $(OUT)/split/classes.tsv \
 	  $$(if $$(filter stats,$$(NORM)),,--frontend $$(call shq,$$(FRONTEND_TEXT))) --history $(OUT)/models/$(1).history \
 	  --state $(OUT)/models/$(1).state.safetensors $$(TRAIN_OPTS) $$(TRAIN_OPTS_$(1)) -o $(OUT)/models/$(1).safetensors
 	@awk -F'\t' 'NR > 1 { n++; if (NR == 2 || $$$$4 < best) { best = $$$$4; e = $$$$1; acc = $$$$5 } } \
@@ -388,7 +441,7 @@ $$(eval $$(call also_made,$(OUT)/models/$(1).safetensors,$(OUT)/models/$(1).hist
 # Stage 5, each model on the test split. Count check: one prediction per test spectrogram.
 $(OUT)/eval/$(1)/metrics.json: \
 		$(OUT)/models/$(1).safetensors $(OUT)/test.npy $(OUT)/test-labels.npy $(OUT)/eval.opts $(CNNEVAL)
-	$$(CNNEVAL) -q $$(EVAL_OPTS) $(OUT)/models/$(1).safetensors $(OUT)/test.npy -o $(OUT)/eval/$(1)
+	$$(CMD_EVAL) $$(CNNEVAL) -q $$(EVAL_OPTS) $(OUT)/models/$(1).safetensors $(OUT)/test.npy -o $(OUT)/eval/$(1)
 	@n=$$$$(($$$$(wc -l < $(OUT)/eval/$(1)/predictions.tsv) - 1)); want=$$(call npy_rows,$(OUT)/test.npy); \
 	 [ "$$$$n" = "$$$$want" ] || { echo "pipeline: error: $(OUT)/eval/$(1)/predictions.tsv: $$$$n predictions for $$$$want test spectrograms" >&2; exit 1; }; \
 	 echo "pipeline: $(OUT)/eval/$(1): test accuracy $$$$(sed -n 's/.*"accuracy": *\([0-9.eE+-]*\).*/\1/p' $(OUT)/eval/$(1)/metrics.json | head -n 1) on $$$$n recordings" >&2; \
@@ -401,7 +454,7 @@ $(foreach m,$(MODELS),$(eval $(call model,$(m))))
 MODEL_FILES := $(MODELS:%=$(OUT)/models/%.safetensors)
 EVAL_FILES  := $(foreach m,$(MODELS),$(foreach f,metrics.json predictions.tsv misclassified.tsv,$(OUT)/eval/$(m)/$(f)))
 split: $(SPLIT_TABLES)
-mels: $(MEL_ROWS)
+mels: $(SHARDS)
 features stacks: $(foreach s,$(SPLITS),$(OUT)/$(s).npy $(OUT)/$(s)-labels.npy)
 train: $(MODEL_FILES) $(MODELS:%=$(OUT)/models/%.history.tsv) $(MODELS:%=$(OUT)/models/%.history.json)
 evaluate: $(EVAL_FILES)
@@ -438,8 +491,8 @@ $(OUT)/scan/results.tsv: $(SCAN_DEPS) $(OUT)/scan.list $(SCAN_CKPT) $(OUT)/scan.
 	@[ -s $(OUT)/scan.list ] || { echo "pipeline: error: SCAN=$(SCAN): no recordings to scan (a folder of recordings or one file)" >&2; exit 1; }
 	@rm -rf $(OUT)/scan.tmp && mkdir -p $(OUT)/scan.tmp
 	@mapfile -t files < <(cut -f1 $(OUT)/scan.list); \
-	 echo "$(CNNEVAL) --scan -q $(SCAN_OPTS) -o $(OUT)/scan.tmp $(SCAN_CKPT) -- ($${#files[@]} recordings of $(OUT)/scan.list)"; \
-	 $(CNNEVAL) --scan -q $(SCAN_OPTS) -o $(OUT)/scan.tmp $(SCAN_CKPT) -- "$${files[@]}"
+	 echo "$(CMD_SCAN) $(CNNEVAL) --scan -q $(SCAN_OPTS) -o $(OUT)/scan.tmp $(SCAN_CKPT) -- ($${#files[@]} recordings of $(OUT)/scan.list)"; \
+	 $(CMD_SCAN) $(CNNEVAL) --scan -q $(SCAN_OPTS) -o $(OUT)/scan.tmp $(SCAN_CKPT) -- "$${files[@]}"
 	@n=$$(($$(cut -f1 $(OUT)/scan.tmp/results.tsv | sort -u | wc -l) - 1)); want=$$(wc -l < $(OUT)/scan.list); \
 	 [ "$$n" = "$$want" ] || { echo "pipeline: error: $(OUT)/scan: results for $$n recordings, $$want scanned" >&2; exit 1; }; \
 	 rm -rf $(OUT)/scan && mv $(OUT)/scan.tmp $(OUT)/scan && \
@@ -454,7 +507,7 @@ $(OUT)/report.html: $(SPLIT_TABLES) $(MODEL_FILES) $(MODELS:%=$(OUT)/models/%.hi
 		$(foreach m,$(MODELS),$(OUT)/eval/$(m)/metrics.json) $(OUT)/test.npy $(OUT)/mels/test.tsv \
 		$(OUT)/skipped.tsv $(OUT)/report.opts $(if $(SCAN),$(OUT)/scan/results.tsv) $(MKREPORT)
 	@rm -rf $(OUT)/figures.tmp
-	$(MKREPORT) -q --title $(call shq,$(REPORT_TITLE)) --split $(OUT)/split --skipped $(OUT)/skipped.tsv \
+	$(CMD_REPORT) $(MKREPORT) -q --title $(call shq,$(REPORT_TITLE)) --split $(OUT)/split --skipped $(OUT)/skipped.tsv \
 	  --test $(OUT)/test.npy --test-list $(OUT)/mels/test.tsv \
 	  $(foreach m,$(MODELS),-m $(m)=$(OUT)/models/$(m).safetensors,$(OUT)/models/$(m).history,$(OUT)/eval/$(m)) \
 	  $(if $(SCAN),--scan $(OUT)/scan) --figures $(OUT)/figures.tmp -o $@.tmp

@@ -80,7 +80,41 @@ pm -j2 all >"$W/log2" 2>&1 && ok "pipeline all with -j2" || notok "-j2 failed: $
 nohist "$W/out-j1" "$W/cmp1"; nohist "$W/out" "$W/cmp2"
 diff -r "$W/cmp1" "$W/cmp2" >"$W/jdiff" 2>&1 && ok "make -j2 gives the same bytes as make -j1 (but the seconds per epoch)" \
     || notok "-j2 differs from -j1: $(head -5 "$W/jdiff")"
+rm -rf "$W/cmp1" "$W/cmp2"
+
+# --- shards and a command prefix: the same bytes for any SHARD, every job through CMD -----------------
+cat > "$W/prefix" <<EOF
+#!/usr/bin/env bash
+# a stand-in for srun: logs the stage and the tool of each job, then runs it
+printf '%s\t%s\n' "\$STAGE" "\$(basename "\$1") \$(basename "\${4:-x}")" >> "$W/jobs.log"
+exec "\$@"
+EOF
+chmod +x "$W/prefix"; rm -f "$W/jobs.log"
+mv "$W/out" "$W/out-j2"
+pm -j2 all SHARD=5 CMD="STAGE=any $W/prefix" CMD_FEATURES="STAGE=features $W/prefix" CMD_TRAIN="STAGE=train $W/prefix" \
+    CMD_EVAL="STAGE=eval $W/prefix" CMD_REPORT="STAGE=report $W/prefix" >"$W/log" 2>&1 && ok "make all with SHARD=5 and every stage through a command prefix" \
+    || notok "CMD/SHARD: $(tail -3 "$W/log")"
+nshards=$(ls "$W/out/mels/shards/"*.done | wc -l)
+[ "$nshards" -ge 6 ] && [ "$(grep -c '^features	bash mel-shard' "$W/jobs.log")" = "$nshards" ] \
+    && [ "$(grep -c '^train	cnntrain' "$W/jobs.log")" = 2 ] && [ "$(grep -c '^eval	cnneval' "$W/jobs.log")" = 2 ] \
+    && [ "$(grep -c '^report	mkreport' "$W/jobs.log")" = 1 ] && [ "$(grep -c '^features	specnorm' "$W/jobs.log")" = 3 ] \
+    && [ "$(grep -c '^features	splitset' "$W/jobs.log")" = 1 ] \
+    && ok "every job went through its stage's prefix: $nshards spectrogram shards, 3 stacks, 1 split, 2 trainings, 2 evaluations, 1 report" \
+    || notok "jobs through CMD: $nshards shards; $(sort "$W/jobs.log" | uniq -c | tr '\n' ' ')"
+nohist "$W/out-j1" "$W/cmp1"; nohist "$W/out" "$W/cmp2"
+rm -rf "$W/cmp1/mels/shards" "$W/cmp2/mels/shards" "$W/cmp1/shard.opts" "$W/cmp2/shard.opts" "$W/cmp1/split/deps.mk" "$W/cmp2/split/deps.mk"
+diff -r "$W/cmp1" "$W/cmp2" >"$W/jdiff" 2>&1 && ok "SHARD=5 through the prefix with -j2 gives the same bytes as SHARD=1000 with -j1 (every output)" \
+    || notok "SHARD/CMD differ: $(head -5 "$W/jdiff")"
 rm -rf "$W/out-j1" "$W/cmp1" "$W/cmp2"
+printf '#!/bin/sh\ncase "$*" in *mel-shard*val-*) echo "node n2: job killed" >&2; exit 137;; esac\nexec "$@"\n' > "$W/failing"; chmod +x "$W/failing"
+awk -F'\t' 'FNR == NR { k[$1] = $2; next } FNR > 1 { print k[$1] }' "$W/out/recordings.txt" "$W/out/split/val.tsv" \
+    | while IFS= read -r k; do rm "$W/out/mels/$k.tsv"; done   # the val spectrograms lost
+pm all SHARD=5 CMD_FEATURES="$W/failing" >"$W/log" 2>&1; rc=$?
+[ $rc != 0 ] && grep -q "job killed" "$W/log" && [ "$(count cnntrain "$W/log")" = 0 ] && ! pm -q SHARD=5 \
+    && ok "a failed job stops the build with its message (nothing after it runs, the build stays out of date)" || notok "failed job: rc=$rc $(tail -3 "$W/log")"
+pm all SHARD=5 >"$W/log" 2>&1 && [ "$(count wav2mel "$W/log")" = "$(tail -n +2 "$W/out/split/val.tsv" | wc -l)" ] \
+    && ok "the rerun makes only the failed shards' spectrograms" || notok "rerun after a failed job: $(runs "$W/log")"
+rm -rf "$W/out"; mv "$W/out-j2" "$W/out"
 
 # --- nothing to do ----------------------------------------------------------------------------------
 pm >"$W/log" 2>&1; pm -q; rc=$?
@@ -108,7 +142,7 @@ retrain=$(grep -q "^$D/cat/cat_3.wav	" "$W/out/split/test.tsv" && echo 0 || echo
 check_n "a deleted spectrogram" "wav2mel=1 splitset=0 specnorm=1 cnntrain=$retrain cnneval=2 "
 pm >/dev/null 2>&1
 # settings: front end, stacking, training of all models, of one model, evaluation
-check_n "MEL_OPTS changed" "wav2mel=24 splitset=0 specnorm=3 cnntrain=2 cnneval=2 " MEL_OPTS="--n-mels 24"
+check_n "MEL_OPTS changed (one spectrogram job per shard: one shard per split here)" "wav2mel=3 splitset=0 specnorm=3 cnntrain=2 cnneval=2 " MEL_OPTS="--n-mels 24"
 check_n "FRAMES changed" "wav2mel=0 splitset=0 specnorm=3 cnntrain=2 cnneval=2 " FRAMES=40
 check_n "TRAIN_OPTS changed" "wav2mel=0 splitset=0 specnorm=0 cnntrain=2 cnneval=2 " TRAIN_OPTS="--epochs 3 --threads 1"
 check_n "TRAIN_OPTS_small changed" "wav2mel=0 splitset=0 specnorm=0 cnntrain=1 cnneval=1 " TRAIN_OPTS_small="--dropout 0.2"
