@@ -18,8 +18,10 @@ CC       ?= cc
 OPT      ?= -O3 -march=x86-64-v2 -fno-trapping-math -g
 CFLAGS   ?= $(OPT)
 WARN     := -std=c11 -Wall -Wextra -Wshadow -Wno-unused-parameter -D_POSIX_C_SOURCE=200809L
-CPPFLAGS += -Ilib -I/usr/include/x86_64-linux-gnu/openblas-pthread
-LDLIBS   += -lsndfile -lfftw3 -lsoxr -lopenblas -lpng -lm -lpthread
+# cairo and FreeType at Debian's fixed paths: CPPFLAGS is expanded when the Makefile is read, before
+# `make deps` may have installed them (pkg-config would find nothing on a fresh machine).
+CPPFLAGS += -Ilib -I/usr/include/x86_64-linux-gnu/openblas-pthread -I/usr/include/cairo -I/usr/include/freetype2
+LDLIBS   += -lsndfile -lfftw3 -lsoxr -lopenblas -lcairo -lfreetype -lpng -lm -lpthread
 BUILD    ?= build
 PREFIX   ?= /usr/local
 
@@ -36,7 +38,7 @@ DRV_SRC  := $(sort $(wildcard tests/drivers/*.c))
 DRIVERS  := $(DRV_SRC:tests/drivers/%.c=$(BUILD)/tests/drivers/%)
 
 # Debian packages: to build, and (extra) to run the reference tests.
-DEB_BUILD := gcc make pkg-config libsndfile1-dev libfftw3-dev libopenblas-dev libsoxr-dev libpng-dev
+DEB_BUILD := gcc make pkg-config libsndfile1-dev libfftw3-dev libopenblas-dev libsoxr-dev libpng-dev libcairo2-dev libfreetype-dev fonts-dejavu-core
 DEB_TEST  := python3 python3-venv python3-pip python3-numpy python3-torch python3-torchaudio python3-torchvision clang libclang-rt-14-dev sox chromium
 SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 VENV      := .venv

@@ -1,9 +1,9 @@
-/* mkreport - one self-contained HTML report of a pipeline run (data, models, evaluations, scans), plus
- * its figures as PNG files. See mkreport(1). */
+/* mkreport - one self-contained HTML report of a pipeline run (data, models, evaluations, scans), with
+ * sound, plus its figures as PNG files. See mkreport(1). */
 #define _POSIX_C_SOURCE 200809L
 #include "core/error.h"
 #include "formats/outfile.h"
-#include "report/pngenc.h"
+#include "report/font.h"
 #include "report/report.h"
 #include "core/strlist.h"
 
@@ -20,11 +20,13 @@
 static const char USAGE[] =
     "usage: mkreport [options] -o REPORT.html [OUTDIR]\n"
     "       mkreport [options] OUTDIR\n"
-    "Writes one self-contained HTML page (figures embedded as PNG data: URIs) and the figures as PNG files:\n"
+    "Writes one self-contained HTML page (figures drawn with cairo, inlined as SVG; sound clips as Ogg Vorbis\n"
+    "data: URIs) and the figures as PNG files:\n"
     "data overview (recordings per class and split, durations, sample rates and channels, one waveform\n"
     "and spectrogram per class), a comparison of the models, learning curves, confusion matrices and\n"
     "per-class scores, galleries of the least confident and of random test predictions, confidence per\n"
-    "class, the misclassified samples, the settings, and scan results.\n"
+    "class, the misclassified samples, the settings, and scan results. Clicking a gallery tile plays the\n"
+    "clip the model heard, clicking a per-class example its recording, clicking a scan event the event.\n"
     "OUTDIR is a pipeline.mk output folder: every input not given by an option is looked for there\n"
     "(OUTDIR/split, OUTDIR/models/NAME.safetensors with NAME.history and OUTDIR/eval/NAME, OUTDIR/test.npy\n"
     "named by OUTDIR/split/test.tsv, OUTDIR/scan); the report goes to OUTDIR/report.html by default.\n"
@@ -51,18 +53,21 @@ static const char USAGE[] =
     "      --threshold T       the detection threshold drawn on score timelines (default: DIR/threshold)\n"
     "      --gallery N         predictions per gallery (default 25; 0: no galleries)\n"
     "      --seed N            random gallery and jitter of strip plots (default 42)\n"
+    "      --no-audio          no sound clips in the page\n"
+    "      --scan-audio N      events per scanned recording that play when clicked (default 5; 0: none)\n"
     "  -q, --quiet             nothing on stderr but errors\n"
     "  -v, --verbose           a line per stage on stderr\n"
     "  -h, --help              this help\n"
     "Exit status: 0 written, 1 data or file error, 2 bad usage.\n";
 
-enum { OPT_FIGURES = 256, OPT_NOFIG, OPT_TITLE, OPT_SPLIT, OPT_SKIPPED, OPT_TEST, OPT_TESTLIST, OPT_SCAN, OPT_THRESHOLD, OPT_GALLERY, OPT_SEED };
+enum { OPT_FIGURES = 256, OPT_NOFIG, OPT_TITLE, OPT_SPLIT, OPT_SKIPPED, OPT_TEST, OPT_TESTLIST, OPT_SCAN, OPT_THRESHOLD, OPT_GALLERY, OPT_SEED,
+       OPT_NOAUDIO, OPT_SCANAUDIO };
 
 static const struct option LONGOPTS[] = {
     {"output", 1, 0, 'o'}, {"figures", 1, 0, OPT_FIGURES}, {"no-figures", 0, 0, OPT_NOFIG}, {"title", 1, 0, OPT_TITLE},
     {"split", 1, 0, OPT_SPLIT}, {"skipped", 1, 0, OPT_SKIPPED}, {"model", 1, 0, 'm'}, {"test", 1, 0, OPT_TEST}, {"test-list", 1, 0, OPT_TESTLIST},
     {"scan", 1, 0, OPT_SCAN}, {"threshold", 1, 0, OPT_THRESHOLD}, {"gallery", 1, 0, OPT_GALLERY},
-    {"seed", 1, 0, OPT_SEED}, {"quiet", 0, 0, 'q'}, {"verbose", 0, 0, 'v'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+    {"seed", 1, 0, OPT_SEED}, {"no-audio", 0, 0, OPT_NOAUDIO}, {"scan-audio", 1, 0, OPT_SCANAUDIO}, {"quiet", 0, 0, 'q'}, {"verbose", 0, 0, 'v'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
 
 static void usage_error(const char *fmt, const char *arg) {
     fprintf(stderr, "%s: error: ", diag_program());
@@ -207,6 +212,8 @@ int main(int argc, char **argv) {
     c.threshold = NAN;
     c.seed = 42;
     c.gallery = 25;
+    c.audio = 1;
+    c.scan_audio = 5;
     ReportModel *models = NULL;
     int nmodels = 0;
     int opt;
@@ -241,6 +248,14 @@ int main(int argc, char **argv) {
             long v = strtol(optarg, &end, 10);
             if (errno || end == optarg || *end || v < 0 || v > 1000) usage_error("--gallery %s: not a number from 0 to 1000", optarg);
             c.gallery = (int)v;
+            break;
+        }
+        case OPT_NOAUDIO: c.audio = 0; break;
+        case OPT_SCANAUDIO: {
+            errno = 0;
+            long v = strtol(optarg, &end, 10);
+            if (errno || end == optarg || *end || v < 0 || v > 10000) usage_error("--scan-audio %s: not a number from 0 to 10000", optarg);
+            c.scan_audio = (int)v;
             break;
         }
         case OPT_SEED:
@@ -311,6 +326,7 @@ int main(int argc, char **argv) {
         roll_back();
         rc = EXIT_DATA;
     }
+    font_release();
     if (rc != EXIT_OK) {
         report_free(&r);
         free(models);
@@ -320,8 +336,8 @@ int main(int argc, char **argv) {
         return rc;
     }
     if (!quiet)
-        fprintf(stderr, "mkreport: %s: %d model%s, %d figures%s%s\n", out, nmodels, nmodels == 1 ? "" : "s", r.nfigs,
-                figdir ? " in " : "", figdir ? figdir : "");
+        fprintf(stderr, "mkreport: %s: %d model%s, %d figures%s%s, %d sound clips\n", out, nmodels, nmodels == 1 ? "" : "s",
+                r.nfigs, figdir ? " in " : "", figdir ? figdir : "", r.nclips);
     report_free(&r);
     free(models);
     strlist_free(&owned);

@@ -2,9 +2,9 @@
 #include "report/figures.h"
 
 #include "core/error.h"
+#include "core/rng.h"
 #include "report/font.h"
 #include "report/plot.h"
-#include "core/rng.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -27,14 +27,15 @@ static double finite_min(const double *v, int n, double dflt) {
     return isfinite(m) ? m : dflt;
 }
 
-int fig_split_counts(Image *im, int k, const char *const *classes, const long *counts) {
-    if (image_init(im, clampi(140 + k * 48, 640, 4000), 340, RGB_WHITE) < 0) return -1;
+int fig_split_counts(Canvas *cv, int k, const char *const *classes, const long *counts) {
+    if (canvas_init(cv, clampi(140 + k * 48, 640, 4000), 340) < 0) return -1;
+    cairo_t *cr = cv->cr;
     double top = 1;
     for (int i = 0; i < 3 * k; i++) top = fmax(top, (double)counts[i]);
     Axis xa = {.lo = 0, .hi = 0, .label = "class", .cats = classes, .ncats = k},
          ya = {.lo = 0, .hi = top * 1.15, .label = "recordings", .nice = 1, .integer = 1};
     Plot p;
-    plot_axes(&p, im, 0, 0, im->w, im->h, "Recordings per class and split", &xa, &ya);
+    plot_axes(&p, cr, 0, 0, cv->w, cv->h, "Recordings per class and split", &xa, &ya);
     for (int c = 0; c < k; c++)
         for (int s = 0; s < 3; s++) plot_bar(&p, c + (s - 1) * 0.27, 0.25, 0, (double)counts[3 * c + s], palette_color(s));
     LegendItem li[3] = {{"train", palette_color(0), LEGEND_BOX}, {"val", palette_color(1), LEGEND_BOX},
@@ -55,18 +56,19 @@ static double quantile(const double *s, int n, double q) {
     return s[i] + (at - i) * (s[i + 1] - s[i]);
 }
 
-int fig_strip(Image *im, const char *title, const char *ylabel, int k, const char *const *classes, const double *y,
+int fig_strip(Canvas *cv, const char *title, const char *ylabel, int k, const char *const *classes, const double *y,
               const int *cls, const int *ok, int n, double ylo, double yhi, uint64_t seed) {
-    if (image_init(im, clampi(140 + k * 56, 640, 4000), 360, RGB_WHITE) < 0) return -1;
+    if (canvas_init(cv, clampi(140 + k * 56, 640, 4000), 360) < 0) return -1;
+    cairo_t *cr = cv->cr;
     if (!isfinite(ylo)) ylo = finite_min(y, n, 0);
     if (!isfinite(yhi)) yhi = finite_max(y, n, 1);
     Axis xa = {.lo = 0, .hi = 0, .label = "class", .cats = classes, .ncats = k},
          ya = {.lo = ylo, .hi = yhi, .label = ylabel, .nice = 1, .pad = 0.03};
     Plot p;
-    plot_axes(&p, im, 0, 0, im->w, im->h, title, &xa, &ya);
+    plot_axes(&p, cr, 0, 0, cv->w, cv->h, title, &xa, &ya);
     if (!ok) { /* box and whiskers per class */
         double *s = malloc(sizeof *s * (size_t)(n > 0 ? n : 1));
-        if (!s) { image_free(im); err_set("out of memory"); return -1; }
+        if (!s) { canvas_free(cv); err_set("out of memory"); return -1; }
         for (int c = 0; c < k; c++) {
             int m = 0;
             for (int i = 0; i < n; i++)
@@ -90,7 +92,7 @@ int fig_strip(Image *im, const char *title, const char *ylabel, int k, const cha
         rng_derive(&r, seed, (uint64_t)i);
         double x = cls[i] + (rng_uniform(&r) - 0.5) * 0.5;
         Rgb c = ok ? (ok[i] ? RGB_RIGHT : RGB_WRONG) : palette_color(0);
-        image_disc(im, plot_px(&p, x), plot_py(&p, y[i]), 3, c, 170);
+        canvas_disc(cr, plot_px(&p, x), plot_py(&p, y[i]), 3, c, 170);
     }
     if (ok) {
         LegendItem li[2] = {{"correct", RGB_RIGHT, LEGEND_POINT}, {"wrong", RGB_WRONG, LEGEND_POINT}};
@@ -99,9 +101,10 @@ int fig_strip(Image *im, const char *title, const char *ylabel, int k, const cha
     return 0;
 }
 
-int fig_example(Image *im, const char *title, const float *wave, long n, double sr, const float *spec, int bins,
-                int frames, double frame_seconds, int db) {
-    if (image_init(im, 960, 270, RGB_WHITE) < 0) return -1;
+int fig_example(Canvas *cv, const char *title, const float *wave, long n, double sr, const float *spec, int bins,
+                int frames, double frame_seconds, int db, FigRect *area) {
+    if (canvas_init(cv, 960, 270) < 0) return -1;
+    cairo_t *cr = cv->cr;
     double amp = 0;
     for (long i = 0; i < n; i++) amp = fmax(amp, fabs(wave[i]));
     if (!(amp > 0)) amp = 1;
@@ -110,9 +113,10 @@ int fig_example(Image *im, const char *title, const float *wave, long n, double 
     snprintf(t, sizeof t, "%s: waveform", title);
     Axis xa = {.lo = 0, .hi = dur, .label = "time (s)"}, ya = {.lo = -amp, .hi = amp, .label = "amplitude", .nice = 1};
     Plot p;
-    plot_axes(&p, im, 0, 0, 440, im->h, t, &xa, &ya);
+    plot_axes(&p, cr, 0, 0, 440, cv->h, t, &xa, &ya);
     plot_hline(&p, 0, RGB_GRID, 1, 0);
     plot_envelope(&p, wave, n, 0, dur, palette_color(0));
+    int l = p.left, t0 = p.top;
     float mx = -INFINITY, mn = INFINITY;
     for (long i = 0; i < (long)bins * frames; i++) {
         if (spec[i] > mx) mx = spec[i];
@@ -122,15 +126,17 @@ int fig_example(Image *im, const char *title, const float *wave, long n, double 
     if (!(mx > lo)) lo = mx - 1;
     snprintf(t, sizeof t, "%s: spectrogram", title);
     Axis sx = {.lo = 0, .hi = frames * frame_seconds, .label = "time (s)"}, sy = {.lo = 0, .hi = bins, .label = "band", .integer = 1};
-    plot_axes(&p, im, 450, 0, 430, im->h, t, &sx, &sy);
+    plot_axes(&p, cr, 450, 0, 430, cv->h, t, &sx, &sy);
     plot_raster(&p, spec, bins, frames, lo, mx);
-    plot_colorbar(im, 450 + 430 + 4, p.top, 14, p.bottom - p.top, lo, mx, db ? "dB" : "value");
+    plot_colorbar(cr, 450 + 430 + 4, p.top, 14, p.bottom - p.top, lo, mx, db ? "dB" : "value");
+    if (area) *area = (FigRect){l, fmin(t0, p.top), p.right - l, fmax(p.bottom - t0, p.bottom - p.top)};
     return 0;
 }
 
-int fig_curves(Image *im, const char *title, int n, const double *epoch, const double *train_loss,
+int fig_curves(Canvas *cv, const char *title, int n, const double *epoch, const double *train_loss,
                const double *val_loss, const double *train_acc, const double *val_acc, int best_epoch) {
-    if (image_init(im, 960, 310, RGB_WHITE) < 0) return -1;
+    if (canvas_init(cv, 960, 310) < 0) return -1;
+    cairo_t *cr = cv->cr;
     char t[300];
     double lmax = fmax(finite_max(train_loss, n, 1), finite_max(val_loss, n, 1));
     double e1 = n > 0 ? epoch[n - 1] : 1;
@@ -145,7 +151,7 @@ int fig_curves(Image *im, const char *title, int n, const double *epoch, const d
         Axis ya = panel ? (Axis){.lo = 0, .hi = 1, .label = "accuracy", .nice = 1, .pad = 0.03}
                         : (Axis){.lo = 0, .hi = lmax, .label = "loss", .nice = 1, .pad = 0.03};
         Plot p;
-        plot_axes(&p, im, panel * 480, 0, 480, im->h, t, &xa, &ya);
+        plot_axes(&p, cr, panel * 480, 0, 480, cv->h, t, &xa, &ya);
         if (best_epoch > 0) plot_vline(&p, best_epoch, RGB_AXIS, 1.5, 1);
         plot_line(&p, epoch, panel ? train_acc : train_loss, n, palette_color(0), 2, 0);
         plot_line(&p, epoch, panel ? val_acc : val_loss, n, palette_color(1), 2, 0);
@@ -158,17 +164,18 @@ int fig_curves(Image *im, const char *title, int n, const double *epoch, const d
     return 0;
 }
 
-int fig_confusion(Image *im, const char *title, int k, const char *const *classes, const int64_t *cm) {
+int fig_confusion(Canvas *cv, const char *title, int k, const char *const *classes, const int64_t *cm) {
     int cell = clampi(600 / (k > 0 ? k : 1), 14, 56);
     int side = clampi(190 + k * cell, 360, 4000);
-    if (image_init(im, side, side, RGB_WHITE) < 0) return -1;
+    if (canvas_init(cv, side, side) < 0) return -1;
+    cairo_t *cr = cv->cr;
     const char **rev = malloc(sizeof *rev * (size_t)(k > 0 ? k : 1));
     double *shade = malloc(sizeof *shade * (size_t)(k * k > 0 ? k * k : 1));
     char **text = malloc(sizeof *text * (size_t)(k * k > 0 ? k * k : 1));
     char *store = malloc((size_t)(k * k > 0 ? k * k : 1) * 24);
     if (!rev || !shade || !text || !store) {
         free(rev); free(shade); free(text); free(store);
-        image_free(im);
+        canvas_free(cv);
         err_set("out of memory");
         return -1;
     }
@@ -185,7 +192,7 @@ int fig_confusion(Image *im, const char *title, int k, const char *const *classe
     Axis xa = {.lo = 0, .hi = 0, .label = "predicted class", .cats = classes, .ncats = k},
          ya = {.lo = 0, .hi = 0, .label = "true class", .cats = rev, .ncats = k};
     Plot p;
-    plot_axes(&p, im, 0, 0, im->w, im->h, title, &xa, &ya);
+    plot_axes(&p, cr, 0, 0, cv->w, cv->h, title, &xa, &ya);
     plot_cells(&p, k, shade, (const char *const *)text);
     free(rev); free(shade); free(text); free(store);
     return 0;
@@ -194,15 +201,17 @@ int fig_confusion(Image *im, const char *title, int k, const char *const *classe
 #define THUMB_W 192
 #define THUMB_H 96
 #define CELL_W (THUMB_W + 20)
-#define CELL_H (THUMB_H + 12 + 3 * FONT_H + 8)
+#define CELL_H (THUMB_H + 10 + 3 * FONT_H + 8)
 
-int fig_gallery(Image *im, const char *title, const GalleryItem *items, int n, int cols) {
+int fig_gallery(Canvas *cv, const char *title, const GalleryItem *items, int n, int cols, FigRect *tiles) {
     if (cols > n) cols = n;
     if (cols < 1) cols = 1;
     int rows = n > 0 ? (n + cols - 1) / cols : 1;
-    if (image_init(im, cols * CELL_W + 16, 30 + rows * CELL_H + 6, RGB_WHITE) < 0) return -1;
-    font_draw(im, 10, 8, title, 1, RGB_TEXT);
-    font_draw(im, 11, 8, title, 1, RGB_TEXT);
+    if (canvas_init(cv, cols * CELL_W + 16, 30 + rows * CELL_H + 6) < 0) return -1;
+    cairo_t *cr = cv->cr;
+    font_use(cr, FONT_TITLE);
+    font_draw(cr, 10, 6, title, RGB_TEXT);
+    font_use(cr, FONT_SIZE);
     for (int i = 0; i < n; i++) {
         const GalleryItem *g = &items[i];
         int x = 8 + (i % cols) * CELL_W + 10, y = 30 + (i / cols) * CELL_H + 4;
@@ -211,41 +220,44 @@ int fig_gallery(Image *im, const char *title, const GalleryItem *items, int n, i
             if (g->spec[j] < lo) lo = g->spec[j];
             if (g->spec[j] > hi) hi = g->spec[j];
         }
-        double span = hi > lo ? hi - lo : 1;
-        for (int py = 0; py < THUMB_H; py++) {
-            int r = g->F - 1 - (int)((long long)py * g->F / THUMB_H);
-            for (int px = 0; px < THUMB_W; px++) {
-                int c = (int)((long long)px * g->T / THUMB_W);
-                image_blend(im, x + px, y + py, colormap_viridis((g->spec[(size_t)r * (size_t)g->T + (size_t)c] - lo) / span), 255);
-            }
-        }
+        canvas_raster(cr, x, y, THUMB_W, THUMB_H, g->spec, g->F, g->T, lo, hi);
         Rgb fc = g->ok > 0 ? RGB_RIGHT : g->ok == 0 ? RGB_WRONG : RGB_AXIS;
-        image_frame(im, x - 3, y - 3, x + THUMB_W + 3, y + THUMB_H + 3, 3, fc);
-        char line[160];
-        int ty = y + THUMB_H + 7;
-        font_draw_fit(im, x, ty, g->name, THUMB_W, 1, RGB_TEXT);
+        canvas_frame(cr, x - 3, y - 3, x + THUMB_W + 3, y + THUMB_H + 3, 3, fc);
+        char line[300];
+        int ty = y + THUMB_H + 6;
+        font_draw_fit(cr, x, ty, g->name, THUMB_W, RGB_TEXT);
         snprintf(line, sizeof line, "true: %s", g->truth);
-        font_draw_fit(im, x, ty + FONT_H, line, THUMB_W, 1, RGB_TEXT);
+        font_draw_fit(cr, x, ty + FONT_H, line, THUMB_W, RGB_TEXT);
         char conf[32];
         snprintf(conf, sizeof conf, " %.3f", g->conf);
-        int cw = font_width(conf, 1);
+        double cw = font_width(cr, conf);
         snprintf(line, sizeof line, "pred: %s", g->pred);
-        font_draw_fit(im, x, ty + 2 * FONT_H, line, THUMB_W - cw, 1, fc);
-        font_draw(im, x + THUMB_W - cw, ty + 2 * FONT_H, conf, 1, fc);
+        font_draw_fit(cr, x, ty + 2 * FONT_H, line, THUMB_W - cw, fc);
+        font_draw(cr, x + THUMB_W - cw, ty + 2 * FONT_H, conf, fc);
+        if (tiles) tiles[i] = (FigRect){x - 3, y - 3, THUMB_W + 6, THUMB_H + 6 + 3 + 3 * FONT_H};
     }
     return 0;
 }
 
-int fig_timeline(Image *im, const char *title, int n, const double *t, int k, const char *const *classes,
-                 const double *scores, double threshold) {
-    if (image_init(im, 960, 300, RGB_WHITE) < 0) return -1;
+int fig_timeline(Canvas *cv, const char *title, int n, const double *t, int k, const char *const *classes,
+                 const double *scores, double threshold, const FigEvent *ev, int nev, FigRect *ev_rects) {
+    if (canvas_init(cv, 960, 300) < 0) return -1;
+    cairo_t *cr = cv->cr;
     double t0 = n ? finite_min(t, n, 0) : 0, t1 = n ? finite_max(t, n, 1) : 1;
     Axis xa = {.lo = t0, .hi = t1, .label = "time (s)"}, ya = {.lo = 0, .hi = 1, .label = "score", .nice = 1, .pad = 0.03};
     Plot p;
-    plot_axes(&p, im, 0, 0, im->w, im->h, title, &xa, &ya);
+    plot_axes(&p, cr, 0, 0, cv->w, cv->h, title, &xa, &ya);
     double *col = malloc(sizeof *col * (size_t)(n > 0 ? n : 1));
     LegendItem *li = malloc(sizeof *li * (size_t)(k + 1));
-    if (!col || !li) { free(col); free(li); image_free(im); err_set("out of memory"); return -1; }
+    if (!col || !li) { free(col); free(li); canvas_free(cv); err_set("out of memory"); return -1; }
+    for (int e = 0; e < nev; e++) { /* events behind the lines */
+        double a = fmax(plot_px(&p, ev[e].begin), p.left), b = fmin(plot_px(&p, ev[e].end), p.right);
+        if (!(b > a)) b = a + 1;
+        canvas_rgb(cr, palette_color(ev[e].cls), 56);
+        cairo_rectangle(cr, a, p.top, b - a, p.bottom - p.top);
+        cairo_fill(cr);
+        if (ev_rects) ev_rects[e] = (FigRect){a, p.top, b - a, p.bottom - p.top};
+    }
     int nli = 0;
     for (int c = 0; c < k; c++) {
         for (int i = 0; i < n; i++) col[i] = scores[(size_t)i * (size_t)k + (size_t)c];

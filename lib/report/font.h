@@ -1,28 +1,39 @@
-/* font.h - text on an Image with a built-in bitmap font (printable ASCII, written for this project).
+/* font.h - text in the figures: DejaVu Sans through FreeType and cairo.
  *
- * Promise: each glyph is 5 x 7 pixels (plus 2 rows below the baseline for g, j, p, q, y, comma and
- * underscore) in a cell FONT_W x FONT_H; at scale s every font pixel is an s x s block. Text is one
- * line; bytes outside printable ASCII are drawn as '?', one per UTF-8 character (continuation bytes are
- * skipped), so any file name can be drawn safely. (x, y) is the top-left corner of the first cell. */
+ * Promise: the face is loaded from one exact file, FONT_FILE (Debian's fonts-dejavu-core), never
+ * through fontconfig's choice, so the same text gives the same glyphs and bytes on every machine with
+ * that file; font_load() fails with a one-line error naming the file when it is missing. Glyphs are
+ * placed without hinting (outlines and advances as the font defines them), so widths do not depend on
+ * the surface drawn on. Text is one line of UTF-8: invalid bytes and control characters are drawn as
+ * '?', so any file name can be drawn safely; characters the font lacks show its missing-glyph box.
+ * (x, y) is the top-left corner of the line box, FONT_H pixels high at FONT_SIZE. */
 #ifndef AUDIOCNN_FONT_H
 #define AUDIOCNN_FONT_H
 
-#include "report/image.h"
+#include "report/colormap.h"
 
-#define FONT_W 6  /* cell width: 5 pixels of glyph, 1 of spacing */
-#define FONT_H 11 /* cell height: 7 above the baseline, 2 below, 2 of spacing */
+#include <cairo.h>
 
-/* Number of characters drawn for S (UTF-8 characters, not bytes). */
-int font_chars(const char *s);
-/* Width in pixels of S at `scale`. */
-int font_width(const char *s, int scale);
-void font_draw(Image *im, int x, int y, const char *s, int scale, Rgb c);
-/* Rotated a quarter turn counter-clockwise (reading bottom to top), for vertical axis labels:
- * (x, y) is the bottom-left corner of the rotated text, which extends up to y - font_width(). */
-void font_draw_up(Image *im, int x, int y, const char *s, int scale, Rgb c);
-/* Draw S cut to at most max_px pixels wide, ending in ".." when cut. */
-void font_draw_fit(Image *im, int x, int y, const char *s, int max_px, int scale, Rgb c);
-/* S cut to at most `max_chars` characters (".." at the end when cut), into buf of size n. */
-void font_fit(const char *s, int max_chars, char *buf, int n);
+#define FONT_FILE "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
+#define FONT_SIZE 11.0  /* pixels per em of ordinary text */
+#define FONT_TITLE 13.0 /* titles */
+#define FONT_H 14       /* line height at FONT_SIZE */
+
+/* Load the face once (later calls do nothing). Returns 0, or -1 with err_set(). */
+int font_load(void);
+/* Drop the face and cairo's font caches (at exit, so that leak checkers see everything freed). */
+void font_release(void);
+/* Select the face at `size` on cr (font_load() must have succeeded). */
+void font_use(cairo_t *cr, double size);
+
+/* Width in pixels of S in cr's current font. */
+double font_width(cairo_t *cr, const char *s);
+void font_draw(cairo_t *cr, double x, double y, const char *s, Rgb c);
+/* Turned a quarter counter-clockwise (reading bottom to top), for vertical axis labels: (x, y) is the
+ * bottom-left corner of the turned text, which extends up to y - font_width(). */
+void font_draw_up(cairo_t *cr, double x, double y, const char *s, Rgb c);
+/* S cut to at most max_px pixels wide, ending in an ellipsis when cut, into buf of size n. */
+void font_fit(cairo_t *cr, const char *s, double max_px, char *buf, int n);
+void font_draw_fit(cairo_t *cr, double x, double y, const char *s, double max_px, Rgb c);
 
 #endif

@@ -5,11 +5,13 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define TICK_LEN 4
 #define PAD 6
-#define MAX_CAT_CHARS 18
+#define LEGEND_MAX_PX 150
+#define MAX_CAT_PX 110 /* category names are cut to this width */
 
 int nice_ticks(double lo, double hi, int max_ticks, int integer, double *ticks, int cap, double *step) {
     *step = 0;
@@ -80,19 +82,19 @@ static int axis_ticks(Axis *a, int max_ticks, double *ticks, double *step) {
     return n;
 }
 
-static void tick_label(const Axis *a, int i, double v, double step, char *buf, int n) {
-    if (a->cats) font_fit(a->cats[i], MAX_CAT_CHARS, buf, n);
+static void tick_label(cairo_t *cr, const Axis *a, int i, double v, double step, char *buf, int n) {
+    if (a->cats) font_fit(cr, a->cats[i], MAX_CAT_PX, buf, n);
     else format_tick(v, step, buf, n);
 }
 
-void plot_axes(Plot *p, Image *im, int x, int y, int w, int h, const char *title, Axis *xa, Axis *ya) {
+void plot_axes(Plot *p, cairo_t *cr, int x, int y, int w, int h, const char *title, Axis *xa, Axis *ya) {
     double xt[PLOT_MAX_TICKS * 8], yt[PLOT_MAX_TICKS * 8], xs, ys;
     char buf[128];
     int ny = axis_ticks(ya, h / 40 > 2 ? h / 40 : 3, yt, &ys);
     int ywid = 0;
     for (int i = 0; i < ny; i++) {
-        tick_label(ya, i, yt[i], ys, buf, sizeof buf);
-        int tw = font_width(buf, 1);
+        tick_label(cr, ya, i, yt[i], ys, buf, sizeof buf);
+        int tw = (int)ceil(font_width(cr, buf));
         if (tw > ywid) ywid = tw;
     }
     int top = y + PAD + (title ? FONT_H + 4 : 0);
@@ -103,8 +105,8 @@ void plot_axes(Plot *p, Image *im, int x, int y, int w, int h, const char *title
     if (xa->cats && xa->ncats > 0) {
         int slot = (right - left) / xa->ncats, maxw = 0;
         for (int i = 0; i < nx; i++) {
-            tick_label(xa, i, xt[i], xs, buf, sizeof buf);
-            int tw = font_width(buf, 1);
+            tick_label(cr, xa, i, xt[i], xs, buf, sizeof buf);
+            int tw = (int)ceil(font_width(cr, buf));
             if (tw > maxw) maxw = tw;
         }
         if (maxw > slot - 4) { upright = 1; xlab_h = maxw; }
@@ -112,42 +114,43 @@ void plot_axes(Plot *p, Image *im, int x, int y, int w, int h, const char *title
     int bottom = y + h - PAD - (xa->label ? FONT_H + 4 : 0) - xlab_h - TICK_LEN - 3;
     if (bottom < top + 10) bottom = top + 10;
     if (right < left + 10) right = left + 10;
-    p->im = im;
+    p->cr = cr;
     p->left = left; p->right = right; p->top = top; p->bottom = bottom;
     p->x0 = xa->lo; p->x1 = xa->hi; p->y0 = ya->lo; p->y1 = ya->hi;
 
     if (title) {
-        int tw = font_width(title, 1);
-        int tx = left + (right - left - tw) / 2;
+        font_use(cr, FONT_TITLE);
+        double tw = font_width(cr, title);
+        double tx = left + (right - left - tw) / 2;
         if (tx < x + PAD) tx = x + PAD;
-        font_draw(im, tx, y + PAD, title, 1, RGB_TEXT);
-        font_draw(im, tx + 1, y + PAD, title, 1, RGB_TEXT); /* bold */
+        font_draw(cr, tx, y + PAD - 2, title, RGB_TEXT);
+        font_use(cr, FONT_SIZE);
     }
-    image_fill_rect(im, left, top, right, bottom, RGB_WHITE);
+    canvas_rect(cr, left, top, right, bottom, RGB_WHITE);
     for (int i = 0; i < ny; i++) {
         int py = (int)lround(plot_py(p, yt[i]));
-        if (!ya->cats) image_fill_rect(im, left, py, right, py + 1, RGB_GRID);
-        image_fill_rect(im, left - TICK_LEN, py, left, py + 1, RGB_AXIS);
-        tick_label(ya, i, yt[i], ys, buf, sizeof buf);
-        font_draw(im, left - TICK_LEN - 3 - font_width(buf, 1), py - 3, buf, 1, RGB_TEXT);
+        if (!ya->cats) canvas_rect(cr, left, py, right, py + 1, RGB_GRID);
+        canvas_rect(cr, left - TICK_LEN, py, left, py + 1, RGB_AXIS);
+        tick_label(cr, ya, i, yt[i], ys, buf, sizeof buf);
+        font_draw(cr, left - TICK_LEN - 3 - font_width(cr, buf), py + 0.5 - FONT_H / 2.0, buf, RGB_TEXT);
     }
     for (int i = 0; i < nx; i++) {
         int px = (int)lround(plot_px(p, xt[i]));
-        if (!xa->cats) image_fill_rect(im, px, top, px + 1, bottom, RGB_GRID);
-        image_fill_rect(im, px, bottom, px + 1, bottom + TICK_LEN, RGB_AXIS);
-        tick_label(xa, i, xt[i], xs, buf, sizeof buf);
-        int tw = font_width(buf, 1);
-        if (upright) font_draw_up(im, px - 4, bottom + TICK_LEN + 3 + tw, buf, 1, RGB_TEXT);
-        else font_draw(im, px - tw / 2, bottom + TICK_LEN + 3, buf, 1, RGB_TEXT);
+        if (!xa->cats) canvas_rect(cr, px, top, px + 1, bottom, RGB_GRID);
+        canvas_rect(cr, px, bottom, px + 1, bottom + TICK_LEN, RGB_AXIS);
+        tick_label(cr, xa, i, xt[i], xs, buf, sizeof buf);
+        double tw = font_width(cr, buf);
+        if (upright) font_draw_up(cr, px + 0.5 - FONT_H / 2.0, bottom + TICK_LEN + 3 + tw, buf, RGB_TEXT);
+        else font_draw(cr, px + 0.5 - tw / 2, bottom + TICK_LEN + 1, buf, RGB_TEXT);
     }
-    image_frame(im, left - 1, top - 1, right + 1, bottom + 1, 1, RGB_AXIS);
+    canvas_frame(cr, left - 1, top - 1, right + 1, bottom + 1, 1, RGB_AXIS);
     if (xa->label) {
-        int tw = font_width(xa->label, 1);
-        font_draw(im, left + (right - left - tw) / 2, bottom + TICK_LEN + 3 + xlab_h + 4, xa->label, 1, RGB_TEXT);
+        double tw = font_width(cr, xa->label);
+        font_draw(cr, left + (right - left - tw) / 2, bottom + TICK_LEN + 3 + xlab_h + 2, xa->label, RGB_TEXT);
     }
     if (ya->label) {
-        int tw = font_width(ya->label, 1);
-        font_draw_up(im, x + PAD, top + (bottom - top + tw) / 2, ya->label, 1, RGB_TEXT);
+        double tw = font_width(cr, ya->label);
+        font_draw_up(cr, x + PAD, top + (bottom - top + tw) / 2, ya->label, RGB_TEXT);
     }
 }
 
@@ -163,15 +166,14 @@ void plot_line(Plot *p, const double *x, const double *y, int n, Rgb c, double w
     for (int i = 0; i + 1 < n; i++) {
         if (!isfinite(x[i]) || !isfinite(y[i]) || !isfinite(x[i + 1]) || !isfinite(y[i + 1])) continue;
         double ax = plot_px(p, x[i]), ay = plot_py(p, y[i]), bx = plot_px(p, x[i + 1]), by = plot_py(p, y[i + 1]);
-        if (dashed) image_dashed_line(p->im, ax, ay, bx, by, width, 6, 4, c, 255);
-        else image_line(p->im, ax, ay, bx, by, width, c, 255);
+        canvas_line(p->cr, ax, ay, bx, by, width, c, 255, dashed ? 6 : 0, 4);
     }
-    if (n == 1 && isfinite(x[0]) && isfinite(y[0])) image_disc(p->im, plot_px(p, x[0]), plot_py(p, y[0]), width + 1, c, 255);
+    if (n == 1 && isfinite(x[0]) && isfinite(y[0])) canvas_disc(p->cr, plot_px(p, x[0]), plot_py(p, y[0]), width + 1, c, 255);
 }
 
 void plot_points(Plot *p, const double *x, const double *y, int n, double radius, Rgb c, int alpha) {
     for (int i = 0; i < n; i++)
-        if (isfinite(x[i]) && isfinite(y[i])) image_disc(p->im, plot_px(p, x[i]), plot_py(p, y[i]), radius, c, alpha);
+        if (isfinite(x[i]) && isfinite(y[i])) canvas_disc(p->cr, plot_px(p, x[i]), plot_py(p, y[i]), radius, c, alpha);
 }
 
 void plot_hline(Plot *p, double y, Rgb c, double width, int dashed) {
@@ -189,25 +191,16 @@ void plot_bar(Plot *p, double x, double w, double y0, double y1, Rgb c) {
     int a = (int)lround(plot_px(p, x - w / 2)), b = (int)lround(plot_px(p, x + w / 2));
     int t = (int)lround(plot_py(p, fmax(y0, y1))), u = (int)lround(plot_py(p, fmin(y0, y1)));
     if (u == t) u = t + 1;
-    image_fill_rect(p->im, a, t, b, u, c);
+    canvas_rect(p->cr, a, t, b, u, c);
 }
 
 void plot_raster(Plot *p, const float *v, int rows, int cols, double vmin, double vmax) {
-    int W = p->right - p->left, H = p->bottom - p->top;
-    if (rows <= 0 || cols <= 0 || W <= 0 || H <= 0) return;
-    double span = vmax > vmin ? vmax - vmin : 1;
-    for (int py = 0; py < H; py++) {
-        int r = rows - 1 - (int)((long long)py * rows / H);
-        for (int px = 0; px < W; px++) {
-            int col = (int)((long long)px * cols / W);
-            double t = (v[(size_t)r * (size_t)cols + (size_t)col] - vmin) / span;
-            image_blend(p->im, p->left + px, p->top + py, colormap_viridis(t), 255);
-        }
-    }
+    canvas_raster(p->cr, p->left, p->top, p->right - p->left, p->bottom - p->top, v, rows, cols, vmin, vmax);
 }
 
 void plot_envelope(Plot *p, const float *s, long n, double x0, double x1, Rgb c) {
     if (n <= 0 || !(x1 > x0)) return;
+    canvas_rgb(p->cr, c, 255);
     for (int px = p->left; px < p->right; px++) {
         double a = p->x0 + (double)(px - p->left) / (p->right - p->left) * (p->x1 - p->x0);
         double b = p->x0 + (double)(px + 1 - p->left) / (p->right - p->left) * (p->x1 - p->x0);
@@ -222,8 +215,9 @@ void plot_envelope(Plot *p, const float *s, long n, double x0, double x1, Rgb c)
         }
         int t = (int)floor(plot_py(p, hi)), u = (int)ceil(plot_py(p, lo));
         if (u <= t) u = t + 1;
-        image_fill_rect(p->im, px, t, px + 1, u, c);
+        cairo_rectangle(p->cr, px, t, 1, u - t);
     }
+    cairo_fill(p->cr); /* one path: one SVG element, not one per column */
 }
 
 void plot_cells(Plot *p, int k, const double *shade, const char *const *text) {
@@ -232,65 +226,65 @@ void plot_cells(Plot *p, int k, const double *shade, const char *const *text) {
             int a = (int)lround(plot_px(p, j - 0.5)), b = (int)lround(plot_px(p, j + 0.5));
             int t = (int)lround(plot_py(p, k - 1 - i + 0.5)), u = (int)lround(plot_py(p, k - 1 - i - 0.5));
             Rgb c = colormap_viridis(shade[i * k + j]);
-            image_fill_rect(p->im, a, t, b, u, c);
+            canvas_rect(p->cr, a, t, b, u, c);
             const char *s = text ? text[i * k + j] : NULL;
             if (!s || !*s) continue;
-            int tw = font_width(s, 1);
+            double tw = font_width(p->cr, s);
             if (tw > b - a - 2 || FONT_H - 4 > u - t) continue;
             int lum = (299 * c.r + 587 * c.g + 114 * c.b) / 1000;
-            font_draw(p->im, (a + b - tw) / 2, (t + u) / 2 - 3, s, 1, lum < 128 ? RGB_WHITE : RGB_BLACK);
+            font_draw(p->cr, (a + b - tw) / 2, (t + u - FONT_H) / 2.0, s, lum < 128 ? RGB_WHITE : RGB_BLACK);
         }
 }
 
 void plot_legend(Plot *p, const LegendItem *items, int n, int corner) {
     if (n <= 0) return;
-    char buf[128];
-    int maxw = 0;
+    cairo_t *cr = p->cr;
+    char buf[512];
+    double maxw = 0;
     for (int i = 0; i < n; i++) {
-        font_fit(items[i].name, 24, buf, sizeof buf);
-        int tw = font_width(buf, 1);
-        if (tw > maxw) maxw = tw;
+        font_fit(cr, items[i].name, LEGEND_MAX_PX, buf, sizeof buf);
+        maxw = fmax(maxw, font_width(cr, buf));
     }
-    int bw = 8 + 20 + 6 + maxw + 8, bh = 6 + n * (FONT_H + 3) + 3;
+    int bw = 8 + 20 + 6 + (int)ceil(maxw) + 8, bh = 4 + n * FONT_H + 4;
     int x = corner == 2 || corner == 3 ? p->left + 8 : p->right - 8 - bw;
     int y = corner == 1 || corner == 3 ? p->bottom - 8 - bh : p->top + 8;
-    for (int yy = y; yy < y + bh; yy++)
-        for (int xx = x; xx < x + bw; xx++) image_blend(p->im, xx, yy, RGB_WHITE, 225);
-    image_frame(p->im, x, y, x + bw, y + bh, 1, (Rgb){190, 190, 190});
+    canvas_rgb(cr, RGB_WHITE, 225);
+    cairo_rectangle(cr, x, y, bw, bh);
+    cairo_fill(cr);
+    canvas_frame(cr, x, y, x + bw, y + bh, 1, (Rgb){190, 190, 190});
     for (int i = 0; i < n; i++) {
-        int ly = y + 6 + i * (FONT_H + 3), cy = ly + 3;
+        int ly = y + 4 + i * FONT_H;
+        double cy = ly + FONT_H / 2.0;
         const LegendItem *it = &items[i];
-        if (it->kind == LEGEND_LINE) image_line(p->im, x + 8, cy + 0.5, x + 28, cy + 0.5, 2, it->c, 255);
-        else if (it->kind == LEGEND_DASHED) image_dashed_line(p->im, x + 8, cy + 0.5, x + 28, cy + 0.5, 2, 6, 4, it->c, 255);
-        else if (it->kind == LEGEND_POINT) image_disc(p->im, x + 18, cy + 0.5, 3.5, it->c, 255);
-        else image_fill_rect(p->im, x + 10, cy - 4, x + 26, cy + 5, it->c);
-        font_fit(it->name, 24, buf, sizeof buf);
-        font_draw(p->im, x + 34, ly, buf, 1, RGB_TEXT);
+        if (it->kind == LEGEND_LINE || it->kind == LEGEND_DASHED)
+            canvas_line(cr, x + 8, cy, x + 28, cy, 2, it->c, 255, it->kind == LEGEND_DASHED ? 6 : 0, 4);
+        else if (it->kind == LEGEND_POINT) canvas_disc(cr, x + 18, cy, 3.5, it->c, 255);
+        else canvas_rect(cr, x + 10, cy - 4.5, x + 26, cy + 4.5, it->c);
+        font_draw_fit(cr, x + 34, ly, it->name, LEGEND_MAX_PX, RGB_TEXT);
     }
 }
 
-void plot_colorbar(Image *im, int x, int y, int w, int h, double vmin, double vmax, const char *label) {
+void plot_colorbar(cairo_t *cr, int x, int y, int w, int h, double vmin, double vmax, const char *label) {
     if (w <= 0 || h <= 1) return;
     double span = vmax > vmin ? vmax - vmin : 1;
-    for (int j = 0; j < h; j++) {
-        Rgb c = colormap_viridis((double)(h - 1 - j) / (h - 1));
-        image_fill_rect(im, x, y + j, x + w, y + j + 1, c);
-    }
-    image_frame(im, x - 1, y - 1, x + w + 1, y + h + 1, 1, RGB_AXIS);
-    double ticks[PLOT_MAX_TICKS], step;
+    float *ramp = malloc(sizeof *ramp * (size_t)h);
+    if (!ramp) return;
+    for (int j = 0; j < h; j++) ramp[j] = (float)j / (float)(h - 1);
+    canvas_raster(cr, x, y, w, h, ramp, h, 1, 0, 1); /* row 0 (the bottom) 0, the top 1 */
+    free(ramp);
+    canvas_frame(cr, x - 1, y - 1, x + w + 1, y + h + 1, 1, RGB_AXIS);
+    double ticks[PLOT_MAX_TICKS], step, maxw = 0;
     int n = nice_ticks(vmin, vmax, h / 40 > 2 ? h / 40 : 3, 0, ticks, PLOT_MAX_TICKS, &step);
-    int maxw = 0;
     char buf[64];
     for (int i = 0; i < n; i++) {
         int py = (int)lround(y + (h - 1) - (ticks[i] - vmin) / span * (h - 1));
-        image_fill_rect(im, x + w, py, x + w + TICK_LEN, py + 1, RGB_AXIS);
+        canvas_rect(cr, x + w, py, x + w + TICK_LEN, py + 1, RGB_AXIS);
         format_tick(ticks[i], step, buf, sizeof buf);
-        font_draw(im, x + w + TICK_LEN + 3, py - 3, buf, 1, RGB_TEXT);
-        int tw = font_width(buf, 1);
-        if (tw > maxw) maxw = tw;
+        font_draw(cr, x + w + TICK_LEN + 3, py + 0.5 - FONT_H / 2.0, buf, RGB_TEXT);
+        maxw = fmax(maxw, font_width(cr, buf));
     }
     if (label) {
-        int tw = font_width(label, 1);
-        font_draw_up(im, x + w + TICK_LEN + 3 + maxw + 6, y + (h + tw) / 2, label, 1, RGB_TEXT);
+        double tw = font_width(cr, label);
+        font_draw_up(cr, x + w + TICK_LEN + 3 + maxw + 4, y + (h + tw) / 2, label, RGB_TEXT);
     }
 }

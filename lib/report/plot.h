@@ -1,4 +1,4 @@
-/* plot.h - 2-D plots on an Image: axes with nice ticks, lines, points, bars, rasters, legends.
+/* plot.h - 2-D plots drawn with cairo (report/canvas.h): axes with nice ticks, lines, points, bars, rasters, legends.
  *
  * Promise: plot_axes() lays out one panel inside a rectangle of the canvas (title on top, tick labels
  * and axis labels outside the data area, which gets a white background, light grid lines at the ticks
@@ -6,11 +6,11 @@
  * the data area only. Numeric axes get "nice" ticks (1, 2 or 5 times a power of ten; see nice_ticks());
  * categorical axes put category i at i with its name as the tick label (turned upright when names do
  * not fit side by side). y grows upwards. Non-finite data values are skipped (a line breaks there).
- * Deterministic: the same calls give the same pixels. */
+ * Text is DejaVu Sans (report/font.h). Deterministic: the same calls give the same bytes. */
 #ifndef AUDIOCNN_PLOT_H
 #define AUDIOCNN_PLOT_H
 
-#include "report/image.h"
+#include "report/canvas.h"
 
 #define PLOT_MAX_TICKS 32
 
@@ -26,7 +26,7 @@ typedef struct Axis {
 } Axis;
 
 typedef struct Plot {
-    Image *im;
+    cairo_t *cr;
     int left, top, right, bottom; /* data area in pixels: [left, right) x [top, bottom) */
     double x0, x1, y0, y1;        /* data range shown */
 } Plot;
@@ -38,9 +38,9 @@ int nice_ticks(double lo, double hi, int max_ticks, int integer, double *ticks, 
 /* A tick label: the fewest decimals that show `step` exactly (at most 6), "-0" written as "0". */
 void format_tick(double v, double step, char *buf, int n);
 
-/* Lay out and draw a panel in [x, x+w) x [y, y+h) of im; axes are read, and a `nice` range is written
+/* Lay out and draw a panel in [x, x+w) x [y, y+h) of cr; axes are read, and a `nice` range is written
  * back to them. */
-void plot_axes(Plot *p, Image *im, int x, int y, int w, int h, const char *title, Axis *xa, Axis *ya);
+void plot_axes(Plot *p, cairo_t *cr, int x, int y, int w, int h, const char *title, Axis *xa, Axis *ya);
 
 double plot_px(const Plot *p, double x); /* data x -> pixel x */
 double plot_py(const Plot *p, double y); /* data y -> pixel y */
@@ -68,10 +68,10 @@ typedef struct LegendItem {
     int kind;
 } LegendItem;
 /* A framed legend in a corner of the data area: corner 0 top-right, 1 bottom-right, 2 top-left, 3
- * bottom-left. Names are cut to 24 characters. */
+ * bottom-left. Names are cut to 150 pixels. */
 void plot_legend(Plot *p, const LegendItem *items, int n, int corner);
 
 /* A vertical colour bar for [vmin, vmax] with ticks, in [x, x+w) x [y, y+h); label drawn upright. */
-void plot_colorbar(Image *im, int x, int y, int w, int h, double vmin, double vmax, const char *label);
+void plot_colorbar(cairo_t *cr, int x, int y, int w, int h, double vmin, double vmax, const char *label);
 
 #endif

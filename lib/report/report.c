@@ -2,17 +2,18 @@
 #include "report/report.h"
 
 #include "audio/audio.h"
-#include "formats/base64.h"
-#include "core/error.h"
-#include "report/figures.h"
 #include "audio/frontend_args.h"
+#include "audio/oggenc.h"
+#include "core/error.h"
+#include "core/rng.h"
+#include "formats/base64.h"
 #include "formats/jsonread.h"
 #include "formats/manifest.h"
 #include "formats/npy.h"
-#include "report/pngenc.h"
-#include "core/rng.h"
 #include "formats/safetensors.h"
 #include "formats/tsv.h"
+#include "report/figures.h"
+#include "scan/events.h"
 
 #include <errno.h>
 #include <math.h>
@@ -85,44 +86,98 @@ static void section(Ctx *x, const char *id, const char *title) {
     html_raw(&x->body, "</h2>\n");
 }
 
-/* Encode IM (freed here), keep it as FILE, and embed it with ALT text and a caption (both escaped). */
-static int add_figure(Ctx *x, Image *im, const char *file, const char *alt, const char *caption) {
+/* A clickable part of a figure and the sound clip it plays (ogg NULL: none). */
+typedef struct Spot {
+    FigRect r;
+    unsigned char *ogg;
+    size_t len;
+    int clip;          /* the clip's number: <audio id="clip-N">, Ogg serial N + 1 */
+    const char *label; /* the button's tooltip (escaped) */
+} Spot;
+
+/* [start, end) seconds of PATH (end <= start: from start on) as the next clip into *s, when the report
+ * has sound. Returns 0, or -1 with err_set(). */
+static int make_clip(Ctx *x, const char *path, double start, double end, Spot *s) {
+    s->ogg = NULL;
+    s->len = 0;
+    if (!x->c->audio) return 0;
+    s->clip = x->r->nclips;
+    if (audio_clip_ogg(path, start, end, REPORT_CLIP_SECONDS, REPORT_CLIP_RATE, REPORT_CLIP_QUALITY,
+                       (uint32_t)s->clip + 1, &s->ogg, &s->len) < 0)
+        return -1;
+    x->r->nclips++;
+    return 0;
+}
+
+static void spots_free(Spot *s, int n) {
+    for (int i = 0; s && i < n; i++) free(s[i].ogg);
+}
+
+/* Finish CV (freed here) as SVG and PNG, keep the PNG as FILE, and inline the SVG with ALT text and a
+ * caption (both escaped), and over it the n spots that have a clip, as buttons playing it.
+ *
+ * Inline <svg> rather than <img src="data:image/svg+xml;base64,...">: base64 would add a third to
+ * every figure (and again to the spectrogram images cairo already embeds in base64), and inline
+ * figures print and zoom as the page does. The price is that every figure's ids live in the one
+ * document, so cairo's ids (glyph0-1, image5, ...), which repeat across figures, are renamed to
+ * f<figure>-<n> (svg_rename_ids) before inlining. */
+static int add_figure(Ctx *x, Canvas *cv, const char *file, const char *alt, const char *caption, Spot *spots, int n) {
     Report *r = x->r;
     unsigned char *png = NULL;
-    size_t len = 0;
-    int w = im->w, h = im->h;
-    int rc = pngenc_encode(im, &png, &len);
-    image_free(im);
-    if (rc < 0) return -1;
+    char *svg = NULL, prefix[32];
+    size_t len = 0, svg_len = 0;
+    int w = cv->w, h = cv->h;
+    snprintf(prefix, sizeof prefix, "f%d-", r->nfigs + 1);
+    if (canvas_finish(cv, prefix, &svg, &svg_len, &png, &len) < 0) return -1;
     for (int i = 0; i < r->nfigs; i++)
-        if (strcmp(r->figs[i].file, file) == 0) { free(png); err_set("%s: two figures with this file name", file); return -1; }
+        if (strcmp(r->figs[i].file, file) == 0) {
+            free(png); free(svg);
+            err_set("%s: two figures with this file name", file);
+            return -1;
+        }
     if (r->nfigs == r->cap) {
         int cap = r->cap ? r->cap * 2 : 16;
         ReportFigure *f = realloc(r->figs, sizeof *f * (size_t)cap);
-        if (!f) { free(png); err_set("out of memory"); return -1; }
+        if (!f) { free(png); free(svg); err_set("out of memory"); return -1; }
         r->figs = f;
         r->cap = cap;
     }
     char *name = strdup(file);
-    size_t blen;
-    char *b64 = base64_encode(png, len, &blen);
-    if (!name || !b64) { free(name); free(b64); free(png); err_set("out of memory"); return -1; }
+    if (!name) { free(png); free(svg); err_set("out of memory"); return -1; }
     r->figs[r->nfigs++] = (ReportFigure){name, png, len, w, h};
-    html_raw(&x->body, "<figure><img src=\"data:image/png;base64,");
-    html_rawn(&x->body, b64, blen);
-    free(b64);
-    html_printf(&x->body, "\" width=\"%d\" height=\"%d\" data-w=\"%d\" data-h=\"%d\" data-file=\"", w, h, w, h);
-    html_text(&x->body, file);
-    html_raw(&x->body, "\" alt=\"");
-    html_text(&x->body, alt);
-    html_raw(&x->body, "\">");
-    if (caption) {
-        html_raw(&x->body, "<figcaption>");
-        html_text(&x->body, caption);
-        html_raw(&x->body, "</figcaption>");
+    Html *b = &x->body;
+    html_printf(b, "<figure><div class=\"fig\" style=\"max-width:%dpx\">", w);
+    /* "<svg" + our attributes + the rest of cairo's element */
+    html_printf(b, "<svg class=\"figure\" role=\"img\" data-w=\"%d\" data-h=\"%d\" data-file=\"", w, h);
+    html_text(b, file);
+    html_raw(b, "\" aria-label=\"");
+    html_text(b, alt);
+    html_raw(b, "\"");
+    html_rawn(b, svg + 4, svg_len - 4);
+    free(svg);
+    for (int i = 0; i < n; i++) {
+        const Spot *s = &spots[i];
+        if (!s->ogg) continue;
+        html_printf(b, "<button class=\"spot\" type=\"button\" data-clip=\"%d\" style=\"left:%.3f%%;top:%.3f%%;width:%.3f%%;"
+                       "height:%.3f%%\" title=\"play ", s->clip, 100 * s->r.x / w, 100 * s->r.y / h, 100 * s->r.w / w,
+                    100 * s->r.h / h);
+        html_text(b, s->label);
+        html_printf(b, "\"></button><audio id=\"clip-%d\" preload=\"none\" src=\"data:audio/ogg;base64,", s->clip);
+        size_t blen;
+        char *b64 = base64_encode(s->ogg, s->len, &blen);
+        if (!b64) { err_set("out of memory"); return -1; }
+        html_rawn(b, b64, blen);
+        free(b64);
+        html_raw(b, "\"></audio>\n");
     }
-    html_raw(&x->body, "</figure>\n");
-    return html_failed(&x->body) ? -1 : 0;
+    html_raw(b, "</div>");
+    if (caption) {
+        html_raw(b, "<figcaption>");
+        html_text(b, caption);
+        html_raw(b, "</figcaption>");
+    }
+    html_raw(b, "</figure>\n");
+    return html_failed(b) ? -1 : 0;
 }
 
 static void th(Html *h, const char *s) { html_raw(h, "<th>"); html_text(h, s); html_raw(h, "</th>"); }
@@ -311,14 +366,17 @@ static int example_figure(Ctx *x, Data *d, int c, FrontEnd *fe) {
     char title[200], file[64], cap[600];
     snprintf(title, sizeof title, "%.60s", d->names[c]);
     snprintf(file, sizeof file, "data-example-%02d.png", c);
-    Image im;
+    Canvas im;
+    Spot spot = {.label = base_name(r->path)};
     int rc = fig_example(&im, title, a.x, (long)a.n, a.sr, tensor_f32(sp), (int)sp->shape[1], (int)sp->shape[2],
-                         fe->spec.hop / rate, fe->spec.output == SPEC_OUT_DB);
+                         fe->spec.hop / rate, fe->spec.output == SPEC_OUT_DB, &spot.r);
+    if (rc == 0 && make_clip(x, r->path, 0, 0, &spot) < 0) { canvas_free(&im); rc = -1; }
     if (rc == 0) {
         snprintf(cap, sizeof cap, "%s: %s (%.2f s, %g Hz, %d channel%s)", d->names[c], base_name(r->path), r->seconds,
                  r->rate, r->channels, r->channels == 1 ? "" : "s");
-        rc = add_figure(x, &im, file, cap, cap);
+        rc = add_figure(x, &im, file, cap, cap, &spot, 1);
     }
+    spots_free(&spot, 1);
     audio_free(&a);
     clips_free(&cl);
     return rc;
@@ -361,9 +419,9 @@ static int data_section(Ctx *x, Data *d, const char *frontend_text) {
     html_raw(h, "</tbody><tfoot><tr><th>all</th>");
     for (int s = 0; s < 4; s++) tdi(h, tot[s]);
     html_raw(h, "</tr></tfoot></table>\n");
-    Image im;
+    Canvas im;
     if (fig_split_counts(&im, d->k, d->names, d->counts) < 0) return -1;
-    if (add_figure(x, &im, "data-splits.png", "Recordings per class and split", NULL) < 0) return -1;
+    if (add_figure(x, &im, "data-splits.png", "Recordings per class and split", NULL, NULL, 0) < 0) return -1;
 
     /* durations */
     html_raw(h, "<h3>Durations</h3>\n<table class=\"num\"><thead><tr><th>class</th><th>recordings</th><th>min (s)</th>"
@@ -394,7 +452,8 @@ static int data_section(Ctx *x, Data *d, const char *frontend_text) {
                        NAN, x->c->seed);
     free(y); free(s); free(cls);
     if (rc < 0 || add_figure(x, &im, "data-durations.png", "Durations per class",
-                             "Each point is a recording; boxes span the quartiles with the median, whiskers the range.") < 0)
+                             "Each point is a recording; boxes span the quartiles with the median, whiskers the range.",
+                             NULL, 0) < 0)
         return -1;
 
     /* sample rates and channels */
@@ -429,7 +488,9 @@ static int data_section(Ctx *x, Data *d, const char *frontend_text) {
         html_raw(h, "</code>");
     }
     else html_raw(h, "of wav2mel's defaults");
-    html_raw(h, ", before normalisation.</p>\n");
+    html_raw(h, ", before normalisation.");
+    if (x->c->audio) html_raw(h, " Click a figure to hear the recording.");
+    html_raw(h, "</p>\n");
     rc = 0;
     for (int c = 0; c < d->k && rc == 0; c++) rc = example_figure(x, d, c, &fe);
     frontend_free(&fe);
@@ -665,6 +726,8 @@ typedef struct TestData {
     Tsv list;
     int has_list;
     const char **name;
+    const char **src;    /* the recording of each sample (NULL: not known) */
+    double *start, *end; /* the part of it the sample was made from (end <= start: from start on) */
 } TestData;
 
 static void test_free(TestData *d) {
@@ -674,6 +737,7 @@ static void test_free(TestData *d) {
     if (d->has_man) manifest_free(&d->man);
     if (d->has_list) tsv_free(&d->list);
     free(d->arrays); free(d->spec); free(d->F); free(d->T); free(d->name);
+    free(d->src); free(d->start); free(d->end);
     memset(d, 0, sizeof *d);
 }
 
@@ -722,7 +786,10 @@ static int test_load(const ReportConfig *c, TestData *d) {
         manifest_arrays_close(&it);
     }
     d->name = xcalloc((size_t)d->n, sizeof *d->name);
-    if (!d->name) return -1;
+    d->src = xcalloc((size_t)d->n, sizeof *d->src);
+    d->start = xcalloc((size_t)d->n, sizeof *d->start);
+    d->end = xcalloc((size_t)d->n, sizeof *d->end);
+    if (!d->name || !d->src || !d->start || !d->end) return -1;
     if (c->test_list) {
         if (tsv_read(c->test_list, &d->list) < 0) return -1;
         d->has_list = 1;
@@ -733,9 +800,25 @@ static int test_load(const ReportConfig *c, TestData *d) {
             err_set("%s: %zu rows, but %s has %d samples", c->test_list, d->list.nrows, c->test, d->n);
             return -1;
         }
-        for (int i = 0; i < d->n; i++) d->name[i] = base_name(d->list.rows[i][col]);
+        /* a manifest gives the part of the recording each spectrogram was made from */
+        int cs = tsv_col(&d->list, "start"), ce = tsv_col(&d->list, "end");
+        for (int i = 0; i < d->n; i++) {
+            d->name[i] = base_name(d->list.rows[i][col]);
+            d->src[i] = d->list.rows[i][col];
+            if (cs >= 0 && ce >= 0 && (!parse_double(d->list.rows[i][cs], &d->start[i]) ||
+                                       !parse_double(d->list.rows[i][ce], &d->end[i]) || !(d->start[i] >= 0))) {
+                err_set("%s: line %zu: start '%s' or end '%s' is not a time in seconds", c->test_list,
+                        d->list.lineno[i], d->list.rows[i][cs], d->list.rows[i][ce]);
+                return -1;
+            }
+        }
     } else if (d->has_man) {
-        for (int i = 0; i < d->n; i++) d->name[i] = d->man.rows[i].key;
+        for (int i = 0; i < d->n; i++) {
+            d->name[i] = d->man.rows[i].key;
+            d->src[i] = d->man.rows[i].source;
+            d->start[i] = d->man.rows[i].start;
+            d->end[i] = d->man.rows[i].end;
+        }
     }
     return 0;
 }
@@ -826,12 +909,12 @@ static int curves_section(Ctx *x, Model *ms, int n) {
     for (int i = 0; i < n; i++) {
         Model *m = &ms[i];
         if (!m->nh) continue;
-        Image im;
+        Canvas im;
         char file[160], alt[300];
         if (fig_curves(&im, m->spec->name, m->nh, m->ep, m->tl, m->vl, m->ta, m->va, m->best_epoch) < 0) return -1;
         snprintf(file, sizeof file, "%s-curves.png", m->file);
         snprintf(alt, sizeof alt, "Learning curves of %s", m->spec->name);
-        if (add_figure(x, &im, file, alt, alt) < 0) return -1;
+        if (add_figure(x, &im, file, alt, alt, NULL, 0) < 0) return -1;
     }
     html_raw(&x->body, "</section>\n");
     return 0;
@@ -861,11 +944,23 @@ static int gallery(Ctx *x, const Model *m, const TestData *d, const int *idx, in
                               m->truth[i] >= 0 ? m->classes[m->truth[i]] : "?", m->classes[m->guess[i]], m->conf[i],
                               m->truth[i] < 0 ? -1 : m->truth[i] == m->guess[i]};
     }
-    Image im;
-    int rc = fig_gallery(&im, title, it, g, 5);
+    Canvas im;
+    Spot *sp = xcalloc((size_t)g, sizeof *sp);
+    FigRect *tiles = xcalloc((size_t)g, sizeof *tiles);
+    int rc = sp && tiles ? fig_gallery(&im, title, it, g, 5, tiles) : -1;
     free(it);
+    for (int j = 0; rc == 0 && j < g; j++) {
+        int i = idx[j];
+        sp[j].r = tiles[j];
+        sp[j].label = sample_name(m, d, i);
+        if (d->src && d->src[i] && *d->src[i]) rc = make_clip(x, d->src[i], d->start[i], d->end[i], &sp[j]);
+    }
+    if (rc == 0) rc = add_figure(x, &im, file, title, NULL, sp, g);
+    else if (tiles && sp) canvas_free(&im);
+    spots_free(sp, g);
+    free(sp);
+    free(tiles);
     if (rc < 0) return -1;
-    if (add_figure(x, &im, file, title, NULL) < 0) return -1;
     /* the same samples as text, with full names */
     Html *h = &x->body;
     html_raw(h, "<details><summary>as a table</summary><table class=\"num\"><thead><tr><th>sample</th><th>true</th>"
@@ -896,11 +991,12 @@ static int eval_section(Ctx *x, Model *m, int mi, const TestData *d) {
     html_raw(h, ".</p>\n");
     if (m->nlab) {
         html_raw(h, "<h3>Confusion matrix and per-class scores</h3>\n<div class=\"row\">");
-        Image im;
+        Canvas im;
         snprintf(title, sizeof title, "Confusion matrix: %s", m->spec->name);
         if (fig_confusion(&im, title, m->k, m->classes, m->cm) < 0) return -1;
         snprintf(file, sizeof file, "%s-confusion.png", m->file);
-        if (add_figure(x, &im, file, title, "Rows: true class; columns: predicted class; shade: fraction of the row.") < 0)
+        if (add_figure(x, &im, file, title, "Rows: true class; columns: predicted class; shade: fraction of the row.",
+                       NULL, 0) < 0)
             return -1;
         html_raw(h, "<table class=\"num\"><thead><tr><th>class</th><th>precision</th><th>recall</th><th>F1</th>"
                     "<th>support</th></tr></thead><tbody>\n");
@@ -935,7 +1031,7 @@ static int eval_section(Ctx *x, Model *m, int mi, const TestData *d) {
         html_raw(h, "<h3>Confidence</h3>\n");
         snprintf(file, sizeof file, "%s-confidence.png", m->file);
         if (add_figure(x, &im, file, title, "Each point is a test sample: the probability of the predicted class, "
-                                              "green when the prediction is right, red when wrong.") < 0)
+                                              "green when the prediction is right, red when wrong.", NULL, 0) < 0)
             return -1;
     }
 
@@ -943,6 +1039,9 @@ static int eval_section(Ctx *x, Model *m, int mi, const TestData *d) {
     int n = (int)m->pred.nrows, g = x->c->gallery < n ? x->c->gallery : n;
     if (d && g > 0) {
         html_raw(h, "<h3>Galleries</h3>\n");
+        if (x->c->audio && d->src[0])
+            html_raw(h, "<p>Click a tile to hear what the model heard (the part of the recording the spectrogram was made "
+                        "from).</p>\n");
         ConfIdx *ci = xcalloc((size_t)n, sizeof *ci);
         int *idx = xcalloc((size_t)n, sizeof *idx);
         if (!ci || !idx) { free(ci); free(idx); return -1; }
@@ -1063,12 +1162,71 @@ static void settings_section(Ctx *x, const Data *d, const Model *ms, int n) {
 
 /* ---- scan results ------------------------------------------------------------------------------------ */
 
+/* One scanned recording's timeline (n windows [ws, we) with k scores each) as figure number `shown`,
+ * with its events (runs of windows above thr for the counted classes, as cnneval --scan finds them)
+ * drawn as bands; the first scan_audio events play when clicked. A recording that cannot be decoded
+ * only leaves its events silent, said under the figure. */
+static int scan_figure(Ctx *x, const char *path, int n, const double *ws, const double *we, const double *v, int k,
+                       const char *const *cls, double thr, const unsigned char *counted, int shown) {
+    double *t = xcalloc((size_t)n, sizeof *t);
+    float *probs = xcalloc((size_t)k, sizeof *probs);
+    EventMerger em;
+    int rc = -1, nev = 0, nspots = 0, have_em = 0;
+    FigEvent *ev = NULL;
+    FigRect *rects = NULL;
+    Spot *sp = NULL;
+    char note[600] = "";
+    if (!t || !probs) goto out;
+    for (int i = 0; i < n; i++) t[i] = (ws[i] + we[i]) / 2;
+    if (isfinite(thr)) {
+        if (events_init(&em, k, counted, thr) < 0) goto out;
+        have_em = 1;
+        for (int i = 0; i < n; i++) {
+            for (int j = 0; j < k; j++) probs[j] = (float)v[(size_t)i * (size_t)k + (size_t)j];
+            if (events_window(&em, ws[i], we[i], probs) < 0) goto out;
+        }
+        if (events_finish(&em) < 0) goto out;
+        nev = (int)em.n;
+    }
+    ev = xcalloc((size_t)nev, sizeof *ev);
+    rects = xcalloc((size_t)nev, sizeof *rects);
+    if (!ev || !rects) goto out;
+    for (int e = 0; e < nev; e++) ev[e] = (FigEvent){em.v[e].begin, em.v[e].end, em.v[e].cls};
+    Canvas im;
+    char file[64];
+    snprintf(file, sizeof file, "scan-%03d.png", shown + 1);
+    if (fig_timeline(&im, base_name(path), n, t, k, cls, v, thr, ev, nev, rects) < 0) goto out;
+    nspots = nev < x->c->scan_audio ? nev : x->c->scan_audio;
+    sp = xcalloc((size_t)nspots, sizeof *sp);
+    if (!sp) { canvas_free(&im); goto out; }
+    for (int e = 0; e < nspots; e++) {
+        sp[e].r = rects[e];
+        sp[e].label = cls[ev[e].cls];
+        if (make_clip(x, path, ev[e].begin, ev[e].end, &sp[e]) < 0) { /* silent events, said below */
+            snprintf(note, sizeof note, "Events not playable: %s", err_msg());
+            break;
+        }
+    }
+    rc = add_figure(x, &im, file, path, path, sp, nspots);
+    if (rc == 0 && *note) {
+        html_raw(&x->body, "<p class=\"note\">");
+        html_text(&x->body, note);
+        html_raw(&x->body, "</p>\n");
+    }
+out:
+    if (have_em) events_free(&em);
+    spots_free(sp, nspots);
+    free(sp); free(t); free(probs); free(ev); free(rects);
+    return rc;
+}
+
 static int scan_section(Ctx *x) {
     const ReportConfig *c = x->c;
     char *sp = join(c->scan_dir, "scores.tsv"), *rp = join(c->scan_dir, "results.tsv"), *tp = join(c->scan_dir, "threshold");
     Tsv sc = {0}, rs = {0};
     int has_s = 0, has_r = 0, rc = -1;
-    double *t = NULL, *v = NULL;
+    double *t = NULL, *te = NULL, *v = NULL;
+    unsigned char *counted = NULL;
     const char **files = NULL, **cls = NULL;
     if (!sp || !rp || !tp) goto out;
     has_s = exists(sp);
@@ -1159,17 +1317,24 @@ static int scan_section(Ctx *x) {
         int k = sc.ncols - 3;
         html_raw(h, "<h3>Scores over time</h3>\n<p>The probability of each class in each window (plotted at the window's "
                     "centre)");
-        if (isfinite(thr)) html_raw(h, " and the detection threshold");
+        if (isfinite(thr)) html_raw(h, " and the detection threshold; shaded: the events (runs of windows above it)");
+        if (isfinite(thr) && c->audio && c->scan_audio > 0)
+            html_printf(h, ". Click one of the first %d events of a recording to hear it", c->scan_audio);
         html_raw(h, ".</p>\n");
         t = xcalloc(sc.nrows, sizeof *t);
+        te = xcalloc(sc.nrows, sizeof *te);
         v = xcalloc(sc.nrows * (size_t)k, sizeof *v);
-        if (!t || !v) goto out;
+        counted = xcalloc((size_t)k, 1);
+        if (!t || !te || !v || !counted) goto out;
+        for (int j = 0; j < k; j++) { /* the classes cnneval counted: those of results.tsv (all without it) */
+            counted[j] = !has_r;
+            for (size_t i = 0; i < rs.nrows && !counted[j]; i++) counted[j] = strcmp(rs.rows[i][1], sc.header[3 + j]) == 0;
+        }
         int shown = 0;
         for (size_t f = 0; f < nf; f++) {
             int n = 0;
             for (size_t i = 0; i < sc.nrows; i++) {
                 if (strcmp(sc.rows[i][0], files[f]) != 0) continue;
-                double a = 0, b = 0;
                 for (int j = 1; j < sc.ncols; j++) {
                     double val;
                     if (!parse_double(sc.rows[i][j], &val) || !isfinite(val) || (j >= 3 && (val < 0 || val > 1))) {
@@ -1177,25 +1342,21 @@ static int scan_section(Ctx *x) {
                                 j >= 3 ? "a probability" : "a time in seconds");
                         goto out;
                     }
-                    if (j == 1) a = val;
-                    else if (j == 2) b = val;
+                    if (j == 1) t[n] = val;
+                    else if (j == 2) te[n] = val;
                     else v[(size_t)n * (size_t)k + (size_t)(j - 3)] = val;
                 }
-                t[n++] = (a + b) / 2;
+                n++;
             }
             if (!n) continue;
-            Image im;
-            char file[64];
-            snprintf(file, sizeof file, "scan-%03d.png", shown + 1);
-            if (fig_timeline(&im, base_name(files[f]), n, t, k, cls, v, thr) < 0) goto out;
-            if (add_figure(x, &im, file, files[f], files[f]) < 0) goto out;
+            if (scan_figure(x, files[f], n, t, te, v, k, cls, thr, counted, shown) < 0) goto out;
             shown++;
         }
     }
     html_raw(h, "</section>\n");
     rc = 0;
 out:
-    free(sp); free(rp); free(tp); free(t); free(v); free(files); free(cls);
+    free(sp); free(rp); free(tp); free(t); free(te); free(v); free(counted); free(files); free(cls);
     tsv_free(&sc);
     tsv_free(&rs);
     return rc;
@@ -1217,29 +1378,66 @@ static const char CSS[] =
     "td.n{text-align:right;font-variant-numeric:tabular-nums}td.best{font-weight:700;color:#1a7f1a}\n"
     "table.kv th{background:#f7f7f7;font-weight:600;white-space:nowrap}code{font-size:12.5px;word-break:break-all}\n"
     "tr.wrong td:first-child{border-left:4px solid #d62728}tr.right td:first-child{border-left:4px solid #2ca02c}\n"
-    "figure{margin:10px 0}figure img{max-width:100%;height:auto;border:1px solid #eee;image-rendering:auto}\n"
+    "figure{margin:10px 0}.fig{position:relative;width:100%}\n"
+    ".fig svg{display:block;width:100%;height:auto;border:1px solid #eee;box-sizing:border-box}\n"
+    ".spot{position:absolute;margin:0;padding:0;border:0;background:transparent;cursor:pointer}\n"
+    ".spot:hover,.spot:focus{outline:2px solid rgba(31,95,153,.7)}\n"
     "figcaption{font-size:13px;color:#555}.row{display:flex;flex-wrap:wrap;gap:16px;align-items:flex-start}\n"
     ".wide,.scroll{overflow-x:auto}.scroll{max-height:480px;overflow-y:auto}.note{font-size:13px;color:#555}\n"
     "details{margin:4px 0 12px}summary{cursor:pointer;color:#1f5f99;font-size:13px}\n";
 
-/* With #check in the URL: compare each image's decoded size with data-w/data-h (for browser tests). */
+/* Clicking a spot plays its clip (stopping the one playing). With #check in the URL: compare each
+ * figure's SVG size with data-w/data-h and check that it rendered, load every clip's metadata (it
+ * decodes, with a duration), and write the result into the page (for browser tests). */
 static const char SCRIPT[] =
     "<script>\n"
-    "window.addEventListener('load', function () {\n"
-    "  if (location.hash !== '#check') return;\n"
-    "  var imgs = document.images, bad = 0, out = [];\n"
-    "  for (var i = 0; i < imgs.length; i++) {\n"
-    "    var im = imgs[i], w = im.naturalWidth, h = im.naturalHeight;\n"
-    "    var ok = im.complete && w > 0 && String(w) === im.dataset.w && String(h) === im.dataset.h;\n"
-    "    if (!ok) bad++;\n"
-    "    out.push((ok ? 'ok ' : 'bad ') + im.dataset.file + ' ' + w + 'x' + h);\n"
-    "  }\n"
-    "  var pre = document.createElement('pre');\n"
-    "  pre.id = 'check';\n"
-    "  pre.textContent = out.join('\\n');\n"
-    "  document.body.appendChild(pre);\n"
-    "  document.body.setAttribute('data-check', 'images=' + imgs.length + ' bad=' + bad);\n"
-    "});\n"
+    "(function () {\n"
+    "  var playing = null;\n"
+    "  document.addEventListener('click', function (e) {\n"
+    "    var b = e.target.closest ? e.target.closest('.spot') : null;\n"
+    "    var a = b && document.getElementById('clip-' + b.getAttribute('data-clip'));\n"
+    "    if (!a) return;\n"
+    "    if (playing && playing !== a) playing.pause();\n"
+    "    a.currentTime = 0;\n"
+    "    a.play();\n"
+    "    playing = a;\n"
+    "  });\n"
+    "  window.addEventListener('load', function () {\n"
+    "    if (location.hash !== '#check') return;\n"
+    "    var figs = document.querySelectorAll('svg.figure'), bad = 0, out = [];\n"
+    "    for (var i = 0; i < figs.length; i++) {\n"
+    "      var s = figs[i], w = s.width.baseVal.value, h = s.height.baseVal.value, vb = s.viewBox.baseVal;\n"
+    "      var ok = String(w) === s.dataset.w && String(h) === s.dataset.h && vb.width === w && vb.height === h &&\n"
+    "               s.getBoundingClientRect().width > 0 && s.getBBox().width > 0;\n"
+    "      if (!ok) bad++;\n"
+    "      out.push((ok ? 'ok ' : 'bad ') + s.dataset.file + ' ' + w + 'x' + h);\n"
+    "    }\n"
+    "    var clips = document.querySelectorAll('audio'), left = clips.length, cbad = 0;\n"
+    "    function done() {\n"
+    "      var pre = document.createElement('pre');\n"
+    "      pre.id = 'check';\n"
+    "      pre.textContent = out.join('\\n');\n"
+    "      document.body.appendChild(pre);\n"
+    "      document.body.setAttribute('data-check', 'figures=' + figs.length + ' bad=' + bad + ' clips=' + clips.length +\n"
+    "                                 ' clipbad=' + cbad);\n"
+    "    }\n"
+    "    if (!left) done();\n"
+    "    Array.prototype.forEach.call(clips, function (a) {\n"
+    "      var seen = false;\n"
+    "      function fin(ok) {\n"
+    "        if (seen) return;\n"
+    "        seen = true;\n"
+    "        if (!ok) cbad++;\n"
+    "        out.push((ok ? 'ok ' : 'bad ') + a.id + ' ' + (ok ? a.duration.toFixed(3) + ' s' : 'error'));\n"
+    "        if (--left === 0) done();\n"
+    "      }\n"
+    "      a.addEventListener('loadedmetadata', function () { fin(a.duration > 0); });\n"
+    "      a.addEventListener('error', function () { fin(false); });\n"
+    "      a.preload = 'metadata';\n"
+    "      a.load();\n"
+    "    });\n"
+    "  });\n"
+    "})();\n"
     "</script>\n";
 
 void report_free(Report *r) {
@@ -1316,7 +1514,9 @@ int report_build(const ReportConfig *c, Report *r) {
     html_text(h, c->title);
     html_printf(h, "</h1><p>%d model%s", c->nmodels, c->nmodels == 1 ? "" : "s");
     if (d) html_printf(h, ", %d recordings of %d classes", d->nrec, d->k);
-    html_printf(h, ", %d figures. Made by audiocnn mkreport.</p></header>\n<nav><ul>\n", r->nfigs);
+    html_printf(h, ", %d figures", r->nfigs);
+    if (r->nclips) html_printf(h, ", %d sound clip%s (click a tile or an event)", r->nclips, r->nclips == 1 ? "" : "s");
+    html_raw(h, ". Made by audiocnn mkreport.</p></header>\n<nav><ul>\n");
     html_rawn(h, x.toc.s ? x.toc.s : "", x.toc.len);
     html_raw(h, "</ul></nav>\n<main>\n");
     html_rawn(h, x.body.s ? x.body.s : "", x.body.len);

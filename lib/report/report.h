@@ -2,16 +2,27 @@
  *
  * Promise: report_build() reads the inputs named in ReportConfig (split tables and the recordings'
  * headers, checkpoints, histories, cnneval outputs, the test data, scan results), draws every figure
- * (lib/report/figures.h) and assembles one self-contained HTML page in memory: figures embedded as PNG data:
- * URIs, no external resource, every string that comes from a file HTML-escaped. It writes nothing:
- * the page and the figures (file name + PNG bytes) are returned for the caller to write. Any unreadable
- * or inconsistent input is an error naming the file (-1 with err_set()), with nothing returned. The
- * result depends only on the inputs and the seed: the same inputs give the same bytes.
+ * (lib/report/figures.h, with cairo: once as SVG, once as PNG) and assembles one self-contained HTML
+ * page in memory: figures inlined as SVG (ids renamed per figure, see canvas.h), sound clips as Ogg
+ * Vorbis data: URIs, no external resource, every string that comes from a file HTML-escaped. It writes
+ * nothing: the page and the figures (file name + PNG bytes) are returned for the caller to write. Any
+ * unreadable or inconsistent input is an error naming the file (-1 with err_set()), with nothing
+ * returned; a scanned recording that cannot be opened only leaves its events silent (said on the
+ * page). The result depends only on the inputs and the seed: the same inputs give the same bytes.
  *
- * Each <img> carries data-file (the figure's file name), data-w and data-h (its size in pixels); the
- * page's script, when the page is opened with the fragment #check, compares them with the decoded
- * images' natural sizes and writes the result into the page (body attribute data-check="images=N
- * bad=M" and a <pre id="check"> listing), for browser tests. */
+ * Sound (ReportConfig.audio): clicking a gallery tile plays the clip the model saw (the test
+ * manifest's source, start and end; with a split table as the test list, the recording from its
+ * start), clicking a per-class example plays its recording, and clicking one of the first scan_audio
+ * events of a scanned recording plays that event; clips are at most REPORT_CLIP_SECONDS long, mono,
+ * resampled down to REPORT_CLIP_RATE Hz, Ogg Vorbis at quality REPORT_CLIP_QUALITY, the Ogg serial
+ * number of clip i being i + 1 (lib/audio/oggenc.h). Each clickable part is a <button class="spot"
+ * data-clip="i"> over the figure (percent positions), playing <audio id="clip-i">.
+ *
+ * Each figure's <svg> carries data-file (the PNG file's name), data-w and data-h (its size in
+ * pixels); the page's script, when the page is opened with the fragment #check, compares them with
+ * the rendered SVG's size and checks that each clip decodes, and writes the result into the page
+ * (body attribute data-check="figures=N bad=M clips=C clipbad=D" and a <pre id="check"> listing), for
+ * browser tests. */
 #ifndef AUDIOCNN_REPORT_H
 #define AUDIOCNN_REPORT_H
 
@@ -19,6 +30,10 @@
 
 #include <stddef.h>
 #include <stdint.h>
+
+#define REPORT_CLIP_SECONDS 10.0
+#define REPORT_CLIP_RATE 22050
+#define REPORT_CLIP_QUALITY 0.3
 
 typedef struct ReportModel {
     const char *name;    /* shown in the report (unique) */
@@ -40,6 +55,8 @@ typedef struct ReportConfig {
     double threshold;        /* NaN: SCAN_DIR/threshold when present */
     uint64_t seed;           /* random gallery and jitter */
     int gallery;             /* samples per gallery */
+    int audio;               /* 1: sound clips in the page */
+    int scan_audio;          /* events per scanned recording that play when clicked */
     /* called before each stage (may be NULL), for -v */
     void (*progress)(void *ctx, const char *what);
     void *progress_ctx;
@@ -56,6 +73,7 @@ typedef struct Report {
     Html html;
     ReportFigure *figs;
     int nfigs, cap;
+    int nclips;          /* sound clips embedded */
 } Report;
 
 /* Returns 0, or -1 with err_set() and *r empty. */

@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # mkreport from the command line: a report of tone data made here (3 classes x 8 tones, two models
 # trained for a few epochs, cnneval outputs, scan results written to cnneval's contract), every figure
-# embedded and written as a PNG, escaping of a hostile class name, the pipeline-folder layout, same bytes
-# twice, one-line errors with nothing written; then the page in headless Chromium: it loads, no image is
-# missing or broken, each has its natural size; a screenshot is kept.
+# inlined as SVG (each parses, has its size, its ids unique in the page and its references resolved)
+# and written as a PNG, sound clips (one per gallery tile, per-class example and first scan events;
+# every Ogg page's serial and CRC checked; none with --no-audio, same figures), escaping of a hostile
+# class name, the pipeline-folder layout, same bytes twice, one-line errors with nothing written; then
+# the page in headless Chromium: it loads, every figure renders at its size, every clip decodes; a
+# screenshot is kept.
 . "$(dirname "$0")/lib.sh"
 cd "$W" || exit 1
 B=$BIN
@@ -29,6 +32,69 @@ mkdir scan
   done; done; } > scan/scores.tsv
 printf 'file\tclass\tcount\nlong1.wav\tcat\t2\nlong1.wav\tdog\t0\nlong1.wav\towl\t0\nlong2.wav\tcat\t3\nlong2.wav\tdog\t1\nlong2.wav\towl\t0\n' > scan/results.tsv
 echo 0.6 > scan/threshold
+# the scanned recordings (12 s each): windows 3 and 7 are above the threshold for cat, two events each
+sox -n -r 16000 -c 1 long1.wav synth 12 sine 440 2>/dev/null; sox -n -r 16000 -c 1 long2.wav synth 12 sine 660 2>/dev/null
+PYTHON=$([ -x "${PY:-}" ] && echo "$PY" || command -v python3)
+# page_check PAGE: every inlined figure against its PNG file (FIGDIR), ids, references; every clip's Ogg pages
+page_check() { # PAGE FIGDIR -> prints "figures N clips M" or "bad: why"
+    "$PYTHON" - "$1" "$2" <<'PYEOF'
+import base64, re, struct, sys, os
+import xml.etree.ElementTree as ET
+page, figdir = sys.argv[1], sys.argv[2]
+html = open(page, encoding="utf-8").read()
+bad = []
+svgs = re.findall(r'<svg class="figure".*?</svg>', html, re.S)
+ids_all = []
+for s in svgs:
+    try:
+        root = ET.fromstring(s)
+    except ET.ParseError as e:
+        bad.append(f"svg does not parse: {e}"); continue
+    name = root.get("data-file")
+    w, h = root.get("data-w"), root.get("data-h")
+    if root.tag != "{http://www.w3.org/2000/svg}svg" or root.get("width") != f"{w}px" or root.get("height") != f"{h}px" \
+            or root.get("viewBox") != f"0 0 {w} {h}":
+        bad.append(f"{name}: size attributes {root.get('width')} {root.get('height')} {root.get('viewBox')} vs {w}x{h}")
+    png = open(os.path.join(figdir, name), "rb").read()
+    pw, ph = struct.unpack(">II", png[16:24])
+    if (str(pw), str(ph)) != (w, h):
+        bad.append(f"{name}: svg {w}x{h}, png {pw}x{ph}")
+    ids = [e.get("id") for e in root.iter() if e.get("id")]
+    ids_all += ids
+    refs = re.findall(r'(?:href="#|url\(#)([^")]*)', s)
+    missing = [r for r in refs if r not in ids]
+    if missing or not refs:
+        bad.append(f"{name}: {len(refs)} references, unresolved {missing[:3]}")
+if len(set(ids_all)) != len(ids_all):
+    bad.append("ids repeated across figures")
+def crc(b):
+    c = 0
+    for x in b:
+        c ^= x << 24
+        for _ in range(8):
+            c = ((c << 1) ^ 0x04c11db7) & 0xffffffff if c & 0x80000000 else (c << 1) & 0xffffffff
+    return c
+clips = re.findall(r'<audio id="clip-(\d+)" preload="none" src="data:audio/ogg;base64,([^"]*)"', html)
+for n, b64 in clips:
+    b, at, pages = base64.b64decode(b64), 0, 0
+    while at < len(b):
+        if b[at:at + 4] != b"OggS":
+            bad.append(f"clip {n}: no page at {at}"); break
+        size = 27 + b[at + 26] + sum(b[at + 27:at + 27 + b[at + 26]])
+        pg = bytearray(b[at:at + size])
+        serial, stored = struct.unpack("<I", pg[14:18])[0], struct.unpack("<I", pg[22:26])[0]
+        pg[22:26] = b"\0\0\0\0"
+        if serial != int(n) + 1 or crc(pg) != stored:
+            bad.append(f"clip {n}: page {pages} serial {serial} crc {stored:08x} vs {crc(pg):08x}"); break
+        at += size; pages += 1
+    if b[:4] != b"OggS" or b"vorbis" not in b[:64]:
+        bad.append(f"clip {n}: not Ogg Vorbis")
+spots = len(re.findall(r'<button class="spot"', html))
+if spots != len(clips):
+    bad.append(f"{spots} buttons, {len(clips)} clips")
+print("bad: " + "; ".join(bad[:5]) if bad else f"figures {len(svgs)} clips {len(clips)}")
+PYEOF
+}
 
 MODELS=(-m base=base.safetensors,base.history,ev-base -m weak.safetensors,weak.history,ev-weak)
 ARGS=(--split split "${MODELS[@]}" --test test.npy --test-list split/test.tsv --scan scan)
@@ -36,27 +102,26 @@ ARGS=(--split split "${MODELS[@]}" --test test.npy --test-list split/test.tsv --
 # ---- a full report -------------------------------------------------------------------------------------------
 $B/mkreport "${ARGS[@]}" -o r1/report.html 2>r1.err; rc=$?
 [ $rc = 0 ] && [ -s r1/report.html ] && ok "mkreport: exit 0, report written" || notok "mkreport: rc=$rc $(head -c 300 r1.err)"
-grep -Eq '^mkreport: r1/report.html: 2 models, [0-9]+ figures in r1/figures$' r1.err && ok "one summary line on stderr" \
-    || notok "summary: $(cat r1.err)"
+[ "$(wc -l < r1.err)" = 1 ] && grep -Eq '^mkreport: r1/report.html: 2 models, [0-9]+ figures in r1/figures, [0-9]+ sound clips$' r1.err \
+    && ok "one summary line on stderr" || notok "summary: $(cat r1.err)"
 nfig=$(ls r1/figures/*.png 2>/dev/null | wc -l)
 # 2 data + 3 examples + per model curves, confusion, confidence, 2 galleries + 2 scan timelines
 [ "$nfig" = 17 ] && ok "17 figures written as PNG files" || notok "figures: $nfig ($(ls r1/figures | tr '\n' ' '))"
-nimg=$(grep -o '<img src="data:image/png;base64,' r1/report.html | wc -l)
-[ "$nimg" = "$nfig" ] && ok "as many embedded images as figure files ($nimg)" || notok "embedded $nimg, files $nfig"
+nsvg=$(grep -o '<svg class="figure"' r1/report.html | wc -l)
+[ "$nsvg" = "$nfig" ] && [ "$(grep -c '<img' r1/report.html)" = 0 ] && ok "as many inlined SVG figures as figure files ($nsvg)" \
+    || notok "inlined $nsvg, files $nfig"
 miss=""
-for f in r1/figures/*.png; do
-    grep -qF "data:image/png;base64,$(base64 -w0 "$f")\"" r1/report.html || miss="$miss $(basename "$f")"
-    grep -qF "data-file=\"$(basename "$f")\"" r1/report.html || miss="$miss $(basename "$f")(name)"
-done
-[ -z "$miss" ] && ok "every figure file is embedded byte for byte in the page" || notok "not embedded:$miss"
-bad=""
-for f in r1/figures/*.png; do
-    n=$(basename "$f")
-    read -r w h < <(od -An -tu1 -j16 -N8 "$f" | awk '{ print $1 * 16777216 + $2 * 65536 + $3 * 256 + $4, $5 * 16777216 + $6 * 65536 + $7 * 256 + $8 }')
-    grep -qF "width=\"$w\" height=\"$h\" data-w=\"$w\" data-h=\"$h\" data-file=\"$n\"" r1/report.html || bad="$bad $n"
-done
-[ -z "$bad" ] && ok "each image's width/height/data-w/data-h attributes are its PNG header's size" || notok "sizes:$bad"
-if grep -Eq '<(link|iframe|object|embed)\b|src="(https?:|//|file:)|url\(' r1/report.html; then notok "external resources referenced"
+for f in r1/figures/*.png; do grep -qF "data-file=\"$(basename "$f")\"" r1/report.html || miss="$miss $(basename "$f")"; done
+[ -z "$miss" ] && ok "every figure file has its figure in the page" || notok "not in the page:$miss"
+# clips: 3 examples, per model 2 galleries of every test sample (fewer than --gallery's 25), 2 events x 2 recordings
+nclips_want=$((3 + 2 * 2 * ntest + 4))
+res=$(page_check r1/report.html r1/figures)
+[ "$res" = "figures $nfig clips $nclips_want" ] \
+    && ok "every SVG parses, is as large as its PNG (width, height, viewBox), has page-unique ids and resolved references; $nclips_want clips, each a button, every Ogg page with its clip's serial and a valid CRC" \
+    || notok "page check: $res (want figures $nfig clips $nclips_want)"
+grep -Eq "^mkreport: r1/report.html: 2 models, $nfig figures in r1/figures, $nclips_want sound clips\$" r1.err \
+    && ok "the summary line counts the clips" || notok "summary: $(cat r1.err)"
+if grep -Eq '<(link|iframe|object|embed|img)\b|(src|href)="(https?:|//|file:)|url\([^#]' r1/report.html; then notok "external resources referenced"
 else ok "self-contained: no external resource"; fi
 for id in data models curves model-1 model-2 settings scan; do
     grep -q "<section id=\"$id\">" r1/report.html || { notok "section $id missing"; continue; }
@@ -86,6 +151,24 @@ for s in 42 5; do $B/mkreport -q -m base.safetensors,,ev-train --test train.npy 
 a=$(picked seed42/report.html); b=$(picked seed5/report.html)
 [ "$(echo $a | wc -w)" = 5 ] && [ "$a" != "$b" ] && cmp -s seed42/figures/base-least-confident.png seed5/figures/base-least-confident.png \
     && ok "--seed picks other random samples ($a/ $b), the same least confident ones" || notok "--seed: '$a' '$b'"
+# sound: --no-audio leaves every clip out and changes no figure; --scan-audio N events per recording;
+# a manifest as the test list gives each tile the part of the recording its spectrogram came from
+$B/mkreport -q "${ARGS[@]}" --no-audio -o na/report.html
+! grep -q '<audio\|data:audio\|class="spot"' na/report.html && [ "$(page_check na/report.html na/figures)" = "figures $nfig clips 0" ] \
+    && diff -r r1/figures na/figures >/dev/null && ok "--no-audio: no clip, no button; the same figure files" || notok "--no-audio"
+echo "with sound $(wc -c < r1/report.html) bytes, without $(wc -c < na/report.html)" > sizes.txt
+$B/mkreport -q "${ARGS[@]}" --scan-audio 1 -o s1/report.html && $B/mkreport -q "${ARGS[@]}" --scan-audio 0 -o s0/report.html
+[ "$(page_check s1/report.html s1/figures)" = "figures $nfig clips $((nclips_want - 2))" ] \
+    && [ "$(page_check s0/report.html s0/figures)" = "figures $nfig clips $((nclips_want - 4))" ] \
+    && ok "--scan-audio 1 / 0: one / no event per recording plays" || notok "--scan-audio"
+mv long2.wav long2.away
+$B/mkreport -q "${ARGS[@]}" -o gone2/report.html 2>gone2.err && [ "$(page_check gone2/report.html gone2/figures)" = "figures $nfig clips $((nclips_want - 2))" ] \
+    && grep -q 'Events not playable: long2.wav: ' gone2/report.html \
+    && ok "a scanned recording that is gone: its events silent, said on the page" || notok "missing scan recording: $(head -c 300 gone2.err)"
+mv long2.away long2.wav
+$B/mkreport -q -m base.safetensors,,ev-base --test test.npy --test-list mels/test.tsv --gallery 2 -o man/report.html 2>man.err \
+    && [ "$(page_check man/report.html man/figures)" = "figures 4 clips 4" ] \
+    && ok "test list from a manifest (source, start, end): a clip per tile" || notok "manifest test list: $(head -c 300 man.err)"
 $B/mkreport -q "${ARGS[@]}" --no-figures --gallery 0 -o r4/report.html && [ ! -e r4/figures ] && ! grep -q 'least-confident' r4/report.html \
     && ok "--no-figures writes the page only; --gallery 0 leaves galleries out" || notok "--no-figures/--gallery 0"
 $B/mkreport -q -m base.safetensors -o r5.html && [ -s r5.html ] && [ -e figures ] \
@@ -143,6 +226,7 @@ bad "no inputs" "nothing to report" 2
 bad "unknown option" "--bogus: unknown option" 2 --bogus
 expect_error "an option without its value" "--test: needs a value" 2 $B/mkreport -o bad.html -m base.safetensors --test
 bad "bad --seed" "--seed abc" 2 --seed abc -m base.safetensors
+bad "bad --scan-audio" "--scan-audio -1" 2 --scan-audio -1 -m base.safetensors
 bad "--model without a checkpoint" "no checkpoint" 2 -m name=
 bad "two models with one name" "same file name" 1 -m a=base.safetensors -m a=weak.safetensors
 expect_error "no output and no OUTDIR" "no output" 2 $B/mkreport -m base.safetensors
@@ -159,9 +243,12 @@ browse() { # extra chromium arguments, then the URL; a profile of its own, bound
         --user-data-dir="$W/chrome-profile" --virtual-time-budget=10000 "$@" 2>>chrome.err
 }
 browse --dump-dom "file://$W/r1/report.html#check" > dom.html
-if grep -q "data-check=\"images=$nfig bad=0\"" dom.html; then ok "chromium: the page loads, all $nfig images decode at their natural sizes"
+if grep -q "data-check=\"figures=$nfig bad=0 clips=$nclips_want clipbad=0\"" dom.html; then
+    ok "chromium: the page loads, all $nfig SVG figures render at their sizes, all $nclips_want clips decode"
 else notok "chromium: $(grep -o 'data-check="[^"]*"' dom.html || echo 'no check result') $(grep '^bad ' dom.html | head -3) $(tail -c 200 chrome.err)"; fi
 nok=$(grep -cE '^(<pre id="check">)?ok [a-z0-9-]+\.png [0-9]+x[0-9]+' dom.html)
+ndur=$(grep -cE '^(<pre id="check">)?ok clip-[0-9]+ [0-9.]+ s' dom.html)
+[ "$ndur" = "$nclips_want" ] && ok "chromium: every clip has a duration" || notok "chromium: $ndur clips with a duration of $nclips_want"
 [ "$nok" = "$nfig" ] && ok "chromium: one 'ok' line per figure" || notok "chromium: $nok ok lines of $nfig"
 browse --dump-dom "file://$W/evil/report.html" > evil-dom.html
 grep -q '&lt;b&gt;&amp;"x' evil-dom.html && ! grep -q '<b>' evil-dom.html && ok "chromium: the hostile class name stays text in the DOM" \

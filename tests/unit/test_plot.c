@@ -1,6 +1,8 @@
-/* test_plot.c - tick computation and labels, the colour map's table, the font's metrics, the JSON reader
- * and HTML escaping. */
+/* test_plot.c - tick computation and labels, the colour map's table, text in DejaVu Sans (widths, fitting,
+ * invalid UTF-8), the JSON reader and HTML escaping. */
 #include "check.h"
+#include "core/error.h"
+#include "report/canvas.h"
 #include "report/colormap.h"
 #include "report/font.h"
 #include "report/html.h"
@@ -56,14 +58,28 @@ int main(void) {
     Rgb c0 = palette_color(0), c10 = palette_color(10);
     CHECK(c0.r == 31 && c0.g == 119 && c0.b == 180 && c10.r == c0.r, "tab10 palette, cycling");
 
-    CHECK(font_width("", 1) == 0 && font_width("a", 1) == 5 && font_width("abc", 1) == 17 && font_width("abc", 2) == 34,
-          "font widths: 6-pixel cells less the last gap");
-    CHECK(font_chars("h\xc3\xa9llo") == 5 && font_chars("\xe2\x82\xac") == 1, "a UTF-8 character counts as one");
+    Canvas cv;
+    if (canvas_init(&cv, 200, 50) < 0) { CHECK(0, "canvas with DejaVu Sans: %s", err_msg()); return 1; }
+    cairo_t *cr = cv.cr;
+    double wa = font_width(cr, "a"), wb = font_width(cr, "b"), wab = font_width(cr, "ab");
+    CHECK(font_width(cr, "") == 0 && wa > 4 && wa < 9 && fabs(wab - wa - wb) < 1e-9,
+          "DejaVu Sans at 11 px: 'a' %.3f px wide, widths add up (no hinting, no kerning)", wa);
+    CHECK(font_width(cr, "\xff") == font_width(cr, "?") && font_width(cr, "a\tb") == font_width(cr, "a?b") &&
+              font_width(cr, "\xc3\xa9") > 0 && font_width(cr, "\xc3\xa9") != font_width(cr, "?"),
+          "invalid UTF-8 and control characters measured as '?', UTF-8 characters as themselves");
     char buf[64];
-    font_fit("abcdefghij", 6, buf, sizeof buf);
-    CHECK(strcmp(buf, "abcd..") == 0, "font_fit cuts with '..'");
-    font_fit("abc", 6, buf, sizeof buf);
+    font_fit(cr, "abcdefghijklmnopqrstuvwxyz", 60, buf, sizeof buf);
+    size_t bl = strlen(buf);
+    CHECK(bl > 3 && strcmp(buf + bl - 3, "\xe2\x80\xa6") == 0 && font_width(cr, buf) <= 60 && strncmp(buf, "abc", 3) == 0,
+          "font_fit cuts to the width with an ellipsis ('%s')", buf);
+    font_fit(cr, "abc", 60, buf, sizeof buf);
     CHECK(strcmp(buf, "abc") == 0, "font_fit keeps what fits");
+    font_fit(cr, "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9", 30, buf, sizeof buf);
+    int whole = 1;
+    for (size_t i = 0; buf[i]; i++) whole &= (unsigned char)buf[i] >= 0x80;
+    CHECK(whole && font_width(cr, buf) <= 30, "font_fit cuts UTF-8 at character boundaries");
+    canvas_free(&cv);
+    font_release();
 
     JsonValue v;
     const char *doc = "{\"a\": [1, 2.5e1, -0.5], \"s\": \"x\\u00e9\\ud83d\\ude00\\n\", \"t\": true, \"n\": null, \"o\": {}}";

@@ -1,10 +1,13 @@
-/* test_png.c - the PNG writer (read back with libpng: same size, same pixels; the same bytes every time;
- * signature and IHDR as the format says), base64 (RFC 4648 vectors) and the canvas primitives. */
-#include "formats/base64.h"
+/* test_png.c - a figure's canvas: its PNG (read back with libpng: size and pixels as drawn; signature,
+ * IHDR and no chunk but IHDR, bKGD, IDAT, IEND) and its SVG (size, ids renamed, every reference
+ * resolved), the same bytes every time; the SVG id renaming on its own; base64 (RFC 4648 vectors). */
 #include "check.h"
+#include "formats/base64.h"
+#include "report/canvas.h"
 #include "report/colormap.h"
-#include "report/image.h"
-#include "report/pngenc.h"
+#include "report/font.h"
+
+#include "core/error.h"
 
 #include <png.h>
 #include <stdlib.h>
@@ -65,41 +68,77 @@ int main(void) {
           "base64: all 256 byte values");
     free(s);
 
-    /* a test picture: gradient, a rectangle, a line, a disc */
-    Image im;
-    CHECK(image_init(&im, 37, 23, (Rgb){10, 20, 30}) == 0, "image_init 37 x 23");
-    for (int y = 0; y < im.h; y++)
-        for (int x = 0; x < im.w; x++) image_blend(&im, x, y, colormap_viridis((double)x / im.w), 128);
-    image_fill_rect(&im, 3, 4, 9, 12, RGB_WHITE);
-    image_line(&im, 0, 0, 36, 22, 2, RGB_WRONG, 255);
-    image_disc(&im, 30, 5, 3, RGB_RIGHT, 255);
-    const unsigned char *p = im.px + (4 * 37 + 3) * 3;
-    CHECK(p[0] == 255 && p[1] == 255 && p[2] == 255, "fill_rect sets its pixels");
-    p = im.px + (5 * 37 + 30) * 3;
-    CHECK(p[0] == RGB_RIGHT.r && p[1] == RGB_RIGHT.g && p[2] == RGB_RIGHT.b, "a disc covers its centre");
-    Image bad;
-    CHECK(image_init(&bad, 0, 5, RGB_WHITE) < 0 && image_init(&bad, 5, IMAGE_MAX_SIDE + 1, RGB_WHITE) < 0,
-          "image_init refuses empty and huge sizes");
-
-    unsigned char *a = NULL, *b = NULL;
-    size_t la = 0, lb = 0;
-    CHECK(pngenc_encode(&im, &a, &la) == 0 && pngenc_encode(&im, &b, &lb) == 0, "pngenc_encode");
-    CHECK(la == lb && memcmp(a, b, la) == 0, "the same image gives the same bytes (%zu)", la);
+    /* a test picture: a gradient raster, a rectangle, a line, a disc, text */
+    unsigned char *png[2] = {NULL, NULL};
+    char *svg[2] = {NULL, NULL};
+    size_t pl[2] = {0, 0}, sl[2] = {0, 0};
+    float grad[37];
+    for (int i = 0; i < 37; i++) grad[i] = (float)i;
+    for (int k = 0; k < 2; k++) {
+        Canvas cv;
+        if (canvas_init(&cv, 37, 23) < 0) { CHECK(0, "canvas_init 37 x 23: %s", err_msg()); return 1; }
+        canvas_raster(cv.cr, 0, 0, 37, 23, grad, 1, 37, 0, 36);
+        canvas_rect(cv.cr, 3, 4, 9, 12, RGB_WHITE);
+        canvas_line(cv.cr, 0, 0, 36, 22, 2, RGB_WRONG, 255, 0, 0);
+        canvas_disc(cv.cr, 30, 5, 3, RGB_RIGHT, 255);
+        font_draw(cv.cr, 1, 8, "Ab\xff", RGB_BLACK);
+        CHECK(canvas_finish(&cv, "t-", &svg[k], &sl[k], &png[k], &pl[k]) == 0, "canvas_finish: SVG and PNG (run %d)", k + 1);
+        if (!svg[k] || !png[k]) return 1;
+    }
+    CHECK(pl[0] == pl[1] && memcmp(png[0], png[1], pl[0]) == 0, "the same drawing gives the same PNG bytes (%zu)", pl[0]);
+    CHECK(sl[0] == sl[1] && memcmp(svg[0], svg[1], sl[0]) == 0, "the same drawing gives the same SVG bytes (%zu)", sl[0]);
+    unsigned char *a = png[0];
+    size_t la = pl[0];
     static const unsigned char sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
     CHECK(la > 33 && memcmp(a, sig, 8) == 0 && be32(a + 8) == 13 && memcmp(a + 12, "IHDR", 4) == 0 && be32(a + 16) == 37 &&
               be32(a + 20) == 23 && a[24] == 8 && a[25] == 2 && a[26] == 0 && a[27] == 0 && a[28] == 0,
           "signature, then IHDR: 37 x 23, 8-bit RGB, deflate, no interlace");
-    CHECK(la >= 12 && memcmp(a + la - 8, "IEND", 4) == 0, "ends with IEND");
-    int has_time = 0;
-    for (size_t i = 0; i + 4 <= la; i++) has_time |= memcmp(a + i, "tIME", 4) == 0;
-    CHECK(!has_time, "no tIME chunk");
+    char chunks[64] = "";
+    for (size_t at = 8; at + 12 <= la && strlen(chunks) + 6 < sizeof chunks; at += 12 + be32(a + at)) {
+        strncat(chunks, (const char *)a + at + 4, 4);
+        strcat(chunks, " ");
+    }
+    CHECK(strcmp(chunks, "IHDR bKGD IDAT IEND ") == 0, "chunks IHDR bKGD IDAT IEND only, no tIME or text (%s)", chunks);
     int w = 0, h = 0;
     unsigned char *px = NULL;
     CHECK(decode(a, la, &w, &h, &px) == 0 && w == 37 && h == 23, "libpng reads it back: 37 x 23");
-    CHECK(px && memcmp(px, im.px, (size_t)37 * 23 * 3) == 0, "read back: every pixel identical");
+    if (!px) return 1;
+    const unsigned char *q = px + (4 * 37 + 3) * 3;
+    CHECK(q[0] == 255 && q[1] == 255 && q[2] == 255, "a rectangle sets its pixels");
+    q = px + (5 * 37 + 30) * 3;
+    CHECK(q[0] == RGB_RIGHT.r && q[1] == RGB_RIGHT.g && q[2] == RGB_RIGHT.b, "a disc covers its centre");
+    q = px + (20 * 37 + 20) * 3;
+    Rgb g = colormap_viridis(20 / 36.0);
+    CHECK(q[0] == g.r && q[1] == g.g && q[2] == g.b, "the raster's pixels are viridis of their nearest value");
     free(px);
-    free(a);
-    free(b);
-    image_free(&im);
+    const char *sv = svg[0];
+    CHECK(strncmp(sv, "<svg ", 5) == 0 && strstr(sv, "width=\"37px\" height=\"23px\" viewBox=\"0 0 37 23\"") &&
+              strcmp(sv + sl[0] - 7, "</svg>\n") == 0,
+          "SVG: one <svg> element of 37 x 23 px, no XML prolog");
+    int ids = 0, refs = 0, foreign = 0, unresolved = 0;
+    for (const char *t = sv; (t = strstr(t, " id=\"")); t += 5) { ids++; foreign += strncmp(t + 5, "t-", 2) != 0; }
+    for (const char *t = sv; (t = strchr(t, '#')); t++) {
+        refs++;
+        char wantid[64];
+        size_t n2 = strcspn(t + 1, "\")");
+        snprintf(wantid, sizeof wantid, " id=\"%.*s\"", (int)n2, t + 1);
+        unresolved += !strstr(sv, wantid);
+    }
+    CHECK(ids > 0 && refs > 0 && !foreign && !unresolved, "SVG: %d ids, all t-N; %d references, each to one of them", ids, refs);
+    for (int k = 0; k < 2; k++) { free(png[k]); free(svg[k]); }
+
+    const char doc[] = "<svg><defs><g id=\"glyph0-1\"/><image id=\"image9\"/></defs><use xlink:href=\"#image9\"/>"
+                       "<g clip-path=\"url(#glyph0-1)\"><use xlink:href=\"#glyph0-1\" x=\"1\"/></g></svg>";
+    size_t rl;
+    char *ren = svg_rename_ids(doc, strlen(doc), "f3-", &rl);
+    CHECK(ren && strcmp(ren, "<svg><defs><g id=\"f3-1\"/><image id=\"f3-2\"/></defs><use xlink:href=\"#f3-2\"/>"
+                             "<g clip-path=\"url(#f3-1)\"><use xlink:href=\"#f3-1\" x=\"1\"/></g></svg>") == 0 && rl == strlen(ren),
+          "svg_rename_ids: ids numbered in order of appearance, references follow");
+    free(ren);
+    const char dangling[] = "<svg><g id=\"a\"/><use xlink:href=\"#b\"/></svg>";
+    CHECK(!svg_rename_ids(dangling, strlen(dangling), "x", &rl), "svg_rename_ids: a reference to no id is an error");
+    Canvas bad;
+    CHECK(canvas_init(&bad, 0, 5) < 0 && canvas_init(&bad, 5, CANVAS_MAX_SIDE + 1) < 0, "canvas_init refuses empty and huge sizes");
+    font_release();
     return check_failures != 0;
 }
