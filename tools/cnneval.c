@@ -128,7 +128,9 @@ static int load_model(Model *m, const StFile *f, const char *arch, int c, int h,
         err_prefix(f->name); /* "unknown architecture ..." does not name the file */
         return -1;
     }
-    return st_load_params(f, &m->params, NULL, NULL);
+    const char *skip[] = {FRONTEND_TENSOR_PREFIX}; /* the front end's statistics are no weights */
+    StLoadOpts lo = {.skip = skip, .nskip = 1};
+    return st_load_params(f, &m->params, &lo, NULL);
 }
 
 /* Raw recordings through the recorded front end: one line per recording or window on stdout. */
@@ -136,10 +138,9 @@ static int classify_recordings(Model *m, const StFile *f, char **paths, int npat
     FrontEnd fe;
     frontend_init(&fe);
     SpecnormConfig norm;
-    const char *text = st_meta_get(f, "frontend");
+    SpecnormStats stats;
     int rc = -1;
-    if (frontend_parse_text(text ? text : "", &fe, &norm) < 0) {
-        err_prefix(f->name);
+    if (frontend_from_checkpoint(f, m->in_h, &fe, &norm, &stats) < 0) {
         frontend_free(&fe);
         return -1;
     }
@@ -183,6 +184,7 @@ done:
     free(probs);
     nn_ctx_free(&ctx);
     frontend_free(&fe);
+    specnorm_stats_free(&stats);
     return rc;
 }
 
@@ -218,6 +220,8 @@ static int scan_recordings(Model *m, const StFile *f, char **paths, int npaths, 
     FrontEnd fe;
     frontend_init(&fe);
     SpecnormConfig norm;
+    SpecnormStats stats;
+    memset(&stats, 0, sizeof stats);
     const char *text = st_meta_get(f, "frontend");
     int rc = -1, k = m->n_classes;
     NnCtx ctx;
@@ -225,10 +229,7 @@ static int scan_recordings(Model *m, const StFile *f, char **paths, int npaths, 
     Scanner *s = NULL;
     unsigned char *counted = NULL;
     char p_scores[4096], p_results[4096], p_events[4096], p_thr[4096];
-    if (frontend_parse_text(text ? text : "", &fe, &norm) < 0) {
-        err_prefix(f->name);
-        goto done;
-    }
+    if (frontend_from_checkpoint(f, m->in_h, &fe, &norm, &stats) < 0) goto done;
     if (nn_ctx_init(&ctx, threads) < 0) goto done;
     have_ctx = 1;
     ScanSettings set = {.overlap = a->overlap, .step = a->step, .batch = batch};
@@ -303,6 +304,7 @@ done:
     scanner_free(s);
     if (have_ctx) nn_ctx_free(&ctx);
     frontend_free(&fe);
+    specnorm_stats_free(&stats);
     return rc;
 }
 

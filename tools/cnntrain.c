@@ -1,6 +1,7 @@
 /* cnntrain - train a CNN on spectrogram splits. See cnntrain(1). */
 #define _POSIX_C_SOURCE 200809L
 #include "train/dataset.h"
+#include "audio/frontend_args.h"
 #include "core/error.h"
 #include "nn/model.h"
 #include "formats/outfile.h"
@@ -283,7 +284,10 @@ int main(int argc, char **argv) {
     memset(&m, 0, sizeof m);
     StFile init_f; /* --init's checkpoint, open from its metadata's reading to its weights' loading */
     int have_init = 0;
-    char *cj = NULL;
+    char *cj = NULL, *frontend_rec = NULL;
+    SpecnormStats fstats;
+    memset(&fstats, 0, sizeof fstats);
+    StItem fstats_items[2];
     if (dataset_open(&train, train_path, train_labels, 0) < 0) goto fail;
     if (val_path && dataset_open(&val, val_path, val_labels, 0) < 0) goto fail;
     int k = dataset_label_count(&train);
@@ -318,6 +322,18 @@ int main(int argc, char **argv) {
         tsv_free(&t);
     }
     if (!(cj = classes_json(classes, k))) goto fail;
+    { /* '... | --stats FILE': the statistics go into the checkpoint, the text records "--stats checkpoint" */
+        int r = frontend_text_for_checkpoint(o.frontend, train.f, &fstats, &frontend_rec);
+        if (r == -2) {
+            diag_error("%s", err_msg());
+            status = EXIT_USAGE;
+            goto done;
+        }
+        if (r < 0) goto fail;
+        if (frontend_rec) o.frontend = frontend_rec;
+        o.ntensors = frontend_stats_items(&fstats, fstats_items);
+        o.tensors = fstats_items;
+    }
     { /* find an unwritable output now, not after the first epoch */
         OutFile probe;
         if (outfile_open(&probe, o.out) < 0) goto fail;
@@ -339,8 +355,8 @@ int main(int argc, char **argv) {
     if (dropout >= 0) m.dropout = (float)dropout;
     if (drop_path >= 0) m.stochastic_depth = (float)drop_path;
     if (pretrained && !o.resume) { /* torchvision's weights; the classifier is ours */
-        const char *skip[] = {m.head_prefix};
-        StLoadOpts lo = {.skip = skip, .nskip = 1};
+        const char *skip[] = {m.head_prefix, FRONTEND_TENSOR_PREFIX};
+        StLoadOpts lo = {.skip = skip, .nskip = 2};
         StrList problems = {0};
         int rc = weights_load(pretrained, &m.params, &lo, &problems);
         for (size_t i = 0; rc < 0 && o.verbosity > 0 && i < problems.n; i++) /* -v: every name */
@@ -349,10 +365,11 @@ int main(int argc, char **argv) {
         if (rc < 0) goto fail;
     }
     if (have_init) {
-        const char *skip[] = {m.head_prefix}; /* other classes: the whole head is new, as with --pretrained */
+        /* the front end's tensors are no weights; other classes: the whole head is new, as with --pretrained */
+        const char *skip[] = {FRONTEND_TENSOR_PREFIX, m.head_prefix};
         const char *nc = st_meta_get(&init_f, "n_classes");
         int same_classes = nc && atoi(nc) == k;
-        StLoadOpts lo = {.skip = skip, .nskip = same_classes ? 0 : 1};
+        StLoadOpts lo = {.skip = skip, .nskip = same_classes ? 1 : 2};
         if (st_load_params(&init_f, &m.params, &lo, NULL) < 0) goto fail;
     }
     train_install_signal_handlers();
@@ -375,6 +392,8 @@ done:
     dataset_close(&train);
     dataset_close(&val);
     free(cj);
+    free(frontend_rec);
+    specnorm_stats_free(&fstats);
     free(state_default);
     return status;
 }

@@ -1,6 +1,7 @@
 #include "audio/frontend_args.h"
 
 #include "core/error.h"
+#include "formats/safetensors.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -89,17 +90,28 @@ int frontend_option(FrontEnd *fe, const char *name, const char *value) {
     return rc < 0 ? -1 : 1;
 }
 
-static int norm_option(SpecnormConfig *c, const char *name, const char *value) {
+/* Where a text's specnorm --stats value is: byte offset and length in the text (len 0: none). */
+typedef struct {
+    size_t off, len;
+    int mode_given;
+} StatsWord;
+
+static int norm_option(SpecnormConfig *c, const char *name, const char *value, size_t value_off, StatsWord *sw) {
     if (!value) {
         err_set("--%s needs a value", name);
         return -1;
     }
     if (!strcmp(name, "mode")) {
-        if (specnorm_mode_parse(value, &c->mode) < 0) return -1;
-        if (c->mode == SPECNORM_STATS) {
-            err_set("a recorded front end cannot use --mode stats (the statistics are a file)");
+        sw->mode_given = 1;
+        return specnorm_mode_parse(value, &c->mode);
+    }
+    if (!strcmp(name, "stats")) {
+        if (!*value) {
+            err_set("--stats needs a value");
             return -1;
         }
+        sw->off = value_off;
+        sw->len = strlen(value);
         return 0;
     }
     if (!strcmp(name, "frames")) {
@@ -123,8 +135,10 @@ static int norm_option(SpecnormConfig *c, const char *name, const char *value) {
     return -1;
 }
 
-int frontend_parse_text(const char *text, FrontEnd *fe, SpecnormConfig *norm) {
+/* Both forms of the text: the --stats value is left to the caller (sw). */
+static int parse_text(const char *text, FrontEnd *fe, SpecnormConfig *norm, StatsWord *sw) {
     specnorm_config_default(norm);
+    memset(sw, 0, sizeof *sw);
     char *copy = strdup(text ? text : "");
     if (!copy) {
         err_set("out of memory");
@@ -156,10 +170,128 @@ int frontend_parse_text(const char *text, FrontEnd *fe, SpecnormConfig *norm) {
             if (r == 0) err_set("recorded front end: --%s is not a wav2mel front-end option", name);
             rc = r == 1 ? 0 : -1;
         } else {
-            rc = norm_option(norm, name, value);
+            rc = norm_option(norm, name, value, value ? (size_t)(value - copy) : 0, sw);
         }
     }
     free(copy);
+    if (rc == 0 && sw->len && norm->mode != SPECNORM_STATS) {
+        if (sw->mode_given) {
+            err_set("recorded front end: --stats goes with --mode stats, not --mode %s", specnorm_mode_name(norm->mode));
+            return -1;
+        }
+        norm->mode = SPECNORM_STATS; /* --stats implies --mode stats, as in specnorm */
+    }
+    if (rc == 0 && norm->mode == SPECNORM_STATS && !sw->len) {
+        err_set("recorded front end: --mode stats needs --stats (cnntrain --frontend '... | --stats FILE')");
+        return -1;
+    }
     if (rc == 0) rc = frontend_validate(fe);
     return rc;
+}
+
+int frontend_parse_text(const char *text, FrontEnd *fe, SpecnormConfig *norm) {
+    StatsWord sw;
+    if (parse_text(text, fe, norm, &sw) < 0) return -1;
+    if (sw.len && (sw.len != strlen(FRONTEND_STATS_HERE) || strncmp(text + sw.off, FRONTEND_STATS_HERE, sw.len))) {
+        err_set("recorded front end: --stats %.*s: a checkpoint's front end takes its statistics from its own tensors "
+                "(--stats " FRONTEND_STATS_HERE ")", (int)(sw.len > 200 ? 200 : sw.len), text + sw.off);
+        return -1;
+    }
+    norm->stats = NULL; /* the caller's: frontend_from_checkpoint reads them */
+    return 0;
+}
+
+/* 1 when a word of TEXT is --stats or --stats=...: the text names a statistics file. */
+static int names_stats(const char *text) {
+    for (const char *p = text; (p = strstr(p, "--stats")) != NULL; p += 7)
+        if ((p == text || p[-1] == ' ' || p[-1] == '\t') && (!p[7] || p[7] == ' ' || p[7] == '\t' || p[7] == '='))
+            return 1;
+    return 0;
+}
+
+int frontend_text_for_checkpoint(const char *text, int n_mels, SpecnormStats *stats, char **recorded) {
+    memset(stats, 0, sizeof *stats);
+    *recorded = NULL;
+    if (!text || !names_stats(text)) return 0;
+    FrontEnd fe;
+    frontend_init(&fe);
+    SpecnormConfig norm;
+    StatsWord sw;
+    int rc = parse_text(text, &fe, &norm, &sw);
+    frontend_free(&fe);
+    if (rc < 0) {
+        err_prefix("--frontend");
+        return -2;
+    }
+    char *path = strndup(text + sw.off, sw.len);
+    if (!path) {
+        err_set("out of memory");
+        return -1;
+    }
+    rc = specnorm_stats_load(path, stats);
+    if (rc == 0 && stats->f != n_mels) {
+        err_set("%s: statistics of %lld mel bands, but the model's input has %d", stats->name, (long long)stats->f,
+                n_mels);
+        specnorm_stats_free(stats);
+        rc = -1;
+    }
+    free(path);
+    if (rc < 0) return -1;
+    size_t n = strlen(text), k = strlen(FRONTEND_STATS_HERE);
+    if (!(*recorded = malloc(n - sw.len + k + 1))) {
+        specnorm_stats_free(stats);
+        err_set("out of memory");
+        return -1;
+    }
+    memcpy(*recorded, text, sw.off);
+    memcpy(*recorded + sw.off, FRONTEND_STATS_HERE, k);
+    memcpy(*recorded + sw.off + k, text + sw.off + sw.len, n - sw.off - sw.len + 1);
+    return 0;
+}
+
+int frontend_stats_items(const SpecnormStats *s, StItem items[2]) {
+    if (!s->t.data) return 0;
+    items[0] = (StItem){.name = FRONTEND_STATS_MEAN, .dtype = ST_F32, .ndim = 1, .shape = {s->f}, .data = s->mean};
+    items[1] = (StItem){.name = FRONTEND_STATS_STD, .dtype = ST_F32, .ndim = 1, .shape = {s->f}, .data = s->std};
+    return 2;
+}
+
+int frontend_from_checkpoint(const StFile *f, int n_mels, FrontEnd *fe, SpecnormConfig *norm, SpecnormStats *stats) {
+    memset(stats, 0, sizeof *stats);
+    const char *text = st_meta_get(f, "frontend");
+    if (frontend_parse_text(text ? text : "", fe, norm) < 0) {
+        err_prefix(f->name);
+        return -1;
+    }
+    if (norm->mode != SPECNORM_STATS) return 0;
+    int im = st_find(f, FRONTEND_STATS_MEAN), is = st_find(f, FRONTEND_STATS_STD);
+    if (im < 0 || is < 0) {
+        err_set("%s: the recorded front end normalises with the checkpoint's statistics, but it has no tensor '%s'",
+                f->name, im < 0 ? FRONTEND_STATS_MEAN : FRONTEND_STATS_STD);
+        return -1;
+    }
+    const StEntry *a = &f->e[im], *b = &f->e[is];
+    if (a->dtype != ST_F32 || b->dtype != ST_F32 || a->ndim != 1 || b->ndim != 1 || a->shape[0] != b->shape[0] ||
+        a->shape[0] < 1) {
+        err_set("%s: '" FRONTEND_STATS_MEAN "' and '" FRONTEND_STATS_STD "' must be F32 vectors of the same length "
+                "(one value per mel band)", f->name);
+        return -1;
+    }
+    if (n_mels > 0 && a->shape[0] != n_mels) {
+        err_set("%s: statistics of %lld mel bands, but the model's input has %d", f->name, (long long)a->shape[0],
+                n_mels);
+        return -1;
+    }
+    Tensor t;
+    int64_t sh[2] = {2, a->shape[0]};
+    if (tensor_alloc(&t, DT_F32, 2, sh) < 0) return -1;
+    if (st_read_f32(f, im, tensor_f32(&t), sh[1], 0) < 0 || st_read_f32(f, is, tensor_f32(&t) + sh[1], sh[1], 0) < 0) {
+        tensor_free(&t);
+        return -1;
+    }
+    char name[4200];
+    snprintf(name, sizeof name, "%s (frontend.stats)", f->name);
+    if (specnorm_stats_adopt(stats, &t, name) < 0) return -1;
+    norm->stats = stats;
+    return 0;
 }

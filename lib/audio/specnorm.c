@@ -74,15 +74,22 @@ int specnorm_stats_load(const char *path, SpecnormStats *s) {
     char sh[160];
     if (t.dtype != DT_F32) {
         err_set("%s: not a statistics file: integer array, expected float32 (2, F) as --fit writes", name);
-        goto fail;
+        tensor_free(&t);
+        return -1;
     }
     if (t.ndim != 2 || t.shape[0] != 2 || t.shape[1] < 1) {
         err_set("%s: not a statistics file: shape %s, expected (2, F) as --fit writes", name,
                 t.ndim ? shape_format(t.ndim, t.shape, sh, sizeof sh) : "()");
-        goto fail;
+        tensor_free(&t);
+        return -1;
     }
-    int64_t f = t.shape[1];
-    const float *d = tensor_f32(&t);
+    return specnorm_stats_adopt(s, &t, name);
+}
+
+int specnorm_stats_adopt(SpecnormStats *s, Tensor *t, const char *name) {
+    memset(s, 0, sizeof *s);
+    int64_t f = t->shape[1];
+    const float *d = tensor_f32(t);
     for (int64_t i = 0; i < f; i++) {
         if (!isfinite(d[i])) {
             err_set("%s: mean of band %lld is not finite", name, (long long)i);
@@ -98,13 +105,13 @@ int specnorm_stats_load(const char *path, SpecnormStats *s) {
         err_set("out of memory");
         goto fail;
     }
-    s->t = t;
+    s->t = *t;
     s->f = f;
     s->mean = tensor_f32(&s->t);
     s->std = s->mean + f;
     return 0;
 fail:
-    tensor_free(&t);
+    tensor_free(t);
     return -1;
 }
 

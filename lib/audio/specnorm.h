@@ -69,6 +69,9 @@ const char *specnorm_pad_name(SpecnormPad p);
 
 /* Load a stats file: a (2, F) float array with finite means and finite, non-negative stds. */
 int specnorm_stats_load(const char *path, SpecnormStats *s);
+/* The same checks of the values on a float32 (2, F) tensor from elsewhere (a checkpoint's
+ * frontend.stats.* tensors), which s then owns (freed here on error); name is for messages. */
+int specnorm_stats_adopt(SpecnormStats *s, Tensor *t, const char *name);
 void specnorm_stats_free(SpecnormStats *s);
 
 /* Check a shape (from a header or a manifest): (1, F, T) or (F, T) with F, T > 0. `what` names the

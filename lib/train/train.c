@@ -114,7 +114,8 @@ static void meta_model(Meta *md, const TrainOptions *o, const Model *m, const St
              o->lr_backbone < 0 ? o->lr : o->lr_backbone);
 }
 
-/* The class list and front end can be long: they go in as separate, unbounded entries. */
+/* The class list and front end can be long: they go in as separate, unbounded entries. The front end's
+ * tensors (o->tensors) follow the weights, then `extra` (the state's). */
 static int save_checkpoint(const char *path, const TrainOptions *o, const Model *m, Meta *md, const StItem *extra,
                            int nextra) {
     StMeta all[52];
@@ -122,7 +123,16 @@ static int save_checkpoint(const char *path, const TrainOptions *o, const Model 
     for (int i = 0; i < md->n; i++) all[n++] = md->m[i];
     all[n++] = (StMeta){"classes", o->classes_json ? o->classes_json : "[]"};
     all[n++] = (StMeta){"frontend", o->frontend ? o->frontend : ""};
-    return st_save_params(path, &m->params, all, n, extra, nextra);
+    StItem *items = malloc(sizeof(StItem) * (size_t)(o->ntensors + nextra + 1));
+    if (!items) {
+        err_set("out of memory");
+        return -1;
+    }
+    for (int i = 0; i < o->ntensors; i++) items[i] = o->tensors[i];
+    for (int i = 0; i < nextra; i++) items[o->ntensors + i] = extra[i];
+    int rc = st_save_params(path, &m->params, all, n, items, o->ntensors + nextra);
+    free(items);
+    return rc;
 }
 
 /* ---- resumable state -------------------------------------------------------------------------- */

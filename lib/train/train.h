@@ -10,14 +10,15 @@
  *
  * Checkpoints are safetensors files: model weights and buffers under their PyTorch names, and
  * metadata strings (format, arch, classes, input_shape, frontend, training settings, epoch, best
- * metric). The resumable state adds "opt.m.<name>"/"opt.v.<name>" tensors and its counters as
- * metadata. */
+ * metric), and the caller's extra tensors (TrainOptions.tensors: the front end's statistics). The
+ * resumable state adds "opt.m.<name>"/"opt.v.<name>" tensors and its counters as metadata. */
 #ifndef AUDIOCNN_TRAIN_H
 #define AUDIOCNN_TRAIN_H
 
 #include "train/dataset.h"
 #include "nn/model.h"
 #include "train/specaugment.h"
+#include "formats/safetensors.h"
 
 #include <stdint.h>
 
@@ -54,6 +55,8 @@ typedef struct TrainOptions {
     /* recorded in the checkpoint's metadata */
     const char *classes_json;  /* JSON array of the class names */
     const char *frontend;      /* how the spectrograms were made (free text, e.g. wav2mel/specnorm options) */
+    const StItem *tensors;     /* saved after the weights in the checkpoint and the state (the front end's */
+    int ntensors;              /* statistics, frontend.stats.*), or NULL/0 */
 } TrainOptions;
 
 void train_options_default(TrainOptions *o);

@@ -237,3 +237,40 @@ $B/cnneval raw.safetensors data/cat/cat_1.wav > raw1.tsv 2>/dev/null && [ "$(wc 
 expect_error "raw recording with a front end of another shape" "cat_1.wav: the recorded front end gives 1x128x400 inputs, the model takes 1x32x32" 1 \
     $B/cnneval model.safetensors data/cat/cat_1.wav
 expect_error "raw recording that is not audio" "notaudio.wav: not a readable audio file" 1 sh -c "echo x > notaudio.wav; $B/cnneval raw.safetensors notaudio.wav"
+
+# ---- a checkpoint that carries specnorm's data-set statistics (--frontend '... | --stats FILE') ----------
+# cnneval on the raw recordings normalises with the checkpoint's frontend.stats.* tensors exactly as
+# wav2mel | specnorm --stats | cnneval on the stack: the same class and confidence for every recording
+$B/specnorm -q --fit stats.npy -m mels/train.tsv \
+    && for s in train val test; do $B/specnorm -q --stats stats.npy --frames 32 -m mels/$s.tsv --stack st-$s.npy --labels st-$s-labels.npy || exit 1; done \
+    && $B/cnntrain -q --threads 1 --epochs 10 --batch 8 --train st-train.npy --val st-val.npy --classes split/classes.tsv \
+        --frontend "--n-mels 32 | --stats stats.npy --frames 32" -o stats.safetensors 2>st.err \
+    || notok "training with --frontend '... | --stats FILE': $(head -c 300 st.err)"
+tail -n +2 split/test.tsv | cut -f1 > st-raw.list
+$B/cnneval stats.safetensors $(cat st-raw.list) > st-raw.tsv 2>st.err && $B/cnneval -q stats.safetensors st-test.npy -o st-ev 2>>st.err
+rc=$?
+got=$(tail -n +2 st-raw.tsv | cut -f4,5); want=$(tail -n +2 st-ev/predictions.tsv | cut -f3,4)
+[ $rc = 0 ] && [ "$(wc -l < st-raw.list)" = "$ntest" ] && [ -n "$got" ] && [ "$got" = "$want" ] \
+    && [ "$(tail -n +2 st-raw.tsv | cut -f1)" = "$(cat st-raw.list)" ] \
+    && ok "stats checkpoint: cnneval on raw recordings = wav2mel | specnorm --stats | cnneval on the stack (class, confidence)" \
+    || notok "stats checkpoint, raw vs stack: rc=$rc $(head -c 300 st.err) raw: $got stack: $want"
+if [ -n "$PY3" ]; then
+    mkdir -p stfe && cp stats.safetensors stfe/
+    "$PY3" - <<'EOF' 2>st.err && ok "checkpoint without the statistics' tensors / with a --stats path recorded: refused" || notok "edited stats checkpoints: $(cat st.err)"
+import json, struct
+b = open("stats.safetensors", "rb").read(); n = struct.unpack("<Q", b[:8])[0]; h = json.loads(b[8:8 + n])
+def write(path, h, data):
+    j = json.dumps(h, separators=(",", ":")).encode(); j += b" " * (-len(j) % 8)
+    open(path, "wb").write(struct.pack("<Q", len(j)) + j + data)
+data = b[8 + n:]
+h2 = dict(h); h2["__metadata__"] = dict(h["__metadata__"], frontend="--n-mels 32 | --stats stats.npy --frames 32")
+write("stfe/path.safetensors", h2, data)
+# the std tensor dropped: its bytes stay (the data section must be covered), under another name
+h3 = dict(h); h3["frontend.stats.sd"] = h3.pop("frontend.stats.std")
+write("stfe/nostd.safetensors", h3, data)
+EOF
+    expect_error "a recorded --stats path instead of 'checkpoint'" "path.safetensors: recorded front end: --stats stats.npy: .*--stats checkpoint" 1 \
+        $B/cnneval stfe/path.safetensors data/cat/cat_1.wav
+    expect_error "a stats front end without frontend.stats.std" "nostd.safetensors: .*no tensor 'frontend.stats.std'" 1 \
+        $B/cnneval stfe/nostd.safetensors data/cat/cat_1.wav
+fi

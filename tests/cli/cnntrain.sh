@@ -254,6 +254,53 @@ bad "--classes without index/name columns" "split/train.tsv: needs columns index
 bad "--init of a truncated checkpoint" "cut.state.safetensors: " 1 --train train.npy --init cut.state.safetensors
 head -c 2000 /dev/urandom > random.safetensors
 bad "--init of random bytes" "random.safetensors: " 1 --train train.npy --init random.safetensors
+# the front end's data-set statistics: '... | --stats FILE' reads FILE (specnorm's checks, one value per
+# mel band of the model's input); the checkpoint carries it as frontend.stats.mean/std, the text says
+# '--stats checkpoint'; a bad file: one line naming it, exit 1, nothing written
+$B/specnorm -q --fit stats.npy -m mels/train.tsv
+FE="--n-mels 32 | --stats stats.npy --frames 32"
+$B/cnntrain "${T[@]}" -q --epochs 2 --frontend "$FE" -o fst.safetensors --history fst && ok "--frontend '... | --stats FILE' trains" \
+    || notok "--frontend with --stats"
+if [ -n "$PY3" ]; then
+    [ "$(st_meta fst.safetensors frontend)" = "--n-mels 32 | --stats checkpoint --frames 32" ] \
+        && [ "$(st_names fst.safetensors | tr ' ' '\n' | grep -c '^frontend\.')" = 2 ] \
+        && [ "$(st_names fst.state.safetensors | tr ' ' '\n' | grep -c '^frontend\.')" = 2 ] \
+        && "$PY3" - <<'EOF' && ok "the checkpoint (and state) carry the statistics as frontend.stats.mean/std, the text '--stats checkpoint'" \
+            || notok "stats tensors: $(st_meta fst.safetensors frontend) $(st_names fst.safetensors)"
+import json, struct
+b = open("fst.safetensors", "rb").read(); n = struct.unpack("<Q", b[:8])[0]; h = json.loads(b[8:8 + n])
+s = open("stats.npy", "rb").read()  # a v1.0 .npy of float32 (2, 32): rows mean and std
+assert s[6:8] == b"\x01\x00" and b"'descr': '<f4'" in s and b"'shape': (2, 32)" in s
+s = s[10 + struct.unpack("<H", s[8:10])[0]:]
+for row, name in enumerate(("frontend.stats.mean", "frontend.stats.std")):
+    e = h[name]; lo, hi = e["data_offsets"]
+    assert e["dtype"] == "F32" and e["shape"] == [32], e
+    assert b[8 + n + lo:8 + n + hi] == s[128 * row:128 * (row + 1)], name
+EOF
+fi
+$B/cnntrain "${T[@]}" -q --epochs 1 --init fst.safetensors -o fsti.safetensors && ok "--init from a checkpoint with statistics (frontend.* skipped)" \
+    || notok "--init from a stats checkpoint"
+$B/cnntrain --threads 1 -q --epochs 1 --train train.npy --no-class-weights --classes four.tsv --init fst.safetensors -o fsti4.safetensors \
+    && ok "--init from a checkpoint with statistics into other classes" || notok "--init from a stats checkpoint, other classes"
+cp fst.state.safetensors fstr.state.safetensors; cp fst.safetensors fstr.safetensors; cp fst.tsv fstr.tsv; cp fst.json fstr.json
+$B/cnntrain "${T[@]}" -q --epochs 3 --frontend "$FE" -o fstr.safetensors --history fstr --resume fstr.state.safetensors \
+    && $B/cnntrain "${T[@]}" -q --epochs 3 --frontend "$FE" -o fst3.safetensors && cmp -s fstr.safetensors fst3.safetensors \
+    && ok "--resume of a run with statistics: the bytes of an uninterrupted run" || notok "--resume with statistics"
+cp stats.npy nanst.npy; printf '\000\000\300\177' | dd of=nanst.npy bs=1 seek=$(($(npy_data nanst.npy) + 4 * 3)) conv=notrunc 2>/dev/null
+cp stats.npy negst.npy; printf '\000\000\200\277' | dd of=negst.npy bs=1 seek=$(($(npy_data negst.npy) + 4 * 33)) conv=notrunc 2>/dev/null
+$B/wav2mel -q --n-mels 16 data/cat/cat_1.wav m16.npy && $B/specnorm -q --fit st16.npy m16.npy
+fe() { echo "--n-mels 32 | --stats $1 --frames 32"; }
+bad "--frontend --stats: a missing file" "nothere.npy: cannot open" 1 --train train.npy --frontend "$(fe nothere.npy)"
+bad "--frontend --stats: not a statistics file (labels)" "train-labels.npy: not a statistics file" 1 --train train.npy --frontend "$(fe train-labels.npy)"
+bad "--frontend --stats: a stack, not (2, F)" "val.npy: not a statistics file: shape" 1 --train train.npy --frontend "$(fe val.npy)"
+bad "--frontend --stats: a NaN mean" "nanst.npy: mean of band 3 is not finite" 1 --train train.npy --frontend "$(fe nanst.npy)"
+bad "--frontend --stats: a negative std" "negst.npy: std of band 1 is negative" 1 --train train.npy --frontend "$(fe negst.npy)"
+bad "--frontend --stats: 16 bands for 32-band inputs" "st16.npy: statistics of 16 mel bands, but the model's input has 32" 1 \
+    --train train.npy --frontend "$(fe st16.npy)"
+bad "--frontend --stats with --mode sample" "--frontend: .*--stats goes with --mode stats, not --mode sample" 2 \
+    --train train.npy --frontend "--n-mels 32 | --mode sample --stats stats.npy"
+bad "--frontend --stats without a file" "--frontend: --stats needs a value" 2 --train train.npy --frontend "--n-mels 32 | --frames 32 --stats"
+bad "--frontend --stats with an unknown option" "--frontend: .*--bogus" 2 --train train.npy --frontend "--n-mels 32 --bogus 1 | --stats stats.npy"
 expect_error "output in a missing directory" "nodir/m.safetensors: cannot create output" 1 \
     $B/cnntrain -q --threads 1 --epochs 1 --train train.npy -o nodir/m.safetensors
 no_partial "nothing in the missing directory" nodir/m.safetensors

@@ -180,6 +180,46 @@ else
     skip "window inputs against wav2mel: no Python with numpy"
 fi
 
+# ---- a checkpoint with specnorm's data-set statistics (--frontend '... | --stats FILE'): each window is
+# wav2mel's whole-recording spectrogram sliced, then specnorm --stats, bit for bit, and its scores are
+# what cnneval gives on the stack of those windows ---------------------------------------------------------------
+if [ -n "$PYNP" ]; then
+    $B/specnorm -q --fit stats.npy -m mels/train.tsv && for s in train val; do
+        $B/specnorm -q --stats stats.npy --frames 32 -m mels/$s.tsv --stack st-$s.npy --labels st-$s-labels.npy; done \
+        && $B/cnntrain -q --threads 1 --epochs 10 --batch 8 --train st-train.npy --val st-val.npy --classes split/classes.tsv \
+            --frontend "--n-mels 32 | --stats stats.npy --frames 32" -o stats.safetensors 2>st.err \
+        && $B/cnneval --scan -q --step 0.3 --dump-inputs in-stats.npy stats.safetensors long.wav --scores sc-stats.tsv 2>>st.err
+    [ -s whole.npy ] || $B/wav2mel -q --n-mels 32 long.wav whole.npy
+    "$PYNP" - <<'EOF' 2>>st.err
+import numpy as np
+whole = np.load("whole.npy")[0]
+T, W, S = whole.shape[1], 32, round(0.3 * 22050 / 256)
+with open("win.npy", "wb") as f:
+    k = 0
+    while k == 0 or ((k - 1) * S + W < T and k * S < T):
+        np.lib.format.write_array(f, np.ascontiguousarray(whole[None, :, k * S:k * S + W]))
+        k += 1
+EOF
+    $B/specnorm -q --stats stats.npy --frames 32 win.npy win-st.npy 2>>st.err && cmp -s win-st.npy in-stats.npy \
+        && ok "stats checkpoint: every window's input = wav2mel sliced | specnorm --stats, bit for bit" \
+        || notok "stats checkpoint windows: $(head -c 300 st.err) $(cmp win-st.npy in-stats.npy 2>&1)"
+    "$PYNP" - <<'EOF' 2>>st.err
+import numpy as np
+xs = []
+with open("win-st.npy", "rb") as f:
+    while f.peek(1):
+        xs.append(np.lib.format.read_array(f))
+np.save("win-stack.npy", np.stack(xs))
+EOF
+    $B/cnneval -q --batch 1 stats.safetensors win-stack.npy --labels - -o st-ev 2>>st.err \
+        && paste <(tail -n +2 sc-stats.tsv | cut -f4-) <(tail -n +2 st-ev/predictions.tsv | cut -f5-) \
+        | awk -F'\t' '{ n++; for (j = 1; j <= 3; j++) { d = $j - $(j + 3); if (d * d > 1e-12) exit 1 } } END { exit n != 0 + '"$(($(wc -l < sc-stats.tsv) - 1))"' || n == 0 }' \
+        && ok "stats checkpoint: the scan's window scores = cnneval on the stack of those windows" \
+        || notok "stats checkpoint scores: $(head -c 300 st.err)"
+else
+    skip "stats checkpoint windows: no Python with numpy"
+fi
+
 # ---- other inputs: MP3, stdin, several formats -----------------------------------------------------------------
 if sox -R long.wav -C 128 long.mp3 2>/dev/null && $B/wav2mel -q long.mp3 - >/dev/null 2>/dev/null; then
     $B/cnneval --scan -q --classes capuchin,owl model.safetensors long.mp3 --events mp3ev 2>mp3.err; rc=$?

@@ -11,7 +11,10 @@ few epochs, and then:
   - the state file loads the same way once its opt.* tensors are left out, and holds opt.m/opt.v for
     every parameter and one opt.step per state_dict entry;
   - the other way: weights changed in PyTorch and saved with safetensors.torch.save_file (with the
-    checkpoint's metadata) are evaluated by cnneval with PyTorch's probabilities.
+    checkpoint's metadata) are evaluated by cnneval with PyTorch's probabilities;
+  - a checkpoint trained with --frontend '... | --stats FILE' carries the statistics as
+    frontend.stats.mean/std (the file's float32 values), loads with strict=True once they are dropped,
+    and those tensors normalise in PyTorch exactly as specnorm --stats does.
 Prints "ok NAME" / "not ok NAME: why" / "skip NAME: why" lines; exits 0 unless a check failed.
 Environment: BIN (the tools; default build/bin)."""
 import json
@@ -167,4 +170,45 @@ _, rows2 = read_tsv(P("eval2/predictions.tsv"))
 c2 = np.array([[float(v) for v in row[4:]] for row in rows2])
 err2 = float(np.abs(c2 - probs2).max()) if c2.shape == probs2.shape else float("inf")
 check(f"weights changed in PyTorch and saved by safetensors.torch.save_file: cnneval = PyTorch (max abs diff {err2:.1e})", err2 <= TOL, f"{err2:.3g}")
+
+# ---- a checkpoint with the front end's data-set statistics (cnntrain --frontend '... | --stats FILE') ----------------
+# The statistics ride along as frontend.stats.mean/std (F32, (F,)): dropped before load_state_dict, as
+# audiocnn-formats(5) shows, the rest loads with strict=True, and the tensors normalise raw inputs as
+# specnorm --stats does.
+rng = np.random.default_rng(7)
+stats = np.stack([rng.uniform(-60, -20, F), rng.uniform(5, 20, F)]).astype(np.float32)
+np.save(P("stats.npy"), stats)
+run("cnntrain", "-q", "--threads", "1", "--epochs", "2", "--batch", str(BATCH), "--train", P("train.npy"),
+    "--classes", P("classes.tsv"), "--frontend", f"--n-mels {F} | --stats {P('stats.npy')} --frames {T}",
+    "-o", P("stats.safetensors"))
+with safe_open(P("stats.safetensors"), "pt") as f:
+    smeta = f.metadata()
+full = load_file(P("stats.safetensors"))
+check("the statistics are frontend.stats.mean/std, float32 (F,), equal to the file; the text says --stats checkpoint",
+      smeta.get("frontend") == f"--n-mels {F} | --stats checkpoint --frames {T}" and
+      {k for k in full if k.startswith("frontend.")} == {"frontend.stats.mean", "frontend.stats.std"} and
+      all(full[k].dtype == torch.float32 and full[k].numpy().tobytes() == stats[i].tobytes()
+          for i, k in enumerate(("frontend.stats.mean", "frontend.stats.std"))), str(smeta.get("frontend")))
+try:
+    BaselineCNN(3).load_state_dict(full, strict=True)
+    notok("strict=True refuses the frontend.* tensors", "it loaded them")
+except RuntimeError as e:
+    check("strict=True refuses the frontend.* tensors (unexpected keys)", "frontend.stats" in str(e), str(e).splitlines()[0])
+sd = {k: v for k, v in load_file(P("stats.safetensors")).items() if not k.startswith("frontend.")}
+try:
+    res = BaselineCNN(3).load_state_dict(sd, strict=True)
+    ok("without the frontend.* tensors the checkpoint loads with strict=True")
+except RuntimeError as e:
+    notok("stats checkpoint without frontend.*", str(e).splitlines()[0])
+raw = rng.uniform(-80, 0, (4, 1, F, T)).astype(np.float32)
+mean, std = full["frontend.stats.mean"].double(), full["frontend.stats.std"].double()
+x = ((torch.from_numpy(raw).double() - mean[:, None]) / (std[:, None] + 1e-6)).float()  # specnorm's formula
+with open(P("raw.npy"), "wb") as f:  # a stream of (1, F, T) spectrograms
+    for r in raw:
+        np.lib.format.write_array(f, r)
+run("specnorm", "-q", "--stats", P("stats.npy"), "--frames", str(T), P("raw.npy"), P("raw-norm.npy"))
+with open(P("raw-norm.npy"), "rb") as f:
+    ours = np.stack([np.lib.format.read_array(f) for _ in range(len(raw))])
+check("normalising with the tensors in PyTorch = specnorm --stats with the file, bit for bit",
+      ours.shape == (4, 1, F, T) and ours.tobytes() == x.numpy().tobytes(), str(ours.shape))
 sys.exit(1 if report.failures else 0)
