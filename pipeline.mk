@@ -49,6 +49,8 @@ Variables (current value):
   SCAN=$(SCAN)   long recordings to scan (a folder, searched recursively, or one file); empty: no scan
   SCAN_MODEL=$(SCAN_MODEL)   (or MODEL=) the model that scans: a name of MODELS or a .safetensors path
   SCAN_OPTS=$(SCAN_OPTS)   cnneval --scan options: --overlap F, --threshold T, --classes a,b, --csv
+  SCAN_SHARD=$(SCAN_SHARD)   seconds of audio per scan job (runs of recordings in order; a longer
+                  recording is a job of its own); merged, any SCAN_SHARD gives the same bytes
   REPORT_TITLE=$(REPORT_TITLE)
   SKIP_BAD=$(SKIP_BAD)   1: a recording wav2mel cannot read is left out and listed in $$(OUT)/skipped.tsv;
                   0: it stops the run with its name
@@ -87,6 +89,7 @@ TRAIN_OPTS ?=
 EVAL_OPTS  ?=
 SKIP_BAD   ?= 0
 SHARD      ?= 1000
+SCAN_SHARD ?= 28800
 # Jobs through a command prefix (srun, sbatch --wait, ...): CMD for every stage, or one per stage
 CMD        ?=
 CMD_FEATURES ?= $(CMD)
@@ -487,16 +490,64 @@ endif
 SCAN_DEPS  := $(foreach r,$(SCAN_FOUND),$(lastword $(subst |, ,$(r))))
 SCAN_CKPT  := $(if $(filter %.safetensors,$(SCAN_MODEL)),$(SCAN_MODEL),$(OUT)/models/$(SCAN_MODEL).safetensors)
 $(eval $(call settings,$(OUT)/scan.opts,SCAN_OPTS))
-$(OUT)/scan/results.tsv: $(SCAN_DEPS) $(OUT)/scan.list $(SCAN_CKPT) $(OUT)/scan.opts $(CNNEVAL)
-	@[ -s $(OUT)/scan.list ] || { echo "pipeline: error: SCAN=$(SCAN): no recordings to scan (a folder of recordings or one file)" >&2; exit 1; }
-	@rm -rf $(OUT)/scan.tmp && mkdir -p $(OUT)/scan.tmp
-	@mapfile -t files < <(cut -f1 $(OUT)/scan.list); \
-	 echo "$(CMD_SCAN) $(CNNEVAL) --scan -q $(SCAN_OPTS) -o $(OUT)/scan.tmp $(SCAN_CKPT) -- ($${#files[@]} recordings of $(OUT)/scan.list)"; \
-	 $(CMD_SCAN) $(CNNEVAL) --scan -q $(SCAN_OPTS) -o $(OUT)/scan.tmp $(SCAN_CKPT) -- "$${files[@]}"
-	@n=$$(($$(cut -f1 $(OUT)/scan.tmp/results.tsv | sort -u | wc -l) - 1)); want=$$(wc -l < $(OUT)/scan.list); \
+# Scan shards: runs of scan.list's recordings in order, each at most SCAN_SHARD seconds of audio (or one
+# recording), one cnneval --scan job each (through CMD_SCAN) into $(SCAN_DIR)/<i>/; the lengths come
+# from wav2mel --info (headers only). $(SCAN_DIR)/plan.mk (included, so made first) gives each shard its
+# list (<i>.list, rewritten only when it changes) and its recordings as dependencies: a failed shard
+# reruns alone, a finished one is never redone, a touched recording rescans its shard.
+SCAN_DIR := $(OUT)/scan-shards
+$(eval $(call settings,$(OUT)/scanshard.opts,SCAN_SHARD))
+$(SCAN_DIR)/plan.mk: $(OUT)/scan.list $(SCAN_DEPS) $(OUT)/scanshard.opts $(WAV2MEL)
+	@mkdir -p $(SCAN_DIR) && cut -f1 $(OUT)/scan.list > $(SCAN_DIR)/paths.tmp
+	@[ -s $(SCAN_DIR)/paths.tmp ] || { echo "pipeline: error: SCAN=$(SCAN): no recordings to scan (a folder of recordings or one file)" >&2; exit 1; }
+	$(CMD_SCAN) $(WAV2MEL) --info --list $(SCAN_DIR)/paths.tmp > $(SCAN_DIR)/info.tmp
+	@$(PATH_SETUP); awk -F'\t' -v dir="$$out/scan-shards/" -v links="$$out/links/scan/" -v max=$(call shq,$(SCAN_SHARD)) ' \
+	  function die(m) { print "pipeline: error: " m > "/dev/stderr"; bad = 1; exit 1 }; \
+	  BEGIN { if (max !~ /^[0-9]+([.][0-9]+)?$$/ || max + 0 <= 0) die("SCAN_SHARD=" max ": seconds of audio per scan job (> 0)") }; \
+	  FNR == NR { key[$$1] = $$2; next }; \
+	  FNR == 1 { next }; \
+	  { if (!($$1 in key)) die($$1 ": in the lengths but not in the scan list"); \
+	    if (nsh == 0 || (sum > 0 && sum + $$5 > max)) { name = sprintf("%04d", nsh++); sum = 0; order[nsh] = name }; \
+	    sum += $$5; list[name] = list[name] $$1 "\n"; \
+	    dep[name] = dep[name] " " ($$1 ~ ENVIRON["AUDIOCNN_UNSAFE"] ? links key[$$1] : $$1) }; \
+	  END { if (bad) exit 1; \
+	    for (i = 1; i <= nsh; i++) { name = order[i]; f = dir name ".list"; old = ""; \
+	      while ((getline line < f) > 0) old = old line "\n"; close(f); \
+	      if (old != list[name]) { printf "%s", list[name] > (f ".tmp"); close(f ".tmp"); system("mv " f ".tmp " f) } \
+	      print "SCAN_SHARDS += " dir name "/threshold"; \
+	      print dir name "/threshold: " f dep[name] } }' $(OUT)/scan.list $(SCAN_DIR)/info.tmp > $@.tmp
+	@rm -f $(SCAN_DIR)/paths.tmp $(SCAN_DIR)/info.tmp; mv $@.tmp $@
+ifneq ($(and $(SCAN),$(NEED_DATA)),)
+include $(SCAN_DIR)/plan.mk
+endif
+$(SCAN_DIR)/%.list:
+	@rm -f $(SCAN_DIR)/plan.mk; echo "pipeline: error: $@: missing (it is written with $(SCAN_DIR)/plan.mk, now removed: run make again)" >&2; exit 1
+$(SCAN_SHARDS): $(SCAN_DIR)/%/threshold: $(SCAN_CKPT) $(OUT)/scan.opts $(CNNEVAL)
+	@rm -rf $(SCAN_DIR)/$*.tmp && mkdir -p $(SCAN_DIR)/$*.tmp
+	@mapfile -t files < $(SCAN_DIR)/$*.list; \
+	 echo "$(CMD_SCAN) $(CNNEVAL) --scan -q $(SCAN_OPTS) -o $(SCAN_DIR)/$*.tmp $(SCAN_CKPT) -- ($${#files[@]} recordings of $(SCAN_DIR)/$*.list)"; \
+	 $(CMD_SCAN) $(CNNEVAL) --scan -q $(SCAN_OPTS) -o $(SCAN_DIR)/$*.tmp $(SCAN_CKPT) -- "$${files[@]}"
+	@rm -rf $(SCAN_DIR)/$* && mv $(SCAN_DIR)/$*.tmp $(SCAN_DIR)/$*
+
+# The shards merged, in order, into the files one cnneval --scan over every recording writes (the same
+# bytes): scores and results (TSV or CSV) as one header and every shard's rows, the threshold, events/.
+# Count check: results for every recording of scan.list.
+$(OUT)/scan/threshold: $(SCAN_SHARDS) $(SCAN_DIR)/plan.mk
+	@rm -rf $(OUT)/scan.tmp && mkdir -p $(OUT)/scan.tmp/events; t=$(OUT)/scan.tmp; first=$(firstword $(SCAN_SHARDS:/threshold=)); \
+	 for f in scores.tsv results.tsv results.csv; do \
+	   [ -f $$first/$$f ] || continue; head -n 1 $$first/$$f > $$t/$$f; \
+	   for d in $(SCAN_SHARDS:/threshold=); do tail -n +2 $$d/$$f >> $$t/$$f; done; done; \
+	 for d in $(SCAN_SHARDS:/threshold=); do \
+	   cmp -s $$d/threshold $$first/threshold || { echo "pipeline: error: $$d/threshold: differs from $$first/threshold" >&2; exit 1; }; \
+	   for e in $$d/events/*; do [ -e "$$e" ] || continue; \
+	     if [ -e "$$t/events/$${e##*/}" ]; then echo "pipeline: error: two recordings would both write $(OUT)/scan/events/$${e##*/}: give recordings distinct names" >&2; exit 1; fi; \
+	     cp -p "$$e" "$$t/events/"; done; done; \
+	 cp $$first/threshold $$t/threshold; \
+	 want=$$(wc -l < $(OUT)/scan.list); \
+	 if [ -f $$t/results.tsv ]; then n=$$(($$(tail -n +2 $$t/results.tsv | cut -f1 | sort -u | wc -l))); else n=$$(($$(wc -l < $$t/results.csv) - 1)); fi; \
 	 [ "$$n" = "$$want" ] || { echo "pipeline: error: $(OUT)/scan: results for $$n recordings, $$want scanned" >&2; exit 1; }; \
-	 rm -rf $(OUT)/scan && mv $(OUT)/scan.tmp $(OUT)/scan && \
-	 echo "pipeline: $(OUT)/scan: $$n recordings scanned, $$(($$(wc -l < $(OUT)/scan/scores.tsv) - 1)) windows" >&2
+	 rm -rf $(OUT)/scan && mv $$t $(OUT)/scan && \
+	 echo "pipeline: $(OUT)/scan: $$n recordings scanned in $(words $(SCAN_SHARDS)) job(s), $$(($$(wc -l < $(OUT)/scan/scores.tsv) - 1)) windows" >&2
 
 # Stage 7, the report: one self-contained page (figures embedded, and as PNG files beside it) from the
 # split, the recordings, every model of MODELS with its history and evaluation, the test spectrograms
@@ -505,7 +556,7 @@ REPORT_SETTINGS = $(REPORT_TITLE) | scan: $(if $(SCAN),yes,no)
 $(eval $(call settings,$(OUT)/report.opts,REPORT_SETTINGS))
 $(OUT)/report.html: $(SPLIT_TABLES) $(MODEL_FILES) $(MODELS:%=$(OUT)/models/%.history.tsv) \
 		$(foreach m,$(MODELS),$(OUT)/eval/$(m)/metrics.json) $(OUT)/test.npy $(OUT)/mels/test.tsv \
-		$(OUT)/skipped.tsv $(OUT)/report.opts $(if $(SCAN),$(OUT)/scan/results.tsv) $(MKREPORT)
+		$(OUT)/skipped.tsv $(OUT)/report.opts $(if $(SCAN),$(OUT)/scan/threshold) $(MKREPORT)
 	@rm -rf $(OUT)/figures.tmp
 	$(CMD_REPORT) $(MKREPORT) -q --title $(call shq,$(REPORT_TITLE)) --split $(OUT)/split --skipped $(OUT)/skipped.tsv \
 	  --test $(OUT)/test.npy --test-list $(OUT)/mels/test.tsv \
@@ -514,7 +565,7 @@ $(OUT)/report.html: $(SPLIT_TABLES) $(MODEL_FILES) $(MODELS:%=$(OUT)/models/%.hi
 	@rm -rf $(OUT)/figures && mv $(OUT)/figures.tmp $(OUT)/figures && mv $@.tmp $@ && \
 	 echo "pipeline: $@: the report ($$(ls $(OUT)/figures | wc -l) figures; open it in a browser)" >&2
 
-scan: $(OUT)/scan/results.tsv
+scan: $(OUT)/scan/threshold
 report: $(OUT)/report.html
 ALL_TARGETS := train evaluate check $(OUT)/skipped.tsv report
 all: $(ALL_TARGETS)

@@ -1,6 +1,7 @@
 /* wav2mel - recordings to (mel) spectrograms as .npy, with a manifest. See wav2mel(1). */
 #define _POSIX_C_SOURCE 200809L
 #include "core/error.h"
+#include "audio/audio.h"
 #include "audio/frontend.h"
 #include "audio/frontend_args.h"
 #include "formats/manifest.h"
@@ -66,14 +67,14 @@ static const char USAGE[] =
 enum {
     OPT_SR = 256, OPT_TRIM, OPT_DURATION, OPT_SEGMENT, OPT_OVERLAP, OPT_KIND, OPT_NFFT, OPT_HOP, OPT_WIN,
     OPT_NOCENTER, OPT_PAD, OPT_NMELS, OPT_FMIN, OPT_FMAX, OPT_MELSCALE, OPT_MELNORM, OPT_POWER, OPT_SCALE,
-    OPT_AMIN, OPT_REF, OPT_TOPDB, OPT_VERSION
+    OPT_AMIN, OPT_REF, OPT_TOPDB, OPT_VERSION, OPT_INFO
 };
 
 static const struct option LONGOPTS[] = {
     {"outdir", required_argument, 0, 'o'}, {"list", required_argument, 0, 'l'},
     {"manifest", required_argument, 0, 'm'}, {"jobs", required_argument, 0, 'j'},
     {"keep-going", no_argument, 0, 'k'}, {"quiet", no_argument, 0, 'q'}, {"verbose", no_argument, 0, 'v'},
-    {"help", no_argument, 0, 'h'}, {"version", no_argument, 0, OPT_VERSION},
+    {"help", no_argument, 0, 'h'}, {"version", no_argument, 0, OPT_VERSION}, {"info", no_argument, 0, OPT_INFO},
     {"sr", required_argument, 0, OPT_SR}, {"trim", required_argument, 0, OPT_TRIM},
     {"duration", required_argument, 0, OPT_DURATION}, {"segment", required_argument, 0, OPT_SEGMENT},
     {"overlap", required_argument, 0, OPT_OVERLAP}, {"kind", required_argument, 0, OPT_KIND},
@@ -254,6 +255,46 @@ static int read_list(const char *file, Tsv *t, Input **in, int64_t *n) {
     return 0;
 }
 
+/* --info: each recording's length from its header (decoded and counted only where the header has none),
+ * as TSV on stdout; the whole table is built first so that a failure prints nothing. */
+static int print_info(const Input *in, int64_t n) {
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    if (!f) {
+        err_set("out of memory");
+        return -1;
+    }
+    fputs("path\tframes\tsample_rate\tchannels\tseconds\n", f);
+    int rc = 0;
+    for (int64_t i = 0; i < n && rc == 0; i++) {
+        AudioReader *a = audio_open_stream(in[i].path);
+        if (!a) {
+            rc = -1;
+            break;
+        }
+        int64_t frames = audio_reader_frames(a);
+        if (frames < 0) { /* no length in the header: count by decoding */
+            static float buf[65536];
+            int64_t got;
+            frames = 0;
+            while ((got = audio_read_mono(a, buf, 65536)) > 0) frames += got;
+            if (got < 0) rc = -1;
+        }
+        double sr = audio_reader_rate(a);
+        if (rc == 0) fprintf(f, "%s\t%lld\t%.15g\t%d\t%.6f\n", in[i].path, (long long)frames, sr, audio_reader_channels(a),
+                             sr > 0 ? (double)frames / sr : 0.0);
+        audio_close(a);
+    }
+    fclose(f);
+    if (rc == 0 && (fwrite(text, 1, len, stdout) != len || fflush(stdout) != 0)) {
+        err_set("standard output: write failed");
+        rc = -1;
+    }
+    free(text);
+    return rc;
+}
+
 static int cmp_key(const void *a, const void *b) {
     return strcmp((*(const Input *const *)a)->key, (*(const Input *const *)b)->key);
 }
@@ -265,7 +306,7 @@ int main(int argc, char **argv) {
     memset(&r, 0, sizeof r);
     frontend_init(&r.fe);
     const char *list = NULL, *manifest = NULL;
-    int jobs = 1, verbosity = 0;
+    int jobs = 1, verbosity = 0, info = 0;
     int c, longindex = -1;
     while ((c = getopt_long(argc, argv, "o:l:m:j:kqvh", LONGOPTS, &longindex)) != -1) {
         switch (c) {
@@ -278,8 +319,9 @@ int main(int argc, char **argv) {
         case 'v': verbosity = 1; break;
         case 'h': fputs(USAGE, stdout); return EXIT_OK;
         case OPT_VERSION: puts("wav2mel (audiocnn) 0.1"); return EXIT_OK;
+        case OPT_INFO: info = 1; break;
         default:
-            if (c >= OPT_SR && c != OPT_VERSION && longindex >= 0) { /* the front end's own options */
+            if (c >= OPT_SR && c < OPT_VERSION && longindex >= 0) { /* the front end's own options */
                 if (frontend_option(&r.fe, LONGOPTS[longindex].name, optarg) < 0) {
                     diag_error("%s (see wav2mel --help)", err_msg());
                     return EXIT_USAGE;
@@ -305,7 +347,7 @@ int main(int argc, char **argv) {
     /* inputs and output */
     int npos = argc - optind;
     char **pos = argv + optind;
-    if (!r.outdir) {
+    if (!r.outdir && !info) {
         if (npos < 1) usage_error("missing OUT (a .npy file or '-')%s", "");
         r.out = pos[npos - 1];
         npos--;
@@ -334,6 +376,11 @@ int main(int argc, char **argv) {
         }
     }
     if (stdin_uses > 1) usage_error("stdin ('-') can be used only once%s", "");
+    if (info) {
+        status = print_info(in, n) < 0 ? EXIT_DATA : EXIT_OK;
+        if (status != EXIT_OK) diag_error("%s", err_msg());
+        goto cleanup;
+    }
     if (r.outdir) { /* two recordings with one stem would overwrite each other */
         Input **order = malloc(sizeof(Input *) * (size_t)n);
         for (int64_t i = 0; i < n; i++) order[i] = &in[i];

@@ -70,11 +70,31 @@ pm -n scan SCAN="$W/long" MODEL=small SCAN_OPTS="--threshold 0.6" 2>&1 | grep -q
     || notok "SCAN_OPTS change not seen"
 pm all SCAN="$W/long" MODEL=small SCAN_OPTS="--threshold 0.4" >"$W/logs2" 2>&1 && grep -q 'id="scan' "$W/out/report.html" \
     && ok "the report shows the scan when SCAN is set" || notok "report with scan: $(tail -3 "$W/logs2"; grep -o 'id="[a-z-]*"' "$W/out/report.html" | head -20)"
+# scan shards: three recordings, at most 0.75 s of audio a job -> several jobs, merged to the same bytes
+sox "$D/owl/owl_1.wav" "$D/cat/cat_2.wav" "$W/long/second.wav" 2>/dev/null; sox "$D/dog/dog_8.wav" "$W/long/third.wav" 2>/dev/null
+pm scan SCAN="$W/long" MODEL=small SCAN_OPTS="--threshold 0.4" SCAN_SHARD=100000 >"$W/log" 2>&1 && cp -r "$W/out/scan" "$W/scan-one" \
+    && [ "$(ls -d "$W/out/scan-shards/"*/ | wc -l)" = 1 ] && ok "make scan: one job for three short recordings" || notok "scan, one job: $(tail -3 "$W/log")"
+pm scan SCAN="$W/long" MODEL=small SCAN_OPTS="--threshold 0.4" SCAN_SHARD=0.75 >"$W/log" 2>&1; rc=$?
+[ $rc = 0 ] && [ "$(count cnneval "$W/log")" = 3 ] && diff -r "$W/scan-one" "$W/out/scan" >/dev/null \
+    && ok "make scan SCAN_SHARD=0.75: three jobs, merged into the same bytes as one job's" || notok "scan shards: rc=$rc $(runs "$W/log") $(diff -r "$W/scan-one" "$W/out/scan" | head -3)"
+touch "$W/long/third.wav"
+pm scan SCAN="$W/long" MODEL=small SCAN_OPTS="--threshold 0.4" SCAN_SHARD=0.75 >"$W/log" 2>&1 && [ "$(count cnneval "$W/log")" = 1 ] \
+    && diff -r "$W/scan-one" "$W/out/scan" >/dev/null && ok "a touched long recording rescans its shard alone" || notok "touched scan recording: $(runs "$W/log")"
+printf '#!/bin/sh\ncase "$*" in *second.wav*) echo "job killed" >&2; exit 137;; esac\nexec "$@"\n' > "$W/failscan"; chmod +x "$W/failscan"
+touch "$W/long/second.wav" "$W/long/third.wav"
+pm scan SCAN="$W/long" MODEL=small SCAN_OPTS="--threshold 0.4" SCAN_SHARD=0.75 CMD_SCAN="$W/failscan" >"$W/log" 2>&1; rc=$?
+[ $rc != 0 ] && grep -q "job killed" "$W/log" && diff -r "$W/scan-one" "$W/out/scan" >/dev/null \
+    && ok "a failed scan job stops the run and leaves the last scan as it was" || notok "failed scan job: rc=$rc $(tail -2 "$W/log")"
+pm -k scan SCAN="$W/long" MODEL=small SCAN_OPTS="--threshold 0.4" SCAN_SHARD=0.75 CMD_SCAN="$W/failscan" >/dev/null 2>&1
+pm scan SCAN="$W/long" MODEL=small SCAN_OPTS="--threshold 0.4" SCAN_SHARD=0.75 >"$W/log" 2>&1 && [ "$(count cnneval "$W/log")" = 1 ] \
+    && diff -r "$W/scan-one" "$W/out/scan" >/dev/null && ok "the rerun scans only the failed shard" || notok "scan rerun: $(runs "$W/log")"
+rm -rf "$W/scan-one" "$W/long/second.wav" "$W/long/third.wav"
+pm scan SCAN="$W/long" MODEL=small SCAN_OPTS="--threshold 0.4" >/dev/null 2>&1
 pm scan SCAN="$W/nothere" MODEL=small >"$W/logs3" 2>&1 && notok "SCAN of a missing folder succeeded" \
     || { grep -q "no recordings to scan" "$W/logs3" && ok "SCAN of a missing folder: a clear error" || notok "SCAN missing: $(tail -2 "$W/logs3")"; }
 pm all >"$W/logs4" 2>&1 && ! grep -q 'id="scan' "$W/out/report.html" && [ ! -e "$W/out/figures/scan-001.png" ] \
     && ok "without SCAN the report is made again without the scan (no stale figures)" || notok "report after SCAN removed: $(tail -2 "$W/logs4")"
-rm -rf "$W/out/scan" "$W/out/scan.opts" "$W/out/scan.list" "$W/out/links/scan"
+rm -rf "$W/out/scan" "$W/out/scan.opts" "$W/out/scan.list" "$W/out/links/scan" "$W/out/scan-shards" "$W/out/scanshard.opts"
 mv "$W/out" "$W/out-j1"
 pm -j2 all >"$W/log2" 2>&1 && ok "pipeline all with -j2" || notok "-j2 failed: $(tail -3 "$W/log2")"
 nohist "$W/out-j1" "$W/cmp1"; nohist "$W/out" "$W/cmp2"
@@ -285,7 +305,7 @@ po scan SCAN="$W/long dir" >"$W/log" 2>&1; rc=$?
     && ok "odd names: make scan SCAN='long dir': both recordings scanned, Raven tables named by them" || notok "odd names: scan: rc=$rc $(tail -3 "$W/log")"
 po -q scan SCAN="$W/long dir" && ok "odd names: make -q scan: up to date" || notok "odd names: scan out of date after a scan"
 touch "$W/long dir/site (A)/2023-06-01 05:00:00.wav"
-po -q scan SCAN="$W/long dir" && notok "odd names: a touched long recording is not seen" || ok "odd names: a touched long recording scans again"
+po -q scan SCAN="$W/long dir" >/dev/null 2>&1 && notok "odd names: a touched long recording is not seen" || ok "odd names: a touched long recording scans again"
 po all SCAN="$W/long dir" >"$W/log" 2>&1 && grep -q 'id="scan' "$OO/report.html" && ok "odd names: the report with the scan" \
     || notok "odd names: report with scan: $(tail -2 "$W/log")"
 # a list with such paths, itself named with spaces and parentheses; OUT's default made safe

@@ -92,6 +92,16 @@ expect_error "-o batch stops at the bad file" "text.wav" 1 $B/wav2mel -o bd sub/
 [ -z "$(ls bd)" ] && ok "-o batch removes what it wrote" || notok "-o batch left: $(ls bd)"
 $B/wav2mel -k -m km.tsv tone.wav text.wav tonef.wav kg.npy 2>kg.err; rc=$?
 [ $rc = 1 ] && [ "$(($(wc -l < km.tsv) - 1))" = 2 ] && grep -q "text.wav.*skipped" kg.err && ok "--keep-going skips and reports" || notok "--keep-going rc=$rc"
+# --info: lengths from the headers, a TSV; nothing printed on error
+cp tone.wav ./-early.wav
+$B/wav2mel --info tone.wav -- -early.wav > info.tsv 2>info.err
+printf 'path\tframes\tsample_rate\tchannels\tseconds\ntone.wav\t%s\t%s\t%s\t%s\n' "$(soxi -s tone.wav)" "$(soxi -r tone.wav)" "$(soxi -c tone.wav)" \
+    "$(awk -v n="$(soxi -s tone.wav)" -v r="$(soxi -r tone.wav)" 'BEGIN { printf "%.6f", n / r }')" > info.want
+tail -n 1 info.tsv | cut -f1 > info.last
+cmp -s <(head -n 2 info.tsv) info.want && [ "$(cat info.last)" = -early.wav ] && ok "--info: path, frames, rate, channels, seconds per recording" \
+    || notok "--info: $(cat info.tsv info.err)"
+expect_error "--info on a missing file" "nothere.wav: cannot open" 1 $B/wav2mel --info tone.wav nothere.wav
+[ ! -s "$W/out" ] && ok "--info prints nothing when a recording fails" || notok "--info printed: $(cat "$W/out")"
 # usage errors: exit 2
 expect_error "OUT must be .npy" "OUT must be" 2 $B/wav2mel tone.wav tone2.wav
 expect_error "bad option value" "bad value for --kind" 2 $B/wav2mel --kind cqt tone.wav x.npy
