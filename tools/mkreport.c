@@ -76,6 +76,18 @@ static void usage_error(const char *fmt, const char *arg) {
     exit(EXIT_USAGE);
 }
 
+/* An option's value that must be a whole number from 0 to max. */
+static int count_arg(const char *opt, const char *arg, long max) {
+    char *end, what[128];
+    errno = 0;
+    long v = strtol(arg, &end, 10);
+    if (errno || end == arg || *end || v < 0 || v > max) {
+        snprintf(what, sizeof what, "%s %%s: not a number from 0 to %ld", opt, max);
+        usage_error(what, arg);
+    }
+    return (int)v;
+}
+
 static int file_exists(const char *p) {
     struct stat st;
     return stat(p, &st) == 0;
@@ -243,21 +255,9 @@ int main(int argc, char **argv) {
             if (errno || end == optarg || *end || !(c.threshold >= 0 && c.threshold <= 1))
                 usage_error("--threshold %s: not a number between 0 and 1", optarg);
             break;
-        case OPT_GALLERY: {
-            errno = 0;
-            long v = strtol(optarg, &end, 10);
-            if (errno || end == optarg || *end || v < 0 || v > 1000) usage_error("--gallery %s: not a number from 0 to 1000", optarg);
-            c.gallery = (int)v;
-            break;
-        }
+        case OPT_GALLERY: c.gallery = count_arg("--gallery", optarg, 1000); break;
         case OPT_NOAUDIO: c.audio = 0; break;
-        case OPT_SCANAUDIO: {
-            errno = 0;
-            long v = strtol(optarg, &end, 10);
-            if (errno || end == optarg || *end || v < 0 || v > 10000) usage_error("--scan-audio %s: not a number from 0 to 10000", optarg);
-            c.scan_audio = (int)v;
-            break;
-        }
+        case OPT_SCANAUDIO: c.scan_audio = count_arg("--scan-audio", optarg, 10000); break;
         case OPT_SEED:
             errno = 0;
             c.seed = strtoull(optarg, &end, 10);

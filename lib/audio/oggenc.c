@@ -52,7 +52,8 @@ int ogg_set_serial(unsigned char *p, size_t len, uint32_t serial) {
     return pages;
 }
 
-/* A growing memory file for libsndfile's virtual I/O. */
+/* A growing memory file for libsndfile's virtual I/O, written only (libsndfile needs no read callback
+ * for SFM_WRITE). */
 typedef struct MemOut {
     unsigned char *p;
     sf_count_t len, cap, pos;
@@ -61,14 +62,6 @@ typedef struct MemOut {
 
 static sf_count_t mo_len(void *u) { return ((MemOut *)u)->len; }
 static sf_count_t mo_tell(void *u) { return ((MemOut *)u)->pos; }
-static sf_count_t mo_read(void *ptr, sf_count_t count, void *u) {
-    MemOut *m = u;
-    if (count > m->len - m->pos) count = m->len - m->pos;
-    if (count <= 0) return 0;
-    memcpy(ptr, m->p + m->pos, (size_t)count);
-    m->pos += count;
-    return count;
-}
 static sf_count_t mo_seek(sf_count_t off, int whence, void *u) {
     MemOut *m = u;
     sf_count_t q = whence == SEEK_SET ? off : whence == SEEK_CUR ? m->pos + off : m->len + off;
@@ -99,7 +92,7 @@ int ogg_vorbis_encode(const float *x, int64_t n, int rate, double quality, uint3
     *len = 0;
     if (n <= 0 || rate < 1000 || rate > 192000) { err_set("Ogg Vorbis: %lld samples at %d Hz: nothing to encode", (long long)n, rate); return -1; }
     MemOut m = {0};
-    SF_VIRTUAL_IO vio = {mo_len, mo_seek, mo_read, mo_write, mo_tell};
+    SF_VIRTUAL_IO vio = {mo_len, mo_seek, NULL, mo_write, mo_tell};
     SF_INFO info = {.samplerate = rate, .channels = 1, .format = SF_FORMAT_OGG | SF_FORMAT_VORBIS};
     SNDFILE *sf = sf_open_virtual(&vio, SFM_WRITE, &info, &m);
     if (!sf) { free(m.p); err_set("Ogg Vorbis: %s", sf_strerror(NULL)); return -1; }

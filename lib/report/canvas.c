@@ -3,6 +3,7 @@
 
 #include "core/error.h"
 #include "report/font.h"
+#include "report/html.h"
 
 #include <cairo-svg.h>
 #include <cairo-tee.h>
@@ -15,27 +16,10 @@
 #define M_PI 3.14159265358979323846
 #endif
 
-typedef struct CanvasBuf {
-    unsigned char *p;
-    size_t len, cap;
-    int failed;
-} CanvasBuf;
-
+/* cairo's output streams append to an Html buffer (a growing byte buffer with sticky failure). */
 static cairo_status_t buf_write(void *u, const unsigned char *data, unsigned int n) {
-    CanvasBuf *b = u;
-    if (b->failed) return CAIRO_STATUS_WRITE_ERROR;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 65536;
-        while (cap < b->len + n + 1) cap *= 2;
-        unsigned char *q = realloc(b->p, cap);
-        if (!q) { b->failed = 1; return CAIRO_STATUS_NO_MEMORY; }
-        b->p = q;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, data, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-    return CAIRO_STATUS_SUCCESS;
+    html_rawn(u, (const char *)data, n);
+    return html_failed(u) ? CAIRO_STATUS_NO_MEMORY : CAIRO_STATUS_SUCCESS;
 }
 
 void canvas_free(Canvas *cv) {
@@ -43,7 +27,7 @@ void canvas_free(Canvas *cv) {
     if (cv->tee) cairo_surface_destroy(cv->tee);
     if (cv->svg) cairo_surface_destroy(cv->svg);
     if (cv->img) cairo_surface_destroy(cv->img);
-    if (cv->svgbuf) free(cv->svgbuf->p);
+    if (cv->svgbuf) html_free(cv->svgbuf);
     free(cv->svgbuf);
     memset(cv, 0, sizeof *cv);
 }
@@ -57,8 +41,9 @@ int canvas_init(Canvas *cv, int w, int h) {
     if (font_load() < 0) return -1;
     cv->w = w;
     cv->h = h;
-    cv->svgbuf = calloc(1, sizeof *cv->svgbuf);
+    cv->svgbuf = malloc(sizeof *cv->svgbuf);
     if (!cv->svgbuf) { err_set("out of memory"); return -1; }
+    html_init(cv->svgbuf);
     cv->svg = cairo_svg_surface_create_for_stream(buf_write, cv->svgbuf, w, h);
     cairo_svg_surface_set_document_unit(cv->svg, CAIRO_SVG_UNIT_PX);
     cv->img = cairo_image_surface_create(CAIRO_FORMAT_RGB24, w, h);
@@ -84,27 +69,28 @@ int canvas_finish(Canvas *cv, const char *id_prefix, char **svg, size_t *svg_len
     cairo_surface_finish(cv->tee);
     cairo_surface_finish(cv->svg);
     if (st == CAIRO_STATUS_SUCCESS) st = cairo_surface_status(cv->svg);
-    if (st != CAIRO_STATUS_SUCCESS || cv->svgbuf->failed || !cv->svgbuf->p) {
-        err_set("drawing a figure: %s", cv->svgbuf->failed ? "out of memory" : cairo_status_to_string(st));
+    if (st != CAIRO_STATUS_SUCCESS || html_failed(cv->svgbuf) || !cv->svgbuf->s) {
+        err_set("drawing a figure: %s", html_failed(cv->svgbuf) ? "out of memory" : cairo_status_to_string(st));
         canvas_free(cv);
         return -1;
     }
-    const char *doc = (const char *)cv->svgbuf->p, *start = strstr(doc, "<svg");
+    const char *doc = cv->svgbuf->s, *start = strstr(doc, "<svg");
     if (!start) { err_set("drawing a figure: cairo wrote no <svg> element"); canvas_free(cv); return -1; }
     *svg = svg_rename_ids(start, cv->svgbuf->len - (size_t)(start - doc), id_prefix, svg_len);
     if (!*svg) { canvas_free(cv); return -1; }
-    CanvasBuf pb = {0};
+    Html pb;
+    html_init(&pb);
     cairo_surface_flush(cv->img);
     st = cairo_surface_write_to_png_stream(cv->img, buf_write, &pb);
-    if (st != CAIRO_STATUS_SUCCESS || pb.failed) {
-        free(pb.p);
+    if (st != CAIRO_STATUS_SUCCESS || html_failed(&pb)) {
+        html_free(&pb);
         free(*svg);
         *svg = NULL;
-        err_set("figure as PNG: %s", pb.failed ? "out of memory" : cairo_status_to_string(st));
+        err_set("figure as PNG: %s", cairo_status_to_string(st));
         canvas_free(cv);
         return -1;
     }
-    *png = pb.p;
+    *png = (unsigned char *)pb.s;
     *png_len = pb.len;
     canvas_free(cv);
     return 0;
@@ -124,37 +110,15 @@ static long ids_find(const Ids *ids, const char *s, size_t len) {
     return -1;
 }
 
-typedef struct Out {
-    char *p;
-    size_t len, cap;
-    int failed;
-} Out;
-
-static void out_put(Out *o, const char *s, size_t n) {
-    if (o->failed) return;
-    if (o->len + n + 1 > o->cap) {
-        size_t cap = o->cap ? o->cap : 65536;
-        while (cap < o->len + n + 1) cap *= 2;
-        char *q = realloc(o->p, cap);
-        if (!q) { o->failed = 1; return; }
-        o->p = q;
-        o->cap = cap;
-    }
-    memcpy(o->p + o->len, s, n);
-    o->len += n;
-    o->p[o->len] = '\0';
-}
-
-static void out_id(Out *o, const char *prefix, long i) {
-    char num[32];
-    int k = snprintf(num, sizeof num, "%ld", i + 1);
-    out_put(o, prefix, strlen(prefix));
-    out_put(o, num, (size_t)k);
+static void out_id(Html *o, const char *prefix, long i) {
+    html_raw(o, prefix);
+    html_printf(o, "%ld", i + 1);
 }
 
 char *svg_rename_ids(const char *svg, size_t len, const char *prefix, size_t *out_len) {
     Ids ids = {0};
-    Out o = {0};
+    Html o;
+    html_init(&o);
     const char *end = svg + len;
     int bad = 0;
     for (const char *s = svg; s < end && (s = strstr(s, " id=\"")) && s < end; s += 5) {
@@ -167,21 +131,21 @@ char *svg_rename_ids(const char *svg, size_t len, const char *prefix, size_t *ou
             if (nn) ids.name = nn;
             size_t *nl = realloc(ids.len, sizeof *nl * cap);
             if (nl) ids.len = nl;
-            if (!nn || !nl) { o.failed = 1; break; }
+            if (!nn || !nl) { free(ids.name); free(ids.len); err_set("out of memory"); return NULL; }
             ids.cap = cap;
         }
         ids.name[ids.n] = v;
         ids.len[ids.n++] = (size_t)(q - v);
     }
     const char *idat = strstr(svg, " id=\""); /* the next id (found once: the document is long) */
-    for (const char *s = svg; !bad && !o.failed && s < end;) {
+    for (const char *s = svg; !bad && !html_failed(&o) && s < end;) {
         const char *ref = strchr(s, '#');
         if (idat && idat >= end) idat = NULL;
         if (ref && ref >= end) ref = NULL;
-        if (!idat && !ref) { out_put(&o, s, (size_t)(end - s)); break; }
+        if (!idat && !ref) { html_rawn(&o, s, (size_t)(end - s)); break; }
         if (idat && (!ref || idat < ref)) {
             const char *v = idat + 5, *q = memchr(v, '"', (size_t)(end - v));
-            out_put(&o, s, (size_t)(v - s));
+            html_rawn(&o, s, (size_t)(v - s));
             out_id(&o, prefix, ids_find(&ids, v, (size_t)(q - v)));
             s = q;
             idat = strstr(s, " id=\"");
@@ -192,21 +156,20 @@ char *svg_rename_ids(const char *svg, size_t len, const char *prefix, size_t *ou
         while (q < end && *q != '"' && *q != ')') q++;
         long i = ref > svg && (ref[-1] == '"' || ref[-1] == '(') && q < end ? ids_find(&ids, v, (size_t)(q - v)) : -1;
         if (i < 0) { bad = 1; break; }
-        out_put(&o, s, (size_t)(v - s));
+        html_rawn(&o, s, (size_t)(v - s));
         out_id(&o, prefix, i);
         s = q;
     }
     free(ids.name);
     free(ids.len);
-    if (bad || o.failed) {
-        free(o.p);
+    if (bad || html_failed(&o) || !o.s) { /* out of memory is already said */
         if (bad) err_set("figure as SVG: a '#' that is not a reference to one of its ids");
-        else err_set("out of memory");
+        else if (!html_failed(&o)) err_set("figure as SVG: empty");
+        html_free(&o);
         return NULL;
     }
-    if (!o.p) out_put(&o, "", 0);
     *out_len = o.len;
-    return o.p;
+    return o.s;
 }
 
 /* ---- drawing helpers ----------------------------------------------------------------------------- */

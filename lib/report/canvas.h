@@ -21,7 +21,7 @@ typedef struct Canvas {
     int w, h;
     cairo_t *cr;
     cairo_surface_t *svg, *img, *tee;
-    struct CanvasBuf *svgbuf;
+    struct Html *svgbuf; /* the SVG as cairo writes it */
 } Canvas;
 
 /* Returns 0, or -1 with err_set() (bad size, out of memory, font missing). */

@@ -3,7 +3,8 @@
  * Promise: an Html buffer grows as needed; html_text() escapes & < > " ' so that any string read from
  * a file (class names, paths, settings) is shown as text and never interpreted as markup, in element
  * content and in quoted attribute values alike. Out of memory is sticky: later calls do nothing and
- * html_failed() reports it (err_set() is called once). */
+ * html_failed() reports it (err_set() is called once). html_rawn() copies bytes as they are (NUL bytes
+ * included), so an Html is also the growing byte buffer cairo's SVG and PNG streams write into. */
 #ifndef AUDIOCNN_HTML_H
 #define AUDIOCNN_HTML_H
 
