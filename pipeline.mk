@@ -426,14 +426,14 @@ $(OUT)/counts.tsv: $(OUT)/recordings.txt $(SPLIT_TABLES) $(OUT)/skipped.tsv $(OU
 # ---------------------------------------------------------------------------------------------------
 # Stage 4, one checkpoint per model (cnntrain --arch MODEL) with its history; the front end is recorded
 # ('WAV2MEL-OPTIONS | SPECNORM-OPTIONS') so that cnneval classifies raw recordings the same way. With
-# NORM=stats it cannot be (statistics are a file), and raw recordings cannot be classified.
-FRONTEND_TEXT = $(MEL_OPTS) | --mode $(NORM) --frames $(FRAMES) $(NORM_OPTS)
+# NORM=stats the checkpoint carries train's per-band statistics (cnntrain reads them from the stats file).
+FRONTEND_TEXT = $(MEL_OPTS) | $(NORM_FLAGS)
 define model
 $(OUT)/models/$(1).safetensors: \
-		$(foreach s,train val,$(OUT)/$(s).npy $(OUT)/$(s)-labels.npy) $(OUT)/split/classes.tsv $(OUT)/models/$(1).opts $(CNNTRAIN)
+		$(foreach s,train val,$(OUT)/$(s).npy $(OUT)/$(s)-labels.npy) $(OUT)/split/classes.tsv $(STATS_DEP) $(OUT)/models/$(1).opts $(CNNTRAIN)
 	@mkdir -p $$(@D)
 	$$(CMD_TRAIN) $$(CNNTRAIN) -q --arch $$(ARCH_$(1)) --train $(OUT)/train.npy --val $(OUT)/val.npy --classes $(OUT)/split/classes.tsv \
-	  $$(if $$(filter stats,$$(NORM)),,--frontend $$(call shq,$$(FRONTEND_TEXT))) --history $(OUT)/models/$(1).history \
+	  --frontend $$(call shq,$$(FRONTEND_TEXT)) --history $(OUT)/models/$(1).history \
 	  --state $(OUT)/models/$(1).state.safetensors $$(TRAIN_OPTS) $$(TRAIN_OPTS_$(1)) -o $(OUT)/models/$(1).safetensors
 	@awk -F'\t' 'NR > 1 { n++; if (NR == 2 || $$$$4 < best) { best = $$$$4; e = $$$$1; acc = $$$$5 } } \
 	  END { printf "pipeline: $(OUT)/models/$(1).safetensors: %d epochs, best val_loss %.4f (val_acc %.4f) at epoch %d\n", n, best, acc, e > "/dev/stderr" }' \

@@ -331,6 +331,21 @@ pmk DATA="$O" OUT="$W/out put" >"$W/log" 2>&1; rc=$?
 [ $rc != 0 ] && grep -q "pipeline: error: OUT=.*: an output folder make cannot name" "$W/log" && ok "an OUT make cannot name is a clear error" \
     || notok "OUT with a space: rc=$rc $(cat "$W/log")"
 
+# --- NORM=stats: the checkpoint carries train's per-band statistics, so raw recordings and scans work ---
+S=$W/out-stats
+pm all OUT="$S" NORM=stats MODELS=baseline >"$W/log" 2>&1; rc=$?
+[ $rc = 0 ] && [ -s "$S/stats.npy" ] && [ -s "$S/eval/baseline/metrics.json" ] && ok "NORM=stats: the whole job" || notok "NORM=stats: rc=$rc $(tail -3 "$W/log")"
+rec=$(sed -n 2p "$S/split/test.tsv" | cut -f1)
+"$BIN/cnneval" "$S/models/baseline.safetensors" "$rec" >"$W/raw.tsv" 2>"$W/raw.err"; rc=$?
+row=$(awk -F'\t' -v r="$rec" 'FNR == NR { if ($1 == r) want = $5; next } FNR > 1 && $3 == r { print FNR - 2 }' "$S/split/test.tsv" "$S/mels/test.tsv")
+"$BIN/cnneval" "$S/models/baseline.safetensors" "$S/test.npy" -o "$W/stack-eval" >/dev/null 2>&1
+[ $rc = 0 ] && [ -n "$row" ] && [ "$(tail -n 1 "$W/raw.tsv" | cut -f4-5)" = "$(awk -F'\t' -v i="$row" 'NR == i + 2' "$W/stack-eval/predictions.tsv" | cut -f3-4)" ] \
+    && ok "NORM=stats: the checkpoint classifies a raw recording as it classified its stacked row" \
+    || notok "NORM=stats raw: rc=$rc $(cat "$W/raw.err") raw: $(tail -n 1 "$W/raw.tsv") stack: $(awk -F'\t' -v i="$row" 'NR == i + 2' "$W/stack-eval/predictions.tsv")"
+pm scan OUT="$S" NORM=stats MODELS=baseline SCAN="$W/long" >"$W/log" 2>&1 && [ -s "$S/scan/scores.tsv" ] \
+    && ok "NORM=stats: make scan with that checkpoint" || notok "NORM=stats scan: $(tail -3 "$W/log")"
+rm -rf "$S"
+
 # --- errors and help ----------------------------------------------------------------------------------
 pm DATA="$W/nothing" >"$W/log" 2>&1; rc=$?
 [ $rc != 0 ] && grep -q "pipeline: error: $W/nothing: no such file or directory" "$W/log" && ok "missing DATA is a clear error" \
