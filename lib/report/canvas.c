@@ -193,17 +193,22 @@ void canvas_frame(cairo_t *cr, double x0, double y0, double x1, double y1, doubl
     canvas_rect(cr, x1 - t, y0 + t, x1, y1 - t, c);
 }
 
-void canvas_line(cairo_t *cr, double x0, double y0, double x1, double y1, double width, Rgb c, int alpha, double dash,
-                 double gap) {
-    if (!isfinite(x0) || !isfinite(y0) || !isfinite(x1) || !isfinite(y1)) return;
+void canvas_stroke(cairo_t *cr, double width, Rgb c, int alpha, double dash, double gap) {
     canvas_rgb(cr, c, alpha);
     cairo_set_line_width(cr, width);
     cairo_set_line_cap(cr, dash > 0 ? CAIRO_LINE_CAP_BUTT : CAIRO_LINE_CAP_ROUND);
+    cairo_set_line_join(cr, CAIRO_LINE_JOIN_ROUND);
     if (dash > 0) cairo_set_dash(cr, (double[]){dash, gap}, 2, 0);
-    cairo_move_to(cr, x0, y0);
-    cairo_line_to(cr, x1, y1);
     cairo_stroke(cr);
     if (dash > 0) cairo_set_dash(cr, NULL, 0, 0);
+}
+
+void canvas_line(cairo_t *cr, double x0, double y0, double x1, double y1, double width, Rgb c, int alpha, double dash,
+                 double gap) {
+    if (!isfinite(x0) || !isfinite(y0) || !isfinite(x1) || !isfinite(y1)) return;
+    cairo_move_to(cr, x0, y0);
+    cairo_line_to(cr, x1, y1);
+    canvas_stroke(cr, width, c, alpha, dash, gap);
 }
 
 void canvas_disc(cairo_t *cr, double cx, double cy, double r, Rgb c, int alpha) {

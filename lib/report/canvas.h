@@ -46,7 +46,9 @@ void canvas_rgb(cairo_t *cr, Rgb c, int alpha);
 void canvas_rect(cairo_t *cr, double x0, double y0, double x1, double y1, Rgb c);
 /* The outline of [x0, x1) x [y0, y1), t pixels thick, inside the rectangle. */
 void canvas_frame(cairo_t *cr, double x0, double y0, double x1, double y1, double t, Rgb c);
-/* A segment with round ends; dash > 0 draws dashes of that length separated by gap. */
+/* Stroke cr's current path: round ends and joins; dash > 0 draws dashes of that length separated by gap. */
+void canvas_stroke(cairo_t *cr, double width, Rgb c, int alpha, double dash, double gap);
+/* A segment, stroked so. */
 void canvas_line(cairo_t *cr, double x0, double y0, double x1, double y1, double width, Rgb c, int alpha, double dash,
                  double gap);
 void canvas_disc(cairo_t *cr, double cx, double cy, double r, Rgb c, int alpha);

@@ -163,12 +163,18 @@ double plot_py(const Plot *p, double y) {
 }
 
 void plot_line(Plot *p, const double *x, const double *y, int n, Rgb c, double width, int dashed) {
-    for (int i = 0; i + 1 < n; i++) {
-        if (!isfinite(x[i]) || !isfinite(y[i]) || !isfinite(x[i + 1]) || !isfinite(y[i + 1])) continue;
-        double ax = plot_px(p, x[i]), ay = plot_py(p, y[i]), bx = plot_px(p, x[i + 1]), by = plot_py(p, y[i + 1]);
-        canvas_line(p->cr, ax, ay, bx, by, width, c, 255, dashed ? 6 : 0, 4);
+    cairo_t *cr = p->cr;
+    int open = 0, segments = 0;
+    cairo_new_path(cr);
+    for (int i = 0; i < n; i++) { /* one path, broken at non-finite points */
+        if (!isfinite(x[i]) || !isfinite(y[i])) { open = 0; continue; }
+        if (open) { cairo_line_to(cr, plot_px(p, x[i]), plot_py(p, y[i])); segments++; }
+        else cairo_move_to(cr, plot_px(p, x[i]), plot_py(p, y[i]));
+        open = 1;
     }
-    if (n == 1 && isfinite(x[0]) && isfinite(y[0])) canvas_disc(p->cr, plot_px(p, x[0]), plot_py(p, y[0]), width + 1, c, 255);
+    if (segments) canvas_stroke(cr, width, c, 255, dashed ? 6 : 0, 4);
+    cairo_new_path(cr);
+    if (n == 1 && isfinite(x[0]) && isfinite(y[0])) canvas_disc(cr, plot_px(p, x[0]), plot_py(p, y[0]), width + 1, c, 255);
 }
 
 void plot_points(Plot *p, const double *x, const double *y, int n, double radius, Rgb c, int alpha) {
