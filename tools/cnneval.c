@@ -57,12 +57,14 @@ static const char USAGE[] =
     "      --dump-inputs FILE  every window's model input as a stream of .npy arrays (for checking)\n"
     "      --batch N         windows per forward pass (default 1: fastest for the baseline here, and each\n"
     "                        window of the batch holds its activations, ~13 MB at 128x400)\n"
-    "      --threads N       as above (default 2)\n"
+    "      --threads N       threads for the network of each job (default 2; 1 with --jobs)\n"
+    "  -j, --jobs N          scan N recordings at once, each on its own copy of the model (default 1);\n"
+    "                        the outputs are the same bytes for any N\n"
     "  -v, --verbose         a line per recording, times per stage and peak memory on stderr\n"
     "  -q, --quiet           no summary line and no progress\n"
     "Exit status: 0 done, 1 data or file error, 2 bad usage.\n";
 
-enum { OPT_OVERLAP = 256, OPT_STEP, OPT_THRESHOLD, OPT_CLASSES, OPT_SCORES, OPT_EVENTS, OPT_RESULTS, OPT_CSV, OPT_DUMP };
+enum { OPT_OVERLAP = 256, OPT_STEP, OPT_THRESHOLD, OPT_CLASSES, OPT_SCORES, OPT_EVENTS, OPT_RESULTS, OPT_CSV, OPT_DUMP, OPT_JOBS };
 
 static const struct option LONGOPTS[] = {{"outdir", 1, 0, 'o'}, {"labels", 1, 0, 'L'}, {"top-k", 1, 0, 'k'},
                                          {"batch", 1, 0, 'b'}, {"threads", 1, 0, 't'}, {"quiet", 0, 0, 'q'},
@@ -71,11 +73,11 @@ static const struct option LONGOPTS[] = {{"outdir", 1, 0, 'o'}, {"labels", 1, 0,
                                          {"threshold", 1, 0, OPT_THRESHOLD}, {"classes", 1, 0, OPT_CLASSES},
                                          {"scores", 1, 0, OPT_SCORES}, {"events", 1, 0, OPT_EVENTS},
                                          {"results", 1, 0, OPT_RESULTS}, {"csv", 0, 0, OPT_CSV},
-                                         {"dump-inputs", 1, 0, OPT_DUMP}, {0, 0, 0, 0}};
+                                         {"dump-inputs", 1, 0, OPT_DUMP}, {"jobs", 1, 0, 'j'}, {0, 0, 0, 0}};
 
 /* Scan-mode settings from the command line. */
 typedef struct {
-    int on, verbose, csv;
+    int on, verbose, csv, jobs;
     double overlap, step, threshold;
     const char *classes, *scores, *events, *results, *dump;
     int outdir_set, used; /* used: a scan option was given */
@@ -212,9 +214,12 @@ static long peak_rss_kib(void) {
     return v;
 }
 
-/* --scan: the recordings through the front end recorded in the checkpoint, window by window. */
-static int scan_recordings(Model *m, const StFile *f, char **paths, int npaths, const StrList *names, const ScanArgs *a,
-                           const char *outdir, int batch, int threads, int quiet) {
+/* --scan: the recordings through the front end recorded in the checkpoint, window by window; with
+ * --jobs N, on N copies of the model (models[0..N-1]) at once. */
+static int scan_recordings(Model *models, const StFile *f, char **paths, int npaths, const StrList *names,
+                           const ScanArgs *a, const char *outdir, int batch, int threads, int quiet) {
+    Model *m = &models[0];
+    int nj = a->jobs;
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     FrontEnd fe;
@@ -224,16 +229,22 @@ static int scan_recordings(Model *m, const StFile *f, char **paths, int npaths, 
     memset(&stats, 0, sizeof stats);
     const char *text = st_meta_get(f, "frontend");
     int rc = -1, k = m->n_classes;
-    NnCtx ctx;
+    NnCtx *ctx = calloc((size_t)nj, sizeof(NnCtx));
     int have_ctx = 0;
-    Scanner *s = NULL;
+    Scanner **sc = calloc((size_t)nj, sizeof(Scanner *));
     unsigned char *counted = NULL;
     char p_scores[4096], p_results[4096], p_events[4096], p_thr[4096];
+    if (!ctx || !sc) {
+        err_set("out of memory");
+        goto done;
+    }
     if (frontend_from_checkpoint(f, m->in_h, &fe, &norm, &stats) < 0) goto done;
-    if (nn_ctx_init(&ctx, threads) < 0) goto done;
-    have_ctx = 1;
+    for (; have_ctx < nj; have_ctx++)
+        if (nn_ctx_init(&ctx[have_ctx], threads) < 0) goto done;
     ScanSettings set = {.overlap = a->overlap, .step = a->step, .batch = batch};
-    if (!(s = scanner_new(m, &ctx, &fe, &norm, &set))) {
+    for (int j = 1; j < nj; j++)
+        if (!(sc[j] = scanner_new(&models[j], &ctx[j], &fe, &norm, &set))) goto done;
+    if (!(sc[0] = scanner_new(m, &ctx[0], &fe, &norm, &set))) {
         if (!text || !*text) { /* wav2mel's and specnorm's defaults, as for raw recordings */
             char *why = strdup(err_msg());
             err_set("%s: records no front end (cnntrain --frontend 'WAV2MEL-OPTIONS | SPECNORM-OPTIONS'); with the "
@@ -284,7 +295,7 @@ static int scan_recordings(Model *m, const StFile *f, char **paths, int npaths, 
         job.results = "-";
     }
     ScanSummary sum;
-    if (scanjob_run(&job, s, &fe, (const char *const *)paths, npaths, &sum) < 0) goto done;
+    if (scanjob_run(&job, sc, nj, &fe, (const char *const *)paths, npaths, &sum) < 0) goto done;
     clock_gettime(CLOCK_MONOTONIC, &t1);
     double wall = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
     if (!quiet)
@@ -292,17 +303,23 @@ static int scan_recordings(Model *m, const StFile *f, char **paths, int npaths, 
                 (long long)sum.recordings, sum.recordings == 1 ? "" : "s", sum.seconds, wall,
                 wall > 0 ? sum.seconds / wall : 0.0, (long long)sum.windows, (long long)sum.events);
     if (a->verbose) {
-        const ScanTimes *t = scanner_times(s);
-        fprintf(stderr, "cnneval: time: decode %.3f s, resample %.3f s, spectrogram %.3f s, network %.3f s\n", t->decode,
-                t->resample, t->spectrogram, t->network);
+        ScanTimes t = {0}; /* summed over the jobs: CPU time per stage */
+        for (int j = 0; j < nj; j++) {
+            const ScanTimes *tj = scanner_times(sc[j]);
+            t.decode += tj->decode, t.resample += tj->resample, t.spectrogram += tj->spectrogram, t.network += tj->network;
+        }
+        fprintf(stderr, "cnneval: time%s: decode %.3f s, resample %.3f s, spectrogram %.3f s, network %.3f s\n",
+                nj > 1 ? " (summed over the jobs)" : "", t.decode, t.resample, t.spectrogram, t.network);
         long hwm = peak_rss_kib();
         if (hwm >= 0) fprintf(stderr, "cnneval: peak memory %.1f MiB (VmHWM %ld kB)\n", hwm / 1024.0, hwm);
     }
     rc = 0;
 done:
     free(counted);
-    scanner_free(s);
-    if (have_ctx) nn_ctx_free(&ctx);
+    for (int j = 0; sc && j < nj; j++) scanner_free(sc[j]);
+    free(sc);
+    for (int j = 0; j < have_ctx; j++) nn_ctx_free(&ctx[j]);
+    free(ctx);
     frontend_free(&fe);
     specnorm_stats_free(&stats);
     return rc;
@@ -313,9 +330,10 @@ int main(int argc, char **argv) {
     outfile_install_cleanup();
     const char *outdir = ".", *labels = NULL;
     int topk = 3, batch = -1, threads = 2, quiet = 0, c; /* batch -1: the mode's default */
-    ScanArgs sa = {.overlap = 0.5, .threshold = 0.5};
+    ScanArgs sa = {.overlap = 0.5, .threshold = 0.5, .jobs = 1};
+    int threads_set = 0;
     const char *bad = NULL;
-    while ((c = getopt_long(argc, argv, "o:qhsv", LONGOPTS, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "o:qhsvj:", LONGOPTS, NULL)) != -1) {
         switch (c) {
         case 'o': outdir = optarg; sa.outdir_set = 1; break;
         case 's': sa.on = 1; break;
@@ -341,7 +359,11 @@ int main(int argc, char **argv) {
         case 'L': labels = optarg; break;
         case 'k': topk = atoi(optarg); break;
         case 'b': batch = atoi(optarg) < 1 ? 0 : atoi(optarg); break;
-        case 't': threads = atoi(optarg); break;
+        case 't': threads = atoi(optarg); threads_set = 1; break;
+        case 'j':
+            if ((sa.jobs = atoi(optarg)) < 1 || sa.jobs > 256) bad = "--jobs needs a number from 1 to 256";
+            sa.used = 1;
+            break;
         case 'q': quiet = 1; break;
         case 'h': fputs(USAGE, stdout); return EXIT_OK;
         default: fputs(USAGE, stderr); return EXIT_USAGE;
@@ -352,7 +374,7 @@ int main(int argc, char **argv) {
         return EXIT_USAGE;
     }
     if (sa.used && !sa.on) {
-        diag_error("--overlap, --step, --threshold, --classes, --scores, --events, --results, --csv, --dump-inputs and -v go with --scan");
+        diag_error("--overlap, --step, --threshold, --classes, --scores, --events, --results, --csv, --dump-inputs, --jobs and -v go with --scan");
         return EXIT_USAGE;
     }
     if (batch == -1) batch = sa.on ? 1 : 64;
@@ -403,8 +425,25 @@ int main(int argc, char **argv) {
         }
     }
     if (sa.on) {
-        if (load_model(&m, &f, arch, ic, ih, iw, k) < 0) goto fail;
-        int r = scan_recordings(&m, &f, argv + optind + 1, argc - optind - 1, &names, &sa, outdir, batch, threads, quiet);
+        if (sa.jobs > 1 && sa.dump) {
+            diag_error("--dump-inputs needs one job at a time (--jobs 1)");
+            status = EXIT_USAGE;
+            goto done;
+        }
+        if (sa.jobs > argc - optind - 1) sa.jobs = argc - optind - 1; /* no more jobs than recordings */
+        if (!threads_set && sa.jobs > 1) threads = 1;
+        Model *models = calloc((size_t)sa.jobs, sizeof(Model));
+        if (!models) {
+            err_set("out of memory");
+            goto fail;
+        }
+        int loaded = 0, r = -1;
+        for (; loaded < sa.jobs; loaded++)
+            if (load_model(&models[loaded], &f, arch, ic, ih, iw, k) < 0) break;
+        if (loaded == sa.jobs)
+            r = scan_recordings(models, &f, argv + optind + 1, argc - optind - 1, &names, &sa, outdir, batch, threads, quiet);
+        for (int j = 0; j < sa.jobs; j++) model_free(&models[j]); /* zeroed or made: both freed */
+        free(models);
         if (r == -2) {
             diag_error("%s", err_msg());
             status = EXIT_USAGE;

@@ -2,8 +2,11 @@
 
 #include "audio/audio.h"
 #include "core/error.h"
+#include "core/parallel.h"
 #include "scan/events.h"
 #include "formats/outfile.h"
+
+#include <pthread.h>
 
 #include <errno.h>
 #include <stdio.h>
@@ -130,8 +133,112 @@ static int write_tables(const ScanJob *job, const char *const *paths, int n, con
     return 0;
 }
 
-int scanjob_run(const ScanJob *job, Scanner *s, const FrontEnd *fe, const char *const *paths, int n, ScanSummary *sum) {
+/* One recording through s: windows to st (scores rows, events), then its events and counts kept in
+ * *rec and counts (k). Returns 0 or -1 with err_set(). */
+static int scan_one(const ScanJob *job, Scanner *s, const FrontEnd *fe, State *st, const char *path, Progress *prog,
+                    RecEvents *rec, int64_t *counts, ScanRecording *info) {
+    st->path = path;
+    events_reset(&st->merger);
+    if (scanner_run(s, path, on_window, st, prog, info) < 0 || events_finish(&st->merger) < 0) return -1;
+    rec->n = st->merger.n;
+    rec->v = malloc(sizeof(Event) * (size_t)(st->merger.n ? st->merger.n : 1));
+    if (!rec->v) {
+        err_set("out of memory");
+        return -1;
+    }
+    if (st->merger.n) memcpy(rec->v, st->merger.v, sizeof(Event) * (size_t)st->merger.n); /* v: NULL if none */
+    rec->low_hz = fe->spec.fmin;
+    rec->high_hz = fe->spec.fmax > 0 ? fe->spec.fmax : info->sr / 2;
+    memcpy(counts, st->merger.counts, sizeof(int64_t) * (size_t)job->k);
+    return 0;
+}
+
+static void add_summary(ScanSummary *sum, const ScanRecording *info, int64_t events) {
+    sum->recordings++;
+    sum->windows += info->windows;
+    sum->events += events;
+    sum->seconds += info->seconds;
+}
+
+/* --jobs: recordings on several Scanners at once. A worker takes a free Scanner, scans one recording
+ * with its scores rows into memory, and gives the Scanner back; the rows, events and counts are
+ * emitted strictly in input order (parallel_map), so the outputs are those of one Scanner. */
+typedef struct {
+    char *scores; /* the recording's score rows (open_memstream), or NULL */
+    size_t len;
+    ScanRecording info;
+    char *err;    /* the worker's message when it failed (err_set is per thread) */
+} Slot;
+
+typedef struct {
+    const ScanJob *job;
+    const FrontEnd *fe;
+    const char *const *paths;
+    Scanner **idle;
+    int nidle;
+    pthread_mutex_t mu;
+    Progress *prog;
+    Slot *slot;
+    RecEvents *rec;
+    int64_t *counts;
+    FILE *scores;
+    ScanSummary *sum;
+} Parallel;
+
+static int par_work(void *arg, int64_t i) {
+    Parallel *p = arg;
+    Slot *sl = &p->slot[i];
+    pthread_mutex_lock(&p->mu);
+    Scanner *s = p->idle[--p->nidle]; /* as many Scanners as workers: one is always free */
+    pthread_mutex_unlock(&p->mu);
+    State st = {.job = p->job};
+    FILE *mem = NULL;
+    int rc = events_init(&st.merger, p->job->k, p->job->counted, p->job->threshold);
+    if (rc == 0 && p->scores && !(mem = st.scores = open_memstream(&sl->scores, &sl->len))) {
+        err_set("out of memory");
+        rc = -1;
+    }
+    if (rc == 0)
+        rc = scan_one(p->job, s, p->fe, &st, p->paths[i], p->prog, &p->rec[i], p->counts + (size_t)i * p->job->k, &sl->info);
+    if (mem && fclose(mem) != 0 && rc == 0) {
+        err_set("out of memory");
+        rc = -1;
+    }
+    events_free(&st.merger);
+    if (rc < 0) sl->err = strdup(err_msg());
+    pthread_mutex_lock(&p->mu);
+    p->idle[p->nidle++] = s;
+    pthread_mutex_unlock(&p->mu);
+    return rc;
+}
+
+static int par_emit(void *arg, int64_t i, int work_rc) {
+    Parallel *p = arg;
+    Slot *sl = &p->slot[i];
+    if (work_rc < 0) {
+        err_set("%s", sl->err ? sl->err : "out of memory");
+        return -1;
+    }
+    if (p->scores && sl->len && fwrite(sl->scores, 1, sl->len, p->scores) != sl->len) {
+        err_set("%s: write failed", p->job->scores);
+        return -1;
+    }
+    free(sl->scores);
+    sl->scores = NULL;
+    const int64_t *counts = p->counts + (size_t)i * p->job->k;
+    add_summary(p->sum, &sl->info, p->rec[i].n);
+    if (p->job->on_recording) p->job->on_recording(p->job->arg, p->paths[i], &sl->info, counts);
+    return 0;
+}
+
+int scanjob_run(const ScanJob *job, Scanner *const *scanners, int nscanners, const FrontEnd *fe,
+                const char *const *paths, int n, ScanSummary *sum) {
+    Scanner *s = scanners[0];
     memset(sum, 0, sizeof *sum);
+    if (nscanners > 1 && job->inputs) {
+        err_set("--dump-inputs needs one job at a time (--jobs 1)");
+        return -1;
+    }
     double total;
     if (precheck(job, paths, n, &total) < 0) return -1;
     int k = job->k, rc = -1;
@@ -157,29 +264,38 @@ int scanjob_run(const ScanJob *job, Scanner *s, const FrontEnd *fe, const char *
         scanner_dump_inputs(s, inputs.f);
     }
     Progress *prog = progress_start("scanning", (int64_t)total, "s of audio", job->verbosity);
-    for (int i = 0; i < n; i++) {
-        st.path = paths[i];
-        events_reset(&st.merger);
-        ScanRecording info;
-        if (scanner_run(s, paths[i], on_window, &st, prog, &info) < 0 || events_finish(&st.merger) < 0) {
-            progress_finish(prog);
-            goto done;
-        }
-        rec[i].n = st.merger.n;
-        rec[i].v = malloc(sizeof(Event) * (size_t)(st.merger.n ? st.merger.n : 1));
-        if (!rec[i].v) {
-            progress_finish(prog);
+    if (nscanners > 1) {
+        Parallel par = {.job = job, .fe = fe, .paths = paths, .nidle = nscanners, .prog = prog, .rec = rec,
+                        .counts = counts, .scores = st.scores, .sum = sum};
+        par.idle = malloc(sizeof(Scanner *) * (size_t)nscanners);
+        par.slot = calloc((size_t)(n ? n : 1), sizeof(Slot));
+        int prc = -1;
+        if (!par.idle || !par.slot) {
             err_set("out of memory");
+        } else {
+            memcpy(par.idle, scanners, sizeof(Scanner *) * (size_t)nscanners);
+            pthread_mutex_init(&par.mu, NULL);
+            prc = parallel_map(n, nscanners, 2 * nscanners, par_work, par_emit, &par);
+            pthread_mutex_destroy(&par.mu);
+        }
+        for (int i = 0; par.slot && i < n; i++) {
+            free(par.slot[i].scores);
+            free(par.slot[i].err);
+        }
+        free(par.slot);
+        free(par.idle);
+        if (prc < 0) {
+            progress_finish(prog);
             goto done;
         }
-        if (st.merger.n) memcpy(rec[i].v, st.merger.v, sizeof(Event) * (size_t)st.merger.n); /* v: NULL if none */
-        rec[i].low_hz = fe->spec.fmin;
-        rec[i].high_hz = fe->spec.fmax > 0 ? fe->spec.fmax : info.sr / 2;
-        memcpy(counts + (size_t)i * k, st.merger.counts, sizeof(int64_t) * (size_t)k);
-        sum->recordings++;
-        sum->windows += info.windows;
-        sum->events += st.merger.n;
-        sum->seconds += info.seconds;
+    }
+    for (int i = 0; nscanners == 1 && i < n; i++) {
+        ScanRecording info;
+        if (scan_one(job, s, fe, &st, paths[i], prog, &rec[i], counts + (size_t)i * k, &info) < 0) {
+            progress_finish(prog);
+            goto done;
+        }
+        add_summary(sum, &info, rec[i].n);
         if (job->on_recording) job->on_recording(job->arg, paths[i], &info, st.merger.counts);
     }
     progress_finish(prog);

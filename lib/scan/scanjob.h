@@ -13,7 +13,8 @@
  * that the events tables' names are distinct and that every recording (but stdin) opens as audio, so
  * a bad file fails in seconds, not after hours. Each file is written through outfile; when anything
  * fails, no output of the job is left (events tables already renamed into place are removed again).
- * Memory: the Scanner's, plus the events (a few dozen bytes each), whatever the recordings' length. */
+ * Memory: the Scanner's, plus the events (a few dozen bytes each), whatever the recordings' length
+ * (with several Scanners, see scanjob_run). */
 #ifndef AUDIOCNN_SCANJOB_H
 #define AUDIOCNN_SCANJOB_H
 
@@ -37,8 +38,14 @@ typedef struct ScanSummary {
     double seconds; /* of audio */
 } ScanSummary;
 
-/* Returns 0, or -1 with err_set() naming the file. */
-int scanjob_run(const ScanJob *job, Scanner *s, const FrontEnd *fe, const char *const *paths, int n, ScanSummary *sum);
+/* Returns 0, or -1 with err_set() naming the file. With nscanners > 1 (Scanners of the same model and
+ * front end), that many recordings are scanned at once, each on its own Scanner; every output has the
+ * same bytes as with one, because each recording's rows, events and counts are emitted in input order.
+ * Each recording's score rows are then held in memory until it is emitted (about 40 bytes plus 10 per
+ * class per window: some 2 MB for 12 hours of 10 classes at 4.6 s windows overlapping by half), and
+ * job->inputs must be NULL. */
+int scanjob_run(const ScanJob *job, Scanner *const *scanners, int nscanners, const FrontEnd *fe,
+                const char *const *paths, int n, ScanSummary *sum);
 
 /* DIR/<name>.selections.txt's <name> for a recording path: its file name without the last extension
  * ("stdin" for "-"). buf gets it; returns buf. */

@@ -96,6 +96,22 @@ grep -Eq '^cnneval: long.wav: 60.0 s at 16000 Hz \(1 channel\), 5168 frames at 2
     || notok "-v: $(head -c 600 o1.err)"
 ls -a o1 o1/events | grep -q tmp && notok "temporary files left" || ok "no temporary files left"
 
+# ---- --jobs N: several recordings at once, the same bytes -------------------------------------------------
+cp long.wav long2.wav; cp quiet.wav quiet2.wav; cp long.wav long3.wav
+$B/cnneval --scan -q --classes capuchin,owl model.safetensors long.wav quiet.wav long2.wav quiet2.wav long3.wav -o j1 2>j1.err
+$B/cnneval --scan -v --jobs 3 --classes capuchin,owl model.safetensors long.wav quiet.wav long2.wav quiet2.wav long3.wav -o j3 2>j3.err; rc=$?
+[ $rc = 0 ] && diff -r j1 j3 >/dev/null && [ "$(grep -c '^cnneval: .*windows of' j3.err)" = 5 ] \
+    && [ "$(grep '^cnneval: .*windows of' j3.err | cut -d: -f2 | tr -d ' ' | tr '\n' ' ')" = "long.wav quiet.wav long2.wav quiet2.wav long3.wav " ] \
+    && grep -q 'time (summed over the jobs)' j3.err && ok "--jobs 3: every output the same bytes as one job's; -v lines in the recordings' order" \
+    || notok "--jobs 3: rc=$rc $(diff -r j1 j3 | head -3) $(head -c 300 j3.err)"
+$B/cnneval --scan -q --jobs 2 --scores - model.safetensors long.wav quiet.wav 2>/dev/null | cmp -s - <($B/cnneval --scan -q --scores - model.safetensors long.wav quiet.wav 2>/dev/null) \
+    && ok "--jobs 2 --scores -: the same rows on stdout" || notok "--jobs 2 to stdout differs"
+sox -R -n -r 16000 -c 1 silent.wav trim 0 3 2>/dev/null
+expect_error "--jobs 2: a bad recording (the second) is named, nothing written" "silent.wav" 1 $B/cnneval --scan -q --jobs 2 model.safetensors long.wav silent.wav quiet.wav -o jbad
+[ ! -e jbad/scores.tsv ] && [ -z "$(ls jbad/events 2>/dev/null)" ] && ok "--jobs 2: nothing left after the failure" || notok "--jobs 2 left: $(ls -R jbad)"
+expect_error "--jobs 0" "--jobs needs a number" 2 $B/cnneval --scan --jobs 0 model.safetensors long.wav
+expect_error "--jobs with --dump-inputs" "one job at a time" 2 $B/cnneval --scan --jobs 2 --dump-inputs d.npy model.safetensors long.wav quiet.wav
+
 $B/cnneval --scan -q --csv --classes capuchin,owl model.safetensors long.wav quiet.wav -o csv 2>csv.err
 [ "$(cat csv/results.csv)" = "$(printf 'recording,capuchin_calls,owl_calls\nlong.wav,2,1\nquiet.wav,0,0')" ] && [ ! -e csv/results.tsv ] \
     && ok "--csv: results.csv as the capuchin challenge asks (recording,CLASS_calls)" || notok "--csv: $(cat csv/results.csv csv.err)"
