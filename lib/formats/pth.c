@@ -4,17 +4,13 @@
 #include "core/error.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-#define HOST_LE 0
-#else
-#define HOST_LE 1
-#endif
 
 /* ---- small helpers ----------------------------------------------------------------------------- */
 
@@ -628,15 +624,6 @@ static void vm_free(Vm *vm) {
 
 /* ---- the archive ------------------------------------------------------------------------------- */
 
-typedef struct {
-    const char *name;
-    int idx;
-} NameIdx;
-
-static int cmp_nameidx(const void *a, const void *b) {
-    return strcmp(((const NameIdx *)a)->name, ((const NameIdx *)b)->name);
-}
-
 /* The state_dict: a dict of str -> tensor into f->t. */
 static int collect(PthFile *f, Vm *vm, const Val *r) {
     if (r->k != V_DICT) {
@@ -646,9 +633,8 @@ static int collect(PthFile *f, Vm *vm, const Val *r) {
     size_t n = r->n / 2;
     f->t = calloc(n ? n : 1, sizeof *f->t);
     f->by_name = malloc(sizeof *f->by_name * (n ? n : 1));
-    NameIdx *ni = malloc(sizeof *ni * (n ? n : 1));
     int rc = -1;
-    if (!f->t || !f->by_name || !ni) {
+    if (!f->t || !f->by_name) {
         err_set("%s: out of memory", f->name);
         goto out;
     }
@@ -680,19 +666,18 @@ static int collect(PthFile *f, Vm *vm, const Val *r) {
         }
         f->n++;
     }
-    for (int i = 0; i < f->n; i++) ni[i] = (NameIdx){f->t[i].name, i};
-    qsort(ni, (size_t)f->n, sizeof *ni, cmp_nameidx);
-    for (int i = 0; i < f->n; i++) {
-        if (i && strcmp(ni[i].name, ni[i - 1].name) == 0) {
-            char kb[120];
-            err_set("%s: duplicate tensor name '%s'", f->name, SHOWN(ni[i].name, strlen(ni[i].name), kb));
-            goto out;
-        }
-        f->by_name[i] = ni[i].idx;
+    int dup, ri = wt_name_index(f->t, sizeof(PthTensor), offsetof(PthTensor, name), f->n, f->by_name, &dup);
+    if (ri < 0) {
+        err_set("%s: out of memory", f->name);
+        goto out;
+    }
+    if (ri) {
+        char kb[120];
+        err_set("%s: duplicate tensor name '%s'", f->name, SHOWN(f->t[dup].name, strlen(f->t[dup].name), kb));
+        goto out;
     }
     rc = 0;
 out:
-    free(ni);
     return rc;
 }
 
@@ -859,59 +844,40 @@ void pth_close(PthFile *f) {
 }
 
 int pth_find(const PthFile *f, const char *name) {
-    int lo = 0, hi = f->n - 1;
-    while (lo <= hi) {
-        int mid = lo + (hi - lo) / 2, c = strcmp(name, f->t[f->by_name[mid]].name);
-        if (c == 0) return f->by_name[mid];
-        if (c < 0) hi = mid - 1;
-        else lo = mid + 1;
-    }
-    return -1;
+    return wt_name_find(f->t, sizeof(PthTensor), offsetof(PthTensor, name), f->by_name, f->n, name);
 }
 
 /* ---- reading tensors --------------------------------------------------------------------------- */
 
-/* Tensor i into out (float or int64_t, n elements): the dtype checks and element decoding are
- * safetensors.c's (the same dtypes); the bytes come from the archive, contiguous or strided. */
-static int read_conv(const PthFile *f, int i, void *out, int64_t n, int to_f32, int flags) {
-    char nb[120];
-    if (i < 0 || i >= f->n) {
-        err_set("%s: no tensor number %d", f->name, i);
-        return -1;
-    }
+/* The PthFile as a named tensor source: weights.c makes the dtype checks and conversions (safetensors.c's,
+ * the same dtypes); the bytes come from the archive, a range of a contiguous tensor or a strided view
+ * gathered whole. */
+static void src_entry(const void *ctx, int i, WtEntry *w) {
+    const PthTensor *t = &((const PthFile *)ctx)->t[i];
+    *w = (WtEntry){t->name, t->dtype, t->ndim, t->shape, t->numel, !t->contiguous};
+}
+static int src_find(const void *ctx, const char *name) { return pth_find(ctx, name); }
+static int src_read(const void *ctx, int i, int64_t k0, int64_t m, void *buf) {
+    const PthFile *f = ctx;
     const PthTensor *t = &f->t[i];
     const PthStorage *s = &f->s[t->storage];
-    if (st_check_read(f->name, t->name, t->dtype, t->numel, n, to_f32, flags) < 0) return -1;
-    SHOWN(t->name, strlen(t->name), nb);
-    if (n == 0) return 0;
     size_t es = st_dtype_size(t->dtype);
-    if (t->contiguous) {
-        uint64_t base = (uint64_t)t->offset * es;
-        if (HOST_LE && ((to_f32 && t->dtype == ST_F32) || (!to_f32 && t->dtype == ST_I64)))
-            return zip_read(&f->z, s->entry, base, out, (size_t)n * es);
-        unsigned char buf[16384];
-        size_t per = sizeof buf / es;
-        for (int64_t k0 = 0; k0 < n; k0 += (int64_t)per) {
-            size_t m = (size_t)(n - k0) < per ? (size_t)(n - k0) : per;
-            if (zip_read(&f->z, s->entry, base + (uint64_t)k0 * es, buf, m * es) < 0 ||
-                st_decode(f->name, t->name, t->dtype, buf, m, out, k0, to_f32) < 0)
-                return -1;
-        }
-        return 0;
-    }
-    /* a strided view: read the span it touches (inside the storage, so bounded by the file) and gather */
+    if (t->contiguous) return zip_read(&f->z, s->entry, (uint64_t)(t->offset + k0) * es, buf, (size_t)m * es);
+    /* a strided view (k0 = 0, m = numel): read the span it touches (inside the storage, so bounded by the
+     * file) and gather */
     int64_t last = t->offset;
     for (int d = 0; d < t->ndim; d++) last += (t->shape[d] - 1) * t->stride[d];
     size_t span = (size_t)(last - t->offset + 1);
-    unsigned char *b = malloc(span * es);
+    unsigned char *b = malloc(span * es), *out = buf;
     if (!b) {
-        err_set("%s: tensor '%s': out of memory", f->name, nb);
+        char nb[120];
+        err_set("%s: tensor '%s': out of memory", f->name, SHOWN(t->name, strlen(t->name), nb));
         return -1;
     }
     int rc = zip_read(&f->z, s->entry, (uint64_t)t->offset * es, b, span * es);
     int64_t idx[PTH_MAX_DIMS] = {0}, pos = 0;
-    for (int64_t k = 0; rc == 0 && k < n; k++) {
-        rc = st_decode(f->name, t->name, t->dtype, b + (size_t)pos * es, 1, out, k, to_f32);
+    for (int64_t k = 0; rc == 0 && k < m; k++) {
+        memcpy(out + (size_t)k * es, b + (size_t)pos * es, es);
         for (int d = t->ndim - 1; d >= 0; d--) { /* next index in C order */
             if (t->shape[d] < 2) continue; /* its stride is never used, and was not bounded */
             pos += t->stride[d];
@@ -924,46 +890,27 @@ static int read_conv(const PthFile *f, int i, void *out, int64_t n, int to_f32, 
     return rc;
 }
 
-int pth_read_f32(const PthFile *f, int i, float *out, int64_t n, int flags) { return read_conv(f, i, out, n, 1, flags); }
+WtSource pth_source(const PthFile *f) { return (WtSource){f->name, f->n, f, src_entry, src_find, src_read}; }
 
-int pth_read_i64(const PthFile *f, int i, int64_t *out, int64_t n) { return read_conv(f, i, out, n, 0, 0); }
+int pth_read_f32(const PthFile *f, int i, float *out, int64_t n, int flags) {
+    WtSource s = pth_source(f);
+    return wt_read(&s, i, out, n, 1, flags);
+}
 
-static int read_any(const void *ctx, int i, void *out, int64_t n, int to_f32) {
-    return read_conv(ctx, i, out, n, to_f32, ST_INT_OK);
+int pth_read_i64(const PthFile *f, int i, int64_t *out, int64_t n) {
+    WtSource s = pth_source(f);
+    return wt_read(&s, i, out, n, 0, 0);
 }
 
 int pth_read_tensor(const PthFile *f, int i, int want, Tensor *t) {
-    memset(t, 0, sizeof *t);
-    if (i < 0 || i >= f->n) {
-        err_set("%s: no tensor number %d", f->name, i);
-        return -1;
-    }
-    const PthTensor *e = &f->t[i];
-    return st_tensor_read(f->name, e->name, e->dtype, e->ndim, e->shape, e->numel, want, read_any, f, i, t);
+    WtSource s = pth_source(f);
+    return wt_read_tensor(&s, i, want, t);
 }
 
 /* ---- parameter tables -------------------------------------------------------------------------- */
 
-static void src_entry(const void *ctx, int i, WtEntry *w) {
-    const PthTensor *t = &((const PthFile *)ctx)->t[i];
-    w->name = t->name;
-    w->dtype = st_dtype_name(t->dtype);
-    w->is_float = st_dtype_is_float(t->dtype);
-    w->is_i64 = t->dtype == ST_I64;
-    w->ndim = t->ndim;
-    w->shape = t->shape;
-}
-static int src_find(const void *ctx, const char *name) { return pth_find(ctx, name); }
-static int src_f32(const void *ctx, int i, float *out, int64_t n) { return pth_read_f32(ctx, i, out, n, 0); }
-static int src_i64(const void *ctx, int i, int64_t *out, int64_t n) { return pth_read_i64(ctx, i, out, n); }
-
-void pth_source(const PthFile *f, WtSource *s) {
-    *s = (WtSource){f->name, f->n, f, src_entry, src_find, src_f32, src_i64};
-}
-
 int pth_file_load_params(const PthFile *f, ParamTable *t, const StLoadOpts *o, StrList *problems) {
-    WtSource s;
-    pth_source(f, &s);
+    WtSource s = pth_source(f);
     return wt_load_params(&s, t, o, problems);
 }
 

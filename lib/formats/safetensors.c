@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -421,15 +422,6 @@ static int parse_metadata(Js *j, StFile *f, int *cap) {
 }
 
 typedef struct {
-    const char *name;
-    int idx;
-} NameIdx;
-
-static int cmp_nameidx(const void *a, const void *b) {
-    return strcmp(((const NameIdx *)a)->name, ((const NameIdx *)b)->name);
-}
-
-typedef struct {
     uint64_t b, e;
     int idx;
 } Span;
@@ -444,32 +436,22 @@ static int cmp_span(const void *a, const void *b) {
 /* Uniqueness of names and metadata keys, the name index, and the layout of the data section. */
 static int check_file(StFile *f) {
     char nb[200], nb2[200];
-    size_t m = (size_t)(f->n > f->nmeta ? f->n : f->nmeta);
-    NameIdx *ni = malloc(sizeof *ni * (m ? m : 1));
     Span *sp = malloc(sizeof *sp * (f->n ? (size_t)f->n : 1));
     f->by_name = malloc(sizeof *f->by_name * (f->n ? (size_t)f->n : 1));
-    if (!ni || !sp || !f->by_name) {
-        free(ni);
+    int rc = -1, dup, r1 = 0, r2 = 0;
+    if (!sp || !f->by_name || (r1 = wt_name_index(f->meta, sizeof(StMeta), offsetof(StMeta, key), f->nmeta, NULL, &dup)) < 0 ||
+        (r1 == 0 && (r2 = wt_name_index(f->e, sizeof(StEntry), offsetof(StEntry, name), f->n, f->by_name, &dup)) < 0)) {
         free(sp);
         err_set("%s: out of memory reading the header", f->name);
         return -1;
     }
-    int rc = -1;
-    for (int i = 0; i < f->nmeta; i++) ni[i] = (NameIdx){f->meta[i].key, i};
-    qsort(ni, (size_t)f->nmeta, sizeof *ni, cmp_nameidx);
-    for (int i = 1; i < f->nmeta; i++)
-        if (strcmp(ni[i].name, ni[i - 1].name) == 0) {
-            err_set("%s: bad safetensors header: __metadata__: duplicate key '%s'", f->name, SHOWN(ni[i].name, nb));
-            goto out;
-        }
-    for (int i = 0; i < f->n; i++) ni[i] = (NameIdx){f->e[i].name, i};
-    qsort(ni, (size_t)f->n, sizeof *ni, cmp_nameidx);
-    for (int i = 0; i < f->n; i++) {
-        if (i && strcmp(ni[i].name, ni[i - 1].name) == 0) {
-            err_set("%s: bad safetensors header: duplicate tensor name '%s'", f->name, SHOWN(ni[i].name, nb));
-            goto out;
-        }
-        f->by_name[i] = ni[i].idx;
+    if (r1) {
+        err_set("%s: bad safetensors header: __metadata__: duplicate key '%s'", f->name, SHOWN(f->meta[dup].key, nb));
+        goto out;
+    }
+    if (r2) {
+        err_set("%s: bad safetensors header: duplicate tensor name '%s'", f->name, SHOWN(f->e[dup].name, nb));
+        goto out;
     }
     for (int i = 0; i < f->n; i++) sp[i] = (Span){f->e[i].begin, f->e[i].end, i};
     qsort(sp, (size_t)f->n, sizeof *sp, cmp_span);
@@ -509,7 +491,6 @@ static int check_file(StFile *f) {
     }
     rc = 0;
 out:
-    free(ni);
     free(sp);
     return rc;
 }
@@ -690,14 +671,7 @@ void st_close(StFile *f) {
 }
 
 int st_find(const StFile *f, const char *name) {
-    int lo = 0, hi = f->n - 1;
-    while (lo <= hi) {
-        int mid = lo + (hi - lo) / 2, c = strcmp(name, f->e[f->by_name[mid]].name);
-        if (c == 0) return f->by_name[mid];
-        if (c < 0) hi = mid - 1;
-        else lo = mid + 1;
-    }
-    return -1;
+    return wt_name_find(f->e, sizeof(StEntry), offsetof(StEntry, name), f->by_name, f->n, name);
 }
 
 const char *st_meta_get(const StFile *f, const char *key) {
@@ -807,83 +781,40 @@ int st_decode(const char *file, const char *tensor, StDType dt, const unsigned c
     return 0;
 }
 
-/* Entry i into out (float or int64_t, n elements). */
-static int read_conv(const StFile *f, int i, void *out, int64_t n, int to_f32, int flags) {
-    if (i < 0 || i >= f->n) {
-        err_set("%s: no tensor number %d", f->name, i);
-        return -1;
-    }
+/* The StFile as a named tensor source (lib/formats/weights.c reads and matches it). */
+static void src_entry(const void *ctx, int i, WtEntry *w) {
+    const StEntry *e = &((const StFile *)ctx)->e[i];
+    *w = (WtEntry){e->name, e->dtype, e->ndim, e->shape, e->numel, 0};
+}
+static int src_find(const void *ctx, const char *name) { return st_find(ctx, name); }
+static int src_read(const void *ctx, int i, int64_t k0, int64_t m, void *buf) {
+    const StFile *f = ctx;
     const StEntry *e = &f->e[i];
-    if (st_check_read(f->name, e->name, e->dtype, e->numel, n, to_f32, flags) < 0) return -1;
-    if (n == 0) return 0;
     size_t es = DTYPES[e->dtype].size;
-    if (HOST_LE && ((to_f32 && e->dtype == ST_F32) || (!to_f32 && e->dtype == ST_I64)))
-        return read_raw(f, e, 0, out, (size_t)n * es);
-    unsigned char buf[16384];
-    size_t per = sizeof buf / es;
-    for (int64_t k0 = 0; k0 < n; k0 += (int64_t)per) {
-        size_t m = (size_t)(n - k0) < per ? (size_t)(n - k0) : per;
-        if (read_raw(f, e, (uint64_t)k0 * es, buf, m * es) < 0 ||
-            st_decode(f->name, e->name, e->dtype, buf, m, out, k0, to_f32) < 0)
-            return -1;
-    }
-    return 0;
+    return read_raw(f, e, (uint64_t)k0 * es, buf, (size_t)m * es);
 }
 
-int st_read_f32(const StFile *f, int i, float *out, int64_t n, int flags) { return read_conv(f, i, out, n, 1, flags); }
+WtSource st_source(const StFile *f) { return (WtSource){f->name, f->n, f, src_entry, src_find, src_read}; }
 
-int st_read_i64(const StFile *f, int i, int64_t *out, int64_t n) { return read_conv(f, i, out, n, 0, 0); }
-
-int st_tensor_read(const char *file, const char *tensor, StDType dt, int ndim, const int64_t *shape, int64_t numel,
-                   int want, StReadFn read, const void *ctx, int i, Tensor *t) {
-    DType to = want == ST_WANT_NATURAL ? (st_dtype_is_float(dt) ? DT_F32 : DT_I64) : (DType)want;
-    if (to != DT_F32 && to != DT_I64) {
-        err_set("%s: bad dtype request %d", file, want);
-        return -1;
-    }
-    if (to == DT_I64 && st_check_read(file, tensor, dt, numel, numel, 0, 0) < 0) return -1;
-    if (tensor_alloc(t, to, ndim, shape) < 0) {
-        err_prefix(file);
-        return -1;
-    }
-    int rc = read(ctx, i, t->data, numel, to == DT_F32);
-    if (rc < 0) tensor_free(t);
-    return rc;
+int st_read_f32(const StFile *f, int i, float *out, int64_t n, int flags) {
+    WtSource s = st_source(f);
+    return wt_read(&s, i, out, n, 1, flags);
 }
 
-/* st_tensor_read's reader for an StFile: integers convert to float32 when asked */
-static int read_any(const void *ctx, int i, void *out, int64_t n, int to_f32) {
-    return read_conv(ctx, i, out, n, to_f32, ST_INT_OK);
+int st_read_i64(const StFile *f, int i, int64_t *out, int64_t n) {
+    WtSource s = st_source(f);
+    return wt_read(&s, i, out, n, 0, 0);
 }
 
 int st_read_tensor(const StFile *f, int i, int want, Tensor *t) {
-    memset(t, 0, sizeof *t);
-    if (i < 0 || i >= f->n) {
-        err_set("%s: no tensor number %d", f->name, i);
-        return -1;
-    }
-    const StEntry *e = &f->e[i];
-    return st_tensor_read(f->name, e->name, e->dtype, e->ndim, e->shape, e->numel, want, read_any, f, i, t);
+    WtSource s = st_source(f);
+    return wt_read_tensor(&s, i, want, t);
 }
 
 /* ---- parameter tables -------------------------------------------------------------------------- */
 
-/* The StFile as a named tensor source for the shared matcher (lib/formats/weights.c). */
-static void src_entry(const void *ctx, int i, WtEntry *w) {
-    const StEntry *e = &((const StFile *)ctx)->e[i];
-    w->name = e->name;
-    w->dtype = DTYPES[e->dtype].name;
-    w->is_float = st_dtype_is_float(e->dtype);
-    w->is_i64 = e->dtype == ST_I64;
-    w->ndim = e->ndim;
-    w->shape = e->shape;
-}
-static int src_find(const void *ctx, const char *name) { return st_find(ctx, name); }
-static int src_f32(const void *ctx, int i, float *out, int64_t n) { return st_read_f32(ctx, i, out, n, 0); }
-static int src_i64(const void *ctx, int i, int64_t *out, int64_t n) { return st_read_i64(ctx, i, out, n); }
-
 int st_load_params(const StFile *f, ParamTable *t, const StLoadOpts *o, StrList *problems) {
-    WtSource s = {f->name, f->n, f, src_entry, src_find, src_f32, src_i64};
+    WtSource s = st_source(f);
     return wt_load_params(&s, t, o, problems);
 }
 

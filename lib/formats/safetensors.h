@@ -50,14 +50,8 @@
 
 #define ST_MAX_HEADER (16u << 20) /* bytes; the reference reader allows 100 MB, real headers are KBs */
 #define ST_MAX_DIMS 8             /* == TENSOR_MAX_DIMS */
-#define ST_WANT_NATURAL (-1)      /* st_read_tensor: floats -> float32, integers and BOOL -> int64 */
 
-/* Every dtype of the format (safetensors 0.4). F8_E4M3 is torch.float8_e4m3fn. */
-typedef enum {
-    ST_BOOL, ST_U8, ST_I8, ST_U16, ST_I16, ST_U32, ST_I32, ST_U64, ST_I64,
-    ST_F8_E4M3, ST_F8_E5M2, ST_F16, ST_BF16, ST_F32, ST_F64, ST_NDTYPES
-} StDType;
-
+/* StDType, every dtype of the format (safetensors 0.4), is in weights.h: all formats share it. */
 const char *st_dtype_name(StDType dt); /* "F32", "BOOL", ... */
 size_t st_dtype_size(StDType dt);      /* bytes per element */
 int st_dtype_is_float(StDType dt);     /* F8_*, F16, BF16, F32, F64 */
@@ -98,31 +92,25 @@ void st_close(StFile *f);
 int st_find(const StFile *f, const char *name);             /* entry index or -1 */
 const char *st_meta_get(const StFile *f, const char *key);  /* NULL when absent */
 
-/* Read entry i into out, which holds exactly n elements (n must equal the entry's numel). Floats
- * convert to float32 (F64 rounds; F16/BF16/F8 are exact); integer and BOOL entries are refused unless
- * flags has ST_INT_OK. st_read_i64 takes integer and BOOL entries only (U64 above 2^63-1 and BOOL
- * bytes other than 0/1 are errors). Return 0, or -1 with err_set() naming the file and the tensor. */
-#define ST_INT_OK 1
+/* Entry i into out, which holds exactly n elements (n must equal the entry's numel): wt_read's
+ * conversions and checks (weights.h), with ST_INT_OK in flags for integer entries as float32;
+ * st_read_i64 takes integer and BOOL entries only. st_read_tensor: entry i as a new Tensor, want =
+ * DT_F32, DT_I64 or ST_WANT_NATURAL. Return 0, or -1 with err_set() naming the file and the tensor.
+ * st_source: F as a named tensor source (weights.h): the reads above are wt_read on it; valid while F
+ * is open. */
 int st_read_f32(const StFile *f, int i, float *out, int64_t n, int flags);
 int st_read_i64(const StFile *f, int i, int64_t *out, int64_t n);
-/* Entry i as a new Tensor: want = DT_F32 (any dtype, converted), DT_I64 (integers/BOOL only) or
- * ST_WANT_NATURAL. Returns 0 or -1 with err_set(). */
 int st_read_tensor(const StFile *f, int i, int want, Tensor *t);
+WtSource st_source(const StFile *f);
 
-/* The pieces of those reads that lib/formats/pth.c shares (its tensors have the same dtypes), with the same
- * messages ("FILE: tensor 'NAME' ..."):
+/* The dtype pieces of those reads, for weights.c's wt_read (the messages: "FILE: tensor 'NAME' ..."):
  *   st_check_read   a read of a tensor (dtype dt, numel elements) into n elements of float32 (to_f32;
  *                   integer dtypes too with ST_INT_OK) or int64: 0, or -1 with err_set();
  *   st_decode       m little-endian elements of dt at p into out[k0 .. k0 + m) (float or int64_t):
- *                   0, or -1 with err_set() for an element without an int64 value;
- *   st_tensor_read  st_read_tensor's frame: a Tensor as `want` asks, filled by read(ctx, i, data, numel,
- *                   to_f32) (which makes st_check_read's checks), freed again on error. */
+ *                   0, or -1 with err_set() for an element without an int64 value. */
 int st_check_read(const char *file, const char *tensor, StDType dt, int64_t numel, int64_t n, int to_f32, int flags);
 int st_decode(const char *file, const char *tensor, StDType dt, const unsigned char *p, size_t m, void *out, int64_t k0,
               int to_f32);
-typedef int (*StReadFn)(const void *ctx, int i, void *out, int64_t n, int to_f32);
-int st_tensor_read(const char *file, const char *tensor, StDType dt, int ndim, const int64_t *shape, int64_t numel,
-                   int want, StReadFn read, const void *ctx, int i, Tensor *t);
 
 /* ---- parameter tables ---------------------------------------------------------------------- */
 

@@ -6,6 +6,7 @@
 #include "formats/safetensors.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -66,6 +67,116 @@ void wt_shape_text(int ndim, const int64_t *shape, char *buf, size_t cap) {
     for (int d = 0; d < ndim && k < cap; d++)
         k += (size_t)snprintf(buf + k, cap - k, d ? ", %lld" : "%lld", (long long)shape[d]);
     if (k < cap) snprintf(buf + k, cap - k, "]");
+}
+
+/* ---- names ------------------------------------------------------------------------------------- */
+
+typedef struct {
+    const char *name;
+    int idx;
+} NameIdx;
+
+static int cmp_nameidx(const void *a, const void *b) {
+    return strcmp(((const NameIdx *)a)->name, ((const NameIdx *)b)->name);
+}
+
+static const char *name_at(const void *v, size_t stride, size_t off, int i) {
+    const char *p;
+    memcpy(&p, (const char *)v + (size_t)i * stride + off, sizeof p);
+    return p;
+}
+
+int wt_name_index(const void *v, size_t stride, size_t off, int n, int *by_name, int *dup) {
+    NameIdx *ni = malloc(sizeof *ni * (n > 0 ? (size_t)n : 1));
+    if (!ni) return -1;
+    for (int i = 0; i < n; i++) ni[i] = (NameIdx){name_at(v, stride, off, i), i};
+    qsort(ni, (size_t)(n > 0 ? n : 0), sizeof *ni, cmp_nameidx);
+    int rc = 0;
+    for (int i = 0; i < n; i++) {
+        if (i && strcmp(ni[i].name, ni[i - 1].name) == 0) {
+            *dup = ni[i].idx;
+            rc = 1;
+            break;
+        }
+        if (by_name) by_name[i] = ni[i].idx;
+    }
+    free(ni);
+    return rc;
+}
+
+int wt_name_find(const void *v, size_t stride, size_t off, const int *by_name, int n, const char *key) {
+    int lo = 0, hi = n - 1;
+    while (lo <= hi) {
+        int mid = lo + (hi - lo) / 2, c = strcmp(key, name_at(v, stride, off, by_name[mid]));
+        if (c == 0) return by_name[mid];
+        if (c < 0) hi = mid - 1;
+        else lo = mid + 1;
+    }
+    return -1;
+}
+
+/* ---- reading ----------------------------------------------------------------------------------- */
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+#define HOST_LE 0
+#else
+#define HOST_LE 1
+#endif
+
+int wt_read(const WtSource *s, int i, void *out, int64_t n, int to_f32, int flags) {
+    if (i < 0 || i >= s->n) {
+        err_set("%s: no tensor number %d", s->file, i);
+        return -1;
+    }
+    WtEntry e;
+    s->entry(s->ctx, i, &e);
+    if (st_check_read(s->file, e.name, e.dtype, e.numel, n, to_f32, flags) < 0) return -1;
+    if (n == 0) return 0;
+    size_t es = st_dtype_size(e.dtype);
+    if (HOST_LE && ((to_f32 && e.dtype == ST_F32) || (!to_f32 && e.dtype == ST_I64)))
+        return s->read(s->ctx, i, 0, n, out); /* the bytes are the values */
+    unsigned char stack[16384], *buf = stack;
+    size_t per = sizeof stack / es;
+    if (e.whole) { /* a strided view: gathered in one piece */
+        per = (size_t)n;
+        if (!(buf = malloc((size_t)n * es))) {
+            char nb[200];
+            err_set("%s: tensor '%s': out of memory", s->file, wt_shown(e.name, nb, sizeof nb));
+            return -1;
+        }
+    }
+    int rc = 0;
+    for (int64_t k0 = 0; rc == 0 && k0 < n; k0 += (int64_t)per) {
+        size_t m = (size_t)(n - k0) < per ? (size_t)(n - k0) : per;
+        rc = s->read(s->ctx, i, k0, (int64_t)m, buf) < 0 || st_decode(s->file, e.name, e.dtype, buf, m, out, k0, to_f32) < 0
+                 ? -1
+                 : 0;
+    }
+    if (buf != stack) free(buf);
+    return rc;
+}
+
+int wt_read_tensor(const WtSource *s, int i, int want, Tensor *t) {
+    memset(t, 0, sizeof *t);
+    if (i < 0 || i >= s->n) {
+        err_set("%s: no tensor number %d", s->file, i);
+        return -1;
+    }
+    WtEntry e;
+    s->entry(s->ctx, i, &e);
+    DType to = want == ST_WANT_NATURAL ? (st_dtype_is_float(e.dtype) ? DT_F32 : DT_I64) : (DType)want;
+    if (to != DT_F32 && to != DT_I64) {
+        err_set("%s: bad dtype request %d", s->file, want);
+        return -1;
+    }
+    if (to == DT_I64 && st_check_read(s->file, e.name, e.dtype, e.numel, e.numel, 0, 0) < 0) return -1;
+    if (tensor_alloc(t, to, e.ndim, e.shape) < 0) {
+        err_prefix(s->file);
+        return -1;
+    }
+    int rc = wt_read(s, i, t->data, e.numel, to == DT_F32, ST_INT_OK);
+    if (rc < 0) tensor_free(t);
+    return rc;
 }
 
 /* ---- matching a source against a table --------------------------------------------------------- */
@@ -162,8 +273,8 @@ int wt_load_params(const WtSource *s, ParamTable *t, const StLoadOpts *o, StrLis
         WtEntry e;
         s->entry(s->ctx, j, &e);
         int bad = 0;
-        if (p->kind == PARAM_COUNT ? !e.is_i64 : !e.is_float) {
-            report(&r, P_DTYPE, "%s: file %s, model needs %s", SHOWN(p->name, nb), e.dtype,
+        if (p->kind == PARAM_COUNT ? e.dtype != ST_I64 : !st_dtype_is_float(e.dtype)) {
+            report(&r, P_DTYPE, "%s: file %s, model needs %s", SHOWN(p->name, nb), st_dtype_name(e.dtype),
                    p->kind == PARAM_COUNT ? "I64" : "a float dtype (F32, F16, BF16, F64)");
             bad = 1;
         }
@@ -182,7 +293,7 @@ int wt_load_params(const WtSource *s, ParamTable *t, const StLoadOpts *o, StrLis
         if (used[j] || o->allow_unexpected || skipped(o, e.name)) continue;
         char nb[200], fs[200];
         wt_shape_text(e.ndim, e.shape, fs, sizeof fs);
-        report(&r, P_UNEXPECTED, "%s (%s %s)", SHOWN(e.name, nb), e.dtype, fs);
+        report(&r, P_UNEXPECTED, "%s (%s %s)", SHOWN(e.name, nb), st_dtype_name(e.dtype), fs);
     }
     if (report_fail(s->file, &r, problems) < 0) goto out;
     /* everything matches: load, keeping a copy to restore if a read fails half-way */
@@ -200,9 +311,9 @@ int wt_load_params(const WtSource *s, ParamTable *t, const StLoadOpts *o, StrLis
         const ParamEntry *p = &t->e[i];
         if (src[i] < 0) continue;
         if (p->kind != PARAM_COUNT) {
-            if (s->read_f32(s->ctx, src[i], params_data(t, i), (int64_t)p->numel) < 0) goto restore;
+            if (wt_read(s, src[i], params_data(t, i), (int64_t)p->numel, 1, 0) < 0) goto restore;
         } else {
-            if (s->read_i64(s->ctx, src[i], ibuf, (int64_t)p->numel) < 0) goto restore;
+            if (wt_read(s, src[i], ibuf, (int64_t)p->numel, 0, 0) < 0) goto restore;
             for (size_t k = 0; k < p->numel; k++) params_data(t, i)[k] = (float)ibuf[k];
         }
     }

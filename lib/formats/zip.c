@@ -2,9 +2,11 @@
 #include "formats/zip.h"
 
 #include "core/error.h"
+#include "formats/weights.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -80,15 +82,6 @@ static int cmp_span(const void *a, const void *b) {
     return x->b < y->b ? -1 : x->b > y->b;
 }
 
-typedef struct {
-    const char *name;
-    int idx;
-} NameIdx;
-
-static int cmp_name(const void *a, const void *b) {
-    return strcmp(((const NameIdx *)a)->name, ((const NameIdx *)b)->name);
-}
-
 /* A ZIP64 extended information field in an extra block: replaces the 32-bit fields that hold the
  * escape value, in the order usize, csize, offset, disk. */
 static int zip64_extra(const ZipFile *z, const char *nm, const unsigned char *x, size_t xn, uint64_t *usize,
@@ -138,7 +131,6 @@ static int parse(ZipFile *z) {
     const uint64_t size = z->size;
     unsigned char *tail = NULL, *cd = NULL;
     Span *sp = NULL;
-    NameIdx *ni = NULL;
     int rc = -1;
     if (size < EOCD_LEN) {
         err_set("%s: not a zip archive: %llu bytes", z->name, (unsigned long long)size);
@@ -346,28 +338,22 @@ static int parse(ZipFile *z) {
                           sizeof nb2));
             goto out;
         }
-    ni = malloc(sizeof *ni * (z->n ? (size_t)z->n : 1));
-    if (!ni) {
+    int dup, r = wt_name_index(z->e, sizeof(ZipEntry), offsetof(ZipEntry, name), z->n, z->by_name, &dup);
+    if (r < 0) {
         err_set("%s: out of memory", z->name);
         goto out;
     }
-    for (int i = 0; i < z->n; i++) ni[i] = (NameIdx){z->e[i].name, i};
-    qsort(ni, (size_t)z->n, sizeof *ni, cmp_name);
-    for (int i = 0; i < z->n; i++) {
-        if (i && strcmp(ni[i].name, ni[i - 1].name) == 0) {
-            char nb[160];
-            err_set("%s: bad zip archive: duplicate entry '%s'", z->name,
-                    shown((const unsigned char *)ni[i].name, strlen(ni[i].name), nb, sizeof nb));
-            goto out;
-        }
-        z->by_name[i] = ni[i].idx;
+    if (r) {
+        char nb[160];
+        err_set("%s: bad zip archive: duplicate entry '%s'", z->name,
+                shown((const unsigned char *)z->e[dup].name, strlen(z->e[dup].name), nb, sizeof nb));
+        goto out;
     }
     rc = 0;
 out:
     free(tail);
     free(cd);
     free(sp);
-    free(ni);
     return rc;
 }
 
@@ -422,14 +408,7 @@ void zip_close(ZipFile *z) {
 }
 
 int zip_find(const ZipFile *z, const char *name) {
-    int lo = 0, hi = z->n - 1;
-    while (lo <= hi) {
-        int mid = lo + (hi - lo) / 2, c = strcmp(name, z->e[z->by_name[mid]].name);
-        if (c == 0) return z->by_name[mid];
-        if (c < 0) hi = mid - 1;
-        else lo = mid + 1;
-    }
-    return -1;
+    return wt_name_find(z->e, sizeof(ZipEntry), offsetof(ZipEntry, name), z->by_name, z->n, name);
 }
 
 int zip_read(const ZipFile *z, int i, uint64_t off, void *buf, size_t n) {
