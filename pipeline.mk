@@ -46,7 +46,8 @@ Variables (current value):
   TRAIN_OPTS_<model>   cnntrain options for that model only, after TRAIN_OPTS
   ARCH_<model>    its architecture (default: the model's name)
   EVAL_OPTS=$(EVAL_OPTS)   cnneval options (--top-k K)
-  SCAN=$(SCAN)   long recordings to scan (a folder, searched recursively, or one file); empty: no scan
+  SCAN=$(SCAN)   long recordings to scan: a folder (searched recursively), one recording, or a list
+                  (one path a line, or a TSV with a path column; scanned in its order); empty: no scan
   SCAN_MODEL=$(SCAN_MODEL)   (or MODEL=) the model that scans: a name of MODELS or a .safetensors path
   SCAN_OPTS=$(SCAN_OPTS)   cnneval --scan options: --overlap F, --threshold T, --classes a,b, --csv
   SCAN_SHARD=$(SCAN_SHARD)   seconds of audio per scan job (runs of recordings in order; a longer
@@ -470,12 +471,17 @@ check: $(OUT)/counts.tsv
 # each recording a dependency (or its link in $(OUT)/links/scan/, as for DATA).
 define SYNC_SCAN
 $(PATH_SETUP); scan=$(call shq,$(SCAN)); [ "$$scan" = / ] || scan=$${scan%/};
-table=$$( { if [ -d "$$scan" ]; then find -L "$$scan" -type f -print0 | tr '\n\t\0' '\001\002\n' | grep -iE '$(AUDIO_RE)';
-            elif [ -e "$$scan" ]; then printf '%s\n' "$$scan"; fi; } | sort | awk -v root="$$scan/" '
+table=$$( { if [ -d "$$scan" ]; then find -L "$$scan" -type f -print0 | tr '\n\t\0' '\001\002\n' | grep -iE '$(AUDIO_RE)' | sort;
+            elif [ -f "$$scan" ] && ! printf '%s' "$$scan" | grep -qiE '$(AUDIO_RE)'; then
+              awk -F'\t' 'NR == 1 && NF > 1 { for (i = 1; i <= NF; i++) if ($$i == "path") p = i;
+                  if (!p) { print "!" FILENAME ": a TSV list needs a path column"; exit } next };
+                { f = p ? $$p : $$0 }; f != "" { if (seen[f]++) { print "!" f ": listed twice in " FILENAME; exit } print f }' "$$scan";
+            elif [ -e "$$scan" ]; then printf '%s\n' "$$scan"; fi; } | awk -v root="$$scan/" '
     $(BADNAME_AWK);
     $(KEY_AWK);
+    /^!/ { print; exit };
     (e = badname($$0)) != "" { print e; exit };
-    { r = index($$0, root) == 1 ? substr($$0, length(root) + 1) : $$0; print $$0 "\t" key($$0, r) }' );
+    { r = index($$0, root) == 1 ? substr($$0, length(root) + 1) : $$0; sub(/^\/+/, "", r); gsub(/\.\.\//, "__/", r); print $$0 "\t" key($$0, r) }' );
 case $$table in '!'*) printf '%s\n' "$${table%%$$'\n'*}"; exit 0;; esac;
 mkdir -p "$$out" || { echo "!$$out: cannot create the output folder"; exit 0; };
 $(call WRITE_IF_CHANGED,$$out/scan.list) || :;

@@ -306,6 +306,9 @@ po scan SCAN="$W/long dir" >"$W/log" 2>&1; rc=$?
 po -q scan SCAN="$W/long dir" && ok "odd names: make -q scan: up to date" || notok "odd names: scan out of date after a scan"
 touch "$W/long dir/site (A)/2023-06-01 05:00:00.wav"
 po -q scan SCAN="$W/long dir" >/dev/null 2>&1 && notok "odd names: a touched long recording is not seen" || ok "odd names: a touched long recording scans again"
+printf '%s\n' "$W/long dir/site (A)/2023-06-01 05:00:00.wav" "$W/long dir/-early.wav" > "$W/scan list.txt"
+po scan SCAN="$W/scan list.txt" >"$W/log" 2>&1 && [ "$(tail -n +2 "$OO/scan/results.tsv" | cut -f1 | uniq)" = "$(cat "$W/scan list.txt")" ] \
+    && ok "make scan SCAN=a list (itself so named): its recordings scanned in the list's order" || notok "scan list: $(tail -3 "$W/log")"
 po all SCAN="$W/long dir" >"$W/log" 2>&1 && grep -q 'id="scan' "$OO/report.html" && ok "odd names: the report with the scan" \
     || notok "odd names: report with scan: $(tail -2 "$W/log")"
 # a list with such paths, itself named with spaces and parentheses; OUT's default made safe
