@@ -23,6 +23,10 @@ static void usage(FILE *f) {
             "                          '^[0-9]+_([a-z]+)_' (a group never straddles two splits)\n"
             "  -m, --test-match REGEX  files whose name matches REGEX are the test set\n"
             "  -t, --test-list FILE    files named in FILE (compared by base name) are the test set\n"
+            "  -k, --folds K           K-fold cross-validation instead (2..30): OUTDIR/folds.tsv (path label\n"
+            "                          index group fold) and for each fold k OUTDIR/foldk/ with test.tsv = fold k\n"
+            "                          and train.tsv/val.tsv from the other folds by --ratios' train/val\n"
+            "                          (its test part is ignored); stratified, groups whole, stable\n"
             "  -s, --seed N            seed of the order in which groups are placed (default 42)\n"
             "  -f, --fresh             ignore the splits an earlier run left in OUTDIR\n"
             "  -q, --quiet             no summary on stderr\n"
@@ -41,20 +45,69 @@ static int usage_error(const char *fmt, const char *arg) {
     return EXIT_USAGE;
 }
 
+/* --folds K: the folds, then each fold's split (test = the fold, train/val from the others, each
+ * kept where an earlier run put it), then folds.tsv last (written only when every fold's tables are). */
+static int run_folds(SplitSet *s, int K, const double ratios_in[SPLIT_N], uint64_t seed, int fresh, int quiet,
+                     const char *outdir) {
+    double ratios[SPLIT_N] = {ratios_in[SPLIT_TRAIN], ratios_in[SPLIT_VAL], 0};
+    long per_fold[30];
+    size_t plen = strlen(outdir) + 32;
+    char *path = malloc(plen);
+    if (!path || mkdir_p(outdir, NULL, NULL) < 0) goto fail;
+    snprintf(path, plen, "%s/folds.tsv", outdir);
+    if (!fresh && split_read_prior_folds(s, path) < 0) goto fail;
+    if (split_folds(s, K, seed, per_fold) < 0) goto fail;
+    s->fixed = 1;
+    for (int k = 1; k <= K; k++) {
+        SplitStats st;
+        memset(&st, 0, sizeof st);
+        for (size_t i = 0; i < s->n; i++) {
+            SplitFile *f = &s->files[i];
+            f->fixed_test = f->fold == k;
+            f->split = -1;
+            f->prior = f->is_new = 0;
+        }
+        s->prior_read = 0;
+        snprintf(path, plen, "%s/fold%d", outdir, k);
+        if ((!fresh && split_read_prior(s, path) < 0) || split_assign(s, ratios, seed, &st) < 0 ||
+            split_write(s, &st, path) < 0) {
+            split_stats_free(&st);
+            goto fail;
+        }
+        for (int c = 0; c < s->nclasses; c++)
+            for (int sp = 0; sp < SPLIT_N; sp++)
+                if ((ratios[sp] > 0 || sp == SPLIT_TEST) && st.per_class[c * SPLIT_N + sp] == 0)
+                    diag_warn("fold %d: class '%s' has no files in %s", k, s->classes[c], split_names[sp]);
+        if (!quiet)
+            fprintf(stderr, "%s: fold %d: test %ld, train %ld, val %ld files\n", diag_program(), k, st.files[SPLIT_TEST],
+                    st.files[SPLIT_TRAIN], st.files[SPLIT_VAL]);
+        split_stats_free(&st);
+    }
+    snprintf(path, plen, "%s/folds.tsv", outdir);
+    if (split_write_folds(s, path) < 0) goto fail;
+    free(path);
+    return EXIT_OK;
+fail:
+    diag_error("%s", err_msg());
+    free(path);
+    return EXIT_DATA;
+}
+
 int main(int argc, char **argv) {
     outfile_install_cleanup();
     diag_set_program("splitset");
     const char *ratios_text = "70/15/15", *group_pat = NULL, *match_pat = NULL, *test_list = NULL;
     uint64_t seed = 42;
-    int fresh = 0, quiet = 0;
+    int fresh = 0, quiet = 0, folds = 0;
     static const struct option longopts[] = {
         {"ratios", required_argument, NULL, 'r'},     {"group", required_argument, NULL, 'g'},
         {"test-match", required_argument, NULL, 'm'}, {"test-list", required_argument, NULL, 't'},
         {"seed", required_argument, NULL, 's'},       {"fresh", no_argument, NULL, 'f'},
         {"quiet", no_argument, NULL, 'q'},            {"help", no_argument, NULL, 'h'},
+        {"folds", required_argument, NULL, 'k'},
         {NULL, 0, NULL, 0}};
     int c;
-    while ((c = getopt_long(argc, argv, "r:g:m:t:s:fqh", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "r:g:m:t:s:k:fqh", longopts, NULL)) != -1) {
         switch (c) {
         case 'r': ratios_text = optarg; break;
         case 'g': group_pat = optarg; break;
@@ -72,6 +125,16 @@ int main(int argc, char **argv) {
             break;
         }
         case 'f': fresh = 1; break;
+        case 'k': {
+            char *end;
+            long v = strtol(optarg, &end, 10);
+            if (!optarg[0] || *end || v < 2 || v > 30) {
+                diag_error("--folds: '%s' is not a number of folds from 2 to 30", optarg);
+                return EXIT_USAGE;
+            }
+            folds = (int)v;
+            break;
+        }
         case 'q': quiet = 1; break;
         case 'h': usage(stdout); return fflush(stdout) == 0 && !ferror(stdout) ? EXIT_OK : EXIT_DATA;
         default: return usage_error(NULL, NULL); /* getopt has said what was wrong */
@@ -92,6 +155,14 @@ int main(int argc, char **argv) {
     double ratios[SPLIT_N];
     if (split_parse_ratios(ratios_text, ratios) < 0) {
         diag_error("%s", err_msg());
+        return EXIT_USAGE;
+    }
+    if (folds && (match_pat || test_list)) {
+        diag_error("--folds and a fixed test set (--test-match, --test-list) do not go together");
+        return EXIT_USAGE;
+    }
+    if (folds && !(ratios[SPLIT_TRAIN] > 0)) {
+        diag_error("--ratios: '%s': with --folds, train must be above zero", ratios_text);
         return EXIT_USAGE;
     }
     if ((match_pat || test_list) && !(ratios[SPLIT_TRAIN] > 0) && !(ratios[SPLIT_VAL] > 0)) {
@@ -129,6 +200,10 @@ int main(int argc, char **argv) {
             diag_warn("%s: %ld name%s match%s no file (e.g. '%s')", tl, missing, missing == 1 ? "" : "s",
                       missing == 1 ? "es" : "", example);
         if (marked == 0 && !match_pat) diag_warn("%s: no file is named in it; the test set is empty", tl);
+    }
+    if (folds) {
+        rc = run_folds(&s, folds, ratios, seed, fresh, quiet, outdir);
+        goto done;
     }
     if (!fresh && split_read_prior(&s, outdir) < 0) goto fail;
     if (split_assign(&s, ratios, seed, &st) < 0) goto fail;

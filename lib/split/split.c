@@ -525,6 +525,45 @@ static const char *unit_name(SplitFile *const *fp, const Unit *u, char *buf, siz
     return buf;
 }
 
+/* Units: runs of one group key in the sorted files, or single files without a group, each with the
+ * seeded hash of its key (group key, or the file's stem). fp and units hold s->n + 1 entries; *stems
+ * (freed by the caller) holds the stems. */
+static int make_units(SplitSet *s, uint64_t seed, SplitFile **fp, Unit *units, size_t *nunits, char **stems_out) {
+    for (size_t i = 0; i < s->n; i++) fp[i] = &s->files[i];
+    qsort(fp, s->n, sizeof *fp, cmp_files);
+    size_t nu = 0, stem_bytes = 1;
+    for (size_t i = 0; i < s->n;) {
+        size_t j = i + 1;
+        if (fp[i]->group)
+            while (j < s->n && fp[j]->group && strcmp(fp[j]->group, fp[i]->group) == 0) j++;
+        else
+            stem_bytes += strlen(fp[i]->path) + 1;
+        units[nu].first = i;
+        units[nu].count = j - i;
+        units[nu].split = -1;
+        units[nu].path = fp[i]->path;
+        nu++;
+        i = j;
+    }
+    char *stems = *stems_out = malloc(stem_bytes);
+    if (!stems) return oom(s->input);
+    size_t so = 0;
+    for (size_t u = 0; u < nu; u++) {
+        SplitFile *f = fp[units[u].first];
+        if (f->group) {
+            units[u].key = f->group;
+        } else {
+            units[u].key = split_group_of(s, (size_t)(f - s->files), stems + so, strlen(f->path) + 1);
+            so += strlen(stems + so) + 1;
+        }
+        Rng r;
+        rng_derive(&r, seed, hash_string(units[u].key));
+        units[u].order = rng_next(&r);
+    }
+    *nunits = nu;
+    return 0;
+}
+
 int split_parse_ratios(const char *text, double ratios[SPLIT_N]) {
     const char *p = text;
     double sum = 0;
@@ -572,39 +611,8 @@ int split_assign(SplitSet *s, const double ratios[SPLIT_N], uint64_t seed, Split
     char nb[700], eb[600], eb2[600];
     if (!fp || !units || !target || !assigned || !tot || !fixed_tot || !st->per_class) { oom(s->input); goto done; }
 
-    /* units: runs of one group key in the sorted files, or single files without a group */
-    for (size_t i = 0; i < s->n; i++) fp[i] = &s->files[i];
-    qsort(fp, s->n, sizeof *fp, cmp_files);
-    size_t nu = 0, stem_bytes = 1;
-    for (size_t i = 0; i < s->n;) {
-        size_t j = i + 1;
-        if (fp[i]->group)
-            while (j < s->n && fp[j]->group && strcmp(fp[j]->group, fp[i]->group) == 0) j++;
-        else
-            stem_bytes += strlen(fp[i]->path) + 1;
-        units[nu].first = i;
-        units[nu].count = j - i;
-        units[nu].split = -1;
-        units[nu].path = fp[i]->path;
-        nu++;
-        i = j;
-    }
-    /* the key that orders a unit: its group key, or its file's stem */
-    stems = malloc(stem_bytes);
-    if (!stems) { oom(s->input); goto done; }
-    size_t so = 0;
-    for (size_t u = 0; u < nu; u++) {
-        SplitFile *f = fp[units[u].first];
-        if (f->group) {
-            units[u].key = f->group;
-        } else {
-            units[u].key = split_group_of(s, (size_t)(f - s->files), stems + so, strlen(f->path) + 1);
-            so += strlen(stems + so) + 1;
-        }
-        Rng r;
-        rng_derive(&r, seed, hash_string(units[u].key));
-        units[u].order = rng_next(&r);
-    }
+    size_t nu = 0;
+    if (make_units(s, seed, fp, units, &nu, &stems) < 0) goto done;
 
     /* class totals and targets, scaled by the sum R of the ratios in play so that integer ratios give
      * exact arithmetic (and exact ties) */
@@ -791,6 +799,144 @@ int split_write(const SplitSet *s, const SplitStats *st, const char *outdir) {
 done:
     for (int k = 0; k < opened; k++) outfile_abort(&o[k]);
     if (rc < 0 && created) rmdir(outdir);
+    free(fp);
+    free(buf);
+    return rc;
+}
+
+/* ---- cross-validation folds ---------------------------------------------------------------------------- */
+
+int split_read_prior_folds(SplitSet *s, const char *file) {
+    for (size_t i = 0; i < s->n; i++) s->files[i].prior_fold = 0;
+    struct stat sb;
+    if (stat(file, &sb) != 0) {
+        if (errno == ENOENT || errno == ENOTDIR) return 0;
+        err_set("%s: cannot read: %s", file, strerror(errno));
+        return -1;
+    }
+    Tsv t;
+    if (tsv_read(file, &t) < 0) return -1;
+    int cp = tsv_col(&t, "path"), cg = tsv_col(&t, "group"), cf = tsv_col(&t, "fold"), rc = -1;
+    Prior *paths = calloc(t.nrows + 1, sizeof *paths), *groups = calloc(t.nrows + 1, sizeof *groups);
+    size_t np = 0, ng = 0;
+    if (!paths || !groups) { oom(file); goto done; }
+    if (cp < 0 || cf < 0) {
+        err_set("%s: an earlier folds table without path and fold columns (use --fresh to ignore it)", file);
+        goto done;
+    }
+    for (size_t i = 0; i < t.nrows; i++) {
+        char *end;
+        long k = strtol(t.rows[i][cf], &end, 10);
+        if (*end || k < 1 || k > 30) {
+            err_set("%s: line %zu: fold '%s' is not a number from 1 to 30 (use --fresh to ignore the table)", file, i + 2,
+                    t.rows[i][cf]);
+            goto done;
+        }
+        paths[np].key = t.rows[i][cp];
+        paths[np++].mask = 1 << (k - 1);
+        if (cg >= 0 && t.rows[i][cg][0]) {
+            groups[ng].key = t.rows[i][cg];
+            groups[ng++].mask = 1 << (k - 1);
+        }
+    }
+    np = merge_prior(paths, np);
+    ng = merge_prior(groups, ng);
+    for (size_t i = 0; i < s->n; i++) {
+        SplitFile *f = &s->files[i];
+        f->prior_fold = lookup_prior(paths, np, f->path); /* a mask here; split_folds reads it */
+        if (f->group) f->prior_fold |= lookup_prior(groups, ng, f->group);
+    }
+    rc = 0;
+done:
+    free(paths);
+    free(groups);
+    tsv_free(&t);
+    return rc;
+}
+
+int split_folds(SplitSet *s, int K, uint64_t seed, long *per_fold) {
+    if (K < 2 || K > 30) {
+        err_set("--folds: %d folds (2 to 30)", K);
+        return -1;
+    }
+    int C = s->nclasses, rc = -1;
+    SplitFile **fp = malloc((s->n + 1) * sizeof *fp);
+    Unit *units = malloc((s->n + 1) * sizeof *units);
+    char *stems = NULL;
+    long *tot = calloc((size_t)C, sizeof *tot), *assigned = calloc((size_t)C * K, sizeof *assigned);
+    char nb[700];
+    if (!fp || !units || !tot || !assigned) { oom(s->input); goto done; }
+    size_t nu = 0;
+    if (make_units(s, seed, fp, units, &nu, &stems) < 0) goto done;
+    for (size_t i = 0; i < s->n; i++) tot[s->files[i].cls]++;
+    /* units an earlier run placed keep their fold */
+    for (size_t u = 0; u < nu; u++) {
+        int mask = 0;
+        for (size_t k = units[u].first; k < units[u].first + units[u].count; k++) mask |= fp[k]->prior_fold;
+        mask &= (1 << K) - 1; /* folds past K (K was larger) are placed anew */
+        if (mask & (mask - 1)) {
+            err_set("%s: the earlier folds put %s in two folds (use --fresh to fold again)", s->input,
+                    unit_name(fp, &units[u], nb, sizeof nb));
+            goto done;
+        }
+        units[u].split = -1;
+        for (int f = 0; mask && f < K; f++)
+            if (mask == 1 << f) units[u].split = f;
+        if (units[u].split >= 0)
+            for (size_t k = units[u].first; k < units[u].first + units[u].count; k++)
+                assigned[fp[k]->cls * K + units[u].split]++;
+    }
+    /* the others in seeded hash order, to the largest deficit: target tot/K, compared as tot - K*assigned */
+    qsort(units, nu, sizeof *units, cmp_units);
+    for (size_t u = 0; u < nu; u++) {
+        if (units[u].split >= 0) continue;
+        int best = 0;
+        long best_d = 0;
+        for (int f = 0; f < K; f++) {
+            long d = 0;
+            for (size_t k = units[u].first; k < units[u].first + units[u].count; k++)
+                d += tot[fp[k]->cls] - (long)K * assigned[fp[k]->cls * K + f];
+            if (f == 0 || d > best_d) { best = f; best_d = d; }
+        }
+        units[u].split = best;
+        for (size_t k = units[u].first; k < units[u].first + units[u].count; k++) assigned[fp[k]->cls * K + best]++;
+    }
+    if (per_fold) memset(per_fold, 0, sizeof(long) * (size_t)K);
+    for (size_t u = 0; u < nu; u++)
+        for (size_t k = units[u].first; k < units[u].first + units[u].count; k++) {
+            fp[k]->fold = units[u].split + 1;
+            if (per_fold) per_fold[units[u].split]++;
+        }
+    rc = 0;
+done:
+    free(fp);
+    free(units);
+    free(stems);
+    free(tot);
+    free(assigned);
+    return rc;
+}
+
+int split_write_folds(const SplitSet *s, const char *file) {
+    SplitFile **fp = malloc((s->n + 1) * sizeof *fp);
+    size_t maxlen = 0;
+    for (size_t i = 0; i < s->n; i++)
+        if (strlen(s->files[i].path) > maxlen) maxlen = strlen(s->files[i].path);
+    char *buf = malloc(maxlen + 1);
+    OutFile o;
+    int rc = -1;
+    if (!fp || !buf) { oom(file); goto done; }
+    for (size_t i = 0; i < s->n; i++) fp[i] = &s->files[i];
+    qsort(fp, s->n, sizeof *fp, cmp_by_path);
+    if (outfile_open(&o, file) < 0) goto done;
+    fputs("path\tlabel\tindex\tgroup\tfold\n", o.f);
+    for (size_t i = 0; i < s->n; i++) {
+        const SplitFile *x = fp[i];
+        fprintf(o.f, "%s\t%s\t%d\t%s\t%d\n", x->path, s->classes[x->cls], x->cls,
+                split_group_of(s, (size_t)(x - s->files), buf, maxlen + 1), x->fold);
+    }
+    rc = outfile_commit(&o);
+done:
     free(fp);
     free(buf);
     return rc;

@@ -44,6 +44,8 @@ typedef struct SplitFile {
     int prior;      /* bit mask (1 << split) of splits an earlier run put this file's unit in */
     int split;      /* SPLIT_*, or -1 before split_assign */
     int is_new;     /* placed by the rule, not kept from an earlier run */
+    int fold;       /* 1..K after split_folds, 0 before */
+    int prior_fold; /* the fold an earlier run put this file's unit in (split_read_prior_folds), 0: none */
 } SplitFile;
 
 typedef struct SplitSet {
@@ -105,6 +107,20 @@ int split_parse_ratios(const char *text, double ratios[SPLIT_N]);
 
 /* The group column written for file i: its group key, or its base name without the extension. */
 const char *split_group_of(const SplitSet *s, size_t i, char *buf, size_t cap);
+
+/* ---- cross-validation folds ----
+ * split_folds puts every unit into one of K folds by the rule of split_assign with K equal ratios:
+ * units in the order of the seeded hash of their key, each to the fold with the largest deficit (sum
+ * over the unit's files of target - assigned, target = the class's files / K), ties to the lowest fold;
+ * so folds are stratified by class, a group never spans two folds, and a unit's fold never depends on
+ * which other files exist. With split_read_prior_folds first, a unit an earlier run put in fold k <= K
+ * keeps it (stable when recordings are added); a unit earlier in two folds is an error. per_fold (K
+ * longs, may be NULL) gets the files per fold. */
+int split_folds(SplitSet *s, int K, uint64_t seed, long *per_fold);
+/* Read FILE (OUTDIR/folds.tsv of an earlier run) if it exists: sets prior_fold by path or group. */
+int split_read_prior_folds(SplitSet *s, const char *file);
+/* FILE: path label index group fold (1-based), rows sorted by path; through outfile. */
+int split_write_folds(const SplitSet *s, const char *file);
 
 /* Write OUTDIR/{train,val,test}.tsv (path label index group, rows sorted by path) and classes.tsv
  * (index name train val test). OUTDIR is created (one level) when missing. All four files are written to

@@ -291,6 +291,41 @@ else
     skip "FSDD speaker split: no $SHARED/data/fsdd"
     skip "FSDD official split: no $SHARED/data/fsdd"
 fi
+# ---- --folds K: cross-validation folds ----------------------------------------------------------------------
+rm -rf cvd && for c in ant bee cow; do mkclass cvd/$c 10 $c; done
+mkclass cvd/dog 7 dog
+"$S" -q --folds 5 cvd cv1 2>cv.err; rc=$?
+[ $rc = 0 ] && [ -s cv1/folds.tsv ] && for k in 1 2 3 4 5; do [ -s cv1/fold$k/test.tsv ] || rc=9; done
+[ $rc = 0 ] && [ "$(head -1 cv1/folds.tsv)" = "path${TAB}label${TAB}index${TAB}group${TAB}fold" ] \
+    && [ "$(tail -n +2 cv1/folds.tsv | wc -l)" = 37 ] && ok "--folds 5: folds.tsv (path label index group fold) and fold1..fold5" \
+    || notok "--folds 5: rc=$rc $(cat cv.err) $(ls cv1)"
+bad=""
+for k in 1 2 3 4 5; do
+    want=$(awk -F'\t' -v k=$k 'NR > 1 && $5 == k { print $1 }' cv1/folds.tsv | sort)
+    [ "$(tail -n +2 cv1/fold$k/test.tsv | cut -f1 | sort)" = "$want" ] || bad="$bad fold$k-test"
+    [ "$(rows cv1/fold$k | cut -f1)" = "$(tail -n +2 cv1/folds.tsv | cut -f1 | sort)" ] || bad="$bad fold$k-cover"
+    [ "$(rows cv1/fold$k | cut -f1 | uniq -d)" = "" ] || bad="$bad fold$k-twice"
+done
+[ -z "$bad" ] && ok "each fold's test.tsv is that fold; its train/val/test hold every file once" || notok "folds:$bad"
+strat=$(awk -F'\t' 'NR > 1 { n[$2, $5]++; tot[$2]++ } END { for (c in tot) for (k = 1; k <= 5; k++) { d = n[c, k] - tot[c] / 5; if (d > 1 || d < -1) print c, k, n[c, k] } }' cv1/folds.tsv)
+[ -z "$strat" ] && ok "--folds: stratified (every class within one file of its share in every fold)" || notok "--folds strata: $strat"
+val=$(for k in 1 2 3 4 5; do echo "$(count cv1/fold$k val) $(count cv1/fold$k train)"; done | awk '{ f = $1 / ($1 + $2); if (f < 0.1 || f > 0.25) print }')
+[ -z "$val" ] && [ "$(count cv1/fold1 val)" -ge 4 ] && ok "--folds: val carved from the other folds by --ratios' train:val (15/85 of them, per class)" \
+    || notok "--folds val sizes (val train): $val"
+"$S" -q --folds 5 cvd cv2 && cmp -s cv1/folds.tsv cv2/folds.tsv && diff -r cv1 cv2 >/dev/null && ok "--folds: same input and seed, same bytes" \
+    || notok "--folds not deterministic"
+rm -rf cvg && for c in ant bee; do for s in s1 s2 s3 s4 s5 s6 s7; do for i in 1 2; do mkdir -p cvg/$c; : > cvg/$c/${s}_${c}_$i.wav; done; done; done
+"$S" -q --folds 3 --group '^(s[0-9])_' cvg cvg1 2>/dev/null
+[ "$(tail -n +2 cvg1/folds.tsv | cut -f4,5 | sort -u | cut -f1 | uniq -d)" = "" ] && [ "$(tail -n +2 cvg1/folds.tsv | cut -f4 | sort -u | wc -l)" = 7 ] \
+    && ok "--folds --group: a group never spans two folds" || notok "--folds groups: $(tail -n +2 cvg1/folds.tsv | cut -f4,5 | sort -u | tr '\n' ' ')"
+cp cv1/folds.tsv cv.before
+mkclass cvd/ant 3 new; mkclass cvd/eel 5 eel
+"$S" -q --folds 5 cvd cv1 2>/dev/null
+moved=$(tail -n +2 cv.before | cut -f1,5 | while IFS=$TAB read -r p k; do grep -q "^$p$TAB.*$TAB$k\$" cv1/folds.tsv || echo "$p"; done)
+[ -z "$moved" ] && [ "$(tail -n +2 cv1/folds.tsv | wc -l)" = 45 ] && ok "--folds: stable when recordings are added (no earlier file moves)" \
+    || notok "--folds moved: $moved"
+expect_error "--folds 1" "--folds: '1'" 2 "$S" --folds 1 cvd cvx
+expect_error "--folds with a fixed test set" "do not go together" 2 "$S" --folds 3 --test-match 'ant_1' cvd cvx
 # the man page's EXAMPLES, run as written (they use data/ -> ../shared/data)
 if have_shared && [ -d "$SHARED/data/watkins10" ]; then
     mkdir -p manex && ln -s "$SHARED/data" manex/data
