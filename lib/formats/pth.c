@@ -498,7 +498,7 @@ static int run(Vm *vm, Val **result) {
             if (pop_mark(vm, &from) < 0) return -1;
             size_t k = vm->sp - from;
             vm->sp = from;
-            if (make_tuple(vm, vm->stack + from, k) < 0) return -1;
+            if (make_tuple(vm, k ? vm->stack + from : NULL, k) < 0) return -1;
             break;
         }
         case 0x85: case 0x86: case 0x87: { /* TUPLE1-3 */
@@ -892,32 +892,13 @@ static int src_read(const void *ctx, int i, int64_t k0, int64_t m, void *buf) {
 
 WtSource pth_source(const PthFile *f) { return (WtSource){f->name, f->n, f, src_entry, src_find, src_read}; }
 
-int pth_read_f32(const PthFile *f, int i, float *out, int64_t n, int flags) {
-    WtSource s = pth_source(f);
-    return wt_read(&s, i, out, n, 1, flags);
-}
-
-int pth_read_i64(const PthFile *f, int i, int64_t *out, int64_t n) {
-    WtSource s = pth_source(f);
-    return wt_read(&s, i, out, n, 0, 0);
-}
-
-int pth_read_tensor(const PthFile *f, int i, int want, Tensor *t) {
-    WtSource s = pth_source(f);
-    return wt_read_tensor(&s, i, want, t);
-}
-
 /* ---- parameter tables -------------------------------------------------------------------------- */
-
-int pth_file_load_params(const PthFile *f, ParamTable *t, const StLoadOpts *o, StrList *problems) {
-    WtSource s = pth_source(f);
-    return wt_load_params(&s, t, o, problems);
-}
 
 int pth_load_params(const char *path, ParamTable *t, const StLoadOpts *o, StrList *problems) {
     PthFile f;
     if (pth_open(path, &f) < 0) return -1;
-    int rc = pth_file_load_params(&f, t, o, problems);
+    WtSource s = pth_source(&f);
+    int rc = wt_load_params(&s, t, o, problems);
     pth_close(&f);
     return rc;
 }

@@ -96,23 +96,11 @@ void pth_close(PthFile *f);
 
 int pth_find(const PthFile *f, const char *name); /* tensor index or -1 */
 
-/* Tensor i into out, which holds exactly n elements (n must equal its numel), in C order (views
- * gathered): wt_read's conversions and checks, the same as safetensors' (weights.h). Float types convert
- * to float32 (F64 rounds; F16/BF16 are exact); integer and BOOL tensors are refused unless flags has
- * ST_INT_OK. pth_read_i64 takes integer and BOOL tensors only. Return 0, or -1 with err_set() naming the
- * file and the tensor. */
-int pth_read_f32(const PthFile *f, int i, float *out, int64_t n, int flags);
-int pth_read_i64(const PthFile *f, int i, int64_t *out, int64_t n);
-/* Tensor i as a new Tensor: want = DT_F32, DT_I64 (integers/BOOL only) or ST_WANT_NATURAL (floats ->
- * float32, integers and BOOL -> int64). Returns 0 or -1 with err_set(). */
-int pth_read_tensor(const PthFile *f, int i, int want, Tensor *t);
-
-/* F as a named tensor source (lib/formats/weights.h): the reads above are wt_read on it; valid while F
- * is open. */
+/* F as a named tensor source (lib/formats/weights.h), valid while F is open: its tensors are read with
+ * wt_read / wt_read_tensor (in C order, views gathered; the conversions, checks and messages of every
+ * format) and loaded with wt_load_params. */
 WtSource pth_source(const PthFile *f);
-/* Load every entry of T from F with st_load_params's rules (wt_load_params). */
-int pth_file_load_params(const PthFile *f, ParamTable *t, const StLoadOpts *o, StrList *problems);
-/* pth_open + pth_file_load_params + pth_close. */
+/* pth_open + wt_load_params (st_load_params's rules) + pth_close. */
 int pth_load_params(const char *path, ParamTable *t, const StLoadOpts *o, StrList *problems);
 
 #endif

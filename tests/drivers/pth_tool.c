@@ -34,7 +34,8 @@ static int cmd_convert(const char *in, const char *out) {
         goto out;
     }
     for (int i = 0; i < f.n; i++, nread++) {
-        if (pth_read_tensor(&f, i, ST_WANT_NATURAL, &ts[i]) < 0) goto out;
+        WtSource src = pth_source(&f);
+        if (wt_read_tensor(&src, i, ST_WANT_NATURAL, &ts[i]) < 0) goto out;
         items[i].name = f.t[i].name;
         items[i].dtype = ts[i].dtype == DT_F32 ? ST_F32 : ST_I64;
         items[i].ndim = f.t[i].ndim;

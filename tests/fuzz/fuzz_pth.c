@@ -24,23 +24,24 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size) {
     if (!table.data) make_table();
     PthFile f;
     if (pth_parse(data, size, "fuzz", &f) < 0) return 0;
+    WtSource src = pth_source(&f);
     for (int i = 0; i < f.n && i < 64; i++) {
         Tensor t;
-        if (pth_read_tensor(&f, i, ST_WANT_NATURAL, &t) == 0) tensor_free(&t);
-        if (pth_read_tensor(&f, i, DT_F32, &t) == 0) tensor_free(&t);
-        if (pth_read_tensor(&f, i, DT_I64, &t) == 0) tensor_free(&t);
+        if (wt_read_tensor(&src, i, ST_WANT_NATURAL, &t) == 0) tensor_free(&t);
+        if (wt_read_tensor(&src, i, DT_F32, &t) == 0) tensor_free(&t);
+        if (wt_read_tensor(&src, i, DT_I64, &t) == 0) tensor_free(&t);
         int64_t n = f.t[i].numel;
         if (n <= 4096) {
             float buf[4097];
-            pth_read_f32(&f, i, buf, n, i & 1 ? ST_INT_OK : 0);
-            pth_read_f32(&f, i, buf, n + 1, 0); /* wrong count: refused */
+            wt_read(&src, i, buf, n, 1, i & 1 ? ST_INT_OK : 0);
+            wt_read(&src, i, buf, n + 1, 1, 0); /* wrong count: refused */
         }
     }
     pth_find(&f, "conv1.weight");
     static const char *const skip[] = {"fc."};
     StLoadOpts o = {skip, (int)(size & 1), (int)(size >> 1 & 1)};
     StrList probs = {0};
-    pth_file_load_params(&f, &table, size & 4 ? &o : NULL, &probs);
+    wt_load_params(&src, &table, size & 4 ? &o : NULL, &probs);
     strlist_free(&probs);
     pth_close(&f);
     return 0;

@@ -34,7 +34,8 @@ static const char *P(const char *name) {
 static int read_all(const PthFile *f) {
     for (int i = 0; i < f->n; i++) {
         Tensor t;
-        if (pth_read_tensor(f, i, ST_WANT_NATURAL, &t) < 0) return -1;
+        WtSource src = pth_source(f);
+        if (wt_read_tensor(&src, i, ST_WANT_NATURAL, &t) < 0) return -1;
         tensor_free(&t);
     }
     return 0;
@@ -114,7 +115,8 @@ static void check_expected(const char *name) {
             break;
         }
         Tensor a, b;
-        if (pth_read_tensor(&f, i, ST_WANT_NATURAL, &a) < 0) {
+        WtSource src = pth_source(&f);
+        if (wt_read_tensor(&src, i, ST_WANT_NATURAL, &a) < 0) {
             snprintf(why, sizeof why, "%.500s", err_msg());
             break;
         }
@@ -348,19 +350,20 @@ static void reads(void) {
     }
     int i64 = pth_find(&f, "i64"), f16 = pth_find(&f, "f16"), sc = pth_find(&f, "scalar");
     CHECK(i64 >= 0 && f16 >= 0 && sc >= 0 && pth_find(&f, "nope") == -1, "pth_find");
+    WtSource src = pth_source(&f); /* reading is weights.c's, the same for every format */
     float v[8];
     int64_t w[8];
-    CHECK(pth_read_f32(&f, i64, v, 3, 0) == -1 && strstr(err_msg(), "tensor 'i64' has dtype I64, expected a float"),
+    CHECK(wt_read(&src, i64, v, 3, 1, 0) == -1 && strstr(err_msg(), "tensor 'i64' has dtype I64, expected a float"),
           "read_f32 refuses an int64 tensor without ST_INT_OK");
-    CHECK(pth_read_f32(&f, i64, v, 3, ST_INT_OK) == 0 && v[2] == 5.0f, "read_f32 converts with ST_INT_OK");
-    CHECK(pth_read_i64(&f, i64, w, 3) == 0 && w[0] == -(INT64_C(1) << 62) && w[1] == INT64_C(1) << 62,
+    CHECK(wt_read(&src, i64, v, 3, 1, ST_INT_OK) == 0 && v[2] == 5.0f, "read_f32 converts with ST_INT_OK");
+    CHECK(wt_read(&src, i64, w, 3, 0, 0) == 0 && w[0] == -(INT64_C(1) << 62) && w[1] == INT64_C(1) << 62,
           "read_i64 is exact");
-    CHECK(pth_read_i64(&f, f16, w, 7) == -1 && strstr(err_msg(), "expected an integer"), "read_i64 refuses floats");
-    CHECK(pth_read_f32(&f, f16, v, 6, 0) == -1 && strstr(err_msg(), "has 7 elements, the destination holds 6"),
+    CHECK(wt_read(&src, f16, w, 7, 0, 0) == -1 && strstr(err_msg(), "expected an integer"), "read_i64 refuses floats");
+    CHECK(wt_read(&src, f16, v, 6, 1, 0) == -1 && strstr(err_msg(), "has 7 elements, the destination holds 6"),
           "a wrong element count is refused");
-    CHECK(pth_read_f32(&f, f16, v, 7, 0) == 0 && v[0] == -3.0f && v[6] == 3.0f, "float16 converts exactly");
-    CHECK(f.t[sc].ndim == 0 && pth_read_f32(&f, sc, v, 1, 0) == 0 && v[0] == 2.5f, "a 0-d tensor");
-    CHECK(pth_read_f32(&f, f.n, v, 1, 0) == -1 && pth_read_f32(&f, -1, v, 1, 0) == -1, "tensor index checked");
+    CHECK(wt_read(&src, f16, v, 7, 1, 0) == 0 && v[0] == -3.0f && v[6] == 3.0f, "float16 converts exactly");
+    CHECK(f.t[sc].ndim == 0 && wt_read(&src, sc, v, 1, 1, 0) == 0 && v[0] == 2.5f, "a 0-d tensor");
+    CHECK(wt_read(&src, f.n, v, 1, 1, 0) == -1 && wt_read(&src, -1, v, 1, 1, 0) == -1, "tensor index checked");
     pth_close(&f);
 }
 
