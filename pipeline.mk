@@ -28,6 +28,9 @@ Targets:
   check           $$(OUT)/counts.tsv: recordings = split rows = spectrograms + left out = stacked rows
   report          $$(OUT)/report.html (+ figures/*.png): data, models, curves, confusion, galleries   mkreport
   scan            $$(OUT)/scan/{scores,results}.tsv, events/*.selections.txt (Raven): SCAN_MODEL over SCAN
+  cv              FOLDS-fold cross-validation of every model of MODELS ($$(OUT)/cv/): splitset --folds,
+                  per fold stacks, a checkpoint and an evaluation per model (spectrograms shared);
+                  $$(OUT)/cv/{results,summary,paired}.tsv: per fold, mean and std, paired comparison
   help            this text            clean    remove $$(OUT)
 
 Variables (current value):
@@ -52,6 +55,7 @@ Variables (current value):
   SCAN_OPTS=$(SCAN_OPTS)   cnneval --scan options: --overlap F, --threshold T, --classes a,b, --csv
   SCAN_SHARD=$(SCAN_SHARD)   seconds of audio per scan job (runs of recordings in order; a longer
                   recording is a job of its own); merged, any SCAN_SHARD gives the same bytes
+  FOLDS=$(FOLDS)   folds of make cv (2..30; SPLIT_OPTS' --ratios gives train:val inside the other folds)
   REPORT_TITLE=$(REPORT_TITLE)
   SKIP_BAD=$(SKIP_BAD)   1: a recording wav2mel cannot read is left out and listed in $$(OUT)/skipped.tsv;
                   0: it stops the run with its name
@@ -91,6 +95,7 @@ EVAL_OPTS  ?=
 SKIP_BAD   ?= 0
 SHARD      ?= 1000
 SCAN_SHARD ?= 28800
+FOLDS      ?= 5
 # Jobs through a command prefix (srun, sbatch --wait, ...): CMD for every stage, or one per stage
 CMD        ?=
 CMD_FEATURES ?= $(CMD)
@@ -111,7 +116,7 @@ CNNTRAIN := $(BIN)/cnntrain
 CNNEVAL  := $(BIN)/cnneval
 MKREPORT := $(BIN)/mkreport
 
-.PHONY: all split mels features stacks train evaluate check scan report help clean FORCE
+.PHONY: all split mels features stacks train evaluate check scan report cv help clean FORCE
 all:
 
 shq   = '$(subst ','\'',$(1))'
@@ -361,9 +366,11 @@ $(OUT)/skipped.tsv: $(OUT)/recordings.txt $(SHARDS)
 # A split's manifest: the rows of its recordings' spectrograms with label, index and group from the
 # split table. Count check: every recording of the split has a spectrogram, or was left out with
 # SKIP_BAD=1 (an error without it). Rewritten only when its content changes.
+# $(call split_manifest,SPLIT,TABLES,DIR): DIR/mels/SPLIT.tsv from TABLES/SPLIT.tsv (the spectrograms
+# themselves are always $(OUT)/mels/<key>.npy: the folds of make cv share them).
 define split_manifest
-$(OUT)/mels/$(1).tsv: $(OUT)/split/$(1).tsv $(OUT)/recordings.txt
-	@awk -F'\t' -v OFS='\t' -v mels=$$(call shq,$(OUT)/mels/) -v skipbad=$$(call shq,$$(SKIP_BAD)) ' \
+$(3)/mels/$(1).tsv: $(2)/$(1).tsv $(OUT)/recordings.txt
+	@mkdir -p $$(@D); awk -F'\t' -v OFS='\t' -v mels=$$(call shq,$(OUT)/mels/) -v skipbad=$$(call shq,$$(SKIP_BAD)) ' \
 	  function die(m) { print "pipeline: error: " m > "/dev/stderr"; bad = 1; exit 1 } \
 	  FNR == NR { key[$$$$1] = $$$$2; next } \
 	  FNR == 1 { print "$(MANIFEST_HEADER)"; next } \
@@ -378,29 +385,37 @@ $(OUT)/mels/$(1).tsv: $(OUT)/split/$(1).tsv $(OUT)/recordings.txt
 	      if (skipbad != "1") die($$$$1 ": left out by an earlier SKIP_BAD=1 run (" substr(why, index(why, "\t") + 1) "); fix it, or run with SKIP_BAD=1"); \
 	      skipped++ } } \
 	  END { if (bad) exit 1; printf "%d\t%d\n", rows, skipped > "/dev/stderr" }' \
-	  $(OUT)/recordings.txt $(OUT)/split/$(1).tsv > $$@.tmp 2> $$@.count || { cat $$@.count >&2; rm -f $$@.count; exit 1; }
+	  $(OUT)/recordings.txt $(2)/$(1).tsv > $$@.tmp 2> $$@.count || { cat $$@.count >&2; rm -f $$@.count; exit 1; }
 	@read rows skipped < $$@.count; rm -f $$@.count; mv $$@.tmp $$@; \
 	 echo "pipeline: $$@: $$$$rows spectrograms$$$$([ $$$$skipped = 0 ] || echo ", $$$$skipped left out")" >&2
 endef
-$(foreach s,$(SPLITS),$(eval $(call split_manifest,$(s))))
+$(foreach s,$(SPLITS),$(eval $(call split_manifest,$(s),$(OUT)/split,$(OUT))))
 
 # ---------------------------------------------------------------------------------------------------
 # Stage 3, normalised stacks: (N, 1, n_mels, FRAMES) float32 and N int64 labels per split. With
 # NORM=stats, per-band statistics of train first. Count check: N = the rows of the split's manifest.
 npy_rows = $$(head -c 1024 $(1) | LC_ALL=C tr -c '[:print:]' ' ' | sed -n "s/.*'shape': *(\([0-9]*\).*/\1/p")
-$(OUT)/stats.npy: $(OUT)/mels/train.tsv $(SPECNORM)
-	$(CMD_FEATURES) $(SPECNORM) -q --fit $@ -m $<
-STATS_DEP  := $(if $(filter stats,$(NORM)),$(OUT)/stats.npy)
-NORM_FLAGS  = $(if $(filter stats,$(NORM)),--stats $(OUT)/stats.npy,--mode $(NORM)) --frames $(FRAMES) $(NORM_OPTS)
+# $(call stats_dep,DIR), $(call norm_flags,DIR): the statistics file (NORM=stats) and specnorm's options
+# for the stacks of DIR (the main run's $(OUT), or a fold of make cv).
+stats_dep  = $(if $(filter stats,$(NORM)),$(1)/stats.npy)
+norm_flags = $(if $(filter stats,$(NORM)),--stats $(1)/stats.npy,--mode $(NORM)) --frames $(FRAMES) $(NORM_OPTS)
+# $(call stack,SPLIT,DIR): DIR/SPLIT.npy + DIR/SPLIT-labels.npy from DIR/mels/SPLIT.tsv
 define stack
-$(OUT)/$(1).npy: $(OUT)/mels/$(1).tsv $(STATS_DEP) $(OUT)/norm.opts $(SPECNORM)
-	$$(CMD_FEATURES) $$(SPECNORM) -q $$(NORM_FLAGS) -m $$< --stack $(OUT)/$(1).npy --labels $(OUT)/$(1)-labels.npy
-	@want=$$$$(($$$$(wc -l < $$<) - 1)); n=$$(call npy_rows,$(OUT)/$(1).npy); l=$$(call npy_rows,$(OUT)/$(1)-labels.npy); \
-	 [ "$$$$n" = "$$$$want" ] && [ "$$$$l" = "$$$$want" ] || { echo "pipeline: error: $(OUT)/$(1).npy: $$$$n rows and $$$$l labels for $$$$want spectrograms" >&2; rm -f $(OUT)/$(1).npy $(OUT)/$(1)-labels.npy; exit 1; }; \
-	 touch $(OUT)/$(1)-labels.npy
-$$(eval $$(call also_made,$(OUT)/$(1).npy,$(OUT)/$(1)-labels.npy))
+$(2)/$(1).npy: $(2)/mels/$(1).tsv $(call stats_dep,$(2)) $(OUT)/norm.opts $(SPECNORM)
+	$$(CMD_FEATURES) $$(SPECNORM) -q $$(call norm_flags,$(2)) -m $$< --stack $(2)/$(1).npy --labels $(2)/$(1)-labels.npy
+	@want=$$$$(($$$$(wc -l < $$<) - 1)); n=$$(call npy_rows,$(2)/$(1).npy); l=$$(call npy_rows,$(2)/$(1)-labels.npy); \
+	 [ "$$$$n" = "$$$$want" ] && [ "$$$$l" = "$$$$want" ] || { echo "pipeline: error: $(2)/$(1).npy: $$$$n rows and $$$$l labels for $$$$want spectrograms" >&2; rm -f $(2)/$(1).npy $(2)/$(1)-labels.npy; exit 1; }; \
+	 touch $(2)/$(1)-labels.npy
+$$(eval $$(call also_made,$(2)/$(1).npy,$(2)/$(1)-labels.npy))
 endef
-$(foreach s,$(SPLITS),$(eval $(call stack,$(s))))
+define stats
+$(1)/stats.npy: $(1)/mels/train.tsv $(SPECNORM)
+	$$(CMD_FEATURES) $$(SPECNORM) -q --fit $$@ -m $$<
+endef
+$(eval $(call stats,$(OUT)))
+$(foreach s,$(SPLITS),$(eval $(call stack,$(s),$(OUT))))
+STATS_DEP  := $(call stats_dep,$(OUT))
+NORM_FLAGS  = $(call norm_flags,$(OUT))
 
 # The count check of the whole run, kept as $(OUT)/counts.tsv: every recording found is in exactly
 # one split, has a spectrogram or is listed in skipped.tsv, and every spectrogram is in a stack.
@@ -428,31 +443,80 @@ $(OUT)/counts.tsv: $(OUT)/recordings.txt $(SPLIT_TABLES) $(OUT)/skipped.tsv $(OU
 # Stage 4, one checkpoint per model (cnntrain --arch MODEL) with its history; the front end is recorded
 # ('WAV2MEL-OPTIONS | SPECNORM-OPTIONS') so that cnneval classifies raw recordings the same way. With
 # NORM=stats the checkpoint carries train's per-band statistics (cnntrain reads them from the stats file).
-FRONTEND_TEXT = $(MEL_OPTS) | $(NORM_FLAGS)
+# $(call model,MODEL,TABLES,DIR): DIR/models/MODEL.safetensors from DIR/{train,val}.npy (classes from
+# TABLES), and its evaluation DIR/eval/MODEL/ on DIR/test.npy; MODEL's settings are $(3)/models/MODEL.opts.
+frontend_text = $(MEL_OPTS) | $(call norm_flags,$(1))
 define model
-$(OUT)/models/$(1).safetensors: \
-		$(foreach s,train val,$(OUT)/$(s).npy $(OUT)/$(s)-labels.npy) $(OUT)/split/classes.tsv $(STATS_DEP) $(OUT)/models/$(1).opts $(CNNTRAIN)
+$(3)/models/$(1).safetensors: \
+		$(foreach s,train val,$(3)/$(s).npy $(3)/$(s)-labels.npy) $(2)/classes.tsv $(call stats_dep,$(3)) $(OUT)/models/$(1).opts $(CNNTRAIN)
 	@mkdir -p $$(@D)
-	$$(CMD_TRAIN) $$(CNNTRAIN) -q --arch $$(ARCH_$(1)) --train $(OUT)/train.npy --val $(OUT)/val.npy --classes $(OUT)/split/classes.tsv \
-	  --frontend $$(call shq,$$(FRONTEND_TEXT)) --history $(OUT)/models/$(1).history \
-	  --state $(OUT)/models/$(1).state.safetensors $$(TRAIN_OPTS) $$(TRAIN_OPTS_$(1)) -o $(OUT)/models/$(1).safetensors
+	$$(CMD_TRAIN) $$(CNNTRAIN) -q --arch $$(ARCH_$(1)) --train $(3)/train.npy --val $(3)/val.npy --classes $(2)/classes.tsv \
+	  --frontend $$(call shq,$$(call frontend_text,$(3))) --history $(3)/models/$(1).history \
+	  --state $(3)/models/$(1).state.safetensors $$(TRAIN_OPTS) $$(TRAIN_OPTS_$(1)) -o $(3)/models/$(1).safetensors
 	@awk -F'\t' 'NR > 1 { n++; if (NR == 2 || $$$$4 < best) { best = $$$$4; e = $$$$1; acc = $$$$5 } } \
-	  END { printf "pipeline: $(OUT)/models/$(1).safetensors: %d epochs, best val_loss %.4f (val_acc %.4f) at epoch %d\n", n, best, acc, e > "/dev/stderr" }' \
-	  $(OUT)/models/$(1).history.tsv
-	@touch $(OUT)/models/$(1).history.tsv $(OUT)/models/$(1).history.json
-$$(eval $$(call also_made,$(OUT)/models/$(1).safetensors,$(OUT)/models/$(1).history.tsv $(OUT)/models/$(1).history.json))
+	  END { printf "pipeline: $(3)/models/$(1).safetensors: %d epochs, best val_loss %.4f (val_acc %.4f) at epoch %d\n", n, best, acc, e > "/dev/stderr" }' \
+	  $(3)/models/$(1).history.tsv
+	@touch $(3)/models/$(1).history.tsv $(3)/models/$(1).history.json
+$$(eval $$(call also_made,$(3)/models/$(1).safetensors,$(3)/models/$(1).history.tsv $(3)/models/$(1).history.json))
 
 # Stage 5, each model on the test split. Count check: one prediction per test spectrogram.
-$(OUT)/eval/$(1)/metrics.json: \
-		$(OUT)/models/$(1).safetensors $(OUT)/test.npy $(OUT)/test-labels.npy $(OUT)/eval.opts $(CNNEVAL)
-	$$(CMD_EVAL) $$(CNNEVAL) -q $$(EVAL_OPTS) $(OUT)/models/$(1).safetensors $(OUT)/test.npy -o $(OUT)/eval/$(1)
-	@n=$$$$(($$$$(wc -l < $(OUT)/eval/$(1)/predictions.tsv) - 1)); want=$$(call npy_rows,$(OUT)/test.npy); \
-	 [ "$$$$n" = "$$$$want" ] || { echo "pipeline: error: $(OUT)/eval/$(1)/predictions.tsv: $$$$n predictions for $$$$want test spectrograms" >&2; exit 1; }; \
-	 echo "pipeline: $(OUT)/eval/$(1): test accuracy $$$$(sed -n 's/.*"accuracy": *\([0-9.eE+-]*\).*/\1/p' $(OUT)/eval/$(1)/metrics.json | head -n 1) on $$$$n recordings" >&2; \
-	 touch $(OUT)/eval/$(1)/predictions.tsv $(OUT)/eval/$(1)/misclassified.tsv
-$$(eval $$(call also_made,$(OUT)/eval/$(1)/metrics.json,$(OUT)/eval/$(1)/predictions.tsv $(OUT)/eval/$(1)/misclassified.tsv))
+$(3)/eval/$(1)/metrics.json: \
+		$(3)/models/$(1).safetensors $(3)/test.npy $(3)/test-labels.npy $(OUT)/eval.opts $(CNNEVAL)
+	$$(CMD_EVAL) $$(CNNEVAL) -q $$(EVAL_OPTS) $(3)/models/$(1).safetensors $(3)/test.npy -o $(3)/eval/$(1)
+	@n=$$$$(($$$$(wc -l < $(3)/eval/$(1)/predictions.tsv) - 1)); want=$$(call npy_rows,$(3)/test.npy); \
+	 [ "$$$$n" = "$$$$want" ] || { echo "pipeline: error: $(3)/eval/$(1)/predictions.tsv: $$$$n predictions for $$$$want test spectrograms" >&2; exit 1; }; \
+	 echo "pipeline: $(3)/eval/$(1): test accuracy $$$$(sed -n 's/.*"accuracy": *\([0-9.eE+-]*\).*/\1/p' $(3)/eval/$(1)/metrics.json | head -n 1) on $$$$n recordings" >&2; \
+	 touch $(3)/eval/$(1)/predictions.tsv $(3)/eval/$(1)/misclassified.tsv
+$$(eval $$(call also_made,$(3)/eval/$(1)/metrics.json,$(3)/eval/$(1)/predictions.tsv $(3)/eval/$(1)/misclassified.tsv))
 endef
-$(foreach m,$(MODELS),$(eval $(call model,$(m))))
+$(foreach m,$(MODELS),$(eval $(call model,$(m),$(OUT)/split,$(OUT))))
+
+# ---------------------------------------------------------------------------------------------------
+# Cross-validation (make cv): splitset --folds FOLDS into $(CV)/split/ (folds.tsv, fold<k>/ lists); for
+# each fold k, the spectrograms (shared with the main run, never recomputed) stacked as that fold's
+# train/val/test in $(CV)/fold<k>/, every model of MODELS trained on it and evaluated on its test fold.
+# $(CV)/results.tsv: model, fold, accuracy, macro F1, loss; $(CV)/summary.tsv: per model the mean and
+# sample standard deviation (n - 1) over the folds; $(CV)/paired.tsv: per pair of models the per-fold
+# accuracy differences (mean, standard deviation, folds won by each, ties).
+CV := $(OUT)/cv
+FOLD_LIST := $(if $(filter-out 0 1,$(FOLDS)),$(shell seq 1 $(FOLDS) 2>/dev/null))
+ifneq ($(and $(filter cv,$(MAKECMDGOALS)),$(if $(FOLD_LIST),,t)),)
+$(error pipeline: error: FOLDS=$(FOLDS): make cv needs a number of folds from 2 to 30)
+endif
+$(eval $(call settings,$(OUT)/folds.opts,FOLDS))
+$(CV)/split/folds.tsv: $(OUT)/recordings.txt $(OUT)/split.opts $(OUT)/folds.opts $(LIST_DEP) $(SPLITSET)
+	@data=$(call shq,$(DATA)); [ "$$data" = / ] || data=$${data%/}; \
+	 echo $(CMD_FEATURES) $(SPLITSET) -q --folds $(FOLDS) $(SPLIT_OPTS) -- "$$data" $(CV)/split; \
+	 $(CMD_FEATURES) $(SPLITSET) -q --folds $(FOLDS) $(SPLIT_OPTS) -- "$$data" $(CV)/split
+$(foreach k,$(FOLD_LIST),$(foreach s,$(SPLITS) classes,$(eval $(CV)/split/fold$(k)/$(s).tsv: $(CV)/split/folds.tsv)))
+$(foreach k,$(FOLD_LIST),\
+  $(foreach s,$(SPLITS),$(eval $(call split_manifest,$(s),$(CV)/split/fold$(k),$(CV)/fold$(k))) \
+    $(eval $(CV)/fold$(k)/mels/$(s).tsv: $(SHARDS)) $(eval $(call stack,$(s),$(CV)/fold$(k)))) \
+  $(eval $(call stats,$(CV)/fold$(k))) \
+  $(foreach m,$(MODELS),$(eval $(call model,$(m),$(CV)/split/fold$(k),$(CV)/fold$(k)))))
+CV_METRICS := $(foreach k,$(FOLD_LIST),$(foreach m,$(MODELS),$(CV)/fold$(k)/eval/$(m)/metrics.json))
+$(CV)/results.tsv: $(CV_METRICS)
+	@{ printf 'model\tfold\taccuracy\tmacro_f1\tloss\n'; \
+	   for m in $(MODELS); do for k in $(FOLD_LIST); do \
+	     awk -v m="$$m" -v k=$$k -F'[:,]' '/^  "accuracy":/ { a = $$2 } /^  "loss":/ { l = $$2 } /^  "macro_avg":/ { mac = 1 } \
+	       mac && /"f1":/ { f = $$2; mac = 0 } END { gsub(/ /, "", a); gsub(/ /, "", f); gsub(/ /, "", l); print m "\t" k "\t" a "\t" f "\t" l }' \
+	       $(CV)/fold$$k/eval/$$m/metrics.json; done; done; } > $@.tmp && mv $@.tmp $@
+$(CV)/summary.tsv: $(CV)/results.tsv
+	@awk -F'\t' -v OFS='\t' 'NR == 1 { print "model", "folds", "accuracy_mean", "accuracy_std", "macro_f1_mean", "macro_f1_std", "loss_mean", "loss_std"; next } \
+	  { if (!($$1 in n)) order[++nm] = $$1; n[$$1]++; for (c = 3; c <= 5; c++) { s[$$1, c] += $$c; q[$$1, c] += $$c * $$c } } \
+	  END { for (i = 1; i <= nm; i++) { m = order[i]; line = m OFS n[m]; \
+	    for (c = 3; c <= 5; c++) { mu = s[m, c] / n[m]; v = n[m] > 1 ? (q[m, c] - n[m] * mu * mu) / (n[m] - 1) : 0; \
+	      line = line OFS sprintf("%.4f", mu) OFS sprintf("%.4f", v > 0 ? sqrt(v) : 0) } print line } }' $< > $@.tmp && mv $@.tmp $@
+	@sed 1d $@ | while IFS=$$'\t' read -r m n am as fm fs lm ls; do \
+	   echo "pipeline: $(CV): $$m: accuracy $$am +- $$as, macro F1 $$fm +- $$fs over $$n folds" >&2; done
+$(CV)/paired.tsv: $(CV)/results.tsv
+	@awk -F'\t' -v OFS='\t' 'NR > 1 { if (!($$1 in seen)) order[++nm] = $$1; seen[$$1] = 1; acc[$$1, $$2] = $$3; folds[$$2] = 1 } \
+	  END { print "model_a", "model_b", "folds", "accuracy_diff_mean", "accuracy_diff_std", "wins_a", "wins_b", "ties"; \
+	    for (i = 1; i <= nm; i++) for (j = i + 1; j <= nm; j++) { a = order[i]; b = order[j]; n = s = q = wa = wb = t = 0; \
+	      for (k in folds) { d = acc[a, k] - acc[b, k]; n++; s += d; q += d * d; if (d > 0) wa++; else if (d < 0) wb++; else t++ } \
+	      mu = s / n; v = n > 1 ? (q - n * mu * mu) / (n - 1) : 0; \
+	      print a, b, n, sprintf("%.4f", mu), sprintf("%.4f", v > 0 ? sqrt(v) : 0), wa, wb, t } }' $< > $@.tmp && mv $@.tmp $@
+cv: $(CV)/summary.tsv $(CV)/paired.tsv
 
 # ---------------------------------------------------------------------------------------------------
 MODEL_FILES := $(MODELS:%=$(OUT)/models/%.safetensors)

@@ -334,6 +334,26 @@ pmk DATA="$O" OUT="$W/out put" >"$W/log" 2>&1; rc=$?
 [ $rc != 0 ] && grep -q "pipeline: error: OUT=.*: an output folder make cannot name" "$W/log" && ok "an OUT make cannot name is a clear error" \
     || notok "OUT with a space: rc=$rc $(cat "$W/log")"
 
+# --- make cv: K-fold cross-validation on the shared spectrograms ----------------------------------------
+pm all >/dev/null 2>&1
+pm cv FOLDS=3 >"$W/log" 2>&1; rc=$?
+[ $rc = 0 ] && [ "$(count wav2mel "$W/log")" = 0 ] && [ "$(count cnntrain "$W/log")" = 6 ] && [ "$(count cnneval "$W/log")" = 6 ] \
+    && [ "$(tail -n +2 "$W/out/cv/results.tsv" | wc -l)" = 6 ] \
+    && ok "make cv FOLDS=3: 3 folds x 2 models trained and evaluated on the spectrograms already made (no wav2mel)" \
+    || notok "make cv: rc=$rc $(runs "$W/log") $(tail -3 "$W/log")"
+[ "$(for k in 1 2 3; do tail -n +2 "$W/out/cv/fold$k/mels/test.tsv" | cut -f3; done | sort)" = "$(cut -f1 "$W/out/recordings.txt" | sort)" ] \
+    && ok "make cv: every recording is tested exactly once, in one fold" || notok "make cv: test folds do not cover the recordings once"
+want=$(awk -F'\t' 'NR > 1 && $1 == "small" { s += $3; n++ } END { printf "%.4f", s / n }' "$W/out/cv/results.tsv")
+[ "$(awk -F'\t' '$1 == "small" { print $2, $3 }' "$W/out/cv/summary.tsv")" = "3 $want" ] \
+    && [ "$(sed -n 2p "$W/out/cv/paired.tsv" | cut -f1-3)" = "baseline	small	3" ] \
+    && ok "make cv: summary.tsv (mean over folds) and paired.tsv (baseline vs small over 3 folds)" \
+    || notok "make cv summary: $(cat "$W/out/cv/summary.tsv" "$W/out/cv/paired.tsv")"
+pm -q cv FOLDS=3 && ok "make cv: then up to date" || notok "make cv: out of date after a run"
+pm -n cv FOLDS=3 TRAIN_OPTS_small="--dropout 0.2" >"$W/logn" 2>&1; [ "$(count cnntrain "$W/logn")" = 3 ] \
+    && ok "make cv: a setting of one model retrains that model in every fold only" || notok "make cv -n: $(runs "$W/logn")"
+pm cv FOLDS=1 >"$W/log" 2>&1 && notok "make cv FOLDS=1 succeeded" || { grep -q "FOLDS=1" "$W/log" && ok "make cv FOLDS=1: a clear error" || notok "FOLDS=1: $(tail -2 "$W/log")"; }
+rm -rf "$W/out/cv" "$W/out/folds.opts"
+
 # --- NORM=stats: the checkpoint carries train's per-band statistics, so raw recordings and scans work ---
 S=$W/out-stats
 pm all OUT="$S" NORM=stats MODELS=baseline >"$W/log" 2>&1; rc=$?
