@@ -92,11 +92,13 @@ int frontend_option(FrontEnd *fe, const char *name, const char *value) {
 
 /* Where a text's specnorm --stats value is: byte offset and length in the text (len 0: none). */
 typedef struct {
-    size_t off, len;
+    size_t off, len;  /* the value as written (quotes included) */
+    const char *path; /* the value (quotes removed), pointing into parse_text's copy: valid until it returns */
     int mode_given;
 } StatsWord;
 
-static int norm_option(SpecnormConfig *c, const char *name, const char *value, size_t value_off, StatsWord *sw) {
+static int norm_option(SpecnormConfig *c, const char *name, const char *value, size_t value_off, size_t value_len,
+                       StatsWord *sw) {
     if (!value) {
         err_set("--%s needs a value", name);
         return -1;
@@ -111,7 +113,8 @@ static int norm_option(SpecnormConfig *c, const char *name, const char *value, s
             return -1;
         }
         sw->off = value_off;
-        sw->len = strlen(value);
+        sw->len = value_len;
+        sw->path = value;
         return 0;
     }
     if (!strcmp(name, "frames")) {
@@ -135,19 +138,54 @@ static int norm_option(SpecnormConfig *c, const char *name, const char *value, s
     return -1;
 }
 
-/* Both forms of the text: the --stats value is left to the caller (sw). */
-static int parse_text(const char *text, FrontEnd *fe, SpecnormConfig *norm, StatsWord *sw) {
+/* TEXT's words (split at spaces and tabs; '...' quotes a part of a word, spaces included, the quotes
+ * dropped) as strings in buf (strlen(text) + 1 bytes), with where each stands in TEXT ([at, end)).
+ * Returns the count (at most cap), or -1 with err_set() for an unmatched quote. */
+static int split_words(const char *text, char *buf, char **words, size_t (*at)[2], int cap) {
+    int n = 0;
+    size_t i = 0;
+    char *o = buf;
+    while (text[i] && n < cap) {
+        if (text[i] == ' ' || text[i] == '\t') {
+            i++;
+            continue;
+        }
+        words[n] = o;
+        at[n][0] = i;
+        while (text[i] && text[i] != ' ' && text[i] != '\t') {
+            if (text[i] != '\'') {
+                *o++ = text[i++];
+                continue;
+            }
+            const char *q = strchr(text + i + 1, '\'');
+            if (!q) {
+                err_set("recorded front end '%s': a quote (') is not closed", text);
+                return -1;
+            }
+            memcpy(o, text + i + 1, (size_t)(q - text - i - 1));
+            o += q - text - i - 1;
+            i = (size_t)(q - text) + 1;
+        }
+        *o++ = 0;
+        at[n++][1] = i;
+    }
+    return n;
+}
+
+/* Both forms of the text: the --stats value is left to the caller (sw; sw->path only until return). */
+static int parse_text(const char *text, FrontEnd *fe, SpecnormConfig *norm, StatsWord *sw, char **copy_out) {
     specnorm_config_default(norm);
     memset(sw, 0, sizeof *sw);
-    char *copy = strdup(text ? text : "");
+    *copy_out = NULL;
+    if (!text) text = "";
+    char *copy = malloc(strlen(text) + 1);
     if (!copy) {
         err_set("out of memory");
         return -1;
     }
     char *words[256];
-    int n = 0;
-    for (char *tok = strtok(copy, " \t"); tok && n < 256; tok = strtok(NULL, " \t")) words[n++] = tok;
-    int part = 0, rc = 0;
+    size_t at[256][2];
+    int n = split_words(text, copy, words, at, 256), part = 0, rc = n < 0 ? -1 : 0;
     for (int i = 0; i < n && rc == 0; i++) {
         if (!strcmp(words[i], "|")) {
             part++;
@@ -159,21 +197,26 @@ static int parse_text(const char *text, FrontEnd *fe, SpecnormConfig *norm, Stat
             break;
         }
         char *name = words[i] + 2, *value = NULL, *eq = strchr(name, '=');
+        size_t voff = 0, vend = 0;
         if (eq) {
             *eq = 0;
             value = eq + 1;
+            voff = at[i][0] + (size_t)(value - words[i]); /* the option's name holds no quote */
+            vend = at[i][1];
         } else if (!(part == 0 && frontend_option_is_flag(name)) && i + 1 < n) {
             value = words[++i];
+            voff = at[i][0];
+            vend = at[i][1];
         }
         if (part == 0) {
             int r = frontend_option(fe, name, value);
             if (r == 0) err_set("recorded front end: --%s is not a wav2mel front-end option", name);
             rc = r == 1 ? 0 : -1;
         } else {
-            rc = norm_option(norm, name, value, value ? (size_t)(value - copy) : 0, sw);
+            rc = norm_option(norm, name, value, voff, vend - voff, sw);
         }
     }
-    free(copy);
+    *copy_out = copy;
     if (rc == 0 && sw->len && norm->mode != SPECNORM_STATS) {
         if (sw->mode_given) {
             err_set("recorded front end: --stats goes with --mode stats, not --mode %s", specnorm_mode_name(norm->mode));
@@ -191,14 +234,16 @@ static int parse_text(const char *text, FrontEnd *fe, SpecnormConfig *norm, Stat
 
 int frontend_parse_text(const char *text, FrontEnd *fe, SpecnormConfig *norm) {
     StatsWord sw;
-    if (parse_text(text, fe, norm, &sw) < 0) return -1;
-    if (sw.len && (sw.len != strlen(FRONTEND_STATS_HERE) || strncmp(text + sw.off, FRONTEND_STATS_HERE, sw.len))) {
-        err_set("recorded front end: --stats %.*s: a checkpoint's front end takes its statistics from its own tensors "
-                "(--stats " FRONTEND_STATS_HERE ")", (int)(sw.len > 200 ? 200 : sw.len), text + sw.off);
-        return -1;
+    char *copy;
+    int rc = parse_text(text, fe, norm, &sw, &copy);
+    if (rc == 0 && sw.path && strcmp(sw.path, FRONTEND_STATS_HERE) != 0) {
+        err_set("recorded front end: --stats %.200s: a checkpoint's front end takes its statistics from its own "
+                "tensors (--stats " FRONTEND_STATS_HERE ")", sw.path);
+        rc = -1;
     }
+    free(copy);
     norm->stats = NULL; /* the caller's: frontend_from_checkpoint reads them */
-    return 0;
+    return rc;
 }
 
 /* 1 when a word of TEXT is --stats or --stats=...: the text names a statistics file. */
@@ -217,18 +262,15 @@ int frontend_text_for_checkpoint(const char *text, int n_mels, SpecnormStats *st
     frontend_init(&fe);
     SpecnormConfig norm;
     StatsWord sw;
-    int rc = parse_text(text, &fe, &norm, &sw);
+    char *path; /* the copy sw.path points into */
+    int rc = parse_text(text, &fe, &norm, &sw, &path);
     frontend_free(&fe);
     if (rc < 0) {
+        free(path);
         err_prefix("--frontend");
         return -2;
     }
-    char *path = strndup(text + sw.off, sw.len);
-    if (!path) {
-        err_set("out of memory");
-        return -1;
-    }
-    rc = specnorm_stats_load(path, stats);
+    rc = specnorm_stats_load(sw.path, stats);
     if (rc == 0 && stats->f != n_mels) {
         err_set("%s: statistics of %lld mel bands, but the model's input has %d", stats->name, (long long)stats->f,
                 n_mels);

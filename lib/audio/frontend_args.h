@@ -4,8 +4,8 @@
  * Promise: frontend_option() applies one wav2mel audio/spectrogram option (its long name without the
  * dashes, e.g. "n-mels", with its value, or NULL for a flag such as "no-center") exactly as wav2mel does;
  * frontend_parse_text() reads a recorded front end, "WAV2MEL-OPTIONS | SPECNORM-OPTIONS" (words separated
- * by spaces, e.g. "--sr 22050 --n-mels 128 | --frames 96 --mode sample"), into a FrontEnd and a
- * SpecnormConfig.
+ * by spaces and tabs, '...' quoting a part of a word, e.g. "--sr 22050 --n-mels 128 | --frames 96
+ * --mode sample"), into a FrontEnd and a SpecnormConfig.
  *
  * Data-set statistics (specnorm --stats): cnntrain --frontend '... | --stats FILE ...' reads FILE
  * (frontend_text_for_checkpoint: specnorm's checks, band count = the model's input), the checkpoint

@@ -291,6 +291,11 @@ cp stats.npy negst.npy; printf '\000\000\200\277' | dd of=negst.npy bs=1 seek=$(
 $B/wav2mel -q --n-mels 16 data/cat/cat_1.wav m16.npy && $B/specnorm -q --fit st16.npy m16.npy
 fe() { echo "--n-mels 32 | --stats $1 --frames 32"; }
 bad "--frontend --stats: a missing file" "nothere.npy: cannot open" 1 --train train.npy --frontend "$(fe nothere.npy)"
+mkdir -p "st dir" && cp stats.npy "st dir/s t.npy"
+$B/cnntrain "${T[@]}" -q --epochs 1 --frontend "--n-mels 32 | --stats 'st dir/s t.npy' --frames 32" -o fsq.safetensors \
+    && { [ -z "$PY3" ] || [ "$(st_meta fsq.safetensors frontend)" = "--n-mels 32 | --stats checkpoint --frames 32" ]; } \
+    && ok "--frontend: a quoted --stats path with spaces ('st dir/s t.npy')" || notok "quoted --stats path"
+bad "--frontend: an unclosed quote" "--frontend: .*a quote .* is not closed" 2 --train train.npy --frontend "--n-mels 32 | --stats 'st dir/s t.npy"
 bad "--frontend --stats: not a statistics file (labels)" "train-labels.npy: not a statistics file" 1 --train train.npy --frontend "$(fe train-labels.npy)"
 bad "--frontend --stats: a stack, not (2, F)" "val.npy: not a statistics file: shape" 1 --train train.npy --frontend "$(fe val.npy)"
 bad "--frontend --stats: a NaN mean" "nanst.npy: mean of band 3 is not finite" 1 --train train.npy --frontend "$(fe nanst.npy)"
