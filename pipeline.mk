@@ -28,6 +28,9 @@ Targets:
   check           $$(OUT)/counts.tsv: recordings = split rows = spectrograms + left out = stacked rows
   report          $$(OUT)/report.html (+ figures/*.png): data, models, curves, confusion, galleries   mkreport
   scan            $$(OUT)/scan/{scores,results}.tsv, events/*.selections.txt (Raven): SCAN_MODEL over SCAN
+  tune            recipe search: TUNE_BUDGET candidate cnntrain settings for TUNE_ARCH, each scored by
+                  TUNE_FOLDS-fold cross-validation inside train+val (never the test split);
+                  $$(OUT)/tune/results.tsv and recipe.opts (the best; use it with RECIPE=)
   cv              FOLDS-fold cross-validation of every model of MODELS ($$(OUT)/cv/): splitset --folds,
                   per fold stacks, a checkpoint and an evaluation per model (spectrograms shared);
                   $$(OUT)/cv/{results,summary,paired}.tsv: per fold, mean and std, paired comparison
@@ -56,6 +59,10 @@ Variables (current value):
   SCAN_SHARD=$(SCAN_SHARD)   seconds of audio per scan job (runs of recordings in order; a longer
                   recording is a job of its own); merged, any SCAN_SHARD gives the same bytes
   FOLDS=$(FOLDS)   folds of make cv (2..30; SPLIT_OPTS' --ratios gives train:val inside the other folds)
+  TUNE_BUDGET=$(TUNE_BUDGET) TUNE_FOLDS=$(TUNE_FOLDS) TUNE_SEED=$(TUNE_SEED) TUNE_ARCH=$(TUNE_ARCH)   make tune's size
+  TUNE_GRID=$(TUNE_GRID)
+                  the knobs: OPTION=VALUE,VALUE,... words (cnntrain options)
+  RECIPE=$(RECIPE)   a file of cnntrain options (make tune's recipe.opts) added to TRAIN_OPTS
   REPORT_TITLE=$(REPORT_TITLE)
   SKIP_BAD=$(SKIP_BAD)   1: a recording wav2mel cannot read is left out and listed in $$(OUT)/skipped.tsv;
                   0: it stops the run with its name
@@ -96,6 +103,10 @@ SKIP_BAD   ?= 0
 SHARD      ?= 1000
 SCAN_SHARD ?= 28800
 FOLDS      ?= 5
+TUNE_BUDGET ?= 8
+TUNE_FOLDS ?= 3
+TUNE_SEED  ?= 1
+RECIPE     ?=
 # Jobs through a command prefix (srun, sbatch --wait, ...): CMD for every stage, or one per stage
 CMD        ?=
 CMD_FEATURES ?= $(CMD)
@@ -116,7 +127,7 @@ CNNTRAIN := $(BIN)/cnntrain
 CNNEVAL  := $(BIN)/cnneval
 MKREPORT := $(BIN)/mkreport
 
-.PHONY: all split mels features stacks train evaluate check scan report cv help clean FORCE
+.PHONY: all split mels features stacks train evaluate check scan report cv tune help clean FORCE
 all:
 
 shq   = '$(subst ','\'',$(1))'
@@ -126,6 +137,14 @@ define newline
 endef
 oneline = $(subst $(newline), ,$(1))
 streq = $(if $(subst x$(1),,x$(2))$(subst x$(2),,x$(1)),,t)
+
+# RECIPE: a file of cnntrain options (make tune's recipe.opts), added to TRAIN_OPTS
+ifneq ($(RECIPE),)
+ifeq ($(wildcard $(RECIPE)),)
+$(error pipeline: error: RECIPE=$(RECIPE): no such file (make tune writes OUT/tune/recipe.opts))
+endif
+override TRAIN_OPTS := $(TRAIN_OPTS) $(strip $(file <$(RECIPE)))
+endif
 
 # OUT: outputs/ and DATA's last name without its extension, every byte make cannot take as _
 ifeq ($(origin OUT),undefined)
@@ -448,7 +467,7 @@ $(OUT)/counts.tsv: $(OUT)/recordings.txt $(SPLIT_TABLES) $(OUT)/skipped.tsv $(OU
 frontend_text = $(MEL_OPTS) | $(call norm_flags,$(1))
 define model
 $(3)/models/$(1).safetensors: \
-		$(foreach s,train val,$(3)/$(s).npy $(3)/$(s)-labels.npy) $(2)/classes.tsv $(call stats_dep,$(3)) $(OUT)/models/$(1).opts $(CNNTRAIN)
+		$(foreach s,train val,$(3)/$(s).npy $(3)/$(s)-labels.npy) $(2)/classes.tsv $(call stats_dep,$(3)) $(or $(4),$(OUT)/models/$(1).opts) $(CNNTRAIN)
 	@mkdir -p $$(@D)
 	$$(CMD_TRAIN) $$(CNNTRAIN) -q --arch $$(ARCH_$(1)) --train $(3)/train.npy --val $(3)/val.npy --classes $(2)/classes.tsv \
 	  --frontend $$(call shq,$$(call frontend_text,$(3))) --history $(3)/models/$(1).history \
@@ -517,6 +536,70 @@ $(CV)/paired.tsv: $(CV)/results.tsv
 	      mu = s / n; v = n > 1 ? (q - n * mu * mu) / (n - 1) : 0; \
 	      print a, b, n, sprintf("%.4f", mu), sprintf("%.4f", v > 0 ? sqrt(v) : 0), wa, wb, t } }' $< > $@.tmp && mv $@.tmp $@
 cv: $(CV)/summary.tsv $(CV)/paired.tsv
+
+# ---------------------------------------------------------------------------------------------------
+# Recipe search (make tune): TUNE_BUDGET candidates, the first cnntrain's defaults (with TRAIN_OPTS), the
+# others drawn without repeats from TUNE_GRID by a seeded generator (TUNE_SEED), each scored by
+# TUNE_FOLDS-fold cross-validation inside the main split's train and val recordings only (the test split
+# is never used): $(TUNE)/split/ holds the folds of train+val, $(TUNE)/fold<k>/ their stacks, and every
+# candidate's checkpoint and evaluation per fold. The architecture is TUNE_ARCH (default: the first of
+# MODELS). $(TUNE)/results.tsv: per candidate its options, macro F1 per fold, mean and std, rank;
+# $(TUNE)/recipe.opts: the best candidate's options (highest mean macro F1; ties: the earlier one),
+# which `make all RECIPE=$(TUNE)/recipe.opts` adds to TRAIN_OPTS.
+TUNE := $(OUT)/tune
+TUNE_GRID := --lr=5e-4,1e-3,2e-3,4e-3 --wd=0.001,0.01,0.05 --dropout=0.1,0.3,0.5 --label-smoothing=0,0.1 \
+             --mixup=0,0.2,0.4 --masks=1,2 --schedule=plateau,cosine
+# Candidates: "cNN=OPT|VALUE|OPT|VALUE..." ('|' for spaces); c01 has no options of its own.
+TUNE_CANDIDATES := $(if $(filter tune,$(MAKECMDGOALS)),$(shell printf '%s\n' $(TUNE_GRID) | awk -F'[=,]' \
+  -v budget=$(call shq,$(TUNE_BUDGET)) -v seed=$(call shq,$(TUNE_SEED)) ' \
+  { name[NR] = $$1; nv[NR] = NF - 1; for (i = 2; i <= NF; i++) val[NR, i - 1] = $$i; total = NR == 1 ? NF - 1 : total * (NF - 1) } \
+  END { if (budget !~ /^[1-9][0-9]*$$/ || seed !~ /^[0-9]+$$/) { print "!TUNE_BUDGET and TUNE_SEED: positive numbers"; exit } \
+        if (budget > total + 1) budget = total + 1; print "c01="; x = seed % 2147483646 + 1; \
+        for (c = 2; c <= budget; ) { x = (x * 16807) % 2147483647; r = int(x / 2147483647 * total); if (r in used) continue; used[r] = 1; \
+          line = sprintf("c%02d=", c); sep = ""; \
+          for (i = 1; i <= NR; i++) { v = r % nv[i]; r = int(r / nv[i]); line = line sep name[i] "|" val[i, v + 1]; sep = "|" } \
+          print line; c++ } }'))
+ifneq ($(filter !%,$(firstword $(TUNE_CANDIDATES))),)
+$(error pipeline: error: $(patsubst !%,%,$(TUNE_CANDIDATES)))
+endif
+TUNE_NAMES := $(foreach c,$(TUNE_CANDIDATES),$(firstword $(subst =, ,$(c))))
+TUNE_ARCH ?= $(firstword $(MODELS))
+TUNE_FOLD_LIST := $(if $(filter-out 0 1,$(TUNE_FOLDS)),$(shell seq 1 $(TUNE_FOLDS) 2>/dev/null))
+ifneq ($(and $(filter tune,$(MAKECMDGOALS)),$(if $(TUNE_FOLD_LIST),,t)),)
+$(error pipeline: error: TUNE_FOLDS=$(TUNE_FOLDS): make tune needs a number of folds from 2 to 30)
+endif
+$(foreach c,$(TUNE_CANDIDATES),$(eval TUNE_OPTS_$(firstword $(subst =, ,$(c))) := $(subst |, ,$(word 2,$(subst =, ,$(c)=)))) \
+  $(eval ARCH_tune-$(firstword $(subst =, ,$(c))) := $$(TUNE_ARCH)) \
+  $(eval TRAIN_OPTS_tune-$(firstword $(subst =, ,$(c))) := $$(TUNE_OPTS_$(firstword $(subst =, ,$(c))))) \
+  $(eval TRAIN_SETTINGS_tune-$(firstword $(subst =, ,$(c))) = --arch $$(TUNE_ARCH) $$(TRAIN_OPTS) $$(TUNE_OPTS_$(firstword $(subst =, ,$(c))))) \
+  $(eval $(call settings,$(TUNE)/opts/tune-$(firstword $(subst =, ,$(c))).opts,TRAIN_SETTINGS_tune-$(firstword $(subst =, ,$(c))))))
+$(eval $(call settings,$(OUT)/tunefolds.opts,TUNE_FOLDS))
+$(TUNE)/trainval.tsv: $(OUT)/split/train.tsv $(OUT)/split/val.tsv
+	@mkdir -p $(@D); { cat $(OUT)/split/train.tsv; tail -n +2 $(OUT)/split/val.tsv; } > $@.tmp && mv $@.tmp $@
+$(TUNE)/split/folds.tsv: $(TUNE)/trainval.tsv $(OUT)/tunefolds.opts $(SPLITSET)
+	$(CMD_FEATURES) $(SPLITSET) -q --folds $(TUNE_FOLDS) $< $(TUNE)/split
+$(foreach k,$(TUNE_FOLD_LIST),$(foreach s,$(SPLITS) classes,$(eval $(TUNE)/split/fold$(k)/$(s).tsv: $(TUNE)/split/folds.tsv)))
+$(foreach k,$(TUNE_FOLD_LIST),\
+  $(foreach s,$(SPLITS),$(eval $(call split_manifest,$(s),$(TUNE)/split/fold$(k),$(TUNE)/fold$(k))) \
+    $(eval $(TUNE)/fold$(k)/mels/$(s).tsv: $(SHARDS)) $(eval $(call stack,$(s),$(TUNE)/fold$(k)))) \
+  $(eval $(call stats,$(TUNE)/fold$(k))) \
+  $(foreach c,$(TUNE_NAMES),$(eval $(call model,tune-$(c),$(TUNE)/split/fold$(k),$(TUNE)/fold$(k),$(TUNE)/opts/tune-$(c).opts))))
+TUNE_METRICS := $(foreach c,$(TUNE_NAMES),$(foreach k,$(TUNE_FOLD_LIST),$(TUNE)/fold$(k)/eval/tune-$(c)/metrics.json))
+$(TUNE)/results.tsv: $(TUNE_METRICS) $(foreach c,$(TUNE_NAMES),$(TUNE)/opts/tune-$(c).opts)
+	@{ printf 'candidate\toptions'; for k in $(TUNE_FOLD_LIST); do printf '\tmacro_f1_fold%s' $$k; done; printf '\tmacro_f1_mean\tmacro_f1_std\n'; \
+	   $(foreach c,$(TUNE_NAMES),printf '%s\t%s' $(c) $(call shq,$(strip $(TUNE_OPTS_$(c)))); \
+	     for k in $(TUNE_FOLD_LIST); do printf '\t%s' "$$(awk -F'[:,]' '/^  "macro_avg":/ { m = 1 } m && /"f1":/ { gsub(/ /, "", $$2); print $$2; exit }' \
+	       $(TUNE)/fold$$k/eval/tune-$(c)/metrics.json)"; done; echo;) } \
+	 | awk -F'\t' -v OFS='\t' 'NR == 1 { print $$0, "rank"; next } \
+	     { s = q = 0; n = NF - 2; for (i = 3; i <= NF; i++) { s += $$i; q += $$i * $$i } mu = s / n; v = n > 1 ? (q - n * mu * mu) / (n - 1) : 0; \
+	       row[NR] = $$0 OFS sprintf("%.4f", mu) OFS sprintf("%.4f", v > 0 ? sqrt(v) : 0); m[NR] = mu } \
+	     END { for (i = 2; i <= NR; i++) { r = 1; for (j = 2; j <= NR; j++) if (m[j] > m[i] || (m[j] == m[i] && j < i)) r++; print row[i], r } }' > $@.tmp
+	@mv $@.tmp $@
+$(TUNE)/recipe.opts: $(TUNE)/results.tsv
+	@awk -F'\t' 'NR > 1 { n++ } NR > 1 && $$NF == 1 { print $$2; b = $$1; o = $$2 == "" ? "the defaults" : $$2; f = $$(NF - 2) " +- " $$(NF - 1) } \
+	  END { printf "pipeline: $(TUNE): best of %d candidates: %s (%s), macro F1 %s\n", n, b, o, f > "/dev/stderr" }' $< > $@.tmp
+	@mv $@.tmp $@
+tune: $(TUNE)/recipe.opts
 
 # ---------------------------------------------------------------------------------------------------
 MODEL_FILES := $(MODELS:%=$(OUT)/models/%.safetensors)

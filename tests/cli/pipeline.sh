@@ -354,6 +354,25 @@ pm -n cv FOLDS=3 TRAIN_OPTS_small="--dropout 0.2" >"$W/logn" 2>&1; [ "$(count cn
 pm cv FOLDS=1 >"$W/log" 2>&1 && notok "make cv FOLDS=1 succeeded" || { grep -q "FOLDS=1" "$W/log" && ok "make cv FOLDS=1: a clear error" || notok "FOLDS=1: $(tail -2 "$W/log")"; }
 rm -rf "$W/out/cv" "$W/out/folds.opts"
 
+# --- make tune: a recipe search scored by cross-validation inside train+val -----------------------------
+pm tune TUNE_BUDGET=3 TUNE_FOLDS=2 MODELS=baseline >"$W/log" 2>&1; rc=$?
+[ $rc = 0 ] && [ "$(tail -n +2 "$W/out/tune/results.tsv" | wc -l)" = 3 ] && [ "$(count cnntrain "$W/log")" = 6 ] \
+    && [ "$(tail -n +2 "$W/out/tune/results.tsv" | cut -f2 | sort -u | wc -l)" = 3 ] && [ -z "$(sed -n 2p "$W/out/tune/results.tsv" | cut -f2)" ] \
+    && ok "make tune: 3 candidates (the defaults and 2 drawn from the grid) x 2 folds" || notok "make tune: rc=$rc $(runs "$W/log") $(tail -3 "$W/log")"
+[ "$(cat "$W/out/tune/recipe.opts")" = "$(awk -F'\t' 'NR > 1 && $NF == 1 { print $2 }' "$W/out/tune/results.tsv")" ] \
+    && ok "make tune: recipe.opts holds the options of the best candidate" || notok "recipe: $(cat "$W/out/tune/recipe.opts")"
+[ -z "$(LC_ALL=C comm -12 <(tail -n +2 "$W/out/split/test.tsv" | cut -f1 | sort) <(tail -n +2 "$W/out/tune/split/folds.tsv" | cut -f1 | sort))" ] \
+    && [ "$(tail -n +2 "$W/out/tune/split/folds.tsv" | wc -l)" = "$(cat "$W/out/split/train.tsv" "$W/out/split/val.tsv" | grep -vc '^path')" ] \
+    && ok "make tune: its folds hold train+val, never a test recording" || notok "make tune: test recordings in the search"
+cp "$W/out/tune/results.tsv" "$W/tune1"; rm -rf "$W/out/tune"
+pm tune TUNE_BUDGET=3 TUNE_FOLDS=2 MODELS=baseline >/dev/null 2>&1 && cmp -s "$W/tune1" "$W/out/tune/results.tsv" \
+    && ok "make tune: same seed, same candidates and scores" || notok "make tune not deterministic"
+echo "--dropout 0.2" > "$W/recipe.opts"
+pm -n all RECIPE="$W/recipe.opts" 2>&1 | grep -q -- "--threads 1 --dropout 0.2 " && ok "RECIPE=FILE: its options go to every cnntrain" \
+    || notok "RECIPE not used: $(pm -n all RECIPE="$W/recipe.opts" 2>&1 | grep cnntrain | head -1)"
+pm all RECIPE="$W/nothere.opts" >"$W/log" 2>&1 && notok "a missing RECIPE succeeded" || { grep -q "RECIPE=.*no such file" "$W/log" && ok "a missing RECIPE: a clear error" || notok "missing RECIPE: $(tail -2 "$W/log")"; }
+rm -rf "$W/out/tune" "$W/out/tunefolds.opts"
+
 # --- NORM=stats: the checkpoint carries train's per-band statistics, so raw recordings and scans work ---
 S=$W/out-stats
 pm all OUT="$S" NORM=stats MODELS=baseline >"$W/log" 2>&1; rc=$?
