@@ -86,7 +86,7 @@ int canvas_finish(Canvas *cv, const char *id_prefix, char **svg, size_t *svg_len
         html_free(&pb);
         free(*svg);
         *svg = NULL;
-        err_set("figure as PNG: %s", cairo_status_to_string(st));
+        if (st != CAIRO_STATUS_SUCCESS) err_set("figure as PNG: %s", cairo_status_to_string(st)); /* else: out of memory, said */
         canvas_free(cv);
         return -1;
     }
