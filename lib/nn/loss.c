@@ -176,3 +176,65 @@ int class_weight_balanced(const int64_t *y, size_t n, int n_classes, float *w) {
     free(count);
     return 0;
 }
+
+/* ---- binary cross-entropy with logits ------------------------------------------------------------ */
+
+static int bce_check(const BceShape *s, const float *targets) {
+    size_t nk = (size_t)s->N * (size_t)s->K;
+    for (size_t i = 0; i < nk; i++)
+        if (!(targets[i] >= 0.0f && targets[i] <= 1.0f)) {
+            err_set("binary cross-entropy: target %g of sample %zu, class %zu is outside [0, 1]", (double)targets[i],
+                    i / (size_t)s->K, i % (size_t)s->K);
+            return -1;
+        }
+    return 0;
+}
+
+/* Per element: t (smoothed target) and lw = (p - 1) t + 1. */
+static inline double bce_target(const BceShape *s, float y) {
+    double e = s->label_smoothing;
+    return e > 0 ? (double)y * (1.0 - e) + e / 2 : (double)y;
+}
+
+int bce_with_logits_forward(const BceShape *s, const float *logits, const float *targets, const float *pos_weight,
+                            float *loss) {
+    if (bce_check(s, targets) < 0) return -1;
+    size_t nk = (size_t)s->N * (size_t)s->K;
+    if (nk == 0) {
+        *loss = s->reduction == LOSS_MEAN ? NAN : 0.0f; /* torch: mean of nothing is NaN */
+        return 0;
+    }
+    double sum = 0;
+    for (size_t i = 0; i < nk; i++) {
+        double z = logits[i], t = bce_target(s, targets[i]);
+        double lw = pos_weight ? ((double)pos_weight[i % (size_t)s->K] - 1.0) * t + 1.0 : 1.0;
+        sum += (1.0 - t) * z + lw * (log1p(exp(-fabs(z))) + (z < 0 ? -z : 0.0));
+    }
+    *loss = (float)(s->reduction == LOSS_MEAN ? sum / (double)nk : sum);
+    return 0;
+}
+
+void bce_with_logits_backward(const BceShape *s, float dloss, const float *logits, const float *targets,
+                              const float *pos_weight, float *dlogits) {
+    size_t nk = (size_t)s->N * (size_t)s->K;
+    double scale = s->reduction == LOSS_MEAN && nk ? (double)dloss / (double)nk : (double)dloss;
+    for (size_t i = 0; i < nk; i++) {
+        double z = logits[i], t = bce_target(s, targets[i]);
+        double p = pos_weight ? (double)pos_weight[i % (size_t)s->K] : 1.0, lw = (p - 1.0) * t + 1.0;
+        double sg = z >= 0 ? 1.0 / (1.0 + exp(-z)) : exp(z) / (1.0 + exp(z));
+        dlogits[i] = (float)(scale * (lw * sg - p * t));
+    }
+}
+
+int pos_weight_balanced(const float *y, size_t n, int k, float *pw) {
+    for (int c = 0; c < k; c++) {
+        double pos = 0;
+        for (size_t i = 0; i < n; i++) pos += (double)y[i * (size_t)k + (size_t)c];
+        if (!(pos > 0) || !((double)n - pos > 0)) {
+            err_set("balanced pos_weight: class %d has no %s sample", c, pos > 0 ? "negative" : "positive");
+            return -1;
+        }
+        pw[c] = (float)(((double)n - pos) / pos);
+    }
+    return 0;
+}

@@ -1,5 +1,6 @@
 /* loss.h - softmax and cross-entropy on logits with integer targets (torch.nn.functional.cross_entropy
- * semantics), and sklearn's 'balanced' class weights.
+ * semantics), and sklearn's 'balanced' class weights; binary cross-entropy on logits for multi-label
+ * targets (torch.nn.BCEWithLogitsLoss semantics) and its 'balanced' pos_weight.
  *
  * Cross-entropy, logits z (N, C), targets y (N) in [0, C), optional class weights w (C) (w = 1 when
  * NULL), label smoothing e in [0, 1]; lp = log_softmax(z) computed stably (z - max - log sum exp):
@@ -49,5 +50,35 @@ void cross_entropy_backward(NnCtx *ctx, const CrossEntropyShape *s, float dloss,
  * label is outside [0, n_classes) or a class has no sample (sklearn raises "classes should have valid
  * labels that are in y"). */
 int class_weight_balanced(const int64_t *y, size_t n, int n_classes, float *w);
+
+/* Binary cross-entropy with logits (torch.nn.functional.binary_cross_entropy_with_logits), logits z (N, K),
+ * targets y (N, K) in [0, 1] (soft targets allowed), optional pos_weight p (K) (p = 1 when NULL), label
+ * smoothing e in [0, 1): the target becomes t = y (1 - e) + e / 2. Per element, in the stable form
+ * ATen uses (no exp of a positive number):
+ *   lw = (p[k] - 1) t + 1
+ *   l  = (1 - t) z + lw (log1p(exp(-|z|)) + max(-z, 0))       (= -lw t log s(z) - (1 - t) log(1 - s(z)))
+ *   loss = sum l / (N K)   (LOSS_MEAN, PyTorch's default)  or  sum l  (LOSS_SUM)
+ * Gradient, s = sigmoid(z):  dz = dloss * (lw s - p[k] t) / (N K)   (= s - t without pos_weight).
+ * The loss is linear in t, so the loss of blended targets equals the blend of the losses (mixup).
+ * Elements are computed in double, summed in row-major order: deterministic. */
+typedef struct BceShape {
+    int N, K;
+    float label_smoothing;   /* 0 in PyTorch */
+    LossReduction reduction; /* LOSS_MEAN in PyTorch */
+} BceShape;
+
+/* logits, targets (N, K), pos_weight (K) or NULL. Returns 0 and *loss, or -1 with err_set() when a
+ * target is outside [0, 1] or not a number (nothing written). */
+int bce_with_logits_forward(const BceShape *s, const float *logits, const float *targets, const float *pos_weight,
+                            float *loss);
+/* dlogits (N, K) is written; dloss is the gradient of the final objective with respect to the loss. */
+void bce_with_logits_backward(const BceShape *s, float dloss, const float *logits, const float *targets,
+                              const float *pos_weight, float *dlogits);
+
+/* The usual 'balanced' pos_weight of multi-label targets y (n, k): negatives / positives of each class,
+ * pw[k] = (n - P_k) / P_k with P_k = sum_i y[i, k] (soft targets count their value), in double, rounded
+ * to float. Returns 0, or -1 with err_set() when a class has no positive (an infinite weight) or no
+ * negative (weight 0: the class would never learn a positive). */
+int pos_weight_balanced(const float *y, size_t n, int k, float *pw);
 
 #endif

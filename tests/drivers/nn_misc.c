@@ -1,4 +1,4 @@
-/* Driver for tests/py/test_nn_misc.py: runs batchnorm, activations, cross-entropy, optimisers, schedules
+/* Driver for tests/py/test_nn_misc.py: runs batchnorm, activations, cross-entropy, BCE with logits, optimisers, schedules
  * and clipping on .npy fixtures that PyTorch made in DIR and writes the results there as .npy.
  * usage: nn_misc CMD DIR [ARGS...]   (see each command below for its files and arguments) */
 #include "core/error.h"
@@ -156,6 +156,27 @@ static void cmd_ce(int argc, char **argv) {
     save_like("ce_probs", probs, &z);
 }
 
+/* bce DIR SMOOTHING POS_WEIGHTED REDUCTION(0 mean, 1 sum): bce_z (N, K), bce_y (N, K), bce_pw (K) -> bce_loss (),
+ * bce_dz (N, K). */
+static void cmd_bce(int argc, char **argv) {
+    Tensor z = load("bce_z", DT_F32), y = load("bce_y", DT_F32), pw = load("bce_pw", DT_F32);
+    BceShape s = {(int)z.shape[0], (int)z.shape[1], (float)arg(argc, argv, 3), (LossReduction)(int)arg(argc, argv, 5)};
+    const float *P = arg(argc, argv, 4) != 0 ? tensor_f32(&pw) : NULL;
+    float *dz = zeros((size_t)tensor_numel(&z)), loss;
+    if (bce_with_logits_forward(&s, tensor_f32(&z), tensor_f32(&y), P, &loss) < 0) die("bce");
+    bce_with_logits_backward(&s, 1.0f, tensor_f32(&z), tensor_f32(&y), P, dz);
+    save("bce_loss", &loss, 0, NULL);
+    save_like("bce_dz", dz, &z);
+}
+
+/* posweight DIR: bpw_y (N, K) -> bpw_w (K), negatives / positives per class. */
+static void cmd_posweight(int argc, char **argv) {
+    Tensor y = load("bpw_y", DT_F32);
+    float *w = zeros((size_t)y.shape[1]);
+    if (pos_weight_balanced(tensor_f32(&y), (size_t)y.shape[0], (int)y.shape[1], w) < 0) die("pos_weight");
+    save("bpw_w", w, 1, &y.shape[1]);
+}
+
 /* balanced DIR NCLASSES: cw_y (N) -> cw_w (NCLASSES). */
 static void cmd_balanced(int argc, char **argv) {
     Tensor y = load("cw_y", DT_I64);
@@ -277,7 +298,7 @@ static void cmd_clip(int argc, char **argv) {
 
 int main(int argc, char **argv) {
     if (argc < 3) {
-        fprintf(stderr, "usage: nn_misc bn|act|ce|balanced|adamw|sgd|plateau|cosine|clip DIR [ARGS...]\n");
+        fprintf(stderr, "usage: nn_misc bn|act|ce|balanced|bce|posweight|adamw|sgd|plateau|cosine|clip DIR [ARGS...]\n");
         return 2;
     }
     dir = argv[2];
@@ -288,6 +309,8 @@ int main(int argc, char **argv) {
     else if (!strcmp(c, "act")) cmd_act();
     else if (!strcmp(c, "ce")) cmd_ce(argc, argv);
     else if (!strcmp(c, "balanced")) cmd_balanced(argc, argv);
+    else if (!strcmp(c, "bce")) cmd_bce(argc, argv);
+    else if (!strcmp(c, "posweight")) cmd_posweight(argc, argv);
     else if (!strcmp(c, "adamw")) cmd_adamw(argc, argv);
     else if (!strcmp(c, "sgd")) cmd_sgd(argc, argv);
     else if (!strcmp(c, "plateau")) cmd_plateau(argc, argv);

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""PyTorch parity of lib/nn batchnorm, activations, cross-entropy, optimisers, schedules and clipping.
+"""PyTorch parity of lib/nn batchnorm, activations, cross-entropy, BCE with logits, optimisers, schedules and clipping.
 
 torch makes float32 fixtures (random inputs and parameters, fixed seed), writes them as .npy to a
 temporary directory, runs the C driver ($DRIVERS/nn_misc) on them and compares every output and
@@ -190,6 +190,37 @@ def test_ce():
           compute_class_weight("balanced", classes=np.arange(5), y=yb), tol=1e-7)
 
 
+# ---- binary cross-entropy with logits (multi-label) -----------------------------------------------
+def test_bce():
+    N, K = 16, 5
+    z = torch.randn(N, K) * 4
+    z[0, 0], z[1, 1] = 60.0, -60.0  # saturated logits: the stable form
+    y = (torch.rand(N, K) < 0.4).float()
+    y[N // 2:] = torch.rand(N - N // 2, K)  # soft targets in the second half
+    pw = torch.rand(K) * 3 + 0.2
+    save("bce_z", z)
+    save("bce_y", y)
+    save("bce_pw", pw)
+    for weighted in (0, 1):
+        for smooth in (0.0, 0.1):
+            for red, rname in ((0, "mean"), (1, "sum")):
+                if red == 1 and not weighted:
+                    continue
+                zz = z.clone().requires_grad_()
+                t = y * (1 - smooth) + smooth / 2
+                loss = F.binary_cross_entropy_with_logits(zz, t, pos_weight=pw if weighted else None, reduction=rname)
+                loss.backward()
+                run("bce", smooth, weighted, red)
+                tag = f"{'pos_weight' if weighted else 'no pos_weight'}, label smoothing {smooth}, {rname}"
+                check(f"BCE with logits loss ({tag})", load("bce_loss"), loss, tol=1e-6)
+                check(f"BCE with logits dlogits ({tag})", load("bce_dz"), zz.grad, tol=1e-6)
+    yb = (torch.rand(50, K) < torch.linspace(0.1, 0.8, K)).float()
+    save("bpw_y", yb)
+    run("posweight")
+    pos = yb.double().sum(0)
+    check("balanced pos_weight = negatives / positives per class", load("bpw_w"), ((50 - pos) / pos).float(), tol=1e-7)
+
+
 # ---- optimisers -----------------------------------------------------------------------------------
 def opt_fixture(steps):
     ps = [torch.randn(4, 3, 2), torch.randn(6), torch.randn(5)]
@@ -322,6 +353,7 @@ def test_clip():
 section("batchnorm", test_bn)
 section("activations", test_act)
 section("cross-entropy", test_ce)
+section("BCE with logits", test_bce)
 section("optimisers", test_optim)
 section("schedules", test_schedules)
 section("clipping", test_clip)

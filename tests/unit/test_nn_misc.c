@@ -472,6 +472,77 @@ static void test_cross_entropy(NnCtx *ctx) {
     free(z); free(w); free(probs); free(dz);
 }
 
+/* ---- binary cross-entropy with logits ------------------------------------------------------- */
+
+typedef struct {
+    BceShape s;
+    float *z, *y;
+    const float *pw;
+} BceCase;
+
+static double bce_loss(void *p) {
+    BceCase *c = p;
+    float l;
+    bce_with_logits_forward(&c->s, c->z, c->y, c->pw, &l);
+    return l;
+}
+
+/* The loss in double from the definition -[p t log s(z) + (1 - t) log(1 - s(z))]. */
+static double bce_ref(const BceCase *c) {
+    int n = c->s.N * c->s.K;
+    double sum = 0, e = c->s.label_smoothing;
+    for (int i = 0; i < n; i++) {
+        double z = c->z[i], t = c->y[i] * (1 - e) + e / 2, p = c->pw ? c->pw[i % c->s.K] : 1;
+        double s = 1 / (1 + exp(-z));
+        sum -= p * t * log(s) + (1 - t) * log(1 - s);
+    }
+    return c->s.reduction == LOSS_SUM ? sum : sum / n;
+}
+
+static void test_bce(void) {
+    int N = 5, K = 4;
+    float *z = randv((size_t)N * K, -3, 3), *y = randv((size_t)N * K, 0, 1), *pw = randv((size_t)K, 0.3f, 4.0f);
+    float *dz = malloc((size_t)N * K * sizeof(float));
+    for (int i = 0; i < N * K; i += 3) y[i] = (float)(i % 2); /* some hard 0/1 targets among the soft ones */
+    const struct { const char *name; int weighted; float e; LossReduction red; } cases[] = {
+        {"plain", 0, 0.0f, LOSS_MEAN}, {"pos_weight", 1, 0.0f, LOSS_MEAN},
+        {"label smoothing 0.1", 0, 0.1f, LOSS_MEAN}, {"pos_weight + smoothing 0.2, sum", 1, 0.2f, LOSS_SUM},
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        BceCase c = {{N, K, cases[k].e, cases[k].red}, z, y, cases[k].weighted ? pw : NULL};
+        float l;
+        int rc = bce_with_logits_forward(&c.s, z, y, c.pw, &l);
+        double ref = bce_ref(&c), rel = fabs(l - ref) / fabs(ref);
+        CHECK(rc == 0 && rel < 1e-6, "BCE with logits %s: loss %.6f vs definition (rel err %.2e)", cases[k].name, l, rel);
+        bce_with_logits_backward(&c.s, 1.0f, z, y, c.pw, dz);
+        char name[96];
+        snprintf(name, sizeof name, "BCE with logits %s dlogits", cases[k].name);
+        check_fd(name, z, (size_t)N * K, dz, bce_loss, &c, 1e-2f);
+    }
+    float zl[4] = {1000, -1000, 1000, -1000}, yl[4] = {1, 0, 0, 1}, dl[4], l = 0;
+    BceShape s1 = {1, 4, 0, LOSS_SUM};
+    int rc = bce_with_logits_forward(&s1, zl, yl, NULL, &l);
+    bce_with_logits_backward(&s1, 1.0f, zl, yl, NULL, dl);
+    CHECK(rc == 0 && l == 2000.0f && dl[0] == 0 && dl[1] == 0 && dl[2] == 1 && dl[3] == -1,
+          "BCE with logits: stable for |z| = 1000 (loss %g, gradients 0, 0, 1, -1)", l);
+    float ybad[4] = {0, 1.5f, 0, 0}, ynan[4] = {0, 0, NAN, 0};
+    l = 123;
+    CHECK(bce_with_logits_forward(&s1, zl, ybad, NULL, &l) == -1 && strstr(err_msg(), "outside [0, 1]") && l == 123,
+          "BCE with logits: a target outside [0, 1] is an error");
+    CHECK(bce_with_logits_forward(&s1, zl, ynan, NULL, &l) == -1 && strstr(err_msg(), "sample 0, class 2"),
+          "BCE with logits: a NaN target is an error naming sample and class");
+    float yb[8] = {1, 0, 1, 0, 0, 1, 1, 1}, w[2]; /* (4, 2): class 0 3 positives of 4, class 1 2 of 4 */
+    rc = pos_weight_balanced(yb, 4, 2, w);
+    CHECK(rc == 0 && w[0] == 1.0f / 3 && w[1] == 1.0f, "balanced pos_weight negatives/positives: [%g, %g]", w[0], w[1]);
+    float yc[4] = {1, 0, 0, 0};
+    CHECK(pos_weight_balanced(yc, 2, 2, w) == -1 && strstr(err_msg(), "class 1 has no positive"),
+          "balanced pos_weight: a class without positives is an error");
+    float yd[4] = {1, 1, 1, 0};
+    CHECK(pos_weight_balanced(yd, 2, 2, w) == -1 && strstr(err_msg(), "class 0 has no negative"),
+          "balanced pos_weight: a class without negatives is an error");
+    free(z); free(y); free(pw); free(dz);
+}
+
 /* ---- optimisers ----------------------------------------------------------------------------- */
 
 static void make_table(ParamTable *t) {
@@ -842,6 +913,7 @@ int main(void) {
     test_activations(&ctx);
     test_dropout(&ctx);
     test_cross_entropy(&ctx);
+    test_bce();
     test_optim(&ctx);
     test_schedules();
     test_threads();
