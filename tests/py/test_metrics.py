@@ -1,5 +1,7 @@
 """Classification metrics against scikit-learn (classification_report, confusion_matrix,
-top_k_accuracy_score, log_loss) on the same predictions."""
+top_k_accuracy_score, log_loss) on the same predictions; multi-label metrics (average_precision_score,
+roc_auc_score, f1_score at a threshold, the best-F1 threshold per class from precision_recall_curve)
+on random and tied scores, to 1e-12."""
 import json
 import os
 import subprocess
@@ -8,7 +10,8 @@ import tempfile
 
 try:
     import numpy as np
-    from sklearn.metrics import classification_report, confusion_matrix, log_loss, top_k_accuracy_score
+    from sklearn.metrics import (average_precision_score, classification_report, confusion_matrix, f1_score, log_loss,
+                                 precision_recall_curve, precision_score, recall_score, roc_auc_score, top_k_accuracy_score)
 except ImportError as e:
     print(f"skip metrics parity: {e}")
     sys.exit(0)
@@ -69,4 +72,83 @@ for name, n, k, sharp in cases:
     parts["confusion"] = np.array_equal(np.array(m["confusion_matrix"]), cm)
     bad = [k_ for k_, v in parts.items() if not v]
     check(not bad, f"metrics equal scikit-learn's: {name}" + (f" (differ: {bad})" if bad else ""))
+
+# ---- multi-label: per class and averaged, NaN (JSON null) where sklearn raises ----------------------------
+import warnings
+from fractions import Fraction
+
+warnings.filterwarnings("ignore")  # sklearn's "No positive class found" (AP 0, as ours)
+
+
+def close(a, b):
+    return (a is None and b is None) or (a is not None and b is not None and abs(a - b) <= 1e-12)
+
+
+def ref_best(y, s):
+    """The threshold of highest F1 (s >= t positive), lowest on ties, by exact fractions."""
+    if y.sum() == 0:
+        return None, 0.0
+    _, _, th = precision_recall_curve(y, s)
+    best, bt = None, None
+    for t in th:  # increasing
+        pred = s >= t
+        tp, fp = int((pred & (y == 1)).sum()), int((pred & (y == 0)).sum())
+        f = Fraction(2 * tp, tp + fp + int(y.sum()))
+        if best is None or f > best:
+            best, bt = f, t
+    return float(bt), float(f1_score(y, s >= bt, zero_division=0))
+
+
+mcases = [("random scores, 200 x 6", 200, 6, None), ("tied scores (rounded to 0.1), 120 x 5", 120, 5, 0.1),
+          ("few distinct scores (4 levels) and a class without positives, one without negatives", 60, 4, "levels")]
+for name, n, k, tie in mcases:
+    y = (rng.random((n, k)) < rng.uniform(0.15, 0.6, k)).astype(np.uint8)
+    s = (rng.standard_normal((n, k)) + 1.2 * y).astype(np.float32)
+    if tie == 0.1:
+        s = (np.round(s / 0.1) * 0.1).astype(np.float32)
+    elif tie == "levels":
+        s = rng.integers(0, 4, (n, k)).astype(np.float32) + y * rng.integers(0, 2, (n, k))
+        y[:, 1] = 0
+        y[:, 2] = 1
+    s64 = s.astype(np.float64)
+    thr = 0.5
+    np.save(os.path.join(tmp, "s.npy"), s)
+    np.save(os.path.join(tmp, "t.npy"), y)
+    out = subprocess.run([os.path.join(DRIVERS, "metrics"), "multi", os.path.join(tmp, "s.npy"), os.path.join(tmp, "t.npy"),
+                          str(thr)], check=True, capture_output=True, text=True).stdout
+    m = json.loads(out)
+    bad = []
+    aps, aucs = [], []
+    for c in range(k):
+        pc, yc, sc = m["per_class"][c], y[:, c], s64[:, c]
+        ap = float(average_precision_score(yc, sc))
+        auc = float(roc_auc_score(yc, sc)) if 0 < yc.sum() < n else None  # sklearn raises: one class present
+        aps.append(ap)
+        aucs += [auc] if auc is not None else []
+        pred = sc >= thr
+        want = {"average_precision": ap, "roc_auc": auc, "support": int(yc.sum()),
+                "precision": float(precision_score(yc, pred, zero_division=0)),
+                "recall": float(recall_score(yc, pred, zero_division=0)), "f1": float(f1_score(yc, pred, zero_division=0))}
+        want["best_threshold"], want["best_f1"] = ref_best(yc, sc)
+        for key, v in want.items():
+            if not close(pc[key], v):
+                bad.append(f"class {c} {key}: {pc[key]} vs {v}")
+    want = {("macro_avg", "average_precision"): float(average_precision_score(y, s64, average="macro")),
+            ("micro_avg", "average_precision"): float(average_precision_score(y, s64, average="micro")),
+            ("macro_avg", "roc_auc"): float(np.mean(aucs)) if aucs else None,
+            ("micro_avg", "roc_auc"): float(roc_auc_score(y.ravel(), s64.ravel())),
+            ("macro_avg", "f1"): float(f1_score(y, s64 >= thr, average="macro", zero_division=0)),
+            ("micro_avg", "f1"): float(f1_score(y, s64 >= thr, average="micro", zero_division=0))}
+    if len(aucs) == k:  # sklearn's own macro AUC only exists when every class has both labels
+        want[("macro_avg", "roc_auc")] = float(roc_auc_score(y, s64, average="macro"))
+    for (a, key), v in want.items():
+        if not close(m[a][key], v):
+            bad.append(f"{a} {key}: {m[a][key]} vs {v}")
+    check(not bad, f"multi-label metrics equal scikit-learn's: {name}" + (f" (differ: {bad[:4]})" if bad else ""))
+    if tie == "levels":
+        pc1, pc2 = m["per_class"][1], m["per_class"][2]
+        check(pc1["average_precision"] == 0 and pc1["roc_auc"] is None and pc1["best_threshold"] is None
+              and pc2["roc_auc"] is None and pc2["best_threshold"] == float(s[:, 2].min()),
+              "a class without positives: AP 0, AUC and best threshold null; without negatives: AUC null, "
+              "best threshold the lowest score")
 sys.exit(1 if failures else 0)
