@@ -9,6 +9,7 @@
 #include "nn/model.h"
 #include "formats/outfile.h"
 #include "formats/safetensors.h"
+#include "scan/ensemble.h"
 #include "scan/scanjob.h"
 #include "core/strlist.h"
 
@@ -23,6 +24,7 @@ static const char USAGE[] =
     "usage: cnneval [options] MODEL.safetensors DATA [-o DIR]\n"
     "       cnneval [options] MODEL.safetensors RECORDING...\n"
     "       cnneval --scan [scan options] MODEL.safetensors RECORDING...\n"
+    "       cnneval [options] -m MODEL1.safetensors -m MODEL2.safetensors ... DATA | RECORDING...\n"
     "DATA is a stacked split (N, 1, F, T) .npy with labels in DATA-labels.npy, or a manifest (.tsv) of\n"
     "equal-shape spectrograms. Writes DIR/predictions.tsv (key, true, predicted, confidence, one\n"
     "probability column per class), DIR/misclassified.tsv and DIR/metrics.json (accuracy, loss, top-k,\n"
@@ -32,7 +34,13 @@ static const char USAGE[] =
     "checkpoint (cnntrain --frontend 'WAV2MEL-OPTIONS | SPECNORM-OPTIONS') turns each into the model's\n"
     "input, and one line per recording (or per window, with --segment in the front end) goes to stdout:\n"
     "path, start, end (seconds), class, confidence.\n"
+    "An ensemble (-m given twice or more, e.g. the K fold models of make cv): every sample, recording or\n"
+    "window goes through each model, and its probabilities are the mean of the models' softmax\n"
+    "probabilities (summed in -m order); predictions, metrics and the loss (the cross-entropy of the\n"
+    "averaged probabilities) come from them. The models must have the same classes (names and order) and\n"
+    "input shape, and for recordings and --scan the same recorded front end; the architectures may differ.\n"
     "\n"
+    "  -m, --model FILE      a checkpoint (repeat for an ensemble); with -m, no MODEL operand is given\n"
     "  -o, --outdir DIR      where to write (default: the current directory)\n"
     "      --labels FILE     labels of a stack (default: DATA's name with -labels before .npy; '-' none)\n"
     "      --top-k K         also report top-K accuracy (default 3)\n"
@@ -58,7 +66,7 @@ static const char USAGE[] =
     "      --batch N         windows per forward pass (default 1: fastest for the baseline here, and each\n"
     "                        window of the batch holds its activations, ~13 MB at 128x400)\n"
     "      --threads N       threads for the network of each job (default 2; 1 with --jobs)\n"
-    "  -j, --jobs N          scan N recordings at once, each on its own copy of the model (default 1);\n"
+    "  -j, --jobs N          scan N recordings at once, each on its own copy of the model(s) (default 1);\n"
     "                        the outputs are the same bytes for any N\n"
     "  -v, --verbose         a line per recording, times per stage and peak memory on stderr\n"
     "  -q, --quiet           no summary line and no progress\n"
@@ -73,7 +81,8 @@ static const struct option LONGOPTS[] = {{"outdir", 1, 0, 'o'}, {"labels", 1, 0,
                                          {"threshold", 1, 0, OPT_THRESHOLD}, {"classes", 1, 0, OPT_CLASSES},
                                          {"scores", 1, 0, OPT_SCORES}, {"events", 1, 0, OPT_EVENTS},
                                          {"results", 1, 0, OPT_RESULTS}, {"csv", 0, 0, OPT_CSV},
-                                         {"dump-inputs", 1, 0, OPT_DUMP}, {"jobs", 1, 0, 'j'}, {0, 0, 0, 0}};
+                                         {"dump-inputs", 1, 0, OPT_DUMP}, {"jobs", 1, 0, 'j'},
+                                         {"model", 1, 0, 'm'}, {0, 0, 0, 0}};
 
 /* Scan-mode settings from the command line. */
 typedef struct {
@@ -118,6 +127,95 @@ static int parse_classes(const char *json, int k, StrList *names) {
     return (int)names->n == k ? 0 : -1;
 }
 
+/* A model of the ensemble (one, without -m twice): its checkpoint and what its metadata says. */
+typedef struct Member {
+    const char *path, *arch;
+    StFile f;
+    int open;
+    int ic, ih, iw, k;
+    StrList names; /* the classes (numbers when the checkpoint names none) */
+} Member;
+
+static int member_open(Member *mb, const char *path) {
+    memset(mb, 0, sizeof *mb);
+    mb->f.fd = -1;
+    mb->path = path;
+    if (st_open(path, &mb->f) < 0) return -1;
+    mb->open = 1;
+    const char *shape = st_meta_get(&mb->f, "input_shape"), *ncs = st_meta_get(&mb->f, "n_classes"),
+               *cls = st_meta_get(&mb->f, "classes");
+    mb->arch = st_meta_get(&mb->f, "arch");
+    mb->k = ncs ? atoi(ncs) : 0;
+    if (!mb->arch || !shape || sscanf(shape, "%dx%dx%d", &mb->ic, &mb->ih, &mb->iw) != 3 || mb->k < 2) {
+        err_set("%s: not an audiocnn checkpoint (metadata arch, input_shape and n_classes needed)", path);
+        return -1;
+    }
+    if (!cls || parse_classes(cls, mb->k, &mb->names) < 0) {
+        strlist_free(&mb->names);
+        for (int i = 0; i < mb->k; i++) {
+            char s[16];
+            snprintf(s, sizeof s, "%d", i);
+            if (strlist_push(&mb->names, strdup(s)) < 0) {
+                err_set("out of memory");
+                return -1;
+            }
+        }
+    }
+    return 0;
+}
+
+static void member_close(Member *mb) {
+    if (mb->open) st_close(&mb->f);
+    strlist_free(&mb->names);
+}
+
+/* Member b against the ensemble's first, a: the same classes in the same order and the same input
+ * shape; with front_end, the same recorded front end and statistics. -1 with err_set() naming b. */
+static int member_agrees(const Member *a, const Member *b, int front_end) {
+    static const char WHY[] = "(the models of an ensemble must agree)";
+    if (b->k != a->k) {
+        err_set("%s: %d classes, but %s has %d %s", b->path, b->k, a->path, a->k, WHY);
+        return -1;
+    }
+    for (int c = 0; c < a->k; c++)
+        if (strcmp(a->names.v[c], b->names.v[c]) != 0) {
+            err_set("%s: class %d is '%.100s', but %s's is '%.100s' %s", b->path, c, b->names.v[c], a->path, a->names.v[c], WHY);
+            return -1;
+        }
+    if (b->ic != a->ic || b->ih != a->ih || b->iw != a->iw) {
+        err_set("%s: takes %dx%dx%d inputs, but %s takes %dx%dx%d %s", b->path, b->ic, b->ih, b->iw, a->path, a->ic, a->ih,
+                a->iw, WHY);
+        return -1;
+    }
+    if (!front_end) return 0;
+    const char *ta = st_meta_get(&a->f, "frontend"), *tb = st_meta_get(&b->f, "frontend");
+    if (strcmp(ta ? ta : "", tb ? tb : "") != 0) {
+        err_set("%s: records the front end '%.200s', but %s records '%.200s' %s", b->path, tb ? tb : "", a->path,
+                ta ? ta : "", WHY);
+        return -1;
+    }
+    FrontEnd fa, fb;
+    SpecnormConfig na, nb;
+    SpecnormStats sa, sb;
+    frontend_init(&fa);
+    frontend_init(&fb);
+    memset(&sa, 0, sizeof sa);
+    memset(&sb, 0, sizeof sb);
+    int rc = -1;
+    if (frontend_from_checkpoint(&a->f, a->ih, &fa, &na, &sa) == 0 && frontend_from_checkpoint(&b->f, b->ih, &fb, &nb, &sb) == 0) {
+        if (sa.f != sb.f || (sa.f && (memcmp(sa.mean, sb.mean, sizeof(float) * (size_t)sa.f) ||
+                                      memcmp(sa.std, sb.std, sizeof(float) * (size_t)sa.f))))
+            err_set("%s: its front end's statistics (frontend.stats.*) differ from those of %s %s", b->path, a->path, WHY);
+        else
+            rc = 0;
+    }
+    frontend_free(&fa);
+    frontend_free(&fb);
+    specnorm_stats_free(&sa);
+    specnorm_stats_free(&sb);
+    return rc;
+}
+
 /* The checkpoint's network with its weights (a repeated three-channel stem when it was trained so). */
 static int load_model(Model *m, const StFile *f, const char *arch, int c, int h, int w, int k) {
     const char *ic = st_meta_get(f, "in_chans"), *in = st_meta_get(f, "in_norm");
@@ -135,8 +233,11 @@ static int load_model(Model *m, const StFile *f, const char *arch, int c, int h,
     return st_load_params(f, &m->params, &lo, NULL);
 }
 
-/* Raw recordings through the recorded front end: one line per recording or window on stdout. */
-static int classify_recordings(Model *m, const StFile *f, char **paths, int npaths, const StrList *names, int threads) {
+/* Raw recordings through the recorded front end (f's: the members agree on it) and the nm models: one
+ * line per recording or window on stdout. */
+static int classify_recordings(Model *ms, int nm, const StFile *f, char **paths, int npaths, const StrList *names,
+                               int threads) {
+    Model *m = &ms[0];
     FrontEnd fe;
     frontend_init(&fe);
     SpecnormConfig norm;
@@ -149,7 +250,11 @@ static int classify_recordings(Model *m, const StFile *f, char **paths, int npat
     NnCtx ctx;
     nn_ctx_init(&ctx, threads);
     int k = m->n_classes;
-    float *logits = malloc(sizeof(float) * (size_t)k), *probs = malloc(sizeof(float) * (size_t)k);
+    float *logits = malloc(sizeof(float) * (size_t)k * (size_t)nm), *probs = malloc(sizeof(float) * (size_t)k);
+    if (!logits || !probs) {
+        err_set("out of memory");
+        goto done;
+    }
     printf("path\tstart\tend\tclass\tconfidence\n");
     for (int i = 0; i < npaths; i++) {
         Clips clips;
@@ -167,14 +272,15 @@ static int classify_recordings(Model *m, const StFile *f, char **paths, int npat
                 clips_free(&clips);
                 goto done;
             }
-            int fw = m->forward(m, &ctx, tensor_f32(&y), 1, NN_INFER, 0, logits);
+            int fw = 0;
+            for (int e = 0; e < nm && fw == 0; e++) fw = ms[e].forward(&ms[e], &ctx, tensor_f32(&y), 1, NN_INFER, 0, logits + e * k);
             tensor_free(&y);
             if (fw < 0) {
                 clips_free(&clips);
                 goto done;
             }
             int64_t pred;
-            softmax_rows(logits, 1, k, probs, &pred);
+            ensemble_combine(logits, nm, 1, k, probs, NULL, &pred);
             printf("%s\t%.3f\t%.3f\t%s\t%.6f\n", paths[i], clips.v[j].start, clips.v[j].end, names->v[pred], probs[pred]);
         }
         clips_free(&clips);
@@ -214,11 +320,14 @@ static long peak_rss_kib(void) {
     return v;
 }
 
-/* --scan: the recordings through the front end recorded in the checkpoint, window by window; with
- * --jobs N, on N copies of the model (models[0..N-1]) at once. */
-static int scan_recordings(Model *models, const StFile *f, char **paths, int npaths, const StrList *names,
+/* --scan: the recordings through the front end recorded in the checkpoint (f's: the members agree on
+ * it), window by window, through the nm models of the ensemble; with --jobs N, on N copies of them
+ * (job j's models: models[j*nm .. j*nm + nm - 1]) at once. */
+static int scan_recordings(Model *models, int nm, const StFile *f, char **paths, int npaths, const StrList *names,
                            const ScanArgs *a, const char *outdir, int batch, int threads, int quiet) {
     Model *m = &models[0];
+    Model **mp = malloc(sizeof(Model *) * (size_t)(nm * a->jobs));
+    for (int j = 0; mp && j < nm * a->jobs; j++) mp[j] = &models[j];
     int nj = a->jobs;
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -234,7 +343,7 @@ static int scan_recordings(Model *models, const StFile *f, char **paths, int npa
     Scanner **sc = calloc((size_t)nj, sizeof(Scanner *));
     unsigned char *counted = NULL;
     char p_scores[4096], p_results[4096], p_events[4096], p_thr[4096];
-    if (!ctx || !sc) {
+    if (!ctx || !sc || !mp) {
         err_set("out of memory");
         goto done;
     }
@@ -243,8 +352,8 @@ static int scan_recordings(Model *models, const StFile *f, char **paths, int npa
         if (nn_ctx_init(&ctx[have_ctx], threads) < 0) goto done;
     ScanSettings set = {.overlap = a->overlap, .step = a->step, .batch = batch};
     for (int j = 1; j < nj; j++)
-        if (!(sc[j] = scanner_new(&models[j], &ctx[j], &fe, &norm, &set))) goto done;
-    if (!(sc[0] = scanner_new(m, &ctx[0], &fe, &norm, &set))) {
+        if (!(sc[j] = scanner_new_ensemble(mp + j * nm, nm, &ctx[j], &fe, &norm, &set))) goto done;
+    if (!(sc[0] = scanner_new_ensemble(mp, nm, &ctx[0], &fe, &norm, &set))) {
         if (!text || !*text) { /* wav2mel's and specnorm's defaults, as for raw recordings */
             char *why = strdup(err_msg());
             err_set("%s: records no front end (cnntrain --frontend 'WAV2MEL-OPTIONS | SPECNORM-OPTIONS'); with the "
@@ -316,6 +425,7 @@ static int scan_recordings(Model *models, const StFile *f, char **paths, int npa
     rc = 0;
 done:
     free(counted);
+    free(mp);
     for (int j = 0; sc && j < nj; j++) scanner_free(sc[j]);
     free(sc);
     for (int j = 0; j < have_ctx; j++) nn_ctx_free(&ctx[j]);
@@ -333,8 +443,21 @@ int main(int argc, char **argv) {
     ScanArgs sa = {.overlap = 0.5, .threshold = 0.5, .jobs = 1};
     int threads_set = 0;
     const char *bad = NULL;
-    while ((c = getopt_long(argc, argv, "o:qhsvj:", LONGOPTS, NULL)) != -1) {
+    const char **mpaths = NULL; /* -m FILE ... */
+    int nm = 0;
+    while ((c = getopt_long(argc, argv, "o:qhsvj:m:", LONGOPTS, NULL)) != -1) {
         switch (c) {
+        case 'm': {
+            const char **grown = realloc(mpaths, sizeof *mpaths * (size_t)(nm + 1));
+            if (!grown) {
+                diag_error("out of memory");
+                free(mpaths);
+                return EXIT_DATA;
+            }
+            mpaths = grown;
+            mpaths[nm++] = optarg;
+            break;
+        }
         case 'o': outdir = optarg; sa.outdir_set = 1; break;
         case 's': sa.on = 1; break;
         case 'v': sa.verbose = 1; sa.used = 1; break;
@@ -369,80 +492,84 @@ int main(int argc, char **argv) {
         default: fputs(USAGE, stderr); return EXIT_USAGE;
         }
     }
+    int first = optind;  /* the first DATA or RECORDING operand */
+    if (!nm && optind < argc) {
+        mpaths = malloc(sizeof *mpaths);
+        if (!mpaths) {
+            diag_error("out of memory");
+            return EXIT_DATA;
+        }
+        mpaths[nm++] = argv[first++];
+    }
+    int status = EXIT_USAGE;
     if (bad) {
         diag_error("%s (see cnneval --help)", bad);
-        return EXIT_USAGE;
+        goto usage;
     }
     if (sa.used && !sa.on) {
         diag_error("--overlap, --step, --threshold, --classes, --scores, --events, --results, --csv, --dump-inputs, --jobs and -v go with --scan");
-        return EXIT_USAGE;
+        goto usage;
     }
     if (batch == -1) batch = sa.on ? 1 : 64;
-    if (argc - optind < 2 || topk < 1 || batch < 1 || threads < 1) {
-        diag_error("expected MODEL.safetensors and %s, and positive --top-k/--batch/--threads (see cnneval --help)",
+    if (!nm || argc - first < 1 || topk < 1 || batch < 1 || threads < 1) {
+        diag_error("expected MODEL.safetensors and %s (or -m MODEL ... and them), and positive --top-k/--batch/--threads (see cnneval --help)",
                    sa.on ? "RECORDINGs" : "DATA");
-        return EXIT_USAGE;
+        goto usage;
     }
     if (sa.on && (sa.scores && !strcmp(sa.scores, "-")) + (sa.results && !strcmp(sa.results, "-")) +
                          (sa.dump && !strcmp(sa.dump, "-")) > 1) {
         diag_error("only one of --scores, --results and --dump-inputs can go to stdout ('-')");
-        return EXIT_USAGE;
+        goto usage;
     }
     if (sa.on && sa.classes && !*sa.classes) {
         diag_error("--classes needs at least one class name");
-        return EXIT_USAGE;
+        goto usage;
     }
-    const char *model_path = argv[optind], *data_path = argv[optind + 1];
-    int raw = argc - optind > 2 || !(ends_with(data_path, ".npy") || ends_with(data_path, ".tsv"));
-    int status = EXIT_DATA;
-    StFile f;
-    memset(&f, 0, sizeof f);
-    f.fd = -1;
+    const char *data_path = argv[first];
+    int ndata = argc - first;
+    int raw = ndata > 1 || !(ends_with(data_path, ".npy") || ends_with(data_path, ".tsv"));
+    status = EXIT_DATA;
     Dataset d;
     memset(&d, 0, sizeof d);
-    Model m;
-    memset(&m, 0, sizeof m);
-    StrList names = {0};
-    float *logits = NULL, *probs = NULL;
+    Model *ms = calloc((size_t)nm, sizeof(Model)); /* the members, loaded (zeroed: model_free is a no-op) */
+    Member *mem = calloc((size_t)nm, sizeof(Member));
+    float *logits = NULL, *probs = NULL, *scores = NULL;
+    int64_t *pred = NULL;
     Metrics met;
     memset(&met, 0, sizeof met);
-    int have_file = 0;
-    if (st_open(model_path, &f) < 0) goto fail;
-    have_file = 1;
-    const char *arch = st_meta_get(&f, "arch"), *shape = st_meta_get(&f, "input_shape"),
-               *ncs = st_meta_get(&f, "n_classes"), *cls = st_meta_get(&f, "classes");
-    int ic, ih, iw, k = ncs ? atoi(ncs) : 0;
-    if (!arch || !shape || sscanf(shape, "%dx%dx%d", &ic, &ih, &iw) != 3 || k < 2) {
-        err_set("%s: not an audiocnn checkpoint (metadata arch, input_shape and n_classes needed)", model_path);
+    if (!ms || !mem) {
+        err_set("out of memory");
         goto fail;
     }
-    if (!cls || parse_classes(cls, k, &names) < 0) {
-        strlist_free(&names);
-        for (int i = 0; i < k; i++) {
-            char s[16];
-            snprintf(s, sizeof s, "%d", i);
-            strlist_push(&names, strdup(s));
-        }
+    for (int e = 0; e < nm; e++) {
+        if (member_open(&mem[e], mpaths[e]) < 0) goto fail;
+        if (e && member_agrees(&mem[0], &mem[e], sa.on || raw) < 0) goto fail;
     }
+    const StFile *f = &mem[0].f;
+    const char *model_path = mem[0].path;
+    int ic = mem[0].ic, ih = mem[0].ih, iw = mem[0].iw, k = mem[0].k;
+    const StrList *names = &mem[0].names;
     if (sa.on) {
         if (sa.jobs > 1 && sa.dump) {
             diag_error("--dump-inputs needs one job at a time (--jobs 1)");
             status = EXIT_USAGE;
             goto done;
         }
-        if (sa.jobs > argc - optind - 1) sa.jobs = argc - optind - 1; /* no more jobs than recordings */
+        if (sa.jobs > ndata) sa.jobs = ndata; /* no more jobs than recordings */
         if (!threads_set && sa.jobs > 1) threads = 1;
-        Model *models = calloc((size_t)sa.jobs, sizeof(Model));
+        Model *models = calloc((size_t)(sa.jobs * nm), sizeof(Model)); /* job j's: [j*nm, j*nm + nm) */
         if (!models) {
             err_set("out of memory");
             goto fail;
         }
         int loaded = 0, r = -1;
-        for (; loaded < sa.jobs; loaded++)
-            if (load_model(&models[loaded], &f, arch, ic, ih, iw, k) < 0) break;
-        if (loaded == sa.jobs)
-            r = scan_recordings(models, &f, argv + optind + 1, argc - optind - 1, &names, &sa, outdir, batch, threads, quiet);
-        for (int j = 0; j < sa.jobs; j++) model_free(&models[j]); /* zeroed or made: both freed */
+        for (; loaded < sa.jobs * nm; loaded++) {
+            const Member *mb = &mem[loaded % nm];
+            if (load_model(&models[loaded], &mb->f, mb->arch, ic, ih, iw, k) < 0) break;
+        }
+        if (loaded == sa.jobs * nm)
+            r = scan_recordings(models, nm, f, argv + first, ndata, names, &sa, outdir, batch, threads, quiet);
+        for (int j = 0; j < sa.jobs * nm; j++) model_free(&models[j]); /* zeroed or made: both freed */
         free(models);
         if (r == -2) {
             diag_error("%s", err_msg());
@@ -454,8 +581,9 @@ int main(int argc, char **argv) {
         goto done;
     }
     if (raw) {
-        if (load_model(&m, &f, arch, ic, ih, iw, k) < 0) goto fail;
-        if (classify_recordings(&m, &f, argv + optind + 1, argc - optind - 1, &names, threads) < 0) goto fail;
+        for (int e = 0; e < nm; e++)
+            if (load_model(&ms[e], &mem[e].f, mem[e].arch, ic, ih, iw, k) < 0) goto fail;
+        if (classify_recordings(ms, nm, f, argv + first, ndata, names, threads) < 0) goto fail;
         status = EXIT_OK;
         goto done;
     }
@@ -473,34 +601,41 @@ int main(int argc, char **argv) {
         }
         labelled &= d.labels[i] >= 0;
     }
-    if (load_model(&m, &f, arch, ic, ih, iw, k) < 0) goto fail;
-    NnCtx ctx;
-    nn_ctx_init(&ctx, threads);
-    logits = malloc(sizeof(float) * (size_t)d.n * k);
-    probs = malloc(sizeof(float) * (size_t)d.n * k);
-    if (!logits || !probs) {
+    for (int e = 0; e < nm; e++)
+        if (load_model(&ms[e], &mem[e].f, mem[e].arch, ic, ih, iw, k) < 0) goto fail;
+    size_t nk = (size_t)d.n * (size_t)k;
+    logits = malloc(sizeof(float) * nk * (size_t)nm); /* member e's rows at logits + e * nk */
+    probs = malloc(sizeof(float) * nk);
+    scores = malloc(sizeof(float) * nk);
+    pred = malloc(sizeof(int64_t) * (size_t)(d.n ? d.n : 1));
+    if (!logits || !probs || !scores || !pred) {
         err_set("out of memory");
         goto fail;
     }
     size_t per = (size_t)d.c * d.f * d.t;
-    for (int64_t s = 0; s < d.n; s += batch) {
-        int n = (int)(d.n - s < batch ? d.n - s : batch);
-        if (m.forward(&m, &ctx, d.x + (size_t)s * per, n, NN_INFER, 0, logits + s * k) < 0) goto fail;
-    }
+    NnCtx ctx;
+    nn_ctx_init(&ctx, threads);
+    for (int e = 0; e < nm; e++)
+        for (int64_t s = 0; s < d.n; s += batch) {
+            int n = (int)(d.n - s < batch ? d.n - s : batch);
+            if (ms[e].forward(&ms[e], &ctx, d.x + (size_t)s * per, n, NN_INFER, 0, logits + e * nk + s * k) < 0) {
+                nn_ctx_free(&ctx);
+                goto fail;
+            }
+        }
     nn_ctx_free(&ctx);
-    int64_t *pred = malloc(sizeof(int64_t) * (size_t)d.n);
-    softmax_rows(logits, d.n, k, probs, pred);
-    if (mkdir_p(outdir, NULL, NULL) < 0) { free(pred); goto fail; }
+    ensemble_combine(logits, nm, d.n, k, probs, scores, pred);
+    if (mkdir_p(outdir, NULL, NULL) < 0) goto fail;
     char path[4096];
     OutFile pf, mf, jf;
     snprintf(path, sizeof path, "%s/predictions.tsv", outdir);
-    if (outfile_open(&pf, path) < 0) { free(pred); goto fail; }
+    if (outfile_open(&pf, path) < 0) goto fail;
     snprintf(path, sizeof path, "%s/misclassified.tsv", outdir);
-    if (outfile_open(&mf, path) < 0) { outfile_abort(&pf); free(pred); goto fail; }
+    if (outfile_open(&mf, path) < 0) { outfile_abort(&pf); goto fail; }
     for (int which = 0; which < 2; which++) {
         FILE *o = which ? mf.f : pf.f;
         fputs("key\ttrue\tpredicted\tconfidence", o);
-        for (int j = 0; j < k; j++) fprintf(o, "\tp_%s", names.v[j]);
+        for (int j = 0; j < k; j++) fprintf(o, "\tp_%s", names->v[j]);
         fputc('\n', o);
     }
     int64_t wrong = 0;
@@ -509,22 +644,23 @@ int main(int argc, char **argv) {
         for (int which = 0; which < 2; which++) {
             if (which && (y < 0 || y == pred[i])) continue;
             FILE *o = which ? mf.f : pf.f;
-            fprintf(o, "%s\t%s\t%s\t%.6f", d.keys[i], y >= 0 ? names.v[y] : "", names.v[pred[i]], probs[i * k + pred[i]]);
+            fprintf(o, "%s\t%s\t%s\t%.6f", d.keys[i], y >= 0 ? names->v[y] : "", names->v[pred[i]], probs[i * k + pred[i]]);
             for (int j = 0; j < k; j++) fprintf(o, "\t%.6f", probs[i * k + j]);
             fputc('\n', o);
         }
         wrong += y >= 0 && y != pred[i];
     }
-    free(pred);
     if (outfile_commit(&pf) < 0) { outfile_abort(&mf); goto fail; }
     if (outfile_commit(&mf) < 0) goto fail;
+    char who[64] = "";
+    if (nm > 1) snprintf(who, sizeof who, "ensemble of %d models: ", nm);
     if (labelled) {
-        if (metrics_compute(&met, logits, d.labels, d.n, k, topk) < 0) goto fail;
+        if (metrics_compute(&met, scores, d.labels, d.n, k, topk) < 0) goto fail;
         snprintf(path, sizeof path, "%s/metrics.json", outdir);
         if (outfile_open(&jf, path) < 0) goto fail;
         JsonWriter w;
         json_init(&w, jf.f, 2);
-        metrics_write_json(&w, &met, (const char *const *)names.v);
+        metrics_write_json(&w, &met, (const char *const *)names->v);
         if (json_error(&w)) {
             err_set("%s: could not write the metrics", path);
             outfile_abort(&jf);
@@ -532,10 +668,10 @@ int main(int argc, char **argv) {
         }
         if (outfile_commit(&jf) < 0) goto fail;
         if (!quiet)
-            fprintf(stderr, "cnneval: %lld samples, accuracy %.4f, loss %.4f, top-%d %.4f, macro F1 %.4f, %lld misclassified\n",
-                    (long long)d.n, met.accuracy, met.loss, met.topk, met.topk_accuracy, met.macro_f1, (long long)wrong);
+            fprintf(stderr, "cnneval: %s%lld samples, accuracy %.4f, loss %.4f, top-%d %.4f, macro F1 %.4f, %lld misclassified\n",
+                    who, (long long)d.n, met.accuracy, met.loss, met.topk, met.topk_accuracy, met.macro_f1, (long long)wrong);
     } else if (!quiet) {
-        fprintf(stderr, "cnneval: %lld unlabelled samples classified\n", (long long)d.n);
+        fprintf(stderr, "cnneval: %s%lld unlabelled samples classified\n", who, (long long)d.n);
     }
     status = EXIT_OK;
     goto done;
@@ -545,9 +681,14 @@ done:
     metrics_free(&met);
     free(logits);
     free(probs);
-    strlist_free(&names);
-    model_free(&m);
+    free(scores);
+    free(pred);
+    for (int e = 0; ms && e < nm; e++) model_free(&ms[e]);
+    for (int e = 0; mem && e < nm; e++) member_close(&mem[e]);
+    free(ms);
+    free(mem);
     dataset_close(&d);
-    if (have_file) st_close(&f);
+usage:
+    free(mpaths);
     return status;
 }

@@ -1,10 +1,11 @@
 #define _POSIX_C_SOURCE 200809L
 #include "scan/scan.h"
 
+#include "scan/ensemble.h"
+
 #include "audio/audio.h"
 #include "core/error.h"
 #include "audio/melstream.h"
-#include "train/metrics.h"
 #include "formats/npy.h"
 #include "audio/resample.h"
 
@@ -19,7 +20,9 @@
 #define SAME_RATE_BLOCK 65536
 
 struct Scanner {
-    Model *m;
+    Model *m;       /* the first member (the shapes) */
+    Model **members;
+    int nm;
     NnCtx *ctx;
     FrontEnd *fe;
     SpecnormConfig norm; /* frames = W */
@@ -56,6 +59,7 @@ static double now(void) {
 
 void scanner_free(Scanner *s) {
     if (!s) return;
+    free(s->members);
     free(s->x);
     free(s->logits);
     free(s->probs);
@@ -70,6 +74,18 @@ void scanner_free(Scanner *s) {
 }
 
 Scanner *scanner_new(Model *m, NnCtx *ctx, FrontEnd *fe, const SpecnormConfig *norm, const ScanSettings *set) {
+    return scanner_new_ensemble(&m, 1, ctx, fe, norm, set);
+}
+
+Scanner *scanner_new_ensemble(Model *const *models, int nm, NnCtx *ctx, FrontEnd *fe, const SpecnormConfig *norm,
+                              const ScanSettings *set) {
+    Model *m = models[0];
+    for (int j = 1; j < nm; j++)
+        if (models[j]->in_c != m->in_c || models[j]->in_h != m->in_h || models[j]->in_w != m->in_w ||
+            models[j]->n_classes != m->n_classes) {
+            err_set("the ensemble's members differ in input shape or classes");
+            return NULL;
+        }
     const SpecConfig *c = &fe->spec;
     int bins = c->kind == SPEC_MEL ? c->n_mels : c->n_fft / 2 + 1;
     if (m->in_c != 1 || bins != m->in_h || (norm->frames > 0 && norm->frames != m->in_w)) {
@@ -90,6 +106,7 @@ Scanner *scanner_new(Model *m, NnCtx *ctx, FrontEnd *fe, const SpecnormConfig *n
         return NULL;
     }
     s->m = m;
+    s->nm = nm;
     s->ctx = ctx;
     s->fe = fe;
     s->norm = *norm;
@@ -100,7 +117,8 @@ Scanner *scanner_new(Model *m, NnCtx *ctx, FrontEnd *fe, const SpecnormConfig *n
     s->k = m->n_classes;
     size_t per = (size_t)s->F * (size_t)s->W, B = (size_t)set->batch;
     s->x = malloc(sizeof(float) * per * B);
-    s->logits = malloc(sizeof(float) * B * (size_t)s->k);
+    s->members = malloc(sizeof(Model *) * (size_t)nm);
+    s->logits = malloc(sizeof(float) * B * (size_t)s->k * (size_t)nm);
     s->probs = malloc(sizeof(float) * B * (size_t)s->k);
     s->wstart = malloc(sizeof(double) * B);
     s->wfirst = malloc(sizeof(int64_t) * B);
@@ -108,7 +126,8 @@ Scanner *scanner_new(Model *m, NnCtx *ctx, FrontEnd *fe, const SpecnormConfig *n
     s->bins = malloc(sizeof(double) * (size_t)s->F);
     s->dwin = malloc(sizeof(double) * per);
     s->win = malloc(sizeof(float) * per);
-    if (!s->x || !s->logits || !s->probs || !s->wstart || !s->wfirst || !s->ring || !s->bins || !s->dwin || !s->win) {
+    if (s->members) memcpy(s->members, models, sizeof(Model *) * (size_t)nm);
+    if (!s->members || !s->x || !s->logits || !s->probs || !s->wstart || !s->wfirst || !s->ring || !s->bins || !s->dwin || !s->win) {
         scanner_free(s);
         err_set("out of memory for a batch of %d windows", set->batch);
         return NULL;
@@ -119,15 +138,17 @@ Scanner *scanner_new(Model *m, NnCtx *ctx, FrontEnd *fe, const SpecnormConfig *n
 void scanner_dump_inputs(Scanner *s, FILE *f) { s->dump = f; }
 const ScanTimes *scanner_times(const Scanner *s) { return &s->times; }
 
-/* The batch through the network, then each window to fn. */
+/* The batch through the network (each member's, the probabilities averaged), then each window to fn. */
 static int flush(Scanner *s) {
     if (s->nb == 0) return 0;
     double t0 = now();
-    if (s->m->forward(s->m, s->ctx, s->x, s->nb, NN_INFER, 0, s->logits) < 0) {
-        err_prefix(s->name);
-        return -1;
-    }
-    softmax_rows(s->logits, s->nb, s->k, s->probs, NULL);
+    for (int j = 0; j < s->nm; j++)
+        if (s->members[j]->forward(s->members[j], s->ctx, s->x, s->nb, NN_INFER, 0,
+                                   s->logits + (size_t)j * (size_t)s->nb * (size_t)s->k) < 0) {
+            err_prefix(s->name);
+            return -1;
+        }
+    ensemble_combine(s->logits, s->nm, s->nb, s->k, s->probs, NULL, NULL);
     s->times.network += now() - t0;
     for (int i = 0; i < s->nb; i++) {
         int64_t e = (s->wfirst[i] + s->W) * (int64_t)s->hop;

@@ -11,8 +11,9 @@
  * scaling; with --ref max or --top-db it applies to the window, as for a clip of that length),
  * normalised with the recorded specnorm settings, and sent through the model in evaluation mode,
  * `batch` windows per forward pass; fn then gets each window's times and class probabilities (the
- * softmax of its logits), in order. So window k's input is bit for bit specnorm of columns
- * [k*S, k*S + W) of wav2mel's spectrogram of the whole recording (for pointwise scalings, the default).
+ * softmax of its logits; an ensemble's: the mean of its models', see scanner_new_ensemble), in order.
+ * So window k's input is bit for bit specnorm of columns [k*S, k*S + W) of wav2mel's spectrogram of
+ * the whole recording (for pointwise scalings, the default).
  *
  * Times: window k spans samples [k*S*hop, (k*S + W)*hop) of the resampled recording (one hop per
  * frame, from each frame's centre), clipped to its end, in seconds. S = round(W * (1 - overlap)), or
@@ -69,6 +70,11 @@ typedef struct Scanner Scanner;
  * the front end makes the model's input shape ("the recorded front end gives ..., the model takes
  * ..."). m, ctx and fe must outlive the scanner. NULL with err_set(). */
 Scanner *scanner_new(Model *m, NnCtx *ctx, FrontEnd *fe, const SpecnormConfig *norm, const ScanSettings *s);
+/* An ensemble: nm models (loaded, nm >= 1) of the same input shape and classes behind one front end;
+ * each window goes through every member and fn gets the mean of their probabilities (ensemble.h). With
+ * nm == 1 it is scanner_new(). The models share ctx and run one after another. */
+Scanner *scanner_new_ensemble(Model *const *models, int nm, NnCtx *ctx, FrontEnd *fe, const SpecnormConfig *norm,
+                              const ScanSettings *s);
 void scanner_free(Scanner *s);
 /* Also write every model input, (1, F, W) float32, as a stream of .npy arrays to f (NULL: none). */
 void scanner_dump_inputs(Scanner *s, FILE *f);

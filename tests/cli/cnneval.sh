@@ -213,7 +213,7 @@ if [ -f "$MAN" ]; then
         w=$(MANWIDTH=100 man --warnings -l "$MAN" 2>&1 >/dev/null)
         [ -z "$w" ] && ok "man --warnings: cnneval(1) is clean" || notok "cnneval(1) warnings: $(echo "$w" | head -3)"
     else skip "man page warnings: no man"; fi
-    mkdir ex && cp model.safetensors test.npy test-labels.npy val.npy val-labels.npy ex/ && cd ex
+    mkdir ex && cp model.safetensors test.npy test-labels.npy val.npy val-labels.npy ex/ && for k in 1 2 3; do cp model.safetensors ex/fold$k.safetensors; done && cd ex
     sed -n '/^\.SH EXAMPLES/,/^\.SH SEE ALSO/p' "$MAN" | grep -E '^    (cnneval|tail) ' | sed 's/\\-/-/g; s/\\e/\\/g' > examples
     [ "$(wc -l < examples)" -ge 3 ] || notok "man page EXAMPLES not found"
     while read -r cmd; do
@@ -274,3 +274,77 @@ EOF
     expect_error "a stats front end without frontend.stats.std" "nostd.safetensors: .*no tensor 'frontend.stats.std'" 1 \
         $B/cnneval stfe/nostd.safetensors data/cat/cat_1.wav
 fi
+
+# ---- ensembles: -m FILE twice or more; the mean of the models' softmax probabilities ---------------------------
+$B/cnneval -m weak.safetensors train.npy -o en1 2>en1.err; rc=$?
+[ $rc = 0 ] && cmp -s ev/predictions.tsv en1/predictions.tsv && cmp -s ev/misclassified.tsv en1/misclassified.tsv \
+    && cmp -s ev/metrics.json en1/metrics.json && cmp -s ev.err en1.err \
+    && ok "ensemble of one model (-m weak): the same bytes as the model alone (predictions, misclassified, metrics, summary)" \
+    || notok "ensemble of one: rc=$rc $(head -c 300 en1.err)"
+$B/cnneval -q model.safetensors train.npy -o evm && $B/cnneval -m weak.safetensors -m model.safetensors train.npy -o en2 2>en2.err; rc=$?
+[ $rc = 0 ] && grep -Eq "^cnneval: ensemble of 2 models: $ntrain samples, accuracy [0-9.]+, loss [0-9.]+, top-3 1.0000, macro F1 [0-9.]+, [0-9]+ misclassified$" en2.err \
+    && why=$(consistent en2) && ok "ensemble of two: consistent predictions and misclassified, its summary line" || notok "ensemble of two: rc=$rc $why $(head -c 300 en2.err)"
+if [ -n "$PY3" ]; then
+    why=$("$PY3" - ev/predictions.tsv evm/predictions.tsv en2/predictions.tsv en2/metrics.json <<'EOF2' 2>&1
+import json, math, sys
+rows = [[l.rstrip("\n").split("\t") for l in open(p)][1:] for p in sys.argv[1:4]]
+names = ["cat", "dog", "owl"]
+a, b, e = rows
+assert len(a) == len(b) == len(e) > 0
+moved = 0
+for ra, rb, re in zip(a, b, e):
+    mean = [(float(ra[4 + c]) + float(rb[4 + c])) / 2 for c in range(3)]
+    got = [float(re[4 + c]) for c in range(3)]
+    assert max(abs(x - y) for x, y in zip(mean, got)) < 1.5e-6, (ra, rb, re)   # inputs rounded to 6 decimals
+    assert re[2] == names[max(range(3), key=lambda c: (got[c], -c))], re
+    moved += re[2] != ra[2] or re[2] != rb[2]
+assert moved > 0, "the two models never disagree: nothing tested"
+m = json.load(open(sys.argv[4]))
+n = len(e)
+loss = -sum(math.log(float(r[4 + names.index(r[1])])) for r in e) / n
+assert abs(m["loss"] - loss) < 1e-4, (m["loss"], loss)
+assert abs(m["accuracy"] - sum(r[1] == r[2] for r in e) / n) < 1e-12
+EOF2
+) && ok "ensemble of two: each probability = the mean of the two models' (1.5e-6), prediction = argmax, loss = cross-entropy of the means" \
+      || notok "ensemble of two vs the two models: $(echo "$why" | tail -2)"
+else
+    skip "ensemble probabilities against the two models: no python3"
+fi
+$B/cnneval -q -m weak.safetensors -m model.safetensors --threads 1 --batch 5 train.npy -o en2b \
+    && cmp -s en2/predictions.tsv en2b/predictions.tsv && cmp -s en2/metrics.json en2b/metrics.json \
+    && ok "ensemble: the same bytes for --threads 1 --batch 5" || notok "ensemble output depends on --threads/--batch"
+$B/cnneval -q -m model.safetensors -m raw.safetensors test.npy -o enfe \
+    && ok "ensemble on a stack: members may record different front ends (not used)" || notok "ensemble with different front ends on a stack"
+# disagreeing members: one line naming the file, exit 1, nothing written
+$B/specnorm -q --frames 40 -m mels/train.tsv --stack train40.npy --labels train40-labels.npy \
+    && $B/cnntrain -q --threads 1 --epochs 1 --train train40.npy --classes split/classes.tsv -o wide.safetensors \
+    && printf 'index\tname\n0\tcat\n1\towl\n2\tdog\n' > swapped.tsv \
+    && $B/cnntrain -q --threads 1 --epochs 1 --train train.npy --classes swapped.tsv -o swapped.safetensors \
+    && $B/cnntrain -q --threads 1 --epochs 1 --train train.npy -o unnamed.safetensors \
+    || notok "training the disagreeing members"
+bad "ensemble: classes in another order" "swapped.safetensors: class 1 is 'owl', but weak.safetensors's is 'dog' \\(the models of an ensemble must agree\\)" \
+    -m weak.safetensors -m swapped.safetensors train.npy
+bad "ensemble: unnamed classes" "unnamed.safetensors: class 0 is '0', but weak.safetensors's is 'cat'" -m weak.safetensors -m unnamed.safetensors train.npy
+bad "ensemble: another input shape" "wide.safetensors: takes 1x32x40 inputs, but weak.safetensors takes 1x32x32" -m weak.safetensors -m wide.safetensors train.npy
+bad "ensemble: a member that is missing" "nothere.safetensors: " -m weak.safetensors -m nothere.safetensors train.npy
+expect_error "ensemble: a member without a front end, on recordings" \
+    "model.safetensors: records the front end '', but raw.safetensors records '--n-mels 32 \\| --frames 32 --mode sample'" 1 \
+    $B/cnneval -m raw.safetensors -m model.safetensors data/cat/cat_1.wav
+expect_error "-m and no DATA" "expected MODEL.safetensors and DATA \\(or -m MODEL ... and them\\)" 2 $B/cnneval -m model.safetensors
+# raw recordings: the K models of one front end and statistics = the ensemble on the stack those make
+$B/cnntrain -q --threads 1 --epochs 3 --seed 5 --train st-train.npy --classes split/classes.tsv \
+    --frontend "--n-mels 32 | --stats stats.npy --frames 32" -o stats2.safetensors 2>st.err \
+    && $B/cnneval -m stats.safetensors -m stats2.safetensors $(cat st-raw.list) > en-raw.tsv 2>st.err \
+    && $B/cnneval -q -m stats.safetensors -m stats2.safetensors st-test.npy -o en-st 2>>st.err; rc=$?
+got=$(tail -n +2 en-raw.tsv | cut -f4,5); want=$(tail -n +2 en-st/predictions.tsv | cut -f3,4)
+[ $rc = 0 ] && [ -n "$got" ] && [ "$got" = "$want" ] && [ "$got" != "$(tail -n +2 st-raw.tsv | cut -f4,5)" ] \
+    && ok "ensemble on raw recordings = the ensemble on their stack (class, confidence)" \
+    || notok "ensemble, raw vs stack: rc=$rc $(head -c 300 st.err) raw: $got stack: $want"
+$B/cnneval -m stats.safetensors $(cat st-raw.list) | cmp -s - st-raw.tsv && ok "ensemble of one on raw recordings: the same bytes" \
+    || notok "ensemble of one on raw recordings differs"
+$B/specnorm -q --fit stats-val.npy -m mels/val.tsv \
+    && $B/cnntrain -q --threads 1 --epochs 1 --train st-train.npy --classes split/classes.tsv \
+        --frontend "--n-mels 32 | --stats stats-val.npy --frames 32" -o stats3.safetensors 2>st.err || notok "stats3: $(cat st.err)"
+expect_error "ensemble: the same front end with other statistics, on recordings" \
+    "stats3.safetensors: its front end's statistics \\(frontend.stats.\\*\\) differ from those of stats.safetensors" 1 \
+    $B/cnneval -m stats.safetensors -m stats3.safetensors data/cat/cat_1.wav

@@ -112,6 +112,27 @@ expect_error "--jobs 2: a bad recording (the second) is named, nothing written" 
 expect_error "--jobs 0" "--jobs needs a number" 2 $B/cnneval --scan --jobs 0 model.safetensors long.wav
 expect_error "--jobs with --dump-inputs" "one job at a time" 2 $B/cnneval --scan --jobs 2 --dump-inputs d.npy model.safetensors long.wav quiet.wav
 
+# ---- ensembles (-m twice or more): each window's probabilities averaged over the models ----------------------
+$B/cnneval --scan -q --classes capuchin,owl -m model.safetensors long.wav quiet.wav -o en1 2>en1.err
+$B/cnneval --scan -q --classes capuchin,owl model.safetensors long.wav quiet.wav -o one 2>/dev/null
+diff -r one en1 >/dev/null && ok "--scan, ensemble of one (-m): every output the same bytes as the model alone" || notok "--scan ensemble of one: $(diff -r one en1 | head -3) $(cat en1.err)"
+"$B/cnntrain" -q --threads 1 --epochs 3 --seed 3 --train train.npy --classes split/classes.tsv \
+    --frontend "--n-mels 32 | --frames 32 --mode sample" -o model2.safetensors 2>m2.err || notok "training model2: $(cat m2.err)"
+$B/cnneval --scan -q --scores m1.tsv model.safetensors long.wav quiet.wav && $B/cnneval --scan -q --scores m2.tsv model2.safetensors long.wav quiet.wav \
+    && $B/cnneval --scan -q --scores en2.tsv -m model.safetensors -m model2.safetensors long.wav quiet.wav 2>en2.err; rc=$?
+why=$(paste m1.tsv m2.tsv en2.tsv | awk -F'\t' 'NR > 1 { for (j = 2; j <= 3; j++) if ($j != $(j + 6) || $j != $(j + 12)) { print "times, row " NR; exit 1 }
+        for (j = 4; j <= 6; j++) { m = ($j + $(j + 6)) / 2; d = m - $(j + 12); if (d * d > 4e-12) { print "row " NR ": " m " vs " $(j + 12); exit 1 } if ($j != $(j + 6)) differ++ } }
+        END { if (!differ) { print "the two models agree everywhere: nothing tested"; exit 1 } }') \
+    && [ $rc = 0 ] && [ "$(wc -l < en2.tsv)" = "$(wc -l < m1.tsv)" ] && [ "$(head -1 en2.tsv)" = "$(head -1 m1.tsv)" ] \
+    && ok "--scan, ensemble of two: each window's probabilities = the mean of the two models' (2e-6)" || notok "--scan ensemble of two: rc=$rc $why $(cat en2.err)"
+$B/cnneval --scan -q --jobs 2 --classes capuchin,owl -m model.safetensors -m model2.safetensors long.wav quiet.wav long2.wav -o enj2 2>/dev/null \
+    && $B/cnneval --scan -q --classes capuchin,owl -m model.safetensors -m model2.safetensors long.wav quiet.wav long2.wav -o enj1 2>/dev/null \
+    && diff -r enj1 enj2 >/dev/null && ok "--scan --jobs 2 with an ensemble: the same bytes as one job" || notok "--jobs 2 ensemble: $(diff -r enj1 enj2 | head -3)"
+expect_error "--scan ensemble: a model of another recorded front end is named" \
+    "none.safetensors: records the front end '--n-mels 32 \\| --frames 32 --mode none', but model.safetensors records" 1 \
+    $B/cnneval --scan -q -m model.safetensors -m none.safetensors long.wav -o enbad
+[ ! -e enbad ] && ok "--scan ensemble refused: nothing written" || notok "--scan ensemble refused but wrote $(ls -R enbad)"
+
 $B/cnneval --scan -q --csv --classes capuchin,owl model.safetensors long.wav quiet.wav -o csv 2>csv.err
 [ "$(cat csv/results.csv)" = "$(printf 'recording,capuchin_calls,owl_calls\nlong.wav,2,1\nquiet.wav,0,0')" ] && [ ! -e csv/results.tsv ] \
     && ok "--csv: results.csv as the capuchin challenge asks (recording,CLASS_calls)" || notok "--csv: $(cat csv/results.csv csv.err)"
