@@ -36,6 +36,7 @@ static const int WIDTH[BLOCKS] = {16, 32, 64, 128};
 typedef struct {
     int n;                      /* batch the buffers are sized for */
     NnMode mode;                /* of the last forward */
+    NnMode bn_mode;             /* its blocks' mode: eval when the backbone is frozen */
     const float *x;             /* the last forward's input */
     Conv2dShape conv[BLOCKS];
     BatchNorm2dShape bn[BLOCKS];
@@ -136,9 +137,12 @@ static int baseline_forward(Model *m, NnCtx *ctx, const float *x, int n, NnMode 
     ParamTable *t = &m->params;
     b->x = x;
     b->mode = mode;
+    /* a frozen backbone (everything but classifier.*) runs in eval mode: its BN statistics keep their
+     * values, and backward stops at the head */
+    NnMode bm = b->bn_mode = m->frozen_backbone && mode == NN_TRAIN ? NN_EVAL_GRAD : mode;
     const float *in = x;
     for (int i = 0; i < BLOCKS; i++) {
-        if (mode == NN_INFER) { /* BN and ReLU in the convolution's epilogue, nothing kept */
+        if (bm == NN_INFER) { /* BN and ReLU in the convolution's epilogue, nothing kept */
             float scale[128], shift[128]; /* WIDTH's largest */
             batchnorm2d_eval_affine(WIDTH[i], b->bn[i].eps, params_data(t, b->pbw[i]), params_data(t, b->pb[i]),
                                     params_data(t, b->prm[i]), params_data(t, b->prv[i]), scale, shift);
@@ -149,7 +153,7 @@ static int baseline_forward(Model *m, NnCtx *ctx, const float *x, int n, NnMode 
             continue;
         }
         if (conv2d_forward(ctx, &b->conv[i], in, params_data(t, b->pw[i]), NULL, b->conv_out[i]) < 0) return -1;
-        if (mode == NN_TRAIN)
+        if (bm == NN_TRAIN)
             batchnorm2d_forward_train(ctx, &b->bn[i], b->conv_out[i], params_data(t, b->pbw[i]), params_data(t, b->pb[i]),
                                       params_data(t, b->prm[i]), params_data(t, b->prv[i]), params_data(t, b->pnb[i]),
                                       b->act, b->mean[i], b->invstd[i]);
@@ -185,13 +189,14 @@ static int baseline_backward(Model *m, NnCtx *ctx, const float *dlogits) {
     relu_backward(ctx, (size_t)n * HIDDEN, g, b->fc1_out, g);
     linear_backward(ctx, &b->fc1, b->gap_out, params_data(t, b->pf1w), g, h, params_grad(t, b->pf1w),
                     params_grad(t, b->pf1b));
+    if (m->frozen_backbone) return 0;
     global_avgpool_backward(ctx, &b->gap, h, g);
     for (int i = BLOCKS - 1; i >= 0; i--) {
         /* g holds d(pooled[i]); max-pooling sends each gradient to its window's argmax, and BN's backward
          * (bn[i].act = ReLU) applies ReLU's from the pre-activation it recomputes, so the block's ReLU
          * output need not be kept. */
         maxpool2d_backward(ctx, &b->pool[i], g, b->argmax[i], h);
-        if (b->mode == NN_TRAIN)
+        if (b->bn_mode == NN_TRAIN)
             batchnorm2d_backward_train(ctx, &b->bn[i], h, b->conv_out[i], params_data(t, b->pbw[i]), params_data(t, b->pb[i]), b->mean[i],
                                        b->invstd[i], h, params_grad(t, b->pbw[i]), params_grad(t, b->pb[i]));
         else
