@@ -25,11 +25,11 @@ static const char USAGE[] =
     "data overview (recordings per class and split, durations, sample rates and channels, one waveform\n"
     "and spectrogram per class), a comparison of the models, learning curves, confusion matrices and\n"
     "per-class scores, galleries of the least confident and of random test predictions, confidence per\n"
-    "class, the misclassified samples, the settings, and scan results. Clicking a gallery tile plays the\n"
+    "class, the misclassified samples, the settings, scan results, cross-validation and the recipe search. Clicking a gallery tile plays the\n"
     "clip the model heard, clicking a per-class example its recording, clicking a scan event the event.\n"
     "OUTDIR is a pipeline.mk output folder: every input not given by an option is looked for there\n"
     "(OUTDIR/split, OUTDIR/models/NAME.safetensors with NAME.history and OUTDIR/eval/NAME, OUTDIR/test.npy\n"
-    "named by OUTDIR/split/test.tsv, OUTDIR/scan); the report goes to OUTDIR/report.html by default.\n"
+    "named by OUTDIR/split/test.tsv, OUTDIR/scan, OUTDIR/cv, OUTDIR/tune); the report goes to OUTDIR/report.html by default.\n"
     "\n"
     "  -o, --output FILE       the HTML page (default OUTDIR/report.html)\n"
     "      --figures DIR       where the PNG files go (default: the page's directory/figures)\n"
@@ -51,6 +51,12 @@ static const char USAGE[] =
     "      --scan DIR          cnneval --scan -o DIR: scores.tsv, results.tsv, threshold (section left out\n"
     "                          when DIR has neither table)\n"
     "      --threshold T       the detection threshold drawn on score timelines (default: DIR/threshold)\n"
+    "      --cv DIR            make cv's output (results.tsv, summary.tsv, paired.tsv, foldK/eval/MODEL/\n"
+    "                          metrics.json): per model mean +- std over the folds, the per-fold scores, the\n"
+    "                          confusion matrix pooled over the folds, the paired comparison (OUTDIR: OUTDIR/cv\n"
+    "                          when it has summary.tsv)\n"
+    "      --tune DIR          make tune's output (results.tsv, recipe.opts): the candidates by rank and the\n"
+    "                          chosen recipe (OUTDIR: OUTDIR/tune when it has recipe.opts)\n"
     "      --gallery N         predictions per gallery (default 25; 0: no galleries)\n"
     "      --seed N            random gallery and jitter of strip plots (default 42)\n"
     "      --no-audio          no sound clips in the page\n"
@@ -61,13 +67,13 @@ static const char USAGE[] =
     "Exit status: 0 written, 1 data or file error, 2 bad usage.\n";
 
 enum { OPT_FIGURES = 256, OPT_NOFIG, OPT_TITLE, OPT_SPLIT, OPT_SKIPPED, OPT_TEST, OPT_TESTLIST, OPT_SCAN, OPT_THRESHOLD, OPT_GALLERY, OPT_SEED,
-       OPT_NOAUDIO, OPT_SCANAUDIO };
+       OPT_NOAUDIO, OPT_SCANAUDIO, OPT_CV, OPT_TUNE };
 
 static const struct option LONGOPTS[] = {
     {"output", 1, 0, 'o'}, {"figures", 1, 0, OPT_FIGURES}, {"no-figures", 0, 0, OPT_NOFIG}, {"title", 1, 0, OPT_TITLE},
     {"split", 1, 0, OPT_SPLIT}, {"skipped", 1, 0, OPT_SKIPPED}, {"model", 1, 0, 'm'}, {"test", 1, 0, OPT_TEST}, {"test-list", 1, 0, OPT_TESTLIST},
     {"scan", 1, 0, OPT_SCAN}, {"threshold", 1, 0, OPT_THRESHOLD}, {"gallery", 1, 0, OPT_GALLERY},
-    {"seed", 1, 0, OPT_SEED}, {"no-audio", 0, 0, OPT_NOAUDIO}, {"scan-audio", 1, 0, OPT_SCANAUDIO}, {"quiet", 0, 0, 'q'}, {"verbose", 0, 0, 'v'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+    {"seed", 1, 0, OPT_SEED}, {"no-audio", 0, 0, OPT_NOAUDIO}, {"scan-audio", 1, 0, OPT_SCANAUDIO}, {"cv", 1, 0, OPT_CV}, {"tune", 1, 0, OPT_TUNE}, {"quiet", 0, 0, 'q'}, {"verbose", 0, 0, 'v'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
 
 static void usage_error(const char *fmt, const char *arg) {
     fprintf(stderr, "%s: error: ", diag_program());
@@ -249,6 +255,8 @@ int main(int argc, char **argv) {
         case OPT_TEST: c.test = optarg; break;
         case OPT_TESTLIST: c.test_list = optarg; break;
         case OPT_SCAN: c.scan_dir = optarg; break;
+        case OPT_CV: c.cv_dir = optarg; break;
+        case OPT_TUNE: c.tune_dir = optarg; break;
         case OPT_THRESHOLD:
             errno = 0;
             c.threshold = strtod(optarg, &end);
@@ -288,6 +296,8 @@ int main(int argc, char **argv) {
             if (!c.test_list && file_exists(fmt2(outdir, "/split/test.tsv"))) c.test_list = fmt2(outdir, "/split/test.tsv");
         }
         if (!c.scan_dir && file_exists(fmt2(outdir, "/scan"))) c.scan_dir = fmt2(outdir, "/scan");
+        if (!c.cv_dir && file_exists(fmt2(outdir, "/cv/summary.tsv"))) c.cv_dir = fmt2(outdir, "/cv");
+        if (!c.tune_dir && file_exists(fmt2(outdir, "/tune/recipe.opts"))) c.tune_dir = fmt2(outdir, "/tune");
         if (!out) out = fmt2(outdir, "/report.html");
         if (!title) {
             char *t = keep(strdup(outdir));
@@ -299,7 +309,8 @@ int main(int argc, char **argv) {
     }
     if (!out) usage_error("%s", "no output: give -o REPORT.html or an OUTDIR");
     if (strcmp(out, "-") == 0) usage_error("%s", "-o -: the report is written to a file (its figures go beside it)");
-    if (!c.split_dir && !nmodels && !c.scan_dir) usage_error("%s", "nothing to report: give OUTDIR, --split, --model or --scan");
+    if (!c.split_dir && !nmodels && !c.scan_dir && !c.cv_dir && !c.tune_dir)
+        usage_error("%s", "nothing to report: give OUTDIR, --split, --model, --scan, --cv or --tune");
     if (c.test_list && !c.test) usage_error("%s", "--test-list needs --test");
     c.title = title ? title : "audiocnn report";
     c.models = models;

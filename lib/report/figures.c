@@ -164,6 +164,33 @@ int fig_curves(Canvas *cv, const char *title, int n, const double *epoch, const 
     return 0;
 }
 
+int fig_folds(Canvas *cv, const char *title, const char *ylabel, int nfolds, int nmodels, const char *const *models,
+              const double *v) {
+    if (canvas_init(cv, clampi(200 + nfolds * 48, 640, 4000), 340) < 0) return -1;
+    double *x = malloc(sizeof *x * (size_t)(nfolds > 0 ? nfolds : 1));
+    LegendItem *li = malloc(sizeof *li * (size_t)(nmodels > 0 ? nmodels : 1));
+    if (!x || !li) {
+        free(x); free(li);
+        canvas_free(cv);
+        err_set("out of memory");
+        return -1;
+    }
+    for (int f = 0; f < nfolds; f++) x[f] = f + 1;
+    Axis xa = {.lo = 1, .hi = nfolds, .label = "fold", .integer = 1, .pad = 0.06},
+         ya = {.lo = 0, .hi = 1, .label = ylabel, .nice = 1, .pad = 0.03};
+    Plot p;
+    plot_axes(&p, cv->cr, 0, 0, cv->w, cv->h, title, &xa, &ya);
+    for (int m = 0; m < nmodels; m++) {
+        plot_line(&p, x, v + (size_t)m * (size_t)nfolds, nfolds, palette_color(m), 2, 0);
+        plot_points(&p, x, v + (size_t)m * (size_t)nfolds, nfolds, 3.5, palette_color(m), 255);
+        li[m] = (LegendItem){models[m], palette_color(m), LEGEND_LINE};
+    }
+    plot_legend(&p, li, nmodels, 1);
+    free(x);
+    free(li);
+    return 0;
+}
+
 int fig_confusion(Canvas *cv, const char *title, int k, const char *const *classes, const int64_t *cm) {
     int cell = clampi(600 / (k > 0 ? k : 1), 14, 56);
     int side = clampi(190 + k * cell, 360, 4000);

@@ -40,6 +40,11 @@ int fig_curves(Canvas *cv, const char *title, int n, const double *epoch, const 
  * labelled with the count. */
 int fig_confusion(Canvas *cv, const char *title, int k, const char *const *classes, const int64_t *cm);
 
+/* Cross-validation: a score of each of nmodels models on each of nfolds folds (v[m*nfolds + f], NaN:
+ * none), fold 1..nfolds across, [0, 1] up, one line with points per model (tab10 colours, a legend). */
+int fig_folds(Canvas *cv, const char *title, const char *ylabel, int nfolds, int nmodels, const char *const *models,
+              const double *v);
+
 typedef struct GalleryItem {
     const float *spec; /* F x T, row 0 the lowest band */
     int F, T;

@@ -12,6 +12,7 @@
 #include "formats/npy.h"
 #include "formats/safetensors.h"
 #include "formats/tsv.h"
+#include "report/cv.h"
 #include "report/figures.h"
 #include "scan/events.h"
 
@@ -1102,6 +1103,161 @@ static int eval_section(Ctx *x, Model *m, int mi, const TestData *d) {
     return 0;
 }
 
+/* ---- cross-validation and the recipe search ---------------------------------------------------------- */
+
+/* "0.8333 ± 0.0962" in a numeric cell; best: in bold green. */
+static void td_pm(Html *h, double mean, double std, int best) {
+    html_printf(h, "<td class=\"n%s\">", best ? " best" : "");
+    html_num(h, "%.4f", mean);
+    html_raw(h, " &plusmn; ");
+    html_num(h, "%.4f", std);
+    html_raw(h, "</td>");
+}
+
+static int cv_section(Ctx *x, const CvResults *cv) {
+    static const char *const SCORE[CV_NSCORES] = {"accuracy", "macro F1", "loss"};
+    Html *h = &x->body;
+    int K = cv->nfolds, M = cv->nmodels;
+    section(x, "cv", "Cross-validation");
+    html_printf(h, "<p>%d-fold cross-validation in <code>", K);
+    html_text(h, x->c->cv_dir);
+    html_printf(h, "</code>: each of the %d model%s trained on the other folds and tested on each fold in turn, so that "
+                   "every recording is tested once. Mean &plusmn; sample standard deviation over the folds.</p>\n",
+                M, M == 1 ? "" : "s");
+    html_raw(h, "<div class=\"wide\"><table class=\"num\"><thead><tr><th>model</th><th>folds</th><th>accuracy</th>"
+                "<th>macro F1</th><th>loss</th></tr></thead><tbody>\n");
+    double best = -1;
+    for (int m = 0; m < M; m++) best = fmax(best, cv->mean[m * CV_NSCORES + CV_ACC]);
+    for (int m = 0; m < M; m++) {
+        html_raw(h, "<tr>");
+        td(h, cv->models[m]);
+        tdi(h, K);
+        for (int s = 0; s < CV_NSCORES; s++)
+            td_pm(h, cv->mean[m * CV_NSCORES + s], cv->std[m * CV_NSCORES + s], s == CV_ACC && cv->mean[m * CV_NSCORES + s] == best);
+        html_raw(h, "</tr>\n");
+    }
+    html_raw(h, "</tbody></table></div>\n<h3>Per fold</h3>\n<div class=\"wide\"><table class=\"num\"><thead><tr>"
+                "<th rowspan=\"2\">fold</th>");
+    for (int m = 0; m < M; m++) {
+        html_raw(h, "<th colspan=\"3\">");
+        html_text(h, cv->models[m]);
+        html_raw(h, "</th>");
+    }
+    html_raw(h, "</tr>\n<tr>");
+    for (int m = 0; m < M; m++)
+        for (int s = 0; s < CV_NSCORES; s++) th(h, SCORE[s]);
+    html_raw(h, "</tr></thead><tbody>\n");
+    for (int f = 0; f < K; f++) {
+        html_printf(h, "<tr><td class=\"n\">%d</td>", cv->fold[f]);
+        for (int m = 0; m < M; m++)
+            for (int s = 0; s < CV_NSCORES; s++) tdn(h, "%.4f", cv->score[((size_t)m * K + f) * CV_NSCORES + s]);
+        html_raw(h, "</tr>\n");
+    }
+    html_raw(h, "</tbody></table></div>\n");
+    double *v = xcalloc((size_t)M * (size_t)K, sizeof *v);
+    if (!v) return -1;
+    for (int s = 0; s < 2; s++) {
+        for (int m = 0; m < M; m++)
+            for (int f = 0; f < K; f++) v[m * K + f] = cv->score[((size_t)m * K + f) * CV_NSCORES + s];
+        Canvas im;
+        char title[64], file[64];
+        snprintf(title, sizeof title, "Test %s per fold", SCORE[s]);
+        snprintf(file, sizeof file, "cv-%s.png", s == CV_ACC ? "accuracy" : "macro-f1");
+        if (fig_folds(&im, title, SCORE[s], K, M, cv->models, v) < 0 ||
+            add_figure(x, &im, file, title, "Each line is a model; each point its score on the fold held out.", NULL, 0) < 0) {
+            free(v);
+            return -1;
+        }
+    }
+    free(v);
+    html_printf(h, "<h3>Confusion matrices pooled over the folds</h3>\n<p>The sum of the %d folds' confusion matrices: "
+                   "every recording once, classified by the model that did not train on it.</p>\n<div class=\"row\">", K);
+    for (int m = 0; m < M; m++) {
+        Canvas im;
+        char title[300], file[200], part[128];
+        snprintf(title, sizeof title, "Pooled confusion matrix: %s", cv->models[m]);
+        report_file_part(cv->models[m], part, sizeof part);
+        snprintf(file, sizeof file, "cv-%s-confusion.png", part);
+        if (fig_confusion(&im, title, cv->k, (const char *const *)cv->classes, cv->cm + (size_t)m * cv->k * cv->k) < 0 ||
+            add_figure(x, &im, file, title, "Rows: true class; columns: predicted class; shade: fraction of the row.", NULL, 0) < 0)
+            return -1;
+    }
+    html_raw(h, "</div>\n");
+    for (int m = 0; m < M; m++) { /* the same counts as text */
+        const int64_t *cm = cv->cm + (size_t)m * cv->k * cv->k;
+        html_raw(h, "<details><summary>");
+        html_text(h, cv->models[m]);
+        html_raw(h, ": as a table</summary><div class=\"wide\"><table class=\"num cm\"><thead><tr><th>true \\ predicted</th>");
+        for (int j = 0; j < cv->k; j++) th(h, cv->classes[j]);
+        html_raw(h, "</tr></thead><tbody>\n");
+        for (int i = 0; i < cv->k; i++) {
+            html_raw(h, "<tr>");
+            th(h, cv->classes[i]);
+            for (int j = 0; j < cv->k; j++) tdi(h, (long long)cm[i * cv->k + j]);
+            html_raw(h, "</tr>\n");
+        }
+        html_raw(h, "</tbody></table></div></details>\n");
+    }
+    if (cv->has_paired) {
+        html_raw(h, "<h3>Paired comparison</h3>\n");
+        if (!cv->npairs) html_raw(h, "<p>One model: nothing to compare.</p>\n");
+        else {
+            html_raw(h, "<p>Per pair of models, the test accuracy of A minus that of B on the same fold: mean &plusmn; "
+                        "standard deviation over the folds, and the folds each won.</p>\n<div class=\"wide\"><table class=\"num\">"
+                        "<thead><tr><th>model A</th><th>model B</th><th>folds</th><th>accuracy A &minus; B</th>"
+                        "<th>A wins</th><th>B wins</th><th>ties</th></tr></thead><tbody>\n");
+            for (int i = 0; i < cv->npairs; i++) {
+                const CvPair *q = &cv->pairs[i];
+                html_raw(h, "<tr>");
+                td(h, cv->models[q->a]);
+                td(h, cv->models[q->b]);
+                tdi(h, q->folds);
+                td_pm(h, q->diff_mean, q->diff_std, 0);
+                tdi(h, q->wins_a); tdi(h, q->wins_b); tdi(h, q->ties);
+                html_raw(h, "</tr>\n");
+            }
+            html_raw(h, "</tbody></table></div>\n");
+        }
+    }
+    html_raw(h, "</section>\n");
+    return 0;
+}
+
+static void tune_section(Ctx *x, const TuneResults *t) {
+    Html *h = &x->body;
+    int best = t->order[0];
+    section(x, "tune", "Recipe search");
+    html_printf(h, "<p>%d candidate training recipe%s in <code>", t->n, t->n == 1 ? "" : "s");
+    html_text(h, x->c->tune_dir);
+    html_printf(h, "</code>, each scored by the macro F1 of a %d-fold cross-validation inside the training "
+                   "and validation recordings (never the test split); ranked by the mean.</p>\n<p>Chosen recipe (<code>", t->nfolds);
+    html_text(h, t->recipe_path);
+    html_raw(h, "</code>): ");
+    html_text(h, t->name[best]);
+    html_raw(h, ", <code>");
+    html_text(h, *t->recipe ? t->recipe : "(cnntrain's defaults)");
+    html_raw(h, "</code>, macro F1 ");
+    html_num(h, "%.4f", t->mean[best]);
+    html_raw(h, " &plusmn; ");
+    html_num(h, "%.4f", t->std[best]);
+    html_raw(h, ".</p>\n<div class=\"wide\"><table class=\"num\"><thead><tr><th>rank</th><th>candidate</th><th>options</th>");
+    for (int f = 0; f < t->nfolds; f++) html_printf(h, "<th>fold %d</th>", f + 1);
+    html_raw(h, "<th>macro F1</th></tr></thead><tbody>\n");
+    for (int r = 0; r < t->n; r++) {
+        int i = t->order[r];
+        html_raw(h, "<tr>");
+        tdi(h, t->rank[i]);
+        td(h, t->name[i]);
+        html_raw(h, "<td><code>");
+        html_text(h, *t->options[i] ? t->options[i] : "(defaults)");
+        html_raw(h, "</code></td>");
+        for (int f = 0; f < t->nfolds; f++) tdn(h, "%.4f", t->f1[i * t->nfolds + f]);
+        td_pm(h, t->mean[i], t->std[i], r == 0);
+        html_raw(h, "</tr>\n");
+    }
+    html_raw(h, "</tbody></table></div>\n</section>\n");
+}
+
 /* ---- settings -------------------------------------------------------------------------------------- */
 
 static void settings_section(Ctx *x, const Data *d, const Model *ms, int n) {
@@ -1157,6 +1313,8 @@ static void settings_section(Ctx *x, const Data *d, const Model *ms, int n) {
     snprintf(buf, sizeof buf, "%d", c->gallery);
     kv(h, "gallery size", buf);
     kv(h, "scan results", c->scan_dir);
+    if (c->cv_dir) kv(h, "cross-validation", c->cv_dir);
+    if (c->tune_dir) kv(h, "recipe search", c->tune_dir);
     html_raw(h, "</table>\n</section>\n");
 }
 
@@ -1497,6 +1655,21 @@ int report_build(const ReportConfig *c, Report *r) {
             stage(&x, what);
             if (eval_section(&x, &ms[i], i, td_) < 0) goto out;
         }
+    }
+    if (c->cv_dir) {
+        stage(&x, "cross-validation");
+        CvResults cv;
+        if (cv_load(c->cv_dir, &cv) < 0) goto out;
+        int crc = cv_section(&x, &cv);
+        cv_free(&cv);
+        if (crc < 0) goto out;
+    }
+    if (c->tune_dir) {
+        stage(&x, "recipe search");
+        TuneResults tr;
+        if (tune_load(c->tune_dir, &tr) < 0) goto out;
+        tune_section(&x, &tr);
+        tune_free(&tr);
     }
     settings_section(&x, d, ms, c->nmodels);
     if (c->scan_dir && scan_section(&x) < 0) goto out;

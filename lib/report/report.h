@@ -10,6 +10,11 @@
  * returned; a scanned recording that cannot be opened only leaves its events silent (said on the
  * page). The result depends only on the inputs and the seed: the same inputs give the same bytes.
  *
+ * Cross-validation (cv_dir) and the recipe search (tune_dir) are read and checked by report/cv.h; their
+ * sections show per model the mean +- standard deviation over the folds of accuracy, macro-F1 and loss,
+ * the per-fold scores (table and figure), the confusion matrix pooled over the folds, the paired
+ * comparison of the models, and the search's candidates by rank with the chosen recipe.
+ *
  * Sound (ReportConfig.audio): clicking a gallery tile plays the clip the model saw (the test
  * manifest's source, start and end; with a split table as the test list, the recording from its
  * start), clicking a per-class example plays its recording, and clicking one of the first scan_audio
@@ -53,6 +58,9 @@ typedef struct ReportConfig {
     int nmodels;
     const char *scan_dir;    /* cnneval --scan output; NULL or without scores.tsv/results.tsv: no scan section */
     double threshold;        /* NaN: SCAN_DIR/threshold when present */
+    const char *cv_dir;      /* pipeline.mk's make cv output (results.tsv, summary.tsv, paired.tsv, fold<k>/eval/
+                              * <model>/metrics.json; see cv.h); NULL: no cross-validation section */
+    const char *tune_dir;    /* make tune's output (results.tsv, recipe.opts); NULL: no recipe-search section */
     uint64_t seed;           /* random gallery and jitter */
     int gallery;             /* samples per gallery */
     int audio;               /* 1: sound clips in the page */
