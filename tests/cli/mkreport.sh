@@ -4,7 +4,9 @@
 # inlined as SVG (each parses, has its size, its ids unique in the page and its references resolved)
 # and written as a PNG, sound clips (one per gallery tile, per-class example and first scan events;
 # every Ogg page's serial and CRC checked; none with --no-audio, same figures), escaping of a hostile
-# class name, the pipeline-folder layout, same bytes twice, one-line errors with nothing written; then
+# class name, the pipeline-folder layout, same bytes twice, one-line errors with nothing written; the
+# cross-validation and recipe-search sections of real make cv FOLDS=3 / make tune outputs (numbers against
+# their TSVs and the folds' metrics.json, strict inputs); then
 # the page in headless Chromium: it loads, every figure renders at its size, every clip decodes; a
 # screenshot is kept.
 . "$(dirname "$0")/lib.sh"
@@ -199,6 +201,87 @@ $B/mkreport pipe/ 2>pipe.err; rc=$?
 test_name=$(sed -n 2p split/test.tsv | cut -f1); test_name=${test_name##*/}
 grep -q ">$test_name<" pipe/report.html && ok "gallery and misclassified names from split/test.tsv ($test_name)" || notok "test sample names"
 
+# ---- cross-validation and the recipe search: make cv FOLDS=3 and make tune on the tone data ------------------------
+ROOT=$(cd "$TESTS/.." && pwd)
+pmk() { make --no-print-directory -C "$ROOT" -f pipeline.mk BIN="$B" DATA="$W/data" OUT="$W/pout" MEL_OPTS="--n-mels 32" FRAMES=32 \
+            TRAIN_OPTS="--epochs 2 --threads 1" MODELS="baseline small" ARCH_small=baseline TRAIN_OPTS_small="--dropout 0.1" "$@"; }
+if pmk cv FOLDS=3 >cv.log 2>&1 && pmk tune TUNE_BUDGET=3 TUNE_FOLDS=2 >>cv.log 2>&1; then
+    CV=pout/cv TU=pout/tune
+    $B/mkreport --cv $CV --tune $TU -o cvr/report.html 2>cvr.err; rc=$?
+    [ $rc = 0 ] && grep -q '<section id="cv">' cvr/report.html && grep -q '<section id="tune">' cvr/report.html \
+        && grep -Eq '^mkreport: cvr/report.html: 0 models, 4 figures in cvr/figures, 0 sound clips$' cvr.err \
+        && [ "$(ls cvr/figures | tr '\n' ' ')" = "cv-accuracy.png cv-baseline-confusion.png cv-macro-f1.png cv-small-confusion.png " ] \
+        && ok "mkreport --cv --tune: both sections, 4 figures (accuracy and macro F1 per fold, a pooled confusion matrix per model)" \
+        || notok "mkreport --cv --tune: rc=$rc $(head -c 300 cvr.err) $(ls cvr/figures 2>&1 | tr '\n' ' ')"
+    sect() { sed -n "/<section id=\"$1\">/,/<\/section>/p" cvr/report.html; }
+    # summary: per model "mean &plusmn; std" of accuracy, macro F1, loss exactly as summary.tsv has them
+    want=$(awk -F'\t' 'NR > 1 { printf "%s %s %s+-%s %s+-%s %s+-%s\n", $1, $2, $3, $4, $5, $6, $7, $8 }' $CV/summary.tsv)
+    got=$(sect cv | sed -n '/<th>model<\/th><th>folds<\/th>/,/<\/table>/p' | grep '^<tr><td>' \
+        | sed -E 's/<td class="n( best)?">/ /g; s/<[^>]*>/ /g; s/ &plusmn; /+-/g' | tr -s ' ' | sed 's/^ //; s/ $//')
+    [ -n "$want" ] && [ "$got" = "$want" ] && ok "cv: mean +- std of accuracy, macro F1 and loss per model = summary.tsv" \
+        || notok "cv summary: got '$got' want '$want'"
+    # per fold: fold, then accuracy, macro F1, loss of each model to 4 decimals = results.tsv
+    want=$(awk -F'\t' 'NR > 1 { v[$2] = v[$2] sprintf(" %.4f %.4f %.4f", $3, $4, $5) } END { for (k = 1; k <= 3; k++) print k v[k] }' $CV/results.tsv)
+    got=$(sect cv | sed -n '/<h3>Per fold/,/<\/table>/p' | grep '^<tr><td class="n">' | sed -E 's/<[^>]*>/ /g' | tr -s ' ' | sed 's/^ //; s/ $//')
+    [ "$got" = "$want" ] && ok "cv: the per-fold table = results.tsv (3 folds x 2 models)" || notok "cv per fold: got '$got' want '$want'"
+    # pooled confusion matrices = the sum of the folds' metrics.json matrices
+    want=$("$PYTHON" - $CV <<'PYEOF'
+import json, sys
+for m in ("baseline", "small"):
+    tot = None
+    for k in (1, 2, 3):
+        cm = json.load(open(f"{sys.argv[1]}/fold{k}/eval/{m}/metrics.json"))["confusion_matrix"]
+        tot = cm if tot is None else [[a + b for a, b in zip(r, s)] for r, s in zip(tot, cm)]
+    print(m, " ".join(" ".join(map(str, r)) for r in tot), sum(map(sum, tot)))
+PYEOF
+)
+    got=$(for m in baseline small; do printf '%s ' $m; sect cv | sed -n "/<summary>$m: as a table/,/<\/table>/p" | grep '^<tr><th>' \
+        | sed -E 's/<th>[^<]*<\/th>//; s/<[^>]*>/ /g' | tr -s ' \n' '  ' | sed 's/^ //'; echo; done | sed 's/ $//')
+    got=$(echo "$got" | awk '{ s = 0; for (i = 2; i <= NF; i++) s += $i; print $0, s }')
+    [ -n "$want" ] && [ "$got" = "$want" ] && [ "$(echo "$want" | awk 'NR == 1 { print $NF }')" = 24 ] \
+        && ok "cv: pooled confusion matrices = the sum of the 3 folds' (24 recordings each)" || notok "cv pooled: got '$got' want '$want'"
+    want=$(awk -F'\t' 'NR > 1 { printf "%s %s %s %s+-%s %s %s %s\n", $1, $2, $3, $4, $5, $6, $7, $8 }' $CV/paired.tsv)
+    got=$(sect cv | sed -n '/<h3>Paired comparison/,/<\/table>/p' | grep '^<tr><td>' | sed -E 's/<[^>]*>/ /g; s/ &plusmn; /+-/g' \
+        | tr -s ' ' | sed 's/^ //; s/ $//')
+    [ -n "$want" ] && [ "$got" = "$want" ] && ok "cv: the paired comparison = paired.tsv" || notok "cv paired: got '$got' want '$want'"
+    # the recipe search: rows by rank, the chosen recipe = recipe.opts
+    want=$(awk -F'\t' 'NR > 1 { print $NF, $1 }' $TU/results.tsv | sort -n | tr '\n' ' ')
+    got=$(sect tune | grep -E '^<tr><td class="n">' | sed -E 's/^<tr><td class="n">([0-9]+)<\/td><td>([^<]*)<.*/\1 \2/' | tr '\n' ' ')
+    best=$(awk -F'\t' 'NR > 1 && $NF == 1 { print $1 }' $TU/results.tsv)
+    [ "$(echo $got | wc -w)" = 6 ] && [ "$got" = "$want" ] && sect tune | grep -qF "</code>): $best, <code>$(cat $TU/recipe.opts)</code>" \
+        && ok "tune: candidates by rank ($got), the chosen recipe = recipe.opts ($best)" || notok "tune: got '$got' want '$want'"
+    $B/mkreport -q --cv $CV --tune $TU -o cvr2/report.html && cmp -s cvr/report.html cvr2/report.html && diff -r cvr/figures cvr2/figures >/dev/null \
+        && ok "cv and tune: the same bytes twice" || notok "cv report not deterministic"
+    res=$(page_check cvr/report.html cvr/figures)
+    [ "$res" = "figures 4 clips 0" ] && ok "cv page: every SVG parses, as large as its PNG, unique ids" || notok "cv page check: $res"
+    $B/mkreport -q pout/ 2>pout.err && grep -q '<section id="cv">' pout/report.html && grep -q '<section id="tune">' pout/report.html \
+        && ok "mkreport OUTDIR: OUTDIR/cv and OUTDIR/tune found" || notok "OUTDIR cv/tune: $(head -c 300 pout.err)"
+    # strict inputs: one line naming the file, exit 1, nothing written
+    cvbad() { # NAME REGEX then a command that breaks the copy in cvb/ (cv) and tub/ (tune)
+        local name=$1 re=$2; shift 2
+        rm -rf cvb tub bad; cp -r $CV cvb; cp -r $TU tub; "$@"
+        expect_error "$name" "$re" 1 $B/mkreport --cv cvb --tune tub -o bad/report.html
+        [ ! -e bad ] && ok "nothing written after: $name" || notok "left behind after $name"
+    }
+    cvbad "cv: a missing column" "cvb/summary.tsv: no column 'loss_std' \\(needs model, folds, " sh -c "cut -f1-7 $CV/summary.tsv > cvb/summary.tsv"
+    cvbad "cv: a summary that is not the results' mean" "cvb/summary.tsv: line 2: accuracy_mean 0.9999, but cvb/results.tsv gives" \
+        sed -i '2s/^\([^\t]*\t[^\t]*\t\)[^\t]*/\10.9999/' cvb/summary.tsv
+    cvbad "cv: a fold twice" "cvb/results.tsv: line 3: model 'baseline', fold 1 twice" sed -i '3s/\t2\t/\t1\t/' cvb/results.tsv
+    cvbad "cv: a fold whose classes differ" "cvb/fold2/eval/small/metrics.json: class 2 is 'bird', but cvb/fold1/eval/baseline/metrics.json's is 'owl'" \
+        sed -i 's/"name": "owl"/"name": "bird"/' cvb/fold2/eval/small/metrics.json
+    cvbad "cv: a fold's metrics.json missing" "cvb/fold3/eval/small/metrics.json: " rm cvb/fold3/eval/small/metrics.json
+    more_ties() { awk -F'\t' -v OFS='\t' 'NR == 2 { $8 = $8 + 1 } 1' $CV/paired.tsv > cvb/paired.tsv; }
+    cvbad "cv: paired.tsv with another count of ties" "cvb/paired.tsv: line 2: baseline vs small: 3 folds, wins [0-9]+ and [0-9]+, [0-9]+ ties, but" more_ties
+    cvbad "tune: recipe.opts not the options of rank 1" "tub/recipe.opts: '--lr 1' is not the options of rank 1 in tub/results.tsv" \
+        sh -c 'echo "--lr 1" > tub/recipe.opts'
+    rank_twice() { awk -F'\t' -v OFS='\t' 'NR > 1 { $NF = 1 } 1' $TU/results.tsv > tub/results.tsv; }
+    cvbad "tune: a rank twice" "tub/results.tsv: line 3: rank 1 twice" rank_twice
+    cvbad "tune: no fold columns" "tub/results.tsv: no column 'macro_f1_fold1'" sed -i '1s/macro_f1_fold/f1_fold/g' tub/results.tsv
+    rm -rf cvb tub
+else
+    notok "make cv / make tune for the report: $(tail -3 cv.log)"
+fi
+
 # ---- errors: one line naming the file, exit 1 or 2, nothing written --------------------------------------------------
 bad() { # NAME REGEX RC ARGS...
     local name=$1 re=$2 want=$3; shift 3
@@ -250,6 +333,12 @@ nok=$(grep -cE '^(<pre id="check">)?ok [a-z0-9-]+\.png [0-9]+x[0-9]+' dom.html)
 ndur=$(grep -cE '^(<pre id="check">)?ok clip-[0-9]+ [0-9.]+ s' dom.html)
 [ "$ndur" = "$nclips_want" ] && ok "chromium: every clip has a duration" || notok "chromium: $ndur clips with a duration of $nclips_want"
 [ "$nok" = "$nfig" ] && ok "chromium: one 'ok' line per figure" || notok "chromium: $nok ok lines of $nfig"
+if [ -s cvr/report.html ]; then
+    browse --dump-dom "file://$W/cvr/report.html#check" > cv-dom.html
+    grep -q 'data-check="figures=4 bad=0 clips=0 clipbad=0"' cv-dom.html \
+        && ok "chromium: the cross-validation and recipe-search page loads, its 4 figures render at their sizes" \
+        || notok "chromium, cv page: $(grep -o 'data-check="[^"]*"' cv-dom.html || echo 'no check result')"
+fi
 browse --dump-dom "file://$W/evil/report.html" > evil-dom.html
 grep -q '&lt;b&gt;&amp;"x' evil-dom.html && ! grep -q '<b>' evil-dom.html && ok "chromium: the hostile class name stays text in the DOM" \
     || notok "chromium: class name became markup"
