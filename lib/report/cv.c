@@ -62,13 +62,11 @@ static int number(const Tsv *t, size_t row, int col, double lo, double hi, doubl
     return 0;
 }
 
-/* Field (row, col) as a whole number in [lo, hi]. */
+/* Field (row, col) as a whole number (digits only) in [lo, hi], lo >= 0. */
 static int whole(const Tsv *t, size_t row, int col, long lo, long hi, int *v) {
     const char *s = t->rows[row][col];
-    char *end;
-    errno = 0;
-    long x = strtol(s, &end, 10);
-    if (!*s || *end || errno || x < lo || x > hi) {
+    double x;
+    if (s[strspn(s, "0123456789")] || number(t, row, col, (double)lo, (double)hi, &x) < 0) {
         err_set("%s: line %zu: %s '%s' is not a whole number from %ld to %ld", t->name, t->lineno[row], t->header[col], s, lo, hi);
         return -1;
     }
