@@ -28,6 +28,11 @@ static const char USAGE[] =
     "      --val FILE            validation split, evaluated every epoch (early stopping, best checkpoint)\n"
     "      --val-labels FILE     labels of the validation stack\n"
     "      --classes FILE        class names: splitset's classes.tsv (index, name); default 0..K-1\n"
+    "      --multilabel          multi-label: one sigmoid per class, binary cross-entropy (BCEWithLogitsLoss);\n"
+    "                            the labels are (N, K) .npy targets, float32 0/1 or soft values in [0, 1], or\n"
+    "                            uint8 0/1; the history's accuracy columns are train_map/val_map (macro AP)\n"
+    "      --pos-weight balanced|none  multi-label: BCE's pos_weight, negatives/positives of each class in the\n"
+    "                            training labels (default none)\n"
     "      --frontend TEXT       how the spectrograms were made, kept in the checkpoint: 'WAV2MEL-OPTIONS |\n"
     "                            SPECNORM-OPTIONS'; with '--stats FILE' the statistics go into it as tensors\n"
     "Model:\n"
@@ -58,15 +63,17 @@ static const char USAGE[] =
     "                            without improvement of the monitored metric; cosine: linear warm-up then cosine)\n"
     "      --warmup N            warm-up epochs of the cosine schedule (default 1)\n"
     "      --patience N          stop after N epochs without improvement (default 15; 0 never)\n"
-    "      --monitor val_loss|val_acc  the metric for early stopping, the schedule and the best checkpoint\n"
-    "      --no-class-weights    plain loss (default: 'balanced' class weights n/(K*count))\n"
-    "      --label-smoothing X   (default 0)         --clip X      clip the gradient norm at X\n"
+    "      --monitor val_loss|val_acc|val_map  the metric for early stopping, the schedule and the best\n"
+    "                            checkpoint (val_map: macro average precision, multi-label only)\n"
+    "      --no-class-weights    plain loss (default: 'balanced' class weights n/(K*count); not multi-label)\n"
+    "      --label-smoothing X   (default 0; multi-label: targets y(1-X)+X/2)   --clip X   clip the gradient norm\n"
     "      --no-augment          no SpecAugment (default: one frequency mask of up to 12 bands and one time\n"
     "                            mask of up to 12 frames per sample, torchaudio's semantics)\n"
     "      --freq-mask F         widest frequency mask      --time-mask T   widest time mask\n"
     "      --masks N             masks of each kind per sample (default 1)\n"
     "      --mixup ALPHA         mixup: each batch blended with a shuffled copy of itself, weight ~ Beta(ALPHA,\n"
-    "                            ALPHA), the loss blended alike (default 0: off; 0.2-0.4 usual)\n"
+    "                            ALPHA), the loss (multi-label: the target vectors) blended alike (default 0: off;\n"
+    "                            0.2-0.4 usual)\n"
     "      --seed N              (default 42): same data, settings and seed give the same bytes\n"
     "      --threads N           (default 2)\n"
     "Output:\n"
@@ -83,7 +90,8 @@ enum {
     O_TRAIN = 256, O_TRAIN_LABELS, O_VAL, O_VAL_LABELS, O_CLASSES, O_FRONTEND, O_ARCH, O_DROPOUT, O_INIT, O_EPOCHS,
     O_BATCH, O_LR, O_WD, O_OPTIMIZER, O_MOMENTUM, O_SCHEDULE, O_WARMUP, O_PATIENCE, O_MONITOR, O_NO_CW, O_SMOOTH,
     O_CLIP, O_NO_AUG, O_FMASK, O_TMASK, O_MASKS, O_MIXUP, O_SEED, O_THREADS, O_STATE, O_RESUME, O_HISTORY,
-    O_DROP_PATH, O_IN_CHANS, O_IN_NORM, O_PRETRAINED, O_FREEZE, O_UNFREEZE_AT, O_LR_BACKBONE
+    O_DROP_PATH, O_IN_CHANS, O_IN_NORM, O_PRETRAINED, O_FREEZE, O_UNFREEZE_AT, O_LR_BACKBONE,
+    O_MULTILABEL, O_POS_WEIGHT
 };
 
 static const struct option LONGOPTS[] = {
@@ -98,7 +106,7 @@ static const struct option LONGOPTS[] = {
     {"threads", 1, 0, O_THREADS}, {"output", 1, 0, 'o'}, {"state", 1, 0, O_STATE}, {"resume", 1, 0, O_RESUME},
     {"history", 1, 0, O_HISTORY}, {"drop-path", 1, 0, O_DROP_PATH}, {"in-chans", 1, 0, O_IN_CHANS}, {"in-norm", 1, 0, O_IN_NORM},
     {"pretrained", 1, 0, O_PRETRAINED}, {"freeze", 1, 0, O_FREEZE}, {"unfreeze-at", 1, 0, O_UNFREEZE_AT},
-    {"lr-backbone", 1, 0, O_LR_BACKBONE}, {"quiet", 0, 0, 'q'}, {"verbose", 0, 0, 'v'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+    {"lr-backbone", 1, 0, O_LR_BACKBONE}, {"multilabel", 0, 0, O_MULTILABEL}, {"pos-weight", 1, 0, O_POS_WEIGHT}, {"quiet", 0, 0, 'q'}, {"verbose", 0, 0, 'v'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
 
 static void usage_error(const char *msg, const char *arg) {
     diag_error("%s%s%s (see cnntrain --help)", msg, arg ? " " : "", arg ? arg : "");
@@ -167,13 +175,29 @@ static char *classes_json(const char *path, int k) {
     return s;
 }
 
+/* Labels of the kind the run trains on: (N, K) targets with --multilabel, class indices without. */
+static int check_label_kind(const Dataset *d, int multilabel) {
+    if (multilabel && !d->targets) {
+        if (d->labels_name)
+            err_set("%s: --multilabel needs (N, K) targets (float32 or uint8), not class indices of shape (N)", d->labels_name);
+        else
+            err_set("%s: --multilabel needs a stacked .npy with (N, K) targets, not a manifest", d->name);
+        return -1;
+    }
+    if (!multilabel && d->targets) {
+        err_set("%s: (N, %d) multi-label targets: train with --multilabel", d->labels_name, d->ntargets);
+        return -1;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv) {
     diag_set_program(argv[0]);
     outfile_install_cleanup();
     TrainOptions o;
     train_options_default(&o);
     const char *train_path = NULL, *train_labels = NULL, *val_path = NULL, *val_labels = NULL, *classes = NULL;
-    const char *arch = "baseline", *pretrained = NULL;
+    const char *arch = "baseline", *pretrained = NULL, *monitor = "val_loss";
     double dropout = -1, drop_path = -1;
     int in_chans = -1; /* -1: default (repeat with --pretrained), 0 native, 1 repeat */
     int in_norm = -1;  /* -1: default (the --init checkpoint's, else none), 0 none, 1 ImageNet mean/std */
@@ -223,8 +247,15 @@ int main(int argc, char **argv) {
         case O_WARMUP: o.warmup_epochs = (int)num("--warmup", optarg, 0, 100000); break;
         case O_PATIENCE: o.patience = (int)num("--patience", optarg, 0, 100000); break;
         case O_MONITOR:
-            if (strcmp(optarg, "val_loss") && strcmp(optarg, "val_acc")) usage_error("bad value for --monitor:", optarg);
-            o.monitor_acc = strcmp(optarg, "val_acc") == 0;
+            if (strcmp(optarg, "val_loss") && strcmp(optarg, "val_acc") && strcmp(optarg, "val_map"))
+                usage_error("bad value for --monitor:", optarg);
+            monitor = optarg;
+            o.monitor_acc = strcmp(optarg, "val_loss") != 0;
+            break;
+        case O_MULTILABEL: o.multilabel = 1; break;
+        case O_POS_WEIGHT:
+            if (strcmp(optarg, "balanced") && strcmp(optarg, "none")) usage_error("bad value for --pos-weight:", optarg);
+            o.pos_weight = strcmp(optarg, "balanced") == 0;
             break;
         case O_NO_CW: o.class_weights = 0; break;
         case O_SMOOTH: o.label_smoothing = (float)num("--label-smoothing", optarg, 0, 0.99); break;
@@ -250,6 +281,11 @@ int main(int argc, char **argv) {
     if (!train_path) usage_error("--train is required", NULL);
     if (pretrained && o.init) usage_error("--pretrained and --init both give the starting weights; choose one", NULL);
     if (o.unfreeze_at && !o.freeze_backbone) usage_error("--unfreeze-at needs --freeze backbone", NULL);
+    if (o.multilabel && !strcmp(monitor, "val_acc"))
+        usage_error("--monitor val_acc has no meaning with --multilabel; use val_map (macro average precision)", NULL);
+    if (!o.multilabel && !strcmp(monitor, "val_map")) usage_error("--monitor val_map needs --multilabel", NULL);
+    if (!o.multilabel && o.pos_weight) usage_error("--pos-weight needs --multilabel", NULL);
+    if (o.multilabel) o.class_weights = 0; /* pos_weight is the multi-label counterpart */
     if (in_chans < 0 && !o.init) in_chans = pretrained != NULL; /* with --init: the checkpoint's, below */
     if (in_chans == 1 && strcmp(arch, "baseline") == 0) usage_error("--in-chans repeat needs a torchvision architecture, not", arch);
     if (in_norm == 1 && in_chans == 0)
@@ -291,14 +327,19 @@ int main(int argc, char **argv) {
     StItem fstats_items[2];
     if (dataset_open(&train, train_path, train_labels, 0) < 0) goto fail;
     if (val_path && dataset_open(&val, val_path, val_labels, 0) < 0) goto fail;
-    int k = dataset_label_count(&train);
-    for (int64_t i = 0; i < train.n; i++)
+    if (check_label_kind(&train, o.multilabel) < 0 || (val_path && check_label_kind(&val, o.multilabel) < 0)) goto fail;
+    int k = o.multilabel ? train.ntargets : dataset_label_count(&train);
+    if (val_path && o.multilabel && val.ntargets != k) {
+        err_set("%s: targets of %d classes, but the training labels have %d", val.labels_name, val.ntargets, k);
+        goto fail;
+    }
+    for (int64_t i = 0; i < train.n && !o.multilabel; i++)
         if (train.labels[i] < 0) {
             err_set("%s: sample %lld has no label (index -1)", train_path, (long long)i);
             goto fail;
         }
     if (val_path) {
-        for (int64_t i = 0; i < val.n; i++) /* checked before training, not after the first epoch */
+        for (int64_t i = 0; i < val.n && !o.multilabel; i++) /* checked before training, not after the first epoch */
             if (val.labels[i] < 0) {
                 err_set("%s: sample %lld has no label (index -1)", val_path, (long long)i);
                 goto fail;
@@ -314,6 +355,11 @@ int main(int argc, char **argv) {
     if (classes) { /* the class list fixes K, even if a class is absent from the data */
         Tsv t;
         if (tsv_read(classes, &t) < 0) goto fail;
+        if (o.multilabel && (int)t.nrows != k) {
+            err_set("%s: %zu classes, but the multi-label targets have %d", classes, t.nrows, k);
+            tsv_free(&t);
+            goto fail;
+        }
         if ((int)t.nrows < k) {
             err_set("%s: %zu classes, but the labels go up to %d", classes, t.nrows, k - 1);
             tsv_free(&t);

@@ -40,6 +40,60 @@ static int make_keys(Dataset *d) {
     return 0;
 }
 
+/* Multi-label targets from a 2-D labels array (already converted to float32 or int64). */
+static int load_targets(Dataset *d, const Tensor *l, const char *path) {
+    int64_t k = l->shape[1];
+    if (k < 1 || k > 100000) {
+        err_set("%s: multi-label targets of %lld classes", path, (long long)k);
+        return -1;
+    }
+    if (!(d->targets = malloc(sizeof(float) * (size_t)(d->n * k)))) {
+        err_set("%s: out of memory", path);
+        return -1;
+    }
+    d->ntargets = (int)k;
+    for (int64_t i = 0; i < d->n * k; i++) {
+        double v = l->dtype == DT_F32 ? (double)tensor_f32(l)[i] : (double)tensor_i64(l)[i];
+        if (!(v >= 0 && v <= 1) || (l->dtype == DT_I64 && v != 0 && v != 1)) {
+            err_set("%s: target %g of sample %lld, class %lld is %s", path, v, (long long)(i / k), (long long)(i % k),
+                    isnan(v) ? "not a number" : l->dtype == DT_F32 ? "outside [0, 1]" : "not 0 or 1");
+            return -1;
+        }
+        d->targets[i] = (float)v;
+    }
+    return 0;
+}
+
+/* Labels: (N) int64 class indices, or (N, K) multi-label targets. */
+static int load_labels(Dataset *d, const char *labels_path, const char *x_path) {
+    Tensor l;
+    if (!(d->labels_name = strdup(labels_path))) {
+        err_set("out of memory");
+        return -1;
+    }
+    if (npy_load(labels_path, NPY_WANT_NATURAL, &l) < 0) return -1;
+    int rc = -1;
+    char s[160];
+    if ((l.ndim != 1 && l.ndim != 2) || l.shape[0] != d->n) {
+        err_set("%s: labels of shape %s do not match the %lld samples of %s", labels_path,
+                shape_format(l.ndim, l.shape, s, sizeof s), (long long)d->n, x_path);
+    } else if (l.ndim == 2) {
+        rc = load_targets(d, &l, labels_path);
+    } else if (l.dtype != DT_I64) {
+        err_set("%s: class indices must be integers (int64), not floats", labels_path);
+    } else {
+        rc = 0;
+        memcpy(d->labels, l.data, sizeof(int64_t) * (size_t)d->n);
+        for (int64_t i = 0; i < d->n && rc == 0; i++)
+            if (d->labels[i] < -1 || d->labels[i] > 100000) {
+                err_set("%s: label %lld of sample %lld is out of range", labels_path, (long long)d->labels[i], (long long)i);
+                rc = -1;
+            }
+    }
+    tensor_free(&l);
+    return rc;
+}
+
 int dataset_open_stack(Dataset *d, const char *x_path, const char *labels_path) {
     memset(d, 0, sizeof *d);
     d->name = strdup(x_path);
@@ -61,26 +115,8 @@ int dataset_open_stack(Dataset *d, const char *x_path, const char *labels_path) 
         err_set("%s: out of memory", x_path);
         goto fail;
     }
-    if (labels_path) {
-        Tensor l;
-        if (npy_load(labels_path, DT_I64, &l) < 0) goto fail;
-        if (l.ndim != 1 || l.shape[0] != d->n) {
-            char s[160];
-            err_set("%s: labels of shape %s do not match the %lld samples of %s", labels_path,
-                    shape_format(l.ndim, l.shape, s, sizeof s), (long long)d->n, x_path);
-            tensor_free(&l);
-            goto fail;
-        }
-        memcpy(d->labels, l.data, sizeof(int64_t) * (size_t)d->n);
-        tensor_free(&l);
-        for (int64_t i = 0; i < d->n; i++)
-            if (d->labels[i] < -1 || d->labels[i] > 100000) {
-                err_set("%s: label %lld of sample %lld is out of range", labels_path, (long long)d->labels[i], (long long)i);
-                goto fail;
-            }
-    } else {
-        for (int64_t i = 0; i < d->n; i++) d->labels[i] = -1;
-    }
+    for (int64_t i = 0; i < d->n; i++) d->labels[i] = -1;
+    if (labels_path && load_labels(d, labels_path, x_path) < 0) goto fail;
     if (check_finite(d) < 0) goto fail;
     return 0;
 fail:
@@ -179,6 +215,8 @@ void dataset_close(Dataset *d) {
         for (int64_t i = 0; i < d->n; i++) free(d->keys[i]);
     free(d->keys);
     free(d->labels);
+    free(d->targets);
+    free(d->labels_name);
     free(d->owned);
     free(d->name);
     npy_unmap(&d->map);
@@ -244,6 +282,8 @@ static void prepare(Batcher *b, int64_t k, int s) {
         dataset_release(d, j);
         b->y[s][i] = d->labels[j];
         b->idx[s][i] = j;
+        if (d->targets)
+            memcpy(b->t[s] + (size_t)i * d->ntargets, d->targets + (size_t)j * d->ntargets, sizeof(float) * d->ntargets);
     }
     if (b->augment) {
         Rng r;
@@ -260,12 +300,16 @@ static void prepare(Batcher *b, int64_t k, int s) {
         for (int i = 0; i < m; i++) perm[i] = (uint64_t)i;
         rng_shuffle_size(&r, perm, (uint64_t)m);
         memcpy(b->orig, b->x[s], sizeof(float) * per * (size_t)n);
+        size_t K = (size_t)d->ntargets;
+        if (d->targets) memcpy(b->torig, b->t[s], sizeof(float) * K * (size_t)n);
         for (int i = 0; i < n; i++) {
             int j = i < m ? (int)perm[i] : i;
             float *xi = b->x[s] + (size_t)i * per;
             const float *xj = b->orig + (size_t)j * per;
             for (size_t q = 0; q < per; q++) xi[q] = (float)(lam * xi[q] + (1 - lam) * xj[q]);
             b->y2[s][i] = b->y[s][j];
+            for (size_t c = 0; c < K; c++)
+                b->t[s][i * K + c] = (float)(lam * b->torig[i * K + c] + (1 - lam) * b->torig[(size_t)j * K + c]);
         }
         b->lam[s] = lam;
     }
@@ -276,6 +320,8 @@ double batcher_mixup(const Batcher *b, const int64_t **y2) {
     *y2 = b->y2[s];
     return b->lam[s];
 }
+
+const float *batcher_targets(const Batcher *b) { return b->d->targets ? b->t[1 - b->cur] : NULL; }
 
 static void *prepare_thread(void *p) {
     Batcher *b = p;
@@ -309,10 +355,12 @@ int batcher_init(Batcher *b, const Dataset *d, int batch, int shuffle, uint64_t 
         b->y[s] = malloc(sizeof(int64_t) * (size_t)b->batch);
         b->idx[s] = malloc(sizeof(int64_t) * (size_t)b->batch);
         b->y2[s] = malloc(sizeof(int64_t) * (size_t)b->batch);
+        b->t[s] = malloc(sizeof(float) * (size_t)(d->ntargets ? d->ntargets : 1) * (size_t)b->batch);
     }
     b->orig = malloc(sizeof(float) * per * (size_t)b->batch);
+    b->torig = malloc(sizeof(float) * (size_t)(d->ntargets ? d->ntargets : 1) * (size_t)b->batch);
     if (!b->order || !b->x[0] || !b->x[1] || !b->y[0] || !b->y[1] || !b->idx[0] || !b->idx[1] || !b->y2[0] ||
-        !b->y2[1] || !b->orig) {
+        !b->y2[1] || !b->orig || !b->t[0] || !b->t[1] || !b->torig) {
         batcher_free(b);
         err_set("out of memory for batches of %d", batch);
         return -1;
@@ -356,7 +404,9 @@ void batcher_free(Batcher *b) {
         free(b->y[s]);
         free(b->idx[s]);
         free(b->y2[s]);
+        free(b->t[s]);
     }
     free(b->orig);
+    free(b->torig);
     memset(b, 0, sizeof *b);
 }

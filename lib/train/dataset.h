@@ -1,7 +1,10 @@
 /* dataset.h - a split for training or evaluation, and the batches drawn from it.
  *
  * A split is N samples of shape (C, F, T) float32 with int64 labels in [0, n_classes) (or -1 when
- * unlabelled). It comes from a stacked .npy (N, C, F, T) with a labels .npy, memory-mapped so that a
+ * unlabelled), or, for multi-label training, with targets (N, K) in [0, 1]: a labels .npy of two
+ * dimensions (float32 0/1 or soft values, or an integer type such as uint8 holding 0/1; NaN or a value
+ * outside [0, 1] is an error naming the file, sample and class), then every int64 label is -1, so that
+ * a single-label reader sees an unlabelled split. It comes from a stacked .npy (N, C, F, T) with a labels .npy, memory-mapped so that a
  * split larger than memory trains, or from a manifest whose arrays all have one shape (read into
  * memory). Every value is checked to be finite when the split is opened: a NaN is an error naming the
  * sample. The Batcher walks an epoch in a seeded order and prepares the next batch (gather, then
@@ -21,6 +24,9 @@ typedef struct Dataset {
     int c, f, t;
     const float *x;      /* n * c * f * t values (mapped or owned) */
     int64_t *labels;     /* n (owned) */
+    int ntargets;        /* K of multi-label targets; 0: single-label */
+    float *targets;      /* n * ntargets (owned) when multi-label, else NULL */
+    char *labels_name;   /* the labels file, for messages (NULL: none or a manifest) */
     char **keys;         /* n sample names for reports (owned; from the manifest, or "#i") */
     NpyMap map;          /* when memory-mapped */
     float *owned;        /* when read into memory */
@@ -56,6 +62,8 @@ typedef struct Batcher {
     float *x[2];
     int64_t *y[2];
     int64_t *y2[2];      /* mixup: the partner's label of each sample */
+    float *t[2];         /* multi-label targets of the batch (blended with the partner's under mixup) */
+    float *torig;        /* mixup: the targets before mixing */
     double lam[2];       /* mixup: the weight of the sample's own label (1 without mixup) */
     float *orig;         /* mixup: the batch before mixing */
     int64_t *idx[2];
@@ -77,6 +85,10 @@ int batcher_next(Batcher *b, const float **x, const int64_t **y, const int64_t *
  * lam * x + (1 - lam) * x[perm] (Zhang et al. 2018), and the loss is lam * CE(y) + (1 - lam) * CE(y2).
  * Returns lam and sets *y2. */
 double batcher_mixup(const Batcher *b, const int64_t **y2);
+/* Multi-label splits: the targets (n, K) of the batch last returned; under mixup they are already
+ * blended, lam * t + (1 - lam) * t[perm] (BCE is linear in the target, so this is lam * BCE(t) +
+ * (1 - lam) * BCE(t[perm])). NULL for a single-label split. */
+const float *batcher_targets(const Batcher *b);
 void batcher_free(Batcher *b);
 
 #endif

@@ -4,6 +4,7 @@
 #include "core/error.h"
 #include "formats/json.h"
 #include "nn/loss.h"
+#include "train/metrics.h"
 #include "nn/optim.h"
 #include "formats/outfile.h"
 #include "core/progress.h"
@@ -79,7 +80,7 @@ typedef struct {
 
 typedef struct {
     StMeta m[48];
-    char v[48][160];
+    char v[48][320];
     int n;
 } Meta;
 
@@ -95,6 +96,10 @@ static void meta_add(Meta *md, const char *key, const char *fmt, ...) {
     md->n++;
 }
 
+static const char *monitor_name(const TrainOptions *o) {
+    return o->monitor_acc ? (o->multilabel ? "val_map" : "val_acc") : "val_loss";
+}
+
 static void meta_model(Meta *md, const TrainOptions *o, const Model *m, const State *s) {
     meta_add(md, "format", "audiocnn-checkpoint-1");
     meta_add(md, "arch", "%s", m->arch);
@@ -103,15 +108,17 @@ static void meta_model(Meta *md, const TrainOptions *o, const Model *m, const St
     meta_add(md, "in_chans", "%s", m->stem_repeat ? "repeat" : "native");
     meta_add(md, "in_norm", "%s", m->in_norm ? "imagenet" : "none");
     meta_add(md, "epoch", "%d", s->best_epoch + 1);
-    meta_add(md, "monitor", "%s", o->monitor_acc ? "val_acc" : "val_loss");
+    meta_add(md, "monitor", "%s", monitor_name(o));
+    if (o->multilabel) meta_add(md, "multilabel", "1");
     meta_add(md, "best", "%.17g", s->best);
     meta_add(md, "training", "epochs=%d batch=%d lr=%g wd=%g opt=%s schedule=%s seed=%llu smoothing=%g "
              "class_weights=%d augment=%d F=%d T=%d dropout=%g mixup=%g drop_path=%g freeze=%d unfreeze_at=%d "
-             "lr_backbone=%g", o->epochs, o->batch, o->lr, o->weight_decay,
+             "lr_backbone=%g%s", o->epochs, o->batch, o->lr, o->weight_decay,
              o->sgd ? "sgd" : "adamw", o->schedule == 1 ? "plateau" : o->schedule == 2 ? "cosine" : "none",
              (unsigned long long)o->seed, o->label_smoothing, o->class_weights, o->augment, o->aug.freq_mask_param,
              o->aug.time_mask_param, m->dropout, o->mixup, m->stochastic_depth, o->freeze_backbone, o->unfreeze_at,
-             o->lr_backbone < 0 ? o->lr : o->lr_backbone);
+             o->lr_backbone < 0 ? o->lr : o->lr_backbone,
+             o->multilabel ? (o->pos_weight ? " multilabel=1 pos_weight=balanced" : " multilabel=1 pos_weight=none") : "");
 }
 
 /* The class list and front end can be long: they go in as separate, unbounded entries. The front end's
@@ -137,9 +144,11 @@ static int save_checkpoint(const char *path, const TrainOptions *o, const Model 
 
 /* ---- resumable state -------------------------------------------------------------------------- */
 
-static int save_state(const TrainOptions *o, const Model *m, const Optim *opt, const State *s) {
+/* scores: multi-label, the epoch's training logits (n, k) by sample (NULL otherwise). */
+static int save_state(const TrainOptions *o, const Model *m, const Optim *opt, const State *s, const float *scores,
+                      int64_t n) {
     const ParamTable *t = &m->params;
-    StItem *extra = calloc((size_t)(2 * t->n + 1), sizeof(StItem));
+    StItem *extra = calloc((size_t)(2 * t->n + 2), sizeof(StItem));
     char(*names)[PARAM_NAME_MAX + 8] = calloc((size_t)(2 * t->n), sizeof *names);
     if (!extra || !names) {
         free(extra);
@@ -162,6 +171,9 @@ static int save_state(const TrainOptions *o, const Model *m, const Optim *opt, c
     }
     extra[k] = (StItem){.name = "opt.step", .dtype = ST_I64, .ndim = 1, .shape = {t->n}, .data = opt->step};
     k++;
+    if (scores)
+        extra[k++] = (StItem){.name = "state.train_scores", .dtype = ST_F32, .ndim = 2, .shape = {n, m->n_classes},
+                              .data = scores};
     Meta md = {0};
     meta_model(&md, o, m, s);
     meta_add(&md, "state.epoch", "%d", s->epoch);
@@ -198,7 +210,7 @@ static int meta_num(const StFile *f, const char *key, double *v) {
     return 0;
 }
 
-static int load_state(const char *path, Model *m, Optim *opt, State *s) {
+static int load_state(const char *path, Model *m, Optim *opt, State *s, float *scores, int64_t n) {
     StFile f;
     if (st_open(path, &f) < 0) return -1;
     StLoadOpts lo = {.allow_unexpected = 1};
@@ -230,6 +242,15 @@ static int load_state(const char *path, Model *m, Optim *opt, State *s) {
     if (j < 0 || f.e[j].numel != t->n || st_read_i64(&f, j, opt->step, t->n) < 0) {
         if (j < 0 || f.e[j].numel != t->n) err_set("%s: optimiser steps missing or of the wrong size", path);
         goto done;
+    }
+    if (scores) {
+        j = st_find(&f, "state.train_scores");
+        if (j < 0 || f.e[j].numel != n * m->n_classes) {
+            err_set("%s: not a multi-label state of this split (no 'state.train_scores' of %lld x %d)", path, (long long)n,
+                    m->n_classes);
+            goto done;
+        }
+        if (st_read_f32(&f, j, scores, n * m->n_classes, 0) < 0) goto done;
     }
     double v[12];
     const char *keys[] = {"state.epoch", "state.batch", "state.step", "state.loss_sum", "state.correct", "state.seen",
@@ -263,12 +284,14 @@ done:
 
 /* ---- history -------------------------------------------------------------------------------- */
 
-static int write_history(const char *prefix, const HistoryRow *rows, int n) {
+/* Multi-label histories name their accuracy columns train_map and val_map (macro average precision). */
+static int write_history(const char *prefix, const HistoryRow *rows, int n, int multilabel) {
+    const char *acc[2] = {multilabel ? "train_map" : "train_acc", multilabel ? "val_map" : "val_acc"};
     char path[4096];
     snprintf(path, sizeof path, "%s.tsv", prefix);
     OutFile of;
     if (outfile_open(&of, path) < 0) return -1;
-    fputs("epoch\ttrain_loss\ttrain_acc\tval_loss\tval_acc\tlr\tseconds\n", of.f);
+    fprintf(of.f, "epoch\ttrain_loss\t%s\tval_loss\t%s\tlr\tseconds\n", acc[0], acc[1]);
     for (int i = 0; i < n; i++)
         fprintf(of.f, "%d\t%.6f\t%.6f\t%.6f\t%.6f\t%.6g\t%.2f\n", rows[i].epoch, rows[i].train_loss, rows[i].train_acc,
                 rows[i].val_loss, rows[i].val_acc, rows[i].lr, rows[i].seconds);
@@ -282,9 +305,9 @@ static int write_history(const char *prefix, const HistoryRow *rows, int n) {
         json_object_begin(&w);
         json_key(&w, "epoch"); json_int(&w, rows[i].epoch);
         json_key(&w, "train_loss"); json_number(&w, rows[i].train_loss);
-        json_key(&w, "train_acc"); json_number(&w, rows[i].train_acc);
+        json_key(&w, acc[0]); json_number(&w, rows[i].train_acc);
         json_key(&w, "val_loss"); json_number(&w, rows[i].val_loss);
-        json_key(&w, "val_acc"); json_number(&w, rows[i].val_acc);
+        json_key(&w, acc[1]); json_number(&w, rows[i].val_acc);
         json_key(&w, "lr"); json_number(&w, rows[i].lr);
         json_key(&w, "seconds"); json_number(&w, rows[i].seconds);
         json_object_end(&w);
@@ -317,9 +340,9 @@ static int read_history(const char *prefix, HistoryRow *rows, int epochs) {
             double v = strcmp(val, "null") == 0 ? NAN : strtod(val, NULL);
             if (!strcmp(key, "epoch")) r.epoch = (int)v;
             else if (!strcmp(key, "train_loss")) r.train_loss = v;
-            else if (!strcmp(key, "train_acc")) r.train_acc = v;
+            else if (!strcmp(key, "train_acc") || !strcmp(key, "train_map")) r.train_acc = v;
             else if (!strcmp(key, "val_loss")) r.val_loss = v;
-            else if (!strcmp(key, "val_acc")) r.val_acc = v;
+            else if (!strcmp(key, "val_acc") || !strcmp(key, "val_map")) r.val_acc = v;
             else if (!strcmp(key, "lr")) r.lr = v;
             else if (!strcmp(key, "seconds")) r.seconds = v;
             else continue;
@@ -364,6 +387,38 @@ static int evaluate(NnCtx *ctx, Model *m, const Dataset *d, int batch, float *lo
     return 0;
 }
 
+/* Macro average precision of logits (n, k) against targets (n, k) taken as positive when >= 0.5; NaN when
+ * out of memory. */
+static double macro_ap(const float *logits, const float *targets, int64_t n, int k) {
+    uint8_t *t = malloc((size_t)(n * k > 0 ? n * k : 1));
+    if (!t) return NAN;
+    for (int64_t i = 0; i < n * k; i++) t[i] = targets[i] >= 0.5f;
+    double sum = 0;
+    for (int c = 0; c < k; c++) sum += binary_average_precision(logits + c, t + c, n, k);
+    free(t);
+    return sum / k;
+}
+
+/* Multi-label validation: the plain BCE (mean over n*k) and the macro AP of the split's logits, which
+ * go to all (d->n * k). */
+static int evaluate_multi(NnCtx *ctx, Model *m, const Dataset *d, int batch, float *all, double *loss, double *map) {
+    int k = m->n_classes;
+    size_t per = (size_t)d->c * d->f * d->t;
+    double sum = 0;
+    for (int64_t s = 0; s < d->n; s += batch) {
+        int n = (int)(d->n - s < batch ? d->n - s : batch);
+        float *z = all + (size_t)s * k;
+        if (m->forward(m, ctx, d->x + (size_t)s * per, n, NN_INFER, 0, z) < 0) return -1;
+        BceShape bs = {.N = n, .K = k, .reduction = LOSS_SUM};
+        float l;
+        if (bce_with_logits_forward(&bs, z, d->targets + (size_t)s * k, NULL, &l) < 0) return -1;
+        sum += (double)l;
+    }
+    *loss = sum / ((double)d->n * k);
+    *map = macro_ap(all, d->targets, d->n, k);
+    return 0;
+}
+
 /* Epoch e (from 0) of the cosine schedule: `warmup` epochs ramping linearly up to lr (lr*(e+1)/(warmup+1)),
  * then half a cosine from lr towards 0 over the remaining epochs, sampled at their starts so that no
  * epoch trains at exactly 0. */
@@ -397,6 +452,9 @@ int train_run(const TrainOptions *o, Model *m, const Dataset *train, const Datas
           *probs = malloc(sizeof(float) * (size_t)o->batch * k), *dlogits = malloc(sizeof(float) * (size_t)o->batch * k),
           *dlogits2 = NULL;
     HistoryRow *hist = calloc((size_t)o->epochs + 1, sizeof *hist);
+    int ml = o->multilabel;
+    /* multi-label: the epoch's training logits by sample, the validation logits, pos_weight */
+    float *train_scores = NULL, *val_scores = NULL, *pos_weight = NULL;
     Batcher b;
     memset(&b, 0, sizeof b);
     Progress *prog = NULL;
@@ -408,7 +466,20 @@ int train_run(const TrainOptions *o, Model *m, const Dataset *train, const Datas
     if (o->lr_backbone >= 0) /* the backbone's own learning rate, as a multiple of the head's */
         for (int i = 0; i < m->params.n; i++)
             if (!model_is_head(m, m->params.e[i].name)) opt.lr_mult[i] = (float)(o->lr_backbone / o->lr);
-    if (o->class_weights) {
+    if (ml && (!(train_scores = calloc((size_t)(train->n * k), sizeof(float))) ||
+               (val && !(val_scores = malloc(sizeof(float) * (size_t)(val->n * k)))))) {
+        err_set("out of memory");
+        goto done;
+    }
+    if (ml && o->pos_weight) {
+        pos_weight = malloc(sizeof(float) * (size_t)k);
+        if (!pos_weight || pos_weight_balanced(train->targets, (size_t)train->n, k, pos_weight) < 0) {
+            if (pos_weight) err_prefix(train->labels_name ? train->labels_name : train->name);
+            else err_set("out of memory");
+            goto done;
+        }
+    }
+    if (o->class_weights && !ml) {
         weights = malloc(sizeof(float) * (size_t)k);
         if (!weights || class_weight_balanced(train->labels, (size_t)train->n, k, weights) < 0) {
             if (weights) {
@@ -424,7 +495,7 @@ int train_run(const TrainOptions *o, Model *m, const Dataset *train, const Datas
     s.plateau.patience = o->plateau_patience;
     int nhist = 0;
     if (o->resume) {
-        if (load_state(o->resume, m, &opt, &s) < 0) goto done;
+        if (load_state(o->resume, m, &opt, &s, train_scores, train->n) < 0) goto done;
         /* hist holds o->epochs rows: a state further on than --epochs keeps only those */
         if (o->history) nhist = read_history(o->history, hist, s.epoch < o->epochs ? s.epoch : o->epochs);
     }
@@ -435,6 +506,7 @@ int train_run(const TrainOptions *o, Model *m, const Dataset *train, const Datas
         goto done;
     }
     CrossEntropyShape ce = {.C = k, .label_smoothing = o->label_smoothing};
+    BceShape bs = {.K = k, .label_smoothing = o->label_smoothing};
     stop_requested = 0;
     for (; s.epoch < o->epochs && !s.finished; s.epoch++) {
         double t0 = now();
@@ -455,12 +527,18 @@ int train_run(const TrainOptions *o, Model *m, const Dataset *train, const Datas
         while ((n = batcher_next(&b, &x, &y, &idx)) > 0) {
             params_zero_grad(&m->params);
             if (m->forward(m, &ctx, x, n, NN_TRAIN, s.step, logits) < 0) goto done;
-            ce.N = n;
+            ce.N = bs.N = n;
             float loss;
-            if (cross_entropy_forward(&ctx, &ce, logits, y, weights, &loss, probs) < 0) goto done;
+            const float *t = batcher_targets(&b);
             const int64_t *y2;
-            double lam = o->mixup > 0 ? batcher_mixup(&b, &y2) : 1;
-            if (lam < 1) { /* mixup: lam * CE(y) + (1 - lam) * CE(y2) */
+            double lam = o->mixup > 0 && !ml ? batcher_mixup(&b, &y2) : 1;
+            if (ml) { /* mixup, if any, has blended the targets already */
+                if (bce_with_logits_forward(&bs, logits, t, pos_weight, &loss) < 0) goto done;
+                bce_with_logits_backward(&bs, 1.0f, logits, t, pos_weight, dlogits);
+                for (int i = 0; i < n; i++) memcpy(train_scores + idx[i] * k, logits + i * k, sizeof(float) * k);
+            } else if (cross_entropy_forward(&ctx, &ce, logits, y, weights, &loss, probs) < 0) {
+                goto done;
+            } else if (lam < 1) { /* mixup: lam * CE(y) + (1 - lam) * CE(y2) */
                 float loss2;
                 cross_entropy_backward(&ctx, &ce, (float)lam, probs, y, weights, dlogits);
                 if (cross_entropy_forward(&ctx, &ce, logits, y2, weights, &loss2, probs) < 0) goto done;
@@ -474,7 +552,7 @@ int train_run(const TrainOptions *o, Model *m, const Dataset *train, const Datas
             if (o->clip > 0) clip_grad_norm(&ctx, &m->params, (float)o->clip);
             if (optim_step(&ctx, &opt, &m->params) < 0) goto done;
             s.loss_sum += (double)loss * n;
-            s.correct += count_correct(logits, y, n, k);
+            if (!ml) s.correct += count_correct(logits, y, n, k);
             s.seen += n;
             s.step++;
             s.batch++;
@@ -490,7 +568,7 @@ int train_run(const TrainOptions *o, Model *m, const Dataset *train, const Datas
             if (stop_requested && o->state) {
                 progress_finish(prog);
                 prog = NULL;
-                if (save_state(o, m, &opt, &s) < 0) goto done;
+                if (save_state(o, m, &opt, &s, train_scores, train->n) < 0) goto done;
                 rc = TRAIN_INTERRUPTED;
                 goto done;
             }
@@ -498,8 +576,11 @@ int train_run(const TrainOptions *o, Model *m, const Dataset *train, const Datas
         progress_finish(prog);
         prog = NULL;
         HistoryRow r = {.epoch = s.epoch + 1, .train_loss = s.loss_sum / (double)s.seen,
-                        .train_acc = (double)s.correct / (double)s.seen, .val_loss = NAN, .val_acc = NAN, .lr = s.lr};
-        if (val && evaluate(&ctx, m, val, o->batch, logits, probs, &r.val_loss, &r.val_acc) < 0) goto done;
+                        .train_acc = ml ? macro_ap(train_scores, train->targets, train->n, k) : (double)s.correct / (double)s.seen,
+                        .val_loss = NAN, .val_acc = NAN, .lr = s.lr};
+        if (val && (ml ? evaluate_multi(&ctx, m, val, o->batch, val_scores, &r.val_loss, &r.val_acc)
+                       : evaluate(&ctx, m, val, o->batch, logits, probs, &r.val_loss, &r.val_acc)) < 0)
+            goto done;
         double metric = val ? (o->monitor_acc ? r.val_acc : r.val_loss) : -(double)s.epoch;
         int improved = o->monitor_acc ? metric > s.best : metric < s.best;
         if (!val) improved = 1; /* without validation the last epoch is kept */
@@ -516,12 +597,13 @@ int train_run(const TrainOptions *o, Model *m, const Dataset *train, const Datas
         if (o->schedule == 1 && val) lr_plateau_step(&s.plateau, metric, &s.lr);
         r.seconds = now() - t0;
         hist[nhist++] = r;
-        if (o->history && write_history(o->history, hist, nhist) < 0) goto done;
+        if (o->history && write_history(o->history, hist, nhist, ml) < 0) goto done;
         if (o->verbosity >= 0) {
             char vtext[64] = "no validation"; /* without --val: nothing to report (the history has nan/null) */
-            if (val) snprintf(vtext, sizeof vtext, "val loss %.4f acc %.4f", r.val_loss, r.val_acc);
-            fprintf(stderr, "%s: epoch %d/%d  train loss %.4f acc %.4f  %s  lr %.3g  %.1fs%s\n", diag_program(),
-                    r.epoch, o->epochs, r.train_loss, r.train_acc, vtext, r.lr, r.seconds, improved ? "  *" : "");
+            const char *acc = ml ? "mAP" : "acc";
+            if (val) snprintf(vtext, sizeof vtext, "val loss %.4f %s %.4f", r.val_loss, acc, r.val_acc);
+            fprintf(stderr, "%s: epoch %d/%d  train loss %.4f %s %.4f  %s  lr %.3g  %.1fs%s\n", diag_program(),
+                    r.epoch, o->epochs, r.train_loss, acc, r.train_acc, vtext, r.lr, r.seconds, improved ? "  *" : "");
         }
         if (o->patience > 0 && s.bad_epochs >= o->patience) s.finished = 1;
         s.batch = 0;
@@ -530,11 +612,11 @@ int train_run(const TrainOptions *o, Model *m, const Dataset *train, const Datas
         if (o->state) {
             State next = s;
             next.epoch = s.epoch + 1;
-            if (save_state(o, m, &opt, &next) < 0) goto done;
+            if (save_state(o, m, &opt, &next, train_scores, train->n) < 0) goto done;
         }
         if (s.finished && o->verbosity >= 0)
             fprintf(stderr, "%s: stopping early: no improvement of %s for %d epochs (best epoch %d)\n", diag_program(),
-                    o->monitor_acc ? "val_acc" : "val_loss", o->patience, s.best_epoch + 1);
+                    monitor_name(o), o->patience, s.best_epoch + 1);
     }
     rc = TRAIN_OK;
 done:
@@ -548,5 +630,8 @@ done:
     free(dlogits);
     free(dlogits2);
     free(hist);
+    free(train_scores);
+    free(val_scores);
+    free(pos_weight);
     return rc;
 }

@@ -11,7 +11,17 @@
  * Checkpoints are safetensors files: model weights and buffers under their PyTorch names, and
  * metadata strings (format, arch, classes, input_shape, frontend, training settings, epoch, best
  * metric), and the caller's extra tensors (TrainOptions.tensors: the front end's statistics). The
- * resumable state adds "opt.m.<name>"/"opt.v.<name>" tensors and its counters as metadata. */
+ * resumable state adds "opt.m.<name>"/"opt.v.<name>" tensors and its counters as metadata.
+ *
+ * Multi-label (TrainOptions.multilabel, splits with (N, K) targets): the loss is BCE with logits (mean
+ * over the N*K outputs, optional balanced pos_weight, label smoothing t(1-e)+e/2, mixup blending the
+ * target vectors); the validation loss is the plain BCE (no pos_weight or smoothing); the history's
+ * accuracy columns become train_map and val_map: the macro average precision (scikit-learn's
+ * average_precision_score(average="macro"), targets >= 0.5 as positives) of the epoch's training logits
+ * (from the training passes, as train_acc is) and of the validation split; monitor_acc monitors val_map.
+ * The checkpoint's metadata has multilabel "1" (absent in single-label checkpoints) and the settings
+ * "multilabel=1 pos_weight=balanced|none"; the state also holds the epoch's training logits
+ * ("state.train_scores", (N, K)) so that a resumed epoch scores the same. */
 #ifndef AUDIOCNN_TRAIN_H
 #define AUDIOCNN_TRAIN_H
 
@@ -34,7 +44,9 @@ typedef struct TrainOptions {
     int plateau_patience;
     int warmup_epochs;
     int patience;            /* early stopping: epochs without improvement (0: never stop early) */
-    int monitor_acc;         /* 0: val_loss, 1: val_acc */
+    int monitor_acc;         /* 0: val_loss, 1: val_acc (multi-label: val_map, the macro average precision) */
+    int multilabel;          /* one sigmoid per class, BCE with logits on the splits' (N, K) targets */
+    int pos_weight;          /* multi-label: 'balanced' pos_weight (negatives/positives per class) in the loss */
     int class_weights;       /* 'balanced' weights in the loss */
     float label_smoothing;
     double clip;             /* > 0: clip the gradient norm */

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # cnntrain from the command line: the files it writes (checkpoint, state, history), determinism, SIGINT and
-# SIGTERM then --resume (byte-identical to an uninterrupted run), early stopping, schedules and optimisers,
+# SIGTERM then --resume (byte-identical to an uninterrupted run), multi-label training (--multilabel: BCE,
+# (N, K) targets, macro AP, resume, bad targets), early stopping, schedules and optimisers,
 # every kind of bad input (one line naming the file, nothing left behind), --help against the man page, and
 # the man page's examples. The data is made here with the tools themselves: 3 classes x 8 tones, 32 mel
 # bands x 32 frames (18 training, 3 validation, 3 test samples), so that each run takes a fraction of a
@@ -50,6 +51,48 @@ EOF
         [ "$(grep -c '"epoch":' "$p.json")" = "$rows" ] || { echo "JSON rows"; return 1; }
     fi
 }
+
+# ---- multi-label data: tones of 3 families (lo ~500 Hz, mid ~1500 Hz, hi ~3500 Hz), each clip one tone or
+# two mixed (100 010 001 110 011 101); takes 1-7 train (42 clips), 8-10 val (18); ml-<split>.npy stacks with
+# (N, 3) uint8 targets in ml-<split>-labels.npy. mknpy FILE DESCR SHAPE VALUES...: a .npy by python3 alone
+mknpy() { "$PY3" - "$@" <<'PY'
+import struct, sys
+path, descr, shape, vals = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
+h = "{'descr': '%s', 'fortran_order': False, 'shape': %s, }" % (descr, shape)
+h += " " * (63 - (10 + len(h)) % 64) + "\n"
+fmt = {"|u1": "B", "<f4": "f", "<i8": "q"}[descr]
+data = b"".join(struct.pack("<" + fmt, (float if fmt == "f" else int)(v)) for v in vals)
+open(path, "wb").write(b"\x93NUMPY\x01\x00" + len(h).to_bytes(2, "little") + h.encode() + data)
+PY
+}
+mltones() {
+    local i combo c f s parts
+    mkdir -p mlw
+    for s in train val; do : > ml-$s.list; : > ml-$s.rows; done
+    for i in 1 2 3 4 5 6 7 8 9 10; do
+        s=$([ $i -le 7 ] && echo train || echo val)
+        for combo in 100 010 001 110 011 101; do
+            parts=()
+            for c in 0 1 2; do
+                [ "${combo:$c:1}" = 1 ] || continue
+                f=$(( (c == 0 ? 500 : c == 1 ? 1500 : 3500) + 20 * i ))
+                sox -n -r 16000 -c 1 mlw/t${i}_${combo}_$c.wav synth 0.5 sine $f 2>/dev/null || return 1
+                parts+=(mlw/t${i}_${combo}_$c.wav)
+            done
+            if [ ${#parts[@]} = 1 ]; then cp "${parts[0]}" mlw/c${i}_$combo.wav; else sox -m "${parts[@]}" mlw/c${i}_$combo.wav || return 1; fi
+            echo mlw/c${i}_$combo.wav >> ml-$s.list
+            echo $combo | sed 's/./& /g' >> ml-$s.rows
+        done
+    done
+    for s in train val; do
+        $B/wav2mel -q --n-mels 32 --list ml-$s.list -o mlm/$s -m mlm/$s.tsv || return 1
+        $B/specnorm -q --frames 32 -m mlm/$s.tsv --stack ml-$s.npy || return 1
+        mknpy ml-$s-labels.npy '|u1' "($(wc -l < ml-$s.rows), 3)" $(cat ml-$s.rows) || return 1
+    done
+}
+have_ml=0
+[ -n "$PY3" ] && mltones 2>mldata.err && have_ml=1
+[ $have_ml = 1 ] || skip "multi-label tests: python3 (to write the targets) or the data: $(head -c 200 mldata.err 2>/dev/null)"
 
 # ---- a run and what it writes ---------------------------------------------------------------------------
 mkdir run
@@ -327,9 +370,11 @@ if [ -f "$MAN" ]; then
     else skip "man page warnings: no man"; fi
     # the EXAMPLES run as written, in order, in a folder holding the files they name
     mkdir ex && cp -r train.npy train-labels.npy val.npy val-labels.npy split ex/ && cd ex
+    [ $have_ml = 1 ] && cp ../ml-train.npy ../ml-train-labels.npy ../ml-val.npy ../ml-val-labels.npy .
     sed -n '/^\.SH EXAMPLES/,/^\.SH SEE ALSO/p' "$MAN" | grep -E '^    cnntrain ' | sed 's/\\-/-/g' > examples
     [ "$(wc -l < examples)" -ge 3 ] || notok "man page EXAMPLES not found"
     while read -r cmd; do
+        [ $have_ml = 0 ] && [[ $cmd == *multilabel* ]] && { skip "man example: $cmd: no multi-label data"; continue; }
         if PATH="$BIN:$PATH" bash -c "$cmd" >/dev/null 2>ex.err; then ok "man example: $cmd"; else notok "man example: $cmd: $(head -c 200 ex.err)"; fi
     done < examples
     cd ..
@@ -344,3 +389,85 @@ $B/cnntrain "${T[@]}" -q --epochs 3 -o nomix.safetensors --state nomixs.safetens
 [ $rc = 0 ] && cmp -s mix1.safetensors mix2.safetensors && ! cmp -s mix1.safetensors nomix.safetensors \
     && awk -F'\t' 'NR > 1 && !($2 > 0 && $2 < 10) { bad = 1 } END { exit bad }' mix1.tsv \
     && ok "--mixup 0.4: finite losses, same bytes twice, differs from no mixup" || notok "--mixup: rc=$rc $(head -c 300 mix.err)"
+
+# ---- multi-label: --multilabel on (N, 3) targets ----------------------------------------------------------
+if [ $have_ml = 1 ]; then
+ML=(--multilabel --threads 1 --batch 8 --train ml-train.npy --val ml-val.npy)
+HM=$'epoch\ttrain_loss\ttrain_map\tval_loss\tval_map\tlr\tseconds'
+$B/cnntrain "${ML[@]}" --epochs 15 --patience 0 -o ml1.safetensors --history ml1 2>ml1.err; rc=$?
+[ $rc = 0 ] && [ "$(head -1 ml1.tsv)" = "$HM" ] && [ "$(($(wc -l < ml1.tsv) - 1))" = 15 ] && grep -q '"val_map": ' ml1.json \
+    && grep -q '^cnntrain: epoch 15/15  train loss [0-9.]* mAP [0-9.]*  val loss [0-9.]* mAP [0-9.]*  lr' ml1.err \
+    && ok "--multilabel trains 15 epochs: history columns train_map and val_map, mAP on the epoch lines" \
+    || notok "--multilabel: rc=$rc $(head -c 300 ml1.err) $(head -1 ml1.tsv)"
+e=$(st_meta ml1.safetensors epoch)
+awk -F'\t' -v e="$e" 'NR > 1 && $1 == e { found = 1; ok = $4 < 0.1 && $5 > 0.95 } END { exit !(found && ok) }' ml1.tsv \
+    && ok "--multilabel learns two-tone clips: best epoch $e has val BCE < 0.1 and macro AP > 0.95" \
+    || notok "--multilabel does not learn: $(cat ml1.tsv)"
+[ "$(st_meta ml1.safetensors multilabel)|$(st_meta ml1.safetensors monitor)|$(st_meta ml1.safetensors n_classes)" = "1|val_loss|3" ] \
+    && st_meta ml1.safetensors training | grep -q "class_weights=0 .* multilabel=1 pos_weight=none$" \
+    && [ "$(st_meta run/model.safetensors multilabel)" = "<absent>" ] \
+    && ok "checkpoint metadata: multilabel 1 (absent single-label), settings end 'multilabel=1 pos_weight=none'" \
+    || notok "multi-label metadata: $(st_meta ml1.safetensors multilabel) $(st_meta ml1.safetensors training)"
+st_names ml1.state.safetensors | grep -q "state.train_scores" && ! st_names ml1.safetensors | grep -q "state\." \
+    && ok "the state (not the checkpoint) holds state.train_scores" || notok "train scores: $(st_names ml1.state.safetensors | tail -c 200)"
+MX=("${ML[@]}" --epochs 4 --pos-weight balanced --mixup 0.4 --label-smoothing 0.05 -q)
+$B/cnntrain "${MX[@]}" -o mlx1.safetensors --history mlx1 && $B/cnntrain "${MX[@]}" -o mlx2.safetensors \
+    && $B/cnntrain "${MX[@]}" --threads 2 -o mlx3.safetensors && $B/cnntrain "${ML[@]}" --epochs 4 -q -o mlx4.safetensors \
+    && cmp -s mlx1.safetensors mlx2.safetensors && cmp -s mlx1.state.safetensors mlx2.state.safetensors \
+    && cmp -s mlx1.safetensors mlx3.safetensors && ! cmp -s mlx1.safetensors mlx4.safetensors \
+    && awk -F'\t' 'NR > 1 && !($2 > 0 && $2 < 2 && $3 >= 0 && $3 <= 1 && $5 >= 0 && $5 <= 1) { bad = 1 } END { exit bad }' mlx1.tsv \
+    && st_meta mlx1.safetensors training | grep -q "smoothing=0.05 .*mixup=0.4 .*pos_weight=balanced$" \
+    && ok "--pos-weight balanced --mixup --label-smoothing: same bytes twice and with --threads 2, other bytes than without, recorded" \
+    || notok "multi-label options: $(cat mlx1.tsv 2>/dev/null | tail -2)"
+$B/cnntrain "${ML[@]}" -q --epochs 6 --monitor val_map -o mlm.safetensors --history mlm; rc=$?
+e=$(st_meta mlm.safetensors epoch); best=$(st_meta mlm.safetensors best)
+[ $rc = 0 ] && [ "$(st_meta mlm.safetensors monitor)" = val_map ] && awk -F'\t' -v e="$e" -v b="$best" \
+    'NR > 1 { if ($5 > m + 1e-9 || NR == 2) { m = $5; be = $1 } } END { exit !(be == e && (m - b) ^ 2 < 1e-11) }' mlm.tsv \
+    && ok "--monitor val_map: the checkpoint is the first epoch of best val_map (epoch $e, $best)" || notok "val_map: rc=$rc epoch $e best $best"
+# interrupted mid-epoch (21 batches of 2 per epoch), then --resume: the bytes of an uninterrupted run
+MR=("${ML[@]}" --batch 2 --epochs 30 --patience 0 --pos-weight balanced --mixup 0.4)
+$B/cnntrain "${MR[@]}" -q -o mlfull.safetensors --history mlfull
+$B/cnntrain "${MR[@]}" -o mlint.safetensors --history mlint 2>mlint.err &
+pid=$! t=0
+while [ "$(cat mlint.tsv 2>/dev/null | wc -l)" -lt 2 ] && kill -0 $pid 2>/dev/null && [ $t -lt 600 ]; do sleep 0.02; t=$((t + 1)); done
+sleep 0.05; kill -INT $pid 2>/dev/null; wait $pid; irc=$?
+[ $irc = 130 ] && ok "--multilabel: SIGINT writes the state ($(where mlint.state.safetensors))" \
+    || { [ $irc = 0 ] && skip "--multilabel SIGINT arrived after the run had finished" || notok "--multilabel SIGINT: exit $irc"; }
+$B/cnntrain "${MR[@]}" -q -o mlint.safetensors --history mlint --resume mlint.state.safetensors \
+    && cmp -s mlfull.safetensors mlint.safetensors && cmp -s mlfull.state.safetensors mlint.state.safetensors \
+    && cmp -s <(cut -f1-6 mlfull.tsv) <(cut -f1-6 mlint.tsv) && cmp -s <(grep -v '"seconds"' mlfull.json) <(grep -v '"seconds"' mlint.json) \
+    && ok "--multilabel: --resume gives the checkpoint, state and history of an uninterrupted run" \
+    || notok "--multilabel resume differs"
+# bad targets and options: one line naming the file, nothing written
+n=$(($(wc -l < ml-train.rows)))
+mknpy mlshape-labels.npy '|u1' "($((n + 1)), 3)" $(cat ml-train.rows) 0 0 0
+bad "multi-label targets of the wrong length" "mlshape-labels.npy: labels of shape $((n + 1))x3 do not match the $n samples" 1 \
+    "${ML[@]}" --train-labels mlshape-labels.npy
+mknpy mlk2-labels.npy '|u1' "(18, 2)" $(head -18 ml-val.rows | cut -d' ' -f1,2)
+bad "validation targets of another K" "mlk2-labels.npy: targets of 2 classes, but the training labels have 3" 1 \
+    "${ML[@]}" --val-labels mlk2-labels.npy
+mknpy mlhi-labels.npy '<f4' "($n, 3)" $(cat ml-train.rows | sed '4s/^1 /1.5 /')
+bad "a target above 1" "mlhi-labels.npy: target 1.5 of sample 3, class 0 is outside \[0, 1\]" 1 "${ML[@]}" --train-labels mlhi-labels.npy
+mknpy mlneg-labels.npy '<f4' "(18, 3)" $(cat ml-val.rows | sed '2s/ 1 / -0.25 /')
+bad "a negative validation target" "mlneg-labels.npy: target -0.25 of sample 1, class 1 is outside" 1 "${ML[@]}" --val-labels mlneg-labels.npy
+mknpy mlnan-labels.npy '<f4' "($n, 3)" $(cat ml-train.rows | sed '3s/ 1 $/ nan /')
+bad "a NaN target" "mlnan-labels.npy: target nan of sample 2, class 2 is not a number" 1 "${ML[@]}" --train-labels mlnan-labels.npy
+mknpy ml2-labels.npy '|u1' "($n, 3)" $(cat ml-train.rows | sed '1s/^1 /2 /')
+bad "an integer target other than 0/1" "ml2-labels.npy: target 2 of sample 0, class 0 is not 0 or 1" 1 "${ML[@]}" --train-labels ml2-labels.npy
+mknpy mlsoft-labels.npy '<f4' "($n, 3)" $(cat ml-train.rows | sed 's/1/0.8/g')
+$B/cnntrain "${ML[@]}" -q --epochs 2 --train-labels mlsoft-labels.npy -o mlsoft.safetensors && ok "soft float32 targets (0.8) train" \
+    || notok "soft targets refused"
+mknpy mlidx-labels.npy '<i8' "($n,)" $(seq 1 $n | sed 's/.*/0/')
+bad "--multilabel with class indices (N,)" "mlidx-labels.npy: --multilabel needs \(N, K\) targets" 1 "${ML[@]}" --train-labels mlidx-labels.npy
+bad "(N, K) targets without --multilabel" "ml-train-labels.npy: \(N, 3\) multi-label targets: train with --multilabel" 1 \
+    --threads 1 --train ml-train.npy
+bad "--multilabel with a manifest" "fixed.tsv: --multilabel needs a stacked .npy" 1 --multilabel --threads 1 --train fixed.tsv
+mknpy mlnopos-labels.npy '|u1' "($n, 3)" $(cat ml-train.rows | sed 's/ 1 $/ 0 /')
+bad "--pos-weight balanced with a class without positives" "mlnopos-labels.npy: balanced pos_weight: class 2 has no positive" 1 \
+    "${ML[@]}" --pos-weight balanced --train-labels mlnopos-labels.npy
+bad "--classes of another K than the targets" "two.tsv: 2 classes, but the multi-label targets have 3" 1 "${ML[@]}" --classes two.tsv
+bad "--monitor val_acc with --multilabel" "--monitor val_acc has no meaning with --multilabel" 2 "${ML[@]}" --monitor val_acc
+bad "--monitor val_map without --multilabel" "--monitor val_map needs --multilabel" 2 --train train.npy --monitor val_map
+bad "--pos-weight without --multilabel" "--pos-weight needs --multilabel" 2 --train train.npy --pos-weight balanced
+bad "bad --pos-weight" "bad value for --pos-weight: auto" 2 "${ML[@]}" --pos-weight auto
+fi
