@@ -98,6 +98,33 @@ void metrics_free(Metrics *m) {
     memset(m, 0, sizeof *m);
 }
 
+/* Opens class c's object of a per_class array: its index and name. */
+static void class_begin(JsonWriter *w, int c, const char *const *class_names) {
+    char idx[24];
+    snprintf(idx, sizeof idx, "%d", c);
+    json_object_begin(w);
+    json_key(w, "index"); json_int(w, c);
+    json_key(w, "name"); json_string(w, class_names ? class_names[c] : idx);
+}
+
+/* Two averages as objects names[a]: {keys[0..2]: vals[a][..], "support": support (when >= 0)}. */
+static void averages(JsonWriter *w, const char *const names[2], const char *const keys[3], double vals[2][3],
+                     int64_t support) {
+    for (int a = 0; a < 2; a++) {
+        json_key(w, names[a]);
+        json_object_begin(w);
+        for (int j = 0; j < 3; j++) {
+            json_key(w, keys[j]);
+            json_number(w, vals[a][j]);
+        }
+        if (support >= 0) {
+            json_key(w, "support");
+            json_int(w, support);
+        }
+        json_object_end(w);
+    }
+}
+
 void metrics_write_json(JsonWriter *w, const Metrics *m, const char *const *class_names) {
     json_object_begin(w);
     json_key(w, "samples"); json_int(w, m->n);
@@ -109,11 +136,7 @@ void metrics_write_json(JsonWriter *w, const Metrics *m, const char *const *clas
     json_key(w, "per_class");
     json_array_begin(w);
     for (int c = 0; c < m->k; c++) {
-        char idx[24];
-        snprintf(idx, sizeof idx, "%d", c);
-        json_object_begin(w);
-        json_key(w, "index"); json_int(w, c);
-        json_key(w, "name"); json_string(w, class_names ? class_names[c] : idx);
+        class_begin(w, c, class_names);
         json_key(w, "precision"); json_number(w, m->precision[c]);
         json_key(w, "recall"); json_number(w, m->recall[c]);
         json_key(w, "f1"); json_number(w, m->f1[c]);
@@ -121,17 +144,9 @@ void metrics_write_json(JsonWriter *w, const Metrics *m, const char *const *clas
         json_object_end(w);
     }
     json_array_end(w);
-    const char *avg_names[2] = {"macro_avg", "weighted_avg"};
+    const char *avg_names[2] = {"macro_avg", "weighted_avg"}, *keys[3] = {"precision", "recall", "f1"};
     double vals[2][3] = {{m->macro_p, m->macro_r, m->macro_f1}, {m->weighted_p, m->weighted_r, m->weighted_f1}};
-    for (int a = 0; a < 2; a++) {
-        json_key(w, avg_names[a]);
-        json_object_begin(w);
-        json_key(w, "precision"); json_number(w, vals[a][0]);
-        json_key(w, "recall"); json_number(w, vals[a][1]);
-        json_key(w, "f1"); json_number(w, vals[a][2]);
-        json_key(w, "support"); json_int(w, m->n);
-        json_object_end(w);
-    }
+    averages(w, avg_names, keys, vals, m->n);
     json_key(w, "confusion_matrix");
     json_array_begin(w);
     for (int r = 0; r < m->k; r++) {
@@ -307,11 +322,7 @@ void multi_metrics_write_json(JsonWriter *w, const MultiMetrics *m, const char *
     json_key(w, "per_class");
     json_array_begin(w);
     for (int c = 0; c < m->k; c++) {
-        char idx[24];
-        snprintf(idx, sizeof idx, "%d", c);
-        json_object_begin(w);
-        json_key(w, "index"); json_int(w, c);
-        json_key(w, "name"); json_string(w, class_names ? class_names[c] : idx);
+        class_begin(w, c, class_names);
         json_key(w, "support"); json_int(w, m->support[c]);
         json_key(w, "average_precision"); json_number(w, m->ap[c]);
         json_key(w, "roc_auc"); json_number(w, m->auc[c]);
@@ -323,15 +334,8 @@ void multi_metrics_write_json(JsonWriter *w, const MultiMetrics *m, const char *
         json_object_end(w);
     }
     json_array_end(w);
-    const char *avg[2] = {"macro_avg", "micro_avg"};
+    const char *avg[2] = {"macro_avg", "micro_avg"}, *keys[3] = {"average_precision", "roc_auc", "f1"};
     double vals[2][3] = {{m->macro_ap, m->macro_auc, m->macro_f1}, {m->micro_ap, m->micro_auc, m->micro_f1}};
-    for (int a = 0; a < 2; a++) {
-        json_key(w, avg[a]);
-        json_object_begin(w);
-        json_key(w, "average_precision"); json_number(w, vals[a][0]);
-        json_key(w, "roc_auc"); json_number(w, vals[a][1]);
-        json_key(w, "f1"); json_number(w, vals[a][2]);
-        json_object_end(w);
-    }
+    averages(w, avg, keys, vals, -1);
     json_object_end(w);
 }
