@@ -84,6 +84,58 @@ int main(void) {
     batcher_free(&b);
     dataset_close(&d);
 
+    /* multi-label targets (10, 3): gathered with their samples; mixup blends them with the partner's
+     * exactly as it blends the samples (the partner found from the spectrogram) */
+    Tensor tg;
+    int64_t ts[2] = {10, 3};
+    tensor_alloc(&tg, DT_F32, 2, ts);
+    for (int i = 0; i < 30; i++) tensor_f32(&tg)[i] = (float)((i * 7) % 5) / 4;
+    npy_save(lp, &tg);
+    tensor_free(&tg);
+    CHECK(dataset_open_stack(&d, xp, lp) == 0 && d.ntargets == 3 && d.targets[4] == 0.75f && d.labels[0] == -1 &&
+              !strcmp(d.labels_name, lp), "(N, K) float labels are multi-label targets (class indices all -1)");
+    batcher_init(&b, &d, 4, 1, 3, NULL);
+    batcher_start_epoch(&b, 0);
+    n = batcher_next(&b, &x, &y, &idx);
+    const float *t = batcher_targets(&b);
+    int tg_ok = n == 4;
+    for (int i = 0; i < n; i++) tg_ok &= memcmp(t + 3 * i, d.targets + 3 * idx[i], 3 * sizeof(float)) == 0;
+    CHECK(tg_ok, "a batch's targets are its samples' rows");
+    batcher_free(&b);
+    batcher_init(&b, &d, 5, 1, 7, NULL);
+    b.mixup = 0.4;
+    batcher_start_epoch(&b, 0);
+    n = batcher_next(&b, &x, &y, &idx);
+    t = batcher_targets(&b);
+    lam = batcher_mixup(&b, &y2);
+    mix_ok = lam > 0 && lam < 1;
+    for (int i = 0; i < n && mix_ok; i++) {
+        int found = 0;
+        for (int j = 0; j < n && !found; j++) {
+            int same = 1;
+            for (int q = 0; q < 20 && same; q++)
+                same = fabs(x[i * 20 + q] - (lam * d.x[idx[i] * 20 + q] + (1 - lam) * d.x[idx[j] * 20 + q])) < 1e-4;
+            for (int c = 0; c < 3 && same; c++)
+                same = t[3 * i + c] == (float)(lam * d.targets[3 * idx[i] + c] + (1 - lam) * d.targets[3 * idx[j] + c]);
+            found = same;
+        }
+        mix_ok = found;
+    }
+    CHECK(mix_ok, "mixup blends the target vectors with the same partner and weight (lam %.3f)", lam);
+    batcher_free(&b);
+    dataset_close(&d);
+    const struct { float v; const char *msg; } badt[] = {{1.5f, "target 1.5 of sample 2, class 1 is outside [0, 1]"},
+                                                          {NAN, "target nan of sample 2, class 1 is not a number"}};
+    for (int k = 0; k < 2; k++) {
+        tensor_alloc(&tg, DT_F32, 2, ts);
+        memset(tg.data, 0, 30 * sizeof(float));
+        tensor_f32(&tg)[7] = badt[k].v;
+        npy_save(lp, &tg);
+        tensor_free(&tg);
+        CHECK(dataset_open_stack(&d, xp, lp) == -1 && strstr(err_msg(), badt[k].msg) && strstr(err_msg(), lp),
+              "a bad target is an error naming the file, sample and class: %s", badt[k].msg);
+    }
+
     write_stack(6, 1, 4, 5, NAN);
     CHECK(dataset_open_stack(&d, xp, lp) == -1 && strstr(err_msg(), "sample 5") && strstr(err_msg(), "NaN"),
           "NaN in a stack is an error naming the sample");
