@@ -26,7 +26,8 @@ Targets:
   train           $$(OUT)/models/<model>.safetensors + .history.{tsv,json}   cnntrain, per MODELS
   evaluate        $$(OUT)/eval/<model>/{metrics.json,predictions.tsv,misclassified.tsv}   cnneval
   check           $$(OUT)/counts.tsv: recordings = split rows = spectrograms + left out = stacked rows
-  report          $$(OUT)/report.html (+ figures/*.png): data, models, curves, confusion, galleries   mkreport
+  report          $$(OUT)/report.html (+ figures/*.png): data, models, curves, confusion, galleries with
+                  sound, and the scan, cross-validation and recipe search when made   mkreport
   scan            $$(OUT)/scan/{scores,results}.tsv, events/*.selections.txt (Raven): SCAN_MODEL over SCAN
   tune            recipe search: TUNE_BUDGET candidate cnntrain settings for TUNE_ARCH, each scored by
                   TUNE_FOLDS-fold cross-validation inside train+val (never the test split);
@@ -526,6 +527,7 @@ $(CV)/summary.tsv: $(CV)/results.tsv
 	  END { for (i = 1; i <= nm; i++) { m = order[i]; line = m OFS n[m]; \
 	    for (c = 3; c <= 5; c++) { mu = s[m, c] / n[m]; v = n[m] > 1 ? (q[m, c] - n[m] * mu * mu) / (n[m] - 1) : 0; \
 	      line = line OFS sprintf("%.4f", mu) OFS sprintf("%.4f", v > 0 ? sqrt(v) : 0) } print line } }' $< > $@.tmp && mv $@.tmp $@
+	@rm -f $(OUT)/report.html
 	@sed 1d $@ | while IFS=$$'\t' read -r m n am as fm fs lm ls; do \
 	   echo "pipeline: $(CV): $$m: accuracy $$am +- $$as, macro F1 $$fm +- $$fs over $$n folds" >&2; done
 $(CV)/paired.tsv: $(CV)/results.tsv
@@ -598,7 +600,7 @@ $(TUNE)/results.tsv: $(TUNE_METRICS) $(foreach c,$(TUNE_NAMES),$(TUNE)/opts/tune
 $(TUNE)/recipe.opts: $(TUNE)/results.tsv
 	@awk -F'\t' 'NR > 1 { n++ } NR > 1 && $$NF == 1 { print $$2; b = $$1; o = $$2 == "" ? "the defaults" : $$2; f = $$(NF - 2) " +- " $$(NF - 1) } \
 	  END { printf "pipeline: $(TUNE): best of %d candidates: %s (%s), macro F1 %s\n", n, b, o, f > "/dev/stderr" }' $< > $@.tmp
-	@mv $@.tmp $@
+	@mv $@.tmp $@; rm -f $(OUT)/report.html
 tune: $(TUNE)/recipe.opts
 
 # ---------------------------------------------------------------------------------------------------
@@ -705,7 +707,12 @@ $(OUT)/scan/threshold: $(SCAN_SHARDS) $(SCAN_DIR)/plan.mk
 # Stage 7, the report: one self-contained page (figures embedded, and as PNG files beside it) from the
 # split, the recordings, every model of MODELS with its history and evaluation, the test spectrograms
 # and, with SCAN, the scans.
-REPORT_SETTINGS = $(REPORT_TITLE) | scan: $(if $(SCAN),yes,no)
+# The cross-validation and recipe-search sections, when make cv / make tune have been run.
+REPORT_CV   := $(wildcard $(CV)/summary.tsv)
+REPORT_TUNE := $(wildcard $(TUNE)/recipe.opts)
+# (no dependency on them: make all would then redo the cross-validation; a new make cv or make tune
+# removes the report instead, so that the next make all or make report shows it)
+REPORT_SETTINGS = $(REPORT_TITLE) | scan: $(if $(SCAN),yes,no) | cv: $(if $(REPORT_CV),yes,no) | tune: $(if $(REPORT_TUNE),yes,no)
 $(eval $(call settings,$(OUT)/report.opts,REPORT_SETTINGS))
 $(OUT)/report.html: $(SPLIT_TABLES) $(MODEL_FILES) $(MODELS:%=$(OUT)/models/%.history.tsv) \
 		$(foreach m,$(MODELS),$(OUT)/eval/$(m)/metrics.json) $(OUT)/test.npy $(OUT)/mels/test.tsv \
@@ -714,7 +721,7 @@ $(OUT)/report.html: $(SPLIT_TABLES) $(MODEL_FILES) $(MODELS:%=$(OUT)/models/%.hi
 	$(CMD_REPORT) $(MKREPORT) -q --title $(call shq,$(REPORT_TITLE)) --split $(OUT)/split --skipped $(OUT)/skipped.tsv \
 	  --test $(OUT)/test.npy --test-list $(OUT)/mels/test.tsv \
 	  $(foreach m,$(MODELS),-m $(m)=$(OUT)/models/$(m).safetensors,$(OUT)/models/$(m).history,$(OUT)/eval/$(m)) \
-	  $(if $(SCAN),--scan $(OUT)/scan) --figures $(OUT)/figures.tmp -o $@.tmp
+	  $(if $(SCAN),--scan $(OUT)/scan) $(if $(REPORT_CV),--cv $(CV)) $(if $(REPORT_TUNE),--tune $(TUNE)) --figures $(OUT)/figures.tmp -o $@.tmp
 	@rm -rf $(OUT)/figures && mv $(OUT)/figures.tmp $(OUT)/figures && mv $@.tmp $@ && \
 	 echo "pipeline: $@: the report ($$(ls $(OUT)/figures | wc -l) figures; open it in a browser)" >&2
 

@@ -349,6 +349,8 @@ want=$(awk -F'\t' 'NR > 1 && $1 == "small" { s += $3; n++ } END { printf "%.4f",
     && ok "make cv: summary.tsv (mean over folds) and paired.tsv (baseline vs small over 3 folds)" \
     || notok "make cv summary: $(cat "$W/out/cv/summary.tsv" "$W/out/cv/paired.tsv")"
 pm -q cv FOLDS=3 && ok "make cv: then up to date" || notok "make cv: out of date after a run"
+pm report FOLDS=3 >"$W/log" 2>&1 && grep -q 'id="cv' "$W/out/report.html" && ok "make report after make cv: the cross-validation section" \
+    || notok "report with cv: $(tail -2 "$W/log"; grep -o 'id="[a-z-]*"' "$W/out/report.html" | sort -u | tr '\n' ' ')"
 pm -n cv FOLDS=3 TRAIN_OPTS_small="--dropout 0.2" >"$W/logn" 2>&1; [ "$(count cnntrain "$W/logn")" = 3 ] \
     && ok "make cv: a setting of one model retrains that model in every fold only" || notok "make cv -n: $(runs "$W/logn")"
 pm cv FOLDS=1 >"$W/log" 2>&1 && notok "make cv FOLDS=1 succeeded" || { grep -q "FOLDS=1" "$W/log" && ok "make cv FOLDS=1: a clear error" || notok "FOLDS=1: $(tail -2 "$W/log")"; }
