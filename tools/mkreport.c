@@ -156,7 +156,7 @@ static int discover_models(const char *outdir, ReportModel **models, int *n) {
         if (e->d_name[0] != '.' && ends_with(e->d_name, ".safetensors") && !ends_with(e->d_name, ".state.safetensors"))
             if (strlist_push(&names, strdup(e->d_name)) < 0) { closedir(d); strlist_free(&names); return -1; }
     closedir(d);
-    qsort(names.v, names.n, sizeof *names.v, cmp_str);
+    if (names.n) qsort(names.v, names.n, sizeof *names.v, cmp_str); /* v is NULL when empty */
     *models = calloc(names.n ? names.n : 1, sizeof **models);
     if (!*models) { strlist_free(&names); err_set("out of memory"); return -1; }
     for (size_t i = 0; i < names.n; i++) {
