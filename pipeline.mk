@@ -499,6 +499,9 @@ $(foreach m,$(MODELS),$(eval $(call model,$(m),$(OUT)/split,$(OUT))))
 # sample standard deviation (n - 1) over the folds; $(CV)/paired.tsv: per pair of models the per-fold
 # accuracy differences (mean, standard deviation, folds won by each, ties).
 CV := $(OUT)/cv
+# awk: meanstd(sum, sum of squares, n) -> "mean<TAB>sample std" (n - 1; 0 for one value), 4 decimals
+MEANSTD_AWK := function meanstd(s, q, n,   mu, v) { mu = s / n; v = n > 1 ? (q - n * mu * mu) / (n - 1) : 0; \
+                 return sprintf("%.4f\t%.4f", mu, v > 0 ? sqrt(v) : 0) }
 FOLD_LIST := $(if $(filter-out 0 1,$(FOLDS)),$(shell seq 1 $(FOLDS) 2>/dev/null))
 ifneq ($(and $(filter cv,$(MAKECMDGOALS)),$(if $(FOLD_LIST),,t)),)
 $(error pipeline: error: FOLDS=$(FOLDS): make cv needs a number of folds from 2 to 30)
@@ -508,12 +511,14 @@ $(CV)/split/folds.tsv: $(OUT)/recordings.txt $(OUT)/split.opts $(OUT)/folds.opts
 	@data=$(call shq,$(DATA)); [ "$$data" = / ] || data=$${data%/}; \
 	 echo $(CMD_FEATURES) $(SPLITSET) -q --folds $(FOLDS) $(SPLIT_OPTS) -- "$$data" $(CV)/split; \
 	 $(CMD_FEATURES) $(SPLITSET) -q --folds $(FOLDS) $(SPLIT_OPTS) -- "$$data" $(CV)/split
-$(foreach k,$(FOLD_LIST),$(foreach s,$(SPLITS) classes,$(eval $(CV)/split/fold$(k)/$(s).tsv: $(CV)/split/folds.tsv)))
-$(foreach k,$(FOLD_LIST),\
-  $(foreach s,$(SPLITS),$(eval $(call split_manifest,$(s),$(CV)/split/fold$(k),$(CV)/fold$(k))) \
-    $(eval $(CV)/fold$(k)/mels/$(s).tsv: $(SHARDS)) $(eval $(call stack,$(s),$(CV)/fold$(k)))) \
-  $(eval $(call stats,$(CV)/fold$(k))) \
-  $(foreach m,$(MODELS),$(eval $(call model,$(m),$(CV)/split/fold$(k),$(CV)/fold$(k)))))
+# $(call fold_features,DIR,FOLDS): for each fold k of DIR/split (splitset --folds), the manifests, stacks
+# and statistics of DIR/fold<k> from the shared spectrograms (make cv and make tune)
+fold_features = $(foreach k,$(2),$(foreach s,$(SPLITS) classes,$(eval $(1)/split/fold$(k)/$(s).tsv: $(1)/split/folds.tsv)) \
+  $(foreach s,$(SPLITS),$(eval $(call split_manifest,$(s),$(1)/split/fold$(k),$(1)/fold$(k))) \
+    $(eval $(1)/fold$(k)/mels/$(s).tsv: $(SHARDS)) $(eval $(call stack,$(s),$(1)/fold$(k)))) \
+  $(eval $(call stats,$(1)/fold$(k))))
+$(call fold_features,$(CV),$(FOLD_LIST))
+$(foreach k,$(FOLD_LIST),$(foreach m,$(MODELS),$(eval $(call model,$(m),$(CV)/split/fold$(k),$(CV)/fold$(k)))))
 CV_METRICS := $(foreach k,$(FOLD_LIST),$(foreach m,$(MODELS),$(CV)/fold$(k)/eval/$(m)/metrics.json))
 $(CV)/results.tsv: $(CV_METRICS)
 	@{ printf 'model\tfold\taccuracy\tmacro_f1\tloss\n'; \
@@ -522,21 +527,19 @@ $(CV)/results.tsv: $(CV_METRICS)
 	       mac && /"f1":/ { f = $$2; mac = 0 } END { gsub(/ /, "", a); gsub(/ /, "", f); gsub(/ /, "", l); print m "\t" k "\t" a "\t" f "\t" l }' \
 	       $(CV)/fold$$k/eval/$$m/metrics.json; done; done; } > $@.tmp && mv $@.tmp $@
 $(CV)/summary.tsv: $(CV)/results.tsv
-	@awk -F'\t' -v OFS='\t' 'NR == 1 { print "model", "folds", "accuracy_mean", "accuracy_std", "macro_f1_mean", "macro_f1_std", "loss_mean", "loss_std"; next } \
+	@awk -F'\t' -v OFS='\t' '$(MEANSTD_AWK) NR == 1 { print "model", "folds", "accuracy_mean", "accuracy_std", "macro_f1_mean", "macro_f1_std", "loss_mean", "loss_std"; next } \
 	  { if (!($$1 in n)) order[++nm] = $$1; n[$$1]++; for (c = 3; c <= 5; c++) { s[$$1, c] += $$c; q[$$1, c] += $$c * $$c } } \
 	  END { for (i = 1; i <= nm; i++) { m = order[i]; line = m OFS n[m]; \
-	    for (c = 3; c <= 5; c++) { mu = s[m, c] / n[m]; v = n[m] > 1 ? (q[m, c] - n[m] * mu * mu) / (n[m] - 1) : 0; \
-	      line = line OFS sprintf("%.4f", mu) OFS sprintf("%.4f", v > 0 ? sqrt(v) : 0) } print line } }' $< > $@.tmp && mv $@.tmp $@
+	    for (c = 3; c <= 5; c++) line = line OFS meanstd(s[m, c], q[m, c], n[m]); print line } }' $< > $@.tmp && mv $@.tmp $@
 	@rm -f $(OUT)/report.html
 	@sed 1d $@ | while IFS=$$'\t' read -r m n am as fm fs lm ls; do \
 	   echo "pipeline: $(CV): $$m: accuracy $$am +- $$as, macro F1 $$fm +- $$fs over $$n folds" >&2; done
 $(CV)/paired.tsv: $(CV)/results.tsv
-	@awk -F'\t' -v OFS='\t' 'NR > 1 { if (!($$1 in seen)) order[++nm] = $$1; seen[$$1] = 1; acc[$$1, $$2] = $$3; folds[$$2] = 1 } \
+	@awk -F'\t' -v OFS='\t' '$(MEANSTD_AWK) NR > 1 { if (!($$1 in seen)) order[++nm] = $$1; seen[$$1] = 1; acc[$$1, $$2] = $$3; folds[$$2] = 1 } \
 	  END { print "model_a", "model_b", "folds", "accuracy_diff_mean", "accuracy_diff_std", "wins_a", "wins_b", "ties"; \
 	    for (i = 1; i <= nm; i++) for (j = i + 1; j <= nm; j++) { a = order[i]; b = order[j]; n = s = q = wa = wb = t = 0; \
 	      for (k in folds) { d = acc[a, k] - acc[b, k]; n++; s += d; q += d * d; if (d > 0) wa++; else if (d < 0) wb++; else t++ } \
-	      mu = s / n; v = n > 1 ? (q - n * mu * mu) / (n - 1) : 0; \
-	      print a, b, n, sprintf("%.4f", mu), sprintf("%.4f", v > 0 ? sqrt(v) : 0), wa, wb, t } }' $< > $@.tmp && mv $@.tmp $@
+	      print a, b, n, meanstd(s, q, n), wa, wb, t } }' $< > $@.tmp && mv $@.tmp $@
 cv: $(CV)/summary.tsv $(CV)/paired.tsv
 
 # ---------------------------------------------------------------------------------------------------
@@ -580,21 +583,17 @@ $(TUNE)/trainval.tsv: $(OUT)/split/train.tsv $(OUT)/split/val.tsv
 	@mkdir -p $(@D); { cat $(OUT)/split/train.tsv; tail -n +2 $(OUT)/split/val.tsv; } > $@.tmp && mv $@.tmp $@
 $(TUNE)/split/folds.tsv: $(TUNE)/trainval.tsv $(OUT)/tunefolds.opts $(SPLITSET)
 	$(CMD_FEATURES) $(SPLITSET) -q --folds $(TUNE_FOLDS) $< $(TUNE)/split
-$(foreach k,$(TUNE_FOLD_LIST),$(foreach s,$(SPLITS) classes,$(eval $(TUNE)/split/fold$(k)/$(s).tsv: $(TUNE)/split/folds.tsv)))
-$(foreach k,$(TUNE_FOLD_LIST),\
-  $(foreach s,$(SPLITS),$(eval $(call split_manifest,$(s),$(TUNE)/split/fold$(k),$(TUNE)/fold$(k))) \
-    $(eval $(TUNE)/fold$(k)/mels/$(s).tsv: $(SHARDS)) $(eval $(call stack,$(s),$(TUNE)/fold$(k)))) \
-  $(eval $(call stats,$(TUNE)/fold$(k))) \
-  $(foreach c,$(TUNE_NAMES),$(eval $(call model,tune-$(c),$(TUNE)/split/fold$(k),$(TUNE)/fold$(k),$(TUNE)/opts/tune-$(c).opts))))
+$(call fold_features,$(TUNE),$(TUNE_FOLD_LIST))
+$(foreach k,$(TUNE_FOLD_LIST),$(foreach c,$(TUNE_NAMES),\
+  $(eval $(call model,tune-$(c),$(TUNE)/split/fold$(k),$(TUNE)/fold$(k),$(TUNE)/opts/tune-$(c).opts))))
 TUNE_METRICS := $(foreach c,$(TUNE_NAMES),$(foreach k,$(TUNE_FOLD_LIST),$(TUNE)/fold$(k)/eval/tune-$(c)/metrics.json))
 $(TUNE)/results.tsv: $(TUNE_METRICS) $(foreach c,$(TUNE_NAMES),$(TUNE)/opts/tune-$(c).opts)
 	@{ printf 'candidate\toptions'; for k in $(TUNE_FOLD_LIST); do printf '\tmacro_f1_fold%s' $$k; done; printf '\tmacro_f1_mean\tmacro_f1_std\n'; \
 	   $(foreach c,$(TUNE_NAMES),printf '%s\t%s' $(c) $(call shq,$(strip $(TUNE_OPTS_$(c)))); \
 	     for k in $(TUNE_FOLD_LIST); do printf '\t%s' "$$(awk -F'[:,]' '/^  "macro_avg":/ { m = 1 } m && /"f1":/ { gsub(/ /, "", $$2); print $$2; exit }' \
 	       $(TUNE)/fold$$k/eval/tune-$(c)/metrics.json)"; done; echo;) } \
-	 | awk -F'\t' -v OFS='\t' 'NR == 1 { print $$0, "rank"; next } \
-	     { s = q = 0; n = NF - 2; for (i = 3; i <= NF; i++) { s += $$i; q += $$i * $$i } mu = s / n; v = n > 1 ? (q - n * mu * mu) / (n - 1) : 0; \
-	       row[NR] = $$0 OFS sprintf("%.4f", mu) OFS sprintf("%.4f", v > 0 ? sqrt(v) : 0); m[NR] = mu } \
+	 | awk -F'\t' -v OFS='\t' '$(MEANSTD_AWK) NR == 1 { print $$0, "rank"; next } \
+	     { s = q = 0; n = NF - 2; for (i = 3; i <= NF; i++) { s += $$i; q += $$i * $$i } row[NR] = $$0 OFS meanstd(s, q, n); m[NR] = s / n } \
 	     END { for (i = 2; i <= NR; i++) { r = 1; for (j = 2; j <= NR; j++) if (m[j] > m[i] || (m[j] == m[i] && j < i)) r++; print row[i], r } }' > $@.tmp
 	@mv $@.tmp $@
 $(TUNE)/recipe.opts: $(TUNE)/results.tsv
