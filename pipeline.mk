@@ -473,8 +473,8 @@ $(3)/models/$(1).safetensors: \
 	$$(CMD_TRAIN) $$(CNNTRAIN) -q --arch $$(ARCH_$(1)) --train $(3)/train.npy --val $(3)/val.npy --classes $(2)/classes.tsv \
 	  --frontend $$(call shq,$$(call frontend_text,$(3))) --history $(3)/models/$(1).history \
 	  --state $(3)/models/$(1).state.safetensors $$(TRAIN_OPTS) $$(TRAIN_OPTS_$(1)) -o $(3)/models/$(1).safetensors
-	@awk -F'\t' 'NR > 1 { n++; if (NR == 2 || $$$$4 < best) { best = $$$$4; e = $$$$1; acc = $$$$5 } } \
-	  END { printf "pipeline: $(3)/models/$(1).safetensors: %d epochs, best val_loss %.4f (val_acc %.4f) at epoch %d\n", n, best, acc, e > "/dev/stderr" }' \
+	@awk -F'\t' 'NR == 1 { name = $$$$5; next } { n++; if (NR == 2 || $$$$4 < best) { best = $$$$4; e = $$$$1; acc = $$$$5 } } \
+	  END { printf "pipeline: $(3)/models/$(1).safetensors: %d epochs, best val_loss %.4f (%s %.4f) at epoch %d\n", n, best, name, acc, e > "/dev/stderr" }' \
 	  $(3)/models/$(1).history.tsv
 	@touch $(3)/models/$(1).history.tsv $(3)/models/$(1).history.json
 $$(eval $$(call also_made,$(3)/models/$(1).safetensors,$(3)/models/$(1).history.tsv $(3)/models/$(1).history.json))
