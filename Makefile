@@ -133,11 +133,14 @@ bench-deps: test-deps
 	  || echo "make bench-deps: warning: no PyPI torch; benchmarks compare with Debian's only" >&2; \
 	fi
 
+# bench/peak first: the FMA peak measured in the same run; the others print their GFLOP/s as a share of it
 bench: build bench-deps
-	@PY=$(abspath $(VENV))/bin/python PYPI_PY=$(abspath .venv-pypi)/bin/python BIN=$(abspath $(BUILD)/bin) bench/mel/run.sh
-	@PY=$(abspath $(VENV))/bin/python PYPI_PY=$(abspath .venv-pypi)/bin/python BIN=$(abspath $(BUILD)/bin) bench/train/run.sh
-	@PY=$(abspath $(VENV))/bin/python PYPI_PY=$(abspath .venv-pypi)/bin/python BUILD=$(BUILD) bench/transfer/run.sh
-	@BIN=$(abspath $(BUILD)/bin) bench/scan/run.sh
+	@bench/peak/run.sh | tee $(BUILD)/peak.txt
+	@peak=$$(tail -n 1 $(BUILD)/peak.txt | grep '^PEAK_GFLOPS=' || true); [ -z "$$peak" ] || export $$peak; \
+	 PY=$(abspath $(VENV))/bin/python PYPI_PY=$(abspath .venv-pypi)/bin/python BIN=$(abspath $(BUILD)/bin) bench/mel/run.sh && \
+	 PY=$(abspath $(VENV))/bin/python PYPI_PY=$(abspath .venv-pypi)/bin/python BIN=$(abspath $(BUILD)/bin) bench/train/run.sh && \
+	 PY=$(abspath $(VENV))/bin/python PYPI_PY=$(abspath .venv-pypi)/bin/python BUILD=$(BUILD) bench/transfer/run.sh && \
+	 BIN=$(abspath $(BUILD)/bin) bench/scan/run.sh
 
 install: build
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man5

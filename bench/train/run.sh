@@ -20,10 +20,14 @@ t0=$(date +%s.%N)
     --no-class-weights --threads "$THREADS" -o "$tmp/m.safetensors" --state "$tmp/s.safetensors"
 t1=$(date +%s.%N)
 ours=$(echo "$N / ($t1 - $t0)" | bc -l); ours_rss=$(( $(cat "$tmp/rss") / 1024 ))
-printf '%-32s %7.1f samples/s  %6.1f GFLOP/s  peak RSS %5d MiB\n' "cnntrain" "$ours" "$(echo "$ours * $GF" | bc -l)" "$ours_rss"
+# share of the FMA peak (bench/peak, passed by make bench as PEAK_GFLOPS) when it is known
+of_peak() { [ -n "${PEAK_GFLOPS:-}" ] && printf '  (%.0f%% of the %s GFLOP/s peak)' "$(echo "100 * $1 / $PEAK_GFLOPS" | bc -l)" "$PEAK_GFLOPS" || true; }
+printf '%-32s %7.1f samples/s  %6.1f GFLOP/s  peak RSS %5d MiB%s\n' "cnntrain" "$ours" "$(echo "$ours * $GF" | bc -l)" "$ours_rss" \
+    "$(of_peak "$(echo "$ours * $GF" | bc -l)")"
 for pyname in PY PYPI_PY; do
     py=${!pyname:-}; [ -n "$py" ] && [ -x "$py" ] || continue
     read -r rate rss ver < <("$py" bench/train/peer.py "$THREADS" 10)
-    printf '%-32s %7.1f samples/s  %6.1f GFLOP/s  peak RSS %5d MiB   cnntrain/torch: speed %.2fx, memory %.2fx\n' \
-        "torch $ver" "$rate" "$(echo "$rate * $GF" | bc -l)" "$rss" "$(echo "$ours / $rate" | bc -l)" "$(echo "$ours_rss / $rss" | bc -l)"
+    printf '%-32s %7.1f samples/s  %6.1f GFLOP/s  peak RSS %5d MiB   cnntrain/torch: speed %.2fx, memory %.2fx%s\n' \
+        "torch $ver" "$rate" "$(echo "$rate * $GF" | bc -l)" "$rss" "$(echo "$ours / $rate" | bc -l)" "$(echo "$ours_rss / $rss" | bc -l)" \
+        "$(of_peak "$(echo "$rate * $GF" | bc -l)")"
 done

@@ -19,19 +19,22 @@ cc -O2 -Ilib bench/transfer/gemm.c "$BUILD/libaudiocnn.a" -lopenblas -lm -lpthre
 read -r ours_gf kernel < <("$tmp/gemm" "$THREADS")
 printf 'bench/transfer: batch %s, 1x128x400, %s threads; sgemm here: OpenBLAS %s GFLOP/s, ours (%s) %s GFLOP/s\n' \
     "$BATCH" "$THREADS" "$("$tmp/sgemm" "$THREADS")" "$kernel" "$ours_gf"
+# share of the FMA peak (bench/peak, passed by make bench as PEAK_GFLOPS) when it is known
+of_peak() { [ -n "${PEAK_GFLOPS:-}" ] && printf '  (%.0f%% of the %s GFLOP/s peak)' "$(echo "100 * $1 / $PEAK_GFLOPS" | bc -l)" "$PEAK_GFLOPS" || true; }
+[ -z "${PEAK_GFLOPS:-}" ] || echo "gemm_f32: $(of_peak "$ours_gf" | sed 's/^  //')"
 for arch in $ARCHS; do
     gf=$("$PY" bench/transfer/peer.py "$arch" flops)
     for mode in train infer; do
         mul=1; [ $mode = train ] && mul=3
         read -r ours rss < <("$tmp/bench" "$arch" $mode "$BATCH" "$STEPS" "$THREADS")
-        printf '%-16s %-5s %-14s %7.1f samples/s %6.1f GFLOP/s  peak RSS %5d MiB\n' "$arch" $mode "ours" "$ours" \
-            "$(echo "$ours * $gf * $mul" | bc -l)" "$rss"
+        printf '%-16s %-5s %-14s %7.1f samples/s %6.1f GFLOP/s  peak RSS %5d MiB%s\n' "$arch" $mode "ours" "$ours" \
+            "$(echo "$ours * $gf * $mul" | bc -l)" "$rss" "$(of_peak "$(echo "$ours * $gf * $mul" | bc -l)")"
         for pyname in PY PYPI_PY; do
             py=${!pyname:-}; [ -n "$py" ] && [ -x "$py" ] && "$py" -c "import torchvision" 2>/dev/null || continue
             read -r rate prss ver < <("$py" bench/transfer/peer.py "$arch" $mode "$BATCH" "$STEPS" "$THREADS")
-            printf '%-16s %-5s %-14s %7.1f samples/s %6.1f GFLOP/s  peak RSS %5d MiB   ours/torch: speed %.2fx, memory %.2fx\n' \
+            printf '%-16s %-5s %-14s %7.1f samples/s %6.1f GFLOP/s  peak RSS %5d MiB   ours/torch: speed %.2fx, memory %.2fx%s\n' \
                 "$arch" $mode "torch $ver" "$rate" "$(echo "$rate * $gf * $mul" | bc -l)" "$prss" \
-                "$(echo "$ours / $rate" | bc -l)" "$(echo "$rss / $prss" | bc -l)"
+                "$(echo "$ours / $rate" | bc -l)" "$(echo "$rss / $prss" | bc -l)" "$(of_peak "$(echo "$rate * $gf * $mul" | bc -l)")"
         done
     done
 done
