@@ -511,6 +511,12 @@ $(CV)/split/folds.tsv: $(OUT)/recordings.txt $(OUT)/split.opts $(OUT)/folds.opts
 	@data=$(call shq,$(DATA)); [ "$$data" = / ] || data=$${data%/}; \
 	 echo $(CMD_FEATURES) $(SPLITSET) -q --folds $(FOLDS) $(SPLIT_OPTS) -- "$$data" $(CV)/split; \
 	 $(CMD_FEATURES) $(SPLITSET) -q --folds $(FOLDS) $(SPLIT_OPTS) -- "$$data" $(CV)/split
+	@$(call check_folds,$(CV)/split,$(FOLD_LIST))
+# $(call check_folds,SPLITDIR,FOLDS): every fold has recordings in train, val and test (with few large
+# groups the train:val carving can leave val empty), else an error naming the fold (folds.tsv removed)
+check_folds = for k in $(2); do for s in train val test; do [ "$$(wc -l < $(1)/fold$$k/$$s.tsv)" -gt 1 ] || { \
+  echo "pipeline: error: $(1)/fold$$k/$$s.tsv: no recordings in fold $$k's $$s split (too few groups for these folds: fewer folds, or more val with SPLIT_OPTS='--ratios 60/40/0')" >&2; \
+  rm -f $(1)/folds.tsv; exit 1; }; done; done
 # $(call fold_features,DIR,FOLDS): for each fold k of DIR/split (splitset --folds), the manifests, stacks
 # and statistics of DIR/fold<k> from the shared spectrograms (make cv and make tune)
 fold_features = $(foreach k,$(2),$(foreach s,$(SPLITS) classes,$(eval $(1)/split/fold$(k)/$(s).tsv: $(1)/split/folds.tsv)) \
@@ -583,6 +589,7 @@ $(TUNE)/trainval.tsv: $(OUT)/split/train.tsv $(OUT)/split/val.tsv
 	@mkdir -p $(@D); { cat $(OUT)/split/train.tsv; tail -n +2 $(OUT)/split/val.tsv; } > $@.tmp && mv $@.tmp $@
 $(TUNE)/split/folds.tsv: $(TUNE)/trainval.tsv $(OUT)/tunefolds.opts $(SPLITSET)
 	$(CMD_FEATURES) $(SPLITSET) -q --folds $(TUNE_FOLDS) $< $(TUNE)/split
+	@$(call check_folds,$(TUNE)/split,$(TUNE_FOLD_LIST))
 $(call fold_features,$(TUNE),$(TUNE_FOLD_LIST))
 $(foreach k,$(TUNE_FOLD_LIST),$(foreach c,$(TUNE_NAMES),\
   $(eval $(call model,tune-$(c),$(TUNE)/split/fold$(k),$(TUNE)/fold$(k),$(TUNE)/opts/tune-$(c).opts))))

@@ -353,6 +353,10 @@ pm report FOLDS=3 >"$W/log" 2>&1 && grep -q 'id="cv' "$W/out/report.html" && ok 
     || notok "report with cv: $(tail -2 "$W/log"; grep -o 'id="[a-z-]*"' "$W/out/report.html" | sort -u | tr '\n' ' ')"
 pm -n cv FOLDS=3 TRAIN_OPTS_small="--dropout 0.2" >"$W/logn" 2>&1; [ "$(count cnntrain "$W/logn")" = 3 ] \
     && ok "make cv: a setting of one model retrains that model in every fold only" || notok "make cv -n: $(runs "$W/logn")"
+{ printf 'path\tlabel\tgroup\n'; for c in cat dog owl; do for i in 1 2 3 4 5 6 7 8; do printf '%s\t%s\tg%d\n' "$D/$c/${c}_$i.wav" "$c" $((i % 2)); done; done; } > "$W/two.tsv"
+pmk DATA="$W/two.tsv" OUT="$W/out-two" "${FAST[@]}" cv FOLDS=2 >"$W/log" 2>&1; rc=$?
+[ $rc != 0 ] && grep -q "pipeline: error: .*fold1/val.tsv: no recordings in fold 1's val split" "$W/log" && [ ! -e "$W/out-two/cv/split/folds.tsv" ] \
+    && ok "make cv: a fold without validation recordings (two groups, two folds) is a clear error" || notok "empty val fold: rc=$rc $(tail -2 "$W/log")"
 pm cv FOLDS=1 >"$W/log" 2>&1 && notok "make cv FOLDS=1 succeeded" || { grep -q "FOLDS=1" "$W/log" && ok "make cv FOLDS=1: a clear error" || notok "FOLDS=1: $(tail -2 "$W/log")"; }
 rm -rf "$W/out/cv" "$W/out/folds.opts"
 
