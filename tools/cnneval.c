@@ -12,6 +12,10 @@
 #include "scan/ensemble.h"
 #include "scan/scanjob.h"
 #include "core/strlist.h"
+#include "formats/tsv.h"
+#include "nn/loss.h"
+
+#include <math.h>
 
 #include <errno.h>
 #include <getopt.h>
@@ -39,22 +43,34 @@ static const char USAGE[] =
     "probabilities (summed in -m order); predictions, metrics and the loss (the cross-entropy of the\n"
     "averaged probabilities) come from them. The models must have the same classes (names and order) and\n"
     "input shape, and for recordings and --scan the same recorded front end; the architectures may differ.\n"
+    "Multi-label checkpoints (cnntrain --multilabel; metadata multilabel=1): one sigmoid per class (an\n"
+    "ensemble averages the sigmoids; multi- and single-label members do not mix). DATA is a stack with (N, K)\n"
+    "targets: DIR/predictions.tsv (key, true and predicted class sets, one probability per class) and\n"
+    "DIR/metrics.json (per-class average precision, ROC-AUC, precision/recall/F1 at --threshold and the\n"
+    "best-F1 threshold; macro and micro averages; loss = mean BCE); no misclassified.tsv. Recordings: path,\n"
+    "start, end, classes (at or above --threshold), one probability per class.\n"
     "\n"
     "  -m, --model FILE      a checkpoint (repeat for an ensemble); with -m, no MODEL operand is given\n"
     "  -o, --outdir DIR      where to write (default: the current directory)\n"
     "      --labels FILE     labels of a stack (default: DATA's name with -labels before .npy; '-' none)\n"
     "      --top-k K         also report top-K accuracy (default 3)\n"
+    "      --threshold T     multi-label: a class is predicted when its probability is >= T (default 0.5)\n"
+    "      --thresholds-out FILE  multi-label, labelled data: each class's best-F1 threshold on DATA as a TSV\n"
+    "                        (class, threshold, f1) for --scan --thresholds\n"
     "      --batch N         samples per forward pass (default 64)\n"
     "      --threads N       (default 2)\n"
     "  -q, --quiet           no summary line     -h, --help\n"
     "\n"
     "Scanning (--scan): long recordings (any length, any format libsndfile reads) in windows of the\n"
     "model's input length, decoded and transformed in a stream with bounded memory; one probability per\n"
-    "class and window; consecutive windows above the threshold for a class make one event of it.\n"
+    "class and window (a multi-label model's sigmoids need not sum to 1); consecutive windows above the\n"
+    "threshold for a class make one event of it.\n"
     "  -s, --scan            scan the RECORDINGs\n"
     "      --overlap F       fraction of a window shared with the next, 0 <= F < 1 (default 0.5)\n"
     "      --step SECONDS    from one window's start to the next one's (instead of --overlap)\n"
     "      --threshold T     a window counts for a class when its probability is above T (default 0.5)\n"
+    "      --thresholds FILE one threshold per class instead: a TSV with columns class and threshold (what\n"
+    "                        --thresholds-out writes); DIR/threshold then records them as class, threshold\n"
     "      --classes LIST    comma-separated classes to find events of and count (default: all)\n"
     "      --scores FILE     window scores TSV: file, start, end, one probability per class ('-' stdout)\n"
     "      --events DIR      one Raven Pro selection table per recording: DIR/NAME.selections.txt\n"
@@ -72,7 +88,8 @@ static const char USAGE[] =
     "  -q, --quiet           no summary line and no progress\n"
     "Exit status: 0 done, 1 data or file error, 2 bad usage.\n";
 
-enum { OPT_OVERLAP = 256, OPT_STEP, OPT_THRESHOLD, OPT_CLASSES, OPT_SCORES, OPT_EVENTS, OPT_RESULTS, OPT_CSV, OPT_DUMP, OPT_JOBS };
+enum { OPT_OVERLAP = 256, OPT_STEP, OPT_THRESHOLD, OPT_CLASSES, OPT_SCORES, OPT_EVENTS, OPT_RESULTS, OPT_CSV, OPT_DUMP, OPT_JOBS,
+       OPT_THR_OUT, OPT_THRESHOLDS };
 
 static const struct option LONGOPTS[] = {{"outdir", 1, 0, 'o'}, {"labels", 1, 0, 'L'}, {"top-k", 1, 0, 'k'},
                                          {"batch", 1, 0, 'b'}, {"threads", 1, 0, 't'}, {"quiet", 0, 0, 'q'},
@@ -82,13 +99,15 @@ static const struct option LONGOPTS[] = {{"outdir", 1, 0, 'o'}, {"labels", 1, 0,
                                          {"scores", 1, 0, OPT_SCORES}, {"events", 1, 0, OPT_EVENTS},
                                          {"results", 1, 0, OPT_RESULTS}, {"csv", 0, 0, OPT_CSV},
                                          {"dump-inputs", 1, 0, OPT_DUMP}, {"jobs", 1, 0, 'j'},
-                                         {"model", 1, 0, 'm'}, {0, 0, 0, 0}};
+                                         {"model", 1, 0, 'm'}, {"thresholds-out", 1, 0, OPT_THR_OUT},
+                                         {"thresholds", 1, 0, OPT_THRESHOLDS}, {0, 0, 0, 0}};
 
 /* Scan-mode settings from the command line. */
 typedef struct {
     int on, verbose, csv, jobs;
     double overlap, step, threshold;
     const char *classes, *scores, *events, *results, *dump;
+    const char *thresholds; /* --thresholds FILE: per-class thresholds (class, threshold[, f1]) */
     int outdir_set, used; /* used: a scan option was given */
 } ScanArgs;
 
@@ -133,6 +152,7 @@ typedef struct Member {
     StFile f;
     int open;
     int ic, ih, iw, k;
+    int ml; /* metadata multilabel=1: one sigmoid per class */
     StrList names; /* the classes (numbers when the checkpoint names none) */
 } Member;
 
@@ -146,6 +166,8 @@ static int member_open(Member *mb, const char *path) {
                *cls = st_meta_get(&mb->f, "classes");
     mb->arch = st_meta_get(&mb->f, "arch");
     mb->k = ncs ? atoi(ncs) : 0;
+    const char *ml = st_meta_get(&mb->f, "multilabel");
+    mb->ml = ml && strcmp(ml, "1") == 0;
     if (!mb->arch || !shape || sscanf(shape, "%dx%dx%d", &mb->ic, &mb->ih, &mb->iw) != 3 || mb->k < 2) {
         err_set("%s: not an audiocnn checkpoint (metadata arch, input_shape and n_classes needed)", path);
         return -1;
@@ -173,6 +195,11 @@ static void member_close(Member *mb) {
  * shape; with front_end, the same recorded front end and statistics. -1 with err_set() naming b. */
 static int member_agrees(const Member *a, const Member *b, int front_end) {
     static const char WHY[] = "(the models of an ensemble must agree)";
+    if (b->ml != a->ml) {
+        err_set("%s: %s, but %s is %s %s", b->path, b->ml ? "multi-label" : "single-label", a->path,
+                a->ml ? "multi-label" : "single-label", WHY);
+        return -1;
+    }
     if (b->k != a->k) {
         err_set("%s: %d classes, but %s has %d %s", b->path, b->k, a->path, a->k, WHY);
         return -1;
@@ -236,7 +263,7 @@ static int load_model(Model *m, const StFile *f, const char *arch, int c, int h,
 /* Raw recordings through the recorded front end (f's: the members agree on it) and the nm models: one
  * line per recording or window on stdout. */
 static int classify_recordings(Model *ms, int nm, const StFile *f, char **paths, int npaths, const StrList *names,
-                               int threads) {
+                               int threads, int ml, double threshold) {
     Model *m = &ms[0];
     FrontEnd fe;
     frontend_init(&fe);
@@ -255,7 +282,13 @@ static int classify_recordings(Model *ms, int nm, const StFile *f, char **paths,
         err_set("out of memory");
         goto done;
     }
-    printf("path\tstart\tend\tclass\tconfidence\n");
+    if (ml) { /* multi-label: the classes at or above the threshold, and every class's probability */
+        printf("path\tstart\tend\tclasses");
+        for (int c = 0; c < k; c++) printf("\tp_%s", names->v[c]);
+        putchar('\n');
+    } else {
+        printf("path\tstart\tend\tclass\tconfidence\n");
+    }
     for (int i = 0; i < npaths; i++) {
         Clips clips;
         if (frontend_run(&fe, paths[i], &clips) < 0) goto done;
@@ -279,6 +312,15 @@ static int classify_recordings(Model *ms, int nm, const StFile *f, char **paths,
                 clips_free(&clips);
                 goto done;
             }
+            if (ml) {
+                ensemble_sigmoid(logits, nm, 1, k, probs);
+                printf("%s\t%.3f\t%.3f\t", paths[i], clips.v[j].start, clips.v[j].end);
+                for (int c = 0, first = 1; c < k; c++)
+                    if (probs[c] >= threshold) printf("%s%s", first ? "" : ",", names->v[c]), first = 0;
+                for (int c = 0; c < k; c++) printf("\t%.6f", probs[c]);
+                putchar('\n');
+                continue;
+            }
             int64_t pred;
             ensemble_combine(logits, nm, 1, k, probs, NULL, &pred);
             printf("%s\t%.3f\t%.3f\t%s\t%.6f\n", paths[i], clips.v[j].start, clips.v[j].end, names->v[pred], probs[pred]);
@@ -293,6 +335,163 @@ done:
     nn_ctx_free(&ctx);
     frontend_free(&fe);
     specnorm_stats_free(&stats);
+    return rc;
+}
+
+/* The nm members' logits on all of d's samples: member e's rows at logits + e * n * k. */
+static int forward_all(Model *ms, int nm, const Dataset *d, int k, int batch, int threads, float *logits) {
+    size_t per = (size_t)d->c * d->f * d->t, nk = (size_t)d->n * (size_t)k;
+    NnCtx ctx;
+    nn_ctx_init(&ctx, threads);
+    for (int e = 0; e < nm; e++)
+        for (int64_t s = 0; s < d->n; s += batch) {
+            int n = (int)(d->n - s < batch ? d->n - s : batch);
+            if (ms[e].forward(&ms[e], &ctx, d->x + (size_t)s * per, n, NN_INFER, 0, logits + e * nk + s * k) < 0) {
+                nn_ctx_free(&ctx);
+                return -1;
+            }
+        }
+    nn_ctx_free(&ctx);
+    return 0;
+}
+
+/* The classes of row p (k values) at or above t, comma-separated (nothing when none). */
+static void put_set(FILE *o, const float *p, int k, double t, const StrList *names) {
+    for (int c = 0, first = 1; c < k; c++)
+        if (p[c] >= t) fprintf(o, "%s%s", first ? "" : ",", names->v[c]), first = 0;
+}
+
+/* A multi-label model (nm members) on d: DIR/predictions.tsv (key, true, predicted, one probability per
+ * class), and with targets DIR/metrics.json (multi_metrics + the mean BCE) and, when thr_out, the
+ * per-class best-F1 thresholds as a TSV (class, threshold, f1). */
+static int eval_multilabel(Model *ms, int nm, const Dataset *d, const StrList *names, int k, const char *outdir,
+                           double threshold, const char *thr_out, int batch, int threads, int quiet, const char *who) {
+    size_t nk = (size_t)d->n * (size_t)k;
+    int rc = -1, labelled = d->targets != NULL;
+    float *logits = malloc(sizeof(float) * (nk ? nk : 1) * (size_t)nm), *probs = malloc(sizeof(float) * (nk ? nk : 1));
+    uint8_t *truth = malloc(nk ? nk : 1);
+    MultiMetrics mm;
+    memset(&mm, 0, sizeof mm);
+    if (!logits || !probs || !truth) {
+        err_set("out of memory");
+        goto done;
+    }
+    if (forward_all(ms, nm, d, k, batch, threads, logits) < 0) goto done;
+    ensemble_sigmoid(logits, nm, d->n, k, probs);
+    for (size_t i = 0; labelled && i < nk; i++) truth[i] = d->targets[i] >= 0.5f; /* as cnntrain's val_map */
+    if (mkdir_p(outdir, NULL, NULL) < 0) goto done;
+    char path[4096];
+    OutFile pf, jf, tf;
+    snprintf(path, sizeof path, "%s/predictions.tsv", outdir);
+    if (outfile_open(&pf, path) < 0) goto done;
+    fputs("key\ttrue\tpredicted", pf.f);
+    for (int j = 0; j < k; j++) fprintf(pf.f, "\tp_%s", names->v[j]);
+    fputc('\n', pf.f);
+    for (int64_t i = 0; i < d->n; i++) {
+        fprintf(pf.f, "%s\t", d->keys[i]);
+        if (labelled)
+            for (int c = 0, first = 1; c < k; c++)
+                if (truth[i * k + c]) fprintf(pf.f, "%s%s", first ? "" : ",", names->v[c]), first = 0;
+        fputc('\t', pf.f);
+        put_set(pf.f, probs + i * k, k, threshold, names); /* as the metrics' F1 counts */
+        for (int j = 0; j < k; j++) fprintf(pf.f, "\t%.9g", probs[i * k + j]);
+        fputc('\n', pf.f);
+    }
+    if (outfile_commit(&pf) < 0) goto done;
+    if (!labelled) {
+        if (!quiet) fprintf(stderr, "cnneval: %s%lld unlabelled samples scored (multi-label)\n", who, (long long)d->n);
+        rc = 0;
+        goto done;
+    }
+    if (multi_metrics_compute(&mm, probs, truth, d->n, k, threshold) < 0) goto done;
+    mm.has_loss = 1;
+    if (nm == 1) { /* as cnntrain's val_loss: BCEWithLogitsLoss of the logits, mean over N*K */
+        BceShape bs = {.N = (int)d->n, .K = k, .label_smoothing = 0, .reduction = LOSS_MEAN};
+        float l;
+        if (bce_with_logits_forward(&bs, logits, d->targets, NULL, &l) < 0) goto done;
+        mm.loss = l;
+    } else { /* torch.nn.BCELoss of the averaged probabilities: logs clamped at -100 */
+        double sum = 0;
+        for (size_t i = 0; i < nk; i++) {
+            double p = probs[i], y = d->targets[i];
+            double lp = p > 0 ? fmax(log(p), -100.0) : -100.0, lq = p < 1 ? fmax(log1p(-p), -100.0) : -100.0;
+            sum -= y * lp + (1 - y) * lq;
+        }
+        mm.loss = nk ? sum / (double)nk : 0;
+    }
+    snprintf(path, sizeof path, "%s/metrics.json", outdir);
+    if (outfile_open(&jf, path) < 0) goto done;
+    JsonWriter w;
+    json_init(&w, jf.f, 2);
+    multi_metrics_write_json(&w, &mm, (const char *const *)names->v);
+    if (json_error(&w)) {
+        err_set("%s: could not write the metrics", path);
+        outfile_abort(&jf);
+        goto done;
+    }
+    if (outfile_commit(&jf) < 0) goto done;
+    if (thr_out) {
+        if (outfile_open(&tf, thr_out) < 0) goto done;
+        fputs("class\tthreshold\tf1\n", tf.f);
+        for (int c = 0; c < k; c++) fprintf(tf.f, "%s\t%.9g\t%.6f\n", names->v[c], mm.best_threshold[c], mm.best_f1[c]);
+        if (outfile_commit(&tf) < 0) goto done;
+    }
+    if (!quiet)
+        fprintf(stderr, "cnneval: %s%lld samples (multi-label), loss %.4f, macro AP %.4f, micro AP %.4f, macro AUC %.4f, "
+                        "macro F1 %.4f at %g\n",
+                who, (long long)d->n, mm.loss, mm.macro_ap, mm.micro_ap, mm.macro_auc, mm.macro_f1, threshold);
+    rc = 0;
+done:
+    multi_metrics_free(&mm);
+    free(logits);
+    free(probs);
+    free(truth);
+    return rc;
+}
+
+/* --thresholds FILE: a TSV with columns class and threshold (others, such as f1, ignored; what
+ * --thresholds-out writes), one row per class of the model, each in [0, 1]. thr gets k values in the
+ * model's class order. -1 with err_set() naming the file (and line). */
+static int read_thresholds(const char *path, const StrList *names, int k, double *thr) {
+    Tsv t;
+    if (tsv_read(path, &t) < 0) return -1;
+    int cc = tsv_col(&t, "class"), tc = tsv_col(&t, "threshold"), rc = -1;
+    unsigned char *seen = calloc((size_t)k, 1);
+    if (!seen) {
+        err_set("out of memory");
+        goto done;
+    }
+    if (cc < 0 || tc < 0) {
+        err_set("%s: needs the columns class and threshold (as cnneval --thresholds-out writes)", path);
+        goto done;
+    }
+    for (size_t r = 0; r < t.nrows; r++) {
+        const char *name = t.rows[r][cc];
+        int c = 0;
+        while (c < k && strcmp(names->v[c], name)) c++;
+        if (c == k) {
+            err_set("%s:%zu: the model has no class '%.100s'", path, t.lineno[r], name);
+            goto done;
+        }
+        if (seen[c]++) {
+            err_set("%s:%zu: class '%.100s' given twice", path, t.lineno[r], name);
+            goto done;
+        }
+        if (number_arg(t.rows[r][tc], &thr[c]) < 0 || thr[c] < 0 || thr[c] > 1) {
+            err_set("%s:%zu: threshold '%.40s' of class '%.100s' is not a number in [0, 1]", path, t.lineno[r],
+                    t.rows[r][tc], name);
+            goto done;
+        }
+    }
+    for (int c = 0; c < k; c++)
+        if (!seen[c]) {
+            err_set("%s: no threshold for class '%.100s'", path, names->v[c]);
+            goto done;
+        }
+    rc = 0;
+done:
+    free(seen);
+    tsv_free(&t);
     return rc;
 }
 
@@ -324,7 +523,7 @@ static long peak_rss_kib(void) {
  * it), window by window, through the nm models of the ensemble; with --jobs N, on N copies of them
  * (job j's models: models[j*nm .. j*nm + nm - 1]) at once. */
 static int scan_recordings(Model *models, int nm, const StFile *f, char **paths, int npaths, const StrList *names,
-                           const ScanArgs *a, const char *outdir, int batch, int threads, int quiet) {
+                           const ScanArgs *a, const char *outdir, int batch, int threads, int quiet, int ml) {
     Model *m = &models[0];
     Model **mp = malloc(sizeof(Model *) * (size_t)(nm * a->jobs));
     for (int j = 0; mp && j < nm * a->jobs; j++) mp[j] = &models[j];
@@ -342,6 +541,7 @@ static int scan_recordings(Model *models, int nm, const StFile *f, char **paths,
     int have_ctx = 0;
     Scanner **sc = calloc((size_t)nj, sizeof(Scanner *));
     unsigned char *counted = NULL;
+    double *thr = NULL; /* --thresholds: per class */
     char p_scores[4096], p_results[4096], p_events[4096], p_thr[4096];
     if (!ctx || !sc || !mp) {
         err_set("out of memory");
@@ -350,7 +550,14 @@ static int scan_recordings(Model *models, int nm, const StFile *f, char **paths,
     if (frontend_from_checkpoint(f, m->in_h, &fe, &norm, &stats) < 0) goto done;
     for (; have_ctx < nj; have_ctx++)
         if (nn_ctx_init(&ctx[have_ctx], threads) < 0) goto done;
-    ScanSettings set = {.overlap = a->overlap, .step = a->step, .batch = batch};
+    if (a->thresholds) {
+        if (!(thr = malloc(sizeof(double) * (size_t)k))) {
+            err_set("out of memory");
+            goto done;
+        }
+        if (read_thresholds(a->thresholds, names, k, thr) < 0) goto done;
+    }
+    ScanSettings set = {.overlap = a->overlap, .step = a->step, .batch = batch, .sigmoid = ml};
     for (int j = 1; j < nj; j++)
         if (!(sc[j] = scanner_new_ensemble(mp + j * nm, nm, &ctx[j], &fe, &norm, &set))) goto done;
     if (!(sc[0] = scanner_new_ensemble(mp, nm, &ctx[0], &fe, &norm, &set))) {
@@ -387,7 +594,7 @@ static int scan_recordings(Model *models, int nm, const StFile *f, char **paths,
         free(list);
     }
     ScanJob job = {.scores = a->scores, .events = a->events, .results = a->results, .csv = a->csv,
-                   .threshold = a->threshold, .counted = counted, .names = (const char *const *)names->v, .k = k,
+                   .threshold = a->threshold, .thresholds = thr, .counted = counted, .names = (const char *const *)names->v, .k = k,
                    .verbosity = quiet ? -1 : a->verbose, .inputs = a->dump,
                    .on_recording = a->verbose ? report_recording : NULL, .arg = (void *)names};
     if (a->outdir_set) {
@@ -425,6 +632,7 @@ static int scan_recordings(Model *models, int nm, const StFile *f, char **paths,
     rc = 0;
 done:
     free(counted);
+    free(thr);
     free(mp);
     for (int j = 0; sc && j < nj; j++) scanner_free(sc[j]);
     free(sc);
@@ -441,7 +649,8 @@ int main(int argc, char **argv) {
     const char *outdir = ".", *labels = NULL;
     int topk = 3, batch = -1, threads = 2, quiet = 0, c; /* batch -1: the mode's default */
     ScanArgs sa = {.overlap = 0.5, .threshold = 0.5, .jobs = 1};
-    int threads_set = 0;
+    int threads_set = 0, thr_set = 0;
+    const char *thr_out = NULL; /* --thresholds-out FILE */
     const char *bad = NULL;
     const char **mpaths = NULL; /* -m FILE ... */
     int nm = 0;
@@ -469,10 +678,12 @@ int main(int argc, char **argv) {
             if (number_arg(optarg, &sa.step) < 0 || !(sa.step > 0)) bad = "--step needs a positive number of seconds";
             sa.used = 1;
             break;
-        case OPT_THRESHOLD:
+        case OPT_THRESHOLD: /* --scan, or a multi-label model's evaluation */
             if (number_arg(optarg, &sa.threshold) < 0 || sa.threshold < 0 || sa.threshold > 1) bad = "--threshold needs a number in [0, 1]";
-            sa.used = 1;
+            thr_set = 1;
             break;
+        case OPT_THR_OUT: thr_out = optarg; break;
+        case OPT_THRESHOLDS: sa.thresholds = optarg; sa.used = 1; break;
         case OPT_CLASSES: sa.classes = optarg; sa.used = 1; break;
         case OPT_SCORES: sa.scores = optarg; sa.used = 1; break;
         case OPT_EVENTS: sa.events = optarg; sa.used = 1; break;
@@ -507,7 +718,15 @@ int main(int argc, char **argv) {
         goto usage;
     }
     if (sa.used && !sa.on) {
-        diag_error("--overlap, --step, --threshold, --classes, --scores, --events, --results, --csv, --dump-inputs, --jobs and -v go with --scan");
+        diag_error("--overlap, --step, --thresholds, --classes, --scores, --events, --results, --csv, --dump-inputs, --jobs and -v go with --scan");
+        goto usage;
+    }
+    if (sa.on && thr_out) {
+        diag_error("--thresholds-out goes with an evaluation on labelled data, not --scan");
+        goto usage;
+    }
+    if (sa.thresholds && thr_set) {
+        diag_error("--threshold and --thresholds: one or the other");
         goto usage;
     }
     if (batch == -1) batch = sa.on ? 1 : 64;
@@ -549,6 +768,18 @@ int main(int argc, char **argv) {
     const char *model_path = mem[0].path;
     int ic = mem[0].ic, ih = mem[0].ih, iw = mem[0].iw, k = mem[0].k;
     const StrList *names = &mem[0].names;
+    int ml = mem[0].ml; /* the members agree on it */
+    if (!ml && !sa.on && (thr_set || thr_out)) {
+        diag_error("%s: --threshold%s goes with --scan or a multi-label model (cnntrain --multilabel)", model_path,
+                   thr_out ? "s-out" : "");
+        status = EXIT_USAGE;
+        goto done;
+    }
+    if (thr_out && raw) {
+        diag_error("--thresholds-out needs labelled data (a stack with (N, K) targets), not recordings");
+        status = EXIT_USAGE;
+        goto done;
+    }
     if (sa.on) {
         if (sa.jobs > 1 && sa.dump) {
             diag_error("--dump-inputs needs one job at a time (--jobs 1)");
@@ -568,7 +799,7 @@ int main(int argc, char **argv) {
             if (load_model(&models[loaded], &mb->f, mb->arch, ic, ih, iw, k) < 0) break;
         }
         if (loaded == sa.jobs * nm)
-            r = scan_recordings(models, nm, f, argv + first, ndata, names, &sa, outdir, batch, threads, quiet);
+            r = scan_recordings(models, nm, f, argv + first, ndata, names, &sa, outdir, batch, threads, quiet, ml);
         for (int j = 0; j < sa.jobs * nm; j++) model_free(&models[j]); /* zeroed or made: both freed */
         free(models);
         if (r == -2) {
@@ -583,7 +814,7 @@ int main(int argc, char **argv) {
     if (raw) {
         for (int e = 0; e < nm; e++)
             if (load_model(&ms[e], &mem[e].f, mem[e].arch, ic, ih, iw, k) < 0) goto fail;
-        if (classify_recordings(ms, nm, f, argv + first, ndata, names, threads) < 0) goto fail;
+        if (classify_recordings(ms, nm, f, argv + first, ndata, names, threads, ml, sa.threshold) < 0) goto fail;
         status = EXIT_OK;
         goto done;
     }
@@ -591,6 +822,34 @@ int main(int argc, char **argv) {
     if (d.c != ic || d.f != ih || d.t != iw) {
         err_set("%s: samples of %dx%dx%d, but %s was trained on %dx%dx%d", data_path, d.c, d.f, d.t, model_path, ic, ih, iw);
         goto fail;
+    }
+    const char *lname = d.labels_name ? d.labels_name : d.name;
+    if (!ml && d.targets) {
+        err_set("%s: (N, %d) multi-label targets, but %s is a single-label model", lname, d.ntargets, model_path);
+        goto fail;
+    }
+    if (ml && d.targets && d.ntargets != k) {
+        err_set("%s: targets of %d classes, but %s has %d", lname, d.ntargets, model_path, k);
+        goto fail;
+    }
+    if (ml && !d.targets)
+        for (int64_t i = 0; i < d.n; i++)
+            if (d.labels[i] >= 0) {
+                err_set("%s: class indices (N), but %s is a multi-label model: (N, %d) targets needed", lname, model_path, k);
+                goto fail;
+            }
+    if (ml && thr_out && !d.targets) {
+        err_set("%s: unlabelled: --thresholds-out needs (N, %d) targets", lname, k);
+        goto fail;
+    }
+    if (ml) {
+        for (int e = 0; e < nm; e++)
+            if (load_model(&ms[e], &mem[e].f, mem[e].arch, ic, ih, iw, k) < 0) goto fail;
+        char mwho[64] = "";
+        if (nm > 1) snprintf(mwho, sizeof mwho, "ensemble of %d models: ", nm);
+        if (eval_multilabel(ms, nm, &d, names, k, outdir, sa.threshold, thr_out, batch, threads, quiet, mwho) < 0) goto fail;
+        status = EXIT_OK;
+        goto done;
     }
     int labelled = 1;
     for (int64_t i = 0; i < d.n; i++) {
@@ -612,18 +871,7 @@ int main(int argc, char **argv) {
         err_set("out of memory");
         goto fail;
     }
-    size_t per = (size_t)d.c * d.f * d.t;
-    NnCtx ctx;
-    nn_ctx_init(&ctx, threads);
-    for (int e = 0; e < nm; e++)
-        for (int64_t s = 0; s < d.n; s += batch) {
-            int n = (int)(d.n - s < batch ? d.n - s : batch);
-            if (ms[e].forward(&ms[e], &ctx, d.x + (size_t)s * per, n, NN_INFER, 0, logits + e * nk + s * k) < 0) {
-                nn_ctx_free(&ctx);
-                goto fail;
-            }
-        }
-    nn_ctx_free(&ctx);
+    if (forward_all(ms, nm, &d, k, batch, threads, logits) < 0) goto fail;
     ensemble_combine(logits, nm, d.n, k, probs, scores, pred);
     if (mkdir_p(outdir, NULL, NULL) < 0) goto fail;
     char path[4096];

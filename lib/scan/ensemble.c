@@ -36,3 +36,12 @@ void ensemble_combine(const float *logits, int m, int64_t n, int k, float *probs
         if (pred) pred[i] = best;
     }
 }
+
+void ensemble_sigmoid(const float *logits, int m, int64_t n, int k, float *probs) {
+    int64_t nk = n * k;
+    for (int64_t i = 0; i < nk; i++) {
+        double sum = 0;
+        for (int j = 0; j < m; j++) sum += 1.0 / (1.0 + exp(-(double)logits[(int64_t)j * nk + i]));
+        probs[i] = (float)(sum / m);
+    }
+}

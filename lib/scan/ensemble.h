@@ -17,4 +17,9 @@
 /* probs and scores: n*k each (scores may be NULL); pred: n (may be NULL). */
 void ensemble_combine(const float *logits, int m, int64_t n, int k, float *probs, float *scores, int64_t *pred);
 
+/* Multi-label members (one sigmoid per class): probs (n*k) = the mean over the m members, in member
+ * order, of 1 / (1 + e^-z), computed in double and rounded to float once (one member: the float of the
+ * double sigmoid). Deterministic. */
+void ensemble_sigmoid(const float *logits, int m, int64_t n, int k, float *probs);
+
 #endif

@@ -12,12 +12,13 @@ int events_init(EventMerger *e, int k, const unsigned char *counted, double thre
     e->counted = malloc((size_t)k);
     e->open = malloc(sizeof(Event) * (size_t)k);
     e->counts = calloc((size_t)k, sizeof(int64_t));
-    if (!e->counted || !e->open || !e->counts) {
+    e->thr = malloc(sizeof(double) * (size_t)(k > 0 ? k : 1));
+    if (!e->counted || !e->open || !e->counts || !e->thr) {
         events_free(e);
         err_set("out of memory");
         return -1;
     }
-    for (int c = 0; c < k; c++) e->counted[c] = counted ? counted[c] : 1;
+    for (int c = 0; c < k; c++) e->counted[c] = counted ? counted[c] : 1, e->thr[c] = threshold;
     events_reset(e);
     return 0;
 }
@@ -27,7 +28,12 @@ void events_free(EventMerger *e) {
     free(e->open);
     free(e->v);
     free(e->counts);
+    free(e->thr);
     memset(e, 0, sizeof *e);
+}
+
+void events_set_thresholds(EventMerger *e, const double *thresholds) {
+    for (int c = 0; c < e->k; c++) e->thr[c] = thresholds[c];
 }
 
 void events_reset(EventMerger *e) {
@@ -58,7 +64,7 @@ int events_window(EventMerger *e, double start, double end, const float *probs) 
     for (int c = 0; c < e->k; c++) {
         if (!e->counted[c]) continue;
         Event *o = &e->open[c];
-        if (probs[c] > e->threshold) {
+        if (probs[c] > e->thr[c]) {
             if (o->cls < 0) *o = (Event){.cls = c, .begin = start, .end = end, .score = probs[c]};
             else {
                 o->end = end;

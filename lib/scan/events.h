@@ -3,7 +3,8 @@
  *
  * Promise: fed one recording's windows in order (each with its start/end seconds and one probability
  * per class), an EventMerger turns every run of consecutive windows whose probability for a counted
- * class is above the threshold (p > threshold) into one event of that class: begin = the first
+ * class is above the threshold (p > threshold, or the class's own threshold after
+ * events_set_thresholds()) into one event of that class: begin = the first
  * window's start, end = the last window's end, score = the largest probability in the run. After
  * events_finish() the events are sorted by begin time, then class index, and counts[c] is the number
  * of events of class c. The writers print these as a Raven Pro selection table and the per-recording
@@ -23,6 +24,7 @@ typedef struct Event {
 typedef struct EventMerger {
     int k;                 /* classes */
     double threshold;
+    double *thr;           /* k: each class's threshold (all = threshold unless set) */
     unsigned char *counted; /* k flags: classes that make events */
     Event *open;           /* k runs in progress (cls < 0: none) */
     Event *v;              /* finished events */
@@ -33,6 +35,8 @@ typedef struct EventMerger {
 /* counted: k flags (NULL: every class). Returns 0 or -1 with err_set(). */
 int events_init(EventMerger *e, int k, const unsigned char *counted, double threshold);
 void events_free(EventMerger *e);
+/* Per-class thresholds (k values, copied) instead of the one given to events_init(). */
+void events_set_thresholds(EventMerger *e, const double *thresholds);
 /* Forget the previous recording's events. */
 void events_reset(EventMerger *e);
 /* The next window of the recording. Returns 0 or -1 (out of memory) with err_set(). */

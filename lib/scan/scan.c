@@ -148,7 +148,8 @@ static int flush(Scanner *s) {
             err_prefix(s->name);
             return -1;
         }
-    ensemble_combine(s->logits, s->nm, s->nb, s->k, s->probs, NULL, NULL);
+    if (s->set.sigmoid) ensemble_sigmoid(s->logits, s->nm, s->nb, s->k, s->probs);
+    else ensemble_combine(s->logits, s->nm, s->nb, s->k, s->probs, NULL, NULL);
     s->times.network += now() - t0;
     for (int i = 0; i < s->nb; i++) {
         int64_t e = (s->wfirst[i] + s->W) * (int64_t)s->hop;

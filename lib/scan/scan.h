@@ -39,6 +39,7 @@ typedef struct ScanSettings {
     double overlap; /* fraction of a window shared with the next, [0, 1); used when step <= 0 */
     double step;    /* > 0: seconds from one window's start to the next one's */
     int batch;      /* windows per forward pass, >= 1 */
+    int sigmoid;    /* multi-label members: the mean of their sigmoids (ensemble_sigmoid), not softmax */
 } ScanSettings;
 
 typedef struct ScanWindow {

@@ -194,6 +194,7 @@ static int par_work(void *arg, int64_t i) {
     State st = {.job = p->job};
     FILE *mem = NULL;
     int rc = events_init(&st.merger, p->job->k, p->job->counted, p->job->threshold);
+    if (rc == 0 && p->job->thresholds) events_set_thresholds(&st.merger, p->job->thresholds);
     if (rc == 0 && p->scores && !(mem = st.scores = open_memstream(&sl->scores, &sl->len))) {
         err_set("out of memory");
         rc = -1;
@@ -252,6 +253,7 @@ int scanjob_run(const ScanJob *job, Scanner *const *scanners, int nscanners, con
         goto done;
     }
     if (events_init(&st.merger, k, job->counted, job->threshold) < 0) goto done;
+    if (job->thresholds) events_set_thresholds(&st.merger, job->thresholds);
     if (job->scores) {
         if (outfile_open(&scores, job->scores) < 0) goto done;
         st.scores = scores.f;
@@ -307,7 +309,12 @@ int scanjob_run(const ScanJob *job, Scanner *const *scanners, int nscanners, con
     }
     if (job->threshold_file) {
         if (outfile_open(&thr, job->threshold_file) < 0) goto done;
-        fprintf(thr.f, "%.15g\n", job->threshold);
+        if (job->thresholds) {
+            fputs("class\tthreshold\n", thr.f);
+            for (int c = 0; c < k; c++) fprintf(thr.f, "%s\t%.9g\n", job->names[c], job->thresholds[c]);
+        } else {
+            fprintf(thr.f, "%.15g\n", job->threshold);
+        }
     }
     if (job->events && write_tables(job, paths, n, rec, &written) < 0) goto done;
     if (commit_tracked(&inputs, &written) < 0 || commit_tracked(&scores, &written) < 0 ||

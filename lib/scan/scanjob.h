@@ -7,7 +7,8 @@
  *              Pro selection table of its events (events.h; Low/High Freq = the front end's fmin/fmax,
  *              fmax defaulting to half the working rate), "-" (stdin) named "stdin";
  *   results    the events per recording and counted class (events.h: TSV, or CSV when csv is set);
- *   threshold  the threshold, one number and a newline;
+ *   threshold  the threshold, one number and a newline; with per-class thresholds, a TSV "class<TAB>
+ *              threshold" (header, then one row per class in index order, %.9g);
  *   inputs     every model input as a .npy stream (for checking; see scanner_dump_inputs).
  * Any may be NULL (not written); "-" writes to stdout (only one of them may). Before any work it checks
  * that the events tables' names are distinct and that every recording (but stdin) opens as audio, so
@@ -24,6 +25,7 @@ typedef struct ScanJob {
     const char *scores, *events, *results, *threshold_file, *inputs;
     int csv;
     double threshold;              /* a window counts for a class when its probability is above this */
+    const double *thresholds;      /* k per-class thresholds instead (NULL: threshold for every class) */
     const unsigned char *counted;  /* per class: counted in events and results (NULL: every class) */
     const char *const *names;      /* class names, k of them */
     int k;

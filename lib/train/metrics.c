@@ -319,6 +319,7 @@ void multi_metrics_write_json(JsonWriter *w, const MultiMetrics *m, const char *
     json_object_begin(w);
     json_key(w, "samples"); json_int(w, m->n);
     json_key(w, "threshold"); json_number(w, m->threshold);
+    if (m->has_loss) { json_key(w, "loss"); json_number(w, m->loss); }
     json_key(w, "per_class");
     json_array_begin(w);
     for (int c = 0; c < m->k; c++) {

@@ -59,6 +59,8 @@ typedef struct MultiMetrics {
     double *best_threshold, *best_f1;  /* k each */
     int64_t *support;                  /* k: positives per class */
     double macro_ap, micro_ap, macro_auc, micro_auc, macro_f1, micro_f1;
+    int has_loss;                      /* set by the caller after multi_metrics_compute(): then the JSON */
+    double loss;                       /* has "loss" (after "threshold"), e.g. cnneval's mean BCE */
 } MultiMetrics;
 
 /* Average precision, ROC-AUC and the best-F1 threshold of one class: n scores and 0/1 truths, element i

@@ -348,3 +348,214 @@ $B/specnorm -q --fit stats-val.npy -m mels/val.tsv \
 expect_error "ensemble: the same front end with other statistics, on recordings" \
     "stats3.safetensors: its front end's statistics \\(frontend.stats.\\*\\) differ from those of stats.safetensors" 1 \
     $B/cnneval -m stats.safetensors -m stats3.safetensors data/cat/cat_1.wav
+
+# ---- multi-label checkpoints (cnntrain --multilabel): sigmoids, metrics.json against scikit-learn, refusals,
+# --thresholds-out, ensembles of sigmoids, raw recordings and --scan with per-class thresholds ----------------
+# Tones of 3 families (lo ~500 Hz, mid ~1500 Hz, hi ~3500 Hz), each clip one tone or two mixed (100 010 001
+# 110 011 101); takes 1-7 train (42 clips), 8-10 val (18), as tests/cli/cnntrain.sh makes them.
+mknpy() { "$PY3" - "$@" <<'PY'
+import struct, sys
+path, descr, shape, vals = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
+h = "{'descr': '%s', 'fortran_order': False, 'shape': %s, }" % (descr, shape)
+h += " " * (63 - (10 + len(h)) % 64) + "\n"
+data = b"".join(struct.pack("<B", int(v)) for v in vals)
+open(path, "wb").write(b"\x93NUMPY\x01\x00" + len(h).to_bytes(2, "little") + h.encode() + data)
+PY
+}
+mltones() {
+    local i combo c f s parts
+    mkdir -p mlw
+    for s in train val; do : > ml-$s.list; : > ml-$s.rows; done
+    for i in 1 2 3 4 5 6 7 8 9 10; do
+        s=$([ $i -le 7 ] && echo train || echo val)
+        for combo in 100 010 001 110 011 101; do
+            parts=()
+            for c in 0 1 2; do
+                [ "${combo:$c:1}" = 1 ] || continue
+                f=$(( (c == 0 ? 500 : c == 1 ? 1500 : 3500) + 20 * i ))
+                sox -n -r 16000 -c 1 mlw/t${i}_${combo}_$c.wav synth 0.5 sine $f 2>/dev/null || return 1
+                parts+=(mlw/t${i}_${combo}_$c.wav)
+            done
+            if [ ${#parts[@]} = 1 ]; then cp "${parts[0]}" mlw/c${i}_$combo.wav; else sox -m "${parts[@]}" mlw/c${i}_$combo.wav || return 1; fi
+            echo mlw/c${i}_$combo.wav >> ml-$s.list
+            echo $combo | sed 's/./& /g' >> ml-$s.rows
+        done
+    done
+    for s in train val; do
+        $B/wav2mel -q --n-mels 32 --list ml-$s.list -o mlm/$s -m mlm/$s.tsv || return 1
+        $B/specnorm -q --frames 32 --mode sample -m mlm/$s.tsv --stack ml-$s.npy || return 1
+        mknpy ml-$s-labels.npy '|u1' "($(wc -l < ml-$s.rows), 3)" $(cat ml-$s.rows) || return 1
+    done
+    printf 'index\tname\n0\tlo\n1\tmid\n2\thi\n' > ml-classes.tsv
+    local ML=(-q --multilabel --threads 1 --batch 8 --train ml-train.npy --val ml-val.npy --classes ml-classes.tsv
+              --frontend "--n-mels 32 | --frames 32 --mode sample")
+    $B/cnntrain "${ML[@]}" --epochs 12 -o ml1.safetensors --history ml1 || return 1
+    $B/cnntrain "${ML[@]}" --epochs 3 --seed 7 -o ml2.safetensors || return 1
+}
+if [ -z "$PY3" ] || ! mltones 2>mldata.err; then
+    skip "multi-label evaluation: python3 (to write the targets) or the data: $(head -c 200 mldata.err 2>/dev/null)"
+    exit 0
+fi
+MLHEAD=$'key\ttrue\tpredicted\tp_lo\tp_mid\tp_hi'
+$B/cnneval ml1.safetensors ml-val.npy -o mlev --thresholds-out mlev/thr.tsv 2>mlev.err; rc=$?
+[ $rc = 0 ] && [ "$(head -1 mlev/predictions.tsv)" = "$MLHEAD" ] && [ ! -e mlev/misclassified.tsv ] \
+    && [ "$(wc -l < mlev/predictions.tsv)" = 19 ] && [ "$(head -1 mlev/thr.tsv)" = $'class\tthreshold\tf1' ] \
+    && grep -q "^cnneval: 18 samples (multi-label), loss [0-9.]*, macro AP" mlev.err \
+    && ok "multi-label: predictions.tsv (key, true, predicted, p_CLASS), metrics.json, thresholds TSV, no misclassified.tsv" \
+    || notok "multi-label evaluation: rc=$rc $(head -c 300 mlev.err) $(head -2 mlev/predictions.tsv)"
+val_loss=$(awk -F'\t' 'NR == 1 { for (j = 1; j <= NF; j++) if ($j == "val_loss") c = j; next } { v = $c } END { print v }' ml1.tsv)
+if [ -x "${PY:-}" ] && "$PY" -c 'import sklearn' 2>/dev/null; then
+    sk_check() { "$PY" - "$@" <<'EOF' 2>&1
+import json, sys, numpy as np
+from sklearn.metrics import average_precision_score, roc_auc_score, f1_score, precision_score, recall_score, precision_recall_curve
+rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1])]
+head, rows = rows[0], rows[1:]
+names = [h[2:] for h in head[3:]]
+p = np.array([[np.float32(v) for v in r[3:]] for r in rows], dtype=np.float32).astype(np.float64)
+y = np.load(sys.argv[5]).astype(int)
+t = float(sys.argv[6])
+for r, yi, pi in zip(rows, y, p):  # the true and predicted columns
+    assert r[1] == ",".join(n for n, v in zip(names, yi) if v), r
+    assert r[2] == ",".join(n for n, v in zip(names, pi) if v >= t), r
+m = json.load(open(sys.argv[2]))
+close = lambda a, b, tol=1e-12: abs(a - b) <= tol
+assert m["samples"] == len(rows) and m["threshold"] == t
+pred = (p >= t).astype(int)
+for c, pc in enumerate(m["per_class"]):
+    assert pc["name"] == names[c] and pc["support"] == y[:, c].sum()
+    assert close(pc["average_precision"], average_precision_score(y[:, c], p[:, c])), (c, "ap")
+    assert close(pc["roc_auc"], roc_auc_score(y[:, c], p[:, c])), (c, "auc")
+    assert close(pc["f1"], f1_score(y[:, c], pred[:, c], zero_division=0)), (c, "f1")
+    assert close(pc["precision"], precision_score(y[:, c], pred[:, c], zero_division=0)), (c, "precision")
+    assert close(pc["recall"], recall_score(y[:, c], pred[:, c], zero_division=0)), (c, "recall")
+    pr, rc, th = precision_recall_curve(y[:, c], p[:, c])
+    f = np.where(pr + rc > 0, 2 * pr * rc / np.where(pr + rc > 0, pr + rc, 1), 0)[:-1]
+    assert close(pc["best_f1"], f.max(), 1e-9) and close(pc["best_threshold"], th[np.argmax(f)]), (c, pc, th, f)
+mac, mic = m["macro_avg"], m["micro_avg"]
+assert close(mac["average_precision"], average_precision_score(y, p, average="macro"))
+assert close(mic["average_precision"], average_precision_score(y, p, average="micro"))
+assert close(mac["roc_auc"], roc_auc_score(y, p, average="macro"))
+assert close(mic["roc_auc"], roc_auc_score(y, p, average="micro"))
+assert close(mac["f1"], f1_score(y, pred, average="macro", zero_division=0))
+assert close(mic["f1"], f1_score(y, pred, average="micro", zero_division=0))
+q = np.clip(p, 1e-300, 1)  # the mean BCE, from the printed probabilities (float32): to 1e-4
+bce = -np.mean(y * np.maximum(np.log(q), -100) + (1 - y) * np.maximum(np.log1p(-np.minimum(p, 1 - 1e-300)), -100))
+assert abs(m["loss"] - bce) < 1e-4, (m["loss"], bce)
+if sys.argv[4] != "-":
+    assert abs(m["loss"] - float(sys.argv[4])) < 5e-6 * max(1, float(sys.argv[4])), ("history val_loss", m["loss"], sys.argv[4])
+thr = [l.rstrip("\n").split("\t") for l in open(sys.argv[3])][1:]
+assert [r[0] for r in thr] == names
+for r, pc in zip(thr, m["per_class"]):
+    assert np.float32(r[1]) == np.float32(pc["best_threshold"]) and abs(float(r[2]) - pc["best_f1"]) < 1e-6, (r, pc)
+if sys.argv[7:] == ["imperfect"]:
+    assert m["macro_avg"]["average_precision"] < 0.99 and min(pc["f1"] for pc in m["per_class"]) < 1, "nothing tested"
+EOF
+}
+    why=$(sk_check mlev/predictions.tsv mlev/metrics.json mlev/thr.tsv "$val_loss" ml-val-labels.npy 0.5) \
+      && ok "multi-label metrics.json = scikit-learn on predictions.tsv (per-class AP, ROC-AUC, P/R/F1 at 0.5, best-F1 threshold; macro/micro; 1e-12); loss = the history's val_loss and BCE of the probabilities; thresholds TSV = best_threshold" \
+      || notok "multi-label metrics vs scikit-learn: $(echo "$why" | tail -3)"
+    for s in val train; do
+        $B/cnneval -q ml2.safetensors ml-$s.npy -o mlw2-$s --thresholds-out mlw2-$s/thr.tsv \
+            && why=$(sk_check mlw2-$s/predictions.tsv mlw2-$s/metrics.json mlw2-$s/thr.tsv - ml-$s-labels.npy 0.5 imperfect) \
+            && ok "multi-label metrics = scikit-learn's (1e-12), a weak model (3 epochs, macro AP < 0.99) on ml-$s.npy" \
+            || notok "multi-label metrics vs scikit-learn, weak model on $s: $(echo "$why" | tail -3)"
+    done
+    $B/cnneval -q ml2.safetensors ml-val.npy -o mlev3 --threshold 0.3 \
+        && why=$("$PY" - mlev3/predictions.tsv mlev3/metrics.json x 0 ml-val-labels.npy 0.3 <<'EOF' 2>&1
+import json, sys, numpy as np
+from sklearn.metrics import f1_score
+rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1])][1:]
+p = np.array([[np.float32(v) for v in r[3:]] for r in rows]).astype(np.float64)
+y = np.load(sys.argv[5]).astype(int)
+m = json.load(open(sys.argv[2]))
+assert m["threshold"] == 0.3
+for c, pc in enumerate(m["per_class"]):
+    assert abs(pc["f1"] - f1_score(y[:, c], (p[:, c] >= 0.3).astype(int), zero_division=0)) < 1e-12
+EOF
+) && ok "multi-label --threshold 0.3: F1 per class = scikit-learn's at 0.3" || notok "--threshold 0.3: $(echo "$why" | tail -2)"
+else
+    skip "multi-label metrics against scikit-learn: no .venv with scikit-learn"
+fi
+$B/cnneval -q --threads 1 --batch 5 ml1.safetensors ml-val.npy -o mlev2 --thresholds-out mlev2/thr.tsv \
+    && cmp -s mlev/predictions.tsv mlev2/predictions.tsv && cmp -s mlev/metrics.json mlev2/metrics.json && cmp -s mlev/thr.tsv mlev2/thr.tsv \
+    && ok "multi-label: the same bytes for --threads 1 --batch 5" || notok "multi-label output depends on --threads/--batch"
+# refusals, both ways (dataset_open takes both kinds of labels)
+bad "a multi-label model on class indices" "test.npy|test-labels.npy: class indices \\(N\\), but ml1.safetensors is a multi-label model: \\(N, 3\\) targets needed" ml1.safetensors test.npy
+bad "a single-label model on (N, K) targets" "ml-val-labels.npy: \\(N, 3\\) multi-label targets, but model.safetensors is a single-label model" model.safetensors ml-val.npy
+bad "an ensemble of multi- and single-label models" "model.safetensors: single-label, but ml1.safetensors is multi-label \\(the models of an ensemble must agree\\)" \
+    -m ml1.safetensors -m model.safetensors ml-val.npy
+expect_error "--threshold with a single-label model (no --scan)" "model.safetensors: --threshold goes with --scan or a multi-label model" 2 \
+    $B/cnneval --threshold 0.3 model.safetensors test.npy -o out-bad
+expect_error "--thresholds-out on unlabelled data" "unlabelled: --thresholds-out needs \\(N, 3\\) targets" 1 \
+    $B/cnneval --labels - --thresholds-out x.tsv ml1.safetensors ml-val.npy -o out-bad
+$B/cnneval -q --labels - ml1.safetensors ml-val.npy -o mlun && [ ! -e mlun/metrics.json ] \
+    && cmp -s <(cut -f1,3- mlun/predictions.tsv) <(cut -f1,3- mlev/predictions.tsv) && [ -z "$(tail -n +2 mlun/predictions.tsv | cut -f2 | tr -d '\n')" ] \
+    && ok "multi-label, unlabelled: predictions (empty true column), no metrics" || notok "multi-label unlabelled"
+# an ensemble of two multi-label models: each probability the mean of the members' sigmoids
+$B/cnneval -q ml2.safetensors ml-val.npy -o mlev-b && $B/cnneval -q -m ml1.safetensors -m ml2.safetensors ml-val.npy -o mlen \
+    && why=$(awk -F'\t' 'FNR == 1 { f++; next } f == 1 { for (j = 4; j <= NF; j++) a[FNR, j] = $j; next }
+        f == 2 { for (j = 4; j <= NF; j++) b[FNR, j] = $j; next }
+        { for (j = 4; j <= NF; j++) { d = $j - (a[FNR, j] + b[FNR, j]) / 2; if (d * d > 1e-14) { print "row " FNR ": " $0; exit 1 } } n++ }
+        END { if (n != 18) { print "rows " n; exit 1 } }' mlev/predictions.tsv mlev-b/predictions.tsv mlen/predictions.tsv) \
+    && grep -q '"loss"' mlen/metrics.json \
+    && ok "ensemble of two multi-label models: each probability = the mean of the members' sigmoids (1e-7)" \
+    || notok "multi-label ensemble: $why"
+# raw recordings: path, start, end, the classes at or above the threshold, one probability per class;
+# the same numbers as the stack those recordings make (the front end is recorded in the checkpoint)
+$B/cnneval ml1.safetensors $(cat ml-val.list) > mlraw.tsv 2>mlraw.err; rc=$?
+[ $rc = 0 ] && [ "$(head -1 mlraw.tsv)" = $'path\tstart\tend\tclasses\tp_lo\tp_mid\tp_hi' ] \
+    && [ "$(tail -n +2 mlraw.tsv | cut -f4)" = "$(tail -n +2 mlev/predictions.tsv | cut -f3)" ] \
+    && [ "$(tail -n +2 mlraw.tsv | cut -f5- | tr '\t' '\n' | awk '{ printf "%.4f\n", $1 }')" = "$(tail -n +2 mlev/predictions.tsv | cut -f4- | tr '\t' '\n' | awk '{ printf "%.4f\n", $1 }')" ] \
+    && ok "multi-label on raw recordings: path, start, end, classes, p_CLASS; as on their stack" \
+    || notok "multi-label raw recordings: rc=$rc $(head -c 300 mlraw.err) $(head -3 mlraw.tsv)"
+# --scan with multi-label models: per-class sigmoid scores, events per class with per-class thresholds
+sox mlw/c8_100.wav mlw/c8_011.wav mlw/c9_001.wav mlw/c9_110.wav mlw/c10_010.wav mlw/c10_101.wav mllong.wav \
+    && sox mlw/c10_011.wav mlw/c9_100.wav mlw/c8_101.wav mllong2.wav || notok "making the long multi-label recordings"
+printf 'class\tthreshold\nhi\t0.999\nlo\t0.3\nmid\t0.9\n' > mlthr-hand.tsv
+# scan_events SCORES THRESHOLDS-TSV: the events per class that runs of windows above each class's threshold make
+scan_events() {
+    awk -F'\t' 'FNR == 1 { f++; if (f == 2) for (j = 4; j <= NF; j++) name[j] = $j; next }
+        f == 1 { thr[$1] = $2; next }
+        { for (j = 4; j <= NF; j++) { c = name[j]
+            if ($j > thr[c]) { if (!(j in b)) b[j] = $2; e[j] = $3 } else if (j in b) { printf "%.6f\t%.6f\t%d\t%s\n", b[j], e[j], j, c; delete b[j] } } }
+        END { for (j in b) printf "%.6f\t%.6f\t%d\t%s\n", b[j], e[j], j, name[j] }' "$2" "$1" | sort -t$'\t' -k1,1g -k3,3n | cut -f1,2,4
+}
+for t in mlev/thr.tsv mlthr-hand.tsv; do
+    rm -rf mls; $B/cnneval -q --scan --thresholds $t ml1.safetensors mllong.wav -o mls 2>mls.err; rc=$?
+    want=$(scan_events mls/scores.tsv $t); got=$(tail -n +2 mls/events/mllong.selections.txt | cut -f4,5,8)
+    [ $rc = 0 ] && [ -n "$want" ] && [ "$want" = "$got" ] \
+        && [ "$(tail -n +2 mls/threshold | sort)" = "$(tail -n +2 $t | cut -f1,2 | sort)" ] && [ "$(head -1 mls/threshold)" = $'class\tthreshold' ] \
+        && [ "$(tail -n +2 mls/results.tsv | cut -f2,3)" = "$(for c in lo mid hi; do printf '%s\t%s\n' $c $(echo "$got" | grep -c $'\t'$c'$'); done)" ] \
+        && ok "--scan --thresholds $t (multi-label): events per class = runs above each class's threshold in scores.tsv; DIR/threshold records them; counts" \
+        || notok "--scan --thresholds $t: rc=$rc $(head -c 300 mls.err) want: $want got: $got"
+done
+[ "$(grep -c $'\thi\t' mls/events/mllong.selections.txt)" = 0 ] && [ "$(tail -n +2 mls/results.tsv | cut -f2,3 | tr '\t\n' ' ')" != "lo 0 mid 0 hi 0 " ] \
+    && ok "--scan --thresholds: a class at 0.999 makes no events, the others do" || notok "per-class thresholds not applied: $(cat mls/results.tsv)"
+awk -F'\t' 'NR > 1 { s = $4 + $5 + $6; if (s > 1.2) n++ } END { exit !(n > 0) }' mls/scores.tsv \
+    && ok "--scan, multi-label: window scores are sigmoids (some windows' sum well above 1)" || notok "multi-label scores look like softmax"
+$B/cnneval -q --scan --threshold 0.5 ml1.safetensors mllong.wav -o mls05 \
+    && [ "$(scan_events mls05/scores.tsv <(printf 'class\tthreshold\nlo\t0.5\nmid\t0.5\nhi\t0.5\n'))" = "$(tail -n +2 mls05/events/mllong.selections.txt | cut -f4,5,8)" ] \
+    && [ "$(cat mls05/threshold)" = 0.5 ] && ok "--scan, multi-label, one --threshold for all classes" || notok "--scan multi-label --threshold 0.5"
+# ensemble of sigmoids in the scan; -j 2 on two recordings gives the same bytes as -j 1
+$B/cnneval -q --scan ml2.safetensors mllong.wav --scores mls-b.tsv && $B/cnneval -q --scan ml1.safetensors mllong.wav --scores mls-a.tsv \
+    && $B/cnneval -q --scan -m ml1.safetensors -m ml2.safetensors mllong.wav --scores mls-en.tsv \
+    && why=$(paste mls-a.tsv mls-b.tsv mls-en.tsv | awk -F'\t' 'NR > 1 { for (j = 4; j <= 6; j++) { d = $(j + 12) - ($j + $(j + 6)) / 2; if (d * d > 1e-11) { print "row " NR; exit 1 } } n++ } END { if (n < 10) exit 1 }') \
+    && ok "--scan ensemble of two multi-label models: each score = the mean of the members' sigmoids (3e-6)" || notok "--scan multi-label ensemble: $why"
+$B/cnneval -q --scan -j 1 --thresholds mlev/thr.tsv -m ml1.safetensors -m ml2.safetensors mllong.wav mllong2.wav -o mlsj1 \
+    && $B/cnneval -q --scan -j 2 --thresholds mlev/thr.tsv -m ml1.safetensors -m ml2.safetensors mllong.wav mllong2.wav -o mlsj2 \
+    && diff -r mlsj1 mlsj2 >/dev/null && ok "--scan multi-label ensemble, per-class thresholds: -j 2 = -j 1 (same bytes)" || notok "--scan multi-label -j 2 differs"
+expect_error "--scan: multi- and single-label members" "raw.safetensors: single-label, but ml1.safetensors is multi-label" 1 \
+    $B/cnneval --scan -m ml1.safetensors -m raw.safetensors mllong.wav -o out-bad
+printf 'class\tthreshold\nlo\t0.5\nmid\t0.5\n' > thr-miss.tsv
+printf 'class\tthreshold\nlo\t0.5\nmid\t0.5\nhi\t0.5\nowl\t0.5\n' > thr-unk.tsv
+printf 'class\tthreshold\nlo\t0.5\nmid\t1.5\nhi\t0.5\n' > thr-num.tsv
+printf 'class\tthreshold\nlo\t0.5\nlo\t0.5\nhi\t0.5\n' > thr-dup.tsv
+printf 'class\tt\nlo\t0.5\n' > thr-col.tsv
+expect_error "--thresholds: a class missing" "thr-miss.tsv: no threshold for class 'hi'" 1 $B/cnneval --scan --thresholds thr-miss.tsv ml1.safetensors mllong.wav -o out-bad
+expect_error "--thresholds: an unknown class" "thr-unk.tsv:5: the model has no class 'owl'" 1 $B/cnneval --scan --thresholds thr-unk.tsv ml1.safetensors mllong.wav -o out-bad
+expect_error "--thresholds: a number out of range" "thr-num.tsv:3: threshold '1.5' of class 'mid' is not a number in \\[0, 1\\]" 1 $B/cnneval --scan --thresholds thr-num.tsv ml1.safetensors mllong.wav -o out-bad
+expect_error "--thresholds: a class twice" "thr-dup.tsv:3: class 'lo' given twice" 1 $B/cnneval --scan --thresholds thr-dup.tsv ml1.safetensors mllong.wav -o out-bad
+expect_error "--thresholds: no threshold column" "thr-col.tsv: needs the columns class and threshold" 1 $B/cnneval --scan --thresholds thr-col.tsv ml1.safetensors mllong.wav -o out-bad
+no_partial "no scan output after a bad --thresholds" out-bad/scores.tsv
+expect_error "--threshold and --thresholds" "--threshold and --thresholds: one or the other" 2 $B/cnneval --scan --threshold 0.4 --thresholds mlev/thr.tsv ml1.safetensors mllong.wav
+expect_error "--thresholds without --scan" "go with --scan" 2 $B/cnneval --thresholds mlev/thr.tsv ml1.safetensors ml-val.npy -o out-bad

@@ -305,7 +305,9 @@ bad "--classes with an unknown class" "--classes: model.safetensors has no class
 bad "--batch 0" "positive --top-k/--batch/--threads" 2 --batch 0 model.safetensors long.wav
 bad "no recording" "expected MODEL.safetensors and RECORDINGs" 2 model.safetensors
 expect_error "two outputs to stdout" "only one of --scores, --results and --dump-inputs can go to stdout" 2 $B/cnneval --scan -q model.safetensors long.wav --scores - --results -
-expect_error "a scan option without --scan" "go with --scan" 2 $B/cnneval --threshold 0.3 model.safetensors long.wav
+expect_error "a scan option without --scan" "go with --scan" 2 $B/cnneval --overlap 0.3 model.safetensors long.wav
+expect_error "--threshold without --scan, single-label model" "model.safetensors: --threshold goes with --scan or a multi-label model" 2 \
+    $B/cnneval --threshold 0.3 model.safetensors long.wav
 
 # ---- memory: flat from 10 to 60 minutes --------------------------------------------------------------------------
 sox -R -n -r 8000 -c 1 -b 16 m10.wav synth 600 whitenoise vol 0.03 2>/dev/null
