@@ -3,10 +3,13 @@
 #define _POSIX_C_SOURCE 200809L
 #include "core/error.h"
 #include "formats/outfile.h"
+#include "audio/audio.h"
 #include "split/split.h"
+#include "split/windows.h"
 
 #include <errno.h>
 #include <getopt.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +31,18 @@ static void usage(FILE *f) {
             "                          and train.tsv/val.tsv from the other folds by --ratios' train/val\n"
             "                          (its test part is ignored); stratified, groups whole, stable\n"
             "  -s, --seed N            seed of the order in which groups are placed (default 42)\n"
+            "      --windows SECONDS   annotated long recordings -> labelled windows of SECONDS: INPUT is a\n"
+            "                          TSV (recording, table [, group]) or a folder of recordings with their\n"
+            "                          Raven tables X.Table.1.selections.txt; lists are path start end\n"
+            "                          CLASS... group (0/1 per class), a recording never in two splits\n"
+            "      --step SECONDS      with --windows: start of one window to the next (default: the length)\n"
+            "      --overlap F         with --windows: windows overlap by F of their length (0 <= F < 1)\n"
+            "      --min-overlap S     a selection labels a window it overlaps by >= S seconds\n"
+            "      --min-fraction F    ... by >= F of the shorter of selection and window (default 0.5)\n"
+            "      --band LOW:HIGH     only selections whose band meets LOW..HIGH Hz\n"
+            "      --classes A,B,...   only these classes (other labels ignored)\n"
+            "      --background NAME   windows without a label get class NAME (else a row of zeros)\n"
+            "      --label-column COL  Raven's column holding the label (default Annotation)\n"
             "  -f, --fresh             ignore the splits an earlier run left in OUTDIR\n"
             "  -q, --quiet             no summary on stderr\n"
             "  -h, --help              this help\n"
@@ -93,18 +108,76 @@ fail:
     return EXIT_DATA;
 }
 
+static double header_duration(const char *path) {
+    AudioReader *r = audio_open_stream(path);
+    if (!r) return -1;
+    int64_t n = audio_reader_frames(r);
+    double sr = audio_reader_rate(r);
+    audio_close(r);
+    if (n < 0 || !(sr > 0)) {
+        err_set("%s: the header does not give the recording's length", path);
+        return -1;
+    }
+    return (double)n / sr;
+}
+
+static int parse_pos(const char *opt, const char *arg, double *v, double lo, int lo_open, double hi, int hi_open) {
+    char *end;
+    errno = 0;
+    double d = strtod(arg, &end);
+    if (!arg[0] || *end || errno || !isfinite(d) || (lo_open ? d <= lo : d < lo) || (hi_open ? d >= hi : d > hi)) {
+        diag_error("%s: '%s' is not a number in %c%g, %g%c", opt, arg, lo_open ? '(' : '[', lo, hi, hi_open ? ')' : ']');
+        return -1;
+    }
+    *v = d;
+    return 0;
+}
+
+/* "a,b,c" -> a list of names (the string is modified) */
+static int split_commas(char *text, char ***out, int *n) {
+    int k = 1;
+    for (char *p = text; *p; p++) k += *p == ',';
+    char **v = calloc((size_t)k, sizeof *v);
+    if (!v) return -1;
+    int i = 0;
+    for (char *p = text;;) {
+        char *c = strchr(p, ',');
+        if (c) *c = 0;
+        if (!*p) { free(v); return -1; }
+        v[i++] = p;
+        if (!c) break;
+        p = c + 1;
+    }
+    *out = v;
+    *n = i;
+    return 0;
+}
+
 int main(int argc, char **argv) {
     outfile_install_cleanup();
     diag_set_program("splitset");
     const char *ratios_text = "70/15/15", *group_pat = NULL, *match_pat = NULL, *test_list = NULL;
     uint64_t seed = 42;
     int fresh = 0, quiet = 0, folds = 0;
+    WinOptions wo;
+    memset(&wo, 0, sizeof wo);
+    wo.min_overlap = 0.5;
+    wo.min_overlap_frac = 1;
+    wo.duration = header_duration;
+    double overlap = -1, step = 0;
+    int min_given = 0, win_opts = 0;
+    char *classes_text = NULL;
     static const struct option longopts[] = {
         {"ratios", required_argument, NULL, 'r'},     {"group", required_argument, NULL, 'g'},
         {"test-match", required_argument, NULL, 'm'}, {"test-list", required_argument, NULL, 't'},
         {"seed", required_argument, NULL, 's'},       {"fresh", no_argument, NULL, 'f'},
         {"quiet", no_argument, NULL, 'q'},            {"help", no_argument, NULL, 'h'},
         {"folds", required_argument, NULL, 'k'},
+        {"windows", required_argument, NULL, 1000},   {"step", required_argument, NULL, 1001},
+        {"overlap", required_argument, NULL, 1002},   {"min-overlap", required_argument, NULL, 1003},
+        {"min-fraction", required_argument, NULL, 1004}, {"band", required_argument, NULL, 1005},
+        {"classes", required_argument, NULL, 1006},   {"background", required_argument, NULL, 1007},
+        {"label-column", required_argument, NULL, 1008},
         {NULL, 0, NULL, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "r:g:m:t:s:k:fqh", longopts, NULL)) != -1) {
@@ -136,6 +209,36 @@ int main(int argc, char **argv) {
             break;
         }
         case 'q': quiet = 1; break;
+        case 1000: if (parse_pos("--windows", optarg, &wo.length, 0, 1, 1e9, 0)) return EXIT_USAGE; break;
+        case 1001: win_opts = 1; if (parse_pos("--step", optarg, &step, 0, 1, 1e9, 0)) return EXIT_USAGE; break;
+        case 1002: win_opts = 1; if (parse_pos("--overlap", optarg, &overlap, 0, 0, 1, 1)) return EXIT_USAGE; break;
+        case 1003:
+            win_opts = 1, min_given++, wo.min_overlap_frac = 0;
+            if (parse_pos("--min-overlap", optarg, &wo.min_overlap, 0, 0, 1e9, 0)) return EXIT_USAGE;
+            break;
+        case 1004:
+            win_opts = 1, min_given++, wo.min_overlap_frac = 1;
+            if (parse_pos("--min-fraction", optarg, &wo.min_overlap, 0, 0, 1, 0)) return EXIT_USAGE;
+            break;
+        case 1005: {
+            win_opts = 1;
+            char *end, *end2;
+            errno = 0;
+            wo.band_lo = strtod(optarg, &end);
+            if (end == optarg || *end != ':' || (wo.band_hi = strtod(end + 1, &end2), end2 == end + 1) || *end2 || errno ||
+                !isfinite(wo.band_lo) || !isfinite(wo.band_hi) || wo.band_lo < 0 || wo.band_hi < wo.band_lo) {
+                diag_error("--band: '%s' is not LOW:HIGH in Hz (0 <= LOW <= HIGH)", optarg);
+                return EXIT_USAGE;
+            }
+            wo.band = 1;
+            break;
+        }
+        case 1006: win_opts = 1; classes_text = optarg; break;
+        case 1007:
+            win_opts = 1, wo.background = optarg;
+            if (!optarg[0]) { diag_error("--background: an empty class name"); return EXIT_USAGE; }
+            break;
+        case 1008: win_opts = 1, wo.label_col = optarg; break;
         case 'h': usage(stdout); return fflush(stdout) == 0 && !ferror(stdout) ? EXIT_OK : EXIT_DATA;
         default: return usage_error(NULL, NULL); /* getopt has said what was wrong */
         }
@@ -169,6 +272,29 @@ int main(int argc, char **argv) {
         diag_error("--ratios: '%s': with a fixed test set, train and val cannot both be zero", ratios_text);
         return EXIT_USAGE;
     }
+    if (win_opts && !(wo.length > 0)) {
+        diag_error("--step, --overlap, --min-overlap, --min-fraction, --band, --classes, --background and --label-column need --windows");
+        return EXIT_USAGE;
+    }
+    if (wo.length > 0) {
+        if (folds || test_list) {
+            diag_error("--windows does not go with %s", folds ? "--folds" : "--test-list");
+            return EXIT_USAGE;
+        }
+        if (step > 0 && overlap >= 0) {
+            diag_error("--step and --overlap do not go together");
+            return EXIT_USAGE;
+        }
+        if (min_given > 1) {
+            diag_error("--min-overlap and --min-fraction do not go together");
+            return EXIT_USAGE;
+        }
+        wo.step = step > 0 ? step : overlap >= 0 ? wo.length * (1 - overlap) : wo.length;
+        if (classes_text && split_commas(classes_text, &wo.keep, &wo.nkeep) < 0) {
+            diag_error("--classes: '%s' is not a comma-separated list of names", classes_text);
+            return EXIT_USAGE;
+        }
+    }
     regex_t group_re, match_re;
     if (group_pat && split_regex_compile(&group_re, group_pat, "--group") < 0) {
         diag_error("%s", err_msg());
@@ -185,6 +311,30 @@ int main(int argc, char **argv) {
     SplitStats st;
     memset(&s, 0, sizeof s);
     memset(&st, 0, sizeof st);
+    if (wo.length > 0) {
+        memcpy(wo.ratios, ratios, sizeof ratios);
+        wo.seed = seed;
+        wo.fresh = fresh;
+        wo.group_re = group_pat ? &group_re : NULL;
+        wo.group_pat = group_pat;
+        wo.test_re = match_pat ? &match_re : NULL;
+        WinStats ws;
+        if (windows_split(input, outdir, &wo, &ws) < 0) goto fail;
+        for (int k = 0; k < ws.nclasses; k++)
+            for (int sp = 0; sp < SPLIT_N; sp++)
+                if ((sp == SPLIT_TEST && match_pat ? 1 : ratios[sp] > 0) && ws.per_class[k * SPLIT_N + sp] == 0)
+                    diag_warn("class '%s' has no windows in %s", ws.classes[k], split_names[sp]);
+        if (ws.short_recordings)
+            diag_warn("%ld recording%s shorter than one window (no windows)", ws.short_recordings,
+                      ws.short_recordings == 1 ? "" : "s");
+        if (!quiet)
+            for (int sp = 0; sp < SPLIT_N; sp++)
+                fprintf(stderr, "%s: %s: %ld windows, %ld recording%s\n", diag_program(), split_names[sp], ws.windows[sp],
+                        ws.recordings[sp], ws.recordings[sp] == 1 ? "" : "s");
+        win_stats_free(&ws);
+        rc = EXIT_OK;
+        goto done;
+    }
     if (split_load(input, &s) < 0) goto fail;
     for (size_t i = 0; i < s.nskipped; i++)
         diag_warn("%s/%s: no audio files; class skipped", input, s.skipped[i]);
@@ -235,5 +385,6 @@ done:
     split_free(&s);
     if (group_pat) regfree(&group_re);
     if (match_pat) regfree(&match_re);
+    free(wo.keep);
     return rc;
 }

@@ -1,0 +1,111 @@
+# Annotated long recordings -> labelled windows (splitset --windows): a Raven selection table (two views
+# of one selection) and an Audacity label track over sox recordings; windows and labels against times
+# computed by hand, bad tables refused, background class, class subset, band, splits keep recordings whole.
+. "$(dirname "$0")/lib.sh"
+command -v sox >/dev/null || { skip "annotations: sox not installed"; exit 0; }
+mkdir "$W/d" && cd "$W/d"
+sox -n -r 16000 -c 1 n.wav synth 10 whitenoise vol 0.02 2>/dev/null
+sox -n -r 16000 -c 1 t.wav synth 1 sine 1000 pad 1 8 2>/dev/null
+sox -m n.wav t.wav rec1.wav 2>/dev/null                      # 10 s, a tone at 1-2 s
+sox -n -r 16000 -c 1 rec2.wav synth 8 whitenoise vol 0.02 2>/dev/null   # 8 s
+H=$'Selection\tView\tChannel\tBegin Time (s)\tEnd Time (s)\tLow Freq (Hz)\tHigh Freq (Hz)\tAnnotation\tNotes'
+printf '%s\n1\tWaveform 1\t1\t1.0\t2.0\t0\t8000\tbird\tx\n1\tSpectrogram 1\t1\t1.0\t2.0\t500\t1500\tbird\tx\n2\tSpectrogram 1\t1\t3.5\t4.25\t100\t900\tfrog\t\n3\tSpectrogram 1\t1\t6.2\t6.4\t3000\t4000\tbird\t\n' "$H" >rec1.Table.1.selections.txt
+printf '0.5\t1.5\tfrog\n4.0\t6.0\tbird\n\\\t2000\t3000\n4.5\t5.0\tfrog\n' >rec2.txt
+printf 'recording\ttable\nrec1.wav\trec1.Table.1.selections.txt\nrec2.wav\trec2.txt\n' >list.tsv
+
+# 2-s windows every second; a selection labels a window holding half of it (the default): by hand,
+# rec1: bird 1-2 -> [0,2) [1,3); frog 3.5-4.25 -> [2,4) [3,5); bird 6.2-6.4 -> [5,7) [6,8)
+# rec2: frog 0.5-1.5 -> [0,2) [1,3); bird 4-6 -> [3,5) [4,6) [5,7); frog 4.5-5 -> [3,5) [4,6)
+cat >want.tsv <<'T'
+path	start	end	bird	frog	group
+rec1.wav	0	2	1	0	rec1.wav
+rec1.wav	1	3	1	0	rec1.wav
+rec1.wav	2	4	0	1	rec1.wav
+rec1.wav	3	5	0	1	rec1.wav
+rec1.wav	4	6	0	0	rec1.wav
+rec1.wav	5	7	1	0	rec1.wav
+rec1.wav	6	8	1	0	rec1.wav
+rec1.wav	7	9	0	0	rec1.wav
+rec1.wav	8	10	0	0	rec1.wav
+rec2.wav	0	2	0	1	rec2.wav
+rec2.wav	1	3	0	1	rec2.wav
+rec2.wav	2	4	0	0	rec2.wav
+rec2.wav	3	5	1	1	rec2.wav
+rec2.wav	4	6	1	1	rec2.wav
+rec2.wav	5	7	1	0	rec2.wav
+rec2.wav	6	8	0	0	rec2.wav
+T
+printf 'index\tname\ttrain\tval\ttest\n0\tbird\t7\t0\t0\n1\tfrog\t6\t0\t0\n' >want-classes.tsv
+check "windows of a Raven table and an Audacity track" "$BIN/splitset" -q --windows 2 --step 1 -r 100/0/0 list.tsv out
+cmp -s out/train.tsv want.tsv && ok "windows and multi-label rows as computed by hand (views collapsed)" || notok "windows: $(diff want.tsv out/train.tsv | head -c 400)"
+cmp -s out/classes.tsv want-classes.tsv && ok "classes.tsv counts windows per class" || notok "classes.tsv: $(cat out/classes.tsv)"
+[ "$(wc -l <out/val.tsv)" = 1 ] && [ "$(wc -l <out/test.tsv)" = 1 ] && ok "empty splits: header only" || notok "val/test not empty"
+check "--overlap 0.5 = --step 1" "$BIN/splitset" -q --windows 2 --overlap 0.5 -r 100/0/0 list.tsv out-ov
+cmp -s out/train.tsv out-ov/train.tsv && ok "--overlap gives the same windows" || notok "--overlap differs"
+
+# background class, a band (2000-5000 Hz: rec1's first two selections drop out, rec2's unbanded frogs stay)
+check "--background and --band" "$BIN/splitset" -q --windows 2 --step 1 -r 100/0/0 --background noise --band 2000:5000 list.tsv outb
+want_b=$'path\tstart\tend\tbird\tfrog\tnoise\tgroup\nrec1.wav\t0\t2\t0\t0\t1\trec1.wav\nrec1.wav\t1\t3\t0\t0\t1\trec1.wav\nrec1.wav\t2\t4\t0\t0\t1\trec1.wav\nrec1.wav\t3\t5\t0\t0\t1\trec1.wav\nrec1.wav\t4\t6\t0\t0\t1\trec1.wav\nrec1.wav\t5\t7\t1\t0\t0\trec1.wav\nrec1.wav\t6\t8\t1\t0\t0\trec1.wav\nrec1.wav\t7\t9\t0\t0\t1\trec1.wav\nrec1.wav\t8\t10\t0\t0\t1\trec1.wav\nrec2.wav\t0\t2\t0\t1\t0\trec2.wav\nrec2.wav\t1\t3\t0\t1\t0\trec2.wav\nrec2.wav\t2\t4\t0\t0\t1\trec2.wav\nrec2.wav\t3\t5\t1\t1\t0\trec2.wav\nrec2.wav\t4\t6\t1\t1\t0\trec2.wav\nrec2.wav\t5\t7\t1\t0\t0\trec2.wav\nrec2.wav\t6\t8\t0\t0\t1\trec2.wav'
+[ "$(cat outb/train.tsv)" = "$want_b" ] && ok "background class and band as computed by hand" || notok "background/band: $(cat outb/train.tsv | head -c 600)"
+# a class subset, an overlap in seconds (>= 0.75 s: rec1's short bird at 6.2-6.4 labels nothing)
+check "--classes and --min-overlap" "$BIN/splitset" -q --windows 2 --step 1 -r 100/0/0 --classes bird --min-overlap 0.75 list.tsv outc
+got=$(awk -F'\t' 'NR > 1 && $4 == 1 { printf "%s@%s ", $1, $2 }' outc/train.tsv)
+[ "$(head -n 1 outc/train.tsv)" = $'path\tstart\tend\tbird\tgroup' ] && [ "$got" = "rec1.wav@0 rec1.wav@1 rec2.wav@3 rec2.wav@4 rec2.wav@5 " ] &&
+    ok "class subset and overlap in seconds" || notok "subset: $(head -n 1 outc/train.tsv) / $got"
+# Raven's naming convention in one folder
+mkdir -p folder && cp rec1.wav rec1.Table.1.selections.txt folder/
+check "a folder of recordings with their Raven tables" "$BIN/splitset" -q --windows 2 --step 1 -r 100/0/0 folder outf
+[ "$(cut -f 2- outf/train.tsv | sed 's|folder/||g')" = "$(head -n 10 want.tsv | cut -f 2- | sed 's|rec1.wav|rec1.wav|')" ] &&
+    ok "folder input: the same windows" || notok "folder: $(head -n 3 outf/train.tsv)"
+# the label column by name
+printf 'Begin Time (s)\tEnd Time (s)\tAnnotation\tSpecies\n1\t2\t\tx\n3\t5\t\tx\n' >sp.txt
+printf 'recording\ttable\nrec1.wav\tsp.txt\n' >sp.tsv
+check "--label-column" "$BIN/splitset" -q --windows 2 -r 100/0/0 --label-column Species --background none sp.tsv outs
+[ "$(head -n 1 outs/train.tsv)" = $'path\tstart\tend\tnone\tx\tgroup' ] && ok "labels from the named column" || notok "label column: $(head -n 1 outs/train.tsv)"
+
+# bad tables: one line naming the file and line, exit 1, nothing written
+bad() { # name, regex, table text
+    printf '%s' "$3" >bad.txt
+    printf 'recording\ttable\nrec1.wav\trec1.Table.1.selections.txt\nrec2.wav\tbad.txt\n' >bad.tsv
+    expect_error "$1 refused" "$2" 1 "$BIN/splitset" -q --windows 2 bad.tsv outbad
+    no_partial "$1: nothing written" outbad/train.tsv
+}
+bad "malformed row" "bad.txt: line 2: a label line has 2 fields" $'0.5\t1.5\tfrog\n1\t2\n'
+bad "time past the recording's end" "bad.txt: line 1: end 8.5 s past the recording's end \\(8 s\\)" $'7\t8.5\tfrog\n'
+bad "end before begin" "bad.txt: line 1: end 1 s before begin 2 s" $'2\t1\tfrog\n'
+bad "bad number" "bad.txt: line 1: bad time" $'x\t1\tfrog\n'
+bad "unknown label column" "bad.txt: line 1: no label column 'Annotation'" $'Begin Time (s)\tEnd Time (s)\tSpecies\n1\t2\tbird\n'
+bad "views that disagree" "bad.txt: line 3: selection 1 disagrees" "$H"$'\n1\tWaveform 1\t1\t1\t2\t0\t8000\tbird\t\n1\tSpectrogram 1\t1\t1\t2.5\t0\t8000\tbird\t\n'
+expect_error "a missing recording refused" "nope.wav" 1 "$BIN/splitset" -q --windows 2 <(printf 'recording\ttable\nnope.wav\trec2.txt\n') outm
+expect_error "a list without a table column refused" "columns 'recording' and 'table'" 1 "$BIN/splitset" -q --windows 2 <(printf 'path\tlabel\nrec1.wav\tx\n') outm
+expect_error "--background named like a label refused" "--background 'bird'" 1 "$BIN/splitset" -q --windows 2 --background bird list.tsv outm
+no_partial "nothing written" outm/train.tsv
+expect_error "--step without --windows" "need --windows" 2 "$BIN/splitset" --step 1 list.tsv outm
+expect_error "--step and --overlap" "do not go together" 2 "$BIN/splitset" --windows 2 --step 1 --overlap 0.5 list.tsv outm
+expect_error "--band malformed" "--band" 2 "$BIN/splitset" --windows 2 --band 5000:100 list.tsv outm
+expect_error "--windows 0" "--windows" 2 "$BIN/splitset" --windows 0 list.tsv outm
+
+# splits keep recordings whole: 12 recordings with their tables, default ratios
+printf 'recording\ttable\n' >many.tsv
+for i in $(seq 1 12); do
+    if [ $((i % 2)) = 1 ]; then cp rec1.wav r$i.wav; cp rec1.Table.1.selections.txt r$i.txt; else cp rec2.wav r$i.wav; cp rec2.txt r$i.txt; fi
+    printf 'r%d.wav\tr%d.txt\n' $i $i >>many.tsv
+done
+check "12 recordings split" "$BIN/splitset" -q --windows 2 --step 1 --background noise many.tsv outm12
+n=$(for s in train val test; do tail -n +2 outm12/$s.tsv | cut -f 1 | sort -u | sed "s/^/$s /"; done | cut -d' ' -f 2 | sort | uniq -d | wc -l)
+tot=$(cat outm12/train.tsv outm12/val.tsv outm12/test.tsv | grep -vc '^path')
+[ "$n" = 0 ] && [ "$tot" = $((6 * 9 + 6 * 7)) ] && ok "every recording in one split, every window once" || notok "split: $n recordings in two splits, $tot windows"
+for s in train val test; do [ "$(wc -l <outm12/$s.tsv)" -gt 1 ] || notok "$s empty"; done
+check "same again" "$BIN/splitset" -q --windows 2 --step 1 --background noise --fresh many.tsv outm12b
+same=1; for f in train val test classes; do cmp -s outm12/$f.tsv outm12b/$f.tsv || same=0; done
+[ $same = 1 ] && ok "deterministic" || notok "two runs differ"
+# stable: a recording added keeps the others where they were
+printf 'r13.wav\tr13.txt\n' >>many.tsv; cp rec2.wav r13.wav; cp rec2.txt r13.txt
+cp -r outm12 outm13
+check "a recording added" "$BIN/splitset" -q --windows 2 --step 1 --background noise many.tsv outm13
+moved=0; for s in train val test; do for r in $(tail -n +2 outm12/$s.tsv | cut -f 1 | sort -u); do grep -q "^$r	" outm13/$s.tsv || moved=1; done; done
+[ $moved = 0 ] && ok "earlier recordings stay in their splits" || notok "a recording moved"
+# groups by a rule on the file name: r1..r9 vs r10..r13 by the first digit
+check "--group" "$BIN/splitset" -q --windows 2 --background noise -g '^r([0-9])' --fresh many.tsv outg
+[ "$(tail -q -n +2 outg/*.tsv | grep -v '^[0-9]' | awk -F'\t' '{print $NF}' | sort -u | tr '\n' ' ')" = "1 2 3 4 5 6 7 8 9 " ] &&
+    ok "group column from --group" || notok "groups: $(tail -q -n +2 outg/train.tsv | awk -F'\t' '{print $NF}' | sort -u | tr '\n' ' ')"
