@@ -140,6 +140,7 @@ bench: build bench-deps
 	 PY=$(abspath $(VENV))/bin/python PYPI_PY=$(abspath .venv-pypi)/bin/python BIN=$(abspath $(BUILD)/bin) bench/mel/run.sh && \
 	 PY=$(abspath $(VENV))/bin/python PYPI_PY=$(abspath .venv-pypi)/bin/python BIN=$(abspath $(BUILD)/bin) bench/train/run.sh && \
 	 PY=$(abspath $(VENV))/bin/python PYPI_PY=$(abspath .venv-pypi)/bin/python BUILD=$(BUILD) bench/transfer/run.sh && \
+	 PY=$(abspath $(VENV))/bin/python BUILD=$(BUILD) bench/gemm/run.sh && \
 	 BIN=$(abspath $(BUILD)/bin) bench/scan/run.sh
 
 install: build

@@ -5,6 +5,7 @@
 #include <cblas.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -252,8 +253,18 @@ static int packed_gemm(GemmTrans ta, GemmTrans tb, int M, int N, int K, const fl
 
 #endif /* HAVE_AVX512_KERNEL */
 
+/* AUDIOCNN_GEMM_LOG=FILE: each call's shape appended to FILE, for bench/gemm (see gemm.h). */
+static FILE *gemm_log;
+static pthread_once_t gemm_log_once = PTHREAD_ONCE_INIT;
+static void gemm_log_open(void) {
+    const char *p = getenv("AUDIOCNN_GEMM_LOG");
+    if (p && *p) gemm_log = fopen(p, "a");
+}
+
 void gemm_f32(GemmTrans ta, GemmTrans tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
               float beta, float *C, int ldc) {
+    pthread_once(&gemm_log_once, gemm_log_open);
+    if (gemm_log) fprintf(gemm_log, "%c%c %d %d %d %d\n", ta ? 'T' : 'N', tb ? 'T' : 'N', M, N, K, beta != 0.0f);
     if (M <= 0 || N <= 0) return;
     if (K <= 0) {
         for (int i = 0; i < M; i++) {

@@ -13,7 +13,10 @@
  * deterministic: each C element is summed over k in ascending order in blocks of 256, the same for
  * any thread count, tile or call order. The two kernels round differently (last bits). beta == 0
  * never reads C (NaN in C is overwritten), as in BLAS. Thread-safe: packing buffers are per thread
- * (freed when the thread exits). */
+ * (freed when the thread exits).
+ * For benchmarks: with AUDIOCNN_GEMM_LOG=FILE in the environment, every call appends one line
+ * "TRANS M N K BETA" to FILE (TRANS: NN, NT, TN or TT; BETA: 0 or 1 for beta != 0); bench/gemm replays
+ * the engine's real shapes from it. */
 #ifndef AUDIOCNN_NN_GEMM_H
 #define AUDIOCNN_NN_GEMM_H
 
