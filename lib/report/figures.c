@@ -135,6 +135,12 @@ int fig_example(Canvas *cv, const char *title, const float *wave, long n, double
 
 int fig_curves(Canvas *cv, const char *title, int n, const double *epoch, const double *train_loss,
                const double *val_loss, const double *train_acc, const double *val_acc, int best_epoch) {
+    return fig_curves_metric(cv, title, "accuracy", n, epoch, train_loss, val_loss, train_acc, val_acc, best_epoch);
+}
+
+int fig_curves_metric(Canvas *cv, const char *title, const char *metric, int n, const double *epoch,
+                      const double *train_loss, const double *val_loss, const double *train_acc, const double *val_acc,
+                      int best_epoch) {
     if (canvas_init(cv, 960, 310) < 0) return -1;
     cairo_t *cr = cv->cr;
     char t[300];
@@ -146,9 +152,9 @@ int fig_curves(Canvas *cv, const char *title, int n, const double *epoch, const 
     char best[64];
     if (best_epoch > 0) { snprintf(best, sizeof best, "best epoch %d", best_epoch); li[2].name = best; }
     for (int panel = 0; panel < 2; panel++) {
-        snprintf(t, sizeof t, "%s: %s", title, panel ? "accuracy" : "loss");
+        snprintf(t, sizeof t, "%s: %s", title, panel ? metric : "loss");
         Axis xa = {.lo = 1, .hi = e1, .label = "epoch", .integer = 1};
-        Axis ya = panel ? (Axis){.lo = 0, .hi = 1, .label = "accuracy", .nice = 1, .pad = 0.03}
+        Axis ya = panel ? (Axis){.lo = 0, .hi = 1, .label = metric, .nice = 1, .pad = 0.03}
                         : (Axis){.lo = 0, .hi = lmax, .label = "loss", .nice = 1, .pad = 0.03};
         Plot p;
         plot_axes(&p, cr, panel * 480, 0, 480, cv->h, t, &xa, &ya);

@@ -35,6 +35,11 @@ int fig_example(Canvas *cv, const char *title, const float *wave, long n, double
  * values are skipped), the best epoch marked with a dashed vertical line (best_epoch <= 0: none). */
 int fig_curves(Canvas *cv, const char *title, int n, const double *epoch, const double *train_loss,
                const double *val_loss, const double *train_acc, const double *val_acc, int best_epoch);
+/* The same with the right panel's metric named (fig_curves: "accuracy"; multi-label histories:
+ * "macro AP", their train_map/val_map), on [0, 1] too. */
+int fig_curves_metric(Canvas *cv, const char *title, const char *metric, int n, const double *epoch,
+                      const double *train_loss, const double *val_loss, const double *train_m, const double *val_m,
+                      int best_epoch);
 
 /* A confusion matrix (k x k counts, rows true class), cells shaded by the fraction of their row and
  * labelled with the count. */

@@ -510,7 +510,7 @@ typedef struct Model {
     long long params;
     /* history */
     Tsv hist;
-    int nh;
+    int nh, hist_ml; /* hist_ml: train_map/val_map (macro AP) in ta/va, not accuracy */
     double *ep, *tl, *ta, *vl, *va, *lr, *sec;
     double seconds;
     /* evaluation */
@@ -527,6 +527,10 @@ typedef struct Model {
     double acc, loss, topk;
     int topk_k;
     double macro[3], weighted[3];
+    /* a multi-label evaluation (predictions key, true, predicted, p_CLASS...; metrics from metrics.json) */
+    int ml_eval, ml_metrics;     /* ml_metrics: metrics.json was there */
+    double *ap, *auc, *bthr, *bf1, ml_thr;
+    double ml_avg[2][3];         /* macro, micro: average precision, ROC-AUC, F1 */
 } Model;
 
 static void model_free(Model *m) {
@@ -536,6 +540,7 @@ static void model_free(Model *m) {
     tsv_free(&m->pred);
     free(m->classes); free(m->truth); free(m->guess); free(m->conf); free(m->cm);
     free(m->prec); free(m->rec); free(m->f1); free(m->support);
+    free(m->ap); free(m->auc); free(m->bthr); free(m->bf1);
     memset(m, 0, sizeof *m);
 }
 
@@ -589,7 +594,11 @@ static int load_history(Model *m) {
     int rc = tsv_read(p, &m->hist);
     free(p);
     if (rc < 0) return -1;
-    static const char *const cols[7] = {"epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds"};
+    static const char *const slcols[7] = {"epoch", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds"};
+    static const char *const mlcols[7] = {"epoch", "train_loss", "train_map", "val_loss", "val_map", "lr", "seconds"};
+    /* a multi-label history (cnntrain --multilabel) has macro average precision where accuracy was */
+    m->hist_ml = tsv_col(&m->hist, "train_acc") < 0 && tsv_col(&m->hist, "train_map") >= 0;
+    const char *const *cols = m->hist_ml ? mlcols : slcols;
     int ci[7];
     for (int j = 0; j < 7; j++)
         if ((ci[j] = tsv_col(&m->hist, cols[j])) < 0) { err_set("%s: no %s column", m->hist.name, cols[j]); return -1; }
@@ -612,6 +621,88 @@ static int load_history(Model *m) {
     return 0;
 }
 
+/* A multi-label model's evaluation: predictions.tsv (key, true, predicted, p_CLASS...: class sets and
+ * one probability per class) and, when there, metrics.json (multi_metrics_write_json's object with
+ * cnneval's loss), checked against the predictions' classes and count. */
+static int load_eval_ml(Model *m) {
+    Tsv *t = &m->pred;
+    int k = m->k = t->ncols - 3;
+    size_t n = t->nrows;
+    m->ml_eval = 1;
+    m->acc = m->loss = m->topk = NAN;
+    for (int j = 0; j < 3; j++) m->macro[j] = m->weighted[j] = NAN;
+    m->classes = xcalloc((size_t)k, sizeof *m->classes);
+    m->prec = xcalloc((size_t)k, sizeof *m->prec);
+    m->rec = xcalloc((size_t)k, sizeof *m->rec);
+    m->f1 = xcalloc((size_t)k, sizeof *m->f1);
+    m->support = xcalloc((size_t)k, sizeof *m->support);
+    m->ap = xcalloc((size_t)k, sizeof *m->ap);
+    m->auc = xcalloc((size_t)k, sizeof *m->auc);
+    m->bthr = xcalloc((size_t)k, sizeof *m->bthr);
+    m->bf1 = xcalloc((size_t)k, sizeof *m->bf1);
+    if (!m->classes || !m->prec || !m->rec || !m->f1 || !m->support || !m->ap || !m->auc || !m->bthr || !m->bf1) return -1;
+    for (int c = 0; c < k; c++) {
+        if (strncmp(t->header[3 + c], "p_", 2) != 0) { err_set("%s: column '%s' is not p_CLASS", t->name, t->header[3 + c]); return -1; }
+        m->classes[c] = t->header[3 + c] + 2;
+    }
+    for (size_t i = 0; i < n; i++)
+        for (int c = 0; c < k; c++) {
+            double v;
+            if (!parse_double(t->rows[i][3 + c], &v) || !(v >= 0 && v <= 1)) {
+                err_set("%s: line %zu: %s '%s' is not a probability", t->name, t->lineno[i], t->header[3 + c], t->rows[i][3 + c]);
+                return -1;
+            }
+        }
+    char *p = join(m->spec->eval, "metrics.json");
+    if (!p) return -1;
+    int rc = 0;
+    if (exists(p)) {
+        JsonValue j;
+        if (json_read_file(p, &j) < 0) { free(p); return -1; }
+        const JsonValue *pc = json_get(&j, "per_class");
+        double samples = json_get_number(&j, "samples");
+        m->loss = json_get_number(&j, "loss");
+        m->ml_thr = json_get_number(&j, "threshold");
+        if (!pc || pc->type != JV_ARRAY || (int)pc->n != k || !isfinite(samples) || !isfinite(m->ml_thr)) {
+            err_set("%s: not cnneval's multi-label metrics (samples, threshold, per_class of %d classes)", p, k);
+            rc = -1;
+        } else if ((size_t)samples != n) {
+            err_set("%s: does not match %s (%g samples; the predictions have %zu)", p, t->name, samples, n);
+            rc = -1;
+        }
+        for (int c = 0; rc == 0 && c < k; c++) {
+            const JsonValue *o = &pc->items[c], *name = json_get(o, "name");
+            if (!name || name->type != JV_STRING || strcmp(name->string, m->classes[c])) {
+                err_set("%s: per_class[%d] is not class '%s' of %s", p, c, m->classes[c], t->name);
+                rc = -1;
+                break;
+            }
+            double sup = json_get_number(o, "support");
+            m->support[c] = isfinite(sup) ? (long)sup : 0;
+            m->ap[c] = json_get_number(o, "average_precision");
+            m->auc[c] = json_get_number(o, "roc_auc");
+            m->prec[c] = json_get_number(o, "precision");
+            m->rec[c] = json_get_number(o, "recall");
+            m->f1[c] = json_get_number(o, "f1");
+            m->bthr[c] = json_get_number(o, "best_threshold");
+            m->bf1[c] = json_get_number(o, "best_f1");
+        }
+        static const char *const avg[2] = {"macro_avg", "micro_avg"}, *const keys[3] = {"average_precision", "roc_auc", "f1"};
+        for (int a = 0; a < 2; a++)
+            for (int q = 0; q < 3; q++) m->ml_avg[a][q] = json_get_number(json_get(&j, avg[a]), keys[q]);
+        json_value_free(&j);
+        m->ml_metrics = rc == 0;
+        if (rc == 0) { /* the comparison table's macro precision, recall and F1 */
+            m->macro[0] = m->macro[1] = 0;
+            for (int c = 0; c < k; c++) m->macro[0] += m->prec[c] / k, m->macro[1] += m->rec[c] / k;
+            m->macro[2] = m->ml_avg[0][2];
+        }
+    }
+    free(p);
+    if (rc == 0) m->has_eval = 1;
+    return rc;
+}
+
 static int load_eval(Model *m) {
     char *p = join(m->spec->eval, "predictions.tsv");
     if (!p) return -1;
@@ -619,6 +710,9 @@ static int load_eval(Model *m) {
     free(p);
     if (rc < 0) return -1;
     Tsv *t = &m->pred;
+    if (t->ncols >= 4 && !strcmp(t->header[0], "key") && !strcmp(t->header[1], "true") && !strcmp(t->header[2], "predicted") &&
+        !strncmp(t->header[3], "p_", 2))
+        return load_eval_ml(m);
     if (t->ncols < 5 || strcmp(t->header[0], "key") || strcmp(t->header[1], "true") || strcmp(t->header[2], "predicted") ||
         strcmp(t->header[3], "confidence")) {
         err_set("%s: not cnneval's predictions (header key, true, predicted, confidence, p_CLASS...)", t->name);
@@ -905,14 +999,20 @@ static int curves_section(Ctx *x, Model *ms, int n) {
     for (int i = 0; i < n; i++) any |= ms[i].nh > 0;
     if (!any) return 0;
     section(x, "curves", "Learning curves");
-    html_raw(&x->body, "<p>Loss and accuracy per epoch on the training batches (augmented, training mode) and on the "
-                       "validation split; the dashed line marks the epoch kept in the checkpoint.</p>\n");
+    int ml = 0;
+    for (int i = 0; i < n; i++) ml |= ms[i].nh > 0 && ms[i].hist_ml;
+    html_printf(&x->body, "<p>Loss and accuracy per epoch on the training batches (augmented, training mode) and on the "
+                          "validation split; the dashed line marks the epoch kept in the checkpoint.%s</p>\n",
+                ml ? " Multi-label models (cnntrain --multilabel) show their binary cross-entropy and, instead of "
+                     "accuracy, the macro average precision (train_map, val_map)." : "");
     for (int i = 0; i < n; i++) {
         Model *m = &ms[i];
         if (!m->nh) continue;
         Canvas im;
         char file[160], alt[300];
-        if (fig_curves(&im, m->spec->name, m->nh, m->ep, m->tl, m->vl, m->ta, m->va, m->best_epoch) < 0) return -1;
+        if (fig_curves_metric(&im, m->spec->name, m->hist_ml ? "macro AP" : "accuracy", m->nh, m->ep, m->tl, m->vl, m->ta,
+                              m->va, m->best_epoch) < 0)
+            return -1;
         snprintf(file, sizeof file, "%s-curves.png", m->file);
         snprintf(alt, sizeof alt, "Learning curves of %s", m->spec->name);
         if (add_figure(x, &im, file, alt, alt, NULL, 0) < 0) return -1;
@@ -979,12 +1079,56 @@ static int gallery(Ctx *x, const Model *m, const TestData *d, const int *idx, in
     return 0;
 }
 
+/* A multi-label evaluation: the per-class table of its metrics.json (no confusion matrix: a sample is
+ * not simply right or wrong). */
+static void eval_section_ml(Ctx *x, const Model *m) {
+    Html *h = &x->body;
+    html_raw(h, "<p>cnneval's output in <code>");
+    html_text(h, m->spec->eval);
+    html_printf(h, "</code>: a multi-label model (one sigmoid per class), %zu samples", m->pred.nrows);
+    if (!m->ml_metrics) {
+        html_raw(h, "; no metrics.json (unlabelled data).</p>\n</section>\n");
+        return;
+    }
+    html_printf(h, ", mean binary cross-entropy %.4f. Per class: average precision and ROC-AUC (scikit-learn's), precision, "
+                   "recall and F1 at the threshold %g, and the threshold of the best F1 on this data (cnneval "
+                   "--thresholds-out).</p>\n", m->loss, m->ml_thr);
+    html_raw(h, "<div class=\"wide\"><table class=\"num\"><thead><tr><th>class</th><th>positives</th><th>average precision</th>"
+                "<th>ROC-AUC</th><th>precision</th><th>recall</th><th>F1</th><th>best threshold</th><th>best F1</th></tr>"
+                "</thead><tbody>\n");
+    for (int c = 0; c < m->k; c++) {
+        html_raw(h, "<tr>");
+        td(h, m->classes[c]);
+        tdi(h, m->support[c]);
+        tdn(h, "%.4f", m->ap[c]); tdn(h, "%.4f", m->auc[c]);
+        tdn(h, "%.4f", m->prec[c]); tdn(h, "%.4f", m->rec[c]); tdn(h, "%.4f", m->f1[c]);
+        tdn(h, "%.4f", m->bthr[c]); tdn(h, "%.4f", m->bf1[c]);
+        html_raw(h, "</tr>\n");
+    }
+    static const char *const AVG[2] = {"macro average", "micro average"};
+    for (int a = 0; a < 2; a++) {
+        html_raw(h, "<tr>");
+        td(h, AVG[a]);
+        tdn(h, "%f", NAN);
+        tdn(h, "%.4f", m->ml_avg[a][0]); tdn(h, "%.4f", m->ml_avg[a][1]);
+        tdn(h, "%f", NAN); tdn(h, "%f", NAN);
+        tdn(h, "%.4f", m->ml_avg[a][2]);
+        tdn(h, "%f", NAN); tdn(h, "%f", NAN);
+        html_raw(h, "</tr>\n");
+    }
+    html_raw(h, "</tbody></table></div>\n</section>\n");
+}
+
 static int eval_section(Ctx *x, Model *m, int mi, const TestData *d) {
     Html *h = &x->body;
     char id[32], title[300], file[200];
     snprintf(id, sizeof id, "model-%d", mi + 1);
     snprintf(title, sizeof title, "Evaluation: %s", m->spec->name);
     section(x, id, title);
+    if (m->ml_eval) {
+        eval_section_ml(x, m);
+        return 0;
+    }
     html_raw(h, "<p>cnneval's output in <code>");
     html_text(h, m->spec->eval);
     html_printf(h, "</code>: %zu samples, %d with a known class, %d right", m->pred.nrows, m->nlab, m->nright);

@@ -282,6 +282,60 @@ else
     notok "make cv / make tune for the report: $(tail -3 cv.log)"
 fi
 
+# ---- a multi-label model: its history's train_map/val_map as the macro-AP panel, its per-class AP/AUC table --------
+# targets (N, 3) uint8 from the tone labels: the sample's class, and for every third sample also the next class
+if [ -x "${PY:-}" ] && "$PY" -c 'import numpy' 2>/dev/null; then
+    mlmk() {
+        for s in train val test; do
+            "$PY" -c 'import numpy as np, sys
+y = np.load(sys.argv[1]); t = np.zeros((len(y), 3), np.uint8); t[np.arange(len(y)), y] = 1
+t[::3, :] |= np.eye(3, dtype=np.uint8)[(y[::3] + 1) % 3]; np.save(sys.argv[2], t)' $s-labels.npy ml$s-labels.npy || return 1
+            cp $s.npy ml$s.npy || return 1
+        done
+        $B/cnntrain -q --multilabel --threads 1 --epochs 3 --batch 8 --train mltrain.npy --val mlval.npy --classes split/classes.tsv \
+            --history ml.history -o ml.safetensors || return 1
+        $B/cnneval -q ml.safetensors mltest.npy -o ev-ml
+    }
+    if mlmk 2>ml.err; then
+        $B/mkreport -m base=base.safetensors,base.history,ev-base -m ml=ml.safetensors,ml.history,ev-ml -o rml/report.html 2>rml.err; rc=$?
+        [ $rc = 0 ] && [ -s rml/figures/ml-curves.png ] && [ ! -e rml/figures/ml-confusion.png ] && [ -s rml/figures/base-confusion.png ] \
+            && grep -q 'instead of accuracy, the macro average precision (train_map, val_map)' rml/report.html \
+            && ok "mkreport, multi-label model: learning curves from train_map/val_map, no confusion matrix for it" \
+            || notok "mkreport multi-label: rc=$rc $(head -c 300 rml.err)"
+        why=$("$PY" - rml/report.html ev-ml/metrics.json <<'EOF' 2>&1
+import json, re, sys
+page, m = open(sys.argv[1]).read(), json.load(open(sys.argv[2]))
+sec = re.search(r'<section id="model-2".*?</section>', page, re.S).group(0)
+rows = [[re.sub(r"<[^>]+>", "", c) for c in re.findall(r"<td[^>]*>(.*?)</td>", r)] for r in re.findall(r"<tr>(.*?)</tr>", sec, re.S)]
+rows = [r for r in rows if r]
+f = lambda v: "&ndash;" if v is None else "%.4f" % v
+for r, pc in zip(rows, m["per_class"]):
+    want = [pc["name"], str(pc["support"])] + [f(pc[k]) for k in ("average_precision", "roc_auc", "precision", "recall", "f1", "best_threshold", "best_f1")]
+    assert r == want, (r, want)
+for r, a in zip(rows[3:], ("macro_avg", "micro_avg")):
+    assert [r[2], r[3], r[6]] == [f(m[a][k]) for k in ("average_precision", "roc_auc", "f1")], (r, m[a])
+assert len(rows) == 5, rows
+assert "%.4f" % m["loss"] in sec
+print("ok")
+EOF
+)
+        [ "$why" = ok ] && ok "mkreport, multi-label evaluation: per-class AP, ROC-AUC, P/R/F1, best threshold and F1, macro/micro rows = metrics.json" \
+            || notok "mkreport multi-label table: $(echo "$why" | tail -2)"
+        res=$(page_check rml/report.html rml/figures)
+        [[ $res == figures* ]] && ok "mkreport, multi-label: every figure inlined and valid ($res)" || notok "mkreport multi-label page: $res"
+        $B/mkreport -m base=base.safetensors,base.history,ev-base -m ml=ml.safetensors,ml.history,ev-ml -o rml2/report.html 2>/dev/null \
+            && cmp -s rml/report.html rml2/report.html && ok "mkreport, multi-label: same bytes twice" || notok "mkreport multi-label: bytes differ"
+        sed 's/"samples": [0-9]*/"samples": 1/' ev-ml/metrics.json > ev-ml/m.tmp && mkdir -p ev-mlbad && cp ev-ml/predictions.tsv ev-mlbad/ \
+            && mv ev-ml/m.tmp ev-mlbad/metrics.json
+        expect_error "mkreport: a multi-label metrics.json of another evaluation" "ev-mlbad/metrics.json: does not match .*predictions.tsv \\(1 samples" 1 \
+            $B/mkreport -m ml=ml.safetensors,ml.history,ev-mlbad -o rmlbad/report.html
+    else
+        notok "making the multi-label model: $(head -c 300 ml.err)"
+    fi
+else
+    skip "mkreport, multi-label: no Python with NumPy to write the targets"
+fi
+
 # ---- errors: one line naming the file, exit 1 or 2, nothing written --------------------------------------------------
 bad() { # NAME REGEX RC ARGS...
     local name=$1 re=$2 want=$3; shift 3
