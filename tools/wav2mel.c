@@ -13,6 +13,7 @@
 #include "formats/tsv.h"
 
 #include <errno.h>
+#include <math.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -113,6 +114,9 @@ typedef struct {
     const char *path, *label, *group;
     long long index;
     char *key; /* output name stem */
+    int has_range;     /* a windows list (splitset --windows): cut [start, end) out of the recording */
+    double start, end;
+    char *extra;       /* the list's other columns (the classes), tab-joined, carried into the manifest */
 } Input;
 
 typedef struct {
@@ -128,6 +132,7 @@ typedef struct {
     int keep_going, failed;
     StrList written; /* files written in -o mode, for rollback */
     FILE *man;      /* manifest rows collected here, copied into place at the end */
+    char *extra_names; /* the extra columns' names, tab-joined (NULL: none) */
     int64_t arrays;
     Progress *progress;
 } Run;
@@ -145,9 +150,53 @@ static int work(void *ctx, int64_t b) {
     Run *r = ctx;
     int64_t first = b * BATCH, k = batch_len(r, b);
     const char *paths[BATCH];
-    for (int64_t i = 0; i < k; i++) paths[i] = r->in[first + i].path;
-    frontend_run_batch(&r->fe, paths, (int)k, r->res + first, r->rcs + first, r->errs + first);
+    int ranged = 0;
+    for (int64_t i = 0; i < k; i++) {
+        paths[i] = r->in[first + i].path;
+        ranged |= r->in[first + i].has_range;
+    }
+    if (!ranged) {
+        frontend_run_batch(&r->fe, paths, (int)k, r->res + first, r->rcs + first, r->errs + first);
+    } else {
+        for (int64_t i = first; i < first + k; i++) {
+            const Input *x = &r->in[i];
+            r->rcs[i] = x->has_range ? frontend_run_range(&r->fe, x->path, x->start, x->end, &r->res[i])
+                                     : frontend_run(&r->fe, x->path, &r->res[i]);
+            r->errs[i] = r->rcs[i] < 0 ? strdup(err_msg()) : NULL;
+        }
+    }
     progress_add(r->progress, k);
+    return 0;
+}
+
+/* A manifest row, then the list's extra columns (a windows list's classes) when there are any. */
+static int write_row(FILE *man, const ManifestRow *row, const char *extra) {
+    if (!extra) return manifest_write_row(man, row);
+    char *text = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&text, &len);
+    if (!m) { err_set("out of memory"); return -1; }
+    int rc = manifest_write_row(m, row);
+    if (fclose(m) != 0) rc = -1;
+    if (rc == 0 && len > 0) {
+        fwrite(text, 1, len - 1, man); /* without its newline */
+        fprintf(man, "\t%s\n", extra);
+    }
+    free(text);
+    return rc;
+}
+
+static int write_header(FILE *man, const char *extra_names) {
+    char *text = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&text, &len);
+    if (!m) { err_set("out of memory"); return -1; }
+    manifest_write_header(m);
+    if (fclose(m) != 0 || len == 0) { free(text); err_set("out of memory"); return -1; }
+    fwrite(text, 1, len - 1, man);
+    if (extra_names) fprintf(man, "\t%s", extra_names);
+    fputc('\n', man);
+    free(text);
     return 0;
 }
 
@@ -183,7 +232,7 @@ static int emit_one(Run *r, int64_t i, int rc) {
         ManifestRow row = {.key = key, .npy = npy, .source = in->path, .label = in->label, .group = in->group,
                            .index = in->index, .start = c->v[k].start, .end = c->v[k].end, .ndim = t->ndim};
         memcpy(row.shape, t->shape, sizeof row.shape);
-        if (r->man && manifest_write_row(r->man, &row) < 0) {
+        if (r->man && write_row(r->man, &row, in->extra) < 0) {
             err_prefix(in->path);
             return -1;
         }
@@ -215,7 +264,18 @@ static int ends_with(const char *s, const char *suf) {
 }
 
 /* --list: plain lines of paths, or a TSV with a header holding a 'path' column. */
-static int read_list(const char *file, Tsv *t, Input **in, int64_t *n) {
+static const char *const KNOWN_COLS[] = {"path", "label", "index", "group", "start", "end"};
+static const char *const MANIFEST_COLS[] = {"key", "npy", "source", "shape"};
+
+/* A number of seconds >= 0 filling the field. */
+static int parse_seconds(const char *s, double *v) {
+    char *e;
+    errno = 0;
+    *v = strtod(s, &e);
+    return !*s || *e || errno || !isfinite(*v) || *v < 0 ? -1 : 0;
+}
+
+static int read_list(const char *file, Tsv *t, Input **in, int64_t *n, char **extra_names) {
     size_t len;
     char *text = read_whole_file(file, &len);
     if (!text) return -1;
@@ -241,8 +301,39 @@ static int read_list(const char *file, Tsv *t, Input **in, int64_t *n) {
         err_set("%s: a TSV list needs a 'path' column", name);
         return -1;
     }
+    int cs = tsv_col(t, "start"), ce = tsv_col(t, "end");
+    if ((cs < 0) != (ce < 0)) {
+        err_set("%s: a windows list needs both 'start' and 'end' columns", name);
+        return -1;
+    }
+    /* a windows list: the other columns (its classes) travel into the manifest */
+    int *extra = calloc((size_t)t->ncols + 1, sizeof *extra), nextra = 0;
+    if (!extra) { err_set("out of memory"); return -1; }
+    if (cs >= 0)
+        for (int j = 0; j < t->ncols; j++) {
+            int known = 0;
+            for (size_t k = 0; k < sizeof KNOWN_COLS / sizeof *KNOWN_COLS; k++) known |= strcmp(t->header[j], KNOWN_COLS[k]) == 0;
+            if (known) continue;
+            for (size_t k = 0; k < sizeof MANIFEST_COLS / sizeof *MANIFEST_COLS; k++)
+                if (strcmp(t->header[j], MANIFEST_COLS[k]) == 0) {
+                    err_set("%s: column '%s' would clash with the manifest's own", name, t->header[j]);
+                    free(extra);
+                    return -1;
+                }
+            extra[nextra++] = j;
+        }
+    if (nextra) {
+        size_t sz = 1;
+        for (int k = 0; k < nextra; k++) sz += strlen(t->header[extra[k]]) + 1;
+        char *names = *extra_names = calloc(sz, 1);
+        if (!names) { free(extra); err_set("out of memory"); return -1; }
+        for (int k = 0; k < nextra; k++) {
+            if (k) strcat(names, "\t");
+            strcat(names, t->header[extra[k]]);
+        }
+    }
     Input *v = realloc(*in, sizeof(Input) * (size_t)(*n + (int64_t)t->nrows));
-    if (!v) { err_set("out of memory"); return -1; }
+    if (!v) { free(extra); err_set("out of memory"); return -1; }
     *in = v;
     for (size_t i = 0; i < t->nrows; i++) {
         Input *x = &v[(*n)++];
@@ -251,7 +342,25 @@ static int read_list(const char *file, Tsv *t, Input **in, int64_t *n) {
         x->label = cl >= 0 ? t->rows[i][cl] : "";
         x->group = cg >= 0 ? t->rows[i][cg] : "";
         x->index = ci >= 0 ? strtoll(t->rows[i][ci], NULL, 10) : -1;
+        if (cs >= 0) {
+            x->has_range = 1;
+            if (parse_seconds(t->rows[i][cs], &x->start) || parse_seconds(t->rows[i][ce], &x->end) || x->end <= x->start) {
+                err_set("%s: line %zu: bad window [%s, %s)", name, t->lineno[i], t->rows[i][cs], t->rows[i][ce]);
+                free(extra);
+                return -1;
+            }
+        }
+        if (nextra) {
+            size_t sz = 1;
+            for (int k = 0; k < nextra; k++) sz += strlen(t->rows[i][extra[k]]) + 1;
+            if (!(x->extra = calloc(sz, 1))) { free(extra); err_set("out of memory"); return -1; }
+            for (int k = 0; k < nextra; k++) {
+                if (k) strcat(x->extra, "\t");
+                strcat(x->extra, t->rows[i][extra[k]]);
+            }
+        }
     }
+    free(extra);
     return 0;
 }
 
@@ -361,7 +470,7 @@ int main(int argc, char **argv) {
         in[n].index = -1;
         n++;
     }
-    if (list && read_list(list, &listtab, &in, &n) < 0) {
+    if (list && read_list(list, &listtab, &in, &n, &r.extra_names) < 0) {
         diag_error("%s", err_msg());
         { status = EXIT_DATA; goto cleanup; }
     }
@@ -370,6 +479,13 @@ int main(int argc, char **argv) {
     for (int64_t i = 0; i < n; i++) {
         stdin_uses += strcmp(in[i].path, "-") == 0;
         in[i].key = stem_of(in[i].path);
+        if (in[i].key && in[i].has_range) { /* a window: the stem and its start in milliseconds */
+            size_t sz = strlen(in[i].key) + 32;
+            char *k = malloc(sz);
+            if (k) snprintf(k, sz, "%s_%06lld", in[i].key, llround(in[i].start * 1000));
+            free(in[i].key);
+            in[i].key = k;
+        }
         if (!tsv_field_ok(in[i].path)) {
             diag_error("'%s': path contains a tab or newline", in[i].path);
             { status = EXIT_DATA; goto cleanup; }
@@ -410,7 +526,7 @@ int main(int argc, char **argv) {
             { status = EXIT_DATA; goto cleanup; }
         }
         r.man = man.f;
-        manifest_write_header(r.man);
+        write_header(r.man, r.extra_names);
     }
     if (!r.outdir && outfile_open(&r.stream, r.out) < 0) {
         diag_error("%s", err_msg());
@@ -440,7 +556,9 @@ cleanup:
         if (r.res) clips_free(&r.res[i]);
         if (r.errs) free(r.errs[i]);
         free(in[i].key);
+        free(in[i].extra);
     }
+    free(r.extra_names);
     strlist_free(&r.written);
     free(r.res);
     free(r.errs);

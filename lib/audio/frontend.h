@@ -53,6 +53,13 @@ void frontend_free(FrontEnd *fe);
 /* The spectrogram(s) of one recording ("-" = stdin). Returns 0 or -1 with err_set() naming it. */
 int frontend_run(FrontEnd *fe, const char *path, Clips *out);
 void clips_free(Clips *c);
+/* The spectrogram(s) of the part [start, end) seconds of one recording (a window of a long recording,
+ * splitset --windows): samples llround(start * rate) to llround(end * rate) at the file's own rate, cut
+ * before resampling, so the result is the same as frontend_run() on that part cut out first (sox trim);
+ * decoded with the streaming reader only up to the end, never held whole. Clip times are seconds in the
+ * recording; out->seconds is the part's length. A part that is empty or ends past the recording (1 ms
+ * slack, then clipped) is an error naming the file. */
+int frontend_run_range(FrontEnd *fe, const char *path, double start, double end, Clips *out);
 
 /* Several recordings at once, each with the same result as frontend_run() alone (bit for bit):
  * recordings sharing a sample rate are resampled together, so a batch of short clips designs the

@@ -109,3 +109,21 @@ moved=0; for s in train val test; do for r in $(tail -n +2 outm12/$s.tsv | cut -
 check "--group" "$BIN/splitset" -q --windows 2 --background noise -g '^r([0-9])' --fresh many.tsv outg
 [ "$(tail -q -n +2 outg/*.tsv | grep -v '^[0-9]' | awk -F'\t' '{print $NF}' | sort -u | tr '\n' ' ')" = "1 2 3 4 5 6 7 8 9 " ] &&
     ok "group column from --group" || notok "groups: $(tail -q -n +2 outg/train.tsv | awk -F'\t' '{print $NF}' | sort -u | tr '\n' ' ')"
+
+# wav2mel on a windows list: each row's [start, end) cut from the long recording = wav2mel on the part
+# cut out first by sox (byte for byte, at the file's rate and resampled); the manifest keeps start, end
+# and the class columns
+check "wav2mel --list on windows" "$BIN/wav2mel" -q --sr 0 --n-mels 32 --list outb/train.tsv -o mels -m mels.tsv
+sox rec1.wav clip1.wav trim 1 2 2>/dev/null; sox rec2.wav clip2.wav trim 3 2 2>/dev/null
+"$BIN/wav2mel" -q --sr 0 --n-mels 32 clip1.wav clip1.npy && "$BIN/wav2mel" -q --sr 0 --n-mels 32 clip2.wav clip2.npy
+cmp -s clip1.npy mels/rec1_001000.npy && cmp -s clip2.npy mels/rec2_003000.npy && ok "windows = the parts cut first (file rate)" || notok "windows differ from sox trim"
+"$BIN/wav2mel" -q --sr 22050 --n-mels 32 clip1.wav clip1r.npy
+"$BIN/wav2mel" -q --sr 22050 --n-mels 32 --list outb/train.tsv -o melsr
+cmp -s clip1r.npy melsr/rec1_001000.npy && ok "windows = the parts cut first (resampled)" || notok "resampled window differs"
+[ "$(head -n 1 mels.tsv)" = $'key\tnpy\tsource\tlabel\tindex\tgroup\tstart\tend\tshape\tbird\tfrog\tnoise' ] &&
+    [ "$(awk -F'\t' '$1 == "rec2_003000" { print $7, $8, $10, $11, $12 }' mels.tsv)" = "3.000000 5.000000 1 1 0" ] &&
+    [ "$(tail -n +2 mels.tsv | wc -l)" = 16 ] && ok "manifest: start, end and the class columns" || notok "manifest: $(head -n 3 mels.tsv)"
+printf 'path\tstart\tend\tbird\tgroup\nrec2.wav\t7\t9\t1\tg\n' >past.tsv
+expect_error "a window past the recording's end refused" "rec2.wav: part \\[7, 9\\) s ends past" 1 "$BIN/wav2mel" -q --list past.tsv -o mp
+printf 'path\tstart\tend\tbird\tgroup\nrec2.wav\t3\t2\t1\tg\n' >back.tsv
+expect_error "a window ending before it starts refused" "back.tsv: line 2: bad window" 1 "$BIN/wav2mel" -q --list back.tsv -o mp
