@@ -1469,7 +1469,7 @@ static void settings_section(Ctx *x, const Data *d, const Model *ms, int n) {
  * drawn as bands; the first scan_audio events play when clicked. A recording that cannot be decoded
  * only leaves its events silent, said under the figure. */
 static int scan_figure(Ctx *x, const char *path, int n, const double *ws, const double *we, const double *v, int k,
-                       const char *const *cls, double thr, const unsigned char *counted, int shown) {
+                       const char *const *cls, double thr, const double *thrk, const unsigned char *counted, int shown) {
     double *t = xcalloc((size_t)n, sizeof *t);
     float *probs = xcalloc((size_t)k, sizeof *probs);
     EventMerger em;
@@ -1480,8 +1480,9 @@ static int scan_figure(Ctx *x, const char *path, int n, const double *ws, const 
     char note[600] = "";
     if (!t || !probs) goto out;
     for (int i = 0; i < n; i++) t[i] = (ws[i] + we[i]) / 2;
-    if (isfinite(thr)) {
-        if (events_init(&em, k, counted, thr) < 0) goto out;
+    if (isfinite(thr) || thrk) { /* thrk: per-class thresholds (cnneval --scan --thresholds) */
+        if (events_init(&em, k, counted, thrk ? 0.5 : thr) < 0) goto out;
+        if (thrk) events_set_thresholds(&em, thrk);
         have_em = 1;
         for (int i = 0; i < n; i++) {
             for (int j = 0; j < k; j++) probs[j] = (float)v[(size_t)i * (size_t)k + (size_t)j];
@@ -1497,7 +1498,7 @@ static int scan_figure(Ctx *x, const char *path, int n, const double *ws, const 
     Canvas im;
     char file[64];
     snprintf(file, sizeof file, "scan-%03d.png", shown + 1);
-    if (fig_timeline(&im, base_name(path), n, t, k, cls, v, thr, ev, nev, rects) < 0) goto out;
+    if (fig_timeline(&im, base_name(path), n, t, k, cls, v, thrk ? NAN : thr, ev, nev, rects) < 0) goto out;
     nspots = nev < x->c->scan_audio ? nev : x->c->scan_audio;
     sp = xcalloc((size_t)nspots, sizeof *sp);
     if (!sp) { canvas_free(&im); goto out; }
@@ -1525,8 +1526,9 @@ out:
 static int scan_section(Ctx *x) {
     const ReportConfig *c = x->c;
     char *sp = join(c->scan_dir, "scores.tsv"), *rp = join(c->scan_dir, "results.tsv"), *tp = join(c->scan_dir, "threshold");
-    Tsv sc = {0}, rs = {0};
-    int has_s = 0, has_r = 0, rc = -1;
+    Tsv sc = {0}, rs = {0}, thrt = {0}; /* thrt: DIR/threshold as class, threshold rows (cnneval --scan --thresholds) */
+    int has_s = 0, has_r = 0, rc = -1, has_thrt = 0;
+    double *thrk = NULL; /* the per-class thresholds in the scores' class order */
     double *t = NULL, *te = NULL, *v = NULL;
     unsigned char *counted = NULL;
     const char **files = NULL, **cls = NULL;
@@ -1537,6 +1539,21 @@ static int scan_section(Ctx *x) {
     stage(x, "scan results");
     double thr = c->threshold;
     if (!isfinite(thr) && exists(tp)) {
+        size_t len;
+        char *txt = read_whole_file(tp, &len);
+        if (!txt) goto out;
+        if (strncmp(txt, "class\t", 6) == 0) {
+            int prc = tsv_parse(txt, len, tp, &thrt);
+            free(txt);
+            if (prc < 0) goto out;
+            has_thrt = 1;
+            if (tsv_col(&thrt, "class") < 0 || tsv_col(&thrt, "threshold") < 0) {
+                err_set("%s: per-class thresholds need the columns class and threshold", tp);
+                goto out;
+            }
+        }
+    }
+    if (!isfinite(thr) && exists(tp) && !has_thrt) {
         size_t len;
         char *txt = read_whole_file(tp, &len);
         if (!txt) goto out;
@@ -1552,6 +1569,15 @@ static int scan_section(Ctx *x) {
     html_text(h, c->scan_dir);
     html_raw(h, "</code>");
     if (isfinite(thr)) html_printf(h, ", detection threshold %g", thr);
+    if (has_thrt) {
+        html_raw(h, ", per-class detection thresholds");
+        for (size_t r = 0; r < thrt.nrows; r++) {
+            html_raw(h, r ? ", " : " ");
+            html_text(h, thrt.rows[r][tsv_col(&thrt, "class")]);
+            html_raw(h, " ");
+            html_text(h, thrt.rows[r][tsv_col(&thrt, "threshold")]);
+        }
+    }
     html_raw(h, ".</p>\n");
     if (has_s) {
         if (tsv_read(sp, &sc) < 0) goto out;
@@ -1617,10 +1643,23 @@ static int scan_section(Ctx *x) {
     }
     if (has_s) {
         int k = sc.ncols - 3;
+        if (has_thrt) {
+            if (!(thrk = xcalloc((size_t)k, sizeof *thrk))) goto out;
+            int cc = tsv_col(&thrt, "class"), tc = tsv_col(&thrt, "threshold");
+            for (int j = 0; j < k; j++) {
+                size_t r = 0;
+                while (r < thrt.nrows && strcmp(thrt.rows[r][cc], cls[j])) r++;
+                if (r == thrt.nrows || !parse_double(thrt.rows[r][tc], &thrk[j]) || !(thrk[j] >= 0 && thrk[j] <= 1)) {
+                    err_set("%s: no threshold between 0 and 1 for class '%s'", tp, cls[j]);
+                    goto out;
+                }
+            }
+        }
         html_raw(h, "<h3>Scores over time</h3>\n<p>The probability of each class in each window (plotted at the window's "
                     "centre)");
         if (isfinite(thr)) html_raw(h, " and the detection threshold; shaded: the events (runs of windows above it)");
-        if (isfinite(thr) && c->audio && c->scan_audio > 0)
+        if (thrk) html_raw(h, "; shaded: the events (runs of windows above their class's threshold)");
+        if ((isfinite(thr) || thrk) && c->audio && c->scan_audio > 0)
             html_printf(h, ". Click one of the first %d events of a recording to hear it", c->scan_audio);
         html_raw(h, ".</p>\n");
         t = xcalloc(sc.nrows, sizeof *t);
@@ -1651,14 +1690,15 @@ static int scan_section(Ctx *x) {
                 n++;
             }
             if (!n) continue;
-            if (scan_figure(x, files[f], n, t, te, v, k, cls, thr, counted, shown) < 0) goto out;
+            if (scan_figure(x, files[f], n, t, te, v, k, cls, thr, thrk, counted, shown) < 0) goto out;
             shown++;
         }
     }
     html_raw(h, "</section>\n");
     rc = 0;
 out:
-    free(sp); free(rp); free(tp); free(t); free(te); free(v); free(counted); free(files); free(cls);
+    free(sp); free(rp); free(tp); free(t); free(te); free(v); free(counted); free(files); free(cls); free(thrk);
+    tsv_free(&thrt);
     tsv_free(&sc);
     tsv_free(&rs);
     return rc;

@@ -336,6 +336,20 @@ else
     skip "mkreport, multi-label: no Python with NumPy to write the targets"
 fi
 
+# per-class thresholds (cnneval --scan --thresholds writes DIR/threshold as class, threshold rows): events per class
+cp -r scan scanpc && printf 'class\tthreshold\ncat\t0.6\ndog\t0.6\nowl\t0.6\n' > scanpc/threshold \
+    && $B/mkreport --scan scan -o rs1/report.html 2>/dev/null && $B/mkreport --scan scanpc -o rs2/report.html 2>rs2.err \
+    && grep -q 'per-class detection thresholds cat 0.6, dog 0.6, owl 0.6' rs2/report.html \
+    && [ "$(grep -o 'data:audio' rs1/report.html | wc -l)" = "$(grep -o 'data:audio' rs2/report.html | wc -l)" ] \
+    && [ "$(grep -o 'data:audio' rs2/report.html | wc -l)" -gt 0 ] \
+    && printf 'class\tthreshold\ncat\t0.6\ndog\t0.45\nowl\t0.99\n' > scanpc/threshold && $B/mkreport --scan scanpc -o rs3/report.html 2>>rs2.err \
+    && [ "$(grep -o 'data:audio' rs3/report.html | wc -l)" -gt "$(grep -o 'data:audio' rs2/report.html | wc -l)" ] \
+    && ok "mkreport --scan, per-class thresholds in DIR/threshold: listed; all 0.6 = one 0.6 (same events); dog at 0.45 adds events" \
+    || notok "mkreport per-class scan thresholds: $(head -c 300 rs2.err)"
+printf 'class\tthreshold\ncat\t0.6\n' > scanpc/threshold
+expect_error "mkreport --scan: a class without a per-class threshold" "scanpc/threshold: no threshold between 0 and 1 for class 'dog'" 1 \
+    $B/mkreport --scan scanpc -o rs4/report.html
+
 # ---- errors: one line naming the file, exit 1 or 2, nothing written --------------------------------------------------
 bad() { # NAME REGEX RC ARGS...
     local name=$1 re=$2 want=$3; shift 3
