@@ -29,6 +29,9 @@ static const char USAGE[] =
     "  -o, --outdir DIR        with -m: write each array to DIR/<key>.npy (DIR is created)\n"
     "      --stack FILE        with -m: write one (N, 1, F, T) float32 array\n"
     "      --labels FILE       with --stack: write the index column as int64 (N,)\n"
+    "      --classes FILE      with --labels: multi-label targets instead, uint8 (N, K) from the\n"
+    "                          manifest's 0/1 columns named in FILE's 'name' column (splitset's\n"
+    "                          classes.tsv of a --windows split)\n"
     "  -M, --out-manifest FILE with -o or --stack: write a manifest describing the outputs\n"
     "      --fit FILE          compute per-band mean and std of the inputs, write them as a (2, F)\n"
     "                          float32 array and nothing else (fit on the training split only)\n"
@@ -51,13 +54,14 @@ static const char USAGE[] =
     "\n"
     "Exit status: 0 ok, 1 data error, 2 usage error.\n";
 
-enum { OPT_STACK = 256, OPT_LABELS, OPT_FIT, OPT_MODE, OPT_STATS, OPT_FRAMES, OPT_CROP, OPT_PAD, OPT_SEED };
+enum { OPT_STACK = 256, OPT_LABELS, OPT_FIT, OPT_MODE, OPT_STATS, OPT_FRAMES, OPT_CROP, OPT_PAD, OPT_SEED, OPT_CLASSES };
 
 static const struct option LONGOPTS[] = {
     {"manifest", required_argument, NULL, 'm'},
     {"outdir", required_argument, NULL, 'o'},
     {"stack", required_argument, NULL, OPT_STACK},
     {"labels", required_argument, NULL, OPT_LABELS},
+    {"classes", required_argument, NULL, OPT_CLASSES},
     {"out-manifest", required_argument, NULL, 'M'},
     {"fit", required_argument, NULL, OPT_FIT},
     {"mode", required_argument, NULL, OPT_MODE},
@@ -99,7 +103,7 @@ int main(int argc, char **argv) {
     outfile_install_cleanup();
     SpecnormConfig cfg;
     specnorm_config_default(&cfg);
-    const char *manifest = NULL, *outdir = NULL, *stack = NULL, *labels = NULL, *outman = NULL, *fit = NULL;
+    const char *manifest = NULL, *outdir = NULL, *stack = NULL, *labels = NULL, *outman = NULL, *fit = NULL, *classes = NULL;
     const char *stats = NULL;
     int mode_given = 0, verbosity = 0;
     unsigned long long v;
@@ -112,6 +116,7 @@ int main(int argc, char **argv) {
         case 'o': outdir = optarg; break;
         case OPT_STACK: stack = optarg; break;
         case OPT_LABELS: labels = optarg; break;
+        case OPT_CLASSES: classes = optarg; break;
         case 'M': outman = optarg; break;
         case OPT_FIT: fit = optarg; break;
         case OPT_STATS: stats = optarg; break;
@@ -152,7 +157,7 @@ int main(int argc, char **argv) {
     /* which job, and are the options consistent with it */
     if (fit) {
         if (stats || mode_given) return usage_error("--fit computes statistics; it takes no --mode or --stats");
-        if (outdir || stack || labels || outman)
+        if (outdir || stack || labels || outman || classes)
             return usage_error("--fit writes only the statistics file; it takes no -o, --stack, --labels or -M");
         if (manifest ? npos != 0 : npos != 1)
             return usage_error(manifest ? "--fit with -m takes no IN or OUT"
@@ -162,6 +167,7 @@ int main(int argc, char **argv) {
         if (!outdir == !stack) return usage_error("-m needs exactly one of -o DIR, --stack FILE or --fit FILE");
         if (outdir && !outdir[0]) return usage_error("-o needs a directory name");
         if (labels && !stack) return usage_error("--labels goes with --stack");
+        if (classes && !labels) return usage_error("--classes goes with --labels");
         if (stack) {
             int dashes = !strcmp(stack, "-") + (labels && !strcmp(labels, "-")) + (outman && !strcmp(outman, "-"));
             if (dashes > 1) return usage_error("only one output can go to standard output");
@@ -170,8 +176,8 @@ int main(int argc, char **argv) {
                 return usage_error("--stack, --labels and -M must name different files");
         }
     } else {
-        if (outdir || stack || labels || outman)
-            return usage_error("-o, --stack, --labels and -M need -m MANIFEST");
+        if (outdir || stack || labels || outman || classes)
+            return usage_error("-o, --stack, --labels, --classes and -M need -m MANIFEST");
         if (npos != 2) return usage_error(npos < 2 ? "missing IN and OUT" : "too many arguments");
     }
     if (stats) {
@@ -199,7 +205,24 @@ int main(int argc, char **argv) {
         rc = specnorm_to_dir(&cfg, &m, outdir, outman, verbosity, &rep);
         dest = outdir;
     } else if (stack) {
-        rc = specnorm_to_stack(&cfg, &m, stack, labels, outman, verbosity, &rep);
+        if (classes) {
+            Tsv ct = {0};
+            int cn = -1;
+            if (tsv_read(classes, &ct) == 0 && (cn = tsv_col(&ct, "name")) < 0)
+                err_set("%s: no 'name' column (splitset's classes.tsv)", ct.name);
+            else if (cn >= 0 && ct.nrows == 0)
+                err_set("%s: no classes", ct.name), cn = -1;
+            if (cn >= 0) {
+                const char **names = calloc(ct.nrows, sizeof *names);
+                if (!names) err_set("out of memory");
+                for (size_t i = 0; names && i < ct.nrows; i++) names[i] = ct.rows[i][cn];
+                rc = names ? specnorm_to_stack_targets(&cfg, &m, stack, labels, names, (int)ct.nrows, outman, verbosity, &rep) : -1;
+                free(names);
+            }
+            tsv_free(&ct);
+        } else {
+            rc = specnorm_to_stack(&cfg, &m, stack, labels, outman, verbosity, &rep);
+        }
         dest = stack;
     } else {
         rc = specnorm_stream(&cfg, pos[0], pos[1], &rep);

@@ -638,11 +638,68 @@ done:
     return rc;
 }
 
+/* numpy.save's header of a uint8 ('|u1') array, as npy_write_header writes the others */
+static int write_u8_header(FILE *f, int ndim, const int64_t *shape) {
+    char dict[512];
+    size_t n = 0;
+    n += (size_t)snprintf(dict + n, sizeof dict - n, "{'descr': '|u1', 'fortran_order': False, 'shape': (");
+    for (int i = 0; i < ndim; i++)
+        n += (size_t)snprintf(dict + n, sizeof dict - n, i ? ", %lld" : "%lld", (long long)shape[i]);
+    n += (size_t)snprintf(dict + n, sizeof dict - n, "%s), }", ndim == 1 ? "," : "");
+    char first[32];
+    int w = snprintf(first, sizeof first, "%lld", (long long)shape[0]);
+    for (int k = w; k < 21; k++) dict[n++] = ' ';
+    size_t hlen = n + 1, pad = 64 - ((10 + hlen) % 64), total = hlen + pad;
+    unsigned char pre[10] = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, (unsigned char)(total & 0xff), (unsigned char)(total >> 8)};
+    if (fwrite(pre, 1, 10, f) != 10 || fwrite(dict, 1, n, f) != n) return -1;
+    for (size_t k = 0; k < pad; k++)
+        if (fputc(' ', f) == EOF) return -1;
+    return fputc('\n', f) == EOF ? -1 : 0;
+}
+
+/* The (N, K) 0/1 targets from the manifest's class columns (checked), or NULL with err_set(). */
+static unsigned char *read_targets(const Manifest *m, const char *const *classes, int K) {
+    int *col = calloc((size_t)K, sizeof *col);
+    unsigned char *y = malloc(m->n * (size_t)K + 1);
+    if (!col || !y) {
+        err_set("%s: out of memory", m->tsv.name);
+        goto fail;
+    }
+    for (int k = 0; k < K; k++)
+        if ((col[k] = tsv_col(&m->tsv, classes[k])) < 0) {
+            err_set("%s: no column for class '%s' (a windows manifest has one 0/1 column per class)", m->tsv.name, classes[k]);
+            goto fail;
+        }
+    for (size_t i = 0; i < m->n; i++)
+        for (int k = 0; k < K; k++) {
+            const char *v = m->tsv.rows[i][col[k]];
+            if (strcmp(v, "0") != 0 && strcmp(v, "1") != 0) {
+                err_set("%s: line %zu: class '%s' is '%s', not 0 or 1", m->tsv.name, m->tsv.lineno[i], classes[k], v);
+                goto fail;
+            }
+            y[i * (size_t)K + (size_t)k] = v[0] == '1';
+        }
+    free(col);
+    return y;
+fail:
+    free(col);
+    free(y);
+    return NULL;
+}
+
 int specnorm_to_stack(const SpecnormConfig *c, const Manifest *m, const char *stack, const char *labels,
                       const char *out_manifest, int verbosity, SpecnormReport *rep) {
+    return specnorm_to_stack_targets(c, m, stack, labels, NULL, 0, out_manifest, verbosity, rep);
+}
+
+int specnorm_to_stack_targets(const SpecnormConfig *c, const Manifest *m, const char *stack, const char *labels,
+                              const char *const *classes, int K, const char *out_manifest, int verbosity,
+                              SpecnormReport *rep) {
     memset(rep, 0, sizeof *rep);
     if (preflight(c, m, 1, c->frames == 0) < 0) return -1;
-    if (labels)
+    unsigned char *targets = NULL;
+    if (labels && K > 0 && !(targets = read_targets(m, classes, K))) return -1;
+    if (labels && K == 0)
         for (size_t i = 0; i < m->n; i++)
             if (m->rows[i].index < 0) {
                 char what[1200];
@@ -656,6 +713,7 @@ int specnorm_to_stack(const SpecnormConfig *c, const Manifest *m, const char *st
     int64_t shape[4] = {n, 1, f, frames}, numel;
     if (shape_numel_checked(4, shape, INT64_MAX / 8, &numel) < 0) {
         err_set("%s: stacked shape too large", disp_out(stack));
+        free(targets);
         return -1;
     }
     OutFile os = {0}, ol = {0}, om = {0};
@@ -703,7 +761,14 @@ int specnorm_to_stack(const SpecnormConfig *c, const Manifest *m, const char *st
         tensor_free(&y);
         progress_add(p, 1);
     }
-    if (have_l) {
+    if (have_l && targets) {
+        int64_t ts[2] = {n, K};
+        size_t bytes = (size_t)n * (size_t)K;
+        if (write_u8_header(ol.f, 2, ts) < 0 || (bytes && fwrite(targets, 1, bytes, ol.f) != bytes)) {
+            err_set("%s: write error: %s", disp_out(labels), strerror(errno));
+            goto done;
+        }
+    } else if (have_l) {
         int64_t ls[1] = {n};
         if (tensor_alloc(&lab, DT_I64, 1, ls) < 0) goto done;
         for (size_t i = 0; i < m->n; i++) tensor_i64(&lab)[i] = m->rows[i].index;
@@ -728,6 +793,7 @@ done:
     progress_finish(p);
     manifest_arrays_close(&it);
     tensor_free(&lab);
+    free(targets);
     if (have_s) outfile_abort(&os);
     if (have_l) outfile_abort(&ol);
     if (have_m) outfile_abort(&om);

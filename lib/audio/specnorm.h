@@ -133,6 +133,13 @@ int specnorm_to_dir(const SpecnormConfig *c, const Manifest *m, const char *dir,
  * equal F, and equal T when c->frames == 0. All outputs appear together or not at all. */
 int specnorm_to_stack(const SpecnormConfig *c, const Manifest *m, const char *stack, const char *labels,
                       const char *out_manifest, int verbosity, SpecnormReport *rep);
+/* The same, but with CLASSES (K names, K > 0) LABELS gets multi-label targets instead: uint8 (N, K),
+ * column k from the manifest's column named CLASSES[k] (a windows manifest: wav2mel on a splitset
+ * --windows list), as numpy.save writes '|u1'. A missing column, or a value other than 0 or 1, is an
+ * error naming the manifest's line and the class. */
+int specnorm_to_stack_targets(const SpecnormConfig *c, const Manifest *m, const char *stack, const char *labels,
+                              const char *const *classes, int K, const char *out_manifest, int verbosity,
+                              SpecnormReport *rep);
 
 /* Per-band statistics of every array of the manifest (m != NULL) or of the stream IN, to STATS. */
 int specnorm_fit(const Manifest *m, const char *in, const char *stats, int verbosity, SpecnormReport *rep);

@@ -127,3 +127,33 @@ printf 'path\tstart\tend\tbird\tgroup\nrec2.wav\t7\t9\t1\tg\n' >past.tsv
 expect_error "a window past the recording's end refused" "rec2.wav: part \\[7, 9\\) s ends past" 1 "$BIN/wav2mel" -q --list past.tsv -o mp
 printf 'path\tstart\tend\tbird\tgroup\nrec2.wav\t3\t2\t1\tg\n' >back.tsv
 expect_error "a window ending before it starts refused" "back.tsv: line 2: bad window" 1 "$BIN/wav2mel" -q --list back.tsv -o mp
+
+# the whole chain: split windows -> spectrograms -> stacks with (N, K) uint8 targets -> cnntrain --multilabel
+check "12 recordings: spectrograms of every split's windows" bash -c '
+    for s in train val test; do "$0"/wav2mel -q --sr 0 --n-mels 32 --list outm12/$s.tsv -o m12/$s -m m12/$s.tsv || exit 1; done' "$BIN"
+check "stacks with multi-label targets (specnorm --classes)" bash -c '
+    for s in train val test; do "$0"/specnorm -q --frames 64 -m m12/$s.tsv --stack $s.npy --labels $s-labels.npy --classes outm12/classes.tsv || exit 1; done' "$BIN"
+if [ -x "${PY:-}" ] && "$PY" -c 'import numpy' 2>/dev/null; then
+    "$PY" - outm12 <<'P' && ok "targets (N, K) uint8 = the windows' class columns, numpy reads them" || notok "targets differ"
+import csv, sys, numpy as np
+d = sys.argv[1]
+names = [r["name"] for r in csv.DictReader(open(d + "/classes.tsv"), delimiter="\t")]
+for s in ("train", "val", "test"):
+    rows = list(csv.DictReader(open(d + "/" + s + ".tsv"), delimiter="\t"))
+    y = np.load(s + "-labels.npy")
+    assert y.dtype == np.uint8 and y.shape == (len(rows), len(names)), (y.dtype, y.shape)
+    assert (y == np.array([[int(r[c]) for c in names] for r in rows], dtype=np.uint8)).all()
+    assert np.load(s + ".npy").shape == (len(rows), 1, 32, 64)
+P
+else
+    t=$(head -c 10 train-labels.npy | tail -c 2 | od -An -tu2 | tr -d ' ')
+    head -c $((10 + t)) train-labels.npy | grep -q "'descr': '|u1', 'fortran_order': False, 'shape': ($(($(wc -l <outm12/train.tsv) - 1)), 3)" &&
+        ok "targets: a (N, 3) uint8 .npy" || notok "targets header: $(head -c 120 train-labels.npy | tail -c 110)"
+fi
+check "cnntrain --multilabel on the stacked windows" "$BIN/cnntrain" -q --multilabel --train train.npy --val val.npy \
+    --classes outm12/classes.tsv --epochs 2 --batch 16 -o ml.safetensors --history mlhist
+[ -s ml.safetensors ] && grep -q val_map mlhist* 2>/dev/null && ok "a multi-label model and its history (val_map)" || notok "no model or history: $(ls)"
+expect_error "--classes naming a class the manifest lacks" "no column for class 'owl'" 1 "$BIN/specnorm" -q --frames 64 -m m12/train.tsv \
+    --stack x.npy --labels x-labels.npy --classes <(printf 'index\tname\n0\towl\n')
+no_partial "nothing stacked" x.npy
+expect_error "--classes without --labels" "--classes goes with --labels" 2 "$BIN/specnorm" -m m12/train.tsv --stack x.npy --classes outm12/classes.tsv
