@@ -1551,6 +1551,8 @@ static int scan_section(Ctx *x) {
                 err_set("%s: per-class thresholds need the columns class and threshold", tp);
                 goto out;
             }
+        } else {
+            free(txt); /* one number: read below */
         }
     }
     if (!isfinite(thr) && exists(tp) && !has_thrt) {
