@@ -157,3 +157,13 @@ expect_error "--classes naming a class the manifest lacks" "no column for class 
     --stack x.npy --labels x-labels.npy --classes <(printf 'index\tname\n0\towl\n')
 no_partial "nothing stacked" x.npy
 expect_error "--classes without --labels" "--classes goes with --labels" 2 "$BIN/specnorm" -m m12/train.tsv --stack x.npy --classes outm12/classes.tsv
+
+# every new option in --help and in the man pages
+missing=
+for o in --windows --step --overlap --min-overlap --min-fraction --band --classes --background --label-column; do
+    "$BIN/splitset" --help | grep -q -- "$o " || missing+=" help:$o"
+    grep -qF -- "Fl \\-${o#--}" "$TESTS/../man/splitset.1" || missing+=" man:$o"
+done
+"$BIN/specnorm" --help | grep -q -- "--classes " || missing+=" specnorm-help:--classes"
+grep -qF -- '\-\-classes' "$TESTS/../man/specnorm.1" || missing+=" specnorm-man:--classes"
+[ -z "$missing" ] && ok "new options in --help and the man pages" || notok "missing:$missing"
