@@ -720,9 +720,12 @@ static int cmp_by_path(const void *a, const void *b) {
     return strcmp((*(SplitFile *const *)a)->path, (*(SplitFile *const *)b)->path);
 }
 
-int split_write(const SplitSet *s, const SplitStats *st, const char *outdir) {
+static const char *const list_names[SPLIT_N + 1] = {"train.tsv", "val.tsv", "test.tsv", "classes.tsv"};
+
+int split_lists_open(SplitLists *l, const char *outdir) {
+    memset(l, 0, sizeof *l);
+    l->outdir = outdir;
     struct stat sb;
-    int created = 0;
     if (stat(outdir, &sb) == 0) {
         if (!S_ISDIR(sb.st_mode)) {
             err_set("%s: not a folder", outdir);
@@ -732,12 +735,64 @@ int split_write(const SplitSet *s, const SplitStats *st, const char *outdir) {
         err_set("%s: cannot create folder: %s", outdir, strerror(errno));
         return -1;
     } else {
-        created = 1;
+        l->created = 1;
     }
-    static const char *names[SPLIT_N + 1] = {"train.tsv", "val.tsv", "test.tsv", "classes.tsv"};
-    OutFile o[SPLIT_N + 1];
-    memset(o, 0, sizeof o);
-    int opened = 0, rc = -1;
+    for (int k = 0; k <= SPLIT_N; k++) {
+        size_t n = strlen(outdir) + 16;
+        char *p = malloc(n);
+        if (!p) {
+            oom(outdir);
+            return split_lists_close(l, 0), -1;
+        }
+        snprintf(p, n, "%s/%s", outdir, list_names[k]);
+        /* a folder in the way would only show when renaming, after some files are in place */
+        struct stat tb;
+        if (stat(p, &tb) == 0 && S_ISDIR(tb.st_mode)) {
+            err_set("%s: is a folder, cannot write the list there", p);
+            free(p);
+            return split_lists_close(l, 0), -1;
+        }
+        int r = outfile_open(&l->o[k], p);
+        free(p);
+        if (r < 0) return split_lists_close(l, 0), -1;
+        l->opened = k + 1;
+    }
+    return 0;
+}
+
+int split_lists_close(SplitLists *l, int ok) {
+    int rc = -1;
+    /* everything complete before anything is renamed into place */
+    for (int k = 0; ok && k < l->opened; k++)
+        if (fflush(l->o[k].f) != 0 || ferror(l->o[k].f)) {
+            err_set("%s/%s: write error: %s", l->outdir, list_names[k], strerror(errno ? errno : EIO));
+            ok = 0;
+        }
+    if (ok && l->opened == SPLIT_N + 1) {
+        rc = 0;
+        for (int k = 0; k <= SPLIT_N; k++)
+            if (outfile_commit(&l->o[k]) < 0) {
+                for (int j = k + 1; j <= SPLIT_N; j++) outfile_abort(&l->o[j]);
+                l->opened = 0;
+                l->created = 0; /* some files are in place already */
+                return -1;
+            }
+        l->opened = 0;
+    }
+    for (int k = 0; k < l->opened; k++) outfile_abort(&l->o[k]);
+    l->opened = 0;
+    if (rc < 0 && l->created) rmdir(l->outdir);
+    return rc;
+}
+
+void split_write_classes(FILE *f, char *const *names, int n, const long *per_class) {
+    fputs("index\tname\ttrain\tval\ttest\n", f);
+    for (int c = 0; c < n; c++)
+        fprintf(f, "%d\t%s\t%ld\t%ld\t%ld\n", c, names[c], per_class[c * SPLIT_N + SPLIT_TRAIN],
+                per_class[c * SPLIT_N + SPLIT_VAL], per_class[c * SPLIT_N + SPLIT_TEST]);
+}
+
+int split_write(const SplitSet *s, const SplitStats *st, const char *outdir) {
     SplitFile **fp = malloc((s->n + 1) * sizeof *fp);
     size_t maxlen = 0;
     for (size_t i = 0; i < s->n; i++) {
@@ -745,28 +800,14 @@ int split_write(const SplitSet *s, const SplitStats *st, const char *outdir) {
         if (l > maxlen) maxlen = l;
     }
     char *buf = malloc(maxlen + 1);
+    SplitLists l;
+    int rc = -1;
     if (!fp || !buf) { oom(outdir); goto done; }
     for (size_t i = 0; i < s->n; i++) fp[i] = &s->files[i];
     qsort(fp, s->n, sizeof *fp, cmp_by_path);
-    for (int k = 0; k <= SPLIT_N; k++) {
-        size_t n = strlen(outdir) + 16;
-        char *p = malloc(n);
-        if (!p) { oom(outdir); goto done; }
-        snprintf(p, n, "%s/%s", outdir, names[k]);
-        /* a folder in the way would only show when renaming, after some files are in place */
-        struct stat tb;
-        if (stat(p, &tb) == 0 && S_ISDIR(tb.st_mode)) {
-            err_set("%s: is a folder, cannot write the list there", p);
-            free(p);
-            goto done;
-        }
-        int r = outfile_open(&o[k], p);
-        free(p);
-        if (r < 0) goto done;
-        opened = k + 1;
-    }
+    if (split_lists_open(&l, outdir) < 0) goto done;
     for (int sp = 0; sp < SPLIT_N; sp++) {
-        FILE *f = o[sp].f;
+        FILE *f = l.o[sp].f;
         fputs("path\tlabel\tindex\tgroup\n", f);
         for (size_t i = 0; i < s->n; i++) {
             const SplitFile *x = fp[i];
@@ -775,30 +816,9 @@ int split_write(const SplitSet *s, const SplitStats *st, const char *outdir) {
             fprintf(f, "%s\t%s\t%d\t%s\n", x->path, s->classes[x->cls], x->cls, g);
         }
     }
-    FILE *f = o[SPLIT_N].f;
-    fputs("index\tname\ttrain\tval\ttest\n", f);
-    for (int c = 0; c < s->nclasses; c++)
-        fprintf(f, "%d\t%s\t%ld\t%ld\t%ld\n", c, s->classes[c], st->per_class[c * SPLIT_N + SPLIT_TRAIN],
-                st->per_class[c * SPLIT_N + SPLIT_VAL], st->per_class[c * SPLIT_N + SPLIT_TEST]);
-    /* everything complete before anything is renamed into place */
-    for (int k = 0; k <= SPLIT_N; k++)
-        if (fflush(o[k].f) != 0 || ferror(o[k].f)) {
-            err_set("%s/%s: write error: %s", outdir, names[k], strerror(errno ? errno : EIO));
-            goto done;
-        }
-    for (int k = 0; k <= SPLIT_N; k++) {
-        if (outfile_commit(&o[k]) < 0) {
-            for (int j = k + 1; j <= SPLIT_N; j++) outfile_abort(&o[j]);
-            opened = 0;
-            created = 0; /* some files are in place already */
-            goto done;
-        }
-    }
-    opened = 0;
-    rc = 0;
+    split_write_classes(l.o[SPLIT_N].f, s->classes, s->nclasses, st->per_class);
+    rc = split_lists_close(&l, 1);
 done:
-    for (int k = 0; k < opened; k++) outfile_abort(&o[k]);
-    if (rc < 0 && created) rmdir(outdir);
     free(fp);
     free(buf);
     return rc;

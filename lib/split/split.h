@@ -122,6 +122,23 @@ int split_read_prior_folds(SplitSet *s, const char *file);
 /* FILE: path label index group fold (1-based), rows sorted by path; through outfile. */
 int split_write_folds(const SplitSet *s, const char *file);
 
+/* The four lists of a split, written all or nothing (split_write's and splitset --windows'): open makes
+ * OUTDIR (one level) when missing and opens OUTDIR/{train,val,test,classes}.tsv as temporary files
+ * (o[SPLIT_TRAIN..SPLIT_TEST], classes at o[SPLIT_N]; a folder in the way of a list is refused before
+ * anything is written); close with ok = 1 checks every stream for write errors and renames all four into
+ * place, with ok = 0 (or after an error) removes them and a folder open made. Both return 0 or -1 with
+ * err_set(). */
+#include "formats/outfile.h"
+typedef struct SplitLists {
+    OutFile o[SPLIT_N + 1];
+    int opened, created;
+    const char *outdir;
+} SplitLists;
+int split_lists_open(SplitLists *l, const char *outdir);
+int split_lists_close(SplitLists *l, int ok);
+/* classes.tsv's body: "index name train val test" and a row per class of per_class[c * SPLIT_N + split]. */
+void split_write_classes(FILE *f, char *const *names, int n, const long *per_class);
+
 /* Write OUTDIR/{train,val,test}.tsv (path label index group, rows sorted by path) and classes.tsv
  * (index name train val test). OUTDIR is created (one level) when missing. All four files are written to
  * temporary files first and renamed into place only when all are complete; on error nothing is left

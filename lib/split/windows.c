@@ -219,39 +219,10 @@ void win_stats_free(WinStats *st) {
 }
 
 static int write_all(const char *outdir, const WinOptions *o, Rec *r, size_t nr, char **cls, int K, const WinStats *st) {
-    struct stat sb;
-    int created = 0;
-    if (stat(outdir, &sb) == 0) {
-        if (!S_ISDIR(sb.st_mode)) {
-            err_set("%s: not a folder", outdir);
-            return -1;
-        }
-    } else if (errno != ENOENT || mkdir(outdir, 0777) != 0) {
-        err_set("%s: cannot create folder: %s", outdir, strerror(errno));
-        return -1;
-    } else {
-        created = 1;
-    }
-    static const char *names[SPLIT_N + 1] = {"train.tsv", "val.tsv", "test.tsv", "classes.tsv"};
-    OutFile of[SPLIT_N + 1];
-    memset(of, 0, sizeof of);
-    int opened = 0, rc = -1;
-    for (int k = 0; k <= SPLIT_N; k++) {
-        char *p = join(outdir, names[k]);
-        if (!p) { oom(outdir); goto done; }
-        struct stat tb;
-        if (stat(p, &tb) == 0 && S_ISDIR(tb.st_mode)) {
-            err_set("%s: is a folder, cannot write the list there", p);
-            free(p);
-            goto done;
-        }
-        int e = outfile_open(&of[k], p);
-        free(p);
-        if (e < 0) goto done;
-        opened = k + 1;
-    }
+    SplitLists l;
+    if (split_lists_open(&l, outdir) < 0) return -1;
     for (int sp = 0; sp < SPLIT_N; sp++) {
-        FILE *f = of[sp].f;
+        FILE *f = l.o[sp].f;
         fputs("path\tstart\tend", f);
         for (int c = 0; c < K; c++) fprintf(f, "\t%s", cls[c]);
         fputs("\tgroup\n", f);
@@ -268,29 +239,8 @@ static int write_all(const char *outdir, const WinOptions *o, Rec *r, size_t nr,
             }
         }
     }
-    FILE *f = of[SPLIT_N].f;
-    fputs("index\tname\ttrain\tval\ttest\n", f);
-    for (int c = 0; c < K; c++)
-        fprintf(f, "%d\t%s\t%ld\t%ld\t%ld\n", c, cls[c], st->per_class[c * SPLIT_N + SPLIT_TRAIN],
-                st->per_class[c * SPLIT_N + SPLIT_VAL], st->per_class[c * SPLIT_N + SPLIT_TEST]);
-    for (int k = 0; k <= SPLIT_N; k++)
-        if (fflush(of[k].f) != 0 || ferror(of[k].f)) {
-            err_set("%s/%s: write error: %s", outdir, names[k], strerror(errno ? errno : EIO));
-            goto done;
-        }
-    for (int k = 0; k <= SPLIT_N; k++)
-        if (outfile_commit(&of[k]) < 0) {
-            for (int j = k + 1; j <= SPLIT_N; j++) outfile_abort(&of[j]);
-            opened = 0;
-            created = 0;
-            goto done;
-        }
-    opened = 0;
-    rc = 0;
-done:
-    for (int k = 0; k < opened; k++) outfile_abort(&of[k]);
-    if (rc < 0 && created) rmdir(outdir);
-    return rc;
+    split_write_classes(l.o[SPLIT_N].f, cls, K, st->per_class);
+    return split_lists_close(&l, 1);
 }
 
 static const char *const reserved[] = {"path", "start", "end", "group"};
