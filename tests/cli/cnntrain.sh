@@ -52,44 +52,7 @@ EOF
     fi
 }
 
-# ---- multi-label data: tones of 3 families (lo ~500 Hz, mid ~1500 Hz, hi ~3500 Hz), each clip one tone or
-# two mixed (100 010 001 110 011 101); takes 1-7 train (42 clips), 8-10 val (18); ml-<split>.npy stacks with
-# (N, 3) uint8 targets in ml-<split>-labels.npy. mknpy FILE DESCR SHAPE VALUES...: a .npy by python3 alone
-mknpy() { "$PY3" - "$@" <<'PY'
-import struct, sys
-path, descr, shape, vals = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
-h = "{'descr': '%s', 'fortran_order': False, 'shape': %s, }" % (descr, shape)
-h += " " * (63 - (10 + len(h)) % 64) + "\n"
-fmt = {"|u1": "B", "<f4": "f", "<i8": "q"}[descr]
-data = b"".join(struct.pack("<" + fmt, (float if fmt == "f" else int)(v)) for v in vals)
-open(path, "wb").write(b"\x93NUMPY\x01\x00" + len(h).to_bytes(2, "little") + h.encode() + data)
-PY
-}
-mltones() {
-    local i combo c f s parts
-    mkdir -p mlw
-    for s in train val; do : > ml-$s.list; : > ml-$s.rows; done
-    for i in 1 2 3 4 5 6 7 8 9 10; do
-        s=$([ $i -le 7 ] && echo train || echo val)
-        for combo in 100 010 001 110 011 101; do
-            parts=()
-            for c in 0 1 2; do
-                [ "${combo:$c:1}" = 1 ] || continue
-                f=$(( (c == 0 ? 500 : c == 1 ? 1500 : 3500) + 20 * i ))
-                sox -n -r 16000 -c 1 mlw/t${i}_${combo}_$c.wav synth 0.5 sine $f 2>/dev/null || return 1
-                parts+=(mlw/t${i}_${combo}_$c.wav)
-            done
-            if [ ${#parts[@]} = 1 ]; then cp "${parts[0]}" mlw/c${i}_$combo.wav; else sox -m "${parts[@]}" mlw/c${i}_$combo.wav || return 1; fi
-            echo mlw/c${i}_$combo.wav >> ml-$s.list
-            echo $combo | sed 's/./& /g' >> ml-$s.rows
-        done
-    done
-    for s in train val; do
-        $B/wav2mel -q --n-mels 32 --list ml-$s.list -o mlm/$s -m mlm/$s.tsv || return 1
-        $B/specnorm -q --frames 32 -m mlm/$s.tsv --stack ml-$s.npy || return 1
-        mknpy ml-$s-labels.npy '|u1' "($(wc -l < ml-$s.rows), 3)" $(cat ml-$s.rows) || return 1
-    done
-}
+# ---- multi-label data: mltones (tests/cli/lib.sh)
 have_ml=0
 [ -n "$PY3" ] && mltones 2>mldata.err && have_ml=1
 [ $have_ml = 1 ] || skip "multi-label tests: python3 (to write the targets) or the data: $(head -c 200 mldata.err 2>/dev/null)"
