@@ -384,14 +384,8 @@ static int print_info(const Input *in, int64_t n) {
             rc = -1;
             break;
         }
-        int64_t frames = audio_reader_frames(a);
-        if (frames < 0) { /* no length in the header: count by decoding */
-            static float buf[65536];
-            int64_t got;
-            frames = 0;
-            while ((got = audio_read_mono(a, buf, 65536)) > 0) frames += got;
-            if (got < 0) rc = -1;
-        }
+        int64_t frames = audio_length_frames(a);
+        if (frames < 0) rc = -1;
         double sr = audio_reader_rate(a);
         if (rc == 0) fprintf(f, "%s\t%lld\t%.15g\t%d\t%.6f\n", in[i].path, (long long)frames, sr, audio_reader_channels(a),
                              sr > 0 ? (double)frames / sr : 0.0);

@@ -174,6 +174,16 @@ AudioReader *audio_open_stream(const char *path) { return open_file(path, 0); }
 
 double audio_reader_rate(const AudioReader *r) { return r->info.samplerate; }
 int audio_reader_channels(const AudioReader *r) { return r->info.channels; }
+
+int64_t audio_length_frames(AudioReader *r) {
+    int64_t frames = audio_reader_frames(r);
+    if (frames >= 0) return frames;
+    float buf[4096];
+    int64_t got;
+    frames = 0;
+    while ((got = audio_read_mono(r, buf, 4096)) > 0) frames += got;
+    return got < 0 ? -1 : frames;
+}
 int64_t audio_reader_frames(const AudioReader *r) {
     /* libsndfile reports SF_COUNT_MAX for streams of unknown length */
     return r->info.frames >= 0 && r->info.frames < (sf_count_t)1 << 60 ? r->info.frames : -1;

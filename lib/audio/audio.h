@@ -31,6 +31,9 @@ AudioReader *audio_open_memory(const void *data, size_t len, const char *name);
 double audio_reader_rate(const AudioReader *r);
 int audio_reader_channels(const AudioReader *r);
 int64_t audio_reader_frames(const AudioReader *r); /* as the header says; -1 if unknown */
+/* The recording's length in frames: the header's, or, where the header has none, counted by decoding
+ * the rest of r (which is then spent). -1 with err_set() on a decoding error. */
+int64_t audio_length_frames(AudioReader *r);
 /* Read up to n mono samples; returns the count (0 at the end) or -1 on error (e.g. NaN/Inf). */
 int64_t audio_read_mono(AudioReader *r, float *out, int64_t n);
 void audio_close(AudioReader *r);

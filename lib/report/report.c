@@ -245,15 +245,9 @@ static int probe(Rec *r) {
     if (!a) return -1;
     r->rate = audio_reader_rate(a);
     r->channels = audio_reader_channels(a);
-    int64_t frames = audio_reader_frames(a);
-    if (frames < 0) {
-        static float buf[65536];
-        int64_t got;
-        frames = 0;
-        while ((got = audio_read_mono(a, buf, 65536)) > 0) frames += got;
-        if (got < 0) { audio_close(a); return -1; }
-    }
+    int64_t frames = audio_length_frames(a);
     audio_close(a);
+    if (frames < 0) return -1;
     r->seconds = r->rate > 0 ? (double)frames / r->rate : NAN;
     return 0;
 }
