@@ -217,8 +217,8 @@ endef
 define WRITE_IF_CHANGED
 { [ -f "$(1)" ] && [ "$$(cat "$(1)")" = "$$table" ]; } || { { [ -z "$$table" ] || printf '%s\n' "$$table"; } > "$(1).tmp" && mv "$(1).tmp" "$(1)" && false; }
 endef
-# Shell: the links of DIR made, replaced or removed to match $$table, then "KEY|DEPENDENCY" printed per
-# row (the path itself where make can name it, else DIR/KEY).
+# Shell: the links of DIR made, replaced or removed to match $$table (a link DIR/KEY for each path make
+# cannot name).
 define SYNC_LINKS
 mkdir -p "$(1)";
 { find "$(1)" -type l -printf 'have\t%P\t%l\n'; printf '%s\n' "$$table" | sed 's/^/want\t/'; } |
@@ -228,14 +228,13 @@ awk -F'\t' -v OFS='\t' -v cwd="$$cwd" -v dir="$(1)/" '
     END { for (k in have) if (!(k in want)) print "rm", "-", dir k }' |
 while IFS=$$'\t' read -r op target link; do
     if [ "$$op" = ln ]; then mkdir -p "$${link%/*}" && ln -sfn -- "$$target" "$$link"; else rm -f -- "$$link"; fi;
-done;
-printf '%s\n' "$$table" | awk -F'\t' -v dir="$(1)/" '{ print $$2 "|" ($$1 ~ ENVIRON["AUDIOCNN_UNSAFE"] ? dir $$2 : $$1) }'
+done
 endef
 
 # Brings $(OUT)/recordings.txt (rewritten only when the recordings or their keys change) and the links
-# in $(OUT)/links/ up to date, and prints what make needs: "KEY|DEPENDENCY" per recording and
-# "=|DEPENDENCY" for a DATA list; or one line "!ERROR". It runs when the makefile is read (under make -n
-# and -q too), so that every rule sees the current set of recordings.
+# in $(OUT)/links/ up to date, and prints a DATA list's dependency (the list, or its link; nothing for a
+# folder), or one line "!ERROR". It runs when the makefile is read (under make -n and -q too), so that
+# every rule sees the current set of recordings (split/deps.mk gives the shards their recordings).
 define SYNC_RECORDINGS
 $(PATH_SETUP); data=$(call shq,$(DATA)); [ "$$data" = / ] || data=$${data%/};
 table=$$( $(FIND_RECORDINGS) ) || { echo "!$(DATA): listing the recordings failed"; exit 0; };
@@ -247,8 +246,8 @@ if [ -f "$$data" ]; then
   if printf '%s' "$$data" | grep -q "$$AUDIOCNN_UNSAFE"; then
     case $$data in /*) t=$$data;; *) t=$$cwd/$$data;; esac;
     [ "$$(readlink "$$out/links/DATA")" = "$$t" ] || ln -sfn -- "$$t" "$$out/links/DATA";
-    echo "=|$$out/links/DATA";
-  else echo "=|$$data"; fi;
+    echo "$$out/links/DATA";
+  else echo "$$data"; fi;
 fi
 endef
 
@@ -259,7 +258,7 @@ ifneq ($(filter !%,$(firstword $(FOUND))),)
 $(error pipeline: error: $(patsubst !%,%,$(FOUND)))
 endif
 endif
-LIST_DEP  := $(patsubst =|%,%,$(filter =|%,$(FOUND)))
+LIST_DEP  := $(FOUND)
 
 # ---------------------------------------------------------------------------------------------------
 # Settings files: each holds a variable's value and is rewritten (making what depends on it out of
@@ -640,7 +639,8 @@ table=$$( { if [ -d "$$scan" ]; then find -L "$$scan" -type f -print0 | tr '\n\t
 case $$table in '!'*) printf '%s\n' "$${table%%$$'\n'*}"; exit 0;; esac;
 mkdir -p "$$out" || { echo "!$$out: cannot create the output folder"; exit 0; };
 $(call WRITE_IF_CHANGED,$$out/scan.list) || :;
-[ -z "$$table" ] || { $(call SYNC_LINKS,$$out/links/scan); }
+[ -z "$$table" ] || { $(call SYNC_LINKS,$$out/links/scan);
+  printf '%s\n' "$$table" | awk -F'\t' -v dir="$$out/links/scan/" '{ print $$1 ~ ENVIRON["AUDIOCNN_UNSAFE"] ? dir $$2 : $$1 }'; }
 endef
 ifneq ($(and $(SCAN),$(NEED_DATA)),)
 SCAN_FOUND := $(shell $(SYNC_SCAN))
@@ -648,7 +648,7 @@ ifneq ($(filter !%,$(firstword $(SCAN_FOUND))),)
 $(error pipeline: error: $(patsubst !%,%,$(SCAN_FOUND)))
 endif
 endif
-SCAN_DEPS  := $(foreach r,$(SCAN_FOUND),$(lastword $(subst |, ,$(r))))
+SCAN_DEPS  := $(SCAN_FOUND)
 SCAN_CKPT  := $(if $(filter %.safetensors,$(SCAN_MODEL)),$(SCAN_MODEL),$(OUT)/models/$(SCAN_MODEL).safetensors)
 $(eval $(call settings,$(OUT)/scan.opts,SCAN_OPTS))
 # Scan shards: runs of scan.list's recordings in order, each at most SCAN_SHARD seconds of audio (or one
