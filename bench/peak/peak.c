@@ -21,59 +21,33 @@ static double now(void) {
 #define CHAINS 12
 #define INNER 1000 /* FMAs per chain between two checks of the clock */
 
-/* Returns the number of FMAs done per chain; *sink keeps the result alive. */
-__attribute__((target("avx2,fma"))) static long run_avx2(double seconds, float *sink) {
-    __m256 x = _mm256_set1_ps(0.999999f), y = _mm256_set1_ps(1e-7f);
-    /* twelve named registers: an array would be kept in memory without unrolling */
-    __m256 a0 = _mm256_set1_ps(0.f), a1 = _mm256_set1_ps(1.f), a2 = _mm256_set1_ps(2.f), a3 = _mm256_set1_ps(3.f),
-        a4 = _mm256_set1_ps(4.f), a5 = _mm256_set1_ps(5.f), a6 = _mm256_set1_ps(6.f), a7 = _mm256_set1_ps(7.f),
-        a8 = _mm256_set1_ps(8.f), a9 = _mm256_set1_ps(9.f), a10 = _mm256_set1_ps(10.f), a11 = _mm256_set1_ps(11.f);
-    long n = 0;
-    double end = now() + seconds;
-    do {
-        for (int i = 0; i < INNER; i++) {
-            a0 = _mm256_fmadd_ps(a0, x, y); a1 = _mm256_fmadd_ps(a1, x, y);
-            a2 = _mm256_fmadd_ps(a2, x, y); a3 = _mm256_fmadd_ps(a3, x, y);
-            a4 = _mm256_fmadd_ps(a4, x, y); a5 = _mm256_fmadd_ps(a5, x, y);
-            a6 = _mm256_fmadd_ps(a6, x, y); a7 = _mm256_fmadd_ps(a7, x, y);
-            a8 = _mm256_fmadd_ps(a8, x, y); a9 = _mm256_fmadd_ps(a9, x, y);
-            a10 = _mm256_fmadd_ps(a10, x, y); a11 = _mm256_fmadd_ps(a11, x, y);
-        }
-        n += INNER;
-    } while (now() < end);
-    __m256 a[CHAINS] = {a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11};
-    __m256 s = a[0];
-    for (int c = 1; c < CHAINS; c++) s = _mm256_add_ps(s, a[c]);
-    float v[8];
-    _mm256_storeu_ps(v, s);
-    *sink = v[0];
+/* The body of run_avx2 and run_avx512 for a vector type T and its intrinsics: twelve named registers
+ * (an array would be kept in memory without unrolling), each its own chain of FMAs, until `seconds`
+ * have passed; returns the FMAs done per chain, and *sink (their sum's first lane) keeps them alive. */
+#define FMA_CHAINS(T, SET1, FMA, ADD, FIRST)                                                                  \
+    T x = SET1(0.999999f), y = SET1(1e-7f);                                                                   \
+    T a0 = SET1(0.f), a1 = SET1(1.f), a2 = SET1(2.f), a3 = SET1(3.f), a4 = SET1(4.f), a5 = SET1(5.f),         \
+      a6 = SET1(6.f), a7 = SET1(7.f), a8 = SET1(8.f), a9 = SET1(9.f), a10 = SET1(10.f), a11 = SET1(11.f);     \
+    long n = 0;                                                                                               \
+    double end = now() + seconds;                                                                             \
+    do {                                                                                                      \
+        for (int i = 0; i < INNER; i++) {                                                                     \
+            a0 = FMA(a0, x, y); a1 = FMA(a1, x, y); a2 = FMA(a2, x, y); a3 = FMA(a3, x, y);                   \
+            a4 = FMA(a4, x, y); a5 = FMA(a5, x, y); a6 = FMA(a6, x, y); a7 = FMA(a7, x, y);                   \
+            a8 = FMA(a8, x, y); a9 = FMA(a9, x, y); a10 = FMA(a10, x, y); a11 = FMA(a11, x, y);               \
+        }                                                                                                     \
+        n += INNER;                                                                                           \
+    } while (now() < end);                                                                                    \
+    T s = ADD(ADD(ADD(a0, a1), ADD(a2, a3)), ADD(ADD(a4, a5), ADD(a6, a7)));                                  \
+    *sink = FIRST(ADD(s, ADD(ADD(a8, a9), ADD(a10, a11))));                                                   \
     return n;
+
+__attribute__((target("avx2,fma"))) static long run_avx2(double seconds, float *sink) {
+    FMA_CHAINS(__m256, _mm256_set1_ps, _mm256_fmadd_ps, _mm256_add_ps, _mm256_cvtss_f32)
 }
 
 __attribute__((target("avx512f"))) static long run_avx512(double seconds, float *sink) {
-    __m512 x = _mm512_set1_ps(0.999999f), y = _mm512_set1_ps(1e-7f);
-    /* twelve named registers: an array would be kept in memory without unrolling */
-    __m512 a0 = _mm512_set1_ps(0.f), a1 = _mm512_set1_ps(1.f), a2 = _mm512_set1_ps(2.f), a3 = _mm512_set1_ps(3.f),
-        a4 = _mm512_set1_ps(4.f), a5 = _mm512_set1_ps(5.f), a6 = _mm512_set1_ps(6.f), a7 = _mm512_set1_ps(7.f),
-        a8 = _mm512_set1_ps(8.f), a9 = _mm512_set1_ps(9.f), a10 = _mm512_set1_ps(10.f), a11 = _mm512_set1_ps(11.f);
-    long n = 0;
-    double end = now() + seconds;
-    do {
-        for (int i = 0; i < INNER; i++) {
-            a0 = _mm512_fmadd_ps(a0, x, y); a1 = _mm512_fmadd_ps(a1, x, y);
-            a2 = _mm512_fmadd_ps(a2, x, y); a3 = _mm512_fmadd_ps(a3, x, y);
-            a4 = _mm512_fmadd_ps(a4, x, y); a5 = _mm512_fmadd_ps(a5, x, y);
-            a6 = _mm512_fmadd_ps(a6, x, y); a7 = _mm512_fmadd_ps(a7, x, y);
-            a8 = _mm512_fmadd_ps(a8, x, y); a9 = _mm512_fmadd_ps(a9, x, y);
-            a10 = _mm512_fmadd_ps(a10, x, y); a11 = _mm512_fmadd_ps(a11, x, y);
-        }
-        n += INNER;
-    } while (now() < end);
-    __m512 a[CHAINS] = {a0, a1, a2, a3, a4, a5, a6, a7, a8, a9, a10, a11};
-    __m512 s = a[0];
-    for (int c = 1; c < CHAINS; c++) s = _mm512_add_ps(s, a[c]);
-    *sink = _mm512_reduce_add_ps(s);
-    return n;
+    FMA_CHAINS(__m512, _mm512_set1_ps, _mm512_fmadd_ps, _mm512_add_ps, _mm512_cvtss_f32)
 }
 
 typedef struct {
