@@ -78,6 +78,15 @@ static const char USAGE[] =
     "      --csv             results as the capuchin challenge's CSV: recording,CLASS_calls,...\n"
     "  -o, --outdir DIR      all of them: DIR/scores.tsv, DIR/results.tsv (.csv with --csv),\n"
     "                        DIR/events/, DIR/threshold (without any output option: results to stdout)\n"
+    "      --annotations LIST|DIR  score the events against annotations (needs -o DIR): a TSV with columns\n"
+    "                        recording and table, or a folder of recordings with their Raven tables\n"
+    "                        (X.Table.1.selections.txt), as splitset --windows reads them; each scanned\n"
+    "                        recording listed (same path) is scored, others are not. DIR/detection.tsv\n"
+    "                        (per recording and class, then per class: annotated, detected, matched,\n"
+    "                        precision, recall, f1, count_error), DIR/detection.json, DIR/detection-events.tsv\n"
+    "      --match-fraction F  an event matches a selection of its class (one to one, as many pairs as\n"
+    "                        possible) when they overlap by >= F of the shorter of the two (default 0.5)\n"
+    "      --label-column COL  Raven's column holding the label (default Annotation)\n"
     "      --dump-inputs FILE  every window's model input as a stream of .npy arrays (for checking)\n"
     "      --batch N         windows per forward pass (default 1: fastest for the baseline here, and each\n"
     "                        window of the batch holds its activations, ~13 MB at 128x400)\n"
@@ -89,7 +98,7 @@ static const char USAGE[] =
     "Exit status: 0 done, 1 data or file error, 2 bad usage.\n";
 
 enum { OPT_OVERLAP = 256, OPT_STEP, OPT_THRESHOLD, OPT_CLASSES, OPT_SCORES, OPT_EVENTS, OPT_RESULTS, OPT_CSV, OPT_DUMP, OPT_JOBS,
-       OPT_THR_OUT, OPT_THRESHOLDS };
+       OPT_THR_OUT, OPT_THRESHOLDS, OPT_ANNOTATIONS, OPT_MATCH, OPT_LABEL_COL };
 
 static const struct option LONGOPTS[] = {{"outdir", 1, 0, 'o'}, {"labels", 1, 0, 'L'}, {"top-k", 1, 0, 'k'},
                                          {"batch", 1, 0, 'b'}, {"threads", 1, 0, 't'}, {"quiet", 0, 0, 'q'},
@@ -100,13 +109,16 @@ static const struct option LONGOPTS[] = {{"outdir", 1, 0, 'o'}, {"labels", 1, 0,
                                          {"results", 1, 0, OPT_RESULTS}, {"csv", 0, 0, OPT_CSV},
                                          {"dump-inputs", 1, 0, OPT_DUMP}, {"jobs", 1, 0, 'j'},
                                          {"model", 1, 0, 'm'}, {"thresholds-out", 1, 0, OPT_THR_OUT},
-                                         {"thresholds", 1, 0, OPT_THRESHOLDS}, {0, 0, 0, 0}};
+                                         {"thresholds", 1, 0, OPT_THRESHOLDS}, {"annotations", 1, 0, OPT_ANNOTATIONS},
+                                         {"match-fraction", 1, 0, OPT_MATCH}, {"label-column", 1, 0, OPT_LABEL_COL},
+                                         {0, 0, 0, 0}};
 
 /* Scan-mode settings from the command line. */
 typedef struct {
     int on, verbose, csv, jobs;
-    double overlap, step, threshold;
+    double overlap, step, threshold, match_fraction;
     const char *classes, *scores, *events, *results, *dump;
+    const char *annotations, *label_col; /* --annotations: detection metrics against them */
     const char *thresholds; /* --thresholds FILE: per-class thresholds (class, threshold[, f1]) */
     int outdir_set, used; /* used: a scan option was given */
 } ScanArgs;
@@ -542,6 +554,8 @@ static int scan_recordings(Model *models, int nm, const StFile *f, char **paths,
     Scanner **sc = calloc((size_t)nj, sizeof(Scanner *));
     unsigned char *counted = NULL;
     double *thr = NULL; /* --thresholds: per class */
+    Truth *truth = NULL; /* --annotations: per recording */
+    unsigned char *annotated = NULL;
     char p_scores[4096], p_results[4096], p_events[4096], p_thr[4096];
     if (!ctx || !sc || !mp) {
         err_set("out of memory");
@@ -593,7 +607,20 @@ static int scan_recordings(Model *models, int nm, const StFile *f, char **paths,
         }
         free(list);
     }
+    if (a->annotations) {
+        truth = calloc((size_t)npaths, sizeof *truth);
+        annotated = calloc((size_t)npaths, 1);
+        if (!truth || !annotated) {
+            err_set("out of memory");
+            goto done;
+        }
+        if (detect_truth_load(a->annotations, a->label_col, (const char *const *)paths, npaths,
+                              (const char *const *)names->v, k, truth, annotated) < 0)
+            goto done;
+    }
     ScanJob job = {.scores = a->scores, .events = a->events, .results = a->results, .csv = a->csv,
+                   .detection = a->annotations ? outdir : NULL, .truth = truth, .annotated = annotated,
+                   .match_fraction = a->match_fraction,
                    .threshold = a->threshold, .thresholds = thr, .counted = counted, .names = (const char *const *)names->v, .k = k,
                    .verbosity = quiet ? -1 : a->verbose, .inputs = a->dump,
                    .on_recording = a->verbose ? report_recording : NULL, .arg = (void *)names};
@@ -633,6 +660,9 @@ static int scan_recordings(Model *models, int nm, const StFile *f, char **paths,
 done:
     free(counted);
     free(thr);
+    detect_truth_free(truth, npaths);
+    free(truth);
+    free(annotated);
     free(mp);
     for (int j = 0; sc && j < nj; j++) scanner_free(sc[j]);
     free(sc);
@@ -648,7 +678,7 @@ int main(int argc, char **argv) {
     outfile_install_cleanup();
     const char *outdir = ".", *labels = NULL;
     int topk = 3, batch = -1, threads = 2, quiet = 0, c; /* batch -1: the mode's default */
-    ScanArgs sa = {.overlap = 0.5, .threshold = 0.5, .jobs = 1};
+    ScanArgs sa = {.overlap = 0.5, .threshold = 0.5, .jobs = 1, .match_fraction = 0.5};
     int threads_set = 0, thr_set = 0;
     const char *thr_out = NULL; /* --thresholds-out FILE */
     const char *bad = NULL;
@@ -690,6 +720,13 @@ int main(int argc, char **argv) {
         case OPT_RESULTS: sa.results = optarg; sa.used = 1; break;
         case OPT_CSV: sa.csv = 1; sa.used = 1; break;
         case OPT_DUMP: sa.dump = optarg; sa.used = 1; break;
+        case OPT_ANNOTATIONS: sa.annotations = optarg; sa.used = 1; break;
+        case OPT_LABEL_COL: sa.label_col = optarg; sa.used = 1; break;
+        case OPT_MATCH:
+            if (number_arg(optarg, &sa.match_fraction) < 0 || !(sa.match_fraction > 0) || sa.match_fraction > 1)
+                bad = "--match-fraction needs a number in (0, 1]";
+            sa.used = 1;
+            break;
         case 'L': labels = optarg; break;
         case 'k': topk = atoi(optarg); break;
         case 'b': batch = atoi(optarg) < 1 ? 0 : atoi(optarg); break;
@@ -718,7 +755,13 @@ int main(int argc, char **argv) {
         goto usage;
     }
     if (sa.used && !sa.on) {
-        diag_error("--overlap, --step, --thresholds, --classes, --scores, --events, --results, --csv, --dump-inputs, --jobs and -v go with --scan");
+        diag_error("--overlap, --step, --thresholds, --classes, --scores, --events, --results, --csv, --annotations, "
+                   "--match-fraction, --label-column, --dump-inputs, --jobs and -v go with --scan");
+        goto usage;
+    }
+    if (sa.annotations ? !sa.outdir_set : (sa.label_col || sa.match_fraction != 0.5)) {
+        diag_error(sa.annotations ? "--annotations writes DIR/detection.*: it needs -o DIR"
+                                  : "--match-fraction and --label-column go with --annotations");
         goto usage;
     }
     if (sa.on && thr_out) {

@@ -108,19 +108,6 @@ fail:
     return EXIT_DATA;
 }
 
-static double header_duration(const char *path) {
-    AudioReader *r = audio_open_stream(path);
-    if (!r) return -1;
-    int64_t n = audio_reader_frames(r);
-    double sr = audio_reader_rate(r);
-    audio_close(r);
-    if (n < 0 || !(sr > 0)) {
-        err_set("%s: the header does not give the recording's length", path);
-        return -1;
-    }
-    return (double)n / sr;
-}
-
 static int parse_pos(const char *opt, const char *arg, double *v, double lo, int lo_open, double hi, int hi_open) {
     char *end;
     errno = 0;
@@ -163,7 +150,7 @@ int main(int argc, char **argv) {
     memset(&wo, 0, sizeof wo);
     wo.min_overlap = 0.5;
     wo.min_overlap_frac = 1;
-    wo.duration = header_duration;
+    wo.duration = audio_header_seconds;
     double overlap = -1, step = 0;
     int min_given = 0, win_opts = 0;
     char *classes_text = NULL;

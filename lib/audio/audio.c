@@ -314,3 +314,16 @@ void audio_free(Audio *a) {
     free(a->x);
     memset(a, 0, sizeof *a);
 }
+
+double audio_header_seconds(const char *path) {
+    AudioReader *r = audio_open_stream(path);
+    if (!r) return -1;
+    int64_t n = audio_reader_frames(r);
+    double sr = audio_reader_rate(r);
+    audio_close(r);
+    if (n < 0 || !(sr > 0)) {
+        err_set("%s: the header does not give the recording's length", path);
+        return -1;
+    }
+    return (double)n / sr;
+}

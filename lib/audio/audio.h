@@ -34,6 +34,9 @@ int64_t audio_reader_frames(const AudioReader *r); /* as the header says; -1 if 
 /* The recording's length in frames: the header's, or, where the header has none, counted by decoding
  * the rest of r (which is then spent). -1 with err_set() on a decoding error. */
 int64_t audio_length_frames(AudioReader *r);
+/* The recording's length in seconds as its header gives it (nothing is decoded), or -1 with err_set()
+ * when the file does not open or its header has no length. */
+double audio_header_seconds(const char *path);
 /* Read up to n mono samples; returns the count (0 at the end) or -1 on error (e.g. NaN/Inf). */
 int64_t audio_read_mono(AudioReader *r, float *out, int64_t n);
 void audio_close(AudioReader *r);

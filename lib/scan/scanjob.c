@@ -118,6 +118,42 @@ static void unwind(Written *w) {
     free(w->v);
 }
 
+/* The detection metrics of the annotated recordings into job->detection/. */
+static int write_detection(const ScanJob *job, const char *const *paths, int n, const RecEvents *rec, Written *done) {
+    Detection d;
+    if (detect_init(&d, job->k, job->counted, job->match_fraction) < 0) return -1;
+    int rc = -1;
+    for (int i = 0; i < n; i++)
+        if (job->annotated[i] && detect_add(&d, paths[i], rec[i].v, rec[i].n, &job->truth[i]) < 0) goto done;
+    if (mkdir_p(job->detection, NULL, NULL) < 0) goto done;
+    char path[8192];
+    OutFile o;
+    snprintf(path, sizeof path, "%s/detection.tsv", job->detection);
+    if (outfile_open(&o, path) < 0) goto done;
+    detect_write_tsv(&d, o.f, job->names);
+    if (commit_tracked(&o, done) < 0) goto done;
+    snprintf(path, sizeof path, "%s/detection-events.tsv", job->detection);
+    if (outfile_open(&o, path) < 0) goto done;
+    detect_write_marks(&d, o.f, job->names);
+    if (commit_tracked(&o, done) < 0) goto done;
+    snprintf(path, sizeof path, "%s/detection.json", job->detection);
+    if (outfile_open(&o, path) < 0) goto done;
+    JsonWriter w;
+    json_init(&w, o.f, 2);
+    detect_write_json(&d, &w, job->names);
+    fputc('\n', o.f);
+    if (json_error(&w)) {
+        outfile_abort(&o);
+        err_set("%s: write failed", path);
+        goto done;
+    }
+    if (commit_tracked(&o, done) < 0) goto done;
+    rc = 0;
+done:
+    detect_free(&d);
+    return rc;
+}
+
 static int write_tables(const ScanJob *job, const char *const *paths, int n, const RecEvents *rec, Written *done) {
     if (mkdir_p(job->events, NULL, NULL) < 0) return -1;
     for (int i = 0; i < n; i++) {
@@ -247,7 +283,7 @@ int scanjob_run(const ScanJob *job, Scanner *const *scanners, int nscanners, con
     OutFile scores = {0}, results = {0}, thr = {0}, inputs = {0};
     RecEvents *rec = calloc((size_t)(n ? n : 1), sizeof(RecEvents));
     int64_t *counts = calloc((size_t)(n ? n : 1) * (size_t)k, sizeof(int64_t));
-    Written written = {.v = calloc((size_t)n + 4, sizeof(char *))};
+    Written written = {.v = calloc((size_t)n + 8, sizeof(char *))};
     if (!rec || !counts || !written.v) {
         err_set("out of memory");
         goto done;
@@ -317,6 +353,7 @@ int scanjob_run(const ScanJob *job, Scanner *const *scanners, int nscanners, con
         }
     }
     if (job->events && write_tables(job, paths, n, rec, &written) < 0) goto done;
+    if (job->detection && write_detection(job, paths, n, rec, &written) < 0) goto done;
     if (commit_tracked(&inputs, &written) < 0 || commit_tracked(&scores, &written) < 0 ||
         commit_tracked(&results, &written) < 0 || commit_tracked(&thr, &written) < 0)
         goto done;

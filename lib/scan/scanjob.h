@@ -9,7 +9,10 @@
  *   results    the events per recording and counted class (events.h: TSV, or CSV when csv is set);
  *   threshold  the threshold, one number and a newline; with per-class thresholds, a TSV "class<TAB>
  *              threshold" (header, then one row per class in index order, %.9g);
- *   inputs     every model input as a .npy stream (for checking; see scanner_dump_inputs).
+ *   inputs     every model input as a .npy stream (for checking; see scanner_dump_inputs);
+ *   detection  DIR/detection.tsv, DIR/detection.json and DIR/detection-events.tsv (detect.h): the events
+ *              of each recording with truth (annotated[i] set) scored against truth[i], recordings in
+ *              input order.
  * Any may be NULL (not written); "-" writes to stdout (only one of them may). Before any work it checks
  * that the events tables' names are distinct and that every recording (but stdin) opens as audio, so
  * a bad file fails in seconds, not after hours. Each file is written through outfile; when anything
@@ -19,6 +22,7 @@
 #ifndef AUDIOCNN_SCANJOB_H
 #define AUDIOCNN_SCANJOB_H
 
+#include "scan/detect.h"
 #include "scan/scan.h"
 
 typedef struct ScanJob {
@@ -29,6 +33,10 @@ typedef struct ScanJob {
     const unsigned char *counted;  /* per class: counted in events and results (NULL: every class) */
     const char *const *names;      /* class names, k of them */
     int k;
+    const char *detection;         /* DIR for the detection metrics (NULL: none) */
+    const Truth *truth;            /* per recording: its annotated selections (with detection) */
+    const unsigned char *annotated; /* per recording: 1 when truth[i] is its annotation */
+    double match_fraction;         /* detect.h's fraction */
     int verbosity;                 /* progress: -1 none, 0 on a terminal */
     /* called after each recording (may be NULL): its facts and the events per class (k counts) */
     void (*on_recording)(void *arg, const char *path, const ScanRecording *info, const int64_t *counts);

@@ -6,18 +6,12 @@
 #include "formats/annotations.h"
 #include "formats/outfile.h"
 #include "formats/tsv.h"
-#include "split/audiofiles.h"
+#include "split/annotated.h"
 
-#include <dirent.h>
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-static const char RAVEN_SUFFIX[] = ".Table.1.selections.txt";
 
 typedef struct Rec {
     char *path, *table, *group;
@@ -34,7 +28,6 @@ static int oom(const char *name) {
 }
 
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
-static int cmp_rec(const void *a, const void *b) { return strcmp(((const Rec *)a)->path, ((const Rec *)b)->path); }
 
 static void free_recs(Rec *r, size_t n) {
     for (size_t i = 0; i < n; i++) {
@@ -45,127 +38,6 @@ static void free_recs(Rec *r, size_t n) {
         free(r[i].y);
     }
     free(r);
-}
-
-static char *join(const char *dir, const char *name) {
-    size_t n = strlen(dir) + strlen(name) + 2;
-    char *p = malloc(n);
-    if (p) snprintf(p, n, "%s/%s", dir, name);
-    return p;
-}
-
-/* A folder of recordings with their Raven tables beside them. */
-static int load_dir(const char *dir, Rec **out, size_t *nout) {
-    DIR *d = opendir(dir);
-    if (!d) {
-        err_set("%s: cannot open folder: %s", dir, strerror(errno));
-        return -1;
-    }
-    char **names = NULL;
-    size_t n = 0, cap = 0;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        if (e->d_name[0] == '.') continue;
-        if (n == cap) {
-            cap = cap ? cap * 2 : 64;
-            char **t = realloc(names, cap * sizeof *t);
-            if (!t) { closedir(d); goto oomf; }
-            names = t;
-        }
-        if (!(names[n] = strdup(e->d_name))) { closedir(d); goto oomf; }
-        n++;
-    }
-    closedir(d);
-    qsort(names, n, sizeof *names, cmp_str);
-    Rec *r = calloc(n + 1, sizeof *r);
-    size_t nr = 0;
-    if (!r) goto oomf;
-    size_t sl = strlen(RAVEN_SUFFIX);
-    for (size_t i = 0; i < n; i++) {
-        size_t l = strlen(names[i]);
-        if (l <= sl || strcmp(names[i] + l - sl, RAVEN_SUFFIX) != 0) continue;
-        size_t stem = l - sl;
-        const char *found = NULL;
-        for (size_t j = 0; j < n; j++)
-            if (strncmp(names[j], names[i], stem) == 0 && names[j][stem] == '.' && !strchr(names[j] + stem + 1, '.') &&
-                audio_name_ok(names[j])) {
-                if (found) {
-                    err_set("%s/%s: two recordings beside it (%s, %s)", dir, names[i], found, names[j]);
-                    goto fail;
-                }
-                found = names[j];
-            }
-        if (!found) {
-            err_set("%s/%s: no recording %.*s.EXT beside it", dir, names[i], (int)stem, names[i]);
-            goto fail;
-        }
-        r[nr].path = join(dir, found);
-        r[nr].table = join(dir, names[i]);
-        nr++;
-        if (!r[nr - 1].path || !r[nr - 1].table) { oom(dir); goto fail; }
-    }
-    if (nr == 0) {
-        err_set("%s: no Raven selection tables (*%s)", dir, RAVEN_SUFFIX);
-        goto fail;
-    }
-    for (size_t i = 0; i < n; i++) free(names[i]);
-    free(names);
-    *out = r;
-    *nout = nr;
-    return 0;
-fail:
-    free_recs(r, nr);
-    for (size_t i = 0; i < n; i++) free(names[i]);
-    free(names);
-    return -1;
-oomf:
-    for (size_t i = 0; i < n; i++) free(names[i]);
-    free(names);
-    return oom(dir);
-}
-
-static int load_list(const char *path, Rec **out, size_t *nout) {
-    Tsv t;
-    if (tsv_read(path, &t) < 0) return -1;
-    int cr = tsv_col(&t, "recording"), ct = tsv_col(&t, "table"), cg = tsv_col(&t, "group");
-    Rec *r = NULL;
-    size_t nr = 0;
-    if (cr < 0 || ct < 0) {
-        err_set("%s: the list needs columns 'recording' and 'table'", t.name);
-        goto fail;
-    }
-    if (t.nrows == 0) {
-        err_set("%s: no recordings listed", t.name);
-        goto fail;
-    }
-    r = calloc(t.nrows, sizeof *r);
-    if (!r) { oom(t.name); goto fail; }
-    for (size_t i = 0; i < t.nrows; i++) {
-        char **row = t.rows[i];
-        if (!row[cr][0] || !row[ct][0]) {
-            err_set("%s: line %zu: empty recording or table", t.name, t.lineno[i]);
-            goto fail;
-        }
-        r[nr].path = strdup(row[cr]);
-        r[nr].table = strdup(row[ct]);
-        r[nr].group = cg >= 0 && row[cg][0] ? strdup(row[cg]) : NULL;
-        nr++;
-        if (!r[nr - 1].path || !r[nr - 1].table || (cg >= 0 && row[cg][0] && !r[nr - 1].group)) { oom(t.name); goto fail; }
-    }
-    qsort(r, nr, sizeof *r, cmp_rec);
-    for (size_t i = 1; i < nr; i++)
-        if (strcmp(r[i].path, r[i - 1].path) == 0) {
-            err_set("%s: recording %s listed twice", t.name, r[i].path);
-            goto fail;
-        }
-    tsv_free(&t);
-    *out = r;
-    *nout = nr;
-    return 0;
-fail:
-    free_recs(r, nr);
-    tsv_free(&t);
-    return -1;
 }
 
 static int in_keep(const WinOptions *o, const char *label) {
@@ -256,12 +128,15 @@ int windows_split(const char *input, const char *outdir, const WinOptions *o, Wi
     memset(&s, 0, sizeof s);
     memset(&sst, 0, sizeof sst);
     size_t *file_rec = NULL;
-    struct stat sb;
-    if (strcmp(input, "-") != 0 && stat(input, &sb) == 0 && S_ISDIR(sb.st_mode)) {
-        if (load_dir(input, &r, &nr) < 0) return -1;
-    } else if (load_list(input, &r, &nr) < 0) {
-        return -1;
+    AnnotatedRecording *pairs;
+    if (annotated_list(input, &pairs, &nr) < 0) return -1;
+    if (!(r = calloc(nr, sizeof *r))) {
+        annotated_free(pairs, nr);
+        return oom(input);
     }
+    for (size_t i = 0; i < nr; i++) /* the strings move over */
+        r[i].path = pairs[i].path, r[i].table = pairs[i].table, r[i].group = pairs[i].group;
+    free(pairs);
     /* tables, checked against each recording's length */
     size_t nlabels = 0;
     for (size_t i = 0; i < nr; i++) {

@@ -322,6 +322,50 @@ rm -f m10.wav m60.wav
 [ -c /dev/null ] && ok "--results /dev/null and --scores /dev/null leave /dev/null a device" \
     || notok "/dev/null is no longer a character device"
 
+# ---- detection metrics against annotations (--annotations) ----------------------------------------------------
+# long.wav's Raven table: the three inserted calls, a capuchin call the model cannot find (50 s: only noise there)
+# and a frog (no class of the model: ignored); quiet.wav is not annotated (scanned, not scored)
+H=$'Selection\tView\tChannel\tBegin Time (s)\tEnd Time (s)\tLow Freq (Hz)\tHigh Freq (Hz)\tAnnotation'
+printf '%s\n1\tSpectrogram 1\t1\t10\t10.5\t1000\t2000\tcapuchin\n2\tSpectrogram 1\t1\t25\t25.5\t3000\t4000\towl\n3\tSpectrogram 1\t1\t40\t40.5\t1000\t2000\tcapuchin\n4\tSpectrogram 1\t1\t50\t50.5\t1000\t2000\tcapuchin\n5\tSpectrogram 1\t1\t30\t30.5\t1000\t2000\tfrog\n' "$H" >long.Table.1.selections.txt
+printf 'recording\ttable\nlong.wav\tlong.Table.1.selections.txt\n' >ann.tsv
+check "--annotations: detection metrics" $B/cnneval --scan -q --classes capuchin,owl --annotations ann.tsv model.safetensors long.wav quiet.wav -o od
+want=$'recording\tclass\tannotated\tdetected\tmatched\tprecision\trecall\tf1\tcount_error\nlong.wav\tcapuchin\t3\t2\t2\t1.000000\t0.666667\t0.800000\t-1\nlong.wav\towl\t1\t1\t1\t1.000000\t1.000000\t1.000000\t0\n*\tcapuchin\t3\t2\t2\t1.000000\t0.666667\t0.800000\t-1\n*\towl\t1\t1\t1\t1.000000\t1.000000\t1.000000\t0'
+[ "$(cat od/detection.tsv)" = "$want" ] && ok "detection.tsv: 3 of 4 calls found, no false event, count error -1" \
+    || notok "detection.tsv: $(cat od/detection.tsv)"
+[ "$(cut -f 2,3,6 od/detection-events.tsv | tr '\t\n' ' ')" = "kind class matched annotated capuchin 1 annotated owl 1 annotated capuchin 1 annotated capuchin 0 detected capuchin 1 detected owl 1 detected capuchin 1 " ] \
+    && ok "detection-events.tsv: annotated then detected, by time, with matched flags" || notok "marks: $(cat od/detection-events.tsv)"
+if [ -n "$PYNP" ]; then
+    "$PYNP" - od/detection.json <<'P' && ok "detection.json: micro/macro scores, counts, ignored selection" || notok "detection.json: $(head -c 400 od/detection.json)"
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["recordings"] == 1 and d["ignored_selections"] == 1 and d["match_fraction"] == 0.5
+m = d["micro"]
+assert (m["annotated"], m["detected"], m["matched"]) == (4, 3, 3) and m["precision"] == 1 and m["recall"] == 0.75
+assert abs(m["f1"] - 6 / 7) < 1e-12 and abs(d["macro"]["recall"] - (2 / 3 + 1) / 2) < 1e-12 and abs(d["macro"]["f1"] - 0.9) < 1e-12
+c = d["counts"]
+assert (c["annotated"], c["detected"], c["error"], c["relative_error"]) == (4, 3, -1, -0.25)
+assert c["per_recording"] == [{"recording": "long.wav", "annotated": 4, "detected": 3, "error": -1}]
+P
+fi
+check "--annotations with --jobs 2" $B/cnneval --scan -q -j 2 --classes capuchin,owl --annotations ann.tsv model.safetensors long.wav quiet.wav -o odj
+cmp -s od/detection.json odj/detection.json && cmp -s od/detection-events.tsv odj/detection-events.tsv && ok "the same bytes with --jobs 2" \
+    || notok "--jobs 2 changes the detection files"
+# a stricter match: an event must cover all of the shorter side; the Raven folder convention
+mkdir -p annd && cp long.wav long.Table.1.selections.txt annd/
+check "--annotations FOLDER" $B/cnneval --scan -q --classes capuchin,owl --annotations annd model.safetensors annd/long.wav -o odf
+[ "$(sed -n 2p odf/detection.tsv | cut -f 2-)" = "$(sed -n 2p od/detection.tsv | cut -f 2-)" ] && ok "a folder of recordings with their Raven tables" \
+    || notok "folder: $(cat odf/detection.tsv)"
+printf 'recording\ttable\nlong.wav\tbad.txt\n' >annbad.tsv; printf '10\t9\tcapuchin\n' >bad.txt
+expect_error "a bad table refused" "bad.txt: line 1: end 9 s before begin 10 s" 1 $B/cnneval --scan -q --annotations annbad.tsv model.safetensors long.wav -o odb
+no_partial "nothing written for a bad table" odb/results.tsv
+printf '10\t70\tcapuchin\n' >bad.txt
+expect_error "a selection past the recording's end refused" "bad.txt: line 1: end 70 s past the recording's end \\(60 s\\)" 1 $B/cnneval --scan -q --annotations annbad.tsv model.safetensors long.wav -o odb
+expect_error "no scanned recording annotated" "ann.tsv: none of the recordings scanned is annotated" 1 $B/cnneval --scan -q --annotations ann.tsv model.safetensors quiet.wav -o odb
+no_partial "nothing written" odb/scores.tsv
+expect_error "--annotations without -o" "needs -o DIR" 2 $B/cnneval --scan --annotations ann.tsv model.safetensors long.wav
+expect_error "--match-fraction out of range" "--match-fraction needs" 2 $B/cnneval --scan --match-fraction 0 --annotations ann.tsv model.safetensors long.wav -o x
+expect_error "--match-fraction without --annotations" "go with --annotations" 2 $B/cnneval --scan --match-fraction 0.3 model.safetensors long.wav -o x
+
 # ---- man page: a SCANNING section documenting every scan option; its scan examples run ----------------------------
 if [ -f "$MAN" ]; then
     grep -q '^\.SH SCANNING' "$MAN" && ok "cnneval(1) has a SCANNING section" || notok "no SCANNING section in cnneval(1)"
@@ -331,6 +375,7 @@ if [ -f "$MAN" ]; then
     mkdir -p ex/forest && cp model.safetensors ex/ && sox long.wav ex/night.flac 2>/dev/null && cp long.wav quiet.wav ex/forest/
     if sox -R long.wav -C 128 ex/forest/recording_00.mp3 2>/dev/null; then rm ex/forest/long.wav ex/forest/quiet.wav; else
         (cd ex/forest && mv long.wav recording_00.mp3.wav); fi
+    cp long.Table.1.selections.txt ex/forest/recording_00.Table.1.selections.txt
     sed -n '/^\.SS Scan examples/,/^\.SH /p' "$MAN" | grep -E '^    cnneval ' | sed 's/\\-/-/g; s/\\e/\\/g' > ex/examples
     [ "$(wc -l < ex/examples)" -ge 2 ] || notok "scan examples not found in cnneval(1)"
     while read -r cmd; do
