@@ -273,7 +273,8 @@ int fig_gallery(Canvas *cv, const char *title, const GalleryItem *items, int n, 
 }
 
 int fig_timeline(Canvas *cv, const char *title, int n, const double *t, int k, const char *const *classes,
-                 const double *scores, double threshold, const FigEvent *ev, int nev, FigRect *ev_rects) {
+                 const double *scores, double threshold, const FigEvent *ev, int nev, FigRect *ev_rects,
+                 const FigEvent *truth, int ntruth) {
     if (canvas_init(cv, 960, 300) < 0) return -1;
     cairo_t *cr = cv->cr;
     double t0 = n ? finite_min(t, n, 0) : 0, t1 = n ? finite_max(t, n, 1) : 1;
@@ -281,7 +282,7 @@ int fig_timeline(Canvas *cv, const char *title, int n, const double *t, int k, c
     Plot p;
     plot_axes(&p, cr, 0, 0, cv->w, cv->h, title, &xa, &ya);
     double *col = malloc(sizeof *col * (size_t)(n > 0 ? n : 1));
-    LegendItem *li = malloc(sizeof *li * (size_t)(k + 1));
+    LegendItem *li = malloc(sizeof *li * (size_t)(k + 2));
     if (!col || !li) { free(col); free(li); canvas_free(cv); err_set("out of memory"); return -1; }
     for (int e = 0; e < nev; e++) { /* events behind the lines */
         double a = fmax(plot_px(&p, ev[e].begin), p.left), b = fmin(plot_px(&p, ev[e].end), p.right);
@@ -289,7 +290,26 @@ int fig_timeline(Canvas *cv, const char *title, int n, const double *t, int k, c
         canvas_rgb(cr, palette_color(ev[e].cls), 56);
         cairo_rectangle(cr, a, p.top, b - a, p.bottom - p.top);
         cairo_fill(cr);
+        if (ev[e].unmatched) {
+            canvas_rgb(cr, RGB_WRONG, 255);
+            cairo_set_line_width(cr, 1.5);
+            cairo_rectangle(cr, a, p.top, b - a, p.bottom - p.top);
+            cairo_stroke(cr);
+        }
         if (ev_rects) ev_rects[e] = (FigRect){a, p.top, b - a, p.bottom - p.top};
+    }
+    for (int e = 0; e < ntruth; e++) { /* annotations: a strip along the top */
+        double a = fmax(plot_px(&p, truth[e].begin), p.left), b = fmin(plot_px(&p, truth[e].end), p.right);
+        if (!(b > a)) b = a + 2;
+        canvas_rgb(cr, palette_color(truth[e].cls), 255);
+        cairo_rectangle(cr, a, p.top + 1, b - a, 9);
+        cairo_fill(cr);
+        if (truth[e].unmatched) {
+            canvas_rgb(cr, RGB_WRONG, 255);
+            cairo_set_line_width(cr, 1.5);
+            cairo_rectangle(cr, a - 1, p.top, b - a + 2, 11);
+            cairo_stroke(cr);
+        }
     }
     int nli = 0;
     for (int c = 0; c < k; c++) {
@@ -302,6 +322,7 @@ int fig_timeline(Canvas *cv, const char *title, int n, const double *t, int k, c
         plot_hline(&p, threshold, RGB_BLACK, 1.2, 1);
         li[nli++] = (LegendItem){"threshold", RGB_BLACK, LEGEND_DASHED};
     }
+    if (ntruth) li[nli++] = (LegendItem){"missed or unmatched", RGB_WRONG, LEGEND_LINE};
     plot_legend(&p, li, nli, 0);
     free(col);
     free(li);

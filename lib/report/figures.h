@@ -62,11 +62,18 @@ typedef struct GalleryItem {
  * tiles (may be NULL): n rectangles, each a tile's thumbnail and text. */
 int fig_gallery(Canvas *cv, const char *title, const GalleryItem *items, int n, int cols, FigRect *tiles);
 
-typedef struct FigEvent { double begin, end; int cls; } FigEvent;
+typedef struct FigEvent {
+    double begin, end;
+    int cls;
+    int unmatched; /* scored against annotations: an event no selection matched, or a selection missed */
+} FigEvent;
 /* Scores of k classes over time (n windows, t[i] the window's centre, scores[i*k + c]) with the
  * detection threshold as a dashed line (NaN: none), and nev events (seconds, class) as bands of their
- * class's colour behind the lines; ev_rects (may be NULL): the nev bands' rectangles. */
+ * class's colour behind the lines; ev_rects (may be NULL): the nev bands' rectangles. truth (ntruth,
+ * may be 0): annotated selections as bars of their class's colour in a strip along the top; unmatched
+ * events and selections are outlined in red. */
 int fig_timeline(Canvas *cv, const char *title, int n, const double *t, int k, const char *const *classes,
-                 const double *scores, double threshold, const FigEvent *ev, int nev, FigRect *ev_rects);
+                 const double *scores, double threshold, const FigEvent *ev, int nev, FigRect *ev_rects,
+                 const FigEvent *truth, int ntruth);
 
 #endif

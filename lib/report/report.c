@@ -1463,7 +1463,8 @@ static void settings_section(Ctx *x, const Data *d, const Model *ms, int n) {
  * drawn as bands; the first scan_audio events play when clicked. A recording that cannot be decoded
  * only leaves its events silent, said under the figure. */
 static int scan_figure(Ctx *x, const char *path, int n, const double *ws, const double *we, const double *v, int k,
-                       const char *const *cls, double thr, const double *thrk, const unsigned char *counted, int shown) {
+                       const char *const *cls, double thr, const double *thrk, const unsigned char *counted, int shown,
+                       const Tsv *marks) {
     double *t = xcalloc((size_t)n, sizeof *t);
     float *probs = xcalloc((size_t)k, sizeof *probs);
     EventMerger em;
@@ -1488,11 +1489,33 @@ static int scan_figure(Ctx *x, const char *path, int n, const double *ws, const 
     ev = xcalloc((size_t)nev, sizeof *ev);
     rects = xcalloc((size_t)nev, sizeof *rects);
     if (!ev || !rects) goto out;
-    for (int e = 0; e < nev; e++) ev[e] = (FigEvent){em.v[e].begin, em.v[e].end, em.v[e].cls};
+    for (int e = 0; e < nev; e++) ev[e] = (FigEvent){em.v[e].begin, em.v[e].end, em.v[e].cls, 0};
+    /* scored against annotations (cnneval --annotations): the recording's selections, and which of
+     * the events (found again from the scores, by class and begin time) matched none */
+    int ntruth = 0;
+    FigEvent *truth = NULL;
+    if (marks && marks->nrows) {
+        if (!(truth = xcalloc(marks->nrows, sizeof *truth))) goto out;
+        for (size_t i = 0; i < marks->nrows; i++) {
+            char **r = marks->rows[i];
+            int c = 0;
+            double b, e;
+            if (strcmp(r[0], path) != 0) continue;
+            while (c < k && strcmp(cls[c], r[2]) != 0) c++;
+            if (c == k || !parse_double(r[3], &b) || !parse_double(r[4], &e)) continue;
+            int unmatched = strcmp(r[5], "1") != 0;
+            if (strcmp(r[1], "annotated") == 0) truth[ntruth++] = (FigEvent){b, e, c, unmatched};
+            else
+                for (int j = 0; j < nev; j++)
+                    if (ev[j].cls == c && fabs(ev[j].begin - b) < 1e-3) ev[j].unmatched = unmatched;
+        }
+    }
     Canvas im;
     char file[64];
     snprintf(file, sizeof file, "scan-%03d.png", shown + 1);
-    if (fig_timeline(&im, base_name(path), n, t, k, cls, v, thrk ? NAN : thr, ev, nev, rects) < 0) goto out;
+    int frc = fig_timeline(&im, base_name(path), n, t, k, cls, v, thrk ? NAN : thr, ev, nev, rects, truth, ntruth);
+    free(truth);
+    if (frc < 0) goto out;
     nspots = nev < x->c->scan_audio ? nev : x->c->scan_audio;
     sp = xcalloc((size_t)nspots, sizeof *sp);
     if (!sp) { canvas_free(&im); goto out; }
@@ -1517,16 +1540,77 @@ out:
     return rc;
 }
 
+/* cnneval --scan --annotations' detection.tsv as two tables: per class over all scored recordings (the
+ * rows with recording "*"), and per recording the calls annotated and detected over the classes. */
+static int detection_table(Ctx *x, const char *path, Tsv *d) {
+    static const char *const want[] = {"recording", "class", "annotated", "detected", "matched", "precision", "recall", "f1", "count_error"};
+    if (tsv_read(path, d) < 0) return -1;
+    for (int j = 0; j < 9; j++)
+        if (d->ncols != 9 || strcmp(d->header[j], want[j])) {
+            err_set("%s: needs the header recording, class, annotated, detected, matched, precision, recall, f1, count_error", path);
+            return -1;
+        }
+    long long *num = xcalloc(d->nrows * 4 + 1, sizeof *num); /* annotated, detected, matched, count_error */
+    if (!num) return -1;
+    for (size_t i = 0; i < d->nrows; i++)
+        for (int j = 0; j < 4; j++) {
+            const char *f = d->rows[i][j < 3 ? 2 + j : 8];
+            char *e;
+            errno = 0;
+            num[i * 4 + (size_t)j] = strtoll(f, &e, 10);
+            if (!*f || *e || errno || (j < 3 && num[i * 4 + (size_t)j] < 0)) {
+                err_set("%s: line %zu: '%s' is not a count", path, d->lineno[i], f);
+                free(num);
+                return -1;
+            }
+        }
+    Html *h = &x->body;
+    html_raw(h, "<h3>Detection against the annotations</h3>\n<p>Events matched one to one with annotated selections of "
+                "their class (cnneval --annotations): precision = matched / detected, recall = matched / annotated, "
+                "count error = detected &minus; annotated.</p>\n<table class=\"num\"><thead><tr><th>class</th><th>annotated</th>"
+                "<th>detected</th><th>matched</th><th>precision</th><th>recall</th><th>F1</th><th>count error</th></tr></thead><tbody>\n");
+    for (size_t i = 0; i < d->nrows; i++) {
+        if (strcmp(d->rows[i][0], "*") != 0) continue;
+        html_raw(h, "<tr>");
+        td(h, d->rows[i][1]);
+        for (int j = 0; j < 3; j++) tdi(h, num[i * 4 + (size_t)j]);
+        for (int j = 5; j < 8; j++) td(h, d->rows[i][j]);
+        html_printf(h, "<td class=\"n\">%+lld</td></tr>\n", num[i * 4 + 3]);
+    }
+    html_raw(h, "</tbody></table>\n<div class=\"scroll\"><table class=\"num\"><thead><tr><th>recording</th><th>annotated</th>"
+                "<th>detected</th><th>matched</th><th>count error</th><th>relative</th></tr></thead><tbody>\n");
+    for (size_t i = 0; i < d->nrows;) {
+        if (strcmp(d->rows[i][0], "*") == 0) { i++; continue; }
+        long long a = 0, t = 0, m = 0;
+        size_t j = i;
+        for (; j < d->nrows && strcmp(d->rows[j][0], d->rows[i][0]) == 0; j++)
+            a += num[j * 4], t += num[j * 4 + 1], m += num[j * 4 + 2];
+        html_raw(h, "<tr>");
+        td(h, base_name(d->rows[i][0]));
+        tdi(h, a), tdi(h, t), tdi(h, m);
+        html_printf(h, "<td class=\"n\">%+lld</td>", t - a);
+        if (a > 0) html_printf(h, "<td class=\"n\">%+.1f%%</td></tr>\n", 100.0 * (double)(t - a) / (double)a);
+        else html_raw(h, "<td class=\"n\">&ndash;</td></tr>\n");
+        i = j;
+    }
+    html_raw(h, "</tbody></table></div>\n");
+    free(num);
+    return 0;
+}
+
 static int scan_section(Ctx *x) {
     const ReportConfig *c = x->c;
     char *sp = join(c->scan_dir, "scores.tsv"), *rp = join(c->scan_dir, "results.tsv"), *tp = join(c->scan_dir, "threshold");
+    char *dp = join(c->scan_dir, "detection.tsv"), *mp = join(c->scan_dir, "detection-events.tsv");
     Tsv sc = {0}, rs = {0}, thrt = {0}; /* thrt: DIR/threshold as class, threshold rows (cnneval --scan --thresholds) */
+    Tsv det = {0}, marks = {0};         /* cnneval --scan --annotations: detection.tsv, detection-events.tsv */
+    int has_marks = 0;
     int has_s = 0, has_r = 0, rc = -1, has_thrt = 0;
     double *thrk = NULL; /* the per-class thresholds in the scores' class order */
     double *t = NULL, *te = NULL, *v = NULL;
     unsigned char *counted = NULL;
     const char **files = NULL, **cls = NULL;
-    if (!sp || !rp || !tp) goto out;
+    if (!sp || !rp || !tp || !dp || !mp) goto out;
     has_s = exists(sp);
     has_r = exists(rp);
     if (!has_s && !has_r) { rc = 0; goto out; }
@@ -1637,6 +1721,17 @@ static int scan_section(Ctx *x) {
         }
         html_raw(h, "</tbody></table></div>\n");
     }
+    if (exists(dp) && detection_table(x, dp, &det) < 0) goto out;
+    if (exists(mp)) {
+        static const char *const want[] = {"recording", "kind", "class", "begin", "end", "matched"};
+        if (tsv_read(mp, &marks) < 0) goto out;
+        for (int j = 0; j < 6; j++)
+            if (marks.ncols != 6 || strcmp(marks.header[j], want[j])) {
+                err_set("%s: needs the header recording, kind, class, begin, end, matched", mp);
+                goto out;
+            }
+        has_marks = 1;
+    }
     if (has_s) {
         int k = sc.ncols - 3;
         if (has_thrt) {
@@ -1655,6 +1750,9 @@ static int scan_section(Ctx *x) {
                     "centre)");
         if (isfinite(thr)) html_raw(h, " and the detection threshold; shaded: the events (runs of windows above it)");
         if (thrk) html_raw(h, "; shaded: the events (runs of windows above their class's threshold)");
+        if (has_marks)
+            html_raw(h, "; along the top, the annotated selections; outlined in red, the selections no event found and "
+                        "the events that match no selection");
         if ((isfinite(thr) || thrk) && c->audio && c->scan_audio > 0)
             html_printf(h, ". Click one of the first %d events of a recording to hear it", c->scan_audio);
         html_raw(h, ".</p>\n");
@@ -1686,14 +1784,16 @@ static int scan_section(Ctx *x) {
                 n++;
             }
             if (!n) continue;
-            if (scan_figure(x, files[f], n, t, te, v, k, cls, thr, thrk, counted, shown) < 0) goto out;
+            if (scan_figure(x, files[f], n, t, te, v, k, cls, thr, thrk, counted, shown, has_marks ? &marks : NULL) < 0) goto out;
             shown++;
         }
     }
     html_raw(h, "</section>\n");
     rc = 0;
 out:
-    free(sp); free(rp); free(tp); free(t); free(te); free(v); free(counted); free(files); free(cls); free(thrk);
+    free(sp); free(rp); free(tp); free(dp); free(mp); free(t); free(te); free(v); free(counted); free(files); free(cls); free(thrk);
+    tsv_free(&det);
+    tsv_free(&marks);
     tsv_free(&thrt);
     tsv_free(&sc);
     tsv_free(&rs);

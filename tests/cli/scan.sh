@@ -347,6 +347,11 @@ assert (c["annotated"], c["detected"], c["error"], c["relative_error"]) == (4, 3
 assert c["per_recording"] == [{"recording": "long.wav", "annotated": 4, "detected": 3, "error": -1}]
 P
 fi
+check "mkreport on a scan with detection metrics" $B/mkreport -q --no-audio --scan od -o od/report.html
+grep -q '<h3>Detection against the annotations</h3>' od/report.html && grep -q '<tr><td>capuchin</td><td class="n">3</td><td class="n">2</td><td class="n">2</td>' od/report.html &&
+    grep -q '<td>long.wav</td><td class="n">4</td><td class="n">3</td><td class="n">3</td><td class="n">-1</td><td class="n">-25.0%</td>' od/report.html &&
+    grep -q 'along the top, the annotated selections' od/report.html && ok "the report: detection per class and per recording, annotations on the timeline" \
+    || notok "report detection section: $(grep -o 'Detection against.\{0,600\}' od/report.html | head -c 600)"
 check "--annotations with --jobs 2" $B/cnneval --scan -q -j 2 --classes capuchin,owl --annotations ann.tsv model.safetensors long.wav quiet.wav -o odj
 cmp -s od/detection.json odj/detection.json && cmp -s od/detection-events.tsv odj/detection-events.tsv && ok "the same bytes with --jobs 2" \
     || notok "--jobs 2 changes the detection files"
