@@ -334,8 +334,9 @@ static int read_list(const char *file, Tsv *t, Input **in, int64_t *n, char **ex
             strcat(names, t->header[extra[k]]);
         }
     }
-    Input *v = realloc(*in, sizeof(Input) * (size_t)(*n + (int64_t)t->nrows));
-    if (!v) { free(extra); err_set("out of memory"); return -1; }
+    /* realloc(p, 0) would free p: an empty list (a split without windows) adds nothing */
+    Input *v = t->nrows ? realloc(*in, sizeof(Input) * (size_t)(*n + (int64_t)t->nrows)) : *in;
+    if (!v && t->nrows) { free(extra); err_set("out of memory"); return -1; }
     *in = v;
     for (size_t i = 0; i < t->nrows; i++) {
         Input *x = &v[(*n)++];

@@ -127,6 +127,9 @@ printf 'path\tstart\tend\tbird\tgroup\nrec2.wav\t7\t9\t1\tg\n' >past.tsv
 expect_error "a window past the recording's end refused" "rec2.wav: part \\[7, 9\\) s ends past" 1 "$BIN/wav2mel" -q --list past.tsv -o mp
 printf 'path\tstart\tend\tbird\tgroup\nrec2.wav\t3\t2\t1\tg\n' >back.tsv
 expect_error "a window ending before it starts refused" "back.tsv: line 2: bad window" 1 "$BIN/wav2mel" -q --list back.tsv -o mp
+printf 'path\tstart\tend\tbird\tgroup\n' >none.tsv
+expect_error "a windows list without rows: a usage error, no crash" "no input recordings" 2 "$BIN/wav2mel" -q --list none.tsv -o mp -m mp.tsv
+no_partial "nothing written for an empty list" mp.tsv
 
 # the whole chain: split windows -> spectrograms -> stacks with (N, K) uint8 targets -> cnntrain --multilabel
 check "12 recordings: spectrograms of every split's windows" bash -c '
