@@ -15,6 +15,20 @@ Input (DATA, default data/drums.tsv: the drum one-shots that `make data` prepare
   newlines: each recording gets a key make can use ($$(OUT)/recordings.txt), its path stays in the
   tables. In DATA and SCAN themselves write $$ as $$$$ (make expands it); OUT must be a plain name.
 
+Or annotated long recordings (ANNOTATIONS, instead of DATA): field recordings with one selection per call
+  ANNOTATIONS=DIR   recordings with their Raven Pro tables beside them (X.wav + X.Table.1.selections.txt)
+  ANNOTATIONS=LIST  a TSV with columns recording, table (Raven tables or Audacity label tracks), group
+  Every recording is cut into WINDOW-second windows labelled with the selections they overlap (multi-
+  label); a recording is never in two splits. Each model of MODELS is trained multi-label (one sigmoid per
+  class), evaluated on the test windows, and scans the test recordings with per-class thresholds chosen
+  on val; its events are scored against their annotations ($$(OUT)/detect/<model>/detection.{tsv,json}:
+  matched calls, precision, recall, F1, count error per recording). Targets: split mels features train
+  evaluate detect report all. Not with SCAN, cv, tune or NORM=stats.
+  WINDOW=$(WINDOW)   seconds per window (the model's input: scans use windows of this length)
+  WINDOW_OPTS=$(WINDOW_OPTS)   splitset --windows options: --step S or --overlap F, --min-fraction F,
+                  --min-overlap S, --band LOW:HIGH, --classes A,B, --label-column COL
+  BACKGROUND=$(BACKGROUND)   a class for windows without a call (e.g. noise): learnt, never counted
+
 Targets:
   all (default)   everything below: split, features, models, evaluations, count check, report (+ scan
                   with SCAN)
@@ -29,6 +43,8 @@ Targets:
   report          $$(OUT)/report.html (+ figures/*.png): data, models, curves, confusion, galleries with
                   sound, and the scan, cross-validation and recipe search when made   mkreport
   scan            $$(OUT)/scan/{scores,results}.tsv, events/*.selections.txt (Raven): SCAN_MODEL over SCAN
+  detect          (ANNOTATIONS) $$(OUT)/detect/<model>/: the test recordings scanned, scored against their
+                  annotations
   tune            recipe search: TUNE_BUDGET candidate cnntrain settings for TUNE_ARCH, each scored by
                   TUNE_FOLDS-fold cross-validation inside train+val (never the test split);
                   $$(OUT)/tune/results.tsv and recipe.opts (the best; use it with RECIPE=)
@@ -116,6 +132,10 @@ CMD_EVAL   ?= $(CMD)
 CMD_SCAN   ?= $(CMD)
 CMD_REPORT ?= $(CMD)
 SCAN       ?=
+ANNOTATIONS ?=
+WINDOW     ?= 2
+WINDOW_OPTS ?=
+BACKGROUND ?=
 SCAN_MODEL ?= $(or $(MODEL),$(firstword $(MODELS)))
 SCAN_OPTS  ?=
 REPORT_TITLE ?= audiocnn report: $(notdir $(OUT))
@@ -128,7 +148,7 @@ CNNTRAIN := $(BIN)/cnntrain
 CNNEVAL  := $(BIN)/cnneval
 MKREPORT := $(BIN)/mkreport
 
-.PHONY: all split mels features stacks train evaluate check scan report cv tune help clean FORCE
+.PHONY: all split mels features stacks train evaluate check scan detect report cv tune help clean FORCE
 all:
 
 shq   = '$(subst ','\'',$(1))'
@@ -149,7 +169,7 @@ endif
 
 # OUT: outputs/ and DATA's last name without its extension, every byte make cannot take as _
 ifeq ($(origin OUT),undefined)
-OUT := outputs/$(shell n=$(call shq,$(DATA)); n=$${n%/}; n=$${n##*/}; b=$${n%.*}; [ -z "$$b" ] || n=$$b; \
+OUT := outputs/$(shell n=$(call shq,$(or $(ANNOTATIONS),$(DATA))); n=$${n%/}; n=$${n##*/}; b=$${n%.*}; [ -z "$$b" ] || n=$$b; \
                      printf '%s' "$$n" | LC_ALL=C tr -c 'A-Za-z0-9._+@\200-\377-' _)
 endif
 
@@ -251,7 +271,7 @@ if [ -f "$$data" ]; then
 fi
 endef
 
-NEED_DATA := $(filter-out help clean,$(or $(MAKECMDGOALS),all))
+NEED_DATA := $(if $(ANNOTATIONS),,$(filter-out help clean,$(or $(MAKECMDGOALS),all)))
 ifneq ($(NEED_DATA),)
 FOUND := $(shell $(SYNC_RECORDINGS))
 ifneq ($(filter !%,$(firstword $(FOUND))),)
@@ -284,6 +304,134 @@ define also_made
 $(2): $(1)
 	@[ -f $$@ ] || { echo "pipeline: error: $$@: missing, although $(1) is up to date (remove $(1) to redo it)" >&2; exit 1; }
 endef
+
+# ---------------------------------------------------------------------------------------------------
+# ANNOTATIONS: long recordings with their selection tables instead of DATA's clips. splitset --windows
+# cuts every recording into WINDOW-second windows labelled by the selections they overlap (multi-label
+# rows: one 0/1 column per class, BACKGROUND a class of its own for windows without a call), a recording
+# never in two splits; wav2mel cuts each split's windows from the recordings (no audio written); specnorm
+# stacks them with (N, K) targets (frames: those of a window); each model is trained multi-label
+# (cnntrain --multilabel: one sigmoid per class), evaluated on the test windows (average precision,
+# ROC-AUC, F1; per-class best-F1 thresholds from val), and scans the test recordings with those
+# thresholds, its events scored against their annotations (cnneval --scan --annotations: matched calls,
+# precision, recall, F1 and count error per recording); the report shows it all.
+ifneq ($(ANNOTATIONS),)
+ifneq ($(filter stats,$(NORM)),)
+$(error pipeline: error: NORM=stats does not go with ANNOTATIONS: use NORM=sample, minmax or none)
+endif
+ifneq ($(filter cv tune scan,$(MAKECMDGOALS)),)
+$(error pipeline: error: make $(filter cv tune scan,$(MAKECMDGOALS)) goes with DATA, not ANNOTATIONS (the test recordings are scanned by make all: OUT/detect/))
+endif
+ifneq ($(strip $(SCAN)),)
+$(error pipeline: error: SCAN goes with DATA: with ANNOTATIONS the test recordings are scanned and scored (OUT/detect/); scan others with cnneval --scan)
+endif
+# Prints nothing, or "!ERROR"; writes $(OUT)/annotations.txt (every recording and table with its time
+# and size, rewritten only when one changes: what the split depends on).
+define SYNC_ANNOTATIONS
+$(PATH_SETUP); a=$(call shq,$(ANNOTATIONS)); [ "$$a" = / ] || a=$${a%/};
+if [ -d "$$a" ]; then table=$$(find -L "$$a" -type f ! -name '.*' -printf '%p\t%T@\t%s\n' | sort);
+elif [ -f "$$a" ]; then
+  table=$$( { printf '%s\n' "$$a"; awk -F'\t' 'NR == 1 { for (i = 1; i <= NF; i++) { if ($$i == "recording") r = i; if ($$i == "table") t = i }; next };
+      r && t { print $$r; print $$t }' "$$a"; } |
+    while IFS= read -r f; do case $$f in /*) g=$$f;; *) g=./$$f;; esac;
+      find -L "$$g" -maxdepth 0 -printf '%p\t%T@\t%s\n' 2>/dev/null || printf '%s\tmissing\n' "$$f"; done );
+else echo "!$$a: no such file or directory (ANNOTATIONS is a folder of recordings with their Raven tables, or a list with columns recording and table)"; exit 0; fi;
+mkdir -p "$$out" || { echo "!$$out: cannot create the output folder"; exit 0; };
+$(call WRITE_IF_CHANGED,$$out/annotations.txt) || :
+endef
+ifneq ($(filter-out help clean,$(or $(MAKECMDGOALS),all)),)
+ANN_FOUND := $(shell $(SYNC_ANNOTATIONS))
+ifneq ($(filter !%,$(firstword $(ANN_FOUND))),)
+$(error pipeline: error: $(patsubst !%,%,$(ANN_FOUND)))
+endif
+endif
+WINDOW_SETTINGS = --windows $(WINDOW) $(WINDOW_OPTS) $(if $(BACKGROUND),--background $(call shq,$(BACKGROUND))) $(SPLIT_OPTS)
+$(eval $(call settings,$(OUT)/windows.opts,WINDOW_SETTINGS))
+ANN_SCAN_SETTINGS = $(SCAN_OPTS) | $(BACKGROUND)
+$(eval $(call settings,$(OUT)/scan.opts,ANN_SCAN_SETTINGS))
+
+SPLIT_TABLES := $(foreach s,$(SPLITS) classes,$(OUT)/split/$(s).tsv)
+$(OUT)/split/train.tsv: $(OUT)/annotations.txt $(OUT)/windows.opts $(SPLITSET)
+	@a=$(call shq,$(ANNOTATIONS)); [ "$$a" = / ] || a=$${a%/}; \
+	 echo $(CMD_FEATURES) $(SPLITSET) -q $(WINDOW_SETTINGS) -- "$$a" $(OUT)/split; \
+	 $(CMD_FEATURES) $(SPLITSET) -q $(WINDOW_SETTINGS) -- "$$a" $(OUT)/split
+	@touch $(filter-out $@,$(SPLIT_TABLES)); \
+	 for s in $(SPLITS); do [ "$$(wc -l < $(OUT)/split/$$s.tsv)" -gt 1 ] || { \
+	   echo "pipeline: error: $(OUT)/split/$$s.tsv: no windows in the $$s split (too few recordings for SPLIT_OPTS' ratios: each split needs a recording)" >&2; \
+	   rm -f $@; exit 1; }; done; \
+	 echo "pipeline: $(OUT)/split: $$(for s in $(SPLITS); do printf '%s %d windows of %d recordings, ' $$s $$(($$(wc -l < $(OUT)/split/$$s.tsv) - 1)) \
+	   $$(tail -n +2 $(OUT)/split/$$s.tsv | cut -f1 | uniq | wc -l); done | sed 's/, $$//')" >&2
+$(eval $(call also_made,$(OUT)/split/train.tsv,$(filter-out $(OUT)/split/train.tsv,$(SPLIT_TABLES))))
+
+# Each split's windows, cut from their recordings by one wav2mel job: $(OUT)/mels/<split>/<key>.npy and
+# the manifest $(OUT)/mels/<split>.tsv (its class columns from the split table).
+$(foreach s,$(SPLITS),$(eval $(OUT)/mels/$(s).tsv: $(OUT)/split/$(s).tsv $(OUT)/frontend.opts $(WAV2MEL) ; \
+  $$(CMD_FEATURES) $$(WAV2MEL) -q $$(MEL_OPTS) --list $(OUT)/split/$(s).tsv -o $(OUT)/mels/$(s) -m $$@))
+# The frames of a window's spectrogram (the first training window's; all windows have its length up to a
+# frame of resampling), the stacks' and so the model's input width.
+$(OUT)/frames.txt: $(OUT)/mels/train.tsv
+	@awk -F'\t' 'NR == 1 { for (i = 1; i <= NF; i++) if ($$i == "shape") c = i; next } \
+	  NR == 2 { n = split($$c, d, "x"); print d[n]; exit }' $< > $@.tmp
+	@grep -qx '[1-9][0-9]*' $@.tmp || { echo "pipeline: error: $<: no shape of a window" >&2; rm -f $@.tmp; exit 1; }; mv $@.tmp $@
+ANN_NORM = --mode $(NORM) --frames "$$(cat $(OUT)/frames.txt)" $(NORM_OPTS)
+$(foreach s,$(SPLITS),$(eval $(OUT)/$(s).npy: $(OUT)/mels/$(s).tsv $(OUT)/frames.txt $(OUT)/norm.opts $(OUT)/split/classes.tsv $(SPECNORM) ; \
+  $$(CMD_FEATURES) $$(SPECNORM) -q $$(ANN_NORM) -m $$< --stack $$@ --labels $(OUT)/$(s)-labels.npy --classes $(OUT)/split/classes.tsv \
+  && touch $(OUT)/$(s)-labels.npy) $(eval $(call also_made,$(OUT)/$(s).npy,$(OUT)/$(s)-labels.npy)))
+
+define ann_model
+$(OUT)/models/$(1).safetensors: $(OUT)/train.npy $(OUT)/train-labels.npy $(OUT)/val.npy $(OUT)/val-labels.npy \
+		$(OUT)/split/classes.tsv $(OUT)/frames.txt $(OUT)/models/$(1).opts $(CNNTRAIN)
+	@mkdir -p $$(@D)
+	$$(CMD_TRAIN) $$(CNNTRAIN) -q --multilabel --arch $$(ARCH_$(1)) --train $(OUT)/train.npy --val $(OUT)/val.npy \
+	  --classes $(OUT)/split/classes.tsv --frontend "$$$$(printf '%s | %s' $$(call shq,$$(MEL_OPTS)) "$$(ANN_NORM)")" \
+	  --history $(OUT)/models/$(1).history --state $(OUT)/models/$(1).state.safetensors $$(TRAIN_OPTS) $$(TRAIN_OPTS_$(1)) \
+	  -o $(OUT)/models/$(1).safetensors
+	@touch $(OUT)/models/$(1).history.tsv $(OUT)/models/$(1).history.json
+$$(eval $$(call also_made,$(OUT)/models/$(1).safetensors,$(OUT)/models/$(1).history.tsv $(OUT)/models/$(1).history.json))
+# the test windows: average precision, ROC-AUC, F1 (cnneval's multi-label metrics)
+$(OUT)/eval/$(1)/metrics.json: $(OUT)/models/$(1).safetensors $(OUT)/test.npy $(OUT)/test-labels.npy $(OUT)/eval.opts $(CNNEVAL)
+	$$(CMD_EVAL) $$(CNNEVAL) -q $$(EVAL_OPTS) $(OUT)/models/$(1).safetensors $(OUT)/test.npy -o $(OUT)/eval/$(1)
+	@echo "pipeline: $(OUT)/eval/$(1): test windows: macro average precision $$$$(awk '/"macro_avg"/ { m = 1 } m && /"average_precision"/ { gsub(/[^0-9.eE+-]/, "", $$$$2); print $$$$2; exit }' FS=: $(OUT)/eval/$(1)/metrics.json)" >&2
+# each class's best-F1 threshold on the val windows (never the test split), for scanning
+$(OUT)/eval/$(1)/thresholds.tsv: $(OUT)/models/$(1).safetensors $(OUT)/val.npy $(OUT)/val-labels.npy $(CNNEVAL)
+	@mkdir -p $$(@D)
+	$$(CMD_EVAL) $$(CNNEVAL) -q $(OUT)/models/$(1).safetensors $(OUT)/val.npy -o $(OUT)/eval/$(1)/val --thresholds-out $$@
+# the test recordings scanned with those thresholds, the events scored against their annotations
+$(OUT)/detect/$(1)/detection.json: $(OUT)/models/$(1).safetensors $(OUT)/eval/$(1)/thresholds.tsv $(OUT)/split/test.tsv \
+		$(OUT)/annotations.txt $(OUT)/scan.opts $(CNNEVAL)
+	@rm -rf $(OUT)/detect/$(1).tmp; a=$(call shq,$(ANNOTATIONS)); [ "$$$$a" = / ] || a=$$$${a%/}; \
+	 classes=$$$$(awk -F'\t' -v bg=$(call shq,$(BACKGROUND)) 'NR > 1 && $$$$2 != bg { printf "%s%s", s, $$$$2; s = "," }' $(OUT)/split/classes.tsv); \
+	 mapfile -t files < <(tail -n +2 $(OUT)/split/test.tsv | cut -f1 | uniq); \
+	 echo "$$(CMD_SCAN) $$(CNNEVAL) --scan -q --thresholds $(OUT)/eval/$(1)/thresholds.tsv --classes $$$$classes $$(SCAN_OPTS) --annotations $$$$a -o $(OUT)/detect/$(1) $(OUT)/models/$(1).safetensors -- ($$$${#files[@]} test recordings)"; \
+	 $$(CMD_SCAN) $$(CNNEVAL) --scan -q --thresholds $(OUT)/eval/$(1)/thresholds.tsv --classes "$$$$classes" $$(SCAN_OPTS) \
+	   --annotations "$$$$a" -o $(OUT)/detect/$(1).tmp $(OUT)/models/$(1).safetensors -- "$$$${files[@]}"
+	@rm -rf $(OUT)/detect/$(1) && mv $(OUT)/detect/$(1).tmp $(OUT)/detect/$(1); \
+	 awk -F'\t' '$$$$1 == "*" { a += $$$$3; d += $$$$4; m += $$$$5 } END { printf "pipeline: $(OUT)/detect/$(1): %d annotated calls in the test recordings, %d detected, %d matched (count error %+d)\n", a, d, m, d - a > "/dev/stderr" }' \
+	   $(OUT)/detect/$(1)/detection.tsv
+endef
+$(foreach m,$(MODELS),$(eval $(call ann_model,$(m))))
+
+MODEL_FILES := $(MODELS:%=$(OUT)/models/%.safetensors)
+EVAL_FILES  := $(foreach m,$(MODELS),$(OUT)/eval/$(m)/metrics.json $(OUT)/eval/$(m)/thresholds.tsv)
+DETECT_FILES := $(MODELS:%=$(OUT)/detect/%/detection.json)
+$(eval $(call settings,$(OUT)/report.opts,REPORT_TITLE))
+$(OUT)/report.html: $(MODEL_FILES) $(EVAL_FILES) $(DETECT_FILES) $(OUT)/report.opts $(MKREPORT)
+	@rm -rf $(OUT)/figures.tmp
+	$(CMD_REPORT) $(MKREPORT) -q --title $(call shq,$(REPORT_TITLE)) \
+	  $(foreach m,$(MODELS),-m $(m)=$(OUT)/models/$(m).safetensors,$(OUT)/models/$(m).history,$(OUT)/eval/$(m)) \
+	  --scan $(OUT)/detect/$(firstword $(MODELS)) --figures $(OUT)/figures.tmp -o $@.tmp
+	@rm -rf $(OUT)/figures && mv $(OUT)/figures.tmp $(OUT)/figures && mv $@.tmp $@ && \
+	 echo "pipeline: $@: the report ($$(ls $(OUT)/figures | wc -l) figures; open it in a browser)" >&2
+
+split: $(SPLIT_TABLES)
+mels: $(foreach s,$(SPLITS),$(OUT)/mels/$(s).tsv)
+features stacks: $(foreach s,$(SPLITS),$(OUT)/$(s).npy $(OUT)/$(s)-labels.npy)
+train: $(MODEL_FILES)
+evaluate: $(EVAL_FILES)
+detect: $(DETECT_FILES)
+report: $(OUT)/report.html
+all: train evaluate detect report
+else
 
 # ---------------------------------------------------------------------------------------------------
 # Stage 1, split: one splitset run writes the four tables. Count check: the tables hold exactly the
@@ -735,6 +883,8 @@ scan: $(OUT)/scan/threshold
 report: $(OUT)/report.html
 ALL_TARGETS := train evaluate check $(OUT)/skipped.tsv report
 all: $(ALL_TARGETS)
+
+endif # ANNOTATIONS
 
 # Tools that are missing are built (make, in this directory); present ones are used as they are.
 $(BIN)/%:
