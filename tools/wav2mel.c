@@ -13,6 +13,7 @@
 #include "formats/tsv.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <math.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -137,6 +138,12 @@ typedef struct {
     char *extra_names; /* the extra columns' names, tab-joined (NULL: none) */
     int64_t arrays;
     Progress *progress;
+    /* windows lists: one PartReader per job, so that a recording's windows (consecutive rows, in time
+     * order) are decoded in one pass; a batch takes the free reader left furthest along its recording */
+    PartReader *readers;
+    unsigned char *busy;
+    int nreaders;
+    pthread_mutex_t readers_lock;
 } Run;
 
 /* Work comes in batches of BATCH recordings (fixed by position, so outputs never depend on -j):
@@ -160,12 +167,27 @@ static int work(void *ctx, int64_t b) {
     if (!ranged) {
         frontend_run_batch(&r->fe, paths, (int)k, r->res + first, r->rcs + first, r->errs + first);
     } else {
+        pthread_mutex_lock(&r->readers_lock);
+        int pick = -1;
+        for (int j = 0; j < r->nreaders; j++) {
+            if (r->busy[j]) continue;
+            const PartReader *pr = &r->readers[j];
+            int same = pr->path && strcmp(pr->path, r->in[first].path) == 0;
+            if (pick < 0 || (same && (!r->readers[pick].path || strcmp(r->readers[pick].path, r->in[first].path) != 0 ||
+                                      pr->last_start > r->readers[pick].last_start)))
+                pick = j;
+        }
+        r->busy[pick] = 1; /* as many readers as jobs: one is always free */
+        pthread_mutex_unlock(&r->readers_lock);
         for (int64_t i = first; i < first + k; i++) {
             const Input *x = &r->in[i];
-            r->rcs[i] = x->has_range ? frontend_run_range(&r->fe, x->path, x->start, x->end, &r->res[i])
+            r->rcs[i] = x->has_range ? frontend_run_range(&r->fe, &r->readers[pick], x->path, x->start, x->end, &r->res[i])
                                      : frontend_run(&r->fe, x->path, &r->res[i]);
             r->errs[i] = r->rcs[i] < 0 ? strdup(err_msg()) : NULL;
         }
+        pthread_mutex_lock(&r->readers_lock);
+        r->busy[pick] = 0;
+        pthread_mutex_unlock(&r->readers_lock);
     }
     progress_add(r->progress, k);
     return 0;
@@ -531,8 +553,20 @@ int main(int argc, char **argv) {
         status = EXIT_DATA;
         goto cleanup;
     }
+    r.nreaders = jobs;
+    r.readers = calloc((size_t)jobs, sizeof *r.readers);
+    r.busy = calloc((size_t)jobs, 1);
+    if (!r.readers || !r.busy) {
+        diag_error("out of memory");
+        if (!r.outdir) outfile_abort(&r.stream);
+        if (manifest) outfile_abort(&man);
+        status = EXIT_DATA;
+        goto cleanup;
+    }
+    pthread_mutex_init(&r.readers_lock, NULL);
     r.progress = progress_start("recordings", n, "", verbosity);
     int rc = parallel_map((n + BATCH - 1) / BATCH, jobs, 2 * jobs, work, emit, &r);
+    pthread_mutex_destroy(&r.readers_lock);
     progress_finish(r.progress);
     if (rc == 0 && !r.outdir && outfile_commit(&r.stream) < 0) rc = -1;
     if (rc == 0 && manifest && outfile_commit(&man) < 0) rc = -1;
@@ -549,6 +583,9 @@ int main(int argc, char **argv) {
         fprintf(stderr, "wav2mel: %lld recordings, %lld spectrograms\n", (long long)n, (long long)r.arrays);
     }
 cleanup:
+    for (int j = 0; r.readers && j < r.nreaders; j++) part_reader_free(&r.readers[j]);
+    free(r.readers);
+    free(r.busy);
     for (int64_t i = 0; i < n; i++) {
         if (r.res) clips_free(&r.res[i]);
         if (r.errs) free(r.errs[i]);

@@ -197,84 +197,34 @@ int frontend_run(FrontEnd *fe, const char *path, Clips *out) {
     return finish(fe, display_name(path), x, n, sr, out);
 }
 
-int frontend_run_range(FrontEnd *fe, const char *path, double start, double end, Clips *out) {
+int frontend_run_range(FrontEnd *fe, PartReader *pr, const char *path, double start, double end, Clips *out) {
     memset(out, 0, sizeof *out);
     const char *name = display_name(path);
-    if (!(start >= 0) || !(end > start) || !isfinite(end)) {
-        err_set("%s: bad part [%g, %g) s", name, start, end);
-        return -1;
+    PartReader local;
+    if (!pr) part_reader_init(pr = &local);
+    const float *x;
+    int64_t got;
+    double fsr;
+    int channels;
+    int rc = part_read(pr, path, name, start, end, &x, &got, &fsr, &channels);
+    if (rc == 0) {
+        out->file_sr = fsr;
+        out->channels = channels;
+        out->seconds = (double)got / fsr;
+        double sr = fe->sr > 0 ? fe->sr : fsr;
+        float *y;
+        int64_t ny;
+        if ((rc = resample_whole(x, got, fsr, sr, &y, &ny)) < 0) err_prefix(name);
+        else rc = finish(fe, name, y, ny, sr, out);
     }
-    AudioReader *r = audio_open_stream(path);
-    if (!r) return -1;
-    double fsr = audio_reader_rate(r);
-    int64_t total = audio_reader_frames(r);
-    int64_t s0 = (int64_t)llround(start * fsr), s1 = (int64_t)llround(end * fsr);
-    if (total >= 0 && s1 > total) {
-        if ((double)(s1 - total) > 0.001 * fsr) {
-            err_set("%s: part [%g, %g) s ends past the recording's end (%g s)", name, start, end, (double)total / fsr);
-            audio_close(r);
-            return -1;
-        }
-        s1 = total;
-    }
-    if (s1 <= s0) {
-        err_set("%s: part [%g, %g) s holds no samples", name, start, end);
-        audio_close(r);
-        return -1;
-    }
-    float *x = malloc(sizeof(float) * (size_t)(s1 - s0));
-    float *skip = malloc(sizeof(float) * 65536);
-    int64_t pos = 0, got = 0;
-    if (!x || !skip) {
-        err_set("%s: out of memory", name);
-        goto fail;
-    }
-    while (pos < s0) { /* decoded and dropped: the same samples whatever the format */
-        int64_t want = s0 - pos < 65536 ? s0 - pos : 65536;
-        int64_t k = audio_read_mono(r, skip, want);
-        if (k < 0) goto fail;
-        if (k == 0) break;
-        pos += k;
-    }
-    while (pos >= s0 && got < s1 - s0) {
-        int64_t k = audio_read_mono(r, x + got, s1 - s0 - got);
-        if (k < 0) goto fail;
-        if (k == 0) break;
-        got += k;
-    }
-    if (got < s1 - s0) {
-        if (got == 0 || (double)(s1 - s0 - got) > 0.001 * fsr) {
-            err_set("%s: part [%g, %g) s ends past the recording's end (%g s)", name, start, end, (double)(s0 + got) / fsr);
-            goto fail;
-        }
-    }
-    out->file_sr = fsr;
-    out->channels = audio_reader_channels(r);
-    out->seconds = (double)got / fsr;
-    audio_close(r);
-    r = NULL;
-    free(skip);
-    skip = NULL;
-    double sr = fe->sr > 0 ? fe->sr : fsr;
-    float *y;
-    int64_t ny;
-    int rc = resample_whole(x, got, fsr, sr, &y, &ny);
-    free(x);
-    if (rc < 0) {
-        err_prefix(name);
-        return -1;
-    }
-    if (finish(fe, name, y, ny, sr, out) < 0) return -1;
+    if (pr == &local) part_reader_free(&local);
+    if (rc < 0) return -1;
+    double s0 = (double)llround(start * fsr) / fsr;
     for (int k = 0; k < out->n; k++) {
-        out->v[k].start += (double)s0 / fsr;
-        out->v[k].end += (double)s0 / fsr;
+        out->v[k].start += s0;
+        out->v[k].end += s0;
     }
     return 0;
-fail:
-    free(x);
-    free(skip);
-    if (r) audio_close(r);
-    return -1;
 }
 
 void frontend_run_batch(FrontEnd *fe, const char *const *paths, int count, Clips *out, int *rc, char **errs) {

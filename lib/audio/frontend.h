@@ -13,6 +13,7 @@
 #define AUDIOCNN_FRONTEND_H
 
 #include "audio/melspec.h"
+#include "audio/partreader.h"
 
 #include <pthread.h>
 
@@ -58,8 +59,9 @@ void clips_free(Clips *c);
  * before resampling, so the result is the same as frontend_run() on that part cut out first (sox trim);
  * decoded with the streaming reader only up to the end, never held whole. Clip times are seconds in the
  * recording; out->seconds is the part's length. A part that is empty or ends past the recording (1 ms
- * slack, then clipped) is an error naming the file. */
-int frontend_run_range(FrontEnd *fe, const char *path, double start, double end, Clips *out);
+ * slack, then clipped) is an error naming the file. With a PartReader (NULL: one for this call only),
+ * the windows of a recording in time order decode it once (partreader.h), with the same bytes. */
+int frontend_run_range(FrontEnd *fe, PartReader *pr, const char *path, double start, double end, Clips *out);
 
 /* Several recordings at once, each with the same result as frontend_run() alone (bit for bit):
  * recordings sharing a sample rate are resampled together, so a batch of short clips designs the
