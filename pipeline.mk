@@ -46,8 +46,9 @@ Targets:
   detect          (ANNOTATIONS) $$(OUT)/detect/<model>/: the test recordings scanned, scored against their
                   annotations
   tune            recipe search: TUNE_BUDGET candidate cnntrain settings for TUNE_ARCH, each scored by
-                  TUNE_FOLDS-fold cross-validation inside train+val (never the test split);
-                  $$(OUT)/tune/results.tsv and recipe.opts (the best; use it with RECIPE=)
+                  TUNE_FOLDS-fold cross-validation inside train+val (never the test split), a hopeless
+                  one stopped early (TUNE_STOP); $$(OUT)/tune/results.tsv and recipe.opts (the best;
+                  use it with RECIPE=)
   cv              FOLDS-fold cross-validation of every model of MODELS ($$(OUT)/cv/): splitset --folds,
                   per fold stacks, a checkpoint and an evaluation per model (spectrograms shared);
                   $$(OUT)/cv/{results,summary,paired}.tsv: per fold, mean and std, paired comparison
@@ -79,6 +80,10 @@ Variables (current value):
   TUNE_BUDGET=$(TUNE_BUDGET) TUNE_FOLDS=$(TUNE_FOLDS) TUNE_SEED=$(TUNE_SEED) TUNE_ARCH=$(TUNE_ARCH)   make tune's size
   TUNE_GRID=$(TUNE_GRID)
                   the knobs: OPTION=VALUE,VALUE,... words (cnntrain options)
+  TUNE_STOP=$(TUNE_STOP)   early stopping of make tune: after each fold, a candidate whose mean macro F1
+                  over its folds so far is below an earlier fully scored candidate's mean over the
+                  same folds by more than TUNE_STOP is not trained on its remaining folds ('stopped'
+                  in results.tsv, ranked after the others); empty: every candidate on every fold
   RECIPE=$(RECIPE)   a file of cnntrain options (make tune's recipe.opts) added to TRAIN_OPTS
   REPORT_TITLE=$(REPORT_TITLE)
   SKIP_BAD=$(SKIP_BAD)   1: a recording wav2mel cannot read is left out and listed in $$(OUT)/skipped.tsv;
@@ -105,6 +110,8 @@ SHELL := bash
 .DELETE_ON_ERROR:
 .SUFFIXES:
 MAKEFLAGS += --no-builtin-rules
+# this makefile, for make tune's recursive steps (before any include adds to MAKEFILE_LIST)
+SELF := $(lastword $(MAKEFILE_LIST))
 
 DATA       ?= data/drums.tsv
 BIN        ?= build/bin
@@ -123,6 +130,7 @@ FOLDS      ?= 5
 TUNE_BUDGET ?= 8
 TUNE_FOLDS ?= 3
 TUNE_SEED  ?= 1
+TUNE_STOP  ?= 0.1
 RECIPE     ?=
 # Jobs through a command prefix (srun, sbatch --wait, ...): CMD for every stage, or one per stage
 CMD        ?=
@@ -701,14 +709,21 @@ cv: $(CV)/summary.tsv $(CV)/paired.tsv
 # TUNE_FOLDS-fold cross-validation inside the main split's train and val recordings only (the test split
 # is never used): $(TUNE)/split/ holds the folds of train+val, $(TUNE)/fold<k>/ their stacks, and every
 # candidate's checkpoint and evaluation per fold. The architecture is TUNE_ARCH (default: the first of
-# MODELS). $(TUNE)/results.tsv: per candidate its options, macro F1 per fold, mean and std, rank;
-# $(TUNE)/recipe.opts: the best candidate's options (highest mean macro F1; ties: the earlier one),
-# which `make all RECIPE=$(TUNE)/recipe.opts` adds to TRAIN_OPTS.
+# MODELS). Every candidate's first fold is an ordinary target (in parallel with -j); its other folds
+# are trained one by one in $(TUNE)/scores/<candidate>.tsv (candidate, status, macro F1 per fold
+# trained), after the earlier candidates' (a chain, so the decisions are the same at any -j), through
+# a recursive make of that fold's evaluation (TUNE_STEP=1 turns the candidates on there). Early
+# stopping: before fold k, a candidate whose mean macro F1 over folds 1..k-1 is below the best mean
+# over the same folds of an earlier candidate scored on every fold by more than TUNE_STOP stops
+# (status 'stopped'; empty TUNE_STOP: never). $(TUNE)/results.tsv: per candidate its options, macro F1
+# per fold ('-' for folds not trained), mean and std over the folds trained, status, rank (the
+# candidates scored on every fold first); $(TUNE)/recipe.opts: the best candidate's options (highest
+# mean macro F1; ties: the earlier one), which `make all RECIPE=$(TUNE)/recipe.opts` adds to TRAIN_OPTS.
 TUNE := $(OUT)/tune
 TUNE_GRID := --lr=5e-4,1e-3,2e-3,4e-3 --wd=0.001,0.01,0.05 --dropout=0.1,0.3,0.5 --label-smoothing=0,0.1 \
              --mixup=0,0.2,0.4 --masks=1,2 --schedule=plateau,cosine
 # Candidates: "cNN=OPT|VALUE|OPT|VALUE..." ('|' for spaces); c01 has no options of its own.
-TUNE_CANDIDATES := $(if $(filter tune,$(MAKECMDGOALS)),$(shell printf '%s\n' $(TUNE_GRID) | awk -F'[=,]' \
+TUNE_CANDIDATES := $(if $(or $(filter tune,$(MAKECMDGOALS)),$(TUNE_STEP)),$(shell printf '%s\n' $(TUNE_GRID) | awk -F'[=,]' \
   -v budget=$(call shq,$(TUNE_BUDGET)) -v seed=$(call shq,$(TUNE_SEED)) ' \
   { name[NR] = $$1; nv[NR] = NF - 1; for (i = 2; i <= NF; i++) val[NR, i - 1] = $$i; total = NR == 1 ? NF - 1 : total * (NF - 1) } \
   END { if (budget !~ /^[1-9][0-9]*$$/ || seed !~ /^[0-9]+$$/) { print "!TUNE_BUDGET and TUNE_SEED: positive numbers"; exit } \
@@ -732,6 +747,7 @@ $(foreach c,$(TUNE_CANDIDATES),$(eval TUNE_OPTS_$(firstword $(subst =, ,$(c))) :
   $(eval TRAIN_SETTINGS_tune-$(firstword $(subst =, ,$(c))) = --arch $$(TUNE_ARCH) $$(TRAIN_OPTS) $$(TUNE_OPTS_$(firstword $(subst =, ,$(c))))) \
   $(eval $(call settings,$(TUNE)/opts/tune-$(firstword $(subst =, ,$(c))).opts,TRAIN_SETTINGS_tune-$(firstword $(subst =, ,$(c))))))
 $(eval $(call settings,$(OUT)/tunefolds.opts,TUNE_FOLDS))
+$(eval $(call settings,$(OUT)/tunestop.opts,TUNE_STOP))
 $(TUNE)/trainval.tsv: $(OUT)/split/train.tsv $(OUT)/split/val.tsv
 	@mkdir -p $(@D); { cat $(OUT)/split/train.tsv; tail -n +2 $(OUT)/split/val.tsv; } > $@.tmp && mv $@.tmp $@
 $(TUNE)/split/folds.tsv: $(TUNE)/trainval.tsv $(OUT)/tunefolds.opts $(SPLITSET)
@@ -740,19 +756,45 @@ $(TUNE)/split/folds.tsv: $(TUNE)/trainval.tsv $(OUT)/tunefolds.opts $(SPLITSET)
 $(call fold_features,$(TUNE),$(TUNE_FOLD_LIST))
 $(foreach k,$(TUNE_FOLD_LIST),$(foreach c,$(TUNE_NAMES),\
   $(eval $(call model,tune-$(c),$(TUNE)/split/fold$(k),$(TUNE)/fold$(k),$(TUNE)/opts/tune-$(c).opts))))
-TUNE_METRICS := $(foreach c,$(TUNE_NAMES),$(foreach k,$(TUNE_FOLD_LIST),$(TUNE)/fold$(k)/eval/tune-$(c)/metrics.json))
-$(TUNE)/results.tsv: $(TUNE_METRICS) $(foreach c,$(TUNE_NAMES),$(TUNE)/opts/tune-$(c).opts)
-	@{ printf 'candidate\toptions'; for k in $(TUNE_FOLD_LIST); do printf '\tmacro_f1_fold%s' $$k; done; printf '\tmacro_f1_mean\tmacro_f1_std\n'; \
-	   $(foreach c,$(TUNE_NAMES),printf '%s\t%s' $(c) $(call shq,$(strip $(TUNE_OPTS_$(c)))); \
-	     for k in $(TUNE_FOLD_LIST); do printf '\t%s' "$$(awk -F'[:,]' '/^  "macro_avg":/ { m = 1 } m && /"f1":/ { gsub(/ /, "", $$2); print $$2; exit }' \
-	       $(TUNE)/fold$$k/eval/tune-$(c)/metrics.json)"; done; echo;) } \
-	 | awk -F'\t' -v OFS='\t' '$(MEANSTD_AWK) NR == 1 { print $$0, "rank"; next } \
-	     { s = q = 0; n = NF - 2; for (i = 3; i <= NF; i++) { s += $$i; q += $$i * $$i } row[NR] = $$0 OFS meanstd(s, q, n); m[NR] = s / n } \
-	     END { for (i = 2; i <= NR; i++) { r = 1; for (j = 2; j <= NR; j++) if (m[j] > m[i] || (m[j] == m[i] && j < i)) r++; print row[i], r } }' > $@.tmp
+# $(call tune_f1,METRICS.json): its macro F1 (shell)
+tune_f1 = awk -F'[:,]' '/^  "macro_avg":/ { m = 1 } m && /"f1":/ { gsub(/ /, "", $$2); print $$2; exit }' $(1)
+# $(call tune_scores,CANDIDATE,EARLIER CANDIDATES): $(TUNE)/scores/CANDIDATE.tsv. Under make -n/-q/-t
+# (n, q or t among the flags) it only asks the recursive make about the other folds and writes nothing.
+TUNE_REST := $(wordlist 2,$(words $(TUNE_FOLD_LIST)),$(TUNE_FOLD_LIST))
+define tune_scores
+$(TUNE)/scores/$(1).tsv: $(TUNE)/fold1/eval/tune-$(1)/metrics.json $(TUNE)/opts/tune-$(1).opts $(OUT)/tunestop.opts \
+		$(if $(2),$(TUNE)/scores/$(lastword $(2)).tsv) $(CNNTRAIN) $(CNNEVAL) \
+		$(foreach k,$(TUNE_REST),$(foreach s,$(SPLITS),$(TUNE)/fold$(k)/$(s).npy $(TUNE)/fold$(k)/$(s)-labels.npy))
+	@if [ -n "$$(findstring n,$$(firstword -$$(MAKEFLAGS)))$$(findstring q,$$(firstword -$$(MAKEFLAGS)))$$(findstring t,$$(firstword -$$(MAKEFLAGS)))" ]; then \
+	   for k in $(TUNE_REST); do $$(MAKE) --no-print-directory -f $$(SELF) TUNE_STEP=1 $(TUNE)/fold$$$$k/eval/tune-$(1)/metrics.json || true; done; exit 0; fi; \
+	 mkdir -p $$(@D); f1=$$$$($$(call tune_f1,$(TUNE)/fold1/eval/tune-$(1)/metrics.json)); scores=$$$$f1; status=done; \
+	 for k in $(TUNE_REST); do \
+	   if [ -n $$(call shq,$$(TUNE_STOP)) ]; then \
+	     why=$$$$(awk -F'\t' -v stop=$$(call shq,$$(TUNE_STOP)) -v mine="$$$$scores" 'BEGIN { n = split(mine, a, " "); for (i = 1; i <= n; i++) m += a[i]; m /= n } \
+	       $$$$2 == "done" { s = 0; for (i = 1; i <= n; i++) s += $$$$(i + 2); if (!found || s / n > best) { best = s / n; who = $$$$1 } found = 1 } \
+	       END { if (found && m < best - stop) printf "%.4f over %d fold(s), %s had %.4f", m, n, who, best }' \
+	       $(foreach c,$(2),$(TUNE)/scores/$(c).tsv) /dev/null); \
+	     if [ -n "$$$$why" ]; then status=stopped; \
+	       echo "pipeline: $(TUNE): $(1) stopped before fold $$$$k: macro F1 $$$$why (TUNE_STOP=$$(TUNE_STOP))" >&2; break; fi; \
+	   fi; \
+	   $$(MAKE) --no-print-directory -f $$(SELF) TUNE_STEP=1 $(TUNE)/fold$$$$k/eval/tune-$(1)/metrics.json; \
+	   f1=$$$$($$(call tune_f1,$(TUNE)/fold$$$$k/eval/tune-$(1)/metrics.json)); scores="$$$$scores $$$$f1"; \
+	 done; \
+	 printf '%s\t%s\t%s\n' $(1) $$$$status "$$$$(echo $$$$scores | tr ' ' '\t')" > $$@.tmp && mv $$@.tmp $$@
+endef
+TUNE_EARLIER :=
+$(foreach c,$(TUNE_NAMES),$(eval $(call tune_scores,$(c),$(TUNE_EARLIER)))$(eval TUNE_EARLIER += $(c)))
+$(TUNE)/results.tsv: $(foreach c,$(TUNE_NAMES),$(TUNE)/scores/$(c).tsv $(TUNE)/opts/tune-$(c).opts)
+	@{ printf 'candidate\toptions'; for k in $(TUNE_FOLD_LIST); do printf '\tmacro_f1_fold%s' $$k; done; printf '\tmacro_f1_mean\tmacro_f1_std\tstatus\n'; \
+	   $(foreach c,$(TUNE_NAMES),printf '%s\t%s\t' $(c) $(call shq,$(strip $(TUNE_OPTS_$(c)))); cut -f2- $(TUNE)/scores/$(c).tsv;) } \
+	 | awk -F'\t' -v OFS='\t' -v folds=$(words $(TUNE_FOLD_LIST)) '$(MEANSTD_AWK) NR == 1 { print $$0, "rank"; next } \
+	     { st = $$3; s = q = 0; n = NF - 3; line = $$1 OFS $$2; for (i = 4; i <= NF; i++) { s += $$i; q += $$i * $$i; line = line OFS $$i } \
+	       for (i = n; i < folds; i++) line = line OFS "-"; row[NR] = line OFS meanstd(s, q, n) OFS st; m[NR] = s / n; done[NR] = st == "done" } \
+	     END { for (i = 2; i <= NR; i++) { r = 1; for (j = 2; j <= NR; j++) if (done[j] > done[i] || (done[j] == done[i] && (m[j] > m[i] || (m[j] == m[i] && j < i)))) r++; print row[i], r } }' > $@.tmp
 	@mv $@.tmp $@
 $(TUNE)/recipe.opts: $(TUNE)/results.tsv
-	@awk -F'\t' 'NR > 1 { n++ } NR > 1 && $$NF == 1 { print $$2; b = $$1; o = $$2 == "" ? "the defaults" : $$2; f = $$(NF - 2) " +- " $$(NF - 1) } \
-	  END { printf "pipeline: $(TUNE): best of %d candidates: %s (%s), macro F1 %s\n", n, b, o, f > "/dev/stderr" }' $< > $@.tmp
+	@awk -F'\t' 'NR > 1 { n++; if ($$(NF - 1) != "done") stopped++ } NR > 1 && $$NF == 1 { print $$2; b = $$1; o = $$2 == "" ? "the defaults" : $$2; f = $$(NF - 3) " +- " $$(NF - 2) } \
+	  END { printf "pipeline: $(TUNE): best of %d candidates (%d stopped early): %s (%s), macro F1 %s\n", n, stopped, b, o, f > "/dev/stderr" }' $< > $@.tmp
 	@mv $@.tmp $@; rm -f $(OUT)/report.html
 tune: $(TUNE)/recipe.opts
 

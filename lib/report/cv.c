@@ -304,7 +304,8 @@ fail:
 
 void tune_free(TuneResults *t) {
     tsv_free(&t->t);
-    free(t->order); free(t->rank); free(t->name); free(t->options); free(t->f1); free(t->mean); free(t->std);
+    free(t->order); free(t->rank); free(t->name); free(t->options); free(t->f1); free(t->trained); free(t->status);
+    free(t->mean); free(t->std);
     free(t->recipe); free(t->recipe_path);
     memset(t, 0, sizeof *t);
 }
@@ -326,10 +327,12 @@ int tune_load(const char *dir, TuneResults *tr) {
     if (!tr->nfolds) { free(fc); err_set("%s: no column 'macro_f1_fold1' (needs macro_f1_fold1..K)", t->name); goto fail; }
     tr->n = (int)t->nrows;
     if (!tr->n) { free(fc); err_set("%s: no candidates", t->name); goto fail; }
+    int st = tsv_col(t, "status"); /* make tune's early stopping: done, or stopped ('-' for the folds not trained) */
     if (!(tr->order = zalloc(t->nrows, sizeof *tr->order)) || !(tr->rank = zalloc(t->nrows, sizeof *tr->rank)) ||
         !(tr->name = zalloc(t->nrows, sizeof *tr->name)) || !(tr->options = zalloc(t->nrows, sizeof *tr->options)) ||
         !(tr->f1 = zalloc(t->nrows * (size_t)tr->nfolds, sizeof *tr->f1)) || !(tr->mean = zalloc(t->nrows, sizeof *tr->mean)) ||
-        !(tr->std = zalloc(t->nrows, sizeof *tr->std))) {
+        !(tr->std = zalloc(t->nrows, sizeof *tr->std)) || !(tr->trained = zalloc(t->nrows, sizeof *tr->trained)) ||
+        (st >= 0 && !(tr->status = zalloc(t->nrows, sizeof *tr->status)))) {
         free(fc);
         goto fail;
     }
@@ -338,9 +341,29 @@ int tune_load(const char *dir, TuneResults *tr) {
         tr->name[i] = t->rows[i][c[0]];
         tr->options[i] = t->rows[i][c[1]];
         double mu, sd;
-        int bad = 0;
-        for (int f = 0; f < tr->nfolds && !bad; f++) bad = number(t, (size_t)i, fc[f], 0, 1, &tr->f1[i * tr->nfolds + f]) < 0;
-        mean_std(tr->f1 + i * tr->nfolds, tr->nfolds, 1, &mu, &sd);
+        int bad = 0, stopped = 0;
+        if (st >= 0) {
+            tr->status[i] = t->rows[i][st];
+            if (!(stopped = strcmp(tr->status[i], "stopped") == 0) && strcmp(tr->status[i], "done") != 0) {
+                free(fc);
+                err_set("%s: line %zu: status '%s' is neither 'done' nor 'stopped'", t->name, t->lineno[i], tr->status[i]);
+                goto fail;
+            }
+        }
+        int nf = tr->nfolds;
+        if (stopped) /* the folds trained come first, then '-' */
+            for (nf = 0; nf < tr->nfolds && strcmp(t->rows[i][fc[nf]], "-") != 0;) nf++;
+        for (int f = nf; f < tr->nfolds && !bad; f++)
+            if ((bad = strcmp(t->rows[i][fc[f]], "-") != 0))
+                err_set("%s: line %zu: %s '%s' after a fold not trained", t->name, t->lineno[i], t->header[fc[f]], t->rows[i][fc[f]]);
+            else tr->f1[i * tr->nfolds + f] = NAN;
+        if (!bad && (!nf || nf == tr->nfolds) && stopped) {
+            bad = 1;
+            err_set("%s: line %zu: stopped, but %d of %d folds trained", t->name, t->lineno[i], nf, tr->nfolds);
+        }
+        for (int f = 0; f < nf && !bad; f++) bad = number(t, (size_t)i, fc[f], 0, 1, &tr->f1[i * tr->nfolds + f]) < 0;
+        tr->trained[i] = nf;
+        mean_std(tr->f1 + i * tr->nfolds, nf, 1, &mu, &sd);
         if (bad || number(t, (size_t)i, c[2], 0, 1, &tr->mean[i]) < 0 || number(t, (size_t)i, c[3], 0, 1, &tr->std[i]) < 0 ||
             agrees(t, (size_t)i, c[2], tr->mean[i], mu, "its folds") < 0 || agrees(t, (size_t)i, c[3], tr->std[i], sd, "its folds") < 0 ||
             whole(t, (size_t)i, c[4], 1, tr->n, &tr->rank[i]) < 0) {

@@ -57,8 +57,10 @@ typedef struct TuneResults {
     int *order;                /* rows by rank */
     int *rank;
     const char **name, **options;
-    double *f1;                /* [row * nfolds + f] */
-    double *mean, *std;
+    double *f1;                /* [row * nfolds + f]; NAN: a fold not trained (stopped early) */
+    int *trained;              /* folds trained: nfolds, or fewer when stopped early (the first ones) */
+    const char **status;       /* "done" or "stopped" (make tune's early stopping); NULL without the column */
+    double *mean, *std;        /* over the folds trained */
     char *recipe;              /* recipe.opts without its newline */
     char *recipe_path;
 } TuneResults;

@@ -1368,7 +1368,13 @@ static void tune_section(Ctx *x, const TuneResults *t) {
     html_printf(h, "<p>%d candidate training recipe%s in <code>", t->n, t->n == 1 ? "" : "s");
     html_text(h, x->c->tune_dir);
     html_printf(h, "</code>, each scored by the macro F1 of a %d-fold cross-validation inside the training "
-                   "and validation recordings (never the test split); ranked by the mean.</p>\n<p>Chosen recipe (<code>", t->nfolds);
+                   "and validation recordings (never the test split); ranked by the mean", t->nfolds);
+    int nstopped = 0;
+    for (int i = 0; i < t->n; i++) nstopped += t->trained[i] < t->nfolds;
+    if (nstopped)
+        html_printf(h, ", the %d stopped early (clearly below an earlier candidate on their first folds; make tune's "
+                       "TUNE_STOP) after the others", nstopped);
+    html_raw(h, ".</p>\n<p>Chosen recipe (<code>");
     html_text(h, t->recipe_path);
     html_raw(h, "</code>): ");
     html_text(h, t->name[best]);
@@ -1380,7 +1386,7 @@ static void tune_section(Ctx *x, const TuneResults *t) {
     html_num(h, "%.4f", t->std[best]);
     html_raw(h, ".</p>\n<div class=\"wide\"><table class=\"num\"><thead><tr><th>rank</th><th>candidate</th><th>options</th>");
     for (int f = 0; f < t->nfolds; f++) html_printf(h, "<th>fold %d</th>", f + 1);
-    html_raw(h, "<th>macro F1</th></tr></thead><tbody>\n");
+    html_raw(h, t->status ? "<th>macro F1</th><th>status</th></tr></thead><tbody>\n" : "<th>macro F1</th></tr></thead><tbody>\n");
     for (int r = 0; r < t->n; r++) {
         int i = t->order[r];
         html_raw(h, "<tr>");
@@ -1389,8 +1395,15 @@ static void tune_section(Ctx *x, const TuneResults *t) {
         html_raw(h, "<td><code>");
         html_text(h, *t->options[i] ? t->options[i] : "(defaults)");
         html_raw(h, "</code></td>");
-        for (int f = 0; f < t->nfolds; f++) tdn(h, "%.4f", t->f1[i * t->nfolds + f]);
+        for (int f = 0; f < t->nfolds; f++)
+            if (f < t->trained[i]) tdn(h, "%.4f", t->f1[i * t->nfolds + f]);
+            else html_raw(h, "<td class=\"n\">&ndash;</td>");
         td_pm(h, t->mean[i], t->std[i], r == 0);
+        if (t->status) {
+            char buf[64];
+            if (t->trained[i] < t->nfolds) snprintf(buf, sizeof buf, "stopped after %d fold%s", t->trained[i], t->trained[i] == 1 ? "" : "s");
+            td(h, t->trained[i] < t->nfolds ? buf : t->status[i]);
+        }
         html_raw(h, "</tr>\n");
     }
     html_raw(h, "</tbody></table></div>\n</section>\n");

@@ -361,7 +361,7 @@ pm cv FOLDS=1 >"$W/log" 2>&1 && notok "make cv FOLDS=1 succeeded" || { grep -q "
 rm -rf "$W/out/cv" "$W/out/folds.opts"
 
 # --- make tune: a recipe search scored by cross-validation inside train+val -----------------------------
-pm tune TUNE_BUDGET=3 TUNE_FOLDS=2 MODELS=baseline >"$W/log" 2>&1; rc=$?
+pm tune TUNE_BUDGET=3 TUNE_FOLDS=2 TUNE_STOP= MODELS=baseline >"$W/log" 2>&1; rc=$?
 [ $rc = 0 ] && [ "$(tail -n +2 "$W/out/tune/results.tsv" | wc -l)" = 3 ] && [ "$(count cnntrain "$W/log")" = 6 ] \
     && [ "$(tail -n +2 "$W/out/tune/results.tsv" | cut -f2 | sort -u | wc -l)" = 3 ] && [ -z "$(sed -n 2p "$W/out/tune/results.tsv" | cut -f2)" ] \
     && ok "make tune: 3 candidates (the defaults and 2 drawn from the grid) x 2 folds" || notok "make tune: rc=$rc $(runs "$W/log") $(tail -3 "$W/log")"
@@ -371,8 +371,32 @@ pm tune TUNE_BUDGET=3 TUNE_FOLDS=2 MODELS=baseline >"$W/log" 2>&1; rc=$?
     && [ "$(tail -n +2 "$W/out/tune/split/folds.tsv" | wc -l)" = "$(cat "$W/out/split/train.tsv" "$W/out/split/val.tsv" | grep -vc '^path')" ] \
     && ok "make tune: its folds hold train+val, never a test recording" || notok "make tune: test recordings in the search"
 cp "$W/out/tune/results.tsv" "$W/tune1"; rm -rf "$W/out/tune"
-pm tune TUNE_BUDGET=3 TUNE_FOLDS=2 MODELS=baseline >/dev/null 2>&1 && cmp -s "$W/tune1" "$W/out/tune/results.tsv" \
+pm tune TUNE_BUDGET=3 TUNE_FOLDS=2 TUNE_STOP= MODELS=baseline >/dev/null 2>&1 && cmp -s "$W/tune1" "$W/out/tune/results.tsv" \
     && ok "make tune: same seed, same candidates and scores" || notok "make tune not deterministic"
+# early stopping: TUNE_STOP=-1 makes every candidate after the first hopeless after its first fold
+rm -rf "$W/out/tune"
+pm tune TUNE_BUDGET=4 TUNE_FOLDS=3 TUNE_STOP=-1 MODELS=baseline >"$W/log" 2>&1; rc=$?
+[ $rc = 0 ] && [ "$(count cnntrain "$W/log")" = 6 ] && [ "$(grep -c 'stopped before fold 2: macro F1 .* c01 had' "$W/log")" = 3 ] \
+    && [ "$(tail -n +2 "$W/out/tune/results.tsv" | cut -f1,4,5,8 | tr '\t' ' ' | tr '\n' ,)" = "c01 $(cut -f4,5 "$W/out/tune/scores/c01.tsv" | tr '\t' ' ') done,c02 - - stopped,c03 - - stopped,c04 - - stopped," ] \
+    && [ "$(sed -n 2p "$W/out/tune/results.tsv" | cut -f9)" = 1 ] && [ "$(tail -n +2 "$W/out/tune/results.tsv" | cut -f9 | sort | tr '\n' ' ')" = "1 2 3 4 " ] \
+    && [ -z "$(cat "$W/out/tune/recipe.opts")" ] \
+    && ok "make tune TUNE_STOP: candidates below the best earlier one after fold 1 stop there (6 trainings, not 12), recorded as stopped and ranked last" \
+    || notok "make tune TUNE_STOP=-1: rc=$rc $(runs "$W/log") $(cat "$W/out/tune/results.tsv") $(tail -3 "$W/log")"
+awk -F'\t' 'NR > 1 { s = 0; n = 0; for (i = 3; i <= 5; i++) if ($i != "-") { s += $i; n++ } if (sprintf("%.4f", s / n) != $6) bad = 1 } END { exit bad }' "$W/out/tune/results.tsv" \
+    && ok "make tune: a stopped candidate's mean is over the folds it was trained on" || notok "stopped means: $(cat "$W/out/tune/results.tsv")"
+pm -q tune TUNE_BUDGET=4 TUNE_FOLDS=3 TUNE_STOP=-1 MODELS=baseline && ok "make tune with early stopping: then up to date" || notok "make tune -q: out of date after a run"
+"$BIN/mkreport" -q --tune "$W/out/tune" -o "$W/tunerep/report.html" 2>"$W/err" && grep -q '<td>stopped after 1 fold</td>' "$W/tunerep/report.html" \
+    && grep -q 'the 3 stopped early' "$W/tunerep/report.html" && ok "mkreport --tune: stopped candidates shown with the folds they had" \
+    || notok "mkreport on stopped candidates: $(cat "$W/err")"
+cp "$W/out/tune/results.tsv" "$W/tune1"; rm -rf "$W/out/tune"
+pm -j2 tune TUNE_BUDGET=4 TUNE_FOLDS=3 TUNE_STOP=-1 MODELS=baseline >/dev/null 2>&1 && cmp -s "$W/tune1" "$W/out/tune/results.tsv" \
+    && ok "make -j2 tune with early stopping: the same candidates stopped, the same bytes as -j1" || notok "make -j2 tune: $(diff "$W/tune1" "$W/out/tune/results.tsv")"
+pm -n tune TUNE_BUDGET=4 TUNE_FOLDS=3 TUNE_STOP= MODELS=baseline >"$W/logn" 2>&1; [ "$(count cnntrain "$W/logn")" = 6 ] \
+    && ok "make -n tune: without early stopping the stopped candidates' other folds would be trained (6), nothing else" || notok "make -n tune TUNE_STOP=: $(runs "$W/logn")"
+[ "$(cut -f2 "$W/out/tune/scores/c02.tsv")" = stopped ] && ok "make -n tune writes nothing" || notok "make -n tune wrote $W/out/tune/scores/c02.tsv"
+pm tune TUNE_BUDGET=4 TUNE_FOLDS=3 TUNE_STOP= MODELS=baseline >"$W/log" 2>&1 && [ "$(count cnntrain "$W/log")" = 6 ] \
+    && [ "$(tail -n +2 "$W/out/tune/results.tsv" | cut -f8 | sort -u)" = done ] \
+    && ok "make tune TUNE_STOP=: the stopped candidates finished (6 trainings), every candidate done" || notok "TUNE_STOP= after stopping: $(runs "$W/log") $(cat "$W/out/tune/results.tsv")"
 echo "--dropout 0.2" > "$W/recipe.opts"
 pm -n all RECIPE="$W/recipe.opts" 2>&1 | grep -q -- "--threads 1 --dropout 0.2 " && ok "RECIPE=FILE: its options go to every cnntrain" \
     || notok "RECIPE not used: $(pm -n all RECIPE="$W/recipe.opts" 2>&1 | grep cnntrain | head -1)"
