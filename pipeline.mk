@@ -80,6 +80,8 @@ Variables (current value):
   TUNE_BUDGET=$(TUNE_BUDGET) TUNE_FOLDS=$(TUNE_FOLDS) TUNE_SEED=$(TUNE_SEED) TUNE_ARCH=$(TUNE_ARCH)   make tune's size
   TUNE_GRID=$(TUNE_GRID)
                   the knobs: OPTION=VALUE,VALUE,... words (cnntrain options)
+  TUNE_SPLIT_OPTS=$(TUNE_SPLIT_OPTS)   splitset options of make tune's folds of train+val, e.g. --ratios
+                  60/40/0 (train:val inside the other folds; default splitset's 70/15/15)
   TUNE_STOP=$(TUNE_STOP)   early stopping of make tune: after each fold, a candidate whose mean macro F1
                   over its folds so far is below an earlier fully scored candidate's mean over the
                   same folds by more than TUNE_STOP is not trained on its remaining folds ('stopped'
@@ -131,6 +133,7 @@ TUNE_BUDGET ?= 8
 TUNE_FOLDS ?= 3
 TUNE_SEED  ?= 1
 TUNE_STOP  ?= 0.1
+TUNE_SPLIT_OPTS ?=
 RECIPE     ?=
 # Jobs through a command prefix (srun, sbatch --wait, ...): CMD for every stage, or one per stage
 CMD        ?=
@@ -666,11 +669,11 @@ $(CV)/split/folds.tsv: $(OUT)/recordings.txt $(OUT)/split.opts $(OUT)/folds.opts
 	@data=$(call shq,$(DATA)); [ "$$data" = / ] || data=$${data%/}; \
 	 echo $(CMD_FEATURES) $(SPLITSET) -q --folds $(FOLDS) $(SPLIT_OPTS) -- "$$data" $(CV)/split; \
 	 $(CMD_FEATURES) $(SPLITSET) -q --folds $(FOLDS) $(SPLIT_OPTS) -- "$$data" $(CV)/split
-	@$(call check_folds,$(CV)/split,$(FOLD_LIST))
-# $(call check_folds,SPLITDIR,FOLDS): every fold has recordings in train, val and test (with few large
+	@$(call check_folds,$(CV)/split,$(FOLD_LIST),SPLIT_OPTS)
+# $(call check_folds,SPLITDIR,FOLDS,VARIABLE): every fold has recordings in train, val and test (with few large
 # groups the train:val carving can leave val empty), else an error naming the fold (folds.tsv removed)
 check_folds = for k in $(2); do for s in train val test; do [ "$$(wc -l < $(1)/fold$$k/$$s.tsv)" -gt 1 ] || { \
-  echo "pipeline: error: $(1)/fold$$k/$$s.tsv: no recordings in fold $$k's $$s split (too few groups for these folds: fewer folds, or more val with SPLIT_OPTS='--ratios 60/40/0')" >&2; \
+  echo "pipeline: error: $(1)/fold$$k/$$s.tsv: no recordings in fold $$k's $$s split (too few groups for these folds: fewer folds, or more val with $(3)='--ratios 60/40/0')" >&2; \
   rm -f $(1)/folds.tsv; exit 1; }; done; done
 # $(call fold_features,DIR,FOLDS): for each fold k of DIR/split (splitset --folds), the manifests, stacks
 # and statistics of DIR/fold<k> from the shared spectrograms (make cv and make tune)
@@ -746,13 +749,14 @@ $(foreach c,$(TUNE_CANDIDATES),$(eval TUNE_OPTS_$(firstword $(subst =, ,$(c))) :
   $(eval TRAIN_OPTS_tune-$(firstword $(subst =, ,$(c))) := $$(TUNE_OPTS_$(firstword $(subst =, ,$(c))))) \
   $(eval TRAIN_SETTINGS_tune-$(firstword $(subst =, ,$(c))) = --arch $$(TUNE_ARCH) $$(TRAIN_OPTS) $$(TUNE_OPTS_$(firstword $(subst =, ,$(c))))) \
   $(eval $(call settings,$(TUNE)/opts/tune-$(firstword $(subst =, ,$(c))).opts,TRAIN_SETTINGS_tune-$(firstword $(subst =, ,$(c))))))
-$(eval $(call settings,$(OUT)/tunefolds.opts,TUNE_FOLDS))
+TUNE_FOLD_SETTINGS = $(strip $(TUNE_FOLDS) $(TUNE_SPLIT_OPTS))
+$(eval $(call settings,$(OUT)/tunefolds.opts,TUNE_FOLD_SETTINGS))
 $(eval $(call settings,$(OUT)/tunestop.opts,TUNE_STOP))
 $(TUNE)/trainval.tsv: $(OUT)/split/train.tsv $(OUT)/split/val.tsv
 	@mkdir -p $(@D); { cat $(OUT)/split/train.tsv; tail -n +2 $(OUT)/split/val.tsv; } > $@.tmp && mv $@.tmp $@
 $(TUNE)/split/folds.tsv: $(TUNE)/trainval.tsv $(OUT)/tunefolds.opts $(SPLITSET)
-	$(CMD_FEATURES) $(SPLITSET) -q --folds $(TUNE_FOLDS) $< $(TUNE)/split
-	@$(call check_folds,$(TUNE)/split,$(TUNE_FOLD_LIST))
+	$(CMD_FEATURES) $(SPLITSET) -q --folds $(TUNE_FOLDS) $(TUNE_SPLIT_OPTS) $< $(TUNE)/split
+	@$(call check_folds,$(TUNE)/split,$(TUNE_FOLD_LIST),TUNE_SPLIT_OPTS)
 $(call fold_features,$(TUNE),$(TUNE_FOLD_LIST))
 $(foreach k,$(TUNE_FOLD_LIST),$(foreach c,$(TUNE_NAMES),\
   $(eval $(call model,tune-$(c),$(TUNE)/split/fold$(k),$(TUNE)/fold$(k),$(TUNE)/opts/tune-$(c).opts))))

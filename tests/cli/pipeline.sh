@@ -397,6 +397,9 @@ pm -n tune TUNE_BUDGET=4 TUNE_FOLDS=3 TUNE_STOP= MODELS=baseline >"$W/logn" 2>&1
 pm tune TUNE_BUDGET=4 TUNE_FOLDS=3 TUNE_STOP= MODELS=baseline >"$W/log" 2>&1 && [ "$(count cnntrain "$W/log")" = 6 ] \
     && [ "$(tail -n +2 "$W/out/tune/results.tsv" | cut -f8 | sort -u)" = done ] \
     && ok "make tune TUNE_STOP=: the stopped candidates finished (6 trainings), every candidate done" || notok "TUNE_STOP= after stopping: $(runs "$W/log") $(cat "$W/out/tune/results.tsv")"
+pm -n tune TUNE_BUDGET=4 TUNE_FOLDS=3 TUNE_SPLIT_OPTS="--ratios 50/50/0" MODELS=baseline >"$W/logn" 2>&1
+grep -q "splitset -q --folds 3 --ratios 50/50/0 .*/tune/trainval.tsv" "$W/logn" \
+    && ok "make tune TUNE_SPLIT_OPTS: splitset options of the search's folds (a new value redoes them)" || notok "TUNE_SPLIT_OPTS: $(grep splitset "$W/logn")"
 echo "--dropout 0.2" > "$W/recipe.opts"
 pm -n all RECIPE="$W/recipe.opts" 2>&1 | grep -q -- "--threads 1 --dropout 0.2 " && ok "RECIPE=FILE: its options go to every cnntrain" \
     || notok "RECIPE not used: $(pm -n all RECIPE="$W/recipe.opts" 2>&1 | grep cnntrain | head -1)"
