@@ -1,0 +1,302 @@
+#include "nn/winograd.h"
+
+#include "core/error.h"
+#include "nn/gemm.h"
+#include "nn/pool.h"
+
+#include <cblas.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- choice ------------------------------------------------------------------------------------------ */
+
+int winograd_applies(const Conv2dShape *s) {
+    return s->KH == 3 && s->KW == 3 && s->stride_h == 1 && s->stride_w == 1 && s->pad_h == 1 && s->pad_w == 1 &&
+           s->dil_h == 1 && s->dil_w == 1 && s->groups == 1;
+}
+
+static pthread_once_t env_once = PTHREAD_ONCE_INIT;
+static int env_on = 1;
+static void read_env(void) {
+    const char *e = getenv("AUDIOCNN_WINOGRAD");
+    if (e && strcmp(e, "0") == 0) env_on = 0;
+}
+
+int winograd_pays(const Conv2dShape *s) {
+    pthread_once(&env_once, read_env);
+    if (!env_on || !winograd_applies(s)) return 0;
+    return s->C >= 16 && s->K >= 16;
+}
+
+/* ---- plan: one convolution of (N, Ci, H, W) into (N, Co, H, W), tiles in blocks ------------------------ */
+
+#define TILE 4
+#define NPT 36 /* transform points */
+#define RUN 16 /* tiles transformed together (one row of tiles at most), one per vector lane */
+
+typedef struct {
+    int N, Ci, Co, H, W;
+    int TH, TW;    /* tiles per image: rows, columns */
+    int64_t T;     /* tiles in all */
+    int tb, tbp;   /* tiles per block; its stride in V and M (tb rounded up to 16) */
+    int64_t nblk;
+    int64_t nw;    /* workers */
+} Plan;
+
+#define BLOCK_BYTES (768u << 10) /* a block's V and M: about 3/4 of a 1 MiB L2 */
+
+static Plan plan(const NnCtx *ctx, int N, int Ci, int Co, int H, int W) {
+    Plan p = {.N = N, .Ci = Ci, .Co = Co, .H = H, .W = W};
+    p.TH = (H + TILE - 1) / TILE;
+    p.TW = (W + TILE - 1) / TILE;
+    p.T = (int64_t)N * p.TH * p.TW;
+    int64_t per_tile = (int64_t)NPT * (Ci + Co) * (int64_t)sizeof(float);
+    int64_t tb = (int64_t)BLOCK_BYTES / per_tile / 16 * 16;
+    if (tb < 16) tb = 16;
+    if (tb > 192) tb = 192;
+    int64_t nb = (p.T + tb - 1) / tb;
+    tb = (p.T + nb - 1) / nb; /* even blocks */
+    p.tb = (int)tb;
+    p.tbp = (int)((tb + 15) / 16 * 16);
+    p.nblk = (p.T + tb - 1) / tb;
+    p.nw = ctx->threads < p.nblk ? ctx->threads : p.nblk;
+    return p;
+}
+
+static size_t round16(size_t n) { return (n + 15) & ~(size_t)15; }
+static size_t u_floats(const Plan *p) { return round16((size_t)NPT * p->Co * p->Ci); }
+/* V then M; 16 floats more, since output_run reads whole 16-lane runs (lanes past the block unused) */
+static size_t per_worker(const Plan *p) { return round16((size_t)NPT * ((size_t)p->Ci + p->Co) * p->tbp + RUN); }
+static size_t plan_scratch(const Plan *p) { return u_floats(p) + per_worker(p) * (size_t)p->nw; }
+
+size_t winograd_scratch_floats(const NnCtx *ctx, const Conv2dShape *s, int dx) {
+    Plan p = dx ? plan(ctx, s->N, s->K, s->C, s->H, s->W) : plan(ctx, s->N, s->C, s->K, s->H, s->W);
+    return plan_scratch(&p);
+}
+
+/* ---- weight transform: U[xi][o][i] = (G g G^T)[xi] in double, rounded once ------------------------------ */
+
+static const double G[6][3] = {{1.0 / 4, 0, 0},           {-1.0 / 6, -1.0 / 6, -1.0 / 6}, {-1.0 / 6, 1.0 / 6, -1.0 / 6},
+                               {1.0 / 24, 1.0 / 12, 1.0 / 6}, {1.0 / 24, -1.0 / 12, 1.0 / 6}, {0, 0, 1}};
+
+static void transform_filter(const float *g, int flip, float *u, size_t stride) {
+    double f[3][3], t[6][3];
+    for (int i = 0; i < 3; i++)
+        for (int j = 0; j < 3; j++) f[i][j] = flip ? g[(2 - i) * 3 + (2 - j)] : g[i * 3 + j];
+    for (int a = 0; a < 6; a++)
+        for (int j = 0; j < 3; j++) t[a][j] = G[a][0] * f[0][j] + G[a][1] * f[1][j] + G[a][2] * f[2][j];
+    for (int a = 0; a < 6; a++)
+        for (int b = 0; b < 6; b++)
+            u[(size_t)(a * 6 + b) * stride] = (float)(t[a][0] * G[b][0] + t[a][1] * G[b][1] + t[a][2] * G[b][2]);
+}
+
+typedef struct {
+    const Plan *p;
+    const float *w;
+    float *u;
+    int dx; /* 0: U[xi][k][c] from w[k][c]; 1: U[xi][c][k] from w[k][c] flipped */
+} WJob;
+
+static void wt_range(void *arg, int64_t begin, int64_t end) {
+    WJob *j = arg;
+    const Plan *p = j->p;
+    size_t stride = (size_t)p->Co * p->Ci;
+    for (int64_t o = begin; o < end; o++)
+        for (int i = 0; i < p->Ci; i++) {
+            /* forward: o = k, i = c; backward-data: o = c, i = k */
+            const float *g = j->dx ? j->w + ((size_t)i * p->Co + (size_t)o) * 9 : j->w + ((size_t)o * p->Ci + i) * 9;
+            transform_filter(g, j->dx, j->u + (size_t)o * p->Ci + i, stride);
+        }
+}
+
+/* ---- input and output transforms of a run of <= 16 tiles in one tile row ----------------------------- */
+
+/* v[xi * vs + t] = (B^T d B)[xi] of tile t (< len) of the run: tiles (th, tw0 + t) of plane xc (H, W). */
+NN_CLONES static void input_run(const float *xc, int H, int W, int th, int tw0, int len, float *v, size_t vs) {
+    float row[6][4 * RUN + 4]; /* input rows 4th-1 .. 4th+4, columns 4tw0-1 .. 4tw0+4*RUN+2, zero outside */
+    float r[6][4 * RUN + 4];   /* B^T applied down the columns */
+    const int ncol = 4 * len + 2;
+    const int c0 = 4 * tw0 - 1;
+    for (int i = 0; i < 6; i++) {
+        int ih = 4 * th - 1 + i;
+        float *dst = row[i];
+        if (ih < 0 || ih >= H) {
+            memset(dst, 0, sizeof row[i]);
+            continue;
+        }
+        const float *src = xc + (size_t)ih * W;
+        int a = c0 < 0 ? -c0 : 0, b = c0 + ncol > W ? W - c0 : ncol;
+        for (int q = 0; q < a; q++) dst[q] = 0.0f;
+        memcpy(dst + a, src + c0 + a, sizeof(float) * (size_t)(b - a));
+        for (int q = b; q < 4 * RUN + 4; q++) dst[q] = 0.0f;
+    }
+    for (int q = 0; q < 4 * RUN + 4; q++) {
+        float d0 = row[0][q], d1 = row[1][q], d2 = row[2][q], d3 = row[3][q], d4 = row[4][q], d5 = row[5][q];
+        r[0][q] = (4.0f * d0 - 5.0f * d2) + d4;
+        r[1][q] = (d3 + d4) - 4.0f * (d1 + d2);
+        r[2][q] = (d4 - d3) + 4.0f * (d1 - d2);
+        r[3][q] = (d4 - d2) + 2.0f * (d3 - d1);
+        r[4][q] = (d4 - d2) - 2.0f * (d3 - d1);
+        r[5][q] = (4.0f * d1 - 5.0f * d3) + d5;
+    }
+    for (int a = 0; a < 6; a++) {
+        float o[6][RUN];
+        const float *ra = r[a];
+        for (int t = 0; t < RUN; t++) {
+            float d0 = ra[4 * t], d1 = ra[4 * t + 1], d2 = ra[4 * t + 2], d3 = ra[4 * t + 3], d4 = ra[4 * t + 4],
+                  d5 = ra[4 * t + 5];
+            o[0][t] = (4.0f * d0 - 5.0f * d2) + d4;
+            o[1][t] = (d3 + d4) - 4.0f * (d1 + d2);
+            o[2][t] = (d4 - d3) + 4.0f * (d1 - d2);
+            o[3][t] = (d4 - d2) + 2.0f * (d3 - d1);
+            o[4][t] = (d4 - d2) - 2.0f * (d3 - d1);
+            o[5][t] = (4.0f * d1 - 5.0f * d3) + d5;
+        }
+        for (int b = 0; b < 6; b++) {
+            float *dst = v + (size_t)(a * 6 + b) * vs;
+            if (len == RUN) memcpy(dst, o[b], sizeof o[b]);
+            else memcpy(dst, o[b], sizeof(float) * (size_t)len);
+        }
+    }
+}
+
+/* Tiles (th, tw0 + t), t < len, of plane yc (H, W) = A^T M A + bias, from m[xi * ms + t]. */
+NN_CLONES static void output_run(const float *m, size_t ms, int len, float bias, float *yc, int H, int W, int th,
+                                 int tw0) {
+    float u[6][4][RUN]; /* A^T along the columns of each row of points */
+    for (int a = 0; a < 6; a++) {
+        const float *m0 = m + (size_t)(a * 6) * ms, *m1 = m0 + ms, *m2 = m1 + ms, *m3 = m2 + ms, *m4 = m3 + ms,
+                    *m5 = m4 + ms;
+        for (int t = 0; t < RUN; t++) {
+            float p0 = m0[t], p1 = m1[t], p2 = m2[t], p3 = m3[t], p4 = m4[t], p5 = m5[t];
+            float s12 = p1 + p2, d12 = p1 - p2, s34 = p3 + p4, d34 = p3 - p4;
+            u[a][0][t] = (p0 + s12) + s34;
+            u[a][1][t] = d12 + 2.0f * d34;
+            u[a][2][t] = s12 + 4.0f * s34;
+            u[a][3][t] = (d12 + 8.0f * d34) + p5;
+        }
+    }
+    float o[4][4 * RUN];
+    for (int c = 0; c < 4; c++)
+        for (int t = 0; t < RUN; t++) {
+            float p0 = u[0][c][t], p1 = u[1][c][t], p2 = u[2][c][t], p3 = u[3][c][t], p4 = u[4][c][t],
+                  p5 = u[5][c][t];
+            float s12 = p1 + p2, d12 = p1 - p2, s34 = p3 + p4, d34 = p3 - p4;
+            o[0][4 * t + c] = ((p0 + s12) + s34) + bias;
+            o[1][4 * t + c] = (d12 + 2.0f * d34) + bias;
+            o[2][4 * t + c] = (s12 + 4.0f * s34) + bias;
+            o[3][4 * t + c] = ((d12 + 8.0f * d34) + p5) + bias;
+        }
+    int w0 = 4 * tw0, n = 4 * len;
+    if (w0 + n > W) n = W - w0;
+    for (int a = 0; a < 4; a++) {
+        int oh = 4 * th + a;
+        if (oh >= H) break;
+        memcpy(yc + (size_t)oh * W + w0, o[a], sizeof(float) * (size_t)n);
+    }
+}
+
+/* ---- blocks ------------------------------------------------------------------------------------------ */
+
+typedef struct {
+    const Plan *p;
+    const float *x, *u, *b;
+    float *y;
+    const ConvEpilogue *ep;
+    float *work; /* per-worker slices */
+} Job;
+
+/* Runs of a block: tiles [t, t + len) in one tile row, len <= RUN. */
+static int next_run(const Plan *p, int64_t t, int64_t end, int *n, int *th, int *tw) {
+    int64_t per_img = (int64_t)p->TH * p->TW;
+    *n = (int)(t / per_img);
+    int64_t r = t % per_img;
+    *th = (int)(r / p->TW);
+    *tw = (int)(r % p->TW);
+    int64_t len = p->TW - *tw;
+    if (len > RUN) len = RUN;
+    if (len > end - t) len = end - t;
+    return (int)len;
+}
+
+static void block(Job *jb, int64_t blk, float *work) {
+    const Plan *p = jb->p;
+    const size_t plane = (size_t)p->H * p->W;
+    int64_t t0 = blk * p->tb, t1 = t0 + p->tb < p->T ? t0 + p->tb : p->T;
+    int nt = (int)(t1 - t0);
+    float *V = work, *M = work + (size_t)NPT * p->Ci * p->tbp;
+    size_t vs = (size_t)p->Ci * p->tbp, ms = (size_t)p->Co * p->tbp;
+    for (int64_t t = t0; t < t1;) {
+        int n, th, tw;
+        int len = next_run(p, t, t1, &n, &th, &tw);
+        int col = (int)(t - t0);
+        const float *xn = jb->x + (size_t)n * p->Ci * plane;
+        for (int c = 0; c < p->Ci; c++)
+            input_run(xn + (size_t)c * plane, p->H, p->W, th, tw, len, V + (size_t)c * p->tbp + col, vs);
+        t += len;
+    }
+    for (int xi = 0; xi < NPT; xi++)
+        gemm_f32(GEMM_N, GEMM_N, p->Co, nt, p->Ci, jb->u + (size_t)xi * p->Co * p->Ci, p->Ci, V + (size_t)xi * vs,
+                 p->tbp, 0.0f, M + (size_t)xi * ms, p->tbp);
+    const ConvEpilogue *ep = jb->ep;
+    for (int64_t t = t0; t < t1;) {
+        int n, th, tw;
+        int len = next_run(p, t, t1, &n, &th, &tw);
+        int col = (int)(t - t0);
+        for (int k = 0; k < p->Co; k++) {
+            size_t off = ((size_t)n * p->Co + k) * plane;
+            float *yc = jb->y + off;
+            output_run(M + (size_t)k * p->tbp + col, ms, len, jb->b ? jb->b[k] : 0.0f, yc, p->H, p->W, th, tw);
+            if (ep) {
+                int w0 = 4 * tw, wn = 4 * len < p->W - w0 ? 4 * len : p->W - w0;
+                for (int a = 0; a < 4 && 4 * th + a < p->H; a++) {
+                    size_t o = (size_t)(4 * th + a) * p->W + w0;
+                    act_affine(yc + o, yc + o, wn, ep->scale[k], ep->shift[k], ep->res ? ep->res + off + o : NULL,
+                               ep->act);
+                }
+            }
+        }
+        t += len;
+    }
+}
+
+static void worker(void *arg, int64_t begin, int64_t end) {
+    Job *jb = arg;
+    const Plan *p = jb->p;
+    for (int64_t w = begin; w < end; w++) {
+        float *work = jb->work + (size_t)w * per_worker(p);
+        int64_t b0 = p->nblk * w / p->nw, b1 = p->nblk * (w + 1) / p->nw;
+        for (int64_t b = b0; b < b1; b++) block(jb, b, work);
+    }
+}
+
+static int run(NnCtx *ctx, const Plan *p, const float *x, const float *w, int flip, const float *b, float *y,
+               const ConvEpilogue *ep) {
+    if (p->T <= 0) return 0;
+    float *scr = nn_scratch(ctx, plan_scratch(p));
+    if (!scr) return -1;
+    WJob wj = {p, w, scr, flip};
+    nn_parallel_for(ctx, p->Co, wt_range, &wj);
+    Job jb = {p, x, scr, b, y, ep, scr + u_floats(p)};
+    openblas_set_num_threads(1);
+    nn_parallel_for(ctx, p->nw, worker, &jb);
+    openblas_set_num_threads(ctx->threads);
+    return 0;
+}
+
+int winograd_forward(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *w, const float *b, float *y,
+                     const ConvEpilogue *ep) {
+    Plan p = plan(ctx, s->N, s->C, s->K, s->H, s->W);
+    if (run(ctx, &p, x, w, 0, b, y, ep) < 0) return -1;
+    if (ep && ep->plane_mean) {
+        GlobalPoolShape gp = {.N = s->N, .C = s->K, .H = s->OH, .W = s->OW};
+        global_avgpool_forward(ctx, &gp, y, ep->plane_mean);
+    }
+    return 0;
+}
+
+int winograd_backward_data(NnCtx *ctx, const Conv2dShape *s, const float *w, const float *dy, float *dx) {
+    Plan p = plan(ctx, s->N, s->K, s->C, s->H, s->W);
+    return run(ctx, &p, dy, w, 1, NULL, dx, NULL);
+}
