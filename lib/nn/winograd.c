@@ -26,7 +26,10 @@ static void read_env(void) {
 int winograd_pays(const Conv2dShape *s) {
     pthread_once(&env_once, read_env);
     if (!env_on || !winograd_applies(s)) return 0;
-    return s->C >= 16 && s->K >= 16;
+    /* measured (bench/conv/layers.c): 16->32 and up win 1.3-2.5x; a one-channel input loses 5x. Tiles
+     * cover the plane in 4x4 steps: planes much smaller than their tiles waste the gain. */
+    int64_t covered = (int64_t)((s->H + 3) / 4 * 4) * ((s->W + 3) / 4 * 4);
+    return s->C >= 16 && s->K >= 16 && 2 * (int64_t)s->H * s->W >= covered;
 }
 
 /* ---- plan: one convolution of (N, Ci, H, W) into (N, Co, H, W), tiles in blocks ------------------------ */
@@ -35,25 +38,38 @@ int winograd_pays(const Conv2dShape *s) {
 #define NPT 36 /* transform points */
 #define RUN 16 /* tiles transformed together (one row of tiles at most), one per vector lane */
 
-typedef struct {
+typedef struct Plan {
     int N, Ci, Co, H, W;
     int TH, TW;    /* tiles per image: rows, columns */
     int64_t T;     /* tiles in all */
     int tb, tbp;   /* tiles per block; its stride in V and M (tb rounded up to 16) */
     int64_t nblk;
     int64_t nw;    /* workers */
+    int cc, nco;   /* output channels per chunk, chunks (the transformed weights of a chunk at most U_FLOATS) */
 } Plan;
 
-#define BLOCK_BYTES (768u << 10) /* a block's V and M: about 3/4 of a 1 MiB L2 */
+/* Tiles per block: V and M in about 3/4 of a 1 MiB L2, but at least 48 (the GEMM's 48-column panel:
+ * with 16, the GEMMs of 256 and 512 channels ran at half speed), at most 192; then evened out. */
+#define BLOCK_BYTES (768u << 10)
+#define MIN_TILES 48
+
+/* Transformed weights held at once: 16 MiB (512x512 channels take 36 MiB: three chunks of output
+ * channels, each of which transforms the inputs again; peak memory stays that of im2col). */
+#define U_FLOATS (4u << 20)
 
 static Plan plan(const NnCtx *ctx, int N, int Ci, int Co, int H, int W) {
     Plan p = {.N = N, .Ci = Ci, .Co = Co, .H = H, .W = W};
+    int64_t nco = ((int64_t)NPT * Co * Ci + U_FLOATS - 1) / U_FLOATS;
+    int64_t cc = (Co + nco - 1) / nco;
+    if (nco > 1) cc = (cc + 15) / 16 * 16;
+    p.cc = (int)(cc < Co ? cc : Co);
+    p.nco = (Co + p.cc - 1) / p.cc;
     p.TH = (H + TILE - 1) / TILE;
     p.TW = (W + TILE - 1) / TILE;
     p.T = (int64_t)N * p.TH * p.TW;
-    int64_t per_tile = (int64_t)NPT * (Ci + Co) * (int64_t)sizeof(float);
+    int64_t per_tile = (int64_t)NPT * (Ci + p.cc) * (int64_t)sizeof(float);
     int64_t tb = (int64_t)BLOCK_BYTES / per_tile / 16 * 16;
-    if (tb < 16) tb = 16;
+    if (tb < MIN_TILES) tb = MIN_TILES;
     if (tb > 192) tb = 192;
     int64_t nb = (p.T + tb - 1) / tb;
     tb = (p.T + nb - 1) / nb; /* even blocks */
@@ -65,9 +81,9 @@ static Plan plan(const NnCtx *ctx, int N, int Ci, int Co, int H, int W) {
 }
 
 static size_t round16(size_t n) { return (n + 15) & ~(size_t)15; }
-static size_t u_floats(const Plan *p) { return round16((size_t)NPT * p->Co * p->Ci); }
+static size_t u_floats(const Plan *p) { return round16((size_t)NPT * p->cc * p->Ci); }
 /* V then M; 16 floats more, since output_run reads whole 16-lane runs (lanes past the block unused) */
-static size_t per_worker(const Plan *p) { return round16((size_t)NPT * ((size_t)p->Ci + p->Co) * p->tbp + RUN); }
+static size_t per_worker(const Plan *p) { return round16((size_t)NPT * ((size_t)p->Ci + p->cc) * p->tbp + RUN); }
 static size_t plan_scratch(const Plan *p) { return u_floats(p) + per_worker(p) * (size_t)p->nw; }
 
 size_t winograd_scratch_floats(const NnCtx *ctx, const Conv2dShape *s, int dx) {
@@ -77,36 +93,59 @@ size_t winograd_scratch_floats(const NnCtx *ctx, const Conv2dShape *s, int dx) {
 
 /* ---- weight transform: U[xi][o][i] = (G g G^T)[xi] in double, rounded once ------------------------------ */
 
-static const double G[6][3] = {{1.0 / 4, 0, 0},           {-1.0 / 6, -1.0 / 6, -1.0 / 6}, {-1.0 / 6, 1.0 / 6, -1.0 / 6},
-                               {1.0 / 24, 1.0 / 12, 1.0 / 6}, {1.0 / 24, -1.0 / 12, 1.0 / 6}, {0, 0, 1}};
+/* G f for the three values f0, f1, f2 (a column or row of a filter), Lavin & Gray's G. */
+#define G_APPLY(t, f0, f1, f2)                                                                              \
+    do {                                                                                                    \
+        t[0] = (f0) * 0.25;                                                                                 \
+        t[1] = ((f0) + (f1) + (f2)) * (-1.0 / 6);                                                           \
+        t[2] = ((f0) - (f1) + (f2)) * (-1.0 / 6);                                                           \
+        t[3] = (f0) * (1.0 / 24) + (f1) * (1.0 / 12) + (f2) * (1.0 / 6);                                    \
+        t[4] = (f0) * (1.0 / 24) - (f1) * (1.0 / 12) + (f2) * (1.0 / 6);                                    \
+        t[5] = (f2);                                                                                        \
+    } while (0)
 
-static void transform_filter(const float *g, int flip, float *u, size_t stride) {
-    double f[3][3], t[6][3];
-    for (int i = 0; i < 3; i++)
-        for (int j = 0; j < 3; j++) f[i][j] = flip ? g[(2 - i) * 3 + (2 - j)] : g[i * 3 + j];
-    for (int a = 0; a < 6; a++)
-        for (int j = 0; j < 3; j++) t[a][j] = G[a][0] * f[0][j] + G[a][1] * f[1][j] + G[a][2] * f[2][j];
-    for (int a = 0; a < 6; a++)
-        for (int b = 0; b < 6; b++)
-            u[(size_t)(a * 6 + b) * stride] = (float)(t[a][0] * G[b][0] + t[a][1] * G[b][1] + t[a][2] * G[b][2]);
+/* u[xi * stride + l] = (G g_l G^T)[xi] for the n <= 16 filters g_l = g + l*gs (3x3 each; flip: rotated
+ * by 180 degrees), in double, rounded once. */
+NN_CLONES static void transform_filters(const float *g, size_t gs, int n, int flip, float *u, size_t stride) {
+    double f[9][RUN], t[6][3][RUN];
+    for (int q = 0; q < 9; q++)
+        for (int l = 0; l < RUN; l++) f[q][l] = l < n ? (double)g[(size_t)l * gs + (size_t)(flip ? 8 - q : q)] : 0.0;
+    for (int j = 0; j < 3; j++)
+        for (int l = 0; l < RUN; l++) {
+            double c[6];
+            G_APPLY(c, f[j][l], f[3 + j][l], f[6 + j][l]);
+            for (int a = 0; a < 6; a++) t[a][j][l] = c[a];
+        }
+    for (int a = 0; a < 6; a++) {
+        float o[6][RUN];
+        for (int l = 0; l < RUN; l++) {
+            double c[6];
+            G_APPLY(c, t[a][0][l], t[a][1][l], t[a][2][l]);
+            for (int b = 0; b < 6; b++) o[b][l] = (float)c[b];
+        }
+        for (int b = 0; b < 6; b++) memcpy(u + (size_t)(a * 6 + b) * stride, o[b], sizeof(float) * (size_t)n);
+    }
 }
 
 typedef struct {
-    const Plan *p;
+    const struct Plan *p;
     const float *w;
     float *u;
     int dx; /* 0: U[xi][k][c] from w[k][c]; 1: U[xi][c][k] from w[k][c] flipped */
+    int o0, o1; /* the chunk's output channels: U[xi][o - o0][i] */
 } WJob;
 
 static void wt_range(void *arg, int64_t begin, int64_t end) {
     WJob *j = arg;
-    const Plan *p = j->p;
-    size_t stride = (size_t)p->Co * p->Ci;
-    for (int64_t o = begin; o < end; o++)
-        for (int i = 0; i < p->Ci; i++) {
-            /* forward: o = k, i = c; backward-data: o = c, i = k */
+    const struct Plan *p = j->p;
+    size_t stride = (size_t)(j->o1 - j->o0) * p->Ci;
+    for (int64_t o = j->o0 + begin; o < j->o0 + end; o++)
+        for (int i = 0; i < p->Ci; i += RUN) {
+            int n = p->Ci - i < RUN ? p->Ci - i : RUN;
+            /* forward: o = k, i = c, filters 9 floats apart; backward-data: o = c, i = k, Co*9 apart */
             const float *g = j->dx ? j->w + ((size_t)i * p->Co + (size_t)o) * 9 : j->w + ((size_t)o * p->Ci + i) * 9;
-            transform_filter(g, j->dx, j->u + (size_t)o * p->Ci + i, stride);
+            transform_filters(g, j->dx ? (size_t)p->Co * 9 : 9, n, j->dx, j->u + (size_t)(o - j->o0) * p->Ci + i,
+                              stride);
         }
 }
 
@@ -128,7 +167,7 @@ NN_CLONES static void input_run(const float *xc, int H, int W, int th, int tw0, 
         const float *src = xc + (size_t)ih * W;
         int a = c0 < 0 ? -c0 : 0, b = c0 + ncol > W ? W - c0 : ncol;
         for (int q = 0; q < a; q++) dst[q] = 0.0f;
-        memcpy(dst + a, src + c0 + a, sizeof(float) * (size_t)(b - a));
+        for (int q = a; q < b; q++) dst[q] = src[c0 + q];
         for (int q = b; q < 4 * RUN + 4; q++) dst[q] = 0.0f;
     }
     for (int q = 0; q < 4 * RUN + 4; q++) {
@@ -155,8 +194,10 @@ NN_CLONES static void input_run(const float *xc, int H, int W, int th, int tw0, 
         }
         for (int b = 0; b < 6; b++) {
             float *dst = v + (size_t)(a * 6 + b) * vs;
-            if (len == RUN) memcpy(dst, o[b], sizeof o[b]);
-            else memcpy(dst, o[b], sizeof(float) * (size_t)len);
+            if (len == RUN)
+                for (int t = 0; t < RUN; t++) dst[t] = o[b][t];
+            else
+                for (int t = 0; t < len; t++) dst[t] = o[b][t];
         }
     }
 }
@@ -193,7 +234,8 @@ NN_CLONES static void output_run(const float *m, size_t ms, int len, float bias,
     for (int a = 0; a < 4; a++) {
         int oh = 4 * th + a;
         if (oh >= H) break;
-        memcpy(yc + (size_t)oh * W + w0, o[a], sizeof(float) * (size_t)n);
+        float *dst = yc + (size_t)oh * W + w0;
+        for (int q = 0; q < n; q++) dst[q] = o[a][q];
     }
 }
 
@@ -205,6 +247,7 @@ typedef struct {
     float *y;
     const ConvEpilogue *ep;
     float *work; /* per-worker slices */
+    int o0, o1;  /* the chunk's output channels */
 } Job;
 
 /* Runs of a block: tiles [t, t + len) in one tile row, len <= RUN. */
@@ -226,7 +269,8 @@ static void block(Job *jb, int64_t blk, float *work) {
     int64_t t0 = blk * p->tb, t1 = t0 + p->tb < p->T ? t0 + p->tb : p->T;
     int nt = (int)(t1 - t0);
     float *V = work, *M = work + (size_t)NPT * p->Ci * p->tbp;
-    size_t vs = (size_t)p->Ci * p->tbp, ms = (size_t)p->Co * p->tbp;
+    const int no = jb->o1 - jb->o0;
+    size_t vs = (size_t)p->Ci * p->tbp, ms = (size_t)no * p->tbp;
     for (int64_t t = t0; t < t1;) {
         int n, th, tw;
         int len = next_run(p, t, t1, &n, &th, &tw);
@@ -237,17 +281,17 @@ static void block(Job *jb, int64_t blk, float *work) {
         t += len;
     }
     for (int xi = 0; xi < NPT; xi++)
-        gemm_f32(GEMM_N, GEMM_N, p->Co, nt, p->Ci, jb->u + (size_t)xi * p->Co * p->Ci, p->Ci, V + (size_t)xi * vs,
+        gemm_f32(GEMM_N, GEMM_N, no, nt, p->Ci, jb->u + (size_t)xi * no * p->Ci, p->Ci, V + (size_t)xi * vs,
                  p->tbp, 0.0f, M + (size_t)xi * ms, p->tbp);
     const ConvEpilogue *ep = jb->ep;
     for (int64_t t = t0; t < t1;) {
         int n, th, tw;
         int len = next_run(p, t, t1, &n, &th, &tw);
         int col = (int)(t - t0);
-        for (int k = 0; k < p->Co; k++) {
+        for (int k = jb->o0; k < jb->o1; k++) {
             size_t off = ((size_t)n * p->Co + k) * plane;
             float *yc = jb->y + off;
-            output_run(M + (size_t)k * p->tbp + col, ms, len, jb->b ? jb->b[k] : 0.0f, yc, p->H, p->W, th, tw);
+            output_run(M + (size_t)(k - jb->o0) * p->tbp + col, ms, len, jb->b ? jb->b[k] : 0.0f, yc, p->H, p->W, th, tw);
             if (ep) {
                 int w0 = 4 * tw, wn = 4 * len < p->W - w0 ? 4 * len : p->W - w0;
                 for (int a = 0; a < 4 && 4 * th + a < p->H; a++) {
@@ -276,12 +320,15 @@ static int run(NnCtx *ctx, const Plan *p, const float *x, const float *w, int fl
     if (p->T <= 0) return 0;
     float *scr = nn_scratch(ctx, plan_scratch(p));
     if (!scr) return -1;
-    WJob wj = {p, w, scr, flip};
-    nn_parallel_for(ctx, p->Co, wt_range, &wj);
-    Job jb = {p, x, scr, b, y, ep, scr + u_floats(p)};
-    openblas_set_num_threads(1);
-    nn_parallel_for(ctx, p->nw, worker, &jb);
-    openblas_set_num_threads(ctx->threads);
+    for (int o0 = 0; o0 < p->Co; o0 += p->cc) { /* chunks of output channels */
+        int o1 = o0 + p->cc < p->Co ? o0 + p->cc : p->Co;
+        WJob wj = {p, w, scr, flip, o0, o1};
+        nn_parallel_for(ctx, o1 - o0, wt_range, &wj);
+        Job jb = {p, x, scr, b, y, ep, scr + u_floats(p), o0, o1};
+        openblas_set_num_threads(1);
+        nn_parallel_for(ctx, p->nw, worker, &jb);
+        openblas_set_num_threads(ctx->threads);
+    }
     return 0;
 }
 

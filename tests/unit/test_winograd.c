@@ -233,6 +233,7 @@ int main(void) {
     one(&c1, &c2, &c3, 7, 24, 17, 3, 8, 1, 0);
     one(&c1, &c2, &c3, 2, 256, 5, 6, 256, 0, 0);
     one(&c1, &c2, &c3, 3, 48, 31, 29, 37, 1, 0);
+    one(&c1, &c2, &c3, 1, 512, 4, 13, 500, 0, 0); /* output channels in chunks (U_FLOATS) */
     printf("# winograd: worst max rel error %.3g, worst per-output ratio to sum |w||x| %.3g\n", worst_rel, worst_bound);
     epilogue(&c2);
 
