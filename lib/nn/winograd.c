@@ -32,6 +32,12 @@ int winograd_pays(const Conv2dShape *s) {
     return s->C >= 16 && s->K >= 16 && 2 * (int64_t)s->H * s->W >= covered;
 }
 
+int winograd_pays_dw(const Conv2dShape *s) {
+    /* measured: 64 channels and more win 1.4-2.7x; 32->64 ties; 16->32 on 64x200 loses 2x (36 GEMMs of
+     * 32 x 16 outputs over long sums) */
+    return winograd_pays(s) && s->C >= 64 && s->K >= 64;
+}
+
 /* ---- plan: one convolution of (N, Ci, H, W) into (N, Co, H, W), tiles in blocks ------------------------ */
 
 #define TILE 4
@@ -239,6 +245,80 @@ NN_CLONES static void output_run(const float *m, size_t ms, int len, float bias,
     }
 }
 
+/* v[xi * vs + t] = (A dy A^T)[xi] of the 4x4 tiles (th, tw0 + t), t < len, of plane dyc (H, W) (zero
+ * outside): the gradient's side of the weight gradient, dU = sum over tiles (A dy A^T) (.) (B^T d B). */
+NN_CLONES static void grad_run(const float *dyc, int H, int W, int th, int tw0, int len, float *v, size_t vs) {
+    float row[4][4 * RUN], r[6][4 * RUN];
+    const int c0 = 4 * tw0, ncol = 4 * len < W - c0 ? 4 * len : W - c0;
+    for (int i = 0; i < 4; i++) {
+        int ih = 4 * th + i;
+        float *dst = row[i];
+        if (ih >= H) {
+            for (int q = 0; q < 4 * RUN; q++) dst[q] = 0.0f;
+            continue;
+        }
+        const float *src = dyc + (size_t)ih * W + c0;
+        for (int q = 0; q < ncol; q++) dst[q] = src[q];
+        for (int q = ncol; q < 4 * RUN; q++) dst[q] = 0.0f;
+    }
+    for (int q = 0; q < 4 * RUN; q++) {
+        float e0 = row[0][q], e1 = row[1][q], e2 = row[2][q], e3 = row[3][q];
+        float s02 = e0 + e2, s13 = e1 + e3, t02 = e0 + 4.0f * e2, t13 = 2.0f * e1 + 8.0f * e3;
+        r[0][q] = e0;
+        r[1][q] = s02 + s13;
+        r[2][q] = s02 - s13;
+        r[3][q] = t02 + t13;
+        r[4][q] = t02 - t13;
+        r[5][q] = e3;
+    }
+    for (int a = 0; a < 6; a++) {
+        float o[6][RUN];
+        const float *ra = r[a];
+        for (int t = 0; t < RUN; t++) {
+            float e0 = ra[4 * t], e1 = ra[4 * t + 1], e2 = ra[4 * t + 2], e3 = ra[4 * t + 3];
+            float s02 = e0 + e2, s13 = e1 + e3, t02 = e0 + 4.0f * e2, t13 = 2.0f * e1 + 8.0f * e3;
+            o[0][t] = e0;
+            o[1][t] = s02 + s13;
+            o[2][t] = s02 - s13;
+            o[3][t] = t02 + t13;
+            o[4][t] = t02 - t13;
+            o[5][t] = e3;
+        }
+        for (int b = 0; b < 6; b++) {
+            float *dst = v + (size_t)(a * 6 + b) * vs;
+            for (int t = 0; t < len; t++) dst[t] = o[b][t];
+        }
+    }
+}
+
+/* dw[l*9 + (i*3 + j)] += (G^T dU_l G)[i][j] for the n <= 16 channels l, dU_l[xi] = du[xi * stride + l];
+ * in double, rounded once. */
+NN_CLONES static void untransform_grads(const float *du, size_t stride, int n, float *dw) {
+    double d[NPT][RUN], t[3][6][RUN];
+    for (int xi = 0; xi < NPT; xi++)
+        for (int l = 0; l < RUN; l++) d[xi][l] = l < n ? (double)du[(size_t)xi * stride + l] : 0.0;
+    /* G^T (3x6): g_i = sum_a G[a][i] d_a */
+#define GT_APPLY(o, d0, d1, d2, d3, d4, d5)                                                                      \
+    do {                                                                                                    \
+        o[0] = (d0) * 0.25 - ((d1) + (d2)) * (1.0 / 6) + ((d3) + (d4)) * (1.0 / 24);                        \
+        o[1] = ((d2) - (d1)) * (1.0 / 6) + ((d3) - (d4)) * (1.0 / 12);                                      \
+        o[2] = ((d3) + (d4)) * (1.0 / 6) - ((d1) + (d2)) * (1.0 / 6) + (d5);                                \
+    } while (0)
+    for (int b = 0; b < 6; b++)
+        for (int l = 0; l < RUN; l++) {
+            double o[3];
+            GT_APPLY(o, d[b][l], d[6 + b][l], d[12 + b][l], d[18 + b][l], d[24 + b][l], d[30 + b][l]);
+            for (int i = 0; i < 3; i++) t[i][b][l] = o[i];
+        }
+    for (int i = 0; i < 3; i++)
+        for (int l = 0; l < n; l++) {
+            double o[3];
+            GT_APPLY(o, t[i][0][l], t[i][1][l], t[i][2][l], t[i][3][l], t[i][4][l], t[i][5][l]);
+            for (int j = 0; j < 3; j++) dw[(size_t)l * 9 + (size_t)(i * 3 + j)] += (float)o[j];
+        }
+#undef GT_APPLY
+}
+
 /* ---- blocks ------------------------------------------------------------------------------------------ */
 
 typedef struct {
@@ -346,4 +426,109 @@ int winograd_forward(NnCtx *ctx, const Conv2dShape *s, const float *x, const flo
 int winograd_backward_data(NnCtx *ctx, const Conv2dShape *s, const float *w, const float *dy, float *dx) {
     Plan p = plan(ctx, s->N, s->K, s->C, s->H, s->W);
     return run(ctx, &p, dy, w, 1, NULL, dx, NULL);
+}
+
+/* ---- weight gradient --------------------------------------------------------------------------------------
+ * dU[xi] (K x C) = sum over all tiles of Yt[xi] (K x tiles) V[xi]^T, Yt = A dy A^T, V = B^T x B; dw += G^T dU G.
+ * Tiles go in chunks of TC (fixed by the shape), one after the other: first every channel's transforms
+ * of the chunk (threads over channels), then the 36 GEMMs (threads over the points), each adding the
+ * chunk to its dU[xi] (beta 1 after the first chunk). Each dU[xi] is one thread's sum in chunk order:
+ * the same bits for any thread count. Output channels in chunks of cc, as the forward. */
+
+typedef struct {
+    const Plan *p;
+    const float *x, *dy;
+    float *V, *Y, *dU, *dw;
+    int64_t t0, t1; /* the tile chunk */
+    int tcp;        /* its stride in V and Y */
+    int o0, o1;
+    int first;
+} DwJob;
+
+static void dw_transform(void *arg, int64_t begin, int64_t end) {
+    DwJob *j = arg;
+    const Plan *p = j->p;
+    const size_t plane = (size_t)p->H * p->W;
+    const int no = j->o1 - j->o0;
+    for (int64_t item = begin; item < end; item++) {
+        int is_x = item < p->Ci;
+        int ch = is_x ? (int)item : j->o0 + (int)(item - p->Ci);
+        float *dst = is_x ? j->V + (size_t)ch * j->tcp : j->Y + (size_t)(ch - j->o0) * j->tcp;
+        size_t vs = (size_t)(is_x ? p->Ci : no) * j->tcp;
+        for (int64_t t = j->t0; t < j->t1;) {
+            int n, th, tw;
+            int len = next_run(p, t, j->t1, &n, &th, &tw);
+            int col = (int)(t - j->t0);
+            if (is_x) input_run(j->x + ((size_t)n * p->Ci + ch) * plane, p->H, p->W, th, tw, len, dst + col, vs);
+            else grad_run(j->dy + ((size_t)n * p->Co + ch) * plane, p->H, p->W, th, tw, len, dst + col, vs);
+            t += len;
+        }
+    }
+}
+
+static void dw_gemm(void *arg, int64_t begin, int64_t end) {
+    DwJob *j = arg;
+    const Plan *p = j->p;
+    const int no = j->o1 - j->o0, nt = (int)(j->t1 - j->t0);
+    for (int64_t xi = begin; xi < end; xi++)
+        gemm_f32(GEMM_N, GEMM_T, no, p->Ci, nt, j->Y + (size_t)xi * no * j->tcp, j->tcp,
+                 j->V + (size_t)xi * p->Ci * j->tcp, j->tcp, j->first ? 0.0f : 1.0f,
+                 j->dU + (size_t)xi * no * p->Ci, p->Ci);
+}
+
+static void dw_untransform(void *arg, int64_t begin, int64_t end) {
+    DwJob *j = arg;
+    const Plan *p = j->p;
+    const size_t stride = (size_t)(j->o1 - j->o0) * p->Ci;
+    for (int64_t k = j->o0 + begin; k < j->o0 + end; k++)
+        for (int c = 0; c < p->Ci; c += RUN) {
+            int n = p->Ci - c < RUN ? p->Ci - c : RUN;
+            untransform_grads(j->dU + (size_t)(k - j->o0) * p->Ci + c, stride, n, j->dw + ((size_t)k * p->Ci + c) * 9);
+        }
+}
+
+#define DW_CHUNK_BYTES (8u << 20) /* a tile chunk's transforms of x and dy: about 8 MiB */
+
+static int64_t dw_tiles(const Plan *p) {
+    int64_t tc = (int64_t)DW_CHUNK_BYTES / ((int64_t)NPT * (p->Ci + p->cc) * (int64_t)sizeof(float)) / 16 * 16;
+    if (tc < 64) tc = 64;
+    if (tc > p->T) tc = p->T;
+    int64_t nc = (p->T + tc - 1) / tc;
+    return (p->T + nc - 1) / nc;
+}
+static size_t dw_scratch(const Plan *p) {
+    size_t tcp = round16((size_t)dw_tiles(p));
+    return u_floats(p) + round16((size_t)NPT * ((size_t)p->Ci + p->cc) * tcp);
+}
+
+size_t winograd_dw_scratch_floats(const NnCtx *ctx, const Conv2dShape *s) {
+    Plan p = plan(ctx, s->N, s->C, s->K, s->H, s->W);
+    return dw_scratch(&p);
+}
+
+int winograd_backward_weights(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *dy, float *dw) {
+    Plan p = plan(ctx, s->N, s->C, s->K, s->H, s->W);
+    if (p.T <= 0) return 0;
+    float *scr = nn_scratch(ctx, dw_scratch(&p));
+    if (!scr) return -1;
+    int64_t tc = dw_tiles(&p);
+    int tcp = (int)round16((size_t)tc);
+    DwJob j = {.p = &p, .x = x, .dy = dy, .dU = scr, .dw = dw, .tcp = tcp};
+    j.V = scr + u_floats(&p);
+    j.Y = j.V + (size_t)NPT * p.Ci * tcp;
+    for (int o0 = 0; o0 < p.Co; o0 += p.cc) {
+        j.o0 = o0;
+        j.o1 = o0 + p.cc < p.Co ? o0 + p.cc : p.Co;
+        for (int64_t t0 = 0; t0 < p.T; t0 += tc) {
+            j.t0 = t0;
+            j.t1 = t0 + tc < p.T ? t0 + tc : p.T;
+            j.first = t0 == 0;
+            nn_parallel_for(ctx, p.Ci + (j.o1 - j.o0), dw_transform, &j);
+            openblas_set_num_threads(1);
+            nn_parallel_for(ctx, NPT, dw_gemm, &j);
+            openblas_set_num_threads(ctx->threads);
+        }
+        nn_parallel_for(ctx, j.o1 - j.o0, dw_untransform, &j);
+    }
+    return 0;
 }
