@@ -2,8 +2,10 @@
  *
  * Which convolutions: KH = KW = 3, stride 1, padding 1, dilation 1, groups 1 (winograd_applies): the
  * output has the input's size. conv2d.c runs them here where it pays (winograd_pays: a shape rule
- * measured on this engine's layers) unless the environment says AUDIOCNN_WINOGRAD=0; CONV2D_WINOGRAD
- * forces it (tests), CONV2D_GEMM forces im2col.
+ * measured on this engine's layers: by default 128+ input channels, see winograd.c for why) unless the
+ * environment says AUDIOCNN_WINOGRAD=0 (AUDIOCNN_WINOGRAD=all: from 16 channels, where it is faster but
+ * the whole-model tests' fixtures drift past their bounds); CONV2D_WINOGRAD forces it (tests),
+ * CONV2D_GEMM forces im2col.
  *
  * Algorithm (Lavin & Gray 2016, interpolation points 0, -1, 1, -2, 2, inf): the output is cut into 4x4
  * tiles, each read from a 6x6 input patch. Per tile and channel the patch goes to the 36 transform
@@ -51,7 +53,7 @@
 int winograd_applies(const Conv2dShape *s);
 
 /* 1 when conv2d's AUTO choice runs s here: it applies, AUDIOCNN_WINOGRAD is not "0" (read once per
- * process), and the shape rule says it is faster than im2col + GEMM. */
+ * process), and the shape rule (above) takes it. */
 int winograd_pays(const Conv2dShape *s);
 
 /* 1 when AUTO also runs the weight gradient here (winograd_pays and the rule for it). */

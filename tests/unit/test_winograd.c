@@ -257,6 +257,10 @@ int main(void) {
     Conv2dShape one_ch = {.N = 1, .C = 1, .H = 8, .W = 8, .K = 16, .KH = 3, .KW = 3, .pad_h = 1, .pad_w = 1};
     conv2d_shape_init(&one_ch);
     CHECK(!winograd_pays(&one_ch), "winograd: AUTO keeps a one-channel input on im2col");
+    Conv2dShape r18 = {.N = 2, .C = 128, .H = 16, .W = 50, .K = 128, .KH = 3, .KW = 3, .pad_h = 1, .pad_w = 1};
+    conv2d_shape_init(&r18);
+    const char *env = getenv("AUDIOCNN_WINOGRAD");
+    if (!env || strcmp(env, "0")) CHECK(winograd_pays(&r18), "winograd: AUTO takes ResNet-18's 128-channel layers");
     nn_ctx_free(&c1);
     nn_ctx_free(&c2);
     nn_ctx_free(&c3);
