@@ -4,6 +4,7 @@
 #include "nn/depthwise.h"
 #include "nn/gemm.h"
 #include "nn/pool.h"
+#include "nn/winograd.h"
 
 #include <cblas.h>
 #include <limits.h>
@@ -36,12 +37,16 @@ int conv2d_shape_init(Conv2dShape *s) {
         err_set("conv2d: groups=%d must divide C=%d and K=%d", s->groups, s->C, s->K);
         return -1;
     }
-    if (s->algo != CONV2D_AUTO && s->algo != CONV2D_GEMM && s->algo != CONV2D_DIRECT) {
+    if (s->algo != CONV2D_AUTO && s->algo != CONV2D_GEMM && s->algo != CONV2D_DIRECT && s->algo != CONV2D_WINOGRAD) {
         err_set("conv2d: unknown algorithm %d", (int)s->algo);
         return -1;
     }
     if (s->algo == CONV2D_DIRECT && s->C / s->groups != 1) {
         err_set("conv2d: the direct algorithm needs C/groups == 1 (C=%d groups=%d)", s->C, s->groups);
+        return -1;
+    }
+    if (s->algo == CONV2D_WINOGRAD && !winograd_applies(s)) {
+        err_set("conv2d: Winograd needs a 3x3 kernel, stride 1, padding 1, dilation 1, groups 1");
         return -1;
     }
     int64_t eh = (int64_t)s->dil_h * (s->KH - 1) + 1, ew = (int64_t)s->dil_w * (s->KW - 1) + 1;
@@ -264,11 +269,22 @@ static size_t bwd_per(const Tiling *t, int dx, int dw) {
 }
 static size_t bwd_shared(const Tiling *t, int dw) { return dw ? (size_t)(t->nchunk - 1) * t->wn : 0; }
 
+/* Winograd (nn/winograd.h) for forward and dx (dw: 2), forced, or where it pays. */
+static int use_winograd(const Conv2dShape *s, int dw) {
+    return s->algo == CONV2D_WINOGRAD || (s->algo == CONV2D_AUTO && (dw ? winograd_pays_dw(s) : winograd_pays(s)));
+}
+
 size_t conv2d_scratch_floats(const NnCtx *ctx, const Conv2dShape *s) {
     if (use_direct(s)) return team_scratch(ctx, (int64_t)s->N * s->K, 0, direct_per(s));
     Tiling t = tiling(s);
     size_t f = team_scratch(ctx, (int64_t)s->N * t.nblk, 0, fwd_per(&t));
     size_t b = team_scratch(ctx, t.nchunk, bwd_shared(&t, 1), bwd_per(&t, 1, 1));
+    if (use_winograd(s, 0)) {
+        f = winograd_scratch_floats(ctx, s, 0);
+        size_t d = winograd_scratch_floats(ctx, s, 1);
+        if (use_winograd(s, 1)) b = winograd_dw_scratch_floats(ctx, s);
+        b = d > b ? d : b;
+    }
     return f > b ? f : b;
 }
 
@@ -547,6 +563,7 @@ int conv2d_forward_ep(NnCtx *ctx, const Conv2dShape *s, const float *x, const fl
                       const ConvEpilogue *ep) {
     Job jb = {.s = s, .x = x, .w = w, .b = b, .y = y, .ep = ep};
     if (use_direct(s)) return team_run(ctx, (int64_t)s->N * s->K, 0, direct_per(s), direct_fwd_tile, &jb);
+    if (use_winograd(s, 0)) return winograd_forward(ctx, s, x, w, b, y, ep);
     jb.t = tiling(s);
     if (team_run(ctx, (int64_t)s->N * jb.t.nblk, 0, fwd_per(&jb.t), gemm_fwd_tile, &jb) < 0) return -1;
     if (ep && ep->plane_mean) { /* a plane spans several pixel blocks here: one more pass */
@@ -563,6 +580,14 @@ int conv2d_backward(NnCtx *ctx, const Conv2dShape *s, const float *x, const floa
         if (dx && team_run(ctx, (int64_t)s->N * s->C, 0, direct_per(s), direct_dx_tile, &jb) < 0) return -1;
         if (dw || db) return team_run(ctx, s->K, 0, direct_per(s), direct_dw_tile, &jb);
         return 0;
+    }
+    if (dx && use_winograd(s, 0)) { /* dx (and dW where it pays) through Winograd; the rest below */
+        if (winograd_backward_data(ctx, s, w, dy, dx) < 0) return -1;
+        jb.dx = dx = NULL;
+    }
+    if (dw && use_winograd(s, 1)) {
+        if (winograd_backward_weights(ctx, s, x, dy, dw) < 0) return -1;
+        jb.dw = dw = NULL;
     }
     jb.t = tiling(s);
     const Tiling *t = &jb.t;

@@ -15,8 +15,11 @@
  *   DIRECT  when every output channel reads one input channel (C/groups == 1): shifted row
  *           multiply-adds per (image, channel) plane (nn/depthwise.h's AVX-512 kernels where the CPU
  *           has them); sgemm is poor at depthwise shapes.
- * CONV2D_AUTO picks DIRECT for depthwise (C/groups == 1, groups > 1) and GEMM otherwise (a one-channel
- * input with groups == 1 is faster with OpenBLAS's kernels); tests force either.
+ *   WINOGRAD 3x3, stride 1, padding 1, dilation 1, groups 1: forward and dx through Winograd F(4x4, 3x3)
+ *           (nn/winograd.h), dW through GEMM.
+ * CONV2D_AUTO picks DIRECT for depthwise (C/groups == 1, groups > 1), WINOGRAD where winograd_pays()
+ * (a measured shape rule; AUDIOCNN_WINOGRAD=0 turns it off) and GEMM otherwise (a one-channel input
+ * with groups == 1 is faster with OpenBLAS's kernels); tests force each.
  * Tiles: forward, (image, block of output pixels); the block's im2col rows and outputs take about
  * 1 MiB. Backward (GEMM), up to 16 fixed chunks of the batch, each running through its images' pixel
  * blocks (dW and dx from the same dy block while it is in cache) and summing its weight gradient into
@@ -42,7 +45,7 @@
 
 #include <stddef.h>
 
-typedef enum { CONV2D_AUTO = 0, CONV2D_GEMM = 1, CONV2D_DIRECT = 2 } Conv2dAlgo;
+typedef enum { CONV2D_AUTO = 0, CONV2D_GEMM = 1, CONV2D_DIRECT = 2, CONV2D_WINOGRAD = 3 } Conv2dAlgo;
 
 typedef struct Conv2dShape {
     int N, C, H, W;          /* input */

@@ -12,7 +12,7 @@
  *   Files are DIR/NAME.npy. dw0/db0, when present, are the initial gradient buffers (backward adds
  *   into them). Shapes come from the arrays (conv groups = C / w.shape[1]).
  *   KEY: stride=H,W pad=H,W dil=H,W kernel=H,W (pools) exclude_pad=0|1 threads=T (default 1)
- *        algo=auto|gemm|direct nodx=1 (backward without dx) reps=R (timing, default 10)
+ *        algo=auto|gemm|direct|winograd nodx=1 (backward without dx) reps=R (timing, default 10)
  * Exit 0, 1 on a data error, 2 on a usage error. */
 #include "core/error.h"
 #include "nn/conv2d.h"
@@ -111,6 +111,7 @@ static void parse_opts(int argc, char **argv) {
         else if (!strcmp(argv[i], "algo=auto")) algo = CONV2D_AUTO;
         else if (!strcmp(argv[i], "algo=gemm")) algo = CONV2D_GEMM;
         else if (!strcmp(argv[i], "algo=direct")) algo = CONV2D_DIRECT;
+        else if (!strcmp(argv[i], "algo=winograd")) algo = CONV2D_WINOGRAD;
         else usage(argv[i]);
     }
 }

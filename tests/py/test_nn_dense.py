@@ -183,6 +183,14 @@ def main():
         lambda: conv_case("16->32 3x3 pad1 on 64x200 threads2", 2, 16, 64, 200, 32, 3, 3, pad=(1, 1), threads=2),
         lambda: conv_case("64->128 3x3 pad1 on 16x50, += into dw0/db0", 4, 64, 16, 50, 128, 3, 3, pad=(1, 1),
                           accumulate=True),
+        # Winograd F(4x4,3x3) (lib/nn/winograd.c): forced on a small odd shape, and AUTO's pick on ResNet-18's
+        # layers (1x128x400 input) with 2 threads
+        lambda: conv_case("3->5 3x3 pad1 odd 7x13 (winograd)", 3, 3, 7, 13, 5, 3, 3, pad=(1, 1), algo="winograd"),
+        lambda: conv_case("64->64 3x3 pad1 on 32x100 (winograd) threads2", 2, 64, 32, 100, 64, 3, 3, pad=(1, 1),
+                          bias=False, threads=2, algo="winograd"),
+        lambda: conv_case("256->256 3x3 pad1 on 8x25 (auto)", 2, 256, 8, 25, 256, 3, 3, pad=(1, 1), bias=False),
+        lambda: conv_case("512->512 3x3 pad1 on 4x13 (auto) threads2", 2, 512, 4, 13, 512, 3, 3, pad=(1, 1),
+                          bias=False, threads=2),
         lambda: linear_case("32x128->10", 32, 128, 10),
         lambda: linear_case("100x300->70 no bias threads2", 100, 300, 70, bias=False, threads=2),
         lambda: linear_case("7x5->3, += into dw0/db0", 7, 5, 3, accumulate=True),

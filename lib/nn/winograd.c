@@ -1,0 +1,544 @@
+#include "nn/winograd.h"
+
+#include "core/error.h"
+#include "nn/gemm.h"
+#include "nn/pool.h"
+
+#include <cblas.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- choice ------------------------------------------------------------------------------------------ */
+
+int winograd_applies(const Conv2dShape *s) {
+    return s->KH == 3 && s->KW == 3 && s->stride_h == 1 && s->stride_w == 1 && s->pad_h == 1 && s->pad_w == 1 &&
+           s->dil_h == 1 && s->dil_w == 1 && s->groups == 1;
+}
+
+/* AUDIOCNN_WINOGRAD: "0" off; "all" every shape that pays for speed (16+ channels); else (default) 128+
+ * input channels. */
+static pthread_once_t env_once = PTHREAD_ONCE_INIT;
+static int env_min_c = 128;
+static void read_env(void) {
+    const char *e = getenv("AUDIOCNN_WINOGRAD");
+    if (e && strcmp(e, "0") == 0) env_min_c = 0;
+    else if (e && strcmp(e, "all") == 0) env_min_c = 16;
+}
+
+int winograd_pays(const Conv2dShape *s) {
+    pthread_once(&env_once, read_env);
+    if (!env_min_c || !winograd_applies(s)) return 0;
+    /* Speed (bench/conv/layers.c): 16->32 and up win 1.2-2.5x; a one-channel input loses 3x; tiles cover
+     * the plane in 4x4 steps, so planes much smaller than their tiles waste the gain. Accuracy: each
+     * layer stays within 1.3e-5 of PyTorch, but the whole-model tests fail with it on the layers of 16-64
+     * channels (tests/py/test_baseline.py's parameters after three AdamW steps: 1.3e-4 > 1e-4, with
+     * Winograd on the forward alone too; test_transfer.py's resnet18 in-chans repeat imagenet-normalised
+     * case: one ReLU input on the other side of zero moves layer2.0.bn1.bias's gradient by 5.8e-2): by
+     * default the rule starts at 128 input channels (ResNet's layer2 and deeper); AUDIOCNN_WINOGRAD=all
+     * takes it down to 16. */
+    int64_t covered = (int64_t)((s->H + 3) / 4 * 4) * ((s->W + 3) / 4 * 4);
+    return s->C >= env_min_c && s->K >= 16 && 2 * (int64_t)s->H * s->W >= covered;
+}
+
+int winograd_pays_dw(const Conv2dShape *s) {
+    /* measured: 64 channels and more win 1.4-2.7x; 32->64 ties; 16->32 on 64x200 loses 2x (36 GEMMs of
+     * 32 x 16 outputs over long sums) */
+    return winograd_pays(s) && s->C >= 64 && s->K >= 64;
+}
+
+/* ---- plan: one convolution of (N, Ci, H, W) into (N, Co, H, W), tiles in blocks ------------------------ */
+
+#define TILE 4
+#define NPT 36 /* transform points */
+#define RUN 16 /* tiles transformed together (one row of tiles at most), one per vector lane */
+
+typedef struct Plan {
+    int N, Ci, Co, H, W;
+    int TH, TW;    /* tiles per image: rows, columns */
+    int64_t T;     /* tiles in all */
+    int tb, tbp;   /* tiles per block; its stride in V and M (tb rounded up to 16) */
+    int64_t nblk;
+    int64_t nw;    /* workers */
+    int cc, nco;   /* output channels per chunk, chunks (the transformed weights of a chunk at most U_FLOATS) */
+} Plan;
+
+/* Tiles per block: V and M in about 3/4 of a 1 MiB L2, but at least 48 (the GEMM's 48-column panel:
+ * with 16, the GEMMs of 256 and 512 channels ran at half speed), at most 192; then evened out. */
+#define BLOCK_BYTES (768u << 10)
+#define MIN_TILES 48
+
+/* Transformed weights held at once: 16 MiB (512x512 channels would take 36 MiB: three chunks of output
+ * channels instead, each of which transforms the inputs again; 8 MiB made ResNet's 256- and 512-channel
+ * layers 10-20% slower). */
+#define U_FLOATS (4u << 20)
+
+static Plan plan(const NnCtx *ctx, int N, int Ci, int Co, int H, int W) {
+    Plan p = {.N = N, .Ci = Ci, .Co = Co, .H = H, .W = W};
+    int64_t nco = ((int64_t)NPT * Co * Ci + U_FLOATS - 1) / U_FLOATS;
+    int64_t cc = (Co + nco - 1) / nco;
+    if (nco > 1) cc = (cc + 15) / 16 * 16;
+    p.cc = (int)(cc < Co ? cc : Co);
+    p.nco = (Co + p.cc - 1) / p.cc;
+    p.TH = (H + TILE - 1) / TILE;
+    p.TW = (W + TILE - 1) / TILE;
+    p.T = (int64_t)N * p.TH * p.TW;
+    int64_t per_tile = (int64_t)NPT * (Ci + p.cc) * (int64_t)sizeof(float);
+    int64_t tb = (int64_t)BLOCK_BYTES / per_tile / 16 * 16;
+    if (tb < MIN_TILES) tb = MIN_TILES;
+    if (tb > 192) tb = 192;
+    int64_t nb = (p.T + tb - 1) / tb;
+    tb = (p.T + nb - 1) / nb; /* even blocks */
+    p.tb = (int)tb;
+    p.tbp = (int)((tb + 15) / 16 * 16);
+    p.nblk = (p.T + tb - 1) / tb;
+    p.nw = ctx->threads < p.nblk ? ctx->threads : p.nblk;
+    return p;
+}
+
+static size_t round16(size_t n) { return (n + 15) & ~(size_t)15; }
+static size_t u_floats(const Plan *p) { return round16((size_t)NPT * p->cc * p->Ci); }
+/* V then M; 16 floats more, since output_run reads whole 16-lane runs (lanes past the block unused) */
+static size_t per_worker(const Plan *p) { return round16((size_t)NPT * ((size_t)p->Ci + p->cc) * p->tbp + RUN); }
+static size_t plan_scratch(const Plan *p) { return u_floats(p) + per_worker(p) * (size_t)p->nw; }
+
+size_t winograd_scratch_floats(const NnCtx *ctx, const Conv2dShape *s, int dx) {
+    Plan p = dx ? plan(ctx, s->N, s->K, s->C, s->H, s->W) : plan(ctx, s->N, s->C, s->K, s->H, s->W);
+    return plan_scratch(&p);
+}
+
+/* ---- weight transform: U[xi][o][i] = (G g G^T)[xi] in double, rounded once ------------------------------ */
+
+/* G f for the three values f0, f1, f2 (a column or row of a filter), Lavin & Gray's G. */
+#define G_APPLY(t, f0, f1, f2)                                                                              \
+    do {                                                                                                    \
+        t[0] = (f0) * 0.25;                                                                                 \
+        t[1] = ((f0) + (f1) + (f2)) * (-1.0 / 6);                                                           \
+        t[2] = ((f0) - (f1) + (f2)) * (-1.0 / 6);                                                           \
+        t[3] = (f0) * (1.0 / 24) + (f1) * (1.0 / 12) + (f2) * (1.0 / 6);                                    \
+        t[4] = (f0) * (1.0 / 24) - (f1) * (1.0 / 12) + (f2) * (1.0 / 6);                                    \
+        t[5] = (f2);                                                                                        \
+    } while (0)
+
+/* u[xi * stride + l] = (G g_l G^T)[xi] for the n <= 16 filters g_l = g + l*gs (3x3 each; flip: rotated
+ * by 180 degrees), in double, rounded once. */
+NN_CLONES static void transform_filters(const float *g, size_t gs, int n, int flip, float *u, size_t stride) {
+    double f[9][RUN], t[6][3][RUN];
+    for (int q = 0; q < 9; q++)
+        for (int l = 0; l < RUN; l++) f[q][l] = l < n ? (double)g[(size_t)l * gs + (size_t)(flip ? 8 - q : q)] : 0.0;
+    for (int j = 0; j < 3; j++)
+        for (int l = 0; l < RUN; l++) {
+            double c[6];
+            G_APPLY(c, f[j][l], f[3 + j][l], f[6 + j][l]);
+            for (int a = 0; a < 6; a++) t[a][j][l] = c[a];
+        }
+    for (int a = 0; a < 6; a++) {
+        float o[6][RUN];
+        for (int l = 0; l < RUN; l++) {
+            double c[6];
+            G_APPLY(c, t[a][0][l], t[a][1][l], t[a][2][l]);
+            for (int b = 0; b < 6; b++) o[b][l] = (float)c[b];
+        }
+        for (int b = 0; b < 6; b++) memcpy(u + (size_t)(a * 6 + b) * stride, o[b], sizeof(float) * (size_t)n);
+    }
+}
+
+typedef struct {
+    const struct Plan *p;
+    const float *w;
+    float *u;
+    int dx; /* 0: U[xi][k][c] from w[k][c]; 1: U[xi][c][k] from w[k][c] flipped */
+    int o0, o1; /* the chunk's output channels: U[xi][o - o0][i] */
+} WJob;
+
+static void wt_range(void *arg, int64_t begin, int64_t end) {
+    WJob *j = arg;
+    const struct Plan *p = j->p;
+    size_t stride = (size_t)(j->o1 - j->o0) * p->Ci;
+    for (int64_t o = j->o0 + begin; o < j->o0 + end; o++)
+        for (int i = 0; i < p->Ci; i += RUN) {
+            int n = p->Ci - i < RUN ? p->Ci - i : RUN;
+            /* forward: o = k, i = c, filters 9 floats apart; backward-data: o = c, i = k, Co*9 apart */
+            const float *g = j->dx ? j->w + ((size_t)i * p->Co + (size_t)o) * 9 : j->w + ((size_t)o * p->Ci + i) * 9;
+            transform_filters(g, j->dx ? (size_t)p->Co * 9 : 9, n, j->dx, j->u + (size_t)(o - j->o0) * p->Ci + i,
+                              stride);
+        }
+}
+
+/* ---- input and output transforms of a run of <= 16 tiles in one tile row ----------------------------- */
+
+/* v[xi * vs + t] = (B^T d B)[xi] of tile t (< len) of the run: tiles (th, tw0 + t) of plane xc (H, W). */
+NN_CLONES static void input_run(const float *xc, int H, int W, int th, int tw0, int len, float *v, size_t vs) {
+    float row[6][4 * RUN + 4]; /* input rows 4th-1 .. 4th+4, columns 4tw0-1 .. 4tw0+4*RUN+2, zero outside */
+    float r[6][4 * RUN + 4];   /* B^T applied down the columns */
+    const int ncol = 4 * len + 2;
+    const int c0 = 4 * tw0 - 1;
+    for (int i = 0; i < 6; i++) {
+        int ih = 4 * th - 1 + i;
+        float *dst = row[i];
+        if (ih < 0 || ih >= H) {
+            memset(dst, 0, sizeof row[i]);
+            continue;
+        }
+        const float *src = xc + (size_t)ih * W;
+        int a = c0 < 0 ? -c0 : 0, b = c0 + ncol > W ? W - c0 : ncol;
+        for (int q = 0; q < a; q++) dst[q] = 0.0f;
+        for (int q = a; q < b; q++) dst[q] = src[c0 + q];
+        for (int q = b; q < 4 * RUN + 4; q++) dst[q] = 0.0f;
+    }
+    for (int q = 0; q < 4 * RUN + 4; q++) {
+        float d0 = row[0][q], d1 = row[1][q], d2 = row[2][q], d3 = row[3][q], d4 = row[4][q], d5 = row[5][q];
+        r[0][q] = (4.0f * d0 - 5.0f * d2) + d4;
+        r[1][q] = (d3 + d4) - 4.0f * (d1 + d2);
+        r[2][q] = (d4 - d3) + 4.0f * (d1 - d2);
+        r[3][q] = (d4 - d2) + 2.0f * (d3 - d1);
+        r[4][q] = (d4 - d2) - 2.0f * (d3 - d1);
+        r[5][q] = (4.0f * d1 - 5.0f * d3) + d5;
+    }
+    for (int a = 0; a < 6; a++) {
+        float o[6][RUN];
+        const float *ra = r[a];
+        for (int t = 0; t < RUN; t++) {
+            float d0 = ra[4 * t], d1 = ra[4 * t + 1], d2 = ra[4 * t + 2], d3 = ra[4 * t + 3], d4 = ra[4 * t + 4],
+                  d5 = ra[4 * t + 5];
+            o[0][t] = (4.0f * d0 - 5.0f * d2) + d4;
+            o[1][t] = (d3 + d4) - 4.0f * (d1 + d2);
+            o[2][t] = (d4 - d3) + 4.0f * (d1 - d2);
+            o[3][t] = (d4 - d2) + 2.0f * (d3 - d1);
+            o[4][t] = (d4 - d2) - 2.0f * (d3 - d1);
+            o[5][t] = (4.0f * d1 - 5.0f * d3) + d5;
+        }
+        for (int b = 0; b < 6; b++) {
+            float *dst = v + (size_t)(a * 6 + b) * vs;
+            if (len == RUN)
+                for (int t = 0; t < RUN; t++) dst[t] = o[b][t];
+            else
+                for (int t = 0; t < len; t++) dst[t] = o[b][t];
+        }
+    }
+}
+
+/* Tiles (th, tw0 + t), t < len, of plane yc (H, W) = A^T M A + bias, from m[xi * ms + t]. */
+NN_CLONES static void output_run(const float *m, size_t ms, int len, float bias, float *yc, int H, int W, int th,
+                                 int tw0) {
+    float u[6][4][RUN]; /* A^T along the columns of each row of points */
+    for (int a = 0; a < 6; a++) {
+        const float *m0 = m + (size_t)(a * 6) * ms, *m1 = m0 + ms, *m2 = m1 + ms, *m3 = m2 + ms, *m4 = m3 + ms,
+                    *m5 = m4 + ms;
+        for (int t = 0; t < RUN; t++) {
+            float p0 = m0[t], p1 = m1[t], p2 = m2[t], p3 = m3[t], p4 = m4[t], p5 = m5[t];
+            float s12 = p1 + p2, d12 = p1 - p2, s34 = p3 + p4, d34 = p3 - p4;
+            u[a][0][t] = (p0 + s12) + s34;
+            u[a][1][t] = d12 + 2.0f * d34;
+            u[a][2][t] = s12 + 4.0f * s34;
+            u[a][3][t] = (d12 + 8.0f * d34) + p5;
+        }
+    }
+    float o[4][4 * RUN];
+    for (int c = 0; c < 4; c++)
+        for (int t = 0; t < RUN; t++) {
+            float p0 = u[0][c][t], p1 = u[1][c][t], p2 = u[2][c][t], p3 = u[3][c][t], p4 = u[4][c][t],
+                  p5 = u[5][c][t];
+            float s12 = p1 + p2, d12 = p1 - p2, s34 = p3 + p4, d34 = p3 - p4;
+            o[0][4 * t + c] = ((p0 + s12) + s34) + bias;
+            o[1][4 * t + c] = (d12 + 2.0f * d34) + bias;
+            o[2][4 * t + c] = (s12 + 4.0f * s34) + bias;
+            o[3][4 * t + c] = ((d12 + 8.0f * d34) + p5) + bias;
+        }
+    int w0 = 4 * tw0, n = 4 * len;
+    if (w0 + n > W) n = W - w0;
+    for (int a = 0; a < 4; a++) {
+        int oh = 4 * th + a;
+        if (oh >= H) break;
+        float *dst = yc + (size_t)oh * W + w0;
+        for (int q = 0; q < n; q++) dst[q] = o[a][q];
+    }
+}
+
+/* v[xi * vs + t] = (A dy A^T)[xi] of the 4x4 tiles (th, tw0 + t), t < len, of plane dyc (H, W) (zero
+ * outside): the gradient's side of the weight gradient, dU = sum over tiles (A dy A^T) (.) (B^T d B). */
+NN_CLONES static void grad_run(const float *dyc, int H, int W, int th, int tw0, int len, float *v, size_t vs) {
+    float row[4][4 * RUN], r[6][4 * RUN];
+    const int c0 = 4 * tw0, ncol = 4 * len < W - c0 ? 4 * len : W - c0;
+    for (int i = 0; i < 4; i++) {
+        int ih = 4 * th + i;
+        float *dst = row[i];
+        if (ih >= H) {
+            for (int q = 0; q < 4 * RUN; q++) dst[q] = 0.0f;
+            continue;
+        }
+        const float *src = dyc + (size_t)ih * W + c0;
+        for (int q = 0; q < ncol; q++) dst[q] = src[q];
+        for (int q = ncol; q < 4 * RUN; q++) dst[q] = 0.0f;
+    }
+    for (int q = 0; q < 4 * RUN; q++) {
+        float e0 = row[0][q], e1 = row[1][q], e2 = row[2][q], e3 = row[3][q];
+        float s02 = e0 + e2, s13 = e1 + e3, t02 = e0 + 4.0f * e2, t13 = 2.0f * e1 + 8.0f * e3;
+        r[0][q] = e0;
+        r[1][q] = s02 + s13;
+        r[2][q] = s02 - s13;
+        r[3][q] = t02 + t13;
+        r[4][q] = t02 - t13;
+        r[5][q] = e3;
+    }
+    for (int a = 0; a < 6; a++) {
+        float o[6][RUN];
+        const float *ra = r[a];
+        for (int t = 0; t < RUN; t++) {
+            float e0 = ra[4 * t], e1 = ra[4 * t + 1], e2 = ra[4 * t + 2], e3 = ra[4 * t + 3];
+            float s02 = e0 + e2, s13 = e1 + e3, t02 = e0 + 4.0f * e2, t13 = 2.0f * e1 + 8.0f * e3;
+            o[0][t] = e0;
+            o[1][t] = s02 + s13;
+            o[2][t] = s02 - s13;
+            o[3][t] = t02 + t13;
+            o[4][t] = t02 - t13;
+            o[5][t] = e3;
+        }
+        for (int b = 0; b < 6; b++) {
+            float *dst = v + (size_t)(a * 6 + b) * vs;
+            for (int t = 0; t < len; t++) dst[t] = o[b][t];
+        }
+    }
+}
+
+/* dw[l*9 + (i*3 + j)] += (G^T dU_l G)[i][j] for the n <= 16 channels l, dU_l[xi] = du[xi * stride + l];
+ * in double, rounded once. */
+NN_CLONES static void untransform_grads(const float *du, size_t stride, int n, float *dw) {
+    double d[NPT][RUN], t[3][6][RUN];
+    for (int xi = 0; xi < NPT; xi++)
+        for (int l = 0; l < RUN; l++) d[xi][l] = l < n ? (double)du[(size_t)xi * stride + l] : 0.0;
+    /* G^T (3x6): g_i = sum_a G[a][i] d_a */
+#define GT_APPLY(o, d0, d1, d2, d3, d4, d5)                                                                      \
+    do {                                                                                                    \
+        o[0] = (d0) * 0.25 - ((d1) + (d2)) * (1.0 / 6) + ((d3) + (d4)) * (1.0 / 24);                        \
+        o[1] = ((d2) - (d1)) * (1.0 / 6) + ((d3) - (d4)) * (1.0 / 12);                                      \
+        o[2] = ((d3) + (d4)) * (1.0 / 6) - ((d1) + (d2)) * (1.0 / 6) + (d5);                                \
+    } while (0)
+    for (int b = 0; b < 6; b++)
+        for (int l = 0; l < RUN; l++) {
+            double o[3];
+            GT_APPLY(o, d[b][l], d[6 + b][l], d[12 + b][l], d[18 + b][l], d[24 + b][l], d[30 + b][l]);
+            for (int i = 0; i < 3; i++) t[i][b][l] = o[i];
+        }
+    for (int i = 0; i < 3; i++)
+        for (int l = 0; l < n; l++) {
+            double o[3];
+            GT_APPLY(o, t[i][0][l], t[i][1][l], t[i][2][l], t[i][3][l], t[i][4][l], t[i][5][l]);
+            for (int j = 0; j < 3; j++) dw[(size_t)l * 9 + (size_t)(i * 3 + j)] += (float)o[j];
+        }
+#undef GT_APPLY
+}
+
+/* ---- blocks ------------------------------------------------------------------------------------------ */
+
+typedef struct {
+    const Plan *p;
+    const float *x, *u, *b;
+    float *y;
+    const ConvEpilogue *ep;
+    float *work; /* per-worker slices */
+    int o0, o1;  /* the chunk's output channels */
+} Job;
+
+/* Runs of a block: tiles [t, t + len) in one tile row, len <= RUN. */
+static int next_run(const Plan *p, int64_t t, int64_t end, int *n, int *th, int *tw) {
+    int64_t per_img = (int64_t)p->TH * p->TW;
+    *n = (int)(t / per_img);
+    int64_t r = t % per_img;
+    *th = (int)(r / p->TW);
+    *tw = (int)(r % p->TW);
+    int64_t len = p->TW - *tw;
+    if (len > RUN) len = RUN;
+    if (len > end - t) len = end - t;
+    return (int)len;
+}
+
+static void block(Job *jb, int64_t blk, float *work) {
+    const Plan *p = jb->p;
+    const size_t plane = (size_t)p->H * p->W;
+    int64_t t0 = blk * p->tb, t1 = t0 + p->tb < p->T ? t0 + p->tb : p->T;
+    int nt = (int)(t1 - t0);
+    float *V = work, *M = work + (size_t)NPT * p->Ci * p->tbp;
+    const int no = jb->o1 - jb->o0;
+    size_t vs = (size_t)p->Ci * p->tbp, ms = (size_t)no * p->tbp;
+    for (int64_t t = t0; t < t1;) {
+        int n, th, tw;
+        int len = next_run(p, t, t1, &n, &th, &tw);
+        int col = (int)(t - t0);
+        const float *xn = jb->x + (size_t)n * p->Ci * plane;
+        for (int c = 0; c < p->Ci; c++)
+            input_run(xn + (size_t)c * plane, p->H, p->W, th, tw, len, V + (size_t)c * p->tbp + col, vs);
+        t += len;
+    }
+    for (int xi = 0; xi < NPT; xi++)
+        gemm_f32(GEMM_N, GEMM_N, no, nt, p->Ci, jb->u + (size_t)xi * no * p->Ci, p->Ci, V + (size_t)xi * vs,
+                 p->tbp, 0.0f, M + (size_t)xi * ms, p->tbp);
+    const ConvEpilogue *ep = jb->ep;
+    for (int64_t t = t0; t < t1;) {
+        int n, th, tw;
+        int len = next_run(p, t, t1, &n, &th, &tw);
+        int col = (int)(t - t0);
+        for (int k = jb->o0; k < jb->o1; k++) {
+            size_t off = ((size_t)n * p->Co + k) * plane;
+            float *yc = jb->y + off;
+            output_run(M + (size_t)(k - jb->o0) * p->tbp + col, ms, len, jb->b ? jb->b[k] : 0.0f, yc, p->H, p->W, th, tw);
+            if (ep) {
+                int w0 = 4 * tw, wn = 4 * len < p->W - w0 ? 4 * len : p->W - w0;
+                for (int a = 0; a < 4 && 4 * th + a < p->H; a++) {
+                    size_t o = (size_t)(4 * th + a) * p->W + w0;
+                    act_affine(yc + o, yc + o, wn, ep->scale[k], ep->shift[k], ep->res ? ep->res + off + o : NULL,
+                               ep->act);
+                }
+            }
+        }
+        t += len;
+    }
+}
+
+static void worker(void *arg, int64_t begin, int64_t end) {
+    Job *jb = arg;
+    const Plan *p = jb->p;
+    for (int64_t w = begin; w < end; w++) {
+        float *work = jb->work + (size_t)w * per_worker(p);
+        int64_t b0 = p->nblk * w / p->nw, b1 = p->nblk * (w + 1) / p->nw;
+        for (int64_t b = b0; b < b1; b++) block(jb, b, work);
+    }
+}
+
+static int run(NnCtx *ctx, const Plan *p, const float *x, const float *w, int flip, const float *b, float *y,
+               const ConvEpilogue *ep) {
+    if (p->T <= 0) return 0;
+    float *scr = nn_scratch(ctx, plan_scratch(p));
+    if (!scr) return -1;
+    for (int o0 = 0; o0 < p->Co; o0 += p->cc) { /* chunks of output channels */
+        int o1 = o0 + p->cc < p->Co ? o0 + p->cc : p->Co;
+        WJob wj = {p, w, scr, flip, o0, o1};
+        nn_parallel_for(ctx, o1 - o0, wt_range, &wj);
+        Job jb = {p, x, scr, b, y, ep, scr + u_floats(p), o0, o1};
+        openblas_set_num_threads(1);
+        nn_parallel_for(ctx, p->nw, worker, &jb);
+        openblas_set_num_threads(ctx->threads);
+    }
+    return 0;
+}
+
+int winograd_forward(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *w, const float *b, float *y,
+                     const ConvEpilogue *ep) {
+    Plan p = plan(ctx, s->N, s->C, s->K, s->H, s->W);
+    if (run(ctx, &p, x, w, 0, b, y, ep) < 0) return -1;
+    if (ep && ep->plane_mean) {
+        GlobalPoolShape gp = {.N = s->N, .C = s->K, .H = s->OH, .W = s->OW};
+        global_avgpool_forward(ctx, &gp, y, ep->plane_mean);
+    }
+    return 0;
+}
+
+int winograd_backward_data(NnCtx *ctx, const Conv2dShape *s, const float *w, const float *dy, float *dx) {
+    Plan p = plan(ctx, s->N, s->K, s->C, s->H, s->W);
+    return run(ctx, &p, dy, w, 1, NULL, dx, NULL);
+}
+
+/* ---- weight gradient --------------------------------------------------------------------------------------
+ * dU[xi] (K x C) = sum over all tiles of Yt[xi] (K x tiles) V[xi]^T, Yt = A dy A^T, V = B^T x B; dw += G^T dU G.
+ * Tiles go in chunks of TC (fixed by the shape), one after the other: first every channel's transforms
+ * of the chunk (threads over channels), then the 36 GEMMs (threads over the points), each adding the
+ * chunk to its dU[xi] (beta 1 after the first chunk). Each dU[xi] is one thread's sum in chunk order:
+ * the same bits for any thread count. Output channels in chunks of cc, as the forward. */
+
+typedef struct {
+    const Plan *p;
+    const float *x, *dy;
+    float *V, *Y, *dU, *dw;
+    int64_t t0, t1; /* the tile chunk */
+    int tcp;        /* its stride in V and Y */
+    int o0, o1;
+    int first;
+} DwJob;
+
+static void dw_transform(void *arg, int64_t begin, int64_t end) {
+    DwJob *j = arg;
+    const Plan *p = j->p;
+    const size_t plane = (size_t)p->H * p->W;
+    const int no = j->o1 - j->o0;
+    for (int64_t item = begin; item < end; item++) {
+        int is_x = item < p->Ci;
+        int ch = is_x ? (int)item : j->o0 + (int)(item - p->Ci);
+        float *dst = is_x ? j->V + (size_t)ch * j->tcp : j->Y + (size_t)(ch - j->o0) * j->tcp;
+        size_t vs = (size_t)(is_x ? p->Ci : no) * j->tcp;
+        for (int64_t t = j->t0; t < j->t1;) {
+            int n, th, tw;
+            int len = next_run(p, t, j->t1, &n, &th, &tw);
+            int col = (int)(t - j->t0);
+            if (is_x) input_run(j->x + ((size_t)n * p->Ci + ch) * plane, p->H, p->W, th, tw, len, dst + col, vs);
+            else grad_run(j->dy + ((size_t)n * p->Co + ch) * plane, p->H, p->W, th, tw, len, dst + col, vs);
+            t += len;
+        }
+    }
+}
+
+static void dw_gemm(void *arg, int64_t begin, int64_t end) {
+    DwJob *j = arg;
+    const Plan *p = j->p;
+    const int no = j->o1 - j->o0, nt = (int)(j->t1 - j->t0);
+    for (int64_t xi = begin; xi < end; xi++)
+        gemm_f32(GEMM_N, GEMM_T, no, p->Ci, nt, j->Y + (size_t)xi * no * j->tcp, j->tcp,
+                 j->V + (size_t)xi * p->Ci * j->tcp, j->tcp, j->first ? 0.0f : 1.0f,
+                 j->dU + (size_t)xi * no * p->Ci, p->Ci);
+}
+
+static void dw_untransform(void *arg, int64_t begin, int64_t end) {
+    DwJob *j = arg;
+    const Plan *p = j->p;
+    const size_t stride = (size_t)(j->o1 - j->o0) * p->Ci;
+    for (int64_t k = j->o0 + begin; k < j->o0 + end; k++)
+        for (int c = 0; c < p->Ci; c += RUN) {
+            int n = p->Ci - c < RUN ? p->Ci - c : RUN;
+            untransform_grads(j->dU + (size_t)(k - j->o0) * p->Ci + c, stride, n, j->dw + ((size_t)k * p->Ci + c) * 9);
+        }
+}
+
+#define DW_CHUNK_BYTES (8u << 20) /* a tile chunk's transforms of x and dy: about 8 MiB */
+
+static int64_t dw_tiles(const Plan *p) {
+    int64_t tc = (int64_t)DW_CHUNK_BYTES / ((int64_t)NPT * (p->Ci + p->cc) * (int64_t)sizeof(float)) / 16 * 16;
+    if (tc < 64) tc = 64;
+    if (tc > p->T) tc = p->T;
+    int64_t nc = (p->T + tc - 1) / tc;
+    return (p->T + nc - 1) / nc;
+}
+static size_t dw_scratch(const Plan *p) {
+    size_t tcp = round16((size_t)dw_tiles(p));
+    return u_floats(p) + round16((size_t)NPT * ((size_t)p->Ci + p->cc) * tcp);
+}
+
+size_t winograd_dw_scratch_floats(const NnCtx *ctx, const Conv2dShape *s) {
+    Plan p = plan(ctx, s->N, s->C, s->K, s->H, s->W);
+    return dw_scratch(&p);
+}
+
+int winograd_backward_weights(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *dy, float *dw) {
+    Plan p = plan(ctx, s->N, s->C, s->K, s->H, s->W);
+    if (p.T <= 0) return 0;
+    float *scr = nn_scratch(ctx, dw_scratch(&p));
+    if (!scr) return -1;
+    int64_t tc = dw_tiles(&p);
+    int tcp = (int)round16((size_t)tc);
+    DwJob j = {.p = &p, .x = x, .dy = dy, .dU = scr, .dw = dw, .tcp = tcp};
+    j.V = scr + u_floats(&p);
+    j.Y = j.V + (size_t)NPT * p.Ci * tcp;
+    for (int o0 = 0; o0 < p.Co; o0 += p.cc) {
+        j.o0 = o0;
+        j.o1 = o0 + p.cc < p.Co ? o0 + p.cc : p.Co;
+        for (int64_t t0 = 0; t0 < p.T; t0 += tc) {
+            j.t0 = t0;
+            j.t1 = t0 + tc < p.T ? t0 + tc : p.T;
+            j.first = t0 == 0;
+            nn_parallel_for(ctx, p.Ci + (j.o1 - j.o0), dw_transform, &j);
+            openblas_set_num_threads(1);
+            nn_parallel_for(ctx, NPT, dw_gemm, &j);
+            openblas_set_num_threads(ctx->threads);
+        }
+        nn_parallel_for(ctx, j.o1 - j.o0, dw_untransform, &j);
+    }
+    return 0;
+}
