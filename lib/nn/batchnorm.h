@@ -37,6 +37,10 @@
 
 #include <stddef.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct BatchNorm2dShape {
     int N, C, H, W;
     double eps;      /* 1e-5 in PyTorch */
@@ -87,5 +91,9 @@ void batchnorm2d_eval_affine(int C, double eps, const float *weight, const float
 void batchnorm2d_fold_into_conv(int C, double eps, const float *weight, const float *bias,
                                 const float *running_mean, const float *running_var, float *conv_weight,
                                 size_t per_channel, float *conv_bias);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -42,6 +42,10 @@
 
 #include <stddef.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef enum { CONV2D_AUTO = 0, CONV2D_GEMM = 1, CONV2D_DIRECT = 2 } Conv2dAlgo;
 
 typedef struct Conv2dShape {
@@ -112,5 +116,9 @@ void conv2d_init_kaiming_normal_fan_out(Rng *r, const Conv2dShape *s, float *w);
 /* Shared fillers (also used by linear.c): U(-bound, bound) and N(0, std^2), in index order. */
 void nn_fill_uniform(Rng *r, float *a, size_t n, double bound);
 void nn_fill_normal(Rng *r, float *a, size_t n, double std);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

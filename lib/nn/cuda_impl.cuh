@@ -21,7 +21,11 @@ struct NnCuda {
     void *work;               /* device workspace (cuDNN algorithms, reductions), grown by nn_cuda_work */
     size_t work_len;
     NnAlgoCache algos;        /* cuDNN algorithm per convolution shape, found once */
+    char err[256];            /* the first failure of a void layer function, reported by nn_sync */
 };
+
+/* The launch position of the calling thread, for kernels.h's bodies. */
+#define NN_GRID_HERE (NnGrid{(int64_t)blockIdx.x, (int64_t)threadIdx.x, (int64_t)blockDim.x, (int64_t)gridDim.x})
 
 /* The failing call's text and the library's message, then `return -1` (or `return NULL` via _NULL). */
 #define NN_CU_CHECK(call)                                                                                    \
@@ -51,7 +55,10 @@ struct NnCuda {
 
 /* At least `bytes` of device workspace (contents undefined), or NULL with err_set(). */
 void *nn_cuda_work(NnCtx *ctx, size_t bytes);
-/* The last launch's error as err_set() and -1, else 0 (after every <<<...>>>). */
-int nn_cuda_launched(const char *kernel);
+/* After every <<<...>>>: the launch's error as err_set() and -1 (also kept in ctx->cuda->err for the
+ * next nn_sync, as void layer functions cannot return it), else 0. */
+int nn_cuda_launched(NnCtx *ctx, const char *kernel);
+/* A void layer function's failure: err_set(msg) and kept for the next nn_sync. */
+void nn_cuda_fail(NnCtx *ctx, const char *msg);
 
 #endif

@@ -110,7 +110,24 @@ extern "C" int nn_cuda_copy(NnCtx *ctx, void *dst, const void *src, size_t bytes
 
 extern "C" int nn_cuda_sync(NnCtx *ctx) {
     NN_CU_CHECK(cudaStreamSynchronize(ctx->cuda->stream));
+    if (ctx->cuda->err[0]) {
+        err_set("%s", ctx->cuda->err);
+        ctx->cuda->err[0] = 0;
+        return -1;
+    }
     return 0;
+}
+
+void nn_cuda_fail(NnCtx *ctx, const char *msg) {
+    err_set("%s", msg);
+    if (!ctx->cuda->err[0]) snprintf(ctx->cuda->err, sizeof ctx->cuda->err, "%s", msg);
+}
+
+extern "C" int nn_cuda_missing_void(NnCtx *ctx, const char *layer) {
+    char msg[160];
+    snprintf(msg, sizeof msg, "%s has no CUDA implementation yet (issue 16)", layer);
+    nn_cuda_fail(ctx, msg);
+    return -1;
 }
 
 void *nn_cuda_work(NnCtx *ctx, size_t bytes) {
@@ -133,10 +150,12 @@ void *nn_cuda_work(NnCtx *ctx, size_t bytes) {
     return c->work;
 }
 
-int nn_cuda_launched(const char *kernel) {
+int nn_cuda_launched(NnCtx *ctx, const char *kernel) {
     cudaError_t e = cudaGetLastError();
     if (e != cudaSuccess) {
-        err_set("CUDA: kernel %s: %s", kernel, cudaGetErrorString(e));
+        char msg[200];
+        snprintf(msg, sizeof msg, "CUDA: kernel %s: %s", kernel, cudaGetErrorString(e));
+        nn_cuda_fail(ctx, msg);
         return -1;
     }
     return 0;

@@ -128,8 +128,11 @@ int nn_copy_to_device(NnCtx *ctx, void *dst, const void *src, size_t bytes);
 int nn_copy_to_host(NnCtx *ctx, void *dst, const void *src, size_t bytes);
 /* Waits for the device's queued work (a no-op on the CPU). Returns 0, or -1 with err_set(). */
 int nn_sync(NnCtx *ctx);
-/* err_set("LAYER has no CUDA implementation yet") and -1: a layer's answer to NN_CUDA without a twin. */
+/* err_set("LAYER has no CUDA implementation yet") and -1: a layer's answer to NN_CUDA without a twin.
+ * nn_cuda_missing_void: the same for a void layer function, also kept for the next nn_sync (CUDA
+ * builds only). */
 int nn_cuda_missing(const char *layer);
+int nn_cuda_missing_void(NnCtx *ctx, const char *layer);
 /* At least n floats of workspace (contents undefined), or NULL with err_set(). Valid until the next call. */
 float *nn_scratch(NnCtx *ctx, size_t n);
 

@@ -1,0 +1,251 @@
+/* kernels.h - the arithmetic of the engine's own CUDA kernels, as __host__ __device__ functions: every
+ * own kernel in the .cu files of lib/nn is a one-line __global__ wrapper around a body kb_X here, so the
+ * CPU runs the very same code over the same launch grid (tests/unit/test_kernels.c: every block and
+ * thread of the grid nn_grid_1d chooses) and compares with the CPU layer, bit for bit where the CPU layer
+ * does the same float operations in the same order (all bodies here), on a machine without a GPU.
+ *
+ * Conventions: C and CUDA C++ alike (no GCC vector extensions, no libm beyond sqrtf); .cu files are
+ * compiled with --fmad=false, so no multiply-add is contracted on either side. NnGrid is the launch
+ * position (blockIdx.x, threadIdx.x, blockDim.x, gridDim.x); element bodies stride over the grid. */
+#ifndef AUDIOCNN_NN_KERNELS_H
+#define AUDIOCNN_NN_KERNELS_H
+
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#ifdef __CUDACC__
+#define NN_HD static inline __host__ __device__
+#else
+#define NN_HD static inline
+#endif
+
+typedef struct NnGrid {
+    int64_t block, thread, bdim, gdim;
+} NnGrid;
+
+#define NN_BLOCK 256      /* threads per block of every element-wise kernel */
+#define NN_GRID_MAX 4096  /* blocks at most; larger tensors are strided over */
+
+/* The launch of an element-wise kernel over n items: blocks of NN_BLOCK threads, at most NN_GRID_MAX. */
+NN_HD int64_t nn_grid_1d(int64_t n) {
+    int64_t b = (n + NN_BLOCK - 1) / NN_BLOCK;
+    return b < 1 ? 1 : b > NN_GRID_MAX ? NN_GRID_MAX : b;
+}
+
+/* for (i = this thread's first item; i < n; i += the grid's threads) */
+#define NN_GRID_LOOP(g, i, n) for (int64_t i = (g).block * (g).bdim + (g).thread; i < (n); i += (g).gdim * (g).bdim)
+
+/* exp(x) in float without a libm call, so that loops of it vectorise (SiLU and sigmoid are a third
+ * of EfficientNet's time with libm's scalar expf): n = round(x / ln 2) by the 1.5 * 2^23 trick,
+ * r = x - n ln 2 in two parts (Cody-Waite), Cephes' degree-6 polynomial for exp(r), times 2^n built in
+ * the exponent bits. Below -87.3 the result is 0 (exp is a denormal there) and above 88.3 inf (2^n must stay normal), so
+ * sigmoid and SiLU saturate exactly as torch's do. Within 2 ulp of libm's expf in between
+ * (tests/unit/test_nn_misc.c); NaN gives NaN. The CPU layers and the kernels share it. */
+NN_HD float nn_expf(float x) {
+    float xo = x;
+    x = x < -87.3f ? -87.3f : x;
+    x = x > 88.3f ? 88.3f : x;
+    float t = x * 1.44269504088896341f + 12582912.0f; /* 1.5 * 2^23: the low mantissa bits hold round(x/ln2) */
+    float n = t - 12582912.0f;
+    float r = x - n * 0.693359375f;
+    r = r - n * -2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    uint32_t ti, si;
+    memcpy(&ti, &t, sizeof ti);
+    si = (ti - 0x4B400000u + 127u) << 23; /* the integer in t's mantissa, biased, into the exponent field */
+    float scale;
+    memcpy(&scale, &si, sizeof scale);
+    float y = p * scale;
+    y = xo < -87.3f ? 0.0f : y;
+    return xo > 88.3f ? (float)INFINITY : y;
+}
+
+/* ---- activations (activation.h's formulas, element by element) ---- */
+NN_HD float nn_relu_f(float x) { return x < 0.0f ? 0.0f : x; }
+NN_HD float nn_relu_b(float g, float y) { return y <= 0.0f ? 0.0f : g; }
+NN_HD float nn_sigmoid_f(float x) { return 1.0f / (1.0f + nn_expf(-x)); }
+NN_HD float nn_sigmoid_b(float g, float y) { return g * (1.0f - y) * y; }
+NN_HD float nn_silu_f(float x) { return x / (1.0f + nn_expf(-x)); }
+NN_HD float nn_silu_b(float g, float x) {
+    float s = 1.0f / (1.0f + nn_expf(-x));
+    return g * s * (1.0f + x * (1.0f - s));
+}
+
+typedef enum { EW_RELU_F, EW_RELU_B, EW_SIGMOID_F, EW_SIGMOID_B, EW_SILU_F, EW_SILU_B, EW_ADD, EW_ADD_RELU, EW_ACC } EwOp;
+
+/* out[i] = op(a[i], b[i]) over n: forward ops read a (b unused); backward ops a = dout, b = the saved
+ * tensor; EW_ADD / EW_ADD_RELU a + b; EW_ACC out[i] += a[i]. out may alias a or b. */
+NN_HD void kb_elementwise(NnGrid g, int op, int64_t n, const float *a, const float *b, float *out) {
+    NN_GRID_LOOP(g, i, n) {
+        float r;
+        switch (op) {
+        case EW_RELU_F: r = nn_relu_f(a[i]); break;
+        case EW_RELU_B: r = nn_relu_b(a[i], b[i]); break;
+        case EW_SIGMOID_F: r = nn_sigmoid_f(a[i]); break;
+        case EW_SIGMOID_B: r = nn_sigmoid_b(a[i], b[i]); break;
+        case EW_SILU_F: r = nn_silu_f(a[i]); break;
+        case EW_SILU_B: r = nn_silu_b(a[i], b[i]); break;
+        case EW_ADD: r = a[i] + b[i]; break;
+        case EW_ADD_RELU: r = nn_relu_f(a[i] + b[i]); break;
+        default: r = out[i] + a[i]; break; /* EW_ACC */
+        }
+        out[i] = r;
+    }
+}
+
+/* ---- pooling (pool.h's semantics) ---- */
+typedef struct NnPoolGeom {
+    int64_t planes;        /* N * C */
+    int H, W, OH, OW, KH, KW, sh, sw, ph, pw;
+} NnPoolGeom;
+
+/* Max pool forward, one output per item: the window clipped to the input, -inf start, the first maximum
+ * in row-major order wins, NaN propagates (v > m || v != v): pool.c's scalar loop. */
+NN_HD void kb_maxpool_fwd(NnGrid g, NnPoolGeom s, const float *x, float *y, int32_t *argmax) {
+    int64_t n = s.planes * s.OH * s.OW;
+    NN_GRID_LOOP(g, i, n) {
+        int64_t pl = i / ((int64_t)s.OH * s.OW);
+        int o = (int)(i - pl * s.OH * s.OW), oh = o / s.OW, ow = o - oh * s.OW;
+        int h0 = oh * s.sh - s.ph, h1 = h0 + s.KH < s.H ? h0 + s.KH : s.H;
+        int w0 = ow * s.sw - s.pw, w1 = w0 + s.KW < s.W ? w0 + s.KW : s.W;
+        if (h0 < 0) h0 = 0;
+        if (w0 < 0) w0 = 0;
+        const float *xp = x + pl * s.H * s.W;
+        int32_t best = h0 * s.W + w0;
+        float m = -INFINITY;
+        for (int h = h0; h < h1; h++)
+            for (int w = w0; w < w1; w++) {
+                float v = xp[(int64_t)h * s.W + w];
+                if (v > m || v != v) {
+                    m = v;
+                    best = h * s.W + w;
+                }
+            }
+        y[i] = m;
+        argmax[i] = best;
+    }
+}
+
+/* Max pool backward as a gather, one input per item: the sum of dy over the outputs whose window holds
+ * the input and chose it, in ascending output order from 0: the same additions, in the same order, as
+ * pool.c's scatter (dx = 0; dx[argmax[o]] += dy[o] for o = 0, 1, ...), and no atomics. */
+NN_HD void kb_maxpool_bwd(NnGrid g, NnPoolGeom s, const float *dy, const int32_t *argmax, float *dx) {
+    int64_t n = s.planes * s.H * s.W;
+    NN_GRID_LOOP(g, i, n) {
+        int64_t pl = i / ((int64_t)s.H * s.W);
+        int idx = (int)(i - pl * s.H * s.W), h = idx / s.W, w = idx - h * s.W;
+        /* outputs whose window [o*stride - pad, + kernel) holds h: ceil((h + pad - K + 1) / stride) .. floor((h + pad) / stride) */
+        int oh0 = h + s.ph - s.KH + 1, ow0 = w + s.pw - s.KW + 1;
+        oh0 = oh0 <= 0 ? 0 : (oh0 + s.sh - 1) / s.sh;
+        ow0 = ow0 <= 0 ? 0 : (ow0 + s.sw - 1) / s.sw;
+        int oh1 = (h + s.ph) / s.sh, ow1 = (w + s.pw) / s.sw;
+        if (oh1 > s.OH - 1) oh1 = s.OH - 1;
+        if (ow1 > s.OW - 1) ow1 = s.OW - 1;
+        const float *dyp = dy + pl * s.OH * s.OW;
+        const int32_t *ap = argmax + pl * s.OH * s.OW;
+        float acc = 0.0f;
+        for (int oh = oh0; oh <= oh1; oh++)
+            for (int ow = ow0; ow <= ow1; ow++) {
+                int o = oh * s.OW + ow;
+                if (ap[o] == idx) acc += dyp[o];
+            }
+        dx[i] = acc;
+    }
+}
+
+/* Global average pool forward, one (n, c) plane per item: nn_sum_f64's order (8 interleaved double
+ * partial sums, ((l0+l1)+(l2+l3))+((l4+l5)+(l6+l7)), then the tail), divided by H*W in double. */
+NN_HD void kb_gap_fwd(NnGrid g, int64_t planes, int64_t hw, const float *x, float *y) {
+    NN_GRID_LOOP(g, pl, planes) {
+        const float *p = x + pl * hw;
+        double l[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        int64_t i = 0;
+        for (; i + 8 <= hw; i += 8)
+            for (int j = 0; j < 8; j++) l[j] += (double)p[i + j];
+        double s = ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
+        for (; i < hw; i++) s += (double)p[i];
+        y[pl] = (float)(s / (double)hw);
+    }
+}
+
+/* Global average pool backward, one input per item: dx = (float)(dy[plane] / (H*W)). */
+NN_HD void kb_gap_bwd(NnGrid g, int64_t planes, int64_t hw, const float *dy, float *dx) {
+    NN_GRID_LOOP(g, i, planes * hw) dx[i] = (float)(dy[i / hw] / (double)hw);
+}
+
+/* ---- optimisers (optim.h's formulas; the per-entry scalars are computed on the host in double) ---- */
+typedef struct NnOptStep {
+    float decay;      /* AdamW: 1 - lr*wd */
+    float step_size;  /* AdamW: -lr / bc1; SGD: -lr */
+    float bc2_sqrt;   /* AdamW */
+    float wd;         /* SGD */
+    int first;        /* SGD: first step of this entry (momentum buffer = d) */
+} NnOptStep;
+
+typedef struct NnOptConsts {
+    float b1, b2, a1, a2, eps;   /* AdamW: beta1, beta2, 1 - beta1, 1 - beta2 (from double), eps */
+    float mom, damp;             /* SGD: momentum, 1 - dampening */
+    int momentum_on, nesterov;
+} NnOptConsts;
+
+NN_HD void nn_adamw_elem(const NnOptConsts *c, const NnOptStep *es, float *p, float g, float *m, float *v) {
+    float pi = *p * es->decay;
+    float mi = *m * c->b1 + c->a1 * g;
+    float vi = *v * c->b2 + c->a2 * g * g;
+    float denom = sqrtf(vi) / es->bc2_sqrt + c->eps;
+    *p = pi + es->step_size * (mi / denom);
+    *m = mi;
+    *v = vi;
+}
+
+NN_HD void nn_sgd_elem(const NnOptConsts *c, const NnOptStep *es, float *p, float g, float *buf) {
+    float d = g;
+    if (es->wd != 0.0f) d = d + es->wd * *p;
+    if (c->momentum_on) {
+        float b = es->first ? d : *buf * c->mom + c->damp * d;
+        *buf = b;
+        d = c->nesterov ? d + c->mom * b : b;
+    }
+    *p = *p + es->step_size * d;
+}
+
+/* A run of at most NN_OPT_CHUNK floats of one optimised entry: the fused step's unit of work (one block
+ * each), built once per parameter table (optim_chunks). */
+#define NN_OPT_CHUNK 4096
+typedef struct NnOptChunk {
+    int64_t begin;    /* float offset into the data/grad/m/v blocks */
+    int32_t len;
+    int32_t entry;    /* index into the per-entry NnOptStep array */
+} NnOptChunk;
+
+/* One fused AdamW (v != NULL) or SGD (v == NULL: m is the momentum buffer) step over every chunk. */
+NN_HD void kb_optim_step(NnGrid g, NnOptConsts c, const NnOptChunk *chunks, int64_t nchunks, const NnOptStep *es,
+                         float *p, const float *grad, float *m, float *v) {
+    for (int64_t k = g.block; k < nchunks; k += g.gdim) {
+        NnOptChunk ch = chunks[k];
+        const NnOptStep *e = &es[ch.entry];
+        for (int64_t j = ch.begin + g.thread; j < ch.begin + ch.len; j += g.bdim) {
+            if (v) nn_adamw_elem(&c, e, &p[j], grad[j], &m[j], &v[j]);
+            else nn_sgd_elem(&c, e, &p[j], grad[j], &m[j]);
+        }
+    }
+}
+
+/* ---- mixed precision: unscale the gradients by 1/scale and note a non-finite value ---- */
+NN_HD void kb_unscale(NnGrid g, int64_t n, float inv_scale, float *grad, int *found_inf) {
+    NN_GRID_LOOP(g, i, n) {
+        float v = grad[i] * inv_scale;
+        grad[i] = v;
+        if (!(v - v == 0.0f)) *found_inf = 1; /* inf - inf and NaN - NaN are NaN; a benign race on the device */
+    }
+}
+
+#endif
