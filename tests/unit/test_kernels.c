@@ -1,0 +1,228 @@
+/* The own CUDA kernels' arithmetic, on the CPU: every body of nn/kernels.h is run over the very launch
+ * grid its .cu wrapper uses (every block and thread of nn_grid_1d's grid, NN_BLOCK threads each; the
+ * optimiser's one block per chunk) and compared bit for bit (NaN's sign and payload aside) with the CPU
+ * layer it stands in for:
+ * activations and the residual add (activation.c), max pool forward/backward with ties and NaN, the
+ * global average pool (pool.c), the fused AdamW/SGD step (optim.c, several steps, frozen entries,
+ * buffers, lr/wd multipliers, Nesterov), and the AMP unscale check. What only a GPU can show (the
+ * launches, device memory) is tests/gpu/'s. */
+#include "check.h"
+#include "nn/activation.h"
+#include "nn/kernels.h"
+#include "nn/optim.h"
+#include "nn/params.h"
+#include "nn/pool.h"
+#include "core/rng.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* for every (block, thread) of a grid of G blocks of NN_BLOCK threads: g names the position */
+#define FOR_GRID(G, g) \
+    for (int64_t b_ = 0; b_ < (G); b_++) \
+        for (NnGrid g = {b_, 0, NN_BLOCK, (G)}; g.thread < NN_BLOCK; g.thread++)
+
+/* The same bits, except that any NaN equals any NaN: a NaN's sign and payload depend on operand order in
+ * vector code (x86) and GPUs make one canonical NaN, so only "NaN or not" is compared there. Returns the
+ * first index that differs, or n. */
+static size_t first_diff(const float *x, const float *y, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (memcmp(&x[i], &y[i], sizeof *x) != 0 && !(isnan(x[i]) && isnan(y[i]))) return i;
+    return n;
+}
+
+static void fill(Rng *r, float *a, size_t n, float lo, float hi) {
+    for (size_t i = 0; i < n; i++) a[i] = lo + (hi - lo) * (float)rng_uniform(r);
+}
+
+static void test_elementwise(NnCtx *ctx, Rng *r) {
+    /* more than NN_GRID_MAX * NN_BLOCK items, so that threads stride; specials at the front */
+    const size_t n = (size_t)NN_GRID_MAX * NN_BLOCK + 4099;
+    float *a = malloc(n * sizeof *a), *b = malloc(n * sizeof *b), *ref = malloc(n * sizeof *ref),
+          *got = malloc(n * sizeof *got);
+    fill(r, a, n, -12, 12);
+    fill(r, b, n, -3, 3);
+    float sp[] = {0.0f, -0.0f, NAN, INFINITY, -INFINITY, -90.0f, 90.0f, 1e-30f, -1e-30f};
+    memcpy(a, sp, sizeof sp);
+    memcpy(b + 9, sp, sizeof sp);
+    int64_t G = nn_grid_1d((int64_t)n);
+    CHECK(G == NN_GRID_MAX, "kernels: the element grid is capped at %d blocks (%lld)", NN_GRID_MAX, (long long)G);
+    const char *names[] = {"relu", "relu backward", "sigmoid", "sigmoid backward", "silu", "silu backward",
+                           "residual add", "residual add + relu", "gradient accumulate"};
+    for (int op = EW_RELU_F; op <= EW_ACC; op++) {
+        switch (op) {
+        case EW_RELU_F: relu_forward(ctx, n, a, ref); break;
+        case EW_RELU_B: relu_backward(ctx, n, a, b, ref); break;
+        case EW_SIGMOID_F: sigmoid_forward(ctx, n, a, ref); break;
+        case EW_SIGMOID_B: sigmoid_backward(ctx, n, a, b, ref); break;
+        case EW_SILU_F: silu_forward(ctx, n, a, ref); break;
+        case EW_SILU_B: silu_backward(ctx, n, a, b, ref); break;
+        case EW_ADD: residual_add_forward(ctx, n, a, b, ref); break;
+        case EW_ADD_RELU: residual_add_relu_forward(ctx, n, a, b, ref); break;
+        default: memcpy(ref, b, n * sizeof *ref); grad_accumulate(ctx, n, a, ref); break;
+        }
+        if (op == EW_ACC) memcpy(got, b, n * sizeof *got);
+        else memset(got, 0xff, n * sizeof *got);
+        FOR_GRID(G, g) kb_elementwise(g, op, (int64_t)n, a, b, got);
+        size_t bad = first_diff(ref, got, n);
+        if (bad < n) printf("# %s: first difference at %zu: a %a b %a: CPU %a, kernel %a\n", names[op], bad, a[bad], b[bad], ref[bad], got[bad]);
+        CHECK(bad == n, "kernels: %s over the grid = activation.c, bit for bit", names[op]);
+    }
+    /* in place, as the networks call them */
+    memcpy(got, a, n * sizeof *got);
+    relu_forward(ctx, n, a, ref);
+    FOR_GRID(G, g) kb_elementwise(g, EW_RELU_F, (int64_t)n, got, NULL, got);
+    CHECK(first_diff(ref, got, n) == n, "kernels: relu in place");
+    free(a);
+    free(b);
+    free(ref);
+    free(got);
+}
+
+static void test_maxpool(NnCtx *ctx, Rng *r) {
+    Pool2dShape cases[] = {
+        {.N = 2, .C = 3, .H = 16, .W = 20, .KH = 2, .KW = 2},                                     /* baseline */
+        {.N = 2, .C = 3, .H = 17, .W = 23, .KH = 3, .KW = 3, .stride_h = 2, .stride_w = 2, .pad_h = 1, .pad_w = 1}, /* ResNet stem */
+        {.N = 1, .C = 2, .H = 9, .W = 31, .KH = 3, .KW = 3, .stride_h = 1, .stride_w = 1, .pad_h = 1, .pad_w = 1},
+        {.N = 1, .C = 1, .H = 7, .W = 5, .KH = 3, .KW = 2, .stride_h = 2, .stride_w = 1, .pad_h = 1, .pad_w = 0},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+        Pool2dShape s = cases[c];
+        if (pool2d_shape_init(&s) < 0) {
+            CHECK(0, "kernels: pool shape %zu", c);
+            continue;
+        }
+        size_t ni = (size_t)s.N * s.C * s.H * s.W, no = (size_t)s.N * s.C * s.OH * s.OW;
+        float *x = malloc(ni * 4), *y0 = malloc(no * 4), *y1 = malloc(no * 4), *dy = malloc(no * 4);
+        float *dx0 = malloc(ni * 4), *dx1 = malloc(ni * 4);
+        int32_t *a0 = malloc(no * 4), *a1 = malloc(no * 4);
+        for (size_t i = 0; i < ni; i++) x[i] = (float)(int)(rng_below(r, 5)) - 2.0f; /* many ties */
+        x[3] = NAN;
+        x[ni / 2] = -INFINITY;
+        fill(r, dy, no, -1, 1);
+        maxpool2d_forward(ctx, &s, x, y0, a0);
+        NnPoolGeom geo = pool2d_geom(&s);
+        memset(y1, 0, no * 4);
+        FOR_GRID(nn_grid_1d((int64_t)no), g) kb_maxpool_fwd(g, geo, x, y1, a1);
+        CHECK(first_diff(y0, y1, no) == no && memcmp(a0, a1, no * 4) == 0,
+              "kernels: max pool %dx%d/%d pad %d forward (values and argmax, ties, NaN) = pool.c", s.KH, s.KW,
+              s.stride_h, s.pad_h);
+        maxpool2d_backward(ctx, &s, dy, a0, dx0);
+        memset(dx1, 0xff, ni * 4);
+        FOR_GRID(nn_grid_1d((int64_t)ni), g) kb_maxpool_bwd(g, geo, dy, a0, dx1);
+        CHECK(first_diff(dx0, dx1, ni) == ni, "kernels: max pool %dx%d/%d pad %d backward (gather) = pool.c's scatter",
+              s.KH, s.KW, s.stride_h, s.pad_h);
+        free(x), free(y0), free(y1), free(dy), free(dx0), free(dx1), free(a0), free(a1);
+    }
+}
+
+static void test_gap(NnCtx *ctx, Rng *r) {
+    int hws[][2] = {{7, 7}, {8, 25}, {1, 1}, {3, 5}};
+    for (int c = 0; c < 4; c++) {
+        GlobalPoolShape s = {.N = 3, .C = 37, .H = hws[c][0], .W = hws[c][1]};
+        int64_t planes = (int64_t)s.N * s.C, hw = (int64_t)s.H * s.W;
+        float *x = malloc((size_t)(planes * hw) * 4), *y0 = malloc((size_t)planes * 4), *y1 = malloc((size_t)planes * 4);
+        float *dx0 = malloc((size_t)(planes * hw) * 4), *dx1 = malloc((size_t)(planes * hw) * 4);
+        fill(r, x, (size_t)(planes * hw), -5, 7);
+        global_avgpool_forward(ctx, &s, x, y0);
+        FOR_GRID(nn_grid_1d(planes), g) kb_gap_fwd(g, planes, hw, x, y1);
+        CHECK(memcmp(y0, y1, (size_t)planes * 4) == 0, "kernels: global average pool %dx%d forward = pool.c", s.H, s.W);
+        global_avgpool_backward(ctx, &s, y0, dx0);
+        FOR_GRID(nn_grid_1d(planes * hw), g) kb_gap_bwd(g, planes, hw, y0, dx1);
+        CHECK(memcmp(dx0, dx1, (size_t)(planes * hw) * 4) == 0, "kernels: global average pool %dx%d backward = pool.c", s.H, s.W);
+        free(x), free(y0), free(y1), free(dx0), free(dx1);
+    }
+}
+
+static int make_table(ParamTable *t) {
+    params_init(t);
+    int64_t s1[2] = {300, 41}, s2[1] = {41}, s3[4] = {8, 3, 3, 3}, s0[1] = {1};
+    params_add(t, "a.weight", PARAM_WEIGHT, 2, s1); /* > NN_OPT_CHUNK floats: several chunks */
+    params_add(t, "a.bias", PARAM_WEIGHT, 1, s2);
+    params_add(t, "bn.running_mean", PARAM_BUFFER, 1, s2);
+    params_add(t, "bn.num_batches_tracked", PARAM_COUNT, 0, s0);
+    params_add(t, "frozen.weight", PARAM_WEIGHT, 4, s3);
+    params_add(t, "head.weight", PARAM_WEIGHT, 4, s3);
+    if (params_alloc(t) < 0) return -1;
+    t->e[4].frozen = 1;
+    return 0;
+}
+
+static void test_optim(NnCtx *ctx, Rng *r) {
+    OptimConfig cfgs[4] = {optim_adamw_defaults(), optim_sgd_defaults(0.05), optim_sgd_defaults(0.05),
+                           optim_sgd_defaults(0.1)};
+    cfgs[0].lr = 3e-3;
+    cfgs[1].momentum = 0.9, cfgs[1].weight_decay = 1e-3;
+    cfgs[2].momentum = 0.9, cfgs[2].nesterov = 1;
+    const char *names[4] = {"AdamW", "SGD momentum + wd", "SGD Nesterov", "SGD plain"};
+    for (int c = 0; c < 4; c++) {
+        ParamTable ta, tb;
+        Optim oa, ob;
+        if (make_table(&ta) < 0 || make_table(&tb) < 0 || optim_init(&oa, &cfgs[c], &ta) < 0 ||
+            optim_init(&ob, &cfgs[c], &tb) < 0) {
+            CHECK(0, "kernels: optimiser set-up");
+            return;
+        }
+        optim_set_lr_mult(&oa, &ta, "head.", 0.1f), optim_set_lr_mult(&ob, &tb, "head.", 0.1f);
+        optim_set_wd_mult(&oa, &ta, "a.bias", 0.0f), optim_set_wd_mult(&ob, &tb, "a.bias", 0.0f);
+        fill(r, ta.data, ta.total, -1, 1);
+        memcpy(tb.data, ta.data, ta.total * 4);
+        int64_t nch = 0;
+        NnOptChunk *ch = optim_chunks(&tb, &nch);
+        int64_t expect = 0;
+        for (int i = 0; i < tb.n; i++)
+            if (optim_updates(&tb.e[i])) expect += (int64_t)((tb.e[i].numel + NN_OPT_CHUNK - 1) / NN_OPT_CHUNK);
+        CHECK(ch && nch == expect, "kernels: %s: %lld chunks of the optimised entries", names[c], (long long)nch);
+        int same = 1;
+        for (int step = 0; step < 3 && ch; step++) {
+            fill(r, ta.grad, ta.total, -0.5f, 0.5f);
+            memcpy(tb.grad, ta.grad, ta.total * 4);
+            optim_step(ctx, &oa, &ta);
+            const NnOptStep *es = optim_prepare_step(&ob, &tb);
+            int64_t G = nch < 65535 ? nch : 65535; /* optim.cu's grid */
+            NnOptConsts k = optim_consts(&ob.cfg);
+            FOR_GRID(G, g) kb_optim_step(g, k, ch, nch, es, tb.data, tb.grad, ob.m, cfgs[c].kind == OPTIM_ADAMW ? ob.v : NULL);
+            same &= memcmp(ta.data, tb.data, ta.total * 4) == 0 && memcmp(oa.m, ob.m, ta.total * 4) == 0 &&
+                    (!oa.v || memcmp(oa.v, ob.v, ta.total * 4) == 0);
+        }
+        CHECK(same, "kernels: %s fused step over the grid = optim_step (3 steps; weights and moments bit for bit)", names[c]);
+        free(ch);
+        optim_free(&oa), optim_free(&ob), params_free(&ta), params_free(&tb);
+    }
+}
+
+static void test_unscale(void) {
+    float g[1000];
+    for (int i = 0; i < 1000; i++) g[i] = (float)i * 1024.0f;
+    int inf = 0;
+    FOR_GRID(nn_grid_1d(1000), gr) kb_unscale(gr, 1000, 1.0f / 1024.0f, g, &inf);
+    int ok = !inf;
+    for (int i = 0; i < 1000; i++) ok &= g[i] == (float)i;
+    CHECK(ok, "kernels: unscale by 1/scale, all finite: no inf found");
+    g[517] = INFINITY;
+    FOR_GRID(nn_grid_1d(1000), gr) kb_unscale(gr, 1000, 0.5f, g, &inf);
+    CHECK(inf, "kernels: unscale finds an inf");
+    inf = 0;
+    g[517] = NAN;
+    FOR_GRID(nn_grid_1d(1000), gr) kb_unscale(gr, 1000, 0.5f, g, &inf);
+    CHECK(inf, "kernels: unscale finds a NaN");
+    inf = 0;
+    g[517] = 3e38f;
+    FOR_GRID(nn_grid_1d(1000), gr) kb_unscale(gr, 1000, 2.0f, g, &inf);
+    CHECK(inf, "kernels: unscale finds an overflow to inf");
+}
+
+int main(void) {
+    NnCtx ctx;
+    nn_ctx_init(&ctx, 2);
+    Rng r;
+    rng_seed(&r, 16);
+    test_elementwise(&ctx, &r);
+    test_maxpool(&ctx, &r);
+    test_gap(&ctx, &r);
+    test_optim(&ctx, &r);
+    test_unscale();
+    nn_ctx_free(&ctx);
+    return check_failures != 0;
+}
