@@ -37,17 +37,19 @@ int nn_device_resolve(const NnDeviceSpec *spec, const NnGpuList *l, const char *
     out->device = NN_CPU;
     if (why) *why = NULL;
     if (spec->kind == NN_DEV_CPU) return 0;
-    const char *no = !l->built ? "this build has no CUDA (build with make CUDA=1)"
-                     : l->count == 0 ? (l->why[0] ? l->why : "no CUDA GPU found")
-                     : spec->index >= l->count ? "no such GPU"
-                     : engine_why;
+    const char *no = NULL;
+    int engine = 0; /* the reason is the engine's (a GPU was found) */
+    if (!l->built) no = "this build has no CUDA (build with make CUDA=1)";
+    else if (l->count == 0) no = l->why[0] ? l->why : "no CUDA GPU found";
+    else if (spec->index >= l->count) no = "no such GPU";
+    else if (engine_why) no = engine_why, engine = 1;
     if (spec->kind == NN_DEV_AUTO) {
         if (no) {
             if (why) *why = no;
             return 0;
         }
     } else if (no) {
-        if (no == engine_why) err_set("%s found, but %s", l->gpu[spec->index].name, engine_why);
+        if (engine) err_set("%s found, but %s", l->gpu[spec->index].name, engine_why);
         else if (spec->index >= l->count && l->count > 0)
             err_set("no such GPU (%d found: cuda:0 to cuda:%d)", l->count, l->count - 1);
         else err_set("%s", no);
@@ -56,6 +58,28 @@ int nn_device_resolve(const NnDeviceSpec *spec, const NnGpuList *l, const char *
     out->device = NN_CUDA;
     out->index = spec->index;
     out->gpu = l->gpu[spec->index];
+    return 0;
+}
+
+int nn_device_select(const char *spec, NnDeviceChoice *out, const char **auto_why) {
+    NnDeviceSpec sp;
+    memset(out, 0, sizeof *out);
+    out->device = NN_CPU;
+    if (auto_why) *auto_why = NULL;
+    if (nn_device_parse(spec, &sp) < 0) return -2;
+    if (sp.kind == NN_DEV_CPU) return 0;
+    static NnGpuList l; /* probed once per process (the tools ask once) */
+    static int probed;
+    if (!probed) {
+        nn_gpu_probe(&l);
+        probed = 1;
+    }
+    if (nn_device_resolve(&sp, &l, nn_cuda_engine_status(), out, auto_why) < 0) {
+        char what[32];
+        snprintf(what, sizeof what, "--device %s", spec);
+        err_prefix(what);
+        return -1;
+    }
     return 0;
 }
 

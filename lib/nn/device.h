@@ -69,6 +69,11 @@ const char *nn_cuda_engine_status(void);
 int nn_device_resolve(const NnDeviceSpec *spec, const NnGpuList *l, const char *engine_why, NnDeviceChoice *out,
                       const char **why);
 
+/* The tools' --device SPEC in one call: parse, probe the GPUs only when SPEC can pick one, resolve with
+ * nn_cuda_engine_status(). Returns 0; -2 when SPEC is misspelt (err_set: bad usage, exit 2); -1 when it
+ * cannot be had (err_set("--device SPEC: REASON"): exit 1). *auto_why as nn_device_resolve's why. */
+int nn_device_select(const char *spec, NnDeviceChoice *out, const char **auto_why);
+
 /* "cpu", or "cuda:0 NVIDIA H200, 139.8 GiB, compute capability 9.0": the -v line and the checkpoint's
  * "device" metadata. */
 void nn_device_describe(const NnDeviceChoice *c, char *buf, size_t n);

@@ -53,6 +53,14 @@ static void test_resolve(void) {
     CHECK(nn_device_resolve(&cpu, &two, NULL, &c, &why) == 0 && c.device == NN_CPU && !why, "device: cpu with GPUs present is the CPU");
     CHECK(nn_device_resolve(&cuda, &none_built, NULL, &c, NULL) < 0 && strcmp(err_msg(), "this build has no CUDA (build with make CUDA=1)") == 0,
           "device: cuda in a CPU-only build: %s", err_msg());
+    /* the CPU-only build's engine status is the same text as the build's reason */
+    CHECK(nn_device_resolve(&cuda, &none_built, "this build has no CUDA (build with make CUDA=1)", &c, NULL) < 0 &&
+              strcmp(err_msg(), "this build has no CUDA (build with make CUDA=1)") == 0,
+          "device: cuda in a CPU-only build, with its engine status: %s", err_msg());
+    CHECK(nn_device_select("cuda", &c, NULL) < 0 && strstr(err_msg(), "--device cuda: ") == err_msg(),
+          "device: the tools' select names the option: %s", err_msg());
+    CHECK(nn_device_select("gpu", &c, NULL) == -2 && nn_device_select("cpu", &c, NULL) == 0 && c.device == NN_CPU,
+          "device: the tools' select: misspelt is -2 (usage), cpu is the CPU");
     CHECK(nn_device_resolve(&cuda, &zero, NULL, &c, NULL) < 0 && strstr(err_msg(), "no usable CUDA GPU"),
           "device: cuda without a GPU: %s", err_msg());
     CHECK(nn_device_resolve(&cuda1, &one, NULL, &c, NULL) < 0 && strstr(err_msg(), "no such GPU (1 found: cuda:0 to cuda:0)"),
