@@ -5,6 +5,7 @@
 #define AUDIOCNN_NN_CUDA_IMPL_CUH
 
 #include "nn/algocache.h"
+#include "nn/kernels.h"
 #include "nn/nn.h"
 
 #include "core/error.h"

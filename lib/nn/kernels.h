@@ -101,6 +101,37 @@ NN_HD void kb_elementwise(NnGrid g, int op, int64_t n, const float *a, const flo
     }
 }
 
+/* ---- linear's bias (linear.c's order: the GEMM, then + b) and its gradient ---- */
+/* y (rows, cols) += b (cols), one element per item. */
+NN_HD void kb_add_bias_rows(NnGrid g, int64_t rows, int64_t cols, const float *b, float *y) {
+    NN_GRID_LOOP(g, i, rows * cols) y[i] += b[i % cols];
+}
+/* db (cols) += the column sums of dy (rows, cols), one column per item: summed in double over the rows
+ * in order, then rounded once (linear.c's db). */
+NN_HD void kb_colsum_add(NnGrid g, int64_t rows, int64_t cols, const float *dy, float *db) {
+    NN_GRID_LOOP(g, c, cols) {
+        double acc = 0.0;
+        for (int64_t r = 0; r < rows; r++) acc += dy[r * cols + c];
+        db[c] += (float)acc;
+    }
+}
+
+/* ---- conv2d_forward_ep's epilogue (act_affine's operations), per element of y (N, K, P) ---- */
+NN_HD float nn_act_apply(float p, int act) { /* ActKind: 0 none, 1 ReLU, 2 SiLU */
+    if (act == 1) return p < 0.0f ? 0.0f : p;
+    if (act == 2) return p / (1.0f + nn_expf(-p));
+    return p;
+}
+NN_HD void kb_affine_act(NnGrid g, int64_t n, int64_t k, int64_t p, const float *scale, const float *shift,
+                         const float *res, int act, float *y) {
+    NN_GRID_LOOP(g, i, n * k * p) {
+        int64_t c = (i / p) % k;
+        float v = y[i] * scale[c] + shift[c];
+        if (res) v = v + res[i];
+        y[i] = nn_act_apply(v, act);
+    }
+}
+
 /* ---- pooling (pool.h's semantics) ---- */
 typedef struct NnPoolGeom {
     int64_t planes;        /* N * C */

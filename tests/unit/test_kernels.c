@@ -9,6 +9,7 @@
 #include "check.h"
 #include "nn/activation.h"
 #include "nn/kernels.h"
+#include "nn/linear.h"
 #include "nn/optim.h"
 #include "nn/params.h"
 #include "nn/pool.h"
@@ -135,6 +136,41 @@ static void test_gap(NnCtx *ctx, Rng *r) {
     }
 }
 
+/* linear's bias and bias gradient, conv2d_forward_ep's affine + activation epilogue */
+static void test_linear_conv_epilogue(NnCtx *ctx, Rng *r) {
+    LinearShape ls = {.N = 70, .in = 33, .out = 129};
+    size_t nx = (size_t)ls.N * ls.in, nw = (size_t)ls.out * ls.in, ny = (size_t)ls.N * ls.out;
+    float *x = malloc(nx * 4), *w = malloc(nw * 4), *b = malloc((size_t)ls.out * 4), *y0 = malloc(ny * 4), *y1 = malloc(ny * 4);
+    float *dw = calloc(nw, 4), *db0 = malloc((size_t)ls.out * 4), *db1 = malloc((size_t)ls.out * 4);
+    fill(r, x, nx, -1, 1), fill(r, w, nw, -1, 1), fill(r, b, (size_t)ls.out, -1, 1), fill(r, db0, (size_t)ls.out, -1, 1);
+    memcpy(db1, db0, (size_t)ls.out * 4);
+    linear_forward(ctx, &ls, x, w, b, y0);
+    linear_forward(ctx, &ls, x, w, NULL, y1); /* the same GEMM, then the kernel's bias */
+    FOR_GRID(nn_grid_1d((int64_t)ny), g) kb_add_bias_rows(g, ls.N, ls.out, b, y1);
+    CHECK(first_diff(y0, y1, ny) == ny, "kernels: linear bias over the grid = linear.c's");
+    linear_backward(ctx, &ls, x, w, y0, NULL, dw, db0); /* dy = y0 */
+    FOR_GRID(nn_grid_1d(ls.out), g) kb_colsum_add(g, ls.N, ls.out, y0, db1);
+    CHECK(first_diff(db0, db1, (size_t)ls.out) == (size_t)ls.out, "kernels: linear bias gradient (+=) over the grid = linear.c's");
+    free(x), free(w), free(b), free(y0), free(y1), free(dw), free(db0), free(db1);
+
+    int N = 3, K = 5, P = 37;
+    size_t n = (size_t)N * K * P;
+    float *v = malloc(n * 4), *res = malloc(n * 4), *ref = malloc(n * 4), *got = malloc(n * 4), sc[5], sh[5];
+    fill(r, v, n, -4, 4), fill(r, res, n, -2, 2), fill(r, sc, 5, -2, 2), fill(r, sh, 5, -1, 1);
+    const char *an[3] = {"none", "ReLU", "SiLU"};
+    for (int act = 0; act < 3; act++)
+        for (int with_res = 0; with_res < 2; with_res++) {
+            for (int i = 0; i < N * K; i++)
+                act_affine(v + (size_t)i * P, ref + (size_t)i * P, P, sc[i % K], sh[i % K], with_res ? res + (size_t)i * P : NULL,
+                           (ActKind)act);
+            memcpy(got, v, n * 4);
+            FOR_GRID(nn_grid_1d((int64_t)n), g) kb_affine_act(g, N, K, P, sc, sh, with_res ? res : NULL, act, got);
+            CHECK(first_diff(ref, got, n) == n, "kernels: conv epilogue scale/shift%s + %s = act_affine", with_res ? " + residual" : "",
+                  an[act]);
+        }
+    free(v), free(res), free(ref), free(got);
+}
+
 static int make_table(ParamTable *t) {
     params_init(t);
     int64_t s1[2] = {300, 41}, s2[1] = {41}, s3[4] = {8, 3, 3, 3}, s0[1] = {1};
@@ -221,6 +257,7 @@ int main(void) {
     test_elementwise(&ctx, &r);
     test_maxpool(&ctx, &r);
     test_gap(&ctx, &r);
+    test_linear_conv_epilogue(&ctx, &r);
     test_optim(&ctx, &r);
     test_unscale();
     nn_ctx_free(&ctx);
