@@ -212,6 +212,160 @@ NN_HD void kb_gap_bwd(NnGrid g, int64_t planes, int64_t hw, const float *dy, flo
     NN_GRID_LOOP(g, i, planes * hw) dx[i] = (float)(dy[i / hw] / (double)hw);
 }
 
+/* ---- BatchNorm2d (batchnorm.h's semantics): one block per channel, NN_BLOCK threads ----
+ * A block reduces its channel's N*H*W elements in double: thread t takes elements t, t + NN_BLOCK, ...
+ * (image by image), then the NN_BLOCK partial sums are added as a fixed binary tree (kb_tree_step for
+ * stride NN_BLOCK/2, /4, ..., 1, a barrier between steps): deterministic, but not the CPU layer's order,
+ * so the CPU test compares with a bound (double sums rounded to float: equal or 1 ulp apart). The kernel
+ * is phases separated by __syncthreads(); each phase is a body here, run for every thread of the block,
+ * and what lives across phases is in NnBnShared (shared memory), so that the CPU runs the same phases in
+ * the same order. */
+typedef struct NnBnGeom {
+    int64_t N, C, hw;
+    double eps, momentum; /* momentum < 0: None (cumulative average) */
+    int act;              /* ActKind fused into the output */
+} NnBnGeom;
+
+typedef struct NnBnShared {
+    double red[NN_BLOCK], red2[NN_BLOCK];
+    double mean, var;
+    float meanf, invstdf, alpha, beta, k, gm;
+} NnBnShared;
+
+NN_HD void kb_tree_step(int64_t t, int64_t stride, NnBnShared *sh) {
+    if (t < stride) {
+        sh->red[t] += sh->red[t + stride];
+        sh->red2[t] += sh->red2[t + stride];
+    }
+}
+
+/* forward train, phase 1 (every thread): red[t] = its elements' sum of x */
+NN_HD void kb_bn_sum_x(int64_t c, int64_t t, NnBnGeom g, const float *x, NnBnShared *sh) {
+    double acc = 0.0;
+    for (int64_t j = t; j < g.N * g.hw; j += NN_BLOCK) {
+        int64_t n = j / g.hw, i = j - n * g.hw;
+        acc += (double)x[(n * g.C + c) * g.hw + i];
+    }
+    sh->red[t] = acc;
+    sh->red2[t] = 0.0;
+}
+/* phase 2 (thread 0, after the tree): the mean */
+NN_HD void kb_bn_mean(NnBnGeom g, NnBnShared *sh) {
+    int64_t cnt = g.N * g.hw;
+    sh->mean = cnt > 0 ? sh->red[0] / (double)cnt : 0.0;
+}
+/* phase 3 (every thread): red[t] = its elements' sum of (x - mean)^2 */
+NN_HD void kb_bn_sum_sqdev(int64_t c, int64_t t, NnBnGeom g, const float *x, NnBnShared *sh) {
+    double acc = 0.0;
+    for (int64_t j = t; j < g.N * g.hw; j += NN_BLOCK) {
+        int64_t n = j / g.hw, i = j - n * g.hw;
+        double d = (double)x[(n * g.C + c) * g.hw + i] - sh->mean;
+        acc += d * d;
+    }
+    sh->red[t] = acc;
+    sh->red2[t] = 0.0;
+}
+/* phase 4 (thread 0, after the tree): variance, mean/invstd caches, running statistics (nbt: the
+ * counter BEFORE this step's increment, which a later single-thread kernel makes), the affine map */
+NN_HD void kb_bn_stats(int64_t c, NnBnGeom g, const float *weight, const float *bias, float *running_mean,
+                       float *running_var, const float *nbt, float *mean, float *invstd, NnBnShared *sh) {
+    int64_t cnt = g.N * g.hw;
+    double sq = sh->red[0], var = cnt > 0 ? sq / (double)cnt : 0.0;
+    double m = g.momentum;
+    if (nbt) {
+        if (m < 0) m = 1.0 / (double)(*nbt + 1.0f);
+    } else if (m < 0) {
+        m = 0.0;
+    }
+    float meanf = (float)sh->mean, invstdf = (float)(1.0 / sqrt(var + g.eps));
+    mean[c] = meanf;
+    invstd[c] = invstdf;
+    if (running_mean) running_mean[c] = (float)(m * sh->mean + (1.0 - m) * (double)running_mean[c]);
+    if (running_var) {
+        double unbiased = cnt > 1 ? sq / (double)(cnt - 1) : var;
+        running_var[c] = (float)(m * unbiased + (1.0 - m) * (double)running_var[c]);
+    }
+    float alpha = (weight ? weight[c] : 1.0f) * invstdf;
+    sh->alpha = alpha;
+    sh->beta = (bias ? bias[c] : 0.0f) - meanf * alpha;
+}
+/* phase 5 (every thread): out = act(x * alpha + beta) over its elements (act_affine's operations) */
+NN_HD void kb_bn_apply(int64_t c, int64_t t, NnBnGeom g, const float *x, float *out, const NnBnShared *sh) {
+    for (int64_t j = t; j < g.N * g.hw; j += NN_BLOCK) {
+        int64_t n = j / g.hw, i = j - n * g.hw, o = (n * g.C + c) * g.hw + i;
+        out[o] = nn_act_apply(x[o] * sh->alpha + sh->beta, g.act);
+    }
+}
+/* the counter's increment, once per forward (one thread, after the statistics kernel) */
+NN_HD void kb_bn_count(float *nbt) {
+    if (nbt) *nbt += 1.0f;
+}
+
+/* forward eval, one element per item (batchnorm.c's fwd_eval_range operations); mean/invstd (may be
+ * NULL) written by the items of image 0, pixel 0 */
+NN_HD void kb_bn_eval(NnGrid gr, NnBnGeom g, const float *x, const float *weight, const float *bias,
+                      const float *running_mean, const float *running_var, float *out, float *mean, float *invstd) {
+    NN_GRID_LOOP(gr, o, g.N * g.C * g.hw) {
+        int64_t c = (o / g.hw) % g.C;
+        float r = 1.0f / sqrtf(running_var[c] + (float)g.eps);
+        float alpha = (weight ? weight[c] : 1.0f) * r;
+        float beta = (bias ? bias[c] : 0.0f) - running_mean[c] * alpha;
+        if (o < g.C * g.hw && o % g.hw == 0) {
+            if (mean) mean[c] = running_mean[c];
+            if (invstd) invstd[c] = r;
+        }
+        out[o] = nn_act_apply(x[o] * alpha + beta, g.act);
+    }
+}
+
+/* backward phase 1 (every thread): red = sum of g, red2 = sum of (x - mean) * g over its elements, where
+ * g is dout, or with a fused activation its backward from the recomputed pre-activation (then stored
+ * in dx when dx is given, as the CPU layer does) */
+NN_HD float nn_bn_act_grad(float d, float x, float alpha, float beta, int act) {
+    float p = x * alpha + beta;
+    if (act == 1) return p <= 0.0f ? 0.0f : d;
+    float sg = 1.0f / (1.0f + nn_expf(-p));
+    return d * sg * (1.0f + p * (1.0f - sg));
+}
+NN_HD void kb_bn_bwd_sums(int64_t c, int64_t t, NnBnGeom g, const float *dout, const float *x, const float *weight,
+                          const float *bias, const float *mean, const float *invstd, float *dx, NnBnShared *sh) {
+    float meanf = mean[c], invstdf = invstd[c], w = weight ? weight[c] : 1.0f;
+    float alpha = w * invstdf, beta = (bias ? bias[c] : 0.0f) - meanf * alpha;
+    double s = 0.0, d = 0.0;
+    for (int64_t j = t; j < g.N * g.hw; j += NN_BLOCK) {
+        int64_t n = j / g.hw, i = j - n * g.hw, o = (n * g.C + c) * g.hw + i;
+        float gv = dout[o];
+        if (g.act) {
+            gv = nn_bn_act_grad(gv, x[o], alpha, beta, g.act);
+            if (dx) dx[o] = gv;
+        }
+        s += (double)gv;
+        d += (double)(x[o] - meanf) * (double)gv;
+    }
+    sh->red[t] = s;
+    sh->red2[t] = d;
+}
+/* backward phase 2 (thread 0, after the tree): the parameter gradients (+=) and dx's constants */
+NN_HD void kb_bn_bwd_params(int64_t c, NnBnGeom g, const float *invstd, float *dweight, float *dbias, NnBnShared *sh) {
+    int64_t cnt = g.N * g.hw;
+    double sum = sh->red[0], dot = sh->red2[0];
+    float invstdf = invstd[c];
+    sh->k = (float)(dot * (double)invstdf * (double)invstdf / (double)cnt);
+    sh->gm = (float)(sum / (double)cnt);
+    if (dweight) dweight[c] += (float)(dot * (double)invstdf);
+    if (dbias) dbias[c] += (float)sum;
+}
+/* backward phase 3 (every thread): dx over its elements, train (through the batch statistics) or eval */
+NN_HD void kb_bn_bwd_dx(int64_t c, int64_t t, NnBnGeom g, int train, const float *dout, const float *x,
+                        const float *weight, const float *mean, const float *invstd, float *dx, const NnBnShared *sh) {
+    float meanf = mean[c], iw = invstd[c] * (weight ? weight[c] : 1.0f);
+    const float *gsrc = g.act ? dx : dout;
+    for (int64_t j = t; j < g.N * g.hw; j += NN_BLOCK) {
+        int64_t n = j / g.hw, i = j - n * g.hw, o = (n * g.C + c) * g.hw + i;
+        dx[o] = train ? (gsrc[o] - sh->gm - (x[o] - meanf) * sh->k) * iw : gsrc[o] * iw;
+    }
+}
+
 /* ---- optimisers (optim.h's formulas; the per-entry scalars are computed on the host in double) ---- */
 typedef struct NnOptStep {
     float decay;      /* AdamW: 1 - lr*wd */

@@ -8,6 +8,7 @@
  * launches, device memory) is tests/gpu/'s. */
 #include "check.h"
 #include "nn/activation.h"
+#include "nn/batchnorm.h"
 #include "nn/kernels.h"
 #include "nn/linear.h"
 #include "nn/optim.h"
@@ -171,6 +172,87 @@ static void test_linear_conv_epilogue(NnCtx *ctx, Rng *r) {
     free(v), free(res), free(ref), free(got);
 }
 
+/* max |a - b| over max |a|: the bound for results whose sums are added in another (fixed) order */
+static double rel_diff(const float *a, const float *b, size_t n) {
+    double num = 0, den = 1e-30;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - (double)b[i]);
+        if (d > num || d != d) num = d;
+        if (fabs((double)a[i]) > den) den = fabs((double)a[i]);
+    }
+    return num / den;
+}
+
+/* BatchNorm's kernels, phase by phase as the CUDA kernel runs them (every thread of a channel's block
+ * per phase; thread 0 where the kernel says so), against batchnorm.c: the tree adds the same double
+ * terms in another order, so the comparison has a bound (2e-6 relative; in practice equal or 1 ulp). */
+static void bn_tree(NnBnShared *sh) {
+    for (int64_t stride = NN_BLOCK / 2; stride > 0; stride /= 2)
+        for (int64_t t = 0; t < NN_BLOCK; t++) kb_tree_step(t, stride, sh);
+}
+
+static void test_batchnorm(NnCtx *ctx, Rng *r) {
+    static NnBnShared sh; /* one channel's block at a time */
+    int acts[3] = {ACT_NONE, ACT_RELU, ACT_SILU};
+    double moms[2] = {0.1, -1.0};
+    for (int ai = 0; ai < 3; ai++)
+        for (int mi = 0; mi < 2; mi++) {
+            BatchNorm2dShape s = batchnorm2d_shape(3, 5, 9, 37);
+            s.act = (ActKind)acts[ai];
+            s.momentum = moms[mi];
+            if (ai == 2) s.eps = 1e-3;
+            int C = s.C;
+            size_t n = (size_t)s.N * s.C * s.H * s.W;
+            float *x = malloc(n * 4), *dout = malloc(n * 4), *out0 = malloc(n * 4), *out1 = malloc(n * 4);
+            float *dx0 = malloc(n * 4), *dx1 = malloc(n * 4);
+            float w[5], b[5], rm0[5], rv0[5], rm1[5], rv1[5], m0[5], m1[5], is0[5], is1[5], dw0[5], dw1[5], db0[5], db1[5];
+            float nbt0 = 3, nbt1 = 3;
+            fill(r, x, n, -3, 5), fill(r, dout, n, -1, 1), fill(r, w, 5, 0.5f, 1.5f), fill(r, b, 5, -0.5f, 0.5f);
+            fill(r, rm0, 5, -1, 1), fill(r, rv0, 5, 0.5f, 2), fill(r, dw0, 5, -1, 1), fill(r, db0, 5, -1, 1);
+            memcpy(rm1, rm0, sizeof rm0), memcpy(rv1, rv0, sizeof rv0), memcpy(dw1, dw0, sizeof dw0), memcpy(db1, db0, sizeof db0);
+            batchnorm2d_forward_train(ctx, &s, x, w, b, rm0, rv0, &nbt0, out0, m0, is0);
+            NnBnGeom g = {s.N, s.C, (int64_t)s.H * s.W, s.eps, s.momentum, (int)s.act};
+            for (int c = 0; c < C; c++) { /* k_bn_fwd_train, block c */
+                for (int64_t t = 0; t < NN_BLOCK; t++) kb_bn_sum_x(c, t, g, x, &sh);
+                bn_tree(&sh);
+                kb_bn_mean(g, &sh);
+                for (int64_t t = 0; t < NN_BLOCK; t++) kb_bn_sum_sqdev(c, t, g, x, &sh);
+                bn_tree(&sh);
+                kb_bn_stats(c, g, w, b, rm1, rv1, &nbt1, m1, is1, &sh);
+                for (int64_t t = 0; t < NN_BLOCK; t++) kb_bn_apply(c, t, g, x, out1, &sh);
+            }
+            kb_bn_count(&nbt1);
+            const char *an[3] = {"", " + ReLU", " + SiLU"};
+            double e = fmax(fmax(rel_diff(out0, out1, n), rel_diff(m0, m1, 5)),
+                            fmax(rel_diff(is0, is1, 5), fmax(rel_diff(rm0, rm1, 5), rel_diff(rv0, rv1, 5))));
+            CHECK(e <= 2e-6 && nbt0 == nbt1, "kernels: BN%s train forward (momentum %s): output, mean, invstd, running stats, counter "
+                  "(max rel. diff %.1e)", an[ai], mi ? "None" : "0.1", e);
+            for (int train = 0; train < 2; train++) {
+                memcpy(dw1, dw0, sizeof dw0), memcpy(db1, db0, sizeof db0);
+                float dwr[5], dbr[5];
+                memcpy(dwr, dw0, sizeof dw0), memcpy(dbr, db0, sizeof db0);
+                if (train) batchnorm2d_backward_train(ctx, &s, dout, x, w, b, m0, is0, dx0, dwr, dbr);
+                else batchnorm2d_backward_eval(ctx, &s, dout, x, w, b, m0, is0, dx0, dwr, dbr);
+                for (int c = 0; c < C; c++) { /* k_bn_bwd, block c */
+                    for (int64_t t = 0; t < NN_BLOCK; t++) kb_bn_bwd_sums(c, t, g, dout, x, w, b, m0, is0, dx1, &sh);
+                    bn_tree(&sh);
+                    kb_bn_bwd_params(c, g, is0, dw1, db1, &sh);
+                    for (int64_t t = 0; t < NN_BLOCK; t++) kb_bn_bwd_dx(c, t, g, train, dout, x, w, m0, is0, dx1, &sh);
+                }
+                e = fmax(rel_diff(dx0, dx1, n), fmax(rel_diff(dwr, dw1, 5), rel_diff(dbr, db1, 5)));
+                CHECK(e <= 2e-6, "kernels: BN%s %s backward (momentum %s): dx, dweight +=, dbias += (max rel. diff %.1e)", an[ai],
+                      train ? "train" : "eval", mi ? "None" : "0.1", e);
+            }
+            /* eval forward: element-wise, the CPU layer's operations: bit for bit */
+            batchnorm2d_forward_eval(ctx, &s, x, w, b, rm0, rv0, out0, m0, is0);
+            memset(m1, 0, sizeof m1), memset(is1, 0, sizeof is1);
+            FOR_GRID(nn_grid_1d((int64_t)n), gr) kb_bn_eval(gr, g, x, w, b, rm0, rv0, out1, m1, is1);
+            CHECK(first_diff(out0, out1, n) == n && !memcmp(m0, m1, sizeof m0) && !memcmp(is0, is1, sizeof is0),
+                  "kernels: BN%s eval forward = batchnorm.c, bit for bit", an[ai]);
+            free(x), free(dout), free(out0), free(out1), free(dx0), free(dx1);
+        }
+}
+
 static int make_table(ParamTable *t) {
     params_init(t);
     int64_t s1[2] = {300, 41}, s2[1] = {41}, s3[4] = {8, 3, 3, 3}, s0[1] = {1};
@@ -258,6 +340,7 @@ int main(void) {
     test_maxpool(&ctx, &r);
     test_gap(&ctx, &r);
     test_linear_conv_epilogue(&ctx, &r);
+    test_batchnorm(&ctx, &r);
     test_optim(&ctx, &r);
     test_unscale();
     nn_ctx_free(&ctx);
