@@ -366,6 +366,55 @@ NN_HD void kb_bn_bwd_dx(int64_t c, int64_t t, NnBnGeom g, int train, const float
     }
 }
 
+/* ---- dropout (dropout.h's masks: lib/core/rng's xoshiro256** by (key, block), the same numbers) ---- */
+typedef struct NnRng {
+    uint64_t s[4];
+} NnRng;
+NN_HD uint64_t nn_splitmix64(uint64_t *x) {
+    uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+/* rng_derive(r, seed, stream) of lib/core/rng.c */
+NN_HD void nn_rng_derive(NnRng *r, uint64_t seed, uint64_t stream) {
+    uint64_t x = seed ^ 0x5851f42d4c957f2dULL;
+    uint64_t mixed = nn_splitmix64(&x) ^ (stream * 0xd1342543de82ef95ULL + 0x2545f4914f6cdd1dULL);
+    for (int i = 0; i < 4; i++) r->s[i] = nn_splitmix64(&mixed);
+}
+NN_HD uint64_t nn_rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+/* rng_uniform: the next xoshiro256** output's top 53 bits in [0, 1) */
+NN_HD double nn_rng_uniform(NnRng *r) {
+    uint64_t *s = r->s;
+    uint64_t result = nn_rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = nn_rotl(s[3], 45);
+    return (double)(result >> 11) * (1.0 / 9007199254740992.0);
+}
+#define NN_DROPOUT_BLOCK 4096 /* dropout.h's DROPOUT_BLOCK */
+/* dropout forward, one block of NN_DROPOUT_BLOCK elements per item (its draws are sequential) */
+NN_HD void kb_dropout(NnGrid g, int64_t n, uint64_t key, double keep_p, float scale, const float *x, float *out,
+                      uint8_t *mask) {
+    NN_GRID_LOOP(g, b, (n + NN_DROPOUT_BLOCK - 1) / NN_DROPOUT_BLOCK) {
+        NnRng r;
+        nn_rng_derive(&r, key, (uint64_t)b);
+        int64_t i1 = (b + 1) * NN_DROPOUT_BLOCK < n ? (b + 1) * NN_DROPOUT_BLOCK : n;
+        for (int64_t i = b * NN_DROPOUT_BLOCK; i < i1; i++) {
+            uint8_t k = nn_rng_uniform(&r) < keep_p;
+            mask[i] = k;
+            out[i] = x[i] * (k ? scale : 0.0f);
+        }
+    }
+}
+/* out = x * (mask[i / per] ? scale : 0): dropout's backward, drop path's forward and backward */
+NN_HD void kb_apply_mask(NnGrid g, int64_t n, int64_t per, float scale, const float *x, const uint8_t *mask, float *out) {
+    NN_GRID_LOOP(g, i, n) out[i] = x[i] * (mask[i / per] ? scale : 0.0f);
+}
+
 /* ---- optimisers (optim.h's formulas; the per-entry scalars are computed on the host in double) ---- */
 typedef struct NnOptStep {
     float decay;      /* AdamW: 1 - lr*wd */

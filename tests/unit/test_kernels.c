@@ -9,6 +9,7 @@
 #include "check.h"
 #include "nn/activation.h"
 #include "nn/batchnorm.h"
+#include "nn/dropout.h"
 #include "nn/kernels.h"
 #include "nn/linear.h"
 #include "nn/optim.h"
@@ -253,6 +254,36 @@ static void test_batchnorm(NnCtx *ctx, Rng *r) {
         }
 }
 
+/* dropout's masks drawn by the kernel body (rng.c's generator re-stated in kernels.h) = dropout.c's, and
+ * the mask application of dropout backward and drop path */
+static void test_dropout(NnCtx *ctx, Rng *r) {
+    size_t n = 3 * NN_DROPOUT_BLOCK + 123;
+    float *x = malloc(n * 4), *o0 = malloc(n * 4), *o1 = malloc(n * 4);
+    uint8_t *m0 = malloc(n), *m1 = malloc(n);
+    fill(r, x, n, -2, 2);
+    float ps[3] = {0.3f, 0.5f, 0.9f};
+    for (int k = 0; k < 3; k++) {
+        DropoutShape s = {.n = n, .p = ps[k], .training = 1};
+        dropout_forward(ctx, &s, 1234 + k, 77, x, o0, m0);
+        Rng kr;
+        rng_derive(&kr, 1234 + k, 77);
+        uint64_t key = rng_next(&kr); /* dropout.c's mask key, as dropout.cu computes it on the host */
+        float scale = 1.0f / (float)(1.0 - (double)ps[k]);
+        FOR_GRID(nn_grid_1d((int64_t)((n + NN_DROPOUT_BLOCK - 1) / NN_DROPOUT_BLOCK)), g)
+            kb_dropout(g, (int64_t)n, key, 1.0 - (double)ps[k], scale, x, o1, m1);
+        CHECK(!memcmp(m0, m1, n) && first_diff(o0, o1, n) == n, "kernels: dropout p=%.1f: the CPU's mask and output, bit for bit", ps[k]);
+        dropout_backward(ctx, &s, x, m0, o0);
+        FOR_GRID(nn_grid_1d((int64_t)n), g) kb_apply_mask(g, (int64_t)n, 1, scale, x, m0, o1);
+        CHECK(first_diff(o0, o1, n) == n, "kernels: dropout p=%.1f backward = dropout.c", ps[k]);
+    }
+    DropPathShape dp = {.N = 7, .per_sample = n / 7, .p = 0.4f, .training = 1, .mode = DROP_PATH_ROW};
+    size_t nd = (size_t)dp.N * dp.per_sample;
+    drop_path_forward(ctx, &dp, 5, 9, x, o0, m0);
+    FOR_GRID(nn_grid_1d((int64_t)nd), g) kb_apply_mask(g, (int64_t)nd, (int64_t)dp.per_sample, 1.0f / (float)(1.0 - 0.4), x, m0, o1);
+    CHECK(first_diff(o0, o1, nd) == nd, "kernels: drop path (row) with the CPU's mask = dropout.c");
+    free(x), free(o0), free(o1), free(m0), free(m1);
+}
+
 static int make_table(ParamTable *t) {
     params_init(t);
     int64_t s1[2] = {300, 41}, s2[1] = {41}, s3[4] = {8, 3, 3, 3}, s0[1] = {1};
@@ -341,6 +372,7 @@ int main(void) {
     test_gap(&ctx, &r);
     test_linear_conv_epilogue(&ctx, &r);
     test_batchnorm(&ctx, &r);
+    test_dropout(&ctx, &r);
     test_optim(&ctx, &r);
     test_unscale();
     nn_ctx_free(&ctx);
