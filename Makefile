@@ -64,6 +64,8 @@ UNITS    := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 # Test drivers: C programs the Python parity tests run on fixtures that PyTorch made.
 DRV_SRC  := $(sort $(wildcard tests/drivers/*.c))
 DRIVERS  := $(DRV_SRC:tests/drivers/%.c=$(BUILD)/tests/drivers/%)
+# The GPU tests (tests/gpu/run.sh): built by every build, so that they cannot rot; they skip without a GPU.
+GPU_TESTS := $(BUILD)/tests/gpu/layers
 
 # Debian packages: to build, and (extra) to run the reference tests.
 DEB_BUILD := gcc make pkg-config libsndfile1-dev libfftw3-dev libopenblas-dev libsoxr-dev libpng-dev libcairo2-dev libfreetype-dev fonts-dejavu-core
@@ -135,13 +137,17 @@ $(BUILD)/tests/%: tests/unit/%.c tests/unit/check.h $(BUILD)/libaudiocnn.a
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) -Itests/unit $< $(BUILD)/libaudiocnn.a $(LDLIBS) -o $@
 
+$(BUILD)/tests/gpu/%: tests/gpu/%.c $(BUILD)/libaudiocnn.a
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) $< $(BUILD)/libaudiocnn.a $(LDLIBS) -o $@
+
 $(BUILD)/tests/drivers/%: tests/drivers/%.c $(BUILD)/libaudiocnn.a
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) $< $(BUILD)/libaudiocnn.a $(LDLIBS) -o $@
 
-test: build $(UNITS) $(DRIVERS) test-deps
+test: build $(UNITS) $(DRIVERS) $(GPU_TESTS) test-deps
 	@BIN=$(abspath $(BUILD)/bin) UNITS="$(abspath $(UNITS))" DRIVERS=$(abspath $(BUILD)/tests/drivers) \
-	  PY=$(abspath $(VENV))/bin/python CUDA_BUILD=$(CUDA) tests/run.sh
+	  PY=$(abspath $(VENV))/bin/python CUDA_BUILD=$(CUDA) GPU_TESTS=$(abspath $(GPU_TESTS)) tests/run.sh
 
 # Same tests, sanitizer build in build-asan/ (the Python parity tests run too, on the sanitized tools).
 asan:

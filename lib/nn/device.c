@@ -100,4 +100,9 @@ void nn_gpu_probe(NnGpuList *l) {
 }
 
 const char *nn_cuda_engine_status(void) { return "this build has no CUDA (build with make CUDA=1)"; }
+
+size_t nn_cuda_algo_entries(const NnCtx *ctx) {
+    (void)ctx;
+    return 0;
+}
 #endif

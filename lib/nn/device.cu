@@ -42,6 +42,8 @@ extern "C" const char *nn_cuda_engine_status(void) {
     return "the GPU engine does not run whole networks yet (layers only, issue 16); use --device cpu";
 }
 
+extern "C" size_t nn_cuda_algo_entries(const NnCtx *ctx) { return ctx->cuda ? (size_t)ctx->cuda->algos.n : 0; }
+
 extern "C" int nn_cuda_ctx_init(NnCtx *ctx, int index) {
     NnCuda *c = (NnCuda *)calloc(1, sizeof *c);
     if (!c) {

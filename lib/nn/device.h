@@ -74,6 +74,9 @@ int nn_device_resolve(const NnDeviceSpec *spec, const NnGpuList *l, const char *
  * cannot be had (err_set("--device SPEC: REASON"): exit 1). *auto_why as nn_device_resolve's why. */
 int nn_device_select(const char *spec, NnDeviceChoice *out, const char **auto_why);
 
+/* How many convolution algorithms ctx's cache holds (0 on the CPU and in builds without CUDA). */
+size_t nn_cuda_algo_entries(const NnCtx *ctx);
+
 /* "cpu", or "cuda:0 NVIDIA H200, 139.8 GiB, compute capability 9.0": the -v line and the checkpoint's
  * "device" metadata. */
 void nn_device_describe(const NnDeviceChoice *c, char *buf, size_t n);
