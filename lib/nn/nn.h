@@ -1,7 +1,8 @@
 /* nn.h - conventions every layer of the training engine follows (read this before writing a layer).
  *
  * Layers are pairs of free functions in the style of llm.c, one file per layer (lib/nn/conv2d.c, and
- * later lib/nn/conv2d.cu beside it for CUDA behind the same signature):
+ * lib/nn/conv2d.cu beside it for CUDA, conv2d_forward_cuda behind the same signature, reached through
+ * NN_DISPATCH_CUDA below in builds with CUDA):
  *
  *   void X_forward(NnCtx *ctx, const XShape *s, <inputs>, <params>, <outputs>, <caches>);
  *   void X_backward(NnCtx *ctx, const XShape *s, <dout>, <saved inputs/caches>, <params>,
