@@ -117,6 +117,14 @@ void batchnorm2d_eval_affine(int C, double eps, const float *weight, const float
     }
 }
 
+void batchnorm2d_eval_affine_ctx(NnCtx *ctx, int C, double eps, const float *weight, const float *bias,
+                                 const float *running_mean, const float *running_var, float *scale, float *shift) {
+    NN_DISPATCH_CUDA_VOID(ctx, batchnorm2d_eval_affine_cuda(ctx, C, eps, weight, bias, running_mean, running_var, scale,
+                                                            shift));
+    (void)ctx;
+    batchnorm2d_eval_affine(C, eps, weight, bias, running_mean, running_var, scale, shift);
+}
+
 NN_CLONES static void fwd_eval_range(void *arg, int64_t c0, int64_t c1) {
     const BnArgs *a = arg;
     const BatchNorm2dShape *s = a->s;

@@ -43,6 +43,11 @@ __global__ void k_bn_eval(NnBnGeom g, const float *x, const float *weight, const
     kb_bn_eval(NN_GRID_HERE, g, x, weight, bias, running_mean, running_var, out, mean, invstd);
 }
 
+__global__ void k_bn_eval_affine(int64_t C, float eps, const float *weight, const float *bias, const float *running_mean,
+                                 const float *running_var, float *scale, float *shift) {
+    kb_bn_eval_affine(NN_GRID_HERE, C, eps, weight, bias, running_mean, running_var, scale, shift);
+}
+
 __global__ void k_bn_bwd(NnBnGeom g, int train, const float *dout, const float *x, const float *weight, const float *bias,
                          const float *mean, const float *invstd, float *dx, float *dweight, float *dbias) {
     __shared__ NnBnShared sh;
@@ -73,6 +78,13 @@ void batchnorm2d_forward_eval_cuda(NnCtx *ctx, const BatchNorm2dShape *s, const 
     k_bn_eval<<<(unsigned)nn_grid_1d(n), NN_BLOCK, 0, ctx->cuda->stream>>>(geom(s), x, weight, bias, running_mean,
                                                                            running_var, out, mean, invstd);
     nn_cuda_launched(ctx, "batchnorm2d_forward_eval");
+}
+
+void batchnorm2d_eval_affine_cuda(NnCtx *ctx, int C, double eps, const float *weight, const float *bias,
+                                  const float *running_mean, const float *running_var, float *scale, float *shift) {
+    k_bn_eval_affine<<<(unsigned)nn_grid_1d(C), NN_BLOCK, 0, ctx->cuda->stream>>>(C, (float)eps, weight, bias, running_mean,
+                                                                                 running_var, scale, shift);
+    nn_cuda_launched(ctx, "batchnorm2d_eval_affine");
 }
 
 void batchnorm2d_backward_train_cuda(NnCtx *ctx, const BatchNorm2dShape *s, const float *dout, const float *x,

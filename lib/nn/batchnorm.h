@@ -89,6 +89,8 @@ void batchnorm2d_forward_eval_cuda(NnCtx *ctx, const BatchNorm2dShape *s, const 
 void batchnorm2d_backward_train_cuda(NnCtx *ctx, const BatchNorm2dShape *s, const float *dout, const float *x,
                                      const float *weight, const float *bias, const float *mean, const float *invstd,
                                      float *dx, float *dweight, float *dbias);
+void batchnorm2d_eval_affine_cuda(NnCtx *ctx, int C, double eps, const float *weight, const float *bias,
+                                  const float *running_mean, const float *running_var, float *scale, float *shift);
 void batchnorm2d_backward_eval_cuda(NnCtx *ctx, const BatchNorm2dShape *s, const float *dout, const float *x,
                                     const float *weight, const float *bias, const float *mean, const float *invstd,
                                     float *dx, float *dweight, float *dbias);
@@ -99,6 +101,11 @@ void batchnorm2d_backward_eval_cuda(NnCtx *ctx, const BatchNorm2dShape *s, const
 void batchnorm2d_eval_affine(int C, double eps, const float *weight, const float *bias,
                              const float *running_mean, const float *running_var, float *scale,
                              float *shift);
+
+/* The same on ctx's device (all six arrays in ctx's memory): what a model calls, so that its NN_INFER
+ * path runs on either device. */
+void batchnorm2d_eval_affine_ctx(NnCtx *ctx, int C, double eps, const float *weight, const float *bias,
+                                 const float *running_mean, const float *running_var, float *scale, float *shift);
 
 /* Fold an eval-mode BN into the convolution before it, exactly as
  * torch.nn.utils.fusion.fuse_conv_bn_weights: with r = 1/sqrt(running_var + eps),

@@ -96,10 +96,8 @@ extern "C" void *nn_cuda_alloc(NnCtx *ctx, size_t bytes) {
     return p;
 }
 
-extern "C" void nn_cuda_free(NnCtx *ctx, void *p) {
-    /* cudaFree waits for the device: no kernel still reads p */
-    (void)ctx;
-    cudaFree(p);
+extern "C" void nn_cuda_free(void *p) {
+    cudaFree(p); /* waits for the device: no kernel still reads p */
 }
 
 extern "C" int nn_cuda_copy(NnCtx *ctx, void *dst, const void *src, size_t bytes, int to_device) {

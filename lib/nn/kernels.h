@@ -318,6 +318,18 @@ NN_HD void kb_bn_eval(NnGrid gr, NnBnGeom g, const float *x, const float *weight
     }
 }
 
+/* batchnorm2d_eval_affine, one channel per item: scale = weight / sqrt(running_var + eps), shift = bias -
+ * running_mean * scale, with its float operations (the NN_INFER epilogue's constants) */
+NN_HD void kb_bn_eval_affine(NnGrid gr, int64_t C, float eps, const float *weight, const float *bias,
+                             const float *running_mean, const float *running_var, float *scale, float *shift) {
+    NN_GRID_LOOP(gr, c, C) {
+        float r = 1.0f / sqrtf(running_var[c] + eps);
+        float a = (weight ? weight[c] : 1.0f) * r;
+        scale[c] = a;
+        shift[c] = (bias ? bias[c] : 0.0f) - running_mean[c] * a;
+    }
+}
+
 /* backward phase 1 (every thread): red = sum of g, red2 = sum of (x - mean) * g over its elements, where
  * g is dout, or with a fused activation its backward from the recomputed pre-activation (then stored
  * in dx when dx is given, as the CPU layer does) */

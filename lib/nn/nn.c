@@ -46,7 +46,7 @@ int nn_ctx_init(NnCtx *ctx, int threads) {
 int nn_cuda_ctx_init(NnCtx *ctx, int index);
 void nn_cuda_ctx_free(NnCtx *ctx);
 void *nn_cuda_alloc(NnCtx *ctx, size_t bytes);
-void nn_cuda_free(NnCtx *ctx, void *p);
+void nn_cuda_free(void *p);
 int nn_cuda_copy(NnCtx *ctx, void *dst, const void *src, size_t bytes, int to_device);
 int nn_cuda_sync(NnCtx *ctx);
 #endif
@@ -77,9 +77,18 @@ void *nn_alloc(NnCtx *ctx, size_t bytes) {
     return p;
 }
 
-void nn_free(NnCtx *ctx, void *p) {
+void nn_free(NnCtx *ctx, void *p) { nn_free_on(ctx->device, p); }
+
+void nn_free_on(NnDevice device, void *p) {
     if (!p) return;
-    NN_DISPATCH_CUDA_VOID(ctx, nn_cuda_free(ctx, p));
+#ifdef AUDIOCNN_CUDA
+    if (device == NN_CUDA) {
+        nn_cuda_free(p);
+        return;
+    }
+#else
+    (void)device;
+#endif
     free(p);
 }
 

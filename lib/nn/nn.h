@@ -125,6 +125,9 @@ void nn_ctx_free(NnCtx *ctx);
  * no-op. The copies are synchronous (n bytes). */
 void *nn_alloc(NnCtx *ctx, size_t bytes);
 void nn_free(NnCtx *ctx, void *p);
+/* nn_free when the context may be gone (a model's buffers outlive the contexts that ran it): the device
+ * the memory was allocated on is enough. */
+void nn_free_on(NnDevice device, void *p);
 int nn_copy_to_device(NnCtx *ctx, void *dst, const void *src, size_t bytes);
 int nn_copy_to_host(NnCtx *ctx, void *dst, const void *src, size_t bytes);
 /* Waits for the device's queued work (a no-op on the CPU). Returns 0, or -1 with err_set(). */

@@ -244,6 +244,11 @@ static void test_batchnorm(NnCtx *ctx, Rng *r) {
                 CHECK(e <= 2e-6, "kernels: BN%s %s backward (momentum %s): dx, dweight +=, dbias += (max rel. diff %.1e)", an[ai],
                       train ? "train" : "eval", mi ? "None" : "0.1", e);
             }
+            /* the NN_INFER epilogue's constants */
+            float sc0[5], sh0[5], sc1[5], sh1[5];
+            batchnorm2d_eval_affine(C, s.eps, w, b, rm0, rv0, sc0, sh0);
+            FOR_GRID(nn_grid_1d(C), gr) kb_bn_eval_affine(gr, C, (float)s.eps, w, b, rm0, rv0, sc1, sh1);
+            CHECK(!memcmp(sc0, sc1, sizeof sc0) && !memcmp(sh0, sh1, sizeof sh0), "kernels: BN eval affine (eps %g) = batchnorm.c", s.eps);
             /* eval forward: element-wise, the CPU layer's operations: bit for bit */
             batchnorm2d_forward_eval(ctx, &s, x, w, b, rm0, rv0, out0, m0, is0);
             memset(m1, 0, sizeof m1), memset(is1, 0, sizeof is1);
