@@ -192,6 +192,63 @@ NN_HD void kb_maxpool_bwd(NnGrid g, NnPoolGeom s, const float *dy, const int32_t
     }
 }
 
+/* Average pool: the window of output (oh, ow) clipped to the input, and its divisor (pool.c's avg_window:
+ * count_include_pad counts the padding inside the padded input, exclude_pad only real inputs). */
+typedef struct NnAvgWin {
+    int h0, h1, w0, w1;
+    double div;
+} NnAvgWin;
+NN_HD NnAvgWin nn_avg_window(NnPoolGeom s, int exclude_pad, int oh, int ow) {
+    NnAvgWin v;
+    int h0 = oh * s.sh - s.ph, w0 = ow * s.sw - s.pw;
+    int h1 = h0 + s.KH, w1 = w0 + s.KW;
+    if (h1 > s.H + s.ph) h1 = s.H + s.ph;
+    if (w1 > s.W + s.pw) w1 = s.W + s.pw;
+    int pool = (h1 - h0) * (w1 - w0);
+    v.h0 = h0 < 0 ? 0 : h0;
+    v.w0 = w0 < 0 ? 0 : w0;
+    v.h1 = h1 < s.H ? h1 : s.H;
+    v.w1 = w1 < s.W ? w1 : s.W;
+    v.div = exclude_pad ? (double)(v.h1 - v.h0) * (v.w1 - v.w0) : (double)pool;
+    return v;
+}
+/* forward, one output per item: the window's sum in double, row-major, divided once */
+NN_HD void kb_avgpool_fwd(NnGrid g, NnPoolGeom s, int exclude_pad, const float *x, float *y) {
+    NN_GRID_LOOP(g, i, s.planes * s.OH * s.OW) {
+        int64_t pl = i / ((int64_t)s.OH * s.OW);
+        int o = (int)(i - pl * s.OH * s.OW), oh = o / s.OW, ow = o - oh * s.OW;
+        NnAvgWin v = nn_avg_window(s, exclude_pad, oh, ow);
+        const float *xp = x + pl * s.H * s.W;
+        double acc = 0.0;
+        for (int h = v.h0; h < v.h1; h++)
+            for (int w = v.w0; w < v.w1; w++) acc += xp[(int64_t)h * s.W + w];
+        y[i] = v.h0 < v.h1 && v.w0 < v.w1 ? (float)(acc / v.div) : 0.0f;
+    }
+}
+/* backward as a gather, one input per item: (float)(dy / div) of every output whose window holds it, added
+ * from 0 in ascending output order: pool.c's scatter's additions in its order */
+NN_HD void kb_avgpool_bwd(NnGrid g, NnPoolGeom s, int exclude_pad, const float *dy, float *dx) {
+    NN_GRID_LOOP(g, i, s.planes * s.H * s.W) {
+        int64_t pl = i / ((int64_t)s.H * s.W);
+        int idx = (int)(i - pl * s.H * s.W), h = idx / s.W, w = idx - h * s.W;
+        int oh0 = h + s.ph - s.KH + 1, ow0 = w + s.pw - s.KW + 1;
+        oh0 = oh0 <= 0 ? 0 : (oh0 + s.sh - 1) / s.sh;
+        ow0 = ow0 <= 0 ? 0 : (ow0 + s.sw - 1) / s.sw;
+        int oh1 = (h + s.ph) / s.sh, ow1 = (w + s.pw) / s.sw;
+        if (oh1 > s.OH - 1) oh1 = s.OH - 1;
+        if (ow1 > s.OW - 1) ow1 = s.OW - 1;
+        const float *dyp = dy + pl * s.OH * s.OW;
+        float acc = 0.0f;
+        for (int oh = oh0; oh <= oh1; oh++)
+            for (int ow = ow0; ow <= ow1; ow++) {
+                NnAvgWin v = nn_avg_window(s, exclude_pad, oh, ow);
+                if (v.h0 >= v.h1 || v.w0 >= v.w1 || h < v.h0 || h >= v.h1 || w < v.w0 || w >= v.w1) continue;
+                acc += (float)(dyp[oh * s.OW + ow] / v.div);
+            }
+        dx[i] = acc;
+    }
+}
+
 /* Global average pool forward, one (n, c) plane per item: nn_sum_f64's order (8 interleaved double
  * partial sums, ((l0+l1)+(l2+l3))+((l4+l5)+(l6+l7)), then the tail), divided by H*W in double. */
 NN_HD void kb_gap_fwd(NnGrid g, int64_t planes, int64_t hw, const float *x, float *y) {
@@ -483,6 +540,32 @@ NN_HD void kb_optim_step(NnGrid g, NnOptConsts c, const NnOptChunk *chunks, int6
             else nn_sgd_elem(&c, e, &p[j], grad[j], &m[j]);
         }
     }
+}
+
+/* ---- clip_grad_norm (optim.c's order: sums of squares per fixed block of NN_CLIP_BLOCK floats, each over
+ * the optimised entries inside it in table order with 4 interleaved double sums from the entry's start,
+ * a tail into the first, ((s0 + s1) + (s2 + s3)); the block sums added in order on the host) ---- */
+#define NN_CLIP_BLOCK 16384
+/* one block of the flat gradient per item; ent: (offset, numel) of each optimised entry, in order */
+NN_HD void kb_clip_sumsq(NnGrid g, int64_t total, const int64_t *ent, int64_t nent, const float *grad, double *blocks) {
+    NN_GRID_LOOP(g, blk, (total + NN_CLIP_BLOCK - 1) / NN_CLIP_BLOCK) {
+        int64_t f0 = blk * NN_CLIP_BLOCK, f1 = f0 + NN_CLIP_BLOCK < total ? f0 + NN_CLIP_BLOCK : total;
+        double acc[4] = {0, 0, 0, 0};
+        for (int64_t e = 0; e < nent; e++) {
+            int64_t off = ent[2 * e], num = ent[2 * e + 1];
+            int64_t b = off > f0 ? off : f0, end = off + num < f1 ? off + num : f1;
+            int64_t j = b;
+            for (; j + 4 <= end; j += 4)
+                for (int k = 0; k < 4; k++) acc[k] += (double)grad[j + k] * (double)grad[j + k];
+            for (; j < end; j++) acc[0] += (double)grad[j] * (double)grad[j];
+        }
+        blocks[blk] = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+    }
+}
+/* grad *= coef over every optimised chunk (one block per chunk, as kb_optim_step) */
+NN_HD void kb_clip_scale(NnGrid g, const NnOptChunk *chunks, int64_t nchunks, float coef, float *grad) {
+    for (int64_t k = g.block; k < nchunks; k += g.gdim)
+        for (int64_t j = chunks[k].begin + g.thread; j < chunks[k].begin + chunks[k].len; j += g.bdim) grad[j] *= coef;
 }
 
 /* ---- mixed precision: unscale the gradients by 1/scale and note a non-finite value ---- */

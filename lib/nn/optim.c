@@ -7,7 +7,7 @@
 #include <string.h>
 
 #define PAR_MIN 65536     /* floats below which threads cost more than they save */
-#define CLIP_BLOCK 16384  /* fixed summation blocks of clip_grad_norm (thread-count independent) */
+#define CLIP_BLOCK NN_CLIP_BLOCK /* fixed summation blocks of clip_grad_norm (thread-count independent; kernels.h) */
 
 OptimConfig optim_adamw_defaults(void) {
     OptimConfig c = {.kind = OPTIM_ADAMW, .lr = 1e-3, .weight_decay = 1e-2, .beta1 = 0.9, .beta2 = 0.999,
@@ -243,7 +243,7 @@ static void scale_range(void *arg, int64_t f0, int64_t f1) {
 }
 
 float clip_grad_norm(NnCtx *ctx, ParamTable *t, float max_norm) {
-    NN_DISPATCH_CUDA(ctx, (float)nn_cuda_missing("clip_grad_norm"));
+    NN_DISPATCH_CUDA(ctx, clip_grad_norm_cuda(ctx, t, max_norm));
     int64_t nb = (int64_t)((t->total + CLIP_BLOCK - 1) / CLIP_BLOCK);
     double *blocks = (double *)nn_scratch(ctx, (size_t)(nb > 0 ? nb : 1) * 2);
     if (!blocks) return -1.0f;

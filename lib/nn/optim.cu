@@ -5,6 +5,7 @@
 #include "nn/cuda_impl.cuh"
 #include "nn/optim.h"
 
+#include <math.h>
 #include <stdlib.h>
 
 typedef struct {
@@ -16,6 +17,80 @@ typedef struct {
 __global__ void k_optim_step(NnOptConsts c, const NnOptChunk *chunks, int64_t nchunks, const NnOptStep *es, float *p,
                              const float *g, float *m, float *v) {
     kb_optim_step(NN_GRID_HERE, c, chunks, nchunks, es, p, g, m, v);
+}
+
+__global__ void k_clip_sumsq(int64_t total, const int64_t *ent, int64_t nent, const float *grad, double *blocks) {
+    kb_clip_sumsq(NN_GRID_HERE, total, ent, nent, grad, blocks);
+}
+__global__ void k_clip_scale(const NnOptChunk *chunks, int64_t nchunks, float coef, float *grad) {
+    kb_clip_scale(NN_GRID_HERE, chunks, nchunks, coef, grad);
+}
+
+/* The table's optimised (offset, numel) pairs and its chunks, built on the host and copied into the device
+ * workspace with room for the block sums after them: [ent | chunks | blocks]. Returns the workspace, or
+ * NULL with err_set(). */
+static char *clip_tables(NnCtx *ctx, const ParamTable *t, int64_t *nent, int64_t *nch, int64_t nb, size_t *off_ch,
+                         size_t *off_bl) {
+    int64_t ne = 0;
+    for (int i = 0; i < t->n; i++) ne += optim_updates(&t->e[i]);
+    NnOptChunk *ch = optim_chunks(t, nch);
+    int64_t *ent = (int64_t *)malloc((size_t)(ne ? ne : 1) * 2 * sizeof *ent);
+    char *dev = NULL;
+    if (ch && ent) {
+        int64_t k = 0;
+        for (int i = 0; i < t->n; i++)
+            if (optim_updates(&t->e[i])) ent[2 * k] = (int64_t)t->e[i].offset, ent[2 * k + 1] = (int64_t)t->e[i].numel, k++;
+        *off_ch = ((size_t)ne * 2 * sizeof *ent + 255) & ~(size_t)255;
+        *off_bl = (*off_ch + (size_t)*nch * sizeof *ch + 255) & ~(size_t)255;
+        dev = (char *)nn_cuda_work(ctx, *off_bl + (size_t)(nb ? nb : 1) * sizeof(double));
+        if (dev && (cudaMemcpyAsync(dev, ent, (size_t)ne * 2 * sizeof *ent, cudaMemcpyHostToDevice, ctx->cuda->stream) != cudaSuccess ||
+                    cudaMemcpyAsync(dev + *off_ch, ch, (size_t)*nch * sizeof *ch, cudaMemcpyHostToDevice, ctx->cuda->stream) != cudaSuccess ||
+                    cudaStreamSynchronize(ctx->cuda->stream) != cudaSuccess)) {
+            err_set("CUDA: clip_grad_norm's tables could not be copied");
+            dev = NULL;
+        }
+    } else {
+        err_set("out of memory");
+    }
+    *nent = ne;
+    free(ch);
+    free(ent);
+    return dev;
+}
+
+extern "C" float clip_grad_norm_cuda(NnCtx *ctx, ParamTable *t, float max_norm) {
+    int64_t nb = (int64_t)((t->total + NN_CLIP_BLOCK - 1) / NN_CLIP_BLOCK), nent = 0, nch = 0;
+    size_t off_ch = 0, off_bl = 0;
+    char *dev = clip_tables(ctx, t, &nent, &nch, nb, &off_ch, &off_bl);
+    double *blocks = (double *)malloc((size_t)(nb ? nb : 1) * sizeof(double));
+    if (!dev || !blocks) {
+        free(blocks);
+        if (dev) err_set("out of memory");
+        return -1.0f;
+    }
+    double *dblocks = (double *)(dev + off_bl);
+    if (nb > 0) {
+        k_clip_sumsq<<<(unsigned)nn_grid_1d(nb), NN_BLOCK, 0, ctx->cuda->stream>>>((int64_t)t->total, (const int64_t *)dev,
+                                                                                    nent, t->grad, dblocks);
+        if (nn_cuda_launched(ctx, "clip_grad_norm sums") < 0 ||
+            cudaMemcpyAsync(blocks, dblocks, (size_t)nb * sizeof(double), cudaMemcpyDeviceToHost, ctx->cuda->stream) != cudaSuccess ||
+            cudaStreamSynchronize(ctx->cuda->stream) != cudaSuccess) {
+            free(blocks);
+            err_set("CUDA: clip_grad_norm's sums failed");
+            return -1.0f;
+        }
+    }
+    double sum = 0;
+    for (int64_t b = 0; b < nb; b++) sum += blocks[b];
+    free(blocks);
+    float total = (float)sqrt(sum);
+    float coef = max_norm / (total + 1e-6f);
+    if (!(coef >= 1.0f) && nch > 0) {
+        unsigned grid = (unsigned)(nch < 65535 ? nch : 65535);
+        k_clip_scale<<<grid, NN_BLOCK, 0, ctx->cuda->stream>>>((const NnOptChunk *)(dev + off_ch), nch, coef, t->grad);
+        if (nn_cuda_launched(ctx, "clip_grad_norm scale") < 0) return -1.0f;
+    }
+    return total;
 }
 
 extern "C" void optim_cuda_release(Optim *o) {

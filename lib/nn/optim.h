@@ -94,6 +94,9 @@ NnOptChunk *optim_chunks(const ParamTable *t, int64_t *n);
  * first call. optim_cuda_release frees it (optim_free calls it). */
 int optim_step_cuda(NnCtx *ctx, Optim *o, ParamTable *t);
 void optim_cuda_release(Optim *o);
+/* clip_grad_norm on device memory (t->grad): kernels.h's block sums (the CPU's, bit for bit), added in
+ * order on the host; then the scaling kernel when coef < 1. */
+float clip_grad_norm_cuda(NnCtx *ctx, ParamTable *t, float max_norm);
 #endif
 
 /* torch.nn.utils.clip_grad_norm_(params, max_norm) with norm_type 2: total = L2 norm of every

@@ -231,13 +231,13 @@ static void avg_bwd_range(void *arg, int64_t begin, int64_t end) {
 }
 
 void avgpool2d_forward(NnCtx *ctx, const Pool2dShape *s, const float *x, float *y) {
-    NN_DISPATCH_CUDA_VOID(ctx, (void)nn_cuda_missing_void(ctx, "avgpool2d_forward"));
+    NN_DISPATCH_CUDA_VOID(ctx, avgpool2d_forward_cuda(ctx, s, x, y));
     Job jb = {.s = s, .x = x, .y = y};
     nn_parallel_for(ctx, (int64_t)s->N * s->C, avg_fwd_range, &jb);
 }
 
 void avgpool2d_backward(NnCtx *ctx, const Pool2dShape *s, const float *dy, float *dx) {
-    NN_DISPATCH_CUDA_VOID(ctx, (void)nn_cuda_missing_void(ctx, "avgpool2d_backward"));
+    NN_DISPATCH_CUDA_VOID(ctx, avgpool2d_backward_cuda(ctx, s, dy, dx));
     Job jb = {.s = s, .dy = dy, .dx = dx};
     nn_parallel_for(ctx, (int64_t)s->N * s->C, avg_bwd_range, &jb);
 }

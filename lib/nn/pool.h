@@ -58,11 +58,12 @@ void global_avgpool_forward(NnCtx *ctx, const GlobalPoolShape *s, const float *x
 void global_avgpool_backward(NnCtx *ctx, const GlobalPoolShape *s, const float *dy, float *dx);
 
 #ifdef AUDIOCNN_CUDA
-/* pool.cu: max pool and the global average pool on device memory (kernels.h's kb_maxpool_fwd/bwd,
- * kb_gap_fwd/bwd: the same bits as above; the backward a gather, no atomics). Average pooling has no
- * twin yet: under NN_CUDA it fails (nn_cuda_missing_void). */
+/* pool.cu: every pooling on device memory (kernels.h's kb_maxpool_*, kb_avgpool_*, kb_gap_*: the same
+ * bits as above; backward passes as gathers, no atomics). */
 void maxpool2d_forward_cuda(NnCtx *ctx, const Pool2dShape *s, const float *x, float *y, int32_t *argmax);
 void maxpool2d_backward_cuda(NnCtx *ctx, const Pool2dShape *s, const float *dy, const int32_t *argmax, float *dx);
+void avgpool2d_forward_cuda(NnCtx *ctx, const Pool2dShape *s, const float *x, float *y);
+void avgpool2d_backward_cuda(NnCtx *ctx, const Pool2dShape *s, const float *dy, float *dx);
 void global_avgpool_forward_cuda(NnCtx *ctx, const GlobalPoolShape *s, const float *x, float *y);
 void global_avgpool_backward_cuda(NnCtx *ctx, const GlobalPoolShape *s, const float *dy, float *dx);
 #endif

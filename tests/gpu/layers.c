@@ -120,6 +120,13 @@ static void pooling(void) {
         nn_copy_to_host(&gpu, ham, gam, no * 4);
         CHECK(same(y, hy, no) && !memcmp(am, ham, no * 4) && same(dx, hdx, ni), "max pool %dx%d/%d: forward, argmax, backward = CPU",
               s.KH, s.KW, s.stride_h);
+        avgpool2d_forward(&cpu, &s, x, y);
+        avgpool2d_backward(&cpu, &s, y, dx);
+        avgpool2d_forward(&gpu, &s, gx, gy);
+        avgpool2d_backward(&gpu, &s, gy, gdx);
+        float *ay = down(gy, no), *adx = down(gdx, ni);
+        CHECK(same(y, ay, no) && same(dx, adx, ni), "avg pool %dx%d/%d: forward and backward = CPU", s.KH, s.KW, s.stride_h);
+        free(ay), free(adx);
         GlobalPoolShape gs = {.N = s.N, .C = s.C, .H = s.H, .W = s.W};
         float *m = malloc((size_t)s.N * s.C * 4);
         global_avgpool_forward(&cpu, &gs, x, m);
@@ -268,6 +275,10 @@ static void optimiser(void) {
         float *hp = down(tg.data, t.total), *hmv = down(og.m, t.total * (k ? 1 : 2));
         CHECK(ok && same(t.data, hp, t.total) && same(oc.m, hmv, t.total * (k ? 1 : 2)),
               "%s fused step (3 steps): weights and moments = CPU, bit for bit", k ? "SGD Nesterov" : "AdamW");
+        float n0 = clip_grad_norm(&cpu, &t, 0.5f), n1 = clip_grad_norm(&gpu, &tg, 0.5f);
+        float *hg = down(tg.grad, t.total);
+        CHECK(n0 == n1 && same(t.grad, hg, t.total), "clip_grad_norm: the CPU's norm (%g) and clipped gradients, bit for bit", n0);
+        free(hg);
         nn_free(&gpu, tg.data), nn_free(&gpu, tg.grad), nn_free(&gpu, og.m);
         og.m = hostm; /* optim_free frees the host block */
         optim_free(&oc), optim_free(&og), params_free(&t);

@@ -120,6 +120,31 @@ static void test_maxpool(NnCtx *ctx, Rng *r) {
     }
 }
 
+static void test_avgpool(NnCtx *ctx, Rng *r) {
+    Pool2dShape cases[] = {
+        {.N = 2, .C = 3, .H = 16, .W = 21, .KH = 2, .KW = 2},
+        {.N = 2, .C = 3, .H = 17, .W = 23, .KH = 3, .KW = 3, .stride_h = 2, .stride_w = 2, .pad_h = 1, .pad_w = 1},
+        {.N = 2, .C = 3, .H = 17, .W = 23, .KH = 3, .KW = 3, .stride_h = 2, .stride_w = 2, .pad_h = 1, .pad_w = 1, .exclude_pad = 1},
+        {.N = 1, .C = 2, .H = 9, .W = 12, .KH = 3, .KW = 2, .stride_h = 1, .stride_w = 2, .pad_h = 1, .pad_w = 1},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+        Pool2dShape s = cases[c];
+        pool2d_shape_init(&s);
+        size_t ni = (size_t)s.N * s.C * s.H * s.W, no = (size_t)s.N * s.C * s.OH * s.OW;
+        float *x = malloc(ni * 4), *y0 = malloc(no * 4), *y1 = malloc(no * 4), *dx0 = malloc(ni * 4), *dx1 = malloc(ni * 4);
+        fill(r, x, ni, -3, 3);
+        NnPoolGeom geo = pool2d_geom(&s);
+        avgpool2d_forward(ctx, &s, x, y0);
+        FOR_GRID(nn_grid_1d((int64_t)no), g) kb_avgpool_fwd(g, geo, s.exclude_pad, x, y1);
+        avgpool2d_backward(ctx, &s, y0, dx0);
+        FOR_GRID(nn_grid_1d((int64_t)ni), g) kb_avgpool_bwd(g, geo, s.exclude_pad, y0, dx1);
+        CHECK(first_diff(y0, y1, no) == no && first_diff(dx0, dx1, ni) == ni,
+              "kernels: avg pool %dx%d/%d pad %d%s forward and backward (gather) = pool.c", s.KH, s.KW, s.stride_h, s.pad_h,
+              s.exclude_pad ? " exclude_pad" : "");
+        free(x), free(y0), free(y1), free(dx0), free(dx1);
+    }
+}
+
 static void test_gap(NnCtx *ctx, Rng *r) {
     int hws[][2] = {{7, 7}, {8, 25}, {1, 1}, {3, 5}};
     for (int c = 0; c < 4; c++) {
@@ -291,8 +316,8 @@ static void test_dropout(NnCtx *ctx, Rng *r) {
 
 static int make_table(ParamTable *t) {
     params_init(t);
-    int64_t s1[2] = {300, 41}, s2[1] = {41}, s3[4] = {8, 3, 3, 3}, s0[1] = {1};
-    params_add(t, "a.weight", PARAM_WEIGHT, 2, s1); /* > NN_OPT_CHUNK floats: several chunks */
+    int64_t s1[2] = {300, 141}, s2[1] = {41}, s3[4] = {8, 3, 3, 3}, s0[1] = {1};
+    params_add(t, "a.weight", PARAM_WEIGHT, 2, s1); /* > NN_OPT_CHUNK floats: several chunks; 3 clip blocks */
     params_add(t, "a.bias", PARAM_WEIGHT, 1, s2);
     params_add(t, "bn.running_mean", PARAM_BUFFER, 1, s2);
     params_add(t, "bn.num_batches_tracked", PARAM_COUNT, 0, s0);
@@ -341,6 +366,24 @@ static void test_optim(NnCtx *ctx, Rng *r) {
                     (!oa.v || memcmp(oa.v, ob.v, ta.total * 4) == 0);
         }
         CHECK(same, "kernels: %s fused step over the grid = optim_step (3 steps; weights and moments bit for bit)", names[c]);
+        /* clip_grad_norm: the block sums over the grid, added in order as clip_grad_norm_cuda does, then the
+         * scaling; against the CPU's total and gradients */
+        for (int big = 0; big < 2 && c == 0; big++) {
+            fill(r, ta.grad, ta.total, -0.5f, 0.5f);
+            memcpy(tb.grad, ta.grad, ta.total * 4);
+            float max_norm = big ? 1e6f : 0.5f;
+            float tot0 = clip_grad_norm(ctx, &ta, max_norm);
+            int64_t nb = (int64_t)((tb.total + NN_CLIP_BLOCK - 1) / NN_CLIP_BLOCK), ne = 0, ent[2 * 8];
+            for (int i = 0; i < tb.n; i++)
+                if (optim_updates(&tb.e[i])) ent[2 * ne] = (int64_t)tb.e[i].offset, ent[2 * ne + 1] = (int64_t)tb.e[i].numel, ne++;
+            double blocks[8], sum = 0;
+            FOR_GRID(nn_grid_1d(nb), g) kb_clip_sumsq(g, (int64_t)tb.total, ent, ne, tb.grad, blocks);
+            for (int64_t b = 0; b < nb; b++) sum += blocks[b];
+            float tot1 = (float)sqrt(sum), coef = max_norm / (tot1 + 1e-6f);
+            if (!(coef >= 1.0f)) FOR_GRID(nch < 65535 ? nch : 65535, g) kb_clip_scale(g, ch, nch, coef, tb.grad);
+            CHECK(tot0 == tot1 && !memcmp(ta.grad, tb.grad, ta.total * 4), "kernels: clip_grad_norm (%s) over the grid = optim.c "
+                  "(norm %g, gradients bit for bit)", big ? "no clipping" : "clipped", tot0);
+        }
         free(ch);
         optim_free(&oa), optim_free(&ob), params_free(&ta), params_free(&tb);
     }
@@ -374,6 +417,7 @@ int main(void) {
     rng_seed(&r, 16);
     test_elementwise(&ctx, &r);
     test_maxpool(&ctx, &r);
+    test_avgpool(&ctx, &r);
     test_gap(&ctx, &r);
     test_linear_conv_epilogue(&ctx, &r);
     test_batchnorm(&ctx, &r);
