@@ -40,6 +40,35 @@ int staging_oldest(const Staging *s);
 /* Frees IN_FLIGHT slots from the oldest on while done(arg, slot) is true; returns how many. */
 int staging_retire(Staging *s, int (*done)(void *arg, int slot), void *arg);
 
+#ifdef AUDIOCNN_CUDA
+/* staging.cu: the ring with its buffers. K pinned host buffers (cudaHostAlloc) of `bytes` each, one device
+ * buffer per slot, a copy stream and an event per slot. pinned_ring_acquire gives the host buffer to fill
+ * (waiting for the oldest copy when every slot is busy); pinned_ring_submit queues its copy on the copy
+ * stream, records the slot's event, makes ctx's compute stream wait for it (no host wait), and returns the
+ * device buffer the step reads. pinned_ring_release, once the step that reads it is queued, records on the
+ * compute stream when that step is done with the device buffer; the slot's next copy waits for it (on the
+ * device). A host buffer is refilled only after its copy finished (cudaEventQuery), so the gathering of
+ * batch i+1 overlaps batch i's copy and compute. */
+#include "nn/nn.h"
+typedef struct PinnedRing {
+    Staging s;
+    size_t bytes;
+    void *host[STAGING_MAX], *dev[STAGING_MAX];
+    void *event[STAGING_MAX]; /* cudaEvent_t: the slot's copy finished */
+    void *consumed[STAGING_MAX]; /* cudaEvent_t: the compute stream is done with the slot's device buffer */
+    void *copy_stream;        /* cudaStream_t */
+} PinnedRing;
+/* Returns 0, or -1 with err_set() (then nothing is left allocated). */
+int pinned_ring_init(NnCtx *ctx, PinnedRing *r, int k, size_t bytes);
+/* The host buffer to fill and its slot, or NULL with err_set(). */
+void *pinned_ring_acquire(PinnedRing *r, int *slot);
+/* Queues the slot's copy (n <= bytes); the device buffer the compute stream may read, or NULL with err_set(). */
+void *pinned_ring_submit(NnCtx *ctx, PinnedRing *r, int slot, size_t n);
+/* The step reading the slot's device buffer is queued on ctx's stream. Returns 0, or -1 with err_set(). */
+int pinned_ring_release(NnCtx *ctx, PinnedRing *r, int slot);
+void pinned_ring_free(PinnedRing *r);
+#endif
+
 #ifdef __cplusplus
 }
 #endif
