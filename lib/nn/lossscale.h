@@ -39,6 +39,13 @@ void lossscale_format(const LossScale *s, char *buf, size_t n);
 /* Reads lossscale_format's text into an initialised scaler. Returns 0, or -1 with err_set(). */
 int lossscale_parse(LossScale *s, const char *text);
 
+#ifdef AUDIOCNN_CUDA
+#include "nn/nn.h"
+/* lossscale.cu: grad (n floats, device memory) *= inv_scale in place, and *found_inf = 1 when any result
+ * is inf or NaN (kernels.h's kb_unscale; waits for the answer). Returns 0, or -1 with err_set(). */
+int lossscale_unscale_cuda(NnCtx *ctx, float *grad, size_t n, float inv_scale, int *found_inf);
+#endif
+
 #ifdef __cplusplus
 }
 #endif
