@@ -275,7 +275,7 @@ int main(int argc, char **argv) {
         case O_SEED: o.seed = (uint64_t)num("--seed", optarg, 0, 9007199254740992.0); break;
         case O_THREADS: o.threads = (int)num("--threads", optarg, 1, 64); break;
         case O_DEVICE: device = optarg; break;
-        case O_DETERMINISTIC: break; /* the CPU engine always is; the GPU's contexts read it once they run */
+        case O_DETERMINISTIC: o.deterministic = 1; break; /* the CPU engine always is */
         case 'o': o.out = optarg; break;
         case O_STATE: o.state = optarg; break;
         case O_RESUME: o.resume = optarg; break;

@@ -445,6 +445,7 @@ int train_run(const TrainOptions *o, Model *m, const Dataset *train, const Datas
     int k = m->n_classes, rc = TRAIN_ERROR;
     NnCtx ctx;
     nn_ctx_init(&ctx, o->threads);
+    ctx.deterministic = o->deterministic;
     if (o->cuda_index >= 0) { /* the whole network on the GPU: only once the engine can run it */
         const char *why = nn_cuda_engine_status();
         if (why) {

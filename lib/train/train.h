@@ -57,6 +57,7 @@ typedef struct TrainOptions {
     int threads;
     int cuda_index;          /* -1: train on the CPU; else on this GPU (nn_ctx_use_cuda; refused while
                               * nn_cuda_engine_status() gives a reason) */
+    int deterministic;       /* on a GPU: deterministic algorithms only (NnCtx.deterministic; the CPU always is) */
     const char *device;      /* NULL on the CPU; else nn_device_describe's text, kept as metadata "device"
                               * (so CPU checkpoints keep their bytes) */
     int verbosity;           /* -1 quiet, 0 a line per epoch (progress bar on a terminal), 1 more */
