@@ -5,6 +5,8 @@
 #   make fuzz       build the libFuzzer targets (clang) and run each for FUZZ_SECONDS
 #   make bench      run the benchmarks under bench/ (needs ../shared/data)
 #   make install PREFIX=/usr/local   binaries and man pages
+#   make CUDA=1     (or make cuda) the same tools with the GPU backend (lib/nn/*.cu) into build-cuda/
+#                   (CUDA_HOME, else /usr/local/cuda, else nvcc on PATH; cudart, cuBLAS, cuDNN 9)
 #   make deps       install the Debian packages the build needs (nothing when present)
 SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -22,20 +24,48 @@ WARN     := -std=c11 -Wall -Wextra -Wshadow -Wno-unused-parameter -D_POSIX_C_SOU
 # `make deps` may have installed them (pkg-config would find nothing on a fresh machine).
 CPPFLAGS += -Ilib -I/usr/include/x86_64-linux-gnu/openblas-pthread -I/usr/include/cairo -I/usr/include/freetype2
 LDLIBS   += -lsndfile -lfftw3 -lsoxr -lopenblas -lcairo -lfreetype -lpng -lm -lpthread
-BUILD    ?= build
 PREFIX   ?= /usr/local
+
+# The GPU backend (CUDA=1): .cu files beside their CPU twins in lib/nn/, compiled by nvcc for the archs in
+# CUDA_ARCH (A100 sm_80 and H100/H200 sm_90, plus PTX for later GPUs), linked with cudart, cuBLAS and
+# cuDNN; the C files get -DAUDIOCNN_CUDA (the layers' dispatch to their twins) and -Werror. A build of its
+# own (build-cuda/ by default), so that the default build never sees the toolkit.
+CUDA     ?= 0
+ifeq ($(CUDA),1)
+BUILD    ?= build-cuda
+NVCC_PATH := $(shell command -v nvcc 2>/dev/null)
+CUDA_HOME ?= $(or $(wildcard /usr/local/cuda),$(patsubst %/bin/nvcc,%,$(NVCC_PATH)))
+ifeq ($(wildcard $(CUDA_HOME)/bin/nvcc),)
+$(error CUDA=1: no CUDA toolkit (set CUDA_HOME, install to /usr/local/cuda, or put nvcc on PATH))
+endif
+NVCC     := $(CUDA_HOME)/bin/nvcc
+CUDA_ARCH ?= -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=[sm_90,compute_90]
+# --fmad=false: no contraction into FMAs, as the C side (ISO C mode) does not contract either, so that an
+# own kernel's __host__ __device__ arithmetic gives the CPU test's bits.
+NVFLAGS  ?= -O3 -g -std=c++17 --fmad=false $(CUDA_ARCH) -Werror all-warnings \
+            -Xcompiler -Wall,-Wextra,-Wno-unused-parameter,-Werror
+CPPFLAGS += -DAUDIOCNN_CUDA -I$(CUDA_HOME)/include
+WARN     += -Werror
+LDLIBS   += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudnn -lcublas -lcudart -lstdc++
+CU_SRC   := $(sort $(wildcard lib/*/*.cu))
+else
+BUILD    ?= build
+CU_SRC   :=
+endif
 
 TOOLS    := wav2mel specnorm splitset cnntrain cnneval mkreport
 # lib/ is one folder per stage (lib/README.md); headers are included by folder: "audio/melspec.h".
 LIB_SRC  := $(sort $(wildcard lib/*/*.c))
 LIB_HDR  := $(wildcard lib/*/*.h)
-LIB_OBJ  := $(LIB_SRC:lib/%.c=$(BUILD)/lib/%.o)
+LIB_OBJ  := $(LIB_SRC:lib/%.c=$(BUILD)/lib/%.o) $(CU_SRC:lib/%.cu=$(BUILD)/lib/%.cu.o)
 BINS     := $(TOOLS:%=$(BUILD)/bin/%)
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNITS    := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 # Test drivers: C programs the Python parity tests run on fixtures that PyTorch made.
 DRV_SRC  := $(sort $(wildcard tests/drivers/*.c))
 DRIVERS  := $(DRV_SRC:tests/drivers/%.c=$(BUILD)/tests/drivers/%)
+# The GPU tests (tests/gpu/run.sh): built by every build, so that they cannot rot; they skip without a GPU.
+GPU_TESTS := $(BUILD)/tests/gpu/layers
 
 # Debian packages: to build, and (extra) to run the reference tests.
 DEB_BUILD := gcc make pkg-config libsndfile1-dev libfftw3-dev libopenblas-dev libsoxr-dev libpng-dev libcairo2-dev libfreetype-dev fonts-dejavu-core
@@ -43,8 +73,10 @@ DEB_TEST  := python3 python3-venv python3-pip python3-numpy python3-torch python
 SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 VENV      := .venv
 
-.PHONY: build all test asan fuzz bench bench-deps install deps test-deps clean
+.PHONY: build all test asan fuzz bench bench-deps install deps test-deps clean cuda
 build: $(BINS)
+cuda:
+	@$(MAKE) --no-print-directory CUDA=1 build
 # make all: the tools, the default data set (make data), then the whole job on it (pipeline.mk) into
 # outputs/drums, with a front end for one-shots: 1 s from the onset, floored 80 dB below the peak, 87
 # frames. Variables given here (DATA=, MODELS=, TRAIN_OPTS=, ...) pass through to pipeline.mk.
@@ -85,6 +117,10 @@ $(BUILD)/lib/%.o: lib/%.c $(LIB_HDR) | deps
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) -c $< -o $@
 
+$(BUILD)/lib/%.cu.o: lib/%.cu $(LIB_HDR) $(wildcard lib/*/*.cuh)
+	@mkdir -p $(@D)
+	$(NVCC) -Ilib -DAUDIOCNN_CUDA $(NVFLAGS) -c $< -o $@
+
 $(BUILD)/tools/%.o: tools/%.c $(LIB_HDR) | deps
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) -c $< -o $@
@@ -101,13 +137,17 @@ $(BUILD)/tests/%: tests/unit/%.c tests/unit/check.h $(BUILD)/libaudiocnn.a
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) -Itests/unit $< $(BUILD)/libaudiocnn.a $(LDLIBS) -o $@
 
+$(BUILD)/tests/gpu/%: tests/gpu/%.c $(BUILD)/libaudiocnn.a
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) $< $(BUILD)/libaudiocnn.a $(LDLIBS) -o $@
+
 $(BUILD)/tests/drivers/%: tests/drivers/%.c $(BUILD)/libaudiocnn.a
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) $< $(BUILD)/libaudiocnn.a $(LDLIBS) -o $@
 
-test: build $(UNITS) $(DRIVERS) test-deps
+test: build $(UNITS) $(DRIVERS) $(GPU_TESTS) test-deps
 	@BIN=$(abspath $(BUILD)/bin) UNITS="$(abspath $(UNITS))" DRIVERS=$(abspath $(BUILD)/tests/drivers) \
-	  PY=$(abspath $(VENV))/bin/python tests/run.sh
+	  PY=$(abspath $(VENV))/bin/python CUDA_BUILD=$(CUDA) GPU_TESTS=$(abspath $(GPU_TESTS)) tests/run.sh
 
 # Same tests, sanitizer build in build-asan/ (the Python parity tests run too, on the sanitized tools).
 asan:
@@ -150,4 +190,4 @@ install: build
 	install -m 644 man/*.5 $(DESTDIR)$(PREFIX)/share/man/man5/
 
 clean:
-	rm -rf build build-asan build-fuzz
+	rm -rf build build-asan build-fuzz build-cuda

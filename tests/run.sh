@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test and counts its report lines ("ok", "not ok", "skip"). Environment: BIN (tools),
-# UNITS (unit test binaries), DRIVERS (C drivers the Python parity tests run), PY (Python with the references; may be missing, then those tests skip).
+# UNITS (unit test binaries), DRIVERS (C drivers the Python parity tests run), PY (Python with the references; may be missing, then those tests skip),
+# GPU_TESTS (tests/gpu's program; tests/gpu/run.sh skips its groups without a GPU).
 set -u
 cd "$(dirname "$0")/.."
 export BIN PY DRIVERS
@@ -27,6 +28,7 @@ run() { # name, command...
 }
 for u in ${UNITS:-}; do run "unit/$(basename "$u")" "$u"; done
 for t in tests/cli/*.sh; do [ "$(basename "$t")" = lib.sh ] || run "cli/$(basename "$t" .sh)" bash "$t"; done
+run "gpu" bash tests/gpu/run.sh
 for t in tests/py/test_*.py; do
     [ -e "$t" ] || continue
     if [ -x "${PY:-}" ]; then run "py/$(basename "$t" .py)" "$PY" "$t"

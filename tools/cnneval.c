@@ -6,6 +6,7 @@
 #include "audio/frontend_args.h"
 #include "formats/json.h"
 #include "train/metrics.h"
+#include "nn/device.h"
 #include "nn/model.h"
 #include "formats/outfile.h"
 #include "formats/safetensors.h"
@@ -59,6 +60,9 @@ static const char USAGE[] =
     "                        (class, threshold, f1) for --scan --thresholds\n"
     "      --batch N         samples per forward pass (default 64)\n"
     "      --threads N       (default 2)\n"
+    "      --device cpu|cuda|cuda:N|auto  where the network runs, here and with --scan (default auto: a GPU\n"
+    "                        when the build has CUDA, one is present and the GPU engine can run it; else the\n"
+    "                        CPU); cuda without a usable GPU, or in a build without CUDA, is an error\n"
     "  -q, --quiet           no summary line     -h, --help\n"
     "\n"
     "Scanning (--scan): long recordings (any length, any format libsndfile reads) in windows of the\n"
@@ -93,19 +97,19 @@ static const char USAGE[] =
     "      --threads N       threads for the network of each job (default 2; 1 with --jobs)\n"
     "  -j, --jobs N          scan N recordings at once, each on its own copy of the model(s) (default 1);\n"
     "                        the outputs are the same bytes for any N\n"
-    "  -v, --verbose         a line per recording, times per stage and peak memory on stderr\n"
+    "  -v, --verbose         the device, a line per recording, times per stage and peak memory on stderr\n"
     "  -q, --quiet           no summary line and no progress\n"
     "Exit status: 0 done, 1 data or file error, 2 bad usage.\n";
 
 enum { OPT_OVERLAP = 256, OPT_STEP, OPT_THRESHOLD, OPT_CLASSES, OPT_SCORES, OPT_EVENTS, OPT_RESULTS, OPT_CSV, OPT_DUMP, OPT_JOBS,
-       OPT_THR_OUT, OPT_THRESHOLDS, OPT_ANNOTATIONS, OPT_MATCH, OPT_LABEL_COL };
+       OPT_THR_OUT, OPT_THRESHOLDS, OPT_ANNOTATIONS, OPT_MATCH, OPT_LABEL_COL, OPT_DEVICE };
 
 static const struct option LONGOPTS[] = {{"outdir", 1, 0, 'o'}, {"labels", 1, 0, 'L'}, {"top-k", 1, 0, 'k'},
                                          {"batch", 1, 0, 'b'}, {"threads", 1, 0, 't'}, {"quiet", 0, 0, 'q'},
                                          {"help", 0, 0, 'h'}, {"scan", 0, 0, 's'}, {"verbose", 0, 0, 'v'},
                                          {"overlap", 1, 0, OPT_OVERLAP}, {"step", 1, 0, OPT_STEP},
                                          {"threshold", 1, 0, OPT_THRESHOLD}, {"classes", 1, 0, OPT_CLASSES},
-                                         {"scores", 1, 0, OPT_SCORES}, {"events", 1, 0, OPT_EVENTS},
+                                         {"scores", 1, 0, OPT_SCORES}, {"device", 1, 0, OPT_DEVICE}, {"events", 1, 0, OPT_EVENTS},
                                          {"results", 1, 0, OPT_RESULTS}, {"csv", 0, 0, OPT_CSV},
                                          {"dump-inputs", 1, 0, OPT_DUMP}, {"jobs", 1, 0, 'j'},
                                          {"model", 1, 0, 'm'}, {"thresholds-out", 1, 0, OPT_THR_OUT},
@@ -272,6 +276,19 @@ static int load_model(Model *m, const StFile *f, const char *arch, int c, int h,
     return st_load_params(f, &m->params, &lo, NULL);
 }
 
+/* The device every network of this run goes to (--device): -1 the CPU, else a GPU ordinal. */
+static int cuda_index = -1;
+
+/* nn_ctx_init, then the chosen GPU. Returns 0, or -1 with err_set() (the context is then freed). */
+static int ctx_open(NnCtx *ctx, int threads) {
+    if (nn_ctx_init(ctx, threads) < 0) return -1;
+    if (cuda_index >= 0 && nn_ctx_use_cuda(ctx, cuda_index) < 0) {
+        nn_ctx_free(ctx);
+        return -1;
+    }
+    return 0;
+}
+
 /* Raw recordings through the recorded front end (f's: the members agree on it) and the nm models: one
  * line per recording or window on stdout. */
 static int classify_recordings(Model *ms, int nm, const StFile *f, char **paths, int npaths, const StrList *names,
@@ -287,7 +304,10 @@ static int classify_recordings(Model *ms, int nm, const StFile *f, char **paths,
         return -1;
     }
     NnCtx ctx;
-    nn_ctx_init(&ctx, threads);
+    if (ctx_open(&ctx, threads) < 0) {
+        frontend_free(&fe);
+        return -1;
+    }
     int k = m->n_classes;
     float *logits = malloc(sizeof(float) * (size_t)k * (size_t)nm), *probs = malloc(sizeof(float) * (size_t)k);
     if (!logits || !probs) {
@@ -354,7 +374,7 @@ done:
 static int forward_all(Model *ms, int nm, const Dataset *d, int k, int batch, int threads, float *logits) {
     size_t per = (size_t)d->c * d->f * d->t, nk = (size_t)d->n * (size_t)k;
     NnCtx ctx;
-    nn_ctx_init(&ctx, threads);
+    if (ctx_open(&ctx, threads) < 0) return -1;
     for (int e = 0; e < nm; e++)
         for (int64_t s = 0; s < d->n; s += batch) {
             int n = (int)(d->n - s < batch ? d->n - s : batch);
@@ -563,7 +583,7 @@ static int scan_recordings(Model *models, int nm, const StFile *f, char **paths,
     }
     if (frontend_from_checkpoint(f, m->in_h, &fe, &norm, &stats) < 0) goto done;
     for (; have_ctx < nj; have_ctx++)
-        if (nn_ctx_init(&ctx[have_ctx], threads) < 0) goto done;
+        if (ctx_open(&ctx[have_ctx], threads) < 0) goto done;
     if (a->thresholds) {
         if (!(thr = malloc(sizeof(double) * (size_t)k))) {
             err_set("out of memory");
@@ -681,7 +701,7 @@ int main(int argc, char **argv) {
     ScanArgs sa = {.overlap = 0.5, .threshold = 0.5, .jobs = 1, .match_fraction = 0.5};
     int threads_set = 0, thr_set = 0;
     const char *thr_out = NULL; /* --thresholds-out FILE */
-    const char *bad = NULL;
+    const char *bad = NULL, *device = "auto";
     const char **mpaths = NULL; /* -m FILE ... */
     int nm = 0;
     while ((c = getopt_long(argc, argv, "o:qhsvj:m:", LONGOPTS, NULL)) != -1) {
@@ -713,6 +733,7 @@ int main(int argc, char **argv) {
             thr_set = 1;
             break;
         case OPT_THR_OUT: thr_out = optarg; break;
+        case OPT_DEVICE: device = optarg; break;
         case OPT_THRESHOLDS: sa.thresholds = optarg; sa.used = 1; break;
         case OPT_CLASSES: sa.classes = optarg; sa.used = 1; break;
         case OPT_SCORES: sa.scores = optarg; sa.used = 1; break;
@@ -787,6 +808,19 @@ int main(int argc, char **argv) {
         diag_error("--classes needs at least one class name");
         goto usage;
     }
+    NnDeviceChoice dev;
+    const char *auto_why;
+    switch (nn_device_select(device, &dev, &auto_why)) {
+    case -2: diag_error("bad value for --device (cpu, cuda, cuda:N or auto): %s (see cnneval --help)", device); goto usage;
+    case -1: diag_error("%s", err_msg()); status = EXIT_DATA; goto usage;
+    }
+    if (sa.verbose) {
+        char desc[256];
+        nn_device_describe(&dev, desc, sizeof desc);
+        fprintf(stderr, "cnneval: device: %s%s%s%s\n", desc, auto_why ? " (auto: " : "", auto_why ? auto_why : "",
+                auto_why ? ")" : "");
+    }
+    cuda_index = dev.device == NN_CUDA ? dev.index : -1;
     const char *data_path = argv[first];
     int ndata = argc - first;
     int raw = ndata > 1 || !(ends_with(data_path, ".npy") || ends_with(data_path, ".tsv"));

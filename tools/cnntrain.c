@@ -3,6 +3,7 @@
 #include "train/dataset.h"
 #include "audio/frontend_args.h"
 #include "core/error.h"
+#include "nn/device.h"
 #include "nn/model.h"
 #include "formats/outfile.h"
 #include "formats/safetensors.h"
@@ -76,6 +77,11 @@ static const char USAGE[] =
     "                            multi-label 0; 0: off)\n"
     "      --seed N              (default 42): same data, settings and seed give the same bytes\n"
     "      --threads N           (default 2)\n"
+    "Device:\n"
+    "      --device cpu|cuda|cuda:N|auto  where to train (default auto: a GPU when the build has CUDA, one is\n"
+    "                            present and the GPU engine can run the job; else the CPU). cuda without a\n"
+    "                            usable GPU, or in a build without CUDA, is an error\n"
+    "      --deterministic       on a GPU, deterministic algorithms only (the CPU always is)\n"
     "Output:\n"
     "  -o, --output FILE         best checkpoint (safetensors; default model.safetensors)\n"
     "      --state FILE          resumable state, written every epoch and on Ctrl-C/SIGTERM\n"
@@ -91,7 +97,7 @@ enum {
     O_BATCH, O_LR, O_WD, O_OPTIMIZER, O_MOMENTUM, O_SCHEDULE, O_WARMUP, O_PATIENCE, O_MONITOR, O_NO_CW, O_SMOOTH,
     O_CLIP, O_NO_AUG, O_FMASK, O_TMASK, O_MASKS, O_MIXUP, O_SEED, O_THREADS, O_STATE, O_RESUME, O_HISTORY,
     O_DROP_PATH, O_IN_CHANS, O_IN_NORM, O_PRETRAINED, O_FREEZE, O_UNFREEZE_AT, O_LR_BACKBONE,
-    O_MULTILABEL, O_POS_WEIGHT
+    O_MULTILABEL, O_POS_WEIGHT, O_DEVICE, O_DETERMINISTIC
 };
 
 static const struct option LONGOPTS[] = {
@@ -106,7 +112,8 @@ static const struct option LONGOPTS[] = {
     {"threads", 1, 0, O_THREADS}, {"output", 1, 0, 'o'}, {"state", 1, 0, O_STATE}, {"resume", 1, 0, O_RESUME},
     {"history", 1, 0, O_HISTORY}, {"drop-path", 1, 0, O_DROP_PATH}, {"in-chans", 1, 0, O_IN_CHANS}, {"in-norm", 1, 0, O_IN_NORM},
     {"pretrained", 1, 0, O_PRETRAINED}, {"freeze", 1, 0, O_FREEZE}, {"unfreeze-at", 1, 0, O_UNFREEZE_AT},
-    {"lr-backbone", 1, 0, O_LR_BACKBONE}, {"multilabel", 0, 0, O_MULTILABEL}, {"pos-weight", 1, 0, O_POS_WEIGHT}, {"quiet", 0, 0, 'q'}, {"verbose", 0, 0, 'v'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+    {"lr-backbone", 1, 0, O_LR_BACKBONE}, {"multilabel", 0, 0, O_MULTILABEL}, {"pos-weight", 1, 0, O_POS_WEIGHT},
+    {"device", 1, 0, O_DEVICE}, {"deterministic", 0, 0, O_DETERMINISTIC}, {"quiet", 0, 0, 'q'}, {"verbose", 0, 0, 'v'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
 
 static void usage_error(const char *msg, const char *arg) {
     diag_error("%s%s%s (see cnntrain --help)", msg, arg ? " " : "", arg ? arg : "");
@@ -198,7 +205,7 @@ int main(int argc, char **argv) {
     train_options_default(&o);
     o.mixup = -1; /* default: 0.2, multi-label 0 (cross-validated on three small data sets, README) */
     const char *train_path = NULL, *train_labels = NULL, *val_path = NULL, *val_labels = NULL, *classes = NULL;
-    const char *arch = "baseline", *pretrained = NULL, *monitor = "val_loss";
+    const char *arch = "baseline", *pretrained = NULL, *monitor = "val_loss", *device = "auto";
     double dropout = -1, drop_path = -1;
     int in_chans = -1; /* -1: default (repeat with --pretrained), 0 native, 1 repeat */
     int in_norm = -1;  /* -1: default (the --init checkpoint's, else none), 0 none, 1 ImageNet mean/std */
@@ -268,6 +275,8 @@ int main(int argc, char **argv) {
         case O_MIXUP: o.mixup = num("--mixup", optarg, 0, 100); break;
         case O_SEED: o.seed = (uint64_t)num("--seed", optarg, 0, 9007199254740992.0); break;
         case O_THREADS: o.threads = (int)num("--threads", optarg, 1, 64); break;
+        case O_DEVICE: device = optarg; break;
+        case O_DETERMINISTIC: o.deterministic = 1; break; /* the CPU engine always is */
         case 'o': o.out = optarg; break;
         case O_STATE: o.state = optarg; break;
         case O_RESUME: o.resume = optarg; break;
@@ -307,6 +316,21 @@ int main(int argc, char **argv) {
         }
     }
     if (!ends_with(o.out, ".safetensors")) usage_error("the output must end in .safetensors:", o.out);
+    NnDeviceChoice dev;
+    const char *auto_why;
+    char dev_desc[256];
+    switch (nn_device_select(device, &dev, &auto_why)) {
+    case -2: usage_error("bad value for --device (cpu, cuda, cuda:N or auto):", device); break;
+    case -1: diag_error("%s", err_msg()); return EXIT_DATA;
+    }
+    nn_device_describe(&dev, dev_desc, sizeof dev_desc);
+    if (o.verbosity > 0)
+        fprintf(stderr, "cnntrain: device: %s%s%s%s\n", dev_desc, auto_why ? " (auto: " : "", auto_why ? auto_why : "",
+                auto_why ? ")" : "");
+    if (dev.device == NN_CUDA) {
+        o.cuda_index = dev.index;
+        o.device = dev_desc;
+    }
     char *state_default = NULL;
     if (!o.state) {
         size_t n = strlen(o.out);

@@ -9,6 +9,10 @@
 
 #include <stdarg.h>
 
+#ifdef __cplusplus
+extern "C" { /* the .cu files of lib/nn report through err_set too */
+#endif
+
 void err_set(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void err_vset(const char *fmt, va_list ap);
 /* Prefix the current message with "PREFIX: " (e.g. a file name), keeping the rest. */
@@ -23,5 +27,9 @@ void diag_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Documented exit codes, shared by every tool. */
 enum { EXIT_OK = 0, EXIT_DATA = 1, EXIT_USAGE = 2 };
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

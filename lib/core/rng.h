@@ -8,6 +8,10 @@
 
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct Rng { uint64_t s[4]; } Rng;
 
 void rng_seed(Rng *r, uint64_t seed);
@@ -22,5 +26,9 @@ double rng_uniform(Rng *r);
 void rng_shuffle_size(Rng *r, uint64_t *a, uint64_t n);
 /* 64-bit FNV-1a of a string: stable across runs, for per-key decisions (e.g. which split a group goes to). */
 uint64_t hash_string(const char *s);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

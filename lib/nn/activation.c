@@ -31,6 +31,7 @@ NN_CLONES static void relu_fwd(void *p, int64_t i0, int64_t i1) {
 }
 
 void relu_forward(NnCtx *ctx, size_t n, const float *x, float *out) {
+    NN_DISPATCH_CUDA_VOID(ctx, relu_forward_cuda(ctx, n, x, out));
     EwArgs a = {x, NULL, out};
     run(ctx, n, relu_fwd, &a);
 }
@@ -51,6 +52,7 @@ NN_CLONES static void relu_bwd(void *p, int64_t i0, int64_t i1) {
 }
 
 void relu_backward(NnCtx *ctx, size_t n, const float *dout, const float *y, float *dx) {
+    NN_DISPATCH_CUDA_VOID(ctx, relu_backward_cuda(ctx, n, dout, y, dx));
     EwArgs a = {dout, y, dx};
     run(ctx, n, relu_bwd, &a);
 }
@@ -78,6 +80,7 @@ NN_CLONES static void sigmoid_fwd(void *p, int64_t i0, int64_t i1) {
 }
 
 void sigmoid_forward(NnCtx *ctx, size_t n, const float *x, float *out) {
+    NN_DISPATCH_CUDA_VOID(ctx, sigmoid_forward_cuda(ctx, n, x, out));
     EwArgs a = {x, NULL, out};
     run(ctx, n, sigmoid_fwd, &a);
 }
@@ -88,6 +91,7 @@ NN_CLONES static void sigmoid_bwd(void *p, int64_t i0, int64_t i1) {
 }
 
 void sigmoid_backward(NnCtx *ctx, size_t n, const float *dout, const float *y, float *dx) {
+    NN_DISPATCH_CUDA_VOID(ctx, sigmoid_backward_cuda(ctx, n, dout, y, dx));
     EwArgs a = {dout, y, dx};
     run(ctx, n, sigmoid_bwd, &a);
 }
@@ -99,6 +103,7 @@ NN_CLONES static void silu_fwd(void *p, int64_t i0, int64_t i1) {
 }
 
 void silu_forward(NnCtx *ctx, size_t n, const float *x, float *out) {
+    NN_DISPATCH_CUDA_VOID(ctx, silu_forward_cuda(ctx, n, x, out));
     EwArgs a = {x, NULL, out};
     run(ctx, n, silu_fwd, &a);
 }
@@ -117,6 +122,7 @@ NN_CLONES static void silu_bwd(void *p, int64_t i0, int64_t i1) {
 }
 
 void silu_backward(NnCtx *ctx, size_t n, const float *dout, const float *x, float *dx) {
+    NN_DISPATCH_CUDA_VOID(ctx, silu_backward_cuda(ctx, n, dout, x, dx));
     EwArgs a = {dout, x, dx};
     run(ctx, n, silu_bwd, &a);
 }
@@ -127,6 +133,7 @@ NN_CLONES static void add_fwd(void *p, int64_t i0, int64_t i1) {
 }
 
 void residual_add_forward(NnCtx *ctx, size_t n, const float *a, const float *b, float *out) {
+    NN_DISPATCH_CUDA_VOID(ctx, residual_add_forward_cuda(ctx, n, a, b, out));
     EwArgs e = {a, b, out};
     run(ctx, n, add_fwd, &e);
 }
@@ -140,6 +147,7 @@ NN_CLONES static void add_relu_fwd(void *p, int64_t i0, int64_t i1) {
 }
 
 void residual_add_relu_forward(NnCtx *ctx, size_t n, const float *a, const float *b, float *out) {
+    NN_DISPATCH_CUDA_VOID(ctx, residual_add_relu_forward_cuda(ctx, n, a, b, out));
     EwArgs e = {a, b, out};
     run(ctx, n, add_relu_fwd, &e);
 }
@@ -190,12 +198,14 @@ NN_CLONES void act_affine(const float *x, float *y, int64_t n, float scale, floa
 }
 
 void residual_add_backward(NnCtx *ctx, size_t n, const float *dout, float *da, float *db) {
+    NN_DISPATCH_CUDA_VOID(ctx, residual_add_backward_cuda(ctx, n, dout, da, db));
     (void)ctx;
     if (da && da != dout) memcpy(da, dout, n * sizeof(float));
     if (db && db != dout) memcpy(db, dout, n * sizeof(float));
 }
 
 void grad_accumulate(NnCtx *ctx, size_t n, const float *src, float *dst) {
+    NN_DISPATCH_CUDA_VOID(ctx, grad_accumulate_cuda(ctx, n, src, dst));
     EwArgs e = {dst, src, dst};
     run(ctx, n, add_fwd, &e);
 }

@@ -11,6 +11,7 @@
 #ifndef AUDIOCNN_NN_ACTIVATION_H
 #define AUDIOCNN_NN_ACTIVATION_H
 
+#include "nn/kernels.h"
 #include "nn/nn.h"
 
 #include <stddef.h>
@@ -18,36 +19,11 @@
 #include <stdint.h>
 #include <string.h>
 
-/* exp(x) in float without a libm call, so that loops of it vectorise (SiLU and sigmoid are a third
- * of EfficientNet's time with libm's scalar expf): n = round(x / ln 2) by the 1.5 * 2^23 trick,
- * r = x - n ln 2 in two parts (Cody-Waite), Cephes' degree-6 polynomial for exp(r), times 2^n built in
- * the exponent bits. Below -87.3 the result is 0 (exp is a denormal there) and above 88.3 inf (2^n must stay normal), so
- * sigmoid and SiLU saturate exactly as torch's do. Within 2 ulp of libm's expf in between
- * (tests/unit/test_nn_misc.c); NaN gives NaN. */
-static inline float nn_expf(float x) {
-    float xo = x;
-    x = x < -87.3f ? -87.3f : x;
-    x = x > 88.3f ? 88.3f : x;
-    float t = x * 1.44269504088896341f + 12582912.0f; /* 1.5 * 2^23: the low mantissa bits hold round(x/ln2) */
-    float n = t - 12582912.0f;
-    float r = x - n * 0.693359375f;
-    r = r - n * -2.12194440e-4f;
-    float p = 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    p = p * r * r + r + 1.0f;
-    uint32_t ti, si;
-    memcpy(&ti, &t, sizeof ti);
-    si = (ti - 0x4B400000u + 127u) << 23; /* the integer in t's mantissa, biased, into the exponent field */
-    float scale;
-    memcpy(&scale, &si, sizeof scale);
-    float y = p * scale;
-    y = xo < -87.3f ? 0.0f : y;
-    return xo > 88.3f ? (float)INFINITY : y;
-}
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* nn_expf (a vectorisable exp, 2 ulp) comes from nn/kernels.h, shared with the CUDA kernels. */
 
 /* The activations a Conv-BN unit can end with. */
 typedef enum { ACT_NONE = 0, ACT_RELU = 1, ACT_SILU = 2 } ActKind;
@@ -84,5 +60,24 @@ void residual_add_backward(NnCtx *ctx, size_t n, const float *dout, float *da, f
 /* dst += src (n): sums the gradients of the two uses of a tensor at a branch point (a residual block's
  * input feeds the shortcut and the main path). */
 void grad_accumulate(NnCtx *ctx, size_t n, const float *src, float *dst);
+
+#ifdef AUDIOCNN_CUDA
+/* activation.cu: the same functions on device memory (kernels.h's kb_elementwise), dispatched to by the
+ * functions above under NN_CUDA. */
+void relu_forward_cuda(NnCtx *ctx, size_t n, const float *x, float *out);
+void relu_backward_cuda(NnCtx *ctx, size_t n, const float *dout, const float *y, float *dx);
+void sigmoid_forward_cuda(NnCtx *ctx, size_t n, const float *x, float *out);
+void sigmoid_backward_cuda(NnCtx *ctx, size_t n, const float *dout, const float *y, float *dx);
+void silu_forward_cuda(NnCtx *ctx, size_t n, const float *x, float *out);
+void silu_backward_cuda(NnCtx *ctx, size_t n, const float *dout, const float *x, float *dx);
+void residual_add_forward_cuda(NnCtx *ctx, size_t n, const float *a, const float *b, float *out);
+void residual_add_relu_forward_cuda(NnCtx *ctx, size_t n, const float *a, const float *b, float *out);
+void residual_add_backward_cuda(NnCtx *ctx, size_t n, const float *dout, float *da, float *db);
+void grad_accumulate_cuda(NnCtx *ctx, size_t n, const float *src, float *dst);
+#endif
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

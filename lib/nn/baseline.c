@@ -10,6 +10,10 @@
  *   classifier.2          Dropout(0.3)
  *   classifier.3          Linear(64, n_classes)
  *
+ * Runs on either device: every buffer comes from nn_alloc of the context that runs the forward (device
+ * memory under NN_CUDA), and every computation is a layer call (each dispatches to its CUDA twin); the
+ * caller's x, logits and dlogits, and the parameter table, must then be device memory too.
+ *
  * Buffers per block: the convolution's output (BN's input, kept for BN backward), the pooled output and
  * the pooling argmax. BN + ReLU's output lives in one shared buffer only until it is pooled: ReLU's
  * backward is taken on the pooled side (see baseline_backward). */
@@ -53,6 +57,8 @@ typedef struct {
     float *gap_out, *fc1_out, *drop_out;
     uint8_t *drop_mask;
     float *g_big, *g_small; /* gradients: one as large as the largest conv output, one as the largest pooled */
+    float *scale[BLOCKS], *shift[BLOCKS]; /* NN_INFER: each block's eval BN as the conv epilogue's affine map */
+    NnDevice dev;           /* where the buffers are (nn_alloc of the context that ran the forward) */
 } Baseline;
 
 static void set_batch_shapes(Model *m, Baseline *b, int n) {
@@ -75,32 +81,37 @@ static void set_batch_shapes(Model *m, Baseline *b, int n) {
 }
 
 static void free_buffers(Baseline *b) {
+    NnDevice d = b->dev;
     for (int i = 0; i < BLOCKS; i++) {
-        free(b->conv_out[i]);
-        free(b->pooled[i]);
-        free(b->argmax[i]);
-        free(b->mean[i]);
-        free(b->invstd[i]);
-        b->conv_out[i] = b->pooled[i] = b->mean[i] = b->invstd[i] = NULL;
+        nn_free_on(d, b->conv_out[i]);
+        nn_free_on(d, b->pooled[i]);
+        nn_free_on(d, b->argmax[i]);
+        nn_free_on(d, b->mean[i]);
+        nn_free_on(d, b->invstd[i]);
+        nn_free_on(d, b->scale[i]);
+        b->conv_out[i] = b->pooled[i] = b->mean[i] = b->invstd[i] = b->scale[i] = b->shift[i] = NULL;
         b->argmax[i] = NULL;
     }
-    free(b->gap_out);
-    free(b->fc1_out);
-    free(b->drop_out);
-    free(b->drop_mask);
-    free(b->act); /* g_big is the same memory */
-    free(b->g_small);
+    nn_free_on(d, b->gap_out);
+    nn_free_on(d, b->fc1_out);
+    nn_free_on(d, b->drop_out);
+    nn_free_on(d, b->drop_mask);
+    nn_free_on(d, b->act); /* g_big is the same memory */
+    nn_free_on(d, b->g_small);
     b->gap_out = b->fc1_out = b->drop_out = b->act = b->g_big = b->g_small = NULL;
     b->drop_mask = NULL;
     b->n = 0;
 }
 
-static int ensure_batch(Model *m, Baseline *b, int n) {
-    if (n <= b->n) {
+/* Buffers for a batch of n in ctx's memory (nn_alloc: the GPU's under NN_CUDA), reallocated when the batch
+ * grows or the device changes. */
+static int ensure_batch(Model *m, Baseline *b, NnCtx *ctx, int n) {
+    if (n <= b->n && b->dev == ctx->device) {
         set_batch_shapes(m, b, n);
         return 0;
     }
     free_buffers(b);
+    b->dev = ctx->device;
     set_batch_shapes(m, b, n);
     size_t bigmax = 0, smallmax = (size_t)n * HIDDEN;
     int ok = 1;
@@ -109,19 +120,21 @@ static int ensure_batch(Model *m, Baseline *b, int n) {
         size_t small = (size_t)n * WIDTH[i] * b->pool[i].OH * b->pool[i].OW;
         bigmax = big > bigmax ? big : bigmax;
         smallmax = small > smallmax ? small : smallmax;
-        ok &= !!(b->conv_out[i] = malloc(sizeof(float) * big));
-        ok &= !!(b->pooled[i] = malloc(sizeof(float) * small));
-        ok &= !!(b->argmax[i] = malloc(sizeof(int32_t) * small));
-        ok &= !!(b->mean[i] = malloc(sizeof(float) * WIDTH[i]));
-        ok &= !!(b->invstd[i] = malloc(sizeof(float) * WIDTH[i]));
+        ok &= !!(b->conv_out[i] = nn_alloc(ctx, sizeof(float) * big));
+        ok &= !!(b->pooled[i] = nn_alloc(ctx, sizeof(float) * small));
+        ok &= !!(b->argmax[i] = nn_alloc(ctx, sizeof(int32_t) * small));
+        ok &= !!(b->mean[i] = nn_alloc(ctx, sizeof(float) * WIDTH[i]));
+        ok &= !!(b->invstd[i] = nn_alloc(ctx, sizeof(float) * WIDTH[i]));
+        ok &= !!(b->scale[i] = nn_alloc(ctx, sizeof(float) * 2 * WIDTH[i]));
+        b->shift[i] = b->scale[i] ? b->scale[i] + WIDTH[i] : NULL;
     }
-    ok &= !!(b->gap_out = malloc(sizeof(float) * (size_t)n * WIDTH[BLOCKS - 1]));
-    ok &= !!(b->fc1_out = malloc(sizeof(float) * (size_t)n * HIDDEN));
-    ok &= !!(b->drop_out = malloc(sizeof(float) * (size_t)n * HIDDEN));
-    ok &= !!(b->drop_mask = malloc((size_t)n * HIDDEN));
-    ok &= !!(b->act = malloc(sizeof(float) * bigmax));
+    ok &= !!(b->gap_out = nn_alloc(ctx, sizeof(float) * (size_t)n * WIDTH[BLOCKS - 1]));
+    ok &= !!(b->fc1_out = nn_alloc(ctx, sizeof(float) * (size_t)n * HIDDEN));
+    ok &= !!(b->drop_out = nn_alloc(ctx, sizeof(float) * (size_t)n * HIDDEN));
+    ok &= !!(b->drop_mask = nn_alloc(ctx, (size_t)n * HIDDEN));
+    ok &= !!(b->act = nn_alloc(ctx, sizeof(float) * bigmax));
     b->g_big = b->act; /* forward's temporary and backward's gradient are never live at once */
-    ok &= !!(b->g_small = malloc(sizeof(float) * smallmax));
+    ok &= !!(b->g_small = nn_alloc(ctx, sizeof(float) * smallmax));
     if (!ok) {
         free_buffers(b);
         err_set("out of memory for a batch of %d", n);
@@ -133,7 +146,7 @@ static int ensure_batch(Model *m, Baseline *b, int n) {
 
 static int baseline_forward(Model *m, NnCtx *ctx, const float *x, int n, NnMode mode, uint64_t stream, float *logits) {
     Baseline *b = m->impl;
-    if (ensure_batch(m, b, n) < 0) return -1;
+    if (ensure_batch(m, b, ctx, n) < 0) return -1;
     ParamTable *t = &m->params;
     b->x = x;
     b->mode = mode;
@@ -143,10 +156,9 @@ static int baseline_forward(Model *m, NnCtx *ctx, const float *x, int n, NnMode 
     const float *in = x;
     for (int i = 0; i < BLOCKS; i++) {
         if (bm == NN_INFER) { /* BN and ReLU in the convolution's epilogue, nothing kept */
-            float scale[128], shift[128]; /* WIDTH's largest */
-            batchnorm2d_eval_affine(WIDTH[i], b->bn[i].eps, params_data(t, b->pbw[i]), params_data(t, b->pb[i]),
-                                    params_data(t, b->prm[i]), params_data(t, b->prv[i]), scale, shift);
-            ConvEpilogue ep = {.scale = scale, .shift = shift, .act = ACT_RELU};
+            batchnorm2d_eval_affine_ctx(ctx, WIDTH[i], b->bn[i].eps, params_data(t, b->pbw[i]), params_data(t, b->pb[i]),
+                                        params_data(t, b->prm[i]), params_data(t, b->prv[i]), b->scale[i], b->shift[i]);
+            ConvEpilogue ep = {.scale = b->scale[i], .shift = b->shift[i], .act = ACT_RELU};
             if (conv2d_forward_ep(ctx, &b->conv[i], in, params_data(t, b->pw[i]), NULL, b->act, &ep) < 0) return -1;
             maxpool2d_forward(ctx, &b->pool[i], b->act, b->pooled[i], b->argmax[i]);
             in = b->pooled[i];

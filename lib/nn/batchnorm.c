@@ -92,6 +92,8 @@ static void run_channels(NnCtx *ctx, const BatchNorm2dShape *s, nn_range_fn fn, 
 void batchnorm2d_forward_train(NnCtx *ctx, const BatchNorm2dShape *s, const float *x, const float *weight,
                                const float *bias, float *running_mean, float *running_var,
                                float *num_batches_tracked, float *out, float *mean, float *invstd) {
+    NN_DISPATCH_CUDA_VOID(ctx, batchnorm2d_forward_train_cuda(ctx, s, x, weight, bias, running_mean, running_var,
+                                                              num_batches_tracked, out, mean, invstd));
     double m = s->momentum;
     if (num_batches_tracked) {
         *num_batches_tracked += 1.0f;
@@ -115,6 +117,14 @@ void batchnorm2d_eval_affine(int C, double eps, const float *weight, const float
     }
 }
 
+void batchnorm2d_eval_affine_ctx(NnCtx *ctx, int C, double eps, const float *weight, const float *bias,
+                                 const float *running_mean, const float *running_var, float *scale, float *shift) {
+    NN_DISPATCH_CUDA_VOID(ctx, batchnorm2d_eval_affine_cuda(ctx, C, eps, weight, bias, running_mean, running_var, scale,
+                                                            shift));
+    (void)ctx;
+    batchnorm2d_eval_affine(C, eps, weight, bias, running_mean, running_var, scale, shift);
+}
+
 NN_CLONES static void fwd_eval_range(void *arg, int64_t c0, int64_t c1) {
     const BnArgs *a = arg;
     const BatchNorm2dShape *s = a->s;
@@ -135,6 +145,8 @@ NN_CLONES static void fwd_eval_range(void *arg, int64_t c0, int64_t c1) {
 void batchnorm2d_forward_eval(NnCtx *ctx, const BatchNorm2dShape *s, const float *x, const float *weight,
                               const float *bias, const float *running_mean, const float *running_var,
                               float *out, float *mean, float *invstd) {
+    NN_DISPATCH_CUDA_VOID(ctx, batchnorm2d_forward_eval_cuda(ctx, s, x, weight, bias, running_mean, running_var, out,
+                                                             mean, invstd));
     BnArgs a = {.s = s, .x = x, .weight = weight, .bias = bias, .running_mean = (float *)running_mean,
                 .running_var = (float *)running_var, .out = out, .mean = mean, .invstd = invstd};
     run_channels(ctx, s, fwd_eval_range, &a);
@@ -244,6 +256,8 @@ NN_CLONES static void bwd_range(void *arg, int64_t c0, int64_t c1) {
 void batchnorm2d_backward_train(NnCtx *ctx, const BatchNorm2dShape *s, const float *dout, const float *x,
                                 const float *weight, const float *bias, const float *mean, const float *invstd, float *dx,
                                 float *dweight, float *dbias) {
+    NN_DISPATCH_CUDA_VOID(ctx, batchnorm2d_backward_train_cuda(ctx, s, dout, x, weight, bias, mean, invstd, dx, dweight,
+                                                               dbias));
     BnArgs a = {.s = s, .x = x, .weight = weight, .bias = bias, .dout = dout, .mean = (float *)mean,
                 .invstd = (float *)invstd, .dx = dx, .dweight = dweight, .dbias = dbias, .train = 1};
     run_channels(ctx, s, bwd_range, &a);
@@ -252,6 +266,8 @@ void batchnorm2d_backward_train(NnCtx *ctx, const BatchNorm2dShape *s, const flo
 void batchnorm2d_backward_eval(NnCtx *ctx, const BatchNorm2dShape *s, const float *dout, const float *x,
                                const float *weight, const float *bias, const float *mean, const float *invstd, float *dx,
                                float *dweight, float *dbias) {
+    NN_DISPATCH_CUDA_VOID(ctx, batchnorm2d_backward_eval_cuda(ctx, s, dout, x, weight, bias, mean, invstd, dx, dweight,
+                                                              dbias));
     BnArgs a = {.s = s, .x = x, .weight = weight, .bias = bias, .dout = dout, .mean = (float *)mean,
                 .invstd = (float *)invstd, .dx = dx, .dweight = dweight, .dbias = dbias, .train = 0};
     run_channels(ctx, s, bwd_range, &a);

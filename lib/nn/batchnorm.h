@@ -37,6 +37,10 @@
 
 #include <stddef.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct BatchNorm2dShape {
     int N, C, H, W;
     double eps;      /* 1e-5 in PyTorch */
@@ -73,11 +77,35 @@ void batchnorm2d_backward_eval(NnCtx *ctx, const BatchNorm2dShape *s, const floa
                                const float *weight, const float *bias, const float *mean, const float *invstd, float *dx,
                                float *dweight, float *dbias);
 
+#ifdef AUDIOCNN_CUDA
+/* batchnorm.cu: the four passes on device memory (one block per channel, fixed-tree double sums: the
+ * CPU layer's results to a float rounding, tests/unit/test_kernels.c). */
+void batchnorm2d_forward_train_cuda(NnCtx *ctx, const BatchNorm2dShape *s, const float *x, const float *weight,
+                                    const float *bias, float *running_mean, float *running_var,
+                                    float *num_batches_tracked, float *out, float *mean, float *invstd);
+void batchnorm2d_forward_eval_cuda(NnCtx *ctx, const BatchNorm2dShape *s, const float *x, const float *weight,
+                                   const float *bias, const float *running_mean, const float *running_var,
+                                   float *out, float *mean, float *invstd);
+void batchnorm2d_backward_train_cuda(NnCtx *ctx, const BatchNorm2dShape *s, const float *dout, const float *x,
+                                     const float *weight, const float *bias, const float *mean, const float *invstd,
+                                     float *dx, float *dweight, float *dbias);
+void batchnorm2d_eval_affine_cuda(NnCtx *ctx, int C, double eps, const float *weight, const float *bias,
+                                  const float *running_mean, const float *running_var, float *scale, float *shift);
+void batchnorm2d_backward_eval_cuda(NnCtx *ctx, const BatchNorm2dShape *s, const float *dout, const float *x,
+                                    const float *weight, const float *bias, const float *mean, const float *invstd,
+                                    float *dx, float *dweight, float *dbias);
+#endif
+
 /* The per-channel affine map of an eval-mode BN: out = x * scale + shift with
  * scale = weight / sqrt(running_var + eps), shift = bias - running_mean * scale. */
 void batchnorm2d_eval_affine(int C, double eps, const float *weight, const float *bias,
                              const float *running_mean, const float *running_var, float *scale,
                              float *shift);
+
+/* The same on ctx's device (all six arrays in ctx's memory): what a model calls, so that its NN_INFER
+ * path runs on either device. */
+void batchnorm2d_eval_affine_ctx(NnCtx *ctx, int C, double eps, const float *weight, const float *bias,
+                                 const float *running_mean, const float *running_var, float *scale, float *shift);
 
 /* Fold an eval-mode BN into the convolution before it, exactly as
  * torch.nn.utils.fusion.fuse_conv_bn_weights: with r = 1/sqrt(running_var + eps),
@@ -87,5 +115,9 @@ void batchnorm2d_eval_affine(int C, double eps, const float *weight, const float
 void batchnorm2d_fold_into_conv(int C, double eps, const float *weight, const float *bias,
                                 const float *running_mean, const float *running_var, float *conv_weight,
                                 size_t per_channel, float *conv_bias);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -561,6 +561,7 @@ int conv2d_forward(NnCtx *ctx, const Conv2dShape *s, const float *x, const float
 
 int conv2d_forward_ep(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *w, const float *b, float *y,
                       const ConvEpilogue *ep) {
+    NN_DISPATCH_CUDA(ctx, conv2d_forward_ep_cuda(ctx, s, x, w, b, y, ep));
     Job jb = {.s = s, .x = x, .w = w, .b = b, .y = y, .ep = ep};
     if (use_direct(s)) return team_run(ctx, (int64_t)s->N * s->K, 0, direct_per(s), direct_fwd_tile, &jb);
     if (use_winograd(s, 0)) return winograd_forward(ctx, s, x, w, b, y, ep);
@@ -575,6 +576,7 @@ int conv2d_forward_ep(NnCtx *ctx, const Conv2dShape *s, const float *x, const fl
 
 int conv2d_backward(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *w, const float *dy, float *dx,
                     float *dw, float *db) {
+    NN_DISPATCH_CUDA(ctx, conv2d_backward_cuda(ctx, s, x, w, dy, dx, dw, db));
     Job jb = {.s = s, .x = x, .w = w, .dy = dy, .dx = dx, .dw = dw, .db = db};
     if (use_direct(s)) {
         if (dx && team_run(ctx, (int64_t)s->N * s->C, 0, direct_per(s), direct_dx_tile, &jb) < 0) return -1;

@@ -45,6 +45,10 @@
 
 #include <stddef.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef enum { CONV2D_AUTO = 0, CONV2D_GEMM = 1, CONV2D_DIRECT = 2, CONV2D_WINOGRAD = 3 } Conv2dAlgo;
 
 typedef struct Conv2dShape {
@@ -103,6 +107,17 @@ int conv2d_forward_ep(NnCtx *ctx, const Conv2dShape *s, const float *x, const fl
 int conv2d_backward(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *w, const float *dy,
                     float *dx, float *dw, float *db);
 
+#ifdef AUDIOCNN_CUDA
+/* conv2d.cu: the same on device memory through cuDNN (algorithm benchmarked once per shape and cached in
+ * the context; true fp32; deterministic algorithms only with ctx->deterministic). conv2d_forward_ep's
+ * epilogue arrays must be device memory too. */
+int conv2d_forward_cuda(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *w, const float *b, float *y);
+int conv2d_forward_ep_cuda(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *w, const float *b, float *y,
+                           const ConvEpilogue *ep);
+int conv2d_backward_cuda(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *w, const float *dy,
+                         float *dx, float *dw, float *db);
+#endif
+
 /* PyTorch's default initialisation (nn.Conv2d.reset_parameters): w ~ kaiming_uniform_(a=sqrt(5)),
  * i.e. U(-1/sqrt(fan_in), 1/sqrt(fan_in)), and b ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (b may be
  * NULL), fan_in = C/groups*KH*KW. Same distribution as torch, not the same numbers. */
@@ -115,5 +130,9 @@ void conv2d_init_kaiming_normal_fan_out(Rng *r, const Conv2dShape *s, float *w);
 /* Shared fillers (also used by linear.c): U(-bound, bound) and N(0, std^2), in index order. */
 void nn_fill_uniform(Rng *r, float *a, size_t n, double bound);
 void nn_fill_normal(Rng *r, float *a, size_t n, double std);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -59,6 +59,7 @@ static void copy_if_needed(size_t n, const float *x, float *out) {
 
 void dropout_forward(NnCtx *ctx, const DropoutShape *s, uint64_t seed, uint64_t stream, const float *x,
                      float *out, uint8_t *mask) {
+    NN_DISPATCH_CUDA_VOID(ctx, dropout_forward_cuda(ctx, s, seed, stream, x, out, mask));
     if (!active(s->training, s->p)) {
         copy_if_needed(s->n, x, out);
         memset(mask, 1, s->n);
@@ -70,6 +71,7 @@ void dropout_forward(NnCtx *ctx, const DropoutShape *s, uint64_t seed, uint64_t 
 }
 
 void dropout_backward(NnCtx *ctx, const DropoutShape *s, const float *dout, const uint8_t *mask, float *dx) {
+    NN_DISPATCH_CUDA_VOID(ctx, dropout_backward_cuda(ctx, s, dout, mask, dx));
     if (!active(s->training, s->p)) {
         copy_if_needed(s->n, dout, dx);
         return;
@@ -80,6 +82,7 @@ void dropout_backward(NnCtx *ctx, const DropoutShape *s, const float *dout, cons
 
 void drop_path_forward(NnCtx *ctx, const DropPathShape *s, uint64_t seed, uint64_t stream, const float *x,
                        float *out, uint8_t *mask) {
+    NN_DISPATCH_CUDA_VOID(ctx, drop_path_forward_cuda(ctx, s, seed, stream, x, out, mask));
     size_t n = (size_t)s->N * s->per_sample;
     size_t nmask = s->mode == DROP_PATH_ROW ? (size_t)s->N : 1;
     if (!active(s->training, s->p)) {
@@ -99,6 +102,7 @@ void drop_path_forward(NnCtx *ctx, const DropPathShape *s, uint64_t seed, uint64
 }
 
 void drop_path_backward(NnCtx *ctx, const DropPathShape *s, const float *dout, const uint8_t *mask, float *dx) {
+    NN_DISPATCH_CUDA_VOID(ctx, drop_path_backward_cuda(ctx, s, dout, mask, dx));
     size_t n = (size_t)s->N * s->per_sample;
     if (!active(s->training, s->p)) {
         copy_if_needed(n, dout, dx);

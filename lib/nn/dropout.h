@@ -27,6 +27,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define DROPOUT_BLOCK 4096
 
 typedef struct DropoutShape {
@@ -55,5 +59,19 @@ typedef struct DropPathShape {
 void drop_path_forward(NnCtx *ctx, const DropPathShape *s, uint64_t seed, uint64_t stream, const float *x,
                        float *out, uint8_t *mask);
 void drop_path_backward(NnCtx *ctx, const DropPathShape *s, const float *dout, const uint8_t *mask, float *dx);
+
+#ifdef AUDIOCNN_CUDA
+/* dropout.cu: the same on device memory (masks too), the same masks (kernels.h's kb_dropout). */
+void dropout_forward_cuda(NnCtx *ctx, const DropoutShape *s, uint64_t seed, uint64_t stream, const float *x,
+                          float *out, uint8_t *mask);
+void dropout_backward_cuda(NnCtx *ctx, const DropoutShape *s, const float *dout, const uint8_t *mask, float *dx);
+void drop_path_forward_cuda(NnCtx *ctx, const DropPathShape *s, uint64_t seed, uint64_t stream, const float *x,
+                            float *out, uint8_t *mask);
+void drop_path_backward_cuda(NnCtx *ctx, const DropPathShape *s, const float *dout, const uint8_t *mask, float *dx);
+#endif
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -75,12 +75,14 @@ static void dw_range(void *arg, int64_t begin, int64_t end) {
 }
 
 void linear_forward(NnCtx *ctx, const LinearShape *s, const float *x, const float *w, const float *b, float *y) {
+    NN_DISPATCH_CUDA_VOID(ctx, linear_forward_cuda(ctx, s, x, w, b, y));
     Job jb = {.s = s, .x = x, .w = w, .b = b, .y = y};
     run(ctx, (s->N + TILE - 1) / TILE, fwd_range, &jb);
 }
 
 void linear_backward(NnCtx *ctx, const LinearShape *s, const float *x, const float *w, const float *dy, float *dx,
                      float *dw, float *db) {
+    NN_DISPATCH_CUDA_VOID(ctx, linear_backward_cuda(ctx, s, x, w, dy, dx, dw, db));
     Job jb = {.s = s, .x = x, .w = w, .dy = dy, .dx = dx, .dw = dw, .db = db};
     if (dx) run(ctx, (s->N + TILE - 1) / TILE, dx_range, &jb);
     run(ctx, (s->out + TILE - 1) / TILE, dw_range, &jb);

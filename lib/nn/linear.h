@@ -11,6 +11,10 @@
 #include "nn/nn.h"
 #include "core/rng.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct LinearShape {
     int N, in, out;
 } LinearShape;
@@ -29,5 +33,16 @@ void linear_backward(NnCtx *ctx, const LinearShape *s, const float *x, const flo
 /* PyTorch's default (nn.Linear.reset_parameters): w ~ kaiming_uniform_(a=sqrt(5)) =
  * U(-1/sqrt(in), 1/sqrt(in)), b ~ U(-1/sqrt(in), 1/sqrt(in)) (b may be NULL). */
 void linear_init_default(Rng *r, const LinearShape *s, float *w, float *b);
+
+#ifdef AUDIOCNN_CUDA
+/* linear.cu: the same on device memory (cuBLAS sgemm, fp32 without TF32; bias and db by kernels.h). */
+void linear_forward_cuda(NnCtx *ctx, const LinearShape *s, const float *x, const float *w, const float *b, float *y);
+void linear_backward_cuda(NnCtx *ctx, const LinearShape *s, const float *x, const float *w, const float *dy,
+                          float *dx, float *dw, float *db);
+#endif
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

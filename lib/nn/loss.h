@@ -22,6 +22,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef enum { LOSS_MEAN = 0, LOSS_SUM = 1 } LossReduction;
 
 typedef struct CrossEntropyShape {
@@ -80,5 +84,9 @@ void bce_with_logits_backward(const BceShape *s, float dloss, const float *logit
  * to float. Returns 0, or -1 with err_set() when a class has no positive (an infinite weight) or no
  * negative (weight 0: the class would never learn a positive). */
 int pos_weight_balanced(const float *y, size_t n, int k, float *pw);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -34,11 +34,92 @@ int nn_ctx_init(NnCtx *ctx, int threads) {
     ctx->scratch = NULL;
     ctx->scratch_len = 0;
     ctx->pool = NULL;
+    ctx->device_index = 0;
+    ctx->cuda = NULL;
+    ctx->deterministic = 0;
     openblas_set_num_threads(ctx->threads);
     return 0;
 }
 
+#ifdef AUDIOCNN_CUDA
+/* device.cu */
+int nn_cuda_ctx_init(NnCtx *ctx, int index);
+void nn_cuda_ctx_free(NnCtx *ctx);
+void *nn_cuda_alloc(NnCtx *ctx, size_t bytes);
+void nn_cuda_free(void *p);
+int nn_cuda_copy(NnCtx *ctx, void *dst, const void *src, size_t bytes, int to_device);
+int nn_cuda_sync(NnCtx *ctx);
+#endif
+
+int nn_ctx_use_cuda(NnCtx *ctx, int index) {
+#ifdef AUDIOCNN_CUDA
+    if (nn_cuda_ctx_init(ctx, index) < 0) return -1;
+    ctx->device = NN_CUDA;
+    ctx->device_index = index;
+    return 0;
+#else
+    (void)ctx;
+    (void)index;
+    err_set("this build has no CUDA (build with make CUDA=1)");
+    return -1;
+#endif
+}
+
+void *nn_alloc(NnCtx *ctx, size_t bytes) {
+    NN_DISPATCH_CUDA(ctx, nn_cuda_alloc(ctx, bytes));
+    void *p = NULL;
+    size_t n = ((bytes ? bytes : 1) + 63) & ~(size_t)63;
+    if (posix_memalign(&p, 64, n) != 0) {
+        err_set("out of memory (%zu bytes)", bytes);
+        return NULL;
+    }
+    memset(p, 0, n);
+    return p;
+}
+
+void nn_free(NnCtx *ctx, void *p) { nn_free_on(ctx->device, p); }
+
+void nn_free_on(NnDevice device, void *p) {
+    if (!p) return;
+#ifdef AUDIOCNN_CUDA
+    if (device == NN_CUDA) {
+        nn_cuda_free(p);
+        return;
+    }
+#else
+    (void)device;
+#endif
+    free(p);
+}
+
+int nn_copy_to_device(NnCtx *ctx, void *dst, const void *src, size_t bytes) {
+    NN_DISPATCH_CUDA(ctx, nn_cuda_copy(ctx, dst, src, bytes, 1));
+    if (bytes && dst != src) memmove(dst, src, bytes);
+    return 0;
+}
+
+int nn_copy_to_host(NnCtx *ctx, void *dst, const void *src, size_t bytes) {
+    NN_DISPATCH_CUDA(ctx, nn_cuda_copy(ctx, dst, src, bytes, 0));
+    if (bytes && dst != src) memmove(dst, src, bytes);
+    return 0;
+}
+
+int nn_sync(NnCtx *ctx) {
+    NN_DISPATCH_CUDA(ctx, nn_cuda_sync(ctx));
+    return 0;
+}
+
+int nn_cuda_missing(const char *layer) {
+    err_set("%s has no CUDA implementation yet (issue 16)", layer);
+    return -1;
+}
+
 void nn_ctx_free(NnCtx *ctx) {
+#ifdef AUDIOCNN_CUDA
+    if (ctx->cuda) nn_cuda_ctx_free(ctx);
+    ctx->cuda = NULL;
+    ctx->device = NN_CPU;
+#endif
     if (ctx->pool) pool_stop(ctx->pool);
     ctx->pool = NULL;
     free(ctx->scratch);

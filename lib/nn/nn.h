@@ -1,7 +1,8 @@
 /* nn.h - conventions every layer of the training engine follows (read this before writing a layer).
  *
  * Layers are pairs of free functions in the style of llm.c, one file per layer (lib/nn/conv2d.c, and
- * later lib/nn/conv2d.cu beside it for CUDA behind the same signature):
+ * lib/nn/conv2d.cu beside it for CUDA, conv2d_forward_cuda behind the same signature, reached through
+ * NN_DISPATCH_CUDA below in builds with CUDA):
  *
  *   void X_forward(NnCtx *ctx, const XShape *s, <inputs>, <params>, <outputs>, <caches>);
  *   void X_backward(NnCtx *ctx, const XShape *s, <dout>, <saved inputs/caches>, <params>,
@@ -29,6 +30,10 @@
 #include <stdint.h>
 #include <string.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* NN_CLONES on a hot loop gives it an AVX-512 twin beside the x86-64-v2 baseline, picked once at load
  * time (GCC's target_clones, an ifunc): the same C, vectorised 16 floats wide instead of 4. Floating-
  * point contraction is off in ISO C mode and explicit partial sums fix every reduction's order, so both
@@ -41,6 +46,7 @@
 /* A helper of an NN_CLONES loop: inlined, so that each clone compiles it for its own target. */
 #define NN_INLINE static inline __attribute__((always_inline))
 
+#ifndef __CUDACC__ /* GCC vector extensions: host C only (the .cu files never need them) */
 /* Eight floats and eight doubles as GCC/clang vector types: the ordered sums below keep 8 partial sums
  * (element i in lane i % 8), which compilers do not vectorise from plain arrays; written with vectors
  * they run 8 lanes wide (one AVX-512 register, or four SSE ones) with exactly the scalar lanes' bits.
@@ -62,6 +68,7 @@ NN_INLINE double nn_sum_f64(const float *p, int64_t n) {
     for (; i < n; i++) s += (double)p[i];
     return s;
 }
+#endif
 
 /* What a network's forward is for (Model.forward's mode):
  *   NN_INFER      eval mode (running BN statistics, no dropout), nothing kept for a backward: Conv-BN-
@@ -76,18 +83,60 @@ typedef enum { NN_CPU = 0, NN_CUDA = 1 } NnDevice;
 
 #define NN_MAX_THREADS 64
 
+/* The device layer: ctx->device says where a layer's tensors live. NN_CPU (nn_ctx_init's) is the engine
+ * as it always was. NN_CUDA (nn_ctx_use_cuda, CUDA builds only) puts the arrays a layer reads and writes
+ * in that GPU's memory: each layer function of lib/nn/X.c starts with NN_DISPATCH_CUDA, which hands the
+ * same arguments to X_cuda (lib/nn/X.cu) and returns; so the models (baseline.c, resnet.c,
+ * efficientnet.c) stay single files, and what differs per device lives in the layer files. Buffers a
+ * model or the trainer hands to layers come from nn_alloc(ctx, ...) (device memory under NN_CUDA), host
+ * data crosses with nn_copy_to_device / nn_copy_to_host. A layer without a .cu twin yet refuses NN_CUDA
+ * through nn_cuda_missing (err_set, naming it). */
 typedef struct NnCtx {
     NnDevice device;
     int threads;       /* worker threads for own kernels (OpenBLAS is set to the same count) */
     float *scratch;    /* workspace, grown by nn_scratch() */
     size_t scratch_len;
     struct NnPool *pool; /* threads - 1 workers, started by the first parallel call */
+    int device_index;  /* NN_CUDA: the GPU ordinal */
+    struct NnCuda *cuda; /* NN_CUDA: stream, cuBLAS/cuDNN handles, algorithm cache, device workspace */
+    int deterministic; /* NN_CUDA: deterministic algorithms only (--deterministic) */
 } NnCtx;
 
-/* Returns 0 or -1 with err_set(). */
+#ifdef AUDIOCNN_CUDA
+/* The one dispatch point of a layer function: under NN_CUDA, call the .cu twin with the same arguments
+ * and return its result (NN_DISPATCH_CUDA_VOID: for void functions). Absent from CPU-only builds. */
+#define NN_DISPATCH_CUDA(ctx, call) do { if ((ctx)->device == NN_CUDA) return (call); } while (0)
+#define NN_DISPATCH_CUDA_VOID(ctx, call) do { if ((ctx)->device == NN_CUDA) { (call); return; } } while (0)
+#else
+#define NN_DISPATCH_CUDA(ctx, call) ((void)0)
+#define NN_DISPATCH_CUDA_VOID(ctx, call) ((void)0)
+#endif
+
+/* Returns 0 or -1 with err_set(). The context runs on the CPU. */
 int nn_ctx_init(NnCtx *ctx, int threads);
-/* Stops the workers and frees the workspace. */
+/* Moves an initialised context to GPU `index` (its stream and cuBLAS/cuDNN handles, made here).
+ * Returns 0, or -1 with err_set() (no CUDA in this build, no such GPU, a driver/library error). */
+int nn_ctx_use_cuda(NnCtx *ctx, int index);
+/* Stops the workers and frees the workspace (and the GPU state). */
 void nn_ctx_free(NnCtx *ctx);
+
+/* Memory the layers of ctx's device read and write: host memory (64-byte aligned) on the CPU, device
+ * memory under NN_CUDA. nn_alloc returns zeroed memory, or NULL with err_set(). nn_free(ctx, NULL) is a
+ * no-op. The copies are synchronous (n bytes). */
+void *nn_alloc(NnCtx *ctx, size_t bytes);
+void nn_free(NnCtx *ctx, void *p);
+/* nn_free when the context may be gone (a model's buffers outlive the contexts that ran it): the device
+ * the memory was allocated on is enough. */
+void nn_free_on(NnDevice device, void *p);
+int nn_copy_to_device(NnCtx *ctx, void *dst, const void *src, size_t bytes);
+int nn_copy_to_host(NnCtx *ctx, void *dst, const void *src, size_t bytes);
+/* Waits for the device's queued work (a no-op on the CPU). Returns 0, or -1 with err_set(). */
+int nn_sync(NnCtx *ctx);
+/* err_set("LAYER has no CUDA implementation yet") and -1: a layer's answer to NN_CUDA without a twin.
+ * nn_cuda_missing_void: the same for a void layer function, also kept for the next nn_sync (CUDA
+ * builds only). */
+int nn_cuda_missing(const char *layer);
+int nn_cuda_missing_void(NnCtx *ctx, const char *layer);
 /* At least n floats of workspace (contents undefined), or NULL with err_set(). Valid until the next call. */
 float *nn_scratch(NnCtx *ctx, size_t n);
 
@@ -102,5 +151,9 @@ void nn_parallel_for(NnCtx *ctx, int64_t n, nn_range_fn fn, void *arg);
  * environment does not say AUDIOCNN_AVX512=0. Decided once per process. With 0, GEMMs go to OpenBLAS
  * and depthwise convolution to the portable loops (the NN_CLONES twins stay: they give the same bits). */
 int nn_avx512(void);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

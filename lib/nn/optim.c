@@ -7,7 +7,7 @@
 #include <string.h>
 
 #define PAR_MIN 65536     /* floats below which threads cost more than they save */
-#define CLIP_BLOCK 16384  /* fixed summation blocks of clip_grad_norm (thread-count independent) */
+#define CLIP_BLOCK NN_CLIP_BLOCK /* fixed summation blocks of clip_grad_norm (thread-count independent; kernels.h) */
 
 OptimConfig optim_adamw_defaults(void) {
     OptimConfig c = {.kind = OPTIM_ADAMW, .lr = 1e-3, .weight_decay = 1e-2, .beta1 = 0.9, .beta2 = 0.999,
@@ -20,14 +20,9 @@ OptimConfig optim_sgd_defaults(double lr) {
     return c;
 }
 
-/* Per-entry scalars of one step, computed in double as PyTorch's Python code does, used in float. */
-typedef struct {
-    float decay;      /* AdamW: 1 - lr*wd */
-    float step_size;  /* AdamW: -lr / bc1; SGD: -lr */
-    float bc2_sqrt;   /* AdamW */
-    float wd;         /* SGD */
-    int first;        /* SGD: first step of this entry (momentum buffer = d) */
-} EntryStep;
+/* Per-entry scalars of one step, computed in double as PyTorch's Python code does, used in float:
+ * kernels.h's NnOptStep, whose element updates (nn_adamw_elem, nn_sgd_elem) the CUDA step runs too. */
+typedef NnOptStep EntryStep;
 
 int optim_init(Optim *o, const OptimConfig *cfg, const ParamTable *t) {
     memset(o, 0, sizeof *o);
@@ -70,6 +65,9 @@ int optim_init(Optim *o, const OptimConfig *cfg, const ParamTable *t) {
 }
 
 void optim_free(Optim *o) {
+#ifdef AUDIOCNN_CUDA
+    optim_cuda_release(o);
+#endif
     free(o->m);
     free(o->step);
     free(o->lr_mult);
@@ -104,35 +102,23 @@ typedef struct {
     const EntryStep *es;
     double *blocks; /* clip: per-block sums of squares */
     float coef;     /* clip: the scale */
+    NnOptConsts k;  /* step: the configuration's float constants */
 } OptArgs;
 
-static void adamw_elems(const OptimConfig *c, const EntryStep *es, float *p, const float *g, float *m, float *v,
-                        size_t n) {
-    float b1 = (float)c->beta1, b2 = (float)c->beta2, a1 = (float)(1.0 - c->beta1), a2 = (float)(1.0 - c->beta2);
-    float eps = (float)c->eps;
-    for (size_t i = 0; i < n; i++) {
-        float pi = p[i] * es->decay;
-        float mi = m[i] * b1 + a1 * g[i];
-        float vi = v[i] * b2 + a2 * g[i] * g[i];
-        float denom = sqrtf(vi) / es->bc2_sqrt + eps;
-        p[i] = pi + es->step_size * (mi / denom);
-        m[i] = mi;
-        v[i] = vi;
-    }
+NnOptConsts optim_consts(const OptimConfig *c) {
+    NnOptConsts k = {.b1 = (float)c->beta1, .b2 = (float)c->beta2, .a1 = (float)(1.0 - c->beta1),
+                     .a2 = (float)(1.0 - c->beta2), .eps = (float)c->eps, .mom = (float)c->momentum,
+                     .damp = (float)(1.0 - c->dampening), .momentum_on = c->momentum != 0, .nesterov = c->nesterov};
+    return k;
 }
 
-static void sgd_elems(const OptimConfig *c, const EntryStep *es, float *p, const float *g, float *buf, size_t n) {
-    float mom = (float)c->momentum, damp = (float)(1.0 - c->dampening);
-    for (size_t i = 0; i < n; i++) {
-        float d = g[i];
-        if (es->wd != 0.0f) d = d + es->wd * p[i];
-        if (c->momentum != 0) {
-            float b = es->first ? d : buf[i] * mom + damp * d;
-            buf[i] = b;
-            d = c->nesterov ? d + mom * b : b;
-        }
-        p[i] = p[i] + es->step_size * d;
-    }
+static void adamw_elems(const NnOptConsts *c, const EntryStep *es, float *p, const float *g, float *m, float *v,
+                        size_t n) {
+    for (size_t i = 0; i < n; i++) nn_adamw_elem(c, es, &p[i], g[i], &m[i], &v[i]);
+}
+
+static void sgd_elems(const NnOptConsts *c, const EntryStep *es, float *p, const float *g, float *buf, size_t n) {
+    for (size_t i = 0; i < n; i++) nn_sgd_elem(c, es, &p[i], g[i], &buf[i]);
 }
 
 /* Over flat float indices [f0, f1): the parts of optimised entries inside. */
@@ -147,9 +133,9 @@ static void step_range(void *arg, int64_t f0, int64_t f1) {
         size_t end = e->offset + e->numel < (size_t)f1 ? e->offset + e->numel : (size_t)f1;
         if (b >= end) continue;
         if (o->cfg.kind == OPTIM_ADAMW)
-            adamw_elems(&o->cfg, &a->es[i], t->data + b, t->grad + b, o->m + b, o->v + b, end - b);
+            adamw_elems(&a->k, &a->es[i], t->data + b, t->grad + b, o->m + b, o->v + b, end - b);
         else
-            sgd_elems(&o->cfg, &a->es[i], t->data + b, t->grad + b, o->m + b, end - b);
+            sgd_elems(&a->k, &a->es[i], t->data + b, t->grad + b, o->m + b, end - b);
     }
 }
 
@@ -159,12 +145,7 @@ static void run(NnCtx *ctx, int64_t n, nn_range_fn fn, void *a) {
     else nn_parallel_for(ctx, n, fn, a);
 }
 
-int optim_step(NnCtx *ctx, Optim *o, ParamTable *t) {
-    if (t->n != o->n || t->total != o->total) {
-        err_set("optimiser: the parameter table changed since the state was made (%d/%zu entries/floats, now %d/%zu)",
-                o->n, o->total, t->n, t->total);
-        return -1;
-    }
+const NnOptStep *optim_prepare_step(Optim *o, const ParamTable *t) {
     EntryStep *es = o->entry_work;
     memset(es, 0, (t->n ? (size_t)t->n : 1) * sizeof *es);
     const OptimConfig *c = &o->cfg;
@@ -184,7 +165,45 @@ int optim_step(NnCtx *ctx, Optim *o, ParamTable *t) {
             es[i].step_size = (float)(-lr);
         }
     }
-    OptArgs a = {.o = o, .t = t, .es = es};
+    return es;
+}
+
+NnOptChunk *optim_chunks(const ParamTable *t, int64_t *n) {
+    int64_t k = 0;
+    for (int pass = 0; pass < 2; pass++) {
+        NnOptChunk *c = NULL;
+        if (pass == 1 && !(c = malloc((size_t)(k ? k : 1) * sizeof *c))) {
+            err_set("out of memory for the optimiser's chunks");
+            return NULL;
+        }
+        k = 0;
+        for (int i = 0; i < t->n; i++) {
+            if (!optim_updates(&t->e[i])) continue;
+            for (size_t b = 0; b < t->e[i].numel; b += NN_OPT_CHUNK) {
+                if (c) {
+                    size_t len = t->e[i].numel - b < NN_OPT_CHUNK ? t->e[i].numel - b : NN_OPT_CHUNK;
+                    c[k] = (NnOptChunk){.begin = (int64_t)(t->e[i].offset + b), .len = (int32_t)len, .entry = i};
+                }
+                k++;
+            }
+        }
+        if (c) {
+            *n = k;
+            return c;
+        }
+    }
+    return NULL;
+}
+
+int optim_step(NnCtx *ctx, Optim *o, ParamTable *t) {
+    if (t->n != o->n || t->total != o->total) {
+        err_set("optimiser: the parameter table changed since the state was made (%d/%zu entries/floats, now %d/%zu)",
+                o->n, o->total, t->n, t->total);
+        return -1;
+    }
+    NN_DISPATCH_CUDA(ctx, optim_step_cuda(ctx, o, t));
+    const EntryStep *es = optim_prepare_step(o, t);
+    OptArgs a = {.o = o, .t = t, .es = es, .k = optim_consts(&o->cfg)};
     run(ctx, (int64_t)t->total, step_range, &a);
     return 0;
 }
@@ -224,6 +243,7 @@ static void scale_range(void *arg, int64_t f0, int64_t f1) {
 }
 
 float clip_grad_norm(NnCtx *ctx, ParamTable *t, float max_norm) {
+    NN_DISPATCH_CUDA(ctx, clip_grad_norm_cuda(ctx, t, max_norm));
     int64_t nb = (int64_t)((t->total + CLIP_BLOCK - 1) / CLIP_BLOCK);
     double *blocks = (double *)nn_scratch(ctx, (size_t)(nb > 0 ? nb : 1) * 2);
     if (!blocks) return -1.0f;

@@ -30,11 +30,16 @@
 #ifndef AUDIOCNN_NN_OPTIM_H
 #define AUDIOCNN_NN_OPTIM_H
 
+#include "nn/kernels.h"
 #include "nn/nn.h"
 #include "nn/params.h"
 
 #include <stddef.h>
 #include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 typedef enum { OPTIM_ADAMW = 0, OPTIM_SGD = 1 } OptimKind;
 
@@ -59,6 +64,7 @@ typedef struct Optim {
     float *lr_mult;  /* (n) */
     float *wd_mult;  /* (n) */
     void *entry_work; /* (n) per-entry scalars of a step, allocated once (no malloc per step) */
+    void *cuda;       /* NN_CUDA: the fused step's chunk table and scalars in device memory (optim.cu) */
 } Optim;
 
 static inline int optim_updates(const ParamEntry *e) { return e->kind == PARAM_WEIGHT && !e->frozen; }
@@ -72,6 +78,26 @@ int optim_set_wd_mult(Optim *o, const ParamTable *t, const char *prefix, float m
 /* One update of every optimised entry from t->grad (the caller zeroes the gradients afterwards).
  * Returns 0, or -1 with err_set() when t is not the table the state was made for. */
 int optim_step(NnCtx *ctx, Optim *o, ParamTable *t);
+
+/* The pieces of a step the GPU's fused step (optim.cu) shares with optim_step:
+ * optim_consts: the configuration's float constants; optim_prepare_step: advances every optimised entry's
+ * step counter and returns its scalars (o's own array, n entries, valid until the next call);
+ * optim_chunks: runs of at most NN_OPT_CHUNK floats of the optimised entries, in table order (malloc'd,
+ * *n of them; NULL with err_set() when out of memory). */
+NnOptConsts optim_consts(const OptimConfig *c);
+const NnOptStep *optim_prepare_step(Optim *o, const ParamTable *t);
+NnOptChunk *optim_chunks(const ParamTable *t, int64_t *n);
+
+#ifdef AUDIOCNN_CUDA
+/* optim.cu: optim_step under NN_CUDA, one fused kernel (kernels.h's kb_optim_step) over t->data, t->grad,
+ * o->m and o->v, which must then be device memory (nn_alloc); the chunk table goes to the device on the
+ * first call. optim_cuda_release frees it (optim_free calls it). */
+int optim_step_cuda(NnCtx *ctx, Optim *o, ParamTable *t);
+void optim_cuda_release(Optim *o);
+/* clip_grad_norm on device memory (t->grad): kernels.h's block sums (the CPU's, bit for bit), added in
+ * order on the host; then the scaling kernel when coef < 1. */
+float clip_grad_norm_cuda(NnCtx *ctx, ParamTable *t, float max_norm);
+#endif
 
 /* torch.nn.utils.clip_grad_norm_(params, max_norm) with norm_type 2: total = L2 norm of every
  * optimised gradient together; coef = max_norm / (total + 1e-6); when coef < 1 (or NaN) every such
@@ -112,5 +138,9 @@ int lr_plateau_step(LrPlateau *p, double metric, double *lr);
  * With min_lr = 0 this is transformers' get_cosine_schedule_with_warmup (LambdaLR); with warmup = 0 it
  * is torch's CosineAnnealingLR(T_max = total, eta_min = min_lr) closed form. */
 double lr_cosine_warmup(double base_lr, double min_lr, int64_t warmup, int64_t total, int64_t t);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

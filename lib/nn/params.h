@@ -15,6 +15,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef enum { PARAM_WEIGHT = 0, PARAM_BUFFER = 1, PARAM_COUNT = 2 } ParamKind;
 
 #define PARAM_NAME_MAX 128
@@ -47,5 +51,9 @@ static inline float *params_data(const ParamTable *t, int i) { return t->data + 
 static inline float *params_grad(const ParamTable *t, int i) { return t->grad + t->e[i].offset; }
 void params_zero_grad(ParamTable *t);
 size_t params_count_trainable(const ParamTable *t); /* number of trainable scalars */
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -161,11 +161,13 @@ static void max_bwd_range(void *arg, int64_t begin, int64_t end) {
 }
 
 void maxpool2d_forward(NnCtx *ctx, const Pool2dShape *s, const float *x, float *y, int32_t *argmax) {
+    NN_DISPATCH_CUDA_VOID(ctx, maxpool2d_forward_cuda(ctx, s, x, y, argmax));
     Job jb = {.s = s, .x = x, .y = y, .argmax = argmax};
     nn_parallel_for(ctx, (int64_t)s->N * s->C, max_fwd_range, &jb);
 }
 
 void maxpool2d_backward(NnCtx *ctx, const Pool2dShape *s, const float *dy, const int32_t *argmax, float *dx) {
+    NN_DISPATCH_CUDA_VOID(ctx, maxpool2d_backward_cuda(ctx, s, dy, argmax, dx));
     Job jb = {.s = s, .dy = dy, .dx = dx, .argmax_in = argmax};
     nn_parallel_for(ctx, (int64_t)s->N * s->C, max_bwd_range, &jb);
 }
@@ -229,11 +231,13 @@ static void avg_bwd_range(void *arg, int64_t begin, int64_t end) {
 }
 
 void avgpool2d_forward(NnCtx *ctx, const Pool2dShape *s, const float *x, float *y) {
+    NN_DISPATCH_CUDA_VOID(ctx, avgpool2d_forward_cuda(ctx, s, x, y));
     Job jb = {.s = s, .x = x, .y = y};
     nn_parallel_for(ctx, (int64_t)s->N * s->C, avg_fwd_range, &jb);
 }
 
 void avgpool2d_backward(NnCtx *ctx, const Pool2dShape *s, const float *dy, float *dx) {
+    NN_DISPATCH_CUDA_VOID(ctx, avgpool2d_backward_cuda(ctx, s, dy, dx));
     Job jb = {.s = s, .dy = dy, .dx = dx};
     nn_parallel_for(ctx, (int64_t)s->N * s->C, avg_bwd_range, &jb);
 }
@@ -274,11 +278,13 @@ NN_CLONES static void gap_bwd_range(void *arg, int64_t begin, int64_t end) {
 }
 
 void global_avgpool_forward(NnCtx *ctx, const GlobalPoolShape *s, const float *x, float *y) {
+    NN_DISPATCH_CUDA_VOID(ctx, global_avgpool_forward_cuda(ctx, s, x, y));
     GJob jb = {.s = s, .x = x, .y = y};
     nn_parallel_for(ctx, (int64_t)s->N * s->C, gap_fwd_range, &jb);
 }
 
 void global_avgpool_backward(NnCtx *ctx, const GlobalPoolShape *s, const float *dy, float *dx) {
+    NN_DISPATCH_CUDA_VOID(ctx, global_avgpool_backward_cuda(ctx, s, dy, dx));
     GJob jb = {.s = s, .dy = dy, .dx = dx};
     nn_parallel_for(ctx, (int64_t)s->N * s->C, gap_bwd_range, &jb);
 }

@@ -13,10 +13,15 @@
 #ifndef AUDIOCNN_NN_POOL_H
 #define AUDIOCNN_NN_POOL_H
 
+#include "nn/kernels.h"
 #include "nn/nn.h"
 
 #include <stddef.h>
 #include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 typedef struct Pool2dShape {
     int N, C, H, W;
@@ -51,5 +56,25 @@ int global_avgpool_shape_init(GlobalPoolShape *s); /* positive sizes; 0 or -1 wi
 void global_avgpool_forward(NnCtx *ctx, const GlobalPoolShape *s, const float *x, float *y);
 /* dx (N,C,H,W) = dy[n,c] / (H*W), WRITTEN. */
 void global_avgpool_backward(NnCtx *ctx, const GlobalPoolShape *s, const float *dy, float *dx);
+
+#ifdef AUDIOCNN_CUDA
+/* pool.cu: every pooling on device memory (kernels.h's kb_maxpool_*, kb_avgpool_*, kb_gap_*: the same
+ * bits as above; backward passes as gathers, no atomics). */
+void maxpool2d_forward_cuda(NnCtx *ctx, const Pool2dShape *s, const float *x, float *y, int32_t *argmax);
+void maxpool2d_backward_cuda(NnCtx *ctx, const Pool2dShape *s, const float *dy, const int32_t *argmax, float *dx);
+void avgpool2d_forward_cuda(NnCtx *ctx, const Pool2dShape *s, const float *x, float *y);
+void avgpool2d_backward_cuda(NnCtx *ctx, const Pool2dShape *s, const float *dy, float *dx);
+void global_avgpool_forward_cuda(NnCtx *ctx, const GlobalPoolShape *s, const float *x, float *y);
+void global_avgpool_backward_cuda(NnCtx *ctx, const GlobalPoolShape *s, const float *dy, float *dx);
+#endif
+/* The geometry kernels.h's pooling bodies take. */
+static inline NnPoolGeom pool2d_geom(const Pool2dShape *s) {
+    NnPoolGeom g = {(int64_t)s->N * s->C, s->H, s->W, s->OH, s->OW, s->KH, s->KW, s->stride_h, s->stride_w, s->pad_h, s->pad_w};
+    return g;
+}
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

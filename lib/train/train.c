@@ -1,5 +1,6 @@
 #define _POSIX_C_SOURCE 200809L
 #include "train/train.h"
+#include "nn/device.h"
 
 #include "core/error.h"
 #include "formats/json.h"
@@ -50,6 +51,7 @@ void train_options_default(TrainOptions *o) {
     o->warmup_epochs = 1;
     o->patience = 15;
     o->lr_backbone = -1;
+    o->cuda_index = -1;
     o->class_weights = 1;
     o->augment = 1;
     o->aug = (SpecAugment){.freq_mask_param = 12, .time_mask_param = 12, .n_freq_masks = 1, .n_time_masks = 1, .p = 1.0};
@@ -110,6 +112,7 @@ static void meta_model(Meta *md, const TrainOptions *o, const Model *m, const St
     meta_add(md, "epoch", "%d", s->best_epoch + 1);
     meta_add(md, "monitor", "%s", monitor_name(o));
     if (o->multilabel) meta_add(md, "multilabel", "1");
+    if (o->device) meta_add(md, "device", "%s", o->device);
     meta_add(md, "best", "%.17g", s->best);
     meta_add(md, "training", "epochs=%d batch=%d lr=%g wd=%g opt=%s schedule=%s seed=%llu smoothing=%g "
              "class_weights=%d augment=%d F=%d T=%d dropout=%g mixup=%g drop_path=%g freeze=%d unfreeze_at=%d "
@@ -442,6 +445,19 @@ int train_run(const TrainOptions *o, Model *m, const Dataset *train, const Datas
     int k = m->n_classes, rc = TRAIN_ERROR;
     NnCtx ctx;
     nn_ctx_init(&ctx, o->threads);
+    ctx.deterministic = o->deterministic;
+    if (o->cuda_index >= 0) { /* the whole network on the GPU: only once the engine can run it */
+        const char *why = nn_cuda_engine_status();
+        if (why) {
+            err_set("--device cuda: %s", why);
+            nn_ctx_free(&ctx);
+            return TRAIN_ERROR;
+        }
+        if (nn_ctx_use_cuda(&ctx, o->cuda_index) < 0) {
+            nn_ctx_free(&ctx);
+            return TRAIN_ERROR;
+        }
+    }
     Optim opt;
     memset(&opt, 0, sizeof opt);
     OptimConfig oc = o->sgd ? optim_sgd_defaults(o->lr) : optim_adamw_defaults();

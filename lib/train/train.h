@@ -55,6 +55,11 @@ typedef struct TrainOptions {
     SpecAugment aug;
     uint64_t seed;
     int threads;
+    int cuda_index;          /* -1: train on the CPU; else on this GPU (nn_ctx_use_cuda; refused while
+                              * nn_cuda_engine_status() gives a reason) */
+    int deterministic;       /* on a GPU: deterministic algorithms only (NnCtx.deterministic; the CPU always is) */
+    const char *device;      /* NULL on the CPU; else nn_device_describe's text, kept as metadata "device"
+                              * (so CPU checkpoints keep their bytes) */
     int verbosity;           /* -1 quiet, 0 a line per epoch (progress bar on a terminal), 1 more */
     const char *out;         /* best checkpoint */
     const char *state;       /* resumable state (written each epoch and on interruption) */

@@ -1,0 +1,208 @@
+/* conv2d.cu - conv2d.h's layer on device memory through cuDNN (legacy convolution API, cuDNN 9): NCHW
+ * fp32 descriptors, groups as cuDNN grouped convolution (depthwise included), the bias by
+ * cudnnAddTensor / cudnnConvolutionBackwardBias, conv2d_forward_ep's epilogue by kernels.h's
+ * kb_affine_act and kb_gap_fwd (the plane means).
+ *
+ * Algorithms: chosen once per shape and pass by cuDNN's benchmark (cudnnFind*AlgorithmEx, as PyTorch's
+ * cudnn.benchmark), among those with CUDNN_FMA_MATH (true fp32: no TF32, for the 1e-4 parity with the
+ * CPU engine), and only CUDNN_DETERMINISTIC ones when ctx->deterministic; the choice and its workspace
+ * go to the context's algorithm cache (nn/algocache.h), so later calls of that shape search nothing.
+ * The backward-filter search writes into a scratch buffer, never into dw (which accumulates). */
+#include "nn/conv2d.h"
+#include "nn/cuda_impl.cuh"
+#include "nn/kernels.h"
+
+#include <stdio.h>
+
+#define MAX_WORKSPACE ((size_t)1 << 30) /* an algorithm needing more is not chosen */
+
+typedef struct {
+    cudnnTensorDescriptor_t x, y, b;
+    cudnnFilterDescriptor_t w;
+    cudnnConvolutionDescriptor_t conv;
+} Descs;
+
+static void descs_free(Descs *d) {
+    if (d->x) cudnnDestroyTensorDescriptor(d->x);
+    if (d->y) cudnnDestroyTensorDescriptor(d->y);
+    if (d->b) cudnnDestroyTensorDescriptor(d->b);
+    if (d->w) cudnnDestroyFilterDescriptor(d->w);
+    if (d->conv) cudnnDestroyConvolutionDescriptor(d->conv);
+}
+
+static int descs_make(const Conv2dShape *s, Descs *d) {
+    memset(d, 0, sizeof *d);
+    NN_CUDNN_CHECK(cudnnCreateTensorDescriptor(&d->x));
+    NN_CUDNN_CHECK(cudnnCreateTensorDescriptor(&d->y));
+    NN_CUDNN_CHECK(cudnnCreateTensorDescriptor(&d->b));
+    NN_CUDNN_CHECK(cudnnCreateFilterDescriptor(&d->w));
+    NN_CUDNN_CHECK(cudnnCreateConvolutionDescriptor(&d->conv));
+    NN_CUDNN_CHECK(cudnnSetTensor4dDescriptor(d->x, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, s->N, s->C, s->H, s->W));
+    NN_CUDNN_CHECK(cudnnSetTensor4dDescriptor(d->y, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, s->N, s->K, s->OH, s->OW));
+    NN_CUDNN_CHECK(cudnnSetTensor4dDescriptor(d->b, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, 1, s->K, 1, 1));
+    NN_CUDNN_CHECK(cudnnSetFilter4dDescriptor(d->w, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, s->K, s->C / s->groups, s->KH, s->KW));
+    NN_CUDNN_CHECK(cudnnSetConvolution2dDescriptor(d->conv, s->pad_h, s->pad_w, s->stride_h, s->stride_w, s->dil_h,
+                                                   s->dil_w, CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
+    NN_CUDNN_CHECK(cudnnSetConvolutionGroupCount(d->conv, s->groups));
+    NN_CUDNN_CHECK(cudnnSetConvolutionMathType(d->conv, CUDNN_FMA_MATH));
+    return 0;
+}
+
+static AlgoKey key_of(const NnCtx *ctx, const Conv2dShape *s, AlgoPass pass) {
+    AlgoKey k;
+    memset(&k, 0, sizeof k);
+    k.pass = pass, k.n = s->N, k.c = s->C, k.h = s->H, k.w = s->W, k.k = s->K, k.kh = s->KH, k.kw = s->KW;
+    k.stride_h = s->stride_h, k.stride_w = s->stride_w, k.pad_h = s->pad_h, k.pad_w = s->pad_w;
+    k.dil_h = s->dil_h, k.dil_w = s->dil_w, k.groups = s->groups, k.dtype = 0, k.deterministic = ctx->deterministic;
+    return k;
+}
+
+/* The first result (fastest first) that succeeded, runs in FMA math, fits MAX_WORKSPACE and, when asked,
+ * is deterministic. */
+template <typename Perf> static int pick(const Perf *p, int n, int deterministic, AlgoEntry *e) {
+    for (int i = 0; i < n; i++)
+        if (p[i].status == CUDNN_STATUS_SUCCESS && p[i].memory <= MAX_WORKSPACE && p[i].mathType == CUDNN_FMA_MATH &&
+            (!deterministic || p[i].determinism == CUDNN_DETERMINISTIC)) {
+            e->algo = (int32_t)p[i].algo;
+            e->math = (int32_t)p[i].mathType;
+            e->workspace = p[i].memory;
+            return 0;
+        }
+    err_set("cuDNN: no usable%s convolution algorithm", deterministic ? " deterministic" : "");
+    return -1;
+}
+
+/* The cached algorithm of this shape and pass, searched (with the given buffers) on a miss. */
+static const AlgoEntry *algo_for(NnCtx *ctx, const Conv2dShape *s, const Descs *d, AlgoPass pass, const float *x,
+                                 const float *w, const float *y) {
+    NnCuda *c = ctx->cuda;
+    AlgoKey k = key_of(ctx, s, pass);
+    const AlgoEntry *hit = algocache_find(&c->algos, &k);
+    if (hit) return hit;
+    AlgoEntry e;
+    memset(&e, 0, sizeof e);
+    e.key = k;
+    enum { MAXR = 16 };
+    int n = 0;
+    void *ws = nn_cuda_work(ctx, (size_t)256 << 20); /* the search may use up to 256 MiB */
+    size_t wsz = c->work_len;
+    if (!ws) return NULL;
+    cudnnStatus_t st;
+    if (pass == ALGO_FWD) {
+        cudnnConvolutionFwdAlgoPerf_t p[MAXR];
+        st = cudnnFindConvolutionForwardAlgorithmEx(c->cudnn, d->x, x, d->w, w, d->conv, d->y, (void *)y, MAXR, &n, p, ws, wsz);
+        if (st == CUDNN_STATUS_SUCCESS && pick(p, n, ctx->deterministic, &e) < 0) return NULL;
+    } else if (pass == ALGO_BWD_DATA) {
+        cudnnConvolutionBwdDataAlgoPerf_t p[MAXR];
+        /* y holds dy, x the dx buffer the search may overwrite (the real call writes it after) */
+        st = cudnnFindConvolutionBackwardDataAlgorithmEx(c->cudnn, d->w, w, d->y, y, d->conv, d->x, (void *)x, MAXR, &n, p, ws, wsz);
+        if (st == CUDNN_STATUS_SUCCESS && pick(p, n, ctx->deterministic, &e) < 0) return NULL;
+    } else {
+        cudnnConvolutionBwdFilterAlgoPerf_t p[MAXR];
+        float *dw_scratch = NULL; /* never the real dw: it accumulates */
+        size_t wbytes = sizeof(float) * (size_t)s->K * (s->C / s->groups) * s->KH * s->KW;
+        if (cudaMalloc(&dw_scratch, wbytes) != cudaSuccess) {
+            cudaGetLastError();
+            err_set("out of GPU memory for the convolution search");
+            return NULL;
+        }
+        st = cudnnFindConvolutionBackwardFilterAlgorithmEx(c->cudnn, d->x, x, d->y, y, d->conv, d->w, dw_scratch, MAXR, &n, p,
+                                                           ws, wsz);
+        cudaFree(dw_scratch);
+        if (st == CUDNN_STATUS_SUCCESS && pick(p, n, ctx->deterministic, &e) < 0) return NULL;
+    }
+    if (st != CUDNN_STATUS_SUCCESS) {
+        err_set("cuDNN: convolution algorithm search: %s", cudnnGetErrorString(st));
+        return NULL;
+    }
+    if (algocache_put(&c->algos, &e) < 0) return NULL;
+    return algocache_find(&c->algos, &k);
+}
+
+static int forward(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *w, const float *b, float *y) {
+    Descs d;
+    int rc = -1;
+    if (descs_make(s, &d) == 0) {
+        const AlgoEntry *a = algo_for(ctx, s, &d, ALGO_FWD, x, w, y);
+        void *ws = a ? nn_cuda_work(ctx, a->workspace ? a->workspace : 1) : NULL;
+        const float one = 1.0f, zero = 0.0f;
+        cudnnStatus_t st = CUDNN_STATUS_SUCCESS;
+        if (ws) {
+            cudnnSetConvolutionMathType(d.conv, (cudnnMathType_t)a->math);
+            st = cudnnConvolutionForward(ctx->cuda->cudnn, &one, d.x, x, d.w, w, d.conv, (cudnnConvolutionFwdAlgo_t)a->algo, ws,
+                                         a->workspace, &zero, d.y, y);
+            if (st == CUDNN_STATUS_SUCCESS && b) st = cudnnAddTensor(ctx->cuda->cudnn, &one, d.b, b, &one, d.y, y);
+            if (st != CUDNN_STATUS_SUCCESS) err_set("cuDNN: convolution forward: %s", cudnnGetErrorString(st));
+            else rc = 0;
+        }
+    }
+    descs_free(&d);
+    return rc;
+}
+
+__global__ void k_affine_act(int64_t n, int64_t k, int64_t p, const float *scale, const float *shift, const float *res,
+                             int act, float *y) {
+    kb_affine_act(NN_GRID_HERE, n, k, p, scale, shift, res, act, y);
+}
+__global__ void k_plane_means(int64_t planes, int64_t hw, const float *x, float *y) { kb_gap_fwd(NN_GRID_HERE, planes, hw, x, y); }
+
+extern "C" int conv2d_forward_cuda(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *w, const float *b,
+                                   float *y) {
+    return forward(ctx, s, x, w, b, y);
+}
+
+/* The epilogue's arrays (scale, shift, res, plane_mean) are device memory too. */
+extern "C" int conv2d_forward_ep_cuda(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *w, const float *b,
+                                      float *y, const ConvEpilogue *ep) {
+    if (forward(ctx, s, x, w, b, y) < 0) return -1;
+    if (!ep) return 0;
+    int64_t p = (int64_t)s->OH * s->OW, total = (int64_t)s->N * s->K * p;
+    k_affine_act<<<(unsigned)nn_grid_1d(total), NN_BLOCK, 0, ctx->cuda->stream>>>(s->N, s->K, p, ep->scale, ep->shift,
+                                                                                   ep->res, (int)ep->act, y);
+    if (nn_cuda_launched(ctx, "conv2d epilogue") < 0) return -1;
+    if (ep->plane_mean) {
+        int64_t planes = (int64_t)s->N * s->K;
+        k_plane_means<<<(unsigned)nn_grid_1d(planes), NN_BLOCK, 0, ctx->cuda->stream>>>(planes, p, y, ep->plane_mean);
+        if (nn_cuda_launched(ctx, "conv2d epilogue plane means") < 0) return -1;
+    }
+    return 0;
+}
+
+extern "C" int conv2d_backward_cuda(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *w, const float *dy,
+                                    float *dx, float *dw, float *db) {
+    Descs d;
+    int rc = -1;
+    const float one = 1.0f, zero = 0.0f;
+    cudnnHandle_t h = ctx->cuda->cudnn;
+    cudnnStatus_t st = CUDNN_STATUS_SUCCESS;
+    if (descs_make(s, &d) < 0) goto done;
+    if (dx) {
+        const AlgoEntry *a = algo_for(ctx, s, &d, ALGO_BWD_DATA, dx, w, dy);
+        void *ws = a ? nn_cuda_work(ctx, a->workspace ? a->workspace : 1) : NULL;
+        if (!ws) goto done;
+        cudnnSetConvolutionMathType(d.conv, (cudnnMathType_t)a->math);
+        st = cudnnConvolutionBackwardData(h, &one, d.w, w, d.y, dy, d.conv, (cudnnConvolutionBwdDataAlgo_t)a->algo, ws,
+                                          a->workspace, &zero, d.x, dx);
+        if (st != CUDNN_STATUS_SUCCESS) goto cudnn_fail;
+    }
+    if (dw) {
+        const AlgoEntry *a = algo_for(ctx, s, &d, ALGO_BWD_FILTER, x, w, dy);
+        void *ws = a ? nn_cuda_work(ctx, a->workspace ? a->workspace : 1) : NULL;
+        if (!ws) goto done;
+        cudnnSetConvolutionMathType(d.conv, (cudnnMathType_t)a->math);
+        st = cudnnConvolutionBackwardFilter(h, &one, d.x, x, d.y, dy, d.conv, (cudnnConvolutionBwdFilterAlgo_t)a->algo, ws,
+                                            a->workspace, &one, d.w, dw); /* beta 1: dw += */
+        if (st != CUDNN_STATUS_SUCCESS) goto cudnn_fail;
+    }
+    if (db) {
+        st = cudnnConvolutionBackwardBias(h, &one, d.y, dy, &one, d.b, db); /* beta 1: db += */
+        if (st != CUDNN_STATUS_SUCCESS) goto cudnn_fail;
+    }
+    rc = 0;
+    goto done;
+cudnn_fail:
+    err_set("cuDNN: convolution backward: %s", cudnnGetErrorString(st));
+done:
+    descs_free(&d);
+    return rc;
+}

@@ -1,0 +1,580 @@
+/* kernels.h - the arithmetic of the engine's own CUDA kernels, as __host__ __device__ functions: every
+ * own kernel in the .cu files of lib/nn is a one-line __global__ wrapper around a body kb_X here, so the
+ * CPU runs the very same code over the same launch grid (tests/unit/test_kernels.c: every block and
+ * thread of the grid nn_grid_1d chooses) and compares with the CPU layer, bit for bit where the CPU layer
+ * does the same float operations in the same order (all bodies here), on a machine without a GPU.
+ *
+ * Conventions: C and CUDA C++ alike (no GCC vector extensions, no libm beyond sqrtf); .cu files are
+ * compiled with --fmad=false, so no multiply-add is contracted on either side. NnGrid is the launch
+ * position (blockIdx.x, threadIdx.x, blockDim.x, gridDim.x); element bodies stride over the grid. */
+#ifndef AUDIOCNN_NN_KERNELS_H
+#define AUDIOCNN_NN_KERNELS_H
+
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#ifdef __CUDACC__
+#define NN_HD static inline __host__ __device__
+#else
+#define NN_HD static inline
+#endif
+
+typedef struct NnGrid {
+    int64_t block, thread, bdim, gdim;
+} NnGrid;
+
+#define NN_BLOCK 256      /* threads per block of every element-wise kernel */
+#define NN_GRID_MAX 4096  /* blocks at most; larger tensors are strided over */
+
+/* The launch of an element-wise kernel over n items: blocks of NN_BLOCK threads, at most NN_GRID_MAX. */
+NN_HD int64_t nn_grid_1d(int64_t n) {
+    int64_t b = (n + NN_BLOCK - 1) / NN_BLOCK;
+    return b < 1 ? 1 : b > NN_GRID_MAX ? NN_GRID_MAX : b;
+}
+
+/* for (i = this thread's first item; i < n; i += the grid's threads) */
+#define NN_GRID_LOOP(g, i, n) for (int64_t i = (g).block * (g).bdim + (g).thread; i < (n); i += (g).gdim * (g).bdim)
+
+/* exp(x) in float without a libm call, so that loops of it vectorise (SiLU and sigmoid are a third
+ * of EfficientNet's time with libm's scalar expf): n = round(x / ln 2) by the 1.5 * 2^23 trick,
+ * r = x - n ln 2 in two parts (Cody-Waite), Cephes' degree-6 polynomial for exp(r), times 2^n built in
+ * the exponent bits. Below -87.3 the result is 0 (exp is a denormal there) and above 88.3 inf (2^n must stay normal), so
+ * sigmoid and SiLU saturate exactly as torch's do. Within 2 ulp of libm's expf in between
+ * (tests/unit/test_nn_misc.c); NaN gives NaN. The CPU layers and the kernels share it. */
+NN_HD float nn_expf(float x) {
+    float xo = x;
+    x = x < -87.3f ? -87.3f : x;
+    x = x > 88.3f ? 88.3f : x;
+    float t = x * 1.44269504088896341f + 12582912.0f; /* 1.5 * 2^23: the low mantissa bits hold round(x/ln2) */
+    float n = t - 12582912.0f;
+    float r = x - n * 0.693359375f;
+    r = r - n * -2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    p = p * r * r + r + 1.0f;
+    uint32_t ti, si;
+    memcpy(&ti, &t, sizeof ti);
+    si = (ti - 0x4B400000u + 127u) << 23; /* the integer in t's mantissa, biased, into the exponent field */
+    float scale;
+    memcpy(&scale, &si, sizeof scale);
+    float y = p * scale;
+    y = xo < -87.3f ? 0.0f : y;
+    return xo > 88.3f ? (float)INFINITY : y;
+}
+
+/* ---- activations (activation.h's formulas, element by element) ---- */
+NN_HD float nn_relu_f(float x) { return x < 0.0f ? 0.0f : x; }
+NN_HD float nn_relu_b(float g, float y) { return y <= 0.0f ? 0.0f : g; }
+NN_HD float nn_sigmoid_f(float x) { return 1.0f / (1.0f + nn_expf(-x)); }
+NN_HD float nn_sigmoid_b(float g, float y) { return g * (1.0f - y) * y; }
+NN_HD float nn_silu_f(float x) { return x / (1.0f + nn_expf(-x)); }
+NN_HD float nn_silu_b(float g, float x) {
+    float s = 1.0f / (1.0f + nn_expf(-x));
+    return g * s * (1.0f + x * (1.0f - s));
+}
+
+typedef enum { EW_RELU_F, EW_RELU_B, EW_SIGMOID_F, EW_SIGMOID_B, EW_SILU_F, EW_SILU_B, EW_ADD, EW_ADD_RELU, EW_ACC } EwOp;
+
+/* out[i] = op(a[i], b[i]) over n: forward ops read a (b unused); backward ops a = dout, b = the saved
+ * tensor; EW_ADD / EW_ADD_RELU a + b; EW_ACC out[i] += a[i]. out may alias a or b. */
+NN_HD void kb_elementwise(NnGrid g, int op, int64_t n, const float *a, const float *b, float *out) {
+    NN_GRID_LOOP(g, i, n) {
+        float r;
+        switch (op) {
+        case EW_RELU_F: r = nn_relu_f(a[i]); break;
+        case EW_RELU_B: r = nn_relu_b(a[i], b[i]); break;
+        case EW_SIGMOID_F: r = nn_sigmoid_f(a[i]); break;
+        case EW_SIGMOID_B: r = nn_sigmoid_b(a[i], b[i]); break;
+        case EW_SILU_F: r = nn_silu_f(a[i]); break;
+        case EW_SILU_B: r = nn_silu_b(a[i], b[i]); break;
+        case EW_ADD: r = a[i] + b[i]; break;
+        case EW_ADD_RELU: r = nn_relu_f(a[i] + b[i]); break;
+        default: r = out[i] + a[i]; break; /* EW_ACC */
+        }
+        out[i] = r;
+    }
+}
+
+/* ---- linear's bias (linear.c's order: the GEMM, then + b) and its gradient ---- */
+/* y (rows, cols) += b (cols), one element per item. */
+NN_HD void kb_add_bias_rows(NnGrid g, int64_t rows, int64_t cols, const float *b, float *y) {
+    NN_GRID_LOOP(g, i, rows * cols) y[i] += b[i % cols];
+}
+/* db (cols) += the column sums of dy (rows, cols), one column per item: summed in double over the rows
+ * in order, then rounded once (linear.c's db). */
+NN_HD void kb_colsum_add(NnGrid g, int64_t rows, int64_t cols, const float *dy, float *db) {
+    NN_GRID_LOOP(g, c, cols) {
+        double acc = 0.0;
+        for (int64_t r = 0; r < rows; r++) acc += dy[r * cols + c];
+        db[c] += (float)acc;
+    }
+}
+
+/* ---- conv2d_forward_ep's epilogue (act_affine's operations), per element of y (N, K, P) ---- */
+NN_HD float nn_act_apply(float p, int act) { /* ActKind: 0 none, 1 ReLU, 2 SiLU */
+    if (act == 1) return p < 0.0f ? 0.0f : p;
+    if (act == 2) return p / (1.0f + nn_expf(-p));
+    return p;
+}
+NN_HD void kb_affine_act(NnGrid g, int64_t n, int64_t k, int64_t p, const float *scale, const float *shift,
+                         const float *res, int act, float *y) {
+    NN_GRID_LOOP(g, i, n * k * p) {
+        int64_t c = (i / p) % k;
+        float v = y[i] * scale[c] + shift[c];
+        if (res) v = v + res[i];
+        y[i] = nn_act_apply(v, act);
+    }
+}
+
+/* ---- pooling (pool.h's semantics) ---- */
+typedef struct NnPoolGeom {
+    int64_t planes;        /* N * C */
+    int H, W, OH, OW, KH, KW, sh, sw, ph, pw;
+} NnPoolGeom;
+
+/* Max pool forward, one output per item: the window clipped to the input, -inf start, the first maximum
+ * in row-major order wins, NaN propagates (v > m || v != v): pool.c's scalar loop. */
+NN_HD void kb_maxpool_fwd(NnGrid g, NnPoolGeom s, const float *x, float *y, int32_t *argmax) {
+    int64_t n = s.planes * s.OH * s.OW;
+    NN_GRID_LOOP(g, i, n) {
+        int64_t pl = i / ((int64_t)s.OH * s.OW);
+        int o = (int)(i - pl * s.OH * s.OW), oh = o / s.OW, ow = o - oh * s.OW;
+        int h0 = oh * s.sh - s.ph, h1 = h0 + s.KH < s.H ? h0 + s.KH : s.H;
+        int w0 = ow * s.sw - s.pw, w1 = w0 + s.KW < s.W ? w0 + s.KW : s.W;
+        if (h0 < 0) h0 = 0;
+        if (w0 < 0) w0 = 0;
+        const float *xp = x + pl * s.H * s.W;
+        int32_t best = h0 * s.W + w0;
+        float m = -INFINITY;
+        for (int h = h0; h < h1; h++)
+            for (int w = w0; w < w1; w++) {
+                float v = xp[(int64_t)h * s.W + w];
+                if (v > m || v != v) {
+                    m = v;
+                    best = h * s.W + w;
+                }
+            }
+        y[i] = m;
+        argmax[i] = best;
+    }
+}
+
+/* Max pool backward as a gather, one input per item: the sum of dy over the outputs whose window holds
+ * the input and chose it, in ascending output order from 0: the same additions, in the same order, as
+ * pool.c's scatter (dx = 0; dx[argmax[o]] += dy[o] for o = 0, 1, ...), and no atomics. */
+NN_HD void kb_maxpool_bwd(NnGrid g, NnPoolGeom s, const float *dy, const int32_t *argmax, float *dx) {
+    int64_t n = s.planes * s.H * s.W;
+    NN_GRID_LOOP(g, i, n) {
+        int64_t pl = i / ((int64_t)s.H * s.W);
+        int idx = (int)(i - pl * s.H * s.W), h = idx / s.W, w = idx - h * s.W;
+        /* outputs whose window [o*stride - pad, + kernel) holds h: ceil((h + pad - K + 1) / stride) .. floor((h + pad) / stride) */
+        int oh0 = h + s.ph - s.KH + 1, ow0 = w + s.pw - s.KW + 1;
+        oh0 = oh0 <= 0 ? 0 : (oh0 + s.sh - 1) / s.sh;
+        ow0 = ow0 <= 0 ? 0 : (ow0 + s.sw - 1) / s.sw;
+        int oh1 = (h + s.ph) / s.sh, ow1 = (w + s.pw) / s.sw;
+        if (oh1 > s.OH - 1) oh1 = s.OH - 1;
+        if (ow1 > s.OW - 1) ow1 = s.OW - 1;
+        const float *dyp = dy + pl * s.OH * s.OW;
+        const int32_t *ap = argmax + pl * s.OH * s.OW;
+        float acc = 0.0f;
+        for (int oh = oh0; oh <= oh1; oh++)
+            for (int ow = ow0; ow <= ow1; ow++) {
+                int o = oh * s.OW + ow;
+                if (ap[o] == idx) acc += dyp[o];
+            }
+        dx[i] = acc;
+    }
+}
+
+/* Average pool: the window of output (oh, ow) clipped to the input, and its divisor (pool.c's avg_window:
+ * count_include_pad counts the padding inside the padded input, exclude_pad only real inputs). */
+typedef struct NnAvgWin {
+    int h0, h1, w0, w1;
+    double div;
+} NnAvgWin;
+NN_HD NnAvgWin nn_avg_window(NnPoolGeom s, int exclude_pad, int oh, int ow) {
+    NnAvgWin v;
+    int h0 = oh * s.sh - s.ph, w0 = ow * s.sw - s.pw;
+    int h1 = h0 + s.KH, w1 = w0 + s.KW;
+    if (h1 > s.H + s.ph) h1 = s.H + s.ph;
+    if (w1 > s.W + s.pw) w1 = s.W + s.pw;
+    int pool = (h1 - h0) * (w1 - w0);
+    v.h0 = h0 < 0 ? 0 : h0;
+    v.w0 = w0 < 0 ? 0 : w0;
+    v.h1 = h1 < s.H ? h1 : s.H;
+    v.w1 = w1 < s.W ? w1 : s.W;
+    v.div = exclude_pad ? (double)(v.h1 - v.h0) * (v.w1 - v.w0) : (double)pool;
+    return v;
+}
+/* forward, one output per item: the window's sum in double, row-major, divided once */
+NN_HD void kb_avgpool_fwd(NnGrid g, NnPoolGeom s, int exclude_pad, const float *x, float *y) {
+    NN_GRID_LOOP(g, i, s.planes * s.OH * s.OW) {
+        int64_t pl = i / ((int64_t)s.OH * s.OW);
+        int o = (int)(i - pl * s.OH * s.OW), oh = o / s.OW, ow = o - oh * s.OW;
+        NnAvgWin v = nn_avg_window(s, exclude_pad, oh, ow);
+        const float *xp = x + pl * s.H * s.W;
+        double acc = 0.0;
+        for (int h = v.h0; h < v.h1; h++)
+            for (int w = v.w0; w < v.w1; w++) acc += xp[(int64_t)h * s.W + w];
+        y[i] = v.h0 < v.h1 && v.w0 < v.w1 ? (float)(acc / v.div) : 0.0f;
+    }
+}
+/* backward as a gather, one input per item: (float)(dy / div) of every output whose window holds it, added
+ * from 0 in ascending output order: pool.c's scatter's additions in its order */
+NN_HD void kb_avgpool_bwd(NnGrid g, NnPoolGeom s, int exclude_pad, const float *dy, float *dx) {
+    NN_GRID_LOOP(g, i, s.planes * s.H * s.W) {
+        int64_t pl = i / ((int64_t)s.H * s.W);
+        int idx = (int)(i - pl * s.H * s.W), h = idx / s.W, w = idx - h * s.W;
+        int oh0 = h + s.ph - s.KH + 1, ow0 = w + s.pw - s.KW + 1;
+        oh0 = oh0 <= 0 ? 0 : (oh0 + s.sh - 1) / s.sh;
+        ow0 = ow0 <= 0 ? 0 : (ow0 + s.sw - 1) / s.sw;
+        int oh1 = (h + s.ph) / s.sh, ow1 = (w + s.pw) / s.sw;
+        if (oh1 > s.OH - 1) oh1 = s.OH - 1;
+        if (ow1 > s.OW - 1) ow1 = s.OW - 1;
+        const float *dyp = dy + pl * s.OH * s.OW;
+        float acc = 0.0f;
+        for (int oh = oh0; oh <= oh1; oh++)
+            for (int ow = ow0; ow <= ow1; ow++) {
+                NnAvgWin v = nn_avg_window(s, exclude_pad, oh, ow);
+                if (v.h0 >= v.h1 || v.w0 >= v.w1 || h < v.h0 || h >= v.h1 || w < v.w0 || w >= v.w1) continue;
+                acc += (float)(dyp[oh * s.OW + ow] / v.div);
+            }
+        dx[i] = acc;
+    }
+}
+
+/* Global average pool forward, one (n, c) plane per item: nn_sum_f64's order (8 interleaved double
+ * partial sums, ((l0+l1)+(l2+l3))+((l4+l5)+(l6+l7)), then the tail), divided by H*W in double. */
+NN_HD void kb_gap_fwd(NnGrid g, int64_t planes, int64_t hw, const float *x, float *y) {
+    NN_GRID_LOOP(g, pl, planes) {
+        const float *p = x + pl * hw;
+        double l[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        int64_t i = 0;
+        for (; i + 8 <= hw; i += 8)
+            for (int j = 0; j < 8; j++) l[j] += (double)p[i + j];
+        double s = ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
+        for (; i < hw; i++) s += (double)p[i];
+        y[pl] = (float)(s / (double)hw);
+    }
+}
+
+/* Global average pool backward, one input per item: dx = (float)(dy[plane] / (H*W)). */
+NN_HD void kb_gap_bwd(NnGrid g, int64_t planes, int64_t hw, const float *dy, float *dx) {
+    NN_GRID_LOOP(g, i, planes * hw) dx[i] = (float)(dy[i / hw] / (double)hw);
+}
+
+/* ---- BatchNorm2d (batchnorm.h's semantics): one block per channel, NN_BLOCK threads ----
+ * A block reduces its channel's N*H*W elements in double: thread t takes elements t, t + NN_BLOCK, ...
+ * (image by image), then the NN_BLOCK partial sums are added as a fixed binary tree (kb_tree_step for
+ * stride NN_BLOCK/2, /4, ..., 1, a barrier between steps): deterministic, but not the CPU layer's order,
+ * so the CPU test compares with a bound (double sums rounded to float: equal or 1 ulp apart). The kernel
+ * is phases separated by __syncthreads(); each phase is a body here, run for every thread of the block,
+ * and what lives across phases is in NnBnShared (shared memory), so that the CPU runs the same phases in
+ * the same order. */
+typedef struct NnBnGeom {
+    int64_t N, C, hw;
+    double eps, momentum; /* momentum < 0: None (cumulative average) */
+    int act;              /* ActKind fused into the output */
+} NnBnGeom;
+
+typedef struct NnBnShared {
+    double red[NN_BLOCK], red2[NN_BLOCK];
+    double mean, var;
+    float meanf, invstdf, alpha, beta, k, gm;
+} NnBnShared;
+
+NN_HD void kb_tree_step(int64_t t, int64_t stride, NnBnShared *sh) {
+    if (t < stride) {
+        sh->red[t] += sh->red[t + stride];
+        sh->red2[t] += sh->red2[t + stride];
+    }
+}
+
+/* forward train, phase 1 (every thread): red[t] = its elements' sum of x */
+NN_HD void kb_bn_sum_x(int64_t c, int64_t t, NnBnGeom g, const float *x, NnBnShared *sh) {
+    double acc = 0.0;
+    for (int64_t j = t; j < g.N * g.hw; j += NN_BLOCK) {
+        int64_t n = j / g.hw, i = j - n * g.hw;
+        acc += (double)x[(n * g.C + c) * g.hw + i];
+    }
+    sh->red[t] = acc;
+    sh->red2[t] = 0.0;
+}
+/* phase 2 (thread 0, after the tree): the mean */
+NN_HD void kb_bn_mean(NnBnGeom g, NnBnShared *sh) {
+    int64_t cnt = g.N * g.hw;
+    sh->mean = cnt > 0 ? sh->red[0] / (double)cnt : 0.0;
+}
+/* phase 3 (every thread): red[t] = its elements' sum of (x - mean)^2 */
+NN_HD void kb_bn_sum_sqdev(int64_t c, int64_t t, NnBnGeom g, const float *x, NnBnShared *sh) {
+    double acc = 0.0;
+    for (int64_t j = t; j < g.N * g.hw; j += NN_BLOCK) {
+        int64_t n = j / g.hw, i = j - n * g.hw;
+        double d = (double)x[(n * g.C + c) * g.hw + i] - sh->mean;
+        acc += d * d;
+    }
+    sh->red[t] = acc;
+    sh->red2[t] = 0.0;
+}
+/* phase 4 (thread 0, after the tree): variance, mean/invstd caches, running statistics (nbt: the
+ * counter BEFORE this step's increment, which a later single-thread kernel makes), the affine map */
+NN_HD void kb_bn_stats(int64_t c, NnBnGeom g, const float *weight, const float *bias, float *running_mean,
+                       float *running_var, const float *nbt, float *mean, float *invstd, NnBnShared *sh) {
+    int64_t cnt = g.N * g.hw;
+    double sq = sh->red[0], var = cnt > 0 ? sq / (double)cnt : 0.0;
+    double m = g.momentum;
+    if (nbt) {
+        if (m < 0) m = 1.0 / (double)(*nbt + 1.0f);
+    } else if (m < 0) {
+        m = 0.0;
+    }
+    float meanf = (float)sh->mean, invstdf = (float)(1.0 / sqrt(var + g.eps));
+    mean[c] = meanf;
+    invstd[c] = invstdf;
+    if (running_mean) running_mean[c] = (float)(m * sh->mean + (1.0 - m) * (double)running_mean[c]);
+    if (running_var) {
+        double unbiased = cnt > 1 ? sq / (double)(cnt - 1) : var;
+        running_var[c] = (float)(m * unbiased + (1.0 - m) * (double)running_var[c]);
+    }
+    float alpha = (weight ? weight[c] : 1.0f) * invstdf;
+    sh->alpha = alpha;
+    sh->beta = (bias ? bias[c] : 0.0f) - meanf * alpha;
+}
+/* phase 5 (every thread): out = act(x * alpha + beta) over its elements (act_affine's operations) */
+NN_HD void kb_bn_apply(int64_t c, int64_t t, NnBnGeom g, const float *x, float *out, const NnBnShared *sh) {
+    for (int64_t j = t; j < g.N * g.hw; j += NN_BLOCK) {
+        int64_t n = j / g.hw, i = j - n * g.hw, o = (n * g.C + c) * g.hw + i;
+        out[o] = nn_act_apply(x[o] * sh->alpha + sh->beta, g.act);
+    }
+}
+/* the counter's increment, once per forward (one thread, after the statistics kernel) */
+NN_HD void kb_bn_count(float *nbt) {
+    if (nbt) *nbt += 1.0f;
+}
+
+/* forward eval, one element per item (batchnorm.c's fwd_eval_range operations); mean/invstd (may be
+ * NULL) written by the items of image 0, pixel 0 */
+NN_HD void kb_bn_eval(NnGrid gr, NnBnGeom g, const float *x, const float *weight, const float *bias,
+                      const float *running_mean, const float *running_var, float *out, float *mean, float *invstd) {
+    NN_GRID_LOOP(gr, o, g.N * g.C * g.hw) {
+        int64_t c = (o / g.hw) % g.C;
+        float r = 1.0f / sqrtf(running_var[c] + (float)g.eps);
+        float alpha = (weight ? weight[c] : 1.0f) * r;
+        float beta = (bias ? bias[c] : 0.0f) - running_mean[c] * alpha;
+        if (o < g.C * g.hw && o % g.hw == 0) {
+            if (mean) mean[c] = running_mean[c];
+            if (invstd) invstd[c] = r;
+        }
+        out[o] = nn_act_apply(x[o] * alpha + beta, g.act);
+    }
+}
+
+/* batchnorm2d_eval_affine, one channel per item: scale = weight / sqrt(running_var + eps), shift = bias -
+ * running_mean * scale, with its float operations (the NN_INFER epilogue's constants) */
+NN_HD void kb_bn_eval_affine(NnGrid gr, int64_t C, float eps, const float *weight, const float *bias,
+                             const float *running_mean, const float *running_var, float *scale, float *shift) {
+    NN_GRID_LOOP(gr, c, C) {
+        float r = 1.0f / sqrtf(running_var[c] + eps);
+        float a = (weight ? weight[c] : 1.0f) * r;
+        scale[c] = a;
+        shift[c] = (bias ? bias[c] : 0.0f) - running_mean[c] * a;
+    }
+}
+
+/* backward phase 1 (every thread): red = sum of g, red2 = sum of (x - mean) * g over its elements, where
+ * g is dout, or with a fused activation its backward from the recomputed pre-activation (then stored
+ * in dx when dx is given, as the CPU layer does) */
+NN_HD float nn_bn_act_grad(float d, float x, float alpha, float beta, int act) {
+    float p = x * alpha + beta;
+    if (act == 1) return p <= 0.0f ? 0.0f : d;
+    float sg = 1.0f / (1.0f + nn_expf(-p));
+    return d * sg * (1.0f + p * (1.0f - sg));
+}
+NN_HD void kb_bn_bwd_sums(int64_t c, int64_t t, NnBnGeom g, const float *dout, const float *x, const float *weight,
+                          const float *bias, const float *mean, const float *invstd, float *dx, NnBnShared *sh) {
+    float meanf = mean[c], invstdf = invstd[c], w = weight ? weight[c] : 1.0f;
+    float alpha = w * invstdf, beta = (bias ? bias[c] : 0.0f) - meanf * alpha;
+    double s = 0.0, d = 0.0;
+    for (int64_t j = t; j < g.N * g.hw; j += NN_BLOCK) {
+        int64_t n = j / g.hw, i = j - n * g.hw, o = (n * g.C + c) * g.hw + i;
+        float gv = dout[o];
+        if (g.act) {
+            gv = nn_bn_act_grad(gv, x[o], alpha, beta, g.act);
+            if (dx) dx[o] = gv;
+        }
+        s += (double)gv;
+        d += (double)(x[o] - meanf) * (double)gv;
+    }
+    sh->red[t] = s;
+    sh->red2[t] = d;
+}
+/* backward phase 2 (thread 0, after the tree): the parameter gradients (+=) and dx's constants */
+NN_HD void kb_bn_bwd_params(int64_t c, NnBnGeom g, const float *invstd, float *dweight, float *dbias, NnBnShared *sh) {
+    int64_t cnt = g.N * g.hw;
+    double sum = sh->red[0], dot = sh->red2[0];
+    float invstdf = invstd[c];
+    sh->k = (float)(dot * (double)invstdf * (double)invstdf / (double)cnt);
+    sh->gm = (float)(sum / (double)cnt);
+    if (dweight) dweight[c] += (float)(dot * (double)invstdf);
+    if (dbias) dbias[c] += (float)sum;
+}
+/* backward phase 3 (every thread): dx over its elements, train (through the batch statistics) or eval */
+NN_HD void kb_bn_bwd_dx(int64_t c, int64_t t, NnBnGeom g, int train, const float *dout, const float *x,
+                        const float *weight, const float *mean, const float *invstd, float *dx, const NnBnShared *sh) {
+    float meanf = mean[c], iw = invstd[c] * (weight ? weight[c] : 1.0f);
+    const float *gsrc = g.act ? dx : dout;
+    for (int64_t j = t; j < g.N * g.hw; j += NN_BLOCK) {
+        int64_t n = j / g.hw, i = j - n * g.hw, o = (n * g.C + c) * g.hw + i;
+        dx[o] = train ? (gsrc[o] - sh->gm - (x[o] - meanf) * sh->k) * iw : gsrc[o] * iw;
+    }
+}
+
+/* ---- dropout (dropout.h's masks: lib/core/rng's xoshiro256** by (key, block), the same numbers) ---- */
+typedef struct NnRng {
+    uint64_t s[4];
+} NnRng;
+NN_HD uint64_t nn_splitmix64(uint64_t *x) {
+    uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+/* rng_derive(r, seed, stream) of lib/core/rng.c */
+NN_HD void nn_rng_derive(NnRng *r, uint64_t seed, uint64_t stream) {
+    uint64_t x = seed ^ 0x5851f42d4c957f2dULL;
+    uint64_t mixed = nn_splitmix64(&x) ^ (stream * 0xd1342543de82ef95ULL + 0x2545f4914f6cdd1dULL);
+    for (int i = 0; i < 4; i++) r->s[i] = nn_splitmix64(&mixed);
+}
+NN_HD uint64_t nn_rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+/* rng_uniform: the next xoshiro256** output's top 53 bits in [0, 1) */
+NN_HD double nn_rng_uniform(NnRng *r) {
+    uint64_t *s = r->s;
+    uint64_t result = nn_rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = nn_rotl(s[3], 45);
+    return (double)(result >> 11) * (1.0 / 9007199254740992.0);
+}
+#define NN_DROPOUT_BLOCK 4096 /* dropout.h's DROPOUT_BLOCK */
+/* dropout forward, one block of NN_DROPOUT_BLOCK elements per item (its draws are sequential) */
+NN_HD void kb_dropout(NnGrid g, int64_t n, uint64_t key, double keep_p, float scale, const float *x, float *out,
+                      uint8_t *mask) {
+    NN_GRID_LOOP(g, b, (n + NN_DROPOUT_BLOCK - 1) / NN_DROPOUT_BLOCK) {
+        NnRng r;
+        nn_rng_derive(&r, key, (uint64_t)b);
+        int64_t i1 = (b + 1) * NN_DROPOUT_BLOCK < n ? (b + 1) * NN_DROPOUT_BLOCK : n;
+        for (int64_t i = b * NN_DROPOUT_BLOCK; i < i1; i++) {
+            uint8_t k = nn_rng_uniform(&r) < keep_p;
+            mask[i] = k;
+            out[i] = x[i] * (k ? scale : 0.0f);
+        }
+    }
+}
+/* out = x * (mask[i / per] ? scale : 0): dropout's backward, drop path's forward and backward */
+NN_HD void kb_apply_mask(NnGrid g, int64_t n, int64_t per, float scale, const float *x, const uint8_t *mask, float *out) {
+    NN_GRID_LOOP(g, i, n) out[i] = x[i] * (mask[i / per] ? scale : 0.0f);
+}
+
+/* ---- optimisers (optim.h's formulas; the per-entry scalars are computed on the host in double) ---- */
+typedef struct NnOptStep {
+    float decay;      /* AdamW: 1 - lr*wd */
+    float step_size;  /* AdamW: -lr / bc1; SGD: -lr */
+    float bc2_sqrt;   /* AdamW */
+    float wd;         /* SGD */
+    int first;        /* SGD: first step of this entry (momentum buffer = d) */
+} NnOptStep;
+
+typedef struct NnOptConsts {
+    float b1, b2, a1, a2, eps;   /* AdamW: beta1, beta2, 1 - beta1, 1 - beta2 (from double), eps */
+    float mom, damp;             /* SGD: momentum, 1 - dampening */
+    int momentum_on, nesterov;
+} NnOptConsts;
+
+NN_HD void nn_adamw_elem(const NnOptConsts *c, const NnOptStep *es, float *p, float g, float *m, float *v) {
+    float pi = *p * es->decay;
+    float mi = *m * c->b1 + c->a1 * g;
+    float vi = *v * c->b2 + c->a2 * g * g;
+    float denom = sqrtf(vi) / es->bc2_sqrt + c->eps;
+    *p = pi + es->step_size * (mi / denom);
+    *m = mi;
+    *v = vi;
+}
+
+NN_HD void nn_sgd_elem(const NnOptConsts *c, const NnOptStep *es, float *p, float g, float *buf) {
+    float d = g;
+    if (es->wd != 0.0f) d = d + es->wd * *p;
+    if (c->momentum_on) {
+        float b = es->first ? d : *buf * c->mom + c->damp * d;
+        *buf = b;
+        d = c->nesterov ? d + c->mom * b : b;
+    }
+    *p = *p + es->step_size * d;
+}
+
+/* A run of at most NN_OPT_CHUNK floats of one optimised entry: the fused step's unit of work (one block
+ * each), built once per parameter table (optim_chunks). */
+#define NN_OPT_CHUNK 4096
+typedef struct NnOptChunk {
+    int64_t begin;    /* float offset into the data/grad/m/v blocks */
+    int32_t len;
+    int32_t entry;    /* index into the per-entry NnOptStep array */
+} NnOptChunk;
+
+/* One fused AdamW (v != NULL) or SGD (v == NULL: m is the momentum buffer) step over every chunk. */
+NN_HD void kb_optim_step(NnGrid g, NnOptConsts c, const NnOptChunk *chunks, int64_t nchunks, const NnOptStep *es,
+                         float *p, const float *grad, float *m, float *v) {
+    for (int64_t k = g.block; k < nchunks; k += g.gdim) {
+        NnOptChunk ch = chunks[k];
+        const NnOptStep *e = &es[ch.entry];
+        for (int64_t j = ch.begin + g.thread; j < ch.begin + ch.len; j += g.bdim) {
+            if (v) nn_adamw_elem(&c, e, &p[j], grad[j], &m[j], &v[j]);
+            else nn_sgd_elem(&c, e, &p[j], grad[j], &m[j]);
+        }
+    }
+}
+
+/* ---- clip_grad_norm (optim.c's order: sums of squares per fixed block of NN_CLIP_BLOCK floats, each over
+ * the optimised entries inside it in table order with 4 interleaved double sums from the entry's start,
+ * a tail into the first, ((s0 + s1) + (s2 + s3)); the block sums added in order on the host) ---- */
+#define NN_CLIP_BLOCK 16384
+/* one block of the flat gradient per item; ent: (offset, numel) of each optimised entry, in order */
+NN_HD void kb_clip_sumsq(NnGrid g, int64_t total, const int64_t *ent, int64_t nent, const float *grad, double *blocks) {
+    NN_GRID_LOOP(g, blk, (total + NN_CLIP_BLOCK - 1) / NN_CLIP_BLOCK) {
+        int64_t f0 = blk * NN_CLIP_BLOCK, f1 = f0 + NN_CLIP_BLOCK < total ? f0 + NN_CLIP_BLOCK : total;
+        double acc[4] = {0, 0, 0, 0};
+        for (int64_t e = 0; e < nent; e++) {
+            int64_t off = ent[2 * e], num = ent[2 * e + 1];
+            int64_t b = off > f0 ? off : f0, end = off + num < f1 ? off + num : f1;
+            int64_t j = b;
+            for (; j + 4 <= end; j += 4)
+                for (int k = 0; k < 4; k++) acc[k] += (double)grad[j + k] * (double)grad[j + k];
+            for (; j < end; j++) acc[0] += (double)grad[j] * (double)grad[j];
+        }
+        blocks[blk] = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+    }
+}
+/* grad *= coef over every optimised chunk (one block per chunk, as kb_optim_step) */
+NN_HD void kb_clip_scale(NnGrid g, const NnOptChunk *chunks, int64_t nchunks, float coef, float *grad) {
+    for (int64_t k = g.block; k < nchunks; k += g.gdim)
+        for (int64_t j = chunks[k].begin + g.thread; j < chunks[k].begin + chunks[k].len; j += g.bdim) grad[j] *= coef;
+}
+
+/* ---- mixed precision: unscale the gradients by 1/scale and note a non-finite value ---- */
+NN_HD void kb_unscale(NnGrid g, int64_t n, float inv_scale, float *grad, int *found_inf) {
+    NN_GRID_LOOP(g, i, n) {
+        float v = grad[i] * inv_scale;
+        grad[i] = v;
+        if (!(v - v == 0.0f)) *found_inf = 1; /* inf - inf and NaN - NaN are NaN; a benign race on the device */
+    }
+}
+
+#endif

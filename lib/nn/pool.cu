@@ -1,0 +1,52 @@
+/* pool.cu - max pool and the global average pool on device memory: kernels around kernels.h's bodies
+ * (tests/unit/test_kernels.c runs them on the CPU over the same grid against pool.c). */
+#include "nn/cuda_impl.cuh"
+#include "nn/pool.h"
+
+__global__ void k_maxpool_fwd(NnPoolGeom s, const float *x, float *y, int32_t *argmax) {
+    kb_maxpool_fwd(NN_GRID_HERE, s, x, y, argmax);
+}
+__global__ void k_maxpool_bwd(NnPoolGeom s, const float *dy, const int32_t *argmax, float *dx) {
+    kb_maxpool_bwd(NN_GRID_HERE, s, dy, argmax, dx);
+}
+__global__ void k_avgpool_fwd(NnPoolGeom s, int exclude_pad, const float *x, float *y) {
+    kb_avgpool_fwd(NN_GRID_HERE, s, exclude_pad, x, y);
+}
+__global__ void k_avgpool_bwd(NnPoolGeom s, int exclude_pad, const float *dy, float *dx) {
+    kb_avgpool_bwd(NN_GRID_HERE, s, exclude_pad, dy, dx);
+}
+__global__ void k_gap_fwd(int64_t planes, int64_t hw, const float *x, float *y) { kb_gap_fwd(NN_GRID_HERE, planes, hw, x, y); }
+__global__ void k_gap_bwd(int64_t planes, int64_t hw, const float *dy, float *dx) { kb_gap_bwd(NN_GRID_HERE, planes, hw, dy, dx); }
+
+extern "C" {
+void maxpool2d_forward_cuda(NnCtx *ctx, const Pool2dShape *s, const float *x, float *y, int32_t *argmax) {
+    NnPoolGeom g = pool2d_geom(s);
+    k_maxpool_fwd<<<(unsigned)nn_grid_1d(g.planes * s->OH * s->OW), NN_BLOCK, 0, ctx->cuda->stream>>>(g, x, y, argmax);
+    nn_cuda_launched(ctx, "maxpool2d_forward");
+}
+void maxpool2d_backward_cuda(NnCtx *ctx, const Pool2dShape *s, const float *dy, const int32_t *argmax, float *dx) {
+    NnPoolGeom g = pool2d_geom(s);
+    k_maxpool_bwd<<<(unsigned)nn_grid_1d(g.planes * s->H * s->W), NN_BLOCK, 0, ctx->cuda->stream>>>(g, dy, argmax, dx);
+    nn_cuda_launched(ctx, "maxpool2d_backward");
+}
+void avgpool2d_forward_cuda(NnCtx *ctx, const Pool2dShape *s, const float *x, float *y) {
+    NnPoolGeom g = pool2d_geom(s);
+    k_avgpool_fwd<<<(unsigned)nn_grid_1d(g.planes * s->OH * s->OW), NN_BLOCK, 0, ctx->cuda->stream>>>(g, s->exclude_pad, x, y);
+    nn_cuda_launched(ctx, "avgpool2d_forward");
+}
+void avgpool2d_backward_cuda(NnCtx *ctx, const Pool2dShape *s, const float *dy, float *dx) {
+    NnPoolGeom g = pool2d_geom(s);
+    k_avgpool_bwd<<<(unsigned)nn_grid_1d(g.planes * s->H * s->W), NN_BLOCK, 0, ctx->cuda->stream>>>(g, s->exclude_pad, dy, dx);
+    nn_cuda_launched(ctx, "avgpool2d_backward");
+}
+void global_avgpool_forward_cuda(NnCtx *ctx, const GlobalPoolShape *s, const float *x, float *y) {
+    int64_t planes = (int64_t)s->N * s->C, hw = (int64_t)s->H * s->W;
+    k_gap_fwd<<<(unsigned)nn_grid_1d(planes), NN_BLOCK, 0, ctx->cuda->stream>>>(planes, hw, x, y);
+    nn_cuda_launched(ctx, "global_avgpool_forward");
+}
+void global_avgpool_backward_cuda(NnCtx *ctx, const GlobalPoolShape *s, const float *dy, float *dx) {
+    int64_t planes = (int64_t)s->N * s->C, hw = (int64_t)s->H * s->W;
+    k_gap_bwd<<<(unsigned)nn_grid_1d(planes * hw), NN_BLOCK, 0, ctx->cuda->stream>>>(planes, hw, dy, dx);
+    nn_cuda_launched(ctx, "global_avgpool_backward");
+}
+}

@@ -1,0 +1,50 @@
+#include "nn/staging.h"
+
+#include "core/error.h"
+
+#include <string.h>
+
+int staging_init(Staging *s, int k) {
+    memset(s, 0, sizeof *s);
+    if (k < 2 || k > STAGING_MAX) {
+        err_set("staging: %d buffers (2 to %d)", k, STAGING_MAX);
+        return -1;
+    }
+    s->k = k;
+    return 0;
+}
+
+int staging_acquire(Staging *s) {
+    if (s->busy == s->k) return -1;
+    int slot = s->next;
+    s->state[slot] = SLOT_FILLING;
+    s->next = (slot + 1) % s->k;
+    s->busy++;
+    return slot;
+}
+
+int staging_submit(Staging *s, int slot) {
+    if (slot < 0 || slot >= s->k || s->state[slot] != SLOT_FILLING) {
+        err_set("staging: slot %d submitted while not being filled", slot);
+        return -1;
+    }
+    s->state[slot] = SLOT_IN_FLIGHT;
+    s->submitted++;
+    return 0;
+}
+
+int staging_oldest(const Staging *s) {
+    return s->busy && s->state[s->oldest] == SLOT_IN_FLIGHT ? s->oldest : -1;
+}
+
+int staging_retire(Staging *s, int (*done)(void *arg, int slot), void *arg) {
+    int n = 0;
+    while (s->busy && s->state[s->oldest] == SLOT_IN_FLIGHT && done(arg, s->oldest)) {
+        s->state[s->oldest] = SLOT_FREE;
+        s->oldest = (s->oldest + 1) % s->k;
+        s->busy--;
+        s->retired++;
+        n++;
+    }
+    return n;
+}

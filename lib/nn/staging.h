@@ -1,0 +1,76 @@
+/* staging.h - the rotation of pinned host buffers that carry batches to the GPU: the background thread
+ * gathers batch i+1 into a free buffer while batch i's copy (on a copy stream) and compute run.
+ *
+ * Promise: plain C bookkeeping, no GPU in it (tests/unit/test_gpu_host.c); the CUDA side supplies the
+ * buffers (pinned, cudaHostAlloc) and the completion test (a cudaEvent per slot). Each of K slots is
+ *   FREE -> (staging_acquire) FILLING -> (staging_submit: copy queued, its event recorded) IN_FLIGHT
+ *   -> (staging_retire, when done(slot) says the copy has finished) FREE
+ * Slots are handed out and retired in ring order, so batches reach the device in the order they were
+ * gathered. staging_acquire returns -1 (no error) when every slot is busy: the caller waits for the
+ * oldest copy (staging_oldest) and retires it. Misuse (submitting a slot that is not FILLING) is a
+ * programming error, reported as -1 with err_set(). */
+#ifndef AUDIOCNN_NN_STAGING_H
+#define AUDIOCNN_NN_STAGING_H
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define STAGING_MAX 8
+
+typedef enum { SLOT_FREE = 0, SLOT_FILLING = 1, SLOT_IN_FLIGHT = 2 } SlotState;
+
+typedef struct Staging {
+    int k;                     /* slots (2..STAGING_MAX) */
+    int next;                  /* the slot staging_acquire hands out next */
+    int oldest;                /* the oldest slot not FREE (== next when none is busy) */
+    int busy;                  /* slots not FREE */
+    SlotState state[STAGING_MAX];
+    long long submitted, retired;
+} Staging;
+
+/* Returns 0, or -1 with err_set() (k out of range). */
+int staging_init(Staging *s, int k);
+/* The slot to fill next (now FILLING), or -1 when all are busy. */
+int staging_acquire(Staging *s);
+/* The slot's batch is in place and its copy queued: FILLING -> IN_FLIGHT. Returns 0 or -1 (err_set). */
+int staging_submit(Staging *s, int slot);
+/* The oldest IN_FLIGHT slot (the one to wait for), or -1. */
+int staging_oldest(const Staging *s);
+/* Frees IN_FLIGHT slots from the oldest on while done(arg, slot) is true; returns how many. */
+int staging_retire(Staging *s, int (*done)(void *arg, int slot), void *arg);
+
+#ifdef AUDIOCNN_CUDA
+/* staging.cu: the ring with its buffers. K pinned host buffers (cudaHostAlloc) of `bytes` each, one device
+ * buffer per slot, a copy stream and an event per slot. pinned_ring_acquire gives the host buffer to fill
+ * (waiting for the oldest copy when every slot is busy); pinned_ring_submit queues its copy on the copy
+ * stream, records the slot's event, makes ctx's compute stream wait for it (no host wait), and returns the
+ * device buffer the step reads. pinned_ring_release, once the step that reads it is queued, records on the
+ * compute stream when that step is done with the device buffer; the slot's next copy waits for it (on the
+ * device). A host buffer is refilled only after its copy finished (cudaEventQuery), so the gathering of
+ * batch i+1 overlaps batch i's copy and compute. */
+#include "nn/nn.h"
+typedef struct PinnedRing {
+    Staging s;
+    size_t bytes;
+    void *host[STAGING_MAX], *dev[STAGING_MAX];
+    void *event[STAGING_MAX]; /* cudaEvent_t: the slot's copy finished */
+    void *consumed[STAGING_MAX]; /* cudaEvent_t: the compute stream is done with the slot's device buffer */
+    void *copy_stream;        /* cudaStream_t */
+} PinnedRing;
+/* Returns 0, or -1 with err_set() (then nothing is left allocated). */
+int pinned_ring_init(NnCtx *ctx, PinnedRing *r, int k, size_t bytes);
+/* The host buffer to fill and its slot, or NULL with err_set(). */
+void *pinned_ring_acquire(PinnedRing *r, int *slot);
+/* Queues the slot's copy (n <= bytes); the device buffer the compute stream may read, or NULL with err_set(). */
+void *pinned_ring_submit(NnCtx *ctx, PinnedRing *r, int slot, size_t n);
+/* The step reading the slot's device buffer is queued on ctx's stream. Returns 0, or -1 with err_set(). */
+int pinned_ring_release(NnCtx *ctx, PinnedRing *r, int slot);
+void pinned_ring_free(PinnedRing *r);
+#endif
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

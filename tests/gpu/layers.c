@@ -1,0 +1,340 @@
+/* tests/gpu/layers.c - every layer with a CUDA twin, on a real GPU against the CPU engine (tests/gpu/run.sh
+ * runs it; built only by make CUDA=1). Inputs are random on the host; the CPU layer runs on a CPU
+ * context, the same call on a context moved to the GPU (nn_ctx_use_cuda) with device copies of every
+ * array (nn_alloc), and the results come back to be compared:
+ *   own kernels (activations, pooling, dropout, the optimiser, the conv epilogue, linear's bias): bit for
+ *     bit (NaN's sign and payload aside), as tests/unit/test_kernels.c shows on the CPU;
+ *   BatchNorm (a tree instead of the CPU's order): 2e-6 relative to the largest value;
+ *   cuBLAS / cuDNN (fp32, FMA math, no TF32; another summation order): 1e-4 relative to the largest value.
+ * Plus: the algorithm cache hits on a repeated shape; --deterministic repeats its bits. Without a usable
+ * GPU every group prints one skip line and the program exits 0. */
+#include "nn/activation.h"
+#include "nn/batchnorm.h"
+#include "nn/conv2d.h"
+#include "nn/device.h"
+#include "nn/dropout.h"
+#include "nn/linear.h"
+#include "nn/optim.h"
+#include "nn/params.h"
+#include "nn/pool.h"
+#include "core/error.h"
+#include "core/rng.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int failures;
+static NnCtx cpu, gpu;
+static Rng rng;
+
+#define CHECK(cond, ...)                                                                                          \
+    do {                                                                                                          \
+        char n_[400];                                                                                             \
+        snprintf(n_, sizeof n_, __VA_ARGS__);                                                                     \
+        if (cond) printf("ok gpu: %s\n", n_);                                                                     \
+        else { printf("not ok gpu: %s%s%s\n", n_, err_msg()[0] ? ": " : "", err_msg()); failures++; }             \
+    } while (0)
+
+static float *rnd(size_t n, float lo, float hi) {
+    float *a = malloc((n ? n : 1) * sizeof *a);
+    for (size_t i = 0; i < n; i++) a[i] = lo + (hi - lo) * (float)rng_uniform(&rng);
+    return a;
+}
+/* a device copy of n bytes of host memory (NULL when host is NULL) */
+static void *up(const void *host, size_t bytes) {
+    if (!host) return NULL;
+    void *d = nn_alloc(&gpu, bytes);
+    if (d) nn_copy_to_device(&gpu, d, host, bytes);
+    return d;
+}
+/* the device array back into a new host array */
+static float *down(const void *dev, size_t n) {
+    float *h = malloc((n ? n : 1) * sizeof *h);
+    if (nn_sync(&gpu) < 0) memset(h, 0xff, n * sizeof *h);
+    nn_copy_to_host(&gpu, h, dev, n * sizeof *h);
+    return h;
+}
+static double rel(const float *a, const float *b, size_t n) {
+    double num = 0, den = 1e-30;
+    for (size_t i = 0; i < n; i++) {
+        if (isnan(a[i]) && isnan(b[i])) continue;
+        double d = fabs((double)a[i] - (double)b[i]);
+        if (d > num || d != d) num = d;
+        den = fmax(den, fabs((double)a[i]));
+    }
+    return num / den;
+}
+static int same(const float *a, const float *b, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (memcmp(&a[i], &b[i], 4) && !(isnan(a[i]) && isnan(b[i]))) return 0;
+    return 1;
+}
+
+static void activations(void) {
+    size_t n = 3000017;
+    float *a = rnd(n, -12, 12), *b = rnd(n, -3, 3), *r = malloc(n * 4);
+    float *da = up(a, n * 4), *db = up(b, n * 4), *dr = nn_alloc(&gpu, n * 4);
+    const char *names[] = {"relu", "relu backward", "sigmoid", "sigmoid backward", "silu", "silu backward", "add", "add + relu"};
+    for (int op = 0; op < 8; op++) {
+        NnCtx *cs[2] = {&cpu, &gpu};
+        for (int k = 0; k < 2; k++) {
+            NnCtx *c = cs[k];
+            const float *x = k ? da : a, *y = k ? db : b;
+            float *o = k ? dr : r;
+            switch (op) {
+            case 0: relu_forward(c, n, x, o); break;
+            case 1: relu_backward(c, n, x, y, o); break;
+            case 2: sigmoid_forward(c, n, x, o); break;
+            case 3: sigmoid_backward(c, n, x, y, o); break;
+            case 4: silu_forward(c, n, x, o); break;
+            case 5: silu_backward(c, n, x, y, o); break;
+            case 6: residual_add_forward(c, n, x, y, o); break;
+            default: residual_add_relu_forward(c, n, x, y, o); break;
+            }
+        }
+        float *g = down(dr, n);
+        CHECK(same(r, g, n), "%s = CPU, bit for bit (%zu elements)", names[op], n);
+        free(g);
+    }
+    nn_free(&gpu, da), nn_free(&gpu, db), nn_free(&gpu, dr), free(a), free(b), free(r);
+}
+
+static void pooling(void) {
+    Pool2dShape ps[2] = {{.N = 8, .C = 16, .H = 64, .W = 200, .KH = 2, .KW = 2},
+                         {.N = 8, .C = 64, .H = 63, .W = 201, .KH = 3, .KW = 3, .stride_h = 2, .stride_w = 2, .pad_h = 1, .pad_w = 1}};
+    for (int i = 0; i < 2; i++) {
+        Pool2dShape s = ps[i];
+        pool2d_shape_init(&s);
+        size_t ni = (size_t)s.N * s.C * s.H * s.W, no = (size_t)s.N * s.C * s.OH * s.OW;
+        float *x = rnd(ni, -2, 2), *y = malloc(no * 4), *dy = rnd(no, -1, 1), *dx = malloc(ni * 4);
+        int32_t *am = malloc(no * 4);
+        maxpool2d_forward(&cpu, &s, x, y, am);
+        maxpool2d_backward(&cpu, &s, dy, am, dx);
+        float *gx = up(x, ni * 4), *gy = nn_alloc(&gpu, no * 4), *gdy = up(dy, no * 4), *gdx = nn_alloc(&gpu, ni * 4);
+        int32_t *gam = nn_alloc(&gpu, no * 4), *ham = malloc(no * 4);
+        maxpool2d_forward(&gpu, &s, gx, gy, gam);
+        maxpool2d_backward(&gpu, &s, gdy, gam, gdx);
+        float *hy = down(gy, no), *hdx = down(gdx, ni);
+        nn_copy_to_host(&gpu, ham, gam, no * 4);
+        CHECK(same(y, hy, no) && !memcmp(am, ham, no * 4) && same(dx, hdx, ni), "max pool %dx%d/%d: forward, argmax, backward = CPU",
+              s.KH, s.KW, s.stride_h);
+        avgpool2d_forward(&cpu, &s, x, y);
+        avgpool2d_backward(&cpu, &s, y, dx);
+        avgpool2d_forward(&gpu, &s, gx, gy);
+        avgpool2d_backward(&gpu, &s, gy, gdx);
+        float *ay = down(gy, no), *adx = down(gdx, ni);
+        CHECK(same(y, ay, no) && same(dx, adx, ni), "avg pool %dx%d/%d: forward and backward = CPU", s.KH, s.KW, s.stride_h);
+        free(ay), free(adx);
+        GlobalPoolShape gs = {.N = s.N, .C = s.C, .H = s.H, .W = s.W};
+        float *m = malloc((size_t)s.N * s.C * 4);
+        global_avgpool_forward(&cpu, &gs, x, m);
+        global_avgpool_forward(&gpu, &gs, gx, gy);
+        float *hm = down(gy, (size_t)s.N * s.C);
+        global_avgpool_backward(&cpu, &gs, m, dx);
+        global_avgpool_backward(&gpu, &gs, gy, gdx);
+        float *hdx2 = down(gdx, ni);
+        CHECK(same(m, hm, (size_t)s.N * s.C) && same(dx, hdx2, ni), "global average pool %dx%d forward and backward = CPU", s.H, s.W);
+        free(x), free(y), free(dy), free(dx), free(am), free(ham), free(hy), free(hdx), free(m), free(hm), free(hdx2);
+        nn_free(&gpu, gx), nn_free(&gpu, gy), nn_free(&gpu, gdy), nn_free(&gpu, gdx), nn_free(&gpu, gam);
+    }
+}
+
+static void linear(void) {
+    LinearShape s = {.N = 64, .in = 1280, .out = 37};
+    size_t nx = (size_t)s.N * s.in, nw = (size_t)s.out * s.in, ny = (size_t)s.N * s.out;
+    float *x = rnd(nx, -1, 1), *w = rnd(nw, -0.1f, 0.1f), *b = rnd(s.out, -1, 1), *y = malloc(ny * 4), *dy = rnd(ny, -1, 1);
+    float *dx = malloc(nx * 4), *dw = rnd(nw, -1, 1), *db = rnd(s.out, -1, 1);
+    float *gx = up(x, nx * 4), *gw = up(w, nw * 4), *gb = up(b, s.out * 4), *gy = nn_alloc(&gpu, ny * 4), *gdy = up(dy, ny * 4);
+    float *gdx = nn_alloc(&gpu, nx * 4), *gdw = up(dw, nw * 4), *gdb = up(db, s.out * 4);
+    linear_forward(&cpu, &s, x, w, b, y);
+    linear_backward(&cpu, &s, x, w, dy, dx, dw, db);
+    linear_forward(&gpu, &s, gx, gw, gb, gy);
+    linear_backward(&gpu, &s, gx, gw, gdy, gdx, gdw, gdb);
+    float *hy = down(gy, ny), *hdx = down(gdx, nx), *hdw = down(gdw, nw), *hdb = down(gdb, s.out);
+    double e = fmax(fmax(rel(y, hy, ny), rel(dx, hdx, nx)), fmax(rel(dw, hdw, nw), rel(db, hdb, s.out)));
+    CHECK(e <= 1e-4, "linear %dx%d->%d (cuBLAS): y, dx, dw +=, db += within 1e-4 (%.1e)", s.N, s.in, s.out, e);
+}
+
+static void conv(int deterministic) {
+    Conv2dShape cs[] = {
+        {.N = 16, .C = 1, .H = 128, .W = 200, .K = 16, .KH = 3, .KW = 3, .pad_h = 1, .pad_w = 1},                  /* baseline's first */
+        {.N = 16, .C = 3, .H = 128, .W = 200, .K = 64, .KH = 7, .KW = 7, .stride_h = 2, .stride_w = 2, .pad_h = 3, .pad_w = 3}, /* stem */
+        {.N = 16, .C = 64, .H = 32, .W = 50, .K = 128, .KH = 1, .KW = 1, .stride_h = 2, .stride_w = 2},           /* downsample */
+        {.N = 16, .C = 96, .H = 32, .W = 50, .K = 96, .KH = 5, .KW = 5, .pad_h = 2, .pad_w = 2, .groups = 96},   /* depthwise */
+        {.N = 8, .C = 32, .H = 20, .W = 30, .K = 32, .KH = 3, .KW = 3, .pad_h = 2, .pad_w = 2, .dil_h = 2, .dil_w = 2}, /* dilated */
+    };
+    const char *names[] = {"3x3 1->16", "7x7/2 stem 3->64", "1x1/2 64->128", "5x5 depthwise 96", "3x3 dilation 2"};
+    gpu.deterministic = deterministic;
+    for (size_t i = 0; i < sizeof cs / sizeof *cs; i++) {
+        Conv2dShape s = cs[i];
+        if (conv2d_shape_init(&s) < 0) {
+            CHECK(0, "conv %s shape", names[i]);
+            continue;
+        }
+        size_t nx = conv2d_x_numel(&s), nw = conv2d_w_numel(&s), ny = conv2d_y_numel(&s);
+        float *x = rnd(nx, -1, 1), *w = rnd(nw, -0.3f, 0.3f), *b = rnd(s.K, -1, 1), *y = malloc(ny * 4), *dy = rnd(ny, -1, 1);
+        float *dx = malloc(nx * 4), *dw = rnd(nw, -1, 1), *db = rnd(s.K, -1, 1);
+        float *gx = up(x, nx * 4), *gw = up(w, nw * 4), *gb = up(b, s.K * 4), *gy = nn_alloc(&gpu, ny * 4), *gdy = up(dy, ny * 4);
+        float *gdx = nn_alloc(&gpu, nx * 4), *gdw = up(dw, nw * 4), *gdb = up(db, s.K * 4);
+        int rc = conv2d_forward(&cpu, &s, x, w, b, y) | conv2d_backward(&cpu, &s, x, w, dy, dx, dw, db);
+        int grc = conv2d_forward(&gpu, &s, gx, gw, gb, gy) | conv2d_backward(&gpu, &s, gx, gw, gdy, gdx, gdw, gdb);
+        float *hy = down(gy, ny), *hdx = down(gdx, nx), *hdw = down(gdw, nw), *hdb = down(gdb, s.K);
+        double e = fmax(fmax(rel(y, hy, ny), rel(dx, hdx, nx)), fmax(rel(dw, hdw, nw), rel(db, hdb, s.K)));
+        CHECK(!rc && !grc && e <= 1e-4, "conv %s (cuDNN%s): y, dx, dw +=, db += within 1e-4 (%.1e)", names[i],
+              deterministic ? ", deterministic" : "", e);
+        if (deterministic) { /* the same call again: the same bits */
+            float *dw2 = up(dw, nw * 4);
+            conv2d_backward(&gpu, &s, gx, gw, gdy, gdx, dw2, NULL);
+            float *h2 = down(gdx, nx), *hw2 = down(dw2, nw);
+            CHECK(same(hdx, h2, nx) && same(hdw, hw2, nw), "conv %s --deterministic: a second backward repeats dx and dw", names[i]);
+            free(h2), free(hw2), nn_free(&gpu, dw2);
+        }
+        free(x), free(w), free(b), free(y), free(dy), free(dx), free(dw), free(db), free(hy), free(hdx), free(hdw), free(hdb);
+        nn_free(&gpu, gx), nn_free(&gpu, gw), nn_free(&gpu, gb), nn_free(&gpu, gy), nn_free(&gpu, gdy), nn_free(&gpu, gdx);
+        nn_free(&gpu, gdw), nn_free(&gpu, gdb);
+    }
+    gpu.deterministic = 0;
+}
+
+static void batchnorm(void) {
+    int acts[3] = {ACT_NONE, ACT_RELU, ACT_SILU};
+    for (int a = 0; a < 3; a++) {
+        BatchNorm2dShape s = batchnorm2d_shape(16, 64, 32, 50);
+        s.act = (ActKind)acts[a];
+        size_t n = (size_t)s.N * s.C * s.H * s.W, C = (size_t)s.C;
+        float *x = rnd(n, -2, 3), *dout = rnd(n, -1, 1), *w = rnd(C, 0.5f, 1.5f), *b = rnd(C, -0.5f, 0.5f), *rm = rnd(C, -1, 1);
+        float *rv = rnd(C, 0.5f, 2), *out = malloc(n * 4), *mean = malloc(C * 4), *inv = malloc(C * 4), *dx = malloc(n * 4);
+        float *dw = rnd(C, -1, 1), *db = rnd(C, -1, 1), nbt = 5;
+        float *gx = up(x, n * 4), *gdo = up(dout, n * 4), *gw = up(w, C * 4), *gb = up(b, C * 4), *grm = up(rm, C * 4), *grv = up(rv, C * 4);
+        float *gnbt = up(&nbt, 4), *gout = nn_alloc(&gpu, n * 4), *gmean = nn_alloc(&gpu, C * 4), *ginv = nn_alloc(&gpu, C * 4);
+        float *gdx = nn_alloc(&gpu, n * 4), *gdw = up(dw, C * 4), *gdb = up(db, C * 4);
+        batchnorm2d_forward_train(&cpu, &s, x, w, b, rm, rv, &nbt, out, mean, inv);
+        batchnorm2d_backward_train(&cpu, &s, dout, x, w, b, mean, inv, dx, dw, db);
+        batchnorm2d_forward_train(&gpu, &s, gx, gw, gb, grm, grv, gnbt, gout, gmean, ginv);
+        batchnorm2d_backward_train(&gpu, &s, gdo, gx, gw, gb, gmean, ginv, gdx, gdw, gdb);
+        float *h[8] = {down(gout, n), down(gmean, C), down(ginv, C), down(grm, C), down(grv, C), down(gdx, n), down(gdw, C), down(gdb, C)};
+        float *c[8] = {out, mean, inv, rm, rv, dx, dw, db};
+        size_t sz[8] = {n, C, C, C, C, n, C, C};
+        double e = 0;
+        for (int k = 0; k < 8; k++) e = fmax(e, rel(c[k], h[k], sz[k]));
+        float *hn = down(gnbt, 1);
+        const char *an[3] = {"", " + ReLU", " + SiLU"};
+        CHECK(e <= 2e-6 && hn[0] == nbt, "BatchNorm%s train forward and backward (running stats, counter, dx, dweight, dbias) within 2e-6 (%.1e)",
+              an[a], e);
+        for (int k = 0; k < 8; k++) free(h[k]);
+        free(hn);
+    }
+}
+
+static void dropout(void) {
+    DropoutShape s = {.n = 64 * 1280, .p = 0.3f, .training = 1};
+    float *x = rnd(s.n, -1, 1), *o = malloc(s.n * 4);
+    uint8_t *m = malloc(s.n), *hm = malloc(s.n);
+    float *gx = up(x, s.n * 4), *go = nn_alloc(&gpu, s.n * 4);
+    uint8_t *gm = nn_alloc(&gpu, s.n);
+    dropout_forward(&cpu, &s, 42, 7, x, o, m);
+    dropout_forward(&gpu, &s, 42, 7, gx, go, gm);
+    float *ho = down(go, s.n);
+    nn_copy_to_host(&gpu, hm, gm, s.n);
+    CHECK(!memcmp(m, hm, s.n) && same(o, ho, s.n), "dropout: the CPU's mask and output, bit for bit");
+}
+
+static void optimiser(void) {
+    for (int k = 0; k < 2; k++) {
+        ParamTable t;
+        params_init(&t);
+        int64_t s1[2] = {512, 300}, s2[1] = {512};
+        params_add(&t, "a.weight", PARAM_WEIGHT, 2, s1);
+        params_add(&t, "a.bias", PARAM_WEIGHT, 1, s2);
+        params_add(&t, "bn.running_mean", PARAM_BUFFER, 1, s2);
+        params_alloc(&t);
+        OptimConfig cfg = k ? optim_sgd_defaults(0.05) : optim_adamw_defaults();
+        if (k) cfg.momentum = 0.9, cfg.nesterov = 1;
+        Optim oc, og;
+        optim_init(&oc, &cfg, &t);
+        optim_init(&og, &cfg, &t);
+        float *p0 = rnd(t.total, -1, 1);
+        memcpy(t.data, p0, t.total * 4);
+        /* the GPU's table: the same entries over device blocks */
+        ParamTable tg = t;
+        float *hostm = og.m;
+        tg.data = up(p0, t.total * 4);
+        tg.grad = nn_alloc(&gpu, t.total * 4);
+        og.m = nn_alloc(&gpu, t.total * 4 * (k ? 1 : 2));
+        og.v = k ? NULL : og.m + t.total;
+        int ok = 1;
+        for (int step = 0; step < 3; step++) {
+            float *g = rnd(t.total, -0.5f, 0.5f);
+            memcpy(t.grad, g, t.total * 4);
+            nn_copy_to_device(&gpu, tg.grad, g, t.total * 4);
+            ok &= optim_step(&cpu, &oc, &t) == 0 && optim_step(&gpu, &og, &tg) == 0;
+            free(g);
+        }
+        float *hp = down(tg.data, t.total), *hmv = down(og.m, t.total * (k ? 1 : 2));
+        CHECK(ok && same(t.data, hp, t.total) && same(oc.m, hmv, t.total * (k ? 1 : 2)),
+              "%s fused step (3 steps): weights and moments = CPU, bit for bit", k ? "SGD Nesterov" : "AdamW");
+        float n0 = clip_grad_norm(&cpu, &t, 0.5f), n1 = clip_grad_norm(&gpu, &tg, 0.5f);
+        float *hg = down(tg.grad, t.total);
+        CHECK(n0 == n1 && same(t.grad, hg, t.total), "clip_grad_norm: the CPU's norm (%g) and clipped gradients, bit for bit", n0);
+        free(hg);
+        nn_free(&gpu, tg.data), nn_free(&gpu, tg.grad), nn_free(&gpu, og.m);
+        og.m = hostm; /* optim_free frees the host block */
+        optim_free(&oc), optim_free(&og), params_free(&t);
+    }
+}
+
+static void algo_cache(void) {
+    /* conv() has run every shape once per mode: a repeat of the first shape must not search again */
+    Conv2dShape s = {.N = 16, .C = 1, .H = 128, .W = 200, .K = 16, .KH = 3, .KW = 3, .pad_h = 1, .pad_w = 1};
+    conv2d_shape_init(&s);
+    float *gx = nn_alloc(&gpu, conv2d_x_numel(&s) * 4), *gw = nn_alloc(&gpu, conv2d_w_numel(&s) * 4),
+          *gy = nn_alloc(&gpu, conv2d_y_numel(&s) * 4);
+    size_t entries = nn_cuda_algo_entries(&gpu);
+    int rc = conv2d_forward(&gpu, &s, gx, gw, NULL, gy);
+    CHECK(rc == 0 && nn_sync(&gpu) == 0 && nn_cuda_algo_entries(&gpu) == entries && entries > 0,
+          "algorithm cache: a shape seen before is not searched again (%zu entries)", entries);
+    nn_free(&gpu, gx), nn_free(&gpu, gw), nn_free(&gpu, gy);
+}
+
+static const char *GROUPS[] = {"layers: activations", "layers: pooling", "layers: linear (cuBLAS)", "layers: conv2d (cuDNN)",
+                               "layers: BatchNorm", "layers: dropout", "optimiser", "algorithm cache and --deterministic"};
+static const char *LATER[] = {"one training step of baseline, resnet18, efficientnet_b0 against the CPU engine",
+                              "3 epochs on FSDD within 1 point of the CPU's accuracy", "a GPU checkpoint evaluated on the CPU",
+                              "AMP (bf16/fp16) bounds", "benchmark line (bench/gpu)"};
+
+int main(void) {
+    NnGpuList l;
+    nn_gpu_probe(&l);
+    size_t ng = sizeof GROUPS / sizeof *GROUPS, nl = sizeof LATER / sizeof *LATER;
+    if (!l.built || l.count == 0) {
+        for (size_t i = 0; i < ng; i++) printf("skip gpu %s: %s\n", GROUPS[i], l.built ? l.why : "this build has no CUDA");
+        for (size_t i = 0; i < nl; i++) printf("skip gpu %s: %s\n", LATER[i], l.built ? l.why : "this build has no CUDA");
+        return 0;
+    }
+    rng_seed(&rng, 16);
+    nn_ctx_init(&cpu, 2);
+    nn_ctx_init(&gpu, 2);
+    if (nn_ctx_use_cuda(&gpu, 0) < 0) {
+        printf("not ok gpu: a context on GPU 0: %s\n", err_msg());
+        return 1;
+    }
+    char desc[256];
+    NnDeviceChoice ch = {.device = NN_CUDA, .index = 0, .gpu = l.gpu[0]};
+    nn_device_describe(&ch, desc, sizeof desc);
+    printf("# %s\n", desc);
+    activations();
+    pooling();
+    linear();
+    conv(0);
+    conv(1);
+    algo_cache();
+    batchnorm();
+    dropout();
+    optimiser();
+    for (size_t i = 0; i < nl; i++) printf("skip gpu %s: not implemented yet (whole networks do not run on the GPU)\n", LATER[i]);
+    nn_ctx_free(&gpu);
+    nn_ctx_free(&cpu);
+    return failures != 0;
+}

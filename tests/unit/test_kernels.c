@@ -1,0 +1,429 @@
+/* The own CUDA kernels' arithmetic, on the CPU: every body of nn/kernels.h is run over the very launch
+ * grid its .cu wrapper uses (every block and thread of nn_grid_1d's grid, NN_BLOCK threads each; the
+ * optimiser's one block per chunk) and compared bit for bit (NaN's sign and payload aside) with the CPU
+ * layer it stands in for:
+ * activations and the residual add (activation.c), max pool forward/backward with ties and NaN, the
+ * global average pool (pool.c), the fused AdamW/SGD step (optim.c, several steps, frozen entries,
+ * buffers, lr/wd multipliers, Nesterov), and the AMP unscale check. What only a GPU can show (the
+ * launches, device memory) is tests/gpu/'s. */
+#include "check.h"
+#include "nn/activation.h"
+#include "nn/batchnorm.h"
+#include "nn/dropout.h"
+#include "nn/kernels.h"
+#include "nn/linear.h"
+#include "nn/optim.h"
+#include "nn/params.h"
+#include "nn/pool.h"
+#include "core/rng.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* for every (block, thread) of a grid of G blocks of NN_BLOCK threads: g names the position */
+#define FOR_GRID(G, g) \
+    for (int64_t b_ = 0; b_ < (G); b_++) \
+        for (NnGrid g = {b_, 0, NN_BLOCK, (G)}; g.thread < NN_BLOCK; g.thread++)
+
+/* The same bits, except that any NaN equals any NaN: a NaN's sign and payload depend on operand order in
+ * vector code (x86) and GPUs make one canonical NaN, so only "NaN or not" is compared there. Returns the
+ * first index that differs, or n. */
+static size_t first_diff(const float *x, const float *y, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (memcmp(&x[i], &y[i], sizeof *x) != 0 && !(isnan(x[i]) && isnan(y[i]))) return i;
+    return n;
+}
+
+static void fill(Rng *r, float *a, size_t n, float lo, float hi) {
+    for (size_t i = 0; i < n; i++) a[i] = lo + (hi - lo) * (float)rng_uniform(r);
+}
+
+static void test_elementwise(NnCtx *ctx, Rng *r) {
+    /* more than NN_GRID_MAX * NN_BLOCK items, so that threads stride; specials at the front */
+    const size_t n = (size_t)NN_GRID_MAX * NN_BLOCK + 4099;
+    float *a = malloc(n * sizeof *a), *b = malloc(n * sizeof *b), *ref = malloc(n * sizeof *ref),
+          *got = malloc(n * sizeof *got);
+    fill(r, a, n, -12, 12);
+    fill(r, b, n, -3, 3);
+    float sp[] = {0.0f, -0.0f, NAN, INFINITY, -INFINITY, -90.0f, 90.0f, 1e-30f, -1e-30f};
+    memcpy(a, sp, sizeof sp);
+    memcpy(b + 9, sp, sizeof sp);
+    int64_t G = nn_grid_1d((int64_t)n);
+    CHECK(G == NN_GRID_MAX, "kernels: the element grid is capped at %d blocks (%lld)", NN_GRID_MAX, (long long)G);
+    const char *names[] = {"relu", "relu backward", "sigmoid", "sigmoid backward", "silu", "silu backward",
+                           "residual add", "residual add + relu", "gradient accumulate"};
+    for (int op = EW_RELU_F; op <= EW_ACC; op++) {
+        switch (op) {
+        case EW_RELU_F: relu_forward(ctx, n, a, ref); break;
+        case EW_RELU_B: relu_backward(ctx, n, a, b, ref); break;
+        case EW_SIGMOID_F: sigmoid_forward(ctx, n, a, ref); break;
+        case EW_SIGMOID_B: sigmoid_backward(ctx, n, a, b, ref); break;
+        case EW_SILU_F: silu_forward(ctx, n, a, ref); break;
+        case EW_SILU_B: silu_backward(ctx, n, a, b, ref); break;
+        case EW_ADD: residual_add_forward(ctx, n, a, b, ref); break;
+        case EW_ADD_RELU: residual_add_relu_forward(ctx, n, a, b, ref); break;
+        default: memcpy(ref, b, n * sizeof *ref); grad_accumulate(ctx, n, a, ref); break;
+        }
+        if (op == EW_ACC) memcpy(got, b, n * sizeof *got);
+        else memset(got, 0xff, n * sizeof *got);
+        FOR_GRID(G, g) kb_elementwise(g, op, (int64_t)n, a, b, got);
+        size_t bad = first_diff(ref, got, n);
+        if (bad < n) printf("# %s: first difference at %zu: a %a b %a: CPU %a, kernel %a\n", names[op], bad, a[bad], b[bad], ref[bad], got[bad]);
+        CHECK(bad == n, "kernels: %s over the grid = activation.c, bit for bit", names[op]);
+    }
+    /* in place, as the networks call them */
+    memcpy(got, a, n * sizeof *got);
+    relu_forward(ctx, n, a, ref);
+    FOR_GRID(G, g) kb_elementwise(g, EW_RELU_F, (int64_t)n, got, NULL, got);
+    CHECK(first_diff(ref, got, n) == n, "kernels: relu in place");
+    free(a);
+    free(b);
+    free(ref);
+    free(got);
+}
+
+static void test_maxpool(NnCtx *ctx, Rng *r) {
+    Pool2dShape cases[] = {
+        {.N = 2, .C = 3, .H = 16, .W = 20, .KH = 2, .KW = 2},                                     /* baseline */
+        {.N = 2, .C = 3, .H = 17, .W = 23, .KH = 3, .KW = 3, .stride_h = 2, .stride_w = 2, .pad_h = 1, .pad_w = 1}, /* ResNet stem */
+        {.N = 1, .C = 2, .H = 9, .W = 31, .KH = 3, .KW = 3, .stride_h = 1, .stride_w = 1, .pad_h = 1, .pad_w = 1},
+        {.N = 1, .C = 1, .H = 7, .W = 5, .KH = 3, .KW = 2, .stride_h = 2, .stride_w = 1, .pad_h = 1, .pad_w = 0},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+        Pool2dShape s = cases[c];
+        if (pool2d_shape_init(&s) < 0) {
+            CHECK(0, "kernels: pool shape %zu", c);
+            continue;
+        }
+        size_t ni = (size_t)s.N * s.C * s.H * s.W, no = (size_t)s.N * s.C * s.OH * s.OW;
+        float *x = malloc(ni * 4), *y0 = malloc(no * 4), *y1 = malloc(no * 4), *dy = malloc(no * 4);
+        float *dx0 = malloc(ni * 4), *dx1 = malloc(ni * 4);
+        int32_t *a0 = malloc(no * 4), *a1 = malloc(no * 4);
+        for (size_t i = 0; i < ni; i++) x[i] = (float)(int)(rng_below(r, 5)) - 2.0f; /* many ties */
+        x[3] = NAN;
+        x[ni / 2] = -INFINITY;
+        fill(r, dy, no, -1, 1);
+        maxpool2d_forward(ctx, &s, x, y0, a0);
+        NnPoolGeom geo = pool2d_geom(&s);
+        memset(y1, 0, no * 4);
+        FOR_GRID(nn_grid_1d((int64_t)no), g) kb_maxpool_fwd(g, geo, x, y1, a1);
+        CHECK(first_diff(y0, y1, no) == no && memcmp(a0, a1, no * 4) == 0,
+              "kernels: max pool %dx%d/%d pad %d forward (values and argmax, ties, NaN) = pool.c", s.KH, s.KW,
+              s.stride_h, s.pad_h);
+        maxpool2d_backward(ctx, &s, dy, a0, dx0);
+        memset(dx1, 0xff, ni * 4);
+        FOR_GRID(nn_grid_1d((int64_t)ni), g) kb_maxpool_bwd(g, geo, dy, a0, dx1);
+        CHECK(first_diff(dx0, dx1, ni) == ni, "kernels: max pool %dx%d/%d pad %d backward (gather) = pool.c's scatter",
+              s.KH, s.KW, s.stride_h, s.pad_h);
+        free(x), free(y0), free(y1), free(dy), free(dx0), free(dx1), free(a0), free(a1);
+    }
+}
+
+static void test_avgpool(NnCtx *ctx, Rng *r) {
+    Pool2dShape cases[] = {
+        {.N = 2, .C = 3, .H = 16, .W = 21, .KH = 2, .KW = 2},
+        {.N = 2, .C = 3, .H = 17, .W = 23, .KH = 3, .KW = 3, .stride_h = 2, .stride_w = 2, .pad_h = 1, .pad_w = 1},
+        {.N = 2, .C = 3, .H = 17, .W = 23, .KH = 3, .KW = 3, .stride_h = 2, .stride_w = 2, .pad_h = 1, .pad_w = 1, .exclude_pad = 1},
+        {.N = 1, .C = 2, .H = 9, .W = 12, .KH = 3, .KW = 2, .stride_h = 1, .stride_w = 2, .pad_h = 1, .pad_w = 1},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+        Pool2dShape s = cases[c];
+        pool2d_shape_init(&s);
+        size_t ni = (size_t)s.N * s.C * s.H * s.W, no = (size_t)s.N * s.C * s.OH * s.OW;
+        float *x = malloc(ni * 4), *y0 = malloc(no * 4), *y1 = malloc(no * 4), *dx0 = malloc(ni * 4), *dx1 = malloc(ni * 4);
+        fill(r, x, ni, -3, 3);
+        NnPoolGeom geo = pool2d_geom(&s);
+        avgpool2d_forward(ctx, &s, x, y0);
+        FOR_GRID(nn_grid_1d((int64_t)no), g) kb_avgpool_fwd(g, geo, s.exclude_pad, x, y1);
+        avgpool2d_backward(ctx, &s, y0, dx0);
+        FOR_GRID(nn_grid_1d((int64_t)ni), g) kb_avgpool_bwd(g, geo, s.exclude_pad, y0, dx1);
+        CHECK(first_diff(y0, y1, no) == no && first_diff(dx0, dx1, ni) == ni,
+              "kernels: avg pool %dx%d/%d pad %d%s forward and backward (gather) = pool.c", s.KH, s.KW, s.stride_h, s.pad_h,
+              s.exclude_pad ? " exclude_pad" : "");
+        free(x), free(y0), free(y1), free(dx0), free(dx1);
+    }
+}
+
+static void test_gap(NnCtx *ctx, Rng *r) {
+    int hws[][2] = {{7, 7}, {8, 25}, {1, 1}, {3, 5}};
+    for (int c = 0; c < 4; c++) {
+        GlobalPoolShape s = {.N = 3, .C = 37, .H = hws[c][0], .W = hws[c][1]};
+        int64_t planes = (int64_t)s.N * s.C, hw = (int64_t)s.H * s.W;
+        float *x = malloc((size_t)(planes * hw) * 4), *y0 = malloc((size_t)planes * 4), *y1 = malloc((size_t)planes * 4);
+        float *dx0 = malloc((size_t)(planes * hw) * 4), *dx1 = malloc((size_t)(planes * hw) * 4);
+        fill(r, x, (size_t)(planes * hw), -5, 7);
+        global_avgpool_forward(ctx, &s, x, y0);
+        FOR_GRID(nn_grid_1d(planes), g) kb_gap_fwd(g, planes, hw, x, y1);
+        CHECK(memcmp(y0, y1, (size_t)planes * 4) == 0, "kernels: global average pool %dx%d forward = pool.c", s.H, s.W);
+        global_avgpool_backward(ctx, &s, y0, dx0);
+        FOR_GRID(nn_grid_1d(planes * hw), g) kb_gap_bwd(g, planes, hw, y0, dx1);
+        CHECK(memcmp(dx0, dx1, (size_t)(planes * hw) * 4) == 0, "kernels: global average pool %dx%d backward = pool.c", s.H, s.W);
+        free(x), free(y0), free(y1), free(dx0), free(dx1);
+    }
+}
+
+/* linear's bias and bias gradient, conv2d_forward_ep's affine + activation epilogue */
+static void test_linear_conv_epilogue(NnCtx *ctx, Rng *r) {
+    LinearShape ls = {.N = 70, .in = 33, .out = 129};
+    size_t nx = (size_t)ls.N * ls.in, nw = (size_t)ls.out * ls.in, ny = (size_t)ls.N * ls.out;
+    float *x = malloc(nx * 4), *w = malloc(nw * 4), *b = malloc((size_t)ls.out * 4), *y0 = malloc(ny * 4), *y1 = malloc(ny * 4);
+    float *dw = calloc(nw, 4), *db0 = malloc((size_t)ls.out * 4), *db1 = malloc((size_t)ls.out * 4);
+    fill(r, x, nx, -1, 1), fill(r, w, nw, -1, 1), fill(r, b, (size_t)ls.out, -1, 1), fill(r, db0, (size_t)ls.out, -1, 1);
+    memcpy(db1, db0, (size_t)ls.out * 4);
+    linear_forward(ctx, &ls, x, w, b, y0);
+    linear_forward(ctx, &ls, x, w, NULL, y1); /* the same GEMM, then the kernel's bias */
+    FOR_GRID(nn_grid_1d((int64_t)ny), g) kb_add_bias_rows(g, ls.N, ls.out, b, y1);
+    CHECK(first_diff(y0, y1, ny) == ny, "kernels: linear bias over the grid = linear.c's");
+    linear_backward(ctx, &ls, x, w, y0, NULL, dw, db0); /* dy = y0 */
+    FOR_GRID(nn_grid_1d(ls.out), g) kb_colsum_add(g, ls.N, ls.out, y0, db1);
+    CHECK(first_diff(db0, db1, (size_t)ls.out) == (size_t)ls.out, "kernels: linear bias gradient (+=) over the grid = linear.c's");
+    free(x), free(w), free(b), free(y0), free(y1), free(dw), free(db0), free(db1);
+
+    int N = 3, K = 5, P = 37;
+    size_t n = (size_t)N * K * P;
+    float *v = malloc(n * 4), *res = malloc(n * 4), *ref = malloc(n * 4), *got = malloc(n * 4), sc[5], sh[5];
+    fill(r, v, n, -4, 4), fill(r, res, n, -2, 2), fill(r, sc, 5, -2, 2), fill(r, sh, 5, -1, 1);
+    const char *an[3] = {"none", "ReLU", "SiLU"};
+    for (int act = 0; act < 3; act++)
+        for (int with_res = 0; with_res < 2; with_res++) {
+            for (int i = 0; i < N * K; i++)
+                act_affine(v + (size_t)i * P, ref + (size_t)i * P, P, sc[i % K], sh[i % K], with_res ? res + (size_t)i * P : NULL,
+                           (ActKind)act);
+            memcpy(got, v, n * 4);
+            FOR_GRID(nn_grid_1d((int64_t)n), g) kb_affine_act(g, N, K, P, sc, sh, with_res ? res : NULL, act, got);
+            CHECK(first_diff(ref, got, n) == n, "kernels: conv epilogue scale/shift%s + %s = act_affine", with_res ? " + residual" : "",
+                  an[act]);
+        }
+    free(v), free(res), free(ref), free(got);
+}
+
+/* max |a - b| over max |a|: the bound for results whose sums are added in another (fixed) order */
+static double rel_diff(const float *a, const float *b, size_t n) {
+    double num = 0, den = 1e-30;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - (double)b[i]);
+        if (d > num || d != d) num = d;
+        if (fabs((double)a[i]) > den) den = fabs((double)a[i]);
+    }
+    return num / den;
+}
+
+/* BatchNorm's kernels, phase by phase as the CUDA kernel runs them (every thread of a channel's block
+ * per phase; thread 0 where the kernel says so), against batchnorm.c: the tree adds the same double
+ * terms in another order, so the comparison has a bound (2e-6 relative; in practice equal or 1 ulp). */
+static void bn_tree(NnBnShared *sh) {
+    for (int64_t stride = NN_BLOCK / 2; stride > 0; stride /= 2)
+        for (int64_t t = 0; t < NN_BLOCK; t++) kb_tree_step(t, stride, sh);
+}
+
+static void test_batchnorm(NnCtx *ctx, Rng *r) {
+    static NnBnShared sh; /* one channel's block at a time */
+    int acts[3] = {ACT_NONE, ACT_RELU, ACT_SILU};
+    double moms[2] = {0.1, -1.0};
+    for (int ai = 0; ai < 3; ai++)
+        for (int mi = 0; mi < 2; mi++) {
+            BatchNorm2dShape s = batchnorm2d_shape(3, 5, 9, 37);
+            s.act = (ActKind)acts[ai];
+            s.momentum = moms[mi];
+            if (ai == 2) s.eps = 1e-3;
+            int C = s.C;
+            size_t n = (size_t)s.N * s.C * s.H * s.W;
+            float *x = malloc(n * 4), *dout = malloc(n * 4), *out0 = malloc(n * 4), *out1 = malloc(n * 4);
+            float *dx0 = malloc(n * 4), *dx1 = malloc(n * 4);
+            float w[5], b[5], rm0[5], rv0[5], rm1[5], rv1[5], m0[5], m1[5], is0[5], is1[5], dw0[5], dw1[5], db0[5], db1[5];
+            float nbt0 = 3, nbt1 = 3;
+            fill(r, x, n, -3, 5), fill(r, dout, n, -1, 1), fill(r, w, 5, 0.5f, 1.5f), fill(r, b, 5, -0.5f, 0.5f);
+            fill(r, rm0, 5, -1, 1), fill(r, rv0, 5, 0.5f, 2), fill(r, dw0, 5, -1, 1), fill(r, db0, 5, -1, 1);
+            memcpy(rm1, rm0, sizeof rm0), memcpy(rv1, rv0, sizeof rv0), memcpy(dw1, dw0, sizeof dw0), memcpy(db1, db0, sizeof db0);
+            batchnorm2d_forward_train(ctx, &s, x, w, b, rm0, rv0, &nbt0, out0, m0, is0);
+            NnBnGeom g = {s.N, s.C, (int64_t)s.H * s.W, s.eps, s.momentum, (int)s.act};
+            for (int c = 0; c < C; c++) { /* k_bn_fwd_train, block c */
+                for (int64_t t = 0; t < NN_BLOCK; t++) kb_bn_sum_x(c, t, g, x, &sh);
+                bn_tree(&sh);
+                kb_bn_mean(g, &sh);
+                for (int64_t t = 0; t < NN_BLOCK; t++) kb_bn_sum_sqdev(c, t, g, x, &sh);
+                bn_tree(&sh);
+                kb_bn_stats(c, g, w, b, rm1, rv1, &nbt1, m1, is1, &sh);
+                for (int64_t t = 0; t < NN_BLOCK; t++) kb_bn_apply(c, t, g, x, out1, &sh);
+            }
+            kb_bn_count(&nbt1);
+            const char *an[3] = {"", " + ReLU", " + SiLU"};
+            double e = fmax(fmax(rel_diff(out0, out1, n), rel_diff(m0, m1, 5)),
+                            fmax(rel_diff(is0, is1, 5), fmax(rel_diff(rm0, rm1, 5), rel_diff(rv0, rv1, 5))));
+            CHECK(e <= 2e-6 && nbt0 == nbt1, "kernels: BN%s train forward (momentum %s): output, mean, invstd, running stats, counter "
+                  "(max rel. diff %.1e)", an[ai], mi ? "None" : "0.1", e);
+            for (int train = 0; train < 2; train++) {
+                memcpy(dw1, dw0, sizeof dw0), memcpy(db1, db0, sizeof db0);
+                float dwr[5], dbr[5];
+                memcpy(dwr, dw0, sizeof dw0), memcpy(dbr, db0, sizeof db0);
+                if (train) batchnorm2d_backward_train(ctx, &s, dout, x, w, b, m0, is0, dx0, dwr, dbr);
+                else batchnorm2d_backward_eval(ctx, &s, dout, x, w, b, m0, is0, dx0, dwr, dbr);
+                for (int c = 0; c < C; c++) { /* k_bn_bwd, block c */
+                    for (int64_t t = 0; t < NN_BLOCK; t++) kb_bn_bwd_sums(c, t, g, dout, x, w, b, m0, is0, dx1, &sh);
+                    bn_tree(&sh);
+                    kb_bn_bwd_params(c, g, is0, dw1, db1, &sh);
+                    for (int64_t t = 0; t < NN_BLOCK; t++) kb_bn_bwd_dx(c, t, g, train, dout, x, w, m0, is0, dx1, &sh);
+                }
+                e = fmax(rel_diff(dx0, dx1, n), fmax(rel_diff(dwr, dw1, 5), rel_diff(dbr, db1, 5)));
+                CHECK(e <= 2e-6, "kernels: BN%s %s backward (momentum %s): dx, dweight +=, dbias += (max rel. diff %.1e)", an[ai],
+                      train ? "train" : "eval", mi ? "None" : "0.1", e);
+            }
+            /* the NN_INFER epilogue's constants */
+            float sc0[5], sh0[5], sc1[5], sh1[5];
+            batchnorm2d_eval_affine(C, s.eps, w, b, rm0, rv0, sc0, sh0);
+            FOR_GRID(nn_grid_1d(C), gr) kb_bn_eval_affine(gr, C, (float)s.eps, w, b, rm0, rv0, sc1, sh1);
+            CHECK(!memcmp(sc0, sc1, sizeof sc0) && !memcmp(sh0, sh1, sizeof sh0), "kernels: BN eval affine (eps %g) = batchnorm.c", s.eps);
+            /* eval forward: element-wise, the CPU layer's operations: bit for bit */
+            batchnorm2d_forward_eval(ctx, &s, x, w, b, rm0, rv0, out0, m0, is0);
+            memset(m1, 0, sizeof m1), memset(is1, 0, sizeof is1);
+            FOR_GRID(nn_grid_1d((int64_t)n), gr) kb_bn_eval(gr, g, x, w, b, rm0, rv0, out1, m1, is1);
+            CHECK(first_diff(out0, out1, n) == n && !memcmp(m0, m1, sizeof m0) && !memcmp(is0, is1, sizeof is0),
+                  "kernels: BN%s eval forward = batchnorm.c, bit for bit", an[ai]);
+            free(x), free(dout), free(out0), free(out1), free(dx0), free(dx1);
+        }
+}
+
+/* dropout's masks drawn by the kernel body (rng.c's generator re-stated in kernels.h) = dropout.c's, and
+ * the mask application of dropout backward and drop path */
+static void test_dropout(NnCtx *ctx, Rng *r) {
+    size_t n = 3 * NN_DROPOUT_BLOCK + 123;
+    float *x = malloc(n * 4), *o0 = malloc(n * 4), *o1 = malloc(n * 4);
+    uint8_t *m0 = malloc(n), *m1 = malloc(n);
+    fill(r, x, n, -2, 2);
+    float ps[3] = {0.3f, 0.5f, 0.9f};
+    for (int k = 0; k < 3; k++) {
+        DropoutShape s = {.n = n, .p = ps[k], .training = 1};
+        dropout_forward(ctx, &s, 1234 + k, 77, x, o0, m0);
+        Rng kr;
+        rng_derive(&kr, 1234 + k, 77);
+        uint64_t key = rng_next(&kr); /* dropout.c's mask key, as dropout.cu computes it on the host */
+        float scale = 1.0f / (float)(1.0 - (double)ps[k]);
+        FOR_GRID(nn_grid_1d((int64_t)((n + NN_DROPOUT_BLOCK - 1) / NN_DROPOUT_BLOCK)), g)
+            kb_dropout(g, (int64_t)n, key, 1.0 - (double)ps[k], scale, x, o1, m1);
+        CHECK(!memcmp(m0, m1, n) && first_diff(o0, o1, n) == n, "kernels: dropout p=%.1f: the CPU's mask and output, bit for bit", ps[k]);
+        dropout_backward(ctx, &s, x, m0, o0);
+        FOR_GRID(nn_grid_1d((int64_t)n), g) kb_apply_mask(g, (int64_t)n, 1, scale, x, m0, o1);
+        CHECK(first_diff(o0, o1, n) == n, "kernels: dropout p=%.1f backward = dropout.c", ps[k]);
+    }
+    DropPathShape dp = {.N = 7, .per_sample = n / 7, .p = 0.4f, .training = 1, .mode = DROP_PATH_ROW};
+    size_t nd = (size_t)dp.N * dp.per_sample;
+    drop_path_forward(ctx, &dp, 5, 9, x, o0, m0);
+    FOR_GRID(nn_grid_1d((int64_t)nd), g) kb_apply_mask(g, (int64_t)nd, (int64_t)dp.per_sample, 1.0f / (float)(1.0 - 0.4), x, m0, o1);
+    CHECK(first_diff(o0, o1, nd) == nd, "kernels: drop path (row) with the CPU's mask = dropout.c");
+    free(x), free(o0), free(o1), free(m0), free(m1);
+}
+
+static int make_table(ParamTable *t) {
+    params_init(t);
+    int64_t s1[2] = {300, 141}, s2[1] = {41}, s3[4] = {8, 3, 3, 3}, s0[1] = {1};
+    params_add(t, "a.weight", PARAM_WEIGHT, 2, s1); /* > NN_OPT_CHUNK floats: several chunks; 3 clip blocks */
+    params_add(t, "a.bias", PARAM_WEIGHT, 1, s2);
+    params_add(t, "bn.running_mean", PARAM_BUFFER, 1, s2);
+    params_add(t, "bn.num_batches_tracked", PARAM_COUNT, 0, s0);
+    params_add(t, "frozen.weight", PARAM_WEIGHT, 4, s3);
+    params_add(t, "head.weight", PARAM_WEIGHT, 4, s3);
+    if (params_alloc(t) < 0) return -1;
+    t->e[4].frozen = 1;
+    return 0;
+}
+
+static void test_optim(NnCtx *ctx, Rng *r) {
+    OptimConfig cfgs[4] = {optim_adamw_defaults(), optim_sgd_defaults(0.05), optim_sgd_defaults(0.05),
+                           optim_sgd_defaults(0.1)};
+    cfgs[0].lr = 3e-3;
+    cfgs[1].momentum = 0.9, cfgs[1].weight_decay = 1e-3;
+    cfgs[2].momentum = 0.9, cfgs[2].nesterov = 1;
+    const char *names[4] = {"AdamW", "SGD momentum + wd", "SGD Nesterov", "SGD plain"};
+    for (int c = 0; c < 4; c++) {
+        ParamTable ta, tb;
+        Optim oa, ob;
+        if (make_table(&ta) < 0 || make_table(&tb) < 0 || optim_init(&oa, &cfgs[c], &ta) < 0 ||
+            optim_init(&ob, &cfgs[c], &tb) < 0) {
+            CHECK(0, "kernels: optimiser set-up");
+            return;
+        }
+        optim_set_lr_mult(&oa, &ta, "head.", 0.1f), optim_set_lr_mult(&ob, &tb, "head.", 0.1f);
+        optim_set_wd_mult(&oa, &ta, "a.bias", 0.0f), optim_set_wd_mult(&ob, &tb, "a.bias", 0.0f);
+        fill(r, ta.data, ta.total, -1, 1);
+        memcpy(tb.data, ta.data, ta.total * 4);
+        int64_t nch = 0;
+        NnOptChunk *ch = optim_chunks(&tb, &nch);
+        int64_t expect = 0;
+        for (int i = 0; i < tb.n; i++)
+            if (optim_updates(&tb.e[i])) expect += (int64_t)((tb.e[i].numel + NN_OPT_CHUNK - 1) / NN_OPT_CHUNK);
+        CHECK(ch && nch == expect, "kernels: %s: %lld chunks of the optimised entries", names[c], (long long)nch);
+        int same = 1;
+        for (int step = 0; step < 3 && ch; step++) {
+            fill(r, ta.grad, ta.total, -0.5f, 0.5f);
+            memcpy(tb.grad, ta.grad, ta.total * 4);
+            optim_step(ctx, &oa, &ta);
+            const NnOptStep *es = optim_prepare_step(&ob, &tb);
+            int64_t G = nch < 65535 ? nch : 65535; /* optim.cu's grid */
+            NnOptConsts k = optim_consts(&ob.cfg);
+            FOR_GRID(G, g) kb_optim_step(g, k, ch, nch, es, tb.data, tb.grad, ob.m, cfgs[c].kind == OPTIM_ADAMW ? ob.v : NULL);
+            same &= memcmp(ta.data, tb.data, ta.total * 4) == 0 && memcmp(oa.m, ob.m, ta.total * 4) == 0 &&
+                    (!oa.v || memcmp(oa.v, ob.v, ta.total * 4) == 0);
+        }
+        CHECK(same, "kernels: %s fused step over the grid = optim_step (3 steps; weights and moments bit for bit)", names[c]);
+        /* clip_grad_norm: the block sums over the grid, added in order as clip_grad_norm_cuda does, then the
+         * scaling; against the CPU's total and gradients */
+        for (int big = 0; big < 2 && c == 0; big++) {
+            fill(r, ta.grad, ta.total, -0.5f, 0.5f);
+            memcpy(tb.grad, ta.grad, ta.total * 4);
+            float max_norm = big ? 1e6f : 0.5f;
+            float tot0 = clip_grad_norm(ctx, &ta, max_norm);
+            int64_t nb = (int64_t)((tb.total + NN_CLIP_BLOCK - 1) / NN_CLIP_BLOCK), ne = 0, ent[2 * 8];
+            for (int i = 0; i < tb.n; i++)
+                if (optim_updates(&tb.e[i])) ent[2 * ne] = (int64_t)tb.e[i].offset, ent[2 * ne + 1] = (int64_t)tb.e[i].numel, ne++;
+            double blocks[8], sum = 0;
+            FOR_GRID(nn_grid_1d(nb), g) kb_clip_sumsq(g, (int64_t)tb.total, ent, ne, tb.grad, blocks);
+            for (int64_t b = 0; b < nb; b++) sum += blocks[b];
+            float tot1 = (float)sqrt(sum), coef = max_norm / (tot1 + 1e-6f);
+            if (!(coef >= 1.0f)) FOR_GRID(nch < 65535 ? nch : 65535, g) kb_clip_scale(g, ch, nch, coef, tb.grad);
+            CHECK(tot0 == tot1 && !memcmp(ta.grad, tb.grad, ta.total * 4), "kernels: clip_grad_norm (%s) over the grid = optim.c "
+                  "(norm %g, gradients bit for bit)", big ? "no clipping" : "clipped", tot0);
+        }
+        free(ch);
+        optim_free(&oa), optim_free(&ob), params_free(&ta), params_free(&tb);
+    }
+}
+
+static void test_unscale(void) {
+    float g[1000];
+    for (int i = 0; i < 1000; i++) g[i] = (float)i * 1024.0f;
+    int inf = 0;
+    FOR_GRID(nn_grid_1d(1000), gr) kb_unscale(gr, 1000, 1.0f / 1024.0f, g, &inf);
+    int ok = !inf;
+    for (int i = 0; i < 1000; i++) ok &= g[i] == (float)i;
+    CHECK(ok, "kernels: unscale by 1/scale, all finite: no inf found");
+    g[517] = INFINITY;
+    FOR_GRID(nn_grid_1d(1000), gr) kb_unscale(gr, 1000, 0.5f, g, &inf);
+    CHECK(inf, "kernels: unscale finds an inf");
+    inf = 0;
+    g[517] = NAN;
+    FOR_GRID(nn_grid_1d(1000), gr) kb_unscale(gr, 1000, 0.5f, g, &inf);
+    CHECK(inf, "kernels: unscale finds a NaN");
+    inf = 0;
+    g[517] = 3e38f;
+    FOR_GRID(nn_grid_1d(1000), gr) kb_unscale(gr, 1000, 2.0f, g, &inf);
+    CHECK(inf, "kernels: unscale finds an overflow to inf");
+}
+
+int main(void) {
+    NnCtx ctx;
+    nn_ctx_init(&ctx, 2);
+    Rng r;
+    rng_seed(&r, 16);
+    test_elementwise(&ctx, &r);
+    test_maxpool(&ctx, &r);
+    test_avgpool(&ctx, &r);
+    test_gap(&ctx, &r);
+    test_linear_conv_epilogue(&ctx, &r);
+    test_batchnorm(&ctx, &r);
+    test_dropout(&ctx, &r);
+    test_optim(&ctx, &r);
+    test_unscale();
+    nn_ctx_free(&ctx);
+    return check_failures != 0;
+}
