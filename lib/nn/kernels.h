@@ -165,6 +165,18 @@ NN_HD void kb_maxpool_fwd(NnGrid g, NnPoolGeom s, const float *x, float *y, int3
     }
 }
 
+/* The outputs whose window [o*stride - pad, + kernel) holds input (h, w): rows oh0..oh1, columns ow0..ow1
+ * (ceil((h + pad - K + 1) / stride) .. floor((h + pad) / stride), clipped); the backward gathers of both pools. */
+NN_HD void kb_pool_outputs_over(const NnPoolGeom *s, int h, int w, int *oh0, int *oh1, int *ow0, int *ow1) {
+    int a = h + s->ph - s->KH + 1, b = w + s->pw - s->KW + 1;
+    *oh0 = a <= 0 ? 0 : (a + s->sh - 1) / s->sh;
+    *ow0 = b <= 0 ? 0 : (b + s->sw - 1) / s->sw;
+    *oh1 = (h + s->ph) / s->sh;
+    *ow1 = (w + s->pw) / s->sw;
+    if (*oh1 > s->OH - 1) *oh1 = s->OH - 1;
+    if (*ow1 > s->OW - 1) *ow1 = s->OW - 1;
+}
+
 /* Max pool backward as a gather, one input per item: the sum of dy over the outputs whose window holds
  * the input and chose it, in ascending output order from 0: the same additions, in the same order, as
  * pool.c's scatter (dx = 0; dx[argmax[o]] += dy[o] for o = 0, 1, ...), and no atomics. */
@@ -173,13 +185,8 @@ NN_HD void kb_maxpool_bwd(NnGrid g, NnPoolGeom s, const float *dy, const int32_t
     NN_GRID_LOOP(g, i, n) {
         int64_t pl = i / ((int64_t)s.H * s.W);
         int idx = (int)(i - pl * s.H * s.W), h = idx / s.W, w = idx - h * s.W;
-        /* outputs whose window [o*stride - pad, + kernel) holds h: ceil((h + pad - K + 1) / stride) .. floor((h + pad) / stride) */
-        int oh0 = h + s.ph - s.KH + 1, ow0 = w + s.pw - s.KW + 1;
-        oh0 = oh0 <= 0 ? 0 : (oh0 + s.sh - 1) / s.sh;
-        ow0 = ow0 <= 0 ? 0 : (ow0 + s.sw - 1) / s.sw;
-        int oh1 = (h + s.ph) / s.sh, ow1 = (w + s.pw) / s.sw;
-        if (oh1 > s.OH - 1) oh1 = s.OH - 1;
-        if (ow1 > s.OW - 1) ow1 = s.OW - 1;
+        int oh0, oh1, ow0, ow1;
+        kb_pool_outputs_over(&s, h, w, &oh0, &oh1, &ow0, &ow1);
         const float *dyp = dy + pl * s.OH * s.OW;
         const int32_t *ap = argmax + pl * s.OH * s.OW;
         float acc = 0.0f;
@@ -231,12 +238,8 @@ NN_HD void kb_avgpool_bwd(NnGrid g, NnPoolGeom s, int exclude_pad, const float *
     NN_GRID_LOOP(g, i, s.planes * s.H * s.W) {
         int64_t pl = i / ((int64_t)s.H * s.W);
         int idx = (int)(i - pl * s.H * s.W), h = idx / s.W, w = idx - h * s.W;
-        int oh0 = h + s.ph - s.KH + 1, ow0 = w + s.pw - s.KW + 1;
-        oh0 = oh0 <= 0 ? 0 : (oh0 + s.sh - 1) / s.sh;
-        ow0 = ow0 <= 0 ? 0 : (ow0 + s.sw - 1) / s.sw;
-        int oh1 = (h + s.ph) / s.sh, ow1 = (w + s.pw) / s.sw;
-        if (oh1 > s.OH - 1) oh1 = s.OH - 1;
-        if (ow1 > s.OW - 1) ow1 = s.OW - 1;
+        int oh0, oh1, ow0, ow1;
+        kb_pool_outputs_over(&s, h, w, &oh0, &oh1, &ow0, &ow1);
         const float *dyp = dy + pl * s.OH * s.OW;
         float acc = 0.0f;
         for (int oh = oh0; oh <= oh1; oh++)
