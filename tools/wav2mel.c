@@ -168,15 +168,15 @@ static int work(void *ctx, int64_t b) {
         frontend_run_batch(&r->fe, paths, (int)k, r->res + first, r->rcs + first, r->errs + first);
     } else {
         pthread_mutex_lock(&r->readers_lock);
-        int pick = -1;
+        int pick = -1, same = -1; /* any free reader; better, one furthest along this batch's recording */
         for (int j = 0; j < r->nreaders; j++) {
-            if (r->busy[j]) continue;
             const PartReader *pr = &r->readers[j];
-            int same = pr->path && strcmp(pr->path, r->in[first].path) == 0;
-            if (pick < 0 || (same && (!r->readers[pick].path || strcmp(r->readers[pick].path, r->in[first].path) != 0 ||
-                                      pr->last_start > r->readers[pick].last_start)))
-                pick = j;
+            if (r->busy[j]) continue;
+            if (pick < 0) pick = j;
+            if (pr->path && strcmp(pr->path, r->in[first].path) == 0 && (same < 0 || pr->last_start > r->readers[same].last_start))
+                same = j;
         }
+        if (same >= 0) pick = same;
         r->busy[pick] = 1; /* as many readers as jobs: one is always free */
         pthread_mutex_unlock(&r->readers_lock);
         for (int64_t i = first; i < first + k; i++) {

@@ -116,8 +116,7 @@ int part_read(PartReader *p, const char *path, const char *name, double start, d
         if (k == 0) break;
         p->buf_len += k;
     }
-    int64_t got = p->buf_start + p->buf_len - s0;
-    if (p->buf_start > s0) got = 0; /* the recording ended before s0 */
+    int64_t got = p->buf_start + p->buf_len - s0; /* < 0: the recording ended before s0 */
     if (got > s1 - s0) got = s1 - s0;
     if (got < s1 - s0 && (got <= 0 || (double)(s1 - s0 - got) > 0.001 * p->rate)) {
         err_set("%s: part [%g, %g) s ends past the recording's end (%g s)", name, start, end,

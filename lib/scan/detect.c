@@ -76,8 +76,9 @@ int64_t detect_match(const Event *ev, int64_t nev, const Event *truth, int64_t n
     int64_t *seen = malloc(sizeof(int64_t) * (size_t)nt);      /* BFS stamp per selection */
     int64_t *parent = malloc(sizeof(int64_t) * (size_t)nt);    /* the event a selection was reached from */
     int64_t *queue = malloc(sizeof(int64_t) * (size_t)nev);
+    int64_t *cls_lo = malloc(sizeof(int64_t) * (size_t)nev);
     int64_t pairs = -1;
-    if (!e || !ix.t || !ix.maxlen || !ix.cls_begin || !ix.cls_end || !match_t || !match_e || !seen || !parent || !queue) {
+    if (!e || !ix.t || !ix.maxlen || !ix.cls_begin || !ix.cls_end || !match_t || !match_e || !seen || !parent || !queue || !cls_lo) {
         err_set("out of memory");
         goto done;
     }
@@ -92,6 +93,16 @@ int64_t detect_match(const Event *ev, int64_t nev, const Event *truth, int64_t n
         for (int64_t p = a; p < b; p++) ix.maxlen[p] = m, ix.cls_begin[p] = a, ix.cls_end[p] = b;
         a = b;
     }
+    /* each event's run of selections of its class (cls_lo: its first position, -1: none), found once */
+    for (int64_t i = 0; i < nev; i++) {
+        int64_t lo = 0, hi = nt;
+        while (lo < hi) { /* first position of class >= the event's */
+            int64_t m = lo + (hi - lo) / 2;
+            if (ix.t[m].v->cls < e[i].v->cls) lo = m + 1;
+            else hi = m;
+        }
+        cls_lo[i] = lo < nt && ix.t[lo].v->cls == e[i].v->cls ? lo : -1;
+    }
     pairs = 0;
     for (int64_t u = 0; u < nev; u++) {
         /* breadth-first search for an augmenting path from event u */
@@ -99,15 +110,8 @@ int64_t detect_match(const Event *ev, int64_t nev, const Event *truth, int64_t n
         queue[tail++] = u;
         while (head < tail && found < 0) {
             const Event *x = e[queue[head]].v;
-            int64_t xp = queue[head++];
-            /* the run of x's class: find it by a search over the whole array */
-            int64_t lo = 0, hi = nt;
-            while (lo < hi) { /* first position of class >= x->cls */
-                int64_t m = lo + (hi - lo) / 2;
-                if (ix.t[m].v->cls < x->cls) lo = m + 1;
-                else hi = m;
-            }
-            if (lo >= nt || ix.t[lo].v->cls != x->cls) continue;
+            int64_t xp = queue[head++], lo = cls_lo[xp];
+            if (lo < 0) continue;
             int64_t cb = ix.cls_begin[lo], ce = ix.cls_end[lo];
             for (int64_t p = lower_begin(&ix, cb, ce, x->begin - ix.maxlen[lo] - 1e-9); p < ce && ix.t[p].v->begin < x->end; p++) {
                 if (seen[p] == u || !matchable(x, ix.t[p].v, fraction)) continue;
@@ -143,6 +147,7 @@ done:
     free(seen);
     free(parent);
     free(queue);
+    free(cls_lo);
     return pairs;
 }
 
