@@ -64,7 +64,9 @@ typedef struct {
 static void set_batch_shapes(Model *m, Baseline *b, int n) {
     int c = m->in_c, h = m->in_h, w = m->in_w;
     for (int i = 0; i < BLOCKS; i++) {
-        b->conv[i] = (Conv2dShape){.N = n, .C = c, .H = h, .W = w, .K = WIDTH[i], .KH = 3, .KW = 3, .pad_h = 1, .pad_w = 1};
+        /* Winograd F(4x4, 3x3) from 16 input channels (conv2d.h: its parity test holds with it) */
+        b->conv[i] = (Conv2dShape){.N = n, .C = c, .H = h, .W = w, .K = WIDTH[i], .KH = 3, .KW = 3, .pad_h = 1, .pad_w = 1,
+                                   .algo = CONV2D_AUTO_WINOGRAD};
         conv2d_shape_init(&b->conv[i]);
         b->bn[i] = batchnorm2d_shape(n, WIDTH[i], h, w);
         b->bn[i].act = ACT_RELU; /* conv - BN - ReLU - max pool */

@@ -37,7 +37,8 @@ int conv2d_shape_init(Conv2dShape *s) {
         err_set("conv2d: groups=%d must divide C=%d and K=%d", s->groups, s->C, s->K);
         return -1;
     }
-    if (s->algo != CONV2D_AUTO && s->algo != CONV2D_GEMM && s->algo != CONV2D_DIRECT && s->algo != CONV2D_WINOGRAD) {
+    if (s->algo != CONV2D_AUTO && s->algo != CONV2D_GEMM && s->algo != CONV2D_DIRECT && s->algo != CONV2D_WINOGRAD &&
+        s->algo != CONV2D_AUTO_WINOGRAD) {
         err_set("conv2d: unknown algorithm %d", (int)s->algo);
         return -1;
     }
@@ -271,7 +272,8 @@ static size_t bwd_shared(const Tiling *t, int dw) { return dw ? (size_t)(t->nchu
 
 /* Winograd (nn/winograd.h) for forward and dx (dw: 2), forced, or where it pays. */
 static int use_winograd(const Conv2dShape *s, int dw) {
-    return s->algo == CONV2D_WINOGRAD || (s->algo == CONV2D_AUTO && (dw ? winograd_pays_dw(s) : winograd_pays(s)));
+    return s->algo == CONV2D_WINOGRAD || ((s->algo == CONV2D_AUTO || s->algo == CONV2D_AUTO_WINOGRAD) &&
+                                          (dw ? winograd_pays_dw(s) : winograd_pays(s)));
 }
 
 size_t conv2d_scratch_floats(const NnCtx *ctx, const Conv2dShape *s) {

@@ -17,7 +17,8 @@
  *           has them); sgemm is poor at depthwise shapes.
  *   WINOGRAD 3x3, stride 1, padding 1, dilation 1, groups 1: forward and dx through Winograd F(4x4, 3x3)
  *           (nn/winograd.h), dW through GEMM.
- * CONV2D_AUTO picks DIRECT for depthwise (C/groups == 1, groups > 1), WINOGRAD where winograd_pays()
+ * CONV2D_AUTO (and CONV2D_AUTO_WINOGRAD, which lowers Winograd's channel threshold to 16) picks DIRECT for
+ * depthwise (C/groups == 1, groups > 1), WINOGRAD where winograd_pays()
  * (a measured shape rule; AUDIOCNN_WINOGRAD=0 turns it off) and GEMM otherwise (a one-channel input
  * with groups == 1 is faster with OpenBLAS's kernels); tests force each.
  * Tiles: forward, (image, block of output pixels); the block's im2col rows and outputs take about
@@ -49,7 +50,15 @@
 extern "C" {
 #endif
 
-typedef enum { CONV2D_AUTO = 0, CONV2D_GEMM = 1, CONV2D_DIRECT = 2, CONV2D_WINOGRAD = 3 } Conv2dAlgo;
+/* CONV2D_AUTO_WINOGRAD: AUTO, but Winograd from 16 input channels where it pays (winograd_pays): for a model
+ * whose parity tests hold with it (the baseline CNN); AUDIOCNN_WINOGRAD=0 still turns it off. */
+typedef enum {
+    CONV2D_AUTO = 0,
+    CONV2D_GEMM = 1,
+    CONV2D_DIRECT = 2,
+    CONV2D_WINOGRAD = 3,
+    CONV2D_AUTO_WINOGRAD = 4
+} Conv2dAlgo;
 
 typedef struct Conv2dShape {
     int N, C, H, W;          /* input */
