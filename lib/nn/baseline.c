@@ -20,6 +20,7 @@
 #include "nn/activation.h"
 #include "nn/batchnorm.h"
 #include "nn/conv2d.h"
+#include "nn/convpool.h"
 #include "nn/dropout.h"
 #include "nn/linear.h"
 #include "nn/model.h"
@@ -160,9 +161,10 @@ static int baseline_forward(Model *m, NnCtx *ctx, const float *x, int n, NnMode 
         if (bm == NN_INFER) { /* BN and ReLU in the convolution's epilogue, nothing kept */
             batchnorm2d_eval_affine_ctx(ctx, WIDTH[i], b->bn[i].eps, params_data(t, b->pbw[i]), params_data(t, b->pb[i]),
                                         params_data(t, b->prm[i]), params_data(t, b->prv[i]), b->scale[i], b->shift[i]);
-            ConvEpilogue ep = {.scale = b->scale[i], .shift = b->shift[i], .act = ACT_RELU};
-            if (conv2d_forward_ep(ctx, &b->conv[i], in, params_data(t, b->pw[i]), NULL, b->act, &ep) < 0) return -1;
-            maxpool2d_forward(ctx, &b->pool[i], b->act, b->pooled[i], b->argmax[i]);
+            /* the first block (one input channel) runs as one fused pass (nn/convpool.h), the same bits */
+            if (conv_pool_infer(ctx, &b->conv[i], &b->pool[i], in, params_data(t, b->pw[i]), b->scale[i], b->shift[i],
+                                b->act, b->pooled[i], b->argmax[i]) < 0)
+                return -1;
             in = b->pooled[i];
             continue;
         }

@@ -5,6 +5,14 @@
 #endif
 
 #include "core/error.h"
+#include "nn/nn.h"
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define HAVE_AVX512_POOL 1
+#else
+#define HAVE_AVX512_POOL 0
+#endif
 
 #include <limits.h>
 #include <math.h>
@@ -49,6 +57,40 @@ typedef struct {
     const int32_t *argmax_in;
 } Job;
 
+#if HAVE_AVX512_POOL
+/* 2x2/2 max pool of one output row, 16 outputs at a time (nn_avx512()): the same scan order (r0[2ow],
+ * r0[2ow+1], r1[2ow], r1[2ow+1]) and NaN rule (v > m or v is NaN: take v) as the scalar loop, as masked
+ * moves; the even and odd columns of 32 inputs split by two permutes. Returns the outputs it wrote. */
+__attribute__((target("avx512f"))) static int max2x2_row_avx512(const float *r0, const float *r1, int W, int OW,
+                                                                int oh, float *yr, int32_t *ar) {
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+    const __m512i wv = _mm512_set1_epi32(W), one = _mm512_set1_epi32(1);
+    __m512i base = _mm512_add_epi32(_mm512_set1_epi32(2 * oh * W), even);
+    int ow = 0;
+    for (; ow + 16 <= OW; ow += 16) {
+        __m512 a0 = _mm512_loadu_ps(r0 + 2 * ow), a1 = _mm512_loadu_ps(r0 + 2 * ow + 16);
+        __m512 b0 = _mm512_loadu_ps(r1 + 2 * ow), b1 = _mm512_loadu_ps(r1 + 2 * ow + 16);
+        __m512 m = _mm512_permutex2var_ps(a0, even, a1), v;
+        __m512i best = base;
+        __mmask16 t;
+#define STEP(V, IDX)                                                                                        \
+    v = (V);                                                                                                \
+    t = _mm512_cmp_ps_mask(v, m, _CMP_GT_OQ) | _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);                      \
+    m = _mm512_mask_mov_ps(m, t, v);                                                                        \
+    best = _mm512_mask_mov_epi32(best, t, (IDX));
+        STEP(_mm512_permutex2var_ps(a0, odd, a1), _mm512_add_epi32(base, one))
+        STEP(_mm512_permutex2var_ps(b0, even, b1), _mm512_add_epi32(base, wv))
+        STEP(_mm512_permutex2var_ps(b0, odd, b1), _mm512_add_epi32(_mm512_add_epi32(base, wv), one))
+#undef STEP
+        _mm512_storeu_ps(yr + ow, m);
+        if (ar) _mm512_storeu_si512((void *)(ar + ow), best);
+        base = _mm512_add_epi32(base, _mm512_set1_epi32(32));
+    }
+    return ow;
+}
+#endif
+
 static void max_fwd_range(void *arg, int64_t begin, int64_t end) {
     Job *jb = arg;
     const Pool2dShape *s = jb->s;
@@ -64,9 +106,12 @@ static void max_fwd_range(void *arg, int64_t begin, int64_t end) {
                 float *yr = yp + (size_t)oh * s->OW;
                 int32_t *ar = ap + (size_t)oh * s->OW;
                 int ow = 0;
+#if HAVE_AVX512_POOL
+                if (nn_avx512()) ow = max2x2_row_avx512(r0, r1, s->W, s->OW, oh, yr, ar);
+#endif
 #ifdef __SSE4_1__
                 const __m128i four = _mm_set1_epi32(8), one = _mm_set1_epi32(1), wv = _mm_set1_epi32(s->W);
-                __m128i base = _mm_add_epi32(_mm_set1_epi32(2 * oh * s->W), _mm_setr_epi32(0, 2, 4, 6));
+                __m128i base = _mm_add_epi32(_mm_set1_epi32(2 * oh * s->W + 2 * ow), _mm_setr_epi32(0, 2, 4, 6));
                 for (; ow + 4 <= s->OW; ow += 4) { /* 4 outputs: the same order and NaN rule, as selects */
                     __m128 a0 = _mm_loadu_ps(r0 + 2 * ow), a1 = _mm_loadu_ps(r0 + 2 * ow + 4);
                     __m128 b0 = _mm_loadu_ps(r1 + 2 * ow), b1 = _mm_loadu_ps(r1 + 2 * ow + 4);

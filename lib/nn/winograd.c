@@ -175,21 +175,32 @@ NN_CLONES static void input_run(const float *xc, int H, int W, int th, int tw0, 
     float r[6][4 * RUN + 4];   /* B^T applied down the columns */
     const int ncol = 4 * len + 2;
     const int c0 = 4 * tw0 - 1;
+    /* rows read in place where the run's columns lie inside the plane; copied with their zero padding at
+     * the plane's edges */
+    const float *rp[6];
+    static const float zeros[4 * RUN + 4];
     for (int i = 0; i < 6; i++) {
         int ih = 4 * th - 1 + i;
-        float *dst = row[i];
         if (ih < 0 || ih >= H) {
-            memset(dst, 0, sizeof row[i]);
+            rp[i] = zeros;
             continue;
         }
         const float *src = xc + (size_t)ih * W;
+        if (c0 >= 0 && c0 + ncol <= W) {
+            rp[i] = src + c0;
+            continue;
+        }
+        float *dst = row[i];
         int a = c0 < 0 ? -c0 : 0, b = c0 + ncol > W ? W - c0 : ncol;
         for (int q = 0; q < a; q++) dst[q] = 0.0f;
         for (int q = a; q < b; q++) dst[q] = src[c0 + q];
-        for (int q = b; q < 4 * RUN + 4; q++) dst[q] = 0.0f;
+        for (int q = b; q < ncol; q++) dst[q] = 0.0f;
+        rp[i] = dst;
     }
-    for (int q = 0; q < 4 * RUN + 4; q++) {
-        float d0 = row[0][q], d1 = row[1][q], d2 = row[2][q], d3 = row[3][q], d4 = row[4][q], d5 = row[5][q];
+    for (int q = ncol; q < 4 * RUN + 4; q++) /* columns past the run: lanes that are computed, not stored */
+        for (int a = 0; a < 6; a++) r[a][q] = 0.0f;
+    for (int q = 0; q < ncol; q++) {
+        float d0 = rp[0][q], d1 = rp[1][q], d2 = rp[2][q], d3 = rp[3][q], d4 = rp[4][q], d5 = rp[5][q];
         r[0][q] = (4.0f * d0 - 5.0f * d2) + d4;
         r[1][q] = (d3 + d4) - 4.0f * (d1 + d2);
         r[2][q] = (d4 - d3) + 4.0f * (d1 - d2);
@@ -220,9 +231,47 @@ NN_CLONES static void input_run(const float *xc, int H, int W, int th, int tw0, 
     }
 }
 
-/* Tiles (th, tw0 + t), t < len, of plane yc (H, W) = A^T M A + bias, from m[xi * ms + t]. */
+/* conv2d's epilogue for one output channel as output_run applies it while storing: y = act(v * scale +
+ * shift [+ res]), the operations of act_affine (activation.c) in its order, so the same bits. */
+typedef struct {
+    int on;
+    float scale, shift;
+    const float *res; /* the residual's plane, or NULL */
+    ActKind act;
+} PlaneEp;
+
+NN_INLINE void store_row(const float *restrict o, float *restrict dst, int n, const PlaneEp *e,
+                         const float *restrict rs) {
+    if (!e->on) {
+        for (int q = 0; q < n; q++) dst[q] = o[q];
+        return;
+    }
+    const float a = e->scale, b = e->shift;
+    switch (e->act * 2 + (rs != NULL)) {
+    case ACT_RELU * 2:
+        for (int q = 0; q < n; q++) dst[q] = nn_relu_f(o[q] * a + b);
+        break;
+    case ACT_RELU * 2 + 1:
+        for (int q = 0; q < n; q++) dst[q] = nn_relu_f((o[q] * a + b) + rs[q]);
+        break;
+    case ACT_SILU * 2:
+        for (int q = 0; q < n; q++) dst[q] = nn_silu_f(o[q] * a + b);
+        break;
+    case ACT_SILU * 2 + 1:
+        for (int q = 0; q < n; q++) dst[q] = nn_silu_f((o[q] * a + b) + rs[q]);
+        break;
+    default:
+        if (rs)
+            for (int q = 0; q < n; q++) dst[q] = (o[q] * a + b) + rs[q];
+        else
+            for (int q = 0; q < n; q++) dst[q] = o[q] * a + b;
+    }
+}
+
+/* Tiles (th, tw0 + t), t < len, of plane yc (H, W) = A^T M A + bias, from m[xi * ms + t], through the
+ * epilogue e. */
 NN_CLONES static void output_run(const float *m, size_t ms, int len, float bias, float *yc, int H, int W, int th,
-                                 int tw0) {
+                                 int tw0, const PlaneEp *e) {
     float u[6][4][RUN]; /* A^T along the columns of each row of points */
     for (int a = 0; a < 6; a++) {
         const float *m0 = m + (size_t)(a * 6) * ms, *m1 = m0 + ms, *m2 = m1 + ms, *m3 = m2 + ms, *m4 = m3 + ms,
@@ -252,8 +301,8 @@ NN_CLONES static void output_run(const float *m, size_t ms, int len, float bias,
     for (int a = 0; a < 4; a++) {
         int oh = 4 * th + a;
         if (oh >= H) break;
-        float *dst = yc + (size_t)oh * W + w0;
-        for (int q = 0; q < n; q++) dst[q] = o[a][q];
+        size_t off = (size_t)oh * W + w0;
+        store_row(o[a], yc + off, n, e, e->res ? e->res + off : NULL);
     }
 }
 
@@ -383,15 +432,10 @@ static void block(Job *jb, int64_t blk, float *work) {
         for (int k = jb->o0; k < jb->o1; k++) {
             size_t off = ((size_t)n * p->Co + k) * plane;
             float *yc = jb->y + off;
-            output_run(M + (size_t)(k - jb->o0) * p->tbp + col, ms, len, jb->b ? jb->b[k] : 0.0f, yc, p->H, p->W, th, tw);
-            if (ep) {
-                int w0 = 4 * tw, wn = 4 * len < p->W - w0 ? 4 * len : p->W - w0;
-                for (int a = 0; a < 4 && 4 * th + a < p->H; a++) {
-                    size_t o = (size_t)(4 * th + a) * p->W + w0;
-                    act_affine(yc + o, yc + o, wn, ep->scale[k], ep->shift[k], ep->res ? ep->res + off + o : NULL,
-                               ep->act);
-                }
-            }
+            PlaneEp pe = {0};
+            if (ep) pe = (PlaneEp){1, ep->scale[k], ep->shift[k], ep->res ? ep->res + off : NULL, ep->act};
+            output_run(M + (size_t)(k - jb->o0) * p->tbp + col, ms, len, jb->b ? jb->b[k] : 0.0f, yc, p->H, p->W, th, tw,
+                       &pe);
         }
         t += len;
     }

@@ -671,6 +671,34 @@ static void test_pool(void) {
             }
         CHECK(ok, "maxpool 3x3/2 pad1, 41 wide: ties keep the first maximum, NaN propagates, argmax as the definition");
     }
+    {
+        /* 2x2/2 on rows of 75 (37 outputs: the 16-wide AVX-512 blocks, the 4-wide SSE4.1 block and the
+         * scalar tail), small integers (many ties), NaNs and -inf, against the definition */
+        Pool2dShape w = {.N = 1, .C = 2, .H = 7, .W = 75, .KH = 2, .KW = 2};
+        pool2d_shape_init(&w);
+        float xw[2 * 7 * 75], yw[2 * 3 * 37];
+        int32_t iw[2 * 3 * 37];
+        for (int i = 0; i < 2 * 7 * 75; i++) xw[i] = (float)((i * 7919) % 4);
+        xw[3] = xw[76] = xw[300] = xw[301] = xw[600] = NAN;
+        xw[0] = xw[1] = xw[75] = xw[76 + 75] = -INFINITY;
+        maxpool2d_forward(&c, &w, xw, yw, iw);
+        int ok = 1;
+        for (int pl = 0; pl < 2; pl++)
+            for (int oh = 0; oh < w.OH; oh++)
+                for (int ow = 0; ow < w.OW; ow++) {
+                    const float *xp = xw + pl * 7 * 75;
+                    int best = 2 * oh * 75 + 2 * ow;
+                    float m = xp[best];
+                    for (int q = 1; q < 4; q++) {
+                        int i = (2 * oh + q / 2) * 75 + 2 * ow + q % 2;
+                        if (xp[i] > m || isnan(xp[i])) m = xp[i], best = i;
+                    }
+                    int o = (pl * w.OH + oh) * w.OW + ow;
+                    if (iw[o] != best || !(yw[o] == m || (isnan(yw[o]) && isnan(m)))) ok = 0;
+                }
+        CHECK(ok, "maxpool 2x2/2, 75 wide: ties keep the first maximum, NaN propagates, argmax as the definition (%s)",
+              nn_avx512() ? "AVX-512 path" : "SSE4.1 path");
+    }
     nn_ctx_free(&c);
     Pool2dShape bad = {.N = 1, .C = 1, .H = 4, .W = 4, .KH = 2, .KW = 2, .pad_h = 2};
     CHECK(pool2d_shape_init(&bad) < 0, "pool2d rejects padding over half the kernel");
