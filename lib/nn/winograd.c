@@ -4,6 +4,13 @@
 #include "nn/gemm.h"
 #include "nn/pool.h"
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define HAVE_AVX512_WINOGRAD 1
+#else
+#define HAVE_AVX512_WINOGRAD 0
+#endif
+
 #include <cblas.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -170,15 +177,13 @@ static void wt_range(void *arg, int64_t begin, int64_t end) {
 /* ---- input and output transforms of a run of <= 16 tiles in one tile row ----------------------------- */
 
 /* v[xi * vs + t] = (B^T d B)[xi] of tile t (< len) of the run: tiles (th, tw0 + t) of plane xc (H, W). */
-NN_CLONES static void input_run(const float *xc, int H, int W, int th, int tw0, int len, float *v, size_t vs) {
-    float row[6][4 * RUN + 4]; /* input rows 4th-1 .. 4th+4, columns 4tw0-1 .. 4tw0+4*RUN+2, zero outside */
-    float r[6][4 * RUN + 4];   /* B^T applied down the columns */
+/* rp[i]: input row 4th-1+i from column 4tw0-1 on, ncol = 4 len + 2 columns: read in place where the
+ * run's columns lie inside the plane, else copied into row[i] with its zero padding (zeros outside). */
+static const float zeros[4 * RUN + 16];
+NN_INLINE void patch_rows(const float *xc, int H, int W, int th, int tw0, int len, float row[6][4 * RUN + 4],
+                          const float *rp[6]) {
     const int ncol = 4 * len + 2;
     const int c0 = 4 * tw0 - 1;
-    /* rows read in place where the run's columns lie inside the plane; copied with their zero padding at
-     * the plane's edges */
-    const float *rp[6];
-    static const float zeros[4 * RUN + 4];
     for (int i = 0; i < 6; i++) {
         int ih = 4 * th - 1 + i;
         if (ih < 0 || ih >= H) {
@@ -197,6 +202,14 @@ NN_CLONES static void input_run(const float *xc, int H, int W, int th, int tw0, 
         for (int q = b; q < ncol; q++) dst[q] = 0.0f;
         rp[i] = dst;
     }
+}
+
+NN_CLONES static void input_run(const float *xc, int H, int W, int th, int tw0, int len, float *v, size_t vs) {
+    float row[6][4 * RUN + 4]; /* input rows 4th-1 .. 4th+4, columns 4tw0-1 .. 4tw0+4*RUN+2, zero outside */
+    float r[6][4 * RUN + 4];   /* B^T applied down the columns */
+    const int ncol = 4 * len + 2;
+    const float *rp[6];
+    patch_rows(xc, H, W, th, tw0, len, row, rp);
     for (int q = ncol; q < 4 * RUN + 4; q++) /* columns past the run: lanes that are computed, not stored */
         for (int a = 0; a < 6; a++) r[a][q] = 0.0f;
     for (int q = 0; q < ncol; q++) {
@@ -304,6 +317,134 @@ NN_CLONES static void output_run(const float *m, size_t ms, int len, float bias,
         size_t off = (size_t)oh * W + w0;
         store_row(o[a], yc + off, n, e, e->res ? e->res + off : NULL);
     }
+}
+
+#if HAVE_AVX512_WINOGRAD
+/* AVX-512 twins of input_run and output_run (nn_avx512()): the same float operations in the same order
+ * (so the same bits; no contraction into FMAs here either), with the tiles' stride-4 columns split and
+ * interleaved by permutes instead of the scalar moves the compiler makes of those loops. */
+#define AVX512W __attribute__((target("avx512f")))
+#define VADD _mm512_add_ps
+#define VSUB _mm512_sub_ps
+#define VMUL _mm512_mul_ps
+
+/* B^T d for six vectors: o[0..5] (input_run's formulas) */
+#define BT6(o, d0, d1, d2, d3, d4, d5)                                                                      \
+    do {                                                                                                    \
+        const __m512 c4 = _mm512_set1_ps(4.0f), c5 = _mm512_set1_ps(5.0f), c2 = _mm512_set1_ps(2.0f);       \
+        o[0] = VADD(VSUB(VMUL(c4, d0), VMUL(c5, d2)), d4);                                                  \
+        o[1] = VSUB(VADD(d3, d4), VMUL(c4, VADD(d1, d2)));                                                  \
+        o[2] = VADD(VSUB(d4, d3), VMUL(c4, VSUB(d1, d2)));                                                  \
+        o[3] = VADD(VSUB(d4, d2), VMUL(c2, VSUB(d3, d1)));                                                  \
+        o[4] = VSUB(VSUB(d4, d2), VMUL(c2, VSUB(d3, d1)));                                                  \
+        o[5] = VADD(VSUB(VMUL(c4, d1), VMUL(c5, d3)), d5);                                                  \
+    } while (0)
+
+AVX512W static void input_run_avx512(const float *xc, int H, int W, int th, int tw0, int len, float *v, size_t vs) {
+    float row[6][4 * RUN + 4];
+    float r[6][4 * RUN + 16]; /* B^T down the columns; 80 columns: five whole vectors */
+    const float *rp[6];
+    patch_rows(xc, H, W, th, tw0, len, row, rp);
+    const int ncol = 4 * len + 2;
+    for (int q = 0; q < 4 * RUN + 16; q += 16) {
+        int left = ncol - q;
+        __mmask16 m = left >= 16 ? (__mmask16)0xFFFF : left > 0 ? (__mmask16)((1u << left) - 1u) : 0;
+        __m512 d[6], o[6];
+        for (int i = 0; i < 6; i++) d[i] = _mm512_maskz_loadu_ps(m, rp[i] + q);
+        BT6(o, d[0], d[1], d[2], d[3], d[4], d[5]);
+        for (int a = 0; a < 6; a++) _mm512_storeu_ps(r[a] + q, o[a]);
+    }
+    const __m512i base = _mm512_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28, 0, 4, 8, 12, 16, 20, 24, 28);
+    const __mmask16 sm = len >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << len) - 1u);
+    for (int a = 0; a < 6; a++) {
+        const float *ra = r[a];
+        __m512 R0 = _mm512_loadu_ps(ra), R1 = _mm512_loadu_ps(ra + 16), R2 = _mm512_loadu_ps(ra + 32),
+               R3 = _mm512_loadu_ps(ra + 48);
+        __m512 d[6], o[6];
+        for (int j = 0; j < 4; j++) { /* d[j][t] = ra[4t + j]: t < 8 from R0:R1, t >= 8 from R2:R3 */
+            __m512i idx = _mm512_add_epi32(base, _mm512_set1_epi32(j));
+            d[j] = _mm512_mask_mov_ps(_mm512_permutex2var_ps(R0, idx, R1), (__mmask16)0xFF00,
+                                      _mm512_permutex2var_ps(R2, idx, R3));
+        }
+        /* d[4][t] = ra[4t + 4] = d[0][t + 1], d[5][t] = d[1][t + 1]: one lane along, ra[64], ra[65] last */
+        d[4] = _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(_mm512_set1_ps(ra[64])),
+                                                       _mm512_castps_si512(d[0]), 1));
+        d[5] = _mm512_castsi512_ps(_mm512_alignr_epi32(_mm512_castps_si512(_mm512_set1_ps(ra[65])),
+                                                       _mm512_castps_si512(d[1]), 1));
+        BT6(o, d[0], d[1], d[2], d[3], d[4], d[5]);
+        for (int b = 0; b < 6; b++) _mm512_mask_storeu_ps(v + (size_t)(a * 6 + b) * vs, sm, o[b]);
+    }
+}
+
+/* A^T p for six vectors: the four outputs (output_run's formulas) */
+#define AT4(u, p0, p1, p2, p3, p4, p5)                                                                      \
+    do {                                                                                                    \
+        __m512 s12 = VADD(p1, p2), d12 = VSUB(p1, p2), s34 = VADD(p3, p4), d34 = VSUB(p3, p4);              \
+        u[0] = VADD(VADD(p0, s12), s34);                                                                    \
+        u[1] = VADD(d12, VMUL(_mm512_set1_ps(2.0f), d34));                                                  \
+        u[2] = VADD(s12, VMUL(_mm512_set1_ps(4.0f), s34));                                                  \
+        u[3] = VADD(VADD(d12, VMUL(_mm512_set1_ps(8.0f), d34)), p5);                                        \
+    } while (0)
+
+AVX512W static void output_run_avx512(const float *m, size_t ms, int len, float bias, float *yc, int H, int W, int th,
+                                      int tw0, const PlaneEp *e) {
+    __m512 u[6][4]; /* A^T along the columns of each row of points, lanes = tiles */
+    for (int a = 0; a < 6; a++) {
+        const float *m0 = m + (size_t)(a * 6) * ms;
+        __m512 p[6];
+        for (int i = 0; i < 6; i++) p[i] = _mm512_loadu_ps(m0 + (size_t)i * ms);
+        AT4(u[a], p[0], p[1], p[2], p[3], p[4], p[5]);
+    }
+    const __m512 bv = _mm512_set1_ps(bias);
+    float o[4][4 * RUN];
+    __m512 w[4][4]; /* w[row][c]: output row, column 4t + c, lanes t */
+    for (int c = 0; c < 4; c++) {
+        __m512 q[4];
+        AT4(q, u[0][c], u[1][c], u[2][c], u[3][c], u[4][c], u[5][c]);
+        for (int rr = 0; rr < 4; rr++) w[rr][c] = VADD(q[rr], bv);
+    }
+    for (int rr = 0; rr < 4; rr++) { /* interleave the four columns: o[rr][4t + c] = w[rr][c][t] */
+        __m512 lo01 = _mm512_unpacklo_ps(w[rr][0], w[rr][1]), hi01 = _mm512_unpackhi_ps(w[rr][0], w[rr][1]);
+        __m512 lo23 = _mm512_unpacklo_ps(w[rr][2], w[rr][3]), hi23 = _mm512_unpackhi_ps(w[rr][2], w[rr][3]);
+        __m512 A = _mm512_shuffle_ps(lo01, lo23, 0x44), B = _mm512_shuffle_ps(lo01, lo23, 0xEE);
+        __m512 C = _mm512_shuffle_ps(hi01, hi23, 0x44), D = _mm512_shuffle_ps(hi01, hi23, 0xEE);
+        __m512 pab = _mm512_shuffle_f32x4(A, B, 0x44), pcd = _mm512_shuffle_f32x4(C, D, 0x44);
+        __m512 qab = _mm512_shuffle_f32x4(A, B, 0xEE), qcd = _mm512_shuffle_f32x4(C, D, 0xEE);
+        _mm512_storeu_ps(o[rr], _mm512_shuffle_f32x4(pab, pcd, 0x88));
+        _mm512_storeu_ps(o[rr] + 16, _mm512_shuffle_f32x4(pab, pcd, 0xDD));
+        _mm512_storeu_ps(o[rr] + 32, _mm512_shuffle_f32x4(qab, qcd, 0x88));
+        _mm512_storeu_ps(o[rr] + 48, _mm512_shuffle_f32x4(qab, qcd, 0xDD));
+    }
+    int w0 = 4 * tw0, n = 4 * len;
+    if (w0 + n > W) n = W - w0;
+    for (int a = 0; a < 4; a++) {
+        int oh = 4 * th + a;
+        if (oh >= H) break;
+        size_t off = (size_t)oh * W + w0;
+        store_row(o[a], yc + off, n, e, e->res ? e->res + off : NULL);
+    }
+}
+#endif
+
+/* The kernels' choice: the AVX-512 twins where they run. */
+static void input_run4(const float *xc, int H, int W, int th, int tw0, int len, float *v, size_t vs) {
+#if HAVE_AVX512_WINOGRAD
+    if (nn_avx512()) {
+        input_run_avx512(xc, H, W, th, tw0, len, v, vs);
+        return;
+    }
+#endif
+    input_run(xc, H, W, th, tw0, len, v, vs);
+}
+static void output_run4(const float *m, size_t ms, int len, float bias, float *yc, int H, int W, int th, int tw0,
+                        const PlaneEp *e) {
+#if HAVE_AVX512_WINOGRAD
+    if (nn_avx512()) {
+        output_run_avx512(m, ms, len, bias, yc, H, W, th, tw0, e);
+        return;
+    }
+#endif
+    output_run(m, ms, len, bias, yc, H, W, th, tw0, e);
 }
 
 /* v[xi * vs + t] = (A dy A^T)[xi] of the 4x4 tiles (th, tw0 + t), t < len, of plane dyc (H, W) (zero
@@ -418,7 +559,7 @@ static void block(Job *jb, int64_t blk, float *work) {
         int col = (int)(t - t0);
         const float *xn = jb->x + (size_t)n * p->Ci * plane;
         for (int c = 0; c < p->Ci; c++)
-            input_run(xn + (size_t)c * plane, p->H, p->W, th, tw, len, V + (size_t)c * p->tbp + col, vs);
+            input_run4(xn + (size_t)c * plane, p->H, p->W, th, tw, len, V + (size_t)c * p->tbp + col, vs);
         t += len;
     }
     for (int xi = 0; xi < NPT; xi++)
@@ -434,7 +575,7 @@ static void block(Job *jb, int64_t blk, float *work) {
             float *yc = jb->y + off;
             PlaneEp pe = {0};
             if (ep) pe = (PlaneEp){1, ep->scale[k], ep->shift[k], ep->res ? ep->res + off : NULL, ep->act};
-            output_run(M + (size_t)(k - jb->o0) * p->tbp + col, ms, len, jb->b ? jb->b[k] : 0.0f, yc, p->H, p->W, th, tw,
+            output_run4(M + (size_t)(k - jb->o0) * p->tbp + col, ms, len, jb->b ? jb->b[k] : 0.0f, yc, p->H, p->W, th, tw,
                        &pe);
         }
         t += len;
@@ -515,7 +656,7 @@ static void dw_transform(void *arg, int64_t begin, int64_t end) {
             int n, th, tw;
             int len = next_run(p, t, j->t1, &n, &th, &tw);
             int col = (int)(t - j->t0);
-            if (is_x) input_run(j->x + ((size_t)n * p->Ci + ch) * plane, p->H, p->W, th, tw, len, dst + col, vs);
+            if (is_x) input_run4(j->x + ((size_t)n * p->Ci + ch) * plane, p->H, p->W, th, tw, len, dst + col, vs);
             else grad_run(j->dy + ((size_t)n * p->Co + ch) * plane, p->H, p->W, th, tw, len, dst + col, vs);
             t += len;
         }
