@@ -16,7 +16,7 @@
  *           multiply-adds per (image, channel) plane (nn/depthwise.h's AVX-512 kernels where the CPU
  *           has them); sgemm is poor at depthwise shapes.
  *   WINOGRAD 3x3, stride 1, padding 1, dilation 1, groups 1: forward and dx through Winograd F(4x4, 3x3)
- *           (nn/winograd.h), dW through GEMM.
+ *           (nn/winograd.h), dW too where winograd_pays_dw (64+ channels), else through GEMM.
  * CONV2D_AUTO (and CONV2D_AUTO_WINOGRAD, which lowers Winograd's channel threshold to 16) picks DIRECT for
  * depthwise (C/groups == 1, groups > 1), WINOGRAD where winograd_pays()
  * (a measured shape rule; AUDIOCNN_WINOGRAD=0 turns it off) and GEMM otherwise (a one-channel input

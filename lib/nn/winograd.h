@@ -2,10 +2,11 @@
  *
  * Which convolutions: KH = KW = 3, stride 1, padding 1, dilation 1, groups 1 (winograd_applies): the
  * output has the input's size. conv2d.c runs them here where it pays (winograd_pays: a shape rule
- * measured on this engine's layers: by default 128+ input channels, see winograd.c for why) unless the
- * environment says AUDIOCNN_WINOGRAD=0 (AUDIOCNN_WINOGRAD=all: from 16 channels, where it is faster but
- * the whole-model tests' fixtures drift past their bounds); CONV2D_WINOGRAD forces it (tests),
- * CONV2D_GEMM forces im2col.
+ * measured on this engine's layers: by default 128+ input channels, from 16 for a convolution whose
+ * model asks with CONV2D_AUTO_WINOGRAD (the baseline CNN; see winograd.c for why not everywhere) unless
+ * the environment says AUDIOCNN_WINOGRAD=0 (AUDIOCNN_WINOGRAD=all: from 16 channels everywhere, faster
+ * but a ResNet fixture flips a ReLU kink); CONV2D_WINOGRAD forces it (tests), CONV2D_GEMM forces im2col.
+ * Transforms: portable loops, and AVX-512 twins with the same bits where nn_avx512().
  *
  * Algorithm (Lavin & Gray 2016, interpolation points 0, -1, 1, -2, 2, inf): the output is cut into 4x4
  * tiles, each read from a 6x6 input patch. Per tile and channel the patch goes to the 36 transform
