@@ -281,6 +281,18 @@ NN_INLINE void store_row(const float *restrict o, float *restrict dst, int n, co
     }
 }
 
+/* The run's four output rows o[a][4t + c] (bias added) into plane yc through the epilogue e. */
+NN_INLINE void store_tiles(float o[4][4 * RUN], int len, float *yc, int H, int W, int th, int tw0, const PlaneEp *e) {
+    int w0 = 4 * tw0, n = 4 * len;
+    if (w0 + n > W) n = W - w0;
+    for (int a = 0; a < 4; a++) {
+        int oh = 4 * th + a;
+        if (oh >= H) break;
+        size_t off = (size_t)oh * W + w0;
+        store_row(o[a], yc + off, n, e, e->res ? e->res + off : NULL);
+    }
+}
+
 /* Tiles (th, tw0 + t), t < len, of plane yc (H, W) = A^T M A + bias, from m[xi * ms + t], through the
  * epilogue e. */
 NN_CLONES static void output_run(const float *m, size_t ms, int len, float bias, float *yc, int H, int W, int th,
@@ -309,14 +321,7 @@ NN_CLONES static void output_run(const float *m, size_t ms, int len, float bias,
             o[2][4 * t + c] = (s12 + 4.0f * s34) + bias;
             o[3][4 * t + c] = ((d12 + 8.0f * d34) + p5) + bias;
         }
-    int w0 = 4 * tw0, n = 4 * len;
-    if (w0 + n > W) n = W - w0;
-    for (int a = 0; a < 4; a++) {
-        int oh = 4 * th + a;
-        if (oh >= H) break;
-        size_t off = (size_t)oh * W + w0;
-        store_row(o[a], yc + off, n, e, e->res ? e->res + off : NULL);
-    }
+    store_tiles(o, len, yc, H, W, th, tw0, e);
 }
 
 #if HAVE_AVX512_WINOGRAD
@@ -415,14 +420,7 @@ AVX512W static void output_run_avx512(const float *m, size_t ms, int len, float 
         _mm512_storeu_ps(o[rr] + 32, _mm512_shuffle_f32x4(qab, qcd, 0x88));
         _mm512_storeu_ps(o[rr] + 48, _mm512_shuffle_f32x4(qab, qcd, 0xDD));
     }
-    int w0 = 4 * tw0, n = 4 * len;
-    if (w0 + n > W) n = W - w0;
-    for (int a = 0; a < 4; a++) {
-        int oh = 4 * th + a;
-        if (oh >= H) break;
-        size_t off = (size_t)oh * W + w0;
-        store_row(o[a], yc + off, n, e, e->res ? e->res + off : NULL);
-    }
+    store_tiles(o, len, yc, H, W, th, tw0, e);
 }
 #endif
 
