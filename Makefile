@@ -7,6 +7,8 @@
 #   make install PREFIX=/usr/local   binaries and man pages
 #   make CUDA=1     (or make cuda) the same tools with the GPU backend (lib/nn/*.cu) into build-cuda/
 #                   (CUDA_HOME, else /usr/local/cuda, else nvcc on PATH; cudart, cuBLAS, cuDNN 9)
+#   make SIMGPU=1   the GPU build's C side on a simulated GPU (tests/simgpu/cudasim.c, no nvcc) into
+#                   build-simgpu/: device memory the host cannot touch, the CPU layers underneath
 #   make deps       install the Debian packages the build needs (nothing when present)
 SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -31,6 +33,22 @@ PREFIX   ?= /usr/local
 # cuDNN; the C files get -DAUDIOCNN_CUDA (the layers' dispatch to their twins) and -Werror. A build of its
 # own (build-cuda/ by default), so that the default build never sees the toolkit.
 CUDA     ?= 0
+SIMGPU   ?= 0
+# The simulated GPU (SIMGPU=1): the C files exactly as the CUDA build compiles them (-DAUDIOCNN_CUDA, the
+# dispatch to the twins, -Werror), linked with tests/simgpu/cudasim.c instead of the .cu files: one fake
+# GPU whose memory is guarded pages the host can touch only inside a layer call or a copy, each twin the
+# CPU layer underneath. The CUDA path's host logic then runs (and is tested, tests/cli/simgpu.sh) here,
+# and must give the CPU's bytes.
+SIM_SRC  :=
+ifeq ($(SIMGPU),1)
+ifeq ($(CUDA),1)
+$(error SIMGPU=1 and CUDA=1: choose one)
+endif
+BUILD    ?= build-simgpu
+CPPFLAGS += -DAUDIOCNN_CUDA -DAUDIOCNN_CUDA_SIM
+WARN     += -Werror
+SIM_SRC  := tests/simgpu/cudasim.c
+endif
 ifeq ($(CUDA),1)
 BUILD    ?= build-cuda
 NVCC_PATH := $(shell command -v nvcc 2>/dev/null)
@@ -57,7 +75,8 @@ TOOLS    := wav2mel specnorm splitset cnntrain cnneval mkreport
 # lib/ is one folder per stage (lib/README.md); headers are included by folder: "audio/melspec.h".
 LIB_SRC  := $(sort $(wildcard lib/*/*.c))
 LIB_HDR  := $(wildcard lib/*/*.h)
-LIB_OBJ  := $(LIB_SRC:lib/%.c=$(BUILD)/lib/%.o) $(CU_SRC:lib/%.cu=$(BUILD)/lib/%.cu.o)
+LIB_OBJ  := $(LIB_SRC:lib/%.c=$(BUILD)/lib/%.o) $(CU_SRC:lib/%.cu=$(BUILD)/lib/%.cu.o) \
+            $(SIM_SRC:tests/simgpu/%.c=$(BUILD)/simgpu/%.o)
 BINS     := $(TOOLS:%=$(BUILD)/bin/%)
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNITS    := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
@@ -120,6 +139,15 @@ $(BUILD)/lib/%.o: lib/%.c $(LIB_HDR) | deps
 $(BUILD)/lib/%.cu.o: lib/%.cu $(LIB_HDR) $(wildcard lib/*/*.cuh)
 	@mkdir -p $(@D)
 	$(NVCC) -Ilib -DAUDIOCNN_CUDA $(NVFLAGS) -c $< -o $@
+
+$(BUILD)/simgpu/%.o: tests/simgpu/%.c $(LIB_HDR) | deps
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) -c $< -o $@
+
+# tests/simgpu's programs (the guard's own test), for the simulated build only
+$(BUILD)/tests/simgpu/%: tests/simgpu/%.c $(BUILD)/libaudiocnn.a
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) $< $(BUILD)/libaudiocnn.a $(LDLIBS) -o $@
 
 $(BUILD)/tools/%.o: tools/%.c $(LIB_HDR) | deps
 	@mkdir -p $(@D)
@@ -190,4 +218,4 @@ install: build
 	install -m 644 man/*.5 $(DESTDIR)$(PREFIX)/share/man/man5/
 
 clean:
-	rm -rf build build-asan build-fuzz build-cuda
+	rm -rf build build-asan build-fuzz build-cuda build-simgpu

@@ -278,14 +278,38 @@ static int load_model(Model *m, const StFile *f, const char *arch, int c, int h,
 
 /* The device every network of this run goes to (--device): -1 the CPU, else a GPU ordinal. */
 static int cuda_index = -1;
+static const char *device_spec = "auto";
+static int verbose_device;
 
-/* nn_ctx_init, then the chosen GPU. Returns 0, or -1 with err_set() (the context is then freed). */
-static int ctx_open(NnCtx *ctx, int threads) {
+/* The nm loaded members may run on the chosen GPU only if each architecture does (Model.cuda_ready):
+ * otherwise --device auto falls back to the CPU and an explicit cuda is an error naming it. Returns 0, or -1
+ * with err_set(). */
+static int check_cuda_ready(const Model *ms, int nm) {
+    for (int e = 0; cuda_index >= 0 && e < nm; e++) {
+        if (ms[e].cuda_ready) continue;
+        if (strcmp(device_spec, "auto") != 0) {
+            err_set("--device %s: %s does not run on CUDA yet (use --device cpu)", device_spec, ms[e].arch);
+            return -1;
+        }
+        cuda_index = -1;
+        if (verbose_device) fprintf(stderr, "cnneval: device: cpu (auto: %s does not run on CUDA yet)\n", ms[e].arch);
+    }
+    return 0;
+}
+
+/* nn_ctx_init, then the chosen GPU, and the nm models' parameters moved to it (made and loaded on the
+ * host, moved once). Returns 0, or -1 with err_set() (the context is then freed). */
+static int ctx_open(NnCtx *ctx, int threads, Model *ms, int nm) {
     if (nn_ctx_init(ctx, threads) < 0) return -1;
     if (cuda_index >= 0 && nn_ctx_use_cuda(ctx, cuda_index) < 0) {
         nn_ctx_free(ctx);
         return -1;
     }
+    for (int e = 0; e < nm; e++)
+        if (model_to_device(&ms[e], ctx) < 0) {
+            nn_ctx_free(ctx);
+            return -1;
+        }
     return 0;
 }
 
@@ -304,7 +328,7 @@ static int classify_recordings(Model *ms, int nm, const StFile *f, char **paths,
         return -1;
     }
     NnCtx ctx;
-    if (ctx_open(&ctx, threads) < 0) {
+    if (ctx_open(&ctx, threads, ms, nm) < 0) {
         frontend_free(&fe);
         return -1;
     }
@@ -338,7 +362,8 @@ static int classify_recordings(Model *ms, int nm, const StFile *f, char **paths,
                 goto done;
             }
             int fw = 0;
-            for (int e = 0; e < nm && fw == 0; e++) fw = ms[e].forward(&ms[e], &ctx, tensor_f32(&y), 1, NN_INFER, 0, logits + e * k);
+            for (int e = 0; e < nm && fw == 0; e++)
+                fw = model_forward_host(&ms[e], &ctx, tensor_f32(&y), 1, NN_INFER, 0, logits + e * k);
             tensor_free(&y);
             if (fw < 0) {
                 clips_free(&clips);
@@ -374,11 +399,11 @@ done:
 static int forward_all(Model *ms, int nm, const Dataset *d, int k, int batch, int threads, float *logits) {
     size_t per = (size_t)d->c * d->f * d->t, nk = (size_t)d->n * (size_t)k;
     NnCtx ctx;
-    if (ctx_open(&ctx, threads) < 0) return -1;
+    if (ctx_open(&ctx, threads, ms, nm) < 0) return -1;
     for (int e = 0; e < nm; e++)
         for (int64_t s = 0; s < d->n; s += batch) {
             int n = (int)(d->n - s < batch ? d->n - s : batch);
-            if (ms[e].forward(&ms[e], &ctx, d->x + (size_t)s * per, n, NN_INFER, 0, logits + e * nk + s * k) < 0) {
+            if (model_forward_host(&ms[e], &ctx, d->x + (size_t)s * per, n, NN_INFER, 0, logits + e * nk + s * k) < 0) {
                 nn_ctx_free(&ctx);
                 return -1;
             }
@@ -582,8 +607,8 @@ static int scan_recordings(Model *models, int nm, const StFile *f, char **paths,
         goto done;
     }
     if (frontend_from_checkpoint(f, m->in_h, &fe, &norm, &stats) < 0) goto done;
-    for (; have_ctx < nj; have_ctx++)
-        if (ctx_open(&ctx[have_ctx], threads) < 0) goto done;
+    for (; have_ctx < nj; have_ctx++) /* job j's context, its models moved to it */
+        if (ctx_open(&ctx[have_ctx], threads, models + have_ctx * nm, nm) < 0) goto done;
     if (a->thresholds) {
         if (!(thr = malloc(sizeof(double) * (size_t)k))) {
             err_set("out of memory");
@@ -821,6 +846,8 @@ int main(int argc, char **argv) {
                 auto_why ? ")" : "");
     }
     cuda_index = dev.device == NN_CUDA ? dev.index : -1;
+    device_spec = device;
+    verbose_device = sa.verbose;
     const char *data_path = argv[first];
     int ndata = argc - first;
     int raw = ndata > 1 || !(ends_with(data_path, ".npy") || ends_with(data_path, ".tsv"));
@@ -875,7 +902,7 @@ int main(int argc, char **argv) {
             const Member *mb = &mem[loaded % nm];
             if (load_model(&models[loaded], &mb->f, mb->arch, ic, ih, iw, k) < 0) break;
         }
-        if (loaded == sa.jobs * nm)
+        if (loaded == sa.jobs * nm && check_cuda_ready(models, nm) == 0)
             r = scan_recordings(models, nm, f, argv + first, ndata, names, &sa, outdir, batch, threads, quiet, ml);
         for (int j = 0; j < sa.jobs * nm; j++) model_free(&models[j]); /* zeroed or made: both freed */
         free(models);
@@ -891,6 +918,7 @@ int main(int argc, char **argv) {
     if (raw) {
         for (int e = 0; e < nm; e++)
             if (load_model(&ms[e], &mem[e].f, mem[e].arch, ic, ih, iw, k) < 0) goto fail;
+        if (check_cuda_ready(ms, nm) < 0) goto fail;
         if (classify_recordings(ms, nm, f, argv + first, ndata, names, threads, ml, sa.threshold) < 0) goto fail;
         status = EXIT_OK;
         goto done;
@@ -922,6 +950,7 @@ int main(int argc, char **argv) {
     if (ml) {
         for (int e = 0; e < nm; e++)
             if (load_model(&ms[e], &mem[e].f, mem[e].arch, ic, ih, iw, k) < 0) goto fail;
+        if (check_cuda_ready(ms, nm) < 0) goto fail;
         char mwho[64] = "";
         if (nm > 1) snprintf(mwho, sizeof mwho, "ensemble of %d models: ", nm);
         if (eval_multilabel(ms, nm, &d, names, k, outdir, sa.threshold, thr_out, batch, threads, quiet, mwho) < 0) goto fail;
@@ -939,6 +968,7 @@ int main(int argc, char **argv) {
     }
     for (int e = 0; e < nm; e++)
         if (load_model(&ms[e], &mem[e].f, mem[e].arch, ic, ih, iw, k) < 0) goto fail;
+    if (check_cuda_ready(ms, nm) < 0) goto fail;
     size_t nk = (size_t)d.n * (size_t)k;
     logits = malloc(sizeof(float) * nk * (size_t)nm); /* member e's rows at logits + e * nk */
     probs = malloc(sizeof(float) * nk);

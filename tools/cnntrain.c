@@ -424,6 +424,15 @@ int main(int argc, char **argv) {
     if (in_norm < 0) in_norm = 0;
     ModelOptions mo = {.stem_repeat = in_chans == 1, .in_norm = in_norm};
     if (model_create_opts(&m, arch, train.c, train.f, train.t, k, &mo) < 0) goto fail;
+    if (dev.device == NN_CUDA && !m.cuda_ready) { /* the architecture's own flag (Model.cuda_ready) */
+        if (strcmp(device, "auto") != 0) {
+            err_set("--device %s: %s does not run on CUDA yet (use --device cpu)", device, arch);
+            goto fail;
+        }
+        o.cuda_index = -1; /* auto: the CPU, as when no GPU is there */
+        o.device = NULL;
+        if (o.verbosity > 0) fprintf(stderr, "cnntrain: device: cpu (auto: %s does not run on CUDA yet)\n", arch);
+    }
     model_init_weights(&m, o.seed);
     if (dropout >= 0) m.dropout = (float)dropout;
     if (drop_path >= 0) m.stochastic_depth = (float)drop_path;

@@ -270,6 +270,7 @@ int baseline_create(Model *m) {
         return -1;
     }
     m->impl = b;
+    m->cuda_ready = 1; /* device-agnostic: see the top of this file */
     m->dropout = DROPOUT;
     m->forward = baseline_forward;
     m->backward = baseline_backward;

@@ -36,11 +36,9 @@ extern "C" void nn_gpu_probe(NnGpuList *l) {
     }
 }
 
-/* The GPU engine runs layers (the ones with a .cu twin, tests/gpu/), not yet a whole network: the
- * models and the trainer still hand host pointers to some layers (issue 16's remaining work). */
-extern "C" const char *nn_cuda_engine_status(void) {
-    return "the GPU engine does not run whole networks yet (layers only, issue 16); use --device cpu";
-}
+/* The GPU engine runs whole networks: the trainer, cnneval and the scanner are device-resident (issue 16).
+ * Which architectures may run there is the model's own flag (Model.cuda_ready), asked by the tools. */
+extern "C" const char *nn_cuda_engine_status(void) { return NULL; }
 
 extern "C" size_t nn_cuda_algo_entries(const NnCtx *ctx) { return ctx->cuda ? (size_t)ctx->cuda->algos.n : 0; }
 
@@ -105,6 +103,12 @@ extern "C" int nn_cuda_copy(NnCtx *ctx, void *dst, const void *src, size_t bytes
     NN_CU_CHECK(cudaMemcpyAsync(dst, src, bytes, to_device ? cudaMemcpyHostToDevice : cudaMemcpyDeviceToHost,
                                 ctx->cuda->stream));
     NN_CU_CHECK(cudaStreamSynchronize(ctx->cuda->stream));
+    return 0;
+}
+
+extern "C" int nn_cuda_zero(NnCtx *ctx, void *p, size_t bytes) {
+    if (!bytes) return 0;
+    NN_CU_CHECK(cudaMemsetAsync(p, 0, bytes, ctx->cuda->stream));
     return 0;
 }
 

@@ -72,7 +72,43 @@ void model_freeze_backbone(Model *m, int freeze) {
     for (int i = 0; i < m->params.n; i++) m->params.e[i].frozen = freeze && !model_is_head(m, m->params.e[i].name);
 }
 
+int model_to_device(Model *m, NnCtx *ctx) {
+    if (ctx->device == NN_CPU) return 0;
+    if (!m->cuda_ready) {
+        err_set("%s does not run on CUDA yet (use --device cpu)", m->arch);
+        return -1;
+    }
+    return params_to_device(&m->params, ctx);
+}
+
+/* a device buffer of at least n floats in *p (grown, never shrunk) */
+static int io_buffer(NnCtx *ctx, float **p, size_t *len, size_t n) {
+    if (*p && *len >= n) return 0;
+    nn_free(ctx, *p);
+    *len = 0;
+    if (!(*p = nn_alloc(ctx, (n ? n : 1) * sizeof(float)))) return -1;
+    *len = n;
+    return 0;
+}
+
+int model_forward_host(Model *m, NnCtx *ctx, const float *x, int n, NnMode mode, uint64_t stream, float *logits) {
+    if (ctx->device == NN_CPU) return m->forward(m, ctx, x, n, mode, stream, logits);
+    size_t nx = (size_t)n * m->in_c * m->in_h * m->in_w, nl = (size_t)n * m->n_classes;
+    if (m->params.device != ctx->device) {
+        err_set("%s: the parameters are not on the device (model_to_device)", m->arch);
+        return -1;
+    }
+    if (io_buffer(ctx, &m->io_x, &m->io_x_len, nx) < 0 || io_buffer(ctx, &m->io_logits, &m->io_logits_len, nl) < 0 ||
+        nn_copy_to_device(ctx, m->io_x, x, nx * sizeof(float)) < 0 ||
+        m->forward(m, ctx, m->io_x, n, mode, stream, m->io_logits) < 0 ||
+        nn_copy_to_host(ctx, logits, m->io_logits, nl * sizeof(float)) < 0)
+        return -1;
+    return nn_sync(ctx); /* a void layer's failure, kept by the context */
+}
+
 void model_free(Model *m) {
+    nn_free_on(m->params.device, m->io_x);
+    nn_free_on(m->params.device, m->io_logits);
     if (m->destroy) m->destroy(m);
     params_free(&m->params);
     memset(m, 0, sizeof *m);

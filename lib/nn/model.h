@@ -42,6 +42,11 @@ struct Model {
     int in_norm;          /* see above */
     int frozen_backbone;  /* see above; set with model_freeze_backbone() */
     const char *head_prefix; /* "classifier.", "fc.": the parameters a new data set replaces */
+    int cuda_ready;       /* 1: the architecture runs on the GPU (its forward/backward only call layers on
+                           * buffers from nn_alloc, never touch device memory from the host); set by its
+                           * constructor. model_to_device refuses the others by name. */
+    float *io_x, *io_logits; /* model_forward_host's device copies of a batch and its logits */
+    size_t io_x_len, io_logits_len; /* their floats */
     void *impl;
     int (*forward)(Model *m, NnCtx *ctx, const float *x, int n, NnMode mode, uint64_t stream, float *logits);
     int (*backward)(Model *m, NnCtx *ctx, const float *dlogits);
@@ -64,6 +69,15 @@ void model_freeze_backbone(Model *m, int freeze);
 /* 1 when name belongs to the head (the classifier a new data set replaces). */
 int model_is_head(const Model *m, const char *name);
 void model_init_weights(Model *m, uint64_t seed);
+/* The parameters into ctx's device memory (params_to_device) when ctx runs on a GPU, after the model was
+ * made, initialised and loaded on the host. Returns 0; -1 with err_set("ARCH does not run on CUDA yet")
+ * when !m->cuda_ready, or on a copy failure. Nothing on the CPU. */
+int model_to_device(Model *m, NnCtx *ctx);
+/* forward() from host memory to host memory: on the CPU m->forward itself (the same bytes as always);
+ * under NN_CUDA the n samples copied into a device buffer of m's, forward, the logits (n x n_classes
+ * floats) copied back: the inference tools' (cnneval, the scanner, validation) one host round trip per
+ * batch. Returns 0, or -1 with err_set(). */
+int model_forward_host(Model *m, NnCtx *ctx, const float *x, int n, NnMode mode, uint64_t stream, float *logits);
 void model_free(Model *m);
 /* The architectures model_create knows, comma-separated, for messages and --help. */
 const char *model_architectures(void);

@@ -49,6 +49,7 @@ void *nn_cuda_alloc(NnCtx *ctx, size_t bytes);
 void nn_cuda_free(void *p);
 int nn_cuda_copy(NnCtx *ctx, void *dst, const void *src, size_t bytes, int to_device);
 int nn_cuda_sync(NnCtx *ctx);
+int nn_cuda_zero(NnCtx *ctx, void *p, size_t bytes);
 #endif
 
 int nn_ctx_use_cuda(NnCtx *ctx, int index) {
@@ -101,6 +102,12 @@ int nn_copy_to_device(NnCtx *ctx, void *dst, const void *src, size_t bytes) {
 int nn_copy_to_host(NnCtx *ctx, void *dst, const void *src, size_t bytes) {
     NN_DISPATCH_CUDA(ctx, nn_cuda_copy(ctx, dst, src, bytes, 0));
     if (bytes && dst != src) memmove(dst, src, bytes);
+    return 0;
+}
+
+int nn_zero(NnCtx *ctx, void *p, size_t bytes) {
+    NN_DISPATCH_CUDA(ctx, nn_cuda_zero(ctx, p, bytes));
+    if (bytes) memset(p, 0, bytes);
     return 0;
 }
 

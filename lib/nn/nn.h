@@ -130,6 +130,9 @@ void nn_free(NnCtx *ctx, void *p);
 void nn_free_on(NnDevice device, void *p);
 int nn_copy_to_device(NnCtx *ctx, void *dst, const void *src, size_t bytes);
 int nn_copy_to_host(NnCtx *ctx, void *dst, const void *src, size_t bytes);
+/* bytes of ctx's memory at p set to zero (a gradient block between steps): memset on the CPU, queued on the
+ * stream under NN_CUDA. Returns 0, or -1 with err_set(). */
+int nn_zero(NnCtx *ctx, void *p, size_t bytes);
 /* Waits for the device's queued work (a no-op on the CPU). Returns 0, or -1 with err_set(). */
 int nn_sync(NnCtx *ctx);
 /* err_set("LAYER has no CUDA implementation yet") and -1: a layer's answer to NN_CUDA without a twin.

@@ -68,12 +68,29 @@ void optim_free(Optim *o) {
 #ifdef AUDIOCNN_CUDA
     optim_cuda_release(o);
 #endif
-    free(o->m);
+    nn_free_on(o->device, o->m);
     free(o->step);
     free(o->lr_mult);
     free(o->wd_mult);
     free(o->entry_work);
     memset(o, 0, sizeof *o);
+}
+
+size_t optim_state_floats(const Optim *o) { return (o->total ? o->total : 1) * (o->cfg.kind == OPTIM_ADAMW ? 2 : 1); }
+
+int optim_to_device(Optim *o, NnCtx *ctx) {
+    if (ctx->device == NN_CPU || o->device == ctx->device) return 0;
+    size_t bytes = optim_state_floats(o) * sizeof(float);
+    float *d = nn_alloc(ctx, bytes);
+    if (!d || nn_copy_to_device(ctx, d, o->m, bytes) < 0) {
+        nn_free(ctx, d);
+        return -1;
+    }
+    free(o->m);
+    o->m = d;
+    if (o->v) o->v = d + o->total;
+    o->device = ctx->device;
+    return 0;
 }
 
 static int set_mult(float *mult, const Optim *o, const ParamTable *t, const char *prefix, float v) {

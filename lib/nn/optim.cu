@@ -12,7 +12,16 @@ typedef struct {
     NnOptChunk *chunks; /* device */
     int64_t nchunks;
     NnOptStep *es;      /* device, (n) */
+    unsigned char *upd; /* host, (n): optim_updates() of each entry when the chunks were made */
 } OptimCuda;
+
+/* 1 when the chunk table still covers exactly the optimised entries: fine-tuning unfreezes the backbone
+ * (cnntrain --unfreeze-at) between steps, and the chunks must follow. */
+static int chunks_current(const OptimCuda *oc, const ParamTable *t) {
+    for (int i = 0; i < t->n; i++)
+        if (oc->upd[i] != (unsigned char)optim_updates(&t->e[i])) return 0;
+    return 1;
+}
 
 __global__ void k_optim_step(NnOptConsts c, const NnOptChunk *chunks, int64_t nchunks, const NnOptStep *es, float *p,
                              const float *g, float *m, float *v) {
@@ -98,12 +107,17 @@ extern "C" void optim_cuda_release(Optim *o) {
     if (!oc) return;
     cudaFree(oc->chunks);
     cudaFree(oc->es);
+    free(oc->upd);
     free(oc);
     o->cuda = NULL;
 }
 
 extern "C" int optim_step_cuda(NnCtx *ctx, Optim *o, ParamTable *t) {
     cudaStream_t st = ctx->cuda->stream;
+    if (o->cuda && !chunks_current((OptimCuda *)o->cuda, t)) {
+        cudaStreamSynchronize(st); /* the previous step's kernel may still read the old table */
+        optim_cuda_release(o);
+    }
     if (!o->cuda) {
         int64_t n;
         NnOptChunk *host = optim_chunks(t, &n);
@@ -116,6 +130,13 @@ extern "C" int optim_step_cuda(NnCtx *ctx, Optim *o, ParamTable *t) {
         }
         o->cuda = oc;
         oc->nchunks = n;
+        if (!(oc->upd = (unsigned char *)malloc((size_t)(t->n ? t->n : 1)))) {
+            free(host);
+            optim_cuda_release(o);
+            err_set("out of memory");
+            return -1;
+        }
+        for (int i = 0; i < t->n; i++) oc->upd[i] = (unsigned char)optim_updates(&t->e[i]);
         cudaError_t e = cudaMalloc(&oc->chunks, (size_t)(n ? n : 1) * sizeof *host);
         if (e == cudaSuccess) e = cudaMalloc(&oc->es, (size_t)(t->n ? t->n : 1) * sizeof(NnOptStep));
         if (e == cudaSuccess) e = cudaMemcpy(oc->chunks, host, (size_t)n * sizeof *host, cudaMemcpyHostToDevice);

@@ -65,6 +65,7 @@ typedef struct Optim {
     float *wd_mult;  /* (n) */
     void *entry_work; /* (n) per-entry scalars of a step, allocated once (no malloc per step) */
     void *cuda;       /* NN_CUDA: the fused step's chunk table and scalars in device memory (optim.cu) */
+    NnDevice device;  /* where m and v are (optim_to_device); step and the multipliers stay on the host */
 } Optim;
 
 static inline int optim_updates(const ParamEntry *e) { return e->kind == PARAM_WEIGHT && !e->frozen; }
@@ -72,6 +73,11 @@ static inline int optim_updates(const ParamEntry *e) { return e->kind == PARAM_W
 /* Zeroed state for an allocated table. Returns 0, or -1 with err_set() (bad config, out of memory). */
 int optim_init(Optim *o, const OptimConfig *cfg, const ParamTable *t);
 void optim_free(Optim *o);
+/* m and v (one block) into ctx's memory when ctx runs on a GPU (values copied, the host block freed), so
+ * that optim_step's fused kernel finds them beside a table moved by params_to_device; nothing on the CPU.
+ * Returns 0, or -1 with err_set() (o unchanged). optim_state_floats: the floats of that block (m, then v). */
+int optim_to_device(Optim *o, NnCtx *ctx);
+size_t optim_state_floats(const Optim *o);
 /* Multiplier for every entry whose name starts with prefix ("" = all). Returns how many matched. */
 int optim_set_lr_mult(Optim *o, const ParamTable *t, const char *prefix, float mult);
 int optim_set_wd_mult(Optim *o, const ParamTable *t, const char *prefix, float mult);

@@ -68,9 +68,26 @@ int params_alloc(ParamTable *t) {
 
 void params_free(ParamTable *t) {
     free(t->e);
+    nn_free_on(t->device, t->data);
+    nn_free_on(t->device, t->grad);
+    memset(t, 0, sizeof *t);
+}
+
+int params_to_device(ParamTable *t, NnCtx *ctx) {
+    if (ctx->device == NN_CPU || t->device == ctx->device) return 0;
+    size_t bytes = (t->total ? t->total : 1) * sizeof(float);
+    float *d = nn_alloc(ctx, bytes), *g = d ? nn_alloc(ctx, bytes) : NULL; /* nn_alloc zeroes g */
+    if (!d || !g || nn_copy_to_device(ctx, d, t->data, t->total * sizeof(float)) < 0) {
+        nn_free(ctx, d);
+        nn_free(ctx, g);
+        return -1;
+    }
     free(t->data);
     free(t->grad);
-    memset(t, 0, sizeof *t);
+    t->data = d;
+    t->grad = g;
+    t->device = ctx->device;
+    return 0;
 }
 
 int params_find(const ParamTable *t, const char *name) {
@@ -80,7 +97,7 @@ int params_find(const ParamTable *t, const char *name) {
 }
 
 void params_zero_grad(ParamTable *t) {
-    if (t->grad) memset(t->grad, 0, t->total * sizeof(float));
+    if (t->grad && t->device == NN_CPU) memset(t->grad, 0, t->total * sizeof(float));
 }
 
 size_t params_count_trainable(const ParamTable *t) {

@@ -8,9 +8,14 @@
  *   PARAM_BUFFER   float state that is not trained (BN running mean/var)
  *   PARAM_COUNT    an integer counter kept in the float block (BN num_batches_tracked; exact up to
  *                  2^24) and saved as int64 in checkpoints, as PyTorch does
- * Values are zero after params_alloc(); gradients are zeroed by params_zero_grad(). */
+ * Values are zero after params_alloc(); gradients are zeroed by params_zero_grad().
+ * Devices: params_alloc() puts both blocks in host memory (a model is made, initialised and loaded there);
+ * params_to_device() then moves them to a GPU context's memory (the trainer, cnneval), after which only
+ * layer calls and nn_copy_* may touch them (device.h; params_zero_grad is then nn_zero's job). */
 #ifndef AUDIOCNN_NN_PARAMS_H
 #define AUDIOCNN_NN_PARAMS_H
+
+#include "nn/nn.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -39,6 +44,7 @@ typedef struct ParamTable {
     size_t total; /* floats */
     float *data;  /* one block: values of every entry */
     float *grad;  /* one block: gradients (zero for buffers) */
+    NnDevice device; /* where data and grad are: NN_CPU after params_alloc, NN_CUDA after params_to_device */
 } ParamTable;
 
 void params_init(ParamTable *t);
@@ -49,7 +55,11 @@ void params_free(ParamTable *t);
 int params_find(const ParamTable *t, const char *name); /* index or -1 */
 static inline float *params_data(const ParamTable *t, int i) { return t->data + t->e[i].offset; }
 static inline float *params_grad(const ParamTable *t, int i) { return t->grad + t->e[i].offset; }
-void params_zero_grad(ParamTable *t);
+void params_zero_grad(ParamTable *t); /* host blocks only */
+/* Both blocks into ctx's memory when ctx runs on a GPU (nn_alloc, the values copied, the gradients zero;
+ * the host blocks freed); nothing on the CPU or when they are there already. Returns 0, or -1 with
+ * err_set() (the table unchanged). */
+int params_to_device(ParamTable *t, NnCtx *ctx);
 size_t params_count_trainable(const ParamTable *t); /* number of trainable scalars */
 
 #ifdef __cplusplus

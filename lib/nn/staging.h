@@ -12,6 +12,10 @@
 #ifndef AUDIOCNN_NN_STAGING_H
 #define AUDIOCNN_NN_STAGING_H
 
+#include "nn/nn.h"
+
+#include <stddef.h>
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -40,7 +44,6 @@ int staging_oldest(const Staging *s);
 /* Frees IN_FLIGHT slots from the oldest on while done(arg, slot) is true; returns how many. */
 int staging_retire(Staging *s, int (*done)(void *arg, int slot), void *arg);
 
-#ifdef AUDIOCNN_CUDA
 /* staging.cu: the ring with its buffers. K pinned host buffers (cudaHostAlloc) of `bytes` each, one device
  * buffer per slot, a copy stream and an event per slot. pinned_ring_acquire gives the host buffer to fill
  * (waiting for the oldest copy when every slot is busy); pinned_ring_submit queues its copy on the copy
@@ -48,8 +51,9 @@ int staging_retire(Staging *s, int (*done)(void *arg, int slot), void *arg);
  * device buffer the step reads. pinned_ring_release, once the step that reads it is queued, records on the
  * compute stream when that step is done with the device buffer; the slot's next copy waits for it (on the
  * device). A host buffer is refilled only after its copy finished (cudaEventQuery), so the gathering of
- * batch i+1 overlaps batch i's copy and compute. */
-#include "nn/nn.h"
+ * batch i+1 overlaps batch i's copy and compute.
+ * A build without CUDA has the type and stubs that refuse (err_set, -1/NULL: no caller reaches them, as
+ * no context there runs on a GPU); the simulated GPU (tests/simgpu/cudasim.c) copies synchronously. */
 typedef struct PinnedRing {
     Staging s;
     size_t bytes;
@@ -67,7 +71,6 @@ void *pinned_ring_submit(NnCtx *ctx, PinnedRing *r, int slot, size_t n);
 /* The step reading the slot's device buffer is queued on ctx's stream. Returns 0, or -1 with err_set(). */
 int pinned_ring_release(NnCtx *ctx, PinnedRing *r, int slot);
 void pinned_ring_free(PinnedRing *r);
-#endif
 
 #ifdef __cplusplus
 }

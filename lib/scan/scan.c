@@ -143,7 +143,7 @@ static int flush(Scanner *s) {
     if (s->nb == 0) return 0;
     double t0 = now();
     for (int j = 0; j < s->nm; j++)
-        if (s->members[j]->forward(s->members[j], s->ctx, s->x, s->nb, NN_INFER, 0,
+        if (model_forward_host(s->members[j], s->ctx, s->x, s->nb, NN_INFER, 0,
                                    s->logits + (size_t)j * (size_t)s->nb * (size_t)s->k) < 0) {
             err_prefix(s->name);
             return -1;

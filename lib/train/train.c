@@ -10,6 +10,7 @@
 #include "formats/outfile.h"
 #include "core/progress.h"
 #include "formats/safetensors.h"
+#include "nn/staging.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -378,7 +379,7 @@ static int evaluate(NnCtx *ctx, Model *m, const Dataset *d, int batch, float *lo
     int64_t correct = 0;
     for (int64_t s = 0; s < d->n; s += batch) {
         int n = (int)(d->n - s < batch ? d->n - s : batch);
-        if (m->forward(m, ctx, d->x + (size_t)s * per, n, NN_INFER, 0, logits) < 0) return -1;
+        if (model_forward_host(m, ctx, d->x + (size_t)s * per, n, NN_INFER, 0, logits) < 0) return -1;
         CrossEntropyShape ce = {.N = n, .C = k};
         float l;
         if (cross_entropy_forward(ctx, &ce, logits, d->labels + s, NULL, &l, probs) < 0) return -1;
@@ -411,7 +412,7 @@ static int evaluate_multi(NnCtx *ctx, Model *m, const Dataset *d, int batch, flo
     for (int64_t s = 0; s < d->n; s += batch) {
         int n = (int)(d->n - s < batch ? d->n - s : batch);
         float *z = all + (size_t)s * k;
-        if (m->forward(m, ctx, d->x + (size_t)s * per, n, NN_INFER, 0, z) < 0) return -1;
+        if (model_forward_host(m, ctx, d->x + (size_t)s * per, n, NN_INFER, 0, z) < 0) return -1;
         BceShape bs = {.N = n, .K = k, .reduction = LOSS_SUM};
         float l;
         if (bce_with_logits_forward(&bs, z, d->targets + (size_t)s * k, NULL, &l) < 0) return -1;
@@ -439,6 +440,41 @@ static double now(void) {
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
+/* ---- the device ------------------------------------------------------------------------------ */
+
+/* Under NN_CUDA the weights, gradients and optimiser moments live in device memory (the model is made,
+ * initialised, loaded and, on --resume, given its state on the host, then moved once). Checkpoints and
+ * states are written from host memory: Host holds mirrors the device blocks are copied into before each
+ * save, and views of the model and the optimiser over them that the writers read as they read the CPU's.
+ * On the CPU the views are the real things (no copy). */
+typedef struct {
+    float *data, *m; /* host mirrors (NULL on the CPU) */
+    Model model;     /* shallow copies whose blocks are the mirrors */
+    Optim opt;
+} Host;
+
+static int host_view(NnCtx *ctx, const Model *m, const Optim *opt, Host *h, int with_opt) {
+    h->model = *m;
+    h->opt = *opt;
+    if (ctx->device == NN_CPU) return 0;
+    size_t nd = m->params.total, no = optim_state_floats(opt);
+    if ((!h->data && !(h->data = malloc((nd ? nd : 1) * sizeof(float)))) ||
+        (!h->m && !(h->m = malloc(no * sizeof(float))))) {
+        err_set("out of memory for the host copy of the weights");
+        return -1;
+    }
+    if (nn_copy_to_host(ctx, h->data, m->params.data, nd * sizeof(float)) < 0 ||
+        (with_opt && nn_copy_to_host(ctx, h->m, opt->m, no * sizeof(float)) < 0))
+        return -1;
+    h->model.params.data = h->data;
+    h->model.params.grad = NULL;
+    h->model.params.device = NN_CPU;
+    h->opt.m = h->m;
+    h->opt.v = opt->v ? h->m + opt->total : NULL;
+    h->opt.device = NN_CPU;
+    return 0;
+}
+
 /* ---- the loop -------------------------------------------------------------------------------- */
 
 int train_run(const TrainOptions *o, Model *m, const Dataset *train, const Dataset *val) {
@@ -448,8 +484,9 @@ int train_run(const TrainOptions *o, Model *m, const Dataset *train, const Datas
     ctx.deterministic = o->deterministic;
     if (o->cuda_index >= 0) { /* the whole network on the GPU: only once the engine can run it */
         const char *why = nn_cuda_engine_status();
-        if (why) {
-            err_set("--device cuda: %s", why);
+        if (why || !m->cuda_ready) {
+            if (why) err_set("--device cuda: %s", why);
+            else err_set("%s does not run on CUDA yet (use --device cpu)", m->arch);
             nn_ctx_free(&ctx);
             return TRAIN_ERROR;
         }
@@ -458,6 +495,18 @@ int train_run(const TrainOptions *o, Model *m, const Dataset *train, const Datas
             return TRAIN_ERROR;
         }
     }
+    int gpu = ctx.device != NN_CPU;
+    Host host;
+    memset(&host, 0, sizeof host);
+    /* NN_CUDA: each batch goes host -> device through the ring of pinned buffers (the copy of batch i+1
+     * queued on its own stream while batch i's backward and optimiser step still run); the logits come
+     * back every step for the loss, the metrics and the history (B x K floats: small beside the batch),
+     * the loss's gradient goes to the device. */
+    PinnedRing ring;
+    memset(&ring, 0, sizeof ring);
+    int have_ring = 0;
+    float *logits_d = NULL, *dlogits_d = NULL; /* the device's logits and dlogits (the host arrays on the CPU) */
+    size_t per = (size_t)train->c * train->f * train->t;
     Optim opt;
     memset(&opt, 0, sizeof opt);
     OptimConfig oc = o->sgd ? optim_sgd_defaults(o->lr) : optim_adamw_defaults();
@@ -515,6 +564,17 @@ int train_run(const TrainOptions *o, Model *m, const Dataset *train, const Datas
         /* hist holds o->epochs rows: a state further on than --epochs keeps only those */
         if (o->history) nhist = read_history(o->history, hist, s.epoch < o->epochs ? s.epoch : o->epochs);
     }
+    /* the state is in place (on the host): weights and moments go to the device once */
+    if (model_to_device(m, &ctx) < 0 || optim_to_device(&opt, &ctx) < 0) goto done;
+    logits_d = logits;
+    dlogits_d = dlogits;
+    if (gpu) {
+        if (!(logits_d = nn_alloc(&ctx, sizeof(float) * (size_t)o->batch * k)) ||
+            !(dlogits_d = nn_alloc(&ctx, sizeof(float) * (size_t)o->batch * k)) ||
+            pinned_ring_init(&ctx, &ring, 2, sizeof(float) * (size_t)o->batch * per) < 0)
+            goto done;
+        have_ring = 1;
+    }
     if (batcher_init(&b, train, o->batch, 1, o->seed, o->augment ? &o->aug : NULL) < 0) goto done;
     b.mixup = o->mixup;
     if (o->mixup > 0 && !(dlogits2 = malloc(sizeof(float) * (size_t)o->batch * k))) {
@@ -541,8 +601,22 @@ int train_run(const TrainOptions *o, Model *m, const Dataset *train, const Datas
         prog = progress_start(what, b.nbatches, "batches", o->verbosity);
         progress_add(prog, s.batch);
         while ((n = batcher_next(&b, &x, &y, &idx)) > 0) {
-            params_zero_grad(&m->params);
-            if (m->forward(m, &ctx, x, n, NN_TRAIN, s.step, logits) < 0) goto done;
+            const float *xin = x;
+            int slot = -1;
+            if (gpu) { /* the batch (gathered and augmented on the host) into a pinned buffer, then its copy */
+                void *pinned = pinned_ring_acquire(&ring, &slot);
+                if (!pinned) goto done;
+                memcpy(pinned, x, sizeof(float) * (size_t)n * per);
+                if (!(xin = pinned_ring_submit(&ctx, &ring, slot, sizeof(float) * (size_t)n * per))) goto done;
+                if (nn_zero(&ctx, m->params.grad, sizeof(float) * m->params.total) < 0) goto done;
+            } else {
+                params_zero_grad(&m->params);
+            }
+            if (m->forward(m, &ctx, xin, n, NN_TRAIN, s.step, logits_d) < 0) goto done;
+            /* the one host round trip of a step; it waits for the forward, so the context's error (a void
+             * layer's, of this forward or the last step's backward and update) is read here for free */
+            if (gpu && (nn_copy_to_host(&ctx, logits, logits_d, sizeof(float) * (size_t)n * k) < 0 || nn_sync(&ctx) < 0))
+                goto done;
             ce.N = bs.N = n;
             float loss;
             const float *t = batcher_targets(&b);
@@ -564,8 +638,11 @@ int train_run(const TrainOptions *o, Model *m, const Dataset *train, const Datas
             } else {
                 cross_entropy_backward(&ctx, &ce, 1.0f, probs, y, weights, dlogits);
             }
-            if (m->backward(m, &ctx, dlogits) < 0) goto done;
-            if (o->clip > 0) clip_grad_norm(&ctx, &m->params, (float)o->clip);
+            if (gpu && nn_copy_to_device(&ctx, dlogits_d, dlogits, sizeof(float) * (size_t)n * k) < 0) goto done;
+            if (m->backward(m, &ctx, dlogits_d) < 0) goto done;
+            /* backward (the first convolution's weight gradient) was the last reader of the batch's buffer */
+            if (gpu && pinned_ring_release(&ctx, &ring, slot) < 0) goto done;
+            if (o->clip > 0 && clip_grad_norm(&ctx, &m->params, (float)o->clip) < 0 && gpu) goto done;
             if (optim_step(&ctx, &opt, &m->params) < 0) goto done;
             s.loss_sum += (double)loss * n;
             if (!ml) s.correct += count_correct(logits, y, n, k);
@@ -584,7 +661,9 @@ int train_run(const TrainOptions *o, Model *m, const Dataset *train, const Datas
             if (stop_requested && o->state) {
                 progress_finish(prog);
                 prog = NULL;
-                if (save_state(o, m, &opt, &s, train_scores, train->n) < 0) goto done;
+                if (host_view(&ctx, m, &opt, &host, 1) < 0 ||
+                    save_state(o, &host.model, &host.opt, &s, train_scores, train->n) < 0)
+                    goto done;
                 rc = TRAIN_INTERRUPTED;
                 goto done;
             }
@@ -606,7 +685,8 @@ int train_run(const TrainOptions *o, Model *m, const Dataset *train, const Datas
             s.bad_epochs = 0;
             Meta md = {0};
             meta_model(&md, o, m, &s);
-            if (save_checkpoint(o->out, o, m, &md, NULL, 0) < 0) goto done;
+            if (host_view(&ctx, m, &opt, &host, 0) < 0 || save_checkpoint(o->out, o, &host.model, &md, NULL, 0) < 0)
+                goto done;
         } else {
             s.bad_epochs++;
         }
@@ -628,16 +708,26 @@ int train_run(const TrainOptions *o, Model *m, const Dataset *train, const Datas
         if (o->state) {
             State next = s;
             next.epoch = s.epoch + 1;
-            if (save_state(o, m, &opt, &next, train_scores, train->n) < 0) goto done;
+            if (host_view(&ctx, m, &opt, &host, 1) < 0 ||
+                save_state(o, &host.model, &host.opt, &next, train_scores, train->n) < 0)
+                goto done;
         }
         if (s.finished && o->verbosity >= 0)
             fprintf(stderr, "%s: stopping early: no improvement of %s for %d epochs (best epoch %d)\n", diag_program(),
                     monitor_name(o), o->patience, s.best_epoch + 1);
     }
+    if (gpu && nn_sync(&ctx) < 0) goto done;
     rc = TRAIN_OK;
 done:
     progress_finish(prog);
     batcher_free(&b);
+    if (have_ring) pinned_ring_free(&ring);
+    if (gpu) {
+        nn_free(&ctx, logits_d);
+        nn_free(&ctx, dlogits_d);
+    }
+    free(host.data);
+    free(host.m);
     optim_free(&opt);
     nn_ctx_free(&ctx);
     free(weights);

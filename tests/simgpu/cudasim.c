@@ -1,0 +1,534 @@
+/* cudasim.c - a simulated GPU for the CUDA build's C side (make SIMGPU=1, build-simgpu/): every symbol the C
+ * files expect from the .cu files of lib/nn, without nvcc or a GPU, so that the device path's host logic (the trainer,
+ * cnneval, the scanner on NN_CUDA) runs and is tested on any machine (tests/cli/simgpu.sh).
+ *
+ * Promise:
+ *  - One GPU, "simulated GPU (CPU)"; nn_cuda_engine_status() says ready.
+ *  - Device memory (nn_alloc under NN_CUDA) is its own mmap'd pages, PROT_NONE except while a layer twin
+ *    runs or nn_copy_to_device/nn_copy_to_host copies: host code that reads or writes device memory
+ *    outside a layer call dies of SIGSEGV, as it would fault (or read garbage) on a real GPU. This is the
+ *    "no host round trip per layer" discipline, checked. While several contexts run twins at once (cnneval
+ *    --scan --jobs N) the pages stay open until the last one leaves: the guard is then weaker, not wrong.
+ *  - Each twin X_cuda checks that its arrays are device memory (a host pointer handed to a layer under
+ *    NN_CUDA aborts with the layer's name), then sets ctx->device = NN_CPU, calls the CPU function X with
+ *    the same arguments, and restores NN_CUDA. The same CPU code underneath: a run on the simulated GPU
+ *    gives the CPU run's bytes, which is the test oracle. Nested layer calls (a layer calling a layer) run
+ *    on the CPU path directly and leave the pages open until the outer twin returns.
+ *  - Copies check their direction: nn_copy_to_device's destination must be device memory and its source
+ *    not, and the reverse.
+ * Not simulated: asynchrony (every call completes before it returns), device memory limits, cuDNN's and
+ * cuBLAS's other summation orders (the real GPU's 1e-4 is tests/gpu/'s business). */
+#ifndef AUDIOCNN_CUDA_SIM
+#error "cudasim.c is the simulated GPU of make SIMGPU=1 only"
+#endif
+#define _DEFAULT_SOURCE /* MAP_ANONYMOUS */
+#include "nn/activation.h"
+#include "nn/batchnorm.h"
+#include "nn/conv2d.h"
+#include "nn/device.h"
+#include "nn/dropout.h"
+#include "nn/linear.h"
+#include "nn/lossscale.h"
+#include "nn/nn.h"
+#include "nn/optim.h"
+#include "nn/pool.h"
+#include "nn/staging.h"
+
+#include "core/error.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+struct NnCuda {
+    int index;
+    char err[256]; /* the first failure of a void twin, reported by nn_sync */
+};
+
+/* ---- device memory: guarded regions ------------------------------------------------------------------ */
+
+typedef struct {
+    char *p;
+    size_t len; /* mapped bytes (whole pages) */
+} Region;
+
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static Region *regions;
+static size_t nregions, capregions;
+static int open_depth; /* twins and copies running now (all threads): the pages are readable while > 0 */
+
+static void protect_all(int prot) {
+    for (size_t i = 0; i < nregions; i++)
+        if (mprotect(regions[i].p, regions[i].len, prot) != 0) {
+            perror("simgpu: mprotect");
+            abort();
+        }
+}
+
+static void dev_open(void) {
+    pthread_mutex_lock(&mu);
+    if (open_depth++ == 0) protect_all(PROT_READ | PROT_WRITE);
+    pthread_mutex_unlock(&mu);
+}
+
+static void dev_close(void) {
+    pthread_mutex_lock(&mu);
+    if (--open_depth == 0) protect_all(PROT_NONE);
+    pthread_mutex_unlock(&mu);
+}
+
+/* 1 when [p, p + n) lies inside one device region */
+static int is_device(const void *p, size_t n) {
+    const char *c = p;
+    int found = 0;
+    pthread_mutex_lock(&mu);
+    for (size_t i = 0; i < nregions && !found; i++)
+        found = c >= regions[i].p && c < regions[i].p + regions[i].len && n <= (size_t)(regions[i].p + regions[i].len - c);
+    pthread_mutex_unlock(&mu);
+    return found;
+}
+
+/* A host pointer where a twin needs device memory: on a GPU a fault or garbage; here a clear stop. */
+static void need_dev(const char *layer, const char *arg, const void *p) {
+    if (!p || is_device(p, 1)) return;
+    fprintf(stderr, "simgpu: %s got host memory for '%s' under NN_CUDA (%p)\n", layer, arg, p);
+    abort();
+}
+
+void *nn_cuda_alloc(NnCtx *ctx, size_t bytes) {
+    (void)ctx;
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    size_t len = ((bytes ? bytes : 1) + page - 1) / page * page;
+    pthread_mutex_lock(&mu);
+    void *p = mmap(NULL, len, open_depth > 0 ? PROT_READ | PROT_WRITE : PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) {
+        pthread_mutex_unlock(&mu);
+        err_set("out of GPU memory (%zu bytes): the simulator's mmap failed", bytes);
+        return NULL;
+    }
+    if (nregions == capregions) {
+        size_t cap = capregions ? 2 * capregions : 64;
+        Region *r = realloc(regions, cap * sizeof *r);
+        if (!r) {
+            munmap(p, len);
+            pthread_mutex_unlock(&mu);
+            err_set("out of memory");
+            return NULL;
+        }
+        regions = r;
+        capregions = cap;
+    }
+    regions[nregions++] = (Region){p, len}; /* anonymous pages are zero, as nn_alloc promises */
+    pthread_mutex_unlock(&mu);
+    return p;
+}
+
+void nn_cuda_free(void *p) {
+    if (!p) return;
+    pthread_mutex_lock(&mu);
+    for (size_t i = 0; i < nregions; i++)
+        if (regions[i].p == p) {
+            munmap(regions[i].p, regions[i].len);
+            regions[i] = regions[--nregions];
+            pthread_mutex_unlock(&mu);
+            return;
+        }
+    pthread_mutex_unlock(&mu);
+    fprintf(stderr, "simgpu: nn_free of %p, which is not device memory\n", p);
+    abort();
+}
+
+int nn_cuda_copy(NnCtx *ctx, void *dst, const void *src, size_t bytes, int to_device) {
+    (void)ctx;
+    if (!bytes) return 0;
+    const void *dev = to_device ? dst : src, *host = to_device ? src : dst;
+    if (!is_device(dev, bytes) || is_device(host, 1)) {
+        fprintf(stderr, "simgpu: nn_copy_to_%s: %s is not %s memory\n", to_device ? "device" : "host",
+                !is_device(dev, bytes) ? (to_device ? "the destination" : "the source")
+                                       : (to_device ? "the source" : "the destination"),
+                !is_device(dev, bytes) ? "device" : "host");
+        abort();
+    }
+    dev_open();
+    memmove(dst, src, bytes);
+    dev_close();
+    return 0;
+}
+
+int nn_cuda_zero(NnCtx *ctx, void *p, size_t bytes) {
+    (void)ctx;
+    if (!bytes) return 0;
+    if (!is_device(p, bytes)) {
+        fprintf(stderr, "simgpu: nn_zero of host memory under NN_CUDA (%p)\n", p);
+        abort();
+    }
+    dev_open();
+    memset(p, 0, bytes);
+    dev_close();
+    return 0;
+}
+
+/* ---- the context and the probe ----------------------------------------------------------------------- */
+
+int nn_cuda_ctx_init(NnCtx *ctx, int index) {
+    if (index != 0) {
+        err_set("no such GPU (1 found: cuda:0 to cuda:0)");
+        return -1;
+    }
+    if (!(ctx->cuda = calloc(1, sizeof *ctx->cuda))) {
+        err_set("out of memory");
+        return -1;
+    }
+    ctx->cuda->index = index;
+    return 0;
+}
+
+void nn_cuda_ctx_free(NnCtx *ctx) {
+    free(ctx->cuda);
+    ctx->cuda = NULL;
+}
+
+int nn_cuda_sync(NnCtx *ctx) {
+    if (ctx->cuda && ctx->cuda->err[0]) {
+        err_set("%s", ctx->cuda->err);
+        ctx->cuda->err[0] = 0;
+        return -1;
+    }
+    return 0;
+}
+
+int nn_cuda_missing_void(NnCtx *ctx, const char *layer) {
+    snprintf(ctx->cuda->err, sizeof ctx->cuda->err, "%s has no CUDA implementation yet (issue 16)", layer);
+    err_set("%s", ctx->cuda->err);
+    return -1;
+}
+
+void nn_gpu_probe(NnGpuList *l) {
+    memset(l, 0, sizeof *l);
+    l->built = 1;
+    l->count = 1;
+    snprintf(l->gpu[0].name, sizeof l->gpu[0].name, "simulated GPU (CPU)");
+    l->gpu[0].mem_total = (size_t)16 << 30;
+    l->gpu[0].cc_major = 9;
+    l->gpu[0].cc_minor = 0;
+}
+
+const char *nn_cuda_engine_status(void) { return NULL; }
+
+size_t nn_cuda_algo_entries(const NnCtx *ctx) {
+    (void)ctx;
+    return 0;
+}
+
+/* ---- the twins: the CPU function on the CPU path, pages open ------------------------------------------- */
+
+#define ENTER(ctx) \
+    NnDevice saved_ = (ctx)->device; \
+    (ctx)->device = NN_CPU; \
+    dev_open()
+#define LEAVE(ctx) \
+    dev_close(); \
+    (ctx)->device = saved_
+#define D(layer, p) need_dev(layer, #p, p)
+
+void relu_forward_cuda(NnCtx *ctx, size_t n, const float *x, float *out) {
+    D("relu", x), D("relu", out);
+    ENTER(ctx);
+    relu_forward(ctx, n, x, out);
+    LEAVE(ctx);
+}
+void relu_backward_cuda(NnCtx *ctx, size_t n, const float *dout, const float *y, float *dx) {
+    D("relu backward", dout), D("relu backward", y), D("relu backward", dx);
+    ENTER(ctx);
+    relu_backward(ctx, n, dout, y, dx);
+    LEAVE(ctx);
+}
+void sigmoid_forward_cuda(NnCtx *ctx, size_t n, const float *x, float *out) {
+    D("sigmoid", x), D("sigmoid", out);
+    ENTER(ctx);
+    sigmoid_forward(ctx, n, x, out);
+    LEAVE(ctx);
+}
+void sigmoid_backward_cuda(NnCtx *ctx, size_t n, const float *dout, const float *y, float *dx) {
+    D("sigmoid backward", dout), D("sigmoid backward", y), D("sigmoid backward", dx);
+    ENTER(ctx);
+    sigmoid_backward(ctx, n, dout, y, dx);
+    LEAVE(ctx);
+}
+void silu_forward_cuda(NnCtx *ctx, size_t n, const float *x, float *out) {
+    D("silu", x), D("silu", out);
+    ENTER(ctx);
+    silu_forward(ctx, n, x, out);
+    LEAVE(ctx);
+}
+void silu_backward_cuda(NnCtx *ctx, size_t n, const float *dout, const float *x, float *dx) {
+    D("silu backward", dout), D("silu backward", x), D("silu backward", dx);
+    ENTER(ctx);
+    silu_backward(ctx, n, dout, x, dx);
+    LEAVE(ctx);
+}
+void residual_add_forward_cuda(NnCtx *ctx, size_t n, const float *a, const float *b, float *out) {
+    D("residual add", a), D("residual add", b), D("residual add", out);
+    ENTER(ctx);
+    residual_add_forward(ctx, n, a, b, out);
+    LEAVE(ctx);
+}
+void residual_add_relu_forward_cuda(NnCtx *ctx, size_t n, const float *a, const float *b, float *out) {
+    D("residual add + relu", a), D("residual add + relu", b), D("residual add + relu", out);
+    ENTER(ctx);
+    residual_add_relu_forward(ctx, n, a, b, out);
+    LEAVE(ctx);
+}
+void residual_add_backward_cuda(NnCtx *ctx, size_t n, const float *dout, float *da, float *db) {
+    D("residual add backward", dout), D("residual add backward", da), D("residual add backward", db);
+    ENTER(ctx);
+    residual_add_backward(ctx, n, dout, da, db);
+    LEAVE(ctx);
+}
+void grad_accumulate_cuda(NnCtx *ctx, size_t n, const float *src, float *dst) {
+    D("grad accumulate", src), D("grad accumulate", dst);
+    ENTER(ctx);
+    grad_accumulate(ctx, n, src, dst);
+    LEAVE(ctx);
+}
+
+void maxpool2d_forward_cuda(NnCtx *ctx, const Pool2dShape *s, const float *x, float *y, int32_t *argmax) {
+    D("maxpool2d", x), D("maxpool2d", y), D("maxpool2d", argmax);
+    ENTER(ctx);
+    maxpool2d_forward(ctx, s, x, y, argmax);
+    LEAVE(ctx);
+}
+void maxpool2d_backward_cuda(NnCtx *ctx, const Pool2dShape *s, const float *dy, const int32_t *argmax, float *dx) {
+    D("maxpool2d backward", dy), D("maxpool2d backward", argmax), D("maxpool2d backward", dx);
+    ENTER(ctx);
+    maxpool2d_backward(ctx, s, dy, argmax, dx);
+    LEAVE(ctx);
+}
+void avgpool2d_forward_cuda(NnCtx *ctx, const Pool2dShape *s, const float *x, float *y) {
+    D("avgpool2d", x), D("avgpool2d", y);
+    ENTER(ctx);
+    avgpool2d_forward(ctx, s, x, y);
+    LEAVE(ctx);
+}
+void avgpool2d_backward_cuda(NnCtx *ctx, const Pool2dShape *s, const float *dy, float *dx) {
+    D("avgpool2d backward", dy), D("avgpool2d backward", dx);
+    ENTER(ctx);
+    avgpool2d_backward(ctx, s, dy, dx);
+    LEAVE(ctx);
+}
+void global_avgpool_forward_cuda(NnCtx *ctx, const GlobalPoolShape *s, const float *x, float *y) {
+    D("global avgpool", x), D("global avgpool", y);
+    ENTER(ctx);
+    global_avgpool_forward(ctx, s, x, y);
+    LEAVE(ctx);
+}
+void global_avgpool_backward_cuda(NnCtx *ctx, const GlobalPoolShape *s, const float *dy, float *dx) {
+    D("global avgpool backward", dy), D("global avgpool backward", dx);
+    ENTER(ctx);
+    global_avgpool_backward(ctx, s, dy, dx);
+    LEAVE(ctx);
+}
+
+void batchnorm2d_forward_train_cuda(NnCtx *ctx, const BatchNorm2dShape *s, const float *x, const float *weight,
+                                    const float *bias, float *running_mean, float *running_var,
+                                    float *num_batches_tracked, float *out, float *mean, float *invstd) {
+    const char *l = "batchnorm2d (train)";
+    D(l, x), D(l, weight), D(l, bias), D(l, running_mean), D(l, running_var), D(l, num_batches_tracked), D(l, out);
+    D(l, mean), D(l, invstd);
+    ENTER(ctx);
+    batchnorm2d_forward_train(ctx, s, x, weight, bias, running_mean, running_var, num_batches_tracked, out, mean, invstd);
+    LEAVE(ctx);
+}
+void batchnorm2d_forward_eval_cuda(NnCtx *ctx, const BatchNorm2dShape *s, const float *x, const float *weight,
+                                   const float *bias, const float *running_mean, const float *running_var, float *out,
+                                   float *mean, float *invstd) {
+    const char *l = "batchnorm2d (eval)";
+    D(l, x), D(l, weight), D(l, bias), D(l, running_mean), D(l, running_var), D(l, out), D(l, mean), D(l, invstd);
+    ENTER(ctx);
+    batchnorm2d_forward_eval(ctx, s, x, weight, bias, running_mean, running_var, out, mean, invstd);
+    LEAVE(ctx);
+}
+void batchnorm2d_backward_train_cuda(NnCtx *ctx, const BatchNorm2dShape *s, const float *dout, const float *x,
+                                     const float *weight, const float *bias, const float *mean, const float *invstd,
+                                     float *dx, float *dweight, float *dbias) {
+    const char *l = "batchnorm2d backward (train)";
+    D(l, dout), D(l, x), D(l, weight), D(l, bias), D(l, mean), D(l, invstd), D(l, dx), D(l, dweight), D(l, dbias);
+    ENTER(ctx);
+    batchnorm2d_backward_train(ctx, s, dout, x, weight, bias, mean, invstd, dx, dweight, dbias);
+    LEAVE(ctx);
+}
+void batchnorm2d_backward_eval_cuda(NnCtx *ctx, const BatchNorm2dShape *s, const float *dout, const float *x,
+                                    const float *weight, const float *bias, const float *mean, const float *invstd,
+                                    float *dx, float *dweight, float *dbias) {
+    const char *l = "batchnorm2d backward (eval)";
+    D(l, dout), D(l, x), D(l, weight), D(l, bias), D(l, mean), D(l, invstd), D(l, dx), D(l, dweight), D(l, dbias);
+    ENTER(ctx);
+    batchnorm2d_backward_eval(ctx, s, dout, x, weight, bias, mean, invstd, dx, dweight, dbias);
+    LEAVE(ctx);
+}
+void batchnorm2d_eval_affine_cuda(NnCtx *ctx, int C, double eps, const float *weight, const float *bias,
+                                  const float *running_mean, const float *running_var, float *scale, float *shift) {
+    const char *l = "batchnorm2d eval affine";
+    D(l, weight), D(l, bias), D(l, running_mean), D(l, running_var), D(l, scale), D(l, shift);
+    ENTER(ctx);
+    batchnorm2d_eval_affine_ctx(ctx, C, eps, weight, bias, running_mean, running_var, scale, shift);
+    LEAVE(ctx);
+}
+
+void dropout_forward_cuda(NnCtx *ctx, const DropoutShape *s, uint64_t seed, uint64_t stream, const float *x, float *out,
+                          uint8_t *mask) {
+    D("dropout", x), D("dropout", out), D("dropout", mask);
+    ENTER(ctx);
+    dropout_forward(ctx, s, seed, stream, x, out, mask);
+    LEAVE(ctx);
+}
+void dropout_backward_cuda(NnCtx *ctx, const DropoutShape *s, const float *dout, const uint8_t *mask, float *dx) {
+    D("dropout backward", dout), D("dropout backward", mask), D("dropout backward", dx);
+    ENTER(ctx);
+    dropout_backward(ctx, s, dout, mask, dx);
+    LEAVE(ctx);
+}
+void drop_path_forward_cuda(NnCtx *ctx, const DropPathShape *s, uint64_t seed, uint64_t stream, const float *x,
+                            float *out, uint8_t *mask) {
+    D("drop path", x), D("drop path", out), D("drop path", mask);
+    ENTER(ctx);
+    drop_path_forward(ctx, s, seed, stream, x, out, mask);
+    LEAVE(ctx);
+}
+void drop_path_backward_cuda(NnCtx *ctx, const DropPathShape *s, const float *dout, const uint8_t *mask, float *dx) {
+    D("drop path backward", dout), D("drop path backward", mask), D("drop path backward", dx);
+    ENTER(ctx);
+    drop_path_backward(ctx, s, dout, mask, dx);
+    LEAVE(ctx);
+}
+
+void linear_forward_cuda(NnCtx *ctx, const LinearShape *s, const float *x, const float *w, const float *b, float *y) {
+    D("linear", x), D("linear", w), D("linear", b), D("linear", y);
+    ENTER(ctx);
+    linear_forward(ctx, s, x, w, b, y);
+    LEAVE(ctx);
+}
+void linear_backward_cuda(NnCtx *ctx, const LinearShape *s, const float *x, const float *w, const float *dy, float *dx,
+                          float *dw, float *db) {
+    D("linear backward", x), D("linear backward", w), D("linear backward", dy), D("linear backward", dx);
+    D("linear backward", dw), D("linear backward", db);
+    ENTER(ctx);
+    linear_backward(ctx, s, x, w, dy, dx, dw, db);
+    LEAVE(ctx);
+}
+
+int conv2d_forward_cuda(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *w, const float *b, float *y) {
+    return conv2d_forward_ep_cuda(ctx, s, x, w, b, y, NULL);
+}
+int conv2d_forward_ep_cuda(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *w, const float *b, float *y,
+                           const ConvEpilogue *ep) {
+    D("conv2d", x), D("conv2d", w), D("conv2d", b), D("conv2d", y);
+    if (ep) D("conv2d epilogue", ep->scale), D("conv2d epilogue", ep->shift), D("conv2d epilogue", ep->res),
+            D("conv2d epilogue", ep->plane_mean);
+    ENTER(ctx);
+    int rc = conv2d_forward_ep(ctx, s, x, w, b, y, ep);
+    LEAVE(ctx);
+    return rc;
+}
+int conv2d_backward_cuda(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *w, const float *dy, float *dx,
+                         float *dw, float *db) {
+    D("conv2d backward", x), D("conv2d backward", w), D("conv2d backward", dy), D("conv2d backward", dx);
+    D("conv2d backward", dw), D("conv2d backward", db);
+    ENTER(ctx);
+    int rc = conv2d_backward(ctx, s, x, w, dy, dx, dw, db);
+    LEAVE(ctx);
+    return rc;
+}
+
+int optim_step_cuda(NnCtx *ctx, Optim *o, ParamTable *t) {
+    D("optim_step", t->data), D("optim_step", t->grad), D("optim_step", o->m), D("optim_step", o->v);
+    ENTER(ctx);
+    int rc = optim_step(ctx, o, t);
+    LEAVE(ctx);
+    return rc;
+}
+void optim_cuda_release(Optim *o) { (void)o; }
+float clip_grad_norm_cuda(NnCtx *ctx, ParamTable *t, float max_norm) {
+    D("clip_grad_norm", t->grad);
+    ENTER(ctx);
+    float r = clip_grad_norm(ctx, t, max_norm);
+    LEAVE(ctx);
+    return r;
+}
+
+/* lossscale.cu's unscale (no CPU twin: fp16 training is GPU-only): kernels.h's element rule */
+int lossscale_unscale_cuda(NnCtx *ctx, float *grad, size_t n, float inv_scale, int *found_inf) {
+    D("lossscale unscale", grad);
+    ENTER(ctx);
+    int inf = 0;
+    for (size_t i = 0; i < n; i++) {
+        grad[i] *= inv_scale;
+        inf |= !isfinite(grad[i]);
+    }
+    LEAVE(ctx);
+    *found_inf = inf;
+    return 0;
+}
+
+/* ---- the staging ring: host buffers, device buffers, synchronous copies ---------------------------------- */
+
+static int always(void *arg, int slot) {
+    (void)arg;
+    (void)slot;
+    return 1;
+}
+
+void pinned_ring_free(PinnedRing *r) {
+    for (int i = 0; i < STAGING_MAX; i++) {
+        free(r->host[i]);
+        if (r->dev[i]) nn_cuda_free(r->dev[i]);
+    }
+    memset(r, 0, sizeof *r);
+}
+
+int pinned_ring_init(NnCtx *ctx, PinnedRing *r, int k, size_t bytes) {
+    memset(r, 0, sizeof *r);
+    if (staging_init(&r->s, k) < 0) return -1;
+    r->bytes = bytes;
+    for (int i = 0; i < k; i++)
+        if (!(r->host[i] = malloc(bytes ? bytes : 1)) || !(r->dev[i] = nn_cuda_alloc(ctx, bytes))) {
+            pinned_ring_free(r);
+            err_set("out of memory for %d batch buffers of %zu bytes", k, bytes);
+            return -1;
+        }
+    return 0;
+}
+
+void *pinned_ring_acquire(PinnedRing *r, int *slot) {
+    staging_retire(&r->s, always, NULL); /* every copy here finished when it was submitted */
+    int k = staging_acquire(&r->s);
+    if (k < 0) {
+        err_set("staging: no free batch buffer");
+        return NULL;
+    }
+    *slot = k;
+    return r->host[k];
+}
+
+void *pinned_ring_submit(NnCtx *ctx, PinnedRing *r, int slot, size_t n) {
+    if (n > r->bytes || staging_submit(&r->s, slot) < 0) {
+        if (n > r->bytes) err_set("staging: a batch of %zu bytes in %zu-byte buffers", n, r->bytes);
+        return NULL;
+    }
+    if (nn_cuda_copy(ctx, r->dev[slot], r->host[slot], n, 1) < 0) return NULL;
+    return r->dev[slot];
+}
+
+int pinned_ring_release(NnCtx *ctx, PinnedRing *r, int slot) {
+    (void)ctx;
+    if (slot < 0 || slot >= r->s.k) {
+        err_set("staging: no slot %d", slot);
+        return -1;
+    }
+    return 0;
+}
