@@ -21,7 +21,14 @@
  * (from the training passes, as train_acc is) and of the validation split; monitor_acc monitors val_map.
  * The checkpoint's metadata has multilabel "1" (absent in single-label checkpoints) and the settings
  * "multilabel=1 pos_weight=balanced|none"; the state also holds the epoch's training logits
- * ("state.train_scores", (N, K)) so that a resumed epoch scores the same. */
+ * ("state.train_scores", (N, K)) so that a resumed epoch scores the same.
+ *
+ * On a GPU (TrainOptions.cuda_index >= 0) the model given on the host (made, initialised, loaded) is
+ * moved to the device with its optimiser state (after --resume's state is read), and stays there: train_run
+ * returns with m's parameters in device memory (model_free frees them). Each step copies the batch in
+ * (the pinned ring), the logits out (the loss, metrics and history are the host's) and their gradient in;
+ * checkpoints and states are written from host copies. The files are the CPU's, but for the "device"
+ * metadata: either device resumes the other's state. */
 #ifndef AUDIOCNN_TRAIN_H
 #define AUDIOCNN_TRAIN_H
 
@@ -56,7 +63,7 @@ typedef struct TrainOptions {
     uint64_t seed;
     int threads;
     int cuda_index;          /* -1: train on the CPU; else on this GPU (nn_ctx_use_cuda; refused while
-                              * nn_cuda_engine_status() gives a reason) */
+                              * nn_cuda_engine_status() gives a reason, or for a model without cuda_ready) */
     int deterministic;       /* on a GPU: deterministic algorithms only (NnCtx.deterministic; the CPU always is) */
     const char *device;      /* NULL on the CPU; else nn_device_describe's text, kept as metadata "device"
                               * (so CPU checkpoints keep their bytes) */
