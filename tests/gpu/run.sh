@@ -100,7 +100,9 @@ if "$B/splitset" -q --group '^[0-9]+_([a-z]+)_' "$F" split 2>fsdd.err &&
         "$B/wav2mel" -q --n-mels 64 --list split/$s.tsv -o mels/$s -m mels/$s.tsv 2>>fsdd.err &&
             "$B/specnorm" -q --frames 64 -m mels/$s.tsv --stack $s.npy --labels $s-labels.npy 2>>fsdd.err || exit 1
     done; then
-    fs=(--train train.npy --val val.npy --classes split/classes.tsv --epochs 3 --threads 8 -q)
+    # a recipe that learns in 3 epochs (CPU: ~0.64 test accuracy on these unseen speakers): no augmentation
+    fs=(--train train.npy --val val.npy --classes split/classes.tsv --epochs 3 --batch 16 --lr 1e-3 --mixup 0 --no-augment
+        --threads 8 -q)
     if timeout 240 "$B/cnntrain" "${fs[@]}" --device cpu -o fsdd-cpu.safetensors 2>>fsdd.err &&
         timeout 120 "$B/cnntrain" "${fs[@]}" --device cuda -o fsdd-gpu.safetensors 2>>fsdd.err &&
         "$B/cnneval" -q --device cpu -o ev-cpu fsdd-cpu.safetensors test.npy 2>>fsdd.err &&
