@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The GPU path on the simulated GPU (make SIMGPU=1, tests/simgpu/cudasim.c): the CUDA build's C side with
 # each layer twin the CPU layer underneath and device memory the host cannot touch outside layer calls.
-# Builds cnntrain, cnneval and the guard's test into build-simgpu/, then: the guard (tests/simgpu/guard.c);
+# Builds cnntrain, cnneval, the guard's test and tests/gpu's program into build-simgpu/, then: the guard
+# (tests/simgpu/guard.c); tests/gpu/layers' host side;
 # cnntrain --device cuda gives --device cpu's checkpoint, state and history bytes (but for the checkpoint's
 # "device" metadata and the history's seconds) with AdamW + SpecAugment + mixup, with SGD + clipping +
 # label smoothing + cosine, fine-tuning (--init, --freeze backbone, --unfreeze-at) and multi-label; a run
@@ -17,13 +18,20 @@ PY3=$(command -v python3 || true)
 
 # ---- the simulated build: only what is tested (one compile of lib/, ~20 s on two cores) -------------------
 if ! env -u MAKEFLAGS -u MAKELEVEL make -s -C "$ROOT" -j2 SIMGPU=1 build-simgpu/bin/cnntrain build-simgpu/bin/cnneval \
-        build-simgpu/tests/simgpu/guard >build.log 2>&1; then
+        build-simgpu/tests/simgpu/guard build-simgpu/tests/gpu/layers >build.log 2>&1; then
     notok "simgpu: make SIMGPU=1 failed: $(grep -m3 -E 'error|Error' build.log)"
     exit 1
 fi
-ok "simgpu: make SIMGPU=1 builds cnntrain, cnneval and the guard's test (-Werror)"
+ok "simgpu: make SIMGPU=1 builds cnntrain, cnneval, the guard's test and tests/gpu's program (-Werror)"
 S=$ROOT/build-simgpu/bin
 "$ROOT/build-simgpu/tests/simgpu/guard"
+# tests/gpu's own program on the simulated GPU: its host side (device arrays only to layers, copies, the
+# algorithm cache's bookkeeping, what it compares) checked before a real GPU runs it; the GPU's arithmetic
+# is not (the twins are the CPU layers). Its skip lines belong to the real GPU's run.
+timeout 120 "$ROOT/build-simgpu/tests/gpu/layers" >layers.out 2>&1
+rc=$?
+grep -E '^(ok|not ok) ' layers.out | sed -E 's/^(ok|not ok) gpu: /\1 tests\/gpu\/layers on the simulated GPU: /'
+[ $rc = 0 ] || notok "tests/gpu/layers on the simulated GPU: exit $rc $(grep -v '^ok' layers.out | head -c 300)"
 
 # st_strip FILE: a safetensors file with its "device" metadata entry (and the header's padding) removed;
 # the tensors' bytes unchanged

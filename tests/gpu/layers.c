@@ -176,6 +176,7 @@ static void conv(int deterministic) {
         size_t nx = conv2d_x_numel(&s), nw = conv2d_w_numel(&s), ny = conv2d_y_numel(&s);
         float *x = rnd(nx, -1, 1), *w = rnd(nw, -0.3f, 0.3f), *b = rnd(s.K, -1, 1), *y = malloc(ny * 4), *dy = rnd(ny, -1, 1);
         float *dx = malloc(nx * 4), *dw = rnd(nw, -1, 1), *db = rnd(s.K, -1, 1);
+        float *gdw0 = up(dw, nw * 4); /* dw before any += (the CPU's dw accumulates below) */
         float *gx = up(x, nx * 4), *gw = up(w, nw * 4), *gb = up(b, s.K * 4), *gy = nn_alloc(&gpu, ny * 4), *gdy = up(dy, ny * 4);
         float *gdx = nn_alloc(&gpu, nx * 4), *gdw = up(dw, nw * 4), *gdb = up(db, s.K * 4);
         int rc = conv2d_forward(&cpu, &s, x, w, b, y) | conv2d_backward(&cpu, &s, x, w, dy, dx, dw, db);
@@ -185,12 +186,13 @@ static void conv(int deterministic) {
         CHECK(!rc && !grc && e <= 1e-4, "conv %s (cuDNN%s): y, dx, dw +=, db += within 1e-4 (%.1e)", names[i],
               deterministic ? ", deterministic" : "", e);
         if (deterministic) { /* the same call again: the same bits */
-            float *dw2 = up(dw, nw * 4);
+            float *dw2 = gdw0; /* the first backward's starting dw, so that both add one gradient to it */
             conv2d_backward(&gpu, &s, gx, gw, gdy, gdx, dw2, NULL);
             float *h2 = down(gdx, nx), *hw2 = down(dw2, nw);
             CHECK(same(hdx, h2, nx) && same(hdw, hw2, nw), "conv %s --deterministic: a second backward repeats dx and dw", names[i]);
-            free(h2), free(hw2), nn_free(&gpu, dw2);
+            free(h2), free(hw2);
         }
+        nn_free(&gpu, gdw0);
         free(x), free(w), free(b), free(y), free(dy), free(dx), free(dw), free(db), free(hy), free(hdx), free(hdw), free(hdb);
         nn_free(&gpu, gx), nn_free(&gpu, gw), nn_free(&gpu, gb), nn_free(&gpu, gy), nn_free(&gpu, gdy), nn_free(&gpu, gdx);
         nn_free(&gpu, gdw), nn_free(&gpu, gdb);

@@ -16,6 +16,8 @@
  *    on the CPU path directly and leave the pages open until the outer twin returns.
  *  - Copies check their direction: nn_copy_to_device's destination must be device memory and its source
  *    not, and the reverse.
+ *  - The convolution algorithm cache is kept as conv2d.cu keeps it (one entry per shape, pass and
+ *    --deterministic; the "algorithm" is the CPU's), so nn_cuda_algo_entries answers as on a GPU.
  * Not simulated: asynchrony (every call completes before it returns), device memory limits, cuDNN's and
  * cuBLAS's other summation orders (the real GPU's 1e-4 is tests/gpu/'s business). */
 #ifndef AUDIOCNN_CUDA_SIM
@@ -23,6 +25,7 @@
 #endif
 #define _DEFAULT_SOURCE /* MAP_ANONYMOUS */
 #include "nn/activation.h"
+#include "nn/algocache.h"
 #include "nn/batchnorm.h"
 #include "nn/conv2d.h"
 #include "nn/device.h"
@@ -47,7 +50,8 @@
 
 struct NnCuda {
     int index;
-    char err[256]; /* the first failure of a void twin, reported by nn_sync */
+    char err[256];    /* the first failure of a void twin, reported by nn_sync */
+    NnAlgoCache algos; /* conv2d.cu's cache: which shapes and passes were "searched" */
 };
 
 /* ---- device memory: guarded regions ------------------------------------------------------------------ */
@@ -185,10 +189,12 @@ int nn_cuda_ctx_init(NnCtx *ctx, int index) {
         return -1;
     }
     ctx->cuda->index = index;
+    algocache_init(&ctx->cuda->algos);
     return 0;
 }
 
 void nn_cuda_ctx_free(NnCtx *ctx) {
+    if (ctx->cuda) algocache_free(&ctx->cuda->algos);
     free(ctx->cuda);
     ctx->cuda = NULL;
 }
@@ -220,9 +226,18 @@ void nn_gpu_probe(NnGpuList *l) {
 
 const char *nn_cuda_engine_status(void) { return NULL; }
 
-size_t nn_cuda_algo_entries(const NnCtx *ctx) {
-    (void)ctx;
-    return 0;
+size_t nn_cuda_algo_entries(const NnCtx *ctx) { return ctx->cuda ? (size_t)ctx->cuda->algos.n : 0; }
+
+/* conv2d.cu's algo_for without cuDNN: the key of this shape and pass looked up, stored on a miss */
+static int algo_seen(NnCtx *ctx, const Conv2dShape *s, AlgoPass pass) {
+    AlgoKey k;
+    memset(&k, 0, sizeof k);
+    k.pass = pass, k.n = s->N, k.c = s->C, k.h = s->H, k.w = s->W, k.k = s->K, k.kh = s->KH, k.kw = s->KW;
+    k.stride_h = s->stride_h, k.stride_w = s->stride_w, k.pad_h = s->pad_h, k.pad_w = s->pad_w;
+    k.dil_h = s->dil_h, k.dil_w = s->dil_w, k.groups = s->groups, k.dtype = 0, k.deterministic = ctx->deterministic;
+    if (algocache_find(&ctx->cuda->algos, &k)) return 0;
+    AlgoEntry e = {.key = k};
+    return algocache_put(&ctx->cuda->algos, &e);
 }
 
 /* ---- the twins: the CPU function on the CPU path, pages open ------------------------------------------- */
@@ -430,6 +445,7 @@ int conv2d_forward_ep_cuda(NnCtx *ctx, const Conv2dShape *s, const float *x, con
     D("conv2d", x), D("conv2d", w), D("conv2d", b), D("conv2d", y);
     if (ep) D("conv2d epilogue", ep->scale), D("conv2d epilogue", ep->shift), D("conv2d epilogue", ep->res),
             D("conv2d epilogue", ep->plane_mean);
+    if (algo_seen(ctx, s, ALGO_FWD) < 0) return -1;
     ENTER(ctx);
     int rc = conv2d_forward_ep(ctx, s, x, w, b, y, ep);
     LEAVE(ctx);
@@ -439,6 +455,7 @@ int conv2d_backward_cuda(NnCtx *ctx, const Conv2dShape *s, const float *x, const
                          float *dw, float *db) {
     D("conv2d backward", x), D("conv2d backward", w), D("conv2d backward", dy), D("conv2d backward", dx);
     D("conv2d backward", dw), D("conv2d backward", db);
+    if ((dx && algo_seen(ctx, s, ALGO_BWD_DATA) < 0) || (dw && algo_seen(ctx, s, ALGO_BWD_FILTER) < 0)) return -1;
     ENTER(ctx);
     int rc = conv2d_backward(ctx, s, x, w, dy, dx, dw, db);
     LEAVE(ctx);
