@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench/gpu (a skeleton until whole networks run on the GPU, issue 16): training and inference samples/s of
+# bench/gpu (a skeleton: our side is not written yet, though the baseline now trains on the GPU; issue 16): training and inference samples/s of
 # baseline, resnet18, resnet152 and efficientnet_b0 (1x128x400, batch 64) in fp32 and AMP, ours against
 # PyTorch (current PyPI torch, cuDNN benchmark mode; bench/gpu/peer.py) on the same GPU in the same run,
 # with the ratio and the GPU's memory. Today: the PyTorch side runs when a GPU and torch with CUDA are
