@@ -85,6 +85,8 @@ DRV_SRC  := $(sort $(wildcard tests/drivers/*.c))
 DRIVERS  := $(DRV_SRC:tests/drivers/%.c=$(BUILD)/tests/drivers/%)
 # The GPU tests (tests/gpu/run.sh): built by every build, so that they cannot rot; they skip without a GPU.
 GPU_TESTS := $(BUILD)/tests/gpu/layers
+# bench/gpu's own side, built with the tests for the same reason (bench/gpu/run.sh runs it)
+GPU_BENCH := $(BUILD)/bench/gpu
 
 # Debian packages: to build, and (extra) to run the reference tests.
 DEB_BUILD := gcc make pkg-config libsndfile1-dev libfftw3-dev libopenblas-dev libsoxr-dev libpng-dev libcairo2-dev libfreetype-dev fonts-dejavu-core
@@ -169,11 +171,15 @@ $(BUILD)/tests/gpu/%: tests/gpu/%.c $(BUILD)/libaudiocnn.a
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) $< $(BUILD)/libaudiocnn.a $(LDLIBS) -o $@
 
+$(GPU_BENCH): bench/gpu/bench.c $(BUILD)/libaudiocnn.a
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) $< $(BUILD)/libaudiocnn.a $(LDLIBS) -o $@
+
 $(BUILD)/tests/drivers/%: tests/drivers/%.c $(BUILD)/libaudiocnn.a
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) $< $(BUILD)/libaudiocnn.a $(LDLIBS) -o $@
 
-test: build $(UNITS) $(DRIVERS) $(GPU_TESTS) test-deps
+test: build $(UNITS) $(DRIVERS) $(GPU_TESTS) $(GPU_BENCH) test-deps
 	@BIN=$(abspath $(BUILD)/bin) UNITS="$(abspath $(UNITS))" DRIVERS=$(abspath $(BUILD)/tests/drivers) \
 	  PY=$(abspath $(VENV))/bin/python CUDA_BUILD=$(CUDA) GPU_TESTS=$(abspath $(GPU_TESTS)) tests/run.sh
 

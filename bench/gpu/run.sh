@@ -1,29 +1,46 @@
 #!/usr/bin/env bash
-# bench/gpu (a skeleton: our side is not written yet, though the baseline now trains on the GPU; issue 16): training and inference samples/s of
-# baseline, resnet18, resnet152 and efficientnet_b0 (1x128x400, batch 64) in fp32 and AMP, ours against
-# PyTorch (current PyPI torch, cuDNN benchmark mode; bench/gpu/peer.py) on the same GPU in the same run,
-# with the ratio and the GPU's memory. Today: the PyTorch side runs when a GPU and torch with CUDA are
-# there; ours prints why it cannot run yet. Environment: BIN (a make CUDA=1 build's tools, default
-# build-cuda/bin), PYPI_PY (Python with torch + CUDA, default .venv-pypi/bin/python).
+# bench/gpu: training and inference samples/s of baseline, resnet18, resnet152 and efficientnet_b0 (1x128x400,
+# batch 64) on GPU 0: ours (bench/gpu/bench.c, built by make as BUILD/bench/gpu: cnntrain's and cnneval's
+# engine under --device cuda, each batch through the pinned staging ring, the logits to the host every step)
+# against PyTorch (current PyPI torch, cuDNN benchmark mode; bench/gpu/peer.py) in the same run, with the
+# ratio and the device memory (ours: in use after the run beyond the CUDA context; torch: its allocator's
+# peak). Our AMP (--amp bf16|fp16) is not implemented yet: those lines are PyTorch's alone. Environment:
+# BUILD (a make CUDA=1 build, default build-cuda), PYPI_PY (Python with torch + CUDA, default
+# .venv-pypi/bin/python), STEPS (default 20), ARCHS.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
-BIN=${BIN:-build-cuda/bin}; PY=${PYPI_PY:-.venv-pypi/bin/python}
-if ! "$BIN/cnntrain" --device cuda --train /dev/null -o /dev/null.safetensors 2>"${TMPDIR:-/tmp}/bench-gpu.err" \
-    && ! grep -q '/dev/null' "${TMPDIR:-/tmp}/bench-gpu.err"; then
-    ours="not run: $(sed 's/^cnntrain: error: //' "${TMPDIR:-/tmp}/bench-gpu.err")"
-else
-    ours="not run: the benchmark of our GPU engine is not written yet"
+BUILD=${BUILD:-build-cuda}; PY=${PYPI_PY:-.venv-pypi/bin/python}; STEPS=${STEPS:-20}; BATCH=64 # peer.py's
+ARCHS=${ARCHS:-baseline resnet18 resnet152 efficientnet_b0}
+tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
+ours=1
+if ! [ -x "$BUILD/bench/gpu" ]; then
+    echo "bench/gpu: ours skipped: no $BUILD/bench/gpu (make CUDA=1 $BUILD/bench/gpu)"; ours=0
+elif ! "$BUILD/bench/gpu" baseline infer 2 1 32 48 >/dev/null 2>"$tmp/err"; then
+    echo "bench/gpu: ours skipped: $(sed 's/^bench: error: //' "$tmp/err" | head -1)"; ours=0
 fi
-echo "bench/gpu: ours: $ours"
+peer=1
 if ! [ -x "$PY" ] || ! "$PY" -c 'import torch, sys; sys.exit(not torch.cuda.is_available())' 2>/dev/null; then
-    echo "bench/gpu: PyTorch side skipped: no torch with a usable GPU at $PY"
-    exit 0
+    echo "bench/gpu: PyTorch side skipped: no torch with a usable GPU at $PY"; peer=0
 fi
-for arch in baseline resnet18 resnet152 efficientnet_b0; do
+[ "$ours$peer" = 00 ] && exit 0
+echo "bench/gpu: batch $BATCH, 1x128x400, $STEPS steps after warm-up; $(nvidia-smi --query-gpu=name,memory.total --format=csv,noheader 2>/dev/null | head -1)"
+for arch in $ARCHS; do
     for prec in fp32 bf16 fp16; do
         for mode in train infer; do
-            read -r rate mib ver < <("$PY" bench/gpu/peer.py "$arch" "$mode" "$prec" 20) || continue
-            printf 'bench/gpu: %-16s %-5s %-5s torch %s: %8.1f samples/s, %6d MiB\n' "$arch" "$prec" "$mode" "$ver" "$rate" "$mib"
+            ours_txt="ours: --amp not implemented"; rate=""
+            if [ $ours = 1 ] && [ $prec = fp32 ]; then
+                if read -r rate mib _ < <("$BUILD/bench/gpu" "$arch" "$mode" "$BATCH" "$STEPS" 2>"$tmp/err"); then
+                    ours_txt=$(printf 'ours %8.1f samples/s %6.0f MiB' "$rate" "$mib")
+                else
+                    ours_txt="ours: $(sed 's/^bench: error: //' "$tmp/err" | head -1)"; rate=""
+                fi
+            fi
+            peer_txt=""
+            if [ $peer = 1 ] && read -r prate pmib ver < <("$PY" bench/gpu/peer.py "$arch" "$mode" "$prec" "$STEPS"); then
+                peer_txt=$(printf ' | torch %s %8.1f samples/s %6d MiB' "$ver" "$prate" "$pmib")
+                [ -n "$rate" ] && peer_txt+=$(printf ' | ours/torch %.2fx' "$(echo "$rate / $prate" | bc -l)")
+            fi
+            printf 'bench/gpu: %-16s %-5s %-5s %s%s\n' "$arch" "$prec" "$mode" "$ours_txt" "$peer_txt"
         done
     done
 done

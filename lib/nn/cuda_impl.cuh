@@ -23,6 +23,7 @@ struct NnCuda {
     size_t work_len;
     NnAlgoCache algos;        /* cuDNN algorithm per convolution shape, found once */
     char err[256];            /* the first failure of a void layer function, reported by nn_sync */
+    size_t base_used;         /* device memory in use once the context existed (nn_device_mem_used) */
 };
 
 /* The launch position of the calling thread, for kernels.h's bodies. */

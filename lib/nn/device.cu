@@ -59,7 +59,19 @@ extern "C" int nn_cuda_ctx_init(NnCtx *ctx, int index) {
     NN_CUDNN_CHECK(cudnnCreate(&c->cudnn));
     NN_CUDNN_CHECK(cudnnSetStream(c->cudnn, c->stream));
     algocache_init(&c->algos);
+    size_t free_b = 0, total_b = 0;
+    if (cudaMemGetInfo(&free_b, &total_b) == cudaSuccess) c->base_used = total_b - free_b;
     return 0;
+}
+
+extern "C" size_t nn_cuda_mem_used(NnCtx *ctx) {
+    size_t free_b = 0, total_b = 0;
+    if (cudaMemGetInfo(&free_b, &total_b) != cudaSuccess) {
+        cudaGetLastError();
+        return 0;
+    }
+    size_t used = total_b - free_b;
+    return used > ctx->cuda->base_used ? used - ctx->cuda->base_used : 0;
 }
 
 extern "C" void nn_cuda_ctx_free(NnCtx *ctx) {

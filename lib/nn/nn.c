@@ -50,6 +50,7 @@ void nn_cuda_free(void *p);
 int nn_cuda_copy(NnCtx *ctx, void *dst, const void *src, size_t bytes, int to_device);
 int nn_cuda_sync(NnCtx *ctx);
 int nn_cuda_zero(NnCtx *ctx, void *p, size_t bytes);
+size_t nn_cuda_mem_used(NnCtx *ctx);
 #endif
 
 int nn_ctx_use_cuda(NnCtx *ctx, int index) {
@@ -108,6 +109,11 @@ int nn_copy_to_host(NnCtx *ctx, void *dst, const void *src, size_t bytes) {
 int nn_zero(NnCtx *ctx, void *p, size_t bytes) {
     NN_DISPATCH_CUDA(ctx, nn_cuda_zero(ctx, p, bytes));
     if (bytes) memset(p, 0, bytes);
+    return 0;
+}
+
+size_t nn_device_mem_used(NnCtx *ctx) {
+    NN_DISPATCH_CUDA(ctx, nn_cuda_mem_used(ctx));
     return 0;
 }
 

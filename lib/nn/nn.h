@@ -133,6 +133,10 @@ int nn_copy_to_host(NnCtx *ctx, void *dst, const void *src, size_t bytes);
 /* bytes of ctx's memory at p set to zero (a gradient block between steps): memset on the CPU, queued on the
  * stream under NN_CUDA. Returns 0, or -1 with err_set(). */
 int nn_zero(NnCtx *ctx, void *p, size_t bytes);
+/* Bytes of the GPU's memory in use now beyond what it used when ctx's GPU state was made (everything
+ * this process allocated there since: nn_alloc's blocks, workspaces, the staging ring; other processes'
+ * changes too), for bench/gpu; 0 on the CPU. The simulated GPU counts its nn_alloc blocks. */
+size_t nn_device_mem_used(NnCtx *ctx);
 /* Waits for the device's queued work (a no-op on the CPU). Returns 0, or -1 with err_set(). */
 int nn_sync(NnCtx *ctx);
 /* err_set("LAYER has no CUDA implementation yet") and -1: a layer's answer to NN_CUDA without a twin.

@@ -18,11 +18,11 @@ PY3=$(command -v python3 || true)
 
 # ---- the simulated build: only what is tested (one compile of lib/, ~20 s on two cores) -------------------
 if ! env -u MAKEFLAGS -u MAKELEVEL make -s -C "$ROOT" -j2 SIMGPU=1 build-simgpu/bin/cnntrain build-simgpu/bin/cnneval \
-        build-simgpu/tests/simgpu/guard build-simgpu/tests/gpu/layers >build.log 2>&1; then
+        build-simgpu/tests/simgpu/guard build-simgpu/tests/gpu/layers build-simgpu/bench/gpu >build.log 2>&1; then
     notok "simgpu: make SIMGPU=1 failed: $(grep -m3 -E 'error|Error' build.log)"
     exit 1
 fi
-ok "simgpu: make SIMGPU=1 builds cnntrain, cnneval, the guard's test and tests/gpu's program (-Werror)"
+ok "simgpu: make SIMGPU=1 builds cnntrain, cnneval, the guard's test, tests/gpu's program and bench/gpu's (-Werror)"
 S=$ROOT/build-simgpu/bin
 "$ROOT/build-simgpu/tests/simgpu/guard"
 # tests/gpu's own program on the simulated GPU: its host side (device arrays only to layers, copies, the
@@ -32,6 +32,17 @@ timeout 120 "$ROOT/build-simgpu/tests/gpu/layers" >layers.out 2>&1
 rc=$?
 grep -E '^(ok|not ok) ' layers.out | sed -E 's/^(ok|not ok) gpu: /\1 tests\/gpu\/layers on the simulated GPU: /'
 [ $rc = 0 ] || notok "tests/gpu/layers on the simulated GPU: exit $rc $(grep -v '^ok' layers.out | head -c 300)"
+
+# bench/gpu's own side on the simulated GPU (its figures mean nothing here): it runs, device memory only to
+# layers (the guard), and prints "samples/s MiB seconds"
+for mode in train infer; do
+    if out=$(timeout 60 "$ROOT/build-simgpu/bench/gpu" baseline $mode 4 2 32 48 2>&1) &&
+        [[ $out =~ ^[0-9]+\.[0-9]+\ [0-9]+\ [0-9]+\.[0-9]+$ ]]; then
+        ok "simgpu: bench/gpu's baseline $mode steps run on the simulated GPU ($out)"
+    else
+        notok "simgpu: bench/gpu baseline $mode: $out"
+    fi
+done
 
 # st_strip FILE: a safetensors file with its "device" metadata entry (and the header's padding) removed;
 # the tensors' bytes unchanged

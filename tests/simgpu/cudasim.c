@@ -132,6 +132,16 @@ void *nn_cuda_alloc(NnCtx *ctx, size_t bytes) {
     return p;
 }
 
+/* nn_device_mem_used: the simulator has no context of its own to subtract; its blocks' pages */
+size_t nn_cuda_mem_used(NnCtx *ctx) {
+    (void)ctx;
+    size_t n = 0;
+    pthread_mutex_lock(&mu);
+    for (size_t i = 0; i < nregions; i++) n += regions[i].len;
+    pthread_mutex_unlock(&mu);
+    return n;
+}
+
 void nn_cuda_free(void *p) {
     if (!p) return;
     pthread_mutex_lock(&mu);
