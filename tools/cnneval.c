@@ -301,6 +301,7 @@ static int check_cuda_ready(const Model *ms, int nm) {
  * host, moved once). Returns 0, or -1 with err_set() (the context is then freed). */
 static int ctx_open(NnCtx *ctx, int threads, Model *ms, int nm) {
     if (nn_ctx_init(ctx, threads) < 0) return -1;
+    ctx->const_weights = 1; /* evaluation only: the models' weights stay put while the context lives */
     if (cuda_index >= 0 && nn_ctx_use_cuda(ctx, cuda_index) < 0) {
         nn_ctx_free(ctx);
         return -1;

@@ -37,6 +37,9 @@ int nn_ctx_init(NnCtx *ctx, int threads) {
     ctx->device_index = 0;
     ctx->cuda = NULL;
     ctx->deterministic = 0;
+    ctx->const_weights = 0;
+    ctx->wcache = NULL;
+    ctx->wcache_free = NULL;
     openblas_set_num_threads(ctx->threads);
     return 0;
 }
@@ -135,6 +138,8 @@ void nn_ctx_free(NnCtx *ctx) {
 #endif
     if (ctx->pool) pool_stop(ctx->pool);
     ctx->pool = NULL;
+    if (ctx->wcache && ctx->wcache_free) ctx->wcache_free(ctx->wcache);
+    ctx->wcache = NULL;
     free(ctx->scratch);
     ctx->scratch = NULL;
     ctx->scratch_len = 0;

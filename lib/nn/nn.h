@@ -100,6 +100,11 @@ typedef struct NnCtx {
     int device_index;  /* NN_CUDA: the GPU ordinal */
     struct NnCuda *cuda; /* NN_CUDA: stream, cuBLAS/cuDNN handles, algorithm cache, device workspace */
     int deterministic; /* NN_CUDA: deterministic algorithms only (--deterministic) */
+    int const_weights; /* 1: every weight array a layer gets through this context keeps its address and its
+                        * values for the context's life (inference: cnneval sets it), so layers may keep
+                        * what they derive from them (winograd.c's transformed filters) keyed by address */
+    void *wcache;      /* that kept state, and how nn_ctx_free releases it */
+    void (*wcache_free)(void *wcache);
 } NnCtx;
 
 #ifdef AUDIOCNN_CUDA

@@ -590,6 +590,60 @@ static void worker(void *arg, int64_t begin, int64_t end) {
     }
 }
 
+/* ---- transformed filters kept under ctx->const_weights (inference: the same weights every call) --------
+ * Keyed by the weight array's address, the direction and the chunk; at most WCACHE_BYTES per context (a
+ * layer that does not fit is transformed each call, as in training). */
+#define WCACHE_BYTES ((size_t)64 << 20)
+typedef struct {
+    const float *w;
+    int flip, Ci, Co, o0, o1;
+    float *u;
+} WEntry;
+typedef struct {
+    WEntry *e;
+    int n, cap;
+    size_t bytes;
+} WCache;
+
+static void wcache_release(void *arg) {
+    WCache *c = arg;
+    for (int i = 0; i < c->n; i++) free(c->e[i].u);
+    free(c->e);
+    free(c);
+}
+
+static const float *wcache_find(const NnCtx *ctx, const Plan *p, const float *w, int flip, int o0, int o1) {
+    const WCache *c = ctx->wcache;
+    for (int i = 0; c && i < c->n; i++) {
+        const WEntry *e = &c->e[i];
+        if (e->w == w && e->flip == flip && e->Ci == p->Ci && e->Co == p->Co && e->o0 == o0 && e->o1 == o1) return e->u;
+    }
+    return NULL;
+}
+
+/* A copy of the chunk's transformed filters u (n floats) kept in ctx, or nothing when over the budget or
+ * out of memory (the caller has u either way). */
+static void wcache_keep(NnCtx *ctx, const Plan *p, const float *w, int flip, int o0, int o1, const float *u, size_t n) {
+    if (!ctx->wcache) {
+        if (!(ctx->wcache = calloc(1, sizeof(WCache)))) return;
+        ctx->wcache_free = wcache_release;
+    }
+    WCache *c = ctx->wcache;
+    if (c->bytes + n * sizeof(float) > WCACHE_BYTES) return;
+    if (c->n == c->cap) {
+        int cap = c->cap ? 2 * c->cap : 16;
+        WEntry *e = realloc(c->e, (size_t)cap * sizeof *e);
+        if (!e) return;
+        c->e = e;
+        c->cap = cap;
+    }
+    float *copy = malloc(n * sizeof(float));
+    if (!copy) return;
+    memcpy(copy, u, n * sizeof(float));
+    c->e[c->n++] = (WEntry){w, flip, p->Ci, p->Co, o0, o1, copy};
+    c->bytes += n * sizeof(float);
+}
+
 static int run(NnCtx *ctx, const Plan *p, const float *x, const float *w, int flip, const float *b, float *y,
                const ConvEpilogue *ep) {
     if (p->T <= 0) return 0;
@@ -597,9 +651,14 @@ static int run(NnCtx *ctx, const Plan *p, const float *x, const float *w, int fl
     if (!scr) return -1;
     for (int o0 = 0; o0 < p->Co; o0 += p->cc) { /* chunks of output channels */
         int o1 = o0 + p->cc < p->Co ? o0 + p->cc : p->Co;
-        WJob wj = {p, w, scr, flip, o0, o1};
-        nn_parallel_for(ctx, o1 - o0, wt_range, &wj);
-        Job jb = {p, x, scr, b, y, ep, scr + u_floats(p), o0, o1};
+        const float *u = ctx->const_weights ? wcache_find(ctx, p, w, flip, o0, o1) : NULL;
+        if (!u) {
+            WJob wj = {p, w, scr, flip, o0, o1};
+            nn_parallel_for(ctx, o1 - o0, wt_range, &wj);
+            u = scr;
+            if (ctx->const_weights) wcache_keep(ctx, p, w, flip, o0, o1, scr, (size_t)NPT * (o1 - o0) * p->Ci);
+        }
+        Job jb = {p, x, u, b, y, ep, scr + u_floats(p), o0, o1};
         openblas_set_num_threads(1);
         nn_parallel_for(ctx, p->nw, worker, &jb);
         openblas_set_num_threads(ctx->threads);

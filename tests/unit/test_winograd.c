@@ -248,6 +248,29 @@ int main(void) {
     printf("# winograd dW: worst max rel error %.3g, worst per-weight ratio to sum |dy||x| %.3g\n", worst_dw_rel,
            worst_dw_bound);
     epilogue(&c2);
+    { /* const_weights (cnneval): the transformed filters kept after the first call give the same bits */
+        NnCtx ck;
+        nn_ctx_init(&ck, 2);
+        ck.const_weights = 1;
+        Conv2dShape s = {.N = 1, .C = 256, .H = 4, .W = 7, .K = 520, .KH = 3, .KW = 3, .pad_h = 1, .pad_w = 1,
+                         .algo = CONV2D_WINOGRAD};
+        conv2d_shape_init(&s);
+        size_t nx = conv2d_x_numel(&s), ny = conv2d_y_numel(&s), nw = conv2d_w_numel(&s);
+        Rng r;
+        rng_seed(&r, 5);
+        float *x = fbuf(nx), *w = fbuf(nw), *y0 = fbuf(ny), *y1 = fbuf(ny), *y2 = fbuf(ny);
+        fill(&r, x, nx, 1.0);
+        fill(&r, w, nw, 0.1);
+        conv2d_forward(&c2, &s, x, w, NULL, y0);
+        conv2d_forward(&ck, &s, x, w, NULL, y1);
+        fill(&r, x, nx, 1.0); /* new inputs, the same weights */
+        conv2d_forward(&c2, &s, x, w, NULL, y0);
+        conv2d_forward(&ck, &s, x, w, NULL, y2);
+        CHECK(same(y0, y2, ny) && ck.wcache != NULL,
+              "winograd const_weights: the kept transformed filters (two output-channel chunks) give the same bits");
+        nn_ctx_free(&ck);
+        free(x), free(w), free(y0), free(y1), free(y2);
+    }
 
     Conv2dShape bad = {.N = 1, .C = 4, .H = 8, .W = 8, .K = 4, .KH = 3, .KW = 3, .stride_h = 2, .stride_w = 2,
                        .pad_h = 1, .pad_w = 1, .algo = CONV2D_WINOGRAD};
