@@ -1,6 +1,7 @@
 #include "nn/convbn.h"
 
 #include "nn/activation.h"
+#include "nn/stem.h"
 
 #include "core/error.h"
 
@@ -38,45 +39,23 @@ int convbn_register(ConvBn *u, ParamTable *t, const char *conv_name, const char 
 }
 
 int convbn_set_repeat(ConvBn *u, const float *mean, const float *std) {
-    size_t kk = (size_t)u->conv.K * u->conv.KH * u->conv.KW;
-    u->repeat = 1;
-    u->wsum = malloc(sizeof(float) * kk);
-    u->dwsum = malloc(sizeof(float) * kk);
-    int ok = u->wsum && u->dwsum;
+    u->repeat = 1; /* the summed weights are allocated with the activations (convbn_alloc), on their device */
     if (mean && std) {
-        u->norm = 1;
+        u->norm = u->sn.norm = 1;
         for (int c = 0; c < 3; c++) {
-            u->inv_std[c] = 1.0f / std[c];
-            u->mean_std[c] = mean[c] / std[c];
+            u->sn.inv_std[c] = 1.0f / std[c];
+            u->sn.mean_std[c] = mean[c] / std[c];
         }
-        u->wm = malloc(sizeof(float) * kk);
-        u->dwm = malloc(sizeof(float) * kk);
-        ok &= u->wm && u->dwm;
-    }
-    if (!ok) {
-        err_set("out of memory");
-        return -1;
     }
     return 0;
 }
 
 /* The conv weight the unit runs with: the table's, or the repeated stem's sum over its three channels
  * (divided by their std when normalised; wm then gets the ones image's weight). */
-static const float *run_weight(ConvBn *u, ParamTable *t) {
+static const float *run_weight(NnCtx *ctx, ConvBn *u, ParamTable *t) {
     const float *w = params_data(t, u->pw);
     if (!u->repeat) return w;
-    size_t k = (size_t)u->conv.K, kk = (size_t)u->conv.KH * u->conv.KW;
-    for (size_t o = 0; o < k; o++)
-        for (size_t i = 0; i < kk; i++) {
-            float w0 = w[(o * 3 + 0) * kk + i], w1 = w[(o * 3 + 1) * kk + i], w2 = w[(o * 3 + 2) * kk + i];
-            if (!u->norm) {
-                u->wsum[o * kk + i] = (w0 + w1) + w2;
-                continue;
-            }
-            const float *a = u->inv_std, *b = u->mean_std;
-            u->wsum[o * kk + i] = (w0 * a[0] + w1 * a[1]) + w2 * a[2];
-            u->wm[o * kk + i] = (w0 * b[0] + w1 * b[1]) + w2 * b[2];
-        }
+    stem_weight_sum(ctx, u->conv.K, u->conv.KH * u->conv.KW, &u->sn, w, u->wsum, u->wm);
     return u->wsum;
 }
 
@@ -87,30 +66,13 @@ static Conv2dShape ones_shape(const ConvBn *u) {
     return s;
 }
 
-typedef struct {
-    const ConvBn *u;
-    float *y;
-} CorrArgs;
-
-/* y[n, k] -= corr[k] over planes (n, k). */
-NN_CLONES static void subtract_corr(void *arg, int64_t p0, int64_t p1) {
-    const CorrArgs *a = arg;
-    int64_t P = (int64_t)a->u->conv.OH * a->u->conv.OW, K = a->u->conv.K;
-    for (int64_t p = p0; p < p1; p++) {
-        float *y = a->y + p * P;
-        const float *c = a->u->corr + (p % K) * P;
-        for (int64_t i = 0; i < P; i++) y[i] = y[i] - c[i];
-    }
-}
-
-/* The stem's convolution into y, normalised input included (after run_weight). */
+/* The stem's convolution into y, normalised input included (after run_weight): y[n] -= corr. */
 static int stem_conv(NnCtx *ctx, ConvBn *u, const float *x, const float *w, float *y) {
     if (conv2d_forward(ctx, &u->conv, x, w, NULL, y) < 0) return -1;
     if (!u->norm) return 0;
     Conv2dShape os = ones_shape(u);
     if (conv2d_forward(ctx, &os, u->ones, u->wm, NULL, u->corr) < 0) return -1;
-    CorrArgs a = {u, y};
-    nn_parallel_for(ctx, (int64_t)u->conv.N * u->conv.K, subtract_corr, &a);
+    stem_sub_bcast(ctx, u->conv.N, (int64_t)u->conv.K * u->conv.OH * u->conv.OW, u->corr, y);
     return 0;
 }
 
@@ -130,22 +92,30 @@ int convbn_set_batch(ConvBn *u, int n, int h, int w, int *oh, int *ow) {
 
 size_t convbn_out_numel(const ConvBn *u) { return conv2d_y_numel(&u->conv); }
 
-int convbn_alloc(ConvBn *u, size_t numel) {
+int convbn_alloc(NnCtx *ctx, ConvBn *u, size_t numel) {
     convbn_free(u);
-    u->conv_out = malloc(sizeof(float) * numel);
-    u->mean = malloc(sizeof(float) * (size_t)u->conv.K);
-    u->invstd = malloc(sizeof(float) * (size_t)u->conv.K);
-    u->scale = malloc(sizeof(float) * (size_t)u->conv.K);
-    u->shift = malloc(sizeof(float) * (size_t)u->conv.K);
+    u->dev = ctx->device;
+    size_t k = (size_t)u->conv.K, kk = k * u->conv.KH * u->conv.KW;
+    u->conv_out = nn_alloc(ctx, sizeof(float) * numel);
+    u->mean = nn_alloc(ctx, sizeof(float) * k);
+    u->invstd = nn_alloc(ctx, sizeof(float) * k);
+    u->scale = nn_alloc(ctx, sizeof(float) * k);
+    u->shift = nn_alloc(ctx, sizeof(float) * k);
     int ok = u->conv_out && u->mean && u->invstd && u->scale && u->shift;
+    if (u->repeat) {
+        u->wsum = nn_alloc(ctx, sizeof(float) * kk);
+        u->dwsum = nn_alloc(ctx, sizeof(float) * kk);
+        ok &= u->wsum && u->dwsum;
+    }
     if (u->norm) {
-        size_t hw = (size_t)u->conv.H * u->conv.W, o = (size_t)u->conv.K * u->conv.OH * u->conv.OW;
-        u->ones = malloc(sizeof(float) * hw);
-        u->corr = malloc(sizeof(float) * o);
-        u->dysum = malloc(sizeof(float) * o);
-        ok &= u->ones && u->corr && u->dysum;
-        if (u->ones)
-            for (size_t i = 0; i < hw; i++) u->ones[i] = 1.0f;
+        size_t hw = (size_t)u->conv.H * u->conv.W, o = k * u->conv.OH * u->conv.OW;
+        u->wm = nn_alloc(ctx, sizeof(float) * kk);
+        u->dwm = nn_alloc(ctx, sizeof(float) * kk);
+        u->ones = nn_alloc(ctx, sizeof(float) * hw);
+        u->corr = nn_alloc(ctx, sizeof(float) * o);
+        u->dysum = nn_alloc(ctx, sizeof(float) * o);
+        ok &= u->wm && u->dwm && u->ones && u->corr && u->dysum;
+        if (u->ones) stem_fill(ctx, hw, 1.0f, u->ones);
     }
     if (!ok) {
         convbn_free(u);
@@ -155,25 +125,15 @@ int convbn_alloc(ConvBn *u, size_t numel) {
     return 0;
 }
 
-void convbn_destroy(ConvBn *u) {
-    convbn_free(u);
-    free(u->wsum);
-    free(u->dwsum);
-    free(u->wm);
-    free(u->dwm);
-    u->wsum = u->dwsum = u->wm = u->dwm = NULL;
-}
+void convbn_destroy(ConvBn *u) { convbn_free(u); }
 
 void convbn_free(ConvBn *u) {
-    free(u->conv_out);
-    free(u->mean);
-    free(u->invstd);
-    free(u->scale);
-    free(u->shift);
-    free(u->ones);
-    free(u->corr);
-    free(u->dysum);
-    u->conv_out = u->mean = u->invstd = u->scale = u->shift = u->ones = u->corr = u->dysum = NULL;
+    float **p[] = {&u->conv_out, &u->mean, &u->invstd, &u->scale, &u->shift, &u->ones, &u->corr,
+                   &u->dysum, &u->wsum, &u->dwsum, &u->wm, &u->dwm};
+    for (size_t i = 0; i < sizeof p / sizeof *p; i++) {
+        nn_free_on(u->dev, *p[i]);
+        *p[i] = NULL;
+    }
 }
 
 int convbn_forward_infer(NnCtx *ctx, ConvBn *u, ParamTable *t, const float *x, const float *res, ActKind res_act,
@@ -188,21 +148,21 @@ int convbn_forward_infer(NnCtx *ctx, ConvBn *u, ParamTable *t, const float *x, c
             err_set("convbn: the normalised stem has no residual or plane-mean epilogue");
             return -1;
         }
-        if (stem_conv(ctx, u, x, run_weight(u, t), out) < 0) return -1;
+        if (stem_conv(ctx, u, x, run_weight(ctx, u, t), out) < 0) return -1;
         batchnorm2d_forward_eval(ctx, &u->bn, out, params_data(t, u->pbw), params_data(t, u->pbb),
                                  params_data(t, u->prm), params_data(t, u->prv), out, NULL, NULL);
         return 0;
     }
-    batchnorm2d_eval_affine(u->conv.K, u->bn.eps, params_data(t, u->pbw), params_data(t, u->pbb),
+    batchnorm2d_eval_affine_ctx(ctx, u->conv.K, u->bn.eps, params_data(t, u->pbw), params_data(t, u->pbb),
                             params_data(t, u->prm), params_data(t, u->prv), u->scale, u->shift);
     ConvEpilogue ep = {.scale = u->scale, .shift = u->shift, .res = res, .act = res ? res_act : u->act,
                        .plane_mean = plane_mean};
-    return conv2d_forward_ep(ctx, &u->conv, x, run_weight(u, t), NULL, out, &ep);
+    return conv2d_forward_ep(ctx, &u->conv, x, run_weight(ctx, u, t), NULL, out, &ep);
 }
 
 int convbn_forward(NnCtx *ctx, ConvBn *u, ParamTable *t, const float *x, NnMode mode, float *out) {
     if (mode == NN_INFER) return convbn_forward_infer(ctx, u, t, x, NULL, ACT_NONE, NULL, out);
-    if (stem_conv(ctx, u, x, run_weight(u, t), u->conv_out) < 0) return -1;
+    if (stem_conv(ctx, u, x, run_weight(ctx, u, t), u->conv_out) < 0) return -1;
     u->train = mode == NN_TRAIN;
     u->kept = 1;
     if (u->train)
@@ -233,28 +193,17 @@ int convbn_backward(NnCtx *ctx, ConvBn *u, ParamTable *t, const float *x, const 
         return conv2d_backward(ctx, &u->conv, x, params_data(t, u->pw), dout, dx,
                                frozen ? NULL : params_grad(t, u->pw), NULL);
     size_t k = (size_t)u->conv.K, kk = (size_t)u->conv.KH * u->conv.KW;
-    if (!frozen) memset(u->dwsum, 0, sizeof(float) * k * kk);
+    if (!frozen) stem_fill(ctx, k * kk, 0.0f, u->dwsum);
     if (conv2d_backward(ctx, &u->conv, x, u->wsum, dout, dx, frozen ? NULL : u->dwsum, NULL) < 0) return -1;
     if (frozen) return 0;
-    float *dw = params_grad(t, u->pw);
-    if (!u->norm) {
-        for (size_t o = 0; o < k; o++)
-            for (int c = 0; c < 3; c++)
-                for (size_t i = 0; i < kk; i++) dw[(o * 3 + c) * kk + i] += u->dwsum[o * kk + i];
-        return 0;
+    if (u->norm) {
+        /* the ones image's weight gradient, for the output gradient summed over the batch */
+        stem_batch_sum(ctx, u->conv.N, (int64_t)k * u->conv.OH * u->conv.OW, dout, u->dysum);
+        stem_fill(ctx, k * kk, 0.0f, u->dwm);
+        Conv2dShape os = ones_shape(u);
+        if (conv2d_backward(ctx, &os, u->ones, u->wm, u->dysum, NULL, u->dwm, NULL) < 0) return -1;
     }
-    /* the ones image's weight gradient, for the output gradient summed over the batch */
-    size_t plane = (size_t)k * u->conv.OH * u->conv.OW;
-    memcpy(u->dysum, dout, sizeof(float) * plane);
-    for (int img = 1; img < u->conv.N; img++) grad_accumulate(ctx, plane, dout + (size_t)img * plane, u->dysum);
-    memset(u->dwm, 0, sizeof(float) * k * kk);
-    Conv2dShape os = ones_shape(u);
-    if (conv2d_backward(ctx, &os, u->ones, u->wm, u->dysum, NULL, u->dwm, NULL) < 0) return -1;
-    const float *a = u->inv_std, *b = u->mean_std;
-    for (size_t o = 0; o < k; o++)
-        for (int c = 0; c < 3; c++)
-            for (size_t i = 0; i < kk; i++)
-                dw[(o * 3 + c) * kk + i] += u->dwsum[o * kk + i] * a[c] - u->dwm[o * kk + i] * b[c];
+    stem_weight_grad(ctx, u->conv.K, u->conv.KH * u->conv.KW, &u->sn, u->dwsum, u->dwm, params_grad(t, u->pw));
     return 0;
 }
 
@@ -277,9 +226,9 @@ float *convbn_pick_buffer(float **g, int n, const float *a, const float *b, cons
     return NULL; /* not reached with n > 3 */
 }
 
-int convbn_grad_buffers(float **g, int n, size_t floats) {
+int convbn_grad_buffers(NnCtx *ctx, float **g, int n, size_t floats) {
     for (int i = 0; i < n; i++)
-        if (!g[i] && !(g[i] = malloc(sizeof(float) * floats))) {
+        if (!g[i] && !(g[i] = nn_alloc(ctx, sizeof(float) * floats))) {
             err_set("out of memory for the gradients of a batch (%d x %zu floats)", n, floats);
             return -1;
         }

@@ -34,6 +34,7 @@
 #include "nn/batchnorm.h"
 #include "nn/conv2d.h"
 #include "nn/nn.h"
+#include "nn/kernels.h"
 #include "nn/params.h"
 #include "core/rng.h"
 
@@ -49,10 +50,11 @@ typedef struct ConvBn {
     int repeat;                       /* 1: registered with 3 input channels, run on 1 (see above) */
     float *wsum, *dwsum;              /* repeat: the summed weight and its gradient (K*KH*KW each) */
     int norm;                         /* repeat with per-channel normalisation (see above) */
-    float inv_std[3], mean_std[3];    /* norm: 1 / s_c and m_c / s_c */
+    NnStemNorm sn;                    /* repeat: norm, 1 / s_c and m_c / s_c (nn/kernels.h) */
     float *wm, *dwm;                  /* norm: sum_c W_c m_c / s_c and its gradient (K*KH*KW each) */
     float *ones, *corr, *dysum;       /* norm: the ones image (H*W), its convolution and the summed
                                        * output gradient (K*OH*OW each) */
+    NnDevice dev;                     /* where the buffers above are (convbn_alloc's context) */
 } ConvBn;
 
 /* Register the unit's parameters: conv weight (k, c/groups, ks, ks) under "<conv_name>.weight" and the
@@ -62,16 +64,19 @@ int convbn_register(ConvBn *u, ParamTable *t, const char *conv_name, const char 
                     int stride, int pad, int groups, ActKind act, double eps, double momentum);
 
 /* Make a unit registered with 3 input channels take 1 (see above); mean and std (3 each, or NULL: none)
- * normalise the three channels. Returns 0 or -1 (no memory). */
+ * normalise the three channels. Returns 0 (its buffers come with convbn_alloc). */
 int convbn_set_repeat(ConvBn *u, const float *mean, const float *std);
 
 /* Shapes for a batch of n images of h x w; *oh, *ow receive the output size. Returns 0 or -1. */
 int convbn_set_batch(ConvBn *u, int n, int h, int w, int *oh, int *ow);
 size_t convbn_out_numel(const ConvBn *u); /* N*K*OH*OW of the current batch */
-/* conv_out for numel floats (the largest batch's), mean and invstd. Returns 0 or -1 (no memory). */
-int convbn_alloc(ConvBn *u, size_t numel);
-void convbn_free(ConvBn *u);    /* the activation buffers */
-void convbn_destroy(ConvBn *u); /* everything the unit owns */
+/* conv_out for numel floats (the largest batch's), mean, invstd, the NN_INFER affine map and the
+ * repeated stem's summed weights, ones image and correction, all in ctx's memory (nn_alloc: the GPU's
+ * under NN_CUDA; the device is recorded, so the unit can be freed after ctx is gone). Returns 0 or -1
+ * (no memory). */
+int convbn_alloc(NnCtx *ctx, ConvBn *u, size_t numel);
+void convbn_free(ConvBn *u);    /* the buffers convbn_alloc made */
+void convbn_destroy(ConvBn *u); /* everything the unit owns (the same) */
 
 /* out (N, K, OH, OW) from x (N, C, H, W); NN_TRAIN uses batch statistics and updates the running ones.
  * Returns 0, or -1 with err_set() (workspace). */
@@ -90,9 +95,10 @@ int convbn_forward_infer(NnCtx *ctx, ConvBn *u, ParamTable *t, const float *x, c
 int convbn_backward(NnCtx *ctx, ConvBn *u, ParamTable *t, const float *x, const float *out, float *dout, float *dx,
                     int frozen);
 
-/* The rotating gradient buffers of a network's backward (n buffers of floats each), allocated at the
- * first backward only, so that inference never holds them. Returns 0 or -1 (no memory). */
-int convbn_grad_buffers(float **g, int n, size_t floats);
+/* The rotating gradient buffers of a network's backward (n buffers of floats each, in ctx's memory: the
+ * caller frees them with nn_free_on of that device), allocated at the first backward only (or NN_INFER
+ * forward, which runs through them). Returns 0 or -1 (no memory). */
+int convbn_grad_buffers(NnCtx *ctx, float **g, int n, size_t floats);
 
 /* One of the n rotating buffers g that is none of the (up to three) tensors still needed. With four
  * buffers there is always one: NN_INFER forwards run through them instead of the per-layer buffers a

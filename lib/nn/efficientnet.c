@@ -18,7 +18,13 @@
  *
  * Buffers: each unit keeps its convolution output; each block keeps its expanded and depthwise
  * activations, the SE output and caches, the drop-path mask and its output. Backward runs through
- * four gradient buffers as large as the largest activation. */
+ * four gradient buffers as large as the largest activation.
+ *
+ * Runs on either device, as baseline.c: every buffer comes from nn_alloc of the context that runs the
+ * forward (reallocated when the device changes), every computation is a layer call with a CUDA twin
+ * (convbn.c's units, the depthwise convolution as a grouped one, se.c, drop path, the residual add and
+ * its backward's copy, pooling, dropout, linear); x, logits, dlogits and the parameter table must then be
+ * in that device's memory. */
 #include "nn/activation.h"
 #include "nn/convbn.h"
 #include "nn/dropout.h"
@@ -63,6 +69,7 @@ typedef struct {
     float *gap_out, *drop_out, *g_small, *g[4];
     size_t gbig;
     uint8_t *drop_mask;
+    NnDevice dev; /* where the buffers are (nn_alloc of the context that ran the forward) */
 } EffNet;
 
 static int set_batch(Model *m, EffNet *r, int n) {
@@ -85,10 +92,11 @@ static int set_batch(Model *m, EffNet *r, int n) {
 }
 
 static void free_buffers(EffNet *r) {
+    NnDevice d = r->dev;
     convbn_free(&r->stem);
     convbn_free(&r->head);
-    free(r->stem_out);
-    free(r->head_out);
+    nn_free_on(d, r->stem_out);
+    nn_free_on(d, r->head_out);
     r->stem_out = r->head_out = NULL;
     for (int i = 0; i < r->nblocks; i++) {
         MBConv *b = &r->b[i];
@@ -97,47 +105,50 @@ static void free_buffers(EffNet *r) {
         convbn_free(&b->project);
         float **p[] = {&b->e, &b->d, &b->s, &b->pooled, &b->h, &b->a, &b->sc, &b->out};
         for (size_t j = 0; j < sizeof p / sizeof *p; j++) {
-            free(*p[j]);
+            nn_free_on(d, *p[j]);
             *p[j] = NULL;
         }
-        free(b->mask);
+        nn_free_on(d, b->mask);
         b->mask = NULL;
     }
-    free(r->gap_out);
-    free(r->drop_out);
-    free(r->g_small);
-    free(r->drop_mask);
+    nn_free_on(d, r->gap_out);
+    nn_free_on(d, r->drop_out);
+    nn_free_on(d, r->g_small);
+    nn_free_on(d, r->drop_mask);
     r->gap_out = r->drop_out = r->g_small = NULL;
     r->drop_mask = NULL;
     for (int i = 0; i < 4; i++) {
-        free(r->g[i]);
+        nn_free_on(d, r->g[i]);
         r->g[i] = NULL;
     }
     r->n = 0;
 }
 
-#define ALLOC(p, count) (ok &= !!((p) = malloc(sizeof *(p) * (size_t)(count))))
+#define ALLOC(p, count) (ok &= !!((p) = nn_alloc(ctx, sizeof *(p) * (size_t)(count))))
 
-static int ensure_batch(Model *m, EffNet *r, int n) {
-    if (n <= r->n) return set_batch(m, r, n);
+/* Buffers for a batch of n in ctx's memory (nn_alloc: the GPU's under NN_CUDA), reallocated when the
+ * batch grows or the device changes. */
+static int ensure_batch(Model *m, EffNet *r, NnCtx *ctx, int n) {
+    if (n <= r->n && r->dev == ctx->device) return set_batch(m, r, n);
     free_buffers(r);
+    r->dev = ctx->device;
     if (set_batch(m, r, n) < 0) return -1;
     size_t big = convbn_out_numel(&r->stem);
-    int ok = convbn_alloc(&r->stem, big) == 0;
+    int ok = convbn_alloc(ctx, &r->stem, big) == 0;
     ALLOC(r->stem_out, big);
     for (int i = 0; ok && i < r->nblocks; i++) {
         MBConv *b = &r->b[i];
         if (b->has_expand) {
             size_t e = convbn_out_numel(&b->expand);
             big = e > big ? e : big;
-            ok &= convbn_alloc(&b->expand, e) == 0;
+            ok &= convbn_alloc(ctx, &b->expand, e) == 0;
             ALLOC(b->e, e);
         }
         size_t d = convbn_out_numel(&b->dw), o = convbn_out_numel(&b->project);
         big = d > big ? d : big;
         big = o > big ? o : big;
-        ok &= convbn_alloc(&b->dw, d) == 0;
-        ok &= convbn_alloc(&b->project, o) == 0;
+        ok &= convbn_alloc(ctx, &b->dw, d) == 0;
+        ok &= convbn_alloc(ctx, &b->project, o) == 0;
         ALLOC(b->d, d);
         ALLOC(b->s, d);
         ALLOC(b->out, o);
@@ -149,7 +160,7 @@ static int ensure_batch(Model *m, EffNet *r, int n) {
     }
     size_t hd = convbn_out_numel(&r->head);
     big = hd > big ? hd : big;
-    ok &= ok && convbn_alloc(&r->head, hd) == 0;
+    ok &= ok && convbn_alloc(ctx, &r->head, hd) == 0;
     ALLOC(r->head_out, hd);
     ALLOC(r->gap_out, (size_t)n * r->feat);
     ALLOC(r->drop_out, (size_t)n * r->feat);
@@ -192,7 +203,7 @@ static float *mbconv_infer(NnCtx *ctx, MBConv *b, ParamTable *t, const float *in
  * (the gradient buffers: the memory a backward uses). */
 static int effnet_infer(EffNet *r, NnCtx *ctx, ParamTable *t, const float *x) {
     float **g = r->g;
-    if (convbn_grad_buffers(g, 4, r->gbig) < 0) return -1;
+    if (convbn_grad_buffers(ctx, g, 4, r->gbig) < 0) return -1;
     if (convbn_forward_infer(ctx, &r->stem, t, x, NULL, ACT_NONE, NULL, g[0]) < 0) return -1;
     const float *in = g[0];
     for (int i = 0; i < r->nblocks; i++)
@@ -208,7 +219,7 @@ static int effnet_backbone(NnCtx *ctx, Model *m, EffNet *r, ParamTable *t, const
 static int effnet_forward(Model *m, NnCtx *ctx, const float *x, int n, NnMode mode, uint64_t stream, float *logits) {
     EffNet *r = m->impl;
     ParamTable *t = &m->params;
-    if (ensure_batch(m, r, n) < 0) return -1;
+    if (ensure_batch(m, r, ctx, n) < 0) return -1;
     r->x = x;
     r->mode = mode;
     int fz = r->frozen = m->frozen_backbone;
@@ -259,10 +270,14 @@ static int effnet_backward(Model *m, NnCtx *ctx, const float *dlogits) {
         err_set("backward after an inference-only forward (nothing was kept for it)");
         return -1;
     }
+    if (ctx->device != r->dev) {
+        err_set("backward on another device than its forward");
+        return -1;
+    }
     linear_backward(ctx, &r->fc, r->drop_out, params_data(t, r->pfw), dlogits, fz ? NULL : r->g_small,
                     params_grad(t, r->pfw), params_grad(t, r->pfb));
     if (fz) return 0; /* the backbone is frozen: nothing below the head needs a gradient */
-    if (convbn_grad_buffers(r->g, 4, r->gbig) < 0) return -1;
+    if (convbn_grad_buffers(ctx, r->g, 4, r->gbig) < 0) return -1;
     float *G = r->g[0], *A = r->g[1], *C = r->g[2], *R = r->g[3];
     dropout_backward(ctx, &r->drop, r->g_small, r->drop_mask, r->g_small);
     global_avgpool_backward(ctx, &r->gap, r->g_small, G);
@@ -275,8 +290,8 @@ static int effnet_backward(Model *m, NnCtx *ctx, const float *dlogits) {
         MBConv *b = &r->b[i];
         const float *in = i ? r->b[i - 1].out : r->stem_out;
         size_t o = convbn_out_numel(&b->project);
-        if (b->use_res) { /* the residual's gradient goes to the input as it is */
-            memcpy(R, G, sizeof(float) * o);
+        if (b->use_res) { /* the residual's gradient goes to the input as it is (the add's backward: a copy) */
+            residual_add_backward(ctx, o, G, R, NULL);
             drop_path_backward(ctx, &b->dp, G, b->mask, G);
         }
         if (convbn_backward(ctx, &b->project, t, b->s, b->out, G, A, 0) < 0) return -1;
@@ -368,6 +383,7 @@ int efficientnet_create(Model *m) {
     }
     m->impl = r;
     m->head_prefix = "classifier.";
+    m->cuda_ready = 1; /* one file for both devices (see the top) */
     m->dropout = DROP[v];
     m->stochastic_depth = 0.2f;
     m->forward = effnet_forward;

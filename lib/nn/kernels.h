@@ -571,6 +571,71 @@ NN_HD void kb_clip_scale(NnGrid g, const NnOptChunk *chunks, int64_t nchunks, fl
         for (int64_t j = chunks[k].begin + g.thread; j < chunks[k].begin + chunks[k].len; j += g.bdim) grad[j] *= coef;
 }
 
+/* ---- squeeze-and-excitation's own passes (se.c's loops), over (N*C) planes of hw floats ---- */
+/* se_scale: y = x * sc[plane], one element per item (y may alias x) */
+NN_HD void kb_se_scale(NnGrid g, int64_t planes, int64_t hw, const float *x, const float *sc, float *y) {
+    NN_GRID_LOOP(g, i, planes * hw) y[i] = x[i] * sc[i / hw];
+}
+/* the gate's gradient, one plane per item: ds[p] = sum over the plane of dy * x, in double, in order */
+NN_HD void kb_se_gate_dot(NnGrid g, int64_t planes, int64_t hw, const float *dy, const float *x, float *ds) {
+    NN_GRID_LOOP(g, p, planes) {
+        double acc = 0.0;
+        for (int64_t q = 0; q < hw; q++) acc += (double)dy[p * hw + q] * (double)x[p * hw + q];
+        ds[p] = (float)acc;
+    }
+}
+/* the scaling's input gradient added to the squeeze's: dx += dy * sc[plane], one element per item */
+NN_HD void kb_se_dx_acc(NnGrid g, int64_t planes, int64_t hw, const float *dy, const float *sc, float *dx) {
+    NN_GRID_LOOP(g, i, planes * hw) dx[i] += dy[i] * sc[i / hw];
+}
+
+/* ---- the repeated one-channel stem (stem.h): a three-channel stem's weights summed over the channels,
+ * normalised by ImageNet's std (and the mean's weight), the weight gradient spread back, the
+ * all-ones-image correction ---- */
+typedef struct NnStemNorm {
+    float inv_std[3], mean_std[3]; /* 1 / s_c and m_c / s_c */
+    int norm;                      /* 0: plain sum (no normalisation) */
+} NnStemNorm;
+/* one (o, i) of the summed weight (K, KK) per item, from w (K, 3, KK): (w0 + w1) + w2, or normalised
+ * wsum = (w0 a0 + w1 a1) + w2 a2 and wm = (w0 b0 + w1 b1) + w2 b2 */
+NN_HD void kb_stem_wsum(NnGrid g, int64_t k, int64_t kk, NnStemNorm s, const float *w, float *wsum, float *wm) {
+    NN_GRID_LOOP(g, j, k * kk) {
+        int64_t o = j / kk, i = j - o * kk;
+        float w0 = w[(o * 3 + 0) * kk + i], w1 = w[(o * 3 + 1) * kk + i], w2 = w[(o * 3 + 2) * kk + i];
+        if (!s.norm) {
+            wsum[j] = (w0 + w1) + w2;
+            continue;
+        }
+        wsum[j] = (w0 * s.inv_std[0] + w1 * s.inv_std[1]) + w2 * s.inv_std[2];
+        wm[j] = (w0 * s.mean_std[0] + w1 * s.mean_std[1]) + w2 * s.mean_std[2];
+    }
+}
+/* one element of dw (K, 3, KK) per item: dw += dwsum, or normalised dw += dwsum a_c - dwm b_c */
+NN_HD void kb_stem_wgrad(NnGrid g, int64_t k, int64_t kk, NnStemNorm s, const float *dwsum, const float *dwm, float *dw) {
+    NN_GRID_LOOP(g, j, k * 3 * kk) {
+        int64_t o = j / (3 * kk), r = j - o * 3 * kk, c = r / kk, i = r - c * kk;
+        if (!s.norm) dw[j] += dwsum[o * kk + i];
+        else dw[j] += dwsum[o * kk + i] * s.inv_std[c] - dwm[o * kk + i] * s.mean_std[c];
+    }
+}
+/* y (n, per) minus c (per) broadcast over the n images: y = y - c, one element per item */
+NN_HD void kb_bcast_sub(NnGrid g, int64_t n, int64_t per, const float *c, float *y) {
+    NN_GRID_LOOP(g, i, n * per) y[i] = y[i] - c[i % per];
+}
+/* y (per) = the sum of x's n images (n, per), image 0 first, then + image 1, ... in order (a copy and
+ * grad_accumulate's additions), one element per item */
+NN_HD void kb_batch_sum(NnGrid g, int64_t n, int64_t per, const float *x, float *y) {
+    NN_GRID_LOOP(g, i, per) {
+        float acc = x[i];
+        for (int64_t m = 1; m < n; m++) acc = acc + x[m * per + i];
+        y[i] = acc;
+    }
+}
+/* y = v over n floats */
+NN_HD void kb_fill(NnGrid g, int64_t n, float v, float *y) {
+    NN_GRID_LOOP(g, i, n) y[i] = v;
+}
+
 /* ---- mixed precision: unscale the gradients by 1/scale and note a non-finite value ---- */
 NN_HD void kb_unscale(NnGrid g, int64_t n, float inv_scale, float *grad, int *found_inf) {
     NN_GRID_LOOP(g, i, n) {

@@ -12,7 +12,12 @@
  * Buffers: every unit keeps its convolution output (BN's backward input) and each block its output
  * (after the final ReLU: the next block's input and this ReLU's mask); the first unit of a block keeps
  * its own output (the second convolution's input). Backward runs through four gradient buffers as
- * large as the largest activation, reused block after block. */
+ * large as the largest activation, reused block after block.
+ *
+ * Runs on either device, as baseline.c: every buffer comes from nn_alloc of the context that runs the
+ * forward (reallocated when the device changes), every computation is a layer call with a CUDA twin
+ * (convbn.c's units, pooling, the residual add and its backward's copy, linear); x, logits, dlogits and
+ * the parameter table must then be in that device's memory. */
 #include "nn/activation.h"
 #include "nn/convbn.h"
 #include "nn/linear.h"
@@ -50,6 +55,7 @@ typedef struct {
     int pfw, pfb, feat;
     float *gap_out, *g_small, *g[4];
     size_t gbig;
+    NnDevice dev; /* where the buffers are (nn_alloc of the context that ran the forward) */
 } ResNet;
 
 static int set_batch(Model *m, ResNet *r, int n) {
@@ -78,58 +84,62 @@ static int set_batch(Model *m, ResNet *r, int n) {
 }
 
 static void free_buffers(ResNet *r) {
+    NnDevice d = r->dev;
     convbn_free(&r->stem);
-    free(r->stem_out);
-    free(r->pooled);
-    free(r->argmax);
+    nn_free_on(d, r->stem_out);
+    nn_free_on(d, r->pooled);
+    nn_free_on(d, r->argmax);
     r->stem_out = r->pooled = NULL;
     r->argmax = NULL;
     for (int i = 0; i < r->nblocks; i++) {
         Block *b = &r->b[i];
         for (int j = 0; j < b->nunits; j++) convbn_free(&b->u[j]);
         convbn_free(&b->ds);
-        free(b->mid[0]);
-        free(b->mid[1]);
-        free(b->ds_out);
-        free(b->out);
+        nn_free_on(d, b->mid[0]);
+        nn_free_on(d, b->mid[1]);
+        nn_free_on(d, b->ds_out);
+        nn_free_on(d, b->out);
         b->mid[0] = b->mid[1] = b->ds_out = b->out = NULL;
     }
-    free(r->gap_out);
-    free(r->g_small);
+    nn_free_on(d, r->gap_out);
+    nn_free_on(d, r->g_small);
     r->gap_out = r->g_small = NULL;
     for (int i = 0; i < 4; i++) {
-        free(r->g[i]);
+        nn_free_on(d, r->g[i]);
         r->g[i] = NULL;
     }
     r->n = 0;
 }
 
-static int ensure_batch(Model *m, ResNet *r, int n) {
-    if (n <= r->n) return set_batch(m, r, n);
+/* Buffers for a batch of n in ctx's memory (nn_alloc: the GPU's under NN_CUDA), reallocated when the
+ * batch grows or the device changes. */
+static int ensure_batch(Model *m, ResNet *r, NnCtx *ctx, int n) {
+    if (n <= r->n && r->dev == ctx->device) return set_batch(m, r, n);
     free_buffers(r);
+    r->dev = ctx->device;
     if (set_batch(m, r, n) < 0) return -1;
     size_t big = convbn_out_numel(&r->stem), pooled = (size_t)n * 64 * r->pool.OH * r->pool.OW;
-    int ok = convbn_alloc(&r->stem, big) == 0;
-    ok &= !!(r->stem_out = malloc(sizeof(float) * big));
-    ok &= !!(r->pooled = malloc(sizeof(float) * pooled));
-    ok &= !!(r->argmax = malloc(sizeof(int32_t) * pooled));
+    int ok = convbn_alloc(ctx, &r->stem, big) == 0;
+    ok &= !!(r->stem_out = nn_alloc(ctx, sizeof(float) * big));
+    ok &= !!(r->pooled = nn_alloc(ctx, sizeof(float) * pooled));
+    ok &= !!(r->argmax = nn_alloc(ctx, sizeof(int32_t) * pooled));
     for (int i = 0; ok && i < r->nblocks; i++) {
         Block *b = &r->b[i];
         for (int j = 0; j < b->nunits; j++) {
             size_t e = convbn_out_numel(&b->u[j]);
             big = e > big ? e : big;
-            ok &= convbn_alloc(&b->u[j], e) == 0;
-            if (j < b->nunits - 1) ok &= !!(b->mid[j] = malloc(sizeof(float) * e));
+            ok &= convbn_alloc(ctx, &b->u[j], e) == 0;
+            if (j < b->nunits - 1) ok &= !!(b->mid[j] = nn_alloc(ctx, sizeof(float) * e));
         }
         size_t e = convbn_out_numel(&b->u[b->nunits - 1]);
-        ok &= !!(b->out = malloc(sizeof(float) * e));
+        ok &= !!(b->out = nn_alloc(ctx, sizeof(float) * e));
         if (b->has_ds) {
-            ok &= convbn_alloc(&b->ds, e) == 0;
-            ok &= !!(b->ds_out = malloc(sizeof(float) * e));
+            ok &= convbn_alloc(ctx, &b->ds, e) == 0;
+            ok &= !!(b->ds_out = nn_alloc(ctx, sizeof(float) * e));
         }
     }
-    ok &= !!(r->gap_out = malloc(sizeof(float) * (size_t)n * r->feat));
-    ok &= !!(r->g_small = malloc(sizeof(float) * (size_t)n * r->feat));
+    ok &= !!(r->gap_out = nn_alloc(ctx, sizeof(float) * (size_t)n * r->feat));
+    ok &= !!(r->g_small = nn_alloc(ctx, sizeof(float) * (size_t)n * r->feat));
     r->gbig = big; /* the gradient buffers' size: the first backward allocates them */
     if (!ok) {
         free_buffers(r);
@@ -144,7 +154,7 @@ static int ensure_batch(Model *m, ResNet *r, int n) {
  * the four rotating buffers (the gradient buffers: the same memory a backward uses). */
 static int resnet_infer(ResNet *r, NnCtx *ctx, ParamTable *t, const float *x, float *logits) {
     float **g = r->g;
-    if (convbn_grad_buffers(g, 4, r->gbig) < 0) return -1;
+    if (convbn_grad_buffers(ctx, g, 4, r->gbig) < 0) return -1;
     if (convbn_forward_infer(ctx, &r->stem, t, x, NULL, ACT_NONE, NULL, g[0]) < 0) return -1;
     maxpool2d_forward(ctx, &r->pool, g[0], g[1], r->argmax);
     const float *in = g[1];
@@ -175,7 +185,7 @@ static int resnet_forward(Model *m, NnCtx *ctx, const float *x, int n, NnMode mo
     (void)stream;
     ResNet *r = m->impl;
     ParamTable *t = &m->params;
-    if (ensure_batch(m, r, n) < 0) return -1;
+    if (ensure_batch(m, r, ctx, n) < 0) return -1;
     r->x = x;
     r->mode = mode;
     int fz = r->frozen = m->frozen_backbone;
@@ -214,10 +224,14 @@ static int resnet_backward(Model *m, NnCtx *ctx, const float *dlogits) {
         err_set("backward after an inference-only forward (nothing was kept for it)");
         return -1;
     }
+    if (ctx->device != r->dev) {
+        err_set("backward on another device than its forward");
+        return -1;
+    }
     linear_backward(ctx, &r->fc, r->gap_out, params_data(t, r->pfw), dlogits, fz ? NULL : r->g_small,
                     params_grad(t, r->pfw), params_grad(t, r->pfb));
     if (fz) return 0; /* the backbone is frozen: nothing below the head needs a gradient */
-    if (convbn_grad_buffers(r->g, 4, r->gbig) < 0) return -1;
+    if (convbn_grad_buffers(ctx, r->g, 4, r->gbig) < 0) return -1;
     float *G = r->g[0], *A = r->g[1], *B = r->g[2], *C = r->g[3];
     global_avgpool_backward(ctx, &r->gap, r->g_small, G);
     for (int i = r->nblocks - 1; i >= 0; i--) {
@@ -227,11 +241,11 @@ static int resnet_backward(Model *m, NnCtx *ctx, const float *dlogits) {
         size_t ein = (size_t)b->u[0].conv.N * b->u[0].conv.C * b->in_h * b->in_w;
         relu_backward(ctx, e, G, b->out, G);
         /* shortcut gradient into B (the gradient of the block's input) */
-        if (b->has_ds) {
-            memcpy(A, G, sizeof(float) * e);
+        if (b->has_ds) { /* the residual add's backward: the gradient copied into the shortcut branch */
+            residual_add_backward(ctx, e, G, A, NULL);
             if (convbn_backward(ctx, &b->ds, t, in, b->ds_out, A, B, 0) < 0) return -1;
         } else {
-            memcpy(B, G, sizeof(float) * ein);
+            residual_add_backward(ctx, ein, G, B, NULL);
         }
         /* main path, last unit first: G -> A -> G (-> C) */
         float *dout = G, *spare = A;
@@ -295,6 +309,7 @@ int resnet_create(Model *m) {
     }
     m->impl = r;
     m->head_prefix = "fc.";
+    m->cuda_ready = 1; /* one file for both devices (see the top) */
     m->dropout = 0;
     m->forward = resnet_forward;
     m->backward = resnet_backward;

@@ -29,6 +29,7 @@ NN_CLONES static void scale_planes(void *arg, int64_t p0, int64_t p1) {
 }
 
 void se_scale(NnCtx *ctx, const SEShape *s, const float *x, const float *sc, float *y) {
+    NN_DISPATCH_CUDA_VOID(ctx, se_scale_cuda(ctx, s, x, sc, y));
     ScaleArgs a = {(size_t)s->H * s->W, x, sc, y};
     int64_t planes = (int64_t)s->N * s->C;
     if (ctx->threads > 1 && (size_t)planes * a.hw >= 65536) nn_parallel_for(ctx, planes, scale_planes, &a);
@@ -46,6 +47,7 @@ void se_forward(NnCtx *ctx, const SEShape *s, const float *x, const float *w1, c
 int se_backward(NnCtx *ctx, const SEShape *s, const float *dy, const float *x, const float *w1, const float *w2,
                 const float *pooled, const float *h, const float *a, const float *sc, float *dx, float *dw1, float *db1,
                 float *dw2, float *db2) {
+    NN_DISPATCH_CUDA(ctx, se_backward_cuda(ctx, s, dy, x, w1, w2, pooled, h, a, sc, dx, dw1, db1, dw2, db2));
     size_t nc = (size_t)s->N * s->C, nr = (size_t)s->N * s->R, hw = (size_t)s->H * s->W;
     float *ws = nn_scratch(ctx, 2 * nc + 2 * nr);
     if (!ws) return -1;
