@@ -4,7 +4,10 @@
  * layer it stands in for:
  * activations and the residual add (activation.c), max pool forward/backward with ties and NaN, the
  * global average pool (pool.c), the fused AdamW/SGD step (optim.c, several steps, frozen entries,
- * buffers, lr/wd multipliers, Nesterov), and the AMP unscale check. What only a GPU can show (the
+ * buffers, lr/wd multipliers, Nesterov), the AMP unscale check, the repeated stem's passes (stem.c: summed
+ * and normalised weights, their gradient spread, the ones-image correction, the batch sum, fills) and
+ * squeeze-and-excitation's (se.c: the plane scaling, and se.cu's backward composed on the CPU with the
+ * kernels' bodies for its two loops). What only a GPU can show (the
  * launches, device memory) is tests/gpu/'s. */
 #include "check.h"
 #include "nn/activation.h"
@@ -15,6 +18,8 @@
 #include "nn/optim.h"
 #include "nn/params.h"
 #include "nn/pool.h"
+#include "nn/se.h"
+#include "nn/stem.h"
 #include "core/rng.h"
 
 #include <math.h>
@@ -410,6 +415,114 @@ static void test_unscale(void) {
     CHECK(inf, "kernels: unscale finds an overflow to inf");
 }
 
+/* stem.c's passes against kb_stem_wsum, kb_stem_wgrad, kb_bcast_sub, kb_batch_sum and kb_fill, bit for bit:
+ * ResNet's 7x7 and EfficientNet's 3x3 stems, plain and ImageNet-normalised */
+static void test_stem(NnCtx *ctx, Rng *r) {
+    static const float MEAN[3] = {0.485f, 0.456f, 0.406f}, STD[3] = {0.229f, 0.224f, 0.225f};
+    int shapes[2][2] = {{64, 49}, {32, 9}};
+    for (int sh = 0; sh < 2; sh++)
+        for (int norm = 0; norm < 2; norm++) {
+            int K = shapes[sh][0], KK = shapes[sh][1];
+            size_t n1 = (size_t)K * KK, n3 = 3 * n1;
+            NnStemNorm sn;
+            memset(&sn, 0, sizeof sn);
+            sn.norm = norm;
+            for (int c = 0; c < 3; c++) {
+                sn.inv_std[c] = 1.0f / STD[c];
+                sn.mean_std[c] = MEAN[c] / STD[c];
+            }
+            float *w = malloc(n3 * 4), *s0 = malloc(n1 * 4), *s1 = malloc(n1 * 4), *m0 = malloc(n1 * 4), *m1 = malloc(n1 * 4);
+            float *dw0 = malloc(n3 * 4), *dw1 = malloc(n3 * 4);
+            fill(r, w, n3, -0.3f, 0.3f);
+            memset(m0, 0, n1 * 4);
+            memset(m1, 0, n1 * 4);
+            stem_weight_sum(ctx, K, KK, &sn, w, s0, m0);
+            FOR_GRID(nn_grid_1d((int64_t)n1), g) kb_stem_wsum(g, K, KK, sn, w, s1, m1);
+            CHECK(first_diff(s0, s1, n1) == n1 && first_diff(m0, m1, n1) == n1,
+                  "kernels: stem %dx%d weight sum%s = stem.c", K, KK, norm ? " (ImageNet-normalised, + the mean's weight)" : "");
+            fill(r, dw0, n3, -1, 1);
+            memcpy(dw1, dw0, n3 * 4);
+            fill(r, s0, n1, -2, 2); /* as dwsum, dwm */
+            fill(r, m0, n1, -2, 2);
+            stem_weight_grad(ctx, K, KK, &sn, s0, norm ? m0 : NULL, dw0);
+            FOR_GRID(nn_grid_1d((int64_t)n3), g) kb_stem_wgrad(g, K, KK, sn, s0, norm ? m0 : NULL, dw1);
+            CHECK(first_diff(dw0, dw1, n3) == n3, "kernels: stem %dx%d weight gradient spread (+=)%s = stem.c", K, KK,
+                  norm ? " (normalised)" : "");
+            free(w), free(s0), free(s1), free(m0), free(m1), free(dw0), free(dw1);
+        }
+    /* per-image sizes past the grid's threads, so that items stride */
+    int64_t n = 3, per = (int64_t)NN_GRID_MAX * NN_BLOCK + 77;
+    size_t tot = (size_t)(n * per);
+    float *x = malloc(tot * 4), *c = malloc((size_t)per * 4), *y0 = malloc(tot * 4), *y1 = malloc(tot * 4);
+    fill(r, x, tot, -3, 3);
+    fill(r, c, (size_t)per, -1, 1);
+    memcpy(y0, x, tot * 4);
+    memcpy(y1, x, tot * 4);
+    stem_sub_bcast(ctx, n, per, c, y0);
+    FOR_GRID(nn_grid_1d(n * per), g) kb_bcast_sub(g, n, per, c, y1);
+    CHECK(first_diff(y0, y1, tot) == tot, "kernels: stem correction (each image minus the ones image's) = stem.c");
+    stem_batch_sum(ctx, n, per, x, y0);
+    memset(y1, 0xff, (size_t)per * 4);
+    FOR_GRID(nn_grid_1d(per), g) kb_batch_sum(g, n, per, x, y1);
+    CHECK(first_diff(y0, y1, (size_t)per) == (size_t)per, "kernels: batch sum of the output gradient = stem.c (copy + grad_accumulate)");
+    float vals[2] = {1.0f, 0.0f};
+    for (int i = 0; i < 2; i++) {
+        memset(y0, 0xff, tot * 4);
+        memset(y1, 0xff, tot * 4);
+        stem_fill(ctx, tot, vals[i], y0);
+        FOR_GRID(nn_grid_1d((int64_t)tot), g) kb_fill(g, (int64_t)tot, vals[i], y1);
+        CHECK(memcmp(y0, y1, tot * 4) == 0, "kernels: fill with %g = stem.c", vals[i]);
+    }
+    free(x), free(c), free(y0), free(y1);
+}
+
+/* se.c against kb_se_scale, and se_backward against se.cu's composition (the same layer calls, its two loops
+ * as kb_se_gate_dot and kb_se_dx_acc over their grids), bit for bit */
+static void test_se(NnCtx *ctx, Rng *r) {
+    SEShape cases[] = {{.N = 3, .C = 40, .H = 7, .W = 9, .R = 10, .silu = 1},
+                       {.N = 2, .C = 96, .H = 1, .W = 2, .R = 4, .silu = 1},
+                       {.N = 4, .C = 16, .H = 13, .W = 5, .R = 8, .silu = 0}};
+    for (size_t k = 0; k < sizeof cases / sizeof *cases; k++) {
+        SEShape s = cases[k];
+        size_t nc = (size_t)s.N * s.C, nr = (size_t)s.N * s.R, hw = (size_t)s.H * s.W, nx = nc * hw;
+        size_t nw1 = (size_t)s.R * s.C, nw2 = (size_t)s.C * s.R;
+        float *x = malloc(nx * 4), *dy = malloc(nx * 4), *y0 = malloc(nx * 4), *y1 = malloc(nx * 4);
+        float *w1 = malloc(nw1 * 4), *b1 = malloc((size_t)s.R * 4), *w2 = malloc(nw2 * 4), *b2 = malloc((size_t)s.C * 4);
+        float *pooled = malloc(nc * 4), *h = malloc(nr * 4), *a = malloc(nr * 4), *sc = malloc(nc * 4);
+        fill(r, x, nx, -2, 2), fill(r, dy, nx, -1, 1), fill(r, w1, nw1, -0.5f, 0.5f), fill(r, b1, (size_t)s.R, -0.1f, 0.1f);
+        fill(r, w2, nw2, -0.5f, 0.5f), fill(r, b2, (size_t)s.C, -0.1f, 0.1f);
+        se_forward(ctx, &s, x, w1, b1, w2, b2, y0, pooled, h, a, sc);
+        FOR_GRID(nn_grid_1d((int64_t)(nc * hw)), g) kb_se_scale(g, (int64_t)nc, (int64_t)hw, x, sc, y1);
+        CHECK(first_diff(y0, y1, nx) == nx, "kernels: SE scaling %dx%dx%dx%d = se.c", s.N, s.C, s.H, s.W);
+        float *dx0 = malloc(nx * 4), *dx1 = malloc(nx * 4), *gw[2][4];
+        for (int v = 0; v < 2; v++) {
+            gw[v][0] = calloc(nw1, 4), gw[v][1] = calloc((size_t)s.R, 4), gw[v][2] = calloc(nw2, 4), gw[v][3] = calloc((size_t)s.C, 4);
+        }
+        se_backward(ctx, &s, dy, x, w1, w2, pooled, h, a, sc, dx0, gw[0][0], gw[0][1], gw[0][2], gw[0][3]);
+        /* se.cu's se_backward_cuda, step by step */
+        float *ds = malloc(nc * 4), *dpool = malloc(nc * 4), *da = malloc(nr * 4), *dh = malloc(nr * 4);
+        FOR_GRID(nn_grid_1d((int64_t)nc), g) kb_se_gate_dot(g, (int64_t)nc, (int64_t)hw, dy, x, ds);
+        sigmoid_backward(ctx, nc, ds, sc, ds);
+        LinearShape l1 = {.N = s.N, .in = s.C, .out = s.R}, l2 = {.N = s.N, .in = s.R, .out = s.C};
+        linear_backward(ctx, &l2, a, w2, ds, da, gw[1][2], gw[1][3]);
+        if (s.silu) silu_backward(ctx, nr, da, h, dh);
+        else relu_backward(ctx, nr, da, a, dh);
+        linear_backward(ctx, &l1, pooled, w1, dh, dpool, gw[1][0], gw[1][1]);
+        GlobalPoolShape gp = {.N = s.N, .C = s.C, .H = s.H, .W = s.W};
+        global_avgpool_backward(ctx, &gp, dpool, dx1);
+        FOR_GRID(nn_grid_1d((int64_t)nx), g) kb_se_dx_acc(g, (int64_t)nc, (int64_t)hw, dy, sc, dx1);
+        int same = first_diff(dx0, dx1, nx) == nx && first_diff(gw[0][0], gw[1][0], nw1) == nw1 &&
+                   first_diff(gw[0][1], gw[1][1], (size_t)s.R) == (size_t)s.R && first_diff(gw[0][2], gw[1][2], nw2) == nw2 &&
+                   first_diff(gw[0][3], gw[1][3], (size_t)s.C) == (size_t)s.C;
+        CHECK(same, "kernels: SE backward %dx%dx%dx%d (%s) as se.cu composes it = se.c (dx and the four parameter gradients)",
+              s.N, s.C, s.H, s.W, s.silu ? "SiLU" : "ReLU");
+        for (int v = 0; v < 2; v++)
+            for (int i = 0; i < 4; i++) free(gw[v][i]);
+        free(x), free(dy), free(y0), free(y1), free(w1), free(b1), free(w2), free(b2), free(pooled), free(h), free(a), free(sc);
+        free(dx0), free(dx1), free(ds), free(dpool), free(da), free(dh);
+    }
+}
+
 int main(void) {
     NnCtx ctx;
     nn_ctx_init(&ctx, 2);
@@ -424,6 +537,8 @@ int main(void) {
     test_dropout(&ctx, &r);
     test_optim(&ctx, &r);
     test_unscale();
+    test_stem(&ctx, &r);
+    test_se(&ctx, &r);
     nn_ctx_free(&ctx);
     return check_failures != 0;
 }
