@@ -35,7 +35,9 @@
 #include "nn/nn.h"
 #include "nn/optim.h"
 #include "nn/pool.h"
+#include "nn/se.h"
 #include "nn/staging.h"
+#include "nn/stem.h"
 
 #include "core/error.h"
 
@@ -468,6 +470,55 @@ int conv2d_backward_cuda(NnCtx *ctx, const Conv2dShape *s, const float *x, const
     if ((dx && algo_seen(ctx, s, ALGO_BWD_DATA) < 0) || (dw && algo_seen(ctx, s, ALGO_BWD_FILTER) < 0)) return -1;
     ENTER(ctx);
     int rc = conv2d_backward(ctx, s, x, w, dy, dx, dw, db);
+    LEAVE(ctx);
+    return rc;
+}
+
+/* the repeated stem's passes (stem.cu) and squeeze-and-excitation's own (se.cu) */
+void stem_weight_sum_cuda(NnCtx *ctx, int K, int KK, const NnStemNorm *s, const float *w, float *wsum, float *wm) {
+    D("stem weight sum", w), D("stem weight sum", wsum), D("stem weight sum", wm);
+    ENTER(ctx);
+    stem_weight_sum(ctx, K, KK, s, w, wsum, wm);
+    LEAVE(ctx);
+}
+void stem_weight_grad_cuda(NnCtx *ctx, int K, int KK, const NnStemNorm *s, const float *dwsum, const float *dwm, float *dw) {
+    D("stem weight gradient", dwsum), D("stem weight gradient", dwm), D("stem weight gradient", dw);
+    ENTER(ctx);
+    stem_weight_grad(ctx, K, KK, s, dwsum, dwm, dw);
+    LEAVE(ctx);
+}
+void stem_sub_bcast_cuda(NnCtx *ctx, int64_t n, int64_t per, const float *c, float *y) {
+    D("stem correction", c), D("stem correction", y);
+    ENTER(ctx);
+    stem_sub_bcast(ctx, n, per, c, y);
+    LEAVE(ctx);
+}
+void stem_batch_sum_cuda(NnCtx *ctx, int64_t n, int64_t per, const float *x, float *y) {
+    D("batch sum", x), D("batch sum", y);
+    ENTER(ctx);
+    stem_batch_sum(ctx, n, per, x, y);
+    LEAVE(ctx);
+}
+void stem_fill_cuda(NnCtx *ctx, size_t n, float v, float *y) {
+    D("fill", y);
+    ENTER(ctx);
+    stem_fill(ctx, n, v, y);
+    LEAVE(ctx);
+}
+void se_scale_cuda(NnCtx *ctx, const SEShape *s, const float *x, const float *sc, float *y) {
+    D("se scale", x), D("se scale", sc), D("se scale", y);
+    ENTER(ctx);
+    se_scale(ctx, s, x, sc, y);
+    LEAVE(ctx);
+}
+int se_backward_cuda(NnCtx *ctx, const SEShape *s, const float *dy, const float *x, const float *w1, const float *w2,
+                     const float *pooled, const float *h, const float *a, const float *sc, float *dx, float *dw1, float *db1,
+                     float *dw2, float *db2) {
+    const char *l = "se backward";
+    D(l, dy), D(l, x), D(l, w1), D(l, w2), D(l, pooled), D(l, h), D(l, a), D(l, sc), D(l, dx), D(l, dw1), D(l, db1), D(l, dw2);
+    D(l, db2);
+    ENTER(ctx);
+    int rc = se_backward(ctx, s, dy, x, w1, w2, pooled, h, a, sc, dx, dw1, db1, dw2, db2);
     LEAVE(ctx);
     return rc;
 }

@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# ResNet and EfficientNet on the simulated GPU (make SIMGPU=1, tests/simgpu/cudasim.c: device memory the host
+# cannot touch outside a layer call, each twin the CPU layer): cnntrain --device cuda must give the tensors of
+# --device cpu byte for byte (checkpoint and resumable state; the metadata names the device), for resnet18 and
+# efficientnet_b0 with a one-channel stem, the repeated ImageNet-normalised stem (stem.c's passes), a frozen
+# backbone (the NN_INFER epilogues in training) and unfreezing mid-run; validation runs the NN_INFER forward.
+# The simulated build's CPU run must also equal the plain build's. Uses SIMGPU_BIN, else build-simgpu/bin
+# (make SIMGPU=1 build), else $BIN when it is that build; without one it prints a skip line.
+. "$(dirname "$0")/lib.sh"
+root=$(cd "$(dirname "$0")/../.." && pwd)
+S=${SIMGPU_BIN:-}
+[ -z "$S" ] && [ -x "$root/build-simgpu/bin/cnntrain" ] && S=$root/build-simgpu/bin
+[ -z "$S" ] && "$BIN/cnntrain" -v --device cuda --train missing.npy -o m.safetensors 2>&1 | grep -q 'simulated GPU' && S=$BIN
+if [ -z "$S" ] || ! "$S/cnntrain" -v --device cuda --train missing.npy -o m.safetensors 2>&1 | grep -q 'simulated GPU'; then
+    skip "simgpu models: no simulated-GPU build (make SIMGPU=1 build, or SIMGPU_BIN)"
+    exit 0
+fi
+cd "$W" || exit 1
+PYS=${PY3:-python3}
+# two small stacks (N, 1, 32, 48) of deterministic noise, 3 classes
+"$PYS" - <<'PY' || { notok "simgpu models: test data"; exit 0; }
+import struct
+def npy(path, descr, shape, fmt, vals):
+    h = "{'descr': '%s', 'fortran_order': False, 'shape': %s, }" % (descr, shape)
+    h += " " * (63 - (10 + len(h)) % 64) + "\n"
+    open(path, "wb").write(b"\x93NUMPY\x01\x00" + len(h).to_bytes(2, "little") + h.encode() + struct.pack("<%d%s" % (len(vals), fmt), *vals))
+s = 12345
+def rnd():
+    global s
+    s = (s * 6364136223846793005 + 1442695040888963407) % 2**64
+    return (s >> 40) / 2**24 * 4 - 2
+for name, n in (("train", 8), ("val", 4)):
+    npy(name + ".npy", "<f4", "(%d, 1, 32, 48)" % n, "f", [rnd() for _ in range(n * 32 * 48)])
+    npy(name + "-labels.npy", "<i8", "(%d,)" % n, "q", [i % 3 for i in range(n)])
+PY
+# stcmp A B: the same tensor names, dtypes, shapes and bytes (the metadata may differ)
+stcmp() { "$PYS" - "$1" "$2" <<'PY'
+import json, struct, sys
+def load(p):
+    b = open(p, "rb").read()
+    n = struct.unpack("<Q", b[:8])[0]
+    h = json.loads(b[8:8 + n]); h.pop("__metadata__", None)
+    return {k: (v["dtype"], v["shape"], b[8 + n + v["data_offsets"][0]:8 + n + v["data_offsets"][1]]) for k, v in h.items()}
+a, b = load(sys.argv[1]), load(sys.argv[2])
+bad = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+print("%d tensors, %d differ %s" % (len(a), len(bad), " ".join(bad[:4])))
+sys.exit(1 if bad or not a else 0)
+PY
+}
+train() { # BINDIR DEVICE OUT ARGS...
+    local b=$1 d=$2 o=$3; shift 3
+    "$b/cnntrain" --train train.npy --val val.npy --epochs 2 --batch 4 --threads 2 --device "$d" -o "$o" "$@" >/dev/null 2>"$o.err"
+}
+for cfg in "resnet18" "resnet18 --in-chans repeat --in-norm imagenet" "resnet18 --in-chans repeat --freeze backbone" \
+           "efficientnet_b0" "efficientnet_b0 --in-chans repeat --in-norm imagenet --freeze backbone --unfreeze-at 2"; do
+    # shellcheck disable=SC2086
+    if ! train "$S" cpu c.safetensors --arch $cfg || ! train "$S" cuda g.safetensors --arch $cfg; then
+        notok "simgpu $cfg: cnntrain failed: $(tail -c 300 c.safetensors.err g.safetensors.err)"
+        continue
+    fi
+    if r1=$(stcmp c.safetensors g.safetensors) && r2=$(stcmp c.state.safetensors g.state.safetensors); then
+        ok "simgpu $cfg: --device cuda = --device cpu, tensor for tensor (checkpoint: $r1; state: $r2)"
+    else
+        notok "simgpu $cfg: --device cuda differs from cpu (checkpoint: $r1; state: ${r2:-})"
+    fi
+    if [ "$S" != "$BIN" ] && [ "$cfg" = resnet18 -o "$cfg" = efficientnet_b0 ]; then
+        # shellcheck disable=SC2086
+        if train "$BIN" cpu p.safetensors --arch $cfg && r1=$(stcmp p.safetensors c.safetensors) && r2=$(stcmp p.state.safetensors c.state.safetensors); then
+            ok "simgpu $cfg: the simulated build's CPU run = the plain build's ($r1; $r2)"
+        else
+            notok "simgpu $cfg: the simulated build's CPU run differs from the plain build's: ${r1:-} ${r2:-}"
+        fi
+    fi
+done
