@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # ResNet and EfficientNet on the simulated GPU (make SIMGPU=1, tests/simgpu/cudasim.c: device memory the host
 # cannot touch outside a layer call, each twin the CPU layer): cnntrain --device cuda must give the tensors of
-# --device cpu byte for byte (checkpoint and resumable state; the metadata names the device), for resnet18 and
+# --device cpu byte for byte (checkpoint and resumable state; the metadata but for the device's name), for resnet18 and
 # efficientnet_b0 with a one-channel stem, the repeated ImageNet-normalised stem (stem.c's passes), a frozen
 # backbone (the NN_INFER epilogues in training) and unfreezing mid-run; validation runs the NN_INFER forward.
 # The simulated build's CPU run must also equal the plain build's. Uses SIMGPU_BIN, else build-simgpu/bin
@@ -33,18 +33,20 @@ for name, n in (("train", 8), ("val", 4)):
     npy(name + ".npy", "<f4", "(%d, 1, 32, 48)" % n, "f", [rnd() for _ in range(n * 32 * 48)])
     npy(name + "-labels.npy", "<i8", "(%d,)" % n, "q", [i % 3 for i in range(n)])
 PY
-# stcmp A B: the same tensor names, dtypes, shapes and bytes (the metadata may differ)
+# stcmp A B: the same tensor names, dtypes, shapes and bytes, and the same metadata (the validation figures,
+# the history) but for the device's name
 stcmp() { "$PYS" - "$1" "$2" <<'PY'
 import json, struct, sys
 def load(p):
     b = open(p, "rb").read()
     n = struct.unpack("<Q", b[:8])[0]
-    h = json.loads(b[8:8 + n]); h.pop("__metadata__", None)
-    return {k: (v["dtype"], v["shape"], b[8 + n + v["data_offsets"][0]:8 + n + v["data_offsets"][1]]) for k, v in h.items()}
-a, b = load(sys.argv[1]), load(sys.argv[2])
+    h = json.loads(b[8:8 + n]); m = h.pop("__metadata__", {}); m.pop("device", None)
+    return {k: (v["dtype"], v["shape"], b[8 + n + v["data_offsets"][0]:8 + n + v["data_offsets"][1]]) for k, v in h.items()}, m
+(a, ma), (b, mb) = load(sys.argv[1]), load(sys.argv[2])
 bad = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
-print("%d tensors, %d differ %s" % (len(a), len(bad), " ".join(bad[:4])))
-sys.exit(1 if bad or not a else 0)
+badm = sorted(k for k in set(ma) | set(mb) if ma.get(k) != mb.get(k))
+print("%d tensors, %d differ %s; %d metadata keys, %d differ %s" % (len(a), len(bad), " ".join(bad[:4]), len(ma), len(badm), " ".join(badm)))
+sys.exit(1 if bad or badm or not a else 0)
 PY
 }
 train() { # BINDIR DEVICE OUT ARGS...
@@ -72,3 +74,12 @@ for cfg in "resnet18" "resnet18 --in-chans repeat --in-norm imagenet" "resnet18 
         fi
     fi
 done
+# cnneval of the last (EfficientNet, normalised stem) checkpoint: the NN_INFER epilogues on either device
+if [ -f g.safetensors ] && "$S/cnneval" --device cpu g.safetensors val.npy -o ec >/dev/null 2>ec.err \
+    && "$S/cnneval" --device cuda g.safetensors val.npy -o eg >/dev/null 2>eg.err; then
+    cmp -s ec/predictions.tsv eg/predictions.tsv && cmp -s ec/metrics.json eg/metrics.json \
+        && ok "simgpu cnneval efficientnet_b0 (normalised stem): --device cuda = cpu (predictions.tsv, metrics.json)" \
+        || notok "simgpu cnneval: --device cuda differs from cpu"
+else
+    notok "simgpu cnneval failed: $(tail -c 300 ec.err eg.err 2>/dev/null)"
+fi
