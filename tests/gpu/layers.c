@@ -426,9 +426,11 @@ static void model_step(const char *arch, int repeat_norm) {
     model_init_weights(&mc, 7);
     model_init_weights(&mg, 7);
     ParamTable *tc = &mc.params, *tg = &mg.params;
-    float *host_data = tg->data, *host_grad = tg->grad; /* put back before model_free */
-    tg->data = up(host_data, tc->total * 4);
-    tg->grad = nn_alloc(&gpu, tc->total * 4);
+    if (model_to_device(&mg, &gpu) < 0) {
+        CHECK(0, "%s: model_to_device", what);
+        model_free(&mc), model_free(&mg);
+        return;
+    }
     size_t nx = (size_t)N * C * H * W, nl = (size_t)N * K;
     float *x = rnd(nx, -2, 2), *dl = rnd(nl, -0.2f, 0.2f), *lc = malloc(nl * 4);
     float *gx = up(x, nx * 4), *gdl = up(dl, nl * 4), *gl = nn_alloc(&gpu, nl * 4);
@@ -446,9 +448,8 @@ static void model_step(const char *arch, int repeat_norm) {
     Optim oc, og;
     optim_init(&oc, &cfg, tc);
     optim_init(&og, &cfg, tg);
-    float *host_m = og.m;
-    og.m = nn_alloc(&gpu, tc->total * 4);
-    rc = optim_step(&cpu, &oc, tc);
+    rc = optim_to_device(&og, &gpu);
+    rc |= optim_step(&cpu, &oc, tc);
     grc = optim_step(&gpu, &og, tg);
     free(hd);
     hd = down(tg->data, tc->total);
@@ -461,15 +462,9 @@ static void model_step(const char *arch, int repeat_norm) {
     el = rel(lc, hl, nl);
     CHECK(!rc && !grc && el <= 1e-3, "%s NN_INFER (fused epilogues) after the step: logits within 1e-3 (%.1e)", what, el);
     free(x), free(dl), free(lc), free(hl), free(hg), free(hd);
-    nn_free(&gpu, gx), nn_free(&gpu, gdl), nn_free(&gpu, gl), nn_free(&gpu, og.m);
-    og.m = host_m;
+    nn_free(&gpu, gx), nn_free(&gpu, gdl), nn_free(&gpu, gl);
     optim_free(&oc), optim_free(&og);
-    model_free(&mc); /* the GPU model's buffers are freed on the device they were allocated on */
-    if (mg.destroy) mg.destroy(&mg);
-    mg.destroy = NULL;
-    nn_free(&gpu, tg->data), nn_free(&gpu, tg->grad);
-    tg->data = host_data, tg->grad = host_grad;
-    model_free(&mg);
+    model_free(&mc), model_free(&mg); /* the GPU model's buffers and parameters on the device they are on */
 }
 
 static const char *GROUPS[] = {"layers: activations", "layers: pooling", "layers: linear (cuBLAS)", "layers: conv2d (cuDNN)",
