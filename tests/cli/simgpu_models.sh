@@ -1,22 +1,23 @@
 #!/usr/bin/env bash
 # ResNet and EfficientNet on the simulated GPU (make SIMGPU=1, tests/simgpu/cudasim.c: device memory the host
 # cannot touch outside a layer call, each twin the CPU layer): cnntrain --device cuda must give the tensors of
-# --device cpu byte for byte (checkpoint and resumable state; the metadata but for the device's name), for resnet18 and
-# efficientnet_b0 with a one-channel stem, the repeated ImageNet-normalised stem (stem.c's passes), a frozen
+# --device cpu byte for byte (checkpoint and resumable state; the metadata but for the device's name), for
+# resnet18 and efficientnet_b0 with a one-channel stem, the repeated ImageNet-normalised stem (stem.c's passes), a frozen
 # backbone (the NN_INFER epilogues in training) and unfreezing mid-run; validation runs the NN_INFER forward.
-# The simulated build's CPU run must also equal the plain build's. Uses SIMGPU_BIN, else build-simgpu/bin
-# (make SIMGPU=1 build), else $BIN when it is that build; without one it prints a skip line.
+# The simulated build's CPU run must also equal the default build's. (tests/gpu/layers.c, with its resnet18 and
+# efficientnet_b0 steps, runs on the simulated GPU in tests/cli/simgpu.sh.) Builds what it needs into
+# build-simgpu/ as tests/cli/simgpu.sh does (nothing when it is up to date).
 . "$(dirname "$0")/lib.sh"
-root=$(cd "$(dirname "$0")/../.." && pwd)
-S=${SIMGPU_BIN:-}
-[ -z "$S" ] && [ -x "$root/build-simgpu/bin/cnntrain" ] && S=$root/build-simgpu/bin
-[ -z "$S" ] && "$BIN/cnntrain" -v --device cuda --train missing.npy -o m.safetensors 2>&1 | grep -q 'simulated GPU' && S=$BIN
-if [ -z "$S" ] || ! "$S/cnntrain" -v --device cuda --train missing.npy -o m.safetensors 2>&1 | grep -q 'simulated GPU'; then
-    skip "simgpu models: no simulated-GPU build (make SIMGPU=1 build, or SIMGPU_BIN)"
-    exit 0
+ROOT=$(cd "$TESTS/.." && pwd)
+if ! env -u MAKEFLAGS -u MAKELEVEL make -s -C "$ROOT" -j2 SIMGPU=1 build-simgpu/bin/cnntrain build-simgpu/bin/cnneval \
+        >"$W/build.log" 2>&1; then
+    notok "simgpu models: make SIMGPU=1 failed: $(grep -m3 -E 'error|Error' "$W/build.log")"
+    exit 1
 fi
+S=$ROOT/build-simgpu/bin
 cd "$W" || exit 1
-PYS=${PY3:-python3}
+PYS=$(command -v python3 || true)
+[ -n "$PYS" ] || { skip "simgpu models: python3 is needed (test data, comparisons)"; exit 0; }
 # two small stacks (N, 1, 32, 48) of deterministic noise, 3 classes
 "$PYS" - <<'PY' || { notok "simgpu models: test data"; exit 0; }
 import struct
