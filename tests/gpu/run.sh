@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The GPU tests: every layer with a CUDA twin against the CPU engine on a real GPU, the algorithm cache and
-# --deterministic (tests/gpu/layers.c); then whole networks through the tools of the same build: one
+# --deterministic, one training step of resnet18 and efficientnet_b0 through the model interface
+# (tests/gpu/layers.c); then whole networks through the tools of the same build: one
 # training step of the baseline on the GPU against the CPU (SGD, so that the update is linear in the
 # gradient: 1e-4 relative to each tensor's largest value), 3 epochs on FSDD (../shared/data/fsdd) reaching
 # the CPU's test accuracy within 1 point, and the GPU's checkpoint evaluated on the CPU (the same accuracy
