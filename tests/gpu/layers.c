@@ -1,5 +1,6 @@
 /* tests/gpu/layers.c - every layer with a CUDA twin, on a real GPU against the CPU engine (tests/gpu/run.sh
- * runs it; built only by make CUDA=1). Inputs are random on the host; the CPU layer runs on a CPU
+ * runs it; every build builds it; on make SIMGPU=1's simulated GPU tests/cli/simgpu_models.sh runs it too,
+ * where every difference is 0 and the algorithm cache skips: that checks the program, not the GPU). Inputs are random on the host; the CPU layer runs on a CPU
  * context, the same call on a context moved to the GPU (nn_ctx_use_cuda) with device copies of every
  * array (nn_alloc), and the results come back to be compared:
  *   own kernels (activations, pooling, dropout, the optimiser, the conv epilogue, linear's bias): bit for
@@ -14,8 +15,7 @@
  * SGD-updated weights and the NN_INFER logits after the step within 1e-3 relative per tensor (train-mode
  * BN over a small batch divides each convolution's 1e-6-level rounding differences by the batch's std,
  * layer after layer: looser than a single layer's 1e-4; the figures are printed; not yet measured on a
- * GPU). Without a usable GPU every group prints one skip line and
- * the program exits 0. */
+ * GPU). Without a usable GPU every group prints one skip line and the program exits 0. */
 #include "nn/activation.h"
 #include "nn/batchnorm.h"
 #include "nn/conv2d.h"
