@@ -26,7 +26,11 @@
  * where ones is an all-ones image of the input's size, zero-padded like x: the second term is the same
  * for every image (it differs from a constant only near the borders), computed once per forward on one
  * image, so the stem still runs on one channel. Backward: dW_c = dW_x / s_c - dW_ones m_c / s_c, with
- * dW_ones the weight gradient of the ones-image convolution for the batch's summed output gradient. */
+ * dW_ones the weight gradient of the ones-image convolution for the batch's summed output gradient.
+ * Either device: the unit's buffers come from nn_alloc of the context given to convbn_alloc, and every
+ * computation is a layer call with a CUDA twin (conv2d, batchnorm, and nn/stem.h for the repeated stem's
+ * sums, correction and gradient spread), so under NN_CUDA the unit runs on the GPU as it stands; the
+ * parameter table and the tensors handed in must then be device memory too. */
 #ifndef AUDIOCNN_NN_CONVBN_H
 #define AUDIOCNN_NN_CONVBN_H
 
