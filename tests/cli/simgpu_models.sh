@@ -2,19 +2,23 @@
 # ResNet and EfficientNet on the simulated GPU (make SIMGPU=1, tests/simgpu/cudasim.c: device memory the host
 # cannot touch outside a layer call, each twin the CPU layer): cnntrain --device cuda must give the tensors of
 # --device cpu byte for byte (checkpoint and resumable state; the metadata but for the device's name), for
-# resnet18 and efficientnet_b0 with a one-channel stem, the repeated ImageNet-normalised stem (stem.c's passes), a frozen
-# backbone (the NN_INFER epilogues in training) and unfreezing mid-run; validation runs the NN_INFER forward.
-# The simulated build's CPU run must also equal the default build's. (tests/gpu/layers.c, with its resnet18 and
-# efficientnet_b0 steps, runs on the simulated GPU in tests/cli/simgpu.sh.) Builds what it needs into
+# resnet18 and efficientnet_b0 with a one-channel stem, the repeated ImageNet-normalised stem (stem.c's
+# passes), a frozen backbone (the NN_INFER epilogues in training) and unfreezing mid-run; validation runs the
+# NN_INFER forward.
+# The simulated build's CPU run must also equal the default build's, and tests/simgpu/models.c moves one Model
+# object from the CPU to the device (its buffers reallocated there). (tests/gpu/layers.c, with its resnet18
+# and efficientnet_b0 steps, runs on the simulated GPU in tests/cli/simgpu.sh.) Builds what it needs into
 # build-simgpu/ as tests/cli/simgpu.sh does (nothing when it is up to date).
 . "$(dirname "$0")/lib.sh"
 ROOT=$(cd "$TESTS/.." && pwd)
 if ! env -u MAKEFLAGS -u MAKELEVEL make -s -C "$ROOT" -j2 SIMGPU=1 build-simgpu/bin/cnntrain build-simgpu/bin/cnneval \
-        >"$W/build.log" 2>&1; then
+        build-simgpu/tests/simgpu/models >"$W/build.log" 2>&1; then
     notok "simgpu models: make SIMGPU=1 failed: $(grep -m3 -E 'error|Error' "$W/build.log")"
     exit 1
 fi
 S=$ROOT/build-simgpu/bin
+# one Model object from the CPU to the device (tests/simgpu/models.c): reallocation, the same bits
+"$ROOT/build-simgpu/tests/simgpu/models" || notok "simgpu models: tests/simgpu/models exited $?"
 cd "$W" || exit 1
 PYS=$(command -v python3 || true)
 [ -n "$PYS" ] || { skip "simgpu models: python3 is needed (test data, comparisons)"; exit 0; }
