@@ -1,8 +1,8 @@
 /* tests/gpu/layers.c - every layer with a CUDA twin, on a real GPU against the CPU engine (tests/gpu/run.sh
- * runs it; every build builds it; on make SIMGPU=1's simulated GPU tests/cli/simgpu_models.sh runs it too,
- * where every difference is 0 and the algorithm cache skips: that checks the program, not the GPU). Inputs are random on the host; the CPU layer runs on a CPU
- * context, the same call on a context moved to the GPU (nn_ctx_use_cuda) with device copies of every
- * array (nn_alloc), and the results come back to be compared:
+ * runs it; every build builds it; tests/cli/simgpu.sh runs it on make SIMGPU=1's simulated GPU too, where
+ * every difference is 0: that checks the program, not the GPU). Inputs are random on the host; the CPU
+ * layer runs on a CPU context, the same call on a context moved to the GPU (nn_ctx_use_cuda) with device
+ * copies of every array (nn_alloc), and the results come back to be compared:
  *   own kernels (activations, pooling, dropout, the optimiser, the conv epilogue, linear's bias): bit for
  *     bit (NaN's sign and payload aside), as tests/unit/test_kernels.c shows on the CPU;
  *   BatchNorm (a tree instead of the CPU's order): 2e-6 relative to the largest value;
