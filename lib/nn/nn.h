@@ -126,8 +126,9 @@ int nn_ctx_use_cuda(NnCtx *ctx, int index);
 void nn_ctx_free(NnCtx *ctx);
 
 /* Memory the layers of ctx's device read and write: host memory (64-byte aligned) on the CPU, device
- * memory under NN_CUDA. nn_alloc returns zeroed memory, or NULL with err_set(). nn_free(ctx, NULL) is a
- * no-op. The copies are synchronous (n bytes). */
+ * memory under NN_CUDA. nn_alloc returns device memory zeroed; host memory as malloc leaves it (the
+ * layers write before they read; untouched pages then cost nothing), or NULL with err_set(). nn_free(ctx,
+ * NULL) is a no-op. The copies are synchronous (n bytes). */
 void *nn_alloc(NnCtx *ctx, size_t bytes);
 void nn_free(NnCtx *ctx, void *p);
 /* nn_free when the context may be gone (a model's buffers outlive the contexts that ran it): the device
