@@ -340,23 +340,19 @@ static void gemm_fwd_tile(Job *jb, int64_t item, float *scr) {
             B = scr + (size_t)g * t->CgKK * bp;
             ldb = bp;
         }
-        float *Y = jb->y + ((size_t)n * s->K + (size_t)g * t->Kg) * t->P + p0;
-        gemm_f32(GEMM_N, GEMM_N, t->Kg, bp, t->CgKK, jb->w + (size_t)g * t->Kg * t->CgKK, t->CgKK, B, ldb, 0.0f, Y,
-                 (int)t->P);
+        size_t o = ((size_t)n * s->K + (size_t)g * t->Kg) * t->P + p0;
+        /* the bias and the epilogue applied by the GEMM to each finished tile: the bits of a bias pass
+         * and act_affine over the block, without reading it back */
+        const ConvEpilogue *ep = jb->ep;
+        GemmEpilogue ge = {.bias = jb->b ? jb->b + (size_t)g * t->Kg : NULL,
+                           .scale = ep ? ep->scale + (size_t)g * t->Kg : NULL,
+                           .shift = ep ? ep->shift + (size_t)g * t->Kg : NULL,
+                           .res = ep && ep->res ? ep->res + o : NULL,
+                           .ldr = (int)t->P,
+                           .act = ep ? ep->act : ACT_NONE};
+        gemm_f32_ep(GEMM_N, GEMM_N, t->Kg, bp, t->CgKK, jb->w + (size_t)g * t->Kg * t->CgKK, t->CgKK, B, ldb, 0.0f,
+                    jb->y + o, (int)t->P, &ge);
     }
-    if (jb->b)
-        for (int k = 0; k < s->K; k++) {
-            float *Y = jb->y + ((size_t)n * s->K + k) * t->P;
-            float bk = jb->b[k];
-            for (int64_t p = p0; p < p1; p++) Y[p] += bk;
-        }
-    const ConvEpilogue *ep = jb->ep;
-    if (ep)
-        for (int k = 0; k < s->K; k++) {
-            size_t o = ((size_t)n * s->K + k) * t->P + p0;
-            act_affine(jb->y + o, jb->y + o, p1 - p0, ep->scale[k], ep->shift[k], ep->res ? ep->res + o : NULL,
-                       ep->act);
-        }
 }
 
 /* Backward tile: chunk c of the images, their pixel blocks in order. dW of the chunk accumulates into

@@ -11,6 +11,7 @@
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #define HAVE_AVX512_KERNEL 1
+#include "nn/act_avx512.h"
 #include <immintrin.h>
 #else
 #define HAVE_AVX512_KERNEL 0
@@ -24,7 +25,43 @@ static void blas(GemmTrans ta, GemmTrans tb, int M, int N, int K, const float *A
                 M, N, K, 1.0f, A, lda, B, ldb, beta, C, ldc);
 }
 
+/* gemm.h's epilogue on rows [i0, i0+m) x columns [j0, j0+n) of C, element by element (the OpenBLAS path). */
+static void epilogue_rows(const GemmEpilogue *ep, int i0, int m, int j0, int n, float *C, int ldc) {
+    for (int i = i0; i < i0 + m; i++) {
+        float *c = C + (size_t)i * ldc;
+        const float *res = ep->res ? ep->res + (size_t)i * ep->ldr : NULL;
+        for (int j = j0; j < j0 + n; j++) {
+            float v = c[j];
+            if (ep->bias) v = v + ep->bias[i];
+            if (ep->scale) v = v * ep->scale[i] + ep->shift[i];
+            if (res) v = v + res[j];
+            c[j] = ep->act == ACT_RELU ? nn_relu_f(v) : ep->act == ACT_SILU ? nn_silu_f(v) : v;
+        }
+    }
+}
+
 #if HAVE_AVX512_KERNEL
+
+#define AVX512_EP __attribute__((target("avx512f")))
+
+/* The same on one finished MR x NR tile (rows [i0, i0+mr), columns [j0, j0+nr)), still in L1. */
+AVX512_EP static void epilogue_tile(const GemmEpilogue *ep, int i0, int mr, int j0, int nr, float *C, int ldc) {
+    for (int i = i0; i < i0 + mr; i++) {
+        float *c = C + (size_t)i * ldc;
+        const float *res = ep->res ? ep->res + (size_t)i * ep->ldr : NULL;
+        __m512 bias = _mm512_set1_ps(ep->bias ? ep->bias[i] : 0.0f);
+        __m512 scale = _mm512_set1_ps(ep->scale ? ep->scale[i] : 0.0f), shift = _mm512_set1_ps(ep->scale ? ep->shift[i] : 0.0f);
+        for (int j = j0; j < j0 + nr; j += 16) {
+            int left = j0 + nr - j;
+            __mmask16 m = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1u);
+            __m512 v = _mm512_maskz_loadu_ps(m, c + j);
+            if (ep->bias) v = _mm512_add_ps(v, bias);
+            if (ep->scale) v = _mm512_add_ps(_mm512_mul_ps(v, scale), shift);
+            if (res) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, res + j));
+            _mm512_mask_storeu_ps(c + j, m, nn_act_avx512(v, ep->act));
+        }
+    }
+}
 
 /* ---- blocking ------------------------------------------------------------------------------------------
  * C is cut into MC x NC blocks and K into KC slices. Per (KC slice, NC block) B is packed into panels
@@ -200,7 +237,7 @@ static void scale_c(int M, int N, float beta, float *C, int ldc) {
 }
 
 static int packed_gemm(GemmTrans ta, GemmTrans tb, int M, int N, int K, const float *A, int lda, const float *B,
-                       int ldb, float beta, float *C, int ldc) {
+                       int ldb, float beta, float *C, int ldc, const GemmEpilogue *ep) {
     float *abuf = pack_buffer();
     if (!abuf) return -1;
     float *bbuf = abuf + (size_t)MR * KC;
@@ -213,6 +250,7 @@ static int packed_gemm(GemmTrans ta, GemmTrans tb, int M, int N, int K, const fl
         for (int pc = 0; pc < K; pc += KC) {
             int kc = K - pc < KC ? K - pc : KC;
             int add = pc > 0 || beta != 0.0f;
+            const GemmEpilogue *last = pc + kc == K ? ep : NULL; /* the sums are complete in this slice */
             for (int jr = 0; jr < nc; jr += NR) {
                 int w = nc - jr >= NR ? NR : (nc - jr + 15) / 16 * 16;
                 pack_b(tb, B, ldb, jc + jr, N, w, pc, kc, bbuf + (size_t)jr * kc);
@@ -243,6 +281,7 @@ static int packed_gemm(GemmTrans ta, GemmTrans tb, int M, int N, int K, const fl
                         if (nr > 32) tile3(kc, ap, ars, aks, bp, c, ldc, mr, nr, add);
                         else if (nr > 16) tile2(kc, ap, ars, aks, bp, c, ldc, mr, nr, add);
                         else tile1(kc, ap, ars, aks, bp, c, ldc, mr, nr, add);
+                        if (last) epilogue_tile(last, ic + ir, mr, jc + jr, nr, C, ldc);
                     }
                 }
             }
@@ -263,6 +302,12 @@ static void gemm_log_open(void) {
 
 void gemm_f32(GemmTrans ta, GemmTrans tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
               float beta, float *C, int ldc) {
+    gemm_f32_ep(ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc, NULL);
+}
+
+void gemm_f32_ep(GemmTrans ta, GemmTrans tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                 float beta, float *C, int ldc, const GemmEpilogue *ep) {
+    if (ep && !ep->bias && !ep->scale && !ep->res && ep->act == ACT_NONE) ep = NULL;
     pthread_once(&gemm_log_once, gemm_log_open);
     if (gemm_log) fprintf(gemm_log, "%c%c %d %d %d %d\n", ta ? 'T' : 'N', tb ? 'T' : 'N', M, N, K, beta != 0.0f);
     if (M <= 0 || N <= 0) return;
@@ -271,10 +316,12 @@ void gemm_f32(GemmTrans ta, GemmTrans tb, int M, int N, int K, const float *A, i
             float *c = C + (size_t)i * ldc;
             for (int j = 0; j < N; j++) c[j] = beta == 0.0f ? 0.0f : c[j] * beta;
         }
+        if (ep) epilogue_rows(ep, 0, M, 0, N, C, ldc);
         return;
     }
 #if HAVE_AVX512_KERNEL
-    if (nn_avx512() && packed_gemm(ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc) == 0) return;
+    if (nn_avx512() && packed_gemm(ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc, ep) == 0) return;
 #endif
     blas(ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc);
+    if (ep) epilogue_rows(ep, 0, M, 0, N, C, ldc);
 }

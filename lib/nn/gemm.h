@@ -20,6 +20,8 @@
 #ifndef AUDIOCNN_NN_GEMM_H
 #define AUDIOCNN_NN_GEMM_H
 
+#include "nn/activation.h"
+
 typedef enum { GEMM_N = 0, GEMM_T = 1 } GemmTrans;
 
 /* C (M x N, leading dimension ldc) = op(A) (M x K) * op(B) (K x N) + beta * C. op(A) = A (lda >= K)
@@ -27,6 +29,27 @@ typedef enum { GEMM_N = 0, GEMM_T = 1 } GemmTrans;
  * allocated falls back to cblas_sgemm (same result up to rounding). */
 void gemm_f32(GemmTrans ta, GemmTrans tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
               float beta, float *C, int ldc);
+
+/* What gemm_f32_ep does to each element of C once its sum is complete, while the tile is still in cache
+ * (a convolution's bias and eval-mode BatchNorm + activation, without separate passes over the output):
+ *   v = C[i][j]                                (the product, + beta C as above)
+ *   v = v + bias[i]                            when bias
+ *   v = v * scale[i] + shift[i]                when scale (shift with it); a product and a sum, each rounded
+ *   v = v + res[i * ldr + j]                   when res (must not alias C)
+ *   C[i][j] = act(v)                           activation.h's ReLU (x < 0 ? 0 : x) or SiLU (x / (1 + exp(-x)))
+ * The same operations in the same order as adding the bias and then calling act_affine (activation.h) on
+ * the finished C, so the same bits (tests/unit/test_gemm.c). */
+typedef struct GemmEpilogue {
+    const float *bias;          /* (M) or NULL */
+    const float *scale, *shift; /* (M) each, or both NULL */
+    const float *res;           /* M x N, leading dimension ldr, or NULL */
+    int ldr;
+    ActKind act;
+} GemmEpilogue;
+
+/* gemm_f32 followed by the epilogue ep (NULL: none). */
+void gemm_f32_ep(GemmTrans ta, GemmTrans tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
+                 float beta, float *C, int ldc, const GemmEpilogue *ep);
 
 /* "avx512" or "openblas": the kernel gemm_f32 uses in this process. */
 const char *gemm_kernel_name(void);

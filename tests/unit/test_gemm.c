@@ -5,6 +5,8 @@
 #define _GNU_SOURCE
 #include "check.h"
 #include "nn/gemm.h"
+#include "nn/act_avx512.h"
+#include "nn/nn.h"
 #include "core/rng.h"
 
 #include <math.h>
@@ -47,6 +49,69 @@ static double run_case(Rng *rng, GemmTrans ta, GemmTrans tb, int M, int N, int K
     free(A), free(B), free(C), free(C0);
     return worst;
 }
+
+/* gemm_f32_ep against gemm_f32, the bias added element by element, then act_affine over each row: the
+ * same bits (gemm.h's promise), for every transpose, K within one slice and over several, edges of the
+ * tile, beta 0 and 1, special values (NaN, -0, inf, exp's saturation) in C's inputs, bias and residual. */
+static int epilogue_case(Rng *rng, GemmTrans ta, GemmTrans tb, int M, int N, int K, float beta, int with_bias,
+                         int with_scale, int with_res, ActKind act) {
+    int lda = ta == GEMM_N ? K : M, ldb = tb == GEMM_N ? N : K, ldc = N + 5, ldr = N + 3;
+    size_t an = (size_t)M * K, bn = (size_t)K * N, cn = (size_t)M * ldc;
+    float *A = malloc(sizeof(float) * an), *B = malloc(sizeof(float) * bn), *C1 = malloc(sizeof(float) * cn),
+          *C2 = malloc(sizeof(float) * cn), *res = malloc(sizeof(float) * (size_t)M * ldr),
+          *bias = malloc(sizeof(float) * M), *scale = malloc(sizeof(float) * M), *shift = malloc(sizeof(float) * M);
+    static const float special[] = {NAN, -0.0f, 0.0f, INFINITY, -INFINITY, 100.0f, -100.0f, 88.3f, -87.3f, 1e-40f};
+    for (size_t i = 0; i < an; i++) A[i] = (float)(2 * rng_uniform(rng) - 1);
+    for (size_t i = 0; i < bn; i++) B[i] = (float)(2 * rng_uniform(rng) - 1);
+    if (K > 0) B[0] = NAN; /* C[0][0] (NN, NT) or another element becomes NaN */
+    for (size_t i = 0; i < cn; i++) C1[i] = C2[i] = (float)(8 * rng_uniform(rng) - 4);
+    for (size_t i = 0; i < (size_t)M * ldr; i++)
+        res[i] = i % 37 == 5 ? special[i / 37 % 10] : (float)(200 * rng_uniform(rng) - 100);
+    for (int i = 0; i < M; i++) {
+        bias[i] = i % 11 == 3 ? special[i / 11 % 10] : (float)(20 * rng_uniform(rng) - 10);
+        scale[i] = (float)(4 * rng_uniform(rng) - 2);
+        shift[i] = (float)(4 * rng_uniform(rng) - 2);
+    }
+    GemmEpilogue ep = {with_bias ? bias : NULL, with_scale ? scale : NULL, with_scale ? shift : NULL,
+                       with_res ? res : NULL, ldr, act};
+    gemm_f32_ep(ta, tb, M, N, K, A, lda, B, ldb, beta, C1, ldc, &ep);
+    gemm_f32(ta, tb, M, N, K, A, lda, B, ldb, beta, C2, ldc);
+    for (int i = 0; i < M; i++) {
+        float *c = C2 + (size_t)i * ldc;
+        if (with_bias)
+            for (int j = 0; j < N; j++) c[j] += bias[i];
+        act_affine(c, c, N, with_scale ? scale[i] : 1.0f, with_scale ? shift[i] : 0.0f,
+                   with_res ? res + (size_t)i * ldr : NULL, act);
+    }
+    int same = memcmp(C1, C2, sizeof(float) * cn) == 0;
+    free(A), free(B), free(C1), free(C2), free(res), free(bias), free(scale), free(shift);
+    return same;
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+/* nn_act_avx512 against kernels.h's scalar nn_silu_f / nn_relu_f (activation.c's act_apply is the same
+ * expression), bit for bit, on special values and random bit patterns (every exponent). */
+__attribute__((target("avx512f"))) static int act_lanes_same(Rng *rng, ActKind act, long n) {
+    static const float special[] = {NAN, -NAN, -0.0f, 0.0f, INFINITY, -INFINITY, 87.3f, -87.3f, 88.3f, -88.3f,
+                                    87.31f, -87.31f, 88.31f, -88.31f, 1e-40f, -1e-40f, 3.4e38f, -3.4e38f, 1.0f, -1.0f};
+    float x[16], y[16], r[16];
+    for (long it = 0; it < n; it++) {
+        for (int l = 0; l < 16; l++) {
+            if (it < 2 && l + 16 * it < 20) {
+                x[l] = special[l + 16 * it];
+            } else {
+                uint32_t u = (uint32_t)(rng_next(rng) >> 32);
+                if (it % 2) u = (u & 0x807FFFFFu) | ((uint32_t)(110 + (u >> 24) % 40) << 23); /* |x| in [2^-17, 2^22] */
+                memcpy(&x[l], &u, 4);
+            }
+        }
+        _mm512_storeu_ps(y, nn_act_avx512(_mm512_loadu_ps(x), act));
+        for (int l = 0; l < 16; l++) r[l] = act == ACT_SILU ? nn_silu_f(x[l]) : nn_relu_f(x[l]);
+        if (memcmp(y, r, sizeof y) != 0) return 0;
+    }
+    return 1;
+}
+#endif
 
 int main(int argc, char **argv) {
     (void)argc;
@@ -96,6 +161,33 @@ int main(int argc, char **argv) {
               "gemm %s: a block of rows alone gives the same bits as inside the whole product", kern);
         free(A), free(B), free(C1), free(C2), free(C3);
     }
+    {
+        static const int esz[][3] = {{1, 1, 1}, {8, 48, 256}, {9, 49, 257}, {7, 33, 5}, {130, 100, 300}, {20, 1000, 600},
+                                     {5, 17, 0}};
+        const char *an[] = {"none", "relu", "silu"};
+        int all = 1, cases = 0;
+        for (size_t s = 0; s < sizeof esz / sizeof esz[0]; s++)
+            for (int t = 0; t < 4; t++)
+                for (int a = 0; a < 3; a++)
+                    for (int f = 0; f < 4; f++) {
+                        int ok = epilogue_case(&rng, (GemmTrans)(t & 1), (GemmTrans)(t >> 1), esz[s][0], esz[s][1],
+                                               esz[s][2], (s + f) % 2 ? 1.0f : 0.0f, f != 1, f != 2, f >= 2, (ActKind)a);
+                        cases++;
+                        if (!ok) {
+                            all = 0;
+                            CHECK(0, "gemm %s: epilogue (%s, bias %d scale %d res %d) M=%d N=%d K=%d differs from the separate passes",
+                                  kern, an[a], f != 1, f != 2, f >= 2, esz[s][0], esz[s][1], esz[s][2]);
+                        }
+                    }
+        CHECK(all, "gemm %s: the epilogue (bias, scale/shift, residual, none/ReLU/SiLU) gives the bits of separate passes (%d cases)",
+              kern, cases);
+    }
+#if defined(__x86_64__) && defined(__GNUC__)
+    if (nn_avx512()) {
+        CHECK(act_lanes_same(&rng, ACT_SILU, 200000) && act_lanes_same(&rng, ACT_RELU, 20000),
+              "nn_act_avx512: SiLU and ReLU lane by lane the scalar bits (3.5M values, specials included)");
+    }
+#endif
     if (check_failures == 0 && strcmp(kern, "openblas") != 0 && !getenv("AUDIOCNN_AVX512")) {
         fflush(stdout);
         setenv("AUDIOCNN_AVX512", "0", 1);

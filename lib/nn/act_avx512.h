@@ -1,0 +1,54 @@
+/* act_avx512.h - activation.h's activations on 16 lanes of AVX-512, for kernels that apply them while
+ * a tile is still in registers or cache (gemm.c's epilogue).
+ *
+ * Promise: lane for lane the bits of the scalar code every other path runs: kernels.h's nn_expf, in the
+ * same operations and order (a product and a sum where it has them, never an FMA: ISO C does not
+ * contract), x / (1 + exp(-x)) for SiLU, x < 0 ? 0 : x for ReLU (NaN and -0 kept). Checked against the
+ * scalar functions on special values and random inputs (tests/unit/test_gemm.c). Include only from code
+ * compiled for, or marked with, target("avx512f"). */
+#ifndef AUDIOCNN_NN_ACT_AVX512_H
+#define AUDIOCNN_NN_ACT_AVX512_H
+
+#if defined(__x86_64__) && defined(__GNUC__)
+#include "nn/activation.h"
+
+#include <immintrin.h>
+
+#define NN_AVX512_INLINE static inline __attribute__((always_inline, target("avx512f")))
+
+/* kernels.h's nn_expf, step by step */
+NN_AVX512_INLINE __m512 nn_expf_avx512(__m512 xo) {
+    __m512 x = _mm512_mask_mov_ps(xo, _mm512_cmp_ps_mask(xo, _mm512_set1_ps(-87.3f), _CMP_LT_OQ), _mm512_set1_ps(-87.3f));
+    x = _mm512_mask_mov_ps(x, _mm512_cmp_ps_mask(x, _mm512_set1_ps(88.3f), _CMP_GT_OQ), _mm512_set1_ps(88.3f));
+    __m512 t = _mm512_add_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)), _mm512_set1_ps(12582912.0f));
+    __m512 n = _mm512_sub_ps(t, _mm512_set1_ps(12582912.0f));
+    __m512 r = _mm512_sub_ps(x, _mm512_mul_ps(n, _mm512_set1_ps(0.693359375f)));
+    r = _mm512_sub_ps(r, _mm512_mul_ps(n, _mm512_set1_ps(-2.12194440e-4f)));
+    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+    p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(1.3981999507e-3f));
+    p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(8.3334519073e-3f));
+    p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(4.1665795894e-2f));
+    p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(1.6666665459e-1f));
+    p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(5.0000001201e-1f));
+    p = _mm512_add_ps(_mm512_add_ps(_mm512_mul_ps(_mm512_mul_ps(p, r), r), r), _mm512_set1_ps(1.0f));
+    __m512i si = _mm512_slli_epi32(
+        _mm512_add_epi32(_mm512_sub_epi32(_mm512_castps_si512(t), _mm512_set1_epi32(0x4B400000)), _mm512_set1_epi32(127)),
+        23);
+    __m512 y = _mm512_mul_ps(p, _mm512_castsi512_ps(si));
+    y = _mm512_mask_mov_ps(y, _mm512_cmp_ps_mask(xo, _mm512_set1_ps(-87.3f), _CMP_LT_OQ), _mm512_setzero_ps());
+    return _mm512_mask_mov_ps(y, _mm512_cmp_ps_mask(xo, _mm512_set1_ps(88.3f), _CMP_GT_OQ), _mm512_set1_ps(INFINITY));
+}
+
+/* activation.c's act_apply */
+NN_AVX512_INLINE __m512 nn_act_avx512(__m512 v, ActKind act) {
+    if (act == ACT_RELU) return _mm512_mask_mov_ps(v, _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_LT_OQ), _mm512_setzero_ps());
+    if (act == ACT_SILU)
+    {
+        __m512 neg = _mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(v), _mm512_set1_epi32((int)0x80000000u)));
+        return _mm512_div_ps(v, _mm512_add_ps(_mm512_set1_ps(1.0f), nn_expf_avx512(neg)));
+    }
+    return v;
+}
+
+#endif
+#endif
