@@ -428,8 +428,8 @@ static void db_tile(Job *jb, int64_t k, float *scr) {
 
 /* ---- direct path (C/groups == 1) ------------------------------------------------------------------- */
 
-/* Forward: plane (n, k). */
-NN_CLONES static void direct_fwd_plane(Job *jb, int64_t item, float *scr) {
+/* Forward: plane (n, k). Returns 1 when the depthwise kernel applied the epilogue ep too. */
+NN_CLONES static int direct_fwd_plane(Job *jb, int64_t item, float *scr, const DwPlaneEpilogue *ep) {
     const Conv2dShape *s = jb->s;
     int n = (int)(item / s->K), k = (int)(item % s->K);
     int Kg = s->K / s->groups, c = k / Kg;
@@ -437,7 +437,7 @@ NN_CLONES static void direct_fwd_plane(Job *jb, int64_t item, float *scr) {
     const float *wk = jb->w + (size_t)k * s->KH * s->KW;
     float *yk = jb->y + ((size_t)n * s->K + k) * s->OH * s->OW;
     float bk = jb->b ? jb->b[k] : 0.0f;
-    if (depthwise_fwd_plane(s, xc, wk, bk, yk, scr)) return;
+    if (depthwise_fwd_plane_ep(s, xc, wk, bk, yk, scr, ep)) return 1;
     const int sw = s->stride_w, OW = s->OW;
     for (int oh = 0; oh < s->OH; oh++) {
         float *yrow = yk + (size_t)oh * OW;
@@ -460,17 +460,21 @@ NN_CLONES static void direct_fwd_plane(Job *jb, int64_t item, float *scr) {
         if (jb->b)
             for (int ow = 0; ow < OW; ow++) yrow[ow] += bk;
     }
+    return 0;
 }
 
-/* Forward: plane (n, k), then its epilogue while the plane is in cache. */
+/* Forward: plane (n, k), then its epilogue while the plane is in cache (by the depthwise kernel itself as
+ * it stores each vector, when it runs). */
 static void direct_fwd_tile(Job *jb, int64_t item, float *scr) {
-    direct_fwd_plane(jb, item, scr);
     const ConvEpilogue *ep = jb->ep;
-    if (!ep) return;
     const Conv2dShape *s = jb->s;
     int64_t P = (int64_t)s->OH * s->OW, k = item % s->K;
+    const float *res = ep && ep->res ? ep->res + (size_t)item * P : NULL;
+    DwPlaneEpilogue dep = {ep ? ep->scale[k] : 0.0f, ep ? ep->shift[k] : 0.0f, res, ep ? ep->act : ACT_NONE};
+    int done = direct_fwd_plane(jb, item, scr, ep ? &dep : NULL);
+    if (!ep) return;
     float *y = jb->y + (size_t)item * P;
-    act_affine(y, y, P, ep->scale[k], ep->shift[k], ep->res ? ep->res + (size_t)item * P : NULL, ep->act);
+    if (!done) act_affine(y, y, P, ep->scale[k], ep->shift[k], res, ep->act);
     if (ep->plane_mean) ep->plane_mean[item] = (float)(nn_sum_f64(y, P) / (double)P);
 }
 

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #if defined(__x86_64__) && defined(__GNUC__)
+#include "nn/act_avx512.h"
 #include <immintrin.h>
 
 #define AVX512 __attribute__((target("avx512f")))
@@ -207,7 +208,8 @@ AVX512 INLINE __m512 load_padded(const float *at, int sw) {
     return _mm512_permutex2var_ps(_mm512_loadu_ps(at), even, _mm512_loadu_ps(at + 16));
 }
 
-AVX512 INLINE void fwd_padded(const Conv2dShape *s, const float *xp, const float *w, float bias, float *y, int sw) {
+AVX512 INLINE void fwd_padded(const Conv2dShape *s, const float *xp, const float *w, float bias, float *y, int sw,
+                              const DwPlaneEpilogue *ep) {
     const Padded p = padded(s);
     const int KH = s->KH, KW = s->KW, nv = s->OH * p.nvec;
     const __m512 bv = _mm512_set1_ps(bias);
@@ -229,16 +231,32 @@ AVX512 INLINE void fwd_padded(const Conv2dShape *s, const float *xp, const float
                 a3 = _mm512_fmadd_ps(wv, load_padded(base[3] + o, sw), a3);
             }
         __m512 acc[4] = {a0, a1, a2, a3};
-        for (int q = 0; q < 4; q++)
-            _mm512_mask_storeu_ps(y + (size_t)oh[q] * s->OW + ow0[q], lanes(0, s->OW - ow0[q]), acc[q]);
+        for (int q = 0; q < 4; q++) {
+            size_t o = (size_t)oh[q] * s->OW + ow0[q];
+            __mmask16 m = lanes(0, s->OW - ow0[q]);
+            if (ep) { /* act_affine's operations: a product, a sum, the residual, the activation */
+                __m512 v = _mm512_add_ps(_mm512_mul_ps(acc[q], _mm512_set1_ps(ep->scale)), _mm512_set1_ps(ep->shift));
+                if (ep->res) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, ep->res + o));
+                acc[q] = nn_act_avx512(v, ep->act);
+            }
+            _mm512_mask_storeu_ps(y + o, m, acc[q]);
+        }
     }
 }
 
-AVX512 static void fwd_plane(const Conv2dShape *s, const float *x, const float *w, float bias, float *y, float *xp) {
+AVX512 static void fwd_plane(const Conv2dShape *s, const float *x, const float *w, float bias, float *y, float *xp,
+                             const DwPlaneEpilogue *ep) {
     Padded p = padded(s);
     pad_plane(s, &p, x, xp);
-    if (s->stride_w == 1) fwd_padded(s, xp, w, bias, y, 1);
-    else fwd_padded(s, xp, w, bias, y, 2);
+    /* the loop without an epilogue compiled apart (a constant NULL), so that it stays as lean as before */
+    if (!ep) {
+        if (s->stride_w == 1) fwd_padded(s, xp, w, bias, y, 1, NULL);
+        else fwd_padded(s, xp, w, bias, y, 2, NULL);
+    } else if (s->stride_w == 1) {
+        fwd_padded(s, xp, w, bias, y, 1, ep);
+    } else {
+        fwd_padded(s, xp, w, bias, y, 2, ep);
+    }
 }
 
 /* dw: per tap, the sum over output vectors of dy times the shifted input; four vectors per step (dummy
@@ -294,8 +312,12 @@ size_t depthwise_scratch_floats(const Conv2dShape *s) {
 }
 
 int depthwise_fwd_plane(const Conv2dShape *s, const float *x, const float *w, float bias, float *y, float *scratch) {
+    return depthwise_fwd_plane_ep(s, x, w, bias, y, scratch, NULL);
+}
+int depthwise_fwd_plane_ep(const Conv2dShape *s, const float *x, const float *w, float bias, float *y, float *scratch,
+                           const DwPlaneEpilogue *ep) {
     if (!handles(s)) return 0;
-    fwd_plane(s, x, w, bias, y, scratch);
+    fwd_plane(s, x, w, bias, y, scratch, ep);
     return 1;
 }
 
@@ -316,6 +338,10 @@ int depthwise_dw_plane(const Conv2dShape *s, const float *x, const float *dy, do
 
 size_t depthwise_scratch_floats(const Conv2dShape *s) { return 0; }
 int depthwise_fwd_plane(const Conv2dShape *s, const float *x, const float *w, float bias, float *y, float *scratch) {
+    return 0;
+}
+int depthwise_fwd_plane_ep(const Conv2dShape *s, const float *x, const float *w, float bias, float *y, float *scratch,
+                           const DwPlaneEpilogue *ep) {
     return 0;
 }
 int depthwise_dx_plane(const Conv2dShape *s, const float *dy, const float *w, float *dx, float *scratch) {

@@ -11,6 +11,7 @@
 #ifndef AUDIOCNN_NN_DEPTHWISE_H
 #define AUDIOCNN_NN_DEPTHWISE_H
 
+#include "nn/activation.h"
 #include "nn/conv2d.h"
 
 #include <stddef.h>
@@ -23,6 +24,18 @@ size_t depthwise_scratch_floats(const Conv2dShape *s);
 /* y (OH, OW) = sum over taps of w (KH, KW) times x (H, W), plus bias. stride_w 1 or 2. scratch:
  * depthwise_scratch_floats(s) floats. */
 int depthwise_fwd_plane(const Conv2dShape *s, const float *x, const float *w, float bias, float *y, float *scratch);
+
+/* The epilogue of one plane: y = act(y * scale + shift [+ res]), act_affine's operations (activation.h). */
+typedef struct DwPlaneEpilogue {
+    float scale, shift;
+    const float *res; /* (OH, OW) or NULL; not y */
+    ActKind act;
+} DwPlaneEpilogue;
+
+/* depthwise_fwd_plane with ep (NULL: none) applied to each vector of outputs before it is stored: the
+ * bits of depthwise_fwd_plane followed by act_affine, one pass fewer over the plane. */
+int depthwise_fwd_plane_ep(const Conv2dShape *s, const float *x, const float *w, float bias, float *y, float *scratch,
+                           const DwPlaneEpilogue *ep);
 
 /* dx (H, W) = the gradient of one channel that feeds exactly one output channel (K == C), WRITTEN.
  * stride_w 1 or 2. scratch: depthwise_scratch_floats(s) floats. */

@@ -17,7 +17,26 @@
 #define HAVE_AVX512_KERNEL 0
 #endif
 
-const char *gemm_kernel_name(void) { return HAVE_AVX512_KERNEL && nn_avx512() ? "avx512" : "openblas"; }
+/* Which kernel this process runs: 2 avx512, 1 avx2, 0 openblas; decided once. */
+static pthread_once_t kind_once = PTHREAD_ONCE_INIT;
+static int kind;
+static void choose_kind(void) {
+#if HAVE_AVX512_KERNEL
+    const char *e = getenv("AUDIOCNN_GEMM");
+    if (e && strcmp(e, "openblas") == 0) kind = 0;
+    else if (e && strcmp(e, "avx2") == 0 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) kind = 1;
+    else kind = nn_avx512() ? 2 : 0;
+#endif
+}
+static int kernel_kind(void) {
+    pthread_once(&kind_once, choose_kind);
+    return kind;
+}
+
+const char *gemm_kernel_name(void) {
+    static const char *names[] = {"openblas", "avx2", "avx512"};
+    return names[kernel_kind()];
+}
 
 static void blas(GemmTrans ta, GemmTrans tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
                  float beta, float *C, int ldc) {
@@ -79,12 +98,13 @@ static pthread_key_t buf_key;
 static pthread_once_t key_once = PTHREAD_ONCE_INIT;
 static void make_key(void) { (void)pthread_key_create(&buf_key, free); }
 
-/* This thread's packing buffer: MR*KC floats for A's last rows, then KC*NC for B, 64-byte aligned. */
+/* This thread's packing buffer: MC*KC floats for A (a block's panels, or only its last partial one), then
+ * KC*NC for B, 64-byte aligned. */
 static float *pack_buffer(void) {
     pthread_once(&key_once, make_key);
     float *p = pthread_getspecific(buf_key);
     if (p) return p;
-    p = aligned_alloc(64, sizeof(float) * ((size_t)MR * KC + (size_t)KC * NC));
+    p = aligned_alloc(64, sizeof(float) * ((size_t)MC * KC + (size_t)KC * NC));
     if (p && pthread_setspecific(buf_key, p) != 0) {
         free(p);
         p = NULL;
@@ -92,25 +112,25 @@ static float *pack_buffer(void) {
     return p;
 }
 
-/* A panel: rows [i0, i0+MR) of op(A) (rows >= m zero), k in [k0, k0+kc), stored ap[k*MR + r]. */
-static void pack_a(GemmTrans ta, const float *A, int lda, int i0, int m, int k0, int kc, float *ap) {
-    int rows = m - i0 < MR ? m - i0 : MR;
+/* A panel: rows [i0, i0+mrk) of op(A) (rows >= m zero), k in [k0, k0+kc), stored ap[k*mrk + r]. */
+static void pack_a(GemmTrans ta, const float *A, int lda, int i0, int m, int k0, int kc, float *ap, int mrk) {
+    int rows = m - i0 < mrk ? m - i0 : mrk;
     if (ta == GEMM_T) {
         for (int k = 0; k < kc; k++) {
             const float *src = A + (size_t)(k0 + k) * lda + i0;
-            float *dst = ap + (size_t)k * MR;
+            float *dst = ap + (size_t)k * mrk;
             int r = 0;
             for (; r < rows; r++) dst[r] = src[r];
-            for (; r < MR; r++) dst[r] = 0.0f;
+            for (; r < mrk; r++) dst[r] = 0.0f;
         }
     } else {
-        for (int r = 0; r < MR; r++) {
+        for (int r = 0; r < mrk; r++) {
             float *dst = ap + r;
             if (r < rows) {
                 const float *src = A + (size_t)(i0 + r) * lda + k0;
-                for (int k = 0; k < kc; k++) dst[(size_t)k * MR] = src[k];
+                for (int k = 0; k < kc; k++) dst[(size_t)k * mrk] = src[k];
             } else {
-                for (int k = 0; k < kc; k++) dst[(size_t)k * MR] = 0.0f;
+                for (int k = 0; k < kc; k++) dst[(size_t)k * mrk] = 0.0f;
             }
         }
     }
@@ -229,6 +249,92 @@ AVX512 static void tile3(int kc, const float *a, int64_t ars, int64_t aks, const
     tile(3, kc, a, ars, aks, b, c, ldc, mr, nr, add);
 }
 
+AVX512 static void tile_avx512(int kc, const float *a, int64_t ars, int64_t aks, const float *b, float *c, int ldc,
+                               int mr, int nr, int add) {
+    if (nr > 32) tile3(kc, a, ars, aks, b, c, ldc, mr, nr, add);
+    else if (nr > 16) tile2(kc, a, ars, aks, b, c, ldc, mr, nr, add);
+    else tile1(kc, a, ars, aks, b, c, ldc, mr, nr, add);
+}
+
+/* ---- the AVX2 twin: a 6 x 16 tile in 12 ymm registers ------------------------------------------------
+ * For CPUs without AVX-512 (AMD Zen 2/3, Intel client cores), on request (AUDIOCNN_GEMM=avx2, gemm.h).
+ * Every element of C is the same chain of FMAs in the same k order as in the AVX-512 kernel, each K slice
+ * added to C the same way, so both give the same bits (test_gemm). B is packed in 16-column panels;
+ * op(B) = B^T by a plain loop. */
+#define AVX2 __attribute__((target("avx2,fma")))
+#define MR2 6
+
+static void pack_b_plain(GemmTrans tb, const float *B, int ldb, int j0, int n, int w, int k0, int kc, float *bp) {
+    int cols = n - j0 < w ? n - j0 : w;
+    for (int k = 0; k < kc; k++) {
+        float *dst = bp + (size_t)k * w;
+        if (tb == GEMM_N) {
+            memcpy(dst, B + (size_t)(k0 + k) * ldb + j0, sizeof(float) * (size_t)cols);
+        } else {
+            for (int j = 0; j < cols; j++) dst[j] = B[(size_t)(j0 + j) * ldb + k0 + k];
+        }
+        for (int j = cols; j < w; j++) dst[j] = 0.0f;
+    }
+}
+
+#define FMA_ROW2(r)                                                                                         \
+    {                                                                                                       \
+        __m256 ar = _mm256_broadcast_ss(a + (r) * ars);                                                     \
+        c##r##0 = _mm256_fmadd_ps(ar, b0, c##r##0);                                                         \
+        c##r##1 = _mm256_fmadd_ps(ar, b1, c##r##1);                                                         \
+    }
+#define STORE_ROW2(r)                                                                                       \
+    if (r < mr) {                                                                                           \
+        float t[16], *cr = c + (size_t)(r) * ldc;                                                           \
+        if (nr == 16) {                                                                                     \
+            if (add) {                                                                                      \
+                c##r##0 = _mm256_add_ps(_mm256_loadu_ps(cr), c##r##0);                                      \
+                c##r##1 = _mm256_add_ps(_mm256_loadu_ps(cr + 8), c##r##1);                                  \
+            }                                                                                               \
+            _mm256_storeu_ps(cr, c##r##0);                                                                  \
+            _mm256_storeu_ps(cr + 8, c##r##1);                                                              \
+        } else {                                                                                            \
+            _mm256_storeu_ps(t, c##r##0);                                                                   \
+            _mm256_storeu_ps(t + 8, c##r##1);                                                               \
+            if (add)                                                                                        \
+                for (int j = 0; j < nr; j++) cr[j] = cr[j] + t[j];                                          \
+            else                                                                                            \
+                for (int j = 0; j < nr; j++) cr[j] = t[j];                                                  \
+        }                                                                                                   \
+    }
+
+AVX2 static void tile_avx2(int kc, const float *restrict a, int64_t ars, int64_t aks, const float *restrict b, float *c,
+                           int ldc, int mr, int nr, int add) {
+    __m256 z = _mm256_setzero_ps();
+    __m256 c00 = z, c01 = z, c10 = z, c11 = z, c20 = z, c21 = z, c30 = z, c31 = z, c40 = z, c41 = z, c50 = z, c51 = z;
+#pragma GCC unroll 4
+    for (int k = 0; k < kc; k++) {
+        __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);
+        FMA_ROW2(0) FMA_ROW2(1) FMA_ROW2(2) FMA_ROW2(3) FMA_ROW2(4) FMA_ROW2(5)
+        a += aks;
+        b += 16;
+    }
+    STORE_ROW2(0) STORE_ROW2(1) STORE_ROW2(2) STORE_ROW2(3) STORE_ROW2(4) STORE_ROW2(5)
+}
+
+/* ---- the loops around either tile ------------------------------------------------------------------- */
+
+typedef struct {
+    int mr, nr, mc; /* rows of a tile, widest B panel, rows of a block of C (a multiple of mr, <= MC) */
+    int pack_a_from; /* from this many columns of C on, every panel of A is packed (else full panels are read in
+                      * place and only a last partial one is packed); 0: never */
+    void (*pack_b)(GemmTrans tb, const float *B, int ldb, int j0, int n, int w, int k0, int kc, float *bp);
+    void (*tile)(int kc, const float *a, int64_t ars, int64_t aks, const float *b, float *c, int ldc, int mr, int nr,
+                 int add);
+    void (*epilogue)(const GemmEpilogue *ep, int i0, int mr, int j0, int nr, float *C, int ldc);
+} Kernel;
+
+static const Kernel kernel_avx512 = {MR, NR, MC, 0, pack_b, tile_avx512, epilogue_tile};
+/* AVX2 packs A when C is wide enough to repay it: with 2 B vectors per 6 broadcasts, broadcasts from 6
+ * rows far apart cost more than packing there (64 x 1600 x 576: 0.75x OpenBLAS's Haswell kernel in place,
+ * 0.83x packed), while 52 columns do not repay it (1152 x 52 x 192: 1.05x in place, 0.82x packed). */
+static const Kernel kernel_avx2 = {MR2, 16, 16 * MR2, 128, pack_b_plain, tile_avx2, epilogue_rows};
+
 static void scale_c(int M, int N, float beta, float *C, int ldc) {
     for (int i = 0; i < M; i++) {
         float *c = C + (size_t)i * ldc;
@@ -236,36 +342,37 @@ static void scale_c(int M, int N, float beta, float *C, int ldc) {
     }
 }
 
-static int packed_gemm(GemmTrans ta, GemmTrans tb, int M, int N, int K, const float *A, int lda, const float *B,
-                       int ldb, float beta, float *C, int ldc, const GemmEpilogue *ep) {
+static int packed_gemm(const Kernel *kn, GemmTrans ta, GemmTrans tb, int M, int N, int K, const float *A, int lda,
+                       const float *B, int ldb, float beta, float *C, int ldc, const GemmEpilogue *ep) {
     float *abuf = pack_buffer();
     if (!abuf) return -1;
-    float *bbuf = abuf + (size_t)MR * KC;
+    float *bbuf = abuf + (size_t)MC * KC;
     if (beta != 0.0f && beta != 1.0f) {
         scale_c(M, N, beta, C, ldc);
         beta = 1.0f;
     }
+    const int kmr = kn->mr, knr = kn->nr;
     for (int jc = 0; jc < N; jc += NC) {
         int nc = N - jc < NC ? N - jc : NC;
         for (int pc = 0; pc < K; pc += KC) {
             int kc = K - pc < KC ? K - pc : KC;
             int add = pc > 0 || beta != 0.0f;
             const GemmEpilogue *last = pc + kc == K ? ep : NULL; /* the sums are complete in this slice */
-            for (int jr = 0; jr < nc; jr += NR) {
-                int w = nc - jr >= NR ? NR : (nc - jr + 15) / 16 * 16;
-                pack_b(tb, B, ldb, jc + jr, N, w, pc, kc, bbuf + (size_t)jr * kc);
+            for (int jr = 0; jr < nc; jr += knr) {
+                int w = nc - jr >= knr ? knr : (nc - jr + 15) / 16 * 16;
+                kn->pack_b(tb, B, ldb, jc + jr, N, w, pc, kc, bbuf + (size_t)jr * kc);
             }
-            for (int ic = 0; ic < M; ic += MC) {
-                int mc = M - ic < MC ? M - ic : MC;
+            for (int ic = 0; ic < M; ic += kn->mc) {
+                int mc = M - ic < kn->mc ? M - ic : kn->mc;
                 /* Full panels of A are read in place (row r of the panel at a + r*ars, k steps of aks);
-                 * only a last partial panel is packed, zero-padded to MR rows. */
-                int mfull = mc / MR * MR;
-                if (mfull < mc) pack_a(ta, A, lda, ic + mfull, M, pc, kc, abuf);
-                for (int jr = 0; jr < nc; jr += NR) {
-                    int nr = nc - jr < NR ? nc - jr : NR;
+                 * only a last partial panel is packed, zero-padded to mr rows. */
+                int mfull = kn->pack_a_from && N >= kn->pack_a_from ? 0 : mc / kmr * kmr;
+                for (int ir = mfull; ir < mc; ir += kmr) pack_a(ta, A, lda, ic + ir, M, pc, kc, abuf + (size_t)(ir - mfull) * kc, kmr);
+                for (int jr = 0; jr < nc; jr += knr) {
+                    int nr = nc - jr < knr ? nc - jr : knr;
                     const float *bp = bbuf + (size_t)jr * kc;
-                    for (int ir = 0; ir < mc; ir += MR) {
-                        int mr = mc - ir < MR ? mc - ir : MR;
+                    for (int ir = 0; ir < mc; ir += kmr) {
+                        int mr = mc - ir < kmr ? mc - ir : kmr;
                         const float *ap;
                         int64_t ars, aks;
                         if (ir < mfull) {
@@ -273,15 +380,13 @@ static int packed_gemm(GemmTrans ta, GemmTrans tb, int M, int N, int K, const fl
                             ars = ta == GEMM_N ? lda : 1;
                             aks = ta == GEMM_N ? 1 : lda;
                         } else {
-                            ap = abuf;
+                            ap = abuf + (size_t)(ir - mfull) * kc;
                             ars = 1;
-                            aks = MR;
+                            aks = kmr;
                         }
                         float *c = C + (size_t)(ic + ir) * ldc + jc + jr;
-                        if (nr > 32) tile3(kc, ap, ars, aks, bp, c, ldc, mr, nr, add);
-                        else if (nr > 16) tile2(kc, ap, ars, aks, bp, c, ldc, mr, nr, add);
-                        else tile1(kc, ap, ars, aks, bp, c, ldc, mr, nr, add);
-                        if (last) epilogue_tile(last, ic + ir, mr, jc + jr, nr, C, ldc);
+                        kn->tile(kc, ap, ars, aks, bp, c, ldc, mr, nr, add);
+                        if (last) kn->epilogue(last, ic + ir, mr, jc + jr, nr, C, ldc);
                     }
                 }
             }
@@ -320,7 +425,9 @@ void gemm_f32_ep(GemmTrans ta, GemmTrans tb, int M, int N, int K, const float *A
         return;
     }
 #if HAVE_AVX512_KERNEL
-    if (nn_avx512() && packed_gemm(ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc, ep) == 0) return;
+    int k = kernel_kind();
+    if (k && packed_gemm(k == 2 ? &kernel_avx512 : &kernel_avx2, ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc, ep) == 0)
+        return;
 #endif
     blas(ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc);
     if (ep) epilogue_rows(ep, 0, M, 0, N, C, ldc);

@@ -8,6 +8,11 @@
  *             which leaves half of the FMA width unused.
  *   openblas  cblas_sgemm, on every other CPU, or when the environment says AUDIOCNN_AVX512=0
  *             (nn_avx512() in nn.h).
+ *   avx2      our blocked GEMM with a 6x16 tile for CPUs without AVX-512, only when the environment says
+ *             AUDIOCNN_GEMM=avx2 (and the CPU has AVX2 and FMA): the AVX-512 kernel's bits, exactly, on
+ *             any AVX2 machine, at 0.87-0.98x the speed of OpenBLAS's Haswell kernel (bench/gemm with
+ *             OPENBLAS_CORETYPE=Haswell), which is why it is not the default there.
+ * AUDIOCNN_GEMM=openblas|avx512 forces the others (avx512 only where nn_avx512()).
  *
  * Promises: single-threaded (the layers split work into fixed tiles themselves: see conv2d.h);
  * deterministic: each C element is summed over k in ascending order in blocks of 256, the same for
@@ -51,7 +56,7 @@ typedef struct GemmEpilogue {
 void gemm_f32_ep(GemmTrans ta, GemmTrans tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
                  float beta, float *C, int ldc, const GemmEpilogue *ep);
 
-/* "avx512" or "openblas": the kernel gemm_f32 uses in this process. */
+/* "avx512", "avx2" or "openblas": the kernel gemm_f32 uses in this process. */
 const char *gemm_kernel_name(void);
 
 #endif

@@ -1,7 +1,9 @@
-/* gemm_f32 against a double-precision product: every transpose, edge sizes around the register tile
- * (8 x 48) and the blocks (K slices of 256, 128 x 960 blocks of C), leading dimensions larger than the
- * matrix, beta 0 / 1 / other; determinism; beta 0 never reads C. The checks run with the kernel this
- * CPU gets, then the program runs itself again with AUDIOCNN_AVX512=0 for the OpenBLAS path. */
+/* gemm_f32 against a double-precision product: every transpose, edge sizes around the register tiles
+ * (8 x 48, 6 x 16) and the blocks (K slices of 256, 128 x 960 blocks of C), leading dimensions larger than
+ * the matrix, beta 0 / 1 / other; determinism; beta 0 never reads C; the epilogue. The checks run with
+ * the kernel this CPU gets, then the program runs itself again with AUDIOCNN_GEMM=avx2 (the AVX2 kernel,
+ * which must give the AVX-512 kernel's bits: a digest of many products is handed over in the
+ * environment) and AUDIOCNN_GEMM=openblas. */
 #define _GNU_SOURCE
 #include "check.h"
 #include "nn/gemm.h"
@@ -113,6 +115,34 @@ __attribute__((target("avx512f"))) static int act_lanes_same(Rng *rng, ActKind a
 }
 #endif
 
+/* FNV-1a over the bits of many products (every transpose, K over several slices, edges of both tiles,
+ * beta 0/1/0.5, an epilogue with SiLU): equal digests mean the same bits. */
+static uint64_t product_digest(void) {
+    static const int sz[][3] = {{1, 1, 1}, {7, 47, 255}, {9, 49, 257}, {13, 100, 600}, {130, 33, 70}, {6, 16, 513}};
+    uint64_t h = 1469598103934665603ull;
+    Rng r;
+    rng_seed(&r, 99);
+    for (size_t s = 0; s < sizeof sz / sizeof sz[0]; s++)
+        for (int t = 0; t < 4; t++)
+            for (int b = 0; b < 4; b++) {
+                int M = sz[s][0], N = sz[s][1], K = sz[s][2];
+                GemmTrans ta = (GemmTrans)(t & 1), tb = (GemmTrans)(t >> 1);
+                float *A = malloc(sizeof(float) * M * K), *B = malloc(sizeof(float) * K * N), *C = malloc(sizeof(float) * M * N);
+                float *bias = malloc(sizeof(float) * M);
+                for (int i = 0; i < M * K; i++) A[i] = (float)(2 * rng_uniform(&r) - 1);
+                for (int i = 0; i < K * N; i++) B[i] = (float)(2 * rng_uniform(&r) - 1);
+                for (int i = 0; i < M * N; i++) C[i] = (float)(2 * rng_uniform(&r) - 1);
+                for (int i = 0; i < M; i++) bias[i] = (float)(2 * rng_uniform(&r) - 1);
+                float beta = b == 1 ? 1.0f : b == 2 ? 0.5f : 0.0f;
+                GemmEpilogue ep = {.bias = bias, .act = ACT_SILU};
+                gemm_f32_ep(ta, tb, M, N, K, A, ta ? M : K, B, tb ? K : N, beta, C, N, b == 3 ? &ep : NULL);
+                const unsigned char *p = (const unsigned char *)C;
+                for (size_t i = 0; i < sizeof(float) * M * N; i++) h = (h ^ p[i]) * 1099511628211ull;
+                free(A), free(B), free(C), free(bias);
+            }
+    return h;
+}
+
 int main(int argc, char **argv) {
     (void)argc;
     const char *kern = gemm_kernel_name();
@@ -188,11 +218,23 @@ int main(int argc, char **argv) {
               "nn_act_avx512: SiLU and ReLU lane by lane the scalar bits (3.5M values, specials included)");
     }
 #endif
-    if (check_failures == 0 && strcmp(kern, "openblas") != 0 && !getenv("AUDIOCNN_AVX512")) {
+    {
+        char hex[32];
+        snprintf(hex, sizeof hex, "%016llx", (unsigned long long)product_digest());
+        const char *want = getenv("AUDIOCNN_TEST_GEMM_DIGEST");
+        if (strcmp(kern, "avx512") == 0) setenv("AUDIOCNN_TEST_GEMM_DIGEST", hex, 1);
+        else if (strcmp(kern, "avx2") == 0 && want)
+            CHECK(strcmp(want, hex) == 0, "gemm avx2: the AVX-512 kernel's bits on 96 products (digest %s, avx512 %s)",
+                  hex, want);
+    }
+    const char *next = NULL; /* avx512 -> avx2 (where the CPU has it) -> openblas */
+    if (strcmp(kern, "avx512") == 0 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) next = "avx2";
+    else if (strcmp(kern, "openblas") != 0) next = "openblas";
+    if (check_failures == 0 && next) {
         fflush(stdout);
-        setenv("AUDIOCNN_AVX512", "0", 1);
+        setenv("AUDIOCNN_GEMM", next, 1);
         execv("/proc/self/exe", argv);
-        CHECK(0, "gemm: could not run again with AUDIOCNN_AVX512=0");
+        CHECK(0, "gemm: could not run again with AUDIOCNN_GEMM=%s", next);
     }
     return check_failures != 0;
 }
