@@ -196,6 +196,11 @@ static int save_state(const TrainOptions *o, const Model *m, const Optim *opt, c
     meta_add(&md, "state.lr", "%.17g", s->lr);
     meta_add(&md, "state.plateau", "%.17g %d %d %lld", s->plateau.best, s->plateau.num_bad_epochs,
              s->plateau.cooldown_counter, (long long)s->plateau.last_epoch);
+    if (s->scaler.enabled) {
+        char text[96];
+        lossscale_format(&s->scaler, text, sizeof text);
+        meta_add(&md, "state.amp_scale", "%s", text);
+    }
     int rc = save_checkpoint(o->state, o, m, &md, extra, k);
     free(extra);
     free(names);
