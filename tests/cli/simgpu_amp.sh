@@ -16,12 +16,22 @@ cd "$W" || exit 1
 command -v sox >/dev/null || { skip "simgpu amp: sox is needed to make test audio"; exit 0; }
 PY3=$(command -v python3 || true)
 if ! env -u MAKEFLAGS -u MAKELEVEL make -s -C "$ROOT" -j2 SIMGPU=1 build-simgpu/bin/cnntrain build-simgpu/bin/cnneval \
-        build-simgpu/tests/simgpu/amp >build.log 2>&1; then
+        build-simgpu/tests/simgpu/amp build-simgpu/bench/gpu >build.log 2>&1; then
     notok "simgpu amp: make SIMGPU=1 failed: $(grep -m3 -E 'error|Error' build.log)"
     exit 1
 fi
 S=$ROOT/build-simgpu/bin
 "$ROOT/build-simgpu/tests/simgpu/amp" || notok "simgpu amp: tests/simgpu/amp exited $?"
+
+# bench/gpu's AMP steps (bench/gpu/run.sh's bf16/fp16 lines) run on the simulated GPU (figures meaningless here)
+for amp in bf16 fp16; do
+    if out=$(timeout 60 "$ROOT/build-simgpu/bench/gpu" baseline train 4 2 32 48 --amp $amp 2>&1) &&
+        [[ $out =~ ^[0-9]+\.[0-9]+\ [0-9]+\ [0-9]+\.[0-9]+$ ]]; then
+        ok "simgpu amp: bench/gpu's baseline training steps with --amp $amp run ($out)"
+    else
+        notok "simgpu amp: bench/gpu --amp $amp: $out"
+    fi
+done
 
 make_tone_splits >data.log 2>&1 || { notok "simgpu amp: test data: $(tail -c 300 data.log)"; exit 1; }
 V=(--train train.npy --val val.npy --classes split/classes.tsv --epochs 3 --batch 8 --threads 2
