@@ -1,7 +1,8 @@
 /* amp.cu - the device side of mixed precision (nn/amp.h) that conv2d.cu and linear.cu share: the context's
  * scratch block for the half copies (grown as needed, never allocated per call) and the launches of
  * kernels.h's casts (kb_cast_half, kb_widen, kb_widen_add, kb_widen_bias, kb_bias_grad_half: the same
- * bodies the CPU tests and the simulated GPU run). Every launch goes on the context's stream. */
+ * bodies the CPU tests and the simulated GPU run). Every launch goes on the context's stream. The scratch is
+ * its own block, never nn_cuda_work's: se.cu keeps its intermediates there across its linear layers' calls. */
 #include "nn/cuda_impl.cuh"
 
 #include <stdio.h>
