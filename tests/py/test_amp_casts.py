@@ -1,7 +1,7 @@
 """AMP's casts (nn/kernels.h's kb_f32_to_f16 and kb_f32_to_bf16, which the GPU kernels, the CPU tests and
 the simulated GPU share) against numpy's float16 and torch's bfloat16 conversions: random bit patterns
-(every exponent, NaN, inf, subnotnans), the neighbourhood of every fp16 and bf16 rounding midpoint, and
-special values. NaN is compared as NaN-ness (payloads differ by library); float subnotnans are kept by both
+(every exponent, NaN, inf, subnormals), the neighbourhood of every fp16 and bf16 rounding midpoint, and
+special values. NaN is compared as NaN-ness (payloads differ by library); float subnormals are kept by both
 (as CUDA's __float2bfloat16_rn keeps them)."""
 import os
 import subprocess
@@ -55,5 +55,5 @@ gotbf = got[:, 1]
 gotbf_nan = np.isnan((gotbf.astype(np.uint32) << 16).view(np.float32))
 badbf = int(np.sum((wantbf != gotbf) & notnan) + np.sum(nan & ~gotbf_nan))
 print(("ok" if badbf == 0 else "not ok") +
-      f" amp casts: float -> bf16 of {x.size} floats (subnotnans included) = torch's bfloat16, NaN stays NaN ({badbf} differ)")
+      f" amp casts: float -> bf16 of {x.size} floats (subnormals included) = torch's bfloat16, NaN stays NaN ({badbf} differ)")
 sys.exit(1 if bad16 or badbf else 0)
