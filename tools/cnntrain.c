@@ -344,9 +344,11 @@ int main(int argc, char **argv) {
         o.cuda_index = dev.index;
         o.device = dev_desc;
     } else if (o.amp) { /* mixed precision is the GPU's: on the CPU a usage error, found before any data is read */
-        char msg[160];
-        snprintf(msg, sizeof msg, "--amp %s needs a GPU, and --device %s%s runs on the CPU", nn_amp_name(o.amp), device,
-                 strcmp(device, "auto") ? "" : " (resolved)");
+        char msg[400];
+        if (auto_why)
+            snprintf(msg, sizeof msg, "--amp %s needs a GPU, and --device auto chose the CPU: %s", nn_amp_name(o.amp), auto_why);
+        else
+            snprintf(msg, sizeof msg, "--amp %s needs a GPU, not --device %s", nn_amp_name(o.amp), device);
         usage_error(msg, NULL);
     }
     char *state_default = NULL;

@@ -126,7 +126,7 @@ cmp -s off.safetensors fp32.safetensors && cmp -s off.state.safetensors fp32.sta
     && ok "cnntrain --amp off: the bytes of a run without --amp" || notok "cnntrain --amp off differs: $(head -c 300 off.err)"
 
 # usage errors (exit 2, one line, nothing written)
-expect_error "cnntrain --device cpu --amp bf16: refused (exit 2)" "--amp bf16 needs a GPU, and --device cpu runs on the CPU" 2 \
+expect_error "cnntrain --device cpu --amp bf16: refused (exit 2)" "--amp bf16 needs a GPU, not --device cpu" 2 \
     "$S/cnntrain" "${C[@]}" --device cpu --amp bf16 -o cpu-amp.safetensors
 no_partial "nothing written for --amp on the CPU" cpu-amp.safetensors
 expect_error "cnntrain --amp fp8: bad value (exit 2)" "bad value for --amp \(off, bf16 or fp16\): fp8" 2 \
@@ -136,7 +136,7 @@ expect_error "cnntrain --amp bf16 --amp-init-scale: needs fp16 (exit 2)" "--amp-
 # the default build has no CUDA: --device auto resolves to the CPU
 if [ -x "$BIN/cnntrain" ] && [ "$(cd "$BIN/../.." && pwd)/build/bin" = "$(cd "$BIN" && pwd)" ]; then
     expect_error "cnntrain --amp fp16 in a build without CUDA (--device auto: the CPU): refused (exit 2)" \
-        "--amp fp16 needs a GPU, and --device auto \(resolved\) runs on the CPU" 2 "$BIN/cnntrain" "${C[@]}" --amp fp16 -o x.safetensors
+        "--amp fp16 needs a GPU, and --device auto chose the CPU: this build has no CUDA" 2 "$BIN/cnntrain" "${C[@]}" --amp fp16 -o x.safetensors
 else
     skip "--amp in a build without CUDA: BIN is not a default build ($BIN)"
 fi
