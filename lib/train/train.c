@@ -690,8 +690,9 @@ int train_run(const TrainOptions *o, Model *m, const Dataset *train, const Datas
             progress_note(prog, note);
             progress_add(prog, 1);
             if (!isfinite(loss)) {
-                err_set("the training loss became %f at epoch %d, step %lld (lower --lr?)", loss, s.epoch + 1,
-                        (long long)s.step);
+                /* fp16: activations beyond 65504 overflow in the forward, which no loss scale can undo */
+                err_set("the training loss became %f at epoch %d, step %lld (lower --lr?%s)", loss, s.epoch + 1,
+                        (long long)s.step, o->amp == NN_AMP_FP16 ? " fp16 activations may overflow: try --amp bf16" : "");
                 goto done;
             }
             if (stop_requested && o->state) {
