@@ -26,7 +26,7 @@
  *  - The half copies live in a scratch block of the context (grown as needed, never allocated per call).
  *  - fp16 training scales the loss (nn/lossscale.h: GradScaler's dynamic scale, steps with inf/NaN
  *    gradients skipped); bf16 has float's range and runs unscaled.
- * cnneval and the scanner run fp32 (no --amp there). */
+ * cnneval (--amp, and its scanner) runs the forward under the same rules. */
 #ifndef AUDIOCNN_NN_AMP_H
 #define AUDIOCNN_NN_AMP_H
 

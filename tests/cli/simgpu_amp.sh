@@ -6,7 +6,8 @@
 # twice, the checkpoint records "amp", differs from the fp32 one and evaluates on the CPU; an fp16 run whose
 # scale overflows (--amp-init-scale 2^24) skips those steps (-v names each), halves the scale each time, does
 # not advance AdamW's step counts for them, and keeps the count in the state; its scaler state round-trips
-# through --resume (one epoch, then resumed: the uninterrupted run's checkpoint and state); resnet18 and efficientnet_b0 (SE, depthwise,
+# through --resume (one epoch, then resumed: the uninterrupted run's checkpoint and state); cnneval --amp
+# (deterministic, the fp32 evaluation's accuracy, --scan --jobs 2 = --jobs 1); resnet18 and efficientnet_b0 (SE, depthwise,
 # fused NN_INFER epilogues) train a step with --amp; --amp off = no --amp (bytes); --amp on the CPU, a bad
 # value, and --amp-init-scale without fp16 are usage errors (exit 2, one line). The GPU's own precision is
 # tests/gpu/run.sh's.
@@ -99,6 +100,37 @@ PY
 else
     skip "fp16 skipped steps and AdamW's step count: python3 is needed"
 fi
+
+# cnneval --amp (forward only, the same rules): deterministic, the fp32 evaluation's accuracy, a loss close to it;
+# --scan with two contexts at once
+if [ -s bf16-a.safetensors ]; then
+    rm -rf ea eb ef
+    if "$S/cnneval" -q --device cuda --amp bf16 -o ea bf16-a.safetensors test.npy 2>ea.err &&
+        "$S/cnneval" -q --device cuda --amp bf16 -o eb bf16-a.safetensors test.npy 2>>ea.err &&
+        "$S/cnneval" -q --device cuda -o ef bf16-a.safetensors test.npy 2>>ea.err; then
+        acc() { grep -o '"accuracy": [0-9.e+-]*' "$1" | awk '{ print $2 }'; }
+        loss() { grep -m1 -o '"loss": [0-9.e+-]*' "$1" | awk '{ print $2 }'; }
+        la=$(loss ea/metrics.json) lf=$(loss ef/metrics.json)
+        diff -r ea eb >/dev/null && [ "$(acc ea/metrics.json)" = "$(acc ef/metrics.json)" ] &&
+            awk -v a="$la" -v b="$lf" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(d <= 0.02 * b) }' \
+            && ok "cnneval --amp bf16: the same bytes twice, fp32's accuracy ($(acc ea/metrics.json)), loss $la vs fp32's $lf (within 2%)" \
+            || notok "cnneval --amp bf16: accuracy $(acc ea/metrics.json) vs $(acc ef/metrics.json), loss $la vs $lf, or two runs differ"
+    else
+        notok "cnneval --amp bf16: $(head -c 300 ea.err)"
+    fi
+    sox -R -n -r 16000 -c 1 n.wav synth 2 whitenoise vol 0.03 2>/dev/null
+    sox n.wav data/cat/cat_3.wav n.wav data/owl/owl_5.wav n.wav long1.wav 2>/dev/null
+    sox n.wav data/dog/dog_2.wav n.wav long2.wav 2>/dev/null
+    if "$S/cnneval" -q --device cuda --amp fp16 --scan --scores - -o sa bf16-a.safetensors long1.wav long2.wav >scan1.tsv 2>scan.err &&
+        "$S/cnneval" -q --device cuda --amp fp16 --scan --jobs 2 --scores - -o sb bf16-a.safetensors long1.wav long2.wav >scan2.tsv 2>>scan.err &&
+        [ -s scan1.tsv ] && cmp -s scan1.tsv scan2.tsv; then
+        ok "cnneval --scan --amp fp16: runs, --jobs 2 (two AMP contexts) gives --jobs 1's scores ($(wc -l <scan1.tsv) lines)"
+    else
+        notok "cnneval --scan --amp fp16: $(head -c 300 scan.err)"
+    fi
+fi
+expect_error "cnneval --device cpu --amp fp16: refused (exit 2)" "--amp fp16 needs a GPU, not --device cpu" 2 \
+    "$S/cnneval" --device cpu --amp fp16 -o x fp32.safetensors test.npy
 
 # fp16's scaler through --resume: epoch 1 of the overflowing run (three steps skipped, the scale down to 2^21)
 # with its state, then epochs 2-3 resumed (no --amp-init-scale: the state's scale) = the uninterrupted run
