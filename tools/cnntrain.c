@@ -82,6 +82,13 @@ static const char USAGE[] =
     "                            present and the GPU engine can run the job; else the CPU). cuda without a\n"
     "                            usable GPU, or in a build without CUDA, is an error\n"
     "      --deterministic       on a GPU, deterministic algorithms only (the CPU always is)\n"
+    "      --amp off|bf16|fp16   mixed precision on a GPU, as torch.autocast (default off): convolutions and\n"
+    "                            linear layers take half-precision copies of their inputs and weights and\n"
+    "                            accumulate in fp32; weights, optimiser, BatchNorm and loss stay fp32 and the\n"
+    "                            checkpoint is an ordinary fp32 one. fp16 scales the loss dynamically\n"
+    "                            (GradScaler: steps with inf/NaN gradients skipped, -v reports them). Refused\n"
+    "                            on the CPU\n"
+    "      --amp-init-scale X    fp16: the loss scale to start from (default 65536)\n"
     "Output:\n"
     "  -o, --output FILE         best checkpoint (safetensors; default model.safetensors)\n"
     "      --state FILE          resumable state, written every epoch and on Ctrl-C/SIGTERM\n"
@@ -97,7 +104,7 @@ enum {
     O_BATCH, O_LR, O_WD, O_OPTIMIZER, O_MOMENTUM, O_SCHEDULE, O_WARMUP, O_PATIENCE, O_MONITOR, O_NO_CW, O_SMOOTH,
     O_CLIP, O_NO_AUG, O_FMASK, O_TMASK, O_MASKS, O_MIXUP, O_SEED, O_THREADS, O_STATE, O_RESUME, O_HISTORY,
     O_DROP_PATH, O_IN_CHANS, O_IN_NORM, O_PRETRAINED, O_FREEZE, O_UNFREEZE_AT, O_LR_BACKBONE,
-    O_MULTILABEL, O_POS_WEIGHT, O_DEVICE, O_DETERMINISTIC
+    O_MULTILABEL, O_POS_WEIGHT, O_DEVICE, O_DETERMINISTIC, O_AMP, O_AMP_INIT_SCALE
 };
 
 static const struct option LONGOPTS[] = {
@@ -113,7 +120,8 @@ static const struct option LONGOPTS[] = {
     {"history", 1, 0, O_HISTORY}, {"drop-path", 1, 0, O_DROP_PATH}, {"in-chans", 1, 0, O_IN_CHANS}, {"in-norm", 1, 0, O_IN_NORM},
     {"pretrained", 1, 0, O_PRETRAINED}, {"freeze", 1, 0, O_FREEZE}, {"unfreeze-at", 1, 0, O_UNFREEZE_AT},
     {"lr-backbone", 1, 0, O_LR_BACKBONE}, {"multilabel", 0, 0, O_MULTILABEL}, {"pos-weight", 1, 0, O_POS_WEIGHT},
-    {"device", 1, 0, O_DEVICE}, {"deterministic", 0, 0, O_DETERMINISTIC}, {"quiet", 0, 0, 'q'}, {"verbose", 0, 0, 'v'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+    {"device", 1, 0, O_DEVICE}, {"deterministic", 0, 0, O_DETERMINISTIC}, {"amp", 1, 0, O_AMP},
+    {"amp-init-scale", 1, 0, O_AMP_INIT_SCALE}, {"quiet", 0, 0, 'q'}, {"verbose", 0, 0, 'v'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
 
 static void usage_error(const char *msg, const char *arg) {
     diag_error("%s%s%s (see cnntrain --help)", msg, arg ? " " : "", arg ? arg : "");
@@ -277,6 +285,10 @@ int main(int argc, char **argv) {
         case O_THREADS: o.threads = (int)num("--threads", optarg, 1, 64); break;
         case O_DEVICE: device = optarg; break;
         case O_DETERMINISTIC: o.deterministic = 1; break; /* the CPU engine always is */
+        case O_AMP:
+            if (nn_amp_parse(optarg, &o.amp) < 0) usage_error("bad value for --amp (off, bf16 or fp16):", optarg);
+            break;
+        case O_AMP_INIT_SCALE: o.amp_init_scale = num("--amp-init-scale", optarg, 1, 3.4e38); break;
         case 'o': o.out = optarg; break;
         case O_STATE: o.state = optarg; break;
         case O_RESUME: o.resume = optarg; break;
@@ -316,6 +328,7 @@ int main(int argc, char **argv) {
         }
     }
     if (!ends_with(o.out, ".safetensors")) usage_error("the output must end in .safetensors:", o.out);
+    if (o.amp_init_scale > 0 && o.amp != NN_AMP_FP16) usage_error("--amp-init-scale needs --amp fp16", NULL);
     NnDeviceChoice dev;
     const char *auto_why;
     char dev_desc[256];
@@ -330,6 +343,13 @@ int main(int argc, char **argv) {
     if (dev.device == NN_CUDA) {
         o.cuda_index = dev.index;
         o.device = dev_desc;
+    } else if (o.amp) { /* mixed precision is the GPU's: on the CPU a usage error, found before any data is read */
+        char msg[400];
+        if (auto_why)
+            snprintf(msg, sizeof msg, "--amp %s needs a GPU, and --device auto chose the CPU: %s", nn_amp_name(o.amp), auto_why);
+        else
+            snprintf(msg, sizeof msg, "--amp %s needs a GPU, not --device %s", nn_amp_name(o.amp), device);
+        usage_error(msg, NULL);
     }
     char *state_default = NULL;
     if (!o.state) {
@@ -428,6 +448,12 @@ int main(int argc, char **argv) {
         if (strcmp(device, "auto") != 0) {
             err_set("--device %s: %s does not run on CUDA yet (use --device cpu)", device, arch);
             goto fail;
+        }
+        if (o.amp) {
+            diag_error("--amp %s needs a GPU, and --device auto runs %s on the CPU (see cnntrain --help)", nn_amp_name(o.amp),
+                       arch);
+            status = EXIT_USAGE;
+            goto done;
         }
         o.cuda_index = -1; /* auto: the CPU, as when no GPU is there */
         o.device = NULL;

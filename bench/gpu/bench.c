@@ -3,14 +3,17 @@
  * training step's batch copied from a pinned host buffer through the staging ring (nn/staging.h), the logits
  * to the host for the loss, the loss's gradient back, backward, the fused AdamW step; inference forwards in
  * NN_INFER from the same ring. Input 1xFxT (default 1x128x400) random, BATCH samples, 10 classes; the
- * torchvision architectures with a one-channel stem (as bench/gpu/peer.py's PyTorch models).
- *   bench ARCH train|infer BATCH STEPS [F T]
+ * torchvision architectures with a one-channel stem (as bench/gpu/peer.py's PyTorch models). --amp bf16|fp16
+ * (last): mixed precision as cnntrain --amp runs it (nn/amp.h; fp16 with GradScaler's loss scaling: the
+ * gradients unscaled and checked every step, a step with inf/NaN skipped), as peer.py's autocast.
+ *   bench ARCH train|infer BATCH STEPS [F T] [--amp off|bf16|fp16]
  * Prints "<samples/s> <device memory in use after the run, MiB (nn_device_mem_used)> <seconds>". Built by
  * every build (make: $(BUILD)/bench/gpu); runs on the simulated GPU (make SIMGPU=1) too, where
  * tests/cli/simgpu.sh runs it as a smoke test and its figures mean nothing. */
 #include "core/error.h"
 #include "nn/device.h"
 #include "nn/loss.h"
+#include "nn/lossscale.h"
 #include "nn/model.h"
 #include "nn/optim.h"
 #include "nn/staging.h"
@@ -42,8 +45,16 @@ static double now(void) {
     } while (0)
 
 int main(int argc, char **argv) {
+    NnAmp amp = NN_AMP_OFF;
+    if (argc >= 7 && strcmp(argv[argc - 2], "--amp") == 0) {
+        if (nn_amp_parse(argv[argc - 1], &amp) < 0) {
+            fprintf(stderr, "bench: error: bad value for --amp (off, bf16 or fp16): %s\n", argv[argc - 1]);
+            return 2;
+        }
+        argc -= 2;
+    }
     if (argc < 5) {
-        fprintf(stderr, "usage: bench ARCH train|infer BATCH STEPS [F T]\n");
+        fprintf(stderr, "usage: bench ARCH train|infer BATCH STEPS [F T] [--amp off|bf16|fp16]\n");
         return 2;
     }
     const char *arch = argv[1];
@@ -55,6 +66,9 @@ int main(int argc, char **argv) {
     NnCtx ctx;
     TRY(nn_ctx_init(&ctx, 1));
     TRY(nn_ctx_use_cuda(&ctx, 0));
+    TRY(nn_ctx_set_amp(&ctx, amp));
+    LossScale scaler;
+    lossscale_init(&scaler, amp == NN_AMP_FP16);
     TRY(model_to_device(&m, &ctx));
     OptimConfig oc = optim_adamw_defaults();
     Optim opt;
@@ -97,11 +111,14 @@ int main(int argc, char **argv) {
             TRY(m.forward(&m, &ctx, xd, n, NN_TRAIN, (uint64_t)it, logits_d));
             TRY(nn_copy_to_host(&ctx, logits, logits_d, sizeof(float) * n * k));
             TRY(cross_entropy_forward(&ctx, &ce, logits, y, NULL, &loss, probs));
-            cross_entropy_backward(&ctx, &ce, 1.0f, probs, y, NULL, dl);
+            cross_entropy_backward(&ctx, &ce, scaler.scale, probs, y, NULL, dl); /* fp16: the scaled loss's gradient */
             TRY(nn_copy_to_device(&ctx, dl_d, dl, sizeof(float) * n * k));
             TRY(m.backward(&m, &ctx, dl_d));
             TRY(pinned_ring_release(&ctx, &ring, slot));
-            TRY(optim_step(&ctx, &opt, &m.params));
+            int found_inf = 0;
+            if (scaler.enabled)
+                TRY(lossscale_unscale(&ctx, m.params.grad, m.params.total, lossscale_inv(&scaler), &found_inf));
+            if (lossscale_update(&scaler, found_inf)) TRY(optim_step(&ctx, &opt, &m.params));
         } else {
             TRY(m.forward(&m, &ctx, xd, n, NN_INFER, 0, logits_d));
             TRY(pinned_ring_release(&ctx, &ring, slot));

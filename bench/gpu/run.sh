@@ -4,7 +4,8 @@
 # engine under --device cuda, each batch through the pinned staging ring, the logits to the host every step)
 # against PyTorch (current PyPI torch, cuDNN benchmark mode; bench/gpu/peer.py) in the same run, with the
 # ratio and the device memory (ours: in use after the run beyond the CUDA context; torch: its allocator's
-# peak). Our AMP (--amp bf16|fp16) is not implemented yet: those lines are PyTorch's alone. Environment:
+# peak). bf16 and fp16 lines run our AMP (bench --amp, as cnntrain --amp: conv/linear in half with fp32
+# accumulation, fp16 with loss scaling) against PyTorch's autocast (+ GradScaler for fp16). Environment:
 # BUILD (a make CUDA=1 build, default build-cuda), PYPI_PY (Python with torch + CUDA, default
 # .venv-pypi/bin/python), STEPS (default 20), ARCHS.
 set -uo pipefail
@@ -27,9 +28,10 @@ echo "bench/gpu: batch $BATCH, 1x128x400, $STEPS steps after warm-up; $(nvidia-s
 for arch in $ARCHS; do
     for prec in fp32 bf16 fp16; do
         for mode in train infer; do
-            ours_txt="ours: --amp not implemented"; rate=""
-            if [ $ours = 1 ] && [ $prec = fp32 ]; then
-                if read -r rate mib _ < <("$BUILD/bench/gpu" "$arch" "$mode" "$BATCH" "$STEPS" 2>"$tmp/err"); then
+            ours_txt="ours: skipped"; rate=""
+            amp=(); [ $prec = fp32 ] || amp=(--amp $prec)
+            if [ $ours = 1 ]; then
+                if read -r rate mib _ < <("$BUILD/bench/gpu" "$arch" "$mode" "$BATCH" "$STEPS" "${amp[@]}" 2>"$tmp/err"); then
                     ours_txt=$(printf 'ours %8.1f samples/s %6.0f MiB' "$rate" "$mib")
                 else
                     ours_txt="ours: $(sed 's/^bench: error: //' "$tmp/err" | head -1)"; rate=""

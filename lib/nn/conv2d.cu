@@ -7,7 +7,14 @@
  * cudnn.benchmark), among those with CUDNN_FMA_MATH (true fp32: no TF32, for the 1e-4 parity with the
  * CPU engine), and only CUDNN_DETERMINISTIC ones when ctx->deterministic; the choice and its workspace
  * go to the context's algorithm cache (nn/algocache.h), so later calls of that shape search nothing.
- * The backward-filter search writes into a scratch buffer, never into dw (which accumulates). */
+ * The backward-filter search writes into a scratch buffer, never into dw (which accumulates).
+ *
+ * Mixed precision (ctx->amp, nn/amp.h): x, w (and dy) are cast to half copies in the context's AMP scratch
+ * (amp.cu), the convolution runs on half descriptors (CUDNN_DATA_HALF or CUDNN_DATA_BFLOAT16) with compute
+ * type CUDNN_DATA_FLOAT and CUDNN_TENSOR_OP_MATH (any math type the search returns is accepted: with half
+ * data none of them is TF32), producing half y / dx / dW (beta 0), which kernels.h's bodies widen: y with the
+ * bias added in half, dx written, dW added to the fp32 gradient, db the half sum of dy. Grouped and depthwise
+ * convolutions too (cuDNN 9's grouped half path). The algorithm cache keys the half type (AlgoKey.dtype). */
 #include "nn/conv2d.h"
 #include "nn/cuda_impl.cuh"
 #include "nn/kernels.h"
@@ -30,21 +37,23 @@ static void descs_free(Descs *d) {
     if (d->conv) cudnnDestroyConvolutionDescriptor(d->conv);
 }
 
-static int descs_make(const Conv2dShape *s, Descs *d) {
+/* amp: NN_AMP_OFF fp32 tensors in FMA math; else half tensors, fp32 accumulation, tensor-op math. */
+static int descs_make(const Conv2dShape *s, Descs *d, int amp) {
     memset(d, 0, sizeof *d);
+    cudnnDataType_t dt = amp == NN_AMP_BF16 ? CUDNN_DATA_BFLOAT16 : amp == NN_AMP_FP16 ? CUDNN_DATA_HALF : CUDNN_DATA_FLOAT;
     NN_CUDNN_CHECK(cudnnCreateTensorDescriptor(&d->x));
     NN_CUDNN_CHECK(cudnnCreateTensorDescriptor(&d->y));
     NN_CUDNN_CHECK(cudnnCreateTensorDescriptor(&d->b));
     NN_CUDNN_CHECK(cudnnCreateFilterDescriptor(&d->w));
     NN_CUDNN_CHECK(cudnnCreateConvolutionDescriptor(&d->conv));
-    NN_CUDNN_CHECK(cudnnSetTensor4dDescriptor(d->x, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, s->N, s->C, s->H, s->W));
-    NN_CUDNN_CHECK(cudnnSetTensor4dDescriptor(d->y, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, s->N, s->K, s->OH, s->OW));
+    NN_CUDNN_CHECK(cudnnSetTensor4dDescriptor(d->x, CUDNN_TENSOR_NCHW, dt, s->N, s->C, s->H, s->W));
+    NN_CUDNN_CHECK(cudnnSetTensor4dDescriptor(d->y, CUDNN_TENSOR_NCHW, dt, s->N, s->K, s->OH, s->OW));
     NN_CUDNN_CHECK(cudnnSetTensor4dDescriptor(d->b, CUDNN_TENSOR_NCHW, CUDNN_DATA_FLOAT, 1, s->K, 1, 1));
-    NN_CUDNN_CHECK(cudnnSetFilter4dDescriptor(d->w, CUDNN_DATA_FLOAT, CUDNN_TENSOR_NCHW, s->K, s->C / s->groups, s->KH, s->KW));
+    NN_CUDNN_CHECK(cudnnSetFilter4dDescriptor(d->w, dt, CUDNN_TENSOR_NCHW, s->K, s->C / s->groups, s->KH, s->KW));
     NN_CUDNN_CHECK(cudnnSetConvolution2dDescriptor(d->conv, s->pad_h, s->pad_w, s->stride_h, s->stride_w, s->dil_h,
                                                    s->dil_w, CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
     NN_CUDNN_CHECK(cudnnSetConvolutionGroupCount(d->conv, s->groups));
-    NN_CUDNN_CHECK(cudnnSetConvolutionMathType(d->conv, CUDNN_FMA_MATH));
+    NN_CUDNN_CHECK(cudnnSetConvolutionMathType(d->conv, amp ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH));
     return 0;
 }
 
@@ -53,15 +62,15 @@ static AlgoKey key_of(const NnCtx *ctx, const Conv2dShape *s, AlgoPass pass) {
     memset(&k, 0, sizeof k);
     k.pass = pass, k.n = s->N, k.c = s->C, k.h = s->H, k.w = s->W, k.k = s->K, k.kh = s->KH, k.kw = s->KW;
     k.stride_h = s->stride_h, k.stride_w = s->stride_w, k.pad_h = s->pad_h, k.pad_w = s->pad_w;
-    k.dil_h = s->dil_h, k.dil_w = s->dil_w, k.groups = s->groups, k.dtype = 0, k.deterministic = ctx->deterministic;
+    k.dil_h = s->dil_h, k.dil_w = s->dil_w, k.groups = s->groups, k.dtype = (int)ctx->amp, k.deterministic = ctx->deterministic;
     return k;
 }
 
-/* The first result (fastest first) that succeeded, runs in FMA math, fits MAX_WORKSPACE and, when asked,
- * is deterministic. */
-template <typename Perf> static int pick(const Perf *p, int n, int deterministic, AlgoEntry *e) {
+/* The first result (fastest first) that succeeded, runs in FMA math (any math with AMP's half data), fits
+ * MAX_WORKSPACE and, when asked, is deterministic. */
+template <typename Perf> static int pick(const Perf *p, int n, int deterministic, int amp, AlgoEntry *e) {
     for (int i = 0; i < n; i++)
-        if (p[i].status == CUDNN_STATUS_SUCCESS && p[i].memory <= MAX_WORKSPACE && p[i].mathType == CUDNN_FMA_MATH &&
+        if (p[i].status == CUDNN_STATUS_SUCCESS && p[i].memory <= MAX_WORKSPACE && (amp || p[i].mathType == CUDNN_FMA_MATH) &&
             (!deterministic || p[i].determinism == CUDNN_DETERMINISTIC)) {
             e->algo = (int32_t)p[i].algo;
             e->math = (int32_t)p[i].mathType;
@@ -73,8 +82,8 @@ template <typename Perf> static int pick(const Perf *p, int n, int deterministic
 }
 
 /* The cached algorithm of this shape and pass, searched (with the given buffers) on a miss. */
-static const AlgoEntry *algo_for(NnCtx *ctx, const Conv2dShape *s, const Descs *d, AlgoPass pass, const float *x,
-                                 const float *w, const float *y) {
+static const AlgoEntry *algo_for(NnCtx *ctx, const Conv2dShape *s, const Descs *d, AlgoPass pass, const void *x,
+                                 const void *w, const void *y) {
     NnCuda *c = ctx->cuda;
     AlgoKey k = key_of(ctx, s, pass);
     const AlgoEntry *hit = algocache_find(&c->algos, &k);
@@ -91,15 +100,15 @@ static const AlgoEntry *algo_for(NnCtx *ctx, const Conv2dShape *s, const Descs *
     if (pass == ALGO_FWD) {
         cudnnConvolutionFwdAlgoPerf_t p[MAXR];
         st = cudnnFindConvolutionForwardAlgorithmEx(c->cudnn, d->x, x, d->w, w, d->conv, d->y, (void *)y, MAXR, &n, p, ws, wsz);
-        if (st == CUDNN_STATUS_SUCCESS && pick(p, n, ctx->deterministic, &e) < 0) return NULL;
+        if (st == CUDNN_STATUS_SUCCESS && pick(p, n, ctx->deterministic, (int)ctx->amp, &e) < 0) return NULL;
     } else if (pass == ALGO_BWD_DATA) {
         cudnnConvolutionBwdDataAlgoPerf_t p[MAXR];
         /* y holds dy, x the dx buffer the search may overwrite (the real call writes it after) */
         st = cudnnFindConvolutionBackwardDataAlgorithmEx(c->cudnn, d->w, w, d->y, y, d->conv, d->x, (void *)x, MAXR, &n, p, ws, wsz);
-        if (st == CUDNN_STATUS_SUCCESS && pick(p, n, ctx->deterministic, &e) < 0) return NULL;
+        if (st == CUDNN_STATUS_SUCCESS && pick(p, n, ctx->deterministic, (int)ctx->amp, &e) < 0) return NULL;
     } else {
         cudnnConvolutionBwdFilterAlgoPerf_t p[MAXR];
-        float *dw_scratch = NULL; /* never the real dw: it accumulates */
+        void *dw_scratch = NULL; /* never the real dw: it accumulates */
         size_t wbytes = sizeof(float) * (size_t)s->K * (s->C / s->groups) * s->KH * s->KW;
         if (cudaMalloc(&dw_scratch, wbytes) != cudaSuccess) {
             cudaGetLastError();
@@ -109,7 +118,7 @@ static const AlgoEntry *algo_for(NnCtx *ctx, const Conv2dShape *s, const Descs *
         st = cudnnFindConvolutionBackwardFilterAlgorithmEx(c->cudnn, d->x, x, d->y, y, d->conv, d->w, dw_scratch, MAXR, &n, p,
                                                            ws, wsz);
         cudaFree(dw_scratch);
-        if (st == CUDNN_STATUS_SUCCESS && pick(p, n, ctx->deterministic, &e) < 0) return NULL;
+        if (st == CUDNN_STATUS_SUCCESS && pick(p, n, ctx->deterministic, (int)ctx->amp, &e) < 0) return NULL;
     }
     if (st != CUDNN_STATUS_SUCCESS) {
         err_set("cuDNN: convolution algorithm search: %s", cudnnGetErrorString(st));
@@ -119,10 +128,37 @@ static const AlgoEntry *algo_for(NnCtx *ctx, const Conv2dShape *s, const Descs *
     return algocache_find(&c->algos, &k);
 }
 
-static int forward(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *w, const float *b, float *y) {
+/* AMP's forward: half copies of x and w, a half y widened with the bias. */
+static int forward_amp(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *w, const float *b, float *y) {
+    int64_t p = (int64_t)s->OH * s->OW, nx = (int64_t)s->N * s->C * s->H * s->W,
+            nw = (int64_t)s->K * (s->C / s->groups) * s->KH * s->KW, ny = (int64_t)s->N * s->K * p;
+    uint16_t *xh = nn_amp_scratch(ctx, nn_amp_align(nx) + nn_amp_align(nw) + nn_amp_align(ny));
+    if (!xh) return -1;
+    uint16_t *wh = xh + nn_amp_align(nx), *yh = wh + nn_amp_align(nw);
+    if (nn_amp_cast(ctx, x, nx, xh) < 0 || nn_amp_cast(ctx, w, nw, wh) < 0) return -1;
     Descs d;
     int rc = -1;
-    if (descs_make(s, &d) == 0) {
+    if (descs_make(s, &d, (int)ctx->amp) == 0) {
+        const AlgoEntry *a = algo_for(ctx, s, &d, ALGO_FWD, xh, wh, yh);
+        void *ws = a ? nn_cuda_work(ctx, a->workspace ? a->workspace : 1) : NULL;
+        const float one = 1.0f, zero = 0.0f;
+        if (ws) {
+            cudnnSetConvolutionMathType(d.conv, (cudnnMathType_t)a->math);
+            cudnnStatus_t st = cudnnConvolutionForward(ctx->cuda->cudnn, &one, d.x, xh, d.w, wh, d.conv,
+                                                       (cudnnConvolutionFwdAlgo_t)a->algo, ws, a->workspace, &zero, d.y, yh);
+            if (st != CUDNN_STATUS_SUCCESS) err_set("cuDNN: convolution forward (%s): %s", nn_amp_name(ctx->amp), cudnnGetErrorString(st));
+            else rc = nn_amp_widen_bias(ctx, s->N, s->K, p, yh, b, y);
+        }
+    }
+    descs_free(&d);
+    return rc;
+}
+
+static int forward(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *w, const float *b, float *y) {
+    if (ctx->amp) return forward_amp(ctx, s, x, w, b, y);
+    Descs d;
+    int rc = -1;
+    if (descs_make(s, &d, 0) == 0) {
         const AlgoEntry *a = algo_for(ctx, s, &d, ALGO_FWD, x, w, y);
         void *ws = a ? nn_cuda_work(ctx, a->workspace ? a->workspace : 1) : NULL;
         const float one = 1.0f, zero = 0.0f;
@@ -168,14 +204,63 @@ extern "C" int conv2d_forward_ep_cuda(NnCtx *ctx, const Conv2dShape *s, const fl
     return 0;
 }
 
-extern "C" int conv2d_backward_cuda(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *w, const float *dy,
-                                    float *dx, float *dw, float *db) {
+/* AMP's backward: half dy, w, x; half dx written as fp32, half dW added to the fp32 gradient, db from the
+ * half dy. */
+static int backward_amp(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *w, const float *dy, float *dx,
+                        float *dw, float *db) {
+    int64_t p = (int64_t)s->OH * s->OW, nx = (int64_t)s->N * s->C * s->H * s->W,
+            nw = (int64_t)s->K * (s->C / s->groups) * s->KH * s->KW, ny = (int64_t)s->N * s->K * p;
+    uint16_t *dyh = nn_amp_scratch(ctx, nn_amp_align(ny) + 2 * nn_amp_align(nw) + 2 * nn_amp_align(nx));
+    if (!dyh) return -1;
+    uint16_t *wh = dyh + nn_amp_align(ny), *dwh = wh + nn_amp_align(nw), *xh = dwh + nn_amp_align(nw),
+             *dxh = xh + nn_amp_align(nx);
+    if (nn_amp_cast(ctx, dy, ny, dyh) < 0 || (dx && nn_amp_cast(ctx, w, nw, wh) < 0) || (dw && nn_amp_cast(ctx, x, nx, xh) < 0))
+        return -1;
     Descs d;
     int rc = -1;
     const float one = 1.0f, zero = 0.0f;
     cudnnHandle_t h = ctx->cuda->cudnn;
     cudnnStatus_t st = CUDNN_STATUS_SUCCESS;
-    if (descs_make(s, &d) < 0) goto done;
+    if (descs_make(s, &d, (int)ctx->amp) < 0) goto done;
+    if (dx) {
+        const AlgoEntry *a = algo_for(ctx, s, &d, ALGO_BWD_DATA, dxh, wh, dyh);
+        void *ws = a ? nn_cuda_work(ctx, a->workspace ? a->workspace : 1) : NULL;
+        if (!ws) goto done;
+        cudnnSetConvolutionMathType(d.conv, (cudnnMathType_t)a->math);
+        st = cudnnConvolutionBackwardData(h, &one, d.w, wh, d.y, dyh, d.conv, (cudnnConvolutionBwdDataAlgo_t)a->algo, ws,
+                                          a->workspace, &zero, d.x, dxh);
+        if (st != CUDNN_STATUS_SUCCESS) goto cudnn_fail;
+        if (nn_amp_widen(ctx, dxh, nx, dx) < 0) goto done;
+    }
+    if (dw) {
+        const AlgoEntry *a = algo_for(ctx, s, &d, ALGO_BWD_FILTER, xh, wh, dyh);
+        void *ws = a ? nn_cuda_work(ctx, a->workspace ? a->workspace : 1) : NULL;
+        if (!ws) goto done;
+        cudnnSetConvolutionMathType(d.conv, (cudnnMathType_t)a->math);
+        st = cudnnConvolutionBackwardFilter(h, &one, d.x, xh, d.y, dyh, d.conv, (cudnnConvolutionBwdFilterAlgo_t)a->algo, ws,
+                                            a->workspace, &zero, d.w, dwh); /* beta 0: the half dW alone */
+        if (st != CUDNN_STATUS_SUCCESS) goto cudnn_fail;
+        if (nn_amp_widen_add(ctx, dwh, nw, dw) < 0) goto done;
+    }
+    if (db && nn_amp_bias_grad(ctx, s->N, s->K, p, dyh, db) < 0) goto done;
+    rc = 0;
+    goto done;
+cudnn_fail:
+    err_set("cuDNN: convolution backward (%s): %s", nn_amp_name(ctx->amp), cudnnGetErrorString(st));
+done:
+    descs_free(&d);
+    return rc;
+}
+
+extern "C" int conv2d_backward_cuda(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *w, const float *dy,
+                                    float *dx, float *dw, float *db) {
+    if (ctx->amp) return backward_amp(ctx, s, x, w, dy, dx, dw, db);
+    Descs d;
+    int rc = -1;
+    const float one = 1.0f, zero = 0.0f;
+    cudnnHandle_t h = ctx->cuda->cudnn;
+    cudnnStatus_t st = CUDNN_STATUS_SUCCESS;
+    if (descs_make(s, &d, 0) < 0) goto done;
     if (dx) {
         const AlgoEntry *a = algo_for(ctx, s, &d, ALGO_BWD_DATA, dx, w, dy);
         void *ws = a ? nn_cuda_work(ctx, a->workspace ? a->workspace : 1) : NULL;

@@ -118,8 +118,8 @@ int conv2d_backward(NnCtx *ctx, const Conv2dShape *s, const float *x, const floa
 
 #ifdef AUDIOCNN_CUDA
 /* conv2d.cu: the same on device memory through cuDNN (algorithm benchmarked once per shape and cached in
- * the context; true fp32; deterministic algorithms only with ctx->deterministic). conv2d_forward_ep's
- * epilogue arrays must be device memory too. */
+ * the context; true fp32; deterministic algorithms only with ctx->deterministic; under ctx->amp on half
+ * copies with fp32 accumulation, nn/amp.h). conv2d_forward_ep's epilogue arrays must be device memory too. */
 int conv2d_forward_cuda(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *w, const float *b, float *y);
 int conv2d_forward_ep_cuda(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *w, const float *b, float *y,
                            const ConvEpilogue *ep);

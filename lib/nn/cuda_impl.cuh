@@ -22,6 +22,8 @@ struct NnCuda {
     void *work;               /* device workspace (cuDNN algorithms, reductions), grown by nn_cuda_work */
     size_t work_len;
     NnAlgoCache algos;        /* cuDNN algorithm per convolution shape, found once */
+    void *amp;                /* AMP: the half copies of conv/linear operands and results (amp.cu) */
+    size_t amp_len;
     char err[256];            /* the first failure of a void layer function, reported by nn_sync */
     size_t base_used;         /* device memory in use once the context existed (nn_device_mem_used) */
 };
@@ -57,6 +59,19 @@ struct NnCuda {
 
 /* At least `bytes` of device workspace (contents undefined), or NULL with err_set(). */
 void *nn_cuda_work(NnCtx *ctx, size_t bytes);
+/* amp.cu (nn/amp.h): at least `halves` 16-bit elements of the context's AMP scratch (contents undefined;
+ * valid until the next call), or NULL with err_set(). The rest launch kernels.h's bodies with ctx->amp's
+ * half type on the stream and return nn_cuda_launched's answer: h = half(x); y = widen(h); y += widen(h);
+ * y = widen(h) with the bias added in half (an (n, k, p) output); db += half sum of dyh per channel. */
+uint16_t *nn_amp_scratch(NnCtx *ctx, int64_t halves);
+int nn_amp_cast(NnCtx *ctx, const float *x, int64_t n, uint16_t *h);
+int nn_amp_widen(NnCtx *ctx, const uint16_t *h, int64_t n, float *y);
+int nn_amp_widen_add(NnCtx *ctx, const uint16_t *h, int64_t n, float *y);
+int nn_amp_widen_bias(NnCtx *ctx, int64_t n, int64_t k, int64_t p, const uint16_t *h, const float *b, float *y);
+int nn_amp_bias_grad(NnCtx *ctx, int64_t n, int64_t k, int64_t p, const uint16_t *dyh, float *db);
+/* n rounded up to 128 halves (256 bytes): the alignment of each part of the AMP scratch */
+static inline int64_t nn_amp_align(int64_t n) { return (n + 127) & ~(int64_t)127; }
+
 /* After every <<<...>>>: the launch's error as err_set() and -1 (also kept in ctx->cuda->err for the
  * next nn_sync, as void layer functions cannot return it), else 0. */
 int nn_cuda_launched(NnCtx *ctx, const char *kernel);

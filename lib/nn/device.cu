@@ -80,6 +80,7 @@ extern "C" void nn_cuda_ctx_free(NnCtx *ctx) {
     cudaSetDevice(c->index);
     if (c->stream) cudaStreamSynchronize(c->stream);
     if (c->work) cudaFree(c->work);
+    if (c->amp) cudaFree(c->amp);
     if (c->cudnn) cudnnDestroy(c->cudnn);
     if (c->cublas) cublasDestroy(c->cublas);
     if (c->stream) cudaStreamDestroy(c->stream);

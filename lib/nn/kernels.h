@@ -645,4 +645,99 @@ NN_HD void kb_unscale(NnGrid g, int64_t n, float inv_scale, float *grad, int *fo
     }
 }
 
+/* ---- mixed precision (nn/amp.h): float <-> fp16 / bf16, the half copies and their widening ----
+ * Halves travel as uint16_t bit patterns. amp: 1 bf16, 2 fp16 (NnAmp's values). */
+
+/* float -> IEEE binary16, round to nearest even: |f| >= 65520 (halfway past 65504) gives +-inf, below
+ * 2^-14 the subnormals (units of 2^-24; below 2^-25, or exactly 2^-25, +-0), NaN a quiet NaN (sign and top
+ * payload bits kept), the sign of zero kept. */
+NN_HD uint16_t kb_f32_to_f16(float f) {
+    uint32_t x;
+    memcpy(&x, &f, sizeof x);
+    uint16_t sign = (uint16_t)((x >> 16) & 0x8000u);
+    uint32_t ax = x & 0x7fffffffu;
+    if (ax >= 0x7f800000u) /* inf, NaN */
+        return (uint16_t)(sign | 0x7c00u | (ax > 0x7f800000u ? 0x0200u | ((ax >> 13) & 0x3ffu) : 0u));
+    if (ax >= 0x477ff000u) return (uint16_t)(sign | 0x7c00u); /* rounds past 65504 */
+    if (ax >= 0x38800000u) { /* a normal half: rebias the exponent (127 - 15), round at bit 13 */
+        uint32_t r = ax + 0xfffu + ((ax >> 13) & 1u);
+        return (uint16_t)(sign | ((r - 0x38000000u) >> 13));
+    }
+    int shift = 126 - (int)(ax >> 23); /* a subnormal half: the significand in units of 2^-24 */
+    if (shift > 24) return sign;
+    uint32_t mant = (ax & 0x7fffffu) | 0x800000u, q = mant >> shift, rem = mant & ((1u << shift) - 1u),
+             halfway = 1u << (shift - 1);
+    if (rem > halfway || (rem == halfway && (q & 1u))) q++; /* 0x400: the smallest normal, encoded alike */
+    return (uint16_t)(sign | q);
+}
+
+/* IEEE binary16 -> float, exact (subnormals normalised, inf and NaN payloads kept). */
+NN_HD float kb_f16_to_f32(uint16_t h) {
+    uint32_t sign = (uint32_t)(h & 0x8000u) << 16, e = (h >> 10) & 0x1fu, m = h & 0x3ffu, x;
+    if (e == 0x1fu) x = sign | 0x7f800000u | (m << 13);
+    else if (e) x = sign | ((e + 112u) << 23) | (m << 13);
+    else if (!m) x = sign;
+    else {
+        e = 113u;
+        while (!(m & 0x400u)) m <<= 1, e--;
+        x = sign | (e << 23) | ((m & 0x3ffu) << 13);
+    }
+    float f;
+    memcpy(&f, &x, sizeof f);
+    return f;
+}
+
+/* float -> bfloat16 (the top half of the float), round to nearest even (the largest floats round to +-inf,
+ * float subnormals are kept), NaN a quiet NaN: torch's and CUDA's __float2bfloat16_rn. */
+NN_HD uint16_t kb_f32_to_bf16(float f) {
+    uint32_t x;
+    memcpy(&x, &f, sizeof x);
+    if ((x & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((x >> 16) | 0x40u);
+    return (uint16_t)((x + 0x7fffu + ((x >> 16) & 1u)) >> 16);
+}
+
+NN_HD float kb_bf16_to_f32(uint16_t h) {
+    uint32_t x = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &x, sizeof f);
+    return f;
+}
+
+NN_HD uint16_t kb_to_half(float f, int amp) { return amp == 1 ? kb_f32_to_bf16(f) : kb_f32_to_f16(f); }
+NN_HD float kb_from_half(uint16_t h, int amp) { return amp == 1 ? kb_bf16_to_f32(h) : kb_f16_to_f32(h); }
+/* f rounded to the half type, as a float */
+NN_HD float kb_round_half(float f, int amp) { return kb_from_half(kb_to_half(f, amp), amp); }
+
+/* h[i] = half(x[i]): a conv/linear operand's copy */
+NN_HD void kb_cast_half(NnGrid g, int64_t n, const float *x, uint16_t *h, int amp) {
+    NN_GRID_LOOP(g, i, n) h[i] = kb_to_half(x[i], amp);
+}
+/* y[i] = widen(h[i]): a half result (dx) back to fp32 */
+NN_HD void kb_widen(NnGrid g, int64_t n, const uint16_t *h, float *y, int amp) {
+    NN_GRID_LOOP(g, i, n) y[i] = kb_from_half(h[i], amp);
+}
+/* y[i] += widen(h[i]): a half weight gradient into the fp32 gradient */
+NN_HD void kb_widen_add(NnGrid g, int64_t n, const uint16_t *h, float *y, int amp) {
+    NN_GRID_LOOP(g, i, n) y[i] = y[i] + kb_from_half(h[i], amp);
+}
+/* A half output (n, k, p) to fp32 with the bias of its channel added in half: y = widen(half(widen(h) +
+ * widen(half(b[c])))); b NULL: y = widen(h). p = 1 for a linear layer's (N, out). */
+NN_HD void kb_widen_bias(NnGrid g, int64_t n, int64_t k, int64_t p, const uint16_t *h, const float *b, int amp, float *y) {
+    NN_GRID_LOOP(g, i, n * k * p) {
+        float v = kb_from_half(h[i], amp);
+        if (b) v = kb_round_half(v + kb_round_half(b[(i / p) % k], amp), amp);
+        y[i] = v;
+    }
+}
+/* The bias gradient from a half dy (n, k, p), one thread per channel: the channel's values widened and
+ * summed in fp32 (image by image, pixels in order), the sum rounded to half, widened and added to db[c]. */
+NN_HD void kb_bias_grad_half(NnGrid g, int64_t n, int64_t k, int64_t p, const uint16_t *dyh, int amp, float *db) {
+    NN_GRID_LOOP(g, c, k) {
+        float s = 0.0f;
+        for (int64_t im = 0; im < n; im++)
+            for (int64_t q = 0; q < p; q++) s = s + kb_from_half(dyh[(im * k + c) * p + q], amp);
+        db[c] = db[c] + kb_round_half(s, amp);
+    }
+}
+
 #endif

@@ -35,7 +35,8 @@ void linear_backward(NnCtx *ctx, const LinearShape *s, const float *x, const flo
 void linear_init_default(Rng *r, const LinearShape *s, float *w, float *b);
 
 #ifdef AUDIOCNN_CUDA
-/* linear.cu: the same on device memory (cuBLAS sgemm, fp32 without TF32; bias and db by kernels.h). */
+/* linear.cu: the same on device memory (cuBLAS sgemm, fp32 without TF32; bias and db by kernels.h); under
+ * ctx->amp on half copies through cublasGemmEx with fp32 accumulation (nn/amp.h). */
 void linear_forward_cuda(NnCtx *ctx, const LinearShape *s, const float *x, const float *w, const float *b, float *y);
 void linear_backward_cuda(NnCtx *ctx, const LinearShape *s, const float *x, const float *w, const float *dy,
                           float *dx, float *dw, float *db);

@@ -1,6 +1,7 @@
 #include "nn/lossscale.h"
 
 #include "core/error.h"
+#include "nn/kernels.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -50,5 +51,13 @@ int lossscale_parse(LossScale *s, const char *text) {
     s->scale = (float)scale;
     s->growth_tracker = tracker;
     s->skipped = skipped;
+    return 0;
+}
+
+int lossscale_unscale(NnCtx *ctx, float *grad, size_t n, float inv_scale, int *found_inf) {
+    NN_DISPATCH_CUDA(ctx, lossscale_unscale_cuda(ctx, grad, n, inv_scale, found_inf));
+    NnGrid one = {0, 0, 1, 1}; /* the kernel's body over every item, in order */
+    *found_inf = 0;
+    kb_unscale(one, (int64_t)n, inv_scale, grad, found_inf);
     return 0;
 }

@@ -6,12 +6,14 @@
  *   found_inf:  the optimiser step is SKIPPED, scale *= backoff_factor, growth_tracker = 0
  *   otherwise:  the step is taken; growth_tracker + 1 == growth_interval ? (scale *= growth_factor when
  *               the product is finite, growth_tracker = 0) : growth_tracker += 1
- * Plain C, no GPU (tests/unit/test_gpu_host.c). The state (scale, growth_tracker) belongs in the resumable
+ * Plain C (tests/unit/test_gpu_host.c); lossscale_unscale runs on the context's device. The state (scale, growth_tracker) belongs in the resumable
  * state: lossscale_format / lossscale_parse give and read back one metadata string, exactly (scale with
  * %.9g: every float round-trips). bf16 (and fp32) training runs with the scaler disabled: scale 1, every
  * step taken. */
 #ifndef AUDIOCNN_NN_LOSSSCALE_H
 #define AUDIOCNN_NN_LOSSSCALE_H
+
+#include "nn/nn.h"
 
 #include <stddef.h>
 
@@ -39,8 +41,11 @@ void lossscale_format(const LossScale *s, char *buf, size_t n);
 /* Reads lossscale_format's text into an initialised scaler. Returns 0, or -1 with err_set(). */
 int lossscale_parse(LossScale *s, const char *text);
 
+/* grad (n floats of ctx's memory) *= inv_scale in place, and *found_inf = 1 when any result is inf or NaN
+ * (else 0): kernels.h's kb_unscale, on the GPU lossscale_unscale_cuda. Returns 0, or -1 with err_set(). */
+int lossscale_unscale(NnCtx *ctx, float *grad, size_t n, float inv_scale, int *found_inf);
+
 #ifdef AUDIOCNN_CUDA
-#include "nn/nn.h"
 /* lossscale.cu: grad (n floats, device memory) *= inv_scale in place, and *found_inf = 1 when any result
  * is inf or NaN (kernels.h's kb_unscale; waits for the answer). Returns 0, or -1 with err_set(). */
 int lossscale_unscale_cuda(NnCtx *ctx, float *grad, size_t n, float inv_scale, int *found_inf);

@@ -37,6 +37,7 @@ int nn_ctx_init(NnCtx *ctx, int threads) {
     ctx->device_index = 0;
     ctx->cuda = NULL;
     ctx->deterministic = 0;
+    ctx->amp = NN_AMP_OFF;
     ctx->const_weights = 0;
     ctx->wcache = NULL;
     ctx->wcache_free = NULL;

@@ -30,6 +30,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "nn/amp.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -100,6 +102,7 @@ typedef struct NnCtx {
     int device_index;  /* NN_CUDA: the GPU ordinal */
     struct NnCuda *cuda; /* NN_CUDA: stream, cuBLAS/cuDNN handles, algorithm cache, device workspace */
     int deterministic; /* NN_CUDA: deterministic algorithms only (--deterministic) */
+    NnAmp amp;         /* NN_CUDA: conv/linear in bf16 or fp16 (nn/amp.h; nn_ctx_set_amp); the CPU ignores it */
     int const_weights; /* 1: every weight array a layer gets through this context keeps its address and its
                         * values for the context's life (inference: cnneval sets it), so layers may keep
                         * what they derive from them (winograd.c's transformed filters) keyed by address */

@@ -5,6 +5,7 @@
 #include "core/error.h"
 #include "formats/json.h"
 #include "nn/loss.h"
+#include "nn/lossscale.h"
 #include "train/metrics.h"
 #include "nn/optim.h"
 #include "formats/outfile.h"
@@ -72,6 +73,7 @@ typedef struct {
     int best_epoch, bad_epochs, finished;
     double lr;
     LrPlateau plateau;
+    LossScale scaler;     /* fp16: GradScaler's state (disabled otherwise) */
 } State;
 
 typedef struct {
@@ -114,6 +116,7 @@ static void meta_model(Meta *md, const TrainOptions *o, const Model *m, const St
     meta_add(md, "monitor", "%s", monitor_name(o));
     if (o->multilabel) meta_add(md, "multilabel", "1");
     if (o->device) meta_add(md, "device", "%s", o->device);
+    if (o->amp) meta_add(md, "amp", "%s", nn_amp_name(o->amp));
     meta_add(md, "best", "%.17g", s->best);
     meta_add(md, "training", "epochs=%d batch=%d lr=%g wd=%g opt=%s schedule=%s seed=%llu smoothing=%g "
              "class_weights=%d augment=%d F=%d T=%d dropout=%g mixup=%g drop_path=%g freeze=%d unfreeze_at=%d "
@@ -193,6 +196,11 @@ static int save_state(const TrainOptions *o, const Model *m, const Optim *opt, c
     meta_add(&md, "state.lr", "%.17g", s->lr);
     meta_add(&md, "state.plateau", "%.17g %d %d %lld", s->plateau.best, s->plateau.num_bad_epochs,
              s->plateau.cooldown_counter, (long long)s->plateau.last_epoch);
+    if (s->scaler.enabled) {
+        char text[96];
+        lossscale_format(&s->scaler, text, sizeof text);
+        meta_add(&md, "state.amp_scale", "%s", text);
+    }
     int rc = save_checkpoint(o->state, o, m, &md, extra, k);
     free(extra);
     free(names);
@@ -280,6 +288,11 @@ static int load_state(const char *path, Model *m, Optim *opt, State *s, float *s
         goto done;
     }
     s->plateau.last_epoch = last;
+    const char *sc = st_meta_get(&f, "state.amp_scale"); /* fp16's scaler; absent: a fresh one */
+    if (s->scaler.enabled && sc && lossscale_parse(&s->scaler, sc) < 0) {
+        err_prefix(path);
+        goto done;
+    }
     rc = 0;
 done:
     st_close(&f);
@@ -495,6 +508,10 @@ int train_run(const TrainOptions *o, Model *m, const Dataset *train, const Datas
             return TRAIN_ERROR;
         }
     }
+    if (nn_ctx_set_amp(&ctx, o->amp) < 0) { /* mixed precision: GPU only */
+        nn_ctx_free(&ctx);
+        return TRAIN_ERROR;
+    }
     int gpu = ctx.device != NN_CPU;
     Host host;
     memset(&host, 0, sizeof host);
@@ -556,6 +573,8 @@ int train_run(const TrainOptions *o, Model *m, const Dataset *train, const Datas
     }
     State s = {.best = o->monitor_acc ? -INFINITY : INFINITY, .best_epoch = -1, .lr = o->lr};
     lr_plateau_init(&s.plateau, o->monitor_acc);
+    lossscale_init(&s.scaler, o->amp == NN_AMP_FP16);
+    if (s.scaler.enabled && o->amp_init_scale > 0) s.scaler.scale = (float)o->amp_init_scale;
     s.plateau.factor = o->plateau_factor;
     s.plateau.patience = o->plateau_patience;
     int nhist = 0;
@@ -600,6 +619,7 @@ int train_run(const TrainOptions *o, Model *m, const Dataset *train, const Datas
         snprintf(what, sizeof what, "epoch %d/%d", s.epoch + 1, o->epochs);
         prog = progress_start(what, b.nbatches, "batches", o->verbosity);
         progress_add(prog, s.batch);
+        long long skipped_epoch = 0; /* fp16 steps skipped in this run's part of the epoch */
         while ((n = batcher_next(&b, &x, &y, &idx)) > 0) {
             const float *xin = x;
             int slot = -1;
@@ -638,12 +658,28 @@ int train_run(const TrainOptions *o, Model *m, const Dataset *train, const Datas
             } else {
                 cross_entropy_backward(&ctx, &ce, 1.0f, probs, y, weights, dlogits);
             }
+            if (s.scaler.enabled) /* fp16: the loss's gradient scaled (a power of two: exact unless it overflows) */
+                for (int i = 0; i < n * k; i++) dlogits[i] *= s.scaler.scale;
             if (gpu && nn_copy_to_device(&ctx, dlogits_d, dlogits, sizeof(float) * (size_t)n * k) < 0) goto done;
             if (m->backward(m, &ctx, dlogits_d) < 0) goto done;
             /* backward (the first convolution's weight gradient) was the last reader of the batch's buffer */
             if (gpu && pinned_ring_release(&ctx, &ring, slot) < 0) goto done;
-            if (o->clip > 0 && clip_grad_norm(&ctx, &m->params, (float)o->clip) < 0 && gpu) goto done;
-            if (optim_step(&ctx, &opt, &m->params) < 0) goto done;
+            int take = 1; /* fp16: unscaled and checked; a step with inf/NaN is skipped and the scale backs off */
+            if (s.scaler.enabled) {
+                int found_inf = 0;
+                float used = s.scaler.scale;
+                if (lossscale_unscale(&ctx, m->params.grad, m->params.total, lossscale_inv(&s.scaler), &found_inf) < 0)
+                    goto done;
+                take = lossscale_update(&s.scaler, found_inf);
+                if (!take) {
+                    skipped_epoch++;
+                    if (o->verbosity > 0)
+                        fprintf(stderr, "%s: epoch %d, step %lld: inf/NaN gradients at loss scale %g: step skipped, scale %g\n",
+                                diag_program(), s.epoch + 1, (long long)s.step + 1, (double)used, (double)s.scaler.scale);
+                }
+            }
+            if (take && o->clip > 0 && clip_grad_norm(&ctx, &m->params, (float)o->clip) < 0 && gpu) goto done;
+            if (take && optim_step(&ctx, &opt, &m->params) < 0) goto done;
             s.loss_sum += (double)loss * n;
             if (!ml) s.correct += count_correct(logits, y, n, k);
             s.seen += n;
@@ -654,8 +690,9 @@ int train_run(const TrainOptions *o, Model *m, const Dataset *train, const Datas
             progress_note(prog, note);
             progress_add(prog, 1);
             if (!isfinite(loss)) {
-                err_set("the training loss became %f at epoch %d, step %lld (lower --lr?)", loss, s.epoch + 1,
-                        (long long)s.step);
+                /* fp16: activations beyond 65504 overflow in the forward, which no loss scale can undo */
+                err_set("the training loss became %f at epoch %d, step %lld (lower --lr?%s)", loss, s.epoch + 1,
+                        (long long)s.step, o->amp == NN_AMP_FP16 ? " fp16 activations may overflow: try --amp bf16" : "");
                 goto done;
             }
             if (stop_requested && o->state) {
@@ -701,6 +738,9 @@ int train_run(const TrainOptions *o, Model *m, const Dataset *train, const Datas
             fprintf(stderr, "%s: epoch %d/%d  train loss %.4f %s %.4f  %s  lr %.3g  %.1fs%s\n", diag_program(),
                     r.epoch, o->epochs, r.train_loss, acc, r.train_acc, vtext, r.lr, r.seconds, improved ? "  *" : "");
         }
+        if (o->verbosity > 0 && s.scaler.enabled)
+            fprintf(stderr, "%s: epoch %d: fp16 loss scale %g, %lld steps skipped (inf/NaN gradients), %lld in all\n",
+                    diag_program(), r.epoch, (double)s.scaler.scale, skipped_epoch, s.scaler.skipped);
         if (o->patience > 0 && s.bad_epochs >= o->patience) s.finished = 1;
         s.batch = 0;
         s.loss_sum = 0;

@@ -28,7 +28,17 @@
  * returns with m's parameters in device memory (model_free frees them). Each step copies the batch in
  * (the pinned ring), the logits out (the loss, metrics and history are the host's) and their gradient in;
  * checkpoints and states are written from host copies. The files are the CPU's, but for the "device"
- * metadata: either device resumes the other's state. */
+ * metadata: either device resumes the other's state.
+ *
+ * Mixed precision (TrainOptions.amp, GPU only: refused on the CPU): the context's conv/linear layers run in
+ * bf16 or fp16 (nn/amp.h: everything else, the weights and the optimiser fp32), validation too. fp16 scales
+ * the loss (nn/lossscale.h, GradScaler): dlogits times the scale, after backward the gradients times
+ * 1/scale and checked; with inf/NaN the step is skipped (no clipping, no optimiser step: AdamW's and SGD's
+ * per-parameter step counts do not advance; the batch counts as trained, as in PyTorch) and the scale
+ * halves; clipping sees the unscaled gradients. The scaler's state is "state.amp_scale" in the resumable
+ * state (a resumed run continues it; a state without it, from an fp32 or bf16 run, starts a fresh scaler),
+ * and checkpoints and states record "amp" (bf16|fp16; absent without AMP, so fp32 files keep their bytes).
+ * -v reports each skipped step and, each epoch, the scale and the steps skipped. */
 #ifndef AUDIOCNN_TRAIN_H
 #define AUDIOCNN_TRAIN_H
 
@@ -65,6 +75,8 @@ typedef struct TrainOptions {
     int cuda_index;          /* -1: train on the CPU; else on this GPU (nn_ctx_use_cuda; refused while
                               * nn_cuda_engine_status() gives a reason, or for a model without cuda_ready) */
     int deterministic;       /* on a GPU: deterministic algorithms only (NnCtx.deterministic; the CPU always is) */
+    NnAmp amp;               /* on a GPU: conv/linear in bf16/fp16 (nn/amp.h); NN_AMP_OFF: fp32 */
+    double amp_init_scale;   /* fp16: the loss scale to start from (0: GradScaler's 2^16; not on --resume) */
     const char *device;      /* NULL on the CPU; else nn_device_describe's text, kept as metadata "device"
                               * (so CPU checkpoints keep their bytes) */
     int verbosity;           /* -1 quiet, 0 a line per epoch (progress bar on a terminal), 1 more */

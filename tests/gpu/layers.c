@@ -15,13 +15,30 @@
  * SGD-updated weights and the NN_INFER logits after the step within 1e-3 relative per tensor (train-mode
  * BN over a small batch divides each convolution's 1e-6-level rounding differences by the batch's std,
  * layer after layer: looser than a single layer's 1e-4; the figures are printed; not yet measured on a
- * GPU). Without a usable GPU every group prints one skip line and the program exits 0. */
+ * GPU).
+ * Mixed precision (nn/amp.h, the context's amp set): every conv shape above and the linear layer, forward and
+ * backward (y, dx, the dw and db increments), in bf16 and fp16 on the GPU against the CPU's fp32 layer,
+ * relative to each result's largest value: fp16 within 1e-2, bf16 within 5e-2. Why: each operand is rounded
+ * to 2^-11 (fp16) / 2^-8 (bf16) relative, so a product is off by about twice that; over a sum of random-
+ * signed terms these errors partly cancel, and the result's own rounding adds one more unit of its value:
+ * expected some 1e-3 (fp16) and 1e-2 (bf16) of the largest value; the bounds leave 5-10x for unlucky
+ * maxima and cuDNN's tensor-core paths. One AMP training step (NN_TRAIN forward, cross-entropy on the host,
+ * backward) of the baseline, resnet18 and efficientnet_b0 in each type against the CPU's fp32 step: the
+ * loss within 2e-2 (fp16) / 5e-2 (bf16) relative, the logits within 5e-2 / 2e-1 of their largest value
+ * (train-mode BN renormalises each layer, so the per-layer error does not compound much over the depth),
+ * every gradient finite; the worst gradient tensor's difference is printed (information only: a tensor of
+ * near-zero gradients, such as a BN bias whose terms cancel, has no meaningful relative error). Not yet
+ * measured on a GPU: the bounds are the argument above; the simulated GPU, which rounds exactly so but sums
+ * in the CPU's order, measures layers at 3e-4..8e-4 (fp16) and 2e-3..5e-3 (bf16), losses within 1e-5 / 1e-2
+ * and logits within 8e-3 / 7e-2 (efficientnet_b0's, the deepest).
+ * Without a usable GPU every group prints one skip line and the program exits 0. */
 #include "nn/activation.h"
 #include "nn/batchnorm.h"
 #include "nn/conv2d.h"
 #include "nn/device.h"
 #include "nn/dropout.h"
 #include "nn/linear.h"
+#include "nn/loss.h"
 #include "nn/model.h"
 #include "nn/optim.h"
 #include "nn/params.h"
@@ -467,13 +484,129 @@ static void model_step(const char *arch, int repeat_norm) {
     model_free(&mc), model_free(&mg); /* the GPU model's buffers and parameters on the device they are on */
 }
 
+/* ---- mixed precision (nn/amp.h) ---------------------------------------------------------------------------- */
+
+static const char *amp_name(int amp) { return amp == NN_AMP_BF16 ? "bf16" : "fp16"; }
+static double amp_bound(int amp) { return amp == NN_AMP_BF16 ? 5e-2 : 1e-2; }
+
+/* the linear layer and every conv shape of conv(): GPU in AMP against the CPU's fp32, y, dx, dw and db
+ * increments (both start at zero) relative to their largest values */
+static void amp_layers(int amp) {
+    if (nn_ctx_set_amp(&gpu, (NnAmp)amp) < 0) {
+        CHECK(0, "AMP %s: nn_ctx_set_amp", amp_name(amp));
+        return;
+    }
+    {
+        LinearShape s = {.N = 64, .in = 1280, .out = 37};
+        size_t nx = (size_t)s.N * s.in, nw = (size_t)s.out * s.in, ny = (size_t)s.N * s.out;
+        float *x = rnd(nx, -1, 1), *w = rnd(nw, -0.1f, 0.1f), *b = rnd(s.out, -1, 1), *y = malloc(ny * 4), *dy = rnd(ny, -1, 1);
+        float *dx = malloc(nx * 4), *dw = calloc(nw, 4), *db = calloc(s.out, 4);
+        float *gx = up(x, nx * 4), *gw = up(w, nw * 4), *gb = up(b, s.out * 4), *gy = nn_alloc(&gpu, ny * 4), *gdy = up(dy, ny * 4);
+        float *gdx = nn_alloc(&gpu, nx * 4), *gdw = nn_alloc(&gpu, nw * 4), *gdb = nn_alloc(&gpu, s.out * 4);
+        linear_forward(&cpu, &s, x, w, b, y);
+        linear_backward(&cpu, &s, x, w, dy, dx, dw, db);
+        linear_forward(&gpu, &s, gx, gw, gb, gy);
+        linear_backward(&gpu, &s, gx, gw, gdy, gdx, gdw, gdb);
+        float *hy = down(gy, ny), *hdx = down(gdx, nx), *hdw = down(gdw, nw), *hdb = down(gdb, s.out);
+        double e = fmax(fmax(rel(y, hy, ny), rel(dx, hdx, nx)), fmax(rel(dw, hdw, nw), rel(db, hdb, s.out)));
+        CHECK(e <= amp_bound(amp), "AMP %s: linear %dx%d->%d (cublasGemmEx): y, dx, dw, db within %.0e of the CPU's fp32 (%.1e)",
+              amp_name(amp), s.N, s.in, s.out, amp_bound(amp), e);
+        free(x), free(w), free(b), free(y), free(dy), free(dx), free(dw), free(db), free(hy), free(hdx), free(hdw), free(hdb);
+        nn_free(&gpu, gx), nn_free(&gpu, gw), nn_free(&gpu, gb), nn_free(&gpu, gy), nn_free(&gpu, gdy), nn_free(&gpu, gdx);
+        nn_free(&gpu, gdw), nn_free(&gpu, gdb);
+    }
+    Conv2dShape cs[] = {
+        {.N = 16, .C = 1, .H = 128, .W = 200, .K = 16, .KH = 3, .KW = 3, .pad_h = 1, .pad_w = 1},
+        {.N = 16, .C = 3, .H = 128, .W = 200, .K = 64, .KH = 7, .KW = 7, .stride_h = 2, .stride_w = 2, .pad_h = 3, .pad_w = 3},
+        {.N = 16, .C = 64, .H = 32, .W = 50, .K = 128, .KH = 1, .KW = 1, .stride_h = 2, .stride_w = 2},
+        {.N = 16, .C = 96, .H = 32, .W = 50, .K = 96, .KH = 5, .KW = 5, .pad_h = 2, .pad_w = 2, .groups = 96},
+        {.N = 8, .C = 32, .H = 20, .W = 30, .K = 32, .KH = 3, .KW = 3, .pad_h = 2, .pad_w = 2, .dil_h = 2, .dil_w = 2},
+    };
+    const char *names[] = {"3x3 1->16", "7x7/2 stem 3->64", "1x1/2 64->128", "5x5 depthwise 96", "3x3 dilation 2"};
+    for (size_t i = 0; i < sizeof cs / sizeof *cs; i++) {
+        Conv2dShape s = cs[i];
+        if (conv2d_shape_init(&s) < 0) {
+            CHECK(0, "AMP conv %s shape", names[i]);
+            continue;
+        }
+        size_t nx = conv2d_x_numel(&s), nw = conv2d_w_numel(&s), ny = conv2d_y_numel(&s);
+        float *x = rnd(nx, -1, 1), *w = rnd(nw, -0.3f, 0.3f), *b = rnd(s.K, -1, 1), *y = malloc(ny * 4), *dy = rnd(ny, -1, 1);
+        float *dx = malloc(nx * 4), *dw = calloc(nw, 4), *db = calloc(s.K, 4);
+        float *gx = up(x, nx * 4), *gw = up(w, nw * 4), *gb = up(b, s.K * 4), *gy = nn_alloc(&gpu, ny * 4), *gdy = up(dy, ny * 4);
+        float *gdx = nn_alloc(&gpu, nx * 4), *gdw = nn_alloc(&gpu, nw * 4), *gdb = nn_alloc(&gpu, s.K * 4);
+        int rc = conv2d_forward(&cpu, &s, x, w, b, y) | conv2d_backward(&cpu, &s, x, w, dy, dx, dw, db);
+        int grc = conv2d_forward(&gpu, &s, gx, gw, gb, gy) | conv2d_backward(&gpu, &s, gx, gw, gdy, gdx, gdw, gdb);
+        float *hy = down(gy, ny), *hdx = down(gdx, nx), *hdw = down(gdw, nw), *hdb = down(gdb, s.K);
+        double ey = rel(y, hy, ny), ex = rel(dx, hdx, nx), ew = rel(dw, hdw, nw), eb = rel(db, hdb, s.K);
+        double e = fmax(fmax(ey, ex), fmax(ew, eb));
+        CHECK(!rc && !grc && e <= amp_bound(amp), "AMP %s: conv %s (cuDNN, half): y %.1e, dx %.1e, dw %.1e, db %.1e within %.0e of the CPU's fp32",
+              amp_name(amp), names[i], ey, ex, ew, eb, amp_bound(amp));
+        free(x), free(w), free(b), free(y), free(dy), free(dx), free(dw), free(db), free(hy), free(hdx), free(hdw), free(hdb);
+        nn_free(&gpu, gx), nn_free(&gpu, gw), nn_free(&gpu, gb), nn_free(&gpu, gy), nn_free(&gpu, gdy), nn_free(&gpu, gdx);
+        nn_free(&gpu, gdw), nn_free(&gpu, gdb);
+    }
+    nn_ctx_set_amp(&gpu, NN_AMP_OFF);
+}
+
+/* One AMP training step of a whole network (NN_TRAIN forward, the loss on the host, backward) against the
+ * CPU's fp32 step from the same weights and batch. */
+static void amp_model_step(const char *arch, int amp) {
+    const int N = 8, C = 1, H = 64, W = 96, K = 5;
+    Model mc, mg;
+    memset(&mc, 0, sizeof mc);
+    memset(&mg, 0, sizeof mg);
+    if (model_create(&mc, arch, C, H, W, K) < 0 || model_create(&mg, arch, C, H, W, K) < 0) {
+        CHECK(0, "AMP %s: %s: model_create", amp_name(amp), arch);
+        return;
+    }
+    model_init_weights(&mc, 7);
+    model_init_weights(&mg, 7);
+    ParamTable *tc = &mc.params, *tg = &mg.params;
+    if (model_to_device(&mg, &gpu) < 0 || nn_ctx_set_amp(&gpu, (NnAmp)amp) < 0) {
+        CHECK(0, "AMP %s: %s: model_to_device", amp_name(amp), arch);
+        model_free(&mc), model_free(&mg);
+        return;
+    }
+    size_t nx = (size_t)N * C * H * W, nl = (size_t)N * K;
+    float *x = rnd(nx, -2, 2), *lc = malloc(nl * 4), *lg = malloc(nl * 4), *pc = malloc(nl * 4), *pg = malloc(nl * 4);
+    float *dc = malloc(nl * 4), *dg = malloc(nl * 4);
+    int64_t y[8];
+    for (int i = 0; i < N; i++) y[i] = i % K;
+    float *gx = up(x, nx * 4), *gdl = nn_alloc(&gpu, nl * 4), *gl = nn_alloc(&gpu, nl * 4);
+    CrossEntropyShape ce = {.N = N, .C = K};
+    float loss_c = NAN, loss_g = NAN;
+    int rc = mc.forward(&mc, &cpu, x, N, NN_TRAIN, 3, lc) | cross_entropy_forward(&cpu, &ce, lc, y, NULL, &loss_c, pc);
+    cross_entropy_backward(&cpu, &ce, 1.0f, pc, y, NULL, dc);
+    rc |= mc.backward(&mc, &cpu, dc);
+    int grc = mg.forward(&mg, &gpu, gx, N, NN_TRAIN, 3, gl) | nn_sync(&gpu);
+    free(lg);
+    lg = down(gl, nl);
+    grc |= cross_entropy_forward(&cpu, &ce, lg, y, NULL, &loss_g, pg);
+    cross_entropy_backward(&cpu, &ce, 1.0f, pg, y, NULL, dg);
+    grc |= nn_copy_to_device(&gpu, gdl, dg, nl * 4) | mg.backward(&mg, &gpu, gdl) | nn_sync(&gpu);
+    float *hg = down(tg->grad, tc->total);
+    int finite = 1;
+    for (size_t i = 0; i < tc->total; i++) finite &= isfinite(hg[i]) != 0;
+    const char *wg = "";
+    double el = rel(lc, lg, nl), dl = fabs((double)loss_g - loss_c) / fabs((double)loss_c), eg = table_rel(tc, tc->grad, hg, 1, &wg);
+    double bl = amp == NN_AMP_BF16 ? 5e-2 : 2e-2, blog = amp == NN_AMP_BF16 ? 2e-1 : 5e-2;
+    CHECK(!rc && !grc && dl <= bl && el <= blog && finite,
+          "AMP %s: %s train step: loss %.5f vs the CPU's fp32 %.5f (%.1e, bound %.0e), logits %.1e (bound %.0e), every "
+          "gradient finite (worst tensor %.1e, %s)", amp_name(amp), arch, loss_g, loss_c, dl, bl, el, blog, eg, wg);
+    nn_ctx_set_amp(&gpu, NN_AMP_OFF);
+    free(x), free(lc), free(lg), free(pc), free(pg), free(dc), free(dg), free(hg);
+    nn_free(&gpu, gx), nn_free(&gpu, gdl), nn_free(&gpu, gl);
+    model_free(&mc), model_free(&mg);
+}
+
 static const char *GROUPS[] = {"layers: activations", "layers: pooling", "layers: linear (cuBLAS)", "layers: conv2d (cuDNN)",
                                "layers: BatchNorm", "layers: dropout", "optimiser", "algorithm cache and --deterministic",
                                "layers: conv epilogue (residual, plane means)", "layers: repeated stem and SE",
-                               "one training step of resnet18 and efficientnet_b0 against the CPU engine"};
+                               "one training step of resnet18 and efficientnet_b0 against the CPU engine",
+                               "AMP: conv/linear forward and backward in bf16 and fp16 against the CPU's fp32",
+                               "AMP: one training step of baseline, resnet18 and efficientnet_b0 in bf16 and fp16"};
 /* whole networks of the baseline: tests/gpu/run.sh, with the build's tools */
-static const char *LATER[] = {
-                              "AMP (bf16/fp16) bounds", "benchmark line (bench/gpu)"};
+static const char *LATER[] = {"benchmark line (bench/gpu)"};
 
 int main(void) {
     NnGpuList l;
@@ -509,6 +642,12 @@ int main(void) {
     model_step("resnet18", 0);
     model_step("resnet18", 1);
     model_step("efficientnet_b0", 1);
+    for (int amp = NN_AMP_BF16; amp <= NN_AMP_FP16; amp++) {
+        amp_layers(amp);
+        amp_model_step("baseline", amp);
+        amp_model_step("resnet18", amp);
+        amp_model_step("efficientnet_b0", amp);
+    }
     for (size_t i = 0; i < nl; i++) printf("skip gpu %s: not implemented yet (issue 16)\n", LATER[i]);
     nn_ctx_free(&gpu);
     nn_ctx_free(&cpu);

@@ -5,7 +5,9 @@
 # training step of the baseline on the GPU against the CPU (SGD, so that the update is linear in the
 # gradient: 1e-4 relative to each tensor's largest value), 3 epochs on FSDD (../shared/data/fsdd) reaching
 # the CPU's test accuracy within 1 point, and the GPU's checkpoint evaluated on the CPU (the same accuracy
-# within 1 point as on the GPU). Without a usable GPU, or in a build without CUDA, each group prints one
+# within 1 point as on the GPU); the same 3 epochs with --amp bf16 reaching the CPU's test accuracy within 2
+# points (scored on the CPU: the AMP checkpoint is fp32; 2 points because bf16's rounding changes the
+# trajectory, not just the last bits). The AMP layer and whole-network step bounds are tests/gpu/layers.c's. Without a usable GPU, or in a build without CUDA, each group prints one
 # skip line and the script exits 0. Report lines as tests/run.sh counts them ("ok ...", "not ok ...",
 # "skip ..."); at most 8 minutes. The bit-exact host logic of the device path (the trainer, cnneval, the
 # scanner, resuming across devices) is tests/cli/simgpu.sh's, on the simulated GPU.
@@ -16,7 +18,7 @@ cd "$(dirname "$0")/../.." || exit 1
 ROOT=$PWD
 bin=${1:-${GPU_TESTS:-build-cuda/tests/gpu/layers}}
 WHOLE=("one training step of the baseline, GPU against CPU" "3 epochs on FSDD within 1 point of the CPU's accuracy"
-       "a GPU checkpoint evaluated on the CPU")
+       "a GPU checkpoint evaluated on the CPU" "3 epochs on FSDD with --amp bf16 within 2 points of the CPU's accuracy")
 if [ ! -x "$bin" ]; then
     echo "skip gpu: $bin is not built (make CUDA=1 $bin)"
     exit 0
@@ -93,6 +95,7 @@ F=${SHARED:-$ROOT/../shared}/data/fsdd
 if [ ! -d "$F" ]; then
     echo "skip gpu ${WHOLE[1]}: no $F"
     echo "skip gpu ${WHOLE[2]}: no $F"
+    echo "skip gpu ${WHOLE[3]}: no $F"
     exit $rc
 fi
 acc() { "$PY3" -c "import json, sys; print(json.load(open(sys.argv[1]))['accuracy'])" "$1"; }
@@ -116,6 +119,15 @@ if "$B/splitset" -q --group '^[0-9]+_([a-z]+)_' "$F" split 2>fsdd.err &&
         "$PY3" -c "import sys; sys.exit(not abs(float(sys.argv[1]) - float(sys.argv[2])) <= 0.01)" "$gc" "$g" \
             && echo "ok gpu: the GPU's FSDD checkpoint on the CPU: accuracy $gc ($g on the GPU)" \
             || echo "not ok gpu: the GPU's FSDD checkpoint on the CPU: accuracy $gc, $g on the GPU"
+        if timeout 120 "$B/cnntrain" "${fs[@]}" --device cuda --amp bf16 -o fsdd-bf16.safetensors 2>>fsdd.err &&
+            "$B/cnneval" -q --device cpu -o ev-bf16 fsdd-bf16.safetensors test.npy 2>>fsdd.err; then
+            a=$(acc ev-bf16/metrics.json)
+            "$PY3" -c "import sys; sys.exit(not abs(float(sys.argv[1]) - float(sys.argv[2])) <= 0.02)" "$c" "$a" \
+                && echo "ok gpu: FSDD, 3 epochs with --amp bf16: test accuracy $a, $c on the CPU in fp32 (within 2 points)" \
+                || echo "not ok gpu: FSDD, 3 epochs with --amp bf16: test accuracy $a, $c on the CPU in fp32 (more than 2 points apart)"
+        else
+            echo "not ok gpu: FSDD with --amp bf16: $(tail -c 300 fsdd.err)"
+        fi
     else
         echo "not ok gpu: FSDD training/evaluation: $(tail -c 300 fsdd.err)"
     fi

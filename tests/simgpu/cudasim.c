@@ -18,6 +18,14 @@
  *    not, and the reverse.
  *  - The convolution algorithm cache is kept as conv2d.cu keeps it (one entry per shape, pass and
  *    --deterministic; the "algorithm" is the CPU's), so nn_cuda_algo_entries answers as on a GPU.
+ *  - Mixed precision (ctx->amp, nn/amp.h) as conv2d.cu and linear.cu run it: the operands' half copies made
+ *    with kernels.h's kb_cast_half, widened back (kb_widen) and handed to the CPU layer, its fp32 results
+ *    rounded to half (kb_cast_half) and widened with the bias (kb_widen_bias), accumulated (kb_widen_add) or
+ *    summed (kb_bias_grad_half) by the very bodies the GPU's kernels run; the epilogue of
+ *    conv2d_forward_ep by kb_affine_act / kb_gap_fwd afterwards, as conv2d.cu; SE's backward composed as
+ *    se.cu composes it (its linear layers through the AMP twins). Exact but for the accumulation order
+ *    inside a product (the CPU's, not cuDNN's / cuBLAS's), so the host logic of AMP training (the scaler,
+ *    skipped steps, resuming) is tested here byte for byte.
  * Not simulated: asynchrony (every call completes before it returns), device memory limits, cuDNN's and
  * cuBLAS's other summation orders (the real GPU's 1e-4 is tests/gpu/'s business). */
 #ifndef AUDIOCNN_CUDA_SIM
@@ -30,6 +38,7 @@
 #include "nn/conv2d.h"
 #include "nn/device.h"
 #include "nn/dropout.h"
+#include "nn/kernels.h"
 #include "nn/linear.h"
 #include "nn/lossscale.h"
 #include "nn/nn.h"
@@ -54,6 +63,12 @@ struct NnCuda {
     int index;
     char err[256];    /* the first failure of a void twin, reported by nn_sync */
     NnAlgoCache algos; /* conv2d.cu's cache: which shapes and passes were "searched" */
+    uint16_t *half;   /* AMP: the half copies (host memory: only the twins touch them) */
+    size_t half_len;
+    float *wide;      /* AMP: those copies widened, and the CPU layer's fp32 results */
+    size_t wide_len;
+    float *se_work;   /* AMP: SE backward's intermediates (device memory, as se.cu's workspace) */
+    size_t se_len;
 };
 
 /* ---- device memory: guarded regions ------------------------------------------------------------------ */
@@ -206,7 +221,12 @@ int nn_cuda_ctx_init(NnCtx *ctx, int index) {
 }
 
 void nn_cuda_ctx_free(NnCtx *ctx) {
-    if (ctx->cuda) algocache_free(&ctx->cuda->algos);
+    if (ctx->cuda) {
+        algocache_free(&ctx->cuda->algos);
+        free(ctx->cuda->half);
+        free(ctx->cuda->wide);
+        if (ctx->cuda->se_work) nn_cuda_free(ctx->cuda->se_work);
+    }
     free(ctx->cuda);
     ctx->cuda = NULL;
 }
@@ -246,10 +266,151 @@ static int algo_seen(NnCtx *ctx, const Conv2dShape *s, AlgoPass pass) {
     memset(&k, 0, sizeof k);
     k.pass = pass, k.n = s->N, k.c = s->C, k.h = s->H, k.w = s->W, k.k = s->K, k.kh = s->KH, k.kw = s->KW;
     k.stride_h = s->stride_h, k.stride_w = s->stride_w, k.pad_h = s->pad_h, k.pad_w = s->pad_w;
-    k.dil_h = s->dil_h, k.dil_w = s->dil_w, k.groups = s->groups, k.dtype = 0, k.deterministic = ctx->deterministic;
+    k.dil_h = s->dil_h, k.dil_w = s->dil_w, k.groups = s->groups, k.dtype = (int)ctx->amp;
+    k.deterministic = ctx->deterministic;
     if (algocache_find(&ctx->cuda->algos, &k)) return 0;
     AlgoEntry e = {.key = k};
     return algocache_put(&ctx->cuda->algos, &e);
+}
+
+
+/* ---- mixed precision (nn/amp.h): conv2d.cu's and linear.cu's AMP paths on the CPU layers ----------------- */
+
+static const NnGrid G1 = {0, 0, 1, 1}; /* one thread: a kernel body over all its items, in order */
+
+/* The context's AMP buffers: n16 halves and n32 floats (contents undefined). Returns 0, or -1 with err_set(). */
+static int amp_bufs(NnCtx *ctx, size_t n16, size_t n32, uint16_t **h, float **f) {
+    struct NnCuda *c = ctx->cuda;
+    if (n16 > c->half_len) {
+        free(c->half);
+        c->half_len = 0;
+        if (!(c->half = malloc(n16 * sizeof *c->half))) goto oom;
+        c->half_len = n16;
+    }
+    if (n32 > c->wide_len) {
+        free(c->wide);
+        c->wide_len = 0;
+        if (!(c->wide = malloc(n32 * sizeof *c->wide))) goto oom;
+        c->wide_len = n32;
+    }
+    *h = c->half;
+    *f = c->wide;
+    return 0;
+oom:
+    err_set("out of memory for the AMP copies");
+    return -1;
+}
+
+/* h = half(x), f = widen(h): an operand as the GPU's half product sees it */
+static void amp_operand(const float *x, int64_t n, int amp, uint16_t *h, float *f) {
+    kb_cast_half(G1, n, x, h, amp);
+    kb_widen(G1, n, h, f, amp);
+}
+
+/* Called inside ENTER: ctx->device is NN_CPU, the pages are open. */
+static int conv_forward_amp(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *w, const float *b, float *y,
+                            const ConvEpilogue *ep) {
+    int amp = (int)ctx->amp;
+    int64_t nx = (int64_t)s->N * s->C * s->H * s->W, nw = (int64_t)s->K * (s->C / s->groups) * s->KH * s->KW;
+    int64_t p = (int64_t)s->OH * s->OW, ny = (int64_t)s->N * s->K * p;
+    uint16_t *h;
+    float *f;
+    if (amp_bufs(ctx, (size_t)(nx + nw + ny), (size_t)(nx + nw + ny), &h, &f) < 0) return -1;
+    uint16_t *xh = h, *wh = h + nx, *yh = h + nx + nw;
+    float *xf = f, *wf = f + nx, *yf = f + nx + nw;
+    amp_operand(x, nx, amp, xh, xf);
+    amp_operand(w, nw, amp, wh, wf);
+    int cw = ctx->const_weights; /* the widened weights live in a reused buffer: nothing may be kept by address */
+    ctx->const_weights = 0;
+    int rc = conv2d_forward(ctx, s, xf, wf, NULL, yf);
+    ctx->const_weights = cw;
+    if (rc < 0) return -1;
+    kb_cast_half(G1, ny, yf, yh, amp);
+    kb_widen_bias(G1, s->N, s->K, p, yh, b, amp, y);
+    if (ep) { /* conv2d.cu's epilogue kernels after the convolution */
+        kb_affine_act(G1, s->N, s->K, p, ep->scale, ep->shift, ep->res, (int)ep->act, y);
+        if (ep->plane_mean) kb_gap_fwd(G1, (int64_t)s->N * s->K, p, y, ep->plane_mean);
+    }
+    return 0;
+}
+
+static int conv_backward_amp(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *w, const float *dy, float *dx,
+                             float *dw, float *db) {
+    int amp = (int)ctx->amp;
+    int64_t nx = (int64_t)s->N * s->C * s->H * s->W, nw = (int64_t)s->K * (s->C / s->groups) * s->KH * s->KW;
+    int64_t p = (int64_t)s->OH * s->OW, ny = (int64_t)s->N * s->K * p, all = 2 * nx + 2 * nw + ny;
+    uint16_t *h;
+    float *f;
+    if (amp_bufs(ctx, (size_t)all, (size_t)all, &h, &f) < 0) return -1;
+    uint16_t *xh = h, *wh = h + nx, *dyh = h + nx + nw, *dxh = dyh + ny, *dwh = dxh + nx;
+    float *xf = f, *wf = f + nx, *dyf = f + nx + nw, *dxf = dyf + ny, *dwf = dxf + nx;
+    amp_operand(dy, ny, amp, dyh, dyf);
+    if (dx || dw) {
+        amp_operand(x, nx, amp, xh, xf);
+        amp_operand(w, nw, amp, wh, wf);
+        if (dw) memset(dwf, 0, sizeof(float) * (size_t)nw); /* the half dW alone, then added */
+        if (conv2d_backward(ctx, s, xf, wf, dyf, dx ? dxf : NULL, dw ? dwf : NULL, NULL) < 0) return -1;
+    }
+    if (dx) {
+        kb_cast_half(G1, nx, dxf, dxh, amp);
+        kb_widen(G1, nx, dxh, dx, amp);
+    }
+    if (dw) {
+        kb_cast_half(G1, nw, dwf, dwh, amp);
+        kb_widen_add(G1, nw, dwh, dw, amp);
+    }
+    if (db) kb_bias_grad_half(G1, s->N, s->K, p, dyh, amp, db);
+    return 0;
+}
+
+static int linear_forward_amp(NnCtx *ctx, const LinearShape *s, const float *x, const float *w, const float *b, float *y) {
+    int amp = (int)ctx->amp;
+    int64_t nx = (int64_t)s->N * s->in, nw = (int64_t)s->out * s->in, ny = (int64_t)s->N * s->out;
+    uint16_t *h;
+    float *f;
+    if (amp_bufs(ctx, (size_t)(nx + nw + ny), (size_t)(nx + nw + ny), &h, &f) < 0) return -1;
+    uint16_t *xh = h, *wh = h + nx, *yh = h + nx + nw;
+    float *xf = f, *wf = f + nx, *yf = f + nx + nw;
+    amp_operand(x, nx, amp, xh, xf);
+    amp_operand(w, nw, amp, wh, wf);
+    linear_forward(ctx, s, xf, wf, NULL, yf);
+    kb_cast_half(G1, ny, yf, yh, amp);
+    kb_widen_bias(G1, s->N, s->out, 1, yh, b, amp, y);
+    return 0;
+}
+
+static int linear_backward_amp(NnCtx *ctx, const LinearShape *s, const float *x, const float *w, const float *dy,
+                               float *dx, float *dw, float *db) {
+    int amp = (int)ctx->amp;
+    int64_t nx = (int64_t)s->N * s->in, nw = (int64_t)s->out * s->in, ny = (int64_t)s->N * s->out;
+    int64_t all = 2 * nx + 2 * nw + ny;
+    uint16_t *h;
+    float *f;
+    if (amp_bufs(ctx, (size_t)all, (size_t)all, &h, &f) < 0) return -1;
+    uint16_t *xh = h, *wh = h + nx, *dyh = h + nx + nw, *dxh = dyh + ny, *dwh = dxh + nx;
+    float *xf = f, *wf = f + nx, *dyf = f + nx + nw, *dxf = dyf + ny, *dwf = dxf + nx;
+    amp_operand(dy, ny, amp, dyh, dyf);
+    if (dx || dw) {
+        amp_operand(x, nx, amp, xh, xf);
+        amp_operand(w, nw, amp, wh, wf);
+        if (dw) memset(dwf, 0, sizeof(float) * (size_t)nw);
+        linear_backward(ctx, s, xf, wf, dyf, dx ? dxf : NULL, dw ? dwf : NULL, NULL);
+    }
+    if (dx) {
+        kb_cast_half(G1, nx, dxf, dxh, amp);
+        kb_widen(G1, nx, dxh, dx, amp);
+    }
+    if (dw) {
+        kb_cast_half(G1, nw, dwf, dwh, amp);
+        kb_widen_add(G1, nw, dwh, dw, amp);
+    }
+    if (db) kb_bias_grad_half(G1, s->N, s->out, 1, dyh, amp, db);
+    return 0;
+}
+
+/* a void twin's failure, kept for the next nn_sync */
+static void void_fail(NnCtx *ctx) {
+    if (!ctx->cuda->err[0]) snprintf(ctx->cuda->err, sizeof ctx->cuda->err, "%s", err_msg());
 }
 
 /* ---- the twins: the CPU function on the CPU path, pages open ------------------------------------------- */
@@ -436,16 +597,26 @@ void drop_path_backward_cuda(NnCtx *ctx, const DropPathShape *s, const float *do
 
 void linear_forward_cuda(NnCtx *ctx, const LinearShape *s, const float *x, const float *w, const float *b, float *y) {
     D("linear", x), D("linear", w), D("linear", b), D("linear", y);
+    NnAmp amp = ctx->amp;
     ENTER(ctx);
-    linear_forward(ctx, s, x, w, b, y);
+    if (amp) {
+        if (linear_forward_amp(ctx, s, x, w, b, y) < 0) void_fail(ctx);
+    } else {
+        linear_forward(ctx, s, x, w, b, y);
+    }
     LEAVE(ctx);
 }
 void linear_backward_cuda(NnCtx *ctx, const LinearShape *s, const float *x, const float *w, const float *dy, float *dx,
                           float *dw, float *db) {
     D("linear backward", x), D("linear backward", w), D("linear backward", dy), D("linear backward", dx);
     D("linear backward", dw), D("linear backward", db);
+    NnAmp amp = ctx->amp;
     ENTER(ctx);
-    linear_backward(ctx, s, x, w, dy, dx, dw, db);
+    if (amp) {
+        if (linear_backward_amp(ctx, s, x, w, dy, dx, dw, db) < 0) void_fail(ctx);
+    } else {
+        linear_backward(ctx, s, x, w, dy, dx, dw, db);
+    }
     LEAVE(ctx);
 }
 
@@ -458,8 +629,9 @@ int conv2d_forward_ep_cuda(NnCtx *ctx, const Conv2dShape *s, const float *x, con
     if (ep) D("conv2d epilogue", ep->scale), D("conv2d epilogue", ep->shift), D("conv2d epilogue", ep->res),
             D("conv2d epilogue", ep->plane_mean);
     if (algo_seen(ctx, s, ALGO_FWD) < 0) return -1;
+    NnAmp amp = ctx->amp;
     ENTER(ctx);
-    int rc = conv2d_forward_ep(ctx, s, x, w, b, y, ep);
+    int rc = amp ? conv_forward_amp(ctx, s, x, w, b, y, ep) : conv2d_forward_ep(ctx, s, x, w, b, y, ep);
     LEAVE(ctx);
     return rc;
 }
@@ -468,8 +640,9 @@ int conv2d_backward_cuda(NnCtx *ctx, const Conv2dShape *s, const float *x, const
     D("conv2d backward", x), D("conv2d backward", w), D("conv2d backward", dy), D("conv2d backward", dx);
     D("conv2d backward", dw), D("conv2d backward", db);
     if ((dx && algo_seen(ctx, s, ALGO_BWD_DATA) < 0) || (dw && algo_seen(ctx, s, ALGO_BWD_FILTER) < 0)) return -1;
+    NnAmp amp = ctx->amp;
     ENTER(ctx);
-    int rc = conv2d_backward(ctx, s, x, w, dy, dx, dw, db);
+    int rc = amp ? conv_backward_amp(ctx, s, x, w, dy, dx, dw, db) : conv2d_backward(ctx, s, x, w, dy, dx, dw, db);
     LEAVE(ctx);
     return rc;
 }
@@ -511,12 +684,49 @@ void se_scale_cuda(NnCtx *ctx, const SEShape *s, const float *x, const float *sc
     se_scale(ctx, s, x, sc, y);
     LEAVE(ctx);
 }
+/* AMP: se.cu's composition (its two loops as kernels.h's bodies, intermediates in device memory, the layers
+ * through their twins), so that SE's linear layers run the AMP path as on the GPU. */
+static int se_backward_amp(NnCtx *ctx, const SEShape *s, const float *dy, const float *x, const float *w1, const float *w2,
+                           const float *pooled, const float *h, const float *a, const float *sc, float *dx, float *dw1,
+                           float *db1, float *dw2, float *db2) {
+    size_t nc = (size_t)s->N * s->C, nr = (size_t)s->N * s->R, need = 2 * nc + 2 * nr;
+    int64_t hw = (int64_t)s->H * s->W;
+    struct NnCuda *c = ctx->cuda;
+    if (need > c->se_len) {
+        if (c->se_work) nn_cuda_free(c->se_work);
+        c->se_len = 0;
+        if (!(c->se_work = nn_cuda_alloc(ctx, need * sizeof(float)))) return -1;
+        c->se_len = need;
+    }
+    float *ds = c->se_work, *dpool = ds + nc, *da = ds + 2 * nc, *dh = ds + 2 * nc + nr;
+    dev_open();
+    kb_se_gate_dot(G1, (int64_t)nc, hw, dy, x, ds);
+    dev_close();
+    sigmoid_backward_cuda(ctx, nc, ds, sc, ds);
+    LinearShape l1 = {.N = s->N, .in = s->C, .out = s->R}, l2 = {.N = s->N, .in = s->R, .out = s->C};
+    linear_backward_cuda(ctx, &l2, a, w2, ds, da, dw2, db2);
+    if (s->silu) silu_backward_cuda(ctx, nr, da, h, dh);
+    else relu_backward_cuda(ctx, nr, da, a, dh);
+    linear_backward_cuda(ctx, &l1, pooled, w1, dh, dpool, dw1, db1);
+    GlobalPoolShape gp = {s->N, s->C, s->H, s->W};
+    global_avgpool_backward_cuda(ctx, &gp, dpool, dx);
+    dev_open();
+    kb_se_dx_acc(G1, (int64_t)nc, hw, dy, sc, dx);
+    dev_close();
+    if (c->err[0]) { /* a linear twin's failure */
+        err_set("%s", c->err);
+        return -1;
+    }
+    return 0;
+}
+
 int se_backward_cuda(NnCtx *ctx, const SEShape *s, const float *dy, const float *x, const float *w1, const float *w2,
                      const float *pooled, const float *h, const float *a, const float *sc, float *dx, float *dw1, float *db1,
                      float *dw2, float *db2) {
     const char *l = "se backward";
     D(l, dy), D(l, x), D(l, w1), D(l, w2), D(l, pooled), D(l, h), D(l, a), D(l, sc), D(l, dx), D(l, dw1), D(l, db1), D(l, dw2);
     D(l, db2);
+    if (ctx->amp) return se_backward_amp(ctx, s, dy, x, w1, w2, pooled, h, a, sc, dx, dw1, db1, dw2, db2);
     ENTER(ctx);
     int rc = se_backward(ctx, s, dy, x, w1, w2, pooled, h, a, sc, dx, dw1, db1, dw2, db2);
     LEAVE(ctx);

@@ -7,7 +7,10 @@
  * buffers, lr/wd multipliers, Nesterov), the AMP unscale check, the repeated stem's passes (stem.c: summed
  * and normalised weights, their gradient spread, the ones-image correction, the batch sum, fills) and
  * squeeze-and-excitation's (se.c: the plane scaling, and se.cu's backward composed on the CPU with the
- * kernels' bodies for its two loops). What only a GPU can show (the
+ * kernels' bodies for its two loops), and mixed precision's casts (float <-> fp16 / bf16: known bit patterns,
+ * every half value and every midpoint between neighbours, a stride through all 2^32 floats against an
+ * independent reference in double arithmetic and, where the compiler has it, against _Float16) and their
+ * grid bodies (cast, widen, widen + add, widen with a bias in half, the half bias gradient). What only a GPU can show (the
  * launches, device memory) is tests/gpu/'s. */
 #include "check.h"
 #include "nn/activation.h"
@@ -523,6 +526,171 @@ static void test_se(NnCtx *ctx, Rng *r) {
     }
 }
 
+/* ---- mixed precision's casts (nn/amp.h) ---- */
+
+static uint32_t bits_of(float f) {
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    return u;
+}
+static float float_of(uint32_t u) {
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+/* f rounded to a binary format with `sig` significant bits, subnormal unit 2^emin_sub and largest finite
+ * value `max`, round to nearest even, in double (exact here): an implementation independent of kernels.h's
+ * bit manipulations. fp16: 11, -24, 65504; bf16: 8, -133, (2 - 2^-7) 2^127. */
+static float ref_round(float f, int sig, int emin_sub, double max) {
+    if (isnan(f) || isinf(f) || f == 0.0f) return f;
+    int e;
+    frexp((double)f, &e); /* f = m 2^e, 0.5 <= |m| < 1 */
+    int ue = e - sig;
+    if (ue < emin_sub) ue = emin_sub;
+    double unit = ldexp(1.0, ue), r = nearbyint((double)f / unit) * unit; /* nearbyint: to nearest even */
+    if (fabs(r) > max) return f < 0 ? -INFINITY : INFINITY;
+    if (r == 0.0) return f < 0 ? -0.0f : 0.0f;
+    return (float)r;
+}
+
+static void test_amp_casts(void) {
+    /* known bit patterns */
+    static const struct { uint32_t f; uint16_t h; } F16[] = {
+        {0x3f800000u, 0x3c00u}, {0xc0000000u, 0xc000u}, {0x477fe000u, 0x7bffu} /* 65504 */,
+        {0x477fefffu, 0x7bffu} /* just under 65520 */, {0x477ff000u, 0x7c00u} /* 65520: ties to inf */,
+        {0x501502f9u, 0x7c00u} /* 1e10 */, {0xff800000u, 0xfc00u}, {0x7f800000u, 0x7c00u},
+        {0x38800000u, 0x0400u} /* 2^-14, the smallest normal */, {0x33800000u, 0x0001u} /* 2^-24 */,
+        {0x33000000u, 0x0000u} /* 2^-25: a tie, to even 0 */, {0x33000001u, 0x0001u}, {0x33c00000u, 0x0002u} /* 1.5 units */,
+        {0x387fc000u, 0x03ffu} /* the largest subnormal */, {0x387fe000u, 0x0400u} /* ties up to the smallest normal */,
+        {0x3dcccccdu, 0x2e66u} /* 0.1 */, {0x3eaaaaabu, 0x3555u} /* 1/3 */, {0x80000000u, 0x8000u},
+        {0x45001000u, 0x6800u} /* 2049: a tie, to even 2048 */, {0x45003000u, 0x6802u} /* 2051 -> 2052 */,
+        {0x00000001u, 0x0000u} /* a float subnormal */, {0xb3800000u, 0x8001u}};
+    int ok = 1;
+    for (size_t i = 0; i < sizeof F16 / sizeof *F16; i++) {
+        uint16_t h = kb_f32_to_f16(float_of(F16[i].f));
+        if (h != F16[i].h) {
+            printf("# fp16 of 0x%08x: 0x%04x, expected 0x%04x\n", F16[i].f, h, F16[i].h);
+            ok = 0;
+        }
+    }
+    uint16_t qn = kb_f32_to_f16(NAN), sn = kb_f32_to_f16(float_of(0x7f800001u));
+    CHECK(ok && (qn & 0x7c00u) == 0x7c00u && (qn & 0x3ffu) && (sn & 0x7c00u) == 0x7c00u && (sn & 0x3ffu),
+          "amp casts: float -> fp16 on %zu known bit patterns (RNE ties, 65520 -> inf, subnormals); NaN stays NaN",
+          sizeof F16 / sizeof *F16);
+    static const struct { uint32_t f; uint16_t h; } BF[] = {
+        {0x3f800000u, 0x3f80u}, {0x3dcccccdu, 0x3dcdu} /* 0.1 */, {0x40490fdbu, 0x4049u} /* pi */,
+        {0x3f808000u, 0x3f80u} /* a tie, to even */, {0x3f818000u, 0x3f82u} /* a tie, to even upwards */,
+        {0x3f808001u, 0x3f81u}, {0x7f7fffffu, 0x7f80u} /* FLT_MAX -> inf */, {0x7f7f7fffu, 0x7f7fu},
+        {0xff800000u, 0xff80u}, {0x00018000u, 0x0002u} /* a subnormal tie */, {0x80000000u, 0x8000u}};
+    ok = 1;
+    for (size_t i = 0; i < sizeof BF / sizeof *BF; i++) {
+        uint16_t h = kb_f32_to_bf16(float_of(BF[i].f));
+        if (h != BF[i].h) {
+            printf("# bf16 of 0x%08x: 0x%04x, expected 0x%04x\n", BF[i].f, h, BF[i].h);
+            ok = 0;
+        }
+    }
+    CHECK(ok && kb_f32_to_bf16(NAN) == 0x7fc0u && kb_f32_to_bf16(float_of(0x7f800001u)) == 0x7fc0u &&
+              kb_f32_to_bf16(float_of(0xff800001u)) == 0xffc0u,
+          "amp casts: float -> bf16 on %zu known bit patterns (RNE, FLT_MAX -> inf); a signalling NaN becomes a quiet NaN, "
+          "not inf", sizeof BF / sizeof *BF);
+
+    /* every half value: widening exact, and back the same bits; every midpoint between neighbours (and one
+     * float either side of it) rounds as the reference says */
+    long bad16 = 0, badbf = 0, mids = 0;
+    for (uint32_t h = 0; h < 0x10000u; h++) {
+        float f = kb_f16_to_f32((uint16_t)h), b = kb_bf16_to_f32((uint16_t)h);
+        if (isnan(f) ? !isnan(kb_f16_to_f32(kb_f32_to_f16(f))) : kb_f32_to_f16(f) != h) bad16++;
+        if (isnan(b) ? !isnan(kb_bf16_to_f32(kb_f32_to_bf16(b))) : kb_f32_to_bf16(b) != h) badbf++;
+        if ((h & 0x7fffu) >= 0x7c00u) continue;
+        double next = (double)kb_f16_to_f32((uint16_t)(h + 1)); /* h + 1: the neighbour away from zero (or inf) */
+        if ((h & 0x7fffu) == 0x7bffu) next = (h & 0x8000u) ? -65536.0 : 65536.0;
+        float mid = (float)(((double)f + next) / 2); /* exact in float */
+        float probes[3] = {mid, nextafterf(mid, 0.0f), nextafterf(mid, 2.0f * mid)};
+        for (int j = 0; j < 3; j++, mids++) {
+            float want = ref_round(probes[j], 11, -24, 65504.0), got = kb_f16_to_f32(kb_f32_to_f16(probes[j]));
+            if (bits_of(want) != bits_of(got)) bad16++;
+        }
+        if ((h & 0x7fffu) >= 0x7f80u) continue; /* bf16: its midpoints alike */
+        next = (h & 0x7fffu) == 0x7f7fu ? ((h & 0x8000u) ? -0x1p128 : 0x1p128) : (double)kb_bf16_to_f32((uint16_t)(h + 1));
+        mid = (float)(((double)b + next) / 2);
+        float pb[3] = {mid, nextafterf(mid, 0.0f), nextafterf(mid, 2.0f * mid)};
+        for (int j = 0; j < 3; j++, mids++) {
+            float want = ref_round(pb[j], 8, -133, 0x1.fep127), got = kb_bf16_to_f32(kb_f32_to_bf16(pb[j]));
+            if (bits_of(want) != bits_of(got)) badbf++;
+        }
+    }
+    CHECK(!bad16 && !badbf, "amp casts: all 65536 fp16 and bf16 values widen exactly and narrow back; %ld midpoints "
+          "between neighbours (and +-1 float ulp) round to nearest even (%ld, %ld wrong)", mids, bad16, badbf);
+
+    /* a stride through every float bit pattern (NaN: NaN) against the double reference, and against the
+     * compiler's _Float16 where it has one */
+    long n = 0, b16 = 0, bbf = 0, bcc = 0;
+    for (uint64_t u = 0; u < 0x100000000ull; u += 4093) { /* a prime stride: every exponent, varied low bits */
+        float f = float_of((uint32_t)u);
+        float g16 = kb_f16_to_f32(kb_f32_to_f16(f)), gbf = kb_bf16_to_f32(kb_f32_to_bf16(f));
+        if (isnan(f)) {
+            b16 += !isnan(g16);
+            bbf += !isnan(gbf);
+        } else {
+            b16 += bits_of(g16) != bits_of(ref_round(f, 11, -24, 65504.0));
+            bbf += bits_of(gbf) != bits_of(ref_round(f, 8, -133, 0x1.fep127));
+        }
+#ifdef __FLT16_MAX__
+        _Float16 c = (_Float16)f;
+        uint16_t cb;
+        memcpy(&cb, &c, sizeof cb);
+        if (isnan(f) ? !isnan(g16) : cb != kb_f32_to_f16(f)) bcc++;
+        if (!isnan(f) && bits_of((float)c) != bits_of(g16)) bcc++;
+#endif
+        n++;
+    }
+    CHECK(!b16 && !bbf, "amp casts: %ld floats across all bit patterns: fp16 and bf16 rounding = the double reference "
+          "(%ld, %ld wrong)", n, b16, bbf);
+#ifdef __FLT16_MAX__
+    CHECK(!bcc, "amp casts: the same %ld floats: fp16 bits = the compiler's _Float16 conversion (%ld wrong)", n, bcc);
+#else
+    SKIP("amp casts: against _Float16: this compiler has no _Float16");
+#endif
+}
+
+/* kb_cast_half, kb_widen, kb_widen_add, kb_widen_bias and kb_bias_grad_half over their launch grids against
+ * plain loops of the scalar casts */
+static void test_amp_bodies(Rng *r) {
+    enum { N = 3, K = 5, P = 77, T = N * K * P };
+    float x[T], b[K], y[T], y2[T], db[K], db2[K];
+    uint16_t h[T];
+    fill(r, x, T, -300.0f, 300.0f);
+    fill(r, b, K, -2.0f, 2.0f);
+    for (int amp = 1; amp <= 2; amp++) {
+        int ok = 1;
+        FOR_GRID(nn_grid_1d(T), g) kb_cast_half(g, T, x, h, amp);
+        for (int i = 0; i < T; i++) ok &= h[i] == kb_to_half(x[i], amp);
+        FOR_GRID(nn_grid_1d(T), g) kb_widen(g, T, h, y, amp);
+        for (int i = 0; i < T; i++) ok &= bits_of(y[i]) == bits_of(kb_from_half(h[i], amp));
+        memcpy(y2, x, sizeof y2);
+        FOR_GRID(nn_grid_1d(T), g) kb_widen_add(g, T, h, y2, amp);
+        for (int i = 0; i < T; i++) ok &= bits_of(y2[i]) == bits_of(x[i] + kb_from_half(h[i], amp));
+        FOR_GRID(nn_grid_1d(T), g) kb_widen_bias(g, N, K, P, h, b, amp, y);
+        for (int i = 0; i < T; i++) {
+            float want = kb_round_half(kb_from_half(h[i], amp) + kb_round_half(b[(i / P) % K], amp), amp);
+            ok &= bits_of(y[i]) == bits_of(want);
+        }
+        for (int c = 0; c < K; c++) db[c] = db2[c] = b[c];
+        FOR_GRID(nn_grid_1d(K), g) kb_bias_grad_half(g, N, K, P, h, amp, db);
+        for (int c = 0; c < K; c++) {
+            float sum = 0.0f;
+            for (int im = 0; im < N; im++)
+                for (int q = 0; q < P; q++) sum += kb_from_half(h[(im * K + c) * P + q], amp);
+            db2[c] += kb_round_half(sum, amp);
+        }
+        ok &= memcmp(db, db2, sizeof db) == 0;
+        CHECK(ok, "amp kernels (%s): cast, widen, widen + add, widen with the bias in half, the half bias gradient over "
+              "their grids = the scalar casts", amp == 1 ? "bf16" : "fp16");
+    }
+}
+
 int main(void) {
     NnCtx ctx;
     nn_ctx_init(&ctx, 2);
@@ -537,6 +705,8 @@ int main(void) {
     test_dropout(&ctx, &r);
     test_optim(&ctx, &r);
     test_unscale();
+    test_amp_casts();
+    test_amp_bodies(&r);
     test_stem(&ctx, &r);
     test_se(&ctx, &r);
     nn_ctx_free(&ctx);
