@@ -47,6 +47,13 @@ int winograd_pays(const Conv2dShape *s) {
      * noise). AUDIOCNN_WINOGRAD=all takes every model down to 16. */
     int64_t covered = (int64_t)((s->H + 3) / 4 * 4) * ((s->W + 3) / 4 * 4);
     int min_c = s->algo == CONV2D_AUTO_WINOGRAD ? 16 : env_min_c;
+    /* The 36 products of a call are as wide as its tiles: a batch of few small planes (a scan's one window
+     * through ResNet's layer3 and layer4: 14 and 4 tiles) makes them slivers, and im2col wins (resnet18 scan
+     * at one window per pass: 36x real time with Winograd there, 59x without). From 16 tiles per call on
+     * (training batches: 64 and more) it pays. Models that ask for Winograd themselves (the baseline,
+     * CONV2D_AUTO_WINOGRAD) keep a rule of the shape alone, so their outputs do not depend on the batch. */
+    int64_t tiles = (int64_t)s->N * (covered / 16);
+    if (s->algo == CONV2D_AUTO && tiles < 16) return 0;
     return s->C >= min_c && s->K >= 16 && 2 * (int64_t)s->H * s->W >= covered;
 }
 
