@@ -5,6 +5,7 @@
 
 #include <math.h>
 #include <stdio.h>
+#include <string.h>
 
 void lossscale_init(LossScale *s, int enabled) {
     s->enabled = enabled;
@@ -43,9 +44,10 @@ int lossscale_parse(LossScale *s, const char *text) {
     double scale;
     int tracker, used = 0;
     long long skipped;
-    if (sscanf(text, "%lf %d %lld%n", &scale, &tracker, &skipped, &used) != 3 || text[used] != 0 ||
-        !(scale > 0) || !isfinite(scale) || tracker < 0 || tracker >= s->growth_interval || skipped < 0) {
-        err_set("bad loss-scale state '%s' (expected: scale growth_tracker skipped)", text);
+    /* the text comes from a state file: bounded, and every field checked (the scale finite as a float) */
+    if (strlen(text) > 64 || sscanf(text, "%lf %d %lld%n", &scale, &tracker, &skipped, &used) != 3 || text[used] != 0 ||
+        !(scale > 0) || !isfinite((float)scale) || tracker < 0 || tracker >= s->growth_interval || skipped < 0) {
+        err_set("bad loss-scale state '%.64s' (expected: scale growth_tracker skipped)", text);
         return -1;
     }
     s->scale = (float)scale;

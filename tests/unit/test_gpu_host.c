@@ -159,7 +159,8 @@ static void test_lossscale(void) {
     s.scale = 0.123456789f;
     lossscale_format(&s, buf, sizeof buf);
     CHECK(lossscale_parse(&r, buf) == 0 && r.scale == s.scale, "lossscale: any float scale round-trips exactly (%s)", buf);
-    const char *bad[] = {"", "1024", "1024 37", "0 0 0", "-1 0 0", "inf 0 0", "nan 0 0", "1024 2000 0", "1024 -1 0", "1024 1 -1", "1024 1 1 x"};
+    const char *bad[] = {"", "1024", "1024 37", "0 0 0", "-1 0 0", "inf 0 0", "nan 0 0", "1024 2000 0", "1024 -1 0", "1024 1 -1",
+                         "1024 1 1 x", "1e300 0 0", "1024 1 00000000000000000000000000000000000000000000000000000000000001"};
     int refused = 1;
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) refused &= lossscale_parse(&r, bad[i]) < 0;
     CHECK(refused, "lossscale: malformed states refused");
