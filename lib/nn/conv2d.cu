@@ -204,6 +204,34 @@ extern "C" int conv2d_forward_ep_cuda(NnCtx *ctx, const Conv2dShape *s, const fl
     return 0;
 }
 
+/* dx = the data gradient of dy through w (beta 0), with the cached algorithm of this shape (fp32 or
+ * AMP's half pointers alike). Returns 0; -1 when no algorithm or workspace could be had (err_set by
+ * them); 1 when cuDNN failed (its status in *st). */
+static int bwd_data(NnCtx *ctx, const Conv2dShape *s, Descs *d, const void *w, const void *dy, void *dx,
+                    cudnnStatus_t *st) {
+    const float one = 1.0f, zero = 0.0f;
+    const AlgoEntry *a = algo_for(ctx, s, d, ALGO_BWD_DATA, dx, w, dy);
+    void *ws = a ? nn_cuda_work(ctx, a->workspace ? a->workspace : 1) : NULL;
+    if (!ws) return -1;
+    cudnnSetConvolutionMathType(d->conv, (cudnnMathType_t)a->math);
+    *st = cudnnConvolutionBackwardData(ctx->cuda->cudnn, &one, d->w, w, d->y, dy, d->conv,
+                                       (cudnnConvolutionBwdDataAlgo_t)a->algo, ws, a->workspace, &zero, d->x, dx);
+    return *st == CUDNN_STATUS_SUCCESS ? 0 : 1;
+}
+
+/* dw = beta dw + the filter gradient of x and dy, likewise. */
+static int bwd_filter(NnCtx *ctx, const Conv2dShape *s, Descs *d, const void *x, const void *w, const void *dy, float beta,
+                      void *dw, cudnnStatus_t *st) {
+    const float one = 1.0f;
+    const AlgoEntry *a = algo_for(ctx, s, d, ALGO_BWD_FILTER, x, w, dy);
+    void *ws = a ? nn_cuda_work(ctx, a->workspace ? a->workspace : 1) : NULL;
+    if (!ws) return -1;
+    cudnnSetConvolutionMathType(d->conv, (cudnnMathType_t)a->math);
+    *st = cudnnConvolutionBackwardFilter(ctx->cuda->cudnn, &one, d->x, x, d->y, dy, d->conv,
+                                         (cudnnConvolutionBwdFilterAlgo_t)a->algo, ws, a->workspace, &beta, d->w, dw);
+    return *st == CUDNN_STATUS_SUCCESS ? 0 : 1;
+}
+
 /* AMP's backward: half dy, w, x; half dx written as fp32, half dW added to the fp32 gradient, db from the
  * half dy. */
 static int backward_amp(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *w, const float *dy, float *dx,
@@ -218,34 +246,23 @@ static int backward_amp(NnCtx *ctx, const Conv2dShape *s, const float *x, const 
         return -1;
     Descs d;
     int rc = -1;
-    const float one = 1.0f, zero = 0.0f;
-    cudnnHandle_t h = ctx->cuda->cudnn;
     cudnnStatus_t st = CUDNN_STATUS_SUCCESS;
     if (descs_make(s, &d, (int)ctx->amp) < 0) goto done;
     if (dx) {
-        const AlgoEntry *a = algo_for(ctx, s, &d, ALGO_BWD_DATA, dxh, wh, dyh);
-        void *ws = a ? nn_cuda_work(ctx, a->workspace ? a->workspace : 1) : NULL;
-        if (!ws) goto done;
-        cudnnSetConvolutionMathType(d.conv, (cudnnMathType_t)a->math);
-        st = cudnnConvolutionBackwardData(h, &one, d.w, wh, d.y, dyh, d.conv, (cudnnConvolutionBwdDataAlgo_t)a->algo, ws,
-                                          a->workspace, &zero, d.x, dxh);
-        if (st != CUDNN_STATUS_SUCCESS) goto cudnn_fail;
+        int r = bwd_data(ctx, s, &d, wh, dyh, dxh, &st);
+        if (r) goto fail;
         if (nn_amp_widen(ctx, dxh, nx, dx) < 0) goto done;
     }
     if (dw) {
-        const AlgoEntry *a = algo_for(ctx, s, &d, ALGO_BWD_FILTER, xh, wh, dyh);
-        void *ws = a ? nn_cuda_work(ctx, a->workspace ? a->workspace : 1) : NULL;
-        if (!ws) goto done;
-        cudnnSetConvolutionMathType(d.conv, (cudnnMathType_t)a->math);
-        st = cudnnConvolutionBackwardFilter(h, &one, d.x, xh, d.y, dyh, d.conv, (cudnnConvolutionBwdFilterAlgo_t)a->algo, ws,
-                                            a->workspace, &zero, d.w, dwh); /* beta 0: the half dW alone */
-        if (st != CUDNN_STATUS_SUCCESS) goto cudnn_fail;
+        int r = bwd_filter(ctx, s, &d, xh, wh, dyh, 0.0f, dwh, &st); /* beta 0: the half dW alone, widened and added */
+        if (r) goto fail;
         if (nn_amp_widen_add(ctx, dwh, nw, dw) < 0) goto done;
     }
     if (db && nn_amp_bias_grad(ctx, s->N, s->K, p, dyh, db) < 0) goto done;
     rc = 0;
     goto done;
-cudnn_fail:
+fail:
+    if (st == CUDNN_STATUS_SUCCESS) goto done; /* no algorithm or workspace: already reported */
     err_set("cuDNN: convolution backward (%s): %s", nn_amp_name(ctx->amp), cudnnGetErrorString(st));
 done:
     descs_free(&d);
@@ -257,34 +274,19 @@ extern "C" int conv2d_backward_cuda(NnCtx *ctx, const Conv2dShape *s, const floa
     if (ctx->amp) return backward_amp(ctx, s, x, w, dy, dx, dw, db);
     Descs d;
     int rc = -1;
-    const float one = 1.0f, zero = 0.0f;
-    cudnnHandle_t h = ctx->cuda->cudnn;
+    const float one = 1.0f;
     cudnnStatus_t st = CUDNN_STATUS_SUCCESS;
     if (descs_make(s, &d, 0) < 0) goto done;
-    if (dx) {
-        const AlgoEntry *a = algo_for(ctx, s, &d, ALGO_BWD_DATA, dx, w, dy);
-        void *ws = a ? nn_cuda_work(ctx, a->workspace ? a->workspace : 1) : NULL;
-        if (!ws) goto done;
-        cudnnSetConvolutionMathType(d.conv, (cudnnMathType_t)a->math);
-        st = cudnnConvolutionBackwardData(h, &one, d.w, w, d.y, dy, d.conv, (cudnnConvolutionBwdDataAlgo_t)a->algo, ws,
-                                          a->workspace, &zero, d.x, dx);
-        if (st != CUDNN_STATUS_SUCCESS) goto cudnn_fail;
-    }
-    if (dw) {
-        const AlgoEntry *a = algo_for(ctx, s, &d, ALGO_BWD_FILTER, x, w, dy);
-        void *ws = a ? nn_cuda_work(ctx, a->workspace ? a->workspace : 1) : NULL;
-        if (!ws) goto done;
-        cudnnSetConvolutionMathType(d.conv, (cudnnMathType_t)a->math);
-        st = cudnnConvolutionBackwardFilter(h, &one, d.x, x, d.y, dy, d.conv, (cudnnConvolutionBwdFilterAlgo_t)a->algo, ws,
-                                            a->workspace, &one, d.w, dw); /* beta 1: dw += */
-        if (st != CUDNN_STATUS_SUCCESS) goto cudnn_fail;
-    }
+    if (dx && bwd_data(ctx, s, &d, w, dy, dx, &st)) goto fail;
+    if (dw && bwd_filter(ctx, s, &d, x, w, dy, 1.0f, dw, &st)) goto fail; /* beta 1: dw += */
     if (db) {
-        st = cudnnConvolutionBackwardBias(h, &one, d.y, dy, &one, d.b, db); /* beta 1: db += */
+        st = cudnnConvolutionBackwardBias(ctx->cuda->cudnn, &one, d.y, dy, &one, d.b, db); /* beta 1: db += */
         if (st != CUDNN_STATUS_SUCCESS) goto cudnn_fail;
     }
     rc = 0;
     goto done;
+fail:
+    if (st == CUDNN_STATUS_SUCCESS) goto done; /* no algorithm or workspace: already reported */
 cudnn_fail:
     err_set("cuDNN: convolution backward: %s", cudnnGetErrorString(st));
 done:
