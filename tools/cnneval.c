@@ -94,8 +94,8 @@ static const char USAGE[] =
     "                        possible) when they overlap by >= F of the shorter of the two (default 0.5)\n"
     "      --label-column COL  Raven's column holding the label (default Annotation)\n"
     "      --dump-inputs FILE  every window's model input as a stream of .npy arrays (for checking)\n"
-    "      --batch N         windows per forward pass (default 1: fastest for the baseline here, and each\n"
-    "                        window of the batch holds its activations, ~13 MB at 128x400)\n"
+    "      --batch N         windows per forward pass (default 1 when every model is the baseline, else 4:\n"
+    "                        the fastest measured; each window of the batch holds its activations)\n"
     "      --threads N       threads for the network of each job (default 2; 1 with --jobs)\n"
     "  -j, --jobs N          scan N recordings at once, each on its own copy of the model(s) (default 1);\n"
     "                        the outputs are the same bytes for any N\n"
@@ -624,6 +624,7 @@ static int scan_recordings(Model *models, int nm, const StFile *f, char **paths,
         }
         if (read_thresholds(a->thresholds, names, k, thr) < 0) goto done;
     }
+    if (batch < 0) batch = scan_default_batch(models, nm);
     ScanSettings set = {.overlap = a->overlap, .step = a->step, .batch = batch, .sigmoid = ml};
     for (int j = 1; j < nj; j++)
         if (!(sc[j] = scanner_new_ensemble(mp + j * nm, nm, &ctx[j], &fe, &norm, &set))) goto done;
@@ -833,8 +834,8 @@ int main(int argc, char **argv) {
         diag_error("--threshold and --thresholds: one or the other");
         goto usage;
     }
-    if (batch == -1) batch = sa.on ? 1 : 64;
-    if (!nm || argc - first < 1 || topk < 1 || batch < 1 || threads < 1) {
+    if (batch == -1 && !sa.on) batch = 64; /* a scan's default depends on the models: scan_default_batch */
+    if (!nm || argc - first < 1 || topk < 1 || (batch < 1 && !(sa.on && batch == -1)) || threads < 1) {
         diag_error("expected MODEL.safetensors and %s (or -m MODEL ... and them), and positive --top-k/--batch/--threads (see cnneval --help)",
                    sa.on ? "RECORDINGs" : "DATA");
         goto usage;

@@ -392,3 +392,9 @@ done:
     audio_close(r);
     return rc;
 }
+
+int scan_default_batch(const Model *models, int n) {
+    for (int i = 0; i < n; i++)
+        if (strcmp(models[i].arch, "baseline") != 0) return 4;
+    return 1;
+}

@@ -71,6 +71,12 @@ typedef struct Scanner Scanner;
  * the front end makes the model's input shape ("the recorded front end gives ..., the model takes
  * ..."). m, ctx and fe must outlive the scanner. NULL with err_set(). */
 Scanner *scanner_new(Model *m, NnCtx *ctx, FrontEnd *fe, const SpecnormConfig *norm, const ScanSettings *s);
+
+/* Windows per forward pass when the user gives none (cnneval --scan without --batch): 1 when every one of
+ * the n models is the baseline (its one window's activations stay in cache: 773x real time on one core,
+ * 672x at 4), else 4 (bench/scan's recording cut to 151 s, one core: efficientnet_b0 131x -> 140x,
+ * resnet18 66x -> 72x). */
+int scan_default_batch(const Model *models, int n);
 /* An ensemble: nm models (loaded, nm >= 1) of the same input shape and classes behind one front end;
  * each window goes through every member and fn gets the mean of their probabilities (ensemble.h). With
  * nm == 1 it is scanner_new(). The models share ctx and run one after another. */
