@@ -1,9 +1,11 @@
 /* winograd.h - 3x3 stride-1 convolutions through Winograd's minimal filtering F(4x4, 3x3).
  *
  * Which convolutions: KH = KW = 3, stride 1, padding 1, dilation 1, groups 1 (winograd_applies): the
- * output has the input's size. conv2d.c runs them here where it pays (winograd_pays: a shape rule
- * measured on this engine's layers: by default 128+ input channels, from 16 for a convolution whose
- * model asks with CONV2D_AUTO_WINOGRAD (the baseline CNN; see winograd.c for why not everywhere) unless
+ * output has the input's size. conv2d.c runs them here where it pays (winograd_pays: a rule measured
+ * on this engine's layers: by default 128+ input channels and at least 16 tiles in the call (a few small
+ * planes make the 36 products slivers: im2col there, so the choice can depend on the batch), from 16
+ * channels on the shape alone for a convolution whose model asks with CONV2D_AUTO_WINOGRAD (the baseline
+ * CNN; see winograd.c for why not everywhere) unless
  * the environment says AUDIOCNN_WINOGRAD=0 (AUDIOCNN_WINOGRAD=all: from 16 channels everywhere, faster
  * but a ResNet fixture flips a ReLU kink); CONV2D_WINOGRAD forces it (tests), CONV2D_GEMM forces im2col.
  * Transforms: portable loops, and AVX-512 twins with the same bits where nn_avx512().
