@@ -36,6 +36,7 @@ int main(int argc, char **argv) {
     model_init_weights(&m, 1);
     NnCtx ctx;
     TRY(nn_ctx_init(&ctx, threads));
+    ctx.const_weights = !train; /* inference as cnneval runs it: weights that stay put (Winograd's cache) */
     size_t xs = (size_t)n * f * t;
     float *x = malloc(sizeof(float) * xs), *logits = malloc(sizeof(float) * n * k), *probs = malloc(sizeof(float) * n * k),
           *dl = malloc(sizeof(float) * n * k);
