@@ -185,17 +185,22 @@ static void linear(void) {
     CHECK(e <= 1e-4, "linear %dx%d->%d (cuBLAS): y, dx, dw +=, db += within 1e-4 (%.1e)", s.N, s.in, s.out, e);
 }
 
+/* The convolutions both the fp32 and the AMP groups run, CPU against GPU. */
+static const Conv2dShape conv_cases[] = {
+    {.N = 16, .C = 1, .H = 128, .W = 200, .K = 16, .KH = 3, .KW = 3, .pad_h = 1, .pad_w = 1},                  /* baseline's first */
+    {.N = 16, .C = 3, .H = 128, .W = 200, .K = 64, .KH = 7, .KW = 7, .stride_h = 2, .stride_w = 2, .pad_h = 3, .pad_w = 3}, /* stem */
+    {.N = 16, .C = 64, .H = 32, .W = 50, .K = 128, .KH = 1, .KW = 1, .stride_h = 2, .stride_w = 2},           /* downsample */
+    {.N = 16, .C = 96, .H = 32, .W = 50, .K = 96, .KH = 5, .KW = 5, .pad_h = 2, .pad_w = 2, .groups = 96},   /* depthwise */
+    {.N = 8, .C = 32, .H = 20, .W = 30, .K = 32, .KH = 3, .KW = 3, .pad_h = 2, .pad_w = 2, .dil_h = 2, .dil_w = 2}, /* dilated */
+};
+static const char *const conv_case_names[] = {"3x3 1->16", "7x7/2 stem 3->64", "1x1/2 64->128", "5x5 depthwise 96",
+                                              "3x3 dilation 2"};
+
 static void conv(int deterministic) {
-    Conv2dShape cs[] = {
-        {.N = 16, .C = 1, .H = 128, .W = 200, .K = 16, .KH = 3, .KW = 3, .pad_h = 1, .pad_w = 1},                  /* baseline's first */
-        {.N = 16, .C = 3, .H = 128, .W = 200, .K = 64, .KH = 7, .KW = 7, .stride_h = 2, .stride_w = 2, .pad_h = 3, .pad_w = 3}, /* stem */
-        {.N = 16, .C = 64, .H = 32, .W = 50, .K = 128, .KH = 1, .KW = 1, .stride_h = 2, .stride_w = 2},           /* downsample */
-        {.N = 16, .C = 96, .H = 32, .W = 50, .K = 96, .KH = 5, .KW = 5, .pad_h = 2, .pad_w = 2, .groups = 96},   /* depthwise */
-        {.N = 8, .C = 32, .H = 20, .W = 30, .K = 32, .KH = 3, .KW = 3, .pad_h = 2, .pad_w = 2, .dil_h = 2, .dil_w = 2}, /* dilated */
-    };
-    const char *names[] = {"3x3 1->16", "7x7/2 stem 3->64", "1x1/2 64->128", "5x5 depthwise 96", "3x3 dilation 2"};
+    const Conv2dShape *cs = conv_cases;
+    const char *const *names = conv_case_names;
     gpu.deterministic = deterministic;
-    for (size_t i = 0; i < sizeof cs / sizeof *cs; i++) {
+    for (size_t i = 0; i < sizeof conv_cases / sizeof *conv_cases; i++) {
         Conv2dShape s = cs[i];
         if (conv2d_shape_init(&s) < 0) {
             CHECK(0, "conv %s shape", names[i]);
@@ -515,15 +520,9 @@ static void amp_layers(int amp) {
         nn_free(&gpu, gx), nn_free(&gpu, gw), nn_free(&gpu, gb), nn_free(&gpu, gy), nn_free(&gpu, gdy), nn_free(&gpu, gdx);
         nn_free(&gpu, gdw), nn_free(&gpu, gdb);
     }
-    Conv2dShape cs[] = {
-        {.N = 16, .C = 1, .H = 128, .W = 200, .K = 16, .KH = 3, .KW = 3, .pad_h = 1, .pad_w = 1},
-        {.N = 16, .C = 3, .H = 128, .W = 200, .K = 64, .KH = 7, .KW = 7, .stride_h = 2, .stride_w = 2, .pad_h = 3, .pad_w = 3},
-        {.N = 16, .C = 64, .H = 32, .W = 50, .K = 128, .KH = 1, .KW = 1, .stride_h = 2, .stride_w = 2},
-        {.N = 16, .C = 96, .H = 32, .W = 50, .K = 96, .KH = 5, .KW = 5, .pad_h = 2, .pad_w = 2, .groups = 96},
-        {.N = 8, .C = 32, .H = 20, .W = 30, .K = 32, .KH = 3, .KW = 3, .pad_h = 2, .pad_w = 2, .dil_h = 2, .dil_w = 2},
-    };
-    const char *names[] = {"3x3 1->16", "7x7/2 stem 3->64", "1x1/2 64->128", "5x5 depthwise 96", "3x3 dilation 2"};
-    for (size_t i = 0; i < sizeof cs / sizeof *cs; i++) {
+    const Conv2dShape *cs = conv_cases;
+    const char *const *names = conv_case_names;
+    for (size_t i = 0; i < sizeof conv_cases / sizeof *conv_cases; i++) {
         Conv2dShape s = cs[i];
         if (conv2d_shape_init(&s) < 0) {
             CHECK(0, "AMP conv %s shape", names[i]);
