@@ -2,8 +2,8 @@
  * a tile is still in registers or cache (gemm.c's epilogue).
  *
  * Promise: lane for lane the bits of the scalar code every other path runs: kernels.h's nn_expf, in the
- * same operations and order (a product and a sum where it has them, never an FMA: ISO C does not
- * contract), x / (1 + exp(-x)) for SiLU, x < 0 ? 0 : x for ReLU (NaN and -0 kept). Checked against the
+ * same operations and order (its explicit fmaf as an FMA, every other product and sum as one; ISO C
+ * contracts nothing else), x / (1 + exp(-x)) for SiLU, x < 0 ? 0 : x for ReLU (NaN and -0 kept). Checked against the
  * scalar functions on special values and random inputs (tests/unit/test_gemm.c). Include only from code
  * compiled for, or marked with, target("avx512f"). */
 #ifndef AUDIOCNN_NN_ACT_AVX512_H
@@ -16,24 +16,22 @@
 
 #define NN_AVX512_INLINE static inline __attribute__((always_inline, target("avx512f")))
 
-/* kernels.h's nn_expf, step by step */
+/* kernels.h's nn_expf, step by step (its fmaf as _mm512_fmadd_ps; the clamps as max/min with x second,
+ * so that a NaN passes through as it does there) */
 NN_AVX512_INLINE __m512 nn_expf_avx512(__m512 xo) {
-    __m512 x = _mm512_mask_mov_ps(xo, _mm512_cmp_ps_mask(xo, _mm512_set1_ps(-87.3f), _CMP_LT_OQ), _mm512_set1_ps(-87.3f));
-    x = _mm512_mask_mov_ps(x, _mm512_cmp_ps_mask(x, _mm512_set1_ps(88.3f), _CMP_GT_OQ), _mm512_set1_ps(88.3f));
-    __m512 t = _mm512_add_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)), _mm512_set1_ps(12582912.0f));
+    __m512 x = _mm512_min_ps(_mm512_set1_ps(88.3f), _mm512_max_ps(_mm512_set1_ps(-87.3f), xo));
+    __m512 t = _mm512_fmadd_ps(x, _mm512_set1_ps(1.44269504088896341f), _mm512_set1_ps(12582912.0f));
     __m512 n = _mm512_sub_ps(t, _mm512_set1_ps(12582912.0f));
-    __m512 r = _mm512_sub_ps(x, _mm512_mul_ps(n, _mm512_set1_ps(0.693359375f)));
-    r = _mm512_sub_ps(r, _mm512_mul_ps(n, _mm512_set1_ps(-2.12194440e-4f)));
+    __m512 r = _mm512_fmadd_ps(n, _mm512_set1_ps(-0.693359375f), x);
+    r = _mm512_fmadd_ps(n, _mm512_set1_ps(2.12194440e-4f), r);
     __m512 p = _mm512_set1_ps(1.9875691500e-4f);
-    p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(1.3981999507e-3f));
-    p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(8.3334519073e-3f));
-    p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(4.1665795894e-2f));
-    p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(1.6666665459e-1f));
-    p = _mm512_add_ps(_mm512_mul_ps(p, r), _mm512_set1_ps(5.0000001201e-1f));
-    p = _mm512_add_ps(_mm512_add_ps(_mm512_mul_ps(_mm512_mul_ps(p, r), r), r), _mm512_set1_ps(1.0f));
-    __m512i si = _mm512_slli_epi32(
-        _mm512_add_epi32(_mm512_sub_epi32(_mm512_castps_si512(t), _mm512_set1_epi32(0x4B400000)), _mm512_set1_epi32(127)),
-        23);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+    p = _mm512_add_ps(_mm512_fmadd_ps(_mm512_mul_ps(p, r), r, r), _mm512_set1_ps(1.0f));
+    __m512i si = _mm512_slli_epi32(_mm512_sub_epi32(_mm512_castps_si512(t), _mm512_set1_epi32(0x4B400000 - 127)), 23);
     __m512 y = _mm512_mul_ps(p, _mm512_castsi512_ps(si));
     y = _mm512_mask_mov_ps(y, _mm512_cmp_ps_mask(xo, _mm512_set1_ps(-87.3f), _CMP_LT_OQ), _mm512_setzero_ps());
     return _mm512_mask_mov_ps(y, _mm512_cmp_ps_mask(xo, _mm512_set1_ps(88.3f), _CMP_GT_OQ), _mm512_set1_ps(INFINITY));

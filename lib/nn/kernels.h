@@ -4,8 +4,9 @@
  * thread of the grid nn_grid_1d chooses) and compares with the CPU layer, bit for bit where the CPU layer
  * does the same float operations in the same order (all bodies here), on a machine without a GPU.
  *
- * Conventions: C and CUDA C++ alike (no GCC vector extensions, no libm beyond sqrtf); .cu files are
- * compiled with --fmad=false, so no multiply-add is contracted on either side. NnGrid is the launch
+ * Conventions: C and CUDA C++ alike (no GCC vector extensions, no libm beyond sqrtf and fmaf); .cu files
+ * are compiled with --fmad=false, so no multiply-add is contracted on either side: a fused multiply-add
+ * is always an explicit fmaf. NnGrid is the launch
  * position (blockIdx.x, threadIdx.x, blockDim.x, gridDim.x); element bodies stride over the grid. */
 #ifndef AUDIOCNN_NN_KERNELS_H
 #define AUDIOCNN_NN_KERNELS_H
@@ -39,28 +40,31 @@ NN_HD int64_t nn_grid_1d(int64_t n) {
 
 /* exp(x) in float without a libm call, so that loops of it vectorise (SiLU and sigmoid are a third
  * of EfficientNet's time with libm's scalar expf): n = round(x / ln 2) by the 1.5 * 2^23 trick,
- * r = x - n ln 2 in two parts (Cody-Waite), Cephes' degree-6 polynomial for exp(r), times 2^n built in
- * the exponent bits. Below -87.3 the result is 0 (exp is a denormal there) and above 88.3 inf (2^n must stay normal), so
- * sigmoid and SiLU saturate exactly as torch's do. Within 2 ulp of libm's expf in between
- * (tests/unit/test_nn_misc.c); NaN gives NaN. The CPU layers and the kernels share it. */
+ * r = x - n ln 2 in two parts (Cody-Waite), Cephes' degree-6 polynomial for exp(r) in Horner form, times
+ * 2^n built in the exponent bits. Below -87.3 the result is 0 (exp is a denormal there) and above 88.3 inf
+ * (2^n must stay normal), so sigmoid and SiLU saturate exactly as torch's do. Within 2 ulp of libm's expf
+ * in between (tests/unit/test_nn_misc.c); NaN gives NaN. The CPU layers and the kernels share it.
+ * Every step is an explicit fmaf: one rounding each, the same bits on every CPU, in CUDA and in
+ * act_avx512.h's 16 lanes, and half the instructions of a product and a sum where the CPU has FMA (the
+ * NN_CLONES loops and the CUDA kernels do; x86-64-v2 code calls libm's fmaf, slower but the same bits). */
 NN_HD float nn_expf(float x) {
     float xo = x;
     x = x < -87.3f ? -87.3f : x;
     x = x > 88.3f ? 88.3f : x;
-    float t = x * 1.44269504088896341f + 12582912.0f; /* 1.5 * 2^23: the low mantissa bits hold round(x/ln2) */
+    float t = fmaf(x, 1.44269504088896341f, 12582912.0f); /* 1.5 * 2^23: the low mantissa bits hold round(x/ln2) */
     float n = t - 12582912.0f;
-    float r = x - n * 0.693359375f;
-    r = r - n * -2.12194440e-4f;
+    float r = fmaf(n, -0.693359375f, x);
+    r = fmaf(n, 2.12194440e-4f, r);
     float p = 1.9875691500e-4f;
-    p = p * r + 1.3981999507e-3f;
-    p = p * r + 8.3334519073e-3f;
-    p = p * r + 4.1665795894e-2f;
-    p = p * r + 1.6666665459e-1f;
-    p = p * r + 5.0000001201e-1f;
-    p = p * r * r + r + 1.0f;
+    p = fmaf(p, r, 1.3981999507e-3f);
+    p = fmaf(p, r, 8.3334519073e-3f);
+    p = fmaf(p, r, 4.1665795894e-2f);
+    p = fmaf(p, r, 1.6666665459e-1f);
+    p = fmaf(p, r, 5.0000001201e-1f);
+    p = fmaf(p * r, r, r) + 1.0f;
     uint32_t ti, si;
     memcpy(&ti, &t, sizeof ti);
-    si = (ti - 0x4B400000u + 127u) << 23; /* the integer in t's mantissa, biased, into the exponent field */
+    si = (ti - (0x4B400000u - 127u)) << 23; /* the integer in t's mantissa, biased, into the exponent field */
     float scale;
     memcpy(&scale, &si, sizeof scale);
     float y = p * scale;
