@@ -270,10 +270,13 @@ static size_t bwd_per(const Tiling *t, int dx, int dw) {
 }
 static size_t bwd_shared(const Tiling *t, int dw) { return dw ? (size_t)(t->nchunk - 1) * t->wn : 0; }
 
-/* Winograd (nn/winograd.h) for forward and dx (dw: 2), forced, or where it pays. */
-static int use_winograd(const Conv2dShape *s, int dw) {
-    return s->algo == CONV2D_WINOGRAD || ((s->algo == CONV2D_AUTO || s->algo == CONV2D_AUTO_WINOGRAD) &&
-                                          (dw ? winograd_pays_dw(s) : winograd_pays(s)));
+/* Winograd (nn/winograd.h) for forward and dx (dw: 1), forced, or where it pays: in an inference context
+ * (const_weights) by winograd_pays_inference's rule. */
+static int use_winograd(const NnCtx *ctx, const Conv2dShape *s, int dw) {
+    if (s->algo == CONV2D_WINOGRAD) return 1;
+    if (s->algo != CONV2D_AUTO && s->algo != CONV2D_AUTO_WINOGRAD) return 0;
+    if (dw) return winograd_pays_dw(s);
+    return ctx->const_weights ? winograd_pays_inference(s) : winograd_pays(s);
 }
 
 size_t conv2d_scratch_floats(const NnCtx *ctx, const Conv2dShape *s) {
@@ -281,10 +284,10 @@ size_t conv2d_scratch_floats(const NnCtx *ctx, const Conv2dShape *s) {
     Tiling t = tiling(s);
     size_t f = team_scratch(ctx, (int64_t)s->N * t.nblk, 0, fwd_per(&t));
     size_t b = team_scratch(ctx, t.nchunk, bwd_shared(&t, 1), bwd_per(&t, 1, 1));
-    if (use_winograd(s, 0)) {
+    if (use_winograd(ctx, s, 0)) {
         f = winograd_scratch_floats(ctx, s, 0);
         size_t d = winograd_scratch_floats(ctx, s, 1);
-        if (use_winograd(s, 1)) b = winograd_dw_scratch_floats(ctx, s);
+        if (use_winograd(ctx, s, 1)) b = winograd_dw_scratch_floats(ctx, s);
         b = d > b ? d : b;
     }
     return f > b ? f : b;
@@ -566,7 +569,7 @@ int conv2d_forward_ep(NnCtx *ctx, const Conv2dShape *s, const float *x, const fl
     NN_DISPATCH_CUDA(ctx, conv2d_forward_ep_cuda(ctx, s, x, w, b, y, ep));
     Job jb = {.s = s, .x = x, .w = w, .b = b, .y = y, .ep = ep};
     if (use_direct(s)) return team_run(ctx, (int64_t)s->N * s->K, 0, direct_per(s), direct_fwd_tile, &jb);
-    if (use_winograd(s, 0)) return winograd_forward(ctx, s, x, w, b, y, ep);
+    if (use_winograd(ctx, s, 0)) return winograd_forward(ctx, s, x, w, b, y, ep);
     jb.t = tiling(s);
     if (team_run(ctx, (int64_t)s->N * jb.t.nblk, 0, fwd_per(&jb.t), gemm_fwd_tile, &jb) < 0) return -1;
     if (ep && ep->plane_mean) { /* a plane spans several pixel blocks here: one more pass */
@@ -585,11 +588,11 @@ int conv2d_backward(NnCtx *ctx, const Conv2dShape *s, const float *x, const floa
         if (dw || db) return team_run(ctx, s->K, 0, direct_per(s), direct_dw_tile, &jb);
         return 0;
     }
-    if (dx && use_winograd(s, 0)) { /* dx (and dW where it pays) through Winograd; the rest below */
+    if (dx && use_winograd(ctx, s, 0)) { /* dx (and dW where it pays) through Winograd; the rest below */
         if (winograd_backward_data(ctx, s, w, dy, dx) < 0) return -1;
         jb.dx = dx = NULL;
     }
-    if (dw && use_winograd(s, 1)) {
+    if (dw && use_winograd(ctx, s, 1)) {
         if (winograd_backward_weights(ctx, s, x, dy, dw) < 0) return -1;
         jb.dw = dw = NULL;
     }

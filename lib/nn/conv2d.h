@@ -18,7 +18,8 @@
  *   WINOGRAD 3x3, stride 1, padding 1, dilation 1, groups 1: forward and dx through Winograd F(4x4, 3x3)
  *           (nn/winograd.h), dW too where winograd_pays_dw (64+ channels), else through GEMM.
  * CONV2D_AUTO (and CONV2D_AUTO_WINOGRAD, which lowers Winograd's channel threshold to 16) picks DIRECT for
- * depthwise (C/groups == 1, groups > 1), WINOGRAD where winograd_pays()
+ * depthwise (C/groups == 1, groups > 1), WINOGRAD where winograd_pays() (winograd_pays_inference() in a context
+ * with const_weights)
  * (a measured shape rule; AUDIOCNN_WINOGRAD=0 turns it off) and GEMM otherwise (a one-channel input
  * with groups == 1 is faster with OpenBLAS's kernels); tests force each.
  * Tiles: forward, (image, block of output pixels); the block's im2col rows and outputs take about

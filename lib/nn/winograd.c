@@ -33,7 +33,8 @@ static void read_env(void) {
     else if (e && strcmp(e, "all") == 0) env_min_c = 16;
 }
 
-int winograd_pays(const Conv2dShape *s) {
+/* The rule, with the default channel threshold for CONV2D_AUTO given (128 for training, 64 for inference). */
+static int pays(const Conv2dShape *s, int auto_min_c) {
     pthread_once(&env_once, read_env);
     if (!env_min_c || !winograd_applies(s)) return 0;
     /* Speed (bench/conv/layers.c): 16->32 and up win 1.2-2.5x; a one-channel input loses 3x; tiles cover
@@ -46,7 +47,7 @@ int winograd_pays(const Conv2dShape *s) {
      * float64, the parameters after three AdamW steps within 1.3e-5 wherever the gradient is above float32
      * noise). AUDIOCNN_WINOGRAD=all takes every model down to 16. */
     int64_t covered = (int64_t)((s->H + 3) / 4 * 4) * ((s->W + 3) / 4 * 4);
-    int min_c = s->algo == CONV2D_AUTO_WINOGRAD ? 16 : env_min_c;
+    int min_c = s->algo == CONV2D_AUTO_WINOGRAD || env_min_c == 16 ? 16 : auto_min_c;
     /* The 36 products of a call are as wide as its tiles: a batch of few small planes (a scan's one window
      * through ResNet's layer3 and layer4: 14 and 4 tiles) makes them slivers, and im2col wins (resnet18 scan
      * at one window per pass: 36x real time with Winograd there, 59x without). From 16 tiles per call on
@@ -56,6 +57,14 @@ int winograd_pays(const Conv2dShape *s) {
     if (s->algo == CONV2D_AUTO && tiles < 16) return 0;
     return s->C >= min_c && s->K >= 16 && 2 * (int64_t)s->H * s->W >= covered;
 }
+
+int winograd_pays(const Conv2dShape *s) { return pays(s, 128); }
+
+/* Inference takes ResNet's 64-channel layers too (layer1: a quarter of resnet18's multiplies; inference
+ * 1.27x faster on one core): the 128 threshold guards training, where an output moved by the transform's
+ * error to the other side of a ReLU kink moves a gradient by far more than the error (the fixture in
+ * winograd_pays' comment); a forward pass's outputs only move by that error, within the same bounds. */
+int winograd_pays_inference(const Conv2dShape *s) { return pays(s, 64); }
 
 int winograd_pays_dw(const Conv2dShape *s) {
     /* measured: 64 channels and more win 1.4-2.7x; 32->64 ties; 16->32 on 64x200 loses 2x (36 GEMMs of

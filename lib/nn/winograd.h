@@ -2,7 +2,8 @@
  *
  * Which convolutions: KH = KW = 3, stride 1, padding 1, dilation 1, groups 1 (winograd_applies): the
  * output has the input's size. conv2d.c runs them here where it pays (winograd_pays: a rule measured
- * on this engine's layers: by default 128+ input channels and at least 16 tiles in the call (a few small
+ * on this engine's layers: by default 128+ input channels, 64+ in an inference context
+ * (winograd_pays_inference: ResNet's layer1 too), and at least 16 tiles in the call (a few small
  * planes make the 36 products slivers: im2col there, so the choice can depend on the batch), from 16
  * channels on the shape alone for a convolution whose model asks with CONV2D_AUTO_WINOGRAD (the baseline
  * CNN; see winograd.c for why not everywhere) unless
@@ -58,6 +59,10 @@ int winograd_applies(const Conv2dShape *s);
 /* 1 when conv2d's AUTO choice runs s here: it applies, AUDIOCNN_WINOGRAD is not "0" (read once per
  * process), and the shape rule (above) takes it. */
 int winograd_pays(const Conv2dShape *s);
+
+/* winograd_pays for a forward pass of inference (a context with const_weights: cnneval, --scan): the
+ * default rule from 64 input channels instead of 128 (ResNet's layer1 too), the rest unchanged. */
+int winograd_pays_inference(const Conv2dShape *s);
 
 /* 1 when AUTO also runs the weight gradient here (winograd_pays and the rule for it). */
 int winograd_pays_dw(const Conv2dShape *s);

@@ -290,6 +290,12 @@ int main(void) {
     conv2d_shape_init(&r18);
     const char *env = getenv("AUDIOCNN_WINOGRAD");
     if (!env || strcmp(env, "0")) CHECK(winograd_pays(&r18), "winograd: AUTO takes ResNet-18's 128-channel layers");
+    Conv2dShape l1 = {.N = 2, .C = 64, .H = 32, .W = 100, .K = 64, .KH = 3, .KW = 3, .pad_h = 1, .pad_w = 1};
+    conv2d_shape_init(&l1);
+    if (!env)
+        CHECK(!winograd_pays(&l1) && winograd_pays_inference(&l1) && winograd_pays_inference(&r18) &&
+                  !winograd_pays_inference(&one_ch),
+              "winograd: ResNet's 64-channel layer1 through it for inference only (training keeps im2col)");
     nn_ctx_free(&c1);
     nn_ctx_free(&c2);
     nn_ctx_free(&c3);
