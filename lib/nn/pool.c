@@ -89,12 +89,41 @@ __attribute__((target("avx512f"))) static int max2x2_row_avx512(const float *r0,
     }
     return ow;
 }
+
+/* Stride-2 windows (ResNet's 3x3/2 stem pool) of output row oh (input rows [h0, h1)), 16 outputs at a time
+ * from column ow on, while the windows are unclipped and every load stays inside the row: the general
+ * loop's scan order and NaN rule, as selects. Returns the first column left to the caller. */
+__attribute__((target("avx512f"))) static int max_s2_row_avx512(const Pool2dShape *s, const float *xp, int h0, int h1,
+                                                                int ow, float *yr, int32_t *ar) {
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    for (; ow + 16 <= s->OW; ow += 16) {
+        int w0 = 2 * ow - s->pad_w;
+        if (w0 < 0 || w0 + s->KW - 1 + 31 >= s->W) break;
+        __m512 m = _mm512_set1_ps(-INFINITY);
+        __m512i best = _mm512_add_epi32(_mm512_set1_epi32(h0 * s->W + w0), even);
+        for (int h = h0; h < h1; h++)
+            for (int kw = 0; kw < s->KW; kw++) {
+                const float *p = xp + (size_t)h * s->W + w0 + kw;
+                __m512 v = _mm512_permutex2var_ps(_mm512_loadu_ps(p), even, _mm512_loadu_ps(p + 16));
+                __m512i idx = _mm512_add_epi32(_mm512_set1_epi32(h * s->W + w0 + kw), even);
+                __mmask16 t = _mm512_cmp_ps_mask(v, m, _CMP_GT_OQ) | _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+                m = _mm512_mask_mov_ps(m, t, v);
+                best = _mm512_mask_mov_epi32(best, t, idx);
+            }
+        _mm512_storeu_ps(yr + ow, m);
+        _mm512_storeu_si512((void *)(ar + ow), best);
+    }
+    return ow;
+}
 #endif
 
 static void max_fwd_range(void *arg, int64_t begin, int64_t end) {
     Job *jb = arg;
     const Pool2dShape *s = jb->s;
     const size_t HW = (size_t)s->H * s->W, OHW = (size_t)s->OH * s->OW;
+#if HAVE_AVX512_POOL
+    const int avx512 = nn_avx512();
+#endif
     for (int64_t pl = begin; pl < end; pl++) {
         const float *xp = jb->x + (size_t)pl * HW;
         float *yp = jb->y + (size_t)pl * OHW;
@@ -148,6 +177,15 @@ static void max_fwd_range(void *arg, int64_t begin, int64_t end) {
             int h0 = oh * s->stride_h - s->pad_h, h1 = h0 + s->KH < s->H ? h0 + s->KH : s->H;
             if (h0 < 0) h0 = 0;
             for (int ow = 0; ow < s->OW; ow++) {
+#if HAVE_AVX512_POOL
+                if (s->stride_w == 2 && avx512) {
+                    int next = max_s2_row_avx512(s, xp, h0, h1, ow, yp + (size_t)oh * s->OW, ap + (size_t)oh * s->OW);
+                    if (next > ow) {
+                        ow = next - 1;
+                        continue;
+                    }
+                }
+#endif
 #ifdef __SSE4_1__
                 /* stride 2 (ResNet's 3x3/2 stem pool): four unclipped windows at once, in the scalar loop's
                  * order with its NaN rule, as selects; every load stays inside the row. */

@@ -95,6 +95,8 @@ static void test_maxpool(NnCtx *ctx, Rng *r) {
     Pool2dShape cases[] = {
         {.N = 2, .C = 3, .H = 16, .W = 20, .KH = 2, .KW = 2},                                     /* baseline */
         {.N = 2, .C = 3, .H = 17, .W = 23, .KH = 3, .KW = 3, .stride_h = 2, .stride_w = 2, .pad_h = 1, .pad_w = 1}, /* ResNet stem */
+        /* rows wide enough for pool.c's 16-output AVX-512 blocks (columns 1-32), then its 4-wide and scalar tails */
+        {.N = 1, .C = 2, .H = 9, .W = 75, .KH = 3, .KW = 3, .stride_h = 2, .stride_w = 2, .pad_h = 1, .pad_w = 1},
         {.N = 1, .C = 2, .H = 9, .W = 31, .KH = 3, .KW = 3, .stride_h = 1, .stride_w = 1, .pad_h = 1, .pad_w = 1},
         {.N = 1, .C = 1, .H = 7, .W = 5, .KH = 3, .KW = 2, .stride_h = 2, .stride_w = 1, .pad_h = 1, .pad_w = 0},
     };
