@@ -230,14 +230,68 @@ static void max_fwd_range(void *arg, int64_t begin, int64_t end) {
     }
 }
 
+#if HAVE_AVX512_POOL
+/* The 2x2/2 backward of one plane without the zeroing and the scatter: every input of a window is written
+ * once, 0 + dy where the argmax points and 0 elsewhere (the scatter's 0 + dy: the same bits, -0 made +0);
+ * columns and rows no window covers (odd W, H) are zeroed. 16 windows per step, then one at a time. */
+__attribute__((target("avx512f"))) static void max2x2_bwd_plane_avx512(const Pool2dShape *s, const float *dyp,
+                                                                      const int32_t *ap, float *dxp) {
+    const int W = s->W, OW = s->OW;
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    const __m512i hi = _mm512_add_epi32(lo, _mm512_set1_epi32(8));
+    const __m512 zero = _mm512_setzero_ps();
+    for (int oh = 0; oh < s->OH; oh++) {
+        float *r0 = dxp + (size_t)(2 * oh) * W, *r1 = r0 + W;
+        const float *dy = dyp + (size_t)oh * OW;
+        const int32_t *a = ap + (size_t)oh * OW;
+        int ow = 0;
+        for (; ow + 16 <= OW; ow += 16) {
+            __m512 v = _mm512_add_ps(zero, _mm512_loadu_ps(dy + ow));
+            __m512i av = _mm512_loadu_si512((const void *)(a + ow));
+            __m512i b = _mm512_add_epi32(_mm512_set1_epi32(2 * oh * W + 2 * ow), even);
+            __m512 e0 = _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(av, b), v);
+            __m512 o0 = _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(av, _mm512_add_epi32(b, _mm512_set1_epi32(1))), v);
+            b = _mm512_add_epi32(b, _mm512_set1_epi32(W));
+            __m512 e1 = _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(av, b), v);
+            __m512 o1 = _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(av, _mm512_add_epi32(b, _mm512_set1_epi32(1))), v);
+            _mm512_storeu_ps(r0 + 2 * ow, _mm512_permutex2var_ps(e0, lo, o0));
+            _mm512_storeu_ps(r0 + 2 * ow + 16, _mm512_permutex2var_ps(e0, hi, o0));
+            _mm512_storeu_ps(r1 + 2 * ow, _mm512_permutex2var_ps(e1, lo, o1));
+            _mm512_storeu_ps(r1 + 2 * ow + 16, _mm512_permutex2var_ps(e1, hi, o1));
+        }
+        for (; ow < OW; ow++) {
+            int32_t b = 2 * oh * W + 2 * ow;
+            float v = 0.0f + dy[ow];
+            r0[2 * ow] = a[ow] == b ? v : 0.0f;
+            r0[2 * ow + 1] = a[ow] == b + 1 ? v : 0.0f;
+            r1[2 * ow] = a[ow] == b + W ? v : 0.0f;
+            r1[2 * ow + 1] = a[ow] == b + W + 1 ? v : 0.0f;
+        }
+        for (int w = 2 * OW; w < W; w++) r0[w] = r1[w] = 0.0f;
+    }
+    if (2 * s->OH < s->H) memset(dxp + (size_t)(2 * s->OH) * W, 0, sizeof(float) * (size_t)(s->H - 2 * s->OH) * W);
+}
+#endif
+
 static void max_bwd_range(void *arg, int64_t begin, int64_t end) {
     Job *jb = arg;
     const Pool2dShape *s = jb->s;
     const size_t HW = (size_t)s->H * s->W, OHW = (size_t)s->OH * s->OW;
+#if HAVE_AVX512_POOL
+    const int two_by_two = nn_avx512() && s->KH == 2 && s->KW == 2 && s->stride_h == 2 && s->stride_w == 2 &&
+                           s->pad_h == 0 && s->pad_w == 0;
+#endif
     for (int64_t pl = begin; pl < end; pl++) {
         float *dxp = jb->dx + (size_t)pl * HW;
         const float *dyp = jb->dy + (size_t)pl * OHW;
         const int32_t *ap = jb->argmax_in + (size_t)pl * OHW;
+#if HAVE_AVX512_POOL
+        if (two_by_two) {
+            max2x2_bwd_plane_avx512(s, dyp, ap, dxp);
+            continue;
+        }
+#endif
         memset(dxp, 0, sizeof(float) * HW);
         for (size_t o = 0; o < OHW; o++) dxp[ap[o]] += dyp[o];
     }

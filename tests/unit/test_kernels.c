@@ -94,6 +94,7 @@ static void test_elementwise(NnCtx *ctx, Rng *r) {
 static void test_maxpool(NnCtx *ctx, Rng *r) {
     Pool2dShape cases[] = {
         {.N = 2, .C = 3, .H = 16, .W = 20, .KH = 2, .KW = 2},                                     /* baseline */
+        {.N = 1, .C = 2, .H = 9, .W = 71, .KH = 2, .KW = 2}, /* pool.c's 16-window AVX-512 steps, odd H and W */
         {.N = 2, .C = 3, .H = 17, .W = 23, .KH = 3, .KW = 3, .stride_h = 2, .stride_w = 2, .pad_h = 1, .pad_w = 1}, /* ResNet stem */
         /* rows wide enough for pool.c's 16-output AVX-512 blocks (columns 1-32), then its 4-wide and scalar tails */
         {.N = 1, .C = 2, .H = 9, .W = 75, .KH = 3, .KW = 3, .stride_h = 2, .stride_w = 2, .pad_h = 1, .pad_w = 1},
@@ -114,6 +115,7 @@ static void test_maxpool(NnCtx *ctx, Rng *r) {
         x[3] = NAN;
         x[ni / 2] = -INFINITY;
         fill(r, dy, no, -1, 1);
+        dy[1] = -0.0f; /* the scatter's 0 + dy makes it +0 */
         maxpool2d_forward(ctx, &s, x, y0, a0);
         NnPoolGeom geo = pool2d_geom(&s);
         memset(y1, 0, no * 4);
