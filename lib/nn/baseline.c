@@ -15,10 +15,12 @@
  * caller's x, logits and dlogits, and the parameter table, must then be device memory too.
  *
  * Buffers per block: the convolution's output (BN's input, kept for BN backward), the pooled output and
- * the pooling argmax. BN + ReLU's output lives in one shared buffer only until it is pooled: ReLU's
- * backward is taken on the pooled side (see baseline_backward). */
+ * the pooling argmax. BN + ReLU's output lives in one shared buffer only until it is pooled (and not at
+ * all in training on the CPU, where nn/bnpool.h pools it as it is made): ReLU's backward is taken on the
+ * pooled side (see baseline_backward). */
 #include "nn/activation.h"
 #include "nn/batchnorm.h"
+#include "nn/bnpool.h"
 #include "nn/conv2d.h"
 #include "nn/convpool.h"
 #include "nn/dropout.h"
@@ -169,15 +171,17 @@ static int baseline_forward(Model *m, NnCtx *ctx, const float *x, int n, NnMode 
             continue;
         }
         if (conv2d_forward(ctx, &b->conv[i], in, params_data(t, b->pw[i]), NULL, b->conv_out[i]) < 0) return -1;
-        if (bm == NN_TRAIN)
-            batchnorm2d_forward_train(ctx, &b->bn[i], b->conv_out[i], params_data(t, b->pbw[i]), params_data(t, b->pb[i]),
-                                      params_data(t, b->prm[i]), params_data(t, b->prv[i]), params_data(t, b->pnb[i]),
-                                      b->act, b->mean[i], b->invstd[i]);
-        else
+        if (bm == NN_TRAIN) { /* BN, ReLU and the pool (fused on the CPU: nn/bnpool.h) */
+            bn_relu_pool_forward_train(ctx, &b->bn[i], &b->pool[i], b->conv_out[i], params_data(t, b->pbw[i]),
+                                       params_data(t, b->pb[i]), params_data(t, b->prm[i]), params_data(t, b->prv[i]),
+                                       params_data(t, b->pnb[i]), b->act, b->pooled[i], b->argmax[i], b->mean[i],
+                                       b->invstd[i]);
+        } else {
             batchnorm2d_forward_eval(ctx, &b->bn[i], b->conv_out[i], params_data(t, b->pbw[i]), params_data(t, b->pb[i]),
                                      params_data(t, b->prm[i]), params_data(t, b->prv[i]), b->act, b->mean[i],
                                      b->invstd[i]);
-        maxpool2d_forward(ctx, &b->pool[i], b->act, b->pooled[i], b->argmax[i]);
+            maxpool2d_forward(ctx, &b->pool[i], b->act, b->pooled[i], b->argmax[i]);
+        }
         in = b->pooled[i];
     }
     global_avgpool_forward(ctx, &b->gap, in, b->gap_out);
@@ -211,13 +215,16 @@ static int baseline_backward(Model *m, NnCtx *ctx, const float *dlogits) {
         /* g holds d(pooled[i]); max-pooling sends each gradient to its window's argmax, and BN's backward
          * (bn[i].act = ReLU) applies ReLU's from the pre-activation it recomputes, so the block's ReLU
          * output need not be kept. */
-        maxpool2d_backward(ctx, &b->pool[i], g, b->argmax[i], h);
-        if (b->bn_mode == NN_TRAIN)
-            batchnorm2d_backward_train(ctx, &b->bn[i], h, b->conv_out[i], params_data(t, b->pbw[i]), params_data(t, b->pb[i]), b->mean[i],
-                                       b->invstd[i], h, params_grad(t, b->pbw[i]), params_grad(t, b->pb[i]));
-        else
+        if (b->bn_mode == NN_TRAIN) { /* the pool's gradient remade inside BN's passes on the CPU (nn/bnpool.h) */
+            if (maxpool_bn_backward_train(ctx, &b->pool[i], &b->bn[i], g, b->argmax[i], b->conv_out[i],
+                                          params_data(t, b->pbw[i]), params_data(t, b->pb[i]), b->mean[i], b->invstd[i], h,
+                                          params_grad(t, b->pbw[i]), params_grad(t, b->pb[i])) < 0)
+                return -1;
+        } else {
+            maxpool2d_backward(ctx, &b->pool[i], g, b->argmax[i], h);
             batchnorm2d_backward_eval(ctx, &b->bn[i], h, b->conv_out[i], params_data(t, b->pbw[i]), params_data(t, b->pb[i]), b->mean[i],
                                       b->invstd[i], h, params_grad(t, b->pbw[i]), params_grad(t, b->pb[i]));
+        }
         const float *in = i ? b->pooled[i - 1] : b->x;
         if (conv2d_backward(ctx, &b->conv[i], in, params_data(t, b->pw[i]), h, i ? g : NULL, params_grad(t, b->pw[i]),
                             NULL) < 0)

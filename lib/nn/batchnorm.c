@@ -49,6 +49,12 @@ typedef struct {
     float *running_mean, *running_var, *out, *mean, *invstd, *dx, *dweight, *dbias;
     double m; /* momentum for this step */
     int train;
+    BnPlaneConsumer consume; /* forward: takes each normalised plane instead of out (NULL: out) */
+    void *consume_arg;
+    BnPlaneProducer produce; /* backward: makes each plane of dout on demand (NULL: dout) */
+    const void *produce_arg;
+    float *bufs;   /* produce's per-worker plane buffers, nw of stride bstride floats */
+    int64_t nw, bstride;
 } BnArgs;
 
 NN_CLONES static void fwd_train_range(void *arg, int64_t c0, int64_t c1) {
@@ -75,7 +81,8 @@ NN_CLONES static void fwd_train_range(void *arg, int64_t c0, int64_t c1) {
         float beta = (a->bias ? a->bias[c] : 0.0f) - meanf * alpha;
         for (int64_t n = 0; n < s->N; n++) {
             int64_t o = (n * s->C + c) * hw;
-            act_affine(a->x + o, a->out + o, hw, alpha, beta, NULL, s->act);
+            if (a->consume) a->consume(a->consume_arg, n, c, a->x + o, alpha, beta);
+            else act_affine(a->x + o, a->out + o, hw, alpha, beta, NULL, s->act);
         }
     }
 }
@@ -89,11 +96,9 @@ static void run_channels(NnCtx *ctx, const BatchNorm2dShape *s, nn_range_fn fn, 
     }
 }
 
-void batchnorm2d_forward_train(NnCtx *ctx, const BatchNorm2dShape *s, const float *x, const float *weight,
-                               const float *bias, float *running_mean, float *running_var,
-                               float *num_batches_tracked, float *out, float *mean, float *invstd) {
-    NN_DISPATCH_CUDA_VOID(ctx, batchnorm2d_forward_train_cuda(ctx, s, x, weight, bias, running_mean, running_var,
-                                                              num_batches_tracked, out, mean, invstd));
+static void forward_train(NnCtx *ctx, const BatchNorm2dShape *s, const float *x, const float *weight,
+                          const float *bias, float *running_mean, float *running_var, float *num_batches_tracked,
+                          float *out, float *mean, float *invstd, BnPlaneConsumer consume, void *consume_arg) {
     double m = s->momentum;
     if (num_batches_tracked) {
         *num_batches_tracked += 1.0f;
@@ -102,8 +107,24 @@ void batchnorm2d_forward_train(NnCtx *ctx, const BatchNorm2dShape *s, const floa
         m = 0.0; /* PyTorch: momentum None without a counter leaves the statistics unchanged */
     }
     BnArgs a = {.s = s, .x = x, .weight = weight, .bias = bias, .running_mean = running_mean,
-                .running_var = running_var, .out = out, .mean = mean, .invstd = invstd, .m = m};
+                .running_var = running_var, .out = out, .mean = mean, .invstd = invstd, .m = m,
+                .consume = consume, .consume_arg = consume_arg};
     run_channels(ctx, s, fwd_train_range, &a);
+}
+
+void batchnorm2d_forward_train(NnCtx *ctx, const BatchNorm2dShape *s, const float *x, const float *weight,
+                               const float *bias, float *running_mean, float *running_var,
+                               float *num_batches_tracked, float *out, float *mean, float *invstd) {
+    NN_DISPATCH_CUDA_VOID(ctx, batchnorm2d_forward_train_cuda(ctx, s, x, weight, bias, running_mean, running_var,
+                                                              num_batches_tracked, out, mean, invstd));
+    forward_train(ctx, s, x, weight, bias, running_mean, running_var, num_batches_tracked, out, mean, invstd, NULL, NULL);
+}
+
+void batchnorm2d_forward_train_to(NnCtx *ctx, const BatchNorm2dShape *s, const float *x, const float *weight,
+                                  const float *bias, float *running_mean, float *running_var, float *num_batches_tracked,
+                                  float *mean, float *invstd, BnPlaneConsumer consume, void *consume_arg) {
+    forward_train(ctx, s, x, weight, bias, running_mean, running_var, num_batches_tracked, NULL, mean, invstd, consume,
+                  consume_arg);
 }
 
 void batchnorm2d_eval_affine(int C, double eps, const float *weight, const float *bias,
@@ -209,48 +230,79 @@ NN_INLINE void first_pass(const float *dy, const float *x, float *g_out, int64_t
     else plane_act_dy_dot(dy, x, NULL, n, mean, alpha, beta, ACT_SILU, 0, sum, dot);
 }
 
-NN_CLONES static void bwd_range(void *arg, int64_t c0, int64_t c1) {
-    const BnArgs *a = arg;
+/* The second pass on one plane of a made dout: g = act's backward of dy (dy itself for ACT_NONE), then dx
+ * as bwd_channel computes it from the g the first pass stores: the same operations, so the same bits. */
+NN_INLINE void dx_from(const float *restrict dy, const float *restrict x, float *restrict dx, int64_t n, float alpha,
+                       float beta, ActKind act, int train, float gm, float meanf, float k, float iw) {
+    if (train)
+        for (int64_t i = 0; i < n; i++) {
+            float g = act == ACT_NONE ? dy[i] : act_grad(dy[i], x[i], alpha, beta, act);
+            dx[i] = (g - gm - (x[i] - meanf) * k) * iw;
+        }
+    else
+        for (int64_t i = 0; i < n; i++) dx[i] = (act == ACT_NONE ? dy[i] : act_grad(dy[i], x[i], alpha, beta, act)) * iw;
+}
+
+/* One channel's backward. buf: NULL, or a plane buffer for a->produce, which then makes each plane of
+ * dout in it (twice: once per pass), in place of a->dout; the same operations on the same values. */
+NN_INLINE void bwd_channel(const BnArgs *a, int64_t c, float *buf) {
     const BatchNorm2dShape *s = a->s;
     int64_t hw = (int64_t)s->H * s->W, cnt = (int64_t)s->N * hw;
     ActKind act = s->act;
     int need_sums = a->dweight || a->dbias || (a->train && a->dx);
-    for (int64_t c = c0; c < c1; c++) {
-        float meanf = a->mean[c], invstdf = a->invstd[c];
-        float w = a->weight ? a->weight[c] : 1.0f;
-        /* the forward's affine map, for the pre-activation (as fwd_*_range compute it) */
-        float alpha = w * invstdf, beta = (a->bias ? a->bias[c] : 0.0f) - meanf * alpha;
-        double sum = 0, dot = 0;
-        if (need_sums || (act != ACT_NONE && a->dx))
-            for (int64_t n = 0; n < s->N; n++) {
-                int64_t o = (n * s->C + c) * hw;
+    float meanf = a->mean[c], invstdf = a->invstd[c];
+    float w = a->weight ? a->weight[c] : 1.0f;
+    /* the forward's affine map, for the pre-activation (as fwd_*_range compute it) */
+    float alpha = w * invstdf, beta = (a->bias ? a->bias[c] : 0.0f) - meanf * alpha;
+    double sum = 0, dot = 0;
+    if (need_sums || (act != ACT_NONE && a->dx))
+        for (int64_t n = 0; n < s->N; n++) {
+            int64_t o = (n * s->C + c) * hw;
+            if (buf) {
+                a->produce(a->produce_arg, n, c, buf);
+                first_pass(buf, a->x + o, NULL, hw, meanf, alpha, beta, act, &sum, &dot);
+            } else {
                 first_pass(a->dout + o, a->x + o, a->dx ? a->dx + o : NULL, hw, meanf, alpha, beta, act, &sum, &dot);
             }
-        /* the gradient of BN's output: dout, or the activation's backward of it (now in dx) */
-        const float *gsrc = act != ACT_NONE ? a->dx : a->dout;
-        if (a->dx) {
-            float iw = invstdf * w;
-            if (a->train) {
-                float k = (float)(dot * (double)invstdf * (double)invstdf / (double)cnt);
-                float gm = (float)(sum / (double)cnt);
-                for (int64_t n = 0; n < s->N; n++) {
-                    int64_t o = (n * s->C + c) * hw;
-                    const float *xp = a->x + o, *dy = gsrc + o;
-                    float *dxp = a->dx + o;
-                    for (int64_t i = 0; i < hw; i++) dxp[i] = (dy[i] - gm - (xp[i] - meanf) * k) * iw;
-                }
-            } else {
-                for (int64_t n = 0; n < s->N; n++) {
-                    int64_t o = (n * s->C + c) * hw;
-                    const float *dy = gsrc + o;
-                    float *dxp = a->dx + o;
-                    for (int64_t i = 0; i < hw; i++) dxp[i] = dy[i] * iw;
-                }
-            }
         }
-        if (a->dweight) a->dweight[c] += (float)(dot * (double)invstdf);
-        if (a->dbias) a->dbias[c] += (float)sum;
+    /* the gradient of BN's output: dout, or the activation's backward of it (now in dx, or remade in buf) */
+    const float *gsrc = act != ACT_NONE ? a->dx : a->dout;
+    if (a->dx) {
+        float iw = invstdf * w;
+        float k = (float)(dot * (double)invstdf * (double)invstdf / (double)cnt);
+        float gm = (float)(sum / (double)cnt);
+        for (int64_t n = 0; n < s->N; n++) {
+            int64_t o = (n * s->C + c) * hw;
+            const float *xp = a->x + o, *dy = gsrc + o;
+            float *dxp = a->dx + o;
+            if (buf) { /* the activation's backward recomputed in the same loop (constant act: vectorised) */
+                a->produce(a->produce_arg, n, c, buf);
+                if (act == ACT_RELU) dx_from(buf, xp, dxp, hw, alpha, beta, ACT_RELU, a->train, gm, meanf, k, iw);
+                else if (act == ACT_SILU) dx_from(buf, xp, dxp, hw, alpha, beta, ACT_SILU, a->train, gm, meanf, k, iw);
+                else dx_from(buf, xp, dxp, hw, alpha, beta, ACT_NONE, a->train, gm, meanf, k, iw);
+                continue;
+            }
+            if (a->train)
+                for (int64_t i = 0; i < hw; i++) dxp[i] = (dy[i] - gm - (xp[i] - meanf) * k) * iw;
+            else
+                for (int64_t i = 0; i < hw; i++) dxp[i] = dy[i] * iw;
+        }
     }
+    if (a->dweight) a->dweight[c] += (float)(dot * (double)invstdf);
+    if (a->dbias) a->dbias[c] += (float)sum;
+}
+
+NN_CLONES static void bwd_range(void *arg, int64_t c0, int64_t c1) {
+    const BnArgs *a = arg;
+    for (int64_t c = c0; c < c1; c++) bwd_channel(a, c, NULL);
+}
+
+/* Workers [w0, w1) of batchnorm2d_backward_train_from: worker w takes channels w, w + nw, ... with its
+ * own plane buffer (each channel by one worker, in order: the same bits for any thread count). */
+NN_CLONES static void bwd_workers(void *arg, int64_t w0, int64_t w1) {
+    const BnArgs *a = arg;
+    for (int64_t wk = w0; wk < w1; wk++)
+        for (int64_t c = wk; c < a->s->C; c += a->nw) bwd_channel(a, c, a->bufs + wk * a->bstride);
 }
 
 void batchnorm2d_backward_train(NnCtx *ctx, const BatchNorm2dShape *s, const float *dout, const float *x,
@@ -261,6 +313,22 @@ void batchnorm2d_backward_train(NnCtx *ctx, const BatchNorm2dShape *s, const flo
     BnArgs a = {.s = s, .x = x, .weight = weight, .bias = bias, .dout = dout, .mean = (float *)mean,
                 .invstd = (float *)invstd, .dx = dx, .dweight = dweight, .dbias = dbias, .train = 1};
     run_channels(ctx, s, bwd_range, &a);
+}
+
+int batchnorm2d_backward_train_from(NnCtx *ctx, const BatchNorm2dShape *s, BnPlaneProducer produce,
+                                    const void *produce_arg, const float *x, const float *weight, const float *bias,
+                                    const float *mean, const float *invstd, float *dx, float *dweight, float *dbias) {
+    int64_t hw = (int64_t)s->H * s->W, total = (int64_t)s->N * s->C * hw;
+    int64_t nw = total < PAR_MIN || ctx->threads <= 1 ? 1 : ctx->threads < s->C ? ctx->threads : s->C;
+    int64_t stride = (hw + 15) / 16 * 16; /* 64-byte aligned planes */
+    float *bufs = nn_scratch(ctx, (size_t)(nw * stride));
+    if (!bufs) return -1;
+    BnArgs a = {.s = s, .x = x, .weight = weight, .bias = bias, .mean = (float *)mean, .invstd = (float *)invstd,
+                .dx = dx, .dweight = dweight, .dbias = dbias, .train = 1, .produce = produce,
+                .produce_arg = produce_arg, .bufs = bufs, .nw = nw, .bstride = stride};
+    if (nw == 1) bwd_workers(&a, 0, 1);
+    else nn_parallel_for(ctx, nw, bwd_workers, &a);
+    return 0;
 }
 
 void batchnorm2d_backward_eval(NnCtx *ctx, const BatchNorm2dShape *s, const float *dout, const float *x,

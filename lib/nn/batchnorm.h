@@ -77,6 +77,25 @@ void batchnorm2d_backward_eval(NnCtx *ctx, const BatchNorm2dShape *s, const floa
                                const float *weight, const float *bias, const float *mean, const float *invstd, float *dx,
                                float *dweight, float *dbias);
 
+/* ---- the train passes with the caller's planes (CPU memory only): for a layer that fuses what follows BN
+ * (nn/bnpool.h) ----
+ * batchnorm2d_forward_train_to: batchnorm2d_forward_train's statistics, running updates, mean and invstd;
+ * then, instead of writing out, consume(arg, n, c, x's plane (n, c), a, b') for every plane, on the thread
+ * that reduced channel c, where out's plane would be act(x * a + b') (s->act's map, act_affine).
+ * batchnorm2d_backward_train_from: batchnorm2d_backward_train with dout's planes made on demand:
+ * produce(arg, n, c, buf) writes plane (n, c) of dout into buf (H*W floats of a per-worker buffer in
+ * ctx's workspace), twice per plane (once per pass). dx, dweight and dbias get the same bits as
+ * batchnorm2d_backward_train on the materialised dout, without dout in memory. Returns 0, or -1 with
+ * err_set() (workspace). */
+typedef void (*BnPlaneConsumer)(void *arg, int64_t n, int64_t c, const float *x, float a, float b);
+typedef void (*BnPlaneProducer)(const void *arg, int64_t n, int64_t c, float *buf);
+void batchnorm2d_forward_train_to(NnCtx *ctx, const BatchNorm2dShape *s, const float *x, const float *weight,
+                                  const float *bias, float *running_mean, float *running_var, float *num_batches_tracked,
+                                  float *mean, float *invstd, BnPlaneConsumer consume, void *consume_arg);
+int batchnorm2d_backward_train_from(NnCtx *ctx, const BatchNorm2dShape *s, BnPlaneProducer produce,
+                                    const void *produce_arg, const float *x, const float *weight, const float *bias,
+                                    const float *mean, const float *invstd, float *dx, float *dweight, float *dbias);
+
 #ifdef AUDIOCNN_CUDA
 /* batchnorm.cu: the four passes on device memory (one block per channel, fixed-tree double sums: the
  * CPU layer's results to a float rounding, tests/unit/test_kernels.c). */

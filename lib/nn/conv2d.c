@@ -279,6 +279,10 @@ static int use_winograd(const NnCtx *ctx, const Conv2dShape *s, int dw) {
     return ctx->const_weights ? winograd_pays_inference(s) : winograd_pays(s);
 }
 
+int conv2d_pool2_supported(const NnCtx *ctx, const Conv2dShape *s) {
+    return ctx->device == NN_CPU && !use_direct(s) && use_winograd(ctx, s, 0);
+}
+
 size_t conv2d_scratch_floats(const NnCtx *ctx, const Conv2dShape *s) {
     if (use_direct(s)) return team_scratch(ctx, (int64_t)s->N * s->K, 0, direct_per(s));
     Tiling t = tiling(s);
@@ -566,6 +570,10 @@ int conv2d_forward(NnCtx *ctx, const Conv2dShape *s, const float *x, const float
 
 int conv2d_forward_ep(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *w, const float *b, float *y,
                       const ConvEpilogue *ep) {
+    if (ep && ep->pool2 && (!conv2d_pool2_supported(ctx, s) || ep->plane_mean)) {
+        err_set("conv2d: a pooled epilogue needs the Winograd path on the CPU and no plane means");
+        return -1;
+    }
     NN_DISPATCH_CUDA(ctx, conv2d_forward_ep_cuda(ctx, s, x, w, b, y, ep));
     Job jb = {.s = s, .x = x, .w = w, .b = b, .y = y, .ep = ep};
     if (use_direct(s)) return team_run(ctx, (int64_t)s->N * s->K, 0, direct_per(s), direct_fwd_tile, &jb);

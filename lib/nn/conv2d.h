@@ -104,11 +104,18 @@ typedef struct ConvEpilogue {
     const float *res;           /* (N, K, OH, OW) or NULL; must not alias y */
     ActKind act;
     float *plane_mean;          /* (N, K) or NULL */
+    float *pool2;               /* (N, K, OH/2, OW/2) or NULL: the final y max-pooled 2x2/2 (maxpool2d_forward's
+                                 * values, no argmax) into pool2 INSTEAD of y, which is not written (may be
+                                 * NULL); only where conv2d_pool2_supported, and not with plane_mean */
 } ConvEpilogue;
 
 /* conv2d_forward followed by the epilogue ep (NULL: none). */
 int conv2d_forward_ep(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *w, const float *b, float *y,
                       const ConvEpilogue *ep);
+
+/* 1 when conv2d_forward_ep takes ep->pool2 for s on ctx: Winograd's path on the CPU, whose output tiles
+ * hold whole 2x2 windows (pooled from the tile in cache: the full-resolution y is never stored). */
+int conv2d_pool2_supported(const NnCtx *ctx, const Conv2dShape *s);
 
 /* Gradients: dx (N,C,H,W) is WRITTEN (may be NULL: not needed, e.g. the first layer); dw (K,C/g,KH,KW)
  * += (may be NULL: frozen weights) and db (K) += (may be NULL: no bias). x and w are forward's inputs,

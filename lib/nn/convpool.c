@@ -109,6 +109,12 @@ AVX512 static void rows(void *arg, int64_t begin, int64_t end) {
 }
 #endif
 
+int conv_pool_winograd(const NnCtx *ctx, const Conv2dShape *cs, const Pool2dShape *ps) {
+    return !conv_pool_fused(ctx, cs, ps) && ps->KH == 2 && ps->KW == 2 && ps->stride_h == 2 && ps->stride_w == 2 &&
+           ps->pad_h == 0 && ps->pad_w == 0 && ps->N == cs->N && ps->C == cs->K && ps->H == cs->OH &&
+           ps->W == cs->OW && conv2d_pool2_supported(ctx, cs);
+}
+
 int conv_pool_infer(NnCtx *ctx, const Conv2dShape *cs, const Pool2dShape *ps, const float *x, const float *w,
                     const float *scale, const float *shift, float *conv_out, float *pooled, int32_t *argmax) {
 #if HAVE_AVX512_CONVPOOL
@@ -119,6 +125,10 @@ int conv_pool_infer(NnCtx *ctx, const Conv2dShape *cs, const Pool2dShape *ps, co
     }
 #endif
     ConvEpilogue ep = {.scale = scale, .shift = shift, .act = ACT_RELU};
+    if (conv_pool_winograd(ctx, cs, ps)) { /* pooled from each output tile (conv2d.h: ConvEpilogue.pool2) */
+        ep.pool2 = pooled;
+        return conv2d_forward_ep(ctx, cs, x, w, NULL, NULL, &ep);
+    }
     if (conv2d_forward_ep(ctx, cs, x, w, NULL, conv_out, &ep) < 0) return -1;
     maxpool2d_forward(ctx, ps, conv_out, pooled, argmax);
     return 0;

@@ -8,7 +8,9 @@
  * input (AVX-512, nn_avx512(), CPU only): each 16-wide run of pooled outputs of a row pair computes its
  * four convolution values per channel from registers, applies the affine map and ReLU, and keeps the
  * maximum, so the full-resolution activation (16 x 128 x 400 floats a window) is never written or read
- * back. conv_out and argmax are then left untouched.
+ * back. conv_out and argmax are then left untouched. The same holds where the convolution takes Winograd's
+ * path (the baseline's later blocks: conv_pool_winograd): the pool runs on each output tile as it leaves
+ * the output transform (ConvEpilogue.pool2), so the full-resolution output is not stored either.
  *
  * Promise: pooled holds the same bits either way: the fused pass performs the same float operations in
  * the same order as the passes it replaces on this CPU (the nine products summed by fused multiply-adds
@@ -33,5 +35,7 @@ int conv_pool_infer(NnCtx *ctx, const Conv2dShape *cs, const Pool2dShape *ps, co
 
 /* 1 when conv_pool_infer takes the fused pass for these shapes on ctx. */
 int conv_pool_fused(const NnCtx *ctx, const Conv2dShape *cs, const Pool2dShape *ps);
+/* 1 when it pools inside Winograd's output transform instead (neither conv_out nor argmax written). */
+int conv_pool_winograd(const NnCtx *ctx, const Conv2dShape *cs, const Pool2dShape *ps);
 
 #endif

@@ -61,16 +61,23 @@ typedef struct {
 /* 2x2/2 max pool of one output row, 16 outputs at a time (nn_avx512()): the same scan order (r0[2ow],
  * r0[2ow+1], r1[2ow], r1[2ow+1]) and NaN rule (v > m or v is NaN: take v) as the scalar loop, as masked
  * moves; the even and odd columns of 32 inputs split by two permutes. Returns the outputs it wrote. */
+/* pre's map on 16 inputs: act_affine's relu(x * a + b), as products and sums (see maxpool2x2_row) */
+__attribute__((target("avx512f"))) static inline __m512 pre_avx512(__m512 v, const PoolPre *pre) {
+    if (!pre) return v;
+    v = _mm512_add_ps(_mm512_mul_ps(v, _mm512_set1_ps(pre->a)), _mm512_set1_ps(pre->b));
+    return _mm512_mask_mov_ps(v, _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_LT_OQ), _mm512_setzero_ps());
+}
+
 __attribute__((target("avx512f"))) static int max2x2_row_avx512(const float *r0, const float *r1, int W, int OW,
-                                                                int oh, float *yr, int32_t *ar) {
+                                                                int oh, float *yr, int32_t *ar, const PoolPre *pre) {
     const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
     const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
     const __m512i wv = _mm512_set1_epi32(W), one = _mm512_set1_epi32(1);
     __m512i base = _mm512_add_epi32(_mm512_set1_epi32(2 * oh * W), even);
     int ow = 0;
     for (; ow + 16 <= OW; ow += 16) {
-        __m512 a0 = _mm512_loadu_ps(r0 + 2 * ow), a1 = _mm512_loadu_ps(r0 + 2 * ow + 16);
-        __m512 b0 = _mm512_loadu_ps(r1 + 2 * ow), b1 = _mm512_loadu_ps(r1 + 2 * ow + 16);
+        __m512 a0 = pre_avx512(_mm512_loadu_ps(r0 + 2 * ow), pre), a1 = pre_avx512(_mm512_loadu_ps(r0 + 2 * ow + 16), pre);
+        __m512 b0 = pre_avx512(_mm512_loadu_ps(r1 + 2 * ow), pre), b1 = pre_avx512(_mm512_loadu_ps(r1 + 2 * ow + 16), pre);
         __m512 m = _mm512_permutex2var_ps(a0, even, a1), v;
         __m512i best = base;
         __mmask16 t;
@@ -117,6 +124,59 @@ __attribute__((target("avx512f"))) static int max_s2_row_avx512(const Pool2dShap
 }
 #endif
 
+/* pre's map on one input: act_affine's relu(x * a + b) */
+static inline float pre_f(float x, const PoolPre *pre) {
+    if (!pre) return x;
+    float p = x * pre->a + pre->b;
+    return p < 0.0f ? 0.0f : p;
+}
+#ifdef __SSE4_1__
+static inline __m128 pre_sse(__m128 v, const PoolPre *pre) {
+    if (!pre) return v;
+    v = _mm_add_ps(_mm_mul_ps(v, _mm_set1_ps(pre->a)), _mm_set1_ps(pre->b));
+    return _mm_blendv_ps(v, _mm_setzero_ps(), _mm_cmplt_ps(v, _mm_setzero_ps()));
+}
+#endif
+
+void maxpool2x2_row(const float *r0, const float *r1, int W, int OW, int oh, float *yr, int32_t *ar, const PoolPre *pre) {
+    int ow = 0;
+#if HAVE_AVX512_POOL
+    if (nn_avx512()) ow = max2x2_row_avx512(r0, r1, W, OW, oh, yr, ar, pre);
+#endif
+#ifdef __SSE4_1__
+    const __m128i four = _mm_set1_epi32(8), one = _mm_set1_epi32(1), wv = _mm_set1_epi32(W);
+    __m128i base = _mm_add_epi32(_mm_set1_epi32(2 * oh * W + 2 * ow), _mm_setr_epi32(0, 2, 4, 6));
+    for (; ow + 4 <= OW; ow += 4) { /* 4 outputs: the same order and NaN rule, as selects */
+        __m128 a0 = pre_sse(_mm_loadu_ps(r0 + 2 * ow), pre), a1 = pre_sse(_mm_loadu_ps(r0 + 2 * ow + 4), pre);
+        __m128 b0 = pre_sse(_mm_loadu_ps(r1 + 2 * ow), pre), b1 = pre_sse(_mm_loadu_ps(r1 + 2 * ow + 4), pre);
+        __m128 m = _mm_shuffle_ps(a0, a1, _MM_SHUFFLE(2, 0, 2, 0)), v;
+        __m128i best = base, idx;
+        __m128 t;
+#define STEP(V, IDX) v = (V); idx = (IDX); t = _mm_or_ps(_mm_cmpgt_ps(v, m), _mm_cmpunord_ps(v, v)); \
+        m = _mm_blendv_ps(m, v, t); best = _mm_castps_si128(_mm_blendv_ps(_mm_castsi128_ps(best), _mm_castsi128_ps(idx), t));
+        STEP(_mm_shuffle_ps(a0, a1, _MM_SHUFFLE(3, 1, 3, 1)), _mm_add_epi32(base, one))
+        STEP(_mm_shuffle_ps(b0, b1, _MM_SHUFFLE(2, 0, 2, 0)), _mm_add_epi32(base, wv))
+        STEP(_mm_shuffle_ps(b0, b1, _MM_SHUFFLE(3, 1, 3, 1)), _mm_add_epi32(_mm_add_epi32(base, wv), one))
+#undef STEP
+        _mm_storeu_ps(yr + ow, m);
+        if (ar) _mm_storeu_si128((__m128i *)(ar + ow), best);
+        base = _mm_add_epi32(base, four);
+    }
+#endif
+    for (; ow < OW; ow++) {
+        int32_t b = 2 * oh * W + 2 * ow, best = b;
+        float m = pre_f(r0[2 * ow], pre), v;
+        v = pre_f(r0[2 * ow + 1], pre);
+        if (v > m || isnan(v)) { m = v; best = b + 1; }
+        v = pre_f(r1[2 * ow], pre);
+        if (v > m || isnan(v)) { m = v; best = b + W; }
+        v = pre_f(r1[2 * ow + 1], pre);
+        if (v > m || isnan(v)) { m = v; best = b + W + 1; }
+        yr[ow] = m;
+        if (ar) ar[ow] = best;
+    }
+}
+
 static void max_fwd_range(void *arg, int64_t begin, int64_t end) {
     Job *jb = arg;
     const Pool2dShape *s = jb->s;
@@ -131,45 +191,8 @@ static void max_fwd_range(void *arg, int64_t begin, int64_t end) {
         if (s->KH == 2 && s->KW == 2 && s->stride_h == 2 && s->stride_w == 2 && s->pad_h == 0 && s->pad_w == 0) {
             /* the common 2x2/2 case, same scan order and NaN rule as the general loop below */
             for (int oh = 0; oh < s->OH; oh++) {
-                const float *r0 = xp + (size_t)(2 * oh) * s->W, *r1 = r0 + s->W;
-                float *yr = yp + (size_t)oh * s->OW;
-                int32_t *ar = ap + (size_t)oh * s->OW;
-                int ow = 0;
-#if HAVE_AVX512_POOL
-                if (nn_avx512()) ow = max2x2_row_avx512(r0, r1, s->W, s->OW, oh, yr, ar);
-#endif
-#ifdef __SSE4_1__
-                const __m128i four = _mm_set1_epi32(8), one = _mm_set1_epi32(1), wv = _mm_set1_epi32(s->W);
-                __m128i base = _mm_add_epi32(_mm_set1_epi32(2 * oh * s->W + 2 * ow), _mm_setr_epi32(0, 2, 4, 6));
-                for (; ow + 4 <= s->OW; ow += 4) { /* 4 outputs: the same order and NaN rule, as selects */
-                    __m128 a0 = _mm_loadu_ps(r0 + 2 * ow), a1 = _mm_loadu_ps(r0 + 2 * ow + 4);
-                    __m128 b0 = _mm_loadu_ps(r1 + 2 * ow), b1 = _mm_loadu_ps(r1 + 2 * ow + 4);
-                    __m128 m = _mm_shuffle_ps(a0, a1, _MM_SHUFFLE(2, 0, 2, 0)), v;
-                    __m128i best = base, idx;
-                    __m128 t;
-#define STEP(V, IDX) v = (V); idx = (IDX); t = _mm_or_ps(_mm_cmpgt_ps(v, m), _mm_cmpunord_ps(v, v)); \
-                    m = _mm_blendv_ps(m, v, t); best = _mm_castps_si128(_mm_blendv_ps(_mm_castsi128_ps(best), _mm_castsi128_ps(idx), t));
-                    STEP(_mm_shuffle_ps(a0, a1, _MM_SHUFFLE(3, 1, 3, 1)), _mm_add_epi32(base, one))
-                    STEP(_mm_shuffle_ps(b0, b1, _MM_SHUFFLE(2, 0, 2, 0)), _mm_add_epi32(base, wv))
-                    STEP(_mm_shuffle_ps(b0, b1, _MM_SHUFFLE(3, 1, 3, 1)), _mm_add_epi32(_mm_add_epi32(base, wv), one))
-#undef STEP
-                    _mm_storeu_ps(yr + ow, m);
-                    _mm_storeu_si128((__m128i *)(ar + ow), best);
-                    base = _mm_add_epi32(base, four);
-                }
-#endif
-                for (; ow < s->OW; ow++) {
-                    int32_t b = 2 * oh * s->W + 2 * ow, best = b;
-                    float m = r0[2 * ow], v;
-                    v = r0[2 * ow + 1];
-                    if (v > m || isnan(v)) { m = v; best = b + 1; }
-                    v = r1[2 * ow];
-                    if (v > m || isnan(v)) { m = v; best = b + s->W; }
-                    v = r1[2 * ow + 1];
-                    if (v > m || isnan(v)) { m = v; best = b + s->W + 1; }
-                    yr[ow] = m;
-                    ar[ow] = best;
-                }
+                const float *r0 = xp + (size_t)(2 * oh) * s->W;
+                maxpool2x2_row(r0, r0 + s->W, s->W, s->OW, oh, yp + (size_t)oh * s->OW, ap + (size_t)oh * s->OW, NULL);
             }
             continue;
         }
@@ -274,24 +297,31 @@ __attribute__((target("avx512f"))) static void max2x2_bwd_plane_avx512(const Poo
 }
 #endif
 
+void maxpool2x2_backward_plane(const Pool2dShape *s, const float *dy, const int32_t *argmax, float *dx) {
+#if HAVE_AVX512_POOL
+    if (nn_avx512()) {
+        max2x2_bwd_plane_avx512(s, dy, argmax, dx);
+        return;
+    }
+#endif
+    const size_t OHW = (size_t)s->OH * s->OW;
+    memset(dx, 0, sizeof(float) * (size_t)s->H * s->W);
+    for (size_t o = 0; o < OHW; o++) dx[argmax[o]] += dy[o];
+}
+
 static void max_bwd_range(void *arg, int64_t begin, int64_t end) {
     Job *jb = arg;
     const Pool2dShape *s = jb->s;
     const size_t HW = (size_t)s->H * s->W, OHW = (size_t)s->OH * s->OW;
-#if HAVE_AVX512_POOL
-    const int two_by_two = nn_avx512() && s->KH == 2 && s->KW == 2 && s->stride_h == 2 && s->stride_w == 2 &&
-                           s->pad_h == 0 && s->pad_w == 0;
-#endif
+    const int two_by_two = s->KH == 2 && s->KW == 2 && s->stride_h == 2 && s->stride_w == 2 && s->pad_h == 0 && s->pad_w == 0;
     for (int64_t pl = begin; pl < end; pl++) {
         float *dxp = jb->dx + (size_t)pl * HW;
         const float *dyp = jb->dy + (size_t)pl * OHW;
         const int32_t *ap = jb->argmax_in + (size_t)pl * OHW;
-#if HAVE_AVX512_POOL
         if (two_by_two) {
-            max2x2_bwd_plane_avx512(s, dyp, ap, dxp);
+            maxpool2x2_backward_plane(s, dyp, ap, dxp);
             continue;
         }
-#endif
         memset(dxp, 0, sizeof(float) * HW);
         for (size_t o = 0; o < OHW; o++) dxp[ap[o]] += dyp[o];
     }

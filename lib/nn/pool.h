@@ -41,6 +41,18 @@ void maxpool2d_forward(NnCtx *ctx, const Pool2dShape *s, const float *x, float *
 /* dx (N,C,H,W) is WRITTEN: zero except dx[argmax] += dy. */
 void maxpool2d_backward(NnCtx *ctx, const Pool2dShape *s, const float *dy, const int32_t *argmax, float *dx);
 
+/* ---- the 2x2/2 max pool (padding 0) a plane or a row at a time, for layers that fuse it (bnpool.h) ----
+ * pre: a map applied to every input first, relu(x * a + b) with act_affine's operations (batchnorm.h's
+ * fused output); NULL: none. maxpool2x2_row: output row oh (OW outputs, argmax as plane indices; ar NULL:
+ * none) of input rows r0 = 2*oh and r1 = 2*oh + 1 (W columns): the bits maxpool2d_forward gives on the mapped plane.
+ * maxpool2x2_backward_plane: one plane of maxpool2d_backward (dx WRITTEN: 0 + dy at the argmax, 0
+ * elsewhere), the same bits. */
+typedef struct PoolPre {
+    float a, b;
+} PoolPre;
+void maxpool2x2_row(const float *r0, const float *r1, int W, int OW, int oh, float *yr, int32_t *ar, const PoolPre *pre);
+void maxpool2x2_backward_plane(const Pool2dShape *s, const float *dy, const int32_t *argmax, float *dx);
+
 /* x (N,C,H,W) -> y (N,C,OH,OW). */
 void avgpool2d_forward(NnCtx *ctx, const Pool2dShape *s, const float *x, float *y);
 /* dx (N,C,H,W) is WRITTEN. */

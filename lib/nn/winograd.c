@@ -267,6 +267,8 @@ typedef struct {
     float scale, shift;
     const float *res; /* the residual's plane, or NULL */
     ActKind act;
+    float *pool;      /* ConvEpilogue.pool2's plane (PH x PW), or NULL: rows pooled 2x2/2 there instead */
+    int PH, PW;
 } PlaneEp;
 
 NN_INLINE void store_row(const float *restrict o, float *restrict dst, int n, const PlaneEp *e,
@@ -297,10 +299,26 @@ NN_INLINE void store_row(const float *restrict o, float *restrict dst, int n, co
     }
 }
 
-/* The run's four output rows o[a][4t + c] (bias added) into plane yc through the epilogue e. */
+/* The run's four output rows o[a][4t + c] (bias added) into plane yc through the epilogue e; or, with
+ * e->pool, through the epilogue into a buffer and pooled 2x2/2 from there: a tile row's four output rows
+ * are two whole pooled rows (tiles start at even columns; an odd last row or column is dropped, as the
+ * pool drops it). */
 NN_INLINE void store_tiles(float o[4][4 * RUN], int len, float *yc, int H, int W, int th, int tw0, const PlaneEp *e) {
     int w0 = 4 * tw0, n = 4 * len;
     if (w0 + n > W) n = W - w0;
+    if (e->pool) {
+        float t[4][4 * RUN];
+        for (int pr = 0; pr < 2; pr++) {
+            int ph = 2 * th + pr;
+            if (ph >= e->PH) break;
+            for (int a = 2 * pr; a < 2 * pr + 2; a++) {
+                size_t off = (size_t)(4 * th + a) * W + w0;
+                store_row(o[a], t[a], n, e, e->res ? e->res + off : NULL);
+            }
+            maxpool2x2_row(t[2 * pr], t[2 * pr + 1], n, n / 2, 0, e->pool + (size_t)ph * e->PW + w0 / 2, NULL, NULL);
+        }
+        return;
+    }
     for (int a = 0; a < 4; a++) {
         int oh = 4 * th + a;
         if (oh >= H) break;
@@ -586,9 +604,13 @@ static void block(Job *jb, int64_t blk, float *work) {
         int col = (int)(t - t0);
         for (int k = jb->o0; k < jb->o1; k++) {
             size_t off = ((size_t)n * p->Co + k) * plane;
-            float *yc = jb->y + off;
+            float *yc = jb->y ? jb->y + off : NULL; /* NULL: pooled instead (ep->pool2) */
             PlaneEp pe = {0};
-            if (ep) pe = (PlaneEp){1, ep->scale[k], ep->shift[k], ep->res ? ep->res + off : NULL, ep->act};
+            if (ep) pe = (PlaneEp){1, ep->scale[k], ep->shift[k], ep->res ? ep->res + off : NULL, ep->act, NULL, 0, 0};
+            if (ep && ep->pool2) {
+                pe.PH = p->H / 2, pe.PW = p->W / 2;
+                pe.pool = ep->pool2 + ((size_t)n * p->Co + k) * (size_t)pe.PH * pe.PW;
+            }
             output_run4(M + (size_t)(k - jb->o0) * p->tbp + col, ms, len, jb->b ? jb->b[k] : 0.0f, yc, p->H, p->W, th, tw,
                        &pe);
         }

@@ -20,8 +20,9 @@ static float *fbuf(size_t n) {
     return p;
 }
 
-static void one(int N, int H, int W, int K, int special) {
-    Conv2dShape cs = {.N = N, .C = 1, .H = H, .W = W, .K = K, .KH = 3, .KW = 3, .pad_h = 1, .pad_w = 1};
+static void one(int N, int C, int H, int W, int K, int special) {
+    Conv2dShape cs = {.N = N, .C = C, .H = H, .W = W, .K = K, .KH = 3, .KW = 3, .pad_h = 1, .pad_w = 1,
+                      .algo = CONV2D_AUTO_WINOGRAD}; /* as the baseline asks */
     if (conv2d_shape_init(&cs) < 0) {
         printf("not ok convpool %dx%d: %s\n", H, W, "shape");
         check_failures++;
@@ -29,12 +30,12 @@ static void one(int N, int H, int W, int K, int special) {
     }
     Pool2dShape ps = {.N = N, .C = K, .H = cs.OH, .W = cs.OW, .KH = 2, .KW = 2};
     pool2d_shape_init(&ps);
-    size_t nx = (size_t)N * H * W, ny = conv2d_y_numel(&cs), np = (size_t)N * K * ps.OH * ps.OW;
+    size_t nx = (size_t)N * C * H * W, ny = conv2d_y_numel(&cs), np = (size_t)N * K * ps.OH * ps.OW;
     Rng r;
     rng_seed(&r, (uint64_t)(N * 1000003 + H * 1009 + W * 17 + K));
-    float *x = fbuf(nx), *w = fbuf((size_t)K * 9), *sc = fbuf((size_t)K), *sh = fbuf((size_t)K);
+    float *x = fbuf(nx), *w = fbuf((size_t)K * C * 9), *sc = fbuf((size_t)K), *sh = fbuf((size_t)K);
     for (size_t i = 0; i < nx; i++) x[i] = (float)(2.0 * rng_uniform(&r) - 1.0);
-    for (int i = 0; i < K * 9; i++) w[i] = (float)(2.0 * rng_uniform(&r) - 1.0);
+    for (int i = 0; i < K * C * 9; i++) w[i] = (float)((2.0 * rng_uniform(&r) - 1.0) / C);
     for (int k = 0; k < K; k++) {
         sc[k] = (float)(k % 3 == 2 ? -0.7 : 0.5 + rng_uniform(&r));
         sh[k] = (float)(0.2 * (2.0 * rng_uniform(&r) - 1.0));
@@ -63,19 +64,25 @@ static void one(int N, int H, int W, int K, int special) {
         ok &= memcmp(got, want, np * sizeof(float)) == 0;
         nn_ctx_free(&c);
     }
-    CHECK(ok, "convpool %d images, 1->%d on %dx%d%s (%s): the bits of conv + epilogue + max pool, threads 1-3", N, K,
-          H, W, special ? ", zeros/-0/NaN" : "", conv_pool_fused(&c1, &cs, &ps) ? "fused" : "separate passes");
+    CHECK(ok, "convpool %d images, %d->%d on %dx%d%s (%s): the bits of conv + epilogue + max pool, threads 1-3", N, C,
+          K, H, W, special ? ", zeros/-0/NaN" : "",
+          conv_pool_fused(&c1, &cs, &ps) ? "fused" : conv_pool_winograd(&c1, &cs, &ps) ? "pooled in Winograd's tiles" : "separate passes");
     nn_ctx_free(&c1);
     free(x), free(w), free(sc), free(sh), free(y), free(want), free(got), free(idx);
 }
 
 int main(void) {
-    one(1, 128, 400, 16, 0); /* the baseline's first layer on a 1x128x400 window */
-    one(2, 9, 37, 5, 1);     /* odd sizes: a partial run, the last row and column dropped by the pool */
-    one(3, 2, 2, 3, 1);      /* one pooled output per plane */
-    one(1, 4, 33, 16, 1);    /* 16 pooled columns and one more */
-    one(2, 6, 64, 7, 0);     /* exactly two runs */
-    one(1, 5, 3, 2, 1);      /* narrower than one run */
+    one(1, 1, 128, 400, 16, 0); /* the baseline's first layer on a 1x128x400 window */
+    one(2, 1, 9, 37, 5, 1);     /* odd sizes: a partial run, the last row and column dropped by the pool */
+    one(3, 1, 2, 2, 3, 1);      /* one pooled output per plane */
+    one(1, 1, 4, 33, 16, 1);    /* 16 pooled columns and one more */
+    one(2, 1, 6, 64, 7, 0);     /* exactly two runs */
+    one(1, 1, 5, 3, 2, 1);      /* narrower than one run */
+    /* the later blocks: pooled inside Winograd's output transform */
+    one(1, 16, 64, 200, 32, 0); /* the baseline's second block on a 1x128x400 window */
+    one(2, 16, 9, 37, 32, 1);   /* odd sizes: partial tiles, the last row and column dropped */
+    one(2, 32, 14, 70, 16, 1);  /* a tile row whose second pooled row is the plane's last */
+    one(3, 64, 8, 25, 128, 0);  /* the fourth block's shape, output channels in chunks */
     NnCtx c;
     nn_ctx_init(&c, 1);
     Conv2dShape cs = {.N = 1, .C = 2, .H = 8, .W = 8, .K = 4, .KH = 3, .KW = 3, .pad_h = 1, .pad_w = 1};

@@ -217,7 +217,7 @@ static void epilogue(NnCtx *ctx) {
                 act_affine(want + o, want + o, (int64_t)P, sc[k], sh[k], res + o, a);
                 pw[n * s.K + k] = (float)(nn_sum_f64(want + o, (int64_t)P) / (double)P);
             }
-        ConvEpilogue ep = {sc, sh, res, a, pm};
+        ConvEpilogue ep = {.scale = sc, .shift = sh, .res = res, .act = a, .plane_mean = pm};
         if (conv2d_forward_ep(ctx, &s, x, w, b, y, &ep) < 0) ok = 0;
         ok &= same(y, want, ny) && same(pm, pw, (size_t)s.N * s.K);
     }
