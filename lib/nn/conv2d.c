@@ -142,8 +142,39 @@ NN_INLINE float sum8(const float *a, int64_t n) {
 
 /* im2col of rows [r0, r1) (row r = (c*KH + i)*KW + j) and output pixels [p0, p1) of one image xn
  * (C,H,W) into out[(r - r0)*ldo + (p - p0)]. */
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+/* dst[k] = src[k * sw] for k < n, sw 1 or 2, 16 at a time with masked tails (AVX-512): im2col's row runs,
+ * short (a few dozen floats) and, at stride 2, strided, where memcpy's call or a scalar loop costs more
+ * than the copy. */
+__attribute__((target("avx512f"))) static void copy_run_avx512(float *dst, const float *src, int n, int sw) {
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    for (int k = 0; k < n; k += 16) {
+        int left = n - k;
+        __mmask16 m = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1u);
+        __m512 v;
+        if (sw == 1) {
+            v = _mm512_maskz_loadu_ps(m, src + k);
+        } else { /* source lanes 2l for l < left: the low 16 floats hold l < 8, the high ones the rest */
+            int l2 = left >= 16 ? 30 : 2 * left - 2; /* the last source float read: 2 * (lanes - 1) */
+            __mmask16 ml = l2 >= 15 ? (__mmask16)0xFFFF : (__mmask16)((1u << (l2 + 1)) - 1u);
+            __mmask16 mh = l2 < 16 ? (__mmask16)0 : (__mmask16)((1u << (l2 - 15)) - 1u);
+            v = _mm512_permutex2var_ps(_mm512_maskz_loadu_ps(ml, src + 2 * k), even,
+                                       _mm512_maskz_loadu_ps(mh, src + 2 * k + 16));
+        }
+        _mm512_mask_storeu_ps(dst + k, m, v);
+    }
+}
+#define HAVE_COPY_RUN_AVX512 1
+#else
+#define HAVE_COPY_RUN_AVX512 0
+#endif
+
 static void im2col_block(const Conv2dShape *s, const float *xn, int r0, int r1, int64_t p0, int64_t p1,
                          float *out, int64_t ldo) {
+#if HAVE_COPY_RUN_AVX512
+    const int fast = (s->stride_w == 1 || s->stride_w == 2) && nn_avx512();
+#endif
     const int KK = s->KH * s->KW, OW = s->OW, sw = s->stride_w;
     for (int r = r0; r < r1; r++) {
         int c = r / KK, i = (r / s->KW) % s->KH, j = r % s->KW;
@@ -163,6 +194,10 @@ static void im2col_block(const Conv2dShape *s, const float *xn, int r0, int r1, 
                 const float *xrow = xc + ih * s->W + off;
                 int a = clampi(lo, ow0, ow1), b = clampi(hi, a, ow1);
                 for (int ow = ow0; ow < a; ow++) orow[ow] = 0.0f;
+#if HAVE_COPY_RUN_AVX512
+                if (fast) copy_run_avx512(orow + a, xrow + (int64_t)a * sw, b - a, sw);
+                else
+#endif
                 if (sw == 1) memcpy(orow + a, xrow + a, sizeof(float) * (size_t)(b - a));
                 else
                     for (int ow = a; ow < b; ow++) orow[ow] = xrow[(int64_t)ow * sw];
