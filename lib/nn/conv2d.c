@@ -165,6 +165,33 @@ __attribute__((target("avx512f"))) static void copy_run_avx512(float *dst, const
         _mm512_mask_storeu_ps(dst + k, m, v);
     }
 }
+/* dst[k * sw] += src[k] for k < n, sw 1 or 2 (AVX-512): col2im's row runs. At stride 2 only the even
+ * lanes of each pair of dst vectors are added to (a masked add: the odd ones keep their bits, -0 too). */
+__attribute__((target("avx512f"))) static void add_run_avx512(float *dst, const float *src, int n, int sw) {
+    const __m512i lo = _mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
+    const __m512i hi = _mm512_add_epi32(lo, _mm512_set1_epi32(8));
+    for (int k = 0; k < n; k += 16) {
+        int left = n - k;
+        __mmask16 m = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1u);
+        __m512 v = _mm512_maskz_loadu_ps(m, src + k);
+        if (sw == 1) {
+            float *d = dst + k;
+            _mm512_mask_storeu_ps(d, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, d), v));
+            continue;
+        }
+        /* dst floats 2k .. 2k + 31: even lane 2l of the low vector takes src[k + l] (l < 8), of the high one
+         * src[k + 8 + l]; lanes past the run's last element are left out of both masks */
+        int nd = 2 * left - 1; /* dst floats touched: [0, nd) */
+        __mmask16 el = (__mmask16)0x5555, ml = nd >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << nd) - 1u);
+        __mmask16 mh = nd >= 32 ? (__mmask16)0xFFFF : nd <= 16 ? (__mmask16)0 : (__mmask16)((1u << (nd - 16)) - 1u);
+        float *d = dst + 2 * k;
+        __m512 d0 = _mm512_maskz_loadu_ps(ml, d), d1 = _mm512_maskz_loadu_ps(mh, d + 16);
+        d0 = _mm512_mask_add_ps(d0, el & ml, d0, _mm512_permutexvar_ps(lo, v));
+        d1 = _mm512_mask_add_ps(d1, el & mh, d1, _mm512_permutexvar_ps(hi, v));
+        _mm512_mask_storeu_ps(d, el & ml, d0);
+        _mm512_mask_storeu_ps(d + 16, el & mh, d1);
+    }
+}
 #define HAVE_COPY_RUN_AVX512 1
 #else
 #define HAVE_COPY_RUN_AVX512 0
@@ -212,6 +239,9 @@ static void im2col_block(const Conv2dShape *s, const float *xn, int r0, int r1, 
  * order (one thread per image, so the order of the sums is fixed). */
 static void col2im_add_block(const Conv2dShape *s, const float *col, int64_t ldc, int r0, int r1, int64_t p0,
                              int64_t p1, float *dxn) {
+#if HAVE_COPY_RUN_AVX512
+    const int fast = (s->stride_w == 1 || s->stride_w == 2) && nn_avx512();
+#endif
     const int KK = s->KH * s->KW, OW = s->OW, sw = s->stride_w;
     for (int r = r0; r < r1; r++) {
         int c = r / KK, i = (r / s->KW) % s->KH, j = r % s->KW;
@@ -228,6 +258,10 @@ static void col2im_add_block(const Conv2dShape *s, const float *col, int64_t ldc
             if (ih >= 0 && ih < s->H) {
                 float *dxrow = dxc + ih * s->W + off;
                 int a = lo > ow0 ? lo : ow0, b = hi < ow1 ? hi : ow1;
+#if HAVE_COPY_RUN_AVX512
+                if (fast && b > a) add_run_avx512(dxrow + (int64_t)a * sw, orow + a, b - a, sw);
+                else
+#endif
                 if (sw == 1)
                     for (int ow = a; ow < b; ow++) dxrow[ow] += orow[ow];
                 else
