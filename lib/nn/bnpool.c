@@ -1,8 +1,7 @@
 #include "nn/bnpool.h"
 
 int bn_pool_fused(const NnCtx *ctx, const BatchNorm2dShape *bs, const Pool2dShape *ps) {
-    return ctx->device == NN_CPU && bs->act == ACT_RELU && ps->KH == 2 && ps->KW == 2 && ps->stride_h == 2 &&
-           ps->stride_w == 2 && ps->pad_h == 0 && ps->pad_w == 0 && ps->N == bs->N && ps->C == bs->C &&
+    return ctx->device == NN_CPU && bs->act == ACT_RELU && pool2d_is_2x2(ps) && ps->N == bs->N && ps->C == bs->C &&
            ps->H == bs->H && ps->W == bs->W;
 }
 

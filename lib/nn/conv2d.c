@@ -140,10 +140,13 @@ NN_INLINE float sum8(const float *a, int64_t n) {
     return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
 }
 
-/* im2col of rows [r0, r1) (row r = (c*KH + i)*KW + j) and output pixels [p0, p1) of one image xn
- * (C,H,W) into out[(r - r0)*ldo + (p - p0)]. */
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
+/* The lanes l < n (none for n <= 0, all for n >= 16). */
+__attribute__((target("avx512f"))) static inline __mmask16 lanes_below(int n) {
+    return n >= 16 ? (__mmask16)0xFFFF : n <= 0 ? (__mmask16)0 : (__mmask16)((1u << n) - 1u);
+}
+
 /* dst[k] = src[k * sw] for k < n, sw 1 or 2, 16 at a time with masked tails (AVX-512): im2col's row runs,
  * short (a few dozen floats) and, at stride 2, strided, where memcpy's call or a scalar loop costs more
  * than the copy. */
@@ -151,16 +154,14 @@ __attribute__((target("avx512f"))) static void copy_run_avx512(float *dst, const
     const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
     for (int k = 0; k < n; k += 16) {
         int left = n - k;
-        __mmask16 m = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1u);
+        __mmask16 m = lanes_below(left);
         __m512 v;
         if (sw == 1) {
             v = _mm512_maskz_loadu_ps(m, src + k);
         } else { /* source lanes 2l for l < left: the low 16 floats hold l < 8, the high ones the rest */
-            int l2 = left >= 16 ? 30 : 2 * left - 2; /* the last source float read: 2 * (lanes - 1) */
-            __mmask16 ml = l2 >= 15 ? (__mmask16)0xFFFF : (__mmask16)((1u << (l2 + 1)) - 1u);
-            __mmask16 mh = l2 < 16 ? (__mmask16)0 : (__mmask16)((1u << (l2 - 15)) - 1u);
-            v = _mm512_permutex2var_ps(_mm512_maskz_loadu_ps(ml, src + 2 * k), even,
-                                       _mm512_maskz_loadu_ps(mh, src + 2 * k + 16));
+            int ns = left >= 16 ? 31 : 2 * left - 1; /* source floats read: [0, ns), the last 2 * (lanes - 1) */
+            v = _mm512_permutex2var_ps(_mm512_maskz_loadu_ps(lanes_below(ns), src + 2 * k), even,
+                                       _mm512_maskz_loadu_ps(lanes_below(ns - 16), src + 2 * k + 16));
         }
         _mm512_mask_storeu_ps(dst + k, m, v);
     }
@@ -171,8 +172,7 @@ __attribute__((target("avx512f"))) static void add_run_avx512(float *dst, const 
     const __m512i lo = _mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
     const __m512i hi = _mm512_add_epi32(lo, _mm512_set1_epi32(8));
     for (int k = 0; k < n; k += 16) {
-        int left = n - k;
-        __mmask16 m = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1u);
+        __mmask16 m = lanes_below(n - k);
         __m512 v = _mm512_maskz_loadu_ps(m, src + k);
         if (sw == 1) {
             float *d = dst + k;
@@ -181,9 +181,8 @@ __attribute__((target("avx512f"))) static void add_run_avx512(float *dst, const 
         }
         /* dst floats 2k .. 2k + 31: even lane 2l of the low vector takes src[k + l] (l < 8), of the high one
          * src[k + 8 + l]; lanes past the run's last element are left out of both masks */
-        int nd = 2 * left - 1; /* dst floats touched: [0, nd) */
-        __mmask16 el = (__mmask16)0x5555, ml = nd >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << nd) - 1u);
-        __mmask16 mh = nd >= 32 ? (__mmask16)0xFFFF : nd <= 16 ? (__mmask16)0 : (__mmask16)((1u << (nd - 16)) - 1u);
+        int nd = 2 * (n - k) - 1; /* dst floats touched: [0, nd) */
+        __mmask16 el = (__mmask16)0x5555, ml = lanes_below(nd), mh = lanes_below(nd - 16);
         float *d = dst + 2 * k;
         __m512 d0 = _mm512_maskz_loadu_ps(ml, d), d1 = _mm512_maskz_loadu_ps(mh, d + 16);
         d0 = _mm512_mask_add_ps(d0, el & ml, d0, _mm512_permutexvar_ps(lo, v));
@@ -197,6 +196,8 @@ __attribute__((target("avx512f"))) static void add_run_avx512(float *dst, const 
 #define HAVE_COPY_RUN_AVX512 0
 #endif
 
+/* im2col of rows [r0, r1) (row r = (c*KH + i)*KW + j) and output pixels [p0, p1) of one image xn
+ * (C,H,W) into out[(r - r0)*ldo + (p - p0)]. */
 static void im2col_block(const Conv2dShape *s, const float *xn, int r0, int r1, int64_t p0, int64_t p1,
                          float *out, int64_t ldo) {
 #if HAVE_COPY_RUN_AVX512

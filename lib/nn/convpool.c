@@ -9,13 +9,17 @@
 #define HAVE_AVX512_CONVPOOL 0
 #endif
 
+/* ps is a 2x2/2 max pool (no padding) of cs's whole output */
+static int pools_output(const Conv2dShape *cs, const Pool2dShape *ps) {
+    return pool2d_is_2x2(ps) && ps->N == cs->N && ps->C == cs->K && ps->H == cs->OH && ps->W == cs->OW;
+}
+
 int conv_pool_fused(const NnCtx *ctx, const Conv2dShape *cs, const Pool2dShape *ps) {
 #if HAVE_AVX512_CONVPOOL
     return ctx->device == NN_CPU && nn_avx512() && cs->C == 1 && cs->groups == 1 && cs->KH == 3 && cs->KW == 3 &&
            cs->stride_h == 1 && cs->stride_w == 1 && cs->pad_h == 1 && cs->pad_w == 1 && cs->dil_h == 1 &&
            cs->dil_w == 1 && (cs->algo == CONV2D_AUTO || cs->algo == CONV2D_AUTO_WINOGRAD || cs->algo == CONV2D_GEMM) &&
-           ps->KH == 2 && ps->KW == 2 && ps->stride_h == 2 && ps->stride_w == 2 && ps->pad_h == 0 && ps->pad_w == 0 &&
-           ps->N == cs->N && ps->C == cs->K && ps->H == cs->OH && ps->W == cs->OW;
+           pools_output(cs, ps);
 #else
     (void)ctx, (void)cs, (void)ps;
     return 0;
@@ -110,9 +114,7 @@ AVX512 static void rows(void *arg, int64_t begin, int64_t end) {
 #endif
 
 int conv_pool_winograd(const NnCtx *ctx, const Conv2dShape *cs, const Pool2dShape *ps) {
-    return !conv_pool_fused(ctx, cs, ps) && ps->KH == 2 && ps->KW == 2 && ps->stride_h == 2 && ps->stride_w == 2 &&
-           ps->pad_h == 0 && ps->pad_w == 0 && ps->N == cs->N && ps->C == cs->K && ps->H == cs->OH &&
-           ps->W == cs->OW && conv2d_pool2_supported(ctx, cs);
+    return !conv_pool_fused(ctx, cs, ps) && pools_output(cs, ps) && conv2d_pool2_supported(ctx, cs);
 }
 
 int conv_pool_infer(NnCtx *ctx, const Conv2dShape *cs, const Pool2dShape *ps, const float *x, const float *w,

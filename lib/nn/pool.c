@@ -18,6 +18,10 @@
 #include <math.h>
 #include <string.h>
 
+int pool2d_is_2x2(const Pool2dShape *s) {
+    return s->KH == 2 && s->KW == 2 && s->stride_h == 2 && s->stride_w == 2 && s->pad_h == 0 && s->pad_w == 0;
+}
+
 int pool2d_shape_init(Pool2dShape *s) {
     if (s->stride_h == 0) s->stride_h = s->KH;
     if (s->stride_w == 0) s->stride_w = s->KW;
@@ -58,9 +62,6 @@ typedef struct {
 } Job;
 
 #if HAVE_AVX512_POOL
-/* 2x2/2 max pool of one output row, 16 outputs at a time (nn_avx512()): the same scan order (r0[2ow],
- * r0[2ow+1], r1[2ow], r1[2ow+1]) and NaN rule (v > m or v is NaN: take v) as the scalar loop, as masked
- * moves; the even and odd columns of 32 inputs split by two permutes. Returns the outputs it wrote. */
 /* pre's map on 16 inputs: act_affine's relu(x * a + b), as products and sums (see maxpool2x2_row) */
 __attribute__((target("avx512f"))) static inline __m512 pre_avx512(__m512 v, const PoolPre *pre) {
     if (!pre) return v;
@@ -68,6 +69,9 @@ __attribute__((target("avx512f"))) static inline __m512 pre_avx512(__m512 v, con
     return _mm512_mask_mov_ps(v, _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_LT_OQ), _mm512_setzero_ps());
 }
 
+/* 2x2/2 max pool of one output row, 16 outputs at a time (nn_avx512()): the same scan order (r0[2ow],
+ * r0[2ow+1], r1[2ow], r1[2ow+1]) and NaN rule (v > m or v is NaN: take v) as the scalar loop, as masked
+ * moves; the even and odd columns of 32 inputs split by two permutes. Returns the outputs it wrote. */
 __attribute__((target("avx512f"))) static int max2x2_row_avx512(const float *r0, const float *r1, int W, int OW,
                                                                 int oh, float *yr, int32_t *ar, const PoolPre *pre) {
     const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
@@ -125,11 +129,7 @@ __attribute__((target("avx512f"))) static int max_s2_row_avx512(const Pool2dShap
 #endif
 
 /* pre's map on one input: act_affine's relu(x * a + b) */
-static inline float pre_f(float x, const PoolPre *pre) {
-    if (!pre) return x;
-    float p = x * pre->a + pre->b;
-    return p < 0.0f ? 0.0f : p;
-}
+static inline float pre_f(float x, const PoolPre *pre) { return pre ? nn_relu_f(x * pre->a + pre->b) : x; }
 #ifdef __SSE4_1__
 static inline __m128 pre_sse(__m128 v, const PoolPre *pre) {
     if (!pre) return v;
@@ -188,7 +188,7 @@ static void max_fwd_range(void *arg, int64_t begin, int64_t end) {
         const float *xp = jb->x + (size_t)pl * HW;
         float *yp = jb->y + (size_t)pl * OHW;
         int32_t *ap = jb->argmax + (size_t)pl * OHW;
-        if (s->KH == 2 && s->KW == 2 && s->stride_h == 2 && s->stride_w == 2 && s->pad_h == 0 && s->pad_w == 0) {
+        if (pool2d_is_2x2(s)) {
             /* the common 2x2/2 case, same scan order and NaN rule as the general loop below */
             for (int oh = 0; oh < s->OH; oh++) {
                 const float *r0 = xp + (size_t)(2 * oh) * s->W;
@@ -199,9 +199,13 @@ static void max_fwd_range(void *arg, int64_t begin, int64_t end) {
         for (int oh = 0; oh < s->OH; oh++) {
             int h0 = oh * s->stride_h - s->pad_h, h1 = h0 + s->KH < s->H ? h0 + s->KH : s->H;
             if (h0 < 0) h0 = 0;
+#if HAVE_AVX512_POOL
+            int s2_left = s->stride_w == 2 && avx512; /* the 16-wide run not tried yet on this row */
+#endif
             for (int ow = 0; ow < s->OW; ow++) {
 #if HAVE_AVX512_POOL
-                if (s->stride_w == 2 && avx512) {
+                if (s2_left && 2 * ow - s->pad_w >= 0) { /* from the first unclipped window, once a row */
+                    s2_left = 0;
                     int next = max_s2_row_avx512(s, xp, h0, h1, ow, yp + (size_t)oh * s->OW, ap + (size_t)oh * s->OW);
                     if (next > ow) {
                         ow = next - 1;
@@ -313,7 +317,7 @@ static void max_bwd_range(void *arg, int64_t begin, int64_t end) {
     Job *jb = arg;
     const Pool2dShape *s = jb->s;
     const size_t HW = (size_t)s->H * s->W, OHW = (size_t)s->OH * s->OW;
-    const int two_by_two = s->KH == 2 && s->KW == 2 && s->stride_h == 2 && s->stride_w == 2 && s->pad_h == 0 && s->pad_w == 0;
+    const int two_by_two = pool2d_is_2x2(s);
     for (int64_t pl = begin; pl < end; pl++) {
         float *dxp = jb->dx + (size_t)pl * HW;
         const float *dyp = jb->dy + (size_t)pl * OHW;

@@ -47,6 +47,7 @@ void maxpool2d_backward(NnCtx *ctx, const Pool2dShape *s, const float *dy, const
  * none) of input rows r0 = 2*oh and r1 = 2*oh + 1 (W columns): the bits maxpool2d_forward gives on the mapped plane.
  * maxpool2x2_backward_plane: one plane of maxpool2d_backward (dx WRITTEN: 0 + dy at the argmax, 0
  * elsewhere), the same bits. */
+int pool2d_is_2x2(const Pool2dShape *s); /* kernel 2x2, stride 2, no padding: what these compute */
 typedef struct PoolPre {
     float a, b;
 } PoolPre;
