@@ -220,7 +220,7 @@ AVX512 static void pack_b(GemmTrans tb, const float *B, int ldb, int j0, int n, 
 
 /* The MR x (16*nv) tile: C[0..mr, 0..nr) (=|+=) sum over k of a[k*MR + r] * b[k*16nv + j]. */
 AVX512 INLINE void tile(int nv, int kc, const float *restrict a, int64_t ars, int64_t aks, const float *restrict b,
-                        float *c, int ldc, int mr, int nr, int add) {
+                        int64_t bks, float *c, int ldc, int mr, int nr, int add) {
     __m512 z = _mm512_setzero_ps();
     __m512 c00 = z, c01 = z, c02 = z, c10 = z, c11 = z, c12 = z, c20 = z, c21 = z, c22 = z, c30 = z, c31 = z,
            c32 = z, c40 = z, c41 = z, c42 = z, c50 = z, c51 = z, c52 = z, c60 = z, c61 = z, c62 = z, c70 = z,
@@ -232,29 +232,29 @@ AVX512 INLINE void tile(int nv, int kc, const float *restrict a, int64_t ars, in
         if (nv > 2) b2 = _mm512_load_ps(b + 32);
         FMA_ROW(0) FMA_ROW(1) FMA_ROW(2) FMA_ROW(3) FMA_ROW(4) FMA_ROW(5) FMA_ROW(6) FMA_ROW(7)
         a += aks;
-        b += 16 * nv;
+        b += bks;
     }
     STORE_ROW(0) STORE_ROW(1) STORE_ROW(2) STORE_ROW(3) STORE_ROW(4) STORE_ROW(5) STORE_ROW(6) STORE_ROW(7)
 }
 
-AVX512 static void tile1(int kc, const float *a, int64_t ars, int64_t aks, const float *b, float *c, int ldc, int mr,
-                       int nr, int add) {
-    tile(1, kc, a, ars, aks, b, c, ldc, mr, nr, add);
+AVX512 static void tile1(int kc, const float *a, int64_t ars, int64_t aks, const float *b, int64_t bks, float *c,
+                       int ldc, int mr, int nr, int add) {
+    tile(1, kc, a, ars, aks, b, bks, c, ldc, mr, nr, add);
 }
-AVX512 static void tile2(int kc, const float *a, int64_t ars, int64_t aks, const float *b, float *c, int ldc, int mr,
-                       int nr, int add) {
-    tile(2, kc, a, ars, aks, b, c, ldc, mr, nr, add);
+AVX512 static void tile2(int kc, const float *a, int64_t ars, int64_t aks, const float *b, int64_t bks, float *c,
+                       int ldc, int mr, int nr, int add) {
+    tile(2, kc, a, ars, aks, b, bks, c, ldc, mr, nr, add);
 }
-AVX512 static void tile3(int kc, const float *a, int64_t ars, int64_t aks, const float *b, float *c, int ldc, int mr,
-                       int nr, int add) {
-    tile(3, kc, a, ars, aks, b, c, ldc, mr, nr, add);
+AVX512 static void tile3(int kc, const float *a, int64_t ars, int64_t aks, const float *b, int64_t bks, float *c,
+                       int ldc, int mr, int nr, int add) {
+    tile(3, kc, a, ars, aks, b, bks, c, ldc, mr, nr, add);
 }
 
-AVX512 static void tile_avx512(int kc, const float *a, int64_t ars, int64_t aks, const float *b, float *c, int ldc,
-                               int mr, int nr, int add) {
-    if (nr > 32) tile3(kc, a, ars, aks, b, c, ldc, mr, nr, add);
-    else if (nr > 16) tile2(kc, a, ars, aks, b, c, ldc, mr, nr, add);
-    else tile1(kc, a, ars, aks, b, c, ldc, mr, nr, add);
+AVX512 static void tile_avx512(int kc, const float *a, int64_t ars, int64_t aks, const float *b, int64_t bks, float *c,
+                               int ldc, int mr, int nr, int add) {
+    if (nr > 32) tile3(kc, a, ars, aks, b, bks, c, ldc, mr, nr, add);
+    else if (nr > 16) tile2(kc, a, ars, aks, b, bks, c, ldc, mr, nr, add);
+    else tile1(kc, a, ars, aks, b, bks, c, ldc, mr, nr, add);
 }
 
 /* ---- the AVX2 twin: a 6 x 16 tile in 12 ymm registers ------------------------------------------------
@@ -304,8 +304,8 @@ static void pack_b_plain(GemmTrans tb, const float *B, int ldb, int j0, int n, i
         }                                                                                                   \
     }
 
-AVX2 static void tile_avx2(int kc, const float *restrict a, int64_t ars, int64_t aks, const float *restrict b, float *c,
-                           int ldc, int mr, int nr, int add) {
+AVX2 static void tile_avx2(int kc, const float *restrict a, int64_t ars, int64_t aks, const float *restrict b,
+                           int64_t bks, float *c, int ldc, int mr, int nr, int add) {
     __m256 z = _mm256_setzero_ps();
     __m256 c00 = z, c01 = z, c10 = z, c11 = z, c20 = z, c21 = z, c30 = z, c31 = z, c40 = z, c41 = z, c50 = z, c51 = z;
 #pragma GCC unroll 4
@@ -313,7 +313,7 @@ AVX2 static void tile_avx2(int kc, const float *restrict a, int64_t ars, int64_t
         __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);
         FMA_ROW2(0) FMA_ROW2(1) FMA_ROW2(2) FMA_ROW2(3) FMA_ROW2(4) FMA_ROW2(5)
         a += aks;
-        b += 16;
+        b += bks;
     }
     STORE_ROW2(0) STORE_ROW2(1) STORE_ROW2(2) STORE_ROW2(3) STORE_ROW2(4) STORE_ROW2(5)
 }
@@ -324,17 +324,18 @@ typedef struct {
     int mr, nr, mc; /* rows of a tile, widest B panel, rows of a block of C (a multiple of mr, <= MC) */
     int pack_a_from; /* from this many columns of C on, every panel of A is packed (else full panels are read in
                       * place and only a last partial one is packed); 0: never */
+    int b_in_place;  /* 1: small, aligned B read in place (use_b_in_place) */
     void (*pack_b)(GemmTrans tb, const float *B, int ldb, int j0, int n, int w, int k0, int kc, float *bp);
-    void (*tile)(int kc, const float *a, int64_t ars, int64_t aks, const float *b, float *c, int ldc, int mr, int nr,
-                 int add);
+    void (*tile)(int kc, const float *a, int64_t ars, int64_t aks, const float *b, int64_t bks, float *c, int ldc, int mr,
+                 int nr, int add); /* b: B's panel, k steps bks floats apart */
     void (*epilogue)(const GemmEpilogue *ep, int i0, int mr, int j0, int nr, float *C, int ldc);
 } Kernel;
 
-static const Kernel kernel_avx512 = {MR, NR, MC, 0, pack_b, tile_avx512, epilogue_tile};
+static const Kernel kernel_avx512 = {MR, NR, MC, 0, 1, pack_b, tile_avx512, epilogue_tile};
 /* AVX2 packs A when C is wide enough to repay it: with 2 B vectors per 6 broadcasts, broadcasts from 6
  * rows far apart cost more than packing there (64 x 1600 x 576: 0.75x OpenBLAS's Haswell kernel in place,
  * 0.83x packed), while 52 columns do not repay it (1152 x 52 x 192: 1.05x in place, 0.82x packed). */
-static const Kernel kernel_avx2 = {MR2, 16, 16 * MR2, 128, pack_b_plain, tile_avx2, epilogue_rows};
+static const Kernel kernel_avx2 = {MR2, 16, 16 * MR2, 128, 0, pack_b_plain, tile_avx2, epilogue_rows};
 
 static void scale_c(int M, int N, float beta, float *C, int ldc) {
     for (int i = 0; i < M; i++) {
@@ -349,6 +350,17 @@ static inline void prefetch_rows(const float *p, size_t ld, int m, int n) {
         for (int q = 0; q < n; q += 16) __builtin_prefetch(p + (size_t)r * ld + q, 0, 3);
 }
 
+/* 1 when the tile can read B where it is instead of from packed panels: B not transposed, its rows whole
+ * vectors (N and ldb multiples of 16, B 64-byte aligned) and small (at most B_IN_PLACE_FLOATS, so that it
+ * stays in L1/L2 for the passes over it; a small row stride also keeps the panel's rows out of one L1 set).
+ * Winograd's 36 products per block are such GEMMs: packing copied each V again (9% of a baseline scan's
+ * network). The same bits: packing moves values, the tile's sums are the same. */
+#define B_IN_PLACE_FLOATS (64 * 1024)
+static int use_b_in_place(const Kernel *kn, GemmTrans tb, int N, int K, const float *B, int ldb) {
+    return kn->b_in_place && tb == GEMM_N && N % 16 == 0 && ldb % 16 == 0 && ((uintptr_t)B & 63) == 0 &&
+           (int64_t)K * ldb <= B_IN_PLACE_FLOATS && ldb <= 1024;
+}
+
 static int packed_gemm(const Kernel *kn, GemmTrans ta, GemmTrans tb, int M, int N, int K, const float *A, int lda,
                        const float *B, int ldb, float beta, float *C, int ldc, const GemmEpilogue *ep) {
     float *abuf = pack_buffer();
@@ -359,13 +371,14 @@ static int packed_gemm(const Kernel *kn, GemmTrans ta, GemmTrans tb, int M, int 
         beta = 1.0f;
     }
     const int kmr = kn->mr, knr = kn->nr;
+    const int b_in_place = use_b_in_place(kn, tb, N, K, B, ldb);
     for (int jc = 0; jc < N; jc += NC) {
         int nc = N - jc < NC ? N - jc : NC;
         for (int pc = 0; pc < K; pc += KC) {
             int kc = K - pc < KC ? K - pc : KC;
             int add = pc > 0 || beta != 0.0f;
             const GemmEpilogue *last = pc + kc == K ? ep : NULL; /* the sums are complete in this slice */
-            for (int jr = 0; jr < nc; jr += knr) {
+            for (int jr = 0; jr < nc && !b_in_place; jr += knr) {
                 int w = nc - jr >= knr ? knr : (nc - jr + 15) / 16 * 16;
                 kn->pack_b(tb, B, ldb, jc + jr, N, w, pc, kc, bbuf + (size_t)jr * kc);
             }
@@ -377,7 +390,8 @@ static int packed_gemm(const Kernel *kn, GemmTrans ta, GemmTrans tb, int M, int 
                 for (int ir = mfull; ir < mc; ir += kmr) pack_a(ta, A, lda, ic + ir, M, pc, kc, abuf + (size_t)(ir - mfull) * kc, kmr);
                 for (int jr = 0; jr < nc; jr += knr) {
                     int nr = nc - jr < knr ? nc - jr : knr;
-                    const float *bp = bbuf + (size_t)jr * kc;
+                    const float *bp = b_in_place ? B + (size_t)pc * ldb + jc + jr : bbuf + (size_t)jr * kc;
+                    int64_t bks = b_in_place ? ldb : (nr + 15) / 16 * 16;
                     for (int ir = 0; ir < mc; ir += kmr) {
                         int mr = mc - ir < kmr ? mc - ir : kmr;
                         const float *ap;
@@ -396,7 +410,7 @@ static int packed_gemm(const Kernel *kn, GemmTrans ta, GemmTrans tb, int M, int 
                          * steps hide the wait (ResNet-152 inference: the epilogue 10% -> 4.6% of the time) */
                         if (last && last->res)
                             prefetch_rows(last->res + (size_t)(ic + ir) * last->ldr + jc + jr, last->ldr, mr, nr);
-                        kn->tile(kc, ap, ars, aks, bp, c, ldc, mr, nr, add);
+                        kn->tile(kc, ap, ars, aks, bp, bks, c, ldc, mr, nr, add);
                         if (last) kn->epilogue(last, ic + ir, mr, jc + jr, nr, C, ldc);
                     }
                 }

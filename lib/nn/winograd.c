@@ -123,8 +123,15 @@ static Plan plan(const NnCtx *ctx, int N, int Ci, int Co, int H, int W) {
 
 static size_t round16(size_t n) { return (n + 15) & ~(size_t)15; }
 static size_t u_floats(const Plan *p) { return round16((size_t)NPT * p->cc * p->Ci); }
+/* The stride of one transform point in V (rows channels x tbp) or M: one cache line more than the rows
+ * take. Without it the stride was a multiple of 4 KiB for many layers (64 x 32 floats, 128 x 32, 32 x 48),
+ * so the 36 points of a tile fell into one set of the 12-way L1 and the output transform's 36 loads
+ * missed it. */
+static size_t point_stride(const Plan *p, int rows) { return (size_t)rows * p->tbp + 16; }
 /* V then M; 16 floats more, since output_run reads whole 16-lane runs (lanes past the block unused) */
-static size_t per_worker(const Plan *p) { return round16((size_t)NPT * ((size_t)p->Ci + p->cc) * p->tbp + RUN); }
+static size_t per_worker(const Plan *p) {
+    return round16((size_t)NPT * (point_stride(p, p->Ci) + point_stride(p, p->cc)) + RUN);
+}
 static size_t plan_scratch(const Plan *p) { return u_floats(p) + per_worker(p) * (size_t)p->nw; }
 
 size_t winograd_scratch_floats(const NnCtx *ctx, const Conv2dShape *s, int dx) {
@@ -577,14 +584,32 @@ static int next_run(const Plan *p, int64_t t, int64_t end, int *n, int *th, int 
     return (int)len;
 }
 
-static void block(Job *jb, int64_t blk, float *work) {
+/* Columns [0, n) of the rows rows (stride ld) of v set to 0; n < 16. */
+#if HAVE_AVX512_WINOGRAD
+AVX512W static void zero_columns_avx512(float *v, int rows, int ld, int n) {
+    const __mmask16 m = (__mmask16)((1u << n) - 1u);
+    for (int r = 0; r < rows; r++) _mm512_mask_storeu_ps(v + (size_t)r * ld, m, _mm512_setzero_ps());
+}
+#endif
+static void zero_columns(float *v, int rows, int ld, int n) {
+#if HAVE_AVX512_WINOGRAD
+    if (nn_avx512()) {
+        zero_columns_avx512(v, rows, ld, n);
+        return;
+    }
+#endif
+    for (int r = 0; r < rows; r++)
+        for (int q = 0; q < n; q++) v[(size_t)r * ld + q] = 0.0f;
+}
+
+static void block(Job *jb, int64_t blk, float *work, int *zeroed_from) {
     const Plan *p = jb->p;
     const size_t plane = (size_t)p->H * p->W;
     int64_t t0 = blk * p->tb, t1 = t0 + p->tb < p->T ? t0 + p->tb : p->T;
     int nt = (int)(t1 - t0);
-    float *V = work, *M = work + (size_t)NPT * p->Ci * p->tbp;
     const int no = jb->o1 - jb->o0;
-    size_t vs = (size_t)p->Ci * p->tbp, ms = (size_t)no * p->tbp;
+    size_t vs = point_stride(p, p->Ci), ms = point_stride(p, no);
+    float *V = work, *M = work + (size_t)NPT * vs;
     for (int64_t t = t0; t < t1;) {
         int n, th, tw;
         int len = next_run(p, t, t1, &n, &th, &tw);
@@ -594,8 +619,14 @@ static void block(Job *jb, int64_t blk, float *work) {
             input_run4(xn + (size_t)c * plane, p->H, p->W, th, tw, len, V + (size_t)c * p->tbp + col, vs);
         t += len;
     }
+    /* The products run over all tbp columns (whole vectors: gemm_f32 then reads V in place instead of
+     * packing it); the columns past the block's tiles are zeros, their results unused. */
+    if (nt < p->tbp && nt != *zeroed_from) { /* once per worker and size of block: input_run never writes there */
+        for (int xi = 0; xi < NPT; xi++) zero_columns(V + (size_t)xi * vs + nt, p->Ci, p->tbp, p->tbp - nt);
+        *zeroed_from = nt;
+    }
     for (int xi = 0; xi < NPT; xi++)
-        gemm_f32(GEMM_N, GEMM_N, no, nt, p->Ci, jb->u + (size_t)xi * no * p->Ci, p->Ci, V + (size_t)xi * vs,
+        gemm_f32(GEMM_N, GEMM_N, no, p->tbp, p->Ci, jb->u + (size_t)xi * no * p->Ci, p->Ci, V + (size_t)xi * vs,
                  p->tbp, 0.0f, M + (size_t)xi * ms, p->tbp);
     const ConvEpilogue *ep = jb->ep;
     for (int64_t t = t0; t < t1;) {
@@ -624,7 +655,8 @@ static void worker(void *arg, int64_t begin, int64_t end) {
     for (int64_t w = begin; w < end; w++) {
         float *work = jb->work + (size_t)w * per_worker(p);
         int64_t b0 = p->nblk * w / p->nw, b1 = p->nblk * (w + 1) / p->nw;
-        for (int64_t b = b0; b < b1; b++) block(jb, b, work);
+        int zeroed_from = -1; /* V's columns from this one on are zeros */
+        for (int64_t b = b0; b < b1; b++) block(jb, b, work, &zeroed_from);
     }
 }
 

@@ -143,6 +143,28 @@ static uint64_t product_digest(void) {
     return h;
 }
 
+/* gemm.c reads a small, aligned B of whole vectors in place instead of packing it: the same call on a copy
+ * of B one float off the alignment (packed) gives the same bits, padding columns of B (ldb > N) and of C
+ * untouched, for K within one slice and over two, beta 0 and 1, with and without an epilogue. */
+static int in_place_case(Rng *rng, int M, int N, int K, int ldb, float beta, int with_ep) {
+    size_t nb = (size_t)K * ldb;
+    float *A = malloc(sizeof(float) * (size_t)M * K), *Ba = aligned_alloc(64, sizeof(float) * (nb + 16));
+    float *Bu = malloc(sizeof(float) * (nb + 1)), *C1 = malloc(sizeof(float) * (size_t)M * N);
+    float *C2 = malloc(sizeof(float) * (size_t)M * N), *bias = malloc(sizeof(float) * (size_t)M);
+    for (int i = 0; i < M * K; i++) A[i] = (float)(2 * rng_uniform(rng) - 1);
+    for (size_t i = 0; i < nb; i++) Ba[i] = (float)(2 * rng_uniform(rng) - 1);
+    for (size_t i = 0; i < nb; i++) Bu[i + ((uintptr_t)Bu % 64 == 0)] = Ba[i];
+    const float *Bp = Bu + ((uintptr_t)Bu % 64 == 0); /* never 64-byte aligned: packed */
+    for (int i = 0; i < M * N; i++) C1[i] = C2[i] = (float)(2 * rng_uniform(rng) - 1);
+    for (int i = 0; i < M; i++) bias[i] = (float)(2 * rng_uniform(rng) - 1);
+    GemmEpilogue ep = {.bias = bias, .act = ACT_SILU};
+    gemm_f32_ep(GEMM_N, GEMM_N, M, N, K, A, K, Ba, ldb, beta, C1, N, with_ep ? &ep : NULL);
+    gemm_f32_ep(GEMM_N, GEMM_N, M, N, K, A, K, Bp, ldb, beta, C2, N, with_ep ? &ep : NULL);
+    int same = memcmp(C1, C2, sizeof(float) * (size_t)M * N) == 0;
+    free(A), free(Ba), free(Bu), free(C1), free(C2), free(bias);
+    return same;
+}
+
 int main(int argc, char **argv) {
     (void)argc;
     const char *kern = gemm_kernel_name();
@@ -211,6 +233,16 @@ int main(int argc, char **argv) {
                     }
         CHECK(all, "gemm %s: the epilogue (bias, scale/shift, residual, none/ReLU/SiLU) gives the bits of separate passes (%d cases)",
               kern, cases);
+    }
+    {
+        static const int isz[][4] = {{37, 48, 300, 48}, {8, 16, 1, 16}, {64, 112, 16, 128}, {130, 32, 64, 32},
+                                     {9, 96, 257, 96}, {128, 64, 64, 80}};
+        int all = 1;
+        for (size_t s = 0; s < sizeof isz / sizeof isz[0]; s++)
+            for (int v = 0; v < 3; v++)
+                all &= in_place_case(&rng, isz[s][0], isz[s][1], isz[s][2], isz[s][3], v == 1 ? 1.0f : 0.0f, v == 2);
+        CHECK(all, "gemm %s: B read in place (small, aligned, whole vectors) gives the packed path's bits (18 cases)",
+              kern);
     }
 #if defined(__x86_64__) && defined(__GNUC__)
     if (nn_avx512()) {

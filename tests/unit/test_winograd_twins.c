@@ -49,7 +49,7 @@ int main(void) {
                     m[40] = -0.0f;
                     for (int ep = 0; ep < 7; ep++) {
                         PlaneEp e = {0};
-                        if (ep) e = (PlaneEp){1, 0.7f, -0.2f, ep % 2 ? res : NULL, (ActKind)((ep - 1) / 2)};
+                        if (ep) e = (PlaneEp){1, 0.7f, -0.2f, ep % 2 ? res : NULL, (ActKind)((ep - 1) / 2), NULL, 0, 0};
                         for (size_t i = 0; i < plane; i++) y1[i] = y2[i] = 99.0f;
                         output_run(m, vs, l, 0.25f, y1, H, W, th, tw, &e);
                         output_run_avx512(m, vs, l, 0.25f, y2, H, W, th, tw, &e);
