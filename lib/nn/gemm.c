@@ -361,6 +361,10 @@ static int use_b_in_place(const Kernel *kn, GemmTrans tb, int N, int K, const fl
            (int64_t)K * ldb <= B_IN_PLACE_FLOATS && ldb <= 1024;
 }
 
+/* The width of the B panel that starts `cols` columns before the block's end: knr, or the rest rounded up
+ * to whole vectors (its k steps lie that many floats apart when packed). */
+static int panel_width(int cols, int knr) { return cols >= knr ? knr : (cols + 15) / 16 * 16; }
+
 static int packed_gemm(const Kernel *kn, GemmTrans ta, GemmTrans tb, int M, int N, int K, const float *A, int lda,
                        const float *B, int ldb, float beta, float *C, int ldc, const GemmEpilogue *ep) {
     float *abuf = pack_buffer();
@@ -379,8 +383,7 @@ static int packed_gemm(const Kernel *kn, GemmTrans ta, GemmTrans tb, int M, int 
             int add = pc > 0 || beta != 0.0f;
             const GemmEpilogue *last = pc + kc == K ? ep : NULL; /* the sums are complete in this slice */
             for (int jr = 0; jr < nc && !b_in_place; jr += knr) {
-                int w = nc - jr >= knr ? knr : (nc - jr + 15) / 16 * 16;
-                kn->pack_b(tb, B, ldb, jc + jr, N, w, pc, kc, bbuf + (size_t)jr * kc);
+                kn->pack_b(tb, B, ldb, jc + jr, N, panel_width(nc - jr, knr), pc, kc, bbuf + (size_t)jr * kc);
             }
             for (int ic = 0; ic < M; ic += kn->mc) {
                 int mc = M - ic < kn->mc ? M - ic : kn->mc;
@@ -391,7 +394,7 @@ static int packed_gemm(const Kernel *kn, GemmTrans ta, GemmTrans tb, int M, int 
                 for (int jr = 0; jr < nc; jr += knr) {
                     int nr = nc - jr < knr ? nc - jr : knr;
                     const float *bp = b_in_place ? B + (size_t)pc * ldb + jc + jr : bbuf + (size_t)jr * kc;
-                    int64_t bks = b_in_place ? ldb : (nr + 15) / 16 * 16;
+                    int64_t bks = b_in_place ? ldb : panel_width(nc - jr, knr);
                     for (int ir = 0; ir < mc; ir += kmr) {
                         int mr = mc - ir < kmr ? mc - ir : kmr;
                         const float *ap;

@@ -584,11 +584,14 @@ static int next_run(const Plan *p, int64_t t, int64_t end, int *n, int *th, int 
     return (int)len;
 }
 
-/* Columns [0, n) of the rows rows (stride ld) of v set to 0; n < 16. */
+/* Columns [0, n) of the rows rows (stride ld) of v set to 0. n can pass 16: the last of a layer's even
+ * blocks can be short by more than tbp's rounding. */
 #if HAVE_AVX512_WINOGRAD
 AVX512W static void zero_columns_avx512(float *v, int rows, int ld, int n) {
-    const __mmask16 m = (__mmask16)((1u << n) - 1u);
-    for (int r = 0; r < rows; r++) _mm512_mask_storeu_ps(v + (size_t)r * ld, m, _mm512_setzero_ps());
+    for (int q = 0; q < n; q += 16) {
+        const __mmask16 m = n - q >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - q)) - 1u);
+        for (int r = 0; r < rows; r++) _mm512_mask_storeu_ps(v + (size_t)r * ld + q, m, _mm512_setzero_ps());
+    }
 }
 #endif
 static void zero_columns(float *v, int rows, int ld, int n) {

@@ -152,9 +152,8 @@ static int in_place_case(Rng *rng, int M, int N, int K, int ldb, float beta, int
     float *Bu = malloc(sizeof(float) * (nb + 1)), *C1 = malloc(sizeof(float) * (size_t)M * N);
     float *C2 = malloc(sizeof(float) * (size_t)M * N), *bias = malloc(sizeof(float) * (size_t)M);
     for (int i = 0; i < M * K; i++) A[i] = (float)(2 * rng_uniform(rng) - 1);
-    for (size_t i = 0; i < nb; i++) Ba[i] = (float)(2 * rng_uniform(rng) - 1);
-    for (size_t i = 0; i < nb; i++) Bu[i + ((uintptr_t)Bu % 64 == 0)] = Ba[i];
-    const float *Bp = Bu + ((uintptr_t)Bu % 64 == 0); /* never 64-byte aligned: packed */
+    float *Bp = Bu + ((uintptr_t)Bu % 64 == 0); /* never 64-byte aligned: packed */
+    for (size_t i = 0; i < nb; i++) Bp[i] = Ba[i] = (float)(2 * rng_uniform(rng) - 1);
     for (int i = 0; i < M * N; i++) C1[i] = C2[i] = (float)(2 * rng_uniform(rng) - 1);
     for (int i = 0; i < M; i++) bias[i] = (float)(2 * rng_uniform(rng) - 1);
     GemmEpilogue ep = {.bias = bias, .act = ACT_SILU};
