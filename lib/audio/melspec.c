@@ -1,5 +1,6 @@
 #include "audio/melspec.h"
 
+#include "core/clones.h"
 #include "core/error.h"
 
 #include <fftw3.h>
@@ -114,6 +115,12 @@ static int build_mel(SpecPlan *p) {
     return 0;
 }
 
+/* The windowed frame FFTW reads: 64-byte aligned for the AVX-512 window loop's stores (the plan is made
+ * on a buffer of the same alignment). */
+static double *fft_buffer(int n_fft) {
+    return aligned_alloc(64, (sizeof(double) * (size_t)n_fft + 63) / 64 * 64);
+}
+
 SpecPlan *spec_plan_new(const SpecConfig *c) {
     if (c->sr <= 0 || c->n_fft < 2 || c->hop < 1 || c->win_length < 1 || c->win_length > c->n_fft) {
         err_set("bad spectrogram settings: need sr > 0, n_fft >= 2, hop >= 1, 1 <= win_length <= n_fft");
@@ -149,17 +156,17 @@ SpecPlan *spec_plan_new(const SpecConfig *c) {
         spec_plan_free(p);
         return NULL;
     }
-    double *in = fftw_malloc(sizeof(double) * (size_t)c->n_fft);
+    double *in = fft_buffer(c->n_fft);
     fftw_complex *out = fftw_malloc(sizeof(fftw_complex) * (size_t)p->n_freq);
     if (!in || !out) {
-        fftw_free(in);
+        free(in);
         fftw_free(out);
         goto oom;
     }
     pthread_mutex_lock(&planner_lock);
     p->fft = fftw_plan_dft_r2c_1d(c->n_fft, in, out, FFTW_ESTIMATE);
     pthread_mutex_unlock(&planner_lock);
-    fftw_free(in);
+    free(in);
     fftw_free(out);
     if (!p->fft) goto oom;
     return p;
@@ -200,20 +207,32 @@ int64_t spec_reflect_index(int64_t i, int64_t n) {
     return i < n ? i : period - i;
 }
 
+/* A group's |X|^power is computed a frame at a time into rows (one per frame, n_freq rounded up to 8),
+ * then transposed in 8x8 blocks so that the mel sums read each bin's SPEC_LANES values as one vector. */
+static int padded_freqs(const SpecPlan *p) { return (p->n_freq + 7) / 8 * 8; }
+
 struct SpecWork {
-    double *buf;        /* n_fft windowed samples (FFTW-aligned) */
-    fftw_complex *spec; /* n_fft/2 + 1 */
-    double *mag;
+    double *buf;        /* n_fft windowed samples */
+    fftw_complex *spec; /* n_freq, one frame's spectrum */
+    double *rows;       /* SPEC_LANES x padded_freqs: |X|^power, a row per frame */
+    double *mag;        /* padded_freqs x SPEC_LANES: the rows transposed */
+    double *acc;        /* n_mels x SPEC_LANES: the mel sums */
 };
 
 SpecWork *spec_work_new(const SpecPlan *p) {
     SpecWork *w = calloc(1, sizeof *w);
+    size_t lanes = (size_t)padded_freqs(p) * SPEC_LANES;
     if (w) {
-        w->buf = fftw_malloc(sizeof(double) * (size_t)p->c.n_fft);
+        w->buf = fft_buffer(p->c.n_fft);
         w->spec = fftw_malloc(sizeof(fftw_complex) * (size_t)p->n_freq);
-        w->mag = malloc(sizeof(double) * (size_t)p->n_freq);
+        /* zeroed: the rows' padding and the lanes past a short group's frames are summed too (and
+         * dropped), never uninitialised memory */
+        w->rows = aligned_alloc(64, sizeof(double) * lanes);
+        w->mag = aligned_alloc(64, sizeof(double) * lanes);
+        w->acc = aligned_alloc(64, sizeof(double) * (size_t)p->bins * SPEC_LANES);
+        if (w->rows) memset(w->rows, 0, sizeof(double) * lanes);
     }
-    if (!w || !w->buf || !w->spec || !w->mag) {
+    if (!w || !w->buf || !w->spec || !w->rows || !w->mag || !w->acc) {
         spec_work_free(w);
         err_set("out of memory");
         return NULL;
@@ -223,33 +242,96 @@ SpecWork *spec_work_new(const SpecPlan *p) {
 
 void spec_work_free(SpecWork *w) {
     if (!w) return;
-    fftw_free(w->buf);
+    free(w->buf);
     fftw_free(w->spec);
+    free(w->rows);
     free(w->mag);
+    free(w->acc);
     free(w);
 }
 
-void spec_frame(const SpecPlan *p, SpecWork *w, const float *x, double *bins, int64_t stride) {
-    const SpecConfig *c = &p->c;
-    int nfft = c->n_fft, nf = p->n_freq;
-    double *buf = w->buf, *mag = w->mag;
-    fftw_complex *spec = w->spec;
-    for (int i = 0; i < nfft; i++) buf[i] = (double)x[i] * p->window[i];
-    fftw_execute_dft_r2c(p->fft, buf, spec);
-    for (int k = 0; k < nf; k++) {
-        double pw = spec[k][0] * spec[k][0] + spec[k][1] * spec[k][1];
-        mag[k] = c->power == 2 ? pw : c->power == 1 ? sqrt(pw) : pow(pw, c->power / 2);
-    }
-    if (c->kind == SPEC_MEL) {
-        for (int m = 0; m < c->n_mels; m++) {
-            const MelBand *b = &p->bands[m];
-            double acc = 0;
-            for (int k = 0; k < b->count; k++) acc += b->w[k] * mag[b->first + k];
-            bins[(int64_t)m * stride] = acc;
-        }
+CPU_CLONES static void apply_window(const double *window, const float *x, double *buf, int n) {
+    for (int i = 0; i < n; i++) buf[i] = (double)x[i] * window[i];
+}
+
+CPU_CLONES static void power_spectrum(const fftw_complex *spec, int nf, double power, double *row) {
+    if (power == 2) {
+        for (int k = 0; k < nf; k++) row[k] = spec[k][0] * spec[k][0] + spec[k][1] * spec[k][1];
     } else {
-        for (int k = 0; k < nf; k++) bins[(int64_t)k * stride] = mag[k];
+        for (int k = 0; k < nf; k++) {
+            double pw = spec[k][0] * spec[k][0] + spec[k][1] * spec[k][1];
+            row[k] = power == 1 ? sqrt(pw) : pow(pw, power / 2);
+        }
     }
+}
+
+/* SPEC_LANES == 8 doubles: one AVX-512 register (four SSE ones in the baseline clone). Vector values
+ * stay inside each function (GCC warns about them crossing a call). */
+typedef double spec_v8d __attribute__((vector_size(64)));
+#define V8D_LOAD(p) (__extension__({ spec_v8d v_; memcpy(&v_, (p), sizeof v_); v_; }))
+#define V8D_STORE(p, v) (__extension__({ spec_v8d s_ = (v); memcpy((p), &s_, sizeof s_); }))
+
+/* rows (SPEC_LANES x nfp) -> mag (nfp x SPEC_LANES), in 8x8 blocks: three rounds of two-input shuffles
+ * (GCC's __builtin_shuffle; other compilers, such as clang for the fuzzers, copy element by element). */
+#if defined(__GNUC__) && !defined(__clang__)
+typedef long long spec_v8i __attribute__((vector_size(64)));
+CPU_CLONES static void transpose_rows(const double *rows, int nfp, double *mag) {
+    const spec_v8i lo1 = {0, 8, 2, 10, 4, 12, 6, 14}, hi1 = {1, 9, 3, 11, 5, 13, 7, 15};
+    const spec_v8i lo2 = {0, 1, 8, 9, 4, 5, 12, 13}, hi2 = {2, 3, 10, 11, 6, 7, 14, 15};
+    const spec_v8i lo4 = {0, 1, 2, 3, 8, 9, 10, 11}, hi4 = {4, 5, 6, 7, 12, 13, 14, 15};
+    for (int k = 0; k < nfp; k += 8) {
+        spec_v8d r[8], t[8], u[8];
+        for (int j = 0; j < 8; j++) r[j] = V8D_LOAD(rows + (size_t)j * nfp + k);
+        for (int j = 0; j < 8; j += 2) { /* pairs of frames: t[j] bins 0 2 4 6, t[j+1] bins 1 3 5 7 */
+            t[j] = __builtin_shuffle(r[j], r[j + 1], lo1);
+            t[j + 1] = __builtin_shuffle(r[j], r[j + 1], hi1);
+        }
+        for (int j = 0; j < 8; j += 4) /* quads: u[j+i] holds bins i and i + 4 of frames j..j+3 */
+            for (int i = 0; i < 2; i++) {
+                u[j + i] = __builtin_shuffle(t[j + i], t[j + i + 2], lo2);
+                u[j + i + 2] = __builtin_shuffle(t[j + i], t[j + i + 2], hi2);
+            }
+        for (int i = 0; i < 4; i++) { /* all eight frames of bins i and i + 4 */
+            V8D_STORE(mag + (size_t)(k + i) * 8, __builtin_shuffle(u[i], u[i + 4], lo4));
+            V8D_STORE(mag + (size_t)(k + i + 4) * 8, __builtin_shuffle(u[i], u[i + 4], hi4));
+        }
+    }
+}
+#else
+static void transpose_rows(const double *rows, int nfp, double *mag) {
+    for (int k = 0; k < nfp; k++)
+        for (int j = 0; j < SPEC_LANES; j++) mag[(size_t)k * SPEC_LANES + j] = rows[(size_t)j * nfp + k];
+}
+#endif
+
+/* Each band's weighted sum over its bins, for SPEC_LANES frames at once: one lane per frame, each lane's
+ * sum in bin order as a single frame's scalar loop would do it (no contraction in ISO C): the same bits. */
+CPU_CLONES static void mel_lanes(const MelBand *bands, int n_mels, const double *mag, double *acc) {
+    for (int m = 0; m < n_mels; m++) {
+        const MelBand *b = &bands[m];
+        spec_v8d a = {0};
+        for (int k = 0; k < b->count; k++) a += b->w[k] * V8D_LOAD(mag + (size_t)(b->first + k) * 8);
+        V8D_STORE(acc + (size_t)m * 8, a);
+    }
+}
+
+void spec_frame_group(const SpecPlan *p, SpecWork *w, const float *const *x, int count, double *bins, int64_t stride) {
+    const SpecConfig *c = &p->c;
+    int nf = p->n_freq, nfp = padded_freqs(p);
+    for (int j = 0; j < count; j++) {
+        apply_window(p->window, x[j], w->buf, c->n_fft);
+        fftw_execute_dft_r2c(p->fft, w->buf, w->spec);
+        power_spectrum(w->spec, nf, c->power, w->rows + (size_t)j * nfp);
+    }
+    if (c->kind != SPEC_MEL) {
+        for (int j = 0; j < count; j++)
+            for (int k = 0; k < nf; k++) bins[(int64_t)k * stride + j] = w->rows[(size_t)j * nfp + k];
+        return;
+    }
+    transpose_rows(w->rows, nfp, w->mag);
+    mel_lanes(p->bands, c->n_mels, w->mag, w->acc);
+    for (int m = 0; m < c->n_mels; m++)
+        for (int j = 0; j < count; j++) bins[(int64_t)m * stride + j] = w->acc[(size_t)m * SPEC_LANES + j];
 }
 
 void spec_finish(const SpecPlan *p, double *S, int64_t total, float *y) {
@@ -289,7 +371,7 @@ int spec_compute(const SpecPlan *p, const float *x, int64_t n, Tensor *out) {
     if (tensor_alloc(out, DT_F32, 3, shape) < 0) return -1;
     int nfft = c->n_fft;
     SpecWork *w = spec_work_new(p);
-    float *edge = malloc(sizeof(float) * (size_t)nfft);
+    float *edge = malloc(sizeof(float) * (size_t)nfft * SPEC_LANES); /* a padded copy per lane */
     double *S = malloc(sizeof(double) * (size_t)(p->bins * frames)); /* kept in double until the end */
     if (!w || !edge || !S) {
         spec_work_free(w); free(edge); free(S);
@@ -298,17 +380,22 @@ int spec_compute(const SpecPlan *p, const float *x, int64_t n, Tensor *out) {
         return -1;
     }
     int64_t offset = c->center ? nfft / 2 : 0;
-    for (int64_t t = 0; t < frames; t++) {
-        int64_t s0 = t * c->hop - offset;
-        const float *src = x + s0;
-        if (!(s0 >= 0 && s0 + nfft <= n)) {
-            for (int i = 0; i < nfft; i++) {
-                int64_t j = s0 + i;
-                edge[i] = j >= 0 && j < n ? x[j] : c->pad == PAD_REFLECT ? x[spec_reflect_index(j, n)] : 0.0f;
+    for (int64_t t0 = 0; t0 < frames; t0 += SPEC_LANES) {
+        int count = frames - t0 < SPEC_LANES ? (int)(frames - t0) : SPEC_LANES;
+        const float *src[SPEC_LANES];
+        for (int l = 0; l < count; l++) {
+            int64_t s0 = (t0 + l) * c->hop - offset;
+            src[l] = x + s0;
+            if (!(s0 >= 0 && s0 + nfft <= n)) {
+                float *e = edge + (size_t)l * nfft;
+                for (int i = 0; i < nfft; i++) {
+                    int64_t j = s0 + i;
+                    e[i] = j >= 0 && j < n ? x[j] : c->pad == PAD_REFLECT ? x[spec_reflect_index(j, n)] : 0.0f;
+                }
+                src[l] = e;
             }
-            src = edge;
         }
-        spec_frame(p, w, src, S + t, frames);
+        spec_frame_group(p, w, src, count, S + t0, frames);
     }
     spec_finish(p, S, (int64_t)p->bins * frames, tensor_f32(out));
     spec_work_free(w);

@@ -52,14 +52,18 @@ int64_t spec_frames(const SpecPlan *p, int64_t n); /* frames for n samples (0 if
 int spec_compute(const SpecPlan *p, const float *x, int64_t n, Tensor *out);
 
 /* ---- frame by frame, for streams (lib/audio/melstream.h) -------------------------------------------------
- * spec_compute() is exactly: for each frame, spec_frame() on its n_fft samples (padding applied as
+ * spec_compute() is exactly: for each frame, spec_frame_group() on its n_fft samples (padding applied as
  * described above, spec_reflect_index() for reflect), then spec_finish() over all bins x frames. */
 typedef struct SpecWork SpecWork; /* per-thread scratch (FFTW-aligned buffers) */
 SpecWork *spec_work_new(const SpecPlan *p); /* NULL with err_set() */
 void spec_work_free(SpecWork *w);
-/* One frame: x holds its n_fft samples; writes the bins before the output scaling (mel energies or
- * |X|^power, double) to bins[0], bins[stride], ... */
-void spec_frame(const SpecPlan *p, SpecWork *w, const float *x, double *bins, int64_t stride);
+/* Frames computed together (their mel sums side by side in vector lanes). */
+#define SPEC_LANES 8
+/* count (1..SPEC_LANES) frames: x[j] holds frame j's n_fft samples; writes frame j's bins before the
+ * output scaling (mel energies or |X|^power, double) to bins[j], bins[stride + j], bins[2 stride + j], ...
+ * Each frame's values are the same bits whatever the group it is computed in. */
+void spec_frame_group(const SpecPlan *p, SpecWork *w, const float *const *x, int count, double *bins,
+                      int64_t stride);
 /* The output scaling (dB with ref/top_db over these `total` values, log1p or none) of S (overwritten),
  * rounded to float32 into y. */
 void spec_finish(const SpecPlan *p, double *S, int64_t total, float *y);

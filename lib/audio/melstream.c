@@ -13,8 +13,12 @@ struct MelStream {
     int64_t base, len, cap;
     int64_t next;    /* index of the next frame */
     int ended;
-    float *frame;    /* n_fft samples of the frame being computed */
+    float *frame;    /* padded copies of a group's edge frames: n_fft samples per lane */
     SpecWork *work;
+    /* frames computed together (spec_frame_group) and handed out one by one */
+    int bins;
+    double *group;   /* bins x SPEC_LANES */
+    int grouped, used;
 };
 
 MelStream *melstream_new(const SpecPlan *plan, const SpecConfig *cfg) {
@@ -28,9 +32,11 @@ MelStream *melstream_new(const SpecPlan *plan, const SpecConfig *cfg) {
     m->hop = cfg->hop;
     m->center = cfg->center;
     m->pad = cfg->pad;
-    m->frame = malloc(sizeof(float) * (size_t)m->n_fft);
+    m->frame = malloc(sizeof(float) * (size_t)m->n_fft * SPEC_LANES);
     m->work = spec_work_new(plan);
-    if (!m->frame || !m->work) {
+    m->bins = spec_bins(plan);
+    m->group = malloc(sizeof(double) * (size_t)m->bins * SPEC_LANES);
+    if (!m->frame || !m->work || !m->group) {
         melstream_free(m);
         err_set("out of memory");
         return NULL;
@@ -42,6 +48,7 @@ void melstream_free(MelStream *m) {
     if (!m) return;
     free(m->buf);
     free(m->frame);
+    free(m->group);
     spec_work_free(m->work);
     free(m);
 }
@@ -81,28 +88,47 @@ void melstream_end(MelStream *m) { m->ended = 1; }
 int64_t melstream_samples(const MelStream *m) { return m->base + m->len; }
 int64_t melstream_frames(const MelStream *m) { return m->next; }
 
-int melstream_next(MelStream *m, double *bins) {
-    int64_t n = m->base + m->len, s0 = frame_start(m, m->next);
+/* Whether frame t can be computed from what has arrived. */
+static int frame_ready(const MelStream *m, int64_t t) {
+    int64_t n = m->base + m->len;
     if (m->ended) {
         int64_t frames = m->center ? 1 + n / m->hop : n < m->n_fft ? 0 : 1 + (n - m->n_fft) / m->hop;
-        if (n == 0 || m->next >= frames) return 0;
-    } else if (s0 + m->n_fft >= n) {
-        /* wait for one sample past the frame, so that a reflection at the start (which needs
-         * n > n_fft/2) never reads beyond what has arrived; same values, one sample later */
-        return 0;
+        return n > 0 && t < frames;
     }
-    const float *src;
-    if (s0 >= 0 && s0 + m->n_fft <= n) {
-        src = m->buf + (s0 - m->base);
-    } else {
+    /* wait for one sample past the frame, so that a reflection at the start (which needs n > n_fft/2)
+     * never reads beyond what has arrived; same values, one sample later */
+    return frame_start(m, t) + m->n_fft < n;
+}
+
+/* The frames ready after the last one handed out, up to SPEC_LANES, computed together. */
+static int compute_group(MelStream *m) {
+    int64_t n = m->base + m->len;
+    const float *src[SPEC_LANES];
+    int count = 0;
+    for (; count < SPEC_LANES && frame_ready(m, m->next + count); count++) {
+        int64_t s0 = frame_start(m, m->next + count);
+        if (s0 >= 0 && s0 + m->n_fft <= n) {
+            src[count] = m->buf + (s0 - m->base);
+            continue;
+        }
+        float *e = m->frame + (size_t)count * m->n_fft;
         for (int i = 0; i < m->n_fft; i++) {
             int64_t j = s0 + i;
             if (j < 0 || j >= n) j = m->pad == PAD_REFLECT ? spec_reflect_index(j, n) : -1;
-            m->frame[i] = j >= 0 ? m->buf[j - m->base] : 0.0f;
+            e[i] = j >= 0 ? m->buf[j - m->base] : 0.0f;
         }
-        src = m->frame;
+        src[count] = e;
     }
-    spec_frame(m->plan, m->work, src, bins, 1);
+    if (count > 0) spec_frame_group(m->plan, m->work, src, count, m->group, SPEC_LANES);
+    m->grouped = count;
+    m->used = 0;
+    return count;
+}
+
+int melstream_next(MelStream *m, double *bins) {
+    if (m->used == m->grouped && compute_group(m) == 0) return 0;
+    for (int b = 0; b < m->bins; b++) bins[b] = m->group[(size_t)b * SPEC_LANES + m->used];
+    m->used++;
     m->next++;
     return 1;
 }

@@ -2,7 +2,7 @@
  *
  * Promise: feeding the samples of a signal in blocks of any sizes, then melstream_end(), yields
  * exactly the frames spec_compute() gives for the whole signal (same count, same bits before the
- * output scaling: each frame is spec_frame() of the same n_fft samples), in order. Centre padding
+ * output scaling: each frame is spec_frame_group() of the same n_fft samples), in order. Centre padding
  * (reflect or constant) happens only at the signal's two ends. Memory: about 2 * n_fft samples plus
  * the largest block fed, whatever the length of the signal. */
 #ifndef AUDIOCNN_MELSTREAM_H

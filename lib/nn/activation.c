@@ -24,7 +24,7 @@ static void relu_to(const float *restrict x, float *restrict y, int64_t n) {
     for (int64_t i = 0; i < n; i++) y[i] = x[i] < 0.0f ? 0.0f : x[i];
 }
 
-NN_CLONES static void relu_fwd(void *p, int64_t i0, int64_t i1) {
+CPU_CLONES static void relu_fwd(void *p, int64_t i0, int64_t i1) {
     const EwArgs *a = p;
     if (a->out == a->a) relu_in_place(a->out + i0, i1 - i0);
     else relu_to(a->a + i0, a->out + i0, i1 - i0);
@@ -45,7 +45,7 @@ static void relu_bwd_to(const float *restrict g, const float *restrict y, float 
     for (int64_t i = 0; i < n; i++) dx[i] = y[i] <= 0.0f ? 0.0f : g[i];
 }
 
-NN_CLONES static void relu_bwd(void *p, int64_t i0, int64_t i1) {
+CPU_CLONES static void relu_bwd(void *p, int64_t i0, int64_t i1) {
     const EwArgs *a = p; /* a = dout, b = y */
     if (a->out == a->a) relu_bwd_in_place(a->out + i0, a->b + i0, i1 - i0);
     else relu_bwd_to(a->a + i0, a->b + i0, a->out + i0, i1 - i0);
@@ -73,7 +73,7 @@ static void silu_to(const float *restrict x, float *restrict y, int64_t n) {
     for (int64_t i = 0; i < n; i++) y[i] = x[i] / (1.0f + nn_expf(-x[i]));
 }
 
-NN_CLONES static void sigmoid_fwd(void *p, int64_t i0, int64_t i1) {
+CPU_CLONES static void sigmoid_fwd(void *p, int64_t i0, int64_t i1) {
     const EwArgs *a = p;
     if (a->out == a->a) sigmoid_in_place(a->out + i0, i1 - i0);
     else sigmoid_to(a->a + i0, a->out + i0, i1 - i0);
@@ -85,7 +85,7 @@ void sigmoid_forward(NnCtx *ctx, size_t n, const float *x, float *out) {
     run(ctx, n, sigmoid_fwd, &a);
 }
 
-NN_CLONES static void sigmoid_bwd(void *p, int64_t i0, int64_t i1) {
+CPU_CLONES static void sigmoid_bwd(void *p, int64_t i0, int64_t i1) {
     const EwArgs *a = p; /* a = dout, b = y */
     for (int64_t i = i0; i < i1; i++) a->out[i] = a->a[i] * (1.0f - a->b[i]) * a->b[i];
 }
@@ -96,7 +96,7 @@ void sigmoid_backward(NnCtx *ctx, size_t n, const float *dout, const float *y, f
     run(ctx, n, sigmoid_bwd, &a);
 }
 
-NN_CLONES static void silu_fwd(void *p, int64_t i0, int64_t i1) {
+CPU_CLONES static void silu_fwd(void *p, int64_t i0, int64_t i1) {
     const EwArgs *a = p;
     if (a->out == a->a) silu_in_place(a->out + i0, i1 - i0);
     else silu_to(a->a + i0, a->out + i0, i1 - i0);
@@ -116,7 +116,7 @@ static void silu_grad(float *d, const float *dout, const float *restrict x, int6
     }
 }
 
-NN_CLONES static void silu_bwd(void *p, int64_t i0, int64_t i1) {
+CPU_CLONES static void silu_bwd(void *p, int64_t i0, int64_t i1) {
     const EwArgs *a = p; /* a = dout, b = x */
     silu_grad(a->out + i0, a->a + i0, a->b + i0, i1 - i0);
 }
@@ -127,7 +127,7 @@ void silu_backward(NnCtx *ctx, size_t n, const float *dout, const float *x, floa
     run(ctx, n, silu_bwd, &a);
 }
 
-NN_CLONES static void add_fwd(void *p, int64_t i0, int64_t i1) {
+CPU_CLONES static void add_fwd(void *p, int64_t i0, int64_t i1) {
     const EwArgs *a = p;
     for (int64_t i = i0; i < i1; i++) a->out[i] = a->a[i] + a->b[i];
 }
@@ -138,7 +138,7 @@ void residual_add_forward(NnCtx *ctx, size_t n, const float *a, const float *b, 
     run(ctx, n, add_fwd, &e);
 }
 
-NN_CLONES static void add_relu_fwd(void *p, int64_t i0, int64_t i1) {
+CPU_CLONES static void add_relu_fwd(void *p, int64_t i0, int64_t i1) {
     const EwArgs *a = p;
     for (int64_t i = i0; i < i1; i++) {
         float v = a->a[i] + a->b[i];
@@ -154,12 +154,12 @@ void residual_add_relu_forward(NnCtx *ctx, size_t n, const float *a, const float
 
 /* act_affine's loops, specialised by the compiler for each (activation, residual) pair it is called
  * with; one pointer in place and restrict pointers out of place, so that both vectorise. */
-NN_INLINE float act_apply(float p, ActKind act) {
+CPU_INLINE float act_apply(float p, ActKind act) {
     if (act == ACT_RELU) return p < 0.0f ? 0.0f : p;
     if (act == ACT_SILU) return p / (1.0f + nn_expf(-p));
     return p;
 }
-NN_INLINE void affine_in_place(float *y, int64_t n, float a, float b, const float *restrict res, ActKind act) {
+CPU_INLINE void affine_in_place(float *y, int64_t n, float a, float b, const float *restrict res, ActKind act) {
     if (res)
         for (int64_t i = 0; i < n; i++) {
             float p = y[i] * a + b;
@@ -169,7 +169,7 @@ NN_INLINE void affine_in_place(float *y, int64_t n, float a, float b, const floa
     else
         for (int64_t i = 0; i < n; i++) y[i] = act_apply(y[i] * a + b, act);
 }
-NN_INLINE void affine_to(const float *restrict x, float *restrict y, int64_t n, float a, float b,
+CPU_INLINE void affine_to(const float *restrict x, float *restrict y, int64_t n, float a, float b,
                          const float *restrict res, ActKind act) {
     if (res)
         for (int64_t i = 0; i < n; i++) {
@@ -181,7 +181,7 @@ NN_INLINE void affine_to(const float *restrict x, float *restrict y, int64_t n, 
         for (int64_t i = 0; i < n; i++) y[i] = act_apply(x[i] * a + b, act);
 }
 
-NN_CLONES void act_affine(const float *x, float *y, int64_t n, float scale, float shift, const float *res, ActKind act) {
+CPU_CLONES void act_affine(const float *x, float *y, int64_t n, float scale, float shift, const float *res, ActKind act) {
     switch (act) {
     case ACT_RELU:
         if (x == y) affine_in_place(y, n, scale, shift, res, ACT_RELU);

@@ -10,7 +10,7 @@ BatchNorm2dShape batchnorm2d_shape(int N, int C, int H, int W) {
 }
 
 /* Ordered sums over one contiguous plane, in double with 8 lanes (fixed order: deterministic). */
-NN_INLINE double plane_sqdev(const float *p, int64_t n, double mean) {
+CPU_INLINE double plane_sqdev(const float *p, int64_t n, double mean) {
     nn_v8d acc = {0};
     int64_t i = 0;
     for (; i + 8 <= n; i += 8) {
@@ -26,7 +26,7 @@ NN_INLINE double plane_sqdev(const float *p, int64_t n, double mean) {
 }
 
 /* sum(dy) and sum((x - mean) * dy) over one plane. */
-NN_INLINE void plane_dy_dot(const float *dy, const float *x, int64_t n, float mean, double *sum, double *dot) {
+CPU_INLINE void plane_dy_dot(const float *dy, const float *x, int64_t n, float mean, double *sum, double *dot) {
     nn_v8d as = {0}, ad = {0};
     int64_t i = 0;
     for (; i + 8 <= n; i += 8) {
@@ -57,7 +57,7 @@ typedef struct {
     int64_t nw, bstride;
 } BnArgs;
 
-NN_CLONES static void fwd_train_range(void *arg, int64_t c0, int64_t c1) {
+CPU_CLONES static void fwd_train_range(void *arg, int64_t c0, int64_t c1) {
     const BnArgs *a = arg;
     const BatchNorm2dShape *s = a->s;
     int64_t hw = (int64_t)s->H * s->W, cnt = (int64_t)s->N * hw;
@@ -146,7 +146,7 @@ void batchnorm2d_eval_affine_ctx(NnCtx *ctx, int C, double eps, const float *wei
     batchnorm2d_eval_affine(C, eps, weight, bias, running_mean, running_var, scale, shift);
 }
 
-NN_CLONES static void fwd_eval_range(void *arg, int64_t c0, int64_t c1) {
+CPU_CLONES static void fwd_eval_range(void *arg, int64_t c0, int64_t c1) {
     const BnArgs *a = arg;
     const BatchNorm2dShape *s = a->s;
     int64_t hw = (int64_t)s->H * s->W;
@@ -176,7 +176,7 @@ void batchnorm2d_forward_eval(NnCtx *ctx, const BatchNorm2dShape *s, const float
 /* The fused activation's backward at one element: d(pre) from d(act(pre)), pre = x * alpha + beta
  * recomputed with the forward's operations. ReLU: y = relu(pre) <= 0 exactly when pre <= 0 (NaN passes
  * either way), so the mask is relu_backward's; SiLU: the expression silu_backward uses. */
-NN_INLINE float act_grad(float d, float x, float alpha, float beta, ActKind act) {
+CPU_INLINE float act_grad(float d, float x, float alpha, float beta, ActKind act) {
     float p = x * alpha + beta;
     if (act == ACT_RELU) return p <= 0.0f ? 0.0f : d;
     float sg = 1.0f / (1.0f + nn_expf(-p));
@@ -184,14 +184,14 @@ NN_INLINE float act_grad(float d, float x, float alpha, float beta, ActKind act)
 }
 
 /* g = act_grad(dy) over m elements: an element-wise loop the compiler vectorises (g may be dy). */
-NN_INLINE void act_grad_run(const float *dy, const float *x, float *g, int64_t m, float alpha, float beta,
+CPU_INLINE void act_grad_run(const float *dy, const float *x, float *g, int64_t m, float alpha, float beta,
                             ActKind act) {
     for (int64_t i = 0; i < m; i++) g[i] = act_grad(dy[i], x[i], alpha, beta, act);
 }
 
 /* plane_dy_dot on g = act_grad(dy): the same sums in the same order (element i into lane i % 8, the tail
  * last), g stored into g_out when store. g is made a chunk at a time, so that both loops vectorise. */
-NN_INLINE void plane_act_dy_dot(const float *dy, const float *x, float *g_out, int64_t n, float mean, float alpha,
+CPU_INLINE void plane_act_dy_dot(const float *dy, const float *x, float *g_out, int64_t n, float mean, float alpha,
                                 float beta, ActKind act, int store, double *sum, double *dot) {
     enum { CHUNK = 256 }; /* a multiple of 8: lanes stay as in one sweep */
     nn_v8d as = {0}, ad = {0};
@@ -221,7 +221,7 @@ NN_INLINE void plane_act_dy_dot(const float *dy, const float *x, float *g_out, i
 
 /* The first pass over one plane: the sums, through the activation's backward when there is one (its
  * result kept in g_out, NULL: not needed). The constant arguments specialise the inlined loops. */
-NN_INLINE void first_pass(const float *dy, const float *x, float *g_out, int64_t n, float mean, float alpha,
+CPU_INLINE void first_pass(const float *dy, const float *x, float *g_out, int64_t n, float mean, float alpha,
                           float beta, ActKind act, double *sum, double *dot) {
     if (act == ACT_NONE) plane_dy_dot(dy, x, n, mean, sum, dot);
     else if (act == ACT_RELU && g_out) plane_act_dy_dot(dy, x, g_out, n, mean, alpha, beta, ACT_RELU, 1, sum, dot);
@@ -232,7 +232,7 @@ NN_INLINE void first_pass(const float *dy, const float *x, float *g_out, int64_t
 
 /* The second pass on one plane of a made dout: g = act's backward of dy (dy itself for ACT_NONE), then dx
  * as bwd_channel computes it from the g the first pass stores: the same operations, so the same bits. */
-NN_INLINE void dx_from(const float *restrict dy, const float *restrict x, float *restrict dx, int64_t n, float alpha,
+CPU_INLINE void dx_from(const float *restrict dy, const float *restrict x, float *restrict dx, int64_t n, float alpha,
                        float beta, ActKind act, int train, float gm, float meanf, float k, float iw) {
     if (train)
         for (int64_t i = 0; i < n; i++) {
@@ -245,7 +245,7 @@ NN_INLINE void dx_from(const float *restrict dy, const float *restrict x, float 
 
 /* One channel's backward. buf: NULL, or a plane buffer for a->produce, which then makes each plane of
  * dout in it (twice: once per pass), in place of a->dout; the same operations on the same values. */
-NN_INLINE void bwd_channel(const BnArgs *a, int64_t c, float *buf) {
+CPU_INLINE void bwd_channel(const BnArgs *a, int64_t c, float *buf) {
     const BatchNorm2dShape *s = a->s;
     int64_t hw = (int64_t)s->H * s->W, cnt = (int64_t)s->N * hw;
     ActKind act = s->act;
@@ -292,14 +292,14 @@ NN_INLINE void bwd_channel(const BnArgs *a, int64_t c, float *buf) {
     if (a->dbias) a->dbias[c] += (float)sum;
 }
 
-NN_CLONES static void bwd_range(void *arg, int64_t c0, int64_t c1) {
+CPU_CLONES static void bwd_range(void *arg, int64_t c0, int64_t c1) {
     const BnArgs *a = arg;
     for (int64_t c = c0; c < c1; c++) bwd_channel(a, c, NULL);
 }
 
 /* Workers [w0, w1) of batchnorm2d_backward_train_from: worker w takes channels w, w + nw, ... with its
  * own plane buffer (each channel by one worker, in order: the same bits for any thread count). */
-NN_CLONES static void bwd_workers(void *arg, int64_t w0, int64_t w1) {
+CPU_CLONES static void bwd_workers(void *arg, int64_t w0, int64_t w1) {
     const BnArgs *a = arg;
     for (int64_t wk = w0; wk < w1; wk++)
         for (int64_t c = wk; c < a->s->C; c += a->nw) bwd_channel(a, c, a->bufs + wk * a->bstride);

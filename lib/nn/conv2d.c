@@ -122,7 +122,7 @@ static void valid_range(int64_t off, int stride, int n_in, int n_out, int *lo, i
 static int clampi(int v, int lo, int hi) { return v < lo ? lo : v > hi ? hi : v; }
 
 /* Fixed-order sums with 8 partial accumulators (vectorisable without reassociation). */
-NN_INLINE float dot8(const float *a, const float *b, int64_t n) {
+CPU_INLINE float dot8(const float *a, const float *b, int64_t n) {
     float acc[8] = {0};
     int64_t i = 0;
     for (; i + 8 <= n; i += 8)
@@ -131,7 +131,7 @@ NN_INLINE float dot8(const float *a, const float *b, int64_t n) {
     return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
 }
 
-NN_INLINE float sum8(const float *a, int64_t n) {
+CPU_INLINE float sum8(const float *a, int64_t n) {
     float acc[8] = {0};
     int64_t i = 0;
     for (; i + 8 <= n; i += 8)
@@ -506,7 +506,7 @@ static void db_tile(Job *jb, int64_t k, float *scr) {
 /* ---- direct path (C/groups == 1) ------------------------------------------------------------------- */
 
 /* Forward: plane (n, k). Returns 1 when the depthwise kernel applied the epilogue ep too. */
-NN_CLONES static int direct_fwd_plane(Job *jb, int64_t item, float *scr, const DwPlaneEpilogue *ep) {
+CPU_CLONES static int direct_fwd_plane(Job *jb, int64_t item, float *scr, const DwPlaneEpilogue *ep) {
     const Conv2dShape *s = jb->s;
     int n = (int)(item / s->K), k = (int)(item % s->K);
     int Kg = s->K / s->groups, c = k / Kg;
@@ -556,7 +556,7 @@ static void direct_fwd_tile(Job *jb, int64_t item, float *scr) {
 }
 
 /* dx: plane (n, c), gathering the Kg output channels that read channel c, in order. */
-NN_CLONES static void direct_dx_tile(Job *jb, int64_t item, float *scr) {
+CPU_CLONES static void direct_dx_tile(Job *jb, int64_t item, float *scr) {
     const Conv2dShape *s = jb->s;
     int n = (int)(item / s->C), c = (int)(item % s->C);
     int Kg = s->K / s->groups;
@@ -592,7 +592,7 @@ NN_CLONES static void direct_dx_tile(Job *jb, int64_t item, float *scr) {
 
 /* dw (and db): output channel k, sums over images, rows and taps in order (rows in float, in double
  * across rows). scr holds KH*KW doubles. */
-NN_CLONES static void direct_dw_tile(Job *jb, int64_t item, float *scr) {
+CPU_CLONES static void direct_dw_tile(Job *jb, int64_t item, float *scr) {
     const Conv2dShape *s = jb->s;
     int k = (int)item;
     int Kg = s->K / s->groups, c = k / Kg, KK = s->KH * s->KW;

@@ -48,7 +48,7 @@ static void dropout_blocks(void *p, int64_t b0, int64_t b1) {
 }
 
 /* Over elements: out = x * (mask[i / per] ? scale : 0). */
-NN_CLONES static void apply_mask(void *p, int64_t i0, int64_t i1) {
+CPU_CLONES static void apply_mask(void *p, int64_t i0, int64_t i1) {
     const DropArgs *a = p;
     for (int64_t i = i0; i < i1; i++) a->out[i] = a->x[i] * (a->mask_in[(size_t)i / a->per] ? a->scale : 0.0f);
 }

@@ -45,7 +45,7 @@ static void blas(GemmTrans ta, GemmTrans tb, int M, int N, int K, const float *A
 }
 
 /* gemm.h's epilogue on rows [i0, i0+m) x columns [j0, j0+n) of C, element by element (the OpenBLAS path). */
-NN_CLONES static void epilogue_rows(const GemmEpilogue *ep, int i0, int m, int j0, int n, float *C, int ldc) {
+CPU_CLONES static void epilogue_rows(const GemmEpilogue *ep, int i0, int m, int j0, int n, float *C, int ldc) {
     for (int i = i0; i < i0 + m; i++) {
         float *c = C + (size_t)i * ldc;
         const float *res = ep->res ? ep->res + (size_t)i * ep->ldr : NULL;

@@ -46,7 +46,7 @@ NN_HD int64_t nn_grid_1d(int64_t n) {
  * in between (tests/unit/test_nn_misc.c); NaN gives NaN. The CPU layers and the kernels share it.
  * Every step is an explicit fmaf: one rounding each, the same bits on every CPU, in CUDA and in
  * act_avx512.h's 16 lanes, and half the instructions of a product and a sum where the CPU has FMA (the
- * NN_CLONES loops and the CUDA kernels do; x86-64-v2 code calls libm's fmaf, slower but the same bits). */
+ * CPU_CLONES loops and the CUDA kernels do; x86-64-v2 code calls libm's fmaf, slower but the same bits). */
 NN_HD float nn_expf(float x) {
     float xo = x;
     x = x < -87.3f ? -87.3f : x;

@@ -30,24 +30,12 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "core/clones.h"
 #include "nn/amp.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-/* NN_CLONES on a hot loop gives it an AVX-512 twin and an AVX2+FMA (x86-64-v3) twin beside the x86-64-v2
- * baseline, picked once at load time (GCC's target_clones, an ifunc): the same C, vectorised 16 or 8
- * floats wide instead of 4, kernels.h's explicit fmaf as one instruction instead of a libm call. Floating-
- * point contraction is off in ISO C mode and explicit partial sums fix every reduction's order, so both
- * give the same bits. Only where nothing inside is itself a clone (clones cannot be inlined). */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__) && !defined(NN_NO_CLONES)
-#define NN_CLONES __attribute__((target_clones("avx512f", "arch=x86-64-v3", "default")))
-#else
-#define NN_CLONES
-#endif
-/* A helper of an NN_CLONES loop: inlined, so that each clone compiles it for its own target. */
-#define NN_INLINE static inline __attribute__((always_inline))
 
 #ifndef __CUDACC__ /* GCC vector extensions: host C only (the .cu files never need them) */
 /* Eight floats and eight doubles as GCC/clang vector types: the ordered sums below keep 8 partial sums
@@ -63,7 +51,7 @@ typedef double nn_v8d __attribute__((vector_size(64)));
 
 /* sum(p[0..n)) in double, in a fixed order (8 interleaved partial sums, then the tail): the one
  * reduction of BatchNorm's statistics, the global average pool and the conv epilogue's plane means. */
-NN_INLINE double nn_sum_f64(const float *p, int64_t n) {
+CPU_INLINE double nn_sum_f64(const float *p, int64_t n) {
     nn_v8d acc = {0};
     int64_t i = 0;
     for (; i + 8 <= n; i += 8) acc += NN_TO8D(NN_LOAD8F(p + i));
@@ -166,7 +154,7 @@ void nn_parallel_for(NnCtx *ctx, int64_t n, nn_range_fn fn, void *arg);
 
 /* 1 when our own AVX-512 kernels run (gemm.c's GEMM, depthwise.c): the CPU has AVX-512F and the
  * environment does not say AUDIOCNN_AVX512=0. Decided once per process. With 0, GEMMs go to OpenBLAS
- * and depthwise convolution to the portable loops (the NN_CLONES twins stay: they give the same bits). */
+ * and depthwise convolution to the portable loops (the CPU_CLONES twins stay: they give the same bits). */
 int nn_avx512(void);
 
 #ifdef __cplusplus

@@ -364,7 +364,7 @@ static Window avg_window(const Pool2dShape *s, int oh, int ow) {
     return v;
 }
 
-NN_CLONES static void avg_fwd_range(void *arg, int64_t begin, int64_t end) {
+CPU_CLONES static void avg_fwd_range(void *arg, int64_t begin, int64_t end) {
     Job *jb = arg;
     const Pool2dShape *s = jb->s;
     const size_t HW = (size_t)s->H * s->W, OHW = (size_t)s->OH * s->OW;
@@ -429,7 +429,7 @@ typedef struct {
     float *y, *dx;
 } GJob;
 
-NN_CLONES static void gap_fwd_range(void *arg, int64_t begin, int64_t end) {
+CPU_CLONES static void gap_fwd_range(void *arg, int64_t begin, int64_t end) {
     GJob *jb = arg;
     const size_t HW = (size_t)jb->s->H * jb->s->W;
     for (int64_t pl = begin; pl < end; pl++) {
@@ -438,7 +438,7 @@ NN_CLONES static void gap_fwd_range(void *arg, int64_t begin, int64_t end) {
     }
 }
 
-NN_CLONES static void gap_bwd_range(void *arg, int64_t begin, int64_t end) {
+CPU_CLONES static void gap_bwd_range(void *arg, int64_t begin, int64_t end) {
     GJob *jb = arg;
     const size_t HW = (size_t)jb->s->H * jb->s->W;
     for (int64_t pl = begin; pl < end; pl++) {

@@ -22,7 +22,7 @@ typedef struct {
     float *y;
 } ScaleArgs;
 
-NN_CLONES static void scale_planes(void *arg, int64_t p0, int64_t p1) {
+CPU_CLONES static void scale_planes(void *arg, int64_t p0, int64_t p1) {
     const ScaleArgs *a = arg;
     for (size_t p = (size_t)p0; p < (size_t)p1; p++)
         for (size_t q = 0; q < a->hw; q++) a->y[p * a->hw + q] = a->x[p * a->hw + q] * a->sc[p];

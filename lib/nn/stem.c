@@ -45,7 +45,7 @@ typedef struct {
 } SubArgs;
 
 /* images [p0, p1): y[img] -= c */
-NN_CLONES static void sub_images(void *arg, int64_t p0, int64_t p1) {
+CPU_CLONES static void sub_images(void *arg, int64_t p0, int64_t p1) {
     const SubArgs *a = arg;
     for (int64_t p = p0; p < p1; p++) {
         float *y = a->y + p * a->per;

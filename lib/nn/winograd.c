@@ -154,7 +154,7 @@ size_t winograd_scratch_floats(const NnCtx *ctx, const Conv2dShape *s, int dx) {
 
 /* u[xi * stride + l] = (G g_l G^T)[xi] for the n <= 16 filters g_l = g + l*gs (3x3 each; flip: rotated
  * by 180 degrees), in double, rounded once. */
-NN_CLONES static void transform_filters(const float *g, size_t gs, int n, int flip, float *u, size_t stride) {
+CPU_CLONES static void transform_filters(const float *g, size_t gs, int n, int flip, float *u, size_t stride) {
     double f[9][RUN], t[6][3][RUN];
     for (int q = 0; q < 9; q++)
         for (int l = 0; l < RUN; l++) f[q][l] = l < n ? (double)g[(size_t)l * gs + (size_t)(flip ? 8 - q : q)] : 0.0;
@@ -203,7 +203,7 @@ static void wt_range(void *arg, int64_t begin, int64_t end) {
 /* rp[i]: input row 4th-1+i from column 4tw0-1 on, ncol = 4 len + 2 columns: read in place where the
  * run's columns lie inside the plane, else copied into row[i] with its zero padding (zeros outside). */
 static const float zeros[4 * RUN + 16];
-NN_INLINE void patch_rows(const float *xc, int H, int W, int th, int tw0, int len, float row[6][4 * RUN + 4],
+CPU_INLINE void patch_rows(const float *xc, int H, int W, int th, int tw0, int len, float row[6][4 * RUN + 4],
                           const float *rp[6]) {
     const int ncol = 4 * len + 2;
     const int c0 = 4 * tw0 - 1;
@@ -227,7 +227,7 @@ NN_INLINE void patch_rows(const float *xc, int H, int W, int th, int tw0, int le
     }
 }
 
-NN_CLONES static void input_run(const float *xc, int H, int W, int th, int tw0, int len, float *v, size_t vs) {
+CPU_CLONES static void input_run(const float *xc, int H, int W, int th, int tw0, int len, float *v, size_t vs) {
     float row[6][4 * RUN + 4]; /* input rows 4th-1 .. 4th+4, columns 4tw0-1 .. 4tw0+4*RUN+2, zero outside */
     float r[6][4 * RUN + 4];   /* B^T applied down the columns */
     const int ncol = 4 * len + 2;
@@ -278,7 +278,7 @@ typedef struct {
     int PH, PW;
 } PlaneEp;
 
-NN_INLINE void store_row(const float *restrict o, float *restrict dst, int n, const PlaneEp *e,
+CPU_INLINE void store_row(const float *restrict o, float *restrict dst, int n, const PlaneEp *e,
                          const float *restrict rs) {
     if (!e->on) {
         for (int q = 0; q < n; q++) dst[q] = o[q];
@@ -310,7 +310,7 @@ NN_INLINE void store_row(const float *restrict o, float *restrict dst, int n, co
  * e->pool, through the epilogue into a buffer and pooled 2x2/2 from there: a tile row's four output rows
  * are two whole pooled rows (tiles start at even columns; an odd last row or column is dropped, as the
  * pool drops it). */
-NN_INLINE void store_tiles(float o[4][4 * RUN], int len, float *yc, int H, int W, int th, int tw0, const PlaneEp *e) {
+CPU_INLINE void store_tiles(float o[4][4 * RUN], int len, float *yc, int H, int W, int th, int tw0, const PlaneEp *e) {
     int w0 = 4 * tw0, n = 4 * len;
     if (w0 + n > W) n = W - w0;
     if (e->pool) {
@@ -336,7 +336,7 @@ NN_INLINE void store_tiles(float o[4][4 * RUN], int len, float *yc, int H, int W
 
 /* Tiles (th, tw0 + t), t < len, of plane yc (H, W) = A^T M A + bias, from m[xi * ms + t], through the
  * epilogue e. */
-NN_CLONES static void output_run(const float *m, size_t ms, int len, float bias, float *yc, int H, int W, int th,
+CPU_CLONES static void output_run(const float *m, size_t ms, int len, float bias, float *yc, int H, int W, int th,
                                  int tw0, const PlaneEp *e) {
     float u[6][4][RUN]; /* A^T along the columns of each row of points */
     for (int a = 0; a < 6; a++) {
@@ -488,7 +488,7 @@ static void output_run4(const float *m, size_t ms, int len, float bias, float *y
 
 /* v[xi * vs + t] = (A dy A^T)[xi] of the 4x4 tiles (th, tw0 + t), t < len, of plane dyc (H, W) (zero
  * outside): the gradient's side of the weight gradient, dU = sum over tiles (A dy A^T) (.) (B^T d B). */
-NN_CLONES static void grad_run(const float *dyc, int H, int W, int th, int tw0, int len, float *v, size_t vs) {
+CPU_CLONES static void grad_run(const float *dyc, int H, int W, int th, int tw0, int len, float *v, size_t vs) {
     float row[4][4 * RUN], r[6][4 * RUN];
     const int c0 = 4 * tw0, ncol = 4 * len < W - c0 ? 4 * len : W - c0;
     for (int i = 0; i < 4; i++) {
@@ -534,7 +534,7 @@ NN_CLONES static void grad_run(const float *dyc, int H, int W, int th, int tw0, 
 
 /* dw[l*9 + (i*3 + j)] += (G^T dU_l G)[i][j] for the n <= 16 channels l, dU_l[xi] = du[xi * stride + l];
  * in double, rounded once. */
-NN_CLONES static void untransform_grads(const float *du, size_t stride, int n, float *dw) {
+CPU_CLONES static void untransform_grads(const float *du, size_t stride, int n, float *dw) {
     double d[NPT][RUN], t[3][6][RUN];
     for (int xi = 0; xi < NPT; xi++)
         for (int l = 0; l < RUN; l++) d[xi][l] = l < n ? (double)du[(size_t)xi * stride + l] : 0.0;
