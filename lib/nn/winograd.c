@@ -386,17 +386,32 @@ CPU_CLONES static void output_run(const float *m, size_t ms, int len, float bias
         o[5] = VADD(VSUB(VMUL(c4, d1), VMUL(c5, d3)), d5);                                                  \
     } while (0)
 
+/* Lanes lo..hi-1 of 16 (clipped), as a mask. */
+static inline __mmask16 lane_range(int lo, int hi) {
+    lo = lo < 0 ? 0 : lo;
+    hi = hi > 16 ? 16 : hi;
+    return hi <= lo ? 0 : (__mmask16)(((1u << hi) - 1u) & ~((1u << lo) - 1u));
+}
+
 AVX512W static void input_run_avx512(const float *xc, int H, int W, int th, int tw0, int len, float *v, size_t vs) {
-    float row[6][4 * RUN + 4];
     float r[6][4 * RUN + 16]; /* B^T down the columns; 80 columns: five whole vectors */
-    const float *rp[6];
-    patch_rows(xc, H, W, th, tw0, len, row, rp);
-    const int ncol = 4 * len + 2;
+    /* the patch's rows and columns straight from the plane, zero outside it (masked loads instead of
+     * patch_rows' padded copy): columns c0 .. c0 + ncol - 1, those in [0, W) loaded */
+    const int ncol = 4 * len + 2, c0 = 4 * tw0 - 1;
+    const int lo = c0 < 0 ? -c0 : 0, hi = c0 + ncol > W ? W - c0 : ncol;
+    const float *rows[6];
+    for (int i = 0; i < 6; i++) {
+        int ih = 4 * th - 1 + i;
+        rows[i] = ih >= 0 && ih < H ? xc + (size_t)ih * W : NULL;
+    }
     for (int q = 0; q < 4 * RUN + 16; q += 16) {
-        int left = ncol - q;
-        __mmask16 m = left >= 16 ? (__mmask16)0xFFFF : left > 0 ? (__mmask16)((1u << left) - 1u) : 0;
+        __mmask16 m = lane_range(lo - q, hi - q);
         __m512 d[6], o[6];
-        for (int i = 0; i < 6; i++) d[i] = _mm512_maskz_loadu_ps(m, rp[i] + q);
+        for (int i = 0; i < 6; i++) {
+            if (!rows[i] || !m) d[i] = _mm512_setzero_ps();
+            else if (c0 + q >= 0) d[i] = _mm512_maskz_loadu_ps(m, rows[i] + c0 + q);
+            else d[i] = _mm512_maskz_expandloadu_ps(m, rows[i]); /* the left edge: lanes from column 0 on */
+        }
         BT6(o, d[0], d[1], d[2], d[3], d[4], d[5]);
         for (int a = 0; a < 6; a++) _mm512_storeu_ps(r[a] + q, o[a]);
     }
