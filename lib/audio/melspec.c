@@ -334,6 +334,54 @@ void spec_frame_group(const SpecPlan *p, SpecWork *w, const float *const *x, int
         for (int j = 0; j < count; j++) bins[(int64_t)m * stride + j] = w->acc[(size_t)m * SPEC_LANES + j];
 }
 
+/* ln(x) of a positive normal float, in float operations only (Cephes' logf): x = m 2^e with m in
+ * [sqrt(1/2), sqrt(2)), a degree-9 polynomial in m - 1, e ln 2 in two parts. Within 2 ulp of the true
+ * value; no libm call, so that the dB loop vectorises, and plain products and sums (no contraction in ISO
+ * C), so that every CPU and every clone gives the same bits (libm's log10f may not, across versions). */
+CPU_INLINE float ln_normal(float x) {
+    uint32_t b;
+    memcpy(&b, &x, sizeof b);
+    float e = (float)((int)(b >> 23) - 126);
+    b = (b & 0x007FFFFFu) | 0x3F000000u; /* the mantissa as a float in [0.5, 1) */
+    float m;
+    memcpy(&m, &b, sizeof m);
+    int low = m < 0.707106781186547524f;
+    e = low ? e - 1.0f : e;
+    float f = low ? (m + m) - 1.0f : m - 1.0f;
+    float z = f * f;
+    float y = 7.0376836292E-2f;
+    y = y * f - 1.1514610310E-1f;
+    y = y * f + 1.1676998740E-1f;
+    y = y * f - 1.2420140846E-1f;
+    y = y * f + 1.4249322787E-1f;
+    y = y * f - 1.6668057665E-1f;
+    y = y * f + 2.0000714765E-1f;
+    y = y * f - 2.4999993993E-1f;
+    y = y * f + 3.3333331174E-1f;
+    y = y * f * z;
+    y = y + -2.12194440e-4f * e;
+    y = y + -0.5f * z;
+    return (f + y) + 0.693359375f * e;
+}
+
+/* The dB value of one power value whose floor max(s, amin) a float holds as a normal number. */
+#define LOG10_E 0.43429448190325182765
+CPU_INLINE double db_of(double s, double amin, double mult, double shift) {
+    double v = s > amin ? s : amin;
+    return mult * ((double)ln_normal((float)v) * LOG10_E) - shift;
+}
+CPU_INLINE int float_normal(double v) { return v >= 1e-37 && v <= 3.4e38; }
+
+CPU_CLONES static int64_t count_outside(const double *S, int64_t n, double amin) {
+    int64_t k = 0;
+    for (int64_t i = 0; i < n; i++) k += !float_normal(S[i] > amin ? S[i] : amin);
+    return k;
+}
+
+CPU_CLONES static void db_values(double *S, int64_t n, double amin, double mult, double shift) {
+    for (int64_t i = 0; i < n; i++) S[i] = db_of(S[i], amin, mult, shift);
+}
+
 void spec_finish(const SpecPlan *p, double *S, int64_t total, float *y) {
     const SpecConfig *c = &p->c;
     if (c->output == SPEC_OUT_DB) {
@@ -342,14 +390,22 @@ void spec_finish(const SpecPlan *p, double *S, int64_t total, float *y) {
             ref = 0;
             for (int64_t i = 0; i < total; i++) ref = S[i] > ref ? S[i] : ref;
         }
-        double shift = mult * log10(fmax(c->amin, ref)), top = -INFINITY;
-        for (int64_t i = 0; i < total; i++) { /* log10f: the result is float32 anyway (error < 1e-5 dB) */
-            double v = fmax(S[i], c->amin);
-            S[i] = mult * (v >= 1e-37 ? (double)log10f((float)v) : log10(v)) - shift;
-            top = S[i] > top ? S[i] : top;
+        double shift = mult * log10(fmax(c->amin, ref));
+        /* the logarithm in float (the result is float32 anyway: within 1e-5 dB); a value out of float's
+         * normal range (a floor below 1e-37, a power past FLT_MAX) in double, each value alone either way */
+        if (count_outside(S, total, c->amin) == 0) {
+            db_values(S, total, c->amin, mult, shift);
+        } else {
+            for (int64_t i = 0; i < total; i++) {
+                double v = fmax(S[i], c->amin);
+                S[i] = float_normal(v) ? db_of(S[i], c->amin, mult, shift) : mult * log10(v) - shift;
+            }
         }
-        if (c->top_db > 0)
+        if (c->top_db > 0) {
+            double top = -INFINITY;
+            for (int64_t i = 0; i < total; i++) top = S[i] > top ? S[i] : top;
             for (int64_t i = 0; i < total; i++) S[i] = fmax(S[i], top - c->top_db);
+        }
     } else if (c->output == SPEC_OUT_LOG1P) {
         for (int64_t i = 0; i < total; i++) S[i] = log1p(S[i]);
     }
