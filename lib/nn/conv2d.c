@@ -374,6 +374,7 @@ typedef struct Job {
     float *y, *dx, *dw, *db;
     const ConvEpilogue *ep; /* forward: NULL or the epilogue */
     float *shared; /* the shared part of the workspace */
+    uint64_t pass; /* this team_run's token, new every call (depthwise.h: its padded copies) */
 } Job;
 
 /* Run fn over items [0, nitems): worker w of min(threads, nitems) takes a contiguous run of items and
@@ -388,7 +389,9 @@ static int team_run(NnCtx *ctx, int64_t nitems, size_t shared, size_t per, tile_
         scr = nn_scratch(ctx, total);
         if (!scr) return -1;
     }
+    static uint64_t passes;
     jb->shared = shared ? scr : NULL;
+    jb->pass = __atomic_add_fetch(&passes, 1, __ATOMIC_RELAXED);
     Team t = {fn, jb, nitems, nw, scr ? scr + round16(shared) : NULL, round16(per)};
     openblas_set_num_threads(1);
     nn_parallel_for(ctx, nw, team_worker, &t);
@@ -514,7 +517,7 @@ CPU_CLONES static int direct_fwd_plane(Job *jb, int64_t item, float *scr, const 
     const float *wk = jb->w + (size_t)k * s->KH * s->KW;
     float *yk = jb->y + ((size_t)n * s->K + k) * s->OH * s->OW;
     float bk = jb->b ? jb->b[k] : 0.0f;
-    if (depthwise_fwd_plane_ep(s, xc, wk, bk, yk, scr, ep)) return 1;
+    if (depthwise_fwd_plane_ep(s, xc, wk, bk, yk, scr, jb->pass, ep)) return 1;
     const int sw = s->stride_w, OW = s->OW;
     for (int oh = 0; oh < s->OH; oh++) {
         float *yrow = yk + (size_t)oh * OW;
@@ -562,7 +565,7 @@ CPU_CLONES static void direct_dx_tile(Job *jb, int64_t item, float *scr) {
     int Kg = s->K / s->groups;
     float *dxc = jb->dx + ((size_t)n * s->C + c) * s->H * s->W;
     if (Kg == 1 && depthwise_dx_plane(s, jb->dy + ((size_t)n * s->K + c) * s->OH * s->OW,
-                                      jb->w + (size_t)c * s->KH * s->KW, dxc, scr))
+                                      jb->w + (size_t)c * s->KH * s->KW, dxc, scr, jb->pass))
         return;
     memset(dxc, 0, sizeof(float) * (size_t)s->H * s->W);
     const int sw = s->stride_w, OW = s->OW;
@@ -604,7 +607,7 @@ CPU_CLONES static void direct_dw_tile(Job *jb, int64_t item, float *scr) {
         const float *xc = jb->x + ((size_t)n * s->C + c) * s->H * s->W;
         const float *dyk = jb->dy + ((size_t)n * s->K + k) * s->OH * OW;
         if (jb->db) bacc += sum8(dyk, (int64_t)s->OH * OW);
-        if (!jb->dw || depthwise_dw_plane(s, xc, dyk, acc, scr + 2 * KK)) continue;
+        if (!jb->dw || depthwise_dw_plane(s, xc, dyk, acc, scr + 2 * KK, jb->pass)) continue;
         for (int oh = 0; oh < s->OH; oh++) {
             const float *dyrow = dyk + (size_t)oh * OW;
             for (int i = 0; i < s->KH; i++) {

@@ -15,10 +15,15 @@
 #include "nn/conv2d.h"
 
 #include <stddef.h>
+#include <stdint.h>
 
-
-/* Floats of workspace the kernels take per call (a zero-padded copy of one input or dy plane); 0 when
- * they do not run for this shape. */
+/* Floats of workspace the kernels take per call (a zero-padded copy of one input or dy plane, after a
+ * 16-float header); 0 when they do not run for this shape.
+ *
+ * pass: a token the caller gives every plane of one pass over a layer (the same shape) with the same
+ * scratch, nothing else writing that scratch in between, and a new token for each pass (never reused);
+ * then the zero padding is written once per pass and each later plane copies only its data. 0: no
+ * such promise (the whole padded copy every time). Results never depend on it. */
 size_t depthwise_scratch_floats(const Conv2dShape *s);
 
 /* y (OH, OW) = sum over taps of w (KH, KW) times x (H, W), plus bias. stride_w 1 or 2. scratch:
@@ -35,14 +40,15 @@ typedef struct DwPlaneEpilogue {
 /* depthwise_fwd_plane with ep (NULL: none) applied to each vector of outputs before it is stored: the
  * bits of depthwise_fwd_plane followed by act_affine, one pass fewer over the plane. */
 int depthwise_fwd_plane_ep(const Conv2dShape *s, const float *x, const float *w, float bias, float *y, float *scratch,
-                           const DwPlaneEpilogue *ep);
+                           uint64_t pass, const DwPlaneEpilogue *ep);
 
 /* dx (H, W) = the gradient of one channel that feeds exactly one output channel (K == C), WRITTEN.
  * stride_w 1 or 2. scratch: depthwise_scratch_floats(s) floats. */
-int depthwise_dx_plane(const Conv2dShape *s, const float *dy, const float *w, float *dx, float *scratch);
+int depthwise_dx_plane(const Conv2dShape *s, const float *dy, const float *w, float *dx, float *scratch, uint64_t pass);
 
 /* acc[i*KW + j] += sum over the plane of dy (OH, OW) times x (H, W) under tap (i, j). KH*KW <= 49,
  * stride_w 1 or 2. scratch: depthwise_scratch_floats(s) floats. */
-int depthwise_dw_plane(const Conv2dShape *s, const float *x, const float *dy, double *acc, float *scratch);
+int depthwise_dw_plane(const Conv2dShape *s, const float *x, const float *dy, double *acc, float *scratch,
+                       uint64_t pass);
 
 #endif
