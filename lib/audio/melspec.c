@@ -2,6 +2,7 @@
 
 #include "core/clones.h"
 #include "core/error.h"
+#include "core/vec8.h"
 
 #include <fftw3.h>
 #ifndef M_PI
@@ -265,23 +266,17 @@ CPU_CLONES static void power_spectrum(const fftw_complex *spec, int nf, double p
     }
 }
 
-/* SPEC_LANES == 8 doubles: one AVX-512 register (four SSE ones in the baseline clone). Vector values
- * stay inside each function (GCC warns about them crossing a call). */
-typedef double spec_v8d __attribute__((vector_size(64)));
-#define V8D_LOAD(p) (__extension__({ spec_v8d v_; memcpy(&v_, (p), sizeof v_); v_; }))
-#define V8D_STORE(p, v) (__extension__({ spec_v8d s_ = (v); memcpy((p), &s_, sizeof s_); }))
-
 /* rows (SPEC_LANES x nfp) -> mag (nfp x SPEC_LANES), in 8x8 blocks: three rounds of two-input shuffles
  * (GCC's __builtin_shuffle; other compilers, such as clang for the fuzzers, copy element by element). */
 #if defined(__GNUC__) && !defined(__clang__)
-typedef long long spec_v8i __attribute__((vector_size(64)));
+typedef long long vec8i __attribute__((vector_size(64))); /* shuffle indices */
 CPU_CLONES static void transpose_rows(const double *rows, int nfp, double *mag) {
-    const spec_v8i lo1 = {0, 8, 2, 10, 4, 12, 6, 14}, hi1 = {1, 9, 3, 11, 5, 13, 7, 15};
-    const spec_v8i lo2 = {0, 1, 8, 9, 4, 5, 12, 13}, hi2 = {2, 3, 10, 11, 6, 7, 14, 15};
-    const spec_v8i lo4 = {0, 1, 2, 3, 8, 9, 10, 11}, hi4 = {4, 5, 6, 7, 12, 13, 14, 15};
+    const vec8i lo1 = {0, 8, 2, 10, 4, 12, 6, 14}, hi1 = {1, 9, 3, 11, 5, 13, 7, 15};
+    const vec8i lo2 = {0, 1, 8, 9, 4, 5, 12, 13}, hi2 = {2, 3, 10, 11, 6, 7, 14, 15};
+    const vec8i lo4 = {0, 1, 2, 3, 8, 9, 10, 11}, hi4 = {4, 5, 6, 7, 12, 13, 14, 15};
     for (int k = 0; k < nfp; k += 8) {
-        spec_v8d r[8], t[8], u[8];
-        for (int j = 0; j < 8; j++) r[j] = V8D_LOAD(rows + (size_t)j * nfp + k);
+        vec8d r[8], t[8], u[8];
+        for (int j = 0; j < 8; j++) r[j] = VEC8_LOADD(rows + (size_t)j * nfp + k);
         for (int j = 0; j < 8; j += 2) { /* pairs of frames: t[j] bins 0 2 4 6, t[j+1] bins 1 3 5 7 */
             t[j] = __builtin_shuffle(r[j], r[j + 1], lo1);
             t[j + 1] = __builtin_shuffle(r[j], r[j + 1], hi1);
@@ -292,8 +287,8 @@ CPU_CLONES static void transpose_rows(const double *rows, int nfp, double *mag) 
                 u[j + i + 2] = __builtin_shuffle(t[j + i], t[j + i + 2], hi2);
             }
         for (int i = 0; i < 4; i++) { /* all eight frames of bins i and i + 4 */
-            V8D_STORE(mag + (size_t)(k + i) * 8, __builtin_shuffle(u[i], u[i + 4], lo4));
-            V8D_STORE(mag + (size_t)(k + i + 4) * 8, __builtin_shuffle(u[i], u[i + 4], hi4));
+            VEC8_STORED(mag + (size_t)(k + i) * 8, __builtin_shuffle(u[i], u[i + 4], lo4));
+            VEC8_STORED(mag + (size_t)(k + i + 4) * 8, __builtin_shuffle(u[i], u[i + 4], hi4));
         }
     }
 }
@@ -309,9 +304,9 @@ static void transpose_rows(const double *rows, int nfp, double *mag) {
 CPU_CLONES static void mel_lanes(const MelBand *bands, int n_mels, const double *mag, double *acc) {
     for (int m = 0; m < n_mels; m++) {
         const MelBand *b = &bands[m];
-        spec_v8d a = {0};
-        for (int k = 0; k < b->count; k++) a += b->w[k] * V8D_LOAD(mag + (size_t)(b->first + k) * 8);
-        V8D_STORE(acc + (size_t)m * 8, a);
+        vec8d a = {0};
+        for (int k = 0; k < b->count; k++) a += b->w[k] * VEC8_LOADD(mag + (size_t)(b->first + k) * 8);
+        VEC8_STORED(acc + (size_t)m * 8, a);
     }
 }
 

@@ -11,13 +11,13 @@ BatchNorm2dShape batchnorm2d_shape(int N, int C, int H, int W) {
 
 /* Ordered sums over one contiguous plane, in double with 8 lanes (fixed order: deterministic). */
 CPU_INLINE double plane_sqdev(const float *p, int64_t n, double mean) {
-    nn_v8d acc = {0};
+    vec8d acc = {0};
     int64_t i = 0;
     for (; i + 8 <= n; i += 8) {
-        nn_v8d d = NN_TO8D(NN_LOAD8F(p + i)) - mean;
+        vec8d d = VEC8_TOD(VEC8_LOADF(p + i)) - mean;
         acc += d * d;
     }
-    double s = NN_HSUM8D(acc);
+    double s = VEC8_HSUMD(acc);
     for (; i < n; i++) {
         double d = (double)p[i] - mean;
         s += d * d;
@@ -27,14 +27,14 @@ CPU_INLINE double plane_sqdev(const float *p, int64_t n, double mean) {
 
 /* sum(dy) and sum((x - mean) * dy) over one plane. */
 CPU_INLINE void plane_dy_dot(const float *dy, const float *x, int64_t n, float mean, double *sum, double *dot) {
-    nn_v8d as = {0}, ad = {0};
+    vec8d as = {0}, ad = {0};
     int64_t i = 0;
     for (; i + 8 <= n; i += 8) {
-        nn_v8d g = NN_TO8D(NN_LOAD8F(dy + i));
+        vec8d g = VEC8_TOD(VEC8_LOADF(dy + i));
         as += g;
-        ad += NN_TO8D(NN_LOAD8F(x + i) - mean) * g;
+        ad += VEC8_TOD(VEC8_LOADF(x + i) - mean) * g;
     }
-    double s = NN_HSUM8D(as), d = NN_HSUM8D(ad);
+    double s = VEC8_HSUMD(as), d = VEC8_HSUMD(ad);
     for (; i < n; i++) {
         s += (double)dy[i];
         d += (double)(x[i] - mean) * (double)dy[i];
@@ -63,7 +63,7 @@ CPU_CLONES static void fwd_train_range(void *arg, int64_t c0, int64_t c1) {
     int64_t hw = (int64_t)s->H * s->W, cnt = (int64_t)s->N * hw;
     for (int64_t c = c0; c < c1; c++) {
         double sum = 0;
-        for (int64_t n = 0; n < s->N; n++) sum += nn_sum_f64(a->x + (n * s->C + c) * hw, hw);
+        for (int64_t n = 0; n < s->N; n++) sum += ordered_sum_f64(a->x + (n * s->C + c) * hw, hw);
         double mean = cnt > 0 ? sum / (double)cnt : 0.0;
         double sq = 0;
         for (int64_t n = 0; n < s->N; n++) sq += plane_sqdev(a->x + (n * s->C + c) * hw, hw, mean);
@@ -194,7 +194,7 @@ CPU_INLINE void act_grad_run(const float *dy, const float *x, float *g, int64_t 
 CPU_INLINE void plane_act_dy_dot(const float *dy, const float *x, float *g_out, int64_t n, float mean, float alpha,
                                 float beta, ActKind act, int store, double *sum, double *dot) {
     enum { CHUNK = 256 }; /* a multiple of 8: lanes stay as in one sweep */
-    nn_v8d as = {0}, ad = {0};
+    vec8d as = {0}, ad = {0};
     float buf[CHUNK];
     int64_t n8 = n & ~(int64_t)7;
     for (int64_t i0 = 0; i0 < n8; i0 += CHUNK) {
@@ -203,12 +203,12 @@ CPU_INLINE void plane_act_dy_dot(const float *dy, const float *x, float *g_out, 
         const float *xc = x + i0;
         act_grad_run(dy + i0, xc, g, m, alpha, beta, act);
         for (int64_t i = 0; i < m; i += 8) {
-            nn_v8d gv = NN_TO8D(NN_LOAD8F(g + i));
+            vec8d gv = VEC8_TOD(VEC8_LOADF(g + i));
             as += gv;
-            ad += NN_TO8D(NN_LOAD8F(xc + i) - mean) * gv;
+            ad += VEC8_TOD(VEC8_LOADF(xc + i) - mean) * gv;
         }
     }
-    double s = NN_HSUM8D(as), d = NN_HSUM8D(ad);
+    double s = VEC8_HSUMD(as), d = VEC8_HSUMD(ad);
     for (int64_t i = n8; i < n; i++) {
         float g = act_grad(dy[i], x[i], alpha, beta, act);
         if (store) g_out[i] = g;

@@ -555,7 +555,7 @@ static void direct_fwd_tile(Job *jb, int64_t item, float *scr) {
     if (!ep) return;
     float *y = jb->y + (size_t)item * P;
     if (!done) act_affine(y, y, P, ep->scale[k], ep->shift[k], res, ep->act);
-    if (ep->plane_mean) ep->plane_mean[item] = (float)(nn_sum_f64(y, P) / (double)P);
+    if (ep->plane_mean) ep->plane_mean[item] = (float)(ordered_sum_f64(y, P) / (double)P);
 }
 
 /* dx: plane (n, c), gathering the Kg output channels that read channel c, in order. */

@@ -256,7 +256,7 @@ NN_HD void kb_avgpool_bwd(NnGrid g, NnPoolGeom s, int exclude_pad, const float *
     }
 }
 
-/* Global average pool forward, one (n, c) plane per item: nn_sum_f64's order (8 interleaved double
+/* Global average pool forward, one (n, c) plane per item: ordered_sum_f64's order (8 interleaved double
  * partial sums, ((l0+l1)+(l2+l3))+((l4+l5)+(l6+l7)), then the tail), divided by H*W in double. */
 NN_HD void kb_gap_fwd(NnGrid g, int64_t planes, int64_t hw, const float *x, float *y) {
     NN_GRID_LOOP(g, pl, planes) {

@@ -31,34 +31,11 @@
 #include <string.h>
 
 #include "core/clones.h"
+#include "core/vec8.h"
 #include "nn/amp.h"
 
 #ifdef __cplusplus
 extern "C" {
-#endif
-
-#ifndef __CUDACC__ /* GCC vector extensions: host C only (the .cu files never need them) */
-/* Eight floats and eight doubles as GCC/clang vector types: the ordered sums below keep 8 partial sums
- * (element i in lane i % 8), which compilers do not vectorise from plain arrays; written with vectors
- * they run 8 lanes wide (one AVX-512 register, or four SSE ones) with exactly the scalar lanes' bits.
- * Macros, not functions: vector values crossing a function boundary would draw GCC's ABI warnings. */
-typedef float nn_v8f __attribute__((vector_size(32)));
-typedef double nn_v8d __attribute__((vector_size(64)));
-#define NN_LOAD8F(p) (__extension__({ nn_v8f v8_; memcpy(&v8_, (p), sizeof v8_); v8_; }))
-#define NN_TO8D(v) __builtin_convertvector((v), nn_v8d)
-/* ((l0 + l1) + (l2 + l3)) + ((l4 + l5) + (l6 + l7)) of a variable a */
-#define NN_HSUM8D(a) ((((a)[0] + (a)[1]) + ((a)[2] + (a)[3])) + (((a)[4] + (a)[5]) + ((a)[6] + (a)[7])))
-
-/* sum(p[0..n)) in double, in a fixed order (8 interleaved partial sums, then the tail): the one
- * reduction of BatchNorm's statistics, the global average pool and the conv epilogue's plane means. */
-CPU_INLINE double nn_sum_f64(const float *p, int64_t n) {
-    nn_v8d acc = {0};
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8) acc += NN_TO8D(NN_LOAD8F(p + i));
-    double s = NN_HSUM8D(acc);
-    for (; i < n; i++) s += (double)p[i];
-    return s;
-}
 #endif
 
 /* What a network's forward is for (Model.forward's mode):

@@ -434,7 +434,7 @@ CPU_CLONES static void gap_fwd_range(void *arg, int64_t begin, int64_t end) {
     const size_t HW = (size_t)jb->s->H * jb->s->W;
     for (int64_t pl = begin; pl < end; pl++) {
         const float *xp = jb->x + (size_t)pl * HW;
-        jb->y[pl] = (float)(nn_sum_f64(xp, (int64_t)HW) / (double)HW);
+        jb->y[pl] = (float)(ordered_sum_f64(xp, (int64_t)HW) / (double)HW);
     }
 }
 

@@ -60,7 +60,7 @@ void avgpool2d_forward(NnCtx *ctx, const Pool2dShape *s, const float *x, float *
 void avgpool2d_backward(NnCtx *ctx, const Pool2dShape *s, const float *dy, float *dx);
 
 /* Global average pool (adaptive_avg_pool2d(x, 1) flattened): x (N,C,H,W) -> y (N,C),
- * y = (float)(nn_sum_f64(plane) / (H*W)): the same bits as conv2d's epilogue plane means. */
+ * y = (float)(ordered_sum_f64(plane) / (H*W)): the same bits as conv2d's epilogue plane means. */
 typedef struct GlobalPoolShape {
     int N, C, H, W;
 } GlobalPoolShape;

@@ -215,7 +215,7 @@ static void epilogue(NnCtx *ctx) {
             for (int k = 0; k < s.K; k++) {
                 size_t o = ((size_t)n * s.K + k) * P;
                 act_affine(want + o, want + o, (int64_t)P, sc[k], sh[k], res + o, a);
-                pw[n * s.K + k] = (float)(nn_sum_f64(want + o, (int64_t)P) / (double)P);
+                pw[n * s.K + k] = (float)(ordered_sum_f64(want + o, (int64_t)P) / (double)P);
             }
         ConvEpilogue ep = {.scale = sc, .shift = sh, .res = res, .act = a, .plane_mean = pm};
         if (conv2d_forward_ep(ctx, &s, x, w, b, y, &ep) < 0) ok = 0;
