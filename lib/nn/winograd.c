@@ -5,6 +5,7 @@
 #include "nn/pool.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
+#include "nn/act_avx512.h"
 #include <immintrin.h>
 #define HAVE_AVX512_WINOGRAD 1
 #else
@@ -463,6 +464,37 @@ AVX512W static void output_run_avx512(const float *m, size_t ms, int len, float 
         __m512 q[4];
         AT4(q, u[0][c], u[1][c], u[2][c], u[3][c], u[4][c], u[5][c]);
         for (int rr = 0; rr < 4; rr++) w[rr][c] = VADD(q[rr], bv);
+    }
+    if (e->pool && !e->res) {
+        /* Pooled in registers: every output through the epilogue (store_row's operations), then the max of
+         * tile t's rows 2pr, 2pr+1 and columns 4t+2pc, 4t+2pc+1 in maxpool2x2_row's scan order and NaN rule
+         * (v > m or v is NaN: take v); pooled column 2t + pc interleaved from the two pc vectors. The bits
+         * of store_tiles' epilogue rows and pool, without the rows' round trip through memory. */
+        if (e->on) {
+            const __m512 sc = _mm512_set1_ps(e->scale), sh = _mm512_set1_ps(e->shift);
+            for (int rr = 0; rr < 4; rr++)
+                for (int c = 0; c < 4; c++) w[rr][c] = nn_act_avx512(VADD(VMUL(w[rr][c], sc), sh), e->act);
+        }
+        const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+        const __m512i hi = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+        int n = 4 * len < W - 4 * tw0 ? 4 * len : W - 4 * tw0, count = n / 2; /* pooled columns of the run */
+        for (int pr = 0; pr < 2 && 2 * th + pr < e->PH; pr++) {
+            __m512 pooled[2];
+            for (int pc = 0; pc < 2; pc++) {
+                __m512 best = w[2 * pr][2 * pc];
+                const __m512 next[3] = {w[2 * pr][2 * pc + 1], w[2 * pr + 1][2 * pc], w[2 * pr + 1][2 * pc + 1]};
+                for (int i = 0; i < 3; i++) {
+                    __mmask16 take = _mm512_cmp_ps_mask(next[i], best, _CMP_GT_OQ) |
+                                     _mm512_cmp_ps_mask(next[i], next[i], _CMP_UNORD_Q);
+                    best = _mm512_mask_mov_ps(best, take, next[i]);
+                }
+                pooled[pc] = best;
+            }
+            float *dst = e->pool + (size_t)(2 * th + pr) * e->PW + 2 * tw0;
+            _mm512_mask_storeu_ps(dst, lane_range(0, count), _mm512_permutex2var_ps(pooled[0], lo, pooled[1]));
+            _mm512_mask_storeu_ps(dst + 16, lane_range(0, count - 16), _mm512_permutex2var_ps(pooled[0], hi, pooled[1]));
+        }
+        return;
     }
     for (int rr = 0; rr < 4; rr++) { /* interleave the four columns: o[rr][4t + c] = w[rr][c][t] */
         __m512 lo01 = _mm512_unpacklo_ps(w[rr][0], w[rr][1]), hi01 = _mm512_unpackhi_ps(w[rr][0], w[rr][1]);
