@@ -91,10 +91,7 @@ int64_t melstream_frames(const MelStream *m) { return m->next; }
 /* Whether frame t can be computed from what has arrived. */
 static int frame_ready(const MelStream *m, int64_t t) {
     int64_t n = m->base + m->len;
-    if (m->ended) {
-        int64_t frames = m->center ? 1 + n / m->hop : n < m->n_fft ? 0 : 1 + (n - m->n_fft) / m->hop;
-        return n > 0 && t < frames;
-    }
+    if (m->ended) return n > 0 && t < spec_frames(m->plan, n);
     /* wait for one sample past the frame, so that a reflection at the start (which needs n > n_fft/2)
      * never reads beyond what has arrived; same values, one sample later */
     return frame_start(m, t) + m->n_fft < n;

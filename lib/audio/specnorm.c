@@ -177,28 +177,15 @@ int specnorm_check(Tensor *t, const char *what) {
     return 0;
 }
 
-/* sum((p[i] - mean)^2) in double, in ordered_sum_f64's order (8 interleaved partial sums, then the tail):
- * a window's statistics 8 lanes wide instead of one serial chain (the same bits on every CPU). */
-CPU_CLONES static double ordered_sum_sq_dev(const float *p, int64_t n, double mean) {
-    vec8d acc = {0};
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        vec8d d = VEC8_TOD(VEC8_LOADF(p + i)) - mean;
-        acc += d * d;
-    }
-    double s = VEC8_HSUMD(acc);
-    for (; i < n; i++) {
-        double d = (double)p[i] - mean;
-        s += d * d;
-    }
-    return s;
+/* A window's statistics 8 lanes wide (core/vec8.h's ordered sums) instead of one serial chain each. */
+CPU_CLONES static double sample_mean(const float *x, int64_t n) { return ordered_sum_f64(x, n) / (double)n; }
+CPU_CLONES static double sample_sq_dev(const float *x, int64_t n, double mean) {
+    return ordered_sum_sq_dev_f64(x, n, mean);
 }
 
 CPU_CLONES static void standardise(float *x, int64_t n, double mean, double den) {
     for (int64_t i = 0; i < n; i++) x[i] = (float)((x[i] - mean) / den);
 }
-
-CPU_CLONES static double sample_mean(const float *x, int64_t n) { return ordered_sum_f64(x, n) / (double)n; }
 
 int specnorm_normalise(const SpecnormConfig *c, Tensor *t, const char *what) {
     int64_t f = t->shape[1], n = t->shape[2], total = f * n;
@@ -206,7 +193,7 @@ int specnorm_normalise(const SpecnormConfig *c, Tensor *t, const char *what) {
     switch (c->mode) {
     case SPECNORM_SAMPLE: {
         double mean = sample_mean(x, total);
-        double den = sqrt(ordered_sum_sq_dev(x, total, mean) / (double)total) + SPECNORM_EPS;
+        double den = sqrt(sample_sq_dev(x, total, mean) / (double)total) + SPECNORM_EPS;
         standardise(x, total, mean, den);
         break;
     }

@@ -32,5 +32,22 @@ CPU_INLINE double ordered_sum_f64(const float *p, int64_t n) {
     for (; i < n; i++) s += (double)p[i];
     return s;
 }
+
+/* sum((p[i] - mean)^2) in double, in ordered_sum_f64's order: BatchNorm's batch variance and
+ * specnorm's per-sample deviation. */
+CPU_INLINE double ordered_sum_sq_dev_f64(const float *p, int64_t n, double mean) {
+    vec8d acc = {0};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        vec8d d = VEC8_TOD(VEC8_LOADF(p + i)) - mean;
+        acc += d * d;
+    }
+    double s = VEC8_HSUMD(acc);
+    for (; i < n; i++) {
+        double d = (double)p[i] - mean;
+        s += d * d;
+    }
+    return s;
+}
 #endif
 #endif

@@ -9,22 +9,6 @@ BatchNorm2dShape batchnorm2d_shape(int N, int C, int H, int W) {
     return s;
 }
 
-/* Ordered sums over one contiguous plane, in double with 8 lanes (fixed order: deterministic). */
-CPU_INLINE double plane_sqdev(const float *p, int64_t n, double mean) {
-    vec8d acc = {0};
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        vec8d d = VEC8_TOD(VEC8_LOADF(p + i)) - mean;
-        acc += d * d;
-    }
-    double s = VEC8_HSUMD(acc);
-    for (; i < n; i++) {
-        double d = (double)p[i] - mean;
-        s += d * d;
-    }
-    return s;
-}
-
 /* sum(dy) and sum((x - mean) * dy) over one plane. */
 CPU_INLINE void plane_dy_dot(const float *dy, const float *x, int64_t n, float mean, double *sum, double *dot) {
     vec8d as = {0}, ad = {0};
@@ -66,7 +50,7 @@ CPU_CLONES static void fwd_train_range(void *arg, int64_t c0, int64_t c1) {
         for (int64_t n = 0; n < s->N; n++) sum += ordered_sum_f64(a->x + (n * s->C + c) * hw, hw);
         double mean = cnt > 0 ? sum / (double)cnt : 0.0;
         double sq = 0;
-        for (int64_t n = 0; n < s->N; n++) sq += plane_sqdev(a->x + (n * s->C + c) * hw, hw, mean);
+        for (int64_t n = 0; n < s->N; n++) sq += ordered_sum_sq_dev_f64(a->x + (n * s->C + c) * hw, hw, mean);
         double var = cnt > 0 ? sq / (double)cnt : 0.0;
         float meanf = (float)mean, invstdf = (float)(1.0 / sqrt(var + s->eps));
         a->mean[c] = meanf;

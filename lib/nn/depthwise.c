@@ -7,19 +7,11 @@
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include "nn/act_avx512.h"
+#include "nn/lanes_avx512.h"
 #include <immintrin.h>
 
 #define AVX512 __attribute__((target("avx512f")))
 #define INLINE static inline __attribute__((always_inline))
-
-/* Lanes l with lo <= l < hi (clamped to [0, 16)). */
-AVX512 INLINE __mmask16 lanes(int64_t lo, int64_t hi) {
-    if (lo < 0) lo = 0;
-    if (hi > 16) hi = 16;
-    if (hi <= lo) return 0;
-    uint32_t m = (hi == 16 ? 0xFFFFu : (1u << hi) - 1u) & ~((1u << lo) - 1u);
-    return (__mmask16)m;
-}
 
 /* Lane l: row[base + sw*l] when that column is inside [0, n), else 0 (zero padding). sw is 1 or 2;
  * masked-off lanes are never read. `inside` says that all 16*sw columns from base are in the row, which
@@ -30,9 +22,9 @@ AVX512 INLINE __m512 load_cols(const float *row, int64_t base, int64_t n, int sw
         if (sw == 1) return _mm512_loadu_ps(row + base);
         return _mm512_permutex2var_ps(_mm512_loadu_ps(row + base), even, _mm512_loadu_ps(row + base + 16));
     }
-    if (sw == 1) return _mm512_maskz_loadu_ps(lanes(-base, n - base), row + base);
-    __m512 lo = _mm512_maskz_loadu_ps(lanes(-base, n - base), row + base);
-    __m512 hi = _mm512_maskz_loadu_ps(lanes(-base - 16, n - base - 16), row + base + 16);
+    if (sw == 1) return _mm512_maskz_loadu_ps(lanes_between(-base, n - base), row + base);
+    __m512 lo = _mm512_maskz_loadu_ps(lanes_between(-base, n - base), row + base);
+    __m512 hi = _mm512_maskz_loadu_ps(lanes_between(-base - 16, n - base - 16), row + base + 16);
     return _mm512_permutex2var_ps(lo, even, hi);
 }
 
@@ -142,7 +134,7 @@ AVX512 static void dx_padded(const Conv2dShape *s, const float *dy, const float 
             }
         __m512 acc[4] = {a0, a1, a2, a3};
         for (int q = 0; q < 4; q++)
-            _mm512_mask_storeu_ps(dx + (size_t)ih[q] * s->W + iw0[q], lanes(0, s->W - iw0[q]), acc[q]);
+            _mm512_mask_storeu_ps(dx + (size_t)ih[q] * s->W + iw0[q], lanes_between(0, s->W - iw0[q]), acc[q]);
     }
 }
 
@@ -168,7 +160,7 @@ AVX512 static void dx_plane(const Conv2dShape *s, const float *dy, const float *
                         acc = _mm512_fmadd_ps(_mm512_set1_ps(w[i * KW + j]),
                                               load_cols(dyrow, b0 - (int64_t)j * s->dil_w, OW, 1, in), acc);
                 }
-                _mm512_mask_storeu_ps(dxrow + iw0, lanes(0, W - iw0), acc);
+                _mm512_mask_storeu_ps(dxrow + iw0, lanes_between(0, W - iw0), acc);
             }
             continue;
         }
@@ -187,8 +179,8 @@ AVX512 static void dx_plane(const Conv2dShape *s, const float *dy, const float *
                     }
                 }
             }
-            _mm512_mask_storeu_ps(dxrow + iw0, lanes(0, W - iw0), _mm512_permutex2var_ps(acc[0], ilo, acc[1]));
-            _mm512_mask_storeu_ps(dxrow + iw0 + 16, lanes(0, W - iw0 - 16), _mm512_permutex2var_ps(acc[0], ihi, acc[1]));
+            _mm512_mask_storeu_ps(dxrow + iw0, lanes_between(0, W - iw0), _mm512_permutex2var_ps(acc[0], ilo, acc[1]));
+            _mm512_mask_storeu_ps(dxrow + iw0 + 16, lanes_between(0, W - iw0 - 16), _mm512_permutex2var_ps(acc[0], ihi, acc[1]));
         }
     }
 }
@@ -261,7 +253,7 @@ AVX512 INLINE void fwd_padded(const Conv2dShape *s, const float *xp, const float
         __m512 acc[4] = {a0, a1, a2, a3};
         for (int q = 0; q < 4; q++) {
             size_t o = (size_t)oh[q] * s->OW + ow0[q];
-            __mmask16 m = lanes(0, s->OW - ow0[q]);
+            __mmask16 m = lanes_between(0, s->OW - ow0[q]);
             if (ep) { /* act_affine's operations: a product, a sum, the residual, the activation */
                 __m512 v = _mm512_add_ps(_mm512_mul_ps(acc[q], _mm512_set1_ps(ep->scale)), _mm512_set1_ps(ep->shift));
                 if (ep->res) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, ep->res + o));
@@ -301,7 +293,7 @@ AVX512 INLINE void dw_padded(const Conv2dShape *s, const float *xp, const float 
             int oh, ow0;
             vec_pos(&p, v0 + q < nv ? v0 + q : nv - 1, &oh, &ow0);
             base[q] = xp + (int64_t)oh * s->stride_h * p.cols + (int64_t)ow0 * sw;
-            d[q] = v0 + q < nv ? _mm512_maskz_loadu_ps(lanes(0, s->OW - ow0), dy + (size_t)oh * s->OW + ow0)
+            d[q] = v0 + q < nv ? _mm512_maskz_loadu_ps(lanes_between(0, s->OW - ow0), dy + (size_t)oh * s->OW + ow0)
                                : _mm512_setzero_ps();
         }
         for (int i = 0; i < KH; i++)

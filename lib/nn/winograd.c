@@ -6,6 +6,7 @@
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include "nn/act_avx512.h"
+#include "nn/lanes_avx512.h"
 #include <immintrin.h>
 #define HAVE_AVX512_WINOGRAD 1
 #else
@@ -387,13 +388,6 @@ CPU_CLONES static void output_run(const float *m, size_t ms, int len, float bias
         o[5] = VADD(VSUB(VMUL(c4, d1), VMUL(c5, d3)), d5);                                                  \
     } while (0)
 
-/* Lanes lo..hi-1 of 16 (clipped), as a mask. */
-static inline __mmask16 lane_range(int lo, int hi) {
-    lo = lo < 0 ? 0 : lo;
-    hi = hi > 16 ? 16 : hi;
-    return hi <= lo ? 0 : (__mmask16)(((1u << hi) - 1u) & ~((1u << lo) - 1u));
-}
-
 AVX512W static void input_run_avx512(const float *xc, int H, int W, int th, int tw0, int len, float *v, size_t vs) {
     float r[6][4 * RUN + 16]; /* B^T down the columns; 80 columns: five whole vectors */
     /* the patch's rows and columns straight from the plane, zero outside it (masked loads instead of
@@ -406,7 +400,7 @@ AVX512W static void input_run_avx512(const float *xc, int H, int W, int th, int 
         rows[i] = ih >= 0 && ih < H ? xc + (size_t)ih * W : NULL;
     }
     for (int q = 0; q < 4 * RUN + 16; q += 16) {
-        __mmask16 m = lane_range(lo - q, hi - q);
+        __mmask16 m = lanes_between(lo - q, hi - q);
         __m512 d[6], o[6];
         for (int i = 0; i < 6; i++) {
             if (!rows[i] || !m) d[i] = _mm512_setzero_ps();
@@ -491,8 +485,8 @@ AVX512W static void output_run_avx512(const float *m, size_t ms, int len, float 
                 pooled[pc] = best;
             }
             float *dst = e->pool + (size_t)(2 * th + pr) * e->PW + 2 * tw0;
-            _mm512_mask_storeu_ps(dst, lane_range(0, count), _mm512_permutex2var_ps(pooled[0], lo, pooled[1]));
-            _mm512_mask_storeu_ps(dst + 16, lane_range(0, count - 16), _mm512_permutex2var_ps(pooled[0], hi, pooled[1]));
+            _mm512_mask_storeu_ps(dst, lanes_between(0, count), _mm512_permutex2var_ps(pooled[0], lo, pooled[1]));
+            _mm512_mask_storeu_ps(dst + 16, lanes_between(0, count - 16), _mm512_permutex2var_ps(pooled[0], hi, pooled[1]));
         }
         return;
     }
