@@ -353,6 +353,10 @@ int conv2d_pool2_supported(const NnCtx *ctx, const Conv2dShape *s) {
     return ctx->device == NN_CPU && !use_direct(s) && use_winograd(ctx, s, 0);
 }
 
+int conv2d_in_scale_supported(const NnCtx *ctx, const Conv2dShape *s) {
+    return ctx->device == NN_CPU && is_pointwise(s) && !use_direct(s) && !use_winograd(ctx, s, 0);
+}
+
 size_t conv2d_scratch_floats(const NnCtx *ctx, const Conv2dShape *s) {
     if (use_direct(s)) return team_scratch(ctx, (int64_t)s->N * s->K, 0, direct_per(s));
     Tiling t = tiling(s);
@@ -429,7 +433,8 @@ static void gemm_fwd_tile(Job *jb, int64_t item, float *scr) {
                            .shift = ep ? ep->shift + (size_t)g * t->Kg : NULL,
                            .res = ep && ep->res ? ep->res + o : NULL,
                            .ldr = (int)t->P,
-                           .act = ep ? ep->act : ACT_NONE};
+                           .act = ep ? ep->act : ACT_NONE,
+                           .b_scale = ep && ep->in_scale ? ep->in_scale + (size_t)n * s->C + (size_t)g * t->Cg : NULL};
         gemm_f32_ep(GEMM_N, GEMM_N, t->Kg, bp, t->CgKK, jb->w + (size_t)g * t->Kg * t->CgKK, t->CgKK, B, ldb, 0.0f,
                     jb->y + o, (int)t->P, &ge);
     }
@@ -645,6 +650,10 @@ int conv2d_forward_ep(NnCtx *ctx, const Conv2dShape *s, const float *x, const fl
                       const ConvEpilogue *ep) {
     if (ep && ep->pool2 && (!conv2d_pool2_supported(ctx, s) || ep->plane_mean)) {
         err_set("conv2d: a pooled epilogue needs the Winograd path on the CPU and no plane means");
+        return -1;
+    }
+    if (ep && ep->in_scale && !conv2d_in_scale_supported(ctx, s)) {
+        err_set("conv2d: a scaled input needs a pointwise convolution through the CPU's GEMM");
         return -1;
     }
     NN_DISPATCH_CUDA(ctx, conv2d_forward_ep_cuda(ctx, s, x, w, b, y, ep));

@@ -107,6 +107,9 @@ typedef struct ConvEpilogue {
     float *pool2;               /* (N, K, OH/2, OW/2) or NULL: the final y max-pooled 2x2/2 (maxpool2d_forward's
                                  * values, no argmax) into pool2 INSTEAD of y, which is not written (may be
                                  * NULL); only where conv2d_pool2_supported, and not with plane_mean */
+    const float *in_scale;      /* (N, C) or NULL: x[n,c] read as x[n,c] * in_scale[n*C + c] (se_scale's bits:
+                                 * EfficientNet's excitation folded into the projection, whose scaled input is
+                                 * never stored); only where conv2d_in_scale_supported */
 } ConvEpilogue;
 
 /* conv2d_forward followed by the epilogue ep (NULL: none). */
@@ -116,6 +119,10 @@ int conv2d_forward_ep(NnCtx *ctx, const Conv2dShape *s, const float *x, const fl
 /* 1 when conv2d_forward_ep takes ep->pool2 for s on ctx: Winograd's path on the CPU, whose output tiles
  * hold whole 2x2 windows (pooled from the tile in cache: the full-resolution y is never stored). */
 int conv2d_pool2_supported(const NnCtx *ctx, const Conv2dShape *s);
+
+/* 1 when conv2d_forward_ep takes ep->in_scale for s on ctx: a pointwise (1x1, stride 1, no padding)
+ * convolution through the CPU's GEMM, which scales x's rows as it packs them. */
+int conv2d_in_scale_supported(const NnCtx *ctx, const Conv2dShape *s);
 
 /* Gradients: dx (N,C,H,W) is WRITTEN (may be NULL: not needed, e.g. the first layer); dw (K,C/g,KH,KW)
  * += (may be NULL: frozen weights) and db (K) += (may be NULL: no bias). x and w are forward's inputs,

@@ -136,16 +136,16 @@ void convbn_free(ConvBn *u) {
     }
 }
 
-int convbn_forward_infer(NnCtx *ctx, ConvBn *u, ParamTable *t, const float *x, const float *res, ActKind res_act,
-                         float *plane_mean, float *out) {
+int convbn_forward_infer(NnCtx *ctx, ConvBn *u, ParamTable *t, const float *x, const float *in_scale,
+                         const float *res, ActKind res_act, float *plane_mean, float *out) {
     if (res && u->act != ACT_NONE) {
         err_set("convbn: a residual after the unit's own activation is not an epilogue this unit can fuse");
         return -1;
     }
     u->train = u->kept = 0;
     if (u->norm) { /* the correction comes before BN: no epilogue; BN and the activation in place */
-        if (res || plane_mean) {
-            err_set("convbn: the normalised stem has no residual or plane-mean epilogue");
+        if (res || plane_mean || in_scale) {
+            err_set("convbn: the normalised stem has no residual, plane-mean or input-scale epilogue");
             return -1;
         }
         if (stem_conv(ctx, u, x, run_weight(ctx, u, t), out) < 0) return -1;
@@ -156,12 +156,12 @@ int convbn_forward_infer(NnCtx *ctx, ConvBn *u, ParamTable *t, const float *x, c
     batchnorm2d_eval_affine_ctx(ctx, u->conv.K, u->bn.eps, params_data(t, u->pbw), params_data(t, u->pbb),
                             params_data(t, u->prm), params_data(t, u->prv), u->scale, u->shift);
     ConvEpilogue ep = {.scale = u->scale, .shift = u->shift, .res = res, .act = res ? res_act : u->act,
-                       .plane_mean = plane_mean};
+                       .plane_mean = plane_mean, .in_scale = in_scale};
     return conv2d_forward_ep(ctx, &u->conv, x, run_weight(ctx, u, t), NULL, out, &ep);
 }
 
 int convbn_forward(NnCtx *ctx, ConvBn *u, ParamTable *t, const float *x, NnMode mode, float *out) {
-    if (mode == NN_INFER) return convbn_forward_infer(ctx, u, t, x, NULL, ACT_NONE, NULL, out);
+    if (mode == NN_INFER) return convbn_forward_infer(ctx, u, t, x, NULL, NULL, ACT_NONE, NULL, out);
     if (stem_conv(ctx, u, x, run_weight(ctx, u, t), u->conv_out) < 0) return -1;
     u->train = mode == NN_TRAIN;
     u->kept = 1;

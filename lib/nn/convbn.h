@@ -89,9 +89,11 @@ int convbn_forward(NnCtx *ctx, ConvBn *u, ParamTable *t, const float *x, NnMode 
  * unit without an activation of its own (ResNet's block end: res_act ReLU; MBConv's: none), the same
  * bits as the unit, residual_add_forward and the activation one after the other (res NULL: no residual,
  * out = act(bn(conv(x))); res must not alias out); and plane_mean (N, K) = the mean of each output
- * plane (NULL: not wanted; global_avgpool_forward's bits). Returns 0, or -1 with err_set(). */
-int convbn_forward_infer(NnCtx *ctx, ConvBn *u, ParamTable *t, const float *x, const float *res, ActKind res_act,
-                         float *plane_mean, float *out);
+ * plane (NULL: not wanted; global_avgpool_forward's bits). in_scale (N, C), or NULL: x's planes scaled
+ * by it as they are read (SE's excitation, se_scale's bits), only where conv2d_in_scale_supported for the
+ * unit's convolution. Returns 0, or -1 with err_set(). */
+int convbn_forward_infer(NnCtx *ctx, ConvBn *u, ParamTable *t, const float *x, const float *in_scale,
+                         const float *res, ActKind res_act, float *plane_mean, float *out);
 
 /* dout: gradient of out (destroyed); out: forward's output (ReLU's mask); x: forward's input.
  * Parameter gradients are added unless frozen; dx (N, C, H, W) is written unless NULL. Returns 0, or -1

@@ -179,23 +179,29 @@ static int ensure_batch(Model *m, EffNet *r, NnCtx *ctx, int n) {
 static uint64_t block_seed(const Model *m, int i) { return m->dropout_seed ^ (0x5d9a7ull * (uint64_t)(i + 1)); }
 
 /* One MBConv block in NN_INFER, from in into one of the rotating buffers g (returned): the depthwise
- * unit's epilogue gives SE its squeeze (the plane means), the excitation scales the depthwise output in
- * place, and the projection's epilogue adds the residual (drop-path is the identity in eval mode). Same
- * bits as the NN_EVAL_GRAD path. */
+ * unit's epilogue gives SE its squeeze (the plane means), the projection's GEMM scales the depthwise
+ * output by the excitation as it packs it (elsewhere: se_scale in place first), and its epilogue adds the
+ * residual (drop-path is the identity in eval mode). Same bits as the NN_EVAL_GRAD path. */
 static float *mbconv_infer(NnCtx *ctx, MBConv *b, ParamTable *t, const float *in, float **g) {
     const float *e = in;
     if (b->has_expand) {
         float *eb = convbn_pick_buffer(g, 4, in, NULL, NULL);
-        if (convbn_forward_infer(ctx, &b->expand, t, in, NULL, ACT_NONE, NULL, eb) < 0) return NULL;
+        if (convbn_forward_infer(ctx, &b->expand, t, in, NULL, NULL, ACT_NONE, NULL, eb) < 0) return NULL;
         e = eb;
     }
     float *d = convbn_pick_buffer(g, 4, in, e, NULL);
-    if (convbn_forward_infer(ctx, &b->dw, t, e, NULL, ACT_NONE, b->pooled, d) < 0) return NULL;
+    if (convbn_forward_infer(ctx, &b->dw, t, e, NULL, NULL, ACT_NONE, b->pooled, d) < 0) return NULL;
     se_excite(ctx, &b->se, b->pooled, params_data(t, b->pw1), params_data(t, b->pb1), params_data(t, b->pw2),
               params_data(t, b->pb2), b->h, b->a, b->sc);
-    se_scale(ctx, &b->se, d, b->sc, d);
+    /* the excitation's scaling folded into the projection's packing where its GEMM takes it */
+    const float *in_scale = b->sc;
+    if (!conv2d_in_scale_supported(ctx, &b->project.conv)) {
+        se_scale(ctx, &b->se, d, b->sc, d);
+        in_scale = NULL;
+    }
     float *out = convbn_pick_buffer(g, 4, in, d, NULL);
-    if (convbn_forward_infer(ctx, &b->project, t, d, b->use_res ? in : NULL, ACT_NONE, NULL, out) < 0) return NULL;
+    if (convbn_forward_infer(ctx, &b->project, t, d, in_scale, b->use_res ? in : NULL, ACT_NONE, NULL, out) < 0)
+        return NULL;
     return out;
 }
 
@@ -204,12 +210,12 @@ static float *mbconv_infer(NnCtx *ctx, MBConv *b, ParamTable *t, const float *in
 static int effnet_infer(EffNet *r, NnCtx *ctx, ParamTable *t, const float *x) {
     float **g = r->g;
     if (convbn_grad_buffers(ctx, g, 4, r->gbig) < 0) return -1;
-    if (convbn_forward_infer(ctx, &r->stem, t, x, NULL, ACT_NONE, NULL, g[0]) < 0) return -1;
+    if (convbn_forward_infer(ctx, &r->stem, t, x, NULL, NULL, ACT_NONE, NULL, g[0]) < 0) return -1;
     const float *in = g[0];
     for (int i = 0; i < r->nblocks; i++)
         if (!(in = mbconv_infer(ctx, &r->b[i], t, in, g))) return -1;
     float *h = convbn_pick_buffer(g, 4, in, NULL, NULL);
-    if (convbn_forward_infer(ctx, &r->head, t, in, NULL, ACT_NONE, NULL, h) < 0) return -1;
+    if (convbn_forward_infer(ctx, &r->head, t, in, NULL, NULL, ACT_NONE, NULL, h) < 0) return -1;
     global_avgpool_forward(ctx, &r->gap, h, r->gap_out);
     return 0;
 }

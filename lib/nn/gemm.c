@@ -12,6 +12,7 @@
 #if defined(__x86_64__) && defined(__GNUC__)
 #define HAVE_AVX512_KERNEL 1
 #include "nn/act_avx512.h"
+#include "nn/lanes_avx512.h"
 #include <immintrin.h>
 #else
 #define HAVE_AVX512_KERNEL 0
@@ -188,14 +189,24 @@ AVX512 INLINE void transpose16(__m512 r[16]) {
 }
 
 /* B panel: columns [j0, j0+w) of op(B) (columns >= n zero), k in [k0, k0+kc), stored bp[k*w + j]
- * (w a multiple of 16, bp 64-byte aligned). op(B) = B^T is transposed 16 x 16 at a time. */
-AVX512 static void pack_b(GemmTrans tb, const float *B, int ldb, int j0, int n, int w, int k0, int kc, float *bp) {
+ * (w a multiple of 16, bp 64-byte aligned), row k times bs[k] where bs is given (gemm.h's b_scale).
+ * op(B) = B^T is transposed 16 x 16 at a time. */
+AVX512 static void pack_b(GemmTrans tb, const float *B, int ldb, int j0, int n, int w, int k0, int kc,
+                          const float *bs, float *bp) {
     int cols = n - j0 < w ? n - j0 : w;
     if (tb == GEMM_N) {
         for (int k = 0; k < kc; k++) {
             const float *src = B + (size_t)(k0 + k) * ldb + j0;
             float *dst = bp + (size_t)k * w;
-            memcpy(dst, src, sizeof(float) * (size_t)cols);
+            if (bs) {
+                __m512 f = _mm512_set1_ps(bs[k0 + k]);
+                for (int j = 0; j < cols; j += 16) {
+                    __mmask16 m = lanes_between(0, cols - j);
+                    _mm512_mask_storeu_ps(dst + j, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, src + j), f));
+                }
+            } else {
+                memcpy(dst, src, sizeof(float) * (size_t)cols);
+            }
             for (int j = cols; j < w; j++) dst[j] = 0.0f;
         }
         return;
@@ -209,6 +220,8 @@ AVX512 static void pack_b(GemmTrans tb, const float *B, int ldb, int j0, int n, 
                 r[j] = g + j < cols ? _mm512_maskz_loadu_ps(km, B + (size_t)(j0 + g + j) * ldb + k0 + k)
                                     : _mm512_setzero_ps();
             transpose16(r);
+            if (bs)
+                for (int q = 0; q < kk; q++) r[q] = _mm512_mul_ps(r[q], _mm512_set1_ps(bs[k0 + k + q]));
             float *dst = bp + (size_t)k * w + g;
             if (kk == 16)
                 for (int q = 0; q < 16; q++) _mm512_store_ps(dst + (size_t)q * w, r[q]);
@@ -265,7 +278,8 @@ AVX512 static void tile_avx512(int kc, const float *a, int64_t ars, int64_t aks,
 #define AVX2 __attribute__((target("avx2,fma")))
 #define MR2 6
 
-static void pack_b_plain(GemmTrans tb, const float *B, int ldb, int j0, int n, int w, int k0, int kc, float *bp) {
+static void pack_b_plain(GemmTrans tb, const float *B, int ldb, int j0, int n, int w, int k0, int kc,
+                         const float *bs, float *bp) {
     int cols = n - j0 < w ? n - j0 : w;
     for (int k = 0; k < kc; k++) {
         float *dst = bp + (size_t)k * w;
@@ -274,6 +288,8 @@ static void pack_b_plain(GemmTrans tb, const float *B, int ldb, int j0, int n, i
         } else {
             for (int j = 0; j < cols; j++) dst[j] = B[(size_t)(j0 + j) * ldb + k0 + k];
         }
+        if (bs)
+            for (int j = 0; j < cols; j++) dst[j] = dst[j] * bs[k0 + k];
         for (int j = cols; j < w; j++) dst[j] = 0.0f;
     }
 }
@@ -325,7 +341,8 @@ typedef struct {
     int pack_a_from; /* from this many columns of C on, every panel of A is packed (else full panels are read in
                       * place and only a last partial one is packed); 0: never */
     int b_in_place;  /* 1: small, aligned B read in place (use_b_in_place) */
-    void (*pack_b)(GemmTrans tb, const float *B, int ldb, int j0, int n, int w, int k0, int kc, float *bp);
+    void (*pack_b)(GemmTrans tb, const float *B, int ldb, int j0, int n, int w, int k0, int kc, const float *bs,
+                   float *bp);
     void (*tile)(int kc, const float *a, int64_t ars, int64_t aks, const float *b, int64_t bks, float *c, int ldc, int mr,
                  int nr, int add); /* b: B's panel, k steps bks floats apart */
     void (*epilogue)(const GemmEpilogue *ep, int i0, int mr, int j0, int nr, float *C, int ldc);
@@ -366,7 +383,7 @@ static int use_b_in_place(const Kernel *kn, GemmTrans tb, int N, int K, const fl
 static int panel_width(int cols, int knr) { return cols >= knr ? knr : (cols + 15) / 16 * 16; }
 
 static int packed_gemm(const Kernel *kn, GemmTrans ta, GemmTrans tb, int M, int N, int K, const float *A, int lda,
-                       const float *B, int ldb, float beta, float *C, int ldc, const GemmEpilogue *ep) {
+                       const float *B, int ldb, const float *bs, float beta, float *C, int ldc, const GemmEpilogue *ep) {
     float *abuf = pack_buffer();
     if (!abuf) return -1;
     float *bbuf = abuf + (size_t)MC * KC;
@@ -375,7 +392,7 @@ static int packed_gemm(const Kernel *kn, GemmTrans ta, GemmTrans tb, int M, int 
         beta = 1.0f;
     }
     const int kmr = kn->mr, knr = kn->nr;
-    const int b_in_place = use_b_in_place(kn, tb, N, K, B, ldb);
+    const int b_in_place = !bs && use_b_in_place(kn, tb, N, K, B, ldb);
     for (int jc = 0; jc < N; jc += NC) {
         int nc = N - jc < NC ? N - jc : NC;
         for (int pc = 0; pc < K; pc += KC) {
@@ -383,7 +400,7 @@ static int packed_gemm(const Kernel *kn, GemmTrans ta, GemmTrans tb, int M, int 
             int add = pc > 0 || beta != 0.0f;
             const GemmEpilogue *last = pc + kc == K ? ep : NULL; /* the sums are complete in this slice */
             for (int jr = 0; jr < nc && !b_in_place; jr += knr) {
-                kn->pack_b(tb, B, ldb, jc + jr, N, panel_width(nc - jr, knr), pc, kc, bbuf + (size_t)jr * kc);
+                kn->pack_b(tb, B, ldb, jc + jr, N, panel_width(nc - jr, knr), pc, kc, bs, bbuf + (size_t)jr * kc);
             }
             for (int ic = 0; ic < M; ic += kn->mc) {
                 int mc = M - ic < kn->mc ? M - ic : kn->mc;
@@ -438,8 +455,30 @@ void gemm_f32(GemmTrans ta, GemmTrans tb, int M, int N, int K, const float *A, i
     gemm_f32_ep(ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc, NULL);
 }
 
+/* OpenBLAS on op(B) scaled by rows (gemm.h's b_scale): the scaled rows copied a block at a time into a buffer
+ * on the stack (no allocation that could fail), each block's product added to C. */
+static void blas_b_scaled(GemmTrans ta, GemmTrans tb, int M, int N, int K, const float *A, int lda, const float *B,
+                          int ldb, const float *bs, float beta, float *C, int ldc) {
+    enum { KB = 32, NB = 128 };
+    float buf[KB * NB];
+    for (int j0 = 0; j0 < N; j0 += NB) {
+        int nb = N - j0 < NB ? N - j0 : NB;
+        for (int k0 = 0; k0 < K; k0 += KB) {
+            int kb = K - k0 < KB ? K - k0 : KB;
+            for (int k = 0; k < kb; k++)
+                for (int j = 0; j < nb; j++) {
+                    float b = tb == GEMM_N ? B[(size_t)(k0 + k) * ldb + j0 + j] : B[(size_t)(j0 + j) * ldb + k0 + k];
+                    buf[k * NB + j] = b * bs[k0 + k];
+                }
+            const float *a = ta == GEMM_N ? A + k0 : A + (size_t)k0 * lda;
+            blas(ta, GEMM_N, M, nb, kb, a, lda, buf, NB, k0 == 0 ? beta : 1.0f, C + j0, ldc);
+        }
+    }
+}
+
 void gemm_f32_ep(GemmTrans ta, GemmTrans tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
                  float beta, float *C, int ldc, const GemmEpilogue *ep) {
+    const float *bs = ep ? ep->b_scale : NULL;
     if (ep && !ep->bias && !ep->scale && !ep->res && ep->act == ACT_NONE) ep = NULL;
     pthread_once(&gemm_log_once, gemm_log_open);
     if (gemm_log) fprintf(gemm_log, "%c%c %d %d %d %d\n", ta ? 'T' : 'N', tb ? 'T' : 'N', M, N, K, beta != 0.0f);
@@ -454,9 +493,11 @@ void gemm_f32_ep(GemmTrans ta, GemmTrans tb, int M, int N, int K, const float *A
     }
 #if HAVE_AVX512_KERNEL
     int k = kernel_kind();
-    if (k && packed_gemm(k == 2 ? &kernel_avx512 : &kernel_avx2, ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc, ep) == 0)
+    if (k && packed_gemm(k == 2 ? &kernel_avx512 : &kernel_avx2, ta, tb, M, N, K, A, lda, B, ldb, bs, beta, C, ldc,
+                         ep) == 0)
         return;
 #endif
-    blas(ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc);
+    if (bs) blas_b_scaled(ta, tb, M, N, K, A, lda, B, ldb, bs, beta, C, ldc);
+    else blas(ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc);
     if (ep) epilogue_rows(ep, 0, M, 0, N, C, ldc);
 }

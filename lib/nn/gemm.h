@@ -50,6 +50,9 @@ typedef struct GemmEpilogue {
     const float *res;           /* M x N, leading dimension ldr, or NULL */
     int ldr;
     ActKind act;
+    const float *b_scale;       /* (K) or NULL: row k of op(B) read as op(B)[k][j] * b_scale[k] (one rounded
+                                 * product each: the bits of scaling B first), folded into the packing of B
+                                 * (EfficientNet's SE excitation on the projection's input, conv2d.h) */
 } GemmEpilogue;
 
 /* gemm_f32 followed by the epilogue ep (NULL: none). */

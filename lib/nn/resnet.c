@@ -155,7 +155,7 @@ static int ensure_batch(Model *m, ResNet *r, NnCtx *ctx, int n) {
 static int resnet_infer(ResNet *r, NnCtx *ctx, ParamTable *t, const float *x, float *logits) {
     float **g = r->g;
     if (convbn_grad_buffers(ctx, g, 4, r->gbig) < 0) return -1;
-    if (convbn_forward_infer(ctx, &r->stem, t, x, NULL, ACT_NONE, NULL, g[0]) < 0) return -1;
+    if (convbn_forward_infer(ctx, &r->stem, t, x, NULL, NULL, ACT_NONE, NULL, g[0]) < 0) return -1;
     maxpool2d_forward(ctx, &r->pool, g[0], g[1], r->argmax);
     const float *in = g[1];
     for (int i = 0; i < r->nblocks; i++) {
@@ -163,17 +163,17 @@ static int resnet_infer(ResNet *r, NnCtx *ctx, ParamTable *t, const float *x, fl
         const float *sc = in, *uin = in;
         if (b->has_ds) {
             float *d = convbn_pick_buffer(g, 4, in, NULL, NULL);
-            if (convbn_forward_infer(ctx, &b->ds, t, in, NULL, ACT_NONE, NULL, d) < 0) return -1;
+            if (convbn_forward_infer(ctx, &b->ds, t, in, NULL, NULL, ACT_NONE, NULL, d) < 0) return -1;
             sc = d;
         }
         int last = b->nunits - 1;
         for (int j = 0; j < last; j++) {
             float *o = convbn_pick_buffer(g, 4, in, sc, uin);
-            if (convbn_forward_infer(ctx, &b->u[j], t, uin, NULL, ACT_NONE, NULL, o) < 0) return -1;
+            if (convbn_forward_infer(ctx, &b->u[j], t, uin, NULL, NULL, ACT_NONE, NULL, o) < 0) return -1;
             uin = o;
         }
         float *out = convbn_pick_buffer(g, 4, uin, sc, NULL);
-        if (convbn_forward_infer(ctx, &b->u[last], t, uin, sc, ACT_RELU, NULL, out) < 0) return -1;
+        if (convbn_forward_infer(ctx, &b->u[last], t, uin, NULL, sc, ACT_RELU, NULL, out) < 0) return -1;
         in = out;
     }
     global_avgpool_forward(ctx, &r->gap, in, r->gap_out);

@@ -11,6 +11,7 @@
 #include "nn/linear.h"
 #include "nn/nn.h"
 #include "nn/pool.h"
+#include "nn/se.h"
 #include "nn/winograd.h"
 #include "core/rng.h"
 
@@ -810,6 +811,26 @@ static void epilogue_case(const char *name, Conv2dShape s, int bias) {
             }
         CHECK(ok, "conv2d epilogue %s (%d thread%s): BN affine + residual + none/relu/silu + plane means "
                   "bit-identical to the separate passes", name, threads, threads > 1 ? "s" : "");
+        { /* in_scale (SE's excitation read with x) against se_scale first, or refused where not supported */
+            float *xs = fbuf(nx), *sc = fbuf((size_t)s.N * s.C);
+            for (int i = 0; i < s.N * s.C; i++) sc[i] = i % 7 == 3 ? 0.0f : (float)rng_uniform(&r);
+            SEShape ses = {.N = s.N, .C = s.C, .H = s.H, .W = s.W};
+            se_scale(&ctx, &ses, x, sc, xs);
+            ConvEpilogue e0 = {.scale = scale, .shift = shift, .res = res, .act = ACT_SILU};
+            ConvEpilogue e1 = e0;
+            e1.in_scale = sc;
+            conv2d_forward_ep(&ctx, &s, xs, w, bias ? b : NULL, want, &e0);
+            fill_nan(y, ny);
+            int rc = conv2d_forward_ep(&ctx, &s, x, w, bias ? b : NULL, y, &e1);
+            if (conv2d_in_scale_supported(&ctx, &s))
+                CHECK(rc == 0 && same_bits(y, want, ny),
+                      "conv2d epilogue %s (%d thread%s): in_scale bit-identical to se_scale then the convolution",
+                      name, threads, threads > 1 ? "s" : "");
+            else
+                CHECK(rc < 0 && strstr(err_msg(), "scaled input"), "conv2d epilogue %s (%d thread%s): in_scale refused (%s)",
+                      name, threads, threads > 1 ? "s" : "", err_msg());
+            free(xs), free(sc);
+        }
         /* BN's fused activation, train and eval mode: forward against BN then the activation, backward
          * against the activation's backward on the stored pre-activation then BN's (also in place) */
         int okbn = 1, okbw = 1;
