@@ -31,10 +31,13 @@ NN_AVX512_INLINE __m512 nn_expf_avx512(__m512 xo) {
     p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
     p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
     p = _mm512_add_ps(_mm512_fmadd_ps(_mm512_mul_ps(p, r), r, r), _mm512_set1_ps(1.0f));
-    __m512i si = _mm512_slli_epi32(_mm512_sub_epi32(_mm512_castps_si512(t), _mm512_set1_epi32(0x4B400000 - 127)), 23);
-    __m512 y = _mm512_mul_ps(p, _mm512_castsi512_ps(si));
-    y = _mm512_mask_mov_ps(y, _mm512_cmp_ps_mask(xo, _mm512_set1_ps(-87.3f), _CMP_LT_OQ), _mm512_setzero_ps());
-    return _mm512_mask_mov_ps(y, _mm512_cmp_ps_mask(xo, _mm512_set1_ps(88.3f), _CMP_GT_OQ), _mm512_set1_ps(INFINITY));
+    /* p * 2^n by vscalefps, the clamps' two cases folded into the exponent: d = xo - x is 0 inside
+     * [-87.3, 88.3] and at least an ulp of 87.3 (7.6e-6) outside, so n + d * 1e30 is n, or so large (or
+     * +-inf) that the product overflows to inf above and underflows to 0 below, as nn_expf's selects do;
+     * NaN stays NaN. 2^n is a normal float here (|n| <= 127) and both products round once: the same bits
+     * as p times the exponent built from t's bits, in 3 operations instead of 7. */
+    __m512 d = _mm512_sub_ps(xo, x);
+    return _mm512_scalef_ps(p, _mm512_fmadd_ps(d, _mm512_set1_ps(1e30f), n));
 }
 
 /* activation.c's act_apply */

@@ -228,28 +228,77 @@ AVX512 INLINE __m512 load_padded(const float *at, int sw) {
     return _mm512_permutex2var_ps(_mm512_loadu_ps(at), even, _mm512_loadu_ps(at + 16));
 }
 
+/* Columns j..j+15 of the 32 in (lo, hi), 0 <= j < 16: valignd's shift (j a constant once unrolled). */
+AVX512 INLINE __m512 shifted(__m512i lo, __m512i hi, int j) {
+    switch (j) {
+    case 0: return _mm512_castsi512_ps(lo);
+    case 1: return _mm512_castsi512_ps(_mm512_alignr_epi32(hi, lo, 1));
+    case 2: return _mm512_castsi512_ps(_mm512_alignr_epi32(hi, lo, 2));
+    case 3: return _mm512_castsi512_ps(_mm512_alignr_epi32(hi, lo, 3));
+    case 4: return _mm512_castsi512_ps(_mm512_alignr_epi32(hi, lo, 4));
+    case 5: return _mm512_castsi512_ps(_mm512_alignr_epi32(hi, lo, 5));
+    case 6: return _mm512_castsi512_ps(_mm512_alignr_epi32(hi, lo, 6));
+    case 7: return _mm512_castsi512_ps(_mm512_alignr_epi32(hi, lo, 7));
+    case 8: return _mm512_castsi512_ps(_mm512_alignr_epi32(hi, lo, 8));
+    case 9: return _mm512_castsi512_ps(_mm512_alignr_epi32(hi, lo, 9));
+    case 10: return _mm512_castsi512_ps(_mm512_alignr_epi32(hi, lo, 10));
+    case 11: return _mm512_castsi512_ps(_mm512_alignr_epi32(hi, lo, 11));
+    case 12: return _mm512_castsi512_ps(_mm512_alignr_epi32(hi, lo, 12));
+    case 13: return _mm512_castsi512_ps(_mm512_alignr_epi32(hi, lo, 13));
+    case 14: return _mm512_castsi512_ps(_mm512_alignr_epi32(hi, lo, 14));
+    default: return _mm512_castsi512_ps(_mm512_alignr_epi32(hi, lo, 15));
+    }
+}
+
 AVX512 INLINE void fwd_padded(const Conv2dShape *s, const float *xp, const float *w, float bias, float *y, int sw,
-                              const DwPlaneEpilogue *ep) {
+                              const DwPlaneEpilogue *ep, const int KHc, const int KWc) {
     const Padded p = padded(s);
-    const int KH = s->KH, KW = s->KW, nv = s->OH * p.nvec;
+    /* KHc x KWc: the kernel's size as constants (3x3, 5x5: the tap loops unrolled), or 0: s's */
+    const int KH = KHc ? KHc : s->KH, KW = KWc ? KWc : s->KW, nv = s->OH * p.nvec;
     const __m512 bv = _mm512_set1_ps(bias);
+    /* stride 1, no column dilation: every base is 64-byte aligned (whole vectors of output columns, rows of
+     * whole vectors, the copy aligned) and the taps of a row are the shifts 0..KW-1 of two vectors */
+    const int aligned = sw == 1 && s->dil_w == 1 && KW <= 16;
+    int next_oh = 0, next_ow0 = 0; /* vector v0's position, advanced without a division per vector */
     for (int v0 = 0; v0 < nv; v0 += 4) {
         const float *base[4];
         int oh[4], ow0[4];
         for (int q = 0; q < 4; q++) {
-            vec_pos(&p, v0 + q < nv ? v0 + q : nv - 1, &oh[q], &ow0[q]); /* past the end: the last again */
+            if (v0 + q < nv) {
+                oh[q] = next_oh, ow0[q] = next_ow0;
+                if ((next_ow0 += 16) >= 16 * p.nvec) next_ow0 = 0, next_oh++;
+            } else { /* past the end: the last again */
+                oh[q] = oh[q - 1], ow0[q] = ow0[q - 1];
+            }
             base[q] = xp + (int64_t)oh[q] * s->stride_h * p.cols + (int64_t)ow0[q] * sw;
         }
         __m512 a0 = bv, a1 = bv, a2 = bv, a3 = bv;
-        for (int i = 0; i < KH; i++)
-            for (int j = 0; j < KW; j++) {
-                int64_t o = (int64_t)i * s->dil_h * p.cols + (int64_t)j * s->dil_w;
-                __m512 wv = _mm512_set1_ps(w[i * KW + j]);
-                a0 = _mm512_fmadd_ps(wv, load_padded(base[0] + o, sw), a0);
-                a1 = _mm512_fmadd_ps(wv, load_padded(base[1] + o, sw), a1);
-                a2 = _mm512_fmadd_ps(wv, load_padded(base[2] + o, sw), a2);
-                a3 = _mm512_fmadd_ps(wv, load_padded(base[3] + o, sw), a3);
+        if (aligned) { /* each tap row: two aligned loads, the taps' shifts by valignd (no split loads) */
+            for (int i = 0; i < KH; i++) {
+                int64_t o = (int64_t)i * s->dil_h * p.cols;
+                __m512i l0 = _mm512_load_si512(base[0] + o), h0 = _mm512_load_si512(base[0] + o + 16);
+                __m512i l1 = _mm512_load_si512(base[1] + o), h1 = _mm512_load_si512(base[1] + o + 16);
+                __m512i l2 = _mm512_load_si512(base[2] + o), h2 = _mm512_load_si512(base[2] + o + 16);
+                __m512i l3 = _mm512_load_si512(base[3] + o), h3 = _mm512_load_si512(base[3] + o + 16);
+                for (int j = 0; j < KW; j++) {
+                    __m512 wv = _mm512_set1_ps(w[i * KW + j]);
+                    a0 = _mm512_fmadd_ps(wv, shifted(l0, h0, j), a0);
+                    a1 = _mm512_fmadd_ps(wv, shifted(l1, h1, j), a1);
+                    a2 = _mm512_fmadd_ps(wv, shifted(l2, h2, j), a2);
+                    a3 = _mm512_fmadd_ps(wv, shifted(l3, h3, j), a3);
+                }
             }
+        } else {
+            for (int i = 0; i < KH; i++)
+                for (int j = 0; j < KW; j++) {
+                    int64_t o = (int64_t)i * s->dil_h * p.cols + (int64_t)j * s->dil_w;
+                    __m512 wv = _mm512_set1_ps(w[i * KW + j]);
+                    a0 = _mm512_fmadd_ps(wv, load_padded(base[0] + o, sw), a0);
+                    a1 = _mm512_fmadd_ps(wv, load_padded(base[1] + o, sw), a1);
+                    a2 = _mm512_fmadd_ps(wv, load_padded(base[2] + o, sw), a2);
+                    a3 = _mm512_fmadd_ps(wv, load_padded(base[3] + o, sw), a3);
+                }
+        }
         __m512 acc[4] = {a0, a1, a2, a3};
         for (int q = 0; q < 4; q++) {
             size_t o = (size_t)oh[q] * s->OW + ow0[q];
@@ -264,18 +313,26 @@ AVX512 INLINE void fwd_padded(const Conv2dShape *s, const float *xp, const float
     }
 }
 
+/* fwd_padded with EfficientNet's kernel sizes as constants */
+AVX512 INLINE void fwd_sized(const Conv2dShape *s, const float *xp, const float *w, float bias, float *y, int sw,
+                             const DwPlaneEpilogue *ep) {
+    if (s->KH == 3 && s->KW == 3) fwd_padded(s, xp, w, bias, y, sw, ep, 3, 3);
+    else if (s->KH == 5 && s->KW == 5) fwd_padded(s, xp, w, bias, y, sw, ep, 5, 5);
+    else fwd_padded(s, xp, w, bias, y, sw, ep, 0, 0);
+}
+
 AVX512 static void fwd_plane(const Conv2dShape *s, const float *x, const float *w, float bias, float *y,
                              float *scratch, uint64_t pass, const DwPlaneEpilogue *ep) {
     Padded p = padded(s);
     const float *xp = pad_plane(s, &p, x, scratch, pass);
     /* the loop without an epilogue compiled apart (a constant NULL), so that it stays as lean as before */
     if (!ep) {
-        if (s->stride_w == 1) fwd_padded(s, xp, w, bias, y, 1, NULL);
-        else fwd_padded(s, xp, w, bias, y, 2, NULL);
+        if (s->stride_w == 1) fwd_sized(s, xp, w, bias, y, 1, NULL);
+        else fwd_sized(s, xp, w, bias, y, 2, NULL);
     } else if (s->stride_w == 1) {
-        fwd_padded(s, xp, w, bias, y, 1, ep);
+        fwd_sized(s, xp, w, bias, y, 1, ep);
     } else {
-        fwd_padded(s, xp, w, bias, y, 2, ep);
+        fwd_sized(s, xp, w, bias, y, 2, ep);
     }
 }
 
