@@ -33,6 +33,17 @@ CPU_INLINE double ordered_sum_f64(const float *p, int64_t n) {
     return s;
 }
 
+/* sum(a[i] * b[i]) in double (each product of two floats exact), in ordered_sum_f64's order: SE's gate
+ * gradient (kernels.h's kb_se_gate_dot does the same lanes). */
+CPU_INLINE double ordered_dot_f64(const float *a, const float *b, int64_t n) {
+    vec8d acc = {0};
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) acc += VEC8_TOD(VEC8_LOADF(a + i)) * VEC8_TOD(VEC8_LOADF(b + i));
+    double s = VEC8_HSUMD(acc);
+    for (; i < n; i++) s += (double)a[i] * (double)b[i];
+    return s;
+}
+
 /* sum((p[i] - mean)^2) in double, in ordered_sum_f64's order: BatchNorm's batch variance and
  * specnorm's per-sample deviation. */
 CPU_INLINE double ordered_sum_sq_dev_f64(const float *p, int64_t n, double mean) {

@@ -580,11 +580,17 @@ NN_HD void kb_clip_scale(NnGrid g, const NnOptChunk *chunks, int64_t nchunks, fl
 NN_HD void kb_se_scale(NnGrid g, int64_t planes, int64_t hw, const float *x, const float *sc, float *y) {
     NN_GRID_LOOP(g, i, planes * hw) y[i] = x[i] * sc[i / hw];
 }
-/* the gate's gradient, one plane per item: ds[p] = sum over the plane of dy * x, in double, in order */
+/* the gate's gradient, one plane per item: ds[p] = sum over the plane of dy * x, in double, in
+ * ordered_dot_f64's order (8 interleaved partial sums, ((l0+l1)+(l2+l3))+((l4+l5)+(l6+l7)), then the tail) */
 NN_HD void kb_se_gate_dot(NnGrid g, int64_t planes, int64_t hw, const float *dy, const float *x, float *ds) {
     NN_GRID_LOOP(g, p, planes) {
-        double acc = 0.0;
-        for (int64_t q = 0; q < hw; q++) acc += (double)dy[p * hw + q] * (double)x[p * hw + q];
+        const float *a = dy + p * hw, *b = x + p * hw;
+        double l[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+        int64_t q = 0;
+        for (; q + 8 <= hw; q += 8)
+            for (int j = 0; j < 8; j++) l[j] += (double)a[q + j] * (double)b[q + j];
+        double acc = ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
+        for (; q < hw; q++) acc += (double)a[q] * (double)b[q];
         ds[p] = (float)acc;
     }
 }

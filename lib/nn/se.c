@@ -28,12 +28,36 @@ CPU_CLONES static void scale_planes(void *arg, int64_t p0, int64_t p1) {
         for (size_t q = 0; q < a->hw; q++) a->y[p * a->hw + q] = a->x[p * a->hw + q] * a->sc[p];
 }
 
+/* se_backward's two passes over the planes: the gate's gradient ds[p] = sum of dy * x (ordered_dot_f64),
+ * and dx += dy * sc[p] */
+typedef struct {
+    size_t hw;
+    const float *dy, *x, *sc;
+    float *ds, *dx;
+} SeBwdArgs;
+
+CPU_CLONES static void gate_dot_planes(void *arg, int64_t p0, int64_t p1) {
+    const SeBwdArgs *a = arg;
+    for (size_t p = (size_t)p0; p < (size_t)p1; p++)
+        a->ds[p] = (float)ordered_dot_f64(a->dy + p * a->hw, a->x + p * a->hw, (int64_t)a->hw);
+}
+
+CPU_CLONES static void dx_acc_planes(void *arg, int64_t p0, int64_t p1) {
+    const SeBwdArgs *a = arg;
+    for (size_t p = (size_t)p0; p < (size_t)p1; p++)
+        for (size_t q = 0; q < a->hw; q++) a->dx[p * a->hw + q] += a->dy[p * a->hw + q] * a->sc[p];
+}
+
+/* f over the N*C planes, on the context's threads when there is enough to share */
+static void over_planes(NnCtx *ctx, int64_t planes, size_t hw, void (*f)(void *, int64_t, int64_t), void *arg) {
+    if (ctx->threads > 1 && (size_t)planes * hw >= 65536) nn_parallel_for(ctx, planes, f, arg);
+    else f(arg, 0, planes);
+}
+
 void se_scale(NnCtx *ctx, const SEShape *s, const float *x, const float *sc, float *y) {
     NN_DISPATCH_CUDA_VOID(ctx, se_scale_cuda(ctx, s, x, sc, y));
     ScaleArgs a = {(size_t)s->H * s->W, x, sc, y};
-    int64_t planes = (int64_t)s->N * s->C;
-    if (ctx->threads > 1 && (size_t)planes * a.hw >= 65536) nn_parallel_for(ctx, planes, scale_planes, &a);
-    else scale_planes(&a, 0, planes);
+    over_planes(ctx, (int64_t)s->N * s->C, a.hw, scale_planes, &a);
 }
 
 void se_forward(NnCtx *ctx, const SEShape *s, const float *x, const float *w1, const float *b1, const float *w2,
@@ -52,11 +76,8 @@ int se_backward(NnCtx *ctx, const SEShape *s, const float *dy, const float *x, c
     float *ws = nn_scratch(ctx, 2 * nc + 2 * nr);
     if (!ws) return -1;
     float *ds = ws, *dpool = ws + nc, *da = ws + 2 * nc, *dh = ws + 2 * nc + nr;
-    for (size_t p = 0; p < nc; p++) { /* ds = sum over the plane of dy * x */
-        double acc = 0;
-        for (size_t q = 0; q < hw; q++) acc += (double)dy[p * hw + q] * x[p * hw + q];
-        ds[p] = (float)acc;
-    }
+    SeBwdArgs ba = {hw, dy, x, sc, ds, dx};
+    over_planes(ctx, (int64_t)nc, hw, gate_dot_planes, &ba);
     sigmoid_backward(ctx, nc, ds, sc, ds); /* now d(pre-sigmoid) */
     LinearShape l1 = {.N = s->N, .in = s->C, .out = s->R}, l2 = {.N = s->N, .in = s->R, .out = s->C};
     linear_backward(ctx, &l2, a, w2, ds, da, dw2, db2);
@@ -65,7 +86,6 @@ int se_backward(NnCtx *ctx, const SEShape *s, const float *dy, const float *x, c
     linear_backward(ctx, &l1, pooled, w1, dh, dpool, dw1, db1);
     GlobalPoolShape gp = {.N = s->N, .C = s->C, .H = s->H, .W = s->W};
     global_avgpool_backward(ctx, &gp, dpool, dx);
-    for (size_t p = 0; p < nc; p++)
-        for (size_t q = 0; q < hw; q++) dx[p * hw + q] += dy[p * hw + q] * sc[p];
+    over_planes(ctx, (int64_t)nc, hw, dx_acc_planes, &ba);
     return 0;
 }
