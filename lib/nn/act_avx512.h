@@ -40,6 +40,15 @@ NN_AVX512_INLINE __m512 nn_expf_avx512(__m512 xo) {
     return _mm512_scalef_ps(p, _mm512_fmadd_ps(d, _mm512_set1_ps(1e30f), n));
 }
 
+/* batchnorm.c's act_grad for SiLU, d(pre) from d = d(silu(p)): d * sg * (1 + p * (1 - sg)) with
+ * sg = 1 / (1 + exp(-p)), each operation rounded as there */
+NN_AVX512_INLINE __m512 nn_silu_grad_avx512(__m512 d, __m512 p) {
+    const __m512 one = _mm512_set1_ps(1.0f);
+    __m512 neg = _mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(p), _mm512_set1_epi32((int)0x80000000u)));
+    __m512 sg = _mm512_div_ps(one, _mm512_add_ps(one, nn_expf_avx512(neg)));
+    return _mm512_mul_ps(_mm512_mul_ps(d, sg), _mm512_add_ps(one, _mm512_mul_ps(p, _mm512_sub_ps(one, sg))));
+}
+
 /* activation.c's act_apply */
 NN_AVX512_INLINE __m512 nn_act_avx512(__m512 v, ActKind act) {
     if (act == ACT_RELU) return _mm512_mask_mov_ps(v, _mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_LT_OQ), _mm512_setzero_ps());

@@ -1,5 +1,26 @@
 #include "nn/activation.h"
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#include "nn/act_avx512.h"
+#include "nn/lanes_avx512.h"
+#define HAVE_ACT_AVX512 1
+
+/* act_affine in AVX-512 with act_avx512.h's activations (the scalar bits; GCC's own vectorisation of
+ * nn_expf runs 25% slower): a product, a sum, the residual, the activation, 16 lanes at a time. */
+__attribute__((target("avx512f"))) static void act_affine_avx512(const float *x, float *y, int64_t n, float scale,
+                                                                 float shift, const float *res, ActKind act) {
+    const __m512 a = _mm512_set1_ps(scale), b = _mm512_set1_ps(shift);
+    for (int64_t i = 0; i < n; i += 16) {
+        __mmask16 m = lanes_between(0, n - i);
+        __m512 v = _mm512_add_ps(_mm512_mul_ps(_mm512_maskz_loadu_ps(m, x + i), a), b);
+        if (res) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, res + i));
+        _mm512_mask_storeu_ps(y + i, m, nn_act_avx512(v, act));
+    }
+}
+#else
+#define HAVE_ACT_AVX512 0
+#endif
+
 #include <math.h>
 #include <string.h>
 
@@ -182,6 +203,12 @@ CPU_INLINE void affine_to(const float *restrict x, float *restrict y, int64_t n,
 }
 
 CPU_CLONES void act_affine(const float *x, float *y, int64_t n, float scale, float shift, const float *res, ActKind act) {
+#if HAVE_ACT_AVX512
+    if (act == ACT_SILU && nn_avx512()) {
+        act_affine_avx512(x, y, n, scale, shift, res, act);
+        return;
+    }
+#endif
     switch (act) {
     case ACT_RELU:
         if (x == y) affine_in_place(y, n, scale, shift, res, ACT_RELU);

@@ -113,6 +113,30 @@ __attribute__((target("avx512f"))) static int act_lanes_same(Rng *rng, ActKind a
     }
     return 1;
 }
+
+/* nn_silu_grad_avx512 against kernels.h's nn_silu_b (batchnorm.c's act_grad is the same expression), bit
+ * for bit: special and random bit patterns for the pre-activation, random gradients. */
+__attribute__((target("avx512f"))) static int silu_grad_lanes_same(Rng *rng, long n) {
+    static const float special[] = {NAN, -NAN, -0.0f, 0.0f, INFINITY, -INFINITY, 87.3f, -87.3f, 88.3f, -88.3f,
+                                    87.31f, -87.31f, 88.31f, -88.31f, 1e-40f, -1e-40f, 3.4e38f, -3.4e38f, 1.0f, -1.0f};
+    float p[16], d[16], y[16], r[16];
+    for (long it = 0; it < n; it++) {
+        for (int l = 0; l < 16; l++) {
+            if (it < 2 && l + 16 * it < 20) {
+                p[l] = special[l + 16 * it];
+            } else {
+                uint32_t u = (uint32_t)(rng_next(rng) >> 32);
+                if (it % 2) u = (u & 0x807FFFFFu) | ((uint32_t)(110 + (u >> 24) % 40) << 23);
+                memcpy(&p[l], &u, 4);
+            }
+            d[l] = it % 5 == 1 ? special[(it + l) % 20] : (float)(4 * rng_uniform(rng) - 2);
+        }
+        _mm512_storeu_ps(y, nn_silu_grad_avx512(_mm512_loadu_ps(d), _mm512_loadu_ps(p)));
+        for (int l = 0; l < 16; l++) r[l] = nn_silu_b(d[l], p[l]);
+        if (memcmp(y, r, sizeof y) != 0) return 0;
+    }
+    return 1;
+}
 #endif
 
 /* FNV-1a over the bits of many products (every transpose, K over several slices, edges of both tiles,
@@ -311,6 +335,8 @@ int main(int argc, char **argv) {
     if (nn_avx512()) {
         CHECK(act_lanes_same(&rng, ACT_SILU, 200000) && act_lanes_same(&rng, ACT_RELU, 20000),
               "nn_act_avx512: SiLU and ReLU lane by lane the scalar bits (3.5M values, specials included)");
+        CHECK(silu_grad_lanes_same(&rng, 200000),
+              "nn_silu_grad_avx512: SiLU's backward lane by lane the scalar bits (3.2M values, specials included)");
     }
 #endif
     {
