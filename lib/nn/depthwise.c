@@ -85,6 +85,81 @@ static float *padded_copy(float *scratch, uint64_t pass, const float *src, int64
     return dst;
 }
 
+AVX512 INLINE __m512 load_padded(const float *at, int sw) {
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    if (sw == 1) return _mm512_loadu_ps(at);
+    return _mm512_permutex2var_ps(_mm512_loadu_ps(at), even, _mm512_loadu_ps(at + 16));
+}
+
+/* Columns j..j+15 of the 32 in (lo, hi), 0 <= j < 16: valignd's shift (j a constant once unrolled). */
+AVX512 INLINE __m512 shifted(__m512i lo, __m512i hi, int j) {
+    switch (j) {
+    case 0: return _mm512_castsi512_ps(lo);
+    case 1: return _mm512_castsi512_ps(_mm512_alignr_epi32(hi, lo, 1));
+    case 2: return _mm512_castsi512_ps(_mm512_alignr_epi32(hi, lo, 2));
+    case 3: return _mm512_castsi512_ps(_mm512_alignr_epi32(hi, lo, 3));
+    case 4: return _mm512_castsi512_ps(_mm512_alignr_epi32(hi, lo, 4));
+    case 5: return _mm512_castsi512_ps(_mm512_alignr_epi32(hi, lo, 5));
+    case 6: return _mm512_castsi512_ps(_mm512_alignr_epi32(hi, lo, 6));
+    case 7: return _mm512_castsi512_ps(_mm512_alignr_epi32(hi, lo, 7));
+    case 8: return _mm512_castsi512_ps(_mm512_alignr_epi32(hi, lo, 8));
+    case 9: return _mm512_castsi512_ps(_mm512_alignr_epi32(hi, lo, 9));
+    case 10: return _mm512_castsi512_ps(_mm512_alignr_epi32(hi, lo, 10));
+    case 11: return _mm512_castsi512_ps(_mm512_alignr_epi32(hi, lo, 11));
+    case 12: return _mm512_castsi512_ps(_mm512_alignr_epi32(hi, lo, 12));
+    case 13: return _mm512_castsi512_ps(_mm512_alignr_epi32(hi, lo, 13));
+    case 14: return _mm512_castsi512_ps(_mm512_alignr_epi32(hi, lo, 14));
+    default: return _mm512_castsi512_ps(_mm512_alignr_epi32(hi, lo, 15));
+    }
+}
+
+/* acc[q] += w[i*KW + j] * the plane at base[q] + the tap's offset, over the taps (i, j) in order, for four
+ * output vectors: the forward's correlation (flip 0: offset i*dil_h*ld + j*dil_w*... at column stride sw)
+ * or stride 1's dx, a correlation with the flipped taps (flip 1: offset (KH-1-i)*dil_h*ld + (KW-1-j)*dil_w).
+ * KH, KW are constants where the caller specialises them (3x3, 5x5: the tap loops unrolled). `aligned`
+ * (stride 1, no column dilation, bases 64-byte aligned, ld a multiple of 16): each tap row is two aligned
+ * loads and the taps' shifts by valignd instead of split unaligned loads; the same values, the same bits. */
+AVX512 INLINE void taps4(const float *const *base, int64_t ld, const float *w, const int KH, const int KW, int dil_h,
+                         int dil_w, int sw, int flip, int aligned, __m512 *acc) {
+    __m512 a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
+    if (aligned) {
+        for (int i = 0; i < KH; i++) {
+            int64_t o = (int64_t)(flip ? KH - 1 - i : i) * dil_h * ld;
+            __m512i l0 = _mm512_load_si512(base[0] + o), h0 = _mm512_load_si512(base[0] + o + 16);
+            __m512i l1 = _mm512_load_si512(base[1] + o), h1 = _mm512_load_si512(base[1] + o + 16);
+            __m512i l2 = _mm512_load_si512(base[2] + o), h2 = _mm512_load_si512(base[2] + o + 16);
+            __m512i l3 = _mm512_load_si512(base[3] + o), h3 = _mm512_load_si512(base[3] + o + 16);
+            for (int j = 0; j < KW; j++) {
+                __m512 wv = _mm512_set1_ps(w[i * KW + j]);
+                int c = flip ? KW - 1 - j : j;
+                a0 = _mm512_fmadd_ps(wv, shifted(l0, h0, c), a0);
+                a1 = _mm512_fmadd_ps(wv, shifted(l1, h1, c), a1);
+                a2 = _mm512_fmadd_ps(wv, shifted(l2, h2, c), a2);
+                a3 = _mm512_fmadd_ps(wv, shifted(l3, h3, c), a3);
+            }
+        }
+    } else {
+        for (int i = 0; i < KH; i++)
+            for (int j = 0; j < KW; j++) {
+                int64_t o = (int64_t)(flip ? KH - 1 - i : i) * dil_h * ld + (int64_t)(flip ? KW - 1 - j : j) * dil_w;
+                __m512 wv = _mm512_set1_ps(w[i * KW + j]);
+                a0 = _mm512_fmadd_ps(wv, load_padded(base[0] + o, sw), a0);
+                a1 = _mm512_fmadd_ps(wv, load_padded(base[1] + o, sw), a1);
+                a2 = _mm512_fmadd_ps(wv, load_padded(base[2] + o, sw), a2);
+                a3 = _mm512_fmadd_ps(wv, load_padded(base[3] + o, sw), a3);
+            }
+    }
+    acc[0] = a0, acc[1] = a1, acc[2] = a2, acc[3] = a3;
+}
+
+/* f(..., KH, KW) with the kernel's size as constants for EfficientNet's 3x3 and 5x5, else s's. */
+#define WITH_KERNEL_SIZE(s, call)                                                                            \
+    do {                                                                                                     \
+        if ((s)->KH == 3 && (s)->KW == 3) { const int KHc = 3, KWc = 3; call; }                             \
+        else if ((s)->KH == 5 && (s)->KW == 5) { const int KHc = 5, KWc = 5; call; }                        \
+        else { const int KHc = (s)->KH, KWc = (s)->KW; call; }                                               \
+    } while (0)
+
 /* dx for stride 1 as a forward correlation of the zero-padded dy with the flipped taps:
  * dx[ih][iw] = sum w[i][j] * dyp[ih + (KH-1-i)*dil_h][iw + (KW-1-j)*dil_w], where dyp is dy shifted by
  * ((KH-1)*dil_h - pad_h, (KW-1)*dil_w - pad_w); four output vectors at a time, plain loads. */
@@ -108,10 +183,11 @@ static PaddedDy padded_dy(const Conv2dShape *s) {
     return p;
 }
 
-AVX512 static void dx_padded(const Conv2dShape *s, const float *dy, const float *w, float *dx, float *scratch,
-                             uint64_t pass) {
+AVX512 INLINE void dx_padded_k(const Conv2dShape *s, const float *dy, const float *w, float *dx, float *scratch,
+                               uint64_t pass, const int KH, const int KW) {
     const PaddedDy p = padded_dy(s);
-    const int KH = s->KH, KW = s->KW, nv = s->H * p.nvec;
+    const int nv = s->H * p.nvec;
+    const int aligned = s->dil_w == 1 && KW <= 16;
     const float *dyp = padded_copy(scratch, pass, dy, s->OH, s->OW, p.sh, p.sw, p.rows, p.cols);
     for (int v0 = 0; v0 < nv; v0 += 4) {
         const float *base[4];
@@ -122,20 +198,16 @@ AVX512 static void dx_padded(const Conv2dShape *s, const float *dy, const float 
             iw0[q] = v % p.nvec * 16;
             base[q] = dyp + (int64_t)ih[q] * p.cols + iw0[q];
         }
-        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-        for (int i = 0; i < KH; i++)
-            for (int j = 0; j < KW; j++) {
-                int64_t o = (int64_t)(KH - 1 - i) * s->dil_h * p.cols + (int64_t)(KW - 1 - j) * s->dil_w;
-                __m512 wv = _mm512_set1_ps(w[i * KW + j]);
-                a0 = _mm512_fmadd_ps(wv, _mm512_loadu_ps(base[0] + o), a0);
-                a1 = _mm512_fmadd_ps(wv, _mm512_loadu_ps(base[1] + o), a1);
-                a2 = _mm512_fmadd_ps(wv, _mm512_loadu_ps(base[2] + o), a2);
-                a3 = _mm512_fmadd_ps(wv, _mm512_loadu_ps(base[3] + o), a3);
-            }
-        __m512 acc[4] = {a0, a1, a2, a3};
+        __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+        taps4(base, p.cols, w, KH, KW, s->dil_h, s->dil_w, 1, 1, aligned, acc);
         for (int q = 0; q < 4; q++)
             _mm512_mask_storeu_ps(dx + (size_t)ih[q] * s->W + iw0[q], lanes_between(0, s->W - iw0[q]), acc[q]);
     }
+}
+
+AVX512 static void dx_padded(const Conv2dShape *s, const float *dy, const float *w, float *dx, float *scratch,
+                             uint64_t pass) {
+    WITH_KERNEL_SIZE(s, dx_padded_k(s, dy, w, dx, scratch, pass, KHc, KWc));
 }
 
 /* dx as a gather: each input column collects the taps that read it. Stride 2 splits the columns by
@@ -222,39 +294,10 @@ INLINE void vec_pos(const Padded *p, int v, int *oh, int *ow0) {
     *ow0 = v % p->nvec * 16;
 }
 
-AVX512 INLINE __m512 load_padded(const float *at, int sw) {
-    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
-    if (sw == 1) return _mm512_loadu_ps(at);
-    return _mm512_permutex2var_ps(_mm512_loadu_ps(at), even, _mm512_loadu_ps(at + 16));
-}
-
-/* Columns j..j+15 of the 32 in (lo, hi), 0 <= j < 16: valignd's shift (j a constant once unrolled). */
-AVX512 INLINE __m512 shifted(__m512i lo, __m512i hi, int j) {
-    switch (j) {
-    case 0: return _mm512_castsi512_ps(lo);
-    case 1: return _mm512_castsi512_ps(_mm512_alignr_epi32(hi, lo, 1));
-    case 2: return _mm512_castsi512_ps(_mm512_alignr_epi32(hi, lo, 2));
-    case 3: return _mm512_castsi512_ps(_mm512_alignr_epi32(hi, lo, 3));
-    case 4: return _mm512_castsi512_ps(_mm512_alignr_epi32(hi, lo, 4));
-    case 5: return _mm512_castsi512_ps(_mm512_alignr_epi32(hi, lo, 5));
-    case 6: return _mm512_castsi512_ps(_mm512_alignr_epi32(hi, lo, 6));
-    case 7: return _mm512_castsi512_ps(_mm512_alignr_epi32(hi, lo, 7));
-    case 8: return _mm512_castsi512_ps(_mm512_alignr_epi32(hi, lo, 8));
-    case 9: return _mm512_castsi512_ps(_mm512_alignr_epi32(hi, lo, 9));
-    case 10: return _mm512_castsi512_ps(_mm512_alignr_epi32(hi, lo, 10));
-    case 11: return _mm512_castsi512_ps(_mm512_alignr_epi32(hi, lo, 11));
-    case 12: return _mm512_castsi512_ps(_mm512_alignr_epi32(hi, lo, 12));
-    case 13: return _mm512_castsi512_ps(_mm512_alignr_epi32(hi, lo, 13));
-    case 14: return _mm512_castsi512_ps(_mm512_alignr_epi32(hi, lo, 14));
-    default: return _mm512_castsi512_ps(_mm512_alignr_epi32(hi, lo, 15));
-    }
-}
-
 AVX512 INLINE void fwd_padded(const Conv2dShape *s, const float *xp, const float *w, float bias, float *y, int sw,
-                              const DwPlaneEpilogue *ep, const int KHc, const int KWc) {
+                              const DwPlaneEpilogue *ep, const int KH, const int KW) {
     const Padded p = padded(s);
-    /* KHc x KWc: the kernel's size as constants (3x3, 5x5: the tap loops unrolled), or 0: s's */
-    const int KH = KHc ? KHc : s->KH, KW = KWc ? KWc : s->KW, nv = s->OH * p.nvec;
+    const int nv = s->OH * p.nvec;
     const __m512 bv = _mm512_set1_ps(bias);
     /* stride 1, no column dilation: every base is 64-byte aligned (whole vectors of output columns, rows of
      * whole vectors, the copy aligned) and the taps of a row are the shifts 0..KW-1 of two vectors */
@@ -272,34 +315,8 @@ AVX512 INLINE void fwd_padded(const Conv2dShape *s, const float *xp, const float
             }
             base[q] = xp + (int64_t)oh[q] * s->stride_h * p.cols + (int64_t)ow0[q] * sw;
         }
-        __m512 a0 = bv, a1 = bv, a2 = bv, a3 = bv;
-        if (aligned) { /* each tap row: two aligned loads, the taps' shifts by valignd (no split loads) */
-            for (int i = 0; i < KH; i++) {
-                int64_t o = (int64_t)i * s->dil_h * p.cols;
-                __m512i l0 = _mm512_load_si512(base[0] + o), h0 = _mm512_load_si512(base[0] + o + 16);
-                __m512i l1 = _mm512_load_si512(base[1] + o), h1 = _mm512_load_si512(base[1] + o + 16);
-                __m512i l2 = _mm512_load_si512(base[2] + o), h2 = _mm512_load_si512(base[2] + o + 16);
-                __m512i l3 = _mm512_load_si512(base[3] + o), h3 = _mm512_load_si512(base[3] + o + 16);
-                for (int j = 0; j < KW; j++) {
-                    __m512 wv = _mm512_set1_ps(w[i * KW + j]);
-                    a0 = _mm512_fmadd_ps(wv, shifted(l0, h0, j), a0);
-                    a1 = _mm512_fmadd_ps(wv, shifted(l1, h1, j), a1);
-                    a2 = _mm512_fmadd_ps(wv, shifted(l2, h2, j), a2);
-                    a3 = _mm512_fmadd_ps(wv, shifted(l3, h3, j), a3);
-                }
-            }
-        } else {
-            for (int i = 0; i < KH; i++)
-                for (int j = 0; j < KW; j++) {
-                    int64_t o = (int64_t)i * s->dil_h * p.cols + (int64_t)j * s->dil_w;
-                    __m512 wv = _mm512_set1_ps(w[i * KW + j]);
-                    a0 = _mm512_fmadd_ps(wv, load_padded(base[0] + o, sw), a0);
-                    a1 = _mm512_fmadd_ps(wv, load_padded(base[1] + o, sw), a1);
-                    a2 = _mm512_fmadd_ps(wv, load_padded(base[2] + o, sw), a2);
-                    a3 = _mm512_fmadd_ps(wv, load_padded(base[3] + o, sw), a3);
-                }
-        }
-        __m512 acc[4] = {a0, a1, a2, a3};
+        __m512 acc[4] = {bv, bv, bv, bv};
+        taps4(base, p.cols, w, KH, KW, s->dil_h, s->dil_w, sw, 0, aligned, acc);
         for (int q = 0; q < 4; q++) {
             size_t o = (size_t)oh[q] * s->OW + ow0[q];
             __mmask16 m = lanes_between(0, s->OW - ow0[q]);
@@ -313,12 +330,9 @@ AVX512 INLINE void fwd_padded(const Conv2dShape *s, const float *xp, const float
     }
 }
 
-/* fwd_padded with EfficientNet's kernel sizes as constants */
 AVX512 INLINE void fwd_sized(const Conv2dShape *s, const float *xp, const float *w, float bias, float *y, int sw,
                              const DwPlaneEpilogue *ep) {
-    if (s->KH == 3 && s->KW == 3) fwd_padded(s, xp, w, bias, y, sw, ep, 3, 3);
-    else if (s->KH == 5 && s->KW == 5) fwd_padded(s, xp, w, bias, y, sw, ep, 5, 5);
-    else fwd_padded(s, xp, w, bias, y, sw, ep, 0, 0);
+    WITH_KERNEL_SIZE(s, fwd_padded(s, xp, w, bias, y, sw, ep, KHc, KWc));
 }
 
 AVX512 static void fwd_plane(const Conv2dShape *s, const float *x, const float *w, float bias, float *y,
@@ -338,9 +352,10 @@ AVX512 static void fwd_plane(const Conv2dShape *s, const float *x, const float *
 
 /* dw: per tap, the sum over output vectors of dy times the shifted input; four vectors per step (dummy
  * vectors past the end have dy = 0), each tap's sum in its own register-sized slot of a[]. */
-AVX512 INLINE void dw_padded(const Conv2dShape *s, const float *xp, const float *dy, double *acc, int sw) {
+AVX512 INLINE void dw_padded(const Conv2dShape *s, const float *xp, const float *dy, double *acc, int sw, const int KH,
+                             const int KW) {
     const Padded p = padded(s);
-    const int KH = s->KH, KW = s->KW, KK = KH * KW, nv = s->OH * p.nvec;
+    const int KK = KH * KW, nv = s->OH * p.nvec;
     __m512 a[49];
     for (int t = 0; t < KK; t++) a[t] = _mm512_setzero_ps();
     for (int v0 = 0; v0 < nv; v0 += 4) {
@@ -370,8 +385,8 @@ AVX512 static void dw_plane(const Conv2dShape *s, const float *x, const float *d
                             uint64_t pass) {
     Padded p = padded(s);
     const float *xp = pad_plane(s, &p, x, scratch, pass);
-    if (s->stride_w == 1) dw_padded(s, xp, dy, acc, 1);
-    else dw_padded(s, xp, dy, acc, 2);
+    if (s->stride_w == 1) WITH_KERNEL_SIZE(s, dw_padded(s, xp, dy, acc, 1, KHc, KWc));
+    else WITH_KERNEL_SIZE(s, dw_padded(s, xp, dy, acc, 2, KHc, KWc));
 }
 
 static int handles(const Conv2dShape *s) {
