@@ -29,10 +29,10 @@ CPU_CLONES static void scale_planes(void *arg, int64_t p0, int64_t p1) {
 }
 
 /* se_backward's two passes over the planes: the gate's gradient ds[p] = sum of dy * x (ordered_dot_f64),
- * and dx += dy * sc[p] */
+ * and dx = the squeeze's gradient (global_avgpool_backward's value, dpool[p] / hw) + dy * sc[p] */
 typedef struct {
     size_t hw;
-    const float *dy, *x, *sc;
+    const float *dy, *x, *sc, *dpool;
     float *ds, *dx;
 } SeBwdArgs;
 
@@ -42,10 +42,12 @@ CPU_CLONES static void gate_dot_planes(void *arg, int64_t p0, int64_t p1) {
         a->ds[p] = (float)ordered_dot_f64(a->dy + p * a->hw, a->x + p * a->hw, (int64_t)a->hw);
 }
 
-CPU_CLONES static void dx_acc_planes(void *arg, int64_t p0, int64_t p1) {
+CPU_CLONES static void dx_planes(void *arg, int64_t p0, int64_t p1) {
     const SeBwdArgs *a = arg;
-    for (size_t p = (size_t)p0; p < (size_t)p1; p++)
-        for (size_t q = 0; q < a->hw; q++) a->dx[p * a->hw + q] += a->dy[p * a->hw + q] * a->sc[p];
+    for (size_t p = (size_t)p0; p < (size_t)p1; p++) {
+        float g = (float)(a->dpool[p] / (double)a->hw);
+        for (size_t q = 0; q < a->hw; q++) a->dx[p * a->hw + q] = g + a->dy[p * a->hw + q] * a->sc[p];
+    }
 }
 
 /* f over the N*C planes, on the context's threads when there is enough to share */
@@ -76,7 +78,7 @@ int se_backward(NnCtx *ctx, const SEShape *s, const float *dy, const float *x, c
     float *ws = nn_scratch(ctx, 2 * nc + 2 * nr);
     if (!ws) return -1;
     float *ds = ws, *dpool = ws + nc, *da = ws + 2 * nc, *dh = ws + 2 * nc + nr;
-    SeBwdArgs ba = {hw, dy, x, sc, ds, dx};
+    SeBwdArgs ba = {hw, dy, x, sc, dpool, ds, dx};
     over_planes(ctx, (int64_t)nc, hw, gate_dot_planes, &ba);
     sigmoid_backward(ctx, nc, ds, sc, ds); /* now d(pre-sigmoid) */
     LinearShape l1 = {.N = s->N, .in = s->C, .out = s->R}, l2 = {.N = s->N, .in = s->R, .out = s->C};
@@ -84,8 +86,6 @@ int se_backward(NnCtx *ctx, const SEShape *s, const float *dy, const float *x, c
     if (s->silu) silu_backward(ctx, nr, da, h, dh);
     else relu_backward(ctx, nr, da, a, dh);
     linear_backward(ctx, &l1, pooled, w1, dh, dpool, dw1, db1);
-    GlobalPoolShape gp = {.N = s->N, .C = s->C, .H = s->H, .W = s->W};
-    global_avgpool_backward(ctx, &gp, dpool, dx);
-    over_planes(ctx, (int64_t)nc, hw, dx_acc_planes, &ba);
+    over_planes(ctx, (int64_t)nc, hw, dx_planes, &ba); /* the pool's backward and the scaling's, one pass */
     return 0;
 }
