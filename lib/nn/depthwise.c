@@ -213,48 +213,55 @@ AVX512 static void dx_padded(const Conv2dShape *s, const float *dy, const float 
 /* dx as a gather: each input column collects the taps that read it. Stride 2 splits the columns by
  * parity (each parity meets every other tap at consecutive output columns) and interleaves the two
  * sums back. */
-AVX512 static void dx_plane(const Conv2dShape *s, const float *dy, const float *w, float *dx) {
-    const int KH = s->KH, KW = s->KW, OW = s->OW, W = s->W;
+AVX512 INLINE void dx_plane_k(const Conv2dShape *s, const float *dy, const float *w, float *dx, const int KH,
+                              const int KW) {
+    const int OW = s->OW, W = s->W;
     const __m512i ilo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
     const __m512i ihi = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
     for (int64_t ih = 0; ih < s->H; ih++) {
         float *dxrow = dx + ih * W;
+        const float *dyrows[49]; /* the dy row each tap row reads for this input row, NULL: none */
+        for (int i = 0; i < KH; i++) {
+            int64_t oh = out_row(s, ih, i);
+            dyrows[i] = oh < 0 ? NULL : dy + oh * OW;
+        }
         if (s->stride_w == 1) {
             for (int iw0 = 0; iw0 < W; iw0 += 16) {
                 __m512 acc = _mm512_setzero_ps();
                 int64_t b0 = (int64_t)iw0 + s->pad_w; /* tap j reads from b0 - j*dil */
                 int in = all_inside(b0 - (int64_t)(KW - 1) * s->dil_w, b0, OW, 1);
                 for (int i = 0; i < KH; i++) {
-                    int64_t oh = out_row(s, ih, i);
-                    if (oh < 0) continue;
-                    const float *dyrow = dy + oh * OW;
+                    if (!dyrows[i]) continue;
                     for (int j = 0; j < KW; j++)
                         acc = _mm512_fmadd_ps(_mm512_set1_ps(w[i * KW + j]),
-                                              load_cols(dyrow, b0 - (int64_t)j * s->dil_w, OW, 1, in), acc);
+                                              load_cols(dyrows[i], b0 - (int64_t)j * s->dil_w, OW, 1, in), acc);
                 }
                 _mm512_mask_storeu_ps(dxrow + iw0, lanes_between(0, W - iw0), acc);
             }
             continue;
         }
+        /* stride 2: columns iw0 + 2m + q, q = 0, 1; tap j reads dy column (iw0 + q + pad - j*dil) / 2 + m
+         * for the one parity q that makes it even */
         for (int iw0 = 0; iw0 < W; iw0 += 32) {
-            __m512 acc[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()}; /* columns iw0 + 2m + q */
+            __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
             for (int i = 0; i < KH; i++) {
-                int64_t oh = out_row(s, ih, i);
-                if (oh < 0) continue;
-                const float *dyrow = dy + oh * OW;
+                if (!dyrows[i]) continue;
                 for (int j = 0; j < KW; j++) {
-                    for (int q = 0; q < 2; q++) {
-                        int64_t t = (int64_t)iw0 + q + s->pad_w - (int64_t)j * s->dil_w;
-                        if (t & 1) continue; /* this parity's columns are not read by tap j */
-                        acc[q] = _mm512_fmadd_ps(_mm512_set1_ps(w[i * KW + j]), load_cols(dyrow, t / 2, OW, 1, 0),
-                                                 acc[q]);
-                    }
+                    int64_t t = (int64_t)iw0 + s->pad_w - (int64_t)j * s->dil_w, q = t & 1, c = (t + q) / 2;
+                    __m512 v = load_cols(dyrows[i], c, OW, 1, c >= 0 && c + 16 <= OW);
+                    __m512 wv = _mm512_set1_ps(w[i * KW + j]);
+                    if (q) a1 = _mm512_fmadd_ps(wv, v, a1);
+                    else a0 = _mm512_fmadd_ps(wv, v, a0);
                 }
             }
-            _mm512_mask_storeu_ps(dxrow + iw0, lanes_between(0, W - iw0), _mm512_permutex2var_ps(acc[0], ilo, acc[1]));
-            _mm512_mask_storeu_ps(dxrow + iw0 + 16, lanes_between(0, W - iw0 - 16), _mm512_permutex2var_ps(acc[0], ihi, acc[1]));
+            _mm512_mask_storeu_ps(dxrow + iw0, lanes_between(0, W - iw0), _mm512_permutex2var_ps(a0, ilo, a1));
+            _mm512_mask_storeu_ps(dxrow + iw0 + 16, lanes_between(0, W - iw0 - 16), _mm512_permutex2var_ps(a0, ihi, a1));
         }
     }
+}
+
+AVX512 static void dx_plane(const Conv2dShape *s, const float *dy, const float *w, float *dx) {
+    WITH_KERNEL_SIZE(s, dx_plane_k(s, dy, w, dx, KHc, KWc));
 }
 
 /* 16 lanes summed in double, in a fixed order. */
