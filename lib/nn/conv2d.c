@@ -290,7 +290,7 @@ static int use_direct(const Conv2dShape *s) {
 /* Workspace floats per worker of the direct path: KH*KW doubles of dw sums, then the padded plane of
  * the AVX-512 kernels (nn/depthwise.h). */
 static size_t direct_per(const Conv2dShape *s) {
-    return (size_t)2 * s->KH * s->KW + round16(depthwise_scratch_floats(s));
+    return round16((size_t)2 * s->KH * s->KW) + round16(depthwise_scratch_floats(s));
 }
 
 /* Tiling of the GEMM path (depends on the shape only, never on the thread count). */
@@ -613,7 +613,8 @@ CPU_CLONES static void direct_dw_tile(Job *jb, int64_t item, float *scr) {
         const float *xc = jb->x + ((size_t)n * s->C + c) * s->H * s->W;
         const float *dyk = jb->dy + ((size_t)n * s->K + k) * s->OH * OW;
         if (jb->db) bacc += sum8(dyk, (int64_t)s->OH * OW);
-        if (!jb->dw || depthwise_dw_plane(s, xc, dyk, acc, scr + 2 * KK, jb->pass)) continue;
+        /* the plane's scratch after the sums, 64-byte aligned as depthwise.h asks */
+        if (!jb->dw || depthwise_dw_plane(s, xc, dyk, acc, scr + round16((size_t)2 * KK), jb->pass)) continue;
         for (int oh = 0; oh < s->OH; oh++) {
             const float *dyrow = dyk + (size_t)oh * OW;
             for (int i = 0; i < s->KH; i++) {

@@ -187,8 +187,8 @@ AVX512 INLINE void dx_padded_k(const Conv2dShape *s, const float *dy, const floa
                                uint64_t pass, const int KH, const int KW) {
     const PaddedDy p = padded_dy(s);
     const int nv = s->H * p.nvec;
-    const int aligned = s->dil_w == 1 && KW <= 16;
     const float *dyp = padded_copy(scratch, pass, dy, s->OH, s->OW, p.sh, p.sw, p.rows, p.cols);
+    const int aligned = s->dil_w == 1 && KW <= 16 && ((uintptr_t)dyp & 63) == 0;
     for (int v0 = 0; v0 < nv; v0 += 4) {
         const float *base[4];
         int ih[4], iw0[4];
@@ -308,7 +308,7 @@ AVX512 INLINE void fwd_padded(const Conv2dShape *s, const float *xp, const float
     const __m512 bv = _mm512_set1_ps(bias);
     /* stride 1, no column dilation: every base is 64-byte aligned (whole vectors of output columns, rows of
      * whole vectors, the copy aligned) and the taps of a row are the shifts 0..KW-1 of two vectors */
-    const int aligned = sw == 1 && s->dil_w == 1 && KW <= 16;
+    const int aligned = sw == 1 && s->dil_w == 1 && KW <= 16 && ((uintptr_t)xp & 63) == 0;
     int next_oh = 0, next_ow0 = 0; /* vector v0's position, advanced without a division per vector */
     for (int v0 = 0; v0 < nv; v0 += 4) {
         const float *base[4];
@@ -359,30 +359,51 @@ AVX512 static void fwd_plane(const Conv2dShape *s, const float *x, const float *
 
 /* dw: per tap, the sum over output vectors of dy times the shifted input; four vectors per step (dummy
  * vectors past the end have dy = 0), each tap's sum in its own register-sized slot of a[]. */
+/* One tap's sum over four vectors: (d0 x0 + d2 x2) + (d1 x1 + d3 x3), added to the tap's slot. */
+AVX512 INLINE __m512 dw_tap(__m512 a, const __m512 *d, __m512 x0, __m512 x1, __m512 x2, __m512 x3) {
+    __m512 t0 = _mm512_mul_ps(d[0], x0), t1 = _mm512_mul_ps(d[1], x1);
+    t0 = _mm512_fmadd_ps(d[2], x2, t0);
+    t1 = _mm512_fmadd_ps(d[3], x3, t1);
+    return _mm512_add_ps(a, _mm512_add_ps(t0, t1));
+}
+
 AVX512 INLINE void dw_padded(const Conv2dShape *s, const float *xp, const float *dy, double *acc, int sw, const int KH,
                              const int KW) {
     const Padded p = padded(s);
     const int KK = KH * KW, nv = s->OH * p.nvec;
+    const int aligned = sw == 1 && s->dil_w == 1 && KW <= 16 && ((uintptr_t)xp & 63) == 0; /* as fwd_padded's */
     __m512 a[49];
     for (int t = 0; t < KK; t++) a[t] = _mm512_setzero_ps();
+    int next_oh = 0, next_ow0 = 0; /* vector v0's position, advanced without a division per vector */
     for (int v0 = 0; v0 < nv; v0 += 4) {
         const float *base[4];
         __m512 d[4];
         for (int q = 0; q < 4; q++) {
-            int oh, ow0;
-            vec_pos(&p, v0 + q < nv ? v0 + q : nv - 1, &oh, &ow0);
+            int oh = next_oh, ow0 = next_ow0; /* past the end: the last vector again, with dy = 0 */
+            if (v0 + q < nv && (next_ow0 += 16) >= 16 * p.nvec) next_ow0 = 0, next_oh++;
+            if (v0 + q >= nv) vec_pos(&p, nv - 1, &oh, &ow0);
             base[q] = xp + (int64_t)oh * s->stride_h * p.cols + (int64_t)ow0 * sw;
             d[q] = v0 + q < nv ? _mm512_maskz_loadu_ps(lanes_between(0, s->OW - ow0), dy + (size_t)oh * s->OW + ow0)
                                : _mm512_setzero_ps();
         }
+        if (aligned) {
+            for (int i = 0; i < KH; i++) {
+                int64_t o = (int64_t)i * s->dil_h * p.cols;
+                __m512i l0 = _mm512_load_si512(base[0] + o), h0 = _mm512_load_si512(base[0] + o + 16);
+                __m512i l1 = _mm512_load_si512(base[1] + o), h1 = _mm512_load_si512(base[1] + o + 16);
+                __m512i l2 = _mm512_load_si512(base[2] + o), h2 = _mm512_load_si512(base[2] + o + 16);
+                __m512i l3 = _mm512_load_si512(base[3] + o), h3 = _mm512_load_si512(base[3] + o + 16);
+                for (int j = 0; j < KW; j++)
+                    a[i * KW + j] = dw_tap(a[i * KW + j], d, shifted(l0, h0, j), shifted(l1, h1, j), shifted(l2, h2, j),
+                                           shifted(l3, h3, j));
+            }
+            continue;
+        }
         for (int i = 0; i < KH; i++)
             for (int j = 0; j < KW; j++) {
                 int64_t o = (int64_t)i * s->dil_h * p.cols + (int64_t)j * s->dil_w;
-                __m512 t0 = _mm512_mul_ps(d[0], load_padded(base[0] + o, sw));
-                __m512 t1 = _mm512_mul_ps(d[1], load_padded(base[1] + o, sw));
-                t0 = _mm512_fmadd_ps(d[2], load_padded(base[2] + o, sw), t0);
-                t1 = _mm512_fmadd_ps(d[3], load_padded(base[3] + o, sw), t1);
-                a[i * KW + j] = _mm512_add_ps(a[i * KW + j], _mm512_add_ps(t0, t1));
+                a[i * KW + j] = dw_tap(a[i * KW + j], d, load_padded(base[0] + o, sw), load_padded(base[1] + o, sw),
+                                       load_padded(base[2] + o, sw), load_padded(base[3] + o, sw));
             }
     }
     for (int t = 0; t < KK; t++) acc[t] += sum_lanes(a[t]);
