@@ -114,8 +114,8 @@ AVX512 INLINE __m512 shifted(__m512i lo, __m512i hi, int j) {
 }
 
 /* acc[q] += w[i*KW + j] * the plane at base[q] + the tap's offset, over the taps (i, j) in order, for four
- * output vectors: the forward's correlation (flip 0: offset i*dil_h*ld + j*dil_w*... at column stride sw)
- * or stride 1's dx, a correlation with the flipped taps (flip 1: offset (KH-1-i)*dil_h*ld + (KW-1-j)*dil_w).
+ * output vectors: the forward's correlation (flip 0: offset i*dil_h*ld + j*dil_w, 16 columns sw apart) or
+ * stride 1's dx, a correlation with the flipped taps (flip 1: offset (KH-1-i)*dil_h*ld + (KW-1-j)*dil_w).
  * KH, KW are constants where the caller specialises them (3x3, 5x5: the tap loops unrolled). `aligned`
  * (stride 1, no column dilation, bases 64-byte aligned, ld a multiple of 16): each tap row is two aligned
  * loads and the taps' shifts by valignd instead of split unaligned loads; the same values, the same bits. */
@@ -162,7 +162,7 @@ AVX512 INLINE void taps4(const float *const *base, int64_t ld, const float *w, c
 
 /* dx for stride 1 as a forward correlation of the zero-padded dy with the flipped taps:
  * dx[ih][iw] = sum w[i][j] * dyp[ih + (KH-1-i)*dil_h][iw + (KW-1-j)*dil_w], where dyp is dy shifted by
- * ((KH-1)*dil_h - pad_h, (KW-1)*dil_w - pad_w); four output vectors at a time, plain loads. */
+ * ((KH-1)*dil_h - pad_h, (KW-1)*dil_w - pad_w); four output vectors at a time through taps4. */
 typedef struct {
     int64_t rows, cols, sh, sw; /* padded dy and dy's shift into it */
     int nvec;
