@@ -1,11 +1,14 @@
 /* act_avx512.h - activation.h's activations on 16 lanes of AVX-512, for kernels that apply them while
- * a tile is still in registers or cache (gemm.c's epilogue).
+ * a tile is still in registers or cache (gemm.c's and depthwise.c's epilogues) and for the SiLU loops of
+ * act_affine and BatchNorm's backward, which GCC's vectorisation of the scalar code runs 25% slower.
  *
  * Promise: lane for lane the bits of the scalar code every other path runs: kernels.h's nn_expf, in the
  * same operations and order (its explicit fmaf as an FMA, every other product and sum as one; ISO C
- * contracts nothing else), x / (1 + exp(-x)) for SiLU, x < 0 ? 0 : x for ReLU (NaN and -0 kept). Checked against the
- * scalar functions on special values and random inputs (tests/unit/test_gemm.c). Include only from code
- * compiled for, or marked with, target("avx512f"). */
+ * contracts nothing else), x / (1 + exp(-x)) for SiLU, SiLU's backward as nn_silu_b, x < 0 ? 0 : x for
+ * ReLU (-0 kept). A NaN stays a NaN; its sign and payload follow whichever operand the compiler put first,
+ * which is not promised. Checked against the scalar functions on special values and random inputs
+ * (tests/unit/test_gemm.c), and once over all 2^32 inputs (exp, SiLU; SiLU's backward for two gradients).
+ * Include only from code compiled for, or marked with, target("avx512f"). */
 #ifndef AUDIOCNN_NN_ACT_AVX512_H
 #define AUDIOCNN_NN_ACT_AVX512_H
 
