@@ -141,11 +141,8 @@ CPU_INLINE float sum8(const float *a, int64_t n) {
 }
 
 #if defined(__x86_64__) && defined(__GNUC__)
+#include "nn/lanes_avx512.h"
 #include <immintrin.h>
-/* The lanes l < n (none for n <= 0, all for n >= 16). */
-__attribute__((target("avx512f"))) static inline __mmask16 lanes_below(int n) {
-    return n >= 16 ? (__mmask16)0xFFFF : n <= 0 ? (__mmask16)0 : (__mmask16)((1u << n) - 1u);
-}
 
 /* dst[k] = src[k * sw] for k < n, sw 1 or 2, 16 at a time with masked tails (AVX-512): im2col's row runs,
  * short (a few dozen floats) and, at stride 2, strided, where memcpy's call or a scalar loop costs more
@@ -154,14 +151,14 @@ __attribute__((target("avx512f"))) static void copy_run_avx512(float *dst, const
     const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
     for (int k = 0; k < n; k += 16) {
         int left = n - k;
-        __mmask16 m = lanes_below(left);
+        __mmask16 m = lanes_between(0, left);
         __m512 v;
         if (sw == 1) {
             v = _mm512_maskz_loadu_ps(m, src + k);
         } else { /* source lanes 2l for l < left: the low 16 floats hold l < 8, the high ones the rest */
             int ns = left >= 16 ? 31 : 2 * left - 1; /* source floats read: [0, ns), the last 2 * (lanes - 1) */
-            v = _mm512_permutex2var_ps(_mm512_maskz_loadu_ps(lanes_below(ns), src + 2 * k), even,
-                                       _mm512_maskz_loadu_ps(lanes_below(ns - 16), src + 2 * k + 16));
+            v = _mm512_permutex2var_ps(_mm512_maskz_loadu_ps(lanes_between(0, ns), src + 2 * k), even,
+                                       _mm512_maskz_loadu_ps(lanes_between(0, ns - 16), src + 2 * k + 16));
         }
         _mm512_mask_storeu_ps(dst + k, m, v);
     }
@@ -172,7 +169,7 @@ __attribute__((target("avx512f"))) static void add_run_avx512(float *dst, const 
     const __m512i lo = _mm512_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7);
     const __m512i hi = _mm512_add_epi32(lo, _mm512_set1_epi32(8));
     for (int k = 0; k < n; k += 16) {
-        __mmask16 m = lanes_below(n - k);
+        __mmask16 m = lanes_between(0, n - k);
         __m512 v = _mm512_maskz_loadu_ps(m, src + k);
         if (sw == 1) {
             float *d = dst + k;
@@ -182,7 +179,7 @@ __attribute__((target("avx512f"))) static void add_run_avx512(float *dst, const 
         /* dst floats 2k .. 2k + 31: even lane 2l of the low vector takes src[k + l] (l < 8), of the high one
          * src[k + 8 + l]; lanes past the run's last element are left out of both masks */
         int nd = 2 * (n - k) - 1; /* dst floats touched: [0, nd) */
-        __mmask16 el = (__mmask16)0x5555, ml = lanes_below(nd), mh = lanes_below(nd - 16);
+        __mmask16 el = (__mmask16)0x5555, ml = lanes_between(0, nd), mh = lanes_between(0, nd - 16);
         float *d = dst + 2 * k;
         __m512 d0 = _mm512_maskz_loadu_ps(ml, d), d1 = _mm512_maskz_loadu_ps(mh, d + 16);
         d0 = _mm512_mask_add_ps(d0, el & ml, d0, _mm512_permutexvar_ps(lo, v));

@@ -3,6 +3,7 @@
 #include "nn/activation.h"
 
 #if defined(__x86_64__) && defined(__GNUC__)
+#include "nn/lanes_avx512.h"
 #include <immintrin.h>
 #define HAVE_AVX512_CONVPOOL 1
 #else
@@ -42,7 +43,7 @@ AVX512 static inline __m512 load_row(const float *xn, int H, int W, int r, int c
     if (r < 0 || r >= H) return _mm512_setzero_ps();
     int lo = c0 < 0 ? -c0 : 0, hi = W - c0 > 16 ? 16 : W - c0;
     if (hi <= lo) return _mm512_setzero_ps();
-    __mmask16 m = (__mmask16)(((1u << hi) - 1u) & ~((1u << lo) - 1u));
+    __mmask16 m = lanes_between(lo, hi);
     const float *row = xn + (size_t)r * W;
     /* lanes [lo, hi) from columns c0 + lo on; before the row's start (c0 < 0) an expanding load, so that
      * no address outside the row is formed */
@@ -87,7 +88,7 @@ AVX512 static void rows(void *arg, int64_t begin, int64_t end) {
                 t[i][3] = _mm512_permutex2var_ps(b0, odd, b1);
             }
             int left = PW - c;
-            __mmask16 sm = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1u);
+            __mmask16 sm = lanes_between(0, left);
             for (int k = 0; k < K; k++) {
                 const float *wk = jb->w + (size_t)k * 9;
                 /* conv rows 2ph (q = 0) and 2ph+1 (q = 1), even and odd columns: the sum over taps

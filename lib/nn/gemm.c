@@ -73,7 +73,7 @@ AVX512_EP static void epilogue_tile(const GemmEpilogue *ep, int i0, int mr, int 
         __m512 scale = _mm512_set1_ps(ep->scale ? ep->scale[i] : 0.0f), shift = _mm512_set1_ps(ep->scale ? ep->shift[i] : 0.0f);
         for (int j = j0; j < j0 + nr; j += 16) {
             int left = j0 + nr - j;
-            __mmask16 m = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1u);
+            __mmask16 m = lanes_between(0, left);
             __m512 v = _mm512_maskz_loadu_ps(m, c + j);
             if (ep->bias) v = _mm512_add_ps(v, bias);
             if (ep->scale) v = _mm512_add_ps(_mm512_mul_ps(v, scale), shift);
@@ -159,7 +159,7 @@ static void pack_a(GemmTrans ta, const float *A, int lda, int i0, int m, int k0,
     }
 
 AVX512 INLINE void store_vec(float *dst, __m512 v, int left, int add) {
-    __mmask16 m = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1u);
+    __mmask16 m = lanes_between(0, left);
     if (add) v = _mm512_add_ps(_mm512_maskz_loadu_ps(m, dst), v);
     _mm512_mask_storeu_ps(dst, m, v);
 }
@@ -214,7 +214,7 @@ AVX512 static void pack_b(GemmTrans tb, const float *B, int ldb, int j0, int n, 
     for (int g = 0; g < w; g += 16) {
         for (int k = 0; k < kc; k += 16) {
             int kk = kc - k < 16 ? kc - k : 16;
-            __mmask16 km = kk == 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << kk) - 1u);
+            __mmask16 km = lanes_between(0, kk);
             __m512 r[16];
             for (int j = 0; j < 16; j++)
                 r[j] = g + j < cols ? _mm512_maskz_loadu_ps(km, B + (size_t)(j0 + g + j) * ldb + k0 + k)

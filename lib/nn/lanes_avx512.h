@@ -1,5 +1,6 @@
 /* lanes_avx512.h - the AVX-512 mask of lanes lo <= l < hi (clipped to [0, 16)), for the masked loads and
- * stores at the edges of rows (depthwise.c, winograd.c). Include only where immintrin.h is available. */
+ * stores at the edges of rows and the tails of runs (conv2d.c, convpool.c, depthwise.c, gemm.c, winograd.c,
+ * activation.c, batchnorm.c). Include only where immintrin.h is available. */
 #ifndef AUDIOCNN_NN_LANES_AVX512_H
 #define AUDIOCNN_NN_LANES_AVX512_H
 

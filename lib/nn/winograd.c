@@ -411,7 +411,7 @@ AVX512W static void input_run_avx512(const float *xc, int H, int W, int th, int 
         for (int a = 0; a < 6; a++) _mm512_storeu_ps(r[a] + q, o[a]);
     }
     const __m512i base = _mm512_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28, 0, 4, 8, 12, 16, 20, 24, 28);
-    const __mmask16 sm = len >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << len) - 1u);
+    const __mmask16 sm = lanes_between(0, len);
     for (int a = 0; a < 6; a++) {
         const float *ra = r[a];
         __m512 R0 = _mm512_loadu_ps(ra), R1 = _mm512_loadu_ps(ra + 16), R2 = _mm512_loadu_ps(ra + 32),
@@ -630,7 +630,7 @@ static int next_run(const Plan *p, int64_t t, int64_t end, int *n, int *th, int 
 #if HAVE_AVX512_WINOGRAD
 AVX512W static void zero_columns_avx512(float *v, int rows, int ld, int n) {
     for (int q = 0; q < n; q += 16) {
-        const __mmask16 m = n - q >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - q)) - 1u);
+        const __mmask16 m = lanes_between(0, n - q);
         for (int r = 0; r < rows; r++) _mm512_mask_storeu_ps(v + (size_t)r * ld + q, m, _mm512_setzero_ps());
     }
 }
