@@ -63,5 +63,14 @@ NN_AVX512_INLINE __m512 nn_act_avx512(__m512 v, ActKind act) {
     return v;
 }
 
+/* act_affine's operations (activation.c) on 16 lanes: act(v * scale + shift [+ res's lanes m]), res NULL:
+ * no residual; a product, a sum, the residual's sum, the activation, each rounded as there */
+NN_AVX512_INLINE __m512 nn_affine_act_avx512(__m512 v, __m512 scale, __m512 shift, const float *res, __mmask16 m,
+                                             ActKind act) {
+    v = _mm512_add_ps(_mm512_mul_ps(v, scale), shift);
+    if (res) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, res));
+    return nn_act_avx512(v, act);
+}
+
 #endif
 #endif

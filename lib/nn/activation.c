@@ -12,9 +12,8 @@ __attribute__((target("avx512f"))) static void act_affine_avx512(const float *x,
     const __m512 a = _mm512_set1_ps(scale), b = _mm512_set1_ps(shift);
     for (int64_t i = 0; i < n; i += 16) {
         __mmask16 m = lanes_between(0, n - i);
-        __m512 v = _mm512_add_ps(_mm512_mul_ps(_mm512_maskz_loadu_ps(m, x + i), a), b);
-        if (res) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, res + i));
-        _mm512_mask_storeu_ps(y + i, m, nn_act_avx512(v, act));
+        __m512 v = nn_affine_act_avx512(_mm512_maskz_loadu_ps(m, x + i), a, b, res ? res + i : NULL, m, act);
+        _mm512_mask_storeu_ps(y + i, m, v);
     }
 }
 #else

@@ -2,6 +2,11 @@
 
 #include <math.h>
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#include "nn/act_avx512.h"
+#include "nn/lanes_avx512.h"
+#endif
+
 #define PAR_MIN 32768 /* elements below which threads cost more than they save */
 
 BatchNorm2dShape batchnorm2d_shape(int N, int C, int H, int W) {
@@ -168,8 +173,6 @@ CPU_INLINE float act_grad(float d, float x, float alpha, float beta, ActKind act
 }
 
 #if defined(__x86_64__) && defined(__GNUC__)
-#include "nn/act_avx512.h"
-#include "nn/lanes_avx512.h"
 /* act_grad for SiLU with act_avx512.h's lanes (the same bits; 25% faster than GCC's vectorisation). */
 __attribute__((target("avx512f"))) static void silu_grad_run_avx512(const float *dy, const float *x, float *g,
                                                                     int64_t m, float alpha, float beta) {

@@ -113,6 +113,28 @@ AVX512 INLINE __m512 shifted(__m512i lo, __m512i hi, int j) {
     }
 }
 
+/* The positions (row, first column) of output vectors v0..v0+3 of a plane with nvec vectors per row, from
+ * *row, *col: vector v0's, advanced here for the next call (no division per vector). Past the last
+ * vector (nv), the last again. */
+INLINE void four_positions(int v0, int nv, int nvec, int *row, int *col, int *r, int *c) {
+    for (int q = 0; q < 4; q++) {
+        if (v0 + q < nv) {
+            r[q] = *row, c[q] = *col;
+            if ((*col += 16) >= 16 * nvec) *col = 0, ++*row;
+        } else {
+            r[q] = r[q - 1], c[q] = c[q - 1];
+        }
+    }
+}
+
+/* Columns 0..31 of tap row o of each of the four bases, as aligned pairs (lo, hi) for shifted(). */
+AVX512 INLINE void load_rows4(const float *const *base, int64_t o, __m512i *lo, __m512i *hi) {
+    for (int q = 0; q < 4; q++) {
+        lo[q] = _mm512_load_si512(base[q] + o);
+        hi[q] = _mm512_load_si512(base[q] + o + 16);
+    }
+}
+
 /* acc[q] += w[i*KW + j] * the plane at base[q] + the tap's offset, over the taps (i, j) in order, for four
  * output vectors: the forward's correlation (flip 0: offset i*dil_h*ld + j*dil_w, 16 columns sw apart) or
  * stride 1's dx, a correlation with the flipped taps (flip 1: offset (KH-1-i)*dil_h*ld + (KW-1-j)*dil_w).
@@ -124,18 +146,15 @@ AVX512 INLINE void taps4(const float *const *base, int64_t ld, const float *w, c
     __m512 a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];
     if (aligned) {
         for (int i = 0; i < KH; i++) {
-            int64_t o = (int64_t)(flip ? KH - 1 - i : i) * dil_h * ld;
-            __m512i l0 = _mm512_load_si512(base[0] + o), h0 = _mm512_load_si512(base[0] + o + 16);
-            __m512i l1 = _mm512_load_si512(base[1] + o), h1 = _mm512_load_si512(base[1] + o + 16);
-            __m512i l2 = _mm512_load_si512(base[2] + o), h2 = _mm512_load_si512(base[2] + o + 16);
-            __m512i l3 = _mm512_load_si512(base[3] + o), h3 = _mm512_load_si512(base[3] + o + 16);
+            __m512i l[4], h[4];
+            load_rows4(base, (int64_t)(flip ? KH - 1 - i : i) * dil_h * ld, l, h);
             for (int j = 0; j < KW; j++) {
                 __m512 wv = _mm512_set1_ps(w[i * KW + j]);
                 int c = flip ? KW - 1 - j : j;
-                a0 = _mm512_fmadd_ps(wv, shifted(l0, h0, c), a0);
-                a1 = _mm512_fmadd_ps(wv, shifted(l1, h1, c), a1);
-                a2 = _mm512_fmadd_ps(wv, shifted(l2, h2, c), a2);
-                a3 = _mm512_fmadd_ps(wv, shifted(l3, h3, c), a3);
+                a0 = _mm512_fmadd_ps(wv, shifted(l[0], h[0], c), a0);
+                a1 = _mm512_fmadd_ps(wv, shifted(l[1], h[1], c), a1);
+                a2 = _mm512_fmadd_ps(wv, shifted(l[2], h[2], c), a2);
+                a3 = _mm512_fmadd_ps(wv, shifted(l[3], h[3], c), a3);
             }
         }
     } else {
@@ -189,15 +208,12 @@ AVX512 INLINE void dx_padded_k(const Conv2dShape *s, const float *dy, const floa
     const int nv = s->H * p.nvec;
     const float *dyp = padded_copy(scratch, pass, dy, s->OH, s->OW, p.sh, p.sw, p.rows, p.cols);
     const int aligned = s->dil_w == 1 && KW <= 16 && ((uintptr_t)dyp & 63) == 0;
+    int next_ih = 0, next_iw0 = 0;
     for (int v0 = 0; v0 < nv; v0 += 4) {
         const float *base[4];
         int ih[4], iw0[4];
-        for (int q = 0; q < 4; q++) {
-            int v = v0 + q < nv ? v0 + q : nv - 1;
-            ih[q] = v / p.nvec;
-            iw0[q] = v % p.nvec * 16;
-            base[q] = dyp + (int64_t)ih[q] * p.cols + iw0[q];
-        }
+        four_positions(v0, nv, p.nvec, &next_ih, &next_iw0, ih, iw0);
+        for (int q = 0; q < 4; q++) base[q] = dyp + (int64_t)ih[q] * p.cols + iw0[q];
         __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
         taps4(base, p.cols, w, KH, KW, s->dil_h, s->dil_w, 1, 1, aligned, acc);
         for (int q = 0; q < 4; q++)
@@ -295,11 +311,6 @@ static const float *pad_plane(const Conv2dShape *s, const Padded *p, const float
     return padded_copy(scratch, pass, x, s->H, s->W, s->pad_h, s->pad_w, p->rows, p->cols);
 }
 
-/* Vector v of the plane (row-major over (oh, 16-column block)): its output row and first column. */
-INLINE void vec_pos(const Padded *p, int v, int *oh, int *ow0) {
-    *oh = v / p->nvec;
-    *ow0 = v % p->nvec * 16;
-}
 
 AVX512 INLINE void fwd_padded(const Conv2dShape *s, const float *xp, const float *w, float bias, float *y, int sw,
                               const DwPlaneEpilogue *ep, const int KH, const int KW) {
@@ -309,29 +320,20 @@ AVX512 INLINE void fwd_padded(const Conv2dShape *s, const float *xp, const float
     /* stride 1, no column dilation: every base is 64-byte aligned (whole vectors of output columns, rows of
      * whole vectors, the copy aligned) and the taps of a row are the shifts 0..KW-1 of two vectors */
     const int aligned = sw == 1 && s->dil_w == 1 && KW <= 16 && ((uintptr_t)xp & 63) == 0;
-    int next_oh = 0, next_ow0 = 0; /* vector v0's position, advanced without a division per vector */
+    int next_oh = 0, next_ow0 = 0;
     for (int v0 = 0; v0 < nv; v0 += 4) {
         const float *base[4];
         int oh[4], ow0[4];
-        for (int q = 0; q < 4; q++) {
-            if (v0 + q < nv) {
-                oh[q] = next_oh, ow0[q] = next_ow0;
-                if ((next_ow0 += 16) >= 16 * p.nvec) next_ow0 = 0, next_oh++;
-            } else { /* past the end: the last again */
-                oh[q] = oh[q - 1], ow0[q] = ow0[q - 1];
-            }
-            base[q] = xp + (int64_t)oh[q] * s->stride_h * p.cols + (int64_t)ow0[q] * sw;
-        }
+        four_positions(v0, nv, p.nvec, &next_oh, &next_ow0, oh, ow0);
+        for (int q = 0; q < 4; q++) base[q] = xp + (int64_t)oh[q] * s->stride_h * p.cols + (int64_t)ow0[q] * sw;
         __m512 acc[4] = {bv, bv, bv, bv};
         taps4(base, p.cols, w, KH, KW, s->dil_h, s->dil_w, sw, 0, aligned, acc);
         for (int q = 0; q < 4; q++) {
             size_t o = (size_t)oh[q] * s->OW + ow0[q];
             __mmask16 m = lanes_between(0, s->OW - ow0[q]);
-            if (ep) { /* act_affine's operations: a product, a sum, the residual, the activation */
-                __m512 v = _mm512_add_ps(_mm512_mul_ps(acc[q], _mm512_set1_ps(ep->scale)), _mm512_set1_ps(ep->shift));
-                if (ep->res) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, ep->res + o));
-                acc[q] = nn_act_avx512(v, ep->act);
-            }
+            if (ep)
+                acc[q] = nn_affine_act_avx512(acc[q], _mm512_set1_ps(ep->scale), _mm512_set1_ps(ep->shift),
+                                              ep->res ? ep->res + o : NULL, m, ep->act);
             _mm512_mask_storeu_ps(y + o, m, acc[q]);
         }
     }
@@ -374,28 +376,24 @@ AVX512 INLINE void dw_padded(const Conv2dShape *s, const float *xp, const float 
     const int aligned = sw == 1 && s->dil_w == 1 && KW <= 16 && ((uintptr_t)xp & 63) == 0; /* as fwd_padded's */
     __m512 a[49];
     for (int t = 0; t < KK; t++) a[t] = _mm512_setzero_ps();
-    int next_oh = 0, next_ow0 = 0; /* vector v0's position, advanced without a division per vector */
+    int next_oh = 0, next_ow0 = 0;
     for (int v0 = 0; v0 < nv; v0 += 4) {
         const float *base[4];
         __m512 d[4];
+        int oh[4], ow0[4];
+        four_positions(v0, nv, p.nvec, &next_oh, &next_ow0, oh, ow0); /* past the end: dy = 0 below */
         for (int q = 0; q < 4; q++) {
-            int oh = next_oh, ow0 = next_ow0; /* past the end: the last vector again, with dy = 0 */
-            if (v0 + q < nv && (next_ow0 += 16) >= 16 * p.nvec) next_ow0 = 0, next_oh++;
-            if (v0 + q >= nv) vec_pos(&p, nv - 1, &oh, &ow0);
-            base[q] = xp + (int64_t)oh * s->stride_h * p.cols + (int64_t)ow0 * sw;
-            d[q] = v0 + q < nv ? _mm512_maskz_loadu_ps(lanes_between(0, s->OW - ow0), dy + (size_t)oh * s->OW + ow0)
+            base[q] = xp + (int64_t)oh[q] * s->stride_h * p.cols + (int64_t)ow0[q] * sw;
+            d[q] = v0 + q < nv ? _mm512_maskz_loadu_ps(lanes_between(0, s->OW - ow0[q]), dy + (size_t)oh[q] * s->OW + ow0[q])
                                : _mm512_setzero_ps();
         }
         if (aligned) {
             for (int i = 0; i < KH; i++) {
-                int64_t o = (int64_t)i * s->dil_h * p.cols;
-                __m512i l0 = _mm512_load_si512(base[0] + o), h0 = _mm512_load_si512(base[0] + o + 16);
-                __m512i l1 = _mm512_load_si512(base[1] + o), h1 = _mm512_load_si512(base[1] + o + 16);
-                __m512i l2 = _mm512_load_si512(base[2] + o), h2 = _mm512_load_si512(base[2] + o + 16);
-                __m512i l3 = _mm512_load_si512(base[3] + o), h3 = _mm512_load_si512(base[3] + o + 16);
+                __m512i l[4], h[4];
+                load_rows4(base, (int64_t)i * s->dil_h * p.cols, l, h);
                 for (int j = 0; j < KW; j++)
-                    a[i * KW + j] = dw_tap(a[i * KW + j], d, shifted(l0, h0, j), shifted(l1, h1, j), shifted(l2, h2, j),
-                                           shifted(l3, h3, j));
+                    a[i * KW + j] = dw_tap(a[i * KW + j], d, shifted(l[0], h[0], j), shifted(l[1], h[1], j),
+                                           shifted(l[2], h[2], j), shifted(l[3], h[3], j));
             }
             continue;
         }
