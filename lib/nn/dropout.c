@@ -47,10 +47,21 @@ static void dropout_blocks(void *p, int64_t b0, int64_t b1) {
     }
 }
 
-/* Over elements: out = x * (mask[i / per] ? scale : 0). */
+/* Over elements: out = x * (mask[i / per] ? scale : 0), a run of constant factor per mask byte (no
+ * division per element: a drop-path row is one multiplier for per_sample elements). */
 CPU_CLONES static void apply_mask(void *p, int64_t i0, int64_t i1) {
     const DropArgs *a = p;
-    for (int64_t i = i0; i < i1; i++) a->out[i] = a->x[i] * (a->mask_in[(size_t)i / a->per] ? a->scale : 0.0f);
+    size_t per = a->per;
+    if (per == 1) { /* dropout's element mask */
+        for (int64_t i = i0; i < i1; i++) a->out[i] = a->x[i] * (a->mask_in[i] ? a->scale : 0.0f);
+        return;
+    }
+    for (size_t i = (size_t)i0; i < (size_t)i1;) {
+        size_t run_end = (i / per + 1) * per;
+        if (run_end > (size_t)i1) run_end = (size_t)i1;
+        float f = a->mask_in[i / per] ? a->scale : 0.0f;
+        for (; i < run_end; i++) a->out[i] = a->x[i] * f;
+    }
 }
 
 static void copy_if_needed(size_t n, const float *x, float *out) {
