@@ -1,8 +1,9 @@
 #define _POSIX_C_SOURCE 200809L
 #include "audio/specnorm.h"
 
+#include "core/clones.h"
 #include "core/error.h"
-#include "core/vec8.h"
+#include "core/ordered_sum.h"
 #include "formats/npy.h"
 #include "formats/outfile.h"
 #include "core/strlist.h"
@@ -177,11 +178,8 @@ int specnorm_check(Tensor *t, const char *what) {
     return 0;
 }
 
-/* A window's statistics 8 lanes wide (core/vec8.h's ordered sums) instead of one serial chain each. */
-CPU_CLONES static double sample_mean(const float *x, int64_t n) { return ordered_sum_f64(x, n) / (double)n; }
-CPU_CLONES static double sample_sq_dev(const float *x, int64_t n, double mean) {
-    return ordered_sum_sq_dev_f64(x, n, mean);
-}
+/* A window's statistics 8 lanes wide (core/ordered_sum.h) instead of one serial chain each. */
+static double sample_mean(const float *x, int64_t n) { return ordered_sum_f64(x, n) / (double)n; }
 
 CPU_CLONES static void standardise(float *x, int64_t n, double mean, double den) {
     for (int64_t i = 0; i < n; i++) x[i] = (float)((x[i] - mean) / den);
@@ -193,7 +191,7 @@ int specnorm_normalise(const SpecnormConfig *c, Tensor *t, const char *what) {
     switch (c->mode) {
     case SPECNORM_SAMPLE: {
         double mean = sample_mean(x, total);
-        double den = sqrt(sample_sq_dev(x, total, mean) / (double)total) + SPECNORM_EPS;
+        double den = sqrt(ordered_sum_sq_dev_f64(x, total, mean) / (double)total) + SPECNORM_EPS;
         standardise(x, total, mean, den);
         break;
     }

@@ -31,6 +31,7 @@
 #include <string.h>
 
 #include "core/clones.h"
+#include "core/ordered_sum.h"
 #include "core/vec8.h"
 #include "nn/amp.h"
 

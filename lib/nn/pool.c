@@ -429,13 +429,15 @@ typedef struct {
     float *y, *dx;
 } GJob;
 
-CPU_CLONES static void gap_fwd_range(void *arg, int64_t begin, int64_t end) {
+static void gap_fwd_range(void *arg, int64_t begin, int64_t end) {
     GJob *jb = arg;
-    const size_t HW = (size_t)jb->s->H * jb->s->W;
-    for (int64_t pl = begin; pl < end; pl++) {
-        const float *xp = jb->x + (size_t)pl * HW;
-        jb->y[pl] = (float)(ordered_sum_f64(xp, (int64_t)HW) / (double)HW);
+    const int64_t HW = (int64_t)jb->s->H * jb->s->W;
+    int64_t pl = begin;
+    for (double o[4]; pl + 4 <= end; pl += 4) { /* four planes' sums at once: each plane's own bits */
+        ordered_sum4_f64(jb->x + pl * HW, HW, HW, o);
+        for (int j = 0; j < 4; j++) jb->y[pl + j] = (float)(o[j] / (double)HW);
     }
+    for (; pl < end; pl++) jb->y[pl] = (float)(ordered_sum_f64(jb->x + pl * HW, HW) / (double)HW);
 }
 
 CPU_CLONES static void gap_bwd_range(void *arg, int64_t begin, int64_t end) {
