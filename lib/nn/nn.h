@@ -130,9 +130,10 @@ float *nn_scratch(NnCtx *ctx, size_t n);
 typedef void (*nn_range_fn)(void *arg, int64_t begin, int64_t end);
 void nn_parallel_for(NnCtx *ctx, int64_t n, nn_range_fn fn, void *arg);
 
-/* 1 when our own AVX-512 kernels run (gemm.c's GEMM, depthwise.c): the CPU has AVX-512F and the
- * environment does not say AUDIOCNN_AVX512=0. Decided once per process. With 0, GEMMs go to OpenBLAS
- * and depthwise convolution to the portable loops (the CPU_CLONES twins stay: they give the same bits). */
+/* 1 when our own AVX-512 kernels run (gemm.c's GEMM, depthwise.c, core/ordered_sum.c): core/cpu.h's
+ * cpu_avx512(), the CPU has AVX-512F and the environment does not say AUDIOCNN_AVX512=0. Decided once per
+ * process. With 0, GEMMs go to OpenBLAS, depthwise convolution and the ordered sums to the portable loops
+ * (the CPU_CLONES twins stay: they give the same bits). */
 int nn_avx512(void);
 
 #ifdef __cplusplus
