@@ -18,6 +18,11 @@
 #define HAVE_AVX512_KERNEL 0
 #endif
 
+/* B's scaling while it is packed (gemm.h's b_scale and b_col_scale; at most one is set). */
+typedef struct {
+    const float *row, *col;
+} BScale;
+
 /* Which kernel this process runs: 2 avx512, 1 avx2, 0 openblas; decided once. */
 static pthread_once_t kind_once = PTHREAD_ONCE_INIT;
 static int kind;
@@ -189,19 +194,20 @@ AVX512 INLINE void transpose16(__m512 r[16]) {
 }
 
 /* B panel: columns [j0, j0+w) of op(B) (columns >= n zero), k in [k0, k0+kc), stored bp[k*w + j]
- * (w a multiple of 16, bp 64-byte aligned), row k times bs[k] where bs is given (gemm.h's b_scale).
- * op(B) = B^T is transposed 16 x 16 at a time. */
+ * (w a multiple of 16, bp 64-byte aligned), row k times bs->row[k] or column j times bs->col[j] where bs
+ * is given (gemm.h's b_scale, b_col_scale). op(B) = B^T is transposed 16 x 16 at a time. */
 AVX512 static void pack_b(GemmTrans tb, const float *B, int ldb, int j0, int n, int w, int k0, int kc,
-                          const float *bs, float *bp) {
+                          const BScale *bs, float *bp) {
     int cols = n - j0 < w ? n - j0 : w;
     if (tb == GEMM_N) {
         for (int k = 0; k < kc; k++) {
             const float *src = B + (size_t)(k0 + k) * ldb + j0;
             float *dst = bp + (size_t)k * w;
             if (bs) {
-                __m512 f = _mm512_set1_ps(bs[k0 + k]);
+                __m512 f = bs->row ? _mm512_set1_ps(bs->row[k0 + k]) : _mm512_setzero_ps();
                 for (int j = 0; j < cols; j += 16) {
                     __mmask16 m = lanes_between(0, cols - j);
+                    if (!bs->row) f = _mm512_maskz_loadu_ps(m, bs->col + j0 + j);
                     _mm512_mask_storeu_ps(dst + j, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, src + j), f));
                 }
             } else {
@@ -216,12 +222,14 @@ AVX512 static void pack_b(GemmTrans tb, const float *B, int ldb, int j0, int n, 
             int kk = kc - k < 16 ? kc - k : 16;
             __mmask16 km = lanes_between(0, kk);
             __m512 r[16];
-            for (int j = 0; j < 16; j++)
+            for (int j = 0; j < 16; j++) {
                 r[j] = g + j < cols ? _mm512_maskz_loadu_ps(km, B + (size_t)(j0 + g + j) * ldb + k0 + k)
                                     : _mm512_setzero_ps();
+                if (bs && bs->col && g + j < cols) r[j] = _mm512_mul_ps(r[j], _mm512_set1_ps(bs->col[j0 + g + j]));
+            }
             transpose16(r);
-            if (bs)
-                for (int q = 0; q < kk; q++) r[q] = _mm512_mul_ps(r[q], _mm512_set1_ps(bs[k0 + k + q]));
+            if (bs && bs->row)
+                for (int q = 0; q < kk; q++) r[q] = _mm512_mul_ps(r[q], _mm512_set1_ps(bs->row[k0 + k + q]));
             float *dst = bp + (size_t)k * w + g;
             if (kk == 16)
                 for (int q = 0; q < 16; q++) _mm512_store_ps(dst + (size_t)q * w, r[q]);
@@ -279,7 +287,7 @@ AVX512 static void tile_avx512(int kc, const float *a, int64_t ars, int64_t aks,
 #define MR2 6
 
 static void pack_b_plain(GemmTrans tb, const float *B, int ldb, int j0, int n, int w, int k0, int kc,
-                         const float *bs, float *bp) {
+                         const BScale *bs, float *bp) {
     int cols = n - j0 < w ? n - j0 : w;
     for (int k = 0; k < kc; k++) {
         float *dst = bp + (size_t)k * w;
@@ -288,8 +296,10 @@ static void pack_b_plain(GemmTrans tb, const float *B, int ldb, int j0, int n, i
         } else {
             for (int j = 0; j < cols; j++) dst[j] = B[(size_t)(j0 + j) * ldb + k0 + k];
         }
-        if (bs)
-            for (int j = 0; j < cols; j++) dst[j] = dst[j] * bs[k0 + k];
+        if (bs && bs->row)
+            for (int j = 0; j < cols; j++) dst[j] = dst[j] * bs->row[k0 + k];
+        else if (bs)
+            for (int j = 0; j < cols; j++) dst[j] = dst[j] * bs->col[j0 + j];
         for (int j = cols; j < w; j++) dst[j] = 0.0f;
     }
 }
@@ -341,7 +351,7 @@ typedef struct {
     int pack_a_from; /* from this many columns of C on, every panel of A is packed (else full panels are read in
                       * place and only a last partial one is packed); 0: never */
     int b_in_place;  /* 1: small, aligned B read in place (use_b_in_place) */
-    void (*pack_b)(GemmTrans tb, const float *B, int ldb, int j0, int n, int w, int k0, int kc, const float *bs,
+    void (*pack_b)(GemmTrans tb, const float *B, int ldb, int j0, int n, int w, int k0, int kc, const BScale *bs,
                    float *bp);
     void (*tile)(int kc, const float *a, int64_t ars, int64_t aks, const float *b, int64_t bks, float *c, int ldc, int mr,
                  int nr, int add); /* b: B's panel, k steps bks floats apart */
@@ -383,7 +393,7 @@ static int use_b_in_place(const Kernel *kn, GemmTrans tb, int N, int K, const fl
 static int panel_width(int cols, int knr) { return cols >= knr ? knr : (cols + 15) / 16 * 16; }
 
 static int packed_gemm(const Kernel *kn, GemmTrans ta, GemmTrans tb, int M, int N, int K, const float *A, int lda,
-                       const float *B, int ldb, const float *bs, float beta, float *C, int ldc, const GemmEpilogue *ep) {
+                       const float *B, int ldb, const BScale *bs, float beta, float *C, int ldc, const GemmEpilogue *ep) {
     float *abuf = pack_buffer();
     if (!abuf) return -1;
     float *bbuf = abuf + (size_t)MC * KC;
@@ -455,10 +465,10 @@ void gemm_f32(GemmTrans ta, GemmTrans tb, int M, int N, int K, const float *A, i
     gemm_f32_ep(ta, tb, M, N, K, A, lda, B, ldb, beta, C, ldc, NULL);
 }
 
-/* OpenBLAS on op(B) scaled by rows (gemm.h's b_scale): the scaled rows copied a block at a time into a buffer
- * on the stack (no allocation that could fail), each block's product added to C. */
+/* OpenBLAS on op(B) scaled by rows or columns (gemm.h's b_scale, b_col_scale): the scaled rows copied a block
+ * at a time into a buffer on the stack (no allocation that could fail), each block's product added to C. */
 static void blas_b_scaled(GemmTrans ta, GemmTrans tb, int M, int N, int K, const float *A, int lda, const float *B,
-                          int ldb, const float *bs, float beta, float *C, int ldc) {
+                          int ldb, const BScale *bs, float beta, float *C, int ldc) {
     enum { KB = 32, NB = 128 };
     float buf[KB * NB];
     for (int j0 = 0; j0 < N; j0 += NB) {
@@ -468,7 +478,7 @@ static void blas_b_scaled(GemmTrans ta, GemmTrans tb, int M, int N, int K, const
             for (int k = 0; k < kb; k++)
                 for (int j = 0; j < nb; j++) {
                     float b = tb == GEMM_N ? B[(size_t)(k0 + k) * ldb + j0 + j] : B[(size_t)(j0 + j) * ldb + k0 + k];
-                    buf[k * NB + j] = b * bs[k0 + k];
+                    buf[k * NB + j] = b * (bs->row ? bs->row[k0 + k] : bs->col[j0 + j]);
                 }
             const float *a = ta == GEMM_N ? A + k0 : A + (size_t)k0 * lda;
             blas(ta, GEMM_N, M, nb, kb, a, lda, buf, NB, k0 == 0 ? beta : 1.0f, C + j0, ldc);
@@ -478,7 +488,8 @@ static void blas_b_scaled(GemmTrans ta, GemmTrans tb, int M, int N, int K, const
 
 void gemm_f32_ep(GemmTrans ta, GemmTrans tb, int M, int N, int K, const float *A, int lda, const float *B, int ldb,
                  float beta, float *C, int ldc, const GemmEpilogue *ep) {
-    const float *bs = ep ? ep->b_scale : NULL;
+    BScale scaled = {ep ? ep->b_scale : NULL, ep ? ep->b_col_scale : NULL};
+    const BScale *bs = scaled.row || scaled.col ? &scaled : NULL;
     if (ep && !ep->bias && !ep->scale && !ep->res && ep->act == ACT_NONE) ep = NULL;
     pthread_once(&gemm_log_once, gemm_log_open);
     if (gemm_log) fprintf(gemm_log, "%c%c %d %d %d %d\n", ta ? 'T' : 'N', tb ? 'T' : 'N', M, N, K, beta != 0.0f);

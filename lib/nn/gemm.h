@@ -53,6 +53,9 @@ typedef struct GemmEpilogue {
     const float *b_scale;       /* (K) or NULL: row k of op(B) read as op(B)[k][j] * b_scale[k] (one rounded
                                  * product each: the bits of scaling B first), folded into the packing of B
                                  * (EfficientNet's SE excitation on the projection's input, conv2d.h) */
+    const float *b_col_scale;   /* (N) or NULL: column j of op(B) read as op(B)[k][j] * b_col_scale[j], the same
+                                 * way (the projection's weight gradient from the unscaled input); at most one of
+                                 * b_scale and b_col_scale */
 } GemmEpilogue;
 
 /* gemm_f32 followed by the epilogue ep (NULL: none). */

@@ -75,7 +75,7 @@ static int epilogue_case(Rng *rng, GemmTrans ta, GemmTrans tb, int M, int N, int
         shift[i] = (float)(4 * rng_uniform(rng) - 2);
     }
     GemmEpilogue ep = {with_bias ? bias : NULL, with_scale ? scale : NULL, with_scale ? shift : NULL,
-                       with_res ? res : NULL, ldr, act, NULL};
+                       with_res ? res : NULL, ldr, act, NULL, NULL};
     gemm_f32_ep(ta, tb, M, N, K, A, lda, B, ldb, beta, C1, ldc, &ep);
     gemm_f32(ta, tb, M, N, K, A, lda, B, ldb, beta, C2, ldc);
     for (int i = 0; i < M; i++) {
@@ -197,25 +197,27 @@ static int in_place_case(Rng *rng, int M, int N, int K, int ldb, float beta, int
  * without an epilogue: the same bits for our kernels (gemm.h); OpenBLAS adds the scaled rows 32 at a time,
  * so there the result is within float rounding of the reference (*err: worst relative to sum |a||b|). B is
  * 64-byte aligned with whole vectors where the shape allows it (a B that would be read in place). */
-static int b_scale_case(Rng *rng, GemmTrans ta, GemmTrans tb, int M, int N, int K, float beta, int with_ep, double *err) {
+static int b_scale_case(Rng *rng, GemmTrans ta, GemmTrans tb, int M, int N, int K, float beta, int with_ep, int col,
+                        double *err) {
     int lda = ta == GEMM_N ? K : M, ldb = tb == GEMM_N ? N : K;
     size_t an = (size_t)M * K, bn = ((size_t)K * N + 31) / 16 * 16, cn = (size_t)M * N + 1; /* bn: whole 64 bytes */
     float *A = malloc(sizeof(float) * an), *B = aligned_alloc(64, sizeof(float) * bn),
           *Bs = aligned_alloc(64, sizeof(float) * bn), *C1 = malloc(sizeof(float) * cn),
-          *C2 = malloc(sizeof(float) * cn), *sc = malloc(sizeof(float) * ((size_t)K + 1)),
+          *C2 = malloc(sizeof(float) * cn), *sc = malloc(sizeof(float) * ((size_t)(K > N ? K : N) + 1)),
           *bias = malloc(sizeof(float) * ((size_t)M + 1));
     static const float special[] = {0.0f, -0.0f, 1.0f, 1e-30f, 3e30f, -2.5f};
     for (size_t i = 0; i < an; i++) A[i] = (float)(2 * rng_uniform(rng) - 1);
     for (size_t i = 0; i < bn; i++) B[i] = (float)(2 * rng_uniform(rng) - 1);
-    for (int k = 0; k < K; k++) sc[k] = k % 13 == 4 ? special[k / 13 % 6] : (float)rng_uniform(rng);
+    for (int k = 0; k < (col ? N : K); k++) sc[k] = k % 13 == 4 ? special[k / 13 % 6] : (float)rng_uniform(rng);
     for (int i = 0; i < M; i++) bias[i] = (float)(2 * rng_uniform(rng) - 1);
     for (int r = 0; r < (tb == GEMM_N ? K : N); r++)
         for (int c = 0; c < (tb == GEMM_N ? N : K); c++)
-            Bs[(size_t)r * ldb + c] = B[(size_t)r * ldb + c] * sc[tb == GEMM_N ? r : c];
+            Bs[(size_t)r * ldb + c] = B[(size_t)r * ldb + c] * sc[(tb == GEMM_N) != (col != 0) ? r : c];
     for (size_t i = 0; i < cn; i++) C1[i] = C2[i] = (float)(2 * rng_uniform(rng) - 1);
-    GemmEpilogue ep = {.bias = with_ep ? bias : NULL, .act = with_ep ? ACT_SILU : ACT_NONE, .b_scale = sc};
+    GemmEpilogue ep = {.bias = with_ep ? bias : NULL, .act = with_ep ? ACT_SILU : ACT_NONE, .b_scale = col ? NULL : sc,
+                       .b_col_scale = col ? sc : NULL};
     GemmEpilogue ep0 = ep;
-    ep0.b_scale = NULL;
+    ep0.b_scale = ep0.b_col_scale = NULL;
     gemm_f32_ep(ta, tb, M, N, K, A, lda, B, ldb, beta, C1, N, &ep);
     gemm_f32_ep(ta, tb, M, N, K, A, lda, Bs, ldb, beta, C2, N, &ep0);
     int same = memcmp(C1, C2, sizeof(float) * cn) == 0;
@@ -313,28 +315,31 @@ int main(int argc, char **argv) {
     {
         static const int bsz[][3] = {{1, 1, 1}, {8, 48, 256}, {9, 49, 257}, {7, 33, 5}, {24, 800, 96},
                                      {32, 64, 40}, {20, 52, 600}, {130, 100, 300}};
-        int all = 1, cases = 0;
-        double worst = 0.0;
-        for (size_t s = 0; s < sizeof bsz / sizeof bsz[0]; s++)
-            for (int t = 0; t < 4; t++)
-                for (int v = 0; v < 3; v++) {
-                    double e;
-                    int same = b_scale_case(&rng, (GemmTrans)(t & 1), (GemmTrans)(t >> 1), bsz[s][0], bsz[s][1],
-                                            bsz[s][2], v == 1 ? 1.0f : 0.0f, v == 2, &e);
-                    cases++;
-                    if (e > worst) worst = e;
-                    if (!same && strcmp(kern, "openblas") != 0) {
-                        all = 0;
-                        CHECK(0, "gemm %s: b_scale M=%d N=%d K=%d trans %d case %d differs from B scaled first", kern,
-                              bsz[s][0], bsz[s][1], bsz[s][2], t, v);
+        for (int col = 0; col < 2; col++) {
+            const char *what = col ? "b_col_scale" : "b_scale", *by = col ? "columns" : "rows";
+            int all = 1, cases = 0;
+            double worst = 0.0;
+            for (size_t s = 0; s < sizeof bsz / sizeof bsz[0]; s++)
+                for (int t = 0; t < 4; t++)
+                    for (int v = 0; v < 3; v++) {
+                        double e;
+                        int same = b_scale_case(&rng, (GemmTrans)(t & 1), (GemmTrans)(t >> 1), bsz[s][0], bsz[s][1],
+                                                bsz[s][2], v == 1 ? 1.0f : 0.0f, v == 2, col, &e);
+                        cases++;
+                        if (e > worst) worst = e;
+                        if (!same && strcmp(kern, "openblas") != 0) {
+                            all = 0;
+                            CHECK(0, "gemm %s: %s M=%d N=%d K=%d trans %d case %d differs from B scaled first", kern,
+                                  what, bsz[s][0], bsz[s][1], bsz[s][2], t, v);
+                        }
                     }
-                }
-        if (strcmp(kern, "openblas") != 0)
-            CHECK(all, "gemm %s: b_scale (B's rows scaled in the packing) gives the bits of B scaled first (%d cases)",
-                  kern, cases);
-        else
-            CHECK(worst < 1e-6, "gemm openblas: b_scale within float rounding of B scaled first (%d cases, rel err %.2e)",
-                  cases, worst);
+            if (strcmp(kern, "openblas") != 0)
+                CHECK(all, "gemm %s: %s (B's %s scaled in the packing) gives the bits of B scaled first (%d cases)",
+                      kern, what, by, cases);
+            else
+                CHECK(worst < 1e-6, "gemm openblas: %s within float rounding of B scaled first (%d cases, rel err %.2e)",
+                      what, cases, worst);
+        }
     }
 #if defined(__x86_64__) && defined(__GNUC__)
     if (nn_avx512()) {
