@@ -374,6 +374,7 @@ typedef struct Job {
     const float *x, *w, *b, *dy;
     float *y, *dx, *dw, *db;
     const ConvEpilogue *ep; /* forward: NULL or the epilogue */
+    const float *in_scale;  /* backward: NULL or x's scale (conv2d_backward_in_scale) */
     float *shared; /* the shared part of the workspace */
     uint64_t pass; /* this team_run's token, new every call (depthwise.h: its padded copies) */
 } Job;
@@ -463,9 +464,12 @@ static void gemm_bwd_tile(Job *jb, int64_t c, float *scr) {
                 if (!t->pointwise) im2col_block(s, xn, 0, t->CKK, p0, p1, col, bp);
                 for (int g = 0; g < s->groups; g++) {
                     const float *B = t->pointwise ? xn + (size_t)g * t->Cg * t->P + p0 : col + (size_t)g * t->CgKK * bp;
-                    gemm_f32(GEMM_N, GEMM_T, t->Kg, t->CgKK, bp,
+                    /* a scaled input (pointwise only): B's columns are x's channels */
+                    GemmEpilogue ge = {.b_col_scale = jb->in_scale ? jb->in_scale + (size_t)n * s->C + (size_t)g * t->Cg
+                                                                   : NULL};
+                    gemm_f32_ep(GEMM_N, GEMM_T, t->Kg, t->CgKK, bp,
                                 jb->dy + ((size_t)n * s->K + (size_t)g * t->Kg) * t->P + p0, (int)t->P, B,
-                                t->pointwise ? (int)t->P : bp, 1.0f, part + (size_t)g * t->Kg * t->CgKK, t->CgKK);
+                                t->pointwise ? (int)t->P : bp, 1.0f, part + (size_t)g * t->Kg * t->CgKK, t->CgKK, &ge);
                 }
             }
             if (dxn) {
@@ -670,8 +674,17 @@ int conv2d_forward_ep(NnCtx *ctx, const Conv2dShape *s, const float *x, const fl
 
 int conv2d_backward(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *w, const float *dy, float *dx,
                     float *dw, float *db) {
+    return conv2d_backward_in_scale(ctx, s, x, NULL, w, dy, dx, dw, db);
+}
+
+int conv2d_backward_in_scale(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *in_scale, const float *w,
+                             const float *dy, float *dx, float *dw, float *db) {
+    if (in_scale && !conv2d_in_scale_supported(ctx, s)) {
+        err_set("conv2d: a scaled input needs a pointwise convolution through the CPU's GEMM");
+        return -1;
+    }
     NN_DISPATCH_CUDA(ctx, conv2d_backward_cuda(ctx, s, x, w, dy, dx, dw, db));
-    Job jb = {.s = s, .x = x, .w = w, .dy = dy, .dx = dx, .dw = dw, .db = db};
+    Job jb = {.s = s, .x = x, .w = w, .dy = dy, .dx = dx, .dw = dw, .db = db, .in_scale = in_scale};
     if (use_direct(s)) {
         if (dx && team_run(ctx, (int64_t)s->N * s->C, 0, direct_per(s), direct_dx_tile, &jb) < 0) return -1;
         if (dw || db) return team_run(ctx, s->K, 0, direct_per(s), direct_dw_tile, &jb);

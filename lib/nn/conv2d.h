@@ -130,6 +130,13 @@ int conv2d_in_scale_supported(const NnCtx *ctx, const Conv2dShape *s);
  * allocated. */
 int conv2d_backward(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *w, const float *dy,
                     float *dx, float *dw, float *db);
+/* conv2d_backward of conv2d_forward_ep's scaled input: x read as x[n,c] * in_scale[n*C + c] (SE's excitation
+ * on the projection's input, never stored): dw from the scaled values (scaled as the GEMM packs them: the
+ * bits of se_scale then conv2d_backward on our GEMM kernels; with OpenBLAS's, which takes the scaled
+ * values in blocks of 32 pixels, within rounding of them), dx the gradient of the scaled input. Only where
+ * conv2d_in_scale_supported; in_scale NULL is conv2d_backward. */
+int conv2d_backward_in_scale(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *in_scale, const float *w,
+                             const float *dy, float *dx, float *dw, float *db);
 
 #ifdef AUDIOCNN_CUDA
 /* conv2d.cu: the same on device memory through cuDNN (algorithm benchmarked once per shape and cached in

@@ -67,8 +67,9 @@ static Conv2dShape ones_shape(const ConvBn *u) {
 }
 
 /* The stem's convolution into y, normalised input included (after run_weight): y[n] -= corr. */
-static int stem_conv(NnCtx *ctx, ConvBn *u, const float *x, const float *w, float *y) {
-    if (conv2d_forward(ctx, &u->conv, x, w, NULL, y) < 0) return -1;
+static int stem_conv(NnCtx *ctx, ConvBn *u, const float *x, const float *in_scale, const float *w, float *y) {
+    ConvEpilogue ep = {.in_scale = in_scale};
+    if (conv2d_forward_ep(ctx, &u->conv, x, w, NULL, y, in_scale ? &ep : NULL) < 0) return -1;
     if (!u->norm) return 0;
     Conv2dShape os = ones_shape(u);
     if (conv2d_forward(ctx, &os, u->ones, u->wm, NULL, u->corr) < 0) return -1;
@@ -148,7 +149,7 @@ int convbn_forward_infer(NnCtx *ctx, ConvBn *u, ParamTable *t, const float *x, c
             err_set("convbn: the normalised stem has no residual, plane-mean or input-scale epilogue");
             return -1;
         }
-        if (stem_conv(ctx, u, x, run_weight(ctx, u, t), out) < 0) return -1;
+        if (stem_conv(ctx, u, x, NULL, run_weight(ctx, u, t), out) < 0) return -1;
         batchnorm2d_forward_eval(ctx, &u->bn, out, params_data(t, u->pbw), params_data(t, u->pbb),
                                  params_data(t, u->prm), params_data(t, u->prv), out, NULL, NULL);
         return 0;
@@ -161,8 +162,17 @@ int convbn_forward_infer(NnCtx *ctx, ConvBn *u, ParamTable *t, const float *x, c
 }
 
 int convbn_forward(NnCtx *ctx, ConvBn *u, ParamTable *t, const float *x, NnMode mode, float *out) {
-    if (mode == NN_INFER) return convbn_forward_infer(ctx, u, t, x, NULL, NULL, ACT_NONE, NULL, out);
-    if (stem_conv(ctx, u, x, run_weight(ctx, u, t), u->conv_out) < 0) return -1;
+    return convbn_forward_in_scale(ctx, u, t, x, NULL, mode, out);
+}
+
+int convbn_forward_in_scale(NnCtx *ctx, ConvBn *u, ParamTable *t, const float *x, const float *in_scale, NnMode mode,
+                            float *out) {
+    if (mode == NN_INFER) return convbn_forward_infer(ctx, u, t, x, in_scale, NULL, ACT_NONE, NULL, out);
+    if (in_scale && u->repeat) {
+        err_set("convbn: a scaled input to the repeated stem");
+        return -1;
+    }
+    if (stem_conv(ctx, u, x, in_scale, run_weight(ctx, u, t), u->conv_out) < 0) return -1;
     u->train = mode == NN_TRAIN;
     u->kept = 1;
     if (u->train)
@@ -177,6 +187,11 @@ int convbn_forward(NnCtx *ctx, ConvBn *u, ParamTable *t, const float *x, NnMode 
 
 int convbn_backward(NnCtx *ctx, ConvBn *u, ParamTable *t, const float *x, const float *out, float *dout, float *dx,
                     int frozen) {
+    return convbn_backward_in_scale(ctx, u, t, x, NULL, out, dout, dx, frozen);
+}
+
+int convbn_backward_in_scale(NnCtx *ctx, ConvBn *u, ParamTable *t, const float *x, const float *in_scale, const float *out,
+                             float *dout, float *dx, int frozen) {
     if (!u->kept) {
         err_set("backward after an inference-only forward (nothing was kept for it)");
         return -1;
@@ -190,8 +205,8 @@ int convbn_backward(NnCtx *ctx, ConvBn *u, ParamTable *t, const float *x, const 
         batchnorm2d_backward_eval(ctx, &u->bn, dout, u->conv_out, params_data(t, u->pbw), params_data(t, u->pbb), u->mean, u->invstd, dout, dg,
                                   db);
     if (!u->repeat)
-        return conv2d_backward(ctx, &u->conv, x, params_data(t, u->pw), dout, dx,
-                               frozen ? NULL : params_grad(t, u->pw), NULL);
+        return conv2d_backward_in_scale(ctx, &u->conv, x, in_scale, params_data(t, u->pw), dout, dx,
+                                        frozen ? NULL : params_grad(t, u->pw), NULL);
     size_t k = (size_t)u->conv.K, kk = (size_t)u->conv.KH * u->conv.KW;
     if (!frozen) stem_fill(ctx, k * kk, 0.0f, u->dwsum);
     if (conv2d_backward(ctx, &u->conv, x, u->wsum, dout, dx, frozen ? NULL : u->dwsum, NULL) < 0) return -1;

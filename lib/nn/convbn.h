@@ -85,6 +85,11 @@ void convbn_destroy(ConvBn *u); /* everything the unit owns (the same) */
 /* out (N, K, OH, OW) from x (N, C, H, W); NN_TRAIN uses batch statistics and updates the running ones.
  * Returns 0, or -1 with err_set() (workspace). */
 int convbn_forward(NnCtx *ctx, ConvBn *u, ParamTable *t, const float *x, NnMode mode, float *out);
+/* convbn_forward of x scaled by in_scale (N, C) as it is read (SE's excitation on the projection's input,
+ * se_scale's bits, never stored), only where conv2d_in_scale_supported for the unit's convolution (and not
+ * for the repeated stem); its backward then takes the same x and in_scale (convbn_backward_in_scale). */
+int convbn_forward_in_scale(NnCtx *ctx, ConvBn *u, ParamTable *t, const float *x, const float *in_scale, NnMode mode,
+                            float *out);
 /* The NN_INFER forward with more of the epilogue: a residual, out = res_act(bn(conv(x)) + res), for a
  * unit without an activation of its own (ResNet's block end: res_act ReLU; MBConv's: none), the same
  * bits as the unit, residual_add_forward and the activation one after the other (res NULL: no residual,
@@ -100,6 +105,9 @@ int convbn_forward_infer(NnCtx *ctx, ConvBn *u, ParamTable *t, const float *x, c
  * with err_set() (workspace, or the last forward was NN_INFER). */
 int convbn_backward(NnCtx *ctx, ConvBn *u, ParamTable *t, const float *x, const float *out, float *dout, float *dx,
                     int frozen);
+/* convbn_backward after convbn_forward_in_scale: dx is the gradient of the scaled input x * in_scale. */
+int convbn_backward_in_scale(NnCtx *ctx, ConvBn *u, ParamTable *t, const float *x, const float *in_scale, const float *out,
+                             float *dout, float *dx, int frozen);
 
 /* The rotating gradient buffers of a network's backward (n buffers of floats each, in ctx's memory: the
  * caller frees them with nn_free_on of that device), allocated at the first backward only (or NN_INFER

@@ -66,11 +66,16 @@ void se_scale(NnCtx *ctx, const SEShape *s, const float *x, const float *sc, flo
     over_planes(ctx, (int64_t)s->N * s->C, a.hw, scale_planes, &a);
 }
 
-void se_forward(NnCtx *ctx, const SEShape *s, const float *x, const float *w1, const float *b1, const float *w2,
-                const float *b2, float *y, float *pooled, float *h, float *a, float *sc) {
+void se_squeeze_excite(NnCtx *ctx, const SEShape *s, const float *x, const float *w1, const float *b1, const float *w2,
+                       const float *b2, float *pooled, float *h, float *a, float *sc) {
     GlobalPoolShape gp = {.N = s->N, .C = s->C, .H = s->H, .W = s->W};
     global_avgpool_forward(ctx, &gp, x, pooled);
     se_excite(ctx, s, pooled, w1, b1, w2, b2, h, a, sc);
+}
+
+void se_forward(NnCtx *ctx, const SEShape *s, const float *x, const float *w1, const float *b1, const float *w2,
+                const float *b2, float *y, float *pooled, float *h, float *a, float *sc) {
+    se_squeeze_excite(ctx, s, x, w1, b1, w2, b2, pooled, h, a, sc);
     se_scale(ctx, s, x, sc, y);
 }
 

@@ -27,6 +27,10 @@ typedef struct SEShape {
 
 void se_forward(NnCtx *ctx, const SEShape *s, const float *x, const float *w1, const float *b1, const float *w2,
                 const float *b2, float *y, float *pooled, float *h, float *a, float *sc);
+/* se_forward without its scaling (the squeeze and the excitation: pooled, h, a, sc), for a consumer that
+ * scales x by sc as it reads it (conv2d's in_scale). Same bits. */
+void se_squeeze_excite(NnCtx *ctx, const SEShape *s, const float *x, const float *w1, const float *b1, const float *w2,
+                       const float *b2, float *pooled, float *h, float *a, float *sc);
 /* se_forward in its two halves, for a caller that has pooled already (conv2d's epilogue plane means):
  * the excitation pooled -> h, a, sc, and the scaling y = x * sc (y may alias x). Same bits. */
 void se_excite(NnCtx *ctx, const SEShape *s, const float *pooled, const float *w1, const float *b1, const float *w2,

@@ -8,6 +8,7 @@
 #include "nn/activation.h"
 #include "nn/batchnorm.h"
 #include "nn/conv2d.h"
+#include "nn/gemm.h"
 #include "nn/linear.h"
 #include "nn/nn.h"
 #include "nn/pool.h"
@@ -829,7 +830,30 @@ static void epilogue_case(const char *name, Conv2dShape s, int bias) {
             else
                 CHECK(rc < 0 && strstr(err_msg(), "scaled input"), "conv2d epilogue %s (%d thread%s): in_scale refused (%s)",
                       name, threads, threads > 1 ? "s" : "", err_msg());
-            free(xs), free(sc);
+            /* the backward of the scaled input: dw (added to) and dx against conv2d_backward of se_scale's x */
+            float *dy = fbuf(ny), *dx0 = fbuf(nx), *dx1 = fbuf(nx), *dw0 = fbuf(nw), *dw1 = fbuf(nw);
+            fill(&r, dy, ny);
+            fill(&r, dw0, nw);
+            memcpy(dw1, dw0, sizeof(float) * nw);
+            conv2d_backward(&ctx, &s, xs, w, dy, dx0, dw0, NULL);
+            fill_nan(dx1, nx);
+            rc = conv2d_backward_in_scale(&ctx, &s, x, sc, w, dy, dx1, dw1, NULL);
+            if (conv2d_in_scale_supported(&ctx, &s) && strcmp(gemm_kernel_name(), "openblas") != 0)
+                CHECK(rc == 0 && same_bits(dx1, dx0, nx) && same_bits(dw1, dw0, nw),
+                      "conv2d backward %s (%d thread%s): in_scale's dx and dw bit-identical to se_scale then the backward",
+                      name, threads, threads > 1 ? "s" : "");
+            else if (conv2d_in_scale_supported(&ctx, &s)) { /* OpenBLAS takes the scaled rows in blocks of 32 */
+                double e = 0, big = 1e-30; /* the worst difference relative to the largest gradient */
+                for (size_t i = 0; i < nw; i++) e = fmax(e, fabs((double)dw1[i] - dw0[i])), big = fmax(big, fabs((double)dw0[i]));
+                e /= big;
+                CHECK(rc == 0 && same_bits(dx1, dx0, nx) && e < 1e-5,
+                      "conv2d backward %s (%d thread%s, OpenBLAS): in_scale's dx bit-identical, dw within rounding "
+                      "(%.1e) of se_scale then the backward", name, threads, threads > 1 ? "s" : "", e);
+            }
+            else
+                CHECK(rc < 0 && strstr(err_msg(), "scaled input"), "conv2d backward %s (%d thread%s): in_scale refused (%s)",
+                      name, threads, threads > 1 ? "s" : "", err_msg());
+            free(xs), free(sc), free(dy), free(dx0), free(dx1), free(dw0), free(dw1);
         }
         /* BN's fused activation, train and eval mode: forward against BN then the activation, backward
          * against the activation's backward on the stored pre-activation then BN's (also in place) */
