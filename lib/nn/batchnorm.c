@@ -297,21 +297,9 @@ CPU_INLINE void first_pass(const float *dy, const float *x, float *g_out, int64_
     else plane_act_dy_dot(dy, x, NULL, n, mean, alpha, beta, ACT_SILU, 0, sum, dot);
 }
 
-/* The second pass on one plane of a made dout: g = act's backward of dy (dy itself for ACT_NONE), then dx
- * as bwd_channel computes it from the g the first pass stores: the same operations, so the same bits. */
-CPU_INLINE void dx_from(const float *restrict dy, const float *restrict x, float *restrict dx, int64_t n, float alpha,
-                       float beta, ActKind act, int train, float gm, float meanf, float k, float iw) {
-    if (train)
-        for (int64_t i = 0; i < n; i++) {
-            float g = act == ACT_NONE ? dy[i] : act_grad(dy[i], x[i], alpha, beta, act);
-            dx[i] = (g - gm - (x[i] - meanf) * k) * iw;
-        }
-    else
-        for (int64_t i = 0; i < n; i++) dx[i] = (act == ACT_NONE ? dy[i] : act_grad(dy[i], x[i], alpha, beta, act)) * iw;
-}
-
 /* One channel's backward. buf: NULL, or a plane buffer for a->produce, which then makes each plane of
- * dout in it (twice: once per pass), in place of a->dout; the same operations on the same values. */
+ * dout in it in place of a->dout: once, when the activation's backward g is kept in dx between the passes
+ * (an activation and dx wanted), else once per pass; the same operations on the same values. */
 CPU_INLINE void bwd_channel(const BnArgs *a, int64_t c, float *buf) {
     const BatchNorm2dShape *s = a->s;
     int64_t hw = (int64_t)s->H * s->W, cnt = (int64_t)s->N * hw;
@@ -322,17 +310,18 @@ CPU_INLINE void bwd_channel(const BnArgs *a, int64_t c, float *buf) {
     /* the forward's affine map, for the pre-activation (as fwd_*_range compute it) */
     float alpha = w * invstdf, beta = (a->bias ? a->bias[c] : 0.0f) - meanf * alpha;
     double sum = 0, dot = 0;
-    if (need_sums || (act != ACT_NONE && a->dx))
+    int keep_g = act != ACT_NONE && a->dx; /* g = the activation's backward of dout, kept in dx */
+    if (need_sums || keep_g)
         for (int64_t n = 0; n < s->N; n++) {
             int64_t o = (n * s->C + c) * hw;
             if (buf) {
                 a->produce(a->produce_arg, n, c, buf);
-                first_pass(buf, a->x + o, NULL, hw, meanf, alpha, beta, act, &sum, &dot);
+                first_pass(buf, a->x + o, keep_g ? a->dx + o : NULL, hw, meanf, alpha, beta, act, &sum, &dot);
             } else {
                 first_pass(a->dout + o, a->x + o, a->dx ? a->dx + o : NULL, hw, meanf, alpha, beta, act, &sum, &dot);
             }
         }
-    /* the gradient of BN's output: dout, or the activation's backward of it (now in dx, or remade in buf) */
+    /* the gradient of BN's output: dout, or the activation's backward of it (now in dx), or dout remade in buf */
     const float *gsrc = act != ACT_NONE ? a->dx : a->dout;
     if (a->dx) {
         float iw = invstdf * w;
@@ -340,14 +329,13 @@ CPU_INLINE void bwd_channel(const BnArgs *a, int64_t c, float *buf) {
         float gm = (float)(sum / (double)cnt);
         for (int64_t n = 0; n < s->N; n++) {
             int64_t o = (n * s->C + c) * hw;
-            const float *xp = a->x + o, *dy = gsrc + o;
+            const float *xp = a->x + o, *dy;
             float *dxp = a->dx + o;
-            if (buf) { /* the activation's backward recomputed in the same loop (constant act: vectorised) */
+            if (buf && !keep_g) { /* dout remade (no activation: g is dout) */
                 a->produce(a->produce_arg, n, c, buf);
-                if (act == ACT_RELU) dx_from(buf, xp, dxp, hw, alpha, beta, ACT_RELU, a->train, gm, meanf, k, iw);
-                else if (act == ACT_SILU) dx_from(buf, xp, dxp, hw, alpha, beta, ACT_SILU, a->train, gm, meanf, k, iw);
-                else dx_from(buf, xp, dxp, hw, alpha, beta, ACT_NONE, a->train, gm, meanf, k, iw);
-                continue;
+                dy = buf;
+            } else {
+                dy = gsrc + o;
             }
             if (a->train)
                 for (int64_t i = 0; i < hw; i++) dxp[i] = (dy[i] - gm - (xp[i] - meanf) * k) * iw;

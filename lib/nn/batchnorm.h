@@ -84,7 +84,9 @@ void batchnorm2d_backward_eval(NnCtx *ctx, const BatchNorm2dShape *s, const floa
  * that reduced channel c, where out's plane would be act(x * a + b') (s->act's map, act_affine).
  * batchnorm2d_backward_train_from: batchnorm2d_backward_train with dout's planes made on demand:
  * produce(arg, n, c, buf) writes plane (n, c) of dout into buf (H*W floats of a per-worker buffer in
- * ctx's workspace), twice per plane (once per pass). dx, dweight and dbias get the same bits as
+ * ctx's workspace): once per plane when s->act is ReLU or SiLU and dx is wanted (the activation's backward
+ * of it is kept in dx between the passes), else twice (once per pass); produce must not read dx. The
+ * workspace is BN's while it runs (produce must not use it). dx, dweight and dbias get the same bits as
  * batchnorm2d_backward_train on the materialised dout, without dout in memory. Returns 0, or -1 with
  * err_set() (workspace). */
 typedef void (*BnPlaneConsumer)(void *arg, int64_t n, int64_t c, const float *x, float a, float b);
