@@ -1,5 +1,6 @@
 #include "nn/optim.h"
 
+#include "core/cpu.h"
 #include "core/error.h"
 
 #include <math.h>
@@ -129,8 +130,43 @@ NnOptConsts optim_consts(const OptimConfig *c) {
     return k;
 }
 
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#include "nn/lanes_avx512.h"
+/* nn_adamw_elem on 16 lanes: its operations in its order, each rounded as there (IEEE square root and
+ * division are correctly rounded in both), so the same bits; GCC keeps the scalar loop scalar (sqrtf's
+ * errno). */
+__attribute__((target("avx512f"))) static void adamw_avx512(const NnOptConsts *c, const EntryStep *es, float *p,
+                                                           const float *g, float *m, float *v, size_t n) {
+    const __m512 decay = _mm512_set1_ps(es->decay), b1 = _mm512_set1_ps(c->b1), a1 = _mm512_set1_ps(c->a1),
+                 b2 = _mm512_set1_ps(c->b2), a2 = _mm512_set1_ps(c->a2), bc2 = _mm512_set1_ps(es->bc2_sqrt),
+                 eps = _mm512_set1_ps(c->eps), step = _mm512_set1_ps(es->step_size);
+    for (size_t i = 0; i < n; i += 16) {
+        __mmask16 k = lanes_between(0, (int64_t)(n - i));
+        __m512 gi = _mm512_maskz_loadu_ps(k, g + i);
+        __m512 pi = _mm512_mul_ps(_mm512_maskz_loadu_ps(k, p + i), decay);
+        __m512 mi = _mm512_add_ps(_mm512_mul_ps(_mm512_maskz_loadu_ps(k, m + i), b1), _mm512_mul_ps(a1, gi));
+        __m512 vi = _mm512_add_ps(_mm512_mul_ps(_mm512_maskz_loadu_ps(k, v + i), b2),
+                                  _mm512_mul_ps(_mm512_mul_ps(a2, gi), gi));
+        __m512 denom = _mm512_add_ps(_mm512_div_ps(_mm512_sqrt_ps(vi), bc2), eps);
+        _mm512_mask_storeu_ps(p + i, k, _mm512_add_ps(pi, _mm512_mul_ps(step, _mm512_div_ps(mi, denom))));
+        _mm512_mask_storeu_ps(m + i, k, mi);
+        _mm512_mask_storeu_ps(v + i, k, vi);
+    }
+}
+#define HAVE_ADAMW_AVX512 1
+#else
+#define HAVE_ADAMW_AVX512 0
+#endif
+
 static void adamw_elems(const NnOptConsts *c, const EntryStep *es, float *p, const float *g, float *m, float *v,
                         size_t n) {
+#if HAVE_ADAMW_AVX512
+    if (cpu_avx512()) {
+        adamw_avx512(c, es, p, g, m, v, n);
+        return;
+    }
+#endif
     for (size_t i = 0; i < n; i++) nn_adamw_elem(c, es, &p[i], g[i], &m[i], &v[i]);
 }
 
