@@ -494,7 +494,7 @@ typedef struct {
     int64_t nparts;
 } Reduce;
 
-static void reduce_range(void *arg, int64_t begin, int64_t end) {
+CPU_CLONES static void reduce_range(void *arg, int64_t begin, int64_t end) {
     Reduce *r = arg;
     for (int64_t c = 0; c < r->nparts; c++) {
         const float *p = r->parts + (size_t)c * r->wn;
