@@ -12,6 +12,14 @@
  * four-plane forms give each plane's own result, bit for bit what the one-plane form gives it. */
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#ifdef __cplusplus
+}
+#endif
+
+#endif
+
 double ordered_sum_f64(const float *p, int64_t n);
 /* sum((p[i] - mean)^2), each square rounded before its add (no fused multiply-add) */
 double ordered_sum_sq_dev_f64(const float *p, int64_t n, double mean);
@@ -29,5 +37,9 @@ void ordered_dot4_f64(const float *a, const float *b, int64_t stride, int64_t n,
  * plane order from 0: a BatchNorm channel's statistic over its N planes. */
 double ordered_sum_planes_f64(const float *p, int64_t count, int64_t stride, int64_t n);
 double ordered_sum_sq_dev_planes_f64(const float *p, int64_t count, int64_t stride, int64_t n, double mean);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif
