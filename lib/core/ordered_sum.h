@@ -14,10 +14,6 @@
 
 #ifdef __cplusplus
 extern "C" {
-#ifdef __cplusplus
-}
-#endif
-
 #endif
 
 double ordered_sum_f64(const float *p, int64_t n);
