@@ -8,10 +8,10 @@
  * `pre`); act is not written. pooled, argmax, mean, invstd and the running statistics get the same bits
  * either way.
  * maxpool_bn_backward_train = maxpool2d_backward of dpooled into dx, then batchnorm2d_backward_train of it
- * in place. Fused on the CPU for the same pools: BN's two passes remake each plane of the pool's gradient
- * in a per-worker buffer (maxpool2x2_backward_plane) instead of reading it from memory, so dx is written
- * once; dx, dweight and dbias get the same bits either way (the same float operations on the same
- * values).
+ * in place. Fused on the CPU for the same pools: BN's first pass makes each plane of the pool's gradient
+ * in a per-worker buffer (maxpool2x2_backward_plane) instead of reading it from memory, and keeps ReLU's
+ * backward of it in dx for the second pass; dx, dweight and dbias get the same bits either way (the same
+ * float operations on the same values).
  * Elsewhere (a GPU context, other pools) both run the composed passes, so a model calls these on either
  * device. Memory traffic over the block's full-resolution tensors: forward 3 sweeps instead of 5, backward
  * 3 instead of 7. Deterministic and thread-count invariant as the layers they fuse. */
