@@ -1,6 +1,7 @@
 #include "core/ordered_sum.h"
 
 #include "core/cpu.h"
+#include "core/prefetch.h"
 #include "core/vec8.h"
 
 enum { SUM, SQ_DEV, DOT };
@@ -70,14 +71,22 @@ AVX512 static void planes4_avx512(int kind, const float *a, const float *b, int6
     int64_t i = 0;
     if (kind == SUM)
         for (; i + 8 <= n; i += 8)
-            for (int j = 0; j < 4; j++) acc[j] = _mm512_add_pd(acc[j], load8(a + j * stride + i));
+            for (int j = 0; j < 4; j++) {
+                if (!(i & 15)) stream_prefetch(a + j * stride + i);
+                acc[j] = _mm512_add_pd(acc[j], load8(a + j * stride + i));
+            }
     else if (kind == SQ_DEV)
         for (; i + 8 <= n; i += 8)
-            for (int j = 0; j < 4; j++) acc[j] = _mm512_add_pd(acc[j], sq_dev(a + j * stride + i, m));
+            for (int j = 0; j < 4; j++) {
+                if (!(i & 15)) stream_prefetch(a + j * stride + i);
+                acc[j] = _mm512_add_pd(acc[j], sq_dev(a + j * stride + i, m));
+            }
     else
         for (; i + 8 <= n; i += 8)
-            for (int j = 0; j < 4; j++)
+            for (int j = 0; j < 4; j++) {
+                if (!(i & 15)) stream_prefetch(a + j * stride + i), stream_prefetch(b + j * stride + i);
                 acc[j] = _mm512_fmadd_pd(load8(a + j * stride + i), load8(b + j * stride + i), acc[j]);
+            }
     for (int j = 0; j < 4; j++) out[j] = tail(kind, a + j * stride, b ? b + j * stride : NULL, i, n, mean, hsum(acc[j]));
 }
 

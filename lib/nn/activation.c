@@ -1,5 +1,7 @@
 #include "nn/activation.h"
 
+#include "core/prefetch.h"
+
 #if defined(__x86_64__) && defined(__GNUC__)
 #include "nn/act_avx512.h"
 #include "nn/lanes_avx512.h"
@@ -12,6 +14,8 @@ __attribute__((target("avx512f"))) static void act_affine_avx512(const float *x,
     const __m512 a = _mm512_set1_ps(scale), b = _mm512_set1_ps(shift);
     for (int64_t i = 0; i < n; i += 16) {
         __mmask16 m = lanes_between(0, n - i);
+        stream_prefetch(x + i);
+        if (res) stream_prefetch(res + i);
         __m512 v = nn_affine_act_avx512(_mm512_maskz_loadu_ps(m, x + i), a, b, res ? res + i : NULL, m, act);
         _mm512_mask_storeu_ps(y + i, m, v);
     }

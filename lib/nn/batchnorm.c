@@ -1,6 +1,7 @@
 #include "nn/batchnorm.h"
 
 #include "core/cpu.h"
+#include "core/prefetch.h"
 
 #include <math.h>
 
@@ -191,6 +192,8 @@ __attribute__((always_inline, target("avx512f"))) static inline void act_dy_dot_
     int64_t n8 = n & ~(int64_t)7;
     for (int64_t i = 0; i < n8; i += 16) {
         __mmask16 k = lanes_between(0, n8 - i);
+        stream_prefetch(x + i);
+        stream_prefetch(dy + i);
         __m512 xv = _mm512_maskz_loadu_ps(k, x + i), g = _mm512_maskz_loadu_ps(k, dy + i);
         if (act != ACT_NONE) {
             __m512 p = _mm512_add_ps(_mm512_mul_ps(xv, a), b);
