@@ -47,13 +47,6 @@ CPU_CLONES static double dot_portable(const float *a, const float *b, int64_t n)
 #define HAVE_AVX512 1
 #define AVX512 __attribute__((target("avx512f")))
 
-/* the lanes combined in VEC8_HSUMD's order */
-AVX512 static inline double hsum(__m512d a) {
-    double l[8];
-    _mm512_storeu_pd(l, a);
-    return ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
-}
-
 AVX512 static inline __m512d load8(const float *p) { return _mm512_cvtps_pd(_mm256_loadu_ps(p)); }
 
 /* (x - mean)^2 with the square rounded before the add that takes it */
@@ -87,7 +80,7 @@ AVX512 static void planes4_avx512(int kind, const float *a, const float *b, int6
                 if (!(i & 15)) stream_prefetch(a + j * stride + i), stream_prefetch(b + j * stride + i);
                 acc[j] = _mm512_fmadd_pd(load8(a + j * stride + i), load8(b + j * stride + i), acc[j]);
             }
-    for (int j = 0; j < 4; j++) out[j] = tail(kind, a + j * stride, b ? b + j * stride : NULL, i, n, mean, hsum(acc[j]));
+    for (int j = 0; j < 4; j++) out[j] = tail(kind, a + j * stride, b ? b + j * stride : NULL, i, n, mean, VEC8_HSUMD(acc[j]));
 }
 
 /* One plane: a single chain, without the four-plane form's idle lanes. */
@@ -100,81 +93,57 @@ AVX512 static double plane_avx512(int kind, const float *a, const float *b, int6
         for (; i + 8 <= n; i += 8) acc = _mm512_add_pd(acc, sq_dev(a + i, m));
     else
         for (; i + 8 <= n; i += 8) acc = _mm512_fmadd_pd(load8(a + i), load8(b + i), acc);
-    return tail(kind, a, b, i, n, mean, hsum(acc));
+    return tail(kind, a, b, i, n, mean, VEC8_HSUMD(acc)); /* __m512d is a vec8d */
 }
 #else
 #define HAVE_AVX512 0
 #endif
 
-double ordered_sum_f64(const float *p, int64_t n) {
+/* One plane, or four planes stride apart, of a kind: the hand-written lanes or the portable ones. */
+static double one(int kind, const float *a, const float *b, int64_t n, double mean) {
 #if HAVE_AVX512
-    if (cpu_avx512()) return plane_avx512(SUM, p, NULL, n, 0.0);
+    if (cpu_avx512()) return plane_avx512(kind, a, b, n, mean);
 #endif
-    return sum_portable(p, n);
+    return kind == SUM ? sum_portable(a, n) : kind == SQ_DEV ? sum_sq_dev_portable(a, n, mean) : dot_portable(a, b, n);
 }
 
-double ordered_sum_sq_dev_f64(const float *p, int64_t n, double mean) {
-#if HAVE_AVX512
-    if (cpu_avx512()) return plane_avx512(SQ_DEV, p, NULL, n, mean);
-#endif
-    return sum_sq_dev_portable(p, n, mean);
-}
-
-double ordered_dot_f64(const float *a, const float *b, int64_t n) {
-#if HAVE_AVX512
-    if (cpu_avx512()) return plane_avx512(DOT, a, b, n, 0.0);
-#endif
-    return dot_portable(a, b, n);
-}
-
-void ordered_sum4_f64(const float *p, int64_t stride, int64_t n, double out[4]) {
+static void four(int kind, const float *a, const float *b, int64_t stride, int64_t n, double mean, double out[4]) {
 #if HAVE_AVX512
     if (cpu_avx512()) {
-        planes4_avx512(SUM, p, NULL, stride, n, 0.0, out);
+        planes4_avx512(kind, a, b, stride, n, mean, out);
         return;
     }
 #endif
-    for (int j = 0; j < 4; j++) out[j] = sum_portable(p + j * stride, n);
+    for (int j = 0; j < 4; j++) out[j] = one(kind, a + j * stride, b ? b + j * stride : NULL, n, mean);
 }
 
+/* count planes' sums added in plane order from 0, four planes at a time */
+static double planes(int kind, const float *p, int64_t count, int64_t stride, int64_t n, double mean) {
+    double s = 0, o[4];
+    int64_t j = 0;
+    for (; j + 4 <= count; j += 4) {
+        four(kind, p + j * stride, NULL, stride, n, mean, o);
+        s = (((s + o[0]) + o[1]) + o[2]) + o[3];
+    }
+    for (; j < count; j++) s += one(kind, p + j * stride, NULL, n, mean);
+    return s;
+}
+
+double ordered_sum_f64(const float *p, int64_t n) { return one(SUM, p, NULL, n, 0.0); }
+double ordered_sum_sq_dev_f64(const float *p, int64_t n, double mean) { return one(SQ_DEV, p, NULL, n, mean); }
+double ordered_dot_f64(const float *a, const float *b, int64_t n) { return one(DOT, a, b, n, 0.0); }
+
+void ordered_sum4_f64(const float *p, int64_t stride, int64_t n, double out[4]) { four(SUM, p, NULL, stride, n, 0.0, out); }
 void ordered_sum_sq_dev4_f64(const float *p, int64_t stride, int64_t n, double mean, double out[4]) {
-#if HAVE_AVX512
-    if (cpu_avx512()) {
-        planes4_avx512(SQ_DEV, p, NULL, stride, n, mean, out);
-        return;
-    }
-#endif
-    for (int j = 0; j < 4; j++) out[j] = sum_sq_dev_portable(p + j * stride, n, mean);
+    four(SQ_DEV, p, NULL, stride, n, mean, out);
 }
-
 void ordered_dot4_f64(const float *a, const float *b, int64_t stride, int64_t n, double out[4]) {
-#if HAVE_AVX512
-    if (cpu_avx512()) {
-        planes4_avx512(DOT, a, b, stride, n, 0.0, out);
-        return;
-    }
-#endif
-    for (int j = 0; j < 4; j++) out[j] = dot_portable(a + j * stride, b + j * stride, n);
+    four(DOT, a, b, stride, n, 0.0, out);
 }
 
 double ordered_sum_planes_f64(const float *p, int64_t count, int64_t stride, int64_t n) {
-    double s = 0, o[4];
-    int64_t j = 0;
-    for (; j + 4 <= count; j += 4) {
-        ordered_sum4_f64(p + j * stride, stride, n, o);
-        s = (((s + o[0]) + o[1]) + o[2]) + o[3];
-    }
-    for (; j < count; j++) s += ordered_sum_f64(p + j * stride, n);
-    return s;
+    return planes(SUM, p, count, stride, n, 0.0);
 }
-
 double ordered_sum_sq_dev_planes_f64(const float *p, int64_t count, int64_t stride, int64_t n, double mean) {
-    double s = 0, o[4];
-    int64_t j = 0;
-    for (; j + 4 <= count; j += 4) {
-        ordered_sum_sq_dev4_f64(p + j * stride, stride, n, mean, o);
-        s = (((s + o[0]) + o[1]) + o[2]) + o[3];
-    }
-    for (; j < count; j++) s += ordered_sum_sq_dev_f64(p + j * stride, n, mean);
-    return s;
+    return planes(SQ_DEV, p, count, stride, n, mean);
 }

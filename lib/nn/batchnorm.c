@@ -211,11 +211,7 @@ __attribute__((always_inline, target("avx512f"))) static inline void act_dy_dot_
             ad = _mm512_fmadd_pd(_mm512_cvtps_pd(high8(xm)), ghi, ad);
         }
     }
-    double l[8], s, d;
-    _mm512_storeu_pd(l, as);
-    s = ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
-    _mm512_storeu_pd(l, ad);
-    d = ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
+    double s = VEC8_HSUMD(as), d = VEC8_HSUMD(ad); /* __m512d is a vec8d: the lanes in plane_dy_dot's order */
     for (int64_t i = n8; i < n; i++) {
         float g = act == ACT_NONE ? dy[i] : act_grad(dy[i], x[i], alpha, beta, act);
         if (g_out && act != ACT_NONE) g_out[i] = g;
