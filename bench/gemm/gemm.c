@@ -58,7 +58,10 @@ int main(int argc, char **argv) {
         if (m <= 0 || n <= 0 || k <= 0) continue;
         GemmTrans ta = tr[0] == 'T', tb = tr[1] == 'T';
         size_t sa = (size_t)m * k, sb = (size_t)k * n, sc = (size_t)m * n;
-        float *a = malloc(sizeof(float) * sa), *b = malloc(sizeof(float) * sb), *c = malloc(sizeof(float) * sc);
+        /* 64-byte aligned as the engine's tensors are (nn_alloc), whose layouts let our kernel read some B in place */
+        float *a = aligned_alloc(64, sizeof(float) * ((sa + 15) / 16 * 16)),
+              *b = aligned_alloc(64, sizeof(float) * ((sb + 15) / 16 * 16)),
+              *c = aligned_alloc(64, sizeof(float) * ((sc + 15) / 16 * 16));
         if (!a || !b || !c) return 1;
         for (size_t i = 0; i < sa; i++) a[i] = (float)(i % 13) * 0.01f - 0.06f;
         for (size_t i = 0; i < sb; i++) b[i] = (float)(i % 7) * 0.02f - 0.06f;

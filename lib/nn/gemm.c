@@ -154,19 +154,28 @@ static void pack_a(GemmTrans ta, const float *A, int lda, int i0, int m, int k0,
         if (nv > 2) c##r##2 = _mm512_fmadd_ps(ar, b2, c##r##2);                                             \
     }
 
-/* Row r of the tile to C (columns < nr; plus C's old value when add). */
+/* Row r of the tile plus C's old value (columns < nr). All rows are loaded before any is stored: a load
+ * that overlaps the 64 bytes of an earlier masked store (the row before's tail, when ldc is not a multiple
+ * of 16) waits for that store to retire instead of being forwarded. */
+#define ADD_ROW(r)                                                                                          \
+    if (r < mr) {                                                                                           \
+        const float *cr = c + (size_t)(r) * ldc;                                                            \
+        c##r##0 = add_vec(cr, c##r##0, nr);                                                                 \
+        if (nv > 1) c##r##1 = add_vec(cr + 16, c##r##1, nr - 16);                                           \
+        if (nv > 2) c##r##2 = add_vec(cr + 32, c##r##2, nr - 32);                                           \
+    }
+
+/* Row r of the tile to C (columns < nr). */
 #define STORE_ROW(r)                                                                                        \
     if (r < mr) {                                                                                           \
         float *cr = c + (size_t)(r) * ldc;                                                                  \
-        store_vec(cr, c##r##0, nr, add);                                                                    \
-        if (nv > 1) store_vec(cr + 16, c##r##1, nr - 16, add);                                              \
-        if (nv > 2) store_vec(cr + 32, c##r##2, nr - 32, add);                                              \
+        _mm512_mask_storeu_ps(cr, lanes_between(0, nr), c##r##0);                                           \
+        if (nv > 1) _mm512_mask_storeu_ps(cr + 16, lanes_between(0, nr - 16), c##r##1);                    \
+        if (nv > 2) _mm512_mask_storeu_ps(cr + 32, lanes_between(0, nr - 32), c##r##2);                    \
     }
 
-AVX512 INLINE void store_vec(float *dst, __m512 v, int left, int add) {
-    __mmask16 m = lanes_between(0, left);
-    if (add) v = _mm512_add_ps(_mm512_maskz_loadu_ps(m, dst), v);
-    _mm512_mask_storeu_ps(dst, m, v);
+AVX512 INLINE __m512 add_vec(const float *src, __m512 v, int left) {
+    return _mm512_add_ps(_mm512_maskz_loadu_ps(lanes_between(0, left), src), v);
 }
 
 /* 16 x 16 transpose in registers: r[i][j] -> r[j][i] (unpack pairs, then 4x4 blocks, then 128-bit
@@ -255,6 +264,7 @@ AVX512 INLINE void tile(int nv, int kc, const float *restrict a, int64_t ars, in
         a += aks;
         b += bks;
     }
+    if (add) { ADD_ROW(0) ADD_ROW(1) ADD_ROW(2) ADD_ROW(3) ADD_ROW(4) ADD_ROW(5) ADD_ROW(6) ADD_ROW(7) }
     STORE_ROW(0) STORE_ROW(1) STORE_ROW(2) STORE_ROW(3) STORE_ROW(4) STORE_ROW(5) STORE_ROW(6) STORE_ROW(7)
 }
 
@@ -276,6 +286,43 @@ AVX512 static void tile_avx512(int kc, const float *a, int64_t ars, int64_t aks,
     if (nr > 32) tile3(kc, a, ars, aks, b, bks, c, ldc, mr, nr, add);
     else if (nr > 16) tile2(kc, a, ars, aks, b, bks, c, ldc, mr, nr, add);
     else tile1(kc, a, ars, aks, b, bks, c, ldc, mr, nr, add);
+}
+
+/* The MR x nr tile in t (rows [0, mr) valid, row stride NR) added to (add) or stored in C^T: t[r][j] to
+ * c[j*ldc + r]. 16 columns at a time: an 8 x 16 transpose in registers leaves columns j and j+8 (rows 0-7)
+ * in the two halves of one vector, each half stored with its own mask (the upper one from 8 floats before
+ * its row, so that the mask's lanes 8-15 land on it). */
+AVX512 static void store_transposed(const float *t, int mr, int nr, float *c, int ldc, int add) {
+    __mmask16 lo = (__mmask16)((1u << mr) - 1), hi = (__mmask16)(lo << 8);
+    for (int g = 0; g < nr; g += 16) {
+        __m512 v[8], u[8], w[8];
+        for (int r = 0; r < 8; r++) v[r] = _mm512_load_ps(t + r * NR + g);
+        for (int r = 0; r < 8; r += 2) { /* per 128-bit lane L: rows r, r+1 of columns 4L.. */
+            u[r] = _mm512_unpacklo_ps(v[r], v[r + 1]);
+            u[r + 1] = _mm512_unpackhi_ps(v[r], v[r + 1]);
+        }
+        for (int h = 0; h < 2; h++) { /* w[4h+q], lane L: rows 4h..4h+3 of column 4L+q */
+            w[4 * h] = _mm512_shuffle_ps(u[4 * h], u[4 * h + 2], 0x44);
+            w[4 * h + 1] = _mm512_shuffle_ps(u[4 * h], u[4 * h + 2], 0xEE);
+            w[4 * h + 2] = _mm512_shuffle_ps(u[4 * h + 1], u[4 * h + 3], 0x44);
+            w[4 * h + 3] = _mm512_shuffle_ps(u[4 * h + 1], u[4 * h + 3], 0xEE);
+        }
+        for (int q = 0; q < 4; q++) {
+            /* lanes (L0 of w[q], L0 of w[4+q], L1 of w[q], L1 of w[4+q]): columns q and 4+q, rows 0-7 each */
+            __m512 p0 = _mm512_shuffle_f32x4(w[q], w[4 + q], 0x44), p1 = _mm512_shuffle_f32x4(w[q], w[4 + q], 0xEE);
+            __m512 col[2] = {_mm512_shuffle_f32x4(p0, p0, 0xD8), _mm512_shuffle_f32x4(p1, p1, 0xD8)};
+            for (int x = 0; x < 2; x++) { /* columns g+8x+q (low half) and g+8x+q+4 (high half) */
+                int j0 = g + 8 * x + q, j1 = j0 + 4;
+                if (j0 >= nr) break;
+                float *d0 = c + (size_t)j0 * ldc, *d1 = c + (size_t)j1 * ldc - 8;
+                __mmask16 m1 = j1 < nr ? hi : 0;
+                __m512 y = col[x];
+                if (add) y = _mm512_add_ps(_mm512_mask_loadu_ps(_mm512_maskz_loadu_ps(lo, d0), m1, d1), y);
+                _mm512_mask_storeu_ps(d0, lo, y);
+                _mm512_mask_storeu_ps(d1, m1, y);
+            }
+        }
+    }
 }
 
 /* ---- the AVX2 twin: a 6 x 16 tile in 12 ymm registers ------------------------------------------------
@@ -392,8 +439,25 @@ static int use_b_in_place(const Kernel *kn, GemmTrans tb, int N, int K, const fl
  * to whole vectors (its k steps lie that many floats apart when packed). */
 static int panel_width(int cols, int knr) { return cols >= knr ? knr : (cols + 15) / 16 * 16; }
 
+/* 1 when C^T = op(B)^T op(A)^T runs clearly faster (bench/gemm on the engine's shapes, Intel AVX-512):
+ *  - TN with few columns and many rows (ResNet's and EfficientNet's dx of their last, 4 x 13 stage:
+ *    2304 x 52 x 512 1.47x, 1152 x 52 x 192 1.08x): op(A) = A^T read in place steps lda floats per k, each
+ *    step a new page and, with lda a multiple of 256, the same few L1 sets; swapped, A is packed into
+ *    contiguous panels;
+ *  - NT with few rows and a long K (the weight gradients of small layers, 32 x 144 x 1424 1.29x, 16 x 48 x
+ *    1152 1.25x): B^T is packed by 16 x 16 transposes for only M/8 tiles; swapped, the small A is packed.
+ * Elsewhere swapping loses (Winograd's 16 x 112 x 32 0.57x, N = 48 shapes 0.6-0.7x): the tile is right
+ * where it is. */
+static int transpose_pays(GemmTrans ta, GemmTrans tb, int M, int N, int K) {
+    if (ta == GEMM_T && tb == GEMM_N) return N <= 64 && M >= 1024 && K >= 192;
+    if (ta == GEMM_N && tb == GEMM_T) return M <= 32 && N >= 32 && K >= 1024;
+    return 0;
+}
+
+/* ct: C is stored transposed (C[i][j] at C[j*ldc + i]; the AVX-512 kernel only, no epilogue, beta 0 or 1). */
 static int packed_gemm(const Kernel *kn, GemmTrans ta, GemmTrans tb, int M, int N, int K, const float *A, int lda,
-                       const float *B, int ldb, const BScale *bs, float beta, float *C, int ldc, const GemmEpilogue *ep) {
+                       const float *B, int ldb, const BScale *bs, float beta, float *C, int ldc, const GemmEpilogue *ep,
+                       int ct) {
     float *abuf = pack_buffer();
     if (!abuf) return -1;
     float *bbuf = abuf + (size_t)MC * KC;
@@ -402,6 +466,7 @@ static int packed_gemm(const Kernel *kn, GemmTrans ta, GemmTrans tb, int M, int 
         beta = 1.0f;
     }
     const int kmr = kn->mr, knr = kn->nr;
+    float ctile[MR * NR] __attribute__((aligned(64))) = {0}; /* a tile of C^T on its way (ct) */
     const int b_in_place = !bs && use_b_in_place(kn, tb, N, K, B, ldb);
     for (int jc = 0; jc < N; jc += NC) {
         int nc = N - jc < NC ? N - jc : NC;
@@ -434,6 +499,11 @@ static int packed_gemm(const Kernel *kn, GemmTrans ta, GemmTrans tb, int M, int 
                             ap = abuf + (size_t)(ir - mfull) * kc;
                             ars = 1;
                             aks = kmr;
+                        }
+                        if (ct) {
+                            kn->tile(kc, ap, ars, aks, bp, bks, ctile, NR, mr, nr, 0);
+                            store_transposed(ctile, mr, nr, C + (size_t)(jc + jr) * ldc + ic + ir, ldc, add);
+                            continue;
                         }
                         float *c = C + (size_t)(ic + ir) * ldc + jc + jr;
                         /* the epilogue's residual tile comes from memory: ask for it now, the tile's kc
@@ -504,8 +574,16 @@ void gemm_f32_ep(GemmTrans ta, GemmTrans tb, int M, int N, int K, const float *A
     }
 #if HAVE_AVX512_KERNEL
     int k = kernel_kind();
+    if (k == 2 && !ep && !bs && transpose_pays(ta, tb, M, N, K)) {
+        /* C^T = op(B)^T op(A)^T: each element the same products summed in the same order, so the same bits */
+        if (beta != 0.0f && beta != 1.0f) {
+            scale_c(M, N, beta, C, ldc);
+            beta = 1.0f;
+        }
+        if (packed_gemm(&kernel_avx512, !tb, !ta, N, M, K, B, ldb, A, lda, NULL, beta, C, ldc, NULL, 1) == 0) return;
+    }
     if (k && packed_gemm(k == 2 ? &kernel_avx512 : &kernel_avx2, ta, tb, M, N, K, A, lda, B, ldb, bs, beta, C, ldc,
-                         ep) == 0)
+                         ep, 0) == 0)
         return;
 #endif
     if (bs) blas_b_scaled(ta, tb, M, N, K, A, lda, B, ldb, bs, beta, C, ldc);
