@@ -490,19 +490,34 @@ AVX512W static void output_run_avx512(const float *m, size_t ms, int len, float 
         }
         return;
     }
-    for (int rr = 0; rr < 4; rr++) { /* interleave the four columns: o[rr][4t + c] = w[rr][c][t] */
+    const int w0 = 4 * tw0, n = 4 * len < W - w0 ? 4 * len : W - w0; /* the run's columns inside the plane */
+    for (int rr = 0; rr < 4; rr++) { /* interleave the four columns: row rr's column 4t + c = w[rr][c][t] */
         __m512 lo01 = _mm512_unpacklo_ps(w[rr][0], w[rr][1]), hi01 = _mm512_unpackhi_ps(w[rr][0], w[rr][1]);
         __m512 lo23 = _mm512_unpacklo_ps(w[rr][2], w[rr][3]), hi23 = _mm512_unpackhi_ps(w[rr][2], w[rr][3]);
         __m512 A = _mm512_shuffle_ps(lo01, lo23, 0x44), B = _mm512_shuffle_ps(lo01, lo23, 0xEE);
         __m512 C = _mm512_shuffle_ps(hi01, hi23, 0x44), D = _mm512_shuffle_ps(hi01, hi23, 0xEE);
         __m512 pab = _mm512_shuffle_f32x4(A, B, 0x44), pcd = _mm512_shuffle_f32x4(C, D, 0x44);
         __m512 qab = _mm512_shuffle_f32x4(A, B, 0xEE), qcd = _mm512_shuffle_f32x4(C, D, 0xEE);
-        _mm512_storeu_ps(o[rr], _mm512_shuffle_f32x4(pab, pcd, 0x88));
-        _mm512_storeu_ps(o[rr] + 16, _mm512_shuffle_f32x4(pab, pcd, 0xDD));
-        _mm512_storeu_ps(o[rr] + 32, _mm512_shuffle_f32x4(qab, qcd, 0x88));
-        _mm512_storeu_ps(o[rr] + 48, _mm512_shuffle_f32x4(qab, qcd, 0xDD));
+        __m512 row[4] = {_mm512_shuffle_f32x4(pab, pcd, 0x88), _mm512_shuffle_f32x4(pab, pcd, 0xDD),
+                         _mm512_shuffle_f32x4(qab, qcd, 0x88), _mm512_shuffle_f32x4(qab, qcd, 0xDD)};
+        if (e->pool) { /* with a residual: store_tiles pools it from o */
+            for (int k = 0; k < 4; k++) _mm512_storeu_ps(o[rr] + 16 * k, row[k]);
+            continue;
+        }
+        /* straight into the plane through the epilogue (store_row's operations, as nn_affine_act_avx512
+         * does them), without o's round trip (a memcpy per row: 3.6% of the baseline's training) */
+        int oh = 4 * th + rr;
+        if (oh >= H) break;
+        float *dst = yc + (size_t)oh * W + w0;
+        const float *res = e->res ? e->res + (size_t)oh * W + w0 : NULL;
+        const __m512 sc = _mm512_set1_ps(e->scale), sh = _mm512_set1_ps(e->shift);
+        for (int k = 0; k < 4 && 16 * k < n; k++) {
+            __mmask16 lanes = lanes_between(0, n - 16 * k);
+            __m512 v = e->on ? nn_affine_act_avx512(row[k], sc, sh, res ? res + 16 * k : NULL, lanes, e->act) : row[k];
+            _mm512_mask_storeu_ps(dst + 16 * k, lanes, v);
+        }
     }
-    store_tiles(o, len, yc, H, W, th, tw0, e);
+    if (e->pool) store_tiles(o, len, yc, H, W, th, tw0, e);
 }
 #endif
 
