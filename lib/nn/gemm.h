@@ -16,7 +16,8 @@
  *
  * Promises: single-threaded (the layers split work into fixed tiles themselves: see conv2d.h);
  * deterministic: each C element is summed over k in ascending order in blocks of 256, the same for
- * any thread count, tile or call order. The two kernels round differently (last bits). beta == 0
+ * any thread count, tile or call order (also where the AVX-512 kernel computes C^T = op(B)^T op(A)^T
+ * for speed: the same products in the same order). The two kernels round differently (last bits). beta == 0
  * never reads C (NaN in C is overwritten), as in BLAS. Thread-safe: packing buffers are per thread
  * (freed when the thread exits).
  * For benchmarks: with AUDIOCNN_GEMM_LOG=FILE in the environment, every call appends one line
