@@ -4,7 +4,8 @@
 # GFLOP/s beside OpenBLAS sgemm's. Environment: BIN, PY (Debian torch), PYPI_PY (optional current torch).
 # PyTorch's loop is timed after two warm-up steps on one batch it reuses; cnntrain is a whole process
 # (start, reading the data, the first step's page faults, the checkpoint), so it runs twice, on N and on
-# 2N samples, and the ratios use the difference (the steady state: N samples more), the whole run beside.
+# 2N samples, and the ratios use the difference (the steady state: N samples more), the whole run beside;
+# ROUNDS (3) such pairs, medians (a difference of two timings is noisier than either).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BIN=${BIN:-build/bin}; PY=${PY:-.venv/bin/python}; THREADS=${THREADS:-2}; N=${N:-640}
@@ -30,14 +31,21 @@ run() { # samples file -> seconds (peak RSS in $tmp/rss)
     t1=$(date +%s.%N)
     echo "$t1 - $t0" | bc -l
 }
-t_one=$(run "$tmp/x.npy"); ours_rss=$(( $(cat "$tmp/rss") / 1024 )) # memory of the N-sample run, as before
-t_two=$(run "$tmp/x2.npy")
-whole=$(echo "$N / $t_one" | bc -l); ours=$(echo "$N / ($t_two - $t_one)" | bc -l)
+# ROUNDS pairs (N, then 2N samples); the medians of the steady-state rates and of the whole runs' rates
+rates=(); wholes=()
+for ((r = 0; r < ${ROUNDS:-3}; r++)); do
+    t_one=$(run "$tmp/x.npy"); ours_rss=$(( $(cat "$tmp/rss") / 1024 )) # memory of the N-sample run, as before
+    t_two=$(run "$tmp/x2.npy")
+    rates+=("$(echo "$N / ($t_two - $t_one)" | bc -l)"); wholes+=("$(echo "$N / $t_one" | bc -l)")
+done
+median() { printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
+ours=$(median "${rates[@]}"); whole=$(median "${wholes[@]}")
 # share of the FMA peak (bench/peak, passed by make bench as PEAK_GFLOPS) when it is known
 of_peak() { [ -n "${PEAK_GFLOPS:-}" ] && printf '  (%.0f%% of the %s GFLOP/s peak)' "$(echo "100 * $1 / $PEAK_GFLOPS" | bc -l)" "$PEAK_GFLOPS" || true; }
 printf '%-32s %7.1f samples/s  %6.1f GFLOP/s  peak RSS %5d MiB%s\n' "cnntrain (steady state)" "$ours" "$(echo "$ours * $GF" | bc -l)" "$ours_rss" \
     "$(of_peak "$(echo "$ours * $GF" | bc -l)")"
 printf '%-32s %7.1f samples/s  (%d samples, start to checkpoint)\n' "cnntrain (whole run)" "$whole" "$N"
+printf '%-32s %s\n' "cnntrain rounds (steady state)" "$(printf '%.1f ' "${rates[@]}")"
 for pyname in PY PYPI_PY; do
     py=${!pyname:-}; [ -n "$py" ] && [ -x "$py" ] || continue
     read -r rate rss ver < <("$py" bench/train/peer.py "$THREADS" 10)
