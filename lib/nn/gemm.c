@@ -466,7 +466,8 @@ static int packed_gemm(const Kernel *kn, GemmTrans ta, GemmTrans tb, int M, int 
         beta = 1.0f;
     }
     const int kmr = kn->mr, knr = kn->nr;
-    float ctile[MR * NR] __attribute__((aligned(64))) = {0}; /* a tile of C^T on its way (ct) */
+    float ctile[MR * NR] __attribute__((aligned(64))); /* a tile of C^T on its way (ct) */
+    if (ct) memset(ctile, 0, sizeof ctile); /* rows past a partial tile's mr are read (masked off) below */
     const int b_in_place = !bs && use_b_in_place(kn, tb, N, K, B, ldb);
     for (int jc = 0; jc < N; jc += NC) {
         int nc = N - jc < NC ? N - jc : NC;
