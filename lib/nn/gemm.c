@@ -289,7 +289,7 @@ AVX512 static void tile_avx512(int kc, const float *a, int64_t ars, int64_t aks,
 }
 
 /* The MR x nr tile in t (rows [0, mr) valid, row stride NR) added to (add) or stored in C^T: t[r][j] to
- * c[j*ldc + r]. 16 columns at a time: an 8 x 16 transpose in registers leaves columns j and j+8 (rows 0-7)
+ * c[j*ldc + r]. 16 columns at a time: an 8 x 16 transpose in registers leaves columns j and j+4 (rows 0-7)
  * in the two halves of one vector, each half stored with its own mask (the upper one from 8 floats before
  * its row, so that the mask's lanes 8-15 land on it). */
 AVX512 static void store_transposed(const float *t, int mr, int nr, float *c, int ldc, int add) {
@@ -308,7 +308,8 @@ AVX512 static void store_transposed(const float *t, int mr, int nr, float *c, in
             w[4 * h + 3] = _mm512_shuffle_ps(u[4 * h + 1], u[4 * h + 3], 0xEE);
         }
         for (int q = 0; q < 4; q++) {
-            /* lanes (L0 of w[q], L0 of w[4+q], L1 of w[q], L1 of w[4+q]): columns q and 4+q, rows 0-7 each */
+            /* after the lane permute (0xD8): (L0 of w[q], L0 of w[4+q], L1 of w[q], L1 of w[4+q]) from p0, the
+             * same of L2, L3 from p1: columns q and 4+q, then 8+q and 12+q, rows 0-7 each */
             __m512 p0 = _mm512_shuffle_f32x4(w[q], w[4 + q], 0x44), p1 = _mm512_shuffle_f32x4(w[q], w[4 + q], 0xEE);
             __m512 col[2] = {_mm512_shuffle_f32x4(p0, p0, 0xD8), _mm512_shuffle_f32x4(p1, p1, 0xD8)};
             for (int x = 0; x < 2; x++) { /* columns g+8x+q (low half) and g+8x+q+4 (high half) */
@@ -454,7 +455,7 @@ static int transpose_pays(GemmTrans ta, GemmTrans tb, int M, int N, int K) {
     return 0;
 }
 
-/* ct: C is stored transposed (C[i][j] at C[j*ldc + i]; the AVX-512 kernel only, no epilogue, beta 0 or 1). */
+/* ct: C is stored transposed (C[i][j] at C[j*ldc + i]; the AVX-512 kernel only, no epilogue). */
 static int packed_gemm(const Kernel *kn, GemmTrans ta, GemmTrans tb, int M, int N, int K, const float *A, int lda,
                        const float *B, int ldb, const BScale *bs, float beta, float *C, int ldc, const GemmEpilogue *ep,
                        int ct) {
@@ -462,7 +463,7 @@ static int packed_gemm(const Kernel *kn, GemmTrans ta, GemmTrans tb, int M, int 
     if (!abuf) return -1;
     float *bbuf = abuf + (size_t)MC * KC;
     if (beta != 0.0f && beta != 1.0f) {
-        scale_c(M, N, beta, C, ldc);
+        scale_c(ct ? N : M, ct ? M : N, beta, C, ldc); /* C as stored */
         beta = 1.0f;
     }
     const int kmr = kn->mr, knr = kn->nr;
@@ -577,10 +578,6 @@ void gemm_f32_ep(GemmTrans ta, GemmTrans tb, int M, int N, int K, const float *A
     int k = kernel_kind();
     if (k == 2 && !ep && !bs && transpose_pays(ta, tb, M, N, K)) {
         /* C^T = op(B)^T op(A)^T: each element the same products summed in the same order, so the same bits */
-        if (beta != 0.0f && beta != 1.0f) {
-            scale_c(M, N, beta, C, ldc);
-            beta = 1.0f;
-        }
         if (packed_gemm(&kernel_avx512, !tb, !ta, N, M, K, B, ldb, A, lda, NULL, beta, C, ldc, NULL, 1) == 0) return;
     }
     if (k && packed_gemm(k == 2 ? &kernel_avx512 : &kernel_avx2, ta, tb, M, N, K, A, lda, B, ldb, bs, beta, C, ldc,

@@ -491,6 +491,7 @@ AVX512W static void output_run_avx512(const float *m, size_t ms, int len, float 
         return;
     }
     const int w0 = 4 * tw0, n = 4 * len < W - w0 ? 4 * len : W - w0; /* the run's columns inside the plane */
+    const __m512 sc = _mm512_set1_ps(e->scale), sh = _mm512_set1_ps(e->shift);
     for (int rr = 0; rr < 4; rr++) { /* interleave the four columns: row rr's column 4t + c = w[rr][c][t] */
         __m512 lo01 = _mm512_unpacklo_ps(w[rr][0], w[rr][1]), hi01 = _mm512_unpackhi_ps(w[rr][0], w[rr][1]);
         __m512 lo23 = _mm512_unpacklo_ps(w[rr][2], w[rr][3]), hi23 = _mm512_unpackhi_ps(w[rr][2], w[rr][3]);
@@ -510,7 +511,6 @@ AVX512W static void output_run_avx512(const float *m, size_t ms, int len, float 
         if (oh >= H) break;
         float *dst = yc + (size_t)oh * W + w0;
         const float *res = e->res ? e->res + (size_t)oh * W + w0 : NULL;
-        const __m512 sc = _mm512_set1_ps(e->scale), sh = _mm512_set1_ps(e->shift);
         for (int k = 0; k < 4 && 16 * k < n; k++) {
             __mmask16 lanes = lanes_between(0, n - 16 * k);
             __m512 v = e->on ? nn_affine_act_avx512(row[k], sc, sh, res ? res + 16 * k : NULL, lanes, e->act) : row[k];
