@@ -426,14 +426,18 @@ static inline void prefetch_rows(const float *p, size_t ld, int m, int n) {
 }
 
 /* 1 when the tile can read B where it is instead of from packed panels: B not transposed, its rows whole
- * vectors (N and ldb multiples of 16, B 64-byte aligned) and small (at most B_IN_PLACE_FLOATS, so that it
- * stays in L1/L2 for the passes over it; a small row stride also keeps the panel's rows out of one L1 set).
- * Winograd's 36 products per block are such GEMMs: packing copied each V again (9% of a baseline scan's
- * network). The same bits: packing moves values, the tile's sums are the same. */
-#define B_IN_PLACE_FLOATS (64 * 1024)
+ * vectors (N and ldb multiples of 16, B 64-byte aligned) and within B_IN_PLACE_FLOATS (this core's L2, so
+ * that the tiles' passes over a panel find it there). Packing copies all of B once per K slice for only
+ * M/MR row tiles, which for the engine's few-row products costs more than the tile's strided reads of B
+ * (bench/gemm, Intel AVX-512 with a 4 MiB L2: Winograd's 36 products per block, which packing copied
+ * again, 9% of a baseline scan's network; 64 x 400 x 576 (resnet18's layer1 over a pixel block) 162 ->
+ * 197 GFLOP/s, 16 x 1152 x 48 96 -> 193, 16 x 10240 x 9 88 -> 135, 24 x 1056 x 144 130 -> 195; none of
+ * the 58 such shapes of the three models slower, nor 64 x 1024 x 576 with its 4 KiB row stride). The
+ * same bits: packing moves values, the tile's sums are the same. */
+#define B_IN_PLACE_FLOATS (512 * 1024)
 static int use_b_in_place(const Kernel *kn, GemmTrans tb, int N, int K, const float *B, int ldb) {
     return kn->b_in_place && tb == GEMM_N && N % 16 == 0 && ldb % 16 == 0 && ((uintptr_t)B & 63) == 0 &&
-           (int64_t)K * ldb <= B_IN_PLACE_FLOATS && ldb <= 1024;
+           (int64_t)K * ldb <= B_IN_PLACE_FLOATS;
 }
 
 /* The width of the B panel that starts `cols` columns before the block's end: knr, or the rest rounded up
@@ -441,16 +445,18 @@ static int use_b_in_place(const Kernel *kn, GemmTrans tb, int N, int K, const fl
 static int panel_width(int cols, int knr) { return cols >= knr ? knr : (cols + 15) / 16 * 16; }
 
 /* 1 when C^T = op(B)^T op(A)^T runs clearly faster (bench/gemm on the engine's shapes, Intel AVX-512):
- *  - TN with few columns and many rows (ResNet's and EfficientNet's dx of their last, 4 x 13 stage:
- *    2304 x 52 x 512 1.47x, 1152 x 52 x 192 1.08x): op(A) = A^T read in place steps lda floats per k, each
- *    step a new page and, with lda a multiple of 256, the same few L1 sets; swapped, A is packed into
- *    contiguous panels;
+ *  - TN with few columns and a long K (the dx of ResNet's and EfficientNet's last, 4 x 13 stage): when the
+ *    columns are not whole vectors (52), a third of the last B panel's lanes are idle, while C^T's 52 rows
+ *    fill 7 of 8 tile rows and A, now op(B'), is read in place (use_b_in_place): 192 x 52 x 1152 1.31x,
+ *    1152 x 52 x 192 1.37x, 320 x 52 x 1280 1.26x; with many rows op(A) = A^T read in place steps lda
+ *    floats per k, each step a new page and, with lda a multiple of 256, the same few L1 sets, while
+ *    swapped A is packed into contiguous panels (2304 x 52 x 512 1.47x);
  *  - NT with few rows and a long K (the weight gradients of small layers, 32 x 144 x 1424 1.29x, 16 x 48 x
  *    1152 1.25x): B^T is packed by 16 x 16 transposes for only M/8 tiles; swapped, the small A is packed.
- * Elsewhere swapping loses (Winograd's 16 x 112 x 32 0.57x, N = 48 shapes 0.6-0.7x): the tile is right
- * where it is. */
+ * Elsewhere swapping loses (Winograd's 16 x 112 x 32 0.57x, N = 48 shapes 0.6-0.7x, NN with 52 columns
+ * 0.9x: swapped, B' = A^T must be packed by transposes): the tile is right where it is. */
 static int transpose_pays(GemmTrans ta, GemmTrans tb, int M, int N, int K) {
-    if (ta == GEMM_T && tb == GEMM_N) return N <= 64 && M >= 1024 && K >= 192;
+    if (ta == GEMM_T && tb == GEMM_N) return N <= 64 && K >= 192 && (M >= 1024 || N % 16 != 0);
     if (ta == GEMM_N && tb == GEMM_T) return M <= 32 && N >= 32 && K >= 1024;
     return 0;
 }
