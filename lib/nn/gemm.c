@@ -426,14 +426,14 @@ static inline void prefetch_rows(const float *p, size_t ld, int m, int n) {
 }
 
 /* 1 when the tile can read B where it is instead of from packed panels: B not transposed, its rows whole
- * vectors (N and ldb multiples of 16, B 64-byte aligned) and within B_IN_PLACE_FLOATS (this core's L2, so
- * that the tiles' passes over a panel find it there). Packing copies all of B once per K slice for only
- * M/MR row tiles, which for the engine's few-row products costs more than the tile's strided reads of B
- * (bench/gemm, Intel AVX-512 with a 4 MiB L2: Winograd's 36 products per block, which packing copied
- * again, 9% of a baseline scan's network; 64 x 400 x 576 (resnet18's layer1 over a pixel block) 162 ->
- * 197 GFLOP/s, 16 x 1152 x 48 96 -> 193, 16 x 10240 x 9 88 -> 135, 24 x 1056 x 144 130 -> 195; none of
- * the 58 such shapes of the three models slower, nor 64 x 1024 x 576 with its 4 KiB row stride). The
- * same bits: packing moves values, the tile's sums are the same. */
+ * vectors (N and ldb multiples of 16, B 64-byte aligned) and within B_IN_PLACE_FLOATS (2 MiB, a core's L2 on
+ * the build machine). Packing copies all of B once per K slice for only M/MR row tiles, which for the
+ * engine's few-row products costs more than the tile's strided reads of B (bench/gemm, Intel AVX-512, 2 MiB
+ * of L2 per core: Winograd's 36 products per block, which packing copied again, 9% of a baseline scan's
+ * network; 64 x 400 x 576 (resnet18's layer1 over a pixel block) 162 -> 197 GFLOP/s, 16 x 1152 x 48
+ * 96 -> 193, 16 x 10240 x 9 88 -> 135, 24 x 1056 x 144 130 -> 195; none of the 58 such shapes of the three
+ * models slower, nor 64 x 1024 x 576 with its 4 KiB row stride, nor 48 x 16384 x 128, 8 MiB). The same
+ * bits: packing moves values, the tile's sums are the same. */
 #define B_IN_PLACE_FLOATS (512 * 1024)
 static int use_b_in_place(const Kernel *kn, GemmTrans tb, int N, int K, const float *B, int ldb) {
     return kn->b_in_place && tb == GEMM_N && N % 16 == 0 && ldb % 16 == 0 && ((uintptr_t)B & 63) == 0 &&
