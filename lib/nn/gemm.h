@@ -10,7 +10,7 @@
  *             (nn_avx512() in nn.h).
  *   avx2      our blocked GEMM with a 6x16 tile for CPUs without AVX-512, only when the environment says
  *             AUDIOCNN_GEMM=avx2 (and the CPU has AVX2 and FMA): the AVX-512 kernel's bits, exactly, on
- *             any AVX2 machine, at 0.87-0.98x the speed of OpenBLAS's Haswell kernel (bench/gemm with
+ *             any AVX2 machine, at 0.87-1.00x the speed of OpenBLAS's Haswell kernel (bench/gemm with
  *             OPENBLAS_CORETYPE=Haswell), which is why it is not the default there.
  * AUDIOCNN_GEMM=openblas|avx512 forces the others (avx512 only where nn_avx512()).
  *
