@@ -449,8 +449,8 @@ static int panel_width(int cols, int knr) { return cols >= knr ? knr : (cols + 1
 
 /* 1 when C^T = op(B)^T op(A)^T runs clearly faster (bench/gemm on the engine's shapes, Intel AVX-512):
  *  - TN with few columns and a long K (the dx of ResNet's and EfficientNet's last, 4 x 13 stage): when the
- *    columns are not whole vectors (52), a third of the last B panel's lanes are idle, while C^T's 52 rows
- *    fill 7 of 8 tile rows and A, now op(B'), is read in place (use_b_in_place): 192 x 52 x 1152 1.31x,
+ *    columns are not whole vectors (52: 12 of the last 16-column panel's lanes idle), C^T's 52 rows fill
+ *    52 of 56 tile rows and A, now B', is read in place (use_b_in_place): 192 x 52 x 1152 1.31x,
  *    1152 x 52 x 192 1.37x, 320 x 52 x 1280 1.26x; with many rows op(A) = A^T read in place steps lda
  *    floats per k, each step a new page and, with lda a multiple of 256, the same few L1 sets, while
  *    swapped A is packed into contiguous panels (2304 x 52 x 512 1.47x);
