@@ -923,6 +923,69 @@ static void epilogue_case(const char *name, Conv2dShape s, int bias) {
     (void)P;
 }
 
+/* Planes a few columns short of whole vectors (4 x 13 = 52: EfficientNet's and ResNet's last stage) go
+ * through the GEMM several images at a time (conv2d.c's gemm_fwd_images): the batch's output against each
+ * image convolved alone, bit for bit, without an epilogue, with BN's affine map + SiLU + plane means, with a
+ * residual (and none, or ReLU, which takes the one-image path), and pointwise with in_scale. N = 9: items
+ * of 4, 4 and 1 images. Threads 1 and 2. */
+static void images_case(const char *name, Conv2dShape s, int bias) {
+    Conv2dShape s1 = s;
+    s1.N = 1;
+    if (conv2d_shape_init(&s) < 0 || conv2d_shape_init(&s1) < 0) {
+        CHECK(0, "images %s: shape (%s)", name, err_msg());
+        return;
+    }
+    size_t nx = conv2d_x_numel(&s), ny = conv2d_y_numel(&s), nw = conv2d_w_numel(&s);
+    size_t nx1 = conv2d_x_numel(&s1), ny1 = conv2d_y_numel(&s1);
+    int K = s.K, C = s.C, N = s.N;
+    Rng r;
+    rng_seed(&r, 91);
+    float *x = fbuf(nx), *w = fbuf(nw), *b = fbuf((size_t)K), *res = fbuf(ny), *y = fbuf(ny), *want = fbuf(ny);
+    float *scale = fbuf((size_t)K), *shift = fbuf((size_t)K), *sc = fbuf((size_t)N * C);
+    float *pm = fbuf((size_t)N * K), *pm_want = fbuf((size_t)N * K);
+    fill(&r, x, nx);
+    fill(&r, w, nw);
+    fill(&r, b, (size_t)K);
+    fill(&r, res, ny);
+    fill(&r, scale, (size_t)K);
+    fill(&r, shift, (size_t)K);
+    for (int i = 0; i < N * C; i++) sc[i] = (float)rng_uniform(&r);
+    for (int threads = 1; threads <= 2; threads++) {
+        NnCtx ctx;
+        nn_ctx_init(&ctx, threads);
+        int ok = 1, ran = 0;
+        for (int v = 0; v < 5; v++) {
+            ConvEpilogue ep = {.scale = scale, .shift = shift};
+            if (v == 1) ep.act = ACT_SILU, ep.plane_mean = pm;
+            if (v == 2 || v == 3) ep.res = res, ep.act = v == 3 ? ACT_RELU : ACT_NONE;
+            if (v == 4) {
+                if (!conv2d_in_scale_supported(&ctx, &s)) continue;
+                ep.in_scale = sc;
+            }
+            const ConvEpilogue *e = v ? &ep : NULL;
+            fill_nan(y, ny);
+            int rc = conv2d_forward_ep(&ctx, &s, x, w, bias ? b : NULL, y, e);
+            for (int n = 0; n < N && rc == 0; n++) {
+                ConvEpilogue e1 = ep;
+                if (ep.res) e1.res = res + (size_t)n * ny1;
+                if (ep.plane_mean) e1.plane_mean = pm_want + (size_t)n * K;
+                if (ep.in_scale) e1.in_scale = sc + (size_t)n * C;
+                rc = conv2d_forward_ep(&ctx, &s1, x + (size_t)n * nx1, w, bias ? b : NULL, want + (size_t)n * ny1,
+                                       e ? &e1 : NULL);
+            }
+            ran++;
+            if (rc != 0 || !same_bits(y, want, ny) || (v == 1 && !same_bits(pm, pm_want, (size_t)N * K))) {
+                ok = 0;
+                printf("#   variant %d threads %d differs\n", v, threads);
+            }
+        }
+        CHECK(ok, "conv2d %s (%d thread%s): the batch, several images per GEMM, bit-identical to each image alone "
+                  "(%d variants of the epilogue)", name, threads, threads > 1 ? "s" : "", ran);
+        nn_ctx_free(&ctx);
+    }
+    free(x), free(w), free(b), free(res), free(y), free(want), free(scale), free(shift), free(sc), free(pm), free(pm_want);
+}
+
 static void test_epilogue(void) {
     epilogue_case("1x1 (several pixel blocks)", (Conv2dShape){.N = 2, .C = 24, .H = 40, .W = 301, .K = 40, .KH = 1, .KW = 1},
                   0);
@@ -934,6 +997,13 @@ static void test_epilogue(void) {
     epilogue_case("depthwise 5x5 stride2", (Conv2dShape){.N = 2, .C = 5, .H = 21, .W = 45, .K = 5, .KH = 5, .KW = 5,
                                                          .stride_h = 2, .stride_w = 2, .pad_h = 2, .pad_w = 2, .groups = 5},
                   1);
+    images_case("1x1 on 4x13 planes", (Conv2dShape){.N = 9, .C = 24, .H = 4, .W = 13, .K = 40, .KH = 1, .KW = 1}, 0);
+    images_case("3x3 pad1 with bias on 4x13 planes (im2col)",
+                (Conv2dShape){.N = 9, .C = 5, .H = 4, .W = 13, .K = 7, .KH = 3, .KW = 3, .pad_h = 1, .pad_w = 1}, 1);
+    images_case("1x1 stride 2 into 4x13 planes (im2col)",
+                (Conv2dShape){.N = 9, .C = 16, .H = 8, .W = 26, .K = 24, .KH = 1, .KW = 1, .stride_h = 2, .stride_w = 2}, 0);
+    images_case("3x3 pad1 on 7x7 planes", (Conv2dShape){.N = 9, .C = 3, .H = 7, .W = 7, .K = 5, .KH = 3, .KW = 3, .pad_h = 1,
+                                                        .pad_w = 1}, 1);
 }
 
 int main(int argc, char **argv) {
