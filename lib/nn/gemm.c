@@ -455,12 +455,14 @@ static int panel_width(int cols, int knr) { return cols >= knr ? knr : (cols + 1
  *    floats per k, each step a new page and, with lda a multiple of 256, the same few L1 sets, while
  *    swapped A is packed into contiguous panels (2304 x 52 x 512 1.47x);
  *  - NT with few rows and a long K (the weight gradients of small layers, 32 x 144 x 1424 1.29x, 16 x 48 x
- *    1152 1.25x): B^T is packed by 16 x 16 transposes for only M/8 tiles; swapped, the small A is packed.
+ *    1152 1.25x), or with at most 64 rows and many columns (resnet18's layer1 64 x 576 x 400 1.08x, the
+ *    baseline's 64 x 288 x 640 1.06x): B^T is packed by 16 x 16 transposes for only M/8 tiles; swapped, the
+ *    small A is packed and B, now A', read in place.
  * Elsewhere swapping loses (Winograd's 16 x 112 x 32 0.57x, N = 48 shapes 0.6-0.7x, NN with 52 columns
  * 0.9x: swapped, B' = A^T must be packed by transposes): the tile is right where it is. */
 static int transpose_pays(GemmTrans ta, GemmTrans tb, int M, int N, int K) {
     if (ta == GEMM_T && tb == GEMM_N) return N <= 64 && K >= 192 && (M >= 1024 || N % 16 != 0);
-    if (ta == GEMM_N && tb == GEMM_T) return M <= 32 && N >= 32 && K >= 1024;
+    if (ta == GEMM_N && tb == GEMM_T) return (M <= 32 && N >= 32 && K >= 1024) || (M <= 64 && N >= 256 && K >= 256);
     return 0;
 }
 
