@@ -298,7 +298,7 @@ typedef struct {
     int64_t nchunk;   /* backward: image chunks, each with its own partial dW */
     size_t wn;        /* weight elements */
     int pointwise;
-    int gi;           /* forward: images per item (images_per_item), 1 but where planes are short of vectors */
+    int gi;           /* forward: images per item (gemm_fwd_images), 1 but where planes are short of vectors */
 } Tiling;
 
 #define BLOCK_FLOATS 262144u /* floats of a pixel block's im2col rows and outputs */
