@@ -147,7 +147,7 @@ __attribute__((target("avx512f"))) static int silu_grad_lanes_same(Rng *rng, lon
 /* FNV-1a over the bits of many products (every transpose, K over several slices, edges of both tiles,
  * beta 0/1/0.5, an epilogue with SiLU): equal digests mean the same bits. */
 static uint64_t product_digest(void) {
-    /* the last four are computed as C^T by the AVX-512 kernel in their TN and NT forms (gemm.c's transpose_pays:
+    /* the last four are computed as C^T by the AVX-512 kernel in their TN or NT form (gemm.c's transpose_pays:
      * many rows; a long K; columns not whole vectors, A then read in place as B'; few rows, many columns) */
     static const int sz[][3] = {{1, 1, 1},       {7, 47, 255},   {9, 49, 257},   {13, 100, 600},
                                 {130, 33, 70},   {6, 16, 513},   {1030, 52, 300}, {20, 70, 1100},
