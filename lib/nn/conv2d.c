@@ -336,15 +336,20 @@ static Tiling tiling(const Conv2dShape *s) {
     if (s->groups == 1 && t.nblk == 1 && t.P < 64 && t.P % 16 != 0 && strcmp(gemm_kernel_name(), "openblas") != 0) {
         int gi = 1;
         while (gi < 4 && gi * t.P % 16 != 0) gi++;
-        t.gi = gi < s->N / 2 ? gi : s->N / 2 > 1 ? s->N / 2 : 1; /* at least two items for two threads */
+        int most = s->N / 2 > 1 ? s->N / 2 : 1; /* at least two items for two threads */
+        t.gi = gi < most ? gi : most;
     }
     return t;
 }
 
+/* gemm_fwd_images' workspace: the images' B side by side (rows of B: input channels, or im2col rows), then
+ * their C at images_c_offset. */
+static int images_b_rows(const Tiling *t) { return t->pointwise ? t->Cg : t->CKK; }
+static size_t images_c_offset(const Tiling *t) { return round16((size_t)images_b_rows(t) * t->gi * t->P); }
+
 /* Workspace of each pass: (shared floats, floats per worker, items). */
 static size_t fwd_per(const Tiling *t) {
-    if (t->gi > 1) /* the images' B side by side, then their C */
-        return round16((size_t)(t->pointwise ? t->Cg : t->CKK) * t->gi * t->P) + (size_t)t->Kg * t->gi * t->P;
+    if (t->gi > 1) return images_c_offset(t) + (size_t)t->Kg * t->gi * t->P;
     return t->pointwise ? 0 : (size_t)t->CKK * (size_t)t->bp;
 }
 static int64_t fwd_items(const Conv2dShape *s, const Tiling *t) {
@@ -468,8 +473,8 @@ static void gemm_fwd_images(Job *jb, int64_t item, float *scr) {
     const Tiling *t = &jb->t;
     const ConvEpilogue *ep = jb->ep;
     int64_t n0 = item * t->gi, G = s->N - n0 < t->gi ? s->N - n0 : t->gi, P = t->P;
-    int ld = (int)(G * P), rows = t->pointwise ? t->Cg : t->CKK;
-    float *B = scr, *C = scr + round16((size_t)rows * t->gi * P);
+    int ld = (int)(G * P), rows = images_b_rows(t);
+    float *B = scr, *C = scr + images_c_offset(t);
     for (int64_t g = 0; g < G; g++) {
         const float *xn = jb->x + (size_t)(n0 + g) * s->C * s->H * s->W;
         if (!t->pointwise) {
