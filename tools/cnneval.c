@@ -65,6 +65,8 @@ static const char USAGE[] =
     "                        CPU); cuda without a usable GPU, or in a build without CUDA, is an error\n"
     "      --amp off|bf16|fp16  on a GPU, convolutions and linear layers in half precision with fp32\n"
     "                        accumulation, as torch.autocast and cnntrain --amp (default off); refused on the CPU\n"
+    "      --tf32            on a GPU, fp32 convolutions may use TF32 tensor cores, as cnntrain --tf32;\n"
+    "                        refused on the CPU\n"
     "  -q, --quiet           no summary line     -h, --help\n"
     "\n"
     "Scanning (--scan): long recordings (any length, any format libsndfile reads) in windows of the\n"
@@ -104,14 +106,14 @@ static const char USAGE[] =
     "Exit status: 0 done, 1 data or file error, 2 bad usage.\n";
 
 enum { OPT_OVERLAP = 256, OPT_STEP, OPT_THRESHOLD, OPT_CLASSES, OPT_SCORES, OPT_EVENTS, OPT_RESULTS, OPT_CSV, OPT_DUMP, OPT_JOBS,
-       OPT_THR_OUT, OPT_THRESHOLDS, OPT_ANNOTATIONS, OPT_MATCH, OPT_LABEL_COL, OPT_DEVICE, OPT_AMP };
+       OPT_THR_OUT, OPT_THRESHOLDS, OPT_ANNOTATIONS, OPT_MATCH, OPT_LABEL_COL, OPT_DEVICE, OPT_AMP, OPT_TF32 };
 
 static const struct option LONGOPTS[] = {{"outdir", 1, 0, 'o'}, {"labels", 1, 0, 'L'}, {"top-k", 1, 0, 'k'},
                                          {"batch", 1, 0, 'b'}, {"threads", 1, 0, 't'}, {"quiet", 0, 0, 'q'},
                                          {"help", 0, 0, 'h'}, {"scan", 0, 0, 's'}, {"verbose", 0, 0, 'v'},
                                          {"overlap", 1, 0, OPT_OVERLAP}, {"step", 1, 0, OPT_STEP},
                                          {"threshold", 1, 0, OPT_THRESHOLD}, {"classes", 1, 0, OPT_CLASSES},
-                                         {"scores", 1, 0, OPT_SCORES}, {"device", 1, 0, OPT_DEVICE}, {"amp", 1, 0, OPT_AMP}, {"events", 1, 0, OPT_EVENTS},
+                                         {"scores", 1, 0, OPT_SCORES}, {"device", 1, 0, OPT_DEVICE}, {"amp", 1, 0, OPT_AMP}, {"tf32", 0, 0, OPT_TF32}, {"events", 1, 0, OPT_EVENTS},
                                          {"results", 1, 0, OPT_RESULTS}, {"csv", 0, 0, OPT_CSV},
                                          {"dump-inputs", 1, 0, OPT_DUMP}, {"jobs", 1, 0, 'j'},
                                          {"model", 1, 0, 'm'}, {"thresholds-out", 1, 0, OPT_THR_OUT},
@@ -283,6 +285,8 @@ static int cuda_index = -1;
 static const char *device_spec = "auto";
 static int verbose_device;
 static NnAmp eval_amp; /* --amp: every GPU context's mixed precision (nn/amp.h) */
+static int eval_tf32;  /* --tf32: every GPU context's fp32 convolutions may use TF32 */
+static char gpu_opt[32]; /* the first option given that only a GPU runs ("--amp bf16", "--tf32"), or "" */
 
 /* The nm loaded members may run on the chosen GPU only if each architecture does (Model.cuda_ready):
  * otherwise --device auto falls back to the CPU and an explicit cuda is an error naming it. Returns 0, or -1
@@ -294,8 +298,8 @@ static int check_cuda_ready(const Model *ms, int nm) {
             err_set("--device %s: %s does not run on CUDA yet (use --device cpu)", device_spec, ms[e].arch);
             return -1;
         }
-        if (eval_amp) {
-            err_set("--amp %s needs a GPU, and --device auto runs %s on the CPU", nn_amp_name(eval_amp), ms[e].arch);
+        if (*gpu_opt) {
+            err_set("%s needs a GPU, and --device auto runs %s on the CPU", gpu_opt, ms[e].arch);
             return -1;
         }
         cuda_index = -1;
@@ -309,6 +313,7 @@ static int check_cuda_ready(const Model *ms, int nm) {
 static int ctx_open(NnCtx *ctx, int threads, Model *ms, int nm) {
     if (nn_ctx_init(ctx, threads) < 0) return -1;
     ctx->const_weights = 1; /* evaluation only: the models' weights stay put while the context lives */
+    ctx->tf32 = eval_tf32;
     if ((cuda_index >= 0 && nn_ctx_use_cuda(ctx, cuda_index) < 0) || nn_ctx_set_amp(ctx, eval_amp) < 0) {
         nn_ctx_free(ctx);
         return -1;
@@ -775,6 +780,7 @@ int main(int argc, char **argv) {
                 bad = msg;
             }
             break;
+        case OPT_TF32: eval_tf32 = 1; break;
         case OPT_THRESHOLDS: sa.thresholds = optarg; sa.used = 1; break;
         case OPT_CLASSES: sa.classes = optarg; sa.used = 1; break;
         case OPT_SCORES: sa.scores = optarg; sa.used = 1; break;
@@ -862,9 +868,11 @@ int main(int argc, char **argv) {
                 auto_why ? ")" : "");
     }
     cuda_index = dev.device == NN_CUDA ? dev.index : -1;
-    if (eval_amp && cuda_index < 0) { /* mixed precision is the GPU's: bad usage on the CPU */
-        if (auto_why) diag_error("--amp %s needs a GPU, and --device auto chose the CPU: %s (see cnneval --help)", nn_amp_name(eval_amp), auto_why);
-        else diag_error("--amp %s needs a GPU, not --device %s (see cnneval --help)", nn_amp_name(eval_amp), device);
+    if (eval_amp) snprintf(gpu_opt, sizeof gpu_opt, "--amp %s", nn_amp_name(eval_amp));
+    else if (eval_tf32) snprintf(gpu_opt, sizeof gpu_opt, "--tf32");
+    if (*gpu_opt && cuda_index < 0) { /* mixed precision and TF32 are the GPU's: bad usage on the CPU */
+        if (auto_why) diag_error("%s needs a GPU, and --device auto chose the CPU: %s (see cnneval --help)", gpu_opt, auto_why);
+        else diag_error("%s needs a GPU, not --device %s (see cnneval --help)", gpu_opt, device);
         goto usage;
     }
     device_spec = device;

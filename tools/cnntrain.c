@@ -89,6 +89,9 @@ static const char USAGE[] =
     "                            (GradScaler: steps with inf/NaN gradients skipped, -v reports them). Refused\n"
     "                            on the CPU\n"
     "      --amp-init-scale X    fp16: the loss scale to start from (default 65536)\n"
+    "      --tf32                on a GPU, fp32 convolutions may use TF32 tensor cores (10-bit mantissa\n"
+    "                            operands, fp32 sums), as PyTorch's default cudnn.allow_tf32; linear layers\n"
+    "                            stay fp32. Refused on the CPU\n"
     "Output:\n"
     "  -o, --output FILE         best checkpoint (safetensors; default model.safetensors)\n"
     "      --state FILE          resumable state, written every epoch and on Ctrl-C/SIGTERM\n"
@@ -104,7 +107,7 @@ enum {
     O_BATCH, O_LR, O_WD, O_OPTIMIZER, O_MOMENTUM, O_SCHEDULE, O_WARMUP, O_PATIENCE, O_MONITOR, O_NO_CW, O_SMOOTH,
     O_CLIP, O_NO_AUG, O_FMASK, O_TMASK, O_MASKS, O_MIXUP, O_SEED, O_THREADS, O_STATE, O_RESUME, O_HISTORY,
     O_DROP_PATH, O_IN_CHANS, O_IN_NORM, O_PRETRAINED, O_FREEZE, O_UNFREEZE_AT, O_LR_BACKBONE,
-    O_MULTILABEL, O_POS_WEIGHT, O_DEVICE, O_DETERMINISTIC, O_AMP, O_AMP_INIT_SCALE
+    O_MULTILABEL, O_POS_WEIGHT, O_DEVICE, O_DETERMINISTIC, O_AMP, O_AMP_INIT_SCALE, O_TF32
 };
 
 static const struct option LONGOPTS[] = {
@@ -121,7 +124,7 @@ static const struct option LONGOPTS[] = {
     {"pretrained", 1, 0, O_PRETRAINED}, {"freeze", 1, 0, O_FREEZE}, {"unfreeze-at", 1, 0, O_UNFREEZE_AT},
     {"lr-backbone", 1, 0, O_LR_BACKBONE}, {"multilabel", 0, 0, O_MULTILABEL}, {"pos-weight", 1, 0, O_POS_WEIGHT},
     {"device", 1, 0, O_DEVICE}, {"deterministic", 0, 0, O_DETERMINISTIC}, {"amp", 1, 0, O_AMP},
-    {"amp-init-scale", 1, 0, O_AMP_INIT_SCALE}, {"quiet", 0, 0, 'q'}, {"verbose", 0, 0, 'v'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
+    {"amp-init-scale", 1, 0, O_AMP_INIT_SCALE}, {"tf32", 0, 0, O_TF32}, {"quiet", 0, 0, 'q'}, {"verbose", 0, 0, 'v'}, {"help", 0, 0, 'h'}, {0, 0, 0, 0}};
 
 static void usage_error(const char *msg, const char *arg) {
     diag_error("%s%s%s (see cnntrain --help)", msg, arg ? " " : "", arg ? arg : "");
@@ -289,6 +292,7 @@ int main(int argc, char **argv) {
             if (nn_amp_parse(optarg, &o.amp) < 0) usage_error("bad value for --amp (off, bf16 or fp16):", optarg);
             break;
         case O_AMP_INIT_SCALE: o.amp_init_scale = num("--amp-init-scale", optarg, 1, 3.4e38); break;
+        case O_TF32: o.tf32 = 1; break;
         case 'o': o.out = optarg; break;
         case O_STATE: o.state = optarg; break;
         case O_RESUME: o.resume = optarg; break;
@@ -329,6 +333,9 @@ int main(int argc, char **argv) {
     }
     if (!ends_with(o.out, ".safetensors")) usage_error("the output must end in .safetensors:", o.out);
     if (o.amp_init_scale > 0 && o.amp != NN_AMP_FP16) usage_error("--amp-init-scale needs --amp fp16", NULL);
+    char gpu_opt[32] = ""; /* the first option given that only a GPU runs */
+    if (o.amp) snprintf(gpu_opt, sizeof gpu_opt, "--amp %s", nn_amp_name(o.amp));
+    else if (o.tf32) snprintf(gpu_opt, sizeof gpu_opt, "--tf32");
     NnDeviceChoice dev;
     const char *auto_why;
     char dev_desc[256];
@@ -343,12 +350,12 @@ int main(int argc, char **argv) {
     if (dev.device == NN_CUDA) {
         o.cuda_index = dev.index;
         o.device = dev_desc;
-    } else if (o.amp) { /* mixed precision is the GPU's: on the CPU a usage error, found before any data is read */
+    } else if (*gpu_opt) { /* mixed precision and TF32 are the GPU's: on the CPU a usage error, before any data */
         char msg[400];
         if (auto_why)
-            snprintf(msg, sizeof msg, "--amp %s needs a GPU, and --device auto chose the CPU: %s", nn_amp_name(o.amp), auto_why);
+            snprintf(msg, sizeof msg, "%s needs a GPU, and --device auto chose the CPU: %s", gpu_opt, auto_why);
         else
-            snprintf(msg, sizeof msg, "--amp %s needs a GPU, not --device %s", nn_amp_name(o.amp), device);
+            snprintf(msg, sizeof msg, "%s needs a GPU, not --device %s", gpu_opt, device);
         usage_error(msg, NULL);
     }
     char *state_default = NULL;
@@ -449,9 +456,8 @@ int main(int argc, char **argv) {
             err_set("--device %s: %s does not run on CUDA yet (use --device cpu)", device, arch);
             goto fail;
         }
-        if (o.amp) {
-            diag_error("--amp %s needs a GPU, and --device auto runs %s on the CPU (see cnntrain --help)", nn_amp_name(o.amp),
-                       arch);
+        if (*gpu_opt) {
+            diag_error("%s needs a GPU, and --device auto runs %s on the CPU (see cnntrain --help)", gpu_opt, arch);
             status = EXIT_USAGE;
             goto done;
         }

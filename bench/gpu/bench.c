@@ -5,9 +5,14 @@
  * NN_INFER from the same ring. Input 1xFxT (default 1x128x400) random, BATCH samples, 10 classes; the
  * torchvision architectures with a one-channel stem (as bench/gpu/peer.py's PyTorch models). --amp bf16|fp16
  * (last): mixed precision as cnntrain --amp runs it (nn/amp.h; fp16 with GradScaler's loss scaling: the
- * gradients unscaled and checked every step, a step with inf/NaN skipped), as peer.py's autocast.
- *   bench ARCH train|infer BATCH STEPS [F T] [--amp off|bf16|fp16]
- * Prints "<samples/s> <device memory in use after the run, MiB (nn_device_mem_used)> <seconds>". Built by
+ * gradients unscaled and checked every step, a step with inf/NaN skipped), as peer.py's autocast; --tf32
+ * (last): fp32 convolutions on TF32 tensor cores (cnntrain --tf32), as PyTorch's default cudnn.allow_tf32.
+ *   bench ARCH train|infer BATCH STEPS [F T] [--amp off|bf16|fp16] [--tf32]
+ * Prints "<samples/s> <device memory in use after the run, MiB (nn_device_mem_used)> <seconds> <GPU busy %>".
+ * GPU busy: the mean of NVML's utilisation samples taken during the timed steps (the share of each sampling
+ * period in which a kernel ran; the driver samples every 1/6 s or so, so the timed part runs at least 2 s,
+ * more steps than STEPS where they are quick); "-" where NVML cannot be had (a build without CUDA, the
+ * simulated GPU, a machine without the driver's libnvidia-ml). Built by
  * every build (make: $(BUILD)/bench/gpu); runs on the simulated GPU (make SIMGPU=1) too, where
  * tests/cli/simgpu.sh runs it as a smoke test and its figures mean nothing. */
 #include "core/error.h"
@@ -23,10 +28,94 @@
 #include <string.h>
 #include <time.h>
 
+#if defined(AUDIOCNN_CUDA) && !defined(AUDIOCNN_CUDA_SIM)
+#include <cuda_runtime.h>
+#include <dlfcn.h>
+#define HAVE_NVML 1
+/* The few NVML declarations used, as nvml.h has them (a stable ABI; the toolkit does not always ship the
+ * header, and the library comes with the driver). */
+typedef int nvmlReturn_t; /* NVML_SUCCESS = 0 */
+typedef struct nvmlDevice_st *nvmlDevice_t;
+enum { NVML_GPU_UTILIZATION_SAMPLES = 1 };                               /* nvmlSamplingType_t */
+enum { NVML_VALUE_TYPE_UNSIGNED_LONG_LONG = 3 }; /* nvmlValueType_t; utilisation comes as UNSIGNED_INT */
+typedef struct {
+    unsigned long long timeStamp; /* microseconds since the epoch */
+    union {
+        double dVal;
+        int siVal;
+        unsigned int uiVal;
+        unsigned long ulVal;
+        unsigned long long ullVal;
+        signed long long sllVal;
+        unsigned short usVal;
+    } sampleValue;
+} nvmlSample_t;
+#endif
+
 static double now(void) {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     return t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+/* The GPU's busy share over an interval, from NVML's utilisation samples: the driver's library is opened at
+ * run time (it comes with the driver, not the toolkit), so the program needs it only to report this. */
+typedef struct {
+#ifdef HAVE_NVML
+    nvmlDevice_t dev;
+    nvmlReturn_t (*samples)(nvmlDevice_t, int, unsigned long long, int *, unsigned int *, nvmlSample_t *);
+    unsigned long long since; /* microseconds since the epoch, as NVML's time stamps */
+#endif
+    int ok;
+} Busy;
+
+static void busy_open(Busy *b, int device) {
+    memset(b, 0, sizeof *b);
+#ifdef HAVE_NVML
+    char bus[32];
+    void *h = dlopen("libnvidia-ml.so.1", RTLD_NOW);
+    if (!h || cudaDeviceGetPCIBusId(bus, sizeof bus, device) != cudaSuccess) return;
+    nvmlReturn_t (*init)(void) = (nvmlReturn_t(*)(void))dlsym(h, "nvmlInit_v2");
+    nvmlReturn_t (*by_bus)(const char *, nvmlDevice_t *) =
+        (nvmlReturn_t(*)(const char *, nvmlDevice_t *))dlsym(h, "nvmlDeviceGetHandleByPciBusId_v2");
+    *(void **)&b->samples = dlsym(h, "nvmlDeviceGetSamples");
+    b->ok = init && by_bus && b->samples && init() == 0 && by_bus(bus, &b->dev) == 0;
+#else
+    (void)device;
+#endif
+}
+
+static void busy_start(Busy *b) {
+#ifdef HAVE_NVML
+    struct timespec t;
+    clock_gettime(CLOCK_REALTIME, &t);
+    b->since = (unsigned long long)t.tv_sec * 1000000ull + (unsigned long long)t.tv_nsec / 1000;
+#endif
+    (void)b;
+}
+
+/* Mean utilisation (percent) of the samples taken since busy_start; negative when there are none. */
+static double busy_percent(Busy *b) {
+#ifdef HAVE_NVML
+    int type;
+    unsigned int n = 0;
+    if (!b->ok || b->samples(b->dev, NVML_GPU_UTILIZATION_SAMPLES, b->since, &type, &n, NULL) != 0 || !n)
+        return -1;
+    nvmlSample_t *s = calloc(n, sizeof *s);
+    double sum = 0;
+    unsigned int got = 0;
+    if (s && b->samples(b->dev, NVML_GPU_UTILIZATION_SAMPLES, b->since, &type, &n, s) == 0)
+        for (unsigned int i = 0; i < n; i++) {
+            if (s[i].timeStamp <= b->since) continue;
+            sum += type == NVML_VALUE_TYPE_UNSIGNED_LONG_LONG ? (double)s[i].sampleValue.ullVal : s[i].sampleValue.uiVal;
+            got++;
+        }
+    free(s);
+    return got ? sum / got : -1;
+#else
+    (void)b;
+    return -1;
+#endif
 }
 
 #define TRY(x)                                                                                              \
@@ -46,15 +135,23 @@ static double now(void) {
 
 int main(int argc, char **argv) {
     NnAmp amp = NN_AMP_OFF;
-    if (argc >= 7 && strcmp(argv[argc - 2], "--amp") == 0) {
-        if (nn_amp_parse(argv[argc - 1], &amp) < 0) {
-            fprintf(stderr, "bench: error: bad value for --amp (off, bf16 or fp16): %s\n", argv[argc - 1]);
-            return 2;
+    int tf32 = 0;
+    for (;;) { /* the options come last */
+        if (argc >= 6 && strcmp(argv[argc - 1], "--tf32") == 0) {
+            tf32 = 1;
+            argc -= 1;
+        } else if (argc >= 7 && strcmp(argv[argc - 2], "--amp") == 0) {
+            if (nn_amp_parse(argv[argc - 1], &amp) < 0) {
+                fprintf(stderr, "bench: error: bad value for --amp (off, bf16 or fp16): %s\n", argv[argc - 1]);
+                return 2;
+            }
+            argc -= 2;
+        } else {
+            break;
         }
-        argc -= 2;
     }
     if (argc < 5) {
-        fprintf(stderr, "usage: bench ARCH train|infer BATCH STEPS [F T] [--amp off|bf16|fp16]\n");
+        fprintf(stderr, "usage: bench ARCH train|infer BATCH STEPS [F T] [--amp off|bf16|fp16] [--tf32]\n");
         return 2;
     }
     const char *arch = argv[1];
@@ -67,6 +164,7 @@ int main(int argc, char **argv) {
     TRY(nn_ctx_init(&ctx, 1));
     TRY(nn_ctx_use_cuda(&ctx, 0));
     TRY(nn_ctx_set_amp(&ctx, amp));
+    ctx.tf32 = tf32;
     LossScale scaler;
     lossscale_init(&scaler, amp == NN_AMP_FP16);
     TRY(model_to_device(&m, &ctx));
@@ -94,11 +192,16 @@ int main(int argc, char **argv) {
     TRY(pinned_ring_init(&ctx, &ring, 2, sizeof(float) * xs));
     CrossEntropyShape ce = {.N = n, .C = k};
     double t0 = 0;
-    for (int it = 0; it < steps + 3; it++) { /* three warm-up steps: cuDNN's algorithm searches */
-        if (it == 3) {
+    Busy busy;
+    busy_open(&busy, ctx.device_index);
+    int timed = 0; /* steps since the warm-up */
+    for (int it = 0; it < 3 || timed < steps || (busy.ok && now() - t0 < 2.0); it++) {
+        if (it == 3) { /* three warm-up steps: cuDNN's algorithm searches */
             TRY(nn_sync(&ctx));
             t0 = now();
+            busy_start(&busy);
         }
+        if (it >= 3) timed++;
         int slot;
         void *pinned = pinned_ring_acquire(&ring, &slot);
         TRYP(pinned);
@@ -126,8 +229,10 @@ int main(int argc, char **argv) {
         }
     }
     TRY(nn_sync(&ctx));
-    double dt = now() - t0;
-    printf("%.2f %.0f %.2f\n", (double)n * steps / dt, nn_device_mem_used(&ctx) / 1048576.0, dt);
+    double dt = now() - t0, pct = busy_percent(&busy);
+    char pct_s[16] = "-";
+    if (pct >= 0) snprintf(pct_s, sizeof pct_s, "%.0f", pct);
+    printf("%.2f %.0f %.2f %s\n", (double)n * timed / dt, nn_device_mem_used(&ctx) / 1048576.0, dt, pct_s);
     pinned_ring_free(&ring);
     return 0;
 }

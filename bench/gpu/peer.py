@@ -1,7 +1,9 @@
 """bench/gpu's PyTorch side: training and inference samples/s of one torchvision model (or the baseline) on
-the GPU, input 1x128x400, batch 64, cuDNN benchmark mode, fp32 or AMP (bf16 autocast, or fp16 autocast with
-GradScaler), and the peak GPU memory. Prints one line: "samples_per_s peak_mib torch_version".
-Usage: peer.py ARCH train|infer fp32|bf16|fp16 [STEPS]"""
+the GPU, input 1x128x400, batch 64, cuDNN benchmark mode, and the peak GPU memory. Precisions: fp32 (true
+fp32: TF32 off for convolutions and matrix products, as ours without --tf32), tf32 (PyTorch's defaults:
+cudnn.allow_tf32 on, matmul's off, as ours with --tf32), bf16 (autocast) or fp16 (autocast with GradScaler).
+Prints one line: "samples_per_s peak_mib torch_version".
+Usage: peer.py ARCH train|infer fp32|tf32|bf16|fp16 [STEPS]"""
 import sys
 import time
 
@@ -36,6 +38,8 @@ def main():
     arch, mode, prec = sys.argv[1:4]
     steps = int(sys.argv[4]) if len(sys.argv) > 4 else 20
     torch.backends.cudnn.benchmark = True
+    torch.backends.cudnn.allow_tf32 = prec != "fp32"  # PyTorch's default is on: the tf32 lines
+    torch.backends.cuda.matmul.allow_tf32 = False  # PyTorch's default
     dev = torch.device("cuda")
     m = model(arch).to(dev)
     x = torch.randn(64, 1, 128, 400, device=dev)

@@ -4,10 +4,14 @@
 # engine under --device cuda, each batch through the pinned staging ring, the logits to the host every step)
 # against PyTorch (current PyPI torch, cuDNN benchmark mode; bench/gpu/peer.py) in the same run, with the
 # ratio and the device memory (ours: in use after the run beyond the CUDA context; torch: its allocator's
-# peak). bf16 and fp16 lines run our AMP (bench --amp, as cnntrain --amp: conv/linear in half with fp32
-# accumulation, fp16 with loss scaling) against PyTorch's autocast (+ GradScaler for fp16). Environment:
+# peak), and the GPU's busy share during our timed steps (NVML's utilisation samples: below 100% the GPU
+# waited for the host, the data path or the launches). fp32 lines are true fp32 on both sides (PyTorch's
+# TF32 switched off); tf32 lines run ours with --tf32 against PyTorch's defaults (TF32 convolutions); bf16
+# and fp16 lines run our AMP (bench --amp, as cnntrain --amp: conv/linear in half with fp32 accumulation,
+# fp16 with loss scaling) against PyTorch's autocast (+ GradScaler for fp16). Environment:
 # BUILD (a make CUDA=1 build, default build-cuda), PYPI_PY (Python with torch + CUDA, default
-# .venv-pypi/bin/python), STEPS (default 20), ARCHS.
+# .venv-pypi/bin/python), STEPS (default 20), ARCHS, DEADLINE (a time in seconds since the epoch after which
+# the remaining lines say "out of time" instead of running; tests/gpu/device-run.sh sets it).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 BUILD=${BUILD:-build-cuda}; PY=${PYPI_PY:-.venv-pypi/bin/python}; STEPS=${STEPS:-20}; BATCH=64 # peer.py's
@@ -26,13 +30,16 @@ fi
 [ "$ours$peer" = 00 ] && exit 0
 echo "bench/gpu: batch $BATCH, 1x128x400, $STEPS steps after warm-up; $(nvidia-smi --query-gpu=name,memory.total --format=csv,noheader 2>/dev/null | head -1)"
 for arch in $ARCHS; do
-    for prec in fp32 bf16 fp16; do
+    for prec in fp32 tf32 bf16 fp16; do
         for mode in train infer; do
+            if [ -n "${DEADLINE:-}" ] && [ "$(date +%s)" -ge "$DEADLINE" ]; then
+                printf 'bench/gpu: %-16s %-5s %-5s out of time\n' "$arch" "$prec" "$mode"; continue
+            fi
             ours_txt="ours: skipped"; rate=""
-            amp=(); [ $prec = fp32 ] || amp=(--amp $prec)
+            amp=(); case $prec in tf32) amp=(--tf32) ;; bf16 | fp16) amp=(--amp $prec) ;; esac
             if [ $ours = 1 ]; then
-                if read -r rate mib _ < <("$BUILD/bench/gpu" "$arch" "$mode" "$BATCH" "$STEPS" "${amp[@]}" 2>"$tmp/err"); then
-                    ours_txt=$(printf 'ours %8.1f samples/s %6.0f MiB' "$rate" "$mib")
+                if read -r rate mib _ busy < <("$BUILD/bench/gpu" "$arch" "$mode" "$BATCH" "$STEPS" "${amp[@]}" 2>"$tmp/err"); then
+                    ours_txt=$(printf 'ours %8.1f samples/s %6.0f MiB busy %3s%%' "$rate" "$mib" "$busy")
                 else
                     ours_txt="ours: $(sed 's/^bench: error: //' "$tmp/err" | head -1)"; rate=""
                 fi
@@ -40,7 +47,7 @@ for arch in $ARCHS; do
             peer_txt=""
             if [ $peer = 1 ] && read -r prate pmib ver < <("$PY" bench/gpu/peer.py "$arch" "$mode" "$prec" "$STEPS"); then
                 peer_txt=$(printf ' | torch %s %8.1f samples/s %6d MiB' "$ver" "$prate" "$pmib")
-                [ -n "$rate" ] && peer_txt+=$(printf ' | ours/torch %.2fx' "$(echo "$rate / $prate" | bc -l)")
+                [ -n "$rate" ] && peer_txt+=$(awk -v a="$rate" -v b="$prate" 'BEGIN {printf " | ours/torch %.2fx", a / b}')
             fi
             printf 'bench/gpu: %-16s %-5s %-5s %s%s\n' "$arch" "$prec" "$mode" "$ours_txt" "$peer_txt"
         done

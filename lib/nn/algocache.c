@@ -1,6 +1,7 @@
 #include "nn/algocache.h"
 
 #include "core/error.h"
+#include "nn/conv2d.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -43,4 +44,15 @@ int algocache_put(NnAlgoCache *c, const AlgoEntry *e) {
     }
     c->e[c->n++] = *e;
     return 0;
+}
+
+AlgoKey algocache_conv_key(const NnCtx *ctx, const Conv2dShape *s, AlgoPass pass) {
+    AlgoKey k;
+    memset(&k, 0, sizeof k);
+    k.pass = pass, k.n = s->N, k.c = s->C, k.h = s->H, k.w = s->W, k.k = s->K, k.kh = s->KH, k.kw = s->KW;
+    k.stride_h = s->stride_h, k.stride_w = s->stride_w, k.pad_h = s->pad_h, k.pad_w = s->pad_w;
+    k.dil_h = s->dil_h, k.dil_w = s->dil_w, k.groups = s->groups;
+    k.dtype = ctx->amp ? (int32_t)ctx->amp : ctx->tf32 ? ALGO_TF32 : ALGO_FP32;
+    k.deterministic = ctx->deterministic;
+    return k;
 }

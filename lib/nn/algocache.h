@@ -19,11 +19,13 @@ extern "C" {
 #endif
 
 typedef enum { ALGO_FWD = 0, ALGO_BWD_DATA = 1, ALGO_BWD_FILTER = 2 } AlgoPass;
+/* What the convolution computes in: NnAmp's values for AMP's half types, and fp32 with or without TF32 */
+typedef enum { ALGO_FP32 = 0, ALGO_BF16 = 1, ALGO_FP16 = 2, ALGO_TF32 = 3 } AlgoDtype;
 
 typedef struct AlgoKey {
     int32_t pass;          /* AlgoPass */
     int32_t n, c, h, w, k, kh, kw, stride_h, stride_w, pad_h, pad_w, dil_h, dil_w, groups;
-    int32_t dtype;         /* 0 fp32, 1 fp16, 2 bf16 */
+    int32_t dtype;         /* AlgoDtype */
     int32_t deterministic; /* 1: only deterministic algorithms were eligible */
 } AlgoKey;
 
@@ -46,6 +48,12 @@ void algocache_free(NnAlgoCache *c);
 const AlgoEntry *algocache_find(NnAlgoCache *c, const AlgoKey *k);
 /* Stores e (replacing an entry with the same key). Returns 0, or -1 with err_set(). */
 int algocache_put(NnAlgoCache *c, const AlgoEntry *e);
+
+struct Conv2dShape;
+struct NnCtx;
+/* The key of convolution s's pass under ctx's settings: AMP's half type, else TF32 (ctx->tf32) or fp32;
+ * ctx->deterministic. conv2d.cu and the simulated GPU both key their caches by it. */
+AlgoKey algocache_conv_key(const struct NnCtx *ctx, const struct Conv2dShape *s, AlgoPass pass);
 
 #ifdef __cplusplus
 }

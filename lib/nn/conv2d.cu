@@ -1,11 +1,13 @@
 /* conv2d.cu - conv2d.h's layer on device memory through cuDNN (legacy convolution API, cuDNN 9): NCHW
  * fp32 descriptors, groups as cuDNN grouped convolution (depthwise included), the bias by
  * cudnnAddTensor / cudnnConvolutionBackwardBias, conv2d_forward_ep's epilogue by kernels.h's
- * kb_affine_act and kb_gap_fwd (the plane means).
+ * kb_affine_act and nn_plane_sums (the plane means, pool.cu).
  *
  * Algorithms: chosen once per shape and pass by cuDNN's benchmark (cudnnFind*AlgorithmEx, as PyTorch's
  * cudnn.benchmark), among those with CUDNN_FMA_MATH (true fp32: no TF32, for the 1e-4 parity with the
- * CPU engine), and only CUDNN_DETERMINISTIC ones when ctx->deterministic; the choice and its workspace
+ * CPU engine) unless ctx->tf32 (--tf32: CUDNN_DEFAULT_MATH, TF32 tensor cores allowed, as PyTorch's default
+ * cudnn.allow_tf32; any math type the search returns), and only CUDNN_DETERMINISTIC ones when
+ * ctx->deterministic; the choice and its workspace
  * go to the context's algorithm cache (nn/algocache.h), so later calls of that shape search nothing.
  * The backward-filter search writes into a scratch buffer, never into dw (which accumulates).
  *
@@ -37,8 +39,9 @@ static void descs_free(Descs *d) {
     if (d->conv) cudnnDestroyConvolutionDescriptor(d->conv);
 }
 
-/* amp: NN_AMP_OFF fp32 tensors in FMA math; else half tensors, fp32 accumulation, tensor-op math. */
-static int descs_make(const Conv2dShape *s, Descs *d, int amp) {
+/* amp: NN_AMP_OFF fp32 tensors in FMA math (default math, TF32 allowed, with tf32); else half tensors, fp32
+ * accumulation, tensor-op math. */
+static int descs_make(const Conv2dShape *s, Descs *d, int amp, int tf32) {
     memset(d, 0, sizeof *d);
     cudnnDataType_t dt = amp == NN_AMP_BF16 ? CUDNN_DATA_BFLOAT16 : amp == NN_AMP_FP16 ? CUDNN_DATA_HALF : CUDNN_DATA_FLOAT;
     NN_CUDNN_CHECK(cudnnCreateTensorDescriptor(&d->x));
@@ -53,24 +56,15 @@ static int descs_make(const Conv2dShape *s, Descs *d, int amp) {
     NN_CUDNN_CHECK(cudnnSetConvolution2dDescriptor(d->conv, s->pad_h, s->pad_w, s->stride_h, s->stride_w, s->dil_h,
                                                    s->dil_w, CUDNN_CROSS_CORRELATION, CUDNN_DATA_FLOAT));
     NN_CUDNN_CHECK(cudnnSetConvolutionGroupCount(d->conv, s->groups));
-    NN_CUDNN_CHECK(cudnnSetConvolutionMathType(d->conv, amp ? CUDNN_TENSOR_OP_MATH : CUDNN_FMA_MATH));
+    NN_CUDNN_CHECK(cudnnSetConvolutionMathType(d->conv, amp ? CUDNN_TENSOR_OP_MATH : tf32 ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH));
     return 0;
 }
 
-static AlgoKey key_of(const NnCtx *ctx, const Conv2dShape *s, AlgoPass pass) {
-    AlgoKey k;
-    memset(&k, 0, sizeof k);
-    k.pass = pass, k.n = s->N, k.c = s->C, k.h = s->H, k.w = s->W, k.k = s->K, k.kh = s->KH, k.kw = s->KW;
-    k.stride_h = s->stride_h, k.stride_w = s->stride_w, k.pad_h = s->pad_h, k.pad_w = s->pad_w;
-    k.dil_h = s->dil_h, k.dil_w = s->dil_w, k.groups = s->groups, k.dtype = (int)ctx->amp, k.deterministic = ctx->deterministic;
-    return k;
-}
-
-/* The first result (fastest first) that succeeded, runs in FMA math (any math with AMP's half data), fits
- * MAX_WORKSPACE and, when asked, is deterministic. */
-template <typename Perf> static int pick(const Perf *p, int n, int deterministic, int amp, AlgoEntry *e) {
+/* The first result (fastest first) that succeeded, runs in FMA math (any math with AMP's half data or TF32
+ * allowed: any_math), fits MAX_WORKSPACE and, when asked, is deterministic. */
+template <typename Perf> static int pick(const Perf *p, int n, int deterministic, int any_math, AlgoEntry *e) {
     for (int i = 0; i < n; i++)
-        if (p[i].status == CUDNN_STATUS_SUCCESS && p[i].memory <= MAX_WORKSPACE && (amp || p[i].mathType == CUDNN_FMA_MATH) &&
+        if (p[i].status == CUDNN_STATUS_SUCCESS && p[i].memory <= MAX_WORKSPACE && (any_math || p[i].mathType == CUDNN_FMA_MATH) &&
             (!deterministic || p[i].determinism == CUDNN_DETERMINISTIC)) {
             e->algo = (int32_t)p[i].algo;
             e->math = (int32_t)p[i].mathType;
@@ -85,7 +79,8 @@ template <typename Perf> static int pick(const Perf *p, int n, int deterministic
 static const AlgoEntry *algo_for(NnCtx *ctx, const Conv2dShape *s, const Descs *d, AlgoPass pass, const void *x,
                                  const void *w, const void *y) {
     NnCuda *c = ctx->cuda;
-    AlgoKey k = key_of(ctx, s, pass);
+    AlgoKey k = algocache_conv_key(ctx, s, pass);
+    int any_math = ctx->amp || ctx->tf32;
     const AlgoEntry *hit = algocache_find(&c->algos, &k);
     if (hit) return hit;
     AlgoEntry e;
@@ -100,12 +95,12 @@ static const AlgoEntry *algo_for(NnCtx *ctx, const Conv2dShape *s, const Descs *
     if (pass == ALGO_FWD) {
         cudnnConvolutionFwdAlgoPerf_t p[MAXR];
         st = cudnnFindConvolutionForwardAlgorithmEx(c->cudnn, d->x, x, d->w, w, d->conv, d->y, (void *)y, MAXR, &n, p, ws, wsz);
-        if (st == CUDNN_STATUS_SUCCESS && pick(p, n, ctx->deterministic, (int)ctx->amp, &e) < 0) return NULL;
+        if (st == CUDNN_STATUS_SUCCESS && pick(p, n, ctx->deterministic, any_math, &e) < 0) return NULL;
     } else if (pass == ALGO_BWD_DATA) {
         cudnnConvolutionBwdDataAlgoPerf_t p[MAXR];
         /* y holds dy, x the dx buffer the search may overwrite (the real call writes it after) */
         st = cudnnFindConvolutionBackwardDataAlgorithmEx(c->cudnn, d->w, w, d->y, y, d->conv, d->x, (void *)x, MAXR, &n, p, ws, wsz);
-        if (st == CUDNN_STATUS_SUCCESS && pick(p, n, ctx->deterministic, (int)ctx->amp, &e) < 0) return NULL;
+        if (st == CUDNN_STATUS_SUCCESS && pick(p, n, ctx->deterministic, any_math, &e) < 0) return NULL;
     } else {
         cudnnConvolutionBwdFilterAlgoPerf_t p[MAXR];
         void *dw_scratch = NULL; /* never the real dw: it accumulates */
@@ -118,7 +113,7 @@ static const AlgoEntry *algo_for(NnCtx *ctx, const Conv2dShape *s, const Descs *
         st = cudnnFindConvolutionBackwardFilterAlgorithmEx(c->cudnn, d->x, x, d->y, y, d->conv, d->w, dw_scratch, MAXR, &n, p,
                                                            ws, wsz);
         cudaFree(dw_scratch);
-        if (st == CUDNN_STATUS_SUCCESS && pick(p, n, ctx->deterministic, (int)ctx->amp, &e) < 0) return NULL;
+        if (st == CUDNN_STATUS_SUCCESS && pick(p, n, ctx->deterministic, any_math, &e) < 0) return NULL;
     }
     if (st != CUDNN_STATUS_SUCCESS) {
         err_set("cuDNN: convolution algorithm search: %s", cudnnGetErrorString(st));
@@ -138,7 +133,7 @@ static int forward_amp(NnCtx *ctx, const Conv2dShape *s, const float *x, const f
     if (nn_amp_cast(ctx, x, nx, xh) < 0 || nn_amp_cast(ctx, w, nw, wh) < 0) return -1;
     Descs d;
     int rc = -1;
-    if (descs_make(s, &d, (int)ctx->amp) == 0) {
+    if (descs_make(s, &d, (int)ctx->amp, 0) == 0) {
         const AlgoEntry *a = algo_for(ctx, s, &d, ALGO_FWD, xh, wh, yh);
         void *ws = a ? nn_cuda_work(ctx, a->workspace ? a->workspace : 1) : NULL;
         const float one = 1.0f, zero = 0.0f;
@@ -158,7 +153,7 @@ static int forward(NnCtx *ctx, const Conv2dShape *s, const float *x, const float
     if (ctx->amp) return forward_amp(ctx, s, x, w, b, y);
     Descs d;
     int rc = -1;
-    if (descs_make(s, &d, 0) == 0) {
+    if (descs_make(s, &d, 0, ctx->tf32) == 0) {
         const AlgoEntry *a = algo_for(ctx, s, &d, ALGO_FWD, x, w, y);
         void *ws = a ? nn_cuda_work(ctx, a->workspace ? a->workspace : 1) : NULL;
         const float one = 1.0f, zero = 0.0f;
@@ -180,7 +175,6 @@ __global__ void k_affine_act(int64_t n, int64_t k, int64_t p, const float *scale
                              int act, float *y) {
     kb_affine_act(NN_GRID_HERE, n, k, p, scale, shift, res, act, y);
 }
-__global__ void k_plane_means(int64_t planes, int64_t hw, const float *x, float *y) { kb_gap_fwd(NN_GRID_HERE, planes, hw, x, y); }
 
 extern "C" int conv2d_forward_cuda(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *w, const float *b,
                                    float *y) {
@@ -198,8 +192,8 @@ extern "C" int conv2d_forward_ep_cuda(NnCtx *ctx, const Conv2dShape *s, const fl
     if (nn_cuda_launched(ctx, "conv2d epilogue") < 0) return -1;
     if (ep->plane_mean) {
         int64_t planes = (int64_t)s->N * s->K;
-        k_plane_means<<<(unsigned)nn_grid_1d(planes), NN_BLOCK, 0, ctx->cuda->stream>>>(planes, p, y, ep->plane_mean);
-        if (nn_cuda_launched(ctx, "conv2d epilogue plane means") < 0) return -1;
+        double *part = (double *)nn_cuda_work(ctx, sizeof(double) * (size_t)(planes * 8)); /* the convolution is done with it */
+        if (!part || nn_plane_sums(ctx, planes, p, y, NULL, 1, part, ep->plane_mean) < 0) return -1;
     }
     return 0;
 }
@@ -247,7 +241,7 @@ static int backward_amp(NnCtx *ctx, const Conv2dShape *s, const float *x, const 
     Descs d;
     int rc = -1;
     cudnnStatus_t st = CUDNN_STATUS_SUCCESS;
-    if (descs_make(s, &d, (int)ctx->amp) < 0) goto done;
+    if (descs_make(s, &d, (int)ctx->amp, 0) < 0) goto done;
     if (dx) {
         int r = bwd_data(ctx, s, &d, wh, dyh, dxh, &st);
         if (r) goto fail;
@@ -276,7 +270,7 @@ extern "C" int conv2d_backward_cuda(NnCtx *ctx, const Conv2dShape *s, const floa
     int rc = -1;
     const float one = 1.0f;
     cudnnStatus_t st = CUDNN_STATUS_SUCCESS;
-    if (descs_make(s, &d, 0) < 0) goto done;
+    if (descs_make(s, &d, 0, ctx->tf32) < 0) goto done;
     if (dx && bwd_data(ctx, s, &d, w, dy, dx, &st)) goto fail;
     if (dw && bwd_filter(ctx, s, &d, x, w, dy, 1.0f, dw, &st)) goto fail; /* beta 1: dw += */
     if (db) {

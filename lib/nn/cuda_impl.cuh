@@ -72,6 +72,11 @@ int nn_amp_bias_grad(NnCtx *ctx, int64_t n, int64_t k, int64_t p, const uint16_t
 /* n rounded up to 128 halves (256 bytes): the alignment of each part of the AMP scratch */
 static inline int64_t nn_amp_align(int64_t n) { return (n + 127) & ~(int64_t)127; }
 
+/* pool.cu: y[plane] = the sum over each of `planes` planes of hw elements of a (b NULL; mean 1: divided by
+ * hw) or of a*b, through kernels.h's kb_plane_lanes and kb_plane_lanes_finish (eight threads per plane),
+ * with part (planes * 8 doubles of device memory) between them. Returns nn_cuda_launched's answer. */
+int nn_plane_sums(NnCtx *ctx, int64_t planes, int64_t hw, const float *a, const float *b, int mean, double *part, float *y);
+
 /* After every <<<...>>>: the launch's error as err_set() and -1 (also kept in ctx->cuda->err for the
  * next nn_sync, as void layer functions cannot return it), else 0. */
 int nn_cuda_launched(NnCtx *ctx, const char *kernel);

@@ -271,6 +271,39 @@ NN_HD void kb_gap_fwd(NnGrid g, int64_t planes, int64_t hw, const float *x, floa
     }
 }
 
+/* kb_gap_fwd's and kb_se_gate_dot's sums with eight threads per plane, as the GPU runs them: one thread
+ * per plane read each plane alone (the threads of a warp 4*hw bytes apart: one 4-byte word used per
+ * 32-byte sector) and left most of the GPU idle on EfficientNet's few, large planes. Item (plane, j) sums
+ * lane j, the elements j, j + 8, ... below hw rounded down to 8, in that order: kb_gap_fwd's l[j], the same
+ * operations; eight neighbouring items read one whole sector per step. kb_plane_lanes_finish combines a
+ * plane's eight lanes as ((l0+l1)+(l2+l3))+((l4+l5)+(l6+l7)) and adds the tail: the single-thread bodies'
+ * bits. b NULL: sums of a (mean 1: divided by hw in double, as kb_gap_fwd); else sums of a*b in double
+ * (kb_se_gate_dot). part: planes * 8 doubles. */
+NN_HD void kb_plane_lanes(NnGrid g, int64_t planes, int64_t hw, const float *a, const float *b, double *part) {
+    int64_t body = hw & ~(int64_t)7;
+    NN_GRID_LOOP(g, it, planes * 8) {
+        const float *p = a + (it >> 3) * hw + (it & 7);
+        double l = 0;
+        if (b) {
+            const float *q = b + (it >> 3) * hw + (it & 7);
+            for (int64_t i = 0; i < body; i += 8) l += (double)p[i] * (double)q[i];
+        } else {
+            for (int64_t i = 0; i < body; i += 8) l += (double)p[i];
+        }
+        part[it] = l;
+    }
+}
+NN_HD void kb_plane_lanes_finish(NnGrid g, int64_t planes, int64_t hw, const float *a, const float *b, const double *part,
+                                 int mean, float *y) {
+    NN_GRID_LOOP(g, pl, planes) {
+        const double *l = part + pl * 8;
+        const float *p = a + pl * hw, *q = b ? b + pl * hw : NULL;
+        double s = ((l[0] + l[1]) + (l[2] + l[3])) + ((l[4] + l[5]) + (l[6] + l[7]));
+        for (int64_t i = hw & ~(int64_t)7; i < hw; i++) s += q ? (double)p[i] * (double)q[i] : (double)p[i];
+        y[pl] = mean ? (float)(s / (double)hw) : (float)s;
+    }
+}
+
 /* Global average pool backward, one input per item: dx = (float)(dy[plane] / (H*W)). */
 NN_HD void kb_gap_bwd(NnGrid g, int64_t planes, int64_t hw, const float *dy, float *dx) {
     NN_GRID_LOOP(g, i, planes * hw) dx[i] = (float)(dy[i / hw] / (double)hw);

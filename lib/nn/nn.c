@@ -24,6 +24,7 @@ int nn_ctx_init(NnCtx *ctx, int threads) {
     ctx->cuda = NULL;
     ctx->deterministic = 0;
     ctx->amp = NN_AMP_OFF;
+    ctx->tf32 = 0;
     ctx->const_weights = 0;
     ctx->wcache = NULL;
     ctx->wcache_free = NULL;

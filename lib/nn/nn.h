@@ -70,6 +70,8 @@ typedef struct NnCtx {
     struct NnCuda *cuda; /* NN_CUDA: stream, cuBLAS/cuDNN handles, algorithm cache, device workspace */
     int deterministic; /* NN_CUDA: deterministic algorithms only (--deterministic) */
     NnAmp amp;         /* NN_CUDA: conv/linear in bf16 or fp16 (nn/amp.h; nn_ctx_set_amp); the CPU ignores it */
+    int tf32;          /* NN_CUDA: fp32 convolutions may run on TF32 tensor cores (--tf32, as PyTorch's default
+                        * torch.backends.cudnn.allow_tf32); linear layers stay fp32; the CPU ignores it */
     int const_weights; /* 1: every weight array a layer gets through this context keeps its address and its
                         * values for the context's life (inference: cnneval sets it), so layers may keep
                         * what they derive from them (winograd.c's transformed filters) keyed by address */

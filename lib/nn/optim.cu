@@ -139,7 +139,9 @@ extern "C" int optim_step_cuda(NnCtx *ctx, Optim *o, ParamTable *t) {
         for (int i = 0; i < t->n; i++) oc->upd[i] = (unsigned char)optim_updates(&t->e[i]);
         cudaError_t e = cudaMalloc(&oc->chunks, (size_t)(n ? n : 1) * sizeof *host);
         if (e == cudaSuccess) e = cudaMalloc(&oc->es, (size_t)(t->n ? t->n : 1) * sizeof(NnOptStep));
-        if (e == cudaSuccess) e = cudaMemcpy(oc->chunks, host, (size_t)n * sizeof *host, cudaMemcpyHostToDevice);
+        /* on the context's stream: a plain cudaMemcpy goes on the legacy stream, which a non-blocking stream
+         * does not wait for; from pageable memory the call returns once host[] is staged, so it may be freed */
+        if (e == cudaSuccess) e = cudaMemcpyAsync(oc->chunks, host, (size_t)n * sizeof *host, cudaMemcpyHostToDevice, st);
         free(host);
         if (e != cudaSuccess) {
             optim_cuda_release(o);

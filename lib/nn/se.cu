@@ -1,6 +1,7 @@
 /* se.cu - se.h's own passes on device memory: the plane scaling and the backward, whose composition is
  * se.c's (the linear layers, activations and global pooling through their CUDA twins) with its two loops
- * as kernels around kernels.h's kb_se_gate_dot and kb_se_dx_acc, and its intermediates in the device
+ * as the plane sums of kb_se_gate_dot (nn_plane_sums, eight threads per plane) and kb_se_dx_acc's kernel, and
+ * its intermediates in the device
  * workspace (no layer called in between uses it). */
 #include "nn/activation.h"
 #include "nn/cuda_impl.cuh"
@@ -10,9 +11,6 @@
 
 __global__ void k_se_scale(int64_t planes, int64_t hw, const float *x, const float *sc, float *y) {
     kb_se_scale(NN_GRID_HERE, planes, hw, x, sc, y);
-}
-__global__ void k_se_gate_dot(int64_t planes, int64_t hw, const float *dy, const float *x, float *ds) {
-    kb_se_gate_dot(NN_GRID_HERE, planes, hw, dy, x, ds);
 }
 __global__ void k_se_dx_acc(int64_t planes, int64_t hw, const float *dy, const float *sc, float *dx) {
     kb_se_dx_acc(NN_GRID_HERE, planes, hw, dy, sc, dx);
@@ -30,11 +28,12 @@ extern "C" int se_backward_cuda(NnCtx *ctx, const SEShape *s, const float *dy, c
                                 float *dx, float *dw1, float *db1, float *dw2, float *db2) {
     size_t nc = (size_t)s->N * s->C, nr = (size_t)s->N * s->R;
     int64_t hw = (int64_t)s->H * s->W;
-    float *ws = (float *)nn_cuda_work(ctx, sizeof(float) * (2 * nc + 2 * nr));
-    if (!ws) return -1;
+    /* the gate gradient's eight lane sums per plane first (doubles, aligned), then the floats */
+    double *part = (double *)nn_cuda_work(ctx, sizeof(double) * 8 * nc + sizeof(float) * (2 * nc + 2 * nr));
+    if (!part) return -1;
+    float *ws = (float *)(part + 8 * nc);
     float *ds = ws, *dpool = ws + nc, *da = ws + 2 * nc, *dh = ws + 2 * nc + nr;
-    k_se_gate_dot<<<(unsigned)nn_grid_1d((int64_t)nc), NN_BLOCK, 0, ctx->cuda->stream>>>((int64_t)nc, hw, dy, x, ds);
-    if (nn_cuda_launched(ctx, "se gate gradient") < 0) return -1;
+    if (nn_plane_sums(ctx, (int64_t)nc, hw, dy, x, 0, part, ds) < 0) return -1; /* kb_se_gate_dot's sums */
     sigmoid_backward_cuda(ctx, nc, ds, sc, ds);
     LinearShape l1, l2;
     memset(&l1, 0, sizeof l1);

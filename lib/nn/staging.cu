@@ -45,7 +45,9 @@ extern "C" int pinned_ring_init(NnCtx *ctx, PinnedRing *r, int k, size_t bytes) 
 
 static int copy_done(void *arg, int slot) {
     PinnedRing *r = (PinnedRing *)arg;
-    return cudaEventQuery((cudaEvent_t)r->event[slot]) == cudaSuccess;
+    cudaError_t e = cudaEventQuery((cudaEvent_t)r->event[slot]);
+    if (e == cudaErrorNotReady) cudaGetLastError(); /* "not yet" is no error: keep it from the next launch check */
+    return e == cudaSuccess;
 }
 
 static int copy_wait(void *arg, int slot) {

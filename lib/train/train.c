@@ -117,6 +117,7 @@ static void meta_model(Meta *md, const TrainOptions *o, const Model *m, const St
     if (o->multilabel) meta_add(md, "multilabel", "1");
     if (o->device) meta_add(md, "device", "%s", o->device);
     if (o->amp) meta_add(md, "amp", "%s", nn_amp_name(o->amp));
+    if (o->tf32) meta_add(md, "tf32", "on");
     meta_add(md, "best", "%.17g", s->best);
     meta_add(md, "training", "epochs=%d batch=%d lr=%g wd=%g opt=%s schedule=%s seed=%llu smoothing=%g "
              "class_weights=%d augment=%d F=%d T=%d dropout=%g mixup=%g drop_path=%g freeze=%d unfreeze_at=%d "
@@ -495,6 +496,7 @@ int train_run(const TrainOptions *o, Model *m, const Dataset *train, const Datas
     NnCtx ctx;
     nn_ctx_init(&ctx, o->threads);
     ctx.deterministic = o->deterministic;
+    ctx.tf32 = o->tf32;
     if (o->cuda_index >= 0) { /* the whole network on the GPU: only once the engine can run it */
         const char *why = nn_cuda_engine_status();
         if (why || !m->cuda_ready) {

@@ -76,6 +76,7 @@ typedef struct TrainOptions {
                               * nn_cuda_engine_status() gives a reason, or for a model without cuda_ready) */
     int deterministic;       /* on a GPU: deterministic algorithms only (NnCtx.deterministic; the CPU always is) */
     NnAmp amp;               /* on a GPU: conv/linear in bf16/fp16 (nn/amp.h); NN_AMP_OFF: fp32 */
+    int tf32;                /* on a GPU: fp32 convolutions may use TF32 tensor cores (NnCtx.tf32) */
     double amp_init_scale;   /* fp16: the loss scale to start from (0: GradScaler's 2^16; not on --resume) */
     const char *device;      /* NULL on the CPU; else nn_device_describe's text, kept as metadata "device"
                               * (so CPU checkpoints keep their bytes) */

@@ -9,8 +9,10 @@
 # through --resume (one epoch, then resumed: the uninterrupted run's checkpoint and state); cnneval --amp
 # (deterministic, the fp32 evaluation's accuracy, --scan --jobs 2 = --jobs 1); resnet18 and efficientnet_b0 (SE, depthwise,
 # fused NN_INFER epilogues) train a step with --amp; --amp off = no --amp (bytes); --amp on the CPU, a bad
-# value, and --amp-init-scale without fp16 are usage errors (exit 2, one line). The GPU's own precision is
-# tests/gpu/run.sh's.
+# value, and --amp-init-scale without fp16 are usage errors (exit 2, one line). TF32 (--tf32; the simulator
+# rounds the convolutions' operands to TF32): training runs, the same bytes twice, records "tf32", differs from
+# fp32; cnneval --tf32 gives the fp32 evaluation's accuracy; --tf32 on the CPU is a usage error. The GPU's own
+# precision is tests/gpu/run.sh's.
 . "$(dirname "$0")/lib.sh"
 ROOT=$(cd "$TESTS/.." && pwd)
 cd "$W" || exit 1
@@ -24,13 +26,15 @@ fi
 S=$ROOT/build-simgpu/bin
 "$ROOT/build-simgpu/tests/simgpu/amp" || notok "simgpu amp: tests/simgpu/amp exited $?"
 
-# bench/gpu's AMP steps (bench/gpu/run.sh's bf16/fp16 lines) run on the simulated GPU (figures meaningless here)
-for amp in bf16 fp16; do
-    if out=$(timeout 60 "$ROOT/build-simgpu/bench/gpu" baseline train 4 2 32 48 --amp $amp 2>&1) &&
-        [[ $out =~ ^[0-9]+\.[0-9]+\ [0-9]+\ [0-9]+\.[0-9]+$ ]]; then
-        ok "simgpu amp: bench/gpu's baseline training steps with --amp $amp run ($out)"
+# bench/gpu's AMP and TF32 steps (bench/gpu/run.sh's bf16/fp16/tf32 lines) run on the simulated GPU (figures
+# meaningless here; busy "-": no NVML)
+for amp in bf16 fp16 tf32; do
+    opt=(--amp $amp); [ $amp = tf32 ] && opt=(--tf32)
+    if out=$(timeout 60 "$ROOT/build-simgpu/bench/gpu" baseline train 4 2 32 48 "${opt[@]}" 2>&1) &&
+        [[ $out =~ ^[0-9]+\.[0-9]+\ [0-9]+\ [0-9]+\.[0-9]+\ -$ ]]; then
+        ok "simgpu amp: bench/gpu's baseline training steps with ${opt[*]} run ($out)"
     else
-        notok "simgpu amp: bench/gpu --amp $amp: $out"
+        notok "simgpu amp: bench/gpu ${opt[*]}: $out"
     fi
 done
 
@@ -172,3 +176,30 @@ if [ -x "$BIN/cnntrain" ] && [ "$(cd "$BIN/../.." && pwd)/build/bin" = "$(cd "$B
 else
     skip "--amp in a build without CUDA: BIN is not a default build ($BIN)"
 fi
+
+# TF32 (--tf32): fp32 convolutions with TF32 operands
+if "$S/cnntrain" "${C[@]}" --device cuda --tf32 -o tf32-a.safetensors --history tf32-a 2>tf32.err &&
+    "$S/cnntrain" "${C[@]}" --device cuda --tf32 -o tf32-b.safetensors --history tf32-b 2>>tf32.err; then
+    first=$(col tf32-a.tsv val_loss 1) last=$(col tf32-a.tsv val_loss 3)
+    cmp -s tf32-a.safetensors tf32-b.safetensors && cmp -s tf32-a.state.safetensors tf32-b.state.safetensors &&
+        [ "$(meta tf32-a.safetensors tf32)" = on ] && [ -z "$(meta fp32.safetensors tf32)" ] &&
+        ! cmp -s tf32-a.safetensors fp32.safetensors && awk -v a="$first" -v b="$last" 'BEGIN { exit !(b < a) }' \
+        && ok "cnntrain --tf32: trains (validation loss $first -> $last), the same bytes twice, records tf32=on, differs from fp32" \
+        || notok "cnntrain --tf32: loss $first -> $last, metadata '$(meta tf32-a.safetensors tf32)', or the runs differ / equal fp32's"
+    rm -rf et ef2
+    if "$S/cnneval" -q --device cuda --tf32 -o et fp32.safetensors test.npy 2>et.err &&
+        "$S/cnneval" -q --device cuda -o ef2 fp32.safetensors test.npy 2>>et.err; then
+        acc() { grep -o '"accuracy": [0-9.e+-]*' "$1" | awk '{ print $2 }'; }
+        [ "$(acc et/metrics.json)" = "$(acc ef2/metrics.json)" ] \
+            && ok "cnneval --tf32: the fp32 evaluation's accuracy ($(acc et/metrics.json))" \
+            || notok "cnneval --tf32: accuracy $(acc et/metrics.json), fp32's $(acc ef2/metrics.json)"
+    else
+        notok "cnneval --tf32: $(head -c 300 et.err)"
+    fi
+else
+    notok "cnntrain --tf32: $(head -c 300 tf32.err)"
+fi
+expect_error "cnntrain --device cpu --tf32: refused (exit 2)" "--tf32 needs a GPU, not --device cpu" 2 \
+    "$S/cnntrain" "${C[@]}" --device cpu --tf32 -o cpu-tf32.safetensors
+expect_error "cnneval --device cpu --tf32: refused (exit 2)" "--tf32 needs a GPU, not --device cpu" 2 \
+    "$S/cnneval" -q --device cpu --tf32 -o ec fp32.safetensors test.npy

@@ -15,7 +15,11 @@
  * SGD-updated weights and the NN_INFER logits after the step within 1e-3 relative per tensor (train-mode
  * BN over a small batch divides each convolution's 1e-6-level rounding differences by the batch's std,
  * layer after layer: looser than a single layer's 1e-4; the figures are printed; not yet measured on a
- * GPU).
+ * GPU); resnet18's gradients and updates in norm over the whole table within 5e-2 instead (ReLU's flips:
+ * model_step).
+ * TF32 (the context's tf32 set, as cnntrain --tf32): every conv shape above forward and backward against the
+ * CPU's fp32 within 2e-3 of the largest value (operands rounded to a 10-bit mantissa, 2^-11 relative each,
+ * sums in fp32: as AMP's fp16 argument below without the result's rounding, some 3e-4 expected).
  * Mixed precision (nn/amp.h, the context's amp set): every conv shape above and the linear layer, forward and
  * backward (y, dx, the dw and db increments), in bf16 and fp16 on the GPU against the CPU's fp32 layer,
  * relative to each result's largest value: fp16 within 1e-2, bf16 within 5e-2. Why: each operand is rounded
@@ -196,10 +200,13 @@ static const Conv2dShape conv_cases[] = {
 static const char *const conv_case_names[] = {"3x3 1->16", "7x7/2 stem 3->64", "1x1/2 64->128", "5x5 depthwise 96",
                                               "3x3 dilation 2"};
 
-static void conv(int deterministic) {
+/* tf32: the GPU context's fp32 convolutions on TF32 tensor cores, within 2e-3 instead of 1e-4 */
+static void conv(int deterministic, int tf32) {
     const Conv2dShape *cs = conv_cases;
     const char *const *names = conv_case_names;
+    double bound = tf32 ? 2e-3 : 1e-4;
     gpu.deterministic = deterministic;
+    gpu.tf32 = tf32;
     for (size_t i = 0; i < sizeof conv_cases / sizeof *conv_cases; i++) {
         Conv2dShape s = cs[i];
         if (conv2d_shape_init(&s) < 0) {
@@ -216,8 +223,8 @@ static void conv(int deterministic) {
         int grc = conv2d_forward(&gpu, &s, gx, gw, gb, gy) | conv2d_backward(&gpu, &s, gx, gw, gdy, gdx, gdw, gdb);
         float *hy = down(gy, ny), *hdx = down(gdx, nx), *hdw = down(gdw, nw), *hdb = down(gdb, s.K);
         double e = fmax(fmax(rel(y, hy, ny), rel(dx, hdx, nx)), fmax(rel(dw, hdw, nw), rel(db, hdb, s.K)));
-        CHECK(!rc && !grc && e <= 1e-4, "conv %s (cuDNN%s): y, dx, dw +=, db += within 1e-4 (%.1e)", names[i],
-              deterministic ? ", deterministic" : "", e);
+        CHECK(!rc && !grc && e <= bound, "conv %s (cuDNN%s%s): y, dx, dw +=, db += within %.0e (%.1e)", names[i],
+              deterministic ? ", deterministic" : "", tf32 ? ", TF32" : "", bound, e);
         if (deterministic) { /* the same call again: the same bits */
             float *dw2 = gdw0; /* the first backward's starting dw, so that both add one gradient to it */
             conv2d_backward(&gpu, &s, gx, gw, gdy, gdx, dw2, NULL);
@@ -231,6 +238,7 @@ static void conv(int deterministic) {
         nn_free(&gpu, gdw), nn_free(&gpu, gdb);
     }
     gpu.deterministic = 0;
+    gpu.tf32 = 0;
 }
 
 static void batchnorm(void) {
@@ -431,8 +439,29 @@ static double table_rel(const ParamTable *t, const float *a, const float *b, int
     return e;
 }
 
+/* ||a - b|| / ||a|| over the table's weights (grads: parameters alone, no running statistics); base, when
+ * given, is subtracted from both first (a and b are then updated weights, compared as updates). */
+static double table_l2(const ParamTable *t, const float *a, const float *b, const float *base, int grads) {
+    double num = 0, den = 1e-300;
+    for (int i = 0; i < t->n; i++) {
+        if (grads && t->e[i].kind != PARAM_WEIGHT) continue;
+        for (size_t j = t->e[i].offset; j < t->e[i].offset + t->e[i].numel; j++) {
+            double u = a[j] - (base ? base[j] : 0), v = b[j] - (base ? base[j] : 0);
+            num += (u - v) * (u - v), den += u * u;
+        }
+    }
+    return sqrt(num / den);
+}
+
 /* One training step (forward NN_TRAIN, backward, SGD with momentum) of a whole network on the CPU and on the
- * GPU from the same weights and batch, then an NN_INFER forward of the updated network. */
+ * GPU from the same weights and batch, then an NN_INFER forward of the updated network.
+ * A ReLU network's gradients are compared as a whole: a pre-activation within the two engines' rounding
+ * difference (some 1e-6) of zero passes the ReLU on one side and not on the other, and with some 2 million
+ * ReLU outputs in resnet18's step a few such flips are expected. Each changes its gradient by a whole term: a
+ * BN bias gradient summing 48 terms by some 5-15%, the tensor it feeds by about 1/sqrt(terms). So for ReLU
+ * networks the gradients and the SGD updates must agree within 5e-2 in norm over the whole table (a wrong
+ * backward is off by O(1)), and the worst tensor is printed; SiLU is smooth, so EfficientNet keeps the
+ * per-tensor 1e-3. */
 static void model_step(const char *arch, int repeat_norm) {
     const int N = 8, C = 1, H = 64, W = 96, K = 5;
     ModelOptions o = {.stem_repeat = repeat_norm, .in_norm = repeat_norm};
@@ -461,10 +490,19 @@ static void model_step(const char *arch, int repeat_norm) {
     grc |= nn_sync(&gpu);
     float *hl = down(gl, nl), *hg = down(tg->grad, tc->total), *hd = down(tg->data, tc->total);
     const char *wg = "", *wd = "";
+    int relu = strncmp(arch, "resnet", 6) == 0;
     double el = rel(lc, hl, nl), eg = table_rel(tc, tc->grad, hg, 1, &wg), ed = table_rel(tc, tc->data, hd, 0, &wd);
     CHECK(!rc && !grc && el <= 1e-4 && ed <= 1e-4, "%s train step: logits (%.1e) and BN running statistics (%.1e, %s) within 1e-4", what,
           el, ed, wd);
-    CHECK(!rc && !grc && eg <= 1e-3, "%s train step: parameter gradients within 1e-3 per tensor (worst %.1e, %s)", what, eg, wg);
+    if (relu) {
+        double g2 = table_l2(tc, tc->grad, hg, NULL, 1);
+        CHECK(!rc && !grc && g2 <= 5e-2, "%s train step: parameter gradients within 5e-2 in norm (%.1e; worst tensor %.1e, %s)",
+              what, g2, eg, wg);
+    } else {
+        CHECK(!rc && !grc && eg <= 1e-3, "%s train step: parameter gradients within 1e-3 per tensor (worst %.1e, %s)", what, eg, wg);
+    }
+    float *before = malloc(tc->total * sizeof *before);
+    memcpy(before, tc->data, tc->total * sizeof *before);
     OptimConfig cfg = optim_sgd_defaults(0.01);
     cfg.momentum = 0.9;
     Optim oc, og;
@@ -476,7 +514,14 @@ static void model_step(const char *arch, int repeat_norm) {
     free(hd);
     hd = down(tg->data, tc->total);
     ed = table_rel(tc, tc->data, hd, 0, &wd);
-    CHECK(!rc && !grc && ed <= 1e-3, "%s SGD step: updated weights within 1e-3 per tensor (worst %.1e, %s)", what, ed, wd);
+    if (relu) {
+        double u2 = table_l2(tc, tc->data, hd, before, 1);
+        CHECK(!rc && !grc && u2 <= 5e-2, "%s SGD step: the updates within 5e-2 in norm (%.1e; worst updated tensor %.1e, %s)", what,
+              u2, ed, wd);
+    } else {
+        CHECK(!rc && !grc && ed <= 1e-3, "%s SGD step: updated weights within 1e-3 per tensor (worst %.1e, %s)", what, ed, wd);
+    }
+    free(before);
     rc = mc.forward(&mc, &cpu, x, N, NN_INFER, 0, lc);
     grc = mg.forward(&mg, &gpu, gx, N, NN_INFER, 0, gl);
     free(hl);
@@ -599,21 +644,19 @@ static void amp_model_step(const char *arch, int amp) {
 }
 
 static const char *GROUPS[] = {"layers: activations", "layers: pooling", "layers: linear (cuBLAS)", "layers: conv2d (cuDNN)",
+                               "layers: conv2d on TF32 tensor cores (--tf32) against the CPU's fp32",
                                "layers: BatchNorm", "layers: dropout", "optimiser", "algorithm cache and --deterministic",
                                "layers: conv epilogue (residual, plane means)", "layers: repeated stem and SE",
                                "one training step of resnet18 and efficientnet_b0 against the CPU engine",
                                "AMP: conv/linear forward and backward in bf16 and fp16 against the CPU's fp32",
                                "AMP: one training step of baseline, resnet18 and efficientnet_b0 in bf16 and fp16"};
-/* whole networks of the baseline: tests/gpu/run.sh, with the build's tools */
-static const char *LATER[] = {"benchmark line (bench/gpu)"};
 
 int main(void) {
     NnGpuList l;
     nn_gpu_probe(&l);
-    size_t ng = sizeof GROUPS / sizeof *GROUPS, nl = sizeof LATER / sizeof *LATER;
+    size_t ng = sizeof GROUPS / sizeof *GROUPS;
     if (!l.built || l.count == 0) {
         for (size_t i = 0; i < ng; i++) printf("skip gpu %s: %s\n", GROUPS[i], l.built ? l.why : "this build has no CUDA");
-        for (size_t i = 0; i < nl; i++) printf("skip gpu %s: %s\n", LATER[i], l.built ? l.why : "this build has no CUDA");
         return 0;
     }
     rng_seed(&rng, 16);
@@ -630,8 +673,9 @@ int main(void) {
     activations();
     pooling();
     linear();
-    conv(0);
-    conv(1);
+    conv(0, 0);
+    conv(1, 0);
+    conv(0, 1);
     algo_cache();
     batchnorm();
     dropout();
@@ -647,7 +691,6 @@ int main(void) {
         amp_model_step("resnet18", amp);
         amp_model_step("efficientnet_b0", amp);
     }
-    for (size_t i = 0; i < nl; i++) printf("skip gpu %s: not implemented yet (issue 16)\n", LATER[i]);
     nn_ctx_free(&gpu);
     nn_ctx_free(&cpu);
     return failures != 0;

@@ -22,10 +22,14 @@
  *    with kernels.h's kb_cast_half, widened back (kb_widen) and handed to the CPU layer, its fp32 results
  *    rounded to half (kb_cast_half) and widened with the bias (kb_widen_bias), accumulated (kb_widen_add) or
  *    summed (kb_bias_grad_half) by the very bodies the GPU's kernels run; the epilogue of
- *    conv2d_forward_ep by kb_affine_act / kb_gap_fwd afterwards, as conv2d.cu; SE's backward composed as
+ *    conv2d_forward_ep by kb_affine_act / kb_gap_fwd (nn_plane_sums's bits) afterwards, as conv2d.cu; SE's backward composed as
  *    se.cu composes it (its linear layers through the AMP twins). Exact but for the accumulation order
  *    inside a product (the CPU's, not cuDNN's / cuBLAS's), so the host logic of AMP training (the scaler,
  *    skipped steps, resuming) is tested here byte for byte.
+ *  - TF32 (ctx->tf32, fp32 convolutions on tensor cores): the operands rounded to TF32's 10-bit mantissa
+ *    (to nearest, ties to even), the products and sums the CPU's fp32; the bias gradient from the fp32 dy,
+ *    as cuDNN's. Not the GPU's bits (its rounding of the operands and its order are its own), but a run with
+ *    --tf32 differs from one without, so that the option is seen to reach the convolutions.
  * Not simulated: asynchrony (every call completes before it returns), device memory limits, cuDNN's and
  * cuBLAS's other summation orders (the real GPU's 1e-4 is tests/gpu/'s business). */
 #ifndef AUDIOCNN_CUDA_SIM
@@ -262,12 +266,7 @@ size_t nn_cuda_algo_entries(const NnCtx *ctx) { return ctx->cuda ? (size_t)ctx->
 
 /* conv2d.cu's algo_for without cuDNN: the key of this shape and pass looked up, stored on a miss */
 static int algo_seen(NnCtx *ctx, const Conv2dShape *s, AlgoPass pass) {
-    AlgoKey k;
-    memset(&k, 0, sizeof k);
-    k.pass = pass, k.n = s->N, k.c = s->C, k.h = s->H, k.w = s->W, k.k = s->K, k.kh = s->KH, k.kw = s->KW;
-    k.stride_h = s->stride_h, k.stride_w = s->stride_w, k.pad_h = s->pad_h, k.pad_w = s->pad_w;
-    k.dil_h = s->dil_h, k.dil_w = s->dil_w, k.groups = s->groups, k.dtype = (int)ctx->amp;
-    k.deterministic = ctx->deterministic;
+    AlgoKey k = algocache_conv_key(ctx, s, pass);
     if (algocache_find(&ctx->cuda->algos, &k)) return 0;
     AlgoEntry e = {.key = k};
     return algocache_put(&ctx->cuda->algos, &e);
@@ -332,6 +331,54 @@ static int conv_forward_amp(NnCtx *ctx, const Conv2dShape *s, const float *x, co
         if (ep->plane_mean) kb_gap_fwd(G1, (int64_t)s->N * s->K, p, y, ep->plane_mean);
     }
     return 0;
+}
+
+/* ---- TF32 (ctx->tf32): fp32 convolutions with their operands rounded to TF32 ---------------------------- */
+
+static float tf32_round(float v) {
+    uint32_t u;
+    memcpy(&u, &v, sizeof u);
+    if ((u & 0x7f800000u) == 0x7f800000u) return v; /* Inf, NaN */
+    u = (u + 0xfffu + ((u >> 13) & 1u)) & ~0x1fffu;
+    memcpy(&v, &u, sizeof v);
+    return v;
+}
+
+static void tf32_operand(const float *x, int64_t n, float *f) {
+    for (int64_t i = 0; i < n; i++) f[i] = tf32_round(x[i]);
+}
+
+/* Called inside ENTER, as the AMP twins. */
+static int conv_forward_tf32(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *w, const float *b, float *y,
+                             const ConvEpilogue *ep) {
+    int64_t nx = (int64_t)s->N * s->C * s->H * s->W, nw = (int64_t)s->K * (s->C / s->groups) * s->KH * s->KW;
+    uint16_t *h;
+    float *f;
+    if (amp_bufs(ctx, 0, (size_t)(nx + nw), &h, &f) < 0) return -1;
+    tf32_operand(x, nx, f);
+    tf32_operand(w, nw, f + nx);
+    int cw = ctx->const_weights; /* the rounded weights live in a reused buffer */
+    ctx->const_weights = 0;
+    int rc = conv2d_forward_ep(ctx, s, f, f + nx, b, y, ep);
+    ctx->const_weights = cw;
+    return rc;
+}
+
+static int conv_backward_tf32(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *w, const float *dy, float *dx,
+                              float *dw, float *db) {
+    int64_t nx = (int64_t)s->N * s->C * s->H * s->W, nw = (int64_t)s->K * (s->C / s->groups) * s->KH * s->KW;
+    int64_t ny = (int64_t)s->N * s->K * s->OH * s->OW;
+    uint16_t *h;
+    float *f;
+    if ((dx || dw) && amp_bufs(ctx, 0, (size_t)(nx + nw + ny), &h, &f) == 0) {
+        tf32_operand(x, nx, f);
+        tf32_operand(w, nw, f + nx);
+        tf32_operand(dy, ny, f + nx + nw);
+        if (conv2d_backward(ctx, s, f, f + nx, f + nx + nw, dx, dw, NULL) < 0) return -1;
+    } else if (dx || dw) {
+        return -1;
+    }
+    return db ? conv2d_backward(ctx, s, x, w, dy, NULL, NULL, db) : 0; /* cuDNN's bias gradient: fp32 dy */
 }
 
 static int conv_backward_amp(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *w, const float *dy, float *dx,
@@ -631,7 +678,9 @@ int conv2d_forward_ep_cuda(NnCtx *ctx, const Conv2dShape *s, const float *x, con
     if (algo_seen(ctx, s, ALGO_FWD) < 0) return -1;
     NnAmp amp = ctx->amp;
     ENTER(ctx);
-    int rc = amp ? conv_forward_amp(ctx, s, x, w, b, y, ep) : conv2d_forward_ep(ctx, s, x, w, b, y, ep);
+    int rc = amp         ? conv_forward_amp(ctx, s, x, w, b, y, ep)
+             : ctx->tf32 ? conv_forward_tf32(ctx, s, x, w, b, y, ep)
+                         : conv2d_forward_ep(ctx, s, x, w, b, y, ep);
     LEAVE(ctx);
     return rc;
 }
@@ -642,7 +691,9 @@ int conv2d_backward_cuda(NnCtx *ctx, const Conv2dShape *s, const float *x, const
     if ((dx && algo_seen(ctx, s, ALGO_BWD_DATA) < 0) || (dw && algo_seen(ctx, s, ALGO_BWD_FILTER) < 0)) return -1;
     NnAmp amp = ctx->amp;
     ENTER(ctx);
-    int rc = amp ? conv_backward_amp(ctx, s, x, w, dy, dx, dw, db) : conv2d_backward(ctx, s, x, w, dy, dx, dw, db);
+    int rc = amp         ? conv_backward_amp(ctx, s, x, w, dy, dx, dw, db)
+             : ctx->tf32 ? conv_backward_tf32(ctx, s, x, w, dy, dx, dw, db)
+                         : conv2d_backward(ctx, s, x, w, dy, dx, dw, db);
     LEAVE(ctx);
     return rc;
 }

@@ -168,6 +168,13 @@ static void test_gap(NnCtx *ctx, Rng *r) {
         global_avgpool_forward(ctx, &s, x, y0);
         FOR_GRID(nn_grid_1d(planes), g) kb_gap_fwd(g, planes, hw, x, y1);
         CHECK(memcmp(y0, y1, (size_t)planes * 4) == 0, "kernels: global average pool %dx%d forward = pool.c", s.H, s.W);
+        double *part = malloc((size_t)planes * 8 * sizeof *part); /* pool.cu's two kernels, eight threads per plane */
+        memset(y1, 0, (size_t)planes * 4);
+        FOR_GRID(nn_grid_1d(planes * 8), g) kb_plane_lanes(g, planes, hw, x, NULL, part);
+        FOR_GRID(nn_grid_1d(planes), g) kb_plane_lanes_finish(g, planes, hw, x, NULL, part, 1, y1);
+        CHECK(memcmp(y0, y1, (size_t)planes * 4) == 0, "kernels: global average pool %dx%d forward in lanes (nn_plane_sums) = pool.c",
+              s.H, s.W);
+        free(part);
         global_avgpool_backward(ctx, &s, y0, dx0);
         FOR_GRID(nn_grid_1d(planes * hw), g) kb_gap_bwd(g, planes, hw, y0, dx1);
         CHECK(memcmp(dx0, dx1, (size_t)(planes * hw) * 4) == 0, "kernels: global average pool %dx%d backward = pool.c", s.H, s.W);
@@ -509,6 +516,15 @@ static void test_se(NnCtx *ctx, Rng *r) {
         /* se.cu's se_backward_cuda, step by step */
         float *ds = malloc(nc * 4), *dpool = malloc(nc * 4), *da = malloc(nr * 4), *dh = malloc(nr * 4);
         FOR_GRID(nn_grid_1d((int64_t)nc), g) kb_se_gate_dot(g, (int64_t)nc, (int64_t)hw, dy, x, ds);
+        { /* se.cu's nn_plane_sums: the same sums in eight lanes per plane */
+            double *part = malloc(nc * 8 * sizeof *part);
+            float *ds8 = malloc(nc * 4);
+            FOR_GRID(nn_grid_1d((int64_t)nc * 8), g) kb_plane_lanes(g, (int64_t)nc, (int64_t)hw, dy, x, part);
+            FOR_GRID(nn_grid_1d((int64_t)nc), g) kb_plane_lanes_finish(g, (int64_t)nc, (int64_t)hw, dy, x, part, 0, ds8);
+            CHECK(memcmp(ds, ds8, nc * 4) == 0, "kernels: SE gate gradient %dx%dx%dx%d in lanes (nn_plane_sums) = kb_se_gate_dot",
+                  s.N, s.C, s.H, s.W);
+            free(part), free(ds8);
+        }
         sigmoid_backward(ctx, nc, ds, sc, ds);
         LinearShape l1 = {.N = s.N, .in = s.C, .out = s.R}, l2 = {.N = s.N, .in = s.R, .out = s.C};
         linear_backward(ctx, &l2, a, w2, ds, da, gw[1][2], gw[1][3]);
