@@ -1,6 +1,7 @@
-/* batchnorm.cu - batchnorm.h's layer on device memory, own kernels around kernels.h's BN bodies (one
- * block of NN_BLOCK threads per channel, the phases of the bodies separated by barriers, partial sums
- * added as a fixed tree: deterministic), the fused activation included. PyTorch's semantics as the CPU
+/* batchnorm.cu - batchnorm.h's layer on device memory, own kernels around kernels.h's BN bodies (blocks of
+ * NN_BLOCK threads per slice of a channel, their partial sums added as a fixed tree, the slices' sums in
+ * slice order by a per-channel kernel: deterministic; kernels.h says which kernels run), the fused
+ * activation included. PyTorch's semantics as the CPU
  * layer: biased variance for normalising, unbiased for running_var, momentum or (momentum None)
  * 1/num_batches_tracked, the counter incremented once per training forward. tests/unit/test_kernels.c
  * runs the same phases on the CPU against batchnorm.c. */
@@ -8,32 +9,44 @@
 #include "nn/cuda_impl.cuh"
 
 static NnBnGeom geom(const BatchNorm2dShape *s) {
-    NnBnGeom g = {s->N, s->C, (int64_t)s->H * s->W, s->eps, s->momentum, (int)s->act};
+    NnBnGeom g = {s->N, s->C, (int64_t)s->H * s->W, s->eps, s->momentum, (int)s->act, 0};
+    g.slices = nn_bn_slices(g.C, g.N * g.hw);
     return g;
 }
 
-/* the tree over the block's partial sums (blockDim.x == NN_BLOCK, a power of two) */
-__device__ static void tree(int64_t t, NnBnShared *sh) {
+/* the tree over the block's partial sums (blockDim.x == NN_BLOCK, a power of two), then thread 0 stores them */
+__device__ static void tree_store(int64_t c, int64_t s, int64_t t, NnBnGeom g, NnBnShared *sh, double *part) {
     __syncthreads();
     for (int64_t stride = NN_BLOCK / 2; stride > 0; stride /= 2) {
         kb_tree_step(t, stride, sh);
         __syncthreads();
     }
+    if (t == 0) kb_bn_part_store(c, s, g, sh, part);
 }
 
-__global__ void k_bn_fwd_train(NnBnGeom g, const float *x, const float *weight, const float *bias, float *running_mean,
-                               float *running_var, const float *nbt, float *out, float *mean, float *invstd) {
+/* block b is slice b % S of channel b / S */
+#define BN_BLOCK_CS(g) int64_t c = blockIdx.x / (g).slices, s = blockIdx.x % (g).slices, t = threadIdx.x
+
+__global__ void k_bn_sum_x(NnBnGeom g, const float *x, double *part) {
     __shared__ NnBnShared sh;
-    int64_t c = blockIdx.x, t = threadIdx.x;
-    kb_bn_sum_x(c, t, g, x, &sh);
-    tree(t, &sh);
-    if (t == 0) kb_bn_mean(g, &sh);
-    __syncthreads();
-    kb_bn_sum_sqdev(c, t, g, x, &sh);
-    tree(t, &sh);
-    if (t == 0) kb_bn_stats(c, g, weight, bias, running_mean, running_var, nbt, mean, invstd, &sh);
-    __syncthreads();
-    kb_bn_apply(c, t, g, x, out, &sh);
+    BN_BLOCK_CS(g);
+    kb_bn_sum_x(c, s, t, g, x, &sh);
+    tree_store(c, s, t, g, &sh, part);
+}
+__global__ void k_bn_mean(NnBnGeom g, const double *part, double *mean_d) { kb_bn_mean(NN_GRID_HERE, g, part, mean_d); }
+__global__ void k_bn_sum_sqdev(NnBnGeom g, const float *x, const double *mean_d, double *part) {
+    __shared__ NnBnShared sh;
+    BN_BLOCK_CS(g);
+    kb_bn_sum_sqdev(c, s, t, g, x, mean_d, &sh);
+    tree_store(c, s, t, g, &sh, part);
+}
+__global__ void k_bn_stats(NnBnGeom g, const double *part, const double *mean_d, const float *weight, const float *bias,
+                           float *running_mean, float *running_var, const float *nbt, float *mean, float *invstd, float *ab) {
+    kb_bn_stats(NN_GRID_HERE, g, part, mean_d, weight, bias, running_mean, running_var, nbt, mean, invstd, ab);
+}
+__global__ void k_bn_apply(NnBnGeom g, const float *x, const float *ab, float *out) {
+    BN_BLOCK_CS(g);
+    kb_bn_apply(c, s, t, g, x, ab, out);
 }
 
 __global__ void k_bn_count(float *nbt) { kb_bn_count(nbt); }
@@ -48,24 +61,73 @@ __global__ void k_bn_eval_affine(int64_t C, float eps, const float *weight, cons
     kb_bn_eval_affine(NN_GRID_HERE, C, eps, weight, bias, running_mean, running_var, scale, shift);
 }
 
-__global__ void k_bn_bwd(NnBnGeom g, int train, const float *dout, const float *x, const float *weight, const float *bias,
-                         const float *mean, const float *invstd, float *dx, float *dweight, float *dbias) {
+__global__ void k_bn_bwd_sums(NnBnGeom g, const float *dout, const float *x, const float *weight, const float *bias,
+                              const float *mean, const float *invstd, float *dx, double *part) {
     __shared__ NnBnShared sh;
-    int64_t c = blockIdx.x, t = threadIdx.x;
-    kb_bn_bwd_sums(c, t, g, dout, x, weight, bias, mean, invstd, dx, &sh);
-    tree(t, &sh);
-    if (t == 0) kb_bn_bwd_params(c, g, invstd, dweight, dbias, &sh);
-    __syncthreads();
-    if (dx) kb_bn_bwd_dx(c, t, g, train, dout, x, weight, mean, invstd, dx, &sh);
+    BN_BLOCK_CS(g);
+    kb_bn_bwd_sums(c, s, t, g, dout, x, weight, bias, mean, invstd, dx, &sh);
+    tree_store(c, s, t, g, &sh, part);
+}
+__global__ void k_bn_bwd_params(NnBnGeom g, const double *part, const float *invstd, float *dweight, float *dbias, float *kg) {
+    kb_bn_bwd_params(NN_GRID_HERE, g, part, invstd, dweight, dbias, kg);
+}
+__global__ void k_bn_bwd_dx(NnBnGeom g, int train, const float *dout, const float *x, const float *weight, const float *mean,
+                            const float *invstd, const float *kg, float *dx) {
+    BN_BLOCK_CS(g);
+    kb_bn_bwd_dx(c, s, t, g, train, dout, x, weight, mean, invstd, kg, dx);
+}
+
+/* The reductions' device scratch: the slices' sums (C * S * 2 doubles), then C doubles (the means), then 2C
+ * floats (alpha/beta, or k/gm), in the context's workspace (no other layer runs in between). */
+typedef struct {
+    double *part, *mean_d;
+    float *per_c;
+} BnScratch;
+static int bn_scratch(NnCtx *ctx, NnBnGeom g, BnScratch *b) {
+    size_t np = (size_t)(g.C * g.slices * 2), nc = (size_t)g.C;
+    double *w = (double *)nn_cuda_work(ctx, sizeof(double) * (np + nc) + sizeof(float) * 2 * nc + 8);
+    if (!w) {
+        nn_cuda_fail(ctx, err_msg());
+        return -1;
+    }
+    b->part = w, b->mean_d = w + np, b->per_c = (float *)(w + np + nc);
+    return 0;
+}
+
+static void backward(NnCtx *ctx, const BatchNorm2dShape *s, int train, const float *dout, const float *x, const float *weight,
+                     const float *bias, const float *mean, const float *invstd, float *dx, float *dweight, float *dbias) {
+    NnBnGeom g = geom(s);
+    BnScratch b;
+    if (bn_scratch(ctx, g, &b) < 0) return;
+    cudaStream_t st = ctx->cuda->stream;
+    unsigned blocks = (unsigned)(g.C * g.slices);
+    k_bn_bwd_sums<<<blocks, NN_BLOCK, 0, st>>>(g, dout, x, weight, bias, mean, invstd, dx, b.part);
+    if (nn_cuda_launched(ctx, "batchnorm2d backward sums") < 0) return;
+    k_bn_bwd_params<<<(unsigned)nn_grid_1d(g.C), NN_BLOCK, 0, st>>>(g, b.part, invstd, dweight, dbias, b.per_c);
+    if (nn_cuda_launched(ctx, "batchnorm2d backward parameters") < 0 || !dx) return;
+    k_bn_bwd_dx<<<blocks, NN_BLOCK, 0, st>>>(g, train, dout, x, weight, mean, invstd, b.per_c, dx);
+    nn_cuda_launched(ctx, "batchnorm2d backward dx");
 }
 
 extern "C" {
 void batchnorm2d_forward_train_cuda(NnCtx *ctx, const BatchNorm2dShape *s, const float *x, const float *weight,
                                     const float *bias, float *running_mean, float *running_var, float *num_batches_tracked,
                                     float *out, float *mean, float *invstd) {
+    NnBnGeom g = geom(s);
+    BnScratch b;
+    if (bn_scratch(ctx, g, &b) < 0) return;
     cudaStream_t st = ctx->cuda->stream;
-    k_bn_fwd_train<<<(unsigned)s->C, NN_BLOCK, 0, st>>>(geom(s), x, weight, bias, running_mean, running_var,
-                                                       num_batches_tracked, out, mean, invstd);
+    unsigned blocks = (unsigned)(g.C * g.slices), per_c = (unsigned)nn_grid_1d(g.C);
+    k_bn_sum_x<<<blocks, NN_BLOCK, 0, st>>>(g, x, b.part);
+    if (nn_cuda_launched(ctx, "batchnorm2d sums") < 0) return;
+    k_bn_mean<<<per_c, NN_BLOCK, 0, st>>>(g, b.part, b.mean_d);
+    if (nn_cuda_launched(ctx, "batchnorm2d mean") < 0) return;
+    k_bn_sum_sqdev<<<blocks, NN_BLOCK, 0, st>>>(g, x, b.mean_d, b.part);
+    if (nn_cuda_launched(ctx, "batchnorm2d squared deviations") < 0) return;
+    k_bn_stats<<<per_c, NN_BLOCK, 0, st>>>(g, b.part, b.mean_d, weight, bias, running_mean, running_var, num_batches_tracked,
+                                           mean, invstd, b.per_c);
+    if (nn_cuda_launched(ctx, "batchnorm2d statistics") < 0) return;
+    k_bn_apply<<<blocks, NN_BLOCK, 0, st>>>(g, x, b.per_c, out);
     if (nn_cuda_launched(ctx, "batchnorm2d_forward_train") < 0 || !num_batches_tracked) return;
     k_bn_count<<<1, 1, 0, st>>>(num_batches_tracked);
     nn_cuda_launched(ctx, "batchnorm2d counter");
@@ -90,16 +152,12 @@ void batchnorm2d_eval_affine_cuda(NnCtx *ctx, int C, double eps, const float *we
 void batchnorm2d_backward_train_cuda(NnCtx *ctx, const BatchNorm2dShape *s, const float *dout, const float *x,
                                      const float *weight, const float *bias, const float *mean, const float *invstd,
                                      float *dx, float *dweight, float *dbias) {
-    k_bn_bwd<<<(unsigned)s->C, NN_BLOCK, 0, ctx->cuda->stream>>>(geom(s), 1, dout, x, weight, bias, mean, invstd, dx,
-                                                                 dweight, dbias);
-    nn_cuda_launched(ctx, "batchnorm2d_backward_train");
+    backward(ctx, s, 1, dout, x, weight, bias, mean, invstd, dx, dweight, dbias);
 }
 
 void batchnorm2d_backward_eval_cuda(NnCtx *ctx, const BatchNorm2dShape *s, const float *dout, const float *x,
                                     const float *weight, const float *bias, const float *mean, const float *invstd,
                                     float *dx, float *dweight, float *dbias) {
-    k_bn_bwd<<<(unsigned)s->C, NN_BLOCK, 0, ctx->cuda->stream>>>(geom(s), 0, dout, x, weight, bias, mean, invstd, dx,
-                                                                 dweight, dbias);
-    nn_cuda_launched(ctx, "batchnorm2d_backward_eval");
+    backward(ctx, s, 0, dout, x, weight, bias, mean, invstd, dx, dweight, dbias);
 }
 }

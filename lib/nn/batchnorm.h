@@ -99,8 +99,9 @@ int batchnorm2d_backward_train_from(NnCtx *ctx, const BatchNorm2dShape *s, BnPla
                                     const float *mean, const float *invstd, float *dx, float *dweight, float *dbias);
 
 #ifdef AUDIOCNN_CUDA
-/* batchnorm.cu: the four passes on device memory (one block per channel, fixed-tree double sums: the
- * CPU layer's results to a float rounding, tests/unit/test_kernels.c). */
+/* batchnorm.cu: the four passes on device memory (blocks per slice of a channel, fixed-tree double sums
+ * and the slices' sums in order, nn_bn_slices of the shape alone: the CPU layer's results to a float
+ * rounding, tests/unit/test_kernels.c). */
 void batchnorm2d_forward_train_cuda(NnCtx *ctx, const BatchNorm2dShape *s, const float *x, const float *weight,
                                     const float *bias, float *running_mean, float *running_var,
                                     float *num_batches_tracked, float *out, float *mean, float *invstd);

@@ -309,24 +309,35 @@ NN_HD void kb_gap_bwd(NnGrid g, int64_t planes, int64_t hw, const float *dy, flo
     NN_GRID_LOOP(g, i, planes * hw) dx[i] = (float)(dy[i / hw] / (double)hw);
 }
 
-/* ---- BatchNorm2d (batchnorm.h's semantics): one block per channel, NN_BLOCK threads ----
- * A block reduces its channel's N*H*W elements in double: thread t takes elements t, t + NN_BLOCK, ...
- * (image by image), then the NN_BLOCK partial sums are added as a fixed binary tree (kb_tree_step for
- * stride NN_BLOCK/2, /4, ..., 1, a barrier between steps): deterministic, but not the CPU layer's order,
- * so the CPU test compares with a bound (double sums rounded to float: equal or 1 ulp apart). The kernel
- * is phases separated by __syncthreads(); each phase is a body here, run for every thread of the block,
- * and what lives across phases is in NnBnShared (shared memory), so that the CPU runs the same phases in
- * the same order. */
+/* ---- BatchNorm2d (batchnorm.h's semantics): each channel's N*H*W elements in S slices, one block of
+ * NN_BLOCK threads per (channel, slice), so that a few channels of large planes still fill a large GPU ----
+ * A block reduces its slice in double: thread t takes the slice's elements t, t + NN_BLOCK, ... (image by
+ * image), then the NN_BLOCK partial sums are added as a fixed binary tree (kb_tree_step for stride
+ * NN_BLOCK/2, /4, ..., 1, a barrier between steps) and thread 0 stores the block's sum (kb_bn_part_store);
+ * a per-channel kernel adds the S slices' sums in slice order. S is a function of the shape alone
+ * (nn_bn_slices), so the sums, and the bits, are the same on every GPU: deterministic, but not the CPU
+ * layer's order, so the CPU test compares with a bound (double sums rounded to float: equal or 1 ulp
+ * apart). What lives across a block's phases is in NnBnShared (shared memory), so that the CPU runs the
+ * same phases in the same order. Launches, forward in training: kb_bn_sum_x per block, kb_bn_mean per
+ * channel, kb_bn_sum_sqdev per block, kb_bn_stats per channel, kb_bn_apply per block; backward:
+ * kb_bn_bwd_sums per block, kb_bn_bwd_params per channel, kb_bn_bwd_dx per block. */
 typedef struct NnBnGeom {
     int64_t N, C, hw;
     double eps, momentum; /* momentum < 0: None (cumulative average) */
     int act;              /* ActKind fused into the output */
+    int64_t slices;       /* blocks per channel (nn_bn_slices; 0 counts as 1) */
 } NnBnGeom;
+
+/* Slices per channel: about 1024 blocks in all (4 to 8 per multiprocessor of an A100 or H100), each with
+ * at least 4096 elements (16 per thread), at least 1. */
+NN_HD int64_t nn_bn_slices(int64_t C, int64_t count) {
+    int64_t by_blocks = C > 0 ? (1024 + C - 1) / C : 1, by_size = count / 4096;
+    int64_t s = by_blocks < by_size ? by_blocks : by_size;
+    return s < 1 ? 1 : s;
+}
 
 typedef struct NnBnShared {
     double red[NN_BLOCK], red2[NN_BLOCK];
-    double mean, var;
-    float meanf, invstdf, alpha, beta, k, gm;
 } NnBnShared;
 
 NN_HD void kb_tree_step(int64_t t, int64_t stride, NnBnShared *sh) {
@@ -336,62 +347,96 @@ NN_HD void kb_tree_step(int64_t t, int64_t stride, NnBnShared *sh) {
     }
 }
 
-/* forward train, phase 1 (every thread): red[t] = its elements' sum of x */
-NN_HD void kb_bn_sum_x(int64_t c, int64_t t, NnBnGeom g, const float *x, NnBnShared *sh) {
+/* Thread t's elements of slice s of channel c, in order: `for (int64_t o; nn_bn_next(&it, &o);)` gives each
+ * element's offset in the NCHW tensor; the image and pixel advance without a division per element. */
+typedef struct NnBnIter {
+    int64_t j, hi, n, i, hw, C, c;
+} NnBnIter;
+NN_HD NnBnIter nn_bn_iter(NnBnGeom g, int64_t c, int64_t s, int64_t t) {
+    int64_t cnt = g.N * g.hw, S = g.slices > 0 ? g.slices : 1, len = (cnt + S - 1) / S;
+    int64_t lo = s * len < cnt ? s * len : cnt, hi = lo + len < cnt ? lo + len : cnt;
+    NnBnIter it = {lo + t, hi, 0, 0, g.hw, g.C, c};
+    if (it.j < hi) it.n = it.j / g.hw, it.i = it.j - it.n * g.hw;
+    return it;
+}
+NN_HD int nn_bn_next(NnBnIter *it, int64_t *o) {
+    if (it->j >= it->hi) return 0;
+    while (it->i >= it->hw) it->i -= it->hw, it->n++;
+    *o = (it->n * it->C + it->c) * it->hw + it->i;
+    it->j += NN_BLOCK, it->i += NN_BLOCK;
+    return 1;
+}
+
+/* after the tree (thread 0): the block's two sums into part[(c * S + s) * 2 + {0, 1}] */
+NN_HD void kb_bn_part_store(int64_t c, int64_t s, NnBnGeom g, const NnBnShared *sh, double *part) {
+    int64_t S = g.slices > 0 ? g.slices : 1;
+    part[(c * S + s) * 2] = sh->red[0];
+    part[(c * S + s) * 2 + 1] = sh->red2[0];
+}
+/* channel c's sums over its slices, in slice order (k: 0 the first sum, 1 the second) */
+NN_HD double nn_bn_part_sum(NnBnGeom g, int64_t c, const double *part, int k) {
+    int64_t S = g.slices > 0 ? g.slices : 1;
+    double a = 0.0;
+    for (int64_t s = 0; s < S; s++) a += part[(c * S + s) * 2 + k];
+    return a;
+}
+
+/* forward train, per block (every thread): red[t] = its elements' sum of x */
+NN_HD void kb_bn_sum_x(int64_t c, int64_t s, int64_t t, NnBnGeom g, const float *x, NnBnShared *sh) {
     double acc = 0.0;
-    for (int64_t j = t; j < g.N * g.hw; j += NN_BLOCK) {
-        int64_t n = j / g.hw, i = j - n * g.hw;
-        acc += (double)x[(n * g.C + c) * g.hw + i];
-    }
+    NnBnIter it = nn_bn_iter(g, c, s, t);
+    for (int64_t o; nn_bn_next(&it, &o);) acc += (double)x[o];
     sh->red[t] = acc;
     sh->red2[t] = 0.0;
 }
-/* phase 2 (thread 0, after the tree): the mean */
-NN_HD void kb_bn_mean(NnBnGeom g, NnBnShared *sh) {
+/* per channel: the mean, in double */
+NN_HD void kb_bn_mean(NnGrid gr, NnBnGeom g, const double *part, double *mean_d) {
     int64_t cnt = g.N * g.hw;
-    sh->mean = cnt > 0 ? sh->red[0] / (double)cnt : 0.0;
+    NN_GRID_LOOP(gr, c, g.C) mean_d[c] = cnt > 0 ? nn_bn_part_sum(g, c, part, 0) / (double)cnt : 0.0;
 }
-/* phase 3 (every thread): red[t] = its elements' sum of (x - mean)^2 */
-NN_HD void kb_bn_sum_sqdev(int64_t c, int64_t t, NnBnGeom g, const float *x, NnBnShared *sh) {
-    double acc = 0.0;
-    for (int64_t j = t; j < g.N * g.hw; j += NN_BLOCK) {
-        int64_t n = j / g.hw, i = j - n * g.hw;
-        double d = (double)x[(n * g.C + c) * g.hw + i] - sh->mean;
+/* per block (every thread): red[t] = its elements' sum of (x - mean)^2 */
+NN_HD void kb_bn_sum_sqdev(int64_t c, int64_t s, int64_t t, NnBnGeom g, const float *x, const double *mean_d, NnBnShared *sh) {
+    double acc = 0.0, m = mean_d[c];
+    NnBnIter it = nn_bn_iter(g, c, s, t);
+    for (int64_t o; nn_bn_next(&it, &o);) {
+        double d = (double)x[o] - m;
         acc += d * d;
     }
     sh->red[t] = acc;
     sh->red2[t] = 0.0;
 }
-/* phase 4 (thread 0, after the tree): variance, mean/invstd caches, running statistics (nbt: the
- * counter BEFORE this step's increment, which a later single-thread kernel makes), the affine map */
-NN_HD void kb_bn_stats(int64_t c, NnBnGeom g, const float *weight, const float *bias, float *running_mean,
-                       float *running_var, const float *nbt, float *mean, float *invstd, NnBnShared *sh) {
+/* per channel: variance, mean/invstd caches, running statistics (nbt: the counter BEFORE this step's
+ * increment, which a later single-thread kernel makes), the affine map ab[2c] = alpha, ab[2c + 1] = beta */
+NN_HD void kb_bn_stats(NnGrid gr, NnBnGeom g, const double *part, const double *mean_d, const float *weight,
+                       const float *bias, float *running_mean, float *running_var, const float *nbt, float *mean,
+                       float *invstd, float *ab) {
     int64_t cnt = g.N * g.hw;
-    double sq = sh->red[0], var = cnt > 0 ? sq / (double)cnt : 0.0;
-    double m = g.momentum;
-    if (nbt) {
-        if (m < 0) m = 1.0 / (double)(*nbt + 1.0f);
-    } else if (m < 0) {
-        m = 0.0;
+    NN_GRID_LOOP(gr, c, g.C) {
+        double sq = nn_bn_part_sum(g, c, part, 0), var = cnt > 0 ? sq / (double)cnt : 0.0;
+        double m = g.momentum;
+        if (nbt) {
+            if (m < 0) m = 1.0 / (double)(*nbt + 1.0f);
+        } else if (m < 0) {
+            m = 0.0;
+        }
+        float meanf = (float)mean_d[c], invstdf = (float)(1.0 / sqrt(var + g.eps));
+        mean[c] = meanf;
+        invstd[c] = invstdf;
+        if (running_mean) running_mean[c] = (float)(m * mean_d[c] + (1.0 - m) * (double)running_mean[c]);
+        if (running_var) {
+            double unbiased = cnt > 1 ? sq / (double)(cnt - 1) : var;
+            running_var[c] = (float)(m * unbiased + (1.0 - m) * (double)running_var[c]);
+        }
+        float alpha = (weight ? weight[c] : 1.0f) * invstdf;
+        ab[2 * c] = alpha;
+        ab[2 * c + 1] = (bias ? bias[c] : 0.0f) - meanf * alpha;
     }
-    float meanf = (float)sh->mean, invstdf = (float)(1.0 / sqrt(var + g.eps));
-    mean[c] = meanf;
-    invstd[c] = invstdf;
-    if (running_mean) running_mean[c] = (float)(m * sh->mean + (1.0 - m) * (double)running_mean[c]);
-    if (running_var) {
-        double unbiased = cnt > 1 ? sq / (double)(cnt - 1) : var;
-        running_var[c] = (float)(m * unbiased + (1.0 - m) * (double)running_var[c]);
-    }
-    float alpha = (weight ? weight[c] : 1.0f) * invstdf;
-    sh->alpha = alpha;
-    sh->beta = (bias ? bias[c] : 0.0f) - meanf * alpha;
 }
-/* phase 5 (every thread): out = act(x * alpha + beta) over its elements (act_affine's operations) */
-NN_HD void kb_bn_apply(int64_t c, int64_t t, NnBnGeom g, const float *x, float *out, const NnBnShared *sh) {
-    for (int64_t j = t; j < g.N * g.hw; j += NN_BLOCK) {
-        int64_t n = j / g.hw, i = j - n * g.hw, o = (n * g.C + c) * g.hw + i;
-        out[o] = nn_act_apply(x[o] * sh->alpha + sh->beta, g.act);
-    }
+/* per block (every thread): out = act(x * alpha + beta) over its elements (act_affine's operations) */
+NN_HD void kb_bn_apply(int64_t c, int64_t s, int64_t t, NnBnGeom g, const float *x, const float *ab, float *out) {
+    float alpha = ab[2 * c], beta = ab[2 * c + 1];
+    NnBnIter it = nn_bn_iter(g, c, s, t);
+    for (int64_t o; nn_bn_next(&it, &o);) out[o] = nn_act_apply(x[o] * alpha + beta, g.act);
 }
 /* the counter's increment, once per forward (one thread, after the statistics kernel) */
 NN_HD void kb_bn_count(float *nbt) {
@@ -427,52 +472,54 @@ NN_HD void kb_bn_eval_affine(NnGrid gr, int64_t C, float eps, const float *weigh
     }
 }
 
-/* backward phase 1 (every thread): red = sum of g, red2 = sum of (x - mean) * g over its elements, where
- * g is dout, or with a fused activation its backward from the recomputed pre-activation (then stored
- * in dx when dx is given, as the CPU layer does) */
+/* backward, per block (every thread): red = sum of g, red2 = sum of (x - mean) * g over its elements, where
+ * g is dout, or with a fused activation its backward from the recomputed pre-activation (then stored in dx
+ * when dx is given, as the CPU layer does) */
 NN_HD float nn_bn_act_grad(float d, float x, float alpha, float beta, int act) {
     float p = x * alpha + beta;
     if (act == 1) return p <= 0.0f ? 0.0f : d;
     float sg = 1.0f / (1.0f + nn_expf(-p));
     return d * sg * (1.0f + p * (1.0f - sg));
 }
-NN_HD void kb_bn_bwd_sums(int64_t c, int64_t t, NnBnGeom g, const float *dout, const float *x, const float *weight,
-                          const float *bias, const float *mean, const float *invstd, float *dx, NnBnShared *sh) {
+NN_HD void kb_bn_bwd_sums(int64_t c, int64_t s, int64_t t, NnBnGeom g, const float *dout, const float *x,
+                          const float *weight, const float *bias, const float *mean, const float *invstd, float *dx,
+                          NnBnShared *sh) {
     float meanf = mean[c], invstdf = invstd[c], w = weight ? weight[c] : 1.0f;
     float alpha = w * invstdf, beta = (bias ? bias[c] : 0.0f) - meanf * alpha;
-    double s = 0.0, d = 0.0;
-    for (int64_t j = t; j < g.N * g.hw; j += NN_BLOCK) {
-        int64_t n = j / g.hw, i = j - n * g.hw, o = (n * g.C + c) * g.hw + i;
+    double sum = 0.0, dot = 0.0;
+    NnBnIter it = nn_bn_iter(g, c, s, t);
+    for (int64_t o; nn_bn_next(&it, &o);) {
         float gv = dout[o];
         if (g.act) {
             gv = nn_bn_act_grad(gv, x[o], alpha, beta, g.act);
             if (dx) dx[o] = gv;
         }
-        s += (double)gv;
-        d += (double)(x[o] - meanf) * (double)gv;
+        sum += (double)gv;
+        dot += (double)(x[o] - meanf) * (double)gv;
     }
-    sh->red[t] = s;
-    sh->red2[t] = d;
+    sh->red[t] = sum;
+    sh->red2[t] = dot;
 }
-/* backward phase 2 (thread 0, after the tree): the parameter gradients (+=) and dx's constants */
-NN_HD void kb_bn_bwd_params(int64_t c, NnBnGeom g, const float *invstd, float *dweight, float *dbias, NnBnShared *sh) {
+/* backward, per channel: the parameter gradients (+=) and dx's constants kg[2c] = k, kg[2c + 1] = gm */
+NN_HD void kb_bn_bwd_params(NnGrid gr, NnBnGeom g, const double *part, const float *invstd, float *dweight, float *dbias,
+                            float *kg) {
     int64_t cnt = g.N * g.hw;
-    double sum = sh->red[0], dot = sh->red2[0];
-    float invstdf = invstd[c];
-    sh->k = (float)(dot * (double)invstdf * (double)invstdf / (double)cnt);
-    sh->gm = (float)(sum / (double)cnt);
-    if (dweight) dweight[c] += (float)(dot * (double)invstdf);
-    if (dbias) dbias[c] += (float)sum;
-}
-/* backward phase 3 (every thread): dx over its elements, train (through the batch statistics) or eval */
-NN_HD void kb_bn_bwd_dx(int64_t c, int64_t t, NnBnGeom g, int train, const float *dout, const float *x,
-                        const float *weight, const float *mean, const float *invstd, float *dx, const NnBnShared *sh) {
-    float meanf = mean[c], iw = invstd[c] * (weight ? weight[c] : 1.0f);
-    const float *gsrc = g.act ? dx : dout;
-    for (int64_t j = t; j < g.N * g.hw; j += NN_BLOCK) {
-        int64_t n = j / g.hw, i = j - n * g.hw, o = (n * g.C + c) * g.hw + i;
-        dx[o] = train ? (gsrc[o] - sh->gm - (x[o] - meanf) * sh->k) * iw : gsrc[o] * iw;
+    NN_GRID_LOOP(gr, c, g.C) {
+        double sum = nn_bn_part_sum(g, c, part, 0), dot = nn_bn_part_sum(g, c, part, 1);
+        float invstdf = invstd[c];
+        kg[2 * c] = (float)(dot * (double)invstdf * (double)invstdf / (double)cnt);
+        kg[2 * c + 1] = (float)(sum / (double)cnt);
+        if (dweight) dweight[c] += (float)(dot * (double)invstdf);
+        if (dbias) dbias[c] += (float)sum;
     }
+}
+/* backward, per block (every thread): dx over its elements, train (through the batch statistics) or eval */
+NN_HD void kb_bn_bwd_dx(int64_t c, int64_t s, int64_t t, NnBnGeom g, int train, const float *dout, const float *x,
+                        const float *weight, const float *mean, const float *invstd, const float *kg, float *dx) {
+    float meanf = mean[c], iw = invstd[c] * (weight ? weight[c] : 1.0f), k = kg[2 * c], gm = kg[2 * c + 1];
+    const float *gsrc = g.act ? dx : dout;
+    NnBnIter it = nn_bn_iter(g, c, s, t);
+    for (int64_t o; nn_bn_next(&it, &o);) dx[o] = train ? (gsrc[o] - gm - (x[o] - meanf) * k) * iw : gsrc[o] * iw;
 }
 
 /* ---- dropout (dropout.h's masks: lib/core/rng's xoshiro256** by (key, block), the same numbers) ---- */

@@ -228,20 +228,27 @@ static double rel_diff(const float *a, const float *b, size_t n) {
     return num / den;
 }
 
-/* BatchNorm's kernels, phase by phase as the CUDA kernel runs them (every thread of a channel's block
- * per phase; thread 0 where the kernel says so), against batchnorm.c: the tree adds the same double
- * terms in another order, so the comparison has a bound (2e-6 relative; in practice equal or 1 ulp). */
-static void bn_tree(NnBnShared *sh) {
+/* BatchNorm's kernels, phase by phase as batchnorm.cu runs them (every thread of each (channel, slice) block
+ * per phase, thread 0's store after the tree; the per-channel kernels over their grid), against
+ * batchnorm.c: the tree and the slices add the same double terms in another order, so the comparison has
+ * a bound (2e-6 relative; in practice equal or 1 ulp). Slices: 1, 3 and 7 per channel (the last one short). */
+static void bn_blocks_tree(NnBnGeom g, NnBnShared *sh, double *part, int64_t c, int64_t s) {
     for (int64_t stride = NN_BLOCK / 2; stride > 0; stride /= 2)
         for (int64_t t = 0; t < NN_BLOCK; t++) kb_tree_step(t, stride, sh);
+    kb_bn_part_store(c, s, g, sh, part);
 }
 
 static void test_batchnorm(NnCtx *ctx, Rng *r) {
-    static NnBnShared sh; /* one channel's block at a time */
+    static NnBnShared sh; /* one block at a time */
     int acts[3] = {ACT_NONE, ACT_RELU, ACT_SILU};
     double moms[2] = {0.1, -1.0};
+    int64_t slice_counts[3] = {1, 3, 7};
+    CHECK(nn_bn_slices(32, 64 * 12800) == 32 && nn_bn_slices(2048, 64 * 52) == 1 && nn_bn_slices(5, 999) == 1 &&
+              nn_bn_slices(64, 64 * 4096) == 16,
+          "kernels: BN slices per channel: about 1024 blocks, at least 4096 elements each, at least one");
     for (int ai = 0; ai < 3; ai++)
-        for (int mi = 0; mi < 2; mi++) {
+        for (int mi = 0; mi < 2; mi++)
+            for (int si = 0; si < 3; si++) {
             BatchNorm2dShape s = batchnorm2d_shape(3, 5, 9, 37);
             s.act = (ActKind)acts[ai];
             s.momentum = moms[mi];
@@ -251,42 +258,57 @@ static void test_batchnorm(NnCtx *ctx, Rng *r) {
             float *x = malloc(n * 4), *dout = malloc(n * 4), *out0 = malloc(n * 4), *out1 = malloc(n * 4);
             float *dx0 = malloc(n * 4), *dx1 = malloc(n * 4);
             float w[5], b[5], rm0[5], rv0[5], rm1[5], rv1[5], m0[5], m1[5], is0[5], is1[5], dw0[5], dw1[5], db0[5], db1[5];
-            float nbt0 = 3, nbt1 = 3;
+            float ab[10], kg[10], nbt0 = 3, nbt1 = 3;
+            double part[5 * 7 * 2], mean_d[5];
             fill(r, x, n, -3, 5), fill(r, dout, n, -1, 1), fill(r, w, 5, 0.5f, 1.5f), fill(r, b, 5, -0.5f, 0.5f);
             fill(r, rm0, 5, -1, 1), fill(r, rv0, 5, 0.5f, 2), fill(r, dw0, 5, -1, 1), fill(r, db0, 5, -1, 1);
             memcpy(rm1, rm0, sizeof rm0), memcpy(rv1, rv0, sizeof rv0), memcpy(dw1, dw0, sizeof dw0), memcpy(db1, db0, sizeof db0);
             batchnorm2d_forward_train(ctx, &s, x, w, b, rm0, rv0, &nbt0, out0, m0, is0);
-            NnBnGeom g = {s.N, s.C, (int64_t)s.H * s.W, s.eps, s.momentum, (int)s.act};
-            for (int c = 0; c < C; c++) { /* k_bn_fwd_train, block c */
-                for (int64_t t = 0; t < NN_BLOCK; t++) kb_bn_sum_x(c, t, g, x, &sh);
-                bn_tree(&sh);
-                kb_bn_mean(g, &sh);
-                for (int64_t t = 0; t < NN_BLOCK; t++) kb_bn_sum_sqdev(c, t, g, x, &sh);
-                bn_tree(&sh);
-                kb_bn_stats(c, g, w, b, rm1, rv1, &nbt1, m1, is1, &sh);
-                for (int64_t t = 0; t < NN_BLOCK; t++) kb_bn_apply(c, t, g, x, out1, &sh);
-            }
+            NnBnGeom g = {s.N, s.C, (int64_t)s.H * s.W, s.eps, s.momentum, (int)s.act, slice_counts[si]};
+            int64_t S = g.slices;
+            for (int c = 0; c < C; c++) /* k_bn_sum_x, block (c, sl) */
+                for (int64_t sl = 0; sl < S; sl++) {
+                    for (int64_t t = 0; t < NN_BLOCK; t++) kb_bn_sum_x(c, sl, t, g, x, &sh);
+                    bn_blocks_tree(g, &sh, part, c, sl);
+                }
+            FOR_GRID(nn_grid_1d(C), gr) kb_bn_mean(gr, g, part, mean_d);
+            for (int c = 0; c < C; c++)
+                for (int64_t sl = 0; sl < S; sl++) {
+                    for (int64_t t = 0; t < NN_BLOCK; t++) kb_bn_sum_sqdev(c, sl, t, g, x, mean_d, &sh);
+                    bn_blocks_tree(g, &sh, part, c, sl);
+                }
+            FOR_GRID(nn_grid_1d(C), gr) kb_bn_stats(gr, g, part, mean_d, w, b, rm1, rv1, &nbt1, m1, is1, ab);
+            for (int c = 0; c < C; c++)
+                for (int64_t sl = 0; sl < S; sl++)
+                    for (int64_t t = 0; t < NN_BLOCK; t++) kb_bn_apply(c, sl, t, g, x, ab, out1);
             kb_bn_count(&nbt1);
             const char *an[3] = {"", " + ReLU", " + SiLU"};
             double e = fmax(fmax(rel_diff(out0, out1, n), rel_diff(m0, m1, 5)),
                             fmax(rel_diff(is0, is1, 5), fmax(rel_diff(rm0, rm1, 5), rel_diff(rv0, rv1, 5))));
-            CHECK(e <= 2e-6 && nbt0 == nbt1, "kernels: BN%s train forward (momentum %s): output, mean, invstd, running stats, counter "
-                  "(max rel. diff %.1e)", an[ai], mi ? "None" : "0.1", e);
+            CHECK(e <= 2e-6 && nbt0 == nbt1, "kernels: BN%s train forward (momentum %s, %lld slices): output, mean, invstd, running "
+                  "stats, counter (max rel. diff %.1e)", an[ai], mi ? "None" : "0.1", (long long)S, e);
             for (int train = 0; train < 2; train++) {
                 memcpy(dw1, dw0, sizeof dw0), memcpy(db1, db0, sizeof db0);
                 float dwr[5], dbr[5];
                 memcpy(dwr, dw0, sizeof dw0), memcpy(dbr, db0, sizeof db0);
                 if (train) batchnorm2d_backward_train(ctx, &s, dout, x, w, b, m0, is0, dx0, dwr, dbr);
                 else batchnorm2d_backward_eval(ctx, &s, dout, x, w, b, m0, is0, dx0, dwr, dbr);
-                for (int c = 0; c < C; c++) { /* k_bn_bwd, block c */
-                    for (int64_t t = 0; t < NN_BLOCK; t++) kb_bn_bwd_sums(c, t, g, dout, x, w, b, m0, is0, dx1, &sh);
-                    bn_tree(&sh);
-                    kb_bn_bwd_params(c, g, is0, dw1, db1, &sh);
-                    for (int64_t t = 0; t < NN_BLOCK; t++) kb_bn_bwd_dx(c, t, g, train, dout, x, w, m0, is0, dx1, &sh);
-                }
+                for (int c = 0; c < C; c++) /* k_bn_bwd_sums */
+                    for (int64_t sl = 0; sl < S; sl++) {
+                        for (int64_t t = 0; t < NN_BLOCK; t++) kb_bn_bwd_sums(c, sl, t, g, dout, x, w, b, m0, is0, dx1, &sh);
+                        bn_blocks_tree(g, &sh, part, c, sl);
+                    }
+                FOR_GRID(nn_grid_1d(C), gr) kb_bn_bwd_params(gr, g, part, is0, dw1, db1, kg);
+                for (int c = 0; c < C; c++)
+                    for (int64_t sl = 0; sl < S; sl++)
+                        for (int64_t t = 0; t < NN_BLOCK; t++) kb_bn_bwd_dx(c, sl, t, g, train, dout, x, w, m0, is0, kg, dx1);
                 e = fmax(rel_diff(dx0, dx1, n), fmax(rel_diff(dwr, dw1, 5), rel_diff(dbr, db1, 5)));
-                CHECK(e <= 2e-6, "kernels: BN%s %s backward (momentum %s): dx, dweight +=, dbias += (max rel. diff %.1e)", an[ai],
-                      train ? "train" : "eval", mi ? "None" : "0.1", e);
+                CHECK(e <= 2e-6, "kernels: BN%s %s backward (momentum %s, %lld slices): dx, dweight +=, dbias += (max rel. diff %.1e)",
+                      an[ai], train ? "train" : "eval", mi ? "None" : "0.1", (long long)S, e);
+            }
+            if (si > 0) { /* the element-wise kernels have no slices: once per shape */
+                free(x), free(dout), free(out0), free(out1), free(dx0), free(dx1);
+                continue;
             }
             /* the NN_INFER epilogue's constants */
             float sc0[5], sh0[5], sc1[5], sh1[5];
