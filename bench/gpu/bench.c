@@ -8,6 +8,12 @@
  * gradients unscaled and checked every step, a step with inf/NaN skipped), as peer.py's autocast; --tf32
  * (last): fp32 convolutions on TF32 tensor cores (cnntrain --tf32), as PyTorch's default cudnn.allow_tf32.
  *   bench ARCH train|infer BATCH STEPS [F T] [--amp off|bf16|fp16] [--tf32]
+ *   bench feed BATCH STEPS [F T]
+ * feed: what the host can feed, no GPU needed: cnntrain's batcher over a stack of random samples in a
+ * temporary file (its background thread gathering each shuffled batch, SpecAugment's default masks, mixup
+ * 0.2), each batch then copied once more, as the trainer copies it into a pinned buffer; prints
+ * "<samples/s>", to set beside the GPU's training samples/s (bench/gpu/run.sh). The training lines' own
+ * batches skip this: they are one random batch copied into the ring each step.
  * Prints "<samples/s> <device memory in use after the run, MiB (nn_device_mem_used)> <seconds> <GPU busy %>".
  * GPU busy: the mean of NVML's utilisation samples taken during the timed steps (the share of each sampling
  * period in which a kernel ran; the driver samples every 1/6 s or so, so the timed part runs at least 2 s,
@@ -16,17 +22,22 @@
  * every build (make: $(BUILD)/bench/gpu); runs on the simulated GPU (make SIMGPU=1) too, where
  * tests/cli/simgpu.sh runs it as a smoke test and its figures mean nothing. */
 #include "core/error.h"
+#include "core/tensor.h"
+#include "formats/npy.h"
 #include "nn/device.h"
 #include "nn/loss.h"
 #include "nn/lossscale.h"
 #include "nn/model.h"
 #include "nn/optim.h"
 #include "nn/staging.h"
+#include "train/dataset.h"
+#include "train/specaugment.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #if defined(AUDIOCNN_CUDA) && !defined(AUDIOCNN_CUDA_SIM)
 #include <cuda_runtime.h>
@@ -133,7 +144,66 @@ static double busy_percent(Busy *b) {
         }                                                                                                   \
     } while (0)
 
+/* bench feed BATCH STEPS [F T] */
+static int feed(int n, int steps, int f, int t) {
+    if (n < 1 || steps < 1 || f < 1 || t < 1 || (int64_t)n * f * t > ((int64_t)1 << 28)) {
+        fprintf(stderr, "usage: bench feed BATCH STEPS [F T] (positive, BATCH*F*T at most 2^28)\n");
+        return 2;
+    }
+    char dir[] = "/tmp/bench-feed.XXXXXX", xp[64], yp[64];
+    if (!mkdtemp(dir)) {
+        fprintf(stderr, "bench: error: a temporary directory: cannot create it\n");
+        return 1;
+    }
+    snprintf(xp, sizeof xp, "%s/x.npy", dir);
+    snprintf(yp, sizeof yp, "%s/y.npy", dir);
+    int64_t ns = (int64_t)n * 8, xs[4] = {ns, 1, f, t}, ys[1] = {ns};
+    Tensor x, y;
+    int rc = 1;
+    if (tensor_alloc(&x, DT_F32, 4, xs) < 0 || tensor_alloc(&y, DT_I64, 1, ys) < 0) {
+        fprintf(stderr, "bench: error: out of memory\n");
+        return 1;
+    }
+    uint64_t s = 88172645463325252ull;
+    for (int64_t i = 0; i < tensor_numel(&x); i++) {
+        s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+        tensor_f32(&x)[i] = (float)((s >> 40) / 16777216.0 * 2 - 1);
+    }
+    for (int64_t i = 0; i < ns; i++) tensor_i64(&y)[i] = i % 10;
+    Dataset d;
+    Batcher b;
+    SpecAugment sa = {.freq_mask_param = 12, .time_mask_param = 12, .n_freq_masks = 1, .n_time_masks = 1, .p = 1.0};
+    float *pinned = malloc(sizeof(float) * (size_t)n * f * t);
+    if (pinned && npy_save(xp, &x) == 0 && npy_save(yp, &y) == 0 && dataset_open_stack(&d, xp, yp) == 0) {
+        if (batcher_init(&b, &d, n, 1, 42, &sa) == 0) {
+            b.mixup = 0.2;
+            double t0 = now();
+            int done = 0;
+            for (int e = 0; done < steps; e++) {
+                batcher_start_epoch(&b, e);
+                const float *bx;
+                const int64_t *by, *bi;
+                int got;
+                while (done < steps && (got = batcher_next(&b, &bx, &by, &bi)) > 0) {
+                    memcpy(pinned, bx, sizeof(float) * (size_t)got * f * t);
+                    done++;
+                }
+            }
+            printf("%.1f\n", (double)n * steps / (now() - t0));
+            batcher_free(&b);
+            rc = 0;
+        }
+        dataset_close(&d);
+    }
+    if (rc) fprintf(stderr, "bench: error: %s\n", err_msg());
+    remove(xp), remove(yp), rmdir(dir);
+    free(pinned), tensor_free(&x), tensor_free(&y);
+    return rc;
+}
+
 int main(int argc, char **argv) {
+    if (argc >= 4 && strcmp(argv[1], "feed") == 0)
+        return feed(atoi(argv[2]), atoi(argv[3]), argc > 5 ? atoi(argv[4]) : 128, argc > 5 ? atoi(argv[5]) : 400);
     NnAmp amp = NN_AMP_OFF;
     int tf32 = 0;
     for (;;) { /* the options come last */
