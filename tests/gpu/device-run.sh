@@ -6,6 +6,8 @@
 #   tests   tests/gpu/run.sh with the kit's programs and its FSDD copy
 #   bench   bench/gpu/run.sh against the machine's python3 (PyTorch), resnet18 first, until the budget ends
 #   memcheck  compute-sanitizer over tests/gpu/layers (not by default: add it to PHASES)
+#   profile   Nsight Compute's kernel times over bench/gpu's training steps of PROFILE_ARCH (resnet18) at
+#             batch 64, summed per kernel name, the 25 largest (not by default)
 # Environment: PHASES (default "tests bench"), BUDGET, ARCHS (bench's order), OUT (logs: device.log, the
 # whole output; gpu-tests.log; bench.log). A library that still cannot be found ends the run at once, naming it.
 # Usage (device run): carry ["gpukit"], command "bash tests/gpu/device-run.sh", timeout_s 600.
@@ -97,7 +99,30 @@ for phase in $PHASES; do
         BUILD=$K/build PYPI_PY=$(command -v python3) DEADLINE=$((t0 + BUDGET - 10)) \
             ARCHS=${ARCHS:-resnet18 efficientnet_b0 baseline resnet152} bash bench/gpu/run.sh 2>&1 | tee "$OUT/bench.log"
         ;;
-    *) say "error: unknown phase $phase (tests, bench, memcheck)"; rc=1 ;;
+    profile)
+        n=$(($(left) - 20)); [ $n -gt 240 ] && n=240
+        a=${PROFILE_ARCH:-resnet18}
+        say "profile: ncu over $a's training steps (at most $n s)"
+        timeout $n ncu --csv --metrics gpu__time_duration.sum --print-units base "$K/build/bench/gpu" "$a" train 64 2 \
+            >"$OUT/profile.csv" 2>"$OUT/profile.err"
+        say "profile: exit $?"
+        python3 - "$OUT/profile.csv" <<'PY' || tail -5 "$OUT/profile.err"
+import csv, sys
+rows = [r for r in csv.reader(open(sys.argv[1])) if len(r) > 5]  # the program's own lines and ==PROF== aside
+h = next(i for i, r in enumerate(rows) if "Kernel Name" in r and "Metric Value" in r)
+name, value = rows[h].index("Kernel Name"), rows[h].index("Metric Value")
+tot, cnt = {}, {}
+for r in rows[h + 1:]:
+    try: v = float(r[value].replace(",", ""))
+    except ValueError: continue
+    k = r[name][:90]; tot[k] = tot.get(k, 0) + v; cnt[k] = cnt.get(k, 0) + 1
+all_ns = sum(tot.values()) or 1
+print("profile: %d launches, %.1f ms of kernel time (3 warm-up steps, then the timed ones)" % (sum(cnt.values()), all_ns / 1e6))
+for k in sorted(tot, key=tot.get, reverse=True)[:25]:
+    print("profile: %5.1f%% %9.3f ms %5d x  %s" % (100 * tot[k] / all_ns, tot[k] / 1e6, cnt[k], k))
+PY
+        ;;
+    *) say "error: unknown phase $phase (tests, bench, memcheck, profile)"; rc=1 ;;
     esac
 done
 say "done in $(($(date +%s) - t0)) s, exit $rc"
