@@ -80,7 +80,7 @@ int nn_plane_sums(NnCtx *ctx, int64_t planes, int64_t hw, const float *a, const 
 /* After every <<<...>>>: the launch's error as err_set() and -1 (also kept in ctx->cuda->err for the
  * next nn_sync, as void layer functions cannot return it), else 0. */
 int nn_cuda_launched(NnCtx *ctx, const char *kernel);
-/* A void layer function's failure: err_set(msg) and kept for the next nn_sync. */
+/* A void layer function's failure: err_set(msg) and kept for the next nn_sync (msg may be err_msg()). */
 void nn_cuda_fail(NnCtx *ctx, const char *msg);
 
 #endif

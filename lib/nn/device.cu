@@ -136,8 +136,10 @@ extern "C" int nn_cuda_sync(NnCtx *ctx) {
 }
 
 void nn_cuda_fail(NnCtx *ctx, const char *msg) {
-    err_set("%s", msg);
-    if (!ctx->cuda->err[0]) snprintf(ctx->cuda->err, sizeof ctx->cuda->err, "%s", msg);
+    char copy[sizeof ctx->cuda->err];
+    snprintf(copy, sizeof copy, "%s", msg); /* msg may be err_msg()'s own buffer, which err_set rewrites */
+    err_set("%s", copy);
+    if (!ctx->cuda->err[0]) snprintf(ctx->cuda->err, sizeof ctx->cuda->err, "%s", copy);
 }
 
 extern "C" int nn_cuda_missing_void(NnCtx *ctx, const char *layer) {
