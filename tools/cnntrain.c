@@ -76,7 +76,7 @@ static const char USAGE[] =
     "                            ALPHA), the loss (multi-label: the target vectors) blended alike (default 0.2,\n"
     "                            multi-label 0; 0: off)\n"
     "      --seed N              (default 42): same data, settings and seed give the same bytes\n"
-    "      --threads N           (default 2)\n"
+    "      --threads N           CPU threads (default 2); on a GPU, those that prepare each batch\n"
     "Device:\n"
     "      --device cpu|cuda|cuda:N|auto  where to train (default auto: a GPU when the build has CUDA, one is\n"
     "                            present and the GPU engine can run the job; else the CPU). cuda without a\n"

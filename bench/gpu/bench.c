@@ -8,10 +8,11 @@
  * gradients unscaled and checked every step, a step with inf/NaN skipped), as peer.py's autocast; --tf32
  * (last): fp32 convolutions on TF32 tensor cores (cnntrain --tf32), as PyTorch's default cudnn.allow_tf32.
  *   bench ARCH train|infer BATCH STEPS [F T] [--amp off|bf16|fp16] [--tf32]
- *   bench feed BATCH STEPS [F T]
+ *   bench feed BATCH STEPS THREADS [F T]
  * feed: what the host can feed, no GPU needed: cnntrain's batcher over a stack of random samples in a
- * temporary file (its background thread gathering each shuffled batch, SpecAugment's default masks, mixup
- * 0.2), each batch then copied once more, as the trainer copies it into a pinned buffer; prints
+ * temporary file (its background thread preparing each shuffled batch on THREADS threads, as cnntrain
+ * --threads does on a GPU: the gather, SpecAugment's default masks, mixup 0.2), each batch then copied
+ * once more, as the trainer copies it into a pinned buffer; prints
  * "<samples/s>", to set beside the GPU's training samples/s (bench/gpu/run.sh). The training lines' own
  * batches skip this: they are one random batch copied into the ring each step.
  * Prints "<samples/s> <device memory in use after the run, MiB (nn_device_mem_used)> <seconds> <GPU busy %>".
@@ -144,10 +145,10 @@ static double busy_percent(Busy *b) {
         }                                                                                                   \
     } while (0)
 
-/* bench feed BATCH STEPS [F T] */
-static int feed(int n, int steps, int f, int t) {
-    if (n < 1 || steps < 1 || f < 1 || t < 1 || (int64_t)n * f * t > ((int64_t)1 << 28)) {
-        fprintf(stderr, "usage: bench feed BATCH STEPS [F T] (positive, BATCH*F*T at most 2^28)\n");
+/* bench feed BATCH STEPS THREADS [F T] */
+static int feed(int n, int steps, int threads, int f, int t) {
+    if (n < 1 || steps < 1 || threads < 1 || threads > 256 || f < 1 || t < 1 || (int64_t)n * f * t > ((int64_t)1 << 28)) {
+        fprintf(stderr, "usage: bench feed BATCH STEPS THREADS [F T] (positive, BATCH*F*T at most 2^28)\n");
         return 2;
     }
     char dir[] = "/tmp/bench-feed.XXXXXX", xp[64], yp[64];
@@ -177,6 +178,7 @@ static int feed(int n, int steps, int f, int t) {
     if (pinned && npy_save(xp, &x) == 0 && npy_save(yp, &y) == 0 && dataset_open_stack(&d, xp, yp) == 0) {
         if (batcher_init(&b, &d, n, 1, 42, &sa) == 0) {
             b.mixup = 0.2;
+            b.threads = threads;
             double t0 = now();
             int done = 0;
             for (int e = 0; done < steps; e++) {
@@ -202,8 +204,8 @@ static int feed(int n, int steps, int f, int t) {
 }
 
 int main(int argc, char **argv) {
-    if (argc >= 4 && strcmp(argv[1], "feed") == 0)
-        return feed(atoi(argv[2]), atoi(argv[3]), argc > 5 ? atoi(argv[4]) : 128, argc > 5 ? atoi(argv[5]) : 400);
+    if (argc >= 5 && strcmp(argv[1], "feed") == 0)
+        return feed(atoi(argv[2]), atoi(argv[3]), atoi(argv[4]), argc > 6 ? atoi(argv[5]) : 128, argc > 6 ? atoi(argv[6]) : 400);
     NnAmp amp = NN_AMP_OFF;
     int tf32 = 0;
     for (;;) { /* the options come last */

@@ -19,9 +19,11 @@ cd "$(dirname "$0")/../.."
 BUILD=${BUILD:-build-cuda}; PY=${PYPI_PY:-.venv-pypi/bin/python}; STEPS=${STEPS:-20}; BATCH=64 # peer.py's
 ARCHS=${ARCHS:-baseline resnet18 resnet152 efficientnet_b0}
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
-if [ -x "$BUILD/bench/gpu" ] && feed=$("$BUILD/bench/gpu" feed "$BATCH" 40 2>&1); then
-    echo "bench/gpu: host feed (cnntrain's batcher: shuffled gather, SpecAugment, mixup; the pinned copy): $feed samples/s at batch $BATCH, 1x128x400"
-fi
+for th in 1 "$(nproc)"; do
+    if [ -x "$BUILD/bench/gpu" ] && feed=$("$BUILD/bench/gpu" feed "$BATCH" 40 "$th" 2>&1); then
+        echo "bench/gpu: host feed (cnntrain's batcher: shuffled gather, SpecAugment, mixup; the pinned copy) on $th thread(s) (cnntrain --threads $th): $feed samples/s at batch $BATCH, 1x128x400"
+    fi
+done
 ours=1
 if ! [ -x "$BUILD/bench/gpu" ]; then
     echo "bench/gpu: ours skipped: no $BUILD/bench/gpu (make CUDA=1 $BUILD/bench/gpu)"; ours=0

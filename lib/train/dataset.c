@@ -2,6 +2,7 @@
 #include "train/dataset.h"
 
 #include "core/error.h"
+#include "core/parallel.h"
 #include "formats/manifest.h"
 
 #include <math.h>
@@ -271,20 +272,70 @@ static double beta_sample(Rng *r, double a) {
     return x + y > 0 ? x / (x + y) : 0.5;
 }
 
+/* The per-sample passes of a batch's preparation, split into b->threads ranges of samples (parallel_map):
+ * each sample's bytes come from the same operations whoever computes them, so a batch does not depend on
+ * the thread count. The random draws stay on the preparing thread, in their order. */
+enum { PASS_GATHER, PASS_KEEP, PASS_BLEND };
+typedef struct {
+    Batcher *b;
+    int64_t k;
+    int s, n, pass, parts, m;
+    double lam;
+    const uint64_t *perm;
+} BatchPass;
+
+static int batch_pass_range(void *ctx, int64_t part) {
+    BatchPass *p = ctx;
+    Batcher *b = p->b;
+    const Dataset *d = b->d;
+    size_t per = (size_t)d->c * d->f * d->t;
+    int lo = (int)((int64_t)p->n * part / p->parts), hi = (int)((int64_t)p->n * (part + 1) / p->parts);
+    int s = p->s;
+    if (p->pass == PASS_GATHER) {
+        for (int i = lo; i < hi; i++) {
+            int64_t j = b->order[p->k * b->batch + i];
+            memcpy(b->x[s] + (size_t)i * per, d->x + (size_t)j * per, sizeof(float) * per);
+            dataset_release(d, j);
+            b->y[s][i] = d->labels[j];
+            b->idx[s][i] = j;
+            if (d->targets)
+                memcpy(b->t[s] + (size_t)i * d->ntargets, d->targets + (size_t)j * d->ntargets, sizeof(float) * d->ntargets);
+        }
+    } else if (p->pass == PASS_KEEP) { /* mixup: the batch before mixing */
+        memcpy(b->orig + (size_t)lo * per, b->x[s] + (size_t)lo * per, sizeof(float) * per * (size_t)(hi - lo));
+    } else {
+        double lam = p->lam;
+        size_t K = (size_t)d->ntargets;
+        for (int i = lo; i < hi; i++) {
+            int j = i < p->m ? (int)p->perm[i] : i;
+            float *xi = b->x[s] + (size_t)i * per;
+            const float *xj = b->orig + (size_t)j * per;
+            for (size_t q = 0; q < per; q++) xi[q] = (float)(lam * xi[q] + (1 - lam) * xj[q]);
+            b->y2[s][i] = b->y[s][j];
+            for (size_t c = 0; c < K; c++)
+                b->t[s][i * K + c] = (float)(lam * b->torig[i * K + c] + (1 - lam) * b->torig[(size_t)j * K + c]);
+        }
+    }
+    return 0;
+}
+static int batch_pass_done(void *ctx, int64_t part, int rc) { return rc; }
+
+static void batch_pass(BatchPass *p, int pass) {
+    p->pass = pass;
+    parallel_map(p->parts, p->parts, p->parts, batch_pass_range, batch_pass_done, p);
+}
+
 /* Gather batch k into slot s and apply the augmentation seeded by (seed, epoch, k). */
 static void prepare(Batcher *b, int64_t k, int s) {
     const Dataset *d = b->d;
-    size_t per = (size_t)d->c * d->f * d->t;
     int n = batch_size_at(b, k);
-    for (int i = 0; i < n; i++) {
-        int64_t j = b->order[k * b->batch + i];
-        memcpy(b->x[s] + (size_t)i * per, d->x + (size_t)j * per, sizeof(float) * per);
-        dataset_release(d, j);
-        b->y[s][i] = d->labels[j];
-        b->idx[s][i] = j;
-        if (d->targets)
-            memcpy(b->t[s] + (size_t)i * d->ntargets, d->targets + (size_t)j * d->ntargets, sizeof(float) * d->ntargets);
-    }
+    BatchPass p = {.b = b, .k = k, .s = s, .n = n};
+    int64_t floats = (int64_t)n * d->c * d->f * d->t, most = floats / (b->part_floats > 0 ? b->part_floats : 1);
+    p.parts = b->threads;
+    if (p.parts > most) p.parts = (int)most;
+    if (p.parts > n) p.parts = n;
+    if (p.parts < 1) p.parts = 1;
+    batch_pass(&p, PASS_GATHER);
     if (b->augment) {
         Rng r;
         rng_derive(&r, b->seed ^ 0x5eca7a11ULL, (uint64_t)b->epoch * 1000003ULL + (uint64_t)k);
@@ -299,18 +350,10 @@ static void prepare(Batcher *b, int64_t k, int s) {
         int m = n < 4096 ? n : 4096;
         for (int i = 0; i < m; i++) perm[i] = (uint64_t)i;
         rng_shuffle_size(&r, perm, (uint64_t)m);
-        memcpy(b->orig, b->x[s], sizeof(float) * per * (size_t)n);
-        size_t K = (size_t)d->ntargets;
-        if (d->targets) memcpy(b->torig, b->t[s], sizeof(float) * K * (size_t)n);
-        for (int i = 0; i < n; i++) {
-            int j = i < m ? (int)perm[i] : i;
-            float *xi = b->x[s] + (size_t)i * per;
-            const float *xj = b->orig + (size_t)j * per;
-            for (size_t q = 0; q < per; q++) xi[q] = (float)(lam * xi[q] + (1 - lam) * xj[q]);
-            b->y2[s][i] = b->y[s][j];
-            for (size_t c = 0; c < K; c++)
-                b->t[s][i * K + c] = (float)(lam * b->torig[i * K + c] + (1 - lam) * b->torig[(size_t)j * K + c]);
-        }
+        batch_pass(&p, PASS_KEEP);
+        if (d->targets) memcpy(b->torig, b->t[s], sizeof(float) * (size_t)d->ntargets * (size_t)n);
+        p.lam = lam, p.perm = perm, p.m = m;
+        batch_pass(&p, PASS_BLEND);
         b->lam[s] = lam;
     }
 }
@@ -348,6 +391,8 @@ int batcher_init(Batcher *b, const Dataset *d, int batch, int shuffle, uint64_t 
     b->shuffle = shuffle;
     b->seed = seed;
     b->augment = augment;
+    b->threads = 1;
+    b->part_floats = (int64_t)1 << 20;
     size_t per = (size_t)d->c * d->f * d->t;
     b->order = malloc(sizeof(int64_t) * (size_t)(d->n ? d->n : 1));
     for (int s = 0; s < 2; s++) {

@@ -55,6 +55,9 @@ typedef struct Batcher {
     uint64_t seed;
     int epoch;
     const SpecAugment *augment; /* NULL: none */
+    int threads;         /* threads that prepare a batch's samples (default 1; the bytes do not depend on it) */
+    int64_t part_floats; /* the least floats of samples a thread takes (default 2^20, 4 MiB: below that,
+                          * starting the threads costs more than they save) */
     double mixup;        /* > 0: mixup with lambda ~ Beta(mixup, mixup), seeded like the masks */
     int64_t *order;      /* this epoch's permutation */
     int64_t nbatches, next;

@@ -598,6 +598,7 @@ int train_run(const TrainOptions *o, Model *m, const Dataset *train, const Datas
     }
     if (batcher_init(&b, train, o->batch, 1, o->seed, o->augment ? &o->aug : NULL) < 0) goto done;
     b.mixup = o->mixup;
+    b.threads = gpu ? o->threads : 1; /* on the CPU the engine's threads compute while a batch is prepared */
     if (o->mixup > 0 && !(dlogits2 = malloc(sizeof(float) * (size_t)o->batch * k))) {
         err_set("out of memory");
         goto done;

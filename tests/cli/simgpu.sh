@@ -34,7 +34,7 @@ grep -E '^(ok|not ok) ' layers.out | sed -E 's/^(ok|not ok) gpu: /\1 tests\/gpu\
 [ $rc = 0 ] || notok "tests/gpu/layers on the simulated GPU: exit $rc $(grep -v '^ok' layers.out | head -c 300)"
 
 # bench/gpu feed (the host's batcher alone, no GPU): runs and prints its rate
-if out=$(timeout 60 "$ROOT/build-simgpu/bench/gpu" feed 4 3 32 48 2>&1) && [[ $out =~ ^[0-9]+\.[0-9]$ ]]; then
+if out=$(timeout 60 "$ROOT/build-simgpu/bench/gpu" feed 4 3 2 32 48 2>&1) && [[ $out =~ ^[0-9]+\.[0-9]$ ]]; then
     ok "simgpu: bench/gpu feed runs cnntrain's batcher ($out samples/s)"
 else
     notok "simgpu: bench/gpu feed: $out"

@@ -123,6 +123,41 @@ int main(void) {
     }
     CHECK(mix_ok, "mixup blends the target vectors with the same partner and weight (lam %.3f)", lam);
     batcher_free(&b);
+    { /* batches prepared on 1 and on 3 threads (cnntrain --threads on a GPU): the same bytes, SpecAugment and
+       * mixup included, the short last batch too */
+        SpecAugment sa = {.freq_mask_param = 2, .time_mask_param = 3, .n_freq_masks = 1, .n_time_masks = 2, .p = 1.0};
+        Batcher bt[2];
+        int same = 1, nbt = 0;
+        for (int v = 0; v < 2; v++) {
+            batcher_init(&bt[v], &d, 4, 1, 11, &sa);
+            bt[v].mixup = 0.4;
+            bt[v].threads = v ? 3 : 1;
+            bt[v].part_floats = 1; /* these samples are tiny: split them anyway */
+        }
+        for (int e = 0; e < 2; e++) {
+            batcher_start_epoch(&bt[0], e), batcher_start_epoch(&bt[1], e);
+            const float *xv[2], *tv[2];
+            const int64_t *yv[2], *iv[2], *y2v[2];
+            int nv[2];
+            double lv[2];
+            for (;;) {
+                for (int v = 0; v < 2; v++) {
+                    nv[v] = batcher_next(&bt[v], &xv[v], &yv[v], &iv[v]);
+                    lv[v] = batcher_mixup(&bt[v], &y2v[v]);
+                    tv[v] = batcher_targets(&bt[v]);
+                }
+                if (nv[0] != nv[1]) same = 0;
+                if (nv[0] <= 0 || !same) break;
+                int m = nv[0];
+                same &= !memcmp(xv[0], xv[1], sizeof(float) * 20 * m) && !memcmp(iv[0], iv[1], sizeof(int64_t) * m) &&
+                        !memcmp(y2v[0], y2v[1], sizeof(int64_t) * m) && !memcmp(tv[0], tv[1], sizeof(float) * 3 * m) &&
+                        lv[0] == lv[1];
+                nbt++;
+            }
+        }
+        CHECK(same && nbt == 6, "a batch prepared on 3 threads = on 1 (SpecAugment, mixup, targets; %d batches)", nbt);
+        batcher_free(&bt[0]), batcher_free(&bt[1]);
+    }
     dataset_close(&d);
     const struct { float v; const char *msg; } badt[] = {{1.5f, "target 1.5 of sample 2, class 1 is outside [0, 1]"},
                                                           {NAN, "target nan of sample 2, class 1 is not a number"}};
