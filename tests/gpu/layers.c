@@ -18,8 +18,10 @@
  * GPU); resnet18's gradients and updates in norm over the whole table within 5e-2 instead (ReLU's flips:
  * model_step).
  * TF32 (the context's tf32 set, as cnntrain --tf32): every conv shape above forward and backward against the
- * CPU's fp32 within 2e-3 of the largest value (operands rounded to a 10-bit mantissa, 2^-11 relative each,
- * sums in fp32: as AMP's fp16 argument below without the result's rounding, some 3e-4 expected).
+ * CPU's fp32 within 4e-3 of the largest value. Operands keep a 10-bit mantissa and sums stay fp32: rounded
+ * to nearest, errors of 2^-11 relative per operand that mostly cancel (some 3e-4 expected, as AMP's fp16
+ * below without the result's rounding); truncated, as tensor cores do with operands not converted first, a
+ * bias of about 2^-10 relative on every output (some 1e-3).
  * Mixed precision (nn/amp.h, the context's amp set): every conv shape above and the linear layer, forward and
  * backward (y, dx, the dw and db increments), in bf16 and fp16 on the GPU against the CPU's fp32 layer,
  * relative to each result's largest value: fp16 within 1e-2, bf16 within 5e-2. Why: each operand is rounded
@@ -200,11 +202,11 @@ static const Conv2dShape conv_cases[] = {
 static const char *const conv_case_names[] = {"3x3 1->16", "7x7/2 stem 3->64", "1x1/2 64->128", "5x5 depthwise 96",
                                               "3x3 dilation 2"};
 
-/* tf32: the GPU context's fp32 convolutions on TF32 tensor cores, within 2e-3 instead of 1e-4 */
+/* tf32: the GPU context's fp32 convolutions on TF32 tensor cores, within 4e-3 instead of 1e-4 */
 static void conv(int deterministic, int tf32) {
     const Conv2dShape *cs = conv_cases;
     const char *const *names = conv_case_names;
-    double bound = tf32 ? 2e-3 : 1e-4;
+    double bound = tf32 ? 4e-3 : 1e-4;
     gpu.deterministic = deterministic;
     gpu.tf32 = tf32;
     for (size_t i = 0; i < sizeof conv_cases / sizeof *conv_cases; i++) {
