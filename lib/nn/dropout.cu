@@ -1,7 +1,7 @@
 /* dropout.cu - dropout.h's layers on device memory: dropout's mask drawn on the device, block by block
  * with rng.c's generator (kernels.h's kb_dropout: the CPU's mask, bit for bit); drop path's few bytes of
- * mask drawn on the host as dropout.c does and copied; masks applied by kb_apply_mask. The mask buffers
- * are device memory. */
+ * mask drawn on the device too, by one thread (kb_drop_path_mask: no copy from the host, so no wait for the
+ * stream in every block); masks applied by kb_apply_mask. The mask buffers are device memory. */
 #include "nn/cuda_impl.cuh"
 #include "nn/dropout.h"
 
@@ -9,6 +9,9 @@
 
 __global__ void k_dropout(int64_t n, uint64_t key, double keep_p, float scale, const float *x, float *out, uint8_t *mask) {
     kb_dropout(NN_GRID_HERE, n, key, keep_p, scale, x, out, mask);
+}
+__global__ void k_drop_path_mask(int64_t nmask, uint64_t key, double keep_p, int active, uint8_t *mask) {
+    kb_drop_path_mask(NN_GRID_HERE, nmask, key, keep_p, active, mask);
 }
 __global__ void k_apply_mask(int64_t n, int64_t per, float scale, const float *x, const uint8_t *mask, float *out) {
     kb_apply_mask(NN_GRID_HERE, n, per, scale, x, mask, out);
@@ -58,29 +61,13 @@ void dropout_backward_cuda(NnCtx *ctx, const DropoutShape *s, const float *dout,
 void drop_path_forward_cuda(NnCtx *ctx, const DropPathShape *s, uint64_t seed, uint64_t stream, const float *x, float *out,
                             uint8_t *mask) {
     size_t n = (size_t)s->N * s->per_sample, nmask = s->mode == DROP_PATH_ROW ? (size_t)s->N : 1;
-    uint8_t host[4096];
-    if (nmask > sizeof host) {
-        nn_cuda_fail(ctx, "drop path: more than 4096 samples in a batch on the GPU");
-        return;
-    }
-    if (!(s->training && s->p > 0.0f)) {
-        copy(ctx, out, x, n);
-        memset(host, 1, nmask);
-    } else {
-        Rng r;
-        rng_derive(&r, mask_key(seed, stream), 0);
-        double keep_p = 1.0 - (double)s->p;
-        for (size_t i = 0; i < nmask; i++) host[i] = rng_uniform(&r) < keep_p;
-    }
-    /* synchronous: host[] is on this stack frame */
-    if (cudaMemcpyAsync(mask, host, nmask, cudaMemcpyHostToDevice, ctx->cuda->stream) != cudaSuccess ||
-        cudaStreamSynchronize(ctx->cuda->stream) != cudaSuccess) {
-        nn_cuda_fail(ctx, "CUDA: drop path mask copy failed");
-        return;
-    }
-    if (s->training && s->p > 0.0f)
-        apply(ctx, (int64_t)n, s->mode == DROP_PATH_ROW ? (int64_t)(s->per_sample ? s->per_sample : 1) : (int64_t)n,
-              keep_scale(s->p), x, mask, out);
+    int active = s->training && s->p > 0.0f;
+    k_drop_path_mask<<<1, 1, 0, ctx->cuda->stream>>>((int64_t)nmask, active ? mask_key(seed, stream) : 0, 1.0 - (double)s->p,
+                                                     active, mask);
+    if (nn_cuda_launched(ctx, "drop path mask") < 0) return;
+    if (!active) copy(ctx, out, x, n);
+    else apply(ctx, (int64_t)n, s->mode == DROP_PATH_ROW ? (int64_t)(s->per_sample ? s->per_sample : 1) : (int64_t)n,
+               keep_scale(s->p), x, mask, out);
 }
 
 void drop_path_backward_cuda(NnCtx *ctx, const DropPathShape *s, const float *dout, const uint8_t *mask, float *dx) {

@@ -566,6 +566,16 @@ NN_HD void kb_dropout(NnGrid g, int64_t n, uint64_t key, double keep_p, float sc
         }
     }
 }
+/* drop path's mask of nmask bytes (one per sample, or one for the batch), drawn as dropout.c draws it:
+ * generator (key, 0), one uniform per byte in order; all ones when not active. A single item: the draws are
+ * a sequence, and there are few (at most one per sample). */
+NN_HD void kb_drop_path_mask(NnGrid g, int64_t nmask, uint64_t key, double keep_p, int active, uint8_t *mask) {
+    NN_GRID_LOOP(g, it, 1) {
+        NnRng r;
+        nn_rng_derive(&r, key, 0);
+        for (int64_t i = 0; i < nmask; i++) mask[i] = active ? nn_rng_uniform(&r) < keep_p : 1;
+    }
+}
 /* out = x * (mask[i / per] ? scale : 0): dropout's backward, drop path's forward and backward */
 NN_HD void kb_apply_mask(NnGrid g, int64_t n, int64_t per, float scale, const float *x, const uint8_t *mask, float *out) {
     NN_GRID_LOOP(g, i, n) out[i] = x[i] * (mask[i / per] ? scale : 0.0f);

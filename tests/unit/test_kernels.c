@@ -352,6 +352,21 @@ static void test_dropout(NnCtx *ctx, Rng *r) {
     drop_path_forward(ctx, &dp, 5, 9, x, o0, m0);
     FOR_GRID(nn_grid_1d((int64_t)nd), g) kb_apply_mask(g, (int64_t)nd, (int64_t)dp.per_sample, 1.0f / (float)(1.0 - 0.4), x, m0, o1);
     CHECK(first_diff(o0, o1, nd) == nd, "kernels: drop path (row) with the CPU's mask = dropout.c");
+    { /* dropout.cu draws the mask on the device: dropout.c's bytes; inactive: all ones */
+        Rng kr;
+        rng_derive(&kr, 5, 9);
+        uint64_t key = rng_next(&kr);
+        uint8_t md[7], ones[7];
+        FOR_GRID(1, g) kb_drop_path_mask(g, 7, key, 1.0 - (double)dp.p, 1, md);
+        DropPathShape off = dp;
+        off.training = 0;
+        drop_path_forward(ctx, &off, 5, 9, x, o0, m1);
+        FOR_GRID(1, g) kb_drop_path_mask(g, 7, 0, 1.0, 0, ones);
+        int zeros = 0;
+        for (int i = 0; i < 7; i++) zeros += !md[i];
+        CHECK(!memcmp(md, m0, 7) && !memcmp(ones, m1, 7) && zeros > 0 && zeros < 7,
+              "kernels: drop path's mask drawn by kb_drop_path_mask = dropout.c's (%d of 7 dropped), all ones when off", zeros);
+    }
     free(x), free(o0), free(o1), free(m0), free(m1);
 }
 
