@@ -151,9 +151,10 @@ extern "C" int optim_step_cuda(NnCtx *ctx, Optim *o, ParamTable *t) {
     }
     OptimCuda *oc = (OptimCuda *)o->cuda;
     const NnOptStep *es = optim_prepare_step(o, t);
-    /* the host array is rewritten by the next step: copy synchronously with respect to the host */
+    /* es is pageable host memory, rewritten by the next step: such a copy returns once es is staged (CUDA's
+     * documented behaviour for pageable host-to-device copies), so the host need not wait for the stream;
+     * the next step's copy into oc->es is queued after this step's kernel, which reads it */
     NN_CU_CHECK(cudaMemcpyAsync(oc->es, es, (size_t)t->n * sizeof *es, cudaMemcpyHostToDevice, st));
-    NN_CU_CHECK(cudaStreamSynchronize(st));
     if (oc->nchunks == 0) return 0;
     unsigned grid = (unsigned)(oc->nchunks < 65535 ? oc->nchunks : 65535);
     k_optim_step<<<grid, NN_BLOCK, 0, st>>>(optim_consts(&o->cfg), oc->chunks, oc->nchunks, oc->es, t->data, t->grad,
