@@ -272,9 +272,10 @@ static double beta_sample(Rng *r, double a) {
     return x + y > 0 ? x / (x + y) : 0.5;
 }
 
-/* The per-sample passes of a batch's preparation, split into b->threads ranges of samples (parallel_map):
- * each sample's bytes come from the same operations whoever computes them, so a batch does not depend on
- * the thread count. The random draws stay on the preparing thread, in their order. */
+/* The per-sample passes of a batch's preparation, split into up to b->threads ranges of samples of at least
+ * b->part_floats floats each (parallel_map): each sample's bytes come from the same operations whoever
+ * computes them, so a batch does not depend on the thread count. The random draws stay on the preparing
+ * thread, in their order. */
 enum { PASS_GATHER, PASS_KEEP, PASS_BLEND };
 typedef struct {
     Batcher *b;

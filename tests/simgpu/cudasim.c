@@ -22,8 +22,8 @@
  *    with kernels.h's kb_cast_half, widened back (kb_widen) and handed to the CPU layer, its fp32 results
  *    rounded to half (kb_cast_half) and widened with the bias (kb_widen_bias), accumulated (kb_widen_add) or
  *    summed (kb_bias_grad_half) by the very bodies the GPU's kernels run; the epilogue of
- *    conv2d_forward_ep by kb_affine_act / kb_gap_fwd (nn_plane_sums's bits) afterwards, as conv2d.cu; SE's backward composed as
- *    se.cu composes it (its linear layers through the AMP twins). Exact but for the accumulation order
+ *    conv2d_forward_ep by kb_affine_act / kb_gap_fwd (nn_plane_sums's bits) afterwards, as conv2d.cu; SE's
+ *    backward composed as se.cu composes it (its linear layers through the AMP twins). Exact but for the accumulation order
  *    inside a product (the CPU's, not cuDNN's / cuBLAS's), so the host logic of AMP training (the scaler,
  *    skipped steps, resuming) is tested here byte for byte.
  *  - TF32 (ctx->tf32, fp32 convolutions on tensor cores): the operands rounded to TF32's 10-bit mantissa
