@@ -42,17 +42,21 @@ for arch in $ARCHS; do
             if [ -n "${DEADLINE:-}" ] && [ "$(date +%s)" -ge "$DEADLINE" ]; then
                 printf 'bench/gpu: %-16s %-5s %-5s out of time\n' "$arch" "$prec" "$mode"; continue
             fi
+            lim=(); [ -n "${DEADLINE:-}" ] && lim=(timeout $((DEADLINE - $(date +%s)))) # a line may not outlast it
             ours_txt="ours: skipped"; rate=""
             amp=(); case $prec in tf32) amp=(--tf32) ;; bf16 | fp16) amp=(--amp $prec) ;; esac
             if [ $ours = 1 ]; then
-                if read -r rate mib _ busy < <("$BUILD/bench/gpu" "$arch" "$mode" "$BATCH" "$STEPS" "${amp[@]}" 2>"$tmp/err"); then
+                if read -r rate mib _ busy < <("${lim[@]}" "$BUILD/bench/gpu" "$arch" "$mode" "$BATCH" "$STEPS" "${amp[@]}" 2>"$tmp/err"); then
                     ours_txt=$(printf 'ours %8.1f samples/s %6.0f MiB busy %3s%%' "$rate" "$mib" "$busy")
                 else
                     ours_txt="ours: $(sed 's/^bench: error: //' "$tmp/err" | head -1)"; rate=""
+                    [ -s "$tmp/err" ] || ours_txt="ours: out of time"
                 fi
             fi
             peer_txt=""
-            if [ $peer = 1 ] && read -r prate pmib ver < <("$PY" bench/gpu/peer.py "$arch" "$mode" "$prec" "$STEPS"); then
+            [ -n "${DEADLINE:-}" ] && lim=(timeout $((DEADLINE - $(date +%s))))
+            if [ $peer = 1 ] && [ "${lim[1]:-1}" -gt 0 ] &&
+                read -r prate pmib ver < <("${lim[@]}" "$PY" bench/gpu/peer.py "$arch" "$mode" "$prec" "$STEPS"); then
                 peer_txt=$(printf ' | torch %s %8.1f samples/s %6d MiB' "$ver" "$prate" "$pmib")
                 [ -n "$rate" ] && peer_txt+=$(awk -v a="$rate" -v b="$prate" 'BEGIN {printf " | ours/torch %.2fx", a / b}')
             fi
