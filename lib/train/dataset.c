@@ -276,11 +276,12 @@ static double beta_sample(Rng *r, double a) {
  * b->part_floats floats each (parallel_map): each sample's bytes come from the same operations whoever
  * computes them, so a batch does not depend on the thread count. The random draws stay on the preparing
  * thread, in their order. */
-enum { PASS_GATHER, PASS_KEEP, PASS_BLEND };
+enum { PASS_GATHER, PASS_BLEND };
 typedef struct {
     Batcher *b;
     int64_t k;
     int s, n, pass, parts, m;
+    float *dst; /* where the samples are gathered: the slot, or with mixup the batch before mixing (b->orig) */
     double lam;
     const uint64_t *perm;
 } BatchPass;
@@ -295,23 +296,21 @@ static int batch_pass_range(void *ctx, int64_t part) {
     if (p->pass == PASS_GATHER) {
         for (int i = lo; i < hi; i++) {
             int64_t j = b->order[p->k * b->batch + i];
-            memcpy(b->x[s] + (size_t)i * per, d->x + (size_t)j * per, sizeof(float) * per);
+            memcpy(p->dst + (size_t)i * per, d->x + (size_t)j * per, sizeof(float) * per);
             dataset_release(d, j);
             b->y[s][i] = d->labels[j];
             b->idx[s][i] = j;
             if (d->targets)
                 memcpy(b->t[s] + (size_t)i * d->ntargets, d->targets + (size_t)j * d->ntargets, sizeof(float) * d->ntargets);
         }
-    } else if (p->pass == PASS_KEEP) { /* mixup: the batch before mixing */
-        memcpy(b->orig + (size_t)lo * per, b->x[s] + (size_t)lo * per, sizeof(float) * per * (size_t)(hi - lo));
-    } else {
+    } else { /* mixup: the slot from the batch before mixing */
         double lam = p->lam;
         size_t K = (size_t)d->ntargets;
         for (int i = lo; i < hi; i++) {
             int j = i < p->m ? (int)p->perm[i] : i;
-            float *xi = b->x[s] + (size_t)i * per;
-            const float *xj = b->orig + (size_t)j * per;
-            for (size_t q = 0; q < per; q++) xi[q] = (float)(lam * xi[q] + (1 - lam) * xj[q]);
+            float *out = b->x[s] + (size_t)i * per;
+            const float *xi = b->orig + (size_t)i * per, *xj = b->orig + (size_t)j * per;
+            for (size_t q = 0; q < per; q++) out[q] = (float)(lam * xi[q] + (1 - lam) * xj[q]);
             b->y2[s][i] = b->y[s][j];
             for (size_t c = 0; c < K; c++)
                 b->t[s][i * K + c] = (float)(lam * b->torig[i * K + c] + (1 - lam) * b->torig[(size_t)j * K + c]);
@@ -330,7 +329,10 @@ static void batch_pass(BatchPass *p, int pass) {
 static void prepare(Batcher *b, int64_t k, int s) {
     const Dataset *d = b->d;
     int n = batch_size_at(b, k);
-    BatchPass p = {.b = b, .k = k, .s = s, .n = n};
+    /* with mixup the samples are gathered (and augmented) straight into the batch before mixing, and the
+     * blend writes the slot: no copy of the batch */
+    int mixing = b->mixup > 0 && b->orig && n > 1;
+    BatchPass p = {.b = b, .k = k, .s = s, .n = n, .dst = mixing ? b->orig : b->x[s]};
     int64_t floats = (int64_t)n * d->c * d->f * d->t, most = floats / (b->part_floats > 0 ? b->part_floats : 1);
     p.parts = b->threads;
     if (p.parts > most) p.parts = (int)most;
@@ -340,10 +342,10 @@ static void prepare(Batcher *b, int64_t k, int s) {
     if (b->augment) {
         Rng r;
         rng_derive(&r, b->seed ^ 0x5eca7a11ULL, (uint64_t)b->epoch * 1000003ULL + (uint64_t)k);
-        specaugment_apply(b->augment, b->x[s], n, d->c, d->f, d->t, &r);
+        specaugment_apply(b->augment, p.dst, n, d->c, d->f, d->t, &r);
     }
     b->lam[s] = 1;
-    if (b->mixup > 0 && b->orig && n > 1) {
+    if (mixing) {
         Rng r;
         rng_derive(&r, b->seed ^ 0x313c5ULL, (uint64_t)b->epoch * 1000003ULL + (uint64_t)k);
         double lam = beta_sample(&r, b->mixup);
@@ -351,7 +353,6 @@ static void prepare(Batcher *b, int64_t k, int s) {
         int m = n < 4096 ? n : 4096;
         for (int i = 0; i < m; i++) perm[i] = (uint64_t)i;
         rng_shuffle_size(&r, perm, (uint64_t)m);
-        batch_pass(&p, PASS_KEEP);
         if (d->targets) memcpy(b->torig, b->t[s], sizeof(float) * (size_t)d->ntargets * (size_t)n);
         p.lam = lam, p.perm = perm, p.m = m;
         batch_pass(&p, PASS_BLEND);
