@@ -48,7 +48,13 @@ fi
 } >"$stage/kit/MANIFEST"
 
 rm -rf gpukit.tmp && mkdir gpukit.tmp
-tar -C "$stage" -cf - kit | xz -T0 -6 >gpukit.tmp/kit.tar.xz
+# xz is Debian's "standard", not "required": without it, Python's lzma writes the same format
+if command -v xz >/dev/null; then
+    tar -C "$stage" -cf - kit | xz -T0 -6 >gpukit.tmp/kit.tar.xz
+else
+    tar -C "$stage" -cf - kit | python3 -c 'import lzma, sys; sys.stdout.buffer.write(lzma.compress(sys.stdin.buffer.read(), preset=6))' \
+        >gpukit.tmp/kit.tar.xz
+fi
 cp "$stage/kit/MANIFEST" gpukit.tmp/MANIFEST
 size=$(stat -c %s gpukit.tmp/kit.tar.xz)
 if [ "$size" -gt $((60 * 1048576)) ]; then
