@@ -286,7 +286,7 @@ static const char *device_spec = "auto";
 static int verbose_device;
 static NnAmp eval_amp; /* --amp: every GPU context's mixed precision (nn/amp.h) */
 static int eval_tf32;  /* --tf32: every GPU context's fp32 convolutions may use TF32 */
-static char gpu_opt[32]; /* the first option given that only a GPU runs ("--amp bf16", "--tf32"), or "" */
+static const char *gpu_opt; /* the first option given that only a GPU runs (nn_gpu_precision_option), or NULL */
 
 /* The nm loaded members may run on the chosen GPU only if each architecture does (Model.cuda_ready):
  * otherwise --device auto falls back to the CPU and an explicit cuda is an error naming it. Returns 0, or -1
@@ -298,7 +298,7 @@ static int check_cuda_ready(const Model *ms, int nm) {
             err_set("--device %s: %s does not run on CUDA yet (use --device cpu)", device_spec, ms[e].arch);
             return -1;
         }
-        if (*gpu_opt) {
+        if (gpu_opt) {
             err_set("%s needs a GPU, and --device auto runs %s on the CPU", gpu_opt, ms[e].arch);
             return -1;
         }
@@ -868,9 +868,8 @@ int main(int argc, char **argv) {
                 auto_why ? ")" : "");
     }
     cuda_index = dev.device == NN_CUDA ? dev.index : -1;
-    if (eval_amp) snprintf(gpu_opt, sizeof gpu_opt, "--amp %s", nn_amp_name(eval_amp));
-    else if (eval_tf32) snprintf(gpu_opt, sizeof gpu_opt, "--tf32");
-    if (*gpu_opt && cuda_index < 0) { /* mixed precision and TF32 are the GPU's: bad usage on the CPU */
+    gpu_opt = nn_gpu_precision_option(eval_amp, eval_tf32);
+    if (gpu_opt && cuda_index < 0) { /* mixed precision and TF32 are the GPU's: bad usage on the CPU */
         if (auto_why) diag_error("%s needs a GPU, and --device auto chose the CPU: %s (see cnneval --help)", gpu_opt, auto_why);
         else diag_error("%s needs a GPU, not --device %s (see cnneval --help)", gpu_opt, device);
         goto usage;

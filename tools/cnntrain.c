@@ -333,9 +333,7 @@ int main(int argc, char **argv) {
     }
     if (!ends_with(o.out, ".safetensors")) usage_error("the output must end in .safetensors:", o.out);
     if (o.amp_init_scale > 0 && o.amp != NN_AMP_FP16) usage_error("--amp-init-scale needs --amp fp16", NULL);
-    char gpu_opt[32] = ""; /* the first option given that only a GPU runs */
-    if (o.amp) snprintf(gpu_opt, sizeof gpu_opt, "--amp %s", nn_amp_name(o.amp));
-    else if (o.tf32) snprintf(gpu_opt, sizeof gpu_opt, "--tf32");
+    const char *gpu_opt = nn_gpu_precision_option(o.amp, o.tf32);
     NnDeviceChoice dev;
     const char *auto_why;
     char dev_desc[256];
@@ -350,7 +348,7 @@ int main(int argc, char **argv) {
     if (dev.device == NN_CUDA) {
         o.cuda_index = dev.index;
         o.device = dev_desc;
-    } else if (*gpu_opt) { /* mixed precision and TF32 are the GPU's: on the CPU a usage error, before any data */
+    } else if (gpu_opt) { /* mixed precision and TF32 are the GPU's: on the CPU a usage error, before any data */
         char msg[400];
         if (auto_why)
             snprintf(msg, sizeof msg, "%s needs a GPU, and --device auto chose the CPU: %s", gpu_opt, auto_why);
@@ -456,7 +454,7 @@ int main(int argc, char **argv) {
             err_set("--device %s: %s does not run on CUDA yet (use --device cpu)", device, arch);
             goto fail;
         }
-        if (*gpu_opt) {
+        if (gpu_opt) {
             diag_error("%s needs a GPU, and --device auto runs %s on the CPU (see cnntrain --help)", gpu_opt, arch);
             status = EXIT_USAGE;
             goto done;

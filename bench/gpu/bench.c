@@ -145,6 +145,15 @@ static double busy_percent(Busy *b) {
         }                                                                                                   \
     } while (0)
 
+/* n uniform values in [-1, 1) from a fixed xorshift sequence: the benchmark's input */
+static void fill_random(float *x, size_t n) {
+    uint64_t s = 88172645463325252ull;
+    for (size_t i = 0; i < n; i++) {
+        s ^= s << 13, s ^= s >> 7, s ^= s << 17;
+        x[i] = (float)((s >> 40) / 16777216.0 * 2 - 1);
+    }
+}
+
 /* bench feed BATCH STEPS THREADS [F T] */
 static int feed(int n, int steps, int threads, int f, int t) {
     if (n < 1 || steps < 1 || threads < 1 || threads > 256 || f < 1 || t < 1 || (int64_t)n * f * t > ((int64_t)1 << 28)) {
@@ -165,11 +174,7 @@ static int feed(int n, int steps, int threads, int f, int t) {
         fprintf(stderr, "bench: error: out of memory\n");
         return 1;
     }
-    uint64_t s = 88172645463325252ull;
-    for (int64_t i = 0; i < tensor_numel(&x); i++) {
-        s ^= s << 13, s ^= s >> 7, s ^= s << 17;
-        tensor_f32(&x)[i] = (float)((s >> 40) / 16777216.0 * 2 - 1);
-    }
+    fill_random(tensor_f32(&x), (size_t)tensor_numel(&x));
     for (int64_t i = 0; i < ns; i++) tensor_i64(&y)[i] = i % 10;
     Dataset d;
     Batcher b;
@@ -252,11 +257,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "bench: error: out of memory\n");
         return 1;
     }
-    uint64_t s = 88172645463325252ull;
-    for (size_t i = 0; i < xs; i++) {
-        s ^= s << 13, s ^= s >> 7, s ^= s << 17;
-        x[i] = (float)((s >> 40) / 16777216.0 * 2 - 1);
-    }
+    fill_random(x, xs);
     for (int i = 0; i < n; i++) y[i] = i % k;
     TRYP(logits_d = nn_alloc(&ctx, sizeof(float) * n * k));
     TRYP(dl_d = nn_alloc(&ctx, sizeof(float) * n * k));

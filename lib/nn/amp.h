@@ -40,6 +40,9 @@ typedef enum { NN_AMP_OFF = 0, NN_AMP_BF16 = 1, NN_AMP_FP16 = 2 } NnAmp;
 int nn_amp_parse(const char *s, NnAmp *amp);
 /* "off", "bf16", "fp16" */
 const char *nn_amp_name(NnAmp amp);
+/* The first precision option given that only a GPU runs, as the tools spell it ("--amp bf16", "--amp fp16",
+ * "--tf32"), or NULL: what cnntrain and cnneval refuse on the CPU. */
+const char *nn_gpu_precision_option(NnAmp amp, int tf32);
 
 struct NnCtx;
 /* Mixed precision for the context's conv/linear layers from now on. NN_AMP_OFF always; bf16/fp16 only on a

@@ -85,7 +85,7 @@ typedef struct {
 } BnScratch;
 static int bn_scratch(NnCtx *ctx, NnBnGeom g, BnScratch *b) {
     size_t np = (size_t)(g.C * g.slices * 2), nc = (size_t)g.C;
-    double *w = (double *)nn_cuda_work(ctx, sizeof(double) * (np + nc) + sizeof(float) * 2 * nc + 8);
+    double *w = (double *)nn_cuda_work(ctx, sizeof(double) * (np + nc) + sizeof(float) * 2 * nc);
     if (!w) {
         nn_cuda_fail(ctx, err_msg());
         return -1;

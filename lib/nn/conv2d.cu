@@ -192,8 +192,7 @@ extern "C" int conv2d_forward_ep_cuda(NnCtx *ctx, const Conv2dShape *s, const fl
     if (nn_cuda_launched(ctx, "conv2d epilogue") < 0) return -1;
     if (ep->plane_mean) {
         int64_t planes = (int64_t)s->N * s->K;
-        double *part = (double *)nn_cuda_work(ctx, sizeof(double) * (size_t)(planes ? planes * 8 : 1)); /* the convolution is done with it */
-        if (!part || nn_plane_sums(ctx, planes, p, y, NULL, 1, part, ep->plane_mean) < 0) return -1;
+        if (nn_plane_sums(ctx, planes, p, y, NULL, 1, NULL, ep->plane_mean) < 0) return -1; /* the convolution is done with the workspace */
     }
     return 0;
 }

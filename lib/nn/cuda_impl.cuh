@@ -74,7 +74,8 @@ static inline int64_t nn_amp_align(int64_t n) { return (n + 127) & ~(int64_t)127
 
 /* pool.cu: y[plane] = the sum over each of `planes` planes of hw elements of a (b NULL; mean 1: divided by
  * hw) or of a*b, through kernels.h's kb_plane_lanes and kb_plane_lanes_finish (eight threads per plane),
- * with part (planes * 8 doubles of device memory) between them. Returns nn_cuda_launched's answer. */
+ * with part (planes * 8 doubles of device memory; NULL: the context's workspace, for callers that hold none
+ * of it) between them. Returns 0, or -1 with err_set(). */
 int nn_plane_sums(NnCtx *ctx, int64_t planes, int64_t hw, const float *a, const float *b, int mean, double *part, float *y);
 
 /* After every <<<...>>>: the launch's error as err_set() and -1 (also kept in ctx->cuda->err for the

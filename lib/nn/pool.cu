@@ -27,6 +27,7 @@ __global__ void k_gap_bwd(int64_t planes, int64_t hw, const float *dy, float *dx
 
 int nn_plane_sums(NnCtx *ctx, int64_t planes, int64_t hw, const float *a, const float *b, int mean, double *part, float *y) {
     cudaStream_t st = ctx->cuda->stream;
+    if (!part && !(part = (double *)nn_cuda_work(ctx, sizeof(double) * (size_t)(planes ? planes * 8 : 1)))) return -1;
     k_plane_lanes<<<(unsigned)nn_grid_1d(planes * 8), NN_BLOCK, 0, st>>>(planes, hw, a, b, part);
     if (nn_cuda_launched(ctx, "plane sums (lanes)") < 0) return -1;
     k_plane_lanes_finish<<<(unsigned)nn_grid_1d(planes), NN_BLOCK, 0, st>>>(planes, hw, a, b, part, mean, y);
@@ -56,12 +57,7 @@ void avgpool2d_backward_cuda(NnCtx *ctx, const Pool2dShape *s, const float *dy, 
 }
 void global_avgpool_forward_cuda(NnCtx *ctx, const GlobalPoolShape *s, const float *x, float *y) {
     int64_t planes = (int64_t)s->N * s->C, hw = (int64_t)s->H * s->W;
-    double *part = (double *)nn_cuda_work(ctx, sizeof(double) * (size_t)(planes ? planes * 8 : 1));
-    if (!part) {
-        nn_cuda_fail(ctx, err_msg());
-        return;
-    }
-    nn_plane_sums(ctx, planes, hw, x, NULL, 1, part, y);
+    if (nn_plane_sums(ctx, planes, hw, x, NULL, 1, NULL, y) < 0) nn_cuda_fail(ctx, err_msg());
 }
 void global_avgpool_backward_cuda(NnCtx *ctx, const GlobalPoolShape *s, const float *dy, float *dx) {
     int64_t planes = (int64_t)s->N * s->C, hw = (int64_t)s->H * s->W;
