@@ -97,7 +97,7 @@ VENV      := .venv
 .PHONY: build all test asan fuzz bench bench-deps install deps test-deps clean cuda
 build: $(BINS)
 cuda:
-	@$(MAKE) --no-print-directory CUDA=1 build
+	@$(MAKE) --no-print-directory $(JOBS) CUDA=1 build
 # make all: the tools, the default data set (make data), then the whole job on it (pipeline.mk) into
 # outputs/drums, with a front end for one-shots: 1 s from the onset, floored 80 dB below the peak, 87
 # frames. Variables given here (DATA=, MODELS=, TRAIN_OPTS=, ...) pass through to pipeline.mk.
@@ -179,7 +179,14 @@ $(BUILD)/tests/drivers/%: tests/drivers/%.c $(BUILD)/libaudiocnn.a
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(WARN) $(CFLAGS) $< $(BUILD)/libaudiocnn.a $(LDLIBS) -o $@
 
-test: build $(UNITS) $(DRIVERS) $(GPU_TESTS) $(GPU_BENCH) test-deps
+# What the tests run, compiled on every core unless the command line chose its own -j (a recipe sees it
+# in MAKEFLAGS); the tests themselves then run one at a time.
+JOBS = $(if $(filter -j%,$(MAKEFLAGS)),,-j$(shell nproc))
+TEST_PROGS = $(BINS) $(UNITS) $(DRIVERS) $(GPU_TESTS) $(GPU_BENCH)
+.PHONY: test-progs
+test-progs: $(TEST_PROGS)
+test: test-deps
+	@$(MAKE) --no-print-directory $(JOBS) test-progs
 	@BIN=$(abspath $(BUILD)/bin) UNITS="$(abspath $(UNITS))" DRIVERS=$(abspath $(BUILD)/tests/drivers) \
 	  PY=$(abspath $(VENV))/bin/python CUDA_BUILD=$(CUDA) GPU_TESTS=$(abspath $(GPU_TESTS)) tests/run.sh
 
@@ -191,13 +198,18 @@ asan:
 FUZZ_SECONDS ?= 60
 FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZERS  := $(FUZZ_SRC:tests/fuzz/%.c=build-fuzz/%)
-build-fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(LIB_HDR) | deps
-	@mkdir -p $(@D)
-	clang $(CPPFLAGS) -std=c11 -D_POSIX_C_SOURCE=200809L -g -O1 -fsanitize=fuzzer,address,undefined $< $(LIB_SRC) $(LDLIBS) -o $@
-fuzz: $(FUZZERS)
+# The library once, instrumented for the fuzzers (clang, coverage without libFuzzer's main), in
+# build-fuzz/ through the ordinary rules; each fuzzer is then one file linked with it.
+FUZZ_OPT := -g -O1 -fsanitize=fuzzer-no-link,address,undefined
+fuzz: test-deps
+	@$(MAKE) --no-print-directory $(JOBS) BUILD=build-fuzz CC=clang OPT="$(FUZZ_OPT)" fuzz-run
+.PHONY: fuzz-run
+fuzz-run: $(FUZZERS)
 	@for f in $(FUZZERS); do n=$$(basename $$f); mkdir -p build-fuzz/corpus-$$n; \
 	  echo "fuzz: $$n for $(FUZZ_SECONDS)s" >&2; \
 	  $$f -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -rss_limit_mb=2048 build-fuzz/corpus-$$n tests/corpus/$${n#fuzz_} 2>&1 | grep -E "^(#[0-9]+.*(DONE|pulse)|==.*ERROR|SUMMARY)" | tail -n 2; done
+build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c build-fuzz/libaudiocnn.a
+	$(CC) $(CPPFLAGS) -std=c11 -D_POSIX_C_SOURCE=200809L -g -O1 -fsanitize=fuzzer,address,undefined $< build-fuzz/libaudiocnn.a $(LDLIBS) -o $@
 
 bench-deps: test-deps
 	@if [ ! -f .venv-pypi/.done ] || [ bench/requirements-pypi.txt -nt .venv-pypi/.done ]; then \
