@@ -10,7 +10,7 @@
 __global__ void k_cast_half(int64_t n, const float *x, uint16_t *h, int amp) { kb_cast_half(NN_GRID_HERE, n, x, h, amp); }
 __global__ void k_widen(int64_t n, const uint16_t *h, float *y, int amp) { kb_widen(NN_GRID_HERE, n, h, y, amp); }
 __global__ void k_widen_add(int64_t n, const uint16_t *h, float *y, int amp) { kb_widen_add(NN_GRID_HERE, n, h, y, amp); }
-__global__ void k_widen_bias(int64_t n, int64_t k, int64_t p, const uint16_t *h, const float *b, int amp, float *y) {
+__global__ void k_widen_bias(int64_t n, NnDiv k, NnDiv p, const uint16_t *h, const float *b, int amp, float *y) {
     kb_widen_bias(NN_GRID_HERE, n, k, p, h, b, amp, y);
 }
 __global__ void k_bias_grad_half(int64_t n, int64_t k, int64_t p, const uint16_t *dyh, int amp, float *db) {
@@ -58,7 +58,8 @@ int nn_amp_widen_add(NnCtx *ctx, const uint16_t *h, int64_t n, float *y) {
 int nn_amp_widen_bias(NnCtx *ctx, int64_t n, int64_t k, int64_t p, const uint16_t *h, const float *b, float *y) {
     int64_t total = n * k * p;
     if (total <= 0) return 0;
-    k_widen_bias<<<(unsigned)nn_grid_1d(total), NN_BLOCK, 0, ctx->cuda->stream>>>(n, k, p, h, b, (int)ctx->amp, y);
+    k_widen_bias<<<(unsigned)nn_grid_1d(total), NN_BLOCK, 0, ctx->cuda->stream>>>(n, nn_div_for(k, n * k), nn_div_for(p, total), h,
+                                                                                 b, (int)ctx->amp, y);
     return nn_cuda_launched(ctx, "amp widen + bias");
 }
 

@@ -51,9 +51,9 @@ __global__ void k_bn_apply(NnBnGeom g, const float *x, const float *ab, float *o
 
 __global__ void k_bn_count(float *nbt) { kb_bn_count(nbt); }
 
-__global__ void k_bn_eval(NnBnGeom g, const float *x, const float *weight, const float *bias, const float *running_mean,
+__global__ void k_bn_eval(NnBnGeom g, NnDiv hw, NnDiv ch, const float *x, const float *weight, const float *bias, const float *running_mean,
                           const float *running_var, float *out, float *mean, float *invstd) {
-    kb_bn_eval(NN_GRID_HERE, g, x, weight, bias, running_mean, running_var, out, mean, invstd);
+    kb_bn_eval(NN_GRID_HERE, g, hw, ch, x, weight, bias, running_mean, running_var, out, mean, invstd);
 }
 
 __global__ void k_bn_eval_affine(int64_t C, float eps, const float *weight, const float *bias, const float *running_mean,
@@ -137,8 +137,9 @@ void batchnorm2d_forward_eval_cuda(NnCtx *ctx, const BatchNorm2dShape *s, const 
                                    const float *bias, const float *running_mean, const float *running_var, float *out,
                                    float *mean, float *invstd) {
     int64_t n = (int64_t)s->N * s->C * s->H * s->W;
-    k_bn_eval<<<(unsigned)nn_grid_1d(n), NN_BLOCK, 0, ctx->cuda->stream>>>(geom(s), x, weight, bias, running_mean,
-                                                                           running_var, out, mean, invstd);
+    NnDiv hw = nn_div_for((int64_t)s->H * s->W, n), ch = nn_div_for(s->C, (int64_t)s->N * s->C);
+    k_bn_eval<<<(unsigned)nn_grid_1d(n), NN_BLOCK, 0, ctx->cuda->stream>>>(geom(s), hw, ch, x, weight, bias,
+                                                                           running_mean, running_var, out, mean, invstd);
     nn_cuda_launched(ctx, "batchnorm2d_forward_eval");
 }
 

@@ -171,7 +171,7 @@ static int forward(NnCtx *ctx, const Conv2dShape *s, const float *x, const float
     return rc;
 }
 
-__global__ void k_affine_act(int64_t n, int64_t k, int64_t p, const float *scale, const float *shift, const float *res,
+__global__ void k_affine_act(int64_t n, NnDiv k, NnDiv p, const float *scale, const float *shift, const float *res,
                              int act, float *y) {
     kb_affine_act(NN_GRID_HERE, n, k, p, scale, shift, res, act, y);
 }
@@ -187,8 +187,8 @@ extern "C" int conv2d_forward_ep_cuda(NnCtx *ctx, const Conv2dShape *s, const fl
     if (forward(ctx, s, x, w, b, y) < 0) return -1;
     if (!ep) return 0;
     int64_t p = (int64_t)s->OH * s->OW, total = (int64_t)s->N * s->K * p;
-    k_affine_act<<<(unsigned)nn_grid_1d(total), NN_BLOCK, 0, ctx->cuda->stream>>>(s->N, s->K, p, ep->scale, ep->shift,
-                                                                                   ep->res, (int)ep->act, y);
+    k_affine_act<<<(unsigned)nn_grid_1d(total), NN_BLOCK, 0, ctx->cuda->stream>>>(
+        s->N, nn_div_for(s->K, (int64_t)s->N * s->K), nn_div_for(p, total), ep->scale, ep->shift, ep->res, (int)ep->act, y);
     if (nn_cuda_launched(ctx, "conv2d epilogue") < 0) return -1;
     if (ep->plane_mean) {
         int64_t planes = (int64_t)s->N * s->K;

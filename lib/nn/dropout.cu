@@ -13,7 +13,7 @@ __global__ void k_dropout(int64_t n, uint64_t key, double keep_p, float scale, c
 __global__ void k_drop_path_mask(int64_t nmask, uint64_t key, double keep_p, int active, uint8_t *mask) {
     kb_drop_path_mask(NN_GRID_HERE, nmask, key, keep_p, active, mask);
 }
-__global__ void k_apply_mask(int64_t n, int64_t per, float scale, const float *x, const uint8_t *mask, float *out) {
+__global__ void k_apply_mask(int64_t n, NnDiv per, float scale, const float *x, const uint8_t *mask, float *out) {
     kb_apply_mask(NN_GRID_HERE, n, per, scale, x, mask, out);
 }
 
@@ -32,7 +32,7 @@ static void copy(NnCtx *ctx, float *dst, const float *src, size_t n) {
 
 static void apply(NnCtx *ctx, int64_t n, int64_t per, float scale, const float *x, const uint8_t *mask, float *out) {
     if (n <= 0) return;
-    k_apply_mask<<<(unsigned)nn_grid_1d(n), NN_BLOCK, 0, ctx->cuda->stream>>>(n, per, scale, x, mask, out);
+    k_apply_mask<<<(unsigned)nn_grid_1d(n), NN_BLOCK, 0, ctx->cuda->stream>>>(n, nn_div_for(per, n), scale, x, mask, out);
     nn_cuda_launched(ctx, "dropout mask");
 }
 

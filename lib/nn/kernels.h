@@ -38,6 +38,36 @@ NN_HD int64_t nn_grid_1d(int64_t n) {
 /* for (i = this thread's first item; i < n; i += the grid's threads) */
 #define NN_GRID_LOOP(g, i, n) for (int64_t i = (g).block * (g).bdim + (g).thread; i < (n); i += (g).gdim * (g).bdim)
 
+/* An element's plane or channel from its index (i / hw, (i / hw) % C) without an integer division per
+ * element: a GPU has no divide instruction, and its 64-bit division is a subroutine of about a hundred
+ * instructions, more than a bandwidth-bound pass over fp32 has per element. The launch's divisor d is
+ * turned once on the host into a multiplier and a shift (Granlund and Montgomery's division by invariant
+ * integers, the form of CUTLASS's FastDivmod): with l = ceil(log2 d) and m = floor(2^32 (2^l - d) / d) + 1,
+ * n / d = (umulhi(n, m) + n) >> l for every 0 <= n < 2^31 (the sum fits 32 bits). nn_div_for(d, n_end)
+ * chooses that form when d and every dividend (below n_end) fit in 31 bits, else plain division; the
+ * quotient is the same either way (tests/unit/test_kernels.c checks it against /). d >= 1. */
+typedef struct NnDiv {
+    int64_t d;
+    uint32_t mul, shift;
+    int fast;
+} NnDiv;
+NN_HD NnDiv nn_div_for(int64_t d, int64_t n_end) {
+    NnDiv v = {d, 0, 0, 0};
+    if (d < 1 || d > INT32_MAX || n_end > (int64_t)INT32_MAX + 1) return v;
+    uint32_t l = 0;
+    while (((uint64_t)1 << l) < (uint64_t)d) l++;
+    v.mul = (uint32_t)((((uint64_t)1 << 32) * (((uint64_t)1 << l) - (uint64_t)d)) / (uint64_t)d + 1);
+    v.shift = l;
+    v.fast = 1;
+    return v;
+}
+NN_HD int64_t nn_div(int64_t n, NnDiv v) {
+    if (!v.fast) return n / v.d;
+    uint32_t u = (uint32_t)n, t = (uint32_t)(((uint64_t)u * v.mul) >> 32);
+    return (int64_t)((t + u) >> v.shift);
+}
+NN_HD int64_t nn_mod(int64_t n, NnDiv v) { return n - nn_div(n, v) * v.d; }
+
 /* exp(x) in float without a libm call, so that loops of it vectorise (SiLU and sigmoid are a third
  * of EfficientNet's time with libm's scalar expf): n = round(x / ln 2) by the 1.5 * 2^23 trick,
  * r = x - n ln 2 in two parts (Cody-Waite), Cephes' degree-6 polynomial for exp(r) in Horner form, times
@@ -106,9 +136,9 @@ NN_HD void kb_elementwise(NnGrid g, int op, int64_t n, const float *a, const flo
 }
 
 /* ---- linear's bias (linear.c's order: the GEMM, then + b) and its gradient ---- */
-/* y (rows, cols) += b (cols), one element per item. */
-NN_HD void kb_add_bias_rows(NnGrid g, int64_t rows, int64_t cols, const float *b, float *y) {
-    NN_GRID_LOOP(g, i, rows * cols) y[i] += b[i % cols];
+/* y (rows, cols) += b (cols), one element per item (cols = nn_div_for(cols, rows * cols)). */
+NN_HD void kb_add_bias_rows(NnGrid g, int64_t rows, NnDiv cols, const float *b, float *y) {
+    NN_GRID_LOOP(g, i, rows * cols.d) y[i] += b[nn_mod(i, cols)];
 }
 /* db (cols) += the column sums of dy (rows, cols), one column per item: summed in double over the rows
  * in order, then rounded once (linear.c's db). */
@@ -126,10 +156,11 @@ NN_HD float nn_act_apply(float p, int act) { /* ActKind: 0 none, 1 ReLU, 2 SiLU 
     if (act == 2) return p / (1.0f + nn_expf(-p));
     return p;
 }
-NN_HD void kb_affine_act(NnGrid g, int64_t n, int64_t k, int64_t p, const float *scale, const float *shift,
+/* k = nn_div_for(k, n * k), p = nn_div_for(p, n * k * p) */
+NN_HD void kb_affine_act(NnGrid g, int64_t n, NnDiv k, NnDiv p, const float *scale, const float *shift,
                          const float *res, int act, float *y) {
-    NN_GRID_LOOP(g, i, n * k * p) {
-        int64_t c = (i / p) % k;
+    NN_GRID_LOOP(g, i, n * k.d * p.d) {
+        int64_t c = nn_mod(nn_div(i, p), k);
         float v = y[i] * scale[c] + shift[c];
         if (res) v = v + res[i];
         y[i] = nn_act_apply(v, act);
@@ -140,15 +171,24 @@ NN_HD void kb_affine_act(NnGrid g, int64_t n, int64_t k, int64_t p, const float 
 typedef struct NnPoolGeom {
     int64_t planes;        /* N * C */
     int H, W, OH, OW, KH, KW, sh, sw, ph, pw;
+    NnDiv ohw, ow, hw, w;  /* nn_pool_divisors: an output's plane and row, an input's plane and row */
 } NnPoolGeom;
+/* The geometry's divisors, for index arithmetic without per-element division (nn_div) */
+NN_HD NnPoolGeom nn_pool_divisors(NnPoolGeom s) {
+    s.ohw = nn_div_for((int64_t)s.OH * s.OW, s.planes * s.OH * s.OW);
+    s.ow = nn_div_for(s.OW, (int64_t)s.OH * s.OW);
+    s.hw = nn_div_for((int64_t)s.H * s.W, s.planes * s.H * s.W);
+    s.w = nn_div_for(s.W, (int64_t)s.H * s.W);
+    return s;
+}
 
 /* Max pool forward, one output per item: the window clipped to the input, -inf start, the first maximum
  * in row-major order wins, NaN propagates (v > m || v != v): pool.c's scalar loop. */
 NN_HD void kb_maxpool_fwd(NnGrid g, NnPoolGeom s, const float *x, float *y, int32_t *argmax) {
     int64_t n = s.planes * s.OH * s.OW;
     NN_GRID_LOOP(g, i, n) {
-        int64_t pl = i / ((int64_t)s.OH * s.OW);
-        int o = (int)(i - pl * s.OH * s.OW), oh = o / s.OW, ow = o - oh * s.OW;
+        int64_t pl = nn_div(i, s.ohw);
+        int o = (int)(i - pl * s.OH * s.OW), oh = (int)nn_div(o, s.ow), ow = o - oh * s.OW;
         int h0 = oh * s.sh - s.ph, h1 = h0 + s.KH < s.H ? h0 + s.KH : s.H;
         int w0 = ow * s.sw - s.pw, w1 = w0 + s.KW < s.W ? w0 + s.KW : s.W;
         if (h0 < 0) h0 = 0;
@@ -187,8 +227,8 @@ NN_HD void kb_pool_outputs_over(const NnPoolGeom *s, int h, int w, int *oh0, int
 NN_HD void kb_maxpool_bwd(NnGrid g, NnPoolGeom s, const float *dy, const int32_t *argmax, float *dx) {
     int64_t n = s.planes * s.H * s.W;
     NN_GRID_LOOP(g, i, n) {
-        int64_t pl = i / ((int64_t)s.H * s.W);
-        int idx = (int)(i - pl * s.H * s.W), h = idx / s.W, w = idx - h * s.W;
+        int64_t pl = nn_div(i, s.hw);
+        int idx = (int)(i - pl * s.H * s.W), h = (int)nn_div(idx, s.w), w = idx - h * s.W;
         int oh0, oh1, ow0, ow1;
         kb_pool_outputs_over(&s, h, w, &oh0, &oh1, &ow0, &ow1);
         const float *dyp = dy + pl * s.OH * s.OW;
@@ -226,8 +266,8 @@ NN_HD NnAvgWin nn_avg_window(NnPoolGeom s, int exclude_pad, int oh, int ow) {
 /* forward, one output per item: the window's sum in double, row-major, divided once */
 NN_HD void kb_avgpool_fwd(NnGrid g, NnPoolGeom s, int exclude_pad, const float *x, float *y) {
     NN_GRID_LOOP(g, i, s.planes * s.OH * s.OW) {
-        int64_t pl = i / ((int64_t)s.OH * s.OW);
-        int o = (int)(i - pl * s.OH * s.OW), oh = o / s.OW, ow = o - oh * s.OW;
+        int64_t pl = nn_div(i, s.ohw);
+        int o = (int)(i - pl * s.OH * s.OW), oh = (int)nn_div(o, s.ow), ow = o - oh * s.OW;
         NnAvgWin v = nn_avg_window(s, exclude_pad, oh, ow);
         const float *xp = x + pl * s.H * s.W;
         double acc = 0.0;
@@ -240,8 +280,8 @@ NN_HD void kb_avgpool_fwd(NnGrid g, NnPoolGeom s, int exclude_pad, const float *
  * from 0 in ascending output order: pool.c's scatter's additions in its order */
 NN_HD void kb_avgpool_bwd(NnGrid g, NnPoolGeom s, int exclude_pad, const float *dy, float *dx) {
     NN_GRID_LOOP(g, i, s.planes * s.H * s.W) {
-        int64_t pl = i / ((int64_t)s.H * s.W);
-        int idx = (int)(i - pl * s.H * s.W), h = idx / s.W, w = idx - h * s.W;
+        int64_t pl = nn_div(i, s.hw);
+        int idx = (int)(i - pl * s.H * s.W), h = (int)nn_div(idx, s.w), w = idx - h * s.W;
         int oh0, oh1, ow0, ow1;
         kb_pool_outputs_over(&s, h, w, &oh0, &oh1, &ow0, &ow1);
         const float *dyp = dy + pl * s.OH * s.OW;
@@ -304,9 +344,10 @@ NN_HD void kb_plane_lanes_finish(NnGrid g, int64_t planes, int64_t hw, const flo
     }
 }
 
-/* Global average pool backward, one input per item: dx = (float)(dy[plane] / (H*W)). */
-NN_HD void kb_gap_bwd(NnGrid g, int64_t planes, int64_t hw, const float *dy, float *dx) {
-    NN_GRID_LOOP(g, i, planes * hw) dx[i] = (float)(dy[i / hw] / (double)hw);
+/* Global average pool backward, one input per item: dx = (float)(dy[plane] / (H*W)); hw = nn_div_for(H*W,
+ * planes * H*W). */
+NN_HD void kb_gap_bwd(NnGrid g, int64_t planes, NnDiv hw, const float *dy, float *dx) {
+    NN_GRID_LOOP(g, i, planes * hw.d) dx[i] = (float)(dy[nn_div(i, hw)] / (double)hw.d);
 }
 
 /* ---- BatchNorm2d (batchnorm.h's semantics): each channel's N*H*W elements in S slices, one block of
@@ -444,15 +485,15 @@ NN_HD void kb_bn_count(float *nbt) {
 }
 
 /* forward eval, one element per item (batchnorm.c's fwd_eval_range operations); mean/invstd (may be
- * NULL) written by the items of image 0, pixel 0 */
-NN_HD void kb_bn_eval(NnGrid gr, NnBnGeom g, const float *x, const float *weight, const float *bias,
+ * NULL) written by the items of image 0, pixel 0. hw = nn_div_for(g.hw, N*C*hw), ch = nn_div_for(g.C, N*C). */
+NN_HD void kb_bn_eval(NnGrid gr, NnBnGeom g, NnDiv hw, NnDiv ch, const float *x, const float *weight, const float *bias,
                       const float *running_mean, const float *running_var, float *out, float *mean, float *invstd) {
     NN_GRID_LOOP(gr, o, g.N * g.C * g.hw) {
-        int64_t c = (o / g.hw) % g.C;
+        int64_t plane = nn_div(o, hw), c = nn_mod(plane, ch);
         float r = 1.0f / sqrtf(running_var[c] + (float)g.eps);
         float alpha = (weight ? weight[c] : 1.0f) * r;
         float beta = (bias ? bias[c] : 0.0f) - running_mean[c] * alpha;
-        if (o < g.C * g.hw && o % g.hw == 0) {
+        if (plane < g.C && o == plane * g.hw) {
             if (mean) mean[c] = running_mean[c];
             if (invstd) invstd[c] = r;
         }
@@ -576,9 +617,10 @@ NN_HD void kb_drop_path_mask(NnGrid g, int64_t nmask, uint64_t key, double keep_
         for (int64_t i = 0; i < nmask; i++) mask[i] = active ? nn_rng_uniform(&r) < keep_p : 1;
     }
 }
-/* out = x * (mask[i / per] ? scale : 0): dropout's backward, drop path's forward and backward */
-NN_HD void kb_apply_mask(NnGrid g, int64_t n, int64_t per, float scale, const float *x, const uint8_t *mask, float *out) {
-    NN_GRID_LOOP(g, i, n) out[i] = x[i] * (mask[i / per] ? scale : 0.0f);
+/* out = x * (mask[i / per] ? scale : 0): dropout's backward, drop path's forward and backward
+ * (per = nn_div_for(per, n)) */
+NN_HD void kb_apply_mask(NnGrid g, int64_t n, NnDiv per, float scale, const float *x, const uint8_t *mask, float *out) {
+    NN_GRID_LOOP(g, i, n) out[i] = x[i] * (mask[nn_div(i, per)] ? scale : 0.0f);
 }
 
 /* ---- optimisers (optim.h's formulas; the per-entry scalars are computed on the host in double) ---- */
@@ -666,9 +708,9 @@ NN_HD void kb_clip_scale(NnGrid g, const NnOptChunk *chunks, int64_t nchunks, fl
 }
 
 /* ---- squeeze-and-excitation's own passes (se.c's loops), over (N*C) planes of hw floats ---- */
-/* se_scale: y = x * sc[plane], one element per item (y may alias x) */
-NN_HD void kb_se_scale(NnGrid g, int64_t planes, int64_t hw, const float *x, const float *sc, float *y) {
-    NN_GRID_LOOP(g, i, planes * hw) y[i] = x[i] * sc[i / hw];
+/* se_scale: y = x * sc[plane], one element per item (y may alias x; hw = nn_div_for(hw, planes * hw)) */
+NN_HD void kb_se_scale(NnGrid g, int64_t planes, NnDiv hw, const float *x, const float *sc, float *y) {
+    NN_GRID_LOOP(g, i, planes * hw.d) y[i] = x[i] * sc[nn_div(i, hw)];
 }
 /* the gate's gradient, one plane per item: ds[p] = sum over the plane of dy * x, in double, in
  * ordered_dot_f64's order (8 interleaved partial sums, ((l0+l1)+(l2+l3))+((l4+l5)+(l6+l7)), then the tail) */
@@ -684,9 +726,10 @@ NN_HD void kb_se_gate_dot(NnGrid g, int64_t planes, int64_t hw, const float *dy,
         ds[p] = (float)acc;
     }
 }
-/* the scaling's input gradient added to the squeeze's: dx += dy * sc[plane], one element per item */
-NN_HD void kb_se_dx_acc(NnGrid g, int64_t planes, int64_t hw, const float *dy, const float *sc, float *dx) {
-    NN_GRID_LOOP(g, i, planes * hw) dx[i] += dy[i] * sc[i / hw];
+/* the scaling's input gradient added to the squeeze's: dx += dy * sc[plane], one element per item (hw as
+ * kb_se_scale's) */
+NN_HD void kb_se_dx_acc(NnGrid g, int64_t planes, NnDiv hw, const float *dy, const float *sc, float *dx) {
+    NN_GRID_LOOP(g, i, planes * hw.d) dx[i] += dy[i] * sc[nn_div(i, hw)];
 }
 
 /* ---- the repeated one-channel stem (stem.h): a three-channel stem's weights summed over the channels,
@@ -718,9 +761,10 @@ NN_HD void kb_stem_wgrad(NnGrid g, int64_t k, int64_t kk, NnStemNorm s, const fl
         else dw[j] += dwsum[o * kk + i] * s.inv_std[c] - dwm[o * kk + i] * s.mean_std[c];
     }
 }
-/* y (n, per) minus c (per) broadcast over the n images: y = y - c, one element per item */
-NN_HD void kb_bcast_sub(NnGrid g, int64_t n, int64_t per, const float *c, float *y) {
-    NN_GRID_LOOP(g, i, n * per) y[i] = y[i] - c[i % per];
+/* y (n, per) minus c (per) broadcast over the n images: y = y - c, one element per item
+ * (per = nn_div_for(per, n * per)) */
+NN_HD void kb_bcast_sub(NnGrid g, int64_t n, NnDiv per, const float *c, float *y) {
+    NN_GRID_LOOP(g, i, n * per.d) y[i] = y[i] - c[nn_mod(i, per)];
 }
 /* y (per) = the sum of x's n images (n, per), image 0 first, then + image 1, ... in order (a copy and
  * grad_accumulate's additions), one element per item */
@@ -821,11 +865,12 @@ NN_HD void kb_widen_add(NnGrid g, int64_t n, const uint16_t *h, float *y, int am
     NN_GRID_LOOP(g, i, n) y[i] = y[i] + kb_from_half(h[i], amp);
 }
 /* A half output (n, k, p) to fp32 with the bias of its channel added in half: y = widen(half(widen(h) +
- * widen(half(b[c])))); b NULL: y = widen(h). p = 1 for a linear layer's (N, out). */
-NN_HD void kb_widen_bias(NnGrid g, int64_t n, int64_t k, int64_t p, const uint16_t *h, const float *b, int amp, float *y) {
-    NN_GRID_LOOP(g, i, n * k * p) {
+ * widen(half(b[c])))); b NULL: y = widen(h). p = 1 for a linear layer's (N, out). k = nn_div_for(k, n * k),
+ * p = nn_div_for(p, n * k * p). */
+NN_HD void kb_widen_bias(NnGrid g, int64_t n, NnDiv k, NnDiv p, const uint16_t *h, const float *b, int amp, float *y) {
+    NN_GRID_LOOP(g, i, n * k.d * p.d) {
         float v = kb_from_half(h[i], amp);
-        if (b) v = kb_round_half(v + kb_round_half(b[(i / p) % k], amp), amp);
+        if (b) v = kb_round_half(v + kb_round_half(b[nn_mod(nn_div(i, p), k)], amp), amp);
         y[i] = v;
     }
 }

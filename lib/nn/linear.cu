@@ -14,7 +14,7 @@
 
 #include <stdio.h>
 
-__global__ void k_add_bias_rows(int64_t rows, int64_t cols, const float *b, float *y) {
+__global__ void k_add_bias_rows(int64_t rows, NnDiv cols, const float *b, float *y) {
     kb_add_bias_rows(NN_GRID_HERE, rows, cols, b, y);
 }
 __global__ void k_colsum_add(int64_t rows, int64_t cols, const float *dy, float *db) {
@@ -97,7 +97,7 @@ extern "C" void linear_forward_cuda(NnCtx *ctx, const LinearShape *s, const floa
                                 s->in, &zero, y, s->out), "linear forward");
     if (b) {
         int64_t n = (int64_t)s->N * s->out;
-        k_add_bias_rows<<<(unsigned)nn_grid_1d(n), NN_BLOCK, 0, ctx->cuda->stream>>>(s->N, s->out, b, y);
+        k_add_bias_rows<<<(unsigned)nn_grid_1d(n), NN_BLOCK, 0, ctx->cuda->stream>>>(s->N, nn_div_for(s->out, n), b, y);
         nn_cuda_launched(ctx, "linear bias");
     }
 }

@@ -23,7 +23,7 @@ __global__ void k_plane_lanes_finish(int64_t planes, int64_t hw, const float *a,
                                      float *y) {
     kb_plane_lanes_finish(NN_GRID_HERE, planes, hw, a, b, part, mean, y);
 }
-__global__ void k_gap_bwd(int64_t planes, int64_t hw, const float *dy, float *dx) { kb_gap_bwd(NN_GRID_HERE, planes, hw, dy, dx); }
+__global__ void k_gap_bwd(int64_t planes, NnDiv hw, const float *dy, float *dx) { kb_gap_bwd(NN_GRID_HERE, planes, hw, dy, dx); }
 
 int nn_plane_sums(NnCtx *ctx, int64_t planes, int64_t hw, const float *a, const float *b, int mean, double *part, float *y) {
     cudaStream_t st = ctx->cuda->stream;
@@ -61,7 +61,7 @@ void global_avgpool_forward_cuda(NnCtx *ctx, const GlobalPoolShape *s, const flo
 }
 void global_avgpool_backward_cuda(NnCtx *ctx, const GlobalPoolShape *s, const float *dy, float *dx) {
     int64_t planes = (int64_t)s->N * s->C, hw = (int64_t)s->H * s->W;
-    k_gap_bwd<<<(unsigned)nn_grid_1d(planes * hw), NN_BLOCK, 0, ctx->cuda->stream>>>(planes, hw, dy, dx);
+    k_gap_bwd<<<(unsigned)nn_grid_1d(planes * hw), NN_BLOCK, 0, ctx->cuda->stream>>>(planes, nn_div_for(hw, planes * hw), dy, dx);
     nn_cuda_launched(ctx, "global_avgpool_backward");
 }
 }

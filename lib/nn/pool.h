@@ -82,8 +82,9 @@ void global_avgpool_backward_cuda(NnCtx *ctx, const GlobalPoolShape *s, const fl
 #endif
 /* The geometry kernels.h's pooling bodies take. */
 static inline NnPoolGeom pool2d_geom(const Pool2dShape *s) {
-    NnPoolGeom g = {(int64_t)s->N * s->C, s->H, s->W, s->OH, s->OW, s->KH, s->KW, s->stride_h, s->stride_w, s->pad_h, s->pad_w};
-    return g;
+    NnPoolGeom g = {(int64_t)s->N * s->C, s->H, s->W, s->OH, s->OW, s->KH, s->KW, s->stride_h, s->stride_w, s->pad_h, s->pad_w,
+                    {0, 0, 0, 0}, {0, 0, 0, 0}, {0, 0, 0, 0}, {0, 0, 0, 0}};
+    return nn_pool_divisors(g);
 }
 
 #ifdef __cplusplus

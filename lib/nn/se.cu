@@ -9,17 +9,17 @@
 #include "nn/pool.h"
 #include "nn/se.h"
 
-__global__ void k_se_scale(int64_t planes, int64_t hw, const float *x, const float *sc, float *y) {
+__global__ void k_se_scale(int64_t planes, NnDiv hw, const float *x, const float *sc, float *y) {
     kb_se_scale(NN_GRID_HERE, planes, hw, x, sc, y);
 }
-__global__ void k_se_dx_acc(int64_t planes, int64_t hw, const float *dy, const float *sc, float *dx) {
+__global__ void k_se_dx_acc(int64_t planes, NnDiv hw, const float *dy, const float *sc, float *dx) {
     kb_se_dx_acc(NN_GRID_HERE, planes, hw, dy, sc, dx);
 }
 
 extern "C" void se_scale_cuda(NnCtx *ctx, const SEShape *s, const float *x, const float *sc, float *y) {
     int64_t planes = (int64_t)s->N * s->C, hw = (int64_t)s->H * s->W;
     if (!planes || !hw) return;
-    k_se_scale<<<(unsigned)nn_grid_1d(planes * hw), NN_BLOCK, 0, ctx->cuda->stream>>>(planes, hw, x, sc, y);
+    k_se_scale<<<(unsigned)nn_grid_1d(planes * hw), NN_BLOCK, 0, ctx->cuda->stream>>>(planes, nn_div_for(hw, planes * hw), x, sc, y);
     nn_cuda_launched(ctx, "se scale");
 }
 
@@ -47,6 +47,7 @@ extern "C" int se_backward_cuda(NnCtx *ctx, const SEShape *s, const float *dy, c
     linear_backward_cuda(ctx, &l1, pooled, w1, dh, dpool, dw1, db1);
     GlobalPoolShape gp = {s->N, s->C, s->H, s->W};
     global_avgpool_backward_cuda(ctx, &gp, dpool, dx);
-    k_se_dx_acc<<<(unsigned)nn_grid_1d((int64_t)nc * hw), NN_BLOCK, 0, ctx->cuda->stream>>>((int64_t)nc, hw, dy, sc, dx);
+    k_se_dx_acc<<<(unsigned)nn_grid_1d((int64_t)nc * hw), NN_BLOCK, 0, ctx->cuda->stream>>>((int64_t)nc, nn_div_for(hw, (int64_t)nc * hw),
+                                                                                            dy, sc, dx);
     return nn_cuda_launched(ctx, "se dx");
 }

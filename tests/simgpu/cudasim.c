@@ -325,9 +325,10 @@ static int conv_forward_amp(NnCtx *ctx, const Conv2dShape *s, const float *x, co
     ctx->const_weights = cw;
     if (rc < 0) return -1;
     kb_cast_half(G1, ny, yf, yh, amp);
-    kb_widen_bias(G1, s->N, s->K, p, yh, b, amp, y);
+    NnDiv dk = nn_div_for(s->K, (int64_t)s->N * s->K), dp = nn_div_for(p, (int64_t)s->N * s->K * p);
+    kb_widen_bias(G1, s->N, dk, dp, yh, b, amp, y);
     if (ep) { /* conv2d.cu's epilogue kernels after the convolution */
-        kb_affine_act(G1, s->N, s->K, p, ep->scale, ep->shift, ep->res, (int)ep->act, y);
+        kb_affine_act(G1, s->N, dk, dp, ep->scale, ep->shift, ep->res, (int)ep->act, y);
         if (ep->plane_mean) kb_gap_fwd(G1, (int64_t)s->N * s->K, p, y, ep->plane_mean);
     }
     return 0;
@@ -422,7 +423,8 @@ static int linear_forward_amp(NnCtx *ctx, const LinearShape *s, const float *x, 
     amp_operand(w, nw, amp, wh, wf);
     linear_forward(ctx, s, xf, wf, NULL, yf);
     kb_cast_half(G1, ny, yf, yh, amp);
-    kb_widen_bias(G1, s->N, s->out, 1, yh, b, amp, y);
+    kb_widen_bias(G1, s->N, nn_div_for(s->out, (int64_t)s->N * s->out), nn_div_for(1, (int64_t)s->N * s->out), yh, b,
+                  amp, y);
     return 0;
 }
 
@@ -762,7 +764,7 @@ static int se_backward_amp(NnCtx *ctx, const SEShape *s, const float *dy, const 
     GlobalPoolShape gp = {s->N, s->C, s->H, s->W};
     global_avgpool_backward_cuda(ctx, &gp, dpool, dx);
     dev_open();
-    kb_se_dx_acc(G1, (int64_t)nc, hw, dy, sc, dx);
+    kb_se_dx_acc(G1, (int64_t)nc, nn_div_for(hw, (int64_t)nc * hw), dy, sc, dx);
     dev_close();
     if (c->err[0]) { /* a linear twin's failure */
         err_set("%s", c->err);

@@ -176,7 +176,7 @@ static void test_gap(NnCtx *ctx, Rng *r) {
               s.H, s.W);
         free(part);
         global_avgpool_backward(ctx, &s, y0, dx0);
-        FOR_GRID(nn_grid_1d(planes * hw), g) kb_gap_bwd(g, planes, hw, y0, dx1);
+        FOR_GRID(nn_grid_1d(planes * hw), g) kb_gap_bwd(g, planes, nn_div_for(hw, planes * hw), y0, dx1);
         CHECK(memcmp(dx0, dx1, (size_t)(planes * hw) * 4) == 0, "kernels: global average pool %dx%d backward = pool.c", s.H, s.W);
         free(x), free(y0), free(y1), free(dx0), free(dx1);
     }
@@ -192,7 +192,7 @@ static void test_linear_conv_epilogue(NnCtx *ctx, Rng *r) {
     memcpy(db1, db0, (size_t)ls.out * 4);
     linear_forward(ctx, &ls, x, w, b, y0);
     linear_forward(ctx, &ls, x, w, NULL, y1); /* the same GEMM, then the kernel's bias */
-    FOR_GRID(nn_grid_1d((int64_t)ny), g) kb_add_bias_rows(g, ls.N, ls.out, b, y1);
+    FOR_GRID(nn_grid_1d((int64_t)ny), g) kb_add_bias_rows(g, ls.N, nn_div_for(ls.out, (int64_t)ny), b, y1);
     CHECK(first_diff(y0, y1, ny) == ny, "kernels: linear bias over the grid = linear.c's");
     linear_backward(ctx, &ls, x, w, y0, NULL, dw, db0); /* dy = y0 */
     FOR_GRID(nn_grid_1d(ls.out), g) kb_colsum_add(g, ls.N, ls.out, y0, db1);
@@ -210,7 +210,7 @@ static void test_linear_conv_epilogue(NnCtx *ctx, Rng *r) {
                 act_affine(v + (size_t)i * P, ref + (size_t)i * P, P, sc[i % K], sh[i % K], with_res ? res + (size_t)i * P : NULL,
                            (ActKind)act);
             memcpy(got, v, n * 4);
-            FOR_GRID(nn_grid_1d((int64_t)n), g) kb_affine_act(g, N, K, P, sc, sh, with_res ? res : NULL, act, got);
+            FOR_GRID(nn_grid_1d((int64_t)n), g) kb_affine_act(g, N, nn_div_for(K, N * K), nn_div_for(P, (int64_t)n), sc, sh, with_res ? res : NULL, act, got);
             CHECK(first_diff(ref, got, n) == n, "kernels: conv epilogue scale/shift%s + %s = act_affine", with_res ? " + residual" : "",
                   an[act]);
         }
@@ -318,7 +318,7 @@ static void test_batchnorm(NnCtx *ctx, Rng *r) {
             /* eval forward: element-wise, the CPU layer's operations: bit for bit */
             batchnorm2d_forward_eval(ctx, &s, x, w, b, rm0, rv0, out0, m0, is0);
             memset(m1, 0, sizeof m1), memset(is1, 0, sizeof is1);
-            FOR_GRID(nn_grid_1d((int64_t)n), gr) kb_bn_eval(gr, g, x, w, b, rm0, rv0, out1, m1, is1);
+            FOR_GRID(nn_grid_1d((int64_t)n), gr) kb_bn_eval(gr, g, nn_div_for(g.hw, (int64_t)n), nn_div_for(g.C, g.N * g.C), x, w, b, rm0, rv0, out1, m1, is1);
             CHECK(first_diff(out0, out1, n) == n && !memcmp(m0, m1, sizeof m0) && !memcmp(is0, is1, sizeof is0),
                   "kernels: BN%s eval forward = batchnorm.c, bit for bit", an[ai]);
             free(x), free(dout), free(out0), free(out1), free(dx0), free(dx1);
@@ -344,13 +344,13 @@ static void test_dropout(NnCtx *ctx, Rng *r) {
             kb_dropout(g, (int64_t)n, key, 1.0 - (double)ps[k], scale, x, o1, m1);
         CHECK(!memcmp(m0, m1, n) && first_diff(o0, o1, n) == n, "kernels: dropout p=%.1f: the CPU's mask and output, bit for bit", ps[k]);
         dropout_backward(ctx, &s, x, m0, o0);
-        FOR_GRID(nn_grid_1d((int64_t)n), g) kb_apply_mask(g, (int64_t)n, 1, scale, x, m0, o1);
+        FOR_GRID(nn_grid_1d((int64_t)n), g) kb_apply_mask(g, (int64_t)n, nn_div_for(1, (int64_t)n), scale, x, m0, o1);
         CHECK(first_diff(o0, o1, n) == n, "kernels: dropout p=%.1f backward = dropout.c", ps[k]);
     }
     DropPathShape dp = {.N = 7, .per_sample = n / 7, .p = 0.4f, .training = 1, .mode = DROP_PATH_ROW};
     size_t nd = (size_t)dp.N * dp.per_sample;
     drop_path_forward(ctx, &dp, 5, 9, x, o0, m0);
-    FOR_GRID(nn_grid_1d((int64_t)nd), g) kb_apply_mask(g, (int64_t)nd, (int64_t)dp.per_sample, 1.0f / (float)(1.0 - 0.4), x, m0, o1);
+    FOR_GRID(nn_grid_1d((int64_t)nd), g) kb_apply_mask(g, (int64_t)nd, nn_div_for((int64_t)dp.per_sample, (int64_t)nd), 1.0f / (float)(1.0 - 0.4), x, m0, o1);
     CHECK(first_diff(o0, o1, nd) == nd, "kernels: drop path (row) with the CPU's mask = dropout.c");
     { /* dropout.cu draws the mask on the device: dropout.c's bytes; inactive: all ones */
         Rng kr;
@@ -510,7 +510,7 @@ static void test_stem(NnCtx *ctx, Rng *r) {
     memcpy(y0, x, tot * 4);
     memcpy(y1, x, tot * 4);
     stem_sub_bcast(ctx, n, per, c, y0);
-    FOR_GRID(nn_grid_1d(n * per), g) kb_bcast_sub(g, n, per, c, y1);
+    FOR_GRID(nn_grid_1d(n * per), g) kb_bcast_sub(g, n, nn_div_for(per, n * per), c, y1);
     CHECK(first_diff(y0, y1, tot) == tot, "kernels: stem correction (each image minus the ones image's) = stem.c");
     stem_batch_sum(ctx, n, per, x, y0);
     memset(y1, 0xff, (size_t)per * 4);
@@ -543,7 +543,7 @@ static void test_se(NnCtx *ctx, Rng *r) {
         fill(r, x, nx, -2, 2), fill(r, dy, nx, -1, 1), fill(r, w1, nw1, -0.5f, 0.5f), fill(r, b1, (size_t)s.R, -0.1f, 0.1f);
         fill(r, w2, nw2, -0.5f, 0.5f), fill(r, b2, (size_t)s.C, -0.1f, 0.1f);
         se_forward(ctx, &s, x, w1, b1, w2, b2, y0, pooled, h, a, sc);
-        FOR_GRID(nn_grid_1d((int64_t)(nc * hw)), g) kb_se_scale(g, (int64_t)nc, (int64_t)hw, x, sc, y1);
+        FOR_GRID(nn_grid_1d((int64_t)(nc * hw)), g) kb_se_scale(g, (int64_t)nc, nn_div_for((int64_t)hw, (int64_t)nx), x, sc, y1);
         CHECK(first_diff(y0, y1, nx) == nx, "kernels: SE scaling %dx%dx%dx%d = se.c", s.N, s.C, s.H, s.W);
         float *dx0 = malloc(nx * 4), *dx1 = malloc(nx * 4), *gw[2][4];
         for (int v = 0; v < 2; v++) {
@@ -570,7 +570,7 @@ static void test_se(NnCtx *ctx, Rng *r) {
         linear_backward(ctx, &l1, pooled, w1, dh, dpool, gw[1][0], gw[1][1]);
         GlobalPoolShape gp = {.N = s.N, .C = s.C, .H = s.H, .W = s.W};
         global_avgpool_backward(ctx, &gp, dpool, dx1);
-        FOR_GRID(nn_grid_1d((int64_t)nx), g) kb_se_dx_acc(g, (int64_t)nc, (int64_t)hw, dy, sc, dx1);
+        FOR_GRID(nn_grid_1d((int64_t)nx), g) kb_se_dx_acc(g, (int64_t)nc, nn_div_for((int64_t)hw, (int64_t)nx), dy, sc, dx1);
         int same = first_diff(dx0, dx1, nx) == nx && first_diff(gw[0][0], gw[1][0], nw1) == nw1 &&
                    first_diff(gw[0][1], gw[1][1], (size_t)s.R) == (size_t)s.R && first_diff(gw[0][2], gw[1][2], nw2) == nw2 &&
                    first_diff(gw[0][3], gw[1][3], (size_t)s.C) == (size_t)s.C;
@@ -729,7 +729,7 @@ static void test_amp_bodies(Rng *r) {
         memcpy(y2, x, sizeof y2);
         FOR_GRID(nn_grid_1d(T), g) kb_widen_add(g, T, h, y2, amp);
         for (int i = 0; i < T; i++) ok &= bits_of(y2[i]) == bits_of(x[i] + kb_from_half(h[i], amp));
-        FOR_GRID(nn_grid_1d(T), g) kb_widen_bias(g, N, K, P, h, b, amp, y);
+        FOR_GRID(nn_grid_1d(T), g) kb_widen_bias(g, N, nn_div_for(K, N * K), nn_div_for(P, T), h, b, amp, y);
         for (int i = 0; i < T; i++) {
             float want = kb_round_half(kb_from_half(h[i], amp) + kb_round_half(b[(i / P) % K], amp), amp);
             ok &= bits_of(y[i]) == bits_of(want);
@@ -748,11 +748,52 @@ static void test_amp_bodies(Rng *r) {
     }
 }
 
+/* nn_div's multiply-shift quotient = C's division: every divisor up to 4096 and the ones around each power
+ * of two up to 2^31 - 1 and random ones, each with the dividends around its first multiples, around
+ * 2^31 - 1 (the last the fast form serves) and random ones below 2^31; a dividend range past 2^31 takes
+ * plain division. */
+static void test_div(Rng *r) {
+    int64_t ds[4096 + 31 * 3 + 200];
+    int nd = 0;
+    for (int64_t d = 1; d <= 4096; d++) ds[nd++] = d;
+    for (int k = 12; k <= 31; k++) {
+        int64_t p2 = (int64_t)1 << k;
+        ds[nd++] = p2 - 1;
+        if (p2 <= INT32_MAX) ds[nd++] = p2;
+        if (p2 + 1 <= INT32_MAX) ds[nd++] = p2 + 1;
+    }
+    for (int i = 0; i < 200; i++) ds[nd++] = 1 + (int64_t)(rng_next(r) >> (34 + i % 30)); /* 1 .. 2^30 */
+    const int64_t top = INT32_MAX;
+    long bad = 0, fast = 0;
+    for (int i = 0; i < nd; i++) {
+        int64_t d = ds[i];
+        NnDiv v = nn_div_for(d, top + 1);
+        fast += v.fast;
+        int64_t ns[64];
+        int nn = 0;
+        for (int64_t m = 0; m < 4; m++)
+            for (int64_t e = -1; e <= 1; e++)
+                if (m * d + e >= 0 && m * d + e <= top) ns[nn++] = m * d + e;
+        for (int64_t e = 0; e < 6; e++) ns[nn++] = top - e;
+        ns[nn++] = (top / d) * d, ns[nn++] = (top / d) * d - 1;
+        while (nn < 64) ns[nn++] = (int64_t)(rng_next(r) >> 33);
+        for (int j = 0; j < nn; j++)
+            if (ns[j] >= 0 && (nn_div(ns[j], v) != ns[j] / d || nn_mod(ns[j], v) != ns[j] % d)) bad++;
+    }
+    CHECK(bad == 0 && fast == nd, "kernels: nn_div's multiply-shift = / and %% (%d divisors, dividends up to 2^31 - 1; %ld wrong)",
+          nd, bad);
+    NnDiv slow = nn_div_for(7, (int64_t)1 << 40);
+    int64_t big = ((int64_t)1 << 40) - 3;
+    CHECK(!slow.fast && nn_div(big, slow) == big / 7 && nn_mod(big, slow) == big % 7 && !nn_div_for((int64_t)1 << 31, 10).fast,
+          "kernels: nn_div past 31 bits (dividends or divisor) = plain division");
+}
+
 int main(void) {
     NnCtx ctx;
     nn_ctx_init(&ctx, 2);
     Rng r;
     rng_seed(&r, 16);
+    test_div(&r);
     test_elementwise(&ctx, &r);
     test_maxpool(&ctx, &r);
     test_avgpool(&ctx, &r);
