@@ -1,6 +1,6 @@
 /* bench/gpu's own side: training steps or inference forwards of one architecture on a GPU, as cnntrain and
  * cnneval --device cuda run them: weights, gradients, AdamW moments and activations in device memory; each
- * training step's batch copied from a pinned host buffer through the staging ring (nn/staging.h), the logits
+ * training step's batch copied from pinned host memory through the staging ring (nn/staging.h), the logits
  * to the host for the loss, the loss's gradient back, backward, the fused AdamW step; inference forwards in
  * NN_INFER from the same ring. Input 1xFxT (default 1x128x400) random, BATCH samples, 10 classes; the
  * torchvision architectures with a one-channel stem (as bench/gpu/peer.py's PyTorch models). --amp bf16|fp16
@@ -11,10 +11,10 @@
  *   bench feed BATCH STEPS THREADS [F T]
  * feed: what the host can feed, no GPU needed: cnntrain's batcher over a stack of random samples in a
  * temporary file (its background thread preparing each shuffled batch on THREADS threads, as cnntrain
- * --threads does on a GPU: the gather, SpecAugment's default masks, mixup 0.2), each batch then copied
- * once more, as the trainer copies it into a pinned buffer; prints
- * "<samples/s>", to set beside the GPU's training samples/s (bench/gpu/run.sh). The training lines' own
- * batches skip this: they are one random batch copied into the ring each step.
+ * --threads does on a GPU: the gather, SpecAugment's default masks, mixup 0.2) straight into its output
+ * buffers, which on a GPU are the pinned memory the device copies from (no copy on the training thread);
+ * prints "<samples/s>", to set beside the GPU's training samples/s (bench/gpu/run.sh). The training lines'
+ * own batches skip this: they are one random batch in pinned memory, copied to the device each step.
  * Prints "<samples/s> <device memory in use after the run, MiB (nn_device_mem_used)> <seconds> <GPU busy %>".
  * GPU busy: the mean of NVML's utilisation samples taken during the timed steps (the share of each sampling
  * period in which a kernel ran; the driver samples every 1/6 s or so, so the timed part runs at least 2 s,
@@ -179,8 +179,7 @@ static int feed(int n, int steps, int threads, int f, int t) {
     Dataset d;
     Batcher b;
     SpecAugment sa = {.freq_mask_param = 12, .time_mask_param = 12, .n_freq_masks = 1, .n_time_masks = 1, .p = 1.0};
-    float *pinned = malloc(sizeof(float) * (size_t)n * f * t);
-    if (pinned && npy_save(xp, &x) == 0 && npy_save(yp, &y) == 0 && dataset_open_stack(&d, xp, yp) == 0) {
+    if (npy_save(xp, &x) == 0 && npy_save(yp, &y) == 0 && dataset_open_stack(&d, xp, yp) == 0) {
         if (batcher_init(&b, &d, n, 1, 42, &sa) == 0) {
             b.mixup = 0.2;
             b.threads = threads;
@@ -191,10 +190,7 @@ static int feed(int n, int steps, int threads, int f, int t) {
                 const float *bx;
                 const int64_t *by, *bi;
                 int got;
-                while (done < steps && (got = batcher_next(&b, &bx, &by, &bi)) > 0) {
-                    memcpy(pinned, bx, sizeof(float) * (size_t)got * f * t);
-                    done++;
-                }
+                while (done < steps && (got = batcher_next(&b, &bx, &by, &bi)) > 0) done++;
             }
             printf("%.1f\n", (double)n * steps / (now() - t0));
             batcher_free(&b);
@@ -204,7 +200,7 @@ static int feed(int n, int steps, int threads, int f, int t) {
     }
     if (rc) fprintf(stderr, "bench: error: %s\n", err_msg());
     remove(xp), remove(yp), rmdir(dir);
-    free(pinned), tensor_free(&x), tensor_free(&y);
+    tensor_free(&x), tensor_free(&y);
     return rc;
 }
 
@@ -250,7 +246,7 @@ int main(int argc, char **argv) {
     TRY(optim_init(&opt, &oc, &m.params));
     TRY(optim_to_device(&opt, &ctx));
     size_t per = (size_t)f * t, xs = (size_t)n * per;
-    float *x = malloc(sizeof(float) * xs), *logits = malloc(sizeof(float) * n * k), *probs = malloc(sizeof(float) * n * k),
+    float *x = pinned_host_alloc(sizeof(float) * xs), *logits = malloc(sizeof(float) * n * k), *probs = malloc(sizeof(float) * n * k),
           *dl = malloc(sizeof(float) * n * k), *logits_d, *dl_d;
     int64_t *y = malloc(sizeof(int64_t) * n);
     if (!x || !logits || !probs || !dl || !y) {
@@ -262,7 +258,7 @@ int main(int argc, char **argv) {
     TRYP(logits_d = nn_alloc(&ctx, sizeof(float) * n * k));
     TRYP(dl_d = nn_alloc(&ctx, sizeof(float) * n * k));
     PinnedRing ring;
-    TRY(pinned_ring_init(&ctx, &ring, 2, sizeof(float) * xs));
+    TRY(pinned_ring_init(&ctx, &ring, 2, sizeof(float) * xs, 0));
     CrossEntropyShape ce = {.N = n, .C = k};
     double t0 = 0;
     Busy busy;
@@ -275,11 +271,9 @@ int main(int argc, char **argv) {
             busy_start(&busy);
         }
         if (it >= 3) timed++;
-        int slot;
-        void *pinned = pinned_ring_acquire(&ring, &slot);
-        TRYP(pinned);
-        memcpy(pinned, x, sizeof(float) * xs); /* the host's gathering of a batch */
-        const float *xd = pinned_ring_submit(&ctx, &ring, slot, sizeof(float) * xs);
+        int slot = pinned_ring_slot(&ring); /* the batch in pinned memory, where cnntrain's batcher gathers it */
+        TRY(slot);
+        const float *xd = pinned_ring_submit_from(&ctx, &ring, slot, x, sizeof(float) * xs);
         TRYP(xd);
         if (train) {
             float loss;

@@ -12,8 +12,8 @@
 # BUILD (a make CUDA=1 build, default build-cuda), PYPI_PY (Python with torch + CUDA, default
 # .venv-pypi/bin/python), STEPS (default 20), ARCHS, DEADLINE (a time in seconds since the epoch after which
 # the remaining lines say "out of time" instead of running; tests/gpu/device-run.sh sets it). First, what
-# the host can feed (bench/gpu feed: cnntrain's batcher with SpecAugment and mixup, and the copy into the
-# pinned buffer; no GPU needed): a training line above it would wait for its data in cnntrain.
+# the host can feed (bench/gpu feed: cnntrain's batcher with SpecAugment and mixup, into the memory the
+# device copies from; no GPU needed): a training line above it would wait for its data in cnntrain.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 BUILD=${BUILD:-build-cuda}; PY=${PYPI_PY:-.venv-pypi/bin/python}; STEPS=${STEPS:-20}; BATCH=64 # peer.py's
@@ -21,7 +21,7 @@ ARCHS=${ARCHS:-baseline resnet18 resnet152 efficientnet_b0}
 tmp=$(mktemp -d); trap 'rm -rf "$tmp"' EXIT
 for th in 1 "$(nproc)"; do
     if [ -x "$BUILD/bench/gpu" ] && feed=$("$BUILD/bench/gpu" feed "$BATCH" 40 "$th" 2>&1); then
-        echo "bench/gpu: host feed (cnntrain's batcher: shuffled gather, SpecAugment, mixup; the pinned copy) on $th thread(s) (cnntrain --threads $th): $feed samples/s at batch $BATCH, 1x128x400"
+        echo "bench/gpu: host feed (cnntrain's batcher: shuffled gather, SpecAugment, mixup) on $th thread(s) (cnntrain --threads $th): $feed samples/s at batch $BATCH, 1x128x400"
     fi
 done
 ours=1

@@ -17,7 +17,7 @@ extern "C" void pinned_ring_free(PinnedRing *r) {
     memset(r, 0, sizeof *r);
 }
 
-extern "C" int pinned_ring_init(NnCtx *ctx, PinnedRing *r, int k, size_t bytes) {
+extern "C" int pinned_ring_init(NnCtx *ctx, PinnedRing *r, int k, size_t bytes, int host_buffers) {
     memset(r, 0, sizeof *r);
     if (staging_init(&r->s, k) < 0) return -1;
     r->bytes = bytes;
@@ -26,7 +26,7 @@ extern "C" int pinned_ring_init(NnCtx *ctx, PinnedRing *r, int k, size_t bytes) 
     if (e == cudaSuccess) r->copy_stream = st;
     for (int i = 0; i < k && e == cudaSuccess; i++) {
         cudaEvent_t ev, cv;
-        e = cudaHostAlloc(&r->host[i], bytes ? bytes : 1, cudaHostAllocDefault);
+        if (host_buffers) e = cudaHostAlloc(&r->host[i], bytes ? bytes : 1, cudaHostAllocDefault);
         if (e == cudaSuccess) e = cudaMalloc(&r->dev[i], bytes ? bytes : 1);
         if (e == cudaSuccess) e = cudaEventCreateWithFlags(&ev, cudaEventDisableTiming);
         if (e == cudaSuccess) r->event[i] = ev;
@@ -56,26 +56,41 @@ static int copy_wait(void *arg, int slot) {
 }
 
 extern "C" void *pinned_ring_acquire(PinnedRing *r, int *slot) {
+    if (!r->host[0]) {
+        err_set("staging: this ring has no host buffers (pinned_ring_submit_from)");
+        return NULL;
+    }
+    int k = pinned_ring_slot(r);
+    if (k < 0) return NULL;
+    *slot = k;
+    return r->host[k];
+}
+
+extern "C" int pinned_ring_slot(PinnedRing *r) {
     staging_retire(&r->s, copy_done, r);
     int k = staging_acquire(&r->s);
     if (k < 0) { /* every slot busy: wait for the oldest copy */
         int old = staging_oldest(&r->s);
         if (old < 0 || !copy_wait(r, old)) {
             err_set("CUDA: waiting for a batch copy failed");
-            return NULL;
+            return -1;
         }
         staging_retire(&r->s, copy_done, r);
         k = staging_acquire(&r->s);
-        if (k < 0) {
-            err_set("staging: no free batch buffer");
-            return NULL;
-        }
+        if (k < 0) err_set("staging: no free batch buffer");
     }
-    *slot = k;
-    return r->host[k];
+    return k;
 }
 
 extern "C" void *pinned_ring_submit(NnCtx *ctx, PinnedRing *r, int slot, size_t n) {
+    if (slot < 0 || slot >= r->s.k || !r->host[slot]) {
+        err_set("staging: no host buffer in slot %d", slot);
+        return NULL;
+    }
+    return pinned_ring_submit_from(ctx, r, slot, r->host[slot], n);
+}
+
+extern "C" void *pinned_ring_submit_from(NnCtx *ctx, PinnedRing *r, int slot, const void *src, size_t n) {
     if (n > r->bytes || staging_submit(&r->s, slot) < 0) {
         if (n > r->bytes) err_set("staging: a batch of %zu bytes in %zu-byte buffers", n, r->bytes);
         return NULL;
@@ -84,7 +99,7 @@ extern "C" void *pinned_ring_submit(NnCtx *ctx, PinnedRing *r, int slot, size_t 
     cudaEvent_t ev = (cudaEvent_t)r->event[slot];
     /* not before the compute stream is done with this device buffer's previous batch */
     cudaError_t e = cudaStreamWaitEvent(cs, (cudaEvent_t)r->consumed[slot], 0);
-    if (e == cudaSuccess) e = cudaMemcpyAsync(r->dev[slot], r->host[slot], n, cudaMemcpyHostToDevice, cs);
+    if (e == cudaSuccess) e = cudaMemcpyAsync(r->dev[slot], src, n, cudaMemcpyHostToDevice, cs);
     if (e == cudaSuccess) e = cudaEventRecord(ev, cs);
     if (e == cudaSuccess) e = cudaStreamWaitEvent(ctx->cuda->stream, ev, 0);
     if (e != cudaSuccess) {
@@ -92,6 +107,31 @@ extern "C" void *pinned_ring_submit(NnCtx *ctx, PinnedRing *r, int slot, size_t 
         return NULL;
     }
     return r->dev[slot];
+}
+
+extern "C" int pinned_ring_drain(PinnedRing *r) {
+    cudaError_t e = r->copy_stream ? cudaStreamSynchronize((cudaStream_t)r->copy_stream) : cudaSuccess;
+    if (e != cudaSuccess) {
+        err_set("CUDA: waiting for the batch copies: %s", cudaGetErrorString(e));
+        return -1;
+    }
+    staging_retire(&r->s, copy_done, r);
+    return 0;
+}
+
+extern "C" void *pinned_host_alloc(size_t bytes) {
+    void *p = NULL;
+    cudaError_t e = cudaHostAlloc(&p, bytes ? bytes : 1, cudaHostAllocDefault);
+    if (e != cudaSuccess) {
+        cudaGetLastError();
+        err_set("CUDA: %zu bytes of pinned host memory: %s", bytes, cudaGetErrorString(e));
+        return NULL;
+    }
+    return p;
+}
+
+extern "C" void pinned_host_free(void *p) {
+    if (p) cudaFreeHost(p);
 }
 
 extern "C" int pinned_ring_release(NnCtx *ctx, PinnedRing *r, int slot) {

@@ -44,7 +44,8 @@ int staging_oldest(const Staging *s);
 /* Frees IN_FLIGHT slots from the oldest on while done(arg, slot) is true; returns how many. */
 int staging_retire(Staging *s, int (*done)(void *arg, int slot), void *arg);
 
-/* staging.cu: the ring with its buffers. K pinned host buffers (cudaHostAlloc) of `bytes` each, one device
+/* staging.cu: the ring with its buffers. K pinned host buffers (cudaHostAlloc) of `bytes` each (none with
+ * host_buffers 0: the caller's own pinned memory is copied from, pinned_ring_submit_from), one device
  * buffer per slot, a copy stream and an event per slot. pinned_ring_acquire gives the host buffer to fill
  * (waiting for the oldest copy when every slot is busy); pinned_ring_submit queues its copy on the copy
  * stream, records the slot's event, makes ctx's compute stream wait for it (no host wait), and returns the
@@ -63,11 +64,24 @@ typedef struct PinnedRing {
     void *copy_stream;        /* cudaStream_t */
 } PinnedRing;
 /* Returns 0, or -1 with err_set() (then nothing is left allocated). */
-int pinned_ring_init(NnCtx *ctx, PinnedRing *r, int k, size_t bytes);
+int pinned_ring_init(NnCtx *ctx, PinnedRing *r, int k, size_t bytes, int host_buffers);
 /* The host buffer to fill and its slot, or NULL with err_set(). */
 void *pinned_ring_acquire(PinnedRing *r, int *slot);
+/* The next slot alone (for pinned_ring_submit_from), or -1 with err_set(). */
+int pinned_ring_slot(PinnedRing *r);
 /* Queues the slot's copy (n <= bytes); the device buffer the compute stream may read, or NULL with err_set(). */
 void *pinned_ring_submit(NnCtx *ctx, PinnedRing *r, int slot, size_t n);
+/* The same, copying from src: pinned memory of the caller's (pinned_host_alloc), which must stay unchanged
+ * until the copy has finished (pinned_ring_drain). */
+void *pinned_ring_submit_from(NnCtx *ctx, PinnedRing *r, int slot, const void *src, size_t n);
+/* Waits until every queued copy has finished, so that the memory they read may be written again. 0, or -1
+ * with err_set(). */
+int pinned_ring_drain(PinnedRing *r);
+/* Pinned host memory the caller fills itself: the batcher's two buffers (batcher_use_buffers), so that a
+ * batch is gathered straight into memory the GPU copies from, with no staging copy on the training thread
+ * (cudaHostAlloc). NULL with err_set(). */
+void *pinned_host_alloc(size_t bytes);
+void pinned_host_free(void *p);
 /* The step reading the slot's device buffer is queued on ctx's stream. Returns 0, or -1 with err_set(). */
 int pinned_ring_release(NnCtx *ctx, PinnedRing *r, int slot);
 void pinned_ring_free(PinnedRing *r);

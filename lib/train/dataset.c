@@ -416,6 +416,13 @@ int batcher_init(Batcher *b, const Dataset *d, int batch, int shuffle, uint64_t 
     return 0;
 }
 
+void batcher_use_buffers(Batcher *b, float *x0, float *x1) {
+    wait_worker(b);
+    if (!b->x_external) free(b->x[0]), free(b->x[1]);
+    b->x[0] = x0, b->x[1] = x1;
+    b->x_external = 1;
+}
+
 void batcher_start_epoch(Batcher *b, int epoch) {
     wait_worker(b);
     b->epoch = epoch;
@@ -447,7 +454,7 @@ void batcher_free(Batcher *b) {
     wait_worker(b);
     free(b->order);
     for (int s = 0; s < 2; s++) {
-        free(b->x[s]);
+        if (!b->x_external) free(b->x[s]);
         free(b->y[s]);
         free(b->idx[s]);
         free(b->y2[s]);

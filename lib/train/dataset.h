@@ -63,6 +63,7 @@ typedef struct Batcher {
     int64_t nbatches, next;
     /* double buffer: the batch being prepared in the background and the one handed out */
     float *x[2];
+    int x_external;      /* x[] are the caller's (batcher_use_buffers), not freed here */
     int64_t *y[2];
     int64_t *y2[2];      /* mixup: the partner's label of each sample */
     float *t[2];         /* multi-label targets of the batch (blended with the partner's under mixup) */
@@ -79,6 +80,11 @@ typedef struct Batcher {
 
 /* drop_last 0: the last batch may be smaller. Returns 0 or -1 with err_set(). */
 int batcher_init(Batcher *b, const Dataset *d, int batch, int shuffle, uint64_t seed, const SpecAugment *augment);
+/* Prepares batches in the caller's two buffers of batch * C*F*T floats each (kept by the caller, who frees
+ * them after batcher_free) instead of the batcher's own: the GPU trainer's pinned memory, which the device
+ * copies from without a staging copy. A batch handed out by batcher_next stays unchanged until the
+ * following call (batcher_next or batcher_start_epoch), which starts refilling it. */
+void batcher_use_buffers(Batcher *b, float *x0, float *x1);
 /* Start epoch e (seeded permutation of the samples when shuffling). */
 void batcher_start_epoch(Batcher *b, int epoch);
 /* The next batch: *x (n, c, f, t), *y labels, *idx sample indices; returns n, or 0 at the end of the

@@ -517,13 +517,15 @@ int train_run(const TrainOptions *o, Model *m, const Dataset *train, const Datas
     int gpu = ctx.device != NN_CPU;
     Host host;
     memset(&host, 0, sizeof host);
-    /* NN_CUDA: each batch goes host -> device through the ring of pinned buffers (the copy of batch i+1
-     * queued on its own stream while batch i's backward and optimiser step still run); the logits come
-     * back every step for the loss, the metrics and the history (B x K floats: small beside the batch),
-     * the loss's gradient goes to the device. */
+    /* NN_CUDA: the batcher gathers each batch straight into pinned memory (two buffers, its double
+     * buffer), from which the ring's copy stream takes it to the device (the copy of batch i+1 queued
+     * while batch i's backward and optimiser step still run); the logits come back every step for the
+     * loss, the metrics and the history (B x K floats: small beside the batch), the loss's gradient goes
+     * to the device. */
     PinnedRing ring;
     memset(&ring, 0, sizeof ring);
     int have_ring = 0;
+    float *pinned_x[2] = {NULL, NULL};
     float *logits_d = NULL, *dlogits_d = NULL; /* the device's logits and dlogits (the host arrays on the CPU) */
     size_t per = (size_t)train->c * train->f * train->t;
     Optim opt;
@@ -592,11 +594,16 @@ int train_run(const TrainOptions *o, Model *m, const Dataset *train, const Datas
     if (gpu) {
         if (!(logits_d = nn_alloc(&ctx, sizeof(float) * (size_t)o->batch * k)) ||
             !(dlogits_d = nn_alloc(&ctx, sizeof(float) * (size_t)o->batch * k)) ||
-            pinned_ring_init(&ctx, &ring, 2, sizeof(float) * (size_t)o->batch * per) < 0)
+            pinned_ring_init(&ctx, &ring, 2, sizeof(float) * (size_t)o->batch * per, 0) < 0)
             goto done;
         have_ring = 1;
     }
     if (batcher_init(&b, train, o->batch, 1, o->seed, o->augment ? &o->aug : NULL) < 0) goto done;
+    if (gpu) {
+        for (int i = 0; i < 2; i++)
+            if (!(pinned_x[i] = pinned_host_alloc(sizeof(float) * (size_t)o->batch * per))) goto done;
+        batcher_use_buffers(&b, pinned_x[0], pinned_x[1]);
+    }
     b.mixup = o->mixup;
     b.threads = gpu ? o->threads : 1; /* on the CPU the engine's threads compute while a batch is prepared */
     if (o->mixup > 0 && !(dlogits2 = malloc(sizeof(float) * (size_t)o->batch * k))) {
@@ -613,6 +620,8 @@ int train_run(const TrainOptions *o, Model *m, const Dataset *train, const Datas
          * resumed run freezes alike) */
         model_freeze_backbone(m, o->freeze_backbone && (o->unfreeze_at <= 0 || s.epoch + 1 < o->unfreeze_at));
         opt.lr = s.lr;
+        /* on the GPU the buffer the batcher refills next was an earlier copy's source: that copy first */
+        if (gpu && pinned_ring_drain(&ring) < 0) goto done;
         batcher_start_epoch(&b, s.epoch);
         const float *x;
         const int64_t *y, *idx;
@@ -623,14 +632,15 @@ int train_run(const TrainOptions *o, Model *m, const Dataset *train, const Datas
         prog = progress_start(what, b.nbatches, "batches", o->verbosity);
         progress_add(prog, s.batch);
         long long skipped_epoch = 0; /* fp16 steps skipped in this run's part of the epoch */
-        while ((n = batcher_next(&b, &x, &y, &idx)) > 0) {
+        for (;;) {
+            if (gpu && pinned_ring_drain(&ring) < 0) goto done; /* as before batcher_start_epoch */
+            if ((n = batcher_next(&b, &x, &y, &idx)) <= 0) break;
             const float *xin = x;
             int slot = -1;
-            if (gpu) { /* the batch (gathered and augmented on the host) into a pinned buffer, then its copy */
-                void *pinned = pinned_ring_acquire(&ring, &slot);
-                if (!pinned) goto done;
-                memcpy(pinned, x, sizeof(float) * (size_t)n * per);
-                if (!(xin = pinned_ring_submit(&ctx, &ring, slot, sizeof(float) * (size_t)n * per))) goto done;
+            if (gpu) { /* the batch, gathered and augmented on the host in pinned memory: its copy */
+                if ((slot = pinned_ring_slot(&ring)) < 0 ||
+                    !(xin = pinned_ring_submit_from(&ctx, &ring, slot, x, sizeof(float) * (size_t)n * per)))
+                    goto done;
                 if (nn_zero(&ctx, m->params.grad, sizeof(float) * m->params.total) < 0) goto done;
             } else {
                 params_zero_grad(&m->params);
@@ -764,7 +774,9 @@ int train_run(const TrainOptions *o, Model *m, const Dataset *train, const Datas
 done:
     progress_finish(prog);
     batcher_free(&b);
-    if (have_ring) pinned_ring_free(&ring);
+    if (have_ring) pinned_ring_free(&ring); /* waits for its copies */
+    pinned_host_free(pinned_x[0]);
+    pinned_host_free(pinned_x[1]);
     if (gpu) {
         nn_free(&ctx, logits_d);
         nn_free(&ctx, dlogits_d);

@@ -123,17 +123,20 @@ int main(void) {
     }
     CHECK(mix_ok, "mixup blends the target vectors with the same partner and weight (lam %.3f)", lam);
     batcher_free(&b);
-    { /* batches prepared on 1 and on 3 threads (cnntrain --threads on a GPU): the same bytes, SpecAugment and
+    { /* batches prepared on 1 and on 3 threads (cnntrain --threads on a GPU), the latter in the caller's
+       * buffers (batcher_use_buffers: the GPU trainer's pinned memory): the same bytes, SpecAugment and
        * mixup included, the short last batch too */
         SpecAugment sa = {.freq_mask_param = 2, .time_mask_param = 3, .n_freq_masks = 1, .n_time_masks = 2, .p = 1.0};
         Batcher bt[2];
-        int same = 1, nbt = 0;
+        int same = 1, nbt = 0, in_ext = 1;
+        float *ext[2] = {malloc(sizeof(float) * 20 * 4), malloc(sizeof(float) * 20 * 4)};
         for (int v = 0; v < 2; v++) {
             batcher_init(&bt[v], &d, 4, 1, 11, &sa);
             bt[v].mixup = 0.4;
             bt[v].threads = v ? 3 : 1;
             bt[v].part_floats = 1; /* these samples are tiny: split them anyway */
         }
+        batcher_use_buffers(&bt[1], ext[0], ext[1]);
         for (int e = 0; e < 2; e++) {
             batcher_start_epoch(&bt[0], e), batcher_start_epoch(&bt[1], e);
             const float *xv[2], *tv[2];
@@ -148,6 +151,7 @@ int main(void) {
                 }
                 if (nv[0] != nv[1]) same = 0;
                 if (nv[0] <= 0 || !same) break;
+                in_ext &= xv[1] == ext[nbt % 2] || (e > 0 && (xv[1] == ext[0] || xv[1] == ext[1]));
                 int m = nv[0];
                 same &= !memcmp(xv[0], xv[1], sizeof(float) * 20 * m) && !memcmp(iv[0], iv[1], sizeof(int64_t) * m) &&
                         !memcmp(y2v[0], y2v[1], sizeof(int64_t) * m) && !memcmp(tv[0], tv[1], sizeof(float) * 3 * m) &&
@@ -156,7 +160,9 @@ int main(void) {
             }
         }
         CHECK(same && nbt == 6, "a batch prepared on 3 threads = on 1 (SpecAugment, mixup, targets; %d batches)", nbt);
+        CHECK(in_ext, "batcher_use_buffers: the batches are prepared in the caller's two buffers");
         batcher_free(&bt[0]), batcher_free(&bt[1]);
+        free(ext[0]), free(ext[1]); /* still the caller's after batcher_free */
     }
     dataset_close(&d);
     const struct { float v; const char *msg; } badt[] = {{1.5f, "target 1.5 of sample 2, class 1 is outside [0, 1]"},
