@@ -61,21 +61,102 @@ static int descs_make(const Conv2dShape *s, Descs *d, int amp, int tf32) {
 }
 
 /* The first result (fastest first) that succeeded, runs in FMA math (any math with AMP's half data or TF32
- * allowed: any_math), fits MAX_WORKSPACE and, when asked, is deterministic. */
-template <typename Perf> static int pick(const Perf *p, int n, int deterministic, int any_math, AlgoEntry *e) {
+ * allowed: any_math), fits MAX_WORKSPACE and, when asked, is deterministic; *ms its time. */
+template <typename Perf> static int pick(const Perf *p, int n, int deterministic, int any_math, AlgoEntry *e, float *ms) {
     for (int i = 0; i < n; i++)
         if (p[i].status == CUDNN_STATUS_SUCCESS && p[i].memory <= MAX_WORKSPACE && (any_math || p[i].mathType == CUDNN_FMA_MATH) &&
             (!deterministic || p[i].determinism == CUDNN_DETERMINISTIC)) {
             e->algo = (int32_t)p[i].algo;
             e->math = (int32_t)p[i].mathType;
             e->workspace = p[i].memory;
+            *ms = p[i].time;
             return 0;
         }
     err_set("cuDNN: no usable%s convolution algorithm", deterministic ? " deterministic" : "");
     return -1;
 }
 
-/* The cached algorithm of this shape and pass, searched (with the given buffers) on a miss. */
+/* ---- depthwise convolution's own kernels (conv2d.h: conv2d_is_depthwise; kernels.h's kb_dw_*) ---- */
+#define ALGO_OWN (-1) /* AlgoEntry.algo: the own kernels, not cuDNN */
+
+__global__ void k_dw_fwd(NnDwGeom g, const float *x, const float *w, const float *b, float *y) {
+    kb_dw_fwd(NN_GRID_HERE, g, x, w, b, y);
+}
+__global__ void k_dw_dx(NnDwGeom g, const float *dy, const float *w, float *dx) { kb_dw_dx(NN_GRID_HERE, g, dy, w, dx); }
+__global__ void k_dw_wgrad(NnDwGeom g, const float *x, const float *dy, double *part) {
+    __shared__ NnBnShared sh;
+    int64_t t = threadIdx.x;
+    kb_dw_wgrad_block(blockIdx.x, t, g, x, dy, &sh);
+    __syncthreads();
+    for (int64_t stride = NN_BLOCK / 2; stride > 0; stride /= 2) {
+        kb_tree_step(t, stride, &sh);
+        __syncthreads();
+    }
+    if (t == 0) kb_dw_wgrad_store(blockIdx.x, &sh, part);
+}
+__global__ void k_dw_wgrad_finish(NnDwGeom g, const double *part, float *dw) { kb_dw_wgrad_finish(NN_GRID_HERE, g, part, dw); }
+
+/* One pass of the own kernels: FWD y = conv(x, w) + b; BWD_DATA out = dx of in = dy; BWD_FILTER out (dw) +=
+ * the filter gradient of x and in = dy. Returns 0, or -1 (err_set). */
+static int dw_run(NnCtx *ctx, AlgoPass pass, const Conv2dShape *s, const float *x, const float *w, const float *b,
+                  const float *in, float *out) {
+    NnDwGeom g = conv2d_dw_geom(s);
+    cudaStream_t st = ctx->cuda->stream;
+    if (pass == ALGO_FWD) {
+        k_dw_fwd<<<(unsigned)nn_grid_1d(g.planes * s->OH * s->OW), NN_BLOCK, 0, st>>>(g, x, w, b, out);
+    } else if (pass == ALGO_BWD_DATA) {
+        k_dw_dx<<<(unsigned)nn_grid_1d(g.planes * s->H * s->W), NN_BLOCK, 0, st>>>(g, in, w, out);
+    } else {
+        int64_t nwt = (int64_t)s->C * s->KH * s->KW, nblk = nwt * g.slices;
+        double *part = (double *)nn_cuda_work(ctx, sizeof(double) * (size_t)nblk);
+        if (!part) return -1;
+        k_dw_wgrad<<<(unsigned)nblk, NN_BLOCK, 0, st>>>(g, x, in, part);
+        if (nn_cuda_launched(ctx, "depthwise dW") < 0) return -1;
+        k_dw_wgrad_finish<<<(unsigned)nn_grid_1d(nwt), NN_BLOCK, 0, st>>>(g, part, out);
+    }
+    return nn_cuda_launched(ctx, pass == ALGO_FWD ? "depthwise forward" : pass == ALGO_BWD_DATA ? "depthwise dx" : "depthwise dW");
+}
+
+/* The own kernels' time for this pass in ms (a warm-up run, then the mean of three), on the search's
+ * buffers (out: the pass's output buffer, or for dW a scratch one); -1 when they could not run. */
+static float dw_time(NnCtx *ctx, AlgoPass pass, const Conv2dShape *s, const void *x, const void *w, const void *in, void *out) {
+    cudaEvent_t e0, e1;
+    float ms = -1.0f;
+    if (cudaEventCreate(&e0) != cudaSuccess) return -1.0f;
+    if (cudaEventCreate(&e1) != cudaSuccess) {
+        cudaEventDestroy(e0);
+        return -1.0f;
+    }
+    const float *xf = (const float *)x, *wf = (const float *)w, *inf = (const float *)in;
+    int ok = dw_run(ctx, pass, s, xf, wf, NULL, inf, (float *)out) == 0 && cudaEventRecord(e0, ctx->cuda->stream) == cudaSuccess;
+    for (int i = 0; i < 3 && ok; i++) ok = dw_run(ctx, pass, s, xf, wf, NULL, inf, (float *)out) == 0;
+    if (ok && cudaEventRecord(e1, ctx->cuda->stream) == cudaSuccess && cudaEventSynchronize(e1) == cudaSuccess &&
+        cudaEventElapsedTime(&ms, e0, e1) == cudaSuccess)
+        ms /= 3.0f;
+    else
+        ms = -1.0f;
+    cudaEventDestroy(e0), cudaEventDestroy(e1);
+    cudaGetLastError();
+    return ms;
+}
+
+/* AUDIOCNN_ALGO_LOG=1: each depthwise choice on stderr */
+static void dw_log(const Conv2dShape *s, AlgoPass pass, float own_ms, float cudnn_ms, int cudnn_algo, int own) {
+    const char *e = getenv("AUDIOCNN_ALGO_LOG");
+    if (!e || strcmp(e, "1") != 0) return;
+    static const char *const names[] = {"forward", "dx", "dW"};
+    fprintf(stderr, "conv2d: depthwise %dx%dx%dx%d %dx%d/%d %s: own kernels %.3f ms, cuDNN (algorithm %d) %.3f ms: %s\n", s->N,
+            s->C, s->H, s->W, s->KH, s->KW, s->stride_h, names[pass], own_ms, cudnn_algo, cudnn_ms, own ? "own" : "cuDNN");
+}
+
+/* AUDIOCNN_DEPTHWISE: "own" or "cudnn" forces the choice (the GPU tests run both), else the faster */
+static int dw_forced(void) {
+    const char *e = getenv("AUDIOCNN_DEPTHWISE");
+    return !e ? 0 : !strcmp(e, "own") ? 1 : !strcmp(e, "cudnn") ? 2 : 0;
+}
+
+/* The cached algorithm of this shape and pass, searched (with the given buffers) on a miss; for a depthwise
+ * convolution outside AMP, the own kernels where they are faster (or forced). */
 static const AlgoEntry *algo_for(NnCtx *ctx, const Conv2dShape *s, const Descs *d, AlgoPass pass, const void *x,
                                  const void *w, const void *y) {
     NnCuda *c = ctx->cuda;
@@ -86,6 +167,13 @@ static const AlgoEntry *algo_for(NnCtx *ctx, const Conv2dShape *s, const Descs *
     AlgoEntry e;
     memset(&e, 0, sizeof e);
     e.key = k;
+    int dw_own = conv2d_is_depthwise(s) && !ctx->amp, forced = dw_own ? dw_forced() : 0;
+    if (forced == 1) {
+        e.algo = ALGO_OWN;
+        if (algocache_put(&c->algos, &e) < 0) return NULL;
+        return algocache_find(&c->algos, &k);
+    }
+    float cudnn_ms = 0.0f;
     enum { MAXR = 16 };
     int n = 0;
     void *ws = nn_cuda_work(ctx, (size_t)256 << 20); /* the search may use up to 256 MiB */
@@ -95,12 +183,12 @@ static const AlgoEntry *algo_for(NnCtx *ctx, const Conv2dShape *s, const Descs *
     if (pass == ALGO_FWD) {
         cudnnConvolutionFwdAlgoPerf_t p[MAXR];
         st = cudnnFindConvolutionForwardAlgorithmEx(c->cudnn, d->x, x, d->w, w, d->conv, d->y, (void *)y, MAXR, &n, p, ws, wsz);
-        if (st == CUDNN_STATUS_SUCCESS && pick(p, n, ctx->deterministic, any_math, &e) < 0) return NULL;
+        if (st == CUDNN_STATUS_SUCCESS && pick(p, n, ctx->deterministic, any_math, &e, &cudnn_ms) < 0) return NULL;
     } else if (pass == ALGO_BWD_DATA) {
         cudnnConvolutionBwdDataAlgoPerf_t p[MAXR];
         /* y holds dy, x the dx buffer the search may overwrite (the real call writes it after) */
         st = cudnnFindConvolutionBackwardDataAlgorithmEx(c->cudnn, d->w, w, d->y, y, d->conv, d->x, (void *)x, MAXR, &n, p, ws, wsz);
-        if (st == CUDNN_STATUS_SUCCESS && pick(p, n, ctx->deterministic, any_math, &e) < 0) return NULL;
+        if (st == CUDNN_STATUS_SUCCESS && pick(p, n, ctx->deterministic, any_math, &e, &cudnn_ms) < 0) return NULL;
     } else {
         cudnnConvolutionBwdFilterAlgoPerf_t p[MAXR];
         void *dw_scratch = NULL; /* never the real dw: it accumulates */
@@ -112,12 +200,27 @@ static const AlgoEntry *algo_for(NnCtx *ctx, const Conv2dShape *s, const Descs *
         }
         st = cudnnFindConvolutionBackwardFilterAlgorithmEx(c->cudnn, d->x, x, d->y, y, d->conv, d->w, dw_scratch, MAXR, &n, p,
                                                            ws, wsz);
+        if (st == CUDNN_STATUS_SUCCESS && pick(p, n, ctx->deterministic, any_math, &e, &cudnn_ms) < 0) {
+            cudaFree(dw_scratch);
+            return NULL;
+        }
+        if (st == CUDNN_STATUS_SUCCESS && dw_own && forced == 0) { /* the own dW, timed into the same scratch */
+            float own_ms = dw_time(ctx, pass, s, x, w, y, dw_scratch);
+            int own = own_ms >= 0.0f && own_ms < cudnn_ms;
+            dw_log(s, pass, own_ms, cudnn_ms, e.algo, own);
+            if (own) e.algo = ALGO_OWN;
+        }
         cudaFree(dw_scratch);
-        if (st == CUDNN_STATUS_SUCCESS && pick(p, n, ctx->deterministic, any_math, &e) < 0) return NULL;
     }
     if (st != CUDNN_STATUS_SUCCESS) {
         err_set("cuDNN: convolution algorithm search: %s", cudnnGetErrorString(st));
         return NULL;
+    }
+    if (dw_own && forced == 0 && pass != ALGO_BWD_FILTER) { /* the output buffer the real call writes after */
+        float own_ms = dw_time(ctx, pass, s, x, w, y, pass == ALGO_FWD ? (void *)y : (void *)x);
+        int own = own_ms >= 0.0f && own_ms < cudnn_ms;
+        dw_log(s, pass, own_ms, cudnn_ms, e.algo, own);
+        if (own) e.algo = ALGO_OWN;
     }
     if (algocache_put(&c->algos, &e) < 0) return NULL;
     return algocache_find(&c->algos, &k);
@@ -155,6 +258,10 @@ static int forward(NnCtx *ctx, const Conv2dShape *s, const float *x, const float
     int rc = -1;
     if (descs_make(s, &d, 0, ctx->tf32) == 0) {
         const AlgoEntry *a = algo_for(ctx, s, &d, ALGO_FWD, x, w, y);
+        if (a && a->algo == ALGO_OWN) {
+            descs_free(&d);
+            return dw_run(ctx, ALGO_FWD, s, x, w, b, NULL, y);
+        }
         void *ws = a ? nn_cuda_work(ctx, a->workspace ? a->workspace : 1) : NULL;
         const float one = 1.0f, zero = 0.0f;
         cudnnStatus_t st = CUDNN_STATUS_SUCCESS;
@@ -204,6 +311,7 @@ static int bwd_data(NnCtx *ctx, const Conv2dShape *s, Descs *d, const void *w, c
                     cudnnStatus_t *st) {
     const float one = 1.0f, zero = 0.0f;
     const AlgoEntry *a = algo_for(ctx, s, d, ALGO_BWD_DATA, dx, w, dy);
+    if (a && a->algo == ALGO_OWN) return dw_run(ctx, ALGO_BWD_DATA, s, NULL, (const float *)w, NULL, (const float *)dy, (float *)dx);
     void *ws = a ? nn_cuda_work(ctx, a->workspace ? a->workspace : 1) : NULL;
     if (!ws) return -1;
     cudnnSetConvolutionMathType(d->conv, (cudnnMathType_t)a->math);
@@ -217,6 +325,13 @@ static int bwd_filter(NnCtx *ctx, const Conv2dShape *s, Descs *d, const void *x,
                       void *dw, cudnnStatus_t *st) {
     const float one = 1.0f;
     const AlgoEntry *a = algo_for(ctx, s, d, ALGO_BWD_FILTER, x, w, dy);
+    if (a && a->algo == ALGO_OWN) { /* fp32 only (never under AMP), so beta is 1: dw += */
+        if (beta != 1.0f) {
+            err_set("conv2d: the own depthwise dW accumulates (beta 1)");
+            return -1;
+        }
+        return dw_run(ctx, ALGO_BWD_FILTER, s, (const float *)x, (const float *)w, NULL, (const float *)dy, (float *)dw);
+    }
     void *ws = a ? nn_cuda_work(ctx, a->workspace ? a->workspace : 1) : NULL;
     if (!ws) return -1;
     cudnnSetConvolutionMathType(d->conv, (cudnnMathType_t)a->math);

@@ -42,6 +42,7 @@
 #define AUDIOCNN_NN_CONV2D_H
 
 #include "nn/activation.h"
+#include "nn/kernels.h"
 #include "nn/nn.h"
 #include "core/rng.h"
 
@@ -148,6 +149,16 @@ int conv2d_forward_ep_cuda(NnCtx *ctx, const Conv2dShape *s, const float *x, con
 int conv2d_backward_cuda(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *w, const float *dy,
                          float *dx, float *dw, float *db);
 #endif
+/* A depthwise convolution (groups == C == K, more than one group): conv2d.cu's own kernels (kernels.h's
+ * kb_dw_*) may run it in fp32/TF32, where they beat cuDNN's grouped convolution on the shape (timed once
+ * per shape and pass beside cuDNN's search, the choice cached with the algorithm; AUDIOCNN_DEPTHWISE=own or
+ * cudnn forces one, AUDIOCNN_ALGO_LOG=1 prints each choice on stderr). */
+static inline int conv2d_is_depthwise(const Conv2dShape *s) { return s->groups > 1 && s->groups == s->C && s->K == s->C; }
+/* The geometry kernels.h's depthwise bodies take. */
+static inline NnDwGeom conv2d_dw_geom(const Conv2dShape *s) {
+    return nn_dw_geom(s->N, s->C, s->H, s->W, s->OH, s->OW, s->KH, s->KW, s->stride_h, s->stride_w, s->pad_h, s->pad_w,
+                      s->dil_h, s->dil_w);
+}
 
 /* PyTorch's default initialisation (nn.Conv2d.reset_parameters): w ~ kaiming_uniform_(a=sqrt(5)),
  * i.e. U(-1/sqrt(fan_in), 1/sqrt(fan_in)), and b ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (b may be

@@ -17,6 +17,9 @@
  * layer after layer: looser than a single layer's 1e-4; the figures are printed; not yet measured on a
  * GPU); resnet18's gradients and updates in norm over the whole table within 5e-2 instead (ReLU's flips:
  * model_step).
+ * Depthwise convolutions (EfficientNet-B0's shapes) with conv2d.cu's own kernels and with cuDNN, each forced
+ * (AUDIOCNN_DEPTHWISE), then as timed (each choice printed on stderr), within 1e-4; the own kernels'
+ * --deterministic repeat.
  * TF32 (the context's tf32 set, as cnntrain --tf32): every conv shape above forward and backward against the
  * CPU's fp32 within 4e-3 of the largest value. Operands keep a 10-bit mantissa and sums stay fp32: rounded
  * to nearest, errors of 2^-11 relative per operand that mostly cancel (some 3e-4 expected, as AMP's fp16
@@ -202,14 +205,14 @@ static const Conv2dShape conv_cases[] = {
 static const char *const conv_case_names[] = {"3x3 1->16", "7x7/2 stem 3->64", "1x1/2 64->128", "5x5 depthwise 96",
                                               "3x3 dilation 2"};
 
-/* tf32: the GPU context's fp32 convolutions on TF32 tensor cores, within 4e-3 instead of 1e-4 */
-static void conv(int deterministic, int tf32) {
-    const Conv2dShape *cs = conv_cases;
-    const char *const *names = conv_case_names;
+/* tf32: the GPU context's fp32 convolutions on TF32 tensor cores, within 4e-3 instead of 1e-4; how: what
+ * runs them ("cuDNN", or for depthwise shapes which AUDIOCNN_DEPTHWISE chose) */
+static void conv_run(const Conv2dShape *cs, const char *const *names, size_t ncases, int deterministic, int tf32,
+                     const char *how) {
     double bound = tf32 ? 4e-3 : 1e-4;
     gpu.deterministic = deterministic;
     gpu.tf32 = tf32;
-    for (size_t i = 0; i < sizeof conv_cases / sizeof *conv_cases; i++) {
+    for (size_t i = 0; i < ncases; i++) {
         Conv2dShape s = cs[i];
         if (conv2d_shape_init(&s) < 0) {
             CHECK(0, "conv %s shape", names[i]);
@@ -225,7 +228,7 @@ static void conv(int deterministic, int tf32) {
         int grc = conv2d_forward(&gpu, &s, gx, gw, gb, gy) | conv2d_backward(&gpu, &s, gx, gw, gdy, gdx, gdw, gdb);
         float *hy = down(gy, ny), *hdx = down(gdx, nx), *hdw = down(gdw, nw), *hdb = down(gdb, s.K);
         double e = fmax(fmax(rel(y, hy, ny), rel(dx, hdx, nx)), fmax(rel(dw, hdw, nw), rel(db, hdb, s.K)));
-        CHECK(!rc && !grc && e <= bound, "conv %s (cuDNN%s%s): y, dx, dw +=, db += within %.0e (%.1e)", names[i],
+        CHECK(!rc && !grc && e <= bound, "conv %s (%s%s%s): y, dx, dw +=, db += within %.0e (%.1e)", names[i], how,
               deterministic ? ", deterministic" : "", tf32 ? ", TF32" : "", bound, e);
         if (deterministic) { /* the same call again: the same bits */
             float *dw2 = gdw0; /* the first backward's starting dw, so that both add one gradient to it */
@@ -241,6 +244,38 @@ static void conv(int deterministic, int tf32) {
     }
     gpu.deterministic = 0;
     gpu.tf32 = 0;
+}
+static void conv(int deterministic, int tf32) {
+    conv_run(conv_cases, conv_case_names, sizeof conv_cases / sizeof *conv_cases, deterministic, tf32, "cuDNN");
+}
+
+/* Depthwise convolutions (EfficientNet-B0's at 1x128x400, batch 16) with conv2d.cu's own kernels and with
+ * cuDNN, each forced (AUDIOCNN_DEPTHWISE) on a fresh context (its own algorithm cache), then the timed
+ * choice with each choice printed (AUDIOCNN_ALGO_LOG), fp32 and --deterministic. */
+static void depthwise(void) {
+    static const Conv2dShape cases[] = {
+        {.N = 16, .C = 32, .H = 64, .W = 200, .K = 32, .KH = 3, .KW = 3, .pad_h = 1, .pad_w = 1, .groups = 32},
+        {.N = 16, .C = 96, .H = 64, .W = 200, .K = 96, .KH = 3, .KW = 3, .stride_h = 2, .stride_w = 2, .pad_h = 1, .pad_w = 1,
+         .groups = 96},
+        {.N = 16, .C = 240, .H = 16, .W = 50, .K = 240, .KH = 5, .KW = 5, .pad_h = 2, .pad_w = 2, .groups = 240},
+        {.N = 16, .C = 1152, .H = 4, .W = 13, .K = 1152, .KH = 5, .KW = 5, .pad_h = 2, .pad_w = 2, .groups = 1152},
+    };
+    static const char *const names[] = {"depthwise 3x3 32 at 64x200", "depthwise 3x3/2 96 at 64x200",
+                                        "depthwise 5x5 240 at 16x50", "depthwise 5x5 1152 at 4x13"};
+    static const char *const modes[] = {"own", "cudnn", "auto"};
+    static const char *const hows[] = {"own kernels", "cuDNN grouped", "the faster, timed"};
+    for (int m = 0; m < 3; m++) {
+        if (m < 2) setenv("AUDIOCNN_DEPTHWISE", modes[m], 1);
+        else unsetenv("AUDIOCNN_DEPTHWISE"), setenv("AUDIOCNN_ALGO_LOG", "1", 1);
+        nn_ctx_free(&gpu);
+        nn_ctx_init(&gpu, 2);
+        if (nn_ctx_use_cuda(&gpu, 0) < 0) {
+            CHECK(0, "depthwise: a fresh context on GPU 0: %s", err_msg());
+            break;
+        }
+        conv_run(cases, names, sizeof cases / sizeof *cases, m == 0, 0, hows[m]);
+    }
+    unsetenv("AUDIOCNN_DEPTHWISE"), unsetenv("AUDIOCNN_ALGO_LOG");
 }
 
 static void batchnorm(void) {
@@ -648,6 +683,7 @@ static void amp_model_step(const char *arch, int amp) {
 static const char *GROUPS[] = {"layers: activations", "layers: pooling", "layers: linear (cuBLAS)", "layers: conv2d (cuDNN)",
                                "layers: conv2d on TF32 tensor cores (--tf32) against the CPU's fp32",
                                "layers: BatchNorm", "layers: dropout", "optimiser", "algorithm cache and --deterministic",
+                               "layers: depthwise conv2d, own kernels and cuDNN",
                                "layers: conv epilogue (residual, plane means)", "layers: repeated stem and SE",
                                "one training step of resnet18 and efficientnet_b0 against the CPU engine",
                                "AMP: conv/linear forward and backward in bf16 and fp16 against the CPU's fp32",
@@ -679,6 +715,7 @@ int main(void) {
     conv(1, 0);
     conv(0, 1);
     algo_cache();
+    depthwise(); /* after algo_cache, which needs conv()'s context: this one makes fresh ones */
     batchnorm();
     dropout();
     optimiser();
