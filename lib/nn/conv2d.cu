@@ -79,14 +79,16 @@ template <typename Perf> static int pick(const Perf *p, int n, int deterministic
 /* ---- depthwise convolution's own kernels (conv2d.h: conv2d_is_depthwise; kernels.h's kb_dw_*) ---- */
 #define ALGO_OWN (-1) /* AlgoEntry.algo: the own kernels, not cuDNN */
 
-__global__ void k_dw_fwd(NnDwGeom g, const float *x, const float *w, const float *b, float *y) {
-    kb_dw_fwd(NN_GRID_HERE, g, x, w, b, y);
+__global__ void k_dw_fwd(NnDwGeom g, int amp, const float *x, const float *w, const float *b, float *y) {
+    kb_dw_fwd(NN_GRID_HERE, g, amp, x, w, b, y);
 }
-__global__ void k_dw_dx(NnDwGeom g, const float *dy, const float *w, float *dx) { kb_dw_dx(NN_GRID_HERE, g, dy, w, dx); }
-__global__ void k_dw_wgrad(NnDwGeom g, const float *x, const float *dy, double *part) {
+__global__ void k_dw_dx(NnDwGeom g, int amp, const float *dy, const float *w, float *dx) {
+    kb_dw_dx(NN_GRID_HERE, g, amp, dy, w, dx);
+}
+__global__ void k_dw_wgrad(NnDwGeom g, int amp, const float *x, const float *dy, double *part) {
     __shared__ NnBnShared sh;
     int64_t t = threadIdx.x;
-    kb_dw_wgrad_block(blockIdx.x, t, g, x, dy, &sh);
+    kb_dw_wgrad_block(blockIdx.x, t, g, amp, x, dy, &sh);
     __syncthreads();
     for (int64_t stride = NN_BLOCK / 2; stride > 0; stride /= 2) {
         kb_tree_step(t, stride, &sh);
@@ -94,25 +96,36 @@ __global__ void k_dw_wgrad(NnDwGeom g, const float *x, const float *dy, double *
     }
     if (t == 0) kb_dw_wgrad_store(blockIdx.x, &sh, part);
 }
-__global__ void k_dw_wgrad_finish(NnDwGeom g, const double *part, float *dw) { kb_dw_wgrad_finish(NN_GRID_HERE, g, part, dw); }
+__global__ void k_dw_wgrad_finish(NnDwGeom g, int amp, const double *part, float *dw) {
+    kb_dw_wgrad_finish(NN_GRID_HERE, g, amp, part, dw);
+}
 
-/* One pass of the own kernels: FWD y = conv(x, w) + b; BWD_DATA out = dx of in = dy; BWD_FILTER out (dw) +=
- * the filter gradient of x and in = dy. Returns 0, or -1 (err_set). */
+/* The fp32 arrays of one pass for the own kernels (under AMP too: they read and write fp32 and round as
+ * they go): x (FWD, BWD_FILTER), w, in (dy: BWD_DATA, BWD_FILTER), out (y, dx, or dw += ) */
+typedef struct {
+    const float *x, *w, *in;
+    float *out;
+} DwArrays;
+
+/* One pass of the own kernels in ctx's precision (fp32, or AMP's semantics, kernels.h): FWD y = conv(x, w)
+ * + b; BWD_DATA out = dx of in = dy; BWD_FILTER out (dw) += the filter gradient of x and in = dy. Returns 0,
+ * or -1 (err_set). */
 static int dw_run(NnCtx *ctx, AlgoPass pass, const Conv2dShape *s, const float *x, const float *w, const float *b,
                   const float *in, float *out) {
     NnDwGeom g = conv2d_dw_geom(s);
     cudaStream_t st = ctx->cuda->stream;
+    int amp = (int)ctx->amp;
     if (pass == ALGO_FWD) {
-        k_dw_fwd<<<(unsigned)nn_grid_1d(g.planes * s->OH * s->OW), NN_BLOCK, 0, st>>>(g, x, w, b, out);
+        k_dw_fwd<<<(unsigned)nn_grid_1d(g.planes * s->OH * s->OW), NN_BLOCK, 0, st>>>(g, amp, x, w, b, out);
     } else if (pass == ALGO_BWD_DATA) {
-        k_dw_dx<<<(unsigned)nn_grid_1d(g.planes * s->H * s->W), NN_BLOCK, 0, st>>>(g, in, w, out);
+        k_dw_dx<<<(unsigned)nn_grid_1d(g.planes * s->H * s->W), NN_BLOCK, 0, st>>>(g, amp, in, w, out);
     } else {
         int64_t nwt = (int64_t)s->C * s->KH * s->KW, nblk = nwt * g.slices;
         double *part = (double *)nn_cuda_work(ctx, sizeof(double) * (size_t)nblk);
         if (!part) return -1;
-        k_dw_wgrad<<<(unsigned)nblk, NN_BLOCK, 0, st>>>(g, x, in, part);
+        k_dw_wgrad<<<(unsigned)nblk, NN_BLOCK, 0, st>>>(g, amp, x, in, part);
         if (nn_cuda_launched(ctx, "depthwise dW") < 0) return -1;
-        k_dw_wgrad_finish<<<(unsigned)nn_grid_1d(nwt), NN_BLOCK, 0, st>>>(g, part, out);
+        k_dw_wgrad_finish<<<(unsigned)nn_grid_1d(nwt), NN_BLOCK, 0, st>>>(g, amp, part, out);
     }
     return nn_cuda_launched(ctx, pass == ALGO_FWD ? "depthwise forward" : pass == ALGO_BWD_DATA ? "depthwise dx" : "depthwise dW");
 }
@@ -156,9 +169,9 @@ static int dw_forced(void) {
 }
 
 /* The cached algorithm of this shape and pass, searched (with the given buffers) on a miss; for a depthwise
- * convolution outside AMP, the own kernels where they are faster (or forced). */
+ * convolution (own: its fp32 arrays, else NULL), the own kernels where they are faster (or forced). */
 static const AlgoEntry *algo_for(NnCtx *ctx, const Conv2dShape *s, const Descs *d, AlgoPass pass, const void *x,
-                                 const void *w, const void *y) {
+                                 const void *w, const void *y, const DwArrays *own) {
     NnCuda *c = ctx->cuda;
     AlgoKey k = algocache_conv_key(ctx, s, pass);
     int any_math = ctx->amp || ctx->tf32;
@@ -167,7 +180,7 @@ static const AlgoEntry *algo_for(NnCtx *ctx, const Conv2dShape *s, const Descs *
     AlgoEntry e;
     memset(&e, 0, sizeof e);
     e.key = k;
-    int dw_own = conv2d_is_depthwise(s) && !ctx->amp, forced = dw_own ? dw_forced() : 0;
+    int dw_own = own && conv2d_is_depthwise(s), forced = dw_own ? dw_forced() : 0;
     if (forced == 1) {
         e.algo = ALGO_OWN;
         if (algocache_put(&c->algos, &e) < 0) return NULL;
@@ -205,7 +218,7 @@ static const AlgoEntry *algo_for(NnCtx *ctx, const Conv2dShape *s, const Descs *
             return NULL;
         }
         if (st == CUDNN_STATUS_SUCCESS && dw_own && forced == 0) { /* the own dW, timed into the same scratch */
-            float own_ms = dw_time(ctx, pass, s, x, w, y, dw_scratch);
+            float own_ms = dw_time(ctx, pass, s, own->x, own->w, own->in, dw_scratch);
             int own = own_ms >= 0.0f && own_ms < cudnn_ms;
             dw_log(s, pass, own_ms, cudnn_ms, e.algo, own);
             if (own) e.algo = ALGO_OWN;
@@ -217,7 +230,7 @@ static const AlgoEntry *algo_for(NnCtx *ctx, const Conv2dShape *s, const Descs *
         return NULL;
     }
     if (dw_own && forced == 0 && pass != ALGO_BWD_FILTER) { /* the output buffer the real call writes after */
-        float own_ms = dw_time(ctx, pass, s, x, w, y, pass == ALGO_FWD ? (void *)y : (void *)x);
+        float own_ms = dw_time(ctx, pass, s, own->x, own->w, own->in, own->out);
         int own = own_ms >= 0.0f && own_ms < cudnn_ms;
         dw_log(s, pass, own_ms, cudnn_ms, e.algo, own);
         if (own) e.algo = ALGO_OWN;
@@ -226,8 +239,18 @@ static const AlgoEntry *algo_for(NnCtx *ctx, const Conv2dShape *s, const Descs *
     return algocache_find(&c->algos, &k);
 }
 
-/* AMP's forward: half copies of x and w, a half y widened with the bias. */
+/* A depthwise pass whose cached choice is the own kernels (then AMP needs no half copies for it) */
+static int dw_known_own(NnCtx *ctx, const Conv2dShape *s, AlgoPass pass) {
+    if (!conv2d_is_depthwise(s)) return 0;
+    AlgoKey k = algocache_conv_key(ctx, s, pass);
+    const AlgoEntry *e = algocache_find(&ctx->cuda->algos, &k);
+    return e && e->algo == ALGO_OWN;
+}
+
+/* AMP's forward: half copies of x and w, a half y widened with the bias (or the own depthwise kernels, on the
+ * fp32 arrays). */
 static int forward_amp(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *w, const float *b, float *y) {
+    if (dw_known_own(ctx, s, ALGO_FWD)) return dw_run(ctx, ALGO_FWD, s, x, w, b, NULL, y);
     int64_t p = (int64_t)s->OH * s->OW, nx = (int64_t)s->N * s->C * s->H * s->W,
             nw = (int64_t)s->K * (s->C / s->groups) * s->KH * s->KW, ny = (int64_t)s->N * s->K * p;
     uint16_t *xh = nn_amp_scratch(ctx, nn_amp_align(nx) + nn_amp_align(nw) + nn_amp_align(ny));
@@ -237,7 +260,12 @@ static int forward_amp(NnCtx *ctx, const Conv2dShape *s, const float *x, const f
     Descs d;
     int rc = -1;
     if (descs_make(s, &d, (int)ctx->amp, 0) == 0) {
-        const AlgoEntry *a = algo_for(ctx, s, &d, ALGO_FWD, xh, wh, yh);
+        DwArrays own = {x, w, NULL, y};
+        const AlgoEntry *a = algo_for(ctx, s, &d, ALGO_FWD, xh, wh, yh, &own);
+        if (a && a->algo == ALGO_OWN) { /* chosen just now */
+            descs_free(&d);
+            return dw_run(ctx, ALGO_FWD, s, x, w, b, NULL, y);
+        }
         void *ws = a ? nn_cuda_work(ctx, a->workspace ? a->workspace : 1) : NULL;
         const float one = 1.0f, zero = 0.0f;
         if (ws) {
@@ -257,7 +285,8 @@ static int forward(NnCtx *ctx, const Conv2dShape *s, const float *x, const float
     Descs d;
     int rc = -1;
     if (descs_make(s, &d, 0, ctx->tf32) == 0) {
-        const AlgoEntry *a = algo_for(ctx, s, &d, ALGO_FWD, x, w, y);
+        DwArrays own = {x, w, NULL, y};
+        const AlgoEntry *a = algo_for(ctx, s, &d, ALGO_FWD, x, w, y, &own);
         if (a && a->algo == ALGO_OWN) {
             descs_free(&d);
             return dw_run(ctx, ALGO_FWD, s, x, w, b, NULL, y);
@@ -304,14 +333,18 @@ extern "C" int conv2d_forward_ep_cuda(NnCtx *ctx, const Conv2dShape *s, const fl
     return 0;
 }
 
+#define OWN_RAN 2 /* bwd_data / bwd_filter: the own depthwise kernels ran on own's fp32 arrays */
+
 /* dx = the data gradient of dy through w (beta 0), with the cached algorithm of this shape (fp32 or
- * AMP's half pointers alike). Returns 0; -1 when no algorithm or workspace could be had (err_set by
- * them); 1 when cuDNN failed (its status in *st). */
+ * AMP's half pointers alike; own: the pass's fp32 arrays for the own depthwise kernels, or NULL). Returns
+ * 0; OWN_RAN when the own kernels wrote own->out instead; -1 when no algorithm or workspace could be had
+ * (err_set by them) or the own kernels failed; 1 when cuDNN failed (its status in *st). */
 static int bwd_data(NnCtx *ctx, const Conv2dShape *s, Descs *d, const void *w, const void *dy, void *dx,
-                    cudnnStatus_t *st) {
+                    const DwArrays *own, cudnnStatus_t *st) {
     const float one = 1.0f, zero = 0.0f;
-    const AlgoEntry *a = algo_for(ctx, s, d, ALGO_BWD_DATA, dx, w, dy);
-    if (a && a->algo == ALGO_OWN) return dw_run(ctx, ALGO_BWD_DATA, s, NULL, (const float *)w, NULL, (const float *)dy, (float *)dx);
+    const AlgoEntry *a = algo_for(ctx, s, d, ALGO_BWD_DATA, dx, w, dy, own);
+    if (a && a->algo == ALGO_OWN)
+        return dw_run(ctx, ALGO_BWD_DATA, s, NULL, own->w, NULL, own->in, own->out) < 0 ? -1 : OWN_RAN;
     void *ws = a ? nn_cuda_work(ctx, a->workspace ? a->workspace : 1) : NULL;
     if (!ws) return -1;
     cudnnSetConvolutionMathType(d->conv, (cudnnMathType_t)a->math);
@@ -320,18 +353,13 @@ static int bwd_data(NnCtx *ctx, const Conv2dShape *s, Descs *d, const void *w, c
     return *st == CUDNN_STATUS_SUCCESS ? 0 : 1;
 }
 
-/* dw = beta dw + the filter gradient of x and dy, likewise. */
+/* dw = beta dw + the filter gradient of x and dy, likewise (the own kernels: own->out += the gradient). */
 static int bwd_filter(NnCtx *ctx, const Conv2dShape *s, Descs *d, const void *x, const void *w, const void *dy, float beta,
-                      void *dw, cudnnStatus_t *st) {
+                      void *dw, const DwArrays *own, cudnnStatus_t *st) {
     const float one = 1.0f;
-    const AlgoEntry *a = algo_for(ctx, s, d, ALGO_BWD_FILTER, x, w, dy);
-    if (a && a->algo == ALGO_OWN) { /* fp32 only (never under AMP), so beta is 1: dw += */
-        if (beta != 1.0f) {
-            err_set("conv2d: the own depthwise dW accumulates (beta 1)");
-            return -1;
-        }
-        return dw_run(ctx, ALGO_BWD_FILTER, s, (const float *)x, (const float *)w, NULL, (const float *)dy, (float *)dw);
-    }
+    const AlgoEntry *a = algo_for(ctx, s, d, ALGO_BWD_FILTER, x, w, dy, own);
+    if (a && a->algo == ALGO_OWN)
+        return dw_run(ctx, ALGO_BWD_FILTER, s, own->x, own->w, NULL, own->in, own->out) < 0 ? -1 : OWN_RAN;
     void *ws = a ? nn_cuda_work(ctx, a->workspace ? a->workspace : 1) : NULL;
     if (!ws) return -1;
     cudnnSetConvolutionMathType(d->conv, (cudnnMathType_t)a->math);
@@ -341,9 +369,18 @@ static int bwd_filter(NnCtx *ctx, const Conv2dShape *s, Descs *d, const void *x,
 }
 
 /* AMP's backward: half dy, w, x; half dx written as fp32, half dW added to the fp32 gradient, db from the
- * half dy. */
+ * half dy. A depthwise pass on the own kernels reads the fp32 arrays instead (no half copies for it). */
 static int backward_amp(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *w, const float *dy, float *dx,
                         float *dw, float *db) {
+    if (dx && dw_known_own(ctx, s, ALGO_BWD_DATA)) {
+        if (dw_run(ctx, ALGO_BWD_DATA, s, NULL, w, NULL, dy, dx) < 0) return -1;
+        dx = NULL;
+    }
+    if (dw && dw_known_own(ctx, s, ALGO_BWD_FILTER)) {
+        if (dw_run(ctx, ALGO_BWD_FILTER, s, x, w, NULL, dy, dw) < 0) return -1;
+        dw = NULL;
+    }
+    if (!dx && !dw && !db) return 0;
     int64_t p = (int64_t)s->OH * s->OW, nx = (int64_t)s->N * s->C * s->H * s->W,
             nw = (int64_t)s->K * (s->C / s->groups) * s->KH * s->KW, ny = (int64_t)s->N * s->K * p;
     uint16_t *dyh = nn_amp_scratch(ctx, nn_amp_align(ny) + 2 * nn_amp_align(nw) + 2 * nn_amp_align(nx));
@@ -357,14 +394,16 @@ static int backward_amp(NnCtx *ctx, const Conv2dShape *s, const float *x, const 
     cudnnStatus_t st = CUDNN_STATUS_SUCCESS;
     if (descs_make(s, &d, (int)ctx->amp, 0) < 0) goto done;
     if (dx) {
-        int r = bwd_data(ctx, s, &d, wh, dyh, dxh, &st);
-        if (r) goto fail;
-        if (nn_amp_widen(ctx, dxh, nx, dx) < 0) goto done;
+        DwArrays own = {NULL, w, dy, dx};
+        int r = bwd_data(ctx, s, &d, wh, dyh, dxh, &own, &st);
+        if (r != 0 && r != OWN_RAN) goto fail;
+        if (r == 0 && nn_amp_widen(ctx, dxh, nx, dx) < 0) goto done;
     }
     if (dw) {
-        int r = bwd_filter(ctx, s, &d, xh, wh, dyh, 0.0f, dwh, &st); /* beta 0: the half dW alone, widened and added */
-        if (r) goto fail;
-        if (nn_amp_widen_add(ctx, dwh, nw, dw) < 0) goto done;
+        DwArrays own = {x, w, dy, dw};
+        int r = bwd_filter(ctx, s, &d, xh, wh, dyh, 0.0f, dwh, &own, &st); /* beta 0: the half dW alone, widened and added */
+        if (r != 0 && r != OWN_RAN) goto fail;
+        if (r == 0 && nn_amp_widen_add(ctx, dwh, nw, dw) < 0) goto done;
     }
     if (db && nn_amp_bias_grad(ctx, s->N, s->K, p, dyh, db) < 0) goto done;
     rc = 0;
@@ -381,12 +420,13 @@ extern "C" int conv2d_backward_cuda(NnCtx *ctx, const Conv2dShape *s, const floa
                                     float *dx, float *dw, float *db) {
     if (ctx->amp) return backward_amp(ctx, s, x, w, dy, dx, dw, db);
     Descs d;
-    int rc = -1;
+    int rc = -1, r;
     const float one = 1.0f;
     cudnnStatus_t st = CUDNN_STATUS_SUCCESS;
+    DwArrays own_dx = {NULL, w, dy, dx}, own_dw = {x, w, dy, dw};
     if (descs_make(s, &d, 0, ctx->tf32) < 0) goto done;
-    if (dx && bwd_data(ctx, s, &d, w, dy, dx, &st)) goto fail;
-    if (dw && bwd_filter(ctx, s, &d, x, w, dy, 1.0f, dw, &st)) goto fail; /* beta 1: dw += */
+    if (dx && (r = bwd_data(ctx, s, &d, w, dy, dx, &own_dx, &st)) != 0 && r != OWN_RAN) goto fail;
+    if (dw && (r = bwd_filter(ctx, s, &d, x, w, dy, 1.0f, dw, &own_dw, &st)) != 0 && r != OWN_RAN) goto fail; /* beta 1: dw += */
     if (db) {
         st = cudnnConvolutionBackwardBias(ctx->cuda->cudnn, &one, d.y, dy, &one, d.b, db); /* beta 1: db += */
         if (st != CUDNN_STATUS_SUCCESS) goto cudnn_fail;

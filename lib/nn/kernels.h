@@ -707,121 +707,6 @@ NN_HD void kb_clip_scale(NnGrid g, const NnOptChunk *chunks, int64_t nchunks, fl
         for (int64_t j = chunks[k].begin + g.thread; j < chunks[k].begin + chunks[k].len; j += g.bdim) grad[j] *= coef;
 }
 
-/* ---- depthwise convolution's own kernels (groups == C == K; conv2d.cu runs them where they beat cuDNN's
- * grouped convolution on the shape: frameworks keep own kernels for fp32 depthwise, cuDNN's are slow there)
- * Forward, one output per item, and dx, one input per item (a gather, no atomics): the operations and order
- * of conv2d.c's portable direct path (taps in row-major order from 0, the bias last; dx's contributions
- * in its scatter's order: output row, then tap column), so the same bits as that path. dW: one block of
- * NN_BLOCK threads per (weight, slice) of the N*OH*OW products (kb_dw_wgrad_block; slices nn_bn_slices),
- * in double, the block's partials by the fixed tree, the slices added in order by kb_dw_wgrad_finish:
- * deterministic, not the CPU's order (its bound is the test's). ---- */
-typedef struct NnDwGeom {
-    int64_t planes; /* N * C */
-    int C, H, W, OH, OW, KH, KW, sh, sw, ph, pw, dh, dw;
-    int64_t slices; /* dW's blocks per weight */
-    NnDiv ohw, ow, hw, w, ch;
-} NnDwGeom;
-/* The geometry from conv2d's fields (kept free of conv2d.h: conv2d.h's conv2d_dw_geom calls this). */
-NN_HD NnDwGeom nn_dw_geom(int N, int C, int H, int W, int OH, int OW, int KH, int KW, int sh, int sw, int ph, int pw,
-                         int dh, int dw) {
-    NnDwGeom g = {(int64_t)N * C, C, H, W, OH, OW, KH, KW, sh, sw, ph, pw, dh, dw, 1,
-                  {0, 0, 0, 0}, {0, 0, 0, 0}, {0, 0, 0, 0}, {0, 0, 0, 0}, {0, 0, 0, 0}};
-    g.slices = nn_bn_slices((int64_t)C * KH * KW, (int64_t)N * OH * OW);
-    g.ohw = nn_div_for((int64_t)OH * OW, g.planes * OH * OW);
-    g.ow = nn_div_for(OW, (int64_t)OH * OW);
-    g.hw = nn_div_for((int64_t)H * W, g.planes * H * W);
-    g.w = nn_div_for(W, (int64_t)H * W);
-    g.ch = nn_div_for(C, g.planes);
-    return g;
-}
-/* q / d for a small d >= 1 (a stride or dilation), q >= 0; *exact: d divides q */
-NN_HD int nn_small_div(int q, int d, int *exact) {
-    if (d == 1) {
-        *exact = 1;
-        return q;
-    }
-    if (d == 2) {
-        *exact = !(q & 1);
-        return q >> 1;
-    }
-    *exact = q % d == 0;
-    return q / d;
-}
-NN_HD void kb_dw_fwd(NnGrid g, NnDwGeom s, const float *x, const float *w, const float *b, float *y) {
-    NN_GRID_LOOP(g, i, s.planes * s.OH * s.OW) {
-        int64_t pl = nn_div(i, s.ohw);
-        int o = (int)(i - pl * s.OH * s.OW), oh = (int)nn_div(o, s.ow), ow = o - oh * s.OW;
-        int c = (int)nn_mod(pl, s.ch);
-        const float *xp = x + pl * s.H * s.W, *wk = w + (int64_t)c * s.KH * s.KW;
-        float acc = 0.0f;
-        for (int a = 0; a < s.KH; a++) {
-            int ih = oh * s.sh - s.ph + a * s.dh;
-            if (ih < 0 || ih >= s.H) continue;
-            for (int j = 0; j < s.KW; j++) {
-                int iw = ow * s.sw - s.pw + j * s.dw;
-                if (iw >= 0 && iw < s.W) acc += wk[a * s.KW + j] * xp[(int64_t)ih * s.W + iw];
-            }
-        }
-        if (b) acc += b[c];
-        y[i] = acc;
-    }
-}
-NN_HD void kb_dw_dx(NnGrid g, NnDwGeom s, const float *dy, const float *w, float *dx) {
-    NN_GRID_LOOP(g, i, s.planes * s.H * s.W) {
-        int64_t pl = nn_div(i, s.hw);
-        int idx = (int)(i - pl * s.H * s.W), h = (int)nn_div(idx, s.w), col = idx - h * s.W;
-        int c = (int)nn_mod(pl, s.ch);
-        const float *dyp = dy + pl * s.OH * s.OW, *wk = w + (int64_t)c * s.KH * s.KW;
-        /* output rows whose taps can reach row h: oh * sh in [h + ph - (KH-1) dh, h + ph] */
-        int top = h + s.ph - (s.KH - 1) * s.dh, oh0 = top <= 0 ? 0 : (top + s.sh - 1) / s.sh, oh1 = (h + s.ph) / s.sh;
-        if (oh1 > s.OH - 1) oh1 = s.OH - 1;
-        float acc = 0.0f;
-        for (int oh = oh0; oh <= oh1; oh++) {
-            int ex, a = nn_small_div(h + s.ph - oh * s.sh, s.dh, &ex);
-            if (!ex || a >= s.KH) continue;
-            for (int j = 0; j < s.KW; j++) {
-                int q = col + s.pw - j * s.dw;
-                if (q < 0) break; /* j only grows */
-                int ow = nn_small_div(q, s.sw, &ex);
-                if (ex && ow < s.OW) acc += wk[a * s.KW + j] * dyp[(int64_t)oh * s.OW + ow];
-            }
-        }
-        dx[i] = acc;
-    }
-}
-/* dW, block `blk` = (weight e = c*KH*KW + tap, slice sl): thread t's double sum of dy * x over its products
- * (n, oh, ow) = slice items t, t + NN_BLOCK, ... into sh->red[t] (red2 unused), for the tree that follows */
-NN_HD void kb_dw_wgrad_block(int64_t blk, int64_t t, NnDwGeom s, const float *x, const float *dy, NnBnShared *sh) {
-    int64_t e = blk / s.slices, sl = blk - e * s.slices, KK = (int64_t)s.KH * s.KW;
-    int64_t c = e / KK, tap = e - c * KK;
-    int a = (int)(tap / s.KW), j = (int)(tap - (int64_t)a * s.KW);
-    int64_t P = (int64_t)s.OH * s.OW, cnt = (int64_t)(s.planes / s.C) * P, len = (cnt + s.slices - 1) / s.slices;
-    int64_t lo = sl * len < cnt ? sl * len : cnt, hi = lo + len < cnt ? lo + len : cnt;
-    double acc = 0.0;
-    int64_t it = lo + t, n = 0, o = 0;
-    if (it < hi) n = it / P, o = it - n * P;
-    for (; it < hi; it += NN_BLOCK, o += NN_BLOCK) {
-        while (o >= P) o -= P, n++;
-        int oh = (int)nn_div(o, s.ow), ow = (int)(o - (int64_t)oh * s.OW);
-        int ih = oh * s.sh - s.ph + a * s.dh, iw = ow * s.sw - s.pw + j * s.dw;
-        if (ih < 0 || ih >= s.H || iw < 0 || iw >= s.W) continue;
-        int64_t pl = n * s.C + c;
-        acc += (double)dy[pl * P + o] * (double)x[(pl * s.H + ih) * s.W + iw];
-    }
-    sh->red[t] = acc;
-    sh->red2[t] = 0.0;
-}
-/* after the tree (thread 0): the block's sum into part[blk] */
-NN_HD void kb_dw_wgrad_store(int64_t blk, const NnBnShared *sh, double *part) { part[blk] = sh->red[0]; }
-/* dw[e] += (float)(the sum of weight e's slices, in slice order), one weight per item */
-NN_HD void kb_dw_wgrad_finish(NnGrid g, NnDwGeom s, const double *part, float *dw) {
-    NN_GRID_LOOP(g, e, (int64_t)s.C * s.KH * s.KW) {
-        double acc = 0.0;
-        for (int64_t sl = 0; sl < s.slices; sl++) acc += part[e * s.slices + sl];
-        dw[e] += (float)acc;
-    }
-}
-
 /* ---- squeeze-and-excitation's own passes (se.c's loops), over (N*C) planes of hw floats ---- */
 /* se_scale: y = x * sc[plane], one element per item (y may alias x; hw = nn_div_for(hw, planes * hw)) */
 NN_HD void kb_se_scale(NnGrid g, int64_t planes, NnDiv hw, const float *x, const float *sc, float *y) {
@@ -997,6 +882,133 @@ NN_HD void kb_bias_grad_half(NnGrid g, int64_t n, int64_t k, int64_t p, const ui
         for (int64_t im = 0; im < n; im++)
             for (int64_t q = 0; q < p; q++) s = s + kb_from_half(dyh[(im * k + c) * p + q], amp);
         db[c] = db[c] + kb_round_half(s, amp);
+    }
+}
+
+/* ---- depthwise convolution's own kernels (groups == C == K; conv2d.cu runs them where they beat cuDNN's
+ * grouped convolution on the shape: frameworks keep own kernels for fp32 depthwise, cuDNN's are slow there)
+ * Forward, one output per item, and dx, one input per item (a gather, no atomics): the operations and order
+ * of conv2d.c's portable direct path (taps in row-major order from 0, the bias last; dx's contributions
+ * in its scatter's order: output row, then tap column), so the same bits as that path. dW: one block of
+ * NN_BLOCK threads per (weight, slice) of the N*OH*OW products (kb_dw_wgrad_block; slices nn_bn_slices),
+ * in double, the block's partials by the fixed tree, the slices added in order by kb_dw_wgrad_finish:
+ * deterministic, not the CPU's order (its bound is the test's).
+ * Under AMP (amp 1 bf16, 2 fp16; 0 fp32) they keep amp.h's semantics without the half copies: each operand
+ * rounded to the half type as it is read (a product of two halves is exact in fp32), the fp32 (dW: double)
+ * sum rounded to half, then widened: y = half(acc) and with a bias half(y + half(b)) (kb_widen_bias's),
+ * dx = half(acc), dw += half(acc) (kb_widen_add's). ---- */
+/* an operand as AMP reads it: rounded to the half type (amp 0: as it is) */
+NN_HD float nn_amp_operand(float v, int amp) { return amp ? kb_round_half(v, amp) : v; }
+typedef struct NnDwGeom {
+    int64_t planes; /* N * C */
+    int C, H, W, OH, OW, KH, KW, sh, sw, ph, pw, dh, dw;
+    int64_t slices; /* dW's blocks per weight */
+    NnDiv ohw, ow, hw, w, ch;
+} NnDwGeom;
+/* The geometry from conv2d's fields (kept free of conv2d.h: conv2d.h's conv2d_dw_geom calls this). */
+NN_HD NnDwGeom nn_dw_geom(int N, int C, int H, int W, int OH, int OW, int KH, int KW, int sh, int sw, int ph, int pw,
+                         int dh, int dw) {
+    NnDwGeom g = {(int64_t)N * C, C, H, W, OH, OW, KH, KW, sh, sw, ph, pw, dh, dw, 1,
+                  {0, 0, 0, 0}, {0, 0, 0, 0}, {0, 0, 0, 0}, {0, 0, 0, 0}, {0, 0, 0, 0}};
+    g.slices = nn_bn_slices((int64_t)C * KH * KW, (int64_t)N * OH * OW);
+    g.ohw = nn_div_for((int64_t)OH * OW, g.planes * OH * OW);
+    g.ow = nn_div_for(OW, (int64_t)OH * OW);
+    g.hw = nn_div_for((int64_t)H * W, g.planes * H * W);
+    g.w = nn_div_for(W, (int64_t)H * W);
+    g.ch = nn_div_for(C, g.planes);
+    return g;
+}
+/* q / d for a small d >= 1 (a stride or dilation), q >= 0; *exact: d divides q */
+NN_HD int nn_small_div(int q, int d, int *exact) {
+    if (d == 1) {
+        *exact = 1;
+        return q;
+    }
+    if (d == 2) {
+        *exact = !(q & 1);
+        return q >> 1;
+    }
+    *exact = q % d == 0;
+    return q / d;
+}
+NN_HD void kb_dw_fwd(NnGrid g, NnDwGeom s, int amp, const float *x, const float *w, const float *b, float *y) {
+    NN_GRID_LOOP(g, i, s.planes * s.OH * s.OW) {
+        int64_t pl = nn_div(i, s.ohw);
+        int o = (int)(i - pl * s.OH * s.OW), oh = (int)nn_div(o, s.ow), ow = o - oh * s.OW;
+        int c = (int)nn_mod(pl, s.ch);
+        const float *xp = x + pl * s.H * s.W, *wk = w + (int64_t)c * s.KH * s.KW;
+        float acc = 0.0f;
+        for (int a = 0; a < s.KH; a++) {
+            int ih = oh * s.sh - s.ph + a * s.dh;
+            if (ih < 0 || ih >= s.H) continue;
+            for (int j = 0; j < s.KW; j++) {
+                int iw = ow * s.sw - s.pw + j * s.dw;
+                if (iw >= 0 && iw < s.W)
+                    acc += nn_amp_operand(wk[a * s.KW + j], amp) * nn_amp_operand(xp[(int64_t)ih * s.W + iw], amp);
+            }
+        }
+        if (amp) {
+            acc = kb_round_half(acc, amp);
+            if (b) acc = kb_round_half(acc + kb_round_half(b[c], amp), amp);
+        } else if (b) {
+            acc += b[c];
+        }
+        y[i] = acc;
+    }
+}
+NN_HD void kb_dw_dx(NnGrid g, NnDwGeom s, int amp, const float *dy, const float *w, float *dx) {
+    NN_GRID_LOOP(g, i, s.planes * s.H * s.W) {
+        int64_t pl = nn_div(i, s.hw);
+        int idx = (int)(i - pl * s.H * s.W), h = (int)nn_div(idx, s.w), col = idx - h * s.W;
+        int c = (int)nn_mod(pl, s.ch);
+        const float *dyp = dy + pl * s.OH * s.OW, *wk = w + (int64_t)c * s.KH * s.KW;
+        /* output rows whose taps can reach row h: oh * sh in [h + ph - (KH-1) dh, h + ph] */
+        int top = h + s.ph - (s.KH - 1) * s.dh, oh0 = top <= 0 ? 0 : (top + s.sh - 1) / s.sh, oh1 = (h + s.ph) / s.sh;
+        if (oh1 > s.OH - 1) oh1 = s.OH - 1;
+        float acc = 0.0f;
+        for (int oh = oh0; oh <= oh1; oh++) {
+            int ex, a = nn_small_div(h + s.ph - oh * s.sh, s.dh, &ex);
+            if (!ex || a >= s.KH) continue;
+            for (int j = 0; j < s.KW; j++) {
+                int q = col + s.pw - j * s.dw;
+                if (q < 0) break; /* j only grows */
+                int ow = nn_small_div(q, s.sw, &ex);
+                if (ex && ow < s.OW) acc += nn_amp_operand(wk[a * s.KW + j], amp) * nn_amp_operand(dyp[(int64_t)oh * s.OW + ow], amp);
+            }
+        }
+        dx[i] = amp ? kb_round_half(acc, amp) : acc;
+    }
+}
+/* dW, block `blk` = (weight e = c*KH*KW + tap, slice sl): thread t's double sum of dy * x over its products
+ * (n, oh, ow) = slice items t, t + NN_BLOCK, ... into sh->red[t] (red2 unused), for the tree that follows */
+NN_HD void kb_dw_wgrad_block(int64_t blk, int64_t t, NnDwGeom s, int amp, const float *x, const float *dy, NnBnShared *sh) {
+    int64_t e = blk / s.slices, sl = blk - e * s.slices, KK = (int64_t)s.KH * s.KW;
+    int64_t c = e / KK, tap = e - c * KK;
+    int a = (int)(tap / s.KW), j = (int)(tap - (int64_t)a * s.KW);
+    int64_t P = (int64_t)s.OH * s.OW, cnt = (int64_t)(s.planes / s.C) * P, len = (cnt + s.slices - 1) / s.slices;
+    int64_t lo = sl * len < cnt ? sl * len : cnt, hi = lo + len < cnt ? lo + len : cnt;
+    double acc = 0.0;
+    int64_t it = lo + t, n = 0, o = 0;
+    if (it < hi) n = it / P, o = it - n * P;
+    for (; it < hi; it += NN_BLOCK, o += NN_BLOCK) {
+        while (o >= P) o -= P, n++;
+        int oh = (int)nn_div(o, s.ow), ow = (int)(o - (int64_t)oh * s.OW);
+        int ih = oh * s.sh - s.ph + a * s.dh, iw = ow * s.sw - s.pw + j * s.dw;
+        if (ih < 0 || ih >= s.H || iw < 0 || iw >= s.W) continue;
+        int64_t pl = n * s.C + c;
+        acc += (double)nn_amp_operand(dy[pl * P + o], amp) * (double)nn_amp_operand(x[(pl * s.H + ih) * s.W + iw], amp);
+    }
+    sh->red[t] = acc;
+    sh->red2[t] = 0.0;
+}
+/* after the tree (thread 0): the block's sum into part[blk] */
+NN_HD void kb_dw_wgrad_store(int64_t blk, const NnBnShared *sh, double *part) { part[blk] = sh->red[0]; }
+/* dw[e] += (float)(the sum of weight e's slices, in slice order) (AMP: its half), one weight per item */
+NN_HD void kb_dw_wgrad_finish(NnGrid g, NnDwGeom s, int amp, const double *part, float *dw) {
+    NN_GRID_LOOP(g, e, (int64_t)s.C * s.KH * s.KW) {
+        double acc = 0.0;
+        for (int64_t sl = 0; sl < s.slices; sl++) acc += part[e * s.slices + sl];
+        dw[e] = dw[e] + (amp ? kb_round_half((float)acc, amp) : (float)acc);
     }
 }
 

@@ -19,7 +19,7 @@
  * model_step).
  * Depthwise convolutions (EfficientNet-B0's shapes) with conv2d.cu's own kernels and with cuDNN, each forced
  * (AUDIOCNN_DEPTHWISE), then as timed (each choice printed on stderr), within 1e-4; the own kernels'
- * --deterministic repeat.
+ * --deterministic repeat, and the own kernels under AMP (bf16, fp16) within AMP's bounds below.
  * TF32 (the context's tf32 set, as cnntrain --tf32): every conv shape above forward and backward against the
  * CPU's fp32 within 4e-3 of the largest value. Operands keep a 10-bit mantissa and sums stay fp32: rounded
  * to nearest, errors of 2^-11 relative per operand that mostly cancel (some 3e-4 expected, as AMP's fp16
@@ -249,9 +249,12 @@ static void conv(int deterministic, int tf32) {
     conv_run(conv_cases, conv_case_names, sizeof conv_cases / sizeof *conv_cases, deterministic, tf32, "cuDNN");
 }
 
+static void amp_conv_run(const Conv2dShape *cs, const char *const *names, size_t ncases, int amp, const char *how);
+
 /* Depthwise convolutions (EfficientNet-B0's at 1x128x400, batch 16) with conv2d.cu's own kernels and with
  * cuDNN, each forced (AUDIOCNN_DEPTHWISE) on a fresh context (its own algorithm cache), then the timed
- * choice with each choice printed (AUDIOCNN_ALGO_LOG), fp32 and --deterministic. */
+ * choice with each choice printed (AUDIOCNN_ALGO_LOG); the own kernels also with --deterministic, and in bf16
+ * and fp16 within AMP's bounds. */
 static void depthwise(void) {
     static const Conv2dShape cases[] = {
         {.N = 16, .C = 32, .H = 64, .W = 200, .K = 32, .KH = 3, .KW = 3, .pad_h = 1, .pad_w = 1, .groups = 32},
@@ -274,6 +277,12 @@ static void depthwise(void) {
             break;
         }
         conv_run(cases, names, sizeof cases / sizeof *cases, m == 0, 0, hows[m]);
+        if (m == 0) /* the own kernels under AMP: operands rounded as read, no half copies */
+            for (int amp = NN_AMP_BF16; amp <= NN_AMP_FP16; amp++)
+                if (nn_ctx_set_amp(&gpu, (NnAmp)amp) == 0) {
+                    amp_conv_run(cases, names, sizeof cases / sizeof *cases, amp, "own kernels, half operands");
+                    nn_ctx_set_amp(&gpu, NN_AMP_OFF);
+                }
     }
     unsetenv("AUDIOCNN_DEPTHWISE"), unsetenv("AUDIOCNN_ALGO_LOG");
 }
@@ -602,9 +611,13 @@ static void amp_layers(int amp) {
         nn_free(&gpu, gx), nn_free(&gpu, gw), nn_free(&gpu, gb), nn_free(&gpu, gy), nn_free(&gpu, gdy), nn_free(&gpu, gdx);
         nn_free(&gpu, gdw), nn_free(&gpu, gdb);
     }
-    const Conv2dShape *cs = conv_cases;
-    const char *const *names = conv_case_names;
-    for (size_t i = 0; i < sizeof conv_cases / sizeof *conv_cases; i++) {
+    amp_conv_run(conv_cases, conv_case_names, sizeof conv_cases / sizeof *conv_cases, amp, "cuDNN, half");
+    nn_ctx_set_amp(&gpu, NN_AMP_OFF);
+}
+
+/* The convolutions cs, forward and backward in the context's AMP mode against the CPU's fp32 (how: what runs them) */
+static void amp_conv_run(const Conv2dShape *cs, const char *const *names, size_t ncases, int amp, const char *how) {
+    for (size_t i = 0; i < ncases; i++) {
         Conv2dShape s = cs[i];
         if (conv2d_shape_init(&s) < 0) {
             CHECK(0, "AMP conv %s shape", names[i]);
@@ -620,13 +633,12 @@ static void amp_layers(int amp) {
         float *hy = down(gy, ny), *hdx = down(gdx, nx), *hdw = down(gdw, nw), *hdb = down(gdb, s.K);
         double ey = rel(y, hy, ny), ex = rel(dx, hdx, nx), ew = rel(dw, hdw, nw), eb = rel(db, hdb, s.K);
         double e = fmax(fmax(ey, ex), fmax(ew, eb));
-        CHECK(!rc && !grc && e <= amp_bound(amp), "AMP %s: conv %s (cuDNN, half): y %.1e, dx %.1e, dw %.1e, db %.1e within %.0e of the CPU's fp32",
-              amp_name(amp), names[i], ey, ex, ew, eb, amp_bound(amp));
+        CHECK(!rc && !grc && e <= amp_bound(amp), "AMP %s: conv %s (%s): y %.1e, dx %.1e, dw %.1e, db %.1e within %.0e of the CPU's fp32",
+              amp_name(amp), names[i], how, ey, ex, ew, eb, amp_bound(amp));
         free(x), free(w), free(b), free(y), free(dy), free(dx), free(dw), free(db), free(hy), free(hdx), free(hdw), free(hdb);
         nn_free(&gpu, gx), nn_free(&gpu, gw), nn_free(&gpu, gb), nn_free(&gpu, gy), nn_free(&gpu, gdy), nn_free(&gpu, gdx);
         nn_free(&gpu, gdw), nn_free(&gpu, gdb);
     }
-    nn_ctx_set_amp(&gpu, NN_AMP_OFF);
 }
 
 /* One AMP training step of a whole network (NN_TRAIN forward, the loss on the host, backward) against the

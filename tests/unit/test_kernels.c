@@ -817,8 +817,8 @@ static void test_depthwise(NnCtx *ctx, Rng *r) {
         const float *bias = ci % 2 ? b : NULL;
         NnDwGeom g = conv2d_dw_geom(&s);
         int rc = conv2d_forward(ctx, &s, x, w, bias, y0) | conv2d_backward(ctx, &s, x, w, dy, dx0, dw0, NULL);
-        FOR_GRID(nn_grid_1d((int64_t)ny), gr) kb_dw_fwd(gr, g, x, w, bias, y1);
-        FOR_GRID(nn_grid_1d((int64_t)nx), gr) kb_dw_dx(gr, g, dy, w, dx1);
+        FOR_GRID(nn_grid_1d((int64_t)ny), gr) kb_dw_fwd(gr, g, 0, x, w, bias, y1);
+        FOR_GRID(nn_grid_1d((int64_t)nx), gr) kb_dw_dx(gr, g, 0, dy, w, dx1);
         CHECK(!rc && first_diff(y0, y1, ny) == ny && first_diff(dx0, dx1, nx) == nx,
               "kernels: depthwise %dx%d/%d,%d pad %d,%d dil %d%s: forward and dx = conv2d.c's direct path, bit for bit", s.KH, s.KW,
               s.stride_h, s.stride_w, s.pad_h, s.pad_w, s.dil_h, bias ? " + bias" : "");
@@ -829,16 +829,47 @@ static void test_depthwise(NnCtx *ctx, Rng *r) {
             float *dw2 = malloc(nw * 4);
             memcpy(dw2, dw1, nw * 4);
             for (int64_t blk = 0; blk < nblk; blk++) {
-                for (int64_t t = 0; t < NN_BLOCK; t++) kb_dw_wgrad_block(blk, t, g, x, dy, &sh);
+                for (int64_t t = 0; t < NN_BLOCK; t++) kb_dw_wgrad_block(blk, t, g, 0, x, dy, &sh);
                 for (int64_t stride = NN_BLOCK / 2; stride > 0; stride /= 2)
                     for (int64_t t = 0; t < NN_BLOCK; t++) kb_tree_step(t, stride, &sh);
                 kb_dw_wgrad_store(blk, &sh, part);
             }
-            FOR_GRID(nn_grid_1d((int64_t)nw), gr) kb_dw_wgrad_finish(gr, g, part, dw2);
+            FOR_GRID(nn_grid_1d((int64_t)nw), gr) kb_dw_wgrad_finish(gr, g, 0, part, dw2);
             double e = rel_diff(dw0, dw2, nw);
             CHECK(e <= 1e-6, "kernels: depthwise %dx%d/%d,%d dW += in %lld slices within 1e-6 of conv2d.c's (%.1e)", s.KH, s.KW,
                   s.stride_h, s.stride_w, (long long)S, e);
             free(part), free(dw2);
+        }
+        for (int amp = 1; amp <= 2; amp++) { /* AMP: the CPU layer on the half-rounded operands, its results rounded */
+            float *xr = malloc(nx * 4), *wr = malloc(nw * 4), *dyr = malloc(ny * 4), *dwz = calloc(nw, 4), *dwa = malloc(nw * 4);
+            for (size_t i = 0; i < nx; i++) xr[i] = kb_round_half(x[i], amp);
+            for (size_t i = 0; i < nw; i++) wr[i] = kb_round_half(w[i], amp);
+            for (size_t i = 0; i < ny; i++) dyr[i] = kb_round_half(dy[i], amp);
+            rc = conv2d_forward(ctx, &s, xr, wr, NULL, y0) | conv2d_backward(ctx, &s, xr, wr, dyr, dx0, dwz, NULL);
+            for (size_t i = 0; i < ny; i++) {
+                y0[i] = kb_round_half(y0[i], amp);
+                if (bias) y0[i] = kb_round_half(y0[i] + kb_round_half(bias[i / ((size_t)s.OH * s.OW) % (size_t)s.K], amp), amp);
+            }
+            for (size_t i = 0; i < nx; i++) dx0[i] = kb_round_half(dx0[i], amp);
+            for (size_t i = 0; i < nw; i++) dwz[i] = dw1[i] + kb_round_half(dwz[i], amp);
+            FOR_GRID(nn_grid_1d((int64_t)ny), gr) kb_dw_fwd(gr, g, amp, x, w, bias, y1);
+            FOR_GRID(nn_grid_1d((int64_t)nx), gr) kb_dw_dx(gr, g, amp, dy, w, dx1);
+            g.slices = 2;
+            int64_t nblk = (int64_t)s.C * (int64_t)KK * 2;
+            double *part = malloc((size_t)nblk * sizeof *part);
+            memcpy(dwa, dw1, nw * 4);
+            for (int64_t blk = 0; blk < nblk; blk++) {
+                for (int64_t t = 0; t < NN_BLOCK; t++) kb_dw_wgrad_block(blk, t, g, amp, x, dy, &sh);
+                for (int64_t stride = NN_BLOCK / 2; stride > 0; stride /= 2)
+                    for (int64_t t = 0; t < NN_BLOCK; t++) kb_tree_step(t, stride, &sh);
+                kb_dw_wgrad_store(blk, &sh, part);
+            }
+            FOR_GRID(nn_grid_1d((int64_t)nw), gr) kb_dw_wgrad_finish(gr, g, amp, part, dwa);
+            double e = rel_diff(dwz, dwa, nw), bound = amp == 1 ? 8e-3 : 1e-3; /* one half ulp where the sums straddle a rounding */
+            CHECK(!rc && first_diff(y0, y1, ny) == ny && first_diff(dx0, dx1, nx) == nx && e <= bound,
+                  "kernels: depthwise %dx%d/%d,%d in %s: forward and dx = the direct path on half operands, rounded, bit for bit; "
+                  "dW += within %.0e (%.1e)", s.KH, s.KW, s.stride_h, s.stride_w, amp == 1 ? "bf16" : "fp16", bound, e);
+            free(xr), free(wr), free(dyr), free(dwz), free(dwa), free(part);
         }
         free(x), free(w), free(b), free(dy), free(y0), free(y1), free(dx0), free(dx1), free(dw0), free(dw1);
     }
