@@ -11,7 +11,8 @@
 # fp16 with loss scaling) against PyTorch's autocast (+ GradScaler for fp16). Environment:
 # BUILD (a make CUDA=1 build, default build-cuda), PYPI_PY (Python with torch + CUDA, default
 # .venv-pypi/bin/python), STEPS (default 20), ARCHS, DEADLINE (a time in seconds since the epoch after which
-# the remaining lines say "out of time" instead of running; tests/gpu/device-run.sh sets it). First, what
+# the remaining lines say "out of time" instead of running; tests/gpu/device-run.sh sets it), AUDIOCNN_ALGO_LOG
+# (1: each line's depthwise choices, own kernels or cuDNN, under it; device-run.sh sets it). First, what
 # the host can feed (bench/gpu feed: cnntrain's batcher with SpecAugment and mixup, into the memory the
 # device copies from; no GPU needed): a training line above it would wait for its data in cnntrain.
 set -uo pipefail
@@ -61,6 +62,8 @@ for arch in $ARCHS; do
                 [ -n "$rate" ] && peer_txt+=$(awk -v a="$rate" -v b="$prate" 'BEGIN {printf " | ours/torch %.2fx", a / b}')
             fi
             printf 'bench/gpu: %-16s %-5s %-5s %s%s\n' "$arch" "$prec" "$mode" "$ours_txt" "$peer_txt"
+            # AUDIOCNN_ALGO_LOG=1: the depthwise convolutions' choices (own kernels or cuDNN, both timed)
+            [ "${AUDIOCNN_ALGO_LOG:-}" = 1 ] && [ -f "$tmp/err" ] && grep '^conv2d: ' "$tmp/err" | sed 's/^/bench\/gpu:   /'
         done
     done
 done

@@ -219,9 +219,9 @@ static const AlgoEntry *algo_for(NnCtx *ctx, const Conv2dShape *s, const Descs *
         }
         if (st == CUDNN_STATUS_SUCCESS && dw_own && forced == 0) { /* the own dW, timed into the same scratch */
             float own_ms = dw_time(ctx, pass, s, own->x, own->w, own->in, dw_scratch);
-            int own = own_ms >= 0.0f && own_ms < cudnn_ms;
-            dw_log(s, pass, own_ms, cudnn_ms, e.algo, own);
-            if (own) e.algo = ALGO_OWN;
+            int use_own = own_ms >= 0.0f && own_ms < cudnn_ms;
+            dw_log(s, pass, own_ms, cudnn_ms, e.algo, use_own);
+            if (use_own) e.algo = ALGO_OWN;
         }
         cudaFree(dw_scratch);
     }
@@ -231,9 +231,9 @@ static const AlgoEntry *algo_for(NnCtx *ctx, const Conv2dShape *s, const Descs *
     }
     if (dw_own && forced == 0 && pass != ALGO_BWD_FILTER) { /* the output buffer the real call writes after */
         float own_ms = dw_time(ctx, pass, s, own->x, own->w, own->in, own->out);
-        int own = own_ms >= 0.0f && own_ms < cudnn_ms;
-        dw_log(s, pass, own_ms, cudnn_ms, e.algo, own);
-        if (own) e.algo = ALGO_OWN;
+        int use_own = own_ms >= 0.0f && own_ms < cudnn_ms;
+        dw_log(s, pass, own_ms, cudnn_ms, e.algo, use_own);
+        if (use_own) e.algo = ALGO_OWN;
     }
     if (algocache_put(&c->algos, &e) < 0) return NULL;
     return algocache_find(&c->algos, &k);

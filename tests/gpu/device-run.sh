@@ -96,7 +96,7 @@ for phase in $PHASES; do
         ;;
     bench)
         say "bench: bench/gpu/run.sh until $(($(left) - 10)) s from now"
-        BUILD=$K/build PYPI_PY=$(command -v python3) DEADLINE=$((t0 + BUDGET - 10)) \
+        BUILD=$K/build PYPI_PY=$(command -v python3) DEADLINE=$((t0 + BUDGET - 10)) AUDIOCNN_ALGO_LOG=1 \
             ARCHS=${ARCHS:-resnet18 efficientnet_b0 baseline resnet152} bash bench/gpu/run.sh 2>&1 | tee "$OUT/bench.log"
         ;;
     profile)
