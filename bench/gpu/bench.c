@@ -258,7 +258,7 @@ int main(int argc, char **argv) {
     TRYP(logits_d = nn_alloc(&ctx, sizeof(float) * n * k));
     TRYP(dl_d = nn_alloc(&ctx, sizeof(float) * n * k));
     PinnedRing ring;
-    TRY(pinned_ring_init(&ctx, &ring, 2, sizeof(float) * xs, 0));
+    TRY(pinned_ring_init(&ctx, &ring, 2, sizeof(float) * xs));
     CrossEntropyShape ce = {.N = n, .C = k};
     double t0 = 0;
     Busy busy;

@@ -51,26 +51,16 @@ int staging_retire(Staging *s, int (*done)(void *arg, int slot), void *arg) {
 
 #ifndef AUDIOCNN_CUDA
 /* The build without CUDA: the ring's type, never a buffer (no context here runs on a GPU). */
-int pinned_ring_init(NnCtx *ctx, PinnedRing *r, int k, size_t bytes, int host_buffers) {
-    (void)ctx, (void)k, (void)bytes, (void)host_buffers;
+int pinned_ring_init(NnCtx *ctx, PinnedRing *r, int k, size_t bytes) {
+    (void)ctx, (void)k, (void)bytes;
     memset(r, 0, sizeof *r);
     err_set("this build has no CUDA (build with make CUDA=1)");
     return -1;
-}
-void *pinned_ring_acquire(PinnedRing *r, int *slot) {
-    (void)r, (void)slot;
-    err_set("this build has no CUDA (build with make CUDA=1)");
-    return NULL;
 }
 int pinned_ring_slot(PinnedRing *r) {
     (void)r;
     err_set("this build has no CUDA (build with make CUDA=1)");
     return -1;
-}
-void *pinned_ring_submit(NnCtx *ctx, PinnedRing *r, int slot, size_t n) {
-    (void)ctx, (void)r, (void)slot, (void)n;
-    err_set("this build has no CUDA (build with make CUDA=1)");
-    return NULL;
 }
 void *pinned_ring_submit_from(NnCtx *ctx, PinnedRing *r, int slot, const void *src, size_t n) {
     (void)ctx, (void)r, (void)slot, (void)src, (void)n;

@@ -8,7 +8,6 @@
 extern "C" void pinned_ring_free(PinnedRing *r) {
     if (r->copy_stream) cudaStreamSynchronize((cudaStream_t)r->copy_stream);
     for (int i = 0; i < STAGING_MAX; i++) {
-        if (r->host[i]) cudaFreeHost(r->host[i]);
         if (r->dev[i]) cudaFree(r->dev[i]);
         if (r->event[i]) cudaEventDestroy((cudaEvent_t)r->event[i]);
         if (r->consumed[i]) cudaEventDestroy((cudaEvent_t)r->consumed[i]);
@@ -17,7 +16,7 @@ extern "C" void pinned_ring_free(PinnedRing *r) {
     memset(r, 0, sizeof *r);
 }
 
-extern "C" int pinned_ring_init(NnCtx *ctx, PinnedRing *r, int k, size_t bytes, int host_buffers) {
+extern "C" int pinned_ring_init(NnCtx *ctx, PinnedRing *r, int k, size_t bytes) {
     memset(r, 0, sizeof *r);
     if (staging_init(&r->s, k) < 0) return -1;
     r->bytes = bytes;
@@ -26,8 +25,7 @@ extern "C" int pinned_ring_init(NnCtx *ctx, PinnedRing *r, int k, size_t bytes, 
     if (e == cudaSuccess) r->copy_stream = st;
     for (int i = 0; i < k && e == cudaSuccess; i++) {
         cudaEvent_t ev, cv;
-        if (host_buffers) e = cudaHostAlloc(&r->host[i], bytes ? bytes : 1, cudaHostAllocDefault);
-        if (e == cudaSuccess) e = cudaMalloc(&r->dev[i], bytes ? bytes : 1);
+        e = cudaMalloc(&r->dev[i], bytes ? bytes : 1);
         if (e == cudaSuccess) e = cudaEventCreateWithFlags(&ev, cudaEventDisableTiming);
         if (e == cudaSuccess) r->event[i] = ev;
         if (e == cudaSuccess) e = cudaEventCreateWithFlags(&cv, cudaEventDisableTiming);
@@ -36,7 +34,7 @@ extern "C" int pinned_ring_init(NnCtx *ctx, PinnedRing *r, int k, size_t bytes, 
     if (e != cudaSuccess) {
         cudaGetLastError();
         pinned_ring_free(r);
-        err_set("CUDA: %d pinned batch buffers of %zu bytes: %s", k, bytes, cudaGetErrorString(e));
+        err_set("CUDA: %d batch buffers of %zu bytes: %s", k, bytes, cudaGetErrorString(e));
         return -1;
     }
     (void)ctx;
@@ -55,17 +53,6 @@ static int copy_wait(void *arg, int slot) {
     return cudaEventSynchronize((cudaEvent_t)r->event[slot]) == cudaSuccess;
 }
 
-extern "C" void *pinned_ring_acquire(PinnedRing *r, int *slot) {
-    if (!r->host[0]) {
-        err_set("staging: this ring has no host buffers (pinned_ring_submit_from)");
-        return NULL;
-    }
-    int k = pinned_ring_slot(r);
-    if (k < 0) return NULL;
-    *slot = k;
-    return r->host[k];
-}
-
 extern "C" int pinned_ring_slot(PinnedRing *r) {
     staging_retire(&r->s, copy_done, r);
     int k = staging_acquire(&r->s);
@@ -80,14 +67,6 @@ extern "C" int pinned_ring_slot(PinnedRing *r) {
         if (k < 0) err_set("staging: no free batch buffer");
     }
     return k;
-}
-
-extern "C" void *pinned_ring_submit(NnCtx *ctx, PinnedRing *r, int slot, size_t n) {
-    if (slot < 0 || slot >= r->s.k || !r->host[slot]) {
-        err_set("staging: no host buffer in slot %d", slot);
-        return NULL;
-    }
-    return pinned_ring_submit_from(ctx, r, slot, r->host[slot], n);
 }
 
 extern "C" void *pinned_ring_submit_from(NnCtx *ctx, PinnedRing *r, int slot, const void *src, size_t n) {

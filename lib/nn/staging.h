@@ -1,8 +1,9 @@
-/* staging.h - the rotation of pinned host buffers that carry batches to the GPU: the background thread
- * gathers batch i+1 into a free buffer while batch i's copy (on a copy stream) and compute run.
+/* staging.h - the rotation of the slots that carry batches to the GPU: the background thread gathers batch
+ * i+1 into pinned host memory while batch i's copy (on a copy stream) and compute run.
  *
  * Promise: plain C bookkeeping, no GPU in it (tests/unit/test_gpu_host.c); the CUDA side supplies the
- * buffers (pinned, cudaHostAlloc) and the completion test (a cudaEvent per slot). Each of K slots is
+ * buffers (a device buffer per slot; the host side pinned, cudaHostAlloc) and the completion test (a
+ * cudaEvent per slot). Each of K slots is
  *   FREE -> (staging_acquire) FILLING -> (staging_submit: copy queued, its event recorded) IN_FLIGHT
  *   -> (staging_retire, when done(slot) says the copy has finished) FREE
  * Slots are handed out and retired in ring order, so batches reach the device in the order they were
@@ -44,12 +45,12 @@ int staging_oldest(const Staging *s);
 /* Frees IN_FLIGHT slots from the oldest on while done(arg, slot) is true; returns how many. */
 int staging_retire(Staging *s, int (*done)(void *arg, int slot), void *arg);
 
-/* staging.cu: the ring with its buffers. K pinned host buffers (cudaHostAlloc) of `bytes` each (none with
- * host_buffers 0: the caller's own pinned memory is copied from, pinned_ring_submit_from), one device
- * buffer per slot, a copy stream and an event per slot. pinned_ring_acquire gives the host buffer to fill
- * (waiting for the oldest copy when every slot is busy); pinned_ring_submit queues its copy on the copy
- * stream, records the slot's event, makes ctx's compute stream wait for it (no host wait), and returns the
- * device buffer the step reads. pinned_ring_release, once the step that reads it is queued, records on the
+/* staging.cu: the ring with its buffers. The host side is the caller's pinned memory (pinned_host_alloc:
+ * the batcher gathers into it); the ring has one device buffer of `bytes` per slot, a copy stream and an
+ * event per slot. pinned_ring_slot gives the next slot (waiting for the oldest copy when every slot is
+ * busy); pinned_ring_submit_from queues the copy into its device buffer on the copy stream, records the
+ * slot's event, makes ctx's compute stream wait for it (no host wait), and returns the device buffer the
+ * step reads. pinned_ring_release, once the step that reads it is queued, records on the
  * compute stream when that step is done with the device buffer; the slot's next copy waits for it (on the
  * device). A host buffer is refilled only after its copy finished (cudaEventQuery), so the gathering of
  * batch i+1 overlaps batch i's copy and compute.
@@ -58,21 +59,18 @@ int staging_retire(Staging *s, int (*done)(void *arg, int slot), void *arg);
 typedef struct PinnedRing {
     Staging s;
     size_t bytes;
-    void *host[STAGING_MAX], *dev[STAGING_MAX];
+    void *dev[STAGING_MAX];
     void *event[STAGING_MAX]; /* cudaEvent_t: the slot's copy finished */
     void *consumed[STAGING_MAX]; /* cudaEvent_t: the compute stream is done with the slot's device buffer */
     void *copy_stream;        /* cudaStream_t */
 } PinnedRing;
 /* Returns 0, or -1 with err_set() (then nothing is left allocated). */
-int pinned_ring_init(NnCtx *ctx, PinnedRing *r, int k, size_t bytes, int host_buffers);
-/* The host buffer to fill and its slot, or NULL with err_set(). */
-void *pinned_ring_acquire(PinnedRing *r, int *slot);
-/* The next slot alone (for pinned_ring_submit_from), or -1 with err_set(). */
+int pinned_ring_init(NnCtx *ctx, PinnedRing *r, int k, size_t bytes);
+/* The next slot, or -1 with err_set(). */
 int pinned_ring_slot(PinnedRing *r);
-/* Queues the slot's copy (n <= bytes); the device buffer the compute stream may read, or NULL with err_set(). */
-void *pinned_ring_submit(NnCtx *ctx, PinnedRing *r, int slot, size_t n);
-/* The same, copying from src: pinned memory of the caller's (pinned_host_alloc), which must stay unchanged
- * until the copy has finished (pinned_ring_drain). */
+/* Queues the copy of src (n <= bytes: pinned memory of the caller's, pinned_host_alloc, which must stay
+ * unchanged until the copy has finished, pinned_ring_drain) into the slot's device buffer; that buffer,
+ * which the compute stream may read, or NULL with err_set(). */
 void *pinned_ring_submit_from(NnCtx *ctx, PinnedRing *r, int slot, const void *src, size_t n);
 /* Waits until every queued copy has finished, so that the memory they read may be written again. 0, or -1
  * with err_set(). */

@@ -594,7 +594,7 @@ int train_run(const TrainOptions *o, Model *m, const Dataset *train, const Datas
     if (gpu) {
         if (!(logits_d = nn_alloc(&ctx, sizeof(float) * (size_t)o->batch * k)) ||
             !(dlogits_d = nn_alloc(&ctx, sizeof(float) * (size_t)o->batch * k)) ||
-            pinned_ring_init(&ctx, &ring, 2, sizeof(float) * (size_t)o->batch * per, 0) < 0)
+            pinned_ring_init(&ctx, &ring, 2, sizeof(float) * (size_t)o->batch * per) < 0)
             goto done;
         have_ring = 1;
     }

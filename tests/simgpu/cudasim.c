@@ -826,18 +826,17 @@ static int always(void *arg, int slot) {
 
 void pinned_ring_free(PinnedRing *r) {
     for (int i = 0; i < STAGING_MAX; i++) {
-        free(r->host[i]);
         if (r->dev[i]) nn_cuda_free(r->dev[i]);
     }
     memset(r, 0, sizeof *r);
 }
 
-int pinned_ring_init(NnCtx *ctx, PinnedRing *r, int k, size_t bytes, int host_buffers) {
+int pinned_ring_init(NnCtx *ctx, PinnedRing *r, int k, size_t bytes) {
     memset(r, 0, sizeof *r);
     if (staging_init(&r->s, k) < 0) return -1;
     r->bytes = bytes;
     for (int i = 0; i < k; i++)
-        if ((host_buffers && !(r->host[i] = malloc(bytes ? bytes : 1))) || !(r->dev[i] = nn_cuda_alloc(ctx, bytes))) {
+        if (!(r->dev[i] = nn_cuda_alloc(ctx, bytes))) {
             pinned_ring_free(r);
             err_set("out of memory for %d batch buffers of %zu bytes", k, bytes);
             return -1;
@@ -852,17 +851,6 @@ int pinned_ring_slot(PinnedRing *r) {
     return k;
 }
 
-void *pinned_ring_acquire(PinnedRing *r, int *slot) {
-    if (!r->host[0]) {
-        err_set("staging: this ring has no host buffers (pinned_ring_submit_from)");
-        return NULL;
-    }
-    int k = pinned_ring_slot(r);
-    if (k < 0) return NULL;
-    *slot = k;
-    return r->host[k];
-}
-
 void *pinned_ring_submit_from(NnCtx *ctx, PinnedRing *r, int slot, const void *src, size_t n) {
     if (n > r->bytes || staging_submit(&r->s, slot) < 0) {
         if (n > r->bytes) err_set("staging: a batch of %zu bytes in %zu-byte buffers", n, r->bytes);
@@ -870,14 +858,6 @@ void *pinned_ring_submit_from(NnCtx *ctx, PinnedRing *r, int slot, const void *s
     }
     if (nn_cuda_copy(ctx, r->dev[slot], src, n, 1) < 0) return NULL;
     return r->dev[slot];
-}
-
-void *pinned_ring_submit(NnCtx *ctx, PinnedRing *r, int slot, size_t n) {
-    if (slot < 0 || slot >= r->s.k || !r->host[slot]) {
-        err_set("staging: no host buffer in slot %d", slot);
-        return NULL;
-    }
-    return pinned_ring_submit_from(ctx, r, slot, r->host[slot], n);
 }
 
 int pinned_ring_drain(PinnedRing *r) {
