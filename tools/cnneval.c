@@ -96,8 +96,8 @@ static const char USAGE[] =
     "                        possible) when they overlap by >= F of the shorter of the two (default 0.5)\n"
     "      --label-column COL  Raven's column holding the label (default Annotation)\n"
     "      --dump-inputs FILE  every window's model input as a stream of .npy arrays (for checking)\n"
-    "      --batch N         windows per forward pass (default 1 when every model is the baseline, else 4:\n"
-    "                        the fastest measured; each window of the batch holds its activations)\n"
+    "      --batch N         windows per forward pass (on the CPU default 1 when every model is the baseline,\n"
+    "                        else 4: the fastest measured; on a GPU 64; each window holds its activations)\n"
     "      --threads N       threads for the network of each job (default 2; 1 with --jobs)\n"
     "  -j, --jobs N          scan N recordings at once, each on its own copy of the model(s) (default 1);\n"
     "                        the outputs are the same bytes for any N\n"
@@ -629,7 +629,7 @@ static int scan_recordings(Model *models, int nm, const StFile *f, char **paths,
         }
         if (read_thresholds(a->thresholds, names, k, thr) < 0) goto done;
     }
-    if (batch < 0) batch = scan_default_batch(models, nm);
+    if (batch < 0) batch = scan_default_batch(models, nm, ctx[0].device);
     ScanSettings set = {.overlap = a->overlap, .step = a->step, .batch = batch, .sigmoid = ml};
     for (int j = 1; j < nj; j++)
         if (!(sc[j] = scanner_new_ensemble(mp + j * nm, nm, &ctx[j], &fe, &norm, &set))) goto done;

@@ -393,7 +393,8 @@ done:
     return rc;
 }
 
-int scan_default_batch(const Model *models, int n) {
+int scan_default_batch(const Model *models, int n, NnDevice device) {
+    if (device != NN_CPU) return 64;
     for (int i = 0; i < n; i++)
         if (strcmp(models[i].arch, "baseline") != 0) return 4;
     return 1;

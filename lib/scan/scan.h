@@ -72,11 +72,12 @@ typedef struct Scanner Scanner;
  * ..."). m, ctx and fe must outlive the scanner. NULL with err_set(). */
 Scanner *scanner_new(Model *m, NnCtx *ctx, FrontEnd *fe, const SpecnormConfig *norm, const ScanSettings *s);
 
-/* Windows per forward pass when the user gives none (cnneval --scan without --batch): 1 when every one of
- * the n models is the baseline (its one window's activations stay in cache: 773x real time on one core,
- * 672x at 4), else 4 (bench/scan's recording cut to 151 s, one core: efficientnet_b0 131x -> 140x,
- * resnet18 66x -> 72x). */
-int scan_default_batch(const Model *models, int n);
+/* Windows per forward pass when the user gives none (cnneval --scan without --batch). On the CPU: 1 when
+ * every one of the n models is the baseline (its one window's activations stay in cache: 773x real time on
+ * one core, 672x at 4), else 4 (bench/scan's recording cut to 151 s, one core: efficientnet_b0 131x ->
+ * 140x, resnet18 66x -> 72x). On a GPU (device NN_CUDA): 64, as cnneval's batches, since a forward pass
+ * of a few windows there costs its launches and its copy and sync, whatever its size. */
+int scan_default_batch(const Model *models, int n, NnDevice device);
 /* An ensemble: nm models (loaded, nm >= 1) of the same input shape and classes behind one front end;
  * each window goes through every member and fn gets the mean of their probabilities (ensemble.h). With
  * nm == 1 it is scanner_new(). The models share ctx and run one after another. */
