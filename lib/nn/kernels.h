@@ -885,8 +885,9 @@ NN_HD void kb_bias_grad_half(NnGrid g, int64_t n, int64_t k, int64_t p, const ui
     }
 }
 
-/* ---- depthwise convolution's own kernels (groups == C == K; conv2d.cu runs them where they beat cuDNN's
- * grouped convolution on the shape: frameworks keep own kernels for fp32 depthwise, cuDNN's are slow there)
+/* ---- depthwise convolution's own kernels (groups == C == K; conv2d.cu runs them where a timing finds them
+ * faster than cuDNN's grouped convolution on the shape: PyTorch and TensorFlow keep own fp32 depthwise
+ * kernels rather than cuDNN's)
  * Forward, one output per item, and dx, one input per item (a gather, no atomics): the operations and order
  * of conv2d.c's portable direct path (taps in row-major order from 0, the bias last; dx's contributions
  * in its scatter's order: output row, then tap column), so the same bits as that path. dW: one block of
