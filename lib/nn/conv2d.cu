@@ -107,11 +107,21 @@ typedef struct {
     float *out;
 } DwArrays;
 
+/* A launch's outcome: as every layer's (nn_cuda_launched: a failure stays with the context), or for the
+ * timing at the search (trial) reported alone, so that cuDNN can still serve the shape. */
+static int dw_check(NnCtx *ctx, const char *kernel, int trial) {
+    if (!trial) return nn_cuda_launched(ctx, kernel);
+    cudaError_t e = cudaGetLastError();
+    if (e == cudaSuccess) return 0;
+    err_set("CUDA: kernel %s: %s", kernel, cudaGetErrorString(e));
+    return -1;
+}
+
 /* One pass of the own kernels in ctx's precision (fp32, or AMP's semantics, kernels.h): FWD y = conv(x, w)
  * + b; BWD_DATA out = dx of in = dy; BWD_FILTER out (dw) += the filter gradient of x and in = dy. Returns 0,
- * or -1 (err_set). */
-static int dw_run(NnCtx *ctx, AlgoPass pass, const Conv2dShape *s, const float *x, const float *w, const float *b,
-                  const float *in, float *out) {
+ * or -1 (err_set). trial: dw_check's. */
+static int dw_launch(NnCtx *ctx, AlgoPass pass, const Conv2dShape *s, const float *x, const float *w, const float *b,
+                     const float *in, float *out, int trial) {
     NnDwGeom g = conv2d_dw_geom(s);
     cudaStream_t st = ctx->cuda->stream;
     int amp = (int)ctx->amp;
@@ -124,10 +134,14 @@ static int dw_run(NnCtx *ctx, AlgoPass pass, const Conv2dShape *s, const float *
         double *part = (double *)nn_cuda_work(ctx, sizeof(double) * (size_t)nblk);
         if (!part) return -1;
         k_dw_wgrad<<<(unsigned)nblk, NN_BLOCK, 0, st>>>(g, amp, x, in, part);
-        if (nn_cuda_launched(ctx, "depthwise dW") < 0) return -1;
+        if (dw_check(ctx, "depthwise dW", trial) < 0) return -1;
         k_dw_wgrad_finish<<<(unsigned)nn_grid_1d(nwt), NN_BLOCK, 0, st>>>(g, amp, part, out);
     }
-    return nn_cuda_launched(ctx, pass == ALGO_FWD ? "depthwise forward" : pass == ALGO_BWD_DATA ? "depthwise dx" : "depthwise dW");
+    return dw_check(ctx, pass == ALGO_FWD ? "depthwise forward" : pass == ALGO_BWD_DATA ? "depthwise dx" : "depthwise dW", trial);
+}
+static int dw_run(NnCtx *ctx, AlgoPass pass, const Conv2dShape *s, const float *x, const float *w, const float *b,
+                  const float *in, float *out) {
+    return dw_launch(ctx, pass, s, x, w, b, in, out, 0);
 }
 
 /* The own kernels' time for this pass in ms (a warm-up run, then the mean of three), on the search's
@@ -141,8 +155,9 @@ static float dw_time(NnCtx *ctx, AlgoPass pass, const Conv2dShape *s, const void
         return -1.0f;
     }
     const float *xf = (const float *)x, *wf = (const float *)w, *inf = (const float *)in;
-    int ok = dw_run(ctx, pass, s, xf, wf, NULL, inf, (float *)out) == 0 && cudaEventRecord(e0, ctx->cuda->stream) == cudaSuccess;
-    for (int i = 0; i < 3 && ok; i++) ok = dw_run(ctx, pass, s, xf, wf, NULL, inf, (float *)out) == 0;
+    int ok = dw_launch(ctx, pass, s, xf, wf, NULL, inf, (float *)out, 1) == 0 &&
+             cudaEventRecord(e0, ctx->cuda->stream) == cudaSuccess;
+    for (int i = 0; i < 3 && ok; i++) ok = dw_launch(ctx, pass, s, xf, wf, NULL, inf, (float *)out, 1) == 0;
     if (ok && cudaEventRecord(e1, ctx->cuda->stream) == cudaSuccess && cudaEventSynchronize(e1) == cudaSuccess &&
         cudaEventElapsedTime(&ms, e0, e1) == cudaSuccess)
         ms /= 3.0f;
@@ -188,23 +203,23 @@ static const AlgoEntry *algo_for(NnCtx *ctx, const Conv2dShape *s, const Descs *
     }
     float cudnn_ms = 0.0f;
     enum { MAXR = 16 };
-    int n = 0;
+    int n = 0, picked = -1; /* picked: 0 when cuDNN offered a usable algorithm */
     void *ws = nn_cuda_work(ctx, (size_t)256 << 20); /* the search may use up to 256 MiB */
     size_t wsz = c->work_len;
     if (!ws) return NULL;
     cudnnStatus_t st;
+    void *dw_scratch = NULL; /* dW's search output: never the real dw, which accumulates */
     if (pass == ALGO_FWD) {
         cudnnConvolutionFwdAlgoPerf_t p[MAXR];
         st = cudnnFindConvolutionForwardAlgorithmEx(c->cudnn, d->x, x, d->w, w, d->conv, d->y, (void *)y, MAXR, &n, p, ws, wsz);
-        if (st == CUDNN_STATUS_SUCCESS && pick(p, n, ctx->deterministic, any_math, &e, &cudnn_ms) < 0) return NULL;
+        if (st == CUDNN_STATUS_SUCCESS) picked = pick(p, n, ctx->deterministic, any_math, &e, &cudnn_ms);
     } else if (pass == ALGO_BWD_DATA) {
         cudnnConvolutionBwdDataAlgoPerf_t p[MAXR];
         /* y holds dy, x the dx buffer the search may overwrite (the real call writes it after) */
         st = cudnnFindConvolutionBackwardDataAlgorithmEx(c->cudnn, d->w, w, d->y, y, d->conv, d->x, (void *)x, MAXR, &n, p, ws, wsz);
-        if (st == CUDNN_STATUS_SUCCESS && pick(p, n, ctx->deterministic, any_math, &e, &cudnn_ms) < 0) return NULL;
+        if (st == CUDNN_STATUS_SUCCESS) picked = pick(p, n, ctx->deterministic, any_math, &e, &cudnn_ms);
     } else {
         cudnnConvolutionBwdFilterAlgoPerf_t p[MAXR];
-        void *dw_scratch = NULL; /* never the real dw: it accumulates */
         size_t wbytes = sizeof(float) * (size_t)s->K * (s->C / s->groups) * s->KH * s->KW;
         if (cudaMalloc(&dw_scratch, wbytes) != cudaSuccess) {
             cudaGetLastError();
@@ -213,28 +228,22 @@ static const AlgoEntry *algo_for(NnCtx *ctx, const Conv2dShape *s, const Descs *
         }
         st = cudnnFindConvolutionBackwardFilterAlgorithmEx(c->cudnn, d->x, x, d->y, y, d->conv, d->w, dw_scratch, MAXR, &n, p,
                                                            ws, wsz);
-        if (st == CUDNN_STATUS_SUCCESS && pick(p, n, ctx->deterministic, any_math, &e, &cudnn_ms) < 0) {
-            cudaFree(dw_scratch);
-            return NULL;
-        }
-        if (st == CUDNN_STATUS_SUCCESS && dw_own && forced == 0) { /* the own dW, timed into the same scratch */
-            float own_ms = dw_time(ctx, pass, s, own->x, own->w, own->in, dw_scratch);
-            int use_own = own_ms >= 0.0f && own_ms < cudnn_ms;
-            dw_log(s, pass, own_ms, cudnn_ms, e.algo, use_own);
-            if (use_own) e.algo = ALGO_OWN;
-        }
-        cudaFree(dw_scratch);
+        if (st == CUDNN_STATUS_SUCCESS) picked = pick(p, n, ctx->deterministic, any_math, &e, &cudnn_ms);
     }
-    if (st != CUDNN_STATUS_SUCCESS) {
-        err_set("cuDNN: convolution algorithm search: %s", cudnnGetErrorString(st));
-        return NULL;
-    }
-    if (dw_own && forced == 0 && pass != ALGO_BWD_FILTER) { /* the output buffer the real call writes after */
-        float own_ms = dw_time(ctx, pass, s, own->x, own->w, own->in, own->out);
+    if (picked < 0 && dw_own && forced == 0) {
+        /* cuDNN has nothing usable here (none deterministic, say): the own kernels, deterministic, serve */
+        e.algo = ALGO_OWN;
+    } else if (picked < 0) {
+        if (st != CUDNN_STATUS_SUCCESS) err_set("cuDNN: convolution algorithm search: %s", cudnnGetErrorString(st));
+        if (dw_scratch) cudaFree(dw_scratch);
+        return NULL; /* else pick's err_set */
+    } else if (dw_own && forced == 0) { /* the own kernels timed on the search's buffers (dW: into its scratch) */
+        float own_ms = dw_time(ctx, pass, s, own->x, own->w, own->in, pass == ALGO_BWD_FILTER ? (float *)dw_scratch : own->out);
         int use_own = own_ms >= 0.0f && own_ms < cudnn_ms;
         dw_log(s, pass, own_ms, cudnn_ms, e.algo, use_own);
         if (use_own) e.algo = ALGO_OWN;
     }
+    if (dw_scratch) cudaFree(dw_scratch);
     if (algocache_put(&c->algos, &e) < 0) return NULL;
     return algocache_find(&c->algos, &k);
 }

@@ -151,7 +151,8 @@ int conv2d_backward_cuda(NnCtx *ctx, const Conv2dShape *s, const float *x, const
 #endif
 /* A depthwise convolution (groups == C == K, more than one group): conv2d.cu's own kernels (kernels.h's
  * kb_dw_*) may run it, in fp32, TF32 or AMP, where they beat cuDNN's grouped convolution on the shape (timed
- * once per shape, pass and precision beside cuDNN's search, the choice cached with the algorithm; AUDIOCNN_DEPTHWISE=own or
+ * once per shape, pass and precision beside cuDNN's search, the choice cached with the algorithm; they
+ * are deterministic, so they also serve where cuDNN offers nothing usable, --deterministic's case; AUDIOCNN_DEPTHWISE=own or
  * cudnn forces one, AUDIOCNN_ALGO_LOG=1 prints each choice on stderr). */
 static inline int conv2d_is_depthwise(const Conv2dShape *s) { return s->groups > 1 && s->groups == s->C && s->K == s->C; }
 /* The geometry kernels.h's depthwise bodies take. */

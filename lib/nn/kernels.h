@@ -905,18 +905,20 @@ typedef struct NnDwGeom {
     int C, H, W, OH, OW, KH, KW, sh, sw, ph, pw, dh, dw;
     int64_t slices; /* dW's blocks per weight */
     NnDiv ohw, ow, hw, w, ch;
+    NnDiv p_step; /* OH*OW for dW's pixel index, which stays below OH*OW + NN_BLOCK */
 } NnDwGeom;
 /* The geometry from conv2d's fields (kept free of conv2d.h: conv2d.h's conv2d_dw_geom calls this). */
 NN_HD NnDwGeom nn_dw_geom(int N, int C, int H, int W, int OH, int OW, int KH, int KW, int sh, int sw, int ph, int pw,
                          int dh, int dw) {
     NnDwGeom g = {(int64_t)N * C, C, H, W, OH, OW, KH, KW, sh, sw, ph, pw, dh, dw, 1,
-                  {0, 0, 0, 0}, {0, 0, 0, 0}, {0, 0, 0, 0}, {0, 0, 0, 0}, {0, 0, 0, 0}};
+                  {0, 0, 0, 0}, {0, 0, 0, 0}, {0, 0, 0, 0}, {0, 0, 0, 0}, {0, 0, 0, 0}, {0, 0, 0, 0}};
     g.slices = nn_bn_slices((int64_t)C * KH * KW, (int64_t)N * OH * OW);
     g.ohw = nn_div_for((int64_t)OH * OW, g.planes * OH * OW);
     g.ow = nn_div_for(OW, (int64_t)OH * OW);
     g.hw = nn_div_for((int64_t)H * W, g.planes * H * W);
     g.w = nn_div_for(W, (int64_t)H * W);
     g.ch = nn_div_for(C, g.planes);
+    g.p_step = nn_div_for((int64_t)OH * OW, (int64_t)OH * OW + NN_BLOCK);
     return g;
 }
 /* q / d for a small d >= 1 (a stride or dilation), q >= 0; *exact: d divides q */
@@ -992,7 +994,10 @@ NN_HD void kb_dw_wgrad_block(int64_t blk, int64_t t, NnDwGeom s, int amp, const 
     int64_t it = lo + t, n = 0, o = 0;
     if (it < hi) n = it / P, o = it - n * P;
     for (; it < hi; it += NN_BLOCK, o += NN_BLOCK) {
-        while (o >= P) o -= P, n++;
+        if (o >= P) { /* the next image(s): several when a plane has fewer pixels than a block has threads */
+            int64_t q = nn_div(o, s.p_step);
+            n += q, o -= q * P;
+        }
         int oh = (int)nn_div(o, s.ow), ow = (int)(o - (int64_t)oh * s.OW);
         int ih = oh * s.sh - s.ph + a * s.dh, iw = ow * s.sw - s.pw + j * s.dw;
         if (ih < 0 || ih >= s.H || iw < 0 || iw >= s.W) continue;
