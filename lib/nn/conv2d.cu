@@ -117,12 +117,13 @@ static int dw_check(NnCtx *ctx, const char *kernel, int trial) {
     return -1;
 }
 
-/* One pass of the own kernels in ctx's precision (fp32, or AMP's semantics, kernels.h): FWD y = conv(x, w)
- * + b; BWD_DATA out = dx of in = dy; BWD_FILTER out (dw) += the filter gradient of x and in = dy. Returns 0,
- * or -1 (err_set). trial: dw_check's. */
-static int dw_launch(NnCtx *ctx, AlgoPass pass, const Conv2dShape *s, const float *x, const float *w, const float *b,
-                     const float *in, float *out, int trial) {
+/* One pass of the own kernels on a's arrays in ctx's precision (fp32, or AMP's semantics, kernels.h): FWD
+ * out = conv(x, w) + b; BWD_DATA out = dx of in = dy; BWD_FILTER out (dw) += the filter gradient of x and in
+ * = dy. Returns 0, or -1 (err_set). trial: dw_check's. */
+static int dw_launch(NnCtx *ctx, AlgoPass pass, const Conv2dShape *s, const DwArrays *a, const float *b, int trial) {
     NnDwGeom g = conv2d_dw_geom(s);
+    const float *x = a->x, *w = a->w, *in = a->in;
+    float *out = a->out;
     cudaStream_t st = ctx->cuda->stream;
     int amp = (int)ctx->amp;
     if (pass == ALGO_FWD) {
@@ -139,14 +140,13 @@ static int dw_launch(NnCtx *ctx, AlgoPass pass, const Conv2dShape *s, const floa
     }
     return dw_check(ctx, pass == ALGO_FWD ? "depthwise forward" : pass == ALGO_BWD_DATA ? "depthwise dx" : "depthwise dW", trial);
 }
-static int dw_run(NnCtx *ctx, AlgoPass pass, const Conv2dShape *s, const float *x, const float *w, const float *b,
-                  const float *in, float *out) {
-    return dw_launch(ctx, pass, s, x, w, b, in, out, 0);
+static int dw_run(NnCtx *ctx, AlgoPass pass, const Conv2dShape *s, const DwArrays *a, const float *b) {
+    return dw_launch(ctx, pass, s, a, b, 0);
 }
 
 /* The own kernels' time for this pass in ms (a warm-up run, then the mean of three), on the search's
- * buffers (out: the pass's output buffer, or for dW a scratch one); -1 when they could not run. */
-static float dw_time(NnCtx *ctx, AlgoPass pass, const Conv2dShape *s, const void *x, const void *w, const void *in, void *out) {
+ * buffers (a->out: the pass's output buffer, or for dW a scratch one); -1 when they could not run. */
+static float dw_time(NnCtx *ctx, AlgoPass pass, const Conv2dShape *s, const DwArrays *a) {
     cudaEvent_t e0, e1;
     float ms = -1.0f;
     if (cudaEventCreate(&e0) != cudaSuccess) return -1.0f;
@@ -154,10 +154,8 @@ static float dw_time(NnCtx *ctx, AlgoPass pass, const Conv2dShape *s, const void
         cudaEventDestroy(e0);
         return -1.0f;
     }
-    const float *xf = (const float *)x, *wf = (const float *)w, *inf = (const float *)in;
-    int ok = dw_launch(ctx, pass, s, xf, wf, NULL, inf, (float *)out, 1) == 0 &&
-             cudaEventRecord(e0, ctx->cuda->stream) == cudaSuccess;
-    for (int i = 0; i < 3 && ok; i++) ok = dw_launch(ctx, pass, s, xf, wf, NULL, inf, (float *)out, 1) == 0;
+    int ok = dw_launch(ctx, pass, s, a, NULL, 1) == 0 && cudaEventRecord(e0, ctx->cuda->stream) == cudaSuccess;
+    for (int i = 0; i < 3 && ok; i++) ok = dw_launch(ctx, pass, s, a, NULL, 1) == 0;
     if (ok && cudaEventRecord(e1, ctx->cuda->stream) == cudaSuccess && cudaEventSynchronize(e1) == cudaSuccess &&
         cudaEventElapsedTime(&ms, e0, e1) == cudaSuccess)
         ms /= 3.0f;
@@ -238,7 +236,9 @@ static const AlgoEntry *algo_for(NnCtx *ctx, const Conv2dShape *s, const Descs *
         if (dw_scratch) cudaFree(dw_scratch);
         return NULL; /* else pick's err_set */
     } else if (dw_own && forced == 0) { /* the own kernels timed on the search's buffers (dW: into its scratch) */
-        float own_ms = dw_time(ctx, pass, s, own->x, own->w, own->in, pass == ALGO_BWD_FILTER ? (float *)dw_scratch : own->out);
+        DwArrays trial = *own;
+        if (pass == ALGO_BWD_FILTER) trial.out = (float *)dw_scratch;
+        float own_ms = dw_time(ctx, pass, s, &trial);
         int use_own = own_ms >= 0.0f && own_ms < cudnn_ms;
         dw_log(s, pass, own_ms, cudnn_ms, e.algo, use_own);
         if (use_own) e.algo = ALGO_OWN;
@@ -259,7 +259,8 @@ static int dw_known_own(NnCtx *ctx, const Conv2dShape *s, AlgoPass pass) {
 /* AMP's forward: half copies of x and w, a half y widened with the bias (or the own depthwise kernels, on the
  * fp32 arrays). */
 static int forward_amp(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *w, const float *b, float *y) {
-    if (dw_known_own(ctx, s, ALGO_FWD)) return dw_run(ctx, ALGO_FWD, s, x, w, b, NULL, y);
+    DwArrays own = {x, w, NULL, y};
+    if (dw_known_own(ctx, s, ALGO_FWD)) return dw_run(ctx, ALGO_FWD, s, &own, b);
     int64_t p = (int64_t)s->OH * s->OW, nx = (int64_t)s->N * s->C * s->H * s->W,
             nw = (int64_t)s->K * (s->C / s->groups) * s->KH * s->KW, ny = (int64_t)s->N * s->K * p;
     uint16_t *xh = nn_amp_scratch(ctx, nn_amp_align(nx) + nn_amp_align(nw) + nn_amp_align(ny));
@@ -269,11 +270,10 @@ static int forward_amp(NnCtx *ctx, const Conv2dShape *s, const float *x, const f
     Descs d;
     int rc = -1;
     if (descs_make(s, &d, (int)ctx->amp, 0) == 0) {
-        DwArrays own = {x, w, NULL, y};
         const AlgoEntry *a = algo_for(ctx, s, &d, ALGO_FWD, xh, wh, yh, &own);
         if (a && a->algo == ALGO_OWN) { /* chosen just now */
             descs_free(&d);
-            return dw_run(ctx, ALGO_FWD, s, x, w, b, NULL, y);
+            return dw_run(ctx, ALGO_FWD, s, &own, b);
         }
         void *ws = a ? nn_cuda_work(ctx, a->workspace ? a->workspace : 1) : NULL;
         const float one = 1.0f, zero = 0.0f;
@@ -291,14 +291,14 @@ static int forward_amp(NnCtx *ctx, const Conv2dShape *s, const float *x, const f
 
 static int forward(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *w, const float *b, float *y) {
     if (ctx->amp) return forward_amp(ctx, s, x, w, b, y);
+    DwArrays own = {x, w, NULL, y};
     Descs d;
     int rc = -1;
     if (descs_make(s, &d, 0, ctx->tf32) == 0) {
-        DwArrays own = {x, w, NULL, y};
         const AlgoEntry *a = algo_for(ctx, s, &d, ALGO_FWD, x, w, y, &own);
         if (a && a->algo == ALGO_OWN) {
             descs_free(&d);
-            return dw_run(ctx, ALGO_FWD, s, x, w, b, NULL, y);
+            return dw_run(ctx, ALGO_FWD, s, &own, b);
         }
         void *ws = a ? nn_cuda_work(ctx, a->workspace ? a->workspace : 1) : NULL;
         const float one = 1.0f, zero = 0.0f;
@@ -353,7 +353,7 @@ static int bwd_data(NnCtx *ctx, const Conv2dShape *s, Descs *d, const void *w, c
     const float one = 1.0f, zero = 0.0f;
     const AlgoEntry *a = algo_for(ctx, s, d, ALGO_BWD_DATA, dx, w, dy, own);
     if (a && a->algo == ALGO_OWN)
-        return dw_run(ctx, ALGO_BWD_DATA, s, NULL, own->w, NULL, own->in, own->out) < 0 ? -1 : OWN_RAN;
+        return dw_run(ctx, ALGO_BWD_DATA, s, own, NULL) < 0 ? -1 : OWN_RAN;
     void *ws = a ? nn_cuda_work(ctx, a->workspace ? a->workspace : 1) : NULL;
     if (!ws) return -1;
     cudnnSetConvolutionMathType(d->conv, (cudnnMathType_t)a->math);
@@ -368,7 +368,7 @@ static int bwd_filter(NnCtx *ctx, const Conv2dShape *s, Descs *d, const void *x,
     const float one = 1.0f;
     const AlgoEntry *a = algo_for(ctx, s, d, ALGO_BWD_FILTER, x, w, dy, own);
     if (a && a->algo == ALGO_OWN)
-        return dw_run(ctx, ALGO_BWD_FILTER, s, own->x, own->w, NULL, own->in, own->out) < 0 ? -1 : OWN_RAN;
+        return dw_run(ctx, ALGO_BWD_FILTER, s, own, NULL) < 0 ? -1 : OWN_RAN;
     void *ws = a ? nn_cuda_work(ctx, a->workspace ? a->workspace : 1) : NULL;
     if (!ws) return -1;
     cudnnSetConvolutionMathType(d->conv, (cudnnMathType_t)a->math);
@@ -381,12 +381,13 @@ static int bwd_filter(NnCtx *ctx, const Conv2dShape *s, Descs *d, const void *x,
  * half dy. A depthwise pass on the own kernels reads the fp32 arrays instead (no half copies for it). */
 static int backward_amp(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *w, const float *dy, float *dx,
                         float *dw, float *db) {
+    DwArrays own_dx = {NULL, w, dy, dx}, own_dw = {x, w, dy, dw};
     if (dx && dw_known_own(ctx, s, ALGO_BWD_DATA)) {
-        if (dw_run(ctx, ALGO_BWD_DATA, s, NULL, w, NULL, dy, dx) < 0) return -1;
+        if (dw_run(ctx, ALGO_BWD_DATA, s, &own_dx, NULL) < 0) return -1;
         dx = NULL;
     }
     if (dw && dw_known_own(ctx, s, ALGO_BWD_FILTER)) {
-        if (dw_run(ctx, ALGO_BWD_FILTER, s, x, w, NULL, dy, dw) < 0) return -1;
+        if (dw_run(ctx, ALGO_BWD_FILTER, s, &own_dw, NULL) < 0) return -1;
         dw = NULL;
     }
     if (!dx && !dw && !db) return 0;
@@ -403,14 +404,12 @@ static int backward_amp(NnCtx *ctx, const Conv2dShape *s, const float *x, const 
     cudnnStatus_t st = CUDNN_STATUS_SUCCESS;
     if (descs_make(s, &d, (int)ctx->amp, 0) < 0) goto done;
     if (dx) {
-        DwArrays own = {NULL, w, dy, dx};
-        int r = bwd_data(ctx, s, &d, wh, dyh, dxh, &own, &st);
+        int r = bwd_data(ctx, s, &d, wh, dyh, dxh, &own_dx, &st);
         if (r != 0 && r != OWN_RAN) goto fail;
         if (r == 0 && nn_amp_widen(ctx, dxh, nx, dx) < 0) goto done;
     }
     if (dw) {
-        DwArrays own = {x, w, dy, dw};
-        int r = bwd_filter(ctx, s, &d, xh, wh, dyh, 0.0f, dwh, &own, &st); /* beta 0: the half dW alone, widened and added */
+        int r = bwd_filter(ctx, s, &d, xh, wh, dyh, 0.0f, dwh, &own_dw, &st); /* beta 0: the half dW alone, widened and added */
         if (r != 0 && r != OWN_RAN) goto fail;
         if (r == 0 && nn_amp_widen_add(ctx, dwh, nw, dw) < 0) goto done;
     }

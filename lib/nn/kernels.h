@@ -966,11 +966,12 @@ NN_HD void kb_dw_dx(NnGrid g, NnDwGeom s, int amp, const float *dy, const float 
         int c = (int)nn_mod(pl, s.ch);
         const float *dyp = dy + pl * s.OH * s.OW, *wk = w + (int64_t)c * s.KH * s.KW;
         /* output rows whose taps can reach row h: oh * sh in [h + ph - (KH-1) dh, h + ph] */
-        int top = h + s.ph - (s.KH - 1) * s.dh, oh0 = top <= 0 ? 0 : (top + s.sh - 1) / s.sh, oh1 = (h + s.ph) / s.sh;
+        int ex, top = h + s.ph - (s.KH - 1) * s.dh;
+        int oh0 = top <= 0 ? 0 : nn_small_div(top + s.sh - 1, s.sh, &ex), oh1 = nn_small_div(h + s.ph, s.sh, &ex);
         if (oh1 > s.OH - 1) oh1 = s.OH - 1;
         float acc = 0.0f;
         for (int oh = oh0; oh <= oh1; oh++) {
-            int ex, a = nn_small_div(h + s.ph - oh * s.sh, s.dh, &ex);
+            int a = nn_small_div(h + s.ph - oh * s.sh, s.dh, &ex);
             if (!ex || a >= s.KH) continue;
             for (int j = 0; j < s.KW; j++) {
                 int q = col + s.pw - j * s.dw;

@@ -792,8 +792,23 @@ static void test_div(Rng *r) {
 /* Depthwise convolution's own kernels against conv2d.c's portable direct path (AUDIOCNN_AVX512=0, set in
  * main): forward and dx bit for bit, dW (in double, blocks and slices) within 1e-6 of the CPU's dW, with 1
  * and 3 slices; strides 1 and 2, dilation, a bias, padding wider than the kernel reach */
-static void test_depthwise(NnCtx *ctx, Rng *r) {
+/* conv2d.cu's depthwise dW launches on the CPU: every block of k_dw_wgrad (its threads, the tree), then
+ * k_dw_wgrad_finish's grid adding into dw */
+static void dw_wgrad_on_cpu(NnDwGeom g, int amp, const float *x, const float *dy, float *dw) {
     static NnBnShared sh; /* one block at a time */
+    int64_t nw = (int64_t)g.C * g.KH * g.KW, nblk = nw * g.slices;
+    double *part = malloc((size_t)nblk * sizeof *part);
+    for (int64_t blk = 0; blk < nblk; blk++) {
+        for (int64_t t = 0; t < NN_BLOCK; t++) kb_dw_wgrad_block(blk, t, g, amp, x, dy, &sh);
+        for (int64_t stride = NN_BLOCK / 2; stride > 0; stride /= 2)
+            for (int64_t t = 0; t < NN_BLOCK; t++) kb_tree_step(t, stride, &sh);
+        kb_dw_wgrad_store(blk, &sh, part);
+    }
+    FOR_GRID(nn_grid_1d(nw), gr) kb_dw_wgrad_finish(gr, g, amp, part, dw);
+    free(part);
+}
+
+static void test_depthwise(NnCtx *ctx, Rng *r) {
     const Conv2dShape cases[] = {
         {.N = 3, .C = 5, .H = 11, .W = 13, .K = 5, .KH = 3, .KW = 3, .pad_h = 1, .pad_w = 1, .groups = 5},
         {.N = 2, .C = 4, .H = 12, .W = 17, .K = 4, .KH = 5, .KW = 5, .stride_h = 2, .stride_w = 2, .pad_h = 2, .pad_w = 2, .groups = 4},
@@ -807,7 +822,7 @@ static void test_depthwise(NnCtx *ctx, Rng *r) {
             CHECK(0, "kernels: depthwise case %zu: shape", ci);
             continue;
         }
-        size_t nx = conv2d_x_numel(&s), nw = conv2d_w_numel(&s), ny = conv2d_y_numel(&s), KK = (size_t)s.KH * s.KW;
+        size_t nx = conv2d_x_numel(&s), nw = conv2d_w_numel(&s), ny = conv2d_y_numel(&s);
         float *x = malloc(nx * 4), *w = malloc(nw * 4), *b = malloc((size_t)s.K * 4), *dy = malloc(ny * 4);
         float *y0 = malloc(ny * 4), *y1 = malloc(ny * 4), *dx0 = malloc(nx * 4), *dx1 = malloc(nx * 4);
         float *dw0 = malloc(nw * 4), *dw1 = malloc(nw * 4);
@@ -824,21 +839,13 @@ static void test_depthwise(NnCtx *ctx, Rng *r) {
               s.stride_h, s.stride_w, s.pad_h, s.pad_w, s.dil_h, bias ? " + bias" : "");
         for (int64_t S = 1; S <= 3; S += 2) {
             g.slices = S;
-            int64_t nblk = (int64_t)s.C * (int64_t)KK * S;
-            double *part = malloc((size_t)nblk * sizeof *part);
             float *dw2 = malloc(nw * 4);
             memcpy(dw2, dw1, nw * 4);
-            for (int64_t blk = 0; blk < nblk; blk++) {
-                for (int64_t t = 0; t < NN_BLOCK; t++) kb_dw_wgrad_block(blk, t, g, 0, x, dy, &sh);
-                for (int64_t stride = NN_BLOCK / 2; stride > 0; stride /= 2)
-                    for (int64_t t = 0; t < NN_BLOCK; t++) kb_tree_step(t, stride, &sh);
-                kb_dw_wgrad_store(blk, &sh, part);
-            }
-            FOR_GRID(nn_grid_1d((int64_t)nw), gr) kb_dw_wgrad_finish(gr, g, 0, part, dw2);
+            dw_wgrad_on_cpu(g, 0, x, dy, dw2);
             double e = rel_diff(dw0, dw2, nw);
             CHECK(e <= 1e-6, "kernels: depthwise %dx%d/%d,%d dW += in %lld slices within 1e-6 of conv2d.c's (%.1e)", s.KH, s.KW,
                   s.stride_h, s.stride_w, (long long)S, e);
-            free(part), free(dw2);
+            free(dw2);
         }
         for (int amp = 1; amp <= 2; amp++) { /* AMP: the CPU layer on the half-rounded operands, its results rounded */
             float *xr = malloc(nx * 4), *wr = malloc(nw * 4), *dyr = malloc(ny * 4), *dwz = calloc(nw, 4), *dwa = malloc(nw * 4);
@@ -855,21 +862,13 @@ static void test_depthwise(NnCtx *ctx, Rng *r) {
             FOR_GRID(nn_grid_1d((int64_t)ny), gr) kb_dw_fwd(gr, g, amp, x, w, bias, y1);
             FOR_GRID(nn_grid_1d((int64_t)nx), gr) kb_dw_dx(gr, g, amp, dy, w, dx1);
             g.slices = 2;
-            int64_t nblk = (int64_t)s.C * (int64_t)KK * 2;
-            double *part = malloc((size_t)nblk * sizeof *part);
             memcpy(dwa, dw1, nw * 4);
-            for (int64_t blk = 0; blk < nblk; blk++) {
-                for (int64_t t = 0; t < NN_BLOCK; t++) kb_dw_wgrad_block(blk, t, g, amp, x, dy, &sh);
-                for (int64_t stride = NN_BLOCK / 2; stride > 0; stride /= 2)
-                    for (int64_t t = 0; t < NN_BLOCK; t++) kb_tree_step(t, stride, &sh);
-                kb_dw_wgrad_store(blk, &sh, part);
-            }
-            FOR_GRID(nn_grid_1d((int64_t)nw), gr) kb_dw_wgrad_finish(gr, g, amp, part, dwa);
+            dw_wgrad_on_cpu(g, amp, x, dy, dwa);
             double e = rel_diff(dwz, dwa, nw), bound = amp == 1 ? 8e-3 : 1e-3; /* one half ulp where the sums straddle a rounding */
             CHECK(!rc && first_diff(y0, y1, ny) == ny && first_diff(dx0, dx1, nx) == nx && e <= bound,
                   "kernels: depthwise %dx%d/%d,%d in %s: forward and dx = the direct path on half operands, rounded, bit for bit; "
                   "dW += within %.0e (%.1e)", s.KH, s.KW, s.stride_h, s.stride_w, amp == 1 ? "bf16" : "fp16", bound, e);
-            free(xr), free(wr), free(dyr), free(dwz), free(dwa), free(part);
+            free(xr), free(wr), free(dyr), free(dwz), free(dwa);
         }
         free(x), free(w), free(b), free(dy), free(y0), free(y1), free(dx0), free(dx1), free(dw0), free(dw1);
     }
