@@ -1,9 +1,12 @@
 #include "nn/batchnorm.h"
+#include "nn/kernels.h"
 
 #include "core/cpu.h"
+#include "core/error.h"
 #include "core/prefetch.h"
 
 #include <math.h>
+#include <stdlib.h>
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #include "nn/act_avx512.h"
@@ -108,6 +111,61 @@ void batchnorm2d_forward_train(NnCtx *ctx, const BatchNorm2dShape *s, const floa
     NN_DISPATCH_CUDA_VOID(ctx, batchnorm2d_forward_train_cuda(ctx, s, x, weight, bias, running_mean, running_var,
                                                               num_batches_tracked, out, mean, invstd));
     forward_train(ctx, s, x, weight, bias, running_mean, running_var, num_batches_tracked, out, mean, invstd, NULL, NULL);
+}
+
+/* ---- half input (batchnorm.h): on the CPU, x widened into a copy ---- */
+
+/* x's halves widened into a new array (free() it), or NULL with err_set() */
+static float *widened(const BatchNorm2dShape *s, NnAmp xt, const uint16_t *x) {
+    if (xt != NN_AMP_BF16 && xt != NN_AMP_FP16) {
+        err_set("batchnorm2d: a half input of type %d, not bf16 or fp16", (int)xt);
+        return NULL;
+    }
+    size_t n = (size_t)s->N * s->C * s->H * s->W;
+    float *f = malloc(sizeof(float) * (n ? n : 1));
+    if (!f) {
+        err_set("out of memory for BatchNorm's widened input (%zu floats)", n);
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++) f[i] = kb_from_half(x[i], (int)xt);
+    return f;
+}
+
+int batchnorm2d_forward_train_half(NnCtx *ctx, const BatchNorm2dShape *s, NnAmp xt, const uint16_t *x,
+                                   const float *weight, const float *bias, float *running_mean, float *running_var,
+                                   float *num_batches_tracked, float *out, float *mean, float *invstd) {
+    NN_DISPATCH_CUDA(ctx, batchnorm2d_forward_train_half_cuda(ctx, s, xt, x, weight, bias, running_mean, running_var,
+                                                              num_batches_tracked, out, mean, invstd));
+    float *f = widened(s, xt, x);
+    if (!f) return -1;
+    batchnorm2d_forward_train(ctx, s, f, weight, bias, running_mean, running_var, num_batches_tracked, out, mean, invstd);
+    free(f);
+    return 0;
+}
+
+int batchnorm2d_forward_eval_half(NnCtx *ctx, const BatchNorm2dShape *s, NnAmp xt, const uint16_t *x,
+                                  const float *weight, const float *bias, const float *running_mean,
+                                  const float *running_var, float *out, float *mean, float *invstd) {
+    NN_DISPATCH_CUDA(ctx, batchnorm2d_forward_eval_half_cuda(ctx, s, xt, x, weight, bias, running_mean, running_var, out,
+                                                             mean, invstd));
+    float *f = widened(s, xt, x);
+    if (!f) return -1;
+    batchnorm2d_forward_eval(ctx, s, f, weight, bias, running_mean, running_var, out, mean, invstd);
+    free(f);
+    return 0;
+}
+
+int batchnorm2d_backward_half(NnCtx *ctx, const BatchNorm2dShape *s, int train, const float *dout, NnAmp xt,
+                              const uint16_t *x, const float *weight, const float *bias, const float *mean,
+                              const float *invstd, float *dx, float *dweight, float *dbias) {
+    NN_DISPATCH_CUDA(ctx, batchnorm2d_backward_half_cuda(ctx, s, train, dout, xt, x, weight, bias, mean, invstd, dx,
+                                                         dweight, dbias));
+    float *f = widened(s, xt, x);
+    if (!f) return -1;
+    (train ? batchnorm2d_backward_train : batchnorm2d_backward_eval)(ctx, s, dout, f, weight, bias, mean, invstd, dx,
+                                                                     dweight, dbias);
+    free(f);
+    return 0;
 }
 
 void batchnorm2d_forward_train_to(NnCtx *ctx, const BatchNorm2dShape *s, const float *x, const float *weight,

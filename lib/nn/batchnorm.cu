@@ -8,8 +8,9 @@
 #include "nn/batchnorm.h"
 #include "nn/cuda_impl.cuh"
 
-static NnBnGeom geom(const BatchNorm2dShape *s) {
-    NnBnGeom g = {s->N, s->C, (int64_t)s->H * s->W, s->eps, s->momentum, (int)s->act, 0};
+/* xh: x's storage (kernels.h's NnBnGeom.xh: 0 floats, or the half type of a convolution's AMP result) */
+static NnBnGeom geom(const BatchNorm2dShape *s, int xh) {
+    NnBnGeom g = {s->N, s->C, (int64_t)s->H * s->W, s->eps, s->momentum, (int)s->act, 0, xh};
     g.slices = nn_bn_slices(g.C, g.N * g.hw);
     return g;
 }
@@ -27,14 +28,14 @@ __device__ static void tree_store(int64_t c, int64_t s, int64_t t, NnBnGeom g, N
 /* block b is slice b % S of channel b / S */
 #define BN_BLOCK_CS(g) int64_t c = blockIdx.x / (g).slices, s = blockIdx.x % (g).slices, t = threadIdx.x
 
-__global__ void k_bn_sum_x(NnBnGeom g, const float *x, double *part) {
+__global__ void k_bn_sum_x(NnBnGeom g, const void *x, double *part) {
     __shared__ NnBnShared sh;
     BN_BLOCK_CS(g);
     kb_bn_sum_x(c, s, t, g, x, &sh);
     tree_store(c, s, t, g, &sh, part);
 }
 __global__ void k_bn_mean(NnBnGeom g, const double *part, double *mean_d) { kb_bn_mean(NN_GRID_HERE, g, part, mean_d); }
-__global__ void k_bn_sum_sqdev(NnBnGeom g, const float *x, const double *mean_d, double *part) {
+__global__ void k_bn_sum_sqdev(NnBnGeom g, const void *x, const double *mean_d, double *part) {
     __shared__ NnBnShared sh;
     BN_BLOCK_CS(g);
     kb_bn_sum_sqdev(c, s, t, g, x, mean_d, &sh);
@@ -44,14 +45,14 @@ __global__ void k_bn_stats(NnBnGeom g, const double *part, const double *mean_d,
                            float *running_mean, float *running_var, const float *nbt, float *mean, float *invstd, float *ab) {
     kb_bn_stats(NN_GRID_HERE, g, part, mean_d, weight, bias, running_mean, running_var, nbt, mean, invstd, ab);
 }
-__global__ void k_bn_apply(NnBnGeom g, const float *x, const float *ab, float *out) {
+__global__ void k_bn_apply(NnBnGeom g, const void *x, const float *ab, float *out) {
     BN_BLOCK_CS(g);
     kb_bn_apply(c, s, t, g, x, ab, out);
 }
 
 __global__ void k_bn_count(float *nbt) { kb_bn_count(nbt); }
 
-__global__ void k_bn_eval(NnBnGeom g, NnDiv hw, NnDiv ch, const float *x, const float *weight, const float *bias, const float *running_mean,
+__global__ void k_bn_eval(NnBnGeom g, NnDiv hw, NnDiv ch, const void *x, const float *weight, const float *bias, const float *running_mean,
                           const float *running_var, float *out, float *mean, float *invstd) {
     kb_bn_eval(NN_GRID_HERE, g, hw, ch, x, weight, bias, running_mean, running_var, out, mean, invstd);
 }
@@ -61,7 +62,7 @@ __global__ void k_bn_eval_affine(int64_t C, float eps, const float *weight, cons
     kb_bn_eval_affine(NN_GRID_HERE, C, eps, weight, bias, running_mean, running_var, scale, shift);
 }
 
-__global__ void k_bn_bwd_sums(NnBnGeom g, const float *dout, const float *x, const float *weight, const float *bias,
+__global__ void k_bn_bwd_sums(NnBnGeom g, const float *dout, const void *x, const float *weight, const float *bias,
                               const float *mean, const float *invstd, float *dx, double *part) {
     __shared__ NnBnShared sh;
     BN_BLOCK_CS(g);
@@ -71,7 +72,7 @@ __global__ void k_bn_bwd_sums(NnBnGeom g, const float *dout, const float *x, con
 __global__ void k_bn_bwd_params(NnBnGeom g, const double *part, const float *invstd, float *dweight, float *dbias, float *kg) {
     kb_bn_bwd_params(NN_GRID_HERE, g, part, invstd, dweight, dbias, kg);
 }
-__global__ void k_bn_bwd_dx(NnBnGeom g, int train, const float *dout, const float *x, const float *weight, const float *mean,
+__global__ void k_bn_bwd_dx(NnBnGeom g, int train, const float *dout, const void *x, const float *weight, const float *mean,
                             const float *invstd, const float *kg, float *dx) {
     BN_BLOCK_CS(g);
     kb_bn_bwd_dx(c, s, t, g, train, dout, x, weight, mean, invstd, kg, dx);
@@ -94,53 +95,100 @@ static int bn_scratch(NnCtx *ctx, NnBnGeom g, BnScratch *b) {
     return 0;
 }
 
-static void backward(NnCtx *ctx, const BatchNorm2dShape *s, int train, const float *dout, const float *x, const float *weight,
-                     const float *bias, const float *mean, const float *invstd, float *dx, float *dweight, float *dbias) {
-    NnBnGeom g = geom(s);
+/* x: floats (xh 0) or halves of type xh. Returns 0, or -1 (err_set, and a failed launch stays with ctx). */
+static int backward(NnCtx *ctx, const BatchNorm2dShape *s, int train, const float *dout, const void *x, int xh,
+                    const float *weight, const float *bias, const float *mean, const float *invstd, float *dx,
+                    float *dweight, float *dbias) {
+    NnBnGeom g = geom(s, xh);
     BnScratch b;
-    if (bn_scratch(ctx, g, &b) < 0) return;
+    if (bn_scratch(ctx, g, &b) < 0) return -1;
     cudaStream_t st = ctx->cuda->stream;
     unsigned blocks = (unsigned)(g.C * g.slices);
     k_bn_bwd_sums<<<blocks, NN_BLOCK, 0, st>>>(g, dout, x, weight, bias, mean, invstd, dx, b.part);
-    if (nn_cuda_launched(ctx, "batchnorm2d backward sums") < 0) return;
+    if (nn_cuda_launched(ctx, "batchnorm2d backward sums") < 0) return -1;
     k_bn_bwd_params<<<(unsigned)nn_grid_1d(g.C), NN_BLOCK, 0, st>>>(g, b.part, invstd, dweight, dbias, b.per_c);
-    if (nn_cuda_launched(ctx, "batchnorm2d backward parameters") < 0 || !dx) return;
+    if (nn_cuda_launched(ctx, "batchnorm2d backward parameters") < 0) return -1;
+    if (!dx) return 0;
     k_bn_bwd_dx<<<blocks, NN_BLOCK, 0, st>>>(g, train, dout, x, weight, mean, invstd, b.per_c, dx);
-    nn_cuda_launched(ctx, "batchnorm2d backward dx");
+    return nn_cuda_launched(ctx, "batchnorm2d backward dx");
+}
+
+static int forward_train(NnCtx *ctx, const BatchNorm2dShape *s, const void *x, int xh, const float *weight,
+                         const float *bias, float *running_mean, float *running_var, float *num_batches_tracked,
+                         float *out, float *mean, float *invstd) {
+    NnBnGeom g = geom(s, xh);
+    BnScratch b;
+    if (bn_scratch(ctx, g, &b) < 0) return -1;
+    cudaStream_t st = ctx->cuda->stream;
+    unsigned blocks = (unsigned)(g.C * g.slices), per_c = (unsigned)nn_grid_1d(g.C);
+    k_bn_sum_x<<<blocks, NN_BLOCK, 0, st>>>(g, x, b.part);
+    if (nn_cuda_launched(ctx, "batchnorm2d sums") < 0) return -1;
+    k_bn_mean<<<per_c, NN_BLOCK, 0, st>>>(g, b.part, b.mean_d);
+    if (nn_cuda_launched(ctx, "batchnorm2d mean") < 0) return -1;
+    k_bn_sum_sqdev<<<blocks, NN_BLOCK, 0, st>>>(g, x, b.mean_d, b.part);
+    if (nn_cuda_launched(ctx, "batchnorm2d squared deviations") < 0) return -1;
+    k_bn_stats<<<per_c, NN_BLOCK, 0, st>>>(g, b.part, b.mean_d, weight, bias, running_mean, running_var, num_batches_tracked,
+                                           mean, invstd, b.per_c);
+    if (nn_cuda_launched(ctx, "batchnorm2d statistics") < 0) return -1;
+    k_bn_apply<<<blocks, NN_BLOCK, 0, st>>>(g, x, b.per_c, out);
+    if (nn_cuda_launched(ctx, "batchnorm2d_forward_train") < 0) return -1;
+    if (!num_batches_tracked) return 0;
+    k_bn_count<<<1, 1, 0, st>>>(num_batches_tracked);
+    return nn_cuda_launched(ctx, "batchnorm2d counter");
+}
+
+static int forward_eval(NnCtx *ctx, const BatchNorm2dShape *s, const void *x, int xh, const float *weight,
+                        const float *bias, const float *running_mean, const float *running_var, float *out, float *mean,
+                        float *invstd) {
+    int64_t n = (int64_t)s->N * s->C * s->H * s->W;
+    NnDiv hw = nn_div_for((int64_t)s->H * s->W, n), ch = nn_div_for(s->C, (int64_t)s->N * s->C);
+    k_bn_eval<<<(unsigned)nn_grid_1d(n), NN_BLOCK, 0, ctx->cuda->stream>>>(geom(s, xh), hw, ch, x, weight, bias,
+                                                                           running_mean, running_var, out, mean, invstd);
+    return nn_cuda_launched(ctx, "batchnorm2d_forward_eval");
+}
+
+/* a half input's type, checked (batchnorm.h) */
+static int half_type(NnAmp xt) {
+    if (xt == NN_AMP_BF16 || xt == NN_AMP_FP16) return (int)xt;
+    err_set("batchnorm2d: a half input of type %d, not bf16 or fp16", (int)xt);
+    return -1;
 }
 
 extern "C" {
 void batchnorm2d_forward_train_cuda(NnCtx *ctx, const BatchNorm2dShape *s, const float *x, const float *weight,
                                     const float *bias, float *running_mean, float *running_var, float *num_batches_tracked,
                                     float *out, float *mean, float *invstd) {
-    NnBnGeom g = geom(s);
-    BnScratch b;
-    if (bn_scratch(ctx, g, &b) < 0) return;
-    cudaStream_t st = ctx->cuda->stream;
-    unsigned blocks = (unsigned)(g.C * g.slices), per_c = (unsigned)nn_grid_1d(g.C);
-    k_bn_sum_x<<<blocks, NN_BLOCK, 0, st>>>(g, x, b.part);
-    if (nn_cuda_launched(ctx, "batchnorm2d sums") < 0) return;
-    k_bn_mean<<<per_c, NN_BLOCK, 0, st>>>(g, b.part, b.mean_d);
-    if (nn_cuda_launched(ctx, "batchnorm2d mean") < 0) return;
-    k_bn_sum_sqdev<<<blocks, NN_BLOCK, 0, st>>>(g, x, b.mean_d, b.part);
-    if (nn_cuda_launched(ctx, "batchnorm2d squared deviations") < 0) return;
-    k_bn_stats<<<per_c, NN_BLOCK, 0, st>>>(g, b.part, b.mean_d, weight, bias, running_mean, running_var, num_batches_tracked,
-                                           mean, invstd, b.per_c);
-    if (nn_cuda_launched(ctx, "batchnorm2d statistics") < 0) return;
-    k_bn_apply<<<blocks, NN_BLOCK, 0, st>>>(g, x, b.per_c, out);
-    if (nn_cuda_launched(ctx, "batchnorm2d_forward_train") < 0 || !num_batches_tracked) return;
-    k_bn_count<<<1, 1, 0, st>>>(num_batches_tracked);
-    nn_cuda_launched(ctx, "batchnorm2d counter");
+    forward_train(ctx, s, x, 0, weight, bias, running_mean, running_var, num_batches_tracked, out, mean, invstd);
 }
 
 void batchnorm2d_forward_eval_cuda(NnCtx *ctx, const BatchNorm2dShape *s, const float *x, const float *weight,
                                    const float *bias, const float *running_mean, const float *running_var, float *out,
                                    float *mean, float *invstd) {
-    int64_t n = (int64_t)s->N * s->C * s->H * s->W;
-    NnDiv hw = nn_div_for((int64_t)s->H * s->W, n), ch = nn_div_for(s->C, (int64_t)s->N * s->C);
-    k_bn_eval<<<(unsigned)nn_grid_1d(n), NN_BLOCK, 0, ctx->cuda->stream>>>(geom(s), hw, ch, x, weight, bias,
-                                                                           running_mean, running_var, out, mean, invstd);
-    nn_cuda_launched(ctx, "batchnorm2d_forward_eval");
+    forward_eval(ctx, s, x, 0, weight, bias, running_mean, running_var, out, mean, invstd);
+}
+
+int batchnorm2d_forward_train_half_cuda(NnCtx *ctx, const BatchNorm2dShape *s, NnAmp xt, const uint16_t *x,
+                                        const float *weight, const float *bias, float *running_mean, float *running_var,
+                                        float *num_batches_tracked, float *out, float *mean, float *invstd) {
+    int xh = half_type(xt);
+    if (xh < 0) return -1;
+    return forward_train(ctx, s, x, xh, weight, bias, running_mean, running_var, num_batches_tracked, out, mean, invstd);
+}
+
+int batchnorm2d_forward_eval_half_cuda(NnCtx *ctx, const BatchNorm2dShape *s, NnAmp xt, const uint16_t *x,
+                                       const float *weight, const float *bias, const float *running_mean,
+                                       const float *running_var, float *out, float *mean, float *invstd) {
+    int xh = half_type(xt);
+    if (xh < 0) return -1;
+    return forward_eval(ctx, s, x, xh, weight, bias, running_mean, running_var, out, mean, invstd);
+}
+
+int batchnorm2d_backward_half_cuda(NnCtx *ctx, const BatchNorm2dShape *s, int train, const float *dout, NnAmp xt,
+                                   const uint16_t *x, const float *weight, const float *bias, const float *mean,
+                                   const float *invstd, float *dx, float *dweight, float *dbias) {
+    int xh = half_type(xt);
+    if (xh < 0) return -1;
+    return backward(ctx, s, train, dout, x, xh, weight, bias, mean, invstd, dx, dweight, dbias);
 }
 
 void batchnorm2d_eval_affine_cuda(NnCtx *ctx, int C, double eps, const float *weight, const float *bias,
@@ -153,12 +201,12 @@ void batchnorm2d_eval_affine_cuda(NnCtx *ctx, int C, double eps, const float *we
 void batchnorm2d_backward_train_cuda(NnCtx *ctx, const BatchNorm2dShape *s, const float *dout, const float *x,
                                      const float *weight, const float *bias, const float *mean, const float *invstd,
                                      float *dx, float *dweight, float *dbias) {
-    backward(ctx, s, 1, dout, x, weight, bias, mean, invstd, dx, dweight, dbias);
+    backward(ctx, s, 1, dout, x, 0, weight, bias, mean, invstd, dx, dweight, dbias);
 }
 
 void batchnorm2d_backward_eval_cuda(NnCtx *ctx, const BatchNorm2dShape *s, const float *dout, const float *x,
                                     const float *weight, const float *bias, const float *mean, const float *invstd,
                                     float *dx, float *dweight, float *dbias) {
-    backward(ctx, s, 0, dout, x, weight, bias, mean, invstd, dx, dweight, dbias);
+    backward(ctx, s, 0, dout, x, 0, weight, bias, mean, invstd, dx, dweight, dbias);
 }
 }

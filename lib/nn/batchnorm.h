@@ -33,9 +33,11 @@
 #define AUDIOCNN_NN_BATCHNORM_H
 
 #include "nn/activation.h"
+#include "nn/amp.h"
 #include "nn/nn.h"
 
 #include <stddef.h>
+#include <stdint.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -77,6 +79,24 @@ void batchnorm2d_backward_eval(NnCtx *ctx, const BatchNorm2dShape *s, const floa
                                const float *weight, const float *bias, const float *mean, const float *invstd, float *dx,
                                float *dweight, float *dbias);
 
+/* ---- BN on a convolution's half result (mixed precision on the GPU: convbn.h keeps conv2d_forward_half's
+ * output as it is and hands it here) ----
+ * The functions above with x (N, C, H, W) stored as halves of type xt (NN_AMP_BF16 or NN_AMP_FP16: the bits
+ * conv2d_forward_half writes), each read widened, which is exact: the results are the bits of the float
+ * functions on x's widened copy. On the GPU the same kernels read half the bytes and no widening pass runs;
+ * on the CPU (the simulated GPU's layer) x is widened into a copy first. backward: train 1 is
+ * batchnorm2d_backward_train's, 0 batchnorm2d_backward_eval's. Return 0, or -1 with err_set() (xt not a
+ * half type, no memory for the CPU's copy, a failed launch). */
+int batchnorm2d_forward_train_half(NnCtx *ctx, const BatchNorm2dShape *s, NnAmp xt, const uint16_t *x,
+                                   const float *weight, const float *bias, float *running_mean, float *running_var,
+                                   float *num_batches_tracked, float *out, float *mean, float *invstd);
+int batchnorm2d_forward_eval_half(NnCtx *ctx, const BatchNorm2dShape *s, NnAmp xt, const uint16_t *x,
+                                  const float *weight, const float *bias, const float *running_mean,
+                                  const float *running_var, float *out, float *mean, float *invstd);
+int batchnorm2d_backward_half(NnCtx *ctx, const BatchNorm2dShape *s, int train, const float *dout, NnAmp xt,
+                              const uint16_t *x, const float *weight, const float *bias, const float *mean,
+                              const float *invstd, float *dx, float *dweight, float *dbias);
+
 /* ---- the train passes with the caller's planes (CPU memory only): for a layer that fuses what follows BN
  * (nn/bnpool.h) ----
  * batchnorm2d_forward_train_to: batchnorm2d_forward_train's statistics, running updates, mean and invstd;
@@ -116,6 +136,15 @@ void batchnorm2d_eval_affine_cuda(NnCtx *ctx, int C, double eps, const float *we
 void batchnorm2d_backward_eval_cuda(NnCtx *ctx, const BatchNorm2dShape *s, const float *dout, const float *x,
                                     const float *weight, const float *bias, const float *mean, const float *invstd,
                                     float *dx, float *dweight, float *dbias);
+int batchnorm2d_forward_train_half_cuda(NnCtx *ctx, const BatchNorm2dShape *s, NnAmp xt, const uint16_t *x,
+                                        const float *weight, const float *bias, float *running_mean, float *running_var,
+                                        float *num_batches_tracked, float *out, float *mean, float *invstd);
+int batchnorm2d_forward_eval_half_cuda(NnCtx *ctx, const BatchNorm2dShape *s, NnAmp xt, const uint16_t *x,
+                                       const float *weight, const float *bias, const float *running_mean,
+                                       const float *running_var, float *out, float *mean, float *invstd);
+int batchnorm2d_backward_half_cuda(NnCtx *ctx, const BatchNorm2dShape *s, int train, const float *dout, NnAmp xt,
+                                   const uint16_t *x, const float *weight, const float *bias, const float *mean,
+                                   const float *invstd, float *dx, float *dweight, float *dbias);
 #endif
 
 /* The per-channel affine map of an eval-mode BN: out = x * scale + shift with

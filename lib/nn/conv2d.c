@@ -743,6 +743,13 @@ int conv2d_forward_ep(NnCtx *ctx, const Conv2dShape *s, const float *x, const fl
     return 0;
 }
 
+int conv2d_forward_half(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *w, uint16_t *y) {
+    if (ctx->amp) NN_DISPATCH_CUDA(ctx, conv2d_forward_half_cuda(ctx, s, x, w, y));
+    (void)s, (void)x, (void)w, (void)y;
+    err_set("conv2d: a half output needs a GPU context in mixed precision");
+    return -1;
+}
+
 int conv2d_backward(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *w, const float *dy, float *dx,
                     float *dw, float *db) {
     return conv2d_backward_in_scale(ctx, s, x, NULL, w, dy, dx, dw, db);

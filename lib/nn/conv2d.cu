@@ -82,6 +82,9 @@ template <typename Perf> static int pick(const Perf *p, int n, int deterministic
 __global__ void k_dw_fwd(NnDwGeom g, int amp, const float *x, const float *w, const float *b, float *y) {
     kb_dw_fwd(NN_GRID_HERE, g, amp, x, w, b, y);
 }
+__global__ void k_dw_fwd_half(NnDwGeom g, int amp, const float *x, const float *w, uint16_t *yh) {
+    kb_dw_fwd_half(NN_GRID_HERE, g, amp, x, w, yh);
+}
 __global__ void k_dw_dx(NnDwGeom g, int amp, const float *dy, const float *w, float *dx) {
     kb_dw_dx(NN_GRID_HERE, g, amp, dy, w, dx);
 }
@@ -101,10 +104,12 @@ __global__ void k_dw_wgrad_finish(NnDwGeom g, int amp, const double *part, float
 }
 
 /* The fp32 arrays of one pass for the own kernels (under AMP too: they read and write fp32 and round as
- * they go): x (FWD, BWD_FILTER), w, in (dy: BWD_DATA, BWD_FILTER), out (y, dx, or dw += ) */
+ * they go): x (FWD, BWD_FILTER), w, in (dy: BWD_DATA, BWD_FILTER), out (y, dx, or dw += ); out_half: the
+ * forward's half result instead of out (conv2d_forward_half, AMP without a bias) */
 typedef struct {
     const float *x, *w, *in;
     float *out;
+    uint16_t *out_half;
 } DwArrays;
 
 /* A launch's outcome: as every layer's (nn_cuda_launched: a failure stays with the context), or for the
@@ -126,7 +131,9 @@ static int dw_launch(NnCtx *ctx, AlgoPass pass, const Conv2dShape *s, const DwAr
     float *out = a->out;
     cudaStream_t st = ctx->cuda->stream;
     int amp = (int)ctx->amp;
-    if (pass == ALGO_FWD) {
+    if (pass == ALGO_FWD && a->out_half) {
+        k_dw_fwd_half<<<(unsigned)nn_grid_1d(g.planes * s->OH * s->OW), NN_BLOCK, 0, st>>>(g, amp, x, w, a->out_half);
+    } else if (pass == ALGO_FWD) {
         k_dw_fwd<<<(unsigned)nn_grid_1d(g.planes * s->OH * s->OW), NN_BLOCK, 0, st>>>(g, amp, x, w, b, out);
     } else if (pass == ALGO_BWD_DATA) {
         k_dw_dx<<<(unsigned)nn_grid_1d(g.planes * s->H * s->W), NN_BLOCK, 0, st>>>(g, amp, in, w, out);
@@ -257,15 +264,16 @@ static int dw_known_own(NnCtx *ctx, const Conv2dShape *s, AlgoPass pass) {
 }
 
 /* AMP's forward: half copies of x and w, a half y widened with the bias (or the own depthwise kernels, on the
- * fp32 arrays). */
-static int forward_amp(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *w, const float *b, float *y) {
-    DwArrays own = {x, w, NULL, y};
+ * fp32 arrays); y_half (no bias): the half y itself, written there and not widened (conv2d_forward_half). */
+static int forward_amp(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *w, const float *b, float *y,
+                       uint16_t *y_half) {
+    DwArrays own = {x, w, NULL, y, y_half};
     if (dw_known_own(ctx, s, ALGO_FWD)) return dw_run(ctx, ALGO_FWD, s, &own, b);
     int64_t p = (int64_t)s->OH * s->OW, nx = (int64_t)s->N * s->C * s->H * s->W,
             nw = (int64_t)s->K * (s->C / s->groups) * s->KH * s->KW, ny = (int64_t)s->N * s->K * p;
-    uint16_t *xh = nn_amp_scratch(ctx, nn_amp_align(nx) + nn_amp_align(nw) + nn_amp_align(ny));
+    uint16_t *xh = nn_amp_scratch(ctx, nn_amp_align(nx) + nn_amp_align(nw) + (y_half ? 0 : nn_amp_align(ny)));
     if (!xh) return -1;
-    uint16_t *wh = xh + nn_amp_align(nx), *yh = wh + nn_amp_align(nw);
+    uint16_t *wh = xh + nn_amp_align(nx), *yh = y_half ? y_half : wh + nn_amp_align(nw);
     if (nn_amp_cast(ctx, x, nx, xh) < 0 || nn_amp_cast(ctx, w, nw, wh) < 0) return -1;
     Descs d;
     int rc = -1;
@@ -282,7 +290,7 @@ static int forward_amp(NnCtx *ctx, const Conv2dShape *s, const float *x, const f
             cudnnStatus_t st = cudnnConvolutionForward(ctx->cuda->cudnn, &one, d.x, xh, d.w, wh, d.conv,
                                                        (cudnnConvolutionFwdAlgo_t)a->algo, ws, a->workspace, &zero, d.y, yh);
             if (st != CUDNN_STATUS_SUCCESS) err_set("cuDNN: convolution forward (%s): %s", nn_amp_name(ctx->amp), cudnnGetErrorString(st));
-            else rc = nn_amp_widen_bias(ctx, s->N, s->K, p, yh, b, y);
+            else rc = y_half ? 0 : nn_amp_widen_bias(ctx, s->N, s->K, p, yh, b, y);
         }
     }
     descs_free(&d);
@@ -290,8 +298,8 @@ static int forward_amp(NnCtx *ctx, const Conv2dShape *s, const float *x, const f
 }
 
 static int forward(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *w, const float *b, float *y) {
-    if (ctx->amp) return forward_amp(ctx, s, x, w, b, y);
-    DwArrays own = {x, w, NULL, y};
+    if (ctx->amp) return forward_amp(ctx, s, x, w, b, y, NULL);
+    DwArrays own = {x, w, NULL, y, NULL};
     Descs d;
     int rc = -1;
     if (descs_make(s, &d, 0, ctx->tf32) == 0) {
@@ -324,6 +332,10 @@ __global__ void k_affine_act(int64_t n, NnDiv k, NnDiv p, const float *scale, co
 extern "C" int conv2d_forward_cuda(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *w, const float *b,
                                    float *y) {
     return forward(ctx, s, x, w, b, y);
+}
+
+extern "C" int conv2d_forward_half_cuda(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *w, uint16_t *y) {
+    return forward_amp(ctx, s, x, w, NULL, NULL, y);
 }
 
 /* The epilogue's arrays (scale, shift, res, plane_mean) are device memory too. */
@@ -381,7 +393,7 @@ static int bwd_filter(NnCtx *ctx, const Conv2dShape *s, Descs *d, const void *x,
  * half dy. A depthwise pass on the own kernels reads the fp32 arrays instead (no half copies for it). */
 static int backward_amp(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *w, const float *dy, float *dx,
                         float *dw, float *db) {
-    DwArrays own_dx = {NULL, w, dy, dx}, own_dw = {x, w, dy, dw};
+    DwArrays own_dx = {NULL, w, dy, dx, NULL}, own_dw = {x, w, dy, dw, NULL};
     if (dx && dw_known_own(ctx, s, ALGO_BWD_DATA)) {
         if (dw_run(ctx, ALGO_BWD_DATA, s, &own_dx, NULL) < 0) return -1;
         dx = NULL;
@@ -431,7 +443,7 @@ extern "C" int conv2d_backward_cuda(NnCtx *ctx, const Conv2dShape *s, const floa
     int rc = -1, r;
     const float one = 1.0f;
     cudnnStatus_t st = CUDNN_STATUS_SUCCESS;
-    DwArrays own_dx = {NULL, w, dy, dx}, own_dw = {x, w, dy, dw};
+    DwArrays own_dx = {NULL, w, dy, dx, NULL}, own_dw = {x, w, dy, dw, NULL};
     if (descs_make(s, &d, 0, ctx->tf32) < 0) goto done;
     if (dx && (r = bwd_data(ctx, s, &d, w, dy, dx, &own_dx, &st)) != 0 && r != OWN_RAN) goto fail;
     if (dw && (r = bwd_filter(ctx, s, &d, x, w, dy, 1.0f, dw, &own_dw, &st)) != 0 && r != OWN_RAN) goto fail; /* beta 1: dw += */

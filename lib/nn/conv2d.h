@@ -94,6 +94,12 @@ size_t conv2d_scratch_floats(const NnCtx *ctx, const Conv2dShape *s);
 int conv2d_forward(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *w, const float *b,
                    float *y);
 
+/* Mixed precision only (a GPU context with ctx->amp, nn/amp.h): conv2d_forward without a bias and without
+ * widening the result, y (N,K,OH,OW) receiving the half result h(sum h(x) h(w)) as the amp type's bits
+ * (uint16_t): the values whose widening conv2d_forward writes, in half the bytes. convbn.h keeps its
+ * convolution's output so for BatchNorm. Returns 0, or -1 with err_set() (and on a context without AMP). */
+int conv2d_forward_half(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *w, uint16_t *y);
+
 /* What conv2d_forward_ep does to each output plane while it is still in cache: an eval-mode
  * Conv-BN-activation unit (and ResNet's residual add, EfficientNet's squeeze) in one pass:
  *   y[n,k] = act(y[n,k] * scale[k] + shift[k] [+ res[n,k]])        (see act_affine: the same bits as
@@ -146,6 +152,7 @@ int conv2d_backward_in_scale(NnCtx *ctx, const Conv2dShape *s, const float *x, c
 int conv2d_forward_cuda(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *w, const float *b, float *y);
 int conv2d_forward_ep_cuda(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *w, const float *b, float *y,
                            const ConvEpilogue *ep);
+int conv2d_forward_half_cuda(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *w, uint16_t *y);
 int conv2d_backward_cuda(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *w, const float *dy,
                          float *dx, float *dw, float *db);
 #endif

@@ -77,6 +77,11 @@ static int stem_conv(NnCtx *ctx, ConvBn *u, const float *x, const float *in_scal
     return 0;
 }
 
+/* The half type the forward keeps conv_out in (convbn.h's mixed precision), or NN_AMP_OFF: floats. */
+static NnAmp conv_out_half(const NnCtx *ctx, const ConvBn *u, const float *in_scale) {
+    return ctx->device == NN_CUDA && !u->norm && !in_scale ? ctx->amp : NN_AMP_OFF;
+}
+
 int convbn_set_batch(ConvBn *u, int n, int h, int w, int *oh, int *ow) {
     if (u->repeat) u->conv.C = 1;
     u->conv.N = n;
@@ -144,6 +149,7 @@ int convbn_forward_infer(NnCtx *ctx, ConvBn *u, ParamTable *t, const float *x, c
         return -1;
     }
     u->train = u->kept = 0;
+    u->xh = NN_AMP_OFF;
     if (u->norm) { /* the correction comes before BN: no epilogue; BN and the activation in place */
         if (res || plane_mean || in_scale) {
             err_set("convbn: the normalised stem has no residual, plane-mean or input-scale epilogue");
@@ -172,9 +178,22 @@ int convbn_forward_in_scale(NnCtx *ctx, ConvBn *u, ParamTable *t, const float *x
         err_set("convbn: a scaled input to the repeated stem");
         return -1;
     }
-    if (stem_conv(ctx, u, x, in_scale, run_weight(ctx, u, t), u->conv_out) < 0) return -1;
+    u->xh = conv_out_half(ctx, u, in_scale);
+    const float *w = run_weight(ctx, u, t);
+    if ((u->xh ? conv2d_forward_half(ctx, &u->conv, x, w, (uint16_t *)u->conv_out)
+               : stem_conv(ctx, u, x, in_scale, w, u->conv_out)) < 0)
+        return -1;
     u->train = mode == NN_TRAIN;
     u->kept = 1;
+    if (u->xh) {
+        const uint16_t *h = (const uint16_t *)u->conv_out;
+        if (u->train)
+            return batchnorm2d_forward_train_half(ctx, &u->bn, u->xh, h, params_data(t, u->pbw), params_data(t, u->pbb),
+                                                  params_data(t, u->prm), params_data(t, u->prv), params_data(t, u->pnb),
+                                                  out, u->mean, u->invstd);
+        return batchnorm2d_forward_eval_half(ctx, &u->bn, u->xh, h, params_data(t, u->pbw), params_data(t, u->pbb),
+                                             params_data(t, u->prm), params_data(t, u->prv), out, u->mean, u->invstd);
+    }
     if (u->train)
         batchnorm2d_forward_train(ctx, &u->bn, u->conv_out, params_data(t, u->pbw), params_data(t, u->pbb),
                                   params_data(t, u->prm), params_data(t, u->prv), params_data(t, u->pnb), out, u->mean,
@@ -198,7 +217,11 @@ int convbn_backward_in_scale(NnCtx *ctx, ConvBn *u, ParamTable *t, const float *
     }
     (void)out; /* the activation's backward runs inside BN's (u->bn.act), from conv_out */
     float *dg = frozen ? NULL : params_grad(t, u->pbw), *db = frozen ? NULL : params_grad(t, u->pbb);
-    if (u->train)
+    if (u->xh) {
+        if (batchnorm2d_backward_half(ctx, &u->bn, u->train, dout, u->xh, (const uint16_t *)u->conv_out,
+                                      params_data(t, u->pbw), params_data(t, u->pbb), u->mean, u->invstd, dout, dg, db) < 0)
+            return -1;
+    } else if (u->train)
         batchnorm2d_backward_train(ctx, &u->bn, dout, u->conv_out, params_data(t, u->pbw), params_data(t, u->pbb), u->mean, u->invstd, dout, dg,
                                    db);
     else

@@ -27,6 +27,10 @@
  * for every image (it differs from a constant only near the borders), computed once per forward on one
  * image, so the stem still runs on one channel. Backward: dW_c = dW_x / s_c - dW_ones m_c / s_c, with
  * dW_ones the weight gradient of the ones-image convolution for the batch's summed output gradient.
+ * Mixed precision (a GPU context with ctx->amp): in NN_TRAIN and NN_EVAL_GRAD the convolution's half result
+ * stays in conv_out as it is (conv2d_forward_half) and BN reads it widened (batchnorm2d_*_half): the bits of
+ * widening it first, without that pass and with half the bytes for every BN pass that reads it (forward and
+ * backward). Not the normalised stem, whose correction is subtracted in fp32.
  * Either device: the unit's buffers come from nn_alloc of the context given to convbn_alloc, and every
  * computation is a layer call with a CUDA twin (conv2d, batchnorm, and nn/stem.h for the repeated stem's
  * sums, correction and gradient spread), so under NN_CUDA the unit runs on the GPU as it stands; the
@@ -35,6 +39,7 @@
 #define AUDIOCNN_NN_CONVBN_H
 
 #include "nn/activation.h"
+#include "nn/amp.h"
 #include "nn/batchnorm.h"
 #include "nn/conv2d.h"
 #include "nn/nn.h"
@@ -48,6 +53,8 @@ typedef struct ConvBn {
     ActKind act;
     int pw, pbw, pbb, prm, prv, pnb; /* parameter indices */
     float *conv_out, *mean, *invstd;  /* owned, sized by convbn_alloc */
+    NnAmp xh;                         /* conv_out's storage in the last forward: NN_AMP_OFF floats, else the
+                                       * convolution's half result of that type (mixed precision, above) */
     int train;                        /* the last forward used BN batch statistics (NN_TRAIN) */
     int kept;                         /* the last forward kept what backward needs (not NN_INFER) */
     float *scale, *shift;             /* NN_INFER: the eval BN's affine map (K each) */

@@ -350,6 +350,69 @@ NN_HD void kb_gap_bwd(NnGrid g, int64_t planes, NnDiv hw, const float *dy, float
     NN_GRID_LOOP(g, i, planes * hw.d) dx[i] = (float)(dy[nn_div(i, hw)] / (double)hw.d);
 }
 
+/* ---- mixed precision (nn/amp.h): float <-> fp16 / bf16 (the casts and widening are further down) ----
+ * Halves travel as uint16_t bit patterns. amp: 1 bf16, 2 fp16 (NnAmp's values). */
+
+/* float -> IEEE binary16, round to nearest even: |f| >= 65520 (halfway past 65504) gives +-inf, below
+ * 2^-14 the subnormals (units of 2^-24; below 2^-25, or exactly 2^-25, +-0), NaN a quiet NaN (sign and top
+ * payload bits kept), the sign of zero kept. */
+NN_HD uint16_t kb_f32_to_f16(float f) {
+    uint32_t x;
+    memcpy(&x, &f, sizeof x);
+    uint16_t sign = (uint16_t)((x >> 16) & 0x8000u);
+    uint32_t ax = x & 0x7fffffffu;
+    if (ax >= 0x7f800000u) /* inf, NaN */
+        return (uint16_t)(sign | 0x7c00u | (ax > 0x7f800000u ? 0x0200u | ((ax >> 13) & 0x3ffu) : 0u));
+    if (ax >= 0x477ff000u) return (uint16_t)(sign | 0x7c00u); /* rounds past 65504 */
+    if (ax >= 0x38800000u) { /* a normal half: rebias the exponent (127 - 15), round at bit 13 */
+        uint32_t r = ax + 0xfffu + ((ax >> 13) & 1u);
+        return (uint16_t)(sign | ((r - 0x38000000u) >> 13));
+    }
+    int shift = 126 - (int)(ax >> 23); /* a subnormal half: the significand in units of 2^-24 */
+    if (shift > 24) return sign;
+    uint32_t mant = (ax & 0x7fffffu) | 0x800000u, q = mant >> shift, rem = mant & ((1u << shift) - 1u),
+             halfway = 1u << (shift - 1);
+    if (rem > halfway || (rem == halfway && (q & 1u))) q++; /* 0x400: the smallest normal, encoded alike */
+    return (uint16_t)(sign | q);
+}
+
+/* IEEE binary16 -> float, exact (subnormals normalised, inf and NaN payloads kept). */
+NN_HD float kb_f16_to_f32(uint16_t h) {
+    uint32_t sign = (uint32_t)(h & 0x8000u) << 16, e = (h >> 10) & 0x1fu, m = h & 0x3ffu, x;
+    if (e == 0x1fu) x = sign | 0x7f800000u | (m << 13);
+    else if (e) x = sign | ((e + 112u) << 23) | (m << 13);
+    else if (!m) x = sign;
+    else {
+        e = 113u;
+        while (!(m & 0x400u)) m <<= 1, e--;
+        x = sign | (e << 23) | ((m & 0x3ffu) << 13);
+    }
+    float f;
+    memcpy(&f, &x, sizeof f);
+    return f;
+}
+
+/* float -> bfloat16 (the top half of the float), round to nearest even (the largest floats round to +-inf,
+ * float subnormals are kept), NaN a quiet NaN: torch's and CUDA's __float2bfloat16_rn. */
+NN_HD uint16_t kb_f32_to_bf16(float f) {
+    uint32_t x;
+    memcpy(&x, &f, sizeof x);
+    if ((x & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((x >> 16) | 0x40u);
+    return (uint16_t)((x + 0x7fffu + ((x >> 16) & 1u)) >> 16);
+}
+
+NN_HD float kb_bf16_to_f32(uint16_t h) {
+    uint32_t x = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &x, sizeof f);
+    return f;
+}
+
+NN_HD uint16_t kb_to_half(float f, int amp) { return amp == 1 ? kb_f32_to_bf16(f) : kb_f32_to_f16(f); }
+NN_HD float kb_from_half(uint16_t h, int amp) { return amp == 1 ? kb_bf16_to_f32(h) : kb_f16_to_f32(h); }
+/* f rounded to the half type, as a float */
+NN_HD float kb_round_half(float f, int amp) { return kb_from_half(kb_to_half(f, amp), amp); }
+
 /* ---- BatchNorm2d (batchnorm.h's semantics): each channel's N*H*W elements in S slices, one block of
  * NN_BLOCK threads per (channel, slice), so that a few channels of large planes still fill a large GPU ----
  * A block reduces its slice in double: thread t takes the slice's elements t, t + NN_BLOCK, ... (image by
@@ -361,13 +424,21 @@ NN_HD void kb_gap_bwd(NnGrid g, int64_t planes, NnDiv hw, const float *dy, float
  * apart). What lives across a block's phases is in NnBnShared (shared memory), so that the CPU runs the
  * same phases in the same order. Launches, forward in training: kb_bn_sum_x per block, kb_bn_mean per
  * channel, kb_bn_sum_sqdev per block, kb_bn_stats per channel, kb_bn_apply per block; backward:
- * kb_bn_bwd_sums per block, kb_bn_bwd_params per channel, kb_bn_bwd_dx per block. */
+ * kb_bn_bwd_sums per block, kb_bn_bwd_params per channel, kb_bn_bwd_dx per block.
+ * x (the layer's input) is floats, or halves (g.xh: amp.h's 1 bf16, 2 fp16) when it is a convolution's AMP
+ * result kept as cuDNN wrote it (convbn.h): each is read widened, which is exact, so the results are the bits
+ * of the float input's widened copy, with half the bytes read and no widening pass. */
 typedef struct NnBnGeom {
     int64_t N, C, hw;
     double eps, momentum; /* momentum < 0: None (cumulative average) */
     int act;              /* ActKind fused into the output */
     int64_t slices;       /* blocks per channel (nn_bn_slices; 0 counts as 1) */
+    int xh;               /* x's storage: 0 floats, 1 bf16, 2 fp16 */
 } NnBnGeom;
+/* element o of BN's input x (floats, or halves of type xh), as a float */
+NN_HD float nn_bn_x(const void *x, int64_t o, int xh) {
+    return xh ? kb_from_half(((const uint16_t *)x)[o], xh) : ((const float *)x)[o];
+}
 
 /* Slices per channel: about 1024 blocks in all (4 to 8 per multiprocessor of an A100 or H100), each with
  * at least 4096 elements (16 per thread), at least 1. */
@@ -423,10 +494,10 @@ NN_HD double nn_bn_part_sum(NnBnGeom g, int64_t c, const double *part, int k) {
 }
 
 /* forward train, per block (every thread): red[t] = its elements' sum of x */
-NN_HD void kb_bn_sum_x(int64_t c, int64_t s, int64_t t, NnBnGeom g, const float *x, NnBnShared *sh) {
+NN_HD void kb_bn_sum_x(int64_t c, int64_t s, int64_t t, NnBnGeom g, const void *x, NnBnShared *sh) {
     double acc = 0.0;
     NnBnIter it = nn_bn_iter(g, c, s, t);
-    for (int64_t o; nn_bn_next(&it, &o);) acc += (double)x[o];
+    for (int64_t o; nn_bn_next(&it, &o);) acc += (double)nn_bn_x(x, o, g.xh);
     sh->red[t] = acc;
     sh->red2[t] = 0.0;
 }
@@ -436,11 +507,11 @@ NN_HD void kb_bn_mean(NnGrid gr, NnBnGeom g, const double *part, double *mean_d)
     NN_GRID_LOOP(gr, c, g.C) mean_d[c] = cnt > 0 ? nn_bn_part_sum(g, c, part, 0) / (double)cnt : 0.0;
 }
 /* per block (every thread): red[t] = its elements' sum of (x - mean)^2 */
-NN_HD void kb_bn_sum_sqdev(int64_t c, int64_t s, int64_t t, NnBnGeom g, const float *x, const double *mean_d, NnBnShared *sh) {
+NN_HD void kb_bn_sum_sqdev(int64_t c, int64_t s, int64_t t, NnBnGeom g, const void *x, const double *mean_d, NnBnShared *sh) {
     double acc = 0.0, m = mean_d[c];
     NnBnIter it = nn_bn_iter(g, c, s, t);
     for (int64_t o; nn_bn_next(&it, &o);) {
-        double d = (double)x[o] - m;
+        double d = (double)nn_bn_x(x, o, g.xh) - m;
         acc += d * d;
     }
     sh->red[t] = acc;
@@ -474,10 +545,10 @@ NN_HD void kb_bn_stats(NnGrid gr, NnBnGeom g, const double *part, const double *
     }
 }
 /* per block (every thread): out = act(x * alpha + beta) over its elements (act_affine's operations) */
-NN_HD void kb_bn_apply(int64_t c, int64_t s, int64_t t, NnBnGeom g, const float *x, const float *ab, float *out) {
+NN_HD void kb_bn_apply(int64_t c, int64_t s, int64_t t, NnBnGeom g, const void *x, const float *ab, float *out) {
     float alpha = ab[2 * c], beta = ab[2 * c + 1];
     NnBnIter it = nn_bn_iter(g, c, s, t);
-    for (int64_t o; nn_bn_next(&it, &o);) out[o] = nn_act_apply(x[o] * alpha + beta, g.act);
+    for (int64_t o; nn_bn_next(&it, &o);) out[o] = nn_act_apply(nn_bn_x(x, o, g.xh) * alpha + beta, g.act);
 }
 /* the counter's increment, once per forward (one thread, after the statistics kernel) */
 NN_HD void kb_bn_count(float *nbt) {
@@ -486,7 +557,7 @@ NN_HD void kb_bn_count(float *nbt) {
 
 /* forward eval, one element per item (batchnorm.c's fwd_eval_range operations); mean/invstd (may be
  * NULL) written by the items of image 0, pixel 0. hw = nn_div_for(g.hw, N*C*hw), ch = nn_div_for(g.C, N*C). */
-NN_HD void kb_bn_eval(NnGrid gr, NnBnGeom g, NnDiv hw, NnDiv ch, const float *x, const float *weight, const float *bias,
+NN_HD void kb_bn_eval(NnGrid gr, NnBnGeom g, NnDiv hw, NnDiv ch, const void *x, const float *weight, const float *bias,
                       const float *running_mean, const float *running_var, float *out, float *mean, float *invstd) {
     NN_GRID_LOOP(gr, o, g.N * g.C * g.hw) {
         int64_t plane = nn_div(o, hw), c = nn_mod(plane, ch);
@@ -497,7 +568,7 @@ NN_HD void kb_bn_eval(NnGrid gr, NnBnGeom g, NnDiv hw, NnDiv ch, const float *x,
             if (mean) mean[c] = running_mean[c];
             if (invstd) invstd[c] = r;
         }
-        out[o] = nn_act_apply(x[o] * alpha + beta, g.act);
+        out[o] = nn_act_apply(nn_bn_x(x, o, g.xh) * alpha + beta, g.act);
     }
 }
 
@@ -522,7 +593,7 @@ NN_HD float nn_bn_act_grad(float d, float x, float alpha, float beta, int act) {
     float sg = 1.0f / (1.0f + nn_expf(-p));
     return d * sg * (1.0f + p * (1.0f - sg));
 }
-NN_HD void kb_bn_bwd_sums(int64_t c, int64_t s, int64_t t, NnBnGeom g, const float *dout, const float *x,
+NN_HD void kb_bn_bwd_sums(int64_t c, int64_t s, int64_t t, NnBnGeom g, const float *dout, const void *x,
                           const float *weight, const float *bias, const float *mean, const float *invstd, float *dx,
                           NnBnShared *sh) {
     float meanf = mean[c], invstdf = invstd[c], w = weight ? weight[c] : 1.0f;
@@ -530,13 +601,13 @@ NN_HD void kb_bn_bwd_sums(int64_t c, int64_t s, int64_t t, NnBnGeom g, const flo
     double sum = 0.0, dot = 0.0;
     NnBnIter it = nn_bn_iter(g, c, s, t);
     for (int64_t o; nn_bn_next(&it, &o);) {
-        float gv = dout[o];
+        float gv = dout[o], xv = nn_bn_x(x, o, g.xh);
         if (g.act) {
-            gv = nn_bn_act_grad(gv, x[o], alpha, beta, g.act);
+            gv = nn_bn_act_grad(gv, xv, alpha, beta, g.act);
             if (dx) dx[o] = gv;
         }
         sum += (double)gv;
-        dot += (double)(x[o] - meanf) * (double)gv;
+        dot += (double)(xv - meanf) * (double)gv;
     }
     sh->red[t] = sum;
     sh->red2[t] = dot;
@@ -555,12 +626,12 @@ NN_HD void kb_bn_bwd_params(NnGrid gr, NnBnGeom g, const double *part, const flo
     }
 }
 /* backward, per block (every thread): dx over its elements, train (through the batch statistics) or eval */
-NN_HD void kb_bn_bwd_dx(int64_t c, int64_t s, int64_t t, NnBnGeom g, int train, const float *dout, const float *x,
+NN_HD void kb_bn_bwd_dx(int64_t c, int64_t s, int64_t t, NnBnGeom g, int train, const float *dout, const void *x,
                         const float *weight, const float *mean, const float *invstd, const float *kg, float *dx) {
     float meanf = mean[c], iw = invstd[c] * (weight ? weight[c] : 1.0f), k = kg[2 * c], gm = kg[2 * c + 1];
     const float *gsrc = g.act ? dx : dout;
     NnBnIter it = nn_bn_iter(g, c, s, t);
-    for (int64_t o; nn_bn_next(&it, &o);) dx[o] = train ? (gsrc[o] - gm - (x[o] - meanf) * k) * iw : gsrc[o] * iw;
+    for (int64_t o; nn_bn_next(&it, &o);) dx[o] = train ? (gsrc[o] - gm - (nn_bn_x(x, o, g.xh) - meanf) * k) * iw : gsrc[o] * iw;
 }
 
 /* ---- dropout (dropout.h's masks: lib/core/rng's xoshiro256** by (key, block), the same numbers) ---- */
@@ -789,69 +860,7 @@ NN_HD void kb_unscale(NnGrid g, int64_t n, float inv_scale, float *grad, int *fo
     }
 }
 
-/* ---- mixed precision (nn/amp.h): float <-> fp16 / bf16, the half copies and their widening ----
- * Halves travel as uint16_t bit patterns. amp: 1 bf16, 2 fp16 (NnAmp's values). */
-
-/* float -> IEEE binary16, round to nearest even: |f| >= 65520 (halfway past 65504) gives +-inf, below
- * 2^-14 the subnormals (units of 2^-24; below 2^-25, or exactly 2^-25, +-0), NaN a quiet NaN (sign and top
- * payload bits kept), the sign of zero kept. */
-NN_HD uint16_t kb_f32_to_f16(float f) {
-    uint32_t x;
-    memcpy(&x, &f, sizeof x);
-    uint16_t sign = (uint16_t)((x >> 16) & 0x8000u);
-    uint32_t ax = x & 0x7fffffffu;
-    if (ax >= 0x7f800000u) /* inf, NaN */
-        return (uint16_t)(sign | 0x7c00u | (ax > 0x7f800000u ? 0x0200u | ((ax >> 13) & 0x3ffu) : 0u));
-    if (ax >= 0x477ff000u) return (uint16_t)(sign | 0x7c00u); /* rounds past 65504 */
-    if (ax >= 0x38800000u) { /* a normal half: rebias the exponent (127 - 15), round at bit 13 */
-        uint32_t r = ax + 0xfffu + ((ax >> 13) & 1u);
-        return (uint16_t)(sign | ((r - 0x38000000u) >> 13));
-    }
-    int shift = 126 - (int)(ax >> 23); /* a subnormal half: the significand in units of 2^-24 */
-    if (shift > 24) return sign;
-    uint32_t mant = (ax & 0x7fffffu) | 0x800000u, q = mant >> shift, rem = mant & ((1u << shift) - 1u),
-             halfway = 1u << (shift - 1);
-    if (rem > halfway || (rem == halfway && (q & 1u))) q++; /* 0x400: the smallest normal, encoded alike */
-    return (uint16_t)(sign | q);
-}
-
-/* IEEE binary16 -> float, exact (subnormals normalised, inf and NaN payloads kept). */
-NN_HD float kb_f16_to_f32(uint16_t h) {
-    uint32_t sign = (uint32_t)(h & 0x8000u) << 16, e = (h >> 10) & 0x1fu, m = h & 0x3ffu, x;
-    if (e == 0x1fu) x = sign | 0x7f800000u | (m << 13);
-    else if (e) x = sign | ((e + 112u) << 23) | (m << 13);
-    else if (!m) x = sign;
-    else {
-        e = 113u;
-        while (!(m & 0x400u)) m <<= 1, e--;
-        x = sign | (e << 23) | ((m & 0x3ffu) << 13);
-    }
-    float f;
-    memcpy(&f, &x, sizeof f);
-    return f;
-}
-
-/* float -> bfloat16 (the top half of the float), round to nearest even (the largest floats round to +-inf,
- * float subnormals are kept), NaN a quiet NaN: torch's and CUDA's __float2bfloat16_rn. */
-NN_HD uint16_t kb_f32_to_bf16(float f) {
-    uint32_t x;
-    memcpy(&x, &f, sizeof x);
-    if ((x & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((x >> 16) | 0x40u);
-    return (uint16_t)((x + 0x7fffu + ((x >> 16) & 1u)) >> 16);
-}
-
-NN_HD float kb_bf16_to_f32(uint16_t h) {
-    uint32_t x = (uint32_t)h << 16;
-    float f;
-    memcpy(&f, &x, sizeof f);
-    return f;
-}
-
-NN_HD uint16_t kb_to_half(float f, int amp) { return amp == 1 ? kb_f32_to_bf16(f) : kb_f32_to_f16(f); }
-NN_HD float kb_from_half(uint16_t h, int amp) { return amp == 1 ? kb_bf16_to_f32(h) : kb_f16_to_f32(h); }
-/* f rounded to the half type, as a float */
-NN_HD float kb_round_half(float f, int amp) { return kb_from_half(kb_to_half(f, amp), amp); }
-
+/* ---- mixed precision (nn/amp.h): the half copies and their widening (the conversions are above) ---- */
 /* h[i] = half(x[i]): a conv/linear operand's copy */
 NN_HD void kb_cast_half(NnGrid g, int64_t n, const float *x, uint16_t *h, int amp) {
     NN_GRID_LOOP(g, i, n) h[i] = kb_to_half(x[i], amp);
@@ -934,30 +943,38 @@ NN_HD int nn_small_div(int q, int d, int *exact) {
     *exact = q % d == 0;
     return q / d;
 }
-NN_HD void kb_dw_fwd(NnGrid g, NnDwGeom s, int amp, const float *x, const float *w, const float *b, float *y) {
-    NN_GRID_LOOP(g, i, s.planes * s.OH * s.OW) {
-        int64_t pl = nn_div(i, s.ohw);
-        int o = (int)(i - pl * s.OH * s.OW), oh = (int)nn_div(o, s.ow), ow = o - oh * s.OW;
-        int c = (int)nn_mod(pl, s.ch);
-        const float *xp = x + pl * s.H * s.W, *wk = w + (int64_t)c * s.KH * s.KW;
-        float acc = 0.0f;
-        for (int a = 0; a < s.KH; a++) {
-            int ih = oh * s.sh - s.ph + a * s.dh;
-            if (ih < 0 || ih >= s.H) continue;
-            for (int j = 0; j < s.KW; j++) {
-                int iw = ow * s.sw - s.pw + j * s.dw;
-                if (iw >= 0 && iw < s.W)
-                    acc += nn_amp_operand(wk[a * s.KW + j], amp) * nn_amp_operand(xp[(int64_t)ih * s.W + iw], amp);
-            }
+/* output i of the depthwise forward: the sum over the taps, rounded and with the bias as the comment above
+ * says (b may be NULL) */
+NN_HD float nn_dw_out(NnDwGeom s, int amp, const float *x, const float *w, const float *b, int64_t i) {
+    int64_t pl = nn_div(i, s.ohw);
+    int o = (int)(i - pl * s.OH * s.OW), oh = (int)nn_div(o, s.ow), ow = o - oh * s.OW;
+    int c = (int)nn_mod(pl, s.ch);
+    const float *xp = x + pl * s.H * s.W, *wk = w + (int64_t)c * s.KH * s.KW;
+    float acc = 0.0f;
+    for (int a = 0; a < s.KH; a++) {
+        int ih = oh * s.sh - s.ph + a * s.dh;
+        if (ih < 0 || ih >= s.H) continue;
+        for (int j = 0; j < s.KW; j++) {
+            int iw = ow * s.sw - s.pw + j * s.dw;
+            if (iw >= 0 && iw < s.W)
+                acc += nn_amp_operand(wk[a * s.KW + j], amp) * nn_amp_operand(xp[(int64_t)ih * s.W + iw], amp);
         }
-        if (amp) {
-            acc = kb_round_half(acc, amp);
-            if (b) acc = kb_round_half(acc + kb_round_half(b[c], amp), amp);
-        } else if (b) {
-            acc += b[c];
-        }
-        y[i] = acc;
     }
+    if (amp) {
+        acc = kb_round_half(acc, amp);
+        if (b) acc = kb_round_half(acc + kb_round_half(b[c], amp), amp);
+    } else if (b) {
+        acc += b[c];
+    }
+    return acc;
+}
+NN_HD void kb_dw_fwd(NnGrid g, NnDwGeom s, int amp, const float *x, const float *w, const float *b, float *y) {
+    NN_GRID_LOOP(g, i, s.planes * s.OH * s.OW) y[i] = nn_dw_out(s, amp, x, w, b, i);
+}
+/* AMP (amp 1 or 2), no bias: the half result itself, yh[i] = its bits (conv2d_forward_half's; kb_dw_fwd's
+ * y is their widening) */
+NN_HD void kb_dw_fwd_half(NnGrid g, NnDwGeom s, int amp, const float *x, const float *w, uint16_t *yh) {
+    NN_GRID_LOOP(g, i, s.planes * s.OH * s.OW) yh[i] = kb_to_half(nn_dw_out(s, amp, x, w, NULL, i), amp);
 }
 NN_HD void kb_dw_dx(NnGrid g, NnDwGeom s, int amp, const float *dy, const float *w, float *dx) {
     NN_GRID_LOOP(g, i, s.planes * s.H * s.W) {

@@ -306,9 +306,10 @@ static void amp_operand(const float *x, int64_t n, int amp, uint16_t *h, float *
     kb_widen(G1, n, h, f, amp);
 }
 
-/* Called inside ENTER: ctx->device is NN_CPU, the pages are open. */
+/* Called inside ENTER: ctx->device is NN_CPU, the pages are open. y_half (no bias, no epilogue): the half
+ * result's bits there instead of y (conv2d_forward_half). */
 static int conv_forward_amp(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *w, const float *b, float *y,
-                            const ConvEpilogue *ep) {
+                            const ConvEpilogue *ep, uint16_t *y_half) {
     int amp = (int)ctx->amp;
     int64_t nx = (int64_t)s->N * s->C * s->H * s->W, nw = (int64_t)s->K * (s->C / s->groups) * s->KH * s->KW;
     int64_t p = (int64_t)s->OH * s->OW, ny = (int64_t)s->N * s->K * p;
@@ -324,6 +325,10 @@ static int conv_forward_amp(NnCtx *ctx, const Conv2dShape *s, const float *x, co
     int rc = conv2d_forward(ctx, s, xf, wf, NULL, yf);
     ctx->const_weights = cw;
     if (rc < 0) return -1;
+    if (y_half) {
+        kb_cast_half(G1, ny, yf, y_half, amp);
+        return 0;
+    }
     kb_cast_half(G1, ny, yf, yh, amp);
     NnDiv dk = nn_div_for(s->K, (int64_t)s->N * s->K), dp = nn_div_for(p, (int64_t)s->N * s->K * p);
     kb_widen_bias(G1, s->N, dk, dp, yh, b, amp, y);
@@ -608,6 +613,39 @@ void batchnorm2d_backward_eval_cuda(NnCtx *ctx, const BatchNorm2dShape *s, const
     batchnorm2d_backward_eval(ctx, s, dout, x, weight, bias, mean, invstd, dx, dweight, dbias);
     LEAVE(ctx);
 }
+/* BN on a half input: batchnorm.c's own path (x widened into a copy, then the float layer) */
+int batchnorm2d_forward_train_half_cuda(NnCtx *ctx, const BatchNorm2dShape *s, NnAmp xt, const uint16_t *x,
+                                        const float *weight, const float *bias, float *running_mean, float *running_var,
+                                        float *num_batches_tracked, float *out, float *mean, float *invstd) {
+    const char *l = "batchnorm2d (train, half input)";
+    D(l, x), D(l, weight), D(l, bias), D(l, running_mean), D(l, running_var), D(l, num_batches_tracked), D(l, out);
+    D(l, mean), D(l, invstd);
+    ENTER(ctx);
+    int rc = batchnorm2d_forward_train_half(ctx, s, xt, x, weight, bias, running_mean, running_var, num_batches_tracked,
+                                            out, mean, invstd);
+    LEAVE(ctx);
+    return rc;
+}
+int batchnorm2d_forward_eval_half_cuda(NnCtx *ctx, const BatchNorm2dShape *s, NnAmp xt, const uint16_t *x,
+                                       const float *weight, const float *bias, const float *running_mean,
+                                       const float *running_var, float *out, float *mean, float *invstd) {
+    const char *l = "batchnorm2d (eval, half input)";
+    D(l, x), D(l, weight), D(l, bias), D(l, running_mean), D(l, running_var), D(l, out), D(l, mean), D(l, invstd);
+    ENTER(ctx);
+    int rc = batchnorm2d_forward_eval_half(ctx, s, xt, x, weight, bias, running_mean, running_var, out, mean, invstd);
+    LEAVE(ctx);
+    return rc;
+}
+int batchnorm2d_backward_half_cuda(NnCtx *ctx, const BatchNorm2dShape *s, int train, const float *dout, NnAmp xt,
+                                   const uint16_t *x, const float *weight, const float *bias, const float *mean,
+                                   const float *invstd, float *dx, float *dweight, float *dbias) {
+    const char *l = "batchnorm2d backward (half input)";
+    D(l, dout), D(l, x), D(l, weight), D(l, bias), D(l, mean), D(l, invstd), D(l, dx), D(l, dweight), D(l, dbias);
+    ENTER(ctx);
+    int rc = batchnorm2d_backward_half(ctx, s, train, dout, xt, x, weight, bias, mean, invstd, dx, dweight, dbias);
+    LEAVE(ctx);
+    return rc;
+}
 void batchnorm2d_eval_affine_cuda(NnCtx *ctx, int C, double eps, const float *weight, const float *bias,
                                   const float *running_mean, const float *running_var, float *scale, float *shift) {
     const char *l = "batchnorm2d eval affine";
@@ -680,9 +718,17 @@ int conv2d_forward_ep_cuda(NnCtx *ctx, const Conv2dShape *s, const float *x, con
     if (algo_seen(ctx, s, ALGO_FWD) < 0) return -1;
     NnAmp amp = ctx->amp;
     ENTER(ctx);
-    int rc = amp         ? conv_forward_amp(ctx, s, x, w, b, y, ep)
+    int rc = amp         ? conv_forward_amp(ctx, s, x, w, b, y, ep, NULL)
              : ctx->tf32 ? conv_forward_tf32(ctx, s, x, w, b, y, ep)
                          : conv2d_forward_ep(ctx, s, x, w, b, y, ep);
+    LEAVE(ctx);
+    return rc;
+}
+int conv2d_forward_half_cuda(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *w, uint16_t *y) {
+    D("conv2d (half output)", x), D("conv2d (half output)", w), D("conv2d (half output)", y);
+    if (algo_seen(ctx, s, ALGO_FWD) < 0) return -1;
+    ENTER(ctx);
+    int rc = conv_forward_amp(ctx, s, x, w, NULL, NULL, NULL, y);
     LEAVE(ctx);
     return rc;
 }

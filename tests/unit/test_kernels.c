@@ -24,6 +24,7 @@
 #include "nn/pool.h"
 #include "nn/se.h"
 #include "nn/stem.h"
+#include "core/error.h"
 #include "core/rng.h"
 
 #include <math.h>
@@ -265,7 +266,7 @@ static void test_batchnorm(NnCtx *ctx, Rng *r) {
             fill(r, rm0, 5, -1, 1), fill(r, rv0, 5, 0.5f, 2), fill(r, dw0, 5, -1, 1), fill(r, db0, 5, -1, 1);
             memcpy(rm1, rm0, sizeof rm0), memcpy(rv1, rv0, sizeof rv0), memcpy(dw1, dw0, sizeof dw0), memcpy(db1, db0, sizeof db0);
             batchnorm2d_forward_train(ctx, &s, x, w, b, rm0, rv0, &nbt0, out0, m0, is0);
-            NnBnGeom g = {s.N, s.C, (int64_t)s.H * s.W, s.eps, s.momentum, (int)s.act, slice_counts[si]};
+            NnBnGeom g = {s.N, s.C, (int64_t)s.H * s.W, s.eps, s.momentum, (int)s.act, slice_counts[si], 0};
             int64_t S = g.slices;
             for (int c = 0; c < C; c++) /* k_bn_sum_x, block (c, sl) */
                 for (int64_t sl = 0; sl < S; sl++) {
@@ -324,6 +325,101 @@ static void test_batchnorm(NnCtx *ctx, Rng *r) {
                   "kernels: BN%s eval forward = batchnorm.c, bit for bit", an[ai]);
             free(x), free(dout), free(out0), free(out1), free(dx0), free(dx1);
         }
+}
+
+/* BatchNorm on a convolution's half result (convbn.h under AMP): every phase of the kernels reading halves
+ * (NnBnGeom.xh) gives the bits of the same phase on their widened copy, and batchnorm.c's *_half entry
+ * points (the simulated GPU's layer) the float layer's bits on it. The halves include fp16's overflow to
+ * inf in one channel, whose statistics then are NaN as the float path's. */
+static void bn_phases(NnBnGeom g, const void *x, const float *dout, const float *w, const float *b, float *rm, float *rv,
+                      float *nbt, float *out, float *mean, float *invstd, float *dw, float *db, float *dx, float *ev) {
+    static NnBnShared sh;
+    double part[8 * 4 * 2], mean_d[8];
+    float ab[16], kg[16];
+    int64_t C = g.C, S = g.slices, n = g.N * g.C * g.hw;
+    for (int64_t c = 0; c < C; c++)
+        for (int64_t sl = 0; sl < S; sl++) {
+            for (int64_t t = 0; t < NN_BLOCK; t++) kb_bn_sum_x(c, sl, t, g, x, &sh);
+            bn_blocks_tree(g, &sh, part, c, sl);
+        }
+    FOR_GRID(nn_grid_1d(C), gr) kb_bn_mean(gr, g, part, mean_d);
+    for (int64_t c = 0; c < C; c++)
+        for (int64_t sl = 0; sl < S; sl++) {
+            for (int64_t t = 0; t < NN_BLOCK; t++) kb_bn_sum_sqdev(c, sl, t, g, x, mean_d, &sh);
+            bn_blocks_tree(g, &sh, part, c, sl);
+        }
+    FOR_GRID(nn_grid_1d(C), gr) kb_bn_stats(gr, g, part, mean_d, w, b, rm, rv, nbt, mean, invstd, ab);
+    for (int64_t c = 0; c < C; c++)
+        for (int64_t sl = 0; sl < S; sl++)
+            for (int64_t t = 0; t < NN_BLOCK; t++) kb_bn_apply(c, sl, t, g, x, ab, out);
+    for (int64_t c = 0; c < C; c++)
+        for (int64_t sl = 0; sl < S; sl++) {
+            for (int64_t t = 0; t < NN_BLOCK; t++) kb_bn_bwd_sums(c, sl, t, g, dout, x, w, b, mean, invstd, dx, &sh);
+            bn_blocks_tree(g, &sh, part, c, sl);
+        }
+    FOR_GRID(nn_grid_1d(C), gr) kb_bn_bwd_params(gr, g, part, invstd, dw, db, kg);
+    for (int64_t c = 0; c < C; c++)
+        for (int64_t sl = 0; sl < S; sl++)
+            for (int64_t t = 0; t < NN_BLOCK; t++) kb_bn_bwd_dx(c, sl, t, g, 1, dout, x, w, mean, invstd, kg, dx);
+    FOR_GRID(nn_grid_1d(n), gr) kb_bn_eval(gr, g, nn_div_for(g.hw, n), nn_div_for(g.C, g.N * g.C), x, w, b, rm, rv, ev, NULL, NULL);
+}
+
+/* a == b as bit patterns (NaN payloads included) */
+static int same_bits(const float *a, const float *b, size_t n) { return !memcmp(a, b, n * sizeof *a); }
+
+static void test_batchnorm_half(NnCtx *ctx, Rng *r) {
+    BatchNorm2dShape s = batchnorm2d_shape(3, 4, 7, 29);
+    size_t n = (size_t)s.N * s.C * s.H * s.W, hw = (size_t)s.H * s.W;
+    float *xf = malloc(n * 4), *dout = malloc(n * 4);
+    uint16_t *xh = malloc(n * 2);
+    float *o[2], *dx[2], *ev[2];
+    for (int k = 0; k < 2; k++) o[k] = malloc(n * 4), dx[k] = malloc(n * 4), ev[k] = malloc(n * 4);
+    for (int amp = 1; amp <= 2; amp++)
+        for (int act = 0; act < 3; act++) {
+            fill(r, xf, n, -6, 9), fill(r, dout, n, -1, 1);
+            if (amp == 2) xf[1 * hw + 5] = 70000.0f; /* image 0, channel 1: fp16 overflows to inf */
+            for (size_t i = 0; i < n; i++) xh[i] = kb_to_half(xf[i], amp), xf[i] = kb_from_half(xh[i], amp);
+            s.act = (ActKind)act;
+            float w[4] = {0.7f, 1.2f, -0.4f, 1.0f}, b[4] = {0.1f, -0.3f, 0.0f, 0.5f};
+            float rm[2][4], rv[2][4], m[2][4], is[2][4], dw[2][4], db[2][4], nbt[2] = {2, 2};
+            int ok = 1;
+            for (int k = 0; k < 2; k++) { /* k 0: the float input, k 1: its halves */
+                for (int c = 0; c < 4; c++) rm[k][c] = 0.1f * c, rv[k][c] = 1.0f + 0.2f * c, dw[k][c] = db[k][c] = 0.5f;
+                NnBnGeom g = {s.N, s.C, (int64_t)hw, s.eps, s.momentum, act, 3, k ? amp : 0};
+                bn_phases(g, k ? (const void *)xh : (const void *)xf, dout, w, b, rm[k], rv[k], &nbt[k], o[k], m[k], is[k],
+                          dw[k], db[k], dx[k], ev[k]);
+            }
+            ok = same_bits(o[0], o[1], n) && same_bits(dx[0], dx[1], n) && same_bits(ev[0], ev[1], n) &&
+                 same_bits(&rm[0][0], &rm[1][0], 4) && same_bits(&rv[0][0], &rv[1][0], 4) && same_bits(&m[0][0], &m[1][0], 4) &&
+                 same_bits(&is[0][0], &is[1][0], 4) && same_bits(&dw[0][0], &dw[1][0], 4) && same_bits(&db[0][0], &db[1][0], 4);
+            CHECK(ok, "kernels: BN (act %d) on %s halves%s: every phase = the same phase on their widened floats, bit for bit", act,
+                  amp == 1 ? "bf16" : "fp16", amp == 2 ? " (one channel with an inf)" : "");
+            /* batchnorm.c's entry points: the float layer on the widened copy */
+            for (int k = 0; k < 2; k++)
+                for (int c = 0; c < 4; c++) rm[k][c] = 0.1f * c, rv[k][c] = 1.0f + 0.2f * c, dw[k][c] = db[k][c] = 0.5f;
+            batchnorm2d_forward_train(ctx, &s, xf, w, b, rm[0], rv[0], &nbt[0], o[0], m[0], is[0]);
+            int rc = batchnorm2d_forward_train_half(ctx, &s, (NnAmp)amp, xh, w, b, rm[1], rv[1], &nbt[1], o[1], m[1], is[1]);
+            batchnorm2d_backward_train(ctx, &s, dout, xf, w, b, m[0], is[0], dx[0], dw[0], db[0]);
+            rc |= batchnorm2d_backward_half(ctx, &s, 1, dout, (NnAmp)amp, xh, w, b, m[1], is[1], dx[1], dw[1], db[1]);
+            batchnorm2d_forward_eval(ctx, &s, xf, w, b, rm[0], rv[0], ev[0], NULL, NULL);
+            rc |= batchnorm2d_forward_eval_half(ctx, &s, (NnAmp)amp, xh, w, b, rm[1], rv[1], ev[1], NULL, NULL);
+            ok = !rc && same_bits(o[0], o[1], n) && same_bits(dx[0], dx[1], n) && same_bits(ev[0], ev[1], n) &&
+                 same_bits(&m[0][0], &m[1][0], 4) && same_bits(&is[0][0], &is[1][0], 4) && same_bits(&dw[0][0], &dw[1][0], 4) &&
+                 same_bits(&db[0][0], &db[1][0], 4) && nbt[0] == nbt[1];
+            CHECK(ok, "kernels: batchnorm2d_*_half (act %d, %s) = the float layer on the widened input, bit for bit", act,
+                  amp == 1 ? "bf16" : "fp16");
+        }
+    char msg[256];
+    int rc = batchnorm2d_forward_eval_half(ctx, &s, NN_AMP_OFF, xh, NULL, NULL, o[0], o[0], o[1], NULL, NULL);
+    snprintf(msg, sizeof msg, "%s", err_msg());
+    CHECK(rc < 0 && strstr(msg, "not bf16 or fp16"), "kernels: a half input of no half type is refused (%s)", msg);
+    Conv2dShape cs = {.N = 1, .C = 1, .H = 4, .W = 4, .K = 1, .KH = 3, .KW = 3};
+    conv2d_shape_init(&cs);
+    rc = conv2d_forward_half(ctx, &cs, xf, xf, xh);
+    snprintf(msg, sizeof msg, "%s", err_msg());
+    CHECK(rc < 0 && strstr(msg, "mixed precision"), "kernels: conv2d_forward_half on the CPU is refused (%s)", msg);
+    free(xf), free(dout), free(xh);
+    for (int k = 0; k < 2; k++) free(o[k]), free(dx[k]), free(ev[k]);
 }
 
 /* dropout's masks drawn by the kernel body (rng.c's generator re-stated in kernels.h) = dropout.c's, and
@@ -861,6 +957,17 @@ static void test_depthwise(NnCtx *ctx, Rng *r) {
             for (size_t i = 0; i < nw; i++) dwz[i] = dw1[i] + kb_round_half(dwz[i], amp);
             FOR_GRID(nn_grid_1d((int64_t)ny), gr) kb_dw_fwd(gr, g, amp, x, w, bias, y1);
             FOR_GRID(nn_grid_1d((int64_t)nx), gr) kb_dw_dx(gr, g, amp, dy, w, dx1);
+            { /* the half result itself (conv2d_forward_half): the bits kb_dw_fwd widens */
+                uint16_t *yh = malloc(ny * 2);
+                float *yb = malloc(ny * 4);
+                FOR_GRID(nn_grid_1d((int64_t)ny), gr) kb_dw_fwd(gr, g, amp, x, w, NULL, yb);
+                FOR_GRID(nn_grid_1d((int64_t)ny), gr) kb_dw_fwd_half(gr, g, amp, x, w, yh);
+                size_t bad = 0;
+                for (size_t i = 0; i < ny; i++) bad += kb_to_half(yb[i], amp) != yh[i] || kb_from_half(yh[i], amp) != yb[i];
+                CHECK(!bad, "kernels: depthwise %dx%d/%d,%d in %s: the half output's bits widen to the forward's (%zu differ)", s.KH,
+                      s.KW, s.stride_h, s.stride_w, amp == 1 ? "bf16" : "fp16", bad);
+                free(yh), free(yb);
+            }
             g.slices = 2;
             memcpy(dwa, dw1, nw * 4);
             dw_wgrad_on_cpu(g, amp, x, dy, dwa);
@@ -889,6 +996,7 @@ int main(void) {
     test_gap(&ctx, &r);
     test_linear_conv_epilogue(&ctx, &r);
     test_batchnorm(&ctx, &r);
+    test_batchnorm_half(&ctx, &r);
     test_dropout(&ctx, &r);
     test_optim(&ctx, &r);
     test_unscale();
