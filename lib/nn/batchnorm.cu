@@ -63,19 +63,19 @@ __global__ void k_bn_eval_affine(int64_t C, float eps, const float *weight, cons
 }
 
 __global__ void k_bn_bwd_sums(NnBnGeom g, const float *dout, const void *x, const float *weight, const float *bias,
-                              const float *mean, const float *invstd, float *dx, double *part) {
+                              const float *mean, const float *invstd, double *part) {
     __shared__ NnBnShared sh;
     BN_BLOCK_CS(g);
-    kb_bn_bwd_sums(c, s, t, g, dout, x, weight, bias, mean, invstd, dx, &sh);
+    kb_bn_bwd_sums(c, s, t, g, dout, x, weight, bias, mean, invstd, &sh);
     tree_store(c, s, t, g, &sh, part);
 }
 __global__ void k_bn_bwd_params(NnBnGeom g, const double *part, const float *invstd, float *dweight, float *dbias, float *kg) {
     kb_bn_bwd_params(NN_GRID_HERE, g, part, invstd, dweight, dbias, kg);
 }
-__global__ void k_bn_bwd_dx(NnBnGeom g, int train, const float *dout, const void *x, const float *weight, const float *mean,
-                            const float *invstd, const float *kg, float *dx) {
+__global__ void k_bn_bwd_dx(NnBnGeom g, int train, const float *dout, const void *x, const float *weight, const float *bias,
+                            const float *mean, const float *invstd, const float *kg, float *dx, uint16_t *dxh, int dxt) {
     BN_BLOCK_CS(g);
-    kb_bn_bwd_dx(c, s, t, g, train, dout, x, weight, mean, invstd, kg, dx);
+    kb_bn_bwd_dx(c, s, t, g, train, dout, x, weight, bias, mean, invstd, kg, dx, dxh, dxt);
 }
 
 /* The reductions' device scratch: the slices' sums (C * S * 2 doubles), then C doubles (the means), then 2C
@@ -95,21 +95,23 @@ static int bn_scratch(NnCtx *ctx, NnBnGeom g, BnScratch *b) {
     return 0;
 }
 
-/* x: floats (xh 0) or halves of type xh. Returns 0, or -1 (err_set, and a failed launch stays with ctx). */
+/* x: floats (xh 0) or halves of type xh; dx floats, or dxh halves of type xh (dx NULL); dout is only read (the
+ * fused activation's gradient is computed in both passes). Returns 0, or -1 (err_set, and a failed launch
+ * stays with ctx). */
 static int backward(NnCtx *ctx, const BatchNorm2dShape *s, int train, const float *dout, const void *x, int xh,
                     const float *weight, const float *bias, const float *mean, const float *invstd, float *dx,
-                    float *dweight, float *dbias) {
+                    uint16_t *dxh, float *dweight, float *dbias) {
     NnBnGeom g = geom(s, xh);
     BnScratch b;
     if (bn_scratch(ctx, g, &b) < 0) return -1;
     cudaStream_t st = ctx->cuda->stream;
     unsigned blocks = (unsigned)(g.C * g.slices);
-    k_bn_bwd_sums<<<blocks, NN_BLOCK, 0, st>>>(g, dout, x, weight, bias, mean, invstd, dx, b.part);
+    k_bn_bwd_sums<<<blocks, NN_BLOCK, 0, st>>>(g, dout, x, weight, bias, mean, invstd, b.part);
     if (nn_cuda_launched(ctx, "batchnorm2d backward sums") < 0) return -1;
     k_bn_bwd_params<<<(unsigned)nn_grid_1d(g.C), NN_BLOCK, 0, st>>>(g, b.part, invstd, dweight, dbias, b.per_c);
     if (nn_cuda_launched(ctx, "batchnorm2d backward parameters") < 0) return -1;
-    if (!dx) return 0;
-    k_bn_bwd_dx<<<blocks, NN_BLOCK, 0, st>>>(g, train, dout, x, weight, mean, invstd, b.per_c, dx);
+    if (!dx && !dxh) return 0;
+    k_bn_bwd_dx<<<blocks, NN_BLOCK, 0, st>>>(g, train, dout, x, weight, bias, mean, invstd, b.per_c, dx, dxh, xh);
     return nn_cuda_launched(ctx, "batchnorm2d backward dx");
 }
 
@@ -185,10 +187,10 @@ int batchnorm2d_forward_eval_half_cuda(NnCtx *ctx, const BatchNorm2dShape *s, Nn
 
 int batchnorm2d_backward_half_cuda(NnCtx *ctx, const BatchNorm2dShape *s, int train, const float *dout, NnAmp xt,
                                    const uint16_t *x, const float *weight, const float *bias, const float *mean,
-                                   const float *invstd, float *dx, float *dweight, float *dbias) {
+                                   const float *invstd, float *dx, uint16_t *dx_half, float *dweight, float *dbias) {
     int xh = half_type(xt);
     if (xh < 0) return -1;
-    return backward(ctx, s, train, dout, x, xh, weight, bias, mean, invstd, dx, dweight, dbias);
+    return backward(ctx, s, train, dout, x, xh, weight, bias, mean, invstd, dx_half ? NULL : dx, dx_half, dweight, dbias);
 }
 
 void batchnorm2d_eval_affine_cuda(NnCtx *ctx, int C, double eps, const float *weight, const float *bias,
@@ -201,12 +203,12 @@ void batchnorm2d_eval_affine_cuda(NnCtx *ctx, int C, double eps, const float *we
 void batchnorm2d_backward_train_cuda(NnCtx *ctx, const BatchNorm2dShape *s, const float *dout, const float *x,
                                      const float *weight, const float *bias, const float *mean, const float *invstd,
                                      float *dx, float *dweight, float *dbias) {
-    backward(ctx, s, 1, dout, x, 0, weight, bias, mean, invstd, dx, dweight, dbias);
+    backward(ctx, s, 1, dout, x, 0, weight, bias, mean, invstd, dx, NULL, dweight, dbias);
 }
 
 void batchnorm2d_backward_eval_cuda(NnCtx *ctx, const BatchNorm2dShape *s, const float *dout, const float *x,
                                     const float *weight, const float *bias, const float *mean, const float *invstd,
                                     float *dx, float *dweight, float *dbias) {
-    backward(ctx, s, 0, dout, x, 0, weight, bias, mean, invstd, dx, dweight, dbias);
+    backward(ctx, s, 0, dout, x, 0, weight, bias, mean, invstd, dx, NULL, dweight, dbias);
 }
 }

@@ -743,11 +743,22 @@ int conv2d_forward_ep(NnCtx *ctx, const Conv2dShape *s, const float *x, const fl
     return 0;
 }
 
-int conv2d_forward_half(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *w, uint16_t *y) {
-    if (ctx->amp) NN_DISPATCH_CUDA(ctx, conv2d_forward_half_cuda(ctx, s, x, w, y));
-    (void)s, (void)x, (void)w, (void)y;
-    err_set("conv2d: a half output needs a GPU context in mixed precision");
+static int needs_amp(void) {
+    err_set("conv2d: half operands need a GPU context in mixed precision");
     return -1;
+}
+
+int conv2d_forward_half(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *w, uint16_t *y, uint16_t *x_half,
+                        int *x_half_made) {
+    if (x_half_made) *x_half_made = 0;
+    if (ctx->amp) NN_DISPATCH_CUDA(ctx, conv2d_forward_half_cuda(ctx, s, x, w, y, x_half, x_half_made));
+    return needs_amp();
+}
+
+int conv2d_backward_half(NnCtx *ctx, const Conv2dShape *s, const float *x, const uint16_t *x_half, const float *w,
+                         const uint16_t *dy_half, float *dx, float *dw) {
+    if (ctx->amp) NN_DISPATCH_CUDA(ctx, conv2d_backward_half_cuda(ctx, s, x, x_half, w, dy_half, dx, dw));
+    return needs_amp();
 }
 
 int conv2d_backward(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *w, const float *dy, float *dx,

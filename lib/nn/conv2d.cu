@@ -85,13 +85,14 @@ __global__ void k_dw_fwd(NnDwGeom g, int amp, const float *x, const float *w, co
 __global__ void k_dw_fwd_half(NnDwGeom g, int amp, const float *x, const float *w, uint16_t *yh) {
     kb_dw_fwd_half(NN_GRID_HERE, g, amp, x, w, yh);
 }
-__global__ void k_dw_dx(NnDwGeom g, int amp, const float *dy, const float *w, float *dx) {
-    kb_dw_dx(NN_GRID_HERE, g, amp, dy, w, dx);
+__global__ void k_dw_dx(NnDwGeom g, int amp, const float *dy, const uint16_t *dyh, const float *w, float *dx) {
+    kb_dw_dx(NN_GRID_HERE, g, amp, dy, dyh, w, dx);
 }
-__global__ void k_dw_wgrad(NnDwGeom g, int amp, const float *x, const float *dy, double *part) {
+__global__ void k_dw_wgrad(NnDwGeom g, int amp, const float *x, const uint16_t *xh, const float *dy, const uint16_t *dyh,
+                           double *part) {
     __shared__ NnBnShared sh;
     int64_t t = threadIdx.x;
-    kb_dw_wgrad_block(blockIdx.x, t, g, amp, x, dy, &sh);
+    kb_dw_wgrad_block(blockIdx.x, t, g, amp, x, xh, dy, dyh, &sh);
     __syncthreads();
     for (int64_t stride = NN_BLOCK / 2; stride > 0; stride /= 2) {
         kb_tree_step(t, stride, &sh);
@@ -104,12 +105,14 @@ __global__ void k_dw_wgrad_finish(NnDwGeom g, int amp, const double *part, float
 }
 
 /* The fp32 arrays of one pass for the own kernels (under AMP too: they read and write fp32 and round as
- * they go): x (FWD, BWD_FILTER), w, in (dy: BWD_DATA, BWD_FILTER), out (y, dx, or dw += ); out_half: the
- * forward's half result instead of out (conv2d_forward_half, AMP without a bias) */
+ * they go): x (FWD, BWD_FILTER), w, in (dy: BWD_DATA, BWD_FILTER), out (y, dx, or dw += ); under AMP,
+ * out_half: the forward's half result instead of out (conv2d_forward_half, no bias), x_half / in_half: x's
+ * and dy's halves read instead of x and in (conv2d_backward_half) */
 typedef struct {
     const float *x, *w, *in;
     float *out;
     uint16_t *out_half;
+    const uint16_t *x_half, *in_half;
 } DwArrays;
 
 /* A launch's outcome: as every layer's (nn_cuda_launched: a failure stays with the context), or for the
@@ -136,12 +139,12 @@ static int dw_launch(NnCtx *ctx, AlgoPass pass, const Conv2dShape *s, const DwAr
     } else if (pass == ALGO_FWD) {
         k_dw_fwd<<<(unsigned)nn_grid_1d(g.planes * s->OH * s->OW), NN_BLOCK, 0, st>>>(g, amp, x, w, b, out);
     } else if (pass == ALGO_BWD_DATA) {
-        k_dw_dx<<<(unsigned)nn_grid_1d(g.planes * s->H * s->W), NN_BLOCK, 0, st>>>(g, amp, in, w, out);
+        k_dw_dx<<<(unsigned)nn_grid_1d(g.planes * s->H * s->W), NN_BLOCK, 0, st>>>(g, amp, in, a->in_half, w, out);
     } else {
         int64_t nwt = (int64_t)s->C * s->KH * s->KW, nblk = nwt * g.slices;
         double *part = (double *)nn_cuda_work(ctx, sizeof(double) * (size_t)nblk);
         if (!part) return -1;
-        k_dw_wgrad<<<(unsigned)nblk, NN_BLOCK, 0, st>>>(g, amp, x, in, part);
+        k_dw_wgrad<<<(unsigned)nblk, NN_BLOCK, 0, st>>>(g, amp, x, a->x_half, in, a->in_half, part);
         if (dw_check(ctx, "depthwise dW", trial) < 0) return -1;
         k_dw_wgrad_finish<<<(unsigned)nn_grid_1d(nwt), NN_BLOCK, 0, st>>>(g, amp, part, out);
     }
@@ -264,22 +267,24 @@ static int dw_known_own(NnCtx *ctx, const Conv2dShape *s, AlgoPass pass) {
 }
 
 /* AMP's forward: half copies of x and w, a half y widened with the bias (or the own depthwise kernels, on the
- * fp32 arrays); y_half (no bias): the half y itself, written there and not widened (conv2d_forward_half). */
+ * fp32 arrays); y_half (no bias): the half y itself, written there and not widened, and x_half (or NULL):
+ * where x's half copy goes, *x_made 1 when one was made (conv2d_forward_half). */
 static int forward_amp(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *w, const float *b, float *y,
-                       uint16_t *y_half) {
-    DwArrays own = {x, w, NULL, y, y_half};
+                       uint16_t *y_half, uint16_t *x_half, int *x_made) {
+    DwArrays own = {x, w, NULL, y, y_half, NULL, NULL};
+    if (x_made) *x_made = 0;
     if (dw_known_own(ctx, s, ALGO_FWD)) return dw_run(ctx, ALGO_FWD, s, &own, b);
     int64_t p = (int64_t)s->OH * s->OW, nx = (int64_t)s->N * s->C * s->H * s->W,
             nw = (int64_t)s->K * (s->C / s->groups) * s->KH * s->KW, ny = (int64_t)s->N * s->K * p;
-    uint16_t *xh = nn_amp_scratch(ctx, nn_amp_align(nx) + nn_amp_align(nw) + (y_half ? 0 : nn_amp_align(ny)));
-    if (!xh) return -1;
-    uint16_t *wh = xh + nn_amp_align(nx), *yh = y_half ? y_half : wh + nn_amp_align(nw);
+    uint16_t *sc = nn_amp_scratch(ctx, (x_half ? 0 : nn_amp_align(nx)) + nn_amp_align(nw) + (y_half ? 0 : nn_amp_align(ny)));
+    if (!sc) return -1;
+    uint16_t *xh = x_half ? x_half : sc, *wh = x_half ? sc : sc + nn_amp_align(nx), *yh = y_half ? y_half : wh + nn_amp_align(nw);
     if (nn_amp_cast(ctx, x, nx, xh) < 0 || nn_amp_cast(ctx, w, nw, wh) < 0) return -1;
     Descs d;
     int rc = -1;
     if (descs_make(s, &d, (int)ctx->amp, 0) == 0) {
         const AlgoEntry *a = algo_for(ctx, s, &d, ALGO_FWD, xh, wh, yh, &own);
-        if (a && a->algo == ALGO_OWN) { /* chosen just now */
+        if (a && a->algo == ALGO_OWN) { /* chosen just now (x's copy, made, is of no use to the own kernels) */
             descs_free(&d);
             return dw_run(ctx, ALGO_FWD, s, &own, b);
         }
@@ -291,6 +296,7 @@ static int forward_amp(NnCtx *ctx, const Conv2dShape *s, const float *x, const f
                                                        (cudnnConvolutionFwdAlgo_t)a->algo, ws, a->workspace, &zero, d.y, yh);
             if (st != CUDNN_STATUS_SUCCESS) err_set("cuDNN: convolution forward (%s): %s", nn_amp_name(ctx->amp), cudnnGetErrorString(st));
             else rc = y_half ? 0 : nn_amp_widen_bias(ctx, s->N, s->K, p, yh, b, y);
+            if (rc == 0 && x_made) *x_made = x_half != NULL;
         }
     }
     descs_free(&d);
@@ -298,8 +304,8 @@ static int forward_amp(NnCtx *ctx, const Conv2dShape *s, const float *x, const f
 }
 
 static int forward(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *w, const float *b, float *y) {
-    if (ctx->amp) return forward_amp(ctx, s, x, w, b, y, NULL);
-    DwArrays own = {x, w, NULL, y, NULL};
+    if (ctx->amp) return forward_amp(ctx, s, x, w, b, y, NULL, NULL, NULL);
+    DwArrays own = {x, w, NULL, y, NULL, NULL, NULL};
     Descs d;
     int rc = -1;
     if (descs_make(s, &d, 0, ctx->tf32) == 0) {
@@ -334,8 +340,9 @@ extern "C" int conv2d_forward_cuda(NnCtx *ctx, const Conv2dShape *s, const float
     return forward(ctx, s, x, w, b, y);
 }
 
-extern "C" int conv2d_forward_half_cuda(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *w, uint16_t *y) {
-    return forward_amp(ctx, s, x, w, NULL, NULL, y);
+extern "C" int conv2d_forward_half_cuda(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *w, uint16_t *y,
+                                        uint16_t *x_half, int *x_half_made) {
+    return forward_amp(ctx, s, x, w, NULL, NULL, y, x_half, x_half_made);
 }
 
 /* The epilogue's arrays (scale, shift, res, plane_mean) are device memory too. */
@@ -390,10 +397,11 @@ static int bwd_filter(NnCtx *ctx, const Conv2dShape *s, Descs *d, const void *x,
 }
 
 /* AMP's backward: half dy, w, x; half dx written as fp32, half dW added to the fp32 gradient, db from the
- * half dy. A depthwise pass on the own kernels reads the fp32 arrays instead (no half copies for it). */
-static int backward_amp(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *w, const float *dy, float *dx,
-                        float *dw, float *db) {
-    DwArrays own_dx = {NULL, w, dy, dx, NULL}, own_dw = {x, w, dy, dw, NULL};
+ * half dy. A depthwise pass on the own kernels reads the fp32 arrays instead (no half copies for it). x_in /
+ * dy_in (or NULL): x's and dy's halves given (conv2d_backward_half), used instead of casting x and dy. */
+static int backward_amp(NnCtx *ctx, const Conv2dShape *s, const float *x, const uint16_t *x_in, const float *w, const float *dy,
+                        const uint16_t *dy_in, float *dx, float *dw, float *db) {
+    DwArrays own_dx = {NULL, w, dy, dx, NULL, NULL, dy_in}, own_dw = {x, w, dy, dw, NULL, x_in, dy_in};
     if (dx && dw_known_own(ctx, s, ALGO_BWD_DATA)) {
         if (dw_run(ctx, ALGO_BWD_DATA, s, &own_dx, NULL) < 0) return -1;
         dx = NULL;
@@ -405,11 +413,13 @@ static int backward_amp(NnCtx *ctx, const Conv2dShape *s, const float *x, const 
     if (!dx && !dw && !db) return 0;
     int64_t p = (int64_t)s->OH * s->OW, nx = (int64_t)s->N * s->C * s->H * s->W,
             nw = (int64_t)s->K * (s->C / s->groups) * s->KH * s->KW, ny = (int64_t)s->N * s->K * p;
-    uint16_t *dyh = nn_amp_scratch(ctx, nn_amp_align(ny) + 2 * nn_amp_align(nw) + 2 * nn_amp_align(nx));
-    if (!dyh) return -1;
-    uint16_t *wh = dyh + nn_amp_align(ny), *dwh = wh + nn_amp_align(nw), *xh = dwh + nn_amp_align(nw),
-             *dxh = xh + nn_amp_align(nx);
-    if (nn_amp_cast(ctx, dy, ny, dyh) < 0 || (dx && nn_amp_cast(ctx, w, nw, wh) < 0) || (dw && nn_amp_cast(ctx, x, nx, xh) < 0))
+    uint16_t *sc = nn_amp_scratch(ctx, nn_amp_align(ny) + 2 * nn_amp_align(nw) + 2 * nn_amp_align(nx));
+    if (!sc) return -1;
+    uint16_t *dyc = sc, *wh = dyc + nn_amp_align(ny), *dwh = wh + nn_amp_align(nw), *xc = dwh + nn_amp_align(nw),
+             *dxh = xc + nn_amp_align(nx);
+    const uint16_t *dyh = dy_in ? dy_in : dyc, *xh = x_in ? x_in : xc;
+    if ((!dy_in && nn_amp_cast(ctx, dy, ny, dyc) < 0) || (dx && nn_amp_cast(ctx, w, nw, wh) < 0) ||
+        (dw && !x_in && nn_amp_cast(ctx, x, nx, xc) < 0))
         return -1;
     Descs d;
     int rc = -1;
@@ -438,12 +448,12 @@ done:
 
 extern "C" int conv2d_backward_cuda(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *w, const float *dy,
                                     float *dx, float *dw, float *db) {
-    if (ctx->amp) return backward_amp(ctx, s, x, w, dy, dx, dw, db);
+    if (ctx->amp) return backward_amp(ctx, s, x, NULL, w, dy, NULL, dx, dw, db);
     Descs d;
     int rc = -1, r;
     const float one = 1.0f;
     cudnnStatus_t st = CUDNN_STATUS_SUCCESS;
-    DwArrays own_dx = {NULL, w, dy, dx, NULL}, own_dw = {x, w, dy, dw, NULL};
+    DwArrays own_dx = {NULL, w, dy, dx, NULL, NULL, NULL}, own_dw = {x, w, dy, dw, NULL, NULL, NULL};
     if (descs_make(s, &d, 0, ctx->tf32) < 0) goto done;
     if (dx && (r = bwd_data(ctx, s, &d, w, dy, dx, &own_dx, &st)) != 0 && r != OWN_RAN) goto fail;
     if (dw && (r = bwd_filter(ctx, s, &d, x, w, dy, 1.0f, dw, &own_dw, &st)) != 0 && r != OWN_RAN) goto fail; /* beta 1: dw += */
@@ -460,4 +470,9 @@ cudnn_fail:
 done:
     descs_free(&d);
     return rc;
+}
+
+extern "C" int conv2d_backward_half_cuda(NnCtx *ctx, const Conv2dShape *s, const float *x, const uint16_t *x_half,
+                                         const float *w, const uint16_t *dy_half, float *dx, float *dw) {
+    return backward_amp(ctx, s, x, x_half, w, NULL, dy_half, dx, dw, NULL);
 }

@@ -94,11 +94,20 @@ size_t conv2d_scratch_floats(const NnCtx *ctx, const Conv2dShape *s);
 int conv2d_forward(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *w, const float *b,
                    float *y);
 
-/* Mixed precision only (a GPU context with ctx->amp, nn/amp.h): conv2d_forward without a bias and without
- * widening the result, y (N,K,OH,OW) receiving the half result h(sum h(x) h(w)) as the amp type's bits
- * (uint16_t): the values whose widening conv2d_forward writes, in half the bytes. convbn.h keeps its
- * convolution's output so for BatchNorm. Returns 0, or -1 with err_set() (and on a context without AMP). */
-int conv2d_forward_half(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *w, uint16_t *y);
+/* Mixed precision only (a GPU context with ctx->amp, nn/amp.h), no bias; convbn.h's unit runs its convolution
+ * so, keeping the halves between its passes:
+ * conv2d_forward_half: conv2d_forward without widening the result: y (N,K,OH,OW) receives the half result
+ * h(sum h(x) h(w)) as the amp type's bits (uint16_t), the values whose widening conv2d_forward writes, in half
+ * the bytes. x_half (N,C,H,W halves, or NULL): where x's half copy is made, for the backward; *x_half_made 1
+ * when it was (not when the own depthwise kernels ran: they round x as they read it).
+ * conv2d_backward_half: conv2d_backward with dy given as its halves dy_half (h(dy): BatchNorm's backward writes
+ * them so) and x's halves x_half from the forward (or NULL: x is cast here), each used where the cast would
+ * have been: the same results, without the casts.
+ * Return 0, or -1 with err_set() (and on a context without AMP). */
+int conv2d_forward_half(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *w, uint16_t *y, uint16_t *x_half,
+                        int *x_half_made);
+int conv2d_backward_half(NnCtx *ctx, const Conv2dShape *s, const float *x, const uint16_t *x_half, const float *w,
+                         const uint16_t *dy_half, float *dx, float *dw);
 
 /* What conv2d_forward_ep does to each output plane while it is still in cache: an eval-mode
  * Conv-BN-activation unit (and ResNet's residual add, EfficientNet's squeeze) in one pass:
@@ -152,7 +161,10 @@ int conv2d_backward_in_scale(NnCtx *ctx, const Conv2dShape *s, const float *x, c
 int conv2d_forward_cuda(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *w, const float *b, float *y);
 int conv2d_forward_ep_cuda(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *w, const float *b, float *y,
                            const ConvEpilogue *ep);
-int conv2d_forward_half_cuda(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *w, uint16_t *y);
+int conv2d_forward_half_cuda(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *w, uint16_t *y,
+                             uint16_t *x_half, int *x_half_made);
+int conv2d_backward_half_cuda(NnCtx *ctx, const Conv2dShape *s, const float *x, const uint16_t *x_half, const float *w,
+                              const uint16_t *dy_half, float *dx, float *dw);
 int conv2d_backward_cuda(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *w, const float *dy,
                          float *dx, float *dw, float *db);
 #endif

@@ -82,6 +82,28 @@ static NnAmp conv_out_half(const NnCtx *ctx, const ConvBn *u, const float *in_sc
     return ctx->device == NN_CUDA && !u->norm && !in_scale ? ctx->amp : NN_AMP_OFF;
 }
 
+/* Under AMP conv_out's buffer holds the half result, then from this offset (in halves, 128-byte aligned) BN's
+ * half dx: CONV_OUT_SLACK floats more than the largest batch's numel make room for the alignment. */
+#define CONV_OUT_SLACK 32
+static uint16_t *dy_half(ConvBn *u) {
+    size_t ny = conv2d_y_numel(&u->conv);
+    return (uint16_t *)u->conv_out + ((ny + 63) & ~(size_t)63);
+}
+
+/* x_half for the current batch's input (grown when a larger batch comes). Returns 0, or -1 with err_set(). */
+static int x_half_reserve(NnCtx *ctx, ConvBn *u) {
+    size_t nx = conv2d_x_numel(&u->conv);
+    if (nx <= u->x_half_len) return 0;
+    nn_free_on(u->dev, u->x_half);
+    u->x_half_len = 0;
+    if (!(u->x_half = nn_alloc(ctx, sizeof(uint16_t) * nx))) {
+        err_set("out of memory for a convolution's half input (%zu halves)", nx);
+        return -1;
+    }
+    u->x_half_len = nx;
+    return 0;
+}
+
 int convbn_set_batch(ConvBn *u, int n, int h, int w, int *oh, int *ow) {
     if (u->repeat) u->conv.C = 1;
     u->conv.N = n;
@@ -102,7 +124,7 @@ int convbn_alloc(NnCtx *ctx, ConvBn *u, size_t numel) {
     convbn_free(u);
     u->dev = ctx->device;
     size_t k = (size_t)u->conv.K, kk = k * u->conv.KH * u->conv.KW;
-    u->conv_out = nn_alloc(ctx, sizeof(float) * numel);
+    u->conv_out = nn_alloc(ctx, sizeof(float) * (numel + CONV_OUT_SLACK)); /* AMP: two half tensors (dy_half) */
     u->mean = nn_alloc(ctx, sizeof(float) * k);
     u->invstd = nn_alloc(ctx, sizeof(float) * k);
     u->scale = nn_alloc(ctx, sizeof(float) * k);
@@ -134,6 +156,10 @@ int convbn_alloc(NnCtx *ctx, ConvBn *u, size_t numel) {
 void convbn_destroy(ConvBn *u) { convbn_free(u); }
 
 void convbn_free(ConvBn *u) {
+    nn_free_on(u->dev, u->x_half);
+    u->x_half = NULL;
+    u->x_half_len = 0;
+    u->x_half_made = 0;
     float **p[] = {&u->conv_out, &u->mean, &u->invstd, &u->scale, &u->shift, &u->ones, &u->corr,
                    &u->dysum, &u->wsum, &u->dwsum, &u->wm, &u->dwm};
     for (size_t i = 0; i < sizeof p / sizeof *p; i++) {
@@ -180,7 +206,8 @@ int convbn_forward_in_scale(NnCtx *ctx, ConvBn *u, ParamTable *t, const float *x
     }
     u->xh = conv_out_half(ctx, u, in_scale);
     const float *w = run_weight(ctx, u, t);
-    if ((u->xh ? conv2d_forward_half(ctx, &u->conv, x, w, (uint16_t *)u->conv_out)
+    if (u->xh && x_half_reserve(ctx, u) < 0) return -1;
+    if ((u->xh ? conv2d_forward_half(ctx, &u->conv, x, w, (uint16_t *)u->conv_out, u->x_half, &u->x_half_made)
                : stem_conv(ctx, u, x, in_scale, w, u->conv_out)) < 0)
         return -1;
     u->train = mode == NN_TRAIN;
@@ -204,6 +231,13 @@ int convbn_forward_in_scale(NnCtx *ctx, ConvBn *u, ParamTable *t, const float *x
     return 0;
 }
 
+/* the convolution's backward from BN's dx: dout (floats), or under AMP dyh (its halves, with the forward's x_half) */
+static int conv_backward(NnCtx *ctx, ConvBn *u, const float *x, const float *in_scale, const float *w, const float *dout,
+                         const uint16_t *dyh, float *dx, float *dw) {
+    if (dyh) return conv2d_backward_half(ctx, &u->conv, x, u->x_half_made ? u->x_half : NULL, w, dyh, dx, dw);
+    return conv2d_backward_in_scale(ctx, &u->conv, x, in_scale, w, dout, dx, dw, NULL);
+}
+
 int convbn_backward(NnCtx *ctx, ConvBn *u, ParamTable *t, const float *x, const float *out, float *dout, float *dx,
                     int frozen) {
     return convbn_backward_in_scale(ctx, u, t, x, NULL, out, dout, dx, frozen);
@@ -217,9 +251,11 @@ int convbn_backward_in_scale(NnCtx *ctx, ConvBn *u, ParamTable *t, const float *
     }
     (void)out; /* the activation's backward runs inside BN's (u->bn.act), from conv_out */
     float *dg = frozen ? NULL : params_grad(t, u->pbw), *db = frozen ? NULL : params_grad(t, u->pbb);
+    uint16_t *dyh = NULL; /* AMP: BN's dx as halves, the convolution's dy */
     if (u->xh) {
+        dyh = dy_half(u);
         if (batchnorm2d_backward_half(ctx, &u->bn, u->train, dout, u->xh, (const uint16_t *)u->conv_out,
-                                      params_data(t, u->pbw), params_data(t, u->pbb), u->mean, u->invstd, dout, dg, db) < 0)
+                                      params_data(t, u->pbw), params_data(t, u->pbb), u->mean, u->invstd, NULL, dyh, dg, db) < 0)
             return -1;
     } else if (u->train)
         batchnorm2d_backward_train(ctx, &u->bn, dout, u->conv_out, params_data(t, u->pbw), params_data(t, u->pbb), u->mean, u->invstd, dout, dg,
@@ -227,12 +263,10 @@ int convbn_backward_in_scale(NnCtx *ctx, ConvBn *u, ParamTable *t, const float *
     else
         batchnorm2d_backward_eval(ctx, &u->bn, dout, u->conv_out, params_data(t, u->pbw), params_data(t, u->pbb), u->mean, u->invstd, dout, dg,
                                   db);
-    if (!u->repeat)
-        return conv2d_backward_in_scale(ctx, &u->conv, x, in_scale, params_data(t, u->pw), dout, dx,
-                                        frozen ? NULL : params_grad(t, u->pw), NULL);
+    if (!u->repeat) return conv_backward(ctx, u, x, in_scale, params_data(t, u->pw), dout, dyh, dx, frozen ? NULL : params_grad(t, u->pw));
     size_t k = (size_t)u->conv.K, kk = (size_t)u->conv.KH * u->conv.KW;
     if (!frozen) stem_fill(ctx, k * kk, 0.0f, u->dwsum);
-    if (conv2d_backward(ctx, &u->conv, x, u->wsum, dout, dx, frozen ? NULL : u->dwsum, NULL) < 0) return -1;
+    if (conv_backward(ctx, u, x, NULL, u->wsum, dout, dyh, dx, frozen ? NULL : u->dwsum) < 0) return -1;
     if (frozen) return 0;
     if (u->norm) {
         /* the ones image's weight gradient, for the output gradient summed over the batch */

@@ -585,27 +585,34 @@ NN_HD void kb_bn_eval_affine(NnGrid gr, int64_t C, float eps, const float *weigh
 }
 
 /* backward, per block (every thread): red = sum of g, red2 = sum of (x - mean) * g over its elements, where
- * g is dout, or with a fused activation its backward from the recomputed pre-activation (then stored in dx
- * when dx is given, as the CPU layer does) */
+ * g is dout, or with a fused activation its backward from the recomputed pre-activation (nn_bn_grad_in:
+ * the CPU layer's operations; kb_bn_bwd_dx computes it again rather than have this pass store it, one
+ * write per element saved for an exp in SiLU's case) */
 NN_HD float nn_bn_act_grad(float d, float x, float alpha, float beta, int act) {
     float p = x * alpha + beta;
     if (act == 1) return p <= 0.0f ? 0.0f : d;
     float sg = 1.0f / (1.0f + nn_expf(-p));
     return d * sg * (1.0f + p * (1.0f - sg));
 }
+/* channel c's forward affine map (alpha, beta) from the saved statistics, as batchnorm.c's backward has it */
+NN_HD void nn_bn_saved_affine(int64_t c, const float *weight, const float *bias, const float *mean, const float *invstd,
+                              float *alpha, float *beta) {
+    float w = weight ? weight[c] : 1.0f;
+    *alpha = w * invstd[c];
+    *beta = (bias ? bias[c] : 0.0f) - mean[c] * *alpha;
+}
+/* the gradient BN's own formulas take at element o: dout, through the fused activation's backward */
+NN_HD float nn_bn_grad_in(NnBnGeom g, const float *dout, float xv, float alpha, float beta, int64_t o) {
+    return g.act ? nn_bn_act_grad(dout[o], xv, alpha, beta, g.act) : dout[o];
+}
 NN_HD void kb_bn_bwd_sums(int64_t c, int64_t s, int64_t t, NnBnGeom g, const float *dout, const void *x,
-                          const float *weight, const float *bias, const float *mean, const float *invstd, float *dx,
-                          NnBnShared *sh) {
-    float meanf = mean[c], invstdf = invstd[c], w = weight ? weight[c] : 1.0f;
-    float alpha = w * invstdf, beta = (bias ? bias[c] : 0.0f) - meanf * alpha;
+                          const float *weight, const float *bias, const float *mean, const float *invstd, NnBnShared *sh) {
+    float meanf = mean[c], alpha, beta;
+    nn_bn_saved_affine(c, weight, bias, mean, invstd, &alpha, &beta);
     double sum = 0.0, dot = 0.0;
     NnBnIter it = nn_bn_iter(g, c, s, t);
     for (int64_t o; nn_bn_next(&it, &o);) {
-        float gv = dout[o], xv = nn_bn_x(x, o, g.xh);
-        if (g.act) {
-            gv = nn_bn_act_grad(gv, xv, alpha, beta, g.act);
-            if (dx) dx[o] = gv;
-        }
+        float xv = nn_bn_x(x, o, g.xh), gv = nn_bn_grad_in(g, dout, xv, alpha, beta, o);
         sum += (double)gv;
         dot += (double)(xv - meanf) * (double)gv;
     }
@@ -625,13 +632,21 @@ NN_HD void kb_bn_bwd_params(NnGrid gr, NnBnGeom g, const double *part, const flo
         if (dbias) dbias[c] += (float)sum;
     }
 }
-/* backward, per block (every thread): dx over its elements, train (through the batch statistics) or eval */
+/* backward, per block (every thread): dx over its elements, train (through the batch statistics) or eval;
+ * dx as floats, or with dxh (dx NULL) as halves of type dxt (AMP: the following convolution's dy, which
+ * would be cast to that type). dx may alias dout. */
 NN_HD void kb_bn_bwd_dx(int64_t c, int64_t s, int64_t t, NnBnGeom g, int train, const float *dout, const void *x,
-                        const float *weight, const float *mean, const float *invstd, const float *kg, float *dx) {
-    float meanf = mean[c], iw = invstd[c] * (weight ? weight[c] : 1.0f), k = kg[2 * c], gm = kg[2 * c + 1];
-    const float *gsrc = g.act ? dx : dout;
+                        const float *weight, const float *bias, const float *mean, const float *invstd, const float *kg,
+                        float *dx, uint16_t *dxh, int dxt) {
+    float meanf = mean[c], iw = invstd[c] * (weight ? weight[c] : 1.0f), k = kg[2 * c], gm = kg[2 * c + 1], alpha, beta;
+    nn_bn_saved_affine(c, weight, bias, mean, invstd, &alpha, &beta);
     NnBnIter it = nn_bn_iter(g, c, s, t);
-    for (int64_t o; nn_bn_next(&it, &o);) dx[o] = train ? (gsrc[o] - gm - (nn_bn_x(x, o, g.xh) - meanf) * k) * iw : gsrc[o] * iw;
+    for (int64_t o; nn_bn_next(&it, &o);) {
+        float xv = train || g.act ? nn_bn_x(x, o, g.xh) : 0.0f, gv = nn_bn_grad_in(g, dout, xv, alpha, beta, o);
+        float v = train ? (gv - gm - (xv - meanf) * k) * iw : gv * iw;
+        if (dxh) dxh[o] = kb_to_half(v, dxt);
+        else dx[o] = v;
+    }
 }
 
 /* ---- dropout (dropout.h's masks: lib/core/rng's xoshiro256** by (key, block), the same numbers) ---- */
@@ -909,6 +924,11 @@ NN_HD void kb_bias_grad_half(NnGrid g, int64_t n, int64_t k, int64_t p, const ui
  * dx = half(acc), dw += half(acc) (kb_widen_add's). ---- */
 /* an operand as AMP reads it: rounded to the half type (amp 0: as it is) */
 NN_HD float nn_amp_operand(float v, int amp) { return amp ? kb_round_half(v, amp) : v; }
+/* element o of an operand given as floats f, or (AMP) already as its halves h (h[o] = the bits of f[o]
+ * rounded: conv2d_backward_half's x and dy): the same value either way */
+NN_HD float nn_dw_in(const float *f, const uint16_t *h, int64_t o, int amp) {
+    return h ? kb_from_half(h[o], amp) : nn_amp_operand(f[o], amp);
+}
 typedef struct NnDwGeom {
     int64_t planes; /* N * C */
     int C, H, W, OH, OW, KH, KW, sh, sw, ph, pw, dh, dw;
@@ -976,12 +996,14 @@ NN_HD void kb_dw_fwd(NnGrid g, NnDwGeom s, int amp, const float *x, const float 
 NN_HD void kb_dw_fwd_half(NnGrid g, NnDwGeom s, int amp, const float *x, const float *w, uint16_t *yh) {
     NN_GRID_LOOP(g, i, s.planes * s.OH * s.OW) yh[i] = kb_to_half(nn_dw_out(s, amp, x, w, NULL, i), amp);
 }
-NN_HD void kb_dw_dx(NnGrid g, NnDwGeom s, int amp, const float *dy, const float *w, float *dx) {
+/* dy as floats, or under AMP as halves dyh (dy then unused) */
+NN_HD void kb_dw_dx(NnGrid g, NnDwGeom s, int amp, const float *dy, const uint16_t *dyh, const float *w, float *dx) {
     NN_GRID_LOOP(g, i, s.planes * s.H * s.W) {
         int64_t pl = nn_div(i, s.hw);
         int idx = (int)(i - pl * s.H * s.W), h = (int)nn_div(idx, s.w), col = idx - h * s.W;
         int c = (int)nn_mod(pl, s.ch);
-        const float *dyp = dy + pl * s.OH * s.OW, *wk = w + (int64_t)c * s.KH * s.KW;
+        const float *wk = w + (int64_t)c * s.KH * s.KW;
+        int64_t dy0 = pl * s.OH * s.OW;
         /* output rows whose taps can reach row h: oh * sh in [h + ph - (KH-1) dh, h + ph] */
         int ex, top = h + s.ph - (s.KH - 1) * s.dh;
         int oh0 = top <= 0 ? 0 : nn_small_div(top + s.sh - 1, s.sh, &ex), oh1 = nn_small_div(h + s.ph, s.sh, &ex);
@@ -994,15 +1016,17 @@ NN_HD void kb_dw_dx(NnGrid g, NnDwGeom s, int amp, const float *dy, const float 
                 int q = col + s.pw - j * s.dw;
                 if (q < 0) break; /* j only grows */
                 int ow = nn_small_div(q, s.sw, &ex);
-                if (ex && ow < s.OW) acc += nn_amp_operand(wk[a * s.KW + j], amp) * nn_amp_operand(dyp[(int64_t)oh * s.OW + ow], amp);
+                if (ex && ow < s.OW) acc += nn_amp_operand(wk[a * s.KW + j], amp) * nn_dw_in(dy, dyh, dy0 + (int64_t)oh * s.OW + ow, amp);
             }
         }
         dx[i] = amp ? kb_round_half(acc, amp) : acc;
     }
 }
 /* dW, block `blk` = (weight e = c*KH*KW + tap, slice sl): thread t's double sum of dy * x over its products
- * (n, oh, ow) = slice items t, t + NN_BLOCK, ... into sh->red[t] (red2 unused), for the tree that follows */
-NN_HD void kb_dw_wgrad_block(int64_t blk, int64_t t, NnDwGeom s, int amp, const float *x, const float *dy, NnBnShared *sh) {
+ * (n, oh, ow) = slice items t, t + NN_BLOCK, ... into sh->red[t] (red2 unused), for the tree that follows;
+ * x and dy as floats, or under AMP as halves xh, dyh (nn_dw_in) */
+NN_HD void kb_dw_wgrad_block(int64_t blk, int64_t t, NnDwGeom s, int amp, const float *x, const uint16_t *xh, const float *dy,
+                             const uint16_t *dyh, NnBnShared *sh) {
     int64_t e = blk / s.slices, sl = blk - e * s.slices, KK = (int64_t)s.KH * s.KW;
     int64_t c = e / KK, tap = e - c * KK;
     int a = (int)(tap / s.KW), j = (int)(tap - (int64_t)a * s.KW);
@@ -1020,7 +1044,7 @@ NN_HD void kb_dw_wgrad_block(int64_t blk, int64_t t, NnDwGeom s, int amp, const 
         int ih = oh * s.sh - s.ph + a * s.dh, iw = ow * s.sw - s.pw + j * s.dw;
         if (ih < 0 || ih >= s.H || iw < 0 || iw >= s.W) continue;
         int64_t pl = n * s.C + c;
-        acc += (double)nn_amp_operand(dy[pl * P + o], amp) * (double)nn_amp_operand(x[(pl * s.H + ih) * s.W + iw], amp);
+        acc += (double)nn_dw_in(dy, dyh, pl * P + o, amp) * (double)nn_dw_in(x, xh, (pl * s.H + ih) * s.W + iw, amp);
     }
     sh->red[t] = acc;
     sh->red2[t] = 0.0;

@@ -641,10 +641,12 @@ static void amp_conv_run(const Conv2dShape *cs, const char *const *names, size_t
     }
 }
 
-/* convbn.h under AMP: the convolution's half result kept for BatchNorm. conv2d_forward_half's halves widen
- * to conv2d_forward's AMP output (the same cached algorithm; cuDNN's and the own depthwise kernels'), and
- * BatchNorm reading them (train forward, backward, eval forward) gives the bits of the float layer on the
- * widened copy: the same kernels reading each value widened. */
+/* convbn.h under AMP, the halves kept between a unit's passes: conv2d_forward_half's y widens to
+ * conv2d_forward's AMP output and its x_half is x cast; BatchNorm reading the halves (train forward,
+ * backward, eval forward) gives the float layer's bits on their widened copy, and its dx as halves the float
+ * dx rounded; conv2d_backward_half from those halves and x_half gives conv2d_backward's dx and dW. The same
+ * cached algorithms on both sides, deterministic ones (--deterministic) so that the bits can be compared;
+ * cuDNN's and the own depthwise kernels'. */
 static void amp_half_bn(int amp) {
     static const Conv2dShape cs[] = {
         {.N = 16, .C = 64, .H = 32, .W = 100, .K = 64, .KH = 3, .KW = 3, .pad_h = 1, .pad_w = 1},
@@ -661,56 +663,75 @@ static void amp_half_bn(int amp) {
                 CHECK(0, "AMP %s: a fresh context on GPU 0: %s", amp_name(amp), err_msg());
                 break;
             }
+            gpu.deterministic = 1;
             Conv2dShape s = cs[i];
             conv2d_shape_init(&s);
             size_t nx = conv2d_x_numel(&s), nw = conv2d_w_numel(&s), ny = conv2d_y_numel(&s), C = (size_t)s.K;
             float *x = rnd(nx, -1, 1), *w = rnd(nw, -0.3f, 0.3f), *dout = rnd(ny, -1, 1), *bw = rnd(C, 0.5f, 1.5f);
             float *bb = rnd(C, -0.5f, 0.5f), *rm = rnd(C, -1, 1), *rv = rnd(C, 0.5f, 2), nbt = 3;
             float *gx = up(x, nx * 4), *gw = up(w, nw * 4), *gy = nn_alloc(&gpu, ny * 4), *gbw = up(bw, C * 4), *gbb = up(bb, C * 4);
-            uint16_t *gh = nn_alloc(&gpu, ny * 2);
-            float *grm[2], *grv[2], *gn[2], *gout[2], *gm[2], *gi[2], *gdx[2], *gdw[2], *gdb[2], *gev[2];
+            uint16_t *gh = nn_alloc(&gpu, ny * 2), *gxh = nn_alloc(&gpu, nx * 2), *gdyh = nn_alloc(&gpu, ny * 2);
+            float *grm[2], *grv[2], *gn[2], *gout[2], *gm[2], *gi[2], *gdx[2], *gdw[2], *gdb[2], *gev[2], *gcx[2], *gcw[2];
             for (int k = 0; k < 2; k++) {
                 grm[k] = up(rm, C * 4), grv[k] = up(rv, C * 4), gn[k] = up(&nbt, 4), gout[k] = nn_alloc(&gpu, ny * 4);
-                gm[k] = nn_alloc(&gpu, C * 4), gi[k] = nn_alloc(&gpu, C * 4), gdx[k] = up(dout, ny * 4);
+                gm[k] = nn_alloc(&gpu, C * 4), gi[k] = nn_alloc(&gpu, C * 4), gdx[k] = nn_alloc(&gpu, ny * 4);
                 gdw[k] = up(bw, C * 4), gdb[k] = up(bb, C * 4), gev[k] = nn_alloc(&gpu, ny * 4);
+                gcx[k] = nn_alloc(&gpu, nx * 4), gcw[k] = up(w, nw * 4);
             }
-            int rc = conv2d_forward(&gpu, &s, gx, gw, NULL, gy) | conv2d_forward_half(&gpu, &s, gx, gw, gh);
+            float *gdo = up(dout, ny * 4);
+            int made = 0;
+            int rc = conv2d_forward(&gpu, &s, gx, gw, NULL, gy) | conv2d_forward_half(&gpu, &s, gx, gw, gh, gxh, &made);
             BatchNorm2dShape bs = batchnorm2d_shape(s.N, s.K, s.OH, s.OW);
-            bs.act = ACT_RELU;
+            bs.act = ACT_SILU;
             batchnorm2d_forward_train(&gpu, &bs, gy, gbw, gbb, grm[0], grv[0], gn[0], gout[0], gm[0], gi[0]);
             rc |= batchnorm2d_forward_train_half(&gpu, &bs, (NnAmp)amp, gh, gbw, gbb, grm[1], grv[1], gn[1], gout[1], gm[1], gi[1]);
-            batchnorm2d_backward_train(&gpu, &bs, gdx[0], gy, gbw, gbb, gm[0], gi[0], gdx[0], gdw[0], gdb[0]);
-            rc |= batchnorm2d_backward_half(&gpu, &bs, 1, gdx[1], (NnAmp)amp, gh, gbw, gbb, gm[1], gi[1], gdx[1], gdw[1], gdb[1]);
+            batchnorm2d_backward_train(&gpu, &bs, gdo, gy, gbw, gbb, gm[0], gi[0], gdx[0], gdw[0], gdb[0]);
+            rc |= batchnorm2d_backward_half(&gpu, &bs, 1, gdo, (NnAmp)amp, gh, gbw, gbb, gm[1], gi[1], gdx[1], NULL, gdw[1], gdb[1]);
+            rc |= batchnorm2d_backward_half(&gpu, &bs, 1, gdo, (NnAmp)amp, gh, gbw, gbb, gm[1], gi[1], NULL, gdyh, NULL, NULL);
             batchnorm2d_forward_eval(&gpu, &bs, gy, gbw, gbb, grm[0], grv[0], gev[0], NULL, NULL);
             rc |= batchnorm2d_forward_eval_half(&gpu, &bs, (NnAmp)amp, gh, gbw, gbb, grm[1], grv[1], gev[1], NULL, NULL);
+            /* the convolution's backward: from BN's float dx (cast inside), and from its halves with x's */
+            rc |= conv2d_backward(&gpu, &s, gx, gw, gdx[0], gcx[0], gcw[0], NULL);
+            rc |= conv2d_backward_half(&gpu, &s, gx, made ? gxh : NULL, gw, gdyh, gcx[1], gcw[1]);
             rc |= nn_sync(&gpu);
             float *hy = down(gy, ny);
-            uint16_t *hh = malloc(ny * 2);
-            nn_copy_to_host(&gpu, hh, gh, ny * 2);
-            size_t bad = 0;
-            for (size_t j = 0; j < ny; j++) bad += kb_from_half(hh[j], amp) != hy[j];
-            int same_bn = 1;
-            float *big[2][3], *small[2][6];
+            uint16_t *hh = malloc(ny * 2), *hxh = malloc(nx * 2), *hdyh = malloc(ny * 2);
+            nn_copy_to_host(&gpu, hh, gh, ny * 2), nn_copy_to_host(&gpu, hxh, gxh, nx * 2), nn_copy_to_host(&gpu, hdyh, gdyh, ny * 2);
+            size_t bad_y = 0, bad_x = 0, bad_dy = 0;
+            float *hdx0 = down(gdx[0], ny);
+            for (size_t j = 0; j < ny; j++) bad_y += kb_from_half(hh[j], amp) != hy[j], bad_dy += hdyh[j] != kb_to_half(hdx0[j], amp);
+            for (size_t j = 0; j < nx && made; j++) bad_x += hxh[j] != kb_to_half(x[j], amp);
+            int same_all = 1;
+            size_t nbig = 0;
+            float *big[2][5], *small[2][6];
+            size_t bigsz[5] = {ny, ny, ny, nx, nw};
             for (int k = 0; k < 2; k++) {
                 big[k][0] = down(gout[k], ny), big[k][1] = down(gdx[k], ny), big[k][2] = down(gev[k], ny);
+                big[k][3] = down(gcx[k], nx), big[k][4] = down(gcw[k], nw);
                 small[k][0] = down(grm[k], C), small[k][1] = down(grv[k], C), small[k][2] = down(gm[k], C);
                 small[k][3] = down(gi[k], C), small[k][4] = down(gdw[k], C), small[k][5] = down(gdb[k], C);
             }
-            for (int j = 0; j < 3; j++) same_bn &= same(big[0][j], big[1][j], ny);
-            for (int j = 0; j < 6; j++) same_bn &= same(small[0][j], small[1][j], C);
-            CHECK(!rc && !bad && same_bn, "AMP %s: conv %s (%s): the half output widens to conv2d_forward's (%zu differ); "
-                  "BatchNorm + ReLU on it (train, backward, eval) = on the widened floats, bit for bit", amp_name(amp), names[i],
-                  i == 0 ? "cuDNN" : own ? "own kernels" : "cuDNN", bad);
+            for (int j = 0; j < 5; j++) same_all &= same(big[0][j], big[1][j], bigsz[j]), nbig += !same(big[0][j], big[1][j], bigsz[j]);
+            for (int j = 0; j < 6; j++) same_all &= same(small[0][j], small[1][j], C);
+            const char *how = i == 0 ? "cuDNN" : own ? "own kernels" : "cuDNN";
+            CHECK(!rc && !bad_y && !bad_x && (made || own), "AMP %s: conv %s (%s): conv2d_forward_half's y widens to "
+                  "conv2d_forward's (%zu differ), its x_half is x cast (%zu differ; made %d: not needed by the own kernels)", amp_name(amp), names[i], how, bad_y,
+                  bad_x, made);
+            CHECK(!rc && !bad_dy && same_all, "AMP %s: conv %s (%s): BatchNorm + SiLU on its halves (train, backward, eval) = on "
+                  "the widened floats, dx as halves = the float dx rounded (%zu differ), conv2d_backward_half = conv2d_backward "
+                  "(%zu of 5 tensors differ), bit for bit", amp_name(amp), names[i], how, bad_dy, nbig);
             for (int k = 0; k < 2; k++) {
-                for (int j = 0; j < 3; j++) free(big[k][j]);
+                for (int j = 0; j < 5; j++) free(big[k][j]);
                 for (int j = 0; j < 6; j++) free(small[k][j]);
-                void *g[] = {grm[k], grv[k], gn[k], gout[k], gm[k], gi[k], gdx[k], gdw[k], gdb[k], gev[k]};
+                void *g[] = {grm[k], grv[k], gn[k], gout[k], gm[k], gi[k], gdx[k], gdw[k], gdb[k], gev[k], gcx[k], gcw[k]};
                 for (size_t j = 0; j < sizeof g / sizeof *g; j++) nn_free(&gpu, g[j]);
             }
-            free(x), free(w), free(dout), free(bw), free(bb), free(rm), free(rv), free(hy), free(hh);
+            free(x), free(w), free(dout), free(bw), free(bb), free(rm), free(rv), free(hy), free(hh), free(hxh), free(hdyh), free(hdx0);
             nn_free(&gpu, gx), nn_free(&gpu, gw), nn_free(&gpu, gy), nn_free(&gpu, gbw), nn_free(&gpu, gbb), nn_free(&gpu, gh);
+            nn_free(&gpu, gxh), nn_free(&gpu, gdyh), nn_free(&gpu, gdo);
         }
     unsetenv("AUDIOCNN_DEPTHWISE");
+    gpu.deterministic = 0;
     nn_ctx_set_amp(&gpu, NN_AMP_OFF);
 }
 
@@ -772,7 +793,7 @@ static const char *GROUPS[] = {"layers: activations", "layers: pooling", "layers
                                "layers: conv epilogue (residual, plane means)", "layers: repeated stem and SE",
                                "one training step of resnet18 and efficientnet_b0 against the CPU engine",
                                "AMP: conv/linear forward and backward in bf16 and fp16 against the CPU's fp32",
-                               "AMP: a convolution's half output kept for BatchNorm (convbn.h)",
+                               "AMP: the halves a Conv-BN unit keeps between its passes (convbn.h)",
                                "AMP: one training step of baseline, resnet18 and efficientnet_b0 in bf16 and fp16"};
 
 int main(void) {

@@ -307,9 +307,9 @@ static void amp_operand(const float *x, int64_t n, int amp, uint16_t *h, float *
 }
 
 /* Called inside ENTER: ctx->device is NN_CPU, the pages are open. y_half (no bias, no epilogue): the half
- * result's bits there instead of y (conv2d_forward_half). */
+ * result's bits there instead of y, and x_half (or NULL) x's half copy (conv2d_forward_half). */
 static int conv_forward_amp(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *w, const float *b, float *y,
-                            const ConvEpilogue *ep, uint16_t *y_half) {
+                            const ConvEpilogue *ep, uint16_t *y_half, uint16_t *x_half) {
     int amp = (int)ctx->amp;
     int64_t nx = (int64_t)s->N * s->C * s->H * s->W, nw = (int64_t)s->K * (s->C / s->groups) * s->KH * s->KW;
     int64_t p = (int64_t)s->OH * s->OW, ny = (int64_t)s->N * s->K * p;
@@ -327,6 +327,7 @@ static int conv_forward_amp(NnCtx *ctx, const Conv2dShape *s, const float *x, co
     if (rc < 0) return -1;
     if (y_half) {
         kb_cast_half(G1, ny, yf, y_half, amp);
+        if (x_half) memcpy(x_half, xh, sizeof *xh * (size_t)nx);
         return 0;
     }
     kb_cast_half(G1, ny, yf, yh, amp);
@@ -638,11 +639,12 @@ int batchnorm2d_forward_eval_half_cuda(NnCtx *ctx, const BatchNorm2dShape *s, Nn
 }
 int batchnorm2d_backward_half_cuda(NnCtx *ctx, const BatchNorm2dShape *s, int train, const float *dout, NnAmp xt,
                                    const uint16_t *x, const float *weight, const float *bias, const float *mean,
-                                   const float *invstd, float *dx, float *dweight, float *dbias) {
+                                   const float *invstd, float *dx, uint16_t *dx_half, float *dweight, float *dbias) {
     const char *l = "batchnorm2d backward (half input)";
-    D(l, dout), D(l, x), D(l, weight), D(l, bias), D(l, mean), D(l, invstd), D(l, dx), D(l, dweight), D(l, dbias);
+    D(l, dout), D(l, x), D(l, weight), D(l, bias), D(l, mean), D(l, invstd), D(l, dx), D(l, dx_half), D(l, dweight);
+    D(l, dbias);
     ENTER(ctx);
-    int rc = batchnorm2d_backward_half(ctx, s, train, dout, xt, x, weight, bias, mean, invstd, dx, dweight, dbias);
+    int rc = batchnorm2d_backward_half(ctx, s, train, dout, xt, x, weight, bias, mean, invstd, dx, dx_half, dweight, dbias);
     LEAVE(ctx);
     return rc;
 }
@@ -718,18 +720,44 @@ int conv2d_forward_ep_cuda(NnCtx *ctx, const Conv2dShape *s, const float *x, con
     if (algo_seen(ctx, s, ALGO_FWD) < 0) return -1;
     NnAmp amp = ctx->amp;
     ENTER(ctx);
-    int rc = amp         ? conv_forward_amp(ctx, s, x, w, b, y, ep, NULL)
+    int rc = amp         ? conv_forward_amp(ctx, s, x, w, b, y, ep, NULL, NULL)
              : ctx->tf32 ? conv_forward_tf32(ctx, s, x, w, b, y, ep)
                          : conv2d_forward_ep(ctx, s, x, w, b, y, ep);
     LEAVE(ctx);
     return rc;
 }
-int conv2d_forward_half_cuda(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *w, uint16_t *y) {
-    D("conv2d (half output)", x), D("conv2d (half output)", w), D("conv2d (half output)", y);
+int conv2d_forward_half_cuda(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *w, uint16_t *y,
+                             uint16_t *x_half, int *x_half_made) {
+    const char *l = "conv2d (half output)";
+    D(l, x), D(l, w), D(l, y), D(l, x_half);
     if (algo_seen(ctx, s, ALGO_FWD) < 0) return -1;
     ENTER(ctx);
-    int rc = conv_forward_amp(ctx, s, x, w, NULL, NULL, NULL, y);
+    int rc = conv_forward_amp(ctx, s, x, w, NULL, NULL, NULL, y, x_half);
     LEAVE(ctx);
+    if (x_half_made) *x_half_made = rc == 0 && x_half;
+    return rc;
+}
+/* the given halves widened (exact), then conv2d.cu's AMP backward as conv2d_backward_cuda runs it: rounding
+ * them again changes nothing, so the bits of the path that casts dy and x itself */
+int conv2d_backward_half_cuda(NnCtx *ctx, const Conv2dShape *s, const float *x, const uint16_t *x_half, const float *w,
+                              const uint16_t *dy_half, float *dx, float *dw) {
+    const char *l = "conv2d backward (half operands)";
+    D(l, x), D(l, x_half), D(l, w), D(l, dy_half), D(l, dx), D(l, dw);
+    if ((dx && algo_seen(ctx, s, ALGO_BWD_DATA) < 0) || (dw && algo_seen(ctx, s, ALGO_BWD_FILTER) < 0)) return -1;
+    int amp = (int)ctx->amp;
+    int64_t nx = (int64_t)conv2d_x_numel(s), ny = (int64_t)conv2d_y_numel(s);
+    float *xw = x_half ? malloc(sizeof(float) * (size_t)nx) : NULL, *dyw = malloc(sizeof(float) * (size_t)(ny ? ny : 1));
+    if (!dyw || (x_half && !xw)) {
+        free(xw), free(dyw);
+        err_set("out of memory for the widened halves");
+        return -1;
+    }
+    ENTER(ctx);
+    kb_widen(G1, ny, dy_half, dyw, amp);
+    if (x_half) kb_widen(G1, nx, x_half, xw, amp);
+    int rc = conv_backward_amp(ctx, s, x_half ? xw : x, w, dyw, dx, dw, NULL);
+    LEAVE(ctx);
+    free(xw), free(dyw);
     return rc;
 }
 int conv2d_backward_cuda(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *w, const float *dy, float *dx,

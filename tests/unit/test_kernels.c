@@ -297,13 +297,14 @@ static void test_batchnorm(NnCtx *ctx, Rng *r) {
                 else batchnorm2d_backward_eval(ctx, &s, dout, x, w, b, m0, is0, dx0, dwr, dbr);
                 for (int c = 0; c < C; c++) /* k_bn_bwd_sums */
                     for (int64_t sl = 0; sl < S; sl++) {
-                        for (int64_t t = 0; t < NN_BLOCK; t++) kb_bn_bwd_sums(c, sl, t, g, dout, x, w, b, m0, is0, dx1, &sh);
+                        for (int64_t t = 0; t < NN_BLOCK; t++) kb_bn_bwd_sums(c, sl, t, g, dout, x, w, b, m0, is0, &sh);
                         bn_blocks_tree(g, &sh, part, c, sl);
                     }
                 FOR_GRID(nn_grid_1d(C), gr) kb_bn_bwd_params(gr, g, part, is0, dw1, db1, kg);
                 for (int c = 0; c < C; c++)
                     for (int64_t sl = 0; sl < S; sl++)
-                        for (int64_t t = 0; t < NN_BLOCK; t++) kb_bn_bwd_dx(c, sl, t, g, train, dout, x, w, m0, is0, kg, dx1);
+                        for (int64_t t = 0; t < NN_BLOCK; t++)
+                            kb_bn_bwd_dx(c, sl, t, g, train, dout, x, w, b, m0, is0, kg, dx1, NULL, 0);
                 e = fmax(rel_diff(dx0, dx1, n), fmax(rel_diff(dwr, dw1, 5), rel_diff(dbr, db1, 5)));
                 CHECK(e <= 2e-6, "kernels: BN%s %s backward (momentum %s, %lld slices): dx, dweight +=, dbias += (max rel. diff %.1e)",
                       an[ai], train ? "train" : "eval", mi ? "None" : "0.1", (long long)S, e);
@@ -332,7 +333,8 @@ static void test_batchnorm(NnCtx *ctx, Rng *r) {
  * points (the simulated GPU's layer) the float layer's bits on it. The halves include fp16's overflow to
  * inf in one channel, whose statistics then are NaN as the float path's. */
 static void bn_phases(NnBnGeom g, const void *x, const float *dout, const float *w, const float *b, float *rm, float *rv,
-                      float *nbt, float *out, float *mean, float *invstd, float *dw, float *db, float *dx, float *ev) {
+                      float *nbt, float *out, float *mean, float *invstd, float *dw, float *db, float *dx, uint16_t *dxh,
+                      float *ev) {
     static NnBnShared sh;
     double part[8 * 4 * 2], mean_d[8];
     float ab[16], kg[16];
@@ -354,24 +356,38 @@ static void bn_phases(NnBnGeom g, const void *x, const float *dout, const float 
             for (int64_t t = 0; t < NN_BLOCK; t++) kb_bn_apply(c, sl, t, g, x, ab, out);
     for (int64_t c = 0; c < C; c++)
         for (int64_t sl = 0; sl < S; sl++) {
-            for (int64_t t = 0; t < NN_BLOCK; t++) kb_bn_bwd_sums(c, sl, t, g, dout, x, w, b, mean, invstd, dx, &sh);
+            for (int64_t t = 0; t < NN_BLOCK; t++) kb_bn_bwd_sums(c, sl, t, g, dout, x, w, b, mean, invstd, &sh);
             bn_blocks_tree(g, &sh, part, c, sl);
         }
     FOR_GRID(nn_grid_1d(C), gr) kb_bn_bwd_params(gr, g, part, invstd, dw, db, kg);
     for (int64_t c = 0; c < C; c++)
         for (int64_t sl = 0; sl < S; sl++)
-            for (int64_t t = 0; t < NN_BLOCK; t++) kb_bn_bwd_dx(c, sl, t, g, 1, dout, x, w, mean, invstd, kg, dx);
+            for (int64_t t = 0; t < NN_BLOCK; t++) kb_bn_bwd_dx(c, sl, t, g, 1, dout, x, w, b, mean, invstd, kg, dx, dxh, g.xh);
     FOR_GRID(nn_grid_1d(n), gr) kb_bn_eval(gr, g, nn_div_for(g.hw, n), nn_div_for(g.C, g.N * g.C), x, w, b, rm, rv, ev, NULL, NULL);
 }
 
-/* a == b as bit patterns (NaN payloads included) */
-static int same_bits(const float *a, const float *b, size_t n) { return !memcmp(a, b, n * sizeof *a); }
+/* a == b as bit patterns, any NaN matching any NaN (which NaN an operation passes on depends on how the
+ * compiler ordered its operands) */
+static int same_bits(const float *a, const float *b, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (memcmp(&a[i], &b[i], sizeof *a) && !(a[i] != a[i] && b[i] != b[i])) return 0;
+    return 1;
+}
+/* halves of type amp that differ from the float v rounded, NaN matching NaN, over n */
+static size_t half_diffs(const uint16_t *h, const float *v, size_t n, int amp) {
+    size_t bad = 0;
+    for (size_t i = 0; i < n; i++) {
+        float w = kb_from_half(h[i], amp);
+        bad += h[i] != kb_to_half(v[i], amp) && !(w != w && v[i] != v[i]);
+    }
+    return bad;
+}
 
 static void test_batchnorm_half(NnCtx *ctx, Rng *r) {
     BatchNorm2dShape s = batchnorm2d_shape(3, 4, 7, 29);
     size_t n = (size_t)s.N * s.C * s.H * s.W, hw = (size_t)s.H * s.W;
     float *xf = malloc(n * 4), *dout = malloc(n * 4);
-    uint16_t *xh = malloc(n * 2);
+    uint16_t *xh = malloc(n * 2), *dxo = malloc(n * 2);
     float *o[2], *dx[2], *ev[2];
     for (int k = 0; k < 2; k++) o[k] = malloc(n * 4), dx[k] = malloc(n * 4), ev[k] = malloc(n * 4);
     for (int amp = 1; amp <= 2; amp++)
@@ -387,7 +403,17 @@ static void test_batchnorm_half(NnCtx *ctx, Rng *r) {
                 for (int c = 0; c < 4; c++) rm[k][c] = 0.1f * c, rv[k][c] = 1.0f + 0.2f * c, dw[k][c] = db[k][c] = 0.5f;
                 NnBnGeom g = {s.N, s.C, (int64_t)hw, s.eps, s.momentum, act, 3, k ? amp : 0};
                 bn_phases(g, k ? (const void *)xh : (const void *)xf, dout, w, b, rm[k], rv[k], &nbt[k], o[k], m[k], is[k],
-                          dw[k], db[k], dx[k], ev[k]);
+                          dw[k], db[k], dx[k], NULL, ev[k]);
+            }
+            { /* dx as halves (the next convolution's dy): the float dx's bits rounded */
+                NnBnGeom g = {s.N, s.C, (int64_t)hw, s.eps, s.momentum, act, 3, amp};
+                float rm2[4], rv2[4], m2[4], is2[4], dw2[4], db2[4], nbt2 = 2;
+                for (int c = 0; c < 4; c++) rm2[c] = 0.1f * c, rv2[c] = 1.0f + 0.2f * c, dw2[c] = db2[c] = 0.5f;
+                bn_phases(g, xh, dout, w, b, rm2, rv2, &nbt2, o[1], m2, is2, dw2, db2, NULL, dxo, ev[1]);
+                size_t bad = half_diffs(dxo, dx[1], n, amp);
+                CHECK(!bad && same_bits(dw2, &dw[1][0], 4) && same_bits(db2, &db[1][0], 4),
+                      "kernels: BN (act %d) backward writing dx as %s halves: the float dx rounded, bit for bit (%zu differ)", act,
+                      amp == 1 ? "bf16" : "fp16", bad);
             }
             ok = same_bits(o[0], o[1], n) && same_bits(dx[0], dx[1], n) && same_bits(ev[0], ev[1], n) &&
                  same_bits(&rm[0][0], &rm[1][0], 4) && same_bits(&rv[0][0], &rv[1][0], 4) && same_bits(&m[0][0], &m[1][0], 4) &&
@@ -400,14 +426,20 @@ static void test_batchnorm_half(NnCtx *ctx, Rng *r) {
             batchnorm2d_forward_train(ctx, &s, xf, w, b, rm[0], rv[0], &nbt[0], o[0], m[0], is[0]);
             int rc = batchnorm2d_forward_train_half(ctx, &s, (NnAmp)amp, xh, w, b, rm[1], rv[1], &nbt[1], o[1], m[1], is[1]);
             batchnorm2d_backward_train(ctx, &s, dout, xf, w, b, m[0], is[0], dx[0], dw[0], db[0]);
-            rc |= batchnorm2d_backward_half(ctx, &s, 1, dout, (NnAmp)amp, xh, w, b, m[1], is[1], dx[1], dw[1], db[1]);
+            rc |= batchnorm2d_backward_half(ctx, &s, 1, dout, (NnAmp)amp, xh, w, b, m[1], is[1], dx[1], NULL, dw[1], db[1]);
             batchnorm2d_forward_eval(ctx, &s, xf, w, b, rm[0], rv[0], ev[0], NULL, NULL);
             rc |= batchnorm2d_forward_eval_half(ctx, &s, (NnAmp)amp, xh, w, b, rm[1], rv[1], ev[1], NULL, NULL);
             ok = !rc && same_bits(o[0], o[1], n) && same_bits(dx[0], dx[1], n) && same_bits(ev[0], ev[1], n) &&
                  same_bits(&m[0][0], &m[1][0], 4) && same_bits(&is[0][0], &is[1][0], 4) && same_bits(&dw[0][0], &dw[1][0], 4) &&
                  same_bits(&db[0][0], &db[1][0], 4) && nbt[0] == nbt[1];
-            CHECK(ok, "kernels: batchnorm2d_*_half (act %d, %s) = the float layer on the widened input, bit for bit", act,
-                  amp == 1 ? "bf16" : "fp16");
+            float dw3[4], db3[4];
+            memcpy(dw3, &dw[0][0], sizeof dw3), memcpy(db3, &db[0][0], sizeof db3);
+            batchnorm2d_backward_train(ctx, &s, dout, xf, w, b, m[0], is[0], dx[0], &dw[0][0], &db[0][0]);
+            rc |= batchnorm2d_backward_half(ctx, &s, 1, dout, (NnAmp)amp, xh, w, b, m[1], is[1], NULL, dxo, dw3, db3);
+            size_t bad = half_diffs(dxo, dx[0], n, amp);
+            ok &= !rc && !bad && same_bits(dw3, &dw[0][0], 4) && same_bits(db3, &db[0][0], 4);
+            CHECK(ok, "kernels: batchnorm2d_*_half (act %d, %s) = the float layer on the widened input, bit for bit (dx as "
+                  "halves too)", act, amp == 1 ? "bf16" : "fp16");
         }
     char msg[256];
     int rc = batchnorm2d_forward_eval_half(ctx, &s, NN_AMP_OFF, xh, NULL, NULL, o[0], o[0], o[1], NULL, NULL);
@@ -415,10 +447,14 @@ static void test_batchnorm_half(NnCtx *ctx, Rng *r) {
     CHECK(rc < 0 && strstr(msg, "not bf16 or fp16"), "kernels: a half input of no half type is refused (%s)", msg);
     Conv2dShape cs = {.N = 1, .C = 1, .H = 4, .W = 4, .K = 1, .KH = 3, .KW = 3};
     conv2d_shape_init(&cs);
-    rc = conv2d_forward_half(ctx, &cs, xf, xf, xh);
+    int made = 1;
+    rc = conv2d_forward_half(ctx, &cs, xf, xf, xh, dxo, &made);
     snprintf(msg, sizeof msg, "%s", err_msg());
-    CHECK(rc < 0 && strstr(msg, "mixed precision"), "kernels: conv2d_forward_half on the CPU is refused (%s)", msg);
-    free(xf), free(dout), free(xh);
+    CHECK(rc < 0 && !made && strstr(msg, "mixed precision"), "kernels: conv2d_forward_half on the CPU is refused (%s)", msg);
+    rc = conv2d_backward_half(ctx, &cs, xf, NULL, xf, xh, NULL, NULL);
+    snprintf(msg, sizeof msg, "%s", err_msg());
+    CHECK(rc < 0 && strstr(msg, "mixed precision"), "kernels: conv2d_backward_half on the CPU is refused (%s)", msg);
+    free(xf), free(dout), free(xh), free(dxo);
     for (int k = 0; k < 2; k++) free(o[k]), free(dx[k]), free(ev[k]);
 }
 
@@ -890,12 +926,13 @@ static void test_div(Rng *r) {
  * and 3 slices; strides 1 and 2, dilation, a bias, padding wider than the kernel reach */
 /* conv2d.cu's depthwise dW launches on the CPU: every block of k_dw_wgrad (its threads, the tree), then
  * k_dw_wgrad_finish's grid adding into dw */
-static void dw_wgrad_on_cpu(NnDwGeom g, int amp, const float *x, const float *dy, float *dw) {
+static void dw_wgrad_on_cpu(NnDwGeom g, int amp, const float *x, const uint16_t *xh, const float *dy, const uint16_t *dyh,
+                            float *dw) {
     static NnBnShared sh; /* one block at a time */
     int64_t nw = (int64_t)g.C * g.KH * g.KW, nblk = nw * g.slices;
     double *part = malloc((size_t)nblk * sizeof *part);
     for (int64_t blk = 0; blk < nblk; blk++) {
-        for (int64_t t = 0; t < NN_BLOCK; t++) kb_dw_wgrad_block(blk, t, g, amp, x, dy, &sh);
+        for (int64_t t = 0; t < NN_BLOCK; t++) kb_dw_wgrad_block(blk, t, g, amp, x, xh, dy, dyh, &sh);
         for (int64_t stride = NN_BLOCK / 2; stride > 0; stride /= 2)
             for (int64_t t = 0; t < NN_BLOCK; t++) kb_tree_step(t, stride, &sh);
         kb_dw_wgrad_store(blk, &sh, part);
@@ -929,7 +966,7 @@ static void test_depthwise(NnCtx *ctx, Rng *r) {
         NnDwGeom g = conv2d_dw_geom(&s);
         int rc = conv2d_forward(ctx, &s, x, w, bias, y0) | conv2d_backward(ctx, &s, x, w, dy, dx0, dw0, NULL);
         FOR_GRID(nn_grid_1d((int64_t)ny), gr) kb_dw_fwd(gr, g, 0, x, w, bias, y1);
-        FOR_GRID(nn_grid_1d((int64_t)nx), gr) kb_dw_dx(gr, g, 0, dy, w, dx1);
+        FOR_GRID(nn_grid_1d((int64_t)nx), gr) kb_dw_dx(gr, g, 0, dy, NULL, w, dx1);
         CHECK(!rc && first_diff(y0, y1, ny) == ny && first_diff(dx0, dx1, nx) == nx,
               "kernels: depthwise %dx%d/%d,%d pad %d,%d dil %d%s: forward and dx = conv2d.c's direct path, bit for bit", s.KH, s.KW,
               s.stride_h, s.stride_w, s.pad_h, s.pad_w, s.dil_h, bias ? " + bias" : "");
@@ -937,7 +974,7 @@ static void test_depthwise(NnCtx *ctx, Rng *r) {
             g.slices = S;
             float *dw2 = malloc(nw * 4);
             memcpy(dw2, dw1, nw * 4);
-            dw_wgrad_on_cpu(g, 0, x, dy, dw2);
+            dw_wgrad_on_cpu(g, 0, x, NULL, dy, NULL, dw2);
             double e = rel_diff(dw0, dw2, nw);
             CHECK(e <= 1e-6, "kernels: depthwise %dx%d/%d,%d dW += in %lld slices within 1e-6 of conv2d.c's (%.1e)", s.KH, s.KW,
                   s.stride_h, s.stride_w, (long long)S, e);
@@ -956,7 +993,7 @@ static void test_depthwise(NnCtx *ctx, Rng *r) {
             for (size_t i = 0; i < nx; i++) dx0[i] = kb_round_half(dx0[i], amp);
             for (size_t i = 0; i < nw; i++) dwz[i] = dw1[i] + kb_round_half(dwz[i], amp);
             FOR_GRID(nn_grid_1d((int64_t)ny), gr) kb_dw_fwd(gr, g, amp, x, w, bias, y1);
-            FOR_GRID(nn_grid_1d((int64_t)nx), gr) kb_dw_dx(gr, g, amp, dy, w, dx1);
+            FOR_GRID(nn_grid_1d((int64_t)nx), gr) kb_dw_dx(gr, g, amp, dy, NULL, w, dx1);
             { /* the half result itself (conv2d_forward_half): the bits kb_dw_fwd widens */
                 uint16_t *yh = malloc(ny * 2);
                 float *yb = malloc(ny * 4);
@@ -970,7 +1007,20 @@ static void test_depthwise(NnCtx *ctx, Rng *r) {
             }
             g.slices = 2;
             memcpy(dwa, dw1, nw * 4);
-            dw_wgrad_on_cpu(g, amp, x, dy, dwa);
+            dw_wgrad_on_cpu(g, amp, x, NULL, dy, NULL, dwa);
+            { /* x and dy given as their halves (conv2d_backward_half): the same bits */
+                uint16_t *xh = malloc(nx * 2), *dyh = malloc(ny * 2);
+                float *dx2 = malloc(nx * 4), *dwb = malloc(nw * 4);
+                for (size_t i = 0; i < nx; i++) xh[i] = kb_to_half(x[i], amp);
+                for (size_t i = 0; i < ny; i++) dyh[i] = kb_to_half(dy[i], amp);
+                FOR_GRID(nn_grid_1d((int64_t)nx), gr) kb_dw_dx(gr, g, amp, NULL, dyh, w, dx2);
+                memcpy(dwb, dw1, nw * 4);
+                dw_wgrad_on_cpu(g, amp, NULL, xh, NULL, dyh, dwb);
+                CHECK(same_bits(dx1, dx2, nx) && same_bits(dwa, dwb, nw),
+                      "kernels: depthwise %dx%d/%d,%d in %s: dx and dW from x's and dy's halves = from the floats, bit for bit",
+                      s.KH, s.KW, s.stride_h, s.stride_w, amp == 1 ? "bf16" : "fp16");
+                free(xh), free(dyh), free(dx2), free(dwb);
+            }
             double e = rel_diff(dwz, dwa, nw), bound = amp == 1 ? 8e-3 : 1e-3; /* one half ulp where the sums straddle a rounding */
             CHECK(!rc && first_diff(y0, y1, ny) == ny && first_diff(dx0, dx1, nx) == nx && e <= bound,
                   "kernels: depthwise %dx%d/%d,%d in %s: forward and dx = the direct path on half operands, rounded, bit for bit; "
