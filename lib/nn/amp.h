@@ -26,7 +26,10 @@
  *  - The half copies live in a scratch block of the context (grown as needed, never allocated per call).
  *  - fp16 training scales the loss (nn/lossscale.h: GradScaler's dynamic scale, steps with inf/NaN
  *    gradients skipped); bf16 has float's range and runs unscaled.
- * cnneval (--amp, and its scanner) runs the forward under the same rules. */
+ * cnneval (--amp, and its scanner) runs the forward under the same rules.
+ * Storage, not semantics: a Conv-BN unit (convbn.h) keeps the halves these rules produce and consume where the
+ * layer calls would widen and cast them again (its convolution's half result read by BN, BN's dx written as
+ * the half dy, the forward's half copy of x reused by the backward): values and results are the same. */
 #ifndef AUDIOCNN_NN_AMP_H
 #define AUDIOCNN_NN_AMP_H
 
