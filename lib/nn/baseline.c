@@ -24,6 +24,7 @@
 #include "nn/conv2d.h"
 #include "nn/convpool.h"
 #include "nn/dropout.h"
+#include "nn/halfkeep.h"
 #include "nn/linear.h"
 #include "nn/model.h"
 #include "nn/pool.h"
@@ -61,6 +62,7 @@ typedef struct {
     uint8_t *drop_mask;
     float *g_big, *g_small; /* gradients: one as large as the largest conv output, one as the largest pooled */
     float *scale[BLOCKS], *shift[BLOCKS]; /* NN_INFER: each block's eval BN as the conv epilogue's affine map */
+    HalfKeep hk[BLOCKS];    /* each block's conv -> BN hand-over: floats, or AMP's halves (nn/halfkeep.h) */
     NnDevice dev;           /* where the buffers are (nn_alloc of the context that ran the forward) */
 } Baseline;
 
@@ -89,6 +91,7 @@ static void free_buffers(Baseline *b) {
     NnDevice d = b->dev;
     for (int i = 0; i < BLOCKS; i++) {
         nn_free_on(d, b->conv_out[i]);
+        halfkeep_free(&b->hk[i]);
         nn_free_on(d, b->pooled[i]);
         nn_free_on(d, b->argmax[i]);
         nn_free_on(d, b->mean[i]);
@@ -125,7 +128,7 @@ static int ensure_batch(Model *m, Baseline *b, NnCtx *ctx, int n) {
         size_t small = (size_t)n * WIDTH[i] * b->pool[i].OH * b->pool[i].OW;
         bigmax = big > bigmax ? big : bigmax;
         smallmax = small > smallmax ? small : smallmax;
-        ok &= !!(b->conv_out[i] = nn_alloc(ctx, sizeof(float) * big));
+        ok &= !!(b->conv_out[i] = nn_alloc(ctx, sizeof(float) * (big + HALFKEEP_SLACK)));
         ok &= !!(b->pooled[i] = nn_alloc(ctx, sizeof(float) * small));
         ok &= !!(b->argmax[i] = nn_alloc(ctx, sizeof(int32_t) * small));
         ok &= !!(b->mean[i] = nn_alloc(ctx, sizeof(float) * WIDTH[i]));
@@ -170,16 +173,18 @@ static int baseline_forward(Model *m, NnCtx *ctx, const float *x, int n, NnMode 
             in = b->pooled[i];
             continue;
         }
-        if (conv2d_forward(ctx, &b->conv[i], in, params_data(t, b->pw[i]), NULL, b->conv_out[i]) < 0) return -1;
-        if (bm == NN_TRAIN) { /* BN, ReLU and the pool (fused on the CPU: nn/bnpool.h) */
+        /* the convolution, its result kept for BN as floats or (AMP on a GPU) as halves: nn/halfkeep.h */
+        if (halfkeep_conv_forward(ctx, &b->hk[i], &b->conv[i], in, params_data(t, b->pw[i]), b->conv_out[i]) < 0) return -1;
+        if (bm == NN_TRAIN && !b->hk[i].type) { /* BN, ReLU and the pool (fused on the CPU: nn/bnpool.h) */
             bn_relu_pool_forward_train(ctx, &b->bn[i], &b->pool[i], b->conv_out[i], params_data(t, b->pbw[i]),
                                        params_data(t, b->pb[i]), params_data(t, b->prm[i]), params_data(t, b->prv[i]),
                                        params_data(t, b->pnb[i]), b->act, b->pooled[i], b->argmax[i], b->mean[i],
                                        b->invstd[i]);
         } else {
-            batchnorm2d_forward_eval(ctx, &b->bn[i], b->conv_out[i], params_data(t, b->pbw[i]), params_data(t, b->pb[i]),
-                                     params_data(t, b->prm[i]), params_data(t, b->prv[i]), b->act, b->mean[i],
-                                     b->invstd[i]);
+            if (halfkeep_bn_forward(ctx, &b->hk[i], bm == NN_TRAIN, &b->bn[i], b->conv_out[i], params_data(t, b->pbw[i]),
+                                    params_data(t, b->pb[i]), params_data(t, b->prm[i]), params_data(t, b->prv[i]),
+                                    params_data(t, b->pnb[i]), b->act, b->mean[i], b->invstd[i]) < 0)
+                return -1;
             maxpool2d_forward(ctx, &b->pool[i], b->act, b->pooled[i], b->argmax[i]);
         }
         in = b->pooled[i];
@@ -215,19 +220,21 @@ static int baseline_backward(Model *m, NnCtx *ctx, const float *dlogits) {
         /* g holds d(pooled[i]); max-pooling sends each gradient to its window's argmax, and BN's backward
          * (bn[i].act = ReLU) applies ReLU's from the pre-activation it recomputes, so the block's ReLU
          * output need not be kept. */
-        if (b->bn_mode == NN_TRAIN) { /* the pool's gradient remade inside BN's passes on the CPU (nn/bnpool.h) */
+        if (b->bn_mode == NN_TRAIN && !b->hk[i].type) { /* the pool's gradient remade inside BN's passes on the CPU (nn/bnpool.h) */
             if (maxpool_bn_backward_train(ctx, &b->pool[i], &b->bn[i], g, b->argmax[i], b->conv_out[i],
                                           params_data(t, b->pbw[i]), params_data(t, b->pb[i]), b->mean[i], b->invstd[i], h,
                                           params_grad(t, b->pbw[i]), params_grad(t, b->pb[i])) < 0)
                 return -1;
         } else {
             maxpool2d_backward(ctx, &b->pool[i], g, b->argmax[i], h);
-            batchnorm2d_backward_eval(ctx, &b->bn[i], h, b->conv_out[i], params_data(t, b->pbw[i]), params_data(t, b->pb[i]), b->mean[i],
-                                      b->invstd[i], h, params_grad(t, b->pbw[i]), params_grad(t, b->pb[i]));
+            if (halfkeep_bn_backward(ctx, &b->hk[i], b->bn_mode == NN_TRAIN, &b->bn[i], h, b->conv_out[i],
+                                     params_data(t, b->pbw[i]), params_data(t, b->pb[i]), b->mean[i], b->invstd[i],
+                                     params_grad(t, b->pbw[i]), params_grad(t, b->pb[i])) < 0)
+                return -1;
         }
         const float *in = i ? b->pooled[i - 1] : b->x;
-        if (conv2d_backward(ctx, &b->conv[i], in, params_data(t, b->pw[i]), h, i ? g : NULL, params_grad(t, b->pw[i]),
-                            NULL) < 0)
+        if (halfkeep_conv_backward(ctx, &b->hk[i], &b->conv[i], in, NULL, params_data(t, b->pw[i]), h, b->conv_out[i],
+                                   i ? g : NULL, params_grad(t, b->pw[i])) < 0)
             return -1;
     }
     return 0;

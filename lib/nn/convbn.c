@@ -77,33 +77,6 @@ static int stem_conv(NnCtx *ctx, ConvBn *u, const float *x, const float *in_scal
     return 0;
 }
 
-/* The half type the forward keeps conv_out in (convbn.h's mixed precision), or NN_AMP_OFF: floats. */
-static NnAmp conv_out_half(const NnCtx *ctx, const ConvBn *u, const float *in_scale) {
-    return ctx->device == NN_CUDA && !u->norm && !in_scale ? ctx->amp : NN_AMP_OFF;
-}
-
-/* Under AMP conv_out's buffer holds the half result, then from this offset (in halves, 128-byte aligned) BN's
- * half dx: CONV_OUT_SLACK floats more than the largest batch's numel make room for the alignment. */
-#define CONV_OUT_SLACK 32
-static uint16_t *dy_half(ConvBn *u) {
-    size_t ny = conv2d_y_numel(&u->conv);
-    return (uint16_t *)u->conv_out + ((ny + 63) & ~(size_t)63);
-}
-
-/* x_half for the current batch's input (grown when a larger batch comes). Returns 0, or -1 with err_set(). */
-static int x_half_reserve(NnCtx *ctx, ConvBn *u) {
-    size_t nx = conv2d_x_numel(&u->conv);
-    if (nx <= u->x_half_len) return 0;
-    nn_free_on(u->dev, u->x_half);
-    u->x_half_len = 0;
-    if (!(u->x_half = nn_alloc(ctx, sizeof(uint16_t) * nx))) {
-        err_set("out of memory for a convolution's half input (%zu halves)", nx);
-        return -1;
-    }
-    u->x_half_len = nx;
-    return 0;
-}
-
 int convbn_set_batch(ConvBn *u, int n, int h, int w, int *oh, int *ow) {
     if (u->repeat) u->conv.C = 1;
     u->conv.N = n;
@@ -124,7 +97,7 @@ int convbn_alloc(NnCtx *ctx, ConvBn *u, size_t numel) {
     convbn_free(u);
     u->dev = ctx->device;
     size_t k = (size_t)u->conv.K, kk = k * u->conv.KH * u->conv.KW;
-    u->conv_out = nn_alloc(ctx, sizeof(float) * (numel + CONV_OUT_SLACK)); /* AMP: two half tensors (dy_half) */
+    u->conv_out = nn_alloc(ctx, sizeof(float) * (numel + HALFKEEP_SLACK));
     u->mean = nn_alloc(ctx, sizeof(float) * k);
     u->invstd = nn_alloc(ctx, sizeof(float) * k);
     u->scale = nn_alloc(ctx, sizeof(float) * k);
@@ -156,10 +129,7 @@ int convbn_alloc(NnCtx *ctx, ConvBn *u, size_t numel) {
 void convbn_destroy(ConvBn *u) { convbn_free(u); }
 
 void convbn_free(ConvBn *u) {
-    nn_free_on(u->dev, u->x_half);
-    u->x_half = NULL;
-    u->x_half_len = 0;
-    u->x_half_made = 0;
+    halfkeep_free(&u->hk);
     float **p[] = {&u->conv_out, &u->mean, &u->invstd, &u->scale, &u->shift, &u->ones, &u->corr,
                    &u->dysum, &u->wsum, &u->dwsum, &u->wm, &u->dwm};
     for (size_t i = 0; i < sizeof p / sizeof *p; i++) {
@@ -175,7 +145,7 @@ int convbn_forward_infer(NnCtx *ctx, ConvBn *u, ParamTable *t, const float *x, c
         return -1;
     }
     u->train = u->kept = 0;
-    u->xh = NN_AMP_OFF;
+    halfkeep_floats(&u->hk);
     if (u->norm) { /* the correction comes before BN: no epilogue; BN and the activation in place */
         if (res || plane_mean || in_scale) {
             err_set("convbn: the normalised stem has no residual, plane-mean or input-scale epilogue");
@@ -204,38 +174,20 @@ int convbn_forward_in_scale(NnCtx *ctx, ConvBn *u, ParamTable *t, const float *x
         err_set("convbn: a scaled input to the repeated stem");
         return -1;
     }
-    u->xh = conv_out_half(ctx, u, in_scale);
     const float *w = run_weight(ctx, u, t);
-    if (u->xh && x_half_reserve(ctx, u) < 0) return -1;
-    if ((u->xh ? conv2d_forward_half(ctx, &u->conv, x, w, (uint16_t *)u->conv_out, u->x_half, &u->x_half_made)
-               : stem_conv(ctx, u, x, in_scale, w, u->conv_out)) < 0)
-        return -1;
+    int rc;
+    if (u->norm || in_scale) { /* the float hand-over: the stem's correction, the scaled input (halfkeep.h) */
+        halfkeep_floats(&u->hk);
+        rc = stem_conv(ctx, u, x, in_scale, w, u->conv_out);
+    } else {
+        rc = halfkeep_conv_forward(ctx, &u->hk, &u->conv, x, w, u->conv_out);
+    }
+    if (rc < 0) return -1;
     u->train = mode == NN_TRAIN;
     u->kept = 1;
-    if (u->xh) {
-        const uint16_t *h = (const uint16_t *)u->conv_out;
-        if (u->train)
-            return batchnorm2d_forward_train_half(ctx, &u->bn, u->xh, h, params_data(t, u->pbw), params_data(t, u->pbb),
-                                                  params_data(t, u->prm), params_data(t, u->prv), params_data(t, u->pnb),
-                                                  out, u->mean, u->invstd);
-        return batchnorm2d_forward_eval_half(ctx, &u->bn, u->xh, h, params_data(t, u->pbw), params_data(t, u->pbb),
-                                             params_data(t, u->prm), params_data(t, u->prv), out, u->mean, u->invstd);
-    }
-    if (u->train)
-        batchnorm2d_forward_train(ctx, &u->bn, u->conv_out, params_data(t, u->pbw), params_data(t, u->pbb),
-                                  params_data(t, u->prm), params_data(t, u->prv), params_data(t, u->pnb), out, u->mean,
-                                  u->invstd);
-    else
-        batchnorm2d_forward_eval(ctx, &u->bn, u->conv_out, params_data(t, u->pbw), params_data(t, u->pbb),
-                                 params_data(t, u->prm), params_data(t, u->prv), out, u->mean, u->invstd);
-    return 0;
-}
-
-/* the convolution's backward from BN's dx: dout (floats), or under AMP dyh (its halves, with the forward's x_half) */
-static int conv_backward(NnCtx *ctx, ConvBn *u, const float *x, const float *in_scale, const float *w, const float *dout,
-                         const uint16_t *dyh, float *dx, float *dw) {
-    if (dyh) return conv2d_backward_half(ctx, &u->conv, x, u->x_half_made ? u->x_half : NULL, w, dyh, dx, dw);
-    return conv2d_backward_in_scale(ctx, &u->conv, x, in_scale, w, dout, dx, dw, NULL);
+    return halfkeep_bn_forward(ctx, &u->hk, u->train, &u->bn, u->conv_out, params_data(t, u->pbw), params_data(t, u->pbb),
+                               params_data(t, u->prm), params_data(t, u->prv), params_data(t, u->pnb), out, u->mean,
+                               u->invstd);
 }
 
 int convbn_backward(NnCtx *ctx, ConvBn *u, ParamTable *t, const float *x, const float *out, float *dout, float *dx,
@@ -251,22 +203,16 @@ int convbn_backward_in_scale(NnCtx *ctx, ConvBn *u, ParamTable *t, const float *
     }
     (void)out; /* the activation's backward runs inside BN's (u->bn.act), from conv_out */
     float *dg = frozen ? NULL : params_grad(t, u->pbw), *db = frozen ? NULL : params_grad(t, u->pbb);
-    uint16_t *dyh = NULL; /* AMP: BN's dx as halves, the convolution's dy */
-    if (u->xh) {
-        dyh = dy_half(u);
-        if (batchnorm2d_backward_half(ctx, &u->bn, u->train, dout, u->xh, (const uint16_t *)u->conv_out,
-                                      params_data(t, u->pbw), params_data(t, u->pbb), u->mean, u->invstd, NULL, dyh, dg, db) < 0)
-            return -1;
-    } else if (u->train)
-        batchnorm2d_backward_train(ctx, &u->bn, dout, u->conv_out, params_data(t, u->pbw), params_data(t, u->pbb), u->mean, u->invstd, dout, dg,
-                                   db);
-    else
-        batchnorm2d_backward_eval(ctx, &u->bn, dout, u->conv_out, params_data(t, u->pbw), params_data(t, u->pbb), u->mean, u->invstd, dout, dg,
-                                  db);
-    if (!u->repeat) return conv_backward(ctx, u, x, in_scale, params_data(t, u->pw), dout, dyh, dx, frozen ? NULL : params_grad(t, u->pw));
+    if (halfkeep_bn_backward(ctx, &u->hk, u->train, &u->bn, dout, u->conv_out, params_data(t, u->pbw),
+                             params_data(t, u->pbb), u->mean, u->invstd, dg, db) < 0)
+        return -1;
+    if (!u->repeat)
+        return halfkeep_conv_backward(ctx, &u->hk, &u->conv, x, in_scale, params_data(t, u->pw), dout, u->conv_out, dx,
+                                      frozen ? NULL : params_grad(t, u->pw));
     size_t k = (size_t)u->conv.K, kk = (size_t)u->conv.KH * u->conv.KW;
     if (!frozen) stem_fill(ctx, k * kk, 0.0f, u->dwsum);
-    if (conv_backward(ctx, u, x, NULL, u->wsum, dout, dyh, dx, frozen ? NULL : u->dwsum) < 0) return -1;
+    if (halfkeep_conv_backward(ctx, &u->hk, &u->conv, x, NULL, u->wsum, dout, u->conv_out, dx, frozen ? NULL : u->dwsum) < 0)
+        return -1;
     if (frozen) return 0;
     if (u->norm) {
         /* the ones image's weight gradient, for the output gradient summed over the batch */

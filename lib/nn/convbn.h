@@ -27,15 +27,10 @@
  * for every image (it differs from a constant only near the borders), computed once per forward on one
  * image, so the stem still runs on one channel. Backward: dW_c = dW_x / s_c - dW_ones m_c / s_c, with
  * dW_ones the weight gradient of the ones-image convolution for the batch's summed output gradient.
- * Mixed precision (a GPU context with ctx->amp), NN_TRAIN and NN_EVAL_GRAD: the unit keeps the halves
- * autocast's convolution works on, where the layer calls would widen and cast them again. The forward keeps
- * the convolution's half result in conv_out as it is (conv2d_forward_half) and BN reads it widened
- * (batchnorm2d_*_half), and keeps x's half copy (x_half, grown to the largest batch at a forward); the
- * backward has BN write its dx as halves (into conv_out's buffer, after the half result) and the convolution's
- * backward take them and x_half (conv2d_backward_half). The same bits as the float hand-overs, per element
- * without a widening pass (2 bytes read, 4 written), the backward's two casts (4 read, 2 written, each) and
- * BN's float dx (4 written), with 2 bytes instead of 4 in each of BN's five reads of its input. Not the
- * normalised stem, whose correction is subtracted in fp32.
+ * Mixed precision (a GPU context with ctx->amp), NN_TRAIN and NN_EVAL_GRAD: the convolution and BN hand each
+ * other halves (nn/halfkeep.h: the half result, BN's dx as halves, x's half copy for the backward), where the
+ * layer calls would widen and cast them again: the same bits. Not the normalised stem, whose correction is
+ * subtracted in fp32, nor a scaled input.
  * Either device: the unit's buffers come from nn_alloc of the context given to convbn_alloc, and every
  * computation is a layer call with a CUDA twin (conv2d, batchnorm, and nn/stem.h for the repeated stem's
  * sums, correction and gradient spread), so under NN_CUDA the unit runs on the GPU as it stands; the
@@ -47,6 +42,7 @@
 #include "nn/amp.h"
 #include "nn/batchnorm.h"
 #include "nn/conv2d.h"
+#include "nn/halfkeep.h"
 #include "nn/nn.h"
 #include "nn/kernels.h"
 #include "nn/params.h"
@@ -57,12 +53,8 @@ typedef struct ConvBn {
     BatchNorm2dShape bn;
     ActKind act;
     int pw, pbw, pbb, prm, prv, pnb; /* parameter indices */
-    float *conv_out, *mean, *invstd;  /* owned, sized by convbn_alloc */
-    NnAmp xh;                         /* conv_out's storage in the last forward: NN_AMP_OFF floats, else the
-                                       * convolution's half result of that type (mixed precision, above) */
-    uint16_t *x_half;                 /* AMP: x's half copy from the last forward (x_half_len halves) */
-    size_t x_half_len;
-    int x_half_made;                  /* the last forward made it (not the own depthwise kernels) */
+    float *conv_out, *mean, *invstd;  /* owned, sized by convbn_alloc (conv_out: HalfKeep's room included) */
+    HalfKeep hk;                      /* the last forward's hand-over: floats or halves (above) */
     int train;                        /* the last forward used BN batch statistics (NN_TRAIN) */
     int kept;                         /* the last forward kept what backward needs (not NN_INFER) */
     float *scale, *shift;             /* NN_INFER: the eval BN's affine map (K each) */
