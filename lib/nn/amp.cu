@@ -8,6 +8,9 @@
 #include <stdio.h>
 
 __global__ void k_cast_half(int64_t n, const float *x, uint16_t *h, int amp) { kb_cast_half(NN_GRID_HERE, n, x, h, amp); }
+__global__ void k_cast_half_scaled(int64_t n, NnDiv hw, const float *x, const float *sc, uint16_t *h, int amp) {
+    kb_cast_half_scaled(NN_GRID_HERE, n, hw, x, sc, h, amp);
+}
 __global__ void k_widen(int64_t n, const uint16_t *h, float *y, int amp) { kb_widen(NN_GRID_HERE, n, h, y, amp); }
 __global__ void k_widen_add(int64_t n, const uint16_t *h, float *y, int amp) { kb_widen_add(NN_GRID_HERE, n, h, y, amp); }
 __global__ void k_widen_bias(int64_t n, NnDiv k, NnDiv p, const uint16_t *h, const float *b, int amp, float *y) {
@@ -41,6 +44,13 @@ int nn_amp_cast(NnCtx *ctx, const float *x, int64_t n, uint16_t *h) {
     if (n <= 0) return 0;
     k_cast_half<<<(unsigned)nn_grid_1d(n), NN_BLOCK, 0, ctx->cuda->stream>>>(n, x, h, (int)ctx->amp);
     return nn_cuda_launched(ctx, "amp cast");
+}
+
+int nn_amp_cast_planes(NnCtx *ctx, const float *x, const float *sc, int64_t n, int64_t hw, uint16_t *h) {
+    if (!sc) return nn_amp_cast(ctx, x, n, h);
+    if (n <= 0) return 0;
+    k_cast_half_scaled<<<(unsigned)nn_grid_1d(n), NN_BLOCK, 0, ctx->cuda->stream>>>(n, nn_div_for(hw, n), x, sc, h, (int)ctx->amp);
+    return nn_cuda_launched(ctx, "amp cast (scaled)");
 }
 
 int nn_amp_widen(NnCtx *ctx, const uint16_t *h, int64_t n, float *y) {

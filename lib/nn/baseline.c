@@ -174,7 +174,8 @@ static int baseline_forward(Model *m, NnCtx *ctx, const float *x, int n, NnMode 
             continue;
         }
         /* the convolution, its result kept for BN as floats or (AMP on a GPU) as halves: nn/halfkeep.h */
-        if (halfkeep_conv_forward(ctx, &b->hk[i], &b->conv[i], in, params_data(t, b->pw[i]), b->conv_out[i]) < 0) return -1;
+        if (halfkeep_conv_forward(ctx, &b->hk[i], &b->conv[i], in, NULL, params_data(t, b->pw[i]), b->conv_out[i]) < 0)
+            return -1;
         if (bm == NN_TRAIN && !b->hk[i].type) { /* BN, ReLU and the pool (fused on the CPU: nn/bnpool.h) */
             bn_relu_pool_forward_train(ctx, &b->bn[i], &b->pool[i], b->conv_out[i], params_data(t, b->pbw[i]),
                                        params_data(t, b->pb[i]), params_data(t, b->prm[i]), params_data(t, b->prv[i]),

@@ -374,7 +374,8 @@ int conv2d_pool2_supported(const NnCtx *ctx, const Conv2dShape *s) {
 }
 
 int conv2d_in_scale_supported(const NnCtx *ctx, const Conv2dShape *s) {
-    return ctx->device == NN_CPU && is_pointwise(s) && !use_direct(s) && !use_winograd(ctx, s, 0);
+    if (ctx->device != NN_CPU) return ctx->amp && !conv2d_is_depthwise(s);
+    return is_pointwise(s) && !use_direct(s) && !use_winograd(ctx, s, 0);
 }
 
 size_t conv2d_scratch_floats(const NnCtx *ctx, const Conv2dShape *s) {
@@ -714,6 +715,13 @@ CPU_CLONES static void direct_dw_tile(Job *jb, int64_t item, float *scr) {
 
 /* ---- entry points ---------------------------------------------------------------------------------------- */
 
+/* in_scale where conv2d_in_scale_supported, else -1 with err_set() */
+static int scale_ok(const NnCtx *ctx, const Conv2dShape *s, const float *in_scale) {
+    if (!in_scale || conv2d_in_scale_supported(ctx, s)) return 0;
+    err_set("conv2d: a scaled input needs a pointwise convolution through the CPU's GEMM, or mixed precision on a GPU");
+    return -1;
+}
+
 int conv2d_forward(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *w, const float *b, float *y) {
     return conv2d_forward_ep(ctx, s, x, w, b, y, NULL);
 }
@@ -724,10 +732,7 @@ int conv2d_forward_ep(NnCtx *ctx, const Conv2dShape *s, const float *x, const fl
         err_set("conv2d: a pooled epilogue needs the Winograd path on the CPU and no plane means");
         return -1;
     }
-    if (ep && ep->in_scale && !conv2d_in_scale_supported(ctx, s)) {
-        err_set("conv2d: a scaled input needs a pointwise convolution through the CPU's GEMM");
-        return -1;
-    }
+    if (scale_ok(ctx, s, ep ? ep->in_scale : NULL) < 0) return -1;
     NN_DISPATCH_CUDA(ctx, conv2d_forward_ep_cuda(ctx, s, x, w, b, y, ep));
     Job jb = {.s = s, .x = x, .w = w, .b = b, .y = y, .ep = ep};
     if (use_direct(s)) return team_run(ctx, (int64_t)s->N * s->K, 0, direct_per(s), direct_fwd_tile, &jb);
@@ -748,16 +753,18 @@ static int needs_amp(void) {
     return -1;
 }
 
-int conv2d_forward_half(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *w, uint16_t *y, uint16_t *x_half,
-                        int *x_half_made) {
+int conv2d_forward_half(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *in_scale, const float *w, uint16_t *y,
+                        uint16_t *x_half, int *x_half_made) {
     if (x_half_made) *x_half_made = 0;
-    if (ctx->amp) NN_DISPATCH_CUDA(ctx, conv2d_forward_half_cuda(ctx, s, x, w, y, x_half, x_half_made));
+    if (scale_ok(ctx, s, in_scale) < 0) return -1;
+    if (ctx->amp) NN_DISPATCH_CUDA(ctx, conv2d_forward_half_cuda(ctx, s, x, in_scale, w, y, x_half, x_half_made));
     return needs_amp();
 }
 
-int conv2d_backward_half(NnCtx *ctx, const Conv2dShape *s, const float *x, const uint16_t *x_half, const float *w,
-                         const uint16_t *dy_half, float *dx, float *dw) {
-    if (ctx->amp) NN_DISPATCH_CUDA(ctx, conv2d_backward_half_cuda(ctx, s, x, x_half, w, dy_half, dx, dw));
+int conv2d_backward_half(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *in_scale, const uint16_t *x_half,
+                         const float *w, const uint16_t *dy_half, float *dx, float *dw) {
+    if (scale_ok(ctx, s, in_scale) < 0) return -1;
+    if (ctx->amp) NN_DISPATCH_CUDA(ctx, conv2d_backward_half_cuda(ctx, s, x, in_scale, x_half, w, dy_half, dx, dw));
     return needs_amp();
 }
 
@@ -768,11 +775,8 @@ int conv2d_backward(NnCtx *ctx, const Conv2dShape *s, const float *x, const floa
 
 int conv2d_backward_in_scale(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *in_scale, const float *w,
                              const float *dy, float *dx, float *dw, float *db) {
-    if (in_scale && !conv2d_in_scale_supported(ctx, s)) {
-        err_set("conv2d: a scaled input needs a pointwise convolution through the CPU's GEMM");
-        return -1;
-    }
-    NN_DISPATCH_CUDA(ctx, conv2d_backward_cuda(ctx, s, x, w, dy, dx, dw, db));
+    if (scale_ok(ctx, s, in_scale) < 0) return -1;
+    NN_DISPATCH_CUDA(ctx, conv2d_backward_cuda(ctx, s, x, in_scale, w, dy, dx, dw, db));
     Job jb = {.s = s, .x = x, .w = w, .dy = dy, .dx = dx, .dw = dw, .db = db, .in_scale = in_scale};
     if (use_direct(s)) {
         if (dx && team_run(ctx, (int64_t)s->N * s->C, 0, direct_per(s), direct_dx_tile, &jb) < 0) return -1;

@@ -266,20 +266,30 @@ static int dw_known_own(NnCtx *ctx, const Conv2dShape *s, AlgoPass pass) {
     return e && e->algo == ALGO_OWN;
 }
 
-/* AMP's forward: half copies of x and w, a half y widened with the bias (or the own depthwise kernels, on the
- * fp32 arrays); y_half (no bias): the half y itself, written there and not widened, and x_half (or NULL):
- * where x's half copy goes, *x_made 1 when one was made (conv2d_forward_half). */
-static int forward_amp(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *w, const float *b, float *y,
-                       uint16_t *y_half, uint16_t *x_half, int *x_made) {
+/* A scaled input (conv2d.h's in_scale) goes through cuDNN: the own depthwise kernels read x itself, and
+ * conv2d_in_scale_supported keeps depthwise shapes out. */
+static int no_scaled_depthwise(const Conv2dShape *s, const float *in_scale) {
+    if (!in_scale || !conv2d_is_depthwise(s)) return 0;
+    err_set("conv2d: a scaled input to a depthwise convolution on the GPU");
+    return -1;
+}
+
+/* AMP's forward: half copies of x (scaled by in_scale per plane as it is cast, when given) and w, a half y
+ * widened with the bias (or the own depthwise kernels, on the fp32 arrays); y_half (no bias): the half y
+ * itself, written there and not widened, and x_half (or NULL): where x's half copy goes, *x_made 1 when one
+ * was made (conv2d_forward_half). */
+static int forward_amp(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *in_scale, const float *w,
+                       const float *b, float *y, uint16_t *y_half, uint16_t *x_half, int *x_made) {
     DwArrays own = {x, w, NULL, y, y_half, NULL, NULL};
     if (x_made) *x_made = 0;
-    if (dw_known_own(ctx, s, ALGO_FWD)) return dw_run(ctx, ALGO_FWD, s, &own, b);
+    if (no_scaled_depthwise(s, in_scale) < 0) return -1;
+    if (!in_scale && dw_known_own(ctx, s, ALGO_FWD)) return dw_run(ctx, ALGO_FWD, s, &own, b);
     int64_t p = (int64_t)s->OH * s->OW, nx = (int64_t)s->N * s->C * s->H * s->W,
             nw = (int64_t)s->K * (s->C / s->groups) * s->KH * s->KW, ny = (int64_t)s->N * s->K * p;
     uint16_t *sc = nn_amp_scratch(ctx, (x_half ? 0 : nn_amp_align(nx)) + nn_amp_align(nw) + (y_half ? 0 : nn_amp_align(ny)));
     if (!sc) return -1;
     uint16_t *xh = x_half ? x_half : sc, *wh = x_half ? sc : sc + nn_amp_align(nx), *yh = y_half ? y_half : wh + nn_amp_align(nw);
-    if (nn_amp_cast(ctx, x, nx, xh) < 0 || nn_amp_cast(ctx, w, nw, wh) < 0) return -1;
+    if (nn_amp_cast_planes(ctx, x, in_scale, nx, (int64_t)s->H * s->W, xh) < 0 || nn_amp_cast(ctx, w, nw, wh) < 0) return -1;
     Descs d;
     int rc = -1;
     if (descs_make(s, &d, (int)ctx->amp, 0) == 0) {
@@ -303,8 +313,14 @@ static int forward_amp(NnCtx *ctx, const Conv2dShape *s, const float *x, const f
     return rc;
 }
 
-static int forward(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *w, const float *b, float *y) {
-    if (ctx->amp) return forward_amp(ctx, s, x, w, b, y, NULL, NULL, NULL);
+/* in_scale: AMP only (conv2d_in_scale_supported) */
+static int forward(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *in_scale, const float *w, const float *b,
+                   float *y) {
+    if (ctx->amp) return forward_amp(ctx, s, x, in_scale, w, b, y, NULL, NULL, NULL);
+    if (in_scale) {
+        err_set("conv2d: a scaled input on the GPU needs mixed precision (its cast scales it)");
+        return -1;
+    }
     DwArrays own = {x, w, NULL, y, NULL, NULL, NULL};
     Descs d;
     int rc = -1;
@@ -337,23 +353,25 @@ __global__ void k_affine_act(int64_t n, NnDiv k, NnDiv p, const float *scale, co
 
 extern "C" int conv2d_forward_cuda(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *w, const float *b,
                                    float *y) {
-    return forward(ctx, s, x, w, b, y);
+    return forward(ctx, s, x, NULL, w, b, y);
 }
 
-extern "C" int conv2d_forward_half_cuda(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *w, uint16_t *y,
-                                        uint16_t *x_half, int *x_half_made) {
-    return forward_amp(ctx, s, x, w, NULL, NULL, y, x_half, x_half_made);
+extern "C" int conv2d_forward_half_cuda(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *in_scale,
+                                        const float *w, uint16_t *y, uint16_t *x_half, int *x_half_made) {
+    return forward_amp(ctx, s, x, in_scale, w, NULL, NULL, y, x_half, x_half_made);
 }
 
 /* The epilogue's arrays (scale, shift, res, plane_mean) are device memory too. */
 extern "C" int conv2d_forward_ep_cuda(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *w, const float *b,
                                       float *y, const ConvEpilogue *ep) {
-    if (forward(ctx, s, x, w, b, y) < 0) return -1;
+    if (forward(ctx, s, x, ep ? ep->in_scale : NULL, w, b, y) < 0) return -1;
     if (!ep) return 0;
     int64_t p = (int64_t)s->OH * s->OW, total = (int64_t)s->N * s->K * p;
-    k_affine_act<<<(unsigned)nn_grid_1d(total), NN_BLOCK, 0, ctx->cuda->stream>>>(
-        s->N, nn_div_for(s->K, (int64_t)s->N * s->K), nn_div_for(p, total), ep->scale, ep->shift, ep->res, (int)ep->act, y);
-    if (nn_cuda_launched(ctx, "conv2d epilogue") < 0) return -1;
+    if (ep->scale) { /* (without: an epilogue of the input's scale alone, applied as x was cast) */
+        k_affine_act<<<(unsigned)nn_grid_1d(total), NN_BLOCK, 0, ctx->cuda->stream>>>(
+            s->N, nn_div_for(s->K, (int64_t)s->N * s->K), nn_div_for(p, total), ep->scale, ep->shift, ep->res, (int)ep->act, y);
+        if (nn_cuda_launched(ctx, "conv2d epilogue") < 0) return -1;
+    }
     if (ep->plane_mean) {
         int64_t planes = (int64_t)s->N * s->K;
         if (nn_plane_sums(ctx, planes, p, y, NULL, 1, NULL, ep->plane_mean) < 0) return -1; /* the convolution is done with the workspace */
@@ -396,12 +414,14 @@ static int bwd_filter(NnCtx *ctx, const Conv2dShape *s, Descs *d, const void *x,
     return *st == CUDNN_STATUS_SUCCESS ? 0 : 1;
 }
 
-/* AMP's backward: half dy, w, x; half dx written as fp32, half dW added to the fp32 gradient, db from the
- * half dy. A depthwise pass on the own kernels reads the fp32 arrays instead (no half copies for it). x_in /
- * dy_in (or NULL): x's and dy's halves given (conv2d_backward_half), used instead of casting x and dy. */
-static int backward_amp(NnCtx *ctx, const Conv2dShape *s, const float *x, const uint16_t *x_in, const float *w, const float *dy,
-                        const uint16_t *dy_in, float *dx, float *dw, float *db) {
+/* AMP's backward: half dy, w, x (x scaled by in_scale per plane as it is cast, when given); half dx written
+ * as fp32, half dW added to the fp32 gradient, db from the half dy. A depthwise pass on the own kernels reads
+ * the fp32 arrays instead (no half copies for it). x_in / dy_in (or NULL): x's (scaled) and dy's halves
+ * given (conv2d_backward_half), used instead of casting x and dy. */
+static int backward_amp(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *in_scale, const uint16_t *x_in,
+                        const float *w, const float *dy, const uint16_t *dy_in, float *dx, float *dw, float *db) {
     DwArrays own_dx = {NULL, w, dy, dx, NULL, NULL, dy_in}, own_dw = {x, w, dy, dw, NULL, x_in, dy_in};
+    if (no_scaled_depthwise(s, in_scale) < 0) return -1;
     if (dx && dw_known_own(ctx, s, ALGO_BWD_DATA)) {
         if (dw_run(ctx, ALGO_BWD_DATA, s, &own_dx, NULL) < 0) return -1;
         dx = NULL;
@@ -419,7 +439,7 @@ static int backward_amp(NnCtx *ctx, const Conv2dShape *s, const float *x, const 
              *dxh = xc + nn_amp_align(nx);
     const uint16_t *dyh = dy_in ? dy_in : dyc, *xh = x_in ? x_in : xc;
     if ((!dy_in && nn_amp_cast(ctx, dy, ny, dyc) < 0) || (dx && nn_amp_cast(ctx, w, nw, wh) < 0) ||
-        (dw && !x_in && nn_amp_cast(ctx, x, nx, xc) < 0))
+        (dw && !x_in && nn_amp_cast_planes(ctx, x, in_scale, nx, (int64_t)s->H * s->W, xc) < 0))
         return -1;
     Descs d;
     int rc = -1;
@@ -446,9 +466,13 @@ done:
     return rc;
 }
 
-extern "C" int conv2d_backward_cuda(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *w, const float *dy,
-                                    float *dx, float *dw, float *db) {
-    if (ctx->amp) return backward_amp(ctx, s, x, NULL, w, dy, NULL, dx, dw, db);
+extern "C" int conv2d_backward_cuda(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *in_scale, const float *w,
+                                    const float *dy, float *dx, float *dw, float *db) {
+    if (ctx->amp) return backward_amp(ctx, s, x, in_scale, NULL, w, dy, NULL, dx, dw, db);
+    if (in_scale) {
+        err_set("conv2d: a scaled input on the GPU needs mixed precision (its cast scales it)");
+        return -1;
+    }
     Descs d;
     int rc = -1, r;
     const float one = 1.0f;
@@ -472,7 +496,7 @@ done:
     return rc;
 }
 
-extern "C" int conv2d_backward_half_cuda(NnCtx *ctx, const Conv2dShape *s, const float *x, const uint16_t *x_half,
-                                         const float *w, const uint16_t *dy_half, float *dx, float *dw) {
-    return backward_amp(ctx, s, x, x_half, w, NULL, dy_half, dx, dw, NULL);
+extern "C" int conv2d_backward_half_cuda(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *in_scale,
+                                         const uint16_t *x_half, const float *w, const uint16_t *dy_half, float *dx, float *dw) {
+    return backward_amp(ctx, s, x, in_scale, x_half, w, NULL, dy_half, dx, dw, NULL);
 }

@@ -103,11 +103,13 @@ int conv2d_forward(NnCtx *ctx, const Conv2dShape *s, const float *x, const float
  * conv2d_backward_half: conv2d_backward with dy given as its halves dy_half (h(dy): BatchNorm's backward writes
  * them so) and x's halves x_half from the forward (or NULL: x is cast here), each used where the cast would
  * have been: the same results, without the casts.
+ * in_scale (or NULL): x read as x[n,c] * in_scale[n*C + c], as conv2d_forward_ep's and
+ * conv2d_backward_in_scale's (only where conv2d_in_scale_supported); the half copy is then of the scaled x.
  * Return 0, or -1 with err_set() (and on a context without AMP). */
-int conv2d_forward_half(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *w, uint16_t *y, uint16_t *x_half,
-                        int *x_half_made);
-int conv2d_backward_half(NnCtx *ctx, const Conv2dShape *s, const float *x, const uint16_t *x_half, const float *w,
-                         const uint16_t *dy_half, float *dx, float *dw);
+int conv2d_forward_half(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *in_scale, const float *w, uint16_t *y,
+                        uint16_t *x_half, int *x_half_made);
+int conv2d_backward_half(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *in_scale, const uint16_t *x_half,
+                         const float *w, const uint16_t *dy_half, float *dx, float *dw);
 
 /* What conv2d_forward_ep does to each output plane while it is still in cache: an eval-mode
  * Conv-BN-activation unit (and ResNet's residual add, EfficientNet's squeeze) in one pass:
@@ -116,7 +118,7 @@ int conv2d_backward_half(NnCtx *ctx, const Conv2dShape *s, const float *x, const
  *   plane_mean[n*K + k] = mean of the final y[n,k]                 (global_avgpool_forward's bits)
  * The bias, if any, is added before. */
 typedef struct ConvEpilogue {
-    const float *scale, *shift; /* (K), both required */
+    const float *scale, *shift; /* (K), both required, except in an epilogue of in_scale alone (both NULL) */
     const float *res;           /* (N, K, OH, OW) or NULL; must not alias y */
     ActKind act;
     float *plane_mean;          /* (N, K) or NULL */
@@ -136,8 +138,9 @@ int conv2d_forward_ep(NnCtx *ctx, const Conv2dShape *s, const float *x, const fl
  * hold whole 2x2 windows (pooled from the tile in cache: the full-resolution y is never stored). */
 int conv2d_pool2_supported(const NnCtx *ctx, const Conv2dShape *s);
 
-/* 1 when conv2d_forward_ep takes ep->in_scale for s on ctx: a pointwise (1x1, stride 1, no padding)
- * convolution through the CPU's GEMM, which scales x's rows as it packs them. */
+/* 1 when conv2d_forward_ep takes ep->in_scale for s on ctx: on the CPU a pointwise (1x1, stride 1, no
+ * padding) convolution through the GEMM, which scales x's rows as it packs them; on a GPU in mixed precision
+ * any but a depthwise one, x scaled as it is cast to half (kernels.h's kb_cast_half_scaled). */
 int conv2d_in_scale_supported(const NnCtx *ctx, const Conv2dShape *s);
 
 /* Gradients: dx (N,C,H,W) is WRITTEN (may be NULL: not needed, e.g. the first layer); dw (K,C/g,KH,KW)
@@ -161,11 +164,11 @@ int conv2d_backward_in_scale(NnCtx *ctx, const Conv2dShape *s, const float *x, c
 int conv2d_forward_cuda(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *w, const float *b, float *y);
 int conv2d_forward_ep_cuda(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *w, const float *b, float *y,
                            const ConvEpilogue *ep);
-int conv2d_forward_half_cuda(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *w, uint16_t *y,
-                             uint16_t *x_half, int *x_half_made);
-int conv2d_backward_half_cuda(NnCtx *ctx, const Conv2dShape *s, const float *x, const uint16_t *x_half, const float *w,
-                              const uint16_t *dy_half, float *dx, float *dw);
-int conv2d_backward_cuda(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *w, const float *dy,
+int conv2d_forward_half_cuda(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *in_scale, const float *w,
+                             uint16_t *y, uint16_t *x_half, int *x_half_made);
+int conv2d_backward_half_cuda(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *in_scale,
+                              const uint16_t *x_half, const float *w, const uint16_t *dy_half, float *dx, float *dw);
+int conv2d_backward_cuda(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *in_scale, const float *w, const float *dy,
                          float *dx, float *dw, float *db);
 #endif
 /* A depthwise convolution (groups == C == K, more than one group): conv2d.cu's own kernels (kernels.h's

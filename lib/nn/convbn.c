@@ -66,11 +66,9 @@ static Conv2dShape ones_shape(const ConvBn *u) {
     return s;
 }
 
-/* The stem's convolution into y, normalised input included (after run_weight): y[n] -= corr. */
-static int stem_conv(NnCtx *ctx, ConvBn *u, const float *x, const float *in_scale, const float *w, float *y) {
-    ConvEpilogue ep = {.in_scale = in_scale};
-    if (conv2d_forward_ep(ctx, &u->conv, x, w, NULL, y, in_scale ? &ep : NULL) < 0) return -1;
-    if (!u->norm) return 0;
+/* The normalised stem's convolution into y (after run_weight): y[n] -= corr. */
+static int stem_conv(NnCtx *ctx, ConvBn *u, const float *x, const float *w, float *y) {
+    if (conv2d_forward(ctx, &u->conv, x, w, NULL, y) < 0) return -1;
     Conv2dShape os = ones_shape(u);
     if (conv2d_forward(ctx, &os, u->ones, u->wm, NULL, u->corr) < 0) return -1;
     stem_sub_bcast(ctx, u->conv.N, (int64_t)u->conv.K * u->conv.OH * u->conv.OW, u->corr, y);
@@ -151,7 +149,7 @@ int convbn_forward_infer(NnCtx *ctx, ConvBn *u, ParamTable *t, const float *x, c
             err_set("convbn: the normalised stem has no residual, plane-mean or input-scale epilogue");
             return -1;
         }
-        if (stem_conv(ctx, u, x, NULL, run_weight(ctx, u, t), out) < 0) return -1;
+        if (stem_conv(ctx, u, x, run_weight(ctx, u, t), out) < 0) return -1;
         batchnorm2d_forward_eval(ctx, &u->bn, out, params_data(t, u->pbw), params_data(t, u->pbb),
                                  params_data(t, u->prm), params_data(t, u->prv), out, NULL, NULL);
         return 0;
@@ -176,11 +174,11 @@ int convbn_forward_in_scale(NnCtx *ctx, ConvBn *u, ParamTable *t, const float *x
     }
     const float *w = run_weight(ctx, u, t);
     int rc;
-    if (u->norm || in_scale) { /* the float hand-over: the stem's correction, the scaled input (halfkeep.h) */
+    if (u->norm) { /* the float hand-over: the correction is subtracted in fp32 (halfkeep.h) */
         halfkeep_floats(&u->hk);
-        rc = stem_conv(ctx, u, x, in_scale, w, u->conv_out);
+        rc = stem_conv(ctx, u, x, w, u->conv_out);
     } else {
-        rc = halfkeep_conv_forward(ctx, &u->hk, &u->conv, x, w, u->conv_out);
+        rc = halfkeep_conv_forward(ctx, &u->hk, &u->conv, x, in_scale, w, u->conv_out);
     }
     if (rc < 0) return -1;
     u->train = mode == NN_TRAIN;

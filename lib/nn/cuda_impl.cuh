@@ -65,6 +65,8 @@ void *nn_cuda_work(NnCtx *ctx, size_t bytes);
  * y = widen(h) with the bias added in half (an (n, k, p) output); db += half sum of dyh per channel. */
 uint16_t *nn_amp_scratch(NnCtx *ctx, int64_t halves);
 int nn_amp_cast(NnCtx *ctx, const float *x, int64_t n, uint16_t *h);
+/* nn_amp_cast of x scaled by sc[plane] (planes of hw floats; sc NULL: not scaled), kb_cast_half_scaled */
+int nn_amp_cast_planes(NnCtx *ctx, const float *x, const float *sc, int64_t n, int64_t hw, uint16_t *h);
 int nn_amp_widen(NnCtx *ctx, const uint16_t *h, int64_t n, float *y);
 int nn_amp_widen_add(NnCtx *ctx, const uint16_t *h, int64_t n, float *y);
 int nn_amp_widen_bias(NnCtx *ctx, int64_t n, int64_t k, int64_t p, const uint16_t *h, const float *b, float *y);

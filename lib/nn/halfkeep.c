@@ -20,12 +20,16 @@ static int x_half_reserve(NnCtx *ctx, HalfKeep *k, const Conv2dShape *s) {
     return 0;
 }
 
-int halfkeep_conv_forward(NnCtx *ctx, HalfKeep *k, const Conv2dShape *s, const float *x, const float *w, float *conv_out) {
+int halfkeep_conv_forward(NnCtx *ctx, HalfKeep *k, const Conv2dShape *s, const float *x, const float *in_scale,
+                          const float *w, float *conv_out) {
     k->type = ctx->device == NN_CUDA ? ctx->amp : NN_AMP_OFF;
     k->x_made = 0;
-    if (!k->type) return conv2d_forward(ctx, s, x, w, NULL, conv_out);
+    if (!k->type) {
+        ConvEpilogue ep = {.in_scale = in_scale};
+        return conv2d_forward_ep(ctx, s, x, w, NULL, conv_out, in_scale ? &ep : NULL);
+    }
     if (x_half_reserve(ctx, k, s) < 0) return -1;
-    return conv2d_forward_half(ctx, s, x, w, (uint16_t *)conv_out, k->x_half, &k->x_made);
+    return conv2d_forward_half(ctx, s, x, in_scale, w, (uint16_t *)conv_out, k->x_half, &k->x_made);
 }
 
 void halfkeep_floats(HalfKeep *k) {
@@ -66,7 +70,8 @@ int halfkeep_bn_backward(NnCtx *ctx, const HalfKeep *k, int train, const BatchNo
 int halfkeep_conv_backward(NnCtx *ctx, const HalfKeep *k, const Conv2dShape *s, const float *x, const float *in_scale,
                            const float *w, const float *dout, float *conv_out, float *dx, float *dw) {
     if (k->type)
-        return conv2d_backward_half(ctx, s, x, k->x_made ? k->x_half : NULL, w, dy_half(conv2d_y_numel(s), conv_out), dx, dw);
+        return conv2d_backward_half(ctx, s, x, in_scale, k->x_made ? k->x_half : NULL, w, dy_half(conv2d_y_numel(s), conv_out),
+                                    dx, dw);
     return conv2d_backward_in_scale(ctx, s, x, in_scale, w, dout, dx, dw, NULL);
 }
 

@@ -37,8 +37,10 @@ typedef struct HalfKeep {
 } HalfKeep;
 
 /* The convolution of s (no bias) into conv_out: halves where ctx is a GPU context with AMP, else floats
- * (conv2d_forward); records which in k->type. Returns 0, or -1 with err_set(). */
-int halfkeep_conv_forward(NnCtx *ctx, HalfKeep *k, const Conv2dShape *s, const float *x, const float *w, float *conv_out);
+ * (conv2d_forward_ep); records which in k->type. in_scale (or NULL): x read scaled, as conv2d.h's (only where
+ * conv2d_in_scale_supported; under AMP x_half is then the scaled copy). Returns 0, or -1 with err_set(). */
+int halfkeep_conv_forward(NnCtx *ctx, HalfKeep *k, const Conv2dShape *s, const float *x, const float *in_scale,
+                          const float *w, float *conv_out);
 /* The float hand-over from here on, for a forward the caller ran itself (convbn.h's normalised stem). */
 void halfkeep_floats(HalfKeep *k);
 
@@ -54,7 +56,7 @@ int halfkeep_bn_backward(NnCtx *ctx, const HalfKeep *k, int train, const BatchNo
                          float *conv_out, const float *weight, const float *bias, const float *mean, const float *invstd,
                          float *dweight, float *dbias);
 /* The convolution's backward from BN's kept dx (dout, or its halves): dx written (NULL: not needed), dw += (NULL:
- * frozen); in_scale: conv2d_backward_in_scale's, floats only. Returns 0, or -1 with err_set(). */
+ * frozen); in_scale: the forward's (conv2d_backward_in_scale's). Returns 0, or -1 with err_set(). */
 int halfkeep_conv_backward(NnCtx *ctx, const HalfKeep *k, const Conv2dShape *s, const float *x, const float *in_scale,
                            const float *w, const float *dout, float *conv_out, float *dx, float *dw);
 

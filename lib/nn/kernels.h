@@ -880,6 +880,12 @@ NN_HD void kb_unscale(NnGrid g, int64_t n, float inv_scale, float *grad, int *fo
 NN_HD void kb_cast_half(NnGrid g, int64_t n, const float *x, uint16_t *h, int amp) {
     NN_GRID_LOOP(g, i, n) h[i] = kb_to_half(x[i], amp);
 }
+/* h[i] = half(x[i] * sc[i / hw]): a convolution's input scaled per (image, channel) plane as it is cast
+ * (conv2d.h's in_scale: SE's excitation read by the projection), kb_se_scale's product then kb_cast_half's
+ * rounding, so the bits of scaling first; n = planes * hw.d */
+NN_HD void kb_cast_half_scaled(NnGrid g, int64_t n, NnDiv hw, const float *x, const float *sc, uint16_t *h, int amp) {
+    NN_GRID_LOOP(g, i, n) h[i] = kb_to_half(x[i] * sc[nn_div(i, hw)], amp);
+}
 /* y[i] = widen(h[i]): a half result (dx) back to fp32 */
 NN_HD void kb_widen(NnGrid g, int64_t n, const uint16_t *h, float *y, int amp) {
     NN_GRID_LOOP(g, i, n) y[i] = kb_from_half(h[i], amp);

@@ -680,7 +680,7 @@ static void amp_half_bn(int amp) {
             }
             float *gdo = up(dout, ny * 4);
             int made = 0;
-            int rc = conv2d_forward(&gpu, &s, gx, gw, NULL, gy) | conv2d_forward_half(&gpu, &s, gx, gw, gh, gxh, &made);
+            int rc = conv2d_forward(&gpu, &s, gx, gw, NULL, gy) | conv2d_forward_half(&gpu, &s, gx, NULL, gw, gh, gxh, &made);
             BatchNorm2dShape bs = batchnorm2d_shape(s.N, s.K, s.OH, s.OW);
             bs.act = ACT_SILU;
             batchnorm2d_forward_train(&gpu, &bs, gy, gbw, gbb, grm[0], grv[0], gn[0], gout[0], gm[0], gi[0]);
@@ -692,7 +692,7 @@ static void amp_half_bn(int amp) {
             rc |= batchnorm2d_forward_eval_half(&gpu, &bs, (NnAmp)amp, gh, gbw, gbb, grm[1], grv[1], gev[1], NULL, NULL);
             /* the convolution's backward: from BN's float dx (cast inside), and from its halves with x's */
             rc |= conv2d_backward(&gpu, &s, gx, gw, gdx[0], gcx[0], gcw[0], NULL);
-            rc |= conv2d_backward_half(&gpu, &s, gx, made ? gxh : NULL, gw, gdyh, gcx[1], gcw[1]);
+            rc |= conv2d_backward_half(&gpu, &s, gx, NULL, made ? gxh : NULL, gw, gdyh, gcx[1], gcw[1]);
             rc |= nn_sync(&gpu);
             float *hy = down(gy, ny);
             uint16_t *hh = malloc(ny * 2), *hxh = malloc(nx * 2), *hdyh = malloc(ny * 2);
@@ -731,6 +731,57 @@ static void amp_half_bn(int amp) {
             nn_free(&gpu, gxh), nn_free(&gpu, gdyh), nn_free(&gpu, gdo);
         }
     unsetenv("AUDIOCNN_DEPTHWISE");
+    gpu.deterministic = 0;
+    nn_ctx_set_amp(&gpu, NN_AMP_OFF);
+}
+
+/* EfficientNet's projection under AMP reads SE's scaled input as it casts it (conv2d.h's in_scale on a GPU):
+ * forward, backward and the half forward's x_half against se_scale then the plain calls, bit for bit
+ * (--deterministic algorithms, the same on both sides); EfficientNet-B0's last projection shape. */
+static void amp_scaled_input(int amp) {
+    nn_ctx_free(&gpu);
+    nn_ctx_init(&gpu, 2);
+    if (nn_ctx_use_cuda(&gpu, 0) < 0 || nn_ctx_set_amp(&gpu, (NnAmp)amp) < 0) {
+        CHECK(0, "AMP %s: a fresh context on GPU 0: %s", amp_name(amp), err_msg());
+        return;
+    }
+    gpu.deterministic = 1;
+    Conv2dShape s = {.N = 16, .C = 1152, .H = 4, .W = 13, .K = 320, .KH = 1, .KW = 1};
+    conv2d_shape_init(&s);
+    SEShape ss = {.N = s.N, .C = s.C, .H = s.H, .W = s.W};
+    size_t nx = conv2d_x_numel(&s), nw = conv2d_w_numel(&s), ny = conv2d_y_numel(&s), np = (size_t)s.N * s.C;
+    float *x = rnd(nx, -2, 2), *w = rnd(nw, -0.1f, 0.1f), *sc = rnd(np, 0, 1), *dy = rnd(ny, -1, 1);
+    float *gx = up(x, nx * 4), *gw = up(w, nw * 4), *gsc = up(sc, np * 4), *gdy = up(dy, ny * 4), *gxs = nn_alloc(&gpu, nx * 4);
+    float *gy[2], *gdx[2], *gdw[2];
+    for (int k = 0; k < 2; k++) gy[k] = nn_alloc(&gpu, ny * 4), gdx[k] = nn_alloc(&gpu, nx * 4), gdw[k] = nn_alloc(&gpu, nw * 4);
+    uint16_t *gh = nn_alloc(&gpu, ny * 2), *gxh = nn_alloc(&gpu, nx * 2);
+    int supported = conv2d_in_scale_supported(&gpu, &s), made = 0;
+    se_scale(&gpu, &ss, gx, gsc, gxs);
+    ConvEpilogue ep = {.in_scale = gsc};
+    int rc = conv2d_forward(&gpu, &s, gxs, gw, NULL, gy[0]) | conv2d_forward_ep(&gpu, &s, gx, gw, NULL, gy[1], &ep);
+    rc |= conv2d_forward_half(&gpu, &s, gx, gsc, gw, gh, gxh, &made);
+    float *z = calloc(nw, 4);
+    nn_copy_to_device(&gpu, gdw[0], z, nw * 4), nn_copy_to_device(&gpu, gdw[1], z, nw * 4);
+    rc |= conv2d_backward(&gpu, &s, gxs, gw, gdy, gdx[0], gdw[0], NULL) |
+          conv2d_backward_in_scale(&gpu, &s, gx, gsc, gw, gdy, gdx[1], gdw[1], NULL) | nn_sync(&gpu);
+    float *h[2][3];
+    for (int k = 0; k < 2; k++) h[k][0] = down(gy[k], ny), h[k][1] = down(gdx[k], nx), h[k][2] = down(gdw[k], nw);
+    float *hxs = down(gxs, nx);
+    uint16_t *hxh = malloc(nx * 2);
+    nn_copy_to_host(&gpu, hxh, gxh, nx * 2);
+    size_t bad = 0;
+    for (size_t j = 0; j < nx; j++) bad += hxh[j] != kb_to_half(hxs[j], amp);
+    int eq = same(h[0][0], h[1][0], ny) && same(h[0][1], h[1][1], nx) && same(h[0][2], h[1][2], nw);
+    CHECK(supported && !rc && made && !bad && eq, "AMP %s: a 1x1 1152->320 convolution reading SE's scaled input as it casts "
+          "it: y, dx, dW = se_scale then the plain calls, x_half = the scaled input cast (%zu differ), bit for bit",
+          amp_name(amp), bad);
+    for (int k = 0; k < 2; k++) {
+        for (int j = 0; j < 3; j++) free(h[k][j]);
+        nn_free(&gpu, gy[k]), nn_free(&gpu, gdx[k]), nn_free(&gpu, gdw[k]);
+    }
+    free(x), free(w), free(sc), free(dy), free(z), free(hxs), free(hxh);
+    nn_free(&gpu, gx), nn_free(&gpu, gw), nn_free(&gpu, gsc), nn_free(&gpu, gdy), nn_free(&gpu, gxs), nn_free(&gpu, gh);
+    nn_free(&gpu, gxh);
     gpu.deterministic = 0;
     nn_ctx_set_amp(&gpu, NN_AMP_OFF);
 }
@@ -793,7 +844,7 @@ static const char *GROUPS[] = {"layers: activations", "layers: pooling", "layers
                                "layers: conv epilogue (residual, plane means)", "layers: repeated stem and SE",
                                "one training step of resnet18 and efficientnet_b0 against the CPU engine",
                                "AMP: conv/linear forward and backward in bf16 and fp16 against the CPU's fp32",
-                               "AMP: the halves a Conv-BN unit keeps between its passes (convbn.h)",
+                               "AMP: the halves a Conv-BN unit keeps between its passes (nn/halfkeep.h), SE's scaling applied as the projection casts its input",
                                "AMP: one training step of baseline, resnet18 and efficientnet_b0 in bf16 and fp16"};
 
 int main(void) {
@@ -834,6 +885,7 @@ int main(void) {
     for (int amp = NN_AMP_BF16; amp <= NN_AMP_FP16; amp++) {
         amp_layers(amp);
         amp_half_bn(amp);
+        amp_scaled_input(amp);
         amp_model_step("baseline", amp);
         amp_model_step("resnet18", amp);
         amp_model_step("efficientnet_b0", amp);

@@ -334,7 +334,7 @@ static int conv_forward_amp(NnCtx *ctx, const Conv2dShape *s, const float *x, co
     NnDiv dk = nn_div_for(s->K, (int64_t)s->N * s->K), dp = nn_div_for(p, (int64_t)s->N * s->K * p);
     kb_widen_bias(G1, s->N, dk, dp, yh, b, amp, y);
     if (ep) { /* conv2d.cu's epilogue kernels after the convolution */
-        kb_affine_act(G1, s->N, dk, dp, ep->scale, ep->shift, ep->res, (int)ep->act, y);
+        if (ep->scale) kb_affine_act(G1, s->N, dk, dp, ep->scale, ep->shift, ep->res, (int)ep->act, y);
         if (ep->plane_mean) kb_gap_fwd(G1, (int64_t)s->N * s->K, p, y, ep->plane_mean);
     }
     return 0;
@@ -709,6 +709,29 @@ void linear_backward_cuda(NnCtx *ctx, const LinearShape *s, const float *x, cons
     LEAVE(ctx);
 }
 
+/* Inside ENTER: x scaled per plane (conv2d.h's in_scale, which conv2d.cu applies as it casts x to half),
+ * kb_se_scale's product, into a new array (free() it); NULL with err_set() (no memory), or without a scale:
+ * x itself in *use. */
+static int scale_input(const Conv2dShape *s, const float *x, const float *sc, float **copy, const float **use) {
+    *copy = NULL;
+    *use = x;
+    if (!sc) return 0;
+    int64_t n = (int64_t)conv2d_x_numel(s), hw = (int64_t)s->H * s->W;
+    if (!(*copy = malloc(sizeof(float) * (size_t)(n ? n : 1)))) {
+        err_set("out of memory for a scaled input");
+        return -1;
+    }
+    kb_se_scale(G1, (int64_t)s->N * s->C, nn_div_for(hw, n), x, sc, *copy);
+    *use = *copy;
+    return 0;
+}
+/* conv2d.cu scales an input only in mixed precision (conv2d_in_scale_supported) */
+static int scale_needs_amp(const NnCtx *ctx, const float *in_scale) {
+    if (!in_scale || ctx->amp) return 0;
+    err_set("conv2d: a scaled input on the GPU needs mixed precision (its cast scales it)");
+    return -1;
+}
+
 int conv2d_forward_cuda(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *w, const float *b, float *y) {
     return conv2d_forward_ep_cuda(ctx, s, x, w, b, y, NULL);
 }
@@ -716,33 +739,45 @@ int conv2d_forward_ep_cuda(NnCtx *ctx, const Conv2dShape *s, const float *x, con
                            const ConvEpilogue *ep) {
     D("conv2d", x), D("conv2d", w), D("conv2d", b), D("conv2d", y);
     if (ep) D("conv2d epilogue", ep->scale), D("conv2d epilogue", ep->shift), D("conv2d epilogue", ep->res),
-            D("conv2d epilogue", ep->plane_mean);
-    if (algo_seen(ctx, s, ALGO_FWD) < 0) return -1;
+            D("conv2d epilogue", ep->plane_mean), D("conv2d epilogue", ep->in_scale);
+    const float *sc = ep ? ep->in_scale : NULL;
+    if (algo_seen(ctx, s, ALGO_FWD) < 0 || scale_needs_amp(ctx, sc) < 0) return -1;
     NnAmp amp = ctx->amp;
     ENTER(ctx);
-    int rc = amp         ? conv_forward_amp(ctx, s, x, w, b, y, ep, NULL, NULL)
+    float *copy;
+    const float *xs;
+    int rc = scale_input(s, x, sc, &copy, &xs);
+    ConvEpilogue e = ep ? *ep : (ConvEpilogue){0};
+    e.in_scale = NULL; /* applied above */
+    if (rc == 0)
+        rc = amp         ? conv_forward_amp(ctx, s, xs, w, b, y, ep ? &e : NULL, NULL, NULL)
              : ctx->tf32 ? conv_forward_tf32(ctx, s, x, w, b, y, ep)
                          : conv2d_forward_ep(ctx, s, x, w, b, y, ep);
+    free(copy);
     LEAVE(ctx);
     return rc;
 }
-int conv2d_forward_half_cuda(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *w, uint16_t *y,
-                             uint16_t *x_half, int *x_half_made) {
+int conv2d_forward_half_cuda(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *in_scale, const float *w,
+                             uint16_t *y, uint16_t *x_half, int *x_half_made) {
     const char *l = "conv2d (half output)";
-    D(l, x), D(l, w), D(l, y), D(l, x_half);
+    D(l, x), D(l, in_scale), D(l, w), D(l, y), D(l, x_half);
     if (algo_seen(ctx, s, ALGO_FWD) < 0) return -1;
     ENTER(ctx);
-    int rc = conv_forward_amp(ctx, s, x, w, NULL, NULL, NULL, y, x_half);
+    float *copy;
+    const float *xs;
+    int rc = scale_input(s, x, in_scale, &copy, &xs);
+    if (rc == 0) rc = conv_forward_amp(ctx, s, xs, w, NULL, NULL, NULL, y, x_half);
+    free(copy);
     LEAVE(ctx);
     if (x_half_made) *x_half_made = rc == 0 && x_half;
     return rc;
 }
 /* the given halves widened (exact), then conv2d.cu's AMP backward as conv2d_backward_cuda runs it: rounding
  * them again changes nothing, so the bits of the path that casts dy and x itself */
-int conv2d_backward_half_cuda(NnCtx *ctx, const Conv2dShape *s, const float *x, const uint16_t *x_half, const float *w,
-                              const uint16_t *dy_half, float *dx, float *dw) {
+int conv2d_backward_half_cuda(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *in_scale,
+                              const uint16_t *x_half, const float *w, const uint16_t *dy_half, float *dx, float *dw) {
     const char *l = "conv2d backward (half operands)";
-    D(l, x), D(l, x_half), D(l, w), D(l, dy_half), D(l, dx), D(l, dw);
+    D(l, x), D(l, in_scale), D(l, x_half), D(l, w), D(l, dy_half), D(l, dx), D(l, dw);
     if ((dx && algo_seen(ctx, s, ALGO_BWD_DATA) < 0) || (dw && algo_seen(ctx, s, ALGO_BWD_FILTER) < 0)) return -1;
     int amp = (int)ctx->amp;
     int64_t nx = (int64_t)conv2d_x_numel(s), ny = (int64_t)conv2d_y_numel(s);
@@ -754,22 +789,33 @@ int conv2d_backward_half_cuda(NnCtx *ctx, const Conv2dShape *s, const float *x, 
     }
     ENTER(ctx);
     kb_widen(G1, ny, dy_half, dyw, amp);
-    if (x_half) kb_widen(G1, nx, x_half, xw, amp);
-    int rc = conv_backward_amp(ctx, s, x_half ? xw : x, w, dyw, dx, dw, NULL);
+    if (x_half) kb_widen(G1, nx, x_half, xw, amp); /* the scaled input's halves, when scaled */
+    float *copy = NULL;
+    const float *xs = xw;
+    int rc = x_half ? 0 : scale_input(s, x, in_scale, &copy, &xs);
+    if (rc == 0) rc = conv_backward_amp(ctx, s, xs, w, dyw, dx, dw, NULL);
+    free(copy);
     LEAVE(ctx);
     free(xw), free(dyw);
     return rc;
 }
-int conv2d_backward_cuda(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *w, const float *dy, float *dx,
-                         float *dw, float *db) {
-    D("conv2d backward", x), D("conv2d backward", w), D("conv2d backward", dy), D("conv2d backward", dx);
-    D("conv2d backward", dw), D("conv2d backward", db);
-    if ((dx && algo_seen(ctx, s, ALGO_BWD_DATA) < 0) || (dw && algo_seen(ctx, s, ALGO_BWD_FILTER) < 0)) return -1;
+int conv2d_backward_cuda(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *in_scale, const float *w,
+                         const float *dy, float *dx, float *dw, float *db) {
+    D("conv2d backward", x), D("conv2d backward", in_scale), D("conv2d backward", w), D("conv2d backward", dy);
+    D("conv2d backward", dx), D("conv2d backward", dw), D("conv2d backward", db);
+    if ((dx && algo_seen(ctx, s, ALGO_BWD_DATA) < 0) || (dw && algo_seen(ctx, s, ALGO_BWD_FILTER) < 0) ||
+        scale_needs_amp(ctx, in_scale) < 0)
+        return -1;
     NnAmp amp = ctx->amp;
     ENTER(ctx);
-    int rc = amp         ? conv_backward_amp(ctx, s, x, w, dy, dx, dw, db)
+    float *copy;
+    const float *xs;
+    int rc = scale_input(s, x, in_scale, &copy, &xs);
+    if (rc == 0)
+        rc = amp         ? conv_backward_amp(ctx, s, xs, w, dy, dx, dw, db)
              : ctx->tf32 ? conv_backward_tf32(ctx, s, x, w, dy, dx, dw, db)
                          : conv2d_backward(ctx, s, x, w, dy, dx, dw, db);
+    free(copy);
     LEAVE(ctx);
     return rc;
 }

@@ -448,10 +448,10 @@ static void test_batchnorm_half(NnCtx *ctx, Rng *r) {
     Conv2dShape cs = {.N = 1, .C = 1, .H = 4, .W = 4, .K = 1, .KH = 3, .KW = 3};
     conv2d_shape_init(&cs);
     int made = 1;
-    rc = conv2d_forward_half(ctx, &cs, xf, xf, xh, dxo, &made);
+    rc = conv2d_forward_half(ctx, &cs, xf, NULL, xf, xh, dxo, &made);
     snprintf(msg, sizeof msg, "%s", err_msg());
     CHECK(rc < 0 && !made && strstr(msg, "mixed precision"), "kernels: conv2d_forward_half on the CPU is refused (%s)", msg);
-    rc = conv2d_backward_half(ctx, &cs, xf, NULL, xf, xh, NULL, NULL);
+    rc = conv2d_backward_half(ctx, &cs, xf, NULL, NULL, xf, xh, NULL, NULL);
     snprintf(msg, sizeof msg, "%s", err_msg());
     CHECK(rc < 0 && strstr(msg, "mixed precision"), "kernels: conv2d_backward_half on the CPU is refused (%s)", msg);
     free(xf), free(dout), free(xh), free(dxo);
@@ -847,7 +847,7 @@ static void test_amp_casts(void) {
 
 /* kb_cast_half, kb_widen, kb_widen_add, kb_widen_bias and kb_bias_grad_half over their launch grids against
  * plain loops of the scalar casts */
-static void test_amp_bodies(Rng *r) {
+static void test_amp_bodies(NnCtx *ctx, Rng *r) {
     enum { N = 3, K = 5, P = 77, T = N * K * P };
     float x[T], b[K], y[T], y2[T], db[K], db2[K];
     uint16_t h[T];
@@ -878,6 +878,18 @@ static void test_amp_bodies(Rng *r) {
         ok &= memcmp(db, db2, sizeof db) == 0;
         CHECK(ok, "amp kernels (%s): cast, widen, widen + add, widen with the bias in half, the half bias gradient over "
               "their grids = the scalar casts", amp == 1 ? "bf16" : "fp16");
+        { /* the cast of an input scaled per plane (in_scale) = se_scale's scaling, then the cast */
+            float sc[N * K], xs[T];
+            uint16_t h2[T];
+            fill(r, sc, N * K, 0.0f, 1.0f);
+            SEShape ss = {.N = N, .C = K, .H = 7, .W = 11};
+            se_scale(ctx, &ss, x, sc, xs);
+            FOR_GRID(nn_grid_1d(T), g) kb_cast_half_scaled(g, T, nn_div_for(P, T), x, sc, h2, amp);
+            size_t bad = 0;
+            for (int i = 0; i < T; i++) bad += h2[i] != kb_to_half(xs[i], amp);
+            CHECK(!bad, "amp kernels (%s): the scaled cast = se_scale's product cast, bit for bit (%zu differ)",
+                  amp == 1 ? "bf16" : "fp16", bad);
+        }
     }
 }
 
@@ -1051,7 +1063,7 @@ int main(void) {
     test_optim(&ctx, &r);
     test_unscale();
     test_amp_casts();
-    test_amp_bodies(&r);
+    test_amp_bodies(&ctx, &r);
     test_stem(&ctx, &r);
     test_se(&ctx, &r);
     test_depthwise(&ctx, &r);
