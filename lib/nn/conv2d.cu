@@ -433,10 +433,11 @@ static int backward_amp(NnCtx *ctx, const Conv2dShape *s, const float *x, const 
     if (!dx && !dw && !db) return 0;
     int64_t p = (int64_t)s->OH * s->OW, nx = (int64_t)s->N * s->C * s->H * s->W,
             nw = (int64_t)s->K * (s->C / s->groups) * s->KH * s->KW, ny = (int64_t)s->N * s->K * p;
-    uint16_t *sc = nn_amp_scratch(ctx, nn_amp_align(ny) + 2 * nn_amp_align(nw) + 2 * nn_amp_align(nx));
+    /* the scratch: dy's and x's copies where they are not given, w's, dW's and dx's halves */
+    int64_t n_dy = dy_in ? 0 : nn_amp_align(ny), n_w = nn_amp_align(nw), n_x = dw && !x_in ? nn_amp_align(nx) : 0;
+    uint16_t *sc = nn_amp_scratch(ctx, n_dy + 2 * n_w + n_x + (dx ? nn_amp_align(nx) : 0));
     if (!sc) return -1;
-    uint16_t *dyc = sc, *wh = dyc + nn_amp_align(ny), *dwh = wh + nn_amp_align(nw), *xc = dwh + nn_amp_align(nw),
-             *dxh = xc + nn_amp_align(nx);
+    uint16_t *dyc = sc, *wh = dyc + n_dy, *dwh = wh + n_w, *xc = dwh + n_w, *dxh = xc + n_x;
     const uint16_t *dyh = dy_in ? dy_in : dyc, *xh = x_in ? x_in : xc;
     if ((!dy_in && nn_amp_cast(ctx, dy, ny, dyc) < 0) || (dx && nn_amp_cast(ctx, w, nw, wh) < 0) ||
         (dw && !x_in && nn_amp_cast_planes(ctx, x, in_scale, nx, (int64_t)s->H * s->W, xc) < 0))
