@@ -23,7 +23,9 @@
  *    kb_from_half, kb_cast_half, kb_widen, kb_widen_add, kb_widen_bias and kb_bias_grad_half, the same on
  *    the GPU, in the CPU tests and in the simulated GPU (tests/simgpu/cudasim.c, which runs the CPU layer on
  *    the rounded copies and rounds its fp32 result: the accumulation order is the CPU's, not cuDNN's).
- *  - The half copies live in a scratch block of the context (grown as needed, never allocated per call).
+ *  - The half copies live in a scratch block of the context (grown as needed, never allocated per call),
+ *    except those a conv -> BN hand-over keeps from forward to backward (nn/halfkeep.h: x's half copy, per
+ *    unit, grown to the largest batch).
  *  - fp16 training scales the loss (nn/lossscale.h: GradScaler's dynamic scale, steps with inf/NaN
  *    gradients skipped); bf16 has float's range and runs unscaled.
  * cnneval (--amp, and its scanner) runs the forward under the same rules.

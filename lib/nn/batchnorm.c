@@ -163,7 +163,7 @@ int batchnorm2d_backward_half(NnCtx *ctx, const BatchNorm2dShape *s, int train, 
     float *f = widened(s, xt, x), *d = dx;
     size_t n = (size_t)s->N * s->C * s->H * s->W;
     if (f && dx_half && !(d = malloc(sizeof(float) * (n ? n : 1)))) err_set("out of memory for BatchNorm's dx (%zu floats)", n);
-    if (!f || !d) {
+    if (!f || (dx_half && !d)) {
         free(f);
         return -1;
     }

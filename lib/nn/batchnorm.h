@@ -70,8 +70,8 @@ void batchnorm2d_forward_eval(NnCtx *ctx, const BatchNorm2dShape *s, const float
 /* dout, x, dx (N, C, H, W); weight, bias, mean, invstd, dweight, dbias (C). With s->act set, dout is the
  * gradient of act(BN(x)): the activation's backward runs first, in BN's first pass, from the
  * pre-activation recomputed from x with the forward's operations (the same bits as relu_backward /
- * silu_backward on the stored pre-activation), its result kept in dx; dout itself is not written unless
- * it is dx. */
+ * silu_backward on the stored pre-activation), its result kept in dx between the passes on the CPU (the GPU's
+ * kernels compute it again in the second); dout itself is not written unless it is dx. */
 void batchnorm2d_backward_train(NnCtx *ctx, const BatchNorm2dShape *s, const float *dout, const float *x,
                                 const float *weight, const float *bias, const float *mean, const float *invstd, float *dx,
                                 float *dweight, float *dbias);

@@ -761,6 +761,13 @@ int conv2d_forward_half(NnCtx *ctx, const Conv2dShape *s, const float *x, const 
     return needs_amp();
 }
 
+int conv2d_half_keeps_x(NnCtx *ctx, const Conv2dShape *s) {
+    if (!ctx->amp) return 0;
+    NN_DISPATCH_CUDA(ctx, conv2d_half_keeps_x_cuda(ctx, s));
+    (void)s;
+    return 0;
+}
+
 int conv2d_backward_half(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *in_scale, const uint16_t *x_half,
                          const float *w, const uint16_t *dy_half, float *dx, float *dw) {
     if (scale_ok(ctx, s, in_scale) < 0) return -1;

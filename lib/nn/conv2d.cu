@@ -12,7 +12,8 @@
  * The backward-filter search writes into a scratch buffer, never into dw (which accumulates).
  *
  * Mixed precision (ctx->amp, nn/amp.h): x, w (and dy) are cast to half copies in the context's AMP scratch
- * (amp.cu), the convolution runs on half descriptors (CUDNN_DATA_HALF or CUDNN_DATA_BFLOAT16) with compute
+ * (amp.cu), or x and dy are given as halves by the caller (conv2d_forward_half / conv2d_backward_half,
+ * nn/halfkeep.h; x scaled per plane as it is cast when in_scale), the convolution runs on half descriptors (CUDNN_DATA_HALF or CUDNN_DATA_BFLOAT16) with compute
  * type CUDNN_DATA_FLOAT and CUDNN_TENSOR_OP_MATH (any math type the search returns is accepted: with half
  * data none of them is TF32), producing half y / dx / dW (beta 0), which kernels.h's bodies widen: y with the
  * bias added in half, dx written, dW added to the fp32 gradient, db the half sum of dy. Grouped and depthwise
@@ -104,8 +105,8 @@ __global__ void k_dw_wgrad_finish(NnDwGeom g, int amp, const double *part, float
     kb_dw_wgrad_finish(NN_GRID_HERE, g, amp, part, dw);
 }
 
-/* The fp32 arrays of one pass for the own kernels (under AMP too: they read and write fp32 and round as
- * they go): x (FWD, BWD_FILTER), w, in (dy: BWD_DATA, BWD_FILTER), out (y, dx, or dw += ); under AMP,
+/* The arrays of one pass for the own kernels (fp32 ones, under AMP too: they round as they read, except the
+ * halves given below): x (FWD, BWD_FILTER), w, in (dy: BWD_DATA, BWD_FILTER), out (y, dx, or dw += ); under AMP,
  * out_half: the forward's half result instead of out (conv2d_forward_half, no bias), x_half / in_half: x's
  * and dy's halves read instead of x and in (conv2d_backward_half) */
 typedef struct {
@@ -416,8 +417,8 @@ static int bwd_filter(NnCtx *ctx, const Conv2dShape *s, Descs *d, const void *x,
 
 /* AMP's backward: half dy, w, x (x scaled by in_scale per plane as it is cast, when given); half dx written
  * as fp32, half dW added to the fp32 gradient, db from the half dy. A depthwise pass on the own kernels reads
- * the fp32 arrays instead (no half copies for it). x_in / dy_in (or NULL): x's (scaled) and dy's halves
- * given (conv2d_backward_half), used instead of casting x and dy. */
+ * the fp32 arrays instead, or the halves given (no copies made for it). x_in / dy_in (or NULL): x's (scaled)
+ * and dy's halves given (conv2d_backward_half), used instead of casting x and dy. */
 static int backward_amp(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *in_scale, const uint16_t *x_in,
                         const float *w, const float *dy, const uint16_t *dy_in, float *dx, float *dw, float *db) {
     DwArrays own_dx = {NULL, w, dy, dx, NULL, NULL, dy_in}, own_dw = {x, w, dy, dw, NULL, x_in, dy_in};
@@ -495,6 +496,10 @@ cudnn_fail:
 done:
     descs_free(&d);
     return rc;
+}
+
+extern "C" int conv2d_half_keeps_x_cuda(NnCtx *ctx, const Conv2dShape *s) {
+    return !dw_known_own(ctx, s, ALGO_FWD);
 }
 
 extern "C" int conv2d_backward_half_cuda(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *in_scale,

@@ -110,6 +110,9 @@ int conv2d_forward_half(NnCtx *ctx, const Conv2dShape *s, const float *x, const 
                         uint16_t *x_half, int *x_half_made);
 int conv2d_backward_half(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *in_scale, const uint16_t *x_half,
                          const float *w, const uint16_t *dy_half, float *dx, float *dw);
+/* 1 when conv2d_forward_half on ctx would make x's half copy for s, so that the caller holds memory for it; 0
+ * for a depthwise shape whose cached choice is the own kernels (they read x itself), and on the CPU. */
+int conv2d_half_keeps_x(NnCtx *ctx, const Conv2dShape *s);
 
 /* What conv2d_forward_ep does to each output plane while it is still in cache: an eval-mode
  * Conv-BN-activation unit (and ResNet's residual add, EfficientNet's squeeze) in one pass:
@@ -168,6 +171,7 @@ int conv2d_forward_half_cuda(NnCtx *ctx, const Conv2dShape *s, const float *x, c
                              uint16_t *y, uint16_t *x_half, int *x_half_made);
 int conv2d_backward_half_cuda(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *in_scale,
                               const uint16_t *x_half, const float *w, const uint16_t *dy_half, float *dx, float *dw);
+int conv2d_half_keeps_x_cuda(NnCtx *ctx, const Conv2dShape *s);
 int conv2d_backward_cuda(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *in_scale, const float *w, const float *dy,
                          float *dx, float *dw, float *db);
 #endif

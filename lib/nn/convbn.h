@@ -29,8 +29,9 @@
  * dW_ones the weight gradient of the ones-image convolution for the batch's summed output gradient.
  * Mixed precision (a GPU context with ctx->amp), NN_TRAIN and NN_EVAL_GRAD: the convolution and BN hand each
  * other halves (nn/halfkeep.h: the half result, BN's dx as halves, x's half copy for the backward), where the
- * layer calls would widen and cast them again: the same bits. Not the normalised stem, whose correction is
- * subtracted in fp32, nor a scaled input.
+ * layer calls would widen and cast them again: the same bits (a scaled input too: its halves are of the
+ * scaled values). Not the normalised stem, whose correction is subtracted in fp32. In that hand-over the
+ * backward only reads the gradient of out.
  * Either device: the unit's buffers come from nn_alloc of the context given to convbn_alloc, and every
  * computation is a layer call with a CUDA twin (conv2d, batchnorm, and nn/stem.h for the repeated stem's
  * sums, correction and gradient spread), so under NN_CUDA the unit runs on the GPU as it stands; the

@@ -49,6 +49,7 @@ typedef struct {
     int pw1, pb1, pw2, pb2;          /* SE parameters */
     float *e, *d, *s;                /* expanded, depthwise and SE outputs (s only where the projection
                                       * cannot scale its input as it reads it: scaled_projection) */
+    int scaled;                      /* the last forward's projection scaled its input (its backward does) */
     float *pooled, *h, *a, *sc;      /* SE caches */
     float *out;                      /* the block's output */
     uint8_t *mask;                   /* drop-path mask (one per sample) */
@@ -276,7 +277,7 @@ static int effnet_backbone(NnCtx *ctx, Model *m, EffNet *r, ParamTable *t, const
             e = b->e;
         }
         if (convbn_forward(ctx, &b->dw, t, e, bm, b->d) < 0) return -1;
-        if (scaled_projection(ctx, b)) { /* SE's squeeze and excitation; the scaling in the projection */
+        if ((b->scaled = scaled_projection(ctx, b))) { /* SE's squeeze and excitation; the scaling in the projection */
             se_squeeze_excite(ctx, &b->se, b->d, params_data(t, b->pw1), params_data(t, b->pb1),
                               params_data(t, b->pw2), params_data(t, b->pb2), b->pooled, b->h, b->a, b->sc);
             if (convbn_forward_in_scale(ctx, &b->project, t, b->d, b->sc, bm, b->out) < 0) return -1;
@@ -330,7 +331,7 @@ static int effnet_backward(Model *m, NnCtx *ctx, const float *dlogits) {
             residual_add_backward(ctx, o, G, R, NULL);
             drop_path_backward(ctx, &b->dp, G, b->mask, G);
         }
-        if ((scaled_projection(ctx, b) ? convbn_backward_in_scale(ctx, &b->project, t, b->d, b->sc, b->out, G, A, 0)
+        if ((b->scaled ? convbn_backward_in_scale(ctx, &b->project, t, b->d, b->sc, b->out, G, A, 0)
                                        : convbn_backward(ctx, &b->project, t, b->s, b->out, G, A, 0)) < 0)
             return -1;
         if (se_backward(ctx, &b->se, A, b->d, params_data(t, b->pw1), params_data(t, b->pw2), b->pooled, b->h, b->a,

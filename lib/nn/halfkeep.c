@@ -28,8 +28,12 @@ int halfkeep_conv_forward(NnCtx *ctx, HalfKeep *k, const Conv2dShape *s, const f
         ConvEpilogue ep = {.in_scale = in_scale};
         return conv2d_forward_ep(ctx, s, x, w, NULL, conv_out, in_scale ? &ep : NULL);
     }
-    if (x_half_reserve(ctx, k, s) < 0) return -1;
-    return conv2d_forward_half(ctx, s, x, in_scale, w, (uint16_t *)conv_out, k->x_half, &k->x_made);
+    int keep = conv2d_half_keeps_x(ctx, s); /* not for the own depthwise kernels, which read x itself */
+    if (keep && x_half_reserve(ctx, k, s) < 0) return -1;
+    if (conv2d_forward_half(ctx, s, x, in_scale, w, (uint16_t *)conv_out, keep ? k->x_half : NULL, &k->x_made) < 0)
+        return -1;
+    if (!k->x_made && k->x_half) halfkeep_free(k); /* the first search chose the own kernels: nothing to hold */
+    return 0;
 }
 
 void halfkeep_floats(HalfKeep *k) {

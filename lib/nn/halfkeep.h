@@ -7,14 +7,18 @@
  * Halves (type = ctx->amp, set by halfkeep_conv_forward on a GPU context with AMP): the convolution's half result
  * stays in conv_out as cuDNN (or the own depthwise kernels) wrote it (conv2d_forward_half) and x's half copy in
  * HalfKeep.x_half; BN reads the half result widened (batchnorm2d_*_half) and writes its dx as halves after it in
- * conv_out's buffer (halfkeep_dy); the convolution's backward takes those and x_half (conv2d_backward_half).
+ * conv_out's buffer; the convolution's backward takes those and x_half (conv2d_backward_half).
  * Widening is exact and the halves are the values the casts would make, so the results are the float
  * hand-over's bits (nn/amp.h's rules: storage, not semantics). Per element, no widening pass (2 bytes read, 4
  * written), no backward casts of dy and x (4 read, 2 written, each), BN's dx in 2 bytes instead of 4, and 2
  * bytes instead of 4 in each of BN's five reads of its input.
  * conv_out is the caller's: floats for the largest batch's N*K*OH*OW plus HALFKEEP_SLACK (room for the half
  * dx's 128-byte alignment). x_half is the HalfKeep's own, grown to the largest batch at a forward (nn_alloc of
- * the forward's context), freed by halfkeep_free. dout is only read in the half hand-over. */
+ * the forward's context), freed by halfkeep_free; none where the own depthwise kernels run the convolution
+ * (conv2d_half_keeps_x: they read x itself). dout is only read in the half hand-over.
+ * Memory: x_half holds 2 bytes per element of the unit's input from forward to backward, as PyTorch's autocast
+ * keeps the half inputs it saved for backward (where the casts were temporary copies in one shared scratch
+ * block before): up to a quarter more activation memory for ResNet-18 under AMP. */
 #ifndef AUDIOCNN_NN_HALFKEEP_H
 #define AUDIOCNN_NN_HALFKEEP_H
 

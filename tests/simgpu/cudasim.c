@@ -772,6 +772,11 @@ int conv2d_forward_half_cuda(NnCtx *ctx, const Conv2dShape *s, const float *x, c
     if (x_half_made) *x_half_made = rc == 0 && x_half;
     return rc;
 }
+/* no own depthwise kernels here: every half forward makes x's copy */
+int conv2d_half_keeps_x_cuda(NnCtx *ctx, const Conv2dShape *s) {
+    (void)ctx, (void)s;
+    return 1;
+}
 /* the given halves widened (exact), then conv2d.cu's AMP backward as conv2d_backward_cuda runs it: rounding
  * them again changes nothing, so the bits of the path that casts dy and x itself */
 int conv2d_backward_half_cuda(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *in_scale,
