@@ -1,8 +1,8 @@
 /* batchnorm.cu - batchnorm.h's layer on device memory, own kernels around kernels.h's BN bodies (blocks of
  * NN_BLOCK threads per slice of a channel, their partial sums added as a fixed tree, the slices' sums in
  * slice order by a per-channel kernel: deterministic; kernels.h says which kernels run), the fused
- * activation included. PyTorch's semantics as the CPU
- * layer: biased variance for normalising, unbiased for running_var, momentum or (momentum None)
+ * activation included. PyTorch's semantics as the CPU layer (the statistics in one pass over x, shifted by
+ * the channel's first element, where the CPU makes two: kernels.h's kb_bn_sums): biased variance for normalising, unbiased for running_var, momentum or (momentum None)
  * 1/num_batches_tracked, the counter incremented once per training forward. tests/unit/test_kernels.c
  * runs the same phases on the CPU against batchnorm.c. */
 #include "nn/batchnorm.h"
@@ -28,22 +28,15 @@ __device__ static void tree_store(int64_t c, int64_t s, int64_t t, NnBnGeom g, N
 /* block b is slice b % S of channel b / S */
 #define BN_BLOCK_CS(g) int64_t c = blockIdx.x / (g).slices, s = blockIdx.x % (g).slices, t = threadIdx.x
 
-__global__ void k_bn_sum_x(NnBnGeom g, const void *x, double *part) {
+__global__ void k_bn_sums(NnBnGeom g, const void *x, double *part) {
     __shared__ NnBnShared sh;
     BN_BLOCK_CS(g);
-    kb_bn_sum_x(c, s, t, g, x, &sh);
+    kb_bn_sums(c, s, t, g, x, &sh);
     tree_store(c, s, t, g, &sh, part);
 }
-__global__ void k_bn_mean(NnBnGeom g, const double *part, double *mean_d) { kb_bn_mean(NN_GRID_HERE, g, part, mean_d); }
-__global__ void k_bn_sum_sqdev(NnBnGeom g, const void *x, const double *mean_d, double *part) {
-    __shared__ NnBnShared sh;
-    BN_BLOCK_CS(g);
-    kb_bn_sum_sqdev(c, s, t, g, x, mean_d, &sh);
-    tree_store(c, s, t, g, &sh, part);
-}
-__global__ void k_bn_stats(NnBnGeom g, const double *part, const double *mean_d, const float *weight, const float *bias,
+__global__ void k_bn_stats(NnBnGeom g, const double *part, const void *x, const float *weight, const float *bias,
                            float *running_mean, float *running_var, const float *nbt, float *mean, float *invstd, float *ab) {
-    kb_bn_stats(NN_GRID_HERE, g, part, mean_d, weight, bias, running_mean, running_var, nbt, mean, invstd, ab);
+    kb_bn_stats(NN_GRID_HERE, g, part, x, weight, bias, running_mean, running_var, nbt, mean, invstd, ab);
 }
 __global__ void k_bn_apply(NnBnGeom g, const void *x, const float *ab, float *out) {
     BN_BLOCK_CS(g);
@@ -78,20 +71,20 @@ __global__ void k_bn_bwd_dx(NnBnGeom g, int train, const float *dout, const void
     kb_bn_bwd_dx(c, s, t, g, train, dout, x, weight, bias, mean, invstd, kg, dx, dxh, dxt);
 }
 
-/* The reductions' device scratch: the slices' sums (C * S * 2 doubles), then C doubles (the means), then 2C
- * floats (alpha/beta, or k/gm), in the context's workspace (no other layer runs in between). */
+/* The reductions' device scratch: the slices' sums (C * S * 2 doubles), then 2C floats (alpha/beta, or k/gm),
+ * in the context's workspace (no other layer runs in between). */
 typedef struct {
-    double *part, *mean_d;
+    double *part;
     float *per_c;
 } BnScratch;
 static int bn_scratch(NnCtx *ctx, NnBnGeom g, BnScratch *b) {
     size_t np = (size_t)(g.C * g.slices * 2), nc = (size_t)g.C;
-    double *w = (double *)nn_cuda_work(ctx, sizeof(double) * (np + nc) + sizeof(float) * 2 * nc);
+    double *w = (double *)nn_cuda_work(ctx, sizeof(double) * np + sizeof(float) * 2 * nc);
     if (!w) {
         nn_cuda_fail(ctx, err_msg());
         return -1;
     }
-    b->part = w, b->mean_d = w + np, b->per_c = (float *)(w + np + nc);
+    b->part = w, b->per_c = (float *)(w + np);
     return 0;
 }
 
@@ -123,14 +116,10 @@ static int forward_train(NnCtx *ctx, const BatchNorm2dShape *s, const void *x, i
     if (bn_scratch(ctx, g, &b) < 0) return -1;
     cudaStream_t st = ctx->cuda->stream;
     unsigned blocks = (unsigned)(g.C * g.slices), per_c = (unsigned)nn_grid_1d(g.C);
-    k_bn_sum_x<<<blocks, NN_BLOCK, 0, st>>>(g, x, b.part);
+    k_bn_sums<<<blocks, NN_BLOCK, 0, st>>>(g, x, b.part);
     if (nn_cuda_launched(ctx, "batchnorm2d sums") < 0) return -1;
-    k_bn_mean<<<per_c, NN_BLOCK, 0, st>>>(g, b.part, b.mean_d);
-    if (nn_cuda_launched(ctx, "batchnorm2d mean") < 0) return -1;
-    k_bn_sum_sqdev<<<blocks, NN_BLOCK, 0, st>>>(g, x, b.mean_d, b.part);
-    if (nn_cuda_launched(ctx, "batchnorm2d squared deviations") < 0) return -1;
-    k_bn_stats<<<per_c, NN_BLOCK, 0, st>>>(g, b.part, b.mean_d, weight, bias, running_mean, running_var, num_batches_tracked,
-                                           mean, invstd, b.per_c);
+    k_bn_stats<<<per_c, NN_BLOCK, 0, st>>>(g, b.part, x, weight, bias, running_mean, running_var, num_batches_tracked, mean,
+                                           invstd, b.per_c);
     if (nn_cuda_launched(ctx, "batchnorm2d statistics") < 0) return -1;
     k_bn_apply<<<blocks, NN_BLOCK, 0, st>>>(g, x, b.per_c, out);
     if (nn_cuda_launched(ctx, "batchnorm2d_forward_train") < 0) return -1;

@@ -6,7 +6,8 @@
  * (affine=False); running_mean/running_var NULL means track_running_stats=False.
  *
  * Train mode (module.train()):
- *   mean = E[x], var = E[(x - mean)^2] over (N, H, W) (biased, two passes, accumulated in double),
+ *   mean = E[x], var = E[(x - mean)^2] over (N, H, W) (biased, two passes, accumulated in double; on the GPU one
+ *   pass of sums of x - K and (x - K)^2, K the channel's first element, also in double),
  *   invstd = 1 / sqrt(var + eps), out = x * a + b' with a = weight * invstd, b' = bias - mean * a
  *   (PyTorch's CPU kernel computes it in this order).
  *   num_batches_tracked += 1, then with m = momentum (or 1 / num_batches_tracked when momentum < 0,

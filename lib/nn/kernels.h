@@ -422,8 +422,8 @@ NN_HD float kb_round_half(float f, int amp) { return kb_from_half(kb_to_half(f, 
  * (nn_bn_slices), so the sums, and the bits, are the same on every GPU: deterministic, but not the CPU
  * layer's order, so the CPU test compares with a bound (double sums rounded to float: equal or 1 ulp
  * apart). What lives across a block's phases is in NnBnShared (shared memory), so that the CPU runs the
- * same phases in the same order. Launches, forward in training: kb_bn_sum_x per block, kb_bn_mean per
- * channel, kb_bn_sum_sqdev per block, kb_bn_stats per channel, kb_bn_apply per block; backward:
+ * same phases in the same order. Launches, forward in training: kb_bn_sums per block (one pass: the shifted
+ * sum and sum of squares), kb_bn_stats per channel, kb_bn_apply per block; backward:
  * kb_bn_bwd_sums per block, kb_bn_bwd_params per channel, kb_bn_bwd_dx per block.
  * x (the layer's input) is floats, or halves (g.xh: amp.h's 1 bf16, 2 fp16) when it is a convolution's AMP
  * result kept as cuDNN wrote it (convbn.h): each is read widened, which is exact, so the results are the bits
@@ -493,48 +493,45 @@ NN_HD double nn_bn_part_sum(NnBnGeom g, int64_t c, const double *part, int k) {
     return a;
 }
 
-/* forward train, per block (every thread): red[t] = its elements' sum of x */
-NN_HD void kb_bn_sum_x(int64_t c, int64_t s, int64_t t, NnBnGeom g, const void *x, NnBnShared *sh) {
-    double acc = 0.0;
-    NnBnIter it = nn_bn_iter(g, c, s, t);
-    for (int64_t o; nn_bn_next(&it, &o);) acc += (double)nn_bn_x(x, o, g.xh);
-    sh->red[t] = acc;
-    sh->red2[t] = 0.0;
-}
-/* per channel: the mean, in double */
-NN_HD void kb_bn_mean(NnGrid gr, NnBnGeom g, const double *part, double *mean_d) {
-    int64_t cnt = g.N * g.hw;
-    NN_GRID_LOOP(gr, c, g.C) mean_d[c] = cnt > 0 ? nn_bn_part_sum(g, c, part, 0) / (double)cnt : 0.0;
-}
-/* per block (every thread): red[t] = its elements' sum of (x - mean)^2 */
-NN_HD void kb_bn_sum_sqdev(int64_t c, int64_t s, int64_t t, NnBnGeom g, const void *x, const double *mean_d, NnBnShared *sh) {
-    double acc = 0.0, m = mean_d[c];
+/* forward train, per block (every thread), one pass over x: red[t] = the sum of d, red2[t] = the sum of d^2
+ * over its elements, d = x - K in double with K = the channel's first element (image 0, pixel 0). Shifting
+ * by a value of the data keeps E[d^2] - E[d]^2 as exact as the two-pass form where the mean is large against
+ * the spread (a float squared is exact in double); one read of x instead of two, no per-channel mean kernel
+ * between them. */
+NN_HD double nn_bn_shift(NnBnGeom g, const void *x, int64_t c) { return g.N * g.hw > 0 ? (double)nn_bn_x(x, c * g.hw, g.xh) : 0.0; }
+NN_HD void kb_bn_sums(int64_t c, int64_t s, int64_t t, NnBnGeom g, const void *x, NnBnShared *sh) {
+    double acc = 0.0, acc2 = 0.0, k = nn_bn_shift(g, x, c);
     NnBnIter it = nn_bn_iter(g, c, s, t);
     for (int64_t o; nn_bn_next(&it, &o);) {
-        double d = (double)nn_bn_x(x, o, g.xh) - m;
-        acc += d * d;
+        double d = (double)nn_bn_x(x, o, g.xh) - k;
+        acc += d;
+        acc2 += d * d;
     }
     sh->red[t] = acc;
-    sh->red2[t] = 0.0;
+    sh->red2[t] = acc2;
 }
-/* per channel: variance, mean/invstd caches, running statistics (nbt: the counter BEFORE this step's
- * increment, which a later single-thread kernel makes), the affine map ab[2c] = alpha, ab[2c + 1] = beta */
-NN_HD void kb_bn_stats(NnGrid gr, NnBnGeom g, const double *part, const double *mean_d, const float *weight,
-                       const float *bias, float *running_mean, float *running_var, const float *nbt, float *mean,
-                       float *invstd, float *ab) {
+/* per channel: mean and variance from the shifted sums, the mean/invstd caches, running statistics (nbt: the
+ * counter BEFORE this step's increment, which a later single-thread kernel makes), the affine map
+ * ab[2c] = alpha, ab[2c + 1] = beta */
+NN_HD void kb_bn_stats(NnGrid gr, NnBnGeom g, const double *part, const void *x, const float *weight, const float *bias,
+                       float *running_mean, float *running_var, const float *nbt, float *mean, float *invstd, float *ab) {
     int64_t cnt = g.N * g.hw;
     NN_GRID_LOOP(gr, c, g.C) {
-        double sq = nn_bn_part_sum(g, c, part, 0), var = cnt > 0 ? sq / (double)cnt : 0.0;
+        double s1 = nn_bn_part_sum(g, c, part, 0), s2 = nn_bn_part_sum(g, c, part, 1);
+        double dm = cnt > 0 ? s1 / (double)cnt : 0.0, mean_d = nn_bn_shift(g, x, c) + dm;
+        double sq = cnt > 0 ? s2 - s1 * dm : 0.0; /* the sum of squared deviations from the mean */
+        if (!(sq >= 0.0) && sq == sq) sq = 0.0;    /* rounding below zero (NaN stays NaN) */
+        double var = cnt > 0 ? sq / (double)cnt : 0.0;
         double m = g.momentum;
         if (nbt) {
             if (m < 0) m = 1.0 / (double)(*nbt + 1.0f);
         } else if (m < 0) {
             m = 0.0;
         }
-        float meanf = (float)mean_d[c], invstdf = (float)(1.0 / sqrt(var + g.eps));
+        float meanf = (float)mean_d, invstdf = (float)(1.0 / sqrt(var + g.eps));
         mean[c] = meanf;
         invstd[c] = invstdf;
-        if (running_mean) running_mean[c] = (float)(m * mean_d[c] + (1.0 - m) * (double)running_mean[c]);
+        if (running_mean) running_mean[c] = (float)(m * mean_d + (1.0 - m) * (double)running_mean[c]);
         if (running_var) {
             double unbiased = cnt > 1 ? sq / (double)(cnt - 1) : var;
             running_var[c] = (float)(m * unbiased + (1.0 - m) * (double)running_var[c]);
