@@ -240,8 +240,42 @@ static void bn_blocks_tree(NnBnGeom g, NnBnShared *sh, double *part, int64_t c, 
     kb_bn_part_store(c, s, g, sh, part);
 }
 
+/* batchnorm.cu's training forward and its backward (train or eval statistics), launch by launch: every thread of
+ * each (channel, slice) block, the tree, the per-channel kernels over their grid (C <= 8, S <= 8) */
+static void bn_forward_phases(NnBnGeom g, const void *x, const float *w, const float *b, float *rm, float *rv, float *nbt,
+                              float *out, float *mean, float *invstd) {
+    static NnBnShared sh;
+    double part[8 * 8 * 2];
+    float ab[16];
+    for (int64_t c = 0; c < g.C; c++)
+        for (int64_t sl = 0; sl < g.slices; sl++) {
+            for (int64_t t = 0; t < NN_BLOCK; t++) kb_bn_sums(c, sl, t, g, x, &sh);
+            bn_blocks_tree(g, &sh, part, c, sl);
+        }
+    FOR_GRID(nn_grid_1d(g.C), gr) kb_bn_stats(gr, g, part, x, w, b, rm, rv, nbt, mean, invstd, ab);
+    for (int64_t c = 0; c < g.C; c++)
+        for (int64_t sl = 0; sl < g.slices; sl++)
+            for (int64_t t = 0; t < NN_BLOCK; t++) kb_bn_apply(c, sl, t, g, x, ab, out);
+    kb_bn_count(nbt);
+}
+/* dx as floats, or dxh as halves of type g.xh (dx NULL) */
+static void bn_backward_phases(NnBnGeom g, int train, const float *dout, const void *x, const float *w, const float *b,
+                               const float *mean, const float *invstd, float *dw, float *db, float *dx, uint16_t *dxh) {
+    static NnBnShared sh;
+    double part[8 * 8 * 2];
+    float kg[16];
+    for (int64_t c = 0; c < g.C; c++)
+        for (int64_t sl = 0; sl < g.slices; sl++) {
+            for (int64_t t = 0; t < NN_BLOCK; t++) kb_bn_bwd_sums(c, sl, t, g, dout, x, w, b, mean, invstd, &sh);
+            bn_blocks_tree(g, &sh, part, c, sl);
+        }
+    FOR_GRID(nn_grid_1d(g.C), gr) kb_bn_bwd_params(gr, g, part, invstd, dw, db, kg);
+    for (int64_t c = 0; c < g.C; c++)
+        for (int64_t sl = 0; sl < g.slices; sl++)
+            for (int64_t t = 0; t < NN_BLOCK; t++) kb_bn_bwd_dx(c, sl, t, g, train, dout, x, w, b, mean, invstd, kg, dx, dxh, g.xh);
+}
+
 static void test_batchnorm(NnCtx *ctx, Rng *r) {
-    static NnBnShared sh; /* one block at a time */
     int acts[3] = {ACT_NONE, ACT_RELU, ACT_SILU};
     double moms[2] = {0.1, -1.0};
     int64_t slice_counts[3] = {1, 3, 7};
@@ -260,8 +294,7 @@ static void test_batchnorm(NnCtx *ctx, Rng *r) {
             float *x = malloc(n * 4), *dout = malloc(n * 4), *out0 = malloc(n * 4), *out1 = malloc(n * 4);
             float *dx0 = malloc(n * 4), *dx1 = malloc(n * 4);
             float w[5], b[5], rm0[5], rv0[5], rm1[5], rv1[5], m0[5], m1[5], is0[5], is1[5], dw0[5], dw1[5], db0[5], db1[5];
-            float ab[10], kg[10], nbt0 = 3, nbt1 = 3;
-            double part[5 * 7 * 2];
+            float nbt0 = 3, nbt1 = 3;
             fill(r, x, n, -3, 5), fill(r, dout, n, -1, 1), fill(r, w, 5, 0.5f, 1.5f), fill(r, b, 5, -0.5f, 0.5f);
             fill(r, rm0, 5, -1, 1), fill(r, rv0, 5, 0.5f, 2), fill(r, dw0, 5, -1, 1), fill(r, db0, 5, -1, 1);
             if (mi == 1) /* a mean 40,000 times the spread: the one-pass sums are shifted by a value of the data */
@@ -270,16 +303,7 @@ static void test_batchnorm(NnCtx *ctx, Rng *r) {
             batchnorm2d_forward_train(ctx, &s, x, w, b, rm0, rv0, &nbt0, out0, m0, is0);
             NnBnGeom g = {s.N, s.C, (int64_t)s.H * s.W, s.eps, s.momentum, (int)s.act, slice_counts[si], 0};
             int64_t S = g.slices;
-            for (int c = 0; c < C; c++) /* k_bn_sums, block (c, sl) */
-                for (int64_t sl = 0; sl < S; sl++) {
-                    for (int64_t t = 0; t < NN_BLOCK; t++) kb_bn_sums(c, sl, t, g, x, &sh);
-                    bn_blocks_tree(g, &sh, part, c, sl);
-                }
-            FOR_GRID(nn_grid_1d(C), gr) kb_bn_stats(gr, g, part, x, w, b, rm1, rv1, &nbt1, m1, is1, ab);
-            for (int c = 0; c < C; c++)
-                for (int64_t sl = 0; sl < S; sl++)
-                    for (int64_t t = 0; t < NN_BLOCK; t++) kb_bn_apply(c, sl, t, g, x, ab, out1);
-            kb_bn_count(&nbt1);
+            bn_forward_phases(g, x, w, b, rm1, rv1, &nbt1, out1, m1, is1);
             const char *an[3] = {"", " + ReLU", " + SiLU"};
             double e = fmax(fmax(rel_diff(out0, out1, n), rel_diff(m0, m1, 5)),
                             fmax(rel_diff(is0, is1, 5), fmax(rel_diff(rm0, rm1, 5), rel_diff(rv0, rv1, 5))));
@@ -292,16 +316,7 @@ static void test_batchnorm(NnCtx *ctx, Rng *r) {
                 memcpy(dwr, dw0, sizeof dw0), memcpy(dbr, db0, sizeof db0);
                 if (train) batchnorm2d_backward_train(ctx, &s, dout, x, w, b, m0, is0, dx0, dwr, dbr);
                 else batchnorm2d_backward_eval(ctx, &s, dout, x, w, b, m0, is0, dx0, dwr, dbr);
-                for (int c = 0; c < C; c++) /* k_bn_bwd_sums */
-                    for (int64_t sl = 0; sl < S; sl++) {
-                        for (int64_t t = 0; t < NN_BLOCK; t++) kb_bn_bwd_sums(c, sl, t, g, dout, x, w, b, m0, is0, &sh);
-                        bn_blocks_tree(g, &sh, part, c, sl);
-                    }
-                FOR_GRID(nn_grid_1d(C), gr) kb_bn_bwd_params(gr, g, part, is0, dw1, db1, kg);
-                for (int c = 0; c < C; c++)
-                    for (int64_t sl = 0; sl < S; sl++)
-                        for (int64_t t = 0; t < NN_BLOCK; t++)
-                            kb_bn_bwd_dx(c, sl, t, g, train, dout, x, w, b, m0, is0, kg, dx1, NULL, 0);
+                bn_backward_phases(g, train, dout, x, w, b, m0, is0, dw1, db1, dx1, NULL);
                 e = fmax(rel_diff(dx0, dx1, n), fmax(rel_diff(dwr, dw1, 5), rel_diff(dbr, db1, 5)));
                 CHECK(e <= 2e-6, "kernels: BN%s %s backward (momentum %s, %lld slices): dx, dweight +=, dbias += (max rel. diff %.1e)",
                       an[ai], train ? "train" : "eval", mi ? "None" : "0.1", (long long)S, e);
@@ -332,28 +347,9 @@ static void test_batchnorm(NnCtx *ctx, Rng *r) {
 static void bn_phases(NnBnGeom g, const void *x, const float *dout, const float *w, const float *b, float *rm, float *rv,
                       float *nbt, float *out, float *mean, float *invstd, float *dw, float *db, float *dx, uint16_t *dxh,
                       float *ev) {
-    static NnBnShared sh;
-    double part[8 * 4 * 2];
-    float ab[16], kg[16];
-    int64_t C = g.C, S = g.slices, n = g.N * g.C * g.hw;
-    for (int64_t c = 0; c < C; c++)
-        for (int64_t sl = 0; sl < S; sl++) {
-            for (int64_t t = 0; t < NN_BLOCK; t++) kb_bn_sums(c, sl, t, g, x, &sh);
-            bn_blocks_tree(g, &sh, part, c, sl);
-        }
-    FOR_GRID(nn_grid_1d(C), gr) kb_bn_stats(gr, g, part, x, w, b, rm, rv, nbt, mean, invstd, ab);
-    for (int64_t c = 0; c < C; c++)
-        for (int64_t sl = 0; sl < S; sl++)
-            for (int64_t t = 0; t < NN_BLOCK; t++) kb_bn_apply(c, sl, t, g, x, ab, out);
-    for (int64_t c = 0; c < C; c++)
-        for (int64_t sl = 0; sl < S; sl++) {
-            for (int64_t t = 0; t < NN_BLOCK; t++) kb_bn_bwd_sums(c, sl, t, g, dout, x, w, b, mean, invstd, &sh);
-            bn_blocks_tree(g, &sh, part, c, sl);
-        }
-    FOR_GRID(nn_grid_1d(C), gr) kb_bn_bwd_params(gr, g, part, invstd, dw, db, kg);
-    for (int64_t c = 0; c < C; c++)
-        for (int64_t sl = 0; sl < S; sl++)
-            for (int64_t t = 0; t < NN_BLOCK; t++) kb_bn_bwd_dx(c, sl, t, g, 1, dout, x, w, b, mean, invstd, kg, dx, dxh, g.xh);
+    int64_t n = g.N * g.C * g.hw;
+    bn_forward_phases(g, x, w, b, rm, rv, nbt, out, mean, invstd);
+    bn_backward_phases(g, 1, dout, x, w, b, mean, invstd, dw, db, dx, dxh);
     FOR_GRID(nn_grid_1d(n), gr) kb_bn_eval(gr, g, nn_div_for(g.hw, n), nn_div_for(g.C, g.N * g.C), x, w, b, rm, rv, ev, NULL, NULL);
 }
 
