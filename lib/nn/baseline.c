@@ -228,14 +228,14 @@ static int baseline_backward(Model *m, NnCtx *ctx, const float *dlogits) {
                 return -1;
         } else {
             maxpool2d_backward(ctx, &b->pool[i], g, b->argmax[i], h);
-            if (halfkeep_bn_backward(ctx, &b->hk[i], b->bn_mode == NN_TRAIN, &b->bn[i], h, b->conv_out[i],
+            if (halfkeep_bn_backward(ctx, &b->hk[i], b->bn_mode == NN_TRAIN, &b->bn[i], h, 0, b->conv_out[i],
                                      params_data(t, b->pbw[i]), params_data(t, b->pb[i]), b->mean[i], b->invstd[i],
                                      params_grad(t, b->pbw[i]), params_grad(t, b->pb[i])) < 0)
                 return -1;
         }
         const float *in = i ? b->pooled[i - 1] : b->x;
         if (halfkeep_conv_backward(ctx, &b->hk[i], &b->conv[i], in, NULL, params_data(t, b->pw[i]), h, b->conv_out[i],
-                                   i ? g : NULL, params_grad(t, b->pw[i])) < 0)
+                                   i ? g : NULL, 0, params_grad(t, b->pw[i])) < 0)
             return -1;
     }
     return 0;

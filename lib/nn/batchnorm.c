@@ -155,25 +155,26 @@ int batchnorm2d_forward_eval_half(NnCtx *ctx, const BatchNorm2dShape *s, NnAmp x
     return 0;
 }
 
-int batchnorm2d_backward_half(NnCtx *ctx, const BatchNorm2dShape *s, int train, const float *dout, NnAmp xt,
+int batchnorm2d_backward_half(NnCtx *ctx, const BatchNorm2dShape *s, int train, const void *dout, int dout_half, NnAmp xt,
                               const uint16_t *x, const float *weight, const float *bias, const float *mean,
                               const float *invstd, float *dx, uint16_t *dx_half, float *dweight, float *dbias) {
-    NN_DISPATCH_CUDA(ctx, batchnorm2d_backward_half_cuda(ctx, s, train, dout, xt, x, weight, bias, mean, invstd, dx,
-                                                         dx_half, dweight, dbias));
-    float *f = widened(s, xt, x), *d = dx;
+    NN_DISPATCH_CUDA(ctx, batchnorm2d_backward_half_cuda(ctx, s, train, dout, dout_half, xt, x, weight, bias, mean, invstd,
+                                                         dx, dx_half, dweight, dbias));
+    float *f = widened(s, xt, x), *g = dout_half && f ? widened(s, xt, dout) : NULL, *d = dx;
     size_t n = (size_t)s->N * s->C * s->H * s->W;
-    if (f && dx_half && !(d = malloc(sizeof(float) * (n ? n : 1)))) err_set("out of memory for BatchNorm's dx (%zu floats)", n);
-    if (!f || (dx_half && !d)) {
-        free(f);
+    if (f && (!dout_half || g) && dx_half && !(d = malloc(sizeof(float) * (n ? n : 1))))
+        err_set("out of memory for BatchNorm's dx (%zu floats)", n);
+    if (!f || (dout_half && !g) || (dx_half && !d)) {
+        free(f), free(g);
         return -1;
     }
-    (train ? batchnorm2d_backward_train : batchnorm2d_backward_eval)(ctx, s, dout, f, weight, bias, mean, invstd, d,
-                                                                     dweight, dbias);
+    (train ? batchnorm2d_backward_train : batchnorm2d_backward_eval)(ctx, s, dout_half ? g : dout, f, weight, bias, mean,
+                                                                     invstd, d, dweight, dbias);
     if (dx_half) {
         for (size_t i = 0; i < n; i++) dx_half[i] = kb_to_half(d[i], (int)xt);
         free(d);
     }
-    free(f);
+    free(f), free(g);
     return 0;
 }
 

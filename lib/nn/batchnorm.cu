@@ -10,7 +10,7 @@
 
 /* xh: x's storage (kernels.h's NnBnGeom.xh: 0 floats, or the half type of a convolution's AMP result) */
 static NnBnGeom geom(const BatchNorm2dShape *s, int xh) {
-    NnBnGeom g = {s->N, s->C, (int64_t)s->H * s->W, s->eps, s->momentum, (int)s->act, 0, xh};
+    NnBnGeom g = {s->N, s->C, (int64_t)s->H * s->W, s->eps, s->momentum, (int)s->act, 0, xh, 0};
     g.slices = nn_bn_slices(g.C, g.N * g.hw);
     return g;
 }
@@ -55,7 +55,7 @@ __global__ void k_bn_eval_affine(int64_t C, float eps, const float *weight, cons
     kb_bn_eval_affine(NN_GRID_HERE, C, eps, weight, bias, running_mean, running_var, scale, shift);
 }
 
-__global__ void k_bn_bwd_sums(NnBnGeom g, const float *dout, const void *x, const float *weight, const float *bias,
+__global__ void k_bn_bwd_sums(NnBnGeom g, const void *dout, const void *x, const float *weight, const float *bias,
                               const float *mean, const float *invstd, double *part) {
     __shared__ NnBnShared sh;
     BN_BLOCK_CS(g);
@@ -65,7 +65,7 @@ __global__ void k_bn_bwd_sums(NnBnGeom g, const float *dout, const void *x, cons
 __global__ void k_bn_bwd_params(NnBnGeom g, const double *part, const float *invstd, float *dweight, float *dbias, float *kg) {
     kb_bn_bwd_params(NN_GRID_HERE, g, part, invstd, dweight, dbias, kg);
 }
-__global__ void k_bn_bwd_dx(NnBnGeom g, int train, const float *dout, const void *x, const float *weight, const float *bias,
+__global__ void k_bn_bwd_dx(NnBnGeom g, int train, const void *dout, const void *x, const float *weight, const float *bias,
                             const float *mean, const float *invstd, const float *kg, float *dx, uint16_t *dxh, int dxt) {
     BN_BLOCK_CS(g);
     kb_bn_bwd_dx(c, s, t, g, train, dout, x, weight, bias, mean, invstd, kg, dx, dxh, dxt);
@@ -88,13 +88,14 @@ static int bn_scratch(NnCtx *ctx, NnBnGeom g, BnScratch *b) {
     return 0;
 }
 
-/* x: floats (xh 0) or halves of type xh; dx floats, or dxh halves of type xh (dx NULL); dout is only read (the
+/* x: floats (xh 0) or halves of type xh; dout likewise (douth); dx floats, or dxh halves of type xh (dx NULL); dout is only read (the
  * fused activation's gradient is computed in both passes). Returns 0, or -1 (err_set, and a failed launch
  * stays with ctx). */
-static int backward(NnCtx *ctx, const BatchNorm2dShape *s, int train, const float *dout, const void *x, int xh,
+static int backward(NnCtx *ctx, const BatchNorm2dShape *s, int train, const void *dout, int douth, const void *x, int xh,
                     const float *weight, const float *bias, const float *mean, const float *invstd, float *dx,
                     uint16_t *dxh, float *dweight, float *dbias) {
     NnBnGeom g = geom(s, xh);
+    g.douth = douth;
     BnScratch b;
     if (bn_scratch(ctx, g, &b) < 0) return -1;
     cudaStream_t st = ctx->cuda->stream;
@@ -174,12 +175,13 @@ int batchnorm2d_forward_eval_half_cuda(NnCtx *ctx, const BatchNorm2dShape *s, Nn
     return forward_eval(ctx, s, x, xh, weight, bias, running_mean, running_var, out, mean, invstd);
 }
 
-int batchnorm2d_backward_half_cuda(NnCtx *ctx, const BatchNorm2dShape *s, int train, const float *dout, NnAmp xt,
-                                   const uint16_t *x, const float *weight, const float *bias, const float *mean,
+int batchnorm2d_backward_half_cuda(NnCtx *ctx, const BatchNorm2dShape *s, int train, const void *dout, int dout_half,
+                                   NnAmp xt, const uint16_t *x, const float *weight, const float *bias, const float *mean,
                                    const float *invstd, float *dx, uint16_t *dx_half, float *dweight, float *dbias) {
     int xh = half_type(xt);
     if (xh < 0) return -1;
-    return backward(ctx, s, train, dout, x, xh, weight, bias, mean, invstd, dx_half ? NULL : dx, dx_half, dweight, dbias);
+    return backward(ctx, s, train, dout, dout_half ? xh : 0, x, xh, weight, bias, mean, invstd, dx_half ? NULL : dx, dx_half,
+                    dweight, dbias);
 }
 
 void batchnorm2d_eval_affine_cuda(NnCtx *ctx, int C, double eps, const float *weight, const float *bias,
@@ -192,12 +194,12 @@ void batchnorm2d_eval_affine_cuda(NnCtx *ctx, int C, double eps, const float *we
 void batchnorm2d_backward_train_cuda(NnCtx *ctx, const BatchNorm2dShape *s, const float *dout, const float *x,
                                      const float *weight, const float *bias, const float *mean, const float *invstd,
                                      float *dx, float *dweight, float *dbias) {
-    backward(ctx, s, 1, dout, x, 0, weight, bias, mean, invstd, dx, NULL, dweight, dbias);
+    backward(ctx, s, 1, dout, 0, x, 0, weight, bias, mean, invstd, dx, NULL, dweight, dbias);
 }
 
 void batchnorm2d_backward_eval_cuda(NnCtx *ctx, const BatchNorm2dShape *s, const float *dout, const float *x,
                                     const float *weight, const float *bias, const float *mean, const float *invstd,
                                     float *dx, float *dweight, float *dbias) {
-    backward(ctx, s, 0, dout, x, 0, weight, bias, mean, invstd, dx, NULL, dweight, dbias);
+    backward(ctx, s, 0, dout, 0, x, 0, weight, bias, mean, invstd, dx, NULL, dweight, dbias);
 }
 }

@@ -86,9 +86,10 @@ void batchnorm2d_backward_eval(NnCtx *ctx, const BatchNorm2dShape *s, const floa
  * conv2d_forward_half writes), each read widened, which is exact: the results are the bits of the float
  * functions on x's widened copy. On the GPU the same kernels read half the bytes and no widening pass runs;
  * on the CPU (the simulated GPU's layer) x is widened into a copy first. backward: train 1 is
- * batchnorm2d_backward_train's, 0 batchnorm2d_backward_eval's; dx_half (then dx is not written): dx as halves
- * of type xt instead (h(dx), the following convolution's half dy under AMP: conv2d_backward_half), in place
- * of the float dx and its cast. Return 0, or -1 with err_set() (xt not a half type, no memory for the CPU's
+ * batchnorm2d_backward_train's, 0 batchnorm2d_backward_eval's; dout_half: dout holds halves of type xt (the
+ * following convolution's dx kept in halves: conv2d_backward_half's dx_half), read widened; dx_half (then dx
+ * is not written): dx as halves of type xt instead (h(dx), the preceding convolution's half dy under AMP:
+ * conv2d_backward_half), in place of the float dx and its cast. Return 0, or -1 with err_set() (xt not a half type, no memory for the CPU's
  * copies, a failed launch). */
 int batchnorm2d_forward_train_half(NnCtx *ctx, const BatchNorm2dShape *s, NnAmp xt, const uint16_t *x,
                                    const float *weight, const float *bias, float *running_mean, float *running_var,
@@ -96,7 +97,7 @@ int batchnorm2d_forward_train_half(NnCtx *ctx, const BatchNorm2dShape *s, NnAmp 
 int batchnorm2d_forward_eval_half(NnCtx *ctx, const BatchNorm2dShape *s, NnAmp xt, const uint16_t *x,
                                   const float *weight, const float *bias, const float *running_mean,
                                   const float *running_var, float *out, float *mean, float *invstd);
-int batchnorm2d_backward_half(NnCtx *ctx, const BatchNorm2dShape *s, int train, const float *dout, NnAmp xt,
+int batchnorm2d_backward_half(NnCtx *ctx, const BatchNorm2dShape *s, int train, const void *dout, int dout_half, NnAmp xt,
                               const uint16_t *x, const float *weight, const float *bias, const float *mean,
                               const float *invstd, float *dx, uint16_t *dx_half, float *dweight, float *dbias);
 
@@ -145,8 +146,8 @@ int batchnorm2d_forward_train_half_cuda(NnCtx *ctx, const BatchNorm2dShape *s, N
 int batchnorm2d_forward_eval_half_cuda(NnCtx *ctx, const BatchNorm2dShape *s, NnAmp xt, const uint16_t *x,
                                        const float *weight, const float *bias, const float *running_mean,
                                        const float *running_var, float *out, float *mean, float *invstd);
-int batchnorm2d_backward_half_cuda(NnCtx *ctx, const BatchNorm2dShape *s, int train, const float *dout, NnAmp xt,
-                                   const uint16_t *x, const float *weight, const float *bias, const float *mean,
+int batchnorm2d_backward_half_cuda(NnCtx *ctx, const BatchNorm2dShape *s, int train, const void *dout, int dout_half,
+                                   NnAmp xt, const uint16_t *x, const float *weight, const float *bias, const float *mean,
                                    const float *invstd, float *dx, uint16_t *dx_half, float *dweight, float *dbias);
 #endif
 

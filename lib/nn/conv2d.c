@@ -769,9 +769,9 @@ int conv2d_half_keeps_x(NnCtx *ctx, const Conv2dShape *s) {
 }
 
 int conv2d_backward_half(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *in_scale, const uint16_t *x_half,
-                         const float *w, const uint16_t *dy_half, float *dx, float *dw) {
+                         const float *w, const uint16_t *dy_half, float *dx, uint16_t *dx_half, float *dw) {
     if (scale_ok(ctx, s, in_scale) < 0) return -1;
-    if (ctx->amp) NN_DISPATCH_CUDA(ctx, conv2d_backward_half_cuda(ctx, s, x, in_scale, x_half, w, dy_half, dx, dw));
+    if (ctx->amp) NN_DISPATCH_CUDA(ctx, conv2d_backward_half_cuda(ctx, s, x, in_scale, x_half, w, dy_half, dx, dx_half, dw));
     return needs_amp();
 }
 

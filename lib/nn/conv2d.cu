@@ -86,8 +86,8 @@ __global__ void k_dw_fwd(NnDwGeom g, int amp, const float *x, const float *w, co
 __global__ void k_dw_fwd_half(NnDwGeom g, int amp, const float *x, const float *w, uint16_t *yh) {
     kb_dw_fwd_half(NN_GRID_HERE, g, amp, x, w, yh);
 }
-__global__ void k_dw_dx(NnDwGeom g, int amp, const float *dy, const uint16_t *dyh, const float *w, float *dx) {
-    kb_dw_dx(NN_GRID_HERE, g, amp, dy, dyh, w, dx);
+__global__ void k_dw_dx(NnDwGeom g, int amp, const float *dy, const uint16_t *dyh, const float *w, float *dx, uint16_t *dxh) {
+    kb_dw_dx(NN_GRID_HERE, g, amp, dy, dyh, w, dx, dxh);
 }
 __global__ void k_dw_wgrad(NnDwGeom g, int amp, const float *x, const uint16_t *xh, const float *dy, const uint16_t *dyh,
                            double *part) {
@@ -108,7 +108,8 @@ __global__ void k_dw_wgrad_finish(NnDwGeom g, int amp, const double *part, float
 /* The arrays of one pass for the own kernels (fp32 ones, under AMP too: they round as they read, except the
  * halves given below): x (FWD, BWD_FILTER), w, in (dy: BWD_DATA, BWD_FILTER), out (y, dx, or dw += ); under AMP,
  * out_half: the forward's half result instead of out (conv2d_forward_half, no bias), x_half / in_half: x's
- * and dy's halves read instead of x and in (conv2d_backward_half) */
+ * and dy's halves read instead of x and in (conv2d_backward_half); out_half also dx's halves instead of out
+ * (BWD_DATA, conv2d_backward_half's dx_half) */
 typedef struct {
     const float *x, *w, *in;
     float *out;
@@ -140,7 +141,7 @@ static int dw_launch(NnCtx *ctx, AlgoPass pass, const Conv2dShape *s, const DwAr
     } else if (pass == ALGO_FWD) {
         k_dw_fwd<<<(unsigned)nn_grid_1d(g.planes * s->OH * s->OW), NN_BLOCK, 0, st>>>(g, amp, x, w, b, out);
     } else if (pass == ALGO_BWD_DATA) {
-        k_dw_dx<<<(unsigned)nn_grid_1d(g.planes * s->H * s->W), NN_BLOCK, 0, st>>>(g, amp, in, a->in_half, w, out);
+        k_dw_dx<<<(unsigned)nn_grid_1d(g.planes * s->H * s->W), NN_BLOCK, 0, st>>>(g, amp, in, a->in_half, w, out, a->out_half);
     } else {
         int64_t nwt = (int64_t)s->C * s->KH * s->KW, nblk = nwt * g.slices;
         double *part = (double *)nn_cuda_work(ctx, sizeof(double) * (size_t)nblk);
@@ -418,39 +419,42 @@ static int bwd_filter(NnCtx *ctx, const Conv2dShape *s, Descs *d, const void *x,
 /* AMP's backward: half dy, w, x (x scaled by in_scale per plane as it is cast, when given); half dx written
  * as fp32, half dW added to the fp32 gradient, db from the half dy. A depthwise pass on the own kernels reads
  * the fp32 arrays instead, or the halves given (no copies made for it). x_in / dy_in (or NULL): x's (scaled)
- * and dy's halves given (conv2d_backward_half), used instead of casting x and dy. */
+ * and dy's halves given (conv2d_backward_half), used instead of casting x and dy; dx_out (or NULL): dx written
+ * there as its halves, not widened into dx. */
 static int backward_amp(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *in_scale, const uint16_t *x_in,
-                        const float *w, const float *dy, const uint16_t *dy_in, float *dx, float *dw, float *db) {
-    DwArrays own_dx = {NULL, w, dy, dx, NULL, NULL, dy_in}, own_dw = {x, w, dy, dw, NULL, x_in, dy_in};
+                        const float *w, const float *dy, const uint16_t *dy_in, float *dx, uint16_t *dx_out, float *dw,
+                        float *db) {
+    DwArrays own_dx = {NULL, w, dy, dx, dx_out, NULL, dy_in}, own_dw = {x, w, dy, dw, NULL, x_in, dy_in};
+    int want_dx = dx || dx_out;
     if (no_scaled_depthwise(s, in_scale) < 0) return -1;
-    if (dx && dw_known_own(ctx, s, ALGO_BWD_DATA)) {
+    if (want_dx && dw_known_own(ctx, s, ALGO_BWD_DATA)) {
         if (dw_run(ctx, ALGO_BWD_DATA, s, &own_dx, NULL) < 0) return -1;
-        dx = NULL;
+        want_dx = 0;
     }
     if (dw && dw_known_own(ctx, s, ALGO_BWD_FILTER)) {
         if (dw_run(ctx, ALGO_BWD_FILTER, s, &own_dw, NULL) < 0) return -1;
         dw = NULL;
     }
-    if (!dx && !dw && !db) return 0;
+    if (!want_dx && !dw && !db) return 0;
     int64_t p = (int64_t)s->OH * s->OW, nx = (int64_t)s->N * s->C * s->H * s->W,
             nw = (int64_t)s->K * (s->C / s->groups) * s->KH * s->KW, ny = (int64_t)s->N * s->K * p;
     /* the scratch: dy's and x's copies where they are not given, w's, dW's and dx's halves */
     int64_t n_dy = dy_in ? 0 : nn_amp_align(ny), n_w = nn_amp_align(nw), n_x = dw && !x_in ? nn_amp_align(nx) : 0;
-    uint16_t *sc = nn_amp_scratch(ctx, n_dy + 2 * n_w + n_x + (dx ? nn_amp_align(nx) : 0));
+    uint16_t *sc = nn_amp_scratch(ctx, n_dy + 2 * n_w + n_x + (want_dx && !dx_out ? nn_amp_align(nx) : 0));
     if (!sc) return -1;
-    uint16_t *dyc = sc, *wh = dyc + n_dy, *dwh = wh + n_w, *xc = dwh + n_w, *dxh = xc + n_x;
+    uint16_t *dyc = sc, *wh = dyc + n_dy, *dwh = wh + n_w, *xc = dwh + n_w, *dxh = dx_out ? dx_out : xc + n_x;
     const uint16_t *dyh = dy_in ? dy_in : dyc, *xh = x_in ? x_in : xc;
-    if ((!dy_in && nn_amp_cast(ctx, dy, ny, dyc) < 0) || (dx && nn_amp_cast(ctx, w, nw, wh) < 0) ||
+    if ((!dy_in && nn_amp_cast(ctx, dy, ny, dyc) < 0) || (want_dx && nn_amp_cast(ctx, w, nw, wh) < 0) ||
         (dw && !x_in && nn_amp_cast_planes(ctx, x, in_scale, nx, (int64_t)s->H * s->W, xc) < 0))
         return -1;
     Descs d;
     int rc = -1;
     cudnnStatus_t st = CUDNN_STATUS_SUCCESS;
     if (descs_make(s, &d, (int)ctx->amp, 0) < 0) goto done;
-    if (dx) {
+    if (want_dx) {
         int r = bwd_data(ctx, s, &d, wh, dyh, dxh, &own_dx, &st);
         if (r != 0 && r != OWN_RAN) goto fail;
-        if (r == 0 && nn_amp_widen(ctx, dxh, nx, dx) < 0) goto done;
+        if (r == 0 && !dx_out && nn_amp_widen(ctx, dxh, nx, dx) < 0) goto done;
     }
     if (dw) {
         int r = bwd_filter(ctx, s, &d, xh, wh, dyh, 0.0f, dwh, &own_dw, &st); /* beta 0: the half dW alone, widened and added */
@@ -470,7 +474,7 @@ done:
 
 extern "C" int conv2d_backward_cuda(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *in_scale, const float *w,
                                     const float *dy, float *dx, float *dw, float *db) {
-    if (ctx->amp) return backward_amp(ctx, s, x, in_scale, NULL, w, dy, NULL, dx, dw, db);
+    if (ctx->amp) return backward_amp(ctx, s, x, in_scale, NULL, w, dy, NULL, dx, NULL, dw, db);
     if (in_scale) {
         err_set("conv2d: a scaled input on the GPU needs mixed precision (its cast scales it)");
         return -1;
@@ -503,6 +507,7 @@ extern "C" int conv2d_half_keeps_x_cuda(NnCtx *ctx, const Conv2dShape *s) {
 }
 
 extern "C" int conv2d_backward_half_cuda(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *in_scale,
-                                         const uint16_t *x_half, const float *w, const uint16_t *dy_half, float *dx, float *dw) {
-    return backward_amp(ctx, s, x, in_scale, x_half, w, NULL, dy_half, dx, dw, NULL);
+                                         const uint16_t *x_half, const float *w, const uint16_t *dy_half, float *dx,
+                                         uint16_t *dx_half, float *dw) {
+    return backward_amp(ctx, s, x, in_scale, x_half, w, NULL, dy_half, dx_half ? NULL : dx, dx_half, dw, NULL);
 }

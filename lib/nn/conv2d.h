@@ -102,14 +102,15 @@ int conv2d_forward(NnCtx *ctx, const Conv2dShape *s, const float *x, const float
  * when it was (not when the own depthwise kernels ran: they round x as they read it).
  * conv2d_backward_half: conv2d_backward with dy given as its halves dy_half (h(dy): BatchNorm's backward writes
  * them so) and x's halves x_half from the forward (or NULL: x is cast here), each used where the cast would
- * have been: the same results, without the casts.
+ * have been: the same results, without the casts. dx_half (or NULL; then dx is not written): dx as its halves
+ * instead, the values whose widening dx would receive (for a BatchNorm that reads its dout as halves).
  * in_scale (or NULL): x read as x[n,c] * in_scale[n*C + c], as conv2d_forward_ep's and
  * conv2d_backward_in_scale's (only where conv2d_in_scale_supported); the half copy is then of the scaled x.
  * Return 0, or -1 with err_set() (and on a context without AMP). */
 int conv2d_forward_half(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *in_scale, const float *w, uint16_t *y,
                         uint16_t *x_half, int *x_half_made);
 int conv2d_backward_half(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *in_scale, const uint16_t *x_half,
-                         const float *w, const uint16_t *dy_half, float *dx, float *dw);
+                         const float *w, const uint16_t *dy_half, float *dx, uint16_t *dx_half, float *dw);
 /* 1 when conv2d_forward_half on ctx would make x's half copy for s, so that the caller holds memory for it; 0
  * for a depthwise shape whose cached choice is the own kernels (they read x itself), and on the CPU. */
 int conv2d_half_keeps_x(NnCtx *ctx, const Conv2dShape *s);
@@ -170,7 +171,8 @@ int conv2d_forward_ep_cuda(NnCtx *ctx, const Conv2dShape *s, const float *x, con
 int conv2d_forward_half_cuda(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *in_scale, const float *w,
                              uint16_t *y, uint16_t *x_half, int *x_half_made);
 int conv2d_backward_half_cuda(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *in_scale,
-                              const uint16_t *x_half, const float *w, const uint16_t *dy_half, float *dx, float *dw);
+                              const uint16_t *x_half, const float *w, const uint16_t *dy_half, float *dx, uint16_t *dx_half,
+                              float *dw);
 int conv2d_half_keeps_x_cuda(NnCtx *ctx, const Conv2dShape *s);
 int conv2d_backward_cuda(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *in_scale, const float *w, const float *dy,
                          float *dx, float *dw, float *db);

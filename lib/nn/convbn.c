@@ -195,21 +195,29 @@ int convbn_backward(NnCtx *ctx, ConvBn *u, ParamTable *t, const float *x, const 
 
 int convbn_backward_in_scale(NnCtx *ctx, ConvBn *u, ParamTable *t, const float *x, const float *in_scale, const float *out,
                              float *dout, float *dx, int frozen) {
+    (void)out; /* the activation's backward runs inside BN's (u->bn.act), from conv_out */
+    return convbn_backward_halves(ctx, u, t, x, in_scale, dout, 0, dx, 0, frozen);
+}
+
+int convbn_halves(const ConvBn *u) { return u->hk.type != NN_AMP_OFF; }
+
+int convbn_backward_halves(NnCtx *ctx, ConvBn *u, ParamTable *t, const float *x, const float *in_scale, float *dout,
+                           int dout_half, float *dx, int dx_half, int frozen) {
     if (!u->kept) {
         err_set("backward after an inference-only forward (nothing was kept for it)");
         return -1;
     }
-    (void)out; /* the activation's backward runs inside BN's (u->bn.act), from conv_out */
     float *dg = frozen ? NULL : params_grad(t, u->pbw), *db = frozen ? NULL : params_grad(t, u->pbb);
-    if (halfkeep_bn_backward(ctx, &u->hk, u->train, &u->bn, dout, u->conv_out, params_data(t, u->pbw),
+    if (halfkeep_bn_backward(ctx, &u->hk, u->train, &u->bn, dout, dout_half, u->conv_out, params_data(t, u->pbw),
                              params_data(t, u->pbb), u->mean, u->invstd, dg, db) < 0)
         return -1;
     if (!u->repeat)
         return halfkeep_conv_backward(ctx, &u->hk, &u->conv, x, in_scale, params_data(t, u->pw), dout, u->conv_out, dx,
-                                      frozen ? NULL : params_grad(t, u->pw));
+                                      dx_half, frozen ? NULL : params_grad(t, u->pw));
     size_t k = (size_t)u->conv.K, kk = (size_t)u->conv.KH * u->conv.KW;
     if (!frozen) stem_fill(ctx, k * kk, 0.0f, u->dwsum);
-    if (halfkeep_conv_backward(ctx, &u->hk, &u->conv, x, NULL, u->wsum, dout, u->conv_out, dx, frozen ? NULL : u->dwsum) < 0)
+    if (halfkeep_conv_backward(ctx, &u->hk, &u->conv, x, NULL, u->wsum, dout, u->conv_out, dx, dx_half,
+                               frozen ? NULL : u->dwsum) < 0)
         return -1;
     if (frozen) return 0;
     if (u->norm) {

@@ -117,6 +117,17 @@ int convbn_backward(NnCtx *ctx, ConvBn *u, ParamTable *t, const float *x, const 
 int convbn_backward_in_scale(NnCtx *ctx, ConvBn *u, ParamTable *t, const float *x, const float *in_scale, const float *out,
                              float *dout, float *dx, int frozen);
 
+/* 1 when the last forward handed halves between the unit's convolution and BN (nn/halfkeep.h: AMP on a GPU). */
+int convbn_halves(const ConvBn *u);
+/* convbn_backward_in_scale between two units that both hand over halves (convbn_halves), the gradient going
+ * from one straight to the other (the unit before's output is this unit's input and feeds nothing else):
+ * dx_half: dx written as its halves (the buffer dx, of floats, holds them; the values whose widening dx
+ * would have received); dout_half: dout holds the halves the unit after wrote so, read widened. The same
+ * bits as the float gradient between them, without its widening pass and with half the bytes in BN's two
+ * reads of it. Returns 0, or -1 with err_set() (also for halves where a unit does not hand over halves). */
+int convbn_backward_halves(NnCtx *ctx, ConvBn *u, ParamTable *t, const float *x, const float *in_scale, float *dout,
+                           int dout_half, float *dx, int dx_half, int frozen);
+
 /* The rotating gradient buffers of a network's backward (n buffers of floats each, in ctx's memory: the
  * caller frees them with nn_free_on of that device), allocated at the first backward only (or NN_INFER
  * forward, which runs through them). Returns 0 or -1 (no memory). */

@@ -338,9 +338,10 @@ static int effnet_backward(Model *m, NnCtx *ctx, const float *dlogits) {
                         b->sc, G, params_grad(t, b->pw1), params_grad(t, b->pb1), params_grad(t, b->pw2),
                         params_grad(t, b->pb2)) < 0)
             return -1;
-        if (b->has_expand) {
-            if (convbn_backward(ctx, &b->dw, t, b->e, b->d, G, A, 0) < 0) return -1;
-            if (convbn_backward(ctx, &b->expand, t, in, b->e, A, C, 0) < 0) return -1;
+        if (b->has_expand) { /* (the gradient between them in halves where both hand over halves: AMP on a GPU) */
+            int h = convbn_halves(&b->dw) && convbn_halves(&b->expand);
+            if (convbn_backward_halves(ctx, &b->dw, t, b->e, NULL, G, 0, A, h, 0) < 0) return -1;
+            if (convbn_backward_halves(ctx, &b->expand, t, in, NULL, A, h, C, 0, 0) < 0) return -1;
         } else {
             if (convbn_backward(ctx, &b->dw, t, in, b->d, G, C, 0) < 0) return -1;
         }

@@ -59,23 +59,31 @@ int halfkeep_bn_forward(NnCtx *ctx, const HalfKeep *k, int train, const BatchNor
     return 0;
 }
 
-int halfkeep_bn_backward(NnCtx *ctx, const HalfKeep *k, int train, const BatchNorm2dShape *bs, float *dout,
+/* halves asked of a float hand-over */
+static int no_halves(void) {
+    err_set("a gradient in halves between layers that do not hand over halves");
+    return -1;
+}
+
+int halfkeep_bn_backward(NnCtx *ctx, const HalfKeep *k, int train, const BatchNorm2dShape *bs, float *dout, int dout_half,
                          float *conv_out, const float *weight, const float *bias, const float *mean, const float *invstd,
                          float *dweight, float *dbias) {
     if (k->type)
-        return batchnorm2d_backward_half(ctx, bs, train, dout, k->type, (const uint16_t *)conv_out, weight, bias, mean,
-                                         invstd, NULL, dy_half((size_t)bs->N * bs->C * bs->H * bs->W, conv_out), dweight,
-                                         dbias);
+        return batchnorm2d_backward_half(ctx, bs, train, dout, dout_half, k->type, (const uint16_t *)conv_out, weight, bias,
+                                         mean, invstd, NULL, dy_half((size_t)bs->N * bs->C * bs->H * bs->W, conv_out),
+                                         dweight, dbias);
+    if (dout_half) return no_halves();
     (train ? batchnorm2d_backward_train : batchnorm2d_backward_eval)(ctx, bs, dout, conv_out, weight, bias, mean, invstd,
                                                                      dout, dweight, dbias);
     return 0;
 }
 
 int halfkeep_conv_backward(NnCtx *ctx, const HalfKeep *k, const Conv2dShape *s, const float *x, const float *in_scale,
-                           const float *w, const float *dout, float *conv_out, float *dx, float *dw) {
+                           const float *w, const float *dout, float *conv_out, float *dx, int dx_half, float *dw) {
     if (k->type)
         return conv2d_backward_half(ctx, s, x, in_scale, k->x_made ? k->x_half : NULL, w, dy_half(conv2d_y_numel(s), conv_out),
-                                    dx, dw);
+                                    dx_half ? NULL : dx, dx_half ? (uint16_t *)dx : NULL, dw);
+    if (dx_half) return no_halves();
     return conv2d_backward_in_scale(ctx, s, x, in_scale, w, dout, dx, dw, NULL);
 }
 

@@ -11,7 +11,10 @@
  * Widening is exact and the halves are the values the casts would make, so the results are the float
  * hand-over's bits (nn/amp.h's rules: storage, not semantics). Per element, no widening pass (2 bytes read, 4
  * written), no backward casts of dy and x (4 read, 2 written, each), BN's dx in 2 bytes instead of 4, and 2
- * bytes instead of 4 in each of BN's five reads of its input.
+ * bytes instead of 4 in each of BN's five reads of its input. Between two such units whose gradient goes
+ * straight from one to the other (convbn_backward_halves: ResNet's units within a block, EfficientNet's
+ * depthwise to expansion), the convolution's dx stays in halves too (dx_half, dout_half): no widening pass (2
+ * read, 4 written) and 2 bytes instead of 4 in each of BN's two reads of it.
  * conv_out is the caller's: floats for the largest batch's N*K*OH*OW plus HALFKEEP_SLACK (room for the half
  * dx's 128-byte alignment). x_half is the HalfKeep's own, grown to the largest batch at a forward (nn_alloc of
  * the forward's context), freed by halfkeep_free; none where the own depthwise kernels run the convolution
@@ -55,14 +58,16 @@ int halfkeep_bn_forward(NnCtx *ctx, const HalfKeep *k, int train, const BatchNor
                         float *num_batches_tracked, float *out, float *mean, float *invstd);
 /* BatchNorm's backward (train or eval) from dout, the gradient of its output: dweight/dbias += (NULL: frozen),
  * its dx kept for halfkeep_conv_backward (floats: written over dout; halves: after the half result in conv_out).
- * Returns 0, or -1 with err_set(). */
-int halfkeep_bn_backward(NnCtx *ctx, const HalfKeep *k, int train, const BatchNorm2dShape *bs, float *dout,
+ * dout_half (halves only): dout's buffer holds halves of k->type (a following convolution's dx_half). Returns 0,
+ * or -1 with err_set(). */
+int halfkeep_bn_backward(NnCtx *ctx, const HalfKeep *k, int train, const BatchNorm2dShape *bs, float *dout, int dout_half,
                          float *conv_out, const float *weight, const float *bias, const float *mean, const float *invstd,
                          float *dweight, float *dbias);
 /* The convolution's backward from BN's kept dx (dout, or its halves): dx written (NULL: not needed), dw += (NULL:
- * frozen); in_scale: the forward's (conv2d_backward_in_scale's). Returns 0, or -1 with err_set(). */
+ * frozen); in_scale: the forward's (conv2d_backward_in_scale's). dx_half (halves only): dx's buffer receives dx's
+ * halves instead (for a preceding BN's dout_half). Returns 0, or -1 with err_set(). */
 int halfkeep_conv_backward(NnCtx *ctx, const HalfKeep *k, const Conv2dShape *s, const float *x, const float *in_scale,
-                           const float *w, const float *dout, float *conv_out, float *dx, float *dw);
+                           const float *w, const float *dout, float *conv_out, float *dx, int dx_half, float *dw);
 
 /* x_half's memory (the HalfKeep stays usable: a later forward allocates again). */
 void halfkeep_free(HalfKeep *k);

@@ -434,8 +434,9 @@ typedef struct NnBnGeom {
     int act;              /* ActKind fused into the output */
     int64_t slices;       /* blocks per channel (nn_bn_slices; 0 counts as 1) */
     int xh;               /* x's storage: 0 floats, 1 bf16, 2 fp16 */
+    int douth;            /* the backward's dout, likewise (the following convolution's dx kept in halves) */
 } NnBnGeom;
-/* element o of BN's input x (floats, or halves of type xh), as a float */
+/* element o of BN's input x (floats, or halves of type xh), as a float; dout's likewise (douth) */
 NN_HD float nn_bn_x(const void *x, int64_t o, int xh) {
     return xh ? kb_from_half(((const uint16_t *)x)[o], xh) : ((const float *)x)[o];
 }
@@ -582,7 +583,8 @@ NN_HD void kb_bn_eval_affine(NnGrid gr, int64_t C, float eps, const float *weigh
 }
 
 /* backward, per block (every thread): red = sum of g, red2 = sum of (x - mean) * g over its elements, where
- * g is dout, or with a fused activation its backward from the recomputed pre-activation (nn_bn_grad_in:
+ * g is dout (floats, or halves: NnBnGeom.douth), or with a fused activation its backward from the recomputed
+ * pre-activation (nn_bn_grad_in:
  * the CPU layer's operations; kb_bn_bwd_dx computes it again rather than have this pass store it, one
  * write per element saved for an exp in SiLU's case) */
 NN_HD float nn_bn_act_grad(float d, float x, float alpha, float beta, int act) {
@@ -599,10 +601,11 @@ NN_HD void nn_bn_saved_affine(int64_t c, const float *weight, const float *bias,
     *beta = (bias ? bias[c] : 0.0f) - mean[c] * *alpha;
 }
 /* the gradient BN's own formulas take at element o: dout, through the fused activation's backward */
-NN_HD float nn_bn_grad_in(NnBnGeom g, const float *dout, float xv, float alpha, float beta, int64_t o) {
-    return g.act ? nn_bn_act_grad(dout[o], xv, alpha, beta, g.act) : dout[o];
+NN_HD float nn_bn_grad_in(NnBnGeom g, const void *dout, float xv, float alpha, float beta, int64_t o) {
+    float d = nn_bn_x(dout, o, g.douth);
+    return g.act ? nn_bn_act_grad(d, xv, alpha, beta, g.act) : d;
 }
-NN_HD void kb_bn_bwd_sums(int64_t c, int64_t s, int64_t t, NnBnGeom g, const float *dout, const void *x,
+NN_HD void kb_bn_bwd_sums(int64_t c, int64_t s, int64_t t, NnBnGeom g, const void *dout, const void *x,
                           const float *weight, const float *bias, const float *mean, const float *invstd, NnBnShared *sh) {
     float meanf = mean[c], alpha, beta;
     nn_bn_saved_affine(c, weight, bias, mean, invstd, &alpha, &beta);
@@ -631,8 +634,8 @@ NN_HD void kb_bn_bwd_params(NnGrid gr, NnBnGeom g, const double *part, const flo
 }
 /* backward, per block (every thread): dx over its elements, train (through the batch statistics) or eval;
  * dx as floats, or with dxh (dx NULL) as halves of type dxt (AMP: the following convolution's dy, which
- * would be cast to that type). dx may alias dout. */
-NN_HD void kb_bn_bwd_dx(int64_t c, int64_t s, int64_t t, NnBnGeom g, int train, const float *dout, const void *x,
+ * would be cast to that type). dx may alias dout when both are floats. */
+NN_HD void kb_bn_bwd_dx(int64_t c, int64_t s, int64_t t, NnBnGeom g, int train, const void *dout, const void *x,
                         const float *weight, const float *bias, const float *mean, const float *invstd, const float *kg,
                         float *dx, uint16_t *dxh, int dxt) {
     float meanf = mean[c], iw = invstd[c] * (weight ? weight[c] : 1.0f), k = kg[2 * c], gm = kg[2 * c + 1], alpha, beta;
@@ -999,8 +1002,10 @@ NN_HD void kb_dw_fwd(NnGrid g, NnDwGeom s, int amp, const float *x, const float 
 NN_HD void kb_dw_fwd_half(NnGrid g, NnDwGeom s, int amp, const float *x, const float *w, uint16_t *yh) {
     NN_GRID_LOOP(g, i, s.planes * s.OH * s.OW) yh[i] = kb_to_half(nn_dw_out(s, amp, x, w, NULL, i), amp);
 }
-/* dy as floats, or under AMP as halves dyh (dy then unused) */
-NN_HD void kb_dw_dx(NnGrid g, NnDwGeom s, int amp, const float *dy, const uint16_t *dyh, const float *w, float *dx) {
+/* dy as floats, or under AMP as halves dyh (dy then unused); dx as floats, or under AMP as halves dxh (dx then
+ * unused: the bits kb_dw_dx's dx widens from, conv2d_backward_half's dx_half) */
+NN_HD void kb_dw_dx(NnGrid g, NnDwGeom s, int amp, const float *dy, const uint16_t *dyh, const float *w, float *dx,
+                    uint16_t *dxh) {
     NN_GRID_LOOP(g, i, s.planes * s.H * s.W) {
         int64_t pl = nn_div(i, s.hw);
         int idx = (int)(i - pl * s.H * s.W), h = (int)nn_div(idx, s.w), col = idx - h * s.W;
@@ -1022,7 +1027,8 @@ NN_HD void kb_dw_dx(NnGrid g, NnDwGeom s, int amp, const float *dy, const uint16
                 if (ex && ow < s.OW) acc += nn_amp_operand(wk[a * s.KW + j], amp) * nn_dw_in(dy, dyh, dy0 + (int64_t)oh * s.OW + ow, amp);
             }
         }
-        dx[i] = amp ? kb_round_half(acc, amp) : acc;
+        if (dxh) dxh[i] = kb_to_half(acc, amp);
+        else dx[i] = amp ? kb_round_half(acc, amp) : acc;
     }
 }
 /* dW, block `blk` = (weight e = c*KH*KW + tap, slice sl): thread t's double sum of dy * x over its products

@@ -248,14 +248,17 @@ static int resnet_backward(Model *m, NnCtx *ctx, const float *dlogits) {
             residual_add_backward(ctx, ein, G, B, NULL);
         }
         /* main path, last unit first: G -> A -> G (-> C) */
+        /* (between units both handing over halves, AMP on a GPU, the gradient stays in halves: convbn_backward_halves) */
         float *dout = G, *spare = A;
+        int dout_half = 0;
         for (int j = b->nunits - 1; j >= 0; j--) {
             const float *uin = j ? b->mid[j - 1] : in;
-            const float *uout = j < b->nunits - 1 ? b->mid[j] : b->out;
             float *dx = j ? spare : C;
-            if (convbn_backward(ctx, &b->u[j], t, uin, uout, dout, dx, 0) < 0) return -1;
+            int dx_half = j && convbn_halves(&b->u[j]) && convbn_halves(&b->u[j - 1]);
+            if (convbn_backward_halves(ctx, &b->u[j], t, uin, NULL, dout, dout_half, dx, dx_half, 0) < 0) return -1;
             spare = dout;
             dout = dx;
+            dout_half = dx_half;
         }
         grad_accumulate(ctx, ein, C, B);
         float *nG = B; /* the next (earlier) block's output gradient */

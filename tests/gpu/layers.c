@@ -678,7 +678,10 @@ static void amp_half_bn(int amp) {
                 gdw[k] = up(bw, C * 4), gdb[k] = up(bb, C * 4), gev[k] = nn_alloc(&gpu, ny * 4);
                 gcx[k] = nn_alloc(&gpu, nx * 4), gcw[k] = up(w, nw * 4);
             }
+            uint16_t *doh = malloc(ny * 2), *gcxh = nn_alloc(&gpu, nx * 2); /* dout in halves; the conv's dx as halves */
+            for (size_t j = 0; j < ny; j++) doh[j] = kb_to_half(dout[j], amp), dout[j] = kb_from_half(doh[j], amp);
             float *gdo = up(dout, ny * 4);
+            uint16_t *gdoh = up(doh, ny * 2);
             int made = 0;
             int rc = conv2d_forward(&gpu, &s, gx, gw, NULL, gy) | conv2d_forward_half(&gpu, &s, gx, NULL, gw, gh, gxh, &made);
             BatchNorm2dShape bs = batchnorm2d_shape(s.N, s.K, s.OH, s.OW);
@@ -686,14 +689,23 @@ static void amp_half_bn(int amp) {
             batchnorm2d_forward_train(&gpu, &bs, gy, gbw, gbb, grm[0], grv[0], gn[0], gout[0], gm[0], gi[0]);
             rc |= batchnorm2d_forward_train_half(&gpu, &bs, (NnAmp)amp, gh, gbw, gbb, grm[1], grv[1], gn[1], gout[1], gm[1], gi[1]);
             batchnorm2d_backward_train(&gpu, &bs, gdo, gy, gbw, gbb, gm[0], gi[0], gdx[0], gdw[0], gdb[0]);
-            rc |= batchnorm2d_backward_half(&gpu, &bs, 1, gdo, (NnAmp)amp, gh, gbw, gbb, gm[1], gi[1], gdx[1], NULL, gdw[1], gdb[1]);
-            rc |= batchnorm2d_backward_half(&gpu, &bs, 1, gdo, (NnAmp)amp, gh, gbw, gbb, gm[1], gi[1], NULL, gdyh, NULL, NULL);
+            rc |= batchnorm2d_backward_half(&gpu, &bs, 1, gdoh, 1, (NnAmp)amp, gh, gbw, gbb, gm[1], gi[1], gdx[1], NULL, gdw[1],
+                                            gdb[1]);
+            rc |= batchnorm2d_backward_half(&gpu, &bs, 1, gdo, 0, (NnAmp)amp, gh, gbw, gbb, gm[1], gi[1], NULL, gdyh, NULL, NULL);
             batchnorm2d_forward_eval(&gpu, &bs, gy, gbw, gbb, grm[0], grv[0], gev[0], NULL, NULL);
             rc |= batchnorm2d_forward_eval_half(&gpu, &bs, (NnAmp)amp, gh, gbw, gbb, grm[1], grv[1], gev[1], NULL, NULL);
             /* the convolution's backward: from BN's float dx (cast inside), and from its halves with x's */
             rc |= conv2d_backward(&gpu, &s, gx, gw, gdx[0], gcx[0], gcw[0], NULL);
-            rc |= conv2d_backward_half(&gpu, &s, gx, NULL, made ? gxh : NULL, gw, gdyh, gcx[1], gcw[1]);
+            rc |= conv2d_backward_half(&gpu, &s, gx, NULL, made ? gxh : NULL, gw, gdyh, gcx[1], NULL, gcw[1]);
+            rc |= conv2d_backward_half(&gpu, &s, gx, NULL, made ? gxh : NULL, gw, gdyh, NULL, gcxh, NULL);
             rc |= nn_sync(&gpu);
+            uint16_t *hcxh = malloc(nx * 2);
+            nn_copy_to_host(&gpu, hcxh, gcxh, nx * 2);
+            float *hcx0 = down(gcx[0], nx);
+            size_t bad_cxh = 0;
+            for (size_t j = 0; j < nx; j++) bad_cxh += hcxh[j] != kb_to_half(hcx0[j], amp);
+            free(hcxh), free(hcx0), free(doh);
+            nn_free(&gpu, gcxh), nn_free(&gpu, gdoh);
             float *hy = down(gy, ny);
             uint16_t *hh = malloc(ny * 2), *hxh = malloc(nx * 2), *hdyh = malloc(ny * 2);
             nn_copy_to_host(&gpu, hh, gh, ny * 2), nn_copy_to_host(&gpu, hxh, gxh, nx * 2), nn_copy_to_host(&gpu, hdyh, gdyh, ny * 2);
@@ -717,9 +729,10 @@ static void amp_half_bn(int amp) {
             CHECK(!rc && !bad_y && !bad_x && (made || own), "AMP %s: conv %s (%s): conv2d_forward_half's y widens to "
                   "conv2d_forward's (%zu differ), its x_half is x cast (%zu differ; made %d: not needed by the own kernels)", amp_name(amp), names[i], how, bad_y,
                   bad_x, made);
-            CHECK(!rc && !bad_dy && same_all, "AMP %s: conv %s (%s): BatchNorm + SiLU on its halves (train, backward, eval) = on "
-                  "the widened floats, dx as halves = the float dx rounded (%zu differ), conv2d_backward_half = conv2d_backward "
-                  "(%zu of 5 tensors differ), bit for bit", amp_name(amp), names[i], how, bad_dy, nbig);
+            CHECK(!rc && !bad_dy && same_all && !bad_cxh, "AMP %s: conv %s (%s): BatchNorm + SiLU on its halves (train, backward "
+                  "from dout's halves, eval) = on the widened floats, dx as halves = the float dx rounded (%zu differ), "
+                  "conv2d_backward_half = conv2d_backward (%zu of 5 tensors differ), its dx as halves = its float dx rounded "
+                  "(%zu differ), bit for bit", amp_name(amp), names[i], how, bad_dy, nbig, bad_cxh);
             for (int k = 0; k < 2; k++) {
                 for (int j = 0; j < 5; j++) free(big[k][j]);
                 for (int j = 0; j < 6; j++) free(small[k][j]);

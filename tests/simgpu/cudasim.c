@@ -637,14 +637,15 @@ int batchnorm2d_forward_eval_half_cuda(NnCtx *ctx, const BatchNorm2dShape *s, Nn
     LEAVE(ctx);
     return rc;
 }
-int batchnorm2d_backward_half_cuda(NnCtx *ctx, const BatchNorm2dShape *s, int train, const float *dout, NnAmp xt,
-                                   const uint16_t *x, const float *weight, const float *bias, const float *mean,
+int batchnorm2d_backward_half_cuda(NnCtx *ctx, const BatchNorm2dShape *s, int train, const void *dout, int dout_half,
+                                   NnAmp xt, const uint16_t *x, const float *weight, const float *bias, const float *mean,
                                    const float *invstd, float *dx, uint16_t *dx_half, float *dweight, float *dbias) {
     const char *l = "batchnorm2d backward (half input)";
     D(l, dout), D(l, x), D(l, weight), D(l, bias), D(l, mean), D(l, invstd), D(l, dx), D(l, dx_half), D(l, dweight);
     D(l, dbias);
     ENTER(ctx);
-    int rc = batchnorm2d_backward_half(ctx, s, train, dout, xt, x, weight, bias, mean, invstd, dx, dx_half, dweight, dbias);
+    int rc = batchnorm2d_backward_half(ctx, s, train, dout, dout_half, xt, x, weight, bias, mean, invstd, dx, dx_half, dweight,
+                                       dbias);
     LEAVE(ctx);
     return rc;
 }
@@ -780,15 +781,17 @@ int conv2d_half_keeps_x_cuda(NnCtx *ctx, const Conv2dShape *s) {
 /* the given halves widened (exact), then conv2d.cu's AMP backward as conv2d_backward_cuda runs it: rounding
  * them again changes nothing, so the bits of the path that casts dy and x itself */
 int conv2d_backward_half_cuda(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *in_scale,
-                              const uint16_t *x_half, const float *w, const uint16_t *dy_half, float *dx, float *dw) {
+                              const uint16_t *x_half, const float *w, const uint16_t *dy_half, float *dx, uint16_t *dx_half,
+                              float *dw) {
     const char *l = "conv2d backward (half operands)";
-    D(l, x), D(l, in_scale), D(l, x_half), D(l, w), D(l, dy_half), D(l, dx), D(l, dw);
+    D(l, x), D(l, in_scale), D(l, x_half), D(l, w), D(l, dy_half), D(l, dx), D(l, dx_half), D(l, dw);
     if ((dx && algo_seen(ctx, s, ALGO_BWD_DATA) < 0) || (dw && algo_seen(ctx, s, ALGO_BWD_FILTER) < 0)) return -1;
     int amp = (int)ctx->amp;
     int64_t nx = (int64_t)conv2d_x_numel(s), ny = (int64_t)conv2d_y_numel(s);
     float *xw = x_half ? malloc(sizeof(float) * (size_t)nx) : NULL, *dyw = malloc(sizeof(float) * (size_t)(ny ? ny : 1));
-    if (!dyw || (x_half && !xw)) {
-        free(xw), free(dyw);
+    float *dxw = dx_half ? malloc(sizeof(float) * (size_t)(nx ? nx : 1)) : NULL; /* dx, then cast (exact: it is widened) */
+    if (!dyw || (x_half && !xw) || (dx_half && !dxw)) {
+        free(xw), free(dyw), free(dxw);
         err_set("out of memory for the widened halves");
         return -1;
     }
@@ -798,10 +801,11 @@ int conv2d_backward_half_cuda(NnCtx *ctx, const Conv2dShape *s, const float *x, 
     float *copy = NULL;
     const float *xs = xw;
     int rc = x_half ? 0 : scale_input(s, x, in_scale, &copy, &xs);
-    if (rc == 0) rc = conv_backward_amp(ctx, s, xs, w, dyw, dx, dw, NULL);
+    if (rc == 0) rc = conv_backward_amp(ctx, s, xs, w, dyw, dx_half ? dxw : dx, dw, NULL);
+    if (rc == 0 && dx_half) kb_cast_half(G1, nx, dxw, dx_half, amp);
     free(copy);
     LEAVE(ctx);
-    free(xw), free(dyw);
+    free(xw), free(dyw), free(dxw);
     return rc;
 }
 int conv2d_backward_cuda(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *in_scale, const float *w,

@@ -259,7 +259,7 @@ static void bn_forward_phases(NnBnGeom g, const void *x, const float *w, const f
     kb_bn_count(nbt);
 }
 /* dx as floats, or dxh as halves of type g.xh (dx NULL) */
-static void bn_backward_phases(NnBnGeom g, int train, const float *dout, const void *x, const float *w, const float *b,
+static void bn_backward_phases(NnBnGeom g, int train, const void *dout, const void *x, const float *w, const float *b,
                                const float *mean, const float *invstd, float *dw, float *db, float *dx, uint16_t *dxh) {
     static NnBnShared sh;
     double part[8 * 8 * 2];
@@ -301,7 +301,7 @@ static void test_batchnorm(NnCtx *ctx, Rng *r) {
                 for (size_t i = 0; i < n; i++) x[i] = 1000.0f + 0.01f * x[i];
             memcpy(rm1, rm0, sizeof rm0), memcpy(rv1, rv0, sizeof rv0), memcpy(dw1, dw0, sizeof dw0), memcpy(db1, db0, sizeof db0);
             batchnorm2d_forward_train(ctx, &s, x, w, b, rm0, rv0, &nbt0, out0, m0, is0);
-            NnBnGeom g = {s.N, s.C, (int64_t)s.H * s.W, s.eps, s.momentum, (int)s.act, slice_counts[si], 0};
+            NnBnGeom g = {s.N, s.C, (int64_t)s.H * s.W, s.eps, s.momentum, (int)s.act, slice_counts[si], 0, 0};
             int64_t S = g.slices;
             bn_forward_phases(g, x, w, b, rm1, rv1, &nbt1, out1, m1, is1);
             const char *an[3] = {"", " + ReLU", " + SiLU"};
@@ -344,7 +344,7 @@ static void test_batchnorm(NnCtx *ctx, Rng *r) {
  * (NnBnGeom.xh) gives the bits of the same phase on their widened copy, and batchnorm.c's *_half entry
  * points (the simulated GPU's layer) the float layer's bits on it. The halves include fp16's overflow to
  * inf in one channel, whose statistics then are NaN as the float path's. */
-static void bn_phases(NnBnGeom g, const void *x, const float *dout, const float *w, const float *b, float *rm, float *rv,
+static void bn_phases(NnBnGeom g, const void *x, const void *dout, const float *w, const float *b, float *rm, float *rv,
                       float *nbt, float *out, float *mean, float *invstd, float *dw, float *db, float *dx, uint16_t *dxh,
                       float *ev) {
     int64_t n = g.N * g.C * g.hw;
@@ -374,7 +374,7 @@ static void test_batchnorm_half(NnCtx *ctx, Rng *r) {
     BatchNorm2dShape s = batchnorm2d_shape(3, 4, 7, 29);
     size_t n = (size_t)s.N * s.C * s.H * s.W, hw = (size_t)s.H * s.W;
     float *xf = malloc(n * 4), *dout = malloc(n * 4);
-    uint16_t *xh = malloc(n * 2), *dxo = malloc(n * 2);
+    uint16_t *xh = malloc(n * 2), *dxo = malloc(n * 2), *douth = malloc(n * 2);
     float *o[2], *dx[2], *ev[2];
     for (int k = 0; k < 2; k++) o[k] = malloc(n * 4), dx[k] = malloc(n * 4), ev[k] = malloc(n * 4);
     for (int amp = 1; amp <= 2; amp++)
@@ -382,18 +382,19 @@ static void test_batchnorm_half(NnCtx *ctx, Rng *r) {
             fill(r, xf, n, -6, 9), fill(r, dout, n, -1, 1);
             if (amp == 2) xf[1 * hw + 5] = 70000.0f; /* image 0, channel 1: fp16 overflows to inf */
             for (size_t i = 0; i < n; i++) xh[i] = kb_to_half(xf[i], amp), xf[i] = kb_from_half(xh[i], amp);
+            for (size_t i = 0; i < n; i++) douth[i] = kb_to_half(dout[i], amp), dout[i] = kb_from_half(douth[i], amp);
             s.act = (ActKind)act;
             float w[4] = {0.7f, 1.2f, -0.4f, 1.0f}, b[4] = {0.1f, -0.3f, 0.0f, 0.5f};
             float rm[2][4], rv[2][4], m[2][4], is[2][4], dw[2][4], db[2][4], nbt[2] = {2, 2};
             int ok = 1;
-            for (int k = 0; k < 2; k++) { /* k 0: the float input, k 1: its halves */
+            for (int k = 0; k < 2; k++) { /* k 0: the float input and dout, k 1: their halves */
                 for (int c = 0; c < 4; c++) rm[k][c] = 0.1f * c, rv[k][c] = 1.0f + 0.2f * c, dw[k][c] = db[k][c] = 0.5f;
-                NnBnGeom g = {s.N, s.C, (int64_t)hw, s.eps, s.momentum, act, 3, k ? amp : 0};
-                bn_phases(g, k ? (const void *)xh : (const void *)xf, dout, w, b, rm[k], rv[k], &nbt[k], o[k], m[k], is[k],
-                          dw[k], db[k], dx[k], NULL, ev[k]);
+                NnBnGeom g = {s.N, s.C, (int64_t)hw, s.eps, s.momentum, act, 3, k ? amp : 0, k ? amp : 0};
+                bn_phases(g, k ? (const void *)xh : (const void *)xf, k ? (const void *)douth : (const void *)dout, w, b, rm[k],
+                          rv[k], &nbt[k], o[k], m[k], is[k], dw[k], db[k], dx[k], NULL, ev[k]);
             }
             { /* dx as halves (the next convolution's dy): the float dx's bits rounded */
-                NnBnGeom g = {s.N, s.C, (int64_t)hw, s.eps, s.momentum, act, 3, amp};
+                NnBnGeom g = {s.N, s.C, (int64_t)hw, s.eps, s.momentum, act, 3, amp, 0};
                 float rm2[4], rv2[4], m2[4], is2[4], dw2[4], db2[4], nbt2 = 2;
                 for (int c = 0; c < 4; c++) rm2[c] = 0.1f * c, rv2[c] = 1.0f + 0.2f * c, dw2[c] = db2[c] = 0.5f;
                 bn_phases(g, xh, dout, w, b, rm2, rv2, &nbt2, o[1], m2, is2, dw2, db2, NULL, dxo, ev[1]);
@@ -405,7 +406,7 @@ static void test_batchnorm_half(NnCtx *ctx, Rng *r) {
             ok = same_bits(o[0], o[1], n) && same_bits(dx[0], dx[1], n) && same_bits(ev[0], ev[1], n) &&
                  same_bits(&rm[0][0], &rm[1][0], 4) && same_bits(&rv[0][0], &rv[1][0], 4) && same_bits(&m[0][0], &m[1][0], 4) &&
                  same_bits(&is[0][0], &is[1][0], 4) && same_bits(&dw[0][0], &dw[1][0], 4) && same_bits(&db[0][0], &db[1][0], 4);
-            CHECK(ok, "kernels: BN (act %d) on %s halves%s: every phase = the same phase on their widened floats, bit for bit", act,
+            CHECK(ok, "kernels: BN (act %d) on %s halves%s, dout too: every phase = the same phase on their widened floats, bit for bit", act,
                   amp == 1 ? "bf16" : "fp16", amp == 2 ? " (one channel with an inf)" : "");
             /* batchnorm.c's entry points: the float layer on the widened copy */
             for (int k = 0; k < 2; k++)
@@ -413,7 +414,7 @@ static void test_batchnorm_half(NnCtx *ctx, Rng *r) {
             batchnorm2d_forward_train(ctx, &s, xf, w, b, rm[0], rv[0], &nbt[0], o[0], m[0], is[0]);
             int rc = batchnorm2d_forward_train_half(ctx, &s, (NnAmp)amp, xh, w, b, rm[1], rv[1], &nbt[1], o[1], m[1], is[1]);
             batchnorm2d_backward_train(ctx, &s, dout, xf, w, b, m[0], is[0], dx[0], dw[0], db[0]);
-            rc |= batchnorm2d_backward_half(ctx, &s, 1, dout, (NnAmp)amp, xh, w, b, m[1], is[1], dx[1], NULL, dw[1], db[1]);
+            rc |= batchnorm2d_backward_half(ctx, &s, 1, douth, 1, (NnAmp)amp, xh, w, b, m[1], is[1], dx[1], NULL, dw[1], db[1]);
             batchnorm2d_forward_eval(ctx, &s, xf, w, b, rm[0], rv[0], ev[0], NULL, NULL);
             rc |= batchnorm2d_forward_eval_half(ctx, &s, (NnAmp)amp, xh, w, b, rm[1], rv[1], ev[1], NULL, NULL);
             ok = !rc && same_bits(o[0], o[1], n) && same_bits(dx[0], dx[1], n) && same_bits(ev[0], ev[1], n) &&
@@ -422,15 +423,15 @@ static void test_batchnorm_half(NnCtx *ctx, Rng *r) {
             float dw3[4], db3[4];
             memcpy(dw3, &dw[0][0], sizeof dw3), memcpy(db3, &db[0][0], sizeof db3);
             batchnorm2d_backward_train(ctx, &s, dout, xf, w, b, m[0], is[0], dx[0], &dw[0][0], &db[0][0]);
-            rc |= batchnorm2d_backward_half(ctx, &s, 1, dout, (NnAmp)amp, xh, w, b, m[1], is[1], NULL, dxo, dw3, db3);
+            rc |= batchnorm2d_backward_half(ctx, &s, 1, dout, 0, (NnAmp)amp, xh, w, b, m[1], is[1], NULL, dxo, dw3, db3);
             size_t bad = half_diffs(dxo, dx[0], n, amp);
             ok &= !rc && !bad && same_bits(dw3, &dw[0][0], 4) && same_bits(db3, &db[0][0], 4);
             float dw4[4] = {0}, db4[4] = {0}, dw5[4] = {0}, db5[4] = {0}; /* no dx wanted: the parameter gradients alone */
             batchnorm2d_backward_train(ctx, &s, dout, xf, w, b, m[0], is[0], NULL, dw4, db4);
-            ok &= batchnorm2d_backward_half(ctx, &s, 1, dout, (NnAmp)amp, xh, w, b, m[1], is[1], NULL, NULL, dw5, db5) == 0 &&
+            ok &= batchnorm2d_backward_half(ctx, &s, 1, dout, 0, (NnAmp)amp, xh, w, b, m[1], is[1], NULL, NULL, dw5, db5) == 0 &&
                   same_bits(dw4, dw5, 4) && same_bits(db4, db5, 4);
             CHECK(ok, "kernels: batchnorm2d_*_half (act %d, %s) = the float layer on the widened input, bit for bit (dx as "
-                  "halves too, and none)", act, amp == 1 ? "bf16" : "fp16");
+                  "halves too, and none; dout as halves)", act, amp == 1 ? "bf16" : "fp16");
         }
     char msg[256];
     int rc = batchnorm2d_forward_eval_half(ctx, &s, NN_AMP_OFF, xh, NULL, NULL, o[0], o[0], o[1], NULL, NULL);
@@ -442,10 +443,10 @@ static void test_batchnorm_half(NnCtx *ctx, Rng *r) {
     rc = conv2d_forward_half(ctx, &cs, xf, NULL, xf, xh, dxo, &made);
     snprintf(msg, sizeof msg, "%s", err_msg());
     CHECK(rc < 0 && !made && strstr(msg, "mixed precision"), "kernels: conv2d_forward_half on the CPU is refused (%s)", msg);
-    rc = conv2d_backward_half(ctx, &cs, xf, NULL, NULL, xf, xh, NULL, NULL);
+    rc = conv2d_backward_half(ctx, &cs, xf, NULL, NULL, xf, xh, NULL, NULL, NULL);
     snprintf(msg, sizeof msg, "%s", err_msg());
     CHECK(rc < 0 && strstr(msg, "mixed precision"), "kernels: conv2d_backward_half on the CPU is refused (%s)", msg);
-    free(xf), free(dout), free(xh), free(dxo);
+    free(xf), free(dout), free(xh), free(dxo), free(douth);
     for (int k = 0; k < 2; k++) free(o[k]), free(dx[k]), free(ev[k]);
 }
 
@@ -969,7 +970,7 @@ static void test_depthwise(NnCtx *ctx, Rng *r) {
         NnDwGeom g = conv2d_dw_geom(&s);
         int rc = conv2d_forward(ctx, &s, x, w, bias, y0) | conv2d_backward(ctx, &s, x, w, dy, dx0, dw0, NULL);
         FOR_GRID(nn_grid_1d((int64_t)ny), gr) kb_dw_fwd(gr, g, 0, x, w, bias, y1);
-        FOR_GRID(nn_grid_1d((int64_t)nx), gr) kb_dw_dx(gr, g, 0, dy, NULL, w, dx1);
+        FOR_GRID(nn_grid_1d((int64_t)nx), gr) kb_dw_dx(gr, g, 0, dy, NULL, w, dx1, NULL);
         CHECK(!rc && first_diff(y0, y1, ny) == ny && first_diff(dx0, dx1, nx) == nx,
               "kernels: depthwise %dx%d/%d,%d pad %d,%d dil %d%s: forward and dx = conv2d.c's direct path, bit for bit", s.KH, s.KW,
               s.stride_h, s.stride_w, s.pad_h, s.pad_w, s.dil_h, bias ? " + bias" : "");
@@ -996,7 +997,7 @@ static void test_depthwise(NnCtx *ctx, Rng *r) {
             for (size_t i = 0; i < nx; i++) dx0[i] = kb_round_half(dx0[i], amp);
             for (size_t i = 0; i < nw; i++) dwz[i] = dw1[i] + kb_round_half(dwz[i], amp);
             FOR_GRID(nn_grid_1d((int64_t)ny), gr) kb_dw_fwd(gr, g, amp, x, w, bias, y1);
-            FOR_GRID(nn_grid_1d((int64_t)nx), gr) kb_dw_dx(gr, g, amp, dy, NULL, w, dx1);
+            FOR_GRID(nn_grid_1d((int64_t)nx), gr) kb_dw_dx(gr, g, amp, dy, NULL, w, dx1, NULL);
             { /* the half result itself (conv2d_forward_half): the bits kb_dw_fwd widens */
                 uint16_t *yh = malloc(ny * 2);
                 float *yb = malloc(ny * 4);
@@ -1016,12 +1017,16 @@ static void test_depthwise(NnCtx *ctx, Rng *r) {
                 float *dx2 = malloc(nx * 4), *dwb = malloc(nw * 4);
                 for (size_t i = 0; i < nx; i++) xh[i] = kb_to_half(x[i], amp);
                 for (size_t i = 0; i < ny; i++) dyh[i] = kb_to_half(dy[i], amp);
-                FOR_GRID(nn_grid_1d((int64_t)nx), gr) kb_dw_dx(gr, g, amp, NULL, dyh, w, dx2);
+                FOR_GRID(nn_grid_1d((int64_t)nx), gr) kb_dw_dx(gr, g, amp, NULL, dyh, w, dx2, NULL);
+                uint16_t *dxh = malloc(nx * 2);
+                FOR_GRID(nn_grid_1d((int64_t)nx), gr) kb_dw_dx(gr, g, amp, NULL, dyh, w, NULL, dxh);
+                size_t bad_dxh = half_diffs(dxh, dx1, nx, amp);
+                free(dxh);
                 memcpy(dwb, dw1, nw * 4);
                 dw_wgrad_on_cpu(g, amp, NULL, xh, NULL, dyh, dwb);
-                CHECK(same_bits(dx1, dx2, nx) && same_bits(dwa, dwb, nw),
-                      "kernels: depthwise %dx%d/%d,%d in %s: dx and dW from x's and dy's halves = from the floats, bit for bit",
-                      s.KH, s.KW, s.stride_h, s.stride_w, amp == 1 ? "bf16" : "fp16");
+                CHECK(same_bits(dx1, dx2, nx) && same_bits(dwa, dwb, nw) && !bad_dxh,
+                      "kernels: depthwise %dx%d/%d,%d in %s: dx and dW from x's and dy's halves = from the floats, dx as halves "
+                      "= the float dx rounded, bit for bit", s.KH, s.KW, s.stride_h, s.stride_w, amp == 1 ? "bf16" : "fp16");
                 free(xh), free(dyh), free(dx2), free(dwb);
             }
             double e = rel_diff(dwz, dwa, nw), bound = amp == 1 ? 8e-3 : 1e-3; /* one half ulp where the sums straddle a rounding */
