@@ -28,7 +28,7 @@
  *   A frozen BN (eval statistics and no parameter update, e.g. a fine-tuned backbone) is the eval
  *   backward with dweight = dbias = NULL.
  * x must still hold the forward input at backward time (so out must not alias x if backward follows);
- * dx may alias dout.
+ * dx may alias dout (floats only: not with batchnorm2d_backward_half's dout_half or dx_half).
  * Deterministic: each channel is reduced by one thread in a fixed order, whatever ctx->threads. */
 #ifndef AUDIOCNN_NN_BATCHNORM_H
 #define AUDIOCNN_NN_BATCHNORM_H

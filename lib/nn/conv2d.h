@@ -102,8 +102,8 @@ int conv2d_forward(NnCtx *ctx, const Conv2dShape *s, const float *x, const float
  * when it was (not when the own depthwise kernels ran: they round x as they read it).
  * conv2d_backward_half: conv2d_backward with dy given as its halves dy_half (h(dy): BatchNorm's backward writes
  * them so) and x's halves x_half from the forward (or NULL: x is cast here), each used where the cast would
- * have been: the same results, without the casts. dx_half (or NULL; then dx is not written): dx as its halves
- * instead, the values whose widening dx would receive (for a BatchNorm that reads its dout as halves).
+ * have been: the same results, without the casts. dx_half (or NULL): when given, dx's halves are written there
+ * and dx is not, the values whose widening dx would receive (for a BatchNorm that reads its dout as halves).
  * in_scale (or NULL): x read as x[n,c] * in_scale[n*C + c], as conv2d_forward_ep's and
  * conv2d_backward_in_scale's (only where conv2d_in_scale_supported); the half copy is then of the scaled x.
  * Return 0, or -1 with err_set() (and on a context without AMP). */

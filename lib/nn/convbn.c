@@ -207,6 +207,10 @@ int convbn_backward_halves(NnCtx *ctx, ConvBn *u, ParamTable *t, const float *x,
         err_set("backward after an inference-only forward (nothing was kept for it)");
         return -1;
     }
+    if ((dout_half || dx_half) && !convbn_halves(u)) { /* before any gradient is added */
+        err_set("convbn: a gradient in halves for a unit that does not hand over halves");
+        return -1;
+    }
     float *dg = frozen ? NULL : params_grad(t, u->pbw), *db = frozen ? NULL : params_grad(t, u->pbb);
     if (halfkeep_bn_backward(ctx, &u->hk, u->train, &u->bn, dout, dout_half, u->conv_out, params_data(t, u->pbw),
                              params_data(t, u->pbb), u->mean, u->invstd, dg, db) < 0)

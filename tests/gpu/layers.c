@@ -694,10 +694,11 @@ static void amp_half_bn(int amp) {
             rc |= batchnorm2d_backward_half(&gpu, &bs, 1, gdo, 0, (NnAmp)amp, gh, gbw, gbb, gm[1], gi[1], NULL, gdyh, NULL, NULL);
             batchnorm2d_forward_eval(&gpu, &bs, gy, gbw, gbb, grm[0], grv[0], gev[0], NULL, NULL);
             rc |= batchnorm2d_forward_eval_half(&gpu, &bs, (NnAmp)amp, gh, gbw, gbb, grm[1], grv[1], gev[1], NULL, NULL);
-            /* the convolution's backward: from BN's float dx (cast inside), and from its halves with x's */
+            /* the convolution's backward: from BN's float dx (cast inside), and from its halves with x's; the dx-as-halves
+             * call first, so that the dx pass's algorithm search (and the own kernels' timing) runs with it */
+            rc |= conv2d_backward_half(&gpu, &s, gx, NULL, made ? gxh : NULL, gw, gdyh, NULL, gcxh, NULL);
             rc |= conv2d_backward(&gpu, &s, gx, gw, gdx[0], gcx[0], gcw[0], NULL);
             rc |= conv2d_backward_half(&gpu, &s, gx, NULL, made ? gxh : NULL, gw, gdyh, gcx[1], NULL, gcw[1]);
-            rc |= conv2d_backward_half(&gpu, &s, gx, NULL, made ? gxh : NULL, gw, gdyh, NULL, gcxh, NULL);
             rc |= nn_sync(&gpu);
             uint16_t *hcxh = malloc(nx * 2);
             nn_copy_to_host(&gpu, hcxh, gcxh, nx * 2);

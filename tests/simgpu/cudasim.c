@@ -785,7 +785,7 @@ int conv2d_backward_half_cuda(NnCtx *ctx, const Conv2dShape *s, const float *x, 
                               float *dw) {
     const char *l = "conv2d backward (half operands)";
     D(l, x), D(l, in_scale), D(l, x_half), D(l, w), D(l, dy_half), D(l, dx), D(l, dx_half), D(l, dw);
-    if ((dx && algo_seen(ctx, s, ALGO_BWD_DATA) < 0) || (dw && algo_seen(ctx, s, ALGO_BWD_FILTER) < 0)) return -1;
+    if (((dx || dx_half) && algo_seen(ctx, s, ALGO_BWD_DATA) < 0) || (dw && algo_seen(ctx, s, ALGO_BWD_FILTER) < 0)) return -1;
     int amp = (int)ctx->amp;
     int64_t nx = (int64_t)conv2d_x_numel(s), ny = (int64_t)conv2d_y_numel(s);
     float *xw = x_half ? malloc(sizeof(float) * (size_t)nx) : NULL, *dyw = malloc(sizeof(float) * (size_t)(ny ? ny : 1));
