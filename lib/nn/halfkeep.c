@@ -2,6 +2,9 @@
 
 #include "core/error.h"
 
+#include <stdlib.h>
+#include <string.h>
+
 /* BN's half dx in conv_out's buffer: after the half result, at a 128-byte boundary (HALFKEEP_SLACK floats make
  * room for the rounding) */
 static uint16_t *dy_half(size_t ny, float *conv_out) { return (uint16_t *)conv_out + ((ny + 63) & ~(size_t)63); }
@@ -20,9 +23,15 @@ static int x_half_reserve(NnCtx *ctx, HalfKeep *k, const Conv2dShape *s) {
     return 0;
 }
 
+/* AUDIOCNN_HALFKEEP=0: the float hand-over under AMP too */
+static int halves_allowed(void) {
+    const char *e = getenv("AUDIOCNN_HALFKEEP");
+    return !(e && !strcmp(e, "0"));
+}
+
 int halfkeep_conv_forward(NnCtx *ctx, HalfKeep *k, const Conv2dShape *s, const float *x, const float *in_scale,
                           const float *w, float *conv_out) {
-    k->type = ctx->device == NN_CUDA ? ctx->amp : NN_AMP_OFF;
+    k->type = ctx->device == NN_CUDA && halves_allowed() ? ctx->amp : NN_AMP_OFF;
     k->x_made = 0;
     if (!k->type) {
         ConvEpilogue ep = {.in_scale = in_scale};

@@ -19,6 +19,8 @@
  * dx's 128-byte alignment). x_half is the HalfKeep's own, grown to the largest batch at a forward (nn_alloc of
  * the forward's context), freed by halfkeep_free; none where the own depthwise kernels run the convolution
  * (conv2d_half_keeps_x: they read x itself). dout is only read in the half hand-over.
+ * AUDIOCNN_HALFKEEP=0 in the environment keeps the float hand-over under AMP too: the same results (the
+ * simulated GPU's tests compare the bytes), more bytes moved; a switch for diagnosis on a GPU.
  * Memory: x_half holds 2 bytes per element of the unit's input from forward to backward, as PyTorch's autocast
  * keeps the half inputs it saved for backward (where the casts were temporary copies in one shared scratch
  * block before): up to a quarter more activation memory for ResNet-18 under AMP. */

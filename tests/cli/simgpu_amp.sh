@@ -8,7 +8,8 @@
 # not advance AdamW's step counts for them, and keeps the count in the state; its scaler state round-trips
 # through --resume (one epoch, then resumed: the uninterrupted run's checkpoint and state); cnneval --amp
 # (deterministic, the fp32 evaluation's accuracy, --scan --jobs 2 = --jobs 1); resnet18 and efficientnet_b0 (SE, depthwise,
-# fused NN_INFER epilogues) train a step with --amp; --amp off = no --amp (bytes); --amp on the CPU, a bad
+# fused NN_INFER epilogues) train a step with --amp; the half conv -> BN hand-overs = the float ones
+# (AUDIOCNN_HALFKEEP=0; bytes, four runs); --amp off = no --amp (bytes); --amp on the CPU, a bad
 # value, and --amp-init-scale without fp16 are usage errors (exit 2, one line). TF32 (--tf32; the simulator
 # rounds the convolutions' operands to TF32): training runs, the same bytes twice, records "tf32", differs from
 # fp32; cnneval --tf32 gives the fp32 evaluation's accuracy; --tf32 on the CPU is a usage error. The GPU's own
@@ -154,6 +155,18 @@ for arch in resnet18 efficientnet_b0; do
         "$S/cnneval" -q --device cpu -o ev-$arch $arch.safetensors test.npy 2>>$arch.err &&
         [ "$(meta $arch.safetensors amp)" = bf16 ] && ok "cnntrain --arch $arch --amp bf16: an epoch on the simulated GPU, evaluated on the CPU" \
         || notok "cnntrain --arch $arch --amp bf16: $(head -c 300 $arch.err)"
+done
+
+# the conv -> BN hand-overs in halves (nn/halfkeep.h) give the bytes of the float hand-overs
+# (AUDIOCNN_HALFKEEP=0): the baseline, ResNet's units within a block, EfficientNet's SE scale in the cast
+for run in "resnet18 bf16" "efficientnet_b0 bf16" "resnet18 fp16" "baseline fp16"; do
+    set -- $run
+    "$S/cnntrain" "${C[@]}" --epochs 1 --arch $1 --device cuda --amp $2 -o hk-$1-$2.safetensors 2>hk.err &&
+        AUDIOCNN_HALFKEEP=0 "$S/cnntrain" "${C[@]}" --epochs 1 --arch $1 --device cuda --amp $2 \
+            -o hkoff-$1-$2.safetensors 2>>hk.err &&
+        cmp -s hk-$1-$2.safetensors hkoff-$1-$2.safetensors && cmp -s hk-$1-$2.state.safetensors hkoff-$1-$2.state.safetensors &&
+        ok "cnntrain --arch $1 --amp $2: the half hand-overs give the float hand-overs' checkpoint and state (AUDIOCNN_HALFKEEP=0)" \
+        || notok "cnntrain --arch $1 --amp $2: the half and float hand-overs differ: $(head -c 300 hk.err)"
 done
 
 # --amp off is the default: the same bytes
