@@ -115,6 +115,8 @@ void batchnorm2d_forward_train(NnCtx *ctx, const BatchNorm2dShape *s, const floa
 
 /* ---- half input (batchnorm.h): on the CPU, x widened into a copy ---- */
 
+static const NnGrid HOST_GRID = {0, 0, 1, 1}; /* a kernels.h body over all its items, in order */
+
 /* x's halves widened into a new array (free() it), or NULL with err_set() */
 static float *widened(const BatchNorm2dShape *s, NnAmp xt, const uint16_t *x) {
     if (xt != NN_AMP_BF16 && xt != NN_AMP_FP16) {
@@ -127,7 +129,7 @@ static float *widened(const BatchNorm2dShape *s, NnAmp xt, const uint16_t *x) {
         err_set("out of memory for BatchNorm's widened input (%zu floats)", n);
         return NULL;
     }
-    for (size_t i = 0; i < n; i++) f[i] = kb_from_half(x[i], (int)xt);
+    kb_widen(HOST_GRID, (int64_t)n, x, f, (int)xt);
     return f;
 }
 
@@ -160,22 +162,21 @@ int batchnorm2d_backward_half(NnCtx *ctx, const BatchNorm2dShape *s, int train, 
                               const float *invstd, float *dx, uint16_t *dx_half, float *dweight, float *dbias) {
     NN_DISPATCH_CUDA(ctx, batchnorm2d_backward_half_cuda(ctx, s, train, dout, dout_half, xt, x, weight, bias, mean, invstd,
                                                          dx, dx_half, dweight, dbias));
-    float *f = widened(s, xt, x), *g = dout_half && f ? widened(s, xt, dout) : NULL, *d = dx;
     size_t n = (size_t)s->N * s->C * s->H * s->W;
-    if (f && (!dout_half || g) && dx_half && !(d = malloc(sizeof(float) * (n ? n : 1))))
+    float *f = widened(s, xt, x), *g = NULL, *d = NULL; /* x widened; dout widened; dx before its cast */
+    int rc = -1;
+    if (!f || (dout_half && !(g = widened(s, xt, dout)))) goto done;
+    if (dx_half && !(d = malloc(sizeof(float) * (n ? n : 1)))) {
         err_set("out of memory for BatchNorm's dx (%zu floats)", n);
-    if (!f || (dout_half && !g) || (dx_half && !d)) {
-        free(f), free(g);
-        return -1;
+        goto done;
     }
-    (train ? batchnorm2d_backward_train : batchnorm2d_backward_eval)(ctx, s, dout_half ? g : dout, f, weight, bias, mean,
-                                                                     invstd, d, dweight, dbias);
-    if (dx_half) {
-        for (size_t i = 0; i < n; i++) dx_half[i] = kb_to_half(d[i], (int)xt);
-        free(d);
-    }
-    free(f), free(g);
-    return 0;
+    (train ? batchnorm2d_backward_train : batchnorm2d_backward_eval)(ctx, s, g ? g : dout, f, weight, bias, mean, invstd,
+                                                                     dx_half ? d : dx, dweight, dbias);
+    if (dx_half) kb_cast_half(HOST_GRID, (int64_t)n, d, dx_half, (int)xt);
+    rc = 0;
+done:
+    free(f), free(g), free(d);
+    return rc;
 }
 
 void batchnorm2d_forward_train_to(NnCtx *ctx, const BatchNorm2dShape *s, const float *x, const float *weight,

@@ -268,24 +268,17 @@ static int dw_known_own(NnCtx *ctx, const Conv2dShape *s, AlgoPass pass) {
     return e && e->algo == ALGO_OWN;
 }
 
-/* A scaled input (conv2d.h's in_scale) goes through cuDNN: the own depthwise kernels read x itself, and
- * conv2d_in_scale_supported keeps depthwise shapes out. */
-static int no_scaled_depthwise(const Conv2dShape *s, const float *in_scale) {
-    if (!in_scale || !conv2d_is_depthwise(s)) return 0;
-    err_set("conv2d: a scaled input to a depthwise convolution on the GPU");
-    return -1;
-}
-
 /* AMP's forward: half copies of x (scaled by in_scale per plane as it is cast, when given) and w, a half y
  * widened with the bias (or the own depthwise kernels, on the fp32 arrays); y_half (no bias): the half y
  * itself, written there and not widened, and x_half (or NULL): where x's half copy goes, *x_made 1 when one
- * was made (conv2d_forward_half). */
+ * was made (conv2d_forward_half). A scaled input is never depthwise (conv2d.c's scale_ok, at every entry
+ * point, keeps to conv2d_in_scale_supported), so the own kernels never see one; nor reaches one a context
+ * without AMP. */
 static int forward_amp(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *in_scale, const float *w,
                        const float *b, float *y, uint16_t *y_half, uint16_t *x_half, int *x_made) {
     DwArrays own = {x, w, NULL, y, y_half, NULL, NULL};
     if (x_made) *x_made = 0;
-    if (no_scaled_depthwise(s, in_scale) < 0) return -1;
-    if (!in_scale && dw_known_own(ctx, s, ALGO_FWD)) return dw_run(ctx, ALGO_FWD, s, &own, b);
+    if (dw_known_own(ctx, s, ALGO_FWD)) return dw_run(ctx, ALGO_FWD, s, &own, b);
     int64_t p = (int64_t)s->OH * s->OW, nx = (int64_t)s->N * s->C * s->H * s->W,
             nw = (int64_t)s->K * (s->C / s->groups) * s->KH * s->KW, ny = (int64_t)s->N * s->K * p;
     uint16_t *sc = nn_amp_scratch(ctx, (x_half ? 0 : nn_amp_align(nx)) + nn_amp_align(nw) + (y_half ? 0 : nn_amp_align(ny)));
@@ -319,10 +312,6 @@ static int forward_amp(NnCtx *ctx, const Conv2dShape *s, const float *x, const f
 static int forward(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *in_scale, const float *w, const float *b,
                    float *y) {
     if (ctx->amp) return forward_amp(ctx, s, x, in_scale, w, b, y, NULL, NULL, NULL);
-    if (in_scale) {
-        err_set("conv2d: a scaled input on the GPU needs mixed precision (its cast scales it)");
-        return -1;
-    }
     DwArrays own = {x, w, NULL, y, NULL, NULL, NULL};
     Descs d;
     int rc = -1;
@@ -426,7 +415,6 @@ static int backward_amp(NnCtx *ctx, const Conv2dShape *s, const float *x, const 
                         float *db) {
     DwArrays own_dx = {NULL, w, dy, dx, dx_out, NULL, dy_in}, own_dw = {x, w, dy, dw, NULL, x_in, dy_in};
     int want_dx = dx || dx_out;
-    if (no_scaled_depthwise(s, in_scale) < 0) return -1;
     if (want_dx && dw_known_own(ctx, s, ALGO_BWD_DATA)) {
         if (dw_run(ctx, ALGO_BWD_DATA, s, &own_dx, NULL) < 0) return -1;
         want_dx = 0;
@@ -474,11 +462,7 @@ done:
 
 extern "C" int conv2d_backward_cuda(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *in_scale, const float *w,
                                     const float *dy, float *dx, float *dw, float *db) {
-    if (ctx->amp) return backward_amp(ctx, s, x, in_scale, NULL, w, dy, NULL, dx, NULL, dw, db);
-    if (in_scale) {
-        err_set("conv2d: a scaled input on the GPU needs mixed precision (its cast scales it)");
-        return -1;
-    }
+    if (ctx->amp) return backward_amp(ctx, s, x, in_scale, NULL, w, dy, NULL, dx, NULL, dw, db); /* in_scale: AMP only */
     Descs d;
     int rc = -1, r;
     const float one = 1.0f;

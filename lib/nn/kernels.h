@@ -436,8 +436,8 @@ typedef struct NnBnGeom {
     int xh;               /* x's storage: 0 floats, 1 bf16, 2 fp16 */
     int douth;            /* the backward's dout, likewise (the following convolution's dx kept in halves) */
 } NnBnGeom;
-/* element o of BN's input x (floats, or halves of type xh), as a float; dout's likewise (douth) */
-NN_HD float nn_bn_x(const void *x, int64_t o, int xh) {
+/* element o of an array BN reads (x, or the backward's dout) stored as floats (xh 0) or halves of type xh, as a float */
+NN_HD float nn_bn_load(const void *x, int64_t o, int xh) {
     return xh ? kb_from_half(((const uint16_t *)x)[o], xh) : ((const float *)x)[o];
 }
 
@@ -500,12 +500,12 @@ NN_HD double nn_bn_part_sum(NnBnGeom g, int64_t c, const double *part, int k) {
  * against the spread: the relative error of the squared deviations is about 1e-16 (1 + 3 (mean - K)^2 / var),
  * and as K is one of the cnt values, (mean - K)^2 <= cnt var: at most about 3e-16 cnt, far below float's
  * precision for any batch. One read of x instead of two, no per-channel mean kernel between them. */
-NN_HD double nn_bn_shift(NnBnGeom g, const void *x, int64_t c) { return g.N * g.hw > 0 ? (double)nn_bn_x(x, c * g.hw, g.xh) : 0.0; }
+NN_HD double nn_bn_shift(NnBnGeom g, const void *x, int64_t c) { return g.N * g.hw > 0 ? (double)nn_bn_load(x, c * g.hw, g.xh) : 0.0; }
 NN_HD void kb_bn_sums(int64_t c, int64_t s, int64_t t, NnBnGeom g, const void *x, NnBnShared *sh) {
     double acc = 0.0, acc2 = 0.0, k = nn_bn_shift(g, x, c);
     NnBnIter it = nn_bn_iter(g, c, s, t);
     for (int64_t o; nn_bn_next(&it, &o);) {
-        double d = (double)nn_bn_x(x, o, g.xh) - k;
+        double d = (double)nn_bn_load(x, o, g.xh) - k;
         acc += d;
         acc2 += d * d;
     }
@@ -547,7 +547,7 @@ NN_HD void kb_bn_stats(NnGrid gr, NnBnGeom g, const double *part, const void *x,
 NN_HD void kb_bn_apply(int64_t c, int64_t s, int64_t t, NnBnGeom g, const void *x, const float *ab, float *out) {
     float alpha = ab[2 * c], beta = ab[2 * c + 1];
     NnBnIter it = nn_bn_iter(g, c, s, t);
-    for (int64_t o; nn_bn_next(&it, &o);) out[o] = nn_act_apply(nn_bn_x(x, o, g.xh) * alpha + beta, g.act);
+    for (int64_t o; nn_bn_next(&it, &o);) out[o] = nn_act_apply(nn_bn_load(x, o, g.xh) * alpha + beta, g.act);
 }
 /* the counter's increment, once per forward (one thread, after the statistics kernel) */
 NN_HD void kb_bn_count(float *nbt) {
@@ -567,7 +567,7 @@ NN_HD void kb_bn_eval(NnGrid gr, NnBnGeom g, NnDiv hw, NnDiv ch, const void *x, 
             if (mean) mean[c] = running_mean[c];
             if (invstd) invstd[c] = r;
         }
-        out[o] = nn_act_apply(nn_bn_x(x, o, g.xh) * alpha + beta, g.act);
+        out[o] = nn_act_apply(nn_bn_load(x, o, g.xh) * alpha + beta, g.act);
     }
 }
 
@@ -603,7 +603,7 @@ NN_HD void nn_bn_saved_affine(int64_t c, const float *weight, const float *bias,
 }
 /* the gradient BN's own formulas take at element o: dout, through the fused activation's backward */
 NN_HD float nn_bn_grad_in(NnBnGeom g, const void *dout, float xv, float alpha, float beta, int64_t o) {
-    float d = nn_bn_x(dout, o, g.douth);
+    float d = nn_bn_load(dout, o, g.douth);
     return g.act ? nn_bn_act_grad(d, xv, alpha, beta, g.act) : d;
 }
 NN_HD void kb_bn_bwd_sums(int64_t c, int64_t s, int64_t t, NnBnGeom g, const void *dout, const void *x,
@@ -613,7 +613,7 @@ NN_HD void kb_bn_bwd_sums(int64_t c, int64_t s, int64_t t, NnBnGeom g, const voi
     double sum = 0.0, dot = 0.0;
     NnBnIter it = nn_bn_iter(g, c, s, t);
     for (int64_t o; nn_bn_next(&it, &o);) {
-        float xv = nn_bn_x(x, o, g.xh), gv = nn_bn_grad_in(g, dout, xv, alpha, beta, o);
+        float xv = nn_bn_load(x, o, g.xh), gv = nn_bn_grad_in(g, dout, xv, alpha, beta, o);
         sum += (double)gv;
         dot += (double)(xv - meanf) * (double)gv;
     }
@@ -643,7 +643,7 @@ NN_HD void kb_bn_bwd_dx(int64_t c, int64_t s, int64_t t, NnBnGeom g, int train, 
     nn_bn_saved_affine(c, weight, bias, mean, invstd, &alpha, &beta);
     NnBnIter it = nn_bn_iter(g, c, s, t);
     for (int64_t o; nn_bn_next(&it, &o);) {
-        float xv = train || g.act ? nn_bn_x(x, o, g.xh) : 0.0f, gv = nn_bn_grad_in(g, dout, xv, alpha, beta, o);
+        float xv = train || g.act ? nn_bn_load(x, o, g.xh) : 0.0f, gv = nn_bn_grad_in(g, dout, xv, alpha, beta, o);
         float v = train ? (gv - gm - (xv - meanf) * k) * iw : gv * iw;
         if (dxh) dxh[o] = kb_to_half(v, dxt);
         else dx[o] = v;

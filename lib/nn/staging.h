@@ -52,8 +52,8 @@ int staging_retire(Staging *s, int (*done)(void *arg, int slot), void *arg);
  * slot's event, makes ctx's compute stream wait for it (no host wait), and returns the device buffer the
  * step reads. pinned_ring_release, once the step that reads it is queued, records on the
  * compute stream when that step is done with the device buffer; the slot's next copy waits for it (on the
- * device). A host buffer is refilled only after its copy finished (cudaEventQuery), so the gathering of
- * batch i+1 overlaps batch i's copy and compute.
+ * device). The caller refills its host memory only after that memory's copy finished (pinned_ring_drain),
+ * so the gathering of batch i+1 overlaps batch i's copy and compute.
  * A build without CUDA has the type and stubs that refuse (err_set, -1/NULL: no caller reaches them, as
  * no context there runs on a GPU); the simulated GPU (tests/simgpu/cudasim.c) copies synchronously. */
 typedef struct PinnedRing {

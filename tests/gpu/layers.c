@@ -109,6 +109,16 @@ static int same(const float *a, const float *b, size_t n) {
     return 1;
 }
 
+/* gpu made again on GPU 0 (its own algorithm cache: the depthwise choice is made at its first search), in
+ * mixed precision amp (NN_AMP_OFF: fp32). 0, or -1 with a failed CHECK naming what (who). */
+static int fresh_gpu(const char *who, int amp) {
+    nn_ctx_free(&gpu);
+    nn_ctx_init(&gpu, 2);
+    if (nn_ctx_use_cuda(&gpu, 0) == 0 && nn_ctx_set_amp(&gpu, (NnAmp)amp) == 0) return 0;
+    CHECK(0, "%s: a fresh context on GPU 0: %s", who, err_msg());
+    return -1;
+}
+
 static void activations(void) {
     size_t n = 3000017;
     float *a = rnd(n, -12, 12), *b = rnd(n, -3, 3), *r = malloc(n * 4);
@@ -270,12 +280,7 @@ static void depthwise(void) {
     for (int m = 0; m < 3; m++) {
         if (m < 2) setenv("AUDIOCNN_DEPTHWISE", modes[m], 1);
         else unsetenv("AUDIOCNN_DEPTHWISE"), setenv("AUDIOCNN_ALGO_LOG", "1", 1);
-        nn_ctx_free(&gpu);
-        nn_ctx_init(&gpu, 2);
-        if (nn_ctx_use_cuda(&gpu, 0) < 0) {
-            CHECK(0, "depthwise: a fresh context on GPU 0: %s", err_msg());
-            break;
-        }
+        if (fresh_gpu("depthwise", NN_AMP_OFF) < 0) break;
         conv_run(cases, names, sizeof cases / sizeof *cases, m == 0, 0, hows[m]);
         if (m == 0) /* the own kernels under AMP: operands rounded as read, no half copies */
             for (int amp = NN_AMP_BF16; amp <= NN_AMP_FP16; amp++)
@@ -657,12 +662,7 @@ static void amp_half_bn(int amp) {
         for (size_t i = 0; i < 2; i++) {
             if (own && i == 0) continue;
             if (i == 1) setenv("AUDIOCNN_DEPTHWISE", own ? "own" : "cudnn", 1);
-            nn_ctx_free(&gpu); /* a fresh context: the depthwise choice is made at its first search */
-            nn_ctx_init(&gpu, 2);
-            if (nn_ctx_use_cuda(&gpu, 0) < 0 || nn_ctx_set_amp(&gpu, (NnAmp)amp) < 0) {
-                CHECK(0, "AMP %s: a fresh context on GPU 0: %s", amp_name(amp), err_msg());
-                break;
-            }
+            if (fresh_gpu(amp == NN_AMP_BF16 ? "AMP bf16" : "AMP fp16", amp) < 0) break;
             gpu.deterministic = 1;
             Conv2dShape s = cs[i];
             conv2d_shape_init(&s);
@@ -753,12 +753,7 @@ static void amp_half_bn(int amp) {
  * forward, backward and the half forward's x_half against se_scale then the plain calls, bit for bit
  * (--deterministic algorithms, the same on both sides); EfficientNet-B0's last projection shape. */
 static void amp_scaled_input(int amp) {
-    nn_ctx_free(&gpu);
-    nn_ctx_init(&gpu, 2);
-    if (nn_ctx_use_cuda(&gpu, 0) < 0 || nn_ctx_set_amp(&gpu, (NnAmp)amp) < 0) {
-        CHECK(0, "AMP %s: a fresh context on GPU 0: %s", amp_name(amp), err_msg());
-        return;
-    }
+    if (fresh_gpu(amp == NN_AMP_BF16 ? "AMP bf16" : "AMP fp16", amp) < 0) return;
     gpu.deterministic = 1;
     Conv2dShape s = {.N = 16, .C = 1152, .H = 4, .W = 13, .K = 320, .KH = 1, .KW = 1};
     conv2d_shape_init(&s);

@@ -726,13 +726,6 @@ static int scale_input(const Conv2dShape *s, const float *x, const float *sc, fl
     *use = *copy;
     return 0;
 }
-/* conv2d.cu scales an input only in mixed precision (conv2d_in_scale_supported) */
-static int scale_needs_amp(const NnCtx *ctx, const float *in_scale) {
-    if (!in_scale || ctx->amp) return 0;
-    err_set("conv2d: a scaled input on the GPU needs mixed precision (its cast scales it)");
-    return -1;
-}
-
 int conv2d_forward_cuda(NnCtx *ctx, const Conv2dShape *s, const float *x, const float *w, const float *b, float *y) {
     return conv2d_forward_ep_cuda(ctx, s, x, w, b, y, NULL);
 }
@@ -742,7 +735,7 @@ int conv2d_forward_ep_cuda(NnCtx *ctx, const Conv2dShape *s, const float *x, con
     if (ep) D("conv2d epilogue", ep->scale), D("conv2d epilogue", ep->shift), D("conv2d epilogue", ep->res),
             D("conv2d epilogue", ep->plane_mean), D("conv2d epilogue", ep->in_scale);
     const float *sc = ep ? ep->in_scale : NULL;
-    if (algo_seen(ctx, s, ALGO_FWD) < 0 || scale_needs_amp(ctx, sc) < 0) return -1;
+    if (algo_seen(ctx, s, ALGO_FWD) < 0) return -1; /* a scale comes only with AMP (conv2d.c's scale_ok) */
     NnAmp amp = ctx->amp;
     ENTER(ctx);
     float *copy;
@@ -812,9 +805,7 @@ int conv2d_backward_cuda(NnCtx *ctx, const Conv2dShape *s, const float *x, const
                          const float *dy, float *dx, float *dw, float *db) {
     D("conv2d backward", x), D("conv2d backward", in_scale), D("conv2d backward", w), D("conv2d backward", dy);
     D("conv2d backward", dx), D("conv2d backward", dw), D("conv2d backward", db);
-    if ((dx && algo_seen(ctx, s, ALGO_BWD_DATA) < 0) || (dw && algo_seen(ctx, s, ALGO_BWD_FILTER) < 0) ||
-        scale_needs_amp(ctx, in_scale) < 0)
-        return -1;
+    if ((dx && algo_seen(ctx, s, ALGO_BWD_DATA) < 0) || (dw && algo_seen(ctx, s, ALGO_BWD_FILTER) < 0)) return -1;
     NnAmp amp = ctx->amp;
     ENTER(ctx);
     float *copy;
